@@ -1,0 +1,26 @@
+{
+  # Lists the same files as native/sources.cmake (test/build-files.test.ts checks they agree).
+  "targets": [
+    {
+      "target_name": "sparsekit",
+      "sources": [
+        "native/core/dtype.cpp",
+        "native/core/convert.cpp",
+        "native/core/thread_pool.cpp",
+        "native/core/cpu_features.cpp",
+        "native/formats/format.cpp",
+        "native/formats/pack.cpp",
+        "native/formats/validate.cpp",
+        "native/cpu/spmm.cpp",
+        "native/cpu/spmm_portable.cpp",
+        "native/addon/addon.cpp"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_DISABLE_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES", "CLANG_CXX_LANGUAGE_STANDARD": "c++17" }
+    }
+  ]
+}

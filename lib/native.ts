@@ -1,0 +1,70 @@
+/**
+ * Loads the compiled addon (a prebuild or the local build, through node-gyp-build) and declares
+ * the shape of its exports. Only lib/ calls this module.
+ */
+import { createRequire } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DType } from './dtype.js';
+
+export type FormatName = 'dense' | 'csr' | 'bitmap' | 'nm' | 'tiled-csl';
+export type PartName = 'values' | 'rowPtr' | 'colIdx' | 'masks' | 'words' | 'tileOffsets';
+export type Parts = Partial<Record<PartName, ArrayBufferView | ArrayBuffer>>;
+
+export interface MatrixDesc {
+  format: FormatName;
+  dtype: DType;
+  rows: number;
+  cols: number;
+  n?: number;
+  m?: number;
+  parts: Parts;
+}
+
+export interface PackOptionsNative {
+  format: FormatName;
+  n?: number;
+  m?: number;
+  mask?: Uint8Array | null;
+  prune?: boolean;
+}
+
+type Buf = ArrayBufferView | ArrayBuffer;
+
+export interface NativeAddon {
+  convert(src: Buf, srcDtype: DType, dst: Buf, dstDtype: DType): void;
+  fillRandom(dst: Buf, dtype: DType, seed: bigint, dist: 'uniform' | 'normal', a: number, b: number): void;
+  pack(dense: Buf, dtype: DType, rows: number, cols: number, opt: PackOptionsNative): Record<string, ArrayBuffer>;
+  packAsync(dense: Buf, dtype: DType, rows: number, cols: number, opt: PackOptionsNative): Promise<Record<string, ArrayBuffer>>;
+  unpack(m: MatrixDesc, out: Buf): void;
+  unpackAsync(m: MatrixDesc, out: Buf): Promise<void>;
+  validate(m: MatrixDesc): void;
+  storedCount(m: MatrixDesc): number;
+  spmm(m: MatrixDesc, b: Buf, bDtype: DType, bIsKn: boolean, n: number, bias: Buf | null, biasDtype: DType,
+       out: Buf, outDtype: DType, rowStride: number, colStride: number): void;
+  spmmAsync(m: MatrixDesc, b: Buf, bDtype: DType, bIsKn: boolean, n: number, bias: Buf | null, biasDtype: DType,
+            out: Buf, outDtype: DType, rowStride: number, colStride: number): Promise<void>;
+  kernelName(m: MatrixDesc, n: number): string;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  cpuInfo(): { features: Record<string, boolean>; isa: string; supportedIsas: string[] };
+  setIsa(isa: string): boolean;
+}
+
+/** The package root: the nearest folder upwards holding sparsekit's package.json. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pj = join(dir, 'package.json');
+    if (existsSync(pj) && JSON.parse(readFileSync(pj, 'utf8')).name === 'sparsekit') return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('sparsekit: cannot find the package root');
+    dir = up;
+  }
+}
+
+const require = createRequire(import.meta.url);
+const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
+
+export const native: NativeAddon = nodeGypBuild(packageRoot());

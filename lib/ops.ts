@@ -1,0 +1,143 @@
+import { allocate, checkFloatDType, describe, type FloatDType } from './dtype.js';
+import { ArgumentError, DTypeError, ShapeError, fromNativeError } from './errors.js';
+import { native, type MatrixDesc } from './native.js';
+import { fmtShape, numel } from './shape.js';
+import { SparseMatrix } from './sparse-matrix.js';
+import { Tensor, checkTensor } from './tensor.js';
+
+export interface MatmulOptions {
+  /** Output dtype; default: the dtype of the dense activations. Accumulation is always float32. */
+  outDtype?: FloatDType;
+}
+
+/** A weight operand: a packed SparseMatrix, or a plain 2-D float Tensor used as the dense format. */
+export type Weight = SparseMatrix | Tensor;
+
+function weightDesc(w: unknown, what: string): MatrixDesc {
+  if (w instanceof SparseMatrix) return w.desc();
+  if (w instanceof Tensor) {
+    checkTensor(w, what);
+    if (w.ndim !== 2) throw new ShapeError(`${what}: a dense weight must be 2-D, got ${fmtShape(w.shape)}`);
+    const dtype = checkFloatDType(w.dtype, `${what}.dtype`);
+    return { format: 'dense', dtype, rows: w.shape[0]!, cols: w.shape[1]!, parts: { values: w.toTypedArray() } };
+  }
+  throw new ArgumentError(`${what}: expected a SparseMatrix or Tensor, got ${describe(w)}`);
+}
+
+interface Call {
+  args: Parameters<typeof native.spmm>;
+  result: Tensor;
+}
+
+function prepareSpmm(a: Weight, b: Tensor, options: MatmulOptions): Call {
+  const desc = weightDesc(a, 'a');
+  checkTensor(b, 'b');
+  const bDtype = checkFloatDType(b.dtype, 'b.dtype');
+  if (b.ndim !== 1 && b.ndim !== 2) throw new ShapeError(`b: expected [K] or [K, N], got ${fmtShape(b.shape)}`);
+  const k = b.shape[0]!;
+  const n = b.ndim === 2 ? b.shape[1]! : 1;
+  if (k !== desc.cols)
+    throw new ShapeError(`spmm: a is [${desc.rows}, ${desc.cols}] so b must have ${desc.cols} rows, got b ${fmtShape(b.shape)}`);
+  const outDtype = checkOut(options, bDtype);
+  const outShape = b.ndim === 2 ? [desc.rows, n] : [desc.rows];
+  const out = allocate(outDtype, desc.rows * n);
+  return {
+    args: [desc, b.toTypedArray(), bDtype, true, n, null, 'float32', out, outDtype, n, 1],
+    result: Tensor.from(out, outShape, { dtype: outDtype }),
+  };
+}
+
+function prepareLinear(x: Tensor, w: Weight, bias: Tensor | null | undefined, options: MatmulOptions): Call {
+  checkTensor(x, 'x');
+  const desc = weightDesc(w, 'w');
+  const xDtype = checkFloatDType(x.dtype, 'x.dtype');
+  if (x.ndim < 1) throw new ShapeError('x: expected at least 1 dimension [..., K]');
+  const k = x.shape[x.ndim - 1]!;
+  if (k !== desc.cols)
+    throw new ShapeError(`linear: w is [${desc.rows}, ${desc.cols}] so x's last dimension must be ${desc.cols}, got x ${fmtShape(x.shape)}`);
+  const lead = x.shape.slice(0, -1);
+  const n = numel(lead);
+  let biasData = null;
+  let biasDtype: FloatDType = 'float32';
+  if (bias !== undefined && bias !== null) {
+    checkTensor(bias, 'bias');
+    biasDtype = checkFloatDType(bias.dtype, 'bias.dtype');
+    if (bias.ndim !== 1 || bias.shape[0] !== desc.rows)
+      throw new ShapeError(`bias: expected [${desc.rows}] (one per output feature), got ${fmtShape(bias.shape)}`);
+    biasData = bias.toTypedArray();
+  }
+  const outDtype = checkOut(options, xDtype);
+  const out = allocate(outDtype, n * desc.rows);
+  return {
+    args: [desc, x.toTypedArray(), xDtype, false, n, biasData, biasDtype, out, outDtype, 1, desc.rows],
+    result: Tensor.from(out, [...lead, desc.rows], { dtype: outDtype }),
+  };
+}
+
+function checkOut(options: MatmulOptions, fallback: FloatDType): FloatDType {
+  if (typeof options !== 'object' || options === null) throw new ArgumentError('options: expected an object');
+  if (options.outDtype === undefined) return fallback;
+  if (typeof options.outDtype !== 'string') throw new DTypeError(`options.outDtype: expected a dtype name, got ${describe(options.outDtype)}`);
+  return checkFloatDType(options.outDtype, 'options.outDtype');
+}
+
+function runSync(call: Call, what: string): Tensor {
+  try {
+    native.spmm(...call.args);
+  } catch (e) {
+    throw fromNativeError(e, what);
+  }
+  return call.result;
+}
+
+async function runAsync(call: Call, what: string): Promise<Tensor> {
+  try {
+    await native.spmmAsync(...call.args);
+  } catch (e) {
+    throw fromNativeError(e, what);
+  }
+  return call.result;
+}
+
+export interface SpmmFn {
+  /** a [M, K] (sparse or dense) times b [K, N] (or [K]) gives [M, N] (or [M]); runs off the event loop. */
+  (a: Weight, b: Tensor, options?: MatmulOptions): Promise<Tensor>;
+  /** The same on the calling thread, for small products. */
+  sync(a: Weight, b: Tensor, options?: MatmulOptions): Tensor;
+}
+
+export interface LinearFn {
+  /** nn.Linear: x [..., K] times wᵀ (w [M, K]) plus bias [M] gives [..., M]; runs off the event loop. */
+  (x: Tensor, w: Weight, bias?: Tensor | null, options?: MatmulOptions): Promise<Tensor>;
+  sync(x: Tensor, w: Weight, bias?: Tensor | null, options?: MatmulOptions): Tensor;
+}
+
+export const spmm: SpmmFn = Object.assign(
+  (a: Weight, b: Tensor, options: MatmulOptions = {}) => {
+    try {
+      return runAsync(prepareSpmm(a, b, options), 'spmm');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  },
+  { sync: (a: Weight, b: Tensor, options: MatmulOptions = {}) => runSync(prepareSpmm(a, b, options), 'spmm.sync') },
+);
+
+export const linear: LinearFn = Object.assign(
+  (x: Tensor, w: Weight, bias?: Tensor | null, options: MatmulOptions = {}) => {
+    try {
+      return runAsync(prepareLinear(x, w, bias, options), 'linear');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  },
+  {
+    sync: (x: Tensor, w: Weight, bias?: Tensor | null, options: MatmulOptions = {}) =>
+      runSync(prepareLinear(x, w, bias, options), 'linear.sync'),
+  },
+);
+
+/** @internal the kernel spmm would run for this weight and N (for benchmarks and debugging). */
+export function selectedKernel(a: Weight, n: number): string {
+  return native.kernelName(weightDesc(a, 'a'), n);
+}

@@ -1,0 +1,258 @@
+import { allocate, bytesPerElement, checkFloatDType, describe, viewAs, type DType, type FloatDType, type TypedArray } from './dtype.js';
+import { ArgumentError, DisposedError, DTypeError, ShapeError, fromNativeError } from './errors.js';
+import { native, type FormatName, type MatrixDesc, type PartName, type PackOptionsNative } from './native.js';
+import { fmtShape } from './shape.js';
+import { Tensor, checkTensor } from './tensor.js';
+
+export type Format = FormatName;
+export const FORMATS: readonly Format[] = ['dense', 'csr', 'bitmap', 'nm', 'tiled-csl'];
+
+/** The parts each format stores (docs/formats.md gives their exact layout). */
+export const FORMAT_PARTS: Readonly<Record<Format, readonly PartName[]>> = {
+  dense: ['values'],
+  csr: ['rowPtr', 'colIdx', 'values'],
+  bitmap: ['rowPtr', 'masks', 'values'],
+  nm: ['masks', 'values'],
+  'tiled-csl': ['tileOffsets', 'words'],
+};
+
+export interface FromDenseOptions {
+  /** Storage format; default 'bitmap'. */
+  format?: Format;
+  /** One byte per element, 1 = keep. Without it, the tensor's nonzeros are kept. */
+  mask?: Tensor | Uint8Array;
+  /** nm: keep n of every m consecutive weights along K (NVIDIA's meaning: 2:4 keeps 2). */
+  n?: number;
+  m?: number;
+  /** nm: 'magnitude' keeps the n largest |w| of each group instead of refusing a violating weight. */
+  prune?: 'magnitude' | false;
+}
+
+export interface FromPartsOptions {
+  shape: readonly [number, number] | readonly number[];
+  dtype: FloatDType;
+  n?: number;
+  m?: number;
+  parts: Partial<Record<PartName, Tensor | TypedArray>>;
+}
+
+function partDType(part: PartName, dtype: FloatDType): DType {
+  return part === 'values' ? dtype : 'int32';
+}
+
+/**
+ * A weight matrix [rows, cols] in one of the packed formats. Its parts live in ordinary
+ * ArrayBuffers owned by this object; they are validated when built from outside data.
+ */
+export class SparseMatrix {
+  readonly format: Format;
+  readonly shape: readonly [number, number];
+  readonly dtype: FloatDType;
+  readonly n: number | undefined;
+  readonly m: number | undefined;
+  /** Value slots stored (for nm and tiled-csl this includes explicit zeros / padding). */
+  readonly nnz: number;
+  #parts: Partial<Record<PartName, TypedArray>> | null;
+
+  private constructor(format: Format, shape: readonly [number, number], dtype: FloatDType, n: number | undefined,
+                      m: number | undefined, parts: Partial<Record<PartName, TypedArray>>) {
+    this.format = format;
+    this.shape = shape;
+    this.dtype = dtype;
+    this.n = n;
+    this.m = m;
+    this.#parts = parts;
+    this.nnz = native.storedCount(this.desc());
+  }
+
+  /** Packs a dense [rows, cols] float tensor. Blocks the event loop: use fromDenseAsync for big weights. */
+  static fromDense(tensor: Tensor, options: FromDenseOptions = {}): SparseMatrix {
+    const p = prepareFromDense(tensor, options);
+    try {
+      return p.build(native.pack(p.data, p.dtype, p.rows, p.cols, p.opt));
+    } catch (e) {
+      throw fromNativeError(e, 'SparseMatrix.fromDense');
+    }
+  }
+
+  /** Like fromDense, packing on a worker thread. */
+  static async fromDenseAsync(tensor: Tensor, options: FromDenseOptions = {}): Promise<SparseMatrix> {
+    const p = prepareFromDense(tensor, options);
+    try {
+      return p.build(await native.packAsync(p.data, p.dtype, p.rows, p.cols, p.opt));
+    } catch (e) {
+      throw fromNativeError(e, 'SparseMatrix.fromDenseAsync');
+    }
+  }
+
+  /**
+   * Builds a matrix from its parts (e.g. read from disk). The parts are fully validated; bad
+   * data is ERR_FORMAT naming the part and the problem. Parts are used without copying.
+   */
+  static fromParts(format: Format, options: FromPartsOptions): SparseMatrix {
+    checkFormat(format);
+    const [rows, cols] = checkMatrixShape(options.shape, 'options.shape');
+    const dtype = checkFloatDType(options.dtype, 'options.dtype');
+    const { n, m } = format === 'nm' ? checkNM(options.n, options.m) : { n: undefined, m: undefined };
+    const parts: Partial<Record<PartName, TypedArray>> = {};
+    for (const name of FORMAT_PARTS[format]) {
+      const v = options.parts?.[name];
+      if (v === undefined) throw new ArgumentError(`options.parts.${name}: the ${format} format needs this part`);
+      const want = partDType(name, dtype);
+      if (v instanceof Tensor) {
+        checkTensor(v, `options.parts.${name}`);
+        if (v.dtype !== want) throw new DTypeError(`options.parts.${name}: expected dtype ${want}, got ${v.dtype}`);
+        parts[name] = v.toTypedArray();
+      } else if (ArrayBuffer.isView(v)) {
+        parts[name] = viewAs(want, v.buffer, v.byteOffset, Math.floor(v.byteLength / bytesPerElement(want)));
+        if (v.byteLength % bytesPerElement(want) !== 0)
+          throw new ShapeError(`options.parts.${name}: ${v.byteLength} bytes is not a whole number of ${want} elements`);
+      } else {
+        throw new ArgumentError(`options.parts.${name}: expected a Tensor or TypedArray, got ${describe(v)}`);
+      }
+    }
+    for (const name of Object.keys(options.parts ?? {}))
+      if (!FORMAT_PARTS[format].includes(name as PartName))
+        throw new ArgumentError(`options.parts.${name}: the ${format} format has no such part (it has ${FORMAT_PARTS[format].join(', ')})`);
+    const desc: MatrixDesc = { format, dtype, rows, cols, n, m, parts };
+    try {
+      native.validate(desc);
+    } catch (e) {
+      throw fromNativeError(e, `SparseMatrix.fromParts(${format})`);
+    }
+    return new SparseMatrix(format, [rows, cols], dtype, n, m, parts);
+  }
+
+  get rows(): number { return this.shape[0]; }
+  get cols(): number { return this.shape[1]; }
+  get disposed(): boolean { return this.#parts === null; }
+  /** nnz / (rows * cols). */
+  get density(): number { return this.rows * this.cols === 0 ? 0 : this.nnz / (this.rows * this.cols); }
+  /** Bytes of all parts together. */
+  get byteLength(): number {
+    let n = 0;
+    for (const a of Object.values(this.live())) n += a!.byteLength;
+    return n;
+  }
+  /** byteLength per logical element, comparable across formats (dense float16 = 2). */
+  get bytesPerElement(): number { return this.rows * this.cols === 0 ? 0 : this.byteLength / (this.rows * this.cols); }
+
+  /** The stored parts as tensors sharing this matrix's memory (do not modify them). */
+  parts(): Record<string, Tensor> {
+    const out: Record<string, Tensor> = {};
+    for (const [name, arr] of Object.entries(this.live()))
+      out[name] = Tensor.from(arr!, [arr!.length], { dtype: partDType(name as PartName, this.dtype) });
+    return out;
+  }
+
+  /** The dense [rows, cols] weight, bit-exact with what was packed (pruned entries are zero). */
+  toDense(): Tensor {
+    const out = allocate(this.dtype, this.rows * this.cols);
+    try {
+      native.unpack(this.desc(), out);
+    } catch (e) {
+      throw fromNativeError(e, 'toDense');
+    }
+    return Tensor.from(out, [this.rows, this.cols], { dtype: this.dtype });
+  }
+
+  async toDenseAsync(): Promise<Tensor> {
+    const out = allocate(this.dtype, this.rows * this.cols);
+    try {
+      await native.unpackAsync(this.desc(), out);
+    } catch (e) {
+      throw fromNativeError(e, 'toDenseAsync');
+    }
+    return Tensor.from(out, [this.rows, this.cols], { dtype: this.dtype });
+  }
+
+  dispose(): void {
+    this.#parts = null;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  toString(): string {
+    const nm = this.format === 'nm' ? ` ${this.n}:${this.m}` : '';
+    return `SparseMatrix(${this.format}${nm}, ${fmtShape(this.shape)}, ${this.dtype}, density ${this.density.toFixed(3)})`;
+  }
+
+  /** @internal the plain descriptor the native layer takes. */
+  desc(): MatrixDesc {
+    return { format: this.format, dtype: this.dtype, rows: this.rows, cols: this.cols, n: this.n, m: this.m, parts: this.live() };
+  }
+
+  private live(): Partial<Record<PartName, TypedArray>> {
+    if (this.#parts === null) throw new DisposedError(`${this.format} matrix ${fmtShape(this.shape)} was disposed`);
+    return this.#parts;
+  }
+
+  /** @internal */
+  static _fromPacked(format: Format, shape: readonly [number, number], dtype: FloatDType, n: number | undefined,
+                     m: number | undefined, buffers: Record<string, ArrayBuffer>): SparseMatrix {
+    const parts: Partial<Record<PartName, TypedArray>> = {};
+    for (const name of FORMAT_PARTS[format]) parts[name] = viewAs(partDType(name, dtype), buffers[name]!);
+    return new SparseMatrix(format, shape, dtype, n, m, parts);
+  }
+}
+
+export function isSparseMatrix(v: unknown): v is SparseMatrix {
+  return v instanceof SparseMatrix;
+}
+
+function checkFormat(format: unknown): Format {
+  if (typeof format !== 'string' || !(FORMATS as readonly string[]).includes(format))
+    throw new ArgumentError(`format: expected one of ${FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
+  return format as Format;
+}
+
+function checkNM(n: unknown, m: unknown): { n: number; m: number } {
+  if (n === undefined || m === undefined) throw new ArgumentError("format 'nm' needs both n and m (e.g. { n: 2, m: 4 })");
+  if (!Number.isInteger(n) || !Number.isInteger(m) || (m as number) < 1 || (m as number) > 16 || (n as number) < 1 || (n as number) > (m as number))
+    throw new ArgumentError(`n:m must be integers with 1 <= n <= m <= 16, got ${String(n)}:${String(m)}`);
+  return { n: n as number, m: m as number };
+}
+
+function checkMatrixShape(shape: unknown, what: string): [number, number] {
+  if (!Array.isArray(shape) || shape.length !== 2)
+    throw new ShapeError(`${what}: a weight matrix must be 2-D [rows, cols], got ${Array.isArray(shape) ? fmtShape(shape) : String(shape)}`);
+  for (const d of shape)
+    if (!Number.isSafeInteger(d) || d < 0) throw new ShapeError(`${what}: dimensions must be non-negative integers, got ${fmtShape(shape)}`);
+  return [shape[0], shape[1]];
+}
+
+function prepareFromDense(tensor: Tensor, options: FromDenseOptions) {
+  checkTensor(tensor, 'tensor');
+  if (typeof options !== 'object' || options === null) throw new ArgumentError('options: expected an object');
+  const [rows, cols] = checkMatrixShape(tensor.shape, 'tensor');
+  const dtype = checkFloatDType(tensor.dtype, 'tensor.dtype');
+  const format = checkFormat(options.format ?? 'bitmap');
+  const { n, m } = format === 'nm' ? checkNM(options.n, options.m) : { n: undefined, m: undefined };
+  if (format === 'tiled-csl' && dtype === 'float32')
+    throw new DTypeError("tensor.dtype: tiled-csl stores 16-bit values; convert with tensor.to('float16') or to('bfloat16') first");
+  if (options.prune !== undefined && options.prune !== false && options.prune !== 'magnitude')
+    throw new ArgumentError(`options.prune: expected 'magnitude' or false, got ${JSON.stringify(options.prune)}`);
+  let mask: Uint8Array | null = null;
+  if (options.mask !== undefined && options.mask !== null) {
+    if (options.mask instanceof Tensor) {
+      checkTensor(options.mask, 'options.mask');
+      if (options.mask.dtype !== 'uint8') throw new DTypeError(`options.mask: expected dtype uint8, got ${options.mask.dtype}`);
+      if (options.mask.size !== rows * cols)
+        throw new ShapeError(`options.mask: shape ${fmtShape(options.mask.shape)} does not match the weight ${fmtShape(tensor.shape)}`);
+      mask = options.mask.toTypedArray() as Uint8Array;
+    } else if (options.mask instanceof Uint8Array) {
+      if (options.mask.length !== rows * cols)
+        throw new ShapeError(`options.mask: ${options.mask.length} bytes, expected ${rows * cols} (one per element of ${fmtShape(tensor.shape)})`);
+      mask = options.mask;
+    } else {
+      throw new ArgumentError(`options.mask: expected a uint8 Tensor or a Uint8Array, got ${describe(options.mask)}`);
+    }
+  }
+  const opt: PackOptionsNative = { format, n, m, mask, prune: options.prune === 'magnitude' };
+  return {
+    data: tensor.toTypedArray(), dtype, rows, cols, opt,
+    build: (buffers: Record<string, ArrayBuffer>) => SparseMatrix._fromPacked(format, [rows, cols], dtype, n, m, buffers),
+  };
+}

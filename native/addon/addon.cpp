@@ -1,0 +1,359 @@
+// The N-API binding: argument decoding, sync/async entry points, nothing else. lib/native.ts is
+// the only caller; it has already checked shapes and dtypes and produces friendly messages, so the
+// checks here exist to keep the process safe, not to be pleasant.
+#include <napi.h>
+
+#include <cmath>
+
+#include "core/convert.h"
+#include "core/cpu_features.h"
+#include "core/thread_pool.h"
+#include "cpu/spmm.h"
+#include "formats/sparse_matrix.h"
+#include "napi_util.h"
+
+namespace sk::addon {
+
+namespace {
+
+bool fail(Napi::Env env, ErrorCode code, const std::string& msg) {
+  make_error(env, code, msg).ThrowAsJavaScriptException();
+  return false;
+}
+
+bool get_dtype(Napi::Env env, const Napi::Value& v, const char* what, DType* out) {
+  if (!v.IsString() || !dtype_from_name(v.As<Napi::String>().Utf8Value().c_str(), out))
+    return fail(env, ErrorCode::dtype, std::string(what) + ": unknown dtype");
+  return true;
+}
+
+bool get_int(Napi::Env env, const Napi::Value& v, const char* what, int64_t lo, int64_t hi, int64_t* out) {
+  if (!v.IsNumber()) return fail(env, ErrorCode::argument, std::string(what) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= double(lo) && d <= double(hi)) || std::floor(d) != d)
+    return fail(env, ErrorCode::shape, std::string(what) + " must be an integer in [" + std::to_string(lo) + ", " +
+                                           std::to_string(hi) + "], got " + std::to_string(d));
+  *out = int64_t(d);
+  return true;
+}
+
+bool get_buffer(Napi::Env env, const Napi::Value& v, const char* what, JsBuffer* out) {
+  *out = buffer_of(v);
+  if (!out->ok) return fail(env, ErrorCode::argument, std::string(what) + " must be a TypedArray or ArrayBuffer");
+  return true;
+}
+
+bool get_format(Napi::Env env, const Napi::Value& v, Format* out) {
+  if (!v.IsString() || !format_from_name(v.As<Napi::String>().Utf8Value().c_str(), out))
+    return fail(env, ErrorCode::argument, "unknown sparse format");
+  return true;
+}
+
+// desc: { format, dtype, rows, cols, n, m, parts: { values, rowPtr, ... } }
+bool get_matrix(Napi::Env env, const Napi::Value& v, MatrixView* a, std::vector<Napi::Value>* keep) {
+  if (!v.IsObject()) return fail(env, ErrorCode::argument, "matrix descriptor must be an object");
+  Napi::Object d = v.As<Napi::Object>();
+  int64_t n = 0, m = 0;
+  if (!get_format(env, d.Get("format"), &a->format) || !get_dtype(env, d.Get("dtype"), "matrix dtype", &a->dtype) ||
+      !get_int(env, d.Get("rows"), "rows", 0, int64_t(1) << 40, &a->rows) ||
+      !get_int(env, d.Get("cols"), "cols", 0, int64_t(1) << 40, &a->cols))
+    return false;
+  if (a->format == Format::nm &&
+      (!get_int(env, d.Get("n"), "n", 1, 16, &n) || !get_int(env, d.Get("m"), "m", 1, 16, &m)))
+    return false;
+  a->n = int(n);
+  a->m = int(m);
+  Napi::Value pv = d.Get("parts");
+  if (!pv.IsObject()) return fail(env, ErrorCode::argument, "matrix parts must be an object");
+  Napi::Object parts = pv.As<Napi::Object>();
+  for (int p = 0; p < int(Part::kNumParts); ++p) {
+    Napi::Value b = parts.Get(part_name(Part(p)));
+    if (b.IsUndefined() || b.IsNull()) continue;
+    JsBuffer jb;
+    if (!get_buffer(env, b, part_name(Part(p)), &jb)) return false;
+    a->parts[p] = {jb.data, jb.bytes};
+    if (keep) keep->push_back(b);
+  }
+  Status st = check_part_sizes(*a);
+  if (!st.ok()) return fail(env, st.code, st.message);
+  return true;
+}
+
+Napi::Object packed_to_js(Napi::Env env, PackedMatrix& pm) {
+  Napi::Object parts = Napi::Object::New(env);
+  for (int p = 0; p < int(Part::kNumParts); ++p)
+    if (format_has_part(pm.format, Part(p))) parts.Set(part_name(Part(p)), adopt_bytes(env, std::move(pm.parts[p])));
+  return parts;
+}
+
+// ---- tensors -------------------------------------------------------------------------------
+
+Napi::Value Convert(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  JsBuffer src, dst;
+  DType st, dt;
+  if (!get_buffer(env, info[0], "src", &src) || !get_dtype(env, info[1], "src dtype", &st) ||
+      !get_buffer(env, info[2], "dst", &dst) || !get_dtype(env, info[3], "dst dtype", &dt))
+    return env.Undefined();
+  size_t n = src.bytes / dtype_size(st);
+  if (dst.bytes < n * dtype_size(dt)) {
+    fail(env, ErrorCode::shape, "convert: destination too small");
+    return env.Undefined();
+  }
+  convert(src.data, st, dst.data, dt, n);
+  return env.Undefined();
+}
+
+Napi::Value FillRandom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  JsBuffer dst;
+  DType dt;
+  if (!get_buffer(env, info[0], "dst", &dst) || !get_dtype(env, info[1], "dtype", &dt)) return env.Undefined();
+  if (!info[2].IsBigInt() || !info[3].IsString() || !info[4].IsNumber() || !info[5].IsNumber()) {
+    fail(env, ErrorCode::argument, "fillRandom(dst, dtype, seed: bigint, dist, a, b)");
+    return env.Undefined();
+  }
+  bool lossless;
+  uint64_t seed = info[2].As<Napi::BigInt>().Uint64Value(&lossless);
+  std::string dist = info[3].As<Napi::String>().Utf8Value();
+  fill_random(dst.data, dt, dst.bytes / dtype_size(dt), seed, dist == "normal" ? Distribution::normal : Distribution::uniform,
+              info[4].As<Napi::Number>().DoubleValue(), info[5].As<Napi::Number>().DoubleValue());
+  return env.Undefined();
+}
+
+// ---- formats -------------------------------------------------------------------------------
+
+struct PackCall {
+  JsBuffer dense;
+  DType dtype;
+  int64_t rows, cols;
+  PackOptions opt;
+  std::vector<Napi::Value> keep;
+};
+
+// pack(dense, dtype, rows, cols, { format, n, m, mask, prune })
+bool get_pack_call(const Napi::CallbackInfo& info, PackCall* c) {
+  Napi::Env env = info.Env();
+  if (!get_buffer(env, info[0], "dense", &c->dense) || !get_dtype(env, info[1], "dtype", &c->dtype) ||
+      !get_int(env, info[2], "rows", 0, int64_t(1) << 40, &c->rows) ||
+      !get_int(env, info[3], "cols", 0, int64_t(1) << 40, &c->cols))
+    return false;
+  if (!info[4].IsObject()) return fail(env, ErrorCode::argument, "pack options must be an object");
+  Napi::Object o = info[4].As<Napi::Object>();
+  if (!get_format(env, o.Get("format"), &c->opt.format)) return false;
+  if (c->opt.format == Format::nm) {
+    int64_t n, m;
+    if (!get_int(env, o.Get("n"), "n", 1, 16, &n) || !get_int(env, o.Get("m"), "m", 1, 16, &m)) return false;
+    c->opt.n = int(n);
+    c->opt.m = int(m);
+  }
+  c->opt.prune_magnitude = o.Get("prune").ToBoolean();
+  const uint64_t elems = uint64_t(c->rows) * uint64_t(c->cols);
+  if (c->dense.bytes < elems * dtype_size(c->dtype)) return fail(env, ErrorCode::shape, "dense buffer too small for its shape");
+  Napi::Value mv = o.Get("mask");
+  if (!mv.IsUndefined() && !mv.IsNull()) {
+    JsBuffer mb;
+    if (!get_buffer(env, mv, "mask", &mb)) return false;
+    if (mb.bytes < elems) return fail(env, ErrorCode::shape, "mask buffer too small for its shape");
+    c->opt.mask = static_cast<const uint8_t*>(mb.data);
+    c->keep.push_back(mv);
+  }
+  c->keep.push_back(info[0]);
+  return true;
+}
+
+Napi::Value Pack(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  PackCall c;
+  if (!get_pack_call(info, &c)) return env.Undefined();
+  PackedMatrix pm;
+  Status st = pack(c.dense.data, c.dtype, c.rows, c.cols, c.opt, &pm);
+  if (!st.ok()) { throw_status(env, st); return env.Undefined(); }
+  return packed_to_js(env, pm);
+}
+
+Napi::Value PackAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto c = std::make_shared<PackCall>();
+  if (!get_pack_call(info, c.get())) return env.Undefined();
+  auto pm = std::make_shared<PackedMatrix>();
+  return PromiseWorker::Start(
+      env, [c, pm] { return pack(c->dense.data, c->dtype, c->rows, c->cols, c->opt, pm.get()); },
+      [pm](Napi::Env env) -> Napi::Value { return packed_to_js(env, *pm); }, c->keep);
+}
+
+bool get_unpack_call(const Napi::CallbackInfo& info, MatrixView* a, JsBuffer* out, std::vector<Napi::Value>* keep) {
+  Napi::Env env = info.Env();
+  if (!get_matrix(env, info[0], a, keep) || !get_buffer(env, info[1], "out", out)) return false;
+  if (out->bytes < uint64_t(a->rows * a->cols) * dtype_size(a->dtype)) return fail(env, ErrorCode::shape, "unpack: output too small");
+  keep->push_back(info[1]);
+  return true;
+}
+
+Napi::Value Unpack(const Napi::CallbackInfo& info) {
+  MatrixView a;
+  JsBuffer out;
+  std::vector<Napi::Value> keep;
+  if (get_unpack_call(info, &a, &out, &keep)) unpack(a, out.data);
+  return info.Env().Undefined();
+}
+
+Napi::Value UnpackAsync(const Napi::CallbackInfo& info) {
+  MatrixView a;
+  JsBuffer out;
+  std::vector<Napi::Value> keep;
+  if (!get_unpack_call(info, &a, &out, &keep)) return info.Env().Undefined();
+  return PromiseWorker::Start(info.Env(), [a, out] { return unpack(a, out.data); }, nullptr, keep);
+}
+
+Napi::Value Validate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MatrixView a;
+  if (!get_matrix(env, info[0], &a, nullptr)) return env.Undefined();
+  Status st = validate(a);
+  if (!st.ok()) throw_status(env, st);
+  return env.Undefined();
+}
+
+Napi::Value StoredCount(const Napi::CallbackInfo& info) {
+  MatrixView a;
+  if (!get_matrix(info.Env(), info[0], &a, nullptr)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), double(stored_count(a)));
+}
+
+// ---- kernels -------------------------------------------------------------------------------
+
+struct SpmmCall {
+  MatrixView a;
+  SpmmArgs args;
+  std::vector<Napi::Value> keep;
+};
+
+// spmm(matrix, b, bDtype, bIsKn, n, bias|null, biasDtype, out, outDtype, rowStride, colStride)
+bool get_spmm_call(const Napi::CallbackInfo& info, SpmmCall* c) {
+  Napi::Env env = info.Env();
+  JsBuffer b, out;
+  int64_t n, rs, cs;
+  if (!get_matrix(env, info[0], &c->a, &c->keep) || !get_buffer(env, info[1], "b", &b) ||
+      !get_dtype(env, info[2], "b dtype", &c->args.b_dtype) || !get_int(env, info[4], "n", 0, int64_t(1) << 40, &n) ||
+      !get_buffer(env, info[7], "out", &out) || !get_dtype(env, info[8], "out dtype", &c->args.out.dtype) ||
+      !get_int(env, info[9], "rowStride", 0, int64_t(1) << 50, &rs) || !get_int(env, info[10], "colStride", 0, int64_t(1) << 50, &cs))
+    return false;
+  if (!dtype_is_float(c->args.b_dtype) || !dtype_is_float(c->args.out.dtype))
+    return fail(env, ErrorCode::dtype, "activations and output must be float32, float16 or bfloat16");
+  c->args.b = b.data;
+  c->args.b_is_kn = info[3].ToBoolean();
+  c->args.n = n;
+  if (b.bytes < uint64_t(c->a.cols * n) * dtype_size(c->args.b_dtype)) return fail(env, ErrorCode::shape, "activations buffer too small");
+  if (c->a.rows > 0 && n > 0) {
+    uint64_t last = uint64_t((c->a.rows - 1) * rs + (n - 1) * cs);
+    if (out.bytes < (last + 1) * dtype_size(c->args.out.dtype)) return fail(env, ErrorCode::shape, "output buffer too small");
+  }
+  c->args.out.data = out.data;
+  c->args.out.row_stride = rs;
+  c->args.out.col_stride = cs;
+  if (!info[5].IsNull() && !info[5].IsUndefined()) {
+    JsBuffer bias;
+    if (!get_buffer(env, info[5], "bias", &bias) || !get_dtype(env, info[6], "bias dtype", &c->args.bias_dtype)) return false;
+    if (bias.bytes < uint64_t(c->a.rows) * dtype_size(c->args.bias_dtype)) return fail(env, ErrorCode::shape, "bias buffer too small");
+    c->args.bias = bias.data;
+    c->keep.push_back(info[5]);
+  }
+  c->keep.push_back(info[1]);
+  c->keep.push_back(info[7]);
+  return true;
+}
+
+Napi::Value Spmm(const Napi::CallbackInfo& info) {
+  SpmmCall c;
+  if (!get_spmm_call(info, &c)) return info.Env().Undefined();
+  Status st = spmm_cpu(c.a, c.args);
+  if (!st.ok()) throw_status(info.Env(), st);
+  return info.Env().Undefined();
+}
+
+Napi::Value SpmmAsync(const Napi::CallbackInfo& info) {
+  auto c = std::make_shared<SpmmCall>();
+  if (!get_spmm_call(info, c.get())) return info.Env().Undefined();
+  return PromiseWorker::Start(info.Env(), [c] { return spmm_cpu(c->a, c->args); }, nullptr, c->keep);
+}
+
+// ---- runtime -------------------------------------------------------------------------------
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  int64_t n;
+  if (get_int(info.Env(), info[0], "threads", 0, 1024, &n)) set_num_threads(int(n));
+  return info.Env().Undefined();
+}
+
+Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), get_num_threads()); }
+
+Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const CpuFeatures& f = cpu_features();
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Object feat = Napi::Object::New(env);
+  feat.Set("avx2", f.avx2);
+  feat.Set("fma", f.fma);
+  feat.Set("f16c", f.f16c);
+  feat.Set("avx512f", f.avx512f);
+  feat.Set("avx512bw", f.avx512bw);
+  feat.Set("avx512vl", f.avx512vl);
+  feat.Set("avx512dq", f.avx512dq);
+  feat.Set("avx512bf16", f.avx512bf16);
+  feat.Set("avx512vbmi2", f.avx512vbmi2);
+  feat.Set("avx512fp16", f.avx512fp16);
+  o.Set("features", feat);
+  o.Set("isa", isa_name(active_isa()));
+  Napi::Array isas = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512})
+    if (isa_supported(isa)) isas.Set(i++, isa_name(isa));
+  o.Set("supportedIsas", isas);
+  return o;
+}
+
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Isa isa;
+  if (!info[0].IsString() || !isa_from_name(info[0].As<Napi::String>().Utf8Value().c_str(), &isa)) {
+    fail(env, ErrorCode::argument, "isa must be 'portable', 'avx2' or 'avx512'");
+    return env.Undefined();
+  }
+  return Napi::Boolean::New(env, set_active_isa(isa));
+}
+
+Napi::Value KernelName(const Napi::CallbackInfo& info) {
+  MatrixView a;
+  int64_t n;
+  if (!get_matrix(info.Env(), info[0], &a, nullptr) || !get_int(info.Env(), info[1], "n", 0, int64_t(1) << 40, &n))
+    return info.Env().Undefined();
+  return Napi::String::New(info.Env(), select_spmm_kernel(a, n, active_isa()).name);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("convert", Napi::Function::New(env, Convert));
+  exports.Set("fillRandom", Napi::Function::New(env, FillRandom));
+  exports.Set("pack", Napi::Function::New(env, Pack));
+  exports.Set("packAsync", Napi::Function::New(env, PackAsync));
+  exports.Set("unpack", Napi::Function::New(env, Unpack));
+  exports.Set("unpackAsync", Napi::Function::New(env, UnpackAsync));
+  exports.Set("validate", Napi::Function::New(env, Validate));
+  exports.Set("storedCount", Napi::Function::New(env, StoredCount));
+  exports.Set("spmm", Napi::Function::New(env, Spmm));
+  exports.Set("spmmAsync", Napi::Function::New(env, SpmmAsync));
+  exports.Set("kernelName", Napi::Function::New(env, KernelName));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
+  exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
+  exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa));
+  return exports;
+}
+
+}  // namespace
+
+}  // namespace sk::addon
+
+static Napi::Object InitSparsekit(Napi::Env env, Napi::Object exports) { return sk::addon::Init(env, exports); }
+
+NODE_API_MODULE(sparsekit, InitSparsekit)

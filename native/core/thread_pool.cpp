@@ -1,0 +1,157 @@
+#include "thread_pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace sk {
+
+namespace {
+
+thread_local bool t_inside_task = false;
+
+int default_num_threads() {
+  if (const char* env = std::getenv("SPARSEKIT_NUM_THREADS")) {
+    int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  unsigned hc = std::thread::hardware_concurrency();
+  return hc == 0 ? 1 : int(hc);
+}
+
+class Pool {
+ public:
+  explicit Pool(int threads) : num_threads_(threads) {
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& w : workers_) w.join();
+  }
+  int num_threads() const { return num_threads_; }
+
+  // Only one run() at a time: callers hold run_mu_ (see parallel_for).
+  void run(int64_t num_tasks, const std::function<void(int64_t)>& fn) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      job_ = &fn;
+      num_tasks_ = num_tasks;
+      next_.store(0);
+      active_ = int(workers_.size());
+      ++generation_;
+    }
+    cv_.notify_all();
+    work();
+    std::unique_lock<std::mutex> lk(mu_);
+    done_cv_.wait(lk, [this] { return active_ == 0; });
+    job_ = nullptr;
+  }
+
+ private:
+  void work() {
+    t_inside_task = true;
+    for (;;) {
+      int64_t t = next_.fetch_add(1);
+      if (t >= num_tasks_) break;
+      (*job_)(t);
+    }
+    t_inside_task = false;
+  }
+  void worker_loop() {
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+      }
+      work();
+      std::lock_guard<std::mutex> lk(mu_);
+      if (--active_ == 0) done_cv_.notify_one();
+    }
+  }
+
+  int num_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  bool stop_ = false;
+  uint64_t generation_ = 0;
+  const std::function<void(int64_t)>* job_ = nullptr;
+  int64_t num_tasks_ = 0;
+  std::atomic<int64_t> next_{0};
+  int active_ = 0;
+};
+
+std::mutex g_run_mu;  // serializes whole parallel_for calls and pool replacement
+std::unique_ptr<Pool> g_pool;
+int g_requested = 0;
+// Readable without g_run_mu so that code running inside a task can ask for it.
+std::atomic<int> g_effective{0};
+
+int effective_threads() { return g_requested > 0 ? g_requested : default_num_threads(); }
+
+Pool& pool_locked() {
+  if (!g_pool) g_pool = std::make_unique<Pool>(effective_threads());
+  return *g_pool;
+}
+
+}  // namespace
+
+void parallel_for(int64_t num_tasks, const std::function<void(int64_t)>& fn) {
+  if (num_tasks <= 0) return;
+  if (t_inside_task || num_tasks == 1) {
+    for (int64_t t = 0; t < num_tasks; ++t) fn(t);
+    return;
+  }
+  std::lock_guard<std::mutex> lk(g_run_mu);
+  Pool& p = pool_locked();
+  if (p.num_threads() == 1) {
+    for (int64_t t = 0; t < num_tasks; ++t) fn(t);
+    return;
+  }
+  p.run(num_tasks, fn);
+}
+
+void parallel_range(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  // A few chunks per thread balance uneven rows without much scheduling overhead.
+  int64_t threads = get_num_threads();
+  int64_t chunks = std::min<int64_t>((n + grain - 1) / grain, threads * 4);
+  int64_t step = (n + chunks - 1) / chunks;
+  chunks = (n + step - 1) / step;
+  parallel_for(chunks, [&](int64_t c) {
+    int64_t b = c * step;
+    fn(b, std::min(n, b + step));
+  });
+}
+
+void set_num_threads(int n) {
+  std::lock_guard<std::mutex> lk(g_run_mu);
+  g_requested = n;
+  g_pool.reset();
+  g_effective.store(effective_threads());
+}
+
+int get_num_threads() {
+  int n = g_effective.load();
+  if (n == 0) {
+    n = default_num_threads();
+    int expected = 0;
+    g_effective.compare_exchange_strong(expected, n);
+  }
+  return n;
+}
+
+}  // namespace sk

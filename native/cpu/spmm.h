@@ -1,0 +1,63 @@
+// CPU sparse x dense products. One entry point for every format; kernels are picked per call from
+// a dispatch table keyed by format, weight dtype, N and the active ISA.
+#pragma once
+#include <cstdint>
+
+#include "../core/cpu_features.h"
+#include "../formats/sparse_matrix.h"
+
+namespace sk {
+
+// Where results go: out[r * row_stride + j * col_stride] = acc(r, j) + bias[r], in `dtype`.
+struct OutputSpec {
+  void* data = nullptr;
+  DType dtype = DType::f32;
+  int64_t row_stride = 0, col_stride = 0;
+  const float* bias = nullptr;  // fp32 [rows] or null
+
+  void store(int64_t r, int64_t j, float v) const {
+    if (bias) v += bias[r];
+    size_t i = size_t(r * row_stride + j * col_stride);
+    if (dtype == DType::f32) static_cast<float*>(data)[i] = v;
+    else store_from_f32(data, dtype, i, v);
+  }
+};
+
+// Activations as fp32, zero-padded to k_padded columns, in the layout the kernel asked for.
+enum class XLayout { k_major, n_major };  // k_major: x[k * n + j]; n_major: x[j * k_padded + k]
+
+struct Activations {
+  const float* data;
+  int64_t n;         // number of activation vectors (N)
+  int64_t k_padded;  // >= cols, a multiple of 64
+};
+
+using SpmmKernelFn = void (*)(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out);
+
+struct SpmmKernel {
+  SpmmKernelFn fn = nullptr;
+  XLayout layout = XLayout::k_major;
+  const char* name = "";
+};
+
+// The table lookup: the fastest kernel for this matrix and N on `isa` (falls back to portable).
+SpmmKernel select_spmm_kernel(const MatrixView& a, int64_t n, Isa isa);
+
+// Product of a [rows, cols] with activations given either as b [cols, n] (b_is_kn, spmm) or as
+// x [n, cols] (linear); all float dtypes; accumulation in fp32.
+struct SpmmArgs {
+  const void* b = nullptr;
+  DType b_dtype = DType::f32;
+  bool b_is_kn = true;
+  int64_t n = 0;
+  const void* bias = nullptr;  // [rows] or null
+  DType bias_dtype = DType::f32;
+  OutputSpec out;
+};
+
+Status spmm_cpu(const MatrixView& a, const SpmmArgs& args);
+
+// The generic kernel every format has: walks stored elements, accumulates into k-major x.
+void spmm_portable_gather(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out);
+
+}  // namespace sk

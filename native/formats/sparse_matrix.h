@@ -1,0 +1,79 @@
+// The packed sparse formats as plain data: a non-owning view for kernels, an owning result for
+// packers, and the pack / unpack / validate entry points. docs/formats.md specifies every byte.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../core/dtype.h"
+#include "../core/status.h"
+#include "layout.h"
+
+namespace sk {
+
+enum class Format { dense = 0, csr = 1, bitmap = 2, nm = 3, tiled_csl = 4 };
+const char* format_name(Format f);  // "dense", "csr", "bitmap", "nm", "tiled-csl"
+bool format_from_name(const char* name, Format* out);
+
+// Components by name. All index-like components are int32 arrays (masks and words hold raw bits).
+enum class Part { values = 0, row_ptr, col_idx, masks, words, tile_offsets, kNumParts };
+const char* part_name(Part p);  // "values", "rowPtr", "colIdx", "masks", "words", "tileOffsets"
+bool part_from_name(const char* name, Part* out);
+// Which parts a format has, and the element type of each.
+bool format_has_part(Format f, Part p);
+DType part_dtype(Part p, DType value_dtype);
+
+struct ConstBuffer {
+  const void* data = nullptr;
+  size_t bytes = 0;
+};
+
+struct MatrixView {
+  Format format = Format::dense;
+  DType dtype = DType::f32;
+  int64_t rows = 0, cols = 0;
+  int n = 0, m = 0;  // nm only
+  ConstBuffer parts[int(Part::kNumParts)];
+
+  const ConstBuffer& part(Part p) const { return parts[int(p)]; }
+  template <class T> const T* as(Part p) const { return static_cast<const T*>(parts[int(p)].data); }
+};
+
+struct PackedMatrix {
+  Format format = Format::dense;
+  DType dtype = DType::f32;
+  int64_t rows = 0, cols = 0;
+  int n = 0, m = 0;
+  std::vector<uint8_t> parts[int(Part::kNumParts)];
+
+  MatrixView view() const;
+};
+
+struct PackOptions {
+  Format format = Format::dense;
+  int n = 0, m = 0;                 // nm only
+  const uint8_t* mask = nullptr;    // rows*cols bytes, nonzero = keep; null = keep the nonzeros
+  bool prune_magnitude = false;     // nm: keep the n largest |w| per group instead of refusing
+};
+
+Status check_shape_and_type(Format f, DType dtype, int64_t rows, int64_t cols, int n, int m);
+
+Status pack(const void* dense, DType dtype, int64_t rows, int64_t cols, const PackOptions& opt, PackedMatrix* out);
+// Writes rows*cols elements of the view's dtype, bit-exact with what was packed.
+Status unpack(const MatrixView& a, void* dense_out);
+// Full structural check of untrusted data (O(stored elements)); kernels assume it passed.
+Status validate(const MatrixView& a);
+// The O(rows) subset of validate that kernels run on every call: part sizes agree with the shape
+// and with the stored counts, so no kernel can read past a buffer.
+Status check_part_sizes(const MatrixView& a);
+// Number of value slots the format stores (explicit zeros and padding included).
+int64_t stored_count(const MatrixView& a);
+
+// Calls f(row, col, const void* element) for every stored element of rows [r0, r1). For
+// tiled-csl the range must start on a tile row; padding words are visited once per real word.
+template <class F> void for_each_stored(const MatrixView& a, int64_t r0, int64_t r1, F&& f);
+
+}  // namespace sk
+
+#include "visit.inl"

@@ -1,0 +1,195 @@
+// Structural validation of packed data that came from outside (disk, user-built components).
+// Every check runs before any index is dereferenced, so corrupted input cannot crash us.
+#include <string>
+
+#include "sparse_matrix.h"
+
+namespace sk {
+
+namespace {
+
+Status bad(const std::string& msg) { return Status::Error(ErrorCode::format, msg); }
+
+std::string s(int64_t v) { return std::to_string(v); }
+
+Status expect_bytes(const MatrixView& a, Part p, uint64_t want) {
+  uint64_t got = a.part(p).bytes;
+  if (got != want || (want > 0 && a.part(p).data == nullptr))
+    return bad(std::string(format_name(a.format)) + " part '" + part_name(p) + "' must hold " + std::to_string(want) +
+               " bytes, got " + std::to_string(got));
+  return Status::Ok();
+}
+
+bool is_zero_value(const void* p, DType t) {
+  if (dtype_size(t) == 4) { uint32_t b; std::memcpy(&b, p, 4); return (b & 0x7fffffffu) == 0; }
+  uint16_t h; std::memcpy(&h, p, 2); return (h & 0x7fffu) == 0;
+}
+
+// rowPtr: starts at 0, never decreases, ends at `total`.
+Status check_row_ptr(const MatrixView& a, int64_t* total_out) {
+  SK_RETURN_IF_ERROR(expect_bytes(a, Part::row_ptr, uint64_t(a.rows + 1) * 4));
+  const int32_t* rp = a.as<int32_t>(Part::row_ptr);
+  if (rp[0] != 0) return bad("rowPtr[0] must be 0, got " + s(rp[0]));
+  for (int64_t r = 0; r < a.rows; ++r)
+    if (rp[r + 1] < rp[r]) return bad("rowPtr decreases at row " + s(r) + ": " + s(rp[r]) + " then " + s(rp[r + 1]));
+  *total_out = rp[a.rows];
+  return Status::Ok();
+}
+
+Status validate_csr(const MatrixView& a, size_t es) {
+  int64_t nnz;
+  SK_RETURN_IF_ERROR(check_row_ptr(a, &nnz));
+  SK_RETURN_IF_ERROR(expect_bytes(a, Part::col_idx, uint64_t(nnz) * 4));
+  SK_RETURN_IF_ERROR(expect_bytes(a, Part::values, uint64_t(nnz) * es));
+  const int32_t* rp = a.as<int32_t>(Part::row_ptr);
+  const int32_t* ci = a.as<int32_t>(Part::col_idx);
+  for (int64_t r = 0; r < a.rows; ++r)
+    for (int32_t i = rp[r]; i < rp[r + 1]; ++i) {
+      if (ci[i] < 0 || ci[i] >= a.cols) return bad("colIdx[" + s(i) + "] = " + s(ci[i]) + " is outside [0, " + s(a.cols) + ") in row " + s(r));
+      if (i > rp[r] && ci[i] <= ci[i - 1]) return bad("colIdx is not strictly increasing in row " + s(r) + " at index " + s(i));
+    }
+  return Status::Ok();
+}
+
+// Bits past `valid_cols` in each row's last word must be clear.
+Status check_mask_tail(const MatrixView& a, int64_t wpr, int64_t valid_cols) {
+  if (valid_cols % 32 == 0) return Status::Ok();
+  const uint32_t* masks = a.as<uint32_t>(Part::masks);
+  const uint32_t tail = ~((1u << (valid_cols % 32)) - 1u);
+  for (int64_t r = 0; r < a.rows; ++r)
+    if (masks[r * wpr + wpr - 1] & tail) return bad("masks has bits set past column " + s(valid_cols - 1) + " in row " + s(r));
+  return Status::Ok();
+}
+
+Status validate_bitmap(const MatrixView& a, size_t es) {
+  const int64_t wpr = mask_words_per_row(a.cols);
+  int64_t nnz;
+  SK_RETURN_IF_ERROR(check_row_ptr(a, &nnz));
+  SK_RETURN_IF_ERROR(expect_bytes(a, Part::masks, uint64_t(a.rows * wpr) * 4));
+  SK_RETURN_IF_ERROR(expect_bytes(a, Part::values, uint64_t(nnz) * es));
+  SK_RETURN_IF_ERROR(check_mask_tail(a, wpr, a.cols));
+  const uint32_t* masks = a.as<uint32_t>(Part::masks);
+  const int32_t* rp = a.as<int32_t>(Part::row_ptr);
+  for (int64_t r = 0; r < a.rows; ++r) {
+    int64_t cnt = 0;
+    for (int64_t w = 0; w < wpr; ++w) cnt += __builtin_popcount(masks[r * wpr + w]);
+    if (cnt != rp[r + 1] - rp[r])
+      return bad("row " + s(r) + " has " + s(cnt) + " mask bits but rowPtr gives it " + s(rp[r + 1] - rp[r]) + " values");
+  }
+  return Status::Ok();
+}
+
+Status validate_nm(const MatrixView& a, size_t es) {
+  const int64_t groups = nm_groups(a.cols, a.m), padded = groups * a.m;
+  const int64_t wpr = mask_words_per_row(padded), per_row = groups * a.n;
+  SK_RETURN_IF_ERROR(expect_bytes(a, Part::masks, uint64_t(a.rows * wpr) * 4));
+  SK_RETURN_IF_ERROR(expect_bytes(a, Part::values, uint64_t(a.rows * per_row) * es));
+  SK_RETURN_IF_ERROR(check_mask_tail(a, wpr, padded));
+  const uint32_t* masks = a.as<uint32_t>(Part::masks);
+  const char* vals = static_cast<const char*>(a.part(Part::values).data);
+  for (int64_t r = 0; r < a.rows; ++r) {
+    int64_t vi = r * per_row;
+    for (int64_t g = 0; g < groups; ++g) {
+      int cnt = 0;
+      for (int j = 0; j < a.m; ++j) {
+        int64_t c = g * a.m + j;
+        if (!(masks[r * wpr + c / 32] >> (c % 32) & 1u)) continue;
+        ++cnt;
+        if (c >= a.cols && cnt <= a.n && !is_zero_value(vals + size_t(vi) * es, a.dtype))
+          return bad("row " + s(r) + " stores a nonzero value in padding column " + s(c) + " (cols = " + s(a.cols) + ")");
+        ++vi;
+      }
+      if (cnt != a.n)
+        return bad("row " + s(r) + ", group " + s(g) + " has " + s(cnt) + " mask bits; " + s(a.n) + ":" + s(a.m) + " needs exactly " + s(a.n));
+    }
+  }
+  return Status::Ok();
+}
+
+Status validate_tiled_csl(const MatrixView& a) {
+  const int64_t tx = tiles_across(a.cols), tiles = tiles_down(a.rows) * tx;
+  SK_RETURN_IF_ERROR(expect_bytes(a, Part::tile_offsets, uint64_t(tiles + 1) * 4));
+  const int32_t* offs = a.as<int32_t>(Part::tile_offsets);
+  if (offs[0] != 0) return bad("tileOffsets[0] must be 0, got " + s(offs[0]));
+  for (int64_t t = 0; t < tiles; ++t) {
+    int64_t cnt = int64_t(offs[t + 1]) - offs[t];
+    if (cnt < 0 || cnt % kTileWordAlign != 0 || cnt > kTileRows * kTileCols + kTileWordAlign)
+      return bad("tile " + s(t) + " has " + s(cnt) + " words (must be a multiple of 4, at most 8196)");
+  }
+  SK_RETURN_IF_ERROR(expect_bytes(a, Part::words, uint64_t(offs[tiles]) * 4));
+  const uint32_t* words = a.as<uint32_t>(Part::words);
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int64_t r0 = (t / tx) * kTileRows, c0 = (t % tx) * kTileCols;
+    int64_t prev_key = -1, repeats = 0;
+    for (int32_t i = offs[t]; i < offs[t + 1]; ++i) {
+      if (i > offs[t] && words[i] == words[i - 1]) {
+        if (++repeats >= kTileWordAlign) return bad("tile " + s(t) + " has more than 3 padding words");
+        continue;
+      }
+      if (repeats) return bad("tile " + s(t) + ": padding words must come last (word " + s(i) + ")");
+      uint32_t pos = words[i] >> 16;
+      if (pos >= uint32_t(kTileRows * kTileCols)) return bad("word " + s(i) + " has position " + s(pos) + " outside its 128x64 tile");
+      int64_t r = tile_position_row(pos), c = tile_position_col(pos);
+      if (r0 + r >= a.rows || c0 + c >= a.cols)
+        return bad("word " + s(i) + " addresses (" + s(r0 + r) + ", " + s(c0 + c) + "), outside the [" + s(a.rows) + ", " + s(a.cols) + "] matrix");
+      int64_t key = r * kTileCols + c;
+      if (key <= prev_key) return bad("tile " + s(t) + " words are not in increasing (row, column) order at word " + s(i));
+      prev_key = key;
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status check_part_sizes(const MatrixView& a) {
+  SK_RETURN_IF_ERROR(check_shape_and_type(a.format, a.dtype, a.rows, a.cols, a.n, a.m));
+  const size_t es = dtype_size(a.dtype);
+  auto stored_from_row_ptr = [&](int64_t* total) -> Status {
+    SK_RETURN_IF_ERROR(expect_bytes(a, Part::row_ptr, uint64_t(a.rows + 1) * 4));
+    *total = a.as<int32_t>(Part::row_ptr)[a.rows];
+    if (*total < 0) return bad("rowPtr ends negative");
+    return Status::Ok();
+  };
+  int64_t total = 0;
+  switch (a.format) {
+    case Format::dense: return expect_bytes(a, Part::values, uint64_t(a.rows * a.cols) * es);
+    case Format::csr:
+      SK_RETURN_IF_ERROR(stored_from_row_ptr(&total));
+      SK_RETURN_IF_ERROR(expect_bytes(a, Part::col_idx, uint64_t(total) * 4));
+      return expect_bytes(a, Part::values, uint64_t(total) * es);
+    case Format::bitmap:
+      SK_RETURN_IF_ERROR(stored_from_row_ptr(&total));
+      SK_RETURN_IF_ERROR(expect_bytes(a, Part::masks, uint64_t(a.rows * mask_words_per_row(a.cols)) * 4));
+      return expect_bytes(a, Part::values, uint64_t(total) * es);
+    case Format::nm:
+      SK_RETURN_IF_ERROR(expect_bytes(a, Part::masks, uint64_t(a.rows * mask_words_per_row(nm_padded_cols(a.cols, a.m))) * 4));
+      return expect_bytes(a, Part::values, uint64_t(a.rows * nm_values_per_row(a.cols, a.n, a.m)) * es);
+    case Format::tiled_csl: {
+      const int64_t tiles = tiles_down(a.rows) * tiles_across(a.cols);
+      SK_RETURN_IF_ERROR(expect_bytes(a, Part::tile_offsets, uint64_t(tiles + 1) * 4));
+      int32_t last = a.as<int32_t>(Part::tile_offsets)[tiles];
+      if (last < 0) return bad("tileOffsets ends negative");
+      return expect_bytes(a, Part::words, uint64_t(last) * 4);
+    }
+  }
+  return bad("unknown format");
+}
+
+Status validate(const MatrixView& a) {
+  SK_RETURN_IF_ERROR(check_shape_and_type(a.format, a.dtype, a.rows, a.cols, a.n, a.m));
+  for (int p = 0; p < int(Part::kNumParts); ++p)
+    if (!format_has_part(a.format, Part(p)) && a.parts[p].bytes != 0)
+      return bad(std::string(format_name(a.format)) + " has no part '" + part_name(Part(p)) + "'");
+  const size_t es = dtype_size(a.dtype);
+  switch (a.format) {
+    case Format::dense: return expect_bytes(a, Part::values, uint64_t(a.rows * a.cols) * es);
+    case Format::csr: return validate_csr(a, es);
+    case Format::bitmap: return validate_bitmap(a, es);
+    case Format::nm: return validate_nm(a, es);
+    case Format::tiled_csl: return validate_tiled_csl(a);
+  }
+  return bad("unknown format");
+}
+
+}  // namespace sk

@@ -1,0 +1,135 @@
+// Links the native core without Node: conversions, every format's pack/validate/unpack round trip,
+// and spmm against an fp64 reference. Run by `npm run test:native` (cmake + ctest) and by .ci/run.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "../core/convert.h"
+#include "../core/thread_pool.h"
+#include "../cpu/spmm.h"
+#include "../formats/sparse_matrix.h"
+
+using namespace sk;
+
+static int g_failures = 0, g_checks = 0;
+#define CHECK(cond, ...)                                   \
+  do {                                                     \
+    ++g_checks;                                            \
+    if (!(cond)) {                                         \
+      ++g_failures;                                        \
+      std::printf("FAIL %s:%d: ", __FILE__, __LINE__);     \
+      std::printf(__VA_ARGS__);                            \
+      std::printf("\n");                                   \
+    }                                                      \
+  } while (0)
+
+static void test_half_conversions() {
+  CHECK(f32_to_f16(1.0f) == 0x3c00, "1.0");
+  CHECK(f32_to_f16(65504.f) == 0x7bff, "max half");
+  CHECK(f32_to_f16(65520.f) == 0x7c00, "overflow to inf");
+  CHECK(f32_to_f16(5.9604644775390625e-8f) == 0x0001, "smallest subnormal");
+  CHECK(f32_to_f16(2.98023223876953125e-8f) == 0x0000, "tie to even at zero");
+  CHECK(f32_to_bf16(1.00390625f) == 0x3f80, "bf16 tie to even down");
+  CHECK(f32_to_bf16(1.01171875f) == 0x3f82, "bf16 tie to even up");
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff)) continue;  // NaNs
+    CHECK(f32_to_f16(f16_to_f32(uint16_t(h))) == h, "f16 round trip %04x", h);
+  }
+}
+
+static void test_formats_and_spmm() {
+  const int64_t shapes[][3] = {{1, 1, 1}, {7, 13, 3}, {130, 70, 5}, {257, 129, 1}, {64, 200, 9}};
+  const float sparsities[] = {0.f, 0.5f, 0.9f, 1.0f};
+  for (auto& sh : shapes) {
+    const int64_t M = sh[0], K = sh[1], N = sh[2];
+    for (float sp : sparsities) {
+      for (DType dt : {DType::f32, DType::f16, DType::bf16}) {
+        std::vector<uint8_t> w(size_t(M * K) * dtype_size(dt));
+        fill_random(w.data(), dt, size_t(M * K), 7, Distribution::normal, 0, 1);
+        std::vector<float> u(size_t(M * K));
+        fill_random(u.data(), DType::f32, u.size(), 8, Distribution::uniform, 0, 1);
+        std::vector<uint8_t> mask(size_t(M * K));
+        for (size_t i = 0; i < mask.size(); ++i) mask[i] = u[i] >= sp;
+        std::vector<float> x(size_t(K * N));
+        fill_random(x.data(), DType::f32, x.size(), 9, Distribution::normal, 0, 1);
+        // fp64 reference of the masked product.
+        std::vector<double> ref(size_t(M * N), 0.0), mag(size_t(M * N), 0.0);
+        for (int64_t r = 0; r < M; ++r)
+          for (int64_t k = 0; k < K; ++k) {
+            if (!mask[r * K + k]) continue;
+            double v = load_as_f32(w.data(), dt, size_t(r * K + k));
+            for (int64_t j = 0; j < N; ++j) {
+              ref[r * N + j] += v * x[k * N + j];
+              mag[r * N + j] += std::fabs(v * x[k * N + j]);
+            }
+          }
+        for (Format f : {Format::dense, Format::csr, Format::bitmap, Format::nm, Format::tiled_csl}) {
+          if (f == Format::tiled_csl && dt == DType::f32) continue;
+          PackOptions opt;
+          opt.format = f;
+          opt.mask = mask.data();
+          if (f == Format::nm) { opt.n = 2; opt.m = 4; opt.prune_magnitude = true; }
+          PackedMatrix pm;
+          Status st = pack(w.data(), dt, M, K, opt, &pm);
+          CHECK(st.ok(), "pack %s: %s", format_name(f), st.message.c_str());
+          if (!st.ok()) continue;
+          MatrixView v = pm.view();
+          st = validate(v);
+          CHECK(st.ok(), "validate %s %lldx%lld: %s", format_name(f), (long long)M, (long long)K, st.message.c_str());
+          std::vector<uint8_t> back(w.size());
+          unpack(v, back.data());
+          // Expected dense: masked (and for nm, the kept subset of the mask).
+          std::vector<uint8_t> kept(size_t(M * K));
+          for (int64_t i = 0; i < M * K; ++i) {
+            bool nz = load_as_f32(back.data(), dt, size_t(i)) != 0.f;
+            kept[i] = nz;
+            if (f != Format::nm) {
+              bool want = mask[i] && load_as_f32(w.data(), dt, size_t(i)) != 0.f;
+              CHECK(nz == want, "%s unpack keep mismatch at %lld", format_name(f), (long long)i);
+              if (nz == want && nz) CHECK(std::memcmp(&back[i * dtype_size(dt)], &w[i * dtype_size(dt)], dtype_size(dt)) == 0, "value");
+            } else if (nz) {
+              CHECK(mask[i], "nm kept a masked-out value");
+            }
+          }
+          std::vector<float> y(size_t(M * N));
+          SpmmArgs args;
+          args.b = x.data();
+          args.n = N;
+          args.out = {y.data(), DType::f32, N, 1, nullptr};
+          st = spmm_cpu(v, args);
+          CHECK(st.ok(), "spmm %s", st.message.c_str());
+          for (int64_t r = 0; r < M; ++r)
+            for (int64_t j = 0; j < N; ++j) {
+              double want = 0, m = 0;
+              if (f == Format::nm) {
+                for (int64_t k = 0; k < K; ++k)
+                  if (kept[r * K + k]) {
+                    double t = double(load_as_f32(w.data(), dt, size_t(r * K + k))) * x[k * N + j];
+                    want += t;
+                    m += std::fabs(t);
+                  }
+              } else {
+                want = ref[r * N + j];
+                m = mag[r * N + j];
+              }
+              double err = std::fabs(double(y[r * N + j]) - want);
+              CHECK(err <= 1e-5 * m + 1e-30, "%s %s [%lld,%lld,%lld] s=%.1f y(%lld,%lld)=%g want %g",
+                    format_name(f), dtype_name(dt), (long long)M, (long long)K, (long long)N, sp, (long long)r,
+                    (long long)j, y[r * N + j], want);
+            }
+        }
+      }
+    }
+  }
+}
+
+int main() {
+  test_half_conversions();
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    test_formats_and_spmm();
+  }
+  std::printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
+  return g_failures == 0 ? 0 : 1;
+}

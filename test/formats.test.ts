@@ -1,0 +1,178 @@
+import { describe, expect, it } from 'vitest';
+import { FORMAT_PARTS, FormatError, SparseMatrix, Tensor, type Format, type FloatDType } from '../lib/index.js';
+import { rng } from './reference.js';
+
+const FORMATS_ALL: Format[] = ['dense', 'csr', 'bitmap', 'nm', 'tiled-csl'];
+const DTYPES: FloatDType[] = ['float32', 'float16', 'bfloat16'];
+
+function maskOf(rows: number, cols: number, density: number, seed: number): Uint8Array {
+  const r = rng(seed);
+  const m = new Uint8Array(rows * cols);
+  for (let i = 0; i < m.length; i++) m[i] = r() < density ? 1 : 0;
+  return m;
+}
+
+/** The dense tensor with masked-out entries zeroed (what toDense must give back). */
+function masked(w: Tensor, mask: Uint8Array): Tensor {
+  const out = w.clone();
+  const d = out.toTypedArray();
+  for (let i = 0; i < d.length; i++) if (!mask[i]) d[i] = 0;
+  return out;
+}
+
+function supports(format: Format, dtype: FloatDType) {
+  return !(format === 'tiled-csl' && dtype === 'float32');
+}
+
+describe('formats', () => {
+  const shapes: [number, number][] = [[1, 1], [3, 5], [17, 33], [129, 65], [130, 200], [256, 64]];
+  for (const format of FORMATS_ALL) {
+    for (const dtype of DTYPES) {
+      if (!supports(format, dtype)) continue;
+      it(`${format} ${dtype}: pack -> unpack is lossless over shapes and densities`, () => {
+        let seed = 1;
+        for (const [rows, cols] of shapes) {
+          for (const density of [0, 0.1, 0.5, 0.9, 1]) {
+            const w = Tensor.randn([rows, cols], { seed: seed++, dtype });
+            let mask = maskOf(rows, cols, density, seed++);
+            const opts = format === 'nm' ? { format, n: 2, m: 4, prune: 'magnitude' as const, mask } : { format, mask };
+            const s = SparseMatrix.fromDense(w, opts);
+            expect(s.shape).toEqual([rows, cols]);
+            expect(s.dtype).toBe(dtype);
+            const back = s.toDense();
+            if (format === 'nm') {
+              // Kept entries are a subset of the mask with at most 2 per group of 4, values exact.
+              const b = back.toTypedArray(), o = w.toTypedArray();
+              for (let r = 0; r < rows; r++)
+                for (let g = 0; g < cols; g += 4) {
+                  let kept = 0;
+                  for (let j = g; j < Math.min(g + 4, cols); j++) {
+                    const i = r * cols + j;
+                    if (b[i] !== 0) { kept++; expect(mask[i]).toBe(1); expect(b[i]).toBe(o[i]); }
+                  }
+                  expect(kept).toBeLessThanOrEqual(2);
+                }
+              mask = new Uint8Array(b.length).map((_, i) => (b[i] !== 0 ? 1 : 0));
+            }
+            expect(back.toTypedArray()).toEqual(masked(w, mask).toTypedArray());
+            // Re-validating its own parts always passes.
+            const again = SparseMatrix.fromParts(format, { shape: [rows, cols], dtype, n: s.n, m: s.m, parts: s.parts() });
+            expect(again.toDense().toTypedArray()).toEqual(back.toTypedArray());
+          }
+        }
+      });
+    }
+  }
+
+  it('keeps the existing nonzeros when no mask is given', () => {
+    const w = Tensor.from([0, 1, 0, -2, 0, 0, 3, 0], [2, 4]);
+    const csr = SparseMatrix.fromDense(w, { format: 'csr' });
+    expect(csr.nnz).toBe(3);
+    expect(Array.from(csr.parts().rowPtr!.toTypedArray())).toEqual([0, 2, 3]);
+    expect(Array.from(csr.parts().colIdx!.toTypedArray())).toEqual([1, 3, 2]);
+    expect(Array.from(csr.parts().values!.toTypedArray())).toEqual([1, -2, 3]);
+    const bm = SparseMatrix.fromDense(w, { format: 'bitmap' });
+    expect(Array.from(bm.parts().masks!.toTypedArray())).toEqual([0b1010, 0b0100]);
+    expect(bm.density).toBeCloseTo(3 / 8);
+  });
+
+  it('byte sizes follow the format table', () => {
+    const rows = 256, cols = 1024;
+    const w = Tensor.randn([rows, cols], { seed: 3, dtype: 'float16' });
+    const mask = maskOf(rows, cols, 0.3, 4);
+    const kept = mask.reduce((a, b) => a + b, 0);
+    const el = rows * cols;
+    expect(SparseMatrix.fromDense(w, { format: 'dense' }).byteLength).toBe(el * 2);
+    expect(SparseMatrix.fromDense(w, { format: 'bitmap', mask }).byteLength).toBe(el / 8 + kept * 2 + (rows + 1) * 4);
+    expect(SparseMatrix.fromDense(w, { format: 'csr', mask }).byteLength).toBe(kept * 6 + (rows + 1) * 4);
+    const nm = SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude' });
+    expect(nm.byteLength).toBe(el / 2 * 2 + el / 8);
+    expect(nm.bytesPerElement).toBe(1.125);
+    const tc = SparseMatrix.fromDense(w, { format: 'tiled-csl', mask });
+    expect(tc.byteLength).toBeGreaterThanOrEqual(kept * 4);
+    expect(tc.byteLength).toBeLessThan(kept * 4 + (el / 8192) * 16 + (el / 8192 + 1) * 4 + 1);
+  });
+
+  it('nm refuses a weight that violates n:m, naming the place, unless asked to prune', () => {
+    const w = Tensor.from([1, 2, 3, 0, 1, 0, 0, 1], [2, 4]);
+    expect(() => SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4 })).toThrow(FormatError);
+    expect(() => SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4 })).toThrow(/row 0, columns 0\.\.3 keep 3 values/);
+    const p = SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude' });
+    expect(Array.from(p.toDense().toTypedArray())).toEqual([0, 2, 3, 0, 1, 0, 0, 1]);
+    // 4:8 and odd K (last group partial).
+    const w2 = Tensor.randn([5, 13], { seed: 2 });
+    const p2 = SparseMatrix.fromDense(w2, { format: 'nm', n: 4, m: 8, prune: 'magnitude' });
+    expect(p2.nnz).toBe(5 * 2 * 4);
+    const d2 = p2.toDense().toTypedArray();
+    for (let r = 0; r < 5; r++) {
+      expect(d2.slice(r * 13, r * 13 + 8).filter((v) => v !== 0).length).toBe(4);
+      expect(d2.slice(r * 13 + 8, r * 13 + 13).filter((v) => v !== 0).length).toBe(4);
+    }
+  });
+
+  it('tiled-csl words follow the Flash-LLM layout', () => {
+    const w = Tensor.zeros([128, 64], { dtype: 'float16' });
+    const d = w.toTypedArray();
+    d[9 * 64 + 5] = 0x3c00; // row 9, col 5: position 9*64 + (5 ^ (1 << 3)) = 589
+    const s = SparseMatrix.fromDense(w, { format: 'tiled-csl' });
+    const words = s.parts().words!.toTypedArray() as Int32Array;
+    expect(words.length).toBe(4); // padded to a multiple of 4
+    expect(words[0]! >>> 16).toBe(9 * 64 + (5 ^ 8));
+    expect(words[0]! & 0xffff).toBe(0x3c00);
+    expect(Array.from(s.parts().tileOffsets!.toTypedArray())).toEqual([0, 4]);
+  });
+
+  it('fromParts rejects corrupted data with ERR_FORMAT, never crashing', () => {
+    const r = rng(77);
+    for (const format of FORMATS_ALL) {
+      const dtype: FloatDType = format === 'tiled-csl' ? 'float16' : 'float32';
+      const w = Tensor.randn([70, 90], { seed: 11, dtype });
+      const good = SparseMatrix.fromDense(w, format === 'nm'
+        ? { format, n: 2, m: 4, prune: 'magnitude' } : { format, mask: maskOf(70, 90, 0.4, 5) });
+      let rejected = 0;
+      for (let trial = 0; trial < 300; trial++) {
+        const parts: Record<string, Tensor> = {};
+        for (const [name, t] of Object.entries(good.parts())) parts[name] = t.clone();
+        const names = FORMAT_PARTS[format].filter((n) => n !== 'values' || format === 'dense');
+        const name = names[Math.floor(r() * names.length)]!;
+        const arr = parts[name]!.toTypedArray();
+        if (trial % 10 === 9) {
+          parts[name] = Tensor.from(arr.slice(0, Math.max(0, arr.length - 1 - Math.floor(r() * 3))) as Int32Array, undefined, { dtype: parts[name]!.dtype });
+        } else if (arr.length > 0) {
+          const i = Math.floor(r() * arr.length);
+          const bit = Math.floor(r() * (name === 'values' ? 16 : 32));
+          arr[i] = (arr[i]! ^ (1 << bit)) | 0;
+        }
+        try {
+          const m = SparseMatrix.fromParts(format, { shape: [70, 90], dtype, n: good.n, m: good.m, parts });
+          m.toDense();
+        } catch (e) {
+          expect((e as { code: string }).code).toBe('ERR_FORMAT');
+          rejected++;
+        }
+      }
+      if (format !== 'dense') expect(rejected).toBeGreaterThan(100);
+    }
+  });
+
+  it('fromParts checks part names, dtypes and presence', () => {
+    const s = SparseMatrix.fromDense(Tensor.randn([4, 8], { seed: 1 }), { format: 'csr' });
+    const p = s.parts();
+    expect(() => SparseMatrix.fromParts('csr', { shape: [4, 8], dtype: 'float32', parts: { values: p.values!, rowPtr: p.rowPtr! } }))
+      .toThrow(/colIdx/);
+    expect(() => SparseMatrix.fromParts('csr', { shape: [4, 8], dtype: 'float16', parts: p })).toThrow(/expected dtype float16/);
+    expect(() => SparseMatrix.fromParts('csr', { shape: [4, 8], dtype: 'float32', parts: { ...p, masks: p.rowPtr! } })).toThrow(/no such part/);
+    expect(() => SparseMatrix.fromParts('csr', { shape: [4, 9], dtype: 'float32', parts: p })).not.toThrow();
+    expect(() => SparseMatrix.fromParts('csr', { shape: [5, 8], dtype: 'float32', parts: p })).toThrow(FormatError);
+  });
+
+  it('async packing and unpacking give the same result', async () => {
+    const w = Tensor.randn([300, 257], { seed: 21, dtype: 'bfloat16' });
+    for (const format of FORMATS_ALL) {
+      const opts = format === 'nm' ? { format, n: 2, m: 4, prune: 'magnitude' as const } : { format };
+      const a = SparseMatrix.fromDense(w, opts);
+      const b = await SparseMatrix.fromDenseAsync(w, opts);
+      expect((await b.toDenseAsync()).toTypedArray()).toEqual(a.toDense().toTypedArray());
+    }
+  });
+});

@@ -1,0 +1,71 @@
+// Independent fp64 references and helpers for the tests (no sparsekit code is used to compute them).
+import type { Tensor } from '../lib/index.js';
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+export function bf16ToNumber(h: number): number {
+  u32[0] = h << 16;
+  return f32[0]!;
+}
+
+export function f16ToNumber(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** Values of a tensor as float64, decoded independently of the native code. */
+export function valuesOf(t: Tensor): Float64Array {
+  const d = t.toTypedArray();
+  const out = new Float64Array(d.length);
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i]!;
+    out[i] = t.dtype === 'bfloat16' ? bf16ToNumber(v) : t.dtype === 'float16' ? f16ToNumber(v) : v;
+  }
+  return out;
+}
+
+/** C[M,N] = A[M,K] B[K,N] in float64, plus the sum of |terms| per output for error bounds. */
+export function matmulRef(a: Float64Array, b: Float64Array, M: number, K: number, N: number) {
+  const c = new Float64Array(M * N);
+  const mag = new Float64Array(M * N);
+  for (let i = 0; i < M; i++)
+    for (let k = 0; k < K; k++) {
+      const av = a[i * K + k]!;
+      if (av === 0) continue;
+      for (let j = 0; j < N; j++) {
+        const t = av * b[k * N + j]!;
+        c[i * N + j] += t;
+        mag[i * N + j] += Math.abs(t);
+      }
+    }
+  return { c, mag };
+}
+
+/** Deterministic xorshift PRNG for test data shapes and masks. */
+export function rng(seed: number) {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13; s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5; s >>>= 0;
+    return s / 4294967296;
+  };
+}
+
+/** Relative error bound per output dtype: fp32 accumulation error plus output rounding. */
+export const OUT_RTOL: Record<string, number> = { float32: 2e-6, float16: 1e-3, bfloat16: 8e-3 };
+
+export function expectClose(got: Float64Array, want: Float64Array, mag: Float64Array, rtol: number, K: number, label: string) {
+  // fp32 accumulation over K terms: |err| <= K * eps32 * sum|terms| (loose, deterministic bound).
+  const accum = Math.max(K, 1) * 1.2e-7;
+  for (let i = 0; i < want.length; i++) {
+    const tol = (accum + rtol) * mag[i]! + rtol * Math.abs(want[i]!) + 1e-30;
+    const err = Math.abs(got[i]! - want[i]!);
+    if (!(err <= tol)) throw new Error(`${label}: element ${i}: got ${got[i]}, want ${want[i]} (err ${err}, tol ${tol})`);
+  }
+}
