@@ -10,6 +10,7 @@
 #include "core/thread_pool.h"
 #include "cpu/spmm.h"
 #include "formats/sparse_matrix.h"
+#include "bindings.h"
 #include "napi_util.h"
 
 namespace sk::addon {
@@ -331,7 +332,9 @@ Napi::Value KernelName(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), select_spmm_kernel(a, n, active_isa()).name);
 }
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
+}  // namespace
+
+void register_core(Napi::Env env, Napi::Object exports) {
   exports.Set("convert", Napi::Function::New(env, Convert));
   exports.Set("fillRandom", Napi::Function::New(env, FillRandom));
   exports.Set("pack", Napi::Function::New(env, Pack));
@@ -347,13 +350,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
-  return exports;
 }
-
-}  // namespace
 
 }  // namespace sk::addon
 
-static Napi::Object InitSparsekit(Napi::Env env, Napi::Object exports) { return sk::addon::Init(env, exports); }
+static Napi::Object InitSparsekit(Napi::Env env, Napi::Object exports) {
+  sk::addon::register_core(env, exports);
+  // One call per area registered in bindings.h.
+  return exports;
+}
 
 NODE_API_MODULE(sparsekit, InitSparsekit)

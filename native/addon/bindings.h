@@ -1,0 +1,10 @@
+// Each area of the binding registers its functions from its own file; addon.cpp calls them all.
+#pragma once
+#include <napi.h>
+
+namespace sk::addon {
+
+void register_core(Napi::Env env, Napi::Object exports);  // addon.cpp: tensors, formats, spmm, runtime
+// Add one line per area: void register_solvers(Napi::Env env, Napi::Object exports); ...
+
+}  // namespace sk::addon
