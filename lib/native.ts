@@ -50,6 +50,8 @@ export interface NativeAddon {
   getNumThreads(): number;
   cpuInfo(): { features: Record<string, boolean>; isa: string; supportedIsas: string[] };
   setIsa(isa: string): boolean;
+  probeReadBandwidth(bytes: number, reps: number): number;
+  probeFmaPeak(iters: number, reps: number): number;
 }
 
 /** The package root: the nearest folder upwards holding sparsekit's package.json. */

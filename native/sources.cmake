@@ -9,7 +9,12 @@ set(SPARSEKIT_CORE_SOURCES
   native/formats/validate.cpp
   native/cpu/spmm.cpp
   native/cpu/spmm_portable.cpp
+  native/cpu/spmm_vec.cpp
+  native/cpu/spmm_avx2.cpp
+  native/cpu/spmm_avx512.cpp
+  native/cpu/probes.cpp
 )
 set(SPARSEKIT_ADDON_SOURCES
   native/addon/addon.cpp
+  native/addon/probes_binding.cpp
 )

@@ -1,4 +1,6 @@
-// The spmm driver: stages activations as fp32 in the kernel's layout, then splits rows over the pool.
+// The spmm driver: picks a kernel, stages activations as fp32 in the kernel's layout, then splits
+// rows over the pool in 16-row-aligned blocks (64-byte output lines are never shared by threads
+// when the output is row-major fp32, and tiled-csl keeps whole 128-row tile bands).
 #include "spmm.h"
 
 #include <algorithm>
@@ -10,13 +12,27 @@
 namespace sk {
 
 SpmmKernel select_spmm_kernel(const MatrixView& a, int64_t n, Isa isa) {
-  (void)a; (void)n; (void)isa;
-  return {spmm_portable_gather, XLayout::k_major, "spmm_gather_portable"};
+  SpmmKernel k;
+  if (a.format != Format::tiled_csl && a.rows > 0 && a.cols > 0) {
+    switch (isa) {
+      case Isa::avx512: k = select_spmm_avx512(a, n); break;
+      case Isa::avx2: k = select_spmm_avx2(a, n); break;
+      case Isa::portable: k = select_spmm_vec(a, n); break;
+    }
+  }
+  if (!k.fn) k = {spmm_portable_gather, XLayout::k_major, "spmm_gather_portable"};
+  return k;
 }
 
 namespace {
 
 int64_t padded_k(int64_t cols) { return (cols + 63) / 64 * 64; }
+
+// Where column k of a 32-column chunk goes in n_major_pairs order.
+inline int64_t pair_slot(int64_t k) {
+  const int64_t i = k & 31;
+  return (k & ~int64_t(31)) + ((i & 1) ? 16 + (i >> 1) : (i >> 1));
+}
 
 void stage_activations(const SpmmArgs& args, int64_t cols, int64_t kp, XLayout layout, std::vector<float>& buf) {
   const int64_t n = args.n;
@@ -29,9 +45,13 @@ void stage_activations(const SpmmArgs& args, int64_t cols, int64_t kp, XLayout l
         for (int64_t j = 0; j < n; ++j) buf[size_t(k * n + j)] = load_as_f32(args.b, args.b_dtype, size_t(k * sk + j * sj));
     });
   } else {
+    const bool pairs = layout == XLayout::n_major_pairs;
     parallel_range(n, 1, [&](int64_t b, int64_t e) {
-      for (int64_t j = b; j < e; ++j)
-        for (int64_t k = 0; k < cols; ++k) buf[size_t(j * kp + k)] = load_as_f32(args.b, args.b_dtype, size_t(k * sk + j * sj));
+      for (int64_t j = b; j < e; ++j) {
+        float* dst = &buf[size_t(j * kp)];
+        for (int64_t k = 0; k < cols; ++k)
+          dst[pairs ? pair_slot(k) : k] = load_as_f32(args.b, args.b_dtype, size_t(k * sk + j * sj));
+      }
     });
   }
 }
@@ -42,23 +62,32 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args) {
   if (a.rows == 0 || args.n == 0) return Status::Ok();
   const SpmmKernel k = select_spmm_kernel(a, args.n, active_isa());
   const int64_t kp = padded_k(a.format == Format::nm ? nm_padded_cols(a.cols, a.m) : a.cols);
+  // Row partition: blocks of `align` rows, a few tasks per thread so uneven sparse rows balance.
+  const int64_t align = a.format == Format::tiled_csl ? kTileRows : 16;
+  const int64_t blocks = (a.rows + align - 1) / align;
+  int64_t tasks = std::min<int64_t>(blocks, int64_t(get_num_threads()) * 4);
+  const int64_t step = (blocks + tasks - 1) / tasks;
+  tasks = (blocks + step - 1) / step;
+  const size_t ws_bytes = k.needs_workspace ? (spmm_workspace_bytes(step * align, args.n) + 63) / 64 * 64 : 0;
   std::vector<float> xbuf, bias;
+  std::vector<uint8_t> ws;
   try {
     stage_activations(args, a.cols, kp, k.layout, xbuf);
     if (args.bias) {
       bias.resize(size_t(a.rows));
       for (int64_t r = 0; r < a.rows; ++r) bias[r] = load_as_f32(args.bias, args.bias_dtype, size_t(r));
     }
+    ws.resize(ws_bytes * size_t(tasks) + 64);
   } catch (const std::bad_alloc&) {
     return Status::Error(ErrorCode::memory, "out of host memory staging activations");
   }
   OutputSpec out = args.out;
   out.bias = args.bias ? bias.data() : nullptr;
-  const Activations x{xbuf.data(), args.n, kp};
-  const int64_t align = a.format == Format::tiled_csl ? kTileRows : 1;
-  const int64_t blocks = (a.rows + align - 1) / align;
-  parallel_range(blocks, align == 1 ? 16 : 1, [&](int64_t b, int64_t e) {
-    k.fn(a, x, b * align, std::min(a.rows, e * align), out);
+  uint8_t* ws0 = ws.data() + (64 - reinterpret_cast<uintptr_t>(ws.data()) % 64) % 64;
+  parallel_for(tasks, [&](int64_t t) {
+    const int64_t r0 = t * step * align, r1 = std::min(a.rows, (t + 1) * step * align);
+    Activations x{xbuf.data(), args.n, kp, ws_bytes ? ws0 + size_t(t) * ws_bytes : nullptr};
+    k.fn(a, x, r0, r1, out);
   });
   return Status::Ok();
 }

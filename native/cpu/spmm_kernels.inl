@@ -1,0 +1,297 @@
+// The one source of truth for the vectorised CPU kernels. Each ISA file (spmm_avx512.cpp,
+// spmm_avx2.cpp, spmm_vec.cpp) defines a traits struct `VT` with that ISA's primitives, then
+// includes this file inside its target region and anonymous namespace. No std templates are
+// instantiated here (see core/isa_target.h): buffers come from ScratchBuffer (spmm.h).
+//
+// VT must provide:
+//   using V;  W (floats per V), CW (columns per decode chunk, divides 32), NV = CW / W,
+//   kR, kJ (register block: rows x activation vectors), kPairsBf16 (bf16 decode yields each
+//   32-column chunk as [even columns, odd columns]; the driver stages x in the same order);
+//   zero, load, load_tail, set1, fma, hsum, store;
+//   template <class D> dense_chunk(const T*, V[NV]), dense_tail(const T*, int cnt, V[NV]),
+//                      sparse_chunk(const T* p, uint32_t bits, const T* end, V[NV]) -> next p,
+//                      load_w(const T*), load_w_tail(const T*, int) (W values, natural order);
+//   gather(const float*, const int32_t*), gather_tail(const float*, const int32_t*, int).
+
+constexpr int NV = VT::NV;
+constexpr int CW = VT::CW;
+constexpr int W = VT::W;
+using V = typename VT::V;
+
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// Weight dtype tags: storage type and scalar conversion.
+struct F32 { using T = float; static constexpr bool kIsF32 = true, kIsBf16 = false, kIsF16 = false;
+             static float to_f32(float v) { return v; } };
+struct BF16 { using T = uint16_t; static constexpr bool kIsF32 = false, kIsBf16 = true, kIsF16 = false;
+              static float to_f32(uint16_t v) { return bf16_to_f32(v); } };
+struct F16 { using T = uint16_t; static constexpr bool kIsF32 = false, kIsBf16 = false, kIsF16 = true;
+             static float to_f32(uint16_t v) { return f16_to_f32(v); } };
+
+// ---- where a row's weights come from ------------------------------------------------------
+
+template <class D> struct DenseSrc {
+  using T = typename D::T;
+  struct Row { const T* p; };
+  const T* base;
+  int64_t cols, full, total;
+  explicit DenseSrc(const MatrixView& a)
+      : base(a.as<T>(Part::values)), cols(a.cols), full(a.cols / CW), total((a.cols + CW - 1) / CW) {}
+  int64_t chunks() const { return total; }
+  Row row(int64_t r) const { return {base + r * cols}; }
+  void decode(Row& rw, int64_t c, V* o) const {
+    if (c < full) VT::template dense_chunk<D>(rw.p + c * CW, o);
+    else VT::template dense_tail<D>(rw.p + c * CW, int(cols - c * CW), o);
+  }
+  // fp32 rows can be read in place when the whole chunk range lies inside the row.
+  const float* direct(int64_t r, int64_t c0, int64_t c1) const {
+    if constexpr (D::kIsF32) return c1 <= full ? reinterpret_cast<const float*>(base + r * cols + c0 * CW) : nullptr;
+    return nullptr;
+  }
+  int64_t direct_stride() const { return cols; }
+};
+
+// bitmap and nm share the decode: a 32-bit mask word per 32 columns, values packed in order.
+// bitmap rows start at rowPtr[r]; nm rows hold exactly groups * n values.
+template <class D> struct MaskSrc {
+  using T = typename D::T;
+  struct Row { const T* p; const uint32_t* m; };
+  const T* vals;
+  const T* end;
+  const uint32_t* masks;
+  const int32_t* rp;
+  int64_t wpr, per_row;
+  explicit MaskSrc(const MatrixView& a)
+      : vals(a.as<T>(Part::values)),
+        end(a.as<T>(Part::values) + a.part(Part::values).bytes / sizeof(T)),
+        masks(a.as<uint32_t>(Part::masks)),
+        rp(a.format == Format::bitmap ? a.as<int32_t>(Part::row_ptr) : nullptr),
+        wpr(mask_words_per_row(a.format == Format::nm ? nm_padded_cols(a.cols, a.m) : a.cols)),
+        per_row(a.format == Format::nm ? nm_values_per_row(a.cols, a.n, a.m) : 0) {}
+  int64_t chunks() const { return wpr * 32 / CW; }
+  Row row(int64_t r) const { return {vals + (rp ? int64_t(rp[r]) : r * per_row), masks + r * wpr}; }
+  void decode(Row& rw, int64_t c, V* o) const {
+    uint32_t bits;
+    if constexpr (CW == 32) bits = rw.m[c];
+    else bits = (rw.m[(c * CW) >> 5] >> ((c * CW) & 31)) & ((1u << (CW & 31)) - 1u);
+    rw.p = VT::template sparse_chunk<D>(rw.p, bits, end, o);
+  }
+  const float* direct(int64_t, int64_t, int64_t) const { return nullptr; }
+  int64_t direct_stride() const { return 0; }
+};
+
+// ---- N <= kJ: decode straight into registers, one pass over the weight ------------------
+
+template <class Src, int R, int J>
+void fused_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out) {
+  constexpr int S = J == 1 ? NV : 1;  // one activation vector: split accumulators for latency
+  typename Src::Row rows[R];
+  for (int i = 0; i < R; ++i) rows[i] = s.row(r + i);
+  const float* xj[J];
+  for (int j = 0; j < J; ++j) xj[j] = x.data + (j0 + j) * x.k_padded;
+  V acc[R][J][S];
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < J; ++j)
+      for (int q = 0; q < S; ++q) acc[i][j][q] = VT::zero();
+  const int64_t chunks = s.chunks();
+  for (int64_t c = 0; c < chunks; ++c) {
+    V w[R][NV];
+    for (int i = 0; i < R; ++i) s.decode(rows[i], c, w[i]);
+    for (int j = 0; j < J; ++j)
+      for (int v = 0; v < NV; ++v) {
+        const V xv = VT::load(xj[j] + c * CW + v * W);
+        for (int i = 0; i < R; ++i) acc[i][j][v % S] = VT::fma(w[i][v], xv, acc[i][j][v % S]);
+      }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < J; ++j) {
+      V t = acc[i][j][0];
+      for (int q = 1; q < S; ++q) t = VT::add(t, acc[i][j][q]);
+      out.store(r + i, j0 + j, VT::hsum(t));
+    }
+}
+
+template <class Src, int R>
+void fused_rows(const Src& s, const Activations& x, int64_t r, const OutputSpec& out) {
+  for (int64_t j0 = 0; j0 < x.n; j0 += VT::kJ) {
+    switch (imin(VT::kJ, x.n - j0)) {
+      case 1: fused_block<Src, R, 1>(s, x, r, j0, out); break;
+      case 2: if constexpr (VT::kJ >= 2) fused_block<Src, R, 2>(s, x, r, j0, out); break;
+      case 3: if constexpr (VT::kJ >= 3) fused_block<Src, R, 3>(s, x, r, j0, out); break;
+      default: if constexpr (VT::kJ >= 4) fused_block<Src, R, 4>(s, x, r, j0, out); break;
+    }
+  }
+}
+
+template <class Src> void spmv_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const Src s(a);
+  int64_t r = r0;
+  for (; r + VT::kR <= r1; r += VT::kR) fused_rows<Src, VT::kR>(s, x, r, out);
+  for (; r < r1; ++r) fused_rows<Src, 1>(s, x, r, out);
+}
+
+// ---- N > kJ: decode a K-block of kR rows once into fp32 scratch, reuse it for every N ------
+
+constexpr int64_t kKcChunks = 1024 / CW;  // K block: an fp32 x panel of N x 1024 stays in L2
+constexpr int64_t kKc = kKcChunks * CW;
+
+// c[i * ldc + j] += sum_k w[i * ldw + k] * x[j * ldx + k] for k < len (len a multiple of W).
+template <int R, int J>
+void micro(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len, float* c, int64_t ldc) {
+  V acc[R][J];
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < J; ++j) acc[i][j] = VT::zero();
+  for (int64_t k = 0; k < len; k += W) {
+    V wv[R];
+    for (int i = 0; i < R; ++i) wv[i] = VT::load(w + i * ldw + k);
+    for (int j = 0; j < J; ++j) {
+      const V xv = VT::load(x + j * ldx + k);
+      for (int i = 0; i < R; ++i) acc[i][j] = VT::fma(wv[i], xv, acc[i][j]);
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < J; ++j) c[i * ldc + j] += VT::hsum(acc[i][j]);
+}
+
+template <int R>
+void micro_rows(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len, float* c, int64_t n) {
+  for (int64_t j0 = 0; j0 < n; j0 += VT::kJ) {
+    const float* xb = x + j0 * ldx;
+    float* cb = c + j0;
+    switch (imin(VT::kJ, n - j0)) {
+      case 1: micro<R, 1>(w, ldw, xb, ldx, len, cb, n); break;
+      case 2: if constexpr (VT::kJ >= 2) micro<R, 2>(w, ldw, xb, ldx, len, cb, n); break;
+      case 3: if constexpr (VT::kJ >= 3) micro<R, 3>(w, ldw, xb, ldx, len, cb, n); break;
+      case 4: if constexpr (VT::kJ >= 4) micro<R, 4>(w, ldw, xb, ldx, len, cb, n); break;
+      case 5: if constexpr (VT::kJ >= 5) micro<R, 5>(w, ldw, xb, ldx, len, cb, n); break;
+      default: if constexpr (VT::kJ >= 6) micro<R, 6>(w, ldw, xb, ldx, len, cb, n); break;
+    }
+  }
+}
+
+template <int R = VT::kR>
+void micro_dispatch(int rr, const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len, float* c, int64_t n) {
+  if constexpr (R > 0) {
+    if (rr == R) return micro_rows<R>(w, ldw, x, ldx, len, c, n);
+    micro_dispatch<R - 1>(rr, w, ldw, x, ldx, len, c, n);
+  }
+}
+
+template <class Src> void spmm_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const Src s(a);
+  const int64_t n = x.n, rows = r1 - r0, chunks = s.chunks();
+  static_assert(VT::kR * kKc <= kWorkspaceDecodeFloats && sizeof(typename Src::Row) <= kWorkspaceCursorBytes, "workspace");
+  // Workspace (sized by spmm_workspace_bytes): fp32 C tile [rows, n], decode buffer, row cursors.
+  float* c = static_cast<float*>(x.workspace);
+  float* wbuf = c + rows * n;
+  auto* cur = reinterpret_cast<typename Src::Row*>(wbuf + kWorkspaceDecodeFloats);
+  for (int64_t i = 0; i < rows * n; ++i) c[i] = 0.f;
+  for (int64_t i = 0; i < rows; ++i) cur[i] = s.row(r0 + i);
+  for (int64_t c0 = 0; c0 < chunks; c0 += kKcChunks) {
+    const int64_t c1 = imin(chunks, c0 + kKcChunks), len = (c1 - c0) * CW;
+    const float* xb = x.data + c0 * CW;
+    for (int64_t rb = 0; rb < rows; rb += VT::kR) {
+      const int rr = int(imin(VT::kR, rows - rb));
+      const float* w = s.direct(r0 + rb, c0, c1);
+      int64_t ldw = s.direct_stride();
+      if (!w) {
+        for (int i = 0; i < rr; ++i)
+          for (int64_t cc = c0; cc < c1; ++cc) {
+            V t[NV];
+            s.decode(cur[rb + i], cc, t);
+            for (int v = 0; v < NV; ++v) VT::store(wbuf + i * kKc + (cc - c0) * CW + v * W, t[v]);
+          }
+        w = wbuf;
+        ldw = kKc;
+      }
+      micro_dispatch(rr, w, ldw, xb, x.k_padded, len, c + rb * n, n);
+    }
+  }
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < n; ++j) out.store(r0 + i, j, c[i * n + j]);
+}
+
+// ---- CSR: gather x by column index (N = 1) or broadcast-FMA whole x rows (k-major, N > 1) ----
+
+template <class D> void csr_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  using T = typename D::T;
+  const T* vals = a.as<T>(Part::values);
+  const int32_t* rp = a.as<int32_t>(Part::row_ptr);
+  const int32_t* ci = a.as<int32_t>(Part::col_idx);
+  const int64_t n = x.n;
+  if (n == 1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t p = rp[r];
+      const int64_t e = rp[r + 1];
+      V acc0 = VT::zero(), acc1 = VT::zero();
+      for (; p + 2 * W <= e; p += 2 * W) {
+        acc0 = VT::fma(VT::template load_w<D>(vals + p), VT::gather(x.data, ci + p), acc0);
+        acc1 = VT::fma(VT::template load_w<D>(vals + p + W), VT::gather(x.data, ci + p + W), acc1);
+      }
+      for (; p < e; p += W) {
+        const int cnt = int(imin(W, e - p));
+        acc0 = VT::fma(VT::template load_w_tail<D>(vals + p, cnt), VT::gather_tail(x.data, ci + p, cnt), acc0);
+      }
+      out.store(r, 0, VT::hsum(VT::add(acc0, acc1)));
+    }
+    return;
+  }
+  constexpr int kB = 4;  // vectors of N per pass
+  alignas(64) float tmp[kB * W];
+  for (int64_t r = r0; r < r1; ++r) {
+    for (int64_t j0 = 0; j0 < n; j0 += kB * W) {
+      const int64_t jn = imin(kB * W, n - j0);
+      const int full = int(jn / W), tail = int(jn % W);
+      V acc[kB];
+      for (int q = 0; q < kB; ++q) acc[q] = VT::zero();
+      for (int64_t p = rp[r]; p < rp[r + 1]; ++p) {
+        const V v = VT::set1(D::to_f32(vals[p]));
+        const float* xr = x.data + int64_t(ci[p]) * n + j0;
+        for (int q = 0; q < kB; ++q) {
+          if (q < full) acc[q] = VT::fma(v, VT::load(xr + q * W), acc[q]);
+          else if (q == full && tail) acc[q] = VT::fma(v, VT::load_tail(xr + q * W, tail), acc[q]);
+        }
+      }
+      for (int q = 0; q < kB; ++q) VT::store(tmp + q * W, acc[q]);
+      for (int64_t j = 0; j < jn; ++j) out.store(r, j0 + j, tmp[j]);
+    }
+  }
+}
+
+// ---- the table -----------------------------------------------------------------------------
+
+template <class D> SpmmKernel pick_for_dtype(const MatrixView& a, int64_t n, const char* const names[7]) {
+  const bool pairs = VT::kPairsBf16 && D::kIsBf16;
+  const XLayout nl = pairs ? XLayout::n_major_pairs : XLayout::n_major;
+  const bool gemv = n <= VT::kJ;
+  switch (a.format) {
+    case Format::dense:
+      return gemv ? SpmmKernel{spmv_kernel<DenseSrc<D>>, nl, names[0]} : SpmmKernel{spmm_kernel<DenseSrc<D>>, nl, names[1], true};
+    case Format::bitmap:
+    case Format::nm:
+      return gemv ? SpmmKernel{spmv_kernel<MaskSrc<D>>, nl, names[a.format == Format::nm ? 4 : 2]}
+                  : SpmmKernel{spmm_kernel<MaskSrc<D>>, nl, names[a.format == Format::nm ? 5 : 3], true};
+    case Format::csr:
+      return SpmmKernel{csr_kernel<D>, XLayout::k_major, names[6]};
+    default:
+      return SpmmKernel{};
+  }
+}
+
+#define SK_KERNEL_NAMES(dt)                                                                        \
+  {"gemv_dense_" dt "_" SK_ISA_NAME, "gemm_dense_" dt "_" SK_ISA_NAME, "spmv_bitmap_" dt "_" SK_ISA_NAME, \
+   "spmm_bitmap_" dt "_" SK_ISA_NAME, "spmv_nm_" dt "_" SK_ISA_NAME, "spmm_nm_" dt "_" SK_ISA_NAME,       \
+   "spmm_csr_" dt "_" SK_ISA_NAME}
+const char* const kNamesF32[7] = SK_KERNEL_NAMES("f32");
+const char* const kNamesBf16[7] = SK_KERNEL_NAMES("bf16");
+const char* const kNamesF16[7] = SK_KERNEL_NAMES("f16");
+#undef SK_KERNEL_NAMES
+
+SpmmKernel pick_kernel(const MatrixView& a, int64_t n) {
+  switch (a.dtype) {
+    case DType::f32: return pick_for_dtype<F32>(a, n, kNamesF32);
+    case DType::bf16: return pick_for_dtype<BF16>(a, n, kNamesBf16);
+    case DType::f16: return pick_for_dtype<F16>(a, n, kNamesF16);
+    default: return SpmmKernel{};
+  }
+}
