@@ -33,7 +33,7 @@ namespace {
 
 struct VT {
   using V = __m256;
-  static constexpr int W = 8, CW = 8, NV = 1, kR = 2, kJ = 4;
+  static constexpr int W = 8, CW = 8, NV = 1, kR = 2, kJ = 4, kRv = 2;
   static constexpr bool kPairsBf16 = false;
 
   static V zero() { return _mm256_setzero_ps(); }
@@ -69,14 +69,14 @@ struct VT {
   }
   template <class D> static void dense_chunk(const typename D::T* p, V* o) { o[0] = load_w<D>(p); }
   template <class D> static void dense_tail(const typename D::T* p, int cnt, V* o) { o[0] = load_w_tail<D>(p, cnt); }
-  template <class D> static const typename D::T* sparse_chunk(const typename D::T* p, uint32_t bits, const typename D::T* end, V* o) {
+  template <class D, bool Safe> static const typename D::T* sparse_chunk(const typename D::T* p, uint32_t bits, const typename D::T* end, V* o) {
     if (bits == 0) {
       o[0] = zero();
       return p;
     }
     const int cnt = __builtin_popcount(bits);
     // A full 8-element load may run past the values buffer near its end: copy those few.
-    const V packed = end - p >= 8 ? load_w<D>(p) : load_w_tail<D>(p, cnt);
+    const V packed = Safe || end - p >= 8 ? load_w<D>(p) : load_w_tail<D>(p, cnt);
     const __m256i idx = _mm256_load_si256(reinterpret_cast<const __m256i*>(kExpand.idx[bits]));
     const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
     const __m256i keep = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(int(bits)), sel), sel);

@@ -5,13 +5,16 @@
 //
 // VT must provide:
 //   using V;  W (floats per V), CW (columns per decode chunk, divides 32), NV = CW / W,
-//   kR, kJ (register block: rows x activation vectors), kPairsBf16 (bf16 decode yields each
+//   kR, kJ (register block: rows x activation vectors), kRv (rows per pass when N <= kJ),, kPairsBf16 (bf16 decode yields each
 //   32-column chunk as [even columns, odd columns]; the driver stages x in the same order);
 //   zero, load, load_tail, set1, fma, hsum, store;
 //   template <class D> dense_chunk(const T*, V[NV]), dense_tail(const T*, int cnt, V[NV]),
-//                      sparse_chunk(const T* p, uint32_t bits, const T* end, V[NV]) -> next p,
+//                      sparse_chunk<D, Safe>(const T* p, uint32_t bits, const T* end, V[NV]) -> next p
+//                      (Safe: 32 values may be loaded from p without checking against end),
 //                      load_w(const T*), load_w_tail(const T*, int) (W values, natural order);
 //   gather(const float*, const int32_t*), gather_tail(const float*, const int32_t*, int).
+
+#define SK_UNROLL _Pragma("GCC unroll 64")
 
 constexpr int NV = VT::NV;
 constexpr int CW = VT::CW;
@@ -38,7 +41,10 @@ template <class D> struct DenseSrc {
   explicit DenseSrc(const MatrixView& a)
       : base(a.as<T>(Part::values)), cols(a.cols), full(a.cols / CW), total((a.cols + CW - 1) / CW) {}
   int64_t chunks() const { return total; }
+  int64_t full_chunks() const { return full; }
+  bool safe(int64_t, int64_t) const { return true; }
   Row row(int64_t r) const { return {base + r * cols}; }
+  template <bool> void decode_full(Row& rw, int64_t c, V* o) const { VT::template dense_chunk<D>(rw.p + c * CW, o); }
   void decode(Row& rw, int64_t c, V* o) const {
     if (c < full) VT::template dense_chunk<D>(rw.p + c * CW, o);
     else VT::template dense_tail<D>(rw.p + c * CW, int(cols - c * CW), o);
@@ -69,20 +75,25 @@ template <class D> struct MaskSrc {
         wpr(mask_words_per_row(a.format == Format::nm ? nm_padded_cols(a.cols, a.m) : a.cols)),
         per_row(a.format == Format::nm ? nm_values_per_row(a.cols, a.n, a.m) : 0) {}
   int64_t chunks() const { return wpr * 32 / CW; }
-  Row row(int64_t r) const { return {vals + (rp ? int64_t(rp[r]) : r * per_row), masks + r * wpr}; }
-  void decode(Row& rw, int64_t c, V* o) const {
+  int64_t full_chunks() const { return chunks(); }
+  int64_t row_start(int64_t r) const { return rp ? int64_t(rp[r]) : r * per_row; }
+  // Rows [r, r + n) may load whole 32-value blocks without running off the values buffer.
+  bool safe(int64_t r, int64_t n) const { return row_start(r + n) + 32 <= end - vals; }
+  Row row(int64_t r) const { return {vals + row_start(r), masks + r * wpr}; }
+  template <bool Safe> void decode_full(Row& rw, int64_t c, V* o) const {
     uint32_t bits;
     if constexpr (CW == 32) bits = rw.m[c];
     else bits = (rw.m[(c * CW) >> 5] >> ((c * CW) & 31)) & ((1u << (CW & 31)) - 1u);
-    rw.p = VT::template sparse_chunk<D>(rw.p, bits, end, o);
+    rw.p = VT::template sparse_chunk<D, Safe>(rw.p, bits, end, o);
   }
+  void decode(Row& rw, int64_t c, V* o) const { decode_full<false>(rw, c, o); }
   const float* direct(int64_t, int64_t, int64_t) const { return nullptr; }
   int64_t direct_stride() const { return 0; }
 };
 
 // ---- N <= kJ: decode straight into registers, one pass over the weight ------------------
 
-template <class Src, int R, int J>
+template <class Src, int R, int J, bool Safe>
 void fused_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out) {
   constexpr int S = J == 1 ? NV : 1;  // one activation vector: split accumulators for latency
   typename Src::Row rows[R];
@@ -93,32 +104,47 @@ void fused_block(const Src& s, const Activations& x, int64_t r, int64_t j0, cons
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < J; ++j)
       for (int q = 0; q < S; ++q) acc[i][j][q] = VT::zero();
-  const int64_t chunks = s.chunks();
-  for (int64_t c = 0; c < chunks; ++c) {
-    V w[R][NV];
-    for (int i = 0; i < R; ++i) s.decode(rows[i], c, w[i]);
-    for (int j = 0; j < J; ++j)
-      for (int v = 0; v < NV; ++v) {
+  auto step = [&](int64_t c, const V (&w)[R][NV]) {
+    SK_UNROLL for (int j = 0; j < J; ++j)
+      SK_UNROLL for (int v = 0; v < NV; ++v) {
         const V xv = VT::load(xj[j] + c * CW + v * W);
-        for (int i = 0; i < R; ++i) acc[i][j][v % S] = VT::fma(w[i][v], xv, acc[i][j][v % S]);
+        SK_UNROLL for (int i = 0; i < R; ++i) acc[i][j][v % S] = VT::fma(w[i][v], xv, acc[i][j][v % S]);
       }
+  };
+  // Full chunks need no bounds checks; the dense row's last partial chunk does.
+  const int64_t full = s.full_chunks(), chunks = s.chunks();
+  int64_t c = 0;
+  for (; c < full; ++c) {
+    V w[R][NV];
+    SK_UNROLL for (int i = 0; i < R; ++i) s.template decode_full<Safe>(rows[i], c, w[i]);
+    step(c, w);
   }
-  for (int i = 0; i < R; ++i)
-    for (int j = 0; j < J; ++j) {
+  for (; c < chunks; ++c) {
+    V w[R][NV];
+    SK_UNROLL for (int i = 0; i < R; ++i) s.decode(rows[i], c, w[i]);
+    step(c, w);
+  }
+  // Reduce with fully unrolled loops: any runtime index into acc would make the compiler keep it
+  // in memory and store every accumulator on every chunk.
+  float res[R][J];
+  SK_UNROLL for (int i = 0; i < R; ++i)
+    SK_UNROLL for (int j = 0; j < J; ++j) {
       V t = acc[i][j][0];
-      for (int q = 1; q < S; ++q) t = VT::add(t, acc[i][j][q]);
-      out.store(r + i, j0 + j, VT::hsum(t));
+      SK_UNROLL for (int q = 1; q < S; ++q) t = VT::add(t, acc[i][j][q]);
+      res[i][j] = VT::hsum(t);
     }
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < J; ++j) out.store(r + i, j0 + j, res[i][j]);
 }
 
-template <class Src, int R>
+template <class Src, int R, bool Safe>
 void fused_rows(const Src& s, const Activations& x, int64_t r, const OutputSpec& out) {
   for (int64_t j0 = 0; j0 < x.n; j0 += VT::kJ) {
     switch (imin(VT::kJ, x.n - j0)) {
-      case 1: fused_block<Src, R, 1>(s, x, r, j0, out); break;
-      case 2: if constexpr (VT::kJ >= 2) fused_block<Src, R, 2>(s, x, r, j0, out); break;
-      case 3: if constexpr (VT::kJ >= 3) fused_block<Src, R, 3>(s, x, r, j0, out); break;
-      default: if constexpr (VT::kJ >= 4) fused_block<Src, R, 4>(s, x, r, j0, out); break;
+      case 1: fused_block<Src, R, 1, Safe>(s, x, r, j0, out); break;
+      case 2: if constexpr (VT::kJ >= 2) fused_block<Src, R, 2, Safe>(s, x, r, j0, out); break;
+      case 3: if constexpr (VT::kJ >= 3) fused_block<Src, R, 3, Safe>(s, x, r, j0, out); break;
+      default: if constexpr (VT::kJ >= 4) fused_block<Src, R, 4, Safe>(s, x, r, j0, out); break;
     }
   }
 }
@@ -126,8 +152,12 @@ void fused_rows(const Src& s, const Activations& x, int64_t r, const OutputSpec&
 template <class Src> void spmv_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const Src s(a);
   int64_t r = r0;
-  for (; r + VT::kR <= r1; r += VT::kR) fused_rows<Src, VT::kR>(s, x, r, out);
-  for (; r < r1; ++r) fused_rows<Src, 1>(s, x, r, out);
+  constexpr int R = VT::kRv;
+  for (; r + R <= r1; r += R) {
+    if (s.safe(r, R)) fused_rows<Src, R, true>(s, x, r, out);
+    else fused_rows<Src, R, false>(s, x, r, out);
+  }
+  for (; r < r1; ++r) fused_rows<Src, 1, false>(s, x, r, out);
 }
 
 // ---- N > kJ: decode a K-block of kR rows once into fp32 scratch, reuse it for every N ------
@@ -143,14 +173,14 @@ void micro(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len
     for (int j = 0; j < J; ++j) acc[i][j] = VT::zero();
   for (int64_t k = 0; k < len; k += W) {
     V wv[R];
-    for (int i = 0; i < R; ++i) wv[i] = VT::load(w + i * ldw + k);
-    for (int j = 0; j < J; ++j) {
+    SK_UNROLL for (int i = 0; i < R; ++i) wv[i] = VT::load(w + i * ldw + k);
+    SK_UNROLL for (int j = 0; j < J; ++j) {
       const V xv = VT::load(x + j * ldx + k);
-      for (int i = 0; i < R; ++i) acc[i][j] = VT::fma(wv[i], xv, acc[i][j]);
+      SK_UNROLL for (int i = 0; i < R; ++i) acc[i][j] = VT::fma(wv[i], xv, acc[i][j]);
     }
   }
-  for (int i = 0; i < R; ++i)
-    for (int j = 0; j < J; ++j) c[i * ldc + j] += VT::hsum(acc[i][j]);
+  SK_UNROLL for (int i = 0; i < R; ++i)
+    SK_UNROLL for (int j = 0; j < J; ++j) c[i * ldc + j] += VT::hsum(acc[i][j]);
 }
 
 template <int R>
@@ -295,3 +325,5 @@ SpmmKernel pick_kernel(const MatrixView& a, int64_t n) {
     default: return SpmmKernel{};
   }
 }
+
+#undef SK_UNROLL

@@ -10,7 +10,7 @@ namespace {
 
 struct VT {
   struct V { float v[8]; };
-  static constexpr int W = 8, CW = 8, NV = 1, kR = 2, kJ = 4;
+  static constexpr int W = 8, CW = 8, NV = 1, kR = 2, kJ = 4, kRv = 2;
   static constexpr bool kPairsBf16 = false;
 
   static V zero() { return V{}; }
@@ -30,7 +30,7 @@ struct VT {
   }
   template <class D> static void dense_chunk(const typename D::T* p, V* o) { o[0] = load_w<D>(p); }
   template <class D> static void dense_tail(const typename D::T* p, int cnt, V* o) { o[0] = load_w_tail<D>(p, cnt); }
-  template <class D> static const typename D::T* sparse_chunk(const typename D::T* p, uint32_t bits, const typename D::T*, V* o) {
+  template <class D, bool Safe> static const typename D::T* sparse_chunk(const typename D::T* p, uint32_t bits, const typename D::T*, V* o) {
     V r{};
     for (int i = 0; i < 8; ++i)
       if (bits >> i & 1u) r.v[i] = D::to_f32(*p++);
