@@ -7,3 +7,4 @@ export {
   SparsekitError, ShapeError, DTypeError, FormatError, DeviceError, NumericError, DisposedError, ArgumentError,
   AbortError, MemoryError, InternalError, type ErrorCode,
 } from './errors.js';
+export { chooseFormat, predictSeconds, formatBytes, weightStats, DEFAULT_MACHINE, type MachineModel, type CpuFormat, type WeightStats, type FormatChoice } from './cost-model.js';

@@ -34,17 +34,21 @@ inline int64_t pair_slot(int64_t k) {
   return (k & ~int64_t(31)) + ((i & 1) ? 16 + (i >> 1) : (i >> 1));
 }
 
-void stage_activations(const SpmmArgs& args, int64_t cols, int64_t kp, XLayout layout, std::vector<float>& buf) {
+void stage_activations(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, std::vector<float>& buf) {
   const int64_t n = args.n;
-  buf.assign(size_t(kp * n), 0.f);
   // Source element (k, j) lives at b[k*n + j] (spmm) or x[j*cols + k] (linear).
   const int64_t sk = args.b_is_kn ? n : 1, sj = args.b_is_kn ? 1 : cols;
-  if (layout == XLayout::k_major) {
+  if (layout == XLayout::k_major || layout == XLayout::k_major_pairs) {
+    buf.assign(size_t(kp * ld), 0.f);
+    const bool pairs = layout == XLayout::k_major_pairs;
     parallel_range(cols, 256, [&](int64_t b, int64_t e) {
-      for (int64_t k = b; k < e; ++k)
-        for (int64_t j = 0; j < n; ++j) buf[size_t(k * n + j)] = load_as_f32(args.b, args.b_dtype, size_t(k * sk + j * sj));
+      for (int64_t k = b; k < e; ++k) {
+        float* dst = &buf[size_t((pairs ? pair_slot(k) : k) * ld)];
+        for (int64_t j = 0; j < n; ++j) dst[j] = load_as_f32(args.b, args.b_dtype, size_t(k * sk + j * sj));
+      }
     });
   } else {
+    buf.assign(size_t(kp * n), 0.f);
     const bool pairs = layout == XLayout::n_major_pairs;
     parallel_range(n, 1, [&](int64_t b, int64_t e) {
       for (int64_t j = b; j < e; ++j) {
@@ -68,11 +72,12 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args) {
   int64_t tasks = std::min<int64_t>(blocks, int64_t(get_num_threads()) * 4);
   const int64_t step = (blocks + tasks - 1) / tasks;
   tasks = (blocks + step - 1) / step;
-  const size_t ws_bytes = k.needs_workspace ? (spmm_workspace_bytes(step * align, args.n) + 63) / 64 * 64 : 0;
+  const int64_t ld = (args.n + k.n_align - 1) / k.n_align * k.n_align;
+  const size_t ws_bytes = k.needs_workspace ? (spmm_workspace_bytes(step * align, ld) + 63) / 64 * 64 : 0;
   std::vector<float> xbuf, bias;
   std::vector<uint8_t> ws;
   try {
-    stage_activations(args, a.cols, kp, k.layout, xbuf);
+    stage_activations(args, a.cols, kp, ld, k.layout, xbuf);
     if (args.bias) {
       bias.resize(size_t(a.rows));
       for (int64_t r = 0; r < a.rows; ++r) bias[r] = load_as_f32(args.bias, args.bias_dtype, size_t(r));
@@ -86,7 +91,7 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args) {
   uint8_t* ws0 = ws.data() + (64 - reinterpret_cast<uintptr_t>(ws.data()) % 64) % 64;
   parallel_for(tasks, [&](int64_t t) {
     const int64_t r0 = t * step * align, r1 = std::min(a.rows, (t + 1) * step * align);
-    Activations x{xbuf.data(), args.n, kp, ws_bytes ? ws0 + size_t(t) * ws_bytes : nullptr};
+    Activations x{xbuf.data(), args.n, kp, ld, ws_bytes ? ws0 + size_t(t) * ws_bytes : nullptr};
     k.fn(a, x, r0, r1, out);
   });
   return Status::Ok();

@@ -27,16 +27,18 @@ struct OutputSpec {
 // k_major: x[k * n + j]; n_major: x[j * k_padded + k]; n_major_pairs: n_major with each 32-column
 // chunk stored as its 16 even columns then its 16 odd ones, the order in which a bf16 weight
 // vector splits into two fp32 vectors with one shift and one AND (no cross-lane shuffle).
-enum class XLayout { k_major, n_major, n_major_pairs };
+// k_major_pairs: k_major with the rows permuted the same way.
+enum class XLayout { k_major, n_major, n_major_pairs, k_major_pairs };
 
 struct Activations {
   const float* data;
   int64_t n;         // number of activation vectors (N)
-  int64_t k_padded;  // >= cols, a multiple of 64
+  int64_t k_padded;  // >= cols rounded up to 64 (n_major: the row stride)
+  int64_t ld;        // k_major: the row stride, N rounded up to the kernel's n_align
   void* workspace = nullptr;  // spmm_workspace_bytes(r1 - r0, n) bytes, 64-aligned, for kernels that ask
 };
 
-// Per-task workspace of the blocked kernels: an fp32 [rows, n] output tile, a decode buffer for up
+// Per-task workspace of the blocked kernels: an fp32 [rows, ld] output tile, a decode buffer for up
 // to 16 rows x 1024 columns, and one row cursor (<= 16 bytes) per row.
 constexpr int64_t kWorkspaceDecodeFloats = 16 * 1024;
 constexpr int64_t kWorkspaceCursorBytes = 16;
@@ -51,6 +53,7 @@ struct SpmmKernel {
   XLayout layout = XLayout::k_major;
   const char* name = "";
   bool needs_workspace = false;
+  int n_align = 1;  // k_major layouts: pad each row of N to a multiple of this (whole vectors)
 };
 
 // Per-ISA tables (spmm_avx512.cpp, spmm_avx2.cpp, spmm_vec.cpp): a kernel, or fn == nullptr when

@@ -5,7 +5,8 @@
 //
 // VT must provide:
 //   using V;  W (floats per V), CW (columns per decode chunk, divides 32), NV = CW / W,
-//   kR, kJ (register block: rows x activation vectors), kRv (rows per pass when N <= kJ),, kPairsBf16 (bf16 decode yields each
+//   kR, kJ, kRv (N <= kJ: rows x activation vectors per register block, kRv rows per pass),
+//   kRb, kJV (N > kJ: rows x W-wide column vectors of the outer-product block),, kPairsBf16 (bf16 decode yields each
 //   32-column chunk as [even columns, odd columns]; the driver stages x in the same order);
 //   zero, load, load_tail, set1, fma, hsum, store;
 //   template <class D> dense_chunk(const T*, V[NV]), dense_tail(const T*, int cnt, V[NV]),
@@ -160,68 +161,69 @@ template <class Src> void spmv_kernel(const MatrixView& a, const Activations& x,
   for (; r < r1; ++r) fused_rows<Src, 1, false>(s, x, r, out);
 }
 
-// ---- N > kJ: decode a K-block of kR rows once into fp32 scratch, reuse it for every N ------
+// ---- N > kJ: decode a K-block of kRb rows once into fp32 scratch, then an outer-product GEMM ----
+// x is k-major with its row stride padded to whole vectors (x.ld), so every FMA is a full vector:
+// c[r, j..j+W) += w[r, k] (broadcast) * x[k, j..j+W). kRb x kJV accumulators stay in registers.
 
-constexpr int64_t kKcChunks = 1024 / CW;  // K block: an fp32 x panel of N x 1024 stays in L2
+constexpr int64_t kKcChunks = 512 / CW;  // K block: an x panel of 512 x N stays in L2
 constexpr int64_t kKc = kKcChunks * CW;
+constexpr int64_t kLdw = kKc + 16;       // skewed so the kRb scratch rows do not share L1 sets
 
-// c[i * ldc + j] += sum_k w[i * ldw + k] * x[j * ldx + k] for k < len (len a multiple of W).
-template <int R, int J>
+// c[i * ldc + v * W ...] += sum_k w[i * ldw + k] * x[k * ldx + v * W ...] for k < len.
+template <int R, int JV>
 void micro(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len, float* c, int64_t ldc) {
-  V acc[R][J];
-  for (int i = 0; i < R; ++i)
-    for (int j = 0; j < J; ++j) acc[i][j] = VT::zero();
-  for (int64_t k = 0; k < len; k += W) {
-    V wv[R];
-    SK_UNROLL for (int i = 0; i < R; ++i) wv[i] = VT::load(w + i * ldw + k);
-    SK_UNROLL for (int j = 0; j < J; ++j) {
-      const V xv = VT::load(x + j * ldx + k);
-      SK_UNROLL for (int i = 0; i < R; ++i) acc[i][j] = VT::fma(wv[i], xv, acc[i][j]);
+  V acc[R][JV];
+  SK_UNROLL for (int i = 0; i < R; ++i)
+    SK_UNROLL for (int v = 0; v < JV; ++v) acc[i][v] = VT::load(c + i * ldc + v * W);
+  for (int64_t k = 0; k < len; ++k) {
+    V xv[JV];
+    SK_UNROLL for (int v = 0; v < JV; ++v) xv[v] = VT::load(x + k * ldx + v * W);
+    SK_UNROLL for (int i = 0; i < R; ++i) {
+      const V b = VT::set1(w[i * ldw + k]);
+      SK_UNROLL for (int v = 0; v < JV; ++v) acc[i][v] = VT::fma(b, xv[v], acc[i][v]);
     }
   }
   SK_UNROLL for (int i = 0; i < R; ++i)
-    SK_UNROLL for (int j = 0; j < J; ++j) c[i * ldc + j] += VT::hsum(acc[i][j]);
+    SK_UNROLL for (int v = 0; v < JV; ++v) VT::store(c + i * ldc + v * W, acc[i][v]);
 }
 
 template <int R>
-void micro_rows(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len, float* c, int64_t n) {
-  for (int64_t j0 = 0; j0 < n; j0 += VT::kJ) {
-    const float* xb = x + j0 * ldx;
-    float* cb = c + j0;
-    switch (imin(VT::kJ, n - j0)) {
-      case 1: micro<R, 1>(w, ldw, xb, ldx, len, cb, n); break;
-      case 2: if constexpr (VT::kJ >= 2) micro<R, 2>(w, ldw, xb, ldx, len, cb, n); break;
-      case 3: if constexpr (VT::kJ >= 3) micro<R, 3>(w, ldw, xb, ldx, len, cb, n); break;
-      case 4: if constexpr (VT::kJ >= 4) micro<R, 4>(w, ldw, xb, ldx, len, cb, n); break;
-      case 5: if constexpr (VT::kJ >= 5) micro<R, 5>(w, ldw, xb, ldx, len, cb, n); break;
-      default: if constexpr (VT::kJ >= 6) micro<R, 6>(w, ldw, xb, ldx, len, cb, n); break;
+void micro_rows(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len, float* c, int64_t nv) {
+  for (int64_t v0 = 0; v0 < nv; v0 += VT::kJV) {
+    const float* xb = x + v0 * W;
+    float* cb = c + v0 * W;
+    switch (imin(VT::kJV, nv - v0)) {
+      case 1: micro<R, 1>(w, ldw, xb, ldx, len, cb, ldx); break;
+      case 2: if constexpr (VT::kJV >= 2) micro<R, 2>(w, ldw, xb, ldx, len, cb, ldx); break;
+      case 3: if constexpr (VT::kJV >= 3) micro<R, 3>(w, ldw, xb, ldx, len, cb, ldx); break;
+      default: if constexpr (VT::kJV >= 4) micro<R, 4>(w, ldw, xb, ldx, len, cb, ldx); break;
     }
   }
 }
 
-template <int R = VT::kR>
-void micro_dispatch(int rr, const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len, float* c, int64_t n) {
+template <int R = VT::kRb>
+void micro_dispatch(int rr, const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len, float* c, int64_t nv) {
   if constexpr (R > 0) {
-    if (rr == R) return micro_rows<R>(w, ldw, x, ldx, len, c, n);
-    micro_dispatch<R - 1>(rr, w, ldw, x, ldx, len, c, n);
+    if (rr == R) return micro_rows<R>(w, ldw, x, ldx, len, c, nv);
+    micro_dispatch<R - 1>(rr, w, ldw, x, ldx, len, c, nv);
   }
 }
 
 template <class Src> void spmm_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const Src s(a);
-  const int64_t n = x.n, rows = r1 - r0, chunks = s.chunks();
-  static_assert(VT::kR * kKc <= kWorkspaceDecodeFloats && sizeof(typename Src::Row) <= kWorkspaceCursorBytes, "workspace");
-  // Workspace (sized by spmm_workspace_bytes): fp32 C tile [rows, n], decode buffer, row cursors.
+  const int64_t n = x.n, ld = x.ld, nv = ld / W, rows = r1 - r0, chunks = s.chunks();
+  static_assert(VT::kRb * kLdw <= kWorkspaceDecodeFloats && sizeof(typename Src::Row) <= kWorkspaceCursorBytes, "workspace");
+  // Workspace (sized by spmm_workspace_bytes): fp32 C tile [rows, ld], decode buffer, row cursors.
   float* c = static_cast<float*>(x.workspace);
-  float* wbuf = c + rows * n;
+  float* wbuf = c + rows * ld;
   auto* cur = reinterpret_cast<typename Src::Row*>(wbuf + kWorkspaceDecodeFloats);
-  for (int64_t i = 0; i < rows * n; ++i) c[i] = 0.f;
+  for (int64_t i = 0; i < rows * ld; ++i) c[i] = 0.f;
   for (int64_t i = 0; i < rows; ++i) cur[i] = s.row(r0 + i);
   for (int64_t c0 = 0; c0 < chunks; c0 += kKcChunks) {
     const int64_t c1 = imin(chunks, c0 + kKcChunks), len = (c1 - c0) * CW;
-    const float* xb = x.data + c0 * CW;
-    for (int64_t rb = 0; rb < rows; rb += VT::kR) {
-      const int rr = int(imin(VT::kR, rows - rb));
+    const float* xb = x.data + c0 * CW * ld;
+    for (int64_t rb = 0; rb < rows; rb += VT::kRb) {
+      const int rr = int(imin(VT::kRb, rows - rb));
       const float* w = s.direct(r0 + rb, c0, c1);
       int64_t ldw = s.direct_stride();
       if (!w) {
@@ -229,16 +231,16 @@ template <class Src> void spmm_kernel(const MatrixView& a, const Activations& x,
           for (int64_t cc = c0; cc < c1; ++cc) {
             V t[NV];
             s.decode(cur[rb + i], cc, t);
-            for (int v = 0; v < NV; ++v) VT::store(wbuf + i * kKc + (cc - c0) * CW + v * W, t[v]);
+            SK_UNROLL for (int v = 0; v < NV; ++v) VT::store(wbuf + i * kLdw + (cc - c0) * CW + v * W, t[v]);
           }
         w = wbuf;
-        ldw = kKc;
+        ldw = kLdw;
       }
-      micro_dispatch(rr, w, ldw, xb, x.k_padded, len, c + rb * n, n);
+      micro_dispatch(rr, w, ldw, xb, ld, len, c + rb * ld, nv);
     }
   }
   for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < n; ++j) out.store(r0 + i, j, c[i * n + j]);
+    for (int64_t j = 0; j < n; ++j) out.store(r0 + i, j, c[i * ld + j]);
 }
 
 // ---- CSR: gather x by column index (N = 1) or broadcast-FMA whole x rows (k-major, N > 1) ----
@@ -276,7 +278,7 @@ template <class D> void csr_kernel(const MatrixView& a, const Activations& x, in
       for (int q = 0; q < kB; ++q) acc[q] = VT::zero();
       for (int64_t p = rp[r]; p < rp[r + 1]; ++p) {
         const V v = VT::set1(D::to_f32(vals[p]));
-        const float* xr = x.data + int64_t(ci[p]) * n + j0;
+        const float* xr = x.data + int64_t(ci[p]) * x.ld + j0;
         for (int q = 0; q < kB; ++q) {
           if (q < full) acc[q] = VT::fma(v, VT::load(xr + q * W), acc[q]);
           else if (q == full && tail) acc[q] = VT::fma(v, VT::load_tail(xr + q * W, tail), acc[q]);
@@ -293,14 +295,15 @@ template <class D> void csr_kernel(const MatrixView& a, const Activations& x, in
 template <class D> SpmmKernel pick_for_dtype(const MatrixView& a, int64_t n, const char* const names[7]) {
   const bool pairs = VT::kPairsBf16 && D::kIsBf16;
   const XLayout nl = pairs ? XLayout::n_major_pairs : XLayout::n_major;
+  const XLayout kl = pairs ? XLayout::k_major_pairs : XLayout::k_major;
   const bool gemv = n <= VT::kJ;
   switch (a.format) {
     case Format::dense:
-      return gemv ? SpmmKernel{spmv_kernel<DenseSrc<D>>, nl, names[0]} : SpmmKernel{spmm_kernel<DenseSrc<D>>, nl, names[1], true};
+      return gemv ? SpmmKernel{spmv_kernel<DenseSrc<D>>, nl, names[0]} : SpmmKernel{spmm_kernel<DenseSrc<D>>, kl, names[1], true, W};
     case Format::bitmap:
     case Format::nm:
       return gemv ? SpmmKernel{spmv_kernel<MaskSrc<D>>, nl, names[a.format == Format::nm ? 4 : 2]}
-                  : SpmmKernel{spmm_kernel<MaskSrc<D>>, nl, names[a.format == Format::nm ? 5 : 3], true};
+                  : SpmmKernel{spmm_kernel<MaskSrc<D>>, kl, names[a.format == Format::nm ? 5 : 3], true, W};
     case Format::csr:
       return SpmmKernel{csr_kernel<D>, XLayout::k_major, names[6]};
     default:
