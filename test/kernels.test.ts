@@ -86,16 +86,42 @@ describe('CPU kernels against an fp64 reference', () => {
   }
 });
 
+describe('bitmap above the outer-product density (decode-to-dense GEMM path)', () => {
+  it.each([[37, 200, 5], [50, 1030, 17], [13, 96, 64]])('[%i, %i] x N=%i, 60%% dense', (M, K, N) => {
+    for (const wd of DTYPES) {
+      const w = Tensor.randn([M, K], { seed: M + K, dtype: wd });
+      const r = rng(N);
+      const mask = new Uint8Array(M * K).map(() => (r() < 0.6 ? 1 : 0));
+      const a = SparseMatrix.fromDense(w, { format: 'bitmap', mask });
+      const wv = valuesOf(a.toDense());
+      const x = Tensor.randn([N, K], { seed: N, dtype: wd });
+      const xv = valuesOf(x);
+      const xT = new Float64Array(K * N);
+      for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) xT[k * N + j] = xv[j * K + k]!;
+      const { c, mag } = matmulRef(wv, xT, M, K, N);
+      const b = Tensor.from(new Float32Array(xT), [K, N]).to(wd);
+      for (const isa of ISAS) {
+        setIsa(isa);
+        expect(selectedKernel(a, N)).toBe(`spmm_bitmap_${wd === 'float32' ? 'f32' : wd === 'float16' ? 'f16' : 'bf16'}_${isa}`);
+        check(spmm.sync(a, b, { outDtype: 'float32' }), c, mag, K, `${isa} bitmap 60% ${wd} [${M},${K}]xN=${N}`);
+      }
+    }
+    setIsa(startIsa);
+  });
+});
+
 describe('kernel dispatch', () => {
   it('names the ISA-specific kernel for each format and falls back to the gather kernel for tiled-csl', () => {
     const w = makeWeight(64, 256, 'bfloat16', 7);
     const bm = SparseMatrix.fromDense(w, { format: 'bitmap' });
     const csr = SparseMatrix.fromDense(w, { format: 'csr' });
     const tc = SparseMatrix.fromDense(w, { format: 'tiled-csl' });
+    const nm = SparseMatrix.fromDense(Tensor.randn([64, 256], { seed: 8, dtype: 'bfloat16' }), { format: 'nm', n: 2, m: 4, prune: 'magnitude' });
     for (const isa of ISAS) {
       setIsa(isa);
       expect(selectedKernel(bm, 1)).toBe(`spmv_bitmap_bf16_${isa}`);
-      expect(selectedKernel(bm, 64)).toBe(`spmm_bitmap_bf16_${isa}`);
+      expect(selectedKernel(bm, 64)).toBe(`spmm_bitmap_outer_bf16_${isa}`);  // ~30% dense: skip the zeros
+      expect(selectedKernel(nm, 64)).toBe(`spmm_nm_bf16_${isa}`);  // 50% dense: decode to dense, GEMM
       expect(selectedKernel(w, 1)).toBe(`gemv_dense_bf16_${isa}`);
       expect(selectedKernel(csr, 8)).toBe(`spmm_csr_bf16_${isa}`);
       expect(selectedKernel(tc, 8)).toBe('spmm_gather_portable');

@@ -243,6 +243,36 @@ template <class Src> void spmm_kernel(const MatrixView& a, const Activations& x,
     for (int64_t j = 0; j < n; ++j) out.store(r0 + i, j, c[i * ld + j]);
 }
 
+// ---- outer products over a row's nonzeros (k-major x, rows padded to whole vectors) ---------
+
+// out[r, j0 .. j0 + NVB*W) = sum over nonzeros (col, v) of v * x[col, j0 ...].
+template <int NVB, class Each>
+void outer_block(const Activations& x, int64_t r, int64_t j0, const OutputSpec& out, Each& each) {
+  V acc[NVB];
+  SK_UNROLL for (int q = 0; q < NVB; ++q) acc[q] = VT::zero();
+  each([&](int64_t col, float val) {
+    const V v = VT::set1(val);
+    const float* xr = x.data + col * x.ld + j0;
+    SK_UNROLL for (int q = 0; q < NVB; ++q) acc[q] = VT::fma(v, VT::load(xr + q * W), acc[q]);
+  });
+  alignas(64) float tmp[NVB * W];
+  SK_UNROLL for (int q = 0; q < NVB; ++q) VT::store(tmp + q * W, acc[q]);
+  const int64_t jn = imin(NVB * W, x.n - j0);
+  for (int64_t j = 0; j < jn; ++j) out.store(r, j0 + j, tmp[j]);
+}
+
+template <class Each> void outer_row(const Activations& x, int64_t r, const OutputSpec& out, Each&& each) {
+  constexpr int kB = 4;  // vectors of N per pass over the row
+  for (int64_t j0 = 0; j0 < x.n; j0 += kB * W) {
+    switch ((imin(kB * W, x.n - j0) + W - 1) / W) {
+      case 1: outer_block<1>(x, r, j0, out, each); break;
+      case 2: outer_block<2>(x, r, j0, out, each); break;
+      case 3: outer_block<3>(x, r, j0, out, each); break;
+      default: outer_block<4>(x, r, j0, out, each); break;
+    }
+  }
+}
+
 // ---- CSR: gather x by column index (N = 1) or broadcast-FMA whole x rows (k-major, N > 1) ----
 
 template <class D> void csr_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
@@ -268,31 +298,39 @@ template <class D> void csr_kernel(const MatrixView& a, const Activations& x, in
     }
     return;
   }
-  constexpr int kB = 4;  // vectors of N per pass
-  alignas(64) float tmp[kB * W];
-  for (int64_t r = r0; r < r1; ++r) {
-    for (int64_t j0 = 0; j0 < n; j0 += kB * W) {
-      const int64_t jn = imin(kB * W, n - j0);
-      const int full = int(jn / W), tail = int(jn % W);
-      V acc[kB];
-      for (int q = 0; q < kB; ++q) acc[q] = VT::zero();
-      for (int64_t p = rp[r]; p < rp[r + 1]; ++p) {
-        const V v = VT::set1(D::to_f32(vals[p]));
-        const float* xr = x.data + int64_t(ci[p]) * x.ld + j0;
-        for (int q = 0; q < kB; ++q) {
-          if (q < full) acc[q] = VT::fma(v, VT::load(xr + q * W), acc[q]);
-          else if (q == full && tail) acc[q] = VT::fma(v, VT::load_tail(xr + q * W, tail), acc[q]);
+  for (int64_t r = r0; r < r1; ++r)
+    outer_row(x, r, out, [&](auto&& f) {
+      for (int64_t p = rp[r]; p < rp[r + 1]; ++p) f(int64_t(ci[p]), D::to_f32(vals[p]));
+    });
+}
+
+// Bitmap / N:M with N > kJ at low density: the same outer product, columns found from the mask
+// bits (no column indices stored), so only the nonzeros cost FMAs.
+template <class D> void mask_outer_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const MaskSrc<D> s(a);
+  for (int64_t r = r0; r < r1; ++r)
+    outer_row(x, r, out, [&](auto&& f) {
+      typename MaskSrc<D>::Row rw = s.row(r);
+      for (int64_t w = 0; w < s.wpr; ++w) {
+        uint32_t bits = rw.m[w];
+        while (bits) {
+          f(w * 32 + __builtin_ctz(bits), D::to_f32(*rw.p++));
+          bits &= bits - 1;
         }
       }
-      for (int q = 0; q < kB; ++q) VT::store(tmp + q * W, acc[q]);
-      for (int64_t j = 0; j < jn; ++j) out.store(r, j0 + j, tmp[j]);
-    }
-  }
+    });
 }
 
 // ---- the table -----------------------------------------------------------------------------
 
-template <class D> SpmmKernel pick_for_dtype(const MatrixView& a, int64_t n, const char* const names[7]) {
+// Below this density the skip-zeros outer product beats decode-to-dense GEMM for N > kJ (it does
+// d of the FMAs, each with its own x-row load, against the GEMM's register-blocked dense work).
+constexpr double kOuterDensity = 0.4;
+inline double density(const MatrixView& a) {
+  return double(a.part(Part::values).bytes) / double(dtype_size(a.dtype)) / (double(a.rows) * double(a.cols));
+}
+
+template <class D> SpmmKernel pick_for_dtype(const MatrixView& a, int64_t n, const char* const names[9]) {
   const bool pairs = VT::kPairsBf16 && D::kIsBf16;
   const XLayout nl = pairs ? XLayout::n_major_pairs : XLayout::n_major;
   const XLayout kl = pairs ? XLayout::k_major_pairs : XLayout::k_major;
@@ -302,10 +340,12 @@ template <class D> SpmmKernel pick_for_dtype(const MatrixView& a, int64_t n, con
       return gemv ? SpmmKernel{spmv_kernel<DenseSrc<D>>, nl, names[0]} : SpmmKernel{spmm_kernel<DenseSrc<D>>, kl, names[1], true, W};
     case Format::bitmap:
     case Format::nm:
+      if (!gemv && density(a) < kOuterDensity)
+        return SpmmKernel{mask_outer_kernel<D>, XLayout::k_major, names[a.format == Format::nm ? 8 : 7], false, W};
       return gemv ? SpmmKernel{spmv_kernel<MaskSrc<D>>, nl, names[a.format == Format::nm ? 4 : 2]}
                   : SpmmKernel{spmm_kernel<MaskSrc<D>>, kl, names[a.format == Format::nm ? 5 : 3], true, W};
     case Format::csr:
-      return SpmmKernel{csr_kernel<D>, XLayout::k_major, names[6]};
+      return SpmmKernel{csr_kernel<D>, XLayout::k_major, names[6], false, n == 1 ? 1 : W};
     default:
       return SpmmKernel{};
   }
@@ -314,10 +354,10 @@ template <class D> SpmmKernel pick_for_dtype(const MatrixView& a, int64_t n, con
 #define SK_KERNEL_NAMES(dt)                                                                        \
   {"gemv_dense_" dt "_" SK_ISA_NAME, "gemm_dense_" dt "_" SK_ISA_NAME, "spmv_bitmap_" dt "_" SK_ISA_NAME, \
    "spmm_bitmap_" dt "_" SK_ISA_NAME, "spmv_nm_" dt "_" SK_ISA_NAME, "spmm_nm_" dt "_" SK_ISA_NAME,       \
-   "spmm_csr_" dt "_" SK_ISA_NAME}
-const char* const kNamesF32[7] = SK_KERNEL_NAMES("f32");
-const char* const kNamesBf16[7] = SK_KERNEL_NAMES("bf16");
-const char* const kNamesF16[7] = SK_KERNEL_NAMES("f16");
+   "spmm_csr_" dt "_" SK_ISA_NAME, "spmm_bitmap_outer_" dt "_" SK_ISA_NAME, "spmm_nm_outer_" dt "_" SK_ISA_NAME}
+const char* const kNamesF32[9] = SK_KERNEL_NAMES("f32");
+const char* const kNamesBf16[9] = SK_KERNEL_NAMES("bf16");
+const char* const kNamesF16[9] = SK_KERNEL_NAMES("f16");
 #undef SK_KERNEL_NAMES
 
 SpmmKernel pick_kernel(const MatrixView& a, int64_t n) {
