@@ -10,27 +10,37 @@ import type { FloatDType } from './dtype.js';
 export interface MachineModel {
   /** Sustained read bandwidth of all threads together, GB/s. */
   bandwidthGBs: number;
-  /** fp32 FMA peak of all threads, GFLOP/s, and the fraction of it the dense GEMM reaches. */
+  /** fp32 FMA peak of all threads, GFLOP/s, and the fraction of it the blocked GEMM reaches. */
   fmaGflops: number;
   gemmEfficiency: number;
   threads: number;
-  /** Per core: ns to decode one 32-column chunk of a bitmap / N:M row (expand + convert). */
+  /** Per core, ns per 32-column chunk: bitmap / N:M decode (expand + convert), and the FMAs per vector. */
   decodeNsPerChunk: number;
-  /** Per core: ns per stored CSR element for one activation vector (a gather), and per 16 vectors. */
+  fmaNsPerChunk: number;
+  /** Per core, ns per stored element: CSR gather (N = 1), and outer product per 16 columns of N (N > 1). */
   csrGatherNs: number;
-  csrBroadcastNs: number;
+  outerNs: number;
 }
 
-/** Measured on the development machine (AMD Zen 4/5 class, 2 threads, AVX-512); see docs/kernels.md. */
+/**
+ * Measured on the development machine (AMD Zen 4/5 class EPYC, 2 threads, AVX-512) with single-thread
+ * in-cache microbenchmarks (minimum of many runs); docs/kernels.md has the numbers behind them.
+ */
 export const DEFAULT_MACHINE: MachineModel = {
   bandwidthGBs: 40,
   fmaGflops: 400,
-  gemmEfficiency: 0.4,
+  gemmEfficiency: 0.6,
   threads: 2,
   decodeNsPerChunk: 0.8,
-  csrGatherNs: 0.35,
-  csrBroadcastNs: 0.5,
+  fmaNsPerChunk: 0.3,
+  csrGatherNs: 0.38,
+  outerNs: 0.75,
 };
+
+/** Below this density bitmap / N:M use the skip-zeros outer product for N > 4 (native/cpu/spmm_kernels.inl). */
+export const OUTER_DENSITY = 0.25;
+/** N up to this runs the fused (decode into registers) kernels; above it the blocked GEMM. */
+export const FUSED_MAX_N = 4;
 
 export type CpuFormat = 'dense' | 'bitmap' | 'nm' | 'csr';
 
@@ -62,21 +72,25 @@ export function formatBytes(format: CpuFormat, w: WeightStats): number {
   }
 }
 
-/** Predicted seconds for one product of this weight with N activation vectors. */
+/** Predicted seconds for one product of this weight with N activation vectors, following the kernel table. */
 export function predictSeconds(format: CpuFormat, w: WeightStats, n: number, mc: MachineModel = DEFAULT_MACHINE): number {
   const el = w.rows * w.cols;
   const mem = formatBytes(format, w) / (mc.bandwidthGBs * 1e9);
-  const denseFlops = (2 * el * n) / (mc.fmaGflops * 1e9 * mc.gemmEfficiency);
-  const chunks = el / 32 / mc.threads;
+  const chunks = el / 32 / mc.threads;  // per thread
+  const nnzT = w.nnz / mc.threads;
+  const n16 = Math.ceil(n / 16) * 16;   // the blocked and outer kernels pad N to whole vectors
+  const gemm = (2 * el * n16) / (mc.fmaGflops * 1e9 * mc.gemmEfficiency);
+  const density = format === 'nm' && w.nm ? w.nm.n / w.nm.m : w.nnz / Math.max(el, 1);
+  const decode = format === 'dense' ? (w.dtype === 'float32' ? 0 : mc.decodeNsPerChunk / 2) : mc.decodeNsPerChunk;
   let compute: number;
-  switch (format) {
-    case 'dense': compute = denseFlops; break;
-    case 'bitmap':
-    case 'nm': compute = denseFlops + chunks * mc.decodeNsPerChunk * 1e-9; break;
-    case 'csr':
-      compute = n === 1 ? (w.nnz / mc.threads) * mc.csrGatherNs * 1e-9
-        : (w.nnz / mc.threads) * Math.ceil(n / 16) * mc.csrBroadcastNs * 1e-9;
-      break;
+  if (format === 'csr') {
+    compute = n === 1 ? nnzT * mc.csrGatherNs * 1e-9 : nnzT * (n16 / 16) * mc.outerNs * 1e-9;
+  } else if (n <= FUSED_MAX_N) {
+    compute = chunks * (decode + n * mc.fmaNsPerChunk) * 1e-9;
+  } else if (format !== 'dense' && density < OUTER_DENSITY) {
+    compute = nnzT * (n16 / 16) * mc.outerNs * 1.3e-9;  // bit iteration costs a little over CSR's indices
+  } else {
+    compute = gemm + chunks * decode * 1e-9;
   }
   return Math.max(mem, compute);
 }

@@ -2,7 +2,9 @@
 // activation and output dtype, on odd shapes with empty rows, all-zero tiles and fully dense rows,
 // against an independent fp64 reference.
 import { afterAll, describe, expect, it } from 'vitest';
-import { SparseMatrix, Tensor, cpuInfo, linear, selectedKernel, setIsa, spmm, type FloatDType, type Isa } from '../lib/index.js';
+import {
+  SparseMatrix, Tensor, chooseFormat, cpuInfo, linear, selectedKernel, setIsa, spmm, type FloatDType, type Isa,
+} from '../lib/index.js';
 import { OUT_RTOL, expectClose, matmulRef, rng, valuesOf } from './reference.js';
 
 const DTYPES: FloatDType[] = ['float32', 'float16', 'bfloat16'];
@@ -14,7 +16,7 @@ afterAll(() => { setIsa(startIsa); });
 type Fmt = { format: 'dense' | 'csr' | 'bitmap' | 'nm' | 'tiled-csl'; n?: number; m?: number };
 const FORMATS: Fmt[] = [
   { format: 'dense' }, { format: 'csr' }, { format: 'bitmap' }, { format: 'nm', n: 2, m: 4 }, { format: 'nm', n: 4, m: 8 },
-  { format: 'tiled-csl' },
+  { format: 'nm', n: 1, m: 8 }, { format: 'tiled-csl' },
 ];
 
 // [M, K, N]: ones, K not a multiple of 32 or 64, N around the register-block sizes (1..6) and above.
@@ -86,12 +88,14 @@ describe('CPU kernels against an fp64 reference', () => {
   }
 });
 
-describe('bitmap above the outer-product density (decode-to-dense GEMM path)', () => {
-  it.each([[37, 200, 5], [50, 1030, 17], [13, 96, 64]])('[%i, %i] x N=%i, 60%% dense', (M, K, N) => {
+describe('bitmap at N > 4 on both sides of the outer-product density', () => {
+  it.each([[37, 200, 5, 0.6], [50, 1030, 17, 0.6], [13, 96, 64, 0.6], [37, 200, 5, 0.1], [50, 1030, 17, 0.1], [13, 96, 64, 0.15]])(
+    '[%i, %i] x N=%i, density %f', (M, K, N, density) => {
+    const path = density < 0.25 ? 'bitmap_outer' : 'bitmap';
     for (const wd of DTYPES) {
       const w = Tensor.randn([M, K], { seed: M + K, dtype: wd });
       const r = rng(N);
-      const mask = new Uint8Array(M * K).map(() => (r() < 0.6 ? 1 : 0));
+      const mask = new Uint8Array(M * K).map(() => (r() < density ? 1 : 0));
       const a = SparseMatrix.fromDense(w, { format: 'bitmap', mask });
       const wv = valuesOf(a.toDense());
       const x = Tensor.randn([N, K], { seed: N, dtype: wd });
@@ -102,8 +106,8 @@ describe('bitmap above the outer-product density (decode-to-dense GEMM path)', (
       const b = Tensor.from(new Float32Array(xT), [K, N]).to(wd);
       for (const isa of ISAS) {
         setIsa(isa);
-        expect(selectedKernel(a, N)).toBe(`spmm_bitmap_${wd === 'float32' ? 'f32' : wd === 'float16' ? 'f16' : 'bf16'}_${isa}`);
-        check(spmm.sync(a, b, { outDtype: 'float32' }), c, mag, K, `${isa} bitmap 60% ${wd} [${M},${K}]xN=${N}`);
+        expect(selectedKernel(a, N)).toBe(`spmm_${path}_${wd === 'float32' ? 'f32' : wd === 'float16' ? 'f16' : 'bf16'}_${isa}`);
+        check(spmm.sync(a, b, { outDtype: 'float32' }), c, mag, K, `${isa} bitmap ${density} ${wd} [${M},${K}]xN=${N}`);
       }
     }
     setIsa(startIsa);
@@ -114,13 +118,15 @@ describe('kernel dispatch', () => {
   it('names the ISA-specific kernel for each format and falls back to the gather kernel for tiled-csl', () => {
     const w = makeWeight(64, 256, 'bfloat16', 7);
     const bm = SparseMatrix.fromDense(w, { format: 'bitmap' });
+    const sparse = SparseMatrix.fromDense(w, { format: 'bitmap', mask: new Uint8Array(64 * 256).map((_, i) => (i % 8 === 0 ? 1 : 0)) });
     const csr = SparseMatrix.fromDense(w, { format: 'csr' });
     const tc = SparseMatrix.fromDense(w, { format: 'tiled-csl' });
     const nm = SparseMatrix.fromDense(Tensor.randn([64, 256], { seed: 8, dtype: 'bfloat16' }), { format: 'nm', n: 2, m: 4, prune: 'magnitude' });
     for (const isa of ISAS) {
       setIsa(isa);
       expect(selectedKernel(bm, 1)).toBe(`spmv_bitmap_bf16_${isa}`);
-      expect(selectedKernel(bm, 64)).toBe(`spmm_bitmap_outer_bf16_${isa}`);  // ~30% dense: skip the zeros
+      expect(selectedKernel(sparse, 64)).toBe(`spmm_bitmap_outer_bf16_${isa}`);  // 12% dense: skip the zeros
+      expect(selectedKernel(bm, 64)).toBe(`spmm_bitmap_bf16_${isa}`);  // ~36% dense: decode to dense, GEMM
       expect(selectedKernel(nm, 64)).toBe(`spmm_nm_bf16_${isa}`);  // 50% dense: decode to dense, GEMM
       expect(selectedKernel(w, 1)).toBe(`gemv_dense_bf16_${isa}`);
       expect(selectedKernel(csr, 8)).toBe(`spmm_csr_bf16_${isa}`);
@@ -137,5 +143,34 @@ describe('kernel dispatch', () => {
       const got = await Promise.all(ws.map((w, i) => linear(xs[i]!, w)));
       got.forEach((g, i) => expect(g.toFloat32Array()).toEqual(want[i]));
     }
+  });
+});
+
+describe("format: 'auto' (cost model)", () => {
+  const stats = (density: number, nm?: { n: number; m: number }) =>
+    ({ rows: 11008, cols: 4096, dtype: 'bfloat16' as const, nnz: Math.round(11008 * 4096 * density), ...(nm ? { nm } : {}) });
+  it('picks dense for dense weights, bitmap in the middle, csr when very sparse, nm for 2:4 at N = 1', () => {
+    expect(chooseFormat(stats(1), 1).format).toBe('dense');
+    expect(chooseFormat(stats(0.97), 1).format).toBe('dense');  // bitmap would read more bytes
+    expect(chooseFormat(stats(0.5), 1).format).toBe('bitmap');
+    expect(chooseFormat(stats(0.3), 1).format).toBe('bitmap');
+    expect(chooseFormat(stats(0.02), 1).format).toBe('csr');
+    expect(chooseFormat(stats(0.5, { n: 2, m: 4 }), 1).format).toBe('nm');
+  });
+  it('prefers computing dense at large N unless the weight is very sparse', () => {
+    expect(chooseFormat(stats(0.5), 64).format).toBe('dense');
+    expect(chooseFormat(stats(0.05), 64).format).toBe('csr');
+  });
+  it('packs with the chosen format and keeps the values', () => {
+    const w = Tensor.randn([40, 96], { seed: 3, dtype: 'bfloat16' });
+    const nm = SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude' }).toDense();
+    const a = SparseMatrix.fromDense(nm, { format: 'auto' });
+    expect(a.format).toBe('nm');
+    expect(a.toDense().toTypedArray()).toEqual(nm.toTypedArray());
+    const r = rng(4);
+    const sparse = Tensor.from(new Float32Array(40 * 96).map(() => (r() < 0.01 ? 1 + r() : 0)), [40, 96]);
+    expect(SparseMatrix.fromDense(sparse, { format: 'auto' }).format).toBe('csr');
+    expect(SparseMatrix.fromDense(Tensor.randn([40, 96], { seed: 5 }), { format: 'auto' }).format).toBe('dense');
+    expect(() => SparseMatrix.fromDense(w, { format: 'auto', expectedN: 0 })).toThrow(/expectedN/);
   });
 });

@@ -4,6 +4,7 @@
 #include "spmm.h"
 
 #include <algorithm>
+#include <memory>
 #include <new>
 #include <vector>
 
@@ -34,31 +35,76 @@ inline int64_t pair_slot(int64_t k) {
   return (k & ~int64_t(31)) + ((i & 1) ? 16 + (i >> 1) : (i >> 1));
 }
 
-void stage_activations(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, std::vector<float>& buf) {
+template <class Load>
+void stage_typed(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, float* buf, Load load) {
   const int64_t n = args.n;
   // Source element (k, j) lives at b[k*n + j] (spmm) or x[j*cols + k] (linear).
   const int64_t sk = args.b_is_kn ? n : 1, sj = args.b_is_kn ? 1 : cols;
+  const bool pairs = layout == XLayout::k_major_pairs || layout == XLayout::n_major_pairs;
   if (layout == XLayout::k_major || layout == XLayout::k_major_pairs) {
-    buf.assign(size_t(kp * ld), 0.f);
-    const bool pairs = layout == XLayout::k_major_pairs;
-    parallel_range(cols, 256, [&](int64_t b, int64_t e) {
-      for (int64_t k = b; k < e; ++k) {
-        float* dst = &buf[size_t((pairs ? pair_slot(k) : k) * ld)];
-        for (int64_t j = 0; j < n; ++j) dst[j] = load_as_f32(args.b, args.b_dtype, size_t(k * sk + j * sj));
+    // 64-column blocks keep both the strided reads (linear) and the strided writes in L1.
+    parallel_range((cols + 63) / 64, 4, [&](int64_t b, int64_t e) {
+      for (int64_t kb = b * 64; kb < std::min(cols, e * 64); kb += 64) {
+        const int64_t ke = std::min(cols, kb + 64);
+        for (int64_t j = 0; j < n; ++j)
+          for (int64_t k = kb; k < ke; ++k) buf[(pairs ? pair_slot(k) : k) * ld + j] = load(size_t(k * sk + j * sj));
       }
     });
   } else {
-    buf.assign(size_t(kp * n), 0.f);
-    const bool pairs = layout == XLayout::n_major_pairs;
     parallel_range(n, 1, [&](int64_t b, int64_t e) {
       for (int64_t j = b; j < e; ++j) {
-        float* dst = &buf[size_t(j * kp)];
-        for (int64_t k = 0; k < cols; ++k)
-          dst[pairs ? pair_slot(k) : k] = load_as_f32(args.b, args.b_dtype, size_t(k * sk + j * sj));
+        float* dst = buf + j * kp;
+        for (int64_t k = 0; k < cols; ++k) dst[pairs ? pair_slot(k) : k] = load(size_t(k * sk + j * sj));
       }
     });
   }
 }
+
+void stage_activations(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, std::vector<float>& buf) {
+  const bool k_major = layout == XLayout::k_major || layout == XLayout::k_major_pairs;
+  buf.assign(size_t(k_major ? kp * ld : kp * args.n), 0.f);
+  const void* src = args.b;
+  switch (args.b_dtype) {
+    case DType::f32: {
+      const float* p = static_cast<const float*>(src);
+      stage_typed(args, cols, kp, ld, layout, buf.data(), [p](size_t i) { return p[i]; });
+      break;
+    }
+    case DType::bf16: {
+      const uint16_t* p = static_cast<const uint16_t*>(src);
+      stage_typed(args, cols, kp, ld, layout, buf.data(), [p](size_t i) { return bf16_to_f32(p[i]); });
+      break;
+    }
+    case DType::f16: {
+      const uint16_t* p = static_cast<const uint16_t*>(src);
+      stage_typed(args, cols, kp, ld, layout, buf.data(), [p](size_t i) { return f16_to_f32(p[i]); });
+      break;
+    }
+    default:
+      stage_typed(args, cols, kp, ld, layout, buf.data(), [&](size_t i) { return load_as_f32(src, args.b_dtype, i); });
+  }
+}
+
+// Per calling thread, reused across calls: fresh multi-megabyte allocations each call cost more
+// in page faults than the kernel itself at small sizes. Buffers over kKeepBytes are released.
+constexpr size_t kKeepBytes = size_t(64) << 20;
+struct Scratch {
+  std::vector<float> x;
+  std::unique_ptr<uint8_t[]> ws;
+  size_t ws_cap = 0;
+  uint8_t* workspace(size_t bytes) {
+    if (bytes > ws_cap) {
+      ws.reset(new uint8_t[bytes]);
+      ws_cap = bytes;
+    }
+    return ws.get();
+  }
+  void trim() {
+    if (x.capacity() * sizeof(float) > kKeepBytes) std::vector<float>().swap(x);
+    if (ws_cap > kKeepBytes) { ws.reset(); ws_cap = 0; }
+  }
+};
+thread_local Scratch t_scratch;
 
 }  // namespace
 
@@ -74,26 +120,30 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args) {
   tasks = (blocks + step - 1) / step;
   const int64_t ld = (args.n + k.n_align - 1) / k.n_align * k.n_align;
   const size_t ws_bytes = k.needs_workspace ? (spmm_workspace_bytes(step * align, ld) + 63) / 64 * 64 : 0;
-  std::vector<float> xbuf, bias;
-  std::vector<uint8_t> ws;
+  Scratch& scratch = t_scratch;
+  std::vector<float>& xbuf = scratch.x;
+  std::vector<float> bias;
+  uint8_t* ws = nullptr;
   try {
     stage_activations(args, a.cols, kp, ld, k.layout, xbuf);
     if (args.bias) {
       bias.resize(size_t(a.rows));
       for (int64_t r = 0; r < a.rows; ++r) bias[r] = load_as_f32(args.bias, args.bias_dtype, size_t(r));
     }
-    ws.resize(ws_bytes * size_t(tasks) + 64);
+    if (ws_bytes) ws = scratch.workspace(ws_bytes * size_t(tasks) + 64);
   } catch (const std::bad_alloc&) {
+    scratch.trim();
     return Status::Error(ErrorCode::memory, "out of host memory staging activations");
   }
   OutputSpec out = args.out;
   out.bias = args.bias ? bias.data() : nullptr;
-  uint8_t* ws0 = ws.data() + (64 - reinterpret_cast<uintptr_t>(ws.data()) % 64) % 64;
+  uint8_t* ws0 = ws ? ws + (64 - reinterpret_cast<uintptr_t>(ws) % 64) % 64 : nullptr;
   parallel_for(tasks, [&](int64_t t) {
     const int64_t r0 = t * step * align, r1 = std::min(a.rows, (t + 1) * step * align);
     Activations x{xbuf.data(), args.n, kp, ld, ws_bytes ? ws0 + size_t(t) * ws_bytes : nullptr};
     k.fn(a, x, r0, r1, out);
   });
+  scratch.trim();
   return Status::Ok();
 }
 

@@ -245,18 +245,44 @@ template <class Src> void spmm_kernel(const MatrixView& a, const Activations& x,
 
 // ---- outer products over a row's nonzeros (k-major x, rows padded to whole vectors) ---------
 
-// out[r, j0 .. j0 + NVB*W) = sum over nonzeros (col, v) of v * x[col, j0 ...].
+// out[r, j0 .. j0 + NVB*W) = sum over nonzeros (col, v) of v * x[col, j0 ...]. Nonzeros are
+// buffered and consumed four at a time into four accumulator sets: one chain of dependent FMAs
+// per row would run at the FMA latency, not its throughput.
 template <int NVB, class Each>
 void outer_block(const Activations& x, int64_t r, int64_t j0, const OutputSpec& out, Each& each) {
-  V acc[NVB];
-  SK_UNROLL for (int q = 0; q < NVB; ++q) acc[q] = VT::zero();
+  constexpr int kU = 4, kBuf = 64;
+  V acc[kU][NVB];
+  SK_UNROLL for (int u = 0; u < kU; ++u)
+    SK_UNROLL for (int q = 0; q < NVB; ++q) acc[u][q] = VT::zero();
+  int64_t cols[kBuf];
+  float vals[kBuf];
+  int cnt = 0;
+  const float* xb = x.data + j0;
+  auto flush = [&] {
+    int i = 0;
+    for (; i + kU <= cnt; i += kU) {
+      SK_UNROLL for (int u = 0; u < kU; ++u) {
+        const V v = VT::set1(vals[i + u]);
+        const float* xr = xb + cols[i + u] * x.ld;
+        SK_UNROLL for (int q = 0; q < NVB; ++q) acc[u][q] = VT::fma(v, VT::load(xr + q * W), acc[u][q]);
+      }
+    }
+    for (; i < cnt; ++i) {
+      const V v = VT::set1(vals[i]);
+      const float* xr = xb + cols[i] * x.ld;
+      SK_UNROLL for (int q = 0; q < NVB; ++q) acc[0][q] = VT::fma(v, VT::load(xr + q * W), acc[0][q]);
+    }
+    cnt = 0;
+  };
   each([&](int64_t col, float val) {
-    const V v = VT::set1(val);
-    const float* xr = x.data + col * x.ld + j0;
-    SK_UNROLL for (int q = 0; q < NVB; ++q) acc[q] = VT::fma(v, VT::load(xr + q * W), acc[q]);
+    cols[cnt] = col;
+    vals[cnt] = val;
+    if (++cnt == kBuf) flush();
   });
+  flush();
   alignas(64) float tmp[NVB * W];
-  SK_UNROLL for (int q = 0; q < NVB; ++q) VT::store(tmp + q * W, acc[q]);
+  SK_UNROLL for (int q = 0; q < NVB; ++q)
+    VT::store(tmp + q * W, VT::add(VT::add(acc[0][q], acc[1][q]), VT::add(acc[2][q], acc[3][q])));
   const int64_t jn = imin(NVB * W, x.n - j0);
   for (int64_t j = 0; j < jn; ++j) out.store(r, j0 + j, tmp[j]);
 }
@@ -325,7 +351,7 @@ template <class D> void mask_outer_kernel(const MatrixView& a, const Activations
 
 // Below this density the skip-zeros outer product beats decode-to-dense GEMM for N > kJ (it does
 // d of the FMAs, each with its own x-row load, against the GEMM's register-blocked dense work).
-constexpr double kOuterDensity = 0.4;
+constexpr double kOuterDensity = 0.25;
 inline double density(const MatrixView& a) {
   return double(a.part(Part::values).bytes) / double(dtype_size(a.dtype)) / (double(a.rows) * double(a.cols));
 }
