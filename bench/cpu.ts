@@ -33,7 +33,7 @@ const VARIANTS: Variant[] = [
   { label: 'nm 2:4', format: 'nm', sparsity: 0.5 },
   { label: 'csr 90%', format: 'csr', sparsity: 0.9 },
 ];
-const BENCH_OPTS = { minSamples: quick ? 4 : 5, maxTime: quick ? 0.2 : 0.25, initCount: 1 };
+const BENCH_OPTS = { minSamples: 5, maxTime: quick ? 0.2 : 0.15, initCount: 1 };
 
 function median(a: number[]): number {
   const s = [...a].sort((x, y) => x - y);

@@ -119,7 +119,7 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args) {
   const int64_t step = (blocks + tasks - 1) / tasks;
   tasks = (blocks + step - 1) / step;
   const int64_t ld = (args.n + k.n_align - 1) / k.n_align * k.n_align;
-  const size_t ws_bytes = k.needs_workspace ? (spmm_workspace_bytes(step * align, ld) + 63) / 64 * 64 : 0;
+  const size_t ws_bytes = k.needs_workspace ? (spmm_workspace_bytes(step * align, ld, kp) + 63) / 64 * 64 : 0;
   Scratch& scratch = t_scratch;
   std::vector<float>& xbuf = scratch.x;
   std::vector<float> bias;

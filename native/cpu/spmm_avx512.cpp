@@ -113,6 +113,15 @@ struct VT {
       return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, p)), 16));
     else return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, p));
   }
+  static int mask_cols(uint32_t bits, int32_t base, int32_t* out) {
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i lo = _mm512_add_epi32(iota, _mm512_set1_epi32(base));
+    const int n0 = __builtin_popcount(bits & 0xffffu);
+    // Compress in registers, then a plain store: compress-to-memory is slow on Zen 4.
+    _mm512_storeu_si512(out, _mm512_maskz_compress_epi32(__mmask16(bits), lo));
+    _mm512_storeu_si512(out + n0, _mm512_maskz_compress_epi32(__mmask16(bits >> 16), _mm512_add_epi32(lo, _mm512_set1_epi32(16))));
+    return n0 + __builtin_popcount(bits >> 16);
+  }
   static V gather(const float* base, const int32_t* idx) {
     return _mm512_i32gather_ps(_mm512_loadu_si512(idx), base, 4);
   }

@@ -13,7 +13,9 @@
 //                      sparse_chunk<D, Safe>(const T* p, uint32_t bits, const T* end, V[NV]) -> next p
 //                      (Safe: 32 values may be loaded from p without checking against end),
 //                      load_w(const T*), load_w_tail(const T*, int) (W values, natural order);
-//   gather(const float*, const int32_t*), gather_tail(const float*, const int32_t*, int).
+//   gather(const float*, const int32_t*), gather_tail(const float*, const int32_t*, int);
+//   mask_cols(bits, base, int32_t* out) -> popcount: out[i] = base + position of the i-th set bit
+//   (may write up to 32 entries).
 
 #define SK_UNROLL _Pragma("GCC unroll 64")
 
@@ -330,21 +332,20 @@ template <class D> void csr_kernel(const MatrixView& a, const Activations& x, in
     });
 }
 
-// Bitmap / N:M with N > kJ at low density: the same outer product, columns found from the mask
-// bits (no column indices stored), so only the nonzeros cost FMAs.
+// Bitmap / N:M with N > kJ at low density: the same outer product, with each row's column indices
+// rebuilt from the mask bits first (a branch-free compress per mask word on AVX-512; walking the
+// bits inline mispredicts once per word), so only the nonzeros cost FMAs.
 template <class D> void mask_outer_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const MaskSrc<D> s(a);
-  for (int64_t r = r0; r < r1; ++r)
+  int32_t* cols = static_cast<int32_t*>(x.workspace);  // wpr * 32 + 32 entries
+  for (int64_t r = r0; r < r1; ++r) {
+    const typename MaskSrc<D>::Row rw = s.row(r);
+    int64_t cnt = 0;
+    for (int64_t w = 0; w < s.wpr; ++w) cnt += VT::mask_cols(rw.m[w], int32_t(w * 32), cols + cnt);
     outer_row(x, r, out, [&](auto&& f) {
-      typename MaskSrc<D>::Row rw = s.row(r);
-      for (int64_t w = 0; w < s.wpr; ++w) {
-        uint32_t bits = rw.m[w];
-        while (bits) {
-          f(w * 32 + __builtin_ctz(bits), D::to_f32(*rw.p++));
-          bits &= bits - 1;
-        }
-      }
+      for (int64_t i = 0; i < cnt; ++i) f(int64_t(cols[i]), D::to_f32(rw.p[i]));
     });
+  }
 }
 
 // ---- the table -----------------------------------------------------------------------------
@@ -367,7 +368,7 @@ template <class D> SpmmKernel pick_for_dtype(const MatrixView& a, int64_t n, con
     case Format::bitmap:
     case Format::nm:
       if (!gemv && density(a) < kOuterDensity)
-        return SpmmKernel{mask_outer_kernel<D>, XLayout::k_major, names[a.format == Format::nm ? 8 : 7], false, W};
+        return SpmmKernel{mask_outer_kernel<D>, XLayout::k_major, names[a.format == Format::nm ? 8 : 7], true, W};
       return gemv ? SpmmKernel{spmv_kernel<MaskSrc<D>>, nl, names[a.format == Format::nm ? 4 : 2]}
                   : SpmmKernel{spmm_kernel<MaskSrc<D>>, kl, names[a.format == Format::nm ? 5 : 3], true, W};
     case Format::csr:
