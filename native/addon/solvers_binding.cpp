@@ -84,10 +84,23 @@ bool get_pattern(Napi::Env env, const Napi::Object& o, Pattern* p) {
   return true;
 }
 
+// Gives a HostBuffer to a JS ArrayBuffer without copying; V8 is told about the memory.
+Napi::ArrayBuffer adopt_host(Napi::Env env, HostBuffer&& buf) {
+  if (buf.empty()) return Napi::ArrayBuffer::New(env, 0);
+  const size_t size = buf.size();
+  uint8_t* data = buf.release();
+  Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(size));
+  return Napi::ArrayBuffer::New(env, data, size, [](Napi::Env env, void* p, size_t* size) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, -int64_t(*size));
+    std::free(p);
+    delete size;
+  }, new size_t(size));
+}
+
 Napi::Object result_to_js(Napi::Env env, PruneOutput& r) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("weight", adopt_bytes(env, std::move(r.weight)));
-  o.Set("mask", adopt_bytes(env, std::move(r.mask)));
+  o.Set("weight", adopt_host(env, std::move(r.weight)));
+  o.Set("mask", adopt_host(env, std::move(r.mask)));
   o.Set("pruned", double(r.pruned));
   o.Set("loss", r.loss);
   o.Set("alpha", r.alpha);

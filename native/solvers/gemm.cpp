@@ -73,18 +73,20 @@ void pack_b(const GemmArgs& g, int64_t j0, int64_t nc, int64_t k0, int64_t kc, i
   }
 }
 
-void update_c(const GemmArgs& g, int64_t i, int64_t j, int64_t rows, int64_t cols, const float* tile, int nr) {
+void update_c(const GemmArgs& g, int64_t i, int64_t j, int64_t rows, int64_t cols, const float* __restrict tile, int nr) {
+  const float alpha = g.alpha;
+  const int64_t ldc = g.ldc;
   if (g.cd) {
     for (int64_t a = 0; a < rows; ++a) {
-      double* c = g.cd + (i + a) * g.ldc + j;
-      const float* t = tile + a * nr;
-      for (int64_t b = 0; b < cols; ++b) c[b] += double(g.alpha * t[b]);
+      double* __restrict c = g.cd + (i + a) * ldc + j;
+      const float* __restrict t = tile + a * nr;
+      for (int64_t b = 0; b < cols; ++b) c[b] += double(alpha * t[b]);
     }
   } else {
     for (int64_t a = 0; a < rows; ++a) {
-      float* c = g.c + (i + a) * g.ldc + j;
-      const float* t = tile + a * nr;
-      for (int64_t b = 0; b < cols; ++b) c[b] += g.alpha * t[b];
+      float* __restrict c = g.c + (i + a) * ldc + j;
+      const float* __restrict t = tile + a * nr;
+      for (int64_t b = 0; b < cols; ++b) c[b] += alpha * t[b];
     }
   }
 }

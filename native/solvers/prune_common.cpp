@@ -27,46 +27,90 @@ Status check_pattern(const Pattern& p, int64_t cols) {
   return Status::Ok();
 }
 
-Status load_weight_f32(const WeightView& w, std::vector<float>* out, const char* solver) {
-  const size_t total = size_t(w.rows) * size_t(w.cols);
-  out->resize(total);
-  std::atomic<int64_t> bad{-1};
-  parallel_range(w.rows, 16, [&](int64_t b, int64_t e) {
-    const size_t off = size_t(b * w.cols), cnt = size_t((e - b) * w.cols);
-    convert(static_cast<const uint8_t*>(w.data) + off * dtype_size(w.dtype), w.dtype, out->data() + off, DType::f32, cnt);
-    for (size_t i = off; i < off + cnt; ++i)
-      if (!std::isfinite((*out)[i])) {
-        int64_t expected = -1;
-        bad.compare_exchange_strong(expected, int64_t(i));
-        return;
-      }
-  });
-  if (bad.load() >= 0) {
-    const int64_t i = bad.load();
-    return Status::Error(ErrorCode::numeric, std::string(solver) + ": weight has a non-finite value at [" +
-                                                 std::to_string(i / w.cols) + ", " + std::to_string(i % w.cols) + "]");
-  }
-  return Status::Ok();
+namespace {
+
+Status non_finite(const WeightView& w, int64_t i, const char* solver) {
+  return Status::Error(ErrorCode::numeric, std::string(solver) + ": weight has a non-finite value at [" +
+                                               std::to_string(i / w.cols) + ", " + std::to_string(i % w.cols) + "]");
 }
 
-void finish_masked(const WeightView& w, const std::vector<uint8_t>& pruned, PruneOutput* out) {
-  const size_t total = size_t(w.rows) * size_t(w.cols), es = dtype_size(w.dtype);
-  out->weight.resize(total * es);
-  out->mask.resize(total);
-  std::memcpy(out->weight.data(), w.data, total * es);
-  std::atomic<int64_t> count{0};
+// Scans rows in parallel with `row(r, first_bad_col_or_-1)`; returns the flat index of a bad value or -1.
+template <class RowFn>
+int64_t scan_rows(const WeightView& w, RowFn row) {
+  std::atomic<int64_t> bad{-1};
   parallel_range(w.rows, 16, [&](int64_t b, int64_t e) {
-    int64_t local = 0;
-    for (size_t i = size_t(b * w.cols); i < size_t(e * w.cols); ++i) {
-      out->mask[i] = !pruned[i];
-      if (pruned[i]) {
-        std::memset(&out->weight[i * es], 0, es);
-        ++local;
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t c = row(r);
+      if (c >= 0) {
+        int64_t expected = -1;
+        bad.compare_exchange_strong(expected, r * w.cols + c);
+        return;
       }
     }
-    count += local;
   });
-  out->pruned = count.load();
+  return bad.load();
+}
+
+}  // namespace
+
+void load_row(const WeightView& w, int64_t r, float* dst) {
+  const size_t es = dtype_size(w.dtype);
+  if (w.dtype == DType::f32)
+    std::memcpy(dst, static_cast<const float*>(w.data) + r * w.cols, size_t(w.cols) * 4);
+  else
+    convert(static_cast<const uint8_t*>(w.data) + size_t(r * w.cols) * es, w.dtype, dst, DType::f32, size_t(w.cols));
+}
+
+Status check_weight_finite(const WeightView& w, const char* solver) {
+  const int64_t bad = scan_rows(w, [&](int64_t r) -> int64_t {
+    thread_local std::vector<float> row;
+    row.resize(size_t(w.cols));
+    const float* p = static_cast<const float*>(w.data) + r * w.cols;
+    if (w.dtype != DType::f32) {
+      load_row(w, r, row.data());
+      p = row.data();
+    }
+    for (int64_t c = 0; c < w.cols; ++c)
+      if (!std::isfinite(p[c])) return c;
+    return -1;
+  });
+  return bad >= 0 ? non_finite(w, bad, solver) : Status::Ok();
+}
+
+Status load_weight_f32(const WeightView& w, float* out, const char* solver) {
+  const int64_t bad = scan_rows(w, [&](int64_t r) -> int64_t {
+    float* dst = out + r * w.cols;
+    load_row(w, r, dst);
+    for (int64_t c = 0; c < w.cols; ++c)
+      if (!std::isfinite(dst[c])) return c;
+    return -1;
+  });
+  return bad >= 0 ? non_finite(w, bad, solver) : Status::Ok();
+}
+
+void allocate_outputs(const WeightView& w, PruneOutput* out) {
+  const size_t total = size_t(w.rows) * size_t(w.cols);
+  out->weight.allocate(total * dtype_size(w.dtype));
+  out->mask.allocate(total);
+}
+
+int64_t write_row(const WeightView& w, int64_t r, const uint8_t* pruned, PruneOutput* out) {
+  const size_t es = dtype_size(w.dtype), off = size_t(r * w.cols);
+  uint8_t* dst = out->weight.data() + off * es;
+  uint8_t* mask = out->mask.data() + off;
+  std::memcpy(dst, static_cast<const uint8_t*>(w.data) + off * es, size_t(w.cols) * es);
+  int64_t count = 0;
+  for (int64_t c = 0; c < w.cols; ++c) {
+    mask[c] = !pruned[c];
+    count += pruned[c];
+  }
+  // Zero bits are +0.0 in every float dtype.
+  if (es == 4) {
+    for (int64_t c = 0; c < w.cols; ++c) if (pruned[c]) reinterpret_cast<uint32_t*>(dst)[c] = 0;
+  } else {
+    for (int64_t c = 0; c < w.cols; ++c) if (pruned[c]) reinterpret_cast<uint16_t*>(dst)[c] = 0;
+  }
+  return count;
 }
 
 }  // namespace sk

@@ -1,4 +1,4 @@
-// Helpers the solvers share: weight loading/validation and turning a prune mask into outputs.
+// Helpers the solvers share: weight validation and row access, and writing the outputs.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -7,10 +7,20 @@
 
 namespace sk {
 
-// |w| (or w) as float32, row-major; ERR_NUMERIC naming the first NaN/Inf element.
-Status load_weight_f32(const WeightView& w, std::vector<float>* out, const char* solver);
+// ERR_NUMERIC naming a NaN/Inf element of w (no copy is made).
+Status check_weight_finite(const WeightView& w, const char* solver);
 
-// out->mask = !pruned, out->weight = w with pruned elements zeroed (same dtype), counts, loss untouched.
-void finish_masked(const WeightView& w, const std::vector<uint8_t>& pruned, PruneOutput* out);
+// w as float32 into out (rows x cols); ERR_NUMERIC naming a NaN/Inf element.
+Status load_weight_f32(const WeightView& w, float* out, const char* solver);
+
+// Row r of w as float32.
+void load_row(const WeightView& w, int64_t r, float* dst);
+
+// Allocates out->weight / out->mask (uninitialised: every row is written by write_row).
+void allocate_outputs(const WeightView& w, PruneOutput* out);
+
+// Row r of the outputs from the row's prune flags: mask = !pruned, weight = w or 0. Returns the
+// number pruned.
+int64_t write_row(const WeightView& w, int64_t r, const uint8_t* pruned, PruneOutput* out);
 
 }  // namespace sk

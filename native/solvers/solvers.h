@@ -8,6 +8,7 @@
 #include "../core/dtype.h"
 #include "../core/status.h"
 #include "calibration.h"
+#include "host_buffer.h"
 
 namespace sk {
 
@@ -28,8 +29,8 @@ struct Control {
 };
 
 struct PruneOutput {
-  std::vector<uint8_t> weight;  // rows x cols in the input dtype
-  std::vector<uint8_t> mask;    // rows x cols, 1 = kept
+  HostBuffer weight;  // rows x cols in the input dtype
+  HostBuffer mask;    // rows x cols, 1 = kept
   int64_t pruned = 0;
   double loss = 0;              // the solver's own estimate; see each solver
   // Wanda's alpha search

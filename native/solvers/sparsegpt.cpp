@@ -84,6 +84,7 @@ Status build_reversed_hessian(CalibrationStats& stats, double damping, const Hes
         row[q] = float(f * s[i * k + j]);
         if (!std::isfinite(row[q])) finite = false;
       }
+      std::fill(row + p + 1, row + k, 0.f);  // scratch for the factorization; keep it tame
       const double d = s[j * k + j] == 0 ? 1.0 : f * s[j * k + j];
       row[p] = float(d + damp);
       if (!std::isfinite(row[p])) finite = false;
@@ -149,19 +150,16 @@ Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Patte
 
   // Working weight in float32: for float32 input it is the output buffer itself.
   const size_t total = size_t(rows) * size_t(k);
-  out->weight.clear();
-  std::vector<float> wbuf;
+  HostBuffer wbuf;
   float* W;
   if (w.dtype == DType::f32) {
-    out->weight.resize(total * 4);
-    W = reinterpret_cast<float*>(out->weight.data());
-    SK_RETURN_IF_ERROR(load_weight_f32(w, &wbuf, "sparsegpt"));
-    std::copy(wbuf.begin(), wbuf.end(), W);
-    std::vector<float>().swap(wbuf);
+    out->weight.allocate(total * 4);
+    W = out->weight.as<float>();
   } else {
-    SK_RETURN_IF_ERROR(load_weight_f32(w, &wbuf, "sparsegpt"));
-    W = wbuf.data();
+    wbuf.allocate(total * 4);
+    W = wbuf.as<float>();
   }
+  SK_RETURN_IF_ERROR(load_weight_f32(w, W, "sparsegpt"));
 
   const HessianInfo info = hessian_info(stats);
   out->dead_columns = info.dead;
@@ -180,13 +178,16 @@ Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Patte
 
   // U = upper Cholesky factor of (H + damp I)⁻¹, retrying with more damping if H + damp I is not
   // numerically positive definite in float32.
-  std::vector<float> U(size_t(k) * size_t(k));
+  HostBuffer ubuf;
+  ubuf.allocate(size_t(k) * size_t(k) * 4);
+  float* U = ubuf.as<float>();
+  const size_t usize = size_t(k) * size_t(k);
   double damping = opt.damping;
   std::string tried;
   for (int attempt = 0;; ++attempt) {
-    SK_RETURN_IF_ERROR(build_reversed_hessian(stats, damping, info, U.data()));
+    SK_RETURN_IF_ERROR(build_reversed_hessian(stats, damping, info, U));
     CholeskyFailure fail;
-    Status st = cholesky_lower(U.data(), k, k, &fail, control.abort_flag());
+    Status st = cholesky_lower(U, k, k, &fail, control.abort_flag());
     if (st.code == ErrorCode::aborted) return Status::Error(ErrorCode::aborted, "sparsegpt: aborted");
     tried += (tried.empty() ? "" : ", ") + fmt(damping);
     if (st.ok()) break;
@@ -202,15 +203,16 @@ Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Patte
   }
   out->damping_used = damping;
   control.advance();
-  SK_RETURN_IF_ERROR(invert_lower(U.data(), k, k, control.abort_flag()));
+  SK_RETURN_IF_ERROR(invert_lower(U, k, k, control.abort_flag()));
   if (control.aborted()) return Status::Error(ErrorCode::aborted, "sparsegpt: aborted");
   // J L⁻¹ J is the flat array reversed.
-  parallel_range(int64_t(U.size() / 2), 1 << 16, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) std::swap(U[size_t(i)], U[U.size() - 1 - size_t(i)]);
+  parallel_range(int64_t(usize / 2), 1 << 16, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) std::swap(U[size_t(i)], U[usize - 1 - size_t(i)]);
   });
   control.advance();
 
-  out->mask.assign(total, 1);
+  out->mask.allocate(total);  // every element is written by the block loop
+  uint8_t* mask = out->mask.data();
   std::vector<float> err(static_cast<size_t>(rows * std::min(bs, k)));
   std::vector<uint8_t> bmask(static_cast<size_t>(rows * std::min(bs, k)));
   std::vector<uint64_t> keys, work;
@@ -255,7 +257,7 @@ Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Patte
           for (int64_t c = i + 1; c < cnt; ++c) w1[size_t(c)] -= e1 * urow[c];
           wr[i] = q;
           er[i] = e1;
-          out->mask[size_t(r * k + i1 + i)] = !pr[i];
+          mask[size_t(r * k + i1 + i)] = !pr[i];
         }
         row_loss[size_t(r)] += loss / 2;
       }
@@ -277,13 +279,13 @@ Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Patte
     control.advance();
   }
   if (w.dtype != DType::f32) {
-    out->weight.resize(total * dtype_size(w.dtype));
+    out->weight.allocate(total * dtype_size(w.dtype));
     parallel_range(rows, 16, [&](int64_t b, int64_t e) {
       convert(W + b * k, DType::f32, out->weight.data() + size_t(b * k) * dtype_size(w.dtype), w.dtype, size_t((e - b) * k));
     });
   }
   int64_t pruned = 0;
-  for (size_t i = 0; i < total; ++i) pruned += !out->mask[i];
+  for (size_t i = 0; i < total; ++i) pruned += !mask[i];
   out->pruned = pruned;
   out->loss = 0;
   for (double l : row_loss) out->loss += l;

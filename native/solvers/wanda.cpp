@@ -77,36 +77,61 @@ Status prune_wanda(const WeightView& w, CalibrationStats& stats, const Pattern& 
     if (tokens <= 0) return Status::Error(ErrorCode::argument, "wanda: stats has no calibration tokens (call add() first)");
     for (int64_t j = 0; j < cols; ++j) norm[size_t(j)] = std::sqrt(stats.sumsq()[j]);
   }
-  std::vector<float> wf;
-  SK_RETURN_IF_ERROR(load_weight_f32(w, &wf, "wanda"));
-  const size_t total = size_t(rows) * size_t(cols);
-  std::vector<uint8_t> pruned(total);
+  SK_RETURN_IF_ERROR(check_weight_finite(w, "wanda"));
+  allocate_outputs(w, out);
+  std::vector<double> row_loss(static_cast<size_t>(rows), 0.0);
+  std::vector<int64_t> row_pruned(static_cast<size_t>(rows), 0);
+  // Row r's outputs and loss from its prune flags.
+  auto finish_row = [&](int64_t r, const float* v, const uint8_t* pr) {
+    double loss = 0;
+    for (int64_t c = 0; c < cols; ++c)
+      if (pr[c]) loss += double(v[c]) * double(v[c]) * norm[size_t(c)] * norm[size_t(c)];
+    row_loss[size_t(r)] = loss;
+    row_pruned[size_t(r)] = write_row(w, r, pr, out);
+  };
   double alpha = -1;
   if (use_alpha && !p.nm()) {
+    const size_t total = size_t(rows) * size_t(cols);
     std::vector<double> score(total);
     parallel_range(rows, 16, [&](int64_t b, int64_t e) {
-      for (size_t i = size_t(b * cols); i < size_t(e * cols); ++i) score[i] = std::fabs(double(wf[i])) * norm[i % size_t(cols)];
+      std::vector<float> v(static_cast<size_t>(cols));
+      for (int64_t r = b; r < e; ++r) {
+        load_row(w, r, v.data());
+        for (int64_t c = 0; c < cols; ++c) score[size_t(r * cols + c)] = std::fabs(double(v[size_t(c)])) * norm[size_t(c)];
+      }
     });
+    std::vector<uint8_t> pruned(total);
     alpha = alpha_search(score, rows, cols, p.sparsity, pruned);
+    parallel_range(rows, 16, [&](int64_t b, int64_t e) {
+      std::vector<float> v(static_cast<size_t>(cols));
+      for (int64_t r = b; r < e; ++r) {
+        load_row(w, r, v.data());
+        finish_row(r, v.data(), &pruned[size_t(r * cols)]);
+      }
+    });
   } else {
     const int64_t count = int64_t(std::floor(double(cols) * p.sparsity));
     parallel_range(rows, 4, [&](int64_t b, int64_t e) {
+      std::vector<float> v(static_cast<size_t>(cols));
       std::vector<uint64_t> key(static_cast<size_t>(cols)), work;
+      std::vector<uint8_t> pr(static_cast<size_t>(cols));
       for (int64_t r = b; r < e; ++r) {
-        const float* wr = &wf[size_t(r * cols)];
-        for (int64_t c = 0; c < cols; ++c) key[size_t(c)] = score_key(std::fabs(double(wr[c])) * norm[size_t(c)]);
-        uint8_t* pr = &pruned[size_t(r * cols)];
+        load_row(w, r, v.data());
+        for (int64_t c = 0; c < cols; ++c) key[size_t(c)] = score_key(std::fabs(double(v[size_t(c)])) * norm[size_t(c)]);
         if (p.nm())
-          for (int64_t g = 0; g < cols; g += p.m) mark_group(&key[size_t(g)], p.m, p.n, pr + g);
+          for (int64_t g = 0; g < cols; g += p.m) mark_group(&key[size_t(g)], p.m, p.n, &pr[size_t(g)]);
         else
-          mark_smallest(key.data(), cols, count, work, pr);
+          mark_smallest(key.data(), cols, count, work, pr.data());
+        finish_row(r, v.data(), pr.data());
       }
     });
   }
   double loss = 0;
-  for (size_t i = 0; i < total; ++i)
-    if (pruned[i]) loss += double(wf[i]) * double(wf[i]) * norm[i % size_t(cols)] * norm[i % size_t(cols)];
-  finish_masked(w, pruned, out);
+  out->pruned = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    loss += row_loss[size_t(r)];
+    out->pruned += row_pruned[size_t(r)];
+  }
   out->loss = loss / tokens;
   out->alpha = alpha;
   return Status::Ok();

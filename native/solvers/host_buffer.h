@@ -1,0 +1,73 @@
+// Large uninitialised host buffers for solver outputs and scratch. Pages are first touched by the
+// parallel code that fills them (not by a serial zero-fill), and big buffers ask for transparent
+// huge pages: on VMs where a page fault costs tens of microseconds, both matter.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <utility>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace sk {
+
+class HostBuffer {
+ public:
+  HostBuffer() = default;
+  HostBuffer(const HostBuffer&) = delete;
+  HostBuffer& operator=(const HostBuffer&) = delete;
+  HostBuffer(HostBuffer&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  HostBuffer& operator=(HostBuffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      data_ = std::exchange(o.data_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+  }
+  ~HostBuffer() { reset(); }
+
+  // Throws std::bad_alloc (PromiseWorker turns it into ERR_MEMORY).
+  void allocate(size_t bytes) {
+    reset();
+    if (bytes == 0) return;
+    constexpr size_t kHuge = size_t(2) << 20;
+    void* p = nullptr;
+    if (bytes >= 2 * kHuge) {
+      if (posix_memalign(&p, kHuge, (bytes + kHuge - 1) / kHuge * kHuge) != 0) throw std::bad_alloc();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+      madvise(p, (bytes + kHuge - 1) / kHuge * kHuge, MADV_HUGEPAGE);
+#endif
+    } else {
+      p = std::malloc(bytes);
+      if (!p) throw std::bad_alloc();
+    }
+    data_ = static_cast<uint8_t*>(p);
+    size_ = bytes;
+  }
+  void reset() {
+    std::free(data_);
+    data_ = nullptr;
+    size_ = 0;
+  }
+  // Hands the memory to a new owner, who must std::free() it.
+  uint8_t* release() {
+    size_ = 0;
+    return std::exchange(data_, nullptr);
+  }
+
+  uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  template <class T>
+  T* as() const { return reinterpret_cast<T*>(data_); }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace sk
