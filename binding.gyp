@@ -16,6 +16,7 @@
         "native/solvers/calibration.cpp",
         "native/solvers/cholesky.cpp",
         "native/solvers/gemm.cpp",
+        "native/solvers/host_buffer.cpp",
         "native/solvers/linalg_portable.cpp",
         "native/solvers/linalg_avx2.cpp",
         "native/solvers/linalg_avx512.cpp",

@@ -3,9 +3,9 @@
 // register block kMr x kNv. Everything here is ISA-neutral C++; the including file's target
 // region decides which instructions it becomes.
 //
-// tile[MR][NR] = Ap * Bp, Ap packed k-major (MR floats per k), Bp packed k-major (NR floats per k).
+// C[MR][NR] += alpha * Ap * Bp, Ap packed k-major (MR floats per k), Bp packed k-major (NR per k).
 template <int MR, int NV>
-void gemm_micro(int64_t kc, const float* ap, const float* bp, float* tile) {
+void gemm_micro(int64_t kc, const float* ap, const float* bp, float* c, double* cd, int64_t ldc, float alpha) {
   constexpr int W = V::kWidth;
   constexpr int NR = NV * W;
   V acc[MR][NV];
@@ -21,6 +21,21 @@ void gemm_micro(int64_t kc, const float* ap, const float* bp, float* tile) {
     ap += MR;
     bp += NR;
   }
+  const V va = V::broadcast(alpha);
+  if (cd) {
+    // float64 accumulator: this partial sum covers at most kc terms.
+    for (int a = 0; a < MR; ++a)
+      for (int v = 0; v < NV; ++v) {
+        float t[W];
+        V::store(t, V::fma(va, acc[a][v], V::zero()));
+        double* d = cd + a * ldc + v * W;
+        for (int i = 0; i < W; ++i) d[i] += double(t[i]);
+      }
+    return;
+  }
   for (int a = 0; a < MR; ++a)
-    for (int v = 0; v < NV; ++v) V::store(tile + a * NR + v * W, acc[a][v]);
+    for (int v = 0; v < NV; ++v) {
+      float* p = c + a * ldc + v * W;
+      V::store(p, V::fma(va, acc[a][v], V::load(p)));
+    }
 }

@@ -70,4 +70,13 @@ class HostBuffer {
   size_t size_ = 0;
 };
 
+// A one-slot cache for the solvers' big scratch buffers (SparseGPT's K x K factor): pruning a
+// model calls the solver layer after layer with the same K, and on machines where first-touching
+// fresh pages is slow that reuse saves a large part of a call. Buffers over kMaxCached bytes are
+// never kept.
+constexpr size_t kMaxCachedScratch = size_t(512) << 20;
+HostBuffer take_scratch(size_t bytes);     // the cached buffer if it fits (and is not > 2x), else new
+void give_back_scratch(HostBuffer&& buf);  // keeps it if small enough (replacing a smaller one)
+void release_scratch();                    // frees the cached buffer
+
 }  // namespace sk

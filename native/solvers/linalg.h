@@ -37,12 +37,13 @@ struct GemmArgs {
 
 constexpr int64_t kGemmKc = 256;
 
-// The per-ISA part: one register-blocked micro-kernel. tile = Ap (MR x kc, k-major) * Bp (kc x NR).
+// The per-ISA part: one register-blocked micro-kernel on packed panels, Ap (kc x MR, k-major) and
+// Bp (kc x NR, k-major): C[MR x NR] += alpha * Ap * Bp, into float c (leading dimension ldc) or,
+// when cd is set, into float64 cd.
 struct GemmMicroKernel {
   const char* name;
   int mr, nr;
-  // Writes the MR x NR product of packed panels to `tile` (row-major, NR floats per row).
-  void (*run)(int64_t kc, const float* ap, const float* bp, float* tile);
+  void (*run)(int64_t kc, const float* ap, const float* bp, float* c, double* cd, int64_t ldc, float alpha);
 };
 
 const GemmMicroKernel& gemm_micro_kernel(Isa isa);

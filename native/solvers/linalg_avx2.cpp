@@ -24,7 +24,9 @@ struct V {
 #include "gemm_kernel.inl"
 
 constexpr int kMr = 6, kNv = 2;
-void run(int64_t kc, const float* ap, const float* bp, float* tile) { gemm_micro<kMr, kNv>(kc, ap, bp, tile); }
+void run(int64_t kc, const float* ap, const float* bp, float* c, double* cd, int64_t ldc, float alpha) {
+  gemm_micro<kMr, kNv>(kc, ap, bp, c, cd, ldc, alpha);
+}
 
 }  // namespace
 

@@ -14,6 +14,8 @@
 // weight more than ⌊n·s⌋ per block; we prune exactly ⌊n·s⌋ per block (ties: lower flat index).
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <mutex>
@@ -115,6 +117,18 @@ HessianInfo hessian_info(CalibrationStats& stats) {
   return h;
 }
 
+// SPARSEKIT_TRACE=1 prints each phase's wall time to stderr (for benchmarks).
+struct PhaseTimer {
+  bool on = std::getenv("SPARSEKIT_TRACE") != nullptr;
+  std::chrono::steady_clock::time_point t = std::chrono::steady_clock::now();
+  void lap(const char* what) {
+    if (!on) return;
+    const auto now = std::chrono::steady_clock::now();
+    std::fprintf(stderr, "sparsegpt %-24s %8.1f ms\n", what, std::chrono::duration<double, std::milli>(now - t).count());
+    t = now;
+  }
+};
+
 std::string fmt(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", v);
@@ -145,6 +159,7 @@ Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Patte
                                                  std::to_string(stats.k()) + " channels");
     if (stats.tokens() <= 0) return Status::Error(ErrorCode::argument, "sparsegpt: stats has no calibration tokens (call add() first)");
   }
+  PhaseTimer timer;
   const int64_t nblocks = (k + bs - 1) / bs;
   control.set_total(int32_t(nblocks + 2));
 
@@ -161,6 +176,7 @@ Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Patte
   }
   SK_RETURN_IF_ERROR(load_weight_f32(w, W, "sparsegpt"));
 
+  timer.lap("load weight");
   const HessianInfo info = hessian_info(stats);
   out->dead_columns = info.dead;
   if (info.dead > 0) {
@@ -178,9 +194,11 @@ Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Patte
 
   // U = upper Cholesky factor of (H + damp I)⁻¹, retrying with more damping if H + damp I is not
   // numerically positive definite in float32.
-  HostBuffer ubuf;
-  ubuf.allocate(size_t(k) * size_t(k) * 4);
-  float* U = ubuf.as<float>();
+  struct Scratch {  // returned to the one-slot cache however the call ends
+    HostBuffer buf;
+    ~Scratch() { give_back_scratch(std::move(buf)); }
+  } ubuf{take_scratch(size_t(k) * size_t(k) * 4)};
+  float* U = ubuf.buf.as<float>();
   const size_t usize = size_t(k) * size_t(k);
   double damping = opt.damping;
   std::string tried;
@@ -203,6 +221,7 @@ Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Patte
   }
   out->damping_used = damping;
   control.advance();
+  timer.lap("H + Cholesky");
   SK_RETURN_IF_ERROR(invert_lower(U, k, k, control.abort_flag()));
   if (control.aborted()) return Status::Error(ErrorCode::aborted, "sparsegpt: aborted");
   // J L⁻¹ J is the flat array reversed.
@@ -210,6 +229,7 @@ Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Patte
     for (int64_t i = b; i < e; ++i) std::swap(U[size_t(i)], U[usize - 1 - size_t(i)]);
   });
   control.advance();
+  timer.lap("inverse + reverse");
 
   out->mask.allocate(total);  // every element is written by the block loop
   uint8_t* mask = out->mask.data();
@@ -278,6 +298,7 @@ Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Patte
     }
     control.advance();
   }
+  timer.lap("blocks");
   if (w.dtype != DType::f32) {
     out->weight.allocate(total * dtype_size(w.dtype));
     parallel_range(rows, 16, [&](int64_t b, int64_t e) {
