@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <new>
 #include <string>
 
@@ -15,7 +16,10 @@ namespace sk {
 Status CalibrationStats::init() {
   try {
     sumsq_.assign(size_t(k_), 0.0);
-    if (hessian_) xtx_.assign(size_t(k_) * size_t(k_), 0.0);
+    if (hessian_) {
+      xtx_.allocate(size_t(k_) * size_t(k_) * sizeof(double));
+      std::memset(xtx_.data(), 0, xtx_.size());
+    }
   } catch (const std::bad_alloc&) {
     return Status::Error(ErrorCode::memory, "CalibrationStats: cannot allocate " + std::to_string(k_) + "x" +
                                                 std::to_string(k_) + " float64 Hessian accumulator");
@@ -77,7 +81,7 @@ Status CalibrationStats::add(const void* x, DType dtype, int64_t rows) {
     g.a_trans = true;
     g.b = xf;
     g.ldb = k;
-    g.cd = xtx_.data();
+    g.cd = xtx_.as<double>();
     g.ldc = k;
     g.shape = GemmShape::lower_c;
     gemm(g);
@@ -101,7 +105,7 @@ Status CalibrationStats::merge(CalibrationStats& other) {
     const int64_t k = k_;
     parallel_range(k, 16, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i)
-        for (int64_t j = 0; j <= i; ++j) xtx_[i * k + j] += other.xtx_[i * k + j];
+        for (int64_t j = 0; j <= i; ++j) xtx_.as<double>()[i * k + j] += other.xtx_.as<double>()[i * k + j];
     });
   }
   tokens_ += other.tokens_;
@@ -113,7 +117,7 @@ void CalibrationStats::release() {
   std::lock_guard<std::mutex> lk(mu_);
   released_ = true;
   std::vector<double>().swap(sumsq_);
-  std::vector<double>().swap(xtx_);
+  xtx_.reset();
 }
 
 }  // namespace sk

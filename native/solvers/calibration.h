@@ -12,6 +12,7 @@
 
 #include "../core/dtype.h"
 #include "../core/status.h"
+#include "host_buffer.h"
 
 namespace sk {
 
@@ -34,12 +35,12 @@ class CalibrationStats {
   bool released() const { return released_; }
   double tokens() const { return tokens_; }
   int64_t batches() const { return batches_; }
-  size_t bytes() const { return sumsq_.capacity() * sizeof(double) + xtx_.capacity() * sizeof(double); }
+  size_t bytes() const { return sumsq_.capacity() * sizeof(double) + xtx_.size(); }
 
   // Readers for the solvers (call while holding lock()).
   const double* sumsq() const { return sumsq_.data(); }
   // S(i, j) for j <= i lives at xtx()[i*k + j]; the strict upper triangle is unspecified.
-  const double* xtx() const { return xtx_.data(); }
+  const double* xtx() const { return xtx_.as<double>(); }
   std::mutex& mutex() { return mu_; }
 
  private:
@@ -49,7 +50,7 @@ class CalibrationStats {
   double tokens_ = 0;
   int64_t batches_ = 0;
   std::vector<double> sumsq_;
-  std::vector<double> xtx_;
+  HostBuffer xtx_;  // k x k float64
   std::mutex mu_;
 };
 
