@@ -61,6 +61,24 @@ describe('prune.magnitude', () => {
           }
         });
 
+  it('many ties: global, per-row and N:M masks equal the stable-sort reference', () => {
+    const [rows, cols] = [29, 72];
+    const vals = randomMatrix(rows, cols, 77).map((v) => Math.round(v * 2) / 2);  // few distinct values
+    const w = Tensor.from(vals, [rows, cols]);
+    for (const pat of [{ sparsity: 0.5 }, { sparsity: 0.37 }, { n: 2, m: 4 }, { n: 3, m: 8 }] as Pat[])
+      for (const perRow of 'n' in pat ? [false] : [false, true]) {
+        const got = prune.magnitude(w, pat, { perRow }).mask.toTypedArray() as Uint8Array;
+        expect(mismatches(got, magnitudeRef(vals, rows, cols, pat, perRow))).toBe(0);
+      }
+    const T = 10;
+    const x = new Float32Array(T * cols).fill(1);  // equal channel norms: Wanda ties exactly like magnitude
+    const stats = statsFor(x, T, cols, false);
+    for (const pat of [{ sparsity: 0.5 }, { sparsity: 0.9 }, { n: 1, m: 4 }] as Pat[]) {
+      const got = prune.wanda(w, stats, pat).mask.toTypedArray() as Uint8Array;
+      expect(mismatches(got, wandaRef(vals, rows, cols, sumsqRef(x, T, cols), pat))).toBe(0);
+    }
+  });
+
   it('magnitudeAsync gives the same result; ties are pruned in index order', async () => {
     const w = Tensor.from(new Float32Array([1, -1, 1, 2, -1, 1, 3, 1]), [2, 4]);
     const a = prune.magnitude(w, { sparsity: 0.5 });

@@ -94,23 +94,31 @@ void allocate_outputs(const WeightView& w, PruneOutput* out) {
   out->mask.allocate(total);
 }
 
+namespace {
+
+template <class T>
+int64_t masked_copy(const T* __restrict src, const uint8_t* __restrict pruned, T* __restrict dst, uint8_t* __restrict mask,
+                    int64_t n) {
+  int64_t count = 0;
+  for (int64_t c = 0; c < n; ++c) {
+    const uint8_t p = pruned[c];
+    mask[c] = uint8_t(p ^ 1);
+    dst[c] = p ? T(0) : src[c];  // zero bits are +0.0 in every float dtype
+    count += p;
+  }
+  return count;
+}
+
+}  // namespace
+
 int64_t write_row(const WeightView& w, int64_t r, const uint8_t* pruned, PruneOutput* out) {
   const size_t es = dtype_size(w.dtype), off = size_t(r * w.cols);
   uint8_t* dst = out->weight.data() + off * es;
   uint8_t* mask = out->mask.data() + off;
-  std::memcpy(dst, static_cast<const uint8_t*>(w.data) + off * es, size_t(w.cols) * es);
-  int64_t count = 0;
-  for (int64_t c = 0; c < w.cols; ++c) {
-    mask[c] = !pruned[c];
-    count += pruned[c];
-  }
-  // Zero bits are +0.0 in every float dtype.
-  if (es == 4) {
-    for (int64_t c = 0; c < w.cols; ++c) if (pruned[c]) reinterpret_cast<uint32_t*>(dst)[c] = 0;
-  } else {
-    for (int64_t c = 0; c < w.cols; ++c) if (pruned[c]) reinterpret_cast<uint16_t*>(dst)[c] = 0;
-  }
-  return count;
+  const uint8_t* src = static_cast<const uint8_t*>(w.data) + off * es;
+  if (es == 4)
+    return masked_copy(reinterpret_cast<const uint32_t*>(src), pruned, reinterpret_cast<uint32_t*>(dst), mask, w.cols);
+  return masked_copy(reinterpret_cast<const uint16_t*>(src), pruned, reinterpret_cast<uint16_t*>(dst), mask, w.cols);
 }
 
 }  // namespace sk
