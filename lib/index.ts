@@ -8,3 +8,7 @@ export {
   AbortError, MemoryError, InternalError, type ErrorCode,
 } from './errors.js';
 export { chooseFormat, predictSeconds, formatBytes, weightStats, DEFAULT_MACHINE, type MachineModel, type CpuFormat, type WeightStats, type FormatChoice } from './cost-model.js';
+export { CalibrationStats, type CalibrationOptions } from './calibration.js';
+export {
+  prune, type PrunePattern, type PruneResult, type PruneReport, type MagnitudeOptions, type WandaOptions, type SparseGptOptions,
+} from './prune.js';

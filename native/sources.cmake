@@ -13,8 +13,20 @@ set(SPARSEKIT_CORE_SOURCES
   native/cpu/spmm_avx2.cpp
   native/cpu/spmm_avx512.cpp
   native/cpu/probes.cpp
+  native/solvers/calibration.cpp
+  native/solvers/cholesky.cpp
+  native/solvers/gemm.cpp
+  native/solvers/host_buffer.cpp
+  native/solvers/linalg_portable.cpp
+  native/solvers/linalg_avx2.cpp
+  native/solvers/linalg_avx512.cpp
+  native/solvers/prune_common.cpp
+  native/solvers/magnitude.cpp
+  native/solvers/wanda.cpp
+  native/solvers/sparsegpt.cpp
 )
 set(SPARSEKIT_ADDON_SOURCES
   native/addon/addon.cpp
+  native/addon/solvers_binding.cpp
   native/addon/probes_binding.cpp
 )
