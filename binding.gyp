@@ -13,7 +13,12 @@
         "native/formats/validate.cpp",
         "native/cpu/spmm.cpp",
         "native/cpu/spmm_portable.cpp",
-        "native/addon/addon.cpp"
+        "native/io/json.cpp",
+        "native/io/mapped_file.cpp",
+        "native/io/safetensors.cpp",
+        "native/io/safetensors_writer.cpp",
+        "native/addon/addon.cpp",
+        "native/addon/io_binding.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -9,7 +9,12 @@ set(SPARSEKIT_CORE_SOURCES
   native/formats/validate.cpp
   native/cpu/spmm.cpp
   native/cpu/spmm_portable.cpp
+  native/io/json.cpp
+  native/io/mapped_file.cpp
+  native/io/safetensors.cpp
+  native/io/safetensors_writer.cpp
 )
 set(SPARSEKIT_ADDON_SOURCES
   native/addon/addon.cpp
+  native/addon/io_binding.cpp
 )
