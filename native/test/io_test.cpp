@@ -13,20 +13,9 @@
 
 #include "../io/json.h"
 #include "../io/safetensors.h"
+#include "check.h"
 
 using namespace sk;
-
-static int g_failures = 0, g_checks = 0;
-#define CHECK(cond, ...)                               \
-  do {                                                 \
-    ++g_checks;                                        \
-    if (!(cond)) {                                     \
-      ++g_failures;                                    \
-      std::printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      std::printf(__VA_ARGS__);                        \
-      std::printf("\n");                               \
-    }                                                  \
-  } while (0)
 
 static bool parses(const std::string& s) {
   json::Value v;
