@@ -208,7 +208,7 @@ export const loadSafetensors: LoadSafetensorsFn = Object.assign(
     } catch (e) {
       throw fromNativeError(e);
     }
-    return new SafetensorsFile(path, opened);
+    return wrap(path, opened);
   },
   {
     sync: (path: string) => {
@@ -219,10 +219,19 @@ export const loadSafetensors: LoadSafetensorsFn = Object.assign(
       } catch (e) {
         throw fromNativeError(e);
       }
-      return new SafetensorsFile(path, opened);
+      return wrap(path, opened);
     },
   },
 );
+
+function wrap(path: string, opened: StOpened): SafetensorsFile {
+  try {
+    return new SafetensorsFile(path, opened);
+  } catch (e) {
+    native.stClose(opened.handle);  // a file refused here releases its mapping now, not at GC
+    throw e;
+  }
+}
 
 export interface SaveSafetensorsFn {
   /**

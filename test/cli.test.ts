@@ -6,12 +6,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SparseMatrix, Tensor, loadSafetensors, saveSafetensors } from '../lib/index.js';
+import { SparseMatrix, Tensor, loadSafetensors, saveSafetensors, setNumThreads } from '../lib/index.js';
 import { runCli } from '../lib/cli/main.js';
 import { rng } from './reference.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sparsekit-cli-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  setNumThreads(0);  // bench --threads 1 ran in this process
+});
 const model = join(dir, 'model.safetensors');
 
 async function cli(...argv: string[]) {
@@ -184,10 +187,10 @@ describe('sparsekit errors and exit codes', () => {
 
 describe('sparsekit bench', () => {
   it('times each format against dense in the same run (--json schema)', async () => {
-    const r = await cli('bench', '--shape', '96x200', '--sparsity', '0.8', '--batch', '1,3', '--formats', 'bitmap,csr,nm,tiled-csl', '--seconds', '0.01', '--json');
+    const r = await cli('--threads', '1', 'bench', '--shape', '96x200', '--sparsity', '0.8', '--batch', '1,3', '--formats', 'bitmap,csr,nm,tiled-csl', '--seconds', '0.01', '--json');
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
-    expect(j).toMatchObject({ command: 'bench', version: 1, shape: [96, 200], dtype: 'float16', sparsity: 0.8 });
+    expect(j).toMatchObject({ command: 'bench', version: 1, shape: [96, 200], dtype: 'float16', sparsity: 0.8, threads: 1 });
     expect(j.results).toHaveLength(10);
     for (const x of j.results) {
       expect(Object.keys(x).sort()).toEqual(['format', 'gbps', 'kernel', 'ms', 'n', 'sparsity', 'speedup', 'weightBytes']);
