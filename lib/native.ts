@@ -64,6 +64,7 @@ export interface NativeAddon {
   stOpen(path: string): StOpened;
   stOpenAsync(path: string): Promise<StOpened>;
   stTensor(handle: object, index: number): ArrayBuffer;
+  stRelease(handle: object, index: number): void;
   stClose(handle: object): void;
   stWriterCreate(path: string, reserve: number): object;
   stWriterAppend(handle: object, name: string, dtype: string, shape: number[], data: Buf): void;

@@ -132,6 +132,19 @@ export class SafetensorsFile {
     return { dtype: entry.dtype, shape: [...entry.shape], data: new Uint8Array(this.bytes(name)) };
   }
 
+  /**
+   * Returns the memory pages of `name` (a tensor, or every part of a packed matrix) to the OS once
+   * you are done with it, so streaming over a file larger than RAM keeps resident memory flat.
+   * Views of it stay valid: they read the file again if touched (in-place edits are lost).
+   */
+  release(name: string): void {
+    const s = this.#sparse.get(name);
+    for (const t of s ? s.partTensors : [name]) {
+      const { index } = this.lookup(t);  // ERR_DISPOSED or unknown name first
+      native.stRelease(this.#handle!, index);
+    }
+  }
+
   /** Drops the file's mapping reference; tensors already returned keep it alive until collected. Idempotent. */
   dispose(): void {
     if (this.#handle) native.stClose(this.#handle);

@@ -84,6 +84,9 @@ export async function runPipeline(spec: PipelineSpec, ctx: Context): Promise<Pip
       } catch (e) {
         throw outputError(e);
       }
+      // Written (or queued as a view of the mapping, which reads the file again when written):
+      // give its pages back so resident memory stays about one layer, whatever the file size.
+      f.release(name);
     }
     const meta = Object.fromEntries(Object.entries(f.metadata).filter(([k]) => !k.startsWith(SPARSE_META_PREFIX)));
     try {

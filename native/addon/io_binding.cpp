@@ -119,6 +119,18 @@ Napi::Value TensorBytes(const Napi::CallbackInfo& info) {
   return copy;
 }
 
+// stRelease(handle, index): gives back the resident pages of a tensor the caller is done with.
+// Safe even if JS still holds views of it: they read the file again on their next access.
+Napi::Value Release(const Napi::CallbackInfo& info) {
+  ReadHandle* h = read_handle(info);
+  if (!h || !info[1].IsNumber()) return info.Env().Undefined();
+  const int64_t i = info[1].As<Napi::Number>().Int64Value();
+  if (i < 0 || size_t(i) >= h->file.header.tensors.size()) return info.Env().Undefined();
+  const st::TensorEntry& e = h->file.header.tensors[size_t(i)];
+  h->file.map->dont_need(size_t(h->file.header.data_offset + e.begin), size_t(e.end - e.begin));
+  return info.Env().Undefined();
+}
+
 // stClose(handle): drops the handle's reference; buffers already handed out keep the mapping.
 Napi::Value Close(const Napi::CallbackInfo& info) {
   if (info[0].IsExternal()) info[0].As<Napi::External<std::shared_ptr<ReadHandle>>>().Data()->get()->file.map.reset();
@@ -276,6 +288,7 @@ void register_io(Napi::Env env, Napi::Object exports) {
   exports.Set("stOpen", Napi::Function::New(env, Open));
   exports.Set("stOpenAsync", Napi::Function::New(env, OpenAsync));
   exports.Set("stTensor", Napi::Function::New(env, TensorBytes));
+  exports.Set("stRelease", Napi::Function::New(env, Release));
   exports.Set("stClose", Napi::Function::New(env, Close));
   exports.Set("stWriterCreate", Napi::Function::New(env, WriterCreate));
   exports.Set("stWriterAppend", Napi::Function::New(env, WriterAppend));

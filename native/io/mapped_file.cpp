@@ -1,5 +1,6 @@
 #include "mapped_file.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -48,6 +49,7 @@ MappedFile::~MappedFile() {
 }
 
 void MappedFile::will_need(size_t, size_t) const {}
+void MappedFile::dont_need(size_t, size_t) const {}
 
 #else
 
@@ -91,6 +93,14 @@ void MappedFile::will_need(size_t offset, size_t bytes) const {
   const size_t start = offset / page * page;
   const size_t end = offset + bytes < size_ ? offset + bytes : size_;
   madvise(data_ + start, end - start, MADV_WILLNEED);
+}
+
+void MappedFile::dont_need(size_t offset, size_t bytes) const {
+  if (!data_ || bytes == 0 || offset >= size_) return;
+  const size_t page = size_t(sysconf(_SC_PAGESIZE));
+  const size_t start = (offset + page - 1) / page * page;  // only pages wholly inside the range:
+  const size_t end = std::min(offset + bytes, size_) / page * page;  // neighbours keep theirs
+  if (end > start) madvise(data_ + start, end - start, MADV_DONTNEED);
 }
 
 #endif

@@ -23,6 +23,9 @@ class MappedFile {
   const std::string& path() const { return path_; }
   // Hints the OS to read [offset, offset + bytes) ahead (best effort, no-op where unsupported).
   void will_need(size_t offset, size_t bytes) const;
+  // Drops this process's pages of the whole pages inside [offset, offset + bytes): resident memory
+  // goes down, and a later access reads the file again (copy-on-write changes there are lost).
+  void dont_need(size_t offset, size_t bytes) const;
 
  private:
   MappedFile() = default;
