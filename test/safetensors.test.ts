@@ -88,6 +88,14 @@ describe('safetensors: dense tensors', () => {
     const b = f.get('w') as Tensor;
     (a.toTypedArray() as Float32Array)[0] = 1234.5;
     expect((b.toTypedArray() as Float32Array)[0]).toBe(1234.5);  // both views share the mapping
+    const big = Tensor.randn([4096], { seed: 6 });
+    const p2 = tmp();
+    saveSafetensors.sync(p2, { big });
+    const g = loadSafetensors.sync(p2);
+    const v = g.get('big') as Tensor;
+    (v.toTypedArray() as Float32Array)[2048] = 7;
+    g.release('big');  // pages go back to the OS; the view reads the file again
+    expect(bytesOf(v).equals(bytesOf(big))).toBe(true);
     f.dispose();
     expect(() => f.get('w')).toThrow(expect.objectContaining({ code: 'ERR_DISPOSED' }));
     expect((a.toTypedArray() as Float32Array)[1]).toBe((w.toTypedArray() as Float32Array)[1]);  // still mapped
