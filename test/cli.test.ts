@@ -179,6 +179,8 @@ describe('sparsekit errors and exit codes', () => {
     expect(out.code).toBe(3);
     const v = await cli('--verbose', 'inspect', join(dir, 'nope.safetensors'));
     expect(v.stderr).toMatch(/\n\s+at /);
+    const version = await cli('--version');
+    expect([version.code, version.stdout.trim()]).toEqual([0, JSON.parse(readFileSync('package.json', 'utf8')).version]);
     const help = await cli('--help');
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/inspect.*\n.*pack/s);

@@ -3,8 +3,11 @@
  * plumbing: it takes argv and output sinks and resolves to the exit code, so tests run it
  * in-process and lib/cli.ts only connects it to the real process.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { isFloatDType, type FloatDType } from '../dtype.js';
+import { packageRoot } from '../native.js';
 import { setNumThreads } from '../runtime.js';
 import { FORMATS, type Format } from '../sparse-matrix.js';
 import { runBench, printBench } from './bench.js';
@@ -12,7 +15,8 @@ import { CliError, Context, EXIT, classify, parseNM, parseRegex, type CliIO, typ
 import { inspectFile, printInspect } from './inspect.js';
 import { PACK_FORMATS, packFile, printPack, unpackFile, type PackFormat } from './pack.js';
 
-export const CLI_VERSION = '0.1.0';
+/** The package's version, from its package.json. */
+export const CLI_VERSION: string = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version;
 
 function parseIntOpt(s: string, option: string, min: number, max: number): number {
   const v = Number(s);
