@@ -13,8 +13,20 @@ set(SPARSEKIT_CORE_SOURCES
   native/io/mapped_file.cpp
   native/io/safetensors.cpp
   native/io/safetensors_writer.cpp
+  native/solvers/calibration.cpp
+  native/solvers/cholesky.cpp
+  native/solvers/gemm.cpp
+  native/solvers/host_buffer.cpp
+  native/solvers/linalg_portable.cpp
+  native/solvers/linalg_avx2.cpp
+  native/solvers/linalg_avx512.cpp
+  native/solvers/prune_common.cpp
+  native/solvers/magnitude.cpp
+  native/solvers/wanda.cpp
+  native/solvers/sparsegpt.cpp
 )
 set(SPARSEKIT_ADDON_SOURCES
   native/addon/addon.cpp
   native/addon/io_binding.cpp
+  native/addon/solvers_binding.cpp
 )
