@@ -16,6 +16,7 @@ afterAll(() => {
   setNumThreads(0);  // bench --threads 1 ran in this process
 });
 const model = join(dir, 'model.safetensors');
+const calibPath = join(dir, 'calib.safetensors');
 
 async function cli(...argv: string[]) {
   let stdout = '', stderr = '';
@@ -62,6 +63,18 @@ beforeAll(() => {
     t[p + 'input_layernorm.weight'] = Tensor.randn([H], { seed: seed++ });
   }
   saveSafetensors.sync(model, t, { format: 'pt', source: 'cli.test' });
+  // Calibration inputs: 80 tokens per linear weight, channel scales spread over 2 decades.
+  const calib: Record<string, Tensor> = {};
+  let cs = 500;
+  for (const name of Object.keys(expected)) {
+    const k = (t[name] as Tensor).shape[1]!;
+    const x = Tensor.randn([80, k], { seed: cs++ }).toTypedArray() as Float32Array;
+    const r = rng(cs++);
+    const scale = Float32Array.from({ length: k }, () => 10 ** (2 * r() - 1));
+    for (let i = 0; i < x.length; i++) x[i]! *= scale[i % k]!;
+    calib[`${name}.input`] = Tensor.from(x, [80, k]).to('float16');
+  }
+  saveSafetensors.sync(calibPath, calib);
 });
 
 describe('sparsekit inspect', () => {
@@ -147,6 +160,98 @@ describe('sparsekit pack / unpack', () => {
       for (const name of a.names)
         if (name !== 'position_ids') expect(bytesOf(b.get(name) as Tensor).equals(bytesOf(a.get(name) as Tensor)), name).toBe(true);
     });
+});
+
+describe('sparsekit prune', () => {
+  it('magnitude prunes every linear weight to the sparsity and copies the rest', async () => {
+    const out = join(dir, 'mag.safetensors');
+    const r = await cli('prune', model, '--method', 'magnitude', '--sparsity', '0.75', '-o', out, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ command: 'prune', version: 1, method: 'magnitude', calib: null, input: model, output: out });
+    expect(j.layers).toHaveLength(14);
+    expect(Math.abs(j.sparsity - 0.75)).toBeLessThan(0.01);
+    using a = await loadSafetensors(model);
+    using b = await loadSafetensors(out);
+    expect(bytesOf(b.get('model.embed_tokens.weight') as Tensor).equals(bytesOf(a.get('model.embed_tokens.weight') as Tensor))).toBe(true);
+    expect(b.metadata.source).toBe('cli.test');
+    const info = JSON.parse((await cli('inspect', out, '--json', '--layers', 'proj')).stdout);
+    for (const e of info.tensors) expect(e.sparsity).toBeGreaterThanOrEqual(0.7);
+  });
+
+  it('wanda 2:4 with --format nm writes packed 2:4 matrices that pass --expect-nm', async () => {
+    const out = join(dir, 'wanda24.safetensors');
+    const r = await cli('prune', model, '-m', 'wanda', '--nm', '2:4', '--calib', calibPath, '--format', 'nm', '-o', out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/prune \(wanda, 2:4\): 14 layer\(s\), 50\.0% of their weights pruned/);
+    using f = await loadSafetensors(out);
+    const m = f.get('model.layers.1.mlp.down_proj.weight') as SparseMatrix;
+    expect([m.format, m.n, m.m]).toEqual(['nm', 2, 4]);
+    expect((await cli('inspect', out, '--expect-nm', '2:4')).code).toBe(0);
+  });
+
+  it('sparsegpt reports per-layer loss and output error; it beats magnitude on the same inputs', async () => {
+    const run = async (method: string) => {
+      const r = await cli('prune', model, '-m', method, '--sparsity', '0.6', '--calib', calibPath, '-o', join(dir, `${method}.safetensors`), '--json', '--eval-tokens', '80');
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as { layers: { name: string; sparsity: number; loss: number; relError: number; storage: string }[] };
+    };
+    const sg = await run('sparsegpt'), mag = await run('magnitude');
+    for (const l of sg.layers) {
+      expect(Object.keys(l).sort()).toEqual(['bytesOut', 'loss', 'name', 'relError', 'seconds', 'shape', 'sparsity', 'storage']);
+      expect(Math.abs(l.sparsity - 0.6)).toBeLessThan(0.02);
+      expect(l.loss).toBeGreaterThanOrEqual(0);
+      if (!l.name.includes('o_proj')) continue;  // o_proj was dense: the others are already sparse
+      const m = mag.layers.find((x) => x.name === l.name)!;
+      expect(l.relError).toBeLessThan(m.relError);
+    }
+  });
+
+  it('wanda from precomputed sums of squares (<name>.sumsq) prunes like wanda from the inputs', async () => {
+    using c = await loadSafetensors(calibPath);
+    const sums: Record<string, { dtype: string; shape: number[]; data: Uint8Array }> = {};
+    for (const name of Object.keys(expected)) {
+      const x = c.getTensor(`${name}.input`).toFloat32Array();
+      const k = x.length / 80;
+      const s = new Float64Array(k);
+      for (let i = 0; i < x.length; i++) s[i % k] += x[i]! * x[i]!;
+      sums[`${name}.sumsq`] = { dtype: 'F64', shape: [k], data: new Uint8Array(s.buffer) };
+    }
+    const sumsPath = join(dir, 'sumsq.safetensors');
+    saveSafetensors.sync(sumsPath, sums);
+    const a = join(dir, 'w-in.safetensors'), b = join(dir, 'w-sq.safetensors');
+    expect((await cli('prune', model, '-m', 'wanda', '--sparsity', '0.5', '--calib', calibPath, '-o', a)).code).toBe(0);
+    expect((await cli('prune', model, '-m', 'wanda', '--sparsity', '0.5', '--calib', sumsPath, '-o', b)).code).toBe(0);
+    expect((await cli('prune', model, '-m', 'sparsegpt', '--sparsity', '0.5', '--calib', sumsPath, '-o', b)).code).toBe(2);
+    using fa = await loadSafetensors(a);
+    using fb = await loadSafetensors(b);
+    let same = 0, total = 0;
+    for (const name of Object.keys(expected)) {
+      const x = (fa.get(name) as Tensor).toTypedArray(), y = (fb.get(name) as Tensor).toTypedArray();
+      for (let i = 0; i < x.length; i++) { same += Number(x[i] === y[i]); total++; }
+    }
+    expect(same / total).toBeGreaterThan(0.999);
+  });
+
+  it('missing calibration is an input error naming the layer, found before any work', async () => {
+    const partial = join(dir, 'calib-partial.safetensors');
+    using c = await loadSafetensors(calibPath);
+    const keep: Record<string, Tensor> = {};
+    for (const n of c.names) if (!n.startsWith('model.layers.1.mlp.up_proj')) keep[n] = c.getTensor(n);
+    saveSafetensors.sync(partial, keep);
+    const r = await cli('prune', model, '-m', 'sparsegpt', '--nm', '2:4', '--calib', partial, '-o', join(dir, 'never.safetensors'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/calibration for 'model\.layers\.1\.mlp\.up_proj\.weight': no 'model\.layers\.1\.mlp\.up_proj\.weight\.input'/);
+    expect(r.stderr).toMatch(/hint: .*docs\/cli\.md/);
+    keep['model.layers.0.mlp.down_proj.weight.input'] = Tensor.randn([8, 64], { seed: 1 });  // K is 176
+    saveSafetensors.sync(partial, keep);
+    const shape = await cli('prune', model, '-m', 'wanda', '--sparsity', '0.5', '--calib', partial, '--layers', 'down_proj', '-o', join(dir, 'never.safetensors'));
+    expect([shape.code, shape.stderr]).toEqual([2, expect.stringMatching(/'model\.layers\.0\.mlp\.down_proj\.weight\.input' must be a float tensor \[tokens, 176\], got F32 \[8, 64\]/)]);
+    expect((await cli('prune', model, '-m', 'wanda', '--sparsity', '0.5', '-o', join(dir, 'n.safetensors'))).code).toBe(1);
+    expect((await cli('prune', model, '-m', 'wanda', '--sparsity', '0.5', '--nm', '2:4', '--calib', calibPath, '-o', join(dir, 'n.safetensors'))).code).toBe(1);
+    expect((await cli('prune', model, '-m', 'obs', '--sparsity', '0.5', '-o', join(dir, 'n.safetensors'))).code).toBe(1);
+    expect((await cli('prune', model, '-m', 'magnitude', '--sparsity', '0.5', '--layers', 'nothing', '-o', join(dir, 'n.safetensors'))).code).toBe(2);
+  });
 });
 
 describe('sparsekit errors and exit codes', () => {

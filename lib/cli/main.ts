@@ -14,6 +14,7 @@ import { runBench, printBench } from './bench.js';
 import { CliError, Context, EXIT, classify, parseNM, parseRegex, type CliIO, type GlobalOptions } from './context.js';
 import { inspectFile, printInspect } from './inspect.js';
 import { PACK_FORMATS, packFile, printPack, unpackFile, type PackFormat } from './pack.js';
+import { PRUNE_METHODS, printPrune, pruneFile, type PruneMethod } from './prune.js';
 
 /** The package's version, from its package.json. */
 export const CLI_VERSION: string = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version;
@@ -105,6 +106,35 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
       const r = await unpackFile(file, o.out, parseRegex(o.layers, '--layers'), ctx);
       if (ctx.opts.json) ctx.json(r);
       else printPack(r, ctx);
+      return EXIT.ok;
+    }));
+
+  program.command('prune')
+    .description('prune linear weights with magnitude, Wanda or SparseGPT, layer by layer')
+    .argument('<file>', 'input .safetensors checkpoint')
+    .requiredOption('-o, --out <file>', 'output .safetensors')
+    .requiredOption('-m, --method <method>', PRUNE_METHODS.join(' | '))
+    .option('--sparsity <s>', 'fraction of each weight to prune (unstructured), e.g. 0.5')
+    .option('--nm <n:m>', 'keep n of every m consecutive weights along K, e.g. 2:4')
+    .option('--calib <file>', 'calibration inputs (docs/cli.md); needed by wanda and sparsegpt')
+    .option('--layers <regex>', 'weights to prune (default: 2-D float weights except embeddings, heads and norms)')
+    .option('-f, --format <format>', `storage of the pruned weights: ${['dense', ...PACK_FORMATS.filter((f) => f !== 'dense')].join(' | ')}`, 'dense')
+    .option('--block-size <n>', 'sparsegpt: columns per block', '128')
+    .option('--damping <d>', 'sparsegpt: fraction of the mean Hessian diagonal added to it', '0.01')
+    .option('--eval-tokens <n>', 'calibration tokens used to measure each layer\'s relative output error (0: skip)', '16')
+    .action((file: string, o: Record<string, string | undefined>) => run(async (ctx) => {
+      const method = o.method as PruneMethod;
+      if (!PRUNE_METHODS.includes(method)) throw new CliError(EXIT.usage, `--method: expected one of ${PRUNE_METHODS.join(', ')}, got '${o.method}'`);
+      if ((o.sparsity === undefined) === (o.nm === undefined)) throw new CliError(EXIT.usage, 'give exactly one of --sparsity <s> or --nm <n:m>');
+      const pattern = o.nm !== undefined ? parseNM(o.nm, '--nm') : { sparsity: parseNumberOpt(o.sparsity!, '--sparsity', 0, 1, true) };
+      const r = await pruneFile(file, o.out!, {
+        method, pattern, calib: o.calib, layers: parseRegex(o.layers, '--layers'),
+        format: parseFormat(o.format!, PACK_FORMATS) as PackFormat,
+        blockSize: parseIntOpt(o.blockSize!, '--block-size', 1, 1 << 20), damping: parseNumberOpt(o.damping!, '--damping', 0, 1e6),
+        evalTokens: parseIntOpt(o.evalTokens!, '--eval-tokens', 0, 1 << 20),
+      }, ctx);
+      if (ctx.opts.json) ctx.json(r);
+      else printPrune(r, ctx);
       return EXIT.ok;
     }));
 
