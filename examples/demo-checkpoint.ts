@@ -140,7 +140,7 @@ export async function checkpointDemo(): Promise<boolean> {
       }
 
     // Kernel speedups on the packed MLP weights (decode: one token; prefill-ish: 8 tokens).
-    console.log('\n  kernel time of mlp.up_proj [1376, 512] from the packed files, relative to its dense weight:');
+    console.log('\n  kernel speedup of mlp.up_proj [1376, 512] from the packed files (dense time / packed time, linear):');
     using base = await loadSafetensors(modelPath);
     const dense = base.get('model.layers.0.mlp.up_proj.weight') as Tensor;
     for (const key of ['sparsegpt 0.5', 'sparsegpt 2:4']) {

@@ -70,16 +70,19 @@ export class Context {
     if (this.signal.aborted) throw new CliError(EXIT.interrupted, 'interrupted');
   }
 
-  /** Progress over `total` items (layers), with a second bar for the current item's own progress. */
-  progress(total: number, unit: string): Progress {
-    if (!this.io.isTTY || this.opts.json || this.opts.quiet) return new QuietProgress(this, total, unit);
-    return new BarProgress(this.io.stream ?? process.stderr, total, unit);
+  /**
+   * Progress over `count` items (layers), with a second bar for the current item. `totalWork` (e.g.
+   * the elements of all layers) weights the overall bar and its ETA; default: every item weighs 1.
+   */
+  progress(count: number, unit: string, totalWork = count): Progress {
+    if (!this.io.isTTY || this.opts.json || this.opts.quiet) return new QuietProgress(this, count);
+    return new BarProgress(this.io.stream ?? process.stderr, count, unit, totalWork);
   }
 }
 
 export interface Progress {
-  /** Starts item `name`; `fraction` updates go to its own bar. */
-  item(name: string): void;
+  /** Starts item `name` of weight `work` (default 1); fraction() updates go to its own bar. */
+  item(name: string, work?: number): void;
   fraction(f: number): void;
   /** Finishes the current item. */
   done(): void;
@@ -90,7 +93,7 @@ class QuietProgress implements Progress {
   #i = 0;
   #t0 = 0;
   #name = '';
-  constructor(readonly ctx: Context, readonly total: number, readonly unit: string) {}
+  constructor(readonly ctx: Context, readonly count: number) {}
   item(name: string): void {
     this.#name = name;
     this.#t0 = performance.now();
@@ -98,7 +101,7 @@ class QuietProgress implements Progress {
   fraction(): void {}
   done(): void {
     this.#i++;
-    this.ctx.verbose(`[${this.#i}/${this.total}] ${this.#name} (${((performance.now() - this.#t0) / 1000).toFixed(2)} s)`);
+    this.ctx.verbose(`[${this.#i}/${this.count}] ${this.#name} (${((performance.now() - this.#t0) / 1000).toFixed(2)} s)`);
   }
   stop(): void {}
 }
@@ -108,26 +111,32 @@ class BarProgress implements Progress {
   readonly #overall: cliProgress.SingleBar;
   #current: cliProgress.SingleBar | null = null;
   #count = 0;
+  #workDone = 0;
+  #itemWork = 0;
 
-  constructor(stream: NodeJS.WritableStream, total: number, unit: string) {
+  constructor(stream: NodeJS.WritableStream, readonly itemCount: number, unit: string, totalWork: number) {
     this.#multi = new cliProgress.MultiBar(
-      { stream, clearOnComplete: true, hideCursor: true, barsize: 30, etaBuffer: 8, fps: 8,
-        format: '{label} [{bar}] {percentage}% | {value}/{total} ' + unit + ' | ETA {eta_formatted}' },
+      { stream, clearOnComplete: true, hideCursor: true, barsize: 30, etaBuffer: 50, fps: 8,
+        format: `{label} [{bar}] {percentage}% | {count}/${itemCount} ${unit} | ETA {eta_formatted}` },
       cliProgress.Presets.shades_classic,
     );
-    this.#overall = this.#multi.create(total, 0, { label: 'overall'.padEnd(28) });
+    this.#overall = this.#multi.create(Math.max(1, totalWork), 0, { label: 'overall'.padEnd(28), count: 0 });
   }
-  item(name: string): void {
+  item(name: string, work = 1): void {
     const label = name.length > 28 ? '…' + name.slice(-27) : name.padEnd(28);
+    this.#itemWork = work;
     this.#current = this.#multi.create(1000, 0, { label }, { format: '{label} [{bar}] {percentage}%' });
   }
   fraction(f: number): void {
-    this.#current?.update(Math.round(Math.min(1, Math.max(0, f)) * 1000));
+    const x = Math.min(1, Math.max(0, f));
+    this.#current?.update(Math.round(x * 1000));
+    this.#overall.update(this.#workDone + x * this.#itemWork, { count: this.#count });
   }
   done(): void {
     if (this.#current) this.#multi.remove(this.#current);
     this.#current = null;
-    this.#overall.update(++this.#count);
+    this.#workDone += this.#itemWork;
+    this.#overall.update(this.#workDone, { count: ++this.#count });
   }
   stop(): void {
     this.#multi.stop();

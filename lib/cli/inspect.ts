@@ -48,7 +48,8 @@ export async function inspectFile(path: string, options: InspectOptions, ctx: Co
     throw new CliError(EXIT.input, `--layers ${options.layers.source} matches none of the ${f.names.length} tensors in '${path}'`);
   const entries: InspectEntry[] = [];
   const failing: string[] = [];
-  const progress = stats ? ctx.progress(names.length, 'tensors') : null;
+  const size = (name: string) => f.info(name).shape.reduce((a, b) => a * b, 1);
+  const progress = stats ? ctx.progress(names.length, 'tensors', names.reduce((a, n) => a + size(n), 0)) : null;
   try {
     for (const name of names) {
       ctx.checkAborted();
@@ -60,7 +61,7 @@ export async function inspectFile(path: string, options: InspectOptions, ctx: Co
             sparsity: null, nm: null, linear: isLinearWeight(name, { dtype: info.sparsekitDtype, shape: info.shape }) };
       const readable = info.kind === 'sparse' || info.sparsekitDtype !== undefined;
       if ((stats || (options.expectNM && e.linear)) && readable) {
-        progress?.item(name);
+        progress?.item(name, size(name));
         const v = f.get(name);
         const t: Tensor = v instanceof SparseMatrix ? await v.toDenseAsync() : v;
         const s = weightStats(t);

@@ -62,14 +62,15 @@ export async function runPipeline(spec: PipelineSpec, ctx: Context): Promise<Pip
     throw outputError(e);
   }
   const layers: Record<string, unknown>[] = [];
-  const progress = ctx.progress(selected.length, spec.unit ?? 'layers');
+  const size = (name: string) => f.info(name).shape.reduce((a, b) => a * b, 1);
+  const progress = ctx.progress(selected.length, spec.unit ?? 'layers', selected.reduce((a, n) => a + size(n), 0));
   const sel = new Set(selected);
   try {
     for (const name of f.names) {
       ctx.checkAborted();
       let value: SaveValue | null = null;
       if (sel.has(name)) {
-        progress.item(name);
+        progress.item(name, size(name));
         const r = await spec.transform(name, f, (x) => progress.fraction(x));
         value = r.value;
         layers.push({ name, ...r.report });
