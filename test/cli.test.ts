@@ -249,6 +249,18 @@ describe('sparsekit prune', () => {
     expect([shape.code, shape.stderr]).toEqual([2, expect.stringMatching(/'model\.layers\.0\.mlp\.down_proj\.weight\.input' must be a float tensor \[tokens, 176\], got F32 \[8, 64\]/)]);
     expect((await cli('prune', model, '-m', 'wanda', '--sparsity', '0.5', '-o', join(dir, 'n.safetensors'))).code).toBe(1);
     expect((await cli('prune', model, '-m', 'wanda', '--sparsity', '0.5', '--nm', '2:4', '--calib', calibPath, '-o', join(dir, 'n.safetensors'))).code).toBe(1);
+    const nan = keep['model.layers.0.self_attn.q_proj.weight.input']!.clone();
+    nan.toTypedArray()[5] = 0x7e00;  // a float16 NaN
+    keep['model.layers.0.self_attn.q_proj.weight.input'] = nan;
+    saveSafetensors.sync(partial, keep);
+    const bad = await cli('prune', model, '-m', 'wanda', '--sparsity', '0.5', '--calib', partial, '--layers', 'q_proj', '-o', join(dir, 'never.safetensors'));
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/calibration for 'model\.layers\.0\.self_attn\.q_proj\.weight'.*NaN/)]);
+    const rowwise = await cli('prune', model, '-m', 'magnitude', '--sparsity', '0.5', '--per-row', '--json', '-o', join(dir, 'rows.safetensors'));
+    expect(rowwise.code, rowwise.stderr).toBe(0);
+    const alpha = await cli('prune', model, '-m', 'wanda', '--sparsity', '0.5', '--alpha-search', '--calib', calibPath, '--json', '-o', join(dir, 'alpha.safetensors'));
+    expect(alpha.code, alpha.stderr).toBe(0);
+    for (const l of JSON.parse(alpha.stdout).layers)  // o_proj started dense; the others already had zeros
+      if (l.name.includes('o_proj')) expect(Math.abs(l.sparsity - 0.5)).toBeLessThan(0.02);
     expect((await cli('prune', model, '-m', 'obs', '--sparsity', '0.5', '-o', join(dir, 'n.safetensors'))).code).toBe(1);
     expect((await cli('prune', model, '-m', 'magnitude', '--sparsity', '0.5', '--layers', 'nothing', '-o', join(dir, 'n.safetensors'))).code).toBe(2);
   });

@@ -121,8 +121,10 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .option('-f, --format <format>', `storage of the pruned weights: ${['dense', ...PACK_FORMATS.filter((f) => f !== 'dense')].join(' | ')}`, 'dense')
     .option('--block-size <n>', 'sparsegpt: columns per block', '128')
     .option('--damping <d>', 'sparsegpt: fraction of the mean Hessian diagonal added to it', '0.01')
+    .option('--per-row', 'magnitude: rank |w| within each row instead of over the whole matrix', false)
+    .option('--alpha-search', 'wanda (unstructured): the published per-row threshold with alpha search', false)
     .option('--eval-tokens <n>', 'calibration tokens used to measure each layer\'s relative output error (0: skip)', '16')
-    .action((file: string, o: Record<string, string | undefined>) => run(async (ctx) => {
+    .action((file: string, o: Record<string, string | undefined> & { perRow: boolean; alphaSearch: boolean }) => run(async (ctx) => {
       const method = o.method as PruneMethod;
       if (!PRUNE_METHODS.includes(method)) throw new CliError(EXIT.usage, `--method: expected one of ${PRUNE_METHODS.join(', ')}, got '${o.method}'`);
       if ((o.sparsity === undefined) === (o.nm === undefined)) throw new CliError(EXIT.usage, 'give exactly one of --sparsity <s> or --nm <n:m>');
@@ -131,7 +133,7 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
         method, pattern, calib: o.calib, layers: parseRegex(o.layers, '--layers'),
         format: parseFormat(o.format!, PACK_FORMATS) as PackFormat,
         blockSize: parseIntOpt(o.blockSize!, '--block-size', 1, 1 << 20), damping: parseNumberOpt(o.damping!, '--damping', 0, 1e6),
-        evalTokens: parseIntOpt(o.evalTokens!, '--eval-tokens', 0, 1 << 20),
+        evalTokens: parseIntOpt(o.evalTokens!, '--eval-tokens', 0, 1 << 20), perRow: o.perRow, alphaSearch: o.alphaSearch,
       }, ctx);
       if (ctx.opts.json) ctx.json(r);
       else printPrune(r, ctx);

@@ -9,6 +9,7 @@ import { prune, type PrunePattern, type PruneResult } from '../prune.js';
 import { loadSafetensors, type SafetensorsFile } from '../safetensors.js';
 import { SparseMatrix } from '../sparse-matrix.js';
 import { Tensor } from '../tensor.js';
+import { SparsekitError } from '../errors.js';
 import { CliError, Context, EXIT, fmtBytes, fmtPct, table } from './context.js';
 import { packWeight, selector, type PackFormat } from './pack.js';
 import { runPipeline } from './pipeline.js';
@@ -27,6 +28,10 @@ export interface PruneFileOptions {
   damping?: number;
   /** Tokens of calibration input used to measure each layer's relative output error (0: skip). */
   evalTokens?: number;
+  /** magnitude: rank within each row instead of over the whole matrix. */
+  perRow?: boolean;
+  /** wanda: the published per-row cumulative-score threshold with alpha search. */
+  alphaSearch?: boolean;
 }
 
 export interface PruneLayer {
@@ -125,8 +130,8 @@ async function relativeError(calib: SafetensorsFile, src: CalibSource, w: Tensor
 
 async function runSolver(method: PruneMethod, w: Tensor, stats: CalibrationStats | null, o: PruneFileOptions,
                          onProgress: (f: number) => void, signal: AbortSignal): Promise<PruneResult> {
-  if (method === 'magnitude') return prune.magnitudeAsync(w, o.pattern);
-  if (method === 'wanda') return prune.wandaAsync(w, stats!, o.pattern);
+  if (method === 'magnitude') return prune.magnitudeAsync(w, o.pattern, { perRow: o.perRow });
+  if (method === 'wanda') return prune.wandaAsync(w, stats!, o.pattern, { alphaSearch: o.alphaSearch });
   return prune.sparsegpt(w, stats!, o.pattern, { blockSize: o.blockSize, damping: o.damping, onProgress, signal });
 }
 
@@ -166,7 +171,14 @@ export async function pruneFile(input: string, output: string, o: PruneFileOptio
       const v = f.get(name);
       const w = v instanceof SparseMatrix ? await v.toDenseAsync() : (v as Tensor);
       const src = sources.get(name);
-      const stats = calib && src ? await statsFor(calib, src, w.shape[1]!, o.method === 'sparsegpt') : null;
+      let stats: CalibrationStats | null = null;
+      try {
+        stats = calib && src ? await statsFor(calib, src, w.shape[1]!, o.method === 'sparsegpt') : null;
+      } catch (e) {
+        // NaN/Inf in the calibration data is a problem of the input, not of a solver.
+        if (e instanceof SparsekitError && e.code === 'ERR_NUMERIC') throw new CliError(EXIT.input, `calibration for '${name}' ('${src!.tensor}'): ${e.message}`);
+        throw e;
+      }
       let res: PruneResult;
       try {
         res = await runSolver(o.method, w, stats, o, onFraction, ctx.signal);
