@@ -32,6 +32,16 @@ export interface PackOptionsNative {
 
 type Buf = ArrayBufferView | ArrayBuffer;
 
+/** One safetensors header entry as the native reader validated it. */
+export interface StEntry { name: string; dtype: string; shape: number[]; begin: number; end: number }
+export interface StOpened {
+  handle: object;
+  tensors: StEntry[];
+  metadata: Record<string, string>;
+  dataOffset: number;
+  fileSize: number;
+}
+
 export interface NativeAddon {
   convert(src: Buf, srcDtype: DType, dst: Buf, dstDtype: DType): void;
   fillRandom(dst: Buf, dtype: DType, seed: bigint, dist: 'uniform' | 'normal', a: number, b: number): void;
@@ -52,6 +62,18 @@ export interface NativeAddon {
   setIsa(isa: string): boolean;
   probeReadBandwidth(bytes: number, reps: number): number;
   probeFmaPeak(iters: number, reps: number): number;
+  // native/addon/io_binding.cpp
+  stOpen(path: string): StOpened;
+  stOpenAsync(path: string): Promise<StOpened>;
+  stTensor(handle: object, index: number): ArrayBuffer;
+  stRelease(handle: object, index: number): void;
+  stClose(handle: object): void;
+  stWriterCreate(path: string, reserve: number): object;
+  stWriterAppend(handle: object, name: string, dtype: string, shape: number[], data: Buf): void;
+  stWriterAppendAsync(handle: object, name: string, dtype: string, shape: number[], data: Buf): Promise<void>;
+  stWriterFinish(handle: object, metadata: Record<string, string>): void;
+  stWriterFinishAsync(handle: object, metadata: Record<string, string>): Promise<void>;
+  stWriterAbort(handle: object): void;
   // solvers (native/addon/solvers_binding.cpp)
   calibCreate(k: number, hessian: boolean): StatsHandle;
   calibAdd(h: StatsHandle, x: Buf, dtype: DType, rows: number): void;

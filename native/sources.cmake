@@ -13,6 +13,10 @@ set(SPARSEKIT_CORE_SOURCES
   native/cpu/spmm_avx2.cpp
   native/cpu/spmm_avx512.cpp
   native/cpu/probes.cpp
+  native/io/json.cpp
+  native/io/mapped_file.cpp
+  native/io/safetensors.cpp
+  native/io/safetensors_writer.cpp
   native/solvers/calibration.cpp
   native/solvers/cholesky.cpp
   native/solvers/gemm.cpp
@@ -27,6 +31,7 @@ set(SPARSEKIT_CORE_SOURCES
 )
 set(SPARSEKIT_ADDON_SOURCES
   native/addon/addon.cpp
+  native/addon/io_binding.cpp
   native/addon/solvers_binding.cpp
   native/addon/probes_binding.cpp
 )
