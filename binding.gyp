@@ -13,9 +13,14 @@
         "native/formats/validate.cpp",
         "native/cpu/spmm.cpp",
         "native/cpu/spmm_portable.cpp",
-        "native/addon/addon.cpp"
+        "native/cuda/warp_model.cpp",
+        "native/cuda/gpu_layouts.cpp",
+        "native/cuda/replay.cpp",
+        "native/addon/addon.cpp",
+        "native/addon/cuda_bridge.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
+      "libraries": ["-ldl"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
