@@ -75,6 +75,8 @@ export interface NativeAddon {
   cudaUploadMatrixAsync(device: number, m: MatrixDesc): Promise<MatrixHandle>;
   cudaReleaseMatrix(h: MatrixHandle): void;
   cudaSpmmAsync(m: MatrixHandle, x: DeviceHandle, n: number, outDtype: DType, y: DeviceHandle, splitK: number): Promise<void>;
+  /** Median milliseconds of `iters` CUDA-event-timed runs, L2 flushed before each. */
+  cudaBenchAsync(m: MatrixHandle, x: DeviceHandle, n: number, outDtype: DType, y: DeviceHandle, splitK: number, iters: number): Promise<number>;
 }
 
 /** The package root: the nearest folder upwards holding sparsekit's package.json. */

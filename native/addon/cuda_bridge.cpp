@@ -55,7 +55,7 @@ Napi::Value CudaLoad(const Napi::CallbackInfo& info) {
       void* h = dlopen(p.c_str(), RTLD_NOW | RTLD_LOCAL);
       if (!h) {
         const char* e = dlerror();
-        tried += "\n  " + p + ": " + (e ? e : "cannot open");
+        tried += "\n  " + (e ? std::string(e) : p + ": cannot open");
         continue;
       }
       auto fn = reinterpret_cast<SkCudaApiFn>(dlsym(h, "sparsekit_cuda_api"));
@@ -265,28 +265,51 @@ Napi::Value CudaReleaseMatrix(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// cudaSpmmAsync(matrix, x, n, outDtype, y, splitK) -> Promise<void>
-Napi::Value CudaSpmmAsync(const Napi::CallbackInfo& info) {
+// The operands of cudaSpmmAsync / cudaBenchAsync: (matrix, x, n, outDtype, y, splitK, ...).
+struct SpmmOperands {
+  DeviceMat mat;
+  const void* x;
+  void* y;
+  int64_t n;
+  DType out;
+  int split;
+};
+bool get_spmm_operands(const Napi::CallbackInfo& info, SpmmOperands* o) {
   Napi::Env env = info.Env();
   DeviceMat* m = unwrap<DeviceMat>(env, info[0], "weight");
-  if (!m) return env.Undefined();
-  DeviceBuf* x = unwrap<DeviceBuf>(env, info[1], "x");
-  if (!x) return env.Undefined();
-  DeviceBuf* y = unwrap<DeviceBuf>(env, info[4], "y");
-  if (!y) return env.Undefined();
-  DType out;
-  if (!info[3].IsString() || !dtype_from_name(info[3].As<Napi::String>().Utf8Value().c_str(), &out))
-    return throw_error(env, ErrorCode::dtype, "outDtype: unknown dtype");
-  const int64_t n = info[2].As<Napi::Number>().Int64Value();
-  const int split = info[5].As<Napi::Number>().Int32Value();
-  const DeviceMat mat = *m;
-  const void* xp = x->ptr;
-  void* yp = y->ptr;
-  return PromiseWorker::Start(env, [mat, xp, n, out, yp, split] {
+  DeviceBuf* x = m ? unwrap<DeviceBuf>(env, info[1], "x") : nullptr;
+  DeviceBuf* y = x ? unwrap<DeviceBuf>(env, info[4], "y") : nullptr;
+  if (!y) return false;
+  if (!info[3].IsString() || !dtype_from_name(info[3].As<Napi::String>().Utf8Value().c_str(), &o->out)) {
+    throw_error(env, ErrorCode::dtype, "outDtype: unknown dtype");
+    return false;
+  }
+  *o = {*m, x->ptr, y->ptr, info[2].As<Napi::Number>().Int64Value(), o->out, info[5].As<Napi::Number>().Int32Value()};
+  return true;
+}
+
+// cudaSpmmAsync(matrix, x, n, outDtype, y, splitK) -> Promise<void>
+Napi::Value CudaSpmmAsync(const Napi::CallbackInfo& info) {
+  SpmmOperands o;
+  if (!get_spmm_operands(info, &o)) return info.Env().Undefined();
+  return PromiseWorker::Start(info.Env(), [o] {
     SkCudaStatus st{};
-    mat.api->spmm(mat.handle, xp, n, int(out), yp, split, &st);
+    o.mat.api->spmm(o.mat.handle, o.x, o.n, int(o.out), o.y, o.split, &st);
     return to_status(st);
   }, nullptr, {info[0], info[1], info[4]});
+}
+
+// cudaBenchAsync(matrix, x, n, outDtype, y, splitK, iters) -> Promise<number> (median ms, CUDA events)
+Napi::Value CudaBenchAsync(const Napi::CallbackInfo& info) {
+  SpmmOperands o;
+  if (!get_spmm_operands(info, &o)) return info.Env().Undefined();
+  const int iters = info[6].As<Napi::Number>().Int32Value();
+  auto ms = std::make_shared<double>(0);
+  return PromiseWorker::Start(info.Env(), [o, iters, ms] {
+    SkCudaStatus st{};
+    o.mat.api->bench_spmm(o.mat.handle, o.x, o.n, int(o.out), o.y, o.split, iters, ms.get(), &st);
+    return to_status(st);
+  }, [ms](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, *ms); }, {info[0], info[1], info[4]});
 }
 
 }  // namespace
@@ -301,6 +324,7 @@ void register_cuda(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaUploadMatrixAsync", Napi::Function::New(env, CudaUploadMatrixAsync));
   exports.Set("cudaReleaseMatrix", Napi::Function::New(env, CudaReleaseMatrix));
   exports.Set("cudaSpmmAsync", Napi::Function::New(env, CudaSpmmAsync));
+  exports.Set("cudaBenchAsync", Napi::Function::New(env, CudaBenchAsync));
 }
 
 }  // namespace sk::addon

@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -279,10 +280,44 @@ int spmm(void* handle, const void* x, int64_t n, int out_dtype, void* y, int spl
   return e == cudaSuccess ? ok(st) : cuda_fail(st, e, std::string("spmm (") + format_name(dm->format) + " kernel)");
 }
 
+int bench_spmm(void* handle, const void* x, int64_t n, int out_dtype, void* y, int split_k, int iters, double* ms,
+               SkCudaStatus* st) {
+  auto* dm = static_cast<DeviceMatrix*>(handle);
+  if (int rc = use_device(dm->device, st)) return rc;
+  int l2 = 0;
+  cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dm->device);
+  void* flush = nullptr;
+  const size_t flush_bytes = size_t(l2 > 0 ? l2 : 64 << 20) * 2;
+  if (int rc = device_alloc(flush_bytes, &flush, st)) return rc;
+  cudaStream_t s = stream_for(dm->device);
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  std::vector<float> times;
+  int rc = 0;
+  for (int i = 0; i < 3 + iters && !rc; ++i) {
+    cudaMemsetAsync(flush, i & 0xff, flush_bytes, s);
+    cudaEventRecord(a, s);
+    rc = spmm(handle, x, n, out_dtype, y, split_k, st);  // synchronizes its stream
+    cudaEventRecord(b, s);
+    cudaEventSynchronize(b);
+    float t = 0;
+    cudaEventElapsedTime(&t, a, b);
+    if (i >= 3) times.push_back(t);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  cudaFree(flush);
+  if (rc) return rc;
+  std::sort(times.begin(), times.end());
+  *ms = times.empty() ? 0 : times[times.size() / 2];
+  return ok(st);
+}
+
 const SkCudaApi kApi = {
     SK_CUDA_ABI_VERSION,
     "cuda " SK_CUDA_VERSION_STRING ", sm_80 sm_86 sm_89 sm_90",
-    device_count, device_info, libraries, alloc, release, copy_to_device, copy_to_host, upload_matrix, release_matrix, spmm,
+    device_count, device_info, libraries, alloc, release, copy_to_device, copy_to_host, upload_matrix, release_matrix, spmm, bench_spmm,
 };
 
 }  // namespace

@@ -57,6 +57,10 @@ typedef struct SkCudaApi {
   void (*release_matrix)(void* handle);
   // y[N,M] = x[N,K] * W^T on the device (x in W's dtype; y float32, float16 or bfloat16).
   int (*spmm)(void* matrix, const void* x, int64_t n, int out_dtype, void* y, int split_k, SkCudaStatus* st);
+  // Benchmark of spmm: `iters` timed runs after 3 warm-ups, each preceded by an L2 flush (a write
+  // of twice the L2 size) outside the timed region; CUDA events around each run; *ms = median.
+  int (*bench_spmm)(void* matrix, const void* x, int64_t n, int out_dtype, void* y, int split_k, int iters, double* ms,
+                    SkCudaStatus* st);
 } SkCudaApi;
 
 typedef const SkCudaApi* (*SkCudaApiFn)(void);

@@ -162,11 +162,15 @@ Status replay_tiled_csl(const MatrixView& a, const Problem& p, float* part) {
   return Status::Ok();
 }
 
-// ---- bitmap ----------------------------------------------------------------------------------
+// ---- warp-per-16-rows kernels (bitmap, 2:4) ----------------------------------------------------
 
-Status replay_bitmap(const BitmapGpu& g, const Problem& p, float* part) {
-  ModelError err;
-  const int64_t blocks = (g.row_blocks + 3) / 4;
+// The shared skeleton of spmm_bitmap.cu and spmm_sp24.cu: 4 warps of 16 rows per block, one
+// activation tile per 64-wide K stage, `warp_stage(blk, w, rb, kb)` does one warp's tensor-core work.
+static_assert(kBmpWarpRows == 16 && kSp24WarpRows == 16 && kBmpBlockRows == 64 && kSp24BlockRows == 64,
+              "replay_warp_rows assumes 4 warps of 16 rows");
+template <class WarpStage>
+Status replay_warp_rows(const Problem& p, int64_t row_blocks, float* part, WarpStage&& warp_stage) {
+  const int64_t blocks = (row_blocks + 3) / 4;
   for (int z = 0; z < p.splits; ++z)
     for (int64_t bx = 0; bx < blocks; ++bx)
       for (int64_t n0 = 0; n0 < p.N; n0 += p.bn) {
@@ -174,72 +178,62 @@ Status replay_bitmap(const BitmapGpu& g, const Problem& p, float* part) {
         const int64_t first = split_first(p.stages, p.splits, z), last = split_last(p.stages, p.splits, z);
         for (int64_t kb = first; kb < last; ++kb) {
           stage_b(p.x, p.N, p.K, n0, kb * kStageK, p.bn, blk.b_smem[0].data());
-          for (int w = 0; w < 4; ++w) {
-            const int64_t rb = bx * 4 + w;
-            if (rb >= g.row_blocks) continue;  // the kernel's warp exits the loop body likewise
-            const int64_t t = rb * g.kblocks + kb;
-            // The warp stages its tile's values (uint4 copies) and 16 masks into shared memory.
-            std::vector<uint16_t> vals(g.values.begin() + g.offsets[t], g.values.begin() + g.offsets[t + 1]);
-            const uint64_t* masks = &g.masks[size_t(t * kBmpSubtiles)];
-            int run = 0;
-            for (int ks = 0; ks < kStageK / 16; ++ks) {
-              uint32_t afrag[kLanes][4];
-              for (int q = 0; q < 4; ++q) {
-                const uint64_t mask = masks[ks * 4 + q];
-                for (int lane = 0; lane < kLanes; ++lane) afrag[lane][q] = bmp_lane_pair(mask, lane, vals.data() + run);
-                run += popc64(mask);
-              }
-              for (int nt = 0; nt < p.bn / 8; ++nt) {
-                uint32_t bfrag[kLanes][2];
-                if (!load_b_frag(blk, 0, ks, nt, bfrag, &err)) return model_failed(err, GpuKernel::bitmap);
-                float (*acc)[4] = reinterpret_cast<float (*)[4]>(blk.at(w, 0, nt, 0));
-                model::mma_m16n8k16(p.dtype, afrag, bfrag, acc, acc);
-              }
-            }
-          }
+          for (int w = 0; w < 4; ++w)
+            if (bx * 4 + w < row_blocks) SK_RETURN_IF_ERROR(warp_stage(blk, w, bx * 4 + w, kb));
         }
-        store_acc(blk, 4, bx * kBmpBlockRows, kBmpWarpRows, n0, p.M, p.N, part + size_t(z) * size_t(p.N * p.M));
+        store_acc(blk, 4, bx * 4 * 16, 16, n0, p.M, p.N, part + size_t(z) * size_t(p.N * p.M));
       }
   return Status::Ok();
 }
 
-// ---- 2:4 on mma.sp ---------------------------------------------------------------------------
+Status replay_bitmap(const BitmapGpu& g, const Problem& p, float* part) {
+  ModelError err;
+  return replay_warp_rows(p, g.row_blocks, part, [&](Block& blk, int w, int64_t rb, int64_t kb) {
+    const int64_t t = rb * g.kblocks + kb;
+    // The warp stages its tile's values (uint4 copies) and 16 masks into shared memory.
+    std::vector<uint16_t> vals(g.values.begin() + g.offsets[t], g.values.begin() + g.offsets[t + 1]);
+    const uint64_t* masks = &g.masks[size_t(t * kBmpSubtiles)];
+    int run = 0;
+    for (int ks = 0; ks < kStageK / 16; ++ks) {
+      uint32_t afrag[kLanes][4];
+      for (int q = 0; q < 4; ++q) {
+        const uint64_t mask = masks[ks * 4 + q];
+        for (int lane = 0; lane < kLanes; ++lane) afrag[lane][q] = bmp_lane_pair(mask, lane, vals.data() + run);
+        run += popc64(mask);
+      }
+      for (int nt = 0; nt < p.bn / 8; ++nt) {
+        uint32_t bfrag[kLanes][2];
+        if (!load_b_frag(blk, 0, ks, nt, bfrag, &err)) return model_failed(err, GpuKernel::bitmap);
+        float (*acc)[4] = reinterpret_cast<float (*)[4]>(blk.at(w, 0, nt, 0));
+        model::mma_m16n8k16(p.dtype, afrag, bfrag, acc, acc);
+      }
+    }
+    return Status::Ok();
+  });
+}
 
 Status replay_sp24(const Sp24Gpu& g, const Problem& p, float* part) {
   ModelError err;
-  const int64_t blocks = (g.row_blocks + 3) / 4;
-  for (int z = 0; z < p.splits; ++z)
-    for (int64_t bx = 0; bx < blocks; ++bx)
-      for (int64_t n0 = 0; n0 < p.N; n0 += p.bn) {
-        Block blk = make_block(p, 1);
-        const int64_t first = split_first(p.stages, p.splits, z), last = split_last(p.stages, p.splits, z);
-        for (int64_t kb = first; kb < last; ++kb) {
-          stage_b(p.x, p.N, p.K, n0, kb * kStageK, p.bn, blk.b_smem[0].data());
-          for (int w = 0; w < 4; ++w) {
-            const int64_t rb = bx * 4 + w;
-            if (rb >= g.row_blocks) continue;
-            for (int ks = 0; ks < kStageK / 16; ++ks) {
-              const int64_t kg = kb * (kStageK / 16) + ks;
-              if (kg >= g.ksteps) break;
-              uint32_t afrag[kLanes][2], e[kLanes];
-              for (int lane = 0; lane < kLanes; ++lane) {
-                afrag[lane][0] = g.values[size_t(sp24_value_word(rb, kg, g.ksteps, lane, 0))];
-                afrag[lane][1] = g.values[size_t(sp24_value_word(rb, kg, g.ksteps, lane, 1))];
-                e[lane] = g.meta[size_t(sp24_meta_word(rb, kg, g.ksteps, lane >> 2))];
-              }
-              for (int nt = 0; nt < p.bn / 8; ++nt) {
-                uint32_t bfrag[kLanes][2];
-                if (!load_b_frag(blk, 0, ks, nt, bfrag, &err)) return model_failed(err, GpuKernel::sp24);
-                float (*acc)[4] = reinterpret_cast<float (*)[4]>(blk.at(w, 0, nt, 0));
-                model::mma_sp_m16n8k16(p.dtype, afrag, bfrag, acc, e, kSp24Selector, acc, &err);
-                if (err.failed) return model_failed(err, GpuKernel::sp24);
-              }
-            }
-          }
-        }
-        store_acc(blk, 4, bx * kSp24BlockRows, kSp24WarpRows, n0, p.M, p.N, part + size_t(z) * size_t(p.N * p.M));
+  return replay_warp_rows(p, g.row_blocks, part, [&](Block& blk, int w, int64_t rb, int64_t kb) {
+    for (int ks = 0; ks < kStageK / 16; ++ks) {
+      const int64_t kg = kb * (kStageK / 16) + ks;
+      if (kg >= g.ksteps) break;
+      uint32_t afrag[kLanes][2], e[kLanes];
+      for (int lane = 0; lane < kLanes; ++lane) {
+        afrag[lane][0] = g.values[size_t(sp24_value_word(rb, kg, g.ksteps, lane, 0))];
+        afrag[lane][1] = g.values[size_t(sp24_value_word(rb, kg, g.ksteps, lane, 1))];
+        e[lane] = g.meta[size_t(sp24_meta_word(rb, kg, g.ksteps, lane >> 2))];
       }
-  return Status::Ok();
+      for (int nt = 0; nt < p.bn / 8; ++nt) {
+        uint32_t bfrag[kLanes][2];
+        if (!load_b_frag(blk, 0, ks, nt, bfrag, &err)) return model_failed(err, GpuKernel::sp24);
+        float (*acc)[4] = reinterpret_cast<float (*)[4]>(blk.at(w, 0, nt, 0));
+        model::mma_sp_m16n8k16(p.dtype, afrag, bfrag, acc, e, kSp24Selector, acc, &err);
+        if (err.failed) return model_failed(err, GpuKernel::sp24);
+      }
+    }
+    return Status::Ok();
+  });
 }
 
 }  // namespace
