@@ -3,6 +3,7 @@
 // replay of every kernel's thread blocks against an fp64 reference over odd shapes, N = 1..40,
 // sparsities up to fully dense tiles, both half types and split-K. Run by ctest and by vitest
 // (test/cuda-model.test.ts runs this binary when it was built).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -10,7 +11,9 @@
 
 #include "../core/convert.h"
 #include "../cuda/replay.h"
+#include "../cuda/mma_layout.h"
 #include "../cuda/sp24_index.h"
+#include "../cuda/tiled_csl_index.h"
 #include "../cuda/warp_model.h"
 #include "../formats/sparse_matrix.h"
 
@@ -154,7 +157,58 @@ static void test_replay(GpuKernel kernel, DType dt, int64_t M, int64_t K, int64_
   if (!bad) ++g_checks;
 }
 
+// Shared memory has 32 4-byte banks; ldmatrix serves one 8x8 matrix (eight 16-byte rows) per
+// phase, and a phase is conflict-free when the eight rows fall in eight different 16-byte bank
+// groups. The same holds for eight consecutive threads' 16-byte cp.async stores.
+static int bank_ways(const uint32_t elem_addr[8]) {
+  int count[8] = {}, worst = 0;
+  for (int r = 0; r < 8; ++r) worst = std::max(worst, ++count[(elem_addr[r] * 2 / 16) % 8]);
+  return worst;
+}
+
+static void test_bank_conflicts() {
+  int worst = 0;
+  for (int lane_group = 0; lane_group < 4; ++lane_group)
+    for (int w = 0; w < 4; ++w)
+      for (int mt = 0; mt < 2; ++mt)
+        for (int ks = 0; ks < kStageK / 16; ++ks) {
+          uint32_t a[8];
+          for (int r = 0; r < 8; ++r) {
+            const int lane = lane_group * 8 + r;
+            a[r] = smem_pos(tcsl_warp_row0(w, mt) + ldsm_a_row(lane), uint32_t(ks * 16) + ldsm_a_col(lane));
+          }
+          worst = std::max(worst, bank_ways(a));
+        }
+  CHECK(worst == 1, "ldmatrix.x4 on the swizzled A tile: %d-way bank conflict", worst);
+  worst = 0;
+  for (int bn : {8, 16, 32, 64})
+    for (int lane_group = 0; lane_group < 2; ++lane_group)
+      for (int nt = 0; nt < bn / 8; ++nt)
+        for (int ks = 0; ks < kStageK / 16; ++ks) {
+          uint32_t b[8];
+          for (int r = 0; r < 8; ++r) {
+            const int lane = lane_group * 8 + r;
+            b[r] = smem_pos(uint32_t(nt * 8) + ldsm_b_row(lane), uint32_t(ks * 16) + ldsm_b_col(lane));
+          }
+          worst = std::max(worst, bank_ways(b));
+        }
+  CHECK(worst == 1, "ldmatrix.x2 on the activation tile: %d-way bank conflict", worst);
+  worst = 0;
+  for (int bn : {8, 16, 32, 64})
+    for (int t0 = 0; t0 < b_tile_chunks(bn); t0 += 8) {
+      uint32_t c[8];
+      for (int r = 0; r < 8; ++r) c[r] = smem_pos(b_chunk_row(t0 + r), b_chunk_col(t0 + r));
+      worst = std::max(worst, bank_ways(c));
+    }
+  CHECK(worst == 1, "activation tile stores: %d-way bank conflict", worst);
+  // Without the swizzle the A reads would be 8-way conflicted: the check can fail.
+  uint32_t plain[8];
+  for (int r = 0; r < 8; ++r) plain[r] = uint32_t(r * kStageK);
+  CHECK(bank_ways(plain) == 8, "unswizzled rows must conflict");
+}
+
 int main() {
+  test_bank_conflicts();
   for (DType dt : {DType::f16, DType::bf16}) {
     test_model_canonical(dt);
     test_model_sparse(dt);
