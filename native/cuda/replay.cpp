@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,30 +36,72 @@ namespace {
 using model::kLanes;
 using model::ModelError;
 
-// Block-wide state: the double-buffered activation tiles and every warp's accumulators.
+// Shared memory with a race check. Every access carries the thread and the block's barrier epoch
+// (one per __syncthreads in the kernel); two threads touching one element in the same epoch with
+// at least one write is a race the kernel's barriers do not prevent, except identical values
+// written twice (Tiled-CSL's padding repeats a word on purpose). ldmatrix reads are charged to
+// the lane that supplies the row address.
+class SharedMem {
+ public:
+  SharedMem(size_t n, const int* epoch, ModelError* err)
+      : v_(n, 0), w_epoch_(n, -1), r_epoch_(n, -1), w_tid_(n, -1), r_tid_(n, -1), epoch_(epoch), err_(err) {}
+  void write(int tid, size_t i, uint16_t x) {
+    if (w_epoch_[i] == *epoch_ && w_tid_[i] != tid && v_[i] != x) race("write after another thread's write", i);
+    if (r_epoch_[i] == *epoch_ && r_tid_[i] != tid) race("write after another thread's read", i);
+    v_[i] = x;
+    w_epoch_[i] = *epoch_;
+    w_tid_[i] = tid;
+  }
+  void read(int tid, size_t i) {
+    if (w_epoch_[i] == *epoch_ && w_tid_[i] != tid) race("read of another thread's write", i);
+    r_tid_[i] = r_epoch_[i] == *epoch_ && r_tid_[i] != tid ? -2 : tid;  // -2: several readers
+    r_epoch_[i] = *epoch_;
+  }
+  // ldmatrix: lanes 0 .. 8*num-1 each read one 8-element row.
+  void read_rows(int warp, const uint32_t addr[kLanes], int num) {
+    for (int lane = 0; lane < 8 * num; ++lane)
+      for (int e = 0; e < 8 && size_t(addr[lane]) + 8 <= v_.size(); ++e) read(warp * kLanes + lane, addr[lane] + e);
+  }
+  const uint16_t* data() const { return v_.data(); }
+  size_t size() const { return v_.size(); }
+
+ private:
+  void race(const char* what, size_t i) {
+    err_->fail(std::string("shared-memory race: ") + what + " at element " + std::to_string(i) + " in barrier epoch " +
+               std::to_string(*epoch_));
+  }
+  std::vector<uint16_t> v_;
+  std::vector<int> w_epoch_, r_epoch_, w_tid_, r_tid_;
+  const int* epoch_;
+  ModelError* err_;
+};
+
+// Block-wide state: barrier epoch, the double-buffered activation tiles, every warp's accumulators.
 struct Block {
   int bn;
   int mts;  // m16 blocks per warp
-  std::vector<uint16_t> b_smem[2];
+  std::unique_ptr<int> epoch = std::make_unique<int>(0);
+  std::vector<SharedMem> b_smem;
   std::vector<float> acc;  // [warp][mt][nt][lane][4]
   float* at(int w, int mt, int nt, int lane) { return &acc[size_t((((w * mts + mt) * (bn / 8) + nt) * kLanes + lane) * 4)]; }
+  void barrier() { ++*epoch; }
 };
 
 // The block's threads stage X[n0.., k0..) into smem (cp.async in the kernel; zero-fill at edges).
-void stage_b(const uint16_t* x, int64_t N, int64_t K, int64_t n0, int64_t k0, int bn, uint16_t* smem) {
+void stage_b(const uint16_t* x, int64_t N, int64_t K, int64_t n0, int64_t k0, int bn, SharedMem& smem) {
   for (int tid = 0; tid < kBlockThreads; ++tid)
     for (int c = tid; c < b_tile_chunks(bn); c += kBlockThreads) {
       const int64_t n = n0 + b_chunk_row(c), k = k0 + b_chunk_col(c);
       const int valid = b_chunk_valid(n, k, N, K);
-      for (int e = 0; e < 8; ++e)
-        smem[smem_pos(b_chunk_row(c), b_chunk_col(c) + e)] = e < valid ? x[n * K + k + e] : 0;
+      for (int e = 0; e < 8; ++e) smem.write(tid, smem_pos(b_chunk_row(c), b_chunk_col(c) + e), e < valid ? x[n * K + k + e] : 0);
     }
 }
 
-// One warp, one k16 step of B from smem: ldmatrix.x2 for n8 block nt.
-bool load_b_frag(const Block& blk, int cur, int ks, int nt, uint32_t b[kLanes][2], ModelError* err) {
+// Warp w, one k16 step of B from smem: ldmatrix.x2 for n8 block nt.
+bool load_b_frag(Block& blk, int cur, int w, int ks, int nt, uint32_t b[kLanes][2], ModelError* err) {
   uint32_t addr[kLanes], regs[kLanes][4];
   for (int lane = 0; lane < kLanes; ++lane) addr[lane] = smem_pos(nt * 8 + ldsm_b_row(lane), ks * 16 + ldsm_b_col(lane));
+  blk.b_smem[cur].read_rows(w, addr, 2);
   model::ldmatrix(blk.b_smem[cur].data(), blk.b_smem[cur].size(), addr, 2, false, regs, err);
   for (int lane = 0; lane < kLanes; ++lane) { b[lane][0] = regs[lane][0]; b[lane][1] = regs[lane][1]; }
   return !err->failed;
@@ -86,39 +129,37 @@ struct Problem {
   const uint16_t* x;
   int bn, splits;
   int64_t stages;
+  bool omit_barrier;
 };
 
-Block make_block(const Problem& p, int mts) {
+Block make_block(const Problem& p, int mts, ModelError* err) {
   Block blk;
   blk.bn = p.bn;
   blk.mts = mts;
-  for (auto& s : blk.b_smem) s.assign(size_t(p.bn * kStageK), 0);
+  for (int i = 0; i < 2; ++i) blk.b_smem.emplace_back(size_t(p.bn * kStageK), blk.epoch.get(), err);
   blk.acc.assign(size_t(4 * mts * (p.bn / 8) * kLanes * 4), 0.f);
   return blk;
 }
 
 // ---- Tiled-CSL -------------------------------------------------------------------------------
 
-void tcsl_load_tile(const uint32_t* words, const int32_t* offs, int64_t tile, uint16_t* a_smem) {
-  // Zero the buffer (the kernel's uint4 stores), then every round's register-staged words.
+void tcsl_zero(SharedMem& a) {  // the kernel's uint4 stores
   for (int tid = 0; tid < kBlockThreads; ++tid)
-    for (int c = tid; c < kTcslZeroChunks; c += kBlockThreads) std::memset(a_smem + c * 8, 0, 16);
+    for (int c = tid; c < kTcslZeroChunks; c += kBlockThreads)
+      for (int e = 0; e < 8; ++e) a.write(tid, size_t(c * 8 + e), 0);
+}
+
+// Register rounds [first_round, rounds) of a tile: each thread loads its uint4s, then scatters.
+void tcsl_scatter(const uint32_t* words, const int32_t* offs, int64_t tile, int first_round, SharedMem& a) {
   const int count = offs[tile + 1] - offs[tile];
   const uint32_t* w = words + offs[tile];
-  for (int round = 0; round < tcsl_rounds(count); ++round) {
-    uint32_t staged[kBlockThreads][kTcslVecsPerThread][4];
-    bool have[kBlockThreads][kTcslVecsPerThread];
+  for (int round = first_round; round < tcsl_rounds(count); ++round)
     for (int tid = 0; tid < kBlockThreads; ++tid)
       for (int j = 0; j < kTcslVecsPerThread; ++j) {
         const int idx = tcsl_word_index(tid, round, j);
-        have[tid][j] = idx < count;
-        if (have[tid][j]) std::memcpy(staged[tid][j], w + idx, 16);
+        if (idx >= count) continue;
+        for (int e = 0; e < 4; ++e) a.write(tid, tcsl_word_pos(w[idx + e]), tcsl_word_bits(w[idx + e]));
       }
-    for (int tid = 0; tid < kBlockThreads; ++tid)
-      for (int j = 0; j < kTcslVecsPerThread; ++j)
-        if (have[tid][j])
-          for (int e = 0; e < 4; ++e) a_smem[tcsl_word_pos(staged[tid][j][e])] = tcsl_word_bits(staged[tid][j][e]);
-  }
 }
 
 Status replay_tiled_csl(const MatrixView& a, const Problem& p, float* part) {
@@ -126,36 +167,48 @@ Status replay_tiled_csl(const MatrixView& a, const Problem& p, float* part) {
   const int32_t* offs = a.as<int32_t>(Part::tile_offsets);
   const int64_t tile_rows = tiles_down(p.M);
   ModelError err;
-  std::vector<uint16_t> a_smem[2];
-  for (auto& s : a_smem) s.assign(size_t(kTileRows * kTileCols), 0);
   for (int z = 0; z < p.splits; ++z)
     for (int64_t by = 0; by < tile_rows; ++by)
       for (int64_t n0 = 0; n0 < p.N; n0 += p.bn) {
-        Block blk = make_block(p, 2);
+        Block blk = make_block(p, 2, &err);
+        std::vector<SharedMem> a_smem;
+        for (int i = 0; i < 2; ++i) a_smem.emplace_back(size_t(kTileRows * kTileCols), blk.epoch.get(), &err);
         const int64_t first = split_first(p.stages, p.splits, z), last = split_last(p.stages, p.splits, z);
-        tcsl_load_tile(words, offs, by * p.stages + first, a_smem[0].data());
-        stage_b(p.x, p.N, p.K, n0, first * kStageK, p.bn, blk.b_smem[0].data());
+        const int64_t tile0 = by * p.stages;
+        // Prologue, as in spmm_tiled_csl.cu: zero | sync | scatter + stage B | wait, sync.
+        tcsl_zero(a_smem[0]);
+        blk.barrier();
+        tcsl_scatter(words, offs, tile0 + first, 0, a_smem[0]);
+        stage_b(p.x, p.N, p.K, n0, first * kStageK, p.bn, blk.b_smem[0]);
+        blk.barrier();
         for (int64_t kt = first; kt < last; ++kt) {
           const int cur = int((kt - first) & 1), nxt = cur ^ 1;
+          const bool more = kt + 1 < last;
+          if (more) {  // next B tile (cp.async) and zeroing of the next A buffer overlap the math
+            stage_b(p.x, p.N, p.K, n0, (kt + 1) * kStageK, p.bn, blk.b_smem[nxt]);
+            tcsl_zero(a_smem[nxt]);
+          }
           for (int w = 0; w < 4; ++w)
             for (int ks = 0; ks < kStageK / 16; ++ks)
               for (int mt = 0; mt < 2; ++mt) {
                 uint32_t addr[kLanes], afrag[kLanes][4];
                 for (int lane = 0; lane < kLanes; ++lane)
                   addr[lane] = smem_pos(tcsl_warp_row0(w, mt) + ldsm_a_row(lane), ks * 16 + ldsm_a_col(lane));
+                a_smem[cur].read_rows(w, addr, 4);
                 model::ldmatrix(a_smem[cur].data(), a_smem[cur].size(), addr, 4, false, afrag, &err);
                 for (int nt = 0; nt < p.bn / 8; ++nt) {
                   uint32_t bfrag[kLanes][2];
-                  if (!load_b_frag(blk, cur, ks, nt, bfrag, &err)) return model_failed(err, GpuKernel::tiled_csl);
+                  if (!load_b_frag(blk, cur, w, ks, nt, bfrag, &err)) return model_failed(err, GpuKernel::tiled_csl);
                   float (*acc)[4] = reinterpret_cast<float (*)[4]>(blk.at(w, mt, nt, 0));
                   model::mma_m16n8k16(p.dtype, afrag, bfrag, acc, acc);
                 }
               }
-          if (err.failed) return model_failed(err, GpuKernel::tiled_csl);
-          if (kt + 1 < last) {
-            tcsl_load_tile(words, offs, by * p.stages + kt + 1, a_smem[nxt].data());
-            stage_b(p.x, p.N, p.K, n0, (kt + 1) * kStageK, p.bn, blk.b_smem[nxt].data());
+          if (more) {
+            if (!p.omit_barrier) blk.barrier();  // cp.async wait + __syncthreads: zeroing done everywhere
+            tcsl_scatter(words, offs, tile0 + kt + 1, 0, a_smem[nxt]);
           }
+          blk.barrier();
+          if (err.failed) return model_failed(err, GpuKernel::tiled_csl);
         }
         store_acc(blk, 4, by * kTileRows, kTcslWarpRows, n0, p.M, p.N, part + size_t(z) * size_t(p.N * p.M));
       }
@@ -174,12 +227,16 @@ Status replay_warp_rows(const Problem& p, int64_t row_blocks, float* part, WarpS
   for (int z = 0; z < p.splits; ++z)
     for (int64_t bx = 0; bx < blocks; ++bx)
       for (int64_t n0 = 0; n0 < p.N; n0 += p.bn) {
-        Block blk = make_block(p, 1);
+        ModelError err;
+        Block blk = make_block(p, 1, &err);
         const int64_t first = split_first(p.stages, p.splits, z), last = split_last(p.stages, p.splits, z);
         for (int64_t kb = first; kb < last; ++kb) {
-          stage_b(p.x, p.N, p.K, n0, kb * kStageK, p.bn, blk.b_smem[0].data());
+          stage_b(p.x, p.N, p.K, n0, kb * kStageK, p.bn, blk.b_smem[0]);
+          if (!p.omit_barrier) blk.barrier();  // cp.async wait + __syncthreads
           for (int w = 0; w < 4; ++w)
             if (bx * 4 + w < row_blocks) SK_RETURN_IF_ERROR(warp_stage(blk, w, bx * 4 + w, kb));
+          blk.barrier();
+          if (err.failed) return Status::Error(ErrorCode::internal, "replay: " + err.what);
         }
         store_acc(blk, 4, bx * 4 * 16, 16, n0, p.M, p.N, part + size_t(z) * size_t(p.N * p.M));
       }
@@ -203,7 +260,7 @@ Status replay_bitmap(const BitmapGpu& g, const Problem& p, float* part) {
       }
       for (int nt = 0; nt < p.bn / 8; ++nt) {
         uint32_t bfrag[kLanes][2];
-        if (!load_b_frag(blk, 0, ks, nt, bfrag, &err)) return model_failed(err, GpuKernel::bitmap);
+        if (!load_b_frag(blk, 0, w, ks, nt, bfrag, &err)) return model_failed(err, GpuKernel::bitmap);
         float (*acc)[4] = reinterpret_cast<float (*)[4]>(blk.at(w, 0, nt, 0));
         model::mma_m16n8k16(p.dtype, afrag, bfrag, acc, acc);
       }
@@ -226,7 +283,7 @@ Status replay_sp24(const Sp24Gpu& g, const Problem& p, float* part) {
       }
       for (int nt = 0; nt < p.bn / 8; ++nt) {
         uint32_t bfrag[kLanes][2];
-        if (!load_b_frag(blk, 0, ks, nt, bfrag, &err)) return model_failed(err, GpuKernel::sp24);
+        if (!load_b_frag(blk, 0, w, ks, nt, bfrag, &err)) return model_failed(err, GpuKernel::sp24);
         float (*acc)[4] = reinterpret_cast<float (*)[4]>(blk.at(w, 0, nt, 0));
         model::mma_sp_m16n8k16(p.dtype, afrag, bfrag, acc, e, kSp24Selector, acc, &err);
         if (err.failed) return model_failed(err, GpuKernel::sp24);
@@ -246,7 +303,7 @@ Status replay_spmm(const MatrixView& a, const uint16_t* x, int64_t n, const Repl
   if (a.format != want)
     return Status::Error(ErrorCode::format, std::string("the ") + gpu_kernel_name(opt.kernel) + " kernel needs the " +
                                                 format_name(want) + " format, got " + format_name(a.format));
-  Problem p{a.dtype, a.rows, a.cols, n, x, opt.bn ? opt.bn : pick_bn(n), 1, (a.cols + kStageK - 1) / kStageK};
+  Problem p{a.dtype, a.rows, a.cols, n, x, opt.bn ? opt.bn : pick_bn(n), 1, (a.cols + kStageK - 1) / kStageK, opt.omit_barrier};
   if (p.bn != 8 && p.bn != 16 && p.bn != 32 && p.bn != 64)
     return Status::Error(ErrorCode::argument, "bn must be 8, 16, 32 or 64, got " + std::to_string(p.bn));
   p.splits = int(std::max<int64_t>(1, std::min<int64_t>(opt.split_k, p.stages)));

@@ -17,6 +17,9 @@ struct ReplayOptions {
   GpuKernel kernel = GpuKernel::tiled_csl;
   int split_k = 1;  // clamped to the number of K stages, as the launcher does
   int bn = 0;       // activation tile width 8/16/32/64; 0 = pick_bn(n)
+  // Tests only: leave out the kernel's first __syncthreads inside the K loop, to show that the
+  // replay's shared-memory race check catches a missing barrier.
+  bool omit_barrier = false;
 };
 
 // y[N,M] (f32, row-major) = x[N,K] (a.dtype, row-major) times a[M,K] transposed: the kernels'

@@ -207,8 +207,32 @@ static void test_bank_conflicts() {
   CHECK(bank_ways(plain) == 8, "unswizzled rows must conflict");
 }
 
+// The replay's shared-memory race check must notice a barrier taken out of the kernel schedule.
+static void test_race_check() {
+  const int64_t M = 130, K = 200, N = 8;
+  std::vector<uint16_t> w(size_t(M * K)), x(size_t(N * K));
+  fill_random(w.data(), DType::f16, w.size(), 3, Distribution::normal, 0, 1);
+  fill_random(x.data(), DType::f16, x.size(), 4, Distribution::normal, 0, 1);
+  for (GpuKernel kernel : {GpuKernel::tiled_csl, GpuKernel::bitmap, GpuKernel::sp24}) {
+    PackOptions opt;
+    opt.format = kernel == GpuKernel::tiled_csl ? Format::tiled_csl : kernel == GpuKernel::bitmap ? Format::bitmap : Format::nm;
+    if (opt.format == Format::nm) { opt.n = 2; opt.m = 4; opt.prune_magnitude = true; }
+    PackedMatrix pm;
+    CHECK(pack(w.data(), DType::f16, M, K, opt, &pm).ok(), "pack");
+    std::vector<float> y(size_t(M * N));
+    ReplayOptions ro;
+    ro.kernel = kernel;
+    CHECK(replay_spmm(pm.view(), x.data(), N, ro, y.data()).ok(), "%s: the kernel's own schedule is race-free", gpu_kernel_name(kernel));
+    ro.omit_barrier = true;
+    Status st = replay_spmm(pm.view(), x.data(), N, ro, y.data());
+    CHECK(!st.ok() && st.message.find("race") != std::string::npos, "%s: a missing barrier must be reported, got '%s'",
+          gpu_kernel_name(kernel), st.message.c_str());
+  }
+}
+
 int main() {
   test_bank_conflicts();
+  test_race_check();
   for (DType dt : {DType::f16, DType::bf16}) {
     test_model_canonical(dt);
     test_model_sparse(dt);
