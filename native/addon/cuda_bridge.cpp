@@ -2,8 +2,18 @@
 // links CUDA), reports devices and libraries, moves device buffers and runs device SpMM. Also
 // exposes the CPU replay of the CUDA kernels (native/cuda/replay.h) so vitest can check them on
 // machines without a GPU.
-#include <dlfcn.h>
 #include <napi.h>
+#if defined(_WIN32)
+// The CUDA library is Linux-only for now; the loader reports that instead of failing to build.
+#define RTLD_NOW 0
+#define RTLD_LOCAL 0
+static void* dlopen(const char*, int) { return nullptr; }
+static const char* dlerror() { return "loading libsparsekit_cuda is not supported on Windows yet"; }
+static void* dlsym(void*, const char*) { return nullptr; }
+static int dlclose(void*) { return 0; }
+#else
+#include <dlfcn.h>
+#endif
 
 #include <memory>
 #include <mutex>
