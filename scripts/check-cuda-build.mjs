@@ -80,6 +80,23 @@ kernels.forEach((k, i) => {
   if (!(k.spillStores === 0 && k.spillLoads === 0 && k.stack === 0))
     problems.push(`${short(demangled[i])} on ${k.arch}: ${k.stack} B stack, ${k.spillStores} B spill stores, ${k.spillLoads} B spill loads`);
 });
+// Static cudart and no link-time dependency on NVIDIA libraries: only the driver is needed at run
+// time (cuBLASLt / cuSPARSELt are dlopen'ed), and only the ABI entry point is exported.
+const lib = join(buildDir, 'libsparsekit_cuda.so');
+if (build.code === 0 && existsSync(lib)) {
+  const dyn = run('readelf', ['-d', '--wide', lib]);
+  if (dyn.code === 0) {
+    const needed = [...dyn.out.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]);
+    for (const n of needed) if (/cuda|cublas|cusparse|nvidia/i.test(n)) problems.push(`libsparsekit_cuda.so links ${n} (must be static or dlopen'ed)`);
+  }
+  const syms = run('nm', ['-D', '--defined-only', lib]);
+  if (syms.code === 0) {
+    const exported = syms.out.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f.length === 3 && /[TDB]/.test(f[1])).map((f) => f[2]);
+    const extra = exported.filter((s) => s !== 'sparsekit_cuda_api' && !s.startsWith('_'));
+    if (!exported.includes('sparsekit_cuda_api')) problems.push('libsparsekit_cuda.so does not export sparsekit_cuda_api');
+    if (extra.length) problems.push(`libsparsekit_cuda.so exports more than its ABI: ${extra.slice(0, 5).join(', ')}`);
+  }
+}
 const names = new Set(kernels.map((k) => k.name));
 for (const arch of ARCHS) for (const n of names)
   if (!kernels.some((k) => k.name === n && k.arch === arch)) problems.push(`${n} was not compiled for ${arch}`);
