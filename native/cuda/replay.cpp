@@ -221,21 +221,43 @@ Status replay_tiled_csl(const MatrixView& a, const Problem& p, float* part) {
 // activation tile per 64-wide K stage, `warp_stage(blk, w, rb, kb)` does one warp's tensor-core work.
 static_assert(kBmpWarpRows == 16 && kSp24WarpRows == 16 && kBmpBlockRows == 64 && kSp24BlockRows == 64,
               "replay_warp_rows assumes 4 warps of 16 rows");
-template <class WarpStage>
-Status replay_warp_rows(const Problem& p, int64_t row_blocks, float* part, WarpStage&& warp_stage) {
+
+// The shared skeleton of spmm_bitmap.cu and spmm_sp24.cu: 4 warps of 16 rows per block, K in
+// 64-wide stages. `stage_warp(smem, w, rb, kb)` is one warp's staging into its own shared region
+// (`warp_elems` 16-bit elements per warp and buffer, 0 = none); `compute(blk, cur, w, rb, kb)`
+// its tensor-core work on buffer `cur`. `double_buffer` mirrors the kernel's schedule: stage k+1
+// is issued before stage k is computed, one barrier per stage.
+template <class StageWarp, class Compute>
+Status replay_warp_rows(const Problem& p, int64_t row_blocks, size_t warp_elems, bool double_buffer, StageWarp&& stage_warp,
+                        Compute&& compute, float* part) {
   const int64_t blocks = (row_blocks + 3) / 4;
   for (int z = 0; z < p.splits; ++z)
     for (int64_t bx = 0; bx < blocks; ++bx)
       for (int64_t n0 = 0; n0 < p.N; n0 += p.bn) {
         ModelError err;
         Block blk = make_block(p, 1, &err);
-        const int64_t first = split_first(p.stages, p.splits, z), last = split_last(p.stages, p.splits, z);
-        for (int64_t kb = first; kb < last; ++kb) {
-          stage_b(p.x, p.N, p.K, n0, kb * kStageK, p.bn, blk.b_smem[0]);
-          if (!p.omit_barrier) blk.barrier();  // cp.async wait + __syncthreads
+        std::vector<SharedMem> warp_smem;  // [buffer][warp]
+        for (int i = 0; i < 8; ++i) warp_smem.emplace_back(warp_elems, blk.epoch.get(), &err);
+        auto stage = [&](int64_t kb, int buf) {
+          stage_b(p.x, p.N, p.K, n0, kb * kStageK, p.bn, blk.b_smem[buf]);
           for (int w = 0; w < 4; ++w)
-            if (bx * 4 + w < row_blocks) SK_RETURN_IF_ERROR(warp_stage(blk, w, bx * 4 + w, kb));
+            if (bx * 4 + w < row_blocks) stage_warp(warp_smem[size_t(buf * 4 + w)], w, bx * 4 + w, kb);
+        };
+        const int64_t first = split_first(p.stages, p.splits, z), last = split_last(p.stages, p.splits, z);
+        if (double_buffer) {
+          stage(first, 0);
           blk.barrier();
+        }
+        for (int64_t kb = first; kb < last; ++kb) {
+          const int cur = double_buffer ? int((kb - first) & 1) : 0;
+          if (double_buffer && kb + 1 < last) stage(kb + 1, cur ^ 1);
+          if (!double_buffer) {
+            stage(kb, 0);
+            if (!p.omit_barrier) blk.barrier();
+          }
+          for (int w = 0; w < 4; ++w)
+            if (bx * 4 + w < row_blocks) SK_RETURN_IF_ERROR(compute(blk, warp_smem[size_t(cur * 4 + w)], cur, w, bx * 4 + w, kb));
+          if (!(double_buffer && p.omit_barrier)) blk.barrier();
           if (err.failed) return Status::Error(ErrorCode::internal, "replay: " + err.what);
         }
         store_acc(blk, 4, bx * 4 * 16, 16, n0, p.M, p.N, part + size_t(z) * size_t(p.N * p.M));
@@ -243,35 +265,55 @@ Status replay_warp_rows(const Problem& p, int64_t row_blocks, float* part, WarpS
   return Status::Ok();
 }
 
+// Per-warp shared region of the bitmap kernel: values [0, 1024), then 16 masks as 4 x 16 bits.
+constexpr size_t kBmpMaskBase = kBmpMaxValues;
+
 Status replay_bitmap(const BitmapGpu& g, const Problem& p, float* part) {
   ModelError err;
-  return replay_warp_rows(p, g.row_blocks, part, [&](Block& blk, int w, int64_t rb, int64_t kb) {
+  auto stage_warp = [&](SharedMem& sm, int w, int64_t rb, int64_t kb) {
     const int64_t t = rb * g.kblocks + kb;
-    // The warp stages its tile's values (uint4 copies) and 16 masks into shared memory.
-    std::vector<uint16_t> vals(g.values.begin() + g.offsets[t], g.values.begin() + g.offsets[t + 1]);
-    const uint64_t* masks = &g.masks[size_t(t * kBmpSubtiles)];
+    const int base = g.offsets[t], chunks = (g.offsets[t + 1] - base) / kBmpValueAlign;
+    for (int c = 0; c < chunks; ++c)  // lane c % 32 moves chunk c (cp.async, 16 bytes)
+      for (int e = 0; e < kBmpValueAlign; ++e)
+        sm.write(w * kLanes + c % kLanes, size_t(c * kBmpValueAlign + e), g.values[size_t(base + c * kBmpValueAlign + e)]);
+    for (int l = 0; l < kBmpSubtiles; ++l)  // lane l < 16 moves mask l (8 bytes)
+      for (int j = 0; j < 4; ++j) sm.write(w * kLanes + l, kBmpMaskBase + size_t(l * 4 + j), uint16_t(g.masks[size_t(t * kBmpSubtiles + l)] >> (16 * j)));
+  };
+  auto compute = [&](Block& blk, SharedMem& sm, int cur, int w, int64_t, int64_t) -> Status {
     int run = 0;
     for (int ks = 0; ks < kStageK / 16; ++ks) {
       uint32_t afrag[kLanes][4];
       for (int q = 0; q < 4; ++q) {
-        const uint64_t mask = masks[ks * 4 + q];
-        for (int lane = 0; lane < kLanes; ++lane) afrag[lane][q] = bmp_lane_pair(mask, lane, vals.data() + run);
+        const int s = ks * 4 + q;
+        uint64_t mask = 0;
+        for (int j = 0; j < 4; ++j) mask |= uint64_t(sm.data()[kBmpMaskBase + size_t(s * 4 + j)]) << (16 * j);
+        for (int lane = 0; lane < kLanes; ++lane) {
+          for (int j = 0; j < 4; ++j) sm.read(w * kLanes + lane, kBmpMaskBase + size_t(s * 4 + j));
+          afrag[lane][q] = bmp_lane_pair(mask, lane, sm.data() + run);
+          // The shared-memory reads bmp_lane_pair just made, for the race check.
+          const uint32_t bits = uint32_t(mask >> (2 * lane)) & 3u;
+          const int off = popc64(mask & ((uint64_t(1) << (2 * lane)) - 1));
+          if (bits & 1u) sm.read(w * kLanes + lane, size_t(run + off));
+          if (bits & 2u) sm.read(w * kLanes + lane, size_t(run + off + int(bits & 1u)));
+        }
         run += popc64(mask);
       }
       for (int nt = 0; nt < p.bn / 8; ++nt) {
         uint32_t bfrag[kLanes][2];
-        if (!load_b_frag(blk, 0, w, ks, nt, bfrag, &err)) return model_failed(err, GpuKernel::bitmap);
+        if (!load_b_frag(blk, cur, w, ks, nt, bfrag, &err)) return model_failed(err, GpuKernel::bitmap);
         float (*acc)[4] = reinterpret_cast<float (*)[4]>(blk.at(w, 0, nt, 0));
         model::mma_m16n8k16(p.dtype, afrag, bfrag, acc, acc);
       }
     }
     return Status::Ok();
-  });
+  };
+  return replay_warp_rows(p, g.row_blocks, kBmpMaskBase + 4 * kBmpSubtiles, true, stage_warp, compute, part);
 }
 
 Status replay_sp24(const Sp24Gpu& g, const Problem& p, float* part) {
   ModelError err;
-  return replay_warp_rows(p, g.row_blocks, part, [&](Block& blk, int w, int64_t rb, int64_t kb) {
+  auto stage_warp = [](SharedMem&, int, int64_t, int64_t) {};  // A comes straight from global memory
+  auto compute = [&](Block& blk, SharedMem&, int cur, int w, int64_t rb, int64_t kb) -> Status {
     for (int ks = 0; ks < kStageK / 16; ++ks) {
       const int64_t kg = kb * (kStageK / 16) + ks;
       if (kg >= g.ksteps) break;
@@ -283,14 +325,15 @@ Status replay_sp24(const Sp24Gpu& g, const Problem& p, float* part) {
       }
       for (int nt = 0; nt < p.bn / 8; ++nt) {
         uint32_t bfrag[kLanes][2];
-        if (!load_b_frag(blk, 0, w, ks, nt, bfrag, &err)) return model_failed(err, GpuKernel::sp24);
+        if (!load_b_frag(blk, cur, w, ks, nt, bfrag, &err)) return model_failed(err, GpuKernel::sp24);
         float (*acc)[4] = reinterpret_cast<float (*)[4]>(blk.at(w, 0, nt, 0));
         model::mma_sp_m16n8k16(p.dtype, afrag, bfrag, acc, e, kSp24Selector, acc, &err);
         if (err.failed) return model_failed(err, GpuKernel::sp24);
       }
     }
     return Status::Ok();
-  });
+  };
+  return replay_warp_rows(p, g.row_blocks, 0, false, stage_warp, compute, part);
 }
 
 }  // namespace
