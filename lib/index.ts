@@ -10,3 +10,7 @@ export {
   SparsekitError, ShapeError, DTypeError, FormatError, DeviceError, NumericError, DisposedError, ArgumentError,
   AbortError, MemoryError, InternalError, type ErrorCode,
 } from './errors.js';
+export { CalibrationStats, type CalibrationOptions } from './calibration.js';
+export {
+  prune, type PrunePattern, type PruneResult, type PruneReport, type MagnitudeOptions, type WandaOptions, type SparseGptOptions,
+} from './prune.js';

@@ -63,6 +63,22 @@ export interface NativeAddon {
   getNumThreads(): number;
   cpuInfo(): { features: Record<string, boolean>; isa: string; supportedIsas: string[] };
   setIsa(isa: string): boolean;
+  // solvers (native/addon/solvers_binding.cpp)
+  calibCreate(k: number, hessian: boolean): StatsHandle;
+  calibAdd(h: StatsHandle, x: Buf, dtype: DType, rows: number): void;
+  calibAddAsync(h: StatsHandle, x: Buf, dtype: DType, rows: number): Promise<void>;
+  calibMerge(h: StatsHandle, other: StatsHandle): void;
+  calibInfo(h: StatsHandle): { k: number; hessian: boolean; tokens: number; batches: number; bytes: number };
+  calibRead(h: StatsHandle, which: 'sumsq' | 'hessian'): ArrayBuffer;
+  calibDispose(h: StatsHandle): void;
+  pruneMagnitude(w: Buf, dtype: DType, rows: number, cols: number, opt: PatternNative & { perRow: boolean }): PruneResultNative;
+  pruneMagnitudeAsync(w: Buf, dtype: DType, rows: number, cols: number, opt: PatternNative & { perRow: boolean }): Promise<PruneResultNative>;
+  pruneWanda(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle, opt: PatternNative & { alphaSearch: boolean }): PruneResultNative;
+  pruneWandaAsync(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
+                  opt: PatternNative & { alphaSearch: boolean }): Promise<PruneResultNative>;
+  pruneSparseGpt(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
+                 opt: PatternNative & { blockSize: number; damping: number; quantizeBits: number }, control: Int32Array): Promise<PruneResultNative>;
+  solverKernelName(): string;
 
   // GPU (native/addon/cuda_bridge.cpp): libsparsekit_cuda is found at run time.
   cudaLoad(paths: string[]): { loaded: boolean; path: string | null; reason: string | null; build: string | null };
@@ -77,6 +93,29 @@ export interface NativeAddon {
   cudaSpmmAsync(m: MatrixHandle, x: DeviceHandle, n: number, outDtype: DType, y: DeviceHandle, splitK: number): Promise<void>;
   /** Median milliseconds of `iters` CUDA-event-timed runs, L2 flushed before each. */
   cudaBenchAsync(m: MatrixHandle, x: DeviceHandle, n: number, outDtype: DType, y: DeviceHandle, splitK: number, iters: number): Promise<number>;
+}
+
+/** An opaque native CalibrationStats handle. */
+export type StatsHandle = { readonly __statsHandle: unique symbol };
+
+/** sparsity for unstructured (n = m = 0), or n kept of every m. */
+export interface PatternNative {
+  sparsity: number;
+  n: number;
+  m: number;
+}
+
+export interface PruneResultNative {
+  weight: ArrayBuffer;
+  mask: ArrayBuffer;
+  pruned: number;
+  loss: number;
+  alpha: number;
+  dampingUsed: number;
+  retries: number;
+  deadColumns: number;
+  scale?: ArrayBuffer;
+  zero?: ArrayBuffer;
 }
 
 /** The package root: the nearest folder upwards holding sparsekit's package.json. */

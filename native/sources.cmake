@@ -9,12 +9,24 @@ set(SPARSEKIT_CORE_SOURCES
   native/formats/validate.cpp
   native/cpu/spmm.cpp
   native/cpu/spmm_portable.cpp
+  native/solvers/calibration.cpp
+  native/solvers/cholesky.cpp
+  native/solvers/gemm.cpp
+  native/solvers/host_buffer.cpp
+  native/solvers/linalg_portable.cpp
+  native/solvers/linalg_avx2.cpp
+  native/solvers/linalg_avx512.cpp
+  native/solvers/prune_common.cpp
+  native/solvers/magnitude.cpp
+  native/solvers/wanda.cpp
+  native/solvers/sparsegpt.cpp
   native/cuda/warp_model.cpp
   native/cuda/gpu_layouts.cpp
   native/cuda/replay.cpp
 )
 set(SPARSEKIT_ADDON_SOURCES
   native/addon/addon.cpp
+  native/addon/solvers_binding.cpp
   native/addon/cuda_bridge.cpp
 )
 # libsparsekit_cuda.so (CMake only, when nvcc is found): the addon dlopens it at run time.

@@ -11,6 +11,7 @@ namespace sk::addon {
 void register_core(Napi::Env env, Napi::Object exports);  // addon.cpp: tensors, formats, spmm, runtime
 void register_cuda(Napi::Env env, Napi::Object exports);  // cuda_bridge.cpp: GPU library, devices, CPU replay
 // Add one line per area: void register_solvers(Napi::Env env, Napi::Object exports); ...
+void register_solvers(Napi::Env env, Napi::Object exports);  // solvers_binding.cpp: CalibrationStats, prune.*
 
 // A JS matrix descriptor as a view (addon.cpp); throws and returns false on bad input. The JS
 // buffers it points into are appended to `keep` when given.

@@ -1,0 +1,44 @@
+// Solver timings for the issue's targets: `npx tsx bench/solvers.ts [--threads N] [--quick]`.
+// Prints wall times (best of a few runs) and the process CPU time of that run (user + sys: on a
+// shared, loaded machine CPU time / threads is closer to what an idle machine would show), the
+// GEMM micro-kernel in use, and the load average before and after.
+import { loadavg } from 'node:os';
+import { CalibrationStats, Tensor, cpuInfo, prune, setNumThreads } from '../lib/index.js';
+import { native } from '../lib/native.js';
+
+const args = process.argv.slice(2);
+const threads = Number(args[args.indexOf('--threads') + 1] ?? 2) || 2;
+const quick = args.includes('--quick');
+setNumThreads(threads);
+
+async function best(label: string, runs: number, fn: () => unknown | Promise<unknown>, target?: number) {
+  const times: number[] = [], cpus: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    await fn();
+    times.push((performance.now() - t0) / 1000);
+    const c = process.cpuUsage(c0);
+    cpus.push((c.user + c.system) / 1e6);
+  }
+  const i = times.indexOf(Math.min(...times));
+  const b = times[i]!;
+  const flag = target === undefined ? '' : b <= target ? `  (target <= ${target} s: ok)` : `  (target <= ${target} s: missed)`;
+  console.log(`${label.padEnd(46)} wall ${b.toFixed(3)} s  cpu ${cpus[i]!.toFixed(3)} s  ` +
+    `runs [${times.map((t) => t.toFixed(3)).join(', ')}]${flag}`);
+  return b;
+}
+
+console.log(`threads ${threads}, isa ${cpuInfo().isa}, gemm kernel ${native.solverKernelName()}, load ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+const K = 4096;
+const x = Tensor.randn([2048, K], { seed: 1 });
+const stats = new CalibrationStats(K, { hessian: true });
+await best('CalibrationStats.add 2048x4096 (Hessian)', quick ? 1 : 3, () => stats.add(x), 0.5);
+const w = Tensor.randn([K, K], { seed: 2, std: 0.02 });
+await best('sparsegpt 4096x4096 50%', quick ? 1 : 2, () => prune.sparsegpt(w, stats, { sparsity: 0.5 }), 2.5);
+await best('sparsegpt 4096x4096 2:4', quick ? 1 : 2, () => prune.sparsegpt(w, stats, { n: 2, m: 4 }), 2.5);
+const w2 = Tensor.randn([11008, K], { seed: 3, std: 0.02 });
+await best('wanda 11008x4096 50%', quick ? 1 : 3, () => prune.wanda(w2, stats, { sparsity: 0.5 }), 0.3);
+await best('wanda 11008x4096 2:4', quick ? 1 : 3, () => prune.wanda(w2, stats, { n: 2, m: 4 }));
+await best('magnitude 11008x4096 50% (global threshold)', quick ? 1 : 2, () => prune.magnitude(w2, { sparsity: 0.5 }));
+console.log(`load after: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);

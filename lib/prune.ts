@@ -1,0 +1,257 @@
+/**
+ * Pruning solvers: a dense weight [outputs, inputs] (plus calibration statistics) in, the pruned
+ * weight, its keep-mask and a report out. N:M means keep n of every m consecutive inputs of a row
+ * (NVIDIA's meaning; the Wanda/SparseGPT scripts' `prune_n` counts the pruned ones instead).
+ */
+import { checkFloatDType, describe, viewAs, type FloatDType } from './dtype.js';
+import { AbortError, ArgumentError, ShapeError, fromNativeError } from './errors.js';
+import { native, type PatternNative, type PruneResultNative } from './native.js';
+import { fmtShape } from './shape.js';
+import { CalibrationStats } from './calibration.js';
+import { Tensor, checkTensor } from './tensor.js';
+
+/** Unstructured `{ sparsity }` (fraction pruned, in [0, 1)) or N:M `{ n, m }` (keep n of every m). */
+export type PrunePattern = { sparsity: number; n?: undefined; m?: undefined } | { n: number; m: number; sparsity?: undefined };
+
+export interface PruneReport {
+  method: 'magnitude' | 'wanda' | 'sparsegpt';
+  /** 'unstructured' or e.g. '2:4'. */
+  pattern: string;
+  /** Achieved fraction of pruned weights (mask == 0). */
+  sparsity: number;
+  pruned: number;
+  total: number;
+  /**
+   * The solver's own loss estimate. magnitude: Σ pruned w². wanda: Σ pruned w²·‖X_j‖²/tokens (the
+   * output error if inputs were uncorrelated). sparsegpt: the published ½·Σ (w − q)²/[H⁻¹ chol]ᵢᵢ²,
+   * ≈ ‖X Wᵀ − X Ŵᵀ‖²/tokens.
+   */
+  loss: number;
+  /** wanda with alphaSearch: the alpha found. */
+  alpha?: number;
+  /** sparsegpt: damping actually used (after Cholesky retries), retries, dead input channels. */
+  damping?: number;
+  choleskyRetries?: number;
+  deadColumns?: number;
+  /** sparsegpt with quantizeBits: per-row grid, weight = scale·(clamp(round(w/scale)+zero, 0, 2^bits−1) − zero). */
+  quantization?: { bits: number; scale: Tensor; zero: Tensor };
+}
+
+export interface PruneResult {
+  /** The updated dense weight, same shape and dtype as the input. */
+  weight: Tensor;
+  /** uint8 of the weight's shape, 1 = kept (what SparseMatrix.fromDense takes as `mask`). */
+  mask: Tensor;
+  report: PruneReport;
+}
+
+export interface MagnitudeOptions {
+  /** Rank within each row instead of one threshold over the whole matrix (unstructured only). */
+  perRow?: boolean;
+}
+
+export interface WandaOptions {
+  /** The published variant: per-row cumulative-score threshold alpha·rowsum, alpha bisected in [0, 0.8] (unstructured only). */
+  alphaSearch?: boolean;
+}
+
+export interface SparseGptOptions {
+  /** Columns per block (default 128; a multiple of m for N:M). */
+  blockSize?: number;
+  /** Added to diag(H) as damping·mean(diag H) (default 0.01). On Cholesky failure it is retried ×10 (0 → 0.01), 3 times. */
+  damping?: number;
+  /** Called with the fraction done, in [0, 1]. */
+  onProgress?: (fraction: number) => void;
+  /** Aborting rejects with AbortError (ERR_ABORTED); no result is produced. */
+  signal?: AbortSignal;
+  /** Jointly quantize the kept weights, 2..8 bits, per-row asymmetric min-max (zeros stay zero). */
+  quantizeBits?: number;
+}
+
+interface Weight2D {
+  data: ArrayBufferView;
+  dtype: FloatDType;
+  rows: number;
+  cols: number;
+  shape: readonly number[];
+}
+
+function checkWeight(w: unknown, what = 'w'): Weight2D {
+  const t = checkTensor(w, what);
+  const dtype = checkFloatDType(t.dtype, `${what}.dtype`);
+  if (t.ndim !== 2) throw new ShapeError(`${what}: expected a 2-D weight [outputs, inputs], got ${fmtShape(t.shape)}`);
+  return { data: t.toTypedArray(), dtype, rows: t.shape[0]!, cols: t.shape[1]!, shape: t.shape };
+}
+
+function checkPattern(p: unknown, cols: number): PatternNative & { label: string } {
+  if (typeof p !== 'object' || p === null) throw new ArgumentError(`pattern: expected { sparsity } or { n, m }, got ${describe(p)}`);
+  const o = p as Record<string, unknown>;
+  const hasS = o.sparsity !== undefined, hasNm = o.n !== undefined || o.m !== undefined;
+  if (hasS === hasNm) throw new ArgumentError('pattern: give either { sparsity } or { n, m }, not both or neither');
+  if (hasS) {
+    const s = o.sparsity;
+    if (typeof s !== 'number' || !(s >= 0 && s < 1)) throw new ArgumentError(`pattern.sparsity: expected a number in [0, 1), got ${String(s)}`);
+    return { sparsity: s, n: 0, m: 0, label: 'unstructured' };
+  }
+  const { n, m } = o;
+  if (typeof m !== 'number' || !Number.isInteger(m) || m < 1 || m > 16)
+    throw new ArgumentError(`pattern.m: expected an integer in [1, 16], got ${String(m)}`);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > m)
+    throw new ArgumentError(`pattern.n: expected an integer in [1, m = ${m}] (n is the number kept), got ${String(n)}`);
+  if (cols % m !== 0) throw new ShapeError(`pattern ${n}:${m}: m must divide the weight's ${cols} input columns`);
+  return { sparsity: 0, n, m, label: `${n}:${m}` };
+}
+
+function checkStats(stats: unknown, cols: number, what: string, needHessian: boolean): CalibrationStats {
+  if (!(stats instanceof CalibrationStats)) throw new ArgumentError(`${what}: stats must be a CalibrationStats, got ${describe(stats)}`);
+  stats.handle();
+  if (stats.channels !== cols)
+    throw new ShapeError(`${what}: the weight has ${cols} input columns but stats has ${stats.channels} channels`);
+  if (needHessian && !stats.keepsHessian) throw new ArgumentError(`${what}: stats must be created with { hessian: true }`);
+  if (stats.tokens <= 0) throw new ArgumentError(`${what}: stats has no calibration tokens (call stats.add(x) first)`);
+  return stats;
+}
+
+function checkBool(v: unknown, what: string): boolean {
+  if (v !== undefined && typeof v !== 'boolean') throw new ArgumentError(`${what}: expected a boolean, got ${describe(v)}`);
+  return v === true;
+}
+
+function toResult(r: PruneResultNative, w: Weight2D, method: PruneReport['method'], label: string): PruneResult {
+  const total = w.rows * w.cols;
+  const report: PruneReport = { method, pattern: label, sparsity: total ? r.pruned / total : 0, pruned: r.pruned, total, loss: r.loss };
+  if (method === 'wanda' && r.alpha >= 0) report.alpha = r.alpha;
+  if (method === 'sparsegpt') {
+    report.damping = r.dampingUsed;
+    report.choleskyRetries = r.retries;
+    report.deadColumns = r.deadColumns;
+  }
+  return {
+    weight: Tensor.from(viewAs(w.dtype, r.weight), w.shape, { dtype: w.dtype }),
+    mask: Tensor.from(new Uint8Array(r.mask), w.shape, { dtype: 'uint8' }),
+    report,
+  };
+}
+
+function magnitudeArgs(w: Tensor, pattern: PrunePattern, options: MagnitudeOptions) {
+  const ww = checkWeight(w);
+  const p = checkPattern(pattern, ww.cols);
+  const perRow = checkBool(options?.perRow, 'options.perRow');
+  return { ww, p, args: [ww.data, ww.dtype, ww.rows, ww.cols, { sparsity: p.sparsity, n: p.n, m: p.m, perRow }] as const };
+}
+
+function wandaArgs(w: Tensor, stats: CalibrationStats, pattern: PrunePattern, options: WandaOptions) {
+  const ww = checkWeight(w);
+  const p = checkPattern(pattern, ww.cols);
+  const s = checkStats(stats, ww.cols, 'wanda', false);
+  const alphaSearch = checkBool(options?.alphaSearch, 'options.alphaSearch');
+  if (alphaSearch && p.m > 0) throw new ArgumentError('wanda: alphaSearch applies to unstructured sparsity only');
+  return { ww, p, args: [ww.data, ww.dtype, ww.rows, ww.cols, s.handle(), { sparsity: p.sparsity, n: p.n, m: p.m, alphaSearch }] as const };
+}
+
+/** Magnitude pruning (the baseline): |w| ranked over the whole matrix, per row, or per N:M group. */
+function magnitude(w: Tensor, pattern: PrunePattern, options: MagnitudeOptions = {}): PruneResult {
+  const { ww, p, args } = magnitudeArgs(w, pattern, options);
+  try {
+    return toResult(native.pruneMagnitude(...args), ww, 'magnitude', p.label);
+  } catch (e) {
+    throw fromNativeError(e, 'prune.magnitude');
+  }
+}
+
+async function magnitudeAsync(w: Tensor, pattern: PrunePattern, options: MagnitudeOptions = {}): Promise<PruneResult> {
+  const { ww, p, args } = magnitudeArgs(w, pattern, options);
+  try {
+    return toResult(await native.pruneMagnitudeAsync(...args), ww, 'magnitude', p.label);
+  } catch (e) {
+    throw fromNativeError(e, 'prune.magnitudeAsync');
+  }
+}
+
+/** Wanda: |w_ij|·‖X_j‖₂ ranked within each row (exactly ⌊K·s⌋ pruned per row) or per N:M group. */
+function wanda(w: Tensor, stats: CalibrationStats, pattern: PrunePattern, options: WandaOptions = {}): PruneResult {
+  const { ww, p, args } = wandaArgs(w, stats, pattern, options);
+  try {
+    return toResult(native.pruneWanda(...args), ww, 'wanda', p.label);
+  } catch (e) {
+    throw fromNativeError(e, 'prune.wanda');
+  }
+}
+
+async function wandaAsync(w: Tensor, stats: CalibrationStats, pattern: PrunePattern, options: WandaOptions = {}): Promise<PruneResult> {
+  const { ww, p, args } = wandaArgs(w, stats, pattern, options);
+  try {
+    return toResult(await native.pruneWandaAsync(...args), ww, 'wanda', p.label);
+  } catch (e) {
+    throw fromNativeError(e, 'prune.wandaAsync');
+  }
+}
+
+/** SparseGPT (Frantar & Alistarh 2023), off the event loop. Needs stats created with { hessian: true }. */
+async function sparsegpt(w: Tensor, stats: CalibrationStats, pattern: PrunePattern, options: SparseGptOptions = {}): Promise<PruneResult> {
+  const ww = checkWeight(w);
+  const p = checkPattern(pattern, ww.cols);
+  const s = checkStats(stats, ww.cols, 'sparsegpt', true);
+  if (typeof options !== 'object' || options === null) throw new ArgumentError(`options: expected an object, got ${describe(options)}`);
+  const blockSize = options.blockSize ?? 128;
+  if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > 1 << 30)
+    throw new ArgumentError(`options.blockSize: expected a positive integer, got ${String(blockSize)}`);
+  if (p.m > 0 && blockSize % p.m !== 0)
+    throw new ArgumentError(`options.blockSize: must be a multiple of m = ${p.m} for N:M, got ${blockSize}`);
+  const damping = options.damping ?? 0.01;
+  if (typeof damping !== 'number' || !Number.isFinite(damping) || damping < 0)
+    throw new ArgumentError(`options.damping: expected a finite number >= 0, got ${String(damping)}`);
+  const bits = options.quantizeBits ?? 0;
+  if (bits !== 0 && !(Number.isInteger(bits) && bits >= 2 && bits <= 8))
+    throw new ArgumentError(`options.quantizeBits: expected an integer in [2, 8], got ${String(bits)}`);
+  const { onProgress, signal } = options;
+  if (onProgress !== undefined && typeof onProgress !== 'function')
+    throw new ArgumentError(`options.onProgress: expected a function, got ${describe(onProgress)}`);
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw new ArgumentError(`options.signal: expected an AbortSignal, got ${describe(signal)}`);
+  if (signal?.aborted) throw new AbortError('prune.sparsegpt: aborted before it started');
+
+  // control[0]: abort request (JS -> native); control[1] / control[2]: steps done / in all (native -> JS).
+  const control = new Int32Array(3);
+  let callbackError: unknown;
+  let last = -1;
+  const poll = () => {
+    const total = control[2]!;
+    if (!onProgress || total <= 0) return;
+    const f = Math.min(1, control[1]! / total);
+    if (f === last) return;
+    last = f;
+    try {
+      onProgress(f);
+    } catch (e) {
+      callbackError ??= e;
+      control[0] = 1;
+    }
+  };
+  const onAbort = () => { control[0] = 1; };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const timer = onProgress ? setInterval(poll, 20) : undefined;
+  let r: PruneResultNative;
+  try {
+    r = await native.pruneSparseGpt(ww.data, ww.dtype, ww.rows, ww.cols, s.handle(),
+      { sparsity: p.sparsity, n: p.n, m: p.m, blockSize, damping, quantizeBits: bits }, control);
+  } catch (e) {
+    if (callbackError !== undefined) throw callbackError;
+    throw fromNativeError(e, 'prune.sparsegpt');
+  } finally {
+    if (timer) clearInterval(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+  poll();
+  if (callbackError !== undefined) throw callbackError;
+  const res = toResult(r, ww, 'sparsegpt', p.label);
+  if (bits > 0 && r.scale && r.zero)
+    res.report.quantization = {
+      bits,
+      scale: Tensor.from(new Float32Array(r.scale), [ww.rows]),
+      zero: Tensor.from(new Float32Array(r.zero), [ww.rows]),
+    };
+  return res;
+}
+
+export const prune = { magnitude, magnitudeAsync, wanda, wandaAsync, sparsegpt };

@@ -1,0 +1,330 @@
+// Binding for native/solvers: CalibrationStats handles and the three pruning solvers. lib/prune.ts
+// and lib/calibration.ts validate arguments first; checks here keep the process safe.
+#include <napi.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+
+#include "bindings.h"
+#include "napi_util.h"
+#include "core/cpu_features.h"
+#include "solvers/linalg.h"
+#include "solvers/solvers.h"
+
+namespace sk::addon {
+
+namespace {
+
+struct StatsHolder {
+  std::shared_ptr<CalibrationStats> stats;
+  int64_t reported = 0;  // bytes told to V8 through AdjustExternalMemory
+};
+
+bool fail(Napi::Env env, ErrorCode code, const std::string& msg) {
+  make_error(env, code, msg).ThrowAsJavaScriptException();
+  return false;
+}
+
+bool get_num(Napi::Env env, const Napi::Value& v, const char* what, double* out) {
+  if (!v.IsNumber()) return fail(env, ErrorCode::argument, std::string(what) + " must be a number");
+  *out = v.As<Napi::Number>().DoubleValue();
+  return true;
+}
+
+bool get_i64(Napi::Env env, const Napi::Value& v, const char* what, int64_t lo, int64_t hi, int64_t* out) {
+  double d;
+  if (!get_num(env, v, what, &d)) return false;
+  if (!(d >= double(lo) && d <= double(hi)) || std::floor(d) != d)
+    return fail(env, ErrorCode::argument, std::string(what) + " must be an integer in [" + std::to_string(lo) + ", " +
+                                              std::to_string(hi) + "]");
+  *out = int64_t(d);
+  return true;
+}
+
+bool get_stats(Napi::Env env, const Napi::Value& v, std::shared_ptr<CalibrationStats>* out) {
+  if (!v.IsExternal()) return fail(env, ErrorCode::argument, "stats handle expected");
+  StatsHolder* h = v.As<Napi::External<StatsHolder>>().Data();
+  if (!h->stats) return fail(env, ErrorCode::argument, "CalibrationStats was disposed");
+  *out = h->stats;
+  return true;
+}
+
+void report_memory(Napi::Env env, StatsHolder* h) {
+  const int64_t now = h->stats ? int64_t(h->stats->bytes()) : 0;
+  Napi::MemoryManagement::AdjustExternalMemory(env, now - h->reported);
+  h->reported = now;
+}
+
+// A weight argument: (buffer, dtype name, rows, cols).
+bool get_weight(const Napi::CallbackInfo& info, WeightView* w, std::vector<Napi::Value>* keep) {
+  Napi::Env env = info.Env();
+  JsBuffer b = buffer_of(info[0]);
+  if (!b.ok) return fail(env, ErrorCode::argument, "weight must be a TypedArray");
+  if (!info[1].IsString() || !dtype_from_name(info[1].As<Napi::String>().Utf8Value().c_str(), &w->dtype) ||
+      !dtype_is_float(w->dtype))
+    return fail(env, ErrorCode::dtype, "weight dtype must be float32, float16 or bfloat16");
+  if (!get_i64(env, info[2], "rows", 0, int64_t(1) << 40, &w->rows) || !get_i64(env, info[3], "cols", 0, int64_t(1) << 40, &w->cols))
+    return false;
+  if (b.bytes < uint64_t(w->rows) * uint64_t(w->cols) * dtype_size(w->dtype))
+    return fail(env, ErrorCode::shape, "weight buffer too small for its shape");
+  w->data = b.data;
+  keep->push_back(info[0]);
+  return true;
+}
+
+// { sparsity, n, m } -> Pattern (m = 0: unstructured).
+bool get_pattern(Napi::Env env, const Napi::Object& o, Pattern* p) {
+  int64_t n = 0, m = 0;
+  if (!get_num(env, o.Get("sparsity"), "sparsity", &p->sparsity) || !get_i64(env, o.Get("n"), "n", 0, 1 << 20, &n) ||
+      !get_i64(env, o.Get("m"), "m", 0, 1 << 20, &m))
+    return false;
+  p->n = int(n);
+  p->m = int(m);
+  return true;
+}
+
+// Gives a HostBuffer to a JS ArrayBuffer without copying; V8 is told about the memory.
+Napi::ArrayBuffer adopt_host(Napi::Env env, HostBuffer&& buf) {
+  if (buf.empty()) return Napi::ArrayBuffer::New(env, 0);
+  const size_t size = buf.size();
+  uint8_t* data = buf.release();
+  Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(size));
+  return Napi::ArrayBuffer::New(env, data, size, [](Napi::Env env, void* p, size_t* size) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, -int64_t(*size));
+    std::free(p);
+    delete size;
+  }, new size_t(size));
+}
+
+Napi::Object result_to_js(Napi::Env env, PruneOutput& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("weight", adopt_host(env, std::move(r.weight)));
+  o.Set("mask", adopt_host(env, std::move(r.mask)));
+  o.Set("pruned", double(r.pruned));
+  o.Set("loss", r.loss);
+  o.Set("alpha", r.alpha);
+  o.Set("dampingUsed", r.damping_used);
+  o.Set("retries", r.retries);
+  o.Set("deadColumns", double(r.dead_columns));
+  if (!r.scale.empty()) {
+    std::vector<uint8_t> s(r.scale.size() * 4), z(r.zero.size() * 4);
+    std::memcpy(s.data(), r.scale.data(), s.size());
+    std::memcpy(z.data(), r.zero.data(), z.size());
+    o.Set("scale", adopt_bytes(env, std::move(s)));
+    o.Set("zero", adopt_bytes(env, std::move(z)));
+  }
+  return o;
+}
+
+// Runs `solve` now (sync) or on a libuv thread (async), then converts the result.
+Napi::Value finish(Napi::Env env, bool async, std::function<Status(PruneOutput*)> solve, const std::vector<Napi::Value>& keep) {
+  auto out = std::make_shared<PruneOutput>();
+  if (!async) {
+    Status st = solve(out.get());
+    if (!st.ok()) {
+      throw_status(env, st);
+      return env.Undefined();
+    }
+    return result_to_js(env, *out);
+  }
+  return PromiseWorker::Start(
+      env, [solve, out] { return solve(out.get()); }, [out](Napi::Env env) -> Napi::Value { return result_to_js(env, *out); }, keep);
+}
+
+// ---- calibration ---------------------------------------------------------------------------
+
+Napi::Value CalibCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t k;
+  if (!get_i64(env, info[0], "k", 1, int64_t(1) << 20, &k)) return env.Undefined();
+  auto stats = std::make_shared<CalibrationStats>(k, info[1].ToBoolean());
+  Status st = stats->init();
+  if (!st.ok()) {
+    throw_status(env, st);
+    return env.Undefined();
+  }
+  auto* h = new StatsHolder{stats, 0};
+  auto ext = Napi::External<StatsHolder>::New(env, h, [](Napi::Env env, StatsHolder* h) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, -h->reported);
+    delete h;
+  });
+  report_memory(env, h);
+  return ext;
+}
+
+struct AddCall {
+  std::shared_ptr<CalibrationStats> stats;
+  JsBuffer x;
+  DType dtype;
+  int64_t rows;
+};
+
+bool get_add_call(const Napi::CallbackInfo& info, AddCall* c) {
+  Napi::Env env = info.Env();
+  if (!get_stats(env, info[0], &c->stats)) return false;
+  c->x = buffer_of(info[1]);
+  if (!c->x.ok) return fail(env, ErrorCode::argument, "x must be a TypedArray");
+  if (!info[2].IsString() || !dtype_from_name(info[2].As<Napi::String>().Utf8Value().c_str(), &c->dtype) || !dtype_is_float(c->dtype))
+    return fail(env, ErrorCode::dtype, "x dtype must be float32, float16 or bfloat16");
+  if (!get_i64(env, info[3], "rows", 0, int64_t(1) << 40, &c->rows)) return false;
+  if (c->x.bytes < uint64_t(c->rows) * uint64_t(c->stats->k()) * dtype_size(c->dtype))
+    return fail(env, ErrorCode::shape, "x buffer too small for its shape");
+  return true;
+}
+
+Napi::Value CalibAdd(const Napi::CallbackInfo& info) {
+  AddCall c;
+  if (!get_add_call(info, &c)) return info.Env().Undefined();
+  Status st = c.stats->add(c.x.data, c.dtype, c.rows);
+  if (!st.ok()) throw_status(info.Env(), st);
+  return info.Env().Undefined();
+}
+
+Napi::Value CalibAddAsync(const Napi::CallbackInfo& info) {
+  auto c = std::make_shared<AddCall>();
+  if (!get_add_call(info, c.get())) return info.Env().Undefined();
+  return PromiseWorker::Start(info.Env(), [c] { return c->stats->add(c->x.data, c->dtype, c->rows); }, nullptr, {info[1]});
+}
+
+Napi::Value CalibMerge(const Napi::CallbackInfo& info) {
+  std::shared_ptr<CalibrationStats> a, b;
+  if (!get_stats(info.Env(), info[0], &a) || !get_stats(info.Env(), info[1], &b)) return info.Env().Undefined();
+  Status st = a->merge(*b);
+  if (!st.ok()) throw_status(info.Env(), st);
+  return info.Env().Undefined();
+}
+
+Napi::Value CalibInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<CalibrationStats> s;
+  if (!get_stats(env, info[0], &s)) return env.Undefined();
+  std::lock_guard<std::mutex> lk(s->mutex());
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("k", double(s->k()));
+  o.Set("hessian", s->has_hessian());
+  o.Set("tokens", s->tokens());
+  o.Set("batches", double(s->batches()));
+  o.Set("bytes", double(s->bytes()));
+  return o;
+}
+
+// Copies out Σx² (which = 'sumsq') or H = 2·S/tokens, symmetric (which = 'hessian'), as float64.
+Napi::Value CalibRead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<CalibrationStats> s;
+  if (!get_stats(env, info[0], &s)) return env.Undefined();
+  const bool hess = info[1].IsString() && info[1].As<Napi::String>().Utf8Value() == "hessian";
+  std::lock_guard<std::mutex> lk(s->mutex());
+  if (s->released()) {
+    fail(env, ErrorCode::argument, "CalibrationStats was disposed");
+    return env.Undefined();
+  }
+  const int64_t k = s->k();
+  if (hess && !s->has_hessian()) {
+    fail(env, ErrorCode::argument, "this CalibrationStats keeps no Hessian (create it with { hessian: true })");
+    return env.Undefined();
+  }
+  std::vector<uint8_t> bytes(size_t(hess ? k * k : k) * 8);
+  double* d = reinterpret_cast<double*>(bytes.data());
+  if (!hess) {
+    std::memcpy(d, s->sumsq(), size_t(k) * 8);
+  } else {
+    const double f = s->tokens() > 0 ? 2.0 / s->tokens() : 0.0;
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t j = 0; j <= i; ++j) d[i * k + j] = d[j * k + i] = f * s->xtx()[i * k + j];
+  }
+  return adopt_bytes(env, std::move(bytes));
+}
+
+Napi::Value CalibDispose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsExternal()) return env.Undefined();
+  StatsHolder* h = info[0].As<Napi::External<StatsHolder>>().Data();
+  if (h->stats) {
+    h->stats->release();  // waits for a running add/solver to finish with it
+    h->stats.reset();
+  }
+  report_memory(env, h);
+  return env.Undefined();
+}
+
+// ---- solvers -------------------------------------------------------------------------------
+
+Napi::Value Magnitude(const Napi::CallbackInfo& info, bool async) {
+  Napi::Env env = info.Env();
+  WeightView w;
+  Pattern p;
+  std::vector<Napi::Value> keep;
+  if (!get_weight(info, &w, &keep)) return env.Undefined();
+  if (!info[4].IsObject()) return fail(env, ErrorCode::argument, "options must be an object"), env.Undefined();
+  Napi::Object o = info[4].As<Napi::Object>();
+  if (!get_pattern(env, o, &p)) return env.Undefined();
+  const bool per_row = o.Get("perRow").ToBoolean();
+  return finish(env, async, [w, p, per_row](PruneOutput* out) { return prune_magnitude(w, p, per_row, out); }, keep);
+}
+
+Napi::Value Wanda(const Napi::CallbackInfo& info, bool async) {
+  Napi::Env env = info.Env();
+  WeightView w;
+  Pattern p;
+  std::shared_ptr<CalibrationStats> stats;
+  std::vector<Napi::Value> keep;
+  if (!get_weight(info, &w, &keep) || !get_stats(env, info[4], &stats)) return env.Undefined();
+  if (!info[5].IsObject()) return fail(env, ErrorCode::argument, "options must be an object"), env.Undefined();
+  Napi::Object o = info[5].As<Napi::Object>();
+  if (!get_pattern(env, o, &p)) return env.Undefined();
+  const bool alpha = o.Get("alphaSearch").ToBoolean();
+  return finish(env, async, [w, p, stats, alpha](PruneOutput* out) { return prune_wanda(w, *stats, p, alpha, out); }, keep);
+}
+
+// sparsegpt(w, dtype, rows, cols, stats, { sparsity, n, m, blockSize, damping, quantizeBits }, ctrl: Int32Array(3))
+Napi::Value SparseGpt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  WeightView w;
+  Pattern p;
+  std::shared_ptr<CalibrationStats> stats;
+  std::vector<Napi::Value> keep;
+  if (!get_weight(info, &w, &keep) || !get_stats(env, info[4], &stats)) return env.Undefined();
+  if (!info[5].IsObject()) return fail(env, ErrorCode::argument, "options must be an object"), env.Undefined();
+  Napi::Object o = info[5].As<Napi::Object>();
+  SparseGptOptions opt;
+  int64_t bits = 0;
+  if (!get_pattern(env, o, &p) || !get_i64(env, o.Get("blockSize"), "blockSize", 1, int64_t(1) << 30, &opt.block_size) ||
+      !get_num(env, o.Get("damping"), "damping", &opt.damping) || !get_i64(env, o.Get("quantizeBits"), "quantizeBits", 0, 8, &bits))
+    return env.Undefined();
+  opt.quant_bits = int(bits);
+  Control control;
+  if (info[6].IsTypedArray() && info[6].As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
+    JsBuffer cb = buffer_of(info[6]);
+    if (cb.bytes < 12) return fail(env, ErrorCode::argument, "control must be an Int32Array(3)"), env.Undefined();
+    control.ctrl = static_cast<int32_t*>(cb.data);
+    keep.push_back(info[6]);
+  }
+  return finish(env, true, [w, p, stats, opt, control](PruneOutput* out) { return prune_sparsegpt(w, *stats, p, opt, control, out); },
+                keep);
+}
+
+Napi::Value SolverKernel(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), gemm_micro_kernel(active_isa()).name);
+}
+
+}  // namespace
+
+void register_solvers(Napi::Env env, Napi::Object exports) {
+  exports.Set("calibCreate", Napi::Function::New(env, CalibCreate));
+  exports.Set("calibAdd", Napi::Function::New(env, CalibAdd));
+  exports.Set("calibAddAsync", Napi::Function::New(env, CalibAddAsync));
+  exports.Set("calibMerge", Napi::Function::New(env, CalibMerge));
+  exports.Set("calibInfo", Napi::Function::New(env, CalibInfo));
+  exports.Set("calibRead", Napi::Function::New(env, CalibRead));
+  exports.Set("calibDispose", Napi::Function::New(env, CalibDispose));
+  exports.Set("pruneMagnitude", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Magnitude(i, false); }));
+  exports.Set("pruneMagnitudeAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Magnitude(i, true); }));
+  exports.Set("pruneWanda", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Wanda(i, false); }));
+  exports.Set("pruneWandaAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Wanda(i, true); }));
+  exports.Set("pruneSparseGpt", Napi::Function::New(env, SparseGpt));
+  exports.Set("solverKernelName", Napi::Function::New(env, SolverKernel));
+}
+
+}  // namespace sk::addon

@@ -1,0 +1,72 @@
+// Dense linear algebra the pruning solvers need: a blocked, multi-threaded GEMM (with the
+// triangular shortcuts SYRK / TRMM use), a blocked Cholesky and a triangular inverse. float32 data,
+// float32 micro-kernels chosen per ISA; small diagonal blocks are factored in float64.
+#pragma once
+#include <cstdint>
+
+#include "../core/cpu_features.h"
+#include "../core/status.h"
+
+namespace sk {
+
+// C += alpha * A * B, with A (M x K) and B (K x N) read through strides:
+//   A(i, k) = a_trans ? a[k*lda + i] : a[i*lda + k];  B(k, j) = b_trans ? b[j*ldb + k] : b[k*ldb + j].
+// When cd is set, C is float64 (cd[i*ldc + j]) and each float32 partial sum covers at most
+// kGemmKc terms of K before it is added in float64: the Hessian's accumulator uses that.
+enum class GemmShape : uint8_t {
+  full,
+  lower_c,  // only C(i, j) with j <= i is needed (tiles wholly above the diagonal are skipped)
+  upper_a,  // A(i, k) == 0 for k < i: the K loop starts at the row tile
+  lower_a,  // A(i, k) == 0 for k > i: the K loop stops after the row tile
+};
+
+struct GemmArgs {
+  int64_t m = 0, n = 0, k = 0;
+  const float* a = nullptr;
+  int64_t lda = 0;
+  bool a_trans = false;
+  const float* b = nullptr;
+  int64_t ldb = 0;
+  bool b_trans = false;
+  float* c = nullptr;
+  double* cd = nullptr;
+  int64_t ldc = 0;
+  float alpha = 1.f;
+  GemmShape shape = GemmShape::full;
+};
+
+constexpr int64_t kGemmKc = 256;
+
+// The per-ISA part: one register-blocked micro-kernel on packed panels, Ap (kc x MR, k-major) and
+// Bp (kc x NR, k-major): C[MR x NR] += alpha * Ap * Bp, into float c (leading dimension ldc) or,
+// when cd is set, into float64 cd.
+struct GemmMicroKernel {
+  const char* name;
+  int mr, nr;
+  void (*run)(int64_t kc, const float* ap, const float* bp, float* c, double* cd, int64_t ldc, float alpha);
+};
+
+const GemmMicroKernel& gemm_micro_kernel(Isa isa);
+const GemmMicroKernel* gemm_micro_kernel_avx2();    // linalg_avx2.cpp (nullptr off x86)
+const GemmMicroKernel* gemm_micro_kernel_avx512();  // linalg_avx512.cpp (nullptr off x86)
+const GemmMicroKernel* gemm_micro_kernel_portable();
+
+// Multi-threaded over the shared pool (serial when called from inside a pool task).
+void gemm(const GemmArgs& args);
+
+// Where a Cholesky factorization stopped, for error messages.
+struct CholeskyFailure {
+  int64_t index = -1;  // the column whose pivot was not positive
+  double pivot = 0;
+};
+
+// In place: the lower triangle of `a` (n x n, leading dimension lda) becomes L with a = L Lᵀ.
+// The strict upper triangle is used as scratch and left unspecified. Fails (ErrorCode::numeric,
+// *fail set) on a pivot that is not positive and finite; `should_stop` is polled between blocks.
+Status cholesky_lower(float* a, int64_t n, int64_t lda, CholeskyFailure* fail, const volatile int32_t* abort_flag = nullptr);
+
+// In place: the lower-triangular L (strict upper triangle ignored) becomes L⁻¹; the strict upper
+// triangle is set to zero.
+Status invert_lower(float* a, int64_t n, int64_t lda, const volatile int32_t* abort_flag = nullptr);
+
+}  // namespace sk

@@ -1,0 +1,45 @@
+// AVX-512 GEMM micro-kernel: 12 x 32 floats of accumulators in 24 zmm registers.
+#include <cstdint>
+
+#include "linalg.h"
+#include "core/isa_target.h"
+
+#if SK_HAVE_X86
+#include <immintrin.h>
+
+SK_TARGET_BEGIN_AVX512
+namespace sk {
+namespace {
+
+struct V {
+  static constexpr int kWidth = 16;
+  __m512 x;
+  static V zero() { return {_mm512_setzero_ps()}; }
+  static V load(const float* p) { return {_mm512_loadu_ps(p)}; }
+  static V broadcast(float s) { return {_mm512_set1_ps(s)}; }
+  static V fma(const V& a, const V& b, const V& c) { return {_mm512_fmadd_ps(a.x, b.x, c.x)}; }
+  static void store(float* p, const V& v) { _mm512_storeu_ps(p, v.x); }
+};
+
+#include "gemm_kernel.inl"
+
+constexpr int kMr = 12, kNv = 2;
+void run(int64_t kc, const float* ap, const float* bp, float* c, double* cd, int64_t ldc, float alpha) {
+  gemm_micro<kMr, kNv>(kc, ap, bp, c, cd, ldc, alpha);
+}
+
+}  // namespace
+
+const GemmMicroKernel* gemm_micro_kernel_avx512() {
+  static const GemmMicroKernel k{"gemm_f32_avx512", kMr, kNv * V::kWidth, run};
+  return &k;
+}
+
+}  // namespace sk
+SK_TARGET_END
+
+#else
+namespace sk {
+const GemmMicroKernel* gemm_micro_kernel_avx512() { return nullptr; }
+}  // namespace sk
+#endif

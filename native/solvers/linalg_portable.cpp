@@ -1,0 +1,33 @@
+// Portable GEMM micro-kernel: plain arrays the compiler vectorises with the baseline ISA.
+#include <cstdint>
+
+#include "linalg.h"
+
+namespace sk {
+namespace {
+
+struct V {
+  static constexpr int kWidth = 8;
+  float x[kWidth];
+  static V zero() { V r; for (int i = 0; i < kWidth; ++i) r.x[i] = 0.f; return r; }
+  static V load(const float* p) { V r; for (int i = 0; i < kWidth; ++i) r.x[i] = p[i]; return r; }
+  static V broadcast(float s) { V r; for (int i = 0; i < kWidth; ++i) r.x[i] = s; return r; }
+  static V fma(const V& a, const V& b, const V& c) { V r; for (int i = 0; i < kWidth; ++i) r.x[i] = a.x[i] * b.x[i] + c.x[i]; return r; }
+  static void store(float* p, const V& v) { for (int i = 0; i < kWidth; ++i) p[i] = v.x[i]; }
+};
+
+#include "gemm_kernel.inl"
+
+constexpr int kMr = 4, kNv = 1;
+void run(int64_t kc, const float* ap, const float* bp, float* c, double* cd, int64_t ldc, float alpha) {
+  gemm_micro<kMr, kNv>(kc, ap, bp, c, cd, ldc, alpha);
+}
+
+}  // namespace
+
+const GemmMicroKernel* gemm_micro_kernel_portable() {
+  static const GemmMicroKernel k{"gemm_f32_portable", kMr, kNv * V::kWidth, run};
+  return &k;
+}
+
+}  // namespace sk

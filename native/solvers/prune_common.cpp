@@ -1,0 +1,124 @@
+#include "prune_common.h"
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "../core/convert.h"
+#include "../core/thread_pool.h"
+
+namespace sk {
+
+Status check_pattern(const Pattern& p, int64_t cols) {
+  if (p.nm()) {
+    if (p.m < 1 || p.m > 16)
+      return Status::Error(ErrorCode::argument, "m must be an integer in [1, 16], got " + std::to_string(p.m));
+    if (p.n < 1 || p.n > p.m)
+      return Status::Error(ErrorCode::argument, "n must be an integer in [1, m = " + std::to_string(p.m) + "], got " +
+                                                    std::to_string(p.n));
+    if (cols % p.m != 0)
+      return Status::Error(ErrorCode::shape, "N:M pruning needs m = " + std::to_string(p.m) +
+                                                 " to divide the weight's column count, got " + std::to_string(cols) + " columns");
+    return Status::Ok();
+  }
+  if (!(p.sparsity >= 0 && p.sparsity < 1))
+    return Status::Error(ErrorCode::argument, "sparsity must be in [0, 1), got " + std::to_string(p.sparsity));
+  return Status::Ok();
+}
+
+namespace {
+
+Status non_finite(const WeightView& w, int64_t i, const char* solver) {
+  return Status::Error(ErrorCode::numeric, std::string(solver) + ": weight has a non-finite value at [" +
+                                               std::to_string(i / w.cols) + ", " + std::to_string(i % w.cols) + "]");
+}
+
+// Scans rows in parallel with `row(r, first_bad_col_or_-1)`; returns the flat index of a bad value or -1.
+template <class RowFn>
+int64_t scan_rows(const WeightView& w, RowFn row) {
+  std::atomic<int64_t> bad{-1};
+  parallel_range(w.rows, 16, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t c = row(r);
+      if (c >= 0) {
+        int64_t expected = -1;
+        bad.compare_exchange_strong(expected, r * w.cols + c);
+        return;
+      }
+    }
+  });
+  return bad.load();
+}
+
+}  // namespace
+
+void load_row(const WeightView& w, int64_t r, float* dst) {
+  const size_t es = dtype_size(w.dtype);
+  if (w.dtype == DType::f32)
+    std::memcpy(dst, static_cast<const float*>(w.data) + r * w.cols, size_t(w.cols) * 4);
+  else
+    convert(static_cast<const uint8_t*>(w.data) + size_t(r * w.cols) * es, w.dtype, dst, DType::f32, size_t(w.cols));
+}
+
+Status check_weight_finite(const WeightView& w, const char* solver) {
+  const int64_t bad = scan_rows(w, [&](int64_t r) -> int64_t {
+    thread_local std::vector<float> row;
+    row.resize(size_t(w.cols));
+    const float* p = static_cast<const float*>(w.data) + r * w.cols;
+    if (w.dtype != DType::f32) {
+      load_row(w, r, row.data());
+      p = row.data();
+    }
+    for (int64_t c = 0; c < w.cols; ++c)
+      if (!std::isfinite(p[c])) return c;
+    return -1;
+  });
+  return bad >= 0 ? non_finite(w, bad, solver) : Status::Ok();
+}
+
+Status load_weight_f32(const WeightView& w, float* out, const char* solver) {
+  const int64_t bad = scan_rows(w, [&](int64_t r) -> int64_t {
+    float* dst = out + r * w.cols;
+    load_row(w, r, dst);
+    for (int64_t c = 0; c < w.cols; ++c)
+      if (!std::isfinite(dst[c])) return c;
+    return -1;
+  });
+  return bad >= 0 ? non_finite(w, bad, solver) : Status::Ok();
+}
+
+void allocate_outputs(const WeightView& w, PruneOutput* out) {
+  const size_t total = size_t(w.rows) * size_t(w.cols);
+  out->weight.allocate(total * dtype_size(w.dtype));
+  out->mask.allocate(total);
+}
+
+namespace {
+
+template <class T>
+int64_t masked_copy(const T* __restrict src, const uint8_t* __restrict pruned, T* __restrict dst, uint8_t* __restrict mask,
+                    int64_t n) {
+  int64_t count = 0;
+  for (int64_t c = 0; c < n; ++c) {
+    const uint8_t p = pruned[c];
+    mask[c] = uint8_t(p ^ 1);
+    dst[c] = p ? T(0) : src[c];  // zero bits are +0.0 in every float dtype
+    count += p;
+  }
+  return count;
+}
+
+}  // namespace
+
+int64_t write_row(const WeightView& w, int64_t r, const uint8_t* pruned, PruneOutput* out) {
+  const size_t es = dtype_size(w.dtype), off = size_t(r * w.cols);
+  uint8_t* dst = out->weight.data() + off * es;
+  uint8_t* mask = out->mask.data() + off;
+  const uint8_t* src = static_cast<const uint8_t*>(w.data) + off * es;
+  if (es == 4)
+    return masked_copy(reinterpret_cast<const uint32_t*>(src), pruned, reinterpret_cast<uint32_t*>(dst), mask, w.cols);
+  return masked_copy(reinterpret_cast<const uint16_t*>(src), pruned, reinterpret_cast<uint16_t*>(dst), mask, w.cols);
+}
+
+}  // namespace sk

@@ -1,0 +1,26 @@
+// Helpers the solvers share: weight validation and row access, and writing the outputs.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "solvers.h"
+
+namespace sk {
+
+// ERR_NUMERIC naming a NaN/Inf element of w (no copy is made).
+Status check_weight_finite(const WeightView& w, const char* solver);
+
+// w as float32 into out (rows x cols); ERR_NUMERIC naming a NaN/Inf element.
+Status load_weight_f32(const WeightView& w, float* out, const char* solver);
+
+// Row r of w as float32.
+void load_row(const WeightView& w, int64_t r, float* dst);
+
+// Allocates out->weight / out->mask (uninitialised: every row is written by write_row).
+void allocate_outputs(const WeightView& w, PruneOutput* out);
+
+// Row r of the outputs from the row's prune flags: mask = !pruned, weight = w or 0. Returns the
+// number pruned.
+int64_t write_row(const WeightView& w, int64_t r, const uint8_t* pruned, PruneOutput* out);
+
+}  // namespace sk

@@ -1,0 +1,75 @@
+// Pruning solvers: a dense weight [rows = outputs, cols = inputs] plus calibration statistics in,
+// the updated weight (same dtype), a keep-mask (1 = kept) and a small report out.
+// N:M follows NVIDIA's meaning everywhere: keep n of every m consecutive inputs of a row.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "../core/dtype.h"
+#include "../core/status.h"
+#include "calibration.h"
+#include "host_buffer.h"
+
+namespace sk {
+
+struct Pattern {
+  double sparsity = 0;  // unstructured: fraction of weights to prune, in [0, 1)
+  int n = 0, m = 0;     // N:M when m > 0
+  bool nm() const { return m > 0; }
+};
+
+// Shared progress / cancel cell, written by JS (ctrl[0] = 1 asks to abort) and by the solver
+// (ctrl[1] = steps done, ctrl[2] = steps in all).
+struct Control {
+  int32_t* ctrl = nullptr;
+  bool aborted() const { return ctrl && __atomic_load_n(&ctrl[0], __ATOMIC_RELAXED) != 0; }
+  const volatile int32_t* abort_flag() const { return ctrl; }
+  void set_total(int32_t t) const { if (ctrl) __atomic_store_n(&ctrl[2], t, __ATOMIC_RELAXED); }
+  void advance() const { if (ctrl) __atomic_fetch_add(&ctrl[1], 1, __ATOMIC_RELAXED); }
+};
+
+struct PruneOutput {
+  HostBuffer weight;  // rows x cols in the input dtype
+  HostBuffer mask;    // rows x cols, 1 = kept
+  int64_t pruned = 0;
+  double loss = 0;              // the solver's own estimate; see each solver
+  // Wanda's alpha search
+  double alpha = -1;
+  // SparseGPT
+  double damping_used = 0;
+  int retries = 0;
+  int64_t dead_columns = 0;
+  std::vector<float> scale, zero;  // per-row quantization grid when quant_bits > 0
+};
+
+struct WeightView {
+  const void* data = nullptr;
+  DType dtype = DType::f32;
+  int64_t rows = 0, cols = 0;
+};
+
+// Checks a pattern against the weight's shape: ERR_ARGUMENT / ERR_SHAPE with a clear message.
+Status check_pattern(const Pattern& p, int64_t cols);
+
+// Magnitude: |w| ranked over the whole matrix (global) or within each row; N:M within groups.
+// loss = Σ pruned w².
+Status prune_magnitude(const WeightView& w, const Pattern& p, bool per_row, PruneOutput* out);
+
+// Wanda: |w_ij|·‖X_j‖₂ ranked within each row (exactly ⌊cols·s⌋ pruned per row) or per N:M group.
+// alpha_search: the published variant (per-row cumulative-score threshold, alpha bisected in
+// [0, 0.8]). loss = Σ pruned w²·‖X_j‖²/tokens (uncorrelated-input estimate of ‖XΔWᵀ‖²/tokens).
+Status prune_wanda(const WeightView& w, CalibrationStats& stats, const Pattern& p, bool alpha_search, PruneOutput* out);
+
+struct SparseGptOptions {
+  int64_t block_size = 128;
+  double damping = 0.01;
+  int quant_bits = 0;   // 0: no quantization; 2..8: joint per-row asymmetric quantization
+  int max_retries = 3;  // Cholesky retries, damping x10 each (0.01 if it was 0)
+};
+
+// SparseGPT (Frantar & Alistarh 2023), see sparsegpt.cpp. loss = ½ Σ_rows Σ_i (w - q)² / [U]ᵢᵢ²,
+// the published error estimate (≈ ‖XΔWᵀ‖² / tokens for H = 2XᵀX/tokens).
+Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Pattern& p, const SparseGptOptions& opt,
+                       const Control& control, PruneOutput* out);
+
+}  // namespace sk

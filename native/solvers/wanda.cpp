@@ -1,0 +1,140 @@
+// Wanda (Sun et al. 2023): score |w_ij|·‖X_j‖₂ compared within each output row. Scores are float64
+// (the ranking is what matters; float64 keeps near-ties resolved as a float64 reference would).
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+
+#include "../core/thread_pool.h"
+#include "prune_common.h"
+#include "select.h"
+
+namespace sk {
+
+namespace {
+
+// The published variant: in each row prune the smallest scores whose cumulative sum stays within
+// alpha·(row sum), with alpha bisected in [0, 0.8] until the overall sparsity is within 0.001.
+double alpha_search(const std::vector<double>& score, int64_t rows, int64_t cols, double target, std::vector<uint8_t>& pruned) {
+  std::vector<double> sorted(score), cum(score.size());
+  parallel_range(rows, 4, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      double* s = &sorted[size_t(r * cols)];
+      std::sort(s, s + cols);
+      double acc = 0;
+      for (int64_t c = 0; c < cols; ++c) cum[size_t(r * cols + c)] = acc += s[c];
+    }
+  });
+  std::vector<double> thres(static_cast<size_t>(rows));
+  std::vector<int64_t> count(static_cast<size_t>(rows));
+  auto eval = [&](double alpha) {
+    parallel_range(rows, 64, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const double* s = &sorted[size_t(r * cols)];
+        const double* cs = &cum[size_t(r * cols)];
+        const int64_t k = std::upper_bound(cs, cs + cols, cs[cols - 1] * alpha) - cs;
+        thres[size_t(r)] = k > 0 ? s[k - 1] : -1.0;
+        count[size_t(r)] = k > 0 ? std::upper_bound(s, s + cols, s[k - 1]) - s : 0;
+      }
+    });
+    int64_t total = 0;
+    for (int64_t r = 0; r < rows; ++r) total += count[size_t(r)];
+    return double(total) / double(rows * cols);
+  };
+  double alpha = 0.4, lo = 0.0, hi = 0.8;
+  double cur = eval(alpha);
+  while (std::fabs(cur - target) > 0.001 && hi - lo >= 0.001) {
+    double next;
+    if (cur > target) {
+      next = (alpha + lo) / 2;
+      hi = alpha;
+    } else {
+      next = (alpha + hi) / 2;
+      lo = alpha;
+    }
+    alpha = next;
+    cur = eval(alpha);
+  }
+  parallel_range(rows, 16, [&](int64_t b, int64_t e) {
+    for (size_t i = size_t(b * cols); i < size_t(e * cols); ++i) pruned[i] = score[i] <= thres[i / size_t(cols)];
+  });
+  return alpha;
+}
+
+}  // namespace
+
+Status prune_wanda(const WeightView& w, CalibrationStats& stats, const Pattern& p, bool use_alpha, PruneOutput* out) {
+  SK_RETURN_IF_ERROR(check_pattern(p, w.cols));
+  const int64_t rows = w.rows, cols = w.cols;
+  std::vector<double> norm(static_cast<size_t>(cols));
+  double tokens;
+  {
+    std::lock_guard<std::mutex> lk(stats.mutex());
+    if (stats.released()) return Status::Error(ErrorCode::argument, "wanda: stats was disposed");
+    if (stats.k() != cols)
+      return Status::Error(ErrorCode::shape, "wanda: the weight has " + std::to_string(cols) + " input columns but stats has " +
+                                                 std::to_string(stats.k()) + " channels");
+    tokens = stats.tokens();
+    if (tokens <= 0) return Status::Error(ErrorCode::argument, "wanda: stats has no calibration tokens (call add() first)");
+    for (int64_t j = 0; j < cols; ++j) norm[size_t(j)] = std::sqrt(stats.sumsq()[j]);
+  }
+  SK_RETURN_IF_ERROR(check_weight_finite(w, "wanda"));
+  allocate_outputs(w, out);
+  std::vector<double> row_loss(static_cast<size_t>(rows), 0.0);
+  std::vector<int64_t> row_pruned(static_cast<size_t>(rows), 0);
+  // Row r's outputs and loss from its prune flags.
+  auto finish_row = [&](int64_t r, const float* v, const uint8_t* pr) {
+    double loss = 0;
+    for (int64_t c = 0; c < cols; ++c)
+      if (pr[c]) loss += double(v[c]) * double(v[c]) * norm[size_t(c)] * norm[size_t(c)];
+    row_loss[size_t(r)] = loss;
+    row_pruned[size_t(r)] = write_row(w, r, pr, out);
+  };
+  double alpha = -1;
+  if (use_alpha && !p.nm()) {
+    const size_t total = size_t(rows) * size_t(cols);
+    std::vector<double> score(total);
+    parallel_range(rows, 16, [&](int64_t b, int64_t e) {
+      std::vector<float> v(static_cast<size_t>(cols));
+      for (int64_t r = b; r < e; ++r) {
+        load_row(w, r, v.data());
+        for (int64_t c = 0; c < cols; ++c) score[size_t(r * cols + c)] = std::fabs(double(v[size_t(c)])) * norm[size_t(c)];
+      }
+    });
+    std::vector<uint8_t> pruned(total);
+    alpha = alpha_search(score, rows, cols, p.sparsity, pruned);
+    parallel_range(rows, 16, [&](int64_t b, int64_t e) {
+      std::vector<float> v(static_cast<size_t>(cols));
+      for (int64_t r = b; r < e; ++r) {
+        load_row(w, r, v.data());
+        finish_row(r, v.data(), &pruned[size_t(r * cols)]);
+      }
+    });
+  } else {
+    const int64_t count = int64_t(std::floor(double(cols) * p.sparsity));
+    parallel_range(rows, 4, [&](int64_t b, int64_t e) {
+      std::vector<float> v(static_cast<size_t>(cols));
+      std::vector<uint64_t> key(static_cast<size_t>(cols)), work;
+      std::vector<uint8_t> pr(static_cast<size_t>(cols));
+      for (int64_t r = b; r < e; ++r) {
+        load_row(w, r, v.data());
+        for (int64_t c = 0; c < cols; ++c) key[size_t(c)] = score_key(std::fabs(double(v[size_t(c)])) * norm[size_t(c)]);
+        if (p.nm())
+          for (int64_t g = 0; g < cols; g += p.m) mark_group(&key[size_t(g)], p.m, p.n, &pr[size_t(g)]);
+        else
+          mark_smallest(key.data(), cols, count, work, pr.data());
+        finish_row(r, v.data(), pr.data());
+      }
+    });
+  }
+  double loss = 0;
+  out->pruned = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    loss += row_loss[size_t(r)];
+    out->pruned += row_pruned[size_t(r)];
+  }
+  out->loss = loss / tokens;
+  out->alpha = alpha;
+  return Status::Ok();
+}
+
+}  // namespace sk
