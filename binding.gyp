@@ -13,6 +13,10 @@
         "native/formats/validate.cpp",
         "native/cpu/spmm.cpp",
         "native/cpu/spmm_portable.cpp",
+        "native/cpu/spmm_vec.cpp",
+        "native/cpu/spmm_avx2.cpp",
+        "native/cpu/spmm_avx512.cpp",
+        "native/cpu/probes.cpp",
         "native/io/json.cpp",
         "native/io/mapped_file.cpp",
         "native/io/safetensors.cpp",
@@ -30,7 +34,8 @@
         "native/solvers/sparsegpt.cpp",
         "native/addon/addon.cpp",
         "native/addon/io_binding.cpp",
-        "native/addon/solvers_binding.cpp"
+        "native/addon/solvers_binding.cpp",
+        "native/addon/probes_binding.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -72,6 +72,8 @@ export interface NativeAddon {
   stWriterFinish(handle: object, metadata: Record<string, string>): void;
   stWriterFinishAsync(handle: object, metadata: Record<string, string>): Promise<void>;
   stWriterAbort(handle: object): void;
+  probeReadBandwidth(bytes: number, reps: number): number;
+  probeFmaPeak(iters: number, reps: number): number;
   // solvers (native/addon/solvers_binding.cpp)
   calibCreate(k: number, hessian: boolean): StatsHandle;
   calibAdd(h: StatsHandle, x: Buf, dtype: DType, rows: number): void;

@@ -9,6 +9,10 @@ set(SPARSEKIT_CORE_SOURCES
   native/formats/validate.cpp
   native/cpu/spmm.cpp
   native/cpu/spmm_portable.cpp
+  native/cpu/spmm_vec.cpp
+  native/cpu/spmm_avx2.cpp
+  native/cpu/spmm_avx512.cpp
+  native/cpu/probes.cpp
   native/io/json.cpp
   native/io/mapped_file.cpp
   native/io/safetensors.cpp
@@ -29,4 +33,5 @@ set(SPARSEKIT_ADDON_SOURCES
   native/addon/addon.cpp
   native/addon/io_binding.cpp
   native/addon/solvers_binding.cpp
+  native/addon/probes_binding.cpp
 )
