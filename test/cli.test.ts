@@ -323,6 +323,7 @@ describe('sparsekit errors and exit codes', () => {
     const fmt = await cli('pack', model, '-o', join(dir, 'y.safetensors'), '--format', 'zip');
     expect([fmt.code, fmt.stderr]).toEqual([1, expect.stringMatching(/--format: expected one of auto, dense, csr/)]);
     expect((await cli('pack', model, '-o', model)).code).toBe(1);
+    expect((await cli('pack', model, '-o', join(dir, 'z.safetensors'), '--expected-n', '0')).code).toBe(1);
     expect((await cli('bench', '--shape', '12by3')).code).toBe(1);
     expect((await cli('bench', '--sparsity', '1.5')).code).toBe(1);
     const out = await cli('pack', model, '-o', join(dir, 'no/such/dir/out.safetensors'));

@@ -2,7 +2,8 @@
  * Facts about a weight that inspect and pack need: how sparse it is, whether it already follows
  * an N:M pattern, and which packed format stores it in the fewest bytes.
  */
-import { bytesPerElement, isFloatDType, type FloatDType } from '../dtype.js';
+import { chooseFormat } from '../cost-model.js';
+import { isFloatDType, type FloatDType } from '../dtype.js';
 import type { Format } from '../sparse-matrix.js';
 import type { Tensor } from '../tensor.js';
 
@@ -73,44 +74,16 @@ function countGeneric(t: Tensor, rows: number, cols: number) {
   return { nonzero, ok24, ok48 };
 }
 
-export interface FormatChoice {
-  format: Format;
-  n?: number;
-  m?: number;
-  /** Estimated bytes of the packed parts. */
-  bytes: number;
-}
-
-/** Bytes each format would take for this weight (docs/formats.md layouts), null where it cannot hold it. */
-export function formatSizes(rows: number, cols: number, dtype: FloatDType, s: WeightStats): FormatChoice[] {
-  const b = bytesPerElement(dtype);
-  const nnz = s.numel - s.zeros;
-  const maskWords = rows * Math.ceil(cols / 32);
-  const out: FormatChoice[] = [
-    { format: 'dense', bytes: rows * cols * b },
-    { format: 'bitmap', bytes: (rows + 1) * 4 + maskWords * 4 + nnz * b },
-    { format: 'csr', bytes: (rows + 1) * 4 + nnz * (4 + b) },
-  ];
-  if (s.nm) {
-    const [n, m] = s.nm === '2:4' ? [2, 4] : [4, 8];
-    const groups = Math.ceil(cols / m);
-    out.push({ format: 'nm', n, m, bytes: rows * Math.ceil((groups * m) / 32) * 4 + rows * groups * n * b });
-  }
-  return out;
-}
-
 /**
- * The format `--format auto` picks: the smallest estimate, N:M when it is within 2% of that (it
- * has the structured kernels), and dense unless packing saves at least 10%. Tiled-CSL is a GPU
- * layout and is only used when asked for.
+ * The format `--format auto` stores: what the library's CPU cost model (lib/cost-model.ts, the same
+ * one behind `fromDense(w, { format: 'auto' })`) predicts fastest for `expectedN` tokens per call,
+ * fed with these statistics (counted here, faster than the model's own pass).
  */
-export function chooseFormat(rows: number, cols: number, dtype: FloatDType, s: WeightStats): FormatChoice {
-  const sizes = formatSizes(rows, cols, dtype, s);
-  const dense = sizes[0]!;
-  let best = sizes.reduce((a, c) => (c.bytes < a.bytes ? c : a));
-  const nm = sizes.find((c) => c.format === 'nm');
-  if (nm && nm.bytes <= best.bytes * 1.02) best = nm;
-  return best.bytes <= dense.bytes * 0.9 ? best : dense;
+export function autoFormat(rows: number, cols: number, dtype: FloatDType, s: WeightStats, expectedN: number): { format: Format; n?: number; m?: number } {
+  const nnz = s.numel - s.zeros;
+  const nm = s.nm === '2:4' ? { n: 2, m: 4 } : s.nm === '4:8' ? { n: 4, m: 8 } : undefined;
+  const c = chooseFormat({ rows, cols, dtype, nnz, ...(nm && nnz > 0 ? { nm } : {}) }, expectedN);
+  return { format: c.format, n: c.n, m: c.m };
 }
 
 /** Which tensors the pipelines treat as linear weights by default: 2-D floats that are not embeddings, heads or norms. */
