@@ -33,9 +33,9 @@
         "native/solvers/wanda.cpp",
         "native/solvers/sparsegpt.cpp",
         "native/addon/addon.cpp",
-        "native/addon/io_binding.cpp",
         "native/addon/solvers_binding.cpp",
-        "native/addon/probes_binding.cpp"
+        "native/addon/probes_binding.cpp",
+        "native/addon/io_binding.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -7,11 +7,11 @@ export {
   SparsekitError, ShapeError, DTypeError, FormatError, DeviceError, NumericError, DisposedError, ArgumentError,
   AbortError, MemoryError, InternalError, IOError, type ErrorCode,
 } from './errors.js';
+export { chooseFormat, predictSeconds, formatBytes, weightStats, DEFAULT_MACHINE, type MachineModel, type CpuFormat, type WeightStats, type FormatChoice } from './cost-model.js';
 export {
   loadSafetensors, saveSafetensors, SafetensorsFile, SafetensorsWriter, type EntryInfo, type TensorEntryInfo,
   type SparseEntryInfo, type RawTensor, type SaveValue, type WriterOptions, type LoadSafetensorsFn, type SaveSafetensorsFn,
 } from './safetensors.js';
-export { chooseFormat, predictSeconds, formatBytes, weightStats, DEFAULT_MACHINE, type MachineModel, type CpuFormat, type WeightStats, type FormatChoice } from './cost-model.js';
 export { CalibrationStats, type CalibrationOptions } from './calibration.js';
 export {
   prune, type PrunePattern, type PruneResult, type PruneReport, type MagnitudeOptions, type WandaOptions, type SparseGptOptions,

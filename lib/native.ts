@@ -60,6 +60,8 @@ export interface NativeAddon {
   getNumThreads(): number;
   cpuInfo(): { features: Record<string, boolean>; isa: string; supportedIsas: string[] };
   setIsa(isa: string): boolean;
+  probeReadBandwidth(bytes: number, reps: number): number;
+  probeFmaPeak(iters: number, reps: number): number;
   // native/addon/io_binding.cpp
   stOpen(path: string): StOpened;
   stOpenAsync(path: string): Promise<StOpened>;
@@ -72,8 +74,6 @@ export interface NativeAddon {
   stWriterFinish(handle: object, metadata: Record<string, string>): void;
   stWriterFinishAsync(handle: object, metadata: Record<string, string>): Promise<void>;
   stWriterAbort(handle: object): void;
-  probeReadBandwidth(bytes: number, reps: number): number;
-  probeFmaPeak(iters: number, reps: number): number;
   // solvers (native/addon/solvers_binding.cpp)
   calibCreate(k: number, hessian: boolean): StatsHandle;
   calibAdd(h: StatsHandle, x: Buf, dtype: DType, rows: number): void;

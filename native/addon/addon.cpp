@@ -356,8 +356,8 @@ void register_core(Napi::Env env, Napi::Object exports) {
 
 static Napi::Object InitSparsekit(Napi::Env env, Napi::Object exports) {
   sk::addon::register_core(env, exports);
-  sk::addon::register_io(env, exports);
   sk::addon::register_probes(env, exports);
+  sk::addon::register_io(env, exports);
   // One call per area registered in bindings.h.
   sk::addon::register_solvers(env, exports);
   return exports;

@@ -5,9 +5,8 @@
 namespace sk::addon {
 
 void register_core(Napi::Env env, Napi::Object exports);  // addon.cpp: tensors, formats, spmm, runtime
-void register_io(Napi::Env env, Napi::Object exports);    // io_binding.cpp: safetensors files
 void register_probes(Napi::Env env, Napi::Object exports);  // probes_binding.cpp: bench probes
-// Add one line per area: void register_solvers(Napi::Env env, Napi::Object exports); ...
+void register_io(Napi::Env env, Napi::Object exports);    // io_binding.cpp: safetensors files
 void register_solvers(Napi::Env env, Napi::Object exports);  // solvers_binding.cpp: CalibrationStats, prune.*
 
 }  // namespace sk::addon
