@@ -32,12 +32,17 @@
         "native/solvers/magnitude.cpp",
         "native/solvers/wanda.cpp",
         "native/solvers/sparsegpt.cpp",
+        "native/cuda/warp_model.cpp",
+        "native/cuda/gpu_layouts.cpp",
+        "native/cuda/replay.cpp",
         "native/addon/addon.cpp",
         "native/addon/solvers_binding.cpp",
         "native/addon/probes_binding.cpp",
-        "native/addon/io_binding.cpp"
+        "native/addon/io_binding.cpp",
+        "native/addon/cuda_bridge.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
+      "conditions": [["OS=='linux'", { "libraries": ["-ldl"] }]],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],

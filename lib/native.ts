@@ -42,6 +42,19 @@ export interface StOpened {
   fileSize: number;
 }
 
+/** Opaque handles to device memory / device weights (N-API externals). */
+export type DeviceHandle = { readonly __device: unique symbol };
+export type MatrixHandle = { readonly __matrix: unique symbol };
+
+export interface CudaInfoNative {
+  reason?: string | null;
+  cublasLt?: string | null;
+  cublasLtReason?: string | null;
+  cusparseLt?: string | null;
+  cusparseLtReason?: string | null;
+  devices: { id: number; name: string; computeCapability: string; memoryBytes: number; smCount: number }[];
+}
+
 export interface NativeAddon {
   convert(src: Buf, srcDtype: DType, dst: Buf, dstDtype: DType): void;
   fillRandom(dst: Buf, dtype: DType, seed: bigint, dist: 'uniform' | 'normal', a: number, b: number): void;
@@ -90,6 +103,20 @@ export interface NativeAddon {
   pruneSparseGpt(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
                  opt: PatternNative & { blockSize: number; damping: number; quantizeBits: number }, control: Int32Array): Promise<PruneResultNative>;
   solverKernelName(): string;
+
+  // GPU (native/addon/cuda_bridge.cpp): libsparsekit_cuda is found at run time.
+  cudaLoad(paths: string[]): { loaded: boolean; path: string | null; reason: string | null; build: string | null };
+  cudaInfo(): CudaInfoNative;
+  /** CPU replay of a CUDA kernel (tests): y [n, rows] float32 = x [n, cols] (16-bit) times the matrix transposed. */
+  cudaReplay(m: MatrixDesc, x: Uint16Array, n: number, kernel: 'tiled-csl' | 'bitmap' | 'sp24', splitK: number, bn: number): Float32Array;
+  cudaAlloc(device: number, bytes: number): DeviceHandle;
+  cudaFree(h: DeviceHandle): void;
+  cudaCopyAsync(h: DeviceHandle, host: Buf, toDevice: boolean): Promise<void>;
+  cudaUploadMatrixAsync(device: number, m: MatrixDesc): Promise<MatrixHandle>;
+  cudaReleaseMatrix(h: MatrixHandle): void;
+  cudaSpmmAsync(m: MatrixHandle, x: DeviceHandle, n: number, outDtype: DType, y: DeviceHandle, splitK: number): Promise<void>;
+  /** Median milliseconds of `iters` CUDA-event-timed runs, L2 flushed before each. */
+  cudaBenchAsync(m: MatrixHandle, x: DeviceHandle, n: number, outDtype: DType, y: DeviceHandle, splitK: number, iters: number): Promise<number>;
 }
 
 /** An opaque native CalibrationStats handle. */
