@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SparseMatrix, Tensor, loadSafetensors, saveSafetensors, setNumThreads } from '../lib/index.js';
 import { runCli } from '../lib/cli/main.js';
+import { weightStats } from '../lib/cli/weights.js';
 import { rng } from './reference.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sparsekit-cli-'));
@@ -75,6 +76,38 @@ beforeAll(() => {
     calib[`${name}.input`] = Tensor.from(x, [80, k]).to('float16');
   }
   saveSafetensors.sync(calibPath, calib);
+});
+
+describe('weight statistics', () => {
+  it('count zeros (+0 and -0) and check 2:4 / 4:8 like a plain reference, every float dtype, any width', () => {
+    const r = rng(7);
+    for (const dtype of ['float32', 'float16', 'bfloat16'] as const)
+      for (const cols of [64, 70, 67, 8, 3])
+        for (const pattern of ['random', '2:4', '4:8', 'dense', '3+1 of 8', '2+3 of 8', 'tail'] as const) {
+          const rows = 5;
+          const v = new Float32Array(rows * cols);
+          for (let i = 0; i < v.length; i++) {
+            const k = i % cols;
+            const keep = pattern === 'random' ? r() < 0.4 : pattern === '2:4' ? (k % 4) < 2 : pattern === '4:8' ? (k % 8) % 2 === 0
+              : pattern === '3+1 of 8' ? [0, 1, 2, 4].includes(k % 8) : pattern === '2+3 of 8' ? [0, 1, 4, 5, 6].includes(k % 8)
+              : pattern === 'tail' ? k >= cols - (cols % 8 || 8) + 1 : true;
+            v[i] = keep ? (r() < 0.5 ? -1 : 1) * (0.5 + r()) : r() < 0.5 ? -0 : 0;
+          }
+          const t = Tensor.from(v, [rows, cols]).to(dtype);
+          // Reference on the float32 values: a group of m (zero-padded at the row end) keeps <= m/2.
+          let zeros = 0, ok24 = true, ok48 = true;
+          for (let row = 0; row < rows; row++)
+            for (const [m, set] of [[4, (x: boolean) => { ok24 &&= x; }], [8, (x: boolean) => { ok48 &&= x; }]] as const)
+              for (let g = 0; g < cols; g += m) {
+                let nz = 0;
+                for (let k = g; k < Math.min(g + m, cols); k++) nz += Number(v[row * cols + k] !== 0);
+                set(nz <= m / 2);
+              }
+          for (const x of v) zeros += Number(x === 0);
+          const s = weightStats(t);
+          expect([s.zeros, s.nm], `${dtype} ${cols} ${pattern}`).toEqual([zeros, ok24 ? '2:4' : ok48 ? '4:8' : null]);
+        }
+  });
 });
 
 describe('sparsekit inspect', () => {
@@ -290,6 +323,7 @@ describe('sparsekit errors and exit codes', () => {
     const fmt = await cli('pack', model, '-o', join(dir, 'y.safetensors'), '--format', 'zip');
     expect([fmt.code, fmt.stderr]).toEqual([1, expect.stringMatching(/--format: expected one of auto, dense, csr/)]);
     expect((await cli('pack', model, '-o', model)).code).toBe(1);
+    expect((await cli('pack', model, '-o', join(dir, 'z.safetensors'), '--expected-n', '0')).code).toBe(1);
     expect((await cli('bench', '--shape', '12by3')).code).toBe(1);
     expect((await cli('bench', '--sparsity', '1.5')).code).toBe(1);
     const out = await cli('pack', model, '-o', join(dir, 'no/such/dir/out.safetensors'));

@@ -87,11 +87,15 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .option('--nm <n:m>', 'pattern for --format nm (default: 2:4 or 4:8, whichever the weight follows)')
     .option('--layers <regex>', 'tensors to pack (default: 2-D float weights except embeddings, heads and norms)')
     .option('--dtype <dtype>', 'convert packed values first: float32 | float16 | bfloat16')
-    .action((file: string, o: { out: string; format: string; nm?: string; layers?: string; dtype?: string }) => run(async (ctx) => {
+    .option('--expected-n <n>', 'with --format auto: tokens per product to pick the fastest format for', '1')
+    .action((file: string, o: { out: string; format: string; nm?: string; layers?: string; dtype?: string; expectedN: string }) => run(async (ctx) => {
       const format = parseFormat(o.format, PACK_FORMATS) as PackFormat;
       const nm = o.nm === undefined ? undefined : parseNM(o.nm, '--nm');
       if (nm && format !== 'nm') throw new CliError(EXIT.usage, '--nm only applies with --format nm');
-      const r = await packFile(file, o.out, { format, nm, layers: parseRegex(o.layers, '--layers'), dtype: parseDType(o.dtype, '--dtype') }, ctx);
+      const r = await packFile(file, o.out, {
+        format, nm, layers: parseRegex(o.layers, '--layers'), dtype: parseDType(o.dtype, '--dtype'),
+        expectedN: parseIntOpt(o.expectedN, '--expected-n', 1, 65536),
+      }, ctx);
       if (ctx.opts.json) ctx.json(r);
       else printPack(r, ctx);
       return EXIT.ok;
@@ -119,6 +123,7 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .option('--calib <file>', 'calibration inputs (docs/cli.md); needed by wanda and sparsegpt')
     .option('--layers <regex>', 'weights to prune (default: 2-D float weights except embeddings, heads and norms)')
     .option('-f, --format <format>', `storage of the pruned weights: ${['dense', ...PACK_FORMATS.filter((f) => f !== 'dense')].join(' | ')}`, 'dense')
+    .option('--expected-n <n>', 'with --format auto: tokens per product to pick the fastest format for', '1')
     .option('--block-size <n>', 'sparsegpt: columns per block', '128')
     .option('--damping <d>', 'sparsegpt: fraction of the mean Hessian diagonal added to it', '0.01')
     .option('--per-row', 'magnitude: rank |w| within each row instead of over the whole matrix', false)
@@ -134,6 +139,7 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
         format: parseFormat(o.format!, PACK_FORMATS) as PackFormat,
         blockSize: parseIntOpt(o.blockSize!, '--block-size', 1, 1 << 20), damping: parseNumberOpt(o.damping!, '--damping', 0, 1e6),
         evalTokens: parseIntOpt(o.evalTokens!, '--eval-tokens', 0, 1 << 20), perRow: o.perRow, alphaSearch: o.alphaSearch,
+        expectedN: parseIntOpt(o.expectedN!, '--expected-n', 1, 65536),
       }, ctx);
       if (ctx.opts.json) ctx.json(r);
       else printPrune(r, ctx);

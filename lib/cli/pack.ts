@@ -5,7 +5,7 @@ import { FORMATS, SparseMatrix, type Format } from '../sparse-matrix.js';
 import type { Tensor } from '../tensor.js';
 import { CliError, Context, EXIT, fmtBytes, fmtPct, table } from './context.js';
 import { runPipeline, type PipelineReport } from './pipeline.js';
-import { chooseFormat, followsNM, isLinearWeight, weightStats } from './weights.js';
+import { autoFormat, followsNM, isLinearWeight, weightStats } from './weights.js';
 
 export type PackFormat = Format | 'auto';
 export const PACK_FORMATS: readonly PackFormat[] = ['auto', ...FORMATS];
@@ -17,6 +17,8 @@ export interface PackOptions {
   layers?: RegExp;
   /** Convert packed weights' values to this dtype first (tiled-csl needs 16-bit values). */
   dtype?: FloatDType;
+  /** --format auto: tokens per product to optimise for (default 1, decoding). */
+  expectedN?: number;
 }
 
 export interface PackLayer {
@@ -57,7 +59,7 @@ export async function packWeight(name: string, t: Tensor, options: PackOptions):
   let format: Format = options.format === 'auto' ? 'dense' : options.format;
   let n: number | undefined, m: number | undefined;
   if (options.format === 'auto') {
-    ({ format, n, m } = chooseFormat(rows, cols, dtype, stats));
+    ({ format, n, m } = autoFormat(rows, cols, dtype, stats, options.expectedN ?? 1));
   } else if (format === 'nm') {
     ({ n, m } = options.nm ?? (stats.nm === '2:4' ? { n: 2, m: 4 } : stats.nm === '4:8' ? { n: 4, m: 8 } : { n: 0, m: 0 }));
     if (!n || !followsNM(t, n, m!))

@@ -32,6 +32,8 @@ export interface PruneFileOptions {
   perRow?: boolean;
   /** wanda: the published per-row cumulative-score threshold with alpha search. */
   alphaSearch?: boolean;
+  /** --format auto: tokens per product to pick the fastest format for. */
+  expectedN?: number;
 }
 
 export interface PruneLayer {
@@ -190,7 +192,9 @@ export async function pruneFile(input: string, output: string, o: PruneFileOptio
       let storage = 'dense';
       const format = o.format ?? 'dense';
       if (format !== 'dense') {
-        const packed = await packWeight(name, res.weight, { format, nm: o.pattern.n !== undefined && format === 'nm' ? { n: o.pattern.n, m: o.pattern.m } : undefined });
+        const packed = await packWeight(name, res.weight, {
+          format, nm: o.pattern.n !== undefined && format === 'nm' ? { n: o.pattern.n, m: o.pattern.m } : undefined, expectedN: o.expectedN,
+        });
         value = packed.value;
         storage = packed.report.storage;
       }
