@@ -13,10 +13,12 @@ namespace sk {
 
 namespace {
 
+// ES is the element size (2 or 4): a compile-time constant so every copy is a plain load/store.
+template <size_t ES>
 struct Source {
+  static constexpr size_t es = ES;
   const char* data;
   DType dtype;
-  size_t es;
   int64_t rows, cols;
   const uint8_t* mask;
 
@@ -49,7 +51,8 @@ Status prefix_to_row_ptr(const std::vector<int64_t>& counts, std::vector<uint8_t
   return Status::Ok();
 }
 
-Status pack_dense(const Source& s, PackedMatrix* out) {
+template <size_t ES>
+Status pack_dense(const Source<ES>& s, PackedMatrix* out) {
   auto& v = out->parts[int(Part::values)];
   v.resize(size_t(s.rows * s.cols) * s.es);
   parallel_range(s.rows, 16, [&](int64_t b, int64_t e) {
@@ -61,7 +64,8 @@ Status pack_dense(const Source& s, PackedMatrix* out) {
   return Status::Ok();
 }
 
-Status pack_csr(const Source& s, PackedMatrix* out) {
+template <size_t ES>
+Status pack_csr(const Source<ES>& s, PackedMatrix* out) {
   std::vector<int64_t> counts(size_t(s.rows), 0);
   parallel_range(s.rows, 16, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r)
@@ -88,15 +92,19 @@ Status pack_csr(const Source& s, PackedMatrix* out) {
   return Status::Ok();
 }
 
-Status pack_bitmap(const Source& s, PackedMatrix* out) {
+template <size_t ES>
+Status pack_bitmap(const Source<ES>& s, PackedMatrix* out) {
   const int64_t wpr = mask_words_per_row(s.cols);
   auto& mb = sized<uint32_t>(out->parts[int(Part::masks)], s.rows * wpr);
   uint32_t* masks = reinterpret_cast<uint32_t*>(mb.data());
   std::vector<int64_t> counts(size_t(s.rows), 0);
   parallel_range(s.rows, 16, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
-      for (int64_t c = 0; c < s.cols; ++c)
-        if (s.keep(r * s.cols + c)) masks[r * wpr + c / 32] |= 1u << (c % 32);
+      for (int64_t w = 0; w < wpr; ++w) {
+        uint32_t bits = 0;
+        for (int64_t c = w * 32; c < std::min(s.cols, w * 32 + 32); ++c) bits |= uint32_t(s.keep(r * s.cols + c)) << (c % 32);
+        masks[r * wpr + w] = bits;
+      }
       int64_t cnt = 0;
       for (int64_t w = 0; w < wpr; ++w) cnt += __builtin_popcount(masks[r * wpr + w]);
       counts[r] = cnt;
@@ -110,14 +118,16 @@ Status pack_bitmap(const Source& s, PackedMatrix* out) {
   parallel_range(s.rows, 16, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       int64_t k = rp[r];
-      for (int64_t c = 0; c < s.cols; ++c)
-        if (masks[r * wpr + c / 32] >> (c % 32) & 1u) std::memcpy(&vals[size_t(k++) * s.es], s.at(r * s.cols + c), s.es);
+      for (int64_t w = 0; w < wpr; ++w)
+        for (uint32_t bits = masks[r * wpr + w]; bits; bits &= bits - 1)
+          std::memcpy(&vals[size_t(k++) * s.es], s.at(r * s.cols + w * 32 + __builtin_ctz(bits)), s.es);
     }
   });
   return Status::Ok();
 }
 
-Status pack_nm(const Source& s, int n, int m, bool prune, PackedMatrix* out) {
+template <size_t ES>
+Status pack_nm(const Source<ES>& s, int n, int m, bool prune, PackedMatrix* out) {
   const int64_t groups = nm_groups(s.cols, m);
   const int64_t wpr = mask_words_per_row(groups * m);
   const int64_t per_row = groups * n;
@@ -189,7 +199,8 @@ Status pack_nm(const Source& s, int n, int m, bool prune, PackedMatrix* out) {
   return Status::Ok();
 }
 
-Status pack_tiled_csl(const Source& s, PackedMatrix* out) {
+template <size_t ES>
+Status pack_tiled_csl(const Source<ES>& s, PackedMatrix* out) {
   const int64_t ty_count = tiles_down(s.rows), tx_count = tiles_across(s.cols);
   const int64_t tiles = ty_count * tx_count;
   std::vector<int64_t> counts(size_t(tiles), 0);
@@ -229,6 +240,18 @@ Status pack_tiled_csl(const Source& s, PackedMatrix* out) {
   return Status::Ok();
 }
 
+template <size_t ES>
+Status pack_as(const Source<ES>& s, const PackOptions& opt, PackedMatrix* out) {
+  switch (opt.format) {
+    case Format::dense: return pack_dense(s, out);
+    case Format::csr: return pack_csr(s, out);
+    case Format::bitmap: return pack_bitmap(s, out);
+    case Format::nm: return pack_nm(s, opt.n, opt.m, opt.prune_magnitude, out);
+    case Format::tiled_csl: return pack_tiled_csl(s, out);
+  }
+  return Status::Error(ErrorCode::internal, "unknown format");
+}
+
 }  // namespace
 
 Status pack(const void* dense, DType dtype, int64_t rows, int64_t cols, const PackOptions& opt, PackedMatrix* out) {
@@ -239,20 +262,13 @@ Status pack(const void* dense, DType dtype, int64_t rows, int64_t cols, const Pa
   out->rows = rows;
   out->cols = cols;
   if (opt.format == Format::nm) { out->n = opt.n; out->m = opt.m; }
-  Source s{static_cast<const char*>(dense), dtype, dtype_size(dtype), rows, cols, opt.mask};
   try {
-    switch (opt.format) {
-      case Format::dense: return pack_dense(s, out);
-      case Format::csr: return pack_csr(s, out);
-      case Format::bitmap: return pack_bitmap(s, out);
-      case Format::nm: return pack_nm(s, opt.n, opt.m, opt.prune_magnitude, out);
-      case Format::tiled_csl: return pack_tiled_csl(s, out);
-    }
+    if (dtype_size(dtype) == 4) return pack_as(Source<4>{static_cast<const char*>(dense), dtype, rows, cols, opt.mask}, opt, out);
+    return pack_as(Source<2>{static_cast<const char*>(dense), dtype, rows, cols, opt.mask}, opt, out);
   } catch (const std::bad_alloc&) {
     return Status::Error(ErrorCode::memory, "out of host memory while packing a [" + std::to_string(rows) + ", " +
                                                 std::to_string(cols) + "] matrix");
   }
-  return Status::Error(ErrorCode::internal, "unknown format");
 }
 
 }  // namespace sk
