@@ -25,45 +25,33 @@ namespace {
 constexpr int64_t kMc = 144;
 constexpr int64_t kNc = 384;
 
-// Panel p of A (rows p*mr .. +mr, zero-padded) for K slice [k0, k0 + kc), k-major.
-void pack_a_panel(const GemmArgs& g, int64_t p, int64_t k0, int64_t kc, int mr, float* dst) {
-  const int64_t i0 = p * mr, rows = std::min<int64_t>(mr, g.m - i0);
-  if (g.a_trans) {
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* src = g.a + (k0 + k) * g.lda + i0;
-      float* d = dst + k * mr;
-      int64_t a = 0;
-      for (; a < rows; ++a) d[a] = src[a];
-      for (; a < mr; ++a) d[a] = 0.f;
-    }
-    return;
-  }
-  const float* src[32];
-  for (int64_t a = 0; a < mr; ++a) src[a] = a < rows ? g.a + (i0 + a) * g.lda + k0 : nullptr;
+// Packs a panel of `w` lines (x = 0..w-1, zero beyond `valid`) by `kc` deep, k-major, from a
+// matrix whose element (x, k) lives at src[x*sx + k*sk]. A's row panels and B's column panels are
+// both such panels; the loop order follows whichever stride is 1.
+void pack_panel(const float* src, int64_t sx, int64_t sk, int64_t valid, int w, int64_t kc, float* dst) {
   for (int64_t k = 0; k < kc; ++k) {
-    float* d = dst + k * mr;
-    for (int64_t a = 0; a < mr; ++a) d[a] = src[a] ? src[a][k] : 0.f;
+    const float* s = src + k * sk;
+    float* d = dst + k * w;
+    int64_t x = 0;
+    if (sx == 1)
+      for (; x < valid; ++x) d[x] = s[x];
+    else
+      for (; x < valid; ++x) d[x] = s[x * sx];  // `valid` streams, each read in order over k
+    for (; x < w; ++x) d[x] = 0.f;
   }
 }
 
+// Panel p of A (rows p*mr ..) and panel q of B (columns q*nr ..) for K slice [k0, k0 + kc).
+void pack_a_panel(const GemmArgs& g, int64_t p, int64_t k0, int64_t kc, int mr, float* dst) {
+  const int64_t i0 = p * mr;
+  const int64_t sx = g.a_trans ? 1 : g.lda, sk = g.a_trans ? g.lda : 1;
+  pack_panel(g.a + i0 * sx + k0 * sk, sx, sk, std::min<int64_t>(mr, g.m - i0), mr, kc, dst);
+}
+
 void pack_b_panel(const GemmArgs& g, int64_t q, int64_t k0, int64_t kc, int nr, float* dst) {
-  const int64_t j0 = q * nr, cols = std::min<int64_t>(nr, g.n - j0);
-  if (!g.b_trans) {
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* src = g.b + (k0 + k) * g.ldb + j0;
-      float* d = dst + k * nr;
-      int64_t b = 0;
-      for (; b < cols; ++b) d[b] = src[b];
-      for (; b < nr; ++b) d[b] = 0.f;
-    }
-    return;
-  }
-  const float* src[64];
-  for (int64_t b = 0; b < nr; ++b) src[b] = b < cols ? g.b + (j0 + b) * g.ldb + k0 : nullptr;
-  for (int64_t k = 0; k < kc; ++k) {
-    float* d = dst + k * nr;
-    for (int64_t b = 0; b < nr; ++b) d[b] = src[b] ? src[b][k] : 0.f;
-  }
+  const int64_t j0 = q * nr;
+  const int64_t sx = g.b_trans ? g.ldb : 1, sk = g.b_trans ? 1 : g.ldb;
+  pack_panel(g.b + j0 * sx + k0 * sk, sx, sk, std::min<int64_t>(nr, g.n - j0), nr, kc, dst);
 }
 
 // Does row tile [i0, i0 + mc) need K slice [k0, k0 + kc)? (The shape hints let us skip slices
