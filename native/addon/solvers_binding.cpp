@@ -309,7 +309,7 @@ Napi::Value SparseGpt(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SolverKernel(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), gemm_micro_kernel(active_isa()).name);
+  return Napi::String::New(info.Env(), linalg_kernels(active_isa()).name);
 }
 
 }  // namespace

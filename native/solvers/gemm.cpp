@@ -10,11 +10,11 @@
 
 namespace sk {
 
-const GemmMicroKernel& gemm_micro_kernel(Isa isa) {
-  const GemmMicroKernel* k = nullptr;
-  if (isa == Isa::avx512) k = gemm_micro_kernel_avx512();
-  if (!k && (isa == Isa::avx512 || isa == Isa::avx2)) k = gemm_micro_kernel_avx2();
-  if (!k) k = gemm_micro_kernel_portable();
+const LinalgKernels& linalg_kernels(Isa isa) {
+  const LinalgKernels* k = nullptr;
+  if (isa == Isa::avx512) k = linalg_kernels_avx512();
+  if (!k && (isa == Isa::avx512 || isa == Isa::avx2)) k = linalg_kernels_avx2();
+  if (!k) k = linalg_kernels_portable();
   return *k;
 }
 
@@ -62,7 +62,7 @@ bool needs_slice(const GemmArgs& g, int64_t i0, int64_t mc, int64_t k0, int64_t 
   return true;
 }
 
-void run_tile(const GemmArgs& g, const GemmMicroKernel& mk, int64_t i0, int64_t j0, int64_t k0, int64_t kc,
+void run_tile(const GemmArgs& g, const LinalgKernels& mk, int64_t i0, int64_t j0, int64_t k0, int64_t kc,
               const float* apack, const float* bpack) {
   const int64_t mc = std::min(kMc, g.m - i0), nc = std::min(kNc, g.n - j0);
   if (g.shape == GemmShape::lower_c && j0 > i0 + mc - 1) return;
@@ -78,11 +78,11 @@ void run_tile(const GemmArgs& g, const GemmMicroKernel& mk, int64_t i0, int64_t 
       const int64_t rows = std::min<int64_t>(mr, mc - p);
       const int64_t off = (i0 + p) * g.ldc + j0 + q;
       if (rows == mr && cols == nr) {
-        mk.run(kc, ap, bp, g.cd ? nullptr : g.c + off, g.cd ? g.cd + off : nullptr, g.ldc, g.alpha);
+        mk.gemm(kc, ap, bp, g.cd ? nullptr : g.c + off, g.cd ? g.cd + off : nullptr, g.ldc, g.alpha);
         continue;
       }
       std::fill(tile, tile + mr * nr, 0.f);
-      mk.run(kc, ap, bp, tile, nullptr, nr, g.alpha);
+      mk.gemm(kc, ap, bp, tile, nullptr, nr, g.alpha);
       for (int64_t a = 0; a < rows; ++a)
         for (int64_t b = 0; b < cols; ++b) {
           if (g.cd) g.cd[off + a * g.ldc + b] += double(tile[a * nr + b]);
@@ -96,7 +96,7 @@ void run_tile(const GemmArgs& g, const GemmMicroKernel& mk, int64_t i0, int64_t 
 
 void gemm(const GemmArgs& g) {
   if (g.m <= 0 || g.n <= 0 || g.k <= 0) return;
-  const GemmMicroKernel& mk = gemm_micro_kernel(active_isa());
+  const LinalgKernels& mk = linalg_kernels(active_isa());
   const int mr = mk.mr, nr = mk.nr;
   const int64_t pa = (g.m + mr - 1) / mr, pb = (g.n + nr - 1) / nr;
   thread_local std::vector<float> apack, bpack;
