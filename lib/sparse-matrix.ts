@@ -3,6 +3,8 @@ import { ArgumentError, DisposedError, DTypeError, ShapeError, fromNativeError }
 import { native, type FormatName, type MatrixDesc, type PartName, type PackOptionsNative } from './native.js';
 import { fmtShape } from './shape.js';
 import { Tensor, checkTensor } from './tensor.js';
+import { chooseFormat, weightStats } from './cost-model.js';
+import { matrixToDevice, type DeviceSparseMatrix } from './cuda.js';
 
 export type Format = FormatName;
 export const FORMATS: readonly Format[] = ['dense', 'csr', 'bitmap', 'nm', 'tiled-csl'];
@@ -17,8 +19,13 @@ export const FORMAT_PARTS: Readonly<Record<Format, readonly PartName[]>> = {
 };
 
 export interface FromDenseOptions {
-  /** Storage format; default 'bitmap'. */
-  format?: Format;
+  /**
+   * Storage format; default 'bitmap'. 'auto' picks the format the CPU cost model (lib/cost-model.ts,
+   * docs/kernels.md) predicts fastest for this weight's sparsity and structure at `expectedN`.
+   */
+  format?: Format | 'auto';
+  /** With format 'auto': the number of activation vectors (tokens) per call to optimise for; default 1. */
+  expectedN?: number;
   /** One byte per element, 1 = keep. Without it, the tensor's nonzeros are kept. */
   mask?: Tensor | Uint8Array;
   /** nm: keep n of every m consecutive weights along K (NVIDIA's meaning: 2:4 keeps 2). */
@@ -179,6 +186,19 @@ export class SparseMatrix {
     return `SparseMatrix(${this.format}${nm}, ${fmtShape(this.shape)}, ${this.dtype}, density ${this.density.toFixed(3)})`;
   }
 
+  /**
+   * Uploads to a GPU in the layout of its format's kernel (tiled-csl, bitmap, nm 2:4, dense via
+   * cuBLASLt); float16/bfloat16 only. ERR_DEVICE says why when there is no usable GPU.
+   */
+  to(device: 'cuda' | `cuda:${number}`): Promise<DeviceSparseMatrix> {
+    try {
+      this.live();
+      return matrixToDevice(this, device);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
   /** @internal the plain descriptor the native layer takes. */
   desc(): MatrixDesc {
     return { format: this.format, dtype: this.dtype, rows: this.rows, cols: this.cols, n: this.n, m: this.m, parts: this.live() };
@@ -223,13 +243,40 @@ function checkMatrixShape(shape: unknown, what: string): [number, number] {
   return [shape[0], shape[1]];
 }
 
+function maskArray(mask: FromDenseOptions['mask']): Uint8Array | null {
+  if (mask instanceof Tensor) return mask.dtype === 'uint8' ? (mask.toTypedArray() as Uint8Array) : null;
+  return mask instanceof Uint8Array ? mask : null;
+}
+
+function autoFormat(tensor: Tensor, rows: number, cols: number, dtype: FloatDType, options: FromDenseOptions) {
+  const expectedN = options.expectedN ?? 1;
+  if (!Number.isSafeInteger(expectedN) || expectedN < 1)
+    throw new ArgumentError(`options.expectedN: expected a positive integer, got ${String(options.expectedN)}`);
+  if (options.n !== undefined || options.m !== undefined)
+    throw new ArgumentError("options.n / options.m: not used with format 'auto' (it detects 2:4 and 4:8 itself)");
+  const mask = maskArray(options.mask);
+  if (mask && mask.length !== rows * cols)
+    throw new ShapeError(`options.mask: ${mask.length} bytes, expected ${rows * cols} (one per element of ${fmtShape(tensor.shape)})`);
+  const stats = weightStats(tensor.toTypedArray() as Float32Array | Uint16Array, rows, cols, dtype, mask);
+  const c = chooseFormat(stats, expectedN);
+  return { format: c.format as Format, n: c.n, m: c.m };
+}
+
 function prepareFromDense(tensor: Tensor, options: FromDenseOptions) {
   checkTensor(tensor, 'tensor');
   if (typeof options !== 'object' || options === null) throw new ArgumentError('options: expected an object');
   const [rows, cols] = checkMatrixShape(tensor.shape, 'tensor');
   const dtype = checkFloatDType(tensor.dtype, 'tensor.dtype');
-  const format = checkFormat(options.format ?? 'bitmap');
-  const { n, m } = format === 'nm' ? checkNM(options.n, options.m) : { n: undefined, m: undefined };
+  let format: Format;
+  let n: number | undefined, m: number | undefined;
+  if (options.format === 'auto') {
+    const choice = autoFormat(tensor, rows, cols, dtype, options);
+    format = choice.format;
+    ({ n, m } = choice);
+  } else {
+    format = checkFormat(options.format ?? 'bitmap');
+    ({ n, m } = format === 'nm' ? checkNM(options.n, options.m) : { n: undefined, m: undefined });
+  }
   if (format === 'tiled-csl' && dtype === 'float32')
     throw new DTypeError("tensor.dtype: tiled-csl stores 16-bit values; convert with tensor.to('float16') or to('bfloat16') first");
   if (options.prune !== undefined && options.prune !== false && options.prune !== 'magnitude')

@@ -1,7 +1,10 @@
-// The spmm driver: stages activations as fp32 in the kernel's layout, then splits rows over the pool.
+// The spmm driver: picks a kernel, stages activations as fp32 in the kernel's layout, then splits
+// rows over the pool in 16-row-aligned blocks (64-byte output lines are never shared by threads
+// when the output is row-major fp32, and tiled-csl keeps whole 128-row tile bands).
 #include "spmm.h"
 
 #include <algorithm>
+#include <memory>
 #include <new>
 #include <vector>
 
@@ -10,31 +13,98 @@
 namespace sk {
 
 SpmmKernel select_spmm_kernel(const MatrixView& a, int64_t n, Isa isa) {
-  (void)a; (void)n; (void)isa;
-  return {spmm_portable_gather, XLayout::k_major, "spmm_gather_portable"};
+  SpmmKernel k;
+  if (a.format != Format::tiled_csl && a.rows > 0 && a.cols > 0) {
+    switch (isa) {
+      case Isa::avx512: k = select_spmm_avx512(a, n); break;
+      case Isa::avx2: k = select_spmm_avx2(a, n); break;
+      case Isa::portable: k = select_spmm_vec(a, n); break;
+    }
+  }
+  if (!k.fn) k = {spmm_portable_gather, XLayout::k_major, "spmm_gather_portable"};
+  return k;
 }
 
 namespace {
 
 int64_t padded_k(int64_t cols) { return (cols + 63) / 64 * 64; }
 
-void stage_activations(const SpmmArgs& args, int64_t cols, int64_t kp, XLayout layout, std::vector<float>& buf) {
+// Where column k of a 32-column chunk goes in n_major_pairs order.
+inline int64_t pair_slot(int64_t k) {
+  const int64_t i = k & 31;
+  return (k & ~int64_t(31)) + ((i & 1) ? 16 + (i >> 1) : (i >> 1));
+}
+
+template <class Load>
+void stage_typed(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, float* buf, Load load) {
   const int64_t n = args.n;
-  buf.assign(size_t(kp * n), 0.f);
   // Source element (k, j) lives at b[k*n + j] (spmm) or x[j*cols + k] (linear).
   const int64_t sk = args.b_is_kn ? n : 1, sj = args.b_is_kn ? 1 : cols;
-  if (layout == XLayout::k_major) {
-    parallel_range(cols, 256, [&](int64_t b, int64_t e) {
-      for (int64_t k = b; k < e; ++k)
-        for (int64_t j = 0; j < n; ++j) buf[size_t(k * n + j)] = load_as_f32(args.b, args.b_dtype, size_t(k * sk + j * sj));
+  const bool pairs = layout == XLayout::k_major_pairs || layout == XLayout::n_major_pairs;
+  if (layout == XLayout::k_major || layout == XLayout::k_major_pairs) {
+    // 64-column blocks keep both the strided reads (linear) and the strided writes in L1.
+    parallel_range((cols + 63) / 64, 4, [&](int64_t b, int64_t e) {
+      for (int64_t kb = b * 64; kb < std::min(cols, e * 64); kb += 64) {
+        const int64_t ke = std::min(cols, kb + 64);
+        for (int64_t j = 0; j < n; ++j)
+          for (int64_t k = kb; k < ke; ++k) buf[(pairs ? pair_slot(k) : k) * ld + j] = load(size_t(k * sk + j * sj));
+      }
     });
   } else {
     parallel_range(n, 1, [&](int64_t b, int64_t e) {
-      for (int64_t j = b; j < e; ++j)
-        for (int64_t k = 0; k < cols; ++k) buf[size_t(j * kp + k)] = load_as_f32(args.b, args.b_dtype, size_t(k * sk + j * sj));
+      for (int64_t j = b; j < e; ++j) {
+        float* dst = buf + j * kp;
+        for (int64_t k = 0; k < cols; ++k) dst[pairs ? pair_slot(k) : k] = load(size_t(k * sk + j * sj));
+      }
     });
   }
 }
+
+void stage_activations(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, std::vector<float>& buf) {
+  const bool k_major = layout == XLayout::k_major || layout == XLayout::k_major_pairs;
+  buf.assign(size_t(k_major ? kp * ld : kp * args.n), 0.f);
+  const void* src = args.b;
+  switch (args.b_dtype) {
+    case DType::f32: {
+      const float* p = static_cast<const float*>(src);
+      stage_typed(args, cols, kp, ld, layout, buf.data(), [p](size_t i) { return p[i]; });
+      break;
+    }
+    case DType::bf16: {
+      const uint16_t* p = static_cast<const uint16_t*>(src);
+      stage_typed(args, cols, kp, ld, layout, buf.data(), [p](size_t i) { return bf16_to_f32(p[i]); });
+      break;
+    }
+    case DType::f16: {
+      const uint16_t* p = static_cast<const uint16_t*>(src);
+      stage_typed(args, cols, kp, ld, layout, buf.data(), [p](size_t i) { return f16_to_f32(p[i]); });
+      break;
+    }
+    default:
+      stage_typed(args, cols, kp, ld, layout, buf.data(), [&](size_t i) { return load_as_f32(src, args.b_dtype, i); });
+  }
+}
+
+// Per calling thread, reused across calls: fresh multi-megabyte allocations each call cost more
+// in page faults than the kernel itself at small sizes. Buffers over kKeepBytes are released.
+constexpr size_t kKeepBytes = size_t(64) << 20;
+struct Scratch {
+  std::vector<float> x;
+  std::unique_ptr<uint8_t[]> ws;
+  size_t ws_cap = 0;
+  uint8_t* workspace(size_t bytes) {
+    if (bytes > ws_cap) {
+      ws.reset(new uint8_t[bytes]);
+      ws_cap = bytes;
+    }
+    return ws.get();
+  }
+  void trim() {
+    if (x.capacity() * sizeof(float) > kKeepBytes) std::vector<float>().swap(x);
+    if (ws_cap > kKeepBytes) { ws.reset(); ws_cap = 0; }
+  }
+};
+thread_local Scratch t_scratch;
 
 }  // namespace
 
@@ -42,24 +112,38 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args) {
   if (a.rows == 0 || args.n == 0) return Status::Ok();
   const SpmmKernel k = select_spmm_kernel(a, args.n, active_isa());
   const int64_t kp = padded_k(a.format == Format::nm ? nm_padded_cols(a.cols, a.m) : a.cols);
-  std::vector<float> xbuf, bias;
+  // Row partition: blocks of `align` rows, a few tasks per thread so uneven sparse rows balance.
+  const int64_t align = a.format == Format::tiled_csl ? kTileRows : 16;
+  const int64_t blocks = (a.rows + align - 1) / align;
+  int64_t tasks = std::min<int64_t>(blocks, int64_t(get_num_threads()) * 4);
+  const int64_t step = (blocks + tasks - 1) / tasks;
+  tasks = (blocks + step - 1) / step;
+  const int64_t ld = (args.n + k.n_align - 1) / k.n_align * k.n_align;
+  const size_t ws_bytes = k.needs_workspace ? (spmm_workspace_bytes(step * align, ld, kp) + 63) / 64 * 64 : 0;
+  Scratch& scratch = t_scratch;
+  std::vector<float>& xbuf = scratch.x;
+  std::vector<float> bias;
+  uint8_t* ws = nullptr;
   try {
-    stage_activations(args, a.cols, kp, k.layout, xbuf);
+    stage_activations(args, a.cols, kp, ld, k.layout, xbuf);
     if (args.bias) {
       bias.resize(size_t(a.rows));
       for (int64_t r = 0; r < a.rows; ++r) bias[r] = load_as_f32(args.bias, args.bias_dtype, size_t(r));
     }
+    if (ws_bytes) ws = scratch.workspace(ws_bytes * size_t(tasks) + 64);
   } catch (const std::bad_alloc&) {
+    scratch.trim();
     return Status::Error(ErrorCode::memory, "out of host memory staging activations");
   }
   OutputSpec out = args.out;
   out.bias = args.bias ? bias.data() : nullptr;
-  const Activations x{xbuf.data(), args.n, kp};
-  const int64_t align = a.format == Format::tiled_csl ? kTileRows : 1;
-  const int64_t blocks = (a.rows + align - 1) / align;
-  parallel_range(blocks, align == 1 ? 16 : 1, [&](int64_t b, int64_t e) {
-    k.fn(a, x, b * align, std::min(a.rows, e * align), out);
+  uint8_t* ws0 = ws ? ws + (64 - reinterpret_cast<uintptr_t>(ws) % 64) % 64 : nullptr;
+  parallel_for(tasks, [&](int64_t t) {
+    const int64_t r0 = t * step * align, r1 = std::min(a.rows, (t + 1) * step * align);
+    Activations x{xbuf.data(), args.n, kp, ld, ws_bytes ? ws0 + size_t(t) * ws_bytes : nullptr};
+    k.fn(a, x, r0, r1, out);
   });
+  scratch.trim();
   return Status::Ok();
 }
 

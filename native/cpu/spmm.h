@@ -24,13 +24,30 @@ struct OutputSpec {
 };
 
 // Activations as fp32, zero-padded to k_padded columns, in the layout the kernel asked for.
-enum class XLayout { k_major, n_major };  // k_major: x[k * n + j]; n_major: x[j * k_padded + k]
+// k_major: x[k * n + j]; n_major: x[j * k_padded + k]; n_major_pairs: n_major with each 32-column
+// chunk stored as its 16 even columns then its 16 odd ones, the order in which a bf16 weight
+// vector splits into two fp32 vectors with one shift and one AND (no cross-lane shuffle).
+// k_major_pairs: k_major with the rows permuted the same way.
+enum class XLayout { k_major, n_major, n_major_pairs, k_major_pairs };
 
 struct Activations {
   const float* data;
   int64_t n;         // number of activation vectors (N)
-  int64_t k_padded;  // >= cols, a multiple of 64
+  int64_t k_padded;  // >= cols rounded up to 64 (n_major: the row stride)
+  int64_t ld;        // k_major: the row stride, N rounded up to the kernel's n_align
+  void* workspace = nullptr;  // spmm_workspace_bytes(r1 - r0, n) bytes, 64-aligned, for kernels that ask
 };
+
+// Per-task workspace of the blocked kernels: an fp32 [rows, ld] output tile, a decode buffer for up
+// to 16 rows x 1024 columns, and one row cursor (<= 16 bytes) per row.
+constexpr int64_t kWorkspaceDecodeFloats = 16 * 1024;
+constexpr int64_t kWorkspaceCursorBytes = 16;
+// The outer-product bitmap kernels use the workspace for one row's column indices instead.
+inline size_t spmm_workspace_bytes(int64_t rows, int64_t n, int64_t cols) {
+  const int64_t row_cols = (cols + 31) / 32 * 32 + 32;
+  const int64_t tile = rows * n + kWorkspaceDecodeFloats;
+  return size_t(tile > row_cols ? tile : row_cols) * sizeof(float) + size_t(rows * kWorkspaceCursorBytes) + 64;
+}
 
 using SpmmKernelFn = void (*)(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out);
 
@@ -38,7 +55,15 @@ struct SpmmKernel {
   SpmmKernelFn fn = nullptr;
   XLayout layout = XLayout::k_major;
   const char* name = "";
+  bool needs_workspace = false;
+  int n_align = 1;  // k_major layouts: pad each row of N to a multiple of this (whole vectors)
 };
+
+// Per-ISA tables (spmm_avx512.cpp, spmm_avx2.cpp, spmm_vec.cpp): a kernel, or fn == nullptr when
+// that ISA has none for this format/dtype (the driver then uses spmm_portable_gather).
+SpmmKernel select_spmm_avx512(const MatrixView& a, int64_t n);
+SpmmKernel select_spmm_avx2(const MatrixView& a, int64_t n);
+SpmmKernel select_spmm_vec(const MatrixView& a, int64_t n);
 
 // The table lookup: the fastest kernel for this matrix and N on `isa` (falls back to portable).
 SpmmKernel select_spmm_kernel(const MatrixView& a, int64_t n, Isa isa);

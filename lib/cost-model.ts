@@ -1,0 +1,143 @@
+/**
+ * The CPU cost model behind `SparseMatrix.fromDense(w, { format: 'auto' })`: a roofline per format,
+ * time = max(bytes / bandwidth, compute), with compute made of the dense FMA work the kernels do
+ * ("load sparse, compute dense"), the per-32-column decode of bitmap / N:M, and the per-nonzero
+ * gather of CSR. docs/kernels.md explains the constants; `npm run bench` prints the model's
+ * prediction next to every measurement and reports whether 'auto' picked the fastest format.
+ */
+import type { FloatDType } from './dtype.js';
+
+export interface MachineModel {
+  /** Sustained read bandwidth of all threads together, GB/s. */
+  bandwidthGBs: number;
+  /** fp32 FMA peak of all threads, GFLOP/s, and the fraction of it the blocked GEMM reaches. */
+  fmaGflops: number;
+  gemmEfficiency: number;
+  threads: number;
+  /** Per core, ns per 32-column chunk: bitmap / N:M decode (expand + convert), and the FMAs per vector. */
+  decodeNsPerChunk: number;
+  fmaNsPerChunk: number;
+  /** Per core, ns per stored element: CSR gather (N = 1), and outer product per 16 columns of N (N > 1). */
+  csrGatherNs: number;
+  outerNs: number;
+}
+
+/**
+ * Measured on the development machine (AMD Zen 4/5 class EPYC, 2 threads, AVX-512) with single-thread
+ * in-cache microbenchmarks (minimum of many runs); docs/kernels.md has the numbers behind them.
+ */
+export const DEFAULT_MACHINE: MachineModel = {
+  bandwidthGBs: 40,
+  fmaGflops: 400,
+  gemmEfficiency: 0.6,
+  threads: 2,
+  decodeNsPerChunk: 0.8,
+  fmaNsPerChunk: 0.3,
+  csrGatherNs: 0.38,
+  outerNs: 0.75,
+};
+
+/** Below this density bitmap / N:M use the skip-zeros outer product for N > 4 (native/cpu/spmm_kernels.inl). */
+export const OUTER_DENSITY = 0.25;
+/** N up to this runs the fused (decode into registers) kernels; above it the blocked GEMM. */
+export const FUSED_MAX_N = 4;
+
+export type CpuFormat = 'dense' | 'bitmap' | 'nm' | 'csr';
+
+export interface WeightStats {
+  rows: number;
+  cols: number;
+  dtype: FloatDType;
+  /** Stored (kept) elements. */
+  nnz: number;
+  /** The smallest n:m (2:4 or 4:8) every group of the weight fits, if any. */
+  nm?: { n: number; m: number };
+}
+
+const valueBytes = (d: FloatDType) => (d === 'float32' ? 4 : 2);
+
+/** Bytes each format stores for this weight (what a memory-bound kernel must read). */
+export function formatBytes(format: CpuFormat, w: WeightStats): number {
+  const b = valueBytes(w.dtype);
+  const el = w.rows * w.cols;
+  switch (format) {
+    case 'dense': return el * b;
+    case 'bitmap': return w.rows * Math.ceil(w.cols / 32) * 4 + w.nnz * b + 4 * (w.rows + 1);
+    case 'nm': {
+      const { n, m } = w.nm ?? { n: 2, m: 4 };
+      const groups = Math.ceil(w.cols / m);
+      return w.rows * Math.ceil((groups * m) / 32) * 4 + w.rows * groups * n * b;
+    }
+    case 'csr': return w.nnz * (b + 4) + 4 * (w.rows + 1);
+  }
+}
+
+/** Predicted seconds for one product of this weight with N activation vectors, following the kernel table. */
+export function predictSeconds(format: CpuFormat, w: WeightStats, n: number, mc: MachineModel = DEFAULT_MACHINE): number {
+  const el = w.rows * w.cols;
+  const mem = formatBytes(format, w) / (mc.bandwidthGBs * 1e9);
+  const chunks = el / 32 / mc.threads;  // per thread
+  const nnzT = w.nnz / mc.threads;
+  const n16 = Math.ceil(n / 16) * 16;   // the blocked and outer kernels pad N to whole vectors
+  const gemm = (2 * el * n16) / (mc.fmaGflops * 1e9 * mc.gemmEfficiency);
+  const density = format === 'nm' && w.nm ? w.nm.n / w.nm.m : w.nnz / Math.max(el, 1);
+  const decode = format === 'dense' ? (w.dtype === 'float32' ? 0 : mc.decodeNsPerChunk / 2) : mc.decodeNsPerChunk;
+  let compute: number;
+  if (format === 'csr') {
+    compute = n === 1 ? nnzT * mc.csrGatherNs * 1e-9 : nnzT * (n16 / 16) * mc.outerNs * 1e-9;
+  } else if (n <= FUSED_MAX_N) {
+    compute = chunks * (decode + n * mc.fmaNsPerChunk) * 1e-9;
+  } else if (format !== 'dense' && density < OUTER_DENSITY) {
+    compute = nnzT * (n16 / 16) * mc.outerNs * 1.3e-9;  // bit iteration costs a little over CSR's indices
+  } else {
+    compute = gemm + chunks * decode * 1e-9;
+  }
+  return Math.max(mem, compute);
+}
+
+export interface FormatChoice {
+  format: CpuFormat;
+  n?: number;
+  m?: number;
+  predictedSeconds: number;
+  /** Every candidate's prediction, for reports. */
+  candidates: Partial<Record<CpuFormat, number>>;
+}
+
+/** The format with the smallest predicted time (ties go to the smaller one in bytes). */
+export function chooseFormat(w: WeightStats, n = 1, mc: MachineModel = DEFAULT_MACHINE): FormatChoice {
+  const cands: CpuFormat[] = ['dense', 'bitmap', 'csr'];
+  if (w.nm) cands.push('nm');
+  const candidates: Partial<Record<CpuFormat, number>> = {};
+  let best: CpuFormat = 'dense';
+  for (const f of cands) {
+    const t = predictSeconds(f, w, n, mc);
+    candidates[f] = t;
+    const bt = candidates[best]!;
+    if (t < bt * 0.999 || (t <= bt * 1.001 && formatBytes(f, w) < formatBytes(best, w))) best = f;
+  }
+  return { format: best, ...(best === 'nm' ? w.nm : {}), predictedSeconds: candidates[best]!, candidates };
+}
+
+/**
+ * Counts kept elements (a mask, or the nonzeros) and finds the smallest n:m pattern (2:4, then
+ * 4:8) that every group of m consecutive columns of every row fits.
+ */
+export function weightStats(values: Float32Array | Uint16Array, rows: number, cols: number, dtype: FloatDType,
+                            mask: Uint8Array | null): WeightStats {
+  const keep = mask ? (i: number) => mask[i] !== 0
+    : values instanceof Float32Array ? (i: number) => values[i] !== 0 : (i: number) => (values[i]! & 0x7fff) !== 0;
+  let nnz = 0;
+  let fits24 = true, fits48 = true;
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    let g4 = 0, g8 = 0;
+    for (let c = 0; c < cols; c++) {
+      if (keep(base + c)) { nnz++; g4++; g8++; }
+      if ((c & 3) === 3 || c === cols - 1) { if (g4 > 2) fits24 = false; g4 = 0; }
+      if ((c & 7) === 7 || c === cols - 1) { if (g8 > 4) fits48 = false; g8 = 0; }
+    }
+  }
+  const nm = fits24 ? { n: 2, m: 4 } : fits48 ? { n: 4, m: 8 } : undefined;
+  return { rows, cols, dtype, nnz, ...(nm && nnz > 0 ? { nm } : {}) };
+}

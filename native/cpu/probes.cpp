@@ -1,0 +1,173 @@
+#include "probes.h"
+
+#include "core/isa_target.h"
+#if SK_HAVE_X86
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "../core/cpu_features.h"
+#include "../core/thread_pool.h"
+
+namespace sk {
+namespace {
+
+// Each returns something that depends on every load/FMA so the compiler keeps the work.
+float read_portable(const float* p, size_t n) {
+  float s[8] = {};
+  for (size_t i = 0; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) s[j] += p[i + j];
+  return s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+}
+float fma_portable(int64_t iters) {
+  float a[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+  for (int64_t i = 0; i < iters; ++i)
+    for (int j = 0; j < 8; ++j) a[j] = a[j] * 0.9999999f + 1e-7f;
+  return a[0] + a[7];
+}
+
+}  // namespace
+}  // namespace sk
+
+#if SK_HAVE_X86
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12's zmm->ymm cast intrinsics read an "undefined" register and warn about it (harmless).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+SK_TARGET_BEGIN_AVX512
+namespace sk {
+namespace {
+float read_avx512(const float* p, size_t n) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i + 64 <= n; i += 64) {
+    a0 = _mm512_add_ps(a0, _mm512_loadu_ps(p + i));
+    a1 = _mm512_add_ps(a1, _mm512_loadu_ps(p + i + 16));
+    a2 = _mm512_add_ps(a2, _mm512_loadu_ps(p + i + 32));
+    a3 = _mm512_add_ps(a3, _mm512_loadu_ps(p + i + 48));
+  }
+  alignas(64) float t[16];
+  _mm512_store_ps(t, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+  return t[0] + t[15];
+}
+// 12 independent chains cover the FMA latency (4) times the pipes (2) with room to spare.
+float fma_avx512(int64_t iters) {
+  __m512 a[12];
+  for (int j = 0; j < 12; ++j) a[j] = _mm512_set1_ps(1.f + float(j));
+  const __m512 m = _mm512_set1_ps(0.9999999f), c = _mm512_set1_ps(1e-7f);
+  for (int64_t i = 0; i < iters; ++i)
+    for (int j = 0; j < 12; ++j) a[j] = _mm512_fmadd_ps(a[j], m, c);
+  __m512 s = a[0];
+  for (int j = 1; j < 12; ++j) s = _mm512_add_ps(s, a[j]);
+  alignas(64) float t[16];
+  _mm512_store_ps(t, s);
+  return t[0] + t[15];
+}
+}  // namespace
+}  // namespace sk
+SK_TARGET_END
+
+SK_TARGET_BEGIN_AVX2
+namespace sk {
+namespace {
+float read_avx2(const float* p, size_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i + 32 <= n; i += 32) {
+    a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
+    a1 = _mm256_add_ps(a1, _mm256_loadu_ps(p + i + 8));
+    a2 = _mm256_add_ps(a2, _mm256_loadu_ps(p + i + 16));
+    a3 = _mm256_add_ps(a3, _mm256_loadu_ps(p + i + 24));
+  }
+  __m256 s = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+  alignas(32) float t[8];
+  _mm256_store_ps(t, s);
+  return t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+}
+float fma_avx2(int64_t iters) {
+  __m256 a[12];
+  for (int j = 0; j < 12; ++j) a[j] = _mm256_set1_ps(1.f + float(j));
+  const __m256 m = _mm256_set1_ps(0.9999999f), c = _mm256_set1_ps(1e-7f);
+  for (int64_t i = 0; i < iters; ++i)
+    for (int j = 0; j < 12; ++j) a[j] = _mm256_fmadd_ps(a[j], m, c);
+  __m256 s = a[0];
+  for (int j = 1; j < 12; ++j) s = _mm256_add_ps(s, a[j]);
+  alignas(32) float t[8];
+  _mm256_store_ps(t, s);
+  return t[0] + t[7];
+}
+}  // namespace
+}  // namespace sk
+SK_TARGET_END
+#endif
+
+namespace sk {
+namespace {
+
+std::atomic<float> g_sink{0.f};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+double probe_read_bandwidth(size_t bytes, int reps) {
+  const size_t n = bytes / sizeof(float) / 64 * 64;
+  if (n == 0) return 0;
+  std::vector<float> buf(n);
+  const int threads = get_num_threads();
+  const int64_t per = int64_t(n / size_t(threads)) / 64 * 64;
+  parallel_for(threads, [&](int64_t t) {  // first touch by the thread that will read it
+    std::memset(buf.data() + t * per, 0, size_t(t == threads - 1 ? int64_t(n) - t * per : per) * sizeof(float));
+  });
+  const Isa isa = active_isa();
+  double best = 0;
+  for (int r = 0; r < std::max(reps, 1); ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    parallel_for(threads, [&](int64_t t) {
+      const float* p = buf.data() + t * per;
+      const size_t len = size_t(t == threads - 1 ? int64_t(n) - t * per : per);
+      float s;
+#if SK_HAVE_X86
+      if (isa == Isa::avx512) s = read_avx512(p, len);
+      else if (isa == Isa::avx2) s = read_avx2(p, len);
+      else
+#endif
+        s = read_portable(p, len);
+      g_sink.store(s, std::memory_order_relaxed);
+    });
+    best = std::max(best, double(n * sizeof(float)) / seconds_since(t0) / 1e9);
+  }
+  return best;
+}
+
+double probe_fma_peak(int64_t iters, int reps) {
+  const int threads = get_num_threads();
+  const Isa isa = active_isa();
+  const double flops_per_iter = isa == Isa::avx512 ? 12 * 16 * 2 : isa == Isa::avx2 ? 12 * 8 * 2 : 8 * 2;
+  double best = 0;
+  for (int r = 0; r < std::max(reps, 1); ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    parallel_for(threads, [&](int64_t) {
+      float s;
+#if SK_HAVE_X86
+      if (isa == Isa::avx512) s = fma_avx512(iters);
+      else if (isa == Isa::avx2) s = fma_avx2(iters);
+      else
+#endif
+        s = fma_portable(iters);
+      g_sink.store(s, std::memory_order_relaxed);
+    });
+    const double flops = double(threads) * double(iters) * flops_per_iter;
+    best = std::max(best, flops / seconds_since(t0) / 1e9);
+  }
+  return best;
+}
+
+}  // namespace sk

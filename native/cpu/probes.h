@@ -1,0 +1,17 @@
+// Machine probes for the benchmark suite: what this CPU's memory and FMA units can do, measured
+// with the same thread pool the kernels use, so kernel numbers can be printed as a fraction of them.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace sk {
+
+// Streaming read of a `bytes` buffer by every pool thread (vector loads summed into registers);
+// best of `reps` passes, in GB/s (1e9 bytes/s).
+double probe_read_bandwidth(size_t bytes, int reps);
+
+// Independent fp32 FMA chains on every pool thread with the widest vectors the CPU has, in
+// GFLOP/s (2 flops per lane per FMA), best of `reps` runs of `iters` iterations each.
+double probe_fma_peak(int64_t iters, int reps);
+
+}  // namespace sk

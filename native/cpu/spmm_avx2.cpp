@@ -1,0 +1,118 @@
+// AVX2 + FMA + F16C instantiation of spmm_kernels.inl: 8-float vectors, 8-column decode chunks.
+// AVX2 has no expand-load: a mask byte selects a vpermps index vector from a 256-entry table and
+// the unset lanes are cleared with a compare.
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "../core/dtype.h"
+#include "spmm.h"
+#include "core/isa_target.h"
+
+#if SK_HAVE_X86
+namespace sk {
+namespace {
+// expand_index[b][i]: for mask byte b, which packed value lands in lane i (0 where the bit is clear).
+struct ExpandTable {
+  alignas(32) int32_t idx[256][8];
+  ExpandTable() {
+    for (int b = 0; b < 256; ++b) {
+      int next = 0;
+      for (int i = 0; i < 8; ++i) idx[b][i] = (b >> i) & 1 ? next++ : 0;
+    }
+  }
+};
+const ExpandTable kExpand;
+}  // namespace
+}  // namespace sk
+
+SK_TARGET_BEGIN_AVX2
+namespace sk {
+namespace {
+
+struct VT {
+  using V = __m256;
+  static constexpr int W = 8, CW = 8, NV = 1, kR = 2, kJ = 4, kRv = 2, kRb = 4, kJV = 2;
+  static constexpr bool kPairsBf16 = false;
+
+  static V zero() { return _mm256_setzero_ps(); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static __m256i lane_mask(int cnt) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static V load_tail(const float* p, int cnt) { return _mm256_maskload_ps(p, lane_mask(cnt)); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V set1(float v) { return _mm256_set1_ps(v); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static float hsum(V v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+
+  // 8 weights (natural order) -> fp32.
+  template <class D> static V load_w(const typename D::T* p) {
+    if constexpr (D::kIsF32) return _mm256_loadu_ps(p);
+    else {
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      if constexpr (D::kIsBf16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+      else return _mm256_cvtph_ps(h);
+    }
+  }
+  template <class D> static V load_w_tail(const typename D::T* p, int cnt) {
+    typename D::T tmp[8] = {};
+    std::memcpy(tmp, p, size_t(cnt) * sizeof(*p));
+    return load_w<D>(tmp);
+  }
+  template <class D> static void dense_chunk(const typename D::T* p, V* o) { o[0] = load_w<D>(p); }
+  template <class D> static void dense_tail(const typename D::T* p, int cnt, V* o) { o[0] = load_w_tail<D>(p, cnt); }
+  template <class D, bool Safe> static const typename D::T* sparse_chunk(const typename D::T* p, uint32_t bits, const typename D::T* end, V* o) {
+    if (bits == 0) {
+      o[0] = zero();
+      return p;
+    }
+    const int cnt = __builtin_popcount(bits);
+    // A full 8-element load may run past the values buffer near its end: copy those few.
+    const V packed = Safe || end - p >= 8 ? load_w<D>(p) : load_w_tail<D>(p, cnt);
+    const __m256i idx = _mm256_load_si256(reinterpret_cast<const __m256i*>(kExpand.idx[bits]));
+    const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m256i keep = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(int(bits)), sel), sel);
+    o[0] = _mm256_and_ps(_mm256_permutevar8x32_ps(packed, idx), _mm256_castsi256_ps(keep));
+    return p + cnt;
+  }
+  static int mask_cols(uint32_t bits, int32_t base, int32_t* out) {
+    int n = 0;
+    while (bits) {
+      out[n++] = base + __builtin_ctz(bits);
+      bits &= bits - 1;
+    }
+    return n;
+  }
+  static V gather(const float* base, const int32_t* idx) {
+    return _mm256_i32gather_ps(base, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)), 4);
+  }
+  static V gather_tail(const float* base, const int32_t* idx, int cnt) {
+    const __m256i m = lane_mask(cnt);
+    const __m256i ix = _mm256_maskload_epi32(idx, m);
+    return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, ix, _mm256_castsi256_ps(m), 4);
+  }
+};
+
+#define SK_ISA_NAME "avx2"
+#include "spmm_kernels.inl"
+#undef SK_ISA_NAME
+
+}  // namespace
+
+SpmmKernel select_spmm_avx2(const MatrixView& a, int64_t n) { return pick_kernel(a, n); }
+
+}  // namespace sk
+SK_TARGET_END
+#else
+namespace sk {
+SpmmKernel select_spmm_avx2(const MatrixView&, int64_t) { return SpmmKernel{}; }
+}  // namespace sk
+#endif

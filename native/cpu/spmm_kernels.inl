@@ -1,0 +1,399 @@
+// The one source of truth for the vectorised CPU kernels. Each ISA file (spmm_avx512.cpp,
+// spmm_avx2.cpp, spmm_vec.cpp) defines a traits struct `VT` with that ISA's primitives, then
+// includes this file inside its target region and anonymous namespace. No std templates are
+// instantiated here (see core/isa_target.h): buffers come from ScratchBuffer (spmm.h).
+//
+// VT must provide:
+//   using V;  W (floats per V), CW (columns per decode chunk, divides 32), NV = CW / W,
+//   kR, kJ, kRv (N <= kJ: rows x activation vectors per register block, kRv rows per pass),
+//   kRb, kJV (N > kJ: rows x W-wide column vectors of the outer-product block),, kPairsBf16 (bf16 decode yields each
+//   32-column chunk as [even columns, odd columns]; the driver stages x in the same order);
+//   zero, load, load_tail, set1, fma, hsum, store;
+//   template <class D> dense_chunk(const T*, V[NV]), dense_tail(const T*, int cnt, V[NV]),
+//                      sparse_chunk<D, Safe>(const T* p, uint32_t bits, const T* end, V[NV]) -> next p
+//                      (Safe: 32 values may be loaded from p without checking against end),
+//                      load_w(const T*), load_w_tail(const T*, int) (W values, natural order);
+//   gather(const float*, const int32_t*), gather_tail(const float*, const int32_t*, int);
+//   mask_cols(bits, base, int32_t* out) -> popcount: out[i] = base + position of the i-th set bit
+//   (may write up to 32 entries).
+
+#define SK_UNROLL _Pragma("GCC unroll 64")
+
+constexpr int NV = VT::NV;
+constexpr int CW = VT::CW;
+constexpr int W = VT::W;
+using V = typename VT::V;
+
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// Weight dtype tags: storage type and scalar conversion.
+struct F32 { using T = float; static constexpr bool kIsF32 = true, kIsBf16 = false, kIsF16 = false;
+             static float to_f32(float v) { return v; } };
+struct BF16 { using T = uint16_t; static constexpr bool kIsF32 = false, kIsBf16 = true, kIsF16 = false;
+              static float to_f32(uint16_t v) { return bf16_to_f32(v); } };
+struct F16 { using T = uint16_t; static constexpr bool kIsF32 = false, kIsBf16 = false, kIsF16 = true;
+             static float to_f32(uint16_t v) { return f16_to_f32(v); } };
+
+// ---- where a row's weights come from ------------------------------------------------------
+
+template <class D> struct DenseSrc {
+  using T = typename D::T;
+  struct Row { const T* p; };
+  const T* base;
+  int64_t cols, full, total;
+  explicit DenseSrc(const MatrixView& a)
+      : base(a.as<T>(Part::values)), cols(a.cols), full(a.cols / CW), total((a.cols + CW - 1) / CW) {}
+  int64_t chunks() const { return total; }
+  int64_t full_chunks() const { return full; }
+  bool safe(int64_t, int64_t) const { return true; }
+  Row row(int64_t r) const { return {base + r * cols}; }
+  template <bool> void decode_full(Row& rw, int64_t c, V* o) const { VT::template dense_chunk<D>(rw.p + c * CW, o); }
+  void decode(Row& rw, int64_t c, V* o) const {
+    if (c < full) VT::template dense_chunk<D>(rw.p + c * CW, o);
+    else VT::template dense_tail<D>(rw.p + c * CW, int(cols - c * CW), o);
+  }
+  // fp32 rows can be read in place when the whole chunk range lies inside the row.
+  const float* direct(int64_t r, int64_t c0, int64_t c1) const {
+    if constexpr (D::kIsF32) return c1 <= full ? reinterpret_cast<const float*>(base + r * cols + c0 * CW) : nullptr;
+    return nullptr;
+  }
+  int64_t direct_stride() const { return cols; }
+};
+
+// bitmap and nm share the decode: a 32-bit mask word per 32 columns, values packed in order.
+// bitmap rows start at rowPtr[r]; nm rows hold exactly groups * n values.
+template <class D> struct MaskSrc {
+  using T = typename D::T;
+  struct Row { const T* p; const uint32_t* m; };
+  const T* vals;
+  const T* end;
+  const uint32_t* masks;
+  const int32_t* rp;
+  int64_t wpr, per_row;
+  explicit MaskSrc(const MatrixView& a)
+      : vals(a.as<T>(Part::values)),
+        end(a.as<T>(Part::values) + a.part(Part::values).bytes / sizeof(T)),
+        masks(a.as<uint32_t>(Part::masks)),
+        rp(a.format == Format::bitmap ? a.as<int32_t>(Part::row_ptr) : nullptr),
+        wpr(mask_words_per_row(a.format == Format::nm ? nm_padded_cols(a.cols, a.m) : a.cols)),
+        per_row(a.format == Format::nm ? nm_values_per_row(a.cols, a.n, a.m) : 0) {}
+  int64_t chunks() const { return wpr * 32 / CW; }
+  int64_t full_chunks() const { return chunks(); }
+  int64_t row_start(int64_t r) const { return rp ? int64_t(rp[r]) : r * per_row; }
+  // Rows [r, r + n) may load whole 32-value blocks without running off the values buffer.
+  bool safe(int64_t r, int64_t n) const { return row_start(r + n) + 32 <= end - vals; }
+  Row row(int64_t r) const { return {vals + row_start(r), masks + r * wpr}; }
+  template <bool Safe> void decode_full(Row& rw, int64_t c, V* o) const {
+    uint32_t bits;
+    if constexpr (CW == 32) bits = rw.m[c];
+    else bits = (rw.m[(c * CW) >> 5] >> ((c * CW) & 31)) & ((1u << (CW & 31)) - 1u);
+    rw.p = VT::template sparse_chunk<D, Safe>(rw.p, bits, end, o);
+  }
+  void decode(Row& rw, int64_t c, V* o) const { decode_full<false>(rw, c, o); }
+  const float* direct(int64_t, int64_t, int64_t) const { return nullptr; }
+  int64_t direct_stride() const { return 0; }
+};
+
+// ---- N <= kJ: decode straight into registers, one pass over the weight ------------------
+
+template <class Src, int R, int J, bool Safe>
+void fused_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out) {
+  constexpr int S = J == 1 ? NV : 1;  // one activation vector: split accumulators for latency
+  typename Src::Row rows[R];
+  for (int i = 0; i < R; ++i) rows[i] = s.row(r + i);
+  const float* xj[J];
+  for (int j = 0; j < J; ++j) xj[j] = x.data + (j0 + j) * x.k_padded;
+  V acc[R][J][S];
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < J; ++j)
+      for (int q = 0; q < S; ++q) acc[i][j][q] = VT::zero();
+  auto step = [&](int64_t c, const V (&w)[R][NV]) {
+    SK_UNROLL for (int j = 0; j < J; ++j)
+      SK_UNROLL for (int v = 0; v < NV; ++v) {
+        const V xv = VT::load(xj[j] + c * CW + v * W);
+        SK_UNROLL for (int i = 0; i < R; ++i) acc[i][j][v % S] = VT::fma(w[i][v], xv, acc[i][j][v % S]);
+      }
+  };
+  // Full chunks need no bounds checks; the dense row's last partial chunk does.
+  const int64_t full = s.full_chunks(), chunks = s.chunks();
+  int64_t c = 0;
+  for (; c < full; ++c) {
+    V w[R][NV];
+    SK_UNROLL for (int i = 0; i < R; ++i) s.template decode_full<Safe>(rows[i], c, w[i]);
+    step(c, w);
+  }
+  for (; c < chunks; ++c) {
+    V w[R][NV];
+    SK_UNROLL for (int i = 0; i < R; ++i) s.decode(rows[i], c, w[i]);
+    step(c, w);
+  }
+  // Reduce with fully unrolled loops: any runtime index into acc would make the compiler keep it
+  // in memory and store every accumulator on every chunk.
+  float res[R][J];
+  SK_UNROLL for (int i = 0; i < R; ++i)
+    SK_UNROLL for (int j = 0; j < J; ++j) {
+      V t = acc[i][j][0];
+      SK_UNROLL for (int q = 1; q < S; ++q) t = VT::add(t, acc[i][j][q]);
+      res[i][j] = VT::hsum(t);
+    }
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < J; ++j) out.store(r + i, j0 + j, res[i][j]);
+}
+
+template <class Src, int R, bool Safe>
+void fused_rows(const Src& s, const Activations& x, int64_t r, const OutputSpec& out) {
+  for (int64_t j0 = 0; j0 < x.n; j0 += VT::kJ) {
+    switch (imin(VT::kJ, x.n - j0)) {
+      case 1: fused_block<Src, R, 1, Safe>(s, x, r, j0, out); break;
+      case 2: if constexpr (VT::kJ >= 2) fused_block<Src, R, 2, Safe>(s, x, r, j0, out); break;
+      case 3: if constexpr (VT::kJ >= 3) fused_block<Src, R, 3, Safe>(s, x, r, j0, out); break;
+      default: if constexpr (VT::kJ >= 4) fused_block<Src, R, 4, Safe>(s, x, r, j0, out); break;
+    }
+  }
+}
+
+template <class Src> void spmv_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const Src s(a);
+  int64_t r = r0;
+  constexpr int R = VT::kRv;
+  for (; r + R <= r1; r += R) {
+    if (s.safe(r, R)) fused_rows<Src, R, true>(s, x, r, out);
+    else fused_rows<Src, R, false>(s, x, r, out);
+  }
+  for (; r < r1; ++r) fused_rows<Src, 1, false>(s, x, r, out);
+}
+
+// ---- N > kJ: decode a K-block of kRb rows once into fp32 scratch, then an outer-product GEMM ----
+// x is k-major with its row stride padded to whole vectors (x.ld), so every FMA is a full vector:
+// c[r, j..j+W) += w[r, k] (broadcast) * x[k, j..j+W). kRb x kJV accumulators stay in registers.
+
+constexpr int64_t kKcChunks = 512 / CW;  // K block: an x panel of 512 x N stays in L2
+constexpr int64_t kKc = kKcChunks * CW;
+constexpr int64_t kLdw = kKc + 16;       // skewed so the kRb scratch rows do not share L1 sets
+
+// c[i * ldc + v * W ...] += sum_k w[i * ldw + k] * x[k * ldx + v * W ...] for k < len.
+template <int R, int JV>
+void micro(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len, float* c, int64_t ldc) {
+  V acc[R][JV];
+  SK_UNROLL for (int i = 0; i < R; ++i)
+    SK_UNROLL for (int v = 0; v < JV; ++v) acc[i][v] = VT::load(c + i * ldc + v * W);
+  for (int64_t k = 0; k < len; ++k) {
+    V xv[JV];
+    SK_UNROLL for (int v = 0; v < JV; ++v) xv[v] = VT::load(x + k * ldx + v * W);
+    SK_UNROLL for (int i = 0; i < R; ++i) {
+      const V b = VT::set1(w[i * ldw + k]);
+      SK_UNROLL for (int v = 0; v < JV; ++v) acc[i][v] = VT::fma(b, xv[v], acc[i][v]);
+    }
+  }
+  SK_UNROLL for (int i = 0; i < R; ++i)
+    SK_UNROLL for (int v = 0; v < JV; ++v) VT::store(c + i * ldc + v * W, acc[i][v]);
+}
+
+template <int R>
+void micro_rows(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len, float* c, int64_t nv) {
+  for (int64_t v0 = 0; v0 < nv; v0 += VT::kJV) {
+    const float* xb = x + v0 * W;
+    float* cb = c + v0 * W;
+    switch (imin(VT::kJV, nv - v0)) {
+      case 1: micro<R, 1>(w, ldw, xb, ldx, len, cb, ldx); break;
+      case 2: if constexpr (VT::kJV >= 2) micro<R, 2>(w, ldw, xb, ldx, len, cb, ldx); break;
+      case 3: if constexpr (VT::kJV >= 3) micro<R, 3>(w, ldw, xb, ldx, len, cb, ldx); break;
+      default: if constexpr (VT::kJV >= 4) micro<R, 4>(w, ldw, xb, ldx, len, cb, ldx); break;
+    }
+  }
+}
+
+template <int R = VT::kRb>
+void micro_dispatch(int rr, const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len, float* c, int64_t nv) {
+  if constexpr (R > 0) {
+    if (rr == R) return micro_rows<R>(w, ldw, x, ldx, len, c, nv);
+    micro_dispatch<R - 1>(rr, w, ldw, x, ldx, len, c, nv);
+  }
+}
+
+template <class Src> void spmm_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const Src s(a);
+  const int64_t n = x.n, ld = x.ld, nv = ld / W, rows = r1 - r0, chunks = s.chunks();
+  static_assert(VT::kRb * kLdw <= kWorkspaceDecodeFloats && sizeof(typename Src::Row) <= kWorkspaceCursorBytes, "workspace");
+  // Workspace (sized by spmm_workspace_bytes): fp32 C tile [rows, ld], decode buffer, row cursors.
+  float* c = static_cast<float*>(x.workspace);
+  float* wbuf = c + rows * ld;
+  auto* cur = reinterpret_cast<typename Src::Row*>(wbuf + kWorkspaceDecodeFloats);
+  for (int64_t i = 0; i < rows * ld; ++i) c[i] = 0.f;
+  for (int64_t i = 0; i < rows; ++i) cur[i] = s.row(r0 + i);
+  for (int64_t c0 = 0; c0 < chunks; c0 += kKcChunks) {
+    const int64_t c1 = imin(chunks, c0 + kKcChunks), len = (c1 - c0) * CW;
+    const float* xb = x.data + c0 * CW * ld;
+    for (int64_t rb = 0; rb < rows; rb += VT::kRb) {
+      const int rr = int(imin(VT::kRb, rows - rb));
+      const float* w = s.direct(r0 + rb, c0, c1);
+      int64_t ldw = s.direct_stride();
+      if (!w) {
+        for (int i = 0; i < rr; ++i)
+          for (int64_t cc = c0; cc < c1; ++cc) {
+            V t[NV];
+            s.decode(cur[rb + i], cc, t);
+            SK_UNROLL for (int v = 0; v < NV; ++v) VT::store(wbuf + i * kLdw + (cc - c0) * CW + v * W, t[v]);
+          }
+        w = wbuf;
+        ldw = kLdw;
+      }
+      micro_dispatch(rr, w, ldw, xb, ld, len, c + rb * ld, nv);
+    }
+  }
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < n; ++j) out.store(r0 + i, j, c[i * ld + j]);
+}
+
+// ---- outer products over a row's nonzeros (k-major x, rows padded to whole vectors) ---------
+
+// out[r, j0 .. j0 + NVB*W) = sum over nonzeros (col, v) of v * x[col, j0 ...]. Nonzeros are
+// buffered and consumed four at a time into four accumulator sets: one chain of dependent FMAs
+// per row would run at the FMA latency, not its throughput.
+template <int NVB, class Each>
+void outer_block(const Activations& x, int64_t r, int64_t j0, const OutputSpec& out, Each& each) {
+  constexpr int kU = 4, kBuf = 64;
+  V acc[kU][NVB];
+  SK_UNROLL for (int u = 0; u < kU; ++u)
+    SK_UNROLL for (int q = 0; q < NVB; ++q) acc[u][q] = VT::zero();
+  int64_t cols[kBuf];
+  float vals[kBuf];
+  int cnt = 0;
+  const float* xb = x.data + j0;
+  auto flush = [&] {
+    int i = 0;
+    for (; i + kU <= cnt; i += kU) {
+      SK_UNROLL for (int u = 0; u < kU; ++u) {
+        const V v = VT::set1(vals[i + u]);
+        const float* xr = xb + cols[i + u] * x.ld;
+        SK_UNROLL for (int q = 0; q < NVB; ++q) acc[u][q] = VT::fma(v, VT::load(xr + q * W), acc[u][q]);
+      }
+    }
+    for (; i < cnt; ++i) {
+      const V v = VT::set1(vals[i]);
+      const float* xr = xb + cols[i] * x.ld;
+      SK_UNROLL for (int q = 0; q < NVB; ++q) acc[0][q] = VT::fma(v, VT::load(xr + q * W), acc[0][q]);
+    }
+    cnt = 0;
+  };
+  each([&](int64_t col, float val) {
+    cols[cnt] = col;
+    vals[cnt] = val;
+    if (++cnt == kBuf) flush();
+  });
+  flush();
+  alignas(64) float tmp[NVB * W];
+  SK_UNROLL for (int q = 0; q < NVB; ++q)
+    VT::store(tmp + q * W, VT::add(VT::add(acc[0][q], acc[1][q]), VT::add(acc[2][q], acc[3][q])));
+  const int64_t jn = imin(NVB * W, x.n - j0);
+  for (int64_t j = 0; j < jn; ++j) out.store(r, j0 + j, tmp[j]);
+}
+
+template <class Each> void outer_row(const Activations& x, int64_t r, const OutputSpec& out, Each&& each) {
+  constexpr int kB = 4;  // vectors of N per pass over the row
+  for (int64_t j0 = 0; j0 < x.n; j0 += kB * W) {
+    switch ((imin(kB * W, x.n - j0) + W - 1) / W) {
+      case 1: outer_block<1>(x, r, j0, out, each); break;
+      case 2: outer_block<2>(x, r, j0, out, each); break;
+      case 3: outer_block<3>(x, r, j0, out, each); break;
+      default: outer_block<4>(x, r, j0, out, each); break;
+    }
+  }
+}
+
+// ---- CSR: gather x by column index (N = 1) or broadcast-FMA whole x rows (k-major, N > 1) ----
+
+template <class D> void csr_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  using T = typename D::T;
+  const T* vals = a.as<T>(Part::values);
+  const int32_t* rp = a.as<int32_t>(Part::row_ptr);
+  const int32_t* ci = a.as<int32_t>(Part::col_idx);
+  const int64_t n = x.n;
+  if (n == 1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t p = rp[r];
+      const int64_t e = rp[r + 1];
+      V acc0 = VT::zero(), acc1 = VT::zero();
+      for (; p + 2 * W <= e; p += 2 * W) {
+        acc0 = VT::fma(VT::template load_w<D>(vals + p), VT::gather(x.data, ci + p), acc0);
+        acc1 = VT::fma(VT::template load_w<D>(vals + p + W), VT::gather(x.data, ci + p + W), acc1);
+      }
+      for (; p < e; p += W) {
+        const int cnt = int(imin(W, e - p));
+        acc0 = VT::fma(VT::template load_w_tail<D>(vals + p, cnt), VT::gather_tail(x.data, ci + p, cnt), acc0);
+      }
+      out.store(r, 0, VT::hsum(VT::add(acc0, acc1)));
+    }
+    return;
+  }
+  for (int64_t r = r0; r < r1; ++r)
+    outer_row(x, r, out, [&](auto&& f) {
+      for (int64_t p = rp[r]; p < rp[r + 1]; ++p) f(int64_t(ci[p]), D::to_f32(vals[p]));
+    });
+}
+
+// Bitmap / N:M with N > kJ at low density: the same outer product, with each row's column indices
+// rebuilt from the mask bits first (a branch-free compress per mask word on AVX-512; walking the
+// bits inline mispredicts once per word), so only the nonzeros cost FMAs.
+template <class D> void mask_outer_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const MaskSrc<D> s(a);
+  int32_t* cols = static_cast<int32_t*>(x.workspace);  // wpr * 32 + 32 entries
+  for (int64_t r = r0; r < r1; ++r) {
+    const typename MaskSrc<D>::Row rw = s.row(r);
+    int64_t cnt = 0;
+    for (int64_t w = 0; w < s.wpr; ++w) cnt += VT::mask_cols(rw.m[w], int32_t(w * 32), cols + cnt);
+    outer_row(x, r, out, [&](auto&& f) {
+      for (int64_t i = 0; i < cnt; ++i) f(int64_t(cols[i]), D::to_f32(rw.p[i]));
+    });
+  }
+}
+
+// ---- the table -----------------------------------------------------------------------------
+
+// Below this density the skip-zeros outer product beats decode-to-dense GEMM for N > kJ (it does
+// d of the FMAs, each with its own x-row load, against the GEMM's register-blocked dense work).
+constexpr double kOuterDensity = 0.25;
+inline double density(const MatrixView& a) {
+  return double(a.part(Part::values).bytes) / double(dtype_size(a.dtype)) / (double(a.rows) * double(a.cols));
+}
+
+template <class D> SpmmKernel pick_for_dtype(const MatrixView& a, int64_t n, const char* const names[9]) {
+  const bool pairs = VT::kPairsBf16 && D::kIsBf16;
+  const XLayout nl = pairs ? XLayout::n_major_pairs : XLayout::n_major;
+  const XLayout kl = pairs ? XLayout::k_major_pairs : XLayout::k_major;
+  const bool gemv = n <= VT::kJ;
+  switch (a.format) {
+    case Format::dense:
+      return gemv ? SpmmKernel{spmv_kernel<DenseSrc<D>>, nl, names[0]} : SpmmKernel{spmm_kernel<DenseSrc<D>>, kl, names[1], true, W};
+    case Format::bitmap:
+    case Format::nm:
+      if (!gemv && density(a) < kOuterDensity)
+        return SpmmKernel{mask_outer_kernel<D>, XLayout::k_major, names[a.format == Format::nm ? 8 : 7], true, W};
+      return gemv ? SpmmKernel{spmv_kernel<MaskSrc<D>>, nl, names[a.format == Format::nm ? 4 : 2]}
+                  : SpmmKernel{spmm_kernel<MaskSrc<D>>, kl, names[a.format == Format::nm ? 5 : 3], true, W};
+    case Format::csr:
+      return SpmmKernel{csr_kernel<D>, XLayout::k_major, names[6], false, n == 1 ? 1 : W};
+    default:
+      return SpmmKernel{};
+  }
+}
+
+#define SK_KERNEL_NAMES(dt)                                                                        \
+  {"gemv_dense_" dt "_" SK_ISA_NAME, "gemm_dense_" dt "_" SK_ISA_NAME, "spmv_bitmap_" dt "_" SK_ISA_NAME, \
+   "spmm_bitmap_" dt "_" SK_ISA_NAME, "spmv_nm_" dt "_" SK_ISA_NAME, "spmm_nm_" dt "_" SK_ISA_NAME,       \
+   "spmm_csr_" dt "_" SK_ISA_NAME, "spmm_bitmap_outer_" dt "_" SK_ISA_NAME, "spmm_nm_outer_" dt "_" SK_ISA_NAME}
+const char* const kNamesF32[9] = SK_KERNEL_NAMES("f32");
+const char* const kNamesBf16[9] = SK_KERNEL_NAMES("bf16");
+const char* const kNamesF16[9] = SK_KERNEL_NAMES("f16");
+#undef SK_KERNEL_NAMES
+
+SpmmKernel pick_kernel(const MatrixView& a, int64_t n) {
+  switch (a.dtype) {
+    case DType::f32: return pick_for_dtype<F32>(a, n, kNamesF32);
+    case DType::bf16: return pick_for_dtype<BF16>(a, n, kNamesBf16);
+    case DType::f16: return pick_for_dtype<F16>(a, n, kNamesF16);
+    default: return SpmmKernel{};
+  }
+}
+
+#undef SK_UNROLL

@@ -1,0 +1,64 @@
+// Portable instantiation of spmm_kernels.inl: plain C++ on 8-float arrays that the compiler maps to
+// whatever vector unit the baseline target has (SSE2 on x86-64, NEON on arm64).
+#include <cstdint>
+
+#include "../core/dtype.h"
+#include "spmm.h"
+
+namespace sk {
+namespace {
+
+struct VT {
+  struct V { float v[8]; };
+  static constexpr int W = 8, CW = 8, NV = 1, kR = 2, kJ = 4, kRv = 2, kRb = 4, kJV = 2;
+  static constexpr bool kPairsBf16 = false;
+
+  static V zero() { return V{}; }
+  static V load(const float* p) { V r; for (int i = 0; i < 8; ++i) r.v[i] = p[i]; return r; }
+  static V load_tail(const float* p, int cnt) { V r{}; for (int i = 0; i < cnt; ++i) r.v[i] = p[i]; return r; }
+  static void store(float* p, V a) { for (int i = 0; i < 8; ++i) p[i] = a.v[i]; }
+  static V set1(float s) { V r; for (int i = 0; i < 8; ++i) r.v[i] = s; return r; }
+  static V fma(V a, V b, V c) { for (int i = 0; i < 8; ++i) c.v[i] += a.v[i] * b.v[i]; return c; }
+  static V add(V a, V b) { for (int i = 0; i < 8; ++i) a.v[i] += b.v[i]; return a; }
+  static float hsum(V a) { return ((a.v[0] + a.v[4]) + (a.v[1] + a.v[5])) + ((a.v[2] + a.v[6]) + (a.v[3] + a.v[7])); }
+
+  template <class D> static V load_w(const typename D::T* p) { V r; for (int i = 0; i < 8; ++i) r.v[i] = D::to_f32(p[i]); return r; }
+  template <class D> static V load_w_tail(const typename D::T* p, int cnt) {
+    V r{};
+    for (int i = 0; i < cnt; ++i) r.v[i] = D::to_f32(p[i]);
+    return r;
+  }
+  template <class D> static void dense_chunk(const typename D::T* p, V* o) { o[0] = load_w<D>(p); }
+  template <class D> static void dense_tail(const typename D::T* p, int cnt, V* o) { o[0] = load_w_tail<D>(p, cnt); }
+  template <class D, bool Safe> static const typename D::T* sparse_chunk(const typename D::T* p, uint32_t bits, const typename D::T*, V* o) {
+    V r{};
+    for (int i = 0; i < 8; ++i)
+      if (bits >> i & 1u) r.v[i] = D::to_f32(*p++);
+    o[0] = r;
+    return p;
+  }
+  static int mask_cols(uint32_t bits, int32_t base, int32_t* out) {
+    int n = 0;
+    while (bits) {
+      out[n++] = base + __builtin_ctz(bits);
+      bits &= bits - 1;
+    }
+    return n;
+  }
+  static V gather(const float* base, const int32_t* idx) { V r; for (int i = 0; i < 8; ++i) r.v[i] = base[idx[i]]; return r; }
+  static V gather_tail(const float* base, const int32_t* idx, int cnt) {
+    V r{};
+    for (int i = 0; i < cnt; ++i) r.v[i] = base[idx[i]];
+    return r;
+  }
+};
+
+#define SK_ISA_NAME "portable"
+#include "spmm_kernels.inl"
+#undef SK_ISA_NAME
+
+}  // namespace
+
+SpmmKernel select_spmm_vec(const MatrixView& a, int64_t n) { return pick_kernel(a, n); }
+
+}  // namespace sk

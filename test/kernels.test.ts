@@ -1,0 +1,176 @@
+// Every CPU kernel variant this machine can run (forced with setIsa) x every format x weight,
+// activation and output dtype, on odd shapes with empty rows, all-zero tiles and fully dense rows,
+// against an independent fp64 reference.
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  SparseMatrix, Tensor, chooseFormat, cpuInfo, linear, selectedKernel, setIsa, spmm, type FloatDType, type Isa,
+} from '../lib/index.js';
+import { OUT_RTOL, expectClose, matmulRef, rng, valuesOf } from './reference.js';
+
+const DTYPES: FloatDType[] = ['float32', 'float16', 'bfloat16'];
+const info = cpuInfo();
+const ISAS = info.supportedIsas as Isa[];
+const startIsa = info.isa;
+afterAll(() => { setIsa(startIsa); });
+
+type Fmt = { format: 'dense' | 'csr' | 'bitmap' | 'nm' | 'tiled-csl'; n?: number; m?: number };
+const FORMATS: Fmt[] = [
+  { format: 'dense' }, { format: 'csr' }, { format: 'bitmap' }, { format: 'nm', n: 2, m: 4 }, { format: 'nm', n: 4, m: 8 },
+  { format: 'nm', n: 1, m: 8 }, { format: 'tiled-csl' },
+];
+
+// [M, K, N]: ones, K not a multiple of 32 or 64, N around the register-block sizes (1..6) and above.
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1], [3, 5, 2], [7, 33, 1], [19, 100, 3], [33, 64, 4], [21, 129, 5], [40, 97, 8], [35, 1100, 1], [18, 300, 17],
+  [130, 70, 6], [9, 2050, 64],
+];
+
+/** A weight with the awkward cases in it: empty rows, a dense row, an all-zero 32x64 block, ~70% zeros elsewhere. */
+function makeWeight(M: number, K: number, dtype: FloatDType, seed: number): Tensor {
+  const w = Tensor.randn([M, K], { seed, dtype: 'float32' }).toFloat32Array();
+  const r = rng(seed + 1);
+  for (let i = 0; i < M; i++) {
+    const kind = i % 7;
+    for (let k = 0; k < K; k++) {
+      const inZeroTile = i < 32 && k >= 64 && k < 128;
+      if (kind === 3 || inZeroTile || (kind !== 5 && r() < 0.7)) w[i * K + k] = 0;  // kind 3: empty row, 5: dense row
+    }
+  }
+  return Tensor.from(w, [M, K]).to(dtype);
+}
+
+function pack(w: Tensor, f: Fmt): SparseMatrix | Tensor {
+  if (f.format === 'dense') return w;
+  if (f.format === 'nm') return SparseMatrix.fromDense(w, { format: 'nm', n: f.n, m: f.m, prune: 'magnitude' });
+  return SparseMatrix.fromDense(w, { format: f.format });
+}
+
+function check(got: Tensor, want: Float64Array, mag: Float64Array, K: number, label: string) {
+  expectClose(valuesOf(got), want, mag, OUT_RTOL[got.dtype]!, K, label);
+}
+
+describe('CPU kernels against an fp64 reference', () => {
+  let seed = 100;
+  for (const [M, K, N] of SHAPES) {
+    it(`[${M}, ${K}] x N=${N}: every ISA x format x dtype`, () => {
+      for (const wd of DTYPES) {
+        const dense = makeWeight(M, K, wd, seed++);
+        for (const f of FORMATS) {
+          if (f.format === 'tiled-csl' && wd === 'float32') continue;  // tiled-csl stores 16-bit values only
+          const a = pack(dense, f);
+          const wv = valuesOf(a instanceof SparseMatrix ? a.toDense() : a);
+          for (const xd of DTYPES) {
+            const x = Tensor.randn([N, K], { seed: seed++, dtype: xd });  // linear's x [N, K]
+            const xv = valuesOf(x);
+            const xT = new Float64Array(K * N);  // b [K, N] for the reference and for spmm
+            for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) xT[k * N + j] = xv[j * K + k]!;
+            const { c, mag } = matmulRef(wv, xT, M, K, N);  // c [M, N]
+            const bias = Tensor.randn([M], { seed: seed++, dtype: xd });
+            const bv = valuesOf(bias);
+            const cT = new Float64Array(N * M), magT = new Float64Array(N * M);  // linear output [N, M] with bias
+            for (let i = 0; i < M; i++)
+              for (let j = 0; j < N; j++) {
+                cT[j * M + i] = c[i * N + j]! + bv[i]!;
+                magT[j * M + i] = mag[i * N + j]! + Math.abs(bv[i]!);
+              }
+            const b = Tensor.from(new Float32Array(xT), [K, N]).to(xd);
+            for (const isa of ISAS) {
+              expect(setIsa(isa)).toBe(true);
+              const outDtype = DTYPES[(seed + ISAS.indexOf(isa)) % 3]!;
+              const label = `${isa} ${f.format}${f.n ? `${f.n}:${f.m}` : ''} w=${wd} x=${xd} out=${outDtype} [${M},${K}]xN=${N}`;
+              check(linear.sync(x, a, bias, { outDtype }), cT, magT, K, `linear ${label}`);
+              check(spmm.sync(a, b, { outDtype: 'float32' }), c, mag, K, `spmm ${label}`);
+            }
+          }
+        }
+      }
+    });
+  }
+});
+
+describe('bitmap at N > 4 on both sides of the outer-product density', () => {
+  it.each([[37, 200, 5, 0.6], [50, 1030, 17, 0.6], [13, 96, 64, 0.6], [37, 200, 5, 0.1], [50, 1030, 17, 0.1], [13, 96, 64, 0.15]])(
+    '[%i, %i] x N=%i, density %f', (M, K, N, density) => {
+    const path = density < 0.25 ? 'bitmap_outer' : 'bitmap';
+    for (const wd of DTYPES) {
+      const w = Tensor.randn([M, K], { seed: M + K, dtype: wd });
+      const r = rng(N);
+      const mask = new Uint8Array(M * K).map(() => (r() < density ? 1 : 0));
+      const a = SparseMatrix.fromDense(w, { format: 'bitmap', mask });
+      const wv = valuesOf(a.toDense());
+      const x = Tensor.randn([N, K], { seed: N, dtype: wd });
+      const xv = valuesOf(x);
+      const xT = new Float64Array(K * N);
+      for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) xT[k * N + j] = xv[j * K + k]!;
+      const { c, mag } = matmulRef(wv, xT, M, K, N);
+      const b = Tensor.from(new Float32Array(xT), [K, N]).to(wd);
+      for (const isa of ISAS) {
+        setIsa(isa);
+        expect(selectedKernel(a, N)).toBe(`spmm_${path}_${wd === 'float32' ? 'f32' : wd === 'float16' ? 'f16' : 'bf16'}_${isa}`);
+        check(spmm.sync(a, b, { outDtype: 'float32' }), c, mag, K, `${isa} bitmap ${density} ${wd} [${M},${K}]xN=${N}`);
+      }
+    }
+    setIsa(startIsa);
+  });
+});
+
+describe('kernel dispatch', () => {
+  it('names the ISA-specific kernel for each format and falls back to the gather kernel for tiled-csl', () => {
+    const w = makeWeight(64, 256, 'bfloat16', 7);
+    const bm = SparseMatrix.fromDense(w, { format: 'bitmap' });
+    const sparse = SparseMatrix.fromDense(w, { format: 'bitmap', mask: new Uint8Array(64 * 256).map((_, i) => (i % 8 === 0 ? 1 : 0)) });
+    const csr = SparseMatrix.fromDense(w, { format: 'csr' });
+    const tc = SparseMatrix.fromDense(w, { format: 'tiled-csl' });
+    const nm = SparseMatrix.fromDense(Tensor.randn([64, 256], { seed: 8, dtype: 'bfloat16' }), { format: 'nm', n: 2, m: 4, prune: 'magnitude' });
+    for (const isa of ISAS) {
+      setIsa(isa);
+      expect(selectedKernel(bm, 1)).toBe(`spmv_bitmap_bf16_${isa}`);
+      expect(selectedKernel(sparse, 64)).toBe(`spmm_bitmap_outer_bf16_${isa}`);  // 12% dense: skip the zeros
+      expect(selectedKernel(bm, 64)).toBe(`spmm_bitmap_bf16_${isa}`);  // ~36% dense: decode to dense, GEMM
+      expect(selectedKernel(nm, 64)).toBe(`spmm_nm_bf16_${isa}`);  // 50% dense: decode to dense, GEMM
+      expect(selectedKernel(w, 1)).toBe(`gemv_dense_bf16_${isa}`);
+      expect(selectedKernel(csr, 8)).toBe(`spmm_csr_bf16_${isa}`);
+      expect(selectedKernel(tc, 8)).toBe('spmm_gather_portable');
+    }
+    setIsa(startIsa);
+  });
+
+  it('runs concurrent async calls on one pool with the same results as sync calls', async () => {
+    const ws = [0, 1, 2, 3].map((i) => SparseMatrix.fromDense(makeWeight(300, 515, DTYPES[i % 3]!, 50 + i), { format: i % 2 ? 'bitmap' : 'csr' }));
+    const xs = [0, 1, 2, 3].map((i) => Tensor.randn([1 + 3 * i, 515], { seed: 60 + i }));
+    const want = ws.map((w, i) => linear.sync(xs[i]!, w).toFloat32Array());
+    for (let round = 0; round < 3; round++) {
+      const got = await Promise.all(ws.map((w, i) => linear(xs[i]!, w)));
+      got.forEach((g, i) => expect(g.toFloat32Array()).toEqual(want[i]));
+    }
+  });
+});
+
+describe("format: 'auto' (cost model)", () => {
+  const stats = (density: number, nm?: { n: number; m: number }) =>
+    ({ rows: 11008, cols: 4096, dtype: 'bfloat16' as const, nnz: Math.round(11008 * 4096 * density), ...(nm ? { nm } : {}) });
+  it('picks dense for dense weights, bitmap in the middle, csr when very sparse, nm for 2:4 at N = 1', () => {
+    expect(chooseFormat(stats(1), 1).format).toBe('dense');
+    expect(chooseFormat(stats(0.97), 1).format).toBe('dense');  // bitmap would read more bytes
+    expect(chooseFormat(stats(0.5), 1).format).toBe('bitmap');
+    expect(chooseFormat(stats(0.3), 1).format).toBe('bitmap');
+    expect(chooseFormat(stats(0.02), 1).format).toBe('csr');
+    expect(chooseFormat(stats(0.5, { n: 2, m: 4 }), 1).format).toBe('nm');
+  });
+  it('prefers computing dense at large N unless the weight is very sparse', () => {
+    expect(chooseFormat(stats(0.5), 64).format).toBe('dense');
+    expect(chooseFormat(stats(0.05), 64).format).toBe('csr');
+  });
+  it('packs with the chosen format and keeps the values', () => {
+    const w = Tensor.randn([40, 96], { seed: 3, dtype: 'bfloat16' });
+    const nm = SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude' }).toDense();
+    const a = SparseMatrix.fromDense(nm, { format: 'auto' });
+    expect(a.format).toBe('nm');
+    expect(a.toDense().toTypedArray()).toEqual(nm.toTypedArray());
+    const r = rng(4);
+    const sparse = Tensor.from(new Float32Array(40 * 96).map(() => (r() < 0.01 ? 1 + r() : 0)), [40, 96]);
+    expect(SparseMatrix.fromDense(sparse, { format: 'auto' }).format).toBe('csr');
+    expect(SparseMatrix.fromDense(Tensor.randn([40, 96], { seed: 5 }), { format: 'auto' }).format).toBe('dense');
+    expect(() => SparseMatrix.fromDense(w, { format: 'auto', expectedN: 0 })).toThrow(/expectedN/);
+  });
+});
