@@ -31,7 +31,7 @@ export const DEFAULT_MACHINE: MachineModel = {
   fmaGflops: 400,
   gemmEfficiency: 0.6,
   threads: 2,
-  decodeNsPerChunk: 0.8,
+  decodeNsPerChunk: 1.2,
   fmaNsPerChunk: 0.3,
   csrGatherNs: 0.38,
   outerNs: 0.75,
