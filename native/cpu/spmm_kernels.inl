@@ -17,7 +17,15 @@
 //   mask_cols(bits, base, int32_t* out) -> popcount: out[i] = base + position of the i-th set bit
 //   (may write up to 32 entries).
 
+// Register-block kernels stay separate functions: inlining all of their instances into one
+// dispatcher made compile times grow steeply, for no run-time gain (one call per row block).
+#define SK_BLOCK __attribute__((noinline))
+
+#ifdef SK_KERNELS_NO_FORCED_UNROLL
+#define SK_UNROLL
+#else
 #define SK_UNROLL _Pragma("GCC unroll 64")
+#endif
 
 constexpr int NV = VT::NV;
 constexpr int CW = VT::CW;
@@ -38,6 +46,7 @@ struct F16 { using T = uint16_t; static constexpr bool kIsF32 = false, kIsBf16 =
 
 template <class D> struct DenseSrc {
   using T = typename D::T;
+  static constexpr bool kAlwaysSafe = true;  // only the last partial chunk is checked (decode())
   struct Row { const T* p; };
   const T* base;
   int64_t cols, full, total;
@@ -64,6 +73,7 @@ template <class D> struct DenseSrc {
 // bitmap rows start at rowPtr[r]; nm rows hold exactly groups * n values.
 template <class D> struct MaskSrc {
   using T = typename D::T;
+  static constexpr bool kAlwaysSafe = false;
   struct Row { const T* p; const uint32_t* m; };
   const T* vals;
   const T* end;
@@ -97,7 +107,7 @@ template <class D> struct MaskSrc {
 // ---- N <= kJ: decode straight into registers, one pass over the weight ------------------
 
 template <class Src, int R, int J, bool Safe>
-void fused_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out) {
+SK_BLOCK void fused_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out) {
   constexpr int S = J == 1 ? NV : 1;  // one activation vector: split accumulators for latency
   typename Src::Row rows[R];
   for (int i = 0; i < R; ++i) rows[i] = s.row(r + i);
@@ -157,10 +167,10 @@ template <class Src> void spmv_kernel(const MatrixView& a, const Activations& x,
   int64_t r = r0;
   constexpr int R = VT::kRv;
   for (; r + R <= r1; r += R) {
-    if (s.safe(r, R)) fused_rows<Src, R, true>(s, x, r, out);
-    else fused_rows<Src, R, false>(s, x, r, out);
+    if (Src::kAlwaysSafe || s.safe(r, R)) fused_rows<Src, R, true>(s, x, r, out);
+    else if constexpr (!Src::kAlwaysSafe) fused_rows<Src, R, false>(s, x, r, out);
   }
-  for (; r < r1; ++r) fused_rows<Src, 1, false>(s, x, r, out);
+  for (; r < r1; ++r) fused_rows<Src, 1, Src::kAlwaysSafe>(s, x, r, out);
 }
 
 // ---- N > kJ: decode a K-block of kRb rows once into fp32 scratch, then an outer-product GEMM ----
@@ -173,7 +183,7 @@ constexpr int64_t kLdw = kKc + 16;       // skewed so the kRb scratch rows do no
 
 // c[i * ldc + v * W ...] += sum_k w[i * ldw + k] * x[k * ldx + v * W ...] for k < len.
 template <int R, int JV>
-void micro(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len, float* c, int64_t ldc) {
+SK_BLOCK void micro(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len, float* c, int64_t ldc) {
   V acc[R][JV];
   SK_UNROLL for (int i = 0; i < R; ++i)
     SK_UNROLL for (int v = 0; v < JV; ++v) acc[i][v] = VT::load(c + i * ldc + v * W);
@@ -251,7 +261,7 @@ template <class Src> void spmm_kernel(const MatrixView& a, const Activations& x,
 // buffered and consumed four at a time into four accumulator sets: one chain of dependent FMAs
 // per row would run at the FMA latency, not its throughput.
 template <int NVB, class Each>
-void outer_block(const Activations& x, int64_t r, int64_t j0, const OutputSpec& out, Each& each) {
+SK_BLOCK void outer_block(const Activations& x, int64_t r, int64_t j0, const OutputSpec& out, Each& each) {
   constexpr int kU = 4, kBuf = 64;
   V acc[kU][NVB];
   SK_UNROLL for (int u = 0; u < kU; ++u)
@@ -397,3 +407,4 @@ SpmmKernel pick_kernel(const MatrixView& a, int64_t n) {
 }
 
 #undef SK_UNROLL
+#undef SK_BLOCK
