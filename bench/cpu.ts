@@ -169,7 +169,7 @@ let right = 0, total = 0;
 const misses: string[] = [];
 for (const r of rows) {
   if (!r.autoPick) continue;
-  const group = rows.filter((o) => o.format !== 'onnxruntime' && o.shape === r.shape && o.dtype === r.dtype && o.n === r.n &&
+  const group = rows.filter((o) => o.format !== 'onnxruntime' && o.shape[0] === r.shape[0] && o.shape[1] === r.shape[1] && o.dtype === r.dtype && o.n === r.n &&
     (o.format === 'dense' || (o.sparsity === r.sparsity && (o.format !== 'nm' || r.format === 'nm'))));
   const fastest = group.reduce((a, b) => (b.ms < a.ms ? b : a));
   const pick = group.find((o) => o.format === r.autoPick);

@@ -108,7 +108,9 @@ template <class D> struct MaskSrc {
 
 template <class Src, int R, int J, bool Safe>
 SK_BLOCK void fused_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out) {
-  constexpr int S = J == 1 ? NV : 1;  // one activation vector: split accumulators for latency
+  // One activation vector: two chunks per step into separate accumulators, so the loop runs at
+  // the FMA throughput rather than its latency even with a single row.
+  constexpr int S = J == 1 ? 2 * NV : 1;
   typename Src::Row rows[R];
   for (int i = 0; i < R; ++i) rows[i] = s.row(r + i);
   const float* xj[J];
@@ -117,25 +119,39 @@ SK_BLOCK void fused_block(const Src& s, const Activations& x, int64_t r, int64_t
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < J; ++j)
       for (int q = 0; q < S; ++q) acc[i][j][q] = VT::zero();
-  auto step = [&](int64_t c, const V (&w)[R][NV]) {
+  auto step = [&](int64_t c, const V (&w)[R][NV], int set) {
     SK_UNROLL for (int j = 0; j < J; ++j)
       SK_UNROLL for (int v = 0; v < NV; ++v) {
         const V xv = VT::load(xj[j] + c * CW + v * W);
-        SK_UNROLL for (int i = 0; i < R; ++i) acc[i][j][v % S] = VT::fma(w[i][v], xv, acc[i][j][v % S]);
+        SK_UNROLL for (int i = 0; i < R; ++i) {
+          V& a = acc[i][j][(set * NV + v) % S];
+          a = VT::fma(w[i][v], xv, a);
+        }
       }
   };
   // Full chunks need no bounds checks; the dense row's last partial chunk does.
   const int64_t full = s.full_chunks(), chunks = s.chunks();
   int64_t c = 0;
+  if constexpr (J == 1) {
+    for (; c + 2 <= full; c += 2) {
+      V w0[R][NV], w1[R][NV];
+      SK_UNROLL for (int i = 0; i < R; ++i) {
+        s.template decode_full<Safe>(rows[i], c, w0[i]);
+        s.template decode_full<Safe>(rows[i], c + 1, w1[i]);
+      }
+      step(c, w0, 0);
+      step(c + 1, w1, 1);
+    }
+  }
   for (; c < full; ++c) {
     V w[R][NV];
     SK_UNROLL for (int i = 0; i < R; ++i) s.template decode_full<Safe>(rows[i], c, w[i]);
-    step(c, w);
+    step(c, w, 0);
   }
   for (; c < chunks; ++c) {
     V w[R][NV];
     SK_UNROLL for (int i = 0; i < R; ++i) s.decode(rows[i], c, w[i]);
-    step(c, w);
+    step(c, w, 0);
   }
   // Reduce with fully unrolled loops: any runtime index into acc would make the compiler keep it
   // in memory and store every accumulator on every chunk.
