@@ -34,7 +34,7 @@ export const DEFAULT_MACHINE: MachineModel = {
   decodeNsPerChunk: 1.2,
   fmaNsPerChunk: 0.3,
   csrGatherNs: 0.38,
-  outerNs: 0.75,
+  outerNs: 1.6,
 };
 
 /** Below this density bitmap / N:M use the skip-zeros outer product for N > 4 (native/cpu/spmm_kernels.inl). */

@@ -186,7 +186,7 @@ template <class Src> void spmv_kernel(const MatrixView& a, const Activations& x,
   int64_t r = r0;
   // Rows per pass (measured, 11008x4096 N=1): one sequential stream per thread suits 16-bit rows
   // (bf16 43 vs 35 GB/s with four), while fp32 rows stream faster four at a time (46 vs 40 GB/s).
-  constexpr int R = Src::Dt::kIsF32 ? VT::kRv32 : VT::kRv;
+  constexpr int R = Src::Dt::kIsF32 && Src::kAlwaysSafe ? VT::kRv32 : VT::kRv;  // kRv32: dense fp32 only
   for (; r + R <= r1; r += R) {
     if (Src::kAlwaysSafe || s.safe(r, R)) fused_rows<Src, R, true>(s, x, r, out);
     else if constexpr (!Src::kAlwaysSafe) fused_rows<Src, R, false>(s, x, r, out);
