@@ -35,6 +35,16 @@ const x = Tensor.randn([2048, K], { seed: 1 });
 const stats = new CalibrationStats(K, { hessian: true });
 await best('CalibrationStats.add 2048x4096 (Hessian)', quick ? 1 : 3, () => stats.add(x), 0.5);
 const w = Tensor.randn([K, K], { seed: 2, std: 0.02 });
+// Peak memory of one SparseGPT call, next to the size of H (float32) plus W (the issue's yardstick).
+{
+  const rss0 = process.memoryUsage().rss;
+  const r = await prune.sparsegpt(w, stats, { sparsity: 0.5 });
+  const peak = process.resourceUsage().maxRSS * 1024 - rss0;
+  const hw = 4 * K * K + w.byteLength;
+  console.log(`sparsegpt 4096x4096 peak RSS growth ${(peak / 2 ** 20).toFixed(0)} MiB = ${(peak / hw).toFixed(2)}x size of H (float32) + W ` +
+    `(${(hw / 2 ** 20).toFixed(0)} MiB; includes the result it returns)`);
+  r.weight.dispose();
+}
 await best('sparsegpt 4096x4096 50%', quick ? 1 : 2, () => prune.sparsegpt(w, stats, { sparsity: 0.5 }), 2.5);
 await best('sparsegpt 4096x4096 2:4', quick ? 1 : 2, () => prune.sparsegpt(w, stats, { n: 2, m: 4 }), 2.5);
 const w2 = Tensor.randn([11008, K], { seed: 3, std: 0.02 });

@@ -1,6 +1,7 @@
 // npm run demo: packs a 4096x4096 bfloat16 weight at 50%, 2:4 and 90% sparsity in every format,
 // prints the sizes, and checks spmm on each against the dense product of the same pruned weight.
 import { SparseMatrix, Tensor, cpuInfo, spmm, type Format } from '../lib/index.js';
+import { checkpointDemo } from './demo-checkpoint.js';
 
 const M = 4096, K = 4096, N = 8;
 
@@ -74,6 +75,9 @@ async function main() {
     console.log('');
   }
   console.log(ok ? 'All sparse products match the dense product.' : 'MISMATCH: a sparse product differs from dense.');
+  console.log('');
+  // Part 2 (examples/demo-checkpoint.ts): a checkpoint through sparsekit prune / pack / load.
+  ok = (await checkpointDemo()) && ok;
   if (!ok) process.exitCode = 1;
 }
 

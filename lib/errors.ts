@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'ERR_ARGUMENT'
   | 'ERR_ABORTED'
   | 'ERR_MEMORY'
-  | 'ERR_INTERNAL';
+  | 'ERR_INTERNAL'
+  | 'ERR_IO';
 
 export class SparsekitError extends Error {
   readonly code: ErrorCode;
@@ -64,6 +65,11 @@ export class InternalError extends SparsekitError {
   constructor(message: string) { super('ERR_INTERNAL', message); }
 }
 
+/** A file could not be opened, read, written or renamed (the message names the path and the OS error). */
+export class IOError extends SparsekitError {
+  constructor(message: string) { super('ERR_IO', message); }
+}
+
 const classes: Record<ErrorCode, new (message: string) => SparsekitError> = {
   ERR_SHAPE: ShapeError,
   ERR_DTYPE: DTypeError,
@@ -75,6 +81,7 @@ const classes: Record<ErrorCode, new (message: string) => SparsekitError> = {
   ERR_ABORTED: AbortError,
   ERR_MEMORY: MemoryError,
   ERR_INTERNAL: InternalError,
+  ERR_IO: IOError,
 };
 
 /** Turns an error from the native addon (a plain Error with `code`) into its typed class. */

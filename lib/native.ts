@@ -32,6 +32,29 @@ export interface PackOptionsNative {
 
 type Buf = ArrayBufferView | ArrayBuffer;
 
+/** One safetensors header entry as the native reader validated it. */
+export interface StEntry { name: string; dtype: string; shape: number[]; begin: number; end: number }
+export interface StOpened {
+  handle: object;
+  tensors: StEntry[];
+  metadata: Record<string, string>;
+  dataOffset: number;
+  fileSize: number;
+}
+
+/** Opaque handles to device memory / device weights (N-API externals). */
+export type DeviceHandle = { readonly __device: unique symbol };
+export type MatrixHandle = { readonly __matrix: unique symbol };
+
+export interface CudaInfoNative {
+  reason?: string | null;
+  cublasLt?: string | null;
+  cublasLtReason?: string | null;
+  cusparseLt?: string | null;
+  cusparseLtReason?: string | null;
+  devices: { id: number; name: string; computeCapability: string; memoryBytes: number; smCount: number }[];
+}
+
 export interface NativeAddon {
   convert(src: Buf, srcDtype: DType, dst: Buf, dstDtype: DType): void;
   fillRandom(dst: Buf, dtype: DType, seed: bigint, dist: 'uniform' | 'normal', a: number, b: number): void;
@@ -52,6 +75,18 @@ export interface NativeAddon {
   setIsa(isa: string): boolean;
   probeReadBandwidth(bytes: number, reps: number): number;
   probeFmaPeak(iters: number, reps: number): number;
+  // native/addon/io_binding.cpp
+  stOpen(path: string): StOpened;
+  stOpenAsync(path: string): Promise<StOpened>;
+  stTensor(handle: object, index: number): ArrayBuffer;
+  stRelease(handle: object, index: number): void;
+  stClose(handle: object): void;
+  stWriterCreate(path: string, reserve: number): object;
+  stWriterAppend(handle: object, name: string, dtype: string, shape: number[], data: Buf): void;
+  stWriterAppendAsync(handle: object, name: string, dtype: string, shape: number[], data: Buf): Promise<void>;
+  stWriterFinish(handle: object, metadata: Record<string, string>): void;
+  stWriterFinishAsync(handle: object, metadata: Record<string, string>): Promise<void>;
+  stWriterAbort(handle: object): void;
   // solvers (native/addon/solvers_binding.cpp)
   calibCreate(k: number, hessian: boolean): StatsHandle;
   calibAdd(h: StatsHandle, x: Buf, dtype: DType, rows: number): void;
@@ -68,6 +103,20 @@ export interface NativeAddon {
   pruneSparseGpt(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
                  opt: PatternNative & { blockSize: number; damping: number; quantizeBits: number }, control: Int32Array): Promise<PruneResultNative>;
   solverKernelName(): string;
+
+  // GPU (native/addon/cuda_bridge.cpp): libsparsekit_cuda is found at run time.
+  cudaLoad(paths: string[]): { loaded: boolean; path: string | null; reason: string | null; build: string | null };
+  cudaInfo(): CudaInfoNative;
+  /** CPU replay of a CUDA kernel (tests): y [n, rows] float32 = x [n, cols] (16-bit) times the matrix transposed. */
+  cudaReplay(m: MatrixDesc, x: Uint16Array, n: number, kernel: 'tiled-csl' | 'bitmap' | 'sp24', splitK: number, bn: number): Float32Array;
+  cudaAlloc(device: number, bytes: number): DeviceHandle;
+  cudaFree(h: DeviceHandle): void;
+  cudaCopyAsync(h: DeviceHandle, host: Buf, toDevice: boolean): Promise<void>;
+  cudaUploadMatrixAsync(device: number, m: MatrixDesc): Promise<MatrixHandle>;
+  cudaReleaseMatrix(h: MatrixHandle): void;
+  cudaSpmmAsync(m: MatrixHandle, x: DeviceHandle, n: number, outDtype: DType, y: DeviceHandle, splitK: number): Promise<void>;
+  /** Median milliseconds of `iters` CUDA-event-timed runs, L2 flushed before each. */
+  cudaBenchAsync(m: MatrixHandle, x: DeviceHandle, n: number, outDtype: DType, y: DeviceHandle, splitK: number, iters: number): Promise<number>;
 }
 
 /** An opaque native CalibrationStats handle. */

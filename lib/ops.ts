@@ -4,6 +4,7 @@ import { native, type MatrixDesc } from './native.js';
 import { fmtShape, numel } from './shape.js';
 import { SparseMatrix } from './sparse-matrix.js';
 import { Tensor, checkTensor } from './tensor.js';
+import { DeviceSparseMatrix, DeviceTensor, linearCuda, spmmCuda } from './cuda.js';
 
 export interface MatmulOptions {
   /** Output dtype; default: the dtype of the dense activations. Accumulation is always float32. */
@@ -99,7 +100,11 @@ async function runAsync(call: Call, what: string): Promise<Tensor> {
   return call.result;
 }
 
+const onDevice = (...v: unknown[]) => v.some((x) => x instanceof DeviceSparseMatrix || x instanceof DeviceTensor);
+
 export interface SpmmFn {
+  /** Device operands (tensor.to('cuda'), matrix.to('cuda')): runs on the GPU, returns a device tensor. */
+  (a: DeviceSparseMatrix, b: DeviceTensor, options?: MatmulOptions): Promise<DeviceTensor>;
   /** a [M, K] (sparse or dense) times b [K, N] (or [K]) gives [M, N] (or [M]); runs off the event loop. */
   (a: Weight, b: Tensor, options?: MatmulOptions): Promise<Tensor>;
   /** The same on the calling thread, for small products. */
@@ -107,15 +112,18 @@ export interface SpmmFn {
 }
 
 export interface LinearFn {
+  /** Device operands: x [..., K] on the GPU times wᵀ, on the GPU (bias not supported there yet). */
+  (x: DeviceTensor, w: DeviceSparseMatrix, bias?: null, options?: MatmulOptions): Promise<DeviceTensor>;
   /** nn.Linear: x [..., K] times wᵀ (w [M, K]) plus bias [M] gives [..., M]; runs off the event loop. */
   (x: Tensor, w: Weight, bias?: Tensor | null, options?: MatmulOptions): Promise<Tensor>;
   sync(x: Tensor, w: Weight, bias?: Tensor | null, options?: MatmulOptions): Tensor;
 }
 
 export const spmm: SpmmFn = Object.assign(
-  (a: Weight, b: Tensor, options: MatmulOptions = {}) => {
+  (a: Weight | DeviceSparseMatrix, b: Tensor | DeviceTensor, options: MatmulOptions = {}): Promise<any> => {
     try {
-      return runAsync(prepareSpmm(a, b, options), 'spmm');
+      if (onDevice(a, b)) return spmmCuda(a, b, options.outDtype);
+      return runAsync(prepareSpmm(a as Weight, b as Tensor, options), 'spmm');
     } catch (e) {
       return Promise.reject(e);
     }
@@ -124,9 +132,14 @@ export const spmm: SpmmFn = Object.assign(
 );
 
 export const linear: LinearFn = Object.assign(
-  (x: Tensor, w: Weight, bias?: Tensor | null, options: MatmulOptions = {}) => {
+  (x: Tensor | DeviceTensor, w: Weight | DeviceSparseMatrix, bias?: Tensor | null, options: MatmulOptions = {}): Promise<any> => {
     try {
-      return runAsync(prepareLinear(x, w, bias, options), 'linear');
+      if (onDevice(x, w)) {
+        if (bias) throw new ArgumentError('linear on the GPU: bias is not supported yet');
+        if (!(w instanceof DeviceSparseMatrix)) throw new ArgumentError(`w: expected a device weight (x is on the GPU); use matrix.to('cuda')`);
+        return linearCuda(x as DeviceTensor, w, options.outDtype);
+      }
+      return runAsync(prepareLinear(x as Tensor, w as Weight, bias, options), 'linear');
     } catch (e) {
       return Promise.reject(e);
     }

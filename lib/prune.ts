@@ -24,7 +24,7 @@ export interface PruneReport {
   /**
    * The solver's own loss estimate. magnitude: Σ pruned w². wanda: Σ pruned w²·‖X_j‖²/tokens (the
    * output error if inputs were uncorrelated). sparsegpt: the published ½·Σ (w − q)²/[H⁻¹ chol]ᵢᵢ²,
-   * ≈ ‖X Wᵀ − X Ŵᵀ‖²/tokens.
+   * = ‖X Wᵀ − X Ŵᵀ‖²/tokens plus the damping term.
    */
   loss: number;
   /** wanda with alphaSearch: the alpha found. */

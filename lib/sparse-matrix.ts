@@ -4,6 +4,7 @@ import { native, type FormatName, type MatrixDesc, type PartName, type PackOptio
 import { fmtShape } from './shape.js';
 import { Tensor, checkTensor } from './tensor.js';
 import { chooseFormat, weightStats } from './cost-model.js';
+import { matrixToDevice, type DeviceSparseMatrix } from './cuda.js';
 
 export type Format = FormatName;
 export const FORMATS: readonly Format[] = ['dense', 'csr', 'bitmap', 'nm', 'tiled-csl'];
@@ -183,6 +184,19 @@ export class SparseMatrix {
   toString(): string {
     const nm = this.format === 'nm' ? ` ${this.n}:${this.m}` : '';
     return `SparseMatrix(${this.format}${nm}, ${fmtShape(this.shape)}, ${this.dtype}, density ${this.density.toFixed(3)})`;
+  }
+
+  /**
+   * Uploads to a GPU in the layout of its format's kernel (tiled-csl, bitmap, nm 2:4, dense via
+   * cuBLASLt); float16/bfloat16 only. ERR_DEVICE says why when there is no usable GPU.
+   */
+  to(device: 'cuda' | `cuda:${number}`): Promise<DeviceSparseMatrix> {
+    try {
+      this.live();
+      return matrixToDevice(this, device);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** @internal the plain descriptor the native layer takes. */

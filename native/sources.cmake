@@ -13,6 +13,10 @@ set(SPARSEKIT_CORE_SOURCES
   native/cpu/spmm_avx2.cpp
   native/cpu/spmm_avx512.cpp
   native/cpu/probes.cpp
+  native/io/json.cpp
+  native/io/mapped_file.cpp
+  native/io/safetensors.cpp
+  native/io/safetensors_writer.cpp
   native/solvers/calibration.cpp
   native/solvers/cholesky.cpp
   native/solvers/gemm.cpp
@@ -24,9 +28,24 @@ set(SPARSEKIT_CORE_SOURCES
   native/solvers/magnitude.cpp
   native/solvers/wanda.cpp
   native/solvers/sparsegpt.cpp
+  native/cuda/warp_model.cpp
+  native/cuda/gpu_layouts.cpp
+  native/cuda/replay.cpp
 )
 set(SPARSEKIT_ADDON_SOURCES
   native/addon/addon.cpp
+  native/addon/io_binding.cpp
   native/addon/solvers_binding.cpp
   native/addon/probes_binding.cpp
+  native/addon/cuda_bridge.cpp
+)
+# libsparsekit_cuda.so (CMake only, when nvcc is found): the addon dlopens it at run time.
+set(SPARSEKIT_CUDA_SOURCES
+  native/cuda/api.cu
+  native/cuda/spmm_tiled_csl.cu
+  native/cuda/spmm_bitmap.cu
+  native/cuda/spmm_sp24.cu
+  native/cuda/reduce.cu
+  native/cuda/dynlib.cpp
+  native/cuda/blas_libs.cpp
 )

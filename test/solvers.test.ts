@@ -217,6 +217,22 @@ describe('solver quality on LLM-like data', () => {
       expect(sg).toBeLessThan(wan);
       expect(wan).toBeLessThan(mag);
     });
+
+  it("SparseGPT's loss estimate is the exact output error ‖XWᵀ − XŴᵀ‖²/tokens when nothing is damped", async () => {
+    const sqErr = (wh: Float32Array) => (reconstructionError(x, T, cols, wv, wh, rows) ** 2 * squaredOutput) / T;
+    let squaredOutput = 0;
+    for (let t = 0; t < T; t++)
+      for (let r = 0; r < rows; r++) {
+        let a = 0;
+        for (let j = 0; j < cols; j++) a += x[t * cols + j]! * wv[r * cols + j]!;
+        squaredOutput += a * a;
+      }
+    for (const pat of [{ sparsity: 0.5 }, { n: 2, m: 4 }] as Pat[]) {
+      const r = await prune.sparsegpt(w, stats, pat, { blockSize: 64, damping: 0 });
+      expect(r.report.choleskyRetries).toBe(0);
+      expect(Math.abs(r.report.loss / sqErr(r.weight.toTypedArray() as Float32Array) - 1)).toBeLessThan(1e-4);
+    }
+  });
 });
 
 describe('bad inputs', () => {

@@ -50,7 +50,9 @@ bool get_format(Napi::Env env, const Napi::Value& v, Format* out) {
   return true;
 }
 
-// desc: { format, dtype, rows, cols, n, m, parts: { values, rowPtr, ... } }
+}  // namespace
+
+// desc: { format, dtype, rows, cols, n, m, parts: { values, rowPtr, ... } }  (bindings.h)
 bool get_matrix(Napi::Env env, const Napi::Value& v, MatrixView* a, std::vector<Napi::Value>* keep) {
   if (!v.IsObject()) return fail(env, ErrorCode::argument, "matrix descriptor must be an object");
   Napi::Object d = v.As<Napi::Object>();
@@ -79,6 +81,8 @@ bool get_matrix(Napi::Env env, const Napi::Value& v, MatrixView* a, std::vector<
   if (!st.ok()) return fail(env, st.code, st.message);
   return true;
 }
+
+namespace {
 
 Napi::Object packed_to_js(Napi::Env env, PackedMatrix& pm) {
   Napi::Object parts = Napi::Object::New(env);
@@ -357,9 +361,12 @@ void register_core(Napi::Env env, Napi::Object exports) {
 static Napi::Object InitSparsekit(Napi::Env env, Napi::Object exports) {
   sk::addon::register_core(env, exports);
   sk::addon::register_probes(env, exports);
+  sk::addon::register_io(env, exports);
+  sk::addon::register_cuda(env, exports);
   // One call per area registered in bindings.h.
   sk::addon::register_solvers(env, exports);
   return exports;
 }
+
 
 NODE_API_MODULE(sparsekit, InitSparsekit)

@@ -2,11 +2,20 @@
 #pragma once
 #include <napi.h>
 
+#include <vector>
+
+#include "formats/sparse_matrix.h"
+
 namespace sk::addon {
 
 void register_core(Napi::Env env, Napi::Object exports);  // addon.cpp: tensors, formats, spmm, runtime
 void register_probes(Napi::Env env, Napi::Object exports);  // probes_binding.cpp: bench probes
-// Add one line per area: void register_solvers(Napi::Env env, Napi::Object exports); ...
+void register_io(Napi::Env env, Napi::Object exports);    // io_binding.cpp: safetensors files
+void register_cuda(Napi::Env env, Napi::Object exports);  // cuda_bridge.cpp: GPU library, devices, CPU replay
 void register_solvers(Napi::Env env, Napi::Object exports);  // solvers_binding.cpp: CalibrationStats, prune.*
+
+// A JS matrix descriptor as a view (addon.cpp); throws and returns false on bad input. The JS
+// buffers it points into are appended to `keep` when given.
+bool get_matrix(Napi::Env env, const Napi::Value& v, MatrixView* a, std::vector<Napi::Value>* keep);
 
 }  // namespace sk::addon

@@ -251,47 +251,49 @@ Napi::Value CalibDispose(const Napi::CallbackInfo& info) {
 
 // ---- solvers -------------------------------------------------------------------------------
 
-Napi::Value Magnitude(const Napi::CallbackInfo& info, bool async) {
-  Napi::Env env = info.Env();
-  WeightView w;
-  Pattern p;
-  std::vector<Napi::Value> keep;
-  if (!get_weight(info, &w, &keep)) return env.Undefined();
-  if (!info[4].IsObject()) return fail(env, ErrorCode::argument, "options must be an object"), env.Undefined();
-  Napi::Object o = info[4].As<Napi::Object>();
-  if (!get_pattern(env, o, &p)) return env.Undefined();
-  const bool per_row = o.Get("perRow").ToBoolean();
-  return finish(env, async, [w, p, per_row](PruneOutput* out) { return prune_magnitude(w, p, per_row, out); }, keep);
-}
-
-Napi::Value Wanda(const Napi::CallbackInfo& info, bool async) {
-  Napi::Env env = info.Env();
+// The arguments every solver shares: (w, dtype, rows, cols, [stats,] options with the pattern).
+struct SolverCall {
   WeightView w;
   Pattern p;
   std::shared_ptr<CalibrationStats> stats;
   std::vector<Napi::Value> keep;
-  if (!get_weight(info, &w, &keep) || !get_stats(env, info[4], &stats)) return env.Undefined();
-  if (!info[5].IsObject()) return fail(env, ErrorCode::argument, "options must be an object"), env.Undefined();
-  Napi::Object o = info[5].As<Napi::Object>();
-  if (!get_pattern(env, o, &p)) return env.Undefined();
-  const bool alpha = o.Get("alphaSearch").ToBoolean();
-  return finish(env, async, [w, p, stats, alpha](PruneOutput* out) { return prune_wanda(w, *stats, p, alpha, out); }, keep);
+  Napi::Object o;
+};
+
+bool get_solver_call(const Napi::CallbackInfo& info, bool with_stats, SolverCall* c) {
+  Napi::Env env = info.Env();
+  if (!get_weight(info, &c->w, &c->keep) || (with_stats && !get_stats(env, info[4], &c->stats))) return false;
+  const Napi::Value ov = info[with_stats ? 5 : 4];
+  if (!ov.IsObject()) return fail(env, ErrorCode::argument, "options must be an object");
+  c->o = ov.As<Napi::Object>();
+  return get_pattern(env, c->o, &c->p);
+}
+
+Napi::Value Magnitude(const Napi::CallbackInfo& info, bool async) {
+  SolverCall c;
+  if (!get_solver_call(info, false, &c)) return info.Env().Undefined();
+  const bool per_row = c.o.Get("perRow").ToBoolean();
+  return finish(info.Env(), async, [w = c.w, p = c.p, per_row](PruneOutput* out) { return prune_magnitude(w, p, per_row, out); },
+                c.keep);
+}
+
+Napi::Value Wanda(const Napi::CallbackInfo& info, bool async) {
+  SolverCall c;
+  if (!get_solver_call(info, true, &c)) return info.Env().Undefined();
+  const bool alpha = c.o.Get("alphaSearch").ToBoolean();
+  return finish(info.Env(), async,
+                [w = c.w, p = c.p, stats = c.stats, alpha](PruneOutput* out) { return prune_wanda(w, *stats, p, alpha, out); }, c.keep);
 }
 
 // sparsegpt(w, dtype, rows, cols, stats, { sparsity, n, m, blockSize, damping, quantizeBits }, ctrl: Int32Array(3))
 Napi::Value SparseGpt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  WeightView w;
-  Pattern p;
-  std::shared_ptr<CalibrationStats> stats;
-  std::vector<Napi::Value> keep;
-  if (!get_weight(info, &w, &keep) || !get_stats(env, info[4], &stats)) return env.Undefined();
-  if (!info[5].IsObject()) return fail(env, ErrorCode::argument, "options must be an object"), env.Undefined();
-  Napi::Object o = info[5].As<Napi::Object>();
+  SolverCall c;
+  if (!get_solver_call(info, true, &c)) return env.Undefined();
   SparseGptOptions opt;
   int64_t bits = 0;
-  if (!get_pattern(env, o, &p) || !get_i64(env, o.Get("blockSize"), "blockSize", 1, int64_t(1) << 30, &opt.block_size) ||
-      !get_num(env, o.Get("damping"), "damping", &opt.damping) || !get_i64(env, o.Get("quantizeBits"), "quantizeBits", 0, 8, &bits))
+  if (!get_i64(env, c.o.Get("blockSize"), "blockSize", 1, int64_t(1) << 30, &opt.block_size) ||
+      !get_num(env, c.o.Get("damping"), "damping", &opt.damping) || !get_i64(env, c.o.Get("quantizeBits"), "quantizeBits", 0, 8, &bits))
     return env.Undefined();
   opt.quant_bits = int(bits);
   Control control;
@@ -299,14 +301,15 @@ Napi::Value SparseGpt(const Napi::CallbackInfo& info) {
     JsBuffer cb = buffer_of(info[6]);
     if (cb.bytes < 12) return fail(env, ErrorCode::argument, "control must be an Int32Array(3)"), env.Undefined();
     control.ctrl = static_cast<int32_t*>(cb.data);
-    keep.push_back(info[6]);
+    c.keep.push_back(info[6]);
   }
-  return finish(env, true, [w, p, stats, opt, control](PruneOutput* out) { return prune_sparsegpt(w, *stats, p, opt, control, out); },
-                keep);
+  return finish(env, true,
+                [w = c.w, p = c.p, stats = c.stats, opt, control](PruneOutput* out) { return prune_sparsegpt(w, *stats, p, opt, control, out); },
+                c.keep);
 }
 
 Napi::Value SolverKernel(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), gemm_micro_kernel(active_isa()).name);
+  return Napi::String::New(info.Env(), linalg_kernels(active_isa()).name);
 }
 
 }  // namespace

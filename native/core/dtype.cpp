@@ -56,6 +56,7 @@ const char* error_code_name(ErrorCode c) {
     case ErrorCode::aborted: return "ERR_ABORTED";
     case ErrorCode::memory: return "ERR_MEMORY";
     case ErrorCode::internal: return "ERR_INTERNAL";
+    case ErrorCode::io: return "ERR_IO";
   }
   return "ERR_INTERNAL";
 }

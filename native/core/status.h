@@ -16,6 +16,7 @@ enum class ErrorCode {
   aborted,   // ERR_ABORTED: cancelled by the caller
   memory,    // ERR_MEMORY: host allocation failed
   internal,  // ERR_INTERNAL: a bug in sparsekit
+  io,        // ERR_IO: a file could not be opened, read, written or renamed
 };
 
 const char* error_code_name(ErrorCode c);

@@ -10,11 +10,11 @@
 
 namespace sk {
 
-const GemmMicroKernel& gemm_micro_kernel(Isa isa) {
-  const GemmMicroKernel* k = nullptr;
-  if (isa == Isa::avx512) k = gemm_micro_kernel_avx512();
-  if (!k && (isa == Isa::avx512 || isa == Isa::avx2)) k = gemm_micro_kernel_avx2();
-  if (!k) k = gemm_micro_kernel_portable();
+const LinalgKernels& linalg_kernels(Isa isa) {
+  const LinalgKernels* k = nullptr;
+  if (isa == Isa::avx512) k = linalg_kernels_avx512();
+  if (!k && (isa == Isa::avx512 || isa == Isa::avx2)) k = linalg_kernels_avx2();
+  if (!k) k = linalg_kernels_portable();
   return *k;
 }
 
@@ -25,45 +25,33 @@ namespace {
 constexpr int64_t kMc = 144;
 constexpr int64_t kNc = 384;
 
-// Panel p of A (rows p*mr .. +mr, zero-padded) for K slice [k0, k0 + kc), k-major.
-void pack_a_panel(const GemmArgs& g, int64_t p, int64_t k0, int64_t kc, int mr, float* dst) {
-  const int64_t i0 = p * mr, rows = std::min<int64_t>(mr, g.m - i0);
-  if (g.a_trans) {
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* src = g.a + (k0 + k) * g.lda + i0;
-      float* d = dst + k * mr;
-      int64_t a = 0;
-      for (; a < rows; ++a) d[a] = src[a];
-      for (; a < mr; ++a) d[a] = 0.f;
-    }
-    return;
-  }
-  const float* src[32];
-  for (int64_t a = 0; a < mr; ++a) src[a] = a < rows ? g.a + (i0 + a) * g.lda + k0 : nullptr;
+// Packs a panel of `w` lines (x = 0..w-1, zero beyond `valid`) by `kc` deep, k-major, from a
+// matrix whose element (x, k) lives at src[x*sx + k*sk]. A's row panels and B's column panels are
+// both such panels; the loop order follows whichever stride is 1.
+void pack_panel(const float* src, int64_t sx, int64_t sk, int64_t valid, int w, int64_t kc, float* dst) {
   for (int64_t k = 0; k < kc; ++k) {
-    float* d = dst + k * mr;
-    for (int64_t a = 0; a < mr; ++a) d[a] = src[a] ? src[a][k] : 0.f;
+    const float* s = src + k * sk;
+    float* d = dst + k * w;
+    int64_t x = 0;
+    if (sx == 1)
+      for (; x < valid; ++x) d[x] = s[x];
+    else
+      for (; x < valid; ++x) d[x] = s[x * sx];  // `valid` streams, each read in order over k
+    for (; x < w; ++x) d[x] = 0.f;
   }
 }
 
+// Panel p of A (rows p*mr ..) and panel q of B (columns q*nr ..) for K slice [k0, k0 + kc).
+void pack_a_panel(const GemmArgs& g, int64_t p, int64_t k0, int64_t kc, int mr, float* dst) {
+  const int64_t i0 = p * mr;
+  const int64_t sx = g.a_trans ? 1 : g.lda, sk = g.a_trans ? g.lda : 1;
+  pack_panel(g.a + i0 * sx + k0 * sk, sx, sk, std::min<int64_t>(mr, g.m - i0), mr, kc, dst);
+}
+
 void pack_b_panel(const GemmArgs& g, int64_t q, int64_t k0, int64_t kc, int nr, float* dst) {
-  const int64_t j0 = q * nr, cols = std::min<int64_t>(nr, g.n - j0);
-  if (!g.b_trans) {
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* src = g.b + (k0 + k) * g.ldb + j0;
-      float* d = dst + k * nr;
-      int64_t b = 0;
-      for (; b < cols; ++b) d[b] = src[b];
-      for (; b < nr; ++b) d[b] = 0.f;
-    }
-    return;
-  }
-  const float* src[64];
-  for (int64_t b = 0; b < nr; ++b) src[b] = b < cols ? g.b + (j0 + b) * g.ldb + k0 : nullptr;
-  for (int64_t k = 0; k < kc; ++k) {
-    float* d = dst + k * nr;
-    for (int64_t b = 0; b < nr; ++b) d[b] = src[b] ? src[b][k] : 0.f;
-  }
+  const int64_t j0 = q * nr;
+  const int64_t sx = g.b_trans ? g.ldb : 1, sk = g.b_trans ? 1 : g.ldb;
+  pack_panel(g.b + j0 * sx + k0 * sk, sx, sk, std::min<int64_t>(nr, g.n - j0), nr, kc, dst);
 }
 
 // Does row tile [i0, i0 + mc) need K slice [k0, k0 + kc)? (The shape hints let us skip slices
@@ -74,7 +62,7 @@ bool needs_slice(const GemmArgs& g, int64_t i0, int64_t mc, int64_t k0, int64_t 
   return true;
 }
 
-void run_tile(const GemmArgs& g, const GemmMicroKernel& mk, int64_t i0, int64_t j0, int64_t k0, int64_t kc,
+void run_tile(const GemmArgs& g, const LinalgKernels& mk, int64_t i0, int64_t j0, int64_t k0, int64_t kc,
               const float* apack, const float* bpack) {
   const int64_t mc = std::min(kMc, g.m - i0), nc = std::min(kNc, g.n - j0);
   if (g.shape == GemmShape::lower_c && j0 > i0 + mc - 1) return;
@@ -90,11 +78,11 @@ void run_tile(const GemmArgs& g, const GemmMicroKernel& mk, int64_t i0, int64_t 
       const int64_t rows = std::min<int64_t>(mr, mc - p);
       const int64_t off = (i0 + p) * g.ldc + j0 + q;
       if (rows == mr && cols == nr) {
-        mk.run(kc, ap, bp, g.cd ? nullptr : g.c + off, g.cd ? g.cd + off : nullptr, g.ldc, g.alpha);
+        mk.gemm(kc, ap, bp, g.cd ? nullptr : g.c + off, g.cd ? g.cd + off : nullptr, g.ldc, g.alpha);
         continue;
       }
       std::fill(tile, tile + mr * nr, 0.f);
-      mk.run(kc, ap, bp, tile, nullptr, nr, g.alpha);
+      mk.gemm(kc, ap, bp, tile, nullptr, nr, g.alpha);
       for (int64_t a = 0; a < rows; ++a)
         for (int64_t b = 0; b < cols; ++b) {
           if (g.cd) g.cd[off + a * g.ldc + b] += double(tile[a * nr + b]);
@@ -108,7 +96,7 @@ void run_tile(const GemmArgs& g, const GemmMicroKernel& mk, int64_t i0, int64_t 
 
 void gemm(const GemmArgs& g) {
   if (g.m <= 0 || g.n <= 0 || g.k <= 0) return;
-  const GemmMicroKernel& mk = gemm_micro_kernel(active_isa());
+  const LinalgKernels& mk = linalg_kernels(active_isa());
   const int mr = mk.mr, nr = mk.nr;
   const int64_t pa = (g.m + mr - 1) / mr, pb = (g.n + nr - 1) / nr;
   thread_local std::vector<float> apack, bpack;

@@ -39,3 +39,18 @@ void gemm_micro(int64_t kc, const float* ap, const float* bp, float* c, double* 
       V::store(p, V::fma(va, acc[a][v], V::load(p)));
     }
 }
+
+// wt[c][l] -= e[l] * u[c]: SparseGPT's in-block error propagation for kRowGroup rows at once.
+template <int G>
+void rank1_rows(int64_t n, const float* u, const float* e, float* wt) {
+  constexpr int W = V::kWidth;
+  constexpr int NV = G / W;
+  static_assert(G % W == 0, "row group must be a whole number of vectors");
+  V ev[NV];
+  for (int v = 0; v < NV; ++v) ev[v] = V::load(e + v * W);
+  for (int64_t c = 0; c < n; ++c) {
+    const V s = V::broadcast(-u[c]);
+    for (int v = 0; v < NV; ++v) V::store(wt + v * W, V::fma(ev[v], s, V::load(wt + v * W)));
+    wt += G;
+  }
+}

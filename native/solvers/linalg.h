@@ -37,19 +37,22 @@ struct GemmArgs {
 
 constexpr int64_t kGemmKc = 256;
 
-// The per-ISA part: one register-blocked micro-kernel on packed panels, Ap (kc x MR, k-major) and
-// Bp (kc x NR, k-major): C[MR x NR] += alpha * Ap * Bp, into float c (leading dimension ldc) or,
-// when cd is set, into float64 cd.
-struct GemmMicroKernel {
-  const char* name;
+// The per-ISA kernels (linalg_{portable,avx2,avx512}.cpp, one template source: gemm_kernel.inl).
+constexpr int kRowGroup = 16;  // rows SparseGPT sweeps together through a column block
+struct LinalgKernels {
+  const char* name;  // of the GEMM micro-kernel
   int mr, nr;
-  void (*run)(int64_t kc, const float* ap, const float* bp, float* c, double* cd, int64_t ldc, float alpha);
+  // C[MR x NR] += alpha * Ap * Bp on packed panels, Ap (kc x MR, k-major) and Bp (kc x NR,
+  // k-major), into float c (leading dimension ldc) or, when cd is set, into float64 cd.
+  void (*gemm)(int64_t kc, const float* ap, const float* bp, float* c, double* cd, int64_t ldc, float alpha);
+  // wt[c][l] -= e[l] * u[c] for c < n, l < kRowGroup (wt holds kRowGroup floats per c).
+  void (*rank1_rows)(int64_t n, const float* u, const float* e, float* wt);
 };
 
-const GemmMicroKernel& gemm_micro_kernel(Isa isa);
-const GemmMicroKernel* gemm_micro_kernel_avx2();    // linalg_avx2.cpp (nullptr off x86)
-const GemmMicroKernel* gemm_micro_kernel_avx512();  // linalg_avx512.cpp (nullptr off x86)
-const GemmMicroKernel* gemm_micro_kernel_portable();
+const LinalgKernels& linalg_kernels(Isa isa);
+const LinalgKernels* linalg_kernels_avx2();    // linalg_avx2.cpp (nullptr off x86)
+const LinalgKernels* linalg_kernels_avx512();  // linalg_avx512.cpp (nullptr off x86)
+const LinalgKernels* linalg_kernels_portable();
 
 // Multi-threaded over the shared pool (serial when called from inside a pool task).
 void gemm(const GemmArgs& args);

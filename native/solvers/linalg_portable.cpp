@@ -19,14 +19,15 @@ struct V {
 #include "gemm_kernel.inl"
 
 constexpr int kMr = 4, kNv = 1;
-void run(int64_t kc, const float* ap, const float* bp, float* c, double* cd, int64_t ldc, float alpha) {
+void gemm_kernel(int64_t kc, const float* ap, const float* bp, float* c, double* cd, int64_t ldc, float alpha) {
   gemm_micro<kMr, kNv>(kc, ap, bp, c, cd, ldc, alpha);
 }
+void rank1(int64_t n, const float* u, const float* e, float* wt) { rank1_rows<kRowGroup>(n, u, e, wt); }
 
 }  // namespace
 
-const GemmMicroKernel* gemm_micro_kernel_portable() {
-  static const GemmMicroKernel k{"gemm_f32_portable", kMr, kNv * V::kWidth, run};
+const LinalgKernels* linalg_kernels_portable() {
+  static const LinalgKernels k{"gemm_f32_portable", kMr, kNv * V::kWidth, gemm_kernel, rank1};
   return &k;
 }
 

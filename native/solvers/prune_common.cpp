@@ -100,11 +100,12 @@ template <class T>
 int64_t masked_copy(const T* __restrict src, const uint8_t* __restrict pruned, T* __restrict dst, uint8_t* __restrict mask,
                     int64_t n) {
   int64_t count = 0;
+  // Branch-free so it vectorises: keep = all ones or all zeros; zero bits are +0.0 in every dtype.
   for (int64_t c = 0; c < n; ++c) {
-    const uint8_t p = pruned[c];
-    mask[c] = uint8_t(p ^ 1);
-    dst[c] = p ? T(0) : src[c];  // zero bits are +0.0 in every float dtype
-    count += p;
+    const T keep = T(T(0) - T(pruned[c] ^ 1));
+    dst[c] = T(src[c] & keep);
+    mask[c] = uint8_t(pruned[c] ^ 1);
+    count += pruned[c];
   }
   return count;
 }

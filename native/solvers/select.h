@@ -2,9 +2,12 @@
 // patterns order like the values and a radix select on the bits finds the exact threshold in a
 // few linear passes. Ties go to the lower index, which is what a stable ascending sort prunes.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
+
+#include "../core/thread_pool.h"
 
 namespace sk {
 
@@ -67,6 +70,88 @@ void mark_smallest(const Key* keys, int64_t n, int64_t count, std::vector<Key>& 
       pruned[i] = 0;
       --drop;
     }
+}
+
+// The `count` smallest of n keys over a big index range, in parallel and without a copy of the
+// keys: min/max, then a 16-bit histogram of the bits below the highest differing one finds the
+// bucket holding the threshold, a radix select over that bucket's members finds it exactly, and
+// ties are shared out in index order as per-chunk quotas. Chunks are fixed (multiples of `unit`
+// indices) so the result does not depend on the thread count. Key key_at(i) for i in [0, n).
+template <class Key>
+struct Selection {
+  Key t = 0;                   // keys < t are pruned; keys == t while their chunk's quota lasts
+  int64_t chunks = 1, n = 0, unit = 1;
+  std::vector<int64_t> quota;  // per chunk
+  int64_t begin(int64_t c) const { return (n / unit) * c / chunks * unit; }
+  int64_t end(int64_t c) const { return c + 1 == chunks ? n : (n / unit) * (c + 1) / chunks * unit; }
+};
+
+template <class Key, class KeyAt>
+Selection<Key> select_smallest(int64_t n, int64_t count, int64_t unit, KeyAt key_at) {
+  Selection<Key> s;
+  s.n = n;
+  s.unit = std::max<int64_t>(unit, 1);
+  s.chunks = std::max<int64_t>(1, std::min<int64_t>(16, n / s.unit));
+  s.quota.assign(size_t(s.chunks), 0);
+  if (count <= 0 || n == 0) {
+    s.t = 0;  // nothing is < 0 and no quota: nothing pruned
+    return s;
+  }
+  const int64_t C = s.chunks;
+  std::vector<Key> lo(static_cast<size_t>(C)), hi(static_cast<size_t>(C));
+  parallel_for(C, [&](int64_t c) {
+    Key a = key_at(s.begin(c)), b = a;
+    for (int64_t i = s.begin(c); i < s.end(c); ++i) {
+      const Key k = key_at(i);
+      a = k < a ? k : a;
+      b = k > b ? k : b;
+    }
+    lo[size_t(c)] = a;
+    hi[size_t(c)] = b;
+  });
+  const Key mn = *std::min_element(lo.begin(), lo.end()), mx = *std::max_element(hi.begin(), hi.end());
+  int shift = 0;
+  if (mn != mx) {
+    int top = int(sizeof(Key) * 8) - 1;
+    while (!(((mn ^ mx) >> top) & 1)) --top;
+    shift = top >= 15 ? top - 15 : 0;
+  }
+  std::vector<uint32_t> hist(size_t(C) << 16, 0);
+  parallel_for(C, [&](int64_t c) {
+    uint32_t* h = &hist[size_t(c) << 16];
+    for (int64_t i = s.begin(c); i < s.end(c); ++i) ++h[(key_at(i) >> shift) & 0xffff];
+  });
+  int64_t rank = count - 1, bucket = 0;
+  for (;; ++bucket) {
+    int64_t in = 0;
+    for (int64_t c = 0; c < C; ++c) in += hist[(size_t(c) << 16) + size_t(bucket)];
+    if (rank < in) break;
+    rank -= in;
+  }
+  std::vector<std::vector<Key>> cand(static_cast<size_t>(C));
+  parallel_for(C, [&](int64_t c) {
+    for (int64_t i = s.begin(c); i < s.end(c); ++i) {
+      const Key k = key_at(i);
+      if (int64_t((k >> shift) & 0xffff) == bucket) cand[size_t(c)].push_back(k);
+    }
+  });
+  std::vector<Key> all;
+  for (auto& v : cand) all.insert(all.end(), v.begin(), v.end());
+  int64_t in_ties = 0;
+  s.t = radix_select(all.data(), int64_t(all.size()), rank, &in_ties);
+  // Keys below the bucket plus those below t inside it: count - 1 - in_ties are < t.
+  std::vector<int64_t> equal(size_t(C), 0);
+  parallel_for(C, [&](int64_t c) {
+    int64_t e = 0;
+    for (int64_t i = s.begin(c); i < s.end(c); ++i) e += key_at(i) == s.t;
+    equal[size_t(c)] = e;
+  });
+  int64_t ties = in_ties + 1;
+  for (int64_t c = 0; c < C; ++c) {
+    s.quota[size_t(c)] = std::min(ties, equal[size_t(c)]);
+    ties -= s.quota[size_t(c)];
+  }
+  return s;
 }
 
 // N:M on one group of m keys: pruned[i] = 1 for the m - n smallest (ties: lower index first).

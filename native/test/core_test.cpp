@@ -9,20 +9,9 @@
 #include "../core/thread_pool.h"
 #include "../cpu/spmm.h"
 #include "../formats/sparse_matrix.h"
+#include "check.h"
 
 using namespace sk;
-
-static int g_failures = 0, g_checks = 0;
-#define CHECK(cond, ...)                                   \
-  do {                                                     \
-    ++g_checks;                                            \
-    if (!(cond)) {                                         \
-      ++g_failures;                                        \
-      std::printf("FAIL %s:%d: ", __FILE__, __LINE__);     \
-      std::printf(__VA_ARGS__);                            \
-      std::printf("\n");                                   \
-    }                                                      \
-  } while (0)
 
 static void test_half_conversions() {
   CHECK(f32_to_f16(1.0f) == 0x3c00, "1.0");

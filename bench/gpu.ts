@@ -1,0 +1,76 @@
+/**
+ * GPU benchmark (npm run bench:gpu): LLM weight shapes at N = 1..256 for each GPU kernel, timed
+ * with CUDA events (median of 20 runs, L2 flushed before each), reported as time, fraction of the
+ * memory-bandwidth floor, and speed-up over cuBLASLt dense on the same shape in the same run.
+ * Skips with a clear message where there is no usable GPU.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { SparseMatrix, Tensor, devices, gpuStatus, type DeviceSparseMatrix } from '../lib/index.js';
+import { native } from '../lib/native.js';
+
+const list = devices();
+if (list.length === 0) {
+  console.log(`\n${'*'.repeat(78)}\n*** bench:gpu SKIPPED: no usable GPU.\n*** ${list.reason}\n${'*'.repeat(78)}\n`);
+  process.exit(0);
+}
+const dev = list[0]!;
+// Bandwidth used for the floor: SPARSEKIT_GPU_BW (bytes/s), else a copy bandwidth measured on this
+// kind of GPU (docs/cuda.md), else a conservative 1.5 TB/s.
+const KNOWN_BW: [RegExp, number][] = [[/H100|H200/, 3.0e12], [/A100/, 1.5e12]];
+const bw = Number(process.env.SPARSEKIT_GPU_BW) || KNOWN_BW.find(([re]) => re.test(dev.name))?.[1] || 1.5e12;
+const shapes: [number, number][] = [[4096, 4096], [11008, 4096], [4096, 11008]];
+const NS = [1, 8, 16, 32, 64, 256];
+const ITERS = 20;
+
+type Variant = { name: string; format: 'dense' | 'bitmap' | 'tiled-csl' | 'nm'; density: number };
+const variants: Variant[] = [
+  { name: 'cublaslt-dense', format: 'dense', density: 1 },
+  { name: 'bitmap@70%', format: 'bitmap', density: 0.3 },
+  { name: 'tiled-csl@80%', format: 'tiled-csl', density: 0.2 },
+  { name: 'mma.sp 2:4', format: 'nm', density: 0.5 },
+];
+
+function maskOf(n: number, density: number, seed: number): Uint8Array {
+  let s = seed >>> 0 || 1;
+  const m = new Uint8Array(n);
+  for (let i = 0; i < n; i++) { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; m[i] = s / 4294967296 < density ? 1 : 0; }
+  return m;
+}
+
+const bytesOf = (s: SparseMatrix) => Object.values(s.desc().parts).reduce((a, p) => a + (p as ArrayBufferView).byteLength, 0);
+const rows: Record<string, unknown>[] = [];
+console.log(`sparsekit bench:gpu on ${dev.name} (sm ${dev.computeCapability}), floor at ${(bw / 1e12).toFixed(2)} TB/s, cuBLASLt ${gpuStatus().cublasLt ?? 'absent'}`);
+for (const [M, K] of shapes) {
+  const w = Tensor.randn([M, K], { seed: M + K, dtype: 'float16' });
+  for (const v of variants) {
+    if (v.format === 'dense' && !gpuStatus().cublasLt) { console.log(`  ${v.name}: skipped (${gpuStatus().cublasLtReason})`); continue; }
+    const s = v.format === 'nm'
+      ? SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude' })
+      : SparseMatrix.fromDense(w, { format: v.format, mask: v.format === 'dense' ? undefined : maskOf(M * K, v.density, 7) });
+    let dw: DeviceSparseMatrix | null = null;
+    try {
+      dw = await s.to('cuda');
+      for (const N of NS) {
+        const x = await Tensor.randn([N, K], { seed: N, dtype: 'float16' }).to('cuda');
+        const y = await Tensor.zeros([N, M], { dtype: 'float16' }).to('cuda');
+        const ms = await native.cudaBenchAsync(dw.handle(), x.handle(), N, 'float16', y.handle(), 0, ITERS);
+        x.dispose(); y.dispose();
+        const bytes = bytesOf(s) + 2 * N * (K + M);
+        const dense = rows.find((r) => r.M === M && r.K === K && r.N === N && r.variant === 'cublaslt-dense');
+        rows.push({ device: dev.name, M, K, N, variant: v.name, ms, floorFraction: bytes / bw / (ms / 1e3),
+          vsDense: dense ? (dense.ms as number) / ms : null });
+        const r = rows[rows.length - 1]!;
+        console.log(`  [${M}x${K}] N=${String(N).padStart(3)} ${v.name.padEnd(15)} ${ms.toFixed(4)} ms  ` +
+          `${((r.floorFraction as number) * 100).toFixed(0).padStart(3)}% of bw floor  ${r.vsDense ? `${(r.vsDense as number).toFixed(2)}x dense` : ''}`);
+      }
+    } catch (e) {
+      console.log(`  [${M}x${K}] ${v.name}: FAILED: ${(e as Error).message}`);
+    } finally {
+      dw?.dispose();
+    }
+  }
+}
+mkdirSync('bench/results', { recursive: true });
+const file = `bench/results/gpu-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+writeFileSync(file, JSON.stringify(rows, null, 1));
+console.log(`results: ${file}`);

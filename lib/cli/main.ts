@@ -1,0 +1,203 @@
+/**
+ * The `sparsekit` command line (docs/cli.md). runCli() is the whole program minus process
+ * plumbing: it takes argv and output sinks and resolves to the exit code, so tests run it
+ * in-process and lib/cli.ts only connects it to the real process.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { isFloatDType, type FloatDType } from '../dtype.js';
+import { packageRoot } from '../native.js';
+import { setNumThreads } from '../runtime.js';
+import { FORMATS, type Format } from '../sparse-matrix.js';
+import { runBench, printBench } from './bench.js';
+import { CliError, Context, EXIT, classify, parseNM, parseRegex, type CliIO, type GlobalOptions } from './context.js';
+import { inspectFile, printInspect } from './inspect.js';
+import { PACK_FORMATS, packFile, printPack, unpackFile, type PackFormat } from './pack.js';
+import { PRUNE_METHODS, printPrune, pruneFile, type PruneMethod } from './prune.js';
+
+/** The package's version, from its package.json. */
+export const CLI_VERSION: string = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version;
+
+function parseIntOpt(s: string, option: string, min: number, max: number): number {
+  const v = Number(s);
+  if (!Number.isInteger(v) || v < min || v > max) throw new CliError(EXIT.usage, `${option}: expected an integer in [${min}, ${max}], got '${s}'`);
+  return v;
+}
+
+function parseNumberOpt(s: string, option: string, min: number, max: number, exclusiveMax = false): number {
+  const v = Number(s);
+  if (!Number.isFinite(v) || v < min || v > max || (exclusiveMax && v === max))
+    throw new CliError(EXIT.usage, `${option}: expected a number in [${min}, ${max}${exclusiveMax ? ')' : ']'}, got '${s}'`);
+  return v;
+}
+
+function parseDType(s: string | undefined, option: string): FloatDType | undefined {
+  if (s === undefined) return undefined;
+  if (!isFloatDType(s)) throw new CliError(EXIT.usage, `${option}: expected float32, float16 or bfloat16, got '${s}'`);
+  return s;
+}
+
+export function parseShape(s: string): [number, number] {
+  const m = /^(\d+)x(\d+)$/i.exec(s.trim());
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new CliError(EXIT.usage, `--shape: expected ROWSxCOLS such as 11008x4096, got '${s}'`);
+  return [Number(m[1]), Number(m[2])];
+}
+
+function parseFormat(s: string, allowed: readonly string[]): string {
+  if (!allowed.includes(s)) throw new CliError(EXIT.usage, `--format: expected one of ${allowed.join(', ')}, got '${s}'`);
+  return s;
+}
+
+export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<number>) => Promise<void>): Command {
+  const program = new Command('sparsekit')
+    .description('Sparse LLM weights: inspect, prune, pack and benchmark safetensors checkpoints')
+    .version(CLI_VERSION, '-V, --version')
+    .option('--json', 'print one machine-readable JSON document on stdout', false)
+    .option('-v, --verbose', 'more detail, and stack traces on errors', false)
+    .option('-q, --quiet', 'no progress bars or notes', false)
+    .option('--threads <n>', 'native worker threads (default: all cores or SPARSEKIT_NUM_THREADS)')
+    .showHelpAfterError('(run sparsekit --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  program.hook('preAction', (cmd) => {
+    const t = cmd.opts().threads as string | undefined;
+    if (t !== undefined) setNumThreads(parseIntOpt(t, '--threads', 1, 1024));
+  });
+
+  program.command('inspect')
+    .description('list tensors with dtype, shape, storage format, size, sparsity and N:M compliance')
+    .argument('<file>', 'a .safetensors file')
+    .option('--no-stats', 'read the header only (instant; no sparsity or N:M columns)')
+    .option('--layers <regex>', 'only tensors whose name matches')
+    .option('--expect-nm <n:m>', 'exit 5 unless every selected linear weight follows this N:M pattern')
+    .action((file: string, o: { stats: boolean; layers?: string; expectNm?: string }) => run(async (ctx) => {
+      const expectNM = o.expectNm === undefined ? undefined : parseNM(o.expectNm, '--expect-nm');
+      const r = await inspectFile(file, { stats: o.stats, layers: parseRegex(o.layers, '--layers'), expectNM }, ctx);
+      if (ctx.opts.json) ctx.json(r);
+      else printInspect(r, ctx);
+      return r.check && !r.check.passed ? EXIT.check : EXIT.ok;
+    }));
+
+  program.command('pack')
+    .description('store weights in a packed sparse format (lossless; never prunes)')
+    .argument('<file>', 'input .safetensors (dense or packed)')
+    .requiredOption('-o, --out <file>', 'output .safetensors')
+    .option('-f, --format <format>', `${PACK_FORMATS.join(' | ')}`, 'auto')
+    .option('--nm <n:m>', 'pattern for --format nm (default: 2:4 or 4:8, whichever the weight follows)')
+    .option('--layers <regex>', 'tensors to pack (default: 2-D float weights except embeddings, heads and norms)')
+    .option('--dtype <dtype>', 'convert packed values first: float32 | float16 | bfloat16')
+    .option('--expected-n <n>', 'with --format auto: tokens per product to pick the fastest format for', '1')
+    .action((file: string, o: { out: string; format: string; nm?: string; layers?: string; dtype?: string; expectedN: string }) => run(async (ctx) => {
+      const format = parseFormat(o.format, PACK_FORMATS) as PackFormat;
+      const nm = o.nm === undefined ? undefined : parseNM(o.nm, '--nm');
+      if (nm && format !== 'nm') throw new CliError(EXIT.usage, '--nm only applies with --format nm');
+      const r = await packFile(file, o.out, {
+        format, nm, layers: parseRegex(o.layers, '--layers'), dtype: parseDType(o.dtype, '--dtype'),
+        expectedN: parseIntOpt(o.expectedN, '--expected-n', 1, 65536),
+      }, ctx);
+      if (ctx.opts.json) ctx.json(r);
+      else printPack(r, ctx);
+      return EXIT.ok;
+    }));
+
+  program.command('unpack')
+    .description('turn packed matrices back into dense tensors (bit-exact)')
+    .argument('<file>', 'input .safetensors with packed matrices')
+    .requiredOption('-o, --out <file>', 'output .safetensors')
+    .option('--layers <regex>', 'only matrices whose name matches')
+    .action((file: string, o: { out: string; layers?: string }) => run(async (ctx) => {
+      const r = await unpackFile(file, o.out, parseRegex(o.layers, '--layers'), ctx);
+      if (ctx.opts.json) ctx.json(r);
+      else printPack(r, ctx);
+      return EXIT.ok;
+    }));
+
+  program.command('prune')
+    .description('prune linear weights with magnitude, Wanda or SparseGPT, layer by layer')
+    .argument('<file>', 'input .safetensors checkpoint')
+    .requiredOption('-o, --out <file>', 'output .safetensors')
+    .requiredOption('-m, --method <method>', PRUNE_METHODS.join(' | '))
+    .option('--sparsity <s>', 'fraction of each weight to prune (unstructured), e.g. 0.5')
+    .option('--nm <n:m>', 'keep n of every m consecutive weights along K, e.g. 2:4')
+    .option('--calib <file>', 'calibration inputs (docs/cli.md); needed by wanda and sparsegpt')
+    .option('--layers <regex>', 'weights to prune (default: 2-D float weights except embeddings, heads and norms)')
+    .option('-f, --format <format>', `storage of the pruned weights: ${['dense', ...PACK_FORMATS.filter((f) => f !== 'dense')].join(' | ')}`, 'dense')
+    .option('--expected-n <n>', 'with --format auto: tokens per product to pick the fastest format for', '1')
+    .option('--block-size <n>', 'sparsegpt: columns per block', '128')
+    .option('--damping <d>', 'sparsegpt: fraction of the mean Hessian diagonal added to it', '0.01')
+    .option('--per-row', 'magnitude: rank |w| within each row instead of over the whole matrix', false)
+    .option('--alpha-search', 'wanda (unstructured): the published per-row threshold with alpha search', false)
+    .option('--eval-tokens <n>', 'calibration tokens used to measure each layer\'s relative output error (0: skip)', '16')
+    .action((file: string, o: Record<string, string | undefined> & { perRow: boolean; alphaSearch: boolean }) => run(async (ctx) => {
+      const method = o.method as PruneMethod;
+      if (!PRUNE_METHODS.includes(method)) throw new CliError(EXIT.usage, `--method: expected one of ${PRUNE_METHODS.join(', ')}, got '${o.method}'`);
+      if ((o.sparsity === undefined) === (o.nm === undefined)) throw new CliError(EXIT.usage, 'give exactly one of --sparsity <s> or --nm <n:m>');
+      const pattern = o.nm !== undefined ? parseNM(o.nm, '--nm') : { sparsity: parseNumberOpt(o.sparsity!, '--sparsity', 0, 1, true) };
+      const r = await pruneFile(file, o.out!, {
+        method, pattern, calib: o.calib, layers: parseRegex(o.layers, '--layers'),
+        format: parseFormat(o.format!, PACK_FORMATS) as PackFormat,
+        blockSize: parseIntOpt(o.blockSize!, '--block-size', 1, 1 << 20), damping: parseNumberOpt(o.damping!, '--damping', 0, 1e6),
+        evalTokens: parseIntOpt(o.evalTokens!, '--eval-tokens', 0, 1 << 20), perRow: o.perRow, alphaSearch: o.alphaSearch,
+        expectedN: parseIntOpt(o.expectedN!, '--expected-n', 1, 65536),
+      }, ctx);
+      if (ctx.opts.json) ctx.json(r);
+      else printPrune(r, ctx);
+      return EXIT.ok;
+    }));
+
+  program.command('bench')
+    .description('time the kernels on this host: each format against dense, same weight, same run')
+    .option('--shape <MxK>', 'weight shape (rows x cols)', '11008x4096')
+    .option('--sparsity <s>', 'fraction of zero weights', '0.7')
+    .option('--dtype <dtype>', 'weight and activation dtype', 'float16')
+    .option('--batch <list>', 'tokens per product, comma-separated', '1,8')
+    .option('--formats <list>', `comma-separated, from ${FORMATS.filter((f) => f !== 'dense').join(', ')}`, 'bitmap,csr,nm')
+    .option('--seconds <s>', 'time budget per case', '0.3')
+    .option('--seed <n>', 'random seed', '1')
+    .action((o: Record<string, string>) => run(async (ctx) => {
+      const [rows, cols] = parseShape(o.shape!);
+      const formats = o.formats!.split(',').map((f) => parseFormat(f.trim(), FORMATS) as Format);
+      const batch = o.batch!.split(',').map((b) => parseIntOpt(b.trim(), '--batch', 1, 65536));
+      const r = await runBench({
+        rows, cols, formats, batch, sparsity: parseNumberOpt(o.sparsity!, '--sparsity', 0, 1, true),
+        dtype: parseDType(o.dtype, '--dtype')!, seconds: parseNumberOpt(o.seconds!, '--seconds', 0, 60), seed: parseIntOpt(o.seed!, '--seed', 0, 2 ** 31),
+      }, ctx);
+      if (ctx.opts.json) ctx.json(r);
+      else printBench(r, ctx);
+      return EXIT.ok;
+    }));
+  return program;
+}
+
+/** Runs the CLI on `argv` (without the node and script paths) and resolves to the exit code. */
+export async function runCli(argv: string[], io: CliIO, signal: AbortSignal = new AbortController().signal): Promise<number> {
+  let code: number = EXIT.ok;
+  let ctx: Context | undefined;
+  let command = '';
+  const wantsJson = argv.includes('--json');
+  const program = buildProgram(io, async (action) => {
+    const opts = program.opts<GlobalOptions>();
+    ctx = new Context(io, { json: !!opts.json, verbose: !!opts.verbose, quiet: !!opts.quiet }, signal);
+    code = await action(ctx);
+  });
+  program.hook('preAction', (_p, cmd) => { command = cmd.name(); });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      if (wantsJson) io.stdout(JSON.stringify({ command, error: { code: 'ERR_USAGE', exitCode: EXIT.usage, message: err.message } }, null, 2) + '\n');
+      return EXIT.usage;
+    }
+    const c = classify(err);
+    const verbose = ctx?.opts.verbose ?? (argv.includes('--verbose') || argv.includes('-v'));
+    if (wantsJson) io.stdout(JSON.stringify({ command, error: { code: c.code, exitCode: c.exitCode, message: c.message } }, null, 2) + '\n');
+    io.stderr(`sparsekit${command ? ' ' + command : ''}: error: ${c.message}\n`);
+    if (c.hint) io.stderr(`hint: ${c.hint}\n`);
+    if (c.exitCode === EXIT.internal && !verbose) io.stderr('this looks like a bug in sparsekit; run again with --verbose for the stack trace\n');
+    if (verbose && err instanceof Error && err.stack) io.stderr(err.stack + '\n');
+    return c.exitCode;
+  }
+}

@@ -1,0 +1,150 @@
+#include "blas_libs.h"
+
+#include <mutex>
+
+#include "dynlib.h"
+
+namespace sk::cuda {
+
+namespace {
+
+// ---- cuBLASLt ---------------------------------------------------------------------------------
+using LtHandle = void*;
+using LtDesc = void*;
+using LtLayout = void*;
+using LtPref = void*;
+struct LtAlgo { uint64_t data[8]; };
+struct LtHeuristic { LtAlgo algo; size_t workspaceSize; int state; float wavesCount; int reserved[4]; };
+constexpr int kComputeF32 = 68;                      // CUBLAS_COMPUTE_32F
+constexpr int kR32F = 0, kR16F = 2, kR16BF = 14;     // cudaDataType_t
+constexpr int kDescTransA = 3, kDescTransB = 4;      // CUBLASLT_MATMUL_DESC_TRANSA / _TRANSB
+constexpr int kPrefMaxWorkspace = 1;                 // CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES
+constexpr int kOpN = 0, kOpT = 1;
+
+struct Lt {
+  LibState st;
+  size_t (*GetVersion)();
+  int (*Create)(LtHandle*);
+  int (*MatmulDescCreate)(LtDesc*, int, int);
+  int (*MatmulDescDestroy)(LtDesc);
+  int (*MatmulDescSetAttribute)(LtDesc, int, const void*, size_t);
+  int (*MatrixLayoutCreate)(LtLayout*, int, uint64_t, uint64_t, int64_t);
+  int (*MatrixLayoutDestroy)(LtLayout);
+  int (*MatmulPreferenceCreate)(LtPref*);
+  int (*MatmulPreferenceDestroy)(LtPref);
+  int (*MatmulPreferenceSetAttribute)(LtPref, int, const void*, size_t);
+  int (*MatmulAlgoGetHeuristic)(LtHandle, LtDesc, LtLayout, LtLayout, LtLayout, LtLayout, LtPref, int, LtHeuristic*, int*);
+  int (*Matmul)(LtHandle, LtDesc, const void*, const void*, LtLayout, const void*, LtLayout, const void*, const void*,
+                LtLayout, void*, LtLayout, const LtAlgo*, void*, size_t, void*);
+  LtHandle handle = nullptr;
+};
+
+template <class T> void bind(const DynLib& lib, T*& fn, const char* name, std::string* missing) {
+  fn = reinterpret_cast<T*>(lib.symbol(name, missing));
+}
+
+Lt& lt() {
+  static Lt l;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    DynLib lib = open_library({"libcublasLt.so.13", "libcublasLt.so.12"}, "SPARSEKIT_CUBLASLT_PATH", {"cublas", "cu13", "cu12"});
+    if (!lib.handle) { l.st.why = "libcublasLt: " + lib.why; return; }
+    std::string missing;
+    bind(lib, l.GetVersion, "cublasLtGetVersion", &missing);
+    bind(lib, l.Create, "cublasLtCreate", &missing);
+    bind(lib, l.MatmulDescCreate, "cublasLtMatmulDescCreate", &missing);
+    bind(lib, l.MatmulDescDestroy, "cublasLtMatmulDescDestroy", &missing);
+    bind(lib, l.MatmulDescSetAttribute, "cublasLtMatmulDescSetAttribute", &missing);
+    bind(lib, l.MatrixLayoutCreate, "cublasLtMatrixLayoutCreate", &missing);
+    bind(lib, l.MatrixLayoutDestroy, "cublasLtMatrixLayoutDestroy", &missing);
+    bind(lib, l.MatmulPreferenceCreate, "cublasLtMatmulPreferenceCreate", &missing);
+    bind(lib, l.MatmulPreferenceDestroy, "cublasLtMatmulPreferenceDestroy", &missing);
+    bind(lib, l.MatmulPreferenceSetAttribute, "cublasLtMatmulPreferenceSetAttribute", &missing);
+    bind(lib, l.MatmulAlgoGetHeuristic, "cublasLtMatmulAlgoGetHeuristic", &missing);
+    bind(lib, l.Matmul, "cublasLtMatmul", &missing);
+    if (!missing.empty()) { l.st.why = lib.path + " lacks " + missing; return; }
+    const size_t v = l.GetVersion();  // major * 10000 + minor * 100 + patch
+    l.st.version = std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100);
+    l.st.path = lib.path;
+    if (v < 120000) { l.st.why = lib.path + " is version " + l.st.version + ", sparsekit needs 12.0 or newer"; return; }
+    l.st.loaded = true;
+  });
+  return l;
+}
+
+// ---- cuSPARSELt -------------------------------------------------------------------------------
+LibState& splt() {
+  static LibState s;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    DynLib lib = open_library({"libcusparseLt.so.0"}, "SPARSEKIT_CUSPARSELT_PATH", {"cusparselt", "cu13", "cu12"});
+    if (!lib.handle) { s.why = "libcusparseLt: " + lib.why; return; }
+    std::string missing;
+    int (*GetProperty)(int, int*) = nullptr;  // cusparseLtGetProperty(libraryPropertyType, int*)
+    bind(lib, GetProperty, "cusparseLtGetProperty", &missing);
+    for (const char* f : {"cusparseLtInit", "cusparseLtDestroy", "cusparseLtStructuredDescriptorInit", "cusparseLtDenseDescriptorInit",
+                          "cusparseLtMatmulDescriptorInit", "cusparseLtMatmulAlgSelectionInit", "cusparseLtMatmulPlanInit",
+                          "cusparseLtSpMMAPruneCheck", "cusparseLtSpMMACompressedSize", "cusparseLtSpMMACompress",
+                          "cusparseLtMatmulGetWorkspace", "cusparseLtMatmul", "cusparseLtMatmulPlanDestroy"})
+      lib.symbol(f, &missing);
+    if (!missing.empty()) { s.why = lib.path + " lacks " + missing; return; }
+    int major = 0, minor = 0, patch = 0;  // MAJOR_VERSION = 0, MINOR_VERSION = 1, PATCH_LEVEL = 2
+    if (GetProperty(0, &major) != 0 || GetProperty(1, &minor) != 0 || GetProperty(2, &patch) != 0) {
+      s.why = lib.path + ": cusparseLtGetProperty failed";
+      return;
+    }
+    s.version = std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
+    s.path = lib.path;
+    // 0.8 added cusparseLtMatmulAlgSelectionDestroy and the CUDA 13 builds.
+    if (major == 0 && minor < 8) { s.why = lib.path + " is version " + s.version + ", sparsekit needs 0.8 or newer"; return; }
+    // The plan-based 2:4 path is not wired yet (docs/cuda.md): report the library, not a capability.
+    s.loaded = true;
+  });
+  return s;
+}
+
+int cuda_type(int dtype) { return dtype == 0 ? kR32F : dtype == 1 ? kR16F : kR16BF; }
+
+}  // namespace
+
+const LibState& cublaslt_state() { return lt().st; }
+const LibState& cusparselt_state() { return splt(); }
+
+std::string cublaslt_linear(int dtype, int out_dtype, const void* w, const void* x, void* y, int64_t M, int64_t K, int64_t N,
+                            void* workspace, size_t workspace_bytes, void* stream) {
+  Lt& l = lt();
+  if (!l.st.loaded) return "cuBLASLt is not available: " + l.st.why;
+  static std::mutex mu;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!l.handle && l.Create(&l.handle) != 0) return "cublasLtCreate failed";
+  }
+  // Column-major view: Y^T (M x N, ld M) = op(W^T as K x M, ld K)^T * (X^T as K x N, ld K).
+  LtDesc desc = nullptr;
+  LtLayout a = nullptr, b = nullptr, c = nullptr;
+  LtPref pref = nullptr;
+  std::string err;
+  const int ta = kOpT, tb = kOpN;
+  const uint64_t ws = workspace_bytes;
+  LtHeuristic heur{};
+  int found = 0;
+  const float alpha = 1.f, beta = 0.f;
+  if (l.MatmulDescCreate(&desc, kComputeF32, kR32F) || l.MatmulDescSetAttribute(desc, kDescTransA, &ta, sizeof ta) ||
+      l.MatmulDescSetAttribute(desc, kDescTransB, &tb, sizeof tb) ||
+      l.MatrixLayoutCreate(&a, cuda_type(dtype), uint64_t(K), uint64_t(M), K) ||
+      l.MatrixLayoutCreate(&b, cuda_type(dtype), uint64_t(K), uint64_t(N), K) ||
+      l.MatrixLayoutCreate(&c, cuda_type(out_dtype), uint64_t(M), uint64_t(N), M) || l.MatmulPreferenceCreate(&pref) ||
+      l.MatmulPreferenceSetAttribute(pref, kPrefMaxWorkspace, &ws, sizeof ws))
+    err = "cuBLASLt descriptor setup failed";
+  else if (l.MatmulAlgoGetHeuristic(l.handle, desc, a, b, c, c, pref, 1, &heur, &found) || found == 0)
+    err = "cuBLASLt has no algorithm for this shape";
+  else if (l.Matmul(l.handle, desc, &alpha, w, a, x, b, &beta, y, c, y, c, &heur.algo, workspace, workspace_bytes, stream))
+    err = "cublasLtMatmul failed";
+  if (pref) l.MatmulPreferenceDestroy(pref);
+  for (LtLayout p : {a, b, c})
+    if (p) l.MatrixLayoutDestroy(p);
+  if (desc) l.MatmulDescDestroy(desc);
+  return err;
+}
+
+}  // namespace sk::cuda

@@ -1,0 +1,26 @@
+// cuBLASLt (the dense baseline) and cuSPARSELt (2:4 on sparse tensor cores), loaded with dlopen.
+// Only the few C entry points used are declared, with the signatures and enum values of NVIDIA's
+// cublasLt.h / cusparseLt.h documentation; versions are checked before anything is called.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace sk::cuda {
+
+struct LibState {
+  bool loaded = false;
+  std::string version;  // "13.0.1"
+  std::string path;
+  std::string why;      // when not loaded
+};
+
+const LibState& cublaslt_state();
+const LibState& cusparselt_state();
+
+// Dense y[N,M] = x[N,K] * w[M,K]^T (row-major, w and x 16-bit of the same type, y of out_dtype,
+// float32 compute) through cublasLtMatmul on `stream` (a cudaStream_t). Returns "" or an error.
+std::string cublaslt_linear(int dtype, int out_dtype, const void* w, const void* x, void* y, int64_t M, int64_t K,
+                            int64_t N, void* workspace, size_t workspace_bytes, void* stream);
+
+}  // namespace sk::cuda

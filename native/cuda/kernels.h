@@ -1,0 +1,37 @@
+// Host entry points of the SpMM kernels (nvcc-compiled; api.cu calls them).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace sk::cuda {
+
+struct LaunchArgs {
+  const uint16_t* x;  // [N, K] activations, same 16-bit type as the weights
+  int64_t M, K, N;
+  float* part;        // [splits][N][M] partial products (or y itself when splits == 1 and y is f32)
+  int splits;
+  bool bf16;
+  bool aligned;       // K % 8 == 0 and x 16-byte aligned: activation tiles move with cp.async
+  int bn;             // 8, 16, 32 or 64
+  cudaStream_t stream;
+};
+
+cudaError_t launch_tiled_csl(const uint32_t* words, const int32_t* tile_offsets, const LaunchArgs& a);
+cudaError_t launch_bitmap(const uint64_t* masks, const int32_t* offsets, const uint16_t* values, int64_t row_blocks,
+                          int64_t kblocks, const LaunchArgs& a);
+cudaError_t launch_sp24(const uint32_t* values, const uint32_t* meta, int64_t row_blocks, int64_t ksteps, const LaunchArgs& a);
+// y[N, M] (out_dtype: sk::DType f32/f16/bf16) = sum over splits of part.
+cudaError_t launch_reduce(const float* part, int splits, int64_t count, int out_dtype, void* y, cudaStream_t stream);
+
+// Instantiates `fn<BN>(args...)` for the runtime activation tile width.
+#define SK_CUDA_DISPATCH_BN(bn, fn, ...)                  \
+  switch (bn) {                                           \
+    case 8: return fn<8>(__VA_ARGS__);                    \
+    case 16: return fn<16>(__VA_ARGS__);                  \
+    case 32: return fn<32>(__VA_ARGS__);                  \
+    case 64: return fn<64>(__VA_ARGS__);                  \
+    default: return cudaErrorInvalidValue;                \
+  }
+
+}  // namespace sk::cuda
