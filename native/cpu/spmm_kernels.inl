@@ -7,8 +7,7 @@
 //   using V;  W (floats per V), CW (columns per decode chunk, divides 32), NV = CW / W,
 //   kR, kJ, kRv, kRv32 (N <= kJ: rows x activation vectors per register block; rows per pass
 //   for 16-bit / fp32 weights),
-//   kRb, kJV (N > kJ: rows x W-wide column vectors of the outer-product block),, kPairsBf16 (bf16 decode yields each
-//   32-column chunk as [even columns, odd columns]; the driver stages x in the same order);
+//   kRb, kJV (N > kJ: rows x W-wide column vectors of the outer-product block);
 //   zero, load, load_tail, set1, fma, hsum, store;
 //   template <class D> dense_chunk(const T*, V[NV]), dense_tail(const T*, int cnt, V[NV]),
 //                      sparse_chunk<D, Safe>(const T* p, uint32_t bits, const T* end, V[NV]) -> next p
@@ -389,9 +388,7 @@ inline double density(const MatrixView& a) {
 }
 
 template <class D> SpmmKernel pick_for_dtype(const MatrixView& a, int64_t n, const char* const names[9]) {
-  const bool pairs = VT::kPairsBf16 && D::kIsBf16;
-  const XLayout nl = pairs ? XLayout::n_major_pairs : XLayout::n_major;
-  const XLayout kl = pairs ? XLayout::k_major_pairs : XLayout::k_major;
+  const XLayout nl = XLayout::n_major, kl = XLayout::k_major;
   const bool gemv = n <= VT::kJ;
   switch (a.format) {
     case Format::dense:
