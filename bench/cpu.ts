@@ -19,6 +19,10 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const threadsArg = args.indexOf('--threads');
 const threads = threadsArg >= 0 ? Number(args[threadsArg + 1]) : 2;
+// --rounds R: measure every (shape, dtype, N) group R times, variants interleaved, and keep each
+// variant's best median: on a shared machine this keeps a burst of load from landing on one variant.
+const roundsArg = args.indexOf('--rounds');
+const rounds = roundsArg >= 0 ? Math.max(1, Number(args[roundsArg + 1])) : 1;
 setNumThreads(threads);
 
 const SHAPES: [number, number][] = quick ? [[11008, 4096]] : [[4096, 4096], [11008, 4096], [4096, 11008], [14336, 4096]];
@@ -60,7 +64,8 @@ function timeAsync(name: string, fn: () => Promise<unknown>): Promise<number> {
 }
 
 // ---- machine floors ---------------------------------------------------------------------------
-console.log(`sparsekit CPU benchmark (${quick ? 'quick' : 'full'}), ${threads} threads, isa ${cpuInfo().isa}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+const loadBefore = loadavg();
+console.log(`sparsekit CPU benchmark (${quick ? 'quick' : 'full'}, ${rounds} round${rounds > 1 ? 's' : ''}), ${threads} threads, isa ${cpuInfo().isa}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 const bandwidth = Math.max(native.probeReadBandwidth(1 << 30, 3), native.probeReadBandwidth(1 << 30, 3));
 const fmaPeak = native.probeFmaPeak(5e7, 3);
 console.log(`measured read bandwidth ${bandwidth.toFixed(1)} GB/s, fp32 FMA peak ${fmaPeak.toFixed(0)} GFLOP/s\n`);
@@ -100,7 +105,9 @@ for (const [M, K] of SHAPES) {
   for (const n of NS) {
     const x = Tensor.randn([n, K], { seed: n });
     const feeds = { X: new ort.Tensor('float32', x.toTypedArray() as Float32Array, [n, K]) };
-    const t = (await timeAsync(`ort ${M}x${K} N=${n}`, () => session.run(feeds))) * 1e3;
+    let t = Infinity;
+    for (let round = 0; round < rounds; round++)
+      t = Math.min(t, (await timeAsync(`ort ${M}x${K} N=${n}`, () => session.run(feeds))) * 1e3);
     ortMs.set(n, t);
     const bytes = M * K * 4;
     const row: Row = {
@@ -124,11 +131,17 @@ for (const [M, K] of SHAPES) {
     }
     for (const n of NS) {
       const x = Tensor.randn([n, K], { seed: n + 1, dtype });
-      let denseMs = NaN;
+      const best = new Map<string, number>();
+      for (let round = 0; round < rounds; round++)
+        for (const v of VARIANTS) {
+          const a = mats.get(v.label)!;
+          const t = timeSync(`${v.label} ${dtype} ${M}x${K} N=${n}`, () => { linear.sync(x, a); }) * 1e3;
+          best.set(v.label, Math.min(best.get(v.label) ?? Infinity, t));
+        }
+      const denseMs = best.get('dense')!;
       for (const v of VARIANTS) {
         const a = mats.get(v.label)!;
-        const t = timeSync(`${v.label} ${dtype} ${M}x${K} N=${n}`, () => { linear.sync(x, a); }) * 1e3;
-        if (v.format === 'dense') denseMs = t;
+        const t = best.get(v.label)!;
         const nnz = a instanceof SparseMatrix ? a.nnz : M * K;
         const stats: WeightStats = { rows: M, cols: K, dtype, nnz, ...(v.format === 'nm' ? { nm: { n: 2, m: 4 } } : {}) };
         const bytes = a instanceof SparseMatrix ? a.byteLength : formatBytes('dense', stats);
@@ -156,7 +169,7 @@ let right = 0, total = 0;
 const misses: string[] = [];
 for (const r of rows) {
   if (!r.autoPick) continue;
-  const group = rows.filter((o) => o.format !== 'onnxruntime' && o.shape === r.shape && o.dtype === r.dtype && o.n === r.n &&
+  const group = rows.filter((o) => o.format !== 'onnxruntime' && o.shape[0] === r.shape[0] && o.shape[1] === r.shape[1] && o.dtype === r.dtype && o.n === r.n &&
     (o.format === 'dense' || (o.sparsity === r.sparsity && (o.format !== 'nm' || r.format === 'nm'))));
   const fastest = group.reduce((a, b) => (b.ms < a.ms ? b : a));
   const pick = group.find((o) => o.format === r.autoPick);
@@ -190,7 +203,7 @@ console.log(`\n${seconds.toFixed(0)} s, load after ${loadavg().map((l) => l.toFi
 const outDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 mkdirSync(outDir, { recursive: true });
 const report = {
-  date: new Date().toISOString(), quick, threads: getNumThreads(), cpu: cpuInfo(), loadBefore: null as null,
+  date: new Date().toISOString(), quick, rounds, threads: getNumThreads(), cpu: cpuInfo(), loadBefore,
   loadAfter: loadavg(), bandwidthGBs: bandwidth, fmaPeakGflops: fmaPeak, rows,
   targets: targets.map((t) => ({ what: t.what, value: t.value ?? null, goal: t.goal, met: t.value === undefined ? null : t.ok(t.value) })),
   costModel: { right, total, misses },

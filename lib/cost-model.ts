@@ -31,10 +31,10 @@ export const DEFAULT_MACHINE: MachineModel = {
   fmaGflops: 400,
   gemmEfficiency: 0.6,
   threads: 2,
-  decodeNsPerChunk: 0.8,
+  decodeNsPerChunk: 1.2,
   fmaNsPerChunk: 0.3,
   csrGatherNs: 0.38,
-  outerNs: 0.75,
+  outerNs: 1.6,
 };
 
 /** Below this density bitmap / N:M use the skip-zeros outer product for N > 4 (native/cpu/spmm_kernels.inl). */
@@ -81,7 +81,9 @@ export function predictSeconds(format: CpuFormat, w: WeightStats, n: number, mc:
   const n16 = Math.ceil(n / 16) * 16;   // the blocked and outer kernels pad N to whole vectors
   const gemm = (2 * el * n16) / (mc.fmaGflops * 1e9 * mc.gemmEfficiency);
   const density = format === 'nm' && w.nm ? w.nm.n / w.nm.m : w.nnz / Math.max(el, 1);
-  const decode = format === 'dense' ? (w.dtype === 'float32' ? 0 : mc.decodeNsPerChunk / 2) : mc.decodeNsPerChunk;
+  // fp32 dense rows are read in place; 16-bit dense rows are converted into the same scratch as a
+  // bitmap decode (measured: equal cost, so at N > 4 the format with fewer bytes wins the tie).
+  const decode = format === 'dense' && w.dtype === 'float32' ? 0 : mc.decodeNsPerChunk;
   let compute: number;
   if (format === 'csr') {
     compute = n === 1 ? nnzT * mc.csrGatherNs * 1e-9 : nnzT * (n16 / 16) * mc.outerNs * 1e-9;

@@ -158,7 +158,8 @@ describe('sparsekit pack / unpack', () => {
     expect(j.outputBytes).toBeLessThan(j.inputBytes);
     const storage = Object.fromEntries(j.layers.map((l: { name: string; storage: string }) => [l.name, l.storage]));
     expect(storage['model.layers.0.self_attn.q_proj.weight']).toBe('nm 2:4');
-    expect(storage['model.layers.0.mlp.up_proj.weight']).toBe('bitmap');
+    // 90% sparse at N = 1: CSR's gather beats the bitmap decode on the development machine (docs/kernels.md).
+    expect(storage['model.layers.0.mlp.up_proj.weight']).toBe('csr');
     expect(storage['model.layers.0.self_attn.o_proj.weight']).toBe('dense');
     expect(storage['model.embed_tokens.weight']).toBeUndefined();
     using f = await loadSafetensors(packed);

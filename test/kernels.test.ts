@@ -157,8 +157,9 @@ describe("format: 'auto' (cost model)", () => {
     expect(chooseFormat(stats(0.02), 1).format).toBe('csr');
     expect(chooseFormat(stats(0.5, { n: 2, m: 4 }), 1).format).toBe('nm');
   });
-  it('prefers computing dense at large N unless the weight is very sparse', () => {
-    expect(chooseFormat(stats(0.5), 64).format).toBe('dense');
+  it('at large N: decode-to-dense ties dense for 16-bit weights (fewer bytes wins), fp32 dense wins, very sparse goes csr', () => {
+    expect(chooseFormat(stats(0.5), 64).format).toBe('bitmap');
+    expect(chooseFormat({ ...stats(0.5), dtype: 'float32' }, 64).format).toBe('dense');
     expect(chooseFormat(stats(0.05), 64).format).toBe('csr');
   });
   it('packs with the chosen format and keeps the values', () => {

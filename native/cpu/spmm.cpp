@@ -29,39 +29,32 @@ namespace {
 
 int64_t padded_k(int64_t cols) { return (cols + 63) / 64 * 64; }
 
-// Where column k of a 32-column chunk goes in n_major_pairs order.
-inline int64_t pair_slot(int64_t k) {
-  const int64_t i = k & 31;
-  return (k & ~int64_t(31)) + ((i & 1) ? 16 + (i >> 1) : (i >> 1));
-}
-
 template <class Load>
 void stage_typed(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, float* buf, Load load) {
   const int64_t n = args.n;
   // Source element (k, j) lives at b[k*n + j] (spmm) or x[j*cols + k] (linear).
   const int64_t sk = args.b_is_kn ? n : 1, sj = args.b_is_kn ? 1 : cols;
-  const bool pairs = layout == XLayout::k_major_pairs || layout == XLayout::n_major_pairs;
-  if (layout == XLayout::k_major || layout == XLayout::k_major_pairs) {
+  if (layout == XLayout::k_major) {
     // 64-column blocks keep both the strided reads (linear) and the strided writes in L1.
     parallel_range((cols + 63) / 64, 4, [&](int64_t b, int64_t e) {
       for (int64_t kb = b * 64; kb < std::min(cols, e * 64); kb += 64) {
         const int64_t ke = std::min(cols, kb + 64);
         for (int64_t j = 0; j < n; ++j)
-          for (int64_t k = kb; k < ke; ++k) buf[(pairs ? pair_slot(k) : k) * ld + j] = load(size_t(k * sk + j * sj));
+          for (int64_t k = kb; k < ke; ++k) buf[k * ld + j] = load(size_t(k * sk + j * sj));
       }
     });
   } else {
     parallel_range(n, 1, [&](int64_t b, int64_t e) {
       for (int64_t j = b; j < e; ++j) {
         float* dst = buf + j * kp;
-        for (int64_t k = 0; k < cols; ++k) dst[pairs ? pair_slot(k) : k] = load(size_t(k * sk + j * sj));
+        for (int64_t k = 0; k < cols; ++k) dst[k] = load(size_t(k * sk + j * sj));
       }
     });
   }
 }
 
 void stage_activations(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, std::vector<float>& buf) {
-  const bool k_major = layout == XLayout::k_major || layout == XLayout::k_major_pairs;
+  const bool k_major = layout == XLayout::k_major;
   buf.assign(size_t(k_major ? kp * ld : kp * args.n), 0.f);
   const void* src = args.b;
   switch (args.b_dtype) {

@@ -24,11 +24,8 @@ struct OutputSpec {
 };
 
 // Activations as fp32, zero-padded to k_padded columns, in the layout the kernel asked for.
-// k_major: x[k * n + j]; n_major: x[j * k_padded + k]; n_major_pairs: n_major with each 32-column
-// chunk stored as its 16 even columns then its 16 odd ones, the order in which a bf16 weight
-// vector splits into two fp32 vectors with one shift and one AND (no cross-lane shuffle).
-// k_major_pairs: k_major with the rows permuted the same way.
-enum class XLayout { k_major, n_major, n_major_pairs, k_major_pairs };
+// k_major: x[k * ld + j]; n_major: x[j * k_padded + k].
+enum class XLayout { k_major, n_major };
 
 struct Activations {
   const float* data;

@@ -33,8 +33,7 @@ namespace {
 
 struct VT {
   using V = __m256;
-  static constexpr int W = 8, CW = 8, NV = 1, kR = 2, kJ = 4, kRv = 2, kRb = 4, kJV = 2;
-  static constexpr bool kPairsBf16 = false;
+  static constexpr int W = 8, CW = 8, NV = 1, kR = 2, kJ = 4, kRv = 2, kRv32 = 2, kRb = 4, kJV = 2;
 
   static V zero() { return _mm256_setzero_ps(); }
   static V load(const float* p) { return _mm256_loadu_ps(p); }

@@ -5,9 +5,9 @@
 //
 // VT must provide:
 //   using V;  W (floats per V), CW (columns per decode chunk, divides 32), NV = CW / W,
-//   kR, kJ, kRv (N <= kJ: rows x activation vectors per register block, kRv rows per pass),
-//   kRb, kJV (N > kJ: rows x W-wide column vectors of the outer-product block),, kPairsBf16 (bf16 decode yields each
-//   32-column chunk as [even columns, odd columns]; the driver stages x in the same order);
+//   kR, kJ, kRv, kRv32 (N <= kJ: rows x activation vectors per register block; rows per pass
+//   for 16-bit / fp32 weights),
+//   kRb, kJV (N > kJ: rows x W-wide column vectors of the outer-product block);
 //   zero, load, load_tail, set1, fma, hsum, store;
 //   template <class D> dense_chunk(const T*, V[NV]), dense_tail(const T*, int cnt, V[NV]),
 //                      sparse_chunk<D, Safe>(const T* p, uint32_t bits, const T* end, V[NV]) -> next p
@@ -17,7 +17,15 @@
 //   mask_cols(bits, base, int32_t* out) -> popcount: out[i] = base + position of the i-th set bit
 //   (may write up to 32 entries).
 
+// Register-block kernels stay separate functions: inlining all of their instances into one
+// dispatcher made compile times grow steeply, for no run-time gain (one call per row block).
+#define SK_BLOCK __attribute__((noinline))
+
+#ifdef SK_KERNELS_NO_FORCED_UNROLL
+#define SK_UNROLL
+#else
 #define SK_UNROLL _Pragma("GCC unroll 64")
+#endif
 
 constexpr int NV = VT::NV;
 constexpr int CW = VT::CW;
@@ -38,6 +46,8 @@ struct F16 { using T = uint16_t; static constexpr bool kIsF32 = false, kIsBf16 =
 
 template <class D> struct DenseSrc {
   using T = typename D::T;
+  static constexpr bool kAlwaysSafe = true;  // only the last partial chunk is checked (decode())
+  using Dt = D;
   struct Row { const T* p; };
   const T* base;
   int64_t cols, full, total;
@@ -64,6 +74,8 @@ template <class D> struct DenseSrc {
 // bitmap rows start at rowPtr[r]; nm rows hold exactly groups * n values.
 template <class D> struct MaskSrc {
   using T = typename D::T;
+  static constexpr bool kAlwaysSafe = false;
+  using Dt = D;
   struct Row { const T* p; const uint32_t* m; };
   const T* vals;
   const T* end;
@@ -97,8 +109,10 @@ template <class D> struct MaskSrc {
 // ---- N <= kJ: decode straight into registers, one pass over the weight ------------------
 
 template <class Src, int R, int J, bool Safe>
-void fused_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out) {
-  constexpr int S = J == 1 ? NV : 1;  // one activation vector: split accumulators for latency
+SK_BLOCK void fused_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out) {
+  // One activation vector: two chunks per step into separate accumulators, so the loop runs at
+  // the FMA throughput rather than its latency even with a single row.
+  constexpr int S = J == 1 ? 2 * NV : 1;
   typename Src::Row rows[R];
   for (int i = 0; i < R; ++i) rows[i] = s.row(r + i);
   const float* xj[J];
@@ -107,25 +121,39 @@ void fused_block(const Src& s, const Activations& x, int64_t r, int64_t j0, cons
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < J; ++j)
       for (int q = 0; q < S; ++q) acc[i][j][q] = VT::zero();
-  auto step = [&](int64_t c, const V (&w)[R][NV]) {
+  auto step = [&](int64_t c, const V (&w)[R][NV], int set) {
     SK_UNROLL for (int j = 0; j < J; ++j)
       SK_UNROLL for (int v = 0; v < NV; ++v) {
         const V xv = VT::load(xj[j] + c * CW + v * W);
-        SK_UNROLL for (int i = 0; i < R; ++i) acc[i][j][v % S] = VT::fma(w[i][v], xv, acc[i][j][v % S]);
+        SK_UNROLL for (int i = 0; i < R; ++i) {
+          V& a = acc[i][j][(set * NV + v) % S];
+          a = VT::fma(w[i][v], xv, a);
+        }
       }
   };
   // Full chunks need no bounds checks; the dense row's last partial chunk does.
   const int64_t full = s.full_chunks(), chunks = s.chunks();
   int64_t c = 0;
+  if constexpr (J == 1) {
+    for (; c + 2 <= full; c += 2) {
+      V w0[R][NV], w1[R][NV];
+      SK_UNROLL for (int i = 0; i < R; ++i) {
+        s.template decode_full<Safe>(rows[i], c, w0[i]);
+        s.template decode_full<Safe>(rows[i], c + 1, w1[i]);
+      }
+      step(c, w0, 0);
+      step(c + 1, w1, 1);
+    }
+  }
   for (; c < full; ++c) {
     V w[R][NV];
     SK_UNROLL for (int i = 0; i < R; ++i) s.template decode_full<Safe>(rows[i], c, w[i]);
-    step(c, w);
+    step(c, w, 0);
   }
   for (; c < chunks; ++c) {
     V w[R][NV];
     SK_UNROLL for (int i = 0; i < R; ++i) s.decode(rows[i], c, w[i]);
-    step(c, w);
+    step(c, w, 0);
   }
   // Reduce with fully unrolled loops: any runtime index into acc would make the compiler keep it
   // in memory and store every accumulator on every chunk.
@@ -155,12 +183,14 @@ void fused_rows(const Src& s, const Activations& x, int64_t r, const OutputSpec&
 template <class Src> void spmv_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const Src s(a);
   int64_t r = r0;
-  constexpr int R = VT::kRv;
+  // Rows per pass (measured, 11008x4096 N=1): one sequential stream per thread suits 16-bit rows
+  // (bf16 43 vs 35 GB/s with four), while fp32 rows stream faster four at a time (46 vs 40 GB/s).
+  constexpr int R = Src::Dt::kIsF32 && Src::kAlwaysSafe ? VT::kRv32 : VT::kRv;  // kRv32: dense fp32 only
   for (; r + R <= r1; r += R) {
-    if (s.safe(r, R)) fused_rows<Src, R, true>(s, x, r, out);
-    else fused_rows<Src, R, false>(s, x, r, out);
+    if (Src::kAlwaysSafe || s.safe(r, R)) fused_rows<Src, R, true>(s, x, r, out);
+    else if constexpr (!Src::kAlwaysSafe) fused_rows<Src, R, false>(s, x, r, out);
   }
-  for (; r < r1; ++r) fused_rows<Src, 1, false>(s, x, r, out);
+  for (; r < r1; ++r) fused_rows<Src, 1, Src::kAlwaysSafe>(s, x, r, out);
 }
 
 // ---- N > kJ: decode a K-block of kRb rows once into fp32 scratch, then an outer-product GEMM ----
@@ -173,7 +203,7 @@ constexpr int64_t kLdw = kKc + 16;       // skewed so the kRb scratch rows do no
 
 // c[i * ldc + v * W ...] += sum_k w[i * ldw + k] * x[k * ldx + v * W ...] for k < len.
 template <int R, int JV>
-void micro(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len, float* c, int64_t ldc) {
+SK_BLOCK void micro(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len, float* c, int64_t ldc) {
   V acc[R][JV];
   SK_UNROLL for (int i = 0; i < R; ++i)
     SK_UNROLL for (int v = 0; v < JV; ++v) acc[i][v] = VT::load(c + i * ldc + v * W);
@@ -251,7 +281,7 @@ template <class Src> void spmm_kernel(const MatrixView& a, const Activations& x,
 // buffered and consumed four at a time into four accumulator sets: one chain of dependent FMAs
 // per row would run at the FMA latency, not its throughput.
 template <int NVB, class Each>
-void outer_block(const Activations& x, int64_t r, int64_t j0, const OutputSpec& out, Each& each) {
+SK_BLOCK void outer_block(const Activations& x, int64_t r, int64_t j0, const OutputSpec& out, Each& each) {
   constexpr int kU = 4, kBuf = 64;
   V acc[kU][NVB];
   SK_UNROLL for (int u = 0; u < kU; ++u)
@@ -358,9 +388,7 @@ inline double density(const MatrixView& a) {
 }
 
 template <class D> SpmmKernel pick_for_dtype(const MatrixView& a, int64_t n, const char* const names[9]) {
-  const bool pairs = VT::kPairsBf16 && D::kIsBf16;
-  const XLayout nl = pairs ? XLayout::n_major_pairs : XLayout::n_major;
-  const XLayout kl = pairs ? XLayout::k_major_pairs : XLayout::k_major;
+  const XLayout nl = XLayout::n_major, kl = XLayout::k_major;
   const bool gemv = n <= VT::kJ;
   switch (a.format) {
     case Format::dense:
@@ -397,3 +425,4 @@ SpmmKernel pick_kernel(const MatrixView& a, int64_t n) {
 }
 
 #undef SK_UNROLL
+#undef SK_BLOCK

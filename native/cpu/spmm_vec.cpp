@@ -10,8 +10,7 @@ namespace {
 
 struct VT {
   struct V { float v[8]; };
-  static constexpr int W = 8, CW = 8, NV = 1, kR = 2, kJ = 4, kRv = 2, kRb = 4, kJV = 2;
-  static constexpr bool kPairsBf16 = false;
+  static constexpr int W = 8, CW = 8, NV = 1, kR = 2, kJ = 4, kRv = 2, kRv32 = 2, kRb = 2, kJV = 2;
 
   static V zero() { return V{}; }
   static V load(const float* p) { V r; for (int i = 0; i < 8; ++i) r.v[i] = p[i]; return r; }
@@ -54,7 +53,10 @@ struct VT {
 };
 
 #define SK_ISA_NAME "portable"
+// Forced unrolling of 8-float array "vectors" made GCC spend ~40 s on this one file.
+#define SK_KERNELS_NO_FORCED_UNROLL
 #include "spmm_kernels.inl"
+#undef SK_KERNELS_NO_FORCED_UNROLL
 #undef SK_ISA_NAME
 
 }  // namespace
