@@ -16,22 +16,11 @@
 #include "../cuda/tiled_csl_index.h"
 #include "../cuda/warp_model.h"
 #include "../formats/sparse_matrix.h"
+#include "check.h"
 
 using namespace sk;
 using namespace sk::cuda;
 
-static int g_failures = 0, g_checks = 0;
-#define CHECK(cond, ...)                               \
-  do {                                                 \
-    ++g_checks;                                        \
-    if (!(cond)) {                                     \
-      if (++g_failures <= 20) {                        \
-        std::printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-        std::printf(__VA_ARGS__);                      \
-        std::printf("\n");                             \
-      }                                                \
-    }                                                  \
-  } while (0)
 
 static uint16_t to_half(DType dt, float v) { return dt == DType::bf16 ? f32_to_bf16(v) : f32_to_f16(v); }
 static double from_half(DType dt, uint16_t h) { return dt == DType::bf16 ? bf16_to_f32(h) : f16_to_f32(h); }

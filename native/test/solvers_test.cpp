@@ -8,20 +8,10 @@
 #include "../core/convert.h"
 #include "../core/cpu_features.h"
 #include "../solvers/linalg.h"
+#include "check.h"
 
 using namespace sk;
 
-static int g_failures = 0, g_checks = 0;
-#define CHECK(cond, ...)                               \
-  do {                                                 \
-    ++g_checks;                                        \
-    if (!(cond)) {                                     \
-      ++g_failures;                                    \
-      std::printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      std::printf(__VA_ARGS__);                        \
-      std::printf("\n");                               \
-    }                                                  \
-  } while (0)
 
 static std::vector<float> random(size_t n, uint64_t seed) {
   std::vector<float> v(n);
