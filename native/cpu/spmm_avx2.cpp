@@ -82,14 +82,7 @@ struct VT {
     o[0] = _mm256_and_ps(_mm256_permutevar8x32_ps(packed, idx), _mm256_castsi256_ps(keep));
     return p + cnt;
   }
-  static int mask_cols(uint32_t bits, int32_t base, int32_t* out) {
-    int n = 0;
-    while (bits) {
-      out[n++] = base + __builtin_ctz(bits);
-      bits &= bits - 1;
-    }
-    return n;
-  }
+  static int mask_cols(uint32_t bits, int32_t base, int32_t* out) { return mask_bits_to_columns(bits, base, out); }
   static V gather(const float* base, const int32_t* idx) {
     return _mm256_i32gather_ps(base, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)), 4);
   }
