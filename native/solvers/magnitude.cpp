@@ -61,24 +61,13 @@ Status prune_magnitude(const WeightView& w, const Pattern& p, bool per_row, Prun
                        row_loss, out);
   } else {
     const int64_t count = p.nm() || !per_row ? 0 : int64_t(std::floor(double(cols) * p.sparsity));
-    parallel_range(rows, 4, [&](int64_t b, int64_t e) {
-      std::vector<float> v(static_cast<size_t>(cols));
-      std::vector<uint32_t> key(static_cast<size_t>(cols)), work;
-      std::vector<uint8_t> pruned(static_cast<size_t>(cols));
-      for (int64_t r = b; r < e; ++r) {
-        load_row(w, r, v.data());
-        for (int64_t c = 0; c < cols; ++c) key[size_t(c)] = score_key(std::fabs(v[size_t(c)]));
-        if (p.nm())
-          for (int64_t g = 0; g < cols; g += p.m) mark_group(&key[size_t(g)], p.m, p.n, &pruned[size_t(g)]);
-        else
-          mark_smallest(key.data(), cols, count, work, pruned.data());
-        double loss = 0;
-        for (int64_t c = 0; c < cols; ++c)
-          if (pruned[size_t(c)]) loss += double(v[size_t(c)]) * double(v[size_t(c)]);
-        row_loss[size_t(r)] = loss;
-        write_row(w, r, pruned.data(), out);
-      }
-    });
+    prune_rows<uint32_t>(
+        rows, cols, p.m, p.n, count, [&](int64_t r, float* v) { load_row(w, r, v); },
+        [](int64_t, float v) { return score_key(std::fabs(v)); }, [](int64_t) { return 1.0; },
+        [&](int64_t r, const uint8_t* pruned, double loss) {
+          row_loss[size_t(r)] = loss;
+          write_row(w, r, pruned, out);
+        });
   }
   out->pruned = 0;
   for (int64_t r = 0; r < rows; ++r) out->loss += row_loss[size_t(r)];

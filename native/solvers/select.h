@@ -166,4 +166,30 @@ void mark_group(const Key* keys, int m, int n, uint8_t* pruned) {
   }
 }
 
+// The row-by-row selection magnitude (per row, N:M) and Wanda share: key_of(c, v) scores column c
+// of a row holding v, each row prunes its `count` lowest keys (or the m-n lowest of every group of
+// m when p.nm()), and loss_weight(c) scales each pruned value's squared contribution to the row's
+// loss. `finish(r, v, pruned, loss)` writes the row's outputs.
+template <class Key, class LoadRow, class KeyOf, class LossWeight, class Finish>
+void prune_rows(int64_t rows, int64_t cols, int pm, int pn, int64_t count, LoadRow load_row, KeyOf key_of,
+                LossWeight loss_weight, Finish finish) {
+  parallel_range(rows, 4, [&](int64_t b, int64_t e) {
+    std::vector<float> v(static_cast<size_t>(cols));
+    std::vector<Key> key(static_cast<size_t>(cols)), work;
+    std::vector<uint8_t> pruned(static_cast<size_t>(cols));
+    for (int64_t r = b; r < e; ++r) {
+      load_row(r, v.data());
+      for (int64_t c = 0; c < cols; ++c) key[size_t(c)] = key_of(c, v[size_t(c)]);
+      if (pm > 0)
+        for (int64_t g = 0; g < cols; g += pm) mark_group(&key[size_t(g)], pm, pn, &pruned[size_t(g)]);
+      else
+        mark_smallest(key.data(), cols, count, work, pruned.data());
+      double loss = 0;
+      for (int64_t c = 0; c < cols; ++c)
+        if (pruned[size_t(c)]) loss += double(v[size_t(c)]) * double(v[size_t(c)]) * loss_weight(c);
+      finish(r, pruned.data(), loss);
+    }
+  });
+}
+
 }  // namespace sk

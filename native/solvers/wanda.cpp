@@ -111,20 +111,14 @@ Status prune_wanda(const WeightView& w, CalibrationStats& stats, const Pattern& 
     });
   } else {
     const int64_t count = int64_t(std::floor(double(cols) * p.sparsity));
-    parallel_range(rows, 4, [&](int64_t b, int64_t e) {
-      std::vector<float> v(static_cast<size_t>(cols));
-      std::vector<uint64_t> key(static_cast<size_t>(cols)), work;
-      std::vector<uint8_t> pr(static_cast<size_t>(cols));
-      for (int64_t r = b; r < e; ++r) {
-        load_row(w, r, v.data());
-        for (int64_t c = 0; c < cols; ++c) key[size_t(c)] = score_key(std::fabs(double(v[size_t(c)])) * norm[size_t(c)]);
-        if (p.nm())
-          for (int64_t g = 0; g < cols; g += p.m) mark_group(&key[size_t(g)], p.m, p.n, &pr[size_t(g)]);
-        else
-          mark_smallest(key.data(), cols, count, work, pr.data());
-        finish_row(r, v.data(), pr.data());
-      }
-    });
+    prune_rows<uint64_t>(
+        rows, cols, p.m, p.n, count, [&](int64_t r, float* v) { load_row(w, r, v); },
+        [&](int64_t c, float v) { return score_key(std::fabs(double(v)) * norm[size_t(c)]); },
+        [&](int64_t c) { return norm[size_t(c)] * norm[size_t(c)]; },
+        [&](int64_t r, const uint8_t* pruned, double loss) {
+          row_loss[size_t(r)] = loss;
+          row_pruned[size_t(r)] = write_row(w, r, pruned, out);
+        });
   }
   double loss = 0;
   out->pruned = 0;
