@@ -98,6 +98,7 @@ template <class D> struct MaskSrc {
   template <bool Safe> void decode_full(Row& rw, int64_t c, V* o) const {
     uint32_t bits;
     if constexpr (CW == 32) bits = rw.m[c];
+    else if constexpr (CW == 8) bits = reinterpret_cast<const uint8_t*>(rw.m)[c];  // x86: little-endian words
     else bits = (rw.m[(c * CW) >> 5] >> ((c * CW) & 31)) & ((1u << (CW & 31)) - 1u);
     rw.p = VT::template sparse_chunk<D, Safe>(rw.p, bits, end, o);
   }
