@@ -53,28 +53,28 @@ void stage_typed(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLa
   }
 }
 
-void stage_activations(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, std::vector<float>& buf) {
-  const bool k_major = layout == XLayout::k_major;
-  buf.assign(size_t(k_major ? kp * ld : kp * args.n), 0.f);
+// buf: zeroed, 64-byte aligned (whole cache lines per x row: the outer-product kernels load one
+// random x row per nonzero, and a row straddling two lines cost them ~45% more here).
+void stage_activations(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, float* buf) {
   const void* src = args.b;
   switch (args.b_dtype) {
     case DType::f32: {
       const float* p = static_cast<const float*>(src);
-      stage_typed(args, cols, kp, ld, layout, buf.data(), [p](size_t i) { return p[i]; });
+      stage_typed(args, cols, kp, ld, layout, buf, [p](size_t i) { return p[i]; });
       break;
     }
     case DType::bf16: {
       const uint16_t* p = static_cast<const uint16_t*>(src);
-      stage_typed(args, cols, kp, ld, layout, buf.data(), [p](size_t i) { return bf16_to_f32(p[i]); });
+      stage_typed(args, cols, kp, ld, layout, buf, [p](size_t i) { return bf16_to_f32(p[i]); });
       break;
     }
     case DType::f16: {
       const uint16_t* p = static_cast<const uint16_t*>(src);
-      stage_typed(args, cols, kp, ld, layout, buf.data(), [p](size_t i) { return f16_to_f32(p[i]); });
+      stage_typed(args, cols, kp, ld, layout, buf, [p](size_t i) { return f16_to_f32(p[i]); });
       break;
     }
     default:
-      stage_typed(args, cols, kp, ld, layout, buf.data(), [&](size_t i) { return load_as_f32(src, args.b_dtype, i); });
+      stage_typed(args, cols, kp, ld, layout, buf, [&](size_t i) { return load_as_f32(src, args.b_dtype, i); });
   }
 }
 
@@ -82,18 +82,24 @@ void stage_activations(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t l
 // in page faults than the kernel itself at small sizes. Buffers over kKeepBytes are released.
 constexpr size_t kKeepBytes = size_t(64) << 20;
 struct Scratch {
-  std::vector<float> x;
-  std::unique_ptr<uint8_t[]> ws;
-  size_t ws_cap = 0;
-  uint8_t* workspace(size_t bytes) {
-    if (bytes > ws_cap) {
-      ws.reset(new uint8_t[bytes]);
-      ws_cap = bytes;
+  std::unique_ptr<uint8_t[]> x, ws;
+  size_t x_cap = 0, ws_cap = 0;
+  // `bytes` of 64-byte-aligned memory, reused while big enough.
+  static uint8_t* grow(std::unique_ptr<uint8_t[]>& p, size_t& cap, size_t bytes) {
+    if (bytes + 64 > cap) {
+      p.reset(new uint8_t[bytes + 64]);
+      cap = bytes + 64;
     }
-    return ws.get();
+    return p.get() + (64 - reinterpret_cast<uintptr_t>(p.get()) % 64) % 64;
   }
+  float* activations(size_t floats) {
+    float* f = reinterpret_cast<float*>(grow(x, x_cap, floats * sizeof(float)));
+    std::fill(f, f + floats, 0.f);
+    return f;
+  }
+  uint8_t* workspace(size_t bytes) { return grow(ws, ws_cap, bytes); }
   void trim() {
-    if (x.capacity() * sizeof(float) > kKeepBytes) std::vector<float>().swap(x);
+    if (x_cap > kKeepBytes) { x.reset(); x_cap = 0; }
     if (ws_cap > kKeepBytes) { ws.reset(); ws_cap = 0; }
   }
 };
@@ -114,26 +120,26 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args) {
   const int64_t ld = (args.n + k.n_align - 1) / k.n_align * k.n_align;
   const size_t ws_bytes = k.needs_workspace ? (spmm_workspace_bytes(step * align, ld, kp) + 63) / 64 * 64 : 0;
   Scratch& scratch = t_scratch;
-  std::vector<float>& xbuf = scratch.x;
+  float* xbuf = nullptr;
   std::vector<float> bias;
   uint8_t* ws = nullptr;
   try {
+    xbuf = scratch.activations(size_t(k.layout == XLayout::k_major ? kp * ld : kp * args.n));
     stage_activations(args, a.cols, kp, ld, k.layout, xbuf);
     if (args.bias) {
       bias.resize(size_t(a.rows));
       for (int64_t r = 0; r < a.rows; ++r) bias[r] = load_as_f32(args.bias, args.bias_dtype, size_t(r));
     }
-    if (ws_bytes) ws = scratch.workspace(ws_bytes * size_t(tasks) + 64);
+    if (ws_bytes) ws = scratch.workspace(ws_bytes * size_t(tasks));
   } catch (const std::bad_alloc&) {
     scratch.trim();
     return Status::Error(ErrorCode::memory, "out of host memory staging activations");
   }
   OutputSpec out = args.out;
   out.bias = args.bias ? bias.data() : nullptr;
-  uint8_t* ws0 = ws ? ws + (64 - reinterpret_cast<uintptr_t>(ws) % 64) % 64 : nullptr;
   parallel_for(tasks, [&](int64_t t) {
     const int64_t r0 = t * step * align, r1 = std::min(a.rows, (t + 1) * step * align);
-    Activations x{xbuf.data(), args.n, kp, ld, ws_bytes ? ws0 + size_t(t) * ws_bytes : nullptr};
+    Activations x{xbuf, args.n, kp, ld, ws_bytes ? ws + size_t(t) * ws_bytes : nullptr};
     k.fn(a, x, r0, r1, out);
   });
   scratch.trim();

@@ -39,9 +39,9 @@ struct Activations {
 // to 16 rows x 1024 columns, and one row cursor (<= 16 bytes) per row.
 constexpr int64_t kWorkspaceDecodeFloats = 16 * 1024;
 constexpr int64_t kWorkspaceCursorBytes = 16;
-// The outer-product bitmap kernels use the workspace for one row's column indices instead.
+// The outer-product kernels use it for one row's column indices and fp32 values instead.
 inline size_t spmm_workspace_bytes(int64_t rows, int64_t n, int64_t cols) {
-  const int64_t row_cols = (cols + 31) / 32 * 32 + 32;
+  const int64_t row_cols = 2 * ((cols + 31) / 32 * 32 + 32);
   const int64_t tile = rows * n + kWorkspaceDecodeFloats;
   return size_t(tile > row_cols ? tile : row_cols) * sizeof(float) + size_t(rows * kWorkspaceCursorBytes) + 64;
 }

@@ -18,12 +18,14 @@ namespace {
 //   perm[b][i]:  vpermps index (fp32 weights; lanes of cleared bits are masked off afterwards);
 //   bf16[b]:     a vpshufb control over the 16 packed bytes broadcast to both 128-bit halves, which
 //                lands value k's two bytes in the high half of fp32 lane i: bf16 -> fp32 for free;
-//   f16[b]:      a vpshufb control that places value k at 16-bit lane i, ready for vcvtph2ps.
+//   f16[b]:      a vpshufb control that places value k at 16-bit lane i, ready for vcvtph2ps;
+//   cols[b][k]:  the inverse: the column of the k-th set bit (the outer-product kernels' indices).
 // 0x80 in a control byte writes zero, so cleared columns come out as 0 with no extra masking.
 struct ExpandTable {
   alignas(32) uint8_t bf16[256][32];  // first: the hot bf16 decode then indexes it with one shift
   alignas(32) int32_t perm[256][8];
   alignas(16) uint8_t f16[256][16];
+  alignas(32) int32_t cols[256][8];
   ExpandTable() {
     for (int b = 0; b < 256; ++b) {
       int k = 0;
@@ -36,6 +38,8 @@ struct ExpandTable {
         bf16[b][4 * i + 3] = hi;
         f16[b][2 * i] = lo;
         f16[b][2 * i + 1] = hi;
+        cols[b][i] = 0;
+        if (set) cols[b][k] = i;
         k += set;
       }
     }
@@ -51,7 +55,8 @@ namespace {
 
 struct VT {
   using V = __m256;
-  static constexpr int W = 8, CW = 8, NV = 1, kR = 2, kJ = 4, kRv = 2, kRv32 = 2, kRb = 4, kJV = 2;
+  static constexpr int W = 8, CW = 8, NV = 1, kR = 2, kJ = 4, kRv = 2, kRv32 = 2, kRb = 6, kJV = 2;
+  static constexpr double kOuterDensity = 0.35;
 
   static V zero() { return _mm256_setzero_ps(); }
   static V load(const float* p) { return _mm256_loadu_ps(p); }
@@ -111,7 +116,18 @@ struct VT {
     }
     return p + cnt;
   }
-  static int mask_cols(uint32_t bits, int32_t base, int32_t* out) { return mask_bits_to_columns(bits, base, out); }
+  // Branch-free: per mask byte, eight table columns widened and stored, the cursor moved by its
+  // popcount (walking the bits mispredicts about once per word).
+  static int mask_cols(uint32_t bits, int32_t base, int32_t* out) {
+    int n = 0;
+    for (int b = 0; b < 4; ++b) {
+      const uint32_t byte = (bits >> (8 * b)) & 0xffu;
+      const __m256i c = _mm256_load_si256(reinterpret_cast<const __m256i*>(kExpand.cols[byte]));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + n), _mm256_add_epi32(c, _mm256_set1_epi32(base + 8 * b)));
+      n += __builtin_popcount(byte);
+    }
+    return n;
+  }
   static V gather(const float* base, const int32_t* idx) {
     return _mm256_i32gather_ps(base, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)), 4);
   }

@@ -36,6 +36,7 @@ inline __m512 expand_f32(__m512 src, __mmask16 k) {
 struct VT {
   using V = __m512;
   static constexpr int W = 16, CW = 32, NV = 2, kR = 4, kJ = 4, kRv = 1, kRv32 = 4, kRb = 6, kJV = 4;
+  static constexpr double kOuterDensity = 0.25;
 
   static V zero() { return _mm512_setzero_ps(); }
   static V load(const float* p) { return _mm512_loadu_ps(p); }

@@ -278,57 +278,61 @@ template <class Src> void spmm_kernel(const MatrixView& a, const Activations& x,
 
 // ---- outer products over a row's nonzeros (k-major x, rows padded to whole vectors) ---------
 
-// out[r, j0 .. j0 + NVB*W) = sum over nonzeros (col, v) of v * x[col, j0 ...]. Nonzeros are
-// buffered and consumed four at a time into four accumulator sets: one chain of dependent FMAs
-// per row would run at the FMA latency, not its throughput.
-template <int NVB, class Each>
-SK_BLOCK void outer_block(const Activations& x, int64_t r, int64_t j0, const OutputSpec& out, Each& each) {
-  constexpr int kU = 4, kBuf = 64;
+// out[r, j0 .. j0 + NVB*W) = sum_i vals[i] * x[cols[i], j0 ...], from plain arrays of a row's column
+// indices and fp32 values. kU nonzeros per step go to kU accumulator sets: one chain of dependent
+// FMAs would run at the FMA latency, not its throughput; kU * NVB chains cover it (at least 8).
+template <int NVB>
+SK_BLOCK void outer_block(const Activations& x, const int32_t* cols, const float* vals, int64_t cnt, int64_t r, int64_t j0,
+                          const OutputSpec& out) {
+  constexpr int kU = NVB >= 4 ? 2 : 8 / NVB;
   V acc[kU][NVB];
   SK_UNROLL for (int u = 0; u < kU; ++u)
     SK_UNROLL for (int q = 0; q < NVB; ++q) acc[u][q] = VT::zero();
-  int64_t cols[kBuf];
-  float vals[kBuf];
-  int cnt = 0;
   const float* xb = x.data + j0;
-  auto flush = [&] {
-    int i = 0;
-    for (; i + kU <= cnt; i += kU) {
-      SK_UNROLL for (int u = 0; u < kU; ++u) {
-        const V v = VT::set1(vals[i + u]);
-        const float* xr = xb + cols[i + u] * x.ld;
-        SK_UNROLL for (int q = 0; q < NVB; ++q) acc[u][q] = VT::fma(v, VT::load(xr + q * W), acc[u][q]);
-      }
+  int64_t i = 0;
+  for (; i + kU <= cnt; i += kU) {
+    SK_UNROLL for (int u = 0; u < kU; ++u) {
+      const V v = VT::set1(vals[i + u]);
+      const float* xr = xb + int64_t(cols[i + u]) * x.ld;
+      SK_UNROLL for (int q = 0; q < NVB; ++q) acc[u][q] = VT::fma(v, VT::load(xr + q * W), acc[u][q]);
     }
-    for (; i < cnt; ++i) {
-      const V v = VT::set1(vals[i]);
-      const float* xr = xb + cols[i] * x.ld;
-      SK_UNROLL for (int q = 0; q < NVB; ++q) acc[0][q] = VT::fma(v, VT::load(xr + q * W), acc[0][q]);
-    }
-    cnt = 0;
-  };
-  each([&](int64_t col, float val) {
-    cols[cnt] = col;
-    vals[cnt] = val;
-    if (++cnt == kBuf) flush();
-  });
-  flush();
+  }
+  for (; i < cnt; ++i) {
+    const V v = VT::set1(vals[i]);
+    const float* xr = xb + int64_t(cols[i]) * x.ld;
+    SK_UNROLL for (int q = 0; q < NVB; ++q) acc[0][q] = VT::fma(v, VT::load(xr + q * W), acc[0][q]);
+  }
   alignas(64) float tmp[NVB * W];
-  SK_UNROLL for (int q = 0; q < NVB; ++q)
-    VT::store(tmp + q * W, VT::add(VT::add(acc[0][q], acc[1][q]), VT::add(acc[2][q], acc[3][q])));
+  SK_UNROLL for (int q = 0; q < NVB; ++q) {
+    V t = acc[0][q];
+    SK_UNROLL for (int u = 1; u < kU; ++u) t = VT::add(t, acc[u][q]);
+    VT::store(tmp + q * W, t);
+  }
   const int64_t jn = imin(NVB * W, x.n - j0);
   for (int64_t j = 0; j < jn; ++j) out.store(r, j0 + j, tmp[j]);
 }
 
-template <class Each> void outer_row(const Activations& x, int64_t r, const OutputSpec& out, Each&& each) {
+void outer_row(const Activations& x, const int32_t* cols, const float* vals, int64_t cnt, int64_t r, const OutputSpec& out) {
   constexpr int kB = 4;  // vectors of N per pass over the row
   for (int64_t j0 = 0; j0 < x.n; j0 += kB * W) {
     switch ((imin(kB * W, x.n - j0) + W - 1) / W) {
-      case 1: outer_block<1>(x, r, j0, out, each); break;
-      case 2: outer_block<2>(x, r, j0, out, each); break;
-      case 3: outer_block<3>(x, r, j0, out, each); break;
-      default: outer_block<4>(x, r, j0, out, each); break;
+      case 1: outer_block<1>(x, cols, vals, cnt, r, j0, out); break;
+      case 2: outer_block<2>(x, cols, vals, cnt, r, j0, out); break;
+      case 3: outer_block<3>(x, cols, vals, cnt, r, j0, out); break;
+      default: outer_block<4>(x, cols, vals, cnt, r, j0, out); break;
     }
+  }
+}
+
+// A row's stored values as fp32: fp32 rows in place, 16-bit rows widened into buf (cnt + W floats).
+template <class D> const float* row_values_f32(const typename D::T* p, int64_t cnt, float* buf) {
+  if constexpr (D::kIsF32) {
+    return p;
+  } else {
+    int64_t i = 0;
+    for (; i + W <= cnt; i += W) VT::store(buf + i, VT::template load_w<D>(p + i));
+    if (i < cnt) VT::store(buf + i, VT::template load_w_tail<D>(p + i, int(cnt - i)));
+    return buf;
   }
 }
 
@@ -357,33 +361,32 @@ template <class D> void csr_kernel(const MatrixView& a, const Activations& x, in
     }
     return;
   }
-  for (int64_t r = r0; r < r1; ++r)
-    outer_row(x, r, out, [&](auto&& f) {
-      for (int64_t p = rp[r]; p < rp[r + 1]; ++p) f(int64_t(ci[p]), D::to_f32(vals[p]));
-    });
+  float* fv = static_cast<float*>(x.workspace);  // one row's values as fp32 (16-bit weights)
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t b = rp[r], cnt = rp[r + 1] - b;
+    outer_row(x, ci + b, row_values_f32<D>(vals + b, cnt, fv), cnt, r, out);
+  }
 }
 
 // Bitmap / N:M with N > kJ at low density: the same outer product, with each row's column indices
-// rebuilt from the mask bits first (a branch-free compress per mask word on AVX-512; walking the
-// bits inline mispredicts once per word), so only the nonzeros cost FMAs.
+// rebuilt from the mask bits first (branch-free: a register compress on AVX-512, a byte table on
+// AVX2; walking the bits inline mispredicts once per word), so only the nonzeros cost FMAs.
 template <class D> void mask_outer_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const MaskSrc<D> s(a);
   int32_t* cols = static_cast<int32_t*>(x.workspace);  // wpr * 32 + 32 entries
+  float* fv = reinterpret_cast<float*>(cols + s.wpr * 32 + 32);
   for (int64_t r = r0; r < r1; ++r) {
     const typename MaskSrc<D>::Row rw = s.row(r);
     int64_t cnt = 0;
     for (int64_t w = 0; w < s.wpr; ++w) cnt += VT::mask_cols(rw.m[w], int32_t(w * 32), cols + cnt);
-    outer_row(x, r, out, [&](auto&& f) {
-      for (int64_t i = 0; i < cnt; ++i) f(int64_t(cols[i]), D::to_f32(rw.p[i]));
-    });
+    outer_row(x, cols, row_values_f32<D>(rw.p, cnt, fv), cnt, r, out);
   }
 }
 
 // ---- the table -----------------------------------------------------------------------------
 
-// Below this density the skip-zeros outer product beats decode-to-dense GEMM for N > kJ (it does
-// d of the FMAs, each with its own x-row load, against the GEMM's register-blocked dense work).
-constexpr double kOuterDensity = 0.25;
+// Below VT::kOuterDensity the skip-zeros outer product beats decode-to-dense GEMM for N > kJ (it
+// does d of the FMAs, each with its own x-row load, against the GEMM's register-blocked dense work).
 inline double density(const MatrixView& a) {
   return double(a.part(Part::values).bytes) / double(dtype_size(a.dtype)) / (double(a.rows) * double(a.cols));
 }
@@ -396,12 +399,12 @@ template <class D> SpmmKernel pick_for_dtype(const MatrixView& a, int64_t n, con
       return gemv ? SpmmKernel{spmv_kernel<DenseSrc<D>>, nl, names[0]} : SpmmKernel{spmm_kernel<DenseSrc<D>>, kl, names[1], true, W};
     case Format::bitmap:
     case Format::nm:
-      if (!gemv && density(a) < kOuterDensity)
+      if (!gemv && density(a) < VT::kOuterDensity)
         return SpmmKernel{mask_outer_kernel<D>, XLayout::k_major, names[a.format == Format::nm ? 8 : 7], true, W};
       return gemv ? SpmmKernel{spmv_kernel<MaskSrc<D>>, nl, names[a.format == Format::nm ? 4 : 2]}
                   : SpmmKernel{spmm_kernel<MaskSrc<D>>, kl, names[a.format == Format::nm ? 5 : 3], true, W};
     case Format::csr:
-      return SpmmKernel{csr_kernel<D>, XLayout::k_major, names[6], false, n == 1 ? 1 : W};
+      return SpmmKernel{csr_kernel<D>, XLayout::k_major, names[6], n > 1, n == 1 ? 1 : W};
     default:
       return SpmmKernel{};
   }
