@@ -5,7 +5,7 @@
  * Skips with a clear message where there is no usable GPU.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { SparseMatrix, Tensor, devices, gpuStatus, type DeviceSparseMatrix } from '../lib/index.js';
+import { SparseMatrix, Tensor, chooseGpuFormat, devices, gpuStatus, type DeviceSparseMatrix } from '../lib/index.js';
 import { native } from '../lib/native.js';
 
 const list = devices();
@@ -22,12 +22,16 @@ const shapes: [number, number][] = [[4096, 4096], [11008, 4096], [4096, 11008]];
 const NS = [1, 8, 16, 32, 64, 256];
 const ITERS = 20;
 
-type Variant = { name: string; format: 'dense' | 'bitmap' | 'tiled-csl' | 'nm'; density: number };
+// backend: 'ours' / 'library' pins the 2:4 implementation so both are reported; 'auto' is what
+// users get (the first call of each N measures both and keeps the faster).
+type Variant = { name: string; format: 'dense' | 'bitmap' | 'tiled-csl' | 'nm'; density: number; backend: 0 | 1 | 2 };
 const variants: Variant[] = [
-  { name: 'cublaslt-dense', format: 'dense', density: 1 },
-  { name: 'bitmap@70%', format: 'bitmap', density: 0.3 },
-  { name: 'tiled-csl@80%', format: 'tiled-csl', density: 0.2 },
-  { name: 'mma.sp 2:4', format: 'nm', density: 0.5 },
+  { name: 'cublaslt-dense', format: 'dense', density: 1, backend: 0 },
+  { name: 'bitmap@70%', format: 'bitmap', density: 0.3, backend: 0 },
+  { name: 'tiled-csl@80%', format: 'tiled-csl', density: 0.2, backend: 0 },
+  { name: '2:4 mma.sp', format: 'nm', density: 0.5, backend: 1 },
+  { name: '2:4 cusparselt', format: 'nm', density: 0.5, backend: 2 },
+  { name: '2:4 auto', format: 'nm', density: 0.5, backend: 0 },
 ];
 
 function maskOf(n: number, density: number, seed: number): Uint8Array {
@@ -53,23 +57,47 @@ for (const [M, K] of shapes) {
       for (const N of NS) {
         const x = await Tensor.randn([N, K], { seed: N, dtype: 'float16' }).to('cuda');
         const y = await Tensor.zeros([N, M], { dtype: 'float16' }).to('cuda');
-        const ms = await native.cudaBenchAsync(dw.handle(), x.handle(), N, 'float16', y.handle(), 0, ITERS);
-        x.dispose(); y.dispose();
+        let run: { ms: number; kernel: string; note: string };
+        try {
+          run = await native.cudaBenchAsync(dw.handle(), x.handle(), N, 'float16', y.handle(), 0,
+            { backend: v.backend, layout: 0, bias: null }, ITERS);
+        } finally {
+          x.dispose(); y.dispose();
+        }
+        const ms = run.ms;
         const bytes = bytesOf(s) + 2 * N * (K + M);
         const dense = rows.find((r) => r.M === M && r.K === K && r.N === N && r.variant === 'cublaslt-dense');
-        rows.push({ device: dev.name, M, K, N, variant: v.name, ms, floorFraction: bytes / bw / (ms / 1e3),
-          vsDense: dense ? (dense.ms as number) / ms : null });
+        rows.push({ device: dev.name, M, K, N, variant: v.name, kernel: run.kernel, note: run.note, ms,
+          floorFraction: bytes / bw / (ms / 1e3), vsDense: dense ? (dense.ms as number) / ms : null });
         const r = rows[rows.length - 1]!;
         console.log(`  [${M}x${K}] N=${String(N).padStart(3)} ${v.name.padEnd(15)} ${ms.toFixed(4)} ms  ` +
-          `${((r.floorFraction as number) * 100).toFixed(0).padStart(3)}% of bw floor  ${r.vsDense ? `${(r.vsDense as number).toFixed(2)}x dense` : ''}`);
+          `${((r.floorFraction as number) * 100).toFixed(0).padStart(3)}% of bw floor  ${r.vsDense ? `${(r.vsDense as number).toFixed(2)}x dense` : ''}` +
+          `  [${run.kernel}]${v.backend === 0 && run.note ? ` ${run.note}` : ''}`);
       }
     } catch (e) {
-      console.log(`  [${M}x${K}] ${v.name}: FAILED: ${(e as Error).message}`);
+      console.log(`  [${M}x${K}] ${v.name}: ${v.backend === 2 ? 'not run' : 'FAILED'}: ${(e as Error).message}`);
     } finally {
       dw?.dispose();
     }
   }
 }
+// Did format 'auto' (lib/gpu-cost-model.ts) pick the fastest of the formats measured at each N?
+console.log('format auto vs measured (70% / 80% unstructured, 2:4):');
+for (const [M, K] of shapes)
+  for (const N of NS)
+    for (const [label, density, nm, names] of [
+      ['70%', 0.3, false, ['bitmap@70%']], ['80%', 0.2, false, ['tiled-csl@80%']], ['2:4', 0.5, true, ['2:4 auto']],
+    ] as [string, number, boolean, string[]][]) {
+      const nnz = Math.round(M * K * density);
+      const choice = chooseGpuFormat({ rows: M, cols: K, dtype: 'float16', nnz, ...(nm ? { nm: { n: 2, m: 4 } } : {}) }, N);
+      const at = (name: string) => rows.find((r) => r.M === M && r.K === K && r.N === N && r.variant === name)?.ms as number | undefined;
+      const sparse = at(names[0]!), dense = at('cublaslt-dense');
+      if (sparse === undefined || dense === undefined) continue;
+      const fastest = sparse < dense ? 'sparse' : 'dense';
+      const picked = choice.format === 'dense' ? 'dense' : 'sparse';
+      console.log(`  [${M}x${K}] N=${String(N).padStart(3)} ${label.padEnd(4)} auto -> ${choice.format.padEnd(9)} ` +
+        `${picked === fastest ? 'fastest' : `NOT fastest (${fastest} was)`}`);
+    }
 mkdirSync('bench/results', { recursive: true });
 const file = `bench/results/gpu-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
 writeFileSync(file, JSON.stringify(rows, null, 1));

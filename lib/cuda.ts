@@ -162,9 +162,22 @@ export class DeviceSparseMatrix {
     this.deviceId = deviceId;
     this.device = `cuda:${deviceId}`;
   }
+  /** The implementation the last product ran ('bitmap', 'tiled-csl', 'sp24-mma.sp', 'sp24-cusparselt', 'dense-cublaslt'). */
+  lastKernel: string | null = null;
+  /** For 2:4 weights: why the last product did not use cuSPARSELt, or how the choice was measured. */
+  lastKernelNote = '';
   get rows(): number { return this.shape[0]; }
   get cols(): number { return this.shape[1]; }
   get disposed(): boolean { return this.#handle === null; }
+  /** What a product with N activation vectors would run now, without running it. */
+  selectedKernel(n: number, options: CudaMatmulOptions & { bias?: boolean } = {}): { kernel: string; note: string } {
+    return selectedKernelCuda(this, n, options);
+  }
+  /** @internal */
+  _ran(kernel: string, note: string): void {
+    this.lastKernel = kernel;
+    this.lastKernelNote = note;
+  }
   dispose(): void {
     if (this.#handle) native.cudaReleaseMatrix(this.#handle);
     this.#handle = null;
@@ -193,11 +206,12 @@ export async function tensorToDevice(t: Tensor, device: string, options: { dtype
 }
 
 /** @internal SparseMatrix.to('cuda'). */
-export async function matrixToDevice(m: SparseMatrix, device: string): Promise<DeviceSparseMatrix> {
+export async function matrixToDevice(m: SparseMatrix, device: string, repack?: () => SparseMatrix): Promise<DeviceSparseMatrix> {
   const id = parseDevice(device);
   if (m.dtype === 'float32')
     throw new DTypeError(`${m}.to('${device}'): GPU weights are float16 or bfloat16; pack from tensor.to('float16') first`);
   requireDevice(id, `${m}.to('${device}')`);
+  if (repack) m = repack();  // after the device check: no host work when there is no GPU
   try {
     const handle = await native.cudaUploadMatrixAsync(id, m.desc());
     return new DeviceSparseMatrix(handle, m.format, m.shape, m.dtype, id);
@@ -206,36 +220,124 @@ export async function matrixToDevice(m: SparseMatrix, device: string): Promise<D
   }
 }
 
-/**
- * @internal nn.Linear on the device: x [..., K] (device, the weight's dtype) times wᵀ gives a new
- * device tensor [..., M] of `outDtype` (default: x's dtype).
- */
-export async function linearCuda(x: DeviceTensor, w: DeviceSparseMatrix, outDtype?: FloatDType, splitK = 0): Promise<DeviceTensor> {
-  if (!(x instanceof DeviceTensor)) throw new ArgumentError(`x: expected a device tensor (the weight is on ${w.device}), got ${describe(x)}`);
-  if (x.deviceId !== w.deviceId) throw new DeviceError(`x is on ${x.device} but the weight is on ${w.device}`);
-  if (x.dtype !== w.dtype) throw new DTypeError(`x.dtype: the GPU kernels take x in the weight's dtype ${w.dtype}, got ${x.dtype}`);
-  const k = x.shape[x.shape.length - 1];
-  if (k !== w.cols) throw new ShapeError(`linear: w is [${w.rows}, ${w.cols}] so x's last dimension must be ${w.cols}, got x ${fmtShape(x.shape)}`);
-  const out = checkFloatDType(outDtype ?? x.dtype, 'options.outDtype');
-  const lead = x.shape.slice(0, -1);
-  const n = numel(lead);
-  const shape = [...lead, w.rows];
+/** Which implementation runs a device weight: 'auto' (default), 'ours' (our kernel for the format), or
+ * 'library' (cuSPARSELt for 2:4; dense weights always run on cuBLASLt). */
+export type GpuBackend = 'auto' | 'ours' | 'library';
+const BACKENDS: Record<GpuBackend, 0 | 1 | 2> = { auto: 0, ours: 1, library: 2 };
+
+export interface CudaMatmulOptions {
+  outDtype?: FloatDType;
+  backend?: GpuBackend;
+  /** 0 = automatic. */
+  splitK?: number;
+}
+
+function backendCode(b: unknown): 0 | 1 | 2 {
+  if (b === undefined) return 0;
+  if (typeof b === 'string' && b in BACKENDS) return BACKENDS[b as GpuBackend];
+  throw new ArgumentError(`options.backend: expected 'auto', 'ours' or 'library', got ${describe(b)}`);
+}
+
+function splitKOf(v: unknown): number {
+  if (v === undefined) return 0;
+  if (!Number.isSafeInteger(v) || (v as number) < 0) throw new ArgumentError(`options.splitK: expected a non-negative integer, got ${describe(v)}`);
+  return v as number;
+}
+
+/** Free and total memory of a device, in bytes. */
+export function deviceMemory(device: 'cuda' | `cuda:${number}` = 'cuda'): { freeBytes: number; totalBytes: number } {
+  const id = parseDevice(device);
+  requireDevice(id, `deviceMemory('${device}')`);
   try {
-    const y = native.cudaAlloc(w.deviceId, n * w.rows * bytesPerElement(out));
-    await native.cudaSpmmAsync(w.handle(), x.handle(), n, out, y, splitK);
-    return new DeviceTensor(y, shape, out, w.deviceId);
+    const m = native.cudaMemory(id);
+    return { freeBytes: m.free, totalBytes: m.total };
   } catch (e) {
-    throw fromNativeError(e, 'linear (cuda)');
+    throw fromNativeError(e, `deviceMemory('${device}')`);
   }
 }
 
-/** @internal spmm(a, b) with device operands: only b of shape [K] (N = 1) needs no transpose. */
-export async function spmmCuda(a: unknown, b: unknown, outDtype?: FloatDType): Promise<DeviceTensor> {
+/** A bias [M] for a device product: a device tensor on the weight's device, or a CPU tensor copied there. */
+async function deviceBias(bias: unknown, w: DeviceSparseMatrix): Promise<{ t: DeviceTensor; temporary: boolean } | null> {
+  if (bias === undefined || bias === null) return null;
+  if (!(bias instanceof DeviceTensor || bias instanceof Tensor))
+    throw new ArgumentError(`bias: expected a Tensor or DeviceTensor of shape [${w.rows}], got ${describe(bias)}`);
+  const shape = bias.shape;
+  if (shape.length !== 1 || shape[0] !== w.rows) throw new ShapeError(`bias: expected [${w.rows}] (one per output feature), got ${fmtShape(shape)}`);
+  checkFloatDType(bias.dtype, 'bias.dtype');
+  if (bias instanceof DeviceTensor) {
+    if (bias.deviceId !== w.deviceId) throw new DeviceError(`bias is on ${bias.device} but the weight is on ${w.device}`);
+    return { t: bias, temporary: false };
+  }
+  return { t: await tensorToDevice(bias as Tensor, w.device), temporary: true };
+}
+
+/** The layout and shape checks shared by linear and spmm on the device. */
+function checkDeviceOperands(x: unknown, w: DeviceSparseMatrix, what: string): asserts x is DeviceTensor {
+  if (!(x instanceof DeviceTensor)) throw new ArgumentError(`${what}: expected a device tensor (the weight is on ${w.device}), got ${describe(x)}; use tensor.to('cuda')`);
+  if (x.deviceId !== w.deviceId) throw new DeviceError(`${what} is on ${x.device} but the weight is on ${w.device}`);
+  if (x.dtype !== w.dtype) throw new DTypeError(`${what}.dtype: the GPU kernels take activations in the weight's dtype ${w.dtype}, got ${x.dtype}`);
+}
+
+async function runDevice(w: DeviceSparseMatrix, x: DeviceTensor, n: number, layout: 0 | 1, shape: number[], bias: unknown,
+                         options: CudaMatmulOptions, what: string): Promise<DeviceTensor> {
+  const out = checkFloatDType(options.outDtype ?? x.dtype, 'options.outDtype');
+  const backend = backendCode(options.backend);
+  const splitK = splitKOf(options.splitK);
+  const b = await deviceBias(bias, w);
+  let y: DeviceHandle | null = null;
+  try {
+    y = native.cudaAlloc(w.deviceId, n * w.rows * bytesPerElement(out));
+    const ran = await native.cudaSpmmAsync(w.handle(), x.handle(), n, out, y, splitK,
+      { backend, layout, bias: b ? b.t.handle() : null, biasDtype: b?.t.dtype });
+    w._ran(ran.kernel, ran.note);
+    const result = new DeviceTensor(y, shape, out, w.deviceId);
+    y = null;
+    return result;
+  } catch (e) {
+    throw fromNativeError(e, what);
+  } finally {
+    if (y) native.cudaFree(y);
+    if (b?.temporary) b.t.dispose();
+  }
+}
+
+/**
+ * @internal nn.Linear on the device: x [..., K] (device, the weight's dtype) times wᵀ plus an
+ * optional bias [M] (added in fp32 before the single rounding) gives a new device tensor [..., M]
+ * of `outDtype` (default: x's dtype).
+ */
+export async function linearCuda(x: unknown, w: DeviceSparseMatrix, bias?: unknown, options: CudaMatmulOptions = {}): Promise<DeviceTensor> {
+  checkDeviceOperands(x, w, 'x');
+  const k = x.shape[x.shape.length - 1];
+  if (x.shape.length < 1 || k !== w.cols)
+    throw new ShapeError(`linear: w is [${w.rows}, ${w.cols}] so x's last dimension must be ${w.cols}, got x ${fmtShape(x.shape)}`);
+  const lead = x.shape.slice(0, -1);
+  return runDevice(w, x, numel(lead), 0, [...lead, w.rows], bias, options, 'linear (cuda)');
+}
+
+/**
+ * @internal spmm(a, b) on the device: b [K] or [K, N] (any N >= 1) gives [M] or [M, N]. The kernels
+ * read activations as [N, K]; for N > 1 the library transposes b into a temporary on the device and
+ * the result back.
+ */
+export async function spmmCuda(a: unknown, b: unknown, options: CudaMatmulOptions = {}): Promise<DeviceTensor> {
   if (!(a instanceof DeviceSparseMatrix)) throw new ArgumentError(`a: expected a device weight (b is on the GPU), got ${describe(a)}; use matrix.to('cuda')`);
-  if (!(b instanceof DeviceTensor)) throw new ArgumentError(`b: expected a device tensor (a is on ${a.device}), got ${describe(b)}; use tensor.to('cuda')`);
+  checkDeviceOperands(b, a, 'b');
+  if (b.shape.length !== 1 && b.shape.length !== 2) throw new ShapeError(`b: expected [K] or [K, N], got ${fmtShape(b.shape)}`);
+  if (b.shape[0] !== a.cols) throw new ShapeError(`spmm: a is [${a.rows}, ${a.cols}] so b must have ${a.cols} rows, got b ${fmtShape(b.shape)}`);
   const n = b.shape.length === 2 ? b.shape[1]! : 1;
-  if (b.shape.length > 2 || n !== 1)
-    throw new ArgumentError(`spmm on the GPU takes b of shape [K] or [K, 1]; for b [K, N] use linear(x [N, K], w), the kernels' native orientation (got b ${fmtShape(b.shape)})`);
-  const y = await linearCuda(new DeviceTensor(b.handle(), [1, b.shape[0]!], b.dtype, b.deviceId), a, outDtype);
-  return new DeviceTensor(y.handle(), b.shape.length === 2 ? [a.rows, 1] : [a.rows], y.dtype, y.deviceId);
+  return runDevice(a, b, n, 1, b.shape.length === 2 ? [a.rows, n] : [a.rows], null, options, 'spmm (cuda)');
+}
+
+/** @internal what a device product of this weight would run now (see DeviceSparseMatrix.selectedKernel). */
+export function selectedKernelCuda(w: DeviceSparseMatrix, n: number, options: CudaMatmulOptions & { bias?: boolean } = {}): { kernel: string; note: string } {
+  if (!Number.isSafeInteger(n) || n < 0) throw new ArgumentError(`n: expected a non-negative integer, got ${describe(n)}`);
+  const out = checkFloatDType(options.outDtype ?? w.dtype, 'options.outDtype');
+  try {
+    // A bias only matters for eligibility: hasBias stands in for one.
+    return native.cudaSelectedKernel(w.handle(), null, n, out, null, splitKOf(options.splitK),
+      { backend: backendCode(options.backend), layout: 0, bias: null, hasBias: options.bias === true });
+  } catch (e) {
+    throw fromNativeError(e, 'selectedKernel (cuda)');
+  }
 }

@@ -2,8 +2,13 @@ export { Tensor, type RandomOptions, type Device } from './tensor.js';
 export { SparseMatrix, FORMATS, FORMAT_PARTS, type Format, type FromDenseOptions, type FromPartsOptions } from './sparse-matrix.js';
 export { spmm, linear, selectedKernel, type MatmulOptions, type Weight, type SpmmFn, type LinearFn } from './ops.js';
 export {
-  devices, gpuStatus, DeviceTensor, DeviceSparseMatrix, type DeviceInfo, type DeviceList, type GpuStatus,
+  devices, gpuStatus, deviceMemory, DeviceTensor, DeviceSparseMatrix, type DeviceInfo, type DeviceList, type GpuStatus,
+  type GpuBackend,
 } from './cuda.js';
+export {
+  chooseGpuFormat, predictGpuSeconds, gpuFormatBytes, H100_MODEL, GPU_AUTO_WINDOWS, type GpuModel, type GpuFormat,
+  type GpuFormatChoice,
+} from './gpu-cost-model.js';
 export { setNumThreads, getNumThreads, cpuInfo, setIsa, type Isa, type CpuInfo } from './runtime.js';
 export { DTYPES, FLOAT_DTYPES, type DType, type FloatDType, type TypedArray } from './dtype.js';
 export {

@@ -46,6 +46,18 @@ export interface StOpened {
 export type DeviceHandle = { readonly __device: unique symbol };
 export type MatrixHandle = { readonly __matrix: unique symbol };
 
+/** cuda_api.h SkSpmmArgs: backend 0 auto / 1 ours / 2 library; layout 0 x [N, K] / 1 b [K, N]. */
+export interface CudaSpmmOptions {
+  backend: 0 | 1 | 2;
+  layout: 0 | 1;
+  bias: DeviceHandle | null;
+  biasDtype?: DType;
+  /** cudaSelectedKernel only: decide as if a bias were given. */
+  hasBias?: boolean;
+}
+/** The implementation that ran (or would run) and, for 2:4 weights, why cuSPARSELt did not. */
+export interface CudaRun { kernel: string; note: string }
+
 export interface CudaInfoNative {
   reason?: string | null;
   cublasLt?: string | null;
@@ -114,9 +126,15 @@ export interface NativeAddon {
   cudaCopyAsync(h: DeviceHandle, host: Buf, toDevice: boolean): Promise<void>;
   cudaUploadMatrixAsync(device: number, m: MatrixDesc): Promise<MatrixHandle>;
   cudaReleaseMatrix(h: MatrixHandle): void;
-  cudaSpmmAsync(m: MatrixHandle, x: DeviceHandle, n: number, outDtype: DType, y: DeviceHandle, splitK: number): Promise<void>;
+  /** y = x * Wᵀ (+ bias) on the device; resolves with the implementation that ran. */
+  cudaSpmmAsync(m: MatrixHandle, x: DeviceHandle, n: number, outDtype: DType, y: DeviceHandle, splitK: number,
+                options: CudaSpmmOptions): Promise<CudaRun>;
   /** Median milliseconds of `iters` CUDA-event-timed runs, L2 flushed before each. */
-  cudaBenchAsync(m: MatrixHandle, x: DeviceHandle, n: number, outDtype: DType, y: DeviceHandle, splitK: number, iters: number): Promise<number>;
+  cudaBenchAsync(m: MatrixHandle, x: DeviceHandle, n: number, outDtype: DType, y: DeviceHandle, splitK: number,
+                 options: CudaSpmmOptions, iters: number): Promise<CudaRun & { ms: number }>;
+  /** What cudaSpmmAsync would run now for these arguments (nothing runs). */
+  cudaSelectedKernel(m: MatrixHandle, x: null, n: number, outDtype: DType, y: null, splitK: number, options: CudaSpmmOptions): CudaRun;
+  cudaMemory(device: number): { free: number; total: number };
 }
 
 /** An opaque native CalibrationStats handle. */

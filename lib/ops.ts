@@ -4,11 +4,16 @@ import { native, type MatrixDesc } from './native.js';
 import { fmtShape, numel } from './shape.js';
 import { SparseMatrix } from './sparse-matrix.js';
 import { Tensor, checkTensor } from './tensor.js';
-import { DeviceSparseMatrix, DeviceTensor, linearCuda, spmmCuda } from './cuda.js';
+import { DeviceSparseMatrix, DeviceTensor, linearCuda, spmmCuda, type GpuBackend } from './cuda.js';
 
 export interface MatmulOptions {
   /** Output dtype; default: the dtype of the dense activations. Accumulation is always float32. */
   outDtype?: FloatDType;
+  /**
+   * GPU only: 'auto' (default), 'ours' (our kernel for the weight's format) or 'library'
+   * (cuSPARSELt for a 2:4 weight; dense weights always run on cuBLASLt). docs/cuda.md.
+   */
+  backend?: GpuBackend;
 }
 
 /** A weight operand: a packed SparseMatrix, or a plain 2-D float Tensor used as the dense format. */
@@ -75,6 +80,11 @@ function prepareLinear(x: Tensor, w: Weight, bias: Tensor | null | undefined, op
   };
 }
 
+function checkOptions(options: MatmulOptions): MatmulOptions {
+  if (typeof options !== 'object' || options === null) throw new ArgumentError('options: expected an object');
+  return options;
+}
+
 function checkOut(options: MatmulOptions, fallback: FloatDType): FloatDType {
   if (typeof options !== 'object' || options === null) throw new ArgumentError('options: expected an object');
   if (options.outDtype === undefined) return fallback;
@@ -112,8 +122,8 @@ export interface SpmmFn {
 }
 
 export interface LinearFn {
-  /** Device operands: x [..., K] on the GPU times wᵀ, on the GPU (bias not supported there yet). */
-  (x: DeviceTensor, w: DeviceSparseMatrix, bias?: null, options?: MatmulOptions): Promise<DeviceTensor>;
+  /** Device operands: x [..., K] on the GPU times wᵀ plus bias [M] (a device tensor, or a CPU tensor copied over). */
+  (x: DeviceTensor, w: DeviceSparseMatrix, bias?: DeviceTensor | Tensor | null, options?: MatmulOptions): Promise<DeviceTensor>;
   /** nn.Linear: x [..., K] times wᵀ (w [M, K]) plus bias [M] gives [..., M]; runs off the event loop. */
   (x: Tensor, w: Weight, bias?: Tensor | null, options?: MatmulOptions): Promise<Tensor>;
   sync(x: Tensor, w: Weight, bias?: Tensor | null, options?: MatmulOptions): Tensor;
@@ -122,7 +132,7 @@ export interface LinearFn {
 export const spmm: SpmmFn = Object.assign(
   (a: Weight | DeviceSparseMatrix, b: Tensor | DeviceTensor, options: MatmulOptions = {}): Promise<any> => {
     try {
-      if (onDevice(a, b)) return spmmCuda(a, b, options.outDtype);
+      if (onDevice(a, b)) return spmmCuda(a, b, checkOptions(options));
       return runAsync(prepareSpmm(a as Weight, b as Tensor, options), 'spmm');
     } catch (e) {
       return Promise.reject(e);
@@ -132,13 +142,13 @@ export const spmm: SpmmFn = Object.assign(
 );
 
 export const linear: LinearFn = Object.assign(
-  (x: Tensor | DeviceTensor, w: Weight | DeviceSparseMatrix, bias?: Tensor | null, options: MatmulOptions = {}): Promise<any> => {
+  (x: Tensor | DeviceTensor, w: Weight | DeviceSparseMatrix, bias?: Tensor | DeviceTensor | null, options: MatmulOptions = {}): Promise<any> => {
     try {
-      if (onDevice(x, w)) {
-        if (bias) throw new ArgumentError('linear on the GPU: bias is not supported yet');
+      if (onDevice(x, w, bias)) {
         if (!(w instanceof DeviceSparseMatrix)) throw new ArgumentError(`w: expected a device weight (x is on the GPU); use matrix.to('cuda')`);
-        return linearCuda(x as DeviceTensor, w, options.outDtype);
+        return linearCuda(x, w, bias, checkOptions(options));
       }
+      if (bias instanceof DeviceTensor) throw new ArgumentError('bias: a device tensor needs x and w on the device too');
       return runAsync(prepareLinear(x as Tensor, w as Weight, bias, options), 'linear');
     } catch (e) {
       return Promise.reject(e);
@@ -150,7 +160,11 @@ export const linear: LinearFn = Object.assign(
   },
 );
 
-/** @internal the kernel spmm would run for this weight and N (for benchmarks and debugging). */
-export function selectedKernel(a: Weight, n: number): string {
+/**
+ * @internal the kernel spmm would run for this weight and N (for benchmarks and debugging); for a
+ * device weight, the GPU implementation (DeviceSparseMatrix.selectedKernel has the reason too).
+ */
+export function selectedKernel(a: Weight | DeviceSparseMatrix, n: number, options: MatmulOptions = {}): string {
+  if (a instanceof DeviceSparseMatrix) return a.selectedKernel(n, options).kernel;
   return native.kernelName(weightDesc(a, 'a'), n);
 }

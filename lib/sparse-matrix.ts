@@ -4,6 +4,7 @@ import { native, type FormatName, type MatrixDesc, type PartName, type PackOptio
 import { fmtShape } from './shape.js';
 import { Tensor, checkTensor } from './tensor.js';
 import { chooseFormat, weightStats } from './cost-model.js';
+import { chooseGpuFormat } from './gpu-cost-model.js';
 import { matrixToDevice, type DeviceSparseMatrix } from './cuda.js';
 
 export type Format = FormatName;
@@ -26,6 +27,12 @@ export interface FromDenseOptions {
   format?: Format | 'auto';
   /** With format 'auto': the number of activation vectors (tokens) per call to optimise for; default 1. */
   expectedN?: number;
+  /**
+   * With format 'auto': where the weight will run. 'cpu' (default) uses the CPU cost model; 'cuda'
+   * the GPU rule (lib/gpu-cost-model.ts, docs/cuda.md): bitmap at ~40-80% sparsity, tiled-csl
+   * from ~80%, nm for 2:4 weights, dense where the sparse kernel would not beat cuBLASLt at expectedN.
+   */
+  device?: 'cpu' | 'cuda';
   /** One byte per element, 1 = keep. Without it, the tensor's nonzeros are kept. */
   mask?: Tensor | Uint8Array;
   /** nm: keep n of every m consecutive weights along K (NVIDIA's meaning: 2:4 keeps 2). */
@@ -188,12 +195,21 @@ export class SparseMatrix {
 
   /**
    * Uploads to a GPU in the layout of its format's kernel (tiled-csl, bitmap, nm 2:4, dense via
-   * cuBLASLt); float16/bfloat16 only. ERR_DEVICE says why when there is no usable GPU.
+   * cuBLASLt); float16/bfloat16 only. With `{ format: 'auto', expectedN }` the weight is first
+   * repacked (on the host) into the format the GPU rule picks for it (docs/cuda.md), or any named
+   * format. ERR_DEVICE says why when there is no usable GPU.
    */
-  to(device: 'cuda' | `cuda:${number}`): Promise<DeviceSparseMatrix> {
+  to(device: 'cuda' | `cuda:${number}`, options: { format?: Format | 'auto'; expectedN?: number } = {}): Promise<DeviceSparseMatrix> {
     try {
       this.live();
-      return matrixToDevice(this, device);
+      if (typeof options !== 'object' || options === null) throw new ArgumentError('options: expected an object');
+      if (options.format === undefined || options.format === this.format) return matrixToDevice(this, device);
+      return matrixToDevice(this, device, () => {
+        const dense = this.toDense();
+        return options.format === 'auto'
+          ? SparseMatrix.fromDense(dense, { format: 'auto', device: 'cuda', expectedN: options.expectedN })
+          : SparseMatrix.fromDense(dense, { format: options.format, ...(options.format === 'nm' ? { n: 2, m: 4 } : {}) });
+      });
     } catch (e) {
       return Promise.reject(e);
     }
@@ -254,11 +270,15 @@ function autoFormat(tensor: Tensor, rows: number, cols: number, dtype: FloatDTyp
     throw new ArgumentError(`options.expectedN: expected a positive integer, got ${String(options.expectedN)}`);
   if (options.n !== undefined || options.m !== undefined)
     throw new ArgumentError("options.n / options.m: not used with format 'auto' (it detects 2:4 and 4:8 itself)");
+  const device = options.device ?? 'cpu';
+  if (device !== 'cpu' && device !== 'cuda') throw new ArgumentError(`options.device: expected 'cpu' or 'cuda', got ${describe(device)}`);
+  if (device === 'cuda' && dtype === 'float32')
+    throw new DTypeError("tensor.dtype: GPU weights are float16 or bfloat16; convert with tensor.to('float16') first");
   const mask = maskArray(options.mask);
   if (mask && mask.length !== rows * cols)
     throw new ShapeError(`options.mask: ${mask.length} bytes, expected ${rows * cols} (one per element of ${fmtShape(tensor.shape)})`);
   const stats = weightStats(tensor.toTypedArray() as Float32Array | Uint16Array, rows, cols, dtype, mask);
-  const c = chooseFormat(stats, expectedN);
+  const c = device === 'cuda' ? chooseGpuFormat(stats, expectedN) : chooseFormat(stats, expectedN);
   return { format: c.format as Format, n: c.n, m: c.m };
 }
 

@@ -42,6 +42,8 @@ set(SPARSEKIT_ADDON_SOURCES
 # libsparsekit_cuda.so (CMake only, when nvcc is found): the addon dlopens it at run time.
 set(SPARSEKIT_CUDA_SOURCES
   native/cuda/api.cu
+  native/cuda/launcher.cu
+  native/cuda/cusparselt.cu
   native/cuda/spmm_tiled_csl.cu
   native/cuda/spmm_bitmap.cu
   native/cuda/spmm_sp24.cu

@@ -2,7 +2,12 @@
 // fail with ERR_DEVICE and that reason, and the GPU-only checks run wherever a GPU is present
 // (test/gpu/*.test.ts holds the correctness suite against the real kernels).
 import { describe, expect, it } from 'vitest';
-import { DeviceError, SparseMatrix, Tensor, devices, gpuStatus, spmm } from '../lib/index.js';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import {
+  DeviceError, DeviceSparseMatrix, DeviceTensor, SparseMatrix, Tensor, deviceMemory, devices, gpuStatus, linear, selectedKernel, spmm,
+} from '../lib/index.js';
+import { native } from '../lib/native.js';
 
 const hasGpu = devices().length > 0;
 if (!hasGpu)
@@ -57,5 +62,70 @@ describe('GPU runtime', () => {
     const y = await spmm(w, x);
     expect(y.device).toBe('cuda:0');
     expect(y.shape).toEqual([64]);
+  });
+});
+
+// Argument checks of the device paths happen before anything reaches the GPU, so they are tested
+// everywhere with stand-in handles (which a real call would reject as "not a device handle").
+describe('GPU argument checks (no device needed)', () => {
+  const fakeW = (rows = 64, cols = 96, dtype: 'float16' | 'bfloat16' = 'float16', id = 0) =>
+    new DeviceSparseMatrix({} as never, 'bitmap', [rows, cols], dtype, id);
+  const fakeT = (shape: number[], dtype: 'float16' | 'bfloat16' | 'float32' = 'float16', id = 0) =>
+    new DeviceTensor({} as never, shape, dtype, id);
+
+  it('spmm takes b [K] or [K, N] of the weight\'s K, any N', async () => {
+    await expect(spmm(fakeW(), fakeT([95, 4]))).rejects.toMatchObject({ code: 'ERR_SHAPE' });
+    await expect(spmm(fakeW(), fakeT([96, 4, 2]))).rejects.toMatchObject({ code: 'ERR_SHAPE' });
+    await expect(spmm(fakeW(), fakeT([96, 4], 'bfloat16'))).rejects.toMatchObject({ code: 'ERR_DTYPE' });
+    await expect(spmm(fakeW(), fakeT([96, 4], 'float16', 1))).rejects.toMatchObject({ code: 'ERR_DEVICE' });
+    await expect(spmm(fakeW(), Tensor.zeros([96, 4]) as never)).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
+  });
+
+  it('linear checks x, bias and options before running', async () => {
+    await expect(linear(fakeT([3, 95]), fakeW())).rejects.toMatchObject({ code: 'ERR_SHAPE' });
+    await expect(linear(fakeT([3, 96]), fakeW(), Tensor.zeros([63]))).rejects.toMatchObject({ code: 'ERR_SHAPE' });
+    await expect(linear(fakeT([3, 96]), fakeW(), [1, 2] as never)).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
+    await expect(linear(fakeT([3, 96]), fakeW(), fakeT([64], 'float16', 2))).rejects.toMatchObject({ code: 'ERR_DEVICE' });
+    await expect(linear(fakeT([3, 96]), fakeW(), null, { backend: 'cublas' as 'auto' })).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
+    await expect(linear(fakeT([3, 96]), fakeW(), null, { outDtype: 'int8' as 'float16' })).rejects.toMatchObject({ code: 'ERR_DTYPE' });
+    // A device bias with CPU operands is a mistake, not a silent copy.
+    await expect(linear(Tensor.zeros([3, 96]), Tensor.zeros([64, 96]), fakeT([64]))).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
+    expect(() => selectedKernel(fakeW(), -1)).toThrow(expect.objectContaining({ code: 'ERR_ARGUMENT' }));
+  });
+
+  it.skipIf(hasGpu)('deviceMemory() without a GPU is ERR_DEVICE with the reason', () => {
+    expect(() => deviceMemory()).toThrow(DeviceError);
+  });
+});
+
+// The device-memory lifecycle: sizes in out-of-memory errors, V8's external-memory accounting,
+// and the finalizer that frees what was never disposed.
+describe.skipIf(!hasGpu)('GPU memory', () => {
+  it('out of memory is ERR_DEVICE naming the requested and free bytes', () => {
+    const huge = 2 ** 50;
+    let err: unknown = null;
+    try { native.cudaAlloc(0, huge); } catch (e) { err = e; }
+    expect(err).toMatchObject({ code: 'ERR_DEVICE' });
+    expect((err as Error).message).toContain(String(huge));
+    expect((err as Error).message).toMatch(/bytes free/);
+  });
+
+  it('device buffers are reported to V8 as external memory', async () => {
+    const before = process.memoryUsage().external;
+    const t = await Tensor.zeros([64 << 20], { dtype: 'float16' }).to('cuda');  // 128 MiB
+    expect(process.memoryUsage().external - before).toBeGreaterThanOrEqual(100 << 20);
+    t.dispose();
+  });
+
+  it('the finalizer frees device memory that was never disposed', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const free0 = deviceMemory().freeBytes;
+    for (let i = 0; i < 8; i++) await Tensor.zeros([64 << 20], { dtype: 'float16' }).to('cuda');  // 1 GiB, dropped
+    for (let i = 0; i < 5 && deviceMemory().freeBytes < free0 - (256 << 20); i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(deviceMemory().freeBytes).toBeGreaterThan(free0 - (256 << 20));
   });
 });

@@ -275,51 +275,121 @@ Napi::Value CudaReleaseMatrix(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// The operands of cudaSpmmAsync / cudaBenchAsync: (matrix, x, n, outDtype, y, splitK, ...).
+// The operands of cudaSpmmAsync / cudaBenchAsync / cudaSelectedKernel: (matrix, x, n, outDtype, y,
+// splitK, opts) with opts = { backend: 0|1|2, layout: 0|1, bias: handle|null, biasDtype: string }.
+// x and y may be null for cudaSelectedKernel.
 struct SpmmOperands {
   DeviceMat mat;
-  const void* x;
-  void* y;
-  int64_t n;
-  DType out;
-  int split;
+  SkSpmmArgs args;
 };
-bool get_spmm_operands(const Napi::CallbackInfo& info, SpmmOperands* o) {
+bool get_spmm_operands(const Napi::CallbackInfo& info, SpmmOperands* o, bool buffers) {
   Napi::Env env = info.Env();
   DeviceMat* m = unwrap<DeviceMat>(env, info[0], "weight");
-  DeviceBuf* x = m ? unwrap<DeviceBuf>(env, info[1], "x") : nullptr;
-  DeviceBuf* y = x ? unwrap<DeviceBuf>(env, info[4], "y") : nullptr;
-  if (!y) return false;
-  if (!info[3].IsString() || !dtype_from_name(info[3].As<Napi::String>().Utf8Value().c_str(), &o->out)) {
+  if (!m) return false;
+  SkSpmmArgs a{};
+  if (buffers) {
+    DeviceBuf* x = unwrap<DeviceBuf>(env, info[1], "x");
+    DeviceBuf* y = x ? unwrap<DeviceBuf>(env, info[4], "y") : nullptr;
+    if (!y) return false;
+    a.x = x->ptr;
+    a.y = y->ptr;
+  }
+  DType out;
+  if (!info[3].IsString() || !dtype_from_name(info[3].As<Napi::String>().Utf8Value().c_str(), &out)) {
     throw_error(env, ErrorCode::dtype, "outDtype: unknown dtype");
     return false;
   }
-  *o = {*m, x->ptr, y->ptr, info[2].As<Napi::Number>().Int64Value(), o->out, info[5].As<Napi::Number>().Int32Value()};
+  if (!info[2].IsNumber() || !info[5].IsNumber() || !info[6].IsObject()) {
+    throw_error(env, ErrorCode::argument, "cuda spmm: expected (matrix, x, n, outDtype, y, splitK, options)");
+    return false;
+  }
+  a.n = info[2].As<Napi::Number>().Int64Value();
+  a.out_dtype = int(out);
+  a.split_k = info[5].As<Napi::Number>().Int32Value();
+  Napi::Object opt = info[6].As<Napi::Object>();
+  a.backend = opt.Get("backend").IsNumber() ? opt.Get("backend").As<Napi::Number>().Int32Value() : SK_BACKEND_AUTO;
+  a.layout = opt.Get("layout").IsNumber() ? opt.Get("layout").As<Napi::Number>().Int32Value() : SK_LAYOUT_NK;
+  Napi::Value bias = opt.Get("bias");
+  if (!bias.IsNull() && !bias.IsUndefined()) {
+    DeviceBuf* b = unwrap<DeviceBuf>(env, bias, "bias");
+    DType bd;
+    if (!b) return false;
+    if (!opt.Get("biasDtype").IsString() || !dtype_from_name(opt.Get("biasDtype").As<Napi::String>().Utf8Value().c_str(), &bd)) {
+      throw_error(env, ErrorCode::dtype, "bias: unknown dtype");
+      return false;
+    }
+    a.bias = b->ptr;
+    a.bias_dtype = int(bd);
+  }
+  if (!buffers && opt.Get("hasBias").ToBoolean()) a.bias = reinterpret_cast<const void*>(uintptr_t(1));  // selection only: never read
+  o->mat = *m;
+  o->args = a;
   return true;
 }
 
-// cudaSpmmAsync(matrix, x, n, outDtype, y, splitK) -> Promise<void>
-Napi::Value CudaSpmmAsync(const Napi::CallbackInfo& info) {
-  SpmmOperands o;
-  if (!get_spmm_operands(info, &o)) return info.Env().Undefined();
-  return PromiseWorker::Start(info.Env(), [o] {
-    SkCudaStatus st{};
-    o.mat.api->spmm(o.mat.handle, o.x, o.n, int(o.out), o.y, o.split, &st);
-    return to_status(st);
-  }, nullptr, {info[0], info[1], info[4]});
+Napi::Object run_info(Napi::Env env, const SkSpmmRun& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kernel", std::string(r.kernel));
+  o.Set("note", std::string(r.note));
+  return o;
 }
 
-// cudaBenchAsync(matrix, x, n, outDtype, y, splitK, iters) -> Promise<number> (median ms, CUDA events)
+// cudaSpmmAsync(matrix, x, n, outDtype, y, splitK, options) -> Promise<{ kernel, note }>
+Napi::Value CudaSpmmAsync(const Napi::CallbackInfo& info) {
+  SpmmOperands o;
+  if (!get_spmm_operands(info, &o, true)) return info.Env().Undefined();
+  auto ran = std::make_shared<SkSpmmRun>();
+  std::vector<Napi::Value> keep = {info[0], info[1], info[4]};
+  if (info[6].As<Napi::Object>().Has("bias")) keep.push_back(info[6].As<Napi::Object>().Get("bias"));
+  return PromiseWorker::Start(info.Env(), [o, ran] {
+    SkCudaStatus st{};
+    o.mat.api->spmm(o.mat.handle, &o.args, ran.get(), &st);
+    return to_status(st);
+  }, [ran](Napi::Env env) -> Napi::Value { return run_info(env, *ran); }, keep);
+}
+
+// cudaBenchAsync(matrix, x, n, outDtype, y, splitK, options, iters) -> Promise<{ ms, kernel, note }>
+// (median ms of CUDA-event-timed runs, L2 flushed before each)
 Napi::Value CudaBenchAsync(const Napi::CallbackInfo& info) {
   SpmmOperands o;
-  if (!get_spmm_operands(info, &o)) return info.Env().Undefined();
-  const int iters = info[6].As<Napi::Number>().Int32Value();
+  if (!get_spmm_operands(info, &o, true)) return info.Env().Undefined();
+  const int iters = info[7].IsNumber() ? info[7].As<Napi::Number>().Int32Value() : 20;
   auto ms = std::make_shared<double>(0);
-  return PromiseWorker::Start(info.Env(), [o, iters, ms] {
+  auto ran = std::make_shared<SkSpmmRun>();
+  return PromiseWorker::Start(info.Env(), [o, iters, ms, ran] {
     SkCudaStatus st{};
-    o.mat.api->bench_spmm(o.mat.handle, o.x, o.n, int(o.out), o.y, o.split, iters, ms.get(), &st);
+    o.mat.api->bench_spmm(o.mat.handle, &o.args, iters, ms.get(), ran.get(), &st);
     return to_status(st);
-  }, [ms](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, *ms); }, {info[0], info[1], info[4]});
+  }, [ms, ran](Napi::Env env) -> Napi::Value {
+    Napi::Object r = run_info(env, *ran);
+    r.Set("ms", *ms);
+    return r;
+  }, {info[0], info[1], info[4]});
+}
+
+// cudaSelectedKernel(matrix, null, n, outDtype, null, splitK, options) -> { kernel, note }
+Napi::Value CudaSelectedKernel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SpmmOperands o;
+  if (!get_spmm_operands(info, &o, false)) return env.Undefined();
+  SkSpmmRun ran{};
+  SkCudaStatus st{};
+  if (o.mat.api->selected_kernel(o.mat.handle, &o.args, &ran, &st) != 0) return throw_error(env, ErrorCode(st.code), st.message);
+  return run_info(env, ran);
+}
+
+// cudaMemory(device) -> { free, total } in bytes
+Napi::Value CudaMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const SkCudaApi* api = api_or_throw(env);
+  if (!api) return env.Undefined();
+  uint64_t f = 0, t = 0;
+  SkCudaStatus st{};
+  if (api->memory(info[0].As<Napi::Number>().Int32Value(), &f, &t, &st) != 0) return throw_error(env, ErrorCode(st.code), st.message);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("free", double(f));
+  o.Set("total", double(t));
+  return o;
 }
 
 }  // namespace
@@ -335,6 +405,8 @@ void register_cuda(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaReleaseMatrix", Napi::Function::New(env, CudaReleaseMatrix));
   exports.Set("cudaSpmmAsync", Napi::Function::New(env, CudaSpmmAsync));
   exports.Set("cudaBenchAsync", Napi::Function::New(env, CudaBenchAsync));
+  exports.Set("cudaSelectedKernel", Napi::Function::New(env, CudaSelectedKernel));
+  exports.Set("cudaMemory", Napi::Function::New(env, CudaMemory));
 }
 
 }  // namespace sk::addon

@@ -72,43 +72,11 @@ Lt& lt() {
   return l;
 }
 
-// ---- cuSPARSELt -------------------------------------------------------------------------------
-LibState& splt() {
-  static LibState s;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    DynLib lib = open_library({"libcusparseLt.so.0"}, "SPARSEKIT_CUSPARSELT_PATH", {"cusparselt", "cu13", "cu12"});
-    if (!lib.handle) { s.why = "libcusparseLt: " + lib.why; return; }
-    std::string missing;
-    int (*GetProperty)(int, int*) = nullptr;  // cusparseLtGetProperty(libraryPropertyType, int*)
-    bind(lib, GetProperty, "cusparseLtGetProperty", &missing);
-    for (const char* f : {"cusparseLtInit", "cusparseLtDestroy", "cusparseLtStructuredDescriptorInit", "cusparseLtDenseDescriptorInit",
-                          "cusparseLtMatmulDescriptorInit", "cusparseLtMatmulAlgSelectionInit", "cusparseLtMatmulPlanInit",
-                          "cusparseLtSpMMAPruneCheck", "cusparseLtSpMMACompressedSize", "cusparseLtSpMMACompress",
-                          "cusparseLtMatmulGetWorkspace", "cusparseLtMatmul", "cusparseLtMatmulPlanDestroy"})
-      lib.symbol(f, &missing);
-    if (!missing.empty()) { s.why = lib.path + " lacks " + missing; return; }
-    int major = 0, minor = 0, patch = 0;  // MAJOR_VERSION = 0, MINOR_VERSION = 1, PATCH_LEVEL = 2
-    if (GetProperty(0, &major) != 0 || GetProperty(1, &minor) != 0 || GetProperty(2, &patch) != 0) {
-      s.why = lib.path + ": cusparseLtGetProperty failed";
-      return;
-    }
-    s.version = std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
-    s.path = lib.path;
-    // 0.8 added cusparseLtMatmulAlgSelectionDestroy and the CUDA 13 builds.
-    if (major == 0 && minor < 8) { s.why = lib.path + " is version " + s.version + ", sparsekit needs 0.8 or newer"; return; }
-    // The plan-based 2:4 path is not wired yet (docs/cuda.md): report the library, not a capability.
-    s.loaded = true;
-  });
-  return s;
-}
-
 int cuda_type(int dtype) { return dtype == 0 ? kR32F : dtype == 1 ? kR16F : kR16BF; }
 
 }  // namespace
 
 const LibState& cublaslt_state() { return lt().st; }
-const LibState& cusparselt_state() { return splt(); }
 
 std::string cublaslt_linear(int dtype, int out_dtype, const void* w, const void* x, void* y, int64_t M, int64_t K, int64_t N,
                             void* workspace, size_t workspace_bytes, void* stream) {

@@ -1,6 +1,6 @@
-// cuBLASLt (the dense baseline) and cuSPARSELt (2:4 on sparse tensor cores), loaded with dlopen.
+// cuBLASLt (the dense baseline), loaded with dlopen (cuSPARSELt: cusparselt.h).
 // Only the few C entry points used are declared, with the signatures and enum values of NVIDIA's
-// cublasLt.h / cusparseLt.h documentation; versions are checked before anything is called.
+// cublasLt.h documentation; versions are checked before anything is called.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -16,7 +16,6 @@ struct LibState {
 };
 
 const LibState& cublaslt_state();
-const LibState& cusparselt_state();
 
 // Dense y[N,M] = x[N,K] * w[M,K]^T (row-major, w and x 16-bit of the same type, y of out_dtype,
 // float32 compute) through cublasLtMatmul on `stream` (a cudaStream_t). Returns "" or an error.

@@ -10,7 +10,7 @@
 extern "C" {
 #endif
 
-#define SK_CUDA_ABI_VERSION 1
+#define SK_CUDA_ABI_VERSION 2
 
 typedef struct SkCudaStatus {
   int code;           // 0 = ok, else a sk::ErrorCode value
@@ -40,6 +40,33 @@ typedef struct SkMatrixDesc {  // a host MatrixView, as C
   size_t part_bytes[6];
 } SkMatrixDesc;
 
+// Which implementation runs a device weight: ours, or NVIDIA's library where one applies
+// (cuSPARSELt for 2:4; dense weights always run on cuBLASLt).
+#define SK_BACKEND_AUTO 0
+#define SK_BACKEND_OURS 1
+#define SK_BACKEND_LIBRARY 2
+// Activation layouts: x [N, K] (nn.Linear, the kernels' own) or b [K, N] (spmm: transposed on the
+// device into a temporary, and the [N, M] result transposed back into y [M, N]).
+#define SK_LAYOUT_NK 0
+#define SK_LAYOUT_KN 1
+
+typedef struct SkSpmmArgs {
+  const void* x;      // device, the weight's dtype
+  int64_t n;          // N >= 0
+  int layout;         // SK_LAYOUT_*
+  int out_dtype;      // sk::DType: f32 = 0, f16 = 1, bf16 = 2
+  void* y;            // device, [N, M] (SK_LAYOUT_NK) or [M, N] (SK_LAYOUT_KN)
+  const void* bias;   // device [M] or NULL; added in fp32 before the single rounding to out_dtype
+  int bias_dtype;
+  int split_k;        // 0 = automatic
+  int backend;        // SK_BACKEND_*
+} SkSpmmArgs;
+
+typedef struct SkSpmmRun {
+  char kernel[64];    // "tiled-csl", "bitmap", "sp24-mma.sp", "sp24-cusparselt", "dense-cublaslt"
+  char note[256];     // why the library was not used, when it was not (2:4 weights)
+} SkSpmmRun;
+
 typedef struct SkCudaApi {
   int abi_version;
   const char* build;  // e.g. "cuda 13.0, sm_80 sm_86 sm_89 sm_90"
@@ -55,12 +82,15 @@ typedef struct SkCudaApi {
   // Weights: converted to the kernel's GPU layout and uploaded; *bytes = device memory held.
   int (*upload_matrix)(int device, const SkMatrixDesc* m, void** handle, uint64_t* bytes, SkCudaStatus* st);
   void (*release_matrix)(void* handle);
-  // y[N,M] = x[N,K] * W^T on the device (x in W's dtype; y float32, float16 or bfloat16).
-  int (*spmm)(void* matrix, const void* x, int64_t n, int out_dtype, void* y, int split_k, SkCudaStatus* st);
+  // One product on the device (SkSpmmArgs); *ran names the implementation that ran.
+  int (*spmm)(void* matrix, const SkSpmmArgs* args, SkSpmmRun* ran, SkCudaStatus* st);
   // Benchmark of spmm: `iters` timed runs after 3 warm-ups, each preceded by an L2 flush (a write
   // of twice the L2 size) outside the timed region; CUDA events around each run; *ms = median.
-  int (*bench_spmm)(void* matrix, const void* x, int64_t n, int out_dtype, void* y, int split_k, int iters, double* ms,
-                    SkCudaStatus* st);
+  int (*bench_spmm)(void* matrix, const SkSpmmArgs* args, int iters, double* ms, SkSpmmRun* ran, SkCudaStatus* st);
+  // What spmm would run for these arguments now, without running anything.
+  int (*selected_kernel)(void* matrix, const SkSpmmArgs* args, SkSpmmRun* out, SkCudaStatus* st);
+  // Free and total device memory (cudaMemGetInfo).
+  int (*memory)(int device, uint64_t* free_bytes, uint64_t* total_bytes, SkCudaStatus* st);
 } SkCudaApi;
 
 typedef const SkCudaApi* (*SkCudaApiFn)(void);

@@ -21,8 +21,12 @@ cudaError_t launch_tiled_csl(const uint32_t* words, const int32_t* tile_offsets,
 cudaError_t launch_bitmap(const uint64_t* masks, const int32_t* offsets, const uint16_t* values, int64_t row_blocks,
                           int64_t kblocks, const LaunchArgs& a);
 cudaError_t launch_sp24(const uint32_t* values, const uint32_t* meta, int64_t row_blocks, int64_t ksteps, const LaunchArgs& a);
-// y[N, M] (out_dtype: sk::DType f32/f16/bf16) = sum over splits of part.
-cudaError_t launch_reduce(const float* part, int splits, int64_t count, int out_dtype, void* y, cudaStream_t stream);
+// y[N, M] (out_dtype: sk::DType f32/f16/bf16) = bias[m] + sum over splits of part, rounded once;
+// bias ([M], bias_dtype) may be null.
+cudaError_t launch_reduce(const float* part, int splits, int64_t count, int out_dtype, void* y, cudaStream_t stream,
+                          const void* bias = nullptr, int bias_dtype = 0, int64_t M = 1);
+// dst [cols, rows] = transpose of src [rows, cols], elements of 2 or 4 bytes (rows < 2^21).
+cudaError_t launch_transpose(const void* src, int64_t rows, int64_t cols, int elem_bytes, void* dst, cudaStream_t stream);
 
 // Instantiates `fn<BN>(args...)` for the runtime activation tile width.
 #define SK_CUDA_DISPATCH_BN(bn, fn, ...)                  \

@@ -219,12 +219,55 @@ static void test_race_check() {
   }
 }
 
+// The metadata layout written out literally as documented (docs/cuda.md "Verification"): the word
+// of lane 4g holds row g in its low 16 bits and row g + 8 in its high 16 bits, chunk c in bits
+// [4c, 4c + 4), the first kept index in a nibble's low two bits. LLVM's mma.sp integration test
+// packs 0x8888 per row half for "positions 0 and 2 in every chunk". Rows g keep {0, 1} (0x4444)
+// and rows g + 8 keep {2, 3} (0xEEEE) here, so a swapped row pairing would move values.
+static void test_metadata_literal(DType dt) {
+  uint32_t e[32] = {}, asp[32][2], bf[32][2];
+  for (int g = 0; g < 8; ++g) e[4 * g] = 0xEEEE4444u;
+  for (int l = 0; l < 32; ++l) {
+    asp[l][0] = uint32_t(to_half(dt, float(1 + l))) | uint32_t(to_half(dt, float(100 + l))) << 16;
+    asp[l][1] = uint32_t(to_half(dt, float(-1 - l))) | uint32_t(to_half(dt, float(-100 - l))) << 16;
+  }
+  // B = identity in its first 8 rows of k: D[row][n] = A[row][n] for n < 8, i.e. chunks 0 and 1.
+  for (int l = 0; l < 32; ++l)
+    for (int j = 0; j < 2; ++j) {
+      const int k = (l % 4) * 2 + 8 * j, n = l / 4;
+      bf[l][j] = uint32_t(to_half(dt, k == n ? 1.f : 0.f)) | uint32_t(to_half(dt, k + 1 == n ? 1.f : 0.f)) << 16;
+    }
+  float c[32][4] = {}, d[32][4];
+  model::ModelError err;
+  model::mma_sp_m16n8k16(dt, asp, bf, c, e, 0, d, &err);
+  CHECK(!err.failed, "literal metadata: %s", err.what.c_str());
+  for (int row = 0; row < 16; ++row)
+    for (int n = 0; n < 8; ++n) {
+      const int chunk = n / 4, pos = n % 4, lane = 4 * (row % 8) + chunk;
+      const int keep0 = row < 8 ? 0 : 2;  // rows g: {0, 1}; rows g + 8: {2, 3}
+      double want = 0;
+      if (pos == keep0) want = row < 8 ? 1 + lane : -1 - lane;
+      if (pos == keep0 + 1) want = row < 8 ? 100 + lane : -100 - lane;
+      const float got = d[4 * (row % 8) + n / 2][(row / 8) * 2 + n % 2];
+      CHECK(got == float(from_half(dt, to_half(dt, float(want)))), "literal metadata %s D[%d][%d] = %g, want %g", dtype_name(dt),
+            row, n, got, want);
+    }
+  // The kernels' encoder writes the same words.
+  uint32_t enc = 0;
+  for (int g = 0; g < 4; ++g) enc |= sp24_group_bits(0, 1) << sp24_meta_shift(3, g) | sp24_group_bits(2, 3) << sp24_meta_shift(11, g);
+  CHECK(enc == 0xEEEE4444u, "encoder word %08x, documented 0xEEEE4444", enc);
+  uint32_t llvm = 0;
+  for (int g = 0; g < 4; ++g) llvm |= sp24_group_bits(0, 2) << sp24_meta_shift(0, g);
+  CHECK(llvm == 0x8888u, "positions {0, 2} in every chunk of a row encode as LLVM's 0x8888, got %04x", llvm);
+}
+
 int main() {
   test_bank_conflicts();
   test_race_check();
   for (DType dt : {DType::f16, DType::bf16}) {
     test_model_canonical(dt);
     test_model_sparse(dt);
+    test_metadata_literal(dt);
   }
   // M, K not multiples of the tiles; N = 1, 8, 16, 40 (40 -> a 64-wide tile, partly empty).
   const int64_t shapes[][2] = {{128, 64}, {200, 130}, {37, 300}, {256, 192}, {1, 5}};

@@ -3,7 +3,7 @@
 // its own CPU replay (native/cuda/replay.cpp): a mismatch with the replay but not with the
 // reference would point at the warp model, the reverse at the device code.
 import { describe, expect, it } from 'vitest';
-import { SparseMatrix, Tensor, devices, gpuStatus, linear, type FloatDType } from '../../lib/index.js';
+import { SparseMatrix, Tensor, devices, gpuStatus, linear, spmm, type FloatDType } from '../../lib/index.js';
 import { native } from '../../lib/native.js';
 import { rng, valuesOf } from '../reference.js';
 
@@ -62,4 +62,82 @@ describe.skipIf(!hasGpu)('GPU kernels against the fp64 reference', () => {
                 }
             }
       });
+});
+
+// y[n][m] = sum_k a[m][k] x[n][k] (+ bias[m]) in fp64, and the tolerance of one fp32 accumulation.
+function reference(a: Float64Array | number[], x: Float64Array | number[], M: number, K: number, N: number, bias?: number[]) {
+  const want = new Float64Array(N * M), mag = new Float64Array(N * M);
+  for (let n = 0; n < N; n++)
+    for (let m = 0; m < M; m++) {
+      let s = bias ? bias[m]! : 0, g = Math.abs(s);
+      for (let k = 0; k < K; k++) { const t = a[m * K + k]! * x[n * K + k]!; s += t; g += Math.abs(t); }
+      want[n * M + m] = s;
+      mag[n * M + m] = g;
+    }
+  return { want, mag };
+}
+
+describe.skipIf(!hasGpu)('GPU API: bias, spmm with b [K, N], 2:4 through cuSPARSELt and mma.sp', () => {
+  it('linear adds the bias on the device (fp32, one rounding), for every format', async () => {
+    const M = 96, K = 128, N = 5;
+    const w = Tensor.randn([M, K], { seed: 11, dtype: 'float16' });
+    const x = Tensor.randn([N, K], { seed: 12, dtype: 'float16' });
+    const bias = Tensor.randn([M], { seed: 13, dtype: 'float32' });
+    for (const format of ['bitmap', 'tiled-csl', 'nm', ...(gpuStatus().cublasLt ? ['dense'] : [])] as const) {
+      const s = format === 'nm' ? SparseMatrix.fromDense(w, { format, n: 2, m: 4, prune: 'magnitude' }) : SparseMatrix.fromDense(w, { format });
+      const dw = await s.to('cuda');
+      const dx = await x.to('cuda');
+      const y = (await (await linear(dx, dw, bias, { outDtype: 'float32' })).to('cpu')).toTypedArray() as Float32Array;
+      const { want, mag } = reference(valuesOf(s.toDense()), valuesOf(x), M, K, N, Array.from(valuesOf(bias)));
+      for (let i = 0; i < want.length; i++) expect(Math.abs(y[i]! - want[i]!), `${format} bias y[${i}]`).toBeLessThanOrEqual(1e-5 * mag[i]! + 1e-6);
+      dw.dispose(); dx.dispose();
+    }
+  });
+
+  it('spmm(w, b [K, N]) gives [M, N] for any N >= 1', async () => {
+    const M = 70, K = 136;
+    const w = SparseMatrix.fromDense(Tensor.randn([M, K], { seed: 21, dtype: 'bfloat16' }), { format: 'bitmap' });
+    const dw = await w.to('cuda');
+    for (const N of [1, 2, 3, 17, 64]) {
+      const b = Tensor.randn([K, N], { seed: 22 + N, dtype: 'bfloat16' });
+      const y = await spmm(dw, await b.to('cuda'), { outDtype: 'float32' });
+      expect(y.shape).toEqual([M, N]);
+      const got = (await y.to('cpu')).toTypedArray() as Float32Array;
+      const bv = valuesOf(b), xt = new Float64Array(N * K);
+      for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) xt[n * K + k] = bv[k * N + n]!;
+      const { want, mag } = reference(valuesOf(w.toDense()), xt, M, K, N);
+      for (let m = 0; m < M; m++)
+        for (let n = 0; n < N; n++)
+          expect(Math.abs(got[m * N + n]! - want[n * M + m]!), `N=${N} y[${m},${n}]`).toBeLessThanOrEqual(1e-5 * mag[n * M + m]! + 1e-6);
+    }
+    dw.dispose();
+  });
+
+  it('2:4: mma.sp and cuSPARSELt (when present) both match the reference; auto reports which ran', async () => {
+    const M = 256, K = 512;
+    for (const dtype of ['float16', 'bfloat16'] as FloatDType[]) {
+      const s = SparseMatrix.fromDense(Tensor.randn([M, K], { seed: 31, dtype }), { format: 'nm', n: 2, m: 4, prune: 'magnitude' });
+      const dw = await s.to('cuda');
+      const a = valuesOf(s.toDense());
+      const backends = gpuStatus().cusparseLt ? (['ours', 'library', 'auto'] as const) : (['ours', 'auto'] as const);
+      if (!gpuStatus().cusparseLt) console.warn(`*** cuSPARSELt absent, only mma.sp checked: ${gpuStatus().cusparseLtReason}`);
+      for (const N of [8, 16, 64, 256])
+        for (const backend of backends) {
+          const x = Tensor.randn([N, K], { seed: 32 + N, dtype });
+          const dx = await x.to('cuda');
+          const y = (await (await linear(dx, dw, null, { backend })).to('cpu')).toTypedArray();
+          const yf = Tensor.from(y, [N, M], { dtype }).to('float32').toTypedArray() as Float32Array;
+          const { want, mag } = reference(a, valuesOf(x), M, K, N);
+          const want16 = Tensor.from(Float32Array.from(want), [N, M]).to(dtype).to('float32').toTypedArray() as Float32Array;
+          for (let i = 0; i < want.length; i++)
+            expect(Math.abs(yf[i]! - want16[i]!), `${dtype} ${backend} N=${N} y[${i}] (${dw.lastKernel})`)
+              .toBeLessThanOrEqual(1e-5 * mag[i]! + 2 * Math.abs(want16[i]!) * (dtype === 'float16' ? 2 ** -10 : 2 ** -7));
+          expect(dw.lastKernel).toBe(backend === 'ours' ? 'sp24-mma.sp' : backend === 'library' ? 'sp24-cusparselt' : dw.lastKernel);
+          expect(['sp24-mma.sp', 'sp24-cusparselt']).toContain(dw.lastKernel);
+          dx.dispose();
+        }
+      console.log(`2:4 ${dtype}: auto at N=256 ran ${dw.lastKernel} (${dw.lastKernelNote})`);
+      dw.dispose();
+    }
+  });
 });

@@ -1,0 +1,96 @@
+/**
+ * `format: 'auto'` for the GPU: which format a weight should be uploaded in, by sparsity, structure
+ * and N (docs/cuda.md, "format 'auto' on the GPU"). Two steps:
+ *  1. the sparse candidate, by the sparsity windows where each kernel is built to win (SpInfer's
+ *     bitmap at ~40-80% sparsity, Flash-LLM's Tiled-CSL from ~80%, the 2:4 path when every group
+ *     of four keeps at most two);
+ *  2. sparse against dense (cuBLASLt) by a roofline, time = max(bytes / bandwidth, flops / peak),
+ *     with our mma.sync kernels reaching a smaller share of peak than cuBLASLt: at decode sizes
+ *     (memory-bound) the smaller format wins, at large N (compute-bound) dense does.
+ * The constants are H100 targets until `npm run bench:gpu` measures them; it reports whether this
+ * choice was the fastest of the formats it ran.
+ */
+import type { WeightStats } from './cost-model.js';
+
+export type GpuFormat = 'dense' | 'bitmap' | 'tiled-csl' | 'nm';
+
+export interface GpuModel {
+  /** HBM bandwidth, bytes/s (the bench:gpu floor uses the same number). */
+  bandwidth: number;
+  /** Dense fp16/bf16 tensor-core peak, flop/s (2:4 sparse tensor cores: twice this). */
+  tensorFlops: number;
+  /** Shares of bandwidth and of peak reached by NVIDIA's libraries and by our kernels. */
+  libraryMemEfficiency: number;
+  libraryComputeEfficiency: number;
+  kernelMemEfficiency: number;
+  kernelComputeEfficiency: number;
+}
+
+/** H100 SXM: 3.35 TB/s HBM3 (3.0 used, as in bench:gpu), 989 TFLOP/s dense fp16. */
+export const H100_MODEL: GpuModel = {
+  bandwidth: 3.0e12,
+  tensorFlops: 989e12,
+  libraryMemEfficiency: 0.85,
+  libraryComputeEfficiency: 0.7,
+  kernelMemEfficiency: 0.75,
+  kernelComputeEfficiency: 0.35,
+};
+
+/** The sparsity windows of step 1. */
+export const GPU_AUTO_WINDOWS = { bitmapMinSparsity: 0.4, tiledCslMinSparsity: 0.8 } as const;
+
+/** Bytes of the weight in each GPU layout (16-bit values; docs/cuda.md "GPU layouts"). */
+export function gpuFormatBytes(format: GpuFormat, w: WeightStats): number {
+  const el = w.rows * w.cols;
+  switch (format) {
+    case 'dense': return 2 * el;
+    case 'bitmap': return el / 8 + 2 * w.nnz + 4 * Math.ceil(w.rows / 16) * Math.ceil(w.cols / 64);
+    case 'tiled-csl': return 4 * w.nnz + 4 * Math.ceil(w.rows / 128) * Math.ceil(w.cols / 64);
+    case 'nm': return el + el / 8;  // half the values, 4 metadata bits per group of 4
+  }
+}
+
+/** Predicted seconds of one product with N activation vectors (fp16, N padded to the mma's 8). */
+export function predictGpuSeconds(format: GpuFormat, w: WeightStats, n: number, model: GpuModel = H100_MODEL): number {
+  const library = format === 'dense' || format === 'nm';  // nm: cuSPARSELt or ours, whichever is faster
+  const bytes = gpuFormatBytes(format, w) + 2 * n * (w.rows + w.cols);
+  const mem = bytes / (model.bandwidth * (library ? model.libraryMemEfficiency : model.kernelMemEfficiency));
+  const flops = (2 * w.rows * w.cols * Math.ceil(n / 8) * 8) / (format === 'nm' ? 2 : 1);
+  const compute = flops / (model.tensorFlops * (library ? model.libraryComputeEfficiency : model.kernelComputeEfficiency));
+  return Math.max(mem, compute);
+}
+
+export interface GpuFormatChoice {
+  format: GpuFormat;
+  n?: number;
+  m?: number;
+  predictedSeconds: number;
+  candidates: Partial<Record<GpuFormat, number>>;
+  /** One line saying why, for reports. */
+  reason: string;
+}
+
+/** Step 1 then step 2 (see the top of this file). */
+export function chooseGpuFormat(w: WeightStats, n = 1, model: GpuModel = H100_MODEL): GpuFormatChoice {
+  const el = w.rows * w.cols;
+  const sparsity = el === 0 ? 0 : 1 - w.nnz / el;
+  const is24 = w.nm?.n === 2 && w.nm.m === 4;
+  const window: GpuFormat | null = sparsity >= GPU_AUTO_WINDOWS.tiledCslMinSparsity ? 'tiled-csl'
+    : sparsity >= GPU_AUTO_WINDOWS.bitmapMinSparsity ? 'bitmap' : null;
+  const sparse = [...(is24 ? ['nm' as const] : []), ...(window ? [window] : [])];
+  const candidates: Partial<Record<GpuFormat, number>> = { dense: predictGpuSeconds('dense', w, n, model) };
+  for (const f of sparse) candidates[f] = predictGpuSeconds(f, w, n, model);
+  const pct = `${(sparsity * 100).toFixed(0)}% sparse${is24 ? ', 2:4' : ''}`;
+  if (sparse.length === 0) {
+    return { format: 'dense', predictedSeconds: candidates.dense!, candidates,
+      reason: `${pct}: below the ${GPU_AUTO_WINDOWS.bitmapMinSparsity * 100}% where bitmap starts to pay, and not 2:4` };
+  }
+  const best = sparse.reduce((a, b) => (candidates[b]! < candidates[a]! ? b : a));
+  const wins = candidates[best]! < candidates.dense!;
+  const format = wins ? best : 'dense';
+  return {
+    format, ...(format === 'nm' ? { n: 2, m: 4 } : {}), predictedSeconds: candidates[format]!, candidates,
+    reason: `${pct}: ${best} ${wins ? 'beats' : 'loses to'} cuBLASLt dense at N = ${n} ` +
+      `(${(candidates[best]! * 1e6).toFixed(1)} vs ${(candidates.dense! * 1e6).toFixed(1)} us predicted)`,
+  };
+}

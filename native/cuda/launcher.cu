@@ -1,0 +1,425 @@
+// Weights on the device and the SpMM launcher: upload into each kernel's GPU layout (plus the
+// cuSPARSELt copy of a 2:4 weight), and one product routed to our kernel (tile width, split-K),
+// cuSPARSELt (sp24_route.h decides) or cuBLASLt, with the bias and [K, N] activations handled
+// around it.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "api_internal.h"
+#include "blas_libs.h"
+#include "cusparselt.h"
+#include "gpu_layouts.h"
+#include "kernels.h"
+#include "mma_layout.h"
+#include "sp24_route.h"
+
+namespace sk::cuda {
+
+namespace {
+
+struct DeviceMatrix {
+  int device = 0;
+  Format format = Format::dense;
+  DType dtype = DType::f16;
+  int64_t M = 0, K = 0, row_blocks = 0, steps = 0;
+  std::vector<void*> bufs;  // in the order the launcher reads them
+  uint64_t bytes = 0;
+  LtWeight* lt = nullptr;   // 2:4: the cuSPARSELt copy, or null with lt_why saying why
+  std::string lt_why;
+  std::mutex mu;            // guards timing
+  std::map<LtPlanKey, Sp24Timing> timing;
+  ~DeviceMatrix() {
+    cudaSetDevice(device);
+    if (lt) lt_release(lt);
+    for (void* p : bufs) cudaFree(p);
+  }
+};
+
+template <class T> int upload(DeviceMatrix* dm, const T* host, size_t count, SkCudaStatus* st) {
+  void* p = nullptr;
+  if (int rc = device_alloc(count * sizeof(T), &p, st)) return rc;
+  dm->bufs.push_back(p);
+  dm->bytes += count * sizeof(T);
+  cudaError_t e = cudaMemcpy(p, host, count * sizeof(T), cudaMemcpyHostToDevice);
+  return e == cudaSuccess ? ok_status(st) : cuda_fail(st, e, "cudaMemcpy (weights)");
+}
+
+MatrixView view_of(const SkMatrixDesc& d) {
+  MatrixView v;
+  v.format = Format(d.format);
+  v.dtype = DType(d.dtype);
+  v.rows = d.rows;
+  v.cols = d.cols;
+  v.n = d.n;
+  v.m = d.m;
+  for (int p = 0; p < int(Part::kNumParts); ++p) v.parts[p] = {d.parts[p], d.part_bytes[p]};
+  return v;
+}
+
+bool env_off(const char* name) {
+  const char* v = std::getenv(name);
+  return v && (std::strcmp(v, "0") == 0 || std::strcmp(v, "off") == 0 || std::strcmp(v, "false") == 0);
+}
+
+// The cuSPARSELt copy of a 2:4 weight: unpacked on the host, uploaded dense for the duration of
+// the compression, then only the compressed form stays. Its absence is never an error.
+void attach_cusparselt(DeviceMatrix* dm, const MatrixView& v) {
+  if (env_off("SPARSEKIT_CUSPARSELT")) { dm->lt_why = "disabled by SPARSEKIT_CUSPARSELT=0"; return; }
+  if (!cusparselt_state().loaded) { dm->lt_why = "cuSPARSELt is not available: " + cusparselt_state().why; return; }
+  if (std::string why = lt_weight_ineligible(v.rows, v.cols, int(v.dtype)); !why.empty()) { dm->lt_why = why; return; }
+  std::vector<uint16_t> dense(size_t(v.rows * v.cols));
+  if (Status s = unpack(v, dense.data()); !s.ok()) { dm->lt_why = s.message; return; }
+  void* d = nullptr;
+  SkCudaStatus st{};
+  if (device_alloc(dense.size() * 2, &d, &st)) { dm->lt_why = st.message; return; }
+  cudaStream_t s = stream_for(dm->device);
+  uint64_t bytes = 0;
+  if (cudaMemcpy(d, dense.data(), dense.size() * 2, cudaMemcpyHostToDevice) != cudaSuccess) {
+    cudaGetLastError();
+    dm->lt_why = "cudaMemcpy (dense 2:4 weight for cuSPARSELt) failed";
+  } else {
+    dm->lt_why = lt_compress(dm->device, int(v.dtype), d, v.rows, v.cols, s, &dm->lt, &bytes);
+  }
+  cudaFree(d);
+  dm->bytes += bytes;
+}
+
+// Enough blocks to fill the GPU twice: split K when the M x N grid alone is too small.
+int auto_splits(int64_t blocks, int64_t stages, int device) {
+  int sms = 0;
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  int64_t s = blocks > 0 ? (2 * int64_t(sms) + blocks - 1) / blocks : 1;
+  if (s > 8) s = 8;
+  if (s > stages) s = stages;
+  return int(s < 1 ? 1 : s);
+}
+
+enum class Impl { ours, cusparselt, cublaslt };
+
+struct Route {
+  Impl impl = Impl::ours;
+  bool measure = false;
+  std::string kernel, note;
+};
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+int route(DeviceMatrix* dm, const SkSpmmArgs& a, Route* r, SkCudaStatus* st) {
+  const auto req = BackendRequest(a.backend);
+  if (dm->format == Format::dense) {
+    if (req == BackendRequest::ours)
+      return set_status(st, ErrorCode::argument, "backend 'ours': dense weights run on cuBLASLt only");
+    r->impl = Impl::cublaslt;
+    r->kernel = "dense-cublaslt";
+    return ok_status(st);
+  }
+  if (dm->format != Format::nm) {
+    if (req == BackendRequest::library)
+      return set_status(st, ErrorCode::argument, std::string("backend 'library': no NVIDIA library runs the ") +
+                                                     format_name(dm->format) + " format (only 2:4 and dense)");
+    r->impl = Impl::ours;
+    r->kernel = format_name(dm->format);
+    return ok_status(st);
+  }
+  std::string why = dm->lt ? lt_call_ineligible(a.n, int(dm->dtype), a.out_dtype, a.bias != nullptr,
+                                                aligned16(a.x) && aligned16(a.y))
+                           : dm->lt_why;
+  Sp24Timing t;
+  bool have = false;
+  {
+    std::lock_guard<std::mutex> lock(dm->mu);
+    auto it = dm->timing.find(lt_plan_key(a.n, int(dm->dtype), a.out_dtype));
+    if (it != dm->timing.end()) { t = it->second; have = true; }
+  }
+  const Sp24Decision d = choose_sp24_backend(req, why, a.n, have ? &t : nullptr, !env_off("SPARSEKIT_SP24_AUTOTUNE"));
+  if (req == BackendRequest::library && !why.empty())
+    return set_status(st, ErrorCode::device, "backend 'library': cuSPARSELt cannot run this product: " + why);
+  r->impl = d.backend == Sp24Backend::cusparselt ? Impl::cusparselt : Impl::ours;
+  r->measure = d.measure;
+  r->kernel = r->impl == Impl::cusparselt ? "sp24-cusparselt" : "sp24-mma.sp";
+  r->note = d.why;
+  if (have && t.measured())
+    r->note = "measured: mma.sp " + std::to_string(t.ours_ms) + " ms, cuSPARSELt " +
+              (t.library_ms < 1e29 ? std::to_string(t.library_ms) + " ms" : std::string("failed"));
+  return ok_status(st);
+}
+
+// y[N, M] = x[N, K] * W^T (+ bias) on stream s, not synchronized. x, y in the [N, K] / [N, M] layout.
+int run_nk(DeviceMatrix* dm, Impl impl, const SkSpmmArgs& a, cudaStream_t s, SkCudaStatus* st) {
+  const int64_t M = dm->M, K = dm->K, n = a.n, count = M * n;
+  void* part = nullptr;
+  auto finish = [&](cudaError_t e, const std::string& what) {
+    if (part) cudaFreeAsync(part, s);
+    return e == cudaSuccess ? ok_status(st) : cuda_fail(st, e, what);
+  };
+  if (K == 0) {  // y = bias (or 0), whatever the implementation: the reduction of one zeroed partial
+    if (device_alloc_async(size_t(count) * 4, &part, s, "the output of an empty product", st)) return st->code;
+    cudaError_t e = cudaMemsetAsync(part, 0, size_t(count) * 4, s);
+    if (e == cudaSuccess) e = launch_reduce(static_cast<float*>(part), 1, count, a.out_dtype, a.y, s, a.bias, a.bias_dtype, M);
+    return finish(e, "empty product");
+  }
+  if (impl == Impl::cusparselt) {
+    std::string err = lt_matmul(dm->lt, a.x, n, a.out_dtype, a.y, s);
+    return err.empty() ? ok_status(st) : set_status(st, ErrorCode::device, err);
+  }
+  if (impl == Impl::cublaslt) {
+    // With a bias, cuBLASLt writes fp32 and our epilogue adds the bias and rounds once.
+    const bool fused = a.bias != nullptr;
+    if (fused && device_alloc_async(size_t(count) * 4, &part, s, "the bias epilogue", st)) return st->code;
+    std::string err = cublaslt_linear(int(dm->dtype), fused ? 0 : a.out_dtype, dm->bufs[0], a.x, fused ? part : a.y, M, K, n,
+                                      nullptr, 0, s);
+    if (!err.empty()) {
+      if (part) cudaFreeAsync(part, s);
+      return set_status(st, ErrorCode::device, err);
+    }
+    return finish(fused ? launch_reduce(static_cast<float*>(part), 1, count, a.out_dtype, a.y, s, a.bias, a.bias_dtype, M)
+                        : cudaSuccess, "bias epilogue");
+  }
+  LaunchArgs la{static_cast<const uint16_t*>(a.x), M, K, n, nullptr, 1, dm->dtype == DType::bf16,
+                K % 8 == 0 && aligned16(a.x), pick_bn(n), s};
+  const int64_t stages = (K + kStageK - 1) / kStageK;
+  const int64_t row_blocks = dm->format == Format::tiled_csl ? tiles_down(M) : (dm->row_blocks + 3) / 4;
+  la.splits = a.split_k > 0 ? int(a.split_k < stages ? a.split_k : stages)
+                            : auto_splits(row_blocks * ((n + la.bn - 1) / la.bn), stages, dm->device);
+  const bool direct = la.splits == 1 && a.out_dtype == 0 && !a.bias;
+  if (!direct && device_alloc_async(size_t(la.splits) * size_t(count) * 4, &part, s, "split-K partial sums", st)) return st->code;
+  la.part = direct ? static_cast<float*>(a.y) : static_cast<float*>(part);
+  cudaError_t e;
+  if (dm->format == Format::tiled_csl)
+    e = launch_tiled_csl(static_cast<const uint32_t*>(dm->bufs[0]), static_cast<const int32_t*>(dm->bufs[1]), la);
+  else if (dm->format == Format::bitmap)
+    e = launch_bitmap(static_cast<const uint64_t*>(dm->bufs[0]), static_cast<const int32_t*>(dm->bufs[1]),
+                      static_cast<const uint16_t*>(dm->bufs[2]), dm->row_blocks, dm->steps, la);
+  else
+    e = launch_sp24(static_cast<const uint32_t*>(dm->bufs[0]), static_cast<const uint32_t*>(dm->bufs[1]), dm->row_blocks,
+                    dm->steps, la);
+  if (e == cudaSuccess && !direct) e = launch_reduce(la.part, la.splits, count, a.out_dtype, a.y, s, a.bias, a.bias_dtype, M);
+  return finish(e, std::string("spmm (") + format_name(dm->format) + " kernel)");
+}
+
+// Milliseconds of one run_nk (CUDA events), or -1 with *st set.
+double time_once(DeviceMatrix* dm, Impl impl, const SkSpmmArgs& a, cudaStream_t s, SkCudaStatus* st) {
+  cudaEvent_t t0, t1;
+  cudaEventCreate(&t0);
+  cudaEventCreate(&t1);
+  cudaEventRecord(t0, s);
+  int rc = run_nk(dm, impl, a, s, st);
+  cudaEventRecord(t1, s);
+  cudaEventSynchronize(t1);
+  float ms = 0;
+  cudaEventElapsedTime(&ms, t0, t1);
+  cudaEventDestroy(t0);
+  cudaEventDestroy(t1);
+  return rc ? -1 : double(ms);
+}
+
+// First call of a 2:4 shape: one warm-up (which also builds the plan) and the best of two timed
+// runs of each implementation; the faster is remembered for this (N, dtype, out dtype).
+int measure_sp24(DeviceMatrix* dm, const SkSpmmArgs& a, cudaStream_t s, Route* r, SkCudaStatus* st) {
+  Sp24Timing t;
+  SkCudaStatus lib_st{};
+  double best_lib = 1e30;  // stays "never faster" when the library fails
+  for (int i = 0; i < 3 && !lib_st.code; ++i) {
+    const double ms = time_once(dm, Impl::cusparselt, a, s, &lib_st);
+    if (i > 0 && ms >= 0) best_lib = std::min(best_lib, ms);
+  }
+  double best_ours = 1e30;
+  for (int i = 0; i < 3; ++i) {  // ours last: its result is what the caller gets if it wins or the library failed
+    const double ms = time_once(dm, Impl::ours, a, s, st);
+    if (ms < 0) return st->code;
+    if (i > 0) best_ours = std::min(best_ours, ms);
+  }
+  t.ours_ms = best_ours;
+  t.library_ms = lib_st.code ? 1e30 : best_lib;
+  {
+    std::lock_guard<std::mutex> lock(dm->mu);
+    dm->timing[lt_plan_key(a.n, int(dm->dtype), a.out_dtype)] = t;
+  }
+  r->kernel = "sp24-mma.sp";  // ours ran last, so y holds its result
+  r->note = lib_st.code ? std::string("cuSPARSELt failed: ") + lib_st.message
+                        : "measured: mma.sp " + std::to_string(t.ours_ms) + " ms, cuSPARSELt " + std::to_string(t.library_ms) +
+                              " ms";
+  if (!lib_st.code && t.library_ms < t.ours_ms) {  // rerun on the winner so the reported kernel produced y
+    r->kernel = "sp24-cusparselt";
+    return run_nk(dm, Impl::cusparselt, a, s, st);
+  }
+  return ok_status(st);
+}
+
+int check_args(DeviceMatrix* dm, const SkSpmmArgs& a, SkCudaStatus* st) {
+  if (a.n < 0) return set_status(st, ErrorCode::shape, "n must be >= 0");
+  if (a.layout != SK_LAYOUT_NK && a.layout != SK_LAYOUT_KN) return set_status(st, ErrorCode::argument, "unknown activation layout");
+  if (a.out_dtype < 0 || a.out_dtype > 2 || (a.bias && (a.bias_dtype < 0 || a.bias_dtype > 2)))
+    return set_status(st, ErrorCode::dtype, "output and bias dtypes must be float32, float16 or bfloat16");
+  if (a.backend < SK_BACKEND_AUTO || a.backend > SK_BACKEND_LIBRARY) return set_status(st, ErrorCode::argument, "unknown backend");
+  return use_device(dm->device, st);
+}
+
+void report(const Route& r, SkSpmmRun* ran) {
+  if (!ran) return;
+  std::snprintf(ran->kernel, sizeof ran->kernel, "%s", r.kernel.c_str());
+  std::snprintf(ran->note, sizeof ran->note, "%s", r.note.c_str());
+}
+
+}  // namespace
+
+int upload_matrix(int device, const SkMatrixDesc* desc, void** handle, uint64_t* bytes, SkCudaStatus* st) {
+  *handle = nullptr;
+  const MatrixView v = view_of(*desc);
+  Status s = check_part_sizes(v);
+  if (!s.ok()) return set_status(st, s.code, s.message);
+  if (v.dtype != DType::f16 && v.dtype != DType::bf16)
+    return set_status(st, ErrorCode::dtype, std::string("GPU weights must be float16 or bfloat16, got ") + dtype_name(v.dtype));
+  if (int rc = use_device(device, st)) return rc;
+  auto dm = new DeviceMatrix();
+  dm->device = device;
+  dm->format = v.format;
+  dm->dtype = v.dtype;
+  dm->M = v.rows;
+  dm->K = v.cols;
+  int rc = 0;
+  switch (v.format) {
+    case Format::dense:
+      rc = upload(dm, v.as<uint16_t>(Part::values), size_t(v.rows * v.cols), st);
+      break;
+    case Format::tiled_csl:
+      rc = upload(dm, v.as<uint32_t>(Part::words), v.part(Part::words).bytes / 4, st);
+      if (!rc) rc = upload(dm, v.as<int32_t>(Part::tile_offsets), v.part(Part::tile_offsets).bytes / 4, st);
+      break;
+    case Format::bitmap: {
+      BitmapGpu g;
+      s = bitmap_to_gpu(v, &g);
+      if (!s.ok()) { rc = set_status(st, s.code, s.message); break; }
+      dm->row_blocks = g.row_blocks;
+      dm->steps = g.kblocks;
+      rc = upload(dm, g.masks.data(), g.masks.size(), st);
+      if (!rc) rc = upload(dm, g.offsets.data(), g.offsets.size(), st);
+      if (!rc) rc = upload(dm, g.values.data(), g.values.size(), st);
+      break;
+    }
+    case Format::nm: {
+      Sp24Gpu g;
+      s = nm24_to_gpu(v, &g);
+      if (!s.ok()) { rc = set_status(st, s.code, s.message); break; }
+      dm->row_blocks = g.row_blocks;
+      dm->steps = g.ksteps;
+      rc = upload(dm, g.values.data(), g.values.size(), st);
+      if (!rc) rc = upload(dm, g.meta.data(), g.meta.size(), st);
+      if (!rc) attach_cusparselt(dm, v);
+      break;
+    }
+    default:
+      rc = set_status(st, ErrorCode::format, std::string("no GPU kernel reads the ") + format_name(v.format) +
+                                                 " format; use bitmap, tiled-csl, nm (2:4) or dense");
+  }
+  if (rc) { delete dm; return rc; }
+  *handle = dm;
+  *bytes = dm->bytes;
+  return ok_status(st);
+}
+
+void release_matrix(void* handle) { delete static_cast<DeviceMatrix*>(handle); }
+
+int selected_kernel(void* handle, const SkSpmmArgs* args, SkSpmmRun* out, SkCudaStatus* st) {
+  auto* dm = static_cast<DeviceMatrix*>(handle);
+  Route r;
+  if (int rc = check_args(dm, *args, st)) return rc;
+  if (int rc = route(dm, *args, &r, st)) return rc;
+  if (r.measure) {
+    r.kernel = args->n >= kSp24LibraryMinN ? "sp24-cusparselt" : "sp24-mma.sp";
+    r.note = "not measured yet: the first call of this N times cuSPARSELt against mma.sp and keeps the faster";
+  }
+  report(r, out);
+  return ok_status(st);
+}
+
+int spmm(void* handle, const SkSpmmArgs* args, SkSpmmRun* ran, SkCudaStatus* st) {
+  auto* dm = static_cast<DeviceMatrix*>(handle);
+  if (int rc = check_args(dm, *args, st)) return rc;
+  Route r;
+  if (int rc = route(dm, *args, &r, st)) return rc;
+  report(r, ran);
+  cudaStream_t s = stream_for(dm->device);
+  if (dm->M * args->n == 0) return ok_status(st);
+  SkSpmmArgs a = *args;
+  void *xt = nullptr, *yt = nullptr;
+  const int out_bytes = a.out_dtype == 0 ? 4 : 2;
+  const bool transposed = a.layout == SK_LAYOUT_KN && a.n > 1;  // N = 1: [K] and [M] need no transpose
+  int rc = 0;
+  if (transposed) {  // b [K, N] -> x [N, K]; y [N, M] -> [M, N] afterwards
+    rc = device_alloc_async(size_t(dm->K * a.n) * 2, &xt, s, "the transposed activations", st);
+    if (!rc) rc = device_alloc_async(size_t(dm->M * a.n) * out_bytes, &yt, s, "the transposed output", st);
+    cudaError_t e = rc ? cudaSuccess : launch_transpose(a.x, dm->K, a.n, 2, xt, s);
+    if (e != cudaSuccess) rc = cuda_fail(st, e, "transpose of b");
+    a.x = xt;
+    a.y = yt;
+  }
+  if (!rc && r.measure) {
+    rc = measure_sp24(dm, a, s, &r, st);
+    report(r, ran);
+  } else if (!rc) {
+    rc = run_nk(dm, r.impl, a, s, st);
+    if (rc && r.impl == Impl::cusparselt && args->backend == SK_BACKEND_AUTO) {  // degrade to our kernel, and remember
+      r.note = std::string("cuSPARSELt failed, mma.sp ran instead: ") + st->message;
+      {
+        std::lock_guard<std::mutex> lock(dm->mu);
+        dm->timing[lt_plan_key(a.n, int(dm->dtype), a.out_dtype)] = Sp24Timing{0, 1e30};
+      }
+      r.kernel = "sp24-mma.sp";
+      report(r, ran);
+      rc = run_nk(dm, Impl::ours, a, s, st);
+    }
+  }
+  if (!rc && transposed) {
+    cudaError_t e = launch_transpose(yt, a.n, dm->M, out_bytes, args->y, s);
+    if (e != cudaSuccess) rc = cuda_fail(st, e, "transpose of the output");
+  }
+  if (xt) cudaFreeAsync(xt, s);
+  if (yt) cudaFreeAsync(yt, s);
+  cudaError_t e = cudaStreamSynchronize(s);
+  if (rc) return rc;
+  return e == cudaSuccess ? ok_status(st) : cuda_fail(st, e, std::string("spmm (") + r.kernel + ")");
+}
+
+int bench_spmm(void* handle, const SkSpmmArgs* args, int iters, double* ms, SkSpmmRun* ran, SkCudaStatus* st) {
+  auto* dm = static_cast<DeviceMatrix*>(handle);
+  if (int rc = use_device(dm->device, st)) return rc;
+  int l2 = 0;
+  cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, dm->device);
+  void* flush = nullptr;
+  const size_t flush_bytes = size_t(l2 > 0 ? l2 : 64 << 20) * 2;
+  if (int rc = device_alloc(flush_bytes, &flush, st)) return rc;
+  cudaStream_t s = stream_for(dm->device);
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  std::vector<float> times;
+  int rc = 0;
+  for (int i = 0; i < 3 + iters && !rc; ++i) {  // the warm-ups include a first call's measurement
+    cudaMemsetAsync(flush, i & 0xff, flush_bytes, s);
+    cudaEventRecord(a, s);
+    rc = spmm(handle, args, ran, st);  // synchronizes its stream
+    cudaEventRecord(b, s);
+    cudaEventSynchronize(b);
+    float t = 0;
+    cudaEventElapsedTime(&t, a, b);
+    if (i >= 3) times.push_back(t);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  cudaFree(flush);
+  if (rc) return rc;
+  std::sort(times.begin(), times.end());
+  *ms = times.empty() ? 0 : times[times.size() / 2];
+  return ok_status(st);
+}
+
+}  // namespace sk::cuda
