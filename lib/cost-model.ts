@@ -6,6 +6,7 @@
  * prediction next to every measurement and reports whether 'auto' picked the fastest format.
  */
 import type { FloatDType } from './dtype.js';
+import { cpuInfo, type Isa } from './runtime.js';
 
 export interface MachineModel {
   /** Sustained read bandwidth of all threads together, GB/s. */
@@ -14,31 +15,76 @@ export interface MachineModel {
   fmaGflops: number;
   gemmEfficiency: number;
   threads: number;
-  /** Per core, ns per 32-column chunk: bitmap / N:M decode (expand + convert), and the FMAs per vector. */
+  /** Floats per vector: the blocked and outer kernels pad N to a multiple of it. */
+  vectorFloats: number;
+  /**
+   * Per core, ns per 32-column chunk: bitmap / N:M decode into registers (N <= 4), widening of
+   * 16-bit dense rows (N <= 4), decode of any non-fp32 row into the blocked GEMM's scratch (N > 4),
+   * and the FMAs per activation vector.
+   */
   decodeNsPerChunk: number;
+  widenNsPerChunk: number;
+  scratchNsPerChunk: number;
   fmaNsPerChunk: number;
   /** Per core, ns per stored element: CSR gather (N = 1), and outer product per 16 columns of N (N > 1). */
   csrGatherNs: number;
   outerNs: number;
+  /** Bitmap / N:M at N > 4 below this density run the outer product (VT::kOuterDensity in native/cpu). */
+  outerDensity: number;
+  /** Their column indices come from the mask bits: ns per 32-column chunk, and a factor on outerNs. */
+  maskColsNsPerChunk: number;
+  outerMaskFactor: number;
 }
 
 /**
- * Measured on the development machine (AMD Zen 4/5 class EPYC, 2 threads, AVX-512) with single-thread
- * in-cache microbenchmarks (minimum of many runs); docs/kernels.md has the numbers behind them.
+ * AVX-512, measured on the first development machine (AMD Zen 4/5 class EPYC, 2 threads) with
+ * single-thread in-cache microbenchmarks (minimum of many runs); docs/kernels.md has the numbers.
  */
-export const DEFAULT_MACHINE: MachineModel = {
+export const AVX512_MACHINE: MachineModel = {
   bandwidthGBs: 40,
   fmaGflops: 400,
   gemmEfficiency: 0.6,
   threads: 2,
+  vectorFloats: 16,
   decodeNsPerChunk: 1.2,
+  widenNsPerChunk: 1.2,
+  scratchNsPerChunk: 1.2,
   fmaNsPerChunk: 0.3,
   csrGatherNs: 0.38,
   outerNs: 1.6,
+  outerDensity: 0.25,
+  maskColsNsPerChunk: 0,
+  outerMaskFactor: 1.3,
 };
 
-/** Below this density bitmap / N:M use the skip-zeros outer product for N > 4 (native/cpu/spmm_kernels.inl). */
-export const OUTER_DENSITY = 0.25;
+/** AVX2 (+FMA, F16C), measured the same way on an AMD Zen 3 EPYC (2 threads, no AVX-512). */
+export const AVX2_MACHINE: MachineModel = {
+  bandwidthGBs: 30,
+  fmaGflops: 204,
+  gemmEfficiency: 0.72,
+  threads: 2,
+  vectorFloats: 8,
+  decodeNsPerChunk: 2.0,
+  widenNsPerChunk: 1.1,
+  scratchNsPerChunk: 6.0,
+  fmaNsPerChunk: 0.6,
+  csrGatherNs: 0.5,
+  outerNs: 1.3,
+  outerDensity: 0.35,
+  maskColsNsPerChunk: 3.4,
+  outerMaskFactor: 1.0,
+};
+
+/** The portable kernels: AVX2's shape (8-float arrays) at roughly twice its cost per element. */
+export const PORTABLE_MACHINE: MachineModel = {
+  ...AVX2_MACHINE, fmaGflops: 100, decodeNsPerChunk: 4, widenNsPerChunk: 2, scratchNsPerChunk: 8, outerDensity: 0.25,
+};
+
+/** The model for an ISA: by default the one the kernels dispatch to now (setIsa / SPARSEKIT_ISA). */
+export function machineModel(isa: Isa = cpuInfo().isa): MachineModel {
+  return isa === 'avx512' ? AVX512_MACHINE : isa === 'avx2' ? AVX2_MACHINE : PORTABLE_MACHINE;
+}
+
 /** N up to this runs the fused (decode into registers) kernels; above it the blocked GEMM. */
 export const FUSED_MAX_N = 4;
 
@@ -73,26 +119,25 @@ export function formatBytes(format: CpuFormat, w: WeightStats): number {
 }
 
 /** Predicted seconds for one product of this weight with N activation vectors, following the kernel table. */
-export function predictSeconds(format: CpuFormat, w: WeightStats, n: number, mc: MachineModel = DEFAULT_MACHINE): number {
+export function predictSeconds(format: CpuFormat, w: WeightStats, n: number, mc: MachineModel = machineModel()): number {
   const el = w.rows * w.cols;
   const mem = formatBytes(format, w) / (mc.bandwidthGBs * 1e9);
   const chunks = el / 32 / mc.threads;  // per thread
   const nnzT = w.nnz / mc.threads;
-  const n16 = Math.ceil(n / 16) * 16;   // the blocked and outer kernels pad N to whole vectors
-  const gemm = (2 * el * n16) / (mc.fmaGflops * 1e9 * mc.gemmEfficiency);
+  const nv = Math.ceil(n / mc.vectorFloats) * mc.vectorFloats;  // blocked and outer kernels: whole vectors of N
+  const gemm = (2 * el * nv) / (mc.fmaGflops * 1e9 * mc.gemmEfficiency);
   const density = format === 'nm' && w.nm ? w.nm.n / w.nm.m : w.nnz / Math.max(el, 1);
-  // fp32 dense rows are read in place; 16-bit dense rows are converted into the same scratch as a
-  // bitmap decode (measured: equal cost, so at N > 4 the format with fewer bytes wins the tie).
-  const decode = format === 'dense' && w.dtype === 'float32' ? 0 : mc.decodeNsPerChunk;
+  const f32Dense = format === 'dense' && w.dtype === 'float32';  // rows read in place, no decode
   let compute: number;
   if (format === 'csr') {
-    compute = n === 1 ? nnzT * mc.csrGatherNs * 1e-9 : nnzT * (n16 / 16) * mc.outerNs * 1e-9;
+    compute = n === 1 ? nnzT * mc.csrGatherNs * 1e-9 : nnzT * (nv / 16) * mc.outerNs * 1e-9;
   } else if (n <= FUSED_MAX_N) {
+    const decode = f32Dense ? 0 : format === 'dense' ? mc.widenNsPerChunk : mc.decodeNsPerChunk;
     compute = chunks * (decode + n * mc.fmaNsPerChunk) * 1e-9;
-  } else if (format !== 'dense' && density < OUTER_DENSITY) {
-    compute = nnzT * (n16 / 16) * mc.outerNs * 1.3e-9;  // bit iteration costs a little over CSR's indices
+  } else if (format !== 'dense' && density < mc.outerDensity) {
+    compute = (nnzT * (nv / 16) * mc.outerNs * mc.outerMaskFactor + chunks * mc.maskColsNsPerChunk) * 1e-9;
   } else {
-    compute = gemm + chunks * decode * 1e-9;
+    compute = gemm + chunks * (f32Dense ? 0 : mc.scratchNsPerChunk) * 1e-9;
   }
   return Math.max(mem, compute);
 }
@@ -107,7 +152,7 @@ export interface FormatChoice {
 }
 
 /** The format with the smallest predicted time (ties go to the smaller one in bytes). */
-export function chooseFormat(w: WeightStats, n = 1, mc: MachineModel = DEFAULT_MACHINE): FormatChoice {
+export function chooseFormat(w: WeightStats, n = 1, mc: MachineModel = machineModel()): FormatChoice {
   const cands: CpuFormat[] = ['dense', 'bitmap', 'csr'];
   if (w.nm) cands.push('nm');
   const candidates: Partial<Record<CpuFormat, number>> = {};

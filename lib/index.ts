@@ -15,7 +15,8 @@ export {
   SparsekitError, ShapeError, DTypeError, FormatError, DeviceError, NumericError, DisposedError, ArgumentError,
   AbortError, MemoryError, InternalError, IOError, type ErrorCode,
 } from './errors.js';
-export { chooseFormat, predictSeconds, formatBytes, weightStats, DEFAULT_MACHINE, type MachineModel, type CpuFormat, type WeightStats, type FormatChoice } from './cost-model.js';
+export {
+  chooseFormat, predictSeconds, formatBytes, weightStats, machineModel, AVX512_MACHINE, AVX2_MACHINE, PORTABLE_MACHINE, type MachineModel, type CpuFormat, type WeightStats, type FormatChoice } from './cost-model.js';
 export {
   loadSafetensors, saveSafetensors, SafetensorsFile, SafetensorsWriter, type EntryInfo, type TensorEntryInfo,
   type SparseEntryInfo, type RawTensor, type SaveValue, type WriterOptions, type LoadSafetensorsFn, type SaveSafetensorsFn,

@@ -3,7 +3,8 @@
 // against an independent fp64 reference.
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  SparseMatrix, Tensor, chooseFormat, cpuInfo, linear, selectedKernel, setIsa, spmm, type FloatDType, type Isa,
+  AVX2_MACHINE, AVX512_MACHINE, SparseMatrix, Tensor, chooseFormat, cpuInfo, linear, machineModel, selectedKernel, setIsa, spmm,
+  type FloatDType, type Isa,
 } from '../lib/index.js';
 import { OUT_RTOL, expectClose, matmulRef, rng, valuesOf } from './reference.js';
 
@@ -146,21 +147,50 @@ describe('kernel dispatch', () => {
   });
 });
 
+describe('outer-product threshold', () => {
+  it("switches bitmap to the skip-zeros kernel at the cost model's outerDensity on every ISA", () => {
+    const w = makeWeight(64, 256, 'bfloat16', 9);
+    const masked = (density: number) => SparseMatrix.fromDense(w, {
+      format: 'bitmap', mask: new Uint8Array(64 * 256).map((_, i) => ((i * 2654435761) % 1000 < density * 1000 ? 1 : 0)),
+    });
+    for (const isa of ISAS) {
+      setIsa(isa);
+      const d = machineModel(isa).outerDensity;
+      expect(selectedKernel(masked(d - 0.03), 64)).toBe(`spmm_bitmap_outer_bf16_${isa}`);
+      expect(selectedKernel(masked(d + 0.03), 64)).toBe(`spmm_bitmap_bf16_${isa}`);
+    }
+    setIsa(startIsa);
+  });
+});
+
 describe("format: 'auto' (cost model)", () => {
   const stats = (density: number, nm?: { n: number; m: number }) =>
     ({ rows: 11008, cols: 4096, dtype: 'bfloat16' as const, nnz: Math.round(11008 * 4096 * density), ...(nm ? { nm } : {}) });
-  it('picks dense for dense weights, bitmap in the middle, csr when very sparse, nm for 2:4 at N = 1', () => {
-    expect(chooseFormat(stats(1), 1).format).toBe('dense');
-    expect(chooseFormat(stats(0.97), 1).format).toBe('dense');  // bitmap would read more bytes
-    expect(chooseFormat(stats(0.5), 1).format).toBe('bitmap');
-    expect(chooseFormat(stats(0.3), 1).format).toBe('bitmap');
-    expect(chooseFormat(stats(0.02), 1).format).toBe('csr');
-    expect(chooseFormat(stats(0.5, { n: 2, m: 4 }), 1).format).toBe('nm');
-  });
-  it('at large N: decode-to-dense ties dense for 16-bit weights (fewer bytes wins), fp32 dense wins, very sparse goes csr', () => {
-    expect(chooseFormat(stats(0.5), 64).format).toBe('bitmap');
-    expect(chooseFormat({ ...stats(0.5), dtype: 'float32' }, 64).format).toBe('dense');
-    expect(chooseFormat(stats(0.05), 64).format).toBe('csr');
+  // Both calibrated models must agree on these clear-cut cases; the bench checks the close ones.
+  for (const [name, mc] of [['avx512', AVX512_MACHINE], ['avx2', AVX2_MACHINE]] as const) {
+    it(`${name}: picks dense for dense weights, bitmap in the middle, csr when very sparse, nm for 2:4 at N = 1`, () => {
+      expect(chooseFormat(stats(1), 1, mc).format).toBe('dense');
+      expect(chooseFormat(stats(0.97), 1, mc).format).toBe('dense');  // bitmap would read more bytes
+      expect(chooseFormat(stats(0.5), 1, mc).format).toBe('bitmap');
+      expect(chooseFormat(stats(0.3), 1, mc).format).toBe('bitmap');
+      expect(chooseFormat(stats(0.02), 1, mc).format).toBe('csr');
+      expect(chooseFormat(stats(0.5, { n: 2, m: 4 }), 1, mc).format).toBe('nm');
+    });
+    it(`${name}: at large N decode-to-dense ties dense for 16-bit weights (fewer bytes wins), fp32 dense wins, very sparse goes csr`, () => {
+      expect(chooseFormat(stats(0.5), 64, mc).format).toBe('bitmap');
+      expect(chooseFormat({ ...stats(0.5), dtype: 'float32' }, 64, mc).format).toBe('dense');
+      expect(chooseFormat(stats(0.05), 64, mc).format).toBe('csr');
+    });
+  }
+  it('uses the model of the ISA the kernels dispatch to', () => {
+    for (const isa of ISAS) {
+      setIsa(isa);
+      expect(machineModel()).toBe(machineModel(isa));
+      expect(chooseFormat(stats(0.3), 16)).toEqual(chooseFormat(stats(0.3), 16, machineModel(isa)));
+    }
+    setIsa(startIsa);
+    expect(machineModel('avx512')).toBe(AVX512_MACHINE);
+    expect(machineModel('avx2')).toBe(AVX2_MACHINE);
   });
   it('packs with the chosen format and keeps the values', () => {
     const w = Tensor.randn([40, 96], { seed: 3, dtype: 'bfloat16' });
