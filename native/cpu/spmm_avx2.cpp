@@ -15,7 +15,8 @@ namespace sk {
 namespace {
 // Per mask byte b (8 columns; bit i = column i kept), where each kept column's packed value comes
 // from: its rank k among the set bits below it. Three forms of the same map:
-//   perm[b][i]:  vpermps index (fp32 weights; lanes of cleared bits are masked off afterwards);
+//   perm[b][i]:  vpermps index (fp32 weights), keep[b][i] all ones where bit i is set (the AND
+//                that clears the other lanes: one load and AND, against three ops to build it);
 //   bf16[b]:     a vpshufb control over the 16 packed bytes broadcast to both 128-bit halves, which
 //                lands value k's two bytes in the high half of fp32 lane i: bf16 -> fp32 for free;
 //   f16[b]:      a vpshufb control that places value k at 16-bit lane i, ready for vcvtph2ps;
@@ -24,6 +25,7 @@ namespace {
 struct ExpandTable {
   alignas(32) uint8_t bf16[256][32];  // first: the hot bf16 decode then indexes it with one shift
   alignas(32) int32_t perm[256][8];
+  alignas(32) int32_t keep[256][8];
   alignas(16) uint8_t f16[256][16];
   alignas(32) int32_t cols[256][8];
   ExpandTable() {
@@ -32,6 +34,7 @@ struct ExpandTable {
       for (int i = 0; i < 8; ++i) {
         const bool set = (b >> i) & 1;
         perm[b][i] = set ? k : 0;
+        keep[b][i] = set ? -1 : 0;
         const uint8_t lo = set ? uint8_t(2 * k) : 0x80, hi = set ? uint8_t(2 * k + 1) : 0x80;
         bf16[b][4 * i + 0] = bf16[b][4 * i + 1] = 0x80;
         bf16[b][4 * i + 2] = lo;
@@ -104,9 +107,8 @@ struct VT {
     }
     if constexpr (D::kIsF32) {
       const __m256i idx = _mm256_load_si256(reinterpret_cast<const __m256i*>(kExpand.perm[bits]));
-      // Lane i keeps its value when bit i is set: shift that bit into the sign for vblendvps.
-      const __m256i sign = _mm256_sllv_epi32(_mm256_set1_epi32(int(bits)), _mm256_setr_epi32(31, 30, 29, 28, 27, 26, 25, 24));
-      o[0] = _mm256_blendv_ps(_mm256_setzero_ps(), _mm256_permutevar8x32_ps(_mm256_loadu_ps(src), idx), _mm256_castsi256_ps(sign));
+      const __m256 keep = _mm256_load_ps(reinterpret_cast<const float*>(kExpand.keep[bits]));
+      o[0] = _mm256_and_ps(_mm256_permutevar8x32_ps(_mm256_loadu_ps(src), idx), keep);
     } else if constexpr (D::kIsBf16) {
       const __m256i packed = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
       o[0] = _mm256_castsi256_ps(_mm256_shuffle_epi8(packed, _mm256_load_si256(reinterpret_cast<const __m256i*>(kExpand.bf16[bits]))));
