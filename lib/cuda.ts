@@ -196,12 +196,17 @@ export async function tensorToDevice(t: Tensor, device: string, options: { dtype
   const id = parseDevice(device);
   requireDevice(id, `${t}.to('${device}')`);
   const src = options.dtype !== undefined && options.dtype !== t.dtype ? t.to(options.dtype) : t;
+  let handle: DeviceHandle | null = null;
   try {
-    const handle = native.cudaAlloc(id, src.byteLength);
+    handle = native.cudaAlloc(id, src.byteLength);
     await native.cudaCopyAsync(handle, src.toTypedArray(), true);
-    return new DeviceTensor(handle, src.shape, src.dtype, id);
+    const result = new DeviceTensor(handle, src.shape, src.dtype, id);
+    handle = null;
+    return result;
   } catch (e) {
     throw fromNativeError(e, `${t}.to('${device}')`);
+  } finally {
+    if (handle) native.cudaFree(handle);  // a failed copy frees its buffer now, not at the next GC
   }
 }
 
@@ -238,9 +243,13 @@ function backendCode(b: unknown): 0 | 1 | 2 {
   throw new ArgumentError(`options.backend: expected 'auto', 'ours' or 'library', got ${describe(b)}`);
 }
 
+/** CUDA's gridDim.z limit: the split-K slices of one launch (native/cuda/launch_grid.h). */
+const MAX_SPLIT_K = 65535;
+
 function splitKOf(v: unknown): number {
   if (v === undefined) return 0;
-  if (!Number.isSafeInteger(v) || (v as number) < 0) throw new ArgumentError(`options.splitK: expected a non-negative integer, got ${describe(v)}`);
+  if (!Number.isSafeInteger(v) || (v as number) < 0 || (v as number) > MAX_SPLIT_K)
+    throw new ArgumentError(`options.splitK: expected an integer from 0 (automatic) to ${MAX_SPLIT_K}, got ${describe(v)}`);
   return v as number;
 }
 

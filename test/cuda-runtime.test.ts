@@ -88,6 +88,9 @@ describe('GPU argument checks (no device needed)', () => {
     await expect(linear(fakeT([3, 96]), fakeW(), fakeT([64], 'float16', 2))).rejects.toMatchObject({ code: 'ERR_DEVICE' });
     await expect(linear(fakeT([3, 96]), fakeW(), null, { backend: 'cublas' as 'auto' })).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
     await expect(linear(fakeT([3, 96]), fakeW(), null, { outDtype: 'int8' as 'float16' })).rejects.toMatchObject({ code: 'ERR_DTYPE' });
+    // split-K slices are gridDim.z: at most 65535 (launch_grid.h)
+    await expect(linear(fakeT([3, 96]), fakeW(), null, { splitK: 65536 })).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
+    await expect(linear(fakeT([3, 96]), fakeW(), null, { splitK: -1 })).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
     // A device bias with CPU operands is a mistake, not a silent copy.
     await expect(linear(Tensor.zeros([3, 96]), Tensor.zeros([64, 96]), fakeT([64]))).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
     expect(() => selectedKernel(fakeW(), -1)).toThrow(expect.objectContaining({ code: 'ERR_ARGUMENT' }));
@@ -115,6 +118,30 @@ describe.skipIf(!hasGpu)('GPU memory', () => {
     const t = await Tensor.zeros([64 << 20], { dtype: 'float16' }).to('cuda');  // 128 MiB
     expect(process.memoryUsage().external - before).toBeGreaterThanOrEqual(100 << 20);
     t.dispose();
+  });
+
+  it('dispose() while a product or copy is in flight waits for it (no use-after-free)', async () => {
+    const wt = Tensor.randn([512, 1024], { seed: 11, dtype: 'float16' });
+    const xt = Tensor.randn([64, 1024], { seed: 12, dtype: 'float16' });
+    const want = await linear(xt, wt);
+    for (const format of ['bitmap', 'tiled-csl', 'dense'] as const) {
+      if (format === 'dense' && !gpuStatus().cublasLt) continue;
+      const w = await SparseMatrix.fromDense(wt, { format }).to('cuda');
+      const x = await xt.to('cuda');
+      const pending = linear(x, w);
+      w.dispose();  // both still in use by the running product: released when it ends
+      x.dispose();
+      const y = await pending;
+      const got = (await y.to('cpu')).toFloat32Array();
+      y.dispose();
+      const ref = want.toFloat32Array();
+      for (let i = 0; i < ref.length; i += 97) expect(Math.abs(got[i]! - ref[i]!)).toBeLessThan(0.05 + 0.01 * Math.abs(ref[i]!));
+      await expect(linear(x, w)).rejects.toThrow(/disposed/);
+    }
+    const t = await Tensor.zeros([1 << 20], { dtype: 'float16' }).to('cuda');
+    const back = t.to('cpu');
+    t.dispose();  // the copy back still completes
+    expect((await back).size).toBe(1 << 20);
   });
 
   it('the finalizer frees device memory that was never disposed', async () => {

@@ -164,38 +164,72 @@ Napi::Value CudaReplay(const Napi::CallbackInfo& info) {
 
 // ---- device buffers and matrices -----------------------------------------------------------------
 
-struct DeviceBuf {
-  const SkCudaApi* api;
-  int device;
-  void* ptr;
-  size_t bytes;
+// A device buffer or weight owned by a JS External. All of this runs on the JS thread: an async
+// operation pins its operands when it starts and unpins them when it has finished (before its
+// Promise settles), so a dispose() or a finalizer that comes while the operation is still running
+// on a worker thread only marks the object; the memory is released when the last operation using
+// it ends, never under a running kernel or copy (and the weight's host-side state is never freed
+// while a worker uses it).
+struct DeviceObject {
+  const SkCudaApi* api = nullptr;  // null once the memory is released
+  uint64_t bytes = 0;              // reported to V8 with AdjustExternalMemory
+  bool disposed = false;           // dispose() or the finalizer ran: no new operation may use it
+  bool collected = false;          // the External was finalized: the last unpin deletes the object
+  int busy = 0;                    // operations in flight
+  virtual void free_device_memory() = 0;
+  virtual ~DeviceObject() = default;
 };
-struct DeviceMat {
-  const SkCudaApi* api;
-  void* handle;
-  uint64_t bytes;
+struct DeviceBuf : DeviceObject {
+  int device = 0;
+  void* ptr = nullptr;
+  void free_device_memory() override { api->release(device, ptr); }
+};
+struct DeviceMat : DeviceObject {
+  void* handle = nullptr;
+  void free_device_memory() override { api->release_matrix(handle); }
+};
+
+void release_if_idle(Napi::Env env, DeviceObject* o) {
+  if (o->busy || !o->disposed || !o->api) return;
+  o->free_device_memory();
+  Napi::MemoryManagement::AdjustExternalMemory(env, -int64_t(o->bytes));
+  o->api = nullptr;
+}
+void dispose_object(Napi::Env env, DeviceObject* o) {
+  o->disposed = true;
+  release_if_idle(env, o);
+}
+template <class T> void finalize_object(Napi::Env env, T* o) {
+  o->collected = true;
+  dispose_object(env, o);
+  if (!o->busy) delete o;
+}
+
+// The operands of one async operation, pinned from its start until it has finished.
+class Pins {
+ public:
+  void pin(DeviceObject* o) {
+    ++o->busy;
+    objs_.push_back(o);
+  }
+  void unpin(Napi::Env env) {
+    for (DeviceObject* o : objs_) {
+      --o->busy;
+      release_if_idle(env, o);
+      if (!o->busy && o->collected) delete o;
+    }
+    objs_.clear();
+  }
+
+ private:
+  std::vector<DeviceObject*> objs_;
 };
 
 template <class T> T* unwrap(Napi::Env env, const Napi::Value& v, const char* what) {
   if (!v.IsExternal()) { throw_error(env, ErrorCode::argument, std::string(what) + " must be a device handle"); return nullptr; }
   T* p = v.As<Napi::External<T>>().Data();
-  if (!p || (!p->api)) { throw_error(env, ErrorCode::argument, std::string(what) + " was disposed"); return nullptr; }
+  if (!p || p->disposed || !p->api) { throw_error(env, ErrorCode::argument, std::string(what) + " was disposed"); return nullptr; }
   return p;
-}
-
-void free_buf(Napi::Env env, DeviceBuf* b) {
-  if (b->api) {
-    b->api->release(b->device, b->ptr);
-    Napi::MemoryManagement::AdjustExternalMemory(env, -int64_t(b->bytes));
-    b->api = nullptr;
-  }
-}
-void free_mat(Napi::Env env, DeviceMat* m) {
-  if (m->api) {
-    m->api->release_matrix(m->handle);
-    Napi::MemoryManagement::AdjustExternalMemory(env, -int64_t(m->bytes));
-    m->api = nullptr;
-  }
 }
 
 // cudaAlloc(device, bytes) -> handle (freed by cudaFree or, as a safety net, by the GC)
@@ -209,14 +243,16 @@ Napi::Value CudaAlloc(const Napi::CallbackInfo& info) {
   void* ptr = nullptr;
   if (api->alloc(device, bytes, &ptr, &st) != 0) return throw_error(env, ErrorCode(st.code), st.message);
   Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(bytes));
-  return Napi::External<DeviceBuf>::New(env, new DeviceBuf{api, device, ptr, bytes}, [](Napi::Env env, DeviceBuf* b) {
-    free_buf(env, b);
-    delete b;
-  });
+  auto* b = new DeviceBuf();
+  b->api = api;
+  b->bytes = bytes;
+  b->device = device;
+  b->ptr = ptr;
+  return Napi::External<DeviceBuf>::New(env, b, [](Napi::Env env, DeviceBuf* b) { finalize_object(env, b); });
 }
 
 Napi::Value CudaFree(const Napi::CallbackInfo& info) {
-  if (info[0].IsExternal()) free_buf(info.Env(), info[0].As<Napi::External<DeviceBuf>>().Data());
+  if (info[0].IsExternal()) dispose_object(info.Env(), info[0].As<Napi::External<DeviceBuf>>().Data());
   return info.Env().Undefined();
 }
 
@@ -230,13 +266,18 @@ Napi::Value CudaCopyAsync(const Napi::CallbackInfo& info) {
     return throw_error(env, ErrorCode::shape, "copy: host buffer has " + std::to_string(h.bytes) + " bytes, device buffer " +
                                                   std::to_string(b->bytes));
   const bool to_device = info[2].ToBoolean();
-  DeviceBuf copy = *b;
-  return PromiseWorker::Start(env, [copy, h, to_device] {
+  const SkCudaApi* api = b->api;
+  const int device = b->device;
+  void* ptr = b->ptr;
+  const size_t bytes = b->bytes;
+  auto pins = std::make_shared<Pins>();
+  pins->pin(b);
+  return PromiseWorker::Start(env, [api, device, ptr, bytes, h, to_device] {
     SkCudaStatus st{};
-    if (to_device) copy.api->copy_to_device(copy.device, copy.ptr, h.data, copy.bytes, &st);
-    else copy.api->copy_to_host(copy.device, h.data, copy.ptr, copy.bytes, &st);
+    if (to_device) api->copy_to_device(device, ptr, h.data, bytes, &st);
+    else api->copy_to_host(device, h.data, ptr, bytes, &st);
     return to_status(st);
-  }, nullptr, {info[0], info[1]});
+  }, nullptr, {info[0], info[1]}, [pins](Napi::Env env) { pins->unpin(env); });
 }
 
 // cudaUploadMatrixAsync(device, desc) -> Promise<handle>
@@ -256,22 +297,27 @@ Napi::Value CudaUploadMatrixAsync(const Napi::CallbackInfo& info) {
   d.n = a.n;
   d.m = a.m;
   for (int p = 0; p < int(Part::kNumParts); ++p) { d.parts[p] = a.parts[p].data; d.part_bytes[p] = a.parts[p].bytes; }
-  auto out = std::make_shared<DeviceMat>(DeviceMat{api, nullptr, 0});
+  struct Uploaded {
+    void* handle = nullptr;
+    uint64_t bytes = 0;
+  };
+  auto out = std::make_shared<Uploaded>();
   return PromiseWorker::Start(env, [api, device, d, out] {
     SkCudaStatus st{};
     api->upload_matrix(device, &d, &out->handle, &out->bytes, &st);
     return to_status(st);
-  }, [out](Napi::Env env) -> Napi::Value {
+  }, [api, out](Napi::Env env) -> Napi::Value {
     Napi::MemoryManagement::AdjustExternalMemory(env, int64_t(out->bytes));
-    return Napi::External<DeviceMat>::New(env, new DeviceMat(*out), [](Napi::Env env, DeviceMat* m) {
-      free_mat(env, m);
-      delete m;
-    });
+    auto* m = new DeviceMat();
+    m->api = api;
+    m->handle = out->handle;
+    m->bytes = out->bytes;
+    return Napi::External<DeviceMat>::New(env, m, [](Napi::Env env, DeviceMat* m) { finalize_object(env, m); });
   }, keep);
 }
 
 Napi::Value CudaReleaseMatrix(const Napi::CallbackInfo& info) {
-  if (info[0].IsExternal()) free_mat(info.Env(), info[0].As<Napi::External<DeviceMat>>().Data());
+  if (info[0].IsExternal()) dispose_object(info.Env(), info[0].As<Napi::External<DeviceMat>>().Data());
   return info.Env().Undefined();
 }
 
@@ -279,20 +325,25 @@ Napi::Value CudaReleaseMatrix(const Napi::CallbackInfo& info) {
 // splitK, opts) with opts = { backend: 0|1|2, layout: 0|1, bias: handle|null, biasDtype: string }.
 // x and y may be null for cudaSelectedKernel.
 struct SpmmOperands {
-  DeviceMat mat;
-  SkSpmmArgs args;
+  const SkCudaApi* api = nullptr;
+  void* mat = nullptr;  // the weight's handle in libsparsekit_cuda
+  SkSpmmArgs args{};
+  std::shared_ptr<Pins> pins = std::make_shared<Pins>();  // weight, x, y, bias (async calls pin them)
 };
 bool get_spmm_operands(const Napi::CallbackInfo& info, SpmmOperands* o, bool buffers) {
   Napi::Env env = info.Env();
   DeviceMat* m = unwrap<DeviceMat>(env, info[0], "weight");
   if (!m) return false;
   SkSpmmArgs a{};
+  std::vector<DeviceObject*> used = {m};
   if (buffers) {
     DeviceBuf* x = unwrap<DeviceBuf>(env, info[1], "x");
     DeviceBuf* y = x ? unwrap<DeviceBuf>(env, info[4], "y") : nullptr;
     if (!y) return false;
     a.x = x->ptr;
     a.y = y->ptr;
+    used.push_back(x);
+    used.push_back(y);
   }
   DType out;
   if (!info[3].IsString() || !dtype_from_name(info[3].As<Napi::String>().Utf8Value().c_str(), &out)) {
@@ -320,10 +371,14 @@ bool get_spmm_operands(const Napi::CallbackInfo& info, SpmmOperands* o, bool buf
     }
     a.bias = b->ptr;
     a.bias_dtype = int(bd);
+    used.push_back(b);
   }
   if (!buffers && opt.Get("hasBias").ToBoolean()) a.bias = reinterpret_cast<const void*>(uintptr_t(1));  // selection only: never read
-  o->mat = *m;
+  o->api = m->api;
+  o->mat = m->handle;
   o->args = a;
+  if (buffers)  // only the async calls pin; they are the only callers that pass buffers
+    for (DeviceObject* u : used) o->pins->pin(u);
   return true;
 }
 
@@ -341,11 +396,13 @@ Napi::Value CudaSpmmAsync(const Napi::CallbackInfo& info) {
   auto ran = std::make_shared<SkSpmmRun>();
   std::vector<Napi::Value> keep = {info[0], info[1], info[4]};
   if (info[6].As<Napi::Object>().Has("bias")) keep.push_back(info[6].As<Napi::Object>().Get("bias"));
+  auto pins = o.pins;
   return PromiseWorker::Start(info.Env(), [o, ran] {
     SkCudaStatus st{};
-    o.mat.api->spmm(o.mat.handle, &o.args, ran.get(), &st);
+    o.api->spmm(o.mat, &o.args, ran.get(), &st);
     return to_status(st);
-  }, [ran](Napi::Env env) -> Napi::Value { return run_info(env, *ran); }, keep);
+  }, [ran](Napi::Env env) -> Napi::Value { return run_info(env, *ran); }, keep,
+  [pins](Napi::Env env) { pins->unpin(env); });
 }
 
 // cudaBenchAsync(matrix, x, n, outDtype, y, splitK, options, iters) -> Promise<{ ms, kernel, note }>
@@ -356,15 +413,16 @@ Napi::Value CudaBenchAsync(const Napi::CallbackInfo& info) {
   const int iters = info[7].IsNumber() ? info[7].As<Napi::Number>().Int32Value() : 20;
   auto ms = std::make_shared<double>(0);
   auto ran = std::make_shared<SkSpmmRun>();
+  auto pins = o.pins;
   return PromiseWorker::Start(info.Env(), [o, iters, ms, ran] {
     SkCudaStatus st{};
-    o.mat.api->bench_spmm(o.mat.handle, &o.args, iters, ms.get(), ran.get(), &st);
+    o.api->bench_spmm(o.mat, &o.args, iters, ms.get(), ran.get(), &st);
     return to_status(st);
   }, [ms, ran](Napi::Env env) -> Napi::Value {
     Napi::Object r = run_info(env, *ran);
     r.Set("ms", *ms);
     return r;
-  }, {info[0], info[1], info[4]});
+  }, {info[0], info[1], info[4]}, [pins](Napi::Env env) { pins->unpin(env); });
 }
 
 // cudaSelectedKernel(matrix, null, n, outDtype, null, splitK, options) -> { kernel, note }
@@ -374,7 +432,7 @@ Napi::Value CudaSelectedKernel(const Napi::CallbackInfo& info) {
   if (!get_spmm_operands(info, &o, false)) return env.Undefined();
   SkSpmmRun ran{};
   SkCudaStatus st{};
-  if (o.mat.api->selected_kernel(o.mat.handle, &o.args, &ran, &st) != 0) return throw_error(env, ErrorCode(st.code), st.message);
+  if (o.api->selected_kernel(o.mat, &o.args, &ran, &st) != 0) return throw_error(env, ErrorCode(st.code), st.message);
   return run_info(env, ran);
 }
 

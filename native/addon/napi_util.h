@@ -57,14 +57,20 @@ inline Napi::ArrayBuffer adopt_bytes(Napi::Env env, std::vector<uint8_t>&& bytes
 }
 
 // Runs `work` off the event loop and settles a Promise with `result(env)` or the Status error.
-// Every JS value in `keep_alive` stays referenced until the Promise settles.
+// Every JS object in `keep_alive` stays referenced until the Promise settles (Node-API only
+// references objects, so pass the objects that own native resources, or use `done`). `done`, if
+// given, runs on the JS thread when the work has finished, before the Promise settles, whatever
+// the outcome: cuda_bridge.cpp releases its in-flight pins there.
 class PromiseWorker : public Napi::AsyncWorker {
  public:
   using Work = std::function<Status()>;
   using Result = std::function<Napi::Value(Napi::Env)>;
+  using Done = std::function<void(Napi::Env)>;
 
-  static Napi::Promise Start(Napi::Env env, Work work, Result result, const std::vector<Napi::Value>& keep_alive) {
+  static Napi::Promise Start(Napi::Env env, Work work, Result result, const std::vector<Napi::Value>& keep_alive,
+                             Done done = nullptr) {
     auto* w = new PromiseWorker(env, std::move(work), std::move(result), keep_alive);
+    w->done_ = std::move(done);
     Napi::Promise p = w->deferred_.Promise();
     w->Queue();
     return p;
@@ -82,6 +88,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   }
   void OnOK() override {
     Napi::Env env = Env();
+    if (done_) done_(env);
     if (!status_.ok()) {
       deferred_.Reject(make_error(env, status_.code, status_.message).Value());
       return;
@@ -102,6 +109,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   Work work_;
   Result result_;
+  Done done_;
   Status status_;
   std::vector<Napi::ObjectReference> refs_;
 };

@@ -59,16 +59,22 @@ int out_of_memory(const char* what, size_t bytes, SkCudaStatus* st) {
                                                " bytes for " + what + " with " + std::to_string(free_b) + " of " +
                                                std::to_string(total_b) + " bytes free");
 }
+// Only cudaErrorMemoryAllocation is "out of memory": any other error (a sticky one left by an
+// earlier faulting kernel, an invalid device) is reported as itself, not as a full device.
+int alloc_failed(cudaError_t e, const char* what, size_t bytes, SkCudaStatus* st) {
+  if (e == cudaErrorMemoryAllocation) return out_of_memory(what, bytes, st);
+  return cuda_fail(st, e, std::string("allocating ") + std::to_string(bytes) + " bytes for " + what);
+}
 }  // namespace
 
 int device_alloc(size_t bytes, void** p, SkCudaStatus* st) {
   cudaError_t e = cudaMalloc(p, bytes ? bytes : 1);
-  return e == cudaSuccess ? ok_status(st) : out_of_memory("a device buffer", bytes, st);
+  return e == cudaSuccess ? ok_status(st) : alloc_failed(e, "a device buffer", bytes, st);
 }
 
 int device_alloc_async(size_t bytes, void** p, cudaStream_t s, const char* what, SkCudaStatus* st) {
   cudaError_t e = cudaMallocAsync(p, bytes ? bytes : 1, s);
-  return e == cudaSuccess ? ok_status(st) : out_of_memory(what, bytes, st);
+  return e == cudaSuccess ? ok_status(st) : alloc_failed(e, what, bytes, st);
 }
 
 namespace {

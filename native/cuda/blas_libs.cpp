@@ -1,6 +1,8 @@
 #include "blas_libs.h"
 
+#include <map>
 #include <mutex>
+#include <tuple>
 
 #include "dynlib.h"
 
@@ -36,7 +38,6 @@ struct Lt {
   int (*MatmulAlgoGetHeuristic)(LtHandle, LtDesc, LtLayout, LtLayout, LtLayout, LtLayout, LtPref, int, LtHeuristic*, int*);
   int (*Matmul)(LtHandle, LtDesc, const void*, const void*, LtLayout, const void*, LtLayout, const void*, const void*,
                 LtLayout, void*, LtLayout, const LtAlgo*, void*, size_t, void*);
-  LtHandle handle = nullptr;
 };
 
 template <class T> void bind(const DynLib& lib, T*& fn, const char* name, std::string* missing) {
@@ -78,22 +79,57 @@ int cuda_type(int dtype) { return dtype == 0 ? kR32F : dtype == 1 ? kR16F : kR16
 
 const LibState& cublaslt_state() { return lt().st; }
 
-std::string cublaslt_linear(int dtype, int out_dtype, const void* w, const void* x, void* y, int64_t M, int64_t K, int64_t N,
-                            void* workspace, size_t workspace_bytes, void* stream) {
+namespace {
+
+constexpr int kMaxDevices = 64;
+
+// The handle of each device, created with that device current and kept for the process, like
+// the streams.
+LtHandle handle_for(int device, std::string* err) {
+  static LtHandle handles[kMaxDevices] = {};
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  if (device < 0 || device >= kMaxDevices) { *err = "device id out of range"; return nullptr; }
+  if (!handles[device]) {
+    if (int rc = lt().Create(&handles[device])) {
+      handles[device] = nullptr;
+      *err = "cublasLtCreate failed (cublasStatus_t " + std::to_string(rc) + ")";
+    }
+  }
+  return handles[device];
+}
+
+// The first heuristic result per device and problem.
+using AlgoKey = std::tuple<int, int, int, int64_t, int64_t, int64_t, size_t>;  // device, dtype, out, M, K, N, workspace
+std::mutex algo_mu;
+std::map<AlgoKey, LtAlgo>& algo_cache() {
+  static std::map<AlgoKey, LtAlgo> m;
+  return m;
+}
+
+}  // namespace
+
+std::string cublaslt_linear(int device, int dtype, int out_dtype, const void* w, const void* x, void* y, int64_t M,
+                            int64_t K, int64_t N, void* workspace, size_t workspace_bytes, void* stream) {
   Lt& l = lt();
   if (!l.st.loaded) return "cuBLASLt is not available: " + l.st.why;
-  static std::mutex mu;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    if (!l.handle && l.Create(&l.handle) != 0) return "cublasLtCreate failed";
-  }
+  std::string err;
+  LtHandle handle = handle_for(device, &err);
+  if (!handle) return err;
   // Column-major view: Y^T (M x N, ld M) = op(W^T as K x M, ld K)^T * (X^T as K x N, ld K).
   LtDesc desc = nullptr;
   LtLayout a = nullptr, b = nullptr, c = nullptr;
   LtPref pref = nullptr;
-  std::string err;
   const int ta = kOpT, tb = kOpN;
   const uint64_t ws = workspace_bytes;
+  const AlgoKey key{device, dtype, out_dtype, M, K, N, workspace_bytes};
+  LtAlgo algo{};
+  bool cached = false;
+  {
+    std::lock_guard<std::mutex> lock(algo_mu);
+    auto it = algo_cache().find(key);
+    if (it != algo_cache().end()) { algo = it->second; cached = true; }
+  }
   LtHeuristic heur{};
   int found = 0;
   const float alpha = 1.f, beta = 0.f;
@@ -101,12 +137,18 @@ std::string cublaslt_linear(int dtype, int out_dtype, const void* w, const void*
       l.MatmulDescSetAttribute(desc, kDescTransB, &tb, sizeof tb) ||
       l.MatrixLayoutCreate(&a, cuda_type(dtype), uint64_t(K), uint64_t(M), K) ||
       l.MatrixLayoutCreate(&b, cuda_type(dtype), uint64_t(K), uint64_t(N), K) ||
-      l.MatrixLayoutCreate(&c, cuda_type(out_dtype), uint64_t(M), uint64_t(N), M) || l.MatmulPreferenceCreate(&pref) ||
-      l.MatmulPreferenceSetAttribute(pref, kPrefMaxWorkspace, &ws, sizeof ws))
+      l.MatrixLayoutCreate(&c, cuda_type(out_dtype), uint64_t(M), uint64_t(N), M))
     err = "cuBLASLt descriptor setup failed";
-  else if (l.MatmulAlgoGetHeuristic(l.handle, desc, a, b, c, c, pref, 1, &heur, &found) || found == 0)
+  else if (!cached && (l.MatmulPreferenceCreate(&pref) || l.MatmulPreferenceSetAttribute(pref, kPrefMaxWorkspace, &ws, sizeof ws)))
+    err = "cuBLASLt preference setup failed";
+  else if (!cached && (l.MatmulAlgoGetHeuristic(handle, desc, a, b, c, c, pref, 1, &heur, &found) || found == 0))
     err = "cuBLASLt has no algorithm for this shape";
-  else if (l.Matmul(l.handle, desc, &alpha, w, a, x, b, &beta, y, c, y, c, &heur.algo, workspace, workspace_bytes, stream))
+  if (err.empty() && !cached) {
+    algo = heur.algo;
+    std::lock_guard<std::mutex> lock(algo_mu);
+    algo_cache()[key] = algo;
+  }
+  if (err.empty() && l.Matmul(handle, desc, &alpha, w, a, x, b, &beta, y, c, y, c, &algo, workspace, workspace_bytes, stream))
     err = "cublasLtMatmul failed";
   if (pref) l.MatmulPreferenceDestroy(pref);
   for (LtLayout p : {a, b, c})

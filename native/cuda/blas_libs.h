@@ -18,8 +18,14 @@ struct LibState {
 const LibState& cublaslt_state();
 
 // Dense y[N,M] = x[N,K] * w[M,K]^T (row-major, w and x 16-bit of the same type, y of out_dtype,
-// float32 compute) through cublasLtMatmul on `stream` (a cudaStream_t). Returns "" or an error.
-std::string cublaslt_linear(int dtype, int out_dtype, const void* w, const void* x, void* y, int64_t M, int64_t K,
-                            int64_t N, void* workspace, size_t workspace_bytes, void* stream);
+// float32 compute) through cublasLtMatmul on `stream` (a cudaStream_t). `device` must be the
+// current device: the handle is per device, and the heuristic's choice is cached per device and
+// shape (asking it costs tens of microseconds of host time, as long as a decode-sized product).
+// workspace: device memory only this stream uses. Returns "" or an error.
+std::string cublaslt_linear(int device, int dtype, int out_dtype, const void* w, const void* x, void* y, int64_t M,
+                            int64_t K, int64_t N, void* workspace, size_t workspace_bytes, void* stream);
+
+// The workspace NVIDIA recommends for cuBLAS(Lt): 32 MiB on Hopper (sm_90) and newer, 4 MiB before.
+inline size_t cublaslt_workspace_bytes(int cc_major) { return size_t(cc_major >= 9 ? 32 : 4) << 20; }
 
 }  // namespace sk::cuda

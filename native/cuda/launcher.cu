@@ -14,14 +14,19 @@
 #include <vector>
 
 #include "api_internal.h"
+#include "bitmap_index.h"
 #include "blas_libs.h"
 #include "cusparselt.h"
 #include "gpu_layouts.h"
 #include "kernels.h"
+#include "launch_grid.h"
 #include "mma_layout.h"
+#include "sp24_index.h"
 #include "sp24_route.h"
 
 namespace sk::cuda {
+
+static_assert(kBmpBlockRows == kSp24BlockRows, "run_nk sizes the grid of both kernels with kBmpBlockRows");
 
 namespace {
 
@@ -43,13 +48,22 @@ struct DeviceMatrix {
   }
 };
 
+// Host -> device on the device's own stream, then waited for. Not cudaMemcpy: that runs on the
+// legacy default stream, which does not order against our non-blocking stream, and for pageable
+// memory it may return before the DMA has landed, so a kernel or cuSPARSELt's compression
+// enqueued right after on our stream could read a partly written weight.
+int copy_weights(void* dst, const void* host, size_t bytes, cudaStream_t s, const char* what, SkCudaStatus* st) {
+  cudaError_t e = cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, s);
+  if (e == cudaSuccess) e = cudaStreamSynchronize(s);
+  return e == cudaSuccess ? ok_status(st) : cuda_fail(st, e, what);
+}
+
 template <class T> int upload(DeviceMatrix* dm, const T* host, size_t count, SkCudaStatus* st) {
   void* p = nullptr;
   if (int rc = device_alloc(count * sizeof(T), &p, st)) return rc;
   dm->bufs.push_back(p);
   dm->bytes += count * sizeof(T);
-  cudaError_t e = cudaMemcpy(p, host, count * sizeof(T), cudaMemcpyHostToDevice);
-  return e == cudaSuccess ? ok_status(st) : cuda_fail(st, e, "cudaMemcpy (weights)");
+  return copy_weights(p, host, count * sizeof(T), stream_for(dm->device), "cudaMemcpyAsync (weights)", st);
 }
 
 MatrixView view_of(const SkMatrixDesc& d) {
@@ -82,9 +96,8 @@ void attach_cusparselt(DeviceMatrix* dm, const MatrixView& v) {
   if (device_alloc(dense.size() * 2, &d, &st)) { dm->lt_why = st.message; return; }
   cudaStream_t s = stream_for(dm->device);
   uint64_t bytes = 0;
-  if (cudaMemcpy(d, dense.data(), dense.size() * 2, cudaMemcpyHostToDevice) != cudaSuccess) {
-    cudaGetLastError();
-    dm->lt_why = "cudaMemcpy (dense 2:4 weight for cuSPARSELt) failed";
+  if (copy_weights(d, dense.data(), dense.size() * 2, s, "copy of the dense 2:4 weight for cuSPARSELt", &st)) {
+    dm->lt_why = st.message;
   } else {
     dm->lt_why = lt_compress(dm->device, int(v.dtype), d, v.rows, v.cols, s, &dm->lt, &bytes);
   }
@@ -100,6 +113,30 @@ int auto_splits(int64_t blocks, int64_t stages, int device) {
   if (s > 8) s = 8;
   if (s > stages) s = stages;
   return int(s < 1 ? 1 : s);
+}
+
+// cuBLASLt's workspace, one per device, allocated on first use and kept for the process like the
+// stream: every call on a device is ordered on that device's one stream, so they can share it.
+// Without one the heuristic only offers algorithms that need none, a weaker baseline than
+// cuBLASLt really is; if it cannot be allocated the product still runs, without.
+void cublaslt_workspace(int device, void** ws, size_t* bytes) {
+  static void* bufs[64] = {};
+  static size_t sizes[64] = {};
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!bufs[device]) {
+    int major = 0;
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+    const size_t want = cublaslt_workspace_bytes(major);
+    if (cudaMalloc(&bufs[device], want) == cudaSuccess) {
+      sizes[device] = want;
+    } else {
+      cudaGetLastError();
+      bufs[device] = nullptr;
+    }
+  }
+  *ws = bufs[device];
+  *bytes = bufs[device] ? sizes[device] : 0;
 }
 
 enum class Impl { ours, cusparselt, cublaslt };
@@ -174,8 +211,11 @@ int run_nk(DeviceMatrix* dm, Impl impl, const SkSpmmArgs& a, cudaStream_t s, SkC
     // With a bias, cuBLASLt writes fp32 and our epilogue adds the bias and rounds once.
     const bool fused = a.bias != nullptr;
     if (fused && device_alloc_async(size_t(count) * 4, &part, s, "the bias epilogue", st)) return st->code;
-    std::string err = cublaslt_linear(int(dm->dtype), fused ? 0 : a.out_dtype, dm->bufs[0], a.x, fused ? part : a.y, M, K, n,
-                                      nullptr, 0, s);
+    void* ws = nullptr;
+    size_t ws_bytes = 0;
+    cublaslt_workspace(dm->device, &ws, &ws_bytes);
+    std::string err = cublaslt_linear(dm->device, int(dm->dtype), fused ? 0 : a.out_dtype, dm->bufs[0], a.x,
+                                      fused ? part : a.y, M, K, n, ws, ws_bytes, s);
     if (!err.empty()) {
       if (part) cudaFreeAsync(part, s);
       return set_status(st, ErrorCode::device, err);
@@ -186,9 +226,16 @@ int run_nk(DeviceMatrix* dm, Impl impl, const SkSpmmArgs& a, cudaStream_t s, SkC
   LaunchArgs la{static_cast<const uint16_t*>(a.x), M, K, n, nullptr, 1, dm->dtype == DType::bf16,
                 K % 8 == 0 && aligned16(a.x), pick_bn(n), s};
   const int64_t stages = (K + kStageK - 1) / kStageK;
-  const int64_t row_blocks = dm->format == Format::tiled_csl ? tiles_down(M) : (dm->row_blocks + 3) / 4;
+  const int block_rows = dm->format == Format::tiled_csl ? kTileRows : kBmpBlockRows;  // 2:4 blocks are 64 rows too
+  const int64_t row_blocks = spmm_row_blocks(M, block_rows);
   la.splits = a.split_k > 0 ? int(a.split_k < stages ? a.split_k : stages)
                             : auto_splits(row_blocks * ((n + la.bn - 1) / la.bn), stages, dm->device);
+  SpmmGrid grid;
+  if (!spmm_grid(n, la.bn, row_blocks, la.splits, &grid))
+    return set_status(st, ErrorCode::shape, "spmm: the launch grid exceeds CUDA's limits (M = " + std::to_string(M) + ", N = " +
+                                                std::to_string(n) + ", split-K " + std::to_string(la.splits) +
+                                                "; at most 65535 blocks of " + std::to_string(block_rows) +
+                                                " rows and 65535 K splits)");
   const bool direct = la.splits == 1 && a.out_dtype == 0 && !a.bias;
   if (!direct && device_alloc_async(size_t(la.splits) * size_t(count) * 4, &part, s, "split-K partial sums", st)) return st->code;
   la.part = direct ? static_cast<float*>(a.y) : static_cast<float*>(part);
@@ -341,13 +388,17 @@ int selected_kernel(void* handle, const SkSpmmArgs* args, SkSpmmRun* out, SkCuda
   return ok_status(st);
 }
 
-int spmm(void* handle, const SkSpmmArgs* args, SkSpmmRun* ran, SkCudaStatus* st) {
-  auto* dm = static_cast<DeviceMatrix*>(handle);
+namespace {
+
+// One product enqueued on the device's stream s, not waited for (spmm waits; bench_spmm records
+// its end event first, so the time does not include the host's wake-up from a synchronize).
+// Temporaries are freed in stream order. Only the first call of a 2:4 shape under 'auto'
+// synchronizes inside, to time both implementations.
+int spmm_enqueue(DeviceMatrix* dm, const SkSpmmArgs* args, cudaStream_t s, SkSpmmRun* ran, Route* rr, SkCudaStatus* st) {
+  Route& r = *rr;
   if (int rc = check_args(dm, *args, st)) return rc;
-  Route r;
   if (int rc = route(dm, *args, &r, st)) return rc;
   report(r, ran);
-  cudaStream_t s = stream_for(dm->device);
   if (dm->M * args->n == 0) return ok_status(st);
   SkSpmmArgs a = *args;
   void *xt = nullptr, *yt = nullptr;
@@ -384,7 +435,18 @@ int spmm(void* handle, const SkSpmmArgs* args, SkSpmmRun* ran, SkCudaStatus* st)
   }
   if (xt) cudaFreeAsync(xt, s);
   if (yt) cudaFreeAsync(yt, s);
-  cudaError_t e = cudaStreamSynchronize(s);
+  return rc;
+}
+
+}  // namespace
+
+int spmm(void* handle, const SkSpmmArgs* args, SkSpmmRun* ran, SkCudaStatus* st) {
+  auto* dm = static_cast<DeviceMatrix*>(handle);
+  Route r;
+  if (int rc = use_device(dm->device, st)) return rc;
+  cudaStream_t s = stream_for(dm->device);
+  const int rc = spmm_enqueue(dm, args, s, ran, &r, st);
+  cudaError_t e = cudaStreamSynchronize(s);  // also on failure: temporaries are freed in stream order
   if (rc) return rc;
   return e == cudaSuccess ? ok_status(st) : cuda_fail(st, e, std::string("spmm (") + r.kernel + ")");
 }
@@ -405,12 +467,14 @@ int bench_spmm(void* handle, const SkSpmmArgs* args, int iters, double* ms, SkSp
   int rc = 0;
   for (int i = 0; i < 3 + iters && !rc; ++i) {  // the warm-ups include a first call's measurement
     cudaMemsetAsync(flush, i & 0xff, flush_bytes, s);
+    Route r;
     cudaEventRecord(a, s);
-    rc = spmm(handle, args, ran, st);  // synchronizes its stream
-    cudaEventRecord(b, s);
-    cudaEventSynchronize(b);
+    rc = spmm_enqueue(dm, args, s, ran, &r, st);
+    cudaEventRecord(b, s);  // before any host synchronization, so that only device time is measured
+    cudaError_t e = cudaEventSynchronize(b);
+    if (!rc && e != cudaSuccess) rc = cuda_fail(st, e, "spmm (" + r.kernel + ")");
     float t = 0;
-    cudaEventElapsedTime(&t, a, b);
+    if (!rc) cudaEventElapsedTime(&t, a, b);
     if (i >= 3) times.push_back(t);
   }
   cudaEventDestroy(a);

@@ -7,6 +7,7 @@
 #include "bitmap_index.h"
 #include "kernel_common.cuh"
 #include "kernels.h"
+#include "launch_grid.h"
 
 namespace sk::cuda {
 
@@ -75,7 +76,9 @@ template <int BN>
 cudaError_t launch(const uint64_t* masks, const int32_t* offsets, const uint16_t* values, int64_t row_blocks, int64_t kblocks,
                    const LaunchArgs& a) {
   auto kernel = a.bf16 ? spmm_bitmap_kernel<true, BN> : spmm_bitmap_kernel<false, BN>;
-  dim3 grid(unsigned((a.N + BN - 1) / BN), unsigned((row_blocks + 3) / 4), unsigned(a.splits));
+  SpmmGrid g;
+  if (!spmm_grid(a.N, BN, spmm_row_blocks(a.M, kBmpBlockRows), a.splits, &g)) return cudaErrorInvalidConfiguration;  // launcher.cu checks first
+  const dim3 grid(g.x, g.y, g.z);
   kernel<<<grid, kBlockThreads, 0, a.stream>>>(masks, offsets, values, a.x, a.part, a.M, a.K, a.N, row_blocks, kblocks,
                                                a.splits, a.aligned);
   return cudaGetLastError();

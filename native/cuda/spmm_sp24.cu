@@ -4,6 +4,7 @@
 // tile is staged in shared memory as in the other kernels. replay.cpp (replay_sp24) is its twin.
 #include "kernel_common.cuh"
 #include "kernels.h"
+#include "launch_grid.h"
 #include "sp24_index.h"
 
 namespace sk::cuda {
@@ -52,7 +53,9 @@ template <int BN>
 cudaError_t launch(const uint32_t* values, const uint32_t* meta, int64_t row_blocks, int64_t ksteps, const LaunchArgs& a) {
   const int64_t stages = (a.K + kStageK - 1) / kStageK;
   auto kernel = a.bf16 ? spmm_sp24_kernel<true, BN> : spmm_sp24_kernel<false, BN>;
-  dim3 grid(unsigned((a.N + BN - 1) / BN), unsigned((row_blocks + 3) / 4), unsigned(a.splits));
+  SpmmGrid g;
+  if (!spmm_grid(a.N, BN, spmm_row_blocks(a.M, kSp24BlockRows), a.splits, &g)) return cudaErrorInvalidConfiguration;  // launcher.cu checks first
+  const dim3 grid(g.x, g.y, g.z);
   kernel<<<grid, kBlockThreads, 0, a.stream>>>(values, meta, a.x, a.part, a.M, a.K, a.N, row_blocks, ksteps, stages,
                                                a.splits, a.aligned);
   return cudaGetLastError();

@@ -5,6 +5,7 @@
 // being silently corrupted. replay.cpp (replay_tiled_csl) is this kernel's CPU twin.
 #include "kernel_common.cuh"
 #include "kernels.h"
+#include "launch_grid.h"
 #include "tiled_csl_index.h"
 
 namespace sk::cuda {
@@ -112,7 +113,9 @@ template <int BN> cudaError_t launch(const uint32_t* words, const int32_t* tile_
   auto kernel = a.bf16 ? spmm_tiled_csl_kernel<true, BN> : spmm_tiled_csl_kernel<false, BN>;
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
   if (e != cudaSuccess) return e;
-  dim3 grid(unsigned((a.N + BN - 1) / BN), unsigned(tiles_down(a.M)), unsigned(a.splits));
+  SpmmGrid g;
+  if (!spmm_grid(a.N, BN, spmm_row_blocks(a.M, kTileRows), a.splits, &g)) return cudaErrorInvalidConfiguration;  // launcher.cu checks first
+  const dim3 grid(g.x, g.y, g.z);
   kernel<<<grid, kBlockThreads, smem, a.stream>>>(words, tile_offsets, a.x, a.part, a.M, a.K, a.N, stages, a.splits, a.aligned);
   return cudaGetLastError();
 }

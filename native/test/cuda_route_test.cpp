@@ -8,6 +8,8 @@
 #include <map>
 #include <vector>
 
+#include "../cuda/blas_libs.h"
+#include "../cuda/launch_grid.h"
 #include "../cuda/sp24_route.h"
 #include "check.h"
 
@@ -132,12 +134,44 @@ static void test_decision() {
   }
 }
 
+// The launch grid (launch_grid.h) every SpMM launcher uses: it covers every output row and column
+// exactly with blocks, and refuses (rather than wraps in a 32-bit cast) shapes beyond CUDA's
+// gridDim.y / gridDim.z limit of 65535.
+static void test_launch_grid() {
+  SpmmGrid g;
+  for (int64_t n : {1, 7, 8, 9, 64, 65, 1000})
+    for (int bn : {8, 16, 32, 64})
+      for (int64_t M : {1, 63, 64, 65, 128, 129, 4096}) {
+        for (int rows : {128, 64}) {
+          const int64_t rb = spmm_row_blocks(M, rows);
+          CHECK(spmm_grid(n, bn, rb, 3, &g), "grid n=%lld bn=%d M=%lld refused", (long long)n, bn, (long long)M);
+          CHECK(int64_t(g.x) * bn >= n && int64_t(g.x - 1) * bn < n, "grid.x %u does not cover n=%lld with bn=%d", g.x, (long long)n, bn);
+          CHECK(int64_t(g.y) * rows >= M && int64_t(g.y - 1) * rows < M, "grid.y %u does not cover M=%lld", g.y, (long long)M);
+          CHECK(g.z == 3, "grid.z %u", g.z);
+        }
+      }
+  // The limits: 65535 row blocks of 64 rows is M = 4194240; one more row needs block 65536.
+  CHECK(spmm_grid(1, 8, spmm_row_blocks(4194240, 64), 1, &g) && g.y == 65535, "M = 4194240 should fit");
+  CHECK(!spmm_grid(1, 8, spmm_row_blocks(4194241, 64), 1, &g), "M = 4194241 (bitmap/2:4) exceeds gridDim.y");
+  CHECK(spmm_grid(1, 8, spmm_row_blocks(int64_t(65535) * 128, 128), 1, &g), "tiled-csl M = 65535 * 128 should fit");
+  CHECK(!spmm_grid(1, 8, spmm_row_blocks(int64_t(65535) * 128 + 1, 128), 1, &g), "tiled-csl M beyond 65535 tiles");
+  CHECK(spmm_grid(1, 8, 1, 65535, &g) && !spmm_grid(1, 8, 1, 65536, &g), "split-K limit is gridDim.z = 65535");
+  CHECK(spmm_grid(int64_t(2147483647) * 8, 8, 1, 1, &g) && g.x == 2147483647u, "grid.x up to 2^31 - 1");
+  CHECK(!spmm_grid(int64_t(2147483647) * 8 + 1, 8, 1, 1, &g), "grid.x beyond 2^31 - 1");
+  for (auto bad : std::vector<std::array<int64_t, 4>>{{0, 8, 1, 1}, {1, 0, 1, 1}, {1, 8, 0, 1}, {1, 8, 1, 0}, {-1, 8, 1, 1}})
+    CHECK(!spmm_grid(bad[0], int(bad[1]), bad[2], bad[3], &g), "degenerate grid accepted");
+  // cuBLASLt workspace: NVIDIA's recommendation, 32 MiB from Hopper on, 4 MiB before.
+  CHECK(cublaslt_workspace_bytes(9) == 32u << 20 && cublaslt_workspace_bytes(10) == 32u << 20, "Hopper+ workspace");
+  CHECK(cublaslt_workspace_bytes(8) == 4u << 20, "Ampere/Ada workspace");
+}
+
 int main() {
   test_params_compute_our_product();
   test_types();
   test_eligible_calls_meet_constraints();
   test_plan_keys();
   test_decision();
+  test_launch_grid();
   std::printf("cuda_route_test: %d checks, %d failures\n", g_checks, g_failures);
   return g_failures ? 1 : 0;
 }
