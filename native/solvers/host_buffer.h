@@ -31,8 +31,9 @@ class HostBuffer {
   }
   ~HostBuffer() { reset(); }
 
-  // Throws std::bad_alloc (PromiseWorker turns it into ERR_MEMORY).
-  void allocate(size_t bytes) {
+  // Throws std::bad_alloc (PromiseWorker turns it into ERR_MEMORY). populate = false skips the
+  // up-front populate (the pages are then faulted in by whoever first writes them).
+  void allocate(size_t bytes, bool populate = true) {
     reset();
     if (bytes == 0) return;
     constexpr size_t kHuge = size_t(2) << 20;
@@ -44,7 +45,7 @@ class HostBuffer {
 #if defined(MADV_HUGEPAGE)
       madvise(p, len, MADV_HUGEPAGE);
 #endif
-      madvise(p, len, 23 /* MADV_POPULATE_WRITE, Linux 5.14 */);
+      if (populate) madvise(p, len, 23 /* MADV_POPULATE_WRITE, Linux 5.14 */);
 #endif
     } else {
       p = std::malloc(bytes);

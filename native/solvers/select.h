@@ -3,6 +3,8 @@
 // few linear passes. Ties go to the lower index, which is what a stable ascending sort prunes.
 #pragma once
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -166,30 +168,173 @@ void mark_group(const Key* keys, int m, int n, uint8_t* pruned) {
   }
 }
 
-// The row-by-row selection magnitude (per row, N:M) and Wanda share: key_of(c, v) scores column c
-// of a row holding v, each row prunes its `count` lowest keys (or the m-n lowest of every group of
-// m when p.nm()), and loss_weight(c) scales each pruned value's squared contribution to the row's
-// loss. `finish(r, v, pruned, loss)` writes the row's outputs.
-template <class Key, class LoadRow, class KeyOf, class LossWeight, class Finish>
-void prune_rows(int64_t rows, int64_t cols, int pm, int pn, int64_t count, LoadRow load_row, KeyOf key_of,
-                LossWeight loss_weight, Finish finish) {
+// Scratch for select_row, kept by a worker across its rows.
+struct RowSelectScratch {
+  std::vector<uint32_t> hist, cand_key, work;
+  std::vector<int32_t> cand_idx;
+  std::vector<std::pair<uint64_t, int32_t>> band;
+  std::vector<uint64_t> exact;
+  std::vector<uint8_t> flags;
+};
+
+// margin value telling select_row the approximate keys cannot be trusted: rank by exact keys.
+constexpr uint32_t kExactOnly = 0xffffffffu;
+
+// One row's cut: element c is pruned when key[c] < below, and so is every index in `extra` (their
+// keys are >= below). Expressing a row this way lets the writer handle the bulk with one
+// vectorised compare and fix up the few exceptions afterwards.
+struct RowCut {
+  uint32_t below = 0;
+  std::vector<int32_t> extra;
+};
+
+// The `count` smallest of one row's n items, ties to the lower index. key[i] is the bit pattern
+// of a non-negative float score; when margin > 0 it is an approximation of the item's true score
+// whose value exact(i) (a uint64 that orders like the true score) decides, and the caller
+// guarantees the approximate score is within margin/4 ulps of the true one for scores in the
+// normal float range. Exact when margin = 0 (exact(i) is then never called).
+//
+// How: min/max, an 11-bit histogram of the bits below the highest differing one finds the bucket
+// of the count-th smallest key, one pass collects that bucket's members plus `margin` ulps either
+// side, a radix select among them gives the approximate threshold t. Keys below t - margin are
+// certainly pruned (their true scores are below every key >= t's), keys above t + margin certainly
+// kept; the few in between (usually just t itself) are ranked by exact(). If t is too close to 0
+// (subnormal scores lose relative precision) or to infinity, the whole row is ranked by exact().
+// select_row's first stage, on the approximate keys only (0 < count < n, margin != kExactOnly):
+// sets *below (= t - margin) and leaves the band [t - margin, t + margin]'s indices, in index
+// order, in s.band; *need of them are pruned. Returns false when t is too close to 0 or infinity
+// for margin > 0 to be trusted. Kept out of line: inlined into the callers' row loops it left
+// the hot loops short of registers.
+__attribute__((noinline)) inline bool approx_threshold(const uint32_t* __restrict key, int64_t n, int64_t count, uint32_t margin,
+                                                       RowSelectScratch& s, uint32_t* below, int64_t* need) {
+  uint32_t lo = key[0], hi = key[0];
+  for (int64_t i = 1; i < n; ++i) {
+    lo = key[i] < lo ? key[i] : lo;
+    hi = key[i] > hi ? key[i] : hi;
+  }
+  int64_t rank = count - 1;  // of the threshold, within its bucket once that is found
+  uint32_t blo = lo, bhi = lo;
+  if (lo != hi) {
+    const int top = 31 - __builtin_clz(lo ^ hi);
+    const int shift = top >= 10 ? top - 10 : 0;
+    const uint32_t base = lo >> shift;
+    s.hist.assign(2048, 0);
+    uint32_t* __restrict h = s.hist.data();
+    for (int64_t i = 0; i < n; ++i) ++h[(key[i] >> shift) - base];
+    uint32_t b = 0;
+    while (rank >= int64_t(h[b])) rank -= h[b++];
+    blo = (base + b) << shift;
+    bhi = blo + ((uint32_t(1) << shift) - 1);
+  }
+  // Collect keys in [blo - margin, bhi + margin] (in index order); count those below it.
+  const uint32_t clo = blo >= margin ? blo - margin : 0, width = bhi + margin - clo;
+  s.cand_key.resize(size_t(n));
+  s.cand_idx.resize(size_t(n));
+  uint32_t* __restrict ck = s.cand_key.data();
+  int32_t* __restrict ci = s.cand_idx.data();
+  int64_t below_clo = 0, m = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t k = key[i];
+    below_clo += k < clo;
+    ck[m] = k;  // written always, kept only when in range: no unpredictable branch
+    ci[m] = int32_t(i);
+    m += k - clo <= width;
+  }
+  s.work.clear();
+  for (int64_t j = 0; j < m; ++j)
+    if (ck[j] >= blo && ck[j] <= bhi) s.work.push_back(ck[j]);
+  const uint32_t t = radix_select(s.work.data(), int64_t(s.work.size()), rank);
+  const uint32_t t_lo = t >= margin ? t - margin : 0, t_hi = t + margin;
+  if (margin > 0 && (t_lo < 0x00800000u || t_hi >= 0x7f800000u)) return false;
+  int64_t nb = below_clo;
+  s.band.clear();
+  for (int64_t j = 0; j < m; ++j) {
+    nb += ck[j] < t_lo;
+    if (ck[j] >= t_lo && ck[j] <= t_hi) s.band.push_back({0, ci[j]});
+  }
+  // The count-th smallest key is t, so fewer than count keys are < t_lo and at least count <= t_hi.
+  *below = t_lo;
+  *need = count - nb;
+  return true;
+}
+
+template <class Exact>
+void select_row(const uint32_t* key, int64_t n, int64_t count, uint32_t margin, Exact exact, RowSelectScratch& s, RowCut* cut) {
+  cut->extra.clear();
+  if (count <= 0) {
+    cut->below = 0;
+    return;
+  }
+  if (count >= n) {
+    cut->below = 0xffffffffu;  // every key (a non-negative float's bits) is below
+    return;
+  }
+  int64_t need = 0;
+  if (margin == kExactOnly || !approx_threshold(key, n, count, margin, s, &cut->below, &need)) {
+    s.exact.resize(size_t(n));
+    for (int64_t i = 0; i < n; ++i) s.exact[size_t(i)] = exact(i);
+    s.flags.resize(size_t(n));
+    std::vector<uint64_t> work;
+    mark_smallest(s.exact.data(), n, count, work, s.flags.data());
+    cut->below = 0;
+    for (int64_t i = 0; i < n; ++i)
+      if (s.flags[size_t(i)]) cut->extra.push_back(int32_t(i));
+    return;
+  }
+  if (margin > 0) {
+    for (auto& e : s.band) e.first = exact(e.second);
+    std::sort(s.band.begin(), s.band.end());  // by exact key, then index
+  }
+  for (int64_t j = 0; j < need; ++j) cut->extra.push_back(s.band[size_t(j)].second);
+}
+
+// True when none of v[0..n) is NaN or infinite.
+inline bool all_finite(const float* v, int64_t n) {
+  int bad = 0;
+  for (int64_t i = 0; i < n; ++i) bad |= !(std::fabs(v[i]) <= 3.40282347e38f);
+  return !bad;
+}
+
+// The row-by-row selection magnitude (per row, N:M) and Wanda share. For each row:
+// load_row(r, buf) returns the row as float32 (buf, or w's own memory); unstructured rows prune
+// their `count` lowest scores via select_row on approx_keys(v, key) (uint32 keys, `margin` as
+// select_row documents) and exact_key(c, v[c]) (uint64); N:M rows prune the m - n lowest exact
+// keys of every group of m. finish(r, v, key, cut) writes row r. Returns false (and stops early)
+// if a row holds a NaN or an infinity; the caller reports which.
+template <class LoadRow, class ApproxKeys, class ExactKey, class Finish>
+bool prune_rows(int64_t rows, int64_t cols, int pm, int pn, int64_t count, uint32_t margin, LoadRow load_row,
+                ApproxKeys approx_keys, ExactKey exact_key, Finish finish) {
+  std::atomic<bool> bad{false};
   parallel_range(rows, 4, [&](int64_t b, int64_t e) {
-    std::vector<float> v(static_cast<size_t>(cols));
-    std::vector<Key> key(static_cast<size_t>(cols)), work;
-    std::vector<uint8_t> pruned(static_cast<size_t>(cols));
-    for (int64_t r = b; r < e; ++r) {
-      load_row(r, v.data());
-      for (int64_t c = 0; c < cols; ++c) key[size_t(c)] = key_of(c, v[size_t(c)]);
-      if (pm > 0)
-        for (int64_t g = 0; g < cols; g += pm) mark_group(&key[size_t(g)], pm, pn, &pruned[size_t(g)]);
-      else
-        mark_smallest(key.data(), cols, count, work, pruned.data());
-      double loss = 0;
-      for (int64_t c = 0; c < cols; ++c)
-        if (pruned[size_t(c)]) loss += double(v[size_t(c)]) * double(v[size_t(c)]) * loss_weight(c);
-      finish(r, pruned.data(), loss);
+    std::vector<float> buf(static_cast<size_t>(cols));
+    std::vector<uint32_t> key(static_cast<size_t>(cols), 0);
+    std::vector<uint64_t> exact;
+    std::vector<uint8_t> pruned;
+    RowSelectScratch scratch;
+    RowCut cut;
+    for (int64_t r = b; r < e && !bad.load(std::memory_order_relaxed); ++r) {
+      const float* v = load_row(r, buf.data());
+      if (!all_finite(v, cols)) {
+        bad = true;
+        return;
+      }
+      if (pm > 0) {
+        exact.resize(size_t(cols));
+        pruned.resize(size_t(cols));
+        for (int64_t c = 0; c < cols; ++c) exact[size_t(c)] = exact_key(c, v[c]);
+        for (int64_t g = 0; g < cols; g += pm) mark_group(&exact[size_t(g)], pm, pn, &pruned[size_t(g)]);
+        cut.below = 0;  // key is all zeros: nothing is below 0, the groups' picks are the extras
+        cut.extra.clear();
+        for (int64_t c = 0; c < cols; ++c)
+          if (pruned[size_t(c)]) cut.extra.push_back(int32_t(c));
+      } else {
+        approx_keys(v, key.data());
+        select_row(key.data(), cols, count, margin, [&](int64_t c) { return exact_key(c, v[c]); }, scratch, &cut);
+      }
+      finish(r, v, key.data(), cut);
     }
   });
+  return !bad.load();
 }
 
 }  // namespace sk
