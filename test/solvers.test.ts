@@ -115,6 +115,27 @@ describe('prune.wanda', () => {
           expect(report.method).toBe('wanda');
         });
 
+  it('near-ties that float32 scores cannot tell apart are ranked by the float64 scores', () => {
+    // Channel norms 1, 1 + 2^-25, 1 + 2^-23 (j % 3 = 0, 1, 2): the first two round to the same
+    // float32, so |w|·float(norm) ties them; the float64 scores prune every j % 3 = 0 first.
+    const [rows, cols] = [5, 72];
+    const stats = new CalibrationStats(cols);
+    stats.add(Tensor.from(new Float32Array(cols).fill(1), [1, cols]));
+    stats.add(Tensor.from(Float32Array.from({ length: cols }, (_, j) => (j % 3) * 2 ** -12), [1, cols]));
+    const sumsq = stats.sumOfSquares();
+    expect(Math.fround(Math.sqrt(sumsq[1]!))).toBe(Math.fround(Math.sqrt(sumsq[0]!)));
+    expect(Math.sqrt(sumsq[1]!)).toBeGreaterThan(Math.sqrt(sumsq[0]!));
+    const vals = new Float32Array(rows * cols).fill(0.5);
+    for (let c = 0; c < cols; c++) vals[3 * cols + c] = c % 2 ? -0.5 : 0.5;  // signs do not matter
+    const w = Tensor.from(vals, [rows, cols]);
+    for (const pat of [{ sparsity: 0.5 }, { sparsity: 0.25 }, { n: 2, m: 4 }] as Pat[]) {
+      const got = prune.wanda(w, stats, pat).mask.toTypedArray() as Uint8Array;
+      expect(mismatches(got, wandaRef(vals, rows, cols, sumsq, pat))).toBe(0);
+    }
+    const half = prune.wanda(w, stats, { sparsity: 0.5 }).mask.toTypedArray() as Uint8Array;
+    for (let c = 0; c < cols; c++) if (c % 3 === 0) expect(half[c]).toBe(0);
+  });
+
   it('alphaSearch: same mask and alpha as the published bisection', async () => {
     const [rows, cols, T] = [48, 64, 40];
     const w = Tensor.from(randomMatrix(rows, cols, 5), [rows, cols]);
