@@ -97,10 +97,45 @@ Napi::ArrayBuffer adopt_host(Napi::Env env, HostBuffer&& buf) {
   }, new size_t(size));
 }
 
-Napi::Object result_to_js(Napi::Env env, PruneOutput& r) {
+// Result buffers made by V8 on the JS thread before the solver runs (magnitude and Wanda write
+// into them). V8 frees such memory itself when it collects the buffer, whereas an external
+// buffer's finalizer (adopt_host) only runs on a later turn of the event loop: a loop of
+// synchronous calls would keep every earlier result alive and take fresh pages for each call,
+// and on the VMs we measured first-touching fresh pages costs more than the pruning itself.
+struct JsOutputs {
+  Napi::Reference<Napi::ArrayBuffer> weight, mask;
+};
+
+Napi::ArrayBuffer new_output(Napi::Env env, size_t bytes, HostBuffer* view) {
+  Napi::ArrayBuffer b = Napi::ArrayBuffer::New(env, bytes);  // untouched pages until the solver writes them
+  if (env.IsExceptionPending()) return b;
+  advise_huge_pages(b.Data(), bytes);
+  view->wrap(static_cast<uint8_t*>(b.Data()), bytes);
+  return b;
+}
+
+// Makes w's output buffers and points out at them; false (an error thrown) if V8 has no memory.
+bool make_js_outputs(Napi::Env env, const WeightView& w, PruneOutput* out, std::shared_ptr<JsOutputs>* js) {
+  const size_t total = size_t(w.rows) * size_t(w.cols);
+  auto o = std::make_shared<JsOutputs>();
+  Napi::ArrayBuffer wb = new_output(env, total * dtype_size(w.dtype), &out->weight);
+  if (!env.IsExceptionPending()) o->weight = Napi::Persistent(wb);
+  Napi::ArrayBuffer mb = env.IsExceptionPending() ? wb : new_output(env, total, &out->mask);
+  if (env.IsExceptionPending()) {
+    env.GetAndClearPendingException();
+    out->weight.reset();
+    out->mask.reset();
+    return fail(env, ErrorCode::memory, "out of memory for the " + std::to_string(w.rows) + "x" + std::to_string(w.cols) + " result");
+  }
+  o->mask = Napi::Persistent(mb);
+  *js = std::move(o);
+  return true;
+}
+
+Napi::Object result_to_js(Napi::Env env, PruneOutput& r, const JsOutputs* js) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("weight", adopt_host(env, std::move(r.weight)));
-  o.Set("mask", adopt_host(env, std::move(r.mask)));
+  o.Set("weight", js ? js->weight.Value() : adopt_host(env, std::move(r.weight)));
+  o.Set("mask", js ? js->mask.Value() : adopt_host(env, std::move(r.mask)));
   o.Set("pruned", double(r.pruned));
   o.Set("loss", r.loss);
   o.Set("alpha", r.alpha);
@@ -117,19 +152,24 @@ Napi::Object result_to_js(Napi::Env env, PruneOutput& r) {
   return o;
 }
 
-// Runs `solve` now (sync) or on a libuv thread (async), then converts the result.
-Napi::Value finish(Napi::Env env, bool async, std::function<Status(PruneOutput*)> solve, const std::vector<Napi::Value>& keep) {
+// Runs `solve` now (sync) or on a libuv thread (async), then converts the result. With `w`, the
+// outputs are JS ArrayBuffers made first (JsOutputs); without, the solver allocates them.
+Napi::Value finish(Napi::Env env, bool async, std::function<Status(PruneOutput*)> solve, const std::vector<Napi::Value>& keep,
+                   const WeightView* w = nullptr) {
   auto out = std::make_shared<PruneOutput>();
+  std::shared_ptr<JsOutputs> js;
+  if (w && !make_js_outputs(env, *w, out.get(), &js)) return env.Undefined();
   if (!async) {
     Status st = solve(out.get());
     if (!st.ok()) {
       throw_status(env, st);
       return env.Undefined();
     }
-    return result_to_js(env, *out);
+    return result_to_js(env, *out, js.get());
   }
   return PromiseWorker::Start(
-      env, [solve, out] { return solve(out.get()); }, [out](Napi::Env env) -> Napi::Value { return result_to_js(env, *out); }, keep);
+      env, [solve, out] { return solve(out.get()); },
+      [out, js](Napi::Env env) -> Napi::Value { return result_to_js(env, *out, js.get()); }, keep);
 }
 
 // ---- calibration ---------------------------------------------------------------------------
@@ -274,7 +314,7 @@ Napi::Value Magnitude(const Napi::CallbackInfo& info, bool async) {
   if (!get_solver_call(info, false, &c)) return info.Env().Undefined();
   const bool per_row = c.o.Get("perRow").ToBoolean();
   return finish(info.Env(), async, [w = c.w, p = c.p, per_row](PruneOutput* out) { return prune_magnitude(w, p, per_row, out); },
-                c.keep);
+                c.keep, &c.w);
 }
 
 Napi::Value Wanda(const Napi::CallbackInfo& info, bool async) {
@@ -282,7 +322,8 @@ Napi::Value Wanda(const Napi::CallbackInfo& info, bool async) {
   if (!get_solver_call(info, true, &c)) return info.Env().Undefined();
   const bool alpha = c.o.Get("alphaSearch").ToBoolean();
   return finish(info.Env(), async,
-                [w = c.w, p = c.p, stats = c.stats, alpha](PruneOutput* out) { return prune_wanda(w, *stats, p, alpha, out); }, c.keep);
+                [w = c.w, p = c.p, stats = c.stats, alpha](PruneOutput* out) { return prune_wanda(w, *stats, p, alpha, out); }, c.keep,
+                &c.w);
 }
 
 // sparsegpt(w, dtype, rows, cols, stats, { sparsity, n, m, blockSize, damping, quantizeBits }, ctrl: Int32Array(3))

@@ -90,8 +90,9 @@ Status load_weight_f32(const WeightView& w, float* out, const char* solver) {
 
 void allocate_outputs(const WeightView& w, PruneOutput* out, bool populate) {
   const size_t total = size_t(w.rows) * size_t(w.cols);
-  out->weight.allocate(total * dtype_size(w.dtype), populate);
-  out->mask.allocate(total, populate);
+  // Buffers the caller provided (HostBuffer::wrap) are used when their sizes match.
+  if (out->weight.owned() || out->weight.size() != total * dtype_size(w.dtype)) out->weight.allocate(total * dtype_size(w.dtype), populate);
+  if (out->mask.owned() || out->mask.size() != total) out->mask.allocate(total, populate);
 }
 
 namespace {

@@ -18,7 +18,8 @@ void load_row(const WeightView& w, int64_t r, float* dst);
 
 // Allocates out->weight / out->mask (uninitialised: every row is written by write_row or
 // write_row_cut). populate = false leaves the pages to be faulted in by the threads that write
-// them (in parallel) instead of populating them up front on one thread.
+// them (in parallel) instead of populating them up front on one thread. Buffers already wrapped
+// (HostBuffer::wrap) with the right sizes are kept.
 void allocate_outputs(const WeightView& w, PruneOutput* out, bool populate = true);
 
 // Row r of the outputs from the row's prune flags: mask = !pruned, weight = w or 0. Returns the
