@@ -232,13 +232,28 @@ __attribute__((noinline)) inline bool approx_threshold(const uint32_t* __restric
   s.cand_idx.resize(size_t(n));
   uint32_t* __restrict ck = s.cand_key.data();
   int32_t* __restrict ci = s.cand_idx.data();
+  // In blocks of 16: a vectorised count and "any in range?" test; only the rare blocks holding a
+  // candidate are walked one by one.
   int64_t below_clo = 0, m = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const uint32_t k = key[i];
-    below_clo += k < clo;
-    ck[m] = k;  // written always, kept only when in range: no unpredictable branch
+  auto take = [&](int64_t i) {
+    ck[m] = key[i];  // written always, kept only when in range: no unpredictable branch
     ci[m] = int32_t(i);
-    m += k - clo <= width;
+    m += key[i] - clo <= width;
+  };
+  int64_t i0 = 0;
+  for (; i0 + 16 <= n; i0 += 16) {
+    uint32_t below16 = 0, in16 = 0;
+    for (int j = 0; j < 16; ++j) {
+      below16 += key[i0 + j] < clo;
+      in16 |= key[i0 + j] - clo <= width;
+    }
+    below_clo += below16;
+    if (in16)
+      for (int j = 0; j < 16; ++j) take(i0 + j);
+  }
+  for (; i0 < n; ++i0) {
+    below_clo += key[i0] < clo;
+    take(i0);
   }
   s.work.clear();
   for (int64_t j = 0; j < m; ++j)
