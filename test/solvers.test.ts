@@ -136,6 +136,40 @@ describe('prune.wanda', () => {
     for (let c = 0; c < cols; c++) if (c % 3 === 0) expect(half[c]).toBe(0);
   });
 
+  it('inPlace: writes the same weight into w itself (sync and async, every path); errors leave w unchanged', async () => {
+    const [rows, cols, T] = [37, 48, 30];
+    const x = llmActivations(T, cols, 4, [2]);
+    const stats = statsFor(x, T, cols, false);
+    const cases: [string, (w: Tensor, inPlace: boolean) => ReturnType<typeof prune.wanda> | Promise<ReturnType<typeof prune.wanda>>][] = [
+      ['wanda 50%', (w, inPlace) => prune.wanda(w, stats, { sparsity: 0.5 }, { inPlace })],
+      ['wanda 2:4', (w, inPlace) => prune.wanda(w, stats, { n: 2, m: 4 }, { inPlace })],
+      ['wanda alphaSearch', (w, inPlace) => prune.wanda(w, stats, { sparsity: 0.5 }, { inPlace, alphaSearch: true })],
+      ['wandaAsync 30%', (w, inPlace) => prune.wandaAsync(w, stats, { sparsity: 0.3 }, { inPlace })],
+      ['magnitude global', (w, inPlace) => prune.magnitude(w, { sparsity: 0.5 }, { inPlace })],
+      ['magnitude per row', (w, inPlace) => prune.magnitude(w, { sparsity: 0.6 }, { inPlace, perRow: true })],
+      ['magnitudeAsync 1:4', (w, inPlace) => prune.magnitudeAsync(w, { n: 1, m: 4 }, { inPlace })],
+    ];
+    for (const dtype of ['float32', 'bfloat16'] as const)
+      for (const [label, run] of cases) {
+        const vals = randomMatrix(rows, cols, 11);
+        const ref = await run(Tensor.from(vals, [rows, cols]).to(dtype), false);
+        const w = Tensor.from(vals, [rows, cols]).to(dtype);
+        const got = await run(w, true);
+        expect(got.weight, `${label} ${dtype}`).toBe(w);
+        expect(valuesOf(w), `${label} ${dtype}`).toEqual(valuesOf(ref.weight));
+        expect(got.mask.toTypedArray(), `${label} ${dtype}`).toEqual(ref.mask.toTypedArray());
+        expect(got.report, `${label} ${dtype}`).toEqual(ref.report);
+      }
+    const bad = randomMatrix(rows, cols, 12);
+    bad[5 * cols + 40] = Infinity;
+    const w = Tensor.from(bad, [rows, cols]);
+    const before = Float32Array.from(w.toTypedArray() as Float32Array);
+    expect(() => prune.wanda(w, stats, { sparsity: 0.5 }, { inPlace: true })).toThrow(/non-finite value at \[5, 40\]/);
+    expect(() => prune.magnitude(w, { sparsity: 0.5 }, { inPlace: true, perRow: true })).toThrow(/non-finite value at \[5, 40\]/);
+    expect(w.toTypedArray()).toEqual(before);
+    expect(() => prune.wanda(w, stats, { sparsity: 0.5 }, { inPlace: 1 as unknown as boolean })).toThrow(/options.inPlace/);
+  });
+
   it('alphaSearch: same mask and alpha as the published bisection', async () => {
     const [rows, cols, T] = [48, 64, 40];
     const w = Tensor.from(randomMatrix(rows, cols, 5), [rows, cols]);

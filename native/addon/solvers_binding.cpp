@@ -115,26 +115,35 @@ Napi::ArrayBuffer new_output(Napi::Env env, size_t bytes, HostBuffer* view) {
 }
 
 // Makes w's output buffers and points out at them; false (an error thrown) if V8 has no memory.
-bool make_js_outputs(Napi::Env env, const WeightView& w, PruneOutput* out, std::shared_ptr<JsOutputs>* js) {
+// in_place: the weight is written into w's own memory (`w_data`) and only the mask is made.
+bool make_js_outputs(Napi::Env env, const WeightView& w, void* w_data, bool in_place, PruneOutput* out,
+                     std::shared_ptr<JsOutputs>* js) {
   const size_t total = size_t(w.rows) * size_t(w.cols);
   auto o = std::make_shared<JsOutputs>();
-  Napi::ArrayBuffer wb = new_output(env, total * dtype_size(w.dtype), &out->weight);
-  if (!env.IsExceptionPending()) o->weight = Napi::Persistent(wb);
-  Napi::ArrayBuffer mb = env.IsExceptionPending() ? wb : new_output(env, total, &out->mask);
+  if (in_place) {
+    out->weight.wrap(static_cast<uint8_t*>(w_data), total * dtype_size(w.dtype));
+  } else {
+    Napi::ArrayBuffer wb = new_output(env, total * dtype_size(w.dtype), &out->weight);
+    if (!env.IsExceptionPending()) o->weight = Napi::Persistent(wb);
+  }
+  if (!env.IsExceptionPending()) {
+    Napi::ArrayBuffer mb = new_output(env, total, &out->mask);
+    if (!env.IsExceptionPending()) o->mask = Napi::Persistent(mb);
+  }
   if (env.IsExceptionPending()) {
     env.GetAndClearPendingException();
     out->weight.reset();
     out->mask.reset();
     return fail(env, ErrorCode::memory, "out of memory for the " + std::to_string(w.rows) + "x" + std::to_string(w.cols) + " result");
   }
-  o->mask = Napi::Persistent(mb);
   *js = std::move(o);
   return true;
 }
 
 Napi::Object result_to_js(Napi::Env env, PruneOutput& r, const JsOutputs* js) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("weight", js ? js->weight.Value() : adopt_host(env, std::move(r.weight)));
+  // In place (js without a weight buffer): the weight is the caller's w, nothing to return.
+  o.Set("weight", !js ? Napi::Value(adopt_host(env, std::move(r.weight))) : js->weight.IsEmpty() ? env.Null() : Napi::Value(js->weight.Value()));
   o.Set("mask", js ? js->mask.Value() : adopt_host(env, std::move(r.mask)));
   o.Set("pruned", double(r.pruned));
   o.Set("loss", r.loss);
@@ -152,13 +161,20 @@ Napi::Object result_to_js(Napi::Env env, PruneOutput& r, const JsOutputs* js) {
   return o;
 }
 
-// Runs `solve` now (sync) or on a libuv thread (async), then converts the result. With `w`, the
-// outputs are JS ArrayBuffers made first (JsOutputs); without, the solver allocates them.
+// Where a solver's outputs go: JS ArrayBuffers made before it runs (JsOutputs; with in_place the
+// weight is w itself), or (w == nullptr) buffers the solver allocates.
+struct OutputPlan {
+  const WeightView* w = nullptr;
+  void* w_data = nullptr;  // w's memory, writable (in_place)
+  bool in_place = false;
+};
+
+// Runs `solve` now (sync) or on a libuv thread (async), then converts the result.
 Napi::Value finish(Napi::Env env, bool async, std::function<Status(PruneOutput*)> solve, const std::vector<Napi::Value>& keep,
-                   const WeightView* w = nullptr) {
+                   const OutputPlan& plan = {}) {
   auto out = std::make_shared<PruneOutput>();
   std::shared_ptr<JsOutputs> js;
-  if (w && !make_js_outputs(env, *w, out.get(), &js)) return env.Undefined();
+  if (plan.w && !make_js_outputs(env, *plan.w, plan.w_data, plan.in_place, out.get(), &js)) return env.Undefined();
   if (!async) {
     Status st = solve(out.get());
     if (!st.ok()) {
@@ -294,6 +310,7 @@ Napi::Value CalibDispose(const Napi::CallbackInfo& info) {
 // The arguments every solver shares: (w, dtype, rows, cols, [stats,] options with the pattern).
 struct SolverCall {
   WeightView w;
+  void* w_data = nullptr;  // w.data, writable (for inPlace)
   Pattern p;
   std::shared_ptr<CalibrationStats> stats;
   std::vector<Napi::Value> keep;
@@ -303,6 +320,7 @@ struct SolverCall {
 bool get_solver_call(const Napi::CallbackInfo& info, bool with_stats, SolverCall* c) {
   Napi::Env env = info.Env();
   if (!get_weight(info, &c->w, &c->keep) || (with_stats && !get_stats(env, info[4], &c->stats))) return false;
+  c->w_data = const_cast<void*>(c->w.data);  // get_weight's buffer is a writable JS TypedArray
   const Napi::Value ov = info[with_stats ? 5 : 4];
   if (!ov.IsObject()) return fail(env, ErrorCode::argument, "options must be an object");
   c->o = ov.As<Napi::Object>();
@@ -314,7 +332,7 @@ Napi::Value Magnitude(const Napi::CallbackInfo& info, bool async) {
   if (!get_solver_call(info, false, &c)) return info.Env().Undefined();
   const bool per_row = c.o.Get("perRow").ToBoolean();
   return finish(info.Env(), async, [w = c.w, p = c.p, per_row](PruneOutput* out) { return prune_magnitude(w, p, per_row, out); },
-                c.keep, &c.w);
+                c.keep, {&c.w, c.w_data, c.o.Get("inPlace").ToBoolean()});
 }
 
 Napi::Value Wanda(const Napi::CallbackInfo& info, bool async) {
@@ -323,7 +341,7 @@ Napi::Value Wanda(const Napi::CallbackInfo& info, bool async) {
   const bool alpha = c.o.Get("alphaSearch").ToBoolean();
   return finish(info.Env(), async,
                 [w = c.w, p = c.p, stats = c.stats, alpha](PruneOutput* out) { return prune_wanda(w, *stats, p, alpha, out); }, c.keep,
-                &c.w);
+                {&c.w, c.w_data, c.o.Get("inPlace").ToBoolean()});
 }
 
 // sparsegpt(w, dtype, rows, cols, stats, { sparsity, n, m, blockSize, damping, quantizeBits }, ctrl: Int32Array(3))

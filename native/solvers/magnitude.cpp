@@ -63,7 +63,10 @@ Status prune_magnitude(const WeightView& w, const Pattern& p, bool per_row, Prun
     // |w|'s bits are exact keys: margin 0.
     const int64_t count = p.nm() || !per_row ? 0 : int64_t(std::floor(double(cols) * p.sparsity));
     allocate_outputs(w, out, /*populate=*/false);  // first touched by the workers writing the rows
-    const float* wf = w.dtype == DType::f32 ? static_cast<const float*>(w.data) : nullptr;
+    // In place, a bad value found halfway would leave w half pruned: check all of w first.
+    if (in_place(w, out)) SK_RETURN_IF_ERROR(check_weight_finite(w, "magnitude"));
+    // float32 rows are read where they are, unless they are being overwritten (in place).
+    const float* wf = w.dtype == DType::f32 && !in_place(w, out) ? static_cast<const float*>(w.data) : nullptr;
     const bool ok = prune_rows(
         rows, cols, p.m, p.n, count, 0u,
         [&](int64_t r, float* buf) -> const float* {

@@ -139,14 +139,27 @@ double cut_copy(const T* __restrict src, const float* __restrict v, const uint32
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+// Row r of w's raw bytes, read-only while the row of out->weight is written: w's own memory, or,
+// when out->weight is w itself (in place), a per-thread copy.
+const uint8_t* source_row(const WeightView& w, int64_t r, const PruneOutput* out) {
+  const size_t es = dtype_size(w.dtype), off = size_t(r * w.cols);
+  const uint8_t* src = static_cast<const uint8_t*>(w.data) + off * es;
+  if (out->weight.data() != w.data) return src;
+  thread_local std::vector<uint8_t> copy;
+  copy.assign(src, src + size_t(w.cols) * es);
+  return copy.data();
+}
+
 }  // namespace
+
+bool in_place(const WeightView& w, const PruneOutput* out) { return out->weight.data() == w.data && w.data != nullptr; }
 
 int64_t write_row_cut(const WeightView& w, int64_t r, const float* v, const uint32_t* key, uint32_t below,
                       const std::vector<int32_t>& extra, const double* lw, double* loss, PruneOutput* out) {
   const size_t es = dtype_size(w.dtype), off = size_t(r * w.cols);
   uint8_t* dst = out->weight.data() + off * es;
   uint8_t* mask = out->mask.data() + off;
-  const uint8_t* src = static_cast<const uint8_t*>(w.data) + off * es;
+  const uint8_t* src = source_row(w, r, out);
   double l;
   if (es == 4) {
     auto s4 = reinterpret_cast<const uint32_t*>(src);
@@ -172,7 +185,7 @@ int64_t write_row(const WeightView& w, int64_t r, const uint8_t* pruned, PruneOu
   const size_t es = dtype_size(w.dtype), off = size_t(r * w.cols);
   uint8_t* dst = out->weight.data() + off * es;
   uint8_t* mask = out->mask.data() + off;
-  const uint8_t* src = static_cast<const uint8_t*>(w.data) + off * es;
+  const uint8_t* src = source_row(w, r, out);
   if (es == 4)
     return masked_copy(reinterpret_cast<const uint32_t*>(src), pruned, reinterpret_cast<uint32_t*>(dst), mask, w.cols);
   return masked_copy(reinterpret_cast<const uint16_t*>(src), pruned, reinterpret_cast<uint16_t*>(dst), mask, w.cols);

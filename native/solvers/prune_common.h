@@ -22,6 +22,10 @@ void load_row(const WeightView& w, int64_t r, float* dst);
 // (HostBuffer::wrap) with the right sizes are kept.
 void allocate_outputs(const WeightView& w, PruneOutput* out, bool populate = true);
 
+// True when out->weight is w's own memory (inPlace): the writers below then read each row from a
+// copy, and callers must not hand them a `v` that points into w.
+bool in_place(const WeightView& w, const PruneOutput* out);
+
 // Row r of the outputs from the row's prune flags: mask = !pruned, weight = w or 0. Returns the
 // number pruned.
 int64_t write_row(const WeightView& w, int64_t r, const uint8_t* pruned, PruneOutput* out);

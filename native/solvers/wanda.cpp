@@ -123,8 +123,11 @@ Status prune_wanda(const WeightView& w, CalibrationStats& stats, const Pattern& 
       approx_ok = approx_ok && (norm[size_t(j)] == 0 || std::isnormal(normf[size_t(j)]));
     }
     allocate_outputs(w, out, /*populate=*/false);  // first touched by the workers writing the rows
+    // In place, a bad value found halfway would leave w half pruned: check all of w first.
+    if (in_place(w, out)) SK_RETURN_IF_ERROR(check_weight_finite(w, "wanda"));
     const int64_t count = int64_t(std::floor(double(cols) * p.sparsity));
-    const float* wf = w.dtype == DType::f32 ? static_cast<const float*>(w.data) : nullptr;
+    // float32 rows are read where they are, unless they are being overwritten (in place).
+    const float* wf = w.dtype == DType::f32 && !in_place(w, out) ? static_cast<const float*>(w.data) : nullptr;
     const float* nf = normf.data();
     const bool ok = prune_rows(
         rows, cols, p.m, p.n, count, approx_ok ? 16u : kExactOnly,
