@@ -106,10 +106,13 @@ struct JsOutputs {
   Napi::Reference<Napi::ArrayBuffer> weight, mask;
 };
 
+// Plain 4 KiB pages, on purpose (no MADV_HUGEPAGE): on the VMs we measured (free page reporting
+// hands freed 2 MiB blocks back to the host), first-touching 225 MB of huge pages the host has
+// to fault back in costs ~0.6 s of CPU against ~0.13 s with 4 KiB pages; huge pages only win
+// (~0.03 s) when the memory was freed moments before. The solver's workers touch the pages first.
 Napi::ArrayBuffer new_output(Napi::Env env, size_t bytes, HostBuffer* view) {
   Napi::ArrayBuffer b = Napi::ArrayBuffer::New(env, bytes);  // untouched pages until the solver writes them
   if (env.IsExceptionPending()) return b;
-  advise_huge_pages(b.Data(), bytes);
   view->wrap(static_cast<uint8_t*>(b.Data()), bytes);
   return b;
 }
