@@ -1,7 +1,9 @@
 // Large uninitialised host buffers for solver outputs and scratch. Big buffers ask for transparent
 // huge pages and are populated by one madvise(MADV_POPULATE_WRITE) call instead of one page fault
 // per 4 KiB page: on the VMs we measured, a fault costs ~25 µs and populating 256 MiB this way is
-// ~10x faster than touching it. Both calls are hints; older kernels ignore them.
+// ~10x faster than touching it. Both calls are hints; older kernels ignore them. That holds for
+// memory the guest still has; memory the host took back (free page reporting) costs ~2.7 ms/MB
+// in huge pages against ~0.6 ms/MB in 4 KiB pages, so outputs use allocate(bytes, false).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -47,19 +49,21 @@ class HostBuffer {
   }
   ~HostBuffer() { reset(); }
 
-  // Throws std::bad_alloc (PromiseWorker turns it into ERR_MEMORY). populate = false skips the
-  // up-front populate (the pages are then faulted in by whoever first writes them).
+  // Throws std::bad_alloc (PromiseWorker turns it into ERR_MEMORY). populate = false gives plain
+  // lazily-faulted 4 KiB pages instead, for outputs written once by several threads: where the
+  // host has taken freed memory back (free page reporting), huge pages cost ~4x more to fault
+  // in than 4 KiB ones (docs/solvers.md, "Performance").
   void allocate(size_t bytes, bool populate = true) {
     reset();
     if (bytes == 0) return;
     constexpr size_t kHuge = size_t(2) << 20;
     void* p = nullptr;
-    if (bytes >= 2 * kHuge) {
+    if (populate && bytes >= 2 * kHuge) {
       if (posix_memalign(&p, kHuge, (bytes + kHuge - 1) / kHuge * kHuge) != 0) throw std::bad_alloc();
 #if defined(__linux__)
       const size_t len = (bytes + kHuge - 1) / kHuge * kHuge;
       advise_huge_pages(p, len);
-      if (populate) madvise(p, len, 23 /* MADV_POPULATE_WRITE, Linux 5.14 */);
+      madvise(p, len, 23 /* MADV_POPULATE_WRITE, Linux 5.14 */);
 #endif
     } else {
       p = std::malloc(bytes);
