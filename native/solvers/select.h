@@ -172,8 +172,8 @@ void mark_group(const Key* keys, int m, int n, uint8_t* pruned) {
 struct RowSelectScratch {
   std::vector<uint32_t> hist, cand_key, work;
   std::vector<int32_t> cand_idx;
-  std::vector<std::pair<uint64_t, int32_t>> band;
-  std::vector<uint64_t> exact;
+  std::vector<int32_t> band;
+  std::vector<uint64_t> exact, exact_work;
   std::vector<uint8_t> flags;
 };
 
@@ -189,23 +189,25 @@ struct RowCut {
 };
 
 // The `count` smallest of one row's n items, ties to the lower index. key[i] is the bit pattern
-// of a non-negative float score; when margin > 0 it is an approximation of the item's true score
-// whose value exact(i) (a uint64 that orders like the true score) decides, and the caller
-// guarantees the approximate score is within margin/4 ulps of the true one for scores in the
-// normal float range. Exact when margin = 0 (exact(i) is then never called).
+// of a non-negative float score (+inf allowed, no NaN); when margin > 0 it approximates the
+// item's true score, whose value exact(i) (a uint64 that orders like the true score) decides, and
+// the caller guarantees key[i] is within margin/4 of the bit pattern of the true score rounded to
+// float (bit patterns of non-negative floats are consecutive integers across the subnormal,
+// normal and infinite ranges, so "within a few units" is one statement for all of them). Exact
+// when margin = 0 (exact(i) is then never called).
 //
 // How: min/max, an 11-bit histogram of the bits below the highest differing one finds the bucket
-// of the count-th smallest key, one pass collects that bucket's members plus `margin` ulps either
+// of the count-th smallest key, one pass collects that bucket's members plus `margin` either
 // side, a radix select among them gives the approximate threshold t. Keys below t - margin are
-// certainly pruned (their true scores are below every key >= t's), keys above t + margin certainly
-// kept; the few in between (usually just t itself) are ranked by exact(). If t is too close to 0
-// (subnormal scores lose relative precision) or to infinity, the whole row is ranked by exact().
+// certainly pruned (at least n - count + 1 keys are >= t, so the true threshold rounds to at
+// least t - margin/4, above any of them), keys above t + margin certainly kept (likewise); the few
+// in between (usually just t itself) are ranked by exact() with a linear radix select.
+
 // select_row's first stage, on the approximate keys only (0 < count < n, margin != kExactOnly):
 // sets *below (= t - margin) and leaves the band [t - margin, t + margin]'s indices, in index
-// order, in s.band; *need of them are pruned. Returns false when t is too close to 0 or infinity
-// for margin > 0 to be trusted. Kept out of line: inlined into the callers' row loops it left
-// the hot loops short of registers.
-__attribute__((noinline)) inline bool approx_threshold(const uint32_t* __restrict key, int64_t n, int64_t count, uint32_t margin,
+// order, in s.band; *need of them are pruned. Kept out of line: inlined into the callers' row
+// loops it left the hot loops short of registers.
+__attribute__((noinline)) inline void approx_threshold(const uint32_t* __restrict key, int64_t n, int64_t count, uint32_t margin,
                                                        RowSelectScratch& s, uint32_t* below, int64_t* need) {
   uint32_t lo = key[0], hi = key[0];
   for (int64_t i = 1; i < n; ++i) {
@@ -260,17 +262,15 @@ __attribute__((noinline)) inline bool approx_threshold(const uint32_t* __restric
     if (ck[j] >= blo && ck[j] <= bhi) s.work.push_back(ck[j]);
   const uint32_t t = radix_select(s.work.data(), int64_t(s.work.size()), rank);
   const uint32_t t_lo = t >= margin ? t - margin : 0, t_hi = t + margin;
-  if (margin > 0 && (t_lo < 0x00800000u || t_hi >= 0x7f800000u)) return false;
   int64_t nb = below_clo;
   s.band.clear();
   for (int64_t j = 0; j < m; ++j) {
     nb += ck[j] < t_lo;
-    if (ck[j] >= t_lo && ck[j] <= t_hi) s.band.push_back({0, ci[j]});
+    if (ck[j] >= t_lo && ck[j] <= t_hi) s.band.push_back(ci[j]);
   }
   // The count-th smallest key is t, so fewer than count keys are < t_lo and at least count <= t_hi.
   *below = t_lo;
   *need = count - nb;
-  return true;
 }
 
 template <class Exact>
@@ -284,23 +284,29 @@ void select_row(const uint32_t* key, int64_t n, int64_t count, uint32_t margin, 
     cut->below = 0xffffffffu;  // every key (a non-negative float's bits) is below
     return;
   }
-  int64_t need = 0;
-  if (margin == kExactOnly || !approx_threshold(key, n, count, margin, s, &cut->below, &need)) {
+  if (margin == kExactOnly) {
     s.exact.resize(size_t(n));
     for (int64_t i = 0; i < n; ++i) s.exact[size_t(i)] = exact(i);
     s.flags.resize(size_t(n));
-    std::vector<uint64_t> work;
-    mark_smallest(s.exact.data(), n, count, work, s.flags.data());
+    mark_smallest(s.exact.data(), n, count, s.exact_work, s.flags.data());
     cut->below = 0;
     for (int64_t i = 0; i < n; ++i)
       if (s.flags[size_t(i)]) cut->extra.push_back(int32_t(i));
     return;
   }
-  if (margin > 0) {
-    for (auto& e : s.band) e.first = exact(e.second);
-    std::sort(s.band.begin(), s.band.end());  // by exact key, then index
+  int64_t need = 0;
+  approx_threshold(key, n, count, margin, s, &cut->below, &need);
+  const int64_t nband = int64_t(s.band.size());
+  if (margin == 0) {  // equal exact keys: the lowest indices go
+    for (int64_t j = 0; j < need; ++j) cut->extra.push_back(s.band[size_t(j)]);
+    return;
   }
-  for (int64_t j = 0; j < need; ++j) cut->extra.push_back(s.band[size_t(j)].second);
+  s.exact.resize(size_t(nband));
+  s.flags.resize(size_t(nband));
+  for (int64_t j = 0; j < nband; ++j) s.exact[size_t(j)] = exact(s.band[size_t(j)]);
+  mark_smallest(s.exact.data(), nband, need, s.exact_work, s.flags.data());  // band is in index order
+  for (int64_t j = 0; j < nband; ++j)
+    if (s.flags[size_t(j)]) cut->extra.push_back(s.band[size_t(j)]);
 }
 
 // True when none of v[0..n) is NaN or infinite.

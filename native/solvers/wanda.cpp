@@ -111,11 +111,12 @@ Status prune_wanda(const WeightView& w, CalibrationStats& stats, const Pattern& 
     });
   } else {
     // Approximate float32 scores |w|·float(norm) rank the bulk of each row; select_row settles the
-    // few near the threshold with the float64 score. float(norm) is within 2^-24 (relative) of
-    // norm and the product rounds once more, so an approximate score is within 2^-23 relative
-    // (<= 3 ulps) of the float64 score rounded to float: margin 16 covers that with room to
-    // spare. That bound needs float(norm) normal (or exactly 0, when the float64 score is 0 too);
-    // otherwise every row is ranked by its float64 scores.
+    // few near the threshold with the float64 score. With float(norm) normal, it is within 2^-24
+    // (relative) of norm and the product rounds once more, so an approximate score is within
+    // 2^-23 relative (<= 3 units of the last place) of the float64 score rounded to float in the
+    // normal range, and within 2^-149 (one unit) of it below FLT_MIN: margin 16 covers that
+    // with room to spare. A zero norm gives exact zeros; any other norm that is not a normal
+    // float voids the bound, and every row is then ranked by its float64 scores.
     std::vector<float> normf(static_cast<size_t>(cols));
     bool approx_ok = true;
     for (int64_t j = 0; j < cols; ++j) {

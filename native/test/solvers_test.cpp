@@ -116,15 +116,15 @@ static void test_cholesky_inverse() {
 // select_row against a stable sort of the exact scores, with Wanda's keys: approximate float32
 // |a|·float(n) (margin 16) next to the exact float64 |a|·n, on rows built to break a float32
 // ranking: many equal values, near-ties one float64 ulp apart (equal as floats), columns whose
-// float norms round in opposite directions, thresholds near 0 / subnormal / near float overflow,
-// mostly-zero rows and all-equal rows; and margin 0 with exact keys (magnitude).
+// float norms round in opposite directions, thresholds among subnormal scores and among scores
+// that overflow float to infinity, mostly-zero rows and all-equal rows; and margin 0 with exact
+// keys (magnitude).
 static void test_select_row() {
   uint64_t state = 12345;
   auto next = [&] { state = state * 6364136223846793005ull + 1442695040888963407ull; return state >> 11; };
   auto uniform = [&] { return double(next()) / double(1ull << 53); };
   RowSelectScratch scratch;
   RowCut cut;
-  int rows_tested = 0, exact_rows = 0;
   for (int kind = 0; kind < 8; ++kind)
     for (int64_t n : {1, 2, 3, 7, 64, 1000, 4097})
       for (int rep = 0; rep < 6; ++rep) {
@@ -137,7 +137,7 @@ static void test_select_row() {
             case 2: v = 0.5; nr = 1 + double(next() % 5) * 0x1p-52; break;               // near-ties, equal floats
             case 3: v = 0.25 * (1 + double(next() % 3) * 0x1p-23); nr = 1 + double(next() % 7) * 0x1p-25; break;
             case 4: v *= 1e-30; nr *= 1e-8; break;                                        // scores around 1e-38
-            case 5: v *= 1e30; nr *= 1e8; break;                                          // scores near float overflow
+            case 5: v *= 3e30; nr *= 1e8; break;                                          // scores past float overflow (inf keys)
             case 6: if (next() % 4) v = 0; break;                                        // mostly zeros
             case 7: v = 1; nr = 2; break;                                                 // all equal
             default: break;
@@ -167,8 +167,6 @@ static void test_select_row() {
             for (int64_t j = 0; j < count; ++j) want[size_t(order[size_t(j)])] = 1;
             CHECK(got == want, "select_row kind %d n %lld count %lld margin %u: mask differs from the stable sort", kind, (long long)n,
                   (long long)count, margin);
-            exact_rows += cut.below == 0 && !cut.extra.empty();
-            ++rows_tested;
           }
           // Magnitude: exact uint32 keys, margin 0.
           std::vector<uint32_t> mkey(static_cast<size_t>(n));
@@ -184,7 +182,6 @@ static void test_select_row() {
           CHECK(got == want, "select_row margin 0 kind %d n %lld count %lld", kind, (long long)n, (long long)count);
         }
       }
-  CHECK(exact_rows > 0, "some rows took the exact fallback (%d of %d)", exact_rows, rows_tested);
 }
 
 int main() {
