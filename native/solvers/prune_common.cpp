@@ -173,7 +173,8 @@ int64_t write_row_cut(const WeightView& w, int64_t r, const float* v, const uint
   int64_t pruned = int64_t(extra.size());
   for (int64_t c = 0; c < w.cols; ++c) pruned += key[c] < below;
   for (int32_t c : extra) {
-    std::memset(dst + size_t(c) * es, 0, es);
+    if (es == 4) reinterpret_cast<uint32_t*>(dst)[c] = 0;
+    else reinterpret_cast<uint16_t*>(dst)[c] = 0;
     mask[c] = 0;
     l += double(v[c]) * double(v[c]) * (lw ? lw[c] : 1.0);
   }

@@ -157,14 +157,14 @@ Selection<Key> select_smallest(int64_t n, int64_t count, int64_t unit, KeyAt key
 }
 
 // N:M on one group of m keys: pruned[i] = 1 for the m - n smallest (ties: lower index first).
+// Each key's rank among the group (smaller keys, plus equal keys at lower indices) is counted
+// without branches: random keys made the branchy "find the minimum m - n times" mispredict.
 template <class Key>
 void mark_group(const Key* keys, int m, int n, uint8_t* pruned) {
-  for (int i = 0; i < m; ++i) pruned[i] = 0;
-  for (int t = 0; t < m - n; ++t) {
-    int best = -1;
-    for (int i = 0; i < m; ++i)
-      if (!pruned[i] && (best < 0 || keys[i] < keys[best])) best = i;
-    pruned[best] = 1;
+  for (int i = 0; i < m; ++i) {
+    int rank = 0;
+    for (int j = 0; j < m; ++j) rank += (keys[j] < keys[i]) | ((keys[j] == keys[i]) & (j < i));
+    pruned[i] = rank < m - n;
   }
 }
 
@@ -319,9 +319,10 @@ inline bool all_finite(const float* v, int64_t n) {
 // The row-by-row selection magnitude (per row, N:M) and Wanda share. For each row:
 // load_row(r, buf) returns the row as float32 (buf, or w's own memory); unstructured rows prune
 // their `count` lowest scores via select_row on approx_keys(v, key) (uint32 keys, `margin` as
-// select_row documents) and exact_key(c, v[c]) (uint64); N:M rows prune the m - n lowest exact
-// keys of every group of m. finish(r, v, key, cut) writes row r. Returns false (and stops early)
-// if a row holds a NaN or an infinity; the caller reports which.
+// select_row documents) and exact_key(c, v[c]) (uint64); N:M rows prune the m - n lowest keys
+// of every group of m (approximate keys where they leave no doubt, exact ones otherwise).
+// finish(r, v, key, cut) writes row r. Returns false (and stops early) if a row holds a NaN or
+// an infinity; the caller reports which.
 template <class LoadRow, class ApproxKeys, class ExactKey, class Finish>
 bool prune_rows(int64_t rows, int64_t cols, int pm, int pn, int64_t count, uint32_t margin, LoadRow load_row,
                 ApproxKeys approx_keys, ExactKey exact_key, Finish finish) {
@@ -329,7 +330,6 @@ bool prune_rows(int64_t rows, int64_t cols, int pm, int pn, int64_t count, uint3
   parallel_range(rows, 4, [&](int64_t b, int64_t e) {
     std::vector<float> buf(static_cast<size_t>(cols));
     std::vector<uint32_t> key(static_cast<size_t>(cols), 0);
-    std::vector<uint64_t> exact;
     std::vector<uint8_t> pruned;
     RowSelectScratch scratch;
     RowCut cut;
@@ -340,14 +340,37 @@ bool prune_rows(int64_t rows, int64_t cols, int pm, int pn, int64_t count, uint3
         return;
       }
       if (pm > 0) {
-        exact.resize(size_t(cols));
+        // Each group is decided on the approximate keys when the pruned and kept ones are more
+        // than `margin` apart (then the true scores order the same way), else on exact keys.
         pruned.resize(size_t(cols));
-        for (int64_t c = 0; c < cols; ++c) exact[size_t(c)] = exact_key(c, v[c]);
-        for (int64_t g = 0; g < cols; g += pm) mark_group(&exact[size_t(g)], pm, pn, &pruned[size_t(g)]);
-        cut.below = 0;  // key is all zeros: nothing is below 0, the groups' picks are the extras
-        cut.extra.clear();
-        for (int64_t c = 0; c < cols; ++c)
-          if (pruned[size_t(c)]) cut.extra.push_back(int32_t(c));
+        if (margin != kExactOnly) approx_keys(v, key.data());
+        uint64_t ex[16];
+        for (int64_t g = 0; g < cols; g += pm) {
+          uint8_t* pr = &pruned[size_t(g)];
+          bool decided = false;
+          if (margin != kExactOnly) {
+            const uint32_t* k = &key[size_t(g)];
+            mark_group(k, pm, pn, pr);
+            uint32_t max_pruned = 0, min_kept = 0xffffffffu;
+            for (int i = 0; i < pm; ++i) {
+              if (pr[i]) max_pruned = std::max(max_pruned, k[i]);
+              else min_kept = std::min(min_kept, k[i]);
+            }
+            decided = pn == pm || min_kept - max_pruned > margin;
+          }
+          if (!decided) {
+            for (int i = 0; i < pm; ++i) ex[i] = exact_key(g + i, v[g + i]);
+            mark_group(ex, pm, pn, pr);
+          }
+        }
+        cut.below = 0;  // nothing is below 0: the groups' picks are the extras
+        cut.extra.resize(size_t(cols));
+        size_t ne = 0;
+        for (int64_t c = 0; c < cols; ++c) {  // branch-free: half the flags are set, at random
+          cut.extra[ne] = int32_t(c);
+          ne += pruned[size_t(c)];
+        }
+        cut.extra.resize(ne);
       } else {
         approx_keys(v, key.data());
         select_row(key.data(), cols, count, margin, [&](int64_t c) { return exact_key(c, v[c]); }, scratch, &cut);
