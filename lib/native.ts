@@ -107,11 +107,11 @@ export interface NativeAddon {
   calibInfo(h: StatsHandle): { k: number; hessian: boolean; tokens: number; batches: number; bytes: number };
   calibRead(h: StatsHandle, which: 'sumsq' | 'hessian'): ArrayBuffer;
   calibDispose(h: StatsHandle): void;
-  pruneMagnitude(w: Buf, dtype: DType, rows: number, cols: number, opt: PatternNative & { perRow: boolean }): PruneResultNative;
-  pruneMagnitudeAsync(w: Buf, dtype: DType, rows: number, cols: number, opt: PatternNative & { perRow: boolean }): Promise<PruneResultNative>;
-  pruneWanda(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle, opt: PatternNative & { alphaSearch: boolean }): PruneResultNative;
+  pruneMagnitude(w: Buf, dtype: DType, rows: number, cols: number, opt: PatternNative & { perRow: boolean; inPlace: boolean }): PruneResultNative;
+  pruneMagnitudeAsync(w: Buf, dtype: DType, rows: number, cols: number, opt: PatternNative & { perRow: boolean; inPlace: boolean }): Promise<PruneResultNative>;
+  pruneWanda(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle, opt: PatternNative & { alphaSearch: boolean; inPlace: boolean }): PruneResultNative;
   pruneWandaAsync(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
-                  opt: PatternNative & { alphaSearch: boolean }): Promise<PruneResultNative>;
+                  opt: PatternNative & { alphaSearch: boolean; inPlace: boolean }): Promise<PruneResultNative>;
   pruneSparseGpt(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
                  opt: PatternNative & { blockSize: number; damping: number; quantizeBits: number }, control: Int32Array): Promise<PruneResultNative>;
   solverKernelName(): string;
@@ -148,7 +148,8 @@ export interface PatternNative {
 }
 
 export interface PruneResultNative {
-  weight: ArrayBuffer;
+  /** null when the weight was written in place. */
+  weight: ArrayBuffer | null;
   mask: ArrayBuffer;
   pruned: number;
   loss: number;

@@ -45,12 +45,22 @@ export interface PruneResult {
   report: PruneReport;
 }
 
-export interface MagnitudeOptions {
+export interface InPlaceOption {
+  /**
+   * Write the pruned weight into `w` itself instead of a new buffer; `result.weight` is then `w`.
+   * Saves allocating (and first-touching) a second weight-sized buffer. `w` is checked for
+   * NaN/Inf first, so an error leaves it unchanged; with the async variant, do not use `w` until
+   * the promise settles. Default false: `w` is never written.
+   */
+  inPlace?: boolean;
+}
+
+export interface MagnitudeOptions extends InPlaceOption {
   /** Rank within each row instead of one threshold over the whole matrix (unstructured only). */
   perRow?: boolean;
 }
 
-export interface WandaOptions {
+export interface WandaOptions extends InPlaceOption {
   /** The published variant: per-row cumulative-score threshold alpha·rowsum, alpha bisected in [0, 0.8] (unstructured only). */
   alphaSearch?: boolean;
 }
@@ -117,7 +127,7 @@ function checkBool(v: unknown, what: string): boolean {
   return v === true;
 }
 
-function toResult(r: PruneResultNative, w: Weight2D, method: PruneReport['method'], label: string): PruneResult {
+function toResult(r: PruneResultNative, w: Weight2D, method: PruneReport['method'], label: string, inPlace?: Tensor): PruneResult {
   const total = w.rows * w.cols;
   const report: PruneReport = { method, pattern: label, sparsity: total ? r.pruned / total : 0, pruned: r.pruned, total, loss: r.loss };
   if (method === 'wanda' && r.alpha >= 0) report.alpha = r.alpha;
@@ -127,7 +137,7 @@ function toResult(r: PruneResultNative, w: Weight2D, method: PruneReport['method
     report.deadColumns = r.deadColumns;
   }
   return {
-    weight: Tensor.from(viewAs(w.dtype, r.weight), w.shape, { dtype: w.dtype }),
+    weight: inPlace ?? Tensor.from(viewAs(w.dtype, r.weight!), w.shape, { dtype: w.dtype }),
     mask: Tensor.from(new Uint8Array(r.mask), w.shape, { dtype: 'uint8' }),
     report,
   };
@@ -137,7 +147,9 @@ function magnitudeArgs(w: Tensor, pattern: PrunePattern, options: MagnitudeOptio
   const ww = checkWeight(w);
   const p = checkPattern(pattern, ww.cols);
   const perRow = checkBool(options?.perRow, 'options.perRow');
-  return { ww, p, args: [ww.data, ww.dtype, ww.rows, ww.cols, { sparsity: p.sparsity, n: p.n, m: p.m, perRow }] as const };
+  const inPlace = checkBool(options?.inPlace, 'options.inPlace');
+  return { ww, p, inPlace: inPlace ? w : undefined,
+    args: [ww.data, ww.dtype, ww.rows, ww.cols, { sparsity: p.sparsity, n: p.n, m: p.m, perRow, inPlace }] as const };
 }
 
 function wandaArgs(w: Tensor, stats: CalibrationStats, pattern: PrunePattern, options: WandaOptions) {
@@ -146,23 +158,25 @@ function wandaArgs(w: Tensor, stats: CalibrationStats, pattern: PrunePattern, op
   const s = checkStats(stats, ww.cols, 'wanda', false);
   const alphaSearch = checkBool(options?.alphaSearch, 'options.alphaSearch');
   if (alphaSearch && p.m > 0) throw new ArgumentError('wanda: alphaSearch applies to unstructured sparsity only');
-  return { ww, p, args: [ww.data, ww.dtype, ww.rows, ww.cols, s.handle(), { sparsity: p.sparsity, n: p.n, m: p.m, alphaSearch }] as const };
+  const inPlace = checkBool(options?.inPlace, 'options.inPlace');
+  return { ww, p, inPlace: inPlace ? w : undefined,
+    args: [ww.data, ww.dtype, ww.rows, ww.cols, s.handle(), { sparsity: p.sparsity, n: p.n, m: p.m, alphaSearch, inPlace }] as const };
 }
 
 /** Magnitude pruning (the baseline): |w| ranked over the whole matrix, per row, or per N:M group. */
 function magnitude(w: Tensor, pattern: PrunePattern, options: MagnitudeOptions = {}): PruneResult {
-  const { ww, p, args } = magnitudeArgs(w, pattern, options);
+  const { ww, p, inPlace, args } = magnitudeArgs(w, pattern, options);
   try {
-    return toResult(native.pruneMagnitude(...args), ww, 'magnitude', p.label);
+    return toResult(native.pruneMagnitude(...args), ww, 'magnitude', p.label, inPlace);
   } catch (e) {
     throw fromNativeError(e, 'prune.magnitude');
   }
 }
 
 async function magnitudeAsync(w: Tensor, pattern: PrunePattern, options: MagnitudeOptions = {}): Promise<PruneResult> {
-  const { ww, p, args } = magnitudeArgs(w, pattern, options);
+  const { ww, p, inPlace, args } = magnitudeArgs(w, pattern, options);
   try {
-    return toResult(await native.pruneMagnitudeAsync(...args), ww, 'magnitude', p.label);
+    return toResult(await native.pruneMagnitudeAsync(...args), ww, 'magnitude', p.label, inPlace);
   } catch (e) {
     throw fromNativeError(e, 'prune.magnitudeAsync');
   }
@@ -170,18 +184,18 @@ async function magnitudeAsync(w: Tensor, pattern: PrunePattern, options: Magnitu
 
 /** Wanda: |w_ij|·‖X_j‖₂ ranked within each row (exactly ⌊K·s⌋ pruned per row) or per N:M group. */
 function wanda(w: Tensor, stats: CalibrationStats, pattern: PrunePattern, options: WandaOptions = {}): PruneResult {
-  const { ww, p, args } = wandaArgs(w, stats, pattern, options);
+  const { ww, p, inPlace, args } = wandaArgs(w, stats, pattern, options);
   try {
-    return toResult(native.pruneWanda(...args), ww, 'wanda', p.label);
+    return toResult(native.pruneWanda(...args), ww, 'wanda', p.label, inPlace);
   } catch (e) {
     throw fromNativeError(e, 'prune.wanda');
   }
 }
 
 async function wandaAsync(w: Tensor, stats: CalibrationStats, pattern: PrunePattern, options: WandaOptions = {}): Promise<PruneResult> {
-  const { ww, p, args } = wandaArgs(w, stats, pattern, options);
+  const { ww, p, inPlace, args } = wandaArgs(w, stats, pattern, options);
   try {
-    return toResult(await native.pruneWandaAsync(...args), ww, 'wanda', p.label);
+    return toResult(await native.pruneWandaAsync(...args), ww, 'wanda', p.label, inPlace);
   } catch (e) {
     throw fromNativeError(e, 'prune.wandaAsync');
   }

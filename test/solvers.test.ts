@@ -115,6 +115,61 @@ describe('prune.wanda', () => {
           expect(report.method).toBe('wanda');
         });
 
+  it('near-ties that float32 scores cannot tell apart are ranked by the float64 scores', () => {
+    // Channel norms 1, 1 + 2^-25, 1 + 2^-23 (j % 3 = 0, 1, 2): the first two round to the same
+    // float32, so |w|·float(norm) ties them; the float64 scores prune every j % 3 = 0 first.
+    const [rows, cols] = [5, 72];
+    const stats = new CalibrationStats(cols);
+    stats.add(Tensor.from(new Float32Array(cols).fill(1), [1, cols]));
+    stats.add(Tensor.from(Float32Array.from({ length: cols }, (_, j) => (j % 3) * 2 ** -12), [1, cols]));
+    const sumsq = stats.sumOfSquares();
+    expect(Math.fround(Math.sqrt(sumsq[1]!))).toBe(Math.fround(Math.sqrt(sumsq[0]!)));
+    expect(Math.sqrt(sumsq[1]!)).toBeGreaterThan(Math.sqrt(sumsq[0]!));
+    const vals = new Float32Array(rows * cols).fill(0.5);
+    for (let c = 0; c < cols; c++) vals[3 * cols + c] = c % 2 ? -0.5 : 0.5;  // signs do not matter
+    const w = Tensor.from(vals, [rows, cols]);
+    for (const pat of [{ sparsity: 0.5 }, { sparsity: 0.25 }, { n: 2, m: 4 }] as Pat[]) {
+      const got = prune.wanda(w, stats, pat).mask.toTypedArray() as Uint8Array;
+      expect(mismatches(got, wandaRef(vals, rows, cols, sumsq, pat))).toBe(0);
+    }
+    const half = prune.wanda(w, stats, { sparsity: 0.5 }).mask.toTypedArray() as Uint8Array;
+    for (let c = 0; c < cols; c++) if (c % 3 === 0) expect(half[c]).toBe(0);
+  });
+
+  it('inPlace: writes the same weight into w itself (sync and async, every path); errors leave w unchanged', async () => {
+    const [rows, cols, T] = [37, 48, 30];
+    const x = llmActivations(T, cols, 4, [2]);
+    const stats = statsFor(x, T, cols, false);
+    const cases: [string, (w: Tensor, inPlace: boolean) => ReturnType<typeof prune.wanda> | Promise<ReturnType<typeof prune.wanda>>][] = [
+      ['wanda 50%', (w, inPlace) => prune.wanda(w, stats, { sparsity: 0.5 }, { inPlace })],
+      ['wanda 2:4', (w, inPlace) => prune.wanda(w, stats, { n: 2, m: 4 }, { inPlace })],
+      ['wanda alphaSearch', (w, inPlace) => prune.wanda(w, stats, { sparsity: 0.5 }, { inPlace, alphaSearch: true })],
+      ['wandaAsync 30%', (w, inPlace) => prune.wandaAsync(w, stats, { sparsity: 0.3 }, { inPlace })],
+      ['magnitude global', (w, inPlace) => prune.magnitude(w, { sparsity: 0.5 }, { inPlace })],
+      ['magnitude per row', (w, inPlace) => prune.magnitude(w, { sparsity: 0.6 }, { inPlace, perRow: true })],
+      ['magnitudeAsync 1:4', (w, inPlace) => prune.magnitudeAsync(w, { n: 1, m: 4 }, { inPlace })],
+    ];
+    for (const dtype of ['float32', 'bfloat16'] as const)
+      for (const [label, run] of cases) {
+        const vals = randomMatrix(rows, cols, 11);
+        const ref = await run(Tensor.from(vals, [rows, cols]).to(dtype), false);
+        const w = Tensor.from(vals, [rows, cols]).to(dtype);
+        const got = await run(w, true);
+        expect(got.weight, `${label} ${dtype}`).toBe(w);
+        expect(valuesOf(w), `${label} ${dtype}`).toEqual(valuesOf(ref.weight));
+        expect(got.mask.toTypedArray(), `${label} ${dtype}`).toEqual(ref.mask.toTypedArray());
+        expect(got.report, `${label} ${dtype}`).toEqual(ref.report);
+      }
+    const bad = randomMatrix(rows, cols, 12);
+    bad[5 * cols + 40] = Infinity;
+    const w = Tensor.from(bad, [rows, cols]);
+    const before = Float32Array.from(w.toTypedArray() as Float32Array);
+    expect(() => prune.wanda(w, stats, { sparsity: 0.5 }, { inPlace: true })).toThrow(/non-finite value at \[5, 40\]/);
+    expect(() => prune.magnitude(w, { sparsity: 0.5 }, { inPlace: true, perRow: true })).toThrow(/non-finite value at \[5, 40\]/);
+    expect(w.toTypedArray()).toEqual(before);
+    expect(() => prune.wanda(w, stats, { sparsity: 0.5 }, { inPlace: 1 as unknown as boolean })).toThrow(/options.inPlace/);
+  });
+
   it('alphaSearch: same mask and alpha as the published bisection', async () => {
     const [rows, cols, T] = [48, 64, 40];
     const w = Tensor.from(randomMatrix(rows, cols, 5), [rows, cols]);

@@ -97,10 +97,57 @@ Napi::ArrayBuffer adopt_host(Napi::Env env, HostBuffer&& buf) {
   }, new size_t(size));
 }
 
-Napi::Object result_to_js(Napi::Env env, PruneOutput& r) {
+// Result buffers made by V8 on the JS thread before the solver runs (magnitude and Wanda write
+// into them). V8 frees such memory itself when it collects the buffer, whereas an external
+// buffer's finalizer (adopt_host) only runs on a later turn of the event loop: a loop of
+// synchronous calls would keep every earlier result alive and take fresh pages for each call,
+// and on the VMs we measured first-touching fresh pages costs more than the pruning itself.
+struct JsOutputs {
+  Napi::Reference<Napi::ArrayBuffer> weight, mask;
+};
+
+// Plain 4 KiB pages, on purpose (no MADV_HUGEPAGE): on the VMs we measured (free page reporting
+// hands freed 2 MiB blocks back to the host), first-touching 225 MB of huge pages the host has
+// to fault back in costs ~0.6 s of CPU against ~0.13 s with 4 KiB pages; huge pages only win
+// (~0.03 s) when the memory was freed moments before. The solver's workers touch the pages first.
+Napi::ArrayBuffer new_output(Napi::Env env, size_t bytes, HostBuffer* view) {
+  Napi::ArrayBuffer b = Napi::ArrayBuffer::New(env, bytes);  // untouched pages until the solver writes them
+  if (env.IsExceptionPending()) return b;
+  view->wrap(static_cast<uint8_t*>(b.Data()), bytes);
+  return b;
+}
+
+// Makes w's output buffers and points out at them; false (an error thrown) if V8 has no memory.
+// in_place: the weight is written into w's own memory (`w_data`) and only the mask is made.
+bool make_js_outputs(Napi::Env env, const WeightView& w, void* w_data, bool in_place, PruneOutput* out,
+                     std::shared_ptr<JsOutputs>* js) {
+  const size_t total = size_t(w.rows) * size_t(w.cols);
+  auto o = std::make_shared<JsOutputs>();
+  if (in_place) {
+    out->weight.wrap(static_cast<uint8_t*>(w_data), total * dtype_size(w.dtype));
+  } else {
+    Napi::ArrayBuffer wb = new_output(env, total * dtype_size(w.dtype), &out->weight);
+    if (!env.IsExceptionPending()) o->weight = Napi::Persistent(wb);
+  }
+  if (!env.IsExceptionPending()) {
+    Napi::ArrayBuffer mb = new_output(env, total, &out->mask);
+    if (!env.IsExceptionPending()) o->mask = Napi::Persistent(mb);
+  }
+  if (env.IsExceptionPending()) {
+    env.GetAndClearPendingException();
+    out->weight.reset();
+    out->mask.reset();
+    return fail(env, ErrorCode::memory, "out of memory for the " + std::to_string(w.rows) + "x" + std::to_string(w.cols) + " result");
+  }
+  *js = std::move(o);
+  return true;
+}
+
+Napi::Object result_to_js(Napi::Env env, PruneOutput& r, const JsOutputs* js) {
   Napi::Object o = Napi::Object::New(env);
-  o.Set("weight", adopt_host(env, std::move(r.weight)));
-  o.Set("mask", adopt_host(env, std::move(r.mask)));
+  // In place (js without a weight buffer): the weight is the caller's w, nothing to return.
+  o.Set("weight", !js ? Napi::Value(adopt_host(env, std::move(r.weight))) : js->weight.IsEmpty() ? env.Null() : Napi::Value(js->weight.Value()));
+  o.Set("mask", js ? js->mask.Value() : adopt_host(env, std::move(r.mask)));
   o.Set("pruned", double(r.pruned));
   o.Set("loss", r.loss);
   o.Set("alpha", r.alpha);
@@ -117,19 +164,31 @@ Napi::Object result_to_js(Napi::Env env, PruneOutput& r) {
   return o;
 }
 
+// Where a solver's outputs go: JS ArrayBuffers made before it runs (JsOutputs; with in_place the
+// weight is w itself), or (w == nullptr) buffers the solver allocates.
+struct OutputPlan {
+  const WeightView* w = nullptr;
+  void* w_data = nullptr;  // w's memory, writable (in_place)
+  bool in_place = false;
+};
+
 // Runs `solve` now (sync) or on a libuv thread (async), then converts the result.
-Napi::Value finish(Napi::Env env, bool async, std::function<Status(PruneOutput*)> solve, const std::vector<Napi::Value>& keep) {
+Napi::Value finish(Napi::Env env, bool async, std::function<Status(PruneOutput*)> solve, const std::vector<Napi::Value>& keep,
+                   const OutputPlan& plan = {}) {
   auto out = std::make_shared<PruneOutput>();
+  std::shared_ptr<JsOutputs> js;
+  if (plan.w && !make_js_outputs(env, *plan.w, plan.w_data, plan.in_place, out.get(), &js)) return env.Undefined();
   if (!async) {
     Status st = solve(out.get());
     if (!st.ok()) {
       throw_status(env, st);
       return env.Undefined();
     }
-    return result_to_js(env, *out);
+    return result_to_js(env, *out, js.get());
   }
   return PromiseWorker::Start(
-      env, [solve, out] { return solve(out.get()); }, [out](Napi::Env env) -> Napi::Value { return result_to_js(env, *out); }, keep);
+      env, [solve, out] { return solve(out.get()); },
+      [out, js](Napi::Env env) -> Napi::Value { return result_to_js(env, *out, js.get()); }, keep);
 }
 
 // ---- calibration ---------------------------------------------------------------------------
@@ -254,6 +313,7 @@ Napi::Value CalibDispose(const Napi::CallbackInfo& info) {
 // The arguments every solver shares: (w, dtype, rows, cols, [stats,] options with the pattern).
 struct SolverCall {
   WeightView w;
+  void* w_data = nullptr;  // w.data, writable (for inPlace)
   Pattern p;
   std::shared_ptr<CalibrationStats> stats;
   std::vector<Napi::Value> keep;
@@ -263,6 +323,7 @@ struct SolverCall {
 bool get_solver_call(const Napi::CallbackInfo& info, bool with_stats, SolverCall* c) {
   Napi::Env env = info.Env();
   if (!get_weight(info, &c->w, &c->keep) || (with_stats && !get_stats(env, info[4], &c->stats))) return false;
+  c->w_data = const_cast<void*>(c->w.data);  // get_weight's buffer is a writable JS TypedArray
   const Napi::Value ov = info[with_stats ? 5 : 4];
   if (!ov.IsObject()) return fail(env, ErrorCode::argument, "options must be an object");
   c->o = ov.As<Napi::Object>();
@@ -274,7 +335,7 @@ Napi::Value Magnitude(const Napi::CallbackInfo& info, bool async) {
   if (!get_solver_call(info, false, &c)) return info.Env().Undefined();
   const bool per_row = c.o.Get("perRow").ToBoolean();
   return finish(info.Env(), async, [w = c.w, p = c.p, per_row](PruneOutput* out) { return prune_magnitude(w, p, per_row, out); },
-                c.keep);
+                c.keep, {&c.w, c.w_data, c.o.Get("inPlace").ToBoolean()});
 }
 
 Napi::Value Wanda(const Napi::CallbackInfo& info, bool async) {
@@ -282,7 +343,8 @@ Napi::Value Wanda(const Napi::CallbackInfo& info, bool async) {
   if (!get_solver_call(info, true, &c)) return info.Env().Undefined();
   const bool alpha = c.o.Get("alphaSearch").ToBoolean();
   return finish(info.Env(), async,
-                [w = c.w, p = c.p, stats = c.stats, alpha](PruneOutput* out) { return prune_wanda(w, *stats, p, alpha, out); }, c.keep);
+                [w = c.w, p = c.p, stats = c.stats, alpha](PruneOutput* out) { return prune_wanda(w, *stats, p, alpha, out); }, c.keep,
+                {&c.w, c.w_data, c.o.Get("inPlace").ToBoolean()});
 }
 
 // sparsegpt(w, dtype, rows, cols, stats, { sparsity, n, m, blockSize, damping, quantizeBits }, ctrl: Int32Array(3))

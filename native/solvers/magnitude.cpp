@@ -43,13 +43,13 @@ void global_threshold(const WeightView& w, int64_t count, KeyAt key_at, std::vec
 
 Status prune_magnitude(const WeightView& w, const Pattern& p, bool per_row, PruneOutput* out) {
   SK_RETURN_IF_ERROR(check_pattern(p, w.cols));
-  SK_RETURN_IF_ERROR(check_weight_finite(w, "magnitude"));
   const int64_t rows = w.rows, cols = w.cols;
-  allocate_outputs(w, out);
   std::vector<double> row_loss(size_t(rows), 0.0);
   const int64_t total = rows * cols;
   const int64_t global_count = int64_t(std::floor(double(total) * p.sparsity));
   if (!p.nm() && !per_row && global_count > 0) {
+    SK_RETURN_IF_ERROR(check_weight_finite(w, "magnitude"));
+    allocate_outputs(w, out);
     const void* d = w.data;
     if (w.dtype == DType::f32)
       global_threshold(w, global_count, [d](int64_t i) { return score_key(std::fabs(static_cast<const float*>(d)[i])); }, row_loss, out);
@@ -60,14 +60,28 @@ Status prune_magnitude(const WeightView& w, const Pattern& p, bool per_row, Prun
       global_threshold(w, global_count, [d](int64_t i) { return score_key(std::fabs(bf16_to_f32(static_cast<const uint16_t*>(d)[i]))); },
                        row_loss, out);
   } else {
+    // |w|'s bits are exact keys: margin 0.
     const int64_t count = p.nm() || !per_row ? 0 : int64_t(std::floor(double(cols) * p.sparsity));
-    prune_rows<uint32_t>(
-        rows, cols, p.m, p.n, count, [&](int64_t r, float* v) { load_row(w, r, v); },
-        [](int64_t, float v) { return score_key(std::fabs(v)); }, [](int64_t) { return 1.0; },
-        [&](int64_t r, const uint8_t* pruned, double loss) {
-          row_loss[size_t(r)] = loss;
-          write_row(w, r, pruned, out);
+    allocate_outputs(w, out, /*populate=*/false);  // first touched by the workers writing the rows
+    // In place, a bad value found halfway would leave w half pruned: check all of w first.
+    if (in_place(w, out)) SK_RETURN_IF_ERROR(check_weight_finite(w, "magnitude"));
+    // float32 rows are read where they are, unless they are being overwritten (in place).
+    const float* wf = w.dtype == DType::f32 && !in_place(w, out) ? static_cast<const float*>(w.data) : nullptr;
+    const bool ok = prune_rows(
+        rows, cols, p.m, p.n, count, 0u,
+        [&](int64_t r, float* buf) -> const float* {
+          if (wf) return wf + r * cols;
+          load_row(w, r, buf);
+          return buf;
+        },
+        [&](const float* v, uint32_t* key) {
+          for (int64_t c = 0; c < cols; ++c) key[c] = score_key(std::fabs(v[c]));
+        },
+        [](int64_t, float v) { return score_key(std::fabs(v)); },
+        [&](int64_t r, const float* v, const uint32_t* key, const RowCut& cut) {
+          write_row_cut(w, r, v, key, cut.below, cut.extra, nullptr, &row_loss[size_t(r)], out);
         });
+    if (!ok) return check_weight_finite(w, "magnitude");
   }
   out->pruned = 0;
   for (int64_t r = 0; r < rows; ++r) out->loss += row_loss[size_t(r)];

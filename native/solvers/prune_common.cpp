@@ -88,10 +88,11 @@ Status load_weight_f32(const WeightView& w, float* out, const char* solver) {
   return bad >= 0 ? non_finite(w, bad, solver) : Status::Ok();
 }
 
-void allocate_outputs(const WeightView& w, PruneOutput* out) {
+void allocate_outputs(const WeightView& w, PruneOutput* out, bool populate) {
   const size_t total = size_t(w.rows) * size_t(w.cols);
-  out->weight.allocate(total * dtype_size(w.dtype));
-  out->mask.allocate(total);
+  // Buffers the caller provided (HostBuffer::wrap) are used when their sizes match.
+  if (out->weight.owned() || out->weight.size() != total * dtype_size(w.dtype)) out->weight.allocate(total * dtype_size(w.dtype), populate);
+  if (out->mask.owned() || out->mask.size() != total) out->mask.allocate(total, populate);
 }
 
 namespace {
@@ -110,13 +111,82 @@ int64_t masked_copy(const T* __restrict src, const uint8_t* __restrict pruned, T
   return count;
 }
 
+// keep = key >= below, written branch-free so the loop vectorises. The loss sums the dropped
+// values' v²·lw in float64 over 8 interleaved partial sums (a fixed order, so the result does not
+// depend on threads): one running sum would be a serial chain of float64 adds.
+template <class T, bool kWeighted>
+double cut_copy(const T* __restrict src, const float* __restrict v, const uint32_t* __restrict key, uint32_t below,
+                const double* __restrict lw, T* __restrict dst, uint8_t* __restrict mask, int64_t n) {
+  for (int64_t c = 0; c < n; ++c) {
+    const uint32_t keep = key[c] >= below;
+    dst[c] = T(src[c] & T(0u - keep));
+    mask[c] = uint8_t(keep);
+  }
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  auto term = [&](int64_t c) {
+    uint32_t bits;  // v[c] if dropped else +0, by masking its bits (no branch, no select)
+    std::memcpy(&bits, &v[c], 4);
+    bits &= 0u - uint32_t(key[c] < below);
+    float x;
+    std::memcpy(&x, &bits, 4);
+    const double d = x;
+    return kWeighted ? d * d * lw[c] : d * d;
+  };
+  int64_t c = 0;
+  for (; c + 8 <= n; c += 8)
+    for (int j = 0; j < 8; ++j) acc[j] += term(c + j);
+  for (; c < n; ++c) acc[c & 7] += term(c);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+// Row r of w's raw bytes, read-only while the row of out->weight is written: w's own memory, or,
+// when out->weight is w itself (in place), a per-thread copy.
+const uint8_t* source_row(const WeightView& w, int64_t r, const PruneOutput* out) {
+  const size_t es = dtype_size(w.dtype), off = size_t(r * w.cols);
+  const uint8_t* src = static_cast<const uint8_t*>(w.data) + off * es;
+  if (out->weight.data() != w.data) return src;
+  thread_local std::vector<uint8_t> copy;
+  copy.assign(src, src + size_t(w.cols) * es);
+  return copy.data();
+}
+
 }  // namespace
+
+bool in_place(const WeightView& w, const PruneOutput* out) { return out->weight.data() == w.data && w.data != nullptr; }
+
+int64_t write_row_cut(const WeightView& w, int64_t r, const float* v, const uint32_t* key, uint32_t below,
+                      const std::vector<int32_t>& extra, const double* lw, double* loss, PruneOutput* out) {
+  const size_t es = dtype_size(w.dtype), off = size_t(r * w.cols);
+  uint8_t* dst = out->weight.data() + off * es;
+  uint8_t* mask = out->mask.data() + off;
+  const uint8_t* src = source_row(w, r, out);
+  double l;
+  if (es == 4) {
+    auto s4 = reinterpret_cast<const uint32_t*>(src);
+    auto d4 = reinterpret_cast<uint32_t*>(dst);
+    l = lw ? cut_copy<uint32_t, true>(s4, v, key, below, lw, d4, mask, w.cols) : cut_copy<uint32_t, false>(s4, v, key, below, lw, d4, mask, w.cols);
+  } else {
+    auto s2 = reinterpret_cast<const uint16_t*>(src);
+    auto d2 = reinterpret_cast<uint16_t*>(dst);
+    l = lw ? cut_copy<uint16_t, true>(s2, v, key, below, lw, d2, mask, w.cols) : cut_copy<uint16_t, false>(s2, v, key, below, lw, d2, mask, w.cols);
+  }
+  int64_t pruned = int64_t(extra.size());
+  for (int64_t c = 0; c < w.cols; ++c) pruned += key[c] < below;
+  for (int32_t c : extra) {
+    if (es == 4) reinterpret_cast<uint32_t*>(dst)[c] = 0;
+    else reinterpret_cast<uint16_t*>(dst)[c] = 0;
+    mask[c] = 0;
+    l += double(v[c]) * double(v[c]) * (lw ? lw[c] : 1.0);
+  }
+  *loss = l;
+  return pruned;
+}
 
 int64_t write_row(const WeightView& w, int64_t r, const uint8_t* pruned, PruneOutput* out) {
   const size_t es = dtype_size(w.dtype), off = size_t(r * w.cols);
   uint8_t* dst = out->weight.data() + off * es;
   uint8_t* mask = out->mask.data() + off;
-  const uint8_t* src = static_cast<const uint8_t*>(w.data) + off * es;
+  const uint8_t* src = source_row(w, r, out);
   if (es == 4)
     return masked_copy(reinterpret_cast<const uint32_t*>(src), pruned, reinterpret_cast<uint32_t*>(dst), mask, w.cols);
   return masked_copy(reinterpret_cast<const uint16_t*>(src), pruned, reinterpret_cast<uint16_t*>(dst), mask, w.cols);

@@ -3,6 +3,8 @@
 // few linear passes. Ties go to the lower index, which is what a stable ascending sort prunes.
 #pragma once
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -155,41 +157,228 @@ Selection<Key> select_smallest(int64_t n, int64_t count, int64_t unit, KeyAt key
 }
 
 // N:M on one group of m keys: pruned[i] = 1 for the m - n smallest (ties: lower index first).
+// Each key's rank among the group (smaller keys, plus equal keys at lower indices) is counted
+// without branches: random keys made the branchy "find the minimum m - n times" mispredict.
 template <class Key>
 void mark_group(const Key* keys, int m, int n, uint8_t* pruned) {
-  for (int i = 0; i < m; ++i) pruned[i] = 0;
-  for (int t = 0; t < m - n; ++t) {
-    int best = -1;
-    for (int i = 0; i < m; ++i)
-      if (!pruned[i] && (best < 0 || keys[i] < keys[best])) best = i;
-    pruned[best] = 1;
+  for (int i = 0; i < m; ++i) {
+    int rank = 0;
+    for (int j = 0; j < m; ++j) rank += (keys[j] < keys[i]) | ((keys[j] == keys[i]) & (j < i));
+    pruned[i] = rank < m - n;
   }
 }
 
-// The row-by-row selection magnitude (per row, N:M) and Wanda share: key_of(c, v) scores column c
-// of a row holding v, each row prunes its `count` lowest keys (or the m-n lowest of every group of
-// m when p.nm()), and loss_weight(c) scales each pruned value's squared contribution to the row's
-// loss. `finish(r, v, pruned, loss)` writes the row's outputs.
-template <class Key, class LoadRow, class KeyOf, class LossWeight, class Finish>
-void prune_rows(int64_t rows, int64_t cols, int pm, int pn, int64_t count, LoadRow load_row, KeyOf key_of,
-                LossWeight loss_weight, Finish finish) {
+// Scratch for select_row, kept by a worker across its rows.
+struct RowSelectScratch {
+  std::vector<uint32_t> hist, cand_key, work;
+  std::vector<int32_t> cand_idx;
+  std::vector<int32_t> band;
+  std::vector<uint64_t> exact, exact_work;
+  std::vector<uint8_t> flags;
+};
+
+// margin value telling select_row the approximate keys cannot be trusted: rank by exact keys.
+constexpr uint32_t kExactOnly = 0xffffffffu;
+
+// One row's cut: element c is pruned when key[c] < below, and so is every index in `extra` (their
+// keys are >= below). Expressing a row this way lets the writer handle the bulk with one
+// vectorised compare and fix up the few exceptions afterwards.
+struct RowCut {
+  uint32_t below = 0;
+  std::vector<int32_t> extra;
+};
+
+// The `count` smallest of one row's n items, ties to the lower index. key[i] is the bit pattern
+// of a non-negative float score (+inf allowed, no NaN); when margin > 0 it approximates the
+// item's true score, whose value exact(i) (a uint64 that orders like the true score) decides, and
+// the caller guarantees key[i] is within margin/4 of the bit pattern of the true score rounded to
+// float (bit patterns of non-negative floats are consecutive integers across the subnormal,
+// normal and infinite ranges, so "within a few units" is one statement for all of them). Exact
+// when margin = 0 (exact(i) is then never called).
+//
+// How: min/max, an 11-bit histogram of the bits below the highest differing one finds the bucket
+// of the count-th smallest key, one pass collects that bucket's members plus `margin` either
+// side, a radix select among them gives the approximate threshold t. Keys below t - margin are
+// certainly pruned (at least n - count + 1 keys are >= t, so the true threshold rounds to at
+// least t - margin/4, above any of them), keys above t + margin certainly kept (likewise); the few
+// in between (usually just t itself) are ranked by exact() with a linear radix select.
+
+// select_row's first stage, on the approximate keys only (0 < count < n, margin != kExactOnly):
+// sets *below (= t - margin) and leaves the band [t - margin, t + margin]'s indices, in index
+// order, in s.band; *need of them are pruned. Kept out of line: inlined into the callers' row
+// loops it left the hot loops short of registers.
+__attribute__((noinline)) inline void approx_threshold(const uint32_t* __restrict key, int64_t n, int64_t count, uint32_t margin,
+                                                       RowSelectScratch& s, uint32_t* below, int64_t* need) {
+  uint32_t lo = key[0], hi = key[0];
+  for (int64_t i = 1; i < n; ++i) {
+    lo = key[i] < lo ? key[i] : lo;
+    hi = key[i] > hi ? key[i] : hi;
+  }
+  int64_t rank = count - 1;  // of the threshold, within its bucket once that is found
+  uint32_t blo = lo, bhi = lo;
+  if (lo != hi) {
+    const int top = 31 - __builtin_clz(lo ^ hi);
+    const int shift = top >= 10 ? top - 10 : 0;
+    const uint32_t base = lo >> shift;
+    s.hist.assign(2048, 0);
+    uint32_t* __restrict h = s.hist.data();
+    for (int64_t i = 0; i < n; ++i) ++h[(key[i] >> shift) - base];
+    uint32_t b = 0;
+    while (rank >= int64_t(h[b])) rank -= h[b++];
+    blo = (base + b) << shift;
+    bhi = blo + ((uint32_t(1) << shift) - 1);
+  }
+  // Collect keys in [blo - margin, bhi + margin] (in index order); count those below it.
+  const uint32_t clo = blo >= margin ? blo - margin : 0, width = bhi + margin - clo;
+  s.cand_key.resize(size_t(n));
+  s.cand_idx.resize(size_t(n));
+  uint32_t* __restrict ck = s.cand_key.data();
+  int32_t* __restrict ci = s.cand_idx.data();
+  // In blocks of 16: a vectorised count and "any in range?" test; only the rare blocks holding a
+  // candidate are walked one by one.
+  int64_t below_clo = 0, m = 0;
+  auto take = [&](int64_t i) {
+    ck[m] = key[i];  // written always, kept only when in range: no unpredictable branch
+    ci[m] = int32_t(i);
+    m += key[i] - clo <= width;
+  };
+  int64_t i0 = 0;
+  for (; i0 + 16 <= n; i0 += 16) {
+    uint32_t below16 = 0, in16 = 0;
+    for (int j = 0; j < 16; ++j) {
+      below16 += key[i0 + j] < clo;
+      in16 |= key[i0 + j] - clo <= width;
+    }
+    below_clo += below16;
+    if (in16)
+      for (int j = 0; j < 16; ++j) take(i0 + j);
+  }
+  for (; i0 < n; ++i0) {
+    below_clo += key[i0] < clo;
+    take(i0);
+  }
+  s.work.clear();
+  for (int64_t j = 0; j < m; ++j)
+    if (ck[j] >= blo && ck[j] <= bhi) s.work.push_back(ck[j]);
+  const uint32_t t = radix_select(s.work.data(), int64_t(s.work.size()), rank);
+  const uint32_t t_lo = t >= margin ? t - margin : 0, t_hi = t + margin;
+  int64_t nb = below_clo;
+  s.band.clear();
+  for (int64_t j = 0; j < m; ++j) {
+    nb += ck[j] < t_lo;
+    if (ck[j] >= t_lo && ck[j] <= t_hi) s.band.push_back(ci[j]);
+  }
+  // The count-th smallest key is t, so fewer than count keys are < t_lo and at least count <= t_hi.
+  *below = t_lo;
+  *need = count - nb;
+}
+
+template <class Exact>
+void select_row(const uint32_t* key, int64_t n, int64_t count, uint32_t margin, Exact exact, RowSelectScratch& s, RowCut* cut) {
+  cut->extra.clear();
+  if (count <= 0) {
+    cut->below = 0;
+    return;
+  }
+  if (count >= n) {
+    cut->below = 0xffffffffu;  // every key (a non-negative float's bits) is below
+    return;
+  }
+  if (margin == kExactOnly) {
+    s.exact.resize(size_t(n));
+    for (int64_t i = 0; i < n; ++i) s.exact[size_t(i)] = exact(i);
+    s.flags.resize(size_t(n));
+    mark_smallest(s.exact.data(), n, count, s.exact_work, s.flags.data());
+    cut->below = 0;
+    for (int64_t i = 0; i < n; ++i)
+      if (s.flags[size_t(i)]) cut->extra.push_back(int32_t(i));
+    return;
+  }
+  int64_t need = 0;
+  approx_threshold(key, n, count, margin, s, &cut->below, &need);
+  const int64_t nband = int64_t(s.band.size());
+  if (margin == 0) {  // equal exact keys: the lowest indices go
+    for (int64_t j = 0; j < need; ++j) cut->extra.push_back(s.band[size_t(j)]);
+    return;
+  }
+  s.exact.resize(size_t(nband));
+  s.flags.resize(size_t(nband));
+  for (int64_t j = 0; j < nband; ++j) s.exact[size_t(j)] = exact(s.band[size_t(j)]);
+  mark_smallest(s.exact.data(), nband, need, s.exact_work, s.flags.data());  // band is in index order
+  for (int64_t j = 0; j < nband; ++j)
+    if (s.flags[size_t(j)]) cut->extra.push_back(s.band[size_t(j)]);
+}
+
+// True when none of v[0..n) is NaN or infinite.
+inline bool all_finite(const float* v, int64_t n) {
+  int bad = 0;
+  for (int64_t i = 0; i < n; ++i) bad |= !(std::fabs(v[i]) <= 3.40282347e38f);
+  return !bad;
+}
+
+// The row-by-row selection magnitude (per row, N:M) and Wanda share. For each row:
+// load_row(r, buf) returns the row as float32 (buf, or w's own memory); unstructured rows prune
+// their `count` lowest scores via select_row on approx_keys(v, key) (uint32 keys, `margin` as
+// select_row documents) and exact_key(c, v[c]) (uint64); N:M rows prune the m - n lowest keys
+// of every group of m (approximate keys where they leave no doubt, exact ones otherwise).
+// finish(r, v, key, cut) writes row r. Returns false (and stops early) if a row holds a NaN or
+// an infinity; the caller reports which.
+template <class LoadRow, class ApproxKeys, class ExactKey, class Finish>
+bool prune_rows(int64_t rows, int64_t cols, int pm, int pn, int64_t count, uint32_t margin, LoadRow load_row,
+                ApproxKeys approx_keys, ExactKey exact_key, Finish finish) {
+  std::atomic<bool> bad{false};
   parallel_range(rows, 4, [&](int64_t b, int64_t e) {
-    std::vector<float> v(static_cast<size_t>(cols));
-    std::vector<Key> key(static_cast<size_t>(cols)), work;
-    std::vector<uint8_t> pruned(static_cast<size_t>(cols));
-    for (int64_t r = b; r < e; ++r) {
-      load_row(r, v.data());
-      for (int64_t c = 0; c < cols; ++c) key[size_t(c)] = key_of(c, v[size_t(c)]);
-      if (pm > 0)
-        for (int64_t g = 0; g < cols; g += pm) mark_group(&key[size_t(g)], pm, pn, &pruned[size_t(g)]);
-      else
-        mark_smallest(key.data(), cols, count, work, pruned.data());
-      double loss = 0;
-      for (int64_t c = 0; c < cols; ++c)
-        if (pruned[size_t(c)]) loss += double(v[size_t(c)]) * double(v[size_t(c)]) * loss_weight(c);
-      finish(r, pruned.data(), loss);
+    std::vector<float> buf(static_cast<size_t>(cols));
+    std::vector<uint32_t> key(static_cast<size_t>(cols), 0);
+    std::vector<uint8_t> pruned;
+    RowSelectScratch scratch;
+    RowCut cut;
+    for (int64_t r = b; r < e && !bad.load(std::memory_order_relaxed); ++r) {
+      const float* v = load_row(r, buf.data());
+      if (!all_finite(v, cols)) {
+        bad = true;
+        return;
+      }
+      if (pm > 0) {
+        // Each group is decided on the approximate keys when the pruned and kept ones are more
+        // than `margin` apart (then the true scores order the same way), else on exact keys.
+        pruned.resize(size_t(cols));
+        if (margin != kExactOnly) approx_keys(v, key.data());
+        uint64_t ex[16];
+        for (int64_t g = 0; g < cols; g += pm) {
+          uint8_t* pr = &pruned[size_t(g)];
+          bool decided = false;
+          if (margin != kExactOnly) {
+            const uint32_t* k = &key[size_t(g)];
+            mark_group(k, pm, pn, pr);
+            uint32_t max_pruned = 0, min_kept = 0xffffffffu;
+            for (int i = 0; i < pm; ++i) {
+              if (pr[i]) max_pruned = std::max(max_pruned, k[i]);
+              else min_kept = std::min(min_kept, k[i]);
+            }
+            decided = pn == pm || min_kept - max_pruned > margin;
+          }
+          if (!decided) {
+            for (int i = 0; i < pm; ++i) ex[i] = exact_key(g + i, v[g + i]);
+            mark_group(ex, pm, pn, pr);
+          }
+        }
+        cut.below = 0;  // nothing is below 0: the groups' picks are the extras
+        cut.extra.resize(size_t(cols));
+        size_t ne = 0;
+        for (int64_t c = 0; c < cols; ++c) {  // branch-free: half the flags are set, at random
+          cut.extra[ne] = int32_t(c);
+          ne += pruned[size_t(c)];
+        }
+        cut.extra.resize(ne);
+      } else {
+        approx_keys(v, key.data());
+        select_row(key.data(), cols, count, margin, [&](int64_t c) { return exact_key(c, v[c]); }, scratch, &cut);
+      }
+      finish(r, v, key.data(), cut);
     }
   });
+  return !bad.load();
 }
 
 }  // namespace sk

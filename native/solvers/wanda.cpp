@@ -2,6 +2,7 @@
 // (the ranking is what matters; float64 keeps near-ties resolved as a float64 reference would).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <mutex>
 
 #include "../core/thread_pool.h"
@@ -77,20 +78,14 @@ Status prune_wanda(const WeightView& w, CalibrationStats& stats, const Pattern& 
     if (tokens <= 0) return Status::Error(ErrorCode::argument, "wanda: stats has no calibration tokens (call add() first)");
     for (int64_t j = 0; j < cols; ++j) norm[size_t(j)] = std::sqrt(stats.sumsq()[j]);
   }
-  SK_RETURN_IF_ERROR(check_weight_finite(w, "wanda"));
-  allocate_outputs(w, out);
+  std::vector<double> norm2(static_cast<size_t>(cols));
+  for (int64_t j = 0; j < cols; ++j) norm2[size_t(j)] = norm[size_t(j)] * norm[size_t(j)];
+  double alpha = -1;
   std::vector<double> row_loss(static_cast<size_t>(rows), 0.0);
   std::vector<int64_t> row_pruned(static_cast<size_t>(rows), 0);
-  // Row r's outputs and loss from its prune flags.
-  auto finish_row = [&](int64_t r, const float* v, const uint8_t* pr) {
-    double loss = 0;
-    for (int64_t c = 0; c < cols; ++c)
-      if (pr[c]) loss += double(v[c]) * double(v[c]) * norm[size_t(c)] * norm[size_t(c)];
-    row_loss[size_t(r)] = loss;
-    row_pruned[size_t(r)] = write_row(w, r, pr, out);
-  };
-  double alpha = -1;
   if (use_alpha && !p.nm()) {
+    SK_RETURN_IF_ERROR(check_weight_finite(w, "wanda"));
+    allocate_outputs(w, out);
     const size_t total = size_t(rows) * size_t(cols);
     std::vector<double> score(total);
     parallel_range(rows, 16, [&](int64_t b, int64_t e) {
@@ -106,19 +101,53 @@ Status prune_wanda(const WeightView& w, CalibrationStats& stats, const Pattern& 
       std::vector<float> v(static_cast<size_t>(cols));
       for (int64_t r = b; r < e; ++r) {
         load_row(w, r, v.data());
-        finish_row(r, v.data(), &pruned[size_t(r * cols)]);
+        const uint8_t* pr = &pruned[size_t(r * cols)];
+        double loss = 0;
+        for (int64_t c = 0; c < cols; ++c)
+          if (pr[c]) loss += double(v[size_t(c)]) * double(v[size_t(c)]) * norm2[size_t(c)];
+        row_loss[size_t(r)] = loss;
+        row_pruned[size_t(r)] = write_row(w, r, pr, out);
       }
     });
   } else {
+    // Approximate float32 scores |w|·float(norm) rank the bulk of each row; select_row settles the
+    // few near the threshold with the float64 score. With float(norm) normal, it is within 2^-24
+    // (relative) of norm and the product rounds once more, so an approximate score is within
+    // 2^-23 relative (<= 3 units of the last place) of the float64 score rounded to float in the
+    // normal range, and within 2^-149 (one unit) of it below FLT_MIN: margin 16 covers that
+    // with room to spare. A zero norm gives exact zeros; any other norm that is not a normal
+    // float voids the bound, and every row is then ranked by its float64 scores.
+    std::vector<float> normf(static_cast<size_t>(cols));
+    bool approx_ok = true;
+    for (int64_t j = 0; j < cols; ++j) {
+      normf[size_t(j)] = float(norm[size_t(j)]);
+      approx_ok = approx_ok && (norm[size_t(j)] == 0 || std::isnormal(normf[size_t(j)]));
+    }
+    allocate_outputs(w, out, /*populate=*/false);  // first touched by the workers writing the rows
+    // In place, a bad value found halfway would leave w half pruned: check all of w first.
+    if (in_place(w, out)) SK_RETURN_IF_ERROR(check_weight_finite(w, "wanda"));
     const int64_t count = int64_t(std::floor(double(cols) * p.sparsity));
-    prune_rows<uint64_t>(
-        rows, cols, p.m, p.n, count, [&](int64_t r, float* v) { load_row(w, r, v); },
+    // float32 rows are read where they are, unless they are being overwritten (in place).
+    const float* wf = w.dtype == DType::f32 && !in_place(w, out) ? static_cast<const float*>(w.data) : nullptr;
+    const float* nf = normf.data();
+    const bool ok = prune_rows(
+        rows, cols, p.m, p.n, count, approx_ok ? 16u : kExactOnly,
+        [&](int64_t r, float* buf) -> const float* {
+          if (wf) return wf + r * cols;
+          load_row(w, r, buf);
+          return buf;
+        },
+        [nf, cols](const float* __restrict v, uint32_t* __restrict key) {
+          for (int64_t c = 0; c < cols; ++c) {
+            const float s = std::fabs(v[c]) * nf[c];
+            std::memcpy(&key[c], &s, 4);
+          }
+        },
         [&](int64_t c, float v) { return score_key(std::fabs(double(v)) * norm[size_t(c)]); },
-        [&](int64_t c) { return norm[size_t(c)] * norm[size_t(c)]; },
-        [&](int64_t r, const uint8_t* pruned, double loss) {
-          row_loss[size_t(r)] = loss;
-          row_pruned[size_t(r)] = write_row(w, r, pruned, out);
+        [&](int64_t r, const float* v, const uint32_t* key, const RowCut& cut) {
+          row_pruned[size_t(r)] = write_row_cut(w, r, v, key, cut.below, cut.extra, norm2.data(), &row_loss[size_t(r)], out);
         });
+    if (!ok) return check_weight_finite(w, "wanda");
   }
   double loss = 0;
   out->pruned = 0;

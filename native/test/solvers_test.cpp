@@ -1,13 +1,17 @@
 // Links the solvers' linear algebra without Node: GEMM (every transpose and shape hint, float and
 // float64 accumulators) on every ISA the machine has, Cholesky and the triangular inverse, all
 // against float64 references on odd sizes. Run by `npm run test:native`.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <numeric>
 #include <vector>
 
 #include "../core/convert.h"
 #include "../core/cpu_features.h"
 #include "../solvers/linalg.h"
+#include "../solvers/select.h"
 #include "check.h"
 
 using namespace sk;
@@ -109,12 +113,84 @@ static void test_cholesky_inverse() {
         (long long)fail.index, fail.pivot);
 }
 
+// select_row against a stable sort of the exact scores, with Wanda's keys: approximate float32
+// |a|·float(n) (margin 16) next to the exact float64 |a|·n, on rows built to break a float32
+// ranking: many equal values, near-ties one float64 ulp apart (equal as floats), columns whose
+// float norms round in opposite directions, thresholds among subnormal scores and among scores
+// that overflow float to infinity, mostly-zero rows and all-equal rows; and margin 0 with exact
+// keys (magnitude).
+static void test_select_row() {
+  uint64_t state = 12345;
+  auto next = [&] { state = state * 6364136223846793005ull + 1442695040888963407ull; return state >> 11; };
+  auto uniform = [&] { return double(next()) / double(1ull << 53); };
+  RowSelectScratch scratch;
+  RowCut cut;
+  for (int kind = 0; kind < 8; ++kind)
+    for (int64_t n : {1, 2, 3, 7, 64, 1000, 4097})
+      for (int rep = 0; rep < 6; ++rep) {
+        std::vector<float> a(static_cast<size_t>(n));
+        std::vector<double> norm(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) {
+          double v = uniform() * 2 - 1, nr = 0.5 + uniform();
+          switch (kind) {
+            case 1: v = std::round(v * 4) / 4; nr = 1; break;                              // exact ties
+            case 2: v = 0.5; nr = 1 + double(next() % 5) * 0x1p-52; break;               // near-ties, equal floats
+            case 3: v = 0.25 * (1 + double(next() % 3) * 0x1p-23); nr = 1 + double(next() % 7) * 0x1p-25; break;
+            case 4: v *= 1e-30; nr *= 1e-8; break;                                        // scores around 1e-38
+            case 5: v *= 3e30; nr *= 1e8; break;                                          // scores past float overflow (inf keys)
+            case 6: if (next() % 4) v = 0; break;                                        // mostly zeros
+            case 7: v = 1; nr = 2; break;                                                 // all equal
+            default: break;
+          }
+          a[size_t(i)] = float(v);
+          norm[size_t(i)] = nr;
+        }
+        std::vector<uint32_t> key(static_cast<size_t>(n));
+        std::vector<uint64_t> exact(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) {
+          const float s = std::fabs(a[size_t(i)]) * float(norm[size_t(i)]);
+          std::memcpy(&key[size_t(i)], &s, 4);
+          exact[size_t(i)] = score_key(std::fabs(double(a[size_t(i)])) * norm[size_t(i)]);
+        }
+        std::vector<int64_t> order(static_cast<size_t>(n));
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return exact[size_t(x)] < exact[size_t(y)]; });
+        for (int64_t count : {int64_t(0), int64_t(1), n / 3, n / 2, n - 1, n}) {
+          for (uint32_t margin : {16u, kExactOnly}) {
+            select_row(key.data(), n, count, margin, [&](int64_t i) { return exact[size_t(i)]; }, scratch, &cut);
+            std::vector<uint8_t> got(static_cast<size_t>(n), 0), want(static_cast<size_t>(n), 0);
+            for (int64_t i = 0; i < n; ++i) got[size_t(i)] = key[size_t(i)] < cut.below;
+            for (int32_t i : cut.extra) {
+              CHECK(!got[size_t(i)], "extra %d listed once and not below the cut", i);
+              got[size_t(i)] = 1;
+            }
+            for (int64_t j = 0; j < count; ++j) want[size_t(order[size_t(j)])] = 1;
+            CHECK(got == want, "select_row kind %d n %lld count %lld margin %u: mask differs from the stable sort", kind, (long long)n,
+                  (long long)count, margin);
+          }
+          // Magnitude: exact uint32 keys, margin 0.
+          std::vector<uint32_t> mkey(static_cast<size_t>(n));
+          for (int64_t i = 0; i < n; ++i) mkey[size_t(i)] = score_key(std::fabs(a[size_t(i)]));
+          std::vector<int64_t> morder(static_cast<size_t>(n));
+          std::iota(morder.begin(), morder.end(), 0);
+          std::stable_sort(morder.begin(), morder.end(), [&](int64_t x, int64_t y) { return mkey[size_t(x)] < mkey[size_t(y)]; });
+          select_row(mkey.data(), n, count, 0, [&](int64_t i) { return uint64_t(mkey[size_t(i)]); }, scratch, &cut);
+          std::vector<uint8_t> got(static_cast<size_t>(n), 0), want(static_cast<size_t>(n), 0);
+          for (int64_t i = 0; i < n; ++i) got[size_t(i)] = mkey[size_t(i)] < cut.below;
+          for (int32_t i : cut.extra) got[size_t(i)] = 1;
+          for (int64_t j = 0; j < count; ++j) want[size_t(morder[size_t(j)])] = 1;
+          CHECK(got == want, "select_row margin 0 kind %d n %lld count %lld", kind, (long long)n, (long long)count);
+        }
+      }
+}
+
 int main() {
   for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
     if (!set_active_isa(isa)) continue;
     test_gemm(isa);
   }
   test_cholesky_inverse();
+  test_select_row();
   std::printf("%d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }
