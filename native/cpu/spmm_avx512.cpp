@@ -35,7 +35,9 @@ inline __m512 expand_f32(__m512 src, __mmask16 k) {
 
 struct VT {
   using V = __m512;
-  static constexpr int W = 16, CW = 32, NV = 2, kR = 4, kJ = 4, kRv = 1, kRv32 = 4, kRb = 6, kJV = 4;
+  // Rows per GEMV pass (Zen 4): one for 16-bit rows (bf16 43 vs 35 GB/s with four), four for fp32
+  // (46 vs 40 GB/s).
+  static constexpr int W = 16, CW = 32, NV = 2, kJ = 4, kRv = 1, kRvDense = 1, kRv32 = 4, kRb = 6, kJV = 4;
   static constexpr double kOuterDensity = 0.25;
 
   static V zero() { return _mm512_setzero_ps(); }

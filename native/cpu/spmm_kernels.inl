@@ -5,8 +5,8 @@
 //
 // VT must provide:
 //   using V;  W (floats per V), CW (columns per decode chunk, divides 32), NV = CW / W,
-//   kR, kJ, kRv, kRv32 (N <= kJ: rows x activation vectors per register block; rows per pass
-//   for 16-bit / fp32 weights),
+//   kJ, kRv, kRvDense, kRv32 (N <= kJ: activation vectors per register block; rows per pass for
+//   bitmap / N:M, 16-bit dense and fp32 dense weights),
 //   kRb, kJV (N > kJ: rows x W-wide column vectors of the outer-product block);
 //   zero, load, load_tail, set1, fma, hsum, store;
 //   template <class D> dense_chunk(const T*, V[NV]), dense_tail(const T*, int cnt, V[NV]),
@@ -184,9 +184,10 @@ void fused_rows(const Src& s, const Activations& x, int64_t r, const OutputSpec&
 template <class Src> void spmv_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const Src s(a);
   int64_t r = r0;
-  // Rows per pass (measured, 11008x4096 N=1): one sequential stream per thread suits 16-bit rows
-  // (bf16 43 vs 35 GB/s with four), while fp32 rows stream faster four at a time (46 vs 40 GB/s).
-  constexpr int R = Src::Dt::kIsF32 && Src::kAlwaysSafe ? VT::kRv32 : VT::kRv;  // kRv32: dense fp32 only
+  // Rows per pass, measured per ISA on 11008x4096 at N=1 (see the traits): the number of
+  // sequential streams each core reads best differs between Zen 4 and Zen 3, and between a plain
+  // stream and one interleaved with decode work.
+  constexpr int R = !Src::kAlwaysSafe ? VT::kRv : Src::Dt::kIsF32 ? VT::kRv32 : VT::kRvDense;
   for (; r + R <= r1; r += R) {
     if (Src::kAlwaysSafe || s.safe(r, R)) fused_rows<Src, R, true>(s, x, r, out);
     else if constexpr (!Src::kAlwaysSafe) fused_rows<Src, R, false>(s, x, r, out);

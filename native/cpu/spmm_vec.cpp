@@ -10,7 +10,7 @@ namespace {
 
 struct VT {
   struct V { float v[8]; };
-  static constexpr int W = 8, CW = 8, NV = 1, kR = 2, kJ = 4, kRv = 2, kRv32 = 2, kRb = 2, kJV = 2;
+  static constexpr int W = 8, CW = 8, NV = 1, kJ = 4, kRv = 2, kRvDense = 2, kRv32 = 2, kRb = 2, kJV = 2;
   static constexpr double kOuterDensity = 0.25;
 
   static V zero() { return V{}; }
