@@ -14,6 +14,8 @@ export interface MachineModel {
   /** fp32 FMA peak of all threads, GFLOP/s, and the fraction of it the blocked GEMM reaches. */
   fmaGflops: number;
   gemmEfficiency: number;
+  /** Factor on that efficiency when N fits one vector (fewer independent accumulators per row block). */
+  gemmOneVectorFactor: number;
   threads: number;
   /** Floats per vector: the blocked and outer kernels pad N to a multiple of it. */
   vectorFloats: number;
@@ -23,12 +25,18 @@ export interface MachineModel {
    * and the FMAs per activation vector.
    */
   decodeNsPerChunk: number;
+  /** The same decode for fp32 values (AVX2 permutes 8 floats per byte of mask, twice the bf16 cost). */
+  decodeF32NsPerChunk: number;
   widenNsPerChunk: number;
   scratchNsPerChunk: number;
+  /** Extra scratch cost of a bitmap / N:M row over a 16-bit dense row (the mask decode). */
+  maskScratchExtraNs: number;
   fmaNsPerChunk: number;
   /** Per core, ns per stored element: CSR gather (N = 1), and outer product per 16 columns of N (N > 1). */
   csrGatherNs: number;
   outerNs: number;
+  /** The least the outer product costs per nonzero, as a fraction of outerNs (index and broadcast work does not shrink with N). */
+  outerMinScale: number;
   /** Bitmap / N:M at N > 4 below this density run the outer product (VT::kOuterDensity in native/cpu). */
   outerDensity: number;
   /** Their column indices come from the mask bits: ns per 32-column chunk, and a factor on outerNs. */
@@ -44,14 +52,18 @@ export const AVX512_MACHINE: MachineModel = {
   bandwidthGBs: 40,
   fmaGflops: 400,
   gemmEfficiency: 0.6,
+  gemmOneVectorFactor: 1,
   threads: 2,
   vectorFloats: 16,
   decodeNsPerChunk: 1.2,
+  decodeF32NsPerChunk: 1.2,
   widenNsPerChunk: 1.2,
   scratchNsPerChunk: 1.2,
+  maskScratchExtraNs: 0,
   fmaNsPerChunk: 0.3,
   csrGatherNs: 0.38,
   outerNs: 1.6,
+  outerMinScale: 1,
   outerDensity: 0.25,
   maskColsNsPerChunk: 0,
   outerMaskFactor: 1.3,
@@ -59,17 +71,21 @@ export const AVX512_MACHINE: MachineModel = {
 
 /** AVX2 (+FMA, F16C), measured the same way on an AMD Zen 3 EPYC (2 threads, no AVX-512). */
 export const AVX2_MACHINE: MachineModel = {
-  bandwidthGBs: 30,
+  bandwidthGBs: 40,
   fmaGflops: 204,
   gemmEfficiency: 0.72,
+  gemmOneVectorFactor: 0.65,
   threads: 2,
   vectorFloats: 8,
   decodeNsPerChunk: 2.0,
+  decodeF32NsPerChunk: 5.0,
   widenNsPerChunk: 1.1,
   scratchNsPerChunk: 6.0,
+  maskScratchExtraNs: 1.5,
   fmaNsPerChunk: 0.6,
   csrGatherNs: 0.5,
   outerNs: 1.3,
+  outerMinScale: 0.85,
   outerDensity: 0.35,
   maskColsNsPerChunk: 3.4,
   outerMaskFactor: 1.0,
@@ -77,7 +93,7 @@ export const AVX2_MACHINE: MachineModel = {
 
 /** The portable kernels: AVX2's shape (8-float arrays) at roughly twice its cost per element. */
 export const PORTABLE_MACHINE: MachineModel = {
-  ...AVX2_MACHINE, fmaGflops: 100, decodeNsPerChunk: 4, widenNsPerChunk: 2, scratchNsPerChunk: 8, outerDensity: 0.25,
+  ...AVX2_MACHINE, fmaGflops: 100, decodeNsPerChunk: 4, decodeF32NsPerChunk: 6, widenNsPerChunk: 2, scratchNsPerChunk: 8, outerDensity: 0.25,
 };
 
 /** The model for an ISA: by default the one the kernels dispatch to now (setIsa / SPARSEKIT_ISA). */
@@ -125,19 +141,20 @@ export function predictSeconds(format: CpuFormat, w: WeightStats, n: number, mc:
   const chunks = el / 32 / mc.threads;  // per thread
   const nnzT = w.nnz / mc.threads;
   const nv = Math.ceil(n / mc.vectorFloats) * mc.vectorFloats;  // blocked and outer kernels: whole vectors of N
-  const gemm = (2 * el * nv) / (mc.fmaGflops * 1e9 * mc.gemmEfficiency);
+  const outer = Math.max(nv / 16, mc.outerMinScale) * mc.outerNs;  // per nonzero
+  const gemm = (2 * el * nv) / (mc.fmaGflops * 1e9 * mc.gemmEfficiency * (nv === mc.vectorFloats ? mc.gemmOneVectorFactor : 1));
   const density = format === 'nm' && w.nm ? w.nm.n / w.nm.m : w.nnz / Math.max(el, 1);
   const f32Dense = format === 'dense' && w.dtype === 'float32';  // rows read in place, no decode
   let compute: number;
   if (format === 'csr') {
-    compute = n === 1 ? nnzT * mc.csrGatherNs * 1e-9 : nnzT * (nv / 16) * mc.outerNs * 1e-9;
+    compute = n === 1 ? nnzT * mc.csrGatherNs * 1e-9 : nnzT * outer * 1e-9;
   } else if (n <= FUSED_MAX_N) {
-    const decode = f32Dense ? 0 : format === 'dense' ? mc.widenNsPerChunk : mc.decodeNsPerChunk;
+    const decode = f32Dense ? 0 : format === 'dense' ? mc.widenNsPerChunk : w.dtype === 'float32' ? mc.decodeF32NsPerChunk : mc.decodeNsPerChunk;
     compute = chunks * (decode + n * mc.fmaNsPerChunk) * 1e-9;
   } else if (format !== 'dense' && density < mc.outerDensity) {
-    compute = (nnzT * (nv / 16) * mc.outerNs * mc.outerMaskFactor + chunks * mc.maskColsNsPerChunk) * 1e-9;
+    compute = (nnzT * outer * mc.outerMaskFactor + chunks * mc.maskColsNsPerChunk) * 1e-9;
   } else {
-    compute = gemm + chunks * (f32Dense ? 0 : mc.scratchNsPerChunk) * 1e-9;
+    compute = gemm + chunks * (f32Dense ? 0 : mc.scratchNsPerChunk + (format === 'dense' ? 0 : mc.maskScratchExtraNs)) * 1e-9;
   }
   return Math.max(mem, compute);
 }

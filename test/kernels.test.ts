@@ -167,7 +167,9 @@ describe("format: 'auto' (cost model)", () => {
   const stats = (density: number, nm?: { n: number; m: number }) =>
     ({ rows: 11008, cols: 4096, dtype: 'bfloat16' as const, nnz: Math.round(11008 * 4096 * density), ...(nm ? { nm } : {}) });
   // Both calibrated models must agree on these clear-cut cases; the bench checks the close ones.
-  for (const [name, mc] of [['avx512', AVX512_MACHINE], ['avx2', AVX2_MACHINE]] as const) {
+  // At N = 64 and 50% a 16-bit bitmap decodes into the GEMM's scratch: free against dense's widening
+  // on AVX-512 (so the smaller format wins the tie), a measured ~10% extra on AVX2.
+  for (const [name, mc, half64] of [['avx512', AVX512_MACHINE, 'bitmap'], ['avx2', AVX2_MACHINE, 'dense']] as const) {
     it(`${name}: picks dense for dense weights, bitmap in the middle, csr when very sparse, nm for 2:4 at N = 1`, () => {
       expect(chooseFormat(stats(1), 1, mc).format).toBe('dense');
       expect(chooseFormat(stats(0.97), 1, mc).format).toBe('dense');  // bitmap would read more bytes
@@ -176,8 +178,8 @@ describe("format: 'auto' (cost model)", () => {
       expect(chooseFormat(stats(0.02), 1, mc).format).toBe('csr');
       expect(chooseFormat(stats(0.5, { n: 2, m: 4 }), 1, mc).format).toBe('nm');
     });
-    it(`${name}: at large N decode-to-dense ties dense for 16-bit weights (fewer bytes wins), fp32 dense wins, very sparse goes csr`, () => {
-      expect(chooseFormat(stats(0.5), 64, mc).format).toBe('bitmap');
+    it(`${name}: at large N 16-bit 50% goes ${half64}, fp32 dense wins, very sparse goes csr`, () => {
+      expect(chooseFormat(stats(0.5), 64, mc).format).toBe(half64);
       expect(chooseFormat({ ...stats(0.5), dtype: 'float32' }, 64, mc).format).toBe('dense');
       expect(chooseFormat(stats(0.05), 64, mc).format).toBe('csr');
     });
