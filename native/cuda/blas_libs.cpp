@@ -40,10 +40,6 @@ struct Lt {
                 LtLayout, void*, LtLayout, const LtAlgo*, void*, size_t, void*);
 };
 
-template <class T> void bind(const DynLib& lib, T*& fn, const char* name, std::string* missing) {
-  fn = reinterpret_cast<T*>(lib.symbol(name, missing));
-}
-
 Lt& lt() {
   static Lt l;
   static std::once_flag once;
@@ -51,18 +47,18 @@ Lt& lt() {
     DynLib lib = open_library({"libcublasLt.so.13", "libcublasLt.so.12"}, "SPARSEKIT_CUBLASLT_PATH", {"cublas", "cu13", "cu12"});
     if (!lib.handle) { l.st.why = "libcublasLt: " + lib.why; return; }
     std::string missing;
-    bind(lib, l.GetVersion, "cublasLtGetVersion", &missing);
-    bind(lib, l.Create, "cublasLtCreate", &missing);
-    bind(lib, l.MatmulDescCreate, "cublasLtMatmulDescCreate", &missing);
-    bind(lib, l.MatmulDescDestroy, "cublasLtMatmulDescDestroy", &missing);
-    bind(lib, l.MatmulDescSetAttribute, "cublasLtMatmulDescSetAttribute", &missing);
-    bind(lib, l.MatrixLayoutCreate, "cublasLtMatrixLayoutCreate", &missing);
-    bind(lib, l.MatrixLayoutDestroy, "cublasLtMatrixLayoutDestroy", &missing);
-    bind(lib, l.MatmulPreferenceCreate, "cublasLtMatmulPreferenceCreate", &missing);
-    bind(lib, l.MatmulPreferenceDestroy, "cublasLtMatmulPreferenceDestroy", &missing);
-    bind(lib, l.MatmulPreferenceSetAttribute, "cublasLtMatmulPreferenceSetAttribute", &missing);
-    bind(lib, l.MatmulAlgoGetHeuristic, "cublasLtMatmulAlgoGetHeuristic", &missing);
-    bind(lib, l.Matmul, "cublasLtMatmul", &missing);
+    lib.bind(l.GetVersion, "cublasLtGetVersion", &missing);
+    lib.bind(l.Create, "cublasLtCreate", &missing);
+    lib.bind(l.MatmulDescCreate, "cublasLtMatmulDescCreate", &missing);
+    lib.bind(l.MatmulDescDestroy, "cublasLtMatmulDescDestroy", &missing);
+    lib.bind(l.MatmulDescSetAttribute, "cublasLtMatmulDescSetAttribute", &missing);
+    lib.bind(l.MatrixLayoutCreate, "cublasLtMatrixLayoutCreate", &missing);
+    lib.bind(l.MatrixLayoutDestroy, "cublasLtMatrixLayoutDestroy", &missing);
+    lib.bind(l.MatmulPreferenceCreate, "cublasLtMatmulPreferenceCreate", &missing);
+    lib.bind(l.MatmulPreferenceDestroy, "cublasLtMatmulPreferenceDestroy", &missing);
+    lib.bind(l.MatmulPreferenceSetAttribute, "cublasLtMatmulPreferenceSetAttribute", &missing);
+    lib.bind(l.MatmulAlgoGetHeuristic, "cublasLtMatmulAlgoGetHeuristic", &missing);
+    lib.bind(l.Matmul, "cublasLtMatmul", &missing);
     if (!missing.empty()) { l.st.why = lib.path + " lacks " + missing; return; }
     const size_t v = l.GetVersion();  // major * 10000 + minor * 100 + patch
     l.st.version = std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100);

@@ -46,10 +46,6 @@ struct Splt {
                 cudaStream_t*, int32_t) = nullptr;
 };
 
-template <class T> void bind(const DynLib& lib, T*& fn, const char* name, std::string* missing) {
-  fn = reinterpret_cast<T*>(lib.symbol(name, missing));
-}
-
 Splt& splt() {
   static Splt s;
   static std::once_flag once;
@@ -57,20 +53,20 @@ Splt& splt() {
     DynLib lib = open_library({"libcusparseLt.so.0"}, "SPARSEKIT_CUSPARSELT_PATH", {"cusparselt", "cu13", "cu12"});
     if (!lib.handle) { s.st.why = "libcusparseLt: " + lib.why; return; }
     std::string missing;
-    bind(lib, s.GetProperty, "cusparseLtGetProperty", &missing);
-    bind(lib, s.Init, "cusparseLtInit", &missing);
-    bind(lib, s.DenseDescriptorInit, "cusparseLtDenseDescriptorInit", &missing);
-    bind(lib, s.StructuredDescriptorInit, "cusparseLtStructuredDescriptorInit", &missing);
-    bind(lib, s.MatDescriptorDestroy, "cusparseLtMatDescriptorDestroy", &missing);
-    bind(lib, s.MatmulDescriptorInit, "cusparseLtMatmulDescriptorInit", &missing);
-    bind(lib, s.MatmulAlgSelectionInit, "cusparseLtMatmulAlgSelectionInit", &missing);
-    bind(lib, s.MatmulPlanInit, "cusparseLtMatmulPlanInit", &missing);
-    bind(lib, s.MatmulPlanDestroy, "cusparseLtMatmulPlanDestroy", &missing);
-    bind(lib, s.MatmulGetWorkspace, "cusparseLtMatmulGetWorkspace", &missing);
-    bind(lib, s.PruneCheck2, "cusparseLtSpMMAPruneCheck2", &missing);
-    bind(lib, s.CompressedSize2, "cusparseLtSpMMACompressedSize2", &missing);
-    bind(lib, s.Compress2, "cusparseLtSpMMACompress2", &missing);
-    bind(lib, s.Matmul, "cusparseLtMatmul", &missing);
+    lib.bind(s.GetProperty, "cusparseLtGetProperty", &missing);
+    lib.bind(s.Init, "cusparseLtInit", &missing);
+    lib.bind(s.DenseDescriptorInit, "cusparseLtDenseDescriptorInit", &missing);
+    lib.bind(s.StructuredDescriptorInit, "cusparseLtStructuredDescriptorInit", &missing);
+    lib.bind(s.MatDescriptorDestroy, "cusparseLtMatDescriptorDestroy", &missing);
+    lib.bind(s.MatmulDescriptorInit, "cusparseLtMatmulDescriptorInit", &missing);
+    lib.bind(s.MatmulAlgSelectionInit, "cusparseLtMatmulAlgSelectionInit", &missing);
+    lib.bind(s.MatmulPlanInit, "cusparseLtMatmulPlanInit", &missing);
+    lib.bind(s.MatmulPlanDestroy, "cusparseLtMatmulPlanDestroy", &missing);
+    lib.bind(s.MatmulGetWorkspace, "cusparseLtMatmulGetWorkspace", &missing);
+    lib.bind(s.PruneCheck2, "cusparseLtSpMMAPruneCheck2", &missing);
+    lib.bind(s.CompressedSize2, "cusparseLtSpMMACompressedSize2", &missing);
+    lib.bind(s.Compress2, "cusparseLtSpMMACompress2", &missing);
+    lib.bind(s.Matmul, "cusparseLtMatmul", &missing);
     s.MatmulAlgSelectionDestroy = reinterpret_cast<int (*)(const Opaque*)>(lib.symbol("cusparseLtMatmulAlgSelectionDestroy", nullptr));
     if (!missing.empty()) { s.st.why = lib.path + " lacks " + missing; return; }
     int major = 0, minor = 0, patch = 0;  // MAJOR_VERSION = 0, MINOR_VERSION = 1, PATCH_LEVEL = 2

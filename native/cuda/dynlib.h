@@ -11,6 +11,10 @@ struct DynLib {
   std::string path;  // what was opened
   std::string why;   // when not opened: every place tried and what went wrong
   void* symbol(const char* name, std::string* missing) const;
+  // fn = the entry point `name` (declared by hand from NVIDIA's docs), or null with name added to *missing.
+  template <class T> void bind(T*& fn, const char* name, std::string* missing) const {
+    fn = reinterpret_cast<T*>(symbol(name, missing));
+  }
 };
 
 // Search order: the env variable `override_env` (a full path), then the bare sonames (the dynamic
