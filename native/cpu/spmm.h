@@ -62,15 +62,6 @@ SpmmKernel select_spmm_avx512(const MatrixView& a, int64_t n);
 SpmmKernel select_spmm_avx2(const MatrixView& a, int64_t n);
 SpmmKernel select_spmm_vec(const MatrixView& a, int64_t n);
 
-// out[i] = base + (position of the i-th set bit of `bits`); returns the count. The scalar form the
-// AVX2 and portable kernels share (AVX-512 compresses in registers instead). Defined here, before
-// any ISA target region, so every translation unit compiles it for the baseline ISA.
-inline int mask_bits_to_columns(uint32_t bits, int32_t base, int32_t* out) {
-  int n = 0;
-  for (; bits; bits &= bits - 1) out[n++] = base + __builtin_ctz(bits);
-  return n;
-}
-
 // The table lookup: the fastest kernel for this matrix and N on `isa` (falls back to portable).
 SpmmKernel select_spmm_kernel(const MatrixView& a, int64_t n, Isa isa);
 

@@ -1,6 +1,6 @@
 // AVX2 + FMA + F16C instantiation of spmm_kernels.inl: 8-float vectors, 8-column decode chunks.
 // AVX2 has no expand-load: a mask byte selects a shuffle control from a 256-entry table (vpshufb
-// for 16-bit weights, vpermps + blend for fp32).
+// for 16-bit weights, vpermps + a lane mask for fp32).
 #include <immintrin.h>
 
 #include <cstdint>
@@ -120,8 +120,8 @@ struct VT {
     }
     return p + cnt;
   }
-  // Branch-free: per mask byte, eight table columns widened and stored, the cursor moved by its
-  // popcount (walking the bits mispredicts about once per word).
+  // Branch-free: per mask byte, its eight table columns plus the base stored, the cursor moved by
+  // its popcount (walking the bits mispredicts about once per word).
   static int mask_cols(uint32_t bits, int32_t base, int32_t* out) {
     int n = 0;
     for (int b = 0; b < 4; ++b) {

@@ -284,7 +284,7 @@ template <class Src> void spmm_kernel(const MatrixView& a, const Activations& x,
 
 // out[r, j0 .. j0 + NVB*W) = sum_i vals[i] * x[cols[i], j0 ...], from plain arrays of a row's column
 // indices and fp32 values. kU nonzeros per step go to kU accumulator sets: one chain of dependent
-// FMAs would run at the FMA latency, not its throughput; kU * NVB chains cover it (at least 8).
+// FMAs would run at the FMA latency, not its throughput; kU * NVB chains (6-8) cover it.
 template <int NVB>
 SK_BLOCK void outer_block(const Activations& x, const int32_t* cols, const float* vals, int64_t cnt, int64_t r, int64_t j0,
                           const OutputSpec& out) {

@@ -37,7 +37,11 @@ struct VT {
     o[0] = r;
     return p;
   }
-  static int mask_cols(uint32_t bits, int32_t base, int32_t* out) { return mask_bits_to_columns(bits, base, out); }
+  static int mask_cols(uint32_t bits, int32_t base, int32_t* out) {
+    int n = 0;
+    for (; bits; bits &= bits - 1) out[n++] = base + __builtin_ctz(bits);
+    return n;
+  }
   static V gather(const float* base, const int32_t* idx) { V r; for (int i = 0; i < 8; ++i) r.v[i] = base[idx[i]]; return r; }
   static V gather_tail(const float* base, const int32_t* idx, int cnt) {
     V r{};
