@@ -18,7 +18,10 @@ struct OutputSpec {
   void store(int64_t r, int64_t j, float v) const {
     if (bias) v += bias[r];
     size_t i = size_t(r * row_stride + j * col_stride);
+    // The float outputs inline: a call per element cost ~9% of a bf16 N=16 product.
     if (dtype == DType::f32) static_cast<float*>(data)[i] = v;
+    else if (dtype == DType::bf16) static_cast<uint16_t*>(data)[i] = f32_to_bf16(v);
+    else if (dtype == DType::f16) static_cast<uint16_t*>(data)[i] = f32_to_f16(v);
     else store_from_f32(data, dtype, i, v);
   }
 };

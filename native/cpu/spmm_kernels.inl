@@ -7,13 +7,14 @@
 //   using V;  W (floats per V), CW (columns per decode chunk, divides 32), NV = CW / W,
 //   kJ, kRv, kRvDense, kRv32 (N <= kJ: activation vectors per register block; rows per pass for
 //   bitmap / N:M, 16-bit dense and fp32 dense weights),
+//   kGemvChains (N = 1: independent accumulators, enough to cover the FMA latency),
 //   kRb, kJV (N > kJ: rows x W-wide column vectors of the outer-product block);
 //   zero, load, load_tail, set1, fma, hsum, store;
 //   template <class D> dense_chunk(const T*, V[NV]), dense_tail(const T*, int cnt, V[NV]),
 //                      sparse_chunk<D, Safe>(const T* p, uint32_t bits, const T* end, V[NV]) -> next p
 //                      (Safe: 32 values may be loaded from p without checking against end),
 //                      load_w(const T*), load_w_tail(const T*, int) (W values, natural order);
-//   gather(const float*, const int32_t*), gather_tail(const float*, const int32_t*, int);
+//   gather(const float*, const int32_t*) (W floats at the given indices);
 //   mask_cols(bits, base, int32_t* out) -> popcount: out[i] = base + position of the i-th set bit
 //   (may write up to 32 entries).
 
@@ -111,9 +112,9 @@ template <class D> struct MaskSrc {
 
 template <class Src, int R, int J, bool Safe>
 SK_BLOCK void fused_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out) {
-  // One activation vector: two chunks per step into separate accumulators, so the loop runs at
-  // the FMA throughput rather than its latency even with a single row.
-  constexpr int S = J == 1 ? 2 * NV : 1;
+  // One activation vector: U chunks per step into separate accumulators (S chains in all), so the
+  // loop runs at the FMA throughput rather than its latency even with a single row.
+  constexpr int S = J == 1 ? VT::kGemvChains : 1, U = J == 1 ? (S + NV - 1) / NV : 1;
   typename Src::Row rows[R];
   for (int i = 0; i < R; ++i) rows[i] = s.row(r + i);
   const float* xj[J];
@@ -136,14 +137,11 @@ SK_BLOCK void fused_block(const Src& s, const Activations& x, int64_t r, int64_t
   const int64_t full = s.full_chunks(), chunks = s.chunks();
   int64_t c = 0;
   if constexpr (J == 1) {
-    for (; c + 2 <= full; c += 2) {
-      V w0[R][NV], w1[R][NV];
-      SK_UNROLL for (int i = 0; i < R; ++i) {
-        s.template decode_full<Safe>(rows[i], c, w0[i]);
-        s.template decode_full<Safe>(rows[i], c + 1, w1[i]);
-      }
-      step(c, w0, 0);
-      step(c + 1, w1, 1);
+    for (; c + U <= full; c += U) {
+      V w[U][R][NV];
+      SK_UNROLL for (int i = 0; i < R; ++i)
+        SK_UNROLL for (int u = 0; u < U; ++u) s.template decode_full<Safe>(rows[i], c + u, w[u][i]);
+      SK_UNROLL for (int u = 0; u < U; ++u) step(c + u, w[u], u);
     }
   }
   for (; c < full; ++c) {
@@ -357,11 +355,14 @@ template <class D> void csr_kernel(const MatrixView& a, const Activations& x, in
         acc0 = VT::fma(VT::template load_w<D>(vals + p), VT::gather(x.data, ci + p), acc0);
         acc1 = VT::fma(VT::template load_w<D>(vals + p + W), VT::gather(x.data, ci + p + W), acc1);
       }
-      for (; p < e; p += W) {
-        const int cnt = int(imin(W, e - p));
-        acc0 = VT::fma(VT::template load_w_tail<D>(vals + p, cnt), VT::gather_tail(x.data, ci + p, cnt), acc0);
+      if (p + W <= e) {
+        acc0 = VT::fma(VT::template load_w<D>(vals + p), VT::gather(x.data, ci + p), acc0);
+        p += W;
       }
-      out.store(r, 0, VT::hsum(VT::add(acc0, acc1)));
+      // The last few in scalar: a masked gather and a staged partial load cost more per row.
+      float tail = 0.f;
+      for (; p < e; ++p) tail += D::to_f32(vals[p]) * x.data[ci[p]];
+      out.store(r, 0, VT::hsum(VT::add(acc0, acc1)) + tail);
     }
     return;
   }

@@ -10,7 +10,7 @@ namespace {
 
 struct VT {
   struct V { float v[8]; };
-  static constexpr int W = 8, CW = 8, NV = 1, kJ = 4, kRv = 2, kRvDense = 2, kRv32 = 2, kRb = 2, kJV = 2;
+  static constexpr int W = 8, CW = 8, NV = 1, kJ = 4, kRv = 2, kRvDense = 2, kRv32 = 2, kRb = 2, kJV = 2, kGemvChains = 2;
   static constexpr double kOuterDensity = 0.25;
 
   static V zero() { return V{}; }
@@ -43,11 +43,6 @@ struct VT {
     return n;
   }
   static V gather(const float* base, const int32_t* idx) { V r; for (int i = 0; i < 8; ++i) r.v[i] = base[idx[i]]; return r; }
-  static V gather_tail(const float* base, const int32_t* idx, int cnt) {
-    V r{};
-    for (int i = 0; i < cnt; ++i) r.v[i] = base[idx[i]];
-    return r;
-  }
 };
 
 #define SK_ISA_NAME "portable"
