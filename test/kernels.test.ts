@@ -20,10 +20,11 @@ const FORMATS: Fmt[] = [
   { format: 'nm', n: 1, m: 8 }, { format: 'tiled-csl' },
 ];
 
-// [M, K, N]: ones, K not a multiple of 32 or 64, N around the register-block sizes (1..6) and above.
+// [M, K, N]: ones, K not a multiple of 32 or 64, N around the register-block sizes (1..6) and above;
+// the last two span more than one of the blocked GEMM's K blocks (up to 8192 columns at N = 8).
 const SHAPES: [number, number, number][] = [
   [1, 1, 1], [3, 5, 2], [7, 33, 1], [19, 100, 3], [33, 64, 4], [21, 129, 5], [40, 97, 8], [35, 1100, 1], [18, 300, 17],
-  [130, 70, 6], [9, 2050, 64],
+  [130, 70, 6], [9, 2050, 64], [7, 5000, 16], [5, 8200, 8],
 ];
 
 /** A weight with the awkward cases in it: empty rows, a dense row, an all-zero 32x64 block, ~70% zeros elsewhere. */

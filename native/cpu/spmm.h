@@ -39,8 +39,8 @@ struct Activations {
 };
 
 // Per-task workspace of the blocked kernels: an fp32 [rows, ld] output tile, a decode buffer for up
-// to 16 rows x 1024 columns, and one row cursor (<= 16 bytes) per row.
-constexpr int64_t kWorkspaceDecodeFloats = 16 * 1024;
+// to 6 rows x 4096 columns (a K block), and one row cursor (<= 16 bytes) per row.
+constexpr int64_t kWorkspaceDecodeFloats = 6 * (4096 + 32);
 constexpr int64_t kWorkspaceCursorBytes = 16;
 // The outer-product kernels use it for one row's column indices and fp32 values instead.
 inline size_t spmm_workspace_bytes(int64_t rows, int64_t n, int64_t cols) {
