@@ -337,6 +337,14 @@ void outer_row(const Activations& x, const int32_t* cols, const float* vals, int
   }
 }
 
+// Prefetch [p, e) into the caches. The bitmap outer product reads a row in two passes (mask
+// words, then values), which the hardware prefetcher followed poorly: fetching the next row ahead
+// took bf16 70% N = 16, one thread, from 26 to 23-24 ms. CSR reads its indices inside the product
+// loop and got slower with it (18.3 -> 20.9 ms), so it does not.
+inline void prefetch_range(const void* p, const void* e) {
+  for (const char* q = static_cast<const char*>(p); q < e; q += 64) __builtin_prefetch(q);
+}
+
 // A row's stored values as fp32: fp32 rows in place, 16-bit rows widened into buf (cnt + W floats).
 template <class D> const float* row_values_f32(const typename D::T* p, int64_t cnt, float* buf) {
   if constexpr (D::kIsF32) {
@@ -393,6 +401,11 @@ template <class D> void mask_outer_kernel(const MatrixView& a, const Activations
   float* fv = reinterpret_cast<float*>(cols + s.wpr * 32 + 32);
   for (int64_t r = r0; r < r1; ++r) {
     const typename MaskSrc<D>::Row rw = s.row(r);
+    if (r + 1 < r1) {
+      const typename MaskSrc<D>::Row nx = s.row(r + 1);
+      prefetch_range(nx.p, nx.p + (s.row_start(r + 2) - s.row_start(r + 1)));
+      prefetch_range(nx.m, nx.m + s.wpr);
+    }
     int64_t cnt = 0;
     for (int64_t w = 0; w < s.wpr; ++w) cnt += VT::mask_cols(rw.m[w], int32_t(w * 32), cols + cnt);
     outer_row(x, cols, row_values_f32<D>(rw.p, cnt, fv), cnt, r, out);
