@@ -17,8 +17,8 @@ afterAll(() => { setIsa(startIsa); });
 type Fmt = { format: 'dense' | 'csr' | 'bitmap' | 'nm' | 'tiled-csl'; n?: number; m?: number };
 const FORMATS: Fmt[] = [
   { format: 'dense' }, { format: 'csr' }, { format: 'bitmap' }, { format: 'nm', n: 2, m: 4 }, { format: 'nm', n: 4, m: 8 },
-  { format: 'nm', n: 1, m: 8 }, { format: 'tiled-csl' },
-];
+  { format: 'nm', n: 1, m: 8 }, { format: 'nm', n: 3, m: 6 }, { format: 'tiled-csl' },
+];  // m = 2, 4, 8 (and 16, 32 on AVX-512) take the fixed-step n:m decode; 3:6 the cursor walk
 
 // [M, K, N]: ones, K not a multiple of 32 or 64, N around the register-block sizes (1..6) and above;
 // the last two span more than one of the blocked GEMM's K blocks (up to 8192 columns at N = 8).

@@ -77,7 +77,9 @@ template <class D> struct DenseSrc {
 
 // bitmap and nm share the decode: a 32-bit mask word per 32 columns, values packed in order.
 // bitmap rows start at rowPtr[r]; nm rows hold exactly groups * n values.
-template <class D> struct MaskSrc {
+// Fixed: n:m with m dividing CW, so every chunk holds exactly CW / m * n values: chunk c's start
+// is known without the popcounts of the chunks before it (no cursor, no chain between chunks).
+template <class D, bool Fixed = false> struct MaskSrc {
   using T = typename D::T;
   static constexpr bool kAlwaysSafe = false;
   using Dt = D;
@@ -86,14 +88,15 @@ template <class D> struct MaskSrc {
   const T* end;
   const uint32_t* masks;
   const int32_t* rp;
-  int64_t wpr, per_row;
+  int64_t wpr, per_row, step;
   explicit MaskSrc(const MatrixView& a)
       : vals(a.as<T>(Part::values)),
         end(a.as<T>(Part::values) + a.part(Part::values).bytes / sizeof(T)),
         masks(a.as<uint32_t>(Part::masks)),
         rp(a.format == Format::bitmap ? a.as<int32_t>(Part::row_ptr) : nullptr),
         wpr(mask_words_per_row(a.format == Format::nm ? nm_padded_cols(a.cols, a.m) : a.cols)),
-        per_row(a.format == Format::nm ? nm_values_per_row(a.cols, a.n, a.m) : 0) {}
+        per_row(a.format == Format::nm ? nm_values_per_row(a.cols, a.n, a.m) : 0),
+        step(a.format == Format::nm ? CW / a.m * a.n : 0) {}
   int64_t chunks() const { return wpr * 32 / CW; }
   int64_t full_chunks() const { return chunks(); }
   int64_t row_start(int64_t r) const { return rp ? int64_t(rp[r]) : r * per_row; }
@@ -105,7 +108,8 @@ template <class D> struct MaskSrc {
     if constexpr (CW == 32) bits = rw.m[c];
     else if constexpr (CW == 8) bits = reinterpret_cast<const uint8_t*>(rw.m)[c];  // x86: little-endian words
     else bits = (rw.m[(c * CW) >> 5] >> ((c * CW) & 31)) & ((1u << (CW & 31)) - 1u);
-    rw.p = VT::template sparse_chunk<D, Safe>(rw.p, bits, end, o);
+    if constexpr (Fixed) VT::template sparse_chunk<D, Safe>(rw.p + c * step, bits, end, o);
+    else rw.p = VT::template sparse_chunk<D, Safe>(rw.p, bits, end, o);
   }
   void decode(Row& rw, int64_t c, V* o) const { decode_full<false>(rw, c, o); }
   const float* direct(int64_t, int64_t, int64_t) const { return nullptr; }
@@ -430,6 +434,9 @@ template <class D> SpmmKernel pick_for_dtype(const MatrixView& a, int64_t n, con
     case Format::nm:
       if (!gemv && density(a) < VT::kOuterDensity)
         return SpmmKernel{mask_outer_kernel<D>, XLayout::k_major, names[a.format == Format::nm ? 8 : 7], true, W};
+      if (a.format == Format::nm && CW % a.m == 0)
+        return gemv ? SpmmKernel{spmv_kernel<MaskSrc<D, true>>, nl, names[4]}
+                    : SpmmKernel{spmm_kernel<MaskSrc<D, true>>, kl, names[5], true, W};
       return gemv ? SpmmKernel{spmv_kernel<MaskSrc<D>>, nl, names[a.format == Format::nm ? 4 : 2]}
                   : SpmmKernel{spmm_kernel<MaskSrc<D>>, kl, names[a.format == Format::nm ? 5 : 3], true, W};
     case Format::csr:
