@@ -38,8 +38,9 @@ struct Activations {
   void* workspace = nullptr;  // spmm_workspace_bytes(r1 - r0, n) bytes, 64-aligned, for kernels that ask
 };
 
-// Per-task workspace of the blocked kernels: an fp32 [rows, ld] output tile, a decode buffer for up
-// to 6 rows x 4096 columns (a K block), and one row cursor (<= 16 bytes) per row.
+// Per-task workspace of the blocked kernels: an fp32 [rows, ld] output tile, a decode buffer for
+// kRb rows of a K block (6 x 4096 columns on AVX2 and AVX-512), and one row cursor (<= 16 bytes)
+// per row.
 constexpr int64_t kWorkspaceDecodeFloats = 6 * (4096 + 32);
 constexpr int64_t kWorkspaceCursorBytes = 16;
 // The outer-product kernels use it for one row's column indices and fp32 values instead.

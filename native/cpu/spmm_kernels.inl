@@ -35,9 +35,6 @@ using V = typename VT::V;
 
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
-#ifndef SK_PANEL_BYTES
-#define SK_PANEL_BYTES (256 * 1024)
-#endif
 
 // Weight dtype tags: storage type and scalar conversion.
 struct F32 { using T = float; static constexpr bool kIsF32 = true, kIsBf16 = false, kIsF16 = false;
@@ -206,6 +203,7 @@ template <class Src> void spmv_kernel(const MatrixView& a, const Activations& x,
 // c[r, j..j+W) += w[r, k] (broadcast) * x[k, j..j+W). kRb x kJV accumulators stay in registers.
 
 constexpr int64_t kKcChunks = 512 / CW;  // the shortest K block
+constexpr int64_t kPanelBytes = 256 * 1024;  // the longest: its x panel fills half of a 512 KB L2
 // The longest that the decode scratch holds: kRb rows, each skewed by 16 floats so that the rows
 // do not share L1 sets.
 constexpr int64_t kKcMaxChunks = (kWorkspaceDecodeFloats / VT::kRb - 16) / CW;
@@ -264,7 +262,7 @@ template <class Src> void spmm_kernel(const MatrixView& a, const Activations& x,
   // 512 columns, kRb rows x 1-2 KB runs kept the prefetcher short: fp32 11008x4096 N = 16, 2
   // threads, 12.2 -> 8.9 ms). Decoded rows are also bounded by the scratch.
   const bool direct = s.direct(r0, 0, chunks) != nullptr;
-  const int64_t kc_chunks = imin(direct ? chunks : kKcMaxChunks, imax(kKcChunks, SK_PANEL_BYTES / int64_t(sizeof(float)) / ld / CW));
+  const int64_t kc_chunks = imin(direct ? chunks : kKcMaxChunks, imax(kKcChunks, kPanelBytes / int64_t(sizeof(float)) / ld / CW));
   const int64_t ldw_scratch = kc_chunks * CW + 16;
   for (int64_t c0 = 0; c0 < chunks; c0 += kc_chunks) {
     const int64_t c1 = imin(chunks, c0 + kc_chunks), len = (c1 - c0) * CW;
