@@ -62,6 +62,7 @@ struct VT {
   // against 2.4 with two), dense four (bf16 2.4 against 2.7 ms, fp32 3.6-3.8 against 4.3-4.6).
   static constexpr int W = 8, CW = 8, NV = 1, kJ = 4, kRv = 1, kRvDense = 4, kRv32 = 4, kRb = 6, kJV = 2, kGemvChains = 4;
   static constexpr double kOuterDensity = 0.35;
+  static constexpr bool kHalfPairs = true;
 
   static V zero() { return _mm256_setzero_ps(); }
   static V load(const float* p) { return _mm256_loadu_ps(p); }
@@ -119,6 +120,25 @@ struct VT {
       o[0] = _mm256_cvtph_ps(_mm_shuffle_epi8(packed, _mm_load_si128(reinterpret_cast<const __m128i*>(kExpand.f16[bits]))));
     }
     return p + cnt;
+  }
+  // Two chunks of an n:m that keeps half of each (2:4, 4:8): their 4 + 4 values are consecutive,
+  // so one load serves both, the second chunk's shifted down (no popcount, one load fewer).
+  template <class D> static void half_pair(const typename D::T* p, uint32_t b0, uint32_t b1, V* o0, V* o1) {
+    if constexpr (D::kIsF32) {
+      const __m256 v = _mm256_loadu_ps(p);
+      const __m256i i0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(kExpand.perm[b0]));
+      const __m256i i1 = _mm256_add_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(kExpand.perm[b1])), _mm256_set1_epi32(4));
+      o0[0] = _mm256_and_ps(_mm256_permutevar8x32_ps(v, i0), _mm256_load_ps(reinterpret_cast<const float*>(kExpand.keep[b0])));
+      o1[0] = _mm256_and_ps(_mm256_permutevar8x32_ps(v, i1), _mm256_load_ps(reinterpret_cast<const float*>(kExpand.keep[b1])));
+    } else if constexpr (D::kIsBf16) {
+      const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      o0[0] = _mm256_castsi256_ps(_mm256_shuffle_epi8(v, _mm256_load_si256(reinterpret_cast<const __m256i*>(kExpand.bf16[b0]))));
+      o1[0] = _mm256_castsi256_ps(_mm256_shuffle_epi8(_mm256_srli_si256(v, 8), _mm256_load_si256(reinterpret_cast<const __m256i*>(kExpand.bf16[b1]))));
+    } else {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      o0[0] = _mm256_cvtph_ps(_mm_shuffle_epi8(v, _mm_load_si128(reinterpret_cast<const __m128i*>(kExpand.f16[b0]))));
+      o1[0] = _mm256_cvtph_ps(_mm_shuffle_epi8(_mm_srli_si128(v, 8), _mm_load_si128(reinterpret_cast<const __m128i*>(kExpand.f16[b1]))));
+    }
   }
   // Branch-free: per mask byte, its eight table columns plus the base stored, the cursor moved by
   // its popcount (walking the bits mispredicts about once per word).

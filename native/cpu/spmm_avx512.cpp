@@ -39,6 +39,7 @@ struct VT {
   // (46 vs 40 GB/s).
   static constexpr int W = 16, CW = 32, NV = 2, kJ = 4, kRv = 1, kRvDense = 1, kRv32 = 4, kRb = 6, kJV = 4, kGemvChains = 4;
   static constexpr double kOuterDensity = 0.25;
+  static constexpr bool kHalfPairs = false;  // AVX2 only: pairs of byte-mask chunks
 
   static V zero() { return _mm512_setzero_ps(); }
   static V load(const float* p) { return _mm512_loadu_ps(p); }

@@ -60,6 +60,10 @@ template <class D> struct DenseSrc {
   bool safe(int64_t, int64_t) const { return true; }
   Row row(int64_t r) const { return {base + r * cols}; }
   template <bool> void decode_full(Row& rw, int64_t c, V* o) const { VT::template dense_chunk<D>(rw.p + c * CW, o); }
+  template <bool Safe> void decode_two(Row& rw, int64_t c, V* o0, V* o1) const {
+    decode_full<Safe>(rw, c, o0);
+    decode_full<Safe>(rw, c + 1, o1);
+  }
   void decode(Row& rw, int64_t c, V* o) const {
     if (c < full) VT::template dense_chunk<D>(rw.p + c * CW, o);
     else VT::template dense_tail<D>(rw.p + c * CW, int(cols - c * CW), o);
@@ -76,7 +80,7 @@ template <class D> struct DenseSrc {
 // bitmap rows start at rowPtr[r]; nm rows hold exactly groups * n values.
 // Fixed: n:m with m dividing CW, so every chunk holds exactly CW / m * n values: chunk c's start
 // is known without the popcounts of the chunks before it (no cursor, no chain between chunks).
-template <class D, bool Fixed = false> struct MaskSrc {
+template <class D, bool Fixed = false, bool Half = false> struct MaskSrc {
   using T = typename D::T;
   static constexpr bool kAlwaysSafe = false;
   using Dt = D;
@@ -108,6 +112,20 @@ template <class D, bool Fixed = false> struct MaskSrc {
     if constexpr (Fixed) VT::template sparse_chunk<D, Safe>(rw.p + c * step, bits, end, o);
     else rw.p = VT::template sparse_chunk<D, Safe>(rw.p, bits, end, o);
   }
+  // Only the ISAs with kHalfPairs define VT::half_pair: the template parameter defers the lookup.
+  template <class Isa> static void half_pair(const T* p, uint32_t b0, uint32_t b1, V* o0, V* o1) {
+    Isa::template half_pair<D>(p, b0, b1, o0, o1);
+  }
+  // Chunks c and c + 1. Half (n:m keeping half of each chunk): both from one value load.
+  template <bool Safe> void decode_two(Row& rw, int64_t c, V* o0, V* o1) const {
+    if constexpr (Half && Safe) {
+      const uint8_t* b = reinterpret_cast<const uint8_t*>(rw.m);  // x86: little-endian words
+      half_pair<VT>(rw.p + c * (CW / 2), b[c], b[c + 1], o0, o1);
+    } else {
+      decode_full<Safe>(rw, c, o0);
+      decode_full<Safe>(rw, c + 1, o1);
+    }
+  }
   void decode(Row& rw, int64_t c, V* o) const { decode_full<false>(rw, c, o); }
   const float* direct(int64_t, int64_t, int64_t) const { return nullptr; }
   int64_t direct_stride() const { return 0; }
@@ -120,6 +138,7 @@ SK_BLOCK void fused_block(const Src& s, const Activations& x, int64_t r, int64_t
   // One activation vector: U chunks per step into separate accumulators (S chains in all), so the
   // loop runs at the FMA throughput rather than its latency even with a single row.
   constexpr int S = J == 1 ? VT::kGemvChains : 1, U = J == 1 ? (S + NV - 1) / NV : 1;
+  static_assert(J > 1 || U % 2 == 0, "single-vector steps decode chunks in pairs");
   typename Src::Row rows[R];
   for (int i = 0; i < R; ++i) rows[i] = s.row(r + i);
   const float* xj[J];
@@ -145,7 +164,7 @@ SK_BLOCK void fused_block(const Src& s, const Activations& x, int64_t r, int64_t
     for (; c + U <= full; c += U) {
       V w[U][R][NV];
       SK_UNROLL for (int i = 0; i < R; ++i)
-        SK_UNROLL for (int u = 0; u < U; ++u) s.template decode_full<Safe>(rows[i], c + u, w[u][i]);
+        SK_UNROLL for (int u = 0; u < U; u += 2) s.template decode_two<Safe>(rows[i], c + u, w[u][i], w[u + 1][i]);
       SK_UNROLL for (int u = 0; u < U; ++u) step(c + u, w[u], u);
     }
   }
@@ -432,6 +451,9 @@ template <class D> SpmmKernel pick_for_dtype(const MatrixView& a, int64_t n, con
     case Format::nm:
       if (!gemv && density(a) < VT::kOuterDensity)
         return SpmmKernel{mask_outer_kernel<D>, XLayout::k_major, names[a.format == Format::nm ? 8 : 7], true, W};
+      if constexpr (VT::kHalfPairs)
+        if (gemv && a.format == Format::nm && CW % a.m == 0 && 2 * a.n == a.m)
+          return SpmmKernel{spmv_kernel<MaskSrc<D, true, true>>, nl, names[4]};
       if (a.format == Format::nm && CW % a.m == 0)
         return gemv ? SpmmKernel{spmv_kernel<MaskSrc<D, true>>, nl, names[4]}
                     : SpmmKernel{spmm_kernel<MaskSrc<D, true>>, kl, names[5], true, W};
