@@ -80,7 +80,9 @@ template <class D> struct DenseSrc {
 // bitmap rows start at rowPtr[r]; nm rows hold exactly groups * n values.
 // Fixed: n:m with m dividing CW, so every chunk holds exactly CW / m * n values: chunk c's start
 // is known without the popcounts of the chunks before it (no cursor, no chain between chunks).
+// Half: Fixed with n / m = 1/2 on an ISA with VT::half_pair (two chunks per value load).
 template <class D, bool Fixed = false, bool Half = false> struct MaskSrc {
+  static_assert(!Half || Fixed, "Half pairs are fixed-offset chunks");
   using T = typename D::T;
   static constexpr bool kAlwaysSafe = false;
   using Dt = D;
