@@ -17,6 +17,7 @@
         "native/cpu/spmm_avx2.cpp",
         "native/cpu/spmm_avx512.cpp",
         "native/cpu/probes.cpp",
+        "native/cpu/slorb.cpp",
         "native/io/json.cpp",
         "native/io/mapped_file.cpp",
         "native/io/safetensors.cpp",
@@ -39,7 +40,8 @@
         "native/addon/solvers_binding.cpp",
         "native/addon/probes_binding.cpp",
         "native/addon/io_binding.cpp",
-        "native/addon/cuda_bridge.cpp"
+        "native/addon/cuda_bridge.cpp",
+        "native/addon/slorb_binding.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "conditions": [["OS=='linux'", { "libraries": ["-ldl"] }]],

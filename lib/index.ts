@@ -30,3 +30,4 @@ export {
   type DecayScheduleOptions, type MaskPattern, type RefreshMaskOptions, type LoraTensors, type ImportanceAggregate, type ImportanceResult,
 } from './training.js';
 export { mergeLowRank, type MergeLowRankOptions } from './lowrank-merge.js';
+export { slorb, type SlorbTerm, type SlorbInit, type SlorbInitOptions } from './slorb.js';

@@ -173,7 +173,7 @@ export function mergeLowRank(w: Tensor | SparseMatrix, A: Tensor, B: Tensor, opt
       throw new FormatError(`options.keepMask: false fills pruned positions, which an nm ${w.n}:${w.m} weight cannot hold; ` +
                             "merge with keepMask: true, or convert w to 'bitmap' or 'csr' first");
     try {
-      return SparseMatrix.fromDense(dense, { format: w.format });
+      return SparseMatrix.fromDense(dense, { format: w.format, slorb: w.slorb });
     } catch (e) {
       throw new FormatError(`options.keepMask: the merged weight cannot be stored as ${w.format}: ${fromNativeError(e).message}`);
     }
@@ -182,7 +182,7 @@ export function mergeLowRank(w: Tensor | SparseMatrix, A: Tensor, B: Tensor, opt
 }
 
 function rebuild(w: SparseMatrix, parts: Partial<Record<PartName, TypedArray>>): SparseMatrix {
-  return SparseMatrix.fromParts(w.format, { shape: w.shape, dtype: w.dtype, n: w.n, m: w.m, parts });
+  return SparseMatrix.fromParts(w.format, { shape: w.shape, dtype: w.dtype, n: w.n, m: w.m, parts, slorb: w.slorb });
 }
 
 /** The number of stored positions that are nonzero (the sparsity a user sees), for before/after checks. */

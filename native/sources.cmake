@@ -13,6 +13,7 @@ set(SPARSEKIT_CORE_SOURCES
   native/cpu/spmm_avx2.cpp
   native/cpu/spmm_avx512.cpp
   native/cpu/probes.cpp
+  native/cpu/slorb.cpp
   native/io/json.cpp
   native/io/mapped_file.cpp
   native/io/safetensors.cpp
@@ -38,6 +39,7 @@ set(SPARSEKIT_ADDON_SOURCES
   native/addon/solvers_binding.cpp
   native/addon/probes_binding.cpp
   native/addon/cuda_bridge.cpp
+  native/addon/slorb_binding.cpp
 )
 # libsparsekit_cuda.so (CMake only, when nvcc is found): the addon dlopens it at run time.
 set(SPARSEKIT_CUDA_SOURCES
