@@ -13,7 +13,6 @@ set(SPARSEKIT_CORE_SOURCES
   native/cpu/spmm_avx2.cpp
   native/cpu/spmm_avx512.cpp
   native/cpu/probes.cpp
-  native/cpu/slorb.cpp
   native/io/json.cpp
   native/io/mapped_file.cpp
   native/io/safetensors.cpp
@@ -29,6 +28,8 @@ set(SPARSEKIT_CORE_SOURCES
   native/solvers/magnitude.cpp
   native/solvers/wanda.cpp
   native/solvers/sparsegpt.cpp
+  native/solvers/slorb.cpp
+  native/solvers/slorb_avx512.cpp
   native/cuda/warp_model.cpp
   native/cuda/gpu_layouts.cpp
   native/cuda/replay.cpp

@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "bindings.h"
-#include "cpu/slorb.h"
+#include "solvers/slorb.h"
 #include "napi_util.h"
 
 namespace sk::addon {
@@ -77,7 +77,7 @@ bool get_call(const Napi::CallbackInfo& info, SlorbCall* c) {
       !buffer_field(env, o, "base", DType::f32, out_last, &base, &c->keep) ||
       !buffer_field(env, o, "out", a.out_dtype, out_last, &out, &c->keep))
     return false;
-  a.base = static_cast<const float*>(base);
+  a.base = static_cast<float*>(const_cast<void*>(base));
   a.out = const_cast<void*>(out);
   Napi::Value p = o.Get("proj");
   if (!p.IsNull() && !p.IsUndefined()) {

@@ -1,12 +1,17 @@
-#include "cpu/slorb.h"
+#include "solvers/slorb.h"
 
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "core/cpu_features.h"
+#include "solvers/linalg.h"
 
 namespace sk {
 
 namespace {
+
+// Tokens from which S·(P·x) runs through the blocked GEMM instead of one dot product per row and token.
+constexpr int64_t kSlorbGemmTokens = 4;
 
 // Decodes n values of a float dtype to float32 (the switch is outside the loop so each case vectorizes).
 void decode(const void* p, DType t, int64_t offset, int64_t n, float* dst) {
@@ -64,14 +69,49 @@ Status slorb_add(const SlorbArgs& a) {
       }
     }
   }
-  // y[t, r] = base[t, r] + S[r, :] · g[t, :]: S is read once, whatever the number of tokens.
+  // From a few tokens on, S·g is a small GEMM: S goes to float32 once and the per-ISA blocked
+  // GEMM (linalg.h) adds it into base, which then becomes the output.
+  const bool linear_layout = a.out_row_stride == 1, spmm_layout = a.out_tok_stride == 1;
+  if (a.n >= kSlorbGemmTokens && (linear_layout || spmm_layout)) {
+    std::vector<float> s32;
+    const float* s = static_cast<const float*>(a.scales);
+    if (a.scales_dtype != DType::f32) {
+      s32.resize(size_t(a.rows * G));
+      parallel_range(a.rows, 256, [&](int64_t b, int64_t e) { decode(a.scales, a.scales_dtype, b * G, (e - b) * G, s32.data() + b * G); });
+      s = s32.data();
+    }
+    GemmArgs ga;
+    ga.k = G;
+    ga.b_trans = true;
+    ga.ldb = G;
+    ga.c = a.base;
+    if (linear_layout) {  // base[N, M] += g[N, G] · Sᵀ
+      ga.m = a.n; ga.n = a.rows; ga.a = g.data(); ga.lda = G; ga.b = s; ga.ldc = a.out_tok_stride;
+    } else {              // base[M, N] += S[M, G] · gᵀ
+      ga.m = a.rows; ga.n = a.n; ga.a = s; ga.lda = G; ga.b = g.data(); ga.ldc = a.out_row_stride;
+    }
+    gemm(ga);
+    if (a.out != static_cast<void*>(a.base) || a.out_dtype != DType::f32)
+      parallel_range(a.rows, 64, [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; r++)
+          for (int64_t t = 0; t < a.n; t++) {
+            const int64_t o = t * a.out_tok_stride + r * a.out_row_stride;
+            store_from_f32(a.out, a.out_dtype, size_t(o), a.base[o]);
+          }
+      });
+    return Status::Ok();
+  }
+  // Decode (few tokens): y[t, r] = base[t, r] + S[r, :] · g[t, :], S read once for all tokens.
+  const SlorbDots vec = active_isa() == Isa::avx512 && a.n <= kSlorbDotTokens ? slorb_dots_avx512() : nullptr;
   parallel_range(a.rows, 64, [&](int64_t begin, int64_t end) {
-    std::vector<float> s(static_cast<size_t>(G));
+    std::vector<float> s(static_cast<size_t>(G)), dots(static_cast<size_t>((end - begin) * a.n));
+    if (vec) vec(a.scales, a.scales_dtype, G, begin, end, g.data(), a.n, dots.data());
     for (int64_t r = begin; r < end; r++) {
-      decode(a.scales, a.scales_dtype, r * G, G, s.data());
+      if (!vec) decode(a.scales, a.scales_dtype, r * G, G, s.data());
       for (int64_t t = 0; t < a.n; t++) {
         const int64_t o = t * a.out_tok_stride + r * a.out_row_stride;
-        store_from_f32(a.out, a.out_dtype, size_t(o), a.base[o] + dot(s.data(), g.data() + t * G, G));
+        const float d = vec ? dots[size_t((r - begin) * a.n + t)] : dot(s.data(), g.data() + t * G, G);
+        store_from_f32(a.out, a.out_dtype, size_t(o), a.base[o] + d);
       }
     }
   });

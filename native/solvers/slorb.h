@@ -18,12 +18,18 @@ struct SlorbArgs {
   const void* x = nullptr;       // token t, feature k at x[t * x_tok_stride + k * x_feat_stride]
   DType x_dtype = DType::f32;
   int64_t x_tok_stride = 0, x_feat_stride = 0;
-  const float* base = nullptr;   // float32, same strides as out; may alias out when out is float32
+  float* base = nullptr;         // float32 scratch with out's strides (may alias out when out is float32): updated in place
   void* out = nullptr;           // token t, row r at out[t * out_tok_stride + r * out_row_stride]
   DType out_dtype = DType::f32;
   int64_t out_tok_stride = 0, out_row_stride = 0;
 };
 
 Status slorb_add(const SlorbArgs& a);
+
+// Decode-path row dots, dots[(r - r0) * n + t] = S[r, :] · g[t, :] for n <= kSlorbDotTokens tokens
+// (S [.., G] in a float dtype, g [n, G] float32). slorb_avx512.cpp; nullptr off x86.
+constexpr int64_t kSlorbDotTokens = 3;
+using SlorbDots = void (*)(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const float* g, int64_t n, float* dots);
+SlorbDots slorb_dots_avx512();
 
 }  // namespace sk
