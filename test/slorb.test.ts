@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   SparseMatrix, Tensor, linear, loadSafetensors, mergeLowRank, saveSafetensors, slorb, spmm, type Format, type FloatDType,
 } from '../lib/index.js';
+import { runCli } from '../lib/cli/main.js';
 import { OUT_RTOL, expectClose, rng, valuesOf } from './reference.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sparsekit-slorb-'));
@@ -187,6 +188,21 @@ describe('SLoRB on disk', () => {
     }
     expect((f.get('b') as SparseMatrix).slorb!.projection!.toFloat32Array()).toEqual(P.toFloat32Array());
     expect((f.info('a') as { partTensors: string[] }).partTensors).toContain('a.slorbScales');
+  });
+
+  it('the CLI keeps the term through merge-free pipelines and refuses to drop it', async () => {
+    const path = join(dir, 'cli-in.safetensors');
+    await saveSafetensors(path, { 'l.weight': SparseMatrix.fromDense(w, { format: 'bitmap', mask, slorb: { scales: S, groupSize: k } }) });
+    const run = async (...argv: string[]) => {
+      let err = '';
+      const code = await runCli(argv, { stdout: () => {}, stderr: (t) => { err += t; }, isTTY: false });
+      return { code, err };
+    };
+    expect(await run('unpack', path, '--out', join(dir, 'cli-u.safetensors'))).toEqual({ code: 2, err: expect.stringContaining('SLoRB') });
+    expect(await run('pack', path, '--format', 'csr', '--out', join(dir, 'cli-p.safetensors'))).toEqual({ code: 2, err: expect.stringContaining('SLoRB') });
+    expect((await run('pack', path, '--format', 'bitmap', '--out', join(dir, 'cli-same.safetensors'))).code).toBe(0);
+    using f = await loadSafetensors(join(dir, 'cli-same.safetensors'));
+    expect((f.get('l.weight') as SparseMatrix).slorb?.groupSize).toBe(k);
   });
 
   it('validates every byte of a stored term', async () => {
