@@ -363,6 +363,9 @@ static Napi::Object InitSparsekit(Napi::Env env, Napi::Object exports) {
   sk::addon::register_probes(env, exports);
   sk::addon::register_io(env, exports);
   sk::addon::register_cuda(env, exports);
+#ifdef SPARSEKIT_TEST_ADDON
+  sk::addon::register_replay(env, exports);
+#endif
   // One call per area registered in bindings.h.
   sk::addon::register_solvers(env, exports);
   return exports;

@@ -14,14 +14,14 @@
 #include <vector>
 
 #include "api_internal.h"
-#include "bitmap_index.h"
+#include "../kernels/bitmap_index.h"
 #include "blas_libs.h"
 #include "cusparselt.h"
 #include "gpu_layouts.h"
-#include "kernels.h"
-#include "launch_grid.h"
-#include "mma_layout.h"
-#include "sp24_index.h"
+#include "../kernels/kernels.h"
+#include "../kernels/launch_grid.h"
+#include "../kernels/mma_layout.h"
+#include "../kernels/sp24_index.h"
 #include "sp24_route.h"
 
 namespace sk::cuda {
