@@ -8,8 +8,8 @@ set(SPARSEKIT_CORE_SOURCES
   native/formats/pack.cpp
   native/formats/validate.cpp
   native/cpu/spmm.cpp
+  native/cpu/spmm_gather.cpp
   native/cpu/spmm_portable.cpp
-  native/cpu/spmm_vec.cpp
   native/cpu/spmm_avx2.cpp
   native/cpu/spmm_avx512.cpp
   native/cpu/probes.cpp

@@ -60,7 +60,7 @@ struct SpmmKernel {
   int n_align = 1;  // k_major layouts: pad each row of N to a multiple of this (whole vectors)
 };
 
-// Per-ISA tables (spmm_avx512.cpp, spmm_avx2.cpp, spmm_vec.cpp): a kernel, or fn == nullptr when
+// Per-ISA tables (spmm_avx512.cpp, spmm_avx2.cpp, spmm_portable.cpp): a kernel, or fn == nullptr when
 // that ISA has none for this format/dtype (the driver then uses spmm_portable_gather).
 SpmmKernel select_spmm_avx512(const MatrixView& a, int64_t n);
 SpmmKernel select_spmm_avx2(const MatrixView& a, int64_t n);

@@ -1,5 +1,5 @@
 // The one source of truth for the vectorised CPU kernels. Each ISA file (spmm_avx512.cpp,
-// spmm_avx2.cpp, spmm_vec.cpp) defines a traits struct `VT` with that ISA's primitives, then
+// spmm_avx2.cpp, spmm_portable.cpp) defines a traits struct `VT` with that ISA's primitives, then
 // includes this file inside its target region and anonymous namespace. No std templates are
 // instantiated here (see core/isa_target.h): buffers come from ScratchBuffer (spmm.h).
 //
