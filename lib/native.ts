@@ -81,6 +81,8 @@ export interface NativeAddon {
   spmmAsync(m: MatrixDesc, b: Buf, bDtype: DType, bIsKn: boolean, n: number, bias: Buf | null, biasDtype: DType,
             out: Buf, outDtype: DType, rowStride: number, colStride: number): Promise<void>;
   kernelName(m: MatrixDesc, n: number): string;
+  /** The ids of the CPU kernel table (native/cpu/spmm_kernel_list.inc); names are `<id>_<dtype>_<isa>`. */
+  spmmKernelIds(): string[];
   setNumThreads(n: number): void;
   getNumThreads(): number;
   cpuInfo(): { features: Record<string, boolean>; isa: string; supportedIsas: string[] };

@@ -6,7 +6,7 @@
 
 namespace sk {
 
-void spmm_portable_gather(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+void spmm_gather(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const int64_t n = x.n;
   // Rows are processed a few at a time so the accumulators stay small for tiled-csl's 128-row bands.
   constexpr int64_t kBand = 8;

@@ -55,6 +55,6 @@ struct VT {
 
 }  // namespace
 
-SpmmKernel select_spmm_vec(const MatrixView& a, int64_t n) { return pick_kernel(a, n); }
+SpmmKernel select_spmm_portable(const MatrixView& a, int64_t n) { return pick_kernel(a, n); }
 
 }  // namespace sk
