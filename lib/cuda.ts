@@ -278,7 +278,7 @@ function backendCode(b: unknown): 0 | 1 | 2 {
   throw new ArgumentError(`options.backend: expected 'auto', 'ours' or 'library', got ${describe(b)}`);
 }
 
-/** CUDA's gridDim.z limit: the split-K slices of one launch (native/cuda/launch_grid.h). */
+/** CUDA's gridDim.z limit: the split-K slices of one launch (native/cuda/kernels/launch_grid.h). */
 const MAX_SPLIT_K = 65535;
 
 function splitKOf(v: unknown): number {
