@@ -48,7 +48,9 @@
         "native/solvers/prune_common.cpp",
         "native/solvers/magnitude.cpp",
         "native/solvers/wanda.cpp",
-        "native/solvers/sparsegpt.cpp"
+        "native/solvers/sparsegpt.cpp",
+        "native/solvers/slorb.cpp",
+        "native/solvers/slorb_avx512.cpp"
       ]
     },
     {
@@ -59,7 +61,8 @@
         "native/addon/io_binding.cpp",
         "native/addon/solvers_binding.cpp",
         "native/addon/probes_binding.cpp",
-        "native/addon/cuda_bridge.cpp"
+        "native/addon/cuda_bridge.cpp",
+        "native/addon/slorb_binding.cpp"
       ]
     }
   ],
@@ -76,6 +79,7 @@
             "native/addon/solvers_binding.cpp",
             "native/addon/probes_binding.cpp",
             "native/addon/cuda_bridge.cpp",
+            "native/addon/slorb_binding.cpp",
             "native/cuda/replay/warp_model.cpp",
             "native/cuda/replay/replay.cpp",
             "native/cuda/runtime/gpu_layouts.cpp",

@@ -25,3 +25,9 @@ export { CalibrationStats, type CalibrationOptions } from './calibration.js';
 export {
   prune, type PrunePattern, type PruneResult, type PruneReport, type MagnitudeOptions, type WandaOptions, type SparseGptOptions,
 } from './prune.js';
+export {
+  decayLambda, maskedDecay, refreshMask, maskFlipRate, loraPruneImportance, sumImportance, AST_LAMBDA_MAX,
+  type DecayScheduleOptions, type MaskPattern, type RefreshMaskOptions, type LoraTensors, type ImportanceAggregate, type ImportanceResult,
+} from './training.js';
+export { mergeLowRank, type MergeLowRankOptions } from './lowrank-merge.js';
+export { slorb, type SlorbTerm, type SlorbInit, type SlorbInitOptions } from './slorb.js';

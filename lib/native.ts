@@ -117,6 +117,9 @@ export interface NativeAddon {
   pruneSparseGpt(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
                  opt: PatternNative & { blockSize: number; damping: number; quantizeBits: number }, control: Int32Array): Promise<PruneResultNative>;
   solverKernelName(): string;
+  // native/addon/slorb_binding.cpp: SLoRB's added term S(Px) (lib/slorb.ts builds the arguments)
+  slorbAdd(args: object): void;
+  slorbAddAsync(args: object): Promise<void>;
 
   // GPU (native/addon/cuda_bridge.cpp): libsparsekit_cuda is found at run time.
   cudaLoad(paths: string[]): { loaded: boolean; path: string | null; reason: string | null; build: string | null };

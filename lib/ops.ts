@@ -5,6 +5,7 @@ import { fmtShape, numel } from './shape.js';
 import { SparseMatrix } from './sparse-matrix.js';
 import { Tensor, checkTensor } from './tensor.js';
 import { DeviceSparseMatrix, DeviceTensor, linearCuda, spmmCuda, type GpuBackend } from './cuda.js';
+import { slorbAdd, slorbAddAsync, slorbCall, type SlorbLayout, type SlorbNativeArgs } from './slorb.js';
 
 export interface MatmulOptions {
   /** Output dtype; default: the dtype of the dense activations. Accumulation is always float32. */
@@ -33,6 +34,18 @@ function weightDesc(w: unknown, what: string): MatrixDesc {
 interface Call {
   args: Parameters<typeof native.spmm>;
   result: Tensor;
+  /** A weight with an SLoRB term: the sparse kernel writes float32 `base`, then this adds S(Px) into the output. */
+  slorb?: SlorbNativeArgs;
+}
+
+function withSlorb(call: Call, w: Weight, layout: SlorbLayout): Call {
+  if (!(w instanceof SparseMatrix) || w.slorb === undefined) return call;
+  const [desc, x, xDtype, , , , , out, outDtype] = call.args;
+  const base = outDtype === 'float32' ? (out as Float32Array) : new Float32Array((out as ArrayBufferView).byteLength / 2);
+  call.args[7] = base;
+  call.args[8] = 'float32';
+  call.slorb = slorbCall(w.slorb, desc.rows, desc.cols, x as ArrayBufferView, xDtype as FloatDType, layout, base, out as ArrayBufferView, outDtype as FloatDType);
+  return call;
 }
 
 function prepareSpmm(a: Weight, b: Tensor, options: MatmulOptions): Call {
@@ -47,10 +60,10 @@ function prepareSpmm(a: Weight, b: Tensor, options: MatmulOptions): Call {
   const outDtype = checkOut(options, bDtype);
   const outShape = b.ndim === 2 ? [desc.rows, n] : [desc.rows];
   const out = allocate(outDtype, desc.rows * n);
-  return {
+  return withSlorb({
     args: [desc, b.toTypedArray(), bDtype, true, n, null, 'float32', out, outDtype, n, 1],
     result: Tensor.from(out, outShape, { dtype: outDtype }),
-  };
+  }, a, { n, xTokStride: 1, xFeatStride: n, outTokStride: 1, outRowStride: n });
 }
 
 function prepareLinear(x: Tensor, w: Weight, bias: Tensor | null | undefined, options: MatmulOptions): Call {
@@ -74,10 +87,10 @@ function prepareLinear(x: Tensor, w: Weight, bias: Tensor | null | undefined, op
   }
   const outDtype = checkOut(options, xDtype);
   const out = allocate(outDtype, n * desc.rows);
-  return {
+  return withSlorb({
     args: [desc, x.toTypedArray(), xDtype, false, n, biasData, biasDtype, out, outDtype, 1, desc.rows],
     result: Tensor.from(out, [...lead, desc.rows], { dtype: outDtype }),
-  };
+  }, w, { n, xTokStride: k, xFeatStride: 1, outTokStride: desc.rows, outRowStride: 1 });
 }
 
 function checkOptions(options: MatmulOptions): MatmulOptions {
@@ -95,6 +108,7 @@ function checkOut(options: MatmulOptions, fallback: FloatDType): FloatDType {
 function runSync(call: Call, what: string): Tensor {
   try {
     native.spmm(...call.args);
+    if (call.slorb) slorbAdd(call.slorb);
   } catch (e) {
     throw fromNativeError(e, what);
   }
@@ -104,6 +118,7 @@ function runSync(call: Call, what: string): Tensor {
 async function runAsync(call: Call, what: string): Promise<Tensor> {
   try {
     await native.spmmAsync(...call.args);
+    if (call.slorb) await slorbAddAsync(call.slorb);
   } catch (e) {
     throw fromNativeError(e, what);
   }

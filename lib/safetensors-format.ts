@@ -8,8 +8,11 @@ import { FormatError } from './errors.js';
 import type { PartName } from './native.js';
 import { FORMAT_PARTS, FORMATS, type Format } from './sparse-matrix.js';
 
-/** Version of the sparse-matrix-on-disk scheme; readers refuse versions newer than they know. */
-export const SPARSE_DISK_VERSION = 1;
+/**
+ * Version of the sparse-matrix-on-disk scheme; readers refuse versions newer than they know.
+ * Version 2 adds the SLoRB term; matrices without one are still written as version 1.
+ */
+export const SPARSE_DISK_VERSION = 2;
 export const SPARSE_META_PREFIX = 'sparsekit:';
 
 const TO_ST: Record<DType, string> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16', int8: 'I8', uint8: 'U8', int32: 'I32' };
@@ -40,11 +43,19 @@ export interface SparseDiskInfo {
   dtype: FloatDType;
   n?: number;
   m?: number;
+  /** An SLoRB term stored as `<name>.slorbScales` (and `<name>.slorbProjection`). */
+  slorb?: { groupSize: number; projection: boolean };
+}
+
+/** The tensors holding a matrix's SLoRB term. */
+export function slorbTensorNames(name: string): { scales: string; projection: string } {
+  return { scales: `${name}.slorbScales`, projection: `${name}.slorbProjection` };
 }
 
 export function sparseMetaValue(info: Omit<SparseDiskInfo, 'version'>): string {
-  const o: Record<string, unknown> = { format: info.format, version: SPARSE_DISK_VERSION, shape: info.shape, dtype: info.dtype };
+  const o: Record<string, unknown> = { format: info.format, version: info.slorb ? 2 : 1, shape: info.shape, dtype: info.dtype };
   if (info.format === 'nm') { o.n = info.n; o.m = info.m; }
+  if (info.slorb) o.slorb = { groupSize: info.slorb.groupSize, projection: info.slorb.projection };
   return JSON.stringify(o);
 }
 
@@ -78,6 +89,13 @@ export function parseSparseMeta(name: string, value: string): SparseDiskInfo {
     if (!Number.isInteger(r.n) || !Number.isInteger(r.m)) throw bad('format nm needs integer n and m');
     info.n = r.n as number;
     info.m = r.m as number;
+  }
+  if (r.slorb !== undefined) {
+    const sl = r.slorb as Record<string, unknown>;
+    if (r.version < 2 || typeof sl !== 'object' || sl === null || !Number.isSafeInteger(sl.groupSize) || (sl.groupSize as number) < 1 ||
+        typeof sl.projection !== 'boolean')
+      throw bad(`slorb must be { groupSize: positive integer, projection: boolean } in a version 2 description, got ${JSON.stringify(r.slorb)}`);
+    info.slorb = { groupSize: sl.groupSize as number, projection: sl.projection };
   }
   return info;
 }

@@ -8,7 +8,7 @@ import { describe } from './dtype.js';
 import { ArgumentError, DisposedError, fromNativeError } from './errors.js';
 import { native } from './native.js';
 import {
-  SPARSE_META_PREFIX, partTensorName, sparseMetaValue, stAlignment, toStDType,
+  SPARSE_META_PREFIX, partTensorName, slorbTensorNames, sparseMetaValue, stAlignment, toStDType,
 } from './safetensors-format.js';
 import { SparseMatrix } from './sparse-matrix.js';
 import { Tensor } from './tensor.js';
@@ -76,6 +76,7 @@ export class SafetensorsWriter {
       if (v instanceof SparseMatrix) {
         n += str(SPARSE_META_PREFIX + name) + 160;
         for (const part of Object.keys(v.parts())) n += one(`${name}.${part}`, 1);
+        if (v.slorb) n += 2 * one(`${name}.slorbProjection`, 2) + 48;
       } else {
         n += one(name, v instanceof Tensor ? v.ndim : isRaw(v) ? v.shape.length : 0);
       }
@@ -157,8 +158,20 @@ export class SafetensorsWriter {
         const data = t.toTypedArray();
         entries.push({ name: partTensorName(name, part as never), dtype: toStDType(t.dtype), shape: [t.size], data, align: data.BYTES_PER_ELEMENT });
       }
+      const sl = value.slorb;
+      if (sl) {
+        const names = slorbTensorNames(name);
+        for (const [tn, t] of [[names.scales, sl.scales], [names.projection, sl.projection]] as const) {
+          if (!t) continue;
+          const data = t.toTypedArray();
+          entries.push({ name: tn, dtype: toStDType(t.dtype), shape: [...t.shape], data, align: data.BYTES_PER_ELEMENT });
+        }
+      }
       this.#claim(SPARSE_META_PREFIX + name);
-      this.#sparseMeta[SPARSE_META_PREFIX + name] = sparseMetaValue({ format: value.format, shape: [value.rows, value.cols], dtype: value.dtype, n: value.n, m: value.m });
+      this.#sparseMeta[SPARSE_META_PREFIX + name] = sparseMetaValue({
+        format: value.format, shape: [value.rows, value.cols], dtype: value.dtype, n: value.n, m: value.m,
+        slorb: sl ? { groupSize: sl.groupSize, projection: sl.projection !== undefined } : undefined,
+      });
     } else if (isRaw(value)) {
       entries.push({ name, dtype: value.dtype, shape: [...value.shape], data: value.data, align: stAlignment(value.dtype) });
     } else {

@@ -9,7 +9,7 @@ import { ArgumentError, DTypeError, DisposedError, FormatError, fromNativeError 
 import { native, type PartName, type StEntry, type StOpened } from './native.js';
 import { fmtShape } from './shape.js';
 import {
-  SPARSE_META_PREFIX, fromStDType, parseSparseMeta, partTensorName, sparseParts, stAlignment, type SparseDiskInfo,
+  SPARSE_META_PREFIX, fromStDType, parseSparseMeta, partTensorName, slorbTensorNames, sparseParts, stAlignment, type SparseDiskInfo,
 } from './safetensors-format.js';
 import { SafetensorsWriter, type RawTensor, type SaveValue } from './safetensors-writer.js';
 import { SparseMatrix } from './sparse-matrix.js';
@@ -82,6 +82,17 @@ export class SafetensorsFile {
         claimed.add(tn);
         partTensors.push(tn);
         byteLength += e.end - e.begin;
+      }
+      if (info.slorb) {
+        const names = slorbTensorNames(name);
+        for (const tn of info.slorb.projection ? [names.scales, names.projection] : [names.scales]) {
+          const e = this.#entries.get(tn)?.entry;
+          if (!e) throw new FormatError(`'${path}': sparse matrix '${name}' has an SLoRB term but no tensor '${tn}'`);
+          if (claimed.has(tn)) throw new FormatError(`'${path}': tensor '${tn}' is claimed by two sparse matrices`);
+          claimed.add(tn);
+          partTensors.push(tn);
+          byteLength += e.end - e.begin;
+        }
       }
       if (this.#entries.has(name)) throw new FormatError(`'${path}': '${name}' is both a tensor and a sparse matrix`);
       this.#sparse.set(name, { kind: 'sparse', name, ...info, partTensors, byteLength });
@@ -193,7 +204,12 @@ export class SafetensorsFile {
     const parts: Partial<Record<PartName, Tensor>> = {};
     for (const part of sparseParts(s.format)) parts[part] = this.getTensor(partTensorName(s.name, part));
     try {
-      return SparseMatrix.fromParts(s.format, { shape: s.shape, dtype: s.dtype, n: s.n, m: s.m, parts });
+      const names = slorbTensorNames(s.name);
+      const slorb = s.slorb && {
+        groupSize: s.slorb.groupSize, scales: this.getTensor(names.scales),
+        ...(s.slorb.projection ? { projection: this.getTensor(names.projection) } : {}),
+      };
+      return SparseMatrix.fromParts(s.format, { shape: s.shape, dtype: s.dtype, n: s.n, m: s.m, parts, slorb });
     } catch (e) {
       const err = fromNativeError(e);
       throw new FormatError(`'${this.path}': sparse matrix '${s.name}' (${s.format} ${fmtShape(s.shape)}): ${err.message}`);

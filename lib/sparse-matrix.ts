@@ -5,6 +5,7 @@ import { fmtShape } from './shape.js';
 import { Tensor, checkTensor } from './tensor.js';
 import { chooseFormat, weightStats } from './cost-model.js';
 import { deviceHooks } from './device-hooks.js';
+import { checkSlorb, type SlorbTerm } from './slorb.js';
 
 export type Format = FormatName;
 export const FORMATS: readonly Format[] = ['dense', 'csr', 'bitmap', 'nm', 'tiled-csl'];
@@ -39,6 +40,8 @@ export interface FromDenseOptions {
   m?: number;
   /** nm: 'magnitude' keeps the n largest |w| of each group instead of refusing a violating weight. */
   prune?: 'magnitude' | false;
+  /** An SLoRB term (AST) the matrix carries: linear()/spmm() add S(Px); saved and loaded with it. */
+  slorb?: SlorbTerm;
 }
 
 export interface FromPartsOptions {
@@ -47,6 +50,8 @@ export interface FromPartsOptions {
   n?: number;
   m?: number;
   parts: Partial<Record<PartName, Tensor | TypedArray>>;
+  /** An SLoRB term, validated like the parts (shapes, group size dividing cols, NaN/Inf). */
+  slorb?: SlorbTerm;
 }
 
 function partDType(part: PartName, dtype: FloatDType): DType {
@@ -65,11 +70,14 @@ export class SparseMatrix {
   readonly m: number | undefined;
   /** Value slots stored (for nm and tiled-csl this includes explicit zeros / padding). */
   readonly nnz: number;
+  /** AST's SLoRB term y += S(Px) (lib/slorb.ts), or undefined. Not part of toDense(). */
+  readonly slorb: SlorbTerm | undefined;
   #parts: Partial<Record<PartName, TypedArray>> | null;
 
   private constructor(format: Format, shape: readonly [number, number], dtype: FloatDType, n: number | undefined,
-                      m: number | undefined, parts: Partial<Record<PartName, TypedArray>>) {
+                      m: number | undefined, parts: Partial<Record<PartName, TypedArray>>, slorb?: SlorbTerm) {
     this.format = format;
+    this.slorb = slorb;
     this.shape = shape;
     this.dtype = dtype;
     this.n = n;
@@ -127,13 +135,14 @@ export class SparseMatrix {
     for (const name of Object.keys(options.parts ?? {}))
       if (!FORMAT_PARTS[format].includes(name as PartName))
         throw new ArgumentError(`options.parts.${name}: the ${format} format has no such part (it has ${FORMAT_PARTS[format].join(', ')})`);
+    const slorb = options.slorb === undefined ? undefined : checkSlorb(options.slorb, rows, cols, 'options.slorb');
     const desc: MatrixDesc = { format, dtype, rows, cols, n, m, parts };
     try {
       native.validate(desc);
     } catch (e) {
       throw fromNativeError(e, `SparseMatrix.fromParts(${format})`);
     }
-    return new SparseMatrix(format, [rows, cols], dtype, n, m, parts);
+    return new SparseMatrix(format, [rows, cols], dtype, n, m, parts, slorb);
   }
 
   get rows(): number { return this.shape[0]; }
@@ -141,9 +150,9 @@ export class SparseMatrix {
   get disposed(): boolean { return this.#parts === null; }
   /** nnz / (rows * cols). */
   get density(): number { return this.rows * this.cols === 0 ? 0 : this.nnz / (this.rows * this.cols); }
-  /** Bytes of all parts together. */
+  /** Bytes of all parts together (and of the SLoRB term, if any). */
   get byteLength(): number {
-    let n = 0;
+    let n = (this.slorb?.scales.byteLength ?? 0) + (this.slorb?.projection?.byteLength ?? 0);
     for (const a of Object.values(this.live())) n += a!.byteLength;
     return n;
   }
@@ -189,7 +198,8 @@ export class SparseMatrix {
 
   toString(): string {
     const nm = this.format === 'nm' ? ` ${this.n}:${this.m}` : '';
-    return `SparseMatrix(${this.format}${nm}, ${fmtShape(this.shape)}, ${this.dtype}, density ${this.density.toFixed(3)})`;
+    const slorb = this.slorb ? `, slorb k=${this.slorb.groupSize}` : '';
+    return `SparseMatrix(${this.format}${nm}, ${fmtShape(this.shape)}, ${this.dtype}, density ${this.density.toFixed(3)}${slorb})`;
   }
 
   // to('cuda') and DeviceSparseMatrix are added by the CUDA add-on (lib/cuda.ts).
@@ -197,6 +207,7 @@ export class SparseMatrix {
     try {
       this.live();
       if (typeof options !== 'object' || options === null) throw new ArgumentError('options: expected an object');
+      if (this.slorb) throw new ArgumentError("this matrix carries an SLoRB term, which the GPU kernels do not apply yet (docs/adapters.md)");
       return deviceHooks(`${this}.to('${device}')`).matrixTo(this, device, options);
     } catch (e) {
       return Promise.reject(e);
@@ -215,10 +226,10 @@ export class SparseMatrix {
 
   /** @internal */
   static _fromPacked(format: Format, shape: readonly [number, number], dtype: FloatDType, n: number | undefined,
-                     m: number | undefined, buffers: Record<string, ArrayBuffer>): SparseMatrix {
+                     m: number | undefined, buffers: Record<string, ArrayBuffer>, slorb?: SlorbTerm): SparseMatrix {
     const parts: Partial<Record<PartName, TypedArray>> = {};
     for (const name of FORMAT_PARTS[format]) parts[name] = viewAs(partDType(name, dtype), buffers[name]!);
-    return new SparseMatrix(format, shape, dtype, n, m, parts);
+    return new SparseMatrix(format, shape, dtype, n, m, parts, slorb);
   }
 }
 
@@ -305,9 +316,10 @@ function prepareFromDense(tensor: Tensor, options: FromDenseOptions) {
       throw new ArgumentError(`options.mask: expected a uint8 Tensor or a Uint8Array, got ${describe(options.mask)}`);
     }
   }
+  const slorb = options.slorb === undefined ? undefined : checkSlorb(options.slorb, rows, cols, 'options.slorb');
   const opt: PackOptionsNative = { format, n, m, mask, prune: options.prune === 'magnitude' };
   return {
     data: tensor.toTypedArray(), dtype, rows, cols, opt,
-    build: (buffers: Record<string, ArrayBuffer>) => SparseMatrix._fromPacked(format, [rows, cols], dtype, n, m, buffers),
+    build: (buffers: Record<string, ArrayBuffer>) => SparseMatrix._fromPacked(format, [rows, cols], dtype, n, m, buffers, slorb),
   };
 }

@@ -28,6 +28,8 @@ set(SPARSEKIT_CORE_SOURCES
   native/solvers/magnitude.cpp
   native/solvers/wanda.cpp
   native/solvers/sparsegpt.cpp
+  native/solvers/slorb.cpp
+  native/solvers/slorb_avx512.cpp
 )
 set(SPARSEKIT_ADDON_SOURCES
   native/addon/addon.cpp
@@ -35,6 +37,7 @@ set(SPARSEKIT_ADDON_SOURCES
   native/addon/solvers_binding.cpp
   native/addon/probes_binding.cpp
   native/addon/cuda_bridge.cpp
+  native/addon/slorb_binding.cpp
 )
 # libsparsekit_cuda.so (CMake only, when nvcc is found): the addon dlopens it at run time.
 set(SPARSEKIT_CUDA_SOURCES

@@ -13,6 +13,7 @@ import { FORMATS, type Format } from '../sparse-matrix.js';
 import { runBench, printBench } from './bench.js';
 import { CliError, Context, EXIT, classify, parseNM, parseRegex, type CliIO, type GlobalOptions } from './context.js';
 import { inspectFile, printInspect } from './inspect.js';
+import { mergeLoraFile, printMerge } from './merge-lora.js';
 import { PACK_FORMATS, packFile, printPack, unpackFile, type PackFormat } from './pack.js';
 import { PRUNE_METHODS, printPrune, pruneFile, type PruneMethod } from './prune.js';
 
@@ -143,6 +144,20 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
       }, ctx);
       if (ctx.opts.json) ctx.json(r);
       else printPrune(r, ctx);
+      return EXIT.ok;
+    }));
+
+  program.command('merge-lora')
+    .description('merge a PEFT LoRA adapter into a pruned model, keeping every pruned weight zero')
+    .argument('<model>', 'model .safetensors (dense or packed), or a directory holding model.safetensors')
+    .argument('<adapter>', 'PEFT adapter directory (adapter_config.json + adapter_model.safetensors), or its .safetensors')
+    .requiredOption('-o, --out <file>', 'output .safetensors')
+    .option('--scale <s>', 'override lora_alpha / r (needed when there is no adapter_config.json)')
+    .action((model: string, adapter: string, o: { out: string; scale?: string }) => run(async (ctx) => {
+      const scale = o.scale === undefined ? undefined : parseNumberOpt(o.scale, '--scale', -1e6, 1e6);
+      const r = await mergeLoraFile(model, adapter, o.out, { scale }, ctx);
+      if (ctx.opts.json) ctx.json(r);
+      else printMerge(r, ctx);
       return EXIT.ok;
     }));
 

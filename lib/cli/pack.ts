@@ -88,6 +88,7 @@ export async function packFile(input: string, output: string, options: PackOptio
             sparsity: 1 - v.density, bytesIn: v.byteLength, bytesOut: v.byteLength };
           return { value: v, report: { ...report } };
         }
+        if (v.slorb) throw slorbRefused(name, 'repack');
         const { value, report } = await packWeight(name, await v.toDenseAsync(), options);
         return { value, report: { ...report, bytesIn: v.byteLength } };
       }
@@ -104,12 +105,18 @@ export async function unpackFile(input: string, output: string, layers: RegExp |
     select: (name, f) => f.info(name).kind === 'sparse' && (!layers || layers.test(name)),
     transform: async (name, f) => {
       const v = f.get(name) as SparseMatrix;
+      if (v.slorb) throw slorbRefused(name, 'unpack');
       const t = await v.toDenseAsync();
       const report: PackLayer = { name, shape: [...v.shape], dtype: v.dtype, storage: 'dense', sparsity: 1 - v.density, bytesIn: v.byteLength, bytesOut: t.byteLength };
       return { value: t, report: { ...report } };
     },
   }, ctx);
   return { command: 'unpack', version: 1, ...r, layers: r.layers as unknown as PackLayer[] };
+}
+
+/** A matrix's SLoRB term has no dense spelling; dropping it would change the layer's output. */
+function slorbRefused(name: string, what: string): CliError {
+  return new CliError(EXIT.input, `'${name}' carries an SLoRB term (S·P·x), which ${what} would drop`, 'exclude it with --layers');
 }
 
 export function printPack(r: PackReport, ctx: Context): void {

@@ -376,6 +376,7 @@ static Napi::Object InitSparsekit(Napi::Env env, Napi::Object exports) {
 #endif
   // One call per area registered in bindings.h.
   sk::addon::register_solvers(env, exports);
+  sk::addon::register_slorb(env, exports);
   return exports;
 }
 

@@ -1,0 +1,175 @@
+/**
+ * AST's Sparse Low-Rank Boosting (SLoRB, docs/adapters.md): a pruned layer y = (W ⊙ M)x plus a
+ * cheap term S(Px) that gives back part of what pruning removed. P [K/k, K] sums each group of k
+ * consecutive inputs (or is a general matrix), S [M, K/k] holds one scale per row and group. A
+ * SparseMatrix carries the term (`slorb` option), saves and loads it, and linear()/spmm() add it.
+ */
+import { describe, isFloatDType, type FloatDType } from './dtype.js';
+import { ArgumentError, DTypeError, NumericError, ShapeError } from './errors.js';
+import { native } from './native.js';
+import { fmtShape } from './shape.js';
+import { Tensor, checkTensor } from './tensor.js';
+import { maskOf, matrixOf } from './training.js';
+
+/** The SLoRB term a SparseMatrix carries. Its tensors are shared, not copied. */
+export interface SlorbTerm {
+  /** S [rows, cols / groupSize], any float dtype. */
+  scales: Tensor;
+  /** k: inputs per group; must divide the weight's cols. AST's configs use 16. */
+  groupSize: number;
+  /** A general P [cols / groupSize, cols] replacing the group sums (AST's trainable projection). */
+  projection?: Tensor;
+}
+
+export type SlorbInit = 'mean' | 'sum' | 'zero' | 'xavier';
+
+export interface SlorbInitOptions {
+  /** Inputs per group; default 16. */
+  groupSize?: number;
+  /** Default 'mean' (AST's default). */
+  init?: SlorbInit;
+  /** 'xavier' only: the random seed. */
+  seed?: number;
+  /** dtype of the returned scales; default float32. */
+  dtype?: FloatDType;
+}
+
+function checkGroupSize(k: unknown, cols: number, what: string): number {
+  if (!Number.isSafeInteger(k) || (k as number) < 1) throw new ArgumentError(`${what}: expected a positive integer, got ${describe(k)}`);
+  if (cols % (k as number) !== 0) throw new ShapeError(`${what}: ${String(k)} does not divide the weight's ${cols} columns`);
+  return k as number;
+}
+
+function checkFinite(t: Tensor, what: string): void {
+  const v = t.toFloat32Array();
+  for (let i = 0; i < v.length; i++)
+    if (!Number.isFinite(v[i]!)) throw new NumericError(`${what}: element ${i} is ${v[i]}`);
+}
+
+function floatMatrix(t: unknown, rows: number, cols: number, what: string): Tensor {
+  checkTensor(t, what);
+  const m = t as Tensor;
+  if (!isFloatDType(m.dtype)) throw new DTypeError(`${what}: expected a float dtype, got ${m.dtype}`);
+  if (m.ndim !== 2 || m.shape[0] !== rows || m.shape[1] !== cols)
+    throw new ShapeError(`${what}: expected [${rows}, ${cols}], got ${fmtShape(m.shape)}`);
+  return m;
+}
+
+/** Validates a SLoRB term for a [rows, cols] weight (shapes, group size, dtypes, NaN/Inf). */
+export function checkSlorb(v: unknown, rows: number, cols: number, what: string): SlorbTerm {
+  if (typeof v !== 'object' || v === null) throw new ArgumentError(`${what}: expected { scales, groupSize, projection? }, got ${describe(v)}`);
+  const o = v as Record<string, unknown>;
+  for (const key of Object.keys(o))
+    if (key !== 'scales' && key !== 'groupSize' && key !== 'projection') throw new ArgumentError(`${what}.${key}: unknown field (expected scales, groupSize, projection)`);
+  const groupSize = checkGroupSize(o.groupSize, cols, `${what}.groupSize`);
+  const groups = cols / groupSize;
+  const scales = floatMatrix(o.scales, rows, groups, `${what}.scales`);
+  checkFinite(scales, `${what}.scales`);
+  const term: SlorbTerm = { scales, groupSize };
+  if (o.projection !== undefined && o.projection !== null) {
+    term.projection = floatMatrix(o.projection, groups, cols, `${what}.projection`);
+    checkFinite(term.projection, `${what}.projection`);
+  }
+  return term;
+}
+
+/** A uniform [0, 1) stream from a seed (splitmix64 in 53-bit arithmetic), for the xavier draws. */
+function uniform(seed: number): () => number {
+  let s = BigInt.asUintN(64, BigInt(seed));
+  return () => {
+    s = BigInt.asUintN(64, s + 0x9e3779b97f4a7c15n);
+    let z = s;
+    z = BigInt.asUintN(64, (z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n);
+    z = BigInt.asUintN(64, (z ^ (z >> 27n)) * 0x94d049bb133111ebn);
+    z ^= z >> 31n;
+    return Number(z >> 11n) / 2 ** 53;
+  };
+}
+
+function xavier(rows: number, cols: number, seed: number): Float32Array {
+  const a = Math.sqrt(6 / (rows + cols));
+  const u = uniform(seed);
+  return Float32Array.from({ length: rows * cols }, () => (2 * u() - 1) * a);
+}
+
+function seedOf(seed: unknown): number {
+  if (seed === undefined) return 0;
+  if (!Number.isSafeInteger(seed)) throw new ArgumentError(`options.seed: expected an integer, got ${describe(seed)}`);
+  return seed as number;
+}
+
+export const slorb = {
+  /**
+   * The initial S [rows, cols/k] for weight w and keep-mask (1 = kept): 'mean' is the mean over
+   * each group's k slots of W ⊙ (1 − M) (kept slots count as zero), 'sum' the sum, 'zero' zeros,
+   * 'xavier' Xavier-uniform draws on S's own shape (AST's code applies xavier to its trainable P
+   * and starts S at zero: use init 'zero' with slorb.projection(cols, k, { init: 'xavier' }) for that).
+   */
+  init(w: Tensor, mask: Tensor | Uint8Array, options: SlorbInitOptions = {}): Tensor {
+    const { rows, cols, data } = matrixOf(w, 'w');
+    if (typeof options !== 'object' || options === null) throw new ArgumentError('options: expected an object');
+    const keep = maskOf(mask, rows * cols, 'mask');
+    const k = checkGroupSize(options.groupSize ?? 16, cols, 'options.groupSize');
+    const init = options.init ?? 'mean';
+    if (!['mean', 'sum', 'zero', 'xavier'].includes(init)) throw new ArgumentError(`options.init: expected 'mean', 'sum', 'zero' or 'xavier', got ${describe(init)}`);
+    const dtype = options.dtype ?? 'float32';
+    if (!isFloatDType(dtype)) throw new DTypeError(`options.dtype: expected a float dtype, got ${describe(dtype)}`);
+    const groups = cols / k;
+    let s: Float32Array;
+    if (init === 'xavier') s = xavier(rows, groups, seedOf(options.seed));
+    else {
+      s = new Float32Array(rows * groups);
+      if (init !== 'zero') {
+        for (let r = 0; r < rows; r++) for (let g = 0; g < groups; g++) {
+          let acc = 0;
+          for (let j = g * k; j < (g + 1) * k; j++) {
+            const v = data[r * cols + j]!;
+            if (!Number.isFinite(v)) throw new NumericError(`w: element [${r}, ${j}] is ${v}`);
+            if (!keep[r * cols + j]) acc += v;
+          }
+          s[r * groups + g] = init === 'mean' ? acc / k : acc;
+        }
+      }
+    }
+    const t = Tensor.from(s, [rows, groups]);
+    return dtype === 'float32' ? t : t.to(dtype);
+  },
+
+  /** P [cols/k, cols]: 'sum' (default) is the fixed 0/1 group-sum matrix, 'xavier' Xavier-uniform draws (AST's trainable P). */
+  projection(cols: number, groupSize: number, options: { init?: 'sum' | 'xavier'; seed?: number } = {}): Tensor {
+    if (!Number.isSafeInteger(cols) || cols < 0) throw new ShapeError(`cols: expected a non-negative integer, got ${describe(cols)}`);
+    const k = checkGroupSize(groupSize, cols, 'groupSize');
+    const groups = cols / k;
+    const init = options.init ?? 'sum';
+    if (init !== 'sum' && init !== 'xavier') throw new ArgumentError(`options.init: expected 'sum' or 'xavier', got ${describe(init)}`);
+    if (init === 'xavier') return Tensor.from(xavier(groups, cols, seedOf(options.seed)), [groups, cols]);
+    const p = new Float32Array(groups * cols);
+    for (let g = 0; g < groups; g++) p.fill(1, g * cols + g * k, g * cols + (g + 1) * k);
+    return Tensor.from(p, [groups, cols]);
+  },
+};
+
+/** How the activations and the output are laid out: linear's x [N, K] / y [N, M], or spmm's b [K, N] / y [M, N]. */
+export interface SlorbLayout {
+  n: number;
+  xTokStride: number;
+  xFeatStride: number;
+  outTokStride: number;
+  outRowStride: number;
+}
+
+/** The native call that adds S(Px) to `base` (float32, from the sparse kernel) into `out`. */
+export function slorbCall(term: SlorbTerm, rows: number, cols: number, x: ArrayBufferView, xDtype: FloatDType, layout: SlorbLayout,
+                          base: Float32Array, out: ArrayBufferView, outDtype: FloatDType) {
+  return {
+    rows, cols, groups: cols / term.groupSize, groupSize: term.groupSize, n: layout.n,
+    scales: term.scales.toTypedArray(), scalesDtype: term.scales.dtype,
+    proj: term.projection ? term.projection.toTypedArray() : null, projDtype: term.projection?.dtype ?? 'float32',
+    x, xDtype, xTokStride: layout.xTokStride, xFeatStride: layout.xFeatStride,
+    base, out, outDtype, outTokStride: layout.outTokStride, outRowStride: layout.outRowStride,
+  };
+}
+
+export type SlorbNativeArgs = ReturnType<typeof slorbCall>;
+export const slorbAdd = (args: SlorbNativeArgs): void => native.slorbAdd(args);
+export const slorbAddAsync = (args: SlorbNativeArgs): Promise<void> => native.slorbAddAsync(args);

@@ -1,0 +1,121 @@
+#include "solvers/slorb.h"
+
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "core/cpu_features.h"
+#include "solvers/linalg.h"
+
+namespace sk {
+
+namespace {
+
+// Tokens from which S·(P·x) runs through the blocked GEMM instead of one dot product per row and token.
+constexpr int64_t kSlorbGemmTokens = 4;
+
+// Decodes n values of a float dtype to float32 (the switch is outside the loop so each case vectorizes).
+void decode(const void* p, DType t, int64_t offset, int64_t n, float* dst) {
+  switch (t) {
+    case DType::f32: { const float* s = static_cast<const float*>(p) + offset; for (int64_t i = 0; i < n; i++) dst[i] = s[i]; break; }
+    case DType::f16: { const uint16_t* s = static_cast<const uint16_t*>(p) + offset; for (int64_t i = 0; i < n; i++) dst[i] = f16_to_f32(s[i]); break; }
+    case DType::bf16: { const uint16_t* s = static_cast<const uint16_t*>(p) + offset; for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_f32(s[i]); break; }
+    default: for (int64_t i = 0; i < n; i++) dst[i] = load_as_f32(p, t, size_t(offset + i)); break;
+  }
+}
+
+// Eight partial sums: the compiler keeps them in vector lanes without reassociating on its own.
+float dot(const float* a, const float* b, int64_t n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
+  float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  for (; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+
+}  // namespace
+
+Status slorb_add(const SlorbArgs& a) {
+  if (a.rows < 0 || a.cols < 0 || a.n < 0 || a.groups < 0 || a.group_size < 1)
+    return Status::Error(ErrorCode::shape, "slorb: negative sizes or a group size below 1");
+  if (!a.proj && a.groups * a.group_size != a.cols)
+    return Status::Error(ErrorCode::shape, "slorb: group size " + std::to_string(a.group_size) + " times " + std::to_string(a.groups) +
+                                               " groups is not the " + std::to_string(a.cols) + " inputs");
+  if (!dtype_is_float(a.scales_dtype) || !dtype_is_float(a.x_dtype) || !dtype_is_float(a.out_dtype) || (a.proj && !dtype_is_float(a.proj_dtype)))
+    return Status::Error(ErrorCode::dtype, "slorb: scales, projection, activations and output must be float dtypes");
+  if (a.rows == 0 || a.n == 0) return Status::Ok();
+  const int64_t G = a.groups, K = a.cols;
+  // g[t, i] = (P x_t)_i for every token, in float32: computed once, reused by every row.
+  std::vector<float> g(size_t(a.n * G), 0.0f);
+  {
+    std::vector<float> xt(static_cast<size_t>(K));
+    std::vector<float> prow(a.proj ? size_t(K) : 0);
+    for (int64_t t = 0; t < a.n; t++) {
+      if (a.x_feat_stride == 1) decode(a.x, a.x_dtype, t * a.x_tok_stride, K, xt.data());
+      else for (int64_t k = 0; k < K; k++) xt[size_t(k)] = load_as_f32(a.x, a.x_dtype, size_t(t * a.x_tok_stride + k * a.x_feat_stride));
+      float* gt = g.data() + t * G;
+      if (!a.proj) {
+        for (int64_t i = 0; i < G; i++) {
+          float s = 0;
+          for (int64_t j = 0; j < a.group_size; j++) s += xt[size_t(i * a.group_size + j)];
+          gt[i] = s;
+        }
+      } else {
+        for (int64_t i = 0; i < G; i++) {
+          decode(a.proj, a.proj_dtype, i * K, K, prow.data());
+          gt[i] = dot(prow.data(), xt.data(), K);
+        }
+      }
+    }
+  }
+  // From a few tokens on, S·g is a small GEMM: S goes to float32 once and the per-ISA blocked
+  // GEMM (linalg.h) adds it into base, which then becomes the output.
+  const bool linear_layout = a.out_row_stride == 1, spmm_layout = a.out_tok_stride == 1;
+  if (a.n >= kSlorbGemmTokens && (linear_layout || spmm_layout)) {
+    std::vector<float> s32;
+    const float* s = static_cast<const float*>(a.scales);
+    if (a.scales_dtype != DType::f32) {
+      s32.resize(size_t(a.rows * G));
+      parallel_range(a.rows, 256, [&](int64_t b, int64_t e) { decode(a.scales, a.scales_dtype, b * G, (e - b) * G, s32.data() + b * G); });
+      s = s32.data();
+    }
+    GemmArgs ga;
+    ga.k = G;
+    ga.b_trans = true;
+    ga.ldb = G;
+    ga.c = a.base;
+    if (linear_layout) {  // base[N, M] += g[N, G] · Sᵀ
+      ga.m = a.n; ga.n = a.rows; ga.a = g.data(); ga.lda = G; ga.b = s; ga.ldc = a.out_tok_stride;
+    } else {              // base[M, N] += S[M, G] · gᵀ
+      ga.m = a.rows; ga.n = a.n; ga.a = s; ga.lda = G; ga.b = g.data(); ga.ldc = a.out_row_stride;
+    }
+    gemm(ga);
+    if (a.out != static_cast<void*>(a.base) || a.out_dtype != DType::f32)
+      parallel_range(a.rows, 64, [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; r++)
+          for (int64_t t = 0; t < a.n; t++) {
+            const int64_t o = t * a.out_tok_stride + r * a.out_row_stride;
+            store_from_f32(a.out, a.out_dtype, size_t(o), a.base[o]);
+          }
+      });
+    return Status::Ok();
+  }
+  // Decode (few tokens): y[t, r] = base[t, r] + S[r, :] · g[t, :], S read once for all tokens.
+  const SlorbDots vec = active_isa() == Isa::avx512 && a.n <= kSlorbDotTokens ? slorb_dots_avx512() : nullptr;
+  parallel_range(a.rows, 64, [&](int64_t begin, int64_t end) {
+    std::vector<float> s(static_cast<size_t>(G)), dots(static_cast<size_t>((end - begin) * a.n));
+    if (vec) vec(a.scales, a.scales_dtype, G, begin, end, g.data(), a.n, dots.data());
+    for (int64_t r = begin; r < end; r++) {
+      if (!vec) decode(a.scales, a.scales_dtype, r * G, G, s.data());
+      for (int64_t t = 0; t < a.n; t++) {
+        const int64_t o = t * a.out_tok_stride + r * a.out_row_stride;
+        const float d = vec ? dots[size_t((r - begin) * a.n + t)] : dot(s.data(), g.data() + t * G, G);
+        store_from_f32(a.out, a.out_dtype, size_t(o), a.base[o] + d);
+      }
+    }
+  });
+  return Status::Ok();
+}
+
+}  // namespace sk
