@@ -87,6 +87,7 @@ export interface NativeAddon {
   setIsa(isa: string): boolean;
   probeReadBandwidth(bytes: number, reps: number): number;
   probeFmaPeak(iters: number, reps: number): number;
+  probeBf16DotPeak(iters: number, reps: number): number;
   // native/addon/io_binding.cpp
   stOpen(path: string): StOpened;
   stOpenAsync(path: string): Promise<StOpened>;
