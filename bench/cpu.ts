@@ -240,7 +240,7 @@ for (const [M, K] of SHAPES) {
         const nnz = a instanceof SparseMatrix ? a.nnz : M * K;
         const stats: WeightStats = { rows: M, cols: K, dtype, nnz, ...(v.format === 'nm' ? { nm: { n: 2, m: 4 } } : {}) };
         const bytes = a instanceof SparseMatrix ? a.byteLength : formatBytes('dense', stats);
-        const kernel = selectedKernel(a, n);
+        const kernel = selectedKernel(a, n, { xDtype: dtype });
         // The compute floor: the useful flops (2 per stored value per N) at the peak of the unit the
         // kernel uses (bf16 dot products for the *_dpbf16_* kernels, fp32 FMAs otherwise).
         const peak = kernel.includes('dpbf16') && bf16Peak > 0 ? bf16Peak : fmaPeak;

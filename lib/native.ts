@@ -80,7 +80,7 @@ export interface NativeAddon {
        out: Buf, outDtype: DType, rowStride: number, colStride: number): void;
   spmmAsync(m: MatrixDesc, b: Buf, bDtype: DType, bIsKn: boolean, n: number, bias: Buf | null, biasDtype: DType,
             out: Buf, outDtype: DType, rowStride: number, colStride: number): Promise<void>;
-  kernelName(m: MatrixDesc, n: number): string;
+  kernelName(m: MatrixDesc, n: number, xDtype?: string): string;
   setNumThreads(n: number): void;
   getNumThreads(): number;
   cpuInfo(): { features: Record<string, boolean>; isa: string; supportedIsas: string[] };
