@@ -238,7 +238,7 @@ for (const [M, K] of SHAPES) {
         const ts = perRound.get(v.label)!;
         const t = Math.min(...ts);
         const nnz = a instanceof SparseMatrix ? a.nnz : M * K;
-        const stats: WeightStats = { rows: M, cols: K, dtype, nnz, ...(v.format === 'nm' ? { nm: { n: 2, m: 4 } } : {}) };
+        const stats: WeightStats = { rows: M, cols: K, dtype, nnz, activations: dtype, ...(v.format === 'nm' ? { nm: { n: 2, m: 4 } } : {}) };
         const bytes = a instanceof SparseMatrix ? a.byteLength : formatBytes('dense', stats);
         const kernel = selectedKernel(a, n, { xDtype: dtype });
         // The compute floor: the useful flops (2 per stored value per N) at the peak of the unit the
