@@ -59,6 +59,14 @@ float read_avx512(const float* p, size_t q) {
   _mm512_store_ps(t, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
   return t[0] + t[15];
 }
+// Something that depends on all 12 chains.
+float sum_chains(const __m512 (&a)[12]) {
+  __m512 s = a[0];
+  for (int j = 1; j < 12; ++j) s = _mm512_add_ps(s, a[j]);
+  alignas(64) float t[16];
+  _mm512_store_ps(t, s);
+  return t[0] + t[15];
+}
 // 12 independent chains cover the FMA latency (4) times the pipes (2) with room to spare.
 float fma_avx512(int64_t iters) {
   __m512 a[12];
@@ -66,11 +74,7 @@ float fma_avx512(int64_t iters) {
   const __m512 m = _mm512_set1_ps(0.9999999f), c = _mm512_set1_ps(1e-7f);
   for (int64_t i = 0; i < iters; ++i)
     for (int j = 0; j < 12; ++j) a[j] = _mm512_fmadd_ps(a[j], m, c);
-  __m512 s = a[0];
-  for (int j = 1; j < 12; ++j) s = _mm512_add_ps(s, a[j]);
-  alignas(64) float t[16];
-  _mm512_store_ps(t, s);
-  return t[0] + t[15];
+  return sum_chains(a);
 }
 }  // namespace
 }  // namespace sk
@@ -87,11 +91,7 @@ float bf16_dot_avx512(int64_t iters) {
   const __m512bh m = (__m512bh)_mm512_set1_epi16(0x3f80), c = (__m512bh)_mm512_set1_epi16(0x3380);  // 1.0, ~6e-8
   for (int64_t i = 0; i < iters; ++i)
     for (int j = 0; j < 12; ++j) a[j] = _mm512_dpbf16_ps(a[j], (j & 1) ? m : c, c);
-  __m512 s = a[0];
-  for (int j = 1; j < 12; ++j) s = _mm512_add_ps(s, a[j]);
-  alignas(64) float t[16];
-  _mm512_store_ps(t, s);
-  return t[0] + t[15];
+  return sum_chains(a);
 }
 }  // namespace
 }  // namespace sk

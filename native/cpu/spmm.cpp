@@ -38,49 +38,42 @@ namespace {
 
 int64_t padded_k(int64_t cols) { return (cols + 63) / 64 * 64; }
 
-template <class Load>
-void stage_typed(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, float* buf, Load load) {
+// Copies x into buf: element (k, j) to buf[at(k, j)] when k_major (k-major layouts: fp32 k_major,
+// bf16 k_pairs_bf16), else to buf[j * kp + k]; load(i) reads source element i as T.
+template <class T, class Load, class At>
+void stage_typed(const SpmmArgs& args, int64_t cols, int64_t kp, bool k_major, T* buf, Load load, At at) {
   const int64_t n = args.n;
   // Source element (k, j) lives at b[k*n + j] (spmm) or x[j*cols + k] (linear).
   const int64_t sk = args.b_is_kn ? n : 1, sj = args.b_is_kn ? 1 : cols;
-  if (layout == XLayout::k_major) {
+  if (k_major) {
     // 64-column blocks keep both the strided reads (linear) and the strided writes in L1.
     parallel_range((cols + 63) / 64, 4, [&](int64_t b, int64_t e) {
       for (int64_t kb = b * 64; kb < std::min(cols, e * 64); kb += 64) {
         const int64_t ke = std::min(cols, kb + 64);
         for (int64_t j = 0; j < n; ++j)
-          for (int64_t k = kb; k < ke; ++k) buf[k * ld + j] = load(size_t(k * sk + j * sj));
+          for (int64_t k = kb; k < ke; ++k) buf[at(k, j)] = load(size_t(k * sk + j * sj));
       }
     });
   } else {
     parallel_range(n, 1, [&](int64_t b, int64_t e) {
       for (int64_t j = b; j < e; ++j) {
-        float* dst = buf + j * kp;
+        T* dst = buf + j * kp;
         for (int64_t k = 0; k < cols; ++k) dst[k] = load(size_t(k * sk + j * sj));
       }
     });
   }
 }
 
+template <class Load>
+void stage_typed(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, float* buf, Load load) {
+  stage_typed(args, cols, kp, layout == XLayout::k_major, buf, load, [ld](int64_t k, int64_t j) { return k * ld + j; });
+}
+
 // bf16 activations copied as they are into the bf16 layouts (buf zeroed: the padding multiplies as 0).
 void stage_bf16(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, uint16_t* buf) {
   const uint16_t* p = static_cast<const uint16_t*>(args.b);
-  const int64_t n = args.n;
-  const int64_t sk = args.b_is_kn ? n : 1, sj = args.b_is_kn ? 1 : cols;
-  if (layout == XLayout::k_pairs_bf16) {
-    parallel_range((cols + 63) / 64, 4, [&](int64_t b, int64_t e) {
-      for (int64_t kb = b * 64; kb < std::min(cols, e * 64); kb += 64) {
-        const int64_t ke = std::min(cols, kb + 64);
-        for (int64_t j = 0; j < n; ++j)
-          for (int64_t k = kb; k < ke; ++k) buf[(k >> 1) * 2 * ld + 2 * j + (k & 1)] = p[k * sk + j * sj];
-      }
-    });
-  } else {
-    parallel_range(n, 1, [&](int64_t b, int64_t e) {
-      for (int64_t j = b; j < e; ++j)
-        for (int64_t k = 0; k < cols; ++k) buf[j * kp + k] = p[k * sk + j * sj];
-    });
-  }
+  stage_typed(args, cols, kp, layout == XLayout::k_pairs_bf16, buf, [p](size_t i) { return p[i]; },
+              [ld](int64_t k, int64_t j) { return (k >> 1) * 2 * ld + 2 * j + (k & 1); });
 }
 
 // buf: zeroed, 64-byte aligned (whole cache lines per x row: the outer-product kernels load one
