@@ -33,6 +33,7 @@
         "native/cpu/spmm_portable.cpp",
         "native/cpu/spmm_avx2.cpp",
         "native/cpu/spmm_avx512.cpp",
+        "native/cpu/spmm_avx512_bf16.cpp",
         "native/cpu/probes.cpp",
         "native/io/json.cpp",
         "native/io/mapped_file.cpp",

@@ -1,6 +1,7 @@
 // The benchmark chart: speedup over our dense kernel against sparsity, per dtype and N, with the
 // byte-count limit of each format drawn (dense bytes / format bytes: what a purely memory-bound
 // kernel could gain).
+// vsDense is the speed-up: dense time / format time (higher is better).
 interface Point { dtype: string; n: number; format: string; sparsity: number; vsDense: number }
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#17becf', '#e377c2'];
@@ -44,9 +45,9 @@ export function speedupChart(rows: Point[], bandwidthGBs: number): string {
     const color = COLORS[ci++ % COLORS.length]!;
     const bitmap = pts.filter((p) => p.format === 'bitmap').sort((a, b) => a.sparsity - b.sparsity);
     if (bitmap.length > 1)
-      out.push(`<polyline points="${bitmap.map((p) => `${xs(p.sparsity).toFixed(1)},${ys(1 / p.vsDense).toFixed(1)}`).join(' ')}" fill="none" stroke="${color}"/>`);
+      out.push(`<polyline points="${bitmap.map((p) => `${xs(p.sparsity).toFixed(1)},${ys(p.vsDense).toFixed(1)}`).join(' ')}" fill="none" stroke="${color}"/>`);
     for (const p of pts) {
-      const x = xs(p.sparsity), y = ys(1 / p.vsDense);
+      const x = xs(p.sparsity), y = ys(p.vsDense);
       if (p.format === 'bitmap') out.push(`<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="4" fill="${color}"/>`);
       else if (p.format === 'nm') out.push(`<rect x="${(x - 4).toFixed(1)}" y="${(y - 4).toFixed(1)}" width="8" height="8" fill="${color}"/>`);
       else out.push(`<path d="M${x.toFixed(1)},${(y - 5).toFixed(1)} l5,9 h-10 z" fill="${color}"/>`);

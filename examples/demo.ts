@@ -76,7 +76,7 @@ async function main() {
       const err = maxRelErr(r.out.toTypedArray() as Float32Array, reference.y);
       ok &&= err < 1e-5;
       console.log(`  ${format.padEnd(10)} ${fmtBytes(a.byteLength).padStart(10)}  ${a.bytesPerElement.toFixed(3).padStart(6)} B/elem  spmm ${r.ms.toFixed(1).padStart(7)} ms` +
-        `  (${(r.ms / reference.ms).toFixed(2)}x dense)  density ${a.density.toFixed(3)}  max rel err vs dense ${err.toExponential(1)}`);
+        `  (speed-up ${(reference.ms / r.ms).toFixed(2)}x = dense time / this)  density ${a.density.toFixed(3)}  max rel err vs dense ${err.toExponential(1)}`);
     }
     console.log('');
   }

@@ -42,6 +42,17 @@ export interface MachineModel {
   /** Their column indices come from the mask bits: ns per 32-column chunk, and a factor on outerNs. */
   maskColsNsPerChunk: number;
   outerMaskFactor: number;
+  /**
+   * The vdpbf16ps kernels (bf16 weights times bf16 activations, CPUs with AVX512-BF16; absent
+   * elsewhere): their peak of all threads (GFLOP/s) and GEMM efficiency (N > 4), the efficiency
+   * factor when N fits one vector, and per core ns per 32-column chunk: the bitmap / N:M decode and
+   * the dense load at N <= 4, one dot product per activation vector, and the bitmap / N:M decode
+   * into the GEMM's bf16 scratch.
+   */
+  bf16Dot?: {
+    gflops: number; gemmEfficiency: number; oneVectorFactor: number;
+    decodeNsPerChunk: number; denseNsPerChunk: number; dotNsPerChunk: number; scratchNsPerChunk: number;
+  };
 }
 
 /**
@@ -67,6 +78,10 @@ export const AVX512_MACHINE: MachineModel = {
   outerDensity: 0.25,
   maskColsNsPerChunk: 0,
   outerMaskFactor: 1.3,
+  bf16Dot: {
+    gflops: 728, gemmEfficiency: 0.6, oneVectorFactor: 0.7,
+    decodeNsPerChunk: 0.85, denseNsPerChunk: 0.3, dotNsPerChunk: 0.15, scratchNsPerChunk: 3.5,
+  },
 };
 
 /** AVX2 (+FMA, F16C), measured the same way on an AMD Zen 3 EPYC (2 threads, no AVX-512). */
@@ -93,12 +108,13 @@ export const AVX2_MACHINE: MachineModel = {
 
 /** The portable kernels: AVX2's shape (8-float arrays) at roughly twice its cost per element. */
 export const PORTABLE_MACHINE: MachineModel = {
-  ...AVX2_MACHINE, fmaGflops: 100, decodeNsPerChunk: 4, decodeF32NsPerChunk: 6, widenNsPerChunk: 2, scratchNsPerChunk: 8, outerDensity: 0.25,
+  ...AVX2_MACHINE, bf16Dot: undefined, fmaGflops: 100, decodeNsPerChunk: 4, decodeF32NsPerChunk: 6, widenNsPerChunk: 2, scratchNsPerChunk: 8, outerDensity: 0.25,
 };
 
 /** The model for an ISA: by default the one the kernels dispatch to now (setIsa / SPARSEKIT_ISA). */
 export function machineModel(isa: Isa = cpuInfo().isa): MachineModel {
-  return isa === 'avx512' ? AVX512_MACHINE : isa === 'avx2' ? AVX2_MACHINE : PORTABLE_MACHINE;
+  if (isa === 'avx512') return cpuInfo().features.avx512bf16 ? AVX512_MACHINE : { ...AVX512_MACHINE, bf16Dot: undefined };
+  return isa === 'avx2' ? AVX2_MACHINE : PORTABLE_MACHINE;
 }
 
 /** N up to this runs the fused (decode into registers) kernels; above it the blocked GEMM. */
@@ -114,6 +130,11 @@ export interface WeightStats {
   nnz: number;
   /** The smallest n:m (2:4 or 4:8) every group of the weight fits, if any. */
   nm?: { n: number; m: number };
+  /**
+   * The dtype of the activations it will multiply (default float32): bfloat16 activations with
+   * bfloat16 weights run the vdpbf16ps kernels where the machine model has them (bf16Dot).
+   */
+  activations?: FloatDType;
 }
 
 const valueBytes = (d: FloatDType) => (d === 'float32' ? 4 : 2);
@@ -145,8 +166,17 @@ export function predictSeconds(format: CpuFormat, w: WeightStats, n: number, mc:
   const gemm = (2 * el * nv) / (mc.fmaGflops * 1e9 * mc.gemmEfficiency * (nv === mc.vectorFloats ? mc.gemmOneVectorFactor : 1));
   const density = format === 'nm' && w.nm ? w.nm.n / w.nm.m : w.nnz / Math.max(el, 1);
   const f32Dense = format === 'dense' && w.dtype === 'float32';  // rows read in place, no decode
+  const dot = mc.bf16Dot && w.dtype === 'bfloat16' && w.activations === 'bfloat16' && format !== 'csr' &&
+    !(n > FUSED_MAX_N && format !== 'dense' && density < mc.outerDensity) ? mc.bf16Dot : undefined;
   let compute: number;
-  if (format === 'csr') {
+  if (dot) {
+    if (n <= FUSED_MAX_N) {
+      compute = chunks * ((format === 'dense' ? dot.denseNsPerChunk : dot.decodeNsPerChunk) + n * dot.dotNsPerChunk) * 1e-9;
+    } else {
+      compute = (2 * el * nv) / (dot.gflops * 1e9 * dot.gemmEfficiency * (nv === mc.vectorFloats ? dot.oneVectorFactor : 1)) +
+        chunks * (format === 'dense' ? 0 : dot.scratchNsPerChunk) * 1e-9;
+    }
+  } else if (format === 'csr') {
     compute = n === 1 ? nnzT * mc.csrGatherNs * 1e-9 : nnzT * outer * 1e-9;
   } else if (n <= FUSED_MAX_N) {
     const decode = f32Dense ? 0 : format === 'dense' ? mc.widenNsPerChunk : w.dtype === 'float32' ? mc.decodeF32NsPerChunk : mc.decodeNsPerChunk;

@@ -80,7 +80,7 @@ export interface NativeAddon {
        out: Buf, outDtype: DType, rowStride: number, colStride: number): void;
   spmmAsync(m: MatrixDesc, b: Buf, bDtype: DType, bIsKn: boolean, n: number, bias: Buf | null, biasDtype: DType,
             out: Buf, outDtype: DType, rowStride: number, colStride: number): Promise<void>;
-  kernelName(m: MatrixDesc, n: number): string;
+  kernelName(m: MatrixDesc, n: number, xDtype?: string): string;
   /** The ids of the CPU kernel table (native/cpu/spmm_kernel_list.inc); names are `<id>_<dtype>_<isa>`. */
   spmmKernelIds(): string[];
   setNumThreads(n: number): void;
@@ -89,6 +89,7 @@ export interface NativeAddon {
   setIsa(isa: string): boolean;
   probeReadBandwidth(bytes: number, reps: number): number;
   probeFmaPeak(iters: number, reps: number): number;
+  probeBf16DotPeak(iters: number, reps: number): number;
   // native/addon/io_binding.cpp
   stOpen(path: string): StOpened;
   stOpenAsync(path: string): Promise<StOpened>;

@@ -178,8 +178,9 @@ export const linear: LinearFn = Object.assign(
 /**
  * @internal the kernel spmm would run for this weight and N (for benchmarks and debugging); for a
  * device weight, the GPU implementation (DeviceSparseMatrix.selectedKernel has the reason too).
+ * `xDtype`: the activations' dtype (default float32; bf16 activations may pick the vdpbf16ps kernels).
  */
-export function selectedKernel(a: Weight | DeviceSparseMatrix, n: number, options: MatmulOptions = {}): string {
+export function selectedKernel(a: Weight | DeviceSparseMatrix, n: number, options: MatmulOptions & { xDtype?: FloatDType } = {}): string {
   if (a instanceof DeviceSparseMatrix) return a.selectedKernel(n, options).kernel;
-  return native.kernelName(weightDesc(a, 'a'), n);
+  return native.kernelName(weightDesc(a, 'a'), n, options.xDtype ?? 'float32');
 }

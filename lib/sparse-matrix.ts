@@ -28,6 +28,11 @@ export interface FromDenseOptions {
   /** With format 'auto': the number of activation vectors (tokens) per call to optimise for; default 1. */
   expectedN?: number;
   /**
+   * With format 'auto': the dtype of the activations it will multiply (default float32). bfloat16
+   * activations with a bfloat16 weight run the AVX512-BF16 dot-product kernels where the CPU has them.
+   */
+  activations?: FloatDType;
+  /**
    * With format 'auto': where the weight will run. 'cpu' (default) uses the CPU cost model; 'cuda'
    * the GPU rule (lib/gpu-cost-model.ts, docs/cuda.md): bitmap at ~40-80% sparsity, tiled-csl
    * from ~80%, nm for 2:4 weights, dense where the sparse kernel would not beat cuBLASLt at expectedN.
@@ -277,6 +282,7 @@ function autoFormat(tensor: Tensor, rows: number, cols: number, dtype: FloatDTyp
   if (mask && mask.length !== rows * cols)
     throw new ShapeError(`options.mask: ${mask.length} bytes, expected ${rows * cols} (one per element of ${fmtShape(tensor.shape)})`);
   const stats = weightStats(tensor.toTypedArray() as Float32Array | Uint16Array, rows, cols, dtype, mask);
+  if (options.activations !== undefined) stats.activations = checkFloatDType(options.activations, 'options.activations');
   const c = device === 'cuda' ? deviceHooks("options.device 'cuda'").chooseFormat(stats, expectedN) : chooseFormat(stats, expectedN);
   return { format: c.format as Format, n: c.n, m: c.m };
 }

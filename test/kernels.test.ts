@@ -47,6 +47,12 @@ function pack(w: Tensor, f: Fmt): SparseMatrix | Tensor {
   return SparseMatrix.fromDense(w, { format: f.format });
 }
 
+function transpose(v: Float64Array, rows: number, cols: number): Float64Array {
+  const t = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let k = 0; k < cols; k++) t[k * rows + i] = v[i * cols + k]!;
+  return t;
+}
+
 function check(got: Tensor, want: Float64Array, mag: Float64Array, K: number, label: string) {
   expectClose(valuesOf(got), want, mag, OUT_RTOL[got.dtype]!, K, label);
 }
@@ -133,6 +139,63 @@ describe('kernel dispatch', () => {
       expect(selectedKernel(w, 1)).toBe(`gemv_dense_bf16_${isa}`);
       expect(selectedKernel(csr, 8)).toBe(`spmm_csr_bf16_${isa}`);
       expect(selectedKernel(tc, 8)).toBe('spmm_gather_portable');
+    }
+    setIsa(startIsa);
+  });
+
+  it('runs bf16 weights times bf16 activations on the vdpbf16ps kernels only where the CPU has AVX512-BF16', () => {
+    const w = makeWeight(64, 256, 'bfloat16', 7);
+    const bm = SparseMatrix.fromDense(w, { format: 'bitmap', mask: new Uint8Array(64 * 256).map((_, i) => i % 2) });
+    const sparse = SparseMatrix.fromDense(w, { format: 'bitmap', mask: new Uint8Array(64 * 256).map((_, i) => (i % 8 === 0 ? 1 : 0)) });
+    const nm = SparseMatrix.fromDense(Tensor.randn([64, 256], { seed: 8, dtype: 'bfloat16' }), { format: 'nm', n: 2, m: 4, prune: 'magnitude' });
+    const csr = SparseMatrix.fromDense(w, { format: 'csr' });
+    const f16 = w.to('float16');
+    const bf16 = { xDtype: 'bfloat16' as const };
+    for (const isa of ISAS) {
+      setIsa(isa);
+      const dp = isa === 'avx512' && info.features.avx512bf16 ? '_dpbf16' : '';
+      expect(selectedKernel(w, 1, bf16)).toBe(`gemv_dense_bf16${dp}_${isa}`);
+      expect(selectedKernel(w, 16, bf16)).toBe(`gemm_dense_bf16${dp}_${isa}`);
+      expect(selectedKernel(bm, 3, bf16)).toBe(`spmv_bitmap_bf16${dp}_${isa}`);
+      expect(selectedKernel(bm, 64, bf16)).toBe(`spmm_bitmap_bf16${dp}_${isa}`);
+      expect(selectedKernel(nm, 1, bf16)).toBe(`spmv_nm_bf16${dp}_${isa}`);
+      expect(selectedKernel(nm, 8, bf16)).toBe(`spmm_nm_bf16${dp}_${isa}`);
+      // Unchanged: fp32 activations, f16 weights, CSR, and the skip-zeros outer product.
+      expect(selectedKernel(w, 1)).toBe(`gemv_dense_bf16_${isa}`);
+      expect(selectedKernel(f16, 1, bf16)).toBe(`gemv_dense_f16_${isa}`);
+      expect(selectedKernel(csr, 8, bf16)).toBe(`spmm_csr_bf16_${isa}`);
+      expect(selectedKernel(sparse, 64, bf16)).toBe(`spmm_bitmap_outer_bf16_${isa}`);
+    }
+    setIsa(startIsa);
+  });
+
+  it('vdpbf16ps numerics: exact bf16 products, fp32 sums (the fp32 bound), denormal products flushed to zero', () => {
+    // [3, 4096]: K blocks and 12 x 1 / 6 x 4 register blocks at N = 1, 5, 16, 64; one row of
+    // huge-by-tiny pairs whose exact products (~1e-39) are fp32 denormals: the fp32 path keeps them,
+    // the dot-product path flushes them (its documented difference).
+    const K = 4096;
+    for (const N of [1, 5, 16, 64]) {
+      const w = Tensor.randn([3, K], { seed: 70 + N, dtype: 'bfloat16' });
+      const x = Tensor.randn([N, K], { seed: 80 + N, dtype: 'bfloat16' });
+      const { c, mag } = matmulRef(valuesOf(w), transpose(valuesOf(x), N, K), 3, K, N);
+      for (const isa of ISAS) {
+        setIsa(isa);
+        const y = linear.sync(x, w, null, { outDtype: 'float32' });
+        const want = new Float64Array(N * 3), m = new Float64Array(N * 3);
+        for (let i = 0; i < 3; i++) for (let j = 0; j < N; j++) { want[j * 3 + i] = c[i * N + j]!; m[j * 3 + i] = mag[i * N + j]!; }
+        expectClose(valuesOf(y), want, m, OUT_RTOL.float32!, K, `${isa} bf16 x bf16 [3, ${K}] N=${N}`);
+      }
+    }
+    const tiny = Tensor.from(new Float32Array(64).fill(1e-20), [1, 64]).to('bfloat16');
+    const small = Tensor.from(new Float32Array(64).fill(1e-19), [1, 64]).to('bfloat16');
+    for (const isa of ISAS) {
+      setIsa(isa);
+      const y = linear.sync(small, tiny, null, { outDtype: 'float32' }).toFloat32Array()[0]!;
+      const dp = isa === 'avx512' && info.features.avx512bf16;
+      if (dp) expect(y).toBe(0);
+      else expect(y).toBeGreaterThan(0);  // 64 products of ~1e-39 (denormal) kept by fp32 FMAs
+      // fp32 activations keep the exact path on every ISA.
+      expect(linear.sync(small.to('float32'), tiny, null, { outDtype: 'float32' }).toFloat32Array()[0]!).toBeGreaterThan(0);
     }
     setIsa(startIsa);
   });

@@ -331,9 +331,11 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
 Napi::Value KernelName(const Napi::CallbackInfo& info) {
   MatrixView a;
   int64_t n;
-  if (!get_matrix(info.Env(), info[0], &a, nullptr) || !get_int(info.Env(), info[1], "n", 0, int64_t(1) << 40, &n))
+  DType x_dtype = DType::f32;  // the activations' dtype (optional third argument)
+  if (!get_matrix(info.Env(), info[0], &a, nullptr) || !get_int(info.Env(), info[1], "n", 0, int64_t(1) << 40, &n) ||
+      (!info[2].IsUndefined() && !get_dtype(info.Env(), info[2], "x dtype", &x_dtype)))
     return info.Env().Undefined();
-  return Napi::String::New(info.Env(), select_spmm_kernel(a, n, active_isa()).name);
+  return Napi::String::New(info.Env(), select_spmm_kernel(a, n, active_isa(), x_dtype).name);
 }
 
 // The ids of the CPU kernel table (native/cpu/spmm_kernel_list.inc), in table order.

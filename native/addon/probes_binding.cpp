@@ -34,11 +34,19 @@ Napi::Value ProbeFmaPeak(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), probe_fma_peak(int64_t(iters), int(reps)));
 }
 
+// probeBf16DotPeak(iters, reps) -> GFLOP/s (0 without AVX512-BF16)
+Napi::Value ProbeBf16DotPeak(const Napi::CallbackInfo& info) {
+  double iters, reps;
+  if (!number_arg(info, 0, 1, 1e10, &iters) || !number_arg(info, 1, 1, 1000, &reps)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), probe_bf16_dot_peak(int64_t(iters), int(reps)));
+}
+
 }  // namespace
 
 void register_probes(Napi::Env env, Napi::Object exports) {
   exports.Set("probeReadBandwidth", Napi::Function::New(env, ProbeReadBandwidth));
   exports.Set("probeFmaPeak", Napi::Function::New(env, ProbeFmaPeak));
+  exports.Set("probeBf16DotPeak", Napi::Function::New(env, ProbeBf16DotPeak));
 }
 
 }  // namespace sk::addon

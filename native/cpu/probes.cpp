@@ -59,6 +59,14 @@ float read_avx512(const float* p, size_t q) {
   _mm512_store_ps(t, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
   return t[0] + t[15];
 }
+// Something that depends on all 12 chains.
+float sum_chains(const __m512 (&a)[12]) {
+  __m512 s = a[0];
+  for (int j = 1; j < 12; ++j) s = _mm512_add_ps(s, a[j]);
+  alignas(64) float t[16];
+  _mm512_store_ps(t, s);
+  return t[0] + t[15];
+}
 // 12 independent chains cover the FMA latency (4) times the pipes (2) with room to spare.
 float fma_avx512(int64_t iters) {
   __m512 a[12];
@@ -66,11 +74,24 @@ float fma_avx512(int64_t iters) {
   const __m512 m = _mm512_set1_ps(0.9999999f), c = _mm512_set1_ps(1e-7f);
   for (int64_t i = 0; i < iters; ++i)
     for (int j = 0; j < 12; ++j) a[j] = _mm512_fmadd_ps(a[j], m, c);
-  __m512 s = a[0];
-  for (int j = 1; j < 12; ++j) s = _mm512_add_ps(s, a[j]);
-  alignas(64) float t[16];
-  _mm512_store_ps(t, s);
-  return t[0] + t[15];
+  return sum_chains(a);
+}
+}  // namespace
+}  // namespace sk
+SK_TARGET_END
+
+SK_TARGET_BEGIN_AVX512BF16
+namespace sk {
+namespace {
+// vdpbf16ps: per lane, two bf16 products added to an fp32 accumulator (4 flops). 12 chains, as
+// for the FMA probe (its latency is the FMA's or longer).
+float bf16_dot_avx512(int64_t iters) {
+  __m512 a[12];
+  for (int j = 0; j < 12; ++j) a[j] = _mm512_set1_ps(float(j));
+  const __m512bh m = (__m512bh)_mm512_set1_epi16(0x3f80), c = (__m512bh)_mm512_set1_epi16(0x3380);  // 1.0, ~6e-8
+  for (int64_t i = 0; i < iters; ++i)
+    for (int j = 0; j < 12; ++j) a[j] = _mm512_dpbf16_ps(a[j], (j & 1) ? m : c, c);
+  return sum_chains(a);
 }
 }  // namespace
 }  // namespace sk
@@ -171,6 +192,24 @@ double probe_fma_peak(int64_t iters, int reps) {
     best = std::max(best, flops / seconds_since(t0) / 1e9);
   }
   return best;
+}
+
+double probe_bf16_dot_peak(int64_t iters, int reps) {
+#if SK_HAVE_X86
+  if (!cpu_features().avx512bf16 || active_isa() != Isa::avx512) return 0;
+  const int threads = get_num_threads();
+  double best = 0;
+  for (int r = 0; r < std::max(reps, 1); ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    parallel_for(threads, [&](int64_t) { g_sink.store(bf16_dot_avx512(iters), std::memory_order_relaxed); });
+    best = std::max(best, double(threads) * double(iters) * 12 * 16 * 4 / seconds_since(t0) / 1e9);
+  }
+  return best;
+#else
+  (void)iters;
+  (void)reps;
+  return 0;
+#endif
 }
 
 }  // namespace sk

@@ -14,4 +14,8 @@ double probe_read_bandwidth(size_t bytes, int reps);
 // GFLOP/s (2 flops per lane per FMA), best of `reps` runs of `iters` iterations each.
 double probe_fma_peak(int64_t iters, int reps);
 
+// The same with AVX512-BF16 `vdpbf16ps` (4 flops per fp32 lane: two bf16 products and their sum),
+// in GFLOP/s; 0 when the CPU lacks AVX512-BF16 or the active ISA is not avx512.
+double probe_bf16_dot_peak(int64_t iters, int reps);
+
 }  // namespace sk

@@ -18,11 +18,14 @@ const char* const kSpmmKernelIds[int(SpmmKernelId::count)] = {
 #undef SK_SPMM_KERNEL
 };
 
-SpmmKernel select_spmm_kernel(const MatrixView& a, int64_t n, Isa isa) {
+SpmmKernel select_spmm_kernel(const MatrixView& a, int64_t n, Isa isa, DType x_dtype) {
   SpmmKernel k;
   if (a.format != Format::tiled_csl && a.rows > 0 && a.cols > 0) {
     switch (isa) {
-      case Isa::avx512: k = select_spmm_avx512(a, n); break;
+      case Isa::avx512:
+        if (x_dtype == DType::bf16 && a.dtype == DType::bf16 && cpu_features().avx512bf16) k = select_spmm_avx512_bf16(a, n);
+        if (!k.fn) k = select_spmm_avx512(a, n);
+        break;
       case Isa::avx2: k = select_spmm_avx2(a, n); break;
       case Isa::portable: k = select_spmm_portable(a, n); break;
     }
@@ -35,28 +38,42 @@ namespace {
 
 int64_t padded_k(int64_t cols) { return (cols + 63) / 64 * 64; }
 
-template <class Load>
-void stage_typed(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, float* buf, Load load) {
+// Copies x into buf: element (k, j) to buf[at(k, j)] when k_major (k-major layouts: fp32 k_major,
+// bf16 k_pairs_bf16), else to buf[j * kp + k]; load(i) reads source element i as T.
+template <class T, class Load, class At>
+void stage_typed(const SpmmArgs& args, int64_t cols, int64_t kp, bool k_major, T* buf, Load load, At at) {
   const int64_t n = args.n;
   // Source element (k, j) lives at b[k*n + j] (spmm) or x[j*cols + k] (linear).
   const int64_t sk = args.b_is_kn ? n : 1, sj = args.b_is_kn ? 1 : cols;
-  if (layout == XLayout::k_major) {
+  if (k_major) {
     // 64-column blocks keep both the strided reads (linear) and the strided writes in L1.
     parallel_range((cols + 63) / 64, 4, [&](int64_t b, int64_t e) {
       for (int64_t kb = b * 64; kb < std::min(cols, e * 64); kb += 64) {
         const int64_t ke = std::min(cols, kb + 64);
         for (int64_t j = 0; j < n; ++j)
-          for (int64_t k = kb; k < ke; ++k) buf[k * ld + j] = load(size_t(k * sk + j * sj));
+          for (int64_t k = kb; k < ke; ++k) buf[at(k, j)] = load(size_t(k * sk + j * sj));
       }
     });
   } else {
     parallel_range(n, 1, [&](int64_t b, int64_t e) {
       for (int64_t j = b; j < e; ++j) {
-        float* dst = buf + j * kp;
+        T* dst = buf + j * kp;
         for (int64_t k = 0; k < cols; ++k) dst[k] = load(size_t(k * sk + j * sj));
       }
     });
   }
+}
+
+template <class Load>
+void stage_typed(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, float* buf, Load load) {
+  stage_typed(args, cols, kp, layout == XLayout::k_major, buf, load, [ld](int64_t k, int64_t j) { return k * ld + j; });
+}
+
+// bf16 activations copied as they are into the bf16 layouts (buf zeroed: the padding multiplies as 0).
+void stage_bf16(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, uint16_t* buf) {
+  const uint16_t* p = static_cast<const uint16_t*>(args.b);
+  stage_typed(args, cols, kp, layout == XLayout::k_pairs_bf16, buf, [p](size_t i) { return p[i]; },
+              [ld](int64_t k, int64_t j) { return (k >> 1) * 2 * ld + 2 * j + (k & 1); });
 }
 
 // buf: zeroed, 64-byte aligned (whole cache lines per x row: the outer-product kernels load one
@@ -115,7 +132,7 @@ thread_local Scratch t_scratch;
 
 Status spmm_cpu(const MatrixView& a, const SpmmArgs& args) {
   if (a.rows == 0 || args.n == 0) return Status::Ok();
-  const SpmmKernel k = select_spmm_kernel(a, args.n, active_isa());
+  const SpmmKernel k = select_spmm_kernel(a, args.n, active_isa(), args.b_dtype);
   const int64_t kp = padded_k(a.format == Format::nm ? nm_padded_cols(a.cols, a.m) : a.cols);
   // Row partition: blocks of `align` rows, a few tasks per thread so uneven sparse rows balance.
   const int64_t align = a.format == Format::tiled_csl ? kTileRows : 16;
@@ -130,8 +147,12 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args) {
   std::vector<float> bias;
   uint8_t* ws = nullptr;
   try {
-    xbuf = scratch.activations(size_t(k.layout == XLayout::k_major ? kp * ld : kp * args.n));
-    stage_activations(args, a.cols, kp, ld, k.layout, xbuf);
+    const bool bf16 = k.layout == XLayout::n_major_bf16 || k.layout == XLayout::k_pairs_bf16;
+    const bool kmaj = k.layout == XLayout::k_major || k.layout == XLayout::k_pairs_bf16;
+    const int64_t elems = kmaj ? kp * ld : kp * args.n;
+    xbuf = scratch.activations(size_t(bf16 ? (elems + 1) / 2 : elems));
+    if (bf16) stage_bf16(args, a.cols, kp, ld, k.layout, reinterpret_cast<uint16_t*>(xbuf));
+    else stage_activations(args, a.cols, kp, ld, k.layout, xbuf);
     if (args.bias) {
       bias.resize(size_t(a.rows));
       for (int64_t r = 0; r < a.rows; ++r) bias[r] = load_as_f32(args.bias, args.bias_dtype, size_t(r));
@@ -145,7 +166,9 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args) {
   out.bias = args.bias ? bias.data() : nullptr;
   parallel_for(tasks, [&](int64_t t) {
     const int64_t r0 = t * step * align, r1 = std::min(a.rows, (t + 1) * step * align);
-    Activations x{xbuf, args.n, kp, ld, ws_bytes ? ws + size_t(t) * ws_bytes : nullptr};
+    const bool bf16 = k.layout == XLayout::n_major_bf16 || k.layout == XLayout::k_pairs_bf16;
+    Activations x{bf16 ? nullptr : xbuf, args.n, kp, ld, ws_bytes ? ws + size_t(t) * ws_bytes : nullptr,
+                  bf16 ? reinterpret_cast<const uint16_t*>(xbuf) : nullptr};
     k.fn(a, x, r0, r1, out);
   });
   scratch.trim();

@@ -27,8 +27,10 @@ struct OutputSpec {
 };
 
 // Activations as fp32, zero-padded to k_padded columns, in the layout the kernel asked for.
-// k_major: x[k * ld + j]; n_major: x[j * k_padded + k].
-enum class XLayout { k_major, n_major };
+// k_major: x[k * ld + j]; n_major: x[j * k_padded + k]. The AVX512-BF16 kernels take bf16
+// activations as they are (Activations::bf16): n_major_bf16 x[j * k_padded + k];
+// k_pairs_bf16 x[(k / 2) * 2 ld + 2 j + (k & 1)] (a pair of k for 16 columns of N per 64 bytes).
+enum class XLayout { k_major, n_major, n_major_bf16, k_pairs_bf16 };
 
 struct Activations {
   const float* data;
@@ -36,6 +38,7 @@ struct Activations {
   int64_t k_padded;  // >= cols rounded up to 64 (n_major: the row stride)
   int64_t ld;        // k_major: the row stride, N rounded up to the kernel's n_align
   void* workspace = nullptr;  // spmm_workspace_bytes(r1 - r0, n) bytes, 64-aligned, for kernels that ask
+  const uint16_t* bf16 = nullptr;  // the bf16 layouts: the staged activations (data is null then)
 };
 
 // Per-task workspace of the blocked kernels: an fp32 [rows, ld] output tile, a decode buffer for
@@ -75,9 +78,13 @@ extern const char* const kSpmmKernelIds[int(SpmmKernelId::count)];
 SpmmKernel select_spmm_avx512(const MatrixView& a, int64_t n);
 SpmmKernel select_spmm_avx2(const MatrixView& a, int64_t n);
 SpmmKernel select_spmm_portable(const MatrixView& a, int64_t n);
+// bf16 weights (dense, bitmap, N:M) times bf16 activations with vdpbf16ps (spmm_avx512_bf16.cpp).
+SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n);
 
-// The table lookup: the fastest kernel for this matrix and N on `isa` (falls back to portable).
-SpmmKernel select_spmm_kernel(const MatrixView& a, int64_t n, Isa isa);
+// The table lookup: the fastest kernel for this matrix and N on `isa` with activations of dtype
+// `x_dtype` (falls back to portable). bf16 activations with bf16 weights use the vdpbf16ps kernels
+// where the CPU has AVX512-BF16 (docs/kernels.md, numerics); every other case stages fp32.
+SpmmKernel select_spmm_kernel(const MatrixView& a, int64_t n, Isa isa, DType x_dtype = DType::f32);
 
 // Product of a [rows, cols] with activations given either as b [cols, n] (b_is_kn, spmm) or as
 // x [n, cols] (linear); all float dtypes; accumulation in fp32.

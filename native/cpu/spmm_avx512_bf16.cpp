@@ -1,0 +1,303 @@
+// AVX512-BF16 kernels: bf16 (or bitmap / N:M bf16) weights times bf16 activations with
+// `vdpbf16ps`, which adds two bf16 products per fp32 lane to an fp32 accumulator.
+//
+// Numerics (docs/kernels.md): a bf16 x bf16 product is exact in fp32 and vdpbf16ps adds the two
+// products of a pair to the accumulator one after the other, each rounded to nearest-even, as two
+// fp32 FMAs would; the differences from the fp32 kernels are the summation order and that the
+// instruction flushes denormal inputs and results to zero. So these run only when the activations
+// are bf16 already: fp32 activations keep the fp32 kernels (rounding them to bf16 would change the
+// result by up to 2^-9 relative per element), and f16 weights are not converted (bf16 keeps 8
+// significand bits against f16's 11).
+//
+// Layouts of x (staged by the driver): n_major_bf16 x[j * Kp + k] (N <= kJ: one row of x per
+// activation vector, the weights' 32-column chunks multiply it in natural order: vdpbf16ps pairs
+// columns 2i and 2i + 1 of both operands); k_pairs_bf16 x[(k / 2) * 2 ld + 2 j + (k & 1)] (N > kJ:
+// one 64-byte vector holds 16 columns of N for a pair of k, and the weight pair (w[r, k], w[r, k+1])
+// is one 32-bit broadcast, read in place from a dense row).
+#include <immintrin.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "../core/dtype.h"
+#include "spmm.h"
+#include "core/isa_target.h"
+
+#if SK_HAVE_X86
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12's zmm->ymm cast intrinsics read an "undefined" register and warn about it (harmless).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+SK_TARGET_BEGIN_AVX512BF16
+namespace sk {
+namespace {
+
+#define SK_UNROLL _Pragma("GCC unroll 64")
+#define SK_BLOCK __attribute__((noinline))
+
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+
+// Zero-masked vpexpandw waits on its destination's old value on Zen 4: zero a register and use
+// the merge form (inline asm, so the compiler cannot fold it back). Register form after a plain
+// load: the memory form is several times slower on Zen 4/5.
+inline __m512i expand_w16(__m512i src, __mmask32 k) {
+  __m512i v = _mm512_setzero_si512();
+  __asm__("vpexpandw %1, %0%{%2%}" : "+v"(v) : "v"(src), "Yk"(k));
+  return v;
+}
+inline __m512 dp(__m512 acc, __m512i a, __m512i b) { return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b); }
+inline float hsum(__m512 v) {
+  __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+// ---- where a row's 32-column chunks of bf16 weights come from --------------------------------
+
+struct DenseRows {
+  const uint16_t* base;
+  int64_t cols, full, chunks;
+  explicit DenseRows(const MatrixView& a)
+      : base(a.as<uint16_t>(Part::values)), cols(a.cols), full(a.cols / 32), chunks((a.cols + 31) / 32) {}
+  struct Row { const uint16_t* p; };
+  Row row(int64_t r) const { return {base + r * cols}; }
+  bool safe_row(int64_t) const { return true; }
+  // Chunk c of a row whose chunks before c were all read (in order).
+  template <bool Safe> __m512i chunk(Row& rw, int64_t c) const {
+    if (c < full) return _mm512_loadu_si512(rw.p + c * 32);
+    return _mm512_maskz_loadu_epi16(__mmask32((uint64_t(1) << (cols - c * 32)) - 1u), rw.p + c * 32);
+  }
+};
+
+// bitmap and N:M: a 32-bit mask word per 32 columns, the kept values packed in order. Fixed: N:M
+// with m dividing 32, so chunk c's values start at c * 32 / m * n (no popcount chain).
+template <bool Fixed> struct MaskRows {
+  const uint16_t* vals;
+  int64_t nvals;
+  const uint32_t* masks;
+  const int32_t* rp;
+  int64_t wpr, per_row, step, chunks;
+  explicit MaskRows(const MatrixView& a)
+      : vals(a.as<uint16_t>(Part::values)),
+        nvals(int64_t(a.part(Part::values).bytes / 2)),
+        masks(a.as<uint32_t>(Part::masks)),
+        rp(a.format == Format::bitmap ? a.as<int32_t>(Part::row_ptr) : nullptr),
+        wpr(mask_words_per_row(a.format == Format::nm ? nm_padded_cols(a.cols, a.m) : a.cols)),
+        per_row(a.format == Format::nm ? nm_values_per_row(a.cols, a.n, a.m) : 0),
+        step(a.format == Format::nm ? 32 / a.m * a.n : 0),
+        chunks(wpr) {}
+  struct Row { const uint16_t* p; const uint32_t* m; };
+  int64_t row_start(int64_t r) const { return rp ? int64_t(rp[r]) : r * per_row; }
+  Row row(int64_t r) const { return {vals + row_start(r), masks + r * wpr}; }
+  // A whole 64-byte load from anywhere in the row stays inside the values buffer.
+  bool safe_row(int64_t r) const { return row_start(r + 1) + 32 <= nvals; }
+  template <bool Safe> __m512i chunk(Row& rw, int64_t c) const {
+    const uint32_t bits = rw.m[c];
+    const uint16_t* p = Fixed ? rw.p + c * step : rw.p;
+    const int cnt = __builtin_popcount(bits);
+    const __m512i v = Safe ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi16(__mmask32((uint64_t(1) << cnt) - 1u), p);
+    if constexpr (!Fixed) rw.p += cnt;
+    return expand_w16(v, __mmask32(bits));
+  }
+};
+
+// ---- N <= 4: one pass over the weight, each chunk times up to four x rows ---------------------
+
+template <class Src, int J, bool Safe>
+SK_BLOCK void gemv_row(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out) {
+  // J == 1: U chunks per step into U accumulators, so one row runs at the dot-product throughput
+  // rather than its latency.
+  constexpr int U = J == 1 ? 4 : 1;
+  typename Src::Row rw = s.row(r);
+  const uint16_t* xj[J];
+  for (int j = 0; j < J; ++j) xj[j] = x.bf16 + (j0 + j) * x.k_padded;
+  __m512 acc[J][U];
+  SK_UNROLL for (int j = 0; j < J; ++j)
+    SK_UNROLL for (int u = 0; u < U; ++u) acc[j][u] = _mm512_setzero_ps();
+  const int64_t chunks = s.chunks;
+  int64_t c = 0;
+  for (; c + U <= chunks; c += U) {
+    __m512i w[U];
+    SK_UNROLL for (int u = 0; u < U; ++u) w[u] = s.template chunk<Safe>(rw, c + u);
+    SK_UNROLL for (int u = 0; u < U; ++u)
+      SK_UNROLL for (int j = 0; j < J; ++j) acc[j][u] = dp(acc[j][u], w[u], _mm512_loadu_si512(xj[j] + (c + u) * 32));
+  }
+  for (; c < chunks; ++c) {
+    const __m512i w = s.template chunk<Safe>(rw, c);
+    SK_UNROLL for (int j = 0; j < J; ++j) acc[j][0] = dp(acc[j][0], w, _mm512_loadu_si512(xj[j] + c * 32));
+  }
+  SK_UNROLL for (int j = 0; j < J; ++j) {
+    __m512 t = acc[j][0];
+    SK_UNROLL for (int u = 1; u < U; ++u) t = _mm512_add_ps(t, acc[j][u]);
+    out.store(r, j0 + j, hsum(t));
+  }
+}
+
+template <class Src, bool Safe> void gemv_rows(const Src& s, const Activations& x, int64_t r, const OutputSpec& out) {
+  for (int64_t j0 = 0; j0 < x.n; j0 += 4) {
+    switch (imin(4, x.n - j0)) {
+      case 1: gemv_row<Src, 1, Safe>(s, x, r, j0, out); break;
+      case 2: gemv_row<Src, 2, Safe>(s, x, r, j0, out); break;
+      case 3: gemv_row<Src, 3, Safe>(s, x, r, j0, out); break;
+      default: gemv_row<Src, 4, Safe>(s, x, r, j0, out); break;
+    }
+  }
+}
+
+template <class Src> void gemv_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const Src s(a);
+  for (int64_t r = r0; r < r1; ++r) {
+    if (s.safe_row(r)) gemv_rows<Src, true>(s, x, r, out);
+    else gemv_rows<Src, false>(s, x, r, out);
+  }
+}
+
+// ---- N > 4: K-blocked outer-product GEMM on pairs of k ----------------------------------------
+// c[i, j..j+16) += w[i, k] x[k, j..) + w[i, k+1] x[k+1, j..): one vdpbf16ps per row and vector of
+// N, with the weight pair broadcast. R x JV accumulators in registers (at least 12 independent
+// chains: two dot-product pipes times its latency).
+
+template <int R, int JV>
+SK_BLOCK void micro(const uint16_t* w, int64_t ldw, const uint16_t* xp, int64_t ld2, int64_t pairs, float* c, int64_t ldc) {
+  __m512 acc[R][JV];
+  SK_UNROLL for (int i = 0; i < R; ++i)
+    SK_UNROLL for (int v = 0; v < JV; ++v) acc[i][v] = _mm512_loadu_ps(c + i * ldc + v * 16);
+  for (int64_t q = 0; q < pairs; ++q) {
+    __m512i xv[JV];
+    SK_UNROLL for (int v = 0; v < JV; ++v) xv[v] = _mm512_loadu_si512(xp + q * ld2 + v * 32);
+    SK_UNROLL for (int i = 0; i < R; ++i) {
+      uint32_t pair;
+      __builtin_memcpy(&pair, w + i * ldw + 2 * q, 4);
+      const __m512i b = _mm512_set1_epi32(int(pair));
+      SK_UNROLL for (int v = 0; v < JV; ++v) acc[i][v] = dp(acc[i][v], b, xv[v]);
+    }
+  }
+  SK_UNROLL for (int i = 0; i < R; ++i)
+    SK_UNROLL for (int v = 0; v < JV; ++v) _mm512_storeu_ps(c + i * ldc + v * 16, acc[i][v]);
+}
+
+// Rows per block by vectors of N: 12 x 1-2 (N <= 32), 6 x 3-4.
+constexpr int kRbNarrow = 12, kRbWide = 6, kJV = 4;
+
+template <int R, int JV>
+void micro_tail(int rr, const uint16_t* w, int64_t ldw, const uint16_t* xp, int64_t ld2, int64_t pairs, float* c, int64_t ldc) {
+  if constexpr (R > 0) {
+    if (rr == R) return micro<R, JV>(w, ldw, xp, ld2, pairs, c, ldc);
+    micro_tail<R - 1, JV>(rr, w, ldw, xp, ld2, pairs, c, ldc);
+  }
+}
+
+// rr rows (<= the block size for nv) over all vectors of N.
+void micro_rows(int rr, const uint16_t* w, int64_t ldw, const uint16_t* xp, int64_t ld2, int64_t pairs, float* c, int64_t ldc, int64_t nv) {
+  if (nv <= 2) {
+    if (nv == 1) micro_tail<kRbNarrow, 1>(rr, w, ldw, xp, ld2, pairs, c, ldc);
+    else micro_tail<kRbNarrow, 2>(rr, w, ldw, xp, ld2, pairs, c, ldc);
+    return;
+  }
+  for (int64_t v0 = 0; v0 < nv; v0 += kJV) {
+    const uint16_t* xb = xp + v0 * 32;
+    float* cb = c + v0 * 16;
+    switch (imin(kJV, nv - v0)) {
+      case 1: micro_tail<kRbWide, 1>(rr, w, ldw, xb, ld2, pairs, cb, ldc); break;
+      case 2: micro_tail<kRbWide, 2>(rr, w, ldw, xb, ld2, pairs, cb, ldc); break;
+      case 3: micro_tail<kRbWide, 3>(rr, w, ldw, xb, ld2, pairs, cb, ldc); break;
+      default: micro_tail<kRbWide, 4>(rr, w, ldw, xb, ld2, pairs, cb, ldc); break;
+    }
+  }
+}
+
+constexpr double kBf16OuterDensity = 0.25;
+constexpr int64_t kPanelBytes = 256 * 1024;  // the x panel of a K block: half of a 512 KB+ L2
+
+template <class Src> void gemm_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const Src s(a);
+  const int64_t n = x.n, ld = x.ld, ld2 = 2 * ld, nv = ld / 16, rows = r1 - r0, chunks = s.chunks;
+  const int rb_max = nv <= 2 ? kRbNarrow : kRbWide;
+  static_assert(sizeof(typename Src::Row) <= kWorkspaceCursorBytes, "workspace");
+  // Workspace: fp32 C tile [rows, ld], bf16 decode scratch for rb_max rows of a K block, row cursors.
+  float* c = static_cast<float*>(x.workspace);
+  uint16_t* wbuf = reinterpret_cast<uint16_t*>(c + rows * ld);
+  auto* cur = reinterpret_cast<typename Src::Row*>(reinterpret_cast<float*>(wbuf) + kWorkspaceDecodeFloats);
+  for (int64_t i = 0; i < rows * ld; ++i) c[i] = 0.f;
+  for (int64_t i = 0; i < rows; ++i) cur[i] = s.row(r0 + i);
+  // Dense rows of whole 32-column chunks are read in place (a pair never reaches into the next
+  // row, which could hold an Inf that the zero padding of x would turn into NaN); others decode.
+  constexpr bool kDense = std::is_same_v<Src, DenseRows>;
+  const bool direct = kDense && a.cols % 32 == 0;
+  // K block in 32-column chunks: the x panel fills kPanelBytes; decoded rows also fit the scratch
+  // (each skewed by 32 elements so the rows do not share L1 sets).
+  const int64_t scratch_chunks = (kWorkspaceDecodeFloats * 2 / rb_max - 32) / 32;
+  const int64_t panel_chunks = imax(16, kPanelBytes / (ld * 2) / 32);
+  const int64_t kc = direct ? panel_chunks : imin(panel_chunks, scratch_chunks);
+  const int64_t ldw_scratch = kc * 32 + 32;
+  for (int64_t c0 = 0; c0 < chunks; c0 += kc) {
+    const int64_t c1 = imin(chunks, c0 + kc), pairs = (c1 - c0) * 16;
+    const uint16_t* xb = x.bf16 + c0 * 16 * ld2;
+    for (int64_t rb = 0; rb < rows; rb += rb_max) {
+      const int rr = int(imin(rb_max, rows - rb));
+      const uint16_t* w;
+      int64_t ldw;
+      if (direct) {
+        w = reinterpret_cast<const uint16_t*>(s.row(r0 + rb).p) + c0 * 32;
+        ldw = a.cols;
+      } else {
+        // Chunk-major over the rr rows, so their streams advance together.
+        for (int64_t cc = c0; cc < c1; ++cc)
+          for (int i = 0; i < rr; ++i) {
+            typename Src::Row& rw = cur[rb + i];
+            const bool safe = s.safe_row(r0 + rb + i);
+            const __m512i v = safe ? s.template chunk<true>(rw, cc) : s.template chunk<false>(rw, cc);
+            _mm512_storeu_si512(wbuf + i * ldw_scratch + (cc - c0) * 32, v);
+          }
+        w = wbuf;
+        ldw = ldw_scratch;
+      }
+      micro_rows(rr, w, ldw, xb, ld2, pairs, c + rb * ld, ld, nv);
+    }
+  }
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < n; ++j) out.store(r0 + i, j, c[i * ld + j]);
+}
+
+}  // namespace
+
+SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n) {
+  if (a.dtype != DType::bf16) return SpmmKernel{};
+  const bool gemv = n <= 4;
+  // Below this density the fp32 table's skip-zeros outer product does fewer FMAs than any
+  // decode-to-dense GEMM (bitmap / N:M), and CSR always uses it.
+  if (!gemv && a.format != Format::dense &&
+      double(a.part(Part::values).bytes) / 2.0 / (double(a.rows) * double(a.cols)) < kBf16OuterDensity)
+    return SpmmKernel{};
+  const XLayout nl = XLayout::n_major_bf16, kl = XLayout::k_pairs_bf16;
+  switch (a.format) {
+    case Format::dense:
+      return gemv ? SpmmKernel{gemv_kernel<DenseRows>, nl, "gemv_dense_bf16_dpbf16_avx512"}
+                  : SpmmKernel{gemm_kernel<DenseRows>, kl, "gemm_dense_bf16_dpbf16_avx512", true, 16};
+    case Format::bitmap:
+      return gemv ? SpmmKernel{gemv_kernel<MaskRows<false>>, nl, "spmv_bitmap_bf16_dpbf16_avx512"}
+                  : SpmmKernel{gemm_kernel<MaskRows<false>>, kl, "spmm_bitmap_bf16_dpbf16_avx512", true, 16};
+    case Format::nm:
+      if (32 % a.m == 0)
+        return gemv ? SpmmKernel{gemv_kernel<MaskRows<true>>, nl, "spmv_nm_bf16_dpbf16_avx512"}
+                    : SpmmKernel{gemm_kernel<MaskRows<true>>, kl, "spmm_nm_bf16_dpbf16_avx512", true, 16};
+      return gemv ? SpmmKernel{gemv_kernel<MaskRows<false>>, nl, "spmv_nm_bf16_dpbf16_avx512"}
+                  : SpmmKernel{gemm_kernel<MaskRows<false>>, kl, "spmm_nm_bf16_dpbf16_avx512", true, 16};
+    default:
+      return SpmmKernel{};
+  }
+}
+
+#undef SK_UNROLL
+#undef SK_BLOCK
+
+}  // namespace sk
+SK_TARGET_END
+#else
+namespace sk {
+SpmmKernel select_spmm_avx512_bf16(const MatrixView&, int64_t) { return SpmmKernel{}; }
+}  // namespace sk
+#endif
