@@ -258,6 +258,27 @@ describe('safetensors: strict header validation', () => {
     expect(errorOf(() => loadSafetensors.sync(join(dir, 'missing.safetensors'))).code).toBe('ERR_IO');
   });
 
+  it('header length: S - 8 (the whole rest of an S-byte file) is read, S - 7 and S - 1 run past the end', () => {
+    const p = tmp();
+    const json = Buffer.from('{"__metadata__":{"a":"b"}}   ');
+    const S = 8 + json.length;
+    const withLength = (n: number) => {
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(n));
+      writeFileSync(p, Buffer.concat([len, json]));
+    };
+    withLength(S - 8);
+    {
+      using f = loadSafetensors.sync(p);
+      expect([f.fileSize, f.metadata]).toEqual([S, { a: 'b' }]);
+    }
+    for (const n of [S - 7, S - 1, S]) {
+      withLength(n);
+      const e = errorOf(() => loadSafetensors.sync(p));
+      expect([e.code, e.message]).toEqual(['ERR_FORMAT', expect.stringContaining(`header length ${n} runs past the end of the ${S}-byte file`)]);
+    }
+  });
+
   it('fuzz: random corruptions of valid files are ERR_FORMAT / ERR_DTYPE, never a crash', () => {
     const p = tmp('fuzz-src');
     saveSafetensors.sync(p, {
