@@ -226,11 +226,14 @@ describe('formats', () => {
     const inside = tcsl(3, 1, 5).toDense().toTypedArray();  // (129, 69): the last element
     expect(inside[129 * 70 + 69]).toBe(f16(3));
     expect(inside.reduce((a, v) => a + (v ? 1 : 0), 0)).toBe(1);
-    // Five repeats of a word: a multiple of 4 words, but more than 3 padding words.
-    const w0 = (0 << 16) | f16(1), w1 = (1 << 16) | f16(2);
-    expect(code(() => SparseMatrix.fromParts('tiled-csl', {
-      shape: [2, 2], dtype: 'float16', parts: { tileOffsets: i32([0, 8]), words: i32([w0, w1, w1, w1, w1, w1, w1, w1]) },
-    }))).toBe('ERR_FORMAT');
+    // Four stored words then four repeats: a multiple of 4 words, but more than 3 padding words.
+    const w0 = (0 << 16) | f16(1), w1 = (1 << 16) | f16(2), w2 = ((64 + (0 ^ 8)) << 16) | f16(3), w3 = ((64 + (1 ^ 8)) << 16) | f16(4);  // (1, 0), (1, 1)
+    const tile = (words: number[]) => code(() => SparseMatrix.fromParts('tiled-csl', {
+      shape: [2, 2], dtype: 'float16', parts: { tileOffsets: i32([0, words.length]), words: i32(words) },
+    }));
+    expect(tile([w0, w1, w2, w3, w3, w3, w3, w3])).toBe('ERR_FORMAT');
+    expect(tile([w0, w1, w2, w3])).toBe('ok');
+    expect(tile([w0, w0, w0, w0])).toBe('ok');
     expect(code(() => SparseMatrix.fromParts('tiled-csl', {
       shape: [2, 2], dtype: 'float16', parts: { tileOffsets: i32([0, 4]), words: i32([w0, w1, w1, w1]) },
     }))).toBe('ok');

@@ -310,6 +310,8 @@ describe('bad inputs', () => {
 
   it('pattern and shape checks', async () => {
     expect(() => prune.magnitude(w, { sparsity: 1 })).toThrow(code('ERR_ARGUMENT'));
+    expect(() => prune.magnitude(w, { sparsity: 1 })).toThrow(/pattern\.sparsity: expected a number in \[0, 1\), got 1$/);
+    expect(prune.magnitude(w, { sparsity: 1 - 2 ** -20 }).report.pruned).toBe(8 * K - 1);
     expect(() => prune.magnitude(w, { sparsity: -0.1 })).toThrow(/sparsity.*\[0, 1\).*-0.1/);
     expect(() => prune.magnitude(w, { sparsity: NaN })).toThrow(code('ERR_ARGUMENT'));
     expect(() => prune.magnitude(w, { n: 5, m: 4 })).toThrow(/n: expected an integer in \[1, m = 4\].*got 5/);
