@@ -71,10 +71,10 @@ function parseArgs(argv) {
 function run(cmd, args, timeoutS) {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const child = spawn(cmd, args, { cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
+    const child = spawn(cmd, args, { cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' } });
     current = child;
     let out = '';
-    const keep = (d) => { out = (out + d).slice(-20000); };
+    const keep = (d) => { out = (out + String(d).replace(/\x1b\[[0-9;]*m/g, '')).slice(-20000); };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     let timedOut = false;

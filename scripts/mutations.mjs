@@ -169,6 +169,19 @@ export default [
     why: 'alphaSearch ranks by |w| alone',
   },
   {
+    id: 'wanda-float16-no-norm', area: 'solvers', file: 'native/solvers/wanda.cpp',
+    from: 'normf[size_t(j)] = float(norm[size_t(j)]);', to: 'normf[size_t(j)] = w.dtype == DType::f16 ? 1.f : float(norm[size_t(j)]);',
+    tests: SOLVERS, grep: 'wanda.*float16',
+    why: 'Wanda degenerates to magnitude for float16 weights only (the audit\'s survivor: only f32 and bf16 were compared)',
+  },
+  {
+    id: 'wanda-alpha-16bit-no-norm', area: 'solvers', file: 'native/solvers/wanda.cpp',
+    from: 'score[size_t(r * cols + c)] = std::fabs(double(v[size_t(c)])) * norm[size_t(c)];',
+    to: 'score[size_t(r * cols + c)] = std::fabs(double(v[size_t(c)])) * (w.dtype == DType::f32 ? norm[size_t(c)] : 1.0);',
+    tests: SOLVERS, grep: 'alphaSearch (float16|bfloat16)',
+    why: 'alphaSearch without ‖X‖ for 16-bit weights (the audit\'s survivor: alphaSearch was compared in float32 only)',
+  },
+  {
     id: 'wanda-alpha-threshold', area: 'solvers', file: 'native/solvers/wanda.cpp',
     from: 'pruned[i] = score[i] <= thres[i / size_t(cols)];', to: 'pruned[i] = score[i] < thres[i / size_t(cols)];', tests: SOLVERS,
     why: 'alphaSearch keeps the weight at its own threshold (the published code prunes it)',
