@@ -120,9 +120,9 @@ export default [
 
   // ---- cpu kernels ----
   {
-    id: 'portable-band-end', area: 'cpu', file: 'native/cpu/spmm_portable.cpp',
+    id: 'gather-band-end', area: 'cpu', file: 'native/cpu/spmm_gather.cpp',
     from: 'const int64_t e = std::min(r1, b + step);', to: 'const int64_t e = std::min(r1, b + step - 1);', tests: KERNELS,
-    why: 'the portable kernel skips the last row of every 8-row band',
+    why: 'the format-generic gather kernel skips the last row of every 8-row band',
   },
   {
     id: 'csr-gemv-scalar-tail', area: 'cpu', file: 'native/cpu/spmm_kernels.inl',
@@ -224,55 +224,55 @@ export default [
 
   // ---- CUDA index math (__host__ __device__ helpers) and the CPU warp model / replay ----
   {
-    id: 'tcsl-word-index-permuted', area: 'cuda', file: 'native/cuda/tiled_csl_index.h',
+    id: 'tcsl-word-index-permuted', area: 'cuda', file: 'native/cuda/kernels/tiled_csl_index.h',
     from: 'return round * kTcslRoundWords + (j * kBlockThreads + tid) * 4;', to: 'return round * kTcslRoundWords + (tid * kTcslVecsPerThread + j) * 4;', tests: CUDA,
     equivalent: 'another bijection of (thread, j) onto the round\'s 16-byte vectors: every word is still loaded exactly once; only coalescing (speed on a GPU) changes',
     why: 'which thread loads which words',
   },
   {
-    id: 'bmp-subtile-col0', area: 'cuda', file: 'native/cuda/bitmap_index.h',
+    id: 'bmp-subtile-col0', area: 'cuda', file: 'native/cuda/kernels/bitmap_index.h',
     from: 'return (s >> 2) * 16 + ((s >> 1) & 1) * 8;', to: 'return (s >> 2) * 16 + (s & 1) * 8;', tests: CUDA,
     why: 'two 8x8 bitmap subtiles land on the same columns: half the warp tile is never read',
   },
   {
-    id: 'bmp-lane-pair-hi', area: 'cuda', file: 'native/cuda/bitmap_index.h',
+    id: 'bmp-lane-pair-hi', area: 'cuda', file: 'native/cuda/kernels/bitmap_index.h',
     from: 'vals[off + int(bits & 1u)]', to: 'vals[off + 1]', tests: CUDA,
     why: 'a lane whose low half is empty reads its high value one slot too far',
   },
   {
-    id: 'sp24-meta-shift', area: 'cuda', file: 'native/cuda/sp24_index.h',
+    id: 'sp24-meta-shift', area: 'cuda', file: 'native/cuda/kernels/sp24_index.h',
     from: 'return 16 * (row16 >> 3) + 4 * group;', to: 'return 16 * (row16 & 1) + 4 * group;', tests: CUDA,
     why: 'mma.sp metadata of rows 8..15 goes to the wrong half-word',
   },
   {
-    id: 'acc-row', area: 'cuda', file: 'native/cuda/mma_layout.h',
+    id: 'acc-row', area: 'cuda', file: 'native/cuda/kernels/mma_layout.h',
     from: 'return (lane >> 2) + 8 * (i >> 1);', to: 'return (lane >> 2) + 8 * (i & 1);', tests: CUDA,
     why: 'accumulator fragments are written to the wrong output rows',
   },
   {
-    id: 'b-chunk-valid-full', area: 'cuda', file: 'native/cuda/mma_layout.h',
+    id: 'b-chunk-valid-full', area: 'cuda', file: 'native/cuda/kernels/mma_layout.h',
     from: 'return K - k >= 8 ? 8 : int(K - k);', to: 'return K - k > 8 ? 8 : int(K - k);', tests: CUDA,
     equivalent: 'at K - k == 8 the else branch returns int(K - k) = 8 too',
     why: 'boundary of a full 8-element chunk',
   },
   {
-    id: 'b-chunk-valid-k', area: 'cuda', file: 'native/cuda/mma_layout.h',
+    id: 'b-chunk-valid-k', area: 'cuda', file: 'native/cuda/kernels/mma_layout.h',
     from: 'if (n >= N || k >= K) return 0;', to: 'if (n >= N || k > K) return 0;', tests: CUDA,
     equivalent: 'at k == K the next line returns int(K - k) = 0 as well',
     why: 'boundary of the K edge',
   },
   {
-    id: 'split-k-last', area: 'cuda', file: 'native/cuda/mma_layout.h',
+    id: 'split-k-last', area: 'cuda', file: 'native/cuda/kernels/mma_layout.h',
     from: 'return stages * (z + 1) / splits;', to: 'return stages * z / splits + stages / splits;', tests: CUDA,
     why: 'split-K drops stages when the stage count is not a multiple of the split count',
   },
   {
-    id: 'ldsm-a-col', area: 'cuda', file: 'native/cuda/mma_layout.h',
+    id: 'ldsm-a-col', area: 'cuda', file: 'native/cuda/kernels/mma_layout.h',
     from: 'return uint32_t((lane >> 4) * 8);', to: 'return uint32_t(((lane >> 3) & 1) * 8);', tests: CUDA,
     why: 'ldmatrix.x4 row addresses for A repeat the first k-half',
   },
   {
-    id: 'warp-model-mma-k', area: 'cuda', file: 'native/cuda/warp_model.cpp',
+    id: 'warp-model-mma-k', area: 'cuda', file: 'native/cuda/replay/warp_model.cpp',
     from: 'for (int k = 0; k < 16; ++k) s += A[r][k] * B[k][col];', to: 'for (int k = 0; k < 15; ++k) s += A[r][k] * B[k][col];', tests: CUDA,
     why: 'the model of mma.m16n8k16 drops the last k: the replay no longer models the hardware',
   },
