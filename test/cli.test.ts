@@ -2,7 +2,7 @@
 // and lossless pack/unpack of every format through disk. Runs in-process (runCli) except for one
 // real subprocess that checks the executable itself.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -337,6 +337,40 @@ describe('sparsekit errors and exit codes', () => {
     const help = await cli('--help');
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/inspect.*\n.*pack/s);
+  });
+});
+
+describe('a failed write leaves the destination as it was', () => {
+  it('input errors found halfway, before any work, and a destination that cannot be replaced: same bytes, no temp files', async () => {
+    const out = mkdtempSync(join(dir, 'dest-'));
+    const dest = join(out, 'out.safetensors');
+    const before = Buffer.from('an existing file the failed command must not touch\n');
+    writeFileSync(dest, before);
+    const expectUntouched = (label: string) => {
+      expect(readFileSync(dest).equals(before), label).toBe(true);
+      expect(readdirSync(out).filter((n) => n !== 'folder.safetensors'), label).toEqual(['out.safetensors']);
+    };
+    // Halfway: q_proj (2:4) is packed and written to the temp file before k_proj (70% random) fails.
+    const half = await cli('pack', model, '-o', dest, '--format', 'nm', '--json');
+    expect([half.code, JSON.parse(half.stdout).error.message]).toEqual([2, expect.stringMatching(/k_proj.*does not follow the 2:4/)]);
+    expectUntouched('pack --format nm');
+    // Before any work: a missing calibration file.
+    const calib = await cli('prune', model, '--method', 'wanda', '--sparsity', '0.5', '--calib', join(dir, 'none.safetensors'), '-o', dest);
+    expect(calib.code).toBe(2);
+    expectUntouched('prune without calibration');
+    // A destination that is a folder: everything is written, the final rename fails (exit 3).
+    const folder = join(out, 'folder.safetensors');
+    mkdirSync(folder);
+    writeFileSync(join(folder, 'keep'), 'x');
+    const ren = await cli('pack', model, '-o', folder, '--format', 'bitmap', '--layers', 'k_proj');
+    expect(ren.code, ren.stderr).toBe(3);
+    expect(readdirSync(folder)).toEqual(['keep']);
+    expect(readdirSync(out).sort()).toEqual(['folder.safetensors', 'out.safetensors']);
+    expectUntouched('after the folder case');
+    // And a good run replaces it.
+    expect((await cli('pack', model, '-o', dest, '--format', 'bitmap', '--layers', 'k_proj')).code).toBe(0);
+    expect(readFileSync(dest).equals(before)).toBe(false);
+    expect(readdirSync(out).sort()).toEqual(['folder.safetensors', 'out.safetensors']);
   });
 });
 

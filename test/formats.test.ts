@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FORMAT_PARTS, FormatError, SparseMatrix, Tensor, type Format, type FloatDType } from '../lib/index.js';
+import { decodeParts, type RawParts } from './format-decoder.js';
 import { rng } from './reference.js';
 
 const FORMATS_ALL: Format[] = ['dense', 'csr', 'bitmap', 'nm', 'tiled-csl'];
@@ -22,6 +23,25 @@ function masked(w: Tensor, mask: Uint8Array): Tensor {
 
 function sameBits(a: ArrayBufferView, b: ArrayBufferView): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
+/** Raw bits of a float tensor's elements (Uint32Array for float32, Uint16Array otherwise). */
+function rawView(t: Tensor): Uint32Array | Uint16Array {
+  const a = t.toTypedArray();
+  return a instanceof Float32Array ? new Uint32Array(a.buffer, a.byteOffset, a.length) : (a as Uint16Array);
+}
+
+function valuesBits(t: Tensor): Uint32Array | Uint16Array {
+  return rawView(t);
+}
+
+function rawPartsOf(parts: Record<string, Tensor>): RawParts {
+  const out: RawParts = {};
+  for (const [name, t] of Object.entries(parts)) {
+    if (name === 'values') out.values = rawView(t);
+    else (out as Record<string, Int32Array>)[name] = t.toTypedArray() as Int32Array;
+  }
+  return out;
 }
 
 function supports(format: Format, dtype: FloatDType) {
@@ -130,37 +150,133 @@ describe('formats', () => {
     expect(Array.from(s.parts().tileOffsets!.toTypedArray())).toEqual([0, 4]);
   });
 
-  it('fromParts rejects corrupted data with ERR_FORMAT, never crashing', () => {
+  it('fromParts fuzz: accepts exactly what the documented format allows, and decodes it like an independent decoder', () => {
     const r = rng(77);
     for (const format of FORMATS_ALL) {
       const dtype: FloatDType = format === 'tiled-csl' ? 'float16' : 'float32';
+      // 90 columns: a partial last N:M group (padding columns 90, 91), a partial 64-wide tile and
+      // a partial 32-bit mask word.
       const w = Tensor.randn([70, 90], { seed: 11, dtype });
       const good = SparseMatrix.fromDense(w, format === 'nm'
         ? { format, n: 2, m: 4, prune: 'magnitude' } : { format, mask: maskOf(70, 90, 0.4, 5) });
-      let rejected = 0;
+      let rejected = 0, accepted = 0;
       for (let trial = 0; trial < 300; trial++) {
         const parts: Record<string, Tensor> = {};
         for (const [name, t] of Object.entries(good.parts())) parts[name] = t.clone();
-        const names = FORMAT_PARTS[format].filter((n) => n !== 'values' || format === 'dense');
+        const names = FORMAT_PARTS[format];
         const name = names[Math.floor(r() * names.length)]!;
         const arr = parts[name]!.toTypedArray();
         if (trial % 10 === 9) {
           parts[name] = Tensor.from(arr.slice(0, Math.max(0, arr.length - 1 - Math.floor(r() * 3))) as Int32Array, undefined, { dtype: parts[name]!.dtype });
         } else if (arr.length > 0) {
           const i = Math.floor(r() * arr.length);
-          const bit = Math.floor(r() * (name === 'values' ? 16 : 32));
-          arr[i] = (arr[i]! ^ (1 << bit)) | 0;
+          if (name === 'values') {
+            // A value's bits (via its raw view): any bit, so signs, zeros and padding slots change.
+            const raw = rawView(parts[name]!);
+            raw[i] = (raw[i]! ^ (2 ** Math.floor(r() * (dtype === 'float32' ? 32 : 16)))) >>> 0;
+          } else if (trial % 3 === 0 && (name === 'colIdx' || name === 'rowPtr' || name === 'tileOffsets')) {
+            arr[i] = (arr[i]! + (r() < 0.5 ? 1 : -1)) | 0;  // off by one: the boundary bugs
+          } else {
+            arr[i] = (arr[i]! ^ (1 << Math.floor(r() * 32))) | 0;
+          }
         }
+        const want = decodeParts(format, 70, 90, dtype === 'float32' ? 32 : 16, rawPartsOf(parts), good.n, good.m);
+        let got: ArrayBufferView | undefined;
         try {
-          const m = SparseMatrix.fromParts(format, { shape: [70, 90], dtype, n: good.n, m: good.m, parts });
-          m.toDense();
+          got = SparseMatrix.fromParts(format, { shape: [70, 90], dtype, n: good.n, m: good.m, parts }).toDense().toTypedArray();
         } catch (e) {
           expect((e as { code: string }).code).toBe('ERR_FORMAT');
+        }
+        if (!want.ok) {
+          expect(got, `${format} trial ${trial}: accepted, but the document says: ${want.why}`).toBeUndefined();
           rejected++;
+        } else {
+          expect(got, `${format} trial ${trial}: refused a valid ${name}`).toBeDefined();
+          expect(sameBits(got!, want.dense), `${format} trial ${trial}: decodes differently`).toBe(true);
+          accepted++;
         }
       }
-      if (format !== 'dense') expect(rejected).toBeGreaterThan(100);
+      if (format !== 'dense') expect(rejected).toBeGreaterThan(60);
+      expect(accepted).toBeGreaterThan(30);
     }
+  });
+
+  it('column and row boundaries: exactly cols (or rows) is refused, one less is accepted', () => {
+    const f16 = (v: number) => Tensor.from([v], [1], { dtype: 'float16' }).toTypedArray()[0]!;
+    const i32 = (a: number[]) => Tensor.from(Int32Array.from(a));
+    const code = (f: () => unknown) => { try { f(); return 'ok'; } catch (e) { return (e as { code: string }).code; } };
+    // csr [2, 5]: one value in row 0 at column c.
+    const csr = (c: number) => SparseMatrix.fromParts('csr', {
+      shape: [2, 5], dtype: 'float32', parts: { rowPtr: i32([0, 1, 1]), colIdx: i32([c]), values: Tensor.from([7]) },
+    });
+    expect(code(() => csr(5))).toBe('ERR_FORMAT');
+    expect(code(() => csr(-1))).toBe('ERR_FORMAT');
+    expect(Array.from(csr(4).toDense().toTypedArray())).toEqual([0, 0, 0, 0, 7, 0, 0, 0, 0, 0]);
+    // tiled-csl [130, 70]: tiles (0,0) (0,1) (1,0) (1,1); one word in one tile, padded with 3 repeats.
+    const tcsl = (tile: number, row: number, col: number) => {
+      const word = ((row * 64 + (col ^ ((row % 8) << 3))) << 16) | f16(3);
+      const offs = [0, 0, 0, 0, 0].map((_, t) => (t > tile ? 4 : 0));
+      return SparseMatrix.fromParts('tiled-csl', {
+        shape: [130, 70], dtype: 'float16', parts: { tileOffsets: i32(offs), words: i32([word, word, word, word]) },
+      });
+    };
+    expect(code(() => tcsl(1, 0, 6))).toBe('ERR_FORMAT');   // column 64 + 6 = cols
+    expect(code(() => tcsl(2, 2, 0))).toBe('ERR_FORMAT');   // row 128 + 2 = rows
+    expect(code(() => tcsl(3, 2, 6))).toBe('ERR_FORMAT');
+    const inside = tcsl(3, 1, 5).toDense().toTypedArray();  // (129, 69): the last element
+    expect(inside[129 * 70 + 69]).toBe(f16(3));
+    expect(inside.reduce((a, v) => a + (v ? 1 : 0), 0)).toBe(1);
+    // Four stored words then four repeats: a multiple of 4 words, but more than 3 padding words.
+    const w0 = (0 << 16) | f16(1), w1 = (1 << 16) | f16(2), w2 = ((64 + (0 ^ 8)) << 16) | f16(3), w3 = ((64 + (1 ^ 8)) << 16) | f16(4);  // (1, 0), (1, 1)
+    const tile = (words: number[]) => code(() => SparseMatrix.fromParts('tiled-csl', {
+      shape: [2, 2], dtype: 'float16', parts: { tileOffsets: i32([0, words.length]), words: i32(words) },
+    }));
+    expect(tile([w0, w1, w2, w3, w3, w3, w3, w3])).toBe('ERR_FORMAT');
+    expect(tile([w0, w1, w2, w3])).toBe('ok');
+    expect(tile([w0, w0, w0, w0])).toBe('ok');
+    expect(code(() => SparseMatrix.fromParts('tiled-csl', {
+      shape: [2, 2], dtype: 'float16', parts: { tileOffsets: i32([0, 4]), words: i32([w0, w1, w1, w1]) },
+    }))).toBe('ok');
+    // nm 2:4 [1, 6]: groups 0..3 and 4..7, columns 6 and 7 are padding. Group 1 keeps columns 4
+    // and c with value v there.
+    const nm = (c: number, v: number) => SparseMatrix.fromParts('nm', {
+      shape: [1, 6], dtype: 'float32', n: 2, m: 4, parts: { masks: i32([0b11 | (1 << 4) | (1 << c)]), values: Tensor.from([1, 2, 3, v]) },
+    });
+    expect(code(() => nm(6, 4))).toBe('ERR_FORMAT');         // a nonzero in padding column 6 = cols
+    expect(code(() => nm(7, 4))).toBe('ERR_FORMAT');
+    expect(Array.from(nm(6, -0).toDense().toTypedArray())).toEqual([1, 2, 0, 0, 3, 0]);  // zeros there are fine
+    expect(Array.from(nm(5, 4).toDense().toTypedArray())).toEqual([1, 2, 0, 0, 3, 4]);  // column 5 = cols - 1 is real
+    // bitmap [1, 40]: a bit at column 40 (= cols, in the second mask word) is refused.
+    const bm = (c: number) => SparseMatrix.fromParts('bitmap', {
+      shape: [1, 40], dtype: 'float32', parts: { rowPtr: i32([0, 1]), masks: i32([0, 1 << (c - 32)]), values: Tensor.from([5]) },
+    });
+    expect(code(() => bm(40))).toBe('ERR_FORMAT');
+    expect(bm(39).toDense().toTypedArray()[39]).toBe(5);
+  });
+
+  it('nm magnitude ties keep the lower column; short groups mark their lowest free columns', () => {
+    // Row 0: |w| all equal; row 1: ties between columns 1 and 3 for the second place, and -0 vs 0;
+    // row 2: two equal largest and two equal smaller.
+    const w = Tensor.from([
+      2, -2, 2, -2, 1, 1, 1, 1,
+      5, -3, 1, 3, -0, 0, 0, 0,
+      1, 4, 1, -4, 0.5, -0.5, 9, 0.5,
+    ], [3, 8]);
+    for (const dtype of DTYPES.filter((d) => d !== 'float32').concat(['float32'])) {
+      const s = SparseMatrix.fromDense(w.to(dtype), { format: 'nm', n: 2, m: 4, prune: 'magnitude' });
+      const keptMask = Array.from(valuesBits(s.toDense()), (v) => (v & 0x7fffffff ? 1 : 0));
+      expect(keptMask, dtype).toEqual([
+        1, 1, 0, 0, 1, 1, 0, 0,
+        1, 1, 0, 0, 0, 0, 0, 0,
+        0, 1, 0, 1, 1, 0, 1, 0,
+      ]);
+      // The masks themselves: an all-zero group stores explicit zeros at its two lowest columns.
+      expect(Array.from(s.parts().masks!.toTypedArray(), (x) => x >>> 0), dtype).toEqual([0x33, 0x33, 0x5a]);
+    }
+    // 3:8 over [1, 11]: the partial group (columns 8..10 + padding 11..15) keeps 8 and 9 plus the
+    // lowest free column 10 (the real last column) rather than a padding column.
+    const p = SparseMatrix.fromDense(Tensor.from([1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 0], [1, 11]), { format: 'nm', n: 3, m: 8, prune: 'magnitude' });
+    expect(Array.from(p.parts().masks!.toTypedArray())).toEqual([0b111 | (0b111 << 8)]);
   });
 
   it('fromParts checks part names, dtypes and presence', () => {

@@ -210,6 +210,8 @@ describe('safetensors: packed sparse matrices', () => {
     expect(e.message).toMatch(/missing its part tensor 'w.rowPtr'/);
     e = bad(() => {}, '{"format":"csr","version":9,"shape":[8,40],"dtype":"float32"}');
     expect(e.message).toMatch(/layout version 9/);
+    e = bad(() => {}, '{"format":"csr","version":2,"shape":[8,40],"dtype":"float32"}');  // the next version already
+    expect(e.message).toMatch(/written with layout version 2; this sparsekit reads up to 1/);
     e = bad(() => {}, 'not json');
     expect(e.message).toMatch(/not valid JSON/);
     e = bad((p) => { p['w.values'] = p['w.values']!.to('float16'); });
@@ -222,6 +224,9 @@ describe('safetensors: strict header validation', () => {
   const cases: [string, object | string, number, RegExp][] = [
     ['size mismatch', { w: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, 8, /'w'.*needs 12/],
     ['overlap', { ...valid, v: { dtype: 'U8', shape: [4], data_offsets: [4, 8] } }, 8, /overlap/],
+    ['one-byte overlap', { a: { dtype: 'U8', shape: [4], data_offsets: [0, 4] }, b: { dtype: 'U8', shape: [4], data_offsets: [3, 7] } }, 7, /'b'.*overlap tensor 'a'/],
+    ['span longer than the shape', { w: { dtype: 'F32', shape: [1], data_offsets: [0, 8] } }, 8, /span 8 bytes but dtype F32 x shape needs 4/],
+    ['duplicate key in an entry', '{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"data_offsets":[0,4]}}', 4, /duplicate key "data_offsets"/],
     ['gap', { w: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, 12, /gap/],
     ['out of range', valid, 4, /past the 4-byte data region/],
     ['trailing bytes', valid, 12, /after the last tensor/],
@@ -256,6 +261,27 @@ describe('safetensors: strict header validation', () => {
     writeFileSync(p, Buffer.concat([len, Buffer.from('{}')]));
     expect(errorOf(() => loadSafetensors.sync(p)).message).toMatch(/runs past the end/);
     expect(errorOf(() => loadSafetensors.sync(join(dir, 'missing.safetensors'))).code).toBe('ERR_IO');
+  });
+
+  it('header length: S - 8 (the whole rest of an S-byte file) is read, S - 7 and S - 1 run past the end', () => {
+    const p = tmp();
+    const json = Buffer.from('{"__metadata__":{"a":"b"}}   ');
+    const S = 8 + json.length;
+    const withLength = (n: number) => {
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(n));
+      writeFileSync(p, Buffer.concat([len, json]));
+    };
+    withLength(S - 8);
+    {
+      using f = loadSafetensors.sync(p);
+      expect([f.fileSize, f.metadata]).toEqual([S, { a: 'b' }]);
+    }
+    for (const n of [S - 7, S - 1, S]) {
+      withLength(n);
+      const e = errorOf(() => loadSafetensors.sync(p));
+      expect([e.code, e.message]).toEqual(['ERR_FORMAT', expect.stringContaining(`header length ${n} runs past the end of the ${S}-byte file`)]);
+    }
   });
 
   it('fuzz: random corruptions of valid files are ERR_FORMAT / ERR_DTYPE, never a crash', () => {

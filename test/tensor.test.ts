@@ -41,10 +41,15 @@ describe('Tensor', () => {
         if (Number.isFinite(got)) {
           if (Number.isFinite(up)) expect(d).toBeLessThanOrEqual(Math.abs(up - x));
           if (Number.isFinite(down) && (h[i]! & 0x7fff) !== 0) expect(d).toBeLessThanOrEqual(Math.abs(down - x));
+          // Half a unit in the last place of `ulp` significant bits: |x - got| <= 2^-ulp·|x| in
+          // the normal range (an absolute bound on subnormals), and a tie goes to the even code.
+          const normalMin = dtype === 'float16' ? 2 ** -14 : 2 ** -126;
+          const bound = Math.abs(x) >= normalMin ? 2 ** -ulp * Math.abs(x) : (dtype === 'float16' ? 2 ** -25 : 2 ** -134);
+          expect(d, `${dtype} ${x}`).toBeLessThanOrEqual(bound);
+          if (d > 0 && (d === Math.abs(up - x) || d === Math.abs(down - x))) expect(h[i]! & 1, `${dtype} tie ${x}`).toBe(0);
         } else {
           expect(Math.abs(x)).toBeGreaterThanOrEqual(dtype === 'float16' ? 65520 : 3.3961e38);
         }
-        void ulp;
       }
     }
     // Exact ties.
@@ -52,6 +57,19 @@ describe('Tensor', () => {
     expect(Tensor.from([1 + 3 * 2 ** -11], [1], {}).to('float16').toTypedArray()[0]).toBe(0x3c02);
     expect(Tensor.from([1 + 2 ** -8], [1], {}).to('bfloat16').toTypedArray()[0]).toBe(0x3f80);
     expect(Tensor.from([1 + 3 * 2 ** -8], [1], {}).to('bfloat16').toTypedArray()[0]).toBe(0x3f82);
+  });
+
+  it('rounds ties in the subnormal range to even (float16 below 2^-14, bfloat16 below 2^-126)', () => {
+    const bits = (v: number[], dtype: 'float16' | 'bfloat16') => Array.from(Tensor.from(v, [v.length]).to(dtype).toTypedArray());
+    // float16 subnormals are multiples of 2^-24: k·2^-25 with k odd lies halfway between two.
+    expect(bits([2 ** -25, 3 * 2 ** -25, -3 * 2 ** -25, 5 * 2 ** -25, -(2 ** -25), 7 * 2 ** -25], 'float16'))
+      .toEqual([0x0000, 0x0002, 0x8002, 0x0002, 0x8000, 0x0004]);
+    // Just off the ties: nearest, whichever side.
+    expect(bits([2 ** -25 * (1 + 2 ** -20), 3 * 2 ** -25 * (1 - 2 ** -20), 2 ** -14 - 2 ** -25, 1023.5 * 2 ** -24], 'float16'))
+      .toEqual([0x0001, 0x0001, 0x0400, 0x0400]);
+    // bfloat16 subnormals are multiples of 2^-133 (float32 keeps them exactly).
+    expect(bits([2 ** -134, 3 * 2 ** -134, -3 * 2 ** -134, 5 * 2 ** -134, 2 ** -134 + 2 ** -149], 'bfloat16'))
+      .toEqual([0x0000, 0x0002, 0x8002, 0x0002, 0x0001]);
   });
 
   it('converts to integer dtypes with rounding and saturation', () => {
