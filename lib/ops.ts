@@ -14,6 +14,8 @@ export interface MatmulOptions {
    * (cuSPARSELt for a 2:4 weight; dense weights always run on cuBLASLt). docs/cuda.md.
    */
   backend?: GpuBackend;
+  /** GPU only: split-K slices of one launch, 0 (default) = automatic, at most 65535. docs/cuda.md. */
+  splitK?: number;
 }
 
 /** A weight operand: a packed SparseMatrix, or a plain 2-D float Tensor used as the dense format. */
