@@ -163,8 +163,9 @@ export const linear: LinearFn = Object.assign(
 );
 
 /**
- * @internal the kernel spmm would run for this weight and N (for benchmarks and debugging); for a
- * device weight, the GPU implementation (DeviceSparseMatrix.selectedKernel has the reason too).
+ * The kernel spmm / linear would run for this weight and N, by its name in the kernel table
+ * (`<id>_<dtype>_<isa>`, docs/kernels.md; for benchmarks and debugging); for a device weight, the
+ * GPU implementation (DeviceSparseMatrix.selectedKernel has the reason too).
  */
 export function selectedKernel(a: Weight | DeviceSparseMatrix, n: number, options: MatmulOptions = {}): string {
   if (a instanceof DeviceSparseMatrix) return a.selectedKernel(n, options).kernel;
