@@ -19,7 +19,7 @@ const fail = (msg) => {
 };
 const libc = process.platform !== 'linux' ? null : process.report.getReport().header.glibcVersionRuntime ? 'glibc' : 'musl';
 const platDir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
-const staged = existsSync(platDir) ? null : join(platDir, `sparsekit.napi${libc ? `.${libc}` : ''}.node`);
+const staged = existsSync(platDir) ? null : join(platDir, `sparsekit${libc ? `.${libc}` : ''}.node`);
 const work = mkdtempSync(join(tmpdir(), 'sparsekit-package-'));
 let failed = false;
 try {
