@@ -16,7 +16,10 @@ let shown = -1;
 const r = await prune.sparsegpt(w, stats, { sparsity: 0.5 }, {
   onProgress: (p) => {
     const tenth = Math.floor(p * 10);
-    if (tenth !== shown) console.log(`  ${(100 * p).toFixed(0)}%`), (shown = tenth);
+    if (tenth !== shown) {
+      console.log(`  ${(100 * p).toFixed(0)}%`);
+      shown = tenth;
+    }
   },
 });
 console.log(`sparsegpt ${M}x${K} 50%: ${((performance.now() - t1) / 1000).toFixed(1)} s, report ${JSON.stringify(r.report)}`);

@@ -2,6 +2,14 @@
 /** The `sparsekit` executable: connects runCli (lib/cli/main.ts) to the process. */
 import { runCli } from './cli/main.js';
 
+// A reader that went away (`sparsekit inspect big.safetensors | head`) ends the program quietly,
+// as Unix tools do, instead of an unhandled EPIPE stack trace.
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+
 const controller = new AbortController();
 let interrupted = false;
 process.on('SIGINT', () => {

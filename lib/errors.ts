@@ -53,9 +53,9 @@ export class DisposedError extends SparsekitError {
 export class ArgumentError extends SparsekitError {
   constructor(message: string) { super('ERR_ARGUMENT', message); }
 }
-/** The caller aborted the operation through its AbortSignal. */
+/** The caller aborted the operation through its AbortSignal; `cause` is the signal's reason. */
 export class AbortError extends SparsekitError {
-  constructor(message: string) { super('ERR_ABORTED', message); }
+  constructor(message: string, options?: { cause?: unknown }) { super('ERR_ABORTED', message, options); }
 }
 /** Host memory could not be allocated. */
 export class MemoryError extends SparsekitError {

@@ -15,6 +15,8 @@ export interface MatmulOptions {
    * (cuSPARSELt for a 2:4 weight; dense weights always run on cuBLASLt). docs/cuda.md.
    */
   backend?: GpuBackend;
+  /** GPU only: split-K slices of one launch, 0 (default) = automatic, at most 65535. docs/cuda.md. */
+  splitK?: number;
 }
 
 /** A weight operand: a packed SparseMatrix, or a plain 2-D float Tensor used as the dense format. */
@@ -176,8 +178,9 @@ export const linear: LinearFn = Object.assign(
 );
 
 /**
- * @internal the kernel spmm would run for this weight and N (for benchmarks and debugging); for a
- * device weight, the GPU implementation (DeviceSparseMatrix.selectedKernel has the reason too).
+ * The kernel spmm / linear would run for this weight and N, by its name in the kernel table
+ * (`<id>_<dtype>_<isa>`, docs/kernels.md; for benchmarks and debugging); for a device weight, the
+ * GPU implementation (DeviceSparseMatrix.selectedKernel has the reason too).
  * `xDtype`: the activations' dtype (default float32; bf16 activations may pick the vdpbf16ps kernels).
  */
 export function selectedKernel(a: Weight | DeviceSparseMatrix, n: number, options: MatmulOptions & { xDtype?: FloatDType } = {}): string {

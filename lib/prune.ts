@@ -223,7 +223,7 @@ async function sparsegpt(w: Tensor, stats: CalibrationStats, pattern: PrunePatte
     throw new ArgumentError(`options.onProgress: expected a function, got ${describe(onProgress)}`);
   if (signal !== undefined && !(signal instanceof AbortSignal))
     throw new ArgumentError(`options.signal: expected an AbortSignal, got ${describe(signal)}`);
-  if (signal?.aborted) throw new AbortError('prune.sparsegpt: aborted before it started');
+  if (signal?.aborted) throw new AbortError('prune.sparsegpt: aborted before it started', { cause: signal.reason });
 
   // control[0]: abort request (JS -> native); control[1] / control[2]: steps done / in all (native -> JS).
   const control = new Int32Array(3);
@@ -251,7 +251,8 @@ async function sparsegpt(w: Tensor, stats: CalibrationStats, pattern: PrunePatte
       { sparsity: p.sparsity, n: p.n, m: p.m, blockSize, damping, quantizeBits: bits }, control);
   } catch (e) {
     if (callbackError !== undefined) throw callbackError;
-    throw fromNativeError(e, 'prune.sparsegpt');
+    const err = fromNativeError(e, 'prune.sparsegpt');
+    throw err instanceof AbortError && signal?.aborted ? new AbortError(err.message, { cause: signal.reason }) : err;
   } finally {
     if (timer) clearInterval(timer);
     signal?.removeEventListener('abort', onAbort);

@@ -10,6 +10,14 @@ import { checkSlorb, type SlorbTerm } from './slorb.js';
 export type Format = FormatName;
 export const FORMATS: readonly Format[] = ['dense', 'csr', 'bitmap', 'nm', 'tiled-csl'];
 
+/**
+ * Whether a format can store values of this dtype: tiled-csl packs each value with its position in
+ * one 32-bit word, so it holds 16-bit values only (native/formats/format.cpp enforces the same).
+ */
+export function formatStoresDType(format: Format, dtype: FloatDType): boolean {
+  return !(format === 'tiled-csl' && dtype === 'float32');
+}
+
 /** The parts each format stores (docs/formats.md gives their exact layout). */
 export const FORMAT_PARTS: Readonly<Record<Format, readonly PartName[]>> = {
   dense: ['values'],
@@ -263,12 +271,25 @@ function checkMatrixShape(shape: unknown, what: string): [number, number] {
   return [shape[0], shape[1]];
 }
 
-function maskArray(mask: FromDenseOptions['mask']): Uint8Array | null {
-  if (mask instanceof Tensor) return mask.dtype === 'uint8' ? (mask.toTypedArray() as Uint8Array) : null;
-  return mask instanceof Uint8Array ? mask : null;
+/** options.mask, validated once: a uint8 Tensor or a Uint8Array with one byte per element, or null. */
+function checkMask(m: FromDenseOptions['mask'], rows: number, cols: number, shape: readonly number[]): Uint8Array | null {
+  if (m === undefined || m === null) return null;
+  if (m instanceof Tensor) {
+    checkTensor(m, 'options.mask');
+    if (m.dtype !== 'uint8') throw new DTypeError(`options.mask: expected dtype uint8, got ${m.dtype}`);
+    if (m.size !== rows * cols)
+      throw new ShapeError(`options.mask: shape ${fmtShape(m.shape)} does not match the weight ${fmtShape(shape)}`);
+    return m.toTypedArray() as Uint8Array;
+  }
+  if (m instanceof Uint8Array) {
+    if (m.length !== rows * cols)
+      throw new ShapeError(`options.mask: ${m.length} bytes, expected ${rows * cols} (one per element of ${fmtShape(shape)})`);
+    return m;
+  }
+  throw new ArgumentError(`options.mask: expected a uint8 Tensor or a Uint8Array, got ${describe(m)}`);
 }
 
-function autoFormat(tensor: Tensor, rows: number, cols: number, dtype: FloatDType, options: FromDenseOptions) {
+function autoFormat(tensor: Tensor, rows: number, cols: number, dtype: FloatDType, mask: Uint8Array | null, options: FromDenseOptions) {
   const expectedN = options.expectedN ?? 1;
   if (!Number.isSafeInteger(expectedN) || expectedN < 1)
     throw new ArgumentError(`options.expectedN: expected a positive integer, got ${String(options.expectedN)}`);
@@ -278,9 +299,6 @@ function autoFormat(tensor: Tensor, rows: number, cols: number, dtype: FloatDTyp
   if (device !== 'cpu' && device !== 'cuda') throw new ArgumentError(`options.device: expected 'cpu' or 'cuda', got ${describe(device)}`);
   if (device === 'cuda' && dtype === 'float32')
     throw new DTypeError("tensor.dtype: GPU weights are float16 or bfloat16; convert with tensor.to('float16') first");
-  const mask = maskArray(options.mask);
-  if (mask && mask.length !== rows * cols)
-    throw new ShapeError(`options.mask: ${mask.length} bytes, expected ${rows * cols} (one per element of ${fmtShape(tensor.shape)})`);
   const stats = weightStats(tensor.toTypedArray() as Float32Array | Uint16Array, rows, cols, dtype, mask);
   if (options.activations !== undefined) stats.activations = checkFloatDType(options.activations, 'options.activations');
   const c = device === 'cuda' ? deviceHooks("options.device 'cuda'").chooseFormat(stats, expectedN) : chooseFormat(stats, expectedN);
@@ -292,36 +310,21 @@ function prepareFromDense(tensor: Tensor, options: FromDenseOptions) {
   if (typeof options !== 'object' || options === null) throw new ArgumentError('options: expected an object');
   const [rows, cols] = checkMatrixShape(tensor.shape, 'tensor');
   const dtype = checkFloatDType(tensor.dtype, 'tensor.dtype');
+  const mask = checkMask(options.mask, rows, cols, tensor.shape);
   let format: Format;
   let n: number | undefined, m: number | undefined;
   if (options.format === 'auto') {
-    const choice = autoFormat(tensor, rows, cols, dtype, options);
+    const choice = autoFormat(tensor, rows, cols, dtype, mask, options);
     format = choice.format;
     ({ n, m } = choice);
   } else {
     format = checkFormat(options.format ?? 'bitmap');
     ({ n, m } = format === 'nm' ? checkNM(options.n, options.m) : { n: undefined, m: undefined });
   }
-  if (format === 'tiled-csl' && dtype === 'float32')
+  if (!formatStoresDType(format, dtype))
     throw new DTypeError("tensor.dtype: tiled-csl stores 16-bit values; convert with tensor.to('float16') or to('bfloat16') first");
   if (options.prune !== undefined && options.prune !== false && options.prune !== 'magnitude')
     throw new ArgumentError(`options.prune: expected 'magnitude' or false, got ${JSON.stringify(options.prune)}`);
-  let mask: Uint8Array | null = null;
-  if (options.mask !== undefined && options.mask !== null) {
-    if (options.mask instanceof Tensor) {
-      checkTensor(options.mask, 'options.mask');
-      if (options.mask.dtype !== 'uint8') throw new DTypeError(`options.mask: expected dtype uint8, got ${options.mask.dtype}`);
-      if (options.mask.size !== rows * cols)
-        throw new ShapeError(`options.mask: shape ${fmtShape(options.mask.shape)} does not match the weight ${fmtShape(tensor.shape)}`);
-      mask = options.mask.toTypedArray() as Uint8Array;
-    } else if (options.mask instanceof Uint8Array) {
-      if (options.mask.length !== rows * cols)
-        throw new ShapeError(`options.mask: ${options.mask.length} bytes, expected ${rows * cols} (one per element of ${fmtShape(tensor.shape)})`);
-      mask = options.mask;
-    } else {
-      throw new ArgumentError(`options.mask: expected a uint8 Tensor or a Uint8Array, got ${describe(options.mask)}`);
-    }
-  }
   const slorb = options.slorb === undefined ? undefined : checkSlorb(options.slorb, rows, cols, 'options.slorb');
   const opt: PackOptionsNative = { format, n, m, mask, prune: options.prune === 'magnitude' };
   return {

@@ -64,7 +64,7 @@ beforeAll(async () => {
 });
 
 function reference(w: Tensor, A: Tensor, B: Tensor, s: number): Float64Array {
-  const [M, K] = w.shape as [number, number];
+  const K = w.shape[1]!;
   const r = A.shape[0]!;
   const wv = valuesOf(w), av = valuesOf(A), bv = valuesOf(B);
   return Float64Array.from(wv, (x, i) => {

@@ -91,7 +91,8 @@ describe('GPU argument checks (no device needed)', () => {
     // split-K slices are gridDim.z: at most 65535 (launch_grid.h)
     await expect(linear(fakeT([3, 96]), fakeW(), null, { splitK: 65536 })).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
     await expect(linear(fakeT([3, 96]), fakeW(), null, { splitK: -1 })).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
-    // A device bias with CPU operands is a mistake, not a silent copy.
+    // A device bias with CPU operands is a mistake, not a silent copy (the types reject it too).
+    // @ts-expect-error a DeviceTensor bias with CPU x and w
     await expect(linear(Tensor.zeros([3, 96]), Tensor.zeros([64, 96]), fakeT([64]))).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
     expect(() => selectedKernel(fakeW(), -1)).toThrow(expect.objectContaining({ code: 'ERR_ARGUMENT' }));
   });

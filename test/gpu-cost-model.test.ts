@@ -93,6 +93,6 @@ describe('GPU format auto', () => {
   it.skipIf(hasGpu)("without a GPU, matrix.to('cuda', { format: 'auto' }) rejects with ERR_DEVICE before repacking", async () => {
     const m = SparseMatrix.fromDense(masked(32, 64, (r, c) => (r + c) % 3 === 0, 6), { format: 'csr' });
     await expect(m.to('cuda', { format: 'auto', expectedN: 8 })).rejects.toMatchObject({ code: 'ERR_DEVICE' });
-    await expect(m.to('cuda', null as unknown as {})).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
+    await expect(m.to('cuda', null as unknown as object)).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
   });
 });

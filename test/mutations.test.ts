@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
 interface Mutation {
   id: string; area: string; file: string; from: string; to: string; tests: string[]; grep?: string; why: string; equivalent?: string;
 }
+// @ts-expect-error: plain .mjs without declarations
 const { default: mutations } = (await import('../scripts/mutations.mjs')) as { default: Mutation[] };
+// @ts-expect-error: plain .mjs without declarations
 const { AREAS, buildKind, occurrences } = (await import('../scripts/mutate.mjs')) as {
   AREAS: string[]; buildKind: (file: string) => string; occurrences: (s: string, t: string) => number;
 };

@@ -363,12 +363,13 @@ describe('sparsegpt progress and abort', () => {
     for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1]!);
   });
 
-  it('an AbortSignal rejects with ERR_ABORTED and produces nothing', async () => {
+  it('an AbortSignal rejects with ERR_ABORTED, the signal\'s reason as cause, and produces nothing', async () => {
     const ac = new AbortController();
+    const reason = new Error('stopped by the user');
     const run = prune.sparsegpt(w, stats, { sparsity: 0.5 }, { signal: ac.signal });
-    ac.abort();
-    await expect(run).rejects.toMatchObject({ code: 'ERR_ABORTED', name: 'AbortError' });
-    await expect(prune.sparsegpt(w, stats, { sparsity: 0.5 }, { signal: ac.signal })).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    ac.abort(reason);
+    await expect(run).rejects.toMatchObject({ code: 'ERR_ABORTED', name: 'AbortError', cause: reason });
+    await expect(prune.sparsegpt(w, stats, { sparsity: 0.5 }, { signal: ac.signal })).rejects.toMatchObject({ code: 'ERR_ABORTED', cause: reason });
   });
 
   it('an exception thrown by onProgress stops the run and is rethrown', async () => {

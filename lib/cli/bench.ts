@@ -5,7 +5,7 @@
 import type { FloatDType } from '../dtype.js';
 import { linear, selectedKernel } from '../ops.js';
 import { getNumThreads, cpuInfo } from '../runtime.js';
-import { SparseMatrix, type Format } from '../sparse-matrix.js';
+import { SparseMatrix, formatStoresDType, type Format } from '../sparse-matrix.js';
 import { Tensor } from '../tensor.js';
 import { Context, fmtBytes, fmtPct, table } from './context.js';
 
@@ -82,7 +82,7 @@ export async function runBench(o: BenchOptions, ctx: Context): Promise<BenchRepo
     if (format === 'nm') {
       // N:M has its own sparsity (2:4 = 50%): magnitude-prune the same weight to it.
       weights.push({ format: 'nm 2:4', sparsity: 0.5, w: await SparseMatrix.fromDenseAsync(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude' }) });
-    } else if (format === 'tiled-csl' && o.dtype === 'float32') {
+    } else if (!formatStoresDType(format, o.dtype)) {
       ctx.note('bench: skipping tiled-csl (it stores 16-bit values; use --dtype float16)');
     } else {
       weights.push({ format, sparsity: o.sparsity, w: await SparseMatrix.fromDenseAsync(w, { format }) });

@@ -2,7 +2,7 @@
 import { chooseFormat } from '../cost-model.js';
 import { isFloatDType, type FloatDType } from '../dtype.js';
 import type { SafetensorsFile } from '../safetensors.js';
-import { FORMATS, SparseMatrix, type Format } from '../sparse-matrix.js';
+import { FORMATS, SparseMatrix, formatStoresDType, type Format } from '../sparse-matrix.js';
 import type { Tensor } from '../tensor.js';
 import { CliError, Context, EXIT, fmtBytes, fmtPct, table } from './context.js';
 import { runPipeline, type PipelineReport } from './pipeline.js';
@@ -66,7 +66,7 @@ export async function packWeight(name: string, t: Tensor, options: PackOptions):
     if (!n || !followsNM(t, n, m!))
       throw new CliError(EXIT.input, `'${name}' does not follow the ${n ? `${n}:${m}` : '2:4 or 4:8'} pattern (${fmtPct(stats.sparsity)} sparse); pack never prunes`,
         'prune it first: sparsekit prune --nm 2:4 ...');
-  } else if (format === 'tiled-csl' && dtype === 'float32') {
+  } else if (!formatStoresDType(format, dtype)) {
     throw new CliError(EXIT.input, `'${name}' is float32; tiled-csl stores 16-bit values`, 'add --dtype float16 (or bfloat16)');
   }
   const base = { name, shape: [rows, cols], dtype, sparsity: stats.sparsity, bytesIn };

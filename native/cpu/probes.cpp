@@ -20,8 +20,8 @@ namespace {
 
 // Each returns something that depends on every load/FMA so the compiler keeps the work.
 // The readers stream four quarters of their range at once (q floats apart), like the kernels that
-// read four rows per pass: on Zen 3 one sequential stream per core reached ~30 GB/s for two cores
-// where four reached ~38, and a probe below what a kernel achieves is no floor.
+// read four rows per pass: one sequential stream per core reads measurably less than four
+// (docs/kernels.md, "Measurements behind the code"), and a probe below what a kernel achieves is no floor.
 float read_portable(const float* p, size_t q) {
   float s[8] = {};
   for (size_t i = 0; i + 2 <= q; i += 2)

@@ -58,8 +58,8 @@ namespace {
 
 struct VT {
   using V = __m256;
-  // Rows per GEMV pass (Zen 3, 11008x4096, 2 threads): bitmap / N:M one (bf16 at 70%: 2.07 ms
-  // against 2.4 with two), dense four (bf16 2.4 against 2.7 ms, fp32 3.6-3.8 against 4.3-4.6).
+  // Rows per GEMV pass: bitmap / N:M one, dense four (measured: docs/kernels.md, "Measurements
+  // behind the code").
   static constexpr int W = 8, CW = 8, NV = 1, kJ = 4, kRv = 1, kRvDense = 4, kRv32 = 4, kRb = 6, kJV = 2, kGemvChains = 4;
   static constexpr double kOuterDensity = 0.35;
   static constexpr bool kHalfPairs = true;

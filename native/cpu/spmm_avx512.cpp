@@ -35,8 +35,8 @@ inline __m512 expand_f32(__m512 src, __mmask16 k) {
 
 struct VT {
   using V = __m512;
-  // Rows per GEMV pass (Zen 4): one for 16-bit rows (bf16 43 vs 35 GB/s with four), four for fp32
-  // (46 vs 40 GB/s).
+  // Rows per GEMV pass: one for 16-bit rows, four for fp32 (measured: docs/kernels.md,
+  // "Measurements behind the code").
   static constexpr int W = 16, CW = 32, NV = 2, kJ = 4, kRv = 1, kRvDense = 1, kRv32 = 4, kRb = 6, kJV = 4, kGemvChains = 4;
   static constexpr double kOuterDensity = 0.25;
   static constexpr bool kHalfPairs = false;  // AVX2 only: pairs of byte-mask chunks
@@ -57,8 +57,8 @@ struct VT {
   }
 
   // 32 16-bit weights in a zmm -> two fp32 vectors in column order. (Splitting bf16 into even and
-  // odd columns with one shift and one AND, with x staged to match, measured slower here: the dense
-  // bf16 GEMV streamed 32-43 GB/s that way against 57-64 GB/s with these widening moves.)
+  // odd columns with one shift and one AND, with x staged to match, measured slower than these
+  // widening moves: docs/kernels.md, "Measurements behind the code".)
   template <class D> static void split16(__m512i v, V* o) {
     if constexpr (D::kIsBf16) {
       o[0] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(v)), 16));

@@ -280,8 +280,8 @@ template <class Src> void spmm_kernel(const MatrixView& a, const Activations& x,
   for (int64_t i = 0; i < rows * ld; ++i) c[i] = 0.f;
   for (int64_t i = 0; i < rows; ++i) cur[i] = s.row(r0 + i);
   // K block: as long as half of L2 holds its x panel, so that each row is read in long runs (with
-  // 512 columns, kRb rows x 1-2 KB runs kept the prefetcher short: fp32 11008x4096 N = 16, 2
-  // threads, 12.2 -> 8.9 ms). Decoded rows are also bounded by the scratch.
+  // 512 columns, kRb rows x 1-2 KB runs kept the prefetcher short; docs/kernels.md, "Measurements
+  // behind the code"). Decoded rows are also bounded by the scratch.
   const bool direct = s.direct(r0, 0, chunks) != nullptr;
   const int64_t kc_chunks = imin(direct ? chunks : kKcMaxChunks, imax(kKcChunks, kPanelBytes / int64_t(sizeof(float)) / ld / CW));
   const int64_t ldw_scratch = kc_chunks * CW + 16;
@@ -295,7 +295,7 @@ template <class Src> void spmm_kernel(const MatrixView& a, const Activations& x,
       if (!w) {
         // Chunk-major over the rr rows: their rr streams advance together, as the fp32 rows do in
         // the micro-kernel. Row by row, each 1-2 KB run was too short for the prefetcher and the
-        // loads stalled (AVX2, 11008x4096 bf16, 2 threads: N = 8 12.6 -> 9.7 ms, N = 16 16.0 -> 12.0 ms).
+        // loads stalled (docs/kernels.md, "Measurements behind the code").
         for (int64_t cc = c0; cc < c1; ++cc)
           for (int i = 0; i < rr; ++i) {
             V t[NV];
@@ -361,9 +361,9 @@ void outer_row(const Activations& x, const int32_t* cols, const float* vals, int
 }
 
 // Prefetch [p, e) into the caches. The bitmap outer product reads a row in two passes (mask
-// words, then values), which the hardware prefetcher followed poorly: fetching the next row ahead
-// took bf16 70% N = 16, one thread, from 26 to 23-24 ms. CSR reads its indices inside the product
-// loop and got slower with it (18.3 -> 20.9 ms), so it does not.
+// words, then values), which the hardware prefetcher followed poorly; fetching the next row ahead
+// helped it. CSR reads its indices inside the product loop and got slower with it, so it does not
+// (docs/kernels.md, "Measurements behind the code").
 inline void prefetch_range(const void* p, const void* e) {
   for (const char* q = static_cast<const char*>(p); q < e; q += 64) __builtin_prefetch(q);
 }

@@ -1,9 +1,9 @@
 // Large uninitialised host buffers for solver outputs and scratch. Big buffers ask for transparent
 // huge pages and are populated by one madvise(MADV_POPULATE_WRITE) call instead of one page fault
-// per 4 KiB page: on the VMs we measured, a fault costs ~25 µs and populating 256 MiB this way is
-// ~10x faster than touching it. Both calls are hints; older kernels ignore them. That holds for
-// memory the guest still has; memory the host took back (free page reporting) costs ~2.7 ms/MB
-// in huge pages against ~0.6 ms/MB in 4 KiB pages, so outputs use allocate(bytes, false).
+// per 4 KiB page, about ten times faster on the VMs we measured (docs/solvers.md, "Measurements
+// behind the code"). Both calls are hints; older kernels ignore them. That holds for memory the
+// guest still has; memory the host took back (free page reporting) populates slower in huge pages
+// than in 4 KiB pages, so outputs use allocate(bytes, false).
 #pragma once
 #include <cstddef>
 #include <cstdint>

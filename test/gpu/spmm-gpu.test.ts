@@ -83,7 +83,7 @@ describe.skipIf(!hasGpu)('GPU API: bias, spmm with b [K, N], 2:4 through cuSPARS
     const w = Tensor.randn([M, K], { seed: 11, dtype: 'float16' });
     const x = Tensor.randn([N, K], { seed: 12, dtype: 'float16' });
     const bias = Tensor.randn([M], { seed: 13, dtype: 'float32' });
-    for (const format of ['bitmap', 'tiled-csl', 'nm', ...(gpuStatus().cublasLt ? ['dense'] : [])] as const) {
+    for (const format of ['bitmap', 'tiled-csl', 'nm', ...(gpuStatus().cublasLt ? ['dense' as const] : [])] as const) {
       const s = format === 'nm' ? SparseMatrix.fromDense(w, { format, n: 2, m: 4, prune: 'magnitude' }) : SparseMatrix.fromDense(w, { format });
       const dw = await s.to('cuda');
       const dx = await x.to('cuda');
