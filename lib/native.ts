@@ -120,7 +120,8 @@ export interface NativeAddon {
   cudaLoad(paths: string[]): { loaded: boolean; path: string | null; reason: string | null; build: string | null };
   cudaInfo(): CudaInfoNative;
   /** CPU replay of a CUDA kernel (tests): y [n, rows] float32 = x [n, cols] (16-bit) times the matrix transposed. */
-  cudaReplay(m: MatrixDesc, x: Uint16Array, n: number, kernel: 'tiled-csl' | 'bitmap' | 'sp24', splitK: number, bn: number): Float32Array;
+  cudaReplay(m: MatrixDesc, x: Uint16Array, n: number, kernel: 'tiled-csl' | 'bitmap' | 'sp24' | 'sp24-k32', splitK: number, bn: number,
+    outDtype?: 'float32' | 'float16' | 'bfloat16'): Float32Array;
   cudaAlloc(device: number, bytes: number): DeviceHandle;
   cudaFree(h: DeviceHandle): void;
   cudaCopyAsync(h: DeviceHandle, host: Buf, toDevice: boolean): Promise<void>;

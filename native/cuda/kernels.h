@@ -15,6 +15,7 @@ struct LaunchArgs {
   bool aligned;       // K % 8 == 0 and x 16-byte aligned: activation tiles move with cp.async
   int bn;             // 8, 16, 32 or 64
   cudaStream_t stream;
+  bool sp24_k32 = false;  // 2:4 only: mma.sp m16n8k32 instead of m16n8k16
 };
 
 cudaError_t launch_tiled_csl(const uint32_t* words, const int32_t* tile_offsets, const LaunchArgs& a);

@@ -105,6 +105,13 @@ void attach_cusparselt(DeviceMatrix* dm, const MatrixView& v) {
   dm->bytes += bytes;
 }
 
+// SPARSEKIT_SP24_K=32 runs our 2:4 kernel with mma.sp m16n8k32 (two K steps per instruction, as
+// CUTLASS and cuSPARSELt do) instead of m16n8k16; bench:gpu times both. Read per product.
+bool sp24_k32_requested() {
+  const char* v = std::getenv("SPARSEKIT_SP24_K");
+  return v && std::strcmp(v, "32") == 0;
+}
+
 // Enough blocks to fill the GPU twice: split K when the M x N grid alone is too small.
 int auto_splits(int64_t blocks, int64_t stages, int device) {
   int sms = 0;
@@ -183,6 +190,7 @@ int route(DeviceMatrix* dm, const SkSpmmArgs& a, Route* r, SkCudaStatus* st) {
   r->measure = d.measure;
   r->kernel = r->impl == Impl::cusparselt ? "sp24-cusparselt" : "sp24-mma.sp";
   r->note = d.why;
+  if (r->impl == Impl::ours && sp24_k32_requested()) r->note = "m16n8k32 (SPARSEKIT_SP24_K=32); " + r->note;
   if (have && t.measured())
     r->note = "measured: mma.sp " + std::to_string(t.ours_ms) + " ms, cuSPARSELt " +
               (t.library_ms < 1e29 ? std::to_string(t.library_ms) + " ms" : std::string("failed"));
@@ -224,7 +232,7 @@ int run_nk(DeviceMatrix* dm, Impl impl, const SkSpmmArgs& a, cudaStream_t s, SkC
                         : cudaSuccess, "bias epilogue");
   }
   LaunchArgs la{static_cast<const uint16_t*>(a.x), M, K, n, nullptr, 1, dm->dtype == DType::bf16,
-                K % 8 == 0 && aligned16(a.x), pick_bn(n), s};
+                K % 8 == 0 && aligned16(a.x), pick_bn(n), s, dm->format == Format::nm && sp24_k32_requested()};
   const int64_t stages = (K + kStageK - 1) / kStageK;
   const int block_rows = dm->format == Format::tiled_csl ? kTileRows : kBmpBlockRows;  // 2:4 blocks are 64 rows too
   const int64_t row_blocks = spmm_row_blocks(M, block_rows);

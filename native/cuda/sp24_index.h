@@ -34,4 +34,15 @@ SK_HD inline int64_t sp24_value_word(int64_t rb, int64_t ks, int64_t ksteps, int
 }
 SK_HD inline int64_t sp24_meta_word(int64_t rb, int64_t ks, int64_t ksteps, int g) { return (rb * ksteps + ks) * 8 + g; }
 
+// The m16n8k32 variant reads the same layout two K steps (2q, 2q + 1) per instruction: a lane's A
+// registers 0-1 are its values of step 2q, registers 2-3 those of step 2q + 1 (PTX ISA 9.7.14.6.2.2:
+// the compressed 16x16 A in the dense m16n8k16 A layout). Metadata comes from a thread pair per
+// quad, lanes 4g + 2 * selector + h, lane h holding word g of step 2q + h. Every lane loads word g
+// of step 2q + (lane & 1), which is what either selector expects, so the words sit right for 0 and 1.
+constexpr int kSp24K32Selector = 0;
+SK_HD inline int sp24_k32_meta_half(int lane) { return lane & 1; }
+// Metadata for the K step past the end when the step count is odd: a valid ordered pattern (every
+// group "keeps" columns 0 and 1) over A values that are zero there.
+constexpr uint32_t kSp24PadMeta = 0x44444444u;
+
 }  // namespace sk::cuda

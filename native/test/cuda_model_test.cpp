@@ -102,7 +102,64 @@ static void test_model_sparse(DType dt) {
   CHECK(bad.failed, "invalid 2:4 metadata must be reported");
 }
 
-static void test_replay(GpuKernel kernel, DType dt, int64_t M, int64_t K, int64_t N, float sparsity, int split) {
+// mma.sp m16n8k32: the compressed A as two m16n8k16 sparse fragments side by side (registers 0-1
+// columns 0-15, 2-3 columns 16-31), metadata from the thread pair of the selector, lane h of the
+// pair holding the encoder's word for columns 16h .. 16h+15. Must equal the dense product.
+static void test_model_sparse_k32(DType dt, int selector) {
+  std::vector<float> r(16 * 32 + 32 * 8);
+  fill_random(r.data(), DType::f32, r.size(), 13 + uint64_t(selector), Distribution::normal, 0, 1);
+  uint16_t A[16][32] = {}, B[32][8];
+  uint32_t asp[32][4] = {}, e[32] = {};
+  for (int row = 0; row < 16; ++row)
+    for (int g = 0; g < 8; ++g) {
+      const int i0 = (row + g) % 3, i1 = i0 + 1 + (row * 5 + g) % (3 - i0);  // all six ordered pairs occur
+      const uint16_t v0 = to_half(dt, r[row * 32 + 4 * g]), v1 = to_half(dt, r[row * 32 + 4 * g + 1]);
+      A[row][4 * g + i0] = v0;
+      A[row][4 * g + i1] = v1;
+      const int h = g / 4;
+      asp[4 * (row % 8) + g % 4][2 * h + row / 8] = uint32_t(v0) | uint32_t(v1) << 16;
+      e[4 * (row % 8) + 2 * selector + h] |= sp24_group_bits(i0, i1) << sp24_meta_shift(row, g % 4);
+    }
+  for (int k = 0; k < 32; ++k)
+    for (int n = 0; n < 8; ++n) B[k][n] = to_half(dt, r[512 + k * 8 + n]);
+  uint32_t bf[32][4];
+  for (int l = 0; l < 32; ++l)
+    for (int j = 0; j < 4; ++j) {
+      const int k = (l % 4) * 2 + 8 * j, n = l / 4;
+      bf[l][j] = uint32_t(B[k][n]) | uint32_t(B[k + 1][n]) << 16;
+    }
+  float c[32][4], d[32][4];
+  for (int l = 0; l < 32; ++l)
+    for (int i = 0; i < 4; ++i) c[l][i] = 0.5f * float(i - l % 3);
+  model::ModelError err;
+  model::mma_sp_m16n8k32(dt, asp, bf, c, e, selector, d, &err);
+  CHECK(!err.failed, "mma.sp k32 model: %s", err.what.c_str());
+  for (int row = 0; row < 16; ++row)
+    for (int n = 0; n < 8; ++n) {
+      const int lane = 4 * (row % 8) + n / 2, i = (row / 8) * 2 + n % 2;
+      double want = c[lane][i];
+      for (int k = 0; k < 32; ++k) want += from_half(dt, A[row][k]) * from_half(dt, B[k][n]);
+      CHECK(std::fabs(d[lane][i] - want) <= 1e-5 * (1 + std::fabs(want)), "mma.sp k32 %s selector %d (%d,%d): %g vs %g",
+            dtype_name(dt), selector, row, n, d[lane][i], want);
+    }
+  // The other thread pair holds no metadata (zero words = 0b0000, invalid): reported, not guessed.
+  model::ModelError other;
+  model::mma_sp_m16n8k32(dt, asp, bf, c, e, 1 - selector, d, &other);
+  CHECK(other.failed, "k32 with the wrong selector must read invalid metadata");
+  model::ModelError range;
+  model::mma_sp_m16n8k32(dt, asp, bf, c, e, 2, d, &range);
+  CHECK(range.failed, "k32 selector 2 is out of range for .f16/.bf16");
+}
+
+// Half-ulp of |v| once rounded to `out` (RNE), with f16's subnormal spacing as the floor.
+static double half_ulp(DType out, double v) {
+  if (out == DType::f32) return 0;
+  const int e = v == 0 ? -126 : std::ilogb(v);
+  return out == DType::f16 ? std::ldexp(1.0, std::max(e, -14) - 11) : std::ldexp(1.0, e - 8);
+}
+
+static void test_replay(GpuKernel kernel, DType dt, int64_t M, int64_t K, int64_t N, float sparsity, int split, int selector = 0,
+                        DType out = DType::f32) {
   std::vector<uint16_t> w(size_t(M * K)), x(size_t(N * K));
   fill_random(w.data(), dt, w.size(), uint64_t(M * 131 + K), Distribution::normal, 0, 1);
   fill_random(x.data(), dt, x.size(), uint64_t(N * 7 + 3), Distribution::normal, 0, 1);
@@ -124,6 +181,8 @@ static void test_replay(GpuKernel kernel, DType dt, int64_t M, int64_t K, int64_
   ReplayOptions ro;
   ro.kernel = kernel;
   ro.split_k = split;
+  ro.sp24_selector = selector;
+  ro.out_dtype = out;
   st = replay_spmm(pm.view(), x.data(), N, ro, y.data());
   CHECK(st.ok(), "replay %s: %s", gpu_kernel_name(kernel), st.message.c_str());
   if (!st.ok()) return;
@@ -137,10 +196,14 @@ static void test_replay(GpuKernel kernel, DType dt, int64_t M, int64_t K, int64_
         mag += std::fabs(t);
       }
       const double got = y[n * M + m];
-      if (!(std::fabs(got - want) <= 1e-6 * mag * (split + 1) + 1e-30)) {
+      // A 16-bit output is the fp32 sum rounded once: representable, and within half an ulp.
+      const bool representable = out == DType::f32 || (out == DType::f16 ? double(f16_to_f32(f32_to_f16(float(got))))
+                                                                         : double(bf16_to_f32(f32_to_bf16(float(got))))) == got;
+      if (!representable || !(std::fabs(got - want) <= 1e-6 * mag * (split + 1) + half_ulp(out, std::fabs(want)) * 1.0001 + 1e-30)) {
         if (bad++ == 0)
-          CHECK(false, "%s %s M=%lld K=%lld N=%lld s=%.2f split=%d: y[%lld,%lld] = %g, want %g", gpu_kernel_name(kernel),
-                dtype_name(dt), (long long)M, (long long)K, (long long)N, sparsity, split, (long long)n, (long long)m, got, want);
+          CHECK(false, "%s %s->%s M=%lld K=%lld N=%lld s=%.2f split=%d sel=%d: y[%lld,%lld] = %g, want %g", gpu_kernel_name(kernel),
+                dtype_name(dt), dtype_name(out), (long long)M, (long long)K, (long long)N, sparsity, split, selector, (long long)n,
+                (long long)m, got, want);
       }
     }
   if (!bad) ++g_checks;
@@ -268,21 +331,33 @@ int main() {
     test_model_canonical(dt);
     test_model_sparse(dt);
     test_metadata_literal(dt);
+    test_model_sparse_k32(dt, 0);
+    test_model_sparse_k32(dt, 1);
   }
   // M, K not multiples of the tiles; N = 1, 8, 16, 40 (40 -> a 64-wide tile, partly empty).
   const int64_t shapes[][2] = {{128, 64}, {200, 130}, {37, 300}, {256, 192}, {1, 5}};
   const int64_t ns[] = {1, 8, 16, 40};
-  for (GpuKernel kernel : {GpuKernel::tiled_csl, GpuKernel::bitmap, GpuKernel::sp24})
+  const GpuKernel kernels[] = {GpuKernel::tiled_csl, GpuKernel::bitmap, GpuKernel::sp24, GpuKernel::sp24_k32};
+  for (GpuKernel kernel : kernels)
     for (DType dt : {DType::f16, DType::bf16})
       for (auto& s : shapes)
         for (int64_t n : ns) {
+          const bool sp24 = kernel == GpuKernel::sp24 || kernel == GpuKernel::sp24_k32;
           // 0.0 and 0.3: tiles over 50% dense (a second register round for tiled-csl).
           for (float sp : {0.0f, 0.3f, 0.7f, 0.95f}) {
-            if (kernel == GpuKernel::sp24 && sp > 0.3f) continue;  // 2:4 is 50% by construction
+            if (sp24 && sp > 0.3f) continue;  // 2:4 is 50% by construction
             test_replay(kernel, dt, s[0], s[1], n, sp, 1);
           }
           test_replay(kernel, dt, s[0], s[1], n, 0.5f, 3);
+          if (kernel == GpuKernel::sp24_k32) test_replay(kernel, dt, s[0], s[1], n, 0.f, 2, 1);  // selector 1
         }
+  // Every weight x output dtype pair, for every kernel (the reduction kernel's single rounding).
+  for (GpuKernel kernel : kernels)
+    for (DType dt : {DType::f16, DType::bf16})
+      for (DType out : {DType::f32, DType::f16, DType::bf16}) {
+        test_replay(kernel, dt, 200, 130, 8, 0.3f, 1, 0, out);
+        test_replay(kernel, dt, 37, 300, 40, 0.3f, 3, 0, out);
+      }
   std::printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
   return g_failures == 0 ? 0 : 1;
 }
