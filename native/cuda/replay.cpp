@@ -11,6 +11,7 @@
 #include "bitmap_index.h"
 #include "gpu_layouts.h"
 #include "sp24_index.h"
+#include "../formats/tiled_csl_order.h"
 #include "tiled_csl_index.h"
 #include "warp_model.h"
 
@@ -151,16 +152,36 @@ void tcsl_zero(SharedMem& a) {  // the kernel's uint4 stores
 }
 
 // Register rounds [first_round, rounds) of a tile: each thread loads its uint4s, then scatters.
-void tcsl_scatter(const uint32_t* words, const int32_t* offs, int64_t tile, int first_round, SharedMem& a) {
+// Each scatter store of a warp (round, j, e) must address its 32-bit shared words in distinct
+// banks (the packer's order, formats/tiled_csl_order.h); a conflict fails the replay, except in
+// edge tiles narrower than 8 columns, whose positions reach fewer than 32 banks (`all_banks`).
+void tcsl_scatter(const uint32_t* words, const int32_t* offs, int64_t tile, int first_round, bool all_banks, SharedMem& a,
+                  ModelError* err) {
   const int count = offs[tile + 1] - offs[tile];
   const uint32_t* w = words + offs[tile];
-  for (int round = first_round; round < tcsl_rounds(count); ++round)
+  for (int round = first_round; round < tcsl_rounds(count); ++round) {
     for (int tid = 0; tid < kBlockThreads; ++tid)
       for (int j = 0; j < kTcslVecsPerThread; ++j) {
         const int idx = tcsl_word_index(tid, round, j);
         if (idx >= count) continue;
         for (int e = 0; e < 4; ++e) a.write(tid, tcsl_word_pos(w[idx + e]), tcsl_word_bits(w[idx + e]));
       }
+    for (int warp = 0; warp < kBlockThreads / kWarp; ++warp)
+      for (int j = 0; j < kTcslVecsPerThread; ++j)
+        for (int e = 0; e < 4; ++e) {
+          uint32_t bank_word[kSmemBanks];  // the 32-bit shared word each bank holds in this store, +1 (0 = none)
+          std::fill(bank_word, bank_word + kSmemBanks, 0u);
+          for (int lane = 0; lane < kWarp; ++lane) {
+            const int idx = tcsl_word_index(warp * kWarp + lane, round, j);
+            if (idx >= count) continue;
+            const uint32_t sw = tcsl_word_pos(w[idx + e]) / 2, bank = sw % kSmemBanks;
+            if (all_banks && bank_word[bank] && bank_word[bank] != sw + 1)
+              err->fail("tiled-csl scatter bank conflict: tile " + std::to_string(tile) + ", round " + std::to_string(round) +
+                        ", warp " + std::to_string(warp) + ", store " + std::to_string(j * 4 + e) + ", bank " + std::to_string(bank));
+            bank_word[bank] = sw + 1;
+          }
+        }
+  }
 }
 
 Status replay_tiled_csl(const MatrixView& a, const Problem& p, float* part) {
@@ -176,10 +197,14 @@ Status replay_tiled_csl(const MatrixView& a, const Problem& p, float* part) {
         for (int i = 0; i < 2; ++i) a_smem.emplace_back(size_t(kTileRows * kTileCols), blk.epoch.get(), &err);
         const int64_t first = split_first(p.stages, p.splits, z), last = split_last(p.stages, p.splits, z);
         const int64_t tile0 = by * p.stages;
+        const int tile_rows = int(std::min<int64_t>(kTileRows, p.M - by * kTileRows));
+        auto all_banks = [&](int64_t kt) {  // the tile of K stage kt reaches every bank
+          return tile_region_banks(tile_rows, int(std::min<int64_t>(kTileCols, p.K - kt * kTileCols))) == kSmemBanks;
+        };
         // Prologue, as in spmm_tiled_csl.cu: zero | sync | scatter + stage B | wait, sync.
         tcsl_zero(a_smem[0]);
         blk.barrier();
-        tcsl_scatter(words, offs, tile0 + first, 0, a_smem[0]);
+        tcsl_scatter(words, offs, tile0 + first, 0, all_banks(first), a_smem[0], &err);
         stage_b(p.x, p.N, p.K, n0, first * kStageK, p.bn, blk.b_smem[0]);
         blk.barrier();
         for (int64_t kt = first; kt < last; ++kt) {
@@ -206,7 +231,7 @@ Status replay_tiled_csl(const MatrixView& a, const Problem& p, float* part) {
               }
           if (more) {
             if (!p.omit_barrier) blk.barrier();  // cp.async wait + __syncthreads: zeroing done everywhere
-            tcsl_scatter(words, offs, tile0 + kt + 1, 0, a_smem[nxt]);
+            tcsl_scatter(words, offs, tile0 + kt + 1, 0, all_banks(kt + 1), a_smem[nxt], &err);
           }
           blk.barrier();
           if (err.failed) return model_failed(err, GpuKernel::tiled_csl);

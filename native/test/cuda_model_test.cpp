@@ -15,7 +15,9 @@
 #include "../cuda/sp24_index.h"
 #include "../cuda/tiled_csl_index.h"
 #include "../cuda/warp_model.h"
+#include "../formats/layout.h"
 #include "../formats/sparse_matrix.h"
+#include "../formats/tiled_csl_order.h"
 #include "check.h"
 
 using namespace sk;
@@ -184,7 +186,7 @@ static void test_replay(GpuKernel kernel, DType dt, int64_t M, int64_t K, int64_
   ro.sp24_selector = selector;
   ro.out_dtype = out;
   st = replay_spmm(pm.view(), x.data(), N, ro, y.data());
-  CHECK(st.ok(), "replay %s: %s", gpu_kernel_name(kernel), st.message.c_str());
+  CHECK(st.ok(), "replay %s %s M=%lld K=%lld N=%lld s=%.2f: %s", gpu_kernel_name(kernel), dtype_name(dt), (long long)M, (long long)K, (long long)N, sparsity, st.message.c_str());
   if (!st.ok()) return;
   int bad = 0;
   for (int64_t n = 0; n < N; ++n)
@@ -259,6 +261,80 @@ static void test_bank_conflicts() {
   CHECK(bank_ways(plain) == 8, "unswizzled rows must conflict");
 }
 
+// The Tiled-CSL packer's order (formats/tiled_csl_order.h): every tile of random matrices at
+// densities 1% .. 100% validates, scatters without bank conflicts, and pays little padding; the
+// replay refuses the old (row, col) order, whose scatters conflict.
+static void test_tiled_csl_bank_order() {
+  const int64_t M = 300, K = 700;  // edge tiles of 44 rows and 60 columns too
+  std::vector<uint16_t> w(size_t(M * K));
+  fill_random(w.data(), DType::f16, w.size(), 21, Distribution::normal, 0, 1);
+  std::vector<float> u(w.size());
+  fill_random(u.data(), DType::f32, u.size(), 22, Distribution::uniform, 0, 1);
+  for (double density : {0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.99, 1.0}) {
+    std::vector<uint8_t> mask(w.size());
+    int64_t kept = 0;
+    for (size_t i = 0; i < mask.size(); ++i) kept += mask[i] = u[i] < density;
+    PackOptions opt;
+    opt.format = Format::tiled_csl;
+    opt.mask = mask.data();
+    PackedMatrix pm;
+    CHECK(pack(w.data(), DType::f16, M, K, opt, &pm).ok(), "pack");
+    const MatrixView v = pm.view();
+    CHECK(validate(v).ok(), "density %.2f: %s", density, validate(v).message.c_str());
+    const uint32_t* words = v.as<uint32_t>(Part::words);
+    const int32_t* offs = v.as<int32_t>(Part::tile_offsets);
+    const int64_t tiles = tiles_down(M) * tiles_across(K);
+    int worst = 0;
+    for (int64_t t = 0; t < tiles; ++t) worst = std::max(worst, tile_scatter_conflict_ways(words + offs[t], offs[t + 1] - offs[t]));
+    CHECK(worst <= 1, "density %.2f: a scatter store is %d-way bank conflicted", density, worst);
+    const double pad = double(offs[tiles] - kept) / double(std::max<int64_t>(kept, 1));
+    std::printf("tiled-csl bank order, density %.2f: %lld words for %lld values (padding %.2f%%), worst scatter %d-way\n", density,
+                (long long)offs[tiles], (long long)kept, 100 * pad, worst);
+    // Near the fewest stores possible: each store takes at most one 32-bit shared word per bank and
+    // 32 values, so a tile needs max(words in its fullest bank, values / 32) stores; the packer
+    // may round that up to whole 128-word chunks only.
+    for (int64_t t = 0; t < tiles; ++t) {
+      int units[32] = {};
+      int64_t values = 0;
+      for (int32_t i = offs[t]; i < offs[t + 1]; ++i)
+        if (uint16_t(words[i] & 0xffffu) != 0) {
+          ++values;
+          const uint32_t sw = (words[i] >> 16) / 2;
+          if (i == offs[t] || (words[i - 1] >> 16) / 2 != sw) ++units[sw % 32];  // a pair split apart counts twice: a looser bound
+        }
+      const int64_t stores = std::max<int64_t>(*std::max_element(units, units + 32), (values + 31) / 32);
+      CHECK(offs[t + 1] - offs[t] <= (stores + 3) / 4 * 128, "density %.2f tile %lld: %d words for a minimum of %lld stores", density,
+            (long long)t, offs[t + 1] - offs[t], (long long)stores);
+    }
+    // The same tiles in (row, col) order with trailing repeats: still a valid matrix, but the replay
+    // reports the conflicts its scatters would have.
+    if (density < 0.25 || density > 0.35) continue;
+    std::vector<uint32_t> old_words;
+    std::vector<int32_t> old_offs{0};
+    for (int64_t t = 0; t < tiles; ++t) {
+      std::vector<uint32_t> tw;
+      for (int32_t i = offs[t]; i < offs[t + 1]; ++i)
+        if (uint16_t(words[i] & 0xffffu) != 0) tw.push_back(words[i]);  // drop the zero padding
+      std::sort(tw.begin(), tw.end(), [](uint32_t a, uint32_t b) {
+        return tile_position_row(a >> 16) * 64 + tile_position_col(a >> 16) < tile_position_row(b >> 16) * 64 + tile_position_col(b >> 16);
+      });
+      while (!tw.empty() && tw.size() % 4) tw.push_back(tw.back());
+      old_words.insert(old_words.end(), tw.begin(), tw.end());
+      old_offs.push_back(int32_t(old_words.size()));
+    }
+    MatrixView ov = v;
+    ov.parts[int(Part::words)] = {old_words.data(), old_words.size() * 4};
+    ov.parts[int(Part::tile_offsets)] = {old_offs.data(), old_offs.size() * 4};
+    CHECK(validate(ov).ok(), "the (row, col) order stays valid: %s", validate(ov).message.c_str());
+    std::vector<uint16_t> x(size_t(8 * K), 0x3c00);
+    std::vector<float> y(size_t(8 * M));
+    ReplayOptions ro;
+    ro.kernel = GpuKernel::tiled_csl;
+    const Status st = replay_spmm(ov, x.data(), 8, ro, y.data());
+    CHECK(!st.ok() && st.message.find("bank conflict") != std::string::npos, "row-major order must be reported, got '%s'", st.message.c_str());
+  }
+}
+
 // The replay's shared-memory race check must notice a barrier taken out of the kernel schedule.
 static void test_race_check() {
   const int64_t M = 130, K = 200, N = 8;
@@ -326,6 +402,7 @@ static void test_metadata_literal(DType dt) {
 
 int main() {
   test_bank_conflicts();
+  test_tiled_csl_bank_order();
   test_race_check();
   for (DType dt : {DType::f16, DType::bf16}) {
     test_model_canonical(dt);
