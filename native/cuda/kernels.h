@@ -29,6 +29,10 @@ cudaError_t launch_reduce(const float* part, int splits, int64_t count, int out_
 // dst [cols, rows] = transpose of src [rows, cols], elements of 2 or 4 bytes (rows < 2^21).
 cudaError_t launch_transpose(const void* src, int64_t rows, int64_t cols, int elem_bytes, void* dst, cudaStream_t stream);
 
+// Whether the current device can load this library's kernels (cudaFuncGetAttributes on one of
+// them: cudaErrorNoKernelImageForDevice / cudaErrorInvalidDeviceFunction when no image fits).
+cudaError_t probe_kernel_image();
+
 // Instantiates `fn<BN>(args...)` for the runtime activation tile width.
 #define SK_CUDA_DISPATCH_BN(bn, fn, ...)                  \
   switch (bn) {                                           \

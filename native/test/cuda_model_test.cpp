@@ -391,6 +391,16 @@ static void test_metadata_literal(DType dt) {
       CHECK(got == float(from_half(dt, to_half(dt, float(want)))), "literal metadata %s D[%d][%d] = %g, want %g", dtype_name(dt),
             row, n, got, want);
     }
+  // The probe's other readings (sp24_meta_shift_pairing 1, 2) put values elsewhere under this model.
+  for (int pairing : {1, 2}) {
+    uint32_t e2[32] = {};
+    for (int g = 0; g < 8; ++g)
+      for (int c = 0; c < 4; ++c)
+        e2[4 * g] |= sp24_group_bits(0, 1) << sp24_meta_shift_pairing(pairing, g, c) |
+                     sp24_group_bits(2, 3) << sp24_meta_shift_pairing(pairing, g + 8, c);
+    CHECK(e2[0] != 0xEEEE4444u, "pairing %d must differ from the documented word", pairing);
+  }
+  CHECK(sp24_meta_shift_pairing(0, 11, 2) == sp24_meta_shift(11, 2), "pairing 0 is the documented layout");
   // The kernels' encoder writes the same words.
   uint32_t enc = 0;
   for (int g = 0; g < 4; ++g) enc |= sp24_group_bits(0, 1) << sp24_meta_shift(3, g) | sp24_group_bits(2, 3) << sp24_meta_shift(11, g);
