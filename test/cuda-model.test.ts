@@ -31,7 +31,7 @@ function check(kernel: Kernel, dtype: FloatDType, M: number, K: number, N: numbe
   const mask = maskOf(M, K, density, seed + 2);
   const s = kernel.startsWith('sp24')
     ? SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude', mask })
-    : SparseMatrix.fromDense(w, { format: kernel, mask });
+    : SparseMatrix.fromDense(w, { format: kernel as 'tiled-csl' | 'bitmap', mask });
   const y = native.cudaReplay(s.desc(), x.toTypedArray() as Uint16Array, N, kernel, splitK, 0, outDtype);
   const representable = outDtype === 'float32' ? y : Tensor.from(y, [N, M]).to(outDtype).to('float32').toTypedArray() as Float32Array;
   const a = valuesOf(s.toDense());
