@@ -13,7 +13,7 @@
 #include "cuda_api.h"
 #include "cusparselt.h"
 #include "device_check.h"
-#include "kernels.h"
+#include "../kernels/kernels.h"
 
 // The architectures CMake built for (SPARSEKIT_CUDA_ARCHS, space-separated), for the up-front
 // kernel-image check; the default list if built without CMake.
