@@ -2,7 +2,9 @@
  * GPU benchmark (npm run bench:gpu): LLM weight shapes at N = 1..256 for each GPU kernel, timed
  * with CUDA events (median of 20 runs, L2 flushed before each), reported as time, fraction of the
  * memory-bandwidth floor, and speed-up over cuBLASLt dense on the same shape in the same run.
- * Skips with a clear message where there is no usable GPU.
+ * Skips with a clear message where there is no usable GPU. `--short` (gpu:first-run): two shapes,
+ * N = 1, 16, 256, 10 runs each. `--out FILE`: where the JSON goes (default bench/results/).
+ * Our 2:4 kernel is timed with mma.sp m16n8k16 and m16n8k32 (SPARSEKIT_SP24_K=32).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { SparseMatrix, Tensor, chooseGpuFormat, devices, gpuStatus, type DeviceSparseMatrix } from '../lib/index.js';
@@ -18,18 +20,21 @@ const dev = list[0]!;
 // kind of GPU (docs/cuda.md), else a conservative 1.5 TB/s.
 const KNOWN_BW: [RegExp, number][] = [[/H100|H200/, 3.0e12], [/A100/, 1.5e12]];
 const bw = Number(process.env.SPARSEKIT_GPU_BW) || KNOWN_BW.find(([re]) => re.test(dev.name))?.[1] || 1.5e12;
-const shapes: [number, number][] = [[4096, 4096], [11008, 4096], [4096, 11008]];
-const NS = [1, 8, 16, 32, 64, 256];
-const ITERS = 20;
+const short = process.argv.includes('--short');
+const outArg = process.argv.indexOf('--out');
+const shapes: [number, number][] = short ? [[4096, 4096], [11008, 4096]] : [[4096, 4096], [11008, 4096], [4096, 11008]];
+const NS = short ? [1, 16, 256] : [1, 8, 16, 32, 64, 256];
+const ITERS = short ? 10 : 20;
 
 // backend: 'ours' / 'library' pins the 2:4 implementation so both are reported; 'auto' is what
 // users get (the first call of each N measures both and keeps the faster).
-type Variant = { name: string; format: 'dense' | 'bitmap' | 'tiled-csl' | 'nm'; density: number; backend: 0 | 1 | 2 };
+type Variant = { name: string; format: 'dense' | 'bitmap' | 'tiled-csl' | 'nm'; density: number; backend: 0 | 1 | 2; k32?: boolean };
 const variants: Variant[] = [
   { name: 'cublaslt-dense', format: 'dense', density: 1, backend: 0 },
   { name: 'bitmap@70%', format: 'bitmap', density: 0.3, backend: 0 },
   { name: 'tiled-csl@80%', format: 'tiled-csl', density: 0.2, backend: 0 },
   { name: '2:4 mma.sp', format: 'nm', density: 0.5, backend: 1 },
+  { name: '2:4 mma.sp k32', format: 'nm', density: 0.5, backend: 1, k32: true },
   { name: '2:4 cusparselt', format: 'nm', density: 0.5, backend: 2 },
   { name: '2:4 auto', format: 'nm', density: 0.5, backend: 0 },
 ];
@@ -58,10 +63,12 @@ for (const [M, K] of shapes) {
         const x = await Tensor.randn([N, K], { seed: N, dtype: 'float16' }).to('cuda');
         const y = await Tensor.zeros([N, M], { dtype: 'float16' }).to('cuda');
         let run: { ms: number; kernel: string; note: string };
+        if (v.k32) process.env.SPARSEKIT_SP24_K = '32';
         try {
           run = await native.cudaBenchAsync(dw.handle(), x.handle(), N, 'float16', y.handle(), 0,
             { backend: v.backend, layout: 0, bias: null }, ITERS);
         } finally {
+          delete process.env.SPARSEKIT_SP24_K;
           x.dispose(); y.dispose();
         }
         const ms = run.ms;
@@ -98,7 +105,12 @@ for (const [M, K] of shapes)
       console.log(`  [${M}x${K}] N=${String(N).padStart(3)} ${label.padEnd(4)} auto -> ${choice.format.padEnd(9)} ` +
         `${picked === fastest ? 'fastest' : `NOT fastest (${fastest} was)`}`);
     }
+// mma.sp m16n8k32 against m16n8k16 (issue #13: which our 2:4 kernel should use).
+for (const r of rows.filter((x) => x.variant === '2:4 mma.sp k32')) {
+  const k16 = rows.find((x) => x.M === r.M && x.K === r.K && x.N === r.N && x.variant === '2:4 mma.sp');
+  if (k16) console.log(`  [${r.M}x${r.K}] N=${String(r.N).padStart(3)} mma.sp k32 / k16 time: ${((r.ms as number) / (k16.ms as number)).toFixed(3)}`);
+}
 mkdirSync('bench/results', { recursive: true });
-const file = `bench/results/gpu-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+const file = outArg > 0 ? process.argv[outArg + 1]! : `bench/results/gpu-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
 writeFileSync(file, JSON.stringify(rows, null, 1));
 console.log(`results: ${file}`);

@@ -6,6 +6,7 @@ set(SPARSEKIT_CORE_SOURCES
   native/core/cpu_features.cpp
   native/formats/format.cpp
   native/formats/pack.cpp
+  native/formats/tiled_csl_order.cpp
   native/formats/validate.cpp
   native/cpu/spmm.cpp
   native/cpu/spmm_gather.cpp

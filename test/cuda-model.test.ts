@@ -7,7 +7,15 @@ import { SparseMatrix, Tensor, type FloatDType } from '../lib/index.js';
 import { replayAddon } from './replay-addon.js';
 import { rng, valuesOf } from './reference.js';
 
-type Kernel = 'tiled-csl' | 'bitmap' | 'sp24';
+type Kernel = 'tiled-csl' | 'bitmap' | 'sp24' | 'sp24-k32';
+type OutDType = 'float32' | 'float16' | 'bfloat16';
+
+// Half an ulp of |v| in `out` (f16's subnormal spacing as the floor): the reduction kernel's one rounding.
+function halfUlp(out: OutDType, v: number): number {
+  if (out === 'float32' || v === 0) return out === 'float16' ? 2 ** -25 : 0;
+  const e = Math.floor(Math.log2(Math.abs(v)));
+  return out === 'float16' ? 2 ** (Math.max(e, -14) - 11) : 2 ** (e - 8);
+}
 
 function maskOf(rows: number, cols: number, density: number, seed: number): Uint8Array {
   const r = rng(seed);
@@ -16,14 +24,16 @@ function maskOf(rows: number, cols: number, density: number, seed: number): Uint
   return m;
 }
 
-function check(kernel: Kernel, dtype: FloatDType, M: number, K: number, N: number, density: number, splitK: number, seed: number) {
+function check(kernel: Kernel, dtype: FloatDType, M: number, K: number, N: number, density: number, splitK: number, seed: number,
+  outDtype: OutDType = 'float32') {
   const w = Tensor.randn([M, K], { seed, dtype });
   const x = Tensor.randn([N, K], { seed: seed + 1, dtype });
   const mask = maskOf(M, K, density, seed + 2);
-  const s = kernel === 'sp24'
+  const s = kernel.startsWith('sp24')
     ? SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude', mask })
-    : SparseMatrix.fromDense(w, { format: kernel, mask });
-  const y = replayAddon.cudaReplay(s.desc(), x.toTypedArray() as Uint16Array, N, kernel, splitK, 0);
+    : SparseMatrix.fromDense(w, { format: kernel as 'tiled-csl' | 'bitmap', mask });
+  const y = replayAddon.cudaReplay(s.desc(), x.toTypedArray() as Uint16Array, N, kernel, splitK, 0, outDtype);
+  const representable = outDtype === 'float32' ? y : Tensor.from(y, [N, M]).to(outDtype).to('float32').toTypedArray() as Float32Array;
   const a = valuesOf(s.toDense());
   const b = valuesOf(x);
   for (let n = 0; n < N; n++)
@@ -35,24 +45,34 @@ function check(kernel: Kernel, dtype: FloatDType, M: number, K: number, N: numbe
         mag += Math.abs(t);
       }
       const got = y[n * M + m]!;
-      if (!(Math.abs(got - want) <= 1e-6 * mag * (splitK + 1) + 1e-30))
-        throw new Error(`${kernel} ${dtype} [${M}x${K}] N=${N} density ${density} splitK ${splitK}: y[${n},${m}] = ${got}, want ${want}`);
+      if (!(Math.abs(got - want) <= 1e-6 * mag * (splitK + 1) + 1.0001 * halfUlp(outDtype, want) + 1e-30) || representable[n * M + m] !== got)
+        throw new Error(`${kernel} ${dtype}->${outDtype} [${M}x${K}] N=${N} density ${density} splitK ${splitK}: y[${n},${m}] = ${got}, want ${want}`);
     }
 }
 
 describe('CUDA kernels on the CPU model', () => {
   const shapes: [number, number][] = [[130, 70], [37, 200], [256, 128]];
-  for (const kernel of ['tiled-csl', 'bitmap', 'sp24'] as Kernel[]) {
+  for (const kernel of ['tiled-csl', 'bitmap', 'sp24', 'sp24-k32'] as Kernel[]) {
     for (const dtype of ['float16', 'bfloat16'] as FloatDType[]) {
       it(`${kernel} ${dtype}: odd shapes, N = 1/8/16/40, dense to very sparse, split-K`, () => {
         let seed = 100;
         for (const [M, K] of shapes)
           for (const N of [1, 8, 16, 40])
-            for (const density of kernel === 'sp24' ? [1, 0.6] : [1, 0.6, 0.25, 0.05])
+            for (const density of kernel.startsWith('sp24') ? [1, 0.6] : [1, 0.6, 0.25, 0.05])
               check(kernel, dtype, M, K, N, density, density === 0.6 ? 2 : 1, seed++);
       });
     }
   }
+
+  it('every weight x output dtype pair on every kernel: one rounding of the fp32 sum', () => {
+    let seed = 500;
+    for (const kernel of ['tiled-csl', 'bitmap', 'sp24', 'sp24-k32'] as Kernel[])
+      for (const dtype of ['float16', 'bfloat16'] as FloatDType[])
+        for (const out of ['float32', 'float16', 'bfloat16'] as OutDType[]) {
+          check(kernel, dtype, 130, 70, 8, 0.6, 1, seed++, out);
+          check(kernel, dtype, 37, 200, 40, 0.6, 2, seed++, out);
+        }
+  });
 
   it('tiled-csl handles 128x64 tiles over 50% dense (Flash-LLM would drop values)', () => {
     // A fully dense tile holds 8192 words: two register rounds in the kernel.

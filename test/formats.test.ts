@@ -118,7 +118,9 @@ describe('formats', () => {
     expect(nm.bytesPerElement).toBe(1.125);
     const tc = SparseMatrix.fromDense(w, { format: 'tiled-csl', mask });
     expect(tc.byteLength).toBeGreaterThanOrEqual(kept * 4);
-    expect(tc.byteLength).toBeLessThan(kept * 4 + (el / 8192) * 16 + (el / 8192 + 1) * 4 + 1);
+    // Words sorted by shared-memory bank, zeros padding the stores that would conflict: at 30%
+    // density that is ~0.5% more words (docs/formats.md), plus the offsets.
+    expect(tc.byteLength).toBeLessThan(kept * 4 * 1.02 + (el / 8192 + 1) * 4 + 1);
   });
 
   it('nm refuses a weight that violates n:m, naming the place, unless asked to prune', () => {

@@ -5,7 +5,8 @@ import { packageRoot, type MatrixDesc } from '../lib/native.js';
 
 export interface ReplayAddon {
   /** CPU replay of a CUDA kernel: y [n, rows] float32 = x [n, cols] (16-bit) times the matrix transposed. */
-  cudaReplay(m: MatrixDesc, x: Uint16Array, n: number, kernel: 'tiled-csl' | 'bitmap' | 'sp24', splitK: number, bn: number): Float32Array;
+  cudaReplay(m: MatrixDesc, x: Uint16Array, n: number, kernel: 'tiled-csl' | 'bitmap' | 'sp24' | 'sp24-k32', splitK: number, bn: number,
+    outDtype?: 'float32' | 'float16' | 'bfloat16'): Float32Array;
 }
 
 export const replayAddon: ReplayAddon = loadAddon<ReplayAddon>(packageRoot(), 'sparsekit_test');

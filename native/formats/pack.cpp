@@ -8,6 +8,7 @@
 
 #include "../core/thread_pool.h"
 #include "sparse_matrix.h"
+#include "tiled_csl_order.h"
 
 namespace sk {
 
@@ -203,39 +204,34 @@ template <size_t ES>
 Status pack_tiled_csl(const Source<ES>& s, PackedMatrix* out) {
   const int64_t ty_count = tiles_down(s.rows), tx_count = tiles_across(s.cols);
   const int64_t tiles = ty_count * tx_count;
-  std::vector<int64_t> counts(size_t(tiles), 0);
-  auto tile_rows = [&](int64_t t) { return std::min<int64_t>(kTileRows, s.rows - (t / tx_count) * kTileRows); };
-  auto tile_cols = [&](int64_t t) { return std::min<int64_t>(kTileCols, s.cols - (t % tx_count) * kTileCols); };
+  // Each tile's words in scatter order (tiled_csl_order.h: by shared-memory bank, zero-padded).
+  std::vector<std::vector<uint32_t>> tile_words(static_cast<size_t>(tiles));
   parallel_range(tiles, 4, [&](int64_t b, int64_t e) {
+    std::vector<uint32_t> words;
     for (int64_t t = b; t < e; ++t) {
       const int64_t r0 = (t / tx_count) * kTileRows, c0 = (t % tx_count) * kTileCols;
-      int64_t cnt = 0;
-      for (int64_t i = 0; i < tile_rows(t); ++i)
-        for (int64_t j = 0; j < tile_cols(t); ++j) cnt += s.keep((r0 + i) * s.cols + c0 + j);
-      counts[t] = (cnt + kTileWordAlign - 1) / kTileWordAlign * kTileWordAlign;
+      const int rows = int(std::min<int64_t>(kTileRows, s.rows - r0)), cols = int(std::min<int64_t>(kTileCols, s.cols - c0));
+      words.clear();
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j) {
+          const int64_t idx = (r0 + i) * s.cols + c0 + j;
+          if (!s.keep(idx)) continue;
+          uint16_t bits;
+          std::memcpy(&bits, s.at(idx), 2);
+          words.push_back(tiled_csl_word(bits, tile_position(uint32_t(i), uint32_t(j))));
+        }
+      tile_words[size_t(t)] = order_tile_words(words, rows, cols);
     }
   });
+  std::vector<int64_t> counts(static_cast<size_t>(tiles));
+  for (int64_t t = 0; t < tiles; ++t) counts[size_t(t)] = int64_t(tile_words[size_t(t)].size());
   int64_t total;
   SK_RETURN_IF_ERROR(prefix_to_row_ptr(counts, out->parts[int(Part::tile_offsets)], &total));
   const int32_t* offs = reinterpret_cast<const int32_t*>(out->parts[int(Part::tile_offsets)].data());
   auto& wb = sized<uint32_t>(out->parts[int(Part::words)], total);
   uint32_t* words = reinterpret_cast<uint32_t*>(wb.data());
-  parallel_range(tiles, 4, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) {
-      const int64_t r0 = (t / tx_count) * kTileRows, c0 = (t % tx_count) * kTileCols;
-      int64_t k = offs[t];
-      for (int64_t i = 0; i < tile_rows(t); ++i)
-        for (int64_t j = 0; j < tile_cols(t); ++j) {
-          int64_t idx = (r0 + i) * s.cols + c0 + j;
-          if (!s.keep(idx)) continue;
-          uint16_t bits;
-          std::memcpy(&bits, s.at(idx), 2);
-          words[k++] = tiled_csl_word(bits, tile_position(uint32_t(i), uint32_t(j)));
-        }
-      // Padding repeats the last real word: scattering it again is harmless (a zero word would
-      // overwrite whatever real value sits at position 0).
-      for (; k < offs[t + 1]; ++k) words[k] = words[k - 1];
-    }
+  parallel_range(tiles, 16, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) std::copy(tile_words[size_t(t)].begin(), tile_words[size_t(t)].end(), words + offs[t]);
   });
   return Status::Ok();
 }

@@ -1,6 +1,8 @@
 // Structural validation of packed data that came from outside (disk, user-built components).
 // Every check runs before any index is dereferenced, so corrupted input cannot crash us.
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "sparse_matrix.h"
 
@@ -118,9 +120,13 @@ Status validate_tiled_csl(const MatrixView& a) {
   }
   SK_RETURN_IF_ERROR(expect_bytes(a, Part::words, uint64_t(offs[tiles]) * 4));
   const uint32_t* words = a.as<uint32_t>(Part::words);
+  // Any order within a tile (packers sort by shared-memory bank, docs/formats.md), each position
+  // at most once; padding by repeating the previous word only at the end (at most 3).
+  std::vector<uint64_t> seen(size_t(kTileRows * kTileCols / 64));
   for (int64_t t = 0; t < tiles; ++t) {
     const int64_t r0 = (t / tx) * kTileRows, c0 = (t % tx) * kTileCols;
-    int64_t prev_key = -1, repeats = 0;
+    int64_t repeats = 0;
+    std::fill(seen.begin(), seen.end(), 0);
     for (int32_t i = offs[t]; i < offs[t + 1]; ++i) {
       if (i > offs[t] && words[i] == words[i - 1]) {
         if (++repeats >= kTileWordAlign) return bad("tile " + s(t) + " has more than 3 padding words");
@@ -132,9 +138,8 @@ Status validate_tiled_csl(const MatrixView& a) {
       int64_t r = tile_position_row(pos), c = tile_position_col(pos);
       if (r0 + r >= a.rows || c0 + c >= a.cols)
         return bad("word " + s(i) + " addresses (" + s(r0 + r) + ", " + s(c0 + c) + "), outside the [" + s(a.rows) + ", " + s(a.cols) + "] matrix");
-      int64_t key = r * kTileCols + c;
-      if (key <= prev_key) return bad("tile " + s(t) + " words are not in increasing (row, column) order at word " + s(i));
-      prev_key = key;
+      if (seen[pos / 64] >> (pos % 64) & 1u) return bad("tile " + s(t) + " stores position (" + s(r) + ", " + s(c) + ") twice (word " + s(i) + ")");
+      seen[pos / 64] |= uint64_t(1) << (pos % 64);
     }
   }
   return Status::Ok();

@@ -15,7 +15,9 @@
 #include "../cuda/kernels/sp24_index.h"
 #include "../cuda/kernels/tiled_csl_index.h"
 #include "../cuda/replay/warp_model.h"
+#include "../formats/layout.h"
 #include "../formats/sparse_matrix.h"
+#include "../formats/tiled_csl_order.h"
 #include "check.h"
 
 using namespace sk;
@@ -102,7 +104,64 @@ static void test_model_sparse(DType dt) {
   CHECK(bad.failed, "invalid 2:4 metadata must be reported");
 }
 
-static void test_replay(GpuKernel kernel, DType dt, int64_t M, int64_t K, int64_t N, float sparsity, int split) {
+// mma.sp m16n8k32: the compressed A as two m16n8k16 sparse fragments side by side (registers 0-1
+// columns 0-15, 2-3 columns 16-31), metadata from the thread pair of the selector, lane h of the
+// pair holding the encoder's word for columns 16h .. 16h+15. Must equal the dense product.
+static void test_model_sparse_k32(DType dt, int selector) {
+  std::vector<float> r(16 * 32 + 32 * 8);
+  fill_random(r.data(), DType::f32, r.size(), 13 + uint64_t(selector), Distribution::normal, 0, 1);
+  uint16_t A[16][32] = {}, B[32][8];
+  uint32_t asp[32][4] = {}, e[32] = {};
+  for (int row = 0; row < 16; ++row)
+    for (int g = 0; g < 8; ++g) {
+      const int i0 = (row + g) % 3, i1 = i0 + 1 + (row * 5 + g) % (3 - i0);  // all six ordered pairs occur
+      const uint16_t v0 = to_half(dt, r[row * 32 + 4 * g]), v1 = to_half(dt, r[row * 32 + 4 * g + 1]);
+      A[row][4 * g + i0] = v0;
+      A[row][4 * g + i1] = v1;
+      const int h = g / 4;
+      asp[4 * (row % 8) + g % 4][2 * h + row / 8] = uint32_t(v0) | uint32_t(v1) << 16;
+      e[4 * (row % 8) + 2 * selector + h] |= sp24_group_bits(i0, i1) << sp24_meta_shift(row, g % 4);
+    }
+  for (int k = 0; k < 32; ++k)
+    for (int n = 0; n < 8; ++n) B[k][n] = to_half(dt, r[512 + k * 8 + n]);
+  uint32_t bf[32][4];
+  for (int l = 0; l < 32; ++l)
+    for (int j = 0; j < 4; ++j) {
+      const int k = (l % 4) * 2 + 8 * j, n = l / 4;
+      bf[l][j] = uint32_t(B[k][n]) | uint32_t(B[k + 1][n]) << 16;
+    }
+  float c[32][4], d[32][4];
+  for (int l = 0; l < 32; ++l)
+    for (int i = 0; i < 4; ++i) c[l][i] = 0.5f * float(i - l % 3);
+  model::ModelError err;
+  model::mma_sp_m16n8k32(dt, asp, bf, c, e, selector, d, &err);
+  CHECK(!err.failed, "mma.sp k32 model: %s", err.what.c_str());
+  for (int row = 0; row < 16; ++row)
+    for (int n = 0; n < 8; ++n) {
+      const int lane = 4 * (row % 8) + n / 2, i = (row / 8) * 2 + n % 2;
+      double want = c[lane][i];
+      for (int k = 0; k < 32; ++k) want += from_half(dt, A[row][k]) * from_half(dt, B[k][n]);
+      CHECK(std::fabs(d[lane][i] - want) <= 1e-5 * (1 + std::fabs(want)), "mma.sp k32 %s selector %d (%d,%d): %g vs %g",
+            dtype_name(dt), selector, row, n, d[lane][i], want);
+    }
+  // The other thread pair holds no metadata (zero words = 0b0000, invalid): reported, not guessed.
+  model::ModelError other;
+  model::mma_sp_m16n8k32(dt, asp, bf, c, e, 1 - selector, d, &other);
+  CHECK(other.failed, "k32 with the wrong selector must read invalid metadata");
+  model::ModelError range;
+  model::mma_sp_m16n8k32(dt, asp, bf, c, e, 2, d, &range);
+  CHECK(range.failed, "k32 selector 2 is out of range for .f16/.bf16");
+}
+
+// Half-ulp of |v| once rounded to `out` (RNE), with f16's subnormal spacing as the floor.
+static double half_ulp(DType out, double v) {
+  if (out == DType::f32) return 0;
+  const int e = v == 0 ? -126 : std::ilogb(v);
+  return out == DType::f16 ? std::ldexp(1.0, std::max(e, -14) - 11) : std::ldexp(1.0, e - 8);
+}
+
+static void test_replay(GpuKernel kernel, DType dt, int64_t M, int64_t K, int64_t N, float sparsity, int split, int selector = 0,
+                        DType out = DType::f32) {
   std::vector<uint16_t> w(size_t(M * K)), x(size_t(N * K));
   fill_random(w.data(), dt, w.size(), uint64_t(M * 131 + K), Distribution::normal, 0, 1);
   fill_random(x.data(), dt, x.size(), uint64_t(N * 7 + 3), Distribution::normal, 0, 1);
@@ -124,8 +183,10 @@ static void test_replay(GpuKernel kernel, DType dt, int64_t M, int64_t K, int64_
   ReplayOptions ro;
   ro.kernel = kernel;
   ro.split_k = split;
+  ro.sp24_selector = selector;
+  ro.out_dtype = out;
   st = replay_spmm(pm.view(), x.data(), N, ro, y.data());
-  CHECK(st.ok(), "replay %s: %s", gpu_kernel_name(kernel), st.message.c_str());
+  CHECK(st.ok(), "replay %s %s M=%lld K=%lld N=%lld s=%.2f: %s", gpu_kernel_name(kernel), dtype_name(dt), (long long)M, (long long)K, (long long)N, sparsity, st.message.c_str());
   if (!st.ok()) return;
   int bad = 0;
   for (int64_t n = 0; n < N; ++n)
@@ -137,10 +198,14 @@ static void test_replay(GpuKernel kernel, DType dt, int64_t M, int64_t K, int64_
         mag += std::fabs(t);
       }
       const double got = y[n * M + m];
-      if (!(std::fabs(got - want) <= 1e-6 * mag * (split + 1) + 1e-30)) {
+      // A 16-bit output is the fp32 sum rounded once: representable, and within half an ulp.
+      const bool representable = out == DType::f32 || (out == DType::f16 ? double(f16_to_f32(f32_to_f16(float(got))))
+                                                                         : double(bf16_to_f32(f32_to_bf16(float(got))))) == got;
+      if (!representable || !(std::fabs(got - want) <= 1e-6 * mag * (split + 1) + half_ulp(out, std::fabs(want)) * 1.0001 + 1e-30)) {
         if (bad++ == 0)
-          CHECK(false, "%s %s M=%lld K=%lld N=%lld s=%.2f split=%d: y[%lld,%lld] = %g, want %g", gpu_kernel_name(kernel),
-                dtype_name(dt), (long long)M, (long long)K, (long long)N, sparsity, split, (long long)n, (long long)m, got, want);
+          CHECK(false, "%s %s->%s M=%lld K=%lld N=%lld s=%.2f split=%d sel=%d: y[%lld,%lld] = %g, want %g", gpu_kernel_name(kernel),
+                dtype_name(dt), dtype_name(out), (long long)M, (long long)K, (long long)N, sparsity, split, selector, (long long)n,
+                (long long)m, got, want);
       }
     }
   if (!bad) ++g_checks;
@@ -194,6 +259,80 @@ static void test_bank_conflicts() {
   uint32_t plain[8];
   for (int r = 0; r < 8; ++r) plain[r] = uint32_t(r * kStageK);
   CHECK(bank_ways(plain) == 8, "unswizzled rows must conflict");
+}
+
+// The Tiled-CSL packer's order (formats/tiled_csl_order.h): every tile of random matrices at
+// densities 1% .. 100% validates, scatters without bank conflicts, and pays little padding; the
+// replay refuses the old (row, col) order, whose scatters conflict.
+static void test_tiled_csl_bank_order() {
+  const int64_t M = 300, K = 700;  // edge tiles of 44 rows and 60 columns too
+  std::vector<uint16_t> w(size_t(M * K));
+  fill_random(w.data(), DType::f16, w.size(), 21, Distribution::normal, 0, 1);
+  std::vector<float> u(w.size());
+  fill_random(u.data(), DType::f32, u.size(), 22, Distribution::uniform, 0, 1);
+  for (double density : {0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.99, 1.0}) {
+    std::vector<uint8_t> mask(w.size());
+    int64_t kept = 0;
+    for (size_t i = 0; i < mask.size(); ++i) kept += mask[i] = u[i] < density;
+    PackOptions opt;
+    opt.format = Format::tiled_csl;
+    opt.mask = mask.data();
+    PackedMatrix pm;
+    CHECK(pack(w.data(), DType::f16, M, K, opt, &pm).ok(), "pack");
+    const MatrixView v = pm.view();
+    CHECK(validate(v).ok(), "density %.2f: %s", density, validate(v).message.c_str());
+    const uint32_t* words = v.as<uint32_t>(Part::words);
+    const int32_t* offs = v.as<int32_t>(Part::tile_offsets);
+    const int64_t tiles = tiles_down(M) * tiles_across(K);
+    int worst = 0;
+    for (int64_t t = 0; t < tiles; ++t) worst = std::max(worst, tile_scatter_conflict_ways(words + offs[t], offs[t + 1] - offs[t]));
+    CHECK(worst <= 1, "density %.2f: a scatter store is %d-way bank conflicted", density, worst);
+    const double pad = double(offs[tiles] - kept) / double(std::max<int64_t>(kept, 1));
+    std::printf("tiled-csl bank order, density %.2f: %lld words for %lld values (padding %.2f%%), worst scatter %d-way\n", density,
+                (long long)offs[tiles], (long long)kept, 100 * pad, worst);
+    // Near the fewest stores possible: each store takes at most one 32-bit shared word per bank and
+    // 32 values, so a tile needs max(words in its fullest bank, values / 32) stores; the packer
+    // may round that up to whole 128-word chunks only.
+    for (int64_t t = 0; t < tiles; ++t) {
+      int units[32] = {};
+      int64_t values = 0;
+      for (int32_t i = offs[t]; i < offs[t + 1]; ++i)
+        if (uint16_t(words[i] & 0xffffu) != 0) {
+          ++values;
+          const uint32_t sw = (words[i] >> 16) / 2;
+          if (i == offs[t] || (words[i - 1] >> 16) / 2 != sw) ++units[sw % 32];  // a pair split apart counts twice: a looser bound
+        }
+      const int64_t stores = std::max<int64_t>(*std::max_element(units, units + 32), (values + 31) / 32);
+      CHECK(offs[t + 1] - offs[t] <= (stores + 3) / 4 * 128, "density %.2f tile %lld: %d words for a minimum of %lld stores", density,
+            (long long)t, offs[t + 1] - offs[t], (long long)stores);
+    }
+    // The same tiles in (row, col) order with trailing repeats: still a valid matrix, but the replay
+    // reports the conflicts its scatters would have.
+    if (density < 0.25 || density > 0.35) continue;
+    std::vector<uint32_t> old_words;
+    std::vector<int32_t> old_offs{0};
+    for (int64_t t = 0; t < tiles; ++t) {
+      std::vector<uint32_t> tw;
+      for (int32_t i = offs[t]; i < offs[t + 1]; ++i)
+        if (uint16_t(words[i] & 0xffffu) != 0) tw.push_back(words[i]);  // drop the zero padding
+      std::sort(tw.begin(), tw.end(), [](uint32_t a, uint32_t b) {
+        return tile_position_row(a >> 16) * 64 + tile_position_col(a >> 16) < tile_position_row(b >> 16) * 64 + tile_position_col(b >> 16);
+      });
+      while (!tw.empty() && tw.size() % 4) tw.push_back(tw.back());
+      old_words.insert(old_words.end(), tw.begin(), tw.end());
+      old_offs.push_back(int32_t(old_words.size()));
+    }
+    MatrixView ov = v;
+    ov.parts[int(Part::words)] = {old_words.data(), old_words.size() * 4};
+    ov.parts[int(Part::tile_offsets)] = {old_offs.data(), old_offs.size() * 4};
+    CHECK(validate(ov).ok(), "the (row, col) order stays valid: %s", validate(ov).message.c_str());
+    std::vector<uint16_t> x(size_t(8 * K), 0x3c00);
+    std::vector<float> y(size_t(8 * M));
+    ReplayOptions ro;
+    ro.kernel = GpuKernel::tiled_csl;
+    const Status st = replay_spmm(ov, x.data(), 8, ro, y.data());
+    CHECK(!st.ok() && st.message.find("bank conflict") != std::string::npos, "row-major order must be reported, got '%s'", st.message.c_str());
+  }
 }
 
 // The replay's shared-memory race check must notice a barrier taken out of the kernel schedule.
@@ -252,6 +391,16 @@ static void test_metadata_literal(DType dt) {
       CHECK(got == float(from_half(dt, to_half(dt, float(want)))), "literal metadata %s D[%d][%d] = %g, want %g", dtype_name(dt),
             row, n, got, want);
     }
+  // The probe's other readings (sp24_meta_shift_pairing 1, 2) put values elsewhere under this model.
+  for (int pairing : {1, 2}) {
+    uint32_t e2[32] = {};
+    for (int g = 0; g < 8; ++g)
+      for (int c = 0; c < 4; ++c)
+        e2[4 * g] |= sp24_group_bits(0, 1) << sp24_meta_shift_pairing(pairing, g, c) |
+                     sp24_group_bits(2, 3) << sp24_meta_shift_pairing(pairing, g + 8, c);
+    CHECK(e2[0] != 0xEEEE4444u, "pairing %d must differ from the documented word", pairing);
+  }
+  CHECK(sp24_meta_shift_pairing(0, 11, 2) == sp24_meta_shift(11, 2), "pairing 0 is the documented layout");
   // The kernels' encoder writes the same words.
   uint32_t enc = 0;
   for (int g = 0; g < 4; ++g) enc |= sp24_group_bits(0, 1) << sp24_meta_shift(3, g) | sp24_group_bits(2, 3) << sp24_meta_shift(11, g);
@@ -263,26 +412,39 @@ static void test_metadata_literal(DType dt) {
 
 int main() {
   test_bank_conflicts();
+  test_tiled_csl_bank_order();
   test_race_check();
   for (DType dt : {DType::f16, DType::bf16}) {
     test_model_canonical(dt);
     test_model_sparse(dt);
     test_metadata_literal(dt);
+    test_model_sparse_k32(dt, 0);
+    test_model_sparse_k32(dt, 1);
   }
   // M, K not multiples of the tiles; N = 1, 8, 16, 40 (40 -> a 64-wide tile, partly empty).
   const int64_t shapes[][2] = {{128, 64}, {200, 130}, {37, 300}, {256, 192}, {1, 5}};
   const int64_t ns[] = {1, 8, 16, 40};
-  for (GpuKernel kernel : {GpuKernel::tiled_csl, GpuKernel::bitmap, GpuKernel::sp24})
+  const GpuKernel kernels[] = {GpuKernel::tiled_csl, GpuKernel::bitmap, GpuKernel::sp24, GpuKernel::sp24_k32};
+  for (GpuKernel kernel : kernels)
     for (DType dt : {DType::f16, DType::bf16})
       for (auto& s : shapes)
         for (int64_t n : ns) {
+          const bool sp24 = kernel == GpuKernel::sp24 || kernel == GpuKernel::sp24_k32;
           // 0.0 and 0.3: tiles over 50% dense (a second register round for tiled-csl).
           for (float sp : {0.0f, 0.3f, 0.7f, 0.95f}) {
-            if (kernel == GpuKernel::sp24 && sp > 0.3f) continue;  // 2:4 is 50% by construction
+            if (sp24 && sp > 0.3f) continue;  // 2:4 is 50% by construction
             test_replay(kernel, dt, s[0], s[1], n, sp, 1);
           }
           test_replay(kernel, dt, s[0], s[1], n, 0.5f, 3);
+          if (kernel == GpuKernel::sp24_k32) test_replay(kernel, dt, s[0], s[1], n, 0.f, 2, 1);  // selector 1
         }
+  // Every weight x output dtype pair, for every kernel (the reduction kernel's single rounding).
+  for (GpuKernel kernel : kernels)
+    for (DType dt : {DType::f16, DType::bf16})
+      for (DType out : {DType::f32, DType::f16, DType::bf16}) {
+        test_replay(kernel, dt, 200, 130, 8, 0.3f, 1, 0, out);
+        test_replay(kernel, dt, 37, 300, 40, 0.3f, 3, 0, out);
+      }
   std::printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

@@ -8,8 +8,11 @@
 #include <map>
 #include <vector>
 
+#include <string>
+
 #include "../cuda/runtime/blas_libs.h"
 #include "../cuda/kernels/launch_grid.h"
+#include "../cuda/runtime/device_check.h"
 #include "../cuda/runtime/sp24_route.h"
 #include "check.h"
 
@@ -25,11 +28,12 @@ static size_t offset(const LtMatrixParams& p, int64_t i, int64_t j) {
 
 // D = op(A) * op(B) evaluated literally from the descriptors, on our buffers.
 static void test_params_compute_our_product() {
+  for (int b_order : {lt::kOrderRow, lt::kOrderCol})
   for (auto [M, K, N] : std::vector<std::array<int64_t, 3>>{{16, 32, 8}, {48, 16, 24}, {32, 64, 1}, {5, 7, 3}}) {
     std::vector<double> w(size_t(M * K)), x(size_t(N * K)), y(size_t(N * M), 0.0);
     for (size_t i = 0; i < w.size(); ++i) w[i] = double((i * 7919) % 23) - 11;
     for (size_t i = 0; i < x.size(); ++i) x[i] = double((i * 104729) % 17) - 8;
-    const LtMatmulParams p = lt_matmul_params(M, K, N, 1, 1);
+    const LtMatmulParams p = lt_matmul_params(M, K, N, 1, 1, b_order);
     // op(A) is M x K, op(B) is K x N, C is M x N.
     const int64_t opa_rows = p.op_a == lt::kOpN ? p.a.rows : p.a.cols, opa_cols = p.op_a == lt::kOpN ? p.a.cols : p.a.rows;
     const int64_t opb_rows = p.op_b == lt::kOpN ? p.b.rows : p.b.cols, opb_cols = p.op_b == lt::kOpN ? p.b.cols : p.b.rows;
@@ -165,7 +169,65 @@ static void test_launch_grid() {
   CHECK(cublaslt_workspace_bytes(8) == 4u << 20, "Ampere/Ada workspace");
 }
 
+// The spmm(w, b [K, N]) transposes: ceil(rows / 32) <= 65535 (gridDim.y), so K and N <= 2097120.
+static void test_transpose_limits() {
+  CHECK(transpose_grid_ok(2097120, 1) && !transpose_grid_ok(2097121, 1), "rows limit is 65535 tiles of 32");
+  CHECK(transpose_grid_ok(1, int64_t(2147483647) * 32) && !transpose_grid_ok(1, int64_t(2147483647) * 32 + 1), "columns run on gridDim.x (2^31 - 1 tiles)");
+  CHECK(transpose_grid_ok(0, 0), "an empty transpose launches nothing");
+  CHECK(!transpose_grid_ok(-1, 8), "negative rows");
+}
+
+// Dense outputs cuBLASLt writes itself (cuBLAS's type table for CUBLAS_COMPUTE_32F with 16-bit A/B:
+// 16F -> {16F, 32F}, 16BF -> {16BF, 32F}); every other pair runs through fp32 + our reduce kernel.
+static void test_cublaslt_types() {
+  const int f32 = 0, f16 = 1, bf16 = 2;
+  CHECK(cublaslt_writes(f16, f32) && cublaslt_writes(f16, f16) && !cublaslt_writes(f16, bf16), "f16 weights");
+  CHECK(cublaslt_writes(bf16, f32) && cublaslt_writes(bf16, bf16) && !cublaslt_writes(bf16, f16), "bf16 weights");
+}
+
+// The driver check: the reason names the driver's CUDA version, what this build needs, and the way
+// out; a same- or newer-major driver passes (minor-version compatibility).
+static void test_driver_reason() {
+  CHECK(cuda_version_name(12020) == "12.2" && cuda_version_name(13000) == "13.0" && cuda_version_name(12080) == "12.8", "names");
+  CHECK(driver_mismatch_reason(13000, 13000).empty() && driver_mismatch_reason(13010, 13000).empty(), "13.x driver runs 13.0");
+  CHECK(driver_mismatch_reason(12020, 12080).empty(), "minor-version compatibility: a 12.2 driver runs a 12.8 runtime");
+  const std::string r = driver_mismatch_reason(12020, 13000);  // R535 on an H100 cluster, CUDA 13 build
+  CHECK(r.find("supports CUDA 12.2") != std::string::npos, "driver version in '%s'", r.c_str());
+  CHECK(r.find("built with CUDA 13.0") != std::string::npos && r.find("R580") != std::string::npos, "need in '%s'", r.c_str());
+  CHECK(r.find("CUDA 12 toolkit") != std::string::npos && r.find("12.5") != std::string::npos, "fix in '%s'", r.c_str());
+  const std::string none = driver_mismatch_reason(0, 13000);
+  CHECK(none.find("no NVIDIA driver") != std::string::npos && none.find("toolkit") == std::string::npos, "no driver: '%s'", none.c_str());
+  const std::string old = driver_mismatch_reason(11080, 13000);  // too old for any build of ours
+  CHECK(old.find("CUDA 11.8") != std::string::npos && old.find("toolkit") == std::string::npos, "11.8: '%s'", old.c_str());
+}
+
+// Kernel images by CUDA's compatibility rules for the default build and others.
+static void test_kernel_images() {
+  const char* def = "80-real 86-real 89-real 90";
+  struct Case { int major, minor; const char* archs; const char* want; };
+  const Case cases[] = {
+      {8, 0, def, "sm_80 SASS"}, {8, 6, def, "sm_86 SASS"}, {8, 7, def, "sm_86 SASS"},  // Orin runs the sm_86 cubin
+      {8, 9, def, "sm_89 SASS"}, {9, 0, def, "sm_90 SASS"},
+      {10, 0, def, "compute_90 PTX (JIT-compiled by the driver on first use)"},
+      {12, 0, def, "compute_90 PTX (JIT-compiled by the driver on first use)"},
+      {7, 5, def, ""},
+      {8, 0, "90", ""},                      // a Hopper-only build on an A100
+      {8, 6, "80-real;90-real", "sm_80 SASS"},
+      {10, 0, "80-real;86-real;89-real;90-real", ""},  // no PTX: nothing for Blackwell
+      {8, 9, "80-virtual", "compute_80 PTX (JIT-compiled by the driver on first use)"},
+      {8, 0, "", ""},
+  };
+  for (const Case& c : cases) {
+    const std::string got = kernel_image_for(c.major, c.minor, c.archs);
+    CHECK(got == c.want, "sm_%d%d with '%s': '%s', want '%s'", c.major, c.minor, c.archs, got.c_str(), c.want);
+  }
+}
+
 int main() {
+  test_transpose_limits();
+  test_cublaslt_types();
+  test_driver_reason();
+  test_kernel_images();
   test_params_compute_our_product();
   test_types();
   test_eligible_calls_meet_constraints();

@@ -16,7 +16,8 @@ Napi::Value throw_error(Napi::Env env, ErrorCode code, const std::string& msg) {
   return env.Undefined();
 }
 
-// cudaReplay(desc, x: [N,K] 16-bit, n, kernel, splitK, bn) -> Float32Array [N, M]
+// cudaReplay(desc, x: [N,K] 16-bit, n, kernel, splitK, bn, outDtype?) -> Float32Array [N, M] (a 16-bit
+// outDtype gives the values the reduction kernel would store, widened)
 Napi::Value CudaReplay(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   MatrixView a;
@@ -25,7 +26,7 @@ Napi::Value CudaReplay(const Napi::CallbackInfo& info) {
   cuda::GpuKernel kernel;
   if (!x.ok || !info[2].IsNumber() || !info[3].IsString() || !info[4].IsNumber() || !info[5].IsNumber() ||
       !cuda::gpu_kernel_from_name(info[3].As<Napi::String>().Utf8Value().c_str(), &kernel))
-    return throw_error(env, ErrorCode::argument, "cudaReplay(desc, x, n, 'tiled-csl'|'bitmap'|'sp24', splitK, bn)");
+    return throw_error(env, ErrorCode::argument, "cudaReplay(desc, x, n, 'tiled-csl'|'bitmap'|'sp24'|'sp24-k32', splitK, bn, outDtype?)");
   const int64_t n = info[2].As<Napi::Number>().Int64Value();
   if (n < 0 || x.bytes < size_t(n * a.cols) * 2) return throw_error(env, ErrorCode::shape, "cudaReplay: x is smaller than [n, K]");
   Napi::Float32Array y = Napi::Float32Array::New(env, size_t(n * a.rows));
@@ -33,6 +34,9 @@ Napi::Value CudaReplay(const Napi::CallbackInfo& info) {
   opt.kernel = kernel;
   opt.split_k = info[4].As<Napi::Number>().Int32Value();
   opt.bn = info[5].As<Napi::Number>().Int32Value();
+  if (info.Length() > 6 && !info[6].IsUndefined() &&
+      (!info[6].IsString() || !dtype_from_name(info[6].As<Napi::String>().Utf8Value().c_str(), &opt.out_dtype)))
+    return throw_error(env, ErrorCode::dtype, "cudaReplay: outDtype must be 'float32', 'float16' or 'bfloat16'");
   Status st = cuda::replay_spmm(a, static_cast<const uint16_t*>(x.data), n, opt, y.Data());
   if (!st.ok()) return throw_error(env, st.code, st.message);
   return y;

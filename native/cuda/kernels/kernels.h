@@ -15,6 +15,7 @@ struct LaunchArgs {
   bool aligned;       // K % 8 == 0 and x 16-byte aligned: activation tiles move with cp.async
   int bn;             // 8, 16, 32 or 64
   cudaStream_t stream;
+  bool sp24_k32 = false;  // 2:4 only: mma.sp m16n8k32 instead of m16n8k16
 };
 
 cudaError_t launch_tiled_csl(const uint32_t* words, const int32_t* tile_offsets, const LaunchArgs& a);
@@ -27,6 +28,10 @@ cudaError_t launch_reduce(const float* part, int splits, int64_t count, int out_
                           const void* bias = nullptr, int bias_dtype = 0, int64_t M = 1);
 // dst [cols, rows] = transpose of src [rows, cols], elements of 2 or 4 bytes (rows < 2^21).
 cudaError_t launch_transpose(const void* src, int64_t rows, int64_t cols, int elem_bytes, void* dst, cudaStream_t stream);
+
+// Whether the current device can load this library's kernels (cudaFuncGetAttributes on one of
+// them: cudaErrorNoKernelImageForDevice / cudaErrorInvalidDeviceFunction when no image fits).
+cudaError_t probe_kernel_image();
 
 // Instantiates `fn<BN>(args...)` for the runtime activation tile width.
 #define SK_CUDA_DISPATCH_BN(bn, fn, ...)                  \

@@ -37,4 +37,13 @@ SK_HD inline bool spmm_grid(int64_t n, int bn, int64_t row_blocks, int64_t split
   return true;
 }
 
+// The transpose kernel (reduce.cu) of a [rows, cols] matrix runs 32 x 32 tiles on a grid of
+// (cols / 32, rows / 32): rows is capped by gridDim.y. spmm(w, b [K, N]) transposes b ([K, N]: rows
+// K) before and y ([N, M]: rows N) after the product, so K and N are each limited to 2,097,120.
+constexpr int kTransposeTile = 32;
+SK_HD inline bool transpose_grid_ok(int64_t rows, int64_t cols) {
+  return rows >= 0 && cols >= 0 && (cols + kTransposeTile - 1) / kTransposeTile <= kMaxGridX &&
+         (rows + kTransposeTile - 1) / kTransposeTile <= kMaxGridYZ;
+}
+
 }  // namespace sk::cuda

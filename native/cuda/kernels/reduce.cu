@@ -7,6 +7,7 @@
 #include <cuda_fp16.h>
 
 #include "kernels.h"
+#include "launch_grid.h"
 
 namespace sk::cuda {
 
@@ -85,10 +86,17 @@ cudaError_t launch_reduce(const float* part, int splits, int64_t count, int out_
   return cudaErrorInvalidValue;
 }
 
+cudaError_t probe_kernel_image() {
+  cudaFuncAttributes attr;
+  cudaError_t e = cudaFuncGetAttributes(&attr, reduce_kernel<float, float>);
+  if (e != cudaSuccess) cudaGetLastError();  // not sticky, but leave no error behind
+  return e;
+}
+
 cudaError_t launch_transpose(const void* src, int64_t rows, int64_t cols, int elem_bytes, void* dst, cudaStream_t stream) {
   if (rows == 0 || cols == 0) return cudaSuccess;
-  const int64_t gx = (cols + 31) / 32, gy = (rows + 31) / 32;
-  if (gy > 65535) return cudaErrorInvalidValue;
+  if (!transpose_grid_ok(rows, cols)) return cudaErrorInvalidConfiguration;  // launcher.cu checks first
+  const int64_t gx = (cols + kTransposeTile - 1) / kTransposeTile, gy = (rows + kTransposeTile - 1) / kTransposeTile;
   const dim3 grid{unsigned(gx), unsigned(gy)}, block{32, 8};
   if (elem_bytes == 2)
     transpose_kernel<uint16_t><<<grid, block, 0, stream>>>(static_cast<const uint16_t*>(src), rows, cols, static_cast<uint16_t*>(dst));

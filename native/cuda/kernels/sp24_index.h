@@ -28,10 +28,27 @@ SK_HD inline int64_t sp24_ksteps(int64_t cols) { return (cols + 15) / 16; }
 SK_HD inline uint32_t sp24_group_bits(int i0, int i1) { return uint32_t(i0) | (uint32_t(i1) << 2); }
 // Bit offset of (row within the 16-row block, group within the K step) in metadata word row % 8.
 SK_HD inline int sp24_meta_shift(int row16, int group) { return 16 * (row16 >> 3) + 4 * group; }
+// The other readings of the ISA's metadata figure, for gpu:first-run's probe only
+// (SPARSEKIT_SP24_META_PAIRING at upload): 0 = ours (row g low half, g + 8 high half), 1 = the
+// halves swapped, 2 = per group one byte, row g in its low nibble and g + 8 in its high nibble.
+SK_HD inline int sp24_meta_shift_pairing(int pairing, int row16, int group) {
+  return pairing == 1 ? 16 * (1 - (row16 >> 3)) + 4 * group : pairing == 2 ? 8 * group + 4 * (row16 >> 3) : sp24_meta_shift(row16, group);
+}
 // Offsets (in uint32 units) of the fragment-ordered values and of the metadata word.
 SK_HD inline int64_t sp24_value_word(int64_t rb, int64_t ks, int64_t ksteps, int lane, int j) {
   return ((rb * ksteps + ks) * kWarp + lane) * 2 + j;
 }
 SK_HD inline int64_t sp24_meta_word(int64_t rb, int64_t ks, int64_t ksteps, int g) { return (rb * ksteps + ks) * 8 + g; }
+
+// The m16n8k32 variant reads the same layout two K steps (2q, 2q + 1) per instruction: a lane's A
+// registers 0-1 are its values of step 2q, registers 2-3 those of step 2q + 1 (PTX ISA 9.7.14.6.2.2:
+// the compressed 16x16 A in the dense m16n8k16 A layout). Metadata comes from a thread pair per
+// quad, lanes 4g + 2 * selector + h, lane h holding word g of step 2q + h. Every lane loads word g
+// of step 2q + (lane & 1), which is what either selector expects, so the words sit right for 0 and 1.
+constexpr int kSp24K32Selector = 0;
+SK_HD inline int sp24_k32_meta_half(int lane) { return lane & 1; }
+// Metadata for the K step past the end when the step count is odd: a valid ordered pattern (every
+// group "keeps" columns 0 and 1) over A values that are zero there.
+constexpr uint32_t kSp24PadMeta = 0x44444444u;
 
 }  // namespace sk::cuda

@@ -1,7 +1,8 @@
-// 2:4 SpMM on sparse tensor cores (mma.sp m16n8k16, ordered metadata). Values and metadata were
-// put in fragment order at upload (sp24_index.h), so each lane reads its A operand with one
-// coalesced 8-byte load and its metadata word with one 4-byte load per k16 step; the activation
-// tile is staged in shared memory as in the other kernels. replay.cpp (replay_sp24) is its twin.
+// 2:4 SpMM on sparse tensor cores (mma.sp m16n8k16 or m16n8k32, ordered metadata). Values and
+// metadata were put in fragment order at upload (sp24_index.h), so each lane reads its A operand
+// with one coalesced 8-byte load and its metadata word with one 4-byte load per k16 step (k32: two
+// value loads and one metadata load per instruction); the activation tile is staged in shared
+// memory as in the other kernels. replay.cpp (replay_sp24) is its twin.
 #include "kernel_common.cuh"
 #include "kernels.h"
 #include "launch_grid.h"
@@ -11,7 +12,7 @@ namespace sk::cuda {
 
 namespace {
 
-template <bool BF16, int BN>
+template <bool BF16, int BN, bool K32>
 __global__ void __launch_bounds__(kBlockThreads) spmm_sp24_kernel(const uint32_t* __restrict__ vals,
                                                                  const uint32_t* __restrict__ meta,
                                                                  const uint16_t* __restrict__ x, float* __restrict__ part,
@@ -28,7 +29,27 @@ __global__ void __launch_bounds__(kBlockThreads) spmm_sp24_kernel(const uint32_t
     cp_async_commit();
     cp_async_wait_all();
     __syncthreads();
-    if (active) {
+    if (active && K32) {
+#pragma unroll
+      for (int q = 0; q < kStageK / 32; ++q) {
+        const int64_t kg = kb * (kStageK / 16) + 2 * q;
+        if (kg >= ksteps) break;
+        const uint2 v0 = __ldg(reinterpret_cast<const uint2*>(vals + sp24_value_word(rb, kg, ksteps, lane, 0)));
+        const uint2 v1 = kg + 1 < ksteps ? __ldg(reinterpret_cast<const uint2*>(vals + sp24_value_word(rb, kg + 1, ksteps, lane, 0)))
+                                         : make_uint2(0u, 0u);
+        const uint32_t a[4] = {v0.x, v0.y, v1.x, v1.y};
+        const int64_t km = kg + sp24_k32_meta_half(lane);
+        const uint32_t e = km < ksteps ? __ldg(meta + sp24_meta_word(rb, km, ksteps, lane >> 2)) : kSp24PadMeta;
+#pragma unroll
+        for (int nt = 0; nt < BN / 8; ++nt) {
+          uint32_t lo[2], hi[2];
+          load_b_frag(lo, b_s, 2 * q, nt, lane);
+          load_b_frag(hi, b_s, 2 * q + 1, nt, lane);
+          const uint32_t b[4] = {lo[0], lo[1], hi[0], hi[1]};
+          mma_sp_16832<BF16>(acc[0][nt], a, b, e);
+        }
+      }
+    } else if (active) {
 #pragma unroll
       for (int ks = 0; ks < kStageK / 16; ++ks) {
         const int64_t kg = kb * (kStageK / 16) + ks;
@@ -52,7 +73,8 @@ __global__ void __launch_bounds__(kBlockThreads) spmm_sp24_kernel(const uint32_t
 template <int BN>
 cudaError_t launch(const uint32_t* values, const uint32_t* meta, int64_t row_blocks, int64_t ksteps, const LaunchArgs& a) {
   const int64_t stages = (a.K + kStageK - 1) / kStageK;
-  auto kernel = a.bf16 ? spmm_sp24_kernel<true, BN> : spmm_sp24_kernel<false, BN>;
+  auto kernel = a.sp24_k32 ? (a.bf16 ? spmm_sp24_kernel<true, BN, true> : spmm_sp24_kernel<false, BN, true>)
+                           : (a.bf16 ? spmm_sp24_kernel<true, BN, false> : spmm_sp24_kernel<false, BN, false>);
   SpmmGrid g;
   if (!spmm_grid(a.N, BN, spmm_row_blocks(a.M, kSp24BlockRows), a.splits, &g)) return cudaErrorInvalidConfiguration;  // launcher.cu checks first
   const dim3 grid(g.x, g.y, g.z);

@@ -11,6 +11,7 @@
 #include "../kernels/bitmap_index.h"
 #include "../runtime/gpu_layouts.h"
 #include "../kernels/sp24_index.h"
+#include "../../formats/tiled_csl_order.h"
 #include "../kernels/tiled_csl_index.h"
 #include "warp_model.h"
 
@@ -21,12 +22,13 @@ const char* gpu_kernel_name(GpuKernel k) {
     case GpuKernel::tiled_csl: return "tiled-csl";
     case GpuKernel::bitmap: return "bitmap";
     case GpuKernel::sp24: return "sp24";
+    case GpuKernel::sp24_k32: return "sp24-k32";
   }
   return "?";
 }
 
 bool gpu_kernel_from_name(const char* name, GpuKernel* out) {
-  for (GpuKernel k : {GpuKernel::tiled_csl, GpuKernel::bitmap, GpuKernel::sp24})
+  for (GpuKernel k : {GpuKernel::tiled_csl, GpuKernel::bitmap, GpuKernel::sp24, GpuKernel::sp24_k32})
     if (std::strcmp(name, gpu_kernel_name(k)) == 0) { *out = k; return true; }
   return false;
 }
@@ -150,16 +152,36 @@ void tcsl_zero(SharedMem& a) {  // the kernel's uint4 stores
 }
 
 // Register rounds [first_round, rounds) of a tile: each thread loads its uint4s, then scatters.
-void tcsl_scatter(const uint32_t* words, const int32_t* offs, int64_t tile, int first_round, SharedMem& a) {
+// Each scatter store of a warp (round, j, e) must address its 32-bit shared words in distinct
+// banks (the packer's order, formats/tiled_csl_order.h); a conflict fails the replay, except in
+// edge tiles narrower than 8 columns, whose positions reach fewer than 32 banks (`all_banks`).
+void tcsl_scatter(const uint32_t* words, const int32_t* offs, int64_t tile, int first_round, bool all_banks, SharedMem& a,
+                  ModelError* err) {
   const int count = offs[tile + 1] - offs[tile];
   const uint32_t* w = words + offs[tile];
-  for (int round = first_round; round < tcsl_rounds(count); ++round)
+  for (int round = first_round; round < tcsl_rounds(count); ++round) {
     for (int tid = 0; tid < kBlockThreads; ++tid)
       for (int j = 0; j < kTcslVecsPerThread; ++j) {
         const int idx = tcsl_word_index(tid, round, j);
         if (idx >= count) continue;
         for (int e = 0; e < 4; ++e) a.write(tid, tcsl_word_pos(w[idx + e]), tcsl_word_bits(w[idx + e]));
       }
+    for (int warp = 0; warp < kBlockThreads / kWarp; ++warp)
+      for (int j = 0; j < kTcslVecsPerThread; ++j)
+        for (int e = 0; e < 4; ++e) {
+          uint32_t bank_word[kSmemBanks];  // the 32-bit shared word each bank holds in this store, +1 (0 = none)
+          std::fill(bank_word, bank_word + kSmemBanks, 0u);
+          for (int lane = 0; lane < kWarp; ++lane) {
+            const int idx = tcsl_word_index(warp * kWarp + lane, round, j);
+            if (idx >= count) continue;
+            const uint32_t sw = tcsl_word_pos(w[idx + e]) / 2, bank = sw % kSmemBanks;
+            if (all_banks && bank_word[bank] && bank_word[bank] != sw + 1)
+              err->fail("tiled-csl scatter bank conflict: tile " + std::to_string(tile) + ", round " + std::to_string(round) +
+                        ", warp " + std::to_string(warp) + ", store " + std::to_string(j * 4 + e) + ", bank " + std::to_string(bank));
+            bank_word[bank] = sw + 1;
+          }
+        }
+  }
 }
 
 Status replay_tiled_csl(const MatrixView& a, const Problem& p, float* part) {
@@ -175,10 +197,14 @@ Status replay_tiled_csl(const MatrixView& a, const Problem& p, float* part) {
         for (int i = 0; i < 2; ++i) a_smem.emplace_back(size_t(kTileRows * kTileCols), blk.epoch.get(), &err);
         const int64_t first = split_first(p.stages, p.splits, z), last = split_last(p.stages, p.splits, z);
         const int64_t tile0 = by * p.stages;
+        const int tile_rows = int(std::min<int64_t>(kTileRows, p.M - by * kTileRows));
+        auto all_banks = [&](int64_t kt) {  // the tile of K stage kt reaches every bank
+          return tile_region_banks(tile_rows, int(std::min<int64_t>(kTileCols, p.K - kt * kTileCols))) == kSmemBanks;
+        };
         // Prologue, as in spmm_tiled_csl.cu: zero | sync | scatter + stage B | wait, sync.
         tcsl_zero(a_smem[0]);
         blk.barrier();
-        tcsl_scatter(words, offs, tile0 + first, 0, a_smem[0]);
+        tcsl_scatter(words, offs, tile0 + first, 0, all_banks(first), a_smem[0], &err);
         stage_b(p.x, p.N, p.K, n0, first * kStageK, p.bn, blk.b_smem[0]);
         blk.barrier();
         for (int64_t kt = first; kt < last; ++kt) {
@@ -205,7 +231,7 @@ Status replay_tiled_csl(const MatrixView& a, const Problem& p, float* part) {
               }
           if (more) {
             if (!p.omit_barrier) blk.barrier();  // cp.async wait + __syncthreads: zeroing done everywhere
-            tcsl_scatter(words, offs, tile0 + kt + 1, 0, a_smem[nxt]);
+            tcsl_scatter(words, offs, tile0 + kt + 1, 0, all_banks(kt + 1), a_smem[nxt], &err);
           }
           blk.barrier();
           if (err.failed) return model_failed(err, GpuKernel::tiled_csl);
@@ -336,6 +362,43 @@ Status replay_sp24(const Sp24Gpu& g, const Problem& p, float* part) {
   return replay_warp_rows(p, g.row_blocks, 0, false, stage_warp, compute, part);
 }
 
+// The m16n8k32 variant (spmm_sp24.cu with K32): two K steps per instruction, metadata from the
+// thread pair of `selector`.
+Status replay_sp24_k32(const Sp24Gpu& g, const Problem& p, int selector, float* part) {
+  ModelError err;
+  auto stage_warp = [](SharedMem&, int, int64_t, int64_t) {};
+  auto compute = [&](Block& blk, SharedMem&, int cur, int w, int64_t rb, int64_t kb) -> Status {
+    for (int q = 0; q < kStageK / 32; ++q) {
+      const int64_t kg = kb * (kStageK / 16) + 2 * q;
+      if (kg >= g.ksteps) break;
+      uint32_t afrag[kLanes][4], e[kLanes];
+      for (int lane = 0; lane < kLanes; ++lane) {
+        for (int h = 0; h < 2; ++h)
+          for (int j = 0; j < 2; ++j)
+            afrag[lane][2 * h + j] = kg + h < g.ksteps ? g.values[size_t(sp24_value_word(rb, kg + h, g.ksteps, lane, j))] : 0u;
+        const int64_t km = kg + sp24_k32_meta_half(lane);
+        e[lane] = km < g.ksteps ? g.meta[size_t(sp24_meta_word(rb, km, g.ksteps, lane >> 2))] : kSp24PadMeta;
+      }
+      for (int nt = 0; nt < p.bn / 8; ++nt) {
+        uint32_t lo[kLanes][2], hi[kLanes][2], bfrag[kLanes][4];
+        if (!load_b_frag(blk, cur, w, 2 * q, nt, lo, &err) || !load_b_frag(blk, cur, w, 2 * q + 1, nt, hi, &err))
+          return model_failed(err, GpuKernel::sp24_k32);
+        for (int lane = 0; lane < kLanes; ++lane) {
+          bfrag[lane][0] = lo[lane][0];
+          bfrag[lane][1] = lo[lane][1];
+          bfrag[lane][2] = hi[lane][0];
+          bfrag[lane][3] = hi[lane][1];
+        }
+        float (*acc)[4] = reinterpret_cast<float (*)[4]>(blk.at(w, 0, nt, 0));
+        model::mma_sp_m16n8k32(p.dtype, afrag, bfrag, acc, e, selector, acc, &err);
+        if (err.failed) return model_failed(err, GpuKernel::sp24_k32);
+      }
+    }
+    return Status::Ok();
+  };
+  return replay_warp_rows(p, g.row_blocks, 0, false, stage_warp, compute, part);
+}
+
 }  // namespace
 
 Status replay_spmm(const MatrixView& a, const uint16_t* x, int64_t n, const ReplayOptions& opt, float* y) {
@@ -343,6 +406,8 @@ Status replay_spmm(const MatrixView& a, const uint16_t* x, int64_t n, const Repl
   if (a.dtype != DType::f16 && a.dtype != DType::bf16)
     return Status::Error(ErrorCode::dtype, std::string("GPU kernels take float16/bfloat16 weights, got ") + dtype_name(a.dtype));
   const Format want = opt.kernel == GpuKernel::tiled_csl ? Format::tiled_csl : opt.kernel == GpuKernel::bitmap ? Format::bitmap : Format::nm;
+  if (opt.out_dtype != DType::f32 && opt.out_dtype != DType::f16 && opt.out_dtype != DType::bf16)
+    return Status::Error(ErrorCode::dtype, std::string("output dtype must be float32, float16 or bfloat16, got ") + dtype_name(opt.out_dtype));
   if (a.format != want)
     return Status::Error(ErrorCode::format, std::string("the ") + gpu_kernel_name(opt.kernel) + " kernel needs the " +
                                                 format_name(want) + " format, got " + format_name(a.format));
@@ -366,14 +431,15 @@ Status replay_spmm(const MatrixView& a, const uint16_t* x, int64_t n, const Repl
   } else {
     Sp24Gpu g;
     SK_RETURN_IF_ERROR(nm24_to_gpu(a, &g));
-    st = replay_sp24(g, p, part.data());
+    st = opt.kernel == GpuKernel::sp24 ? replay_sp24(g, p, part.data()) : replay_sp24_k32(g, p, opt.sp24_selector, part.data());
   }
   SK_RETURN_IF_ERROR(st);
-  // The split-K reduction kernel: sum the partial products in split order.
+  // The split-K reduction kernel: sum the partial products in split order in fp32, round once to
+  // the output dtype (RNE, as __float2half_rn / __float2bfloat16_rn).
   for (int64_t i = 0; i < p.M * p.N; ++i) {
     float s = 0.f;
     for (int z = 0; z < p.splits; ++z) s += part[size_t(z) * size_t(p.M * p.N) + size_t(i)];
-    y[i] = s;
+    y[i] = opt.out_dtype == DType::f16 ? f16_to_f32(f32_to_f16(s)) : opt.out_dtype == DType::bf16 ? bf16_to_f32(f32_to_bf16(s)) : s;
   }
   return Status::Ok();
 }

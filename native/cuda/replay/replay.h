@@ -9,14 +9,19 @@
 
 namespace sk::cuda {
 
-enum class GpuKernel { tiled_csl = 0, bitmap = 1, sp24 = 2 };
-const char* gpu_kernel_name(GpuKernel k);  // "tiled-csl", "bitmap", "sp24"
+// sp24: mma.sp m16n8k16; sp24_k32: the same kernel with mma.sp m16n8k32 (SPARSEKIT_SP24_K=32).
+enum class GpuKernel { tiled_csl = 0, bitmap = 1, sp24 = 2, sp24_k32 = 3 };
+const char* gpu_kernel_name(GpuKernel k);  // "tiled-csl", "bitmap", "sp24", "sp24-k32"
 bool gpu_kernel_from_name(const char* name, GpuKernel* out);
 
 struct ReplayOptions {
   GpuKernel kernel = GpuKernel::tiled_csl;
   int split_k = 1;  // clamped to the number of K stages, as the launcher does
   int bn = 0;       // activation tile width 8/16/32/64; 0 = pick_bn(n)
+  // sp24-k32: the thread pair that supplies metadata (the kernel uses 0; the layout serves both).
+  int sp24_selector = 0;
+  // The reduction kernel's output rounding (sk::DType f32 / f16 / bf16): y holds the rounded values.
+  DType out_dtype = DType::f32;
   // Tests only: leave out the kernel's first __syncthreads inside the K loop, to show that the
   // replay's shared-memory race check catches a missing barrier.
   bool omit_barrier = false;
@@ -24,7 +29,8 @@ struct ReplayOptions {
 
 // y[N,M] (f32, row-major) = x[N,K] (a.dtype, row-major) times a[M,K] transposed: the kernels'
 // nn.Linear orientation. a must be float16/bfloat16 in the kernel's source format (tiled-csl,
-// bitmap, or nm 2:4).
+// bitmap, or nm 2:4). With out_dtype f16/bf16 each output is rounded once (RNE) as the reduction
+// kernel does, and stored widened to f32.
 Status replay_spmm(const MatrixView& a, const uint16_t* x, int64_t n, const ReplayOptions& opt, float* y);
 
 }  // namespace sk::cuda

@@ -24,14 +24,28 @@ int b_col(int lane) { return lane >> 2; }
 int c_row(int lane, int i) { return (lane >> 2) + (i >= 2 ? 8 : 0); }
 int c_col(int lane, int i) { return (lane % 4) * 2 + (i & 1); }
 
-void multiply(const double A[16][16], const double B[16][8], const float c[kLanes][4], float d[kLanes][4]) {
+// D = A (16 x KD) * B (KD x 8) + C: products exact, fp64 sum, one rounding to fp32 (the exact
+// result, not the hardware's rounding: see warp_model.h).
+template <int KD>
+void multiply(const double A[16][KD], const double B[KD][8], const float c[kLanes][4], float d[kLanes][4]) {
   for (int lane = 0; lane < kLanes; ++lane)
     for (int i = 0; i < 4; ++i) {
       const int r = c_row(lane, i), col = c_col(lane, i);
       double s = 0;
-      for (int k = 0; k < 16; ++k) s += A[r][k] * B[k][col];
+      for (int k = 0; k < KD; ++k) s += A[r][k] * B[k][col];
       d[lane][i] = float(s + double(c[lane][i]));
     }
+}
+
+// One 4-bit metadata field (first index in bits 0-1, second in bits 2-3, first < second: the
+// .sp::ordered_metadata values) places the two halves of `reg` in row `row` of A at 4 * chunk + i.
+template <int KD>
+bool place_pair(DType dtype, uint32_t field, uint32_t reg, int row, int chunk, double A[16][KD], ModelError* err) {
+  const int i0 = int(field & 3u), i1 = int(field >> 2);
+  if (i0 >= i1) { err->fail("mma.sp: metadata field is not one of the ordered 2:4 patterns"); return false; }
+  A[row][4 * chunk + i0] = half_value(dtype, half_of(reg, 0));
+  A[row][4 * chunk + i1] = half_value(dtype, half_of(reg, 1));
+  return true;
 }
 
 }  // namespace
@@ -75,31 +89,51 @@ void mma_m16n8k16(DType dtype, const uint32_t a[kLanes][4], const uint32_t b[kLa
   double A[16][16], B[16][8];
   unpack_a(dtype, a, A);
   unpack_b(dtype, b, B);
-  multiply(A, B, c, d);
+  multiply<16>(A, B, c, d);
 }
 
+namespace {
+
+// The sparse product over H k16 halves (H = 1: m16n8k16, H = 2: m16n8k32). Register r of lane
+// 4g + t holds the two kept values of row g (r even) or g + 8 (r odd) in 4-column chunk t + 4 * (r / 2);
+// the metadata of half h comes from lane 4g + meta_lane0 + h: bits [4c, 4c+4) chunk 4h + c of row g,
+// bits [16 + 4c, ...) of row g + 8. B's register j holds rows 2 * tig + 8 * j and + 1, column groupID.
+template <int H>
+void mma_sp(DType dtype, const uint32_t a[kLanes][2 * H], const uint32_t b[kLanes][2 * H], const float c[kLanes][4],
+            const uint32_t e[kLanes], int meta_lane0, float d[kLanes][4], ModelError* err) {
+  double A[16][16 * H] = {};
+  for (int row = 0; row < 16; ++row)
+    for (int chunk = 0; chunk < 4 * H; ++chunk) {
+      const int h = chunk / 4;
+      const uint32_t meta = e[4 * (row % 8) + meta_lane0 + h];
+      const uint32_t field = (meta >> (16 * (row / 8) + 4 * (chunk % 4))) & 0xfu;
+      if (!place_pair<16 * H>(dtype, field, a[4 * (row % 8) + chunk % 4][2 * h + row / 8], row, chunk, A, err)) return;
+    }
+  double B[16 * H][8];
+  for (int lane = 0; lane < kLanes; ++lane)
+    for (int i = 0; i < 4 * H; ++i)
+      B[(lane % 4) * 2 + (i & 1) + 8 * (i / 2)][b_col(lane)] = half_value(dtype, half_of(b[lane][i / 2], i & 1));
+  multiply<16 * H>(A, B, c, d);
+}
+
+}  // namespace
+
+// m16n8k16 (9.7.14.6.2.1): one metadata lane per quad, threadID_in_group == selector (0..3). Our
+// reading of Figure 119 for the bits: [0,16) row groupID, [16,32) row groupID + 8, four bits per
+// chunk in column order, the lower 2 bits locating the first stored value.
 void mma_sp_m16n8k16(DType dtype, const uint32_t a[kLanes][2], const uint32_t b[kLanes][2], const float c[kLanes][4],
                      const uint32_t e[kLanes], int selector, float d[kLanes][4], ModelError* err) {
   if (selector < 0 || selector > 3) { err->fail("mma.sp: sparsity selector must be 0..3 for m16n8k16"); return; }
-  // Sparse A fragment: a0,a1 (register 0) are the two kept values of row groupID, a2,a3 (register
-  // 1) of row groupID + 8, both in the 4-wide chunk starting at column threadID_in_group * 4.
-  // Metadata: the lane with threadID_in_group == selector holds 16 2-bit indices for its quad;
-  // our reading of Figure 119: bits [0,16) cover row groupID, [16,32) row groupID + 8, four bits
-  // per chunk in column order, the lower 2 bits locating the first stored value.
-  double A[16][16] = {};
-  for (int row = 0; row < 16; ++row)
-    for (int chunk = 0; chunk < 4; ++chunk) {
-      const uint32_t meta = e[4 * (row % 8) + selector];
-      const uint32_t field = (meta >> (16 * (row / 8) + 4 * chunk)) & 0xfu;
-      const int i0 = int(field & 3u), i1 = int(field >> 2);
-      if (i0 >= i1) { err->fail("mma.sp: metadata field is not one of the ordered 2:4 patterns"); return; }
-      const uint32_t reg = a[4 * (row % 8) + chunk][row / 8];
-      A[row][4 * chunk + i0] = half_value(dtype, half_of(reg, 0));
-      A[row][4 * chunk + i1] = half_value(dtype, half_of(reg, 1));
-    }
-  double B[16][8];
-  unpack_b(dtype, b, B);
-  multiply(A, B, c, d);
+  mma_sp<1>(dtype, a, b, c, e, selector, d, err);
+}
+
+// m16n8k32 .f16/.bf16 (9.7.14.6.2.2): the compressed 16x16 A in the dense m16n8k16 A layout; a
+// thread pair per quad, lanes 4g + 2 * selector + h (selector 0 or 1), lane h covering columns
+// 16h .. 16h+15 with the k16 word layout (CUTLASS's k32 reorder gives the same words, docs/cuda.md).
+void mma_sp_m16n8k32(DType dtype, const uint32_t a[kLanes][4], const uint32_t b[kLanes][4], const float c[kLanes][4],
+                     const uint32_t e[kLanes], int selector, float d[kLanes][4], ModelError* err) {
+  if (selector < 0 || selector > 1) { err->fail("mma.sp: sparsity selector must be 0 or 1 for m16n8k32 .f16/.bf16"); return; }
+  mma_sp<2>(dtype, a, b, c, e, 2 * selector, d, err);
 }
 
 }  // namespace sk::cuda::model

@@ -5,6 +5,8 @@
 //     mma.m16n8k16 with floating point type)
 //   mma.sp::ordered_metadata.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}.{f16,bf16}.f32
 //     (9.7.14.6.1 sparse matrix storage, 9.7.14.6.2.1 fragments and metadata for m16n8k16)
+//   mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.{f16,bf16}.{f16,bf16}.f32
+//     (9.7.14.6.2.2 fragments and metadata for m16n8k32 .f16/.bf16)
 // Registers are plain uint32 per lane; the model reports misuse (misaligned ldmatrix rows, invalid
 // 2:4 metadata) instead of producing garbage, which is what the hardware would do silently.
 #pragma once
@@ -29,13 +31,24 @@ struct ModelError {
 void ldmatrix(const uint16_t* smem, size_t smem_elems, const uint32_t row_addr[kLanes], int num, bool trans,
               uint32_t out[kLanes][4], ModelError* err);
 
-// D = A * B + C for one m16n8k16; dtype f16 or bf16 for both A and B; products exact, sum in fp64,
-// rounded once to fp32 (the hardware accumulates at least this precisely for these inputs).
+// D = A * B + C for one m16n8k16; dtype f16 or bf16 for both A and B. The model is the exact
+// result: products exact, summed in fp64, rounded once to fp32. The hardware is NOT this precise:
+// tensor cores compute products exactly but align the addends of each block FMA (c and 4, 8 or
+// more products, by architecture) to the largest exponent, truncate the bits that fall off and
+// normalize toward zero (Fasi, Higham, Mikaitis, Pranesh, "Numerical behavior of NVIDIA tensor
+// cores", PeerJ CS 2021). So the model proves data movement, not rounding; the GPU tests bound the
+// hardware's deviation from fp64 by that behaviour (test/gpu/tolerance.ts, docs/cuda.md).
 void mma_m16n8k16(DType dtype, const uint32_t a[kLanes][4], const uint32_t b[kLanes][2], const float c[kLanes][4],
                   float d[kLanes][4]);
 
 // Sparse A (2:4): a holds the kept values, e the metadata, selector picks the lane of each quad.
 void mma_sp_m16n8k16(DType dtype, const uint32_t a[kLanes][2], const uint32_t b[kLanes][2], const float c[kLanes][4],
+                     const uint32_t e[kLanes], int selector, float d[kLanes][4], ModelError* err);
+
+// Sparse A (2:4) over K = 32: a holds 4 registers of kept values (16 columns of the compressed
+// 16x16 A per lane pair of registers), b the dense 32x8 B in 4 registers, e the metadata of the
+// thread pair picked by selector (0: lanes 4g, 4g+1; 1: lanes 4g+2, 4g+3).
+void mma_sp_m16n8k32(DType dtype, const uint32_t a[kLanes][4], const uint32_t b[kLanes][4], const float c[kLanes][4],
                      const uint32_t e[kLanes], int selector, float d[kLanes][4], ModelError* err);
 
 // The dense matrices the fragments stand for, for direct tests of the model itself.

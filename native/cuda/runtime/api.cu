@@ -12,6 +12,14 @@
 #include "blas_libs.h"
 #include "cuda_api.h"
 #include "cusparselt.h"
+#include "device_check.h"
+#include "../kernels/kernels.h"
+
+// The architectures CMake built for (SPARSEKIT_CUDA_ARCHS, space-separated), for the up-front
+// kernel-image check; the default list if built without CMake.
+#ifndef SK_CUDA_ARCHS
+#define SK_CUDA_ARCHS "80-real 86-real 89-real 90"
+#endif
 
 namespace sk::cuda {
 
@@ -94,7 +102,15 @@ int device_count(int* count, SkCudaStatus* st) {
       return set_status(st, ErrorCode::device, std::string("no NVIDIA driver: libcuda.so.1 cannot be loaded (") + (why ? why : "?") +
                                             "); this build needs a driver for CUDA " SK_CUDA_VERSION_STRING " or newer");
     }
-    return cuda_fail(st, e, "no usable CUDA device (cudaGetDeviceCount)");
+    // A driver is there: say which CUDA it supports and what this build needs (the R535-R570
+    // drivers of many A100/H100 clusters support CUDA 12.x, not a CUDA 13 runtime).
+    int driver = 0;
+    cudaDriverGetVersion(&driver);
+    if (e == cudaErrorInsufficientDriver || driver / 1000 < CUDART_VERSION / 1000) {
+      const std::string why = driver_mismatch_reason(driver, CUDART_VERSION);
+      if (!why.empty()) return set_status(st, ErrorCode::device, std::string("no usable CUDA device: ") + why);
+    }
+    return cuda_fail(st, e, "no usable CUDA device (cudaGetDeviceCount, driver CUDA " + cuda_version_name(driver) + ")");
   }
   if (*count == 0) return set_status(st, ErrorCode::device, "the CUDA driver reports no devices");
   return ok_status(st);
@@ -111,9 +127,21 @@ int device_info(int id, SkCudaDevice* out, SkCudaStatus* st) {
   out->minor = p.minor;
   out->memory_bytes = p.totalGlobalMem;
   out->sm_count = p.multiProcessorCount;
+  const std::string sm = "sm_" + std::to_string(p.major) + std::to_string(p.minor);
   if (p.major < 8)
-    return set_status(st, ErrorCode::device, std::string(p.name) + " is sm_" + std::to_string(p.major) + std::to_string(p.minor) +
-                                          "; sparsekit's kernels need sm_80 or newer");
+    return set_status(st, ErrorCode::device, std::string(p.name) + " is " + sm + "; sparsekit's kernels need sm_80 or newer");
+  // Up front, not at the first launch: a kernel image for this compute capability among the built
+  // architectures (CUDA's rules, device_check.h), then the runtime's own answer for one kernel.
+  if (kernel_image_for(p.major, p.minor, SK_CUDA_ARCHS).empty())
+    return set_status(st, ErrorCode::device, std::string(p.name) + " is " + sm + "; this libsparsekit_cuda holds kernels for " +
+                                                 SK_CUDA_ARCHS + " only, none of which runs on " + sm +
+                                                 " (SASS runs on its own major and newer minors, PTX on newer GPUs): rebuild with "
+                                                 "cmake -DSPARSEKIT_CUDA_ARCHS=\"" + std::to_string(p.major) + std::to_string(p.minor) +
+                                                 "-real;...\" (npm run build:cuda)");
+  e = probe_kernel_image();
+  if (e != cudaSuccess)
+    return cuda_fail(st, e, std::string(p.name) + " (" + sm + "): no loadable kernel image in this libsparsekit_cuda (built for " +
+                                SK_CUDA_ARCHS + ")");
   return ok_status(st);
 }
 
@@ -162,7 +190,7 @@ int memory(int device, uint64_t* free_bytes, uint64_t* total_bytes, SkCudaStatus
 
 const SkCudaApi kApi = {
     SK_CUDA_ABI_VERSION,
-    "cuda " SK_CUDA_VERSION_STRING ", sm_80 sm_86 sm_89 sm_90",
+    "cuda " SK_CUDA_VERSION_STRING ", archs " SK_CUDA_ARCHS,
     device_count, device_info, libraries, alloc, release, copy_to_device, copy_to_host, upload_matrix, release_matrix, spmm,
     bench_spmm, selected_kernel, memory,
 };

@@ -25,6 +25,13 @@ const LibState& cublaslt_state();
 std::string cublaslt_linear(int device, int dtype, int out_dtype, const void* w, const void* x, void* y, int64_t M,
                             int64_t K, int64_t N, void* workspace, size_t workspace_bytes, void* stream);
 
+// Whether cublasLtMatmul writes out_dtype (sk::DType f32 = 0, f16 = 1, bf16 = 2) for 16-bit A and B
+// of `dtype` with CUBLAS_COMPUTE_32F: cuBLAS's table of supported type combinations allows C/D
+// 16F or 32F for 16F inputs and 16BF or 32F for 16BF inputs, nothing mixed. Other outputs (f16
+// weights to a bf16 output and the reverse) go through an fp32 temporary and our reduce kernel,
+// like a bias.
+inline bool cublaslt_writes(int dtype, int out_dtype) { return out_dtype == 0 || out_dtype == dtype; }
+
 // The workspace NVIDIA recommends for cuBLAS(Lt): 32 MiB on Hopper (sm_90) and newer, 4 MiB before.
 inline size_t cublaslt_workspace_bytes(int cc_major) { return size_t(cc_major >= 9 ? 32 : 4) << 20; }
 

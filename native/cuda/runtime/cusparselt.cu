@@ -3,6 +3,8 @@
 // values and descriptor parameters come from sp24_route.h.
 #include "cusparselt.h"
 
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -197,7 +199,9 @@ std::string lt_matmul(LtWeight* w, const void* x, int64_t n, int out_dtype, void
     auto& slot = w->plans[lt_plan_key(n, w->dtype, out_dtype)];
     if (!slot) {
       auto pl = std::make_unique<Plan>();
-      const LtMatmulParams p = lt_matmul_params(w->M, w->K, n, w->dtype, out_dtype);
+      const char* order = std::getenv("SPARSEKIT_LT_B_ORDER");  // gpu:first-run's probe of the equivalent description of x
+      const LtMatmulParams p = lt_matmul_params(w->M, w->K, n, w->dtype, out_dtype,
+                                                order && std::strcmp(order, "col") == 0 ? lt::kOrderCol : lt::kOrderRow);
       int rc = s.DenseDescriptorInit(w->handle, &pl->mat_b, p.b.rows, p.b.cols, p.b.ld, lt::kAlignment, p.b.value_type, p.b.order);
       if (rc) { w->plans.erase(lt_plan_key(n, w->dtype, out_dtype)); return fail("cusparseLtDenseDescriptorInit (x)", rc); }
       pl->b = true;

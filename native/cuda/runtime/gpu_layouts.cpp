@@ -73,7 +73,7 @@ Status bitmap_to_gpu(const MatrixView& a, BitmapGpu* out) {
   return Status::Ok();
 }
 
-Status nm24_to_gpu(const MatrixView& a, Sp24Gpu* out) {
+Status nm24_to_gpu(const MatrixView& a, Sp24Gpu* out, int meta_pairing) {
   SK_RETURN_IF_ERROR(check_half(a, Format::nm, "nm24_to_gpu"));
   if (a.n != 2 || a.m != 4)
     return Status::Error(ErrorCode::format, "the mma.sp kernel needs 2:4, got " + std::to_string(a.n) + ":" + std::to_string(a.m));
@@ -108,7 +108,7 @@ Status nm24_to_gpu(const MatrixView& a, Sp24Gpu* out) {
           }
           g.values[size_t(sp24_value_word(rb, ks, g.ksteps, 4 * (row16 % 8) + c, row16 / 8))] = word;
           g.meta[size_t(sp24_meta_word(rb, ks, g.ksteps, row16 % 8))] |= sp24_group_bits(idx[0], idx[1])
-                                                                         << sp24_meta_shift(row16, c);
+                                                                         << sp24_meta_shift_pairing(meta_pairing, row16, c);
         }
   return Status::Ok();
 }

@@ -25,6 +25,8 @@ struct Sp24Gpu {  // sp24_index.h describes the layout
 // a: bitmap format, float16 or bfloat16 values (validated).
 Status bitmap_to_gpu(const MatrixView& a, BitmapGpu* out);
 // a: nm format with n = 2, m = 4, float16 or bfloat16 values (validated).
-Status nm24_to_gpu(const MatrixView& a, Sp24Gpu* out);
+// meta_pairing: sp24_index.h's sp24_meta_shift_pairing (0 = the documented layout; others only for
+// gpu:first-run's probe of the hardware's reading).
+Status nm24_to_gpu(const MatrixView& a, Sp24Gpu* out, int meta_pairing = 0);
 
 }  // namespace sk::cuda

@@ -116,6 +116,13 @@ void attach_cusparselt(DeviceMatrix* dm, const MatrixView& v) {
   dm->bytes += bytes;
 }
 
+// SPARSEKIT_SP24_K=32 runs our 2:4 kernel with mma.sp m16n8k32 (two K steps per instruction, as
+// CUTLASS and cuSPARSELt do) instead of m16n8k16; bench:gpu times both. Read per product.
+bool sp24_k32_requested() {
+  const char* v = std::getenv("SPARSEKIT_SP24_K");
+  return v && std::strcmp(v, "32") == 0;
+}
+
 // Enough blocks to fill the GPU twice: split K when the M x N grid alone is too small.
 int auto_splits(int64_t blocks, int64_t stages, int device) {
   int sms = 0;
@@ -194,9 +201,51 @@ int route(DeviceMatrix* dm, const SkSpmmArgs& a, Route* r, SkCudaStatus* st) {
   r->measure = d.measure;
   r->kernel = r->impl == Impl::cusparselt ? "sp24-cusparselt" : "sp24-mma.sp";
   r->note = d.why;
+  if (r->impl == Impl::ours && sp24_k32_requested()) r->note = "m16n8k32 (SPARSEKIT_SP24_K=32); " + r->note;
   if (have && t.measured())
     r->note = "measured: mma.sp " + std::to_string(t.ours_ms) + " ms, cuSPARSELt " +
               (t.library_ms < 1e29 ? std::to_string(t.library_ms) + " ms" : std::string("failed"));
+  return ok_status(st);
+}
+
+// Our kernel's launch for this product: tile width, split-K and the grid, checked against CUDA's
+// limits. spmm_enqueue calls it (through check_launch_limits) before anything is allocated or
+// launched, run_nk again to launch; pointers, alignment and stream are run_nk's to fill in.
+int plan_ours(DeviceMatrix* dm, const SkSpmmArgs& a, LaunchArgs* la, SkCudaStatus* st) {
+  const int64_t M = dm->M, K = dm->K, n = a.n;
+  la->M = M;
+  la->K = K;
+  la->N = n;
+  la->bf16 = dm->dtype == DType::bf16;
+  la->bn = pick_bn(n);
+  la->sp24_k32 = dm->format == Format::nm && sp24_k32_requested();
+  const int64_t stages = (K + kStageK - 1) / kStageK;
+  const int block_rows = dm->format == Format::tiled_csl ? kTileRows : kBmpBlockRows;  // 2:4 blocks are 64 rows too
+  const int64_t row_blocks = spmm_row_blocks(M, block_rows);
+  la->splits = a.split_k > 0 ? int(a.split_k < stages ? a.split_k : stages)
+                             : auto_splits(row_blocks * ((n + la->bn - 1) / la->bn), stages, dm->device);
+  SpmmGrid grid;
+  if (!spmm_grid(n, la->bn, row_blocks, la->splits, &grid))
+    return set_status(st, ErrorCode::shape, "spmm: the launch grid exceeds CUDA's limits (M = " + std::to_string(M) + ", N = " +
+                                                std::to_string(n) + ", split-K " + std::to_string(la->splits) +
+                                                "; at most 65535 blocks of " + std::to_string(block_rows) +
+                                                " rows and 65535 K splits)");
+  return ok_status(st);
+}
+
+// Every launch limit of the product, before any allocation or launch: our kernel's grid (when it
+// may run) and the transposes of spmm(w, b [K, N]), so that an oversized shape fails cleanly
+// instead of after the first half of the work.
+int check_launch_limits(DeviceMatrix* dm, const SkSpmmArgs& a, const Route& r, bool transposed, SkCudaStatus* st) {
+  if (transposed && (!transpose_grid_ok(dm->K, a.n) || !transpose_grid_ok(a.n, dm->M)))
+    return set_status(st, ErrorCode::shape, "spmm(w, b [K, N]): the transposes of b and of the result run on a grid of "
+                                            "ceil(rows / 32) <= 65535 tiles, so K and N must each be at most 2097120 (K = " +
+                                                std::to_string(dm->K) + ", N = " + std::to_string(a.n) +
+                                                "); pass x as [N, K] to linear() instead");
+  if (dm->K > 0 && (r.impl == Impl::ours || r.measure)) {
+    LaunchArgs la{};
+    return plan_ours(dm, a, &la, st);
+  }
   return ok_status(st);
 }
 
@@ -219,9 +268,10 @@ int run_nk(DeviceMatrix* dm, Impl impl, const SkSpmmArgs& a, cudaStream_t s, SkC
     return err.empty() ? ok_status(st) : set_status(st, ErrorCode::device, err);
   }
   if (impl == Impl::cublaslt) {
-    // With a bias, cuBLASLt writes fp32 and our epilogue adds the bias and rounds once.
-    const bool fused = a.bias != nullptr;
-    if (fused && device_alloc_async(size_t(count) * 4, &part, s, "the bias epilogue", st)) return st->code;
+    // With a bias, or an output type cuBLASLt cannot write for these inputs (f16 weights to bf16
+    // and the reverse), cuBLASLt writes fp32 and our epilogue adds the bias and rounds once.
+    const bool fused = a.bias != nullptr || !cublaslt_writes(int(dm->dtype), a.out_dtype);
+    if (fused && device_alloc_async(size_t(count) * 4, &part, s, "the fp32 output of cuBLASLt before the epilogue", st)) return st->code;
     void* ws = nullptr;
     size_t ws_bytes = 0;
     cublaslt_workspace(dm->device, &ws, &ws_bytes);
@@ -232,21 +282,13 @@ int run_nk(DeviceMatrix* dm, Impl impl, const SkSpmmArgs& a, cudaStream_t s, SkC
       return set_status(st, ErrorCode::device, err);
     }
     return finish(fused ? launch_reduce(static_cast<float*>(part), 1, count, a.out_dtype, a.y, s, a.bias, a.bias_dtype, M)
-                        : cudaSuccess, "bias epilogue");
+                        : cudaSuccess, "epilogue after cuBLASLt (bias, output type)");
   }
-  LaunchArgs la{static_cast<const uint16_t*>(a.x), M, K, n, nullptr, 1, dm->dtype == DType::bf16,
-                K % 8 == 0 && aligned16(a.x), pick_bn(n), s};
-  const int64_t stages = (K + kStageK - 1) / kStageK;
-  const int block_rows = dm->format == Format::tiled_csl ? kTileRows : kBmpBlockRows;  // 2:4 blocks are 64 rows too
-  const int64_t row_blocks = spmm_row_blocks(M, block_rows);
-  la.splits = a.split_k > 0 ? int(a.split_k < stages ? a.split_k : stages)
-                            : auto_splits(row_blocks * ((n + la.bn - 1) / la.bn), stages, dm->device);
-  SpmmGrid grid;
-  if (!spmm_grid(n, la.bn, row_blocks, la.splits, &grid))
-    return set_status(st, ErrorCode::shape, "spmm: the launch grid exceeds CUDA's limits (M = " + std::to_string(M) + ", N = " +
-                                                std::to_string(n) + ", split-K " + std::to_string(la.splits) +
-                                                "; at most 65535 blocks of " + std::to_string(block_rows) +
-                                                " rows and 65535 K splits)");
+  LaunchArgs la{};
+  if (int rc = plan_ours(dm, a, &la, st)) return rc;
+  la.x = static_cast<const uint16_t*>(a.x);
+  la.aligned = K % 8 == 0 && aligned16(a.x);
+  la.stream = s;
   const bool direct = la.splits == 1 && a.out_dtype == 0 && !a.bias;
   if (!direct && device_alloc_async(size_t(la.splits) * size_t(count) * 4, &part, s, "split-K partial sums", st)) return st->code;
   la.part = direct ? static_cast<float*>(a.y) : static_cast<float*>(part);
@@ -365,7 +407,8 @@ int upload_matrix(int device, const SkMatrixDesc* desc, void** handle, uint64_t*
     }
     case Format::nm: {
       Sp24Gpu g;
-      s = nm24_to_gpu(v, &g);
+      const char* pairing = std::getenv("SPARSEKIT_SP24_META_PAIRING");  // gpu:first-run's probe only
+      s = nm24_to_gpu(v, &g, pairing ? std::atoi(pairing) : 0);
       if (!s.ok()) { rc = set_status(st, s.code, s.message); break; }
       dm->row_blocks = g.row_blocks;
       dm->k_tiles = g.ksteps;
@@ -415,6 +458,7 @@ int spmm_enqueue(DeviceMatrix* dm, const SkSpmmArgs* args, cudaStream_t s, SkSpm
   void *xt = nullptr, *yt = nullptr;
   const int out_bytes = a.out_dtype == 0 ? 4 : 2;
   const bool transposed = a.layout == SK_LAYOUT_KN && a.n > 1;  // N = 1: [K] and [M] need no transpose
+  if (int rc = check_launch_limits(dm, a, r, transposed, st)) return rc;
   int rc = 0;
   if (transposed) {  // b [K, N] -> x [N, K]; y [N, M] -> [M, N] afterwards
     rc = device_alloc_async(size_t(dm->K * a.n) * 2, &xt, s, "the transposed activations", st);

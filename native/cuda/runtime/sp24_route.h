@@ -52,13 +52,17 @@ struct LtMatmulParams {
 //   B = x, row-major N x K, ld K, transposed: op(B) is the K x N activation matrix, no copy;
 //   D = y seen column-major: M x N with ld M is exactly the row-major [N, M] output.
 // The same descriptor for A serves compression (cusparseLtSpMMACompress2 with op N) and every plan.
-inline LtMatmulParams lt_matmul_params(int64_t M, int64_t K, int64_t N, int dtype, int out_dtype) {
+// b_order kOrderCol describes the same x buffer the other way, column-major K x N with ld K and
+// op N: equivalent on paper; gpu:first-run tries both (SPARSEKIT_LT_B_ORDER=col) because only
+// hardware says which combinations cuSPARSELt accepts.
+inline LtMatmulParams lt_matmul_params(int64_t M, int64_t K, int64_t N, int dtype, int out_dtype, int b_order = lt::kOrderRow) {
   LtMatmulParams p;
   p.a = {M, K, K, lt::kOrderRow, lt_value_type(dtype)};
-  p.b = {N, K, K, lt::kOrderRow, lt_value_type(dtype)};
+  p.b = b_order == lt::kOrderCol ? LtMatrixParams{K, N, K, lt::kOrderCol, lt_value_type(dtype)}
+                                 : LtMatrixParams{N, K, K, lt::kOrderRow, lt_value_type(dtype)};
   p.c = {M, N, M, lt::kOrderCol, lt_value_type(out_dtype)};
   p.op_a = lt::kOpN;
-  p.op_b = lt::kOpT;
+  p.op_b = b_order == lt::kOrderCol ? lt::kOpN : lt::kOpT;
   p.compute_type = lt::kCompute32F;
   return p;
 }
