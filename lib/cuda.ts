@@ -213,13 +213,13 @@ export async function tensorToDevice(t: Tensor, device: string, options: { dtype
 /** @internal SparseMatrix.to('cuda'). */
 export async function matrixToDevice(m: SparseMatrix, device: string, repack?: () => SparseMatrix): Promise<DeviceSparseMatrix> {
   const id = parseDevice(device);
-  if (m.dtype === 'float32')
+  if (m.dtype !== 'float16' && m.dtype !== 'bfloat16')
     throw new DTypeError(`${m}.to('${device}'): GPU weights are float16 or bfloat16; pack from tensor.to('float16') first`);
   requireDevice(id, `${m}.to('${device}')`);
   if (repack) m = repack();  // after the device check: no host work when there is no GPU
   try {
     const handle = await native.cudaUploadMatrixAsync(id, m.desc());
-    return new DeviceSparseMatrix(handle, m.format, m.shape, m.dtype, id);
+    return new DeviceSparseMatrix(handle, m.format, m.shape, m.dtype as 'float16' | 'bfloat16', id);
   } catch (e) {
     throw fromNativeError(e, `${m}.to('${device}')`);
   }

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { DType } from './dtype.js';
 
 export type FormatName = 'dense' | 'csr' | 'bitmap' | 'nm' | 'tiled-csl';
-export type PartName = 'values' | 'rowPtr' | 'colIdx' | 'masks' | 'words' | 'tileOffsets';
+export type PartName = 'values' | 'rowPtr' | 'colIdx' | 'masks' | 'words' | 'tileOffsets' | 'scales' | 'zeros';
 export type Parts = Partial<Record<PartName, ArrayBufferView | ArrayBuffer>>;
 
 export interface MatrixDesc {
@@ -19,7 +19,15 @@ export interface MatrixDesc {
   cols: number;
   n?: number;
   m?: number;
+  /** Quantized values (dtype 'uint8' codes): formats/quant.h. */
+  quant?: QuantSpecNative;
   parts: Parts;
+}
+
+export interface QuantSpecNative {
+  bits: number;
+  groupSize: number;
+  symmetric: boolean;
 }
 
 export interface PackOptionsNative {
@@ -28,6 +36,10 @@ export interface PackOptionsNative {
   m?: number;
   mask?: Uint8Array | null;
   prune?: boolean;
+  /** Quantize the kept values; with scales (and zeros), round to that grid instead of fitting one. */
+  quant?: QuantSpecNative;
+  scales?: Uint16Array;
+  zeros?: Uint8Array;
 }
 
 type Buf = ArrayBufferView | ArrayBuffer;

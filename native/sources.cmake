@@ -7,11 +7,14 @@ set(SPARSEKIT_CORE_SOURCES
   native/formats/format.cpp
   native/formats/pack.cpp
   native/formats/validate.cpp
+  native/formats/quant.cpp
   native/cpu/spmm.cpp
   native/cpu/spmm_portable.cpp
   native/cpu/spmm_vec.cpp
   native/cpu/spmm_avx2.cpp
   native/cpu/spmm_avx512.cpp
+  native/cpu/qspmm_portable.cpp
+  native/cpu/qspmm_avx512.cpp
   native/cpu/probes.cpp
   native/io/json.cpp
   native/io/mapped_file.cpp
