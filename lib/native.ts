@@ -125,7 +125,8 @@ export interface NativeAddon {
   pruneWandaAsync(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
                   opt: PatternNative & { alphaSearch: boolean; inPlace: boolean }): Promise<PruneResultNative>;
   pruneSparseGpt(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
-                 opt: PatternNative & { blockSize: number; damping: number; quantizeBits: number }, control: Int32Array): Promise<PruneResultNative>;
+                 opt: PatternNative & { blockSize: number; damping: number; quantizeBits: number; quantizeGroup?: number; quantizeSymmetric?: boolean },
+                 control: Int32Array): Promise<PruneResultNative>;
   solverKernelName(): string;
 
   // GPU (native/addon/cuda_bridge.cpp): libsparsekit_cuda is found at run time.
@@ -171,6 +172,9 @@ export interface PruneResultNative {
   deadColumns: number;
   scale?: ArrayBuffer;
   zero?: ArrayBuffer;
+  /** sparsegpt with quantizeGroup: fp16 scale bits and uint8 zero points, [rows, cols / group]. */
+  groupScale?: ArrayBuffer;
+  groupZero?: ArrayBuffer;
 }
 
 /** The package root: the nearest folder upwards holding sparsekit's package.json. */
