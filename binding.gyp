@@ -19,6 +19,7 @@
         "native/cpu/spmm_avx512.cpp",
         "native/cpu/qspmm_portable.cpp",
         "native/cpu/qspmm_avx512.cpp",
+        "native/cpu/qspmm_avx512_vnni.cpp",
         "native/cpu/probes.cpp",
         "native/io/json.cpp",
         "native/io/mapped_file.cpp",

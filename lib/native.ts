@@ -28,6 +28,8 @@ export interface QuantSpecNative {
   bits: number;
   groupSize: number;
   symmetric: boolean;
+  /** Per call (MatmulOptions.activations): kernels may round activations to int8. */
+  int8Activations?: boolean;
 }
 
 export interface PackOptionsNative {

@@ -222,6 +222,46 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
     });
   }
 
+  it("activations: 'int8' rounds x per weight group exactly as documented (VNNI), fp32 elsewhere", () => {
+    let seed = 900;
+    const vnni = ISAS.includes('avx512') && info.features.avx512vnni === true;
+    for (const [M, K, G] of [[37, 256, 32], [21, 384, 128], [9, 512, 64], [5, 256, 256]] as const)
+      for (const f of FORMATS)
+        for (const v of VARIANTS) {
+          const q = pack(makeWeight(M, K, seed++, f.format === 'bitmap'), M, K, f, { ...v, groupSize: G });
+          const wq = valuesOf(q.toDense());
+          const xv = Tensor.randn([1, K], { seed: seed++ }).toFloat32Array();
+          for (let k = 0; k < K; k += 37) xv[k]! *= 30;  // outlier channels
+          const x = Tensor.from(xv, [1, K]);
+          // Independent reference of the rounding: s = fp32(max|x| / 127) per group, xq = round-half-even(fp32(x / s)).
+          const xd = new Float64Array(K);
+          for (let g = 0; g < K / G; g++) {
+            let amax = 0;
+            for (let k = g * G; k < (g + 1) * G; k++) amax = Math.max(amax, Math.abs(xv[k]!));
+            const sx = amax > 0 ? Math.fround(amax / 127) : 1;
+            for (let k = g * G; k < (g + 1) * G; k++) {
+              const t = Math.fround(xv[k]! / sx), fl = Math.floor(t), d = t - fl;
+              const r = d > 0.5 || (d === 0.5 && fl % 2 !== 0) ? fl + 1 : fl;
+              xd[k] = Math.max(-127, Math.min(127, r)) * sx;
+            }
+          }
+          const label = `${f.format}${f.n ?? ''}:${f.m ?? ''} ${v.bits}b ${v.symmetric ? 'sym' : 'asym'} g${G}`;
+          for (const isa of ISAS) {
+            setIsa(isa);
+            const kernel = selectedKernel(q, 1, { activations: 'int8' });
+            const rounds = kernel.includes('_x8_');
+            expect(rounds, `${isa} ${kernel}`).toBe(vnni && isa === 'avx512');
+            const want = matmulRef(wq, rounds ? xd : Float64Array.from(xv), M, K, 1);
+            const got = valuesOf(linear.sync(x, q, null, { activations: 'int8' }));
+            expectClose(got, want.c, want.mag, OUT_RTOL.float32!, K, `${isa} ${kernel} ${label}`);
+          }
+        }
+    setIsa(startIsa);
+    const dense = Tensor.randn([4, 64], { seed: 1 });
+    expect(() => linear.sync(Tensor.randn([1, 64], { seed: 2 }), dense, null, { activations: 'int8' })).toThrow(/applies to quantized weights/);
+    expect(() => linear.sync(Tensor.randn([1, 64], { seed: 2 }), dense, null, { activations: 'int4' as 'int8' })).toThrow(/expected 'float32' or 'int8'/);
+  });
+
   it('picks the AVX-512 quantized kernels where the CPU has them, portable elsewhere', () => {
     const q = pack(makeWeight(16, 128, 3, false), 16, 128, { format: 'nm', n: 2, m: 4 }, { bits: 4, groupSize: 128, symmetric: true });
     setIsa('portable');

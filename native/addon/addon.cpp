@@ -62,6 +62,7 @@ bool get_quant(Napi::Env env, const Napi::Value& v, QuantSpec* q) {
   q->bits = int(bits);
   q->group = int(group);
   q->asym = !o.Get("symmetric").ToBoolean();
+  q->act_int8 = o.Get("int8Activations").ToBoolean();
   return true;
 }
 
@@ -349,6 +350,7 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   feat.Set("avx512bf16", f.avx512bf16);
   feat.Set("avx512vbmi2", f.avx512vbmi2);
   feat.Set("avx512fp16", f.avx512fp16);
+  feat.Set("avx512vnni", f.avx512vnni);
   o.Set("features", feat);
   o.Set("isa", isa_name(active_isa()));
   Napi::Array isas = Napi::Array::New(env);
