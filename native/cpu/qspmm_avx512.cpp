@@ -26,17 +26,7 @@ namespace {
 
 enum QFmt { kDense = 0, kNM = 1, kBitmap = 2 };
 
-// Zen 4/5: a zero-masked expand waits on its destination; zero a register and use the merge form.
-inline __m256i expand_b32(__m256i src, __mmask32 k) {
-  __m256i v = _mm256_setzero_si256();
-  __asm__("vpexpandb %1, %0%{%2%}" : "+v"(v) : "v"(src), "Yk"(k));
-  return v;
-}
-inline __m512 expand_f32(__m512 src, __mmask16 k) {
-  __m512 v = _mm512_setzero_ps();
-  __asm__("vexpandps %1, %0%{%2%}" : "+v"(v) : "v"(src), "Yk"(k));
-  return v;
-}
+#include "avx512_expand.inl"
 
 // 16 bytes of packed nibbles -> 32 code bytes in storage order (low nibble first).
 inline __m256i unpack_nibbles(__m128i b) {
