@@ -188,7 +188,7 @@ describe('quantized storage: bad input is a typed error naming the argument', ()
 
 const SHAPES: [number, number, number, number][] = [
   // [M, K, N, groupSize]
-  [1, 32, 1, 32], [37, 96, 1, 32], [19, 256, 2, 128], [33, 192, 3, 64], [21, 128, 16, 32], [40, 512, 17, 128], [9, 256, 64, 64], [5, 160, 70, 32],
+  [1, 32, 1, 32], [37, 96, 1, 32], [19, 256, 2, 128], [33, 192, 3, 64], [21, 128, 16, 32], [40, 512, 17, 128], [9, 256, 64, 64], [5, 160, 70, 32], [23, 1280, 16, 128], [6, 2304, 5, 64],
 ];
 
 describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
