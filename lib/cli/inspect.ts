@@ -5,7 +5,7 @@ import { SparseMatrix } from '../sparse-matrix.js';
 import type { Tensor } from '../tensor.js';
 import { CliError, Context, EXIT, fmtBytes, fmtPct, table } from './context.js';
 import { storageLabel } from './pack.js';
-import { followsNM, isLinearWeight, weightStats } from './weights.js';
+import { followsNM, isLinearWeight, tensorSparsity } from './weights.js';
 
 function valueBits(dtype: string): number | null {
   return ({ float32: 32, float16: 16, bfloat16: 16, int8: 8, uint8: 8, int32: 32, int4: 4 } as Record<string, number>)[dtype] ?? null;
@@ -78,7 +78,7 @@ export async function inspectFile(path: string, options: InspectOptions, ctx: Co
         progress?.item(name, size(name));
         const v = f.get(name);
         const t: Tensor = v instanceof SparseMatrix ? await v.toDenseAsync() : v;
-        const s = weightStats(t);
+        const s = tensorSparsity(t);
         e.sparsity = s.sparsity;
         e.nm = s.nm;
         if (options.expectNM && e.linear && !followsNM(t, options.expectNM.n, options.expectNM.m)) failing.push(name);
