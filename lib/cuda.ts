@@ -236,7 +236,7 @@ export async function tensorToDevice(t: Tensor, device: string, options: { dtype
 /** @internal SparseMatrix.to('cuda'): the GPU reads nm as 2:4, so a repack to 'nm' means 2:4. */
 export async function matrixToDevice(m: SparseMatrix, device: string, options: { format?: Format | 'auto'; expectedN?: number } = {}): Promise<DeviceSparseMatrix> {
   const id = parseDevice(device);
-  if (m.dtype === 'float32')
+  if (m.dtype !== 'float16' && m.dtype !== 'bfloat16')
     throw new DTypeError(`${m}.to('${device}'): GPU weights are float16 or bfloat16; pack from tensor.to('float16') first`);
   requireDevice(id, `${m}.to('${device}')`);
   const format = options.format;
@@ -248,7 +248,7 @@ export async function matrixToDevice(m: SparseMatrix, device: string, options: {
   }
   try {
     const handle = await native.cudaUploadMatrixAsync(id, m.desc());
-    return new DeviceSparseMatrix(handle, m.format, m.shape, m.dtype, id);
+    return new DeviceSparseMatrix(handle, m.format, m.shape, m.dtype as 'float16' | 'bfloat16', id);
   } catch (e) {
     throw fromNativeError(e, `${m}.to('${device}')`);
   }

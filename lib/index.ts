@@ -1,5 +1,10 @@
 export { Tensor, type RandomOptions, type Device } from './tensor.js';
-export { SparseMatrix, FORMATS, FORMAT_PARTS, type Format, type FromDenseOptions, type FromPartsOptions } from './sparse-matrix.js';
+export {
+  SparseMatrix, FORMATS, FORMAT_PARTS, QUANT_FORMATS, partsOf, type Format, type FromDenseOptions, type FromPartsOptions,
+} from './sparse-matrix.js';
+export {
+  QUANT_DTYPES, QUANT_GROUP_SIZES, type QuantDType, type QuantInfo, type QuantGrid, type QuantizeOptions,
+} from './quant.js';
 export { spmm, linear, selectedKernel, type MatmulOptions, type Weight, type SpmmFn, type LinearFn } from './ops.js';
 export {
   devices, gpuStatus, deviceMemory, DeviceTensor, DeviceSparseMatrix, type DeviceInfo, type DeviceList, type GpuStatus,

@@ -4,7 +4,7 @@
  * each format's parts (nothing is densified), so the sparsity before and after is identical.
  */
 import type { FloatDType, TypedArray } from './dtype.js';
-import { ArgumentError, FormatError, NumericError, ShapeError, fromNativeError } from './errors.js';
+import { ArgumentError, DTypeError, FormatError, NumericError, ShapeError, fromNativeError } from './errors.js';
 import type { PartName } from './native.js';
 import { SparseMatrix } from './sparse-matrix.js';
 import { Tensor, checkTensor, convertArray } from './tensor.js';
@@ -84,7 +84,8 @@ function forEachMaskBit(masks: Int32Array, rows: number, words: number, cols: nu
 function mergeParts(w: SparseMatrix, delta: (i: number, j: number) => number, scale: number): Partial<Record<PartName, TypedArray>> {
   const parts = w.parts();
   const get = (name: string) => parts[name]!.toTypedArray();
-  const { rows, cols, dtype } = w;
+  const { rows, cols } = w;
+  const dtype = w.dtype as FloatDType;  // quantized weights are refused by mergeLowRank
   const add = (v: number, r: number, c: number) => v + scale * delta(r, c);
   switch (w.format) {
     case 'dense':  // stores every position: its pruned ones are the zeros
@@ -165,6 +166,8 @@ export function mergeLowRank(w: Tensor | SparseMatrix, A: Tensor, B: Tensor, opt
   }
   if (!(w instanceof SparseMatrix)) throw new ArgumentError(`w: expected a Tensor or SparseMatrix, got ${String(w)}`);
   if (o.mask !== undefined) throw new ArgumentError('options.mask: a SparseMatrix keeps its own stored positions; the mask is for dense Tensor weights');
+  if (w.quant)
+    throw new DTypeError(`w: ${w.dtype} values sit on a quantization grid that a merge would leave; merge into the float weight, then quantize`);
   const delta = factors(A, B, w.rows, w.cols);
   if (!o.keepMask) {
     const dense = mergeLowRank(w.toDense(), A, B, { scale: o.scale, keepMask: false });

@@ -9,7 +9,7 @@ import { loadAddon } from './addon-loader.js';
 import type { DType } from './dtype.js';
 
 export type FormatName = 'dense' | 'csr' | 'bitmap' | 'nm' | 'tiled-csl';
-export type PartName = 'values' | 'rowPtr' | 'colIdx' | 'masks' | 'words' | 'tileOffsets';
+export type PartName = 'values' | 'rowPtr' | 'colIdx' | 'masks' | 'words' | 'tileOffsets' | 'scales' | 'zeros';
 export type Parts = Partial<Record<PartName, ArrayBufferView | ArrayBuffer>>;
 
 export interface MatrixDesc {
@@ -19,7 +19,17 @@ export interface MatrixDesc {
   cols: number;
   n?: number;
   m?: number;
+  /** Quantized values (dtype 'uint8' codes): formats/quant.h. */
+  quant?: QuantSpecNative;
   parts: Parts;
+}
+
+export interface QuantSpecNative {
+  bits: number;
+  groupSize: number;
+  symmetric: boolean;
+  /** Per call (MatmulOptions.activations): kernels may round activations to int8. */
+  int8Activations?: boolean;
 }
 
 export interface PackOptionsNative {
@@ -28,6 +38,10 @@ export interface PackOptionsNative {
   m?: number;
   mask?: Uint8Array | null;
   prune?: boolean;
+  /** Quantize the kept values; with scales (and zeros), round to that grid instead of fitting one. */
+  quant?: QuantSpecNative;
+  scales?: Uint16Array;
+  zeros?: Uint8Array;
 }
 
 type Buf = ArrayBufferView | ArrayBuffer;
@@ -116,7 +130,8 @@ export interface NativeAddon {
   pruneWandaAsync(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
                   opt: PatternNative & { alphaSearch: boolean; inPlace: boolean }): Promise<PruneResultNative>;
   pruneSparseGpt(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
-                 opt: PatternNative & { blockSize: number; damping: number; quantizeBits: number }, control: Int32Array): Promise<PruneResultNative>;
+                 opt: PatternNative & { blockSize: number; damping: number; quantizeBits: number; quantizeGroup?: number; quantizeSymmetric?: boolean },
+                 control: Int32Array): Promise<PruneResultNative>;
   solverKernelName(): string;
   // native/addon/slorb_binding.cpp: SLoRB's added term S(Px) (lib/slorb.ts builds the arguments)
   slorbAdd(args: object): void;
@@ -163,6 +178,9 @@ export interface PruneResultNative {
   deadColumns: number;
   scale?: ArrayBuffer;
   zero?: ArrayBuffer;
+  /** sparsegpt with quantizeGroup: fp16 scale bits and uint8 zero points, [rows, cols / group]. */
+  groupScale?: ArrayBuffer;
+  groupZero?: ArrayBuffer;
 }
 
 /** The package root: the nearest folder upwards holding sparsekit's package.json. */

@@ -17,13 +17,29 @@ export interface MatmulOptions {
   backend?: GpuBackend;
   /** GPU only: split-K slices of one launch, 0 (default) = automatic, at most 65535. docs/cuda.md. */
   splitK?: number;
+  /**
+   * Quantized weights only: 'int8' allows the kernel to round the activations to int8 per weight
+   * group (scale max|x|/127, round to nearest even) and multiply with integer dot products (AVX-512
+   * VNNI at N = 1, as llama.cpp does; docs/kernels.md gives the error bound). Default 'float32':
+   * activations are never rounded. Where no int8 kernel applies they stay float32.
+   */
+  activations?: 'float32' | 'int8';
 }
 
 /** A weight operand: a packed SparseMatrix, or a plain 2-D float Tensor used as the dense format. */
 export type Weight = SparseMatrix | Tensor;
 
-function weightDesc(w: unknown, what: string): MatrixDesc {
-  if (w instanceof SparseMatrix) return w.desc();
+function weightDesc(w: unknown, what: string, options: MatmulOptions = {}): MatrixDesc {
+  const act = typeof options === 'object' && options !== null ? options.activations : undefined;
+  if (act !== undefined && act !== 'float32' && act !== 'int8')
+    throw new ArgumentError(`options.activations: expected 'float32' or 'int8', got ${describe(act)}`);
+  if (act === 'int8' && !(w instanceof SparseMatrix && w.quant))
+    throw new ArgumentError("options.activations: 'int8' applies to quantized weights (int4 / int8) only");
+  if (w instanceof SparseMatrix) {
+    const d = w.desc();
+    if (act === 'int8' && d.quant) d.quant = { ...d.quant, int8Activations: true };
+    return d;
+  }
   if (w instanceof Tensor) {
     checkTensor(w, what);
     if (w.ndim !== 2) throw new ShapeError(`${what}: a dense weight must be 2-D, got ${fmtShape(w.shape)}`);
@@ -51,7 +67,7 @@ function withSlorb(call: Call, w: Weight, layout: SlorbLayout): Call {
 }
 
 function prepareSpmm(a: Weight, b: Tensor, options: MatmulOptions): Call {
-  const desc = weightDesc(a, 'a');
+  const desc = weightDesc(a, 'a', options);
   checkTensor(b, 'b');
   const bDtype = checkFloatDType(b.dtype, 'b.dtype');
   if (b.ndim !== 1 && b.ndim !== 2) throw new ShapeError(`b: expected [K] or [K, N], got ${fmtShape(b.shape)}`);
@@ -70,7 +86,7 @@ function prepareSpmm(a: Weight, b: Tensor, options: MatmulOptions): Call {
 
 function prepareLinear(x: Tensor, w: Weight, bias: Tensor | null | undefined, options: MatmulOptions): Call {
   checkTensor(x, 'x');
-  const desc = weightDesc(w, 'w');
+  const desc = weightDesc(w, 'w', options);
   const xDtype = checkFloatDType(x.dtype, 'x.dtype');
   if (x.ndim < 1) throw new ShapeError('x: expected at least 1 dimension [..., K]');
   const k = x.shape[x.ndim - 1]!;
@@ -185,5 +201,5 @@ export const linear: LinearFn = Object.assign(
  */
 export function selectedKernel(a: Weight | DeviceSparseMatrix, n: number, options: MatmulOptions & { xDtype?: FloatDType } = {}): string {
   if (a instanceof DeviceSparseMatrix) return a.selectedKernel(n, options).kernel;
-  return native.kernelName(weightDesc(a, 'a'), n, options.xDtype ?? 'float32');
+  return native.kernelName(weightDesc(a, 'a', options), n, options.xDtype ?? 'float32');
 }

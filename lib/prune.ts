@@ -9,6 +9,7 @@ import { native, type PatternNative, type PruneResultNative } from './native.js'
 import { fmtShape } from './shape.js';
 import { CalibrationStats } from './calibration.js';
 import { Tensor, checkTensor } from './tensor.js';
+import { checkQuantize, type QuantGrid, type QuantInfo, type QuantizeOptions } from './quant.js';
 
 /** Unstructured `{ sparsity }` (fraction pruned, in [0, 1)) or N:M `{ n, m }` (keep n of every m). */
 export type PrunePattern = { sparsity: number; n?: undefined; m?: undefined } | { n: number; m: number; sparsity?: undefined };
@@ -40,6 +41,8 @@ export interface PruneReport {
 export interface PruneResult {
   /** The updated dense weight, same shape and dtype as the input. */
   weight: Tensor;
+  /** sparsegpt with `quantize`: the grid the kept weights lie on, ready for SparseMatrix.fromDense's `quant`. */
+  quant?: QuantGrid;
   /** uint8 of the weight's shape, 1 = kept (what SparseMatrix.fromDense takes as `mask`). */
   mask: Tensor;
   report: PruneReport;
@@ -76,6 +79,13 @@ export interface SparseGptOptions {
   signal?: AbortSignal;
   /** Jointly quantize the kept weights, 2..8 bits, per-row asymmetric min-max (zeros stay zero). */
   quantizeBits?: number;
+  /**
+   * Jointly quantize the kept weights onto a group-wise grid that packs as a quantized matrix
+   * (docs/formats.md): 4 or 8 bits, one fp16 scale per `groupSize` columns (a divisor of
+   * blockSize), symmetric by default. The result's `quant` goes to SparseMatrix.fromDense
+   * with the mask: fromDense(r.weight, { format: 'nm', n: 2, m: 4, mask: r.mask, quant: r.quant }).
+   */
+  quantize?: QuantizeOptions;
 }
 
 interface Weight2D {
@@ -215,9 +225,19 @@ async function sparsegpt(w: Tensor, stats: CalibrationStats, pattern: PrunePatte
   const damping = options.damping ?? 0.01;
   if (typeof damping !== 'number' || !Number.isFinite(damping) || damping < 0)
     throw new ArgumentError(`options.damping: expected a finite number >= 0, got ${String(damping)}`);
-  const bits = options.quantizeBits ?? 0;
+  let bits = options.quantizeBits ?? 0;
   if (bits !== 0 && !(Number.isInteger(bits) && bits >= 2 && bits <= 8))
     throw new ArgumentError(`options.quantizeBits: expected an integer in [2, 8], got ${String(bits)}`);
+  let group: QuantInfo | undefined;
+  if (options.quantize !== undefined) {
+    if (options.quantizeBits !== undefined) throw new ArgumentError('options.quantize / options.quantizeBits: give one (quantizeBits is the per-row grid)');
+    group = checkQuantize(options.quantize, 'options.quantize');
+    if (ww.cols % group.groupSize !== 0)
+      throw new ShapeError(`options.quantize.groupSize: ${group.groupSize} does not divide the ${ww.cols} columns`);
+    if (blockSize % group.groupSize !== 0)
+      throw new ArgumentError(`options.blockSize: must be a multiple of quantize.groupSize = ${group.groupSize}, got ${blockSize}`);
+    bits = group.bits;
+  }
   const { onProgress, signal } = options;
   if (onProgress !== undefined && typeof onProgress !== 'function')
     throw new ArgumentError(`options.onProgress: expected a function, got ${describe(onProgress)}`);
@@ -248,7 +268,8 @@ async function sparsegpt(w: Tensor, stats: CalibrationStats, pattern: PrunePatte
   let r: PruneResultNative;
   try {
     r = await native.pruneSparseGpt(ww.data, ww.dtype, ww.rows, ww.cols, s.handle(),
-      { sparsity: p.sparsity, n: p.n, m: p.m, blockSize, damping, quantizeBits: bits }, control);
+      { sparsity: p.sparsity, n: p.n, m: p.m, blockSize, damping, quantizeBits: bits,
+        ...(group ? { quantizeGroup: group.groupSize, quantizeSymmetric: group.symmetric } : {}) }, control);
   } catch (e) {
     if (callbackError !== undefined) throw callbackError;
     const err = fromNativeError(e, 'prune.sparsegpt');
@@ -260,7 +281,14 @@ async function sparsegpt(w: Tensor, stats: CalibrationStats, pattern: PrunePatte
   poll();
   if (callbackError !== undefined) throw callbackError;
   const res = toResult(r, ww, 'sparsegpt', p.label);
-  if (bits > 0 && r.scale && r.zero)
+  if (group && r.groupScale && r.groupZero) {
+    const shape = [ww.rows, ww.cols / group.groupSize];
+    res.quant = {
+      ...group,
+      scale: Tensor.from(new Uint16Array(r.groupScale), shape, { dtype: 'float16' }),
+      ...(group.symmetric ? {} : { zero: Tensor.from(new Uint8Array(r.groupZero), shape) }),
+    };
+  } else if (bits > 0 && r.scale && r.zero)
     res.report.quantization = {
       bits,
       scale: Tensor.from(new Float32Array(r.scale), [ww.rows]),

@@ -6,11 +6,13 @@
 import { type DType, type FloatDType, isFloatDType } from './dtype.js';
 import { FormatError } from './errors.js';
 import type { PartName } from './native.js';
-import { FORMAT_PARTS, FORMATS, type Format } from './sparse-matrix.js';
+import { checkQuantize, isQuantDType, type QuantDType, type QuantInfo } from './quant.js';
+import { FORMATS, partDType, partsOf, type Format } from './sparse-matrix.js';
 
 /**
  * Version of the sparse-matrix-on-disk scheme; readers refuse versions newer than they know.
- * Version 2 adds the SLoRB term; matrices without one are still written as version 1.
+ * Version 2 adds quantized values (dtype int4/int8 with `quant`) and the SLoRB term; matrices
+ * with neither are still written as version 1 so older readers keep reading them.
  */
 export const SPARSE_DISK_VERSION = 2;
 export const SPARSE_META_PREFIX = 'sparsekit:';
@@ -40,9 +42,10 @@ export interface SparseDiskInfo {
   format: Format;
   version: number;
   shape: [number, number];
-  dtype: FloatDType;
+  dtype: FloatDType | QuantDType;
   n?: number;
   m?: number;
+  quant?: QuantInfo;
   /** An SLoRB term stored as `<name>.slorbScales` (and `<name>.slorbProjection`). */
   slorb?: { groupSize: number; projection: boolean };
 }
@@ -53,8 +56,9 @@ export function slorbTensorNames(name: string): { scales: string; projection: st
 }
 
 export function sparseMetaValue(info: Omit<SparseDiskInfo, 'version'>): string {
-  const o: Record<string, unknown> = { format: info.format, version: info.slorb ? 2 : 1, shape: info.shape, dtype: info.dtype };
+  const o: Record<string, unknown> = { format: info.format, version: info.quant || info.slorb ? 2 : 1, shape: info.shape, dtype: info.dtype };
   if (info.format === 'nm') { o.n = info.n; o.m = info.m; }
+  if (info.quant) o.quant = { bits: info.quant.bits, groupSize: info.quant.groupSize, symmetric: info.quant.symmetric };
   if (info.slorb) o.slorb = { groupSize: info.slorb.groupSize, projection: info.slorb.projection };
   return JSON.stringify(o);
 }
@@ -80,7 +84,8 @@ export function parseSparseMeta(name: string, value: string): SparseDiskInfo {
     throw bad(`written with layout version ${r.version}; this sparsekit reads up to ${SPARSE_DISK_VERSION} (upgrade sparsekit)`);
   if (typeof r.format !== 'string' || !(FORMATS as readonly string[]).includes(r.format))
     throw bad(`format must be one of ${FORMATS.join(', ')}, got ${JSON.stringify(r.format)}`);
-  if (!isFloatDType(r.dtype)) throw bad(`dtype must be float32, float16 or bfloat16, got ${JSON.stringify(r.dtype)}`);
+  if (!isFloatDType(r.dtype) && !isQuantDType(r.dtype))
+    throw bad(`dtype must be float32, float16, bfloat16, int4 or int8, got ${JSON.stringify(r.dtype)}`);
   const shape = r.shape;
   if (!Array.isArray(shape) || shape.length !== 2 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
     throw bad(`shape must be [rows, cols] of non-negative integers, got ${JSON.stringify(shape)}`);
@@ -97,9 +102,23 @@ export function parseSparseMeta(name: string, value: string): SparseDiskInfo {
       throw bad(`slorb must be { groupSize: positive integer, projection: boolean } in a version 2 description, got ${JSON.stringify(r.slorb)}`);
     info.slorb = { groupSize: sl.groupSize as number, projection: sl.projection };
   }
+  if (isQuantDType(r.dtype)) {
+    const q = r.quant as Record<string, unknown> | undefined;
+    const bits = r.dtype === 'int4' ? 4 : 8;
+    if (typeof q !== 'object' || q === null || q.bits !== bits || typeof q.symmetric !== 'boolean')
+      throw bad(`dtype ${r.dtype} needs "quant": { "bits": ${bits}, "groupSize", "symmetric": true|false }, got ${JSON.stringify(r.quant)}`);
+    try {
+      info.quant = checkQuantize(q, 'quant');
+    } catch (e) {
+      throw bad((e as Error).message);
+    }
+  } else if (r.quant !== undefined) {
+    throw bad(`"quant" is only for dtype int4 / int8, got dtype ${JSON.stringify(r.dtype)}`);
+  }
   return info;
 }
 
-export function sparseParts(format: Format): readonly PartName[] {
-  return FORMAT_PARTS[format];
+/** The part tensors of a stored matrix, in file order, with the dtype each must have. */
+export function sparseParts(info: Pick<SparseDiskInfo, 'format' | 'dtype' | 'quant'>): { part: PartName; dtype: DType }[] {
+  return partsOf(info.format, info.quant).map((part) => ({ part, dtype: partDType(part, info.dtype) }));
 }

@@ -151,7 +151,8 @@ export class SafetensorsWriter {
       entries.push({ name, dtype: toStDType(value.dtype), shape: [...value.shape], data, align: data.BYTES_PER_ELEMENT });
     } else if (value instanceof SparseMatrix) {
       const parts = value.parts();
-      // Index parts first: int32, so they keep the offset 4-aligned for whatever follows.
+      // Index parts first: int32, so they keep the offset 4-aligned for whatever follows (quantized:
+      // then float16 scales, uint8 zeros, uint8 codes).
       const order = Object.keys(parts).sort((a, b) => Number(a === 'values') - Number(b === 'values'));
       for (const part of order) {
         const t = parts[part]!;
@@ -169,7 +170,7 @@ export class SafetensorsWriter {
       }
       this.#claim(SPARSE_META_PREFIX + name);
       this.#sparseMeta[SPARSE_META_PREFIX + name] = sparseMetaValue({
-        format: value.format, shape: [value.rows, value.cols], dtype: value.dtype, n: value.n, m: value.m,
+        format: value.format, shape: [value.rows, value.cols], dtype: value.dtype, n: value.n, m: value.m, quant: value.quant,
         slorb: sl ? { groupSize: sl.groupSize, projection: sl.projection !== undefined } : undefined,
       });
     } else if (isRaw(value)) {

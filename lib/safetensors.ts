@@ -71,10 +71,9 @@ export class SafetensorsFile {
       const info = parseSparseMeta(name, value);
       const partTensors: string[] = [];
       let byteLength = 0;
-      for (const part of sparseParts(info.format)) {
+      for (const { part, dtype: want } of sparseParts(info)) {
         const tn = partTensorName(name, part);
         const e = this.#entries.get(tn)?.entry;
-        const want = part === 'values' ? info.dtype : 'int32';
         if (!e) throw new FormatError(`'${path}': sparse matrix '${name}' (${info.format}) is missing its part tensor '${tn}'`);
         if (fromStDType(e.dtype) !== want || e.shape.length !== 1)
           throw new FormatError(`'${path}': part tensor '${tn}' must be 1-D ${want}, got ${e.dtype} ${fmtShape(e.shape)}`);
@@ -202,14 +201,14 @@ export class SafetensorsFile {
 
   private getSparse(s: SparseEntryInfo): SparseMatrix {
     const parts: Partial<Record<PartName, Tensor>> = {};
-    for (const part of sparseParts(s.format)) parts[part] = this.getTensor(partTensorName(s.name, part));
+    for (const { part } of sparseParts(s)) parts[part] = this.getTensor(partTensorName(s.name, part));
     try {
       const names = slorbTensorNames(s.name);
       const slorb = s.slorb && {
         groupSize: s.slorb.groupSize, scales: this.getTensor(names.scales),
         ...(s.slorb.projection ? { projection: this.getTensor(names.projection) } : {}),
       };
-      return SparseMatrix.fromParts(s.format, { shape: s.shape, dtype: s.dtype, n: s.n, m: s.m, parts, slorb });
+      return SparseMatrix.fromParts(s.format, { shape: s.shape, dtype: s.dtype, n: s.n, m: s.m, quant: s.quant, parts, slorb });
     } catch (e) {
       const err = fromNativeError(e);
       throw new FormatError(`'${this.path}': sparse matrix '${s.name}' (${s.format} ${fmtShape(s.shape)}): ${err.message}`);

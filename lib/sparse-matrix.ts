@@ -6,6 +6,10 @@ import { Tensor, checkTensor } from './tensor.js';
 import { chooseFormat, weightStats } from './cost-model.js';
 import { deviceHooks } from './device-hooks.js';
 import { checkSlorb, type SlorbTerm } from './slorb.js';
+import {
+  checkQuantGrid, checkQuantShape, checkQuantize, denseDType, isQuantDType, quantDType,
+  type QuantDType, type QuantGrid, type QuantInfo, type QuantizeOptions,
+} from './quant.js';
 
 export type Format = FormatName;
 export const FORMATS: readonly Format[] = ['dense', 'csr', 'bitmap', 'nm', 'tiled-csl'];
@@ -26,6 +30,16 @@ export const FORMAT_PARTS: Readonly<Record<Format, readonly PartName[]>> = {
   nm: ['masks', 'values'],
   'tiled-csl': ['tileOffsets', 'words'],
 };
+
+/** The formats that have a quantized form (values as 4/8-bit codes plus per-group scales). */
+export const QUANT_FORMATS: readonly Format[] = ['dense', 'bitmap', 'nm'];
+
+/** The parts a matrix stores: its format's, plus `scales` (and `zeros` if asymmetric) when quantized. */
+export function partsOf(format: Format, quant?: QuantInfo): readonly PartName[] {
+  if (!quant) return FORMAT_PARTS[format];
+  // Widest first (int32 index parts, float16 scales, uint8 zeros, uint8 codes): the order files store them in.
+  return [...FORMAT_PARTS[format].filter((p) => p !== 'values'), 'scales', ...(quant.symmetric ? [] : ['zeros' as const]), 'values'];
+}
 
 export interface FromDenseOptions {
   /**
@@ -55,20 +69,34 @@ export interface FromDenseOptions {
   prune?: 'magnitude' | false;
   /** An SLoRB term (AST) the matrix carries: linear()/spmm() add S(Px); saved and loaded with it. */
   slorb?: SlorbTerm;
+  /**
+   * Quantize the kept values round-to-nearest: 4- or 8-bit codes with one fp16 scale per
+   * `groupSize` columns (dense, bitmap and nm; docs/formats.md). The matrix's dtype becomes 'int4' / 'int8'.
+   */
+  quantize?: QuantizeOptions;
+  /** Like quantize, but onto a grid computed elsewhere: prune.sparsegpt's `quant`. */
+  quant?: QuantGrid;
 }
 
 export interface FromPartsOptions {
   shape: readonly [number, number] | readonly number[];
-  dtype: FloatDType;
+  /** The value dtype; 'int4' / 'int8' for quantized values (then `quant` is required). */
+  dtype: FloatDType | QuantDType;
   n?: number;
   m?: number;
+  /** Quantized matrices: the group size and whether zero points are stored (bits follow dtype). */
+  quant?: { groupSize: number; symmetric?: boolean; bits?: 4 | 8 };
   parts: Partial<Record<PartName, Tensor | TypedArray>>;
   /** An SLoRB term, validated like the parts (shapes, group size dividing cols, NaN/Inf). */
   slorb?: SlorbTerm;
 }
 
-function partDType(part: PartName, dtype: FloatDType): DType {
-  return part === 'values' ? dtype : 'int32';
+/** The element dtype of each part: quantized values are uint8 codes, scales float16, zeros uint8. */
+export function partDType(part: PartName, dtype: FloatDType | QuantDType): DType {
+  if (part === 'values') return isQuantDType(dtype) ? 'uint8' : dtype;
+  if (part === 'scales') return 'float16';
+  if (part === 'zeros') return 'uint8';
+  return 'int32';
 }
 
 /**
@@ -78,23 +106,27 @@ function partDType(part: PartName, dtype: FloatDType): DType {
 export class SparseMatrix {
   readonly format: Format;
   readonly shape: readonly [number, number];
-  readonly dtype: FloatDType;
+  /** The value dtype: a float dtype, or 'int4' / 'int8' for quantized values (see `quant`). */
+  readonly dtype: FloatDType | QuantDType;
   readonly n: number | undefined;
   readonly m: number | undefined;
+  /** Quantized matrices: bits, group size along K, symmetric or with zero points. */
+  readonly quant: QuantInfo | undefined;
   /** Value slots stored (for nm and tiled-csl this includes explicit zeros / padding). */
   readonly nnz: number;
   /** AST's SLoRB term y += S(Px) (lib/slorb.ts), or undefined. Not part of toDense(). */
   readonly slorb: SlorbTerm | undefined;
   #parts: Partial<Record<PartName, TypedArray>> | null;
 
-  private constructor(format: Format, shape: readonly [number, number], dtype: FloatDType, n: number | undefined,
-                      m: number | undefined, parts: Partial<Record<PartName, TypedArray>>, slorb?: SlorbTerm) {
+  private constructor(format: Format, shape: readonly [number, number], dtype: FloatDType | QuantDType, n: number | undefined,
+                      m: number | undefined, parts: Partial<Record<PartName, TypedArray>>, quant?: QuantInfo, slorb?: SlorbTerm) {
     this.format = format;
     this.slorb = slorb;
     this.shape = shape;
     this.dtype = dtype;
     this.n = n;
     this.m = m;
+    this.quant = quant;
     this.#parts = parts;
     this.nnz = native.storedCount(this.desc());
   }
@@ -126,10 +158,12 @@ export class SparseMatrix {
   static fromParts(format: Format, options: FromPartsOptions): SparseMatrix {
     checkFormat(format);
     const [rows, cols] = checkMatrixShape(options.shape, 'options.shape');
-    const dtype = checkFloatDType(options.dtype, 'options.dtype');
+    const dtype = isQuantDType(options.dtype) ? options.dtype : checkFloatDType(options.dtype, 'options.dtype');
     const { n, m } = format === 'nm' ? checkNM(options.n, options.m) : { n: undefined, m: undefined };
+    const quant = isQuantDType(dtype) ? fromPartsQuant(format, dtype, options, cols, m) : undefined;
     const parts: Partial<Record<PartName, TypedArray>> = {};
-    for (const name of FORMAT_PARTS[format]) {
+    const names = partsOf(format, quant);
+    for (const name of names) {
       const v = options.parts?.[name];
       if (v === undefined) throw new ArgumentError(`options.parts.${name}: the ${format} format needs this part`);
       const want = partDType(name, dtype);
@@ -146,16 +180,16 @@ export class SparseMatrix {
       }
     }
     for (const name of Object.keys(options.parts ?? {}))
-      if (!FORMAT_PARTS[format].includes(name as PartName))
-        throw new ArgumentError(`options.parts.${name}: the ${format} format has no such part (it has ${FORMAT_PARTS[format].join(', ')})`);
+      if (!names.includes(name as PartName))
+        throw new ArgumentError(`options.parts.${name}: the ${quant ? 'quantized ' : ''}${format} format has no such part (it has ${names.join(', ')})`);
+    const desc = matrixDesc(format, dtype, rows, cols, n, m, parts, quant);
     const slorb = options.slorb === undefined ? undefined : checkSlorb(options.slorb, rows, cols, 'options.slorb');
-    const desc: MatrixDesc = { format, dtype, rows, cols, n, m, parts };
     try {
       native.validate(desc);
     } catch (e) {
       throw fromNativeError(e, `SparseMatrix.fromParts(${format})`);
     }
-    return new SparseMatrix(format, [rows, cols], dtype, n, m, parts, slorb);
+    return new SparseMatrix(format, [rows, cols], dtype, n, m, parts, quant, slorb);
   }
 
   get rows(): number { return this.shape[0]; }
@@ -171,6 +205,8 @@ export class SparseMatrix {
   }
   /** byteLength per logical element, comparable across formats (dense float16 = 2). */
   get bytesPerElement(): number { return this.rows * this.cols === 0 ? 0 : this.byteLength / (this.rows * this.cols); }
+  /** Bits stored per logical weight (8 · bytesPerElement): 2:4 + int4 g128 ≈ 3.1. */
+  get bitsPerWeight(): number { return 8 * this.bytesPerElement; }
 
   /** The stored parts as tensors sharing this matrix's memory (do not modify them). */
   parts(): Record<string, Tensor> {
@@ -180,25 +216,30 @@ export class SparseMatrix {
     return out;
   }
 
-  /** The dense [rows, cols] weight, bit-exact with what was packed (pruned entries are zero). */
+  /**
+   * The dense [rows, cols] weight, bit-exact with what was packed (pruned entries are zero).
+   * Quantized matrices dequantize into float32, exactly: (code - zero)·scale.
+   */
   toDense(): Tensor {
-    const out = allocate(this.dtype, this.rows * this.cols);
+    const dtype = denseDType(this.dtype);
+    const out = allocate(dtype, this.rows * this.cols);
     try {
       native.unpack(this.desc(), out);
     } catch (e) {
       throw fromNativeError(e, 'toDense');
     }
-    return Tensor.from(out, [this.rows, this.cols], { dtype: this.dtype });
+    return Tensor.from(out, [this.rows, this.cols], { dtype });
   }
 
   async toDenseAsync(): Promise<Tensor> {
-    const out = allocate(this.dtype, this.rows * this.cols);
+    const dtype = denseDType(this.dtype);
+    const out = allocate(dtype, this.rows * this.cols);
     try {
       await native.unpackAsync(this.desc(), out);
     } catch (e) {
       throw fromNativeError(e, 'toDenseAsync');
     }
-    return Tensor.from(out, [this.rows, this.cols], { dtype: this.dtype });
+    return Tensor.from(out, [this.rows, this.cols], { dtype });
   }
 
   dispose(): void {
@@ -211,8 +252,9 @@ export class SparseMatrix {
 
   toString(): string {
     const nm = this.format === 'nm' ? ` ${this.n}:${this.m}` : '';
+    const q = this.quant ? ` g${this.quant.groupSize}${this.quant.symmetric ? '' : ' asym'}` : '';
     const slorb = this.slorb ? `, slorb k=${this.slorb.groupSize}` : '';
-    return `SparseMatrix(${this.format}${nm}, ${fmtShape(this.shape)}, ${this.dtype}, density ${this.density.toFixed(3)}${slorb})`;
+    return `SparseMatrix(${this.format}${nm}, ${fmtShape(this.shape)}, ${this.dtype}${q}, density ${this.density.toFixed(3)}${slorb})`;
   }
 
   // to('cuda') and DeviceSparseMatrix are added by the CUDA add-on (lib/cuda.ts).
@@ -221,6 +263,8 @@ export class SparseMatrix {
       this.live();
       if (typeof options !== 'object' || options === null) throw new ArgumentError('options: expected an object');
       if (this.slorb) throw new ArgumentError("this matrix carries an SLoRB term, which the GPU kernels do not apply yet (docs/adapters.md)");
+      if (this.quant)
+        throw new DTypeError(`to(${JSON.stringify(device)}): ${this.dtype} weights have no GPU kernel yet; upload SparseMatrix.fromDense(m.toDense().to('float16'), ...) instead`);
       return deviceHooks(`${this}.to('${device}')`).matrixTo(this, device, options);
     } catch (e) {
       return Promise.reject(e);
@@ -229,7 +273,7 @@ export class SparseMatrix {
 
   /** @internal the plain descriptor the native layer takes. */
   desc(): MatrixDesc {
-    return { format: this.format, dtype: this.dtype, rows: this.rows, cols: this.cols, n: this.n, m: this.m, parts: this.live() };
+    return matrixDesc(this.format, this.dtype, this.rows, this.cols, this.n, this.m, this.live(), this.quant);
   }
 
   private live(): Partial<Record<PartName, TypedArray>> {
@@ -238,12 +282,36 @@ export class SparseMatrix {
   }
 
   /** @internal */
-  static _fromPacked(format: Format, shape: readonly [number, number], dtype: FloatDType, n: number | undefined,
-                     m: number | undefined, buffers: Record<string, ArrayBuffer>, slorb?: SlorbTerm): SparseMatrix {
+  static _fromPacked(format: Format, shape: readonly [number, number], dtype: FloatDType | QuantDType, n: number | undefined,
+                     m: number | undefined, buffers: Record<string, ArrayBuffer>, quant?: QuantInfo, slorb?: SlorbTerm): SparseMatrix {
     const parts: Partial<Record<PartName, TypedArray>> = {};
-    for (const name of FORMAT_PARTS[format]) parts[name] = viewAs(partDType(name, dtype), buffers[name]!);
-    return new SparseMatrix(format, shape, dtype, n, m, parts, slorb);
+    for (const name of partsOf(format, quant)) parts[name] = viewAs(partDType(name, dtype), buffers[name]!);
+    return new SparseMatrix(format, shape, dtype, n, m, parts, quant, slorb);
   }
+}
+
+function matrixDesc(format: Format, dtype: FloatDType | QuantDType, rows: number, cols: number, n: number | undefined,
+                    m: number | undefined, parts: Partial<Record<PartName, TypedArray>>, quant: QuantInfo | undefined): MatrixDesc {
+  if (!quant) return { format, dtype: dtype as FloatDType, rows, cols, n, m, parts };
+  return { format, dtype: 'uint8', rows, cols, n, m, parts, quant: { bits: quant.bits, groupSize: quant.groupSize, symmetric: quant.symmetric } };
+}
+
+function checkQuantFormat(format: Format, what: string): void {
+  if (!QUANT_FORMATS.includes(format))
+    throw new ArgumentError(`${what}: the ${format} format has no quantized form (${QUANT_FORMATS.join(', ')} do)`);
+}
+
+function fromPartsQuant(format: Format, dtype: QuantDType, options: FromPartsOptions, cols: number, m: number | undefined): QuantInfo {
+  checkQuantFormat(format, 'options.dtype');
+  const bits = dtype === 'int4' ? 4 : 8;
+  const q = options.quant as Record<string, unknown> | undefined;
+  if (typeof q !== 'object' || q === null)
+    throw new ArgumentError(`options.quant: a ${dtype} matrix needs { groupSize, symmetric }, got ${describe(q)}`);
+  if (q.bits !== undefined && q.bits !== bits)
+    throw new ArgumentError(`options.quant.bits: ${String(q.bits)} contradicts dtype '${dtype}' (${bits} bits)`);
+  const info = checkQuantize({ ...q, bits }, 'options.quant');
+  checkQuantShape(info, cols, m, 'options.quant');
+  return info;
 }
 
 export function isSparseMatrix(v: unknown): v is SparseMatrix {
@@ -327,8 +395,24 @@ function prepareFromDense(tensor: Tensor, options: FromDenseOptions) {
     throw new ArgumentError(`options.prune: expected 'magnitude' or false, got ${JSON.stringify(options.prune)}`);
   const slorb = options.slorb === undefined ? undefined : checkSlorb(options.slorb, rows, cols, 'options.slorb');
   const opt: PackOptionsNative = { format, n, m, mask, prune: options.prune === 'magnitude' };
+  let quant: QuantInfo | undefined;
+  if (options.quantize !== undefined && options.quant !== undefined)
+    throw new ArgumentError('options.quantize / options.quant: give one (quant is a grid from a solver, quantize fits one)');
+  if (options.quantize !== undefined || options.quant !== undefined) {
+    const what = options.quant !== undefined ? 'options.quant' : 'options.quantize';
+    checkQuantFormat(format, what);
+    quant = checkQuantize(options.quant ?? options.quantize, what);
+    checkQuantShape(quant, cols, format === 'nm' ? m : undefined, what);
+    if (options.quant !== undefined) {
+      const g = checkQuantGrid(options.quant, rows, cols, what);
+      opt.scales = g.scales;
+      if (g.zeros) opt.zeros = g.zeros;
+    }
+    opt.quant = { bits: quant.bits, groupSize: quant.groupSize, symmetric: quant.symmetric };
+  }
+  const outDtype = quant ? quantDType(quant.bits) : dtype;
   return {
     data: tensor.toTypedArray(), dtype, rows, cols, opt,
-    build: (buffers: Record<string, ArrayBuffer>) => SparseMatrix._fromPacked(format, [rows, cols], dtype, n, m, buffers, slorb),
+    build: (buffers: Record<string, ArrayBuffer>) => SparseMatrix._fromPacked(format, [rows, cols], outDtype, n, m, buffers, quant, slorb),
   };
 }

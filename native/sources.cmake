@@ -8,12 +8,16 @@ set(SPARSEKIT_CORE_SOURCES
   native/formats/pack.cpp
   native/formats/tiled_csl_order.cpp
   native/formats/validate.cpp
+  native/formats/quant.cpp
   native/cpu/spmm.cpp
   native/cpu/spmm_gather.cpp
   native/cpu/spmm_portable.cpp
   native/cpu/spmm_avx2.cpp
   native/cpu/spmm_avx512.cpp
   native/cpu/spmm_avx512_bf16.cpp
+  native/cpu/qspmm_portable.cpp
+  native/cpu/qspmm_avx512.cpp
+  native/cpu/qspmm_avx512_vnni.cpp
   native/cpu/probes.cpp
   native/io/json.cpp
   native/io/mapped_file.cpp

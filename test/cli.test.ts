@@ -115,7 +115,7 @@ describe('sparsekit inspect', () => {
   it('lists tensors with storage, sparsity and N:M compliance; --json follows the schema', async () => {
     const text = await cli('inspect', model);
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/model\.layers\.0\.self_attn\.q_proj\.weight\s+float16\s+\[64, 64\]\s+dense\s+8\.00 KiB\s+50\.0%\s+2:4/);
+    expect(text.stdout).toMatch(/model\.layers\.0\.self_attn\.q_proj\.weight\s+float16\s+\[64, 64\]\s+dense\s+16\s+-\s+2\.000\s+8\.00 KiB\s+50\.0%\s+2:4/);
     expect(text.stdout).toMatch(/position_ids\s+I64\s+\[4\]/);
     const r = await cli('inspect', model, '--json');
     expect(r.code).toBe(0);
@@ -124,7 +124,7 @@ describe('sparsekit inspect', () => {
     expect(typeof j.fileSize).toBe('number');
     expect(j.tensors).toHaveLength(19);
     for (const e of j.tensors) {
-      expect(Object.keys(e).sort()).toEqual(['bytes', 'dtype', 'linear', 'name', 'nm', 'shape', 'sparsity', 'storage']);
+      expect(Object.keys(e).sort()).toEqual(['bits', 'bytes', 'bytesPerWeight', 'dtype', 'groupSize', 'linear', 'name', 'nm', 'shape', 'sparsity', 'storage']);
       const want = expected[e.name];
       if (!want) continue;
       expect(e.linear).toBe(true);
@@ -223,6 +223,38 @@ describe('sparsekit prune', () => {
     const m = f.get('model.layers.1.mlp.down_proj.weight') as SparseMatrix;
     expect([m.format, m.n, m.m]).toEqual(['nm', 2, 4]);
     expect((await cli('inspect', out, '--expect-nm', '2:4')).code).toBe(0);
+  });
+
+  it('--quant int4 --group 32: sparsegpt quantizes jointly, magnitude rounds to nearest, inspect shows bits, group and bytes per weight', async () => {
+    const layers = 'q_proj|gate_proj';  // K = 64 (down_proj's 176 columns are not a multiple of 32)
+    const sg = join(dir, 'sg24q.safetensors'), mag = join(dir, 'mag24q.safetensors');
+    const r = await cli('prune', model, '-m', 'sparsegpt', '--nm', '2:4', '--calib', calibPath, '--layers', layers, '--quant', 'int4', '--group', '32', '-o', sg, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as { layers: { storage: string; bytesOut: number; shape: number[] }[] };
+    expect(j.layers).toHaveLength(4);
+    for (const l of j.layers) {
+      expect(l.storage).toBe('nm 2:4 int4 g32');
+      expect(l.bytesOut / (l.shape[0]! * l.shape[1]!)).toBeCloseTo(0.125 + 0.25 + 2 / 32, 10);
+    }
+    expect((await cli('prune', model, '-m', 'magnitude', '--nm', '2:4', '--layers', layers, '--quant', 'int8', '--group', '64', '--asym', '-o', mag)).code).toBe(0);
+    using f = await loadSafetensors(sg);
+    const m = f.get('model.layers.1.mlp.gate_proj.weight') as SparseMatrix;
+    expect([m.format, m.dtype, m.quant]).toEqual(['nm', 'int4', { bits: 4, groupSize: 32, symmetric: true }]);
+    using g = await loadSafetensors(mag);
+    expect((g.get('model.layers.0.self_attn.q_proj.weight') as SparseMatrix).quant).toEqual({ bits: 8, groupSize: 64, symmetric: false });
+    const text = await cli('inspect', sg);
+    expect(text.stdout).toMatch(/model\.layers\.0\.self_attn\.q_proj\.weight\s+int4\s+\[64, 64\]\s+nm 2:4 int4 g32\s+4\s+32\s+0\.438/);
+    expect((await cli('inspect', sg, '--expect-nm', '2:4', '--layers', layers)).code).toBe(0);
+    // pack --quant: a dense int8 copy of the dense o_proj, and bad options are usage errors.
+    const packed = join(dir, 'packq.safetensors');
+    const p = await cli('pack', model, '--layers', 'o_proj', '--format', 'dense', '--quant', 'int8', '--group', '64', '-o', packed, '--json');
+    expect(p.code, p.stderr).toBe(0);
+    expect(JSON.parse(p.stdout).layers[0].storage).toBe('dense int8 g64');
+    expect((await cli('pack', model, '--quant', 'int3', '-o', packed)).code).toBe(1);
+    expect((await cli('pack', model, '--quant', 'int4', '--group', '48', '-o', packed)).code).toBe(1);
+    expect((await cli('pack', model, '--group', '64', '-o', packed)).code).toBe(1);
+    const bad = await cli('pack', model, '--layers', 'down_proj', '--quant', 'int4', '--group', '32', '-o', packed);
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/176 input columns, not a multiple of --group 32/)]);
   });
 
   it('sparsegpt reports per-layer loss and output error; it beats magnitude on the same inputs', async () => {

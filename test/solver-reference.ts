@@ -2,6 +2,7 @@
 // and their public code (magnitude, Wanda, SparseGPT), plus synthetic data generators. No sparsekit
 // code is used here.
 import { rng } from './reference.js';
+import { fitGroup, quantizeValue, type RefGrid } from './quant-reference.js';
 
 export type Pat = { sparsity: number } | { n: number; m: number };
 
@@ -188,7 +189,8 @@ const roundEven = (v: number) => {
  * (exactly ⌊rows·count·s⌋ pruned), N:M every m columns, in-block error propagation, lazy update.
  */
 export function sparsegptRef(w0: ArrayLike<number>, rows: number, k: number, h0: Float64Array, pat: Pat,
-                             blockSize: number, damping: number, bits = 0) {
+                             blockSize: number, damping: number, bits = 0,
+                             group?: { bits: number; groupSize: number; symmetric: boolean }) {
   const H = h0.slice();
   const W = Float64Array.from(w0);
   for (let j = 0; j < k; j++)
@@ -224,6 +226,9 @@ export function sparsegptRef(w0: ArrayLike<number>, rows: number, k: number, h0:
   const quant = (x: number, r: number) =>
     scale[r]! * (Math.min(Math.max(roundEven(x / scale[r]!) + zero[r]!, 0), maxq) - zero[r]!);
   const mask = new Uint8Array(rows * k).fill(1);
+  // Group-wise joint quantization (sparsekit's extension, docs/solvers.md): each row's group grid
+  // is fitted when the sweep reaches the group, on its current weights not marked pruned.
+  const grids: RefGrid[] = new Array(group ? rows * (k / group.groupSize) : 0);
   let loss = 0;
   for (let i1 = 0; i1 < k; i1 += blockSize) {
     const i2 = Math.min(i1 + blockSize, k), cnt = i2 - i1;
@@ -245,9 +250,16 @@ export function sparsegptRef(w0: ArrayLike<number>, rows: number, k: number, h0:
           const idx = Array.from({ length: pat.m }, (_, c) => i + c);
           for (const c of smallest(tmp, idx, pat.m - pat.n)) pruned[r * cnt + c] = 1;
         }
+        if (group && (i1 + i) % group.groupSize === 0) {
+          const vals: number[] = [];
+          for (let c = i; c < i + group.groupSize; c++) if (!pruned[r * cnt + c]) vals.push(Math.fround(W1[r * cnt + c]!));
+          grids[r * (k / group.groupSize) + (i1 + i) / group.groupSize] = fitGroup(vals, group.bits, group.symmetric);
+        }
         const wv = W1[r * cnt + i]!;
         let q = pruned[r * cnt + i] ? 0 : wv;
-        if (bits) q = quant(q, r);
+        if (group) {
+          if (!pruned[r * cnt + i]) q = quantizeValue(Math.fround(wv), grids[r * (k / group.groupSize) + Math.floor((i1 + i) / group.groupSize)]!, group.bits);
+        } else if (bits) q = quant(q, r);
         loss += (wv - q) ** 2 / d ** 2 / 2;
         const e = (wv - q) / d;
         for (let c = i; c < cnt; c++) W1[r * cnt + c] -= e * U(i1 + i, i1 + c);
@@ -267,7 +279,7 @@ export function sparsegptRef(w0: ArrayLike<number>, rows: number, k: number, h0:
         W[r * k + j] -= v;
       }
   }
-  return { weight: W, mask, loss };
+  return { weight: W, mask, loss, grids };
 }
 
 /** ‖X Wᵀ − X Ŵᵀ‖ / ‖X Wᵀ‖ over the calibration tokens. */

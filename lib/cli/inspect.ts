@@ -4,7 +4,12 @@ import { SPARSE_META_PREFIX } from '../safetensors-format.js';
 import { SparseMatrix } from '../sparse-matrix.js';
 import type { Tensor } from '../tensor.js';
 import { CliError, Context, EXIT, fmtBytes, fmtPct, table } from './context.js';
+import { storageLabel } from './pack.js';
 import { followsNM, isLinearWeight, tensorSparsity } from './weights.js';
+
+function valueBits(dtype: string): number | null {
+  return ({ float32: 32, float16: 16, bfloat16: 16, int8: 8, uint8: 8, int32: 32, int4: 4 } as Record<string, number>)[dtype] ?? null;
+}
 
 export interface InspectOptions {
   /** Read every tensor to count zeros and check N:M (default true); false reads the header only. */
@@ -27,6 +32,11 @@ export interface InspectEntry {
   /** Tightest of 2:4 / 4:8 the weight follows (null if none or unknown). */
   nm: string | null;
   linear: boolean;
+  /** Bits per stored value (16 for bfloat16, 4 for int4, ...) and the quantization group size (null if not quantized). */
+  bits: number | null;
+  groupSize: number | null;
+  /** Bytes stored per logical element, structure and scales included (2:4 + int4 g128: 0.39). */
+  bytesPerWeight: number;
 }
 
 export interface InspectReport {
@@ -54,11 +64,15 @@ export async function inspectFile(path: string, options: InspectOptions, ctx: Co
     for (const name of names) {
       ctx.checkAborted();
       const info = f.info(name);
+      const elems = info.shape.reduce((a, b) => a * b, 1);
+      const perWeight = elems ? info.byteLength / elems : 0;
       const e: InspectEntry = info.kind === 'sparse'
-        ? { name, storage: info.format === 'nm' ? `nm ${info.n}:${info.m}` : info.format, dtype: info.dtype, shape: [...info.shape],
-            bytes: info.byteLength, sparsity: null, nm: null, linear: true }
+        ? { name, storage: storageLabel(info.format, info.n, info.m, info.quant), dtype: info.dtype, shape: [...info.shape],
+            bytes: info.byteLength, sparsity: null, nm: null, linear: true, bits: info.quant ? info.quant.bits : valueBits(info.dtype),
+            groupSize: info.quant?.groupSize ?? null, bytesPerWeight: perWeight }
         : { name, storage: 'dense', dtype: info.sparsekitDtype ?? info.dtype, shape: info.shape, bytes: info.byteLength,
-            sparsity: null, nm: null, linear: isLinearWeight(name, { dtype: info.sparsekitDtype, shape: info.shape }) };
+            sparsity: null, nm: null, linear: isLinearWeight(name, { dtype: info.sparsekitDtype, shape: info.shape }),
+            bits: info.sparsekitDtype ? valueBits(info.sparsekitDtype) : null, groupSize: null, bytesPerWeight: perWeight };
       const readable = info.kind === 'sparse' || info.sparsekitDtype !== undefined;
       if ((stats || (options.expectNM && e.linear)) && readable) {
         progress?.item(name, size(name));
@@ -93,9 +107,10 @@ export function printInspect(r: InspectReport, ctx: Context): void {
   ctx.out(`${r.file}: ${fmtBytes(r.fileSize)}, ${r.totals.tensors} tensors, ${(r.totals.params / 1e6).toFixed(2)} M parameters`);
   if (Object.keys(r.metadata).length) ctx.out(`metadata: ${Object.entries(r.metadata).map(([k, v]) => `${k}=${v.length > 40 ? v.slice(0, 40) + '…' : v}`).join(', ')}`);
   ctx.out();
-  const rows = [['name', 'dtype', 'shape', 'storage', '>size', '>sparsity', 'N:M']];
+  const rows = [['name', 'dtype', 'shape', 'storage', '>bits', '>group', '>B/weight', '>size', '>sparsity', 'N:M']];
   for (const e of r.tensors)
-    rows.push([e.name, e.dtype, `[${e.shape.join(', ')}]`, e.storage, fmtBytes(e.bytes), fmtPct(e.sparsity), e.nm ?? '-']);
+    rows.push([e.name, e.dtype, `[${e.shape.join(', ')}]`, e.storage, e.bits === null ? '-' : String(e.bits), e.groupSize === null ? '-' : String(e.groupSize),
+      e.bytesPerWeight.toFixed(3), fmtBytes(e.bytes), fmtPct(e.sparsity), e.nm ?? '-']);
   ctx.out(table(rows));
   ctx.out();
   ctx.out(`total ${fmtBytes(r.totals.bytes)}${r.totals.sparsity !== null ? `, overall sparsity ${fmtPct(r.totals.sparsity)}` : ''}`);

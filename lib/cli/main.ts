@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { isFloatDType, type FloatDType } from '../dtype.js';
+import { QUANT_GROUP_SIZES, type QuantizeOptions } from '../quant.js';
 import { packageRoot } from '../native.js';
 import { setNumThreads } from '../runtime.js';
 import { FORMATS, type Format } from '../sparse-matrix.js';
@@ -43,6 +44,18 @@ export function parseShape(s: string): [number, number] {
   const m = /^(\d+)x(\d+)$/i.exec(s.trim());
   if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new CliError(EXIT.usage, `--shape: expected ROWSxCOLS such as 11008x4096, got '${s}'`);
   return [Number(m[1]), Number(m[2])];
+}
+
+/** --quant int4|int8 --group G [--asym] -> quantize options (undefined without --quant). */
+function parseQuant(o: { quant?: string; group?: string; asym?: boolean }): QuantizeOptions | undefined {
+  if (o.quant === undefined) {
+    if (o.group !== undefined || o.asym) throw new CliError(EXIT.usage, '--group and --asym only apply with --quant int4 | int8');
+    return undefined;
+  }
+  if (o.quant !== 'int4' && o.quant !== 'int8') throw new CliError(EXIT.usage, `--quant: expected int4 or int8, got '${o.quant}'`);
+  const group = parseIntOpt(o.group ?? '128', '--group', 1, 1 << 20);
+  if (!QUANT_GROUP_SIZES.includes(group)) throw new CliError(EXIT.usage, `--group: expected one of ${QUANT_GROUP_SIZES.join(', ')}, got ${group}`);
+  return { bits: o.quant === 'int4' ? 4 : 8, groupSize: group, symmetric: !o.asym };
 }
 
 function parseFormat(s: string, allowed: readonly string[]): string {
@@ -89,13 +102,16 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .option('--layers <regex>', 'tensors to pack (default: 2-D float weights except embeddings, heads and norms)')
     .option('--dtype <dtype>', 'convert packed values first: float32 | float16 | bfloat16')
     .option('--expected-n <n>', 'with --format auto: tokens per product to pick the fastest format for', '1')
-    .action((file: string, o: { out: string; format: string; nm?: string; layers?: string; dtype?: string; expectedN: string }) => run(async (ctx) => {
+    .option('--quant <bits>', 'store values as int4 | int8 codes with per-group fp16 scales (dense, bitmap, nm)')
+    .option('--group <n>', 'with --quant: columns per scale, 32 | 64 | 128 | 256 (default 128)')
+    .option('--asym', 'with --quant: asymmetric grids (a zero point per group)', false)
+    .action((file: string, o: { out: string; format: string; nm?: string; layers?: string; dtype?: string; expectedN: string; quant?: string; group?: string; asym: boolean }) => run(async (ctx) => {
       const format = parseFormat(o.format, PACK_FORMATS) as PackFormat;
       const nm = o.nm === undefined ? undefined : parseNM(o.nm, '--nm');
       if (nm && format !== 'nm') throw new CliError(EXIT.usage, '--nm only applies with --format nm');
       const r = await packFile(file, o.out, {
         format, nm, layers: parseRegex(o.layers, '--layers'), dtype: parseDType(o.dtype, '--dtype'),
-        expectedN: parseIntOpt(o.expectedN, '--expected-n', 1, 65536),
+        expectedN: parseIntOpt(o.expectedN, '--expected-n', 1, 65536), quant: parseQuant(o),
       }, ctx);
       if (ctx.opts.json) ctx.json(r);
       else printPack(r, ctx);
@@ -123,21 +139,24 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .option('--nm <n:m>', 'keep n of every m consecutive weights along K, e.g. 2:4')
     .option('--calib <file>', 'calibration inputs (docs/cli.md); needed by wanda and sparsegpt')
     .option('--layers <regex>', 'weights to prune (default: 2-D float weights except embeddings, heads and norms)')
-    .option('-f, --format <format>', `storage of the pruned weights: ${['dense', ...PACK_FORMATS.filter((f) => f !== 'dense')].join(' | ')}`, 'dense')
+    .option('-f, --format <format>', `storage of the pruned weights: ${['dense', ...PACK_FORMATS.filter((f) => f !== 'dense')].join(' | ')} (default dense; auto with --quant)`)
+    .option('--quant <bits>', 'quantize the kept weights: int4 | int8 with per-group fp16 scales (sparsegpt: jointly)')
+    .option('--group <n>', 'with --quant: columns per scale, 32 | 64 | 128 | 256 (default 128)')
+    .option('--asym', 'with --quant: asymmetric grids (a zero point per group)', false)
     .option('--expected-n <n>', 'with --format auto: tokens per product to pick the fastest format for', '1')
     .option('--block-size <n>', 'sparsegpt: columns per block', '128')
     .option('--damping <d>', 'sparsegpt: fraction of the mean Hessian diagonal added to it', '0.01')
     .option('--per-row', 'magnitude: rank |w| within each row instead of over the whole matrix', false)
     .option('--alpha-search', 'wanda (unstructured): the published per-row threshold with alpha search', false)
     .option('--eval-tokens <n>', 'calibration tokens used to measure each layer\'s relative output error (0: skip)', '16')
-    .action((file: string, o: Record<string, string | undefined> & { perRow: boolean; alphaSearch: boolean }) => run(async (ctx) => {
+    .action((file: string, o: Record<string, string | undefined> & { perRow: boolean; alphaSearch: boolean; asym: boolean }) => run(async (ctx) => {
       const method = o.method as PruneMethod;
       if (!PRUNE_METHODS.includes(method)) throw new CliError(EXIT.usage, `--method: expected one of ${PRUNE_METHODS.join(', ')}, got '${o.method}'`);
       if ((o.sparsity === undefined) === (o.nm === undefined)) throw new CliError(EXIT.usage, 'give exactly one of --sparsity <s> or --nm <n:m>');
       const pattern = o.nm !== undefined ? parseNM(o.nm, '--nm') : { sparsity: parseNumberOpt(o.sparsity!, '--sparsity', 0, 1, true) };
       const r = await pruneFile(file, o.out!, {
         method, pattern, calib: o.calib, layers: parseRegex(o.layers, '--layers'),
-        format: parseFormat(o.format!, PACK_FORMATS) as PackFormat,
+        format: o.format === undefined ? undefined : parseFormat(o.format, PACK_FORMATS) as PackFormat, quant: parseQuant(o),
         blockSize: parseIntOpt(o.blockSize!, '--block-size', 1, 1 << 20), damping: parseNumberOpt(o.damping!, '--damping', 0, 1e6),
         evalTokens: parseIntOpt(o.evalTokens!, '--eval-tokens', 0, 1 << 20), perRow: o.perRow, alphaSearch: o.alphaSearch,
         expectedN: parseIntOpt(o.expectedN!, '--expected-n', 1, 65536),

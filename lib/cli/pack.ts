@@ -2,6 +2,7 @@
 import { chooseFormat } from '../cost-model.js';
 import { isFloatDType, type FloatDType } from '../dtype.js';
 import type { SafetensorsFile } from '../safetensors.js';
+import type { QuantizeOptions } from '../quant.js';
 import { FORMATS, SparseMatrix, formatStoresDType, type Format } from '../sparse-matrix.js';
 import type { Tensor } from '../tensor.js';
 import { CliError, Context, EXIT, fmtBytes, fmtPct, table } from './context.js';
@@ -20,6 +21,14 @@ export interface PackOptions {
   dtype?: FloatDType;
   /** --format auto: tokens per product to optimise for (default 1, decoding). */
   expectedN?: number;
+  /** --quant: store the values as 4/8-bit codes with per-group fp16 scales (dense, bitmap, nm). */
+  quant?: QuantizeOptions;
+}
+
+/** The storage label of a packed weight: format, pattern and quantization ('nm 2:4 int4 g128'). */
+export function storageLabel(format: Format, n?: number, m?: number, quant?: QuantizeOptions): string {
+  const base = format === 'nm' ? `nm ${n}:${m}` : format;
+  return quant ? `${base} int${quant.bits} g${quant.groupSize}${quant.symmetric === false ? ' asym' : ''}` : base;
 }
 
 export interface PackLayer {
@@ -59,7 +68,12 @@ export async function packWeight(name: string, t: Tensor, options: PackOptions):
   const stats = tensorSparsity(t);
   let format: Format = options.format === 'auto' ? 'dense' : options.format;
   let n: number | undefined, m: number | undefined;
-  if (options.format === 'auto') {
+  if (options.format === 'auto' && options.quant) {
+    // Quantized storage exists for dense, bitmap and nm: the N:M pattern if the weight follows one,
+    // bitmap from 30% zeros, else dense.
+    if (stats.nm) { format = 'nm'; [n, m] = stats.nm === '2:4' ? [2, 4] : [4, 8]; }
+    else format = stats.sparsity >= 0.3 ? 'bitmap' : 'dense';
+  } else if (options.format === 'auto') {
     ({ format, n, m } = chooseFormat(stats.weight!, options.expectedN ?? 1));
   } else if (format === 'nm') {
     ({ n, m } = options.nm ?? (stats.nm === '2:4' ? { n: 2, m: 4 } : stats.nm === '4:8' ? { n: 4, m: 8 } : { n: 0, m: 0 }));
@@ -69,10 +83,17 @@ export async function packWeight(name: string, t: Tensor, options: PackOptions):
   } else if (!formatStoresDType(format, dtype)) {
     throw new CliError(EXIT.input, `'${name}' is float32; tiled-csl stores 16-bit values`, 'add --dtype float16 (or bfloat16)');
   }
+  const q = options.quant;
+  if (q) {
+    if (format !== 'dense' && format !== 'bitmap' && format !== 'nm')
+      throw new CliError(EXIT.usage, `--quant stores dense, bitmap or nm weights, not ${format}`, 'use --format auto, dense, bitmap or nm');
+    if (cols % q.groupSize !== 0)
+      throw new CliError(EXIT.input, `'${name}' has ${cols} input columns, not a multiple of --group ${q.groupSize}`, 'choose another --group (32, 64, 128, 256)');
+  }
   const base = { name, shape: [rows, cols], dtype, sparsity: stats.sparsity, bytesIn };
-  if (format === 'dense') return { value: t, report: { ...base, storage: 'dense', bytesOut: t.byteLength } };
-  const sm = await SparseMatrix.fromDenseAsync(t, { format, n, m });
-  return { value: sm, report: { ...base, storage: format === 'nm' ? `nm ${n}:${m}` : format, bytesOut: sm.byteLength } };
+  if (format === 'dense' && !q) return { value: t, report: { ...base, storage: 'dense', bytesOut: t.byteLength } };
+  const sm = await SparseMatrix.fromDenseAsync(t, { format, n, m, ...(q ? { quantize: q } : {}) });
+  return { value: sm, report: { ...base, storage: storageLabel(format, n, m, q), bytesOut: sm.byteLength } };
 }
 
 export async function packFile(input: string, output: string, options: PackOptions, ctx: Context): Promise<PackReport> {
@@ -82,9 +103,11 @@ export async function packFile(input: string, output: string, options: PackOptio
       const v = f.get(name);
       if (v instanceof SparseMatrix) {
         // Already packed: keep it unless a different format was asked for.
-        const same = options.format === 'auto' || (options.format === v.format && (!options.nm || (options.nm.n === v.n && options.nm.m === v.m)));
+        const sameQuant = !options.quant ? !v.quant
+          : !!v.quant && v.quant.bits === options.quant.bits && v.quant.groupSize === options.quant.groupSize && v.quant.symmetric === (options.quant.symmetric ?? true);
+        const same = sameQuant && (options.format === 'auto' || (options.format === v.format && (!options.nm || (options.nm.n === v.n && options.nm.m === v.m))));
         if (same) {
-          const report: PackLayer = { name, shape: [...v.shape], dtype: v.dtype, storage: v.format === 'nm' ? `nm ${v.n}:${v.m}` : v.format,
+          const report: PackLayer = { name, shape: [...v.shape], dtype: v.dtype, storage: storageLabel(v.format, v.n, v.m, v.quant),
             sparsity: 1 - v.density, bytesIn: v.byteLength, bytesOut: v.byteLength };
           return { value: v, report: { ...report } };
         }

@@ -11,7 +11,8 @@ import { SparseMatrix } from '../sparse-matrix.js';
 import { Tensor } from '../tensor.js';
 import { SparsekitError } from '../errors.js';
 import { CliError, Context, EXIT, fmtBytes, fmtPct, table } from './context.js';
-import { packWeight, selector, type PackFormat } from './pack.js';
+import { packWeight, selector, storageLabel, type PackFormat } from './pack.js';
+import type { QuantizeOptions } from '../quant.js';
 import { runPipeline } from './pipeline.js';
 
 export type PruneMethod = 'magnitude' | 'wanda' | 'sparsegpt';
@@ -34,6 +35,8 @@ export interface PruneFileOptions {
   alphaSearch?: boolean;
   /** --format auto: tokens per product to pick the fastest format for. */
   expectedN?: number;
+  /** --quant: quantize the kept weights (sparsegpt: jointly, group-wise; others: round to nearest). */
+  quant?: QuantizeOptions;
 }
 
 export interface PruneLayer {
@@ -134,7 +137,7 @@ async function runSolver(method: PruneMethod, w: Tensor, stats: CalibrationStats
                          onProgress: (f: number) => void, signal: AbortSignal): Promise<PruneResult> {
   if (method === 'magnitude') return prune.magnitudeAsync(w, o.pattern, { perRow: o.perRow });
   if (method === 'wanda') return prune.wandaAsync(w, stats!, o.pattern, { alphaSearch: o.alphaSearch });
-  return prune.sparsegpt(w, stats!, o.pattern, { blockSize: o.blockSize, damping: o.damping, onProgress, signal });
+  return prune.sparsegpt(w, stats!, o.pattern, { blockSize: o.blockSize, damping: o.damping, onProgress, signal, ...(o.quant ? { quantize: o.quant } : {}) });
 }
 
 export async function pruneFile(input: string, output: string, o: PruneFileOptions, ctx: Context): Promise<PruneFileReport> {
@@ -159,6 +162,8 @@ export async function pruneFile(input: string, output: string, o: PruneFileOptio
         }
         if (o.pattern.m !== undefined && info.shape[1]! % o.pattern.m !== 0)
           problems.push(`'${name}' has ${info.shape[1]} input columns, not a multiple of m = ${o.pattern.m}`);
+        if (o.quant && info.shape[1]! % o.quant.groupSize !== 0)
+          problems.push(`'${name}' has ${info.shape[1]} input columns, not a multiple of --group ${o.quant.groupSize}`);
         if (!calib) continue;
         const src = findCalib(calib, name, info.shape[1]!, o.method);
         if (typeof src === 'string') problems.push(`calibration for '${name}': ${src}`);
@@ -190,10 +195,18 @@ export async function pruneFile(input: string, output: string, o: PruneFileOptio
       const relError = calib && src ? await relativeError(calib, src, w, res.weight, o.evalTokens ?? 16) : null;
       let value: Tensor | SparseMatrix = res.weight;
       let storage = 'dense';
-      const format = o.format ?? 'dense';
-      if (format !== 'dense') {
+      const format = o.format ?? (o.quant ? 'auto' : 'dense');
+      if (o.quant && res.quant) {
+        // SparseGPT's joint grid: the kept weights already lie on it; pack them with their mask.
+        const f = format === 'auto' ? (o.pattern.n !== undefined ? 'nm' : 'bitmap') : format;
+        if (f !== 'dense' && f !== 'bitmap' && f !== 'nm') throw new CliError(EXIT.usage, `--quant stores dense, bitmap or nm weights, not ${f}`);
+        const nm = f === 'nm' ? { n: o.pattern.n ?? 2, m: o.pattern.m ?? 4 } : {};
+        value = await SparseMatrix.fromDenseAsync(res.weight, { format: f, ...nm, mask: res.mask, quant: res.quant });
+        storage = storageLabel(f, nm.n, nm.m, o.quant);
+      } else if (format !== 'dense' || o.quant) {
         const packed = await packWeight(name, res.weight, {
-          format, nm: o.pattern.n !== undefined && format === 'nm' ? { n: o.pattern.n, m: o.pattern.m } : undefined, expectedN: o.expectedN,
+          format, nm: o.pattern.n !== undefined && (format === 'nm' || format === 'auto') ? { n: o.pattern.n, m: o.pattern.m } : undefined,
+          expectedN: o.expectedN, quant: o.quant,
         });
         value = packed.value;
         storage = packed.report.storage;

@@ -9,6 +9,7 @@
 #include "core/cpu_features.h"
 #include "core/thread_pool.h"
 #include "cpu/spmm.h"
+#include "formats/quant.h"
 #include "formats/sparse_matrix.h"
 #include "bindings.h"
 #include "napi_util.h"
@@ -50,9 +51,24 @@ bool get_format(Napi::Env env, const Napi::Value& v, Format* out) {
   return true;
 }
 
+// quant: undefined / null (float values) or { bits, groupSize, symmetric }.
+bool get_quant(Napi::Env env, const Napi::Value& v, QuantSpec* q) {
+  if (v.IsUndefined() || v.IsNull()) return true;
+  if (!v.IsObject()) return fail(env, ErrorCode::argument, "quant must be an object");
+  Napi::Object o = v.As<Napi::Object>();
+  int64_t bits, group;
+  if (!get_int(env, o.Get("bits"), "quant.bits", 0, 64, &bits) || !get_int(env, o.Get("groupSize"), "quant.groupSize", 0, 1 << 20, &group))
+    return false;
+  q->bits = int(bits);
+  q->group = int(group);
+  q->asym = !o.Get("symmetric").ToBoolean();
+  q->act_int8 = o.Get("int8Activations").ToBoolean();
+  return true;
+}
+
 }  // namespace
 
-// desc: { format, dtype, rows, cols, n, m, parts: { values, rowPtr, ... } }  (bindings.h)
+// desc: { format, dtype, rows, cols, n, m, quant?, parts: { values, rowPtr, ... } }  (bindings.h)
 bool get_matrix(Napi::Env env, const Napi::Value& v, MatrixView* a, std::vector<Napi::Value>* keep) {
   if (!v.IsObject()) return fail(env, ErrorCode::argument, "matrix descriptor must be an object");
   Napi::Object d = v.As<Napi::Object>();
@@ -66,6 +82,7 @@ bool get_matrix(Napi::Env env, const Napi::Value& v, MatrixView* a, std::vector<
     return false;
   a->n = int(n);
   a->m = int(m);
+  if (!get_quant(env, d.Get("quant"), &a->quant)) return false;
   Napi::Value pv = d.Get("parts");
   if (!pv.IsObject()) return fail(env, ErrorCode::argument, "matrix parts must be an object");
   Napi::Object parts = pv.As<Napi::Object>();
@@ -87,7 +104,7 @@ namespace {
 Napi::Object packed_to_js(Napi::Env env, PackedMatrix& pm) {
   Napi::Object parts = Napi::Object::New(env);
   for (int p = 0; p < int(Part::kNumParts); ++p)
-    if (format_has_part(pm.format, Part(p))) parts.Set(part_name(Part(p)), adopt_bytes(env, std::move(pm.parts[p])));
+    if (matrix_has_part(pm.format, pm.quant, Part(p))) parts.Set(part_name(Part(p)), adopt_bytes(env, std::move(pm.parts[p])));
   return parts;
 }
 
@@ -153,7 +170,32 @@ bool get_pack_call(const Napi::CallbackInfo& info, PackCall* c) {
     c->opt.m = int(m);
   }
   c->opt.prune_magnitude = o.Get("prune").ToBoolean();
+  if (!get_quant(env, o.Get("quant"), &c->opt.quant)) return false;
   const uint64_t elems = uint64_t(c->rows) * uint64_t(c->cols);
+  if (c->opt.quant.on()) {
+    // A grid computed elsewhere (sparsegpt's quant): fp16 scales and, asymmetric, uint8 zeros per group.
+    Status st = check_quant_spec(c->opt.format, c->rows, c->cols, c->opt.n, c->opt.m, c->opt.quant);
+    if (!st.ok()) return fail(env, st.code, st.message);
+    const uint64_t groups = uint64_t(c->rows) * uint64_t(quant_groups_per_row(c->cols, c->opt.quant.group));
+    Napi::Value sv = o.Get("scales"), zv = o.Get("zeros");
+    if (!sv.IsUndefined() && !sv.IsNull()) {
+      JsBuffer sb;
+      if (!get_buffer(env, sv, "quant.scale", &sb)) return false;
+      if (sb.bytes != groups * 2)
+        return fail(env, ErrorCode::shape, "quant.scale: expected " + std::to_string(groups) + " float16 scales, got " + std::to_string(sb.bytes / 2));
+      c->opt.scales = static_cast<const uint16_t*>(sb.data);
+      c->keep.push_back(sv);
+      if (c->opt.quant.asym) {
+        JsBuffer zb;
+        if (zv.IsUndefined() || zv.IsNull()) return fail(env, ErrorCode::argument, "quant.zero: an asymmetric grid needs its zero points");
+        if (!get_buffer(env, zv, "quant.zero", &zb)) return false;
+        if (zb.bytes != groups)
+          return fail(env, ErrorCode::shape, "quant.zero: expected " + std::to_string(groups) + " zero points, got " + std::to_string(zb.bytes));
+        c->opt.zeros = static_cast<const uint8_t*>(zb.data);
+        c->keep.push_back(zv);
+      }
+    }
+  }
   if (c->dense.bytes < elems * dtype_size(c->dtype)) return fail(env, ErrorCode::shape, "dense buffer too small for its shape");
   Napi::Value mv = o.Get("mask");
   if (!mv.IsUndefined() && !mv.IsNull()) {
@@ -190,7 +232,7 @@ Napi::Value PackAsync(const Napi::CallbackInfo& info) {
 bool get_unpack_call(const Napi::CallbackInfo& info, MatrixView* a, JsBuffer* out, std::vector<Napi::Value>* keep) {
   Napi::Env env = info.Env();
   if (!get_matrix(env, info[0], a, keep) || !get_buffer(env, info[1], "out", out)) return false;
-  if (out->bytes < uint64_t(a->rows * a->cols) * dtype_size(a->dtype)) return fail(env, ErrorCode::shape, "unpack: output too small");
+  if (out->bytes < uint64_t(a->rows * a->cols) * dtype_size(unpacked_dtype(*a))) return fail(env, ErrorCode::shape, "unpack: output too small");
   keep->push_back(info[1]);
   return true;
 }
@@ -308,6 +350,7 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   feat.Set("avx512bf16", f.avx512bf16);
   feat.Set("avx512vbmi2", f.avx512vbmi2);
   feat.Set("avx512fp16", f.avx512fp16);
+  feat.Set("avx512vnni", f.avx512vnni);
   o.Set("features", feat);
   o.Set("isa", isa_name(active_isa()));
   Napi::Array isas = Napi::Array::New(env);

@@ -265,6 +265,10 @@ Napi::Value CudaUploadMatrixAsync(const Napi::CallbackInfo& info) {
   MatrixView a;
   std::vector<Napi::Value> keep;
   if (!get_matrix(env, info[1], &a, &keep)) return env.Undefined();
+  if (a.quant.on()) {
+    throw_status(env, Status::Error(ErrorCode::dtype, "quantized weights have no GPU kernel yet; dequantize with toDense() first"));
+    return env.Undefined();
+  }
   SkMatrixDesc d{};
   d.format = int(a.format);
   d.dtype = int(a.dtype);
@@ -272,7 +276,7 @@ Napi::Value CudaUploadMatrixAsync(const Napi::CallbackInfo& info) {
   d.cols = a.cols;
   d.n = a.n;
   d.m = a.m;
-  for (int p = 0; p < int(Part::kNumParts); ++p) { d.parts[p] = a.parts[p].data; d.part_bytes[p] = a.parts[p].bytes; }
+  for (int p = 0; p < 6; ++p) { d.parts[p] = a.parts[p].data; d.part_bytes[p] = a.parts[p].bytes; }
   struct Uploaded {
     void* handle = nullptr;
     uint64_t bytes = 0;

@@ -161,6 +161,12 @@ Napi::Object result_to_js(Napi::Env env, PruneOutput& r, const JsOutputs* js) {
     o.Set("scale", adopt_bytes(env, std::move(s)));
     o.Set("zero", adopt_bytes(env, std::move(z)));
   }
+  if (!r.group_scale.empty()) {
+    std::vector<uint8_t> s(r.group_scale.size() * 2);
+    std::memcpy(s.data(), r.group_scale.data(), s.size());
+    o.Set("groupScale", adopt_bytes(env, std::move(s)));
+    o.Set("groupZero", adopt_bytes(env, std::vector<uint8_t>(r.group_zero)));
+  }
   return o;
 }
 
@@ -358,6 +364,13 @@ Napi::Value SparseGpt(const Napi::CallbackInfo& info) {
       !get_num(env, c.o.Get("damping"), "damping", &opt.damping) || !get_i64(env, c.o.Get("quantizeBits"), "quantizeBits", 0, 8, &bits))
     return env.Undefined();
   opt.quant_bits = int(bits);
+  Napi::Value qg = c.o.Get("quantizeGroup");
+  if (!qg.IsUndefined()) {
+    int64_t g;
+    if (!get_i64(env, qg, "quantizeGroup", 0, 1 << 20, &g)) return env.Undefined();
+    opt.quant_group = int(g);
+    opt.quant_asym = !c.o.Get("quantizeSymmetric").ToBoolean();
+  }
   Control control;
   if (info[6].IsTypedArray() && info[6].As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
     JsBuffer cb = buffer_of(info[6]);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../core/thread_pool.h"
+#include "qspmm.h"
 
 namespace sk {
 
@@ -19,6 +20,7 @@ const char* const kSpmmKernelIds[int(SpmmKernelId::count)] = {
 };
 
 SpmmKernel select_spmm_kernel(const MatrixView& a, int64_t n, Isa isa, DType x_dtype) {
+  if (a.quant.on()) return select_qspmm_kernel(a, n, isa);
   SpmmKernel k;
   if (a.format != Format::tiled_csl && a.rows > 0 && a.cols > 0) {
     switch (isa) {

@@ -3,13 +3,14 @@
 #include <cstring>
 
 #include "../core/thread_pool.h"
+#include "quant.h"
 #include "sparse_matrix.h"
 
 namespace sk {
 
 namespace {
 constexpr const char* kFormatNames[] = {"dense", "csr", "bitmap", "nm", "tiled-csl"};
-constexpr const char* kPartNames[] = {"values", "rowPtr", "colIdx", "masks", "words", "tileOffsets"};
+constexpr const char* kPartNames[] = {"values", "rowPtr", "colIdx", "masks", "words", "tileOffsets", "scales", "zeros"};
 }  // namespace
 
 const char* format_name(Format f) { return kFormatNames[int(f)]; }
@@ -37,7 +38,12 @@ bool format_has_part(Format f, Part p) {
   return false;
 }
 
-DType part_dtype(Part p, DType value_dtype) { return p == Part::values ? value_dtype : DType::i32; }
+DType part_dtype(Part p, DType value_dtype) {
+  if (p == Part::values) return value_dtype;
+  if (p == Part::scales) return DType::f16;
+  if (p == Part::zeros) return DType::u8;
+  return DType::i32;
+}
 
 Status check_shape_and_type(Format f, DType dtype, int64_t rows, int64_t cols, int n, int m) {
   if (rows < 0 || cols < 0 || rows > (int64_t(1) << 40) || cols > (int64_t(1) << 40))
@@ -64,11 +70,13 @@ MatrixView PackedMatrix::view() const {
   v.cols = cols;
   v.n = n;
   v.m = m;
+  v.quant = quant;
   for (int i = 0; i < int(Part::kNumParts); ++i) v.parts[i] = {parts[i].data(), parts[i].size()};
   return v;
 }
 
 int64_t stored_count(const MatrixView& a) {
+  if (a.quant.on()) return quant_stored_count(a);
   switch (a.format) {
     case Format::dense: return a.rows * a.cols;
     case Format::csr:
@@ -80,6 +88,7 @@ int64_t stored_count(const MatrixView& a) {
 }
 
 Status unpack(const MatrixView& a, void* dense_out) {
+  if (a.quant.on()) return unpack_quantized(a, static_cast<float*>(dense_out));
   const size_t es = dtype_size(a.dtype);
   char* out = static_cast<char*>(dense_out);
   std::memset(out, 0, size_t(a.rows * a.cols) * es);

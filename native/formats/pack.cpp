@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "../core/thread_pool.h"
+#include "quant.h"
 #include "sparse_matrix.h"
 #include "tiled_csl_order.h"
 
@@ -251,6 +252,14 @@ Status pack_as(const Source<ES>& s, const PackOptions& opt, PackedMatrix* out) {
 }  // namespace
 
 Status pack(const void* dense, DType dtype, int64_t rows, int64_t cols, const PackOptions& opt, PackedMatrix* out) {
+  if (opt.quant.on()) {
+    try {
+      return pack_quantized(dense, dtype, rows, cols, opt, out);
+    } catch (const std::bad_alloc&) {
+      return Status::Error(ErrorCode::memory, "out of host memory while quantizing a [" + std::to_string(rows) + ", " +
+                                                  std::to_string(cols) + "] matrix");
+    }
+  }
   SK_RETURN_IF_ERROR(check_shape_and_type(opt.format, dtype, rows, cols, opt.n, opt.m));
   *out = PackedMatrix();
   out->format = opt.format;

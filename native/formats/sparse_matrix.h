@@ -17,12 +17,25 @@ const char* format_name(Format f);  // "dense", "csr", "bitmap", "nm", "tiled-cs
 bool format_from_name(const char* name, Format* out);
 
 // Components by name. All index-like components are int32 arrays (masks and words hold raw bits).
-enum class Part { values = 0, row_ptr, col_idx, masks, words, tile_offsets, kNumParts };
-const char* part_name(Part p);  // "values", "rowPtr", "colIdx", "masks", "words", "tileOffsets"
+// scales / zeros exist only in quantized matrices (quant.h).
+enum class Part { values = 0, row_ptr, col_idx, masks, words, tile_offsets, scales, zeros, kNumParts };
+const char* part_name(Part p);  // "values", "rowPtr", "colIdx", "masks", "words", "tileOffsets", "scales", "zeros"
 bool part_from_name(const char* name, Part* out);
-// Which parts a format has, and the element type of each.
+// Which parts a format has, and the element type of each (float parts; quant.h for quantized ones).
 bool format_has_part(Format f, Part p);
 DType part_dtype(Part p, DType value_dtype);
+
+// Quantized values (docs/formats.md "Quantized values"): bits 0 = plain float values; 4 or 8 =
+// unsigned codes with one fp16 scale (and, asymmetric, one uint8 zero point) per `group` columns.
+struct QuantSpec {
+  int bits = 0;
+  int group = 0;
+  bool asym = false;
+  // Not part of the data: the caller allows kernels to round activations to int8 per group
+  // (linear(..., { activations: 'int8' }); docs/kernels.md).
+  bool act_int8 = false;
+  bool on() const { return bits != 0; }
+};
 
 struct ConstBuffer {
   const void* data = nullptr;
@@ -34,6 +47,7 @@ struct MatrixView {
   DType dtype = DType::f32;
   int64_t rows = 0, cols = 0;
   int n = 0, m = 0;  // nm only
+  QuantSpec quant;   // quant.on(): dtype is u8 and `values` holds codes
   ConstBuffer parts[int(Part::kNumParts)];
 
   const ConstBuffer& part(Part p) const { return parts[int(p)]; }
@@ -45,6 +59,7 @@ struct PackedMatrix {
   DType dtype = DType::f32;
   int64_t rows = 0, cols = 0;
   int n = 0, m = 0;
+  QuantSpec quant;
   std::vector<uint8_t> parts[int(Part::kNumParts)];
 
   MatrixView view() const;
@@ -55,13 +70,18 @@ struct PackOptions {
   int n = 0, m = 0;                 // nm only
   const uint8_t* mask = nullptr;    // rows*cols bytes, nonzero = keep; null = keep the nonzeros
   bool prune_magnitude = false;     // nm: keep the n largest |w| per group instead of refusing
+  QuantSpec quant;                  // on(): quantize the kept values (dense, bitmap, nm)
+  const uint16_t* scales = nullptr; // with quant: the fp16 grid to round to (rows * cols / group)
+  const uint8_t* zeros = nullptr;   // with quant.asym and scales: the zero points
 };
 
 Status check_shape_and_type(Format f, DType dtype, int64_t rows, int64_t cols, int n, int m);
 
 Status pack(const void* dense, DType dtype, int64_t rows, int64_t cols, const PackOptions& opt, PackedMatrix* out);
-// Writes rows*cols elements of the view's dtype, bit-exact with what was packed.
+// Writes rows*cols elements of the view's dtype, bit-exact with what was packed; quantized
+// matrices write float32, dequantized exactly (unpacked_dtype()).
 Status unpack(const MatrixView& a, void* dense_out);
+inline DType unpacked_dtype(const MatrixView& a) { return a.quant.on() ? DType::f32 : a.dtype; }
 // Full structural check of untrusted data (O(stored elements)); kernels assume it passed.
 Status validate(const MatrixView& a);
 // The O(rows) subset of validate that kernels run on every call: part sizes agree with the shape

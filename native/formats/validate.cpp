@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "quant.h"
 #include "sparse_matrix.h"
 
 namespace sk {
@@ -13,6 +14,11 @@ namespace {
 Status bad(const std::string& msg) { return Status::Error(ErrorCode::format, msg); }
 
 std::string s(int64_t v) { return std::to_string(v); }
+
+// Bytes of `count` stored values: codes when quantized.
+uint64_t value_bytes(const MatrixView& a, int64_t count, size_t es) {
+  return a.quant.on() ? uint64_t(quant_code_bytes(count, a.quant.bits)) : uint64_t(count) * es;
+}
 
 Status expect_bytes(const MatrixView& a, Part p, uint64_t want) {
   uint64_t got = a.part(p).bytes;
@@ -68,7 +74,7 @@ Status validate_bitmap(const MatrixView& a, size_t es) {
   int64_t nnz;
   SK_RETURN_IF_ERROR(check_row_ptr(a, &nnz));
   SK_RETURN_IF_ERROR(expect_bytes(a, Part::masks, uint64_t(a.rows * wpr) * 4));
-  SK_RETURN_IF_ERROR(expect_bytes(a, Part::values, uint64_t(nnz) * es));
+  SK_RETURN_IF_ERROR(expect_bytes(a, Part::values, value_bytes(a, nnz, es)));
   SK_RETURN_IF_ERROR(check_mask_tail(a, wpr, a.cols));
   const uint32_t* masks = a.as<uint32_t>(Part::masks);
   const int32_t* rp = a.as<int32_t>(Part::row_ptr);
@@ -85,7 +91,7 @@ Status validate_nm(const MatrixView& a, size_t es) {
   const int64_t groups = nm_groups(a.cols, a.m), padded = groups * a.m;
   const int64_t wpr = mask_words_per_row(padded), per_row = groups * a.n;
   SK_RETURN_IF_ERROR(expect_bytes(a, Part::masks, uint64_t(a.rows * wpr) * 4));
-  SK_RETURN_IF_ERROR(expect_bytes(a, Part::values, uint64_t(a.rows * per_row) * es));
+  SK_RETURN_IF_ERROR(expect_bytes(a, Part::values, value_bytes(a, a.rows * per_row, es)));
   SK_RETURN_IF_ERROR(check_mask_tail(a, wpr, padded));
   const uint32_t* masks = a.as<uint32_t>(Part::masks);
   const char* vals = static_cast<const char*>(a.part(Part::values).data);
@@ -97,7 +103,7 @@ Status validate_nm(const MatrixView& a, size_t es) {
         int64_t c = g * a.m + j;
         if (!(masks[r * wpr + c / 32] >> (c % 32) & 1u)) continue;
         ++cnt;
-        if (c >= a.cols && cnt <= a.n && !is_zero_value(vals + size_t(vi) * es, a.dtype))
+        if (c >= a.cols && cnt <= a.n && !a.quant.on() && !is_zero_value(vals + size_t(vi) * es, a.dtype))
           return bad("row " + s(r) + " stores a nonzero value in padding column " + s(c) + " (cols = " + s(a.cols) + ")");
         ++vi;
       }
@@ -148,7 +154,16 @@ Status validate_tiled_csl(const MatrixView& a) {
 }  // namespace
 
 Status check_part_sizes(const MatrixView& a) {
-  SK_RETURN_IF_ERROR(check_shape_and_type(a.format, a.dtype, a.rows, a.cols, a.n, a.m));
+  SK_RETURN_IF_ERROR(check_matrix_header(a));
+  if (a.quant.on()) {
+    if (a.format == Format::bitmap) {
+      SK_RETURN_IF_ERROR(expect_bytes(a, Part::row_ptr, uint64_t(a.rows + 1) * 4));
+      if (a.as<int32_t>(Part::row_ptr)[a.rows] < 0) return bad("rowPtr ends negative");
+    }
+    if (a.format != Format::dense)
+      SK_RETURN_IF_ERROR(expect_bytes(a, Part::masks, uint64_t(a.rows * mask_words_per_row(a.format == Format::nm ? nm_padded_cols(a.cols, a.m) : a.cols)) * 4));
+    return check_quant_part_sizes(a, quant_stored_count(a));
+  }
   const size_t es = dtype_size(a.dtype);
   auto stored_from_row_ptr = [&](int64_t* total) -> Status {
     SK_RETURN_IF_ERROR(expect_bytes(a, Part::row_ptr, uint64_t(a.rows + 1) * 4));
@@ -182,10 +197,21 @@ Status check_part_sizes(const MatrixView& a) {
 }
 
 Status validate(const MatrixView& a) {
-  SK_RETURN_IF_ERROR(check_shape_and_type(a.format, a.dtype, a.rows, a.cols, a.n, a.m));
-  for (int p = 0; p < int(Part::kNumParts); ++p)
-    if (!format_has_part(a.format, Part(p)) && a.parts[p].bytes != 0)
-      return bad(std::string(format_name(a.format)) + " has no part '" + part_name(Part(p)) + "'");
+  SK_RETURN_IF_ERROR(check_matrix_header(a));
+  for (int p = 0; p < int(Part::kNumParts); ++p) {
+    if (!matrix_has_part(a.format, a.quant, Part(p)) && a.parts[p].bytes != 0)
+      return bad(std::string(format_name(a.format)) + (a.quant.on() ? " (quantized)" : "") + " has no part '" + part_name(Part(p)) + "'");
+  }
+  if (a.quant.on()) {
+    switch (a.format) {
+      case Format::bitmap: SK_RETURN_IF_ERROR(validate_bitmap(a, 1)); break;
+      case Format::nm: SK_RETURN_IF_ERROR(validate_nm(a, 1)); break;
+      default: break;
+    }
+    const int64_t stored = quant_stored_count(a);
+    SK_RETURN_IF_ERROR(check_quant_part_sizes(a, stored));
+    return validate_quant_parts(a, stored);
+  }
   const size_t es = dtype_size(a.dtype);
   switch (a.format) {
     case Format::dense: return expect_bytes(a, Part::values, uint64_t(a.rows * a.cols) * es);

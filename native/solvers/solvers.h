@@ -40,6 +40,9 @@ struct PruneOutput {
   int retries = 0;
   int64_t dead_columns = 0;
   std::vector<float> scale, zero;  // per-row quantization grid when quant_bits > 0
+  // Group-wise grid (quant_group > 0): fp16 scale bits and zero points, [rows, cols / group].
+  std::vector<uint16_t> group_scale;
+  std::vector<uint8_t> group_zero;
 };
 
 struct WeightView {
@@ -64,6 +67,11 @@ struct SparseGptOptions {
   int64_t block_size = 128;
   double damping = 0.01;
   int quant_bits = 0;   // 0: no quantization; 2..8: joint per-row asymmetric quantization
+  // > 0: the grid is per group of quant_group columns instead (formats/quant.h: fp16 scales,
+  // symmetric unless quant_asym), fitted when the sweep reaches the group; block_size must be a
+  // multiple of it. The result packs losslessly as a quantized matrix.
+  int quant_group = 0;
+  bool quant_asym = false;
   int max_retries = 3;  // Cholesky retries, damping x10 each (0.01 if it was 0)
 };
 

@@ -24,6 +24,7 @@
 
 #include "../core/convert.h"
 #include "../core/thread_pool.h"
+#include "../formats/quant.h"
 #include "linalg.h"
 #include "prune_common.h"
 #include "select.h"
@@ -153,6 +154,15 @@ Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Patte
                                                   std::to_string(p.m) + ")");
   if (opt.quant_bits != 0 && (opt.quant_bits < 2 || opt.quant_bits > 8))
     return Status::Error(ErrorCode::argument, "sparsegpt: quantizeBits must be in [2, 8], got " + std::to_string(opt.quant_bits));
+  const int qg = opt.quant_bits > 0 ? opt.quant_group : 0;
+  if (qg > 0) {
+    if (k % qg != 0)
+      return Status::Error(ErrorCode::shape, "sparsegpt: quantize.groupSize " + std::to_string(qg) + " does not divide the " +
+                                                 std::to_string(k) + " columns");
+    if (bs % qg != 0)
+      return Status::Error(ErrorCode::argument, "sparsegpt: blockSize (" + std::to_string(bs) + ") must be a multiple of quantize.groupSize (" +
+                                                    std::to_string(qg) + ")");
+  }
   if (!(opt.damping >= 0) || !std::isfinite(opt.damping))
     return Status::Error(ErrorCode::argument, "sparsegpt: damping must be a finite number >= 0, got " + fmt(opt.damping));
   {
@@ -196,7 +206,15 @@ Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Patte
     });
   }
   Quantizer quant;
-  if (opt.quant_bits > 0) fit_quantizer(W, rows, k, opt.quant_bits, &quant);
+  if (opt.quant_bits > 0 && qg == 0) fit_quantizer(W, rows, k, opt.quant_bits, &quant);
+  const int64_t qgpr = qg > 0 ? k / qg : 0;
+  if (qg > 0) {
+    out->group_scale.assign(size_t(rows * qgpr), 0);
+    out->group_zero.assign(size_t(rows * qgpr), 0);
+  }
+  std::atomic<bool> fit_failed{false};
+  std::mutex fit_mutex;
+  Status fit_error;
 
   // U = upper Cholesky factor of (H + damp I)⁻¹, retrying with more damping if H + damp I is not
   // numerically positive definite in float32.
@@ -299,13 +317,43 @@ Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Patte
               for (int c = 0; c < p.m; ++c) pt[size_t((i + c) * G + l)] = gp[size_t(c)];
             }
           }
+          if (qg > 0 && i % qg == 0) {
+            // Group-wise grid: fitted on the group's current (error-updated) weights that are not
+            // marked pruned (unstructured: the block's mask; N:M: groups not yet reached count
+            // whole), 0 always in range; the fp16-rounded scale is the one used and stored.
+            for (int l = 0; l < lanes; ++l) {
+              float lo = 0.f, hi = 0.f;
+              for (int64_t c = i; c < i + qg; ++c)
+                if (!pt[size_t(c * G + l)]) {
+                  lo = std::min(lo, wt[size_t(c * G + l)]);
+                  hi = std::max(hi, wt[size_t(c * G + l)]);
+                }
+              const size_t gi = size_t((r0 + l) * qgpr + (i1 + i) / qg);
+              Status st = quant_fit_group(lo, hi, opt.quant_bits, opt.quant_asym, &out->group_scale[gi], &out->group_zero[gi]);
+              if (!st.ok() && !fit_failed.exchange(true)) {
+                std::lock_guard<std::mutex> lk(fit_mutex);
+                fit_error = st;
+              }
+            }
+          }
           const float* urow = &U[size_t((i1 + i) * k + i1)];
           const float d = urow[i];
           const double d2 = double(d) * double(d);
           float* wi = &wt[size_t(i * G)];
           float* ei = &et[size_t(i * G)];
           const uint8_t* pi = &pt[size_t(i * G)];
-          if (opt.quant_bits > 0)
+          if (qg > 0)
+            for (int l = 0; l < lanes; ++l) {
+              const size_t gi = size_t((r0 + l) * qgpr + (i1 + i) / qg);
+              const float sf = f16_to_f32(out->group_scale[gi]);
+              const int z = out->group_zero[gi];
+              const float wv = wi[l];
+              const float q = pi[l] ? 0.f : sf * float(int(quant_round(wv, sf, z, opt.quant_bits)) - z);
+              ei[l] = (wv - q) / d;
+              loss[l] += double(wv - q) * double(wv - q) / d2;
+              wi[l] = q;
+            }
+          else if (opt.quant_bits > 0)
             for (int l = 0; l < lanes; ++l) {
               const float wv = wi[l], q = quant.apply(pi[l] ? 0.f : wv, r0 + l);
               ei[l] = (wv - q) / d;
@@ -349,6 +397,7 @@ Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Patte
     control.advance();
   }
   timer.lap("blocks");
+  if (fit_failed.load()) return fit_error;
   if (w.dtype != DType::f32) {
     out->weight.allocate(total * dtype_size(w.dtype));
     parallel_range(rows, 16, [&](int64_t b, int64_t e) {

@@ -36,7 +36,7 @@ typedef struct SkMatrixDesc {  // a host MatrixView, as C
   int format, dtype;           // sk::Format, sk::DType values
   int64_t rows, cols;
   int n, m;
-  const void* parts[6];        // indexed by sk::Part
+  const void* parts[6];        // indexed by sk::Part (the float formats' six; quantized matrices stay on the host)
   size_t part_bytes[6];
 } SkMatrixDesc;
 

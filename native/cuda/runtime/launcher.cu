@@ -85,7 +85,7 @@ MatrixView view_of(const SkMatrixDesc& d) {
   v.cols = d.cols;
   v.n = d.n;
   v.m = d.m;
-  for (int p = 0; p < int(Part::kNumParts); ++p) v.parts[p] = {d.parts[p], d.part_bytes[p]};
+  for (int p = 0; p < 6; ++p) v.parts[p] = {d.parts[p], d.part_bytes[p]};
   return v;
 }
 

@@ -1,0 +1,105 @@
+// npm run bench:quant [-- --threads 2] [-- --reps 15]: quantized weights (int4 / int8 with per-group
+// fp16 scales) on 11008x4096 next to our dense bf16 kernel in the same process, cold (rotating
+// through copies of each weight totalling more than the LLC) and warm (one copy, repeated), with
+// bytes per weight and the targets of issue #20. Writes bench/results/cpu-quant-latest.json.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SparseMatrix, Tensor, cpuInfo, getNumThreads, linear, selectedKernel, setNumThreads, type Weight } from '../lib/index.js';
+import { native } from '../lib/native.js';
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
+setNumThreads(opt('--threads', 2));
+const reps = opt('--reps', 15);
+const M = 11008, K = 4096;
+const COLD_BYTES = 256 << 20;  // rotate through at least this many weight bytes (LLC here: 32 MiB)
+
+interface Variant { label: string; make: (w: Tensor, keep70: Uint8Array) => Weight; act?: 'int8' }
+const q = (bits: 4 | 8, groupSize: number, symmetric = true) => ({ bits, groupSize, symmetric });
+const VARIANTS: Variant[] = [
+  { label: 'dense bf16', make: (w) => w },
+  { label: 'dense int8 g128', make: (w) => SparseMatrix.fromDense(w, { format: 'dense', quantize: q(8, 128) }) },
+  { label: 'dense int4 g32', make: (w) => SparseMatrix.fromDense(w, { format: 'dense', quantize: q(4, 32) }) },
+  { label: 'dense int4 g128', make: (w) => SparseMatrix.fromDense(w, { format: 'dense', quantize: q(4, 128) }) },
+  { label: 'nm 2:4 bf16', make: (w) => SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude' }) },
+  { label: 'nm 2:4 int4 g128', make: (w) => SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude', quantize: q(4, 128) }) },
+  { label: 'nm 2:4 int4 g128 asym', make: (w) => SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude', quantize: q(4, 128, false) }) },
+  { label: 'nm 2:4 int8 g128', make: (w) => SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude', quantize: q(8, 128) }) },
+  { label: 'bitmap 70% int4 g128', make: (w, keep) => SparseMatrix.fromDense(w, { format: 'bitmap', mask: keep, quantize: q(4, 128) }) },
+  { label: 'bitmap 70% int8 g128', make: (w, keep) => SparseMatrix.fromDense(w, { format: 'bitmap', mask: keep, quantize: q(8, 128) }) },
+];
+// The same weights with int8 activations allowed (the VNNI kernels at N = 1).
+for (const label of ['dense int4 g32', 'dense int4 g128', 'nm 2:4 int4 g128', 'bitmap 70% int4 g128', 'dense int8 g128'])
+  VARIANTS.push({ ...VARIANTS.find((v) => v.label === label)!, label: `${label} x8`, act: 'int8' });
+const NS = args.includes('--decode') ? [1] : [1, 16, 64];
+
+const bytesOf = (a: Weight) => (a instanceof SparseMatrix ? a.byteLength : a.size * 2);
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+
+console.log(`sparsekit quantized CPU benchmark, ${getNumThreads()} threads, isa ${cpuInfo().isa}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+const bandwidth = native.probeReadBandwidth(1 << 30, 3);
+console.log(`measured read bandwidth ${bandwidth.toFixed(1)} GB/s\n`);
+
+const w = Tensor.randn([M, K], { seed: 11, dtype: 'float32' }).to('bfloat16');
+const u = Tensor.rand([M * K], { seed: 99 }).toTypedArray() as Float32Array;
+const keep70 = new Uint8Array(M * K);
+for (let i = 0; i < u.length; i++) keep70[i] = u[i]! >= 0.7 ? 1 : 0;
+
+interface Row { variant: string; n: number; kernel: string; bytesPerWeight: number; coldMs: number; warmMs: number; coldGBs: number; floor: number; coldVsDense: number; warmVsDense: number }
+const rows: Row[] = [];
+const line = (c: string[]) => console.log(c[0]!.padEnd(24) + c[1]!.padStart(4) + ' ' + c[2]!.padEnd(32) + c.slice(3).map((x) => x.padStart(9)).join(''));
+line(['variant', 'N', 'kernel', 'B/weight', 'cold ms', 'warm ms', 'GB/s', 'floor', 'cold/bf16', 'warm/bf16']);
+const dense: Record<number, { cold: number; warm: number }> = {};
+for (const v of VARIANTS) {
+  const first = v.make(w, keep70);
+  const copies = [first];
+  while (copies.length * bytesOf(first) < COLD_BYTES) copies.push(v.make(w, keep70));
+  for (const n of NS) {
+    if (v.act && n > 1) continue;
+    const x = Tensor.randn([n, K], { seed: n, dtype: 'bfloat16' });
+    const o = { activations: v.act ?? 'float32' } as const;
+    const time = (pick: (i: number) => Weight) => {
+      const t: number[] = [];
+      for (let i = 0; i < reps + 2; i++) {
+        const a = pick(i);
+        const s = process.hrtime.bigint();
+        linear.sync(x, a, null, o);
+        t.push(Number(process.hrtime.bigint() - s) / 1e6);
+      }
+      return median(t.slice(2));
+    };
+    const cold = time((i) => copies[i % copies.length]!);
+    const warm = time(() => first);
+    if (v.label === 'dense bf16') dense[n] = { cold, warm };
+    const bytes = bytesOf(first);
+    const r: Row = {
+      variant: v.label, n, kernel: selectedKernel(first, n, o), bytesPerWeight: bytes / (M * K), coldMs: cold, warmMs: warm,
+      coldGBs: bytes / cold / 1e6, floor: bytes / (bandwidth * 1e9) / (cold * 1e-3), coldVsDense: cold / dense[n]!.cold, warmVsDense: warm / dense[n]!.warm,
+    };
+    rows.push(r);
+    line([v.label, String(n), r.kernel, r.bytesPerWeight.toFixed(4), cold.toFixed(3), warm.toFixed(3), r.coldGBs.toFixed(1), r.floor.toFixed(2),
+      r.coldVsDense.toFixed(3), r.warmVsDense.toFixed(3)]);
+  }
+  copies.length = 0;
+}
+
+const get = (variant: string, n: number) => rows.find((r) => r.variant === variant && r.n === n)!;
+const best = (a: string, n: number) => Math.min(get(a, n).coldMs, rows.find((r) => r.variant === `${a} x8` && r.n === n)?.coldMs ?? Infinity);
+const bf16 = (n: number) => get('dense bf16', n).coldMs;
+const targets = [
+  { what: 'N=1 2:4+int4 g128 (x8) / dense bf16', value: best('nm 2:4 int4 g128', 1) / bf16(1), goal: 0.3 },
+  { what: 'N=1 dense int4 g32 (x8) / dense bf16', value: best('dense int4 g32', 1) / bf16(1), goal: 0.33 },
+  { what: 'N=1 2:4+int4 (x8) / dense int4 g32 (x8)', value: best('nm 2:4 int4 g128', 1) / best('dense int4 g32', 1), goal: 0.75 },
+  { what: 'N=1 bitmap 70%+int4 (x8) / dense bf16', value: best('bitmap 70% int4 g128', 1) / bf16(1), goal: 0.25 },
+  { what: 'N=1 2:4+int4 g128 fp32 x / dense bf16', value: get('nm 2:4 int4 g128', 1).coldVsDense, goal: 0.3 },
+  { what: 'N=1 dense int4 g32 fp32 x / dense bf16', value: get('dense int4 g32', 1).coldVsDense, goal: 0.33 },
+  ...(NS.includes(16) ? [{ what: 'N=16 2:4+int4 g128 / dense bf16', value: get('nm 2:4 int4 g128', 16).coldVsDense, goal: 0.7 }] : []),
+];
+console.log(`\ntargets (11008x4096, ${getNumThreads()} threads, cold):`);
+for (const t of targets) console.log(`  ${t.what.padEnd(40)} ${t.value.toFixed(3)}  <= ${t.goal}  ${t.value <= t.goal ? 'met' : 'MISSED'}`);
+console.log(`load after ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+const outDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
+mkdirSync(outDir, { recursive: true });
+writeFileSync(join(outDir, 'cpu-quant-latest.json'), JSON.stringify({ date: new Date().toISOString(), cpu: cpuInfo(), threads: getNumThreads(), bandwidthGBs: bandwidth, loadAfter: loadavg(), rows, targets }, null, 1));

@@ -1,0 +1,19 @@
+// CPU kernels for quantized weights (formats/quant.h): dense, bitmap and nm with 4- or 8-bit codes
+// and per-group fp16 scales. They plug into spmm_cpu's dispatch through select_qspmm_kernel.
+// Numerics: each group's sum Σ (code - zero)·x is accumulated in fp32 and multiplied by the
+// group's scale, then added to the fp32 row accumulator; activations stay fp32 (never rounded).
+#pragma once
+#include "spmm.h"
+
+namespace sk {
+
+// The quantized kernel for this matrix, N and ISA (portable always exists).
+SpmmKernel select_qspmm_kernel(const MatrixView& a, int64_t n, Isa isa);
+SpmmKernel select_qspmm_avx512(const MatrixView& a, int64_t n);  // fn == nullptr: none for this case
+// N = 1 with int8 activations (a.quant.act_int8), AVX-512 VNNI: qspmm_avx512_vnni.cpp.
+SpmmKernel select_qspmm_vnni(const MatrixView& a, int64_t n);
+
+// Portable: any quantized format, any N; x k-major with ld = N.
+void qspmm_portable(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out);
+
+}  // namespace sk

@@ -1,0 +1,275 @@
+// AVX-512 (F/BW/VL/DQ + VBMI2) kernels for quantized weights: dense, nm and bitmap with 4- or 8-bit
+// codes (formats/quant.h). Activations stay fp32; weights are dequantized in registers:
+//   N = 1 ("gemv"): 32 columns per step. 4-bit codes are unpacked to bytes, the zero point is
+//     subtracted in bytes (code - zero fits int8), sparse rows are placed at their columns with
+//     vpexpandb, then sign-extended, converted and FMA'd with x. 8-bit codes go through int32.
+//   N > 1 ("outer"): each kept weight, centered and converted once, is broadcast against its x
+//     row (x is k-major, N padded to 16): only kept weights cost work.
+// Each group's fp32 sum is multiplied by its fp16 scale once (docs/kernels.md, quantized kernels).
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "../core/dtype.h"
+#include "../formats/quant.h"
+#include "core/isa_target.h"
+#include "qspmm.h"
+
+#if SK_HAVE_X86
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+SK_TARGET_BEGIN_AVX512
+namespace sk {
+namespace {
+
+enum QFmt { kDense = 0, kNM = 1, kBitmap = 2 };
+
+#include "avx512_expand.inl"
+
+// 16 bytes of packed nibbles -> 32 code bytes in storage order (low nibble first).
+inline __m256i unpack_nibbles(__m128i b) {
+  const __m256i t = _mm256_cvtepu8_epi16(b);
+  return _mm256_or_si256(_mm256_and_si256(t, _mm256_set1_epi16(0x000f)),
+                         _mm256_and_si256(_mm256_slli_epi16(t, 4), _mm256_set1_epi16(0x0f00)));
+}
+
+// Up to 32 nibbles starting at nibble `nib` of `base`, `count` of them valid: loads only the bytes
+// they occupy (masked: never past the part), then shifts the odd half-byte away.
+inline __m128i load_nibbles(const uint8_t* base, int64_t nib, int count) {
+  const int odd = int(nib & 1), nb = (odd + count + 1) >> 1;
+  const __m256i y = _mm256_maskz_loadu_epi8(__mmask32((uint64_t(1) << nb) - 1), base + (nib >> 1));
+  const __m128i lo = _mm256_castsi256_si128(y), next = _mm_alignr_epi8(_mm256_extracti128_si256(y, 1), lo, 8);
+  return _mm_or_si128(_mm_srl_epi64(lo, _mm_cvtsi32_si128(odd * 4)), _mm_sll_epi64(next, _mm_cvtsi32_si128(64 - odd * 4)));
+}
+
+inline __m512 bytes_to_f32(__m128i sb) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sb)); }
+
+// The matrix and the walk over one row's 32-column chunks.
+template <int Fmt, int Bits> struct Row {
+  const uint8_t* codes;
+  const uint32_t* masks;
+  int64_t nib;  // code index of the next chunk (sparse)
+  int64_t kc;   // nm: codes per chunk
+};
+
+template <int Fmt, int Bits> struct QMat {
+  const uint8_t* codes;
+  const uint16_t* scales;
+  const uint8_t* zeros;
+  const uint32_t* masks;
+  const int32_t* rp;
+  int64_t cols, gpr, cpg, wpr, per_row, kc;
+  explicit QMat(const MatrixView& a)
+      : codes(a.as<uint8_t>(Part::values)), scales(a.as<uint16_t>(Part::scales)),
+        zeros(a.quant.asym ? a.as<uint8_t>(Part::zeros) : nullptr),
+        masks(Fmt == kDense ? nullptr : a.as<uint32_t>(Part::masks)),
+        rp(Fmt == kBitmap ? a.as<int32_t>(Part::row_ptr) : nullptr), cols(a.cols),
+        gpr(quant_groups_per_row(a.cols, a.quant.group)), cpg(a.quant.group / 32),
+        wpr(Fmt == kDense ? 0 : mask_words_per_row(a.cols)),
+        per_row(Fmt == kNM ? nm_values_per_row(a.cols, a.n, a.m) : a.cols), kc(Fmt == kNM ? 32 * a.n / a.m : 32) {}
+  int64_t row_start(int64_t r) const { return rp ? int64_t(rp[r]) : r * per_row; }
+  int zero(int64_t gi) const { return zeros ? zeros[gi] : (1 << (Bits - 1)); }
+  float scale(int64_t gi) const { return f16_to_f32(scales[gi]); }
+};
+
+// Chunk ch (columns 32*ch ..) of a row whose codes start at code index `vi` (advanced for bitmap):
+// 32 centered weights at their columns, as two fp32 vectors.
+template <int Fmt, int Bits>
+inline void decode_dense_cols(const QMat<Fmt, Bits>& A, const uint32_t* rmask, int64_t ch, int64_t& vi, __m512i zb,
+                              __m512i z32, __m512& w0, __m512& w1) {
+  if constexpr (Bits == 4) {
+    __m256i sb;
+    if constexpr (Fmt == kDense) {
+      sb = unpack_nibbles(_mm_loadu_si128(reinterpret_cast<const __m128i*>(A.codes + ((vi + ch * 32) >> 1))));
+    } else {
+      const uint32_t bits = rmask[ch];
+      const int cnt = Fmt == kNM ? int(A.kc) : __builtin_popcount(bits);
+      sb = unpack_nibbles(load_nibbles(A.codes, vi, cnt));
+      vi += cnt;
+      sb = _mm256_sub_epi8(sb, _mm512_castsi512_si256(zb));
+      sb = expand_b32(sb, bits);
+      w0 = bytes_to_f32(_mm256_castsi256_si128(sb));
+      w1 = bytes_to_f32(_mm256_extracti128_si256(sb, 1));
+      return;
+    }
+    sb = _mm256_sub_epi8(sb, _mm512_castsi512_si256(zb));
+    w0 = bytes_to_f32(_mm256_castsi256_si128(sb));
+    w1 = bytes_to_f32(_mm256_extracti128_si256(sb, 1));
+  } else {
+    if constexpr (Fmt == kDense) {
+      const uint8_t* p = A.codes + vi + ch * 32;
+      w0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), z32));
+      w1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16))), z32));
+    } else {
+      const uint32_t bits = rmask[ch];
+      const int c0 = __builtin_popcount(bits & 0xffffu), c1 = __builtin_popcount(bits >> 16);
+      const __m128i b0 = _mm_maskz_loadu_epi8(__mmask16((1u << c0) - 1), A.codes + vi);
+      const __m128i b1 = _mm_maskz_loadu_epi8(__mmask16((1u << c1) - 1), A.codes + vi + c0);
+      vi += c0 + c1;
+      w0 = expand_f32(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(b0), z32)), __mmask16(bits));
+      w1 = expand_f32(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(b1), z32)), __mmask16(bits >> 16));
+    }
+  }
+}
+
+template <int Fmt, int Bits>
+void qgemv(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const QMat<Fmt, Bits> A(a);
+  for (int64_t r = r0; r < r1; ++r) {
+    int64_t vi = A.row_start(r);
+    const uint32_t* rmask = Fmt == kDense ? nullptr : A.masks + r * A.wpr;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t g = 0; g < A.gpr; ++g) {
+      const int64_t gi = r * A.gpr + g;
+      const int z = A.zero(gi);
+      const __m512i zb = _mm512_set1_epi8(char(z)), z32 = _mm512_set1_epi32(z);
+      __m512 g0 = _mm512_setzero_ps(), g1 = _mm512_setzero_ps(), g2 = _mm512_setzero_ps(), g3 = _mm512_setzero_ps();
+      const int64_t ch0 = g * A.cpg;
+      int64_t ch = ch0;
+      for (; ch + 2 <= ch0 + A.cpg; ch += 2) {
+        __m512 w0, w1, w2, w3;
+        decode_dense_cols<Fmt, Bits>(A, rmask, ch, vi, zb, z32, w0, w1);
+        decode_dense_cols<Fmt, Bits>(A, rmask, ch + 1, vi, zb, z32, w2, w3);
+        const float* xs = x.data + ch * 32;
+        g0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xs), g0);
+        g1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xs + 16), g1);
+        g2 = _mm512_fmadd_ps(w2, _mm512_loadu_ps(xs + 32), g2);
+        g3 = _mm512_fmadd_ps(w3, _mm512_loadu_ps(xs + 48), g3);
+      }
+      if (ch < ch0 + A.cpg) {  // group of 32 columns
+        __m512 w0, w1;
+        decode_dense_cols<Fmt, Bits>(A, rmask, ch, vi, zb, z32, w0, w1);
+        const float* xs = x.data + ch * 32;
+        g0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xs), g0);
+        g1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xs + 16), g1);
+      }
+      acc = _mm512_fmadd_ps(_mm512_add_ps(_mm512_add_ps(g0, g1), _mm512_add_ps(g2, g3)), _mm512_set1_ps(A.scale(gi)), acc);
+    }
+    out.store(r, 0, _mm512_reduce_add_ps(acc));
+  }
+}
+
+// Chunk ch's kept weights, centered, as floats w[0..cnt) with their columns k[0..cnt).
+template <int Fmt, int Bits>
+inline int decode_kept(const QMat<Fmt, Bits>& A, const uint32_t* rmask, int64_t ch, int64_t& vi, int z, float* w, int32_t* k) {
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i base = _mm512_add_epi32(iota, _mm512_set1_epi32(int32_t(ch * 32)));
+  const __m512i z32 = _mm512_set1_epi32(z);
+  if constexpr (Fmt == kDense) {
+    __m512 w0, w1;
+    decode_dense_cols<Fmt, Bits>(A, nullptr, ch, vi, _mm512_set1_epi8(char(z)), z32, w0, w1);
+    _mm512_storeu_ps(w, w0);
+    _mm512_storeu_ps(w + 16, w1);
+    _mm512_storeu_si512(k, base);
+    _mm512_storeu_si512(k + 16, _mm512_add_epi32(base, _mm512_set1_epi32(16)));
+    return 32;
+  } else {
+    const uint32_t bits = rmask[ch];
+    const int c0 = __builtin_popcount(bits & 0xffffu), cnt = c0 + __builtin_popcount(bits >> 16);
+    _mm512_storeu_si512(k, _mm512_maskz_compress_epi32(__mmask16(bits), base));
+    _mm512_storeu_si512(k + c0, _mm512_maskz_compress_epi32(__mmask16(bits >> 16), _mm512_add_epi32(base, _mm512_set1_epi32(16))));
+    if constexpr (Bits == 4) {
+      const __m256i sb = _mm256_sub_epi8(unpack_nibbles(load_nibbles(A.codes, vi, cnt)), _mm256_set1_epi8(char(z)));
+      _mm512_storeu_ps(w, bytes_to_f32(_mm256_castsi256_si128(sb)));
+      _mm512_storeu_ps(w + 16, bytes_to_f32(_mm256_extracti128_si256(sb, 1)));
+    } else {
+      const __m256i b = _mm256_maskz_loadu_epi8(__mmask32((uint64_t(1) << cnt) - 1), A.codes + vi);
+      _mm512_storeu_ps(w, _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(b)), z32)));
+      _mm512_storeu_ps(w + 16, _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(b, 1)), z32)));
+    }
+    vi += cnt;
+    return cnt;
+  }
+}
+
+// N > 1: JV vectors of 16 outputs per row; C independent accumulator sets hide the FMA latency.
+template <int Fmt, int Bits, int JV>
+void qouter_block(const QMat<Fmt, Bits>& A, const Activations& x, int64_t r0, int64_t r1, int64_t j0, const OutputSpec& out) {
+  constexpr int C = JV >= 3 ? 1 : 4 / JV;
+  const int64_t ld = x.ld, nj = x.n - j0 < 16 * JV ? x.n - j0 : 16 * JV;
+  const float* xb = x.data + j0;
+  alignas(64) float w[32];
+  alignas(64) int32_t k[32];
+  for (int64_t r = r0; r < r1; ++r) {
+    int64_t vi = A.row_start(r);
+    const uint32_t* rmask = Fmt == kDense ? nullptr : A.masks + r * A.wpr;
+    __m512 acc[JV];
+    for (int v = 0; v < JV; ++v) acc[v] = _mm512_setzero_ps();
+    for (int64_t g = 0; g < A.gpr; ++g) {
+      const int64_t gi = r * A.gpr + g;
+      const int z = A.zero(gi);
+      __m512 ga[C][JV];
+      for (int c = 0; c < C; ++c)
+        for (int v = 0; v < JV; ++v) ga[c][v] = _mm512_setzero_ps();
+      for (int64_t ch = g * A.cpg; ch < (g + 1) * A.cpg; ++ch) {
+        const int cnt = decode_kept<Fmt, Bits>(A, rmask, ch, vi, z, w, k);
+        int i = 0;
+        for (; i + C <= cnt; i += C)
+          for (int c = 0; c < C; ++c) {
+            const __m512 wv = _mm512_set1_ps(w[i + c]);
+            const float* xr = xb + int64_t(k[i + c]) * ld;
+            for (int v = 0; v < JV; ++v) ga[c][v] = _mm512_fmadd_ps(wv, _mm512_load_ps(xr + 16 * v), ga[c][v]);
+          }
+        for (; i < cnt; ++i) {
+          const __m512 wv = _mm512_set1_ps(w[i]);
+          const float* xr = xb + int64_t(k[i]) * ld;
+          for (int v = 0; v < JV; ++v) ga[0][v] = _mm512_fmadd_ps(wv, _mm512_load_ps(xr + 16 * v), ga[0][v]);
+        }
+      }
+      const __m512 s = _mm512_set1_ps(A.scale(gi));
+      for (int v = 0; v < JV; ++v) {
+        __m512 t = ga[0][v];
+        for (int c = 1; c < C; ++c) t = _mm512_add_ps(t, ga[c][v]);
+        acc[v] = _mm512_fmadd_ps(t, s, acc[v]);
+      }
+    }
+    alignas(64) float res[16 * JV];
+    for (int v = 0; v < JV; ++v) _mm512_store_ps(res + 16 * v, acc[v]);
+    for (int64_t j = 0; j < nj; ++j) out.store(r, j0 + j, res[j]);
+  }
+}
+
+template <int Fmt, int Bits>
+void qouter(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const QMat<Fmt, Bits> A(a);
+  for (int64_t j0 = 0; j0 < x.n; j0 += 64) {
+    switch ((x.n - j0 >= 64 ? 64 : x.n - j0 + 15) / 16) {
+      case 1: qouter_block<Fmt, Bits, 1>(A, x, r0, r1, j0, out); break;
+      case 2: qouter_block<Fmt, Bits, 2>(A, x, r0, r1, j0, out); break;
+      case 3: qouter_block<Fmt, Bits, 3>(A, x, r0, r1, j0, out); break;
+      default: qouter_block<Fmt, Bits, 4>(A, x, r0, r1, j0, out); break;
+    }
+  }
+}
+
+template <int Fmt, int Bits> SpmmKernel pick(int64_t n) {
+  static const char* const kNames[3][2][2] = {
+      {{"qspmm_gemv_dense_int4_avx512", "qspmm_outer_dense_int4_avx512"}, {"qspmm_gemv_dense_int8_avx512", "qspmm_outer_dense_int8_avx512"}},
+      {{"qspmm_gemv_nm_int4_avx512", "qspmm_outer_nm_int4_avx512"}, {"qspmm_gemv_nm_int8_avx512", "qspmm_outer_nm_int8_avx512"}},
+      {{"qspmm_gemv_bitmap_int4_avx512", "qspmm_outer_bitmap_int4_avx512"}, {"qspmm_gemv_bitmap_int8_avx512", "qspmm_outer_bitmap_int8_avx512"}}};
+  const char* name = kNames[Fmt][Bits == 8][n > 1];
+  if (n == 1) return {qgemv<Fmt, Bits>, XLayout::k_major, name, false, 1};
+  return {qouter<Fmt, Bits>, XLayout::k_major, name, false, 16};
+}
+
+}  // namespace
+
+SpmmKernel select_qspmm_avx512(const MatrixView& a, int64_t n) {
+  const bool b8 = a.quant.bits == 8;
+  switch (a.format) {
+    case Format::dense: return b8 ? pick<kDense, 8>(n) : pick<kDense, 4>(n);
+    case Format::nm: return b8 ? pick<kNM, 8>(n) : pick<kNM, 4>(n);
+    case Format::bitmap: return b8 ? pick<kBitmap, 8>(n) : pick<kBitmap, 4>(n);
+    default: return SpmmKernel{};
+  }
+}
+
+}  // namespace sk
+SK_TARGET_END
+#else
+namespace sk {
+SpmmKernel select_qspmm_avx512(const MatrixView&, int64_t) { return SpmmKernel{}; }
+}  // namespace sk
+#endif

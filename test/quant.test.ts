@@ -1,0 +1,276 @@
+// Quantized weights (int4 / int8 with per-group fp16 scales): packing against an independent
+// round-to-nearest reference, lossless parts / safetensors round trips, validation of every part,
+// and every CPU kernel variant against fp64 on the dequantized weight.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  SparseMatrix, Tensor, cpuInfo, linear, loadSafetensors, saveSafetensors, selectedKernel, setIsa, spmm, type FloatDType, type Isa,
+} from '../lib/index.js';
+import { OUT_RTOL, expectClose, matmulRef, rng, valuesOf } from './reference.js';
+import { dequantRef, fitGroup, quantizeValue } from './quant-reference.js';
+
+const info = cpuInfo();
+const ISAS = info.supportedIsas as Isa[];
+const startIsa = info.isa;
+afterAll(() => { setIsa(startIsa); });
+
+type Fmt = { format: 'dense' | 'bitmap' | 'nm'; n?: number; m?: number };
+const FORMATS: Fmt[] = [{ format: 'dense' }, { format: 'bitmap' }, { format: 'nm', n: 2, m: 4 }, { format: 'nm', n: 1, m: 4 }, { format: 'nm', n: 4, m: 8 }];
+const VARIANTS = [
+  { bits: 4 as const, symmetric: true }, { bits: 4 as const, symmetric: false },
+  { bits: 8 as const, symmetric: true }, { bits: 8 as const, symmetric: false },
+];
+
+/** Outlier channels, an empty row, a dense row, an all-zero group, ~60% zeros elsewhere (bitmap). */
+function makeWeight(M: number, K: number, seed: number, sparse: boolean): Float32Array {
+  const w = Tensor.randn([M, K], { seed }).toFloat32Array();
+  const r = rng(seed + 7);
+  for (let i = 0; i < M; i++)
+    for (let k = 0; k < K; k++) {
+      if (k % 17 === 3) w[i * K + k]! *= 20;  // outlier input channels
+      if (i === 1 && k < 64) w[i * K + k] = 0;  // an all-zero group (and then some)
+      if (sparse && (i % 5 === 2 || (i % 5 !== 4 && r() < 0.6))) w[i * K + k] = 0;  // 2: empty row, 4: dense row
+    }
+  return w;
+}
+
+function pack(w: Float32Array, M: number, K: number, f: Fmt, q: { bits: 4 | 8; groupSize: number; symmetric: boolean }, dtype: FloatDType = 'float32') {
+  const t = Tensor.from(w, [M, K]).to(dtype);
+  return SparseMatrix.fromDense(t, { ...f, ...(f.format === 'nm' ? { prune: 'magnitude' as const } : {}), quantize: q });
+}
+
+function partsOfMatrix(s: SparseMatrix): Record<string, ArrayLike<number>> {
+  const out: Record<string, ArrayLike<number>> = {};
+  for (const [k, t] of Object.entries(s.parts())) out[k] = k === 'masks' ? new Uint32Array(t.toTypedArray().buffer, t.toTypedArray().byteOffset, t.size) : t.toTypedArray();
+  return out;
+}
+
+describe('quantized storage', () => {
+  it('round-to-nearest matches an independent reference for every format, bits, symmetry and group size', () => {
+    let seed = 1;
+    for (const f of FORMATS)
+      for (const v of VARIANTS)
+        for (const groupSize of [32, 64, 128]) {
+          const M = 9, K = 256;
+          const w = makeWeight(M, K, seed++, f.format === 'bitmap');
+          const q = pack(w, M, K, f, { ...v, groupSize });
+          expect(q.dtype).toBe(v.bits === 4 ? 'int4' : 'int8');
+          expect(q.quant).toEqual({ bits: v.bits, groupSize, symmetric: v.symmetric });
+          // The kept set is the float format's; each group's grid is fitted on its kept values.
+          const kept = SparseMatrix.fromDense(Tensor.from(w, [M, K]), { ...f, ...(f.format === 'nm' ? { prune: 'magnitude' as const } : {}) }).toDense().toFloat32Array();
+          const keptMask = f.format === 'dense' ? null : (SparseMatrix.fromDense(Tensor.from(w, [M, K]), { ...f, ...(f.format === 'nm' ? { prune: 'magnitude' as const } : {}) }));
+          const maskParts = keptMask ? partsOfMatrix(keptMask) : null;
+          const isKept = (r: number, c: number) => !maskParts || ((maskParts.masks![r * (K / 32) + (c >> 5)]! >>> (c & 31)) & 1) === 1;
+          const want = new Float64Array(M * K);
+          for (let r = 0; r < M; r++)
+            for (let g = 0; g < K / groupSize; g++) {
+              const vals: number[] = [];
+              for (let c = g * groupSize; c < (g + 1) * groupSize; c++) if (isKept(r, c)) vals.push(kept[r * K + c]!);
+              const grid = fitGroup(vals, v.bits, v.symmetric);
+              for (let c = g * groupSize; c < (g + 1) * groupSize; c++)
+                if (isKept(r, c)) want[r * K + c] = quantizeValue(kept[r * K + c]!, grid, v.bits);
+            }
+          const got = q.toDense();
+          expect(got.dtype).toBe('float32');
+          const gv = got.toFloat32Array();
+          const label = `${f.format}${f.n ?? ''}:${f.m ?? ''} ${v.bits}b ${v.symmetric ? 'sym' : 'asym'} g${groupSize}`;
+          for (let i = 0; i < M * K; i++) if (gv[i] !== want[i]) throw new Error(`${label}: element ${i}: got ${gv[i]}, want ${want[i]}`);
+          // And from the raw parts, decoded independently.
+          const fromParts = dequantRef(f.format, M, K, v.bits, groupSize, partsOfMatrix(q), f.format === 'nm' ? { n: f.n!, m: f.m! } : undefined);
+          for (let i = 0; i < M * K; i++) if (gv[i] !== fromParts[i]) throw new Error(`${label}: parts decode differs at ${i}`);
+        }
+  });
+
+  it('reports bytes per weight: 2:4 + int4 g128 is 0.39 (3.125 bits)', () => {
+    const w = makeWeight(64, 4096, 3, false);
+    const q = pack(w, 64, 4096, { format: 'nm', n: 2, m: 4 }, { bits: 4, groupSize: 128, symmetric: true });
+    expect(q.bytesPerElement).toBeCloseTo(0.25 + 0.125 + 2 / 128, 10);
+    expect(q.bitsPerWeight).toBeCloseTo(3.125, 10);
+    const d = pack(w, 64, 4096, { format: 'dense' }, { bits: 4, groupSize: 32, symmetric: true });
+    expect(d.bytesPerElement).toBeCloseTo(0.5 + 2 / 32, 10);  // llama.cpp Q4_0's 4.5 bits
+    const a = pack(w, 64, 4096, { format: 'dense' }, { bits: 8, groupSize: 64, symmetric: false });
+    expect(a.bytesPerElement).toBeCloseTo(1 + 3 / 64, 10);
+    expect(String(q)).toContain('int4 g128');
+  });
+
+  it('round-trips through fromParts and safetensors losslessly (every part byte-equal)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sk-quant-'));
+    try {
+      const mats: Record<string, SparseMatrix> = {};
+      let seed = 40;
+      for (const f of FORMATS.slice(0, 3))
+        for (const v of VARIANTS) mats[`${f.format}.${v.bits}.${v.symmetric}`] = pack(makeWeight(7, 192, seed++, true), 7, 192, f, { ...v, groupSize: 64 }, 'bfloat16');
+      const path = join(dir, 'q.safetensors');
+      await saveSafetensors(path, mats);
+      const file = await loadSafetensors(path);
+      for (const [name, m] of Object.entries(mats)) {
+        const back = file.get(name) as SparseMatrix;
+        const again = SparseMatrix.fromParts(m.format, { shape: m.shape, dtype: m.dtype, n: m.n, m: m.m, quant: m.quant, parts: m.parts() });
+        for (const r of [back, again]) {
+          expect(r.dtype).toBe(m.dtype);
+          expect(r.quant).toEqual(m.quant);
+          const a = m.parts(), b = r.parts();
+          expect(Object.keys(b)).toEqual(Object.keys(a));
+          for (const k of Object.keys(a)) expect(Buffer.from(b[k]!.toTypedArray().buffer, b[k]!.toTypedArray().byteOffset, b[k]!.toTypedArray().byteLength))
+            .toEqual(Buffer.from(a[k]!.toTypedArray().buffer, a[k]!.toTypedArray().byteOffset, a[k]!.toTypedArray().byteLength));
+        }
+        const meta = JSON.parse(file.metadata[`sparsekit:${name}`]!);
+        expect(meta).toMatchObject({ version: 2, dtype: m.dtype, quant: m.quant });
+      }
+      file.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('quantized storage: bad input is a typed error naming the argument', () => {
+  const w = Tensor.from(makeWeight(4, 128, 9, false), [4, 128]);
+  const code = (f: () => unknown) => { try { f(); } catch (e) { return `${(e as { code: string }).code}: ${(e as Error).message}`; } return 'no error'; };
+
+  it('refuses bad quantize options', () => {
+    expect(code(() => SparseMatrix.fromDense(w, { format: 'dense', quantize: { bits: 3 as 4, groupSize: 32 } }))).toMatch(/ERR_ARGUMENT: .*quantize\.bits/);
+    expect(code(() => SparseMatrix.fromDense(w, { format: 'dense', quantize: { bits: 4, groupSize: 48 } }))).toMatch(/ERR_ARGUMENT: .*quantize\.groupSize/);
+    expect(code(() => SparseMatrix.fromDense(Tensor.from(new Float32Array(4 * 96), [4, 96]), { format: 'dense', quantize: { bits: 4, groupSize: 64 } })))
+      .toMatch(/ERR_SHAPE: .*groupSize.*does not divide the 96 columns/);
+    expect(code(() => SparseMatrix.fromDense(w, { format: 'csr', quantize: { bits: 4, groupSize: 32 } }))).toMatch(/ERR_ARGUMENT: .*csr format has no quantized form/);
+    expect(code(() => SparseMatrix.fromDense(w, { format: 'nm', n: 3, m: 6, prune: 'magnitude', quantize: { bits: 4, groupSize: 32 } })))
+      .toMatch(/ERR_ARGUMENT: .*not a multiple of m = 6/);
+    const bad = w.toFloat32Array().slice();
+    bad[77] = NaN;
+    expect(code(() => SparseMatrix.fromDense(Tensor.from(bad, [4, 128]), { format: 'dense', quantize: { bits: 4, groupSize: 32 } })))
+      .toMatch(/ERR_NUMERIC: .*row 0, column 77 is not finite/);
+    expect(code(() => SparseMatrix.fromDense(Tensor.from(new Float32Array(128).fill(1e7), [1, 128]), { format: 'dense', quantize: { bits: 4, groupSize: 32 } })))
+      .toMatch(/ERR_NUMERIC: .*beyond float16/);
+  });
+
+  it('validates every part in fromParts', () => {
+    const q = SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude', quantize: { bits: 4, groupSize: 32, symmetric: false } });
+    const parts = () => Object.fromEntries(Object.entries(q.parts()).map(([k, t]) => [k, t.toTypedArray().slice()]));
+    const build = (p: Record<string, unknown>, over: Record<string, unknown> = {}) =>
+      code(() => SparseMatrix.fromParts('nm', { shape: [4, 128], dtype: 'int4', n: 2, m: 4, quant: { groupSize: 32, symmetric: false }, parts: p as never, ...over }));
+    expect(build(parts())).toBe('no error');
+    for (const [bits, why] of [[0x7c00, 'not finite'], [0xfc00, 'not finite'], [0x7e00, 'not finite'], [0x0000, 'zero'], [0x8000, 'zero'], [0xbc00, 'negative']] as const) {
+      const p = parts();
+      (p.scales as Uint16Array)[5] = bits;
+      expect(build(p)).toMatch(new RegExp(`ERR_FORMAT: .*scales\\[5\\] is ${why}`));
+    }
+    const pz = parts();
+    (pz.zeros as Uint8Array)[3] = 16;
+    expect(build(pz)).toMatch(/ERR_FORMAT: .*zeros\[3\] = 16 does not fit in 4 bits/);
+    const pm = parts();
+    (pm.masks as Int32Array)[0] = 0x7;  // three kept in the first group of four
+    expect(build(pm)).toMatch(/ERR_FORMAT: .*row 0, group 0 has 3 mask bits/);
+    const ps = parts();
+    ps.scales = (ps.scales as Uint16Array).slice(1);
+    expect(build(ps)).toMatch(/ERR_FORMAT: .*'scales' must hold 32 bytes/);
+    const pv = parts();
+    (pv as Record<string, unknown>).values = Tensor.from(new Uint16Array(64), [64], { dtype: 'float16' });
+    expect(build(pv)).toMatch(/ERR_DTYPE: options\.parts\.values: expected dtype uint8, got float16/);
+    expect(build(parts(), { quant: { groupSize: 32, symmetric: false, bits: 8 } })).toMatch(/ERR_ARGUMENT: options\.quant\.bits: 8 contradicts dtype 'int4'/);
+    expect(build(parts(), { quant: { groupSize: 48, symmetric: false } })).toMatch(/ERR_ARGUMENT: options\.quant\.groupSize/);
+    expect(build(parts(), { quant: undefined })).toMatch(/ERR_ARGUMENT: options\.quant: a int4 matrix needs/);
+    const sym = parts();
+    expect(build(sym, { quant: { groupSize: 32, symmetric: true } })).toMatch(/ERR_ARGUMENT: options\.parts\.zeros: .*no such part/);
+    expect(code(() => SparseMatrix.fromParts('csr', { shape: [4, 128], dtype: 'int4', quant: { groupSize: 32 }, parts: {} })))
+      .toMatch(/ERR_ARGUMENT: .*csr format has no quantized form/);
+    // An odd number of 4-bit codes leaves a high nibble unused: it must be zero.
+    const b = SparseMatrix.fromDense(Tensor.from(new Float32Array([1, 0, 2, 3, ...new Array(28).fill(0)]), [1, 32]), { format: 'bitmap', quantize: { bits: 4, groupSize: 32 } });
+    const bp = Object.fromEntries(Object.entries(b.parts()).map(([k, t]) => [k, t.toTypedArray().slice()]));
+    expect((bp.values as Uint8Array).length).toBe(2);
+    (bp.values as Uint8Array)[1]! |= 0x10;
+    expect(code(() => SparseMatrix.fromParts('bitmap', { shape: [1, 32], dtype: 'int4', quant: { groupSize: 32 }, parts: bp as never })))
+      .toMatch(/ERR_FORMAT: .*high nibble/);
+  });
+});
+
+const SHAPES: [number, number, number, number][] = [
+  // [M, K, N, groupSize]
+  [1, 32, 1, 32], [37, 96, 1, 32], [19, 256, 2, 128], [33, 192, 3, 64], [21, 128, 16, 32], [40, 512, 17, 128], [9, 256, 64, 64], [5, 160, 70, 32], [23, 1280, 16, 128], [6, 2304, 5, 64],
+];
+
+describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
+  let seed = 500;
+  for (const [M, K, N, groupSize] of SHAPES) {
+    it(`[${M}, ${K}] x N=${N}, g${groupSize}: every ISA x format x bits x symmetry x output dtype`, () => {
+      for (const f of FORMATS)
+        for (const v of VARIANTS) {
+          const q = pack(makeWeight(M, K, seed++, f.format === 'bitmap'), M, K, f, { ...v, groupSize });
+          const wq = valuesOf(q.toDense());
+          const b = Tensor.randn([K, N], { seed: seed++ });
+          const { c, mag } = matmulRef(wq, valuesOf(b), M, K, N);
+          for (const isa of ISAS) {
+            setIsa(isa);
+            for (const out of ['float32', 'float16', 'bfloat16'] as FloatDType[]) {
+              const label = `${isa} ${selectedKernel(q, N)} ${f.format}${f.n ?? ''}:${f.m ?? ''} ${v.bits}b ${v.symmetric ? 'sym' : 'asym'} -> ${out}`;
+              expectClose(valuesOf(spmm.sync(q, b.to(out === 'float32' ? 'float32' : out), { outDtype: out })), c, mag, OUT_RTOL[out]! + (out === 'float32' ? 0 : 4e-3), K, label);
+            }
+            // linear: x [N, K] times w transposed, bf16 activations rounded by the caller
+            const x = Tensor.randn([N, K], { seed: seed + 3 }).to('bfloat16');
+            const xr = valuesOf(x);
+            const xt = new Float64Array(K * N);
+            for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) xt[k * N + j] = xr[j * K + k]!;
+            const ref = matmulRef(wq, xt, M, K, N);
+            const y = valuesOf(linear.sync(x, q, null, { outDtype: 'float32' }));
+            const yt = new Float64Array(M * N);
+            for (let j = 0; j < N; j++) for (let r = 0; r < M; r++) yt[r * N + j] = y[j * M + r]!;
+            expectClose(yt, ref.c, ref.mag, OUT_RTOL.float32!, K, `${isa} linear ${f.format} ${v.bits}b`);
+          }
+        }
+    });
+  }
+
+  it("activations: 'int8' rounds x per weight group exactly as documented (VNNI), fp32 elsewhere", () => {
+    let seed = 900;
+    const vnni = ISAS.includes('avx512') && info.features.avx512vnni === true;
+    for (const [M, K, G] of [[37, 256, 32], [21, 384, 128], [9, 512, 64], [5, 256, 256]] as const)
+      for (const f of FORMATS)
+        for (const v of VARIANTS) {
+          const q = pack(makeWeight(M, K, seed++, f.format === 'bitmap'), M, K, f, { ...v, groupSize: G });
+          const wq = valuesOf(q.toDense());
+          const xv = Tensor.randn([1, K], { seed: seed++ }).toFloat32Array();
+          for (let k = 0; k < K; k += 37) xv[k]! *= 30;  // outlier channels
+          const x = Tensor.from(xv, [1, K]);
+          // Independent reference of the rounding: s = fp32(max|x| / 127) per group, xq = round-half-even(fp32(x / s)).
+          const xd = new Float64Array(K);
+          for (let g = 0; g < K / G; g++) {
+            let amax = 0;
+            for (let k = g * G; k < (g + 1) * G; k++) amax = Math.max(amax, Math.abs(xv[k]!));
+            const sx = amax > 0 ? Math.fround(amax / 127) : 1;
+            for (let k = g * G; k < (g + 1) * G; k++) {
+              const t = Math.fround(xv[k]! / sx), fl = Math.floor(t), d = t - fl;
+              const r = d > 0.5 || (d === 0.5 && fl % 2 !== 0) ? fl + 1 : fl;
+              xd[k] = Math.max(-127, Math.min(127, r)) * sx;
+            }
+          }
+          const label = `${f.format}${f.n ?? ''}:${f.m ?? ''} ${v.bits}b ${v.symmetric ? 'sym' : 'asym'} g${G}`;
+          for (const isa of ISAS) {
+            setIsa(isa);
+            const kernel = selectedKernel(q, 1, { activations: 'int8' });
+            const rounds = kernel.includes('_x8_');
+            expect(rounds, `${isa} ${kernel}`).toBe(vnni && isa === 'avx512');
+            const want = matmulRef(wq, rounds ? xd : Float64Array.from(xv), M, K, 1);
+            const got = valuesOf(linear.sync(x, q, null, { activations: 'int8' }));
+            expectClose(got, want.c, want.mag, OUT_RTOL.float32!, K, `${isa} ${kernel} ${label}`);
+          }
+        }
+    setIsa(startIsa);
+    const dense = Tensor.randn([4, 64], { seed: 1 });
+    expect(() => linear.sync(Tensor.randn([1, 64], { seed: 2 }), dense, null, { activations: 'int8' })).toThrow(/applies to quantized weights/);
+    expect(() => linear.sync(Tensor.randn([1, 64], { seed: 2 }), dense, null, { activations: 'int4' as 'int8' })).toThrow(/expected 'float32' or 'int8'/);
+  });
+
+  it('picks the AVX-512 quantized kernels where the CPU has them, portable elsewhere', () => {
+    const q = pack(makeWeight(16, 128, 3, false), 16, 128, { format: 'nm', n: 2, m: 4 }, { bits: 4, groupSize: 128, symmetric: true });
+    setIsa('portable');
+    expect(selectedKernel(q, 1)).toBe('qspmm_portable');
+    if (ISAS.includes('avx512')) {
+      setIsa('avx512');
+      expect(selectedKernel(q, 1)).toBe('qspmm_gemv_nm_int4_avx512');
+      expect(selectedKernel(q, 16)).toBe('qspmm_outer_nm_int4_avx512');
+    }
+    setIsa(startIsa);
+  });
+});
