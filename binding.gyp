@@ -32,11 +32,13 @@
         "native/solvers/magnitude.cpp",
         "native/solvers/wanda.cpp",
         "native/solvers/sparsegpt.cpp",
+        "native/model/transformer.cpp",
         "native/cuda/warp_model.cpp",
         "native/cuda/gpu_layouts.cpp",
         "native/cuda/replay.cpp",
         "native/addon/addon.cpp",
         "native/addon/solvers_binding.cpp",
+        "native/addon/model_binding.cpp",
         "native/addon/probes_binding.cpp",
         "native/addon/io_binding.cpp",
         "native/addon/cuda_bridge.cpp"

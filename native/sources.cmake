@@ -28,6 +28,7 @@ set(SPARSEKIT_CORE_SOURCES
   native/solvers/magnitude.cpp
   native/solvers/wanda.cpp
   native/solvers/sparsegpt.cpp
+  native/model/transformer.cpp
   native/cuda/warp_model.cpp
   native/cuda/gpu_layouts.cpp
   native/cuda/replay.cpp
@@ -36,6 +37,7 @@ set(SPARSEKIT_ADDON_SOURCES
   native/addon/addon.cpp
   native/addon/io_binding.cpp
   native/addon/solvers_binding.cpp
+  native/addon/model_binding.cpp
   native/addon/probes_binding.cpp
   native/addon/cuda_bridge.cpp
 )

@@ -365,6 +365,7 @@ static Napi::Object InitSparsekit(Napi::Env env, Napi::Object exports) {
   sk::addon::register_cuda(env, exports);
   // One call per area registered in bindings.h.
   sk::addon::register_solvers(env, exports);
+  sk::addon::register_model(env, exports);
   return exports;
 }
 

@@ -13,6 +13,7 @@ void register_probes(Napi::Env env, Napi::Object exports);  // probes_binding.cp
 void register_io(Napi::Env env, Napi::Object exports);    // io_binding.cpp: safetensors files
 void register_cuda(Napi::Env env, Napi::Object exports);  // cuda_bridge.cpp: GPU library, devices, CPU replay
 void register_solvers(Napi::Env env, Napi::Object exports);  // solvers_binding.cpp: CalibrationStats, prune.*
+void register_model(Napi::Env env, Napi::Object exports);    // model_binding.cpp: RMSNorm, rope, attention, ...
 
 // A JS matrix descriptor as a view (addon.cpp); throws and returns false on bad input. The JS
 // buffers it points into are appended to `keep` when given.
