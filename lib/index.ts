@@ -25,3 +25,10 @@ export { CalibrationStats, type CalibrationOptions } from './calibration.js';
 export {
   prune, type PrunePattern, type PruneResult, type PruneReport, type MagnitudeOptions, type WandaOptions, type SparseGptOptions,
 } from './prune.js';
+export { LlamaModel, type KvCache, type ForwardOptions, type PerplexityOptions, type SaveOptions } from './model/llama.js';
+export { parseConfig, ropeInvFreq, type LlamaConfig, type RopeScaling } from './model/config.js';
+export { LINEARS, INPUT_GROUPS, blockForward, type LinearName, type InputGroup, type LlamaBlock, type LinearSlot, type InputHook, type BlockContext } from './model/block.js';
+export {
+  type ModelPruneOptions, type ModelPruneProgress, type ModelPruneReport, type LinearPruneReport, type LinearSolver, type SolverContext,
+  type CalibrationMode,
+} from './model/prune-model.js';
