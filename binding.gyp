@@ -56,7 +56,8 @@
         "native/solvers/wanda.cpp",
         "native/solvers/sparsegpt.cpp",
         "native/solvers/slorb.cpp",
-        "native/solvers/slorb_avx512.cpp"
+        "native/solvers/slorb_avx512.cpp",
+        "native/model/transformer.cpp"
       ]
     },
     {
@@ -66,6 +67,7 @@
         "native/addon/addon.cpp",
         "native/addon/io_binding.cpp",
         "native/addon/solvers_binding.cpp",
+        "native/addon/model_binding.cpp",
         "native/addon/probes_binding.cpp",
         "native/addon/cuda_bridge.cpp",
         "native/addon/slorb_binding.cpp"
@@ -83,6 +85,7 @@
             "native/addon/addon.cpp",
             "native/addon/io_binding.cpp",
             "native/addon/solvers_binding.cpp",
+            "native/addon/model_binding.cpp",
             "native/addon/probes_binding.cpp",
             "native/addon/cuda_bridge.cpp",
             "native/addon/slorb_binding.cpp",

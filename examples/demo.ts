@@ -1,7 +1,9 @@
 // npm run demo: packs a 4096x4096 bfloat16 weight at 50%, 2:4 and 90% sparsity in every format,
-// prints the sizes, and checks spmm on each against the dense product of the same pruned weight.
+// prints the sizes, and checks spmm on each against the dense product of the same pruned weight;
+// then a checkpoint through the CLI's code path, and a whole tiny Llama pruned block by block.
 import { SparseMatrix, Tensor, cpuInfo, spmm, type Format } from '../lib/index.js';
 import { checkpointDemo } from './demo-checkpoint.js';
+import { modelDemo } from './demo-model.js';
 
 const M = 4096, K = 4096, N = 8;
 
@@ -84,6 +86,9 @@ async function main() {
   console.log('');
   // Part 2 (examples/demo-checkpoint.ts): a checkpoint through sparsekit prune / pack / load.
   ok = (await checkpointDemo()) && ok;
+  console.log('');
+  // Part 3 (examples/demo-model.ts): a whole (tiny, trained) Llama pruned block by block.
+  ok = (await modelDemo()) && ok;
   if (!ok) process.exitCode = 1;
 }
 

@@ -36,3 +36,10 @@ export {
 } from './training.js';
 export { mergeLowRank, type MergeLowRankOptions } from './lowrank-merge.js';
 export { slorb, type SlorbTerm, type SlorbInit, type SlorbInitOptions } from './slorb.js';
+export { LlamaModel, type KvCache, type ForwardOptions, type PerplexityOptions, type SaveOptions } from './model/llama.js';
+export { parseConfig, ropeInvFreq, type LlamaConfig, type RopeScaling } from './model/config.js';
+export { LINEARS, INPUT_GROUPS, blockForward, type LinearName, type InputGroup, type LlamaBlock, type LinearSlot, type InputHook, type BlockContext } from './model/block.js';
+export {
+  type ModelPruneOptions, type ModelPruneProgress, type ModelPruneReport, type LinearPruneReport, type LinearSolver, type SolverContext,
+  type CalibrationMode,
+} from './model/prune-model.js';

@@ -81,6 +81,17 @@ export interface CudaInfoNative {
   devices: { id: number; name: string; computeCapability: string; memoryBytes: number; smCount: number }[];
 }
 
+export interface AttentionShapeNative {
+  batch: number;
+  tokens: number;
+  past: number;
+  capacity: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  scale: number;
+}
+
 export interface NativeAddon {
   convert(src: Buf, srcDtype: DType, dst: Buf, dstDtype: DType): void;
   fillRandom(dst: Buf, dtype: DType, seed: bigint, dist: 'uniform' | 'normal', a: number, b: number): void;
@@ -136,6 +147,14 @@ export interface NativeAddon {
   // native/addon/slorb_binding.cpp: SLoRB's added term S(Px) (lib/slorb.ts builds the arguments)
   slorbAdd(args: object): void;
   slorbAddAsync(args: object): Promise<void>;
+  // whole models (native/addon/model_binding.cpp): float32 activations, row-major [tokens, features]
+  modelRmsNorm(x: Float32Array, rows: number, cols: number, w: Buf, wDtype: DType, eps: number, out: Float32Array): void;
+  modelRope(x: Float32Array, rows: number, heads: number, headDim: number, positions: Int32Array, invFreq: Float32Array): void;
+  modelAttention(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, shape: AttentionShapeNative): void;
+  modelAttentionAsync(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, shape: AttentionShapeNative): Promise<void>;
+  modelSwiglu(gate: Float32Array, up: Float32Array): void;
+  modelEmbed(ids: Int32Array, table: Buf, dtype: DType, vocab: number, cols: number, out: Float32Array): void;
+  modelNll(logits: Float32Array, rows: number, vocab: number, targets: Int32Array): [sum: number, count: number];
 
   // GPU (native/addon/cuda_bridge.cpp): libsparsekit_cuda is found at run time.
   cudaLoad(paths: string[]): { loaded: boolean; path: string | null; reason: string | null; build: string | null };

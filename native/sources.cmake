@@ -36,11 +36,13 @@ set(SPARSEKIT_CORE_SOURCES
   native/solvers/sparsegpt.cpp
   native/solvers/slorb.cpp
   native/solvers/slorb_avx512.cpp
+  native/model/transformer.cpp
 )
 set(SPARSEKIT_ADDON_SOURCES
   native/addon/addon.cpp
   native/addon/io_binding.cpp
   native/addon/solvers_binding.cpp
+  native/addon/model_binding.cpp
   native/addon/probes_binding.cpp
   native/addon/cuda_bridge.cpp
   native/addon/slorb_binding.cpp

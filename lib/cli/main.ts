@@ -17,6 +17,9 @@ import { inspectFile, printInspect } from './inspect.js';
 import { mergeLoraFile, printMerge } from './merge-lora.js';
 import { PACK_FORMATS, packFile, printPack, unpackFile, type PackFormat } from './pack.js';
 import { PRUNE_METHODS, printPrune, pruneFile, type PruneMethod } from './prune.js';
+import { BENCH_MODEL_FORMATS, benchModel, printBenchModel, type BenchModelFormat } from './bench-model.js';
+import { evalDir, printEval } from './eval.js';
+import { printPruneModel, pruneModelDir } from './prune-model.js';
 
 /** The package's version, from its package.json. */
 export const CLI_VERSION: string = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version;
@@ -58,8 +61,8 @@ function parseQuant(o: { quant?: string; group?: string; asym?: boolean }): Quan
   return { bits: o.quant === 'int4' ? 4 : 8, groupSize: group, symmetric: !o.asym };
 }
 
-function parseFormat(s: string, allowed: readonly string[]): string {
-  if (!allowed.includes(s)) throw new CliError(EXIT.usage, `--format: expected one of ${allowed.join(', ')}, got '${s}'`);
+function parseFormat(s: string, allowed: readonly string[], option = '--format'): string {
+  if (!allowed.includes(s)) throw new CliError(EXIT.usage, `${option}: expected one of ${allowed.join(', ')}, got '${s}'`);
   return s;
 }
 
@@ -199,6 +202,75 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
       }, ctx);
       if (ctx.opts.json) ctx.json(r);
       else printBench(r, ctx);
+      return EXIT.ok;
+    }));
+  program.command('prune-model')
+    .description('prune a Llama-family checkpoint folder block by block on calibration text (docs/models.md)')
+    .argument('<dir>', 'checkpoint folder: config.json + model.safetensors (or sharded)')
+    .requiredOption('-o, --out <dir>', 'output folder (HF layout; config and tokenizer copied)')
+    .requiredOption('-m, --method <method>', PRUNE_METHODS.join(' | '))
+    .option('--sparsity <s>', 'fraction of each linear to prune (unstructured), e.g. 0.5')
+    .option('--nm <n:m>', 'keep n of every m consecutive weights along K, e.g. 2:4')
+    .option('--calib <file>', 'calibration: text (needs tokenizer.json) or token ids (.safetensors int32, .bin/.tokens raw int32)')
+    .option('--samples <n>', 'calibration windows', '128')
+    .option('--seq-len <n>', 'tokens per calibration window', '2048')
+    .option('--calibration <mode>', 'sequential | block | one-pass', 'sequential')
+    .option('-f, --format <format>', 'storage of the pruned linears: auto | keep | dense | bitmap | csr | nm', 'auto')
+    .option('--block-size <n>', 'sparsegpt: columns per block', '128')
+    .option('--damping <d>', 'sparsegpt: fraction of the mean Hessian diagonal added to it', '0.01')
+    .option('--seed <n>', 'seed for the calibration window offsets', '0')
+    .action((dir: string, o: Record<string, string | undefined>) => run(async (ctx) => {
+      const method = o.method as PruneMethod;
+      if (!PRUNE_METHODS.includes(method)) throw new CliError(EXIT.usage, `--method: expected one of ${PRUNE_METHODS.join(', ')}, got '${o.method}'`);
+      if ((o.sparsity === undefined) === (o.nm === undefined)) throw new CliError(EXIT.usage, 'give exactly one of --sparsity <s> or --nm <n:m>');
+      const pattern = o.nm !== undefined ? parseNM(o.nm, '--nm') : { sparsity: parseNumberOpt(o.sparsity!, '--sparsity', 0, 1, true) };
+      const calibration = parseFormat(o.calibration!, ['sequential', 'block', 'one-pass'], '--calibration') as 'sequential' | 'block' | 'one-pass';
+      const r = await pruneModelDir(dir, o.out!, {
+        method, pattern, calib: o.calib, samples: parseIntOpt(o.samples!, '--samples', 1, 1 << 20), seqLen: parseIntOpt(o.seqLen!, '--seq-len', 2, 1 << 20),
+        calibration, format: parseFormat(o.format!, ['auto', 'keep', 'dense', 'bitmap', 'csr', 'nm']) as never,
+        blockSize: parseIntOpt(o.blockSize!, '--block-size', 1, 1 << 20), damping: parseNumberOpt(o.damping!, '--damping', 0, 1e6),
+        seed: parseIntOpt(o.seed!, '--seed', 0, 2 ** 31),
+      }, ctx);
+      if (ctx.opts.json) ctx.json(r);
+      else printPruneModel(r, ctx);
+      return EXIT.ok;
+    }));
+
+  program.command('eval')
+    .description('perplexity of a checkpoint folder on text or token ids (non-overlapping windows)')
+    .argument('<dir>', 'checkpoint folder')
+    .option('--text <file>', 'text, encoded with the folder\'s tokenizer.json')
+    .option('--tokens <file>', 'token ids: .safetensors int32, or raw little-endian int32')
+    .option('--seq-len <n>', 'tokens per window', '2048')
+    .option('--batch <n>', 'windows per forward', '1')
+    .option('--max-windows <n>', 'use at most this many windows')
+    .action((dir: string, o: Record<string, string | undefined>) => run(async (ctx) => {
+      if ((o.text === undefined) === (o.tokens === undefined)) throw new CliError(EXIT.usage, 'give exactly one of --text <file> or --tokens <file>');
+      const r = await evalDir(dir, {
+        file: (o.text ?? o.tokens)!, kind: o.text !== undefined ? 'text' : 'tokens', seqLen: parseIntOpt(o.seqLen!, '--seq-len', 2, 1 << 20),
+        batch: parseIntOpt(o.batch!, '--batch', 1, 4096),
+        maxWindows: o.maxWindows === undefined ? undefined : parseIntOpt(o.maxWindows, '--max-windows', 1, 1 << 30),
+      }, ctx);
+      if (ctx.opts.json) ctx.json(r);
+      else printEval(r, ctx);
+      return EXIT.ok;
+    }));
+
+  program.command('bench-model')
+    .description('prefill and decode tokens/s of a checkpoint folder, linears dense vs packed, against the bandwidth floor')
+    .argument('<dir>', 'checkpoint folder')
+    .option('--tokens <n>', 'decode steps timed per batch size', '64')
+    .option('--prompt <n>', 'prefill length in tokens', '128')
+    .option('--batch <list>', 'sequences decoded together, comma-separated', '1,8')
+    .option('--formats <list>', `comma-separated, from ${BENCH_MODEL_FORMATS.join(', ')}`, 'dense,bitmap,nm')
+    .action((dir: string, o: Record<string, string>) => run(async (ctx) => {
+      const formats = o.formats!.split(',').map((f) => parseFormat(f.trim(), BENCH_MODEL_FORMATS, '--formats') as BenchModelFormat);
+      const batch = o.batch!.split(',').map((b) => parseIntOpt(b.trim(), '--batch', 1, 4096));
+      const r = await benchModel(dir, {
+        tokens: parseIntOpt(o.tokens!, '--tokens', 1, 1 << 16), prompt: parseIntOpt(o.prompt!, '--prompt', 1, 1 << 20), batch, formats,
+      }, ctx);
+      if (ctx.opts.json) ctx.json(r);
+      else printBenchModel(r, ctx);
       return EXIT.ok;
     }));
   return program;

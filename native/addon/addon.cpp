@@ -422,6 +422,7 @@ static Napi::Object InitSparsekit(Napi::Env env, Napi::Object exports) {
   // One call per area registered in bindings.h.
   sk::addon::register_solvers(env, exports);
   sk::addon::register_slorb(env, exports);
+  sk::addon::register_model(env, exports);
   return exports;
 }
 

@@ -15,6 +15,7 @@ void register_cuda(Napi::Env env, Napi::Object exports);  // cuda_bridge.cpp: GP
 void register_replay(Napi::Env env, Napi::Object exports);  // test/replay_binding.cpp (test addon only)
 void register_solvers(Napi::Env env, Napi::Object exports);  // solvers_binding.cpp: CalibrationStats, prune.*
 void register_slorb(Napi::Env env, Napi::Object exports);  // slorb_binding.cpp: SLoRB's low-rank term
+void register_model(Napi::Env env, Napi::Object exports);    // model_binding.cpp: RMSNorm, rope, attention, ...
 
 // A JS matrix descriptor as a view (addon.cpp); throws and returns false on bad input. The JS
 // buffers it points into are appended to `keep` when given.

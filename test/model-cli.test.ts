@@ -1,0 +1,90 @@
+// `sparsekit prune-model`, `eval` and `bench-model` on the tiny Llama, in-process: outputs, --json
+// schemas and exit codes.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LlamaModel, loadSafetensors } from '../lib/index.js';
+import { runCli } from '../lib/cli/main.js';
+import { readTokenFile } from '../lib/model/tokens.js';
+import { TINY } from './model-fixtures.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sparsekit-model-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function cli(...argv: string[]) {
+  let stdout = '', stderr = '';
+  const code = await runCli(argv, { stdout: (s) => { stdout += s; }, stderr: (s) => { stderr += s; }, isTTY: false });
+  return { code, stdout, stderr };
+}
+
+describe('sparsekit prune-model / eval / bench-model', () => {
+  const out = join(dir, 'wanda-24');
+
+  it('prunes a checkpoint folder on calibration tokens and writes an HF-layout folder', async () => {
+    const r = await cli('prune-model', TINY, '--method', 'wanda', '--nm', '2:4', '--calib', join(TINY, 'calib.tokens.safetensors'),
+      '--samples', '8', '--seq-len', '128', '--format', 'keep', '--out', out, '--json');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ command: 'prune-model', version: 1, method: 'wanda', pattern: '2:4', calibration: 'sequential', samples: 8, tokens: 1024 });
+    expect(j.linears).toHaveLength(28);
+    expect(j.sparsity).toBeCloseTo(0.5, 5);
+    expect(j.blockSeconds).toHaveLength(4);
+    expect(j.peakRssBytes).toBeGreaterThan(0);
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'generation_config.json']) expect(existsSync(join(out, f))).toBe(true);
+    using f = await loadSafetensors(join(out, 'model.safetensors'));
+    expect(f.info('model.layers.3.mlp.down_proj.weight')).toMatchObject({ kind: 'sparse', format: 'nm', n: 2, m: 4 });
+  });
+
+  it('prunes on calibration text through the tokenizer and prints a summary', async () => {
+    const r = await cli('prune-model', TINY, '-m', 'sparsegpt', '--sparsity', '0.5', '--calib', join(TINY, 'eval.txt'),
+      '--samples', '4', '--seq-len', '64', '--calibration', 'one-pass', '-o', join(dir, 'sg-text'));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/prune-model: sparsegpt 50% \(one-pass\) on 4 samples \/ 256 tokens: 28 linears, 50\.0% sparse/);
+  });
+
+  it('evaluates perplexity on token ids and on text, the same as the API', async () => {
+    const r = await cli('eval', out, '--tokens', join(TINY, 'eval.tokens.bin'), '--seq-len', '128', '--max-windows', '8', '--batch', '4', '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ command: 'eval', version: 1, seqLen: 128, windows: 8, tokens: 1024 });
+    using m = await LlamaModel.load(out);
+    const ids = (await readTokenFile(join(TINY, 'eval.tokens.bin'))).ids;
+    expect(j.perplexity).toBeCloseTo(await m.perplexity(ids, { seqLen: 128, maxWindows: 8 }), 6);
+    const t = await cli('eval', out, '--text', join(TINY, 'eval.txt'), '--seq-len', '256');
+    expect(t.code).toBe(0);
+    expect(t.stdout).toMatch(/^perplexity \d+\.\d+ \(16 windows x 256 tokens/);
+  });
+
+  it('benchmarks decoding dense vs packed, skipping a format the weights do not fit', async () => {
+    const r = await cli('bench-model', out, '--tokens', '3', '--prompt', '16', '--batch', '1,2', '--formats', 'dense,bitmap,nm', '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.rows.map((x: { format: string }) => x.format)).toEqual(['dense', 'bitmap', 'nm']);
+    for (const row of j.rows) {
+      expect(row.decode.map((d: { batch: number }) => d.batch)).toEqual([1, 2]);
+      expect(row.prefillTokensPerSecond).toBeGreaterThan(0);
+      expect(row.decode[1].bytesPerToken).toBeCloseTo(row.weightBytes / 2, 6);
+    }
+    const [dense, , nm] = j.rows;
+    // 2:4 halves the values and adds 2 bits of index per kept value (float32 weights): ~0.56x the bytes.
+    expect(nm.weightBytes).toBeLessThan(0.8 * dense.weightBytes);
+    const d = await cli('bench-model', TINY, '--tokens', '2', '--prompt', '8', '--batch', '1', '--formats', 'dense,nm');
+    expect(d.code).toBe(0);
+    expect(d.stderr).toMatch(/skipped nm: .*2:4 or 4:8/);
+  });
+
+  it('exits with usage and input errors that say what to do', async () => {
+    const noCalib = await cli('prune-model', TINY, '-m', 'wanda', '--sparsity', '0.5', '-o', join(dir, 'x'));
+    expect(noCalib.code).toBe(2);
+    expect(noCalib.stderr).toMatch(/needs calibration input/);
+    expect((await cli('eval', TINY, '--seq-len', '128')).code).toBe(1);
+    expect((await cli('prune-model', TINY, '-m', 'magnitude', '--sparsity', '0.5', '--calibration', 'twice', '-o', join(dir, 'y'))).code).toBe(1);
+    const self = await cli('prune-model', TINY, '-m', 'magnitude', '--sparsity', '0.5', '-o', TINY);
+    expect(self.code).toBe(2);
+    expect(self.stderr).toMatch(/folder the model was loaded from/);
+    const missing = await cli('eval', join(dir, 'nope'), '--tokens', join(TINY, 'eval.tokens.bin'));
+    expect(missing.code).toBe(2);
+  });
+});
