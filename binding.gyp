@@ -39,7 +39,8 @@
         "native/addon/solvers_binding.cpp",
         "native/addon/probes_binding.cpp",
         "native/addon/io_binding.cpp",
-        "native/addon/cuda_bridge.cpp"
+        "native/addon/cuda_bridge.cpp",
+        "native/addon/matrix_binding.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
       "conditions": [["OS=='linux'", { "libraries": ["-ldl"] }]],

@@ -190,10 +190,13 @@ export class SafetensorsFile {
   }
 
   private getSparse(s: SparseEntryInfo): SparseMatrix {
-    const parts: Partial<Record<PartName, Tensor>> = {};
-    for (const part of sparseParts(s.format)) parts[part] = this.getTensor(partTensorName(s.name, part));
+    const parts: Partial<Record<PartName, number>> = {};
+    for (const part of sparseParts(s.format)) parts[part] = this.lookup(partTensorName(s.name, part)).index;
     try {
-      return SparseMatrix.fromParts(s.format, { shape: s.shape, dtype: s.dtype, n: s.n, m: s.m, parts });
+      // parseSparseMeta checked the shape against the limits; n:m and every part are checked
+      // natively on a copy taken straight from the mapping (no JS view of it is made).
+      const stored = native.stMatrix(this.#handle!, { format: s.format, dtype: s.dtype, rows: s.shape[0], cols: s.shape[1], n: s.n, m: s.m, parts });
+      return SparseMatrix._fromPacked(s.format, s.shape, s.dtype, s.n, s.m, stored);
     } catch (e) {
       const err = fromNativeError(e);
       throw new FormatError(`'${this.path}': sparse matrix '${s.name}' (${s.format} ${fmtShape(s.shape)}): ${err.message}`);

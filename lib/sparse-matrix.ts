@@ -1,7 +1,7 @@
 import { allocate, bytesPerElement, checkFloatDType, describe, viewAs, type DType, type FloatDType, type TypedArray } from './dtype.js';
 import { ArgumentError, DisposedError, DTypeError, ShapeError, fromNativeError } from './errors.js';
-import { native, type FormatName, type MatrixDesc, type PartName, type PackOptionsNative } from './native.js';
-import { fmtShape } from './shape.js';
+import { native, type FormatName, type MatrixDesc, type NativeMatrix, type NativeMatrixHandle, type PartName, type PackOptionsNative } from './native.js';
+import { checkMatrixShape, fmtShape } from './shape.js';
 import { Tensor, checkTensor } from './tensor.js';
 import { chooseFormat, weightStats } from './cost-model.js';
 import { chooseGpuFormat } from './gpu-cost-model.js';
@@ -66,17 +66,20 @@ export class SparseMatrix {
   readonly m: number | undefined;
   /** Value slots stored (for nm and tiled-csl this includes explicit zeros / padding). */
   readonly nnz: number;
-  #parts: Partial<Record<PartName, TypedArray>> | null;
+  /** Native-owned, validated parts (JS never holds a writable view of them); null once disposed. */
+  #handle: NativeMatrixHandle | null;
+  readonly #partBytes: Partial<Record<PartName, number>>;
 
   private constructor(format: Format, shape: readonly [number, number], dtype: FloatDType, n: number | undefined,
-                      m: number | undefined, parts: Partial<Record<PartName, TypedArray>>) {
+                      m: number | undefined, stored: NativeMatrix) {
     this.format = format;
     this.shape = shape;
     this.dtype = dtype;
     this.n = n;
     this.m = m;
-    this.#parts = parts;
-    this.nnz = native.storedCount(this.desc());
+    this.#handle = stored.handle;
+    this.#partBytes = stored.partBytes;
+    this.nnz = stored.nnz;
   }
 
   /** Packs a dense [rows, cols] float tensor. Blocks the event loop: use fromDenseAsync for big weights. */
@@ -100,15 +103,16 @@ export class SparseMatrix {
   }
 
   /**
-   * Builds a matrix from its parts (e.g. read from disk). The parts are fully validated; bad
-   * data is ERR_FORMAT naming the part and the problem. Parts are used without copying.
+   * Builds a matrix from its parts (e.g. read from disk). The parts are copied into memory the
+   * matrix owns and the copy is fully validated; bad data is ERR_FORMAT naming the part and the
+   * problem. Later writes to the arrays passed in do not affect the matrix (docs/formats.md "Trust").
    */
   static fromParts(format: Format, options: FromPartsOptions): SparseMatrix {
     checkFormat(format);
     const [rows, cols] = checkMatrixShape(options.shape, 'options.shape');
     const dtype = checkFloatDType(options.dtype, 'options.dtype');
     const { n, m } = format === 'nm' ? checkNM(options.n, options.m) : { n: undefined, m: undefined };
-    const parts: Partial<Record<PartName, TypedArray>> = {};
+    const parts: Partial<Record<PartName, TypedArray | ArrayBufferView>> = {};
     for (const name of FORMAT_PARTS[format]) {
       const v = options.parts?.[name];
       if (v === undefined) throw new ArgumentError(`options.parts.${name}: the ${format} format needs this part`);
@@ -118,9 +122,10 @@ export class SparseMatrix {
         if (v.dtype !== want) throw new DTypeError(`options.parts.${name}: expected dtype ${want}, got ${v.dtype}`);
         parts[name] = v.toTypedArray();
       } else if (ArrayBuffer.isView(v)) {
-        parts[name] = viewAs(want, v.buffer, v.byteOffset, Math.floor(v.byteLength / bytesPerElement(want)));
+        // Passed to the native copy as bytes: any offset and any backing buffer (shared or not) will do.
         if (v.byteLength % bytesPerElement(want) !== 0)
           throw new ShapeError(`options.parts.${name}: ${v.byteLength} bytes is not a whole number of ${want} elements`);
+        parts[name] = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
       } else {
         throw new ArgumentError(`options.parts.${name}: expected a Tensor or TypedArray, got ${describe(v)}`);
       }
@@ -129,33 +134,38 @@ export class SparseMatrix {
       if (!FORMAT_PARTS[format].includes(name as PartName))
         throw new ArgumentError(`options.parts.${name}: the ${format} format has no such part (it has ${FORMAT_PARTS[format].join(', ')})`);
     const desc: MatrixDesc = { format, dtype, rows, cols, n, m, parts };
+    let stored: NativeMatrix;
     try {
-      native.validate(desc);
+      stored = native.matrixFromParts(desc);
     } catch (e) {
       throw fromNativeError(e, `SparseMatrix.fromParts(${format})`);
     }
-    return new SparseMatrix(format, [rows, cols], dtype, n, m, parts);
+    return new SparseMatrix(format, [rows, cols], dtype, n, m, stored);
   }
 
   get rows(): number { return this.shape[0]; }
   get cols(): number { return this.shape[1]; }
-  get disposed(): boolean { return this.#parts === null; }
+  get disposed(): boolean { return this.#handle === null; }
   /** nnz / (rows * cols). */
   get density(): number { return this.rows * this.cols === 0 ? 0 : this.nnz / (this.rows * this.cols); }
   /** Bytes of all parts together. */
   get byteLength(): number {
+    this.live();
     let n = 0;
-    for (const a of Object.values(this.live())) n += a!.byteLength;
+    for (const b of Object.values(this.#partBytes)) n += b!;
     return n;
   }
   /** byteLength per logical element, comparable across formats (dense float16 = 2). */
   get bytesPerElement(): number { return this.rows * this.cols === 0 ? 0 : this.byteLength / (this.rows * this.cols); }
 
-  /** The stored parts as tensors sharing this matrix's memory (do not modify them). */
+  /** Copies of the stored parts as 1-D tensors (the matrix's own memory is not writable from JS). */
   parts(): Record<string, Tensor> {
+    const h = this.live();
     const out: Record<string, Tensor> = {};
-    for (const [name, arr] of Object.entries(this.live()))
-      out[name] = Tensor.from(arr!, [arr!.length], { dtype: partDType(name as PartName, this.dtype) });
+    for (const name of FORMAT_PARTS[this.format]) {
+      const dtype = partDType(name, this.dtype);
+      out[name] = Tensor.from(viewAs(dtype, native.matrixPart(h, name)), undefined, { dtype });
+    }
     return out;
   }
 
@@ -180,8 +190,10 @@ export class SparseMatrix {
     return Tensor.from(out, [this.rows, this.cols], { dtype: this.dtype });
   }
 
+  /** Frees the parts' memory now (a call still running on them keeps it until it finishes). Idempotent. */
   dispose(): void {
-    this.#parts = null;
+    if (this.#handle) native.matrixDispose(this.#handle);
+    this.#handle = null;
   }
 
   [Symbol.dispose](): void {
@@ -217,20 +229,18 @@ export class SparseMatrix {
 
   /** @internal the plain descriptor the native layer takes. */
   desc(): MatrixDesc {
-    return { format: this.format, dtype: this.dtype, rows: this.rows, cols: this.cols, n: this.n, m: this.m, parts: this.live() };
+    return { format: this.format, dtype: this.dtype, rows: this.rows, cols: this.cols, n: this.n, m: this.m, handle: this.live() };
   }
 
-  private live(): Partial<Record<PartName, TypedArray>> {
-    if (this.#parts === null) throw new DisposedError(`${this.format} matrix ${fmtShape(this.shape)} was disposed`);
-    return this.#parts;
+  private live(): NativeMatrixHandle {
+    if (this.#handle === null) throw new DisposedError(`${this.format} matrix ${fmtShape(this.shape)} was disposed`);
+    return this.#handle;
   }
 
   /** @internal */
   static _fromPacked(format: Format, shape: readonly [number, number], dtype: FloatDType, n: number | undefined,
-                     m: number | undefined, buffers: Record<string, ArrayBuffer>): SparseMatrix {
-    const parts: Partial<Record<PartName, TypedArray>> = {};
-    for (const name of FORMAT_PARTS[format]) parts[name] = viewAs(partDType(name, dtype), buffers[name]!);
-    return new SparseMatrix(format, shape, dtype, n, m, parts);
+                     m: number | undefined, stored: NativeMatrix): SparseMatrix {
+    return new SparseMatrix(format, shape, dtype, n, m, stored);
   }
 }
 
@@ -249,14 +259,6 @@ function checkNM(n: unknown, m: unknown): { n: number; m: number } {
   if (!Number.isInteger(n) || !Number.isInteger(m) || (m as number) < 1 || (m as number) > 16 || (n as number) < 1 || (n as number) > (m as number))
     throw new ArgumentError(`n:m must be integers with 1 <= n <= m <= 16, got ${String(n)}:${String(m)}`);
   return { n: n as number, m: m as number };
-}
-
-function checkMatrixShape(shape: unknown, what: string): [number, number] {
-  if (!Array.isArray(shape) || shape.length !== 2)
-    throw new ShapeError(`${what}: a weight matrix must be 2-D [rows, cols], got ${Array.isArray(shape) ? fmtShape(shape) : String(shape)}`);
-  for (const d of shape)
-    if (!Number.isSafeInteger(d) || d < 0) throw new ShapeError(`${what}: dimensions must be non-negative integers, got ${fmtShape(shape)}`);
-  return [shape[0], shape[1]];
 }
 
 function maskArray(mask: FromDenseOptions['mask']): Uint8Array | null {
@@ -320,6 +322,6 @@ function prepareFromDense(tensor: Tensor, options: FromDenseOptions) {
   const opt: PackOptionsNative = { format, n, m, mask, prune: options.prune === 'magnitude' };
   return {
     data: tensor.toTypedArray(), dtype, rows, cols, opt,
-    build: (buffers: Record<string, ArrayBuffer>) => SparseMatrix._fromPacked(format, [rows, cols], dtype, n, m, buffers),
+    build: (stored: NativeMatrix) => SparseMatrix._fromPacked(format, [rows, cols], dtype, n, m, stored),
   };
 }

@@ -13,9 +13,13 @@ void register_probes(Napi::Env env, Napi::Object exports);  // probes_binding.cp
 void register_io(Napi::Env env, Napi::Object exports);    // io_binding.cpp: safetensors files
 void register_cuda(Napi::Env env, Napi::Object exports);  // cuda_bridge.cpp: GPU library, devices, CPU replay
 void register_solvers(Napi::Env env, Napi::Object exports);  // solvers_binding.cpp: CalibrationStats, prune.*
+void register_matrix(Napi::Env env, Napi::Object exports);   // matrix_binding.cpp: SparseMatrix storage
 
-// A JS matrix descriptor as a view (addon.cpp); throws and returns false on bad input. The JS
-// buffers it points into are appended to `keep` when given.
+// A JS matrix descriptor as a view (matrix_binding.cpp): { handle } of a native-owned packed
+// matrix, or a dense weight's JS values. Throws and returns false on bad input. With `keep` (async
+// work), what keeps the bytes alive until the work settles is appended to it.
 bool get_matrix(Napi::Env env, const Napi::Value& v, MatrixView* a, std::vector<Napi::Value>* keep);
+// Moves a packed matrix into native-owned storage: { handle, partBytes, nnz } (matrix_binding.cpp).
+Napi::Value wrap_packed(Napi::Env env, PackedMatrix&& pm);
 
 }  // namespace sk::addon

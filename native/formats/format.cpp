@@ -2,6 +2,7 @@
 #include <climits>
 #include <cstring>
 
+#include "../core/sizes.h"
 #include "../core/thread_pool.h"
 #include "sparse_matrix.h"
 
@@ -40,9 +41,10 @@ bool format_has_part(Format f, Part p) {
 DType part_dtype(Part p, DType value_dtype) { return p == Part::values ? value_dtype : DType::i32; }
 
 Status check_shape_and_type(Format f, DType dtype, int64_t rows, int64_t cols, int n, int m) {
-  if (rows < 0 || cols < 0 || rows > (int64_t(1) << 40) || cols > (int64_t(1) << 40))
+  uint64_t elements;
+  if (!matrix_elements(rows, cols, &elements))
     return Status::Error(ErrorCode::shape, "shape [" + std::to_string(rows) + ", " + std::to_string(cols) +
-                                               "] is out of range");
+                                               "] is out of range (each dimension at most 2^31-1, at most 2^40 elements)");
   if (!dtype_is_float(dtype))
     return Status::Error(ErrorCode::dtype, std::string("weights must be float32, float16 or bfloat16, got ") +
                                                dtype_name(dtype));
