@@ -1,6 +1,8 @@
 /**
- * The GPU side of the API: device discovery, device tensors and device weights, and SpMM on the
- * device. The CUDA code lives in a separate library (libsparsekit_cuda.so, `npm run build:cuda`)
+ * The GPU side of the API, a one-way add-on to the host types: device discovery, device tensors
+ * and device weights, and SpMM on the device. Loading this module installs Tensor.to('cuda'),
+ * SparseMatrix.to('cuda') and the GPU format rule (lib/device-hooks.ts) and adds their types to
+ * Tensor and SparseMatrix below; tensor.ts and sparse-matrix.ts never import it. The CUDA code lives in a separate library (libsparsekit_cuda.so, `npm run build:cuda`)
  * that the CPU addon loads at run time; without it, without a driver or without a GPU everything
  * here says why instead of failing to load.
  */
@@ -9,8 +11,29 @@ import { allocate, bytesPerElement, checkFloatDType, describe, type DType, type 
 import { ArgumentError, DeviceError, DisposedError, DTypeError, ShapeError, fromNativeError } from './errors.js';
 import { native, packageRoot, type DeviceHandle, type MatrixHandle } from './native.js';
 import { fmtShape, numel } from './shape.js';
-import type { SparseMatrix } from './sparse-matrix.js';
+import { installDeviceHooks } from './device-hooks.js';
+import { chooseGpuFormat } from './gpu-cost-model.js';
+import { SparseMatrix, type Format } from './sparse-matrix.js';
 import { Tensor } from './tensor.js';
+
+declare module './tensor.js' {
+  interface Tensor {
+    /** Copies to a GPU ('cuda' = 'cuda:0'), optionally converting first; ERR_DEVICE says why when there is none. */
+    to(device: 'cuda' | `cuda:${number}`, options?: { dtype?: DType }): Promise<DeviceTensor>;
+  }
+}
+
+declare module './sparse-matrix.js' {
+  interface SparseMatrix {
+    /**
+     * Uploads to a GPU in the layout of its format's kernel (tiled-csl, bitmap, nm 2:4, dense via
+     * cuBLASLt); float16/bfloat16 only. With `{ format: 'auto', expectedN }` the weight is first
+     * repacked (on the host) into the format the GPU rule picks for it (docs/cuda.md), or any named
+     * format. ERR_DEVICE says why when there is no usable GPU.
+     */
+    to(device: 'cuda' | `cuda:${number}`, options?: { format?: Format | 'auto'; expectedN?: number }): Promise<DeviceSparseMatrix>;
+  }
+}
 
 export interface DeviceInfo {
   id: number;
@@ -210,13 +233,19 @@ export async function tensorToDevice(t: Tensor, device: string, options: { dtype
   }
 }
 
-/** @internal SparseMatrix.to('cuda'). */
-export async function matrixToDevice(m: SparseMatrix, device: string, repack?: () => SparseMatrix): Promise<DeviceSparseMatrix> {
+/** @internal SparseMatrix.to('cuda'): the GPU reads nm as 2:4, so a repack to 'nm' means 2:4. */
+export async function matrixToDevice(m: SparseMatrix, device: string, options: { format?: Format | 'auto'; expectedN?: number } = {}): Promise<DeviceSparseMatrix> {
   const id = parseDevice(device);
   if (m.dtype === 'float32')
     throw new DTypeError(`${m}.to('${device}'): GPU weights are float16 or bfloat16; pack from tensor.to('float16') first`);
   requireDevice(id, `${m}.to('${device}')`);
-  if (repack) m = repack();  // after the device check: no host work when there is no GPU
+  const format = options.format;
+  if (format !== undefined && format !== m.format) {  // after the device check: no host work when there is no GPU
+    const dense = m.toDense();
+    m = format === 'auto'
+      ? SparseMatrix.fromDense(dense, { format: 'auto', device: 'cuda', expectedN: options.expectedN })
+      : SparseMatrix.fromDense(dense, { format, ...(format === 'nm' ? { n: 2, m: 4 } : {}) });
+  }
   try {
     const handle = await native.cudaUploadMatrixAsync(id, m.desc());
     return new DeviceSparseMatrix(handle, m.format, m.shape, m.dtype, id);
@@ -224,6 +253,12 @@ export async function matrixToDevice(m: SparseMatrix, device: string, repack?: (
     throw fromNativeError(e, `${m}.to('${device}')`);
   }
 }
+
+installDeviceHooks({
+  tensorTo: (t, device, options) => tensorToDevice(t as Tensor, device, options as { dtype?: DType }),
+  matrixTo: (m, device, options) => matrixToDevice(m as SparseMatrix, device, options as { format?: Format | 'auto'; expectedN?: number }),
+  chooseFormat: (stats, expectedN) => chooseGpuFormat(stats, expectedN),
+});
 
 /** Which implementation runs a device weight: 'auto' (default), 'ours' (our kernel for the format), or
  * 'library' (cuSPARSELt for 2:4; dense weights always run on cuBLASLt). */
@@ -243,7 +278,7 @@ function backendCode(b: unknown): 0 | 1 | 2 {
   throw new ArgumentError(`options.backend: expected 'auto', 'ours' or 'library', got ${describe(b)}`);
 }
 
-/** CUDA's gridDim.z limit: the split-K slices of one launch (native/cuda/launch_grid.h). */
+/** CUDA's gridDim.z limit: the split-K slices of one launch (native/cuda/kernels/launch_grid.h). */
 const MAX_SPLIT_K = 65535;
 
 function splitKOf(v: unknown): number {

@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'ERR_ABORTED'
   | 'ERR_MEMORY'
   | 'ERR_INTERNAL'
-  | 'ERR_IO';
+  | 'ERR_IO'
+  | 'ERR_NATIVE';
 
 export class SparsekitError extends Error {
   readonly code: ErrorCode;
@@ -70,6 +71,11 @@ export class IOError extends SparsekitError {
   constructor(message: string) { super('ERR_IO', message); }
 }
 
+/** The native addon could not be loaded (the message lists the paths tried and how to fix it). */
+export class NativeError extends SparsekitError {
+  constructor(message: string) { super('ERR_NATIVE', message); }
+}
+
 const classes: Record<ErrorCode, new (message: string) => SparsekitError> = {
   ERR_SHAPE: ShapeError,
   ERR_DTYPE: DTypeError,
@@ -82,6 +88,7 @@ const classes: Record<ErrorCode, new (message: string) => SparsekitError> = {
   ERR_MEMORY: MemoryError,
   ERR_INTERNAL: InternalError,
   ERR_IO: IOError,
+  ERR_NATIVE: NativeError,
 };
 
 /** Turns an error from the native addon (a plain Error with `code`) into its typed class. */

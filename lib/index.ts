@@ -13,7 +13,7 @@ export { setNumThreads, getNumThreads, cpuInfo, setIsa, type Isa, type CpuInfo }
 export { DTYPES, FLOAT_DTYPES, type DType, type FloatDType, type TypedArray } from './dtype.js';
 export {
   SparsekitError, ShapeError, DTypeError, FormatError, DeviceError, NumericError, DisposedError, ArgumentError,
-  AbortError, MemoryError, InternalError, IOError, type ErrorCode,
+  AbortError, MemoryError, InternalError, IOError, NativeError, type ErrorCode,
 } from './errors.js';
 export {
   chooseFormat, predictSeconds, formatBytes, weightStats, machineModel, AVX512_MACHINE, AVX2_MACHINE, PORTABLE_MACHINE, type MachineModel, type CpuFormat, type WeightStats, type FormatChoice } from './cost-model.js';

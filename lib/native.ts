@@ -1,11 +1,11 @@
 /**
- * Loads the compiled addon (a prebuild or the local build, through node-gyp-build) and declares
- * the shape of its exports. Only lib/ calls this module.
+ * Declares the shape of the compiled addon's exports and loads it lazily (lib/addon-loader.ts finds
+ * the local build or the prebuild). Only lib/ calls this module.
  */
-import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadAddon } from './addon-loader.js';
 import type { DType } from './dtype.js';
 
 export type FormatName = 'dense' | 'csr' | 'bitmap' | 'nm' | 'tiled-csl';
@@ -95,6 +95,8 @@ export interface NativeAddon {
   spmmAsync(m: MatrixDesc, b: Buf, bDtype: DType, bIsKn: boolean, n: number, bias: Buf | null, biasDtype: DType,
             out: Buf, outDtype: DType, rowStride: number, colStride: number): Promise<void>;
   kernelName(m: MatrixDesc, n: number): string;
+  /** The ids of the CPU kernel table (native/cpu/spmm_kernel_list.inc); names are `<id>_<dtype>_<isa>`. */
+  spmmKernelIds(): string[];
   setNumThreads(n: number): void;
   getNumThreads(): number;
   cpuInfo(): { features: Record<string, boolean>; isa: string; supportedIsas: string[] };
@@ -137,8 +139,6 @@ export interface NativeAddon {
   // GPU (native/addon/cuda_bridge.cpp): libsparsekit_cuda is found at run time.
   cudaLoad(paths: string[]): { loaded: boolean; path: string | null; reason: string | null; build: string | null };
   cudaInfo(): CudaInfoNative;
-  /** CPU replay of a CUDA kernel (tests): y [n, rows] float32 = x [n, cols] (16-bit) times the matrix transposed. */
-  cudaReplay(m: MatrixDesc, x: Uint16Array, n: number, kernel: 'tiled-csl' | 'bitmap' | 'sp24', splitK: number, bn: number): Float32Array;
   cudaAlloc(device: number, bytes: number): DeviceHandle;
   cudaFree(h: DeviceHandle): void;
   cudaCopyAsync(h: DeviceHandle, host: Buf, toDevice: boolean): Promise<void>;
@@ -191,8 +191,15 @@ export function packageRoot(): string {
   }
 }
 
-const require = createRequire(import.meta.url);
-const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
+let addon: NativeAddon | undefined;
 
-/** SPARSEKIT_ADDON=<path to a .node> loads that build instead (the fuzzer's sanitizer build, npm run build:asan). */
-export const native: NativeAddon = process.env.SPARSEKIT_ADDON ? (require(process.env.SPARSEKIT_ADDON) as NativeAddon) : nodeGypBuild(packageRoot());
+/** The addon, loaded on first use (lib/addon-loader.ts: throws ERR_NATIVE when none loads). */
+export function loadNative(): NativeAddon {
+  return (addon ??= loadAddon<NativeAddon>(packageRoot()));
+}
+
+/** The addon's functions; the addon itself is loaded by the first call through this object. */
+export const native: NativeAddon = new Proxy({} as NativeAddon, {
+  get: (_t, key) => loadNative()[key as keyof NativeAddon],
+  has: (_t, key) => key in loadNative(),
+});

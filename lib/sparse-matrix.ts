@@ -4,8 +4,7 @@ import { native, type FormatName, type MatrixDesc, type NativeMatrix, type Nativ
 import { checkMatrixShape, fmtShape } from './shape.js';
 import { Tensor, checkTensor } from './tensor.js';
 import { chooseFormat, weightStats } from './cost-model.js';
-import { chooseGpuFormat } from './gpu-cost-model.js';
-import { matrixToDevice, type DeviceSparseMatrix } from './cuda.js';
+import { deviceHooks } from './device-hooks.js';
 
 export type Format = FormatName;
 export const FORMATS: readonly Format[] = ['dense', 'csr', 'bitmap', 'nm', 'tiled-csl'];
@@ -205,23 +204,12 @@ export class SparseMatrix {
     return `SparseMatrix(${this.format}${nm}, ${fmtShape(this.shape)}, ${this.dtype}, density ${this.density.toFixed(3)})`;
   }
 
-  /**
-   * Uploads to a GPU in the layout of its format's kernel (tiled-csl, bitmap, nm 2:4, dense via
-   * cuBLASLt); float16/bfloat16 only. With `{ format: 'auto', expectedN }` the weight is first
-   * repacked (on the host) into the format the GPU rule picks for it (docs/cuda.md), or any named
-   * format. ERR_DEVICE says why when there is no usable GPU.
-   */
-  to(device: 'cuda' | `cuda:${number}`, options: { format?: Format | 'auto'; expectedN?: number } = {}): Promise<DeviceSparseMatrix> {
+  // to('cuda') and DeviceSparseMatrix are added by the CUDA add-on (lib/cuda.ts).
+  to(device: 'cuda' | `cuda:${number}`, options: { format?: Format | 'auto'; expectedN?: number } = {}): Promise<unknown> {
     try {
       this.live();
       if (typeof options !== 'object' || options === null) throw new ArgumentError('options: expected an object');
-      if (options.format === undefined || options.format === this.format) return matrixToDevice(this, device);
-      return matrixToDevice(this, device, () => {
-        const dense = this.toDense();
-        return options.format === 'auto'
-          ? SparseMatrix.fromDense(dense, { format: 'auto', device: 'cuda', expectedN: options.expectedN })
-          : SparseMatrix.fromDense(dense, { format: options.format, ...(options.format === 'nm' ? { n: 2, m: 4 } : {}) });
-      });
+      return deviceHooks(`${this}.to('${device}')`).matrixTo(this, device, options);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -280,7 +268,7 @@ function autoFormat(tensor: Tensor, rows: number, cols: number, dtype: FloatDTyp
   if (mask && mask.length !== rows * cols)
     throw new ShapeError(`options.mask: ${mask.length} bytes, expected ${rows * cols} (one per element of ${fmtShape(tensor.shape)})`);
   const stats = weightStats(tensor.toTypedArray() as Float32Array | Uint16Array, rows, cols, dtype, mask);
-  const c = device === 'cuda' ? chooseGpuFormat(stats, expectedN) : chooseFormat(stats, expectedN);
+  const c = device === 'cuda' ? deviceHooks("options.device 'cuda'").chooseFormat(stats, expectedN) : chooseFormat(stats, expectedN);
   return { format: c.format as Format, n: c.n, m: c.m };
 }
 

@@ -5,7 +5,7 @@ import {
 import { ArgumentError, DisposedError, ShapeError } from './errors.js';
 import { native } from './native.js';
 import { checkShape, fmtShape, numel } from './shape.js';
-import { tensorToDevice, type DeviceTensor } from './cuda.js';
+import { deviceHooks } from './device-hooks.js';
 
 export type Device = 'cpu';
 
@@ -100,18 +100,17 @@ export class Tensor {
 
   /** Converts to `dtype` (round to nearest-even for floats, saturating for integers). Same dtype returns this tensor. */
   to(dtype: DType): Tensor;
-  /** Copies to a GPU ('cuda' = 'cuda:0'), optionally converting first; ERR_DEVICE says why when there is none. */
-  to(device: 'cuda' | `cuda:${number}`, options?: { dtype?: DType }): Promise<DeviceTensor>;
   /** Already on the CPU: resolves to this tensor. */
   to(device: 'cpu'): Promise<Tensor>;
-  to(target: DType | 'cpu' | 'cuda' | `cuda:${number}`, options?: { dtype?: DType }): Tensor | Promise<Tensor | DeviceTensor> {
+  // (to('cuda') and its DeviceTensor type are added by the CUDA add-on, lib/cuda.ts.)
+  to(target: DType | 'cpu' | 'cuda' | `cuda:${number}`, options?: { dtype?: DType }): Tensor | Promise<unknown> {
     if (target === 'cpu') return Promise.resolve(this);
     if (typeof target === 'string' && target.startsWith('cuda')) {
       try {
         this.data();
-        return tensorToDevice(this, target, options);
+        return deviceHooks(`${this}.to('${target}')`).tensorTo(this, target, options ?? {});
       } catch (e) {
-        return Promise.reject(e) as Promise<DeviceTensor>;
+        return Promise.reject(e);
       }
     }
     const dtype = target as DType;

@@ -8,8 +8,8 @@ set(SPARSEKIT_CORE_SOURCES
   native/formats/pack.cpp
   native/formats/validate.cpp
   native/cpu/spmm.cpp
+  native/cpu/spmm_gather.cpp
   native/cpu/spmm_portable.cpp
-  native/cpu/spmm_vec.cpp
   native/cpu/spmm_avx2.cpp
   native/cpu/spmm_avx512.cpp
   native/cpu/probes.cpp
@@ -28,9 +28,6 @@ set(SPARSEKIT_CORE_SOURCES
   native/solvers/magnitude.cpp
   native/solvers/wanda.cpp
   native/solvers/sparsegpt.cpp
-  native/cuda/warp_model.cpp
-  native/cuda/gpu_layouts.cpp
-  native/cuda/replay.cpp
 )
 set(SPARSEKIT_ADDON_SOURCES
   native/addon/addon.cpp
@@ -42,13 +39,21 @@ set(SPARSEKIT_ADDON_SOURCES
 )
 # libsparsekit_cuda.so (CMake only, when nvcc is found): the addon dlopens it at run time.
 set(SPARSEKIT_CUDA_SOURCES
-  native/cuda/api.cu
-  native/cuda/launcher.cu
-  native/cuda/cusparselt.cu
-  native/cuda/spmm_tiled_csl.cu
-  native/cuda/spmm_bitmap.cu
-  native/cuda/spmm_sp24.cu
-  native/cuda/reduce.cu
-  native/cuda/dynlib.cpp
-  native/cuda/blas_libs.cpp
+  native/cuda/runtime/api.cu
+  native/cuda/runtime/launcher.cu
+  native/cuda/runtime/cusparselt.cu
+  native/cuda/runtime/dynlib.cpp
+  native/cuda/runtime/blas_libs.cpp
+  native/cuda/runtime/gpu_layouts.cpp
+  native/cuda/kernels/spmm_tiled_csl.cu
+  native/cuda/kernels/spmm_bitmap.cu
+  native/cuda/kernels/spmm_sp24.cu
+  native/cuda/kernels/reduce.cu
+)
+# Test-only: the CPU model of the warp instructions and the replay of the CUDA kernels' thread
+# blocks (ctest's cuda_model_test and the sparsekit_test addon that vitest loads; never shipped).
+set(SPARSEKIT_CUDA_REPLAY_SOURCES
+  native/cuda/replay/warp_model.cpp
+  native/cuda/replay/replay.cpp
+  native/cuda/runtime/gpu_layouts.cpp
 )

@@ -8,14 +8,25 @@ function cmakeList(text: string, name: string): string[] {
   return m[1]!.split(/\s+/).filter((s) => s.length > 0);
 }
 
+interface GypTarget { target_name: string; type?: string; sources: string[] }
+interface Gyp { targets: GypTarget[]; conditions: [string, { targets: GypTarget[] }][] }
+
 describe('build files', () => {
-  it('binding.gyp compiles exactly the core + addon sources listed in native/sources.cmake', () => {
-    const cmake = readFileSync('native/sources.cmake', 'utf8');
-    const want = [...cmakeList(cmake, 'SPARSEKIT_CORE_SOURCES'), ...cmakeList(cmake, 'SPARSEKIT_ADDON_SOURCES')].sort();
-    const gyp = JSON.parse(readFileSync('binding.gyp', 'utf8').replace(/^\s*#.*$/gm, '')) as {
-      targets: { target_name: string; sources: string[] }[];
-    };
-    const target = gyp.targets.find((t) => t.target_name === 'sparsekit')!;
-    expect([...target.sources].sort()).toEqual(want);
+  const cmake = readFileSync('native/sources.cmake', 'utf8');
+  const gyp = JSON.parse(readFileSync('binding.gyp', 'utf8').replace(/^\s*#.*$/gm, '')) as Gyp;
+  const targets = [...gyp.targets, ...gyp.conditions.flatMap(([, c]) => c.targets)];
+  const sources = (name: string) => [...targets.find((t) => t.target_name === name)!.sources].sort();
+  const addon = cmakeList(cmake, 'SPARSEKIT_ADDON_SOURCES');
+
+  it('binding.gyp compiles exactly the core and addon sources listed in native/sources.cmake', () => {
+    expect(sources('sparsekit_core')).toEqual(cmakeList(cmake, 'SPARSEKIT_CORE_SOURCES').sort());
+    expect(sources('sparsekit')).toEqual([...addon].sort());
+  });
+
+  it('the CUDA replay is built only into the test addon, never into the shipped one', () => {
+    const replay = cmakeList(cmake, 'SPARSEKIT_CUDA_REPLAY_SOURCES');
+    expect(sources('sparsekit_test')).toEqual([...addon, ...replay, 'native/test/replay_binding.cpp'].sort());
+    for (const f of replay) expect(sources('sparsekit_core')).not.toContain(f);
+    expect(gyp.conditions.map(([cond]) => cond)).toEqual(['sparsekit_test_addon==1']);
   });
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SparseMatrix, Tensor, loadSafetensors, saveSafetensors, setNumThreads } from '../lib/index.js';
 import { runCli } from '../lib/cli/main.js';
-import { weightStats } from '../lib/cli/weights.js';
+import { tensorSparsity } from '../lib/cli/weights.js';
 import { rng } from './reference.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sparsekit-cli-'));
@@ -104,8 +104,9 @@ describe('weight statistics', () => {
                 set(nz <= m / 2);
               }
           for (const x of v) zeros += Number(x === 0);
-          const s = weightStats(t);
-          expect([s.zeros, s.nm], `${dtype} ${cols} ${pattern}`).toEqual([zeros, ok24 ? '2:4' : ok48 ? '4:8' : null]);
+          const s = tensorSparsity(t);
+          expect([Math.round(s.sparsity * t.size), s.nm], `${dtype} ${cols} ${pattern}`).toEqual([zeros, ok24 ? '2:4' : ok48 ? '4:8' : null]);
+          expect(s.weight?.nnz, `${dtype} ${cols} ${pattern}`).toBe(t.size - zeros);
         }
   });
 });

@@ -1,10 +1,10 @@
-// The CUDA kernels checked without a GPU: the addon replays every thread block of each kernel on
-// the CPU (native/cuda/replay.cpp) with the kernels' own index functions and a PTX-derived model of
-// ldmatrix / mma.sync / mma.sp, and the result must match an fp64 reference computed here.
+// The CUDA kernels checked without a GPU: the test-only addon replays every thread block of each
+// kernel on the CPU (native/cuda/replay/) with the kernels' own index functions and a PTX-derived
+// model of ldmatrix / mma.sync / mma.sp, and the result must match an fp64 reference computed here.
 // native/test/cuda_model_test.cpp (ctest) covers more shapes and the model itself.
 import { describe, expect, it } from 'vitest';
 import { SparseMatrix, Tensor, type FloatDType } from '../lib/index.js';
-import { native } from '../lib/native.js';
+import { replayAddon } from './replay-addon.js';
 import { rng, valuesOf } from './reference.js';
 
 type Kernel = 'tiled-csl' | 'bitmap' | 'sp24';
@@ -23,7 +23,7 @@ function check(kernel: Kernel, dtype: FloatDType, M: number, K: number, N: numbe
   const s = kernel === 'sp24'
     ? SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude', mask })
     : SparseMatrix.fromDense(w, { format: kernel, mask });
-  const y = native.cudaReplay(s.desc(), x.toTypedArray() as Uint16Array, N, kernel, splitK, 0);
+  const y = replayAddon.cudaReplay(s.desc(), x.toTypedArray() as Uint16Array, N, kernel, splitK, 0);
   const a = valuesOf(s.toDense());
   const b = valuesOf(x);
   for (let n = 0; n < N; n++)
@@ -64,9 +64,9 @@ describe('CUDA kernels on the CPU model', () => {
     const w = Tensor.randn([16, 16], { seed: 1, dtype: 'float32' });
     const s = SparseMatrix.fromDense(w, { format: 'bitmap' });
     const x = new Uint16Array(16);
-    expect(() => native.cudaReplay(s.desc(), x, 1, 'bitmap', 1, 0)).toThrow(/float16|bfloat16/);
+    expect(() => replayAddon.cudaReplay(s.desc(), x, 1, 'bitmap', 1, 0)).toThrow(/float16|bfloat16/);
     const h = SparseMatrix.fromDense(w.to('float16'), { format: 'bitmap' });
-    expect(() => native.cudaReplay(h.desc(), x, 1, 'tiled-csl', 1, 0)).toThrow(/tiled-csl/);
-    expect(() => native.cudaReplay(h.desc(), x, 1, 'bitmap', 1, 12)).toThrow(/bn/);
+    expect(() => replayAddon.cudaReplay(h.desc(), x, 1, 'tiled-csl', 1, 0)).toThrow(/tiled-csl/);
+    expect(() => replayAddon.cudaReplay(h.desc(), x, 1, 'bitmap', 1, 12)).toThrow(/bn/);
   });
 });

@@ -4,7 +4,7 @@ import { SPARSE_META_PREFIX } from '../safetensors-format.js';
 import { SparseMatrix } from '../sparse-matrix.js';
 import type { Tensor } from '../tensor.js';
 import { CliError, Context, EXIT, fmtBytes, fmtPct, table } from './context.js';
-import { followsNM, isLinearWeight, weightStats } from './weights.js';
+import { followsNM, isLinearWeight, tensorSparsity } from './weights.js';
 
 export interface InspectOptions {
   /** Read every tensor to count zeros and check N:M (default true); false reads the header only. */
@@ -64,7 +64,7 @@ export async function inspectFile(path: string, options: InspectOptions, ctx: Co
         progress?.item(name, size(name));
         const v = f.get(name);
         const t: Tensor = v instanceof SparseMatrix ? await v.toDenseAsync() : v;
-        const s = weightStats(t);
+        const s = tensorSparsity(t);
         e.sparsity = s.sparsity;
         e.nm = s.nm;
         if (options.expectNM && e.linear && !followsNM(t, options.expectNM.n, options.expectNM.m)) failing.push(name);

@@ -1,11 +1,12 @@
 /** `sparsekit pack` and `sparsekit unpack`: dense <-> packed weights, file to file, lossless. */
+import { chooseFormat } from '../cost-model.js';
 import { isFloatDType, type FloatDType } from '../dtype.js';
 import type { SafetensorsFile } from '../safetensors.js';
 import { FORMATS, SparseMatrix, type Format } from '../sparse-matrix.js';
 import type { Tensor } from '../tensor.js';
 import { CliError, Context, EXIT, fmtBytes, fmtPct, table } from './context.js';
 import { runPipeline, type PipelineReport } from './pipeline.js';
-import { autoFormat, followsNM, isLinearWeight, weightStats } from './weights.js';
+import { followsNM, isLinearWeight, tensorSparsity } from './weights.js';
 
 export type PackFormat = Format | 'auto';
 export const PACK_FORMATS: readonly PackFormat[] = ['auto', ...FORMATS];
@@ -55,11 +56,11 @@ export async function packWeight(name: string, t: Tensor, options: PackOptions):
   if (options.dtype && options.dtype !== t.dtype) t = t.to(options.dtype);
   const dtype = t.dtype as FloatDType;
   const [rows, cols] = t.shape as [number, number];
-  const stats = weightStats(t);
+  const stats = tensorSparsity(t);
   let format: Format = options.format === 'auto' ? 'dense' : options.format;
   let n: number | undefined, m: number | undefined;
   if (options.format === 'auto') {
-    ({ format, n, m } = autoFormat(rows, cols, dtype, stats, options.expectedN ?? 1));
+    ({ format, n, m } = chooseFormat(stats.weight!, options.expectedN ?? 1));
   } else if (format === 'nm') {
     ({ n, m } = options.nm ?? (stats.nm === '2:4' ? { n: 2, m: 4 } : stats.nm === '4:8' ? { n: 4, m: 8 } : { n: 0, m: 0 }));
     if (!n || !followsNM(t, n, m!))

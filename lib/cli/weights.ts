@@ -1,42 +1,38 @@
 /**
  * Facts about a weight that inspect and pack need: how sparse it is, whether it already follows
- * an N:M pattern, and which packed format stores it in the fewest bytes.
+ * an N:M pattern (the cost model, lib/cost-model.ts, picks the format).
  */
-import { chooseFormat, countKept } from '../cost-model.js';
-import { isFloatDType, type FloatDType } from '../dtype.js';
-import type { Format } from '../sparse-matrix.js';
+import { countKept, weightStats, type WeightStats } from '../cost-model.js';
+import { isFloatDType } from '../dtype.js';
 import type { Tensor } from '../tensor.js';
 
-export interface WeightStats {
-  numel: number;
-  zeros: number;
+/**
+ * What inspect and pack report about a tensor: its sparsity and the tightest standard pattern every
+ * row follows along K ('2:4' implies '4:8'; an all-zero 2-D tensor follows 2:4), plus, for a 2-D
+ * float weight, the cost model's WeightStats (lib/cost-model.ts) that `--format auto` passes to
+ * chooseFormat, as fromDense(w, { format: 'auto' }) does.
+ */
+export interface TensorSparsity {
   sparsity: number;
-  /** The tightest standard pattern every row follows along K ('2:4' implies '4:8'), or null. */
   nm: '2:4' | '4:8' | null;
+  weight: WeightStats | null;
 }
 
 /** Counts zeros and checks 2:4 / 4:8 compliance of a [rows, cols] tensor (trailing partial groups count as padded with zeros). */
-export function weightStats(t: Tensor): WeightStats {
+export function tensorSparsity(t: Tensor): TensorSparsity {
   const numel = t.size;
   const rows = t.ndim >= 2 ? t.shape[0]! : 1;
   const cols = rows === 0 ? 0 : numel / rows;
   const d = t.toTypedArray();
   const values = d instanceof Float32Array || d instanceof Uint16Array ? d : Float32Array.from(d as ArrayLike<number>);
+  const sparsity = (nnz: number) => (numel === 0 ? 0 : (numel - nnz) / numel);
+  if (t.ndim === 2 && isFloatDType(t.dtype)) {
+    const weight = weightStats(values, rows, cols, t.dtype, null);
+    const nm = weight.nm ? (`${weight.nm.n}:${weight.nm.m}` as '2:4' | '4:8') : weight.nnz === 0 ? '2:4' : null;
+    return { sparsity: sparsity(weight.nnz), nm, weight };
+  }
   const counts = countKept(values, rows, cols);
-  const zeros = numel - counts.nnz;
-  return { numel, zeros, sparsity: numel === 0 ? 0 : zeros / numel, nm: t.ndim !== 2 ? null : counts.fits24 ? '2:4' : counts.fits48 ? '4:8' : null };
-}
-
-/**
- * The format `--format auto` stores: what the library's CPU cost model (lib/cost-model.ts, the same
- * one behind `fromDense(w, { format: 'auto' })`) predicts fastest for `expectedN` tokens per call,
- * fed with these statistics.
- */
-export function autoFormat(rows: number, cols: number, dtype: FloatDType, s: WeightStats, expectedN: number): { format: Format; n?: number; m?: number } {
-  const nnz = s.numel - s.zeros;
-  const nm = s.nm === '2:4' ? { n: 2, m: 4 } : s.nm === '4:8' ? { n: 4, m: 8 } : undefined;
-  const c = chooseFormat({ rows, cols, dtype, nnz, ...(nm && nnz > 0 ? { nm } : {}) }, expectedN);
-  return { format: c.format, n: c.n, m: c.m };
+  return { sparsity: sparsity(counts.nnz), nm: t.ndim !== 2 ? null : counts.fits24 ? '2:4' : counts.fits48 ? '4:8' : null, weight: null };
 }
 
 /** Which tensors the pipelines treat as linear weights by default: 2-D floats that are not embeddings, heads or norms. */

@@ -291,6 +291,13 @@ Napi::Value KernelName(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), select_spmm_kernel(a, n, active_isa()).name);
 }
 
+// The ids of the CPU kernel table (native/cpu/spmm_kernel_list.inc), in table order.
+Napi::Value SpmmKernelIds(const Napi::CallbackInfo& info) {
+  Napi::Array ids = Napi::Array::New(info.Env(), size_t(SpmmKernelId::count));
+  for (int i = 0; i < int(SpmmKernelId::count); ++i) ids.Set(uint32_t(i), kSpmmKernelIds[i]);
+  return ids;
+}
+
 }  // namespace
 
 void register_core(Napi::Env env, Napi::Object exports) {
@@ -303,6 +310,7 @@ void register_core(Napi::Env env, Napi::Object exports) {
   exports.Set("spmm", Napi::Function::New(env, Spmm));
   exports.Set("spmmAsync", Napi::Function::New(env, SpmmAsync));
   exports.Set("kernelName", Napi::Function::New(env, KernelName));
+  exports.Set("spmmKernelIds", Napi::Function::New(env, SpmmKernelIds));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
@@ -316,6 +324,9 @@ static Napi::Object InitSparsekit(Napi::Env env, Napi::Object exports) {
   sk::addon::register_probes(env, exports);
   sk::addon::register_io(env, exports);
   sk::addon::register_cuda(env, exports);
+#ifdef SPARSEKIT_TEST_ADDON
+  sk::addon::register_replay(env, exports);
+#endif
   // One call per area registered in bindings.h.
   sk::addon::register_solvers(env, exports);
   sk::addon::register_matrix(env, exports);

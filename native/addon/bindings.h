@@ -11,7 +11,8 @@ namespace sk::addon {
 void register_core(Napi::Env env, Napi::Object exports);  // addon.cpp: tensors, formats, spmm, runtime
 void register_probes(Napi::Env env, Napi::Object exports);  // probes_binding.cpp: bench probes
 void register_io(Napi::Env env, Napi::Object exports);    // io_binding.cpp: safetensors files
-void register_cuda(Napi::Env env, Napi::Object exports);  // cuda_bridge.cpp: GPU library, devices, CPU replay
+void register_cuda(Napi::Env env, Napi::Object exports);  // cuda_bridge.cpp: GPU library, devices
+void register_replay(Napi::Env env, Napi::Object exports);  // test/replay_binding.cpp (test addon only)
 void register_solvers(Napi::Env env, Napi::Object exports);  // solvers_binding.cpp: CalibrationStats, prune.*
 void register_matrix(Napi::Env env, Napi::Object exports);   // matrix_binding.cpp: SparseMatrix storage
 

@@ -1,7 +1,6 @@
 // The GPU side of the binding: finds libsparsekit_cuda.so at run time (the default CPU build never
-// links CUDA), reports devices and libraries, moves device buffers and runs device SpMM. Also
-// exposes the CPU replay of the CUDA kernels (native/cuda/replay.h) so vitest can check them on
-// machines without a GPU.
+// links CUDA), reports devices and libraries, moves device buffers and runs device SpMM. (The CPU
+// replay of the CUDA kernels lives in the test-only addon: native/test/replay_binding.cpp.)
 #include <napi.h>
 #if defined(_WIN32)
 // The CUDA library is Linux-only for now; the loader reports that instead of failing to build.
@@ -20,8 +19,7 @@ static int dlclose(void*) { return 0; }
 #include <string>
 
 #include "bindings.h"
-#include "cuda/cuda_api.h"
-#include "cuda/replay.h"
+#include "cuda/runtime/cuda_api.h"
 #include "napi_util.h"
 
 namespace sk::addon {
@@ -138,28 +136,6 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   }
   o.Set("reason", devs.Length() ? env.Null() : Napi::Value(Napi::String::New(env, why)));
   return o;
-}
-
-// cudaReplay(desc, x: [N,K] 16-bit, n, kernel, splitK, bn) -> Float32Array [N, M]
-Napi::Value CudaReplay(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  MatrixView a;
-  if (!get_matrix(env, info[0], &a, nullptr)) return env.Undefined();
-  JsBuffer x = buffer_of(info[1]);
-  cuda::GpuKernel kernel;
-  if (!x.ok || !info[2].IsNumber() || !info[3].IsString() || !info[4].IsNumber() || !info[5].IsNumber() ||
-      !cuda::gpu_kernel_from_name(info[3].As<Napi::String>().Utf8Value().c_str(), &kernel))
-    return throw_error(env, ErrorCode::argument, "cudaReplay(desc, x, n, 'tiled-csl'|'bitmap'|'sp24', splitK, bn)");
-  const int64_t n = info[2].As<Napi::Number>().Int64Value();
-  if (n < 0 || x.bytes < size_t(n * a.cols) * 2) return throw_error(env, ErrorCode::shape, "cudaReplay: x is smaller than [n, K]");
-  Napi::Float32Array y = Napi::Float32Array::New(env, size_t(n * a.rows));
-  cuda::ReplayOptions opt;
-  opt.kernel = kernel;
-  opt.split_k = info[4].As<Napi::Number>().Int32Value();
-  opt.bn = info[5].As<Napi::Number>().Int32Value();
-  Status st = cuda::replay_spmm(a, static_cast<const uint16_t*>(x.data), n, opt, y.Data());
-  if (!st.ok()) return throw_error(env, st.code, st.message);
-  return y;
 }
 
 // ---- device buffers and matrices -----------------------------------------------------------------
@@ -455,7 +431,6 @@ Napi::Value CudaMemory(const Napi::CallbackInfo& info) {
 void register_cuda(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaLoad", Napi::Function::New(env, CudaLoad));
   exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo));
-  exports.Set("cudaReplay", Napi::Function::New(env, CudaReplay));
   exports.Set("cudaAlloc", Napi::Function::New(env, CudaAlloc));
   exports.Set("cudaFree", Napi::Function::New(env, CudaFree));
   exports.Set("cudaCopyAsync", Napi::Function::New(env, CudaCopyAsync));

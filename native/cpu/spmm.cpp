@@ -12,16 +12,22 @@
 
 namespace sk {
 
+const char* const kSpmmKernelIds[int(SpmmKernelId::count)] = {
+#define SK_SPMM_KERNEL(id, what) #id,
+#include "spmm_kernel_list.inc"
+#undef SK_SPMM_KERNEL
+};
+
 SpmmKernel select_spmm_kernel(const MatrixView& a, int64_t n, Isa isa) {
   SpmmKernel k;
   if (a.format != Format::tiled_csl && a.rows > 0 && a.cols > 0) {
     switch (isa) {
       case Isa::avx512: k = select_spmm_avx512(a, n); break;
       case Isa::avx2: k = select_spmm_avx2(a, n); break;
-      case Isa::portable: k = select_spmm_vec(a, n); break;
+      case Isa::portable: k = select_spmm_portable(a, n); break;
     }
   }
-  if (!k.fn) k = {spmm_portable_gather, XLayout::k_major, "spmm_gather_portable"};
+  if (!k.fn) k = {spmm_gather, XLayout::k_major, "spmm_gather_portable"};
   return k;
 }
 

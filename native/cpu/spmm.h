@@ -60,11 +60,21 @@ struct SpmmKernel {
   int n_align = 1;  // k_major layouts: pad each row of N to a multiple of this (whole vectors)
 };
 
-// Per-ISA tables (spmm_avx512.cpp, spmm_avx2.cpp, spmm_vec.cpp): a kernel, or fn == nullptr when
-// that ISA has none for this format/dtype (the driver then uses spmm_portable_gather).
+// The kernels of each ISA's table, by id (spmm_kernel_list.inc is the one list).
+enum class SpmmKernelId {
+#define SK_SPMM_KERNEL(id, what) id,
+#include "spmm_kernel_list.inc"
+#undef SK_SPMM_KERNEL
+  count
+};
+// "<id>" of each table entry, in SpmmKernelId order (the full name adds "_<dtype>_<isa>").
+extern const char* const kSpmmKernelIds[int(SpmmKernelId::count)];
+
+// Per-ISA tables (spmm_avx512.cpp, spmm_avx2.cpp, spmm_portable.cpp): a kernel, or fn == nullptr when
+// that ISA has none for this format/dtype (the driver then uses spmm_gather).
 SpmmKernel select_spmm_avx512(const MatrixView& a, int64_t n);
 SpmmKernel select_spmm_avx2(const MatrixView& a, int64_t n);
-SpmmKernel select_spmm_vec(const MatrixView& a, int64_t n);
+SpmmKernel select_spmm_portable(const MatrixView& a, int64_t n);
 
 // The table lookup: the fastest kernel for this matrix and N on `isa` (falls back to portable).
 SpmmKernel select_spmm_kernel(const MatrixView& a, int64_t n, Isa isa);
@@ -84,6 +94,6 @@ struct SpmmArgs {
 Status spmm_cpu(const MatrixView& a, const SpmmArgs& args);
 
 // The generic kernel every format has: walks stored elements, accumulates into k-major x.
-void spmm_portable_gather(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out);
+void spmm_gather(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out);
 
 }  // namespace sk

@@ -1,5 +1,5 @@
 // The one source of truth for the vectorised CPU kernels. Each ISA file (spmm_avx512.cpp,
-// spmm_avx2.cpp, spmm_vec.cpp) defines a traits struct `VT` with that ISA's primitives, then
+// spmm_avx2.cpp, spmm_portable.cpp) defines a traits struct `VT` with that ISA's primitives, then
 // includes this file inside its target region and anonymous namespace. No std templates are
 // instantiated here (see core/isa_target.h): buffers come from ScratchBuffer (spmm.h).
 //
@@ -443,45 +443,60 @@ inline double density(const MatrixView& a) {
   return double(a.part(Part::values).bytes) / double(dtype_size(a.dtype)) / (double(a.rows) * double(a.cols));
 }
 
-template <class D> SpmmKernel pick_for_dtype(const MatrixView& a, int64_t n, const char* const names[9]) {
+// The kernel names of one dtype, indexed by SpmmKernelId ("<id>_<dtype>_<isa>").
+using KernelNames = const char* const[int(SpmmKernelId::count)];
+
+// `batch` is N, the activation columns; a.n / a.m are the n and m of an n:m weight.
+template <class D> SpmmKernel pick_for_dtype(const MatrixView& a, int64_t batch, KernelNames& names) {
+  using Id = SpmmKernelId;
+  const auto name = [&](Id id) { return names[int(id)]; };
   const XLayout nl = XLayout::n_major, kl = XLayout::k_major;
-  const bool gemv = n <= VT::kJ;
+  const bool gemv = batch <= VT::kJ;
+  const bool nm = a.format == Format::nm;
   switch (a.format) {
     case Format::dense:
-      return gemv ? SpmmKernel{spmv_kernel<DenseSrc<D>>, nl, names[0]} : SpmmKernel{spmm_kernel<DenseSrc<D>>, kl, names[1], true, W};
+      return gemv ? SpmmKernel{spmv_kernel<DenseSrc<D>>, nl, name(Id::gemv_dense)}
+                  : SpmmKernel{spmm_kernel<DenseSrc<D>>, kl, name(Id::gemm_dense), true, W};
     case Format::bitmap:
     case Format::nm:
       if (!gemv && density(a) < VT::kOuterDensity)
-        return SpmmKernel{mask_outer_kernel<D>, XLayout::k_major, names[a.format == Format::nm ? 8 : 7], true, W};
+        return SpmmKernel{mask_outer_kernel<D>, XLayout::k_major, name(nm ? Id::spmm_nm_outer : Id::spmm_bitmap_outer), true, W};
       if constexpr (VT::kHalfPairs)
-        if (gemv && a.format == Format::nm && CW % a.m == 0 && 2 * a.n == a.m)
-          return SpmmKernel{spmv_kernel<MaskSrc<D, true, true>>, nl, names[4]};
-      if (a.format == Format::nm && CW % a.m == 0)
-        return gemv ? SpmmKernel{spmv_kernel<MaskSrc<D, true>>, nl, names[4]}
-                    : SpmmKernel{spmm_kernel<MaskSrc<D, true>>, kl, names[5], true, W};
-      return gemv ? SpmmKernel{spmv_kernel<MaskSrc<D>>, nl, names[a.format == Format::nm ? 4 : 2]}
-                  : SpmmKernel{spmm_kernel<MaskSrc<D>>, kl, names[a.format == Format::nm ? 5 : 3], true, W};
+        if (gemv && nm && CW % a.m == 0 && 2 * a.n == a.m)
+          return SpmmKernel{spmv_kernel<MaskSrc<D, true, true>>, nl, name(Id::spmv_nm)};
+      if (nm && CW % a.m == 0)
+        return gemv ? SpmmKernel{spmv_kernel<MaskSrc<D, true>>, nl, name(Id::spmv_nm)}
+                    : SpmmKernel{spmm_kernel<MaskSrc<D, true>>, kl, name(Id::spmm_nm), true, W};
+      return gemv ? SpmmKernel{spmv_kernel<MaskSrc<D>>, nl, name(nm ? Id::spmv_nm : Id::spmv_bitmap)}
+                  : SpmmKernel{spmm_kernel<MaskSrc<D>>, kl, name(nm ? Id::spmm_nm : Id::spmm_bitmap), true, W};
     case Format::csr:
-      return SpmmKernel{csr_kernel<D>, XLayout::k_major, names[6], n > 1, n == 1 ? 1 : W};
+      return SpmmKernel{csr_kernel<D>, XLayout::k_major, name(Id::spmm_csr), batch > 1, batch == 1 ? 1 : W};
     default:
       return SpmmKernel{};
   }
 }
 
-#define SK_KERNEL_NAMES(dt)                                                                        \
-  {"gemv_dense_" dt "_" SK_ISA_NAME, "gemm_dense_" dt "_" SK_ISA_NAME, "spmv_bitmap_" dt "_" SK_ISA_NAME, \
-   "spmm_bitmap_" dt "_" SK_ISA_NAME, "spmv_nm_" dt "_" SK_ISA_NAME, "spmm_nm_" dt "_" SK_ISA_NAME,       \
-   "spmm_csr_" dt "_" SK_ISA_NAME, "spmm_bitmap_outer_" dt "_" SK_ISA_NAME, "spmm_nm_outer_" dt "_" SK_ISA_NAME}
-const char* const kNamesF32[9] = SK_KERNEL_NAMES("f32");
-const char* const kNamesBf16[9] = SK_KERNEL_NAMES("bf16");
-const char* const kNamesF16[9] = SK_KERNEL_NAMES("f16");
-#undef SK_KERNEL_NAMES
+#define SK_SPMM_KERNEL(id, what) #id "_f32_" SK_ISA_NAME,
+KernelNames kNamesF32 = {
+#include "spmm_kernel_list.inc"
+};
+#undef SK_SPMM_KERNEL
+#define SK_SPMM_KERNEL(id, what) #id "_bf16_" SK_ISA_NAME,
+KernelNames kNamesBf16 = {
+#include "spmm_kernel_list.inc"
+};
+#undef SK_SPMM_KERNEL
+#define SK_SPMM_KERNEL(id, what) #id "_f16_" SK_ISA_NAME,
+KernelNames kNamesF16 = {
+#include "spmm_kernel_list.inc"
+};
+#undef SK_SPMM_KERNEL
 
-SpmmKernel pick_kernel(const MatrixView& a, int64_t n) {
+SpmmKernel pick_kernel(const MatrixView& a, int64_t batch) {
   switch (a.dtype) {
-    case DType::f32: return pick_for_dtype<F32>(a, n, kNamesF32);
-    case DType::bf16: return pick_for_dtype<BF16>(a, n, kNamesBf16);
-    case DType::f16: return pick_for_dtype<F16>(a, n, kNamesF16);
+    case DType::f32: return pick_for_dtype<F32>(a, batch, kNamesF32);
+    case DType::bf16: return pick_for_dtype<BF16>(a, batch, kNamesBf16);
+    case DType::f16: return pick_for_dtype<F16>(a, batch, kNamesF16);
     default: return SpmmKernel{};
   }
 }

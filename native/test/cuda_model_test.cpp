@@ -10,11 +10,11 @@
 #include <vector>
 
 #include "../core/convert.h"
-#include "../cuda/replay.h"
-#include "../cuda/mma_layout.h"
-#include "../cuda/sp24_index.h"
-#include "../cuda/tiled_csl_index.h"
-#include "../cuda/warp_model.h"
+#include "../cuda/replay/replay.h"
+#include "../cuda/kernels/mma_layout.h"
+#include "../cuda/kernels/sp24_index.h"
+#include "../cuda/kernels/tiled_csl_index.h"
+#include "../cuda/replay/warp_model.h"
 #include "../formats/sparse_matrix.h"
 #include "check.h"
 

@@ -8,9 +8,9 @@
 #include <map>
 #include <vector>
 
-#include "../cuda/blas_libs.h"
-#include "../cuda/launch_grid.h"
-#include "../cuda/sp24_route.h"
+#include "../cuda/runtime/blas_libs.h"
+#include "../cuda/kernels/launch_grid.h"
+#include "../cuda/runtime/sp24_route.h"
 #include "check.h"
 
 using namespace sk::cuda;

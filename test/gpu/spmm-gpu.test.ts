@@ -1,10 +1,10 @@
 // The correctness suite against the real CUDA kernels (npm run test:gpu; also part of npm test,
 // skipped loudly without a GPU). Each kernel's device result must match the fp64 reference and
-// its own CPU replay (native/cuda/replay.cpp): a mismatch with the replay but not with the
+// its own CPU replay (native/cuda/replay/replay.cpp): a mismatch with the replay but not with the
 // reference would point at the warp model, the reverse at the device code.
 import { describe, expect, it } from 'vitest';
 import { SparseMatrix, Tensor, devices, gpuStatus, linear, spmm, type FloatDType } from '../../lib/index.js';
-import { native } from '../../lib/native.js';
+import { replayAddon } from '../replay-addon.js';
 import { rng, valuesOf } from '../reference.js';
 
 const hasGpu = devices().length > 0;
@@ -50,7 +50,7 @@ describe.skipIf(!hasGpu)('GPU kernels against the fp64 reference', () => {
               const y = (await dy.to('cpu')).toTypedArray() as Float32Array;
               dw.dispose(); dx.dispose(); dy.dispose();
               const a = valuesOf(s.toDense()), b = valuesOf(x);
-              const replay = c.kernel && M * K < 1e6 ? native.cudaReplay(s.desc(), x.toTypedArray() as Uint16Array, N, c.kernel, 0, 0) : null;
+              const replay = c.kernel && M * K < 1e6 ? replayAddon.cudaReplay(s.desc(), x.toTypedArray() as Uint16Array, N, c.kernel, 0, 0) : null;
               for (let n = 0; n < N; n++)
                 for (let m = 0; m < M; m += M > 1000 ? 7 : 1) {
                   let want = 0, mag = 0;

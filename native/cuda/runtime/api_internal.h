@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "../core/status.h"
+#include "../../core/status.h"
 #include "cuda_api.h"
 
 namespace sk::cuda {

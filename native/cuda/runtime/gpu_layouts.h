@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "../formats/sparse_matrix.h"
+#include "../../formats/sparse_matrix.h"
 
 namespace sk::cuda {
 

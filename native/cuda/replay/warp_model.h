@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <string>
 
-#include "../core/dtype.h"
+#include "../../core/dtype.h"
 
 namespace sk::cuda::model {
 

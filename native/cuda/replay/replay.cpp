@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "bitmap_index.h"
-#include "gpu_layouts.h"
-#include "sp24_index.h"
-#include "tiled_csl_index.h"
+#include "../kernels/bitmap_index.h"
+#include "../runtime/gpu_layouts.h"
+#include "../kernels/sp24_index.h"
+#include "../kernels/tiled_csl_index.h"
 #include "warp_model.h"
 
 namespace sk::cuda {

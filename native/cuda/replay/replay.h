@@ -5,7 +5,7 @@
 #pragma once
 #include <cstdint>
 
-#include "../formats/sparse_matrix.h"
+#include "../../formats/sparse_matrix.h"
 
 namespace sk::cuda {
 

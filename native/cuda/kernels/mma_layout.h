@@ -7,7 +7,7 @@
 #pragma once
 #include <cstdint>
 
-#include "../formats/layout.h"
+#include "../../formats/layout.h"
 
 namespace sk::cuda {
 

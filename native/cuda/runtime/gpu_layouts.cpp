@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "bitmap_index.h"
-#include "sp24_index.h"
+#include "../kernels/bitmap_index.h"
+#include "../kernels/sp24_index.h"
 
 namespace sk::cuda {
 

@@ -15,14 +15,14 @@
 #include <vector>
 
 #include "api_internal.h"
-#include "bitmap_index.h"
+#include "../kernels/bitmap_index.h"
 #include "blas_libs.h"
 #include "cusparselt.h"
 #include "gpu_layouts.h"
-#include "kernels.h"
-#include "launch_grid.h"
-#include "mma_layout.h"
-#include "sp24_index.h"
+#include "../kernels/kernels.h"
+#include "../kernels/launch_grid.h"
+#include "../kernels/mma_layout.h"
+#include "../kernels/sp24_index.h"
 #include "sp24_route.h"
 
 namespace sk::cuda {
@@ -35,8 +35,18 @@ struct DeviceMatrix {
   int device = 0;
   Format format = Format::dense;
   DType dtype = DType::f16;
-  int64_t M = 0, K = 0, row_blocks = 0, steps = 0;
-  std::vector<void*> bufs;  // in the order the launcher reads them
+  // row_blocks: 16-row blocks; k_tiles: the K tiles one row block walks (bitmap: 64-column
+  // blocks, bitmap_index.h; 2:4: 16-column mma.sp steps, sp24_index.h).
+  int64_t M = 0, K = 0, row_blocks = 0, k_tiles = 0;
+  // The device buffers, named by the part they hold (null where the format has none).
+  struct Parts {
+    void* values = nullptr;        // dense: [M, K]; bitmap: the stored values; 2:4: A fragments
+    void* masks = nullptr;         // bitmap: one 64-bit mask per row per k block
+    void* offsets = nullptr;       // bitmap: each block's first value
+    void* words = nullptr;         // tiled-csl: (value, position) words
+    void* tile_offsets = nullptr;  // tiled-csl: each tile's first word
+    void* meta = nullptr;          // 2:4: mma.sp metadata
+  } parts;
   uint64_t bytes = 0;
   LtWeight* lt = nullptr;   // 2:4: the cuSPARSELt copy, or null with lt_why saying why
   std::string lt_why;
@@ -45,7 +55,8 @@ struct DeviceMatrix {
   ~DeviceMatrix() {
     cudaSetDevice(device);
     if (lt) lt_release(lt);
-    for (void* p : bufs) cudaFree(p);
+    for (void* p : {parts.values, parts.masks, parts.offsets, parts.words, parts.tile_offsets, parts.meta})
+      if (p) cudaFree(p);
   }
 };
 
@@ -59,10 +70,10 @@ int copy_weights(void* dst, const void* host, size_t bytes, cudaStream_t s, cons
   return e == cudaSuccess ? ok_status(st) : cuda_fail(st, e, what);
 }
 
-template <class T> int upload(DeviceMatrix* dm, const T* host, size_t count, SkCudaStatus* st) {
+template <class T> int upload(DeviceMatrix* dm, void** part, const T* host, size_t count, SkCudaStatus* st) {
   void* p = nullptr;
   if (int rc = device_alloc(count * sizeof(T), &p, st)) return rc;
-  dm->bufs.push_back(p);
+  *part = p;
   dm->bytes += count * sizeof(T);
   return copy_weights(p, host, count * sizeof(T), stream_for(dm->device), "cudaMemcpyAsync (weights)", st);
 }
@@ -215,7 +226,7 @@ int run_nk(DeviceMatrix* dm, Impl impl, const SkSpmmArgs& a, cudaStream_t s, SkC
     void* ws = nullptr;
     size_t ws_bytes = 0;
     cublaslt_workspace(dm->device, &ws, &ws_bytes);
-    std::string err = cublaslt_linear(dm->device, int(dm->dtype), fused ? 0 : a.out_dtype, dm->bufs[0], a.x,
+    std::string err = cublaslt_linear(dm->device, int(dm->dtype), fused ? 0 : a.out_dtype, dm->parts.values, a.x,
                                       fused ? part : a.y, M, K, n, ws, ws_bytes, s);
     if (!err.empty()) {
       if (part) cudaFreeAsync(part, s);
@@ -242,13 +253,13 @@ int run_nk(DeviceMatrix* dm, Impl impl, const SkSpmmArgs& a, cudaStream_t s, SkC
   la.part = direct ? static_cast<float*>(a.y) : static_cast<float*>(part);
   cudaError_t e;
   if (dm->format == Format::tiled_csl)
-    e = launch_tiled_csl(static_cast<const uint32_t*>(dm->bufs[0]), static_cast<const int32_t*>(dm->bufs[1]), la);
+    e = launch_tiled_csl(static_cast<const uint32_t*>(dm->parts.words), static_cast<const int32_t*>(dm->parts.tile_offsets), la);
   else if (dm->format == Format::bitmap)
-    e = launch_bitmap(static_cast<const uint64_t*>(dm->bufs[0]), static_cast<const int32_t*>(dm->bufs[1]),
-                      static_cast<const uint16_t*>(dm->bufs[2]), dm->row_blocks, dm->steps, la);
+    e = launch_bitmap(static_cast<const uint64_t*>(dm->parts.masks), static_cast<const int32_t*>(dm->parts.offsets),
+                      static_cast<const uint16_t*>(dm->parts.values), dm->row_blocks, dm->k_tiles, la);
   else
-    e = launch_sp24(static_cast<const uint32_t*>(dm->bufs[0]), static_cast<const uint32_t*>(dm->bufs[1]), dm->row_blocks,
-                    dm->steps, la);
+    e = launch_sp24(static_cast<const uint32_t*>(dm->parts.values), static_cast<const uint32_t*>(dm->parts.meta),
+                    dm->row_blocks, dm->k_tiles, la);
   if (e == cudaSuccess && !direct) e = launch_reduce(la.part, la.splits, count, a.out_dtype, a.y, s, a.bias, a.bias_dtype, M);
   return finish(e, std::string("spmm (") + format_name(dm->format) + " kernel)");
 }
@@ -345,21 +356,21 @@ int upload_matrix(int device, const SkMatrixDesc* desc, void** handle, uint64_t*
   int rc = 0;
   switch (v.format) {
     case Format::dense:
-      rc = upload(dm, v.as<uint16_t>(Part::values), size_t(v.rows * v.cols), st);
+      rc = upload(dm, &dm->parts.values, v.as<uint16_t>(Part::values), size_t(v.rows * v.cols), st);
       break;
     case Format::tiled_csl:
-      rc = upload(dm, v.as<uint32_t>(Part::words), v.part(Part::words).bytes / 4, st);
-      if (!rc) rc = upload(dm, v.as<int32_t>(Part::tile_offsets), v.part(Part::tile_offsets).bytes / 4, st);
+      rc = upload(dm, &dm->parts.words, v.as<uint32_t>(Part::words), v.part(Part::words).bytes / 4, st);
+      if (!rc) rc = upload(dm, &dm->parts.tile_offsets, v.as<int32_t>(Part::tile_offsets), v.part(Part::tile_offsets).bytes / 4, st);
       break;
     case Format::bitmap: {
       BitmapGpu g;
       s = bitmap_to_gpu(v, &g);
       if (!s.ok()) { rc = set_status(st, s.code, s.message); break; }
       dm->row_blocks = g.row_blocks;
-      dm->steps = g.kblocks;
-      rc = upload(dm, g.masks.data(), g.masks.size(), st);
-      if (!rc) rc = upload(dm, g.offsets.data(), g.offsets.size(), st);
-      if (!rc) rc = upload(dm, g.values.data(), g.values.size(), st);
+      dm->k_tiles = g.kblocks;
+      rc = upload(dm, &dm->parts.masks, g.masks.data(), g.masks.size(), st);
+      if (!rc) rc = upload(dm, &dm->parts.offsets, g.offsets.data(), g.offsets.size(), st);
+      if (!rc) rc = upload(dm, &dm->parts.values, g.values.data(), g.values.size(), st);
       break;
     }
     case Format::nm: {
@@ -367,9 +378,9 @@ int upload_matrix(int device, const SkMatrixDesc* desc, void** handle, uint64_t*
       s = nm24_to_gpu(v, &g);
       if (!s.ok()) { rc = set_status(st, s.code, s.message); break; }
       dm->row_blocks = g.row_blocks;
-      dm->steps = g.ksteps;
-      rc = upload(dm, g.values.data(), g.values.size(), st);
-      if (!rc) rc = upload(dm, g.meta.data(), g.meta.size(), st);
+      dm->k_tiles = g.ksteps;
+      rc = upload(dm, &dm->parts.values, g.values.data(), g.values.size(), st);
+      if (!rc) rc = upload(dm, &dm->parts.meta, g.meta.data(), g.meta.size(), st);
       if (!rc) attach_cusparselt(dm, v);
       break;
     }

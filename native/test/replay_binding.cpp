@@ -1,0 +1,47 @@
+// The test-only addon (build/Release/sparsekit_test.node): the whole binding plus the CPU replay of
+// the CUDA kernels (native/cuda/replay/), so vitest can check the kernels on machines without a
+// GPU. binding.gyp builds it only in a source checkout; it is never shipped.
+#include <napi.h>
+
+#include "addon/bindings.h"
+#include "addon/napi_util.h"
+#include "cuda/replay/replay.h"
+
+namespace sk::addon {
+
+namespace {
+
+Napi::Value throw_error(Napi::Env env, ErrorCode code, const std::string& msg) {
+  make_error(env, code, msg).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// cudaReplay(desc, x: [N,K] 16-bit, n, kernel, splitK, bn) -> Float32Array [N, M]
+Napi::Value CudaReplay(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MatrixView a;
+  if (!get_matrix(env, info[0], &a, nullptr)) return env.Undefined();
+  JsBuffer x = buffer_of(info[1]);
+  cuda::GpuKernel kernel;
+  if (!x.ok || !info[2].IsNumber() || !info[3].IsString() || !info[4].IsNumber() || !info[5].IsNumber() ||
+      !cuda::gpu_kernel_from_name(info[3].As<Napi::String>().Utf8Value().c_str(), &kernel))
+    return throw_error(env, ErrorCode::argument, "cudaReplay(desc, x, n, 'tiled-csl'|'bitmap'|'sp24', splitK, bn)");
+  const int64_t n = info[2].As<Napi::Number>().Int64Value();
+  if (n < 0 || x.bytes < size_t(n * a.cols) * 2) return throw_error(env, ErrorCode::shape, "cudaReplay: x is smaller than [n, K]");
+  Napi::Float32Array y = Napi::Float32Array::New(env, size_t(n * a.rows));
+  cuda::ReplayOptions opt;
+  opt.kernel = kernel;
+  opt.split_k = info[4].As<Napi::Number>().Int32Value();
+  opt.bn = info[5].As<Napi::Number>().Int32Value();
+  Status st = cuda::replay_spmm(a, static_cast<const uint16_t*>(x.data), n, opt, y.Data());
+  if (!st.ok()) return throw_error(env, st.code, st.message);
+  return y;
+}
+
+}  // namespace
+
+void register_replay(Napi::Env env, Napi::Object exports) {
+  exports.Set("cudaReplay", Napi::Function::New(env, CudaReplay));
+}
+
+}  // namespace sk::addon

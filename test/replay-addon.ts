@@ -1,0 +1,11 @@
+// The test-only addon (binding.gyp's sparsekit_test target: the binding plus the CPU replay of the
+// CUDA kernels). It is built in every source checkout; a missing one is an error, not a skip.
+import { loadAddon } from '../lib/addon-loader.js';
+import { packageRoot, type MatrixDesc } from '../lib/native.js';
+
+export interface ReplayAddon {
+  /** CPU replay of a CUDA kernel: y [n, rows] float32 = x [n, cols] (16-bit) times the matrix transposed. */
+  cudaReplay(m: MatrixDesc, x: Uint16Array, n: number, kernel: 'tiled-csl' | 'bitmap' | 'sp24', splitK: number, bn: number): Float32Array;
+}
+
+export const replayAddon: ReplayAddon = loadAddon<ReplayAddon>(packageRoot(), 'sparsekit_test');
