@@ -22,5 +22,8 @@ void register_matrix(Napi::Env env, Napi::Object exports);   // matrix_binding.c
 bool get_matrix(Napi::Env env, const Napi::Value& v, MatrixView* a, std::vector<Napi::Value>* keep);
 // Moves a packed matrix into native-owned storage: { handle, partBytes, nnz } (matrix_binding.cpp).
 Napi::Value wrap_packed(Napi::Env env, PackedMatrix&& pm);
+// Copies `src`'s parts into native-owned storage and validates the copy (copy_validated); throws
+// the validation error (or ERR_MEMORY) and returns undefined when it fails.
+Napi::Value wrap_validated_copy(Napi::Env env, const MatrixView& src);
 
 }  // namespace sk::addon

@@ -152,15 +152,7 @@ Napi::Value Matrix(const Napi::CallbackInfo& info) {
     const st::TensorEntry& e = h->file.header.tensors[size_t(i)];
     a.parts[p] = {h->file.map->data() + h->file.header.data_offset + e.begin, size_t(e.end - e.begin)};
   }
-  PackedMatrix pm;
-  Status st;
-  try {
-    st = copy_validated(a, &pm);
-  } catch (const std::bad_alloc&) {
-    st = Status::Error(ErrorCode::memory, "out of host memory copying the parts");
-  }
-  if (!st.ok()) return fail(env, st.code, st.message);
-  return wrap_packed(env, std::move(pm));
+  return wrap_validated_copy(env, a);
 }
 
 // stRelease(handle, index): gives back the resident pages of a tensor the caller is done with.

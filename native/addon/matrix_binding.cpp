@@ -119,18 +119,7 @@ Napi::Value FromParts(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   MatrixView a;
   if (!decode_desc(env, info[0], &a)) return env.Undefined();
-  PackedMatrix pm;
-  Status st;
-  try {
-    st = copy_validated(a, &pm);
-  } catch (const std::bad_alloc&) {
-    st = Status::Error(ErrorCode::memory, "out of host memory copying the parts");
-  }
-  if (!st.ok()) {
-    throw_status(env, st);
-    return env.Undefined();
-  }
-  return wrap(env, std::move(pm));
+  return wrap_validated_copy(env, a);
 }
 
 // matrixPart(handle, name) -> a new ArrayBuffer holding a copy of the part.
@@ -158,6 +147,21 @@ Napi::Value Dispose(const Napi::CallbackInfo& info) {
 }  // namespace
 
 Napi::Value wrap_packed(Napi::Env env, PackedMatrix&& pm) { return wrap(env, std::move(pm)); }
+
+Napi::Value wrap_validated_copy(Napi::Env env, const MatrixView& src) {
+  PackedMatrix pm;
+  Status st;
+  try {
+    st = copy_validated(src, &pm);
+  } catch (const std::bad_alloc&) {
+    st = Status::Error(ErrorCode::memory, "out of host memory copying the parts");
+  }
+  if (!st.ok()) {
+    throw_status(env, st);
+    return env.Undefined();
+  }
+  return wrap(env, std::move(pm));
+}
 
 // desc: { handle } for packed matrices, or { format: 'dense', dtype, rows, cols, parts: { values } }
 // for a dense Tensor used as a weight (its bytes carry no indices, so later writes cannot move a
