@@ -70,7 +70,8 @@
         "native/addon/model_binding.cpp",
         "native/addon/probes_binding.cpp",
         "native/addon/cuda_bridge.cpp",
-        "native/addon/slorb_binding.cpp"
+        "native/addon/slorb_binding.cpp",
+        "native/addon/matrix_binding.cpp"
       ]
     }
   ],
@@ -89,6 +90,7 @@
             "native/addon/probes_binding.cpp",
             "native/addon/cuda_bridge.cpp",
             "native/addon/slorb_binding.cpp",
+            "native/addon/matrix_binding.cpp",
             "native/cuda/replay/warp_model.cpp",
             "native/cuda/replay/replay.cpp",
             "native/cuda/runtime/gpu_layouts.cpp",

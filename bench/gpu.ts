@@ -46,7 +46,7 @@ function maskOf(n: number, density: number, seed: number): Uint8Array {
   return m;
 }
 
-const bytesOf = (s: SparseMatrix) => Object.values(s.desc().parts).reduce((a, p) => a + (p as ArrayBufferView).byteLength, 0);
+const bytesOf = (s: SparseMatrix) => s.byteLength;
 const rows: Record<string, unknown>[] = [];
 console.log(`sparsekit bench:gpu on ${dev.name} (sm ${dev.computeCapability}), floor at ${(bw / 1e12).toFixed(2)} TB/s, cuBLASLt ${gpuStatus().cublasLt ?? 'absent'}`);
 for (const [M, K] of shapes) {

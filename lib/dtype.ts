@@ -1,4 +1,4 @@
-import { DTypeError } from './errors.js';
+import { DTypeError, MemoryError } from './errors.js';
 
 /** Storage dtypes. float16/bfloat16 are held as raw bits in a Uint16Array. */
 export type DType = 'float32' | 'float16' | 'bfloat16' | 'int8' | 'uint8' | 'int32';
@@ -42,8 +42,15 @@ export function bytesPerElement(d: DType): number {
   return ctors[d].BYTES_PER_ELEMENT;
 }
 
+/** A zeroed array of `n` elements; ERR_MEMORY when the runtime cannot allocate it (a plain RangeError otherwise). */
 export function allocate(d: DType, n: number): TypedArray {
-  return new ctors[d](n);
+  try {
+    return new ctors[d](n);
+  } catch (e) {
+    if (e instanceof RangeError)
+      throw new MemoryError(`cannot allocate ${n} ${d} elements (${n * ctors[d].BYTES_PER_ELEMENT} bytes): ${e.message}`);
+    throw e;
+  }
 }
 
 export function viewAs(d: DType, buffer: ArrayBufferLike, byteOffset = 0, length?: number): TypedArray {

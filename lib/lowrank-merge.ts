@@ -126,8 +126,9 @@ function mergeParts(w: SparseMatrix, delta: (i: number, j: number) => number, sc
           rc[2 * k + 1] = 64 * tx + ((pos & 63) ^ ((lr & 7) << 3));
         }
       }
-      // Padding words repeat a tile's last word, so they get the same merged value.
-      const merged = mapValues(low, dtype, (k, v) => add(v, rc[2 * k]!, rc[2 * k + 1]!)) as Uint16Array;
+      // Padding words repeat a tile's last word, so they get the same merged value; zero words are
+      // padding at unstored positions (the packer's bank order, docs/formats.md) and stay zero.
+      const merged = mapValues(low, dtype, (k, v) => (v === 0 ? v : add(v, rc[2 * k]!, rc[2 * k + 1]!))) as Uint16Array;
       const out = new Int32Array(words.length);
       for (let k = 0; k < words.length; k++) out[k] = ((words[k]! & ~0xffff) | merged[k]!) | 0;
       return { tileOffsets: offsets, words: out };

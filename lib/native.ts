@@ -12,6 +12,10 @@ export type FormatName = 'dense' | 'csr' | 'bitmap' | 'nm' | 'tiled-csl';
 export type PartName = 'values' | 'rowPtr' | 'colIdx' | 'masks' | 'words' | 'tileOffsets' | 'scales' | 'zeros';
 export type Parts = Partial<Record<PartName, ArrayBufferView | ArrayBuffer>>;
 
+/**
+ * A matrix for the native layer: `handle` (native-owned, validated parts; matrix_binding.cpp) for a
+ * SparseMatrix, or `parts.values` for a dense Tensor used as a weight.
+ */
 export interface MatrixDesc {
   format: FormatName;
   dtype: DType;
@@ -21,7 +25,8 @@ export interface MatrixDesc {
   m?: number;
   /** Quantized values (dtype 'uint8' codes): formats/quant.h. */
   quant?: QuantSpecNative;
-  parts: Parts;
+  handle?: NativeMatrixHandle;
+  parts?: Parts;
 }
 
 export interface QuantSpecNative {
@@ -31,6 +36,11 @@ export interface QuantSpecNative {
   /** Per call (MatmulOptions.activations): kernels may round activations to int8. */
   int8Activations?: boolean;
 }
+
+/** Opaque native SparseMatrix storage (an N-API external). */
+export type NativeMatrixHandle = { readonly __nativeMatrix: unique symbol };
+/** What matrixFromParts and pack return. */
+export interface NativeMatrix { handle: NativeMatrixHandle; partBytes: Partial<Record<PartName, number>>; nnz: number }
 
 export interface PackOptionsNative {
   format: FormatName;
@@ -95,12 +105,16 @@ export interface AttentionShapeNative {
 export interface NativeAddon {
   convert(src: Buf, srcDtype: DType, dst: Buf, dstDtype: DType): void;
   fillRandom(dst: Buf, dtype: DType, seed: bigint, dist: 'uniform' | 'normal', a: number, b: number): void;
-  pack(dense: Buf, dtype: DType, rows: number, cols: number, opt: PackOptionsNative): Record<string, ArrayBuffer>;
-  packAsync(dense: Buf, dtype: DType, rows: number, cols: number, opt: PackOptionsNative): Promise<Record<string, ArrayBuffer>>;
+  pack(dense: Buf, dtype: DType, rows: number, cols: number, opt: PackOptionsNative): NativeMatrix;
+  packAsync(dense: Buf, dtype: DType, rows: number, cols: number, opt: PackOptionsNative): Promise<NativeMatrix>;
   unpack(m: MatrixDesc, out: Buf): void;
   unpackAsync(m: MatrixDesc, out: Buf): Promise<void>;
-  validate(m: MatrixDesc): void;
-  storedCount(m: MatrixDesc): number;
+  // native/addon/matrix_binding.cpp: copies the parts, validates the copy, owns it.
+  matrixFromParts(m: MatrixDesc): NativeMatrix;
+  /** A copy of one part. */
+  matrixPart(h: NativeMatrixHandle, part: PartName): ArrayBuffer;
+  /** Frees the parts now (work in flight keeps its own reference). Idempotent. */
+  matrixDispose(h: NativeMatrixHandle): void;
   spmm(m: MatrixDesc, b: Buf, bDtype: DType, bIsKn: boolean, n: number, bias: Buf | null, biasDtype: DType,
        out: Buf, outDtype: DType, rowStride: number, colStride: number): void;
   spmmAsync(m: MatrixDesc, b: Buf, bDtype: DType, bIsKn: boolean, n: number, bias: Buf | null, biasDtype: DType,
@@ -120,6 +134,8 @@ export interface NativeAddon {
   stOpenAsync(path: string): Promise<StOpened>;
   stTensor(handle: object, index: number): ArrayBuffer;
   stRelease(handle: object, index: number): void;
+  /** A packed matrix copied from the mapping (parts named by tensor index) and validated from the copy. */
+  stMatrix(handle: object, desc: Omit<MatrixDesc, 'parts' | 'handle'> & { parts: Partial<Record<PartName, number>> }): NativeMatrix;
   stClose(handle: object): void;
   stWriterCreate(path: string, reserve: number): object;
   stWriterAppend(handle: object, name: string, dtype: string, shape: number[], data: Buf): void;
@@ -127,6 +143,8 @@ export interface NativeAddon {
   stWriterFinish(handle: object, metadata: Record<string, string>): void;
   stWriterFinishAsync(handle: object, metadata: Record<string, string>): Promise<void>;
   stWriterAbort(handle: object): void;
+  /** Removes the temp files of every unfinished writer of this process (signal handlers). */
+  stRemoveTempFiles(): void;
   // solvers (native/addon/solvers_binding.cpp)
   calibCreate(k: number, hessian: boolean): StatsHandle;
   calibAdd(h: StatsHandle, x: Buf, dtype: DType, rows: number): void;

@@ -7,6 +7,7 @@ import { type DType, type FloatDType, isFloatDType } from './dtype.js';
 import { FormatError } from './errors.js';
 import type { PartName } from './native.js';
 import { checkQuantize, isQuantDType, type QuantDType, type QuantInfo } from './quant.js';
+import { checkMatrixShape } from './shape.js';
 import { FORMATS, partDType, partsOf, type Format } from './sparse-matrix.js';
 
 /**
@@ -89,6 +90,11 @@ export function parseSparseMeta(name: string, value: string): SparseDiskInfo {
   const shape = r.shape;
   if (!Array.isArray(shape) || shape.length !== 2 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
     throw bad(`shape must be [rows, cols] of non-negative integers, got ${JSON.stringify(shape)}`);
+  try {
+    checkMatrixShape(shape, 'shape');
+  } catch (e) {
+    throw bad((e as Error).message);
+  }
   const info: SparseDiskInfo = { format: r.format as Format, version: r.version, shape: [shape[0], shape[1]], dtype: r.dtype };
   if (info.format === 'nm') {
     if (!Number.isInteger(r.n) || !Number.isInteger(r.m)) throw bad('format nm needs integer n and m');

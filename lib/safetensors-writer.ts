@@ -242,3 +242,8 @@ export class SafetensorsWriter {
     );
   }
 }
+
+/** @internal Removes the temp files of every unfinished writer of this process (the CLI's signal handlers). */
+export function removeUnfinishedTempFiles(): void {
+  native.stRemoveTempFiles();
+}

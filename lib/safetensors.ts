@@ -12,6 +12,7 @@ import {
   SPARSE_META_PREFIX, fromStDType, parseSparseMeta, partTensorName, slorbTensorNames, sparseParts, stAlignment, type SparseDiskInfo,
 } from './safetensors-format.js';
 import { SafetensorsWriter, type RawTensor, type SaveValue } from './safetensors-writer.js';
+import { checkSlorb } from './slorb.js';
 import { SparseMatrix } from './sparse-matrix.js';
 import { Tensor } from './tensor.js';
 
@@ -200,15 +201,21 @@ export class SafetensorsFile {
   }
 
   private getSparse(s: SparseEntryInfo): SparseMatrix {
-    const parts: Partial<Record<PartName, Tensor>> = {};
-    for (const { part } of sparseParts(s)) parts[part] = this.getTensor(partTensorName(s.name, part));
+    const parts: Partial<Record<PartName, number>> = {};
+    for (const { part } of sparseParts(s)) parts[part] = this.lookup(partTensorName(s.name, part)).index;
     try {
+      // parseSparseMeta checked the shape against the limits; n:m and every part are checked
+      // natively on a copy taken straight from the mapping (no JS view of it is made).
+      const q = s.quant && { bits: s.quant.bits, groupSize: s.quant.groupSize, symmetric: s.quant.symmetric };
+      const stored = native.stMatrix(this.#handle!, {
+        format: s.format, dtype: q ? 'uint8' : (s.dtype as DType), rows: s.shape[0], cols: s.shape[1], n: s.n, m: s.m, parts, ...(q ? { quant: q } : {}),
+      });
       const names = slorbTensorNames(s.name);
-      const slorb = s.slorb && {
+      const slorb = s.slorb && checkSlorb({
         groupSize: s.slorb.groupSize, scales: this.getTensor(names.scales),
         ...(s.slorb.projection ? { projection: this.getTensor(names.projection) } : {}),
-      };
-      return SparseMatrix.fromParts(s.format, { shape: s.shape, dtype: s.dtype, n: s.n, m: s.m, quant: s.quant, parts, slorb });
+      }, s.shape[0], s.shape[1], 'slorb');
+      return SparseMatrix._fromPacked(s.format, s.shape, s.dtype, s.n, s.m, stored, s.quant, slorb);
     } catch (e) {
       const err = fromNativeError(e);
       throw new FormatError(`'${this.path}': sparse matrix '${s.name}' (${s.format} ${fmtShape(s.shape)}): ${err.message}`);

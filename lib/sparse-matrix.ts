@@ -1,7 +1,7 @@
 import { allocate, bytesPerElement, checkFloatDType, describe, viewAs, type DType, type FloatDType, type TypedArray } from './dtype.js';
 import { ArgumentError, DisposedError, DTypeError, ShapeError, fromNativeError } from './errors.js';
-import { native, type FormatName, type MatrixDesc, type PartName, type PackOptionsNative } from './native.js';
-import { fmtShape } from './shape.js';
+import { native, type FormatName, type MatrixDesc, type NativeMatrix, type NativeMatrixHandle, type PartName, type PackOptionsNative } from './native.js';
+import { checkMatrixShape, fmtShape } from './shape.js';
 import { Tensor, checkTensor } from './tensor.js';
 import { chooseFormat, weightStats } from './cost-model.js';
 import { deviceHooks } from './device-hooks.js';
@@ -116,10 +116,12 @@ export class SparseMatrix {
   readonly nnz: number;
   /** AST's SLoRB term y += S(Px) (lib/slorb.ts), or undefined. Not part of toDense(). */
   readonly slorb: SlorbTerm | undefined;
-  #parts: Partial<Record<PartName, TypedArray>> | null;
+  /** Native-owned, validated parts (JS never holds a writable view of them); null once disposed. */
+  #handle: NativeMatrixHandle | null;
+  readonly #partBytes: Partial<Record<PartName, number>>;
 
   private constructor(format: Format, shape: readonly [number, number], dtype: FloatDType | QuantDType, n: number | undefined,
-                      m: number | undefined, parts: Partial<Record<PartName, TypedArray>>, quant?: QuantInfo, slorb?: SlorbTerm) {
+                      m: number | undefined, stored: NativeMatrix, quant?: QuantInfo, slorb?: SlorbTerm) {
     this.format = format;
     this.slorb = slorb;
     this.shape = shape;
@@ -127,8 +129,9 @@ export class SparseMatrix {
     this.n = n;
     this.m = m;
     this.quant = quant;
-    this.#parts = parts;
-    this.nnz = native.storedCount(this.desc());
+    this.#handle = stored.handle;
+    this.#partBytes = stored.partBytes;
+    this.nnz = stored.nnz;
   }
 
   /** Packs a dense [rows, cols] float tensor. Blocks the event loop: use fromDenseAsync for big weights. */
@@ -152,8 +155,9 @@ export class SparseMatrix {
   }
 
   /**
-   * Builds a matrix from its parts (e.g. read from disk). The parts are fully validated; bad
-   * data is ERR_FORMAT naming the part and the problem. Parts are used without copying.
+   * Builds a matrix from its parts (e.g. read from disk). The parts are copied into memory the
+   * matrix owns and the copy is fully validated; bad data is ERR_FORMAT naming the part and the
+   * problem. Later writes to the arrays passed in do not affect the matrix (docs/formats.md "Trust").
    */
   static fromParts(format: Format, options: FromPartsOptions): SparseMatrix {
     checkFormat(format);
@@ -161,7 +165,7 @@ export class SparseMatrix {
     const dtype = isQuantDType(options.dtype) ? options.dtype : checkFloatDType(options.dtype, 'options.dtype');
     const { n, m } = format === 'nm' ? checkNM(options.n, options.m) : { n: undefined, m: undefined };
     const quant = isQuantDType(dtype) ? fromPartsQuant(format, dtype, options, cols, m) : undefined;
-    const parts: Partial<Record<PartName, TypedArray>> = {};
+    const parts: Partial<Record<PartName, TypedArray | ArrayBufferView>> = {};
     const names = partsOf(format, quant);
     for (const name of names) {
       const v = options.parts?.[name];
@@ -172,9 +176,10 @@ export class SparseMatrix {
         if (v.dtype !== want) throw new DTypeError(`options.parts.${name}: expected dtype ${want}, got ${v.dtype}`);
         parts[name] = v.toTypedArray();
       } else if (ArrayBuffer.isView(v)) {
-        parts[name] = viewAs(want, v.buffer, v.byteOffset, Math.floor(v.byteLength / bytesPerElement(want)));
+        // Passed to the native copy as bytes: any offset and any backing buffer (shared or not) will do.
         if (v.byteLength % bytesPerElement(want) !== 0)
           throw new ShapeError(`options.parts.${name}: ${v.byteLength} bytes is not a whole number of ${want} elements`);
+        parts[name] = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
       } else {
         throw new ArgumentError(`options.parts.${name}: expected a Tensor or TypedArray, got ${describe(v)}`);
       }
@@ -184,23 +189,25 @@ export class SparseMatrix {
         throw new ArgumentError(`options.parts.${name}: the ${quant ? 'quantized ' : ''}${format} format has no such part (it has ${names.join(', ')})`);
     const desc = matrixDesc(format, dtype, rows, cols, n, m, parts, quant);
     const slorb = options.slorb === undefined ? undefined : checkSlorb(options.slorb, rows, cols, 'options.slorb');
+    let stored: NativeMatrix;
     try {
-      native.validate(desc);
+      stored = native.matrixFromParts(desc);
     } catch (e) {
       throw fromNativeError(e, `SparseMatrix.fromParts(${format})`);
     }
-    return new SparseMatrix(format, [rows, cols], dtype, n, m, parts, quant, slorb);
+    return new SparseMatrix(format, [rows, cols], dtype, n, m, stored, quant, slorb);
   }
 
   get rows(): number { return this.shape[0]; }
   get cols(): number { return this.shape[1]; }
-  get disposed(): boolean { return this.#parts === null; }
+  get disposed(): boolean { return this.#handle === null; }
   /** nnz / (rows * cols). */
   get density(): number { return this.rows * this.cols === 0 ? 0 : this.nnz / (this.rows * this.cols); }
   /** Bytes of all parts together (and of the SLoRB term, if any). */
   get byteLength(): number {
+    this.live();
     let n = (this.slorb?.scales.byteLength ?? 0) + (this.slorb?.projection?.byteLength ?? 0);
-    for (const a of Object.values(this.live())) n += a!.byteLength;
+    for (const b of Object.values(this.#partBytes)) n += b!;
     return n;
   }
   /** byteLength per logical element, comparable across formats (dense float16 = 2). */
@@ -208,11 +215,14 @@ export class SparseMatrix {
   /** Bits stored per logical weight (8 · bytesPerElement): 2:4 + int4 g128 ≈ 3.1. */
   get bitsPerWeight(): number { return 8 * this.bytesPerElement; }
 
-  /** The stored parts as tensors sharing this matrix's memory (do not modify them). */
+  /** Copies of the stored parts as 1-D tensors (the matrix's own memory is not writable from JS). */
   parts(): Record<string, Tensor> {
+    const h = this.live();
     const out: Record<string, Tensor> = {};
-    for (const [name, arr] of Object.entries(this.live()))
-      out[name] = Tensor.from(arr!, [arr!.length], { dtype: partDType(name as PartName, this.dtype) });
+    for (const name of partsOf(this.format, this.quant)) {
+      const dtype = partDType(name, this.dtype);
+      out[name] = Tensor.from(viewAs(dtype, native.matrixPart(h, name)), undefined, { dtype });
+    }
     return out;
   }
 
@@ -242,8 +252,10 @@ export class SparseMatrix {
     return Tensor.from(out, [this.rows, this.cols], { dtype });
   }
 
+  /** Frees the parts' memory now (a call still running on them keeps it until it finishes). Idempotent. */
   dispose(): void {
-    this.#parts = null;
+    if (this.#handle) native.matrixDispose(this.#handle);
+    this.#handle = null;
   }
 
   [Symbol.dispose](): void {
@@ -273,25 +285,26 @@ export class SparseMatrix {
 
   /** @internal the plain descriptor the native layer takes. */
   desc(): MatrixDesc {
-    return matrixDesc(this.format, this.dtype, this.rows, this.cols, this.n, this.m, this.live(), this.quant);
+    const d = matrixDesc(this.format, this.dtype, this.rows, this.cols, this.n, this.m, undefined, this.quant);
+    d.handle = this.live();
+    return d;
   }
 
-  private live(): Partial<Record<PartName, TypedArray>> {
-    if (this.#parts === null) throw new DisposedError(`${this.format} matrix ${fmtShape(this.shape)} was disposed`);
-    return this.#parts;
+  private live(): NativeMatrixHandle {
+    if (this.#handle === null) throw new DisposedError(`${this.format} matrix ${fmtShape(this.shape)} was disposed`);
+    return this.#handle;
   }
 
   /** @internal */
   static _fromPacked(format: Format, shape: readonly [number, number], dtype: FloatDType | QuantDType, n: number | undefined,
-                     m: number | undefined, buffers: Record<string, ArrayBuffer>, quant?: QuantInfo, slorb?: SlorbTerm): SparseMatrix {
-    const parts: Partial<Record<PartName, TypedArray>> = {};
-    for (const name of partsOf(format, quant)) parts[name] = viewAs(partDType(name, dtype), buffers[name]!);
-    return new SparseMatrix(format, shape, dtype, n, m, parts, quant, slorb);
+                     m: number | undefined, stored: NativeMatrix, quant?: QuantInfo, slorb?: SlorbTerm): SparseMatrix {
+    return new SparseMatrix(format, shape, dtype, n, m, stored, quant, slorb);
   }
 }
 
 function matrixDesc(format: Format, dtype: FloatDType | QuantDType, rows: number, cols: number, n: number | undefined,
-                    m: number | undefined, parts: Partial<Record<PartName, TypedArray>>, quant: QuantInfo | undefined): MatrixDesc {
+                    m: number | undefined, parts: Partial<Record<PartName, TypedArray | ArrayBufferView>> | undefined,
+                    quant: QuantInfo | undefined): MatrixDesc {
   if (!quant) return { format, dtype: dtype as FloatDType, rows, cols, n, m, parts };
   return { format, dtype: 'uint8', rows, cols, n, m, parts, quant: { bits: quant.bits, groupSize: quant.groupSize, symmetric: quant.symmetric } };
 }
@@ -329,14 +342,6 @@ function checkNM(n: unknown, m: unknown): { n: number; m: number } {
   if (!Number.isInteger(n) || !Number.isInteger(m) || (m as number) < 1 || (m as number) > 16 || (n as number) < 1 || (n as number) > (m as number))
     throw new ArgumentError(`n:m must be integers with 1 <= n <= m <= 16, got ${String(n)}:${String(m)}`);
   return { n: n as number, m: m as number };
-}
-
-function checkMatrixShape(shape: unknown, what: string): [number, number] {
-  if (!Array.isArray(shape) || shape.length !== 2)
-    throw new ShapeError(`${what}: a weight matrix must be 2-D [rows, cols], got ${Array.isArray(shape) ? fmtShape(shape) : String(shape)}`);
-  for (const d of shape)
-    if (!Number.isSafeInteger(d) || d < 0) throw new ShapeError(`${what}: dimensions must be non-negative integers, got ${fmtShape(shape)}`);
-  return [shape[0], shape[1]];
 }
 
 /** options.mask, validated once: a uint8 Tensor or a Uint8Array with one byte per element, or null. */
@@ -413,6 +418,6 @@ function prepareFromDense(tensor: Tensor, options: FromDenseOptions) {
   const outDtype = quant ? quantDType(quant.bits) : dtype;
   return {
     data: tensor.toTypedArray(), dtype, rows, cols, opt,
-    build: (buffers: Record<string, ArrayBuffer>) => SparseMatrix._fromPacked(format, [rows, cols], outDtype, n, m, buffers, quant, slorb),
+    build: (stored: NativeMatrix) => SparseMatrix._fromPacked(format, [rows, cols], outDtype, n, m, stored, quant, slorb),
   };
 }

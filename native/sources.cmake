@@ -46,6 +46,7 @@ set(SPARSEKIT_ADDON_SOURCES
   native/addon/probes_binding.cpp
   native/addon/cuda_bridge.cpp
   native/addon/slorb_binding.cpp
+  native/addon/matrix_binding.cpp
 )
 # libsparsekit_cuda.so (CMake only, when nvcc is found): the addon dlopens it at run time.
 set(SPARSEKIT_CUDA_SOURCES

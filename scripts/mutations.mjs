@@ -273,8 +273,8 @@ export default [
   },
   {
     id: 'warp-model-mma-k', area: 'cuda', file: 'native/cuda/replay/warp_model.cpp',
-    from: 'for (int k = 0; k < 16; ++k) s += A[r][k] * B[k][col];', to: 'for (int k = 0; k < 15; ++k) s += A[r][k] * B[k][col];', tests: CUDA,
-    why: 'the model of mma.m16n8k16 drops the last k: the replay no longer models the hardware',
+    from: 'for (int k = 0; k < KD; ++k) s += A[r][k] * B[k][col];', to: 'for (int k = 0; k < KD - 1; ++k) s += A[r][k] * B[k][col];', tests: CUDA,
+    why: 'the model of mma (m16n8k16 / k32) drops the last k: the replay no longer models the hardware',
   },
 
   // ---- lib/ (TypeScript API and CLI) ----

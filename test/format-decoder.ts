@@ -121,7 +121,9 @@ export function decodeParts(format: Format, rows: number, cols: number, valueBit
       if (!words || words.length !== offs[tiles]!) return fail('words must hold tileOffsets[tiles] entries');
       for (let t = 0; t < tiles; t++) {
         const r0 = Math.floor(t / tx) * TILE_ROWS, c0 = (t % tx) * TILE_COLS;
-        let lastKey = -1, repeats = 0;
+        // Any order within a tile (packers sort words by shared-memory bank), each position once.
+        const seen = new Set<number>();
+        let repeats = 0;
         for (let i = offs[t]!; i < offs[t + 1]!; i++) {
           if (i > offs[t]! && words[i] === words[i - 1]) {
             if (++repeats > 3) return fail(`tile ${t}: more than 3 padding words`);
@@ -134,8 +136,8 @@ export function decodeParts(format: Format, rows: number, cols: number, valueBit
           const col = (pos % TILE_COLS) ^ ((row % 8) << 3);  // undo pos = row*64 + (col ^ ((row % 8) << 3))
           if (r0 + row >= rows || c0 + col >= cols) return fail(`word ${i}: outside the matrix`);
           const key = row * TILE_COLS + col;
-          if (key <= lastKey) return fail(`tile ${t}: words not in increasing (row, col) order`);
-          lastKey = key;
+          if (seen.has(key)) return fail(`tile ${t}: a position stored twice`);
+          seen.add(key);
           dense[(r0 + row) * cols + c0 + col] = words[i]! & 0xffff;
         }
       }

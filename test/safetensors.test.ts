@@ -210,8 +210,8 @@ describe('safetensors: packed sparse matrices', () => {
     expect(e.message).toMatch(/missing its part tensor 'w.rowPtr'/);
     e = bad(() => {}, '{"format":"csr","version":9,"shape":[8,40],"dtype":"float32"}');
     expect(e.message).toMatch(/layout version 9/);
-    e = bad(() => {}, '{"format":"csr","version":2,"shape":[8,40],"dtype":"float32"}');  // the next version already
-    expect(e.message).toMatch(/written with layout version 2; this sparsekit reads up to 1/);
+    e = bad(() => {}, '{"format":"csr","version":3,"shape":[8,40],"dtype":"float32"}');  // the next version already
+    expect(e.message).toMatch(/written with layout version 3; this sparsekit reads up to 2/);
     e = bad(() => {}, 'not json');
     expect(e.message).toMatch(/not valid JSON/);
     e = bad((p) => { p['w.values'] = p['w.values']!.to('float16'); });

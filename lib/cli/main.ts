@@ -10,6 +10,7 @@ import { isFloatDType, type FloatDType } from '../dtype.js';
 import { QUANT_GROUP_SIZES, type QuantizeOptions } from '../quant.js';
 import { packageRoot } from '../native.js';
 import { setNumThreads } from '../runtime.js';
+import { checkMatrixShape } from '../shape.js';
 import { FORMATS, type Format } from '../sparse-matrix.js';
 import { runBench, printBench } from './bench.js';
 import { CliError, Context, EXIT, classify, parseNM, parseRegex, type CliIO, type GlobalOptions } from './context.js';
@@ -46,7 +47,11 @@ function parseDType(s: string | undefined, option: string): FloatDType | undefin
 export function parseShape(s: string): [number, number] {
   const m = /^(\d+)x(\d+)$/i.exec(s.trim());
   if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new CliError(EXIT.usage, `--shape: expected ROWSxCOLS such as 11008x4096, got '${s}'`);
-  return [Number(m[1]), Number(m[2])];
+  try {
+    return checkMatrixShape([Number(m[1]), Number(m[2])], '--shape');
+  } catch (e) {
+    throw new CliError(EXIT.usage, (e as Error).message);
+  }
 }
 
 /** --quant int4|int8 --group G [--asym] -> quantize options (undefined without --quant). */

@@ -3,7 +3,8 @@
  * input, transform it, stream it to the output, forget it. Tensors that are not selected are
  * copied through unchanged (any dtype). At most one layer's results are in memory at a time.
  */
-import { resolve } from 'node:path';
+import { realpathSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { SparsekitError } from '../errors.js';
 import { SafetensorsWriter, loadSafetensors, type SafetensorsFile, type SaveValue } from '../safetensors.js';
 import { SPARSE_META_PREFIX } from '../safetensors-format.js';
@@ -43,9 +44,27 @@ function outputError(e: unknown): unknown {
   return e instanceof SparsekitError && e.code === 'ERR_IO' ? new CliError(EXIT.output, e.message) : e;
 }
 
+/**
+ * Whether writing `output` would replace `input`: the same device and inode when both exist (so a
+ * symlinked folder, a symlink or a hard link is seen through), else the same real path.
+ */
+export function sameFile(input: string, output: string): boolean {
+  try {
+    const a = statSync(input), b = statSync(output);
+    return a.dev === b.dev && a.ino === b.ino;
+  } catch {
+    // one of them does not exist (yet)
+  }
+  try {
+    return realpathSync(input) === join(realpathSync(dirname(resolve(output))), basename(output));
+  } catch {
+    return resolve(input) === resolve(output);
+  }
+}
+
 export async function runPipeline(spec: PipelineSpec, ctx: Context): Promise<PipelineReport> {
   const t0 = performance.now();
-  if (resolve(spec.input) === resolve(spec.output))
+  if (sameFile(spec.input, spec.output))
     throw new CliError(EXIT.usage, `--out must differ from the input file ('${spec.output}')`, 'write to a new file, then rename it');
   using f = await loadSafetensors(spec.input);
   const selected = f.names.filter((n) => spec.select(n, f));

@@ -7,6 +7,7 @@
 
 #include "core/convert.h"
 #include "core/cpu_features.h"
+#include "core/sizes.h"
 #include "core/thread_pool.h"
 #include "cpu/spmm.h"
 #include "formats/quant.h"
@@ -51,6 +52,8 @@ bool get_format(Napi::Env env, const Napi::Value& v, Format* out) {
   return true;
 }
 
+}  // namespace
+
 // quant: undefined / null (float values) or { bits, groupSize, symmetric }.
 bool get_quant(Napi::Env env, const Napi::Value& v, QuantSpec* q) {
   if (v.IsUndefined() || v.IsNull()) return true;
@@ -66,47 +69,8 @@ bool get_quant(Napi::Env env, const Napi::Value& v, QuantSpec* q) {
   return true;
 }
 
-}  // namespace
-
-// desc: { format, dtype, rows, cols, n, m, quant?, parts: { values, rowPtr, ... } }  (bindings.h)
-bool get_matrix(Napi::Env env, const Napi::Value& v, MatrixView* a, std::vector<Napi::Value>* keep) {
-  if (!v.IsObject()) return fail(env, ErrorCode::argument, "matrix descriptor must be an object");
-  Napi::Object d = v.As<Napi::Object>();
-  int64_t n = 0, m = 0;
-  if (!get_format(env, d.Get("format"), &a->format) || !get_dtype(env, d.Get("dtype"), "matrix dtype", &a->dtype) ||
-      !get_int(env, d.Get("rows"), "rows", 0, int64_t(1) << 40, &a->rows) ||
-      !get_int(env, d.Get("cols"), "cols", 0, int64_t(1) << 40, &a->cols))
-    return false;
-  if (a->format == Format::nm &&
-      (!get_int(env, d.Get("n"), "n", 1, 16, &n) || !get_int(env, d.Get("m"), "m", 1, 16, &m)))
-    return false;
-  a->n = int(n);
-  a->m = int(m);
-  if (!get_quant(env, d.Get("quant"), &a->quant)) return false;
-  Napi::Value pv = d.Get("parts");
-  if (!pv.IsObject()) return fail(env, ErrorCode::argument, "matrix parts must be an object");
-  Napi::Object parts = pv.As<Napi::Object>();
-  for (int p = 0; p < int(Part::kNumParts); ++p) {
-    Napi::Value b = parts.Get(part_name(Part(p)));
-    if (b.IsUndefined() || b.IsNull()) continue;
-    JsBuffer jb;
-    if (!get_buffer(env, b, part_name(Part(p)), &jb)) return false;
-    a->parts[p] = {jb.data, jb.bytes};
-    if (keep) keep->push_back(b);
-  }
-  Status st = check_part_sizes(*a);
-  if (!st.ok()) return fail(env, st.code, st.message);
-  return true;
-}
 
 namespace {
-
-Napi::Object packed_to_js(Napi::Env env, PackedMatrix& pm) {
-  Napi::Object parts = Napi::Object::New(env);
-  for (int p = 0; p < int(Part::kNumParts); ++p)
-    if (matrix_has_part(pm.format, pm.quant, Part(p))) parts.Set(part_name(Part(p)), adopt_bytes(env, std::move(pm.parts[p])));
-  return parts;
-}
 
 // ---- tensors -------------------------------------------------------------------------------
 
@@ -157,8 +121,8 @@ struct PackCall {
 bool get_pack_call(const Napi::CallbackInfo& info, PackCall* c) {
   Napi::Env env = info.Env();
   if (!get_buffer(env, info[0], "dense", &c->dense) || !get_dtype(env, info[1], "dtype", &c->dtype) ||
-      !get_int(env, info[2], "rows", 0, int64_t(1) << 40, &c->rows) ||
-      !get_int(env, info[3], "cols", 0, int64_t(1) << 40, &c->cols))
+      !get_int(env, info[2], "rows", 0, kMaxDim, &c->rows) ||
+      !get_int(env, info[3], "cols", 0, kMaxDim, &c->cols))
     return false;
   if (!info[4].IsObject()) return fail(env, ErrorCode::argument, "pack options must be an object");
   Napi::Object o = info[4].As<Napi::Object>();
@@ -171,7 +135,9 @@ bool get_pack_call(const Napi::CallbackInfo& info, PackCall* c) {
   }
   c->opt.prune_magnitude = o.Get("prune").ToBoolean();
   if (!get_quant(env, o.Get("quant"), &c->opt.quant)) return false;
-  const uint64_t elems = uint64_t(c->rows) * uint64_t(c->cols);
+  uint64_t elems, bytes;
+  if (!matrix_elements(c->rows, c->cols, &elems) || !bytes_of(elems, dtype_size(c->dtype), &bytes))
+    return fail(env, ErrorCode::shape, "pack: shape is out of range (at most 2^40 elements)");
   if (c->opt.quant.on()) {
     // A grid computed elsewhere (sparsegpt's quant): fp16 scales and, asymmetric, uint8 zeros per group.
     Status st = check_quant_spec(c->opt.format, c->rows, c->cols, c->opt.n, c->opt.m, c->opt.quant);
@@ -196,7 +162,7 @@ bool get_pack_call(const Napi::CallbackInfo& info, PackCall* c) {
       }
     }
   }
-  if (c->dense.bytes < elems * dtype_size(c->dtype)) return fail(env, ErrorCode::shape, "dense buffer too small for its shape");
+  if (c->dense.bytes < bytes) return fail(env, ErrorCode::shape, "dense buffer too small for its shape");
   Napi::Value mv = o.Get("mask");
   if (!mv.IsUndefined() && !mv.IsNull()) {
     JsBuffer mb;
@@ -216,7 +182,7 @@ Napi::Value Pack(const Napi::CallbackInfo& info) {
   PackedMatrix pm;
   Status st = pack(c.dense.data, c.dtype, c.rows, c.cols, c.opt, &pm);
   if (!st.ok()) { throw_status(env, st); return env.Undefined(); }
-  return packed_to_js(env, pm);
+  return wrap_packed(env, std::move(pm));
 }
 
 Napi::Value PackAsync(const Napi::CallbackInfo& info) {
@@ -226,22 +192,24 @@ Napi::Value PackAsync(const Napi::CallbackInfo& info) {
   auto pm = std::make_shared<PackedMatrix>();
   return PromiseWorker::Start(
       env, [c, pm] { return pack(c->dense.data, c->dtype, c->rows, c->cols, c->opt, pm.get()); },
-      [pm](Napi::Env env) -> Napi::Value { return packed_to_js(env, *pm); }, c->keep);
+      [pm](Napi::Env env) -> Napi::Value { return wrap_packed(env, std::move(*pm)); }, c->keep);
 }
 
+// `keep` only for async calls: it pins the matrix's native parts until the work settles.
 bool get_unpack_call(const Napi::CallbackInfo& info, MatrixView* a, JsBuffer* out, std::vector<Napi::Value>* keep) {
   Napi::Env env = info.Env();
   if (!get_matrix(env, info[0], a, keep) || !get_buffer(env, info[1], "out", out)) return false;
-  if (out->bytes < uint64_t(a->rows * a->cols) * dtype_size(unpacked_dtype(*a))) return fail(env, ErrorCode::shape, "unpack: output too small");
-  keep->push_back(info[1]);
+  uint64_t elems, bytes;
+  if (!matrix_elements(a->rows, a->cols, &elems) || !bytes_of(elems, dtype_size(unpacked_dtype(*a)), &bytes) || out->bytes < bytes)
+    return fail(env, ErrorCode::shape, "unpack: output too small");
+  if (keep) keep->push_back(info[1]);
   return true;
 }
 
 Napi::Value Unpack(const Napi::CallbackInfo& info) {
   MatrixView a;
   JsBuffer out;
-  std::vector<Napi::Value> keep;
-  if (get_unpack_call(info, &a, &out, &keep)) unpack(a, out.data);
+  if (get_unpack_call(info, &a, &out, nullptr)) unpack(a, out.data);
   return info.Env().Undefined();
 }
 
@@ -253,21 +221,6 @@ Napi::Value UnpackAsync(const Napi::CallbackInfo& info) {
   return PromiseWorker::Start(info.Env(), [a, out] { return unpack(a, out.data); }, nullptr, keep);
 }
 
-Napi::Value Validate(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  MatrixView a;
-  if (!get_matrix(env, info[0], &a, nullptr)) return env.Undefined();
-  Status st = validate(a);
-  if (!st.ok()) throw_status(env, st);
-  return env.Undefined();
-}
-
-Napi::Value StoredCount(const Napi::CallbackInfo& info) {
-  MatrixView a;
-  if (!get_matrix(info.Env(), info[0], &a, nullptr)) return info.Env().Undefined();
-  return Napi::Number::New(info.Env(), double(stored_count(a)));
-}
-
 // ---- kernels -------------------------------------------------------------------------------
 
 struct SpmmCall {
@@ -277,11 +230,12 @@ struct SpmmCall {
 };
 
 // spmm(matrix, b, bDtype, bIsKn, n, bias|null, biasDtype, out, outDtype, rowStride, colStride)
-bool get_spmm_call(const Napi::CallbackInfo& info, SpmmCall* c) {
+// `async`: the call outlives this JS call, so what its buffers live in is kept in c->keep.
+bool get_spmm_call(const Napi::CallbackInfo& info, SpmmCall* c, bool async) {
   Napi::Env env = info.Env();
   JsBuffer b, out;
   int64_t n, rs, cs;
-  if (!get_matrix(env, info[0], &c->a, &c->keep) || !get_buffer(env, info[1], "b", &b) ||
+  if (!get_matrix(env, info[0], &c->a, async ? &c->keep : nullptr) || !get_buffer(env, info[1], "b", &b) ||
       !get_dtype(env, info[2], "b dtype", &c->args.b_dtype) || !get_int(env, info[4], "n", 0, int64_t(1) << 40, &n) ||
       !get_buffer(env, info[7], "out", &out) || !get_dtype(env, info[8], "out dtype", &c->args.out.dtype) ||
       !get_int(env, info[9], "rowStride", 0, int64_t(1) << 50, &rs) || !get_int(env, info[10], "colStride", 0, int64_t(1) << 50, &cs))
@@ -291,10 +245,15 @@ bool get_spmm_call(const Napi::CallbackInfo& info, SpmmCall* c) {
   c->args.b = b.data;
   c->args.b_is_kn = info[3].ToBoolean();
   c->args.n = n;
-  if (b.bytes < uint64_t(c->a.cols * n) * dtype_size(c->args.b_dtype)) return fail(env, ErrorCode::shape, "activations buffer too small");
+  uint64_t b_bytes;
+  if (!bytes_of(uint64_t(c->a.cols), uint64_t(n), dtype_size(c->args.b_dtype), &b_bytes) || b.bytes < b_bytes)
+    return fail(env, ErrorCode::shape, "activations buffer too small");
   if (c->a.rows > 0 && n > 0) {
-    uint64_t last = uint64_t((c->a.rows - 1) * rs + (n - 1) * cs);
-    if (out.bytes < (last + 1) * dtype_size(c->args.out.dtype)) return fail(env, ErrorCode::shape, "output buffer too small");
+    // Index of the last output element, (rows-1)*rowStride + (n-1)*colStride, checked.
+    uint64_t r_end, c_end, last, out_bytes;
+    if (!mul_checked(uint64_t(c->a.rows - 1), uint64_t(rs), &r_end) || !mul_checked(uint64_t(n - 1), uint64_t(cs), &c_end) ||
+        !add_checked(r_end, c_end, &last) || !bytes_of(last + 1, dtype_size(c->args.out.dtype), &out_bytes) || out.bytes < out_bytes)
+      return fail(env, ErrorCode::shape, "output buffer too small");
   }
   c->args.out.data = out.data;
   c->args.out.row_stride = rs;
@@ -313,7 +272,7 @@ bool get_spmm_call(const Napi::CallbackInfo& info, SpmmCall* c) {
 
 Napi::Value Spmm(const Napi::CallbackInfo& info) {
   SpmmCall c;
-  if (!get_spmm_call(info, &c)) return info.Env().Undefined();
+  if (!get_spmm_call(info, &c, false)) return info.Env().Undefined();
   Status st = spmm_cpu(c.a, c.args);
   if (!st.ok()) throw_status(info.Env(), st);
   return info.Env().Undefined();
@@ -321,7 +280,7 @@ Napi::Value Spmm(const Napi::CallbackInfo& info) {
 
 Napi::Value SpmmAsync(const Napi::CallbackInfo& info) {
   auto c = std::make_shared<SpmmCall>();
-  if (!get_spmm_call(info, c.get())) return info.Env().Undefined();
+  if (!get_spmm_call(info, c.get(), true)) return info.Env().Undefined();
   return PromiseWorker::Start(info.Env(), [c] { return spmm_cpu(c->a, c->args); }, nullptr, c->keep);
 }
 
@@ -397,8 +356,6 @@ void register_core(Napi::Env env, Napi::Object exports) {
   exports.Set("packAsync", Napi::Function::New(env, PackAsync));
   exports.Set("unpack", Napi::Function::New(env, Unpack));
   exports.Set("unpackAsync", Napi::Function::New(env, UnpackAsync));
-  exports.Set("validate", Napi::Function::New(env, Validate));
-  exports.Set("storedCount", Napi::Function::New(env, StoredCount));
   exports.Set("spmm", Napi::Function::New(env, Spmm));
   exports.Set("spmmAsync", Napi::Function::New(env, SpmmAsync));
   exports.Set("kernelName", Napi::Function::New(env, KernelName));
@@ -423,6 +380,7 @@ static Napi::Object InitSparsekit(Napi::Env env, Napi::Object exports) {
   sk::addon::register_solvers(env, exports);
   sk::addon::register_slorb(env, exports);
   sk::addon::register_model(env, exports);
+  sk::addon::register_matrix(env, exports);
   return exports;
 }
 

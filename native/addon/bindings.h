@@ -16,9 +16,19 @@ void register_replay(Napi::Env env, Napi::Object exports);  // test/replay_bindi
 void register_solvers(Napi::Env env, Napi::Object exports);  // solvers_binding.cpp: CalibrationStats, prune.*
 void register_slorb(Napi::Env env, Napi::Object exports);  // slorb_binding.cpp: SLoRB's low-rank term
 void register_model(Napi::Env env, Napi::Object exports);    // model_binding.cpp: RMSNorm, rope, attention, ...
+void register_matrix(Napi::Env env, Napi::Object exports);   // matrix_binding.cpp: SparseMatrix storage
 
-// A JS matrix descriptor as a view (addon.cpp); throws and returns false on bad input. The JS
-// buffers it points into are appended to `keep` when given.
+// A JS matrix descriptor as a view (matrix_binding.cpp): { handle } of a native-owned packed
+// matrix, or a dense weight's JS values. Throws and returns false on bad input. With `keep` (async
+// work), what keeps the bytes alive until the work settles is appended to it.
 bool get_matrix(Napi::Env env, const Napi::Value& v, MatrixView* a, std::vector<Napi::Value>* keep);
+// Moves a packed matrix into native-owned storage: { handle, partBytes, nnz } (matrix_binding.cpp).
+Napi::Value wrap_packed(Napi::Env env, PackedMatrix&& pm);
+// A descriptor's `quant`: undefined / null (float values) or { bits, groupSize, symmetric,
+// int8Activations? } (addon.cpp). Throws and returns false on bad input.
+bool get_quant(Napi::Env env, const Napi::Value& v, QuantSpec* q);
+// Copies `src`'s parts into native-owned storage and validates the copy (copy_validated); throws
+// the validation error (or ERR_MEMORY) and returns undefined when it fails.
+Napi::Value wrap_validated_copy(Napi::Env env, const MatrixView& src);
 
 }  // namespace sk::addon

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "bindings.h"
+#include "core/sizes.h"
 #include "io/safetensors.h"
 #include "napi_util.h"
 
@@ -117,6 +118,43 @@ Napi::Value TensorBytes(const Napi::CallbackInfo& info) {
   Napi::ArrayBuffer copy = Napi::ArrayBuffer::New(env, bytes);
   std::memcpy(copy.Data(), h->file.map->data() + offset, bytes);
   return copy;
+}
+
+// stMatrix(handle, { format, dtype, rows, cols, n, m, parts: { <part>: tensorIndex } }) -> the
+// native matrix (matrix_binding.cpp) copied straight from the mapping and validated from the copy.
+// No JS buffer over the mapping is made, so closing the file unmaps it at once.
+Napi::Value Matrix(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ReadHandle* h = read_handle(info);
+  if (!h) return env.Undefined();
+  if (!info[1].IsObject()) return fail(env, ErrorCode::argument, "stMatrix(handle, desc)");
+  Napi::Object d = info[1].As<Napi::Object>();
+  MatrixView a;
+  Napi::Value fv = d.Get("format"), tv = d.Get("dtype");
+  if (!fv.IsString() || !format_from_name(fv.As<Napi::String>().Utf8Value().c_str(), &a.format) || !tv.IsString() ||
+      !dtype_from_name(tv.As<Napi::String>().Utf8Value().c_str(), &a.dtype) || !d.Get("parts").IsObject())
+    return fail(env, ErrorCode::argument, "stMatrix: bad descriptor");
+  const double dims[4] = {d.Get("rows").ToNumber().DoubleValue(), d.Get("cols").ToNumber().DoubleValue(),
+                          d.Get("n").ToNumber().DoubleValue(), d.Get("m").ToNumber().DoubleValue()};
+  if (!(dims[0] >= 0 && dims[0] <= double(kMaxDim) && dims[1] >= 0 && dims[1] <= double(kMaxDim)))
+    return fail(env, ErrorCode::shape, "stMatrix: shape out of range");
+  a.rows = int64_t(dims[0]);
+  a.cols = int64_t(dims[1]);
+  auto small = [](double v) { return v >= 0 && v <= 1024 ? int(v) : -1; };  // copy_validated checks n:m
+  a.n = a.format == Format::nm ? small(dims[2]) : 0;
+  a.m = a.format == Format::nm ? small(dims[3]) : 0;
+  if (!get_quant(env, d.Get("quant"), &a.quant)) return env.Undefined();
+  a.quant.act_int8 = false;
+  Napi::Object parts = d.Get("parts").As<Napi::Object>();
+  for (int p = 0; p < int(Part::kNumParts); ++p) {
+    Napi::Value iv = parts.Get(part_name(Part(p)));
+    if (iv.IsUndefined()) continue;
+    const double i = iv.ToNumber().DoubleValue();
+    if (!(i >= 0 && i < double(h->file.header.tensors.size()))) return fail(env, ErrorCode::argument, "stMatrix: tensor index out of range");
+    const st::TensorEntry& e = h->file.header.tensors[size_t(i)];
+    a.parts[p] = {h->file.map->data() + h->file.header.data_offset + e.begin, size_t(e.end - e.begin)};
+  }
+  return wrap_validated_copy(env, a);
 }
 
 // stRelease(handle, index): gives back the resident pages of a tensor the caller is done with.
@@ -282,6 +320,12 @@ Napi::Value WriterAbort(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// stRemoveTempFiles(): removes the temp files of every unfinished writer (CLI signal handlers).
+Napi::Value RemoveTempFiles(const Napi::CallbackInfo& info) {
+  st::remove_unfinished_temp_files();
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void register_io(Napi::Env env, Napi::Object exports) {
@@ -289,6 +333,7 @@ void register_io(Napi::Env env, Napi::Object exports) {
   exports.Set("stOpenAsync", Napi::Function::New(env, OpenAsync));
   exports.Set("stTensor", Napi::Function::New(env, TensorBytes));
   exports.Set("stRelease", Napi::Function::New(env, Release));
+  exports.Set("stMatrix", Napi::Function::New(env, Matrix));
   exports.Set("stClose", Napi::Function::New(env, Close));
   exports.Set("stWriterCreate", Napi::Function::New(env, WriterCreate));
   exports.Set("stWriterAppend", Napi::Function::New(env, WriterAppend));
@@ -296,6 +341,7 @@ void register_io(Napi::Env env, Napi::Object exports) {
   exports.Set("stWriterFinish", Napi::Function::New(env, WriterFinish));
   exports.Set("stWriterFinishAsync", Napi::Function::New(env, WriterFinishAsync));
   exports.Set("stWriterAbort", Napi::Function::New(env, WriterAbort));
+  exports.Set("stRemoveTempFiles", Napi::Function::New(env, RemoveTempFiles));
 }
 
 }  // namespace sk::addon

@@ -26,19 +26,25 @@ struct JsBuffer {
   bool ok = false;
 };
 
-// A TypedArray or ArrayBuffer, as bytes.
+// A TypedArray (over an ArrayBuffer or a SharedArrayBuffer) or an ArrayBuffer, as bytes. The data
+// pointer comes from napi_get_typedarray_info itself: going through the view's ArrayBuffer object
+// would fail for a SharedArrayBuffer, and a failed node-addon-api call aborts the process.
 inline JsBuffer buffer_of(const Napi::Value& v) {
   JsBuffer b;
   if (v.IsTypedArray()) {
-    Napi::TypedArray ta = v.As<Napi::TypedArray>();
-    Napi::ArrayBuffer ab = ta.ArrayBuffer();
-    b.data = static_cast<char*>(ab.Data()) + ta.ByteOffset();
-    b.bytes = ta.ByteLength();
+    napi_typedarray_type type;
+    size_t length = 0, offset = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(v.Env(), v, &type, &length, &data, nullptr, &offset) != napi_ok) return b;
+    b.data = data;
+    b.bytes = length * v.As<Napi::TypedArray>().ElementSize();
     b.ok = true;
   } else if (v.IsArrayBuffer()) {
-    Napi::ArrayBuffer ab = v.As<Napi::ArrayBuffer>();
-    b.data = ab.Data();
-    b.bytes = ab.ByteLength();
+    size_t bytes = 0;
+    void* data = nullptr;
+    if (napi_get_arraybuffer_info(v.Env(), v, &data, &bytes) != napi_ok) return b;
+    b.data = data;
+    b.bytes = bytes;
     b.ok = true;
   }
   return b;

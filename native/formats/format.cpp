@@ -2,6 +2,7 @@
 #include <climits>
 #include <cstring>
 
+#include "../core/sizes.h"
 #include "../core/thread_pool.h"
 #include "quant.h"
 #include "sparse_matrix.h"
@@ -46,9 +47,10 @@ DType part_dtype(Part p, DType value_dtype) {
 }
 
 Status check_shape_and_type(Format f, DType dtype, int64_t rows, int64_t cols, int n, int m) {
-  if (rows < 0 || cols < 0 || rows > (int64_t(1) << 40) || cols > (int64_t(1) << 40))
+  uint64_t elements;
+  if (!matrix_elements(rows, cols, &elements))
     return Status::Error(ErrorCode::shape, "shape [" + std::to_string(rows) + ", " + std::to_string(cols) +
-                                               "] is out of range");
+                                               "] is out of range (each dimension at most 2^31-1, at most 2^40 elements)");
   if (!dtype_is_float(dtype))
     return Status::Error(ErrorCode::dtype, std::string("weights must be float32, float16 or bfloat16, got ") +
                                                dtype_name(dtype));

@@ -84,6 +84,10 @@ Status unpack(const MatrixView& a, void* dense_out);
 inline DType unpacked_dtype(const MatrixView& a) { return a.quant.on() ? DType::f32 : a.dtype; }
 // Full structural check of untrusted data (O(stored elements)); kernels assume it passed.
 Status validate(const MatrixView& a);
+// Copies the view's parts into `out` and validates the copy (not the source), so bytes the source
+// changes after this call can never reach code that trusts `out`. The owner of parts that came
+// from outside (the binding's SparseMatrix storage, the CUDA upload) keeps only such copies.
+Status copy_validated(const MatrixView& src, PackedMatrix* out);
 // The O(rows) subset of validate that kernels run on every call: part sizes agree with the shape
 // and with the stored counts, so no kernel can read past a buffer.
 Status check_part_sizes(const MatrixView& a);

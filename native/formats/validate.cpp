@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "quant.h"
+#include "../core/sizes.h"
 #include "sparse_matrix.h"
 
 namespace sk {
@@ -15,17 +16,30 @@ Status bad(const std::string& msg) { return Status::Error(ErrorCode::format, msg
 
 std::string s(int64_t v) { return std::to_string(v); }
 
-// Bytes of `count` stored values: codes when quantized.
-uint64_t value_bytes(const MatrixView& a, int64_t count, size_t es) {
-  return a.quant.on() ? uint64_t(quant_code_bytes(count, a.quant.bits)) : uint64_t(count) * es;
+// rows * per_row; UINT64_MAX when it overflows, which no part can hold, so expect_bytes refuses it.
+uint64_t per_row_count(int64_t rows, int64_t per_row) {
+  uint64_t n;
+  return mul_checked(uint64_t(rows), uint64_t(per_row), &n) ? n : UINT64_MAX;
 }
 
-Status expect_bytes(const MatrixView& a, Part p, uint64_t want) {
+// The part must hold exactly count * element_bytes bytes (computed with overflow checks).
+Status expect_bytes(const MatrixView& a, Part p, uint64_t count, uint64_t element_bytes) {
+  uint64_t want;
+  if (!bytes_of(count, element_bytes, &want))
+    return bad(std::string(format_name(a.format)) + " part '" + part_name(p) + "': size overflows (" + std::to_string(count) +
+               " elements)");
   uint64_t got = a.part(p).bytes;
   if (got != want || (want > 0 && a.part(p).data == nullptr))
     return bad(std::string(format_name(a.format)) + " part '" + part_name(p) + "' must hold " + std::to_string(want) +
                " bytes, got " + std::to_string(got));
   return Status::Ok();
+}
+
+// The values part holds `count` stored values: elements of es bytes, or packed codes when quantized.
+Status expect_values(const MatrixView& a, uint64_t count, size_t es) {
+  if (!a.quant.on()) return expect_bytes(a, Part::values, count, es);
+  if (count > uint64_t(kMaxElements)) return expect_bytes(a, Part::values, UINT64_MAX, 1);
+  return expect_bytes(a, Part::values, uint64_t(quant_code_bytes(int64_t(count), a.quant.bits)), 1);
 }
 
 bool is_zero_value(const void* p, DType t) {
@@ -35,7 +49,7 @@ bool is_zero_value(const void* p, DType t) {
 
 // rowPtr: starts at 0, never decreases, ends at `total`.
 Status check_row_ptr(const MatrixView& a, int64_t* total_out) {
-  SK_RETURN_IF_ERROR(expect_bytes(a, Part::row_ptr, uint64_t(a.rows + 1) * 4));
+  SK_RETURN_IF_ERROR(expect_bytes(a, Part::row_ptr, uint64_t(a.rows) + 1, 4));
   const int32_t* rp = a.as<int32_t>(Part::row_ptr);
   if (rp[0] != 0) return bad("rowPtr[0] must be 0, got " + s(rp[0]));
   for (int64_t r = 0; r < a.rows; ++r)
@@ -47,8 +61,8 @@ Status check_row_ptr(const MatrixView& a, int64_t* total_out) {
 Status validate_csr(const MatrixView& a, size_t es) {
   int64_t nnz;
   SK_RETURN_IF_ERROR(check_row_ptr(a, &nnz));
-  SK_RETURN_IF_ERROR(expect_bytes(a, Part::col_idx, uint64_t(nnz) * 4));
-  SK_RETURN_IF_ERROR(expect_bytes(a, Part::values, uint64_t(nnz) * es));
+  SK_RETURN_IF_ERROR(expect_bytes(a, Part::col_idx, uint64_t(nnz), 4));
+  SK_RETURN_IF_ERROR(expect_bytes(a, Part::values, uint64_t(nnz), es));
   const int32_t* rp = a.as<int32_t>(Part::row_ptr);
   const int32_t* ci = a.as<int32_t>(Part::col_idx);
   for (int64_t r = 0; r < a.rows; ++r)
@@ -73,8 +87,8 @@ Status validate_bitmap(const MatrixView& a, size_t es) {
   const int64_t wpr = mask_words_per_row(a.cols);
   int64_t nnz;
   SK_RETURN_IF_ERROR(check_row_ptr(a, &nnz));
-  SK_RETURN_IF_ERROR(expect_bytes(a, Part::masks, uint64_t(a.rows * wpr) * 4));
-  SK_RETURN_IF_ERROR(expect_bytes(a, Part::values, value_bytes(a, nnz, es)));
+  SK_RETURN_IF_ERROR(expect_bytes(a, Part::masks, per_row_count(a.rows, wpr), 4));
+  SK_RETURN_IF_ERROR(expect_values(a, uint64_t(nnz), es));
   SK_RETURN_IF_ERROR(check_mask_tail(a, wpr, a.cols));
   const uint32_t* masks = a.as<uint32_t>(Part::masks);
   const int32_t* rp = a.as<int32_t>(Part::row_ptr);
@@ -90,8 +104,8 @@ Status validate_bitmap(const MatrixView& a, size_t es) {
 Status validate_nm(const MatrixView& a, size_t es) {
   const int64_t groups = nm_groups(a.cols, a.m), padded = groups * a.m;
   const int64_t wpr = mask_words_per_row(padded), per_row = groups * a.n;
-  SK_RETURN_IF_ERROR(expect_bytes(a, Part::masks, uint64_t(a.rows * wpr) * 4));
-  SK_RETURN_IF_ERROR(expect_bytes(a, Part::values, value_bytes(a, a.rows * per_row, es)));
+  SK_RETURN_IF_ERROR(expect_bytes(a, Part::masks, per_row_count(a.rows, wpr), 4));
+  SK_RETURN_IF_ERROR(expect_values(a, per_row_count(a.rows, per_row), es));
   SK_RETURN_IF_ERROR(check_mask_tail(a, wpr, padded));
   const uint32_t* masks = a.as<uint32_t>(Part::masks);
   const char* vals = static_cast<const char*>(a.part(Part::values).data);
@@ -116,7 +130,7 @@ Status validate_nm(const MatrixView& a, size_t es) {
 
 Status validate_tiled_csl(const MatrixView& a) {
   const int64_t tx = tiles_across(a.cols), tiles = tiles_down(a.rows) * tx;
-  SK_RETURN_IF_ERROR(expect_bytes(a, Part::tile_offsets, uint64_t(tiles + 1) * 4));
+  SK_RETURN_IF_ERROR(expect_bytes(a, Part::tile_offsets, uint64_t(tiles) + 1, 4));
   const int32_t* offs = a.as<int32_t>(Part::tile_offsets);
   if (offs[0] != 0) return bad("tileOffsets[0] must be 0, got " + s(offs[0]));
   for (int64_t t = 0; t < tiles; ++t) {
@@ -124,7 +138,7 @@ Status validate_tiled_csl(const MatrixView& a) {
     if (cnt < 0 || cnt % kTileWordAlign != 0 || cnt > kTileRows * kTileCols + kTileWordAlign)
       return bad("tile " + s(t) + " has " + s(cnt) + " words (must be a multiple of 4, at most 8196)");
   }
-  SK_RETURN_IF_ERROR(expect_bytes(a, Part::words, uint64_t(offs[tiles]) * 4));
+  SK_RETURN_IF_ERROR(expect_bytes(a, Part::words, uint64_t(offs[tiles]), 4));
   const uint32_t* words = a.as<uint32_t>(Part::words);
   // Any order within a tile (packers sort by shared-memory bank, docs/formats.md), each position
   // at most once; padding by repeating the previous word only at the end (at most 3).
@@ -157,40 +171,40 @@ Status check_part_sizes(const MatrixView& a) {
   SK_RETURN_IF_ERROR(check_matrix_header(a));
   if (a.quant.on()) {
     if (a.format == Format::bitmap) {
-      SK_RETURN_IF_ERROR(expect_bytes(a, Part::row_ptr, uint64_t(a.rows + 1) * 4));
+      SK_RETURN_IF_ERROR(expect_bytes(a, Part::row_ptr, uint64_t(a.rows) + 1, 4));
       if (a.as<int32_t>(Part::row_ptr)[a.rows] < 0) return bad("rowPtr ends negative");
     }
     if (a.format != Format::dense)
-      SK_RETURN_IF_ERROR(expect_bytes(a, Part::masks, uint64_t(a.rows * mask_words_per_row(a.format == Format::nm ? nm_padded_cols(a.cols, a.m) : a.cols)) * 4));
+      SK_RETURN_IF_ERROR(expect_bytes(a, Part::masks, per_row_count(a.rows, mask_words_per_row(a.format == Format::nm ? nm_padded_cols(a.cols, a.m) : a.cols)), 4));
     return check_quant_part_sizes(a, quant_stored_count(a));
   }
   const size_t es = dtype_size(a.dtype);
   auto stored_from_row_ptr = [&](int64_t* total) -> Status {
-    SK_RETURN_IF_ERROR(expect_bytes(a, Part::row_ptr, uint64_t(a.rows + 1) * 4));
+    SK_RETURN_IF_ERROR(expect_bytes(a, Part::row_ptr, uint64_t(a.rows) + 1, 4));
     *total = a.as<int32_t>(Part::row_ptr)[a.rows];
     if (*total < 0) return bad("rowPtr ends negative");
     return Status::Ok();
   };
   int64_t total = 0;
   switch (a.format) {
-    case Format::dense: return expect_bytes(a, Part::values, uint64_t(a.rows * a.cols) * es);
+    case Format::dense: return expect_bytes(a, Part::values, per_row_count(a.rows, a.cols), es);
     case Format::csr:
       SK_RETURN_IF_ERROR(stored_from_row_ptr(&total));
-      SK_RETURN_IF_ERROR(expect_bytes(a, Part::col_idx, uint64_t(total) * 4));
-      return expect_bytes(a, Part::values, uint64_t(total) * es);
+      SK_RETURN_IF_ERROR(expect_bytes(a, Part::col_idx, uint64_t(total), 4));
+      return expect_bytes(a, Part::values, uint64_t(total), es);
     case Format::bitmap:
       SK_RETURN_IF_ERROR(stored_from_row_ptr(&total));
-      SK_RETURN_IF_ERROR(expect_bytes(a, Part::masks, uint64_t(a.rows * mask_words_per_row(a.cols)) * 4));
-      return expect_bytes(a, Part::values, uint64_t(total) * es);
+      SK_RETURN_IF_ERROR(expect_bytes(a, Part::masks, per_row_count(a.rows, mask_words_per_row(a.cols)), 4));
+      return expect_bytes(a, Part::values, uint64_t(total), es);
     case Format::nm:
-      SK_RETURN_IF_ERROR(expect_bytes(a, Part::masks, uint64_t(a.rows * mask_words_per_row(nm_padded_cols(a.cols, a.m))) * 4));
-      return expect_bytes(a, Part::values, uint64_t(a.rows * nm_values_per_row(a.cols, a.n, a.m)) * es);
+      SK_RETURN_IF_ERROR(expect_bytes(a, Part::masks, per_row_count(a.rows, mask_words_per_row(nm_padded_cols(a.cols, a.m))), 4));
+      return expect_bytes(a, Part::values, per_row_count(a.rows, nm_values_per_row(a.cols, a.n, a.m)), es);
     case Format::tiled_csl: {
       const int64_t tiles = tiles_down(a.rows) * tiles_across(a.cols);
-      SK_RETURN_IF_ERROR(expect_bytes(a, Part::tile_offsets, uint64_t(tiles + 1) * 4));
+      SK_RETURN_IF_ERROR(expect_bytes(a, Part::tile_offsets, uint64_t(tiles) + 1, 4));
       int32_t last = a.as<int32_t>(Part::tile_offsets)[tiles];
       if (last < 0) return bad("tileOffsets ends negative");
-      return expect_bytes(a, Part::words, uint64_t(last) * 4);
+      return expect_bytes(a, Part::words, uint64_t(last), 4);
     }
   }
   return bad("unknown format");
@@ -214,13 +228,36 @@ Status validate(const MatrixView& a) {
   }
   const size_t es = dtype_size(a.dtype);
   switch (a.format) {
-    case Format::dense: return expect_bytes(a, Part::values, uint64_t(a.rows * a.cols) * es);
+    case Format::dense: return expect_bytes(a, Part::values, per_row_count(a.rows, a.cols), es);
     case Format::csr: return validate_csr(a, es);
     case Format::bitmap: return validate_bitmap(a, es);
     case Format::nm: return validate_nm(a, es);
     case Format::tiled_csl: return validate_tiled_csl(a);
   }
   return bad("unknown format");
+}
+
+Status copy_validated(const MatrixView& src, PackedMatrix* out) {
+  SK_RETURN_IF_ERROR(check_matrix_header(src));
+  *out = PackedMatrix();
+  out->format = src.format;
+  out->dtype = src.dtype;
+  out->rows = src.rows;
+  out->cols = src.cols;
+  out->n = src.n;
+  out->m = src.m;
+  out->quant = src.quant;
+  out->quant.act_int8 = false;  // a per-call choice (MatmulOptions.activations), not stored
+  for (int p = 0; p < int(Part::kNumParts); ++p) {
+    const ConstBuffer& b = src.parts[p];
+    if (b.bytes == 0) continue;
+    if (b.data == nullptr) return bad(std::string(format_name(src.format)) + " part '" + part_name(Part(p)) + "' has no data");
+    const auto* bytes = static_cast<const uint8_t*>(b.data);
+    out->parts[p].assign(bytes, bytes + b.bytes);
+  }
+  Status st = validate(out->view());
+  if (!st.ok()) *out = PackedMatrix();
+  return st;
 }
 
 }  // namespace sk

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "../core/sizes.h"
 #include "json.h"
 
 namespace sk::st {
@@ -54,8 +55,7 @@ Status parse_entry(const std::string& name, const json::Value& v, TensorEntry* e
     if (d.type != json::Type::number || !d.is_uint || d.uint > (uint64_t(1) << 62))
       return bad(n, "shape entries must be non-negative integers, got " + (d.type == json::Type::number ? d.str : std::string("a non-number")));
     e->shape.push_back(int64_t(d.uint));
-    if (d.uint != 0 && total_bits > UINT64_MAX / d.uint) overflow = true;
-    else total_bits *= d.uint;
+    if (!mul_checked(total_bits, d.uint, &total_bits)) overflow = true;
   }
   for (const auto& o : off->items)
     if (o.type != json::Type::number || !o.is_uint) return bad(n, "data_offsets must be non-negative integers");

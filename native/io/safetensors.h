@@ -53,7 +53,9 @@ struct File {
 };
 Status open(const std::string& path, File* out);
 
-// Streams tensors into `<path>.tmp-<pid>-<n>` and renames it over `path` in finish(). The header
+// Streams tensors into `<path>.tmp-<pid>-<n>` and renames it over `path` in finish(). Only a
+// regular file (or nothing) at `path` is ever replaced: create() and finish() refuse a directory,
+// FIFO, socket or device there with ERR_IO. The header
 // is written last into `reserve` bytes left at the start; if it outgrows them, finish() rewrites
 // the file once behind a header of the right size. Not thread-safe: one call at a time.
 class Writer {
@@ -77,6 +79,11 @@ class Writer {
   std::unordered_set<std::string> names_;
   bool done_ = false;
 };
+
+// Removes every temp file a Writer of this process has open now (for a signal handler that is
+// about to exit: the writers themselves are left to the exit). Safe to call from the JS thread
+// while writer calls run on worker threads.
+void remove_unfinished_temp_files();
 
 // The header JSON for these entries, padded with spaces to a multiple of 8 bytes.
 std::string serialize_header(const std::vector<TensorEntry>& tensors,

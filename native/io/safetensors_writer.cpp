@@ -3,7 +3,10 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <set>
 
+#include "../core/sizes.h"
 #include "json.h"
 #include "safetensors.h"
 
@@ -13,6 +16,7 @@
 #include <windows.h>
 #else
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #endif
 
@@ -21,6 +25,42 @@ namespace sk::st {
 namespace {
 
 std::atomic<uint64_t> g_tmp_counter{0};
+
+// Temp files that exist now, so a signal handler can remove them (remove_unfinished_temp_files).
+// Leaked on purpose: it must outlive every static destructor that might still abort a writer.
+std::mutex g_tmp_mu;
+std::set<std::string>& live_temps() {
+  static auto* s = new std::set<std::string>();
+  return *s;
+}
+void track(const std::string& p) {
+  std::lock_guard<std::mutex> lock(g_tmp_mu);
+  live_temps().insert(p);
+}
+void untrack(const std::string& p) {
+  std::lock_guard<std::mutex> lock(g_tmp_mu);
+  live_temps().erase(p);
+}
+void remove_temp(const std::string& p) {
+  std::remove(p.c_str());
+  untrack(p);
+}
+
+// Only a regular file (or nothing) may be replaced: renaming over a FIFO, socket, device node or
+// directory entry would destroy something that is not a checkpoint (a symlink is judged by its target).
+Status check_destination(const std::string& path) {
+#ifndef _WIN32
+  struct stat sb;
+  if (::stat(path.c_str(), &sb) != 0) return Status::Ok();  // absent (or unreachable: the rename will say)
+  if (S_ISREG(sb.st_mode)) return Status::Ok();
+  const char* kind = S_ISDIR(sb.st_mode) ? "a directory" : S_ISFIFO(sb.st_mode) ? "a FIFO" : S_ISSOCK(sb.st_mode) ? "a socket"
+                     : S_ISCHR(sb.st_mode) ? "a character device" : S_ISBLK(sb.st_mode) ? "a block device" : "not a regular file";
+  return Status::Error(ErrorCode::io, "refusing to write '" + path + "': it is " + kind + ", and only a regular file is ever replaced");
+#else
+  (void)path;
+  return Status::Ok();
+#endif
+}
 
 int process_id() {
 #ifdef _WIN32
@@ -32,12 +72,19 @@ int process_id() {
 
 std::FILE* create_exclusive(const std::string& path) {
 #ifdef _WIN32
-  return std::fopen(path.c_str(), "w+bx");
+  std::FILE* f = std::fopen(path.c_str(), "w+bx");
+  if (f) track(path);
+  return f;
 #else
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return nullptr;
   std::FILE* f = fdopen(fd, "w+b");  // read back by copy_data_behind
-  if (!f) ::close(fd);
+  if (!f) {
+    ::close(fd);
+    ::unlink(path.c_str());
+    return nullptr;
+  }
+  track(path);
   return f;
 #endif
 }
@@ -72,6 +119,7 @@ Status replace_file(const std::string& from, const std::string& to) {
 #else
   if (std::rename(from.c_str(), to.c_str()) != 0) return io_error("cannot rename the temp file to", to, errno);
 #endif
+  untrack(from);
   return Status::Ok();
 }
 
@@ -85,6 +133,7 @@ Writer::~Writer() { abort(); }
 
 Status Writer::create(const std::string& path, uint64_t reserve, std::unique_ptr<Writer>* out) {
   if (path.empty()) return Status::Error(ErrorCode::argument, "safetensors writer: empty path");
+  SK_RETURN_IF_ERROR(check_destination(path));
   std::unique_ptr<Writer> w(new Writer());
   w->path_ = path;
   w->reserve_ = (std::min<uint64_t>(reserve, kMaxHeaderBytes) + 7) / 8 * 8;
@@ -125,7 +174,8 @@ Status Writer::append(const std::string& name, const std::string& dtype, const s
   uint64_t total_bits = uint64_t(bits);
   for (int64_t d : shape) {
     if (d < 0) return Status::Error(ErrorCode::shape, "safetensors writer: tensor '" + name + "': negative dimension");
-    total_bits *= uint64_t(d);  // callers pass shapes of tensors that exist in memory: no overflow
+    if (!mul_checked(total_bits, uint64_t(d), &total_bits))
+      return Status::Error(ErrorCode::shape, "safetensors writer: tensor '" + name + "': shape is too large (element count overflows)");
   }
   if (total_bits % 8 != 0 || total_bits / 8 != bytes)
     return Status::Error(ErrorCode::shape, "safetensors writer: tensor '" + name + "': " + std::to_string(bytes) +
@@ -167,8 +217,8 @@ Status Writer::copy_data_behind(const std::string& header) {
   else std::fclose(g);
   std::fclose(f_);
   f_ = nullptr;
-  std::remove(tmp_.c_str());
-  if (!st.ok()) { std::remove(tmp2.c_str()); return st; }
+  remove_temp(tmp_);
+  if (!st.ok()) { remove_temp(tmp2); return st; }
   tmp_ = tmp2;
   return Status::Ok();
 }
@@ -200,6 +250,7 @@ Status Writer::finish(const std::vector<std::pair<std::string, std::string>>& me
   } else {
     st = copy_data_behind(header);
   }
+  if (st.ok()) st = check_destination(path_);  // again: something may have appeared there meanwhile
   if (st.ok()) st = replace_file(tmp_, path_);
   if (!st.ok()) { abort(); return st; }
   done_ = true;
@@ -210,8 +261,14 @@ void Writer::abort() {
   if (done_) return;
   if (f_) std::fclose(f_);
   f_ = nullptr;
-  if (!tmp_.empty()) std::remove(tmp_.c_str());
+  if (!tmp_.empty()) remove_temp(tmp_);
   done_ = true;
+}
+
+void remove_unfinished_temp_files() {
+  std::lock_guard<std::mutex> lock(g_tmp_mu);
+  for (const auto& p : live_temps()) std::remove(p.c_str());
+  live_temps().clear();
 }
 
 }  // namespace sk::st

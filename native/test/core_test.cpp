@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../core/convert.h"
+#include "../core/sizes.h"
 #include "../core/thread_pool.h"
 #include "../cpu/spmm.h"
 #include "../formats/sparse_matrix.h"
@@ -113,8 +114,43 @@ static void test_formats_and_spmm() {
   }
 }
 
+// Issue #11: the size limits and checked products, and that copy_validated checks (and keeps) a
+// copy: a source changed after the call cannot reach the result.
+static void test_sizes_and_copy_validated() {
+  uint64_t e = 0;
+  CHECK(matrix_elements(int64_t(1) << 20, int64_t(1) << 20, &e) && e == uint64_t(1) << 40, "2^20 x 2^20 is the limit");
+  CHECK(!matrix_elements(int64_t(1) << 20, (int64_t(1) << 20) + 1, &e), "past 2^40 elements");
+  CHECK(!matrix_elements(kMaxDim + 1, 1, &e) && matrix_elements(kMaxDim, 0, &e) && e == 0, "per-dimension limit");
+  CHECK(!matrix_elements(-1, 1, &e), "negative");
+  CHECK(!bytes_of(uint64_t(1) << 62, 4, &e) && bytes_of(uint64_t(1) << 61, 4, &e), "checked byte count");
+  CHECK(!bytes_of(uint64_t(1) << 40, uint64_t(1) << 20, 16, &e), "checked rows x per-row x bytes");
+  // The issue's shapes fail the shape check before any part size is computed.
+  MatrixView nm;
+  nm.format = Format::nm; nm.rows = int64_t(1) << 40; nm.cols = int64_t(1) << 27; nm.n = 4; nm.m = 4;
+  CHECK(validate(nm).code == ErrorCode::shape && check_part_sizes(nm).code == ErrorCode::shape, "nm [2^40, 2^27]");
+  MatrixView tc;
+  tc.format = Format::tiled_csl; tc.dtype = DType::f16; tc.rows = int64_t(1) << 38; tc.cols = int64_t(1) << 37;
+  int32_t one_offset = 0;
+  tc.parts[int(Part::tile_offsets)] = {&one_offset, 4};
+  CHECK(validate(tc).code == ErrorCode::shape, "tiled-csl [2^38, 2^37]");
+  // copy_validated: a valid csr copied, then the source scribbled on: the copy is unchanged.
+  std::vector<int32_t> rp = {0, 1, 2}, ci = {1, 0};
+  std::vector<float> vals = {1.f, 2.f};
+  MatrixView src;
+  src.format = Format::csr; src.rows = 2; src.cols = 2;
+  src.parts[int(Part::row_ptr)] = {rp.data(), rp.size() * 4};
+  src.parts[int(Part::col_idx)] = {ci.data(), ci.size() * 4};
+  src.parts[int(Part::values)] = {vals.data(), vals.size() * 4};
+  PackedMatrix copy;
+  CHECK(copy_validated(src, &copy).ok(), "valid csr copies");
+  ci[0] = 1 << 30;
+  CHECK(validate(copy.view()).ok() && copy.view().as<int32_t>(Part::col_idx)[0] == 1, "the copy does not follow the source");
+  CHECK(copy_validated(src, &copy).code == ErrorCode::format && copy.parts[int(Part::col_idx)].empty(), "a bad source leaves nothing");
+}
+
 int main() {
   test_half_conversions();
+  test_sizes_and_copy_validated();
   for (int threads : {1, 2, 3}) {
     set_num_threads(threads);
     test_formats_and_spmm();

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -373,9 +374,18 @@ void report(const Route& r, SkSpmmRun* ran) {
 
 int upload_matrix(int device, const SkMatrixDesc* desc, void** handle, uint64_t* bytes, SkCudaStatus* st) {
   *handle = nullptr;
-  const MatrixView v = view_of(*desc);
-  Status s = check_part_sizes(v);
+  // The kernels trust what validate() checks (tile word counts a multiple of 4, positions < 8192,
+  // ordered offsets, column bounds, mask/rowPtr agreement): check it on a private host copy and
+  // upload from that copy, so no byte the caller changes after the check can reach the device.
+  PackedMatrix staged;
+  Status s;
+  try {
+    s = copy_validated(view_of(*desc), &staged);
+  } catch (const std::bad_alloc&) {
+    s = Status::Error(ErrorCode::memory, "out of host memory staging the weight for upload");
+  }
   if (!s.ok()) return set_status(st, s.code, s.message);
+  const MatrixView v = staged.view();
   if (v.dtype != DType::f16 && v.dtype != DType::bf16)
     return set_status(st, ErrorCode::dtype, std::string("GPU weights must be float16 or bfloat16, got ") + dtype_name(v.dtype));
   if (int rc = use_device(device, st)) return rc;
