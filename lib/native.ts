@@ -42,6 +42,23 @@ export type NativeMatrixHandle = { readonly __nativeMatrix: unique symbol };
 /** What matrixFromParts and pack return. */
 export interface NativeMatrix { handle: NativeMatrixHandle; partBytes: Partial<Record<PartName, number>>; nnz: number }
 
+/**
+ * One product's operands besides the weight (native/addon/addon.cpp get_spmm_call): out[r * rowStride
+ * + j * colStride] = sum_k a[r, k] * b(k, j) (+ bias[r]), b [K, N] when bIsKn, else [N, K].
+ */
+export interface SpmmArgs {
+  b: Buf;
+  bDtype: DType;
+  bIsKn: boolean;
+  n: number;
+  bias?: Buf | null;
+  biasDtype?: DType;
+  out: Buf;
+  outDtype: DType;
+  rowStride: number;
+  colStride: number;
+}
+
 export interface PackOptionsNative {
   format: FormatName;
   n?: number;
@@ -115,10 +132,8 @@ export interface NativeAddon {
   matrixPart(h: NativeMatrixHandle, part: PartName): ArrayBuffer;
   /** Frees the parts now (work in flight keeps its own reference). Idempotent. */
   matrixDispose(h: NativeMatrixHandle): void;
-  spmm(m: MatrixDesc, b: Buf, bDtype: DType, bIsKn: boolean, n: number, bias: Buf | null, biasDtype: DType,
-       out: Buf, outDtype: DType, rowStride: number, colStride: number): void;
-  spmmAsync(m: MatrixDesc, b: Buf, bDtype: DType, bIsKn: boolean, n: number, bias: Buf | null, biasDtype: DType,
-            out: Buf, outDtype: DType, rowStride: number, colStride: number): Promise<void>;
+  spmm(m: MatrixDesc, args: SpmmArgs): void;
+  spmmAsync(m: MatrixDesc, args: SpmmArgs): Promise<void>;
   kernelName(m: MatrixDesc, n: number, xDtype?: string): string;
   /** The ids of the CPU kernel table (native/cpu/spmm_kernel_list.inc); names are `<id>_<dtype>_<isa>`. */
   spmmKernelIds(): string[];

@@ -1,6 +1,6 @@
 import { allocate, checkFloatDType, describe, type FloatDType } from './dtype.js';
 import { ArgumentError, DTypeError, ShapeError, fromNativeError } from './errors.js';
-import { native, type MatrixDesc } from './native.js';
+import { native, type MatrixDesc, type SpmmArgs } from './native.js';
 import { fmtShape, numel } from './shape.js';
 import { SparseMatrix } from './sparse-matrix.js';
 import { Tensor, checkTensor } from './tensor.js';
@@ -50,7 +50,8 @@ function weightDesc(w: unknown, what: string, options: MatmulOptions = {}): Matr
 }
 
 interface Call {
-  args: Parameters<typeof native.spmm>;
+  desc: MatrixDesc;
+  args: SpmmArgs;
   result: Tensor;
   /** A weight with an SLoRB term: the sparse kernel writes float32 `base`, then this adds S(Px) into the output. */
   slorb?: SlorbNativeArgs;
@@ -58,10 +59,11 @@ interface Call {
 
 function withSlorb(call: Call, w: Weight, layout: SlorbLayout): Call {
   if (!(w instanceof SparseMatrix) || w.slorb === undefined) return call;
-  const [desc, x, xDtype, , , , , out, outDtype] = call.args;
+  const { desc, args } = call;
+  const { b: x, bDtype: xDtype, out, outDtype } = args;
   const base = outDtype === 'float32' ? (out as Float32Array) : new Float32Array((out as ArrayBufferView).byteLength / 2);
-  call.args[7] = base;
-  call.args[8] = 'float32';
+  args.out = base;
+  args.outDtype = 'float32';
   call.slorb = slorbCall(w.slorb, desc.rows, desc.cols, x as ArrayBufferView, xDtype as FloatDType, layout, base, out as ArrayBufferView, outDtype as FloatDType);
   return call;
 }
@@ -79,7 +81,8 @@ function prepareSpmm(a: Weight, b: Tensor, options: MatmulOptions): Call {
   const outShape = b.ndim === 2 ? [desc.rows, n] : [desc.rows];
   const out = allocate(outDtype, desc.rows * n);
   return withSlorb({
-    args: [desc, b.toTypedArray(), bDtype, true, n, null, 'float32', out, outDtype, n, 1],
+    desc,
+    args: { b: b.toTypedArray(), bDtype, bIsKn: true, n, out, outDtype, rowStride: n, colStride: 1 },
     result: Tensor.from(out, outShape, { dtype: outDtype }),
   }, a, { n, xTokStride: 1, xFeatStride: n, outTokStride: 1, outRowStride: n });
 }
@@ -106,7 +109,8 @@ function prepareLinear(x: Tensor, w: Weight, bias: Tensor | null | undefined, op
   const outDtype = checkOut(options, xDtype);
   const out = allocate(outDtype, n * desc.rows);
   return withSlorb({
-    args: [desc, x.toTypedArray(), xDtype, false, n, biasData, biasDtype, out, outDtype, 1, desc.rows],
+    desc,
+    args: { b: x.toTypedArray(), bDtype: xDtype, bIsKn: false, n, bias: biasData, biasDtype, out, outDtype, rowStride: 1, colStride: desc.rows },
     result: Tensor.from(out, [...lead, desc.rows], { dtype: outDtype }),
   }, w, { n, xTokStride: k, xFeatStride: 1, outTokStride: desc.rows, outRowStride: 1 });
 }
@@ -125,7 +129,7 @@ function checkOut(options: MatmulOptions, fallback: FloatDType): FloatDType {
 
 function runSync(call: Call, what: string): Tensor {
   try {
-    native.spmm(...call.args);
+    native.spmm(call.desc, call.args);
     if (call.slorb) slorbAdd(call.slorb);
   } catch (e) {
     throw fromNativeError(e, what);
@@ -135,7 +139,7 @@ function runSync(call: Call, what: string): Tensor {
 
 async function runAsync(call: Call, what: string): Promise<Tensor> {
   try {
-    await native.spmmAsync(...call.args);
+    await native.spmmAsync(call.desc, call.args);
     if (call.slorb) await slorbAddAsync(call.slorb);
   } catch (e) {
     throw fromNativeError(e, what);

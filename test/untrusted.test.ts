@@ -104,7 +104,7 @@ describe('#11 item 1: shape arithmetic is checked (one limit, both layers)', () 
     const out = new Float32Array(1);
     // (rows - 1) * rowStride = 2^64 wraps to 0 unchecked.
     expect(() => native.spmm({ format: 'dense', dtype: 'float32', rows: 16385, cols: 1, parts: { values: w.toTypedArray() } },
-      b, 'float32', true, 1, null, 'float32', out, 'float32', 2 ** 50, 0)).toThrow(/output buffer too small/);
+      { b, bDtype: 'float32', bIsKn: true, n: 1, out, outDtype: 'float32', rowStride: 2 ** 50, colStride: 0 })).toThrow(/output buffer too small/);
   });
 
   it('Tensor.zeros / randn / rand: sizes past the limit are ERR_SHAPE, unallocatable ones ERR_MEMORY', () => {

@@ -231,19 +231,24 @@ struct SpmmCall {
 
 // spmm(matrix, b, bDtype, bIsKn, n, bias|null, biasDtype, out, outDtype, rowStride, colStride)
 // `async`: the call outlives this JS call, so what its buffers live in is kept in c->keep.
+// spmm(matrix, { b, bDtype, bIsKn, n, bias?, biasDtype?, out, outDtype, rowStride, colStride })
 bool get_spmm_call(const Napi::CallbackInfo& info, SpmmCall* c, bool async) {
   Napi::Env env = info.Env();
+  if (!info[1].IsObject()) return fail(env, ErrorCode::argument, "spmm: the second argument must be an options object");
+  Napi::Object o = info[1].As<Napi::Object>();
+  Napi::Value bv = o.Get("b"), ov = o.Get("out"), biasv = o.Get("bias");
   JsBuffer b, out;
   int64_t n, rs, cs;
-  if (!get_matrix(env, info[0], &c->a, async ? &c->keep : nullptr) || !get_buffer(env, info[1], "b", &b) ||
-      !get_dtype(env, info[2], "b dtype", &c->args.b_dtype) || !get_int(env, info[4], "n", 0, int64_t(1) << 40, &n) ||
-      !get_buffer(env, info[7], "out", &out) || !get_dtype(env, info[8], "out dtype", &c->args.out.dtype) ||
-      !get_int(env, info[9], "rowStride", 0, int64_t(1) << 50, &rs) || !get_int(env, info[10], "colStride", 0, int64_t(1) << 50, &cs))
+  if (!get_matrix(env, info[0], &c->a, async ? &c->keep : nullptr) || !get_buffer(env, bv, "b", &b) ||
+      !get_dtype(env, o.Get("bDtype"), "bDtype", &c->args.b_dtype) || !get_int(env, o.Get("n"), "n", 0, int64_t(1) << 40, &n) ||
+      !get_buffer(env, ov, "out", &out) || !get_dtype(env, o.Get("outDtype"), "outDtype", &c->args.out.dtype) ||
+      !get_int(env, o.Get("rowStride"), "rowStride", 0, int64_t(1) << 50, &rs) ||
+      !get_int(env, o.Get("colStride"), "colStride", 0, int64_t(1) << 50, &cs))
     return false;
   if (!dtype_is_float(c->args.b_dtype) || !dtype_is_float(c->args.out.dtype))
     return fail(env, ErrorCode::dtype, "activations and output must be float32, float16 or bfloat16");
   c->args.b = b.data;
-  c->args.b_is_kn = info[3].ToBoolean();
+  c->args.b_is_kn = o.Get("bIsKn").ToBoolean();
   c->args.n = n;
   uint64_t b_bytes;
   if (!bytes_of(uint64_t(c->a.cols), uint64_t(n), dtype_size(c->args.b_dtype), &b_bytes) || b.bytes < b_bytes)
@@ -258,15 +263,15 @@ bool get_spmm_call(const Napi::CallbackInfo& info, SpmmCall* c, bool async) {
   c->args.out.data = out.data;
   c->args.out.row_stride = rs;
   c->args.out.col_stride = cs;
-  if (!info[5].IsNull() && !info[5].IsUndefined()) {
+  if (!biasv.IsNull() && !biasv.IsUndefined()) {
     JsBuffer bias;
-    if (!get_buffer(env, info[5], "bias", &bias) || !get_dtype(env, info[6], "bias dtype", &c->args.bias_dtype)) return false;
+    if (!get_buffer(env, biasv, "bias", &bias) || !get_dtype(env, o.Get("biasDtype"), "biasDtype", &c->args.bias_dtype)) return false;
     if (bias.bytes < uint64_t(c->a.rows) * dtype_size(c->args.bias_dtype)) return fail(env, ErrorCode::shape, "bias buffer too small");
     c->args.bias = bias.data;
-    c->keep.push_back(info[5]);
+    c->keep.push_back(biasv);
   }
-  c->keep.push_back(info[1]);
-  c->keep.push_back(info[7]);
+  c->keep.push_back(bv);
+  c->keep.push_back(ov);
   return true;
 }
 
