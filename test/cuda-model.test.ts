@@ -64,6 +64,13 @@ describe('CUDA kernels on the CPU model', () => {
     }
   }
 
+  it('split-K over a stage count the splits do not divide: the last split keeps the tail stages', () => {
+    // K = 443 is 7 stages of 64 (14 of 32, 28 of 16): 3 splits leave a remainder whatever the width.
+    let seed = 900;
+    for (const kernel of ['tiled-csl', 'bitmap', 'sp24', 'sp24-k32'] as Kernel[])
+      for (const dtype of ['float16', 'bfloat16'] as FloatDType[]) check(kernel, dtype, 40, 443, 8, 0.6, 3, seed++);
+  });
+
   it('every weight x output dtype pair on every kernel: one rounding of the fp32 sum', () => {
     let seed = 500;
     for (const kernel of ['tiled-csl', 'bitmap', 'sp24', 'sp24-k32'] as Kernel[])
