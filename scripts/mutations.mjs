@@ -278,6 +278,19 @@ export default [
 
   // ---- lib/ (TypeScript API and CLI) ----
   {
+    id: 'lowrank-tcsl-zero-word', area: 'lib', file: 'lib/lowrank-merge.ts',
+    from: '(k, v) => (v === 0 ? v : add(v, rc[2 * k]!, rc[2 * k + 1]!))', to: '(k, v) => add(v, rc[2 * k]!, rc[2 * k + 1]!)',
+    tests: ['test/adapters.test.ts'],
+    why: 'a LoRA merge into tiled-csl fills the zero padding words the bank-ordered packer adds: pruned positions become nonzero',
+  },
+  {
+    id: 'quant-values-bytes', area: 'formats', file: 'native/formats/validate.cpp',
+    from: 'return expect_bytes(a, Part::values, uint64_t(quant_code_bytes(int64_t(count), a.quant.bits)), 1);',
+    to: 'return expect_bytes(a, Part::values, uint64_t(count), 1);',
+    tests: ['test/quant.test.ts'],
+    why: 'quantized bitmap / nm values are checked as one byte per code: a 4-bit part of the wrong size is accepted or a right one refused',
+  },
+  {
     id: 'lib-sparsity-one', area: 'lib', file: 'lib/prune.ts',
     from: '!(s >= 0 && s < 1)', to: '!(s >= 0 && s <= 1)', tests: SOLVERS,
     why: 'sparsity 1 (prune everything) is accepted',

@@ -8,6 +8,7 @@ import {
 } from '../lib/index.js';
 import { runCli } from '../lib/cli/main.js';
 import { rng } from './reference.js';
+import { errorOf } from './errors-helper.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sparsekit-st-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -35,15 +36,6 @@ function sparseWeight(rows: number, cols: number, dtype: FloatDType, density: nu
   return w;
 }
 
-function errorOf(f: () => unknown): SparsekitError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(SparsekitError);
-    return e as SparsekitError;
-  }
-  throw new Error('expected an error');
-}
 
 describe('safetensors: dense tensors', () => {
   it('round-trips every dtype, odd shapes, scalars, empty tensors and metadata (sync and async)', async () => {

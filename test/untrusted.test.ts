@@ -10,6 +10,7 @@ import { SparseMatrix, SparsekitError, Tensor, loadSafetensors, saveSafetensors,
 import { runCli } from '../lib/cli/main.js';
 import { native } from '../lib/native.js';
 import { MAX_DIM, MAX_ELEMENTS, checkedNumel } from '../lib/shape.js';
+import { errorOf } from './errors-helper.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sparsekit-untrusted-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,15 +24,6 @@ function rawFile(path: string, header: object, data: Uint8Array = new Uint8Array
   writeFileSync(path, Buffer.concat([len, json, data]));
 }
 
-function errorOf(f: () => unknown): SparsekitError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(SparsekitError);
-    return e as SparsekitError;
-  }
-  throw new Error('expected an error');
-}
 
 /** A file with one sparse entry `w` whose metadata says `meta` and whose parts are empty. */
 function lyingFile(meta: object, parts: string[]): string {
