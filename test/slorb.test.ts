@@ -193,6 +193,11 @@ describe('SLoRB on disk', () => {
       expect(valuesOf(linear.sync(x, got))).toEqual(valuesOf(linear.sync(x, orig)));
     }
     expect((f.get('b') as SparseMatrix).slorb!.projection!.toFloat32Array()).toEqual(P.toFloat32Array());
+    // The term is the file's bytes at get(), not a view of them (npm run fuzz's post-validation found this).
+    const held = f.get('b') as SparseMatrix;
+    const y0 = valuesOf(linear.sync(x, held));
+    for (const t of ['b.slorbScales', 'b.slorbProjection']) (f.getTensor(t).toTypedArray() as Uint16Array).fill(0x7fc0);
+    expect(valuesOf(linear.sync(x, held))).toEqual(y0);
     expect((f.info('a') as { partTensors: string[] }).partTensors).toContain('a.slorbScales');
   });
 
