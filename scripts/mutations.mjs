@@ -18,6 +18,7 @@ const MODEL = ['test/model.test.ts', 'ctest:model_test'];
 const QUANT = ['test/quant.test.ts'];
 const SLORB = ['test/slorb.test.ts'];
 const ADAPTERS = ['test/adapters.test.ts'];
+const FUZZ = ['test/fuzz.test.ts'];
 const QUANT_IO = ['test/quant.test.ts', 'test/untrusted.test.ts'];
 
 /** @type {import('./mutate.mjs').Mutation[]} */
@@ -521,13 +522,18 @@ export default [
   },
   {
     id: 'slorb-native-out-copy', area: 'adapters', file: 'native/solvers/slorb.cpp',
-    from: 'if (a.out != static_cast<void*>(a.base) || a.out_dtype != DType::f32)', to: 'if (a.out_dtype != DType::f32)', tests: SLORB,
-    why: 'from 4 tokens on, a float32 output that is not the kernel\'s scratch buffer is never written',
+    from: 'if (a.out != static_cast<void*>(a.base) || a.out_dtype != DType::f32)', to: 'if (a.out_dtype == DType::f32)', tests: SLORB,
+    why: 'the condition of the final conversion inverted: from 4 tokens on, 16-bit outputs of a layer with an SLoRB term are never written',
   },
   {
     id: 'slorb-disk-version', area: 'adapters', file: 'lib/safetensors-format.ts',
     from: 'if (r.version < 2 || typeof sl !== \'object\'', to: 'if (typeof sl !== \'object\'', tests: [...SLORB, 'test/untrusted.test.ts'],
     why: 'a version-1 description carrying an SLoRB term is accepted (a version-1 reader would drop the term silently)',
+  },
+  {
+    id: 'slorb-disk-view', area: 'adapters', file: 'lib/safetensors.ts',
+    from: 'scales: this.getTensor(names.scales).clone(),', to: 'scales: this.getTensor(names.scales),', tests: SLORB,
+    why: 'a loaded SLoRB term is a view of the mapped file: the layer changes when the file bytes do after get() (found by npm run fuzz)',
   },
   {
     id: 'merge-dense-pruned', area: 'adapters', file: 'lib/lowrank-merge.ts',
@@ -620,5 +626,27 @@ export default [
     id: 'shape-matrix-cols-dim', area: 'sizes', file: 'lib/shape.ts',
     from: 'if (shape[0] > MAX_DIM || shape[1] > MAX_DIM)', to: 'if (shape[0] > MAX_DIM)', tests: ['test/untrusted.test.ts', 'test/errors.test.ts'],
     why: 'a weight with more than 2^31-1 columns is accepted: its int32 column indices would wrap',
+  },
+
+  // ---- fuzz: the fuzzer's generator (scripts/fuzz), whose cases CI runs under ASan ----
+  {
+    id: 'fuzz-assemble-prefix', area: 'fuzz', file: 'scripts/fuzz/mutate.ts',
+    from: 'len.writeBigUInt64LE(BigInt(h.length));', to: 'len.writeBigUInt64LE(BigInt(h.length + 1));', tests: FUZZ,
+    why: 'a rewritten header gets a length prefix one byte off: every header-level lie is refused as bad JSON and never reaches the layer it aims at',
+  },
+  {
+    id: 'fuzz-lying-parts-target', area: 'fuzz', file: 'scripts/fuzz/mutate.ts',
+    from: "Object.entries(header).filter(([k]) => k.startsWith('w.'))", to: "Object.entries(header).filter(([k]) => k !== '__metadata__')", tests: FUZZ,
+    why: 'lying-parts corrupts any tensor (the bias, a plain one) instead of the matrix parts whose validation it is meant to test',
+  },
+  {
+    id: 'fuzz-header-length-offset', area: 'fuzz', file: 'scripts/fuzz/mutate.ts',
+    from: 'out.writeBigUInt64LE(v < 0n ? 0n : v, 0);', to: 'out.writeBigUInt64LE(v < 0n ? 0n : v, 8);', tests: FUZZ,
+    why: 'header-length writes its boundary value over the start of the JSON instead of the prefix',
+  },
+  {
+    id: 'fuzz-case-seed', area: 'fuzz', file: 'scripts/fuzz/rng.ts',
+    from: 'Math.imul(i + 1, 0x165667b1)', to: 'Math.imul(1, 0x165667b1)', tests: FUZZ,
+    why: 'every case of a strategy gets the same seed: a run of 400 cases tests one file 400 times',
   },
 ];
