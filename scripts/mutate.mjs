@@ -164,8 +164,11 @@ async function main() {
     for (const m of list) console.log(`${pad(m.id, 30)} ${pad(m.area, 8)} ${m.file}${m.equivalent ? '  (equivalent)' : ''}\n    ${m.why}`);
     return;
   }
-  // Group by file so a file is rebuilt once per mutation, not once more per switch.
-  list = [...list].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  // Group by file so a file is rebuilt once per mutation, not once more per switch. Headers go
+  // last: restoring one touches it, so the next build recompiles everything that includes it
+  // (minutes); after the last header that cost is paid once, by the final rebuild.
+  const order = (m) => `${/\.(h|inl|inc)$/.test(m.file) ? 1 : 0} ${m.file}`;
+  list = [...list].sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('exit', restoreAll);
