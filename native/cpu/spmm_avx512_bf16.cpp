@@ -209,7 +209,6 @@ void micro_rows(int rr, const uint16_t* w, int64_t ldw, const uint16_t* xp, int6
   }
 }
 
-constexpr double kBf16OuterDensity = 0.25;
 constexpr int64_t kPanelBytes = 256 * 1024;  // the x panel of a K block: half of a 512 KB+ L2
 
 template <class Src> void gemm_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
@@ -262,17 +261,136 @@ template <class Src> void gemm_kernel(const MatrixView& a, const Activations& x,
     for (int64_t j = 0; j < n; ++j) out.store(r0 + i, j, c[i * ld + j]);
 }
 
+// ---- N > 4, sparse: pairs of kept values times gathered pairs of x rows (skips the zeros) -----
+// Two consecutive kept values of a row, (w[a], w[b]) with a < b anywhere in the row, are one 32-bit
+// broadcast; vdpbf16ps wants x's matching pair vector (x[a, j], x[b, j]) per fp32 lane j. In the
+// k_pairs layout the 64 bytes from row a's first element hold x[a, j] in the low half of dword j,
+// and the 64 bytes from one element before row b's first hold x[b, j] in the high half, so one word
+// blend of two loads builds it (b > a, so b's load never starts before the K block). A row costs
+// one dot product per two kept values per 16 columns of N, against the dense GEMM's one per two
+// columns: the work follows the kept count, not the shape. Loads bound it (the x pair, the weight
+// pair and the offsets: about four per dot product against the dense GEMM's one), so the mask
+// decode writes 16-bit word offsets of x rows within the K block (one vpcompressw per 32 columns;
+// a pair of offsets is one 32-bit load), once per row and K block for every vector of N.
+
+inline __m512i compress_w32(__m512i src, __mmask32 k) {
+  __m512i v = _mm512_setzero_si512();  // (merge form into a zeroed register, as expand_w16)
+  __asm__("vpcompressw %1, %0%{%2%}" : "+v"(v) : "v"(src), "Yk"(k));
+  return v;
+}
+
+// One pair (or the last value alone, Single) times JV vectors of N into acc.
+template <int JV, bool Single>
+inline void pair_dp(__m512 (&acc)[JV], const uint16_t* off, const uint16_t* wv, const uint16_t* xb) {
+  uint32_t ab, wp;
+  if constexpr (Single) {
+    ab = off[0];
+    wp = wv[0];  // the partner lane: a zero weight times a zeroed x (never 0 x Inf)
+  } else {
+    __builtin_memcpy(&ab, off, 4);
+    __builtin_memcpy(&wp, wv, 4);
+  }
+  const __m512i w = _mm512_set1_epi32(int(wp));
+  const uint16_t* xa = xb + (ab & 0xffffu);
+  const uint16_t* xb1 = xb + (ab >> 16) - 1;
+  SK_UNROLL for (int v = 0; v < JV; ++v) {
+    const __m512i xp = Single ? _mm512_maskz_loadu_epi16(__mmask32(0x55555555u), xa + v * 32)
+                              : _mm512_mask_blend_epi16(__mmask32(0xAAAAAAAAu), _mm512_loadu_si512(xa + v * 32), _mm512_loadu_si512(xb1 + v * 32));
+    acc[v] = dp(acc[v], w, xp);
+  }
+}
+
+// A row segment: off[] word offsets (from the K block's x) of its cnt kept columns, wv[] their
+// values; c[v * 16 ..] += the products. U accumulator sets per vector hide the dot-product latency.
+template <int JV, int U>
+SK_BLOCK void pairs_row(const uint16_t* off, const uint16_t* wv, int64_t cnt, const uint16_t* xb, float* c) {
+  __m512 acc[U][JV];
+  SK_UNROLL for (int u = 0; u < U; ++u)
+    SK_UNROLL for (int v = 0; v < JV; ++v) acc[u][v] = u == 0 ? _mm512_loadu_ps(c + v * 16) : _mm512_setzero_ps();
+  const int64_t pairs = cnt / 2;
+  int64_t t = 0;
+  for (; t + U <= pairs; t += U)
+    SK_UNROLL for (int u = 0; u < U; ++u) pair_dp<JV, false>(acc[u], off + 2 * (t + u), wv + 2 * (t + u), xb);
+  for (; t < pairs; ++t) pair_dp<JV, false>(acc[0], off + 2 * t, wv + 2 * t, xb);
+  if (cnt & 1) pair_dp<JV, true>(acc[0], off + cnt - 1, wv + cnt - 1, xb);
+  SK_UNROLL for (int v = 0; v < JV; ++v) {
+    __m512 s = acc[0][v];
+    SK_UNROLL for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, acc[u][v]);
+    _mm512_storeu_ps(c + v * 16, s);
+  }
+}
+
+// K blocks: word offsets within a block fit 16 bits (chunks * 16 pairs * 2 ld <= 65536), so
+// N <= kPairsMaxN. Measured: the whole row in one block (x in L2 at N = 16) beat L1-sized blocks;
+// a block's row segments are not contiguous in memory and cost more than the L2 reads.
+constexpr int64_t kPairsMaxN = 2048;
+constexpr int kPairsJV = 4;
+
+template <bool Fixed>
+void pairs_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const MaskRows<Fixed> s(a);
+  const int64_t n = x.n, ld = x.ld, ld2 = 2 * ld, nv = ld / 16, rows = r1 - r0, chunks = s.chunks;
+  float* c = static_cast<float*>(x.workspace);
+  uint16_t* off = reinterpret_cast<uint16_t*>(c + rows * ld);
+  auto* cur = reinterpret_cast<typename MaskRows<Fixed>::Row*>(c + rows * ld + kWorkspaceDecodeFloats);
+  for (int64_t i = 0; i < rows * ld; ++i) c[i] = 0.f;
+  for (int64_t i = 0; i < rows; ++i) cur[i] = s.row(r0 + i);
+  const int64_t kc = imax(1, imin(kPairsMaxN / ld, (kWorkspaceDecodeFloats * 2 - 64) / 32));
+  // Word offset of column i (0..31) of a chunk from the chunk's x: (i / 2) * ld2 + i % 2.
+  alignas(64) uint16_t col[32];
+  for (int i = 0; i < 32; ++i) col[i] = uint16_t((i / 2) * ld2 + i % 2);
+  const __m512i col_v = _mm512_loadu_si512(col), step = _mm512_set1_epi16(short(16 * ld2));
+  for (int64_t c0 = 0; c0 < chunks; c0 += kc) {
+    const int64_t c1 = imin(chunks, c0 + kc);
+    const uint16_t* xb = x.bf16 + c0 * 16 * ld2;
+    for (int64_t i = 0; i < rows; ++i) {
+      typename MaskRows<Fixed>::Row& rw = cur[i];
+      const uint16_t* wv = Fixed ? rw.p + c0 * s.step : rw.p;
+      int64_t cnt = 0;
+      __m512i at = col_v;
+      for (int64_t cc = c0; cc < c1; ++cc) {
+        const uint32_t bits = rw.m[cc];
+        _mm512_storeu_si512(off + cnt, compress_w32(at, __mmask32(bits)));
+        cnt += __builtin_popcount(bits);
+        at = _mm512_add_epi16(at, step);
+      }
+      if constexpr (!Fixed) rw.p += cnt;
+      if (cnt == 0) continue;
+      for (int64_t v0 = 0; v0 < nv; v0 += kPairsJV) {
+        const uint16_t* xv = xb + v0 * 32;
+        float* cv = c + i * ld + v0 * 16;
+        switch (imin(kPairsJV, nv - v0)) {
+          case 1: pairs_row<1, 8>(off, wv, cnt, xv, cv); break;
+          case 2: pairs_row<2, 4>(off, wv, cnt, xv, cv); break;
+          case 3: pairs_row<3, 3>(off, wv, cnt, xv, cv); break;
+          default: pairs_row<4, 3>(off, wv, cnt, xv, cv); break;
+        }
+      }
+    }
+  }
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < n; ++j) out.store(r0 + i, j, c[i * ld + j]);
+}
+
 }  // namespace
+
+// Kept fraction of a 16-bit bitmap / N:M / CSR matrix.
+inline double density(const MatrixView& a) { return double(a.part(Part::values).bytes) / 2.0 / (double(a.rows) * double(a.cols)); }
+constexpr double kBf16SparseDensity = 0.25;
 
 SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n) {
   if (a.dtype != DType::bf16) return SpmmKernel{};
   const bool gemv = n <= 4;
-  // Below this density the fp32 table's skip-zeros outer product does fewer FMAs than any
-  // decode-to-dense GEMM (bitmap / N:M), and CSR always uses it.
-  if (!gemv && a.format != Format::dense &&
-      double(a.part(Part::values).bytes) / 2.0 / (double(a.rows) * double(a.cols)) < kBf16OuterDensity)
-    return SpmmKernel{};
   const XLayout nl = XLayout::n_major_bf16, kl = XLayout::k_pairs_bf16;
+  // Below this density a decode-to-dense GEMM does more work than skipping the zeros: bitmap and
+  // N:M run the pairs kernel (N <= kPairsMaxN; above it, and CSR, the fp32 table's outer product).
+  if (!gemv && a.format != Format::dense && density(a) < kBf16SparseDensity) {
+    if (n > kPairsMaxN || (a.format != Format::bitmap && a.format != Format::nm)) return SpmmKernel{};
+    if (a.format == Format::nm && 32 % a.m == 0)
+      return SpmmKernel{pairs_kernel<true>, kl, "spmm_nm_pairs_bf16_dpbf16_avx512", true, 16};
+    return SpmmKernel{pairs_kernel<false>, kl,
+                      a.format == Format::nm ? "spmm_nm_pairs_bf16_dpbf16_avx512" : "spmm_bitmap_pairs_bf16_dpbf16_avx512", true, 16};
+  }
   switch (a.format) {
     case Format::dense:
       return gemv ? SpmmKernel{gemv_kernel<DenseRows>, nl, "gemv_dense_bf16_dpbf16_avx512"}
