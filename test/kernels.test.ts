@@ -3,7 +3,7 @@
 // against an independent fp64 reference.
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  AVX2_MACHINE, AVX512_MACHINE, SparseMatrix, Tensor, chooseFormat, cpuInfo, linear, machineModel, selectedKernel, setIsa, spmm,
+  AVX2_MACHINE, AVX512_MACHINE, SparseMatrix, Tensor, chooseFormat, cpuInfo, linear, machineModel, predictSeconds, selectedKernel, setIsa, spmm,
   type FloatDType, type Isa,
 } from '../lib/index.js';
 import { OUT_RTOL, expectClose, matmulRef, rng, valuesOf } from './reference.js';
@@ -293,6 +293,18 @@ describe("format: 'auto' (cost model)", () => {
       expect(chooseFormat(stats(0.05), 64, mc).format).toBe('csr');
     });
   }
+  it('avx512 with bf16 activations: the pairs kernel makes bitmap win at 90% and N = 16 / 64, dense stays at 70%', () => {
+    const bf = (density: number) => ({ ...stats(density), activations: 'bfloat16' as const });
+    for (const n of [16, 64]) {
+      const at90 = chooseFormat(bf(0.1), n, AVX512_MACHINE);
+      expect(at90.format).toBe('bitmap');
+      expect(at90.predictedSeconds).toBeLessThan(0.8 * at90.candidates.dense!);
+      expect(chooseFormat(bf(0.3), n, AVX512_MACHINE).format).toBe('dense');
+    }
+    // Past the pairs kernel's N the fp32 outer product's cost applies again.
+    const wide = AVX512_MACHINE.bf16Dot!.pairsMaxN + 16;
+    expect(predictSeconds('bitmap', bf(0.1), wide, AVX512_MACHINE)).toBeCloseTo(predictSeconds('bitmap', stats(0.1), wide, AVX512_MACHINE), 12);
+  });
   it('uses the model of the ISA the kernels dispatch to', () => {
     for (const isa of ISAS) {
       setIsa(isa);
