@@ -326,35 +326,57 @@ SK_BLOCK void pairs_row(const uint16_t* off, const uint16_t* wv, int64_t cnt, co
 constexpr int64_t kPairsMaxN = 2048;
 constexpr int kPairsJV = 4;
 
-template <bool Fixed>
+// A row segment's kept columns and values from bitmap / N:M masks: one vpcompressw of the columns'
+// word offsets per 32 columns. segment() writes off[0, cnt) (and up to 32 entries past it), points
+// *wv at the values and advances the row. (CSR through the same kernel, its int32 indices
+// converted 16 per step, measured slower than the fp32 outer product: it reads 4 more bytes per
+// kept value, and at N = 16 that traffic costs more than the dot products save.)
+template <bool Fixed> struct MaskPairs {
+  MaskRows<Fixed> s;
+  int64_t ld2;
+  MaskPairs(const MatrixView& a, int64_t ld) : s(a), ld2(2 * ld) {}
+  using Row = typename MaskRows<Fixed>::Row;
+  int64_t chunks() const { return s.chunks; }
+  Row row(int64_t r) const { return s.row(r); }
+  int64_t segment(Row& rw, int64_t c0, int64_t c1, uint16_t* off, const uint16_t** wv) const {
+    // Word offset of column i (0..31) of a chunk from the chunk's x: (i / 2) * ld2 + i % 2.
+    const __m512i step = _mm512_set1_epi16(short(16 * ld2));
+    __m512i at = _mm512_add_epi16(_mm512_mullo_epi16(_mm512_srli_epi16(lane16(), 1), _mm512_set1_epi16(short(ld2))),
+                                  _mm512_and_si512(lane16(), _mm512_set1_epi16(1)));
+    int64_t cnt = 0;
+    for (int64_t cc = c0; cc < c1; ++cc) {
+      const uint32_t bits = rw.m[cc];
+      _mm512_storeu_si512(off + cnt, compress_w32(at, __mmask32(bits)));
+      cnt += __builtin_popcount(bits);
+      at = _mm512_add_epi16(at, step);
+    }
+    *wv = Fixed ? rw.p + c0 * s.step : rw.p;
+    if constexpr (!Fixed) rw.p += cnt;
+    return cnt;
+  }
+  static __m512i lane16() {
+    return _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  }
+};
+
+template <class Seg>
 void pairs_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
-  const MaskRows<Fixed> s(a);
-  const int64_t n = x.n, ld = x.ld, ld2 = 2 * ld, nv = ld / 16, rows = r1 - r0, chunks = s.chunks;
+  const int64_t n = x.n, ld = x.ld, ld2 = 2 * ld, nv = ld / 16, rows = r1 - r0;
+  const Seg s(a, ld);
+  const int64_t chunks = s.chunks();
+  static_assert(sizeof(typename Seg::Row) <= kWorkspaceCursorBytes, "workspace");
   float* c = static_cast<float*>(x.workspace);
   uint16_t* off = reinterpret_cast<uint16_t*>(c + rows * ld);
-  auto* cur = reinterpret_cast<typename MaskRows<Fixed>::Row*>(c + rows * ld + kWorkspaceDecodeFloats);
+  auto* cur = reinterpret_cast<typename Seg::Row*>(c + rows * ld + kWorkspaceDecodeFloats);
   for (int64_t i = 0; i < rows * ld; ++i) c[i] = 0.f;
   for (int64_t i = 0; i < rows; ++i) cur[i] = s.row(r0 + i);
   const int64_t kc = imax(1, imin(kPairsMaxN / ld, (kWorkspaceDecodeFloats * 2 - 64) / 32));
-  // Word offset of column i (0..31) of a chunk from the chunk's x: (i / 2) * ld2 + i % 2.
-  alignas(64) uint16_t col[32];
-  for (int i = 0; i < 32; ++i) col[i] = uint16_t((i / 2) * ld2 + i % 2);
-  const __m512i col_v = _mm512_loadu_si512(col), step = _mm512_set1_epi16(short(16 * ld2));
   for (int64_t c0 = 0; c0 < chunks; c0 += kc) {
     const int64_t c1 = imin(chunks, c0 + kc);
     const uint16_t* xb = x.bf16 + c0 * 16 * ld2;
     for (int64_t i = 0; i < rows; ++i) {
-      typename MaskRows<Fixed>::Row& rw = cur[i];
-      const uint16_t* wv = Fixed ? rw.p + c0 * s.step : rw.p;
-      int64_t cnt = 0;
-      __m512i at = col_v;
-      for (int64_t cc = c0; cc < c1; ++cc) {
-        const uint32_t bits = rw.m[cc];
-        _mm512_storeu_si512(off + cnt, compress_w32(at, __mmask32(bits)));
-        cnt += __builtin_popcount(bits);
-        at = _mm512_add_epi16(at, step);
-      }
-      if constexpr (!Fixed) rw.p += cnt;
+      const uint16_t* wv;
+      const int64_t cnt = s.segment(cur[i], c0, c1, off, &wv);
       if (cnt == 0) continue;
       for (int64_t v0 = 0; v0 < nv; v0 += kPairsJV) {
         const uint16_t* xv = xb + v0 * 32;
@@ -383,13 +405,11 @@ SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n) {
   const bool gemv = n <= 4;
   const XLayout nl = XLayout::n_major_bf16, kl = XLayout::k_pairs_bf16;
   // Below this density a decode-to-dense GEMM does more work than skipping the zeros: bitmap and
-  // N:M run the pairs kernel (N <= kPairsMaxN; above it, and CSR, the fp32 table's outer product).
+  // N:M run the pairs kernel (N <= kPairsMaxN; above it, and for CSR, the fp32 table's outer product).
   if (!gemv && a.format != Format::dense && density(a) < kBf16SparseDensity) {
     if (n > kPairsMaxN || (a.format != Format::bitmap && a.format != Format::nm)) return SpmmKernel{};
-    if (a.format == Format::nm && 32 % a.m == 0)
-      return SpmmKernel{pairs_kernel<true>, kl, "spmm_nm_pairs_bf16_dpbf16_avx512", true, 16};
-    return SpmmKernel{pairs_kernel<false>, kl,
-                      a.format == Format::nm ? "spmm_nm_pairs_bf16_dpbf16_avx512" : "spmm_bitmap_pairs_bf16_dpbf16_avx512", true, 16};
+    if (a.format == Format::bitmap) return SpmmKernel{pairs_kernel<MaskPairs<false>>, kl, "spmm_bitmap_pairs_bf16_dpbf16_avx512", true, 16};
+    return SpmmKernel{32 % a.m == 0 ? pairs_kernel<MaskPairs<true>> : pairs_kernel<MaskPairs<false>>, kl, "spmm_nm_pairs_bf16_dpbf16_avx512", true, 16};
   }
   switch (a.format) {
     case Format::dense:
