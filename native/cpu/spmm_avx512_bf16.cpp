@@ -24,11 +24,6 @@
 #include "core/isa_target.h"
 
 #if SK_HAVE_X86
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12's zmm->ymm cast intrinsics read an "undefined" register and warn about it (harmless).
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 SK_TARGET_BEGIN_AVX512BF16
 namespace sk {
 namespace {
@@ -39,14 +34,7 @@ namespace {
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 
-// Zero-masked vpexpandw waits on its destination's old value on Zen 4: zero a register and use
-// the merge form (inline asm, so the compiler cannot fold it back). Register form after a plain
-// load: the memory form is several times slower on Zen 4/5.
-inline __m512i expand_w16(__m512i src, __mmask32 k) {
-  __m512i v = _mm512_setzero_si512();
-  __asm__("vpexpandw %1, %0%{%2%}" : "+v"(v) : "v"(src), "Yk"(k));
-  return v;
-}
+#include "avx512_expand.inl"  // expand_w16: merge-form register vpexpandw
 inline __m512 dp(__m512 acc, __m512i a, __m512i b) { return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b); }
 inline float hsum(__m512 v) {
   __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
