@@ -376,7 +376,7 @@ void pairs_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t
         const uint16_t* xv = xb + v0 * 32;
         float* cv = c + i * ld + v0 * 16;
         switch (imin(kPairsJV, nv - v0)) {
-          case 1: pairs_row<1, 8>(off, wv, cnt, xv, cv); break;
+          case 1: pairs_row<1, 4>(off, wv, cnt, xv, cv); break;
           case 2: pairs_row<2, 4>(off, wv, cnt, xv, cv); break;
           case 3: pairs_row<3, 3>(off, wv, cnt, xv, cv); break;
           default: pairs_row<4, 3>(off, wv, cnt, xv, cv); break;
