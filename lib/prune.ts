@@ -4,7 +4,9 @@
  * (NVIDIA's meaning; the Wanda/SparseGPT scripts' `prune_n` counts the pruned ones instead).
  */
 import { checkFloatDType, describe, viewAs, type FloatDType } from './dtype.js';
-import { AbortError, ArgumentError, ShapeError, fromNativeError } from './errors.js';
+import { ArgumentError, ShapeError, fromNativeError } from './errors.js';
+import { checkControl, runControlled } from './solver-control.js';
+import { alps, dsnot, ria } from './prune-beyond.js';
 import { native, type PatternNative, type PruneResultNative } from './native.js';
 import { fmtShape } from './shape.js';
 import { CalibrationStats } from './calibration.js';
@@ -15,7 +17,7 @@ import { checkQuantize, type QuantGrid, type QuantInfo, type QuantizeOptions } f
 export type PrunePattern = { sparsity: number; n?: undefined; m?: undefined } | { n: number; m: number; sparsity?: undefined };
 
 export interface PruneReport {
-  method: 'magnitude' | 'wanda' | 'sparsegpt';
+  method: 'magnitude' | 'wanda' | 'sparsegpt' | 'ria' | 'dsnot' | 'alps';
   /** 'unstructured' or e.g. '2:4'. */
   pattern: string;
   /** Achieved fraction of pruned weights (mask == 0). */
@@ -36,6 +38,13 @@ export interface PruneReport {
   deadColumns?: number;
   /** sparsegpt with quantizeBits: per-row grid, weight = scale·(clamp(round(w/scale)+zero, 0, 2^bits−1) − zero). */
   quantization?: { bits: number; scale: Tensor; zero: Tensor };
+  /** ria, N:M: Σ kept scores without and with the channel permutation (equal without permute). */
+  retained?: { before: number; after: number };
+  /** dsnot: prune-and-grow swaps made. */
+  swaps?: number;
+  /** alps: ADMM iterations run and the final ρ. */
+  iterations?: number;
+  rho?: number;
 }
 
 export interface PruneResult {
@@ -88,7 +97,7 @@ export interface SparseGptOptions {
   quantize?: QuantizeOptions;
 }
 
-interface Weight2D {
+export interface Weight2D {
   data: ArrayBufferView;
   dtype: FloatDType;
   rows: number;
@@ -96,14 +105,14 @@ interface Weight2D {
   shape: readonly number[];
 }
 
-function checkWeight(w: unknown, what = 'w'): Weight2D {
+export function checkWeight(w: unknown, what = 'w'): Weight2D {
   const t = checkTensor(w, what);
   const dtype = checkFloatDType(t.dtype, `${what}.dtype`);
   if (t.ndim !== 2) throw new ShapeError(`${what}: expected a 2-D weight [outputs, inputs], got ${fmtShape(t.shape)}`);
   return { data: t.toTypedArray(), dtype, rows: t.shape[0]!, cols: t.shape[1]!, shape: t.shape };
 }
 
-function checkPattern(p: unknown, cols: number): PatternNative & { label: string } {
+export function checkPattern(p: unknown, cols: number): PatternNative & { label: string } {
   if (typeof p !== 'object' || p === null) throw new ArgumentError(`pattern: expected { sparsity } or { n, m }, got ${describe(p)}`);
   const o = p as Record<string, unknown>;
   const hasS = o.sparsity !== undefined, hasNm = o.n !== undefined || o.m !== undefined;
@@ -122,7 +131,7 @@ function checkPattern(p: unknown, cols: number): PatternNative & { label: string
   return { sparsity: 0, n, m, label: `${n}:${m}` };
 }
 
-function checkStats(stats: unknown, cols: number, what: string, needHessian: boolean): CalibrationStats {
+export function checkStats(stats: unknown, cols: number, what: string, needHessian: boolean): CalibrationStats {
   if (!(stats instanceof CalibrationStats)) throw new ArgumentError(`${what}: stats must be a CalibrationStats, got ${describe(stats)}`);
   stats.handle();
   if (stats.channels !== cols)
@@ -137,7 +146,7 @@ function checkBool(v: unknown, what: string): boolean {
   return v === true;
 }
 
-function toResult(r: PruneResultNative, w: Weight2D, method: PruneReport['method'], label: string, inPlace?: Tensor): PruneResult {
+export function toResult(r: PruneResultNative, w: Weight2D, method: PruneReport['method'], label: string, inPlace?: Tensor): PruneResult {
   const total = w.rows * w.cols;
   const report: PruneReport = { method, pattern: label, sparsity: total ? r.pruned / total : 0, pruned: r.pruned, total, loss: r.loss };
   if (method === 'wanda' && r.alpha >= 0) report.alpha = r.alpha;
@@ -238,48 +247,11 @@ async function sparsegpt(w: Tensor, stats: CalibrationStats, pattern: PrunePatte
       throw new ArgumentError(`options.blockSize: must be a multiple of quantize.groupSize = ${group.groupSize}, got ${blockSize}`);
     bits = group.bits;
   }
-  const { onProgress, signal } = options;
-  if (onProgress !== undefined && typeof onProgress !== 'function')
-    throw new ArgumentError(`options.onProgress: expected a function, got ${describe(onProgress)}`);
-  if (signal !== undefined && !(signal instanceof AbortSignal))
-    throw new ArgumentError(`options.signal: expected an AbortSignal, got ${describe(signal)}`);
-  if (signal?.aborted) throw new AbortError('prune.sparsegpt: aborted before it started', { cause: signal.reason });
-
-  // control[0]: abort request (JS -> native); control[1] / control[2]: steps done / in all (native -> JS).
-  const control = new Int32Array(3);
-  let callbackError: unknown;
-  let last = -1;
-  const poll = () => {
-    const total = control[2]!;
-    if (!onProgress || total <= 0) return;
-    const f = Math.min(1, control[1]! / total);
-    if (f === last) return;
-    last = f;
-    try {
-      onProgress(f);
-    } catch (e) {
-      callbackError ??= e;
-      control[0] = 1;
-    }
-  };
-  const onAbort = () => { control[0] = 1; };
-  signal?.addEventListener('abort', onAbort, { once: true });
-  const timer = onProgress ? setInterval(poll, 20) : undefined;
-  let r: PruneResultNative;
-  try {
-    r = await native.pruneSparseGpt(ww.data, ww.dtype, ww.rows, ww.cols, s.handle(),
+  checkControl(options, 'prune.sparsegpt');
+  const r = await runControlled('prune.sparsegpt', options, (control) =>
+    native.pruneSparseGpt(ww.data, ww.dtype, ww.rows, ww.cols, s.handle(),
       { sparsity: p.sparsity, n: p.n, m: p.m, blockSize, damping, quantizeBits: bits,
-        ...(group ? { quantizeGroup: group.groupSize, quantizeSymmetric: group.symmetric } : {}) }, control);
-  } catch (e) {
-    if (callbackError !== undefined) throw callbackError;
-    const err = fromNativeError(e, 'prune.sparsegpt');
-    throw err instanceof AbortError && signal?.aborted ? new AbortError(err.message, { cause: signal.reason }) : err;
-  } finally {
-    if (timer) clearInterval(timer);
-    signal?.removeEventListener('abort', onAbort);
-  }
-  poll();
-  if (callbackError !== undefined) throw callbackError;
+        ...(group ? { quantizeGroup: group.groupSize, quantizeSymmetric: group.symmetric } : {}) }, control));
   const res = toResult(r, ww, 'sparsegpt', p.label);
   if (group && r.groupScale && r.groupZero) {
     const shape = [ww.rows, ww.cols / group.groupSize];
@@ -297,4 +269,4 @@ async function sparsegpt(w: Tensor, stats: CalibrationStats, pattern: PrunePatte
   return res;
 }
 
-export const prune = { magnitude, magnitudeAsync, wanda, wandaAsync, sparsegpt };
+export const prune = { magnitude, magnitudeAsync, wanda, wandaAsync, sparsegpt, ria, dsnot, alps };

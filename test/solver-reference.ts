@@ -148,7 +148,7 @@ export function wandaAlphaRef(w: ArrayLike<number>, rows: number, cols: number, 
   return { mask: cur.mask, alpha };
 }
 
-function cholesky(a: Float64Array, n: number): Float64Array {
+export function cholesky(a: Float64Array, n: number): Float64Array {
   const l = new Float64Array(n * n);
   for (let j = 0; j < n; j++) {
     let d = a[j * n + j]!;
@@ -165,7 +165,7 @@ function cholesky(a: Float64Array, n: number): Float64Array {
   return l;
 }
 
-function invertLower(l: Float64Array, n: number): Float64Array {
+export function invertLower(l: Float64Array, n: number): Float64Array {
   const x = new Float64Array(n * n);
   for (let c = 0; c < n; c++) {
     x[c * n + c] = 1 / l[c * n + c]!;
