@@ -89,7 +89,7 @@ export function saliencyDiag(h0: Float64Array, k: number, damping: number): Floa
 
 export interface DsnotRefOptions { initial: 'wanda' | 'sparsegpt'; maxCycles: number; threshold: number; powOfVar: number; sameSign: boolean; hessian?: Float64Array }
 
-/** DSnoT per the published prune_DSnoT (growth candidates: the pruned weights only). Returns the mask (1 kept) and swaps. */
+/** DSnoT per the published prune_DSnoT (growth candidates: the pruned weights only; a row stops when the next candidate no longer offsets its error). Returns the mask (1 kept) and swaps. */
 export function dsnotRef(w: ArrayLike<number>, rows: number, cols: number, sumsq: ArrayLike<number>, sum: ArrayLike<number>, tokens: number,
                          pat: Pat, o: DsnotRefOptions) {
   const mean = Array.from(sum, (v) => v / tokens);
@@ -126,6 +126,7 @@ export function dsnotRef(w: ArrayLike<number>, rows: number, cols: number, sumsq
     } else for (let c = 0; c < cols; c++) if (pruned[c]) init[c] = Infinity;
     for (let cycle = 0; cycle < o.maxCycles && glo <= ghi; cycle++) {
       const g = err > 0 ? grow[ghi--]! : grow[glo++]!;
+      if (err > 0 ? dm[g]! <= 0 : dm[g]! >= 0) break;
       let p: number;
       if ('m' in pat) {
         const g0 = g - (g % pat.m);
@@ -136,6 +137,7 @@ export function dsnotRef(w: ArrayLike<number>, rows: number, cols: number, sumsq
       } else {
         if (plo > phi) break;
         p = err < 0 ? pruneList[phi--]! : pruneList[plo++]!;
+        if (err < 0 ? dm[p]! <= 0 : dm[p]! >= 0) break;
       }
       const after = err + dm[p]! - dm[g]!;
       if (!(Math.abs(err) > o.threshold)) break;
