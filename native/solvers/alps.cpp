@@ -28,7 +28,8 @@ namespace sk {
 namespace {
 
 // c (m x n) = a (m x k) · b (k x n), all row-major float32.
-void matmul(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_t n, bool a_trans = false) {
+void matmul(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_t n, bool a_trans = false,
+            GemmShape shape = GemmShape::full) {
   std::memset(c, 0, size_t(m * n) * 4);
   GemmArgs g;
   g.m = m;
@@ -41,6 +42,7 @@ void matmul(const float* a, const float* b, float* c, int64_t m, int64_t k, int6
   g.ldb = n;
   g.c = c;
   g.ldc = n;
+  g.shape = shape;
   gemm(g);
 }
 
@@ -134,7 +136,8 @@ Status prune_alps(const WeightView& w, CalibrationStats& stats, const Pattern& p
     if (st.code == ErrorCode::aborted) return Status::Error(ErrorCode::aborted, "alps: aborted");
     if (!st.ok()) return Status::Error(ErrorCode::numeric, "alps: G + ρI is not positive definite in float32 (ρ = " + std::to_string(rho) + ")");
     SK_RETURN_IF_ERROR(invert_lower(L.data(), K, K, control.abort_flag()));
-    matmul(L.data(), L.data(), Xinv, K, K, K, /*a_trans=*/true);  // L⁻ᵀL⁻¹
+    // L⁻ᵀL⁻¹: A = L⁻ᵀ is upper triangular (the product skips its zero half).
+    matmul(L.data(), L.data(), Xinv, K, K, K, /*a_trans=*/true, GemmShape::upper_a);
     return Status::Ok();
   };
   SK_RETURN_IF_ERROR(make_inverse());
