@@ -25,6 +25,8 @@ const rows: Row[] = [
   { label: 'ria+permute', options: { method: 'ria', ria: { permute: true } } },
   { label: 'dsnot (wanda)', options: { method: 'dsnot' } },
   { label: 'dsnot (sparsegpt)', options: { method: 'dsnot', dsnot: { initial: 'sparsegpt' } } },
+  // 50 cycles were chosen for 4096-wide layers; the tiny model's are 128 (and 384) wide.
+  { label: 'dsnot 2 cyc, all', options: { method: 'dsnot', dsnot: { maxCycles: 2, skip: 'none' } } },
   { label: 'alps', options: { method: 'alps' } },
   { label: 'owl+wanda', options: { method: 'wanda', layerwise: 'owl' }, unstructuredOnly: true },
   { label: 'owl+sparsegpt', options: { method: 'sparsegpt', layerwise: 'owl' }, unstructuredOnly: true },

@@ -282,6 +282,18 @@ export function sparsegptRef(w0: ArrayLike<number>, rows: number, k: number, h0:
   return { weight: W, mask, loss, grids };
 }
 
+/** ‖X Wᵀ‖² over the calibration tokens. */
+export function outputSquared(x: ArrayLike<number>, tokens: number, k: number, w: ArrayLike<number>, rows: number): number {
+  let s = 0;
+  for (let t = 0; t < tokens; t++)
+    for (let r = 0; r < rows; r++) {
+      let a = 0;
+      for (let j = 0; j < k; j++) a += x[t * k + j]! * w[r * k + j]!;
+      s += a * a;
+    }
+  return s;
+}
+
 /** ‖X Wᵀ − X Ŵᵀ‖ / ‖X Wᵀ‖ over the calibration tokens. */
 export function reconstructionError(x: ArrayLike<number>, tokens: number, k: number, w: ArrayLike<number>, wh: ArrayLike<number>, rows: number): number {
   let num = 0, den = 0;

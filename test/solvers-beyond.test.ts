@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CalibrationStats, Tensor, prune } from '../lib/index.js';
 import { SparsekitError } from '../lib/index.js';
-import { heavyTailed, hessianRef, llmActivations, randomMatrix, reconstructionError, sumsqRef, type Pat } from './solver-reference.js';
+import { heavyTailed, hessianRef, llmActivations, outputSquared, randomMatrix, reconstructionError, sumsqRef, type Pat } from './solver-reference.js';
 import { alpsRef, dsnotRef, riaRef } from './solver-reference-beyond.js';
 
 function statsFor(x: Float32Array, tokens: number, k: number, hessian = true): CalibrationStats {
@@ -123,13 +123,7 @@ describe('prune.alps', () => {
       for (let i = 0; i < got.length; i++) expect(Math.abs(got[i]! - ref.weight[i]!)).toBeLessThan(2e-3 * scale);
       // The reported loss is the exact ‖XΔWᵀ‖²/tokens.
       const e = reconstructionError(x, T, cols, w, got, rows);
-      let out2 = 0;
-      for (let s = 0; s < T; s++)
-        for (let i = 0; i < rows; i++) {
-          let a = 0;
-          for (let j = 0; j < cols; j++) a += x[s * cols + j]! * w[i * cols + j]!;
-          out2 += a * a;
-        }
+      const out2 = outputSquared(x, T, cols, w, rows);
       expect(r.report.loss / ((e * e * out2) / T)).toBeCloseTo(1, 3);
     });
 
