@@ -23,6 +23,7 @@ const rows: Row[] = [
   { label: 'sparsegpt', options: { method: 'sparsegpt' } },
   { label: 'ria', options: { method: 'ria' } },
   { label: 'ria+permute', options: { method: 'ria', ria: { permute: true } } },
+  { label: 'ria+permute+lsa', options: { method: 'ria', ria: { permute: true, refine: true } } },
   { label: 'dsnot (wanda)', options: { method: 'dsnot' } },
   { label: 'dsnot (sparsegpt)', options: { method: 'dsnot', dsnot: { initial: 'sparsegpt' } } },
   // 50 cycles were chosen for 4096-wide layers; the tiny model's are 128 (and 384) wide.

@@ -36,7 +36,7 @@ export function riaScores(w: ArrayLike<number>, rows: number, cols: number, sums
  * RIA: mask (1 kept) in output column order `perm` (identity unless permute), per-row for
  * unstructured. Permutation: channels by summed score ascending, dealt to the m slots in a snake.
  */
-export function riaRef(w: ArrayLike<number>, rows: number, cols: number, sumsq: ArrayLike<number>, pat: Pat, a = 0.5, permute = false) {
+export function riaRef(w: ArrayLike<number>, rows: number, cols: number, sumsq: ArrayLike<number>, pat: Pat, a = 0.5, permute = false, refine = false) {
   const s = riaScores(w, rows, cols, sumsq, a);
   let perm = Array.from({ length: cols }, (_, i) => i);
   if (permute && 'm' in pat) {
@@ -51,6 +51,7 @@ export function riaRef(w: ArrayLike<number>, rows: number, cols: number, sumsq: 
       part.forEach((ch, t) => { out[t * pat.m + slot] = ch; });
     }
     perm = out;
+    if (refine) perm = refineRef(s, rows, cols, pat, perm);
   }
   const pruned = new Uint8Array(rows * cols);
   const ps = new Float64Array(rows * cols);
@@ -65,6 +66,52 @@ export function riaRef(w: ArrayLike<number>, rows: number, cols: number, sumsq: 
   let kept = 0;
   for (let i = 0; i < ps.length; i++) if (!pruned[i]) kept += ps[i]!;
   return { mask: pruned.map((v) => 1 - v), perm: Int32Array.from(perm), kept };
+}
+
+/** Σ over rows of the kept (top-n) scores of one group of channels. */
+function groupValue(s: Float64Array, rows: number, cols: number, chans: number[], n: number): number {
+  let t = 0;
+  for (let r = 0; r < rows; r++) {
+    const v = chans.map((c) => s[r * cols + c]!);
+    const idx = argsort(v, v.map((_, i) => i));  // ascending, ties by index: the first m − n are pruned
+    for (let i = v.length - n; i < v.length; i++) t += v[idx[i]!]!;
+  }
+  return t;
+}
+
+/** All permutations of [0, n) (n <= 8 here). */
+function* permutations(n: number): Generator<number[]> {
+  const a = Array.from({ length: n }, (_, i) => i);
+  const c = new Array<number>(n).fill(0);
+  yield a.slice();
+  for (let i = 1; i < n; ) {
+    if (c[i]! < i) {
+      const j = i % 2 ? c[i]! : 0;
+      [a[j], a[i]] = [a[i]!, a[j]!];
+      yield a.slice();
+      c[i]!++;
+      i = 1;
+    } else c[i++] = 0;
+  }
+}
+
+/** RIA's linear-sum-assignment refinement, by exhaustive search over the assignments of each slot. */
+function refineRef(s: Float64Array, rows: number, cols: number, pat: { n: number; m: number }, perm: number[]): number[] {
+  const G = cols / pat.m;
+  const out = perm.slice();
+  for (let slot = 0; slot < pat.m; slot++) {
+    const cand = Array.from({ length: G }, (_, g) => out[g * pat.m + slot]!);
+    const value = cand.map((ch) => Array.from({ length: G }, (_, g) =>
+      groupValue(s, rows, cols, Array.from({ length: pat.m }, (_, i) => (i === slot ? ch : out[g * pat.m + i]!)), pat.n)));
+    let best = -Infinity, bestP: number[] = [];
+    for (const p of permutations(G)) {
+      let t = 0;
+      for (let a = 0; a < G; a++) t += value[a]![p[a]!]!;
+      if (t > best) { best = t; bestP = p; }
+    }
+    for (let a = 0; a < G; a++) out[bestP[a]! * pat.m + slot] = cand[a]!;
+  }
+  return out;
 }
 
 /** diag of the upper Cholesky factor of (H + damping·mean(diag H)·I)⁻¹, squared (dead diagonals set to 1). */

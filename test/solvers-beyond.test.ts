@@ -39,6 +39,17 @@ function layer(rows: number, cols: number, tokens: number, seed: number) {
 
 const label = (p: Pat) => ('m' in p ? `${p.n}:${p.m}` : `${p.sparsity * 100}%`);
 
+describe('CalibrationStats.sums', () => {
+  it('is Σx per channel in float64, added up by merge (DSnoT reads the mean from it)', () => {
+    const x = randomMatrix(50, 24, 3);
+    const a = statsFor(x.subarray(0, 30 * 24), 30, 24, false), b = statsFor(x.subarray(30 * 24), 20, 24, false);
+    const want = sumsOf(x, 50, 24);
+    a.merge(b);
+    const got = a.sums();
+    for (let j = 0; j < 24; j++) expect(got[j]).toBeCloseTo(want[j]!, 10);
+  });
+});
+
 describe('prune.ria', () => {
   for (const [rows, cols] of [[24, 48], [13, 32]] as [number, number][])
     for (const pat of [{ sparsity: 0.5 }, { sparsity: 0.7 }, { n: 2, m: 4 }, { n: 4, m: 8 }] as Pat[])
@@ -60,12 +71,25 @@ describe('prune.ria', () => {
           }
         });
 
+  for (const pat of [{ n: 2, m: 4 }, { n: 1, m: 4 }, { n: 4, m: 8 }] as { n: number; m: number }[])
+    it(`${label(pat)} permute + refine: the assignment pass matches an exhaustive search and keeps at least the heuristic's score`, async () => {
+      const [rows, cols] = [12, pat.m * 7];
+      const { x, w, t, stats } = layer(rows, cols, 64, 70 + pat.n);
+      const r = await prune.ria(t, stats, pat, { permute: true, refine: true });
+      const ref = riaRef(w, rows, cols, sumsqRef(x, 64, cols), pat, 0.5, true, true);
+      expect([...r.permutation!]).toEqual([...ref.perm]);
+      expect(mismatches(r.mask.toTypedArray() as Uint8Array, ref.mask)).toBe(0);
+      const heuristic = await prune.ria(t, stats, pat, { permute: true });
+      expect(r.report.retained!.after).toBeGreaterThanOrEqual(heuristic.report.retained!.after * (1 - 1e-12));
+    });
+
   it('the exponent a changes the ranking; permute needs N:M; a must be >= 0', async () => {
     const { x, w, t, stats } = layer(16, 32, 64, 5);
     const r = await prune.ria(t, stats, { sparsity: 0.5 }, { a: 2 });
     expect(mismatches(r.mask.toTypedArray() as Uint8Array, riaRef(w, 16, 32, sumsqRef(x, 64, 32), { sparsity: 0.5 }, 2).mask)).toBe(0);
     expect((await rejected(prune.ria(t, stats, { sparsity: 0.5 }, { permute: true }))).code).toBe('ERR_ARGUMENT');
     expect((await rejected(prune.ria(t, stats, { sparsity: 0.5 }, { a: -1 }))).code).toBe('ERR_ARGUMENT');
+    expect((await rejected(prune.ria(t, stats, { n: 2, m: 4 }, { refine: true }))).code).toBe('ERR_ARGUMENT');
   });
 });
 

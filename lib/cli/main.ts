@@ -221,6 +221,7 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .option('--owl-m <M>', 'owl: outlier threshold as a multiple of the mean score', '5')
     .option('--owl-lambda <l>', 'owl: per-block sparsities span target ± l', '0.08')
     .option('--permute', 'ria with --nm: permute down_proj input channels (folded into gate/up)')
+    .option('--refine', 'ria --permute: add the linear-sum-assignment refinement')
     .option('--dsnot-initial <m>', 'dsnot: initial mask, wanda | sparsegpt', 'wanda')
     .option('--dsnot-cycles <n>', 'dsnot: prune-and-grow cycles per row', '50')
     .option('--alps-iters <n>', 'alps: ADMM iterations at most', '300')
@@ -240,10 +241,11 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
       const layerwise = parseFormat(o.layerwise!, ['uniform', 'owl'], '--layerwise') as 'uniform' | 'owl';
       if (layerwise === 'owl' && o.nm !== undefined) throw new CliError(EXIT.usage, '--layerwise owl applies to --sparsity only');
       if (o.permute && (method !== 'ria' || o.nm === undefined)) throw new CliError(EXIT.usage, '--permute applies to --method ria with --nm');
+      if (o.refine && !o.permute) throw new CliError(EXIT.usage, '--refine needs --permute');
       const extra = {
         layerwise,
         owl: { M: parseNumberOpt(o.owlM!, '--owl-m', 1e-6, 1e6), lambda: parseNumberOpt(o.owlLambda!, '--owl-lambda', 0, 0.5) },
-        ria: { permute: o.permute !== undefined },
+        ria: { permute: o.permute !== undefined, refine: o.refine !== undefined },
         dsnot: { initial: parseFormat(o.dsnotInitial!, ['wanda', 'sparsegpt'], '--dsnot-initial') as 'wanda' | 'sparsegpt',
           maxCycles: parseIntOpt(o.dsnotCycles!, '--dsnot-cycles', 0, 1 << 20) },
         alps: { maxIter: parseIntOpt(o.alpsIters!, '--alps-iters', 0, 1 << 20) },

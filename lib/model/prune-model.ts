@@ -142,7 +142,8 @@ function builtinSolver(method: BuiltinMethod, patternAt: (block: number) => Prun
         name: method, stats: 'norms',
         prune: (w, s, ctx) => {
           const p = pat(ctx);
-          return prune.ria(w, s!, p, { ...options.ria, permute: options.ria?.permute === true && p.m !== undefined && ctx.linear === 'down_proj' });
+          const permute = options.ria?.permute === true && p.m !== undefined && ctx.linear === 'down_proj';
+          return prune.ria(w, s!, p, { ...options.ria, permute, refine: permute && options.ria?.refine === true });
         },
       };
     case 'dsnot': {

@@ -417,6 +417,7 @@ Napi::Value Ria(const Napi::CallbackInfo& info) {
   RiaOptions opt;
   if (!get_num(env, c.o.Get("a"), "a", &opt.a)) return env.Undefined();
   opt.permute = c.o.Get("permute").ToBoolean();
+  opt.refine = c.o.Get("refine").ToBoolean();
   return finish(env, true, [w = c.w, p = c.p, stats = c.stats, opt](PruneOutput* out) {
     double ret[2];
     Status st = prune_ria(w, *stats, p, opt, out, &out->perm, ret);

@@ -70,10 +70,8 @@ Status CalibrationStats::add(const void* x, DType dtype, int64_t rows) {
   parallel_range(k, 64, [&](int64_t b, int64_t e) {
     for (int64_t t = 0; t < rows; ++t) {
       const float* row = xf + t * k;
-      for (int64_t j = b; j < e; ++j) {
-        sumsq_[j] += double(row[j]) * double(row[j]);
-        sum_[j] += double(row[j]);
-      }
+      for (int64_t j = b; j < e; ++j) sumsq_[j] += double(row[j]) * double(row[j]);
+      for (int64_t j = b; j < e; ++j) sum_[j] += double(row[j]);
     }
   });
   if (hessian_) {

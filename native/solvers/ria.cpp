@@ -7,8 +7,10 @@
 // their summed score and dealt to the m slots of the groups in a snake order (slot 0 takes the
 // lowest-ranked K/m channels, slot 1 the next K/m in reverse, ...), so every group holds one
 // channel from each importance band instead of several strong ones competing for n places.
+// With refine, the paper's linear-sum-assignment pass follows (refine_lsa).
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "../core/thread_pool.h"
@@ -16,6 +18,96 @@
 #include "select.h"
 
 namespace sk {
+
+namespace {
+
+// Maximum-weight perfect assignment on an n x n matrix (row i -> column col[i]): the Hungarian
+// method with potentials (shortest augmenting paths), O(n³), on negated weights.
+std::vector<int64_t> assign_max(const std::vector<double>& w, int64_t n) {
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<double> u(size_t(n + 1), 0.0), v(size_t(n + 1), 0.0), minv(size_t(n + 1));
+  std::vector<int64_t> match(size_t(n + 1), 0), way(size_t(n + 1), 0);  // match[column] = row, 1-based
+  std::vector<char> used(size_t(n + 1));
+  for (int64_t i = 1; i <= n; ++i) {
+    match[0] = i;
+    int64_t j0 = 0;
+    std::fill(minv.begin(), minv.end(), inf);
+    std::fill(used.begin(), used.end(), 0);
+    do {
+      used[size_t(j0)] = 1;
+      const int64_t i0 = match[size_t(j0)];
+      double delta = inf;
+      int64_t j1 = 0;
+      for (int64_t j = 1; j <= n; ++j) {
+        if (used[size_t(j)]) continue;
+        const double cur = -w[size_t((i0 - 1) * n + (j - 1))] - u[size_t(i0)] - v[size_t(j)];
+        if (cur < minv[size_t(j)]) {
+          minv[size_t(j)] = cur;
+          way[size_t(j)] = j0;
+        }
+        if (minv[size_t(j)] < delta) {
+          delta = minv[size_t(j)];
+          j1 = j;
+        }
+      }
+      for (int64_t j = 0; j <= n; ++j) {
+        if (used[size_t(j)]) {
+          u[size_t(match[size_t(j)])] += delta;
+          v[size_t(j)] -= delta;
+        } else {
+          minv[size_t(j)] -= delta;
+        }
+      }
+      j0 = j1;
+    } while (match[size_t(j0)] != 0);
+    do {
+      const int64_t j1 = way[size_t(j0)];
+      match[size_t(j0)] = match[size_t(j1)];
+      j0 = j1;
+    } while (j0);
+  }
+  std::vector<int64_t> col(static_cast<size_t>(n));
+  for (int64_t j = 1; j <= n; ++j) col[size_t(match[size_t(j)] - 1)] = j - 1;
+  return col;
+}
+
+// The paper's refinement after the heuristic: for each slot s in turn, the channels sitting in
+// slot s are reassigned to the groups by a linear sum assignment maximizing Σ rows' kept N:M
+// score of the group (the group's other m - 1 channels plus the one assigned).
+void refine_lsa(const std::vector<double>& score, int64_t rows, int64_t cols, const Pattern& p, std::vector<int32_t>& order) {
+  const int64_t G = cols / p.m;
+  std::vector<double> value(size_t(G * G));
+  for (int s = 0; s < p.m; ++s) {
+    parallel_range(G, 1, [&](int64_t b, int64_t e) {
+      std::vector<uint64_t> key(static_cast<size_t>(p.m));
+      std::vector<uint8_t> pr(static_cast<size_t>(p.m));
+      std::vector<double> vals(static_cast<size_t>(p.m));
+      for (int64_t a = b; a < e; ++a) {  // candidate: the channel in slot s of group a
+        const int32_t ch = order[size_t(a * p.m + s)];
+        for (int64_t g = 0; g < G; ++g) {
+          double total = 0;
+          for (int64_t r = 0; r < rows; ++r) {
+            const double* sr = &score[size_t(r * cols)];
+            for (int i = 0; i < p.m; ++i) {
+              vals[size_t(i)] = sr[i == s ? ch : order[size_t(g * p.m + i)]];
+              key[size_t(i)] = score_key(vals[size_t(i)]);
+            }
+            mark_group(key.data(), p.m, p.n, pr.data());
+            for (int i = 0; i < p.m; ++i)
+              if (!pr[size_t(i)]) total += vals[size_t(i)];
+          }
+          value[size_t(a * G + g)] = total;
+        }
+      }
+    });
+    const std::vector<int64_t> to = assign_max(value, G);
+    std::vector<int32_t> slot(static_cast<size_t>(G));
+    for (int64_t a = 0; a < G; ++a) slot[size_t(to[size_t(a)])] = order[size_t(a * p.m + s)];
+    for (int64_t g = 0; g < G; ++g) order[size_t(g * p.m + s)] = slot[size_t(g)];
+  }
+}
+
+}  // namespace
 
 Status prune_ria(const WeightView& w, CalibrationStats& stats, const Pattern& p, const RiaOptions& opt, PruneOutput* out,
                  std::vector<int32_t>* perm, double retained[2]) {
@@ -91,6 +183,7 @@ Status prune_ria(const WeightView& w, CalibrationStats& stats, const Pattern& p,
         const int64_t from = s % 2 == 0 ? s * band + t : (s + 1) * band - 1 - t;
         order[size_t(t * p.m + s)] = sorted[size_t(from)];
       }
+    if (opt.refine) refine_lsa(score, rows, cols, p, order);
     retained[1] = kept_score(order);
   }
 

@@ -91,6 +91,7 @@ Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Patte
 struct RiaOptions {
   double a = 0.5;        // exponent of the activation norm
   bool permute = false;  // N:M only: channel permutation (the paper's heuristic reallocation)
+  bool refine = false;   // then the paper's linear-sum-assignment refinement, slot by slot
 };
 
 // RIA (Zhang et al. 2024, "Plug-and-Play"): score (|w_ij|/Σ_k|w_kj| + |w_ij|/Σ_k|w_ik|)·‖X_j‖^a,
