@@ -6,7 +6,8 @@
 import { describe } from './dtype.js';
 import { ArgumentError } from './errors.js';
 import { native, type PruneResultNative } from './native.js';
-import { checkPattern, checkStats, checkWeight, toResult, type PrunePattern, type PruneReport, type PruneResult, type Weight2D } from './prune.js';
+import { checkPattern, checkStats, checkWeight, toResult, type Weight2D } from './prune-checks.js';
+import type { PrunePattern, PruneReport, PruneResult } from './prune.js';
 import type { CalibrationStats } from './calibration.js';
 import type { Tensor } from './tensor.js';
 import { checkControl, runControlled, type SolverControl } from './solver-control.js';
