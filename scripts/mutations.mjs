@@ -297,7 +297,7 @@ export default [
     why: 'quantized bitmap / nm values are checked as one byte per code: a 4-bit part of the wrong size is accepted or a right one refused',
   },
   {
-    id: 'lib-sparsity-one', area: 'lib', file: 'lib/prune.ts',
+    id: 'lib-sparsity-one', area: 'lib', file: 'lib/prune-checks.ts',
     from: '!(s >= 0 && s < 1)', to: '!(s >= 0 && s <= 1)', tests: SOLVERS,
     why: 'sparsity 1 (prune everything) is accepted',
   },
