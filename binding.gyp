@@ -39,6 +39,7 @@
         "native/cpu/qspmm_portable.cpp",
         "native/cpu/qspmm_avx512.cpp",
         "native/cpu/qspmm_avx512_vnni.cpp",
+        "native/cpu/qspmm_avx512_lut.cpp",
         "native/cpu/probes.cpp",
         "native/io/json.cpp",
         "native/io/mapped_file.cpp",

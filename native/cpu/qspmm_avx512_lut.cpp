@@ -1,0 +1,189 @@
+// AVX-512 kernels for 4-bit weights at N = 1 with fp32 activations: dequantization by table.
+// A group's 16 possible weights (code - zero) * scale are one zmm register of fp32 (exact: a 5-bit
+// integer times an fp16 scale), and vpermps looks a whole vector of codes up in it: it reads only
+// the low 4 bits of each index lane, so a code needs no masking once it sits at the bottom of a
+// 32-bit lane. The weight is then exactly the dequantized one and each product goes into an fp32
+// accumulator (no per-group rounding step; docs/kernels.md "Quantized kernels").
+//   dense: 16 code bytes (32 columns) zero-extended to 16 lanes; the low nibbles are the even
+//     columns, the high nibbles (>> 4) the odd ones, so x is staged per 32 columns as [even, odd].
+//   nm 2:4 (groups of >= 64 columns): 16 code bytes cover 64 columns, byte i = the two kept values
+//     of the 4-column group i; x is staged per 64 columns as 4 planes P_j[i] = x[4i + j], and the
+//     x of the first / second kept value is picked per lane from the planes with masked loads
+//     driven by the group's 4 mask bits (a lane-wise 4-way select, no gather).
+//   other nm, bitmap (and 2:4 with 32-column groups): per 16 columns, the next popcount codes are
+//     spread into lanes (vpshufb + vpsrlvd: a row may start mid-byte), looked up, and expanded to
+//     their columns.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "../formats/quant.h"
+#include "core/isa_target.h"
+#include "qspmm.h"
+
+#if SK_HAVE_X86
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+SK_TARGET_BEGIN_AVX512
+namespace sk {
+namespace {
+
+#include "avx512_expand.inl"
+
+enum Kind { kDense = 0, kNM24 = 1, kMasked = 2 };
+
+struct Grid {
+  const uint16_t* scales;
+  const uint8_t* zeros;
+  // The group's 16 weights: lane c = (c - zero) * scale.
+  __m512 table(int64_t gi) const {
+    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const float z = zeros ? float(zeros[gi]) : 8.f;
+    return _mm512_mul_ps(_mm512_sub_ps(iota, _mm512_set1_ps(z)), _mm512_set1_ps(_cvtsh_ss(scales[gi])));
+  }
+};
+
+// x in the order the kernel reads it (see the file comment), into ws (kp floats, 64-aligned).
+template <int K> const float* stage_x(const float* x, int64_t cols, float* ws) {
+  if constexpr (K == kDense) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (int64_t c = 0; c < cols; c += 32) {
+      const __m512 a = _mm512_loadu_ps(x + c), b = _mm512_loadu_ps(x + c + 16);
+      _mm512_store_ps(ws + c, _mm512_permutex2var_ps(a, even, b));
+      _mm512_store_ps(ws + c + 16, _mm512_permutex2var_ps(a, odd, b));
+    }
+  } else {
+    for (int64_t c = 0; c < cols; c += 64)
+      for (int j = 0; j < 4; ++j)
+        for (int i = 0; i < 16; ++i) ws[c + 16 * j + i] = x[c + 4 * i + j];
+  }
+  return ws;
+}
+
+template <int K>
+void qgemv_lut(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const QuantSpec q = a.quant;
+  const int64_t cols = a.cols, gpr = cols / q.group, cpg = q.group / 32;
+  const uint8_t* codes = a.as<uint8_t>(Part::values);
+  const Grid grid{a.as<uint16_t>(Part::scales), q.asym ? a.as<uint8_t>(Part::zeros) : nullptr};
+  const uint32_t* masks = K == kDense ? nullptr : a.as<uint32_t>(Part::masks);
+  const int64_t wpr = K == kDense ? 0 : mask_words_per_row(cols);
+  const int32_t* rp = a.format == Format::bitmap ? a.as<int32_t>(Part::row_ptr) : nullptr;
+  const int64_t per_row = a.format == Format::nm ? nm_values_per_row(cols, a.n, a.m) : cols;
+  const float* xs = K == kMasked ? x.data : stage_x<K>(x.data, cols, static_cast<float*>(x.workspace));
+  for (int64_t r = r0; r < r1; ++r) {
+    int64_t vi = rp ? int64_t(rp[r]) : r * per_row;
+    const uint32_t* rm = masks ? masks + r * wpr : nullptr;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(), acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
+    if constexpr (K == kDense) {
+      // vi is even: a row holds a multiple of 32 codes. Two chunks per step (two groups when G = 32).
+      const uint8_t* p = codes + (vi >> 1);
+      const int64_t chunks = cols / 32;
+      __m512 t = grid.table(r * gpr);
+      int64_t ch = 0;
+      for (; ch + 2 <= chunks; ch += 2) {
+        if (ch % cpg == 0) t = grid.table(r * gpr + ch / cpg);
+        const __m512 t1 = cpg == 1 ? grid.table(r * gpr + ch + 1) : t;
+        const __m512i b0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + ch * 16)));
+        const __m512i b1 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + ch * 16 + 16)));
+        const float* xc = xs + ch * 32;
+        acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(b0, t), _mm512_load_ps(xc), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(b0, 4), t), _mm512_load_ps(xc + 16), acc1);
+        acc2 = _mm512_fmadd_ps(_mm512_permutexvar_ps(b1, t1), _mm512_load_ps(xc + 32), acc2);
+        acc3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(b1, 4), t1), _mm512_load_ps(xc + 48), acc3);
+      }
+      if (ch < chunks) {  // an odd chunk count: G = 32 (its own group)
+        t = grid.table(r * gpr + ch / cpg);
+        const __m512i b0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + ch * 16)));
+        acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(b0, t), _mm512_load_ps(xs + ch * 32), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(b0, 4), t), _mm512_load_ps(xs + ch * 32 + 16), acc1);
+      }
+    } else if constexpr (K == kNM24) {
+      // 2:4 with G >= 64: a row's codes start on a byte (cols/2 codes per row, cols % 64 == 0).
+      const uint8_t* p = codes + (vi >> 1);
+      const __m512i words = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+      const __m512i shifts = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+      const int64_t bpg = cpg / 2;  // 64-column blocks per group
+      for (int64_t g = 0; g < gpr; ++g) {
+        const __m512 t = grid.table(r * gpr + g);
+        for (int64_t b = g * bpg; b < (g + 1) * bpg; ++b) {
+          // Lane i: the mask nibble of 4-column group i of this block.
+          const __m512i m = _mm512_srlv_epi32(
+              _mm512_permutexvar_epi32(words, _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(rm + 2 * b)))), shifts);
+          const __mmask16 k0 = _mm512_test_epi32_mask(m, _mm512_set1_epi32(1)), k1 = _mm512_test_epi32_mask(m, _mm512_set1_epi32(2));
+          const __mmask16 k2 = _mm512_test_epi32_mask(m, _mm512_set1_epi32(4)), k3 = _mm512_test_epi32_mask(m, _mm512_set1_epi32(8));
+          const float* xb = xs + b * 64;
+          // First kept column: 0 if bit 0, else 1 if bit 1, else 2; second: 3 if bit 3, else 2 if bit 2, else 1.
+          __m512 xf = _mm512_load_ps(xb + 32);
+          xf = _mm512_mask_load_ps(xf, k1, xb + 16);
+          xf = _mm512_mask_load_ps(xf, k0, xb);
+          __m512 xl = _mm512_load_ps(xb + 16);
+          xl = _mm512_mask_load_ps(xl, k2, xb + 32);
+          xl = _mm512_mask_load_ps(xl, k3, xb + 48);
+          const __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + b * 16)));
+          if (b & 1) {
+            acc2 = _mm512_fmadd_ps(_mm512_permutexvar_ps(c, t), xf, acc2);
+            acc3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(c, 4), t), xl, acc3);
+          } else {
+            acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(c, t), xf, acc0);
+            acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(c, 4), t), xl, acc1);
+          }
+        }
+      }
+    } else {
+      // Dword lane k of a 16-column half takes code vi + k: byte (odd + k) >> 1 of the bytes loaded
+      // from vi >> 1, shifted right by 4 when (odd + k) is odd.
+      alignas(64) static const int8_t kByte[2][64] = {
+          {0, -1, -1, -1, 0, -1, -1, -1, 1, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, 2, -1, -1, -1, 3, -1, -1, -1, 3, -1, -1, -1,
+           4, -1, -1, -1, 4, -1, -1, -1, 5, -1, -1, -1, 5, -1, -1, -1, 6, -1, -1, -1, 6, -1, -1, -1, 7, -1, -1, -1, 7, -1, -1, -1},
+          {0, -1, -1, -1, 1, -1, -1, -1, 1, -1, -1, -1, 2, -1, -1, -1, 2, -1, -1, -1, 3, -1, -1, -1, 3, -1, -1, -1, 4, -1, -1, -1,
+           4, -1, -1, -1, 5, -1, -1, -1, 5, -1, -1, -1, 6, -1, -1, -1, 6, -1, -1, -1, 7, -1, -1, -1, 7, -1, -1, -1, 8, -1, -1, -1}};
+      const __m512i sh[2] = {_mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4),
+                             _mm512_setr_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0)};
+      const __m512i idx[2] = {_mm512_load_si512(kByte[0]), _mm512_load_si512(kByte[1])};
+      for (int64_t g = 0; g < gpr; ++g) {
+        const __m512 t = grid.table(r * gpr + g);
+        for (int64_t ch = g * cpg; ch < (g + 1) * cpg; ++ch) {
+          const uint32_t bits = rm[ch];
+          for (int h = 0; h < 2; ++h) {
+            const __mmask16 k = __mmask16(bits >> (16 * h));
+            const int cnt = __builtin_popcount(uint32_t(k)), odd = int(vi & 1), nb = (odd + cnt + 1) >> 1;
+            if (cnt == 0) continue;
+            const __m128i raw = _mm_maskz_loadu_epi8(__mmask16((1u << nb) - 1), codes + (vi >> 1));
+            const __m512i lanes = _mm512_srlv_epi32(_mm512_shuffle_epi8(_mm512_broadcast_i32x4(raw), idx[odd]), sh[odd]);
+            const __m512 w = expand_f32(_mm512_permutexvar_ps(lanes, t), k);
+            vi += cnt;
+            if (h) acc1 = _mm512_fmadd_ps(w, _mm512_loadu_ps(xs + ch * 32 + 16), acc1);
+            else acc0 = _mm512_fmadd_ps(w, _mm512_loadu_ps(xs + ch * 32), acc0);
+          }
+        }
+      }
+    }
+    out.store(r, 0, _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3))));
+  }
+}
+
+}  // namespace
+
+SpmmKernel select_qspmm_lut(const MatrixView& a, int64_t n) {
+  if (n != 1 || a.quant.bits != 4) return SpmmKernel{};
+  switch (a.format) {
+    case Format::dense: return {qgemv_lut<kDense>, XLayout::k_major, "qspmm_gemv_dense_int4_avx512", true, 1};
+    case Format::nm:
+      if (a.n == 2 && a.m == 4 && a.quant.group >= 64) return {qgemv_lut<kNM24>, XLayout::k_major, "qspmm_gemv_nm24_int4_avx512", true, 1};
+      return {qgemv_lut<kMasked>, XLayout::k_major, "qspmm_gemv_nm_int4_avx512", false, 1};
+    case Format::bitmap: return {qgemv_lut<kMasked>, XLayout::k_major, "qspmm_gemv_bitmap_int4_avx512", false, 1};
+    default: return SpmmKernel{};
+  }
+}
+
+}  // namespace sk
+SK_TARGET_END
+#else
+namespace sk {
+SpmmKernel select_qspmm_lut(const MatrixView&, int64_t) { return SpmmKernel{}; }
+}  // namespace sk
+#endif
