@@ -40,6 +40,7 @@
         "native/cpu/qspmm_avx512.cpp",
         "native/cpu/qspmm_avx512_vnni.cpp",
         "native/cpu/qspmm_avx512_lut.cpp",
+        "native/cpu/qspmm_avx512_bf16.cpp",
         "native/cpu/probes.cpp",
         "native/io/json.cpp",
         "native/io/mapped_file.cpp",

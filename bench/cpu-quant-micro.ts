@@ -42,6 +42,6 @@ for (const n of ns) {
       best = Math.min(best, Number(process.hrtime.bigint() - s));
     }
     if (!base) base = best;
-    console.log(`N=${String(n).padEnd(3)} ${label.padEnd(24)} ${selectedKernel(a, n, o).padEnd(34)} ${(best / 1e3).toFixed(1).padStart(8)} us ${(M * K / best / threads).toFixed(2).padStart(7)} w/ns/thread ${(best / base).toFixed(3).padStart(7)} x bf16`);
+    console.log(`N=${String(n).padEnd(3)} ${label.padEnd(24)} ${selectedKernel(a, n, { ...o, xDtype: 'bfloat16' }).padEnd(34)} ${(best / 1e3).toFixed(1).padStart(8)} us ${(M * K / best / threads).toFixed(2).padStart(7)} w/ns/thread ${(best / base).toFixed(3).padStart(7)} x bf16`);
   }
 }

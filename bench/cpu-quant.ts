@@ -75,7 +75,7 @@ for (const v of VARIANTS) {
     if (v.label === 'dense bf16') dense[n] = { cold, warm };
     const bytes = bytesOf(first);
     const r: Row = {
-      variant: v.label, n, kernel: selectedKernel(first, n, o), bytesPerWeight: bytes / (M * K), coldMs: cold, warmMs: warm,
+      variant: v.label, n, kernel: selectedKernel(first, n, { ...o, xDtype: 'bfloat16' }), bytesPerWeight: bytes / (M * K), coldMs: cold, warmMs: warm,
       coldGBs: bytes / cold / 1e6, floor: bytes / (bandwidth * 1e9) / (cold * 1e-3), coldVsDense: cold / dense[n]!.cold, warmVsDense: warm / dense[n]!.warm,
     };
     rows.push(r);

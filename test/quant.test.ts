@@ -272,6 +272,8 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
       setIsa('avx512');
       expect(selectedKernel(q, 1)).toBe('qspmm_gemv_nm24_int4_avx512');
       expect(selectedKernel(q, 16)).toBe('qspmm_outer_nm_int4_avx512');
+      expect(selectedKernel(q, 16, { xDtype: 'bfloat16' })).toBe(info.features.avx512bf16 ? 'qspmm_pairs_nm24_int4_bf16_avx512' : 'qspmm_outer_nm_int4_avx512');
+      expect(selectedKernel(q, 8, { xDtype: 'bfloat16' })).toBe('qspmm_outer_nm_int4_avx512');
     }
     setIsa(startIsa);
   });
