@@ -32,7 +32,7 @@ namespace {
 
 #include "avx512_expand.inl"
 
-enum Kind { kDense = 0, kNM24 = 1, kMasked = 2 };
+enum Kind { kNM24 = 1, kMasked = 2 };
 
 struct Grid {
   const uint16_t* scales;
@@ -46,16 +46,8 @@ struct Grid {
 };
 
 // x in the order the kernel reads it (see the file comment), into ws (kp floats, 64-aligned).
-template <int K> const float* stage_x(const float* x, int64_t cols, float* ws) {
-  if constexpr (K == kDense) {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-    for (int64_t c = 0; c < cols; c += 32) {
-      const __m512 a = _mm512_loadu_ps(x + c), b = _mm512_loadu_ps(x + c + 16);
-      _mm512_store_ps(ws + c, _mm512_permutex2var_ps(a, even, b));
-      _mm512_store_ps(ws + c + 16, _mm512_permutex2var_ps(a, odd, b));
-    }
-  } else {
+const float* stage_planes4(const float* x, int64_t cols, float* ws) {
+  {
     for (int64_t c = 0; c < cols; c += 64)
       for (int j = 0; j < 4; ++j)
         for (int i = 0; i < 16; ++i) ws[c + 16 * j + i] = x[c + 4 * i + j];
@@ -69,39 +61,16 @@ void qgemv_lut(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1
   const int64_t cols = a.cols, gpr = cols / q.group, cpg = q.group / 32;
   const uint8_t* codes = a.as<uint8_t>(Part::values);
   const Grid grid{a.as<uint16_t>(Part::scales), q.asym ? a.as<uint8_t>(Part::zeros) : nullptr};
-  const uint32_t* masks = K == kDense ? nullptr : a.as<uint32_t>(Part::masks);
-  const int64_t wpr = K == kDense ? 0 : mask_words_per_row(cols);
+  const uint32_t* masks = a.as<uint32_t>(Part::masks);
+  const int64_t wpr = mask_words_per_row(cols);
   const int32_t* rp = a.format == Format::bitmap ? a.as<int32_t>(Part::row_ptr) : nullptr;
   const int64_t per_row = a.format == Format::nm ? nm_values_per_row(cols, a.n, a.m) : cols;
-  const float* xs = K == kMasked ? x.data : stage_x<K>(x.data, cols, static_cast<float*>(x.workspace));
+  const float* xs = K == kMasked ? x.data : stage_planes4(x.data, cols, static_cast<float*>(x.workspace));
   for (int64_t r = r0; r < r1; ++r) {
     int64_t vi = rp ? int64_t(rp[r]) : r * per_row;
     const uint32_t* rm = masks ? masks + r * wpr : nullptr;
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(), acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
-    if constexpr (K == kDense) {
-      // vi is even: a row holds a multiple of 32 codes. Two chunks per step (two groups when G = 32).
-      const uint8_t* p = codes + (vi >> 1);
-      const int64_t chunks = cols / 32;
-      __m512 t = grid.table(r * gpr);
-      int64_t ch = 0;
-      for (; ch + 2 <= chunks; ch += 2) {
-        if (ch % cpg == 0) t = grid.table(r * gpr + ch / cpg);
-        const __m512 t1 = cpg == 1 ? grid.table(r * gpr + ch + 1) : t;
-        const __m512i b0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + ch * 16)));
-        const __m512i b1 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + ch * 16 + 16)));
-        const float* xc = xs + ch * 32;
-        acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(b0, t), _mm512_load_ps(xc), acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(b0, 4), t), _mm512_load_ps(xc + 16), acc1);
-        acc2 = _mm512_fmadd_ps(_mm512_permutexvar_ps(b1, t1), _mm512_load_ps(xc + 32), acc2);
-        acc3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(b1, 4), t1), _mm512_load_ps(xc + 48), acc3);
-      }
-      if (ch < chunks) {  // an odd chunk count: G = 32 (its own group)
-        t = grid.table(r * gpr + ch / cpg);
-        const __m512i b0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + ch * 16)));
-        acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(b0, t), _mm512_load_ps(xs + ch * 32), acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(b0, 4), t), _mm512_load_ps(xs + ch * 32 + 16), acc1);
-      }
-    } else if constexpr (K == kNM24) {
+    if constexpr (K == kNM24) {
       // 2:4 with G >= 64: a row's codes start on a byte (cols/2 codes per row, cols % 64 == 0).
       const uint8_t* p = codes + (vi >> 1);
       const __m512i words = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
@@ -166,12 +135,81 @@ void qgemv_lut(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1
   }
 }
 
+
+// Dense rows in 128-column blocks: 64 code bytes are 16 dwords, dword i the codes of columns
+// 8i .. 8i+7, so shifting by 4s (no shuffle) puts column 8i + s at the bottom of lane i, and x is
+// staged per block as 8 planes X_s[i] = x[8i + s]. Only the table lookups cross lanes (the
+// expensive kind here). The table holds code - zero (symmetric: one table for the matrix;
+// asymmetric: codes, minus a per-lane zero vector); each lane's 8-column sum is multiplied by its
+// group's scale at the end of the block. A last 32..96 columns go 32 at a time, [even, odd].
+template <bool Asym>
+void qgemv_dense(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const int G = a.quant.group;
+  const int64_t cols = a.cols, gpr = cols / G, nb = cols / 128, gpb = G >= 128 ? 1 : 128 / G;
+  const uint8_t* codes = a.as<uint8_t>(Part::values);
+  const uint16_t* scales = a.as<uint16_t>(Part::scales);
+  const uint8_t* zeros = Asym ? a.as<uint8_t>(Part::zeros) : nullptr;
+  const Grid grid{scales, zeros};
+  float* xs = static_cast<float*>(x.workspace);
+  for (int64_t b = 0; b < nb; ++b)
+    for (int s = 0; s < 8; ++s)
+      for (int i = 0; i < 16; ++i) xs[128 * b + 16 * s + i] = x.data[128 * b + 8 * i + s];
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  for (int64_t c = nb * 128; c < cols; c += 32) {
+    const __m512 lo = _mm512_loadu_ps(x.data + c), hi = _mm512_loadu_ps(x.data + c + 16);
+    _mm512_store_ps(xs + c, _mm512_permutex2var_ps(lo, even, hi));
+    _mm512_store_ps(xs + c + 16, _mm512_permutex2var_ps(lo, _mm512_add_epi32(even, _mm512_set1_epi32(1)), hi));
+  }
+  const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512 table = Asym ? iota : _mm512_sub_ps(iota, _mm512_set1_ps(8.f));
+  // Lane i of a block covers columns 8i .. 8i+7: group 8i / G of the block's first.
+  const __m512i lane_group = _mm512_srlv_epi32(_mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120),
+                                               _mm512_set1_epi32(G >= 128 ? 31 : __builtin_ctz(unsigned(G))));
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* p = codes + r * cols / 2;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t g = r * gpr + b * 128 / G;
+      __m512 sv, zv = _mm512_setzero_ps();
+      if (G >= 128) {
+        sv = _mm512_set1_ps(_cvtsh_ss(scales[g]));
+        if (Asym) zv = _mm512_set1_ps(float(zeros[g]));
+      } else {
+        const __mmask8 k = __mmask8((1u << gpb) - 1);
+        sv = _mm512_permutexvar_ps(lane_group, _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_maskz_loadu_epi16(k, scales + g))));
+        if (Asym)
+          zv = _mm512_permutexvar_ps(lane_group, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, zeros + g))));
+      }
+      const __m512i v = _mm512_loadu_si512(p + 64 * b);
+      const float* xb = xs + 128 * b;
+      auto w = [&](int s) {
+        const __m512 t = _mm512_permutexvar_ps(s ? _mm512_srli_epi32(v, 4 * s) : v, table);
+        return Asym ? _mm512_sub_ps(t, zv) : t;
+      };
+      __m512 p0 = _mm512_mul_ps(w(0), _mm512_load_ps(xb)), p1 = _mm512_mul_ps(w(1), _mm512_load_ps(xb + 16));
+      __m512 p2 = _mm512_mul_ps(w(2), _mm512_load_ps(xb + 32)), p3 = _mm512_mul_ps(w(3), _mm512_load_ps(xb + 48));
+      p0 = _mm512_fmadd_ps(w(4), _mm512_load_ps(xb + 64), p0);
+      p1 = _mm512_fmadd_ps(w(5), _mm512_load_ps(xb + 80), p1);
+      p2 = _mm512_fmadd_ps(w(6), _mm512_load_ps(xb + 96), p2);
+      p3 = _mm512_fmadd_ps(w(7), _mm512_load_ps(xb + 112), p3);
+      acc = _mm512_fmadd_ps(_mm512_add_ps(_mm512_add_ps(p0, p1), _mm512_add_ps(p2, p3)), sv, acc);
+    }
+    for (int64_t c = nb * 128; c < cols; c += 32) {  // the tail: whole groups of 32 or 64 columns
+      const __m512 t = grid.table(r * gpr + c / G);
+      const __m512i b0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + c / 2)));
+      acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(b0, t), _mm512_load_ps(xs + c), acc);
+      acc = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(b0, 4), t), _mm512_load_ps(xs + c + 16), acc);
+    }
+    out.store(r, 0, _mm512_reduce_add_ps(acc));
+  }
+}
+
 }  // namespace
 
 SpmmKernel select_qspmm_lut(const MatrixView& a, int64_t n) {
   if (n != 1 || a.quant.bits != 4) return SpmmKernel{};
   switch (a.format) {
-    case Format::dense: return {qgemv_lut<kDense>, XLayout::k_major, "qspmm_gemv_dense_int4_avx512", true, 1};
+    case Format::dense: return {a.quant.asym ? qgemv_dense<true> : qgemv_dense<false>, XLayout::k_major, "qspmm_gemv_dense_int4_avx512", true, 1};
     case Format::nm:
       if (a.n == 2 && a.m == 4 && a.quant.group >= 64) return {qgemv_lut<kNM24>, XLayout::k_major, "qspmm_gemv_nm24_int4_avx512", true, 1};
       return {qgemv_lut<kMasked>, XLayout::k_major, "qspmm_gemv_nm_int4_avx512", false, 1};
