@@ -190,7 +190,7 @@ const SHAPES: [number, number, number, number][] = [
   // [M, K, N, groupSize]
   [1, 32, 1, 32], [37, 96, 1, 32], [19, 256, 2, 128], [33, 192, 3, 64], [21, 128, 16, 32], [40, 512, 17, 128], [9, 256, 64, 64], [5, 160, 70, 32], [23, 1280, 16, 128], [6, 2304, 5, 64],
   // N = 1 for every group size (the table kernels: 2:4 with G >= 64 has its own), odd 64-column block counts
-  [29, 320, 1, 64], [11, 768, 1, 128], [7, 1536, 1, 256], [4, 4160, 1, 64],
+  [29, 320, 1, 64], [11, 768, 1, 128], [7, 1536, 1, 256], [4, 4160, 1, 64], [9, 512, 1, 32],
 ];
 
 describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
@@ -270,7 +270,9 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
     expect(selectedKernel(q, 1)).toBe('qspmm_portable');
     if (ISAS.includes('avx512')) {
       setIsa('avx512');
-      expect(selectedKernel(q, 1)).toBe('qspmm_gemv_nm24_int4_avx512');
+      expect(selectedKernel(q, 1)).toBe('qspmm_gemv_nm24_b64_int4_avx512');
+      const q256 = pack(makeWeight(16, 256, 4, false), 16, 256, { format: 'nm', n: 2, m: 4 }, { bits: 4, groupSize: 32, symmetric: false });
+      expect(selectedKernel(q256, 1)).toBe('qspmm_gemv_nm24_b256_int4_avx512');
       expect(selectedKernel(q, 16)).toBe('qspmm_outer_nm_int4_avx512');
       expect(selectedKernel(q, 16, { xDtype: 'bfloat16' })).toBe(info.features.avx512bf16 ? 'qspmm_pairs_nm24_int4_bf16_avx512' : 'qspmm_outer_nm_int4_avx512');
       expect(selectedKernel(q, 8, { xDtype: 'bfloat16' })).toBe('qspmm_outer_nm_int4_avx512');

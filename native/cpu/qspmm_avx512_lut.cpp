@@ -204,6 +204,76 @@ void qgemv_dense(const MatrixView& a, const Activations& x, int64_t r0, int64_t 
   }
 }
 
+// 2:4 rows in 256-column blocks (cols % 256 == 0, any G): lane i covers columns 16i .. 16i+15,
+// four 4-column groups q. Dword i of the block's 64 code bytes holds their codes (byte q: first
+// kept value in the low nibble, second in the high one), so shifts by 8q and 8q + 4 bring each to
+// the bottom of lane i without a shuffle; mask halfword i (one zero-extension per block) gives the
+// 16 lane masks that pick each kept value's x from 16 staged planes X_qj[i] = x[16i + 4q + j].
+// The table holds code - zero as for dense; scales apply per lane at the end of the block.
+template <bool Asym>
+void qgemv_nm24_b256(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const int G = a.quant.group;
+  const int64_t cols = a.cols, gpr = cols / G, nb = cols / 256, gpb = G >= 256 ? 1 : 256 / G, wpr = mask_words_per_row(cols);
+  const uint8_t* codes = a.as<uint8_t>(Part::values);
+  const uint16_t* scales = a.as<uint16_t>(Part::scales);
+  const uint8_t* zeros = Asym ? a.as<uint8_t>(Part::zeros) : nullptr;
+  const uint32_t* masks = a.as<uint32_t>(Part::masks);
+  float* xs = static_cast<float*>(x.workspace);
+  for (int64_t b = 0; b < nb; ++b)
+    for (int qj = 0; qj < 16; ++qj)
+      for (int i = 0; i < 16; ++i) xs[256 * b + 16 * qj + i] = x.data[256 * b + 16 * i + qj];
+  const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512 table = Asym ? iota : _mm512_sub_ps(iota, _mm512_set1_ps(8.f));
+  // Lane i covers columns 16i .. 16i+15: group 16i / G of the block's first.
+  const __m512i lane_group = _mm512_srlv_epi32(_mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240),
+                                               _mm512_set1_epi32(G >= 256 ? 31 : __builtin_ctz(unsigned(G))));
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* p = codes + r * cols / 4;  // cols / 2 codes per row: rows start on a byte
+    const uint32_t* rm = masks + r * wpr;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t g = r * gpr + b * 256 / G;
+      __m512 sv, zv = _mm512_setzero_ps();
+      if (G >= 256) {
+        sv = _mm512_set1_ps(_cvtsh_ss(scales[g]));
+        if (Asym) zv = _mm512_set1_ps(float(zeros[g]));
+      } else {
+        const __mmask8 k = __mmask8((1u << gpb) - 1);
+        sv = _mm512_permutexvar_ps(lane_group, _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_maskz_loadu_epi16(k, scales + g))));
+        if (Asym)
+          zv = _mm512_permutexvar_ps(lane_group, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, zeros + g))));
+      }
+      const __m512i v = _mm512_loadu_si512(p + 64 * b);
+      const __m512i m = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(rm + 8 * b)));
+      const float* xb = xs + 256 * b;
+      __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+      auto group = [&](int q, __m512& first, __m512& second) {
+        const float* xq = xb + 64 * q;
+        const __mmask16 k0 = _mm512_test_epi32_mask(m, _mm512_set1_epi32(1 << (4 * q))), k1 = _mm512_test_epi32_mask(m, _mm512_set1_epi32(2 << (4 * q)));
+        const __mmask16 k2 = _mm512_test_epi32_mask(m, _mm512_set1_epi32(4 << (4 * q))), k3 = _mm512_test_epi32_mask(m, _mm512_set1_epi32(8 << (4 * q)));
+        // First kept column: 0 if bit 0, else 1 if bit 1, else 2; second: 3 if bit 3, else 2 if bit 2, else 1.
+        const __m512 x0 = _mm512_load_ps(xq), x1 = _mm512_load_ps(xq + 16), x2 = _mm512_load_ps(xq + 32), x3 = _mm512_load_ps(xq + 48);
+        const __m512 xf = _mm512_mask_blend_ps(k0, _mm512_mask_blend_ps(k1, x2, x1), x0);
+        const __m512 xl = _mm512_mask_blend_ps(k3, _mm512_mask_blend_ps(k2, x1, x2), x3);
+        __m512 wf = _mm512_permutexvar_ps(q ? _mm512_srli_epi32(v, 8 * q) : v, table);
+        __m512 wl = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 8 * q + 4), table);
+        if (Asym) {
+          wf = _mm512_sub_ps(wf, zv);
+          wl = _mm512_sub_ps(wl, zv);
+        }
+        first = _mm512_fmadd_ps(wf, xf, first);
+        second = _mm512_fmadd_ps(wl, xl, second);
+      };
+      group(0, s0, s1);
+      group(1, s2, s3);
+      group(2, s0, s1);
+      group(3, s2, s3);
+      acc = _mm512_fmadd_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)), sv, acc);
+    }
+    out.store(r, 0, _mm512_reduce_add_ps(acc));
+  }
+}
+
 }  // namespace
 
 SpmmKernel select_qspmm_lut(const MatrixView& a, int64_t n) {
@@ -211,7 +281,9 @@ SpmmKernel select_qspmm_lut(const MatrixView& a, int64_t n) {
   switch (a.format) {
     case Format::dense: return {a.quant.asym ? qgemv_dense<true> : qgemv_dense<false>, XLayout::k_major, "qspmm_gemv_dense_int4_avx512", true, 1};
     case Format::nm:
-      if (a.n == 2 && a.m == 4 && a.quant.group >= 64) return {qgemv_lut<kNM24>, XLayout::k_major, "qspmm_gemv_nm24_int4_avx512", true, 1};
+      if (a.n == 2 && a.m == 4 && a.cols % 256 == 0)
+        return {a.quant.asym ? qgemv_nm24_b256<true> : qgemv_nm24_b256<false>, XLayout::k_major, "qspmm_gemv_nm24_b256_int4_avx512", true, 1};
+      if (a.n == 2 && a.m == 4 && a.quant.group >= 64) return {qgemv_lut<kNM24>, XLayout::k_major, "qspmm_gemv_nm24_b64_int4_avx512", true, 1};
       return {qgemv_lut<kMasked>, XLayout::k_major, "qspmm_gemv_nm_int4_avx512", false, 1};
     case Format::bitmap: return {qgemv_lut<kMasked>, XLayout::k_major, "qspmm_gemv_bitmap_int4_avx512", false, 1};
     default: return SpmmKernel{};
