@@ -17,6 +17,9 @@ SpmmKernel select_qspmm_lut(const MatrixView& a, int64_t n);
 // N > 8, 2:4 with 4-bit codes, bf16 activations, AVX512-BF16: weight pairs by vdpbf16ps (qspmm_avx512_bf16.cpp).
 SpmmKernel select_qspmm_bf16(const MatrixView& a, int64_t n, DType x_dtype);
 
+// N = 1, dense 4-bit, AVX2 (qspmm_avx2.cpp).
+SpmmKernel select_qspmm_avx2(const MatrixView& a, int64_t n);
+
 // Portable: any quantized format, any N; x k-major with ld = N.
 void qspmm_portable(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out);
 

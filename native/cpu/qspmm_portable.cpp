@@ -58,6 +58,7 @@ SpmmKernel select_qspmm_kernel(const MatrixView& a, int64_t n, Isa isa, DType x_
   if (!k.fn && isa == Isa::avx512) k = select_qspmm_bf16(a, n, x_dtype);
   if (!k.fn && isa == Isa::avx512) k = select_qspmm_lut(a, n);
   if (!k.fn && isa == Isa::avx512) k = select_qspmm_avx512(a, n);
+  if (!k.fn && isa == Isa::avx2) k = select_qspmm_avx2(a, n);
   if (!k.fn) k = {qspmm_portable, XLayout::k_major, "qspmm_portable"};
   return k;
 }
