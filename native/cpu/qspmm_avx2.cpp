@@ -18,6 +18,12 @@ SK_TARGET_BEGIN_AVX2
 namespace sk {
 namespace {
 
+inline float reduce_add(__m256 v) {
+  const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+}
+
 template <bool Asym>
 void qgemv_dense_int4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const int G = a.quant.group;
@@ -54,9 +60,7 @@ void qgemv_dense_int4(const MatrixView& a, const Activations& x, int64_t r0, int
       p3 = _mm256_fmadd_ps(w(7), _mm256_load_ps(xb + 56), p3);
       acc = _mm256_fmadd_ps(_mm256_add_ps(_mm256_add_ps(p0, p1), _mm256_add_ps(p2, p3)), sv, acc);
     }
-    const __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    out.store(r, 0, _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q))));
+    out.store(r, 0, reduce_add(acc));
   }
 }
 
@@ -119,9 +123,7 @@ void qgemv_masked_int4(const MatrixView& a, const Activations& x, int64_t r0, in
       }
       acc = _mm256_fmadd_ps(_mm256_add_ps(ga, gb), _mm256_set1_ps(_cvtsh_ss(scales[gi])), acc);
     }
-    const __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    out.store(r, 0, _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q))));
+    out.store(r, 0, reduce_add(acc));
   }
 }
 

@@ -136,6 +136,21 @@ void qgemv_lut(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1
 }
 
 
+// The scales (and zero points) of a block's lanes: groups g .. g+count-1 (count = block / G, or 1
+// when the block lies in one group), lane i taking group g + lane_group[i].
+template <bool Asym>
+inline void block_grid(const uint16_t* scales, const uint8_t* zeros, int64_t g, int count, __m512i lane_group, __m512* sv, __m512* zv) {
+  *zv = _mm512_setzero_ps();
+  if (count == 1) {
+    *sv = _mm512_set1_ps(_cvtsh_ss(scales[g]));
+    if (Asym) *zv = _mm512_set1_ps(float(zeros[g]));
+    return;
+  }
+  const __mmask8 k = __mmask8((1u << count) - 1);
+  *sv = _mm512_permutexvar_ps(lane_group, _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_maskz_loadu_epi16(k, scales + g))));
+  if (Asym) *zv = _mm512_permutexvar_ps(lane_group, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, zeros + g))));
+}
+
 // Dense rows in 128-column blocks: 64 code bytes are 16 dwords, dword i the codes of columns
 // 8i .. 8i+7, so shifting by 4s (no shuffle) puts column 8i + s at the bottom of lane i, and x is
 // staged per block as 8 planes X_s[i] = x[8i + s]. Only the table lookups cross lanes (the
@@ -170,16 +185,8 @@ void qgemv_dense(const MatrixView& a, const Activations& x, int64_t r0, int64_t 
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const int64_t g = r * gpr + b * 128 / G;
-      __m512 sv, zv = _mm512_setzero_ps();
-      if (G >= 128) {
-        sv = _mm512_set1_ps(_cvtsh_ss(scales[g]));
-        if (Asym) zv = _mm512_set1_ps(float(zeros[g]));
-      } else {
-        const __mmask8 k = __mmask8((1u << gpb) - 1);
-        sv = _mm512_permutexvar_ps(lane_group, _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_maskz_loadu_epi16(k, scales + g))));
-        if (Asym)
-          zv = _mm512_permutexvar_ps(lane_group, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, zeros + g))));
-      }
+      __m512 sv, zv;
+      block_grid<Asym>(scales, zeros, g, int(gpb), lane_group, &sv, &zv);
       const __m512i v = _mm512_loadu_si512(p + 64 * b);
       const float* xb = xs + 128 * b;
       auto w = [&](int s) {
@@ -233,16 +240,8 @@ void qgemv_nm24_b256(const MatrixView& a, const Activations& x, int64_t r0, int6
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const int64_t g = r * gpr + b * 256 / G;
-      __m512 sv, zv = _mm512_setzero_ps();
-      if (G >= 256) {
-        sv = _mm512_set1_ps(_cvtsh_ss(scales[g]));
-        if (Asym) zv = _mm512_set1_ps(float(zeros[g]));
-      } else {
-        const __mmask8 k = __mmask8((1u << gpb) - 1);
-        sv = _mm512_permutexvar_ps(lane_group, _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_maskz_loadu_epi16(k, scales + g))));
-        if (Asym)
-          zv = _mm512_permutexvar_ps(lane_group, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, zeros + g))));
-      }
+      __m512 sv, zv;
+      block_grid<Asym>(scales, zeros, g, int(gpb), lane_group, &sv, &zv);
       const __m512i v = _mm512_loadu_si512(p + 64 * b);
       const __m512i m = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(rm + 8 * b)));
       const float* xb = xs + 256 * b;
