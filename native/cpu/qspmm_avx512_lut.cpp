@@ -22,10 +22,6 @@
 #include "qspmm.h"
 
 #if SK_HAVE_X86
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 SK_TARGET_BEGIN_AVX512
 namespace sk {
 namespace {
