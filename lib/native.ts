@@ -137,6 +137,8 @@ export interface NativeAddon {
   kernelName(m: MatrixDesc, n: number, xDtype?: string): string;
   /** The ids of the CPU kernel table (native/cpu/spmm_kernel_list.inc); names are `<id>_<dtype>_<isa>`. */
   spmmKernelIds(): string[];
+  /** The quantized CPU kernels (native/cpu/qspmm_kernel_list.inc), by the name selectedKernel reports. */
+  qspmmKernelNames(): string[];
   setNumThreads(n: number): void;
   getNumThreads(): number;
   cpuInfo(): { features: Record<string, boolean>; isa: string; supportedIsas: string[] };

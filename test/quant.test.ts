@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   SparseMatrix, Tensor, cpuInfo, linear, loadSafetensors, saveSafetensors, selectedKernel, setIsa, spmm, type FloatDType, type Isa,
 } from '../lib/index.js';
+import { native } from '../lib/native.js';
 import { OUT_RTOL, expectClose, matmulRef, rng, valuesOf } from './reference.js';
 import { dequantRef, fitGroup, quantizeValue } from './quant-reference.js';
 import { native } from '../lib/native.js';
@@ -258,6 +259,8 @@ describe('quantized storage: the checks behind the JS ones, and what files say',
 const SHAPES: [number, number, number, number][] = [
   // [M, K, N, groupSize]
   [1, 32, 1, 32], [37, 96, 1, 32], [19, 256, 2, 128], [33, 192, 3, 64], [21, 128, 16, 32], [40, 512, 17, 128], [9, 256, 64, 64], [5, 160, 70, 32], [23, 1280, 16, 128], [6, 2304, 5, 64],
+  // N = 1 for every group size (the table kernels: 2:4 with G >= 64 has its own), odd 64-column block counts
+  [29, 320, 1, 64], [11, 768, 1, 128], [7, 1536, 1, 256], [4, 4160, 1, 64], [9, 512, 1, 32],
 ];
 
 describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
@@ -331,14 +334,63 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
     expect(() => linear.sync(Tensor.randn([1, 64], { seed: 2 }), dense, null, { activations: 'int4' as 'int8' })).toThrow(/expected 'float32' or 'int8'/);
   });
 
+  it('selects every kernel of the quantized kernel list on each ISA that has it, and nothing off the list', () => {
+    const names = native.qspmmKernelNames();
+    expect(new Set(names).size).toBe(names.length);
+    const f = info.features as Record<string, boolean>;
+    type Case = { w: SparseMatrix; n: number; o?: { xDtype?: FloatDType; activations?: 'int8' }; isa: Isa; needs?: string };
+    const mk = (fmt: Fmt, bits: 4 | 8, K = 256, groupSize = 64) => pack(makeWeight(16, K, 7, fmt.format === 'bitmap'), 16, K, fmt, { bits, groupSize, symmetric: true });
+    const FMT: Record<string, Fmt> = { dense: { format: 'dense' }, nm: { format: 'nm', n: 1, m: 4 }, bitmap: { format: 'bitmap' } };
+    const cases: Record<string, Case> = {
+      qspmm_portable: { w: mk(FMT.dense!, 4), n: 1, isa: 'portable' },
+      qspmm_gemv_dense_int4_avx2: { w: mk(FMT.dense!, 4), n: 1, isa: 'avx2' },
+      qspmm_gemv_nm_int4_avx2: { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 1, isa: 'avx2' },
+      qspmm_gemv_bitmap_int4_avx2: { w: mk(FMT.bitmap!, 4), n: 1, isa: 'avx2' },
+      qspmm_gemv_nm24_b256_int4_avx512: { w: mk({ format: 'nm', n: 2, m: 4 }, 4, 256, 32), n: 1, isa: 'avx512' },
+      qspmm_gemv_nm24_b64_int4_avx512: { w: mk({ format: 'nm', n: 2, m: 4 }, 4, 320, 64), n: 1, isa: 'avx512' },
+      qspmm_pairs_nm24_int4_bf16_avx512: { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 16, o: { xDtype: 'bfloat16' }, isa: 'avx512', needs: 'avx512bf16' },
+    };
+    for (const [name, fmt] of Object.entries(FMT))
+      for (const bits of [4, 8] as const) {
+        const b = `int${bits}`;
+        cases[`qspmm_gemv_${name}_${b}_avx512`] = { w: mk(fmt, bits), n: 1, isa: 'avx512' };
+        cases[`qspmm_outer_${name}_${b}_avx512`] = { w: mk(fmt, bits), n: 16, isa: 'avx512' };
+        cases[`qspmm_gemv_${name}_${b}_x8_vnni`] = { w: mk(fmt, bits), n: 1, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
+      }
+    expect(Object.keys(cases).sort()).toEqual([...names].sort());
+    try {
+      for (const [name, c] of Object.entries(cases)) {
+        if (!ISAS.includes(c.isa) || (c.needs && !f[c.needs])) { console.warn(`quantized kernel list: ${name} not selectable on this CPU`); continue; }
+        setIsa(c.isa);
+        expect(selectedKernel(c.w, c.n, c.o), name).toBe(name);
+      }
+      // Every selection over a grid of cases is on the list.
+      for (const isa of ISAS) {
+        setIsa(isa);
+        for (const fmt of [...Object.values(FMT), { format: 'nm', n: 2, m: 4 } as Fmt])
+          for (const bits of [4, 8] as const)
+            for (const [K, G] of [[256, 32], [320, 64], [512, 256]])
+              for (const n of [1, 2, 9, 16, 64])
+                for (const o of [{}, { xDtype: 'bfloat16' as const }, { activations: 'int8' as const }])
+                  expect(names).toContain(selectedKernel(mk(fmt, bits, K, G), n, o));
+      }
+    } finally {
+      setIsa(startIsa);
+    }
+  });
+
   it('picks the AVX-512 quantized kernels where the CPU has them, portable elsewhere', () => {
     const q = pack(makeWeight(16, 128, 3, false), 16, 128, { format: 'nm', n: 2, m: 4 }, { bits: 4, groupSize: 128, symmetric: true });
     setIsa('portable');
     expect(selectedKernel(q, 1)).toBe('qspmm_portable');
     if (ISAS.includes('avx512')) {
       setIsa('avx512');
-      expect(selectedKernel(q, 1)).toBe('qspmm_gemv_nm_int4_avx512');
+      expect(selectedKernel(q, 1)).toBe('qspmm_gemv_nm24_b64_int4_avx512');
+      const q256 = pack(makeWeight(16, 256, 4, false), 16, 256, { format: 'nm', n: 2, m: 4 }, { bits: 4, groupSize: 32, symmetric: false });
+      expect(selectedKernel(q256, 1)).toBe('qspmm_gemv_nm24_b256_int4_avx512');
       expect(selectedKernel(q, 16)).toBe('qspmm_outer_nm_int4_avx512');
+      expect(selectedKernel(q, 16, { xDtype: 'bfloat16' })).toBe(info.features.avx512bf16 ? 'qspmm_pairs_nm24_int4_bf16_avx512' : 'qspmm_outer_nm_int4_avx512');
+      expect(selectedKernel(q, 8, { xDtype: 'bfloat16' })).toBe('qspmm_outer_nm_int4_avx512');
     }
     setIsa(startIsa);
   });

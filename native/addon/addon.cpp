@@ -352,6 +352,18 @@ Napi::Value SpmmKernelIds(const Napi::CallbackInfo& info) {
   return ids;
 }
 
+// The quantized kernels' names (native/cpu/qspmm_kernel_list.inc), in list order.
+Napi::Value QspmmKernelNames(const Napi::CallbackInfo& info) {
+  static const char* const kNames[] = {
+#define SK_QSPMM_KERNEL(name, what) #name,
+#include "../cpu/qspmm_kernel_list.inc"
+#undef SK_QSPMM_KERNEL
+  };
+  Napi::Array names = Napi::Array::New(info.Env(), sizeof kNames / sizeof kNames[0]);
+  for (uint32_t i = 0; i < names.Length(); ++i) names.Set(i, kNames[i]);
+  return names;
+}
+
 }  // namespace
 
 void register_core(Napi::Env env, Napi::Object exports) {
@@ -365,6 +377,7 @@ void register_core(Napi::Env env, Napi::Object exports) {
   exports.Set("spmmAsync", Napi::Function::New(env, SpmmAsync));
   exports.Set("kernelName", Napi::Function::New(env, KernelName));
   exports.Set("spmmKernelIds", Napi::Function::New(env, SpmmKernelIds));
+  exports.Set("qspmmKernelNames", Napi::Function::New(env, QspmmKernelNames));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));

@@ -20,7 +20,7 @@ const char* const kSpmmKernelIds[int(SpmmKernelId::count)] = {
 };
 
 SpmmKernel select_spmm_kernel(const MatrixView& a, int64_t n, Isa isa, DType x_dtype) {
-  if (a.quant.on()) return select_qspmm_kernel(a, n, isa);
+  if (a.quant.on()) return select_qspmm_kernel(a, n, isa, x_dtype);
   SpmmKernel k;
   if (a.format != Format::tiled_csl && a.rows > 0 && a.cols > 0) {
     switch (isa) {
@@ -143,7 +143,8 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args) {
   const int64_t step = (blocks + tasks - 1) / tasks;
   tasks = (blocks + step - 1) / step;
   const int64_t ld = (args.n + k.n_align - 1) / k.n_align * k.n_align;
-  const size_t ws_bytes = k.needs_workspace ? (spmm_workspace_bytes(step * align, ld, kp) + 63) / 64 * 64 : 0;
+  const size_t ws_need = !k.needs_workspace ? 0 : k.workspace ? k.workspace(step * align, ld, kp) : spmm_workspace_bytes(step * align, ld, kp);
+  const size_t ws_bytes = (ws_need + 63) / 64 * 64;
   Scratch& scratch = t_scratch;
   float* xbuf = nullptr;
   std::vector<float> bias;

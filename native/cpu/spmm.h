@@ -61,6 +61,8 @@ struct SpmmKernel {
   const char* name = "";
   bool needs_workspace = false;
   int n_align = 1;  // k_major layouts: pad each row of N to a multiple of this (whole vectors)
+  // Per-task workspace size when the kernel's need is not spmm_workspace_bytes' (needs_workspace).
+  size_t (*workspace)(int64_t rows, int64_t ld, int64_t kp) = nullptr;
 };
 
 // The kernels of each ISA's table, by id (spmm_kernel_list.inc is the one list).
