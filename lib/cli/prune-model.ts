@@ -79,7 +79,8 @@ export async function pruneModelDir(input: string, output: string, o: PruneModel
       throw new CliError(EXIT.output, `cannot write '${output}': ${(e as Error).message}`);
     throw e;
   }
-  rss = Math.max(rss, process.memoryUsage().rss);
+  // The kernel's high-water mark also sees peaks between progress callbacks (a Hessian's factorisation).
+  rss = Math.max(rss, process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
   return { command: 'prune-model', version: 1, input, output, outputBytes: saved.bytes, peakRssBytes: rss, ...report };
 }
 
