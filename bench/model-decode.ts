@@ -1,7 +1,7 @@
 // The whole-model comparison of #18 on Llama-2-7B layer shapes, in one run:
 //   npx tsx bench/model-decode.ts --layers 2 [--dir /tmp/sk-llama7b-2L] [--tokens 16] [--batch 1,8]
 //     [--prompt 0] [--samples 8] [--seq-len 512] [--method24 sparsegpt] [--cases dense,bitmap50,bitmap70,nm24]
-//     [--keep] [--threads 2]
+//     [--keep] [--reuse] [--threads 2]
 // 1. writes the random bf16 checkpoint (bench/llama7b-shapes.ts) unless --dir already holds one
 //    with that many layers;
 // 2. prunes it with `sparsekit prune-model`, one child process per case so each peak RSS is its
@@ -13,7 +13,9 @@
 //    fraction of the measured read bandwidth (the byte limit) that reaches;
 // 4. prints one table and writes bench/results/model-decode-latest.json.
 // Random weights say nothing about quality; they move the same bytes as the real model's blocks.
-// The checkpoints are deleted at the end unless --keep.
+// The pruned checkpoints are deleted at the end unless --keep; --reuse (implies --keep) times the
+// ones a previous --keep run left instead of pruning again. The dense one stays (delete it yourself).
+// "32 layers" extrapolates decode tokens/s to Llama-2-7B's depth from the per-block and head times.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -36,7 +38,8 @@ const seqLen = opt('--seq-len', '512');
 const method24 = opt('--method24', 'sparsegpt');
 const threads = Number(opt('--threads', '2'));
 const dir = opt('--dir', join(tmpdir(), `sk-llama7b-${layers}L`));
-const keep = args.includes('--keep');
+const keep = args.includes('--keep') || args.includes('--reuse');
+const reuse = args.includes('--reuse');
 const caseNames = opt('--cases', 'dense,bitmap50,bitmap70,nm24').split(',');
 setNumThreads(threads);
 
@@ -72,6 +75,8 @@ const pruned: PruneRow[] = [];
 const dirs = new Map<string, string>([['dense', dir]]);
 for (const c of CASES.filter((c) => caseNames.includes(c.name) && c.prune)) {
   const out = `${dir}-${c.name}`;
+  dirs.set(c.name, out);
+  if (reuse && existsSync(join(out, 'config.json'))) continue;
   rmSync(out, { recursive: true, force: true });
   const calib = c.prune!.includes('magnitude') ? [] : ['--calib', join(dir, 'calib.tokens'), '--samples', samples, '--seq-len', seqLen];
   console.error(`prune-model ${c.prune!.join(' ')} -> ${out}`);
@@ -81,7 +86,6 @@ for (const c of CASES.filter((c) => caseNames.includes(c.name) && c.prune)) {
     case: c.name, method: r.method, seconds: r.seconds, secondsPerBlock: blocks.reduce((a, b) => a + b, 0) / blocks.length,
     peakRssBytes: r.peakRssBytes, outputBytes: r.outputBytes,
   });
-  dirs.set(c.name, out);
 }
 
 // 3. Decode, block by block. Every checkpoint is open at once and the cases take turns step by
@@ -94,6 +98,8 @@ interface DecodeRow {
   msPerBlock: number; cpuMsPerBlock: number; blockBytes: number; blockFloor: number;
   msHead: number; headBytes: number; headFloor: number;
   bytesPerStep: number; stepFloor: number; formats: string; prefillTokensPerSecond: number | null;
+  /** Extrapolated to 32 blocks (Llama-2-7B): batch / (32 · ms per block + ms of the head). */
+  tokensPerSecond32: number;
 }
 const decode: DecodeRow[] = [];
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
@@ -166,6 +172,7 @@ for (const batch of batches) {
       msPerBlock, cpuMsPerBlock: median(st.map((s) => s.cpuBlocks)), blockBytes, blockFloor: floor(blockBytes, msPerBlock),
       msHead, headBytes, headFloor: floor(headBytes, msHead),
       bytesPerStep, stepFloor: floor(bytesPerStep, msPerStep), formats, prefillTokensPerSecond: prefill.get(c.name) ?? null,
+      tokensPerSecond32: (1000 * batch) / (32 * msPerBlock + msHead),
     });
   }
 }
@@ -178,7 +185,7 @@ const pct = (f: number) => `${(100 * f).toFixed(0)}%`;
 console.log(`model-decode: Llama-2-7B shapes, ${layers} layers, isa ${cpuInfo().isa}, ${threads} threads, read bandwidth ${bandwidthGBs.toFixed(1)} GB/s, ` +
   `load ${load.map((l) => l.toFixed(2)).join(' ')}`);
 const denseRow = (b: number) => decode.find((d) => d.case === 'dense' && d.batch === b);
-const head = ['case', 'storage', 'batch', 'tok/s', 'vs dense', 'ms/step', 'cpu ms/step', 'ms/block', 'cpu ms/block', 'MB/block', 'block floor', 'ms head', 'head floor', 'MB/step', 'step floor', ...(prompt > 0 ? [`prefill ${prompt} tok/s`] : [])];
+const head = ['case', 'storage', 'batch', 'tok/s', 'vs dense', '32 layers tok/s', 'ms/step', 'cpu ms/step', 'ms/block', 'cpu ms/block', 'MB/block', 'block floor', 'ms head', 'head floor', 'MB/step', 'step floor', ...(prompt > 0 ? [`prefill ${prompt} tok/s`] : [])];
 const rows = [head, ...decode.map((d) => {
   const base = denseRow(d.batch);
   return [CASES.find((c) => c.name === d.case)!.label, d.formats, String(d.batch), d.tokensPerSecond.toFixed(2), base ? `${(d.tokensPerSecond / base.tokensPerSecond).toFixed(2)}x` : '-',

@@ -185,13 +185,14 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
 
   program.command('merge-lora')
     .description('merge a PEFT LoRA adapter into a pruned model, keeping every pruned weight zero')
-    .argument('<model>', 'model .safetensors (dense or packed), or a directory holding model.safetensors')
+    .argument('<model>', 'model .safetensors (dense or packed), or a folder holding model.safetensors or shards with model.safetensors.index.json')
     .argument('<adapter>', 'PEFT adapter directory (adapter_config.json + adapter_model.safetensors), or its .safetensors')
-    .requiredOption('-o, --out <file>', 'output .safetensors')
+    .requiredOption('-o, --out <path>', 'output .safetensors (an output folder for a sharded model)')
     .option('--scale <s>', 'override lora_alpha / r (needed when there is no adapter_config.json)')
-    .action((model: string, adapter: string, o: { out: string; scale?: string }) => run(async (ctx) => {
+    .option('--force', 'sharded model: replace a checkpoint already in the output folder', false)
+    .action((model: string, adapter: string, o: { out: string; scale?: string; force: boolean }) => run(async (ctx) => {
       const scale = o.scale === undefined ? undefined : parseNumberOpt(o.scale, '--scale', -1e6, 1e6);
-      const r = await mergeLoraFile(model, adapter, o.out, { scale }, ctx);
+      const r = await mergeLoraFile(model, adapter, o.out, { scale, force: o.force }, ctx);
       if (ctx.opts.json) ctx.json(r);
       else printMerge(r, ctx);
       return EXIT.ok;

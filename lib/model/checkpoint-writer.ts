@@ -25,6 +25,9 @@ import { Tensor } from '../tensor.js';
 /** transformers' default `max_shard_size` ("5GB", decimal). */
 export const DEFAULT_MAX_SHARD_BYTES = 5e9;
 
+/** Files copied next to the weights (by save() and merge-lora) when the source folder has them. */
+export const SIDE_FILES = ['generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model'];
+
 export const SINGLE_FILE = 'model.safetensors';
 export const INDEX_FILE = 'model.safetensors.index.json';
 const SHARD_RE = /^model-\d{5,}-of-\d{5,}\.safetensors$/;
@@ -121,31 +124,50 @@ export async function writeCheckpoint(dir: string, entries: [string, () => Promi
     throw e;
   }
 
+  return installShards(dir, shards.map((s, i) => ({ path: staged[i]!, tensorNames: s.writer.tensorNames, dataBytes: s.writer.bytesWritten })), old, stamp);
+}
+
+/** A finished weight file under a temporary name, waiting for its place in a checkpoint. */
+export interface StagedShard {
+  path: string;
+  /** The tensor names it stores (packed matrices by their parts). */
+  tensorNames: readonly string[];
+  /** Bytes of tensor data (the file without its header). */
+  dataBytes: number;
+}
+
+/**
+ * Moves staged weight files into place in `dir`: one as `model.safetensors`, several as
+ * `model-0000i-of-0000n.safetensors` plus the index (written last, so a reader that finds it finds
+ * its shards). Then removes the files of `old` (the checkpoint `dir` held before) that were not
+ * replaced. If the index cannot be written, the staged files are removed and nothing changes.
+ */
+export function installShards(dir: string, staged: StagedShard[], old: string[], stamp = `${process.pid}-${Date.now().toString(36)}`): WrittenCheckpoint {
   const n = staged.length;
   const files = n === 1 ? [SINGLE_FILE] : staged.map((_, i) => shardName(i, n));
   let index: string | null = null;
+  const moves = staged.map((s) => s.path);
   if (n > 1) {
     const weightMap: Record<string, string> = {};
     let total = 0;
-    shards.forEach((s, i) => {
-      for (const t of s.writer.tensorNames) weightMap[t] = files[i]!;
-      total += s.writer.bytesWritten;
+    staged.forEach((s, i) => {
+      for (const t of s.tensorNames) weightMap[t] = files[i]!;
+      total += s.dataBytes;
     });
     const sorted = Object.fromEntries(Object.entries(weightMap).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     const tmp = join(dir, `.sparsekit-index-${stamp}.json`);
     try {
       writeFileSync(tmp, JSON.stringify({ metadata: { total_size: total }, weight_map: sorted }, null, 2) + '\n');
     } catch (e) {
-      for (const p of staged) rmSync(p, { force: true });
+      for (const p of moves) rmSync(p, { force: true });
       rmSync(tmp, { force: true });
       throw e;
     }
-    staged.push(tmp);
+    moves.push(tmp);
     files.push(INDEX_FILE);
     index = join(dir, INDEX_FILE);
   }
-  // Into place: the shards first, the index last (a reader that finds the index finds its shards).
-  staged.forEach((p, i) => renameSync(p, join(dir, files[i]!)));
+  moves.forEach((p, i) => renameSync(p, join(dir, files[i]!)));
   if (index) files.pop();
   // The old checkpoint's files the new one did not replace; the single file goes when the new one is sharded.
   for (const f of old) if (!files.includes(f) && !(index && f === INDEX_FILE)) rmSync(join(dir, f), { force: true });

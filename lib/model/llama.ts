@@ -15,13 +15,10 @@ import type { SaveValue } from '../safetensors.js';
 import { SparseMatrix, type Format } from '../sparse-matrix.js';
 import { Tensor } from '../tensor.js';
 import { Checkpoint } from './checkpoint.js';
-import { INDEX_FILE, checkMaxShardBytes, checkOutputFolder, writeCheckpoint } from './checkpoint-writer.js';
+import { INDEX_FILE, SIDE_FILES, checkMaxShardBytes, checkOutputFolder, writeCheckpoint } from './checkpoint-writer.js';
 import { parseConfig, ropeInvFreq, type LlamaConfig } from './config.js';
 import { LINEARS, blockForward, linearTensorName, type InputHook, type LlamaBlock, type LinearSlot } from './block.js';
 import { pruneModel, type ModelPruneOptions, type ModelPruneProgress, type ModelPruneReport } from './prune-model.js';
-
-/** Files copied next to the weights by save() when the source folder has them. */
-const SIDE_FILES = ['generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model'];
 
 export interface KvCache {
   readonly batch: number;
