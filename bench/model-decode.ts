@@ -189,7 +189,7 @@ const head = ['case', 'storage', 'batch', 'tok/s', 'vs dense', '32 layers tok/s'
 const rows = [head, ...decode.map((d) => {
   const base = denseRow(d.batch);
   return [CASES.find((c) => c.name === d.case)!.label, d.formats, String(d.batch), d.tokensPerSecond.toFixed(2), base ? `${(d.tokensPerSecond / base.tokensPerSecond).toFixed(2)}x` : '-',
-    d.msPerStep.toFixed(1), d.cpuMsPerStep.toFixed(1), d.msPerBlock.toFixed(1), d.cpuMsPerBlock.toFixed(1), MB(d.blockBytes), pct(d.blockFloor), d.msHead.toFixed(1), pct(d.headFloor), MB(d.bytesPerStep), pct(d.stepFloor),
+    d.tokensPerSecond32.toFixed(2), d.msPerStep.toFixed(1), d.cpuMsPerStep.toFixed(1), d.msPerBlock.toFixed(1), d.cpuMsPerBlock.toFixed(1), MB(d.blockBytes), pct(d.blockFloor), d.msHead.toFixed(1), pct(d.headFloor), MB(d.bytesPerStep), pct(d.stepFloor),
     ...(prompt > 0 ? [d.prefillTokensPerSecond!.toFixed(1)] : [])];
 })];
 const widths = head.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
