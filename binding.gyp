@@ -55,6 +55,9 @@
         "native/solvers/magnitude.cpp",
         "native/solvers/wanda.cpp",
         "native/solvers/sparsegpt.cpp",
+        "native/solvers/ria.cpp",
+        "native/solvers/dsnot.cpp",
+        "native/solvers/alps.cpp",
         "native/solvers/slorb.cpp",
         "native/solvers/slorb_avx512.cpp",
         "native/model/transformer.cpp"

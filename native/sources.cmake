@@ -34,6 +34,9 @@ set(SPARSEKIT_CORE_SOURCES
   native/solvers/magnitude.cpp
   native/solvers/wanda.cpp
   native/solvers/sparsegpt.cpp
+  native/solvers/ria.cpp
+  native/solvers/dsnot.cpp
+  native/solvers/alps.cpp
   native/solvers/slorb.cpp
   native/solvers/slorb_avx512.cpp
   native/model/transformer.cpp

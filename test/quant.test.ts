@@ -10,6 +10,7 @@ import {
 } from '../lib/index.js';
 import { OUT_RTOL, expectClose, matmulRef, rng, valuesOf } from './reference.js';
 import { dequantRef, fitGroup, quantizeValue } from './quant-reference.js';
+import { native } from '../lib/native.js';
 
 const info = cpuInfo();
 const ISAS = info.supportedIsas as Isa[];
@@ -160,6 +161,12 @@ describe('quantized storage: bad input is a typed error naming the argument', ()
     const pz = parts();
     (pz.zeros as Uint8Array)[3] = 16;
     expect(build(pz)).toMatch(/ERR_FORMAT: .*zeros\[3\] = 16 does not fit in 4 bits/);
+    // 15 is the largest zero point that fits (a group of weights all <= 0 has its zero at the top).
+    (pz.zeros as Uint8Array)[3] = 15;
+    expect(build(pz)).toBe('no error');
+    const pzs = parts();
+    pzs.zeros = (pzs.zeros as Uint8Array).slice(1);
+    expect(build(pzs)).toMatch(/ERR_FORMAT: .*'zeros' must hold 16 bytes, got 15/);
     const pm = parts();
     (pm.masks as Int32Array)[0] = 0x7;  // three kept in the first group of four
     expect(build(pm)).toMatch(/ERR_FORMAT: .*row 0, group 0 has 3 mask bits/);
@@ -180,9 +187,71 @@ describe('quantized storage: bad input is a typed error naming the argument', ()
     const b = SparseMatrix.fromDense(Tensor.from(new Float32Array([1, 0, 2, 3, ...new Array(28).fill(0)]), [1, 32]), { format: 'bitmap', quantize: { bits: 4, groupSize: 32 } });
     const bp = Object.fromEntries(Object.entries(b.parts()).map(([k, t]) => [k, t.toTypedArray().slice()]));
     expect((bp.values as Uint8Array).length).toBe(2);
-    (bp.values as Uint8Array)[1]! |= 0x10;
-    expect(code(() => SparseMatrix.fromParts('bitmap', { shape: [1, 32], dtype: 'int4', quant: { groupSize: 32 }, parts: bp as never })))
-      .toMatch(/ERR_FORMAT: .*high nibble/);
+    for (const bit of [0x10, 0x20, 0x40, 0x80]) {
+      const v = Uint8Array.from(bp.values as Uint8Array);
+      v[1]! |= bit;
+      expect(code(() => SparseMatrix.fromParts('bitmap', { shape: [1, 32], dtype: 'int4', quant: { groupSize: 32 }, parts: { ...bp, values: v } as never })))
+        .toMatch(/ERR_FORMAT: .*high nibble/);
+    }
+    expect(code(() => SparseMatrix.fromParts('bitmap', { shape: [1, 32], dtype: 'int4', quant: { groupSize: 32 }, parts: bp as never }))).toBe('no error');
+  });
+});
+
+describe('quantized storage: the checks behind the JS ones, and what files say', () => {
+  const w = Tensor.from(makeWeight(4, 128, 9, false), [4, 128]);
+  const code = (f: () => unknown) => { try { f(); } catch (e) { return `${(e as { code: string }).code}: ${(e as Error).message}`; } return 'no error'; };
+
+  it('a solver grid (options.quant) must have exactly one scale (and zero) per group', () => {
+    const grid = (n: number, extra: Record<string, unknown> = {}) => ({
+      bits: 4 as const, groupSize: 32, symmetric: true, scale: Tensor.from(new Uint16Array(n).fill(0x3c00), [n], { dtype: 'float16' }), ...extra,
+    });
+    const q = SparseMatrix.fromDense(w, { format: 'dense', quant: grid(16) });
+    expect(q.dtype).toBe('int4');
+    for (const n of [15, 17, 32])
+      expect(code(() => SparseMatrix.fromDense(w, { format: 'dense', quant: grid(n) }))).toMatch(/ERR_SHAPE: options\.quant\.scale: expected 16 entries/);
+    const zero = (n: number) => Tensor.from(new Uint8Array(n).fill(8), [n], { dtype: 'uint8' });
+    expect(code(() => SparseMatrix.fromDense(w, { format: 'dense', quant: grid(16, { symmetric: false, zero: zero(16) }) }))).toBe('no error');
+    expect(code(() => SparseMatrix.fromDense(w, { format: 'dense', quant: grid(16, { symmetric: false, zero: zero(17) }) }))).toMatch(/ERR_SHAPE: options\.quant\.zero/);
+  });
+
+  it('the native layer refuses a group size that does not divide the columns even when the JS checks are bypassed', () => {
+    const e = (() => {
+      try {
+        native.matrixFromParts({ format: 'dense', dtype: 'uint8', rows: 1, cols: 48, quant: { bits: 8, groupSize: 32, symmetric: true },
+          parts: { values: new Uint8Array(48), scales: new Uint16Array(2).fill(0x3c00) } });
+      } catch (err) {
+        return err as { code: string; message: string };
+      }
+      return null;
+    })();
+    expect(e).toMatchObject({ code: 'ERR_SHAPE', message: expect.stringContaining('does not divide the 48 columns') });
+  });
+
+  it('reads the quant metadata of a file strictly (dtype, bits, symmetric)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sk-quant-meta-'));
+    try {
+      const q = SparseMatrix.fromDense(w, { format: 'dense', quantize: { bits: 4, groupSize: 32 } });
+      const parts = q.parts();
+      const load = async (meta: Record<string, unknown>) => {
+        const path = join(dir, 'm.safetensors');
+        await saveSafetensors(path, { 'w.values': parts.values!, 'w.scales': parts.scales! }, {
+          'sparsekit:w': JSON.stringify({ format: 'dense', version: 2, shape: [4, 128], dtype: 'int4', quant: { bits: 4, groupSize: 32, symmetric: true }, ...meta }),
+        });
+        try {
+          using f = await loadSafetensors(path);
+          return (f.get('w') as SparseMatrix).toDense().toFloat32Array();
+        } catch (err) {
+          return `${(err as { code: string }).code}: ${(err as Error).message}`;
+        }
+      };
+      expect(await load({})).toEqual(q.toDense().toFloat32Array());
+      expect(await load({ quant: { bits: 8, groupSize: 32, symmetric: true } })).toMatch(/ERR_FORMAT: .*dtype int4 needs "quant": \{ "bits": 4/);
+      expect(await load({ quant: { bits: 4, groupSize: 32 } })).toMatch(/ERR_FORMAT: .*needs "quant"/);
+      expect(await load({ quant: undefined })).toMatch(/ERR_FORMAT: .*needs "quant"/);
+      expect(await load({ dtype: 'float32' })).toMatch(/ERR_FORMAT: .*"quant" is only for dtype int4 \/ int8/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

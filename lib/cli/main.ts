@@ -20,7 +20,8 @@ import { PACK_FORMATS, packFile, printPack, unpackFile, type PackFormat } from '
 import { PRUNE_METHODS, printPrune, pruneFile, type PruneMethod } from './prune.js';
 import { BENCH_MODEL_FORMATS, benchModel, printBenchModel, type BenchModelFormat } from './bench-model.js';
 import { evalDir, printEval } from './eval.js';
-import { printPruneModel, pruneModelDir } from './prune-model.js';
+import { MODEL_PRUNE_METHODS, printPruneModel, pruneModelDir } from './prune-model.js';
+import type { BuiltinMethod } from '../model/prune-model.js';
 
 /** The package's version, from its package.json. */
 export const CLI_VERSION: string = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version;
@@ -223,9 +224,17 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .description('prune a Llama-family checkpoint folder block by block on calibration text (docs/models.md)')
     .argument('<dir>', 'checkpoint folder: config.json + model.safetensors (or sharded)')
     .requiredOption('-o, --out <dir>', 'output folder (HF layout; config and tokenizer copied)')
-    .requiredOption('-m, --method <method>', PRUNE_METHODS.join(' | '))
+    .requiredOption('-m, --method <method>', MODEL_PRUNE_METHODS.join(' | '))
     .option('--sparsity <s>', 'fraction of each linear to prune (unstructured), e.g. 0.5')
     .option('--nm <n:m>', 'keep n of every m consecutive weights along K, e.g. 2:4')
+    .option('--layerwise <mode>', "uniform | owl (per-block sparsity from outlier ratios; unstructured only)", 'uniform')
+    .option('--owl-m <M>', 'owl: outlier threshold as a multiple of the mean score', '5')
+    .option('--owl-lambda <l>', 'owl: per-block sparsities span target ± l', '0.08')
+    .option('--permute', 'ria with --nm: permute down_proj input channels (folded into gate/up)')
+    .option('--refine', 'ria --permute: add the linear-sum-assignment refinement')
+    .option('--dsnot-initial <m>', 'dsnot: initial mask, wanda | sparsegpt', 'wanda')
+    .option('--dsnot-cycles <n>', 'dsnot: prune-and-grow cycles per row', '50')
+    .option('--alps-iters <n>', 'alps: ADMM iterations at most', '300')
     .option('--calib <file>', 'calibration: text (needs tokenizer.json) or token ids (.safetensors int32, .bin/.tokens raw int32)')
     .option('--samples <n>', 'calibration windows', '128')
     .option('--seq-len <n>', 'tokens per calibration window', '2048')
@@ -237,13 +246,25 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .option('--max-shard-size <size>', 'largest weight file, e.g. 5GB, 500MB or bytes; past it the output is sharded', '5GB')
     .option('--force', 'replace a checkpoint already in the output folder', false)
     .action((dir: string, o: Record<string, string | undefined>) => run(async (ctx) => {
-      const method = o.method as PruneMethod;
-      if (!PRUNE_METHODS.includes(method)) throw new CliError(EXIT.usage, `--method: expected one of ${PRUNE_METHODS.join(', ')}, got '${o.method}'`);
+      const method = o.method as BuiltinMethod;
+      if (!MODEL_PRUNE_METHODS.includes(method)) throw new CliError(EXIT.usage, `--method: expected one of ${MODEL_PRUNE_METHODS.join(', ')}, got '${o.method}'`);
       if ((o.sparsity === undefined) === (o.nm === undefined)) throw new CliError(EXIT.usage, 'give exactly one of --sparsity <s> or --nm <n:m>');
       const pattern = o.nm !== undefined ? parseNM(o.nm, '--nm') : { sparsity: parseNumberOpt(o.sparsity!, '--sparsity', 0, 1, true) };
+      const layerwise = parseFormat(o.layerwise!, ['uniform', 'owl'], '--layerwise') as 'uniform' | 'owl';
+      if (layerwise === 'owl' && o.nm !== undefined) throw new CliError(EXIT.usage, '--layerwise owl applies to --sparsity only');
+      if (o.permute && (method !== 'ria' || o.nm === undefined)) throw new CliError(EXIT.usage, '--permute applies to --method ria with --nm');
+      if (o.refine && !o.permute) throw new CliError(EXIT.usage, '--refine needs --permute');
+      const extra = {
+        layerwise,
+        owl: { M: parseNumberOpt(o.owlM!, '--owl-m', 1e-6, 1e6), lambda: parseNumberOpt(o.owlLambda!, '--owl-lambda', 0, 0.5) },
+        ria: { permute: o.permute !== undefined, refine: o.refine !== undefined },
+        dsnot: { initial: parseFormat(o.dsnotInitial!, ['wanda', 'sparsegpt'], '--dsnot-initial') as 'wanda' | 'sparsegpt',
+          maxCycles: parseIntOpt(o.dsnotCycles!, '--dsnot-cycles', 0, 1 << 20) },
+        alps: { maxIter: parseIntOpt(o.alpsIters!, '--alps-iters', 0, 1 << 20) },
+      };
       const calibration = parseFormat(o.calibration!, ['sequential', 'block', 'one-pass'], '--calibration') as 'sequential' | 'block' | 'one-pass';
       const r = await pruneModelDir(dir, o.out!, {
-        method, pattern, calib: o.calib, samples: parseIntOpt(o.samples!, '--samples', 1, 1 << 20), seqLen: parseIntOpt(o.seqLen!, '--seq-len', 2, 1 << 20),
+        method, extra, pattern, calib: o.calib, samples: parseIntOpt(o.samples!, '--samples', 1, 1 << 20), seqLen: parseIntOpt(o.seqLen!, '--seq-len', 2, 1 << 20),
         calibration, format: parseFormat(o.format!, ['auto', 'keep', 'dense', 'bitmap', 'csr', 'nm']) as never,
         blockSize: parseIntOpt(o.blockSize!, '--block-size', 1, 1 << 20), damping: parseNumberOpt(o.damping!, '--damping', 0, 1e6),
         seed: parseIntOpt(o.seed!, '--seed', 0, 2 ** 31), maxShardBytes: parseSize(o.maxShardSize!, '--max-shard-size'), force: Boolean(o.force),

@@ -7,14 +7,19 @@ import { existsSync, realpathSync } from 'node:fs';
 import { ArgumentError } from '../errors.js';
 import { existingCheckpointFiles } from '../model/checkpoint-writer.js';
 import { LlamaModel } from '../model/llama.js';
-import type { CalibrationMode, ModelPruneReport } from '../model/prune-model.js';
+import type { BuiltinMethod, CalibrationMode, ModelPruneOptions, ModelPruneReport } from '../model/prune-model.js';
 import { calibrationWindows, readTokensOrText } from '../model/tokens.js';
 import type { PrunePattern } from '../prune.js';
 import type { Format } from '../sparse-matrix.js';
 import { CliError, Context, EXIT, fmtBytes, fmtPct, table } from './context.js';
 
+/** Every whole-model method (the layer-level `prune` command has the first three). */
+export const MODEL_PRUNE_METHODS: readonly BuiltinMethod[] = ['magnitude', 'wanda', 'sparsegpt', 'ria', 'dsnot', 'alps'];
+
 export interface PruneModelOptions {
-  method: 'magnitude' | 'wanda' | 'sparsegpt';
+  method: BuiltinMethod;
+  /** Method options beyond the pattern: layerwise/owl, ria, dsnot, alps (ModelPruneOptions). */
+  extra?: Pick<ModelPruneOptions, 'layerwise' | 'owl' | 'ria' | 'dsnot' | 'alps'>;
   pattern: PrunePattern;
   calib?: string;
   samples: number;
@@ -53,7 +58,7 @@ export async function pruneModelDir(input: string, output: string, o: PruneModel
     if (!o.calib) throw new CliError(EXIT.input, `--method ${o.method} needs calibration input`, 'add --calib <text file or token file>');
     samples = calibrationWindows(await readTokensOrText(o.calib, input), o.samples, o.seqLen, o.seed);
   }
-  ctx.note(`${model}: ${o.method} ${o.pattern.sparsity !== undefined ? `${fmtPct(o.pattern.sparsity)}` : `${o.pattern.n}:${o.pattern.m}`}, ` +
+  ctx.note(`${model}: ${o.extra?.layerwise === 'owl' ? 'owl + ' : ''}${o.method} ${o.pattern.sparsity !== undefined ? `${fmtPct(o.pattern.sparsity)}` : `${o.pattern.n}:${o.pattern.m}`}, ` +
     `${samples.length} samples x ${o.seqLen} tokens, ${o.calibration} calibration`);
   const bar = ctx.progress(model.blocks.length, 'blocks');
   let current = -1;
@@ -63,7 +68,7 @@ export async function pruneModelDir(input: string, output: string, o: PruneModel
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   let report: ModelPruneReport;
   try {
-    report = await model.prune(samples, { method: o.method, ...o.pattern, calibration: o.calibration, blockSize: o.blockSize, damping: o.damping } as never, {
+    report = await model.prune(samples, { method: o.method, ...o.pattern, ...o.extra, calibration: o.calibration, blockSize: o.blockSize, damping: o.damping } as never, {
       signal: abort.signal,
       onProgress: (p) => {
         rss = Math.max(rss, process.memoryUsage().rss);

@@ -129,11 +129,11 @@ void attention_blocks(const float* q, const float* k_cache, const float* v_cache
       const int64_t blk = task % blocks;
       const int64_t h = (task / blocks) % s.heads;
       const int64_t seq = task / (blocks * s.heads);
-      const int64_t g = h / group;
+      const int64_t kv = h / group;  // transformers' repeat_kv
       const int64_t t0 = blk * kPrefillRows, rows = std::min(kPrefillRows, s.tokens - t0);
       const int64_t keys = s.past + t0 + rows;  // what the block's last row sees
-      const float* kb = k_cache + seq * s.capacity * kvdim + g * hd;
-      const float* vb = v_cache + seq * s.capacity * kvdim + g * hd;
+      const float* kb = k_cache + seq * s.capacity * kvdim + kv * hd;
+      const float* vb = v_cache + seq * s.capacity * kvdim + kv * hd;
       sc.assign(size_t(rows * keys), 0.0f);
       GemmArgs qk;
       qk.m = rows, qk.n = keys, qk.k = hd;

@@ -38,6 +38,16 @@ static void test_rms_norm() {
       CHECK(rel(outb[i], bf16_to_f32(wb[size_t(c)]) * x[i] * inv) < 1e-5, "rms_norm bf16 weight [%lld, %lld]", (long long)r, (long long)c);
     }
   }
+  // An all-zero row (a zero embedding, a padding token) normalizes to zeros: eps keeps 1/sqrt finite.
+  std::vector<float> zero(static_cast<size_t>(cols), 0.0f), zout(static_cast<size_t>(cols), 1.0f);
+  model::rms_norm(zero.data(), 1, cols, w.data(), DType::f32, 1e-5f, zout.data());
+  for (int64_t c = 0; c < cols; ++c) CHECK(zout[size_t(c)] == 0.0f, "rms_norm of a zero row: [%lld] = %g", (long long)c, zout[size_t(c)]);
+  // A tiny row: eps dominates the mean (as in transformers, sqrt(mean + eps), not sqrt(mean) + eps).
+  std::vector<float> tiny(static_cast<size_t>(cols), 1e-4f), tout(static_cast<size_t>(cols));
+  model::rms_norm(tiny.data(), 1, cols, w.data(), DType::f32, 1e-5f, tout.data());
+  const double tinv = 1 / std::sqrt(1e-8 + 1e-5);
+  for (int64_t c = 0; c < cols; ++c)
+    CHECK(rel(tout[size_t(c)], w[size_t(c)] * 1e-4 * tinv) < 1e-5, "rms_norm of a tiny row [%lld]: %g", (long long)c, tout[size_t(c)]);
   // In place (out == x).
   auto y = x;
   model::rms_norm(y.data(), rows, cols, w.data(), DType::f32, 1e-5f, y.data());
