@@ -132,8 +132,9 @@ export interface NativeAddon {
   matrixPart(h: NativeMatrixHandle, part: PartName): ArrayBuffer;
   /** Frees the parts now (work in flight keeps its own reference). Idempotent. */
   matrixDispose(h: NativeMatrixHandle): void;
-  spmm(m: MatrixDesc, args: SpmmArgs): void;
-  spmmAsync(m: MatrixDesc, args: SpmmArgs): Promise<void>;
+  /** With `slorb`, SLoRB's term is added inside the product's row loop (native/cpu/spmm.h RowEpilogue). */
+  spmm(m: MatrixDesc, args: SpmmArgs, slorb?: object | null): void;
+  spmmAsync(m: MatrixDesc, args: SpmmArgs, slorb?: object | null): Promise<void>;
   kernelName(m: MatrixDesc, n: number, xDtype?: string): string;
   /** The ids of the CPU kernel table (native/cpu/spmm_kernel_list.inc); names are `<id>_<dtype>_<isa>`. */
   spmmKernelIds(): string[];

@@ -361,6 +361,11 @@ export default [
     why: 'GQA maps query head h to kv head h mod kv_heads (interleaved) instead of h / group (transformers\' repeat_kv blocks)',
   },
   {
+    id: 'model-gqa-group-prefill', area: 'model', file: 'native/model/transformer.cpp',
+    from: 'const int64_t kv = h / group;', to: 'const int64_t kv = h % s.kv_heads;', tests: MODEL,
+    why: 'the prefill (blocked GEMM) path maps query head h to kv head h mod kv_heads instead of h / group',
+  },
+  {
     id: 'model-attention-past', area: 'model', file: 'native/model/transformer.cpp',
     from: 'const int64_t keys = s.past + t + 1;', to: 'const int64_t keys = t + 1;', tests: MODEL,
     why: 'attention over the cache ignores the cached positions: decoding only attends to the new tokens',

@@ -32,6 +32,15 @@ function parseIntOpt(s: string, option: string, min: number, max: number): numbe
   return v;
 }
 
+/** '5GB', '500MB', '2GiB' or a plain byte count (transformers' max_shard_size spelling: GB = 1e9). */
+function parseSize(s: string, option: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?$/i.exec(s.trim());
+  const unit: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30 };
+  const v = m ? Math.floor(Number(m[1]) * unit[(m[2] ?? 'b').toLowerCase()]!) : NaN;
+  if (!Number.isSafeInteger(v) || v < 1) throw new CliError(EXIT.usage, `${option}: expected a size such as 5GB, 500MB or a byte count, got '${s}'`);
+  return v;
+}
+
 function parseNumberOpt(s: string, option: string, min: number, max: number, exclusiveMax = false): number {
   const v = Number(s);
   if (!Number.isFinite(v) || v < min || v > max || (exclusiveMax && v === max))
@@ -177,13 +186,14 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
 
   program.command('merge-lora')
     .description('merge a PEFT LoRA adapter into a pruned model, keeping every pruned weight zero')
-    .argument('<model>', 'model .safetensors (dense or packed), or a directory holding model.safetensors')
+    .argument('<model>', 'model .safetensors (dense or packed), or a folder holding model.safetensors or shards with model.safetensors.index.json')
     .argument('<adapter>', 'PEFT adapter directory (adapter_config.json + adapter_model.safetensors), or its .safetensors')
-    .requiredOption('-o, --out <file>', 'output .safetensors')
+    .requiredOption('-o, --out <path>', 'output .safetensors (an output folder for a sharded model)')
     .option('--scale <s>', 'override lora_alpha / r (needed when there is no adapter_config.json)')
-    .action((model: string, adapter: string, o: { out: string; scale?: string }) => run(async (ctx) => {
+    .option('--force', 'sharded model: replace a checkpoint already in the output folder', false)
+    .action((model: string, adapter: string, o: { out: string; scale?: string; force: boolean }) => run(async (ctx) => {
       const scale = o.scale === undefined ? undefined : parseNumberOpt(o.scale, '--scale', -1e6, 1e6);
-      const r = await mergeLoraFile(model, adapter, o.out, { scale }, ctx);
+      const r = await mergeLoraFile(model, adapter, o.out, { scale, force: o.force }, ctx);
       if (ctx.opts.json) ctx.json(r);
       else printMerge(r, ctx);
       return EXIT.ok;
@@ -233,6 +243,8 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .option('--block-size <n>', 'sparsegpt: columns per block', '128')
     .option('--damping <d>', 'sparsegpt: fraction of the mean Hessian diagonal added to it', '0.01')
     .option('--seed <n>', 'seed for the calibration window offsets', '0')
+    .option('--max-shard-size <size>', 'largest weight file, e.g. 5GB, 500MB or bytes; past it the output is sharded', '5GB')
+    .option('--force', 'replace a checkpoint already in the output folder', false)
     .action((dir: string, o: Record<string, string | undefined>) => run(async (ctx) => {
       const method = o.method as BuiltinMethod;
       if (!MODEL_PRUNE_METHODS.includes(method)) throw new CliError(EXIT.usage, `--method: expected one of ${MODEL_PRUNE_METHODS.join(', ')}, got '${o.method}'`);
@@ -255,7 +267,7 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
         method, extra, pattern, calib: o.calib, samples: parseIntOpt(o.samples!, '--samples', 1, 1 << 20), seqLen: parseIntOpt(o.seqLen!, '--seq-len', 2, 1 << 20),
         calibration, format: parseFormat(o.format!, ['auto', 'keep', 'dense', 'bitmap', 'csr', 'nm']) as never,
         blockSize: parseIntOpt(o.blockSize!, '--block-size', 1, 1 << 20), damping: parseNumberOpt(o.damping!, '--damping', 0, 1e6),
-        seed: parseIntOpt(o.seed!, '--seed', 0, 2 ** 31),
+        seed: parseIntOpt(o.seed!, '--seed', 0, 2 ** 31), maxShardBytes: parseSize(o.maxShardSize!, '--max-shard-size'), force: Boolean(o.force),
       }, ctx);
       if (ctx.opts.json) ctx.json(r);
       else printPruneModel(r, ctx);

@@ -3,6 +3,9 @@
  * sequentially on calibration text or tokens (lib/model/prune-model.ts), and saves the result as
  * an HF-layout folder (docs/models.md).
  */
+import { existsSync, realpathSync } from 'node:fs';
+import { ArgumentError } from '../errors.js';
+import { existingCheckpointFiles } from '../model/checkpoint-writer.js';
 import { LlamaModel } from '../model/llama.js';
 import type { BuiltinMethod, CalibrationMode, ModelPruneOptions, ModelPruneReport } from '../model/prune-model.js';
 import { calibrationWindows, readTokensOrText } from '../model/tokens.js';
@@ -26,6 +29,10 @@ export interface PruneModelOptions {
   blockSize: number;
   damping: number;
   seed: number;
+  /** Largest weight file of the output (past it: shards and an index). */
+  maxShardBytes?: number;
+  /** Replace a checkpoint already in the output folder. */
+  force?: boolean;
 }
 
 export interface PruneModelReport extends ModelPruneReport {
@@ -34,10 +41,17 @@ export interface PruneModelReport extends ModelPruneReport {
   input: string;
   output: string;
   outputBytes: number;
+  /** The weight files written (model.safetensors, or the shards and the index). */
+  outputFiles: string[];
   peakRssBytes: number;
 }
 
 export async function pruneModelDir(input: string, output: string, o: PruneModelOptions, ctx: Context): Promise<PruneModelReport> {
+  // Before any pruning: never the input folder, and an output folder that holds a checkpoint is replaced only with --force.
+  if (existsSync(output) && existsSync(input) && realpathSync(output) === realpathSync(input))
+    throw new ArgumentError(`dir: '${output}' is the folder the model was loaded from; save elsewhere`);
+  if (!o.force && existingCheckpointFiles(output).length > 0)
+    throw new CliError(EXIT.usage, `--out '${output}' already holds a checkpoint`, 'add --force to replace it, or choose another folder');
   using model = await LlamaModel.load(input);
   let samples: Int32Array[] = [];
   if (o.method !== 'magnitude') {
@@ -76,16 +90,17 @@ export async function pruneModelDir(input: string, output: string, o: PruneModel
     ctx.signal.removeEventListener('abort', onAbort);
   }
   ctx.checkAborted();
-  let saved: { bytes: number };
+  let saved: { bytes: number; files: string[] };
   try {
-    saved = await model.save(output, { format: o.format });
+    saved = await model.save(output, { format: o.format, maxShardBytes: o.maxShardBytes, overwrite: o.force });
   } catch (e) {
     if ((e as { code?: string }).code === 'ERR_IO' || (e as NodeJS.ErrnoException).errno !== undefined)
       throw new CliError(EXIT.output, `cannot write '${output}': ${(e as Error).message}`);
     throw e;
   }
-  rss = Math.max(rss, process.memoryUsage().rss);
-  return { command: 'prune-model', version: 1, input, output, outputBytes: saved.bytes, peakRssBytes: rss, ...report };
+  // The kernel's high-water mark also sees peaks between progress callbacks (a Hessian's factorisation).
+  rss = Math.max(rss, process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
+  return { command: 'prune-model', version: 1, input, output, outputBytes: saved.bytes, outputFiles: saved.files, peakRssBytes: rss, ...report };
 }
 
 export function printPruneModel(r: PruneModelReport, ctx: Context): void {
@@ -98,5 +113,6 @@ export function printPruneModel(r: PruneModelReport, ctx: Context): void {
   const perBlock = r.blockSeconds.length ? r.blockSeconds.reduce((a, b) => a + b, 0) / r.blockSeconds.length : 0;
   ctx.out(`prune-model: ${r.method} ${r.pattern} (${r.calibration}) on ${r.samples} samples / ${r.tokens} tokens: ` +
     `${r.linears.length} linears, ${fmtPct(r.sparsity)} sparse, ${perBlock.toFixed(2)} s per block, ${r.seconds.toFixed(1)} s in all`);
-  ctx.out(`wrote ${r.output} (model.safetensors ${fmtBytes(r.outputBytes)}); peak RSS ${fmtBytes(r.peakRssBytes)}`);
+  const files = r.outputFiles.length === 1 ? r.outputFiles[0] : `${r.outputFiles.length - 1} shards + index`;
+  ctx.out(`wrote ${r.output} (${files}, ${fmtBytes(r.outputBytes)}); peak RSS ${fmtBytes(r.peakRssBytes)}`);
 }

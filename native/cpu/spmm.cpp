@@ -132,7 +132,7 @@ thread_local Scratch t_scratch;
 
 }  // namespace
 
-Status spmm_cpu(const MatrixView& a, const SpmmArgs& args) {
+Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* epilogue) {
   if (a.rows == 0 || args.n == 0) return Status::Ok();
   const SpmmKernel k = select_spmm_kernel(a, args.n, active_isa(), args.b_dtype);
   const int64_t kp = padded_k(a.format == Format::nm ? nm_padded_cols(a.cols, a.m) : a.cols);
@@ -174,6 +174,7 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args) {
     Activations x{bf16 ? nullptr : xbuf, args.n, kp, ld, ws_bytes ? ws + size_t(t) * ws_bytes : nullptr,
                   bf16 ? reinterpret_cast<const uint16_t*>(xbuf) : nullptr};
     k.fn(a, x, r0, r1, out);
+    if (epilogue) epilogue->fn(epilogue->ctx, r0, r1);
   });
   scratch.trim();
   return Status::Ok();

@@ -100,7 +100,14 @@ struct SpmmArgs {
   OutputSpec out;
 };
 
-Status spmm_cpu(const MatrixView& a, const SpmmArgs& args);
+// Work run by the same pool task right after the kernel wrote output rows [r0, r1): SLoRB's term
+// reads its own rows there instead of in a second pass over the pool (solvers/slorb.h).
+struct RowEpilogue {
+  void (*fn)(const void* ctx, int64_t r0, int64_t r1) = nullptr;
+  const void* ctx = nullptr;
+};
+
+Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* epilogue = nullptr);
 
 // The generic kernel every format has: walks stored elements, accumulates into k-major x.
 void spmm_gather(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out);

@@ -71,8 +71,7 @@ static void test_rope() {
       }
 }
 
-static void test_attention() {
-  model::AttentionShape s{2, 3, 4, 9, 6, 2, 5, 0.4f};  // batch 2, 3 new tokens after 4 cached, capacity 9, GQA 6/2
+static void test_attention(const model::AttentionShape& s) {
   const int64_t qdim = s.heads * s.head_dim, kvdim = s.kv_heads * s.head_dim;
   auto q = random(size_t(s.batch * s.tokens * qdim), 4);
   auto k = random(size_t(s.batch * s.capacity * kvdim), 5), v = random(size_t(s.batch * s.capacity * kvdim), 6);
@@ -145,7 +144,13 @@ int main() {
     set_num_threads(threads);
     test_rms_norm();
     test_rope();
-    test_attention();
+    // batch 2, 3 new tokens after 4 cached, capacity 9, GQA 6/2: the per-row (decode) path.
+    test_attention({2, 3, 4, 9, 6, 2, 5, 0.4f});
+    // The blocked-GEMM (prefill) path: at its threshold; across query-row blocks (150 = 64 + 64 +
+    // 22) after cached positions, GQA, an odd head_dim; and a prompt with nothing cached.
+    test_attention({1, model::kAttentionGemmTokens, 0, 8, 2, 1, 7, 0.3f});
+    test_attention({2, 150, 7, 160, 4, 2, 19, 0.2f});
+    test_attention({1, 129, 0, 129, 3, 3, 16, 0.25f});
     test_swiglu_embed_nll();
   }
   std::printf("%d checks, %d failures\n", g_checks, g_failures);
