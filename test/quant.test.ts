@@ -11,7 +11,6 @@ import {
 import { native } from '../lib/native.js';
 import { OUT_RTOL, expectClose, matmulRef, rng, valuesOf } from './reference.js';
 import { dequantRef, fitGroup, quantizeValue } from './quant-reference.js';
-import { native } from '../lib/native.js';
 
 const info = cpuInfo();
 const ISAS = info.supportedIsas as Isa[];
