@@ -485,7 +485,7 @@ export default [
   },
   {
     id: 'quant-nm-stored-count', area: 'quant', file: 'native/formats/quant.cpp',
-    from: 'case Format::nm: return checked_mul(a.rows, a.cols / a.m * a.n, &count) ? count : -1;', to: 'case Format::nm: return checked_mul(a.rows, a.cols / a.m, &count) ? count : -1;', tests: QUANT,
+    from: 'mul_checked(uint64_t(a.rows), uint64_t(a.cols / a.m * a.n), &count)', to: 'mul_checked(uint64_t(a.rows), uint64_t(a.cols / a.m), &count)', tests: QUANT,
     why: 'a quantized nm matrix is sized as one code per group instead of n: its values part is refused',
   },
   {
