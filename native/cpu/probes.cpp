@@ -39,11 +39,6 @@ float fma_portable(int64_t iters) {
 }  // namespace sk
 
 #if SK_HAVE_X86
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12's zmm->ymm cast intrinsics read an "undefined" register and warn about it (harmless).
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 SK_TARGET_BEGIN_AVX512
 namespace sk {
 namespace {

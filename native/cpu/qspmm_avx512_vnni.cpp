@@ -18,17 +18,7 @@
 #include "qspmm.h"
 
 #if SK_HAVE_X86
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12's reduce / cast intrinsics read an "undefined" register and warn about it (harmless).
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi2,avx512vnni,fma,f16c"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi2,avx512vnni,fma,f16c")
-#endif
+SK_TARGET_BEGIN_AVX512VNNI
 namespace sk {
 namespace {
 
@@ -194,11 +184,7 @@ SpmmKernel select_qspmm_vnni(const MatrixView& a, int64_t n) {
 }
 
 }  // namespace sk
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+SK_TARGET_END
 #else
 namespace sk {
 SpmmKernel select_qspmm_vnni(const MatrixView&, int64_t) { return SpmmKernel{}; }
