@@ -4,7 +4,7 @@
  * optional KV cache, perplexity, sequential pruning (prune-model.ts) and save. Activations are
  * float32; weights stay in their stored dtype and format and go through linear().
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, isFloatDType, type FloatDType } from '../dtype.js';
 import { weightStats } from '../cost-model.js';
@@ -15,8 +15,8 @@ import { SafetensorsWriter, type SaveValue } from '../safetensors.js';
 import { SparseMatrix, type Format } from '../sparse-matrix.js';
 import { Tensor } from '../tensor.js';
 import { Checkpoint } from './checkpoint.js';
-import { parseConfig, ropeInvFreq, type LlamaConfig } from './config.js';
-import { LINEARS, blockForward, linearTensorName, type InputHook, type LlamaBlock, type LinearSlot } from './block.js';
+import { blockShapeOf, parseConfig, ropeInvFreq, type LlamaConfig } from './config.js';
+import { LINEARS, blockForward, blockShape, linearTensorName, type InputHook, type LlamaBlock, type LinearSlot } from './block.js';
 import { pruneModel, type ModelPruneOptions, type ModelPruneProgress, type ModelPruneReport } from './prune-model.js';
 
 /** Files copied next to the weights by save() when the source folder has them. */
@@ -73,7 +73,8 @@ function checkTokens(ids: unknown, vocab: number, what = 'tokenIds'): Int32Array
 }
 
 export class LlamaModel {
-  readonly config: LlamaConfig;
+  /** Replaced (not edited) by shrink(); save() writes it back as config.json when it changed. */
+  config: LlamaConfig;
   /** The folder it was loaded from. */
   readonly dir: string;
   readonly blocks: LlamaBlock[];
@@ -83,6 +84,9 @@ export class LlamaModel {
   lmHead: Weight;
   readonly invFreq: Float32Array;
   #ckpt: Checkpoint | null;
+  /** Block i's layer index in the source checkpoint (they differ once shrink() removed blocks). */
+  #sourceLayer: number[];
+  #configChanged = false;
 
   private constructor(dir: string, config: LlamaConfig, ckpt: Checkpoint, blocks: LlamaBlock[], embed: Tensor, norm: Tensor, lmHead: Weight) {
     this.dir = dir;
@@ -93,6 +97,18 @@ export class LlamaModel {
     this.norm = norm;
     this.lmHead = lmHead;
     this.invFreq = ropeInvFreq(config);
+    this.#sourceLayer = blocks.map((b) => b.index);
+  }
+
+  /**
+   * @internal shrink()'s hand-over: the new config and blocks (indexed 0..n-1), and for each block
+   * the source layer it came from.
+   */
+  replaceStructure(config: LlamaConfig, blocks: LlamaBlock[], sourceLayer: number[]): void {
+    this.config = config;
+    this.blocks.splice(0, this.blocks.length, ...blocks);
+    this.#sourceLayer = sourceLayer.map((l) => this.#sourceLayer[l]!);
+    this.#configChanged = true;
   }
 
   /**
@@ -113,7 +129,6 @@ export class LlamaModel {
     const ckpt = await Checkpoint.open(dir);
     try {
       const c = config;
-      const qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim;
       const dense = (name: string, shape: number[]): Tensor => {
         if (!ckpt.has(name)) throw new FormatError(`${dir}: missing tensor '${name}'`);
         const v = ckpt.get(name);
@@ -134,12 +149,14 @@ export class LlamaModel {
         return dense(name, [rows, cols]);
       };
       const bias = (name: string, rows: number): Tensor | null => (ckpt.has(name) ? dense(name, [rows]) : null);
-      const dims: Record<(typeof LINEARS)[number], [number, number]> = {
-        q_proj: [qDim, c.hiddenSize], k_proj: [kvDim, c.hiddenSize], v_proj: [kvDim, c.hiddenSize], o_proj: [c.hiddenSize, qDim],
-        gate_proj: [c.intermediateSize, c.hiddenSize], up_proj: [c.intermediateSize, c.hiddenSize], down_proj: [c.hiddenSize, c.intermediateSize],
-      };
       const blocks: LlamaBlock[] = [];
       for (let i = 0; i < c.numLayers; i++) {
+        const shape = blockShapeOf(c, i);
+        const qDim = shape.heads * c.headDim, kvDim = shape.kvHeads * c.headDim;
+        const dims: Record<(typeof LINEARS)[number], [number, number]> = {
+          q_proj: [qDim, c.hiddenSize], k_proj: [kvDim, c.hiddenSize], v_proj: [kvDim, c.hiddenSize], o_proj: [c.hiddenSize, qDim],
+          gate_proj: [shape.intermediate, c.hiddenSize], up_proj: [shape.intermediate, c.hiddenSize], down_proj: [c.hiddenSize, shape.intermediate],
+        };
         const linears = {} as Record<(typeof LINEARS)[number], LinearSlot>;
         for (const l of LINEARS) {
           const name = linearTensorName(i, l);
@@ -179,9 +196,10 @@ export class LlamaModel {
     if (!Number.isSafeInteger(batch) || batch < 1 || batch > 4096) throw new ArgumentError(`batch: expected an integer in [1, 4096], got ${String(batch)}`);
     if (!Number.isSafeInteger(capacity) || capacity! < 1 || capacity! > 1 << 20)
       throw new ArgumentError(`capacity: expected an integer in [1, 1048576], got ${String(capacity)}`);
-    const n = batch * capacity! * this.config.numKvHeads * this.config.headDim;
-    const k = this.blocks.map(() => new Float32Array(n));
-    const v = this.blocks.map(() => new Float32Array(n));
+    const hd = this.config.headDim;
+    const n = (b: LlamaBlock) => batch * capacity! * blockShape(b, hd).kvHeads * hd;
+    const k = this.blocks.map((b) => new Float32Array(n(b)));
+    const v = this.blocks.map((b) => new Float32Array(n(b)));
     return { batch, capacity: capacity!, length: 0, k, v };
   }
 
@@ -339,15 +357,37 @@ export class LlamaModel {
     mkdirSync(dir, { recursive: true });
     if (!statSync(dir).isDirectory()) throw new IOError(`${dir}: not a folder`);
     if (realpathSync(dir) === realpathSync(this.dir)) throw new ArgumentError(`dir: '${dir}' is the folder the model was loaded from; save elsewhere`);
-    const held = new Map<string, Weight>();
-    for (const s of this.linearSlots()) held.set(s.name, s.weight);
     const values: [string, () => Promise<SaveValue>][] = [];
+    // Block tensors come from the blocks as held (shrink() may have resized, renumbered or removed
+    // them); other tensors of a source layer (buffers some checkpoints store) follow their block.
+    const layerOf = /^model\.layers\.(\d+)\.(.*)$/;
+    const newIndex = new Map(this.#sourceLayer.map((src, i) => [src, i]));
+    const own = new Set<string>();
+    const blockValues: [string, () => Promise<SaveValue>][] = [];
+    for (const b of this.blocks) {
+      const i = b.index;
+      const add = (name: string, make: () => Promise<SaveValue>) => { own.add(name); blockValues.push([name, make]); };
+      add(`model.layers.${i}.input_layernorm.weight`, async () => b.inputNorm);
+      add(`model.layers.${i}.post_attention_layernorm.weight`, async () => b.postNorm);
+      for (const l of LINEARS) {
+        const slot = b.linears[l];
+        add(linearTensorName(i, l), () => storeAs(slot.weight, format, options.expectedN ?? 1));
+        const bias = slot.bias;
+        if (bias) add(linearTensorName(i, l, 'bias'), async () => bias);
+      }
+    }
     for (const name of ckpt.names) {
-      const w = held.get(name);
-      if (w) values.push([name, () => storeAs(w, format, options.expectedN ?? 1)]);
-      else if (name === 'lm_head.weight' && this.lmHead !== this.embed) values.push([name, async () => this.lmHead as SaveValue]);
+      const m = layerOf.exec(name);
+      if (m) {
+        const i = newIndex.get(Number(m[1]));
+        const renamed = `model.layers.${i}.${m[2]}`;
+        // A source tensor the blocks hold (or dropped: a removed bias or block) is not passed through.
+        if (i === undefined || own.has(renamed) || /^(input_layernorm|post_attention_layernorm|self_attn\.[qkvo]_proj|mlp\.(gate|up|down)_proj)\./.test(m[2]!)) continue;
+        values.push([renamed, async () => ckpt.fileOf(name).get(name) as SaveValue]);
+      } else if (name === 'lm_head.weight' && this.lmHead !== this.embed) values.push([name, async () => this.lmHead as SaveValue]);
       else values.push([name, async () => ckpt.fileOf(name).get(name) as SaveValue]);
     }
+    values.push(...blockValues);
     const path = join(dir, 'model.safetensors');
     const w = SafetensorsWriter.create(path, { reserve: 64 * 1024 + values.length * 512 });
     try {
@@ -357,7 +397,8 @@ export class LlamaModel {
       w.abort();
       throw e;
     }
-    copyFileSync(join(this.dir, 'config.json'), join(dir, 'config.json'));
+    if (this.#configChanged) writeFileSync(join(dir, 'config.json'), JSON.stringify(this.config.raw, null, 2) + '\n');
+    else copyFileSync(join(this.dir, 'config.json'), join(dir, 'config.json'));
     for (const f of SIDE_FILES) if (existsSync(join(this.dir, f)) && resolve(this.dir, f) !== resolve(dir, f)) copyFileSync(join(this.dir, f), join(dir, f));
     return { bytes: statSync(path).size };
   }
