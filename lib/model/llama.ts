@@ -18,6 +18,9 @@ import { Checkpoint } from './checkpoint.js';
 import { blockShapeOf, parseConfig, ropeInvFreq, type LlamaConfig } from './config.js';
 import { LINEARS, blockForward, blockShape, linearTensorName, type InputHook, type LlamaBlock, type LinearSlot } from './block.js';
 import { pruneModel, type ModelPruneOptions, type ModelPruneProgress, type ModelPruneReport } from './prune-model.js';
+import { dependencyGroups, structureScores, type DependencyGroups, type StructureScoreOptions, type StructureScores } from './structure.js';
+import type { StructuredPlan } from './structured-plan.js';
+import { parameterCount, shrinkModel, type ShrinkOptions, type ShrinkReport } from './shrink.js';
 
 /** Files copied next to the weights by save() when the source folder has them. */
 const SIDE_FILES = ['generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model'];
@@ -323,6 +326,32 @@ export class LlamaModel {
   prune(calibration: Int32Array[] | Tensor, options: ModelPruneOptions, control: { onProgress?: (p: ModelPruneProgress) => void; signal?: AbortSignal } = {}): Promise<ModelPruneReport> {
     this.checkpoint();
     return pruneModel(this, calibration, options, control);
+  }
+
+  /** What structured pruning removes together: attention groups, MLP channels, blocks (docs/structured.md). */
+  dependencyGroups(): DependencyGroups {
+    this.checkpoint();
+    return dependencyGroups(this);
+  }
+
+  /** Importance of every attention group, head, MLP channel and block from calibration samples (docs/structured.md). */
+  structureScores(calibration: Int32Array[] | Tensor, options: StructureScoreOptions): Promise<StructureScores> {
+    this.checkpoint();
+    return structureScores(this, calibration, options);
+  }
+
+  /**
+   * Removes the plan's structures in place (smaller dense weights, fewer blocks, config updated;
+   * save() writes the smaller checkpoint). Resolves to what changed.
+   */
+  async shrink(plan: StructuredPlan, options: ShrinkOptions = {}): Promise<ShrinkReport> {
+    return shrinkModel(this, plan, options);
+  }
+
+  /** Parameters held (embedding, LM head when untied, norms, linears, biases). */
+  parameterCount(): number {
+    this.checkpoint();
+    return parameterCount(this);
   }
 
   /**
