@@ -139,7 +139,7 @@ export function shrinkModel(model: LlamaModel, plan: StructuredPlan, options: Sh
   if (comp && !plan.means) throw new PlanError('options.biasCompensation', 'the plan carries no calibration means (make it from scores computed with calibration samples)');
   if (comp && plan.means!.length !== model.blocks.length) throw new PlanError('plan.means', `has ${plan.means!.length} entries, the model ${model.blocks.length} blocks`);
   const c = model.config;
-  const hd = c.headDim, H = c.hiddenSize;
+  const hd = c.headDim;
   const paramsBefore = parameterCount(model);
   const kept: LlamaBlock[] = [], source: number[] = [], shapes: BlockShape[] = [];
   let attnBias = false, mlpBias = false;

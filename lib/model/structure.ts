@@ -18,7 +18,7 @@ import { loadSafetensors } from '../safetensors.js';
 import { SparseMatrix } from '../sparse-matrix.js';
 import { Tensor } from '../tensor.js';
 import type { Weight } from '../ops.js';
-import { LINEARS, blockForward, blockShape, type InputGroup, type LinearName, type LlamaBlock } from './block.js';
+import { LINEARS, blockForward, blockShape, type InputGroup, type LinearName } from './block.js';
 import type { LlamaModel } from './llama.js';
 import { calibrationChunks, checkSamples } from './prune-model.js';
 
