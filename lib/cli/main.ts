@@ -21,6 +21,8 @@ import { PRUNE_METHODS, printPrune, pruneFile, type PruneMethod } from './prune.
 import { BENCH_MODEL_FORMATS, benchModel, printBenchModel, type BenchModelFormat } from './bench-model.js';
 import { evalDir, printEval } from './eval.js';
 import { printPruneModel, pruneModelDir } from './prune-model.js';
+import { printShrink, shrinkDir, type ShrinkCliOptions } from './shrink.js';
+import { SCORE_METHODS, type ScoreMethod } from '../model/structure.js';
 
 /** The package's version, from its package.json. */
 export const CLI_VERSION: string = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version;
@@ -238,6 +240,49 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
       }, ctx);
       if (ctx.opts.json) ctx.json(r);
       else printPruneModel(r, ctx);
+      return EXIT.ok;
+    }));
+
+  program.command('shrink')
+    .description('structured pruning: remove attention heads, MLP channels and blocks; writes a smaller dense checkpoint (docs/structured.md)')
+    .argument('<dir>', 'checkpoint folder: config.json + model.safetensors (or sharded)')
+    .requiredOption('-o, --out <dir>', 'output folder (HF layout); must not exist or be empty, unless --force')
+    .option('--score <method>', SCORE_METHODS.join(' | '), 'flap')
+    .option('--heads <r>', 'fraction of each layer\'s attention groups (kv heads with their query heads) to remove')
+    .option('--mlp <r>', 'fraction of each layer\'s MLP channels to remove')
+    .option('--blocks <r>', 'fraction of whole blocks to remove (lowest block influence)')
+    .option('--global <r>', 'FLAP\'s global ranking: fraction of the attention + MLP parameters to remove, sizes free per layer')
+    .option('--keep-shape <file>', 'target shape JSON: { layers, heads, kvHeads?, intermediate, hidden? }')
+    .option('--masks <file>', '0/1 masks (safetensors) made elsewhere, applied as they are')
+    .option('--gradients <file>', 'taylor: safetensors of <weight name>.grad tensors')
+    .option('--calib <file>', 'calibration: text (needs tokenizer.json) or token ids (.safetensors int32, .bin/.tokens raw int32)')
+    .option('--samples <n>', 'calibration windows', '128')
+    .option('--seq-len <n>', 'tokens per calibration window', '2048')
+    .option('--seed <n>', 'seed for the calibration window offsets', '0')
+    .option('--bias-compensation', 'fold FLAP\'s bias compensation into o_proj / down_proj biases (default with --score flap)')
+    .option('--no-bias-compensation', 'no compensation biases')
+    .option('--save-masks <file>', 'also write the plan as 0/1 masks (safetensors)')
+    .option('--force', 'write into a non-empty --out folder (replacing the files shrink writes)', false)
+    .action((dir: string, o: Record<string, string | boolean | undefined>) => run(async (ctx) => {
+      const score = o.score as ScoreMethod;
+      if (!SCORE_METHODS.includes(score)) throw new CliError(EXIT.usage, `--score: expected one of ${SCORE_METHODS.join(', ')}, got '${o.score}'`);
+      const ratio = (k: string, name: string) => (o[k] === undefined ? undefined : parseNumberOpt(o[k] as string, name, 0, 1, true));
+      const ratios = { heads: ratio('heads', '--heads'), mlp: ratio('mlp', '--mlp'), blocks: ratio('blocks', '--blocks') };
+      const hasRatios = Object.values(ratios).some((v) => v !== undefined);
+      const sources = [hasRatios, o.global !== undefined, o.keepShape !== undefined && o.masks === undefined, o.masks !== undefined].filter(Boolean).length;
+      if (sources !== 1) throw new CliError(EXIT.usage, 'give exactly one plan: --heads/--mlp/--blocks, --global, --keep-shape, or --masks (with an optional --keep-shape to check)');
+      const plan: ShrinkCliOptions['plan'] = o.masks !== undefined ? { masks: o.masks as string, shapeFile: o.keepShape as string | undefined }
+        : o.keepShape !== undefined ? { shapeFile: o.keepShape as string }
+        : o.global !== undefined ? { global: parseNumberOpt(o.global as string, '--global', 0, 1, true) }
+        : { ratios: Object.fromEntries(Object.entries(ratios).filter(([, v]) => v !== undefined)) };
+      const r = await shrinkDir(dir, o.out as string, {
+        score, plan, calib: o.calib as string | undefined, gradients: o.gradients as string | undefined,
+        samples: parseIntOpt(o.samples as string, '--samples', 1, 1 << 20), seqLen: parseIntOpt(o.seqLen as string, '--seq-len', 2, 1 << 20),
+        seed: parseIntOpt(o.seed as string, '--seed', 0, 2 ** 31), biasCompensation: o.biasCompensation as boolean | undefined,
+        saveMasks: o.saveMasks as string | undefined, force: o.force === true,
+      }, ctx);
+      if (ctx.opts.json) ctx.json(r);
+      else printShrink(r, ctx);
       return EXIT.ok;
     }));
 
