@@ -9,6 +9,7 @@ import { calibrationWindows, readTokensOrText } from '../model/tokens.js';
 import type { PrunePattern } from '../prune.js';
 import type { Format } from '../sparse-matrix.js';
 import { CliError, Context, EXIT, fmtBytes, fmtPct, table } from './context.js';
+import { interruptible, saveModelDir } from './model-steps.js';
 
 export interface PruneModelOptions {
   method: 'magnitude' | 'wanda' | 'sparsegpt';
@@ -44,13 +45,9 @@ export async function pruneModelDir(input: string, output: string, o: PruneModel
   const bar = ctx.progress(model.blocks.length, 'blocks');
   let current = -1;
   let rss = process.memoryUsage().rss;
-  const abort = new AbortController();
-  const onAbort = () => abort.abort();
-  ctx.signal.addEventListener('abort', onAbort, { once: true });
-  let report: ModelPruneReport;
-  try {
-    report = await model.prune(samples, { method: o.method, ...o.pattern, calibration: o.calibration, blockSize: o.blockSize, damping: o.damping } as never, {
-      signal: abort.signal,
+  const report = await interruptible(ctx, bar, async (signal) => {
+    const r = await model.prune(samples, { method: o.method, ...o.pattern, calibration: o.calibration, blockSize: o.blockSize, damping: o.damping } as never, {
+      signal,
       onProgress: (p) => {
         rss = Math.max(rss, process.memoryUsage().rss);
         if (p.stage === 'done') return;
@@ -63,22 +60,10 @@ export async function pruneModelDir(input: string, output: string, o: PruneModel
       },
     });
     if (current >= 0) bar.done();
-  } catch (e) {
-    if (ctx.signal.aborted) throw new CliError(EXIT.interrupted, 'interrupted');
-    throw e;
-  } finally {
-    bar.stop();
-    ctx.signal.removeEventListener('abort', onAbort);
-  }
+    return r;
+  });
   ctx.checkAborted();
-  let saved: { bytes: number };
-  try {
-    saved = await model.save(output, { format: o.format });
-  } catch (e) {
-    if ((e as { code?: string }).code === 'ERR_IO' || (e as NodeJS.ErrnoException).errno !== undefined)
-      throw new CliError(EXIT.output, `cannot write '${output}': ${(e as Error).message}`);
-    throw e;
-  }
+  const saved = await saveModelDir(model, output, { format: o.format });
   rss = Math.max(rss, process.memoryUsage().rss);
   return { command: 'prune-model', version: 1, input, output, outputBytes: saved.bytes, peakRssBytes: rss, ...report };
 }

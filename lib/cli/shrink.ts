@@ -12,6 +12,7 @@ import type { ScoreMethod, StructureScores } from '../model/structure.js';
 import { planFromMasks, planStructuredPrune, planSummary, saveStructureMasks, type PlanOptions, type StructuredPlan } from '../model/structured-plan.js';
 import { calibrationWindows, readTokensOrText } from '../model/tokens.js';
 import { CliError, Context, EXIT, fmtBytes, fmtPct } from './context.js';
+import { interruptible, saveModelDir } from './model-steps.js';
 
 export interface ShrinkCliOptions {
   score: ScoreMethod;
@@ -90,28 +91,17 @@ export async function shrinkDir(input: string, output: string, o: ShrinkCliOptio
   if (!fromMasks || comp) {
     ctx.note(`${model}: ${o.score} scores on ${samples.length} samples x ${o.seqLen} tokens`);
     const bar = ctx.progress(model.blocks.length, 'blocks');
-    const abort = new AbortController();
-    const onAbort = () => abort.abort();
-    ctx.signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      let last = 0;
-      bar.item('block 0');
-      scores = await model.structureScores(samples, {
-        method: o.score, gradients: o.gradients, signal: abort.signal,
-        onProgress: (done, total) => {
-          for (; last < done; last++) {
-            bar.done();
-            if (last + 1 < total) bar.item(`block ${last + 1}`);
-          }
-        },
-      });
-    } catch (e) {
-      if (ctx.signal.aborted) throw new CliError(EXIT.interrupted, 'interrupted');
-      throw e;
-    } finally {
-      bar.stop();
-      ctx.signal.removeEventListener('abort', onAbort);
-    }
+    let last = 0;
+    bar.item('block 0');
+    scores = await interruptible(ctx, bar, (signal) => model.structureScores(samples, {
+      method: o.score, gradients: o.gradients, signal,
+      onProgress: (done, total) => {
+        for (; last < done; last++) {
+          bar.done();
+          if (last + 1 < total) bar.item(`block ${last + 1}`);
+        }
+      },
+    }));
   }
   ctx.checkAborted();
 
@@ -130,14 +120,7 @@ export async function shrinkDir(input: string, output: string, o: ShrinkCliOptio
   const summary = planSummary(plan);
   const report = await model.shrink(plan, { biasCompensation: comp });
   ctx.checkAborted();
-  let bytes: number;
-  try {
-    bytes = (await model.save(output, { format: 'dense' })).bytes;
-  } catch (e) {
-    if ((e as { code?: string }).code === 'ERR_IO' || (e as NodeJS.ErrnoException).errno !== undefined)
-      throw new CliError(EXIT.output, `cannot write '${output}': ${(e as Error).message}`);
-    throw e;
-  }
+  const bytes = (await saveModelDir(model, output, { format: 'dense' })).bytes;
   return {
     command: 'shrink', version: 1, input: resolve(input), output: resolve(output), score: fromMasks ? 'masks' : o.score, biasCompensation: comp,
     paramsBefore: report.paramsBefore, paramsAfter: report.paramsAfter, blocksRemoved: report.blocksRemoved,
