@@ -4,7 +4,7 @@
  * from the papers' definitions, exact surgery (the shrunk model equals the masked full model plus
  * the bias compensation), save/reload, perplexity against magnitude, and typed plan errors.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -481,5 +481,36 @@ describe('typed errors for bad plans', () => {
     expect(await bad((p) => { p.queryHeadsPerGroup = 1; })).toBe('plan.queryHeadsPerGroup');
     // A refused plan leaves the model untouched.
     expect((model.blocks[0]!.linears.q_proj.weight as Tensor).shape).toEqual([128, 128]);
+  });
+});
+
+describe('sparsekit_layer_shapes in config.json', () => {
+  const base = JSON.parse(readFileSync(join(TINY, 'config.json'), 'utf8'));
+  const shape = (heads: number, kv: number, inter: number) => ({ num_attention_heads: heads, num_key_value_heads: kv, intermediate_size: inter });
+  it('is read per layer and refused (ERR_FORMAT, naming the entry) when it cannot describe the layers', async () => {
+    const { parseConfig } = await import('../lib/index.js');
+    const ok = parseConfig(JSON.stringify({ ...base, sparsekit_layer_shapes: [shape(4, 2, 384), shape(2, 1, 10), shape(4, 2, 1), shape(2, 1, 384)] }));
+    expect(ok.layerShapes![1]).toEqual({ heads: 2, kvHeads: 1, intermediate: 10 });
+    expect(parseConfig(JSON.stringify(base)).layerShapes).toBeNull();
+    const bad = (v: unknown) => errorOf(() => parseConfig(JSON.stringify({ ...base, sparsekit_layer_shapes: v })));
+    expect(bad([shape(4, 2, 384)])).toMatchObject({ code: 'ERR_FORMAT', message: expect.stringContaining('array of 4') });
+    expect(bad([shape(4, 2, 385), shape(4, 2, 1), shape(4, 2, 1), shape(4, 2, 1)]).message).toContain('sparsekit_layer_shapes[0]');
+    expect(bad([shape(4, 2, 1), shape(2, 2, 1), shape(4, 2, 1), shape(4, 2, 1)]).message).toContain('sparsekit_layer_shapes[1]');
+    expect(bad([shape(4, 2, 1), shape(4, 2, 1), shape(4, 2, 0), shape(4, 2, 1)]).message).toContain('sparsekit_layer_shapes[2]');
+    expect(bad([shape(4, 2, 1), shape(4, 2, 1), shape(4, 2, 1), 'x']).message).toContain('sparsekit_layer_shapes[3]');
+  });
+
+  it('a shrunk folder whose tensors disagree with it is ERR_SHAPE naming the tensor', async () => {
+    using model = await LlamaModel.load(TINY);
+    const s = await model.structureScores([], { method: 'magnitude' });
+    const plan = planStructuredPrune(s, { heads: 0.5 });
+    plan.blocks[3]!.attention.fill(1);
+    await model.shrink(plan);
+    const out = join(dir, 'lying');
+    await model.save(out, { format: 'dense' });
+    const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    cfg.sparsekit_layer_shapes[3] = cfg.sparsekit_layer_shapes[0];
+    writeFileSync(join(out, 'config.json'), JSON.stringify(cfg));
+    await expect(LlamaModel.load(out)).rejects.toMatchObject({ code: 'ERR_SHAPE', message: expect.stringContaining('model.layers.3.self_attn.q_proj.weight') });
   });
 });
