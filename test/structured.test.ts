@@ -359,6 +359,30 @@ describe('shrink', () => {
     expect(maxDiff(await again.forward(ids), await qwen.forward(ids))).toBe(0);
   });
 
+  it('works on packed (pruned) weights exactly as on their dense form, and on an already shrunk model', async () => {
+    const plan = planStructuredPrune(flap, { heads: 0.5, mlp: 0.25 });
+    using packed = await LlamaModel.load(TINY);
+    await packed.prune([], { method: 'magnitude', sparsity: 0.5 });
+    using dense = await LlamaModel.load(TINY);
+    await dense.prune([], { method: 'magnitude', sparsity: 0.5 });
+    await dense.convertLinears('dense');
+    await packed.shrink(plan, { biasCompensation: true });
+    await dense.shrink(plan, { biasCompensation: true });
+    expect(maxDiff(await packed.forward(probe()), await dense.forward(probe()))).toBe(0);
+
+    // Twice: a non-uniform model shrunk again by ratios (floor per block of its own sizes).
+    using twice = await LlamaModel.load(TINY);
+    await twice.shrink(planStructuredPrune(flap, { global: 0.3 }));
+    const sizes = twice.blocks.map((b) => (b.linears.gate_proj.weight as Tensor).shape[0]!);
+    const again = await twice.structureScores(calib.slice(0, 4), { method: 'wanda-sp' });
+    const r = await twice.shrink(planStructuredPrune(again, { mlp: 0.2 }));
+    expect(r.shapes.map((x) => x.intermediate)).toEqual(sizes.map((n) => n - Math.floor(0.2 * n)));
+    const out = join(dir, 'twice');
+    await twice.save(out, { format: 'dense' });
+    using back = await LlamaModel.load(out);
+    expect(maxDiff(await back.forward(probe()), await twice.forward(probe()))).toBe(0);
+  });
+
   it('masks round-trip through safetensors and are taken as they are', async () => {
     const plan = planStructuredPrune(flap, { targetShape: { heads: 2, intermediate: 200, layers: 3 } });
     expect(plan.blocks.filter((b) => b.keep)).toHaveLength(3);
