@@ -51,4 +51,5 @@ export {
   planStructuredPrune, planFromMasks, saveStructureMasks, planSummary, PlanError, MASK_NAMES, type StructuredPlan, type BlockPlan, type PlanOptions,
 } from './model/structured-plan.js';
 export type { ShrinkOptions, ShrinkReport } from './model/shrink.js';
+export type { SliceOptions, SliceReport } from './model/slice.js';
 export type { BlockShape } from './model/config.js';

@@ -62,6 +62,21 @@ describe('sparsekit shrink', () => {
     expect(JSON.parse(b.stdout).blocksRemoved).toBe(1);
   });
 
+  it('slices the hidden size with --hidden, alone or after a plan', async () => {
+    const a = await cli('shrink', TINY, ...CALIB, '--hidden', '96', '--out', join(dir, 'hidden'), '--json');
+    expect(a.code).toBe(0);
+    const j = JSON.parse(a.stdout);
+    expect(j).toMatchObject({ score: 'none', biasCompensation: false, hidden: { before: 128, after: 96 } });
+    expect(j.hidden.energyKept).toBeGreaterThan(0.9);
+    expect(JSON.parse(readFileSync(join(dir, 'hidden', 'config.json'), 'utf8')).hidden_size).toBe(96);
+    const b = await cli('shrink', TINY, ...CALIB, '--heads', '0.5', '--hidden', '112', '--out', join(dir, 'both'));
+    expect(b.code).toBe(0);
+    expect(b.stdout).toMatch(/hidden: 128 -> 112 dims/);
+    using m = await LlamaModel.load(join(dir, 'both'));
+    expect(m.config).toMatchObject({ hiddenSize: 112, numHeads: 2, numKvHeads: 1 });
+    expect((await cli('shrink', TINY, '--hidden', '96', '--out', join(dir, 'x'))).code).toBe(2);
+  });
+
   it('never writes into a non-empty --out without --force, and refuses bad plans with the right exit code', async () => {
     const out = join(dir, 'busy');
     mkdirSync(out);

@@ -254,6 +254,7 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .option('--global <r>', 'FLAP\'s global ranking: fraction of the attention + MLP parameters to remove, sizes free per layer')
     .option('--keep-shape <file>', 'target shape JSON: { layers, heads, kvHeads?, intermediate, hidden? }')
     .option('--masks <file>', '0/1 masks (safetensors) made elsewhere, applied as they are')
+    .option('--hidden <n>', 'then slice the residual stream to n dims (SliceGPT-style rotation; needs --calib)')
     .option('--gradients <file>', 'taylor: safetensors of <weight name>.grad tensors')
     .option('--calib <file>', 'calibration: text (needs tokenizer.json) or token ids (.safetensors int32, .bin/.tokens raw int32)')
     .option('--samples <n>', 'calibration windows', '128')
@@ -270,8 +271,9 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
       const ratios = { heads: ratio('heads', '--heads'), mlp: ratio('mlp', '--mlp'), blocks: ratio('blocks', '--blocks') };
       const hasRatios = Object.values(ratios).some((v) => v !== undefined);
       const sources = [hasRatios, o.global !== undefined, o.keepShape !== undefined && o.masks === undefined, o.masks !== undefined].filter(Boolean).length;
-      if (sources !== 1) throw new CliError(EXIT.usage, 'give exactly one plan: --heads/--mlp/--blocks, --global, --keep-shape, or --masks (with an optional --keep-shape to check)');
-      const plan: ShrinkCliOptions['plan'] = o.masks !== undefined ? { masks: o.masks as string, shapeFile: o.keepShape as string | undefined }
+      if (sources > 1 || (sources === 0 && o.hidden === undefined))
+        throw new CliError(EXIT.usage, 'give one plan (--heads/--mlp/--blocks, --global, --keep-shape, or --masks with an optional --keep-shape to check), --hidden, or both');
+      const plan: ShrinkCliOptions['plan'] = sources === 0 ? { none: true } : o.masks !== undefined ? { masks: o.masks as string, shapeFile: o.keepShape as string | undefined }
         : o.keepShape !== undefined ? { shapeFile: o.keepShape as string }
         : o.global !== undefined ? { global: parseNumberOpt(o.global as string, '--global', 0, 1, true) }
         : { ratios: Object.fromEntries(Object.entries(ratios).filter(([, v]) => v !== undefined)) };
@@ -280,6 +282,7 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
         samples: parseIntOpt(o.samples as string, '--samples', 1, 1 << 20), seqLen: parseIntOpt(o.seqLen as string, '--seq-len', 2, 1 << 20),
         seed: parseIntOpt(o.seed as string, '--seed', 0, 2 ** 31), biasCompensation: o.biasCompensation as boolean | undefined,
         saveMasks: o.saveMasks as string | undefined, force: o.force === true,
+        hidden: o.hidden === undefined ? undefined : parseIntOpt(o.hidden as string, '--hidden', 1, 1 << 20),
       }, ctx);
       if (ctx.opts.json) ctx.json(r);
       else printShrink(r, ctx);

@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'n
 import { resolve } from 'node:path';
 import { LlamaModel } from '../model/llama.js';
 import type { ShrinkReport } from '../model/shrink.js';
+import { blockShape } from '../model/block.js';
 import type { ScoreMethod, StructureScores } from '../model/structure.js';
 import { planFromMasks, planStructuredPrune, planSummary, saveStructureMasks, type PlanOptions, type StructuredPlan } from '../model/structured-plan.js';
 import { calibrationWindows, readTokensOrText } from '../model/tokens.js';
@@ -17,7 +18,9 @@ import { interruptible, saveModelDir } from './model-steps.js';
 export interface ShrinkCliOptions {
   score: ScoreMethod;
   /** Exactly one source of the plan. */
-  plan: { ratios: { heads?: number; mlp?: number; blocks?: number } } | { global: number } | { shapeFile: string } | { masks: string; shapeFile?: string };
+  plan: { ratios: { heads?: number; mlp?: number; blocks?: number } } | { global: number } | { shapeFile: string } | { masks: string; shapeFile?: string } | { none: true };
+  /** Slice the residual stream to this many dims afterwards (sliceHidden). */
+  hidden?: number;
   calib?: string;
   gradients?: string;
   samples: number;
@@ -33,7 +36,7 @@ export interface ShrinkCliReport {
   version: 1;
   input: string;
   output: string;
-  score: ScoreMethod | 'masks';
+  score: ScoreMethod | 'masks' | 'none';
   biasCompensation: boolean;
   paramsBefore: number;
   paramsAfter: number;
@@ -41,6 +44,8 @@ export interface ShrinkCliReport {
   attentionGroupsRemoved: number;
   mlpChannelsRemoved: number;
   shapes: ShrinkReport['shapes'];
+  /** With --hidden: the new hidden size and the calibration energy its directions keep. */
+  hidden: { before: number; after: number; energyKept: number } | null;
   outputBytes: number;
   seconds: number;
 }
@@ -79,16 +84,17 @@ export async function shrinkDir(input: string, output: string, o: ShrinkCliOptio
   const t0 = performance.now();
   checkOut(input, output, o.force);
   using model = await LlamaModel.load(input);
-  const fromMasks = 'masks' in o.plan;
-  const comp = o.biasCompensation ?? (o.score === 'flap' && !fromMasks);
-  const needCalib = o.score === 'flap' || o.score === 'wanda-sp' || comp || ('ratios' in o.plan && o.plan.ratios.blocks !== undefined);
-  if (needCalib && !o.calib && !(fromMasks && !comp))
+  const fromMasks = 'masks' in o.plan, planned = !('none' in o.plan);
+  const comp = planned && (o.biasCompensation ?? (o.score === 'flap' && !fromMasks));
+  const needCalib = (planned && !fromMasks && (o.score === 'flap' || o.score === 'wanda-sp')) || comp || o.hidden !== undefined
+    || ('ratios' in o.plan && o.plan.ratios.blocks !== undefined);
+  if (needCalib && !o.calib)
     throw new CliError(EXIT.input, `--score ${o.score}${comp ? ' with bias compensation' : ''} needs calibration input`, 'add --calib <text file or token file>');
-  if (o.score === 'taylor' && !o.gradients && !fromMasks) throw new CliError(EXIT.input, '--score taylor needs --gradients <file.safetensors> of <weight name>.grad tensors');
+  if (o.score === 'taylor' && !o.gradients && !fromMasks && planned) throw new CliError(EXIT.input, '--score taylor needs --gradients <file.safetensors> of <weight name>.grad tensors');
   const samples = o.calib ? calibrationWindows(await readTokensOrText(o.calib, input), o.samples, o.seqLen, o.seed) : [];
 
   let scores: StructureScores | null = null;
-  if (!fromMasks || comp) {
+  if ((planned && !fromMasks) || comp) {
     ctx.note(`${model}: ${o.score} scores on ${samples.length} samples x ${o.seqLen} tokens`);
     const bar = ctx.progress(model.blocks.length, 'blocks');
     let last = 0;
@@ -105,8 +111,10 @@ export async function shrinkDir(input: string, output: string, o: ShrinkCliOptio
   }
   ctx.checkAborted();
 
-  let plan: StructuredPlan;
-  if ('masks' in o.plan) {
+  let plan: StructuredPlan | null = null;
+  if ('none' in o.plan) {
+    // --hidden alone: no structures removed.
+  } else if ('masks' in o.plan) {
     plan = await planFromMasks(o.plan.masks, model.dependencyGroups(), scores?.means ?? null);
     if (o.plan.shapeFile) checkShape(plan, readShapeFile(o.plan.shapeFile), model);
   } else if ('shapeFile' in o.plan) {
@@ -116,15 +124,24 @@ export async function shrinkDir(input: string, output: string, o: ShrinkCliOptio
   } else {
     plan = planStructuredPrune(scores!, o.plan.ratios);
   }
-  if (o.saveMasks) await saveStructureMasks(plan, o.saveMasks);
-  const summary = planSummary(plan);
-  const report = await model.shrink(plan, { biasCompensation: comp });
+  if (o.saveMasks && plan) await saveStructureMasks(plan, o.saveMasks);
+  const summary = plan ? planSummary(plan) : { attentionGroupsRemoved: 0, mlpChannelsRemoved: 0 };
+  const paramsBefore = model.parameterCount();
+  const report = plan ? await model.shrink(plan, { biasCompensation: comp }) : null;
   ctx.checkAborted();
+  let hidden: ShrinkCliReport['hidden'] = null;
+  if (o.hidden !== undefined) {
+    ctx.note(`slicing the residual stream to ${o.hidden} dims`);
+    const bar = ctx.progress(model.blocks.length + 2, 'steps');
+    const r = await interruptible(ctx, bar, (signal) => model.sliceHidden(samples, { hidden: o.hidden!, signal, onProgress: () => bar.done() }));
+    hidden = { before: r.hiddenBefore, after: r.hiddenAfter, energyKept: r.energyKept };
+  }
   const bytes = (await saveModelDir(model, output, { format: 'dense' })).bytes;
   return {
-    command: 'shrink', version: 1, input: resolve(input), output: resolve(output), score: fromMasks ? 'masks' : o.score, biasCompensation: comp,
-    paramsBefore: report.paramsBefore, paramsAfter: report.paramsAfter, blocksRemoved: report.blocksRemoved,
-    attentionGroupsRemoved: summary.attentionGroupsRemoved, mlpChannelsRemoved: summary.mlpChannelsRemoved, shapes: report.shapes,
+    command: 'shrink', version: 1, input: resolve(input), output: resolve(output), score: !planned ? 'none' : fromMasks ? 'masks' : o.score, biasCompensation: comp,
+    paramsBefore, paramsAfter: model.parameterCount(), blocksRemoved: report?.blocksRemoved ?? 0,
+    attentionGroupsRemoved: summary.attentionGroupsRemoved, mlpChannelsRemoved: summary.mlpChannelsRemoved,
+    shapes: report?.shapes ?? model.blocks.map((b) => blockShape(b, model.config.headDim)), hidden,
     outputBytes: bytes, seconds: (performance.now() - t0) / 1000,
   };
 }
@@ -149,6 +166,7 @@ export function printShrink(r: ShrinkCliReport, ctx: Context): void {
   const shapes = new Set(r.shapes.map((s) => `${s.heads}/${s.kvHeads} heads, ${s.intermediate} channels`));
   ctx.out(`shrink: ${r.score}${r.biasCompensation ? ' + bias compensation' : ''}: removed ${r.blocksRemoved} blocks, ${r.attentionGroupsRemoved} attention groups, ` +
     `${r.mlpChannelsRemoved} MLP channels; ${r.paramsBefore.toLocaleString('en-US')} -> ${r.paramsAfter.toLocaleString('en-US')} parameters (${fmtPct(removed)} fewer)`);
+  if (r.hidden) ctx.out(`hidden: ${r.hidden.before} -> ${r.hidden.after} dims (rotated; ${fmtPct(r.hidden.energyKept)} of the calibration energy kept)`);
   ctx.out(`blocks: ${r.shapes.length}, ${shapes.size === 1 ? [...shapes][0] : `sizes differ per block (sparsekit_layer_shapes in config.json)`}`);
   ctx.out(`wrote ${r.output} (model.safetensors ${fmtBytes(r.outputBytes)}) in ${r.seconds.toFixed(1)} s`);
 }

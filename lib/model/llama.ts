@@ -21,6 +21,7 @@ import { pruneModel, type ModelPruneOptions, type ModelPruneProgress, type Model
 import { dependencyGroups, structureScores, type DependencyGroups, type StructureScoreOptions, type StructureScores } from './structure.js';
 import type { StructuredPlan } from './structured-plan.js';
 import { parameterCount, shrinkModel, type ShrinkOptions, type ShrinkReport } from './shrink.js';
+import { sliceHidden, type SliceOptions, type SliceReport } from './slice.js';
 
 /** Files copied next to the weights by save() when the source folder has them. */
 const SIDE_FILES = ['generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model'];
@@ -90,6 +91,8 @@ export class LlamaModel {
   /** Block i's layer index in the source checkpoint (they differ once shrink() removed blocks). */
   #sourceLayer: number[];
   #configChanged = false;
+  /** The embedding and final norm as loaded: save() passes them through unless replaced (sliceHidden). */
+  readonly #loaded: { embed: Tensor; norm: Tensor };
 
   private constructor(dir: string, config: LlamaConfig, ckpt: Checkpoint, blocks: LlamaBlock[], embed: Tensor, norm: Tensor, lmHead: Weight) {
     this.dir = dir;
@@ -101,6 +104,7 @@ export class LlamaModel {
     this.lmHead = lmHead;
     this.invFreq = ropeInvFreq(config);
     this.#sourceLayer = blocks.map((b) => b.index);
+    this.#loaded = { embed, norm };
   }
 
   /**
@@ -348,6 +352,15 @@ export class LlamaModel {
     return shrinkModel(this, plan, options);
   }
 
+  /**
+   * Width pruning (SliceGPT-style, one rotation for the whole residual stream): hidden_size becomes
+   * `options.hidden`, in place (docs/structured.md, "Hidden dims").
+   */
+  sliceHidden(calibration: Int32Array[] | Tensor, options: SliceOptions): Promise<SliceReport> {
+    this.checkpoint();
+    return sliceHidden(this, calibration, options);
+  }
+
   /** Parameters held (embedding, LM head when untied, norms, linears, biases). */
   parameterCount(): number {
     this.checkpoint();
@@ -414,8 +427,12 @@ export class LlamaModel {
         if (i === undefined || own.has(renamed) || /^(input_layernorm|post_attention_layernorm|self_attn\.[qkvo]_proj|mlp\.(gate|up|down)_proj)\./.test(m[2]!)) continue;
         values.push([renamed, async () => ckpt.fileOf(name).get(name) as SaveValue]);
       } else if (name === 'lm_head.weight' && this.lmHead !== this.embed) values.push([name, async () => this.lmHead as SaveValue]);
+      else if (name === 'model.embed_tokens.weight' && this.embed !== this.#loaded.embed) values.push([name, async () => this.embed]);
+      else if (name === 'model.norm.weight' && this.norm !== this.#loaded.norm) values.push([name, async () => this.norm]);
       else values.push([name, async () => ckpt.fileOf(name).get(name) as SaveValue]);
     }
+    // A tied checkpoint whose head became its own tensor (sliceHidden folds the final norm into it).
+    if (!ckpt.has('lm_head.weight') && this.lmHead !== this.embed) values.push(['lm_head.weight', async () => this.lmHead as SaveValue]);
     values.push(...blockValues);
     const path = join(dir, 'model.safetensors');
     const w = SafetensorsWriter.create(path, { reserve: 64 * 1024 + values.length * 512 });

@@ -7,7 +7,7 @@
  *   [g·d, (g+1)·d), o columns [g·r·d, (g+1)·r·d). Without GQA (r = 1) a unit is one head.
  * - mlp: one unit per intermediate channel c: gate and up row c, down column c.
  * - block: a whole decoder block.
- * - hidden: the residual width; listed, not prunable here (SliceGPT-style width pruning is not built).
+ * - hidden: the residual width; listed, not removable dim by dim (slice.ts removes directions after a rotation).
  *
  * Scores are computed from the dense model's activations, block by block (each block's inputs are
  * the dense outputs of the block before, as FLAP's code does), through blockForward's hook.

@@ -77,7 +77,7 @@ function checkScores(scores: StructureScores): void {
  *   least one group and one channel stay in each block.
  * - `{ targetShape }`: Sheared-LLaMA's target: `layers` blocks kept by block score, then `heads`
  *   query heads (`heads / r` kv groups; `kvHeads` if given must match) and `intermediate` channels
- *   per block; `hidden` must equal the model's (width pruning is not built).
+ *   per block; `hidden` must equal the model's (plans do not change the width: sliceHidden does).
  */
 export function planStructuredPrune(scores: StructureScores, options: PlanOptions): StructuredPlan {
   checkScores(scores);
@@ -108,7 +108,7 @@ export function planStructuredPrune(scores: StructureScores, options: PlanOption
     const maxI = Math.max(...scores.blocks.map((b) => b.mlp.length));
     if (t.hidden !== undefined && t.hidden !== scores.hidden) {
       count(t.hidden, 'targetShape.hidden', scores.hidden, 'hidden dims');
-      throw new PlanError('targetShape.hidden', `hidden-dim (width) pruning is not supported; give ${scores.hidden} or leave it out`);
+      throw new PlanError('targetShape.hidden', `plans do not change the width (sliceHidden does, after the plan); give ${scores.hidden} or leave it out`);
     }
     const layers = count(t.layers, 'targetShape.layers', nb, 'layers');
     const heads = count(t.heads, 'targetShape.heads', maxHeads, 'query heads');
@@ -235,7 +235,7 @@ export async function planFromMasks(masks: string | Record<string, Tensor>, grou
     }
     const hidden = get(MASK_NAMES.hidden);
     if (hidden && maskValues(hidden, MASK_NAMES.hidden, groups.hidden.size).includes(0))
-      throw new PlanError(`masks['${MASK_NAMES.hidden}']`, 'hidden-dim (width) pruning is not supported: the mask must keep every dim');
+      throw new PlanError(`masks['${MASK_NAMES.hidden}']`, 'masks cannot remove single hidden dims (sliceHidden reduces the width): the mask must keep every dim');
     const unknown = names.filter((n) => !known.has(n));
     if (unknown.length) throw new PlanError('masks', `unknown tensor '${unknown[0]}' (names: docs/structured.md)`);
     if (!plan.blocks.some((b) => b.keep)) throw new PlanError('masks', 'removes every layer');

@@ -1,0 +1,203 @@
+/**
+ * Width pruning in the manner of SliceGPT, with one rotation for the whole residual stream
+ * (docs/structured.md, "Hidden dims"): fold every RMSNorm scale into the linears that read it,
+ * rotate the residual stream by the principal directions Q of its calibration states, and keep the
+ * first k directions. The result is an ordinary Llama checkpoint with hidden_size k.
+ *
+ * SliceGPT itself uses a different Q per block and puts Q_ℓᵀQ_{ℓ+1} on each residual connection,
+ * which HF's Llama cannot hold; with one Q nothing extra is needed. With k < hidden the RMSNorms
+ * see the sliced vector: their weight is set to sqrt(hidden / k), so a token whose energy lies in
+ * the kept directions is normalised exactly as before (the approximation SliceGPT makes as well).
+ */
+import { describe } from '../dtype.js';
+import { AbortError, ArgumentError } from '../errors.js';
+import type { Weight } from '../ops.js';
+import { SparseMatrix } from '../sparse-matrix.js';
+import { Tensor } from '../tensor.js';
+import { LINEARS, blockForward, type LinearName, type LlamaBlock } from './block.js';
+import { parseConfig } from './config.js';
+import type { LlamaModel } from './llama.js';
+import { calibrationChunks, checkSamples } from './prune-model.js';
+
+export interface SliceOptions {
+  /** The new hidden size, in [1, hidden]. */
+  hidden: number;
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface SliceReport {
+  hiddenBefore: number;
+  hiddenAfter: number;
+  /** Fraction of the calibration states' energy (Σ of eigenvalues) in the kept directions. */
+  energyKept: number;
+}
+
+/**
+ * Eigen-decomposition of a symmetric n×n matrix (float64, row-major) by cyclic Jacobi rotations:
+ * values descending, vectors as the columns of `vectors` (row-major n×n). O(n³) per sweep: meant
+ * for hidden sizes up to a few thousand.
+ */
+export function symmetricEigen(a: Float64Array, n: number, signal?: AbortSignal): { values: Float64Array; vectors: Float64Array } {
+  const A = a.slice();
+  const V = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) V[i * n + i] = 1;
+  let scale = 0;
+  for (let i = 0; i < n * n; i++) scale += A[i]! * A[i]!;
+  for (let sweep = 0; sweep < 100; sweep++) {
+    if (signal?.aborted) throw new AbortError('slice: aborted');
+    let off = 0;
+    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += A[p * n + q]! ** 2;
+    if (off <= 1e-30 * scale) break;
+    for (let p = 0; p < n; p++) {
+      for (let q = p + 1; q < n; q++) {
+        const apq = A[p * n + q]!;
+        if (apq === 0) continue;
+        const app = A[p * n + p]!, aqq = A[q * n + q]!;
+        const theta = (aqq - app) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1), s = t * c;
+        for (let k = 0; k < n; k++) {
+          // Columns p and q of A (then rows, by symmetry) and of V.
+          const akp = A[k * n + p]!, akq = A[k * n + q]!;
+          A[k * n + p] = c * akp - s * akq;
+          A[k * n + q] = s * akp + c * akq;
+        }
+        for (let k = 0; k < n; k++) {
+          const apk = A[p * n + k]!, aqk = A[q * n + k]!;
+          A[p * n + k] = c * apk - s * aqk;
+          A[q * n + k] = s * apk + c * aqk;
+        }
+        for (let k = 0; k < n; k++) {
+          const vkp = V[k * n + p]!, vkq = V[k * n + q]!;
+          V[k * n + p] = c * vkp - s * vkq;
+          V[k * n + q] = s * vkp + c * vkq;
+        }
+      }
+    }
+  }
+  const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => A[j * n + j]! - A[i * n + i]!);
+  const values = Float64Array.from(order, (i) => A[i * n + i]!);
+  const vectors = new Float64Array(n * n);
+  for (let r = 0; r < n; r++) order.forEach((src, col) => { vectors[r * n + col] = V[r * n + src]!; });
+  return { values, vectors };
+}
+
+function f64(w: Weight | Tensor): { w: Float64Array; rows: number; cols: number } {
+  const t = w instanceof SparseMatrix ? w.toDense() : w;
+  return { w: Float64Array.from(t.toFloat32Array()), rows: t.shape[0]!, cols: t.ndim === 1 ? 1 : t.shape[1]! };
+}
+
+function store(x: Float64Array, shape: number[], like: Weight | Tensor): Tensor {
+  const t = Tensor.from(Float32Array.from(x), shape);
+  const dtype = like instanceof SparseMatrix ? 'float32' : like.dtype;
+  return dtype === 'float32' ? t : t.to(dtype);
+}
+
+/** (W · diag(γ)) · Q_k for W [rows, d]: an in-projection reading the normed residual. */
+function inProj(w: Weight | Tensor, gamma: Float64Array | null, Q: Float64Array, d: number, k: number): Tensor {
+  const { w: W, rows } = f64(w);
+  const out = new Float64Array(rows * k);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < d; j++) {
+      const v = W[r * d + j]! * (gamma ? gamma[j]! : 1);
+      if (v === 0) continue;
+      for (let c = 0; c < k; c++) out[r * k + c]! += v * Q[j * d + c]!;
+    }
+  }
+  return store(out, [rows, k], w);
+}
+
+/** Q_kᵀ · W for W [d, cols]: an out-projection writing to the residual. */
+function outProj(w: Weight, Q: Float64Array, d: number, k: number): Tensor {
+  const { w: W, cols } = f64(w);
+  const out = new Float64Array(k * cols);
+  for (let j = 0; j < d; j++) for (let c = 0; c < k; c++) {
+    const q = Q[j * d + c]!;
+    if (q === 0) continue;
+    for (let i = 0; i < cols; i++) out[c * cols + i]! += q * W[j * cols + i]!;
+  }
+  return store(out, [k, cols], w);
+}
+
+/**
+ * Slices the residual stream of `model` to `options.hidden` dims in place (see the file comment);
+ * `calibration` are token windows, as for structureScores.
+ */
+export async function sliceHidden(model: LlamaModel, calibration: Int32Array[] | Tensor, options: SliceOptions): Promise<SliceReport> {
+  if (typeof options !== 'object' || options === null) throw new ArgumentError(`options: expected an object, got ${describe(options)}`);
+  const c = model.config;
+  const d = c.hiddenSize;
+  const k = options.hidden;
+  if (!Number.isSafeInteger(k) || k < 1 || k > d) throw new ArgumentError(`options.hidden: expected an integer in [1, ${d}], got ${describe(k)}`);
+  const { signal, onProgress } = options;
+  const samples = checkSamples(calibration, c.vocabSize);
+  if (samples.length === 0) throw new ArgumentError('calibration: slicing needs calibration samples');
+
+  // Σ of the RMS-normalised residual states at every block input and at the final norm.
+  const C = new Float64Array(d * d);
+  const add = (x: Float32Array) => {
+    for (let t = 0; t < x.length / d; t++) {
+      const row = x.subarray(t * d, (t + 1) * d);
+      let ss = 0;
+      for (let j = 0; j < d; j++) ss += row[j]! * row[j]!;
+      const inv = ss > 0 ? d / ss : 0;
+      for (let i = 0; i < d; i++) {
+        const a = row[i]! * inv;
+        if (a === 0) continue;
+        for (let j = i; j < d; j++) C[i * d + j]! += a * row[j]!;
+      }
+    }
+  };
+  const { chunks, contexts } = calibrationChunks(model, samples);
+  let xs = chunks.map((ch) => model.embedTokens(ch.length === 1 ? ch[0]! : Int32Array.from(ch.flatMap((x) => [...x]))));
+  const total = model.blocks.length + 2;
+  for (const block of model.blocks) {
+    const next: Float32Array[] = [];
+    for (let i = 0; i < xs.length; i++) {
+      if (signal?.aborted) throw new AbortError('slice: aborted');
+      add(xs[i]!);
+      next.push((await blockForward(block, xs[i]!, contexts[i]!))!);
+    }
+    xs = next;
+    onProgress?.(block.index + 1, total);
+  }
+  for (const x of xs) add(x);
+  for (let i = 0; i < d; i++) for (let j = 0; j < i; j++) C[i * d + j] = C[j * d + i]!;
+  const { values, vectors: Q } = symmetricEigen(C, d, signal);
+  onProgress?.(model.blocks.length + 1, total);
+  let all = 0, kept = 0;
+  values.forEach((v, i) => { all += v; if (i < k) kept += v; });
+
+  const gammaOf = (t: Tensor) => Float64Array.from(t.toFloat32Array());
+  const norm = (like: Tensor) => store(new Float64Array(k).fill(Math.sqrt(d / k)), [k], like);
+  const ins: LinearName[] = ['q_proj', 'k_proj', 'v_proj'], mlpIns: LinearName[] = ['gate_proj', 'up_proj'];
+  const blocks: LlamaBlock[] = model.blocks.map((b) => {
+    const g1 = gammaOf(b.inputNorm), g2 = gammaOf(b.postNorm);
+    const linears = { ...b.linears };
+    for (const l of LINEARS) {
+      const slot = b.linears[l];
+      let weight: Tensor, bias = slot.bias;
+      if (ins.includes(l)) weight = inProj(slot.weight, g1, Q, d, k);
+      else if (mlpIns.includes(l)) weight = inProj(slot.weight, g2, Q, d, k);
+      else {
+        weight = outProj(slot.weight, Q, d, k);
+        if (bias) bias = outProj(bias.reshape([d, 1]), Q, d, k).reshape([k]);
+      }
+      linears[l] = { name: slot.name, weight, bias };
+    }
+    return { index: b.index, inputNorm: norm(b.inputNorm), postNorm: norm(b.postNorm), linears };
+  });
+  const tied = model.lmHead === model.embed;
+  const lmHead = inProj(model.lmHead, gammaOf(model.norm), Q, d, k);
+  const embed = inProj(model.embed, null, Q, d, k);
+  const raw: Record<string, unknown> = { ...c.raw, hidden_size: k, head_dim: c.headDim };
+  // The LM head has the final norm's scale folded in: it is no longer the embedding.
+  if (tied) raw.tie_word_embeddings = false;
+  model.replaceStructure(parseConfig(JSON.stringify(raw), 'slice: config'), blocks, blocks.map((_, i) => i));
+  model.embed = embed;
+  model.norm = norm(model.norm);
+  model.lmHead = lmHead;
+  onProgress?.(total, total);
+  return { hiddenBefore: d, hiddenAfter: k, energyKept: all > 0 ? kept / all : 1 };
+}
