@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { isFloatDType, type FloatDType } from '../dtype.js';
 import { QUANT_GROUP_SIZES, type QuantizeOptions } from '../quant.js';
 import { packageRoot } from '../native.js';
@@ -72,6 +72,11 @@ function parseFormat(s: string, allowed: readonly string[], option = '--format')
   if (!allowed.includes(s)) throw new CliError(EXIT.usage, `${option}: expected one of ${allowed.join(', ')}, got '${s}'`);
   return s;
 }
+
+// Calibration input, shared by the whole-model commands.
+const calibOption = () => new Option('--calib <file>', 'calibration: text (needs tokenizer.json) or token ids (.safetensors int32, .bin/.tokens raw int32)');
+const samplesOption = () => new Option('--samples <n>', 'calibration windows').default('128');
+const seqLenOption = () => new Option('--seq-len <n>', 'tokens per calibration window').default('2048');
 
 export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<number>) => Promise<void>): Command {
   const program = new Command('sparsekit')
@@ -218,9 +223,7 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .requiredOption('-m, --method <method>', PRUNE_METHODS.join(' | '))
     .option('--sparsity <s>', 'fraction of each linear to prune (unstructured), e.g. 0.5')
     .option('--nm <n:m>', 'keep n of every m consecutive weights along K, e.g. 2:4')
-    .option('--calib <file>', 'calibration: text (needs tokenizer.json) or token ids (.safetensors int32, .bin/.tokens raw int32)')
-    .option('--samples <n>', 'calibration windows', '128')
-    .option('--seq-len <n>', 'tokens per calibration window', '2048')
+    .addOption(calibOption()).addOption(samplesOption()).addOption(seqLenOption())
     .option('--calibration <mode>', 'sequential | block | one-pass', 'sequential')
     .option('-f, --format <format>', 'storage of the pruned linears: auto | keep | dense | bitmap | csr | nm', 'auto')
     .option('--block-size <n>', 'sparsegpt: columns per block', '128')
@@ -256,9 +259,7 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .option('--masks <file>', '0/1 masks (safetensors) made elsewhere, applied as they are')
     .option('--hidden <n>', 'then slice the residual stream to n dims (SliceGPT-style rotation; needs --calib)')
     .option('--gradients <file>', 'taylor: safetensors of <weight name>.grad tensors')
-    .option('--calib <file>', 'calibration: text (needs tokenizer.json) or token ids (.safetensors int32, .bin/.tokens raw int32)')
-    .option('--samples <n>', 'calibration windows', '128')
-    .option('--seq-len <n>', 'tokens per calibration window', '2048')
+    .addOption(calibOption()).addOption(samplesOption()).addOption(seqLenOption())
     .option('--seed <n>', 'seed for the calibration window offsets', '0')
     .option('--bias-compensation', 'fold FLAP\'s bias compensation into o_proj / down_proj biases (default with --score flap)')
     .option('--no-bias-compensation', 'no compensation biases')
