@@ -75,6 +75,14 @@ describe('sparsekit shrink', () => {
     using m = await LlamaModel.load(join(dir, 'both'));
     expect(m.config).toMatchObject({ hiddenSize: 112, numHeads: 2, numKvHeads: 1 });
     expect((await cli('shrink', TINY, '--hidden', '96', '--out', join(dir, 'x'))).code).toBe(2);
+    // A target shape with a smaller hidden size slices after the plan (Sheared-LLaMA's four targets).
+    const shape = join(dir, 'sheared.json');
+    writeFileSync(shape, JSON.stringify({ hidden: 100, layers: 3, heads: 2, intermediate: 256 }));
+    const c = await cli('shrink', TINY, ...CALIB, '--score', 'wanda-sp', '--keep-shape', shape, '--out', join(dir, 'sheared'), '--json');
+    expect(c.code).toBe(0);
+    expect(JSON.parse(c.stdout)).toMatchObject({ blocksRemoved: 1, hidden: { after: 100 } });
+    using s = await LlamaModel.load(join(dir, 'sheared'));
+    expect(s.config).toMatchObject({ hiddenSize: 100, numLayers: 3, numHeads: 2, intermediateSize: 256 });
   });
 
   it('never writes into a non-empty --out without --force, and refuses bad plans with the right exit code', async () => {

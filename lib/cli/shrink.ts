@@ -85,8 +85,16 @@ export async function shrinkDir(input: string, output: string, o: ShrinkCliOptio
   checkOut(input, output, o.force);
   using model = await LlamaModel.load(input);
   const fromMasks = 'masks' in o.plan, planned = !('none' in o.plan);
+  // A target shape with a smaller hidden size: the plan does heads / channels / layers, then slicing the width.
+  const shape = 'shapeFile' in o.plan && o.plan.shapeFile ? readShapeFile(o.plan.shapeFile) : null;
+  let sliceTo = o.hidden;
+  if (shape?.hidden !== undefined && shape.hidden !== model.config.hiddenSize) {
+    if (sliceTo !== undefined && sliceTo !== shape.hidden) throw new CliError(EXIT.usage, `--hidden ${sliceTo} disagrees with the shape file's hidden ${shape.hidden}`);
+    sliceTo = shape.hidden;
+    delete shape.hidden;
+  }
   const comp = planned && (o.biasCompensation ?? (o.score === 'flap' && !fromMasks));
-  const needCalib = (planned && !fromMasks && (o.score === 'flap' || o.score === 'wanda-sp')) || comp || o.hidden !== undefined
+  const needCalib = (planned && !fromMasks && (o.score === 'flap' || o.score === 'wanda-sp')) || comp || sliceTo !== undefined
     || ('ratios' in o.plan && o.plan.ratios.blocks !== undefined);
   if (needCalib && !o.calib)
     throw new CliError(EXIT.input, `--score ${o.score}${comp ? ' with bias compensation' : ''} needs calibration input`, 'add --calib <text file or token file>');
@@ -116,12 +124,12 @@ export async function shrinkDir(input: string, output: string, o: ShrinkCliOptio
     // --hidden alone: no structures removed.
   } else if ('masks' in o.plan) {
     plan = await planFromMasks(o.plan.masks, model.dependencyGroups(), scores?.means ?? null);
-    if (o.plan.shapeFile) checkShape(plan, readShapeFile(o.plan.shapeFile), model);
-  } else if ('shapeFile' in o.plan) {
-    plan = planStructuredPrune(scores!, { targetShape: readShapeFile(o.plan.shapeFile) });
+    if (shape) checkShape(plan, shape, model);
+  } else if (shape) {
+    plan = planStructuredPrune(scores!, { targetShape: shape });
   } else if ('global' in o.plan) {
     plan = planStructuredPrune(scores!, { global: o.plan.global });
-  } else {
+  } else if ('ratios' in o.plan) {
     plan = planStructuredPrune(scores!, o.plan.ratios);
   }
   if (o.saveMasks && plan) await saveStructureMasks(plan, o.saveMasks);
@@ -130,10 +138,10 @@ export async function shrinkDir(input: string, output: string, o: ShrinkCliOptio
   const report = plan ? await model.shrink(plan, { biasCompensation: comp }) : null;
   ctx.checkAborted();
   let hidden: ShrinkCliReport['hidden'] = null;
-  if (o.hidden !== undefined) {
-    ctx.note(`slicing the residual stream to ${o.hidden} dims`);
+  if (sliceTo !== undefined) {
+    ctx.note(`slicing the residual stream to ${sliceTo} dims`);
     const bar = ctx.progress(model.blocks.length + 2, 'steps');
-    const r = await interruptible(ctx, bar, (signal) => model.sliceHidden(samples, { hidden: o.hidden!, signal, onProgress: () => bar.done() }));
+    const r = await interruptible(ctx, bar, (signal) => model.sliceHidden(samples, { hidden: sliceTo!, signal, onProgress: () => bar.done() }));
     hidden = { before: r.hiddenBefore, after: r.hiddenAfter, energyKept: r.energyKept };
   }
   const bytes = (await saveModelDir(model, output, { format: 'dense' })).bytes;
