@@ -136,8 +136,6 @@ function patternOf(options: ModelPruneOptions): { pattern: PrunePattern; label: 
  * larger products than one sample at a time, the same statistics), with each group's block context.
  */
 export function calibrationChunks(model: LlamaModel, samples: Int32Array[]): { chunks: Int32Array[][]; contexts: BlockContext[] } {
-  // Samples of equal length run together, up to CHUNK_TOKENS tokens per forward: fewer, larger
-  // products than one sample at a time, the same statistics.
   const chunks: Int32Array[][] = [];
   for (const s of samples) {
     const last = chunks.at(-1);
