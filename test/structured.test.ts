@@ -29,7 +29,8 @@ beforeAll(async () => {
 
 // ---------------------------------------------------------------- float64 reference
 // Written from the definitions (FLAP, An et al. 2024, eq. 4-5 and its code's standardization;
-// Wanda-sp; LLM-Pruner's first-order term), on activations captured window by window.
+// Wanda-sp; LLM-Pruner's first-order term; Minitron's activation RMS), on activations captured
+// window by window.
 
 interface Captured { x: Record<InputGroup, Float64Array[]>; cos: number[] }
 
@@ -87,6 +88,16 @@ function referenceScores(model: LlamaModel, cap: Captured[], method: string, gra
     const xg = channelStats(cap[b]!.x.gateUp, H), xd = channelStats(cap[b]!.x.down, c.intermediateSize);
     const heads = new Float64Array(c.numHeads), groups = new Float64Array(c.numKvHeads), mlp = new Float64Array(c.intermediateSize);
     const bi = 1 - cap[b]!.cos.reduce((s, x) => s + x, 0) / cap[b]!.cos.length;
+    if (method === 'activation') {
+      const n = cap[b]!.cos.length;
+      for (let h = 0; h < c.numHeads; h++) {
+        let ss = 0;
+        for (let j = h * hd; j < (h + 1) * hd; j++) ss += xo.norm[j]! ** 2;
+        heads[h] = Math.sqrt(ss / n);
+        groups[Math.floor(h / r)]! += heads[h]!;
+      }
+      return { heads, groups, mlp: xd.norm.map((v) => v / Math.sqrt(n)), block: bi };
+    }
     if (method === 'flap') {
       const o = w64(model, b, 'o_proj'), d = w64(model, b, 'down_proj');
       const a = zscore(xo.variance.map((v, j) => { let s = 0; for (let i = 0; i < H; i++) s += o.w[i * o.cols + j]! ** 2; return (v * s) ** 2; }));
@@ -208,7 +219,7 @@ describe('structure scores against float64 references', () => {
     cap = await capture(model, windows());
   });
 
-  for (const method of ['flap', 'wanda-sp', 'magnitude', 'taylor'] as const) {
+  for (const method of ['flap', 'wanda-sp', 'magnitude', 'taylor', 'activation'] as const) {
     it(`${method}: per kv group, per head, per MLP channel and per block`, async () => {
       using model = await LlamaModel.load(TINY);
       // Gradients for taylor: any tensors of the weights' shapes exercise the definition.

@@ -94,7 +94,7 @@ export async function shrinkDir(input: string, output: string, o: ShrinkCliOptio
     delete shape.hidden;
   }
   const comp = planned && (o.biasCompensation ?? (o.score === 'flap' && !fromMasks));
-  const needCalib = (planned && !fromMasks && (o.score === 'flap' || o.score === 'wanda-sp')) || comp || sliceTo !== undefined
+  const needCalib = (planned && !fromMasks && (o.score === 'flap' || o.score === 'wanda-sp' || o.score === 'activation')) || comp || sliceTo !== undefined
     || ('ratios' in o.plan && o.plan.ratios.blocks !== undefined);
   if (needCalib && !o.calib)
     throw new CliError(EXIT.input, `--score ${o.score}${comp ? ' with bias compensation' : ''} needs calibration input`, 'add --calib <text file or token file>');

@@ -56,8 +56,8 @@ export interface DependencyGroups {
   hidden: { size: number; prunable: false; tensors: string[] };
 }
 
-export type ScoreMethod = 'flap' | 'wanda-sp' | 'magnitude' | 'taylor';
-export const SCORE_METHODS: readonly ScoreMethod[] = ['flap', 'wanda-sp', 'magnitude', 'taylor'];
+export type ScoreMethod = 'flap' | 'wanda-sp' | 'magnitude' | 'taylor' | 'activation';
+export const SCORE_METHODS: readonly ScoreMethod[] = ['flap', 'wanda-sp', 'magnitude', 'taylor', 'activation'];
 
 export interface BlockScores {
   /** Per kv group (a kv head and its query heads); higher is more important. */
@@ -238,6 +238,8 @@ function meanRuns(x: Float64Array, width: number): Float64Array {
  *   shared input's norms; o/down columns with their input's norms).
  * - magnitude: Σ |W_ij| over the structure.
  * - taylor: Σ |W_ij · G_ij| over the structure (LLM-Pruner's first-order term), G from `gradients`.
+ * - activation: Minitron's activation importance: the RMS over calibration tokens of a head's
+ *   attention output (its o_proj input slice) or of an MLP channel's value (down_proj's input).
  */
 export async function structureScores(model: LlamaModel, calibration: Int32Array[] | Tensor, options: StructureScoreOptions): Promise<StructureScores> {
   if (typeof options !== 'object' || options === null) throw new ArgumentError(`options: expected an object, got ${describe(options)}`);
@@ -248,7 +250,7 @@ export async function structureScores(model: LlamaModel, calibration: Int32Array
   checkAbort();
   const c = model.config;
   const hd = c.headDim, H = c.hiddenSize;
-  const needsCalib = method === 'flap' || method === 'wanda-sp';
+  const needsCalib = method === 'flap' || method === 'wanda-sp' || method === 'activation';
   const empty = Array.isArray(calibration) && calibration.length === 0;
   if (needsCalib && empty) throw new ArgumentError(`calibration: method '${method}' needs calibration samples`);
   const samples = empty ? [] : checkSamples(calibration, c.vocabSize);
@@ -313,7 +315,18 @@ export async function structureScores(model: LlamaModel, calibration: Int32Array
 
       const attention = new Float64Array(s.kvHeads), heads = new Float64Array(s.heads), mlp = new Float64Array(s.intermediate);
       let blockScore = influence;
-      if (method === 'flap') {
+      if (method === 'activation') {
+        // Minitron: the RMS over calibration tokens of what the structure outputs (a head's slice of
+        // the attention output, a channel of silu(gate)·up); a kv group sums its heads.
+        const oSq = stats.get('o')!.sq, dSq = stats.get('down')!.sq, n = stats.get('o')!.n;
+        for (let h = 0; h < s.heads; h++) {
+          let ss = 0;
+          for (let j = h * hd; j < (h + 1) * hd; j++) ss += oSq[j]!;
+          heads[h] = Math.sqrt(ss / n);
+        }
+        for (let g = 0; g < s.kvHeads; g++) for (let j = 0; j < r; j++) attention[g]! += heads[g * r + j]!;
+        for (let ch = 0; ch < s.intermediate; ch++) mlp[ch] = Math.sqrt(dSq[ch]! / n);
+      } else if (method === 'flap') {
         const o = weightF32(L.o_proj.weight), d = weightF32(L.down_proj.weight);
         const oVar = stats.get('o')!.variance(), dVar = stats.get('down')!.variance();
         const oCol = colSq(o, H, s.heads * hd), dCol = colSq(d, H, s.intermediate);
