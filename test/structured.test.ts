@@ -551,7 +551,7 @@ describe('sparsekit_layer_shapes in config.json', () => {
 });
 
 describe('hidden dims: SliceGPT-style slicing with one rotation', () => {
-  it('the Jacobi eigen-decomposition reconstructs a symmetric matrix with orthonormal vectors, values descending', async () => {
+  it('the eigen-decomposition (Householder + implicit QR) reconstructs symmetric matrices with orthonormal vectors, values descending', async () => {
     const { symmetricEigen } = await import('../lib/model/slice.js');
     const n = 37;
     const B = Float64Array.from(Tensor.randn([n * n], { seed: 11 }).toFloat32Array());
@@ -565,6 +565,14 @@ describe('hidden dims: SliceGPT-style slicing with one rotation', () => {
       expect(Math.abs(vtv - (i === j ? 1 : 0))).toBeLessThan(1e-9);
       expect(Math.abs(rec - A[i * n + j]!)).toBeLessThan(1e-9 * n * n);
     }
+    // Edge cases: 1×1, 2×2, already diagonal (nothing to reduce), repeated eigenvalues, zeros.
+    expect(Array.from(symmetricEigen(Float64Array.of(3), 1).values)).toEqual([3]);
+    const two = symmetricEigen(Float64Array.of(2, 1, 1, 2), 2);
+    expect(Array.from(two.values).map((x) => Math.round(x * 1e12) / 1e12)).toEqual([3, 1]);
+    expect(Math.abs(two.vectors[0]!)).toBeCloseTo(Math.SQRT1_2, 12);
+    const diag = symmetricEigen(Float64Array.from({ length: 16 }, (_, i) => (i % 5 === 0 ? [1, 4, 2, 4][i / 5]! : 0)), 4);
+    expect(Array.from(diag.values)).toEqual([4, 4, 2, 1]);
+    expect(Array.from(symmetricEigen(new Float64Array(9), 3).values)).toEqual([0, 0, 0]);
   });
 
   it('keeping every dim is exact (norms folded, residual rotated); slicing keeps a working, loadable model', async () => {

@@ -1,8 +1,9 @@
 /**
  * Width pruning in the manner of SliceGPT, with one rotation for the whole residual stream
  * (docs/structured.md, "Hidden dims"): fold every RMSNorm scale into the linears that read it,
- * rotate the residual stream by the principal directions Q of its calibration states, and keep the
- * first k directions. The result is an ordinary Llama checkpoint with hidden_size k.
+ * rotate the residual stream by the principal directions Q of its calibration states (float64
+ * eigenvectors), and keep the first k directions. The result is an ordinary Llama checkpoint with
+ * hidden_size k.
  *
  * SliceGPT itself uses a different Q per block and puts Q_ℓᵀQ_{ℓ+1} on each residual connection,
  * which HF's Llama cannot hold; with one Q nothing extra is needed. With k < hidden the RMSNorms
@@ -10,7 +11,7 @@
  * the kept directions is normalised exactly as before (the approximation SliceGPT makes as well).
  */
 import { describe } from '../dtype.js';
-import { AbortError, ArgumentError } from '../errors.js';
+import { AbortError, ArgumentError, NumericError } from '../errors.js';
 import type { Weight } from '../ops.js';
 import { SparseMatrix } from '../sparse-matrix.js';
 import { Tensor } from '../tensor.js';
@@ -34,52 +35,99 @@ export interface SliceReport {
 }
 
 /**
- * Eigen-decomposition of a symmetric n×n matrix (float64, row-major) by cyclic Jacobi rotations:
- * values descending, vectors as the columns of `vectors` (row-major n×n). O(n³) per sweep: meant
- * for hidden sizes up to a few thousand.
+ * Eigen-decomposition of a symmetric n×n matrix (float64, row-major): Householder reduction to
+ * tridiagonal form, then implicit symmetric QR steps with Wilkinson shifts (Golub & Van Loan,
+ * 8.3), the rotations accumulated into the vectors. Values descending, vectors as the columns of
+ * `vectors` (row-major n×n). O(n³).
  */
 export function symmetricEigen(a: Float64Array, n: number, signal?: AbortSignal): { values: Float64Array; vectors: Float64Array } {
   const A = a.slice();
-  const V = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) V[i * n + i] = 1;
-  let scale = 0;
-  for (let i = 0; i < n * n; i++) scale += A[i]! * A[i]!;
-  for (let sweep = 0; sweep < 100; sweep++) {
+  // Zt holds the transpose of the accumulated orthogonal matrix: row i = column i of Z.
+  const Zt = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) Zt[i * n + i] = 1;
+  const v = new Float64Array(n), p = new Float64Array(n), w = new Float64Array(n), u = new Float64Array(n);
+  for (let k = 0; k < n - 2; k++) {
     if (signal?.aborted) throw new AbortError('slice: aborted');
-    let off = 0;
-    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += A[p * n + q]! ** 2;
-    if (off <= 1e-30 * scale) break;
-    for (let p = 0; p < n; p++) {
-      for (let q = p + 1; q < n; q++) {
-        const apq = A[p * n + q]!;
-        if (apq === 0) continue;
-        const app = A[p * n + p]!, aqq = A[q * n + q]!;
-        const theta = (aqq - app) / (2 * apq);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1), s = t * c;
-        for (let k = 0; k < n; k++) {
-          // Columns p and q of A (then rows, by symmetry) and of V.
-          const akp = A[k * n + p]!, akq = A[k * n + q]!;
-          A[k * n + p] = c * akp - s * akq;
-          A[k * n + q] = s * akp + c * akq;
-        }
-        for (let k = 0; k < n; k++) {
-          const apk = A[p * n + k]!, aqk = A[q * n + k]!;
-          A[p * n + k] = c * apk - s * aqk;
-          A[q * n + k] = s * apk + c * aqk;
-        }
-        for (let k = 0; k < n; k++) {
-          const vkp = V[k * n + p]!, vkq = V[k * n + q]!;
-          V[k * n + p] = c * vkp - s * vkq;
-          V[k * n + q] = s * vkp + c * vkq;
-        }
+    const m = n - k - 1, o = k + 1;
+    let norm = 0;
+    for (let i = 0; i < m; i++) norm += A[k * n + o + i]! ** 2;
+    norm = Math.sqrt(norm);
+    if (norm === 0) continue;
+    const x0 = A[k * n + o]!;
+    const alpha = x0 > 0 ? -norm : norm;
+    for (let i = 0; i < m; i++) v[i] = A[k * n + o + i]!;
+    v[0]! -= alpha;
+    let vv = 0;
+    for (let i = 0; i < m; i++) vv += v[i]! * v[i]!;
+    if (vv === 0) continue;
+    const beta = 2 / vv;
+    // p = beta · S v, S = A[o.., o..]
+    for (let i = 0; i < m; i++) {
+      let s = 0;
+      const row = (o + i) * n + o;
+      for (let j = 0; j < m; j++) s += A[row + j]! * v[j]!;
+      p[i] = beta * s;
+    }
+    let pv = 0;
+    for (let i = 0; i < m; i++) pv += p[i]! * v[i]!;
+    const K = (beta / 2) * pv;
+    for (let i = 0; i < m; i++) w[i] = p[i]! - K * v[i]!;
+    for (let i = 0; i < m; i++) {
+      const row = (o + i) * n + o, vi = v[i]!, wi = w[i]!;
+      for (let j = 0; j < m; j++) A[row + j]! -= vi * w[j]! + wi * v[j]!;
+    }
+    A[k * n + o] = alpha;
+    A[o * n + k] = alpha;
+    for (let i = 1; i < m; i++) { A[k * n + o + i] = 0; A[(o + i) * n + k] = 0; }
+    // Z = Z · H, H = I − beta v vᵀ on indices o..: rows of Zt: Zt[o+i, :] -= beta v_i (Σ_j v_j Zt[o+j, :])
+    u.fill(0);
+    for (let j = 0; j < m; j++) { const vj = v[j]!; if (vj === 0) continue; const row = (o + j) * n; for (let c = 0; c < n; c++) u[c]! += vj * Zt[row + c]!; }
+    for (let i = 0; i < m; i++) { const f = beta * v[i]!; if (f === 0) continue; const row = (o + i) * n; for (let c = 0; c < n; c++) Zt[row + c]! -= f * u[c]!; }
+  }
+  const d = Float64Array.from({ length: n }, (_, i) => A[i * n + i]!);
+  const e = Float64Array.from({ length: n }, (_, i) => (i + 1 < n ? A[i * n + i + 1]! : 0));
+  const rotate = (i: number, c: number, s: number) => {
+    // Columns i, i+1 of Z ← [c s; -s c] applied as Z·G with G = [[c, s], [-s, c]]
+    const r0 = i * n, r1 = (i + 1) * n;
+    for (let t = 0; t < n; t++) {
+      const z0 = Zt[r0 + t]!, z1 = Zt[r1 + t]!;
+      Zt[r0 + t] = c * z0 - s * z1;
+      Zt[r1 + t] = s * z0 + c * z1;
+    }
+  };
+  let hi = n - 1;
+  let iter = 0;
+  while (hi > 0) {
+    if (++iter > 100 * n) throw new NumericError('symmetricEigen: the QR iteration did not converge');
+    // Deflate converged off-diagonals.
+    if (Math.abs(e[hi - 1]!) <= 1e-15 * (Math.abs(d[hi - 1]!) + Math.abs(d[hi]!))) { e[hi - 1] = 0; hi--; continue; }
+    let lo = hi - 1;
+    while (lo > 0 && Math.abs(e[lo - 1]!) > 1e-15 * (Math.abs(d[lo - 1]!) + Math.abs(d[lo]!))) lo--;
+    // Wilkinson shift from the trailing 2×2.
+    const dd = (d[hi - 1]! - d[hi]!) / 2, bb = e[hi - 1]!;
+    const mu = d[hi]! - (bb * bb) / (dd + (dd >= 0 ? 1 : -1) * Math.hypot(dd, bb));
+    let x = d[lo]! - mu, z = e[lo]!;
+    for (let k = lo; k < hi; k++) {
+      const r = Math.hypot(x, z);
+      const c = r === 0 ? 1 : x / r, s = r === 0 ? 0 : -z / r;
+      if (k > lo) e[k - 1] = r;
+      // T ← Gᵀ T G on rows/cols k, k+1 with G = [[c, s], [-s, c]].
+      const ak = d[k]!, ak1 = d[k + 1]!, bk = e[k]!;
+      d[k] = c * c * ak - 2 * c * s * bk + s * s * ak1;
+      d[k + 1] = s * s * ak + 2 * c * s * bk + c * c * ak1;
+      e[k] = c * s * (ak - ak1) + (c * c - s * s) * bk;
+      rotate(k, c, s);
+      if (k + 1 < hi) {
+        x = e[k]!;
+        z = -s * e[k + 1]!;
+        e[k + 1] = c * e[k + 1]!;
       }
     }
   }
-  const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => A[j * n + j]! - A[i * n + i]!);
-  const values = Float64Array.from(order, (i) => A[i * n + i]!);
+  const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => d[j]! - d[i]!);
+  const values = Float64Array.from(order, (i) => d[i]!);
   const vectors = new Float64Array(n * n);
-  for (let r = 0; r < n; r++) order.forEach((src, col) => { vectors[r * n + col] = V[r * n + src]!; });
+  for (let r = 0; r < n; r++) order.forEach((src, col) => { vectors[r * n + col] = Zt[src * n + r]!; });
   return { values, vectors };
 }
 
