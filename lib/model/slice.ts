@@ -12,7 +12,7 @@
  */
 import { describe } from '../dtype.js';
 import { AbortError, ArgumentError, NumericError } from '../errors.js';
-import type { Weight } from '../ops.js';
+import { linear, type Weight } from '../ops.js';
 import { SparseMatrix } from '../sparse-matrix.js';
 import { Tensor } from '../tensor.js';
 import { LINEARS, blockForward, type LinearName, type LlamaBlock } from './block.js';
@@ -131,41 +131,47 @@ export function symmetricEigen(a: Float64Array, n: number, signal?: AbortSignal)
   return { values, vectors };
 }
 
-function f64(w: Weight | Tensor): { w: Float64Array; rows: number; cols: number } {
+function f32(w: Weight | Tensor): { w: Float32Array; rows: number; cols: number } {
   const t = w instanceof SparseMatrix ? w.toDense() : w;
-  return { w: Float64Array.from(t.toFloat32Array()), rows: t.shape[0]!, cols: t.ndim === 1 ? 1 : t.shape[1]! };
+  return { w: t.toFloat32Array(), rows: t.shape[0]!, cols: t.ndim === 1 ? 1 : t.shape[1]! };
 }
 
-function store(x: Float64Array, shape: number[], like: Weight | Tensor): Tensor {
-  const t = Tensor.from(Float32Array.from(x), shape);
+function store(x: Float32Array, shape: number[], like: Weight | Tensor): Tensor {
+  const t = Tensor.from(x, shape);
   const dtype = like instanceof SparseMatrix ? 'float32' : like.dtype;
   return dtype === 'float32' ? t : t.to(dtype);
 }
 
-/** (W · diag(γ)) · Q_k for W [rows, d]: an in-projection reading the normed residual. */
-function inProj(w: Weight | Tensor, gamma: Float64Array | null, Q: Float64Array, d: number, k: number): Tensor {
-  const { w: W, rows } = f64(w);
-  const out = new Float64Array(rows * k);
-  for (let r = 0; r < rows; r++) {
-    for (let j = 0; j < d; j++) {
-      const v = W[r * d + j]! * (gamma ? gamma[j]! : 1);
-      if (v === 0) continue;
-      for (let c = 0; c < k; c++) out[r * k + c]! += v * Q[j * d + c]!;
-    }
-  }
-  return store(out, [rows, k], w);
+/**
+ * (W · diag(γ)) · Q_k for W [rows, d]: an in-projection reading the normed residual. The product
+ * runs through linear() (float32 sums): `QkT` is Q_kᵀ [k, d].
+ */
+async function inProj(w: Weight | Tensor, gamma: Float64Array | null, QkT: Tensor): Promise<Tensor> {
+  const { w: W, rows, cols: d } = f32(w);
+  if (gamma) for (let r = 0; r < rows; r++) for (let j = 0; j < d; j++) W[r * d + j]! *= gamma[j]!;
+  const y = await linear(Tensor.from(W, [rows, d]), QkT, null, { outDtype: 'float32' });
+  return store(y.toTypedArray() as Float32Array, [rows, QkT.shape[0]!], w);
 }
 
-/** Q_kᵀ · W for W [d, cols]: an out-projection writing to the residual. */
-function outProj(w: Weight, Q: Float64Array, d: number, k: number): Tensor {
-  const { w: W, cols } = f64(w);
-  const out = new Float64Array(k * cols);
-  for (let j = 0; j < d; j++) for (let c = 0; c < k; c++) {
-    const q = Q[j * d + c]!;
-    if (q === 0) continue;
-    for (let i = 0; i < cols; i++) out[c * cols + i]! += q * W[j * cols + i]!;
+/** Q_kᵀ · W for W [d, cols]: an out-projection writing to the residual (Q_kᵀ as activations, Wᵀ as the weight). */
+async function outProj(w: Weight, QkT: Tensor): Promise<Tensor> {
+  const { w: W, rows: d, cols } = f32(w);
+  const Wt = new Float32Array(cols * d);
+  for (let j = 0; j < d; j++) for (let i = 0; i < cols; i++) Wt[i * d + j] = W[j * cols + i]!;
+  const y = await linear(QkT, Tensor.from(Wt, [cols, d]), null, { outDtype: 'float32' });
+  return store(y.toTypedArray() as Float32Array, [QkT.shape[0]!, cols], w);
+}
+
+/** Q_kᵀ · b for a bias of the residual width (float64). */
+function rotateBias(b: Tensor, Q: Float64Array, d: number, k: number): Tensor {
+  const v = b.toFloat32Array();
+  const out = new Float32Array(k);
+  for (let c = 0; c < k; c++) {
+    let s = 0;
+    for (let j = 0; j < d; j++) s += Q[j * d + c]! * v[j]!;
+    out[c] = s;
   }
-  return store(out, [k, cols], w);
+  return store(out, [k], b);
 }
 
 /**
@@ -218,27 +224,32 @@ export async function sliceHidden(model: LlamaModel, calibration: Int32Array[] |
   values.forEach((v, i) => { all += v; if (i < k) kept += v; });
 
   const gammaOf = (t: Tensor) => Float64Array.from(t.toFloat32Array());
-  const norm = (like: Tensor) => store(new Float64Array(k).fill(Math.sqrt(d / k)), [k], like);
+  const qkt = new Float32Array(k * d);
+  for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) qkt[c * d + j] = Q[j * d + c]!;
+  const QkT = Tensor.from(qkt, [k, d]);
+  const norm = (like: Tensor) => store(new Float32Array(k).fill(Math.sqrt(d / k)), [k], like);
   const ins: LinearName[] = ['q_proj', 'k_proj', 'v_proj'], mlpIns: LinearName[] = ['gate_proj', 'up_proj'];
-  const blocks: LlamaBlock[] = model.blocks.map((b) => {
+  const blocks: LlamaBlock[] = [];
+  for (const b of model.blocks) {
+    if (signal?.aborted) throw new AbortError('slice: aborted');
     const g1 = gammaOf(b.inputNorm), g2 = gammaOf(b.postNorm);
     const linears = { ...b.linears };
     for (const l of LINEARS) {
       const slot = b.linears[l];
       let weight: Tensor, bias = slot.bias;
-      if (ins.includes(l)) weight = inProj(slot.weight, g1, Q, d, k);
-      else if (mlpIns.includes(l)) weight = inProj(slot.weight, g2, Q, d, k);
+      if (ins.includes(l)) weight = await inProj(slot.weight, g1, QkT);
+      else if (mlpIns.includes(l)) weight = await inProj(slot.weight, g2, QkT);
       else {
-        weight = outProj(slot.weight, Q, d, k);
-        if (bias) bias = outProj(bias.reshape([d, 1]), Q, d, k).reshape([k]);
+        weight = await outProj(slot.weight, QkT);
+        if (bias) bias = rotateBias(bias, Q, d, k);
       }
       linears[l] = { name: slot.name, weight, bias };
     }
-    return { index: b.index, inputNorm: norm(b.inputNorm), postNorm: norm(b.postNorm), linears };
-  });
+    blocks.push({ index: b.index, inputNorm: norm(b.inputNorm), postNorm: norm(b.postNorm), linears });
+  }
   const tied = model.lmHead === model.embed;
-  const lmHead = inProj(model.lmHead, gammaOf(model.norm), Q, d, k);
-  const embed = inProj(model.embed, null, Q, d, k);
+  const lmHead = await inProj(model.lmHead, gammaOf(model.norm), QkT);
+  const embed = await inProj(model.embed, null, QkT);
   const raw: Record<string, unknown> = { ...c.raw, hidden_size: k, head_dim: c.headDim };
   // The LM head has the final norm's scale folded in: it is no longer the embedding.
   if (tied) raw.tie_word_embeddings = false;
