@@ -3,7 +3,7 @@
 // against an independent fp64 reference.
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  AVX2_MACHINE, AVX512_MACHINE, SparseMatrix, Tensor, chooseFormat, cpuInfo, linear, machineModel, selectedKernel, setIsa, spmm,
+  AVX2_MACHINE, AVX512_MACHINE, SparseMatrix, Tensor, chooseFormat, cpuInfo, linear, machineModel, predictSeconds, selectedKernel, setIsa, spmm,
   type FloatDType, type Isa,
 } from '../lib/index.js';
 import { OUT_RTOL, expectClose, matmulRef, rng, valuesOf } from './reference.js';
@@ -160,11 +160,56 @@ describe('kernel dispatch', () => {
       expect(selectedKernel(bm, 64, bf16)).toBe(`spmm_bitmap_bf16${dp}_${isa}`);
       expect(selectedKernel(nm, 1, bf16)).toBe(`spmv_nm_bf16${dp}_${isa}`);
       expect(selectedKernel(nm, 8, bf16)).toBe(`spmm_nm_bf16${dp}_${isa}`);
-      // Unchanged: fp32 activations, f16 weights, CSR, and the skip-zeros outer product.
+      // Below 25% density bitmap skips its zeros: the vdpbf16ps pairs kernel, else the fp32 outer product.
+      expect(selectedKernel(sparse, 64, bf16)).toBe(dp ? 'spmm_bitmap_pairs_bf16_dpbf16_avx512' : `spmm_bitmap_outer_bf16_${isa}`);
+      expect(selectedKernel(sparse, 2049, bf16)).toBe(`spmm_bitmap_outer_bf16_${isa}`);  // past the pairs kernel's 16-bit offsets
+      // Unchanged: fp32 activations, f16 weights, CSR.
       expect(selectedKernel(w, 1)).toBe(`gemv_dense_bf16_${isa}`);
       expect(selectedKernel(f16, 1, bf16)).toBe(`gemv_dense_f16_${isa}`);
       expect(selectedKernel(csr, 8, bf16)).toBe(`spmm_csr_bf16_${isa}`);
-      expect(selectedKernel(sparse, 64, bf16)).toBe(`spmm_bitmap_outer_bf16_${isa}`);
+      expect(selectedKernel(sparse, 64)).toBe(`spmm_bitmap_outer_bf16_${isa}`);
+    }
+    setIsa(startIsa);
+  });
+
+  it('vdpbf16ps pairs kernel (bitmap / N:M below 25% density, N > 4) against fp64', () => {
+    // Odd K (partial last chunk), K past one K block at N = 16 (4096 columns) and at N = 2048 (32),
+    // N = 5 / 17 / 33 / 80 (partial vectors, 1-4 vectors per pass and a tail pass); rows: empty,
+    // one kept value, odd and even kept counts, one fully kept 32-column chunk; an Inf activation
+    // in a column no row keeps (skipped, so never 0 x Inf) and NaN-free results.
+    const dp = info.features.avx512bf16 === true && ISAS.includes('avx512');
+    for (const [M, K, N] of [[37, 201, 5], [21, 4130, 16], [9, 300, 17], [6, 1000, 33], [5, 333, 80], [3, 97, 2048]] as const) {
+      const w = Tensor.randn([M, K], { seed: M * K + N, dtype: 'bfloat16' });
+      const r = rng(K + N);
+      const mask = new Uint8Array(M * K).map(() => (r() < 0.12 ? 1 : 0));
+      for (let k = 0; k < K; k++) {
+        mask[k] = 0;  // row 0 empty
+        mask[K + k] = k === K - 1 ? 1 : 0;  // row 1: one value, in the last column
+        if (k < 32) mask[2 * K + k] = 1;  // row 2: a fully kept chunk
+        if (k % 3 === 0) mask[(M - 1) * K + k] = 1;  // last row: every third column too
+      }
+      for (let i = 0; i < M; i++) mask[i * K + 7] = 0;  // column 7: no row keeps it
+      const fmts: [string, SparseMatrix][] = [['bitmap', SparseMatrix.fromDense(w, { format: 'bitmap', mask })]];
+      fmts.push(['nm', SparseMatrix.fromDense(w, { format: 'nm', n: 1, m: 8, prune: 'magnitude' })]);  // fixed-step decode
+      fmts.push(['nm', SparseMatrix.fromDense(w, { format: 'nm', n: 1, m: 6, prune: 'magnitude' })]);  // cursor decode
+      const xf = Tensor.randn([N, K], { seed: N + 3 }).toFloat32Array();
+      for (let j = 0; j < N; j++) xf[j * K + 7] = j % 2 ? Infinity : -Infinity;
+      const x = Tensor.from(xf, [N, K]).to('bfloat16');
+      const xT = transpose(valuesOf(x), N, K);
+      for (const [name, a] of fmts) {
+        const wv = valuesOf(a.toDense());
+        if (name === 'nm') for (let i = 0; i < M; i++) wv[i * K + 7] = 0;  // (n:m may keep column 7; zero x there instead)
+        const xs = name === 'nm' ? Tensor.from(xf.map((v) => (Number.isFinite(v) ? v : 0)), [N, K]).to('bfloat16') : x;
+        const xsT = name === 'nm' ? transpose(valuesOf(xs), N, K) : xT;
+        const { c, mag } = matmulRef(wv, xsT, M, K, N);
+        for (const isa of ISAS) {
+          setIsa(isa);
+          const kernel = selectedKernel(a, N, { xDtype: 'bfloat16' });
+          if (isa === 'avx512' && dp) expect(kernel).toBe(`spmm_${name}_pairs_bf16_dpbf16_avx512`);
+          const y = linear.sync(xs, a, null, { outDtype: 'float32' });
+          expectClose(valuesOf(y), transpose(c, M, N), transpose(mag, M, N), OUT_RTOL.float32!, K, `${isa} ${kernel} [${M}, ${K}] N=${N}`);
+        }
+      }
     }
     setIsa(startIsa);
   });
@@ -248,6 +293,18 @@ describe("format: 'auto' (cost model)", () => {
       expect(chooseFormat(stats(0.05), 64, mc).format).toBe('csr');
     });
   }
+  it('avx512 with bf16 activations: the pairs kernel makes bitmap win at 90% and N = 16 / 64, dense stays at 70%', () => {
+    const bf = (density: number) => ({ ...stats(density), activations: 'bfloat16' as const });
+    for (const n of [16, 64]) {
+      const at90 = chooseFormat(bf(0.1), n, AVX512_MACHINE);
+      expect(at90.format).toBe('bitmap');
+      expect(at90.predictedSeconds).toBeLessThan(0.8 * at90.candidates.dense!);
+      expect(chooseFormat(bf(0.3), n, AVX512_MACHINE).format).toBe('dense');
+    }
+    // Past the pairs kernel's N the fp32 outer product's cost applies again.
+    const wide = AVX512_MACHINE.bf16Dot!.pairsMaxN + 16;
+    expect(predictSeconds('bitmap', bf(0.1), wide, AVX512_MACHINE)).toBeCloseTo(predictSeconds('bitmap', stats(0.1), wide, AVX512_MACHINE), 12);
+  });
   it('uses the model of the ISA the kernels dispatch to', () => {
     for (const isa of ISAS) {
       setIsa(isa);

@@ -1,5 +1,5 @@
-// Register-form expands for the AVX-512 kernels (spmm_avx512.cpp, qspmm_avx512.cpp): include inside
-// an SK_TARGET_BEGIN_AVX512 region and an anonymous namespace.
+// Register-form expands for the AVX-512 kernels (spmm_avx512.cpp, spmm_avx512_bf16.cpp,
+// qspmm_avx512.cpp): include inside an SK_TARGET_BEGIN_AVX512* region and an anonymous namespace.
 // Zen 4: a zero-masked expand waits on its destination's old value. Zero a register (a dependency-
 // breaking idiom) and use the merge form; inline asm keeps the compiler from folding it back.
 // The register form: the memory form of vpexpandw/vexpandps is far slower on Zen 4/5 (measured

@@ -24,11 +24,6 @@
 #include "core/isa_target.h"
 
 #if SK_HAVE_X86
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12's zmm->ymm cast intrinsics read an "undefined" register and warn about it (harmless).
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 SK_TARGET_BEGIN_AVX512BF16
 namespace sk {
 namespace {
@@ -39,14 +34,7 @@ namespace {
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
 
-// Zero-masked vpexpandw waits on its destination's old value on Zen 4: zero a register and use
-// the merge form (inline asm, so the compiler cannot fold it back). Register form after a plain
-// load: the memory form is several times slower on Zen 4/5.
-inline __m512i expand_w16(__m512i src, __mmask32 k) {
-  __m512i v = _mm512_setzero_si512();
-  __asm__("vpexpandw %1, %0%{%2%}" : "+v"(v) : "v"(src), "Yk"(k));
-  return v;
-}
+#include "avx512_expand.inl"  // expand_w16: merge-form register vpexpandw
 inline __m512 dp(__m512 acc, __m512i a, __m512i b) { return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b); }
 inline float hsum(__m512 v) {
   __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
@@ -160,12 +148,18 @@ template <class Src> void gemv_kernel(const MatrixView& a, const Activations& x,
 // N, with the weight pair broadcast. R x JV accumulators in registers (at least 12 independent
 // chains: two dot-product pipes times its latency).
 
+constexpr int64_t kWeightAhead = 256;  // elements (512 bytes)
+
 template <int R, int JV>
 SK_BLOCK void micro(const uint16_t* w, int64_t ldw, const uint16_t* xp, int64_t ld2, int64_t pairs, float* c, int64_t ldc) {
   __m512 acc[R][JV];
   SK_UNROLL for (int i = 0; i < R; ++i)
     SK_UNROLL for (int v = 0; v < JV; ++v) acc[i][v] = _mm512_loadu_ps(c + i * ldc + v * 16);
   for (int64_t q = 0; q < pairs; ++q) {
+    // Each row's stream a few lines ahead, once per 64-byte line: R streams 8 KB apart (dense rows
+    // read in place) are more than the hardware prefetcher keeps up with at N = 16.
+    if ((q & 15) == 0)
+      SK_UNROLL for (int i = 0; i < R; ++i) _mm_prefetch(reinterpret_cast<const char*>(w + i * ldw + 2 * q + kWeightAhead), _MM_HINT_T0);
     __m512i xv[JV];
     SK_UNROLL for (int v = 0; v < JV; ++v) xv[v] = _mm512_loadu_si512(xp + q * ld2 + v * 32);
     SK_UNROLL for (int i = 0; i < R; ++i) {
@@ -209,7 +203,6 @@ void micro_rows(int rr, const uint16_t* w, int64_t ldw, const uint16_t* xp, int6
   }
 }
 
-constexpr double kBf16OuterDensity = 0.25;
 constexpr int64_t kPanelBytes = 256 * 1024;  // the x panel of a K block: half of a 512 KB+ L2
 
 template <class Src> void gemm_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
@@ -262,17 +255,156 @@ template <class Src> void gemm_kernel(const MatrixView& a, const Activations& x,
     for (int64_t j = 0; j < n; ++j) out.store(r0 + i, j, c[i * ld + j]);
 }
 
+// ---- N > 4, sparse: pairs of kept values times gathered pairs of x rows (skips the zeros) -----
+// Two consecutive kept values of a row, (w[a], w[b]) with a < b anywhere in the row, are one 32-bit
+// broadcast; vdpbf16ps wants x's matching pair vector (x[a, j], x[b, j]) per fp32 lane j. In the
+// k_pairs layout the 64 bytes from row a's first element hold x[a, j] in the low half of dword j,
+// and the 64 bytes from one element before row b's first hold x[b, j] in the high half, so one word
+// blend of two loads builds it (b > a, so b's load never starts before the K block). A row costs
+// one dot product per two kept values per 16 columns of N, against the dense GEMM's one per two
+// columns: the work follows the kept count, not the shape. Loads bound it (the x pair, the weight
+// pair and the offsets: about four per dot product against the dense GEMM's one), so the mask
+// decode writes 16-bit word offsets of x rows within the K block (one vpcompressw per 32 columns;
+// a pair of offsets is one 32-bit load), once per row and K block for every vector of N.
+
+inline __m512i compress_w32(__m512i src, __mmask32 k) {
+  __m512i v = _mm512_setzero_si512();  // (merge form into a zeroed register, as expand_w16)
+  __asm__("vpcompressw %1, %0%{%2%}" : "+v"(v) : "v"(src), "Yk"(k));
+  return v;
+}
+
+// One pair (or the last value alone, Single) times JV vectors of N into acc.
+template <int JV, bool Single>
+inline void pair_dp(__m512 (&acc)[JV], const uint16_t* off, const uint16_t* wv, const uint16_t* xb) {
+  uint32_t ab, wp;
+  if constexpr (Single) {
+    ab = off[0];
+    wp = wv[0];  // the partner lane: a zero weight times a zeroed x (never 0 x Inf)
+  } else {
+    __builtin_memcpy(&ab, off, 4);
+    __builtin_memcpy(&wp, wv, 4);
+  }
+  const __m512i w = _mm512_set1_epi32(int(wp));
+  const uint16_t* xa = xb + (ab & 0xffffu);
+  const uint16_t* xb1 = xb + (ab >> 16) - 1;
+  SK_UNROLL for (int v = 0; v < JV; ++v) {
+    const __m512i xp = Single ? _mm512_maskz_loadu_epi16(__mmask32(0x55555555u), xa + v * 32)
+                              : _mm512_mask_blend_epi16(__mmask32(0xAAAAAAAAu), _mm512_loadu_si512(xa + v * 32), _mm512_loadu_si512(xb1 + v * 32));
+    acc[v] = dp(acc[v], w, xp);
+  }
+}
+
+// A row segment: off[] word offsets (from the K block's x) of its cnt kept columns, wv[] their
+// values; c[v * 16 ..] += the products. U accumulator sets per vector hide the dot-product latency.
+template <int JV, int U>
+SK_BLOCK void pairs_row(const uint16_t* off, const uint16_t* wv, int64_t cnt, const uint16_t* xb, float* c) {
+  __m512 acc[U][JV];
+  SK_UNROLL for (int u = 0; u < U; ++u)
+    SK_UNROLL for (int v = 0; v < JV; ++v) acc[u][v] = u == 0 ? _mm512_loadu_ps(c + v * 16) : _mm512_setzero_ps();
+  const int64_t pairs = cnt / 2;
+  int64_t t = 0;
+  for (; t + U <= pairs; t += U)
+    SK_UNROLL for (int u = 0; u < U; ++u) pair_dp<JV, false>(acc[u], off + 2 * (t + u), wv + 2 * (t + u), xb);
+  for (; t < pairs; ++t) pair_dp<JV, false>(acc[0], off + 2 * t, wv + 2 * t, xb);
+  if (cnt & 1) pair_dp<JV, true>(acc[0], off + cnt - 1, wv + cnt - 1, xb);
+  SK_UNROLL for (int v = 0; v < JV; ++v) {
+    __m512 s = acc[0][v];
+    SK_UNROLL for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, acc[u][v]);
+    _mm512_storeu_ps(c + v * 16, s);
+  }
+}
+
+// K blocks: word offsets within a block fit 16 bits (chunks * 16 pairs * 2 ld <= 65536), so
+// N <= kPairsMaxN. Measured: the whole row in one block (x in L2 at N = 16) beat L1-sized blocks;
+// a block's row segments are not contiguous in memory and cost more than the L2 reads.
+constexpr int64_t kPairsMaxN = 2048;
+constexpr int kPairsJV = 4;
+
+// A row segment's kept columns and values from bitmap / N:M masks: one vpcompressw of the columns'
+// word offsets per 32 columns. segment() writes off[0, cnt) (and up to 32 entries past it), points
+// *wv at the values and advances the row. (CSR through the same kernel, its int32 indices
+// converted 16 per step, measured slower than the fp32 outer product: it reads 4 more bytes per
+// kept value, and at N = 16 that traffic costs more than the dot products save.)
+template <bool Fixed> struct MaskPairs {
+  MaskRows<Fixed> s;
+  int64_t ld2;
+  MaskPairs(const MatrixView& a, int64_t ld) : s(a), ld2(2 * ld) {}
+  using Row = typename MaskRows<Fixed>::Row;
+  int64_t chunks() const { return s.chunks; }
+  Row row(int64_t r) const { return s.row(r); }
+  int64_t segment(Row& rw, int64_t c0, int64_t c1, uint16_t* off, const uint16_t** wv) const {
+    // Word offset of column i (0..31) of a chunk from the chunk's x: (i / 2) * ld2 + i % 2.
+    const __m512i step = _mm512_set1_epi16(short(16 * ld2));
+    __m512i at = _mm512_add_epi16(_mm512_mullo_epi16(_mm512_srli_epi16(lane16(), 1), _mm512_set1_epi16(short(ld2))),
+                                  _mm512_and_si512(lane16(), _mm512_set1_epi16(1)));
+    int64_t cnt = 0;
+    for (int64_t cc = c0; cc < c1; ++cc) {
+      const uint32_t bits = rw.m[cc];
+      _mm512_storeu_si512(off + cnt, compress_w32(at, __mmask32(bits)));
+      cnt += __builtin_popcount(bits);
+      at = _mm512_add_epi16(at, step);
+    }
+    *wv = Fixed ? rw.p + c0 * s.step : rw.p;
+    if constexpr (!Fixed) rw.p += cnt;
+    return cnt;
+  }
+  static __m512i lane16() {
+    return _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  }
+};
+
+template <class Seg>
+void pairs_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const int64_t n = x.n, ld = x.ld, ld2 = 2 * ld, nv = ld / 16, rows = r1 - r0;
+  const Seg s(a, ld);
+  const int64_t chunks = s.chunks();
+  static_assert(sizeof(typename Seg::Row) <= kWorkspaceCursorBytes, "workspace");
+  float* c = static_cast<float*>(x.workspace);
+  uint16_t* off = reinterpret_cast<uint16_t*>(c + rows * ld);
+  auto* cur = reinterpret_cast<typename Seg::Row*>(c + rows * ld + kWorkspaceDecodeFloats);
+  for (int64_t i = 0; i < rows * ld; ++i) c[i] = 0.f;
+  for (int64_t i = 0; i < rows; ++i) cur[i] = s.row(r0 + i);
+  const int64_t kc = imax(1, imin(kPairsMaxN / ld, (kWorkspaceDecodeFloats * 2 - 64) / 32));
+  for (int64_t c0 = 0; c0 < chunks; c0 += kc) {
+    const int64_t c1 = imin(chunks, c0 + kc);
+    const uint16_t* xb = x.bf16 + c0 * 16 * ld2;
+    for (int64_t i = 0; i < rows; ++i) {
+      const uint16_t* wv;
+      const int64_t cnt = s.segment(cur[i], c0, c1, off, &wv);
+      if (cnt == 0) continue;
+      for (int64_t v0 = 0; v0 < nv; v0 += kPairsJV) {
+        const uint16_t* xv = xb + v0 * 32;
+        float* cv = c + i * ld + v0 * 16;
+        switch (imin(kPairsJV, nv - v0)) {
+          case 1: pairs_row<1, 4>(off, wv, cnt, xv, cv); break;
+          case 2: pairs_row<2, 4>(off, wv, cnt, xv, cv); break;
+          case 3: pairs_row<3, 3>(off, wv, cnt, xv, cv); break;
+          default: pairs_row<4, 3>(off, wv, cnt, xv, cv); break;
+        }
+      }
+    }
+  }
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < n; ++j) out.store(r0 + i, j, c[i * ld + j]);
+}
+
 }  // namespace
+
+// Kept fraction of a 16-bit bitmap / N:M / CSR matrix.
+inline double density(const MatrixView& a) { return double(a.part(Part::values).bytes) / 2.0 / (double(a.rows) * double(a.cols)); }
+constexpr double kBf16SparseDensity = 0.25;
 
 SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n) {
   if (a.dtype != DType::bf16) return SpmmKernel{};
   const bool gemv = n <= 4;
-  // Below this density the fp32 table's skip-zeros outer product does fewer FMAs than any
-  // decode-to-dense GEMM (bitmap / N:M), and CSR always uses it.
-  if (!gemv && a.format != Format::dense &&
-      double(a.part(Part::values).bytes) / 2.0 / (double(a.rows) * double(a.cols)) < kBf16OuterDensity)
-    return SpmmKernel{};
   const XLayout nl = XLayout::n_major_bf16, kl = XLayout::k_pairs_bf16;
+  // Below this density a decode-to-dense GEMM does more work than skipping the zeros: bitmap and
+  // N:M run the pairs kernel (N <= kPairsMaxN; above it, and for CSR, the fp32 table's outer product).
+  if (!gemv && a.format != Format::dense && density(a) < kBf16SparseDensity) {
+    if (n > kPairsMaxN || (a.format != Format::bitmap && a.format != Format::nm)) return SpmmKernel{};
+    if (a.format == Format::bitmap) return SpmmKernel{pairs_kernel<MaskPairs<false>>, kl, "spmm_bitmap_pairs_bf16_dpbf16_avx512", true, 16};
+    return SpmmKernel{32 % a.m == 0 ? pairs_kernel<MaskPairs<true>> : pairs_kernel<MaskPairs<false>>, kl, "spmm_nm_pairs_bf16_dpbf16_avx512", true, 16};
+  }
   switch (a.format) {
     case Format::dense:
       return gemv ? SpmmKernel{gemv_kernel<DenseRows>, nl, "gemv_dense_bf16_dpbf16_avx512"}
