@@ -1,13 +1,15 @@
 // npm run bench:quant [-- --threads 2] [-- --reps 15]: quantized weights (int4 / int8 with per-group
 // fp16 scales) on 11008x4096 next to our dense bf16 kernel in the same process, cold (rotating
 // through copies of each weight totalling more than the LLC) and warm (one copy, repeated), with
-// bytes per weight and the targets of issue #20. Writes bench/results/cpu-quant-latest.json.
+// bytes per weight and the targets of issue #20. Writes bench/results/cpu-quant-latest.json and
+// cpu-quant.svg (the N = 1 rows against their byte limits and targets).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SparseMatrix, Tensor, cpuInfo, getNumThreads, linear, selectedKernel, setNumThreads, type Weight } from '../lib/index.js';
 import { native } from '../lib/native.js';
+import { quantChart } from './svg-quant.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
@@ -75,7 +77,7 @@ for (const v of VARIANTS) {
     if (v.label === 'dense bf16') dense[n] = { cold, warm };
     const bytes = bytesOf(first);
     const r: Row = {
-      variant: v.label, n, kernel: selectedKernel(first, n, o), bytesPerWeight: bytes / (M * K), coldMs: cold, warmMs: warm,
+      variant: v.label, n, kernel: selectedKernel(first, n, { ...o, xDtype: 'bfloat16' }), bytesPerWeight: bytes / (M * K), coldMs: cold, warmMs: warm,
       coldGBs: bytes / cold / 1e6, floor: bytes / (bandwidth * 1e9) / (cold * 1e-3), coldVsDense: cold / dense[n]!.cold, warmVsDense: warm / dense[n]!.warm,
     };
     rows.push(r);
@@ -102,4 +104,9 @@ for (const t of targets) console.log(`  ${t.what.padEnd(40)} ${t.value.toFixed(3
 console.log(`load after ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 const outDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 mkdirSync(outDir, { recursive: true });
+const TARGETS: Record<string, number> = { 'nm 2:4 int4 g128': 0.3, 'dense int4 g32': 0.33, 'bitmap 70% int4 g128': 0.25,
+  'nm 2:4 int4 g128 x8': 0.3, 'dense int4 g32 x8': 0.33, 'bitmap 70% int4 g128 x8': 0.25 };
+const n1 = rows.filter((r) => r.n === 1 && r.variant !== 'dense bf16');
+writeFileSync(join(outDir, 'cpu-quant.svg'), quantChart(n1.map((r) => ({ label: r.variant, ratio: r.coldVsDense, limit: r.floor * r.coldVsDense, target: TARGETS[r.variant] })),
+  `Quantized weights, 11008x4096, N = 1, ${getNumThreads()} threads, cold (read bandwidth ${bandwidth.toFixed(0)} GB/s)`));
 writeFileSync(join(outDir, 'cpu-quant-latest.json'), JSON.stringify({ date: new Date().toISOString(), cpu: cpuInfo(), threads: getNumThreads(), bandwidthGBs: bandwidth, loadAfter: loadavg(), rows, targets }, null, 1));

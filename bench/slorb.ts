@@ -3,7 +3,9 @@
 // the same process: each pair times the plain matrix and the same matrix (same parts) with the
 // term back to back, alternating which goes first, on copies rotated so the weights are read cold
 // (more bytes than the last-level cache). Prints the median and quartiles of the per-pair ratio,
-// next to the ratio of bytes read, and writes bench/results/slorb-latest.json. --cpu-time measures
+// next to the ratio of bytes read and to the ratio of the term run as a second pass after the
+// product (native.slorbAdd: what linear did before the term joined the kernel's row loop), all with
+// float32 output, and writes bench/results/slorb-latest.json. --cpu-time measures
 // the process's CPU time instead of wall time: on a loaded machine (other jobs on the same cores)
 // wall time charges each extra parallel region a scheduling delay that is not work.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -11,6 +13,8 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SparseMatrix, Tensor, cpuInfo, linear, selectedKernel, setNumThreads, slorb, type FloatDType } from '../lib/index.js';
+import { native } from '../lib/native.js';
+import { slorbCall } from '../lib/slorb.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -37,7 +41,7 @@ function quantile(a: number[], q: number): number {
 
 const rows: Record<string, unknown>[] = [];
 console.log(`SLoRB overhead (${cpuTime ? 'CPU time' : 'wall time'}), k = ${K_GROUP}, ${threads} thread(s), ISA ${cpuInfo().isa}, load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
-console.log('case                      shape         N   sparse ms  +slorb ms  ratio (q25..q75)      bytes ratio  kernel');
+console.log('case                      shape         N   sparse ms  +slorb ms  ratio (q25..q75)      separate pass  bytes ratio  kernel');
 for (const [M, K] of SHAPES) for (const c of CASES) {
   const w = Tensor.randn([M, K], { seed: 1, dtype: c.dtype });
   const plain0 = c.format === 'nm'
@@ -55,27 +59,38 @@ for (const [M, K] of SHAPES) for (const c of CASES) {
   }
   for (const N of NS) {
     const x = Tensor.randn([N, K], { seed: 2, dtype: c.dtype });
-    const time = cpuTime
-      ? (m: SparseMatrix) => { const c0 = process.cpuUsage(); linear.sync(x, m); const c = process.cpuUsage(c0); return (c.user + c.system) / 1000; }
-      : (m: SparseMatrix) => { const t0 = performance.now(); linear.sync(x, m); return performance.now() - t0; };
-    for (let i = 0; i < copies; i++) { time(plain[i]!); time(boosted[i]!); }  // warm-up
-    const ratios: number[] = [], tp: number[] = [], tb: number[] = [];
+    // float32 output for all three, so the separate pass can add into the product in place.
+    const f32 = { outDtype: 'float32' } as const;
+    // The term as a second pass after the product (what linear did before the fused row loop).
+    const separate = (i: number) => {
+      const m = boosted[i]!;
+      const y = linear.sync(x, plain[i]!, null, f32).toTypedArray() as Float32Array;
+      native.slorbAdd(slorbCall(m.slorb!, M, K, x.toTypedArray(), c.dtype, { n: N, xTokStride: K, xFeatStride: 1, outTokStride: M, outRowStride: 1 }, y, y, 'float32'));
+    };
+    const clock = (f: () => void) => {
+      if (cpuTime) { const c0 = process.cpuUsage(); f(); const c = process.cpuUsage(c0); return (c.user + c.system) / 1000; }
+      const t0 = performance.now(); f(); return performance.now() - t0;
+    };
+    const time = (m: SparseMatrix) => clock(() => linear.sync(x, m, null, f32));
+    for (let i = 0; i < copies; i++) { time(plain[i]!); time(boosted[i]!); clock(() => separate(i)); }  // warm-up
+    const ratios: number[] = [], sepRatios: number[] = [], tp: number[] = [], tb: number[] = [];
     for (let p = 0; p < pairs; p++) {
-      const i = p % copies;
-      let a: number, b: number;
-      if (p % 2 === 0) { a = time(plain[i]!); b = time(boosted[(i + 1) % copies]!); }
-      else { b = time(boosted[(i + 1) % copies]!); a = time(plain[i]!); }
-      tp.push(a); tb.push(b); ratios.push(b / a);
+      const i = p % copies, j = (i + 1) % copies, k = (i + 2) % copies;
+      let a: number, b: number, d: number;
+      if (p % 2 === 0) { a = time(plain[i]!); b = time(boosted[j]!); d = clock(() => separate(k)); }
+      else { d = clock(() => separate(k)); b = time(boosted[j]!); a = time(plain[i]!); }
+      tp.push(a); tb.push(b); ratios.push(b / a); sepRatios.push(d / a);
     }
     const bytesRatio = boosted[0]!.byteLength / plain[0]!.byteLength;
     const row = {
       case: c.label, shape: [M, K], n: N, threads, sparseMs: quantile(tp, 0.5), slorbMs: quantile(tb, 0.5),
       ratio: quantile(ratios, 0.5), ratioQ25: quantile(ratios, 0.25), ratioQ75: quantile(ratios, 0.75), bytesRatio,
+      separateRatio: quantile(sepRatios, 0.5),
       kernel: selectedKernel(plain[0]!, N), load: loadavg()[0],
     };
     rows.push(row);
     console.log(`${c.label.padEnd(25)} ${`${M}x${K}`.padEnd(12)} ${String(N).padStart(3)}  ${row.sparseMs.toFixed(3).padStart(9)}  ${row.slorbMs.toFixed(3).padStart(9)}  ` +
-      `${row.ratio.toFixed(3)} (${row.ratioQ25.toFixed(3)}..${row.ratioQ75.toFixed(3)})  ${bytesRatio.toFixed(3).padStart(11)}  ${row.kernel}`);
+      `${row.ratio.toFixed(3)} (${row.ratioQ25.toFixed(3)}..${row.ratioQ75.toFixed(3)})  ${row.separateRatio.toFixed(3).padStart(14)}  ${bytesRatio.toFixed(3).padStart(11)}  ${row.kernel}`);
   }
 }
 const out = join(dirname(fileURLToPath(import.meta.url)), 'results');

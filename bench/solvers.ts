@@ -58,4 +58,19 @@ await best('wanda 11008x4096 50% inPlace', quick ? 1 : 3, (c: Tensor) => prune.w
 const w2b = w2.to('bfloat16');
 await best('wanda 11008x4096 50% bfloat16', quick ? 1 : 3, () => prune.wanda(w2b, stats, { sparsity: 0.5 }));
 await best('magnitude 11008x4096 50% (global threshold)', quick ? 1 : 2, () => prune.magnitude(w2, { sparsity: 0.5 }));
+// The solvers beyond SparseGPT on the same 4096x4096 layer (issue #17's cost table).
+if (!args.includes('--no-beyond')) {
+  await best('ria 4096x4096 2:4', 1, () => prune.ria(w, stats, { n: 2, m: 4 }));
+  await best('ria 4096x4096 2:4 + permute', 1, () => prune.ria(w, stats, { n: 2, m: 4 }, { permute: true }));
+  await best('dsnot 4096x4096 2:4', 1, () => prune.dsnot(w, stats, { n: 2, m: 4 }));
+  await best('dsnot 4096x4096 70% (sparsegpt start)', 1, () => prune.dsnot(w, stats, { sparsity: 0.7 }, { initial: 'sparsegpt' }));
+  await best('sparsegpt 4096x4096 70%', 1, () => prune.sparsegpt(w, stats, { sparsity: 0.7 }));
+  for (const pat of [{ n: 2, m: 4 }, { sparsity: 0.7 }] as const) {
+    const c0 = process.cpuUsage(), t0 = performance.now();
+    const r = await prune.alps(w, stats, pat);
+    const c = process.cpuUsage(c0);
+    console.log(`${`alps 4096x4096 ${'n' in pat ? '2:4' : '70%'}`.padEnd(46)} wall ${((performance.now() - t0) / 1000).toFixed(3)} s  cpu ${((c.user + c.system) / 1e6).toFixed(3)} s  ` +
+      `(${r.report.iterations} ADMM iterations, final rho ${r.report.rho!.toFixed(3)})`);
+  }
+}
 console.log(`load after: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);

@@ -88,6 +88,11 @@ export class CalibrationStats {
     return new Float64Array(native.calibRead(this.handle(), 'sumsq'));
   }
 
+  /** Σ_t x_tj per channel, as float64 (a copy): with sumOfSquares, each channel's mean and variance. */
+  sums(): Float64Array {
+    return new Float64Array(native.calibRead(this.handle(), 'sum'));
+  }
+
   /** ‖X_j‖₂ per channel (Wanda's activation norm), as float64. */
   channelNorms(): Float64Array {
     return this.sumOfSquares().map(Math.sqrt);

@@ -30,6 +30,8 @@ export { CalibrationStats, type CalibrationOptions } from './calibration.js';
 export {
   prune, type PrunePattern, type PruneResult, type PruneReport, type MagnitudeOptions, type WandaOptions, type SparseGptOptions,
 } from './prune.js';
+export { type RiaOptions, type DsnotOptions, type AlpsOptions, type BeyondResult } from './prune-beyond.js';
+export { type SolverControl } from './solver-control.js';
 export {
   decayLambda, maskedDecay, refreshMask, maskFlipRate, loraPruneImportance, sumImportance, AST_LAMBDA_MAX,
   type DecayScheduleOptions, type MaskPattern, type RefreshMaskOptions, type LoraTensors, type ImportanceAggregate, type ImportanceResult,
@@ -41,7 +43,7 @@ export { parseConfig, ropeInvFreq, type LlamaConfig, type RopeScaling } from './
 export { LINEARS, INPUT_GROUPS, blockForward, type LinearName, type InputGroup, type LlamaBlock, type LinearSlot, type InputHook, type BlockContext } from './model/block.js';
 export {
   type ModelPruneOptions, type ModelPruneProgress, type ModelPruneReport, type LinearPruneReport, type LinearSolver, type SolverContext,
-  type CalibrationMode,
+  type CalibrationMode, type BuiltinMethod, permuteMlpChannels,
 } from './model/prune-model.js';
 export {
   SCORE_METHODS, type ScoreMethod, type StructureScores, type StructureScoreOptions, type BlockScores, type DependencyGroups, type BlockGroups,
@@ -53,3 +55,4 @@ export {
 export type { ShrinkOptions, ShrinkReport } from './model/shrink.js';
 export type { SliceOptions, SliceReport } from './model/slice.js';
 export type { BlockShape } from './model/config.js';
+export { owlSparsities, type OwlOptions } from './model/owl.js';

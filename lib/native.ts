@@ -132,11 +132,14 @@ export interface NativeAddon {
   matrixPart(h: NativeMatrixHandle, part: PartName): ArrayBuffer;
   /** Frees the parts now (work in flight keeps its own reference). Idempotent. */
   matrixDispose(h: NativeMatrixHandle): void;
-  spmm(m: MatrixDesc, args: SpmmArgs): void;
-  spmmAsync(m: MatrixDesc, args: SpmmArgs): Promise<void>;
+  /** With `slorb`, SLoRB's term is added inside the product's row loop (native/cpu/spmm.h RowEpilogue). */
+  spmm(m: MatrixDesc, args: SpmmArgs, slorb?: object | null): void;
+  spmmAsync(m: MatrixDesc, args: SpmmArgs, slorb?: object | null): Promise<void>;
   kernelName(m: MatrixDesc, n: number, xDtype?: string): string;
   /** The ids of the CPU kernel table (native/cpu/spmm_kernel_list.inc); names are `<id>_<dtype>_<isa>`. */
   spmmKernelIds(): string[];
+  /** The quantized CPU kernels (native/cpu/qspmm_kernel_list.inc), by the name selectedKernel reports. */
+  qspmmKernelNames(): string[];
   setNumThreads(n: number): void;
   getNumThreads(): number;
   cpuInfo(): { features: Record<string, boolean>; isa: string; supportedIsas: string[] };
@@ -166,13 +169,20 @@ export interface NativeAddon {
   calibAddAsync(h: StatsHandle, x: Buf, dtype: DType, rows: number): Promise<void>;
   calibMerge(h: StatsHandle, other: StatsHandle): void;
   calibInfo(h: StatsHandle): { k: number; hessian: boolean; tokens: number; batches: number; bytes: number };
-  calibRead(h: StatsHandle, which: 'sumsq' | 'hessian'): ArrayBuffer;
+  calibRead(h: StatsHandle, which: 'sumsq' | 'sum' | 'hessian'): ArrayBuffer;
   calibDispose(h: StatsHandle): void;
   pruneMagnitude(w: Buf, dtype: DType, rows: number, cols: number, opt: PatternNative & { perRow: boolean; inPlace: boolean }): PruneResultNative;
   pruneMagnitudeAsync(w: Buf, dtype: DType, rows: number, cols: number, opt: PatternNative & { perRow: boolean; inPlace: boolean }): Promise<PruneResultNative>;
   pruneWanda(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle, opt: PatternNative & { alphaSearch: boolean; inPlace: boolean }): PruneResultNative;
   pruneWandaAsync(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
                   opt: PatternNative & { alphaSearch: boolean; inPlace: boolean }): Promise<PruneResultNative>;
+  pruneRia(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle, opt: PatternNative & { a: number; permute: boolean; refine: boolean }): Promise<PruneResultNative>;
+  pruneDsnot(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
+             opt: PatternNative & { initial: string; maxCycles: number; updateThreshold: number; powOfVar: number; sameSign: boolean; damping: number },
+             control: Int32Array): Promise<PruneResultNative>;
+  pruneAlps(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
+            opt: PatternNative & { rho: number; maxIter: number; updateIter: number; switchIter: number; cgIter: number; cgRtol: number; damping: number },
+            control: Int32Array): Promise<PruneResultNative>;
   pruneSparseGpt(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
                  opt: PatternNative & { blockSize: number; damping: number; quantizeBits: number; quantizeGroup?: number; quantizeSymmetric?: boolean },
                  control: Int32Array): Promise<PruneResultNative>;
@@ -233,6 +243,15 @@ export interface PruneResultNative {
   /** sparsegpt with quantizeGroup: fp16 scale bits and uint8 zero points, [rows, cols / group]. */
   groupScale?: ArrayBuffer;
   groupZero?: ArrayBuffer;
+  /** ria with permute: int32 input channel per output column; Σ kept scores before / after (N:M). */
+  perm?: ArrayBuffer;
+  retainedBefore?: number;
+  retainedAfter?: number;
+  /** dsnot */
+  swaps?: number;
+  /** alps */
+  iterations?: number;
+  rho?: number;
 }
 
 /** The package root: the nearest folder upwards holding sparsekit's package.json. */

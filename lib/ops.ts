@@ -5,7 +5,7 @@ import { fmtShape, numel } from './shape.js';
 import { SparseMatrix } from './sparse-matrix.js';
 import { Tensor, checkTensor } from './tensor.js';
 import { DeviceSparseMatrix, DeviceTensor, linearCuda, spmmCuda, type GpuBackend } from './cuda.js';
-import { slorbAdd, slorbAddAsync, slorbCall, type SlorbLayout, type SlorbNativeArgs } from './slorb.js';
+import { slorbCall, type SlorbLayout, type SlorbNativeArgs } from './slorb.js';
 
 export interface MatmulOptions {
   /** Output dtype; default: the dtype of the dense activations. Accumulation is always float32. */
@@ -129,8 +129,7 @@ function checkOut(options: MatmulOptions, fallback: FloatDType): FloatDType {
 
 function runSync(call: Call, what: string): Tensor {
   try {
-    native.spmm(call.desc, call.args);
-    if (call.slorb) slorbAdd(call.slorb);
+    native.spmm(call.desc, call.args, call.slorb ?? null);
   } catch (e) {
     throw fromNativeError(e, what);
   }
@@ -139,8 +138,7 @@ function runSync(call: Call, what: string): Tensor {
 
 async function runAsync(call: Call, what: string): Promise<Tensor> {
   try {
-    await native.spmmAsync(call.desc, call.args);
-    if (call.slorb) await slorbAddAsync(call.slorb);
+    await native.spmmAsync(call.desc, call.args, call.slorb ?? null);
   } catch (e) {
     throw fromNativeError(e, what);
   }

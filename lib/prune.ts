@@ -3,19 +3,21 @@
  * weight, its keep-mask and a report out. N:M means keep n of every m consecutive inputs of a row
  * (NVIDIA's meaning; the Wanda/SparseGPT scripts' `prune_n` counts the pruned ones instead).
  */
-import { checkFloatDType, describe, viewAs, type FloatDType } from './dtype.js';
-import { AbortError, ArgumentError, ShapeError, fromNativeError } from './errors.js';
-import { native, type PatternNative, type PruneResultNative } from './native.js';
-import { fmtShape } from './shape.js';
-import { CalibrationStats } from './calibration.js';
-import { Tensor, checkTensor } from './tensor.js';
+import { describe } from './dtype.js';
+import { ArgumentError, ShapeError, fromNativeError } from './errors.js';
+import { checkControl, runControlled } from './solver-control.js';
+import { alps, dsnot, ria } from './prune-beyond.js';
+import { checkPattern, checkStats, checkWeight, toResult } from './prune-checks.js';
+import { native } from './native.js';
+import type { CalibrationStats } from './calibration.js';
+import { Tensor } from './tensor.js';
 import { checkQuantize, type QuantGrid, type QuantInfo, type QuantizeOptions } from './quant.js';
 
 /** Unstructured `{ sparsity }` (fraction pruned, in [0, 1)) or N:M `{ n, m }` (keep n of every m). */
 export type PrunePattern = { sparsity: number; n?: undefined; m?: undefined } | { n: number; m: number; sparsity?: undefined };
 
 export interface PruneReport {
-  method: 'magnitude' | 'wanda' | 'sparsegpt';
+  method: 'magnitude' | 'wanda' | 'sparsegpt' | 'ria' | 'dsnot' | 'alps';
   /** 'unstructured' or e.g. '2:4'. */
   pattern: string;
   /** Achieved fraction of pruned weights (mask == 0). */
@@ -36,6 +38,13 @@ export interface PruneReport {
   deadColumns?: number;
   /** sparsegpt with quantizeBits: per-row grid, weight = scale·(clamp(round(w/scale)+zero, 0, 2^bits−1) − zero). */
   quantization?: { bits: number; scale: Tensor; zero: Tensor };
+  /** ria, N:M: Σ kept scores without and with the channel permutation (equal without permute). */
+  retained?: { before: number; after: number };
+  /** dsnot: prune-and-grow swaps made. */
+  swaps?: number;
+  /** alps: ADMM iterations run and the final ρ. */
+  iterations?: number;
+  rho?: number;
 }
 
 export interface PruneResult {
@@ -88,69 +97,9 @@ export interface SparseGptOptions {
   quantize?: QuantizeOptions;
 }
 
-interface Weight2D {
-  data: ArrayBufferView;
-  dtype: FloatDType;
-  rows: number;
-  cols: number;
-  shape: readonly number[];
-}
-
-function checkWeight(w: unknown, what = 'w'): Weight2D {
-  const t = checkTensor(w, what);
-  const dtype = checkFloatDType(t.dtype, `${what}.dtype`);
-  if (t.ndim !== 2) throw new ShapeError(`${what}: expected a 2-D weight [outputs, inputs], got ${fmtShape(t.shape)}`);
-  return { data: t.toTypedArray(), dtype, rows: t.shape[0]!, cols: t.shape[1]!, shape: t.shape };
-}
-
-function checkPattern(p: unknown, cols: number): PatternNative & { label: string } {
-  if (typeof p !== 'object' || p === null) throw new ArgumentError(`pattern: expected { sparsity } or { n, m }, got ${describe(p)}`);
-  const o = p as Record<string, unknown>;
-  const hasS = o.sparsity !== undefined, hasNm = o.n !== undefined || o.m !== undefined;
-  if (hasS === hasNm) throw new ArgumentError('pattern: give either { sparsity } or { n, m }, not both or neither');
-  if (hasS) {
-    const s = o.sparsity;
-    if (typeof s !== 'number' || !(s >= 0 && s < 1)) throw new ArgumentError(`pattern.sparsity: expected a number in [0, 1), got ${String(s)}`);
-    return { sparsity: s, n: 0, m: 0, label: 'unstructured' };
-  }
-  const { n, m } = o;
-  if (typeof m !== 'number' || !Number.isInteger(m) || m < 1 || m > 16)
-    throw new ArgumentError(`pattern.m: expected an integer in [1, 16], got ${String(m)}`);
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > m)
-    throw new ArgumentError(`pattern.n: expected an integer in [1, m = ${m}] (n is the number kept), got ${String(n)}`);
-  if (cols % m !== 0) throw new ShapeError(`pattern ${n}:${m}: m must divide the weight's ${cols} input columns`);
-  return { sparsity: 0, n, m, label: `${n}:${m}` };
-}
-
-function checkStats(stats: unknown, cols: number, what: string, needHessian: boolean): CalibrationStats {
-  if (!(stats instanceof CalibrationStats)) throw new ArgumentError(`${what}: stats must be a CalibrationStats, got ${describe(stats)}`);
-  stats.handle();
-  if (stats.channels !== cols)
-    throw new ShapeError(`${what}: the weight has ${cols} input columns but stats has ${stats.channels} channels`);
-  if (needHessian && !stats.keepsHessian) throw new ArgumentError(`${what}: stats must be created with { hessian: true }`);
-  if (stats.tokens <= 0) throw new ArgumentError(`${what}: stats has no calibration tokens (call stats.add(x) first)`);
-  return stats;
-}
-
 function checkBool(v: unknown, what: string): boolean {
   if (v !== undefined && typeof v !== 'boolean') throw new ArgumentError(`${what}: expected a boolean, got ${describe(v)}`);
   return v === true;
-}
-
-function toResult(r: PruneResultNative, w: Weight2D, method: PruneReport['method'], label: string, inPlace?: Tensor): PruneResult {
-  const total = w.rows * w.cols;
-  const report: PruneReport = { method, pattern: label, sparsity: total ? r.pruned / total : 0, pruned: r.pruned, total, loss: r.loss };
-  if (method === 'wanda' && r.alpha >= 0) report.alpha = r.alpha;
-  if (method === 'sparsegpt') {
-    report.damping = r.dampingUsed;
-    report.choleskyRetries = r.retries;
-    report.deadColumns = r.deadColumns;
-  }
-  return {
-    weight: inPlace ?? Tensor.from(viewAs(w.dtype, r.weight!), w.shape, { dtype: w.dtype }),
-    mask: Tensor.from(new Uint8Array(r.mask), w.shape, { dtype: 'uint8' }),
-    report,
-  };
 }
 
 function magnitudeArgs(w: Tensor, pattern: PrunePattern, options: MagnitudeOptions) {
@@ -238,48 +187,11 @@ async function sparsegpt(w: Tensor, stats: CalibrationStats, pattern: PrunePatte
       throw new ArgumentError(`options.blockSize: must be a multiple of quantize.groupSize = ${group.groupSize}, got ${blockSize}`);
     bits = group.bits;
   }
-  const { onProgress, signal } = options;
-  if (onProgress !== undefined && typeof onProgress !== 'function')
-    throw new ArgumentError(`options.onProgress: expected a function, got ${describe(onProgress)}`);
-  if (signal !== undefined && !(signal instanceof AbortSignal))
-    throw new ArgumentError(`options.signal: expected an AbortSignal, got ${describe(signal)}`);
-  if (signal?.aborted) throw new AbortError('prune.sparsegpt: aborted before it started', { cause: signal.reason });
-
-  // control[0]: abort request (JS -> native); control[1] / control[2]: steps done / in all (native -> JS).
-  const control = new Int32Array(3);
-  let callbackError: unknown;
-  let last = -1;
-  const poll = () => {
-    const total = control[2]!;
-    if (!onProgress || total <= 0) return;
-    const f = Math.min(1, control[1]! / total);
-    if (f === last) return;
-    last = f;
-    try {
-      onProgress(f);
-    } catch (e) {
-      callbackError ??= e;
-      control[0] = 1;
-    }
-  };
-  const onAbort = () => { control[0] = 1; };
-  signal?.addEventListener('abort', onAbort, { once: true });
-  const timer = onProgress ? setInterval(poll, 20) : undefined;
-  let r: PruneResultNative;
-  try {
-    r = await native.pruneSparseGpt(ww.data, ww.dtype, ww.rows, ww.cols, s.handle(),
+  checkControl(options, 'prune.sparsegpt');
+  const r = await runControlled('prune.sparsegpt', options, (control) =>
+    native.pruneSparseGpt(ww.data, ww.dtype, ww.rows, ww.cols, s.handle(),
       { sparsity: p.sparsity, n: p.n, m: p.m, blockSize, damping, quantizeBits: bits,
-        ...(group ? { quantizeGroup: group.groupSize, quantizeSymmetric: group.symmetric } : {}) }, control);
-  } catch (e) {
-    if (callbackError !== undefined) throw callbackError;
-    const err = fromNativeError(e, 'prune.sparsegpt');
-    throw err instanceof AbortError && signal?.aborted ? new AbortError(err.message, { cause: signal.reason }) : err;
-  } finally {
-    if (timer) clearInterval(timer);
-    signal?.removeEventListener('abort', onAbort);
-  }
-  poll();
-  if (callbackError !== undefined) throw callbackError;
+        ...(group ? { quantizeGroup: group.groupSize, quantizeSymmetric: group.symmetric } : {}) }, control));
   const res = toResult(r, ww, 'sparsegpt', p.label);
   if (group && r.groupScale && r.groupZero) {
     const shape = [ww.rows, ww.cols / group.groupSize];
@@ -297,4 +209,4 @@ async function sparsegpt(w: Tensor, stats: CalibrationStats, pattern: PrunePatte
   return res;
 }
 
-export const prune = { magnitude, magnitudeAsync, wanda, wandaAsync, sparsegpt };
+export const prune = { magnitude, magnitudeAsync, wanda, wandaAsync, sparsegpt, ria, dsnot, alps };

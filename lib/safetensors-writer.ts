@@ -46,6 +46,7 @@ export class SafetensorsWriter {
   #offset = 0;
   #pending: Entry[] = [];
   #names = new Set<string>();
+  #tensorNames: string[] = [];
   #sparseMeta: Record<string, string> = {};
   #busy = false;
 
@@ -85,6 +86,9 @@ export class SafetensorsWriter {
   }
 
   get bytesWritten(): number { return this.#offset; }
+
+  /** The tensor names stored so far (packed matrices by their part tensors), in the order added. */
+  get tensorNames(): readonly string[] { return this.#tensorNames; }
 
   /** Adds one value; it is written now or, if it would land misaligned, as soon as it fits. */
   async add(name: string, value: SaveValue): Promise<void> {
@@ -179,6 +183,7 @@ export class SafetensorsWriter {
       throw new ArgumentError(`tensors['${name}']: expected a Tensor, SparseMatrix or { dtype, shape, data: Uint8Array }, got ${describe(value)}`);
     }
     for (const e of entries) this.#claim(e.name);
+    this.#tensorNames.push(...entries.map((e) => e.name));
     this.#names.add(name);
     this.#pending.push(...entries);
     return this.#ready();

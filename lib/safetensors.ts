@@ -210,10 +210,12 @@ export class SafetensorsFile {
       const stored = native.stMatrix(this.#handle!, {
         format: s.format, dtype: q ? 'uint8' : (s.dtype as DType), rows: s.shape[0], cols: s.shape[1], n: s.n, m: s.m, parts, ...(q ? { quant: q } : {}),
       });
+      // The SLoRB tensors are copied too (small: rows x cols/k): a view of the mapping would change
+      // with the file after get(), and would be checked on other bytes than those used.
       const names = slorbTensorNames(s.name);
       const slorb = s.slorb && checkSlorb({
-        groupSize: s.slorb.groupSize, scales: this.getTensor(names.scales),
-        ...(s.slorb.projection ? { projection: this.getTensor(names.projection) } : {}),
+        groupSize: s.slorb.groupSize, scales: this.getTensor(names.scales).clone(),
+        ...(s.slorb.projection ? { projection: this.getTensor(names.projection).clone() } : {}),
       }, s.shape[0], s.shape[1], 'slorb');
       return SparseMatrix._fromPacked(s.format, s.shape, s.dtype, s.n, s.m, stored, s.quant, slorb);
     } catch (e) {

@@ -6,7 +6,6 @@
  */
 import { describe, isFloatDType, type FloatDType } from './dtype.js';
 import { ArgumentError, DTypeError, NumericError, ShapeError } from './errors.js';
-import { native } from './native.js';
 import { fmtShape } from './shape.js';
 import { Tensor, checkTensor } from './tensor.js';
 import { maskOf, matrixOf } from './training.js';
@@ -171,5 +170,3 @@ export function slorbCall(term: SlorbTerm, rows: number, cols: number, x: ArrayB
 }
 
 export type SlorbNativeArgs = ReturnType<typeof slorbCall>;
-export const slorbAdd = (args: SlorbNativeArgs): void => native.slorbAdd(args);
-export const slorbAddAsync = (args: SlorbNativeArgs): Promise<void> => native.slorbAddAsync(args);

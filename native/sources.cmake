@@ -16,8 +16,11 @@ set(SPARSEKIT_CORE_SOURCES
   native/cpu/spmm_avx512.cpp
   native/cpu/spmm_avx512_bf16.cpp
   native/cpu/qspmm_portable.cpp
+  native/cpu/qspmm_avx2.cpp
   native/cpu/qspmm_avx512.cpp
   native/cpu/qspmm_avx512_vnni.cpp
+  native/cpu/qspmm_avx512_lut.cpp
+  native/cpu/qspmm_avx512_bf16.cpp
   native/cpu/probes.cpp
   native/io/json.cpp
   native/io/mapped_file.cpp
@@ -34,6 +37,9 @@ set(SPARSEKIT_CORE_SOURCES
   native/solvers/magnitude.cpp
   native/solvers/wanda.cpp
   native/solvers/sparsegpt.cpp
+  native/solvers/ria.cpp
+  native/solvers/dsnot.cpp
+  native/solvers/alps.cpp
   native/solvers/slorb.cpp
   native/solvers/slorb_avx512.cpp
   native/model/transformer.cpp

@@ -6,6 +6,7 @@
 //
 //   npm run mutate                        every mutation (several minutes on 2 cores)
 //   npm run mutate -- --only a,b          by id        --area formats,io   by area
+//   (a mutation's tests may name native ctest tests, `ctest:model_test`: built in build/native)
 //   npm run mutate -- --json report.json  --list (print the list, run nothing)
 //
 // Not part of CI; test/mutations.test.ts checks in CI that every pattern still occurs exactly once.
@@ -22,20 +23,29 @@ import mutations from './mutations.mjs';
  * @property {string} file      path from the repository root
  * @property {string} from      exact text, occurring exactly once in `file`
  * @property {string} to        its replacement
- * @property {string[]} tests   vitest files that cover it
+ * @property {string[]} tests   vitest files that cover it, and/or `ctest:<name>` native tests (CMakeLists.txt add_test)
  * @property {string} [grep]    only the tests whose name matches (vitest -t)
  * @property {string} why       what the bug would do
  * @property {string} [equivalent] why no test can tell it apart (excluded from the score)
  */
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const AREAS = ['formats', 'io', 'core', 'cpu', 'solvers', 'cuda', 'lib'];
+export const AREAS = ['formats', 'io', 'core', 'cpu', 'solvers', 'cuda', 'lib', 'model', 'quant', 'adapters', 'sizes', 'fuzz'];
 
-/** How a mutated file is rebuilt: native sources go into the addon (node-gyp, incremental); lib/ TypeScript is run from source by vitest. */
+/** How a mutated file is rebuilt: native sources go into the addon (node-gyp, incremental); lib/ and scripts/ TypeScript run from source. */
 export function buildKind(file) {
   if (file.startsWith('native/')) return 'addon';
-  if (file.startsWith('lib/')) return 'none';
+  if (file.startsWith('lib/') || file.startsWith('scripts/')) return 'none';
   throw new Error(`no build rule for ${file}`);
+}
+
+/** `ctest:<name>` entries of a mutation's tests: native tests run by ctest from build/native (npm run test:native's tree). */
+export const CTEST_PREFIX = 'ctest:';
+export function splitTests(tests) {
+  return {
+    vitest: tests.filter((t) => !t.startsWith(CTEST_PREFIX)),
+    ctest: tests.filter((t) => t.startsWith(CTEST_PREFIX)).map((t) => t.slice(CTEST_PREFIX.length)),
+  };
 }
 
 /** Occurrences of `text` in `s` (non-overlapping). */
@@ -116,8 +126,18 @@ async function build(kind, timeoutS = 900) {
   return run(process.execPath, [nodeGyp, 'build', '-j', '2'], timeoutS);
 }
 
+// The native test tree of npm run test:native; configured once, built incrementally per target.
+const cmakeDir = 'build/native';
+async function buildCtest(names, timeoutS = 900) {
+  const c = await run('cmake', ['-S', '.', '-B', cmakeDir, '-DCMAKE_BUILD_TYPE=Release', '-DSPARSEKIT_CUDA=OFF'], timeoutS);
+  if (c.code !== 0) return c;
+  const targets = names.flatMap((n) => ['--target', `sparsekit_${n}`]);
+  return run('cmake', ['--build', cmakeDir, '-j', '2', ...targets], timeoutS);
+}
+const ctestArgs = (names) => ['--test-dir', cmakeDir, '--output-on-failure', '-R', `^(${names.join('|')})$`];
+
 function testArgs(m) {
-  const a = [vitest, 'run', ...m.tests, '--bail=1', '--reporter=dot'];
+  const a = [vitest, 'run', ...splitTests(m.tests).vitest, '--bail=1', '--reporter=dot'];
   if (m.grep) a.push('-t', m.grep);
   return a;
 }
@@ -144,27 +164,40 @@ async function main() {
     for (const m of list) console.log(`${pad(m.id, 30)} ${pad(m.area, 8)} ${m.file}${m.equivalent ? '  (equivalent)' : ''}\n    ${m.why}`);
     return;
   }
-  // Group by file so a file is rebuilt once per mutation, not once more per switch.
-  list = [...list].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  // Group by file so a file is rebuilt once per mutation, not once more per switch. Headers go
+  // last: restoring one touches it, so the next build recompiles everything that includes it
+  // (minutes); after the last header that cost is paid once, by the final rebuild.
+  const order = (m) => `${/\.(h|inl|inc)$/.test(m.file) ? 1 : 0} ${m.file}`;
+  list = [...list].sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('exit', restoreAll);
 
   const t0 = performance.now();
-  const kinds = new Set(list.map((m) => buildKind(m.file)));
+  const kinds = new Set(list.filter((m) => splitTests(m.tests).vitest.length).map((m) => buildKind(m.file)));
   // The unmutated tree must build and pass each covering test set; their times set the bounds.
   for (const k of kinds) {
     const b = await build(k);
     if (b.code !== 0) throw new Error(`the unmutated ${k} build fails:\n${b.out}`);
   }
+  const ctestNames = [...new Set(list.flatMap((m) => splitTests(m.tests).ctest))];
+  if (ctestNames.length) {
+    const b = await buildCtest(ctestNames);
+    if (b.code !== 0) throw new Error(`the unmutated native tests do not build:\n${b.out}`);
+  }
   const baseline = new Map();
   for (const m of list) {
-    const key = testArgs(m).join(' ');
-    if (baseline.has(key)) continue;
-    const r = await run(process.execPath, testArgs(m), 900);
-    if (r.code !== 0) throw new Error(`the unmutated tests fail (${m.tests.join(' ')}${m.grep ? ` -t ${m.grep}` : ''}):\n${r.out}`);
-    baseline.set(key, r.seconds);
-    console.error(`baseline ${m.tests.join(' ')}${m.grep ? ` -t '${m.grep}'` : ''}: ${r.seconds.toFixed(1)} s`);
+    const { vitest: vt, ctest } = splitTests(m.tests);
+    for (const [key, cmd, args, what] of [
+      ...(vt.length ? [[testArgs(m).join(' '), process.execPath, testArgs(m), `${vt.join(' ')}${m.grep ? ` -t '${m.grep}'` : ''}`]] : []),
+      ...(ctest.length ? [[`ctest ${ctest.join(' ')}`, 'ctest', ctestArgs(ctest), `ctest ${ctest.join(' ')}`]] : []),
+    ]) {
+      if (baseline.has(key)) continue;
+      const r = await run(cmd, args, 900);
+      if (r.code !== 0) throw new Error(`the unmutated tests fail (${what}):\n${r.out}`);
+      baseline.set(key, r.seconds);
+      console.error(`baseline ${what}: ${r.seconds.toFixed(1)} s`);
+    }
   }
 
   const results = [];
@@ -182,21 +215,33 @@ async function main() {
     mutated.set(m.file, original);
     try {
       writeFileSync(path, original.replace(m.from, () => m.to));
-      const kind = buildKind(m.file);
-      const b = await build(kind);
-      if (b.code !== 0) {
-        res.status = b.timedOut ? 'build-timeout' : 'build-error';
-        res.detail = b.out.split('\n').filter((l) => /error/.test(l)).slice(0, 3).join(' | ');
-      } else {
-        const limit = Math.max(opt.minTimeout, opt.factor * baseline.get(testArgs(m).join(' ')));
-        const r = await run(process.execPath, testArgs(m), limit);
+      const { vitest: vt, ctest } = splitTests(m.tests);
+      // vitest first (through the addon); the native tests only when it survives them.
+      const steps = [
+        ...(vt.length ? [{ build: () => build(buildKind(m.file)), key: testArgs(m).join(' '), cmd: process.execPath, args: testArgs(m) }] : []),
+        ...(ctest.length ? [{ build: () => buildCtest(ctest), key: `ctest ${ctest.join(' ')}`, cmd: 'ctest', args: ctestArgs(ctest) }] : []),
+      ];
+      res.buildSeconds = 0;
+      res.testSeconds = 0;
+      for (const step of steps) {
+        const b = await step.build();
+        res.buildSeconds = +(res.buildSeconds + b.seconds).toFixed(1);
+        if (b.code !== 0) {
+          res.status = b.timedOut ? 'build-timeout' : 'build-error';
+          res.detail = b.out.split('\n').filter((l) => /error/.test(l)).slice(0, 3).join(' | ');
+          break;
+        }
+        const limit = Math.max(opt.minTimeout, opt.factor * baseline.get(step.key));
+        const r = await run(step.cmd, step.args, limit);
+        res.testSeconds = +(res.testSeconds + r.seconds).toFixed(1);
         res.status = r.timedOut ? 'timeout' : r.code === 0 ? 'survived' : 'killed';
         if (res.status === 'killed') {
-          const failed = r.out.split('\n').find((l) => /FAIL|AssertionError|Error:/.test(l));
+          // The failing test's name (vitest: "FAIL  file > describe > test"; ctest: the CHECK line), else any error line.
+          const lines = r.out.split('\n');
+          const failed = lines.find((l) => /FAIL\s+\S+.*>/.test(l)) ?? lines.find((l) => /^FAIL|AssertionError|Error:|\*\*\*Failed|CHECK/.test(l.trim()));
           res.detail = failed ? failed.trim().slice(0, 160) : `exit ${r.code}`;
         }
-        res.buildSeconds = +b.seconds.toFixed(1);
-        res.testSeconds = +r.seconds.toFixed(1);
+        if (res.status !== 'survived') break;
       }
     } finally {
       writeFileSync(path, original);
@@ -206,10 +251,14 @@ async function main() {
     results.push(res);
     console.error(`${pad(m.id, 30)} ${pad(res.status, 10)} ${res.seconds} s${m.equivalent ? ' (listed equivalent)' : ''}`);
   }
-  // Leave the addon built from the restored sources.
+  // Leave the addon (and the native test tree) built from the restored sources.
   for (const k of kinds) {
     const b = await build(k);
     if (b.code !== 0) console.error(`mutate: the final rebuild failed; run npx node-gyp build -j 2\n${b.out}`);
+  }
+  if (ctestNames.length) {
+    const b = await buildCtest(ctestNames);
+    if (b.code !== 0) console.error(`mutate: the final native test build failed; run npm run test:native\n${b.out}`);
   }
 
   const scored = results.filter((r) => !r.equivalent && ['killed', 'timeout', 'survived'].includes(r.status));

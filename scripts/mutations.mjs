@@ -14,6 +14,12 @@ const IO_READ = 'header|ERR_FORMAT|inconsistent|fuzz';
 const KERNELS = ['test/kernels.test.ts', 'test/spmm.test.ts'];
 const SOLVERS = ['test/solvers.test.ts'];
 const CUDA = ['test/cuda-model.test.ts'];
+const MODEL = ['test/model.test.ts', 'ctest:model_test'];
+const QUANT = ['test/quant.test.ts'];
+const SLORB = ['test/slorb.test.ts'];
+const ADAPTERS = ['test/adapters.test.ts'];
+const FUZZ = ['test/fuzz.test.ts'];
+const QUANT_IO = ['test/quant.test.ts', 'test/untrusted.test.ts'];
 
 /** @type {import('./mutate.mjs').Mutation[]} */
 export default [
@@ -291,7 +297,7 @@ export default [
     why: 'quantized bitmap / nm values are checked as one byte per code: a 4-bit part of the wrong size is accepted or a right one refused',
   },
   {
-    id: 'lib-sparsity-one', area: 'lib', file: 'lib/prune.ts',
+    id: 'lib-sparsity-one', area: 'lib', file: 'lib/prune-checks.ts',
     from: '!(s >= 0 && s < 1)', to: '!(s >= 0 && s <= 1)', tests: SOLVERS,
     why: 'sparsity 1 (prune everything) is accepted',
   },
@@ -324,5 +330,328 @@ export default [
     id: 'lib-disk-version', area: 'lib', file: 'lib/safetensors-format.ts',
     from: 'if (r.version > SPARSE_DISK_VERSION)', to: 'if (r.version > SPARSE_DISK_VERSION + 1)', tests: IO, grep: IO_READ,
     why: 'a file written with a newer on-disk layout is read as if it were version 1',
+  },
+
+  // ---- model: the Llama forward (native/model/transformer.cpp and its binding, lib/model/) ----
+  // The PyTorch-logits tests (test/model.test.ts) catch most forward bugs; native/test/model_test.cpp
+  // checks each piece against float64 on its own.
+  {
+    id: 'model-rmsnorm-mean', area: 'model', file: 'native/model/transformer.cpp',
+    from: 'const float mean = dot(xr, xr, cols) / float(cols);', to: 'const float mean = dot(xr, xr, cols) / float(cols - 1);', tests: MODEL,
+    why: 'RMSNorm divides the sum of squares by cols - 1 (a variance habit): every hidden state is scaled wrong',
+  },
+  {
+    id: 'model-rmsnorm-eps', area: 'model', file: 'native/model/transformer.cpp',
+    from: 'const float inv = 1.0f / std::sqrt(mean + eps);', to: 'const float inv = 1.0f / std::sqrt(mean);', tests: MODEL,
+    why: 'RMSNorm without its epsilon: an all-zero row (a zero embedding, a padding token) becomes NaN instead of 0',
+  },
+  {
+    id: 'model-rope-sign', area: 'model', file: 'native/model/transformer.cpp',
+    from: 'v[i] = a * cs[size_t(i)] - c * sn[size_t(i)];', to: 'v[i] = a * cs[size_t(i)] + c * sn[size_t(i)];', tests: MODEL,
+    why: 'rotate_half with the wrong sign: queries and keys rotate the other way in their first half',
+  },
+  {
+    id: 'model-rope-position', area: 'model', file: 'native/model/transformer.cpp',
+    from: 'const float pos = float(positions[r]);', to: 'const float pos = float(r);', tests: MODEL,
+    why: 'RoPE uses the row index instead of the position: cached decode steps and batched sequences past the first are rotated as the wrong position',
+  },
+  {
+    id: 'model-gqa-group', area: 'model', file: 'native/model/transformer.cpp',
+    from: 'const int64_t g = h / group;', to: 'const int64_t g = h % s.kv_heads;', tests: MODEL,
+    why: 'GQA maps query head h to kv head h mod kv_heads (interleaved) instead of h / group (transformers\' repeat_kv blocks)',
+  },
+  {
+    id: 'model-gqa-group-prefill', area: 'model', file: 'native/model/transformer.cpp',
+    from: 'const int64_t kv = h / group;', to: 'const int64_t kv = h % s.kv_heads;', tests: MODEL,
+    why: 'the prefill (blocked GEMM) path maps query head h to kv head h mod kv_heads instead of h / group',
+  },
+  {
+    id: 'model-attention-past', area: 'model', file: 'native/model/transformer.cpp',
+    from: 'const int64_t keys = s.past + t + 1;', to: 'const int64_t keys = t + 1;', tests: MODEL,
+    why: 'attention over the cache ignores the cached positions: decoding only attends to the new tokens',
+  },
+  {
+    id: 'model-swiglu-sign', area: 'model', file: 'native/model/transformer.cpp',
+    from: 'gate[i] = g / (1.0f + std::exp(-g)) * up[i];', to: 'gate[i] = g / (1.0f + std::exp(g)) * up[i];', tests: MODEL,
+    why: 'SiLU computed as x·σ(-x): the MLP activation is wrong',
+  },
+  {
+    id: 'model-embed-bound', area: 'model', file: 'native/model/transformer.cpp',
+    from: 'if (ids[r] < 0 || ids[r] >= vocab)', to: 'if (ids[r] < 0 || ids[r] > vocab)', tests: MODEL,
+    why: 'the native embedding lookup accepts id == vocab and reads one row past the table',
+  },
+  {
+    id: 'model-nll-max', area: 'model', file: 'native/model/transformer.cpp',
+    from: 'part[size_t(r)] = double(mx) + std::log(s) - double(l[targets[r]]);', to: 'part[size_t(r)] = std::log(s) - double(l[targets[r]]);', tests: MODEL,
+    why: 'log-sum-exp forgets to add back the max it subtracted: every perplexity is wrong',
+  },
+  {
+    id: 'model-binding-array-bytes', area: 'model', file: 'native/addon/model_binding.cpp',
+    from: 'if (double(b.bytes) < count * double(elem))', to: 'if (double(b.bytes) < count)', tests: ['test/model.test.ts'],
+    why: 'the model binding checks element counts against bytes: a Float32Array a quarter too small is accepted and written past its end',
+  },
+  {
+    id: 'model-block-attn-scale', area: 'model', file: 'lib/model/block.ts',
+    from: 'headDim: c.headDim, scale: 1 / Math.sqrt(c.headDim),', to: 'headDim: c.headDim, scale: 1 / c.headDim,', tests: ['test/model.test.ts'],
+    why: 'attention scores scaled by 1/d instead of 1/√d',
+  },
+  {
+    id: 'model-block-cache-offset', area: 'model', file: 'lib/model/block.ts',
+    from: 'dst = (b * capacity + ctx.past) * kvDim', to: 'dst = (b * ctx.tokens + ctx.past) * kvDim', tests: ['test/model.test.ts'],
+    why: 'new keys/values of sequence b are written at b·tokens instead of b·capacity: batched decoding mixes up sequences',
+  },
+  {
+    id: 'model-positions-batch', area: 'model', file: 'lib/model/llama.ts',
+    from: 'positions[i] = past + (i % tokens);', to: 'positions[i] = past + i;', tests: ['test/model.test.ts'],
+    why: 'positions run on across the batch: every sequence after the first is rotated as if it continued the previous one',
+  },
+  {
+    id: 'model-ppl-last-target', area: 'model', file: 'lib/model/llama.ts',
+    from: 'targets[b * seqLen + t] = t + 1 < seqLen ? chunk[b * seqLen + t + 1]! : -1;', to: 'targets[b * seqLen + t] = t + 1 < seqLen ? chunk[b * seqLen + t + 1]! : chunk[b * seqLen]!;', tests: ['test/model.test.ts'],
+    why: 'perplexity scores the last token of each window against an unrelated target instead of ignoring it',
+  },
+  {
+    id: 'model-token-bound', area: 'model', file: 'lib/model/llama.ts',
+    from: "if (!(out[i]! >= 0 && out[i]! < vocab)) throw", to: "if (!(out[i]! >= 0 && out[i]! <= vocab)) throw", tests: ['test/model.test.ts'],
+    why: 'a token id equal to the vocabulary size passes the API check (the error then comes from the binding without naming the argument)',
+  },
+  {
+    id: 'model-config-head-dim-odd', area: 'model', file: 'lib/model/config.ts',
+    from: 'if (!Number.isInteger(headDim) || headDim % 2 !== 0)', to: 'if (!Number.isInteger(headDim))', tests: ['test/model.test.ts'],
+    why: 'an odd head dimension is accepted: RoPE rotates pairs and would leave the last component unrotated',
+  },
+  {
+    id: 'model-config-rope-factors', area: 'model', file: 'lib/model/config.ts',
+    from: 'if (ropeScaling.highFreqFactor <= ropeScaling.lowFreqFactor)', to: 'if (ropeScaling.highFreqFactor < ropeScaling.lowFreqFactor)', tests: ['test/model.test.ts'],
+    why: 'llama3 rope_scaling with high_freq_factor == low_freq_factor is accepted: the blend divides by zero (NaN frequencies)',
+  },
+  {
+    id: 'model-rope-llama3-blend', area: 'model', file: 'lib/model/config.ts',
+    from: 'inv[i] = (1 - smooth) * (f / s.factor) + smooth * f;', to: 'inv[i] = smooth * (f / s.factor) + (1 - smooth) * f;', tests: ['test/model.test.ts'],
+    why: 'the llama3 frequency blend weights the two ends the wrong way round',
+  },
+
+  // ---- quant: quantized storage, validation and its file metadata (not the kernel bodies) ----
+  {
+    id: 'quant-zero-point-max', area: 'quant', file: 'native/formats/quant.cpp',
+    from: 'if (zeros[i] > quant_max_code(bits))', to: 'if (zeros[i] >= quant_max_code(bits))', tests: QUANT,
+    why: 'a zero point of 2^bits - 1 (legal: a group of all-negative weights) is refused',
+  },
+  {
+    id: 'quant-scale-negative', area: 'quant', file: 'native/formats/quant.cpp',
+    from: 'if (h & 0x8000u) return bad(', to: 'if (false) return bad(', tests: QUANT,
+    why: 'a negative fp16 scale is accepted: every weight of the group flips sign',
+  },
+  {
+    id: 'quant-high-nibble', area: 'quant', file: 'native/formats/quant.cpp',
+    from: 'stored % 2 == 1 && (a.as<uint8_t>(Part::values)[stored / 2] >> 4) != 0', to: 'stored % 2 == 1 && (a.as<uint8_t>(Part::values)[stored / 2] >> 5) != 0', tests: QUANT,
+    why: 'only the top three bits of the unused high nibble are checked: the same matrix has two byte encodings',
+  },
+  {
+    id: 'quant-scales-bytes', area: 'quant', file: 'native/formats/quant.cpp',
+    from: 'SK_RETURN_IF_ERROR(expect(Part::scales, groups * 2));', to: 'SK_RETURN_IF_ERROR(expect(Part::scales, groups));', tests: QUANT,
+    why: 'the scales part is sized as one byte per group instead of an fp16 each',
+  },
+  {
+    id: 'quant-zeros-bytes', area: 'quant', file: 'native/formats/quant.cpp',
+    from: 'if (a.quant.asym) return expect(Part::zeros, groups);', to: 'if (a.quant.asym) return Status::Ok();', tests: QUANT,
+    why: 'an asymmetric matrix\'s zeros part is not size-checked: a short one is read past its end',
+  },
+  {
+    id: 'quant-sym-scale', area: 'quant', file: 'native/formats/quant.cpp',
+    from: 'scale = std::max(-lo, hi) / float(quant_sym_zero(bits) - 1);', to: 'scale = std::max(-lo, hi) / float(quant_sym_zero(bits));', tests: QUANT,
+    why: 'the symmetric grid is one step too fine: the largest weight of a group clips',
+  },
+  {
+    id: 'quant-asym-zero-clamp', area: 'quant', file: 'native/formats/quant.cpp',
+    from: 'z = std::min(std::max(z, 0), quant_max_code(bits));', to: 'z = std::min(z, quant_max_code(bits));', tests: QUANT,
+    equivalent: 'every caller passes lo <= 0 (the group range starts at 0, quant.h: lo <= 0 <= hi), so -lo / scale >= 0 and the lower clamp never acts',
+    why: 'an asymmetric zero point not clamped at 0',
+  },
+  {
+    id: 'quant-asym-scale', area: 'quant', file: 'native/formats/quant.cpp',
+    from: 'scale = (hi - lo) / float(quant_max_code(bits));', to: 'scale = (hi - lo) / float(quant_max_code(bits) - 1);', tests: QUANT,
+    why: 'the asymmetric grid spans one code too few: every group loses a level of precision',
+  },
+  {
+    id: 'quant-dequant-group-row', area: 'quant', file: 'native/formats/quant.cpp',
+    from: 'const int64_t g = r * gpr + c / a.quant.group;\n      const int z = zeros ? zeros[g] : sym_zero;', to: 'const int64_t g = c / a.quant.group;\n      const int z = zeros ? zeros[g] : sym_zero;', tests: QUANT,
+    why: 'toDense of a quantized matrix uses row 0\'s scales for every row',
+  },
+  {
+    id: 'quant-spec-group-divides', area: 'quant', file: 'native/formats/quant.cpp',
+    from: 'if (cols % q.group != 0)', to: 'if (cols < q.group)', tests: QUANT,
+    why: 'a group size that does not divide the columns is accepted natively: the last group is partial and scales are misindexed',
+  },
+  {
+    id: 'quant-nm-stored-count', area: 'quant', file: 'native/formats/quant.cpp',
+    from: 'mul_checked(uint64_t(a.rows), uint64_t(a.cols / a.m * a.n), &count)', to: 'mul_checked(uint64_t(a.rows), uint64_t(a.cols / a.m), &count)', tests: QUANT,
+    why: 'a quantized nm matrix is sized as one code per group instead of n: its values part is refused',
+  },
+  {
+    id: 'quant-lib-grid-size', area: 'quant', file: 'lib/quant.ts',
+    from: 'if (t.size !== groups)', to: 'if (t.size < groups)', tests: ['test/quant.test.ts', ...SOLVERS],
+    why: 'a solver grid with more scales than groups is accepted (the extra ones are silently ignored)',
+  },
+  {
+    id: 'quant-disk-bits', area: 'quant', file: 'lib/safetensors-format.ts',
+    from: 'q.bits !== bits || typeof q.symmetric', to: 'typeof q.symmetric', tests: QUANT_IO,
+    why: 'a file saying dtype int4 with "quant": { "bits": 8 } is read with the metadata\'s 8 bits',
+  },
+  {
+    id: 'quant-disk-float-quant', area: 'quant', file: 'lib/safetensors-format.ts',
+    from: '} else if (r.quant !== undefined) {', to: '} else if (false) {', tests: QUANT_IO,
+    why: 'a float matrix carrying "quant" metadata is accepted (and the quantization silently dropped)',
+  },
+
+  // ---- adapters: SLoRB (lib/slorb.ts, native/solvers/slorb.cpp), low-rank merges, training primitives ----
+  {
+    id: 'slorb-init-kept', area: 'adapters', file: 'lib/slorb.ts',
+    from: 'if (!keep[r * cols + j]) acc += v;', to: 'acc += v;', tests: SLORB,
+    why: 'slorb.init averages the kept weights too, not only what pruning removed',
+  },
+  {
+    id: 'slorb-projection-group', area: 'adapters', file: 'lib/slorb.ts',
+    from: 'p.fill(1, g * cols + g * k, g * cols + (g + 1) * k);', to: 'p.fill(1, g * cols + g * k, g * cols + (g + 1) * k - 1);', tests: SLORB,
+    why: 'the group-sum projection P leaves out the last input of every group',
+  },
+  {
+    id: 'slorb-projection-finite', area: 'adapters', file: 'lib/slorb.ts',
+    from: 'checkFinite(term.projection, `${what}.projection`);', to: '', tests: SLORB,
+    why: 'a projection holding NaN/Inf is accepted: every output of the layer becomes NaN',
+  },
+  {
+    id: 'slorb-native-group-sum', area: 'adapters', file: 'native/solvers/slorb.cpp',
+    from: 'for (int64_t j = 0; j < a.group_size; j++) s += xt[size_t(i * a.group_size + j)];', to: 'for (int64_t j = 0; j + 1 < a.group_size; j++) s += xt[size_t(i * a.group_size + j)];', tests: SLORB,
+    why: 'the native group sum P·x drops the last input of every group',
+  },
+  {
+    id: 'slorb-native-out-copy', area: 'adapters', file: 'native/solvers/slorb.cpp',
+    from: 'if (a.out != static_cast<void*>(a.base) || a.out_dtype != DType::f32)', to: 'if (a.out_dtype == DType::f32)', tests: SLORB,
+    why: 'the condition of the final conversion inverted: from 4 tokens on, 16-bit outputs of a layer with an SLoRB term are never written',
+  },
+  {
+    id: 'slorb-disk-version', area: 'adapters', file: 'lib/safetensors-format.ts',
+    from: 'if (r.version < 2 || typeof sl !== \'object\'', to: 'if (typeof sl !== \'object\'', tests: [...SLORB, 'test/untrusted.test.ts'],
+    why: 'a version-1 description carrying an SLoRB term is accepted (a version-1 reader would drop the term silently)',
+  },
+  {
+    id: 'slorb-disk-view', area: 'adapters', file: 'lib/safetensors.ts',
+    from: 'scales: this.getTensor(names.scales).clone(),', to: 'scales: this.getTensor(names.scales),', tests: SLORB,
+    why: 'a loaded SLoRB term is a view of the mapped file: the layer changes when the file bytes do after get() (found by npm run fuzz)',
+  },
+  {
+    id: 'merge-dense-pruned', area: 'adapters', file: 'lib/lowrank-merge.ts',
+    from: '(k, v) => (v === 0 ? 0 : add(v, Math.floor(k / cols), k % cols))', to: '(k, v) => add(v, Math.floor(k / cols), k % cols)', tests: ADAPTERS,
+    why: 'a merge into a dense-format SparseMatrix fills its pruned (zero) positions',
+  },
+  {
+    id: 'merge-csr-row-of', area: 'adapters', file: 'lib/lowrank-merge.ts',
+    from: 'rowOf.fill(r, rowPtr[r]!, rowPtr[r + 1]!);', to: 'rowOf.fill(r, rowPtr[r]!, rowPtr[r + 1]! - 1);', tests: ADAPTERS,
+    why: 'CSR merge: the last value of each row gets the update of row 0',
+  },
+  {
+    id: 'merge-tcsl-swizzle', area: 'adapters', file: 'lib/lowrank-merge.ts',
+    from: 'rc[2 * k + 1] = 64 * tx + ((pos & 63) ^ ((lr & 7) << 3));', to: 'rc[2 * k + 1] = 64 * tx + (pos & 63);', tests: ADAPTERS,
+    why: 'tiled-csl merge forgets the column swizzle: updates land on the wrong columns',
+  },
+  {
+    id: 'merge-f16-range', area: 'adapters', file: 'lib/lowrank-merge.ts',
+    from: "(dtype === 'float16' && Math.abs(f32[k]!) > F16_MAX)", to: 'false', tests: ADAPTERS,
+    why: 'a merged value beyond float16 range becomes Inf silently instead of ERR_NUMERIC',
+  },
+  {
+    id: 'merge-mask-zeroes', area: 'adapters', file: 'lib/lowrank-merge.ts',
+    from: ': keep ? 0 : v;', to: ': v;', tests: ADAPTERS,
+    why: 'a dense merge with an explicit mask keeps the old values at pruned positions instead of zeroing them',
+  },
+  {
+    id: 'training-decay-ramp-clamp', area: 'adapters', file: 'lib/training.ts',
+    from: 'lambdaMax * Math.min(1, step / tInc)', to: 'lambdaMax * (step / tInc)', tests: ADAPTERS,
+    why: 'the AST decay keeps growing past increaseSteps instead of staying at lambdaMax',
+  },
+  {
+    id: 'training-decay-kept', area: 'adapters', file: 'lib/training.ts',
+    from: 'out[i] = keep[i] ? 0 : lam * data[i]!;', to: 'out[i] = lam * data[i]!;', tests: ADAPTERS,
+    why: 'masked decay pulls the kept weights towards zero too',
+  },
+  {
+    id: 'training-refresh-nm-tie', area: 'adapters', file: 'lib/training.ts',
+    from: 'idx.sort((a, b) => sc[b]! - sc[a]! || a - b);', to: 'idx.sort((a, b) => sc[b]! - sc[a]! || b - a);', tests: ADAPTERS,
+    why: 'n:m mask refresh: ties keep the higher column (the nm packer keeps the lower one, so the mask and the packed weight disagree)',
+  },
+  {
+    id: 'training-refresh-drop-count', area: 'adapters', file: 'lib/training.ts',
+    from: 'const drop = Math.floor(p.sparsity * cols);', to: 'const drop = Math.round(p.sparsity * cols);', tests: ADAPTERS,
+    why: 'unstructured mask refresh drops round(s·cols) per row instead of floor(s·cols)',
+  },
+  {
+    id: 'training-importance-grad-a', area: 'adapters', file: 'lib/training.ts',
+    from: 'g += gB.data[bi + t]! * a + b * gAt[aj + t]!;', to: 'g += gB.data[bi + t]! * a;', tests: ADAPTERS,
+    why: 'LoRAPrune importance leaves out the B·∇A term of the estimated gradient',
+  },
+  {
+    id: 'training-importance-scale', area: 'adapters', file: 'lib/training.ts',
+    from: 'const v = Math.abs((data[i * cols + j]! + scale * ba) * g);', to: 'const v = Math.abs((data[i * cols + j]! + ba) * g);', tests: ADAPTERS,
+    why: 'LoRAPrune importance ignores the adapter scale s in W + s·B·A',
+  },
+  {
+    id: 'training-importance-row-group', area: 'adapters', file: 'lib/training.ts',
+    from: "else if (agg.kind === 'rowGroup') sums[Math.floor(i / size)] += v;", to: "else if (agg.kind === 'rowGroup') sums[i % (rows / size)] += v;", tests: ADAPTERS,
+    why: 'row groups are taken interleaved (i mod groups) instead of consecutive rows (one attention head)',
+  },
+
+  // ---- sizes: checked size arithmetic (native/core/sizes.h, lib/shape.ts) ----
+  {
+    id: 'sizes-elements-limit', area: 'sizes', file: 'native/core/sizes.h',
+    from: 'e > uint64_t(kMaxElements)) return false;', to: 'e >= uint64_t(kMaxElements)) return false;', tests: ['ctest:core_test'],
+    why: 'a matrix of exactly 2^40 elements (the documented limit) is refused',
+  },
+  {
+    id: 'sizes-negative-dim', area: 'sizes', file: 'native/core/sizes.h',
+    from: 'if (rows < 0 || cols < 0 || rows > kMaxDim', to: 'if (rows > kMaxDim', tests: ['ctest:core_test'],
+    why: 'a negative dimension passes when the other is 0 (the product is 0): a [-1, 0] matrix is accepted',
+  },
+  {
+    id: 'sizes-bytes-second-multiply', area: 'sizes', file: 'native/core/sizes.h',
+    from: 'return mul_checked(rows, per_row, &n) && mul_checked(n, element_bytes, out);', to: 'return mul_checked(rows, per_row, &n) && (*out = n * element_bytes, true);', tests: ['ctest:core_test'],
+    why: 'rows x per_row is checked but the multiplication by the element size wraps around',
+  },
+  {
+    id: 'shape-numel-limit', area: 'sizes', file: 'lib/shape.ts',
+    from: 'if (d > MAX_ELEMENTS / n)', to: 'if (d >= MAX_ELEMENTS / n)', tests: ['test/untrusted.test.ts', 'test/errors.test.ts'],
+    why: 'a tensor of exactly 2^40 elements (the documented limit) is refused as ERR_SHAPE',
+  },
+  {
+    id: 'shape-zero-dim', area: 'sizes', file: 'lib/shape.ts',
+    from: '  if (shape.includes(0)) return 0;\n', to: '', tests: ['test/untrusted.test.ts', 'test/errors.test.ts'],
+    why: 'an empty shape with a huge other dimension ([2^41, 0]) is refused instead of having 0 elements',
+  },
+  {
+    id: 'shape-matrix-cols-dim', area: 'sizes', file: 'lib/shape.ts',
+    from: 'if (shape[0] > MAX_DIM || shape[1] > MAX_DIM)', to: 'if (shape[0] > MAX_DIM)', tests: ['test/untrusted.test.ts', 'test/errors.test.ts'],
+    why: 'a weight with more than 2^31-1 columns is accepted: its int32 column indices would wrap',
+  },
+
+  // ---- fuzz: the fuzzer's generator (scripts/fuzz), whose cases CI runs under ASan ----
+  {
+    id: 'fuzz-assemble-prefix', area: 'fuzz', file: 'scripts/fuzz/mutate.ts',
+    from: 'len.writeBigUInt64LE(BigInt(h.length));', to: 'len.writeBigUInt64LE(BigInt(h.length + 1));', tests: FUZZ,
+    why: 'a rewritten header gets a length prefix one byte off: every header-level lie is refused as bad JSON and never reaches the layer it aims at',
+  },
+  {
+    id: 'fuzz-lying-parts-target', area: 'fuzz', file: 'scripts/fuzz/mutate.ts',
+    from: "Object.entries(header).filter(([k]) => k.startsWith('w.'))", to: "Object.entries(header).filter(([k]) => k !== '__metadata__')", tests: FUZZ,
+    why: 'lying-parts corrupts any tensor (the bias, a plain one) instead of the matrix parts whose validation it is meant to test',
+  },
+  {
+    id: 'fuzz-header-length-offset', area: 'fuzz', file: 'scripts/fuzz/mutate.ts',
+    from: 'out.writeBigUInt64LE(v < 0n ? 0n : v, 0);', to: 'out.writeBigUInt64LE(v < 0n ? 0n : v, 8);', tests: FUZZ,
+    why: 'header-length writes its boundary value over the start of the JSON instead of the prefix',
+  },
+  {
+    id: 'fuzz-case-seed', area: 'fuzz', file: 'scripts/fuzz/rng.ts',
+    from: 'Math.imul(i + 1, 0x165667b1)', to: 'Math.imul(1, 0x165667b1)', tests: FUZZ,
+    why: 'every case of a strategy gets the same seed: a run of 400 cases tests one file 400 times',
   },
 ];

@@ -2,7 +2,7 @@
 // (adapter_config.json + adapter_model.safetensors with base_model.model.<module>.lora_{A,B}.weight
 // keys, as PEFT's save_pretrained writes them): merged values against a float64 reference, equal
 // sparsity before and after, and no output at all on any bad input.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -163,5 +163,54 @@ describe('sparsekit merge-lora', () => {
     expect([r.code, r.stderr]).toEqual([2, expect.stringContaining('does not exist')]);
     expectNoOutput();
     expect(existsSync(model)).toBe(true);
+  });
+
+  it('merges a sharded model (index.json) shard by shard into a sharded output folder, or writes nothing', async () => {
+    // The same tensors as the single-file model, in two shards with an HF index.
+    const shardedDir = join(dir, 'sharded-model');
+    mkdirSync(shardedDir);
+    using src = await loadSafetensors(model);
+    const groups = [['model.layers.0.self_attn.q_proj.weight', 'model.norm.weight'], ['model.layers.0.self_attn.v_proj.weight', 'model.layers.0.mlp.up_proj.weight']];
+    const weightMap: Record<string, string> = {};
+    for (const [i, names] of groups.entries()) {
+      const file = `model-0000${i + 1}-of-00002.safetensors`;
+      await saveSafetensors(join(shardedDir, file), Object.fromEntries(names.map((n) => [n, src.get(n)])));
+      using f = await loadSafetensors(join(shardedDir, file));
+      for (const t of f.tensorNames) weightMap[t] = file;
+    }
+    writeFileSync(join(shardedDir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: 0 }, weight_map: weightMap }));
+    writeFileSync(join(shardedDir, 'config.json'), '{"model_type":"llama"}');
+
+    const out = join(dir, 'merged-sharded');
+    const r = await cli('--json', 'merge-lora', shardedDir, adapter, '--out', out);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    const j = JSON.parse(r.stdout);
+    expect(j.sparsityAfter).toBe(j.sparsityBefore);
+    expect(j.layers.map((l: { name: string }) => l.name).sort()).toEqual(['model.layers.0.mlp.up_proj.weight', 'model.layers.0.self_attn.q_proj.weight', 'model.layers.0.self_attn.v_proj.weight']);
+    expect(readdirSync(out).sort()).toEqual(['config.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json']);
+    const index = JSON.parse(readFileSync(join(out, 'model.safetensors.index.json'), 'utf8'));
+    expect(index.weight_map).toEqual(Object.fromEntries(Object.keys(weightMap).sort().map((k) => [k, weightMap[k]])));
+    // Every merged value equals the single-file merge's (which the first test checks against float64).
+    using single = await loadSafetensors(join(dir, 'merged.safetensors'));
+    for (const [i, names] of groups.entries()) {
+      using f = await loadSafetensors(join(out, `model-0000${i + 1}-of-00002.safetensors`));
+      expect([...f.names].sort()).toEqual([...names].sort());
+      for (const n of names) {
+        const a = f.get(n), b = single.get(n);
+        expect(valuesOf(a instanceof SparseMatrix ? a.toDense() : a)).toEqual(valuesOf(b instanceof SparseMatrix ? b.toDense() : b));
+        if (b instanceof SparseMatrix) expect((a as SparseMatrix).format).toBe(b.format);
+      }
+    }
+    // An existing output needs --force; a bad adapter writes nothing; the folder is not the input.
+    const again = await cli('merge-lora', shardedDir, adapter, '--out', out);
+    expect([again.code, again.stderr]).toEqual([1, expect.stringContaining('--force')]);
+    expect((await cli('merge-lora', shardedDir, adapter, '--out', out, '--force')).code).toBe(0);
+    const missing = join(dir, 'a-missing-sharded');
+    writeAdapter(missing, { 'model.layers.1.self_attn.q_proj': [H, H, R] }, baseConfig);
+    const bad = join(dir, 'never-sharded');
+    expect((await cli('merge-lora', shardedDir, missing, '--out', bad)).code).toBe(2);
+    expect(existsSync(bad)).toBe(false);
+    expect((await cli('merge-lora', shardedDir, adapter, '--out', shardedDir)).code).toBe(1);
+    expect(readdirSync(shardedDir).filter((f) => f.startsWith('.'))).toEqual([]);
   });
 });

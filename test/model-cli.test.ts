@@ -44,6 +44,24 @@ describe('sparsekit prune-model / eval / bench-model', () => {
     expect(r.stdout).toMatch(/prune-model: sparsegpt 50% \(one-pass\) on 4 samples \/ 256 tokens: 28 linears, 50\.0% sparse/);
   });
 
+  it('--method ria/dsnot/alps and --layerwise owl reach model.prune; bad combinations are usage errors', async () => {
+    const calib = join(TINY, 'calib.tokens.safetensors');
+    const owl = await cli('prune-model', TINY, '-m', 'alps', '--sparsity', '0.6', '--layerwise', 'owl', '--owl-lambda', '0.05', '--alps-iters', '12',
+      '--calib', calib, '--samples', '4', '--seq-len', '128', '-o', join(dir, 'owl-alps'), '--json');
+    expect(owl.code).toBe(0);
+    const j = JSON.parse(owl.stdout);
+    expect(j).toMatchObject({ method: 'alps', pattern: '60%' });
+    expect(j.blockSparsity).toHaveLength(4);
+    expect(Math.max(...j.blockSparsity) - Math.min(...j.blockSparsity)).toBeCloseTo(0.1, 9);
+    const ria = await cli('prune-model', TINY, '-m', 'ria', '--nm', '2:4', '--permute', '--calib', calib, '--samples', '4', '--seq-len', '128', '-o', join(dir, 'ria'));
+    expect(ria.code).toBe(0);
+    const ds = await cli('prune-model', TINY, '-m', 'dsnot', '--nm', '2:4', '--dsnot-initial', 'sparsegpt', '--dsnot-cycles', '3',
+      '--calib', calib, '--samples', '4', '--seq-len', '128', '-o', join(dir, 'dsnot'));
+    expect(ds.code).toBe(0);
+    expect((await cli('prune-model', TINY, '-m', 'wanda', '--nm', '2:4', '--layerwise', 'owl', '--calib', calib, '-o', join(dir, 'x'))).code).toBe(1);
+    expect((await cli('prune-model', TINY, '-m', 'wanda', '--nm', '2:4', '--permute', '--calib', calib, '-o', join(dir, 'x'))).code).toBe(1);
+  });
+
   it('evaluates perplexity on token ids and on text, the same as the API', async () => {
     const r = await cli('eval', out, '--tokens', join(TINY, 'eval.tokens.bin'), '--seq-len', '128', '--max-windows', '8', '--batch', '4', '--json');
     expect(r.code).toBe(0);

@@ -10,6 +10,7 @@ import {
   LlamaModel, SparseMatrix, Tensor, loadSafetensors, parseConfig, ropeInvFreq, saveSafetensors, type SaveValue,
 } from '../lib/index.js';
 import { loadTokenizer, readTokenFile } from '../lib/model/tokens.js';
+import { native } from '../lib/native.js';
 import { QWEN, TINY } from './model-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sparsekit-model-'));
@@ -112,6 +113,11 @@ describe('LlamaModel forward', () => {
 
   it('refuses token ids outside the vocabulary, naming the position', async () => {
     await expect(model.forward([1, 2, 999])).rejects.toMatchObject({ code: 'ERR_ARGUMENT', message: expect.stringContaining('tokenIds[2]') });
+    // The first id past the end, and the last one inside.
+    const V = model.config.vocabSize;
+    await expect(model.forward([1, V])).rejects.toMatchObject({ code: 'ERR_ARGUMENT', message: expect.stringContaining(`tokenIds[1] = ${V} is outside`) });
+    expect((await model.forward([1, V - 1])).shape).toEqual([2, V]);
+    await expect(model.forward([-1])).rejects.toMatchObject({ code: 'ERR_ARGUMENT', message: expect.stringContaining('tokenIds[0]') });
     await expect(model.forward([])).rejects.toMatchObject({ code: 'ERR_SHAPE' });
   });
 });
@@ -193,11 +199,35 @@ describe('LlamaModel loading', () => {
     const mid = [...Array(16).keys()].find((i) => wave(i) >= 128 && wave(i) <= 512)!;
     const smooth = (512 / wave(mid) - 1) / 3;
     expect(inv[mid]).toBeCloseTo((1 - smooth) * base(mid) / 4 + smooth * base(mid), 7);
-    for (const bad of [{ hidden_size: 0 }, { num_key_value_heads: 3 }, { rope_scaling: { rope_type: 'yarn', factor: 2 } }, { hidden_act: 'gelu' }]) {
+    const llama3 = { rope_type: 'llama3', factor: 4, original_max_position_embeddings: 512 };
+    for (const bad of [{ hidden_size: 0 }, { num_key_value_heads: 3 }, { rope_scaling: { rope_type: 'yarn', factor: 2 } }, { hidden_act: 'gelu' },
+      // RoPE rotates pairs: an odd head dimension has no partner for its last component.
+      { head_dim: 33 }, { hidden_size: 132, head_dim: null },
+      // The llama3 blend divides by high - low: equal factors would give NaN frequencies.
+      { rope_scaling: { ...llama3, low_freq_factor: 2, high_freq_factor: 2 } }]) {
       const c = { ...JSON.parse(readFileSync(join(TINY, 'config.json'), 'utf8')), ...bad };
       expect(() => parseConfig(JSON.stringify(c))).toThrow(expect.objectContaining({ code: 'ERR_FORMAT' }));
     }
     expect(() => parseConfig('{nope')).toThrow(expect.objectContaining({ code: 'ERR_FORMAT' }));
+  });
+});
+
+describe('the model binding (native/addon/model_binding.cpp) keeps the process safe', () => {
+  it('refuses arrays too small for the shape, by bytes, not element counts', () => {
+    const rows = 3, cols = 8;
+    const x = new Float32Array(rows * cols).fill(1), w = new Float32Array(cols).fill(1);
+    const out = new Float32Array(rows * cols);
+    native.modelRmsNorm(x, rows, cols, w, 'float32', 1e-6, out);
+    expect(Array.from(out.subarray(0, 3)).map((v) => +v.toFixed(5))).toEqual([1, 1, 1]);
+    // Each one has enough elements... as bytes, but not as float32 values.
+    const short = new Float32Array(rows * cols / 2);
+    expect(() => native.modelRmsNorm(x, rows, cols, w, 'float32', 1e-6, short)).toThrow(expect.objectContaining({ code: 'ERR_SHAPE', message: expect.stringContaining('out') }));
+    expect(() => native.modelRmsNorm(short, rows, cols, w, 'float32', 1e-6, out)).toThrow(expect.objectContaining({ code: 'ERR_SHAPE', message: expect.stringContaining('x') }));
+    expect(() => native.modelRmsNorm(x, rows, cols, new Float32Array(cols / 2), 'float32', 1e-6, out)).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
+    expect(() => native.modelRmsNorm(x, rows, cols, new Uint16Array(cols / 2), 'bfloat16', 1e-6, out)).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
+    const vocab = 4;
+    expect(() => native.modelEmbed(Int32Array.from([0, 3]), new Float32Array(vocab * cols / 2), 'float32', vocab, cols, new Float32Array(2 * cols)))
+      .toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
   });
 });
 

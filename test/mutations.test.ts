@@ -10,9 +10,11 @@ interface Mutation {
 // @ts-expect-error: plain .mjs without declarations
 const { default: mutations } = (await import('../scripts/mutations.mjs')) as { default: Mutation[] };
 // @ts-expect-error: plain .mjs without declarations
-const { AREAS, buildKind, occurrences } = (await import('../scripts/mutate.mjs')) as {
+const { AREAS, buildKind, occurrences, splitTests } = (await import('../scripts/mutate.mjs')) as {
   AREAS: string[]; buildKind: (file: string) => string; occurrences: (s: string, t: string) => number;
+  splitTests: (tests: string[]) => { vitest: string[]; ctest: string[] };
 };
+const cmakeLists = readFileSync('CMakeLists.txt', 'utf8');
 
 describe('mutation list', () => {
   it('has at least 30 scored mutations over every area, with unique ids', () => {
@@ -29,7 +31,10 @@ describe('mutation list', () => {
       expect(m.to).not.toBe(m.from);
       expect(() => buildKind(m.file)).not.toThrow();
       expect(m.tests.length).toBeGreaterThan(0);
-      for (const t of m.tests) expect(existsSync(t), t).toBe(true);
+      const { vitest, ctest } = splitTests(m.tests);
+      for (const t of vitest) expect(existsSync(t), t).toBe(true);
+      for (const t of ctest) expect(cmakeLists, `add_test(NAME ${t}`).toContain(`add_test(NAME ${t} `);
+      if (ctest.length) expect(m.file.startsWith('native/'), 'native tests cover native files only').toBe(true);
       expect(m.why.length).toBeGreaterThan(10);
     });
 });

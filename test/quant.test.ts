@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   SparseMatrix, Tensor, cpuInfo, linear, loadSafetensors, saveSafetensors, selectedKernel, setIsa, spmm, type FloatDType, type Isa,
 } from '../lib/index.js';
+import { native } from '../lib/native.js';
 import { OUT_RTOL, expectClose, matmulRef, rng, valuesOf } from './reference.js';
 import { dequantRef, fitGroup, quantizeValue } from './quant-reference.js';
 
@@ -160,6 +161,12 @@ describe('quantized storage: bad input is a typed error naming the argument', ()
     const pz = parts();
     (pz.zeros as Uint8Array)[3] = 16;
     expect(build(pz)).toMatch(/ERR_FORMAT: .*zeros\[3\] = 16 does not fit in 4 bits/);
+    // 15 is the largest zero point that fits (a group of weights all <= 0 has its zero at the top).
+    (pz.zeros as Uint8Array)[3] = 15;
+    expect(build(pz)).toBe('no error');
+    const pzs = parts();
+    pzs.zeros = (pzs.zeros as Uint8Array).slice(1);
+    expect(build(pzs)).toMatch(/ERR_FORMAT: .*'zeros' must hold 16 bytes, got 15/);
     const pm = parts();
     (pm.masks as Int32Array)[0] = 0x7;  // three kept in the first group of four
     expect(build(pm)).toMatch(/ERR_FORMAT: .*row 0, group 0 has 3 mask bits/);
@@ -180,15 +187,79 @@ describe('quantized storage: bad input is a typed error naming the argument', ()
     const b = SparseMatrix.fromDense(Tensor.from(new Float32Array([1, 0, 2, 3, ...new Array(28).fill(0)]), [1, 32]), { format: 'bitmap', quantize: { bits: 4, groupSize: 32 } });
     const bp = Object.fromEntries(Object.entries(b.parts()).map(([k, t]) => [k, t.toTypedArray().slice()]));
     expect((bp.values as Uint8Array).length).toBe(2);
-    (bp.values as Uint8Array)[1]! |= 0x10;
-    expect(code(() => SparseMatrix.fromParts('bitmap', { shape: [1, 32], dtype: 'int4', quant: { groupSize: 32 }, parts: bp as never })))
-      .toMatch(/ERR_FORMAT: .*high nibble/);
+    for (const bit of [0x10, 0x20, 0x40, 0x80]) {
+      const v = Uint8Array.from(bp.values as Uint8Array);
+      v[1]! |= bit;
+      expect(code(() => SparseMatrix.fromParts('bitmap', { shape: [1, 32], dtype: 'int4', quant: { groupSize: 32 }, parts: { ...bp, values: v } as never })))
+        .toMatch(/ERR_FORMAT: .*high nibble/);
+    }
+    expect(code(() => SparseMatrix.fromParts('bitmap', { shape: [1, 32], dtype: 'int4', quant: { groupSize: 32 }, parts: bp as never }))).toBe('no error');
+  });
+});
+
+describe('quantized storage: the checks behind the JS ones, and what files say', () => {
+  const w = Tensor.from(makeWeight(4, 128, 9, false), [4, 128]);
+  const code = (f: () => unknown) => { try { f(); } catch (e) { return `${(e as { code: string }).code}: ${(e as Error).message}`; } return 'no error'; };
+
+  it('a solver grid (options.quant) must have exactly one scale (and zero) per group', () => {
+    const grid = (n: number, extra: Record<string, unknown> = {}) => ({
+      bits: 4 as const, groupSize: 32, symmetric: true, scale: Tensor.from(new Uint16Array(n).fill(0x3c00), [n], { dtype: 'float16' }), ...extra,
+    });
+    const q = SparseMatrix.fromDense(w, { format: 'dense', quant: grid(16) });
+    expect(q.dtype).toBe('int4');
+    for (const n of [15, 17, 32])
+      expect(code(() => SparseMatrix.fromDense(w, { format: 'dense', quant: grid(n) }))).toMatch(/ERR_SHAPE: options\.quant\.scale: expected 16 entries/);
+    const zero = (n: number) => Tensor.from(new Uint8Array(n).fill(8), [n], { dtype: 'uint8' });
+    expect(code(() => SparseMatrix.fromDense(w, { format: 'dense', quant: grid(16, { symmetric: false, zero: zero(16) }) }))).toBe('no error');
+    expect(code(() => SparseMatrix.fromDense(w, { format: 'dense', quant: grid(16, { symmetric: false, zero: zero(17) }) }))).toMatch(/ERR_SHAPE: options\.quant\.zero/);
+  });
+
+  it('the native layer refuses a group size that does not divide the columns even when the JS checks are bypassed', () => {
+    const e = (() => {
+      try {
+        native.matrixFromParts({ format: 'dense', dtype: 'uint8', rows: 1, cols: 48, quant: { bits: 8, groupSize: 32, symmetric: true },
+          parts: { values: new Uint8Array(48), scales: new Uint16Array(2).fill(0x3c00) } });
+      } catch (err) {
+        return err as { code: string; message: string };
+      }
+      return null;
+    })();
+    expect(e).toMatchObject({ code: 'ERR_SHAPE', message: expect.stringContaining('does not divide the 48 columns') });
+  });
+
+  it('reads the quant metadata of a file strictly (dtype, bits, symmetric)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sk-quant-meta-'));
+    try {
+      const q = SparseMatrix.fromDense(w, { format: 'dense', quantize: { bits: 4, groupSize: 32 } });
+      const parts = q.parts();
+      const load = async (meta: Record<string, unknown>) => {
+        const path = join(dir, 'm.safetensors');
+        await saveSafetensors(path, { 'w.values': parts.values!, 'w.scales': parts.scales! }, {
+          'sparsekit:w': JSON.stringify({ format: 'dense', version: 2, shape: [4, 128], dtype: 'int4', quant: { bits: 4, groupSize: 32, symmetric: true }, ...meta }),
+        });
+        try {
+          using f = await loadSafetensors(path);
+          return (f.get('w') as SparseMatrix).toDense().toFloat32Array();
+        } catch (err) {
+          return `${(err as { code: string }).code}: ${(err as Error).message}`;
+        }
+      };
+      expect(await load({})).toEqual(q.toDense().toFloat32Array());
+      expect(await load({ quant: { bits: 8, groupSize: 32, symmetric: true } })).toMatch(/ERR_FORMAT: .*dtype int4 needs "quant": \{ "bits": 4/);
+      expect(await load({ quant: { bits: 4, groupSize: 32 } })).toMatch(/ERR_FORMAT: .*needs "quant"/);
+      expect(await load({ quant: undefined })).toMatch(/ERR_FORMAT: .*needs "quant"/);
+      expect(await load({ dtype: 'float32' })).toMatch(/ERR_FORMAT: .*"quant" is only for dtype int4 \/ int8/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
 const SHAPES: [number, number, number, number][] = [
   // [M, K, N, groupSize]
   [1, 32, 1, 32], [37, 96, 1, 32], [19, 256, 2, 128], [33, 192, 3, 64], [21, 128, 16, 32], [40, 512, 17, 128], [9, 256, 64, 64], [5, 160, 70, 32], [23, 1280, 16, 128], [6, 2304, 5, 64],
+  // N = 1 for every group size (the table kernels: 2:4 with G >= 64 has its own), odd 64-column block counts
+  [29, 320, 1, 64], [11, 768, 1, 128], [7, 1536, 1, 256], [4, 4160, 1, 64], [9, 512, 1, 32],
 ];
 
 describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
@@ -262,14 +333,63 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
     expect(() => linear.sync(Tensor.randn([1, 64], { seed: 2 }), dense, null, { activations: 'int4' as 'int8' })).toThrow(/expected 'float32' or 'int8'/);
   });
 
+  it('selects every kernel of the quantized kernel list on each ISA that has it, and nothing off the list', () => {
+    const names = native.qspmmKernelNames();
+    expect(new Set(names).size).toBe(names.length);
+    const f = info.features as Record<string, boolean>;
+    type Case = { w: SparseMatrix; n: number; o?: { xDtype?: FloatDType; activations?: 'int8' }; isa: Isa; needs?: string };
+    const mk = (fmt: Fmt, bits: 4 | 8, K = 256, groupSize = 64) => pack(makeWeight(16, K, 7, fmt.format === 'bitmap'), 16, K, fmt, { bits, groupSize, symmetric: true });
+    const FMT: Record<string, Fmt> = { dense: { format: 'dense' }, nm: { format: 'nm', n: 1, m: 4 }, bitmap: { format: 'bitmap' } };
+    const cases: Record<string, Case> = {
+      qspmm_portable: { w: mk(FMT.dense!, 4), n: 1, isa: 'portable' },
+      qspmm_gemv_dense_int4_avx2: { w: mk(FMT.dense!, 4), n: 1, isa: 'avx2' },
+      qspmm_gemv_nm_int4_avx2: { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 1, isa: 'avx2' },
+      qspmm_gemv_bitmap_int4_avx2: { w: mk(FMT.bitmap!, 4), n: 1, isa: 'avx2' },
+      qspmm_gemv_nm24_b256_int4_avx512: { w: mk({ format: 'nm', n: 2, m: 4 }, 4, 256, 32), n: 1, isa: 'avx512' },
+      qspmm_gemv_nm24_b64_int4_avx512: { w: mk({ format: 'nm', n: 2, m: 4 }, 4, 320, 64), n: 1, isa: 'avx512' },
+      qspmm_pairs_nm24_int4_bf16_avx512: { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 16, o: { xDtype: 'bfloat16' }, isa: 'avx512', needs: 'avx512bf16' },
+    };
+    for (const [name, fmt] of Object.entries(FMT))
+      for (const bits of [4, 8] as const) {
+        const b = `int${bits}`;
+        cases[`qspmm_gemv_${name}_${b}_avx512`] = { w: mk(fmt, bits), n: 1, isa: 'avx512' };
+        cases[`qspmm_outer_${name}_${b}_avx512`] = { w: mk(fmt, bits), n: 16, isa: 'avx512' };
+        cases[`qspmm_gemv_${name}_${b}_x8_vnni`] = { w: mk(fmt, bits), n: 1, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
+      }
+    expect(Object.keys(cases).sort()).toEqual([...names].sort());
+    try {
+      for (const [name, c] of Object.entries(cases)) {
+        if (!ISAS.includes(c.isa) || (c.needs && !f[c.needs])) { console.warn(`quantized kernel list: ${name} not selectable on this CPU`); continue; }
+        setIsa(c.isa);
+        expect(selectedKernel(c.w, c.n, c.o), name).toBe(name);
+      }
+      // Every selection over a grid of cases is on the list.
+      for (const isa of ISAS) {
+        setIsa(isa);
+        for (const fmt of [...Object.values(FMT), { format: 'nm', n: 2, m: 4 } as Fmt])
+          for (const bits of [4, 8] as const)
+            for (const [K, G] of [[256, 32], [320, 64], [512, 256]])
+              for (const n of [1, 2, 9, 16, 64])
+                for (const o of [{}, { xDtype: 'bfloat16' as const }, { activations: 'int8' as const }])
+                  expect(names).toContain(selectedKernel(mk(fmt, bits, K, G), n, o));
+      }
+    } finally {
+      setIsa(startIsa);
+    }
+  });
+
   it('picks the AVX-512 quantized kernels where the CPU has them, portable elsewhere', () => {
     const q = pack(makeWeight(16, 128, 3, false), 16, 128, { format: 'nm', n: 2, m: 4 }, { bits: 4, groupSize: 128, symmetric: true });
     setIsa('portable');
     expect(selectedKernel(q, 1)).toBe('qspmm_portable');
     if (ISAS.includes('avx512')) {
       setIsa('avx512');
-      expect(selectedKernel(q, 1)).toBe('qspmm_gemv_nm_int4_avx512');
+      expect(selectedKernel(q, 1)).toBe('qspmm_gemv_nm24_b64_int4_avx512');
+      const q256 = pack(makeWeight(16, 256, 4, false), 16, 256, { format: 'nm', n: 2, m: 4 }, { bits: 4, groupSize: 32, symmetric: false });
+      expect(selectedKernel(q256, 1)).toBe('qspmm_gemv_nm24_b256_int4_avx512');
       expect(selectedKernel(q, 16)).toBe('qspmm_outer_nm_int4_avx512');
+      expect(selectedKernel(q, 16, { xDtype: 'bfloat16' })).toBe(info.features.avx512bf16 ? 'qspmm_pairs_nm24_int4_bf16_avx512' : 'qspmm_outer_nm_int4_avx512');
+      expect(selectedKernel(q, 8, { xDtype: 'bfloat16' })).toBe('qspmm_outer_nm_int4_avx512');
     }
     setIsa(startIsa);
   });

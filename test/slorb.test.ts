@@ -150,6 +150,12 @@ describe('linear() and spmm() with an SLoRB term', () => {
     expect(pack({ scales: S, groupSize: 8 })).toThrow(expect.objectContaining({ code: 'ERR_SHAPE', message: expect.stringContaining('options.slorb.scales: expected [8, 4]') }));
     expect(pack({ scales: Tensor.from(new Float32Array(16).fill(NaN), [8, 2]), groupSize: 16 })).toThrow(expect.objectContaining({ code: 'ERR_NUMERIC', message: expect.stringContaining('options.slorb.scales') }));
     expect(pack({ scales: S, groupSize: 16, projection: Tensor.randn([2, 31], { seed: 1 }) })).toThrow(/options.slorb.projection: expected \[2, 32\]/);
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      const p = new Float32Array(2 * K).fill(0.5);
+      p[K + 7] = bad;
+      expect(pack({ scales: S, groupSize: 16, projection: Tensor.from(p, [2, K]) }))
+        .toThrow(expect.objectContaining({ code: 'ERR_NUMERIC', message: expect.stringContaining(`options.slorb.projection: element ${K + 7} is ${bad}`) }));
+    }
     expect(pack({ scales: S, groupSize: 16, extra: 1 })).toThrow(/options.slorb.extra/);
     expect(pack({ scales: Tensor.zeros([8, 2], { dtype: 'int32' }), groupSize: 16 })).toThrow(expect.objectContaining({ code: 'ERR_DTYPE' }));
     const sm = SparseMatrix.fromDense(w, { format: 'bitmap', slorb: { scales: S.to('float16'), groupSize: 16 } });
@@ -187,6 +193,11 @@ describe('SLoRB on disk', () => {
       expect(valuesOf(linear.sync(x, got))).toEqual(valuesOf(linear.sync(x, orig)));
     }
     expect((f.get('b') as SparseMatrix).slorb!.projection!.toFloat32Array()).toEqual(P.toFloat32Array());
+    // The term is the file's bytes at get(), not a view of them (npm run fuzz's post-validation found this).
+    const held = f.get('b') as SparseMatrix;
+    const y0 = valuesOf(linear.sync(x, held));
+    for (const t of ['b.slorbScales', 'b.slorbProjection']) (f.getTensor(t).toTypedArray() as Uint16Array).fill(0x7fc0);
+    expect(valuesOf(linear.sync(x, held))).toEqual(y0);
     expect((f.info('a') as { partTensors: string[] }).partTensors).toContain('a.slorbScales');
   });
 

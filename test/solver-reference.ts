@@ -148,7 +148,7 @@ export function wandaAlphaRef(w: ArrayLike<number>, rows: number, cols: number, 
   return { mask: cur.mask, alpha };
 }
 
-function cholesky(a: Float64Array, n: number): Float64Array {
+export function cholesky(a: Float64Array, n: number): Float64Array {
   const l = new Float64Array(n * n);
   for (let j = 0; j < n; j++) {
     let d = a[j * n + j]!;
@@ -165,7 +165,7 @@ function cholesky(a: Float64Array, n: number): Float64Array {
   return l;
 }
 
-function invertLower(l: Float64Array, n: number): Float64Array {
+export function invertLower(l: Float64Array, n: number): Float64Array {
   const x = new Float64Array(n * n);
   for (let c = 0; c < n; c++) {
     x[c * n + c] = 1 / l[c * n + c]!;
@@ -280,6 +280,18 @@ export function sparsegptRef(w0: ArrayLike<number>, rows: number, k: number, h0:
       }
   }
   return { weight: W, mask, loss, grids };
+}
+
+/** ‖X Wᵀ‖² over the calibration tokens. */
+export function outputSquared(x: ArrayLike<number>, tokens: number, k: number, w: ArrayLike<number>, rows: number): number {
+  let s = 0;
+  for (let t = 0; t < tokens; t++)
+    for (let r = 0; r < rows; r++) {
+      let a = 0;
+      for (let j = 0; j < k; j++) a += x[t * k + j]! * w[r * k + j]!;
+      s += a * a;
+    }
+  return s;
 }
 
 /** ‖X Wᵀ − X Ŵᵀ‖ / ‖X Wᵀ‖ over the calibration tokens. */

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CalibrationStats, SparseMatrix, Tensor, cpuInfo, prune, setIsa, type Isa } from '../lib/index.js';
 import { valuesOf } from './reference.js';
 import {
-  heavyTailed, llmActivations, magnitudeRef, randomMatrix, reconstructionError, sparsegptRef, sumsqRef, wandaAlphaRef, wandaRef,
+  heavyTailed, llmActivations, magnitudeRef, outputSquared, randomMatrix, reconstructionError, sparsegptRef, sumsqRef, wandaAlphaRef, wandaRef,
   type Pat,
 } from './solver-reference.js';
 
@@ -348,14 +348,8 @@ describe('solver quality on LLM-like data', () => {
     });
 
   it("SparseGPT's loss estimate is the exact output error ‖XWᵀ − XŴᵀ‖²/tokens when nothing is damped", async () => {
+    const squaredOutput = outputSquared(x, T, cols, wv, rows);
     const sqErr = (wh: Float32Array) => (reconstructionError(x, T, cols, wv, wh, rows) ** 2 * squaredOutput) / T;
-    let squaredOutput = 0;
-    for (let t = 0; t < T; t++)
-      for (let r = 0; r < rows; r++) {
-        let a = 0;
-        for (let j = 0; j < cols; j++) a += x[t * cols + j]! * wv[r * cols + j]!;
-        squaredOutput += a * a;
-      }
     for (const pat of [{ sparsity: 0.5 }, { n: 2, m: 4 }] as Pat[]) {
       const r = await prune.sparsegpt(w, stats, pat, { blockSize: 64, damping: 0 });
       expect(r.report.choleskyRetries).toBe(0);

@@ -52,6 +52,9 @@ describe('#11 item 1: shape arithmetic is checked (one limit, both layers)', () 
       [{ format: 'tiled-csl', version: 1, shape: [2 ** 38, 2 ** 37], dtype: 'float16' }, ['tileOffsets', 'words']],
       [{ format: 'dense', version: 1, shape: [2 ** 22, 2 ** 40], dtype: 'float32' }, ['values']],
       [{ format: 'bitmap', version: 1, shape: [2 ** 31 - 1, 2 ** 31 - 1], dtype: 'float32' }, ['rowPtr', 'masks', 'values']],
+      // Few elements, but one dimension past int32 (the index parts' type), either way round.
+      [{ format: 'csr', version: 1, shape: [1, 2 ** 31], dtype: 'float32' }, ['rowPtr', 'colIdx', 'values']],
+      [{ format: 'csr', version: 1, shape: [2 ** 31, 1], dtype: 'float32' }, ['rowPtr', 'colIdx', 'values']],
     ];
     for (const [meta, parts] of cases) {
       const e = errorOf(() => loadSafetensors.sync(lyingFile(meta, parts)).get('w'));

@@ -20,7 +20,8 @@ import { PACK_FORMATS, packFile, printPack, unpackFile, type PackFormat } from '
 import { PRUNE_METHODS, printPrune, pruneFile, type PruneMethod } from './prune.js';
 import { BENCH_MODEL_FORMATS, benchModel, printBenchModel, type BenchModelFormat } from './bench-model.js';
 import { evalDir, printEval } from './eval.js';
-import { printPruneModel, pruneModelDir } from './prune-model.js';
+import { MODEL_PRUNE_METHODS, printPruneModel, pruneModelDir } from './prune-model.js';
+import type { BuiltinMethod } from '../model/prune-model.js';
 import { printShrink, shrinkDir, type ShrinkCliOptions } from './shrink.js';
 import { SCORE_METHODS, type ScoreMethod } from '../model/structure.js';
 
@@ -30,6 +31,15 @@ export const CLI_VERSION: string = JSON.parse(readFileSync(join(packageRoot(), '
 function parseIntOpt(s: string, option: string, min: number, max: number): number {
   const v = Number(s);
   if (!Number.isInteger(v) || v < min || v > max) throw new CliError(EXIT.usage, `${option}: expected an integer in [${min}, ${max}], got '${s}'`);
+  return v;
+}
+
+/** '5GB', '500MB', '2GiB' or a plain byte count (transformers' max_shard_size spelling: GB = 1e9). */
+function parseSize(s: string, option: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?$/i.exec(s.trim());
+  const unit: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30 };
+  const v = m ? Math.floor(Number(m[1]) * unit[(m[2] ?? 'b').toLowerCase()]!) : NaN;
+  if (!Number.isSafeInteger(v) || v < 1) throw new CliError(EXIT.usage, `${option}: expected a size such as 5GB, 500MB or a byte count, got '${s}'`);
   return v;
 }
 
@@ -183,13 +193,14 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
 
   program.command('merge-lora')
     .description('merge a PEFT LoRA adapter into a pruned model, keeping every pruned weight zero')
-    .argument('<model>', 'model .safetensors (dense or packed), or a directory holding model.safetensors')
+    .argument('<model>', 'model .safetensors (dense or packed), or a folder holding model.safetensors or shards with model.safetensors.index.json')
     .argument('<adapter>', 'PEFT adapter directory (adapter_config.json + adapter_model.safetensors), or its .safetensors')
-    .requiredOption('-o, --out <file>', 'output .safetensors')
+    .requiredOption('-o, --out <path>', 'output .safetensors (an output folder for a sharded model)')
     .option('--scale <s>', 'override lora_alpha / r (needed when there is no adapter_config.json)')
-    .action((model: string, adapter: string, o: { out: string; scale?: string }) => run(async (ctx) => {
+    .option('--force', 'sharded model: replace a checkpoint already in the output folder', false)
+    .action((model: string, adapter: string, o: { out: string; scale?: string; force: boolean }) => run(async (ctx) => {
       const scale = o.scale === undefined ? undefined : parseNumberOpt(o.scale, '--scale', -1e6, 1e6);
-      const r = await mergeLoraFile(model, adapter, o.out, { scale }, ctx);
+      const r = await mergeLoraFile(model, adapter, o.out, { scale, force: o.force }, ctx);
       if (ctx.opts.json) ctx.json(r);
       else printMerge(r, ctx);
       return EXIT.ok;
@@ -220,26 +231,48 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .description('prune a Llama-family checkpoint folder block by block on calibration text (docs/models.md)')
     .argument('<dir>', 'checkpoint folder: config.json + model.safetensors (or sharded)')
     .requiredOption('-o, --out <dir>', 'output folder (HF layout; config and tokenizer copied)')
-    .requiredOption('-m, --method <method>', PRUNE_METHODS.join(' | '))
+    .requiredOption('-m, --method <method>', MODEL_PRUNE_METHODS.join(' | '))
     .option('--sparsity <s>', 'fraction of each linear to prune (unstructured), e.g. 0.5')
     .option('--nm <n:m>', 'keep n of every m consecutive weights along K, e.g. 2:4')
+    .option('--layerwise <mode>', "uniform | owl (per-block sparsity from outlier ratios; unstructured only)", 'uniform')
+    .option('--owl-m <M>', 'owl: outlier threshold as a multiple of the mean score', '5')
+    .option('--owl-lambda <l>', 'owl: per-block sparsities span target ± l', '0.08')
+    .option('--permute', 'ria with --nm: permute down_proj input channels (folded into gate/up)')
+    .option('--refine', 'ria --permute: add the linear-sum-assignment refinement')
+    .option('--dsnot-initial <m>', 'dsnot: initial mask, wanda | sparsegpt', 'wanda')
+    .option('--dsnot-cycles <n>', 'dsnot: prune-and-grow cycles per row', '50')
+    .option('--alps-iters <n>', 'alps: ADMM iterations at most', '300')
     .addOption(calibOption()).addOption(samplesOption()).addOption(seqLenOption())
     .option('--calibration <mode>', 'sequential | block | one-pass', 'sequential')
     .option('-f, --format <format>', 'storage of the pruned linears: auto | keep | dense | bitmap | csr | nm', 'auto')
     .option('--block-size <n>', 'sparsegpt: columns per block', '128')
     .option('--damping <d>', 'sparsegpt: fraction of the mean Hessian diagonal added to it', '0.01')
     .option('--seed <n>', 'seed for the calibration window offsets', '0')
+    .option('--max-shard-size <size>', 'largest weight file, e.g. 5GB, 500MB or bytes; past it the output is sharded', '5GB')
+    .option('--force', 'replace a checkpoint already in the output folder', false)
     .action((dir: string, o: Record<string, string | undefined>) => run(async (ctx) => {
-      const method = o.method as PruneMethod;
-      if (!PRUNE_METHODS.includes(method)) throw new CliError(EXIT.usage, `--method: expected one of ${PRUNE_METHODS.join(', ')}, got '${o.method}'`);
+      const method = o.method as BuiltinMethod;
+      if (!MODEL_PRUNE_METHODS.includes(method)) throw new CliError(EXIT.usage, `--method: expected one of ${MODEL_PRUNE_METHODS.join(', ')}, got '${o.method}'`);
       if ((o.sparsity === undefined) === (o.nm === undefined)) throw new CliError(EXIT.usage, 'give exactly one of --sparsity <s> or --nm <n:m>');
       const pattern = o.nm !== undefined ? parseNM(o.nm, '--nm') : { sparsity: parseNumberOpt(o.sparsity!, '--sparsity', 0, 1, true) };
+      const layerwise = parseFormat(o.layerwise!, ['uniform', 'owl'], '--layerwise') as 'uniform' | 'owl';
+      if (layerwise === 'owl' && o.nm !== undefined) throw new CliError(EXIT.usage, '--layerwise owl applies to --sparsity only');
+      if (o.permute && (method !== 'ria' || o.nm === undefined)) throw new CliError(EXIT.usage, '--permute applies to --method ria with --nm');
+      if (o.refine && !o.permute) throw new CliError(EXIT.usage, '--refine needs --permute');
+      const extra = {
+        layerwise,
+        owl: { M: parseNumberOpt(o.owlM!, '--owl-m', 1e-6, 1e6), lambda: parseNumberOpt(o.owlLambda!, '--owl-lambda', 0, 0.5) },
+        ria: { permute: o.permute !== undefined, refine: o.refine !== undefined },
+        dsnot: { initial: parseFormat(o.dsnotInitial!, ['wanda', 'sparsegpt'], '--dsnot-initial') as 'wanda' | 'sparsegpt',
+          maxCycles: parseIntOpt(o.dsnotCycles!, '--dsnot-cycles', 0, 1 << 20) },
+        alps: { maxIter: parseIntOpt(o.alpsIters!, '--alps-iters', 0, 1 << 20) },
+      };
       const calibration = parseFormat(o.calibration!, ['sequential', 'block', 'one-pass'], '--calibration') as 'sequential' | 'block' | 'one-pass';
       const r = await pruneModelDir(dir, o.out!, {
-        method, pattern, calib: o.calib, samples: parseIntOpt(o.samples!, '--samples', 1, 1 << 20), seqLen: parseIntOpt(o.seqLen!, '--seq-len', 2, 1 << 20),
+        method, extra, pattern, calib: o.calib, samples: parseIntOpt(o.samples!, '--samples', 1, 1 << 20), seqLen: parseIntOpt(o.seqLen!, '--seq-len', 2, 1 << 20),
         calibration, format: parseFormat(o.format!, ['auto', 'keep', 'dense', 'bitmap', 'csr', 'nm']) as never,
         blockSize: parseIntOpt(o.blockSize!, '--block-size', 1, 1 << 20), damping: parseNumberOpt(o.damping!, '--damping', 0, 1e6),
-        seed: parseIntOpt(o.seed!, '--seed', 0, 2 ** 31),
+        seed: parseIntOpt(o.seed!, '--seed', 0, 2 ** 31), maxShardBytes: parseSize(o.maxShardSize!, '--max-shard-size'), force: Boolean(o.force),
       }, ctx);
       if (ctx.opts.json) ctx.json(r);
       else printPruneModel(r, ctx);

@@ -4,14 +4,16 @@
  * applied at the kept positions only, in each weight's own storage format, so the sparsity after
  * equals the sparsity before. Everything about the adapter is checked before the output is opened.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { mergeLowRank } from '../lowrank-merge.js';
 import { loadSafetensors, type SafetensorsFile } from '../safetensors.js';
 import { SparseMatrix } from '../sparse-matrix.js';
 import { Tensor } from '../tensor.js';
 import { CliError, Context, EXIT, fmtPct, table } from './context.js';
-import { runPipeline, type PipelineReport } from './pipeline.js';
+import { runPipeline, type PipelineReport, type PipelineSpec } from './pipeline.js';
+import { Checkpoint } from '../model/checkpoint.js';
+import { INDEX_FILE, SIDE_FILES, existingCheckpointFiles, installShards, type StagedShard } from '../model/checkpoint-writer.js';
 
 /** What merge-lora reads from adapter_config.json (PEFT's LoraConfig). */
 export interface AdapterConfig {
@@ -45,16 +47,17 @@ export interface MergeReport extends Omit<PipelineReport, 'layers'> {
 const PEFT_PREFIX = 'base_model.model.';
 const inputError = (msg: string, hint?: string) => new CliError(EXIT.input, msg, hint);
 
-/** The model file: a .safetensors path, or a directory holding model.safetensors. */
-export function resolveModel(path: string): string {
+/**
+ * The model: a .safetensors path, a directory holding model.safetensors, or a sharded directory
+ * (model.safetensors.index.json), which is merged shard by shard into an output folder.
+ */
+export function resolveModel(path: string): { file: string } | { sharded: string } {
   if (!existsSync(path)) throw inputError(`model '${path}' does not exist`);
-  if (!statSync(path).isDirectory()) return path;
+  if (!statSync(path).isDirectory()) return { file: path };
   const single = join(path, 'model.safetensors');
-  if (existsSync(single)) return single;
-  if (existsSync(join(path, 'model.safetensors.index.json')))
-    throw inputError(`model '${path}' is sharded (model.safetensors.index.json); merge-lora reads one file`,
-      'merge the shards into one file first, or pass the shard that holds the adapted layers');
-  throw inputError(`model directory '${path}' has no model.safetensors`);
+  if (existsSync(single)) return { file: single };
+  if (existsSync(join(path, INDEX_FILE))) return { sharded: path };
+  throw inputError(`model directory '${path}' has no model.safetensors or ${INDEX_FILE}`);
 }
 
 /** The adapter's safetensors and config paths: a directory, or the .safetensors file with its config beside it. */
@@ -118,7 +121,7 @@ function patternValue(patterns: Record<string, number>, module: string, fallback
 interface AdapterPair { module: string; weight: string; a: string; b: string; rank: number; scale: number }
 
 /** Pairs lora_A / lora_B tensors by module and maps each to the model weight it adapts. */
-export function adapterPairs(adapter: SafetensorsFile, config: AdapterConfig | null, model: SafetensorsFile, scaleOverride?: number): AdapterPair[] {
+export function adapterPairs(adapter: SafetensorsFile, config: AdapterConfig | null, model: Pick<SafetensorsFile, 'has' | 'info'>, scaleOverride?: number): AdapterPair[] {
   const mods = new Map<string, { a?: string; b?: string }>();
   const stray: string[] = [];
   for (const name of adapter.names) {
@@ -179,7 +182,13 @@ function sparsityOf(v: Tensor | SparseMatrix): number {
   return d.length ? zeros / d.length : 0;
 }
 
-export async function mergeLoraFile(modelPath: string, adapterPath: string, output: string, options: { scale?: number }, ctx: Context): Promise<MergeReport> {
+export interface MergeOptions {
+  scale?: number;
+  /** Sharded models: replace a checkpoint already in the output folder. */
+  force?: boolean;
+}
+
+export async function mergeLoraFile(modelPath: string, adapterPath: string, output: string, options: MergeOptions, ctx: Context): Promise<MergeReport> {
   const input = resolveModel(modelPath);
   const ad = resolveAdapter(adapterPath);
   const config = ad.config ? readAdapterConfig(ad.config) : null;
@@ -187,14 +196,14 @@ export async function mergeLoraFile(modelPath: string, adapterPath: string, outp
   // Every adapter module is matched (and every check made) before the output is created.
   let pairs: Map<string, AdapterPair>;
   {
-    using model = await loadSafetensors(input);
+    using model = 'file' in input ? await loadSafetensors(input.file) : await Checkpoint.open(input.sharded);
     pairs = new Map(adapterPairs(adapter, config, model, options.scale).map((p) => [p.weight, p]));
   }
   let before = 0, after = 0, total = 0;
-  const r = await runPipeline({
-    input, output,
-    select: (name) => pairs.has(name),
-    transform: async (name, f) => {
+  const spec = (file: string, out: string) => ({
+    input: file, output: out,
+    select: (name: string) => pairs.has(name),
+    transform: async (name: string, f: SafetensorsFile) => {
       const p = pairs.get(name)!;
       const w = f.get(name);
       const A = adapter.getTensor(p.a), B = adapter.getTensor(p.b);
@@ -208,11 +217,66 @@ export async function mergeLoraFile(modelPath: string, adapterPath: string, outp
       return { value: merged, report: { ...layer } };
     },
     metadata: { merged_lora_adapter: basename(adapterPath) },
-  }, ctx);
+  });
+  const r = 'file' in input ? await runPipeline(spec(input.file, output), ctx) : await mergeShards(input.sharded, output, spec, options.force ?? false, ctx);
   return {
     command: 'merge-lora', version: 1, ...r, adapter: adapterPath, layers: r.layers as unknown as MergeLayer[],
     sparsityBefore: total ? before / total : 0, sparsityAfter: total ? after / total : 0,
   };
+}
+
+/** The header length a safetensors file starts with (8 bytes, little-endian). */
+function headerLength(path: string): number {
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(8);
+    readSync(fd, b, 0, 8, 0);
+    return Number(b.readBigUInt64LE(0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A sharded model into the folder `output`: each shard through the pipeline to a temporary file,
+ * then all of them moved into place with a fresh index (lib/model/checkpoint-writer.ts), and
+ * config.json and the tokenizer files copied. Nothing appears in `output` unless every shard merged.
+ */
+async function mergeShards(dir: string, output: string, spec: (file: string, out: string) => PipelineSpec, force: boolean, ctx: Context): Promise<PipelineReport> {
+  const t0 = performance.now();
+  if (existsSync(output) && realpathSync(output) === realpathSync(dir))
+    throw new CliError(EXIT.usage, `--out must differ from the model folder ('${output}')`, 'write to a new folder');
+  if (existsSync(output) && !statSync(output).isDirectory())
+    throw new CliError(EXIT.usage, `--out '${output}' is a file; a sharded model is merged into a folder`);
+  if (!force && existingCheckpointFiles(output).length > 0)
+    throw new CliError(EXIT.usage, `--out '${output}' already holds a checkpoint`, 'add --force to replace it, or choose another folder');
+  const shards: string[] = [];
+  {
+    using ck = await Checkpoint.open(dir);
+    for (const f of ck.files) shards.push(basename(f.path));
+  }
+  mkdirSync(output, { recursive: true });
+  const old = existingCheckpointFiles(output).filter((f) => f !== 'config.json');
+  const stamp = `${process.pid}-${Date.now().toString(36)}`;
+  const staged: StagedShard[] = [];
+  const layers: Record<string, unknown>[] = [];
+  let inputBytes = 0;
+  try {
+    for (const [i, shard] of shards.entries()) {
+      const path = join(output, `.sparsekit-merge-${stamp}-${i}.safetensors`);
+      const r = await runPipeline(spec(join(dir, shard), path), ctx);
+      layers.push(...r.layers);
+      inputBytes += r.inputBytes;
+      using f = await loadSafetensors(path);
+      staged.push({ path, tensorNames: [...f.tensorNames], dataBytes: f.fileSize - 8 - headerLength(path) });
+    }
+  } catch (e) {
+    for (const s of staged) rmSync(s.path, { force: true });
+    throw e;
+  }
+  const written = installShards(output, staged, old, stamp);
+  for (const f of ['config.json', ...SIDE_FILES]) if (existsSync(join(dir, f))) copyFileSync(join(dir, f), join(output, f));
+  return { input: dir, output, inputBytes, outputBytes: written.bytes, seconds: (performance.now() - t0) / 1000, layers };
 }
 
 export function printMerge(r: MergeReport, ctx: Context): void {

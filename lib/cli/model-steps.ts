@@ -22,7 +22,7 @@ export async function interruptible<T>(ctx: Context, bar: Progress, work: (signa
 }
 
 /** model.save(), a failed write being exit 3 naming the folder. */
-export async function saveModelDir(model: LlamaModel, output: string, options: SaveOptions): Promise<{ bytes: number }> {
+export async function saveModelDir(model: LlamaModel, output: string, options: SaveOptions): ReturnType<LlamaModel['save']> {
   try {
     return await model.save(output, options);
   } catch (e) {

@@ -144,7 +144,7 @@ export async function shrinkDir(input: string, output: string, o: ShrinkCliOptio
     const r = await interruptible(ctx, bar, (signal) => model.sliceHidden(samples, { hidden: sliceTo!, signal, onProgress: () => bar.done() }));
     hidden = { before: r.hiddenBefore, after: r.hiddenAfter, energyKept: r.energyKept };
   }
-  const bytes = (await saveModelDir(model, output, { format: 'dense' })).bytes;
+  const bytes = (await saveModelDir(model, output, { format: 'dense', overwrite: o.force })).bytes;
   return {
     command: 'shrink', version: 1, input: resolve(input), output: resolve(output), score: !planned ? 'none' : fromMasks ? 'masks' : o.score, biasCompensation: comp,
     paramsBefore, paramsAfter: model.parameterCount(), blocksRemoved: report?.blocksRemoved ?? 0,

@@ -72,6 +72,10 @@ export class Checkpoint {
     for (const f of this.files) f.dispose();
   }
 
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
   #file(name: string): SafetensorsFile {
     const f = this.#where.get(name);
     if (!f) throw new FormatError(`${this.dir}: the checkpoint has no tensor '${name}'`);

@@ -11,10 +11,11 @@ import { weightStats } from '../cost-model.js';
 import { AbortError, ArgumentError, DisposedError, FormatError, IOError, ShapeError } from '../errors.js';
 import { native } from '../native.js';
 import { linear, type Weight } from '../ops.js';
-import { SafetensorsWriter, type SaveValue } from '../safetensors.js';
+import type { SaveValue } from '../safetensors.js';
 import { SparseMatrix, type Format } from '../sparse-matrix.js';
 import { Tensor } from '../tensor.js';
 import { Checkpoint } from './checkpoint.js';
+import { INDEX_FILE, SIDE_FILES, checkMaxShardBytes, checkOutputFolder, writeCheckpoint } from './checkpoint-writer.js';
 import { blockShapeOf, parseConfig, ropeInvFreq, type LlamaConfig } from './config.js';
 import { LINEARS, blockForward, blockShape, linearTensorName, type InputHook, type LlamaBlock, type LinearSlot } from './block.js';
 import { pruneModel, type ModelPruneOptions, type ModelPruneProgress, type ModelPruneReport } from './prune-model.js';
@@ -22,9 +23,6 @@ import { dependencyGroups, structureScores, type DependencyGroups, type Structur
 import type { StructuredPlan } from './structured-plan.js';
 import { parameterCount, shrinkModel, type ShrinkOptions, type ShrinkReport } from './shrink.js';
 import { sliceHidden, type SliceOptions, type SliceReport } from './slice.js';
-
-/** Files copied next to the weights by save() when the source folder has them. */
-const SIDE_FILES = ['generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model'];
 
 export interface KvCache {
   readonly batch: number;
@@ -63,6 +61,13 @@ export interface SaveOptions {
   format?: 'keep' | 'auto' | Format;
   /** With 'auto': tokens per product to optimise for (default 1, decoding). */
   expectedN?: number;
+  /**
+   * Largest weight file in bytes: past it the weights go into shards `model-0000i-of-0000n.safetensors`
+   * with `model.safetensors.index.json`, as transformers writes them. Default 5e9 (transformers' "5GB").
+   */
+  maxShardBytes?: number;
+  /** Replace a checkpoint already in the folder (default false: ERR_ARGUMENT). */
+  overwrite?: boolean;
 }
 
 function checkTokens(ids: unknown, vocab: number, what = 'tokenIds'): Int32Array {
@@ -388,17 +393,21 @@ export class LlamaModel {
   }
 
   /**
-   * Writes an HF-layout folder: config.json (copied), model.safetensors (every tensor of the source
-   * checkpoint, linears in the asked storage), and the tokenizer / generation files if present.
-   * `dir` must not be the folder the model was loaded from.
+   * Writes an HF-layout folder: config.json (copied), the weights (every tensor of the source
+   * checkpoint, linears in the asked storage) as model.safetensors or, past `maxShardBytes`,
+   * shards with model.safetensors.index.json, and the tokenizer / generation files if present.
+   * `dir` must not be the folder the model was loaded from, and a folder that already holds a
+   * checkpoint is refused unless `overwrite`. Nothing in `dir` changes if writing fails.
    */
-  async save(dir: string, options: SaveOptions = {}): Promise<{ bytes: number }> {
+  async save(dir: string, options: SaveOptions = {}): Promise<{ bytes: number; files: string[] }> {
     const ckpt = this.checkpoint();
     if (typeof dir !== 'string' || dir.length === 0) throw new ArgumentError(`dir: expected a folder path, got ${describe(dir)}`);
     const format = options.format ?? 'auto';
+    const maxShardBytes = checkMaxShardBytes(options.maxShardBytes);
+    if (existsSync(dir) && realpathSync(dir) === realpathSync(this.dir)) throw new ArgumentError(`dir: '${dir}' is the folder the model was loaded from; save elsewhere`);
+    checkOutputFolder(dir, options.overwrite ?? false);
     mkdirSync(dir, { recursive: true });
     if (!statSync(dir).isDirectory()) throw new IOError(`${dir}: not a folder`);
-    if (realpathSync(dir) === realpathSync(this.dir)) throw new ArgumentError(`dir: '${dir}' is the folder the model was loaded from; save elsewhere`);
     const values: [string, () => Promise<SaveValue>][] = [];
     // Block tensors come from the blocks as held (shrink() may have resized, renumbered or removed
     // them); other tensors of a source layer (buffers some checkpoints store) follow their block.
@@ -434,19 +443,11 @@ export class LlamaModel {
     // A tied checkpoint whose head became its own tensor (sliceHidden folds the final norm into it).
     if (!ckpt.has('lm_head.weight') && this.lmHead !== this.embed) values.push(['lm_head.weight', async () => this.lmHead as SaveValue]);
     values.push(...blockValues);
-    const path = join(dir, 'model.safetensors');
-    const w = SafetensorsWriter.create(path, { reserve: 64 * 1024 + values.length * 512 });
-    try {
-      for (const [name, make] of values) await w.add(name, await make());
-      await w.finish({ format: 'pt' });
-    } catch (e) {
-      w.abort();
-      throw e;
-    }
+    const written = await writeCheckpoint(dir, values, { maxShardBytes, overwrite: options.overwrite ?? false });
     if (this.#configChanged) writeFileSync(join(dir, 'config.json'), JSON.stringify(this.config.raw, null, 2) + '\n');
     else copyFileSync(join(this.dir, 'config.json'), join(dir, 'config.json'));
     for (const f of SIDE_FILES) if (existsSync(join(this.dir, f)) && resolve(this.dir, f) !== resolve(dir, f)) copyFileSync(join(this.dir, f), join(dir, f));
-    return { bytes: statSync(path).size };
+    return { bytes: written.bytes, files: written.index ? [...written.files, INDEX_FILE] : written.files };
   }
 
   /** Releases the mapped files now (tensors already handed out keep their mapping until collected). Idempotent. */

@@ -19,10 +19,12 @@ import { CalibrationStats } from '../calibration.js';
 import { describe } from '../dtype.js';
 import { AbortError, ArgumentError, ShapeError } from '../errors.js';
 import { prune, type PrunePattern, type PruneResult } from '../prune.js';
+import type { AlpsOptions, BeyondResult, DsnotOptions, RiaOptions } from '../prune-beyond.js';
 import { SparseMatrix } from '../sparse-matrix.js';
 import { Tensor } from '../tensor.js';
 import { INPUT_GROUPS, blockForward, type BlockContext, type InputGroup, type LinearName, type LlamaBlock } from './block.js';
 import type { LlamaModel } from './llama.js';
+import { OutlierTally, checkOwl, owlSparsities, type OwlOptions } from './owl.js';
 
 export type CalibrationMode = 'sequential' | 'block' | 'one-pass';
 
@@ -36,6 +38,8 @@ export interface SolverContext {
   /** The weight's tensor name. */
   name: string;
   signal?: AbortSignal;
+  /** The block's unstructured sparsity target (differs from the model's with layerwise 'owl'). */
+  sparsity?: number;
 }
 
 /**
@@ -49,9 +53,31 @@ export interface LinearSolver {
   prune(weight: Tensor, stats: CalibrationStats | null, ctx: SolverContext): Promise<PruneResult>;
 }
 
+const MLP: readonly LinearName[] = ['gate_proj', 'up_proj', 'down_proj'];
+
+export type BuiltinMethod = 'magnitude' | 'wanda' | 'sparsegpt' | 'ria' | 'dsnot' | 'alps';
+const BUILTIN: readonly BuiltinMethod[] = ['magnitude', 'wanda', 'sparsegpt', 'ria', 'dsnot', 'alps'];
+
 export type ModelPruneOptions = PrunePattern & {
   /** A built-in solver, or your own. */
-  method: 'magnitude' | 'wanda' | 'sparsegpt' | LinearSolver;
+  method: BuiltinMethod | LinearSolver;
+  /**
+   * Per-block sparsity: 'uniform' (default) or 'owl' (unstructured only): each block's sparsity
+   * from its outlier ratio, spread ±owl.lambda around `sparsity` with the same mean, computed on
+   * a first pass of the dense model. Works with every method, your own included (the solver then
+   * reads its block's sparsity from `ctx.sparsity`).
+   */
+  layerwise?: 'uniform' | 'owl';
+  owl?: OwlOptions;
+  /** RIA's options. permute (N:M) permutes down_proj's input channels, folded into gate/up's rows. */
+  ria?: RiaOptions;
+  /**
+   * DSnoT's options (initial 'sparsegpt' makes the statistics keep the Hessian). skip: linears
+   * that keep their initial mask, 'mlp' by default as in the published runs, 'self_attn' or 'none'.
+   */
+  dsnot?: Omit<DsnotOptions, 'signal' | 'onProgress'> & { skip?: 'mlp' | 'self_attn' | 'none' };
+  /** ALPS's options. */
+  alps?: Omit<AlpsOptions, 'signal' | 'onProgress'>;
   /** Default 'sequential'. */
   calibration?: CalibrationMode;
   /** SparseGPT: columns per block (default 128) and damping (default 0.01). */
@@ -93,15 +119,89 @@ export interface ModelPruneReport {
   seconds: number;
   /** Pruned fraction over all pruned linears. */
   sparsity: number;
+  /** Target sparsity per block (layerwise 'owl'), and the blocks' outlier ratios (%). */
+  blockSparsity?: number[];
+  outlierRatios?: number[];
 }
 
-function builtinSolver(method: 'magnitude' | 'wanda' | 'sparsegpt', pattern: PrunePattern, options: ModelPruneOptions): LinearSolver {
-  if (method === 'magnitude') return { name: method, stats: 'none', prune: (w) => prune.magnitudeAsync(w, pattern) };
-  if (method === 'wanda') return { name: method, stats: 'norms', prune: (w, s) => prune.wandaAsync(w, s!, pattern) };
-  return {
-    name: method, stats: 'hessian',
-    prune: (w, s, ctx) => prune.sparsegpt(w, s!, pattern, { blockSize: options.blockSize, damping: options.damping, signal: ctx.signal }),
+function builtinSolver(method: BuiltinMethod, patternAt: (block: number) => PrunePattern, options: ModelPruneOptions): LinearSolver {
+  const pat = (ctx: SolverContext) => patternAt(ctx.block);
+  switch (method) {
+    case 'magnitude': return { name: method, stats: 'none', prune: (w, _s, ctx) => prune.magnitudeAsync(w, pat(ctx)) };
+    case 'wanda': return { name: method, stats: 'norms', prune: (w, s, ctx) => prune.wandaAsync(w, s!, pat(ctx)) };
+    case 'sparsegpt':
+      return {
+        name: method, stats: 'hessian',
+        prune: (w, s, ctx) => prune.sparsegpt(w, s!, pat(ctx), { blockSize: options.blockSize, damping: options.damping, signal: ctx.signal }),
+      };
+    case 'ria':
+      // Only down_proj's input channels can be permuted without changing the model: they are
+      // gate/up's output rows (SwiGLU is element-wise). The other linears read the residual
+      // stream (q/k/v, gate/up) or attention heads (o_proj).
+      return {
+        name: method, stats: 'norms',
+        prune: (w, s, ctx) => {
+          const p = pat(ctx);
+          const permute = options.ria?.permute === true && p.m !== undefined && ctx.linear === 'down_proj';
+          return prune.ria(w, s!, p, { ...options.ria, permute, refine: permute && options.ria?.refine === true });
+        },
+      };
+    case 'dsnot': {
+      // The published runs skip the MLP (zyxxmu/DSnoT's --skip_layer default): those linears keep
+      // the initial mask.
+      const skip = options.dsnot?.skip ?? 'mlp';
+      const skipped = (l: LinearName) => (skip === 'mlp' ? MLP.includes(l) : skip === 'self_attn' ? !MLP.includes(l) : false);
+      return {
+        name: method, stats: options.dsnot?.initial === 'sparsegpt' ? 'hessian' : 'norms',
+        prune: (w, s, ctx) => {
+          const { skip: _skip, ...o } = options.dsnot ?? {};
+          return prune.dsnot(w, s!, pat(ctx), { ...o, ...(skipped(ctx.linear) ? { maxCycles: 0 } : {}), signal: ctx.signal });
+        },
+      };
+    }
+    case 'alps':
+      return { name: method, stats: 'hessian', prune: (w, s, ctx) => prune.alps(w, s!, pat(ctx), { ...options.alps, signal: ctx.signal }) };
+  }
+}
+
+/** Reorders a weight's rows (and its bias) by perm, keeping its storage format. */
+async function permuteRows(slot: { weight: SparseMatrix | Tensor; bias: Tensor | null }, perm: Int32Array): Promise<void> {
+  const permute = (t: Tensor) => {
+    const [rows, cols] = t.ndim === 2 ? [t.shape[0]!, t.shape[1]!] : [t.shape[0]!, 1];
+    if (rows !== perm.length) throw new ShapeError(`permutation of ${perm.length} channels for a weight with ${rows} rows`);
+    const a = t.toTypedArray();
+    const out = new (a.constructor as new (n: number) => typeof a)(a.length);
+    for (let r = 0; r < rows; r++) out.set(a.subarray(perm[r]! * cols, (perm[r]! + 1) * cols) as never, r * cols);
+    return Tensor.from(out, t.shape, { dtype: t.dtype });
   };
+  if (slot.weight instanceof SparseMatrix) {
+    const sm = slot.weight;
+    const dense = permute(await sm.toDenseAsync());
+    slot.weight = await SparseMatrix.fromDenseAsync(dense, sm.format === 'nm' ? { format: 'nm', n: sm.n!, m: sm.m! } : { format: sm.format });
+    sm.dispose();
+  } else {
+    slot.weight = permute(slot.weight);
+  }
+  if (slot.bias) slot.bias = permute(slot.bias);
+}
+
+/**
+ * Folds a permutation of down_proj's input channels (column c of the new down_proj reads old
+ * channel perm[c]) into gate_proj and up_proj, whose output rows are those channels: the block
+ * computes the same function. Exported for the tests (an unpruned permutation leaves outputs unchanged).
+ */
+export async function permuteMlpChannels(block: LlamaBlock, perm: Int32Array, downAlready = false): Promise<void> {
+  await permuteRows(block.linears.gate_proj, perm);
+  await permuteRows(block.linears.up_proj, perm);
+  if (!downAlready) {
+    const d = block.linears.down_proj;
+    const dense = d.weight instanceof SparseMatrix ? await d.weight.toDenseAsync() : d.weight;
+    const [rows, cols] = [dense.shape[0]!, dense.shape[1]!];
+    const a = dense.toTypedArray();
+    const out = new (a.constructor as new (n: number) => typeof a)(a.length);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = a[r * cols + perm[c]!]!;
+    d.weight = Tensor.from(out, dense.shape, { dtype: dense.dtype });
+  }
 }
 
 /** Calibration samples as Int32Array windows, every id checked against the vocabulary. */
@@ -156,16 +256,22 @@ export async function pruneModel(
   if (typeof options !== 'object' || options === null) throw new ArgumentError(`options: expected an object, got ${describe(options)}`);
   const { pattern, label } = patternOf(options);
   const method = options.method;
+  const layerwise = options.layerwise ?? 'uniform';
+  if (layerwise !== 'uniform' && layerwise !== 'owl') throw new ArgumentError(`options.layerwise: expected 'uniform' or 'owl', got ${describe(layerwise)}`);
+  if (layerwise === 'owl' && pattern.sparsity === undefined) throw new ArgumentError("options.layerwise: 'owl' applies to unstructured sparsity only");
+  const owl = layerwise === 'owl' ? checkOwl(options.owl) : null;
+  let blockSparsity: number[] | null = null;
+  const patternAt = (block: number): PrunePattern => (blockSparsity ? { sparsity: blockSparsity[block]! } : pattern);
   const solver = typeof method === 'object' && method !== null ? method
-    : method === 'magnitude' || method === 'wanda' || method === 'sparsegpt' ? builtinSolver(method, pattern, options)
-    : (() => { throw new ArgumentError(`options.method: expected 'magnitude', 'wanda', 'sparsegpt' or a LinearSolver, got ${describe(method)}`); })();
+    : (BUILTIN as readonly unknown[]).includes(method) ? builtinSolver(method, patternAt, options)
+    : (() => { throw new ArgumentError(`options.method: expected one of ${BUILTIN.join(', ')} or a LinearSolver, got ${describe(method)}`); })();
   const mode = options.calibration ?? 'sequential';
   if (!['sequential', 'block', 'one-pass'].includes(mode)) throw new ArgumentError(`options.calibration: expected 'sequential', 'block' or 'one-pass', got ${describe(mode)}`);
   const nBlocks = model.blocks.length;
   const chosen = new Set(options.blocks ?? model.blocks.map((b) => b.index));
   for (const b of chosen) if (!Number.isInteger(b) || b < 0 || b >= nBlocks) throw new ArgumentError(`options.blocks: ${b} is not a block index in [0, ${nBlocks})`);
   // Magnitude reads no statistics: it needs no calibration samples (an empty array is fine).
-  const samples = solver.stats === 'none' && Array.isArray(calibration) && calibration.length === 0 ? []
+  const samples = solver.stats === 'none' && !owl && Array.isArray(calibration) && calibration.length === 0 ? []
     : checkSamples(calibration, model.config.vocabSize);
   const { onProgress, signal } = control;
   const checkAbort = () => { if (signal?.aborted) throw new AbortError('prune: aborted'); };
@@ -177,7 +283,8 @@ export async function pruneModel(
     linears: [], blockSeconds: [], seconds: 0, sparsity: 0,
   };
   const { chunks, contexts } = calibrationChunks(model, samples);
-  let xs = solver.stats === 'none' ? [] : chunks.map((c) => model.embedTokens(c.length === 1 ? c[0]! : Int32Array.from(c.flatMap((x) => [...x]))));
+  const embed = () => chunks.map((c) => model.embedTokens(c.length === 1 ? c[0]! : Int32Array.from(c.flatMap((x) => [...x]))));
+  let xs = solver.stats === 'none' ? [] : embed();
   const progress = (block: number, stage: ModelPruneProgress['stage'], step: number, steps: number, group?: InputGroup) => {
     onProgress?.({ block, blocks: nBlocks, stage, group, fraction: Math.min(1, (block + step / steps) / nBlocks) });
   };
@@ -204,7 +311,11 @@ export async function pruneModel(
       const slot = block.linears[l];
       const t0 = performance.now();
       const dense = slot.weight instanceof SparseMatrix ? await slot.weight.toDenseAsync() : slot.weight;
-      const r = await solver.prune(dense, stats, { block: block.index, linear: l, name: slot.name, signal });
+      const r: BeyondResult = await solver.prune(dense, stats, { block: block.index, linear: l, name: slot.name, signal, sparsity: patternAt(block.index).sparsity });
+      if (r.permutation) {
+        if (l !== 'down_proj') throw new ArgumentError(`prune: a solver returned an input permutation for ${slot.name}; only down_proj's can be folded (into gate/up)`);
+        await permuteMlpChannels(block, r.permutation, true);
+      }
       const packed = await SparseMatrix.fromDenseAsync(r.weight, pattern.n !== undefined
         ? { format: 'nm', n: pattern.n, m: pattern.m, mask: r.mask } : { format: 'bitmap', mask: r.mask });
       slot.weight = packed;
@@ -221,6 +332,46 @@ export async function pruneModel(
     const k = cols instanceof SparseMatrix ? cols.cols : cols.shape[1]!;
     return new CalibrationStats(k, { hessian: solver.stats === 'hessian' });
   };
+
+  if (owl) {
+    // OWL's first pass: the dense model, every block's inputs and Wanda scores.
+    const ratios: number[] = [];
+    let ys = embed();
+    for (const block of model.blocks) {
+      const stats = new Map<InputGroup, CalibrationStats>();
+      try {
+        for (const g of INPUT_GROUPS) {
+          const w = block.linears[g.linears[0]].weight;
+          stats.set(g.group, new CalibrationStats(w instanceof SparseMatrix ? w.cols : w.shape[1]!));
+        }
+        const outs: Float32Array[] = [];
+        for (let s = 0; s < chunks.length; s++) {
+          checkAbort();
+          outs.push((await blockForward(block, ys[s]!, contexts[s]!, async (group, x) => { await stats.get(group)!.addAsync(x); return false; }))!);
+        }
+        ys = outs;
+        const tally = new OutlierTally();
+        const views: { w: ArrayLike<number>; rows: number; cols: number; norm: Float64Array }[] = [];
+        for (const g of INPUT_GROUPS) {
+          const norm = stats.get(g.group)!.channelNorms();
+          for (const l of g.linears) {
+            const wt = block.linears[l].weight;
+            const dense = wt instanceof SparseMatrix ? await wt.toDenseAsync() : wt;
+            views.push({ w: dense.toFloat32Array(), rows: dense.shape[0]!, cols: dense.shape[1]!, norm });
+          }
+        }
+        for (const v of views) tally.addSum(v.w, v.rows, v.cols, v.norm);
+        tally.freeze(owl.M);
+        for (const v of views) tally.addCount(v.w, v.rows, v.cols, v.norm);
+        ratios.push(tally.ratio);
+      } finally {
+        for (const st of stats.values()) st.dispose();
+      }
+    }
+    blockSparsity = owlSparsities(ratios, pattern.sparsity!, owl.lambda);
+    report.blockSparsity = blockSparsity;
+    report.outlierRatios = ratios;
+  }
 
   for (const block of model.blocks) {
     const t0 = performance.now();

@@ -12,6 +12,7 @@
 #include "cpu/spmm.h"
 #include "formats/quant.h"
 #include "formats/sparse_matrix.h"
+#include "solvers/slorb.h"
 #include "bindings.h"
 #include "napi_util.h"
 
@@ -226,8 +227,29 @@ Napi::Value UnpackAsync(const Napi::CallbackInfo& info) {
 struct SpmmCall {
   MatrixView a;
   SpmmArgs args;
+  // SLoRB's term, added inside the same call (cpu/spmm.h's RowEpilogue).
+  bool has_slorb = false;
+  SlorbArgs slorb;
   std::vector<Napi::Value> keep;
 };
+
+// The product, with the SLoRB term when there is one (it reads the float32 rows the kernel wrote).
+Status run_spmm_call(const SpmmCall& c) {
+  if (!c.has_slorb) return spmm_cpu(c.a, c.args);
+  // The term joins the product's row loop: each task adds S's rows for the rows it just wrote.
+  SlorbTerm term;
+  Status st = term.prepare(c.slorb);
+  if (!st.ok()) return st;
+  const RowEpilogue epilogue{&SlorbTerm::add_rows_of, &term};
+  return spmm_cpu(c.a, c.args, &epilogue);
+}
+
+// spmm's optional third argument: null / undefined, or SLoRB arguments (slorb_binding.cpp checks them).
+bool get_spmm_slorb(const Napi::CallbackInfo& info, SpmmCall* c) {
+  if (info.Length() < 3 || info[2].IsNull() || info[2].IsUndefined()) return true;
+  c->has_slorb = true;
+  return get_slorb(info.Env(), info[2], &c->slorb, &c->keep);
+}
 
 // spmm(matrix, b, bDtype, bIsKn, n, bias|null, biasDtype, out, outDtype, rowStride, colStride)
 // `async`: the call outlives this JS call, so what its buffers live in is kept in c->keep.
@@ -277,16 +299,16 @@ bool get_spmm_call(const Napi::CallbackInfo& info, SpmmCall* c, bool async) {
 
 Napi::Value Spmm(const Napi::CallbackInfo& info) {
   SpmmCall c;
-  if (!get_spmm_call(info, &c, false)) return info.Env().Undefined();
-  Status st = spmm_cpu(c.a, c.args);
+  if (!get_spmm_call(info, &c, false) || !get_spmm_slorb(info, &c)) return info.Env().Undefined();
+  Status st = run_spmm_call(c);
   if (!st.ok()) throw_status(info.Env(), st);
   return info.Env().Undefined();
 }
 
 Napi::Value SpmmAsync(const Napi::CallbackInfo& info) {
   auto c = std::make_shared<SpmmCall>();
-  if (!get_spmm_call(info, c.get(), true)) return info.Env().Undefined();
-  return PromiseWorker::Start(info.Env(), [c] { return spmm_cpu(c->a, c->args); }, nullptr, c->keep);
+  if (!get_spmm_call(info, c.get(), true) || !get_spmm_slorb(info, c.get())) return info.Env().Undefined();
+  return PromiseWorker::Start(info.Env(), [c] { return run_spmm_call(*c); }, nullptr, c->keep);
 }
 
 // ---- runtime -------------------------------------------------------------------------------
@@ -352,6 +374,18 @@ Napi::Value SpmmKernelIds(const Napi::CallbackInfo& info) {
   return ids;
 }
 
+// The quantized kernels' names (native/cpu/qspmm_kernel_list.inc), in list order.
+Napi::Value QspmmKernelNames(const Napi::CallbackInfo& info) {
+  static const char* const kNames[] = {
+#define SK_QSPMM_KERNEL(name, what) #name,
+#include "../cpu/qspmm_kernel_list.inc"
+#undef SK_QSPMM_KERNEL
+  };
+  Napi::Array names = Napi::Array::New(info.Env(), sizeof kNames / sizeof kNames[0]);
+  for (uint32_t i = 0; i < names.Length(); ++i) names.Set(i, kNames[i]);
+  return names;
+}
+
 }  // namespace
 
 void register_core(Napi::Env env, Napi::Object exports) {
@@ -365,6 +399,7 @@ void register_core(Napi::Env env, Napi::Object exports) {
   exports.Set("spmmAsync", Napi::Function::New(env, SpmmAsync));
   exports.Set("kernelName", Napi::Function::New(env, KernelName));
   exports.Set("spmmKernelIds", Napi::Function::New(env, SpmmKernelIds));
+  exports.Set("qspmmKernelNames", Napi::Function::New(env, QspmmKernelNames));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));

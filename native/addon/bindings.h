@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "formats/sparse_matrix.h"
+#include "solvers/slorb.h"
 
 namespace sk::addon {
 
@@ -22,6 +23,9 @@ void register_matrix(Napi::Env env, Napi::Object exports);   // matrix_binding.c
 // matrix, or a dense weight's JS values. Throws and returns false on bad input. With `keep` (async
 // work), what keeps the bytes alive until the work settles is appended to it.
 bool get_matrix(Napi::Env env, const Napi::Value& v, MatrixView* a, std::vector<Napi::Value>* keep);
+// SLoRB term arguments (slorb_binding.cpp): every buffer checked against the shapes and strides;
+// what keeps them alive is appended to `keep`. Throws and returns false on bad input.
+bool get_slorb(Napi::Env env, const Napi::Value& v, SlorbArgs* a, std::vector<Napi::Value>* keep);
 // Moves a packed matrix into native-owned storage: { handle, partBytes, nnz } (matrix_binding.cpp).
 Napi::Value wrap_packed(Napi::Env env, PackedMatrix&& pm);
 // A descriptor's `quant`: undefined / null (float values) or { bits, groupSize, symmetric,

@@ -53,11 +53,12 @@ bool buffer_field(Napi::Env env, const Napi::Object& o, const char* key, DType t
   return true;
 }
 
-bool get_call(const Napi::CallbackInfo& info, SlorbCall* c) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsObject()) return bad(env, ErrorCode::argument, "expected an arguments object");
-  Napi::Object o = info[0].As<Napi::Object>();
-  SlorbArgs& a = c->args;
+}  // namespace
+
+bool get_slorb(Napi::Env env, const Napi::Value& v, SlorbArgs* args, std::vector<Napi::Value>* keep) {
+  if (!v.IsObject()) return bad(env, ErrorCode::argument, "expected an arguments object");
+  Napi::Object o = v.As<Napi::Object>();
+  SlorbArgs& a = *args;
   if (!int_field(env, o, "rows", 0, &a.rows) || !int_field(env, o, "cols", 0, &a.cols) || !int_field(env, o, "groups", 0, &a.groups) ||
       !int_field(env, o, "groupSize", 1, &a.group_size) || !int_field(env, o, "n", 0, &a.n) ||
       !int_field(env, o, "xTokStride", 0, &a.x_tok_stride) || !int_field(env, o, "xFeatStride", 0, &a.x_feat_stride) ||
@@ -72,21 +73,25 @@ bool get_call(const Napi::CallbackInfo& info, SlorbCall* c) {
   const uint64_t out_last = empty ? 0 : uint64_t((a.n - 1) * a.out_tok_stride + (a.rows - 1) * a.out_row_stride) + 1;
   const void* base = nullptr;
   const void* out = nullptr;
-  if (!buffer_field(env, o, "scales", a.scales_dtype, uint64_t(a.rows * a.groups), &a.scales, &c->keep) ||
-      !buffer_field(env, o, "x", a.x_dtype, x_last, &a.x, &c->keep) ||
-      !buffer_field(env, o, "base", DType::f32, out_last, &base, &c->keep) ||
-      !buffer_field(env, o, "out", a.out_dtype, out_last, &out, &c->keep))
+  if (!buffer_field(env, o, "scales", a.scales_dtype, uint64_t(a.rows * a.groups), &a.scales, keep) ||
+      !buffer_field(env, o, "x", a.x_dtype, x_last, &a.x, keep) ||
+      !buffer_field(env, o, "base", DType::f32, out_last, &base, keep) ||
+      !buffer_field(env, o, "out", a.out_dtype, out_last, &out, keep))
     return false;
   a.base = static_cast<float*>(const_cast<void*>(base));
   a.out = const_cast<void*>(out);
   Napi::Value p = o.Get("proj");
   if (!p.IsNull() && !p.IsUndefined()) {
     if (!dtype_field(env, o, "projDtype", &a.proj_dtype) ||
-        !buffer_field(env, o, "proj", a.proj_dtype, uint64_t(a.groups * a.cols), &a.proj, &c->keep))
+        !buffer_field(env, o, "proj", a.proj_dtype, uint64_t(a.groups * a.cols), &a.proj, keep))
       return false;
   }
   return true;
 }
+
+namespace {
+
+bool get_call(const Napi::CallbackInfo& info, SlorbCall* c) { return get_slorb(info.Env(), info[0], &c->args, &c->keep); }
 
 Napi::Value SlorbAdd(const Napi::CallbackInfo& info) {
   SlorbCall c;

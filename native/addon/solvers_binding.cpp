@@ -161,6 +161,20 @@ Napi::Object result_to_js(Napi::Env env, PruneOutput& r, const JsOutputs* js) {
     o.Set("scale", adopt_bytes(env, std::move(s)));
     o.Set("zero", adopt_bytes(env, std::move(z)));
   }
+  if (!r.perm.empty()) {
+    std::vector<uint8_t> b(r.perm.size() * 4);
+    std::memcpy(b.data(), r.perm.data(), b.size());
+    o.Set("perm", adopt_bytes(env, std::move(b)));
+  }
+  if (r.retained_before >= 0) {
+    o.Set("retainedBefore", r.retained_before);
+    o.Set("retainedAfter", r.retained_after);
+  }
+  if (r.swaps >= 0) o.Set("swaps", double(r.swaps));
+  if (r.iters >= 0) {
+    o.Set("iterations", r.iters);
+    o.Set("rho", r.rho);
+  }
   if (!r.group_scale.empty()) {
     std::vector<uint8_t> s(r.group_scale.size() * 2);
     std::memcpy(s.data(), r.group_scale.data(), s.size());
@@ -274,12 +288,13 @@ Napi::Value CalibInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// Copies out Σx² (which = 'sumsq') or H = 2·S/tokens, symmetric (which = 'hessian'), as float64.
+// Copies out Σx² (which = 'sumsq'), Σx (which = 'sum') or H = 2·S/tokens, symmetric (which = 'hessian'), as float64.
 Napi::Value CalibRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::shared_ptr<CalibrationStats> s;
   if (!get_stats(env, info[0], &s)) return env.Undefined();
-  const bool hess = info[1].IsString() && info[1].As<Napi::String>().Utf8Value() == "hessian";
+  const std::string which = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+  const bool hess = which == "hessian";
   std::lock_guard<std::mutex> lk(s->mutex());
   if (s->released()) {
     fail(env, ErrorCode::argument, "CalibrationStats was disposed");
@@ -293,7 +308,7 @@ Napi::Value CalibRead(const Napi::CallbackInfo& info) {
   std::vector<uint8_t> bytes(size_t(hess ? k * k : k) * 8);
   double* d = reinterpret_cast<double*>(bytes.data());
   if (!hess) {
-    std::memcpy(d, s->sumsq(), size_t(k) * 8);
+    std::memcpy(d, which == "sum" ? s->sum() : s->sumsq(), size_t(k) * 8);
   } else {
     const double f = s->tokens() > 0 ? 2.0 / s->tokens() : 0.0;
     for (int64_t i = 0; i < k; ++i)
@@ -383,6 +398,89 @@ Napi::Value SparseGpt(const Napi::CallbackInfo& info) {
                 c.keep);
 }
 
+// The control cell (an Int32Array(3)) at info[i], if given.
+bool get_control(const Napi::CallbackInfo& info, size_t i, SolverCall* c, Control* control) {
+  if (info[i].IsTypedArray() && info[i].As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
+    JsBuffer cb = buffer_of(info[i]);
+    if (cb.bytes < 12) return fail(info.Env(), ErrorCode::argument, "control must be an Int32Array(3)");
+    control->ctrl = static_cast<int32_t*>(cb.data);
+    c->keep.push_back(info[i]);
+  }
+  return true;
+}
+
+// ria(w, dtype, rows, cols, stats, { sparsity, n, m, a, permute })
+Napi::Value Ria(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SolverCall c;
+  if (!get_solver_call(info, true, &c)) return env.Undefined();
+  RiaOptions opt;
+  if (!get_num(env, c.o.Get("a"), "a", &opt.a)) return env.Undefined();
+  opt.permute = c.o.Get("permute").ToBoolean();
+  opt.refine = c.o.Get("refine").ToBoolean();
+  return finish(env, true, [w = c.w, p = c.p, stats = c.stats, opt](PruneOutput* out) {
+    double ret[2];
+    Status st = prune_ria(w, *stats, p, opt, out, &out->perm, ret);
+    if (p.nm()) {
+      out->retained_before = ret[0];
+      out->retained_after = ret[1];
+    }
+    return st;
+  }, c.keep);
+}
+
+// dsnot(w, dtype, rows, cols, stats, { sparsity, n, m, initial, maxCycles, updateThreshold, powOfVar, sameSign, damping }, ctrl)
+Napi::Value Dsnot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SolverCall c;
+  if (!get_solver_call(info, true, &c)) return env.Undefined();
+  DsnotOptions opt;
+  int64_t cycles;
+  if (!get_i64(env, c.o.Get("maxCycles"), "maxCycles", 0, 1 << 30, &cycles) ||
+      !get_num(env, c.o.Get("updateThreshold"), "updateThreshold", &opt.update_threshold) ||
+      !get_num(env, c.o.Get("powOfVar"), "powOfVar", &opt.pow_of_var) || !get_num(env, c.o.Get("damping"), "damping", &opt.damping))
+    return env.Undefined();
+  opt.max_cycles = int(cycles);
+  opt.initial_sparsegpt = c.o.Get("initial").ToString().Utf8Value() == "sparsegpt";
+  opt.same_sign = c.o.Get("sameSign").ToBoolean();
+  Control control;
+  if (!get_control(info, 6, &c, &control)) return env.Undefined();
+  return finish(env, true, [w = c.w, p = c.p, stats = c.stats, opt, control](PruneOutput* out) {
+    int64_t swaps = 0;
+    Status st = prune_dsnot(w, *stats, p, opt, control, out, &swaps);
+    out->swaps = swaps;
+    return st;
+  }, c.keep);
+}
+
+// alps(w, dtype, rows, cols, stats, { sparsity, n, m, rho, maxIter, updateIter, switchIter, cgIter, cgRtol, damping }, ctrl)
+Napi::Value Alps(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SolverCall c;
+  if (!get_solver_call(info, true, &c)) return env.Undefined();
+  AlpsOptions opt;
+  int64_t mi, ui, si, ci;
+  if (!get_num(env, c.o.Get("rho"), "rho", &opt.rho) || !get_i64(env, c.o.Get("maxIter"), "maxIter", 0, 1 << 20, &mi) ||
+      !get_i64(env, c.o.Get("updateIter"), "updateIter", 1, 1 << 20, &ui) ||
+      !get_i64(env, c.o.Get("switchIter"), "switchIter", 0, 1 << 20, &si) || !get_i64(env, c.o.Get("cgIter"), "cgIter", 0, 1 << 20, &ci) ||
+      !get_num(env, c.o.Get("cgRtol"), "cgRtol", &opt.cg_rtol) || !get_num(env, c.o.Get("damping"), "damping", &opt.damping))
+    return env.Undefined();
+  opt.max_iter = int(mi);
+  opt.update_iter = int(ui);
+  opt.switch_iter = int(si);
+  opt.cg_iter = int(ci);
+  Control control;
+  if (!get_control(info, 6, &c, &control)) return env.Undefined();
+  return finish(env, true, [w = c.w, p = c.p, stats = c.stats, opt, control](PruneOutput* out) {
+    int iters = 0;
+    double rho = 0;
+    Status st = prune_alps(w, *stats, p, opt, control, out, &iters, &rho);
+    out->iters = iters;
+    out->rho = rho;
+    return st;
+  }, c.keep);
+}
+
 Napi::Value SolverKernel(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), linalg_kernels(active_isa()).name);
 }
@@ -397,6 +495,9 @@ void register_solvers(Napi::Env env, Napi::Object exports) {
   exports.Set("calibInfo", Napi::Function::New(env, CalibInfo));
   exports.Set("calibRead", Napi::Function::New(env, CalibRead));
   exports.Set("calibDispose", Napi::Function::New(env, CalibDispose));
+  exports.Set("pruneRia", Napi::Function::New(env, Ria));
+  exports.Set("pruneDsnot", Napi::Function::New(env, Dsnot));
+  exports.Set("pruneAlps", Napi::Function::New(env, Alps));
   exports.Set("pruneMagnitude", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Magnitude(i, false); }));
   exports.Set("pruneMagnitudeAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Magnitude(i, true); }));
   exports.Set("pruneWanda", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Wanda(i, false); }));

@@ -117,6 +117,12 @@ void parallel_for(int64_t num_tasks, const std::function<void(int64_t)>& fn) {
   std::lock_guard<std::mutex> lk(g_run_mu);
   Pool& p = pool_locked();
   if (p.num_threads() == 1) {
+    // Serially, as a task: a parallel_for nested in fn must not wait for g_run_mu, held here.
+    struct InTask {
+      bool was = t_inside_task;
+      InTask() { t_inside_task = true; }
+      ~InTask() { t_inside_task = was; }
+    } in_task;
     for (int64_t t = 0; t < num_tasks; ++t) fn(t);
     return;
   }

@@ -16,10 +16,6 @@
 #include "qspmm.h"
 
 #if SK_HAVE_X86
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 SK_TARGET_BEGIN_AVX512
 namespace sk {
 namespace {
@@ -246,11 +242,12 @@ void qouter(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, c
 
 template <int Fmt, int Bits> SpmmKernel pick(int64_t n) {
   static const char* const kNames[3][2][2] = {
-      {{"qspmm_gemv_dense_int4_avx512", "qspmm_outer_dense_int4_avx512"}, {"qspmm_gemv_dense_int8_avx512", "qspmm_outer_dense_int8_avx512"}},
-      {{"qspmm_gemv_nm_int4_avx512", "qspmm_outer_nm_int4_avx512"}, {"qspmm_gemv_nm_int8_avx512", "qspmm_outer_nm_int8_avx512"}},
-      {{"qspmm_gemv_bitmap_int4_avx512", "qspmm_outer_bitmap_int4_avx512"}, {"qspmm_gemv_bitmap_int8_avx512", "qspmm_outer_bitmap_int8_avx512"}}};
+      {{"", "qspmm_outer_dense_int4_avx512"}, {"qspmm_gemv_dense_int8_avx512", "qspmm_outer_dense_int8_avx512"}},
+      {{"", "qspmm_outer_nm_int4_avx512"}, {"qspmm_gemv_nm_int8_avx512", "qspmm_outer_nm_int8_avx512"}},
+      {{"", "qspmm_outer_bitmap_int4_avx512"}, {"qspmm_gemv_bitmap_int8_avx512", "qspmm_outer_bitmap_int8_avx512"}}};
   const char* name = kNames[Fmt][Bits == 8][n > 1];
-  if (n == 1) return {qgemv<Fmt, Bits>, XLayout::k_major, name, false, 1};
+  if constexpr (Bits == 8)  // 4-bit at N = 1: qspmm_avx512_lut.cpp
+    if (n == 1) return {qgemv<Fmt, Bits>, XLayout::k_major, name, false, 1};
   return {qouter<Fmt, Bits>, XLayout::k_major, name, false, 16};
 }
 

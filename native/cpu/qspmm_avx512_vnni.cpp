@@ -108,7 +108,7 @@ void qgemv_vnni(const MatrixView& a, const Activations& x, int64_t r0, int64_t r
     for (int64_t g = 0; g < gpr; ++g) {
       const int64_t gi = r * gpr + g;
       const int z = zeros ? zeros[gi] : (1 << (Bits - 1));
-      const float s = f16_to_f32(scales[gi]) * xq.scale[g];
+      const float s = _cvtsh_ss(scales[gi]) * xq.scale[g];  // F16C: the portable conversion branches
       const int64_t c0 = g * G;
       if constexpr (Fmt == kDense) {
         __m512i acc = _mm512_setzero_si512();

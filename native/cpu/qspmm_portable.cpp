@@ -51,11 +51,14 @@ void qspmm_portable(const MatrixView& a, const Activations& x, int64_t r0, int64
   }
 }
 
-SpmmKernel select_qspmm_kernel(const MatrixView& a, int64_t n, Isa isa) {
+SpmmKernel select_qspmm_kernel(const MatrixView& a, int64_t n, Isa isa, DType x_dtype) {
   SpmmKernel k;
   // int8 activations are allowed, not required: where no kernel uses them x stays fp32.
   if (isa == Isa::avx512 && cpu_features().avx512vnni) k = select_qspmm_vnni(a, n);
+  if (!k.fn && isa == Isa::avx512) k = select_qspmm_bf16(a, n, x_dtype);
+  if (!k.fn && isa == Isa::avx512) k = select_qspmm_lut(a, n);
   if (!k.fn && isa == Isa::avx512) k = select_qspmm_avx512(a, n);
+  if (!k.fn && isa == Isa::avx2) k = select_qspmm_avx2(a, n);
   if (!k.fn) k = {qspmm_portable, XLayout::k_major, "qspmm_portable"};
   return k;
 }

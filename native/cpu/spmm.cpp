@@ -20,7 +20,7 @@ const char* const kSpmmKernelIds[int(SpmmKernelId::count)] = {
 };
 
 SpmmKernel select_spmm_kernel(const MatrixView& a, int64_t n, Isa isa, DType x_dtype) {
-  if (a.quant.on()) return select_qspmm_kernel(a, n, isa);
+  if (a.quant.on()) return select_qspmm_kernel(a, n, isa, x_dtype);
   SpmmKernel k;
   if (a.format != Format::tiled_csl && a.rows > 0 && a.cols > 0) {
     switch (isa) {
@@ -132,7 +132,7 @@ thread_local Scratch t_scratch;
 
 }  // namespace
 
-Status spmm_cpu(const MatrixView& a, const SpmmArgs& args) {
+Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* epilogue) {
   if (a.rows == 0 || args.n == 0) return Status::Ok();
   const SpmmKernel k = select_spmm_kernel(a, args.n, active_isa(), args.b_dtype);
   const int64_t kp = padded_k(a.format == Format::nm ? nm_padded_cols(a.cols, a.m) : a.cols);
@@ -143,7 +143,8 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args) {
   const int64_t step = (blocks + tasks - 1) / tasks;
   tasks = (blocks + step - 1) / step;
   const int64_t ld = (args.n + k.n_align - 1) / k.n_align * k.n_align;
-  const size_t ws_bytes = k.needs_workspace ? (spmm_workspace_bytes(step * align, ld, kp) + 63) / 64 * 64 : 0;
+  const size_t ws_need = !k.needs_workspace ? 0 : k.workspace ? k.workspace(step * align, ld, kp) : spmm_workspace_bytes(step * align, ld, kp);
+  const size_t ws_bytes = (ws_need + 63) / 64 * 64;
   Scratch& scratch = t_scratch;
   float* xbuf = nullptr;
   std::vector<float> bias;
@@ -173,6 +174,7 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args) {
     Activations x{bf16 ? nullptr : xbuf, args.n, kp, ld, ws_bytes ? ws + size_t(t) * ws_bytes : nullptr,
                   bf16 ? reinterpret_cast<const uint16_t*>(xbuf) : nullptr};
     k.fn(a, x, r0, r1, out);
+    if (epilogue) epilogue->fn(epilogue->ctx, r0, r1);
   });
   scratch.trim();
   return Status::Ok();

@@ -61,6 +61,8 @@ struct SpmmKernel {
   const char* name = "";
   bool needs_workspace = false;
   int n_align = 1;  // k_major layouts: pad each row of N to a multiple of this (whole vectors)
+  // Per-task workspace size when the kernel's need is not spmm_workspace_bytes' (needs_workspace).
+  size_t (*workspace)(int64_t rows, int64_t ld, int64_t kp) = nullptr;
 };
 
 // The kernels of each ISA's table, by id (spmm_kernel_list.inc is the one list).
@@ -98,7 +100,14 @@ struct SpmmArgs {
   OutputSpec out;
 };
 
-Status spmm_cpu(const MatrixView& a, const SpmmArgs& args);
+// Work run by the same pool task right after the kernel wrote output rows [r0, r1): SLoRB's term
+// reads its own rows there instead of in a second pass over the pool (solvers/slorb.h).
+struct RowEpilogue {
+  void (*fn)(const void* ctx, int64_t r0, int64_t r1) = nullptr;
+  const void* ctx = nullptr;
+};
+
+Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* epilogue = nullptr);
 
 // The generic kernel every format has: walks stored elements, accumulates into k-major x.
 void spmm_gather(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out);

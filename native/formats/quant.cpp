@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/sizes.h"
 #include "../core/thread_pool.h"
 
 namespace sk {
@@ -30,7 +31,8 @@ Status check_quant_spec(Format f, int64_t rows, int64_t cols, int n, int m, cons
   if (f != Format::dense && f != Format::bitmap && f != Format::nm)
     return Status::Error(ErrorCode::argument, std::string("quantize: the ") + format_name(f) +
                                                   " format has no quantized form (dense, bitmap and nm do)");
-  if (rows < 0 || cols < 0 || rows > (int64_t(1) << 40) || cols > (int64_t(1) << 40))
+  uint64_t elems;
+  if (!matrix_elements(rows, cols, &elems))
     return Status::Error(ErrorCode::shape, "shape [" + s(rows) + ", " + s(cols) + "] is out of range");
   if (cols % q.group != 0)
     return Status::Error(ErrorCode::shape, "quantize.groupSize: " + s(q.group) + " does not divide the " + s(cols) +
@@ -41,8 +43,6 @@ Status check_quant_spec(Format f, int64_t rows, int64_t cols, int n, int m, cons
     if (q.group % m != 0)
       return Status::Error(ErrorCode::argument, "quantize.groupSize: " + s(q.group) + " is not a multiple of m = " + s(m));
   }
-  int64_t elems;
-  if (!checked_mul(rows, cols, &elems)) return Status::Error(ErrorCode::shape, "rows * cols overflows");
   return Status::Ok();
 }
 
@@ -54,10 +54,10 @@ Status check_matrix_header(const MatrixView& a) {
 }
 
 int64_t quant_stored_count(const MatrixView& a) {
-  int64_t count = 0;
+  uint64_t count = 0;
   switch (a.format) {
-    case Format::dense: return checked_mul(a.rows, a.cols, &count) ? count : -1;
-    case Format::nm: return checked_mul(a.rows, a.cols / a.m * a.n, &count) ? count : -1;
+    case Format::dense: return matrix_elements(a.rows, a.cols, &count) ? int64_t(count) : -1;
+    case Format::nm: return a.rows >= 0 && a.cols >= 0 && a.m > 0 && mul_checked(uint64_t(a.rows), uint64_t(a.cols / a.m * a.n), &count) && count <= uint64_t(kMaxElements) ? int64_t(count) : -1;
     case Format::bitmap: return a.part(Part::row_ptr).bytes >= uint64_t(a.rows + 1) * 4 ? a.as<int32_t>(Part::row_ptr)[a.rows] : -1;
     default: return -1;
   }
@@ -106,8 +106,10 @@ Status check_quant_grid(const uint16_t* scales, const uint8_t* zeros, int64_t co
 
 Status check_quant_part_sizes(const MatrixView& a, int64_t stored) {
   if (stored < 0) return bad("the stored count overflows");
-  int64_t groups;
-  if (!checked_mul(a.rows, quant_groups_per_row(a.cols, a.quant.group), &groups)) return bad("the group count overflows");
+  uint64_t ugroups;
+  if (a.rows < 0 || !mul_checked(uint64_t(a.rows), uint64_t(quant_groups_per_row(a.cols, a.quant.group)), &ugroups) || ugroups > uint64_t(kMaxElements))
+    return bad("the group count overflows");
+  const int64_t groups = int64_t(ugroups);
   auto expect = [&](Part p, int64_t want) -> Status {
     const uint64_t got = a.part(p).bytes;
     if (got != uint64_t(want) || (want > 0 && a.part(p).data == nullptr))

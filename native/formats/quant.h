@@ -11,8 +11,6 @@
 
 namespace sk {
 
-// Checked layout arithmetic: false when a count does not fit in int64 / size_t.
-inline bool checked_mul(int64_t a, int64_t b, int64_t* out) { return !__builtin_mul_overflow(a, b, out); }
 inline int64_t quant_groups_per_row(int64_t cols, int group) { return group > 0 ? cols / group : 0; }
 // Bytes holding `count` codes: 8-bit one each; 4-bit two per byte, low nibble first.
 inline int64_t quant_code_bytes(int64_t count, int bits) { return bits == 4 ? (count + 1) / 2 : count; }

@@ -8,6 +8,7 @@
 
 #include "core/convert.h"
 #include "core/thread_pool.h"
+#include "solvers/linalg.h"
 
 namespace sk::model {
 
@@ -70,11 +71,12 @@ void rope(float* x, int64_t rows, int64_t heads, int64_t head_dim, const int32_t
   });
 }
 
-void attention(const float* q, const float* k_cache, const float* v_cache, const AttentionShape& s, float* out) {
+namespace {
+
+// Decode steps (few queries): one task per (sequence, head, query row), dot products in place.
+void attention_rows(const float* q, const float* k_cache, const float* v_cache, const AttentionShape& s, float* out) {
   const int64_t hd = s.head_dim, qdim = s.heads * hd, kvdim = s.kv_heads * hd;
   const int64_t group = s.heads / s.kv_heads;
-  // One task per (sequence, head, query row); the longest rows first would balance better, but
-  // rows are interleaved across tasks by the pool's chunking anyway.
   const int64_t tasks = s.batch * s.heads * s.tokens;
   parallel_range(tasks, std::max<int64_t>(1, 64 / std::max<int64_t>(1, s.past + s.tokens / 2)), [&](int64_t b, int64_t e) {
     std::vector<float> p;
@@ -108,6 +110,66 @@ void attention(const float* q, const float* k_cache, const float* v_cache, const
       }
     }
   });
+}
+
+// Query rows per prefill task: bounds the score block at kPrefillRows x keys floats.
+constexpr int64_t kPrefillRows = 64;
+
+// Prefill (many queries): per (sequence, head, block of query rows) the scores S = scale·Q Kᵀ and
+// the output P V go through the solvers' blocked GEMM (ISA micro-kernels), which runs serially
+// inside each pool task; the tasks spread over the pool. Keys a row may not see (j > past + t)
+// get probability 0, so the wasted work is the upper triangle of one row block.
+void attention_blocks(const float* q, const float* k_cache, const float* v_cache, const AttentionShape& s, float* out) {
+  const int64_t hd = s.head_dim, qdim = s.heads * hd, kvdim = s.kv_heads * hd;
+  const int64_t group = s.heads / s.kv_heads;
+  const int64_t blocks = (s.tokens + kPrefillRows - 1) / kPrefillRows;
+  parallel_range(s.batch * s.heads * blocks, 1, [&](int64_t b, int64_t e) {
+    std::vector<float> sc;
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t blk = task % blocks;
+      const int64_t h = (task / blocks) % s.heads;
+      const int64_t seq = task / (blocks * s.heads);
+      const int64_t kv = h / group;  // transformers' repeat_kv
+      const int64_t t0 = blk * kPrefillRows, rows = std::min(kPrefillRows, s.tokens - t0);
+      const int64_t keys = s.past + t0 + rows;  // what the block's last row sees
+      const float* kb = k_cache + seq * s.capacity * kvdim + kv * hd;
+      const float* vb = v_cache + seq * s.capacity * kvdim + kv * hd;
+      sc.assign(size_t(rows * keys), 0.0f);
+      GemmArgs qk;
+      qk.m = rows, qk.n = keys, qk.k = hd;
+      qk.a = q + (seq * s.tokens + t0) * qdim + h * hd, qk.lda = qdim;
+      qk.b = kb, qk.ldb = kvdim, qk.b_trans = true;
+      qk.c = sc.data(), qk.ldc = keys, qk.alpha = s.scale;
+      gemm(qk);
+      for (int64_t i = 0; i < rows; ++i) {
+        float* p = sc.data() + i * keys;
+        const int64_t seen = s.past + t0 + i + 1;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < seen; ++j) mx = std::max(mx, p[j]);
+        float sum = 0;
+        for (int64_t j = 0; j < seen; ++j) sum += (p[j] = std::exp(p[j] - mx));
+        const float inv = 1.0f / sum;
+        for (int64_t j = 0; j < seen; ++j) p[j] *= inv;
+        std::fill(p + seen, p + keys, 0.0f);
+        float* o = out + (seq * s.tokens + t0 + i) * qdim + h * hd;
+        std::fill(o, o + hd, 0.0f);
+      }
+      GemmArgs pv;
+      pv.m = rows, pv.n = hd, pv.k = keys;
+      pv.a = sc.data(), pv.lda = keys;
+      pv.b = vb, pv.ldb = kvdim;
+      pv.c = out + (seq * s.tokens + t0) * qdim + h * hd, pv.ldc = qdim;
+      gemm(pv);
+    }
+  });
+}
+
+}  // namespace
+
+void attention(const float* q, const float* k_cache, const float* v_cache, const AttentionShape& s, float* out) {
+  // A GEMM pays for packing its panels; below a handful of queries the direct loop is cheaper.
+  if (s.tokens >= kAttentionGemmTokens) attention_blocks(q, k_cache, v_cache, s, out);
+  else attention_rows(q, k_cache, v_cache, s, out);
 }
 
 void swiglu(float* gate, const float* up, int64_t n) {

@@ -27,6 +27,10 @@ struct AttentionShape {
   float scale;       // usually 1/sqrt(head_dim)
 };
 
+// From this many new tokens per sequence on, attention runs as blocked GEMMs (prefill);
+// below it, as per-row dot products (decode).
+constexpr int64_t kAttentionGemmTokens = 8;
+
 // q [batch, tokens, heads*head_dim]; k/v caches [batch, capacity, kv_heads*head_dim]; query head h
 // reads kv head h / (heads / kv_heads) (transformers' repeat_kv); query t sees keys [0, past + t].
 // out [batch, tokens, heads*head_dim].

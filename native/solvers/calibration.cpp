@@ -16,6 +16,7 @@ namespace sk {
 Status CalibrationStats::init() {
   try {
     sumsq_.assign(size_t(k_), 0.0);
+    sum_.assign(size_t(k_), 0.0);
     if (hessian_) {
       xtx_.allocate(size_t(k_) * size_t(k_) * sizeof(double));
       std::memset(xtx_.data(), 0, xtx_.size());
@@ -70,6 +71,7 @@ Status CalibrationStats::add(const void* x, DType dtype, int64_t rows) {
     for (int64_t t = 0; t < rows; ++t) {
       const float* row = xf + t * k;
       for (int64_t j = b; j < e; ++j) sumsq_[j] += double(row[j]) * double(row[j]);
+      for (int64_t j = b; j < e; ++j) sum_[j] += double(row[j]);
     }
   });
   if (hessian_) {
@@ -100,7 +102,10 @@ Status CalibrationStats::merge(CalibrationStats& other) {
                                                " channels, expected " + std::to_string(k_));
   if (hessian_ && !other.hessian_)
     return Status::Error(ErrorCode::argument, "CalibrationStats.merge: this object keeps a Hessian but other does not");
-  for (int64_t j = 0; j < k_; ++j) sumsq_[j] += other.sumsq_[j];
+  for (int64_t j = 0; j < k_; ++j) {
+    sumsq_[j] += other.sumsq_[j];
+    sum_[j] += other.sum_[j];
+  }
   if (hessian_) {
     const int64_t k = k_;
     parallel_range(k, 16, [&](int64_t b, int64_t e) {
@@ -117,6 +122,7 @@ void CalibrationStats::release() {
   std::lock_guard<std::mutex> lk(mu_);
   released_ = true;
   std::vector<double>().swap(sumsq_);
+  std::vector<double>().swap(sum_);
   xtx_.reset();
 }
 

@@ -35,10 +35,11 @@ class CalibrationStats {
   bool released() const { return released_; }
   double tokens() const { return tokens_; }
   int64_t batches() const { return batches_; }
-  size_t bytes() const { return sumsq_.capacity() * sizeof(double) + xtx_.size(); }
+  size_t bytes() const { return (sumsq_.capacity() + sum_.capacity()) * sizeof(double) + xtx_.size(); }
 
   // Readers for the solvers (call while holding lock()).
   const double* sumsq() const { return sumsq_.data(); }
+  const double* sum() const { return sum_.data(); }
   // S(i, j) for j <= i lives at xtx()[i*k + j]; the strict upper triangle is unspecified.
   const double* xtx() const { return xtx_.as<double>(); }
   std::mutex& mutex() { return mu_; }
@@ -50,6 +51,7 @@ class CalibrationStats {
   double tokens_ = 0;
   int64_t batches_ = 0;
   std::vector<double> sumsq_;
+  std::vector<double> sum_;
   HostBuffer xtx_;  // k x k float64
   std::mutex mu_;
 };

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <string>
 
 #include "../core/convert.h"
@@ -190,6 +191,39 @@ int64_t write_row(const WeightView& w, int64_t r, const uint8_t* pruned, PruneOu
   if (es == 4)
     return masked_copy(reinterpret_cast<const uint32_t*>(src), pruned, reinterpret_cast<uint32_t*>(dst), mask, w.cols);
   return masked_copy(reinterpret_cast<const uint16_t*>(src), pruned, reinterpret_cast<uint16_t*>(dst), mask, w.cols);
+}
+
+void write_outputs_f32(const WeightView& w, const float* W, const uint8_t* pruned, PruneOutput* out) {
+  const int64_t rows = w.rows, cols = w.cols;
+  const size_t es = dtype_size(w.dtype);
+  out->weight.allocate(size_t(rows * cols) * es);
+  out->mask.allocate(size_t(rows * cols));
+  std::atomic<int64_t> count{0};
+  parallel_range(rows, 16, [&](int64_t b, int64_t e) {
+    convert(W + b * cols, DType::f32, out->weight.data() + size_t(b * cols) * es, w.dtype, size_t((e - b) * cols));
+    int64_t n = 0;
+    for (size_t i = size_t(b * cols); i < size_t(e * cols); ++i) {
+      out->mask.data()[i] = !pruned[i];
+      n += pruned[i];
+    }
+    count += n;
+  });
+  out->pruned = count.load();
+}
+
+Status read_channel_stats(CalibrationStats& stats, int64_t cols, const char* solver, std::vector<double>* sumsq,
+                          std::vector<double>* sum, double* tokens) {
+  std::lock_guard<std::mutex> lk(stats.mutex());
+  const std::string name(solver);
+  if (stats.released()) return Status::Error(ErrorCode::argument, name + ": stats was disposed");
+  if (stats.k() != cols)
+    return Status::Error(ErrorCode::shape, name + ": the weight has " + std::to_string(cols) + " input columns but stats has " +
+                                               std::to_string(stats.k()) + " channels");
+  *tokens = stats.tokens();
+  if (*tokens <= 0) return Status::Error(ErrorCode::argument, name + ": stats has no calibration tokens (call add() first)");
+  if (sumsq) sumsq->assign(stats.sumsq(), stats.sumsq() + cols);
+  if (sum) sum->assign(stats.sum(), stats.sum() + cols);
+  return Status::Ok();
 }
 
 }  // namespace sk

@@ -36,4 +36,12 @@ int64_t write_row(const WeightView& w, int64_t r, const uint8_t* pruned, PruneOu
 int64_t write_row_cut(const WeightView& w, int64_t r, const float* v, const uint32_t* key, uint32_t below,
                       const std::vector<int32_t>& extra, const double* loss_weight, double* loss, PruneOutput* out);
 
+// The outputs from a float32 weight (rows x cols, already zero where pruned) and its prune flags
+// (1 = pruned): weight converted to w's dtype, mask = !pruned; out->pruned counted.
+void write_outputs_f32(const WeightView& w, const float* W, const uint8_t* pruned, PruneOutput* out);
+
+// Per-channel Σx², Σx and the token count under the stats lock; ERR_* for disposed, shape, empty.
+Status read_channel_stats(CalibrationStats& stats, int64_t cols, const char* solver, std::vector<double>* sumsq,
+                          std::vector<double>* sum, double* tokens);
+
 }  // namespace sk

@@ -36,7 +36,7 @@ float dot(const float* a, const float* b, int64_t n) {
 
 }  // namespace
 
-Status slorb_add(const SlorbArgs& a) {
+Status SlorbTerm::prepare(const SlorbArgs& a) {
   if (a.rows < 0 || a.cols < 0 || a.n < 0 || a.groups < 0 || a.group_size < 1)
     return Status::Error(ErrorCode::shape, "slorb: negative sizes or a group size below 1");
   if (!a.proj && a.groups * a.group_size != a.cols)
@@ -44,77 +44,85 @@ Status slorb_add(const SlorbArgs& a) {
                                                " groups is not the " + std::to_string(a.cols) + " inputs");
   if (!dtype_is_float(a.scales_dtype) || !dtype_is_float(a.x_dtype) || !dtype_is_float(a.out_dtype) || (a.proj && !dtype_is_float(a.proj_dtype)))
     return Status::Error(ErrorCode::dtype, "slorb: scales, projection, activations and output must be float dtypes");
+  a_ = a;
   if (a.rows == 0 || a.n == 0) return Status::Ok();
   const int64_t G = a.groups, K = a.cols;
   // g[t, i] = (P x_t)_i for every token, in float32: computed once, reused by every row.
-  std::vector<float> g(size_t(a.n * G), 0.0f);
-  {
-    std::vector<float> xt(static_cast<size_t>(K));
-    std::vector<float> prow(a.proj ? size_t(K) : 0);
-    for (int64_t t = 0; t < a.n; t++) {
-      if (a.x_feat_stride == 1) decode(a.x, a.x_dtype, t * a.x_tok_stride, K, xt.data());
-      else for (int64_t k = 0; k < K; k++) xt[size_t(k)] = load_as_f32(a.x, a.x_dtype, size_t(t * a.x_tok_stride + k * a.x_feat_stride));
-      float* gt = g.data() + t * G;
-      if (!a.proj) {
-        for (int64_t i = 0; i < G; i++) {
-          float s = 0;
-          for (int64_t j = 0; j < a.group_size; j++) s += xt[size_t(i * a.group_size + j)];
-          gt[i] = s;
-        }
-      } else {
-        for (int64_t i = 0; i < G; i++) {
-          decode(a.proj, a.proj_dtype, i * K, K, prow.data());
-          gt[i] = dot(prow.data(), xt.data(), K);
-        }
+  g_.assign(size_t(a.n * G), 0.0f);
+  std::vector<float> xt(static_cast<size_t>(K));
+  std::vector<float> prow(a.proj ? size_t(K) : 0);
+  for (int64_t t = 0; t < a.n; t++) {
+    if (a.x_feat_stride == 1) decode(a.x, a.x_dtype, t * a.x_tok_stride, K, xt.data());
+    else for (int64_t k = 0; k < K; k++) xt[size_t(k)] = load_as_f32(a.x, a.x_dtype, size_t(t * a.x_tok_stride + k * a.x_feat_stride));
+    float* gt = g_.data() + t * G;
+    if (!a.proj) {
+      for (int64_t i = 0; i < G; i++) {
+        float s = 0;
+        for (int64_t j = 0; j < a.group_size; j++) s += xt[size_t(i * a.group_size + j)];
+        gt[i] = s;
+      }
+    } else {
+      for (int64_t i = 0; i < G; i++) {
+        decode(a.proj, a.proj_dtype, i * K, K, prow.data());
+        gt[i] = dot(prow.data(), xt.data(), K);
       }
     }
   }
-  // From a few tokens on, S·g is a small GEMM: S goes to float32 once and the per-ISA blocked
-  // GEMM (linalg.h) adds it into base, which then becomes the output.
-  const bool linear_layout = a.out_row_stride == 1, spmm_layout = a.out_tok_stride == 1;
-  if (a.n >= kSlorbGemmTokens && (linear_layout || spmm_layout)) {
-    std::vector<float> s32;
-    const float* s = static_cast<const float*>(a.scales);
+  gemm_ = a.n >= kSlorbGemmTokens && (a.out_row_stride == 1 || a.out_tok_stride == 1);
+  vec_ = !gemm_ && active_isa() == Isa::avx512 && a.n <= kSlorbDotTokens ? slorb_dots_avx512() : nullptr;
+  return Status::Ok();
+}
+
+void SlorbTerm::add_rows(int64_t r0, int64_t r1) const {
+  const SlorbArgs& a = a_;
+  if (r1 <= r0 || a.n == 0) return;
+  const int64_t G = a.groups, R = r1 - r0;
+  thread_local std::vector<float> buf;
+  if (gemm_) {
+    // From a few tokens on, S[r0:r1]·g is a small GEMM (serial inside a pool task): S's rows go to
+    // float32 once and the per-ISA blocked GEMM (linalg.h) adds them into base.
+    const float* s = static_cast<const float*>(a.scales) + r0 * G;
     if (a.scales_dtype != DType::f32) {
-      s32.resize(size_t(a.rows * G));
-      parallel_range(a.rows, 256, [&](int64_t b, int64_t e) { decode(a.scales, a.scales_dtype, b * G, (e - b) * G, s32.data() + b * G); });
-      s = s32.data();
+      if (buf.size() < size_t(R * G)) buf.resize(size_t(R * G));
+      decode(a.scales, a.scales_dtype, r0 * G, R * G, buf.data());
+      s = buf.data();
     }
     GemmArgs ga;
     ga.k = G;
     ga.b_trans = true;
     ga.ldb = G;
-    ga.c = a.base;
-    if (linear_layout) {  // base[N, M] += g[N, G] · Sᵀ
-      ga.m = a.n; ga.n = a.rows; ga.a = g.data(); ga.lda = G; ga.b = s; ga.ldc = a.out_tok_stride;
-    } else {              // base[M, N] += S[M, G] · gᵀ
-      ga.m = a.rows; ga.n = a.n; ga.a = s; ga.lda = G; ga.b = g.data(); ga.ldc = a.out_row_stride;
+    if (a.out_row_stride == 1) {  // base[N, rows] += g[N, G] · Sᵀ
+      ga.m = a.n; ga.n = R; ga.a = g_.data(); ga.lda = G; ga.b = s; ga.c = a.base + r0; ga.ldc = a.out_tok_stride;
+    } else {                      // base[rows, N] += S[rows, G] · gᵀ
+      ga.m = R; ga.n = a.n; ga.a = s; ga.lda = G; ga.b = g_.data(); ga.c = a.base + r0 * a.out_row_stride; ga.ldc = a.out_row_stride;
     }
     gemm(ga);
     if (a.out != static_cast<void*>(a.base) || a.out_dtype != DType::f32)
-      parallel_range(a.rows, 64, [&](int64_t b, int64_t e) {
-        for (int64_t r = b; r < e; r++)
-          for (int64_t t = 0; t < a.n; t++) {
-            const int64_t o = t * a.out_tok_stride + r * a.out_row_stride;
-            store_from_f32(a.out, a.out_dtype, size_t(o), a.base[o]);
-          }
-      });
-    return Status::Ok();
+      for (int64_t r = r0; r < r1; r++)
+        for (int64_t t = 0; t < a.n; t++) {
+          const int64_t o = t * a.out_tok_stride + r * a.out_row_stride;
+          store_from_f32(a.out, a.out_dtype, size_t(o), a.base[o]);
+        }
+    return;
   }
   // Decode (few tokens): y[t, r] = base[t, r] + S[r, :] · g[t, :], S read once for all tokens.
-  const SlorbDots vec = active_isa() == Isa::avx512 && a.n <= kSlorbDotTokens ? slorb_dots_avx512() : nullptr;
-  parallel_range(a.rows, 64, [&](int64_t begin, int64_t end) {
-    std::vector<float> s(static_cast<size_t>(G)), dots(static_cast<size_t>((end - begin) * a.n));
-    if (vec) vec(a.scales, a.scales_dtype, G, begin, end, g.data(), a.n, dots.data());
-    for (int64_t r = begin; r < end; r++) {
-      if (!vec) decode(a.scales, a.scales_dtype, r * G, G, s.data());
-      for (int64_t t = 0; t < a.n; t++) {
-        const int64_t o = t * a.out_tok_stride + r * a.out_row_stride;
-        const float d = vec ? dots[size_t((r - begin) * a.n + t)] : dot(s.data(), g.data() + t * G, G);
-        store_from_f32(a.out, a.out_dtype, size_t(o), a.base[o] + d);
-      }
+  if (buf.size() < size_t(vec_ ? R * a.n : G)) buf.resize(size_t(vec_ ? R * a.n : G));
+  if (vec_) vec_(a.scales, a.scales_dtype, G, r0, r1, g_.data(), a.n, buf.data());
+  for (int64_t r = r0; r < r1; r++) {
+    if (!vec_) decode(a.scales, a.scales_dtype, r * G, G, buf.data());
+    for (int64_t t = 0; t < a.n; t++) {
+      const int64_t o = t * a.out_tok_stride + r * a.out_row_stride;
+      const float d = vec_ ? buf[size_t((r - r0) * a.n + t)] : dot(buf.data(), g_.data() + t * G, G);
+      store_from_f32(a.out, a.out_dtype, size_t(o), a.base[o] + d);
     }
-  });
+  }
+}
+
+Status slorb_add(const SlorbArgs& a) {
+  SlorbTerm term;
+  Status st = term.prepare(a);
+  if (!st.ok() || a.rows == 0 || a.n == 0) return st;
+  parallel_range(a.rows, a.n >= kSlorbGemmTokens ? 256 : 64, [&](int64_t b, int64_t e) { term.add_rows(b, e); });
   return Status::Ok();
 }
 

@@ -4,6 +4,8 @@
 // [groups, cols] matrix. One pass over S for all tokens; docs/adapters.md has the math.
 #pragma once
 #include <cstdint>
+#include <vector>
+
 #include "core/dtype.h"
 #include "core/status.h"
 
@@ -24,12 +26,33 @@ struct SlorbArgs {
   int64_t out_tok_stride = 0, out_row_stride = 0;
 };
 
+// A row-dots kernel: dots[(r - r0) * n + t] = S[r, :] · g[t, :] (slorb_dots_avx512 below).
+using SlorbDots = void (*)(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const float* g, int64_t n, float* dots);
+
+// The term in two steps, so the sparse product can add it inside its own row loop (cpu/spmm.h's
+// RowEpilogue): prepare() checks the arguments and computes P·x for every token once; add_rows()
+// adds S[r0:r1]·(P·x) into base and writes those output rows. add_rows may run on any thread, for
+// disjoint row ranges, after those rows of base hold the product.
+class SlorbTerm {
+ public:
+  Status prepare(const SlorbArgs& a);
+  void add_rows(int64_t r0, int64_t r1) const;
+  // A RowEpilogue function: ctx is a prepared SlorbTerm.
+  static void add_rows_of(const void* ctx, int64_t r0, int64_t r1) { static_cast<const SlorbTerm*>(ctx)->add_rows(r0, r1); }
+
+ private:
+  SlorbArgs a_;
+  std::vector<float> g_;  // [n, groups]: P·x per token
+  bool gemm_ = false;
+  SlorbDots vec_ = nullptr;
+};
+
+// prepare() and add_rows over every row, spread over the pool (the term alone, after a product).
 Status slorb_add(const SlorbArgs& a);
 
-// Decode-path row dots, dots[(r - r0) * n + t] = S[r, :] · g[t, :] for n <= kSlorbDotTokens tokens
-// (S [.., G] in a float dtype, g [n, G] float32). slorb_avx512.cpp; nullptr off x86.
+// The decode path's row dots for n <= kSlorbDotTokens tokens (S [.., G] in a float dtype, g [n, G]
+// float32). slorb_avx512.cpp; nullptr off x86.
 constexpr int64_t kSlorbDotTokens = 3;
-using SlorbDots = void (*)(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const float* g, int64_t n, float* dots);
 SlorbDots slorb_dots_avx512();
 
 }  // namespace sk

@@ -43,6 +43,12 @@ struct PruneOutput {
   // Group-wise grid (quant_group > 0): fp16 scale bits and zero points, [rows, cols / group].
   std::vector<uint16_t> group_scale;
   std::vector<uint8_t> group_zero;
+  // RIA with permute: the input channel at each output column; Σ kept scores before / after.
+  std::vector<int32_t> perm;
+  double retained_before = -1, retained_after = -1;
+  int64_t swaps = -1;  // DSnoT
+  int iters = -1;      // ALPS: ADMM iterations
+  double rho = -1;     // ALPS: final ρ
 };
 
 struct WeightView {
@@ -79,5 +85,56 @@ struct SparseGptOptions {
 // the published error estimate (≈ ‖XΔWᵀ‖² / tokens for H = 2XᵀX/tokens).
 Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Pattern& p, const SparseGptOptions& opt,
                        const Control& control, PruneOutput* out);
+
+// ---- beyond SparseGPT (ria.cpp, dsnot.cpp, alps.cpp) ----------------------------------------
+
+struct RiaOptions {
+  double a = 0.5;        // exponent of the activation norm
+  bool permute = false;  // N:M only: channel permutation (the paper's heuristic reallocation)
+  bool refine = false;   // then the paper's linear-sum-assignment refinement, slot by slot
+};
+
+// RIA (Zhang et al. 2024, "Plug-and-Play"): score (|w_ij|/Σ_k|w_kj| + |w_ij|/Σ_k|w_ik|)·‖X_j‖^a,
+// ranked within each output row (exactly ⌊cols·s⌋ pruned per row) or per N:M group. With
+// permute, *perm (size cols) is the input channel held by each output column: the returned
+// weight and mask are in that column order and the mask is N:M there. loss as Wanda's.
+// *retained = Σ kept scores before and after the permutation (after = before without it).
+Status prune_ria(const WeightView& w, CalibrationStats& stats, const Pattern& p, const RiaOptions& opt, PruneOutput* out,
+                 std::vector<int32_t>* perm, double retained[2]);
+
+struct DsnotOptions {
+  bool initial_sparsegpt = false;  // initial mask from SparseGPT's saliency w²/[H⁻¹ chol]ᵢᵢ² (else Wanda's)
+  int max_cycles = 50;
+  double update_threshold = 0.1 / 2048;  // on |Σ pruned w_j·E[x_j]| (per token)
+  double pow_of_var = 1;                 // regrowing metric w_j·E[x_j] / Var[x_j]^pow
+  bool same_sign = false;                // also stop a row when a swap would flip its error's sign
+  double damping = 0.01;                 // for the SparseGPT initial metric
+};
+
+// DSnoT (Zhang et al. 2024, "Dynamic Sparse No Training"): prune-and-grow swaps within each row
+// (or N:M group) after an initial Wanda/SparseGPT-saliency mask; the weights are not updated.
+// *swaps = swaps made in all. loss as Wanda's.
+Status prune_dsnot(const WeightView& w, CalibrationStats& stats, const Pattern& p, const DsnotOptions& opt, const Control& control,
+                   PruneOutput* out, int64_t* swaps);
+
+struct AlpsOptions {
+  double rho = 0.1;       // initial ADMM penalty
+  int max_iter = 300;
+  int update_iter = 3;    // ρ and the support change are looked at every update_iter iterations
+  int switch_iter = 30;   // after this, a support change below 0.03% of the kept count stops
+  int cg_iter = 10;       // PCG iterations on the final support
+  double cg_rtol = 1e-4;
+  double damping = 0.01;  // ridge term damping·mean(diag XᵀX)
+};
+
+// ALPS (Meng et al. 2024): ADMM on min ‖XWᵀ − XŴᵀ‖² s.t. Ŵ sparse (unstructured over the whole
+// layer, or N:M), ρ raised as the support settles, then preconditioned CG for the weights on the
+// final support. loss = ‖XΔWᵀ‖²/tokens without the ridge term (exact, from XᵀX). *iters = ADMM iterations run.
+Status prune_alps(const WeightView& w, CalibrationStats& stats, const Pattern& p, const AlpsOptions& opt, const Control& control,
+                  PruneOutput* out, int* iters, double* rho_final);
+
+// diag(U)² where U is the upper Cholesky factor of (H + damping·mean(diag H)·I)⁻¹ (dead columns'
+// H_jj set to 1), H = 2XᵀX/tokens: SparseGPT's saliency denominator (sparsegpt.cpp).
+Status sparsegpt_saliency_diag(CalibrationStats& stats, double damping, std::vector<double>* d2);
 
 }  // namespace sk

@@ -416,4 +416,27 @@ Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Patte
   return Status::Ok();
 }
 
+// With J H J = L Lᵀ (the reversed Cholesky above), H = R Rᵀ for R = J L J upper, and U = R⁻¹ has
+// U_ii = 1 / L_pp for p = k - 1 - i: one factorization, no inverse.
+Status sparsegpt_saliency_diag(CalibrationStats& stats, double damping, std::vector<double>* d2) {
+  const HessianInfo info = hessian_info(stats);
+  const int64_t k = stats.k();
+  HostBuffer g;
+  g.allocate(size_t(k) * size_t(k) * 4);
+  for (int attempt = 0;; ++attempt) {
+    SK_RETURN_IF_ERROR(build_reversed_hessian(stats, damping, info, g.as<float>()));
+    CholeskyFailure fail;
+    Status st = cholesky_lower(g.as<float>(), k, k, &fail);
+    if (st.ok()) break;
+    if (attempt >= 3) return Status::Error(ErrorCode::numeric, "dsnot: H + damping·mean(diag H)·I is not positive definite in float32");
+    damping = damping > 0 ? damping * 10 : 0.01;
+  }
+  d2->resize(size_t(k));
+  for (int64_t i = 0; i < k; ++i) {
+    const double l = g.as<float>()[(k - 1 - i) * k + (k - 1 - i)];
+    (*d2)[size_t(i)] = 1.0 / (l * l);
+  }
+  return Status::Ok();
+}
+
 }  // namespace sk

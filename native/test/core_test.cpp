@@ -122,6 +122,8 @@ static void test_sizes_and_copy_validated() {
   CHECK(!matrix_elements(int64_t(1) << 20, (int64_t(1) << 20) + 1, &e), "past 2^40 elements");
   CHECK(!matrix_elements(kMaxDim + 1, 1, &e) && matrix_elements(kMaxDim, 0, &e) && e == 0, "per-dimension limit");
   CHECK(!matrix_elements(-1, 1, &e), "negative");
+  // A negative dimension next to a zero one: the product is 0, so only the sign check refuses it.
+  CHECK(!matrix_elements(-1, 0, &e) && !matrix_elements(0, -1, &e) && !matrix_elements(INT64_MIN, 0, &e), "negative next to zero");
   CHECK(!bytes_of(uint64_t(1) << 62, 4, &e) && bytes_of(uint64_t(1) << 61, 4, &e), "checked byte count");
   CHECK(!bytes_of(uint64_t(1) << 40, uint64_t(1) << 20, 16, &e), "checked rows x per-row x bytes");
   // The shapes fail the shape check before any part size is computed.

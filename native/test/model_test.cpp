@@ -38,6 +38,16 @@ static void test_rms_norm() {
       CHECK(rel(outb[i], bf16_to_f32(wb[size_t(c)]) * x[i] * inv) < 1e-5, "rms_norm bf16 weight [%lld, %lld]", (long long)r, (long long)c);
     }
   }
+  // An all-zero row (a zero embedding, a padding token) normalizes to zeros: eps keeps 1/sqrt finite.
+  std::vector<float> zero(static_cast<size_t>(cols), 0.0f), zout(static_cast<size_t>(cols), 1.0f);
+  model::rms_norm(zero.data(), 1, cols, w.data(), DType::f32, 1e-5f, zout.data());
+  for (int64_t c = 0; c < cols; ++c) CHECK(zout[size_t(c)] == 0.0f, "rms_norm of a zero row: [%lld] = %g", (long long)c, zout[size_t(c)]);
+  // A tiny row: eps dominates the mean (as in transformers, sqrt(mean + eps), not sqrt(mean) + eps).
+  std::vector<float> tiny(static_cast<size_t>(cols), 1e-4f), tout(static_cast<size_t>(cols));
+  model::rms_norm(tiny.data(), 1, cols, w.data(), DType::f32, 1e-5f, tout.data());
+  const double tinv = 1 / std::sqrt(1e-8 + 1e-5);
+  for (int64_t c = 0; c < cols; ++c)
+    CHECK(rel(tout[size_t(c)], w[size_t(c)] * 1e-4 * tinv) < 1e-5, "rms_norm of a tiny row [%lld]: %g", (long long)c, tout[size_t(c)]);
   // In place (out == x).
   auto y = x;
   model::rms_norm(y.data(), rows, cols, w.data(), DType::f32, 1e-5f, y.data());
@@ -61,8 +71,7 @@ static void test_rope() {
       }
 }
 
-static void test_attention() {
-  model::AttentionShape s{2, 3, 4, 9, 6, 2, 5, 0.4f};  // batch 2, 3 new tokens after 4 cached, capacity 9, GQA 6/2
+static void test_attention(const model::AttentionShape& s) {
   const int64_t qdim = s.heads * s.head_dim, kvdim = s.kv_heads * s.head_dim;
   auto q = random(size_t(s.batch * s.tokens * qdim), 4);
   auto k = random(size_t(s.batch * s.capacity * kvdim), 5), v = random(size_t(s.batch * s.capacity * kvdim), 6);
@@ -135,7 +144,13 @@ int main() {
     set_num_threads(threads);
     test_rms_norm();
     test_rope();
-    test_attention();
+    // batch 2, 3 new tokens after 4 cached, capacity 9, GQA 6/2: the per-row (decode) path.
+    test_attention({2, 3, 4, 9, 6, 2, 5, 0.4f});
+    // The blocked-GEMM (prefill) path: at its threshold; across query-row blocks (150 = 64 + 64 +
+    // 22) after cached positions, GQA, an odd head_dim; and a prompt with nothing cached.
+    test_attention({1, model::kAttentionGemmTokens, 0, 8, 2, 1, 7, 0.3f});
+    test_attention({2, 150, 7, 160, 4, 2, 19, 0.2f});
+    test_attention({1, 129, 0, 129, 3, 3, 16, 0.25f});
     test_swiglu_embed_nll();
   }
   std::printf("%d checks, %d failures\n", g_checks, g_failures);

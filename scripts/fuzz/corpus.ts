@@ -1,11 +1,12 @@
 /**
  * The fuzzer's seed files: one valid safetensors file per packed format x value dtype (odd shapes,
- * tiled-csl crossing tile borders, nm 2:4, 4:8 and 1:3), each next to plain tensors, plus a file of
+ * tiled-csl crossing tile borders, nm 2:4, 4:8 and 1:3), each next to plain tensors, quantized and
+ * SLoRB matrices (the version-2 layout), plus a file of
  * plain tensors of every dtype sparsekit reads and one it only passes through. Deterministic.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SparseMatrix, Tensor, saveSafetensors, type FloatDType, type Format } from '../../lib/index.js';
+import { SparseMatrix, Tensor, saveSafetensors, slorb, type FloatDType, type Format } from '../../lib/index.js';
 import { Rng } from './rng.js';
 
 export interface Seed {
@@ -45,6 +46,29 @@ export function buildCorpus(dir: string): Seed[] {
       seeds.push({ name, bytes: readFileSync(path) });
       k++;
     }
+  // Version-2 matrices: quantized values (int4 / int8, symmetric or with zero points, an odd 4-bit
+  // count so the unused high nibble exists) and an SLoRB term with a projection.
+  const QUANT: [string, Format, { n?: number; m?: number }, 4 | 8, boolean, number, number][] = [
+    ['dense-int4-sym', 'dense', {}, 4, true, 7, 64], ['bitmap-int4-asym', 'bitmap', {}, 4, false, 9, 96],
+    ['bitmap-int8-sym', 'bitmap', {}, 8, true, 5, 64], ['nm-2of4-int4-asym', 'nm', { n: 2, m: 4 }, 4, false, 6, 64],
+    ['nm-4of8-int8-asym', 'nm', { n: 4, m: 8 }, 8, false, 3, 128],
+  ];
+  for (const [name, format, nm, bits, symmetric, rows, cols] of QUANT) {
+    const w = weight(rows, cols, 'float32', 200 + k++, format === 'nm' ? nm : undefined);
+    const m = SparseMatrix.fromDense(w, { format, ...nm, quantize: { bits, groupSize: 32, symmetric } });
+    const path = join(dir, `${name}.safetensors`);
+    saveSafetensors.sync(path, { w: m, bias: Tensor.randn([rows], { seed: k }) });
+    seeds.push({ name, bytes: readFileSync(path) });
+  }
+  {
+    const [rows, cols, g] = [10, 48, 16];
+    const w = weight(rows, cols, 'bfloat16', 300);
+    const keep = Uint8Array.from(w.toFloat32Array(), (v) => (v !== 0 ? 1 : 0));
+    const slorbTerm = { scales: slorb.init(w, keep, { groupSize: g, dtype: 'bfloat16' }), groupSize: g, projection: slorb.projection(cols, g, { init: 'xavier', seed: 1 }) };
+    const path = join(dir, 'bitmap-slorb-bfloat16.safetensors');
+    saveSafetensors.sync(path, { w: SparseMatrix.fromDense(w, { format: 'bitmap', slorb: slorbTerm }) });
+    seeds.push({ name: 'bitmap-slorb-bfloat16', bytes: readFileSync(path) });
+  }
   const path = join(dir, 'plain.safetensors');
   saveSafetensors.sync(path, {
     f32: Tensor.randn([3, 5], { seed: 1 }), f16: Tensor.randn([4, 3], { seed: 2, dtype: 'float16' }),

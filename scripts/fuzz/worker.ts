@@ -41,7 +41,7 @@ async function exercise(m: SparseMatrix, r: Rng): Promise<void> {
     }
   }
   if (r.next() < 0.2) {
-    const again = SparseMatrix.fromParts(m.format, { shape: m.shape, dtype: m.dtype, n: m.n, m: m.m, parts: m.parts() });
+    const again = SparseMatrix.fromParts(m.format, { shape: m.shape, dtype: m.dtype, n: m.n, m: m.m, quant: m.quant, slorb: m.slorb, parts: m.parts() });
     if (!same(again.toDense(), dense)) throw new Untyped('fromParts(parts()) round trip changed the matrix');
     again.dispose();
   }

@@ -1,0 +1,149 @@
+// AVX2 kernels for 4-bit weights at N = 1 with fp32 activations (other quantized cases run
+// qspmm_portable on AVX2). Dense: the AVX-512 kernel's layout at half width. 64-column blocks: 32 code bytes
+// are 8 dwords holding columns 8i .. 8i+7, so a shift by 4s and a mask put column 8i + s at the
+// bottom of lane i; it is converted to fp32 and centered arithmetically (AVX2's vpermps has only
+// 8 entries), and x is staged as 8 planes X_s[i] = x[8i + s]. Each lane's 8-column sum of
+// (code - zero)·x is multiplied by its group's scale at the end of the block.
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "../formats/quant.h"
+#include "core/isa_target.h"
+#include "qspmm.h"
+
+#if SK_HAVE_X86
+SK_TARGET_BEGIN_AVX2
+namespace sk {
+namespace {
+
+inline float reduce_add(__m256 v) {
+  const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+}
+
+template <bool Asym>
+void qgemv_dense_int4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const int G = a.quant.group;
+  const int64_t cols = a.cols, gpr = cols / G, nb = (cols + 63) / 64;
+  const uint8_t* codes = a.as<uint8_t>(Part::values);
+  const uint16_t* scales = a.as<uint16_t>(Part::scales);
+  const uint8_t* zeros = Asym ? a.as<uint8_t>(Part::zeros) : nullptr;
+  // x.data holds k_padded >= nb * 64 floats, zero past cols: a last half block reads zeros.
+  float* xs = static_cast<float*>(x.workspace);
+  for (int64_t b = 0; b < nb; ++b)
+    for (int s = 0; s < 8; ++s)
+      for (int i = 0; i < 8; ++i) xs[64 * b + 8 * s + i] = x.data[64 * b + 8 * i + s];
+  const __m256i nib = _mm256_set1_epi32(15);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* p = codes + r * cols / 2;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const bool half = 64 * b + 32 >= cols;  // the last 32 columns of a row whose width is 32 mod 64
+      // Lanes 0-3 cover columns 0..31 of the block, lanes 4-7 columns 32..63.
+      const int64_t ga = r * gpr + 64 * b / G, gb = half ? ga : r * gpr + (64 * b + 32) / G;
+      const __m256 sv = _mm256_blend_ps(_mm256_set1_ps(_cvtsh_ss(scales[ga])), _mm256_set1_ps(_cvtsh_ss(scales[gb])), 0xf0);
+      const __m256 zv = Asym ? _mm256_blend_ps(_mm256_set1_ps(float(zeros[ga])), _mm256_set1_ps(float(zeros[gb])), 0xf0)
+                             : _mm256_set1_ps(8.f);
+      const __m256i v = half ? _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32 * b)))
+                             : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * b));
+      const __m256i vv = half ? _mm256_inserti128_si256(v, _mm_setzero_si128(), 1) : v;
+      const float* xb = xs + 64 * b;
+      auto w = [&](int s) { return _mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srli_epi32(vv, 4 * s), nib)), zv); };
+      __m256 p0 = _mm256_mul_ps(w(0), _mm256_load_ps(xb)), p1 = _mm256_mul_ps(w(1), _mm256_load_ps(xb + 8));
+      __m256 p2 = _mm256_mul_ps(w(2), _mm256_load_ps(xb + 16)), p3 = _mm256_mul_ps(w(3), _mm256_load_ps(xb + 24));
+      p0 = _mm256_fmadd_ps(w(4), _mm256_load_ps(xb + 32), p0);
+      p1 = _mm256_fmadd_ps(w(5), _mm256_load_ps(xb + 40), p1);
+      p2 = _mm256_fmadd_ps(w(6), _mm256_load_ps(xb + 48), p2);
+      p3 = _mm256_fmadd_ps(w(7), _mm256_load_ps(xb + 56), p3);
+      acc = _mm256_fmadd_ps(_mm256_add_ps(_mm256_add_ps(p0, p1), _mm256_add_ps(p2, p3)), sv, acc);
+    }
+    out.store(r, 0, reduce_add(acc));
+  }
+}
+
+// nm and bitmap 4-bit rows, per 8 columns: the next popcount codes (at most 8: 32 bits from
+// nibble vi) are broadcast and shifted into lanes, converted and centered, then moved to their
+// columns by a permutation from a 256-entry table (AVX2 has no expand); unkept lanes are zeroed.
+// Built at compile time: no code of this AVX2 region may run before the CPU check.
+struct ExpandTable {
+  alignas(32) int32_t idx[256][8];
+  constexpr ExpandTable() : idx{} {
+    for (int m = 0; m < 256; ++m)
+      for (int j = 0, k = 0; j < 8; ++j) idx[m][j] = (m >> j & 1) ? k++ : 0;
+  }
+};
+constexpr ExpandTable kExpand{};
+
+template <bool Asym>
+void qgemv_masked_int4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const int G = a.quant.group;
+  const int64_t cols = a.cols, gpr = cols / G, wpr = mask_words_per_row(cols);
+  const uint8_t* codes = a.as<uint8_t>(Part::values);
+  const uint64_t code_bytes = a.part(Part::values).bytes;
+  const uint16_t* scales = a.as<uint16_t>(Part::scales);
+  const uint8_t* zeros = Asym ? a.as<uint8_t>(Part::zeros) : nullptr;
+  const uint32_t* masks = a.as<uint32_t>(Part::masks);
+  const int32_t* rp = a.format == Format::bitmap ? a.as<int32_t>(Part::row_ptr) : nullptr;
+  const int64_t per_row = a.format == Format::nm ? nm_values_per_row(cols, a.n, a.m) : 0;
+  const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28), nib = _mm256_set1_epi32(15);
+  const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  for (int64_t r = r0; r < r1; ++r) {
+    int64_t vi = rp ? int64_t(rp[r]) : r * per_row;
+    const uint32_t* rm = masks + r * wpr;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t g = 0; g < gpr; ++g) {
+      const int64_t gi = r * gpr + g;
+      const __m256 zv = _mm256_set1_ps(Asym ? float(zeros[gi]) : 8.f);
+      __m256 ga = _mm256_setzero_ps(), gb = _mm256_setzero_ps();
+      for (int64_t c = g * G; c < (g + 1) * G; c += 16) {
+        for (int h = 0; h < 2; ++h) {
+          const uint32_t m = (rm[c / 32] >> (c % 32 + 8 * h)) & 0xffu;
+          if (!m) continue;
+          // 32 bits of codes from nibble vi: up to 5 bytes, never past the part.
+          const int64_t byte = vi >> 1;
+          uint64_t u = 0;
+          if (uint64_t(byte) + 8 <= code_bytes) {
+            std::memcpy(&u, codes + byte, 8);
+          } else {
+            for (uint64_t i = 0; uint64_t(byte) + i < code_bytes && i < 5; ++i) u |= uint64_t(codes[byte + i]) << (8 * i);
+          }
+          const uint32_t bits = uint32_t(u >> (4 * (vi & 1)));
+          vi += __builtin_popcount(m);
+          const __m256i lanes = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(int32_t(bits)), shifts), nib);
+          const __m256 w = _mm256_sub_ps(_mm256_cvtepi32_ps(lanes), zv);
+          const __m256i idx = _mm256_load_si256(reinterpret_cast<const __m256i*>(kExpand.idx[m]));
+          const __m256 keep = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(int32_t(m)), bit), bit));
+          const __m256 wc = _mm256_and_ps(_mm256_permutevar8x32_ps(w, idx), keep);
+          if (h) gb = _mm256_fmadd_ps(wc, _mm256_loadu_ps(x.data + c + 8), gb);
+          else ga = _mm256_fmadd_ps(wc, _mm256_loadu_ps(x.data + c), ga);
+        }
+      }
+      acc = _mm256_fmadd_ps(_mm256_add_ps(ga, gb), _mm256_set1_ps(_cvtsh_ss(scales[gi])), acc);
+    }
+    out.store(r, 0, reduce_add(acc));
+  }
+}
+
+}  // namespace
+
+SpmmKernel select_qspmm_avx2(const MatrixView& a, int64_t n) {
+  if (n != 1 || a.quant.bits != 4) return SpmmKernel{};
+  const bool asym = a.quant.asym;
+  switch (a.format) {
+    case Format::dense: return {asym ? qgemv_dense_int4<true> : qgemv_dense_int4<false>, XLayout::k_major, "qspmm_gemv_dense_int4_avx2", true, 1};
+    case Format::nm: return {asym ? qgemv_masked_int4<true> : qgemv_masked_int4<false>, XLayout::k_major, "qspmm_gemv_nm_int4_avx2", false, 1};
+    case Format::bitmap: return {asym ? qgemv_masked_int4<true> : qgemv_masked_int4<false>, XLayout::k_major, "qspmm_gemv_bitmap_int4_avx2", false, 1};
+    default: return SpmmKernel{};
+  }
+}
+
+}  // namespace sk
+SK_TARGET_END
+#else
+namespace sk {
+SpmmKernel select_qspmm_avx2(const MatrixView&, int64_t) { return SpmmKernel{}; }
+}  // namespace sk
+#endif
