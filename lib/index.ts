@@ -45,4 +45,14 @@ export {
   type ModelPruneOptions, type ModelPruneProgress, type ModelPruneReport, type LinearPruneReport, type LinearSolver, type SolverContext,
   type CalibrationMode, type BuiltinMethod, permuteMlpChannels,
 } from './model/prune-model.js';
+export {
+  SCORE_METHODS, type ScoreMethod, type StructureScores, type StructureScoreOptions, type BlockScores, type DependencyGroups, type BlockGroups,
+  type UnitGroup, type GroupMember,
+} from './model/structure.js';
+export {
+  planStructuredPrune, planFromMasks, saveStructureMasks, planSummary, PlanError, MASK_NAMES, type StructuredPlan, type BlockPlan, type PlanOptions,
+} from './model/structured-plan.js';
+export type { ShrinkOptions, ShrinkReport } from './model/shrink.js';
+export type { SliceOptions, SliceReport } from './model/slice.js';
+export type { BlockShape } from './model/config.js';
 export { owlSparsities, type OwlOptions } from './model/owl.js';

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { isFloatDType, type FloatDType } from '../dtype.js';
 import { QUANT_GROUP_SIZES, type QuantizeOptions } from '../quant.js';
 import { packageRoot } from '../native.js';
@@ -22,6 +22,8 @@ import { BENCH_MODEL_FORMATS, benchModel, printBenchModel, type BenchModelFormat
 import { evalDir, printEval } from './eval.js';
 import { MODEL_PRUNE_METHODS, printPruneModel, pruneModelDir } from './prune-model.js';
 import type { BuiltinMethod } from '../model/prune-model.js';
+import { printShrink, shrinkDir, type ShrinkCliOptions } from './shrink.js';
+import { SCORE_METHODS, type ScoreMethod } from '../model/structure.js';
 
 /** The package's version, from its package.json. */
 export const CLI_VERSION: string = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version;
@@ -80,6 +82,11 @@ function parseFormat(s: string, allowed: readonly string[], option = '--format')
   if (!allowed.includes(s)) throw new CliError(EXIT.usage, `${option}: expected one of ${allowed.join(', ')}, got '${s}'`);
   return s;
 }
+
+// Calibration input, shared by the whole-model commands.
+const calibOption = () => new Option('--calib <file>', 'calibration: text (needs tokenizer.json) or token ids (.safetensors int32, .bin/.tokens raw int32)');
+const samplesOption = () => new Option('--samples <n>', 'calibration windows').default('128');
+const seqLenOption = () => new Option('--seq-len <n>', 'tokens per calibration window').default('2048');
 
 export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<number>) => Promise<void>): Command {
   const program = new Command('sparsekit')
@@ -235,9 +242,7 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .option('--dsnot-initial <m>', 'dsnot: initial mask, wanda | sparsegpt', 'wanda')
     .option('--dsnot-cycles <n>', 'dsnot: prune-and-grow cycles per row', '50')
     .option('--alps-iters <n>', 'alps: ADMM iterations at most', '300')
-    .option('--calib <file>', 'calibration: text (needs tokenizer.json) or token ids (.safetensors int32, .bin/.tokens raw int32)')
-    .option('--samples <n>', 'calibration windows', '128')
-    .option('--seq-len <n>', 'tokens per calibration window', '2048')
+    .addOption(calibOption()).addOption(samplesOption()).addOption(seqLenOption())
     .option('--calibration <mode>', 'sequential | block | one-pass', 'sequential')
     .option('-f, --format <format>', 'storage of the pruned linears: auto | keep | dense | bitmap | csr | nm', 'auto')
     .option('--block-size <n>', 'sparsegpt: columns per block', '128')
@@ -271,6 +276,50 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
       }, ctx);
       if (ctx.opts.json) ctx.json(r);
       else printPruneModel(r, ctx);
+      return EXIT.ok;
+    }));
+
+  program.command('shrink')
+    .description('structured pruning: remove attention heads, MLP channels and blocks; writes a smaller dense checkpoint (docs/structured.md)')
+    .argument('<dir>', 'checkpoint folder: config.json + model.safetensors (or sharded)')
+    .requiredOption('-o, --out <dir>', 'output folder (HF layout); must not exist or be empty, unless --force')
+    .option('--score <method>', SCORE_METHODS.join(' | '), 'flap')
+    .option('--heads <r>', 'fraction of each layer\'s attention groups (kv heads with their query heads) to remove')
+    .option('--mlp <r>', 'fraction of each layer\'s MLP channels to remove')
+    .option('--blocks <r>', 'fraction of whole blocks to remove (lowest block influence)')
+    .option('--global <r>', 'FLAP\'s global ranking: fraction of the attention + MLP parameters to remove, sizes free per layer')
+    .option('--keep-shape <file>', 'target shape JSON: { layers, heads, kvHeads?, intermediate, hidden? }')
+    .option('--masks <file>', '0/1 masks (safetensors) made elsewhere, applied as they are')
+    .option('--hidden <n>', 'then slice the residual stream to n dims (SliceGPT-style rotation; needs --calib)')
+    .option('--gradients <file>', 'taylor: safetensors of <weight name>.grad tensors')
+    .addOption(calibOption()).addOption(samplesOption()).addOption(seqLenOption())
+    .option('--seed <n>', 'seed for the calibration window offsets', '0')
+    .option('--bias-compensation', 'fold FLAP\'s bias compensation into o_proj / down_proj biases (default with --score flap)')
+    .option('--no-bias-compensation', 'no compensation biases')
+    .option('--save-masks <file>', 'also write the plan as 0/1 masks (safetensors)')
+    .option('--force', 'write into a non-empty --out folder (replacing the files shrink writes)', false)
+    .action((dir: string, o: Record<string, string | boolean | undefined>) => run(async (ctx) => {
+      const score = o.score as ScoreMethod;
+      if (!SCORE_METHODS.includes(score)) throw new CliError(EXIT.usage, `--score: expected one of ${SCORE_METHODS.join(', ')}, got '${o.score}'`);
+      const ratio = (k: string, name: string) => (o[k] === undefined ? undefined : parseNumberOpt(o[k] as string, name, 0, 1, true));
+      const ratios = { heads: ratio('heads', '--heads'), mlp: ratio('mlp', '--mlp'), blocks: ratio('blocks', '--blocks') };
+      const hasRatios = Object.values(ratios).some((v) => v !== undefined);
+      const sources = [hasRatios, o.global !== undefined, o.keepShape !== undefined && o.masks === undefined, o.masks !== undefined].filter(Boolean).length;
+      if (sources > 1 || (sources === 0 && o.hidden === undefined))
+        throw new CliError(EXIT.usage, 'give one plan (--heads/--mlp/--blocks, --global, --keep-shape, or --masks with an optional --keep-shape to check), --hidden, or both');
+      const plan: ShrinkCliOptions['plan'] = sources === 0 ? { none: true } : o.masks !== undefined ? { masks: o.masks as string, shapeFile: o.keepShape as string | undefined }
+        : o.keepShape !== undefined ? { shapeFile: o.keepShape as string }
+        : o.global !== undefined ? { global: parseNumberOpt(o.global as string, '--global', 0, 1, true) }
+        : { ratios: Object.fromEntries(Object.entries(ratios).filter(([, v]) => v !== undefined)) };
+      const r = await shrinkDir(dir, o.out as string, {
+        score, plan, calib: o.calib as string | undefined, gradients: o.gradients as string | undefined,
+        samples: parseIntOpt(o.samples as string, '--samples', 1, 1 << 20), seqLen: parseIntOpt(o.seqLen as string, '--seq-len', 2, 1 << 20),
+        seed: parseIntOpt(o.seed as string, '--seed', 0, 2 ** 31), biasCompensation: o.biasCompensation as boolean | undefined,
+        saveMasks: o.saveMasks as string | undefined, force: o.force === true,
+        hidden: o.hidden === undefined ? undefined : parseIntOpt(o.hidden as string, '--hidden', 1, 1 << 20),
+      }, ctx);
+      if (ctx.opts.json) ctx.json(r);
+      else printShrink(r, ctx);
       return EXIT.ok;
     }));
 

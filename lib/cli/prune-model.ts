@@ -12,6 +12,7 @@ import { calibrationWindows, readTokensOrText } from '../model/tokens.js';
 import type { PrunePattern } from '../prune.js';
 import type { Format } from '../sparse-matrix.js';
 import { CliError, Context, EXIT, fmtBytes, fmtPct, table } from './context.js';
+import { interruptible, saveModelDir } from './model-steps.js';
 
 /** Every whole-model method (the layer-level `prune` command has the first three). */
 export const MODEL_PRUNE_METHODS: readonly BuiltinMethod[] = ['magnitude', 'wanda', 'sparsegpt', 'ria', 'dsnot', 'alps'];
@@ -63,13 +64,9 @@ export async function pruneModelDir(input: string, output: string, o: PruneModel
   const bar = ctx.progress(model.blocks.length, 'blocks');
   let current = -1;
   let rss = process.memoryUsage().rss;
-  const abort = new AbortController();
-  const onAbort = () => abort.abort();
-  ctx.signal.addEventListener('abort', onAbort, { once: true });
-  let report: ModelPruneReport;
-  try {
-    report = await model.prune(samples, { method: o.method, ...o.pattern, ...o.extra, calibration: o.calibration, blockSize: o.blockSize, damping: o.damping } as never, {
-      signal: abort.signal,
+  const report = await interruptible(ctx, bar, async (signal) => {
+    const r = await model.prune(samples, { method: o.method, ...o.pattern, ...o.extra, calibration: o.calibration, blockSize: o.blockSize, damping: o.damping } as never, {
+      signal,
       onProgress: (p) => {
         rss = Math.max(rss, process.memoryUsage().rss);
         if (p.stage === 'done') return;
@@ -82,22 +79,10 @@ export async function pruneModelDir(input: string, output: string, o: PruneModel
       },
     });
     if (current >= 0) bar.done();
-  } catch (e) {
-    if (ctx.signal.aborted) throw new CliError(EXIT.interrupted, 'interrupted');
-    throw e;
-  } finally {
-    bar.stop();
-    ctx.signal.removeEventListener('abort', onAbort);
-  }
+    return r;
+  });
   ctx.checkAborted();
-  let saved: { bytes: number; files: string[] };
-  try {
-    saved = await model.save(output, { format: o.format, maxShardBytes: o.maxShardBytes, overwrite: o.force });
-  } catch (e) {
-    if ((e as { code?: string }).code === 'ERR_IO' || (e as NodeJS.ErrnoException).errno !== undefined)
-      throw new CliError(EXIT.output, `cannot write '${output}': ${(e as Error).message}`);
-    throw e;
-  }
+  const saved = await saveModelDir(model, output, { format: o.format, maxShardBytes: o.maxShardBytes, overwrite: o.force });
   // The kernel's high-water mark also sees peaks between progress callbacks (a Hessian's factorisation).
   rss = Math.max(rss, process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
   return { command: 'prune-model', version: 1, input, output, outputBytes: saved.bytes, outputFiles: saved.files, peakRssBytes: rss, ...report };

@@ -6,7 +6,8 @@
 import { native } from '../native.js';
 import { linear, type Weight } from '../ops.js';
 import { Tensor } from '../tensor.js';
-import type { LlamaConfig } from './config.js';
+import { SparseMatrix } from '../sparse-matrix.js';
+import type { BlockShape, LlamaConfig } from './config.js';
 
 export const LINEARS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 export type LinearName = (typeof LINEARS)[number];
@@ -41,6 +42,20 @@ export interface LlamaBlock {
   inputNorm: Tensor;
   postNorm: Tensor;
   readonly linears: Record<LinearName, LinearSlot>;
+}
+
+/** Rows of a linear weight (its output features). */
+export function weightRows(w: Weight): number {
+  return w instanceof SparseMatrix ? w.rows : w.shape[0]!;
+}
+
+/**
+ * The block's sizes, read from its weights: structurally pruned models (shrink()) may have fewer
+ * heads or MLP channels in some blocks than config.json's standard fields say.
+ */
+export function blockShape(block: LlamaBlock, headDim: number): BlockShape {
+  const L = block.linears;
+  return { heads: weightRows(L.q_proj.weight) / headDim, kvHeads: weightRows(L.k_proj.weight) / headDim, intermediate: weightRows(L.gate_proj.weight) };
 }
 
 /**
@@ -81,7 +96,8 @@ export async function blockForward(block: LlamaBlock, x: Float32Array, ctx: Bloc
   const c = ctx.config;
   const rows = ctx.batch * ctx.tokens;
   const hidden = c.hiddenSize;
-  const qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim;
+  const { heads, kvHeads, intermediate } = blockShape(block, c.headDim);
+  const qDim = heads * c.headDim, kvDim = kvHeads * c.headDim;
   const L = block.linears;
 
   const h = new Float32Array(rows * hidden);
@@ -89,8 +105,8 @@ export async function blockForward(block: LlamaBlock, x: Float32Array, ctx: Bloc
   const hT = Tensor.from(h, [rows, hidden]);
   if (hook && (await hook('qkv', hT))) return null;
   const [q, k, v] = await Promise.all([proj(hT, L.q_proj), proj(hT, L.k_proj), proj(hT, L.v_proj)]);
-  native.modelRope(q, rows, c.numHeads, c.headDim, ctx.positions, ctx.invFreq);
-  native.modelRope(k, rows, c.numKvHeads, c.headDim, ctx.positions, ctx.invFreq);
+  native.modelRope(q, rows, heads, c.headDim, ctx.positions, ctx.invFreq);
+  native.modelRope(k, rows, kvHeads, c.headDim, ctx.positions, ctx.invFreq);
   let kc = k, vc = v, capacity = ctx.tokens;
   if (ctx.cache) {
     ({ k: kc, v: vc, capacity } = ctx.cache);
@@ -102,7 +118,7 @@ export async function blockForward(block: LlamaBlock, x: Float32Array, ctx: Bloc
   }
   const att = new Float32Array(rows * qDim);
   const shape = {
-    batch: ctx.batch, tokens: ctx.tokens, past: ctx.cache ? ctx.past : 0, capacity, heads: c.numHeads, kvHeads: c.numKvHeads,
+    batch: ctx.batch, tokens: ctx.tokens, past: ctx.cache ? ctx.past : 0, capacity, heads, kvHeads,
     headDim: c.headDim, scale: 1 / Math.sqrt(c.headDim),
   };
   // Small problems (decode steps) stay on this thread: a worker round trip costs more than the work.
@@ -119,7 +135,7 @@ export async function blockForward(block: LlamaBlock, x: Float32Array, ctx: Bloc
   if (hook && (await hook('gateUp', h2T))) return null;
   const [g, u] = await Promise.all([proj(h2T, L.gate_proj), proj(h2T, L.up_proj)]);
   native.modelSwiglu(g, u);
-  const gT = Tensor.from(g, [rows, c.intermediateSize]);
+  const gT = Tensor.from(g, [rows, intermediate]);
   if (hook && (await hook('down', gT))) return null;
   const d = await proj(gT, L.down_proj);
   addInto(out, d);

@@ -15,6 +15,13 @@ export interface RopeScaling {
   originalMaxPositionEmbeddings: number;
 }
 
+/** One decoder block's sizes; they differ between blocks only in structurally pruned models (docs/structured.md). */
+export interface BlockShape {
+  heads: number;
+  kvHeads: number;
+  intermediate: number;
+}
+
 export interface LlamaConfig {
   architecture: string;
   vocabSize: number;
@@ -29,6 +36,11 @@ export interface LlamaConfig {
   ropeScaling: RopeScaling | null;
   maxPositionEmbeddings: number;
   tieWordEmbeddings: boolean;
+  /**
+   * Per-block sizes from `sparsekit_layer_shapes` (written by shrink() when blocks differ), or null
+   * when every block has the standard fields' sizes.
+   */
+  layerShapes: BlockShape[] | null;
   /** The parsed config.json, every key (written back unchanged by save()). */
   raw: Record<string, unknown>;
 }
@@ -90,12 +102,15 @@ export function parseConfig(text: string, path = 'config.json'): LlamaConfig {
       throw bad(path, `rope_scaling type ${JSON.stringify(type)} is not supported (llama3 or none)`);
     }
   }
+  const numLayers = int(r, 'num_hidden_layers', path);
+  const intermediateSize = int(r, 'intermediate_size', path);
+  const layerShapes = parseLayerShapes(r.sparsekit_layer_shapes, path, numLayers, { heads: numHeads, kvHeads: numKvHeads, intermediate: intermediateSize });
   return {
     architecture: arch,
     vocabSize: int(r, 'vocab_size', path),
     hiddenSize,
-    intermediateSize: int(r, 'intermediate_size', path),
-    numLayers: int(r, 'num_hidden_layers', path),
+    intermediateSize,
+    numLayers,
     numHeads,
     numKvHeads,
     headDim,
@@ -104,8 +119,39 @@ export function parseConfig(text: string, path = 'config.json'): LlamaConfig {
     ropeScaling,
     maxPositionEmbeddings: int(r, 'max_position_embeddings', path, 2048),
     tieWordEmbeddings: r.tie_word_embeddings === true,
+    layerShapes,
     raw: r,
   };
+}
+
+/**
+ * `sparsekit_layer_shapes`: one `{ num_attention_heads, num_key_value_heads, intermediate_size }`
+ * per layer, each at most the standard field (which holds the maximum) and keeping the query heads
+ * per kv head of the standard fields, so GQA's grouping is the same in every layer.
+ */
+function parseLayerShapes(v: unknown, path: string, layers: number, max: BlockShape): BlockShape[] | null {
+  if (v === undefined || v === null) return null;
+  const key = 'sparsekit_layer_shapes';
+  if (!Array.isArray(v) || v.length !== layers) throw bad(path, `'${key}' must be an array of ${layers} objects (one per layer)`);
+  const perKv = max.heads / max.kvHeads;
+  return v.map((e, i) => {
+    if (typeof e !== 'object' || e === null || Array.isArray(e)) throw bad(path, `'${key}[${i}]' must be an object`);
+    const o = e as Record<string, unknown>;
+    const at = `${path}: ${key}[${i}]`;
+    const shape = {
+      heads: int(o, 'num_attention_heads', at), kvHeads: int(o, 'num_key_value_heads', at), intermediate: int(o, 'intermediate_size', at),
+    };
+    if (shape.heads > max.heads || shape.kvHeads > max.kvHeads || shape.intermediate > max.intermediate)
+      throw bad(path, `'${key}[${i}]' exceeds the standard fields (which must hold the largest layer)`);
+    if (shape.heads !== shape.kvHeads * perKv)
+      throw bad(path, `'${key}[${i}]': num_attention_heads must be ${perKv} x num_key_value_heads, as in the standard fields`);
+    return shape;
+  });
+}
+
+/** Sizes of block `i` (its entry of sparsekit_layer_shapes, else the standard fields). */
+export function blockShapeOf(c: LlamaConfig, i: number): BlockShape {
+  return c.layerShapes?.[i] ?? { heads: c.numHeads, kvHeads: c.numKvHeads, intermediate: c.intermediateSize };
 }
 
 /**

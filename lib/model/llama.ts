@@ -4,7 +4,7 @@
  * optional KV cache, perplexity, sequential pruning (prune-model.ts) and save. Activations are
  * float32; weights stay in their stored dtype and format and go through linear().
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, isFloatDType, type FloatDType } from '../dtype.js';
 import { weightStats } from '../cost-model.js';
@@ -16,9 +16,13 @@ import { SparseMatrix, type Format } from '../sparse-matrix.js';
 import { Tensor } from '../tensor.js';
 import { Checkpoint } from './checkpoint.js';
 import { INDEX_FILE, SIDE_FILES, checkMaxShardBytes, checkOutputFolder, writeCheckpoint } from './checkpoint-writer.js';
-import { parseConfig, ropeInvFreq, type LlamaConfig } from './config.js';
-import { LINEARS, blockForward, linearTensorName, type InputHook, type LlamaBlock, type LinearSlot } from './block.js';
+import { blockShapeOf, parseConfig, ropeInvFreq, type LlamaConfig } from './config.js';
+import { LINEARS, blockForward, blockShape, linearTensorName, type InputHook, type LlamaBlock, type LinearSlot } from './block.js';
 import { pruneModel, type ModelPruneOptions, type ModelPruneProgress, type ModelPruneReport } from './prune-model.js';
+import { dependencyGroups, structureScores, type DependencyGroups, type StructureScoreOptions, type StructureScores } from './structure.js';
+import type { StructuredPlan } from './structured-plan.js';
+import { parameterCount, shrinkModel, type ShrinkOptions, type ShrinkReport } from './shrink.js';
+import { sliceHidden, type SliceOptions, type SliceReport } from './slice.js';
 
 export interface KvCache {
   readonly batch: number;
@@ -78,7 +82,8 @@ function checkTokens(ids: unknown, vocab: number, what = 'tokenIds'): Int32Array
 }
 
 export class LlamaModel {
-  readonly config: LlamaConfig;
+  /** Replaced (not edited) by shrink(); save() writes it back as config.json when it changed. */
+  config: LlamaConfig;
   /** The folder it was loaded from. */
   readonly dir: string;
   readonly blocks: LlamaBlock[];
@@ -88,6 +93,11 @@ export class LlamaModel {
   lmHead: Weight;
   readonly invFreq: Float32Array;
   #ckpt: Checkpoint | null;
+  /** Block i's layer index in the source checkpoint (they differ once shrink() removed blocks). */
+  #sourceLayer: number[];
+  #configChanged = false;
+  /** The embedding and final norm as loaded: save() passes them through unless replaced (sliceHidden). */
+  readonly #loaded: { embed: Tensor; norm: Tensor };
 
   private constructor(dir: string, config: LlamaConfig, ckpt: Checkpoint, blocks: LlamaBlock[], embed: Tensor, norm: Tensor, lmHead: Weight) {
     this.dir = dir;
@@ -98,6 +108,19 @@ export class LlamaModel {
     this.norm = norm;
     this.lmHead = lmHead;
     this.invFreq = ropeInvFreq(config);
+    this.#sourceLayer = blocks.map((b) => b.index);
+    this.#loaded = { embed, norm };
+  }
+
+  /**
+   * @internal shrink()'s hand-over: the new config and blocks (indexed 0..n-1), and for each block
+   * the source layer it came from.
+   */
+  replaceStructure(config: LlamaConfig, blocks: LlamaBlock[], sourceLayer: number[]): void {
+    this.config = config;
+    this.blocks.splice(0, this.blocks.length, ...blocks);
+    this.#sourceLayer = sourceLayer.map((l) => this.#sourceLayer[l]!);
+    this.#configChanged = true;
   }
 
   /**
@@ -118,7 +141,6 @@ export class LlamaModel {
     const ckpt = await Checkpoint.open(dir);
     try {
       const c = config;
-      const qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim;
       const dense = (name: string, shape: number[]): Tensor => {
         if (!ckpt.has(name)) throw new FormatError(`${dir}: missing tensor '${name}'`);
         const v = ckpt.get(name);
@@ -139,12 +161,14 @@ export class LlamaModel {
         return dense(name, [rows, cols]);
       };
       const bias = (name: string, rows: number): Tensor | null => (ckpt.has(name) ? dense(name, [rows]) : null);
-      const dims: Record<(typeof LINEARS)[number], [number, number]> = {
-        q_proj: [qDim, c.hiddenSize], k_proj: [kvDim, c.hiddenSize], v_proj: [kvDim, c.hiddenSize], o_proj: [c.hiddenSize, qDim],
-        gate_proj: [c.intermediateSize, c.hiddenSize], up_proj: [c.intermediateSize, c.hiddenSize], down_proj: [c.hiddenSize, c.intermediateSize],
-      };
       const blocks: LlamaBlock[] = [];
       for (let i = 0; i < c.numLayers; i++) {
+        const shape = blockShapeOf(c, i);
+        const qDim = shape.heads * c.headDim, kvDim = shape.kvHeads * c.headDim;
+        const dims: Record<(typeof LINEARS)[number], [number, number]> = {
+          q_proj: [qDim, c.hiddenSize], k_proj: [kvDim, c.hiddenSize], v_proj: [kvDim, c.hiddenSize], o_proj: [c.hiddenSize, qDim],
+          gate_proj: [shape.intermediate, c.hiddenSize], up_proj: [shape.intermediate, c.hiddenSize], down_proj: [c.hiddenSize, shape.intermediate],
+        };
         const linears = {} as Record<(typeof LINEARS)[number], LinearSlot>;
         for (const l of LINEARS) {
           const name = linearTensorName(i, l);
@@ -184,9 +208,10 @@ export class LlamaModel {
     if (!Number.isSafeInteger(batch) || batch < 1 || batch > 4096) throw new ArgumentError(`batch: expected an integer in [1, 4096], got ${String(batch)}`);
     if (!Number.isSafeInteger(capacity) || capacity! < 1 || capacity! > 1 << 20)
       throw new ArgumentError(`capacity: expected an integer in [1, 1048576], got ${String(capacity)}`);
-    const n = batch * capacity! * this.config.numKvHeads * this.config.headDim;
-    const k = this.blocks.map(() => new Float32Array(n));
-    const v = this.blocks.map(() => new Float32Array(n));
+    const hd = this.config.headDim;
+    const n = (b: LlamaBlock) => batch * capacity! * blockShape(b, hd).kvHeads * hd;
+    const k = this.blocks.map((b) => new Float32Array(n(b)));
+    const v = this.blocks.map((b) => new Float32Array(n(b)));
     return { batch, capacity: capacity!, length: 0, k, v };
   }
 
@@ -312,6 +337,41 @@ export class LlamaModel {
     return pruneModel(this, calibration, options, control);
   }
 
+  /** What structured pruning removes together: attention groups, MLP channels, blocks (docs/structured.md). */
+  dependencyGroups(): DependencyGroups {
+    this.checkpoint();
+    return dependencyGroups(this);
+  }
+
+  /** Importance of every attention group, head, MLP channel and block from calibration samples (docs/structured.md). */
+  structureScores(calibration: Int32Array[] | Tensor, options: StructureScoreOptions): Promise<StructureScores> {
+    this.checkpoint();
+    return structureScores(this, calibration, options);
+  }
+
+  /**
+   * Removes the plan's structures in place (smaller dense weights, fewer blocks, config updated;
+   * save() writes the smaller checkpoint). Resolves to what changed.
+   */
+  async shrink(plan: StructuredPlan, options: ShrinkOptions = {}): Promise<ShrinkReport> {
+    return shrinkModel(this, plan, options);
+  }
+
+  /**
+   * Width pruning (SliceGPT-style, one rotation for the whole residual stream): hidden_size becomes
+   * `options.hidden`, in place (docs/structured.md, "Hidden dims").
+   */
+  sliceHidden(calibration: Int32Array[] | Tensor, options: SliceOptions): Promise<SliceReport> {
+    this.checkpoint();
+    return sliceHidden(this, calibration, options);
+  }
+
+  /** Parameters held (embedding, LM head when untied, norms, linears, biases). */
+  parameterCount(): number {
+    this.checkpoint();
+    return parameterCount(this);
+  }
+
   /**
    * Re-stores every block linear in memory ('dense' unpacks; 'nm' needs weights that follow 2:4 or
    * 4:8; 'auto' asks the cost model per weight). The LM head and embeddings are not touched.
@@ -348,17 +408,44 @@ export class LlamaModel {
     checkOutputFolder(dir, options.overwrite ?? false);
     mkdirSync(dir, { recursive: true });
     if (!statSync(dir).isDirectory()) throw new IOError(`${dir}: not a folder`);
-    const held = new Map<string, Weight>();
-    for (const s of this.linearSlots()) held.set(s.name, s.weight);
     const values: [string, () => Promise<SaveValue>][] = [];
+    // Block tensors come from the blocks as held (shrink() may have resized, renumbered or removed
+    // them); other tensors of a source layer (buffers some checkpoints store) follow their block.
+    const layerOf = /^model\.layers\.(\d+)\.(.*)$/;
+    const newIndex = new Map(this.#sourceLayer.map((src, i) => [src, i]));
+    const own = new Set<string>();
+    const blockValues: [string, () => Promise<SaveValue>][] = [];
+    for (const b of this.blocks) {
+      const i = b.index;
+      const add = (name: string, make: () => Promise<SaveValue>) => { own.add(name); blockValues.push([name, make]); };
+      add(`model.layers.${i}.input_layernorm.weight`, async () => b.inputNorm);
+      add(`model.layers.${i}.post_attention_layernorm.weight`, async () => b.postNorm);
+      for (const l of LINEARS) {
+        const slot = b.linears[l];
+        add(linearTensorName(i, l), () => storeAs(slot.weight, format, options.expectedN ?? 1));
+        const bias = slot.bias;
+        if (bias) add(linearTensorName(i, l, 'bias'), async () => bias);
+      }
+    }
     for (const name of ckpt.names) {
-      const w = held.get(name);
-      if (w) values.push([name, () => storeAs(w, format, options.expectedN ?? 1)]);
-      else if (name === 'lm_head.weight' && this.lmHead !== this.embed) values.push([name, async () => this.lmHead as SaveValue]);
+      const m = layerOf.exec(name);
+      if (m) {
+        const i = newIndex.get(Number(m[1]));
+        const renamed = `model.layers.${i}.${m[2]}`;
+        // A source tensor the blocks hold (or dropped: a removed bias or block) is not passed through.
+        if (i === undefined || own.has(renamed) || /^(input_layernorm|post_attention_layernorm|self_attn\.[qkvo]_proj|mlp\.(gate|up|down)_proj)\./.test(m[2]!)) continue;
+        values.push([renamed, async () => ckpt.fileOf(name).get(name) as SaveValue]);
+      } else if (name === 'lm_head.weight' && this.lmHead !== this.embed) values.push([name, async () => this.lmHead as SaveValue]);
+      else if (name === 'model.embed_tokens.weight' && this.embed !== this.#loaded.embed) values.push([name, async () => this.embed]);
+      else if (name === 'model.norm.weight' && this.norm !== this.#loaded.norm) values.push([name, async () => this.norm]);
       else values.push([name, async () => ckpt.fileOf(name).get(name) as SaveValue]);
     }
+    // A tied checkpoint whose head became its own tensor (sliceHidden folds the final norm into it).
+    if (!ckpt.has('lm_head.weight') && this.lmHead !== this.embed) values.push(['lm_head.weight', async () => this.lmHead as SaveValue]);
+    values.push(...blockValues);
     const written = await writeCheckpoint(dir, values, { maxShardBytes, overwrite: options.overwrite ?? false });
-    copyFileSync(join(this.dir, 'config.json'), join(dir, 'config.json'));
+    if (this.#configChanged) writeFileSync(join(dir, 'config.json'), JSON.stringify(this.config.raw, null, 2) + '\n');
+    else copyFileSync(join(this.dir, 'config.json'), join(dir, 'config.json'));
     for (const f of SIDE_FILES) if (existsSync(join(this.dir, f)) && resolve(this.dir, f) !== resolve(dir, f)) copyFileSync(join(this.dir, f), join(dir, f));
     return { bytes: written.bytes, files: written.index ? [...written.files, INDEX_FILE] : written.files };
   }

@@ -204,7 +204,8 @@ export async function permuteMlpChannels(block: LlamaBlock, perm: Int32Array, do
   }
 }
 
-function checkSamples(calibration: unknown, vocab: number): Int32Array[] {
+/** Calibration samples as Int32Array windows, every id checked against the vocabulary. */
+export function checkSamples(calibration: unknown, vocab: number): Int32Array[] {
   let samples: Int32Array[];
   if (calibration instanceof Tensor) {
     if (calibration.dtype !== 'int32' || calibration.ndim !== 2) throw new ShapeError(`calibration: expected an int32 Tensor [samples, seqLen], got ${calibration}`);
@@ -228,6 +229,24 @@ function patternOf(options: ModelPruneOptions): { pattern: PrunePattern; label: 
   if (options.sparsity !== undefined) return { pattern: { sparsity: options.sparsity }, label: `${Math.round(options.sparsity * 1000) / 10}%` };
   if (options.n !== undefined && options.m !== undefined) return { pattern: { n: options.n, m: options.m }, label: `${options.n}:${options.m}` };
   throw new ArgumentError('options: give { sparsity } or { n, m }');
+}
+
+/**
+ * Samples of equal length grouped to run together, up to CHUNK_TOKENS tokens per forward (fewer,
+ * larger products than one sample at a time, the same statistics), with each group's block context.
+ */
+export function calibrationChunks(model: LlamaModel, samples: Int32Array[]): { chunks: Int32Array[][]; contexts: BlockContext[] } {
+  const chunks: Int32Array[][] = [];
+  for (const s of samples) {
+    const last = chunks.at(-1);
+    if (last && last[0]!.length === s.length && (last.length + 1) * s.length <= CHUNK_TOKENS) last.push(s);
+    else chunks.push([s]);
+  }
+  const contexts = chunks.map((c): BlockContext => ({
+    config: model.config, batch: c.length, tokens: c[0]!.length, past: 0,
+    positions: Int32Array.from({ length: c.length * c[0]!.length }, (_, i) => i % c[0]!.length), invFreq: model.invFreq, cache: null,
+  }));
+  return { chunks, contexts };
 }
 
 export async function pruneModel(
@@ -263,18 +282,7 @@ export async function pruneModel(
     method: solver.name, pattern: label, calibration: mode, samples: samples.length, tokens: samples.reduce((s, x) => s + x.length, 0),
     linears: [], blockSeconds: [], seconds: 0, sparsity: 0,
   };
-  // Samples of equal length run together, up to CHUNK_TOKENS tokens per forward: fewer, larger
-  // products than one sample at a time, the same statistics.
-  const chunks: Int32Array[][] = [];
-  for (const s of samples) {
-    const last = chunks.at(-1);
-    if (last && last[0]!.length === s.length && (last.length + 1) * s.length <= CHUNK_TOKENS) last.push(s);
-    else chunks.push([s]);
-  }
-  const contexts = chunks.map((c): BlockContext => ({
-    config: model.config, batch: c.length, tokens: c[0]!.length, past: 0,
-    positions: Int32Array.from({ length: c.length * c[0]!.length }, (_, i) => i % c[0]!.length), invFreq: model.invFreq, cache: null,
-  }));
+  const { chunks, contexts } = calibrationChunks(model, samples);
   const embed = () => chunks.map((c) => model.embedTokens(c.length === 1 ? c[0]! : Int32Array.from(c.flatMap((x) => [...x]))));
   let xs = solver.stats === 'none' ? [] : embed();
   const progress = (block: number, stage: ModelPruneProgress['stage'], step: number, steps: number, group?: InputGroup) => {
