@@ -30,7 +30,7 @@ import mutations from './mutations.mjs';
  */
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const AREAS = ['formats', 'io', 'core', 'cpu', 'solvers', 'cuda', 'lib', 'model', 'quant', 'adapters', 'sizes', 'fuzz'];
+export const AREAS = ['formats', 'io', 'core', 'cpu', 'solvers', 'cuda', 'lib', 'model', 'quant', 'adapters', 'sizes', 'fuzz', 'structured'];
 
 /** How a mutated file is rebuilt: native sources go into the addon (node-gyp, incremental); lib/ and scripts/ TypeScript run from source. */
 export function buildKind(file) {

@@ -20,6 +20,9 @@ const SLORB = ['test/slorb.test.ts'];
 const ADAPTERS = ['test/adapters.test.ts'];
 const FUZZ = ['test/fuzz.test.ts'];
 const QUANT_IO = ['test/quant.test.ts', 'test/untrusted.test.ts'];
+const STRUCTURED = ['test/structured.test.ts'];
+const OWL = ['test/model-prune-beyond.test.ts'];
+const BEYOND = ['test/solvers-beyond.test.ts'];
 
 /** @type {import('./mutate.mjs').Mutation[]} */
 export default [
@@ -653,5 +656,68 @@ export default [
     id: 'fuzz-case-seed', area: 'fuzz', file: 'scripts/fuzz/rng.ts',
     from: 'Math.imul(i + 1, 0x165667b1)', to: 'Math.imul(1, 0x165667b1)', tests: FUZZ,
     why: 'every case of a strategy gets the same seed: a run of 400 cases tests one file 400 times',
+  },
+  // ---- structured: scores, plans and surgery (lib/model/structure.ts, structured-plan.ts, shrink.ts) ----
+  {
+    id: 'structured-plan-ratio-one', area: 'structured', file: 'lib/model/structured-plan.ts',
+    from: 'v < 0 || v >= 1) throw new PlanError(field', to: 'v < 0 || v > 1) throw new PlanError(field', tests: STRUCTURED,
+    why: 'a ratio of 1 is accepted: every head or channel of a block is removed and the block computes nothing',
+  },
+  {
+    id: 'structured-plan-count-max', area: 'structured', file: 'lib/model/structured-plan.ts',
+    from: 'if (v > max) throw new PlanError(field', to: 'if (v > max + 1) throw new PlanError(field', tests: STRUCTURED,
+    why: 'a target shape one larger than the model (e.g. 33 heads of 32) is accepted instead of a typed error',
+  },
+  {
+    id: 'structured-flap-attention-square', area: 'structured', file: 'lib/model/structure.ts',
+    from: 'attention: oVar.map((v, j) => (v * oCol[j]!) ** 2)', to: 'attention: oVar.map((v, j) => v * oCol[j]!)', tests: STRUCTURED,
+    why: "FLAP's attention score loses its square (as FLAP's code computes it): heads and channels rank against each other differently",
+  },
+  {
+    id: 'structured-standardize-sample', area: 'structured', file: 'lib/model/structure.ts',
+    from: 'const std = Math.sqrt(ss / Math.max(1, n - 1));', to: 'const std = Math.sqrt(ss / Math.max(1, n));', tests: STRUCTURED,
+    why: "FLAP's standardization uses the population std instead of the sample std: global rankings shift between layers of different widths",
+  },
+  {
+    id: 'structured-compensation-kept', area: 'structured', file: 'lib/model/shrink.ts',
+    from: 'for (let j = 0; j < cols; j++) if (!kept[j]) s += W[r * cols + j]! * mean[j]!;', to: 'for (let j = 0; j < cols; j++) if (kept[j]) s += W[r * cols + j]! * mean[j]!;', tests: STRUCTURED,
+    why: "FLAP's bias compensation sums the kept channels' mean contribution instead of the removed ones': the shrunk model's outputs shift",
+  },
+  {
+    id: 'structured-kv-rows', area: 'structured', file: 'lib/model/shrink.ts',
+    from: 'kvKeep = expand(p.attention, hd)', to: 'kvKeep = expand(p.attention, r * hd)', tests: STRUCTURED,
+    why: 'with GQA, k/v rows are removed at the query heads\' stride: the wrong kv heads are kept (or the slice runs past the weight)',
+  },
+  {
+    id: 'owl-spread', area: 'structured', file: 'lib/model/owl.ts',
+    from: '((r - lo) / (hi - lo)) * lambda * 2', to: '((r - lo) / (hi - lo)) * lambda', tests: OWL,
+    why: "OWL's per-block sparsities spread ±λ/2 around the target instead of ±λ",
+  },
+  {
+    id: 'owl-threshold', area: 'structured', file: 'lib/model/owl.ts',
+    from: 'this.#threshold = (M * this.#sum) / Math.max(1, this.#count);', to: 'this.#threshold = this.#sum / Math.max(1, this.#count);', tests: OWL,
+    why: 'the outlier threshold forgets M: every weight above the mean counts as an outlier',
+  },
+
+  // ---- solvers beyond SparseGPT (native/solvers/ria.cpp, dsnot.cpp, alps.cpp) ----
+  {
+    id: 'ria-relative-colsum', area: 'solvers', file: 'native/solvers/ria.cpp',
+    from: 'a / colsum[size_t(c)] + a / rowsum[size_t(r)]', to: 'a / rowsum[size_t(r)] + a / rowsum[size_t(r)]', tests: BEYOND,
+    why: "RIA's relative importance drops the column term: it degenerates to a row-normalized magnitude",
+  },
+  {
+    id: 'ria-activation-power', area: 'solvers', file: 'native/solvers/ria.cpp',
+    from: 'std::pow(std::sqrt(sumsq[size_t(j)]), opt.a)', to: 'std::sqrt(sumsq[size_t(j)])', tests: BEYOND,
+    why: "RIA ignores its exponent a: the activation norm enters to the power 1 instead of 0.5",
+  },
+  {
+    id: 'dsnot-grow-end', area: 'solvers', file: 'native/solvers/dsnot.cpp',
+    from: 'const int64_t gi = err > 0 ? grow[size_t(ghi--)] : grow[size_t(glo++)];', to: 'const int64_t gi = err > 0 ? grow[size_t(glo++)] : grow[size_t(ghi--)];', tests: BEYOND,
+    why: 'DSnoT grows from the wrong end of its candidate list: swaps add to the reconstruction error instead of offsetting it',
+  },
+  {
+    id: 'alps-rho-growth', area: 'solvers', file: 'native/solvers/alps.cpp',
+    from: 'rho *= 1.3;', to: 'rho *= 1.03;', tests: BEYOND,
+    why: "ALPS's penalty grows 1.03x instead of 1.3x when the support changes a lot: it needs many more iterations or stops unconverged",
   },
 ];

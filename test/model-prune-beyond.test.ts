@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LlamaModel, SparseMatrix, owlSparsities, permuteMlpChannels, prune, type LinearSolver } from '../lib/index.js';
+import { OutlierTally } from '../lib/model/owl.js';
 import { readTokenFile } from '../lib/model/tokens.js';
 import { TINY } from './model-fixtures.js';
 
@@ -26,6 +27,25 @@ describe('owlSparsities (luuyin/OWL: ratios -> [0, 2λ], re-centred on the targe
     expect(s.reduce((a, b) => a + b) / 4).toBeCloseTo(0.7, 12);
     expect(owlSparsities([2, 2, 2], 0.5, 0.08)).toEqual([0.5, 0.5, 0.5]);
     expect(() => owlSparsities([0, 1], 0.05, 0.1)).toThrow(/leaves \[0, 1\)/);
+  });
+});
+
+describe('OutlierTally (a block\'s outlier ratio: scores |W_ij|·‖X_j‖ above M × their block-wide mean)', () => {
+  it('counts, over every linear of the block, the share of scores above M times the mean of all of them', () => {
+    // Two linears. Scores: [1, 2, 3, 4] · norm [1, 1] -> 1 2 3 4, and [[10, 0, 0]] · [1, 2, 3] -> 10 0 0.
+    const a = [1, -2, 3, -4], na = [1, 1];
+    const b = [5, 0, 0], nb = [2, 1, 1];
+    const t = new OutlierTally();
+    t.addSum(a, 2, 2, na); t.addSum(b, 1, 3, nb);
+    // Mean of the 7 scores = 20 / 7 = 2.857...; with M = 1.2 the threshold is 3.43: scores 4 and 10 are above it.
+    t.freeze(1.2);
+    t.addCount(a, 2, 2, na); t.addCount(b, 1, 3, nb);
+    expect(t.ratio).toBeCloseTo((100 * 2) / 7, 12);
+    const u = new OutlierTally();
+    u.addSum(a, 2, 2, na); u.addSum(b, 1, 3, nb);
+    u.freeze(3); // threshold 8.57: only the 10
+    u.addCount(a, 2, 2, na); u.addCount(b, 1, 3, nb);
+    expect(u.ratio).toBeCloseTo(100 / 7, 12);
   });
 });
 
