@@ -720,4 +720,30 @@ export default [
     from: 'rho *= 1.3;', to: 'rho *= 1.03;', tests: BEYOND,
     why: "ALPS's penalty grows 1.03x instead of 1.3x when the support changes a lot: it needs many more iterations or stops unconverged",
   },
+  // ---- quantized kernels (native/cpu/qspmm_*): index math and zero points ----
+  {
+    id: 'qspmm-lut-dense-tail', area: 'cpu', file: 'native/cpu/qspmm_avx512_lut.cpp',
+    from: 'for (int64_t c = nb * 128; c < cols; c += 32) {  // the tail', to: 'for (int64_t c = nb * 128; c + 32 < cols; c += 32) {  // the tail', tests: QUANT,
+    why: "the dense int4 GEMV skips the last 32 columns past its 128-column blocks: their products are missing from every row",
+  },
+  {
+    id: 'qspmm-lut-dense-tail-high-nibble', area: 'cpu', file: 'native/cpu/qspmm_avx512_lut.cpp',
+    from: '_mm512_load_ps(xs + c + 16)', to: '_mm512_load_ps(xs + c)', tests: QUANT,
+    why: "in the dense int4 tail the high nibbles (odd columns 16..31 of the chunk) multiply the first 16 activations",
+  },
+  {
+    id: 'qspmm-lut-sym-zero', area: 'cpu', file: 'native/cpu/qspmm_avx512_lut.cpp',
+    from: 'const float z = zeros ? float(zeros[gi]) : 8.f;', to: 'const float z = zeros ? float(zeros[gi]) : 7.f;', tests: QUANT,
+    why: 'symmetric int4 codes are centred on 7 instead of 8 in the table-lookup kernels: every weight is off by one scale step',
+  },
+  {
+    id: 'qspmm-lut-b256-select', area: 'cpu', file: 'native/cpu/qspmm_avx512_lut.cpp',
+    from: 'if (a.n == 2 && a.m == 4 && a.cols % 256 == 0)', to: 'if (a.n == 2 && a.m == 4 && a.cols % 128 == 0)', tests: QUANT,
+    why: 'the 256-column 2:4 kernel is chosen for widths that are only a multiple of 128: it reads half a block past each row',
+  },
+  {
+    id: 'qspmm-portable-sym-zero', area: 'cpu', file: 'native/cpu/qspmm_portable.cpp',
+    from: 'const float z = float(zeros ? zeros[gi] : quant_sym_zero(q.bits));', to: 'const float z = float(zeros ? zeros[gi] : quant_sym_zero(4));', tests: QUANT,
+    why: 'the portable kernel centres symmetric int8 codes on the int4 zero (8 instead of 128)',
+  },
 ];
