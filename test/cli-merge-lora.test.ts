@@ -7,19 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SparseMatrix, Tensor, loadSafetensors, saveSafetensors } from '../lib/index.js';
-import { runCli } from '../lib/cli/main.js';
+import { cli } from './cli-helper.js';
 import { rng, valuesOf } from './reference.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sparsekit-merge-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const model = join(dir, 'model.safetensors');
 const adapter = join(dir, 'adapter');
-
-async function cli(...argv: string[]) {
-  let stdout = '', stderr = '';
-  const code = await runCli(argv, { stdout: (s) => { stdout += s; }, stderr: (s) => { stderr += s; }, isTTY: false });
-  return { code, stdout, stderr };
-}
 
 function pruned(rows: number, cols: number, seed: number, density: number): Tensor {
   const w = Tensor.randn([rows, cols], { seed, dtype: 'bfloat16' });

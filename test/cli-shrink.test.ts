@@ -5,17 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LlamaModel } from '../lib/index.js';
-import { runCli } from '../lib/cli/main.js';
+import { cli } from './cli-helper.js';
 import { TINY } from './model-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sparsekit-shrink-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function cli(...argv: string[]) {
-  let stdout = '', stderr = '';
-  const code = await runCli(argv, { stdout: (s) => { stdout += s; }, stderr: (s) => { stderr += s; }, isTTY: false });
-  return { code, stdout, stderr };
-}
 
 const CALIB = ['--calib', join(TINY, 'calib.tokens.safetensors'), '--samples', '8', '--seq-len', '128'];
 

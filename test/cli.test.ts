@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SparseMatrix, Tensor, loadSafetensors, saveSafetensors, setNumThreads } from '../lib/index.js';
-import { runCli } from '../lib/cli/main.js';
+import { cli } from './cli-helper.js';
 import { tensorSparsity } from '../lib/cli/weights.js';
 import { rng } from './reference.js';
 
@@ -18,12 +18,6 @@ afterAll(() => {
 });
 const model = join(dir, 'model.safetensors');
 const calibPath = join(dir, 'calib.safetensors');
-
-async function cli(...argv: string[]) {
-  let stdout = '', stderr = '';
-  const code = await runCli(argv, { stdout: (s) => { stdout += s; }, stderr: (s) => { stderr += s; }, isTTY: false });
-  return { code, stdout, stderr };
-}
 
 function bytesOf(t: Tensor): Buffer {
   const a = t.toTypedArray();

@@ -5,18 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LlamaModel, loadSafetensors } from '../lib/index.js';
-import { runCli } from '../lib/cli/main.js';
+import { cli } from './cli-helper.js';
 import { readTokenFile } from '../lib/model/tokens.js';
 import { TINY } from './model-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sparsekit-model-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function cli(...argv: string[]) {
-  let stdout = '', stderr = '';
-  const code = await runCli(argv, { stdout: (s) => { stdout += s; }, stderr: (s) => { stderr += s; }, isTTY: false });
-  return { code, stdout, stderr };
-}
 
 describe('sparsekit prune-model / eval / bench-model', () => {
   const out = join(dir, 'wanda-24');
