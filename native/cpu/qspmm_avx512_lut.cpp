@@ -132,6 +132,21 @@ void qgemv_lut(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1
 }
 
 
+// The 16 int4 codes as fp32 lanes, lane c = c - 8 for symmetric codes; asymmetric ones keep c
+// (block_grid's zero points are subtracted after the lookup).
+template <bool Asym>
+inline __m512 block_code_table() {
+  const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  return Asym ? iota : _mm512_sub_ps(iota, _mm512_set1_ps(8.f));
+}
+
+// Lane i of a block of 16 * span columns covers columns span*i .. span*i + span-1: its group is
+// span*i / G after the block's first (0 for every lane when G spans the whole block).
+inline __m512i block_lane_groups(int span, int64_t G) {
+  const __m512i first = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(span));
+  return _mm512_srlv_epi32(first, _mm512_set1_epi32(G >= 16 * span ? 31 : __builtin_ctz(unsigned(G))));
+}
+
 // The scales (and zero points) of a block's lanes: groups g .. g+count-1 (count = block / G, or 1
 // when the block lies in one group), lane i taking group g + lane_group[i].
 template <bool Asym>
@@ -171,11 +186,8 @@ void qgemv_dense(const MatrixView& a, const Activations& x, int64_t r0, int64_t 
     _mm512_store_ps(xs + c, _mm512_permutex2var_ps(lo, even, hi));
     _mm512_store_ps(xs + c + 16, _mm512_permutex2var_ps(lo, _mm512_add_epi32(even, _mm512_set1_epi32(1)), hi));
   }
-  const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512 table = Asym ? iota : _mm512_sub_ps(iota, _mm512_set1_ps(8.f));
-  // Lane i of a block covers columns 8i .. 8i+7: group 8i / G of the block's first.
-  const __m512i lane_group = _mm512_srlv_epi32(_mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120),
-                                               _mm512_set1_epi32(G >= 128 ? 31 : __builtin_ctz(unsigned(G))));
+  const __m512 table = block_code_table<Asym>();
+  const __m512i lane_group = block_lane_groups(8, G);  // 128-column blocks
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* p = codes + r * cols / 2;
     __m512 acc = _mm512_setzero_ps();
@@ -225,11 +237,8 @@ void qgemv_nm24_b256(const MatrixView& a, const Activations& x, int64_t r0, int6
   for (int64_t b = 0; b < nb; ++b)
     for (int qj = 0; qj < 16; ++qj)
       for (int i = 0; i < 16; ++i) xs[256 * b + 16 * qj + i] = x.data[256 * b + 16 * i + qj];
-  const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512 table = Asym ? iota : _mm512_sub_ps(iota, _mm512_set1_ps(8.f));
-  // Lane i covers columns 16i .. 16i+15: group 16i / G of the block's first.
-  const __m512i lane_group = _mm512_srlv_epi32(_mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240),
-                                               _mm512_set1_epi32(G >= 256 ? 31 : __builtin_ctz(unsigned(G))));
+  const __m512 table = block_code_table<Asym>();
+  const __m512i lane_group = block_lane_groups(16, G);  // 256-column blocks
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* p = codes + r * cols / 4;  // cols / 2 codes per row: rows start on a byte
     const uint32_t* rm = masks + r * wpr;
