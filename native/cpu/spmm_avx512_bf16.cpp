@@ -5,9 +5,10 @@
 // products of a pair to the accumulator one after the other, each rounded to nearest-even, as two
 // fp32 FMAs would; the differences from the fp32 kernels are the summation order and that the
 // instruction flushes denormal inputs and results to zero. So these run only when the activations
-// are bf16 already: fp32 activations keep the fp32 kernels (rounding them to bf16 would change the
-// result by up to 2^-9 relative per element), and f16 weights are not converted (bf16 keeps 8
-// significand bits against f16's 11).
+// are bf16 already, or when the caller allowed rounding them (ActivationRounding::bf16: the driver
+// stages fp32 / f16 x rounded to nearest-even, up to 2^-9 relative per element); otherwise fp32
+// activations keep the fp32 kernels. f16 weights are not converted (bf16 keeps 8 significand bits
+// against f16's 11).
 //
 // Layouts of x (staged by the driver): n_major_bf16 x[j * Kp + k] (N <= kJ: one row of x per
 // activation vector, the weights' 32-column chunks multiply it in natural order: vdpbf16ps pairs
