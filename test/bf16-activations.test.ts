@@ -4,14 +4,18 @@
 // x rounded here, independently), how far that is from the un-rounded product (the documented
 // bound), and that nothing changes where no bf16 kernel applies.
 import { afterAll, describe, expect, it } from 'vitest';
-import { SparseMatrix, Tensor, cpuInfo, linear, selectedKernel, setIsa, spmm, type FloatDType, type Isa, type Weight } from '../lib/index.js';
+import { SparseMatrix, Tensor, cpuInfo, linear, selectedKernel, setIsa, setNumThreads, spmm, type FloatDType, type Isa, type Weight } from '../lib/index.js';
+import { cli } from './cli-helper.js';
 import { errorOf } from './errors-helper.js';
 import { OUT_RTOL, bf16ToNumber, expectClose, matmulRef, rng, valuesOf } from './reference.js';
 
 const info = cpuInfo();
 const ISAS = info.supportedIsas as Isa[];
 const startIsa = info.isa;
-afterAll(() => { setIsa(startIsa); });
+afterAll(() => {
+  setIsa(startIsa);
+  setNumThreads(0);  // bench --threads 1 ran in this process
+});
 /** Where the vdpbf16ps kernels exist: the avx512 ISA on a CPU with AVX512-BF16. */
 const dotOn = (isa: Isa) => isa === 'avx512' && info.features.avx512bf16 === true;
 const BF16 = { activations: 'bfloat16' as const };
@@ -185,5 +189,23 @@ describe("activations: 'bfloat16'", () => {
       expect(() => selectedKernel(w, 1, { activations: bad as 'bfloat16' })).toThrow(/options\.activations/);
     }
     expect(() => linear.sync(x, w, null, { activations: 'int8' })).toThrow(/applies to quantized weights/);
+  });
+});
+
+describe("sparsekit bench --activations", () => {
+  it("times float32 activations rounded to bf16 ('bfloat16') or exact ('float32'), and rejects other values", async () => {
+    const run = (a: string) => cli('--threads', '1', 'bench', '--shape', '48x160', '--dtype', 'bfloat16', '--batch', '1,16', '--formats', 'bitmap', '--seconds', '0.01', '--activations', a, '--json');
+    const dp = dotOn(startIsa as Isa);
+    for (const [a, label] of [['bfloat16', 'float32 rounded to bfloat16'], ['float32', 'float32']] as const) {
+      const r = await run(a);
+      expect(r.code, r.stderr).toBe(0);
+      const j = JSON.parse(r.stdout);
+      expect(j.activations).toBe(label);
+      expect(j.results).toHaveLength(4);
+      for (const x of j.results) expect(x.kernel.includes('_dpbf16_')).toBe(dp && a === 'bfloat16');
+    }
+    const bad = await run('int8');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--activations: expected one of float32, bfloat16/);
   });
 });
