@@ -177,7 +177,10 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* ep
     const int64_t elems = kmaj ? kp * ld : kp * args.n;
     // (bf16: 64 bytes of slack, the pairs kernel's unaligned x loads reach 2 bytes past a row)
     xbuf = scratch.activations(size_t(bf16 ? (elems + 1) / 2 + 16 : elems));
-    if (bf16) stage_bf16(args, a.cols, kp, ld, k.layout, reinterpret_cast<uint16_t*>(xbuf));
+    if (bf16) {
+      uint16_t* b16 = reinterpret_cast<uint16_t*>(xbuf);
+      if (!stage_bf16_avx512(args, a.cols, kp, ld, k.layout, b16)) stage_bf16(args, a.cols, kp, ld, k.layout, b16);
+    }
     else stage_activations(args, a.cols, kp, ld, k.layout, xbuf);
     if (args.bias) {
       bias.resize(size_t(a.rows));

@@ -89,6 +89,11 @@ SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n);
 // weights is QuantSpec::act_int8.
 enum class ActivationRounding : uint8_t { none, bf16 };
 
+struct SpmmArgs;
+// The bf16 layouts' staging for linear's x [N, K] in bf16 or fp32 (rounded to nearest even) with
+// AVX-512 (spmm_avx512_bf16.cpp); false where it has no fast path (the driver's scalar copy then).
+bool stage_bf16_avx512(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, uint16_t* buf);
+
 // The table lookup: the fastest kernel for this matrix and N on `isa` with activations of dtype
 // `x_dtype` (falls back to portable). bf16 activations (or any float activations with rounding
 // `bf16`) with bf16 weights use the vdpbf16ps kernels where the CPU has AVX512-BF16; every other

@@ -22,6 +22,7 @@
 
 #include "../core/dtype.h"
 #include "spmm.h"
+#include "../core/thread_pool.h"
 #include "core/isa_target.h"
 
 #if SK_HAVE_X86
@@ -409,7 +410,89 @@ void pairs_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t
     for (int64_t j = 0; j < n; ++j) out.store(r0 + i, j, c[i * ld + j]);
 }
 
+// ---- staging x into the bf16 layouts (the driver's fast path for linear's x [N, K]) --------------
+
+// 32 bf16 activations of row p from column k (cnt <= 32 of them, the rest zero): bf16 as they
+// are, fp32 rounded to nearest even by vcvtne2ps2bf16 (as f32_to_bf16, except that fp32 denormals
+// become 0, which vdpbf16ps makes of their bf16 denormals anyway).
+template <bool F32> inline __m512i load_bf16x32(const void* row, int64_t k, int64_t cnt) {
+  if constexpr (F32) {
+    const float* p = static_cast<const float*>(row) + k;
+    const __m512 lo = cnt >= 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(__mmask16((1u << cnt) - 1u), p);
+    const __m512 hi = cnt >= 32 ? _mm512_loadu_ps(p + 16)
+                    : cnt > 16 ? _mm512_maskz_loadu_ps(__mmask16((1u << (cnt - 16)) - 1u), p + 16) : _mm512_setzero_ps();
+    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+  } else {
+    const uint16_t* p = static_cast<const uint16_t*>(row) + k;
+    return cnt >= 32 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi16(__mmask32((uint64_t(1) << cnt) - 1u), p);
+  }
+}
+
+// r[i] (16 dwords each) -> r[c] = dword c of every input, in input order.
+inline void transpose16x16_epi32(__m512i (&r)[16]) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+    u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  // u[4 g + m], 128-bit lane l: column 4 l + m of inputs 4 g .. 4 g + 3.
+  for (int m = 0; m < 4; ++m) {
+    const __m512i p0 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x44), p1 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xEE);
+    const __m512i q0 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x44), q1 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xEE);
+    r[m] = _mm512_shuffle_i32x4(p0, q0, 0x88);
+    r[4 + m] = _mm512_shuffle_i32x4(p0, q0, 0xDD);
+    r[8 + m] = _mm512_shuffle_i32x4(p1, q1, 0x88);
+    r[12 + m] = _mm512_shuffle_i32x4(p1, q1, 0xDD);
+  }
+}
+
+template <bool F32>
+void stage_rows(const void* x, int64_t n, int64_t cols, int64_t kp, int64_t ld, XLayout layout, uint16_t* buf) {
+  const size_t esize = F32 ? 4 : 2;
+  auto row = [&](int64_t j) { return static_cast<const uint8_t*>(x) + size_t(j) * size_t(cols) * esize; };
+  if (layout == XLayout::n_major_bf16) {
+    parallel_range(n, 1, [&](int64_t b, int64_t e) {
+      for (int64_t j = b; j < e; ++j)
+        for (int64_t k = 0; k < cols; k += 32) {
+          const int64_t cnt = imin(32, cols - k);
+          _mm512_mask_storeu_epi16(buf + j * kp + k, __mmask32((uint64_t(1) << cnt) - 1u), load_bf16x32<F32>(row(j), k, cnt));
+        }
+    });
+    return;
+  }
+  // k_pairs_bf16: dword (k / 2) * ld + j holds (x[j, k], x[j, k + 1]), dword k / 2 of row j: a
+  // transpose of [N, K / 2] dwords, 16 x 16 at a time (missing rows of N as zeros; ld and the
+  // zeroed buffer cover whole blocks: ld and K / 2 rounded up to 16 fit).
+  uint32_t* dst = reinterpret_cast<uint32_t*>(buf);
+  const int64_t pairs = (cols + 1) / 2;
+  parallel_range((pairs + 15) / 16, 4, [&](int64_t b, int64_t e) {
+    for (int64_t kb = b; kb < e; ++kb)
+      for (int64_t j0 = 0; j0 < n; j0 += 16) {
+        __m512i r[16];
+        const int64_t k = kb * 32, cnt = imin(32, cols - k);
+        for (int i = 0; i < 16; ++i) r[i] = j0 + i < n ? load_bf16x32<F32>(row(j0 + i), k, cnt) : _mm512_setzero_si512();
+        transpose16x16_epi32(r);
+        const int64_t rows = imin(16, pairs - kb * 16);
+        for (int c = 0; c < rows; ++c) _mm512_storeu_si512(dst + (kb * 16 + c) * ld + j0, r[c]);
+      }
+  });
+}
+
 }  // namespace
+
+bool stage_bf16_avx512(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, uint16_t* buf) {
+  if (args.b_is_kn || (args.b_dtype != DType::bf16 && args.b_dtype != DType::f32) || !cpu_features().avx512bf16) return false;
+  if (layout == XLayout::k_pairs_bf16 && ld % 16 != 0) return false;
+  if (args.b_dtype == DType::f32) stage_rows<true>(args.b, args.n, cols, kp, ld, layout, buf);
+  else stage_rows<false>(args.b, args.n, cols, kp, ld, layout, buf);
+  return true;
+}
 
 // Kept fraction of a 16-bit bitmap / N:M / CSR matrix.
 inline double density(const MatrixView& a) { return double(a.part(Part::values).bytes) / 2.0 / (double(a.rows) * double(a.cols)); }
@@ -452,5 +535,6 @@ SK_TARGET_END
 #else
 namespace sk {
 SpmmKernel select_spmm_avx512_bf16(const MatrixView&, int64_t) { return SpmmKernel{}; }
+bool stage_bf16_avx512(const SpmmArgs&, int64_t, int64_t, int64_t, XLayout, uint16_t*) { return false; }
 }  // namespace sk
 #endif
