@@ -412,7 +412,7 @@ void pairs_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t
 
 // ---- staging x into the bf16 layouts (the driver's fast path for linear's x [N, K]) --------------
 
-// 32 bf16 activations of row p from column k (cnt <= 32 of them, the rest zero): bf16 as they
+// 32 bf16 activations of `row` from column k (cnt <= 32 of them, the rest zero): bf16 as they
 // are, fp32 rounded to nearest even by vcvtne2ps2bf16 (as f32_to_bf16, except that fp32 denormals
 // become 0, which vdpbf16ps makes of their bf16 denormals anyway).
 template <bool F32> inline __m512i load_bf16x32(const void* row, int64_t k, int64_t cnt) {
