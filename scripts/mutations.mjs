@@ -25,6 +25,7 @@ const OWL = ['test/model-prune-beyond.test.ts'];
 const BEYOND = ['test/solvers-beyond.test.ts'];
 const SAVE = ['test/model-save.test.ts'];
 const TOKENS = ['test/tokens.test.ts'];
+const PRUNE = ['test/model-prune.test.ts'];
 
 /** @type {import('./mutate.mjs').Mutation[]} */
 export default [
@@ -793,5 +794,15 @@ export default [
     id: 'tokens-last-offset', area: 'model', file: 'lib/model/tokens.ts',
     from: 'const span = file.ids.length - seqLen + 1;', to: 'const span = file.ids.length - seqLen;', tests: TOKENS,
     why: 'the window ending at the last token is never sampled (and a stream of exactly seqLen tokens gives empty windows)',
+  },
+  {
+    id: 'prune-model-vocab-bound', area: 'model', file: 'lib/model/prune-model.ts',
+    from: 's[j]! >= 0 && s[j]! < vocab', to: 's[j]! >= 0 && s[j]! <= vocab', tests: PRUNE, grep: 'checks its arguments',
+    why: 'a calibration token id equal to the vocabulary size passes the up-front check: the error comes later from the native embedding, without the sample and position',
+  },
+  {
+    id: 'prune-model-blocks-bound', area: 'model', file: 'lib/model/prune-model.ts',
+    from: 'b < 0 || b >= nBlocks', to: 'b < 0 || b > nBlocks', tests: PRUNE, grep: 'checks its arguments',
+    why: 'options.blocks accepts the index one past the last block: the user asked for a block that is silently not pruned',
   },
 ];
