@@ -805,4 +805,15 @@ export default [
     from: 'b < 0 || b >= nBlocks', to: 'b < 0 || b > nBlocks', tests: PRUNE, grep: 'checks its arguments',
     why: 'options.blocks accepts the index one past the last block: the user asked for a block that is silently not pruned',
   },
+  // ---- the native eigensolver (SliceGPT's PCA) ----
+  {
+    id: 'eigen-rotation-sign', area: 'solvers', file: 'native/solvers/gemm_kernel.inl',
+    from: 'y1[r] = s * a + c * b;', to: 'y1[r] = s * a - c * b;', tests: ['test/structured.test.ts', 'ctest:solvers_test'], grep: 'eigen',
+    why: 'the recorded QR rotations are applied as reflections: the eigenvectors are no longer orthonormal and sliceHidden rotates the residual stream by a wrong basis',
+  },
+  {
+    id: 'eigen-flush-keeps-rotations', area: 'solvers', file: 'native/solvers/eigen.cpp',
+    from: '      apply_rotations(Z.data(), n, rot);\n      rot.clear();', to: '      apply_rotations(Z.data(), n, rot);', tests: ['test/structured.test.ts', 'ctest:solvers_test'], grep: 'eigen',
+    why: 'past 4M recorded rotations (hidden sizes in the thousands) the first batch is applied again at every flush: wrong vectors only on big models',
+  },
 ];
