@@ -816,4 +816,9 @@ export default [
     from: '      apply_rotations(Z.data(), n, rot);\n      rot.clear();', to: '      apply_rotations(Z.data(), n, rot);', tests: ['test/structured.test.ts', 'ctest:solvers_test'], grep: 'eigen',
     why: 'past 4M recorded rotations (hidden sizes in the thousands) the first batch is applied again at every flush: wrong vectors only on big models',
   },
+  {
+    id: 'shrink-abort-between-blocks', area: 'structured', file: 'lib/model/shrink.ts',
+    from: '    checkAbort();\n    onProgress?.(b.index, total);', to: '    onProgress?.(b.index, total);', tests: STRUCTURED, grep: 'shrink reports progress',
+    why: 'an abort during the surgery is noticed only after every block was rebuilt: Ctrl-C on a 70B shrink waits for all of it',
+  },
 ];

@@ -351,6 +351,25 @@ describe('shrink', () => {
     await expect(m2.shrink(plan, { biasCompensation: true })).rejects.toMatchObject({ code: 'ERR_ARGUMENT', field: 'options.biasCompensation' });
   });
 
+  it('shrink reports progress per block and an abort part-way leaves the model exactly as it was', async () => {
+    using model = await LlamaModel.load(TINY);
+    const plan = planStructuredPrune(await model.structureScores([], { method: 'magnitude' }), { heads: 0.5, mlp: 0.25 });
+    const before = await model.forward(probe());
+    const params = model.parameterCount();
+    const ac = new AbortController();
+    const seen: number[] = [];
+    await expect(model.shrink(plan, { signal: ac.signal, onProgress: (done, total) => { seen.push(done, total); if (done === 2) ac.abort(); } }))
+      .rejects.toMatchObject({ code: 'ERR_ABORTED', message: expect.stringContaining('the model is unchanged') });
+    expect(seen).toEqual([0, 4, 1, 4, 2, 4]);
+    expect(model.parameterCount()).toBe(params);
+    expect(model.config.numHeads).toBe(4);
+    expect(maxDiff(await model.forward(probe()), before)).toBe(0);
+    seen.length = 0;
+    await model.shrink(plan, { onProgress: (done) => seen.push(done) });
+    expect(seen).toEqual([0, 1, 2, 3, 4]);
+    await expect(model.shrink(plan, { onProgress: 3 as never })).rejects.toMatchObject({ code: 'ERR_ARGUMENT', message: expect.stringMatching(/^options\.onProgress/) });
+  });
+
   it('Qwen2 (q/k/v biases, tied embeddings): compensation turns it into a LlamaForCausalLM with attention_bias, still exact', async () => {
     using qwen = await LlamaModel.load(QWEN);
     const V = qwen.config.vocabSize;
