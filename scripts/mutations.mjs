@@ -166,8 +166,8 @@ export default [
 
   {
     id: 'bf16-rounding-truncates', area: 'cpu', file: 'native/cpu/spmm.cpp',
-    from: 'stage_bf16_typed(args, cols, kp, ld, layout, buf, [p](size_t i) { return f32_to_bf16(p[i]); });',
-    to: 'stage_bf16_typed(args, cols, kp, ld, layout, buf, [p](size_t i) { return uint16_t(f32_to_bits(p[i]) >> 16); });',
+    from: 'stage([load](size_t i) { return f32_to_bf16(load(i)); });',
+    to: 'stage([load](size_t i) { return uint16_t(f32_to_bits(load(i)) >> 16); });',
     tests: ['test/bf16-activations.test.ts'],
     why: "activations: 'bfloat16' truncates fp32 activations instead of rounding them to nearest even (spmm's b [K, N])",
   },

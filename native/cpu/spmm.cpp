@@ -74,55 +74,49 @@ void stage_typed(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLa
   stage_typed(args, cols, kp, layout == XLayout::k_major, buf, load, [ld](int64_t k, int64_t j) { return k * ld + j; });
 }
 
-// Activations into the bf16 layouts (buf zeroed: the padding multiplies as 0): bf16 copied as
-// they are; fp32 / f16 rounded to nearest-even (ActivationRounding::bf16, the caller's opt-in).
-template <class Load>
-void stage_bf16_typed(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, uint16_t* buf, Load load) {
-  stage_typed(args, cols, kp, layout == XLayout::k_pairs_bf16, buf, load,
-              [ld](int64_t k, int64_t j) { return (k >> 1) * 2 * ld + 2 * j + (k & 1); });
-}
-
-void stage_bf16(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, uint16_t* buf) {
+// Calls f(load), load(i) = source activation i as fp32, specialised for the float dtypes.
+template <class F> void with_f32_loader(const SpmmArgs& args, F&& f) {
   const void* src = args.b;
   switch (args.b_dtype) {
-    case DType::bf16: {
-      const uint16_t* p = static_cast<const uint16_t*>(src);
-      stage_bf16_typed(args, cols, kp, ld, layout, buf, [p](size_t i) { return p[i]; });
-      break;
-    }
     case DType::f32: {
       const float* p = static_cast<const float*>(src);
-      stage_bf16_typed(args, cols, kp, ld, layout, buf, [p](size_t i) { return f32_to_bf16(p[i]); });
+      f([p](size_t i) { return p[i]; });
+      break;
+    }
+    case DType::bf16: {
+      const uint16_t* p = static_cast<const uint16_t*>(src);
+      f([p](size_t i) { return bf16_to_f32(p[i]); });
+      break;
+    }
+    case DType::f16: {
+      const uint16_t* p = static_cast<const uint16_t*>(src);
+      f([p](size_t i) { return f16_to_f32(p[i]); });
       break;
     }
     default:
-      stage_bf16_typed(args, cols, kp, ld, layout, buf, [&](size_t i) { return f32_to_bf16(load_as_f32(src, args.b_dtype, i)); });
+      f([&](size_t i) { return load_as_f32(src, args.b_dtype, i); });
+  }
+}
+
+// Activations into the bf16 layouts (buf zeroed: the padding multiplies as 0): bf16 copied as
+// they are; fp32 / f16 rounded to nearest-even (ActivationRounding::bf16, the caller's opt-in).
+void stage_bf16(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, uint16_t* buf) {
+  auto stage = [&](auto load) {
+    stage_typed(args, cols, kp, layout == XLayout::k_pairs_bf16, buf, load,
+                [ld](int64_t k, int64_t j) { return (k >> 1) * 2 * ld + 2 * j + (k & 1); });
+  };
+  if (args.b_dtype == DType::bf16) {
+    const uint16_t* p = static_cast<const uint16_t*>(args.b);
+    stage([p](size_t i) { return p[i]; });
+  } else {
+    with_f32_loader(args, [&](auto load) { stage([load](size_t i) { return f32_to_bf16(load(i)); }); });
   }
 }
 
 // buf: zeroed, 64-byte aligned (whole cache lines per x row: the outer-product kernels load one
 // random x row per nonzero, and a row straddling two lines cost them ~45% more here).
 void stage_activations(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, float* buf) {
-  const void* src = args.b;
-  switch (args.b_dtype) {
-    case DType::f32: {
-      const float* p = static_cast<const float*>(src);
-      stage_typed(args, cols, kp, ld, layout, buf, [p](size_t i) { return p[i]; });
-      break;
-    }
-    case DType::bf16: {
-      const uint16_t* p = static_cast<const uint16_t*>(src);
-      stage_typed(args, cols, kp, ld, layout, buf, [p](size_t i) { return bf16_to_f32(p[i]); });
-      break;
-    }
-    case DType::f16: {
-      const uint16_t* p = static_cast<const uint16_t*>(src);
-      stage_typed(args, cols, kp, ld, layout, buf, [p](size_t i) { return f16_to_f32(p[i]); });
-      break;
-    }
-    default:
-      stage_typed(args, cols, kp, ld, layout, buf, [&](size_t i) { return load_as_f32(src, args.b_dtype, i); });
-  }
+  with_f32_loader(args, [&](auto load) { stage_typed(args, cols, kp, ld, layout, buf, load); });
 }
 
 // Per calling thread, reused across calls: fresh multi-megabyte allocations each call cost more
