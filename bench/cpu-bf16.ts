@@ -6,7 +6,8 @@
 // the bf16 dot-product peak (native.probeBf16DotPeak). --cpu times process CPU time instead of wall
 // time (steadier when other processes load the machine; use --threads 1 then). Warm weights: N > 4 is compute-bound.
 // --round: float32 activations passed with { activations: 'bfloat16' } (rounded to bf16 by the
-// driver) instead of bf16 activations; --n 1,4 times the N <= 4 kernels.
+// driver) instead of bf16 activations, each call next to the same product on the exact fp32 path
+// (its time and exact / rounded printed too); --n 1,4 times the N <= 4 kernels.
 import { loadavg } from 'node:os';
 import { SparseMatrix, Tensor, cpuInfo, getNumThreads, linear, selectedKernel, setNumThreads, type FloatDType, type Weight } from '../lib/index.js';
 import { native } from '../lib/native.js';
@@ -42,13 +43,21 @@ variants.push(['nm 2:4', SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, p
 
 for (const n of NS) {
   const x = round ? Tensor.randn([n, K], { seed: n }) : Tensor.randn([n, K], { seed: n }).to('bfloat16');
-  const t: number[][] = variants.map(() => []);
+  const t: number[][] = variants.map(() => []), exact: number[][] = variants.map(() => []);
+  const time = (f: () => void) => {
+    const s = process.hrtime.bigint(), c = process.cpuUsage();
+    f();
+    const cpu = process.cpuUsage(c);
+    return cpuTime ? (cpu.user + cpu.system) / 1e3 : Number(process.hrtime.bigint() - s) / 1e6;
+  };
   for (let r = 0; r < reps + 1; r++) {
     variants.forEach(([, a], i) => {
-      const s = process.hrtime.bigint(), c = process.cpuUsage();
-      linear.sync(x, a, null, callOptions);
-      const cpu = process.cpuUsage(c);
-      if (r > 0) t[i]!.push(cpuTime ? (cpu.user + cpu.system) / 1e3 : Number(process.hrtime.bigint() - s) / 1e6);
+      const ms = time(() => linear.sync(x, a, null, callOptions));
+      const ex = round ? time(() => linear.sync(x, a)) : 0;
+      if (r > 0) {
+        t[i]!.push(ms);
+        exact[i]!.push(ex);
+      }
     });
   }
   const d = median(t[0]!);
@@ -56,7 +65,9 @@ for (const n of NS) {
   variants.forEach(([label, a], i) => {
     const ratios = t[i]!.map((v, r) => t[0]![r]! / v);
     console.log(`  ${label.padEnd(12)} ${selectedKernel(a, n, { xDtype: x.dtype as FloatDType, ...callOptions }).padEnd(40)} ${median(t[i]!).toFixed(2).padStart(7)} ms` +
-      `  speed-up ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})`);
+      `  speed-up ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})` +
+      (round ? `  | exact fp32 ${median(exact[i]!).toFixed(2)} ms (${selectedKernel(a, n)}), exact / rounded ` +
+        `${median(exact[i]!.map((v, r) => v / t[i]![r]!)).toFixed(2)}` : ''));
   });
 }
 console.log(`\nload after ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
