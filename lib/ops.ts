@@ -22,8 +22,8 @@ export interface MatmulOptions {
    * 'bfloat16': the caller allows float32 / float16 activations to be rounded to bfloat16 (to
    * nearest even, up to 2^-9 relative per element) so that bfloat16 weights (dense, bitmap, nm) and
    * 2:4 int4 weights at N > 8 run the AVX512-BF16 dot-product kernels; where none applies (no
-   * AVX512-BF16, float32 / float16 weights, CSR, other quantized weights, N where the bf16 kernels
-   * do not pay) they stay float32. docs/kernels.md gives the rule and the error bound.
+   * AVX512-BF16, float32 / float16 weights, CSR, other quantized weights, 2:4 int4 at N <= 8) they
+   * stay float32. docs/kernels.md gives the rule and the error bound.
    * 'int8', quantized weights only: the kernel may round the activations to int8 per weight group
    * (scale max|x|/127, round to nearest even) and multiply with integer dot products (AVX-512 VNNI
    * at N = 1, as llama.cpp does); where no int8 kernel applies they stay float32.
