@@ -24,10 +24,11 @@ const rows: Row[] = [
   { label: 'ria', options: { method: 'ria' } },
   { label: 'ria+permute', options: { method: 'ria', ria: { permute: true } } },
   { label: 'ria+permute+lsa', options: { method: 'ria', ria: { permute: true, refine: true } } },
-  { label: 'dsnot (wanda)', options: { method: 'dsnot' } },
-  { label: 'dsnot (sparsegpt)', options: { method: 'dsnot', dsnot: { initial: 'sparsegpt' } } },
-  // 50 cycles were chosen for 4096-wide layers; the tiny model's are 128 (and 384) wide.
-  { label: 'dsnot 2 cyc, all', options: { method: 'dsnot', dsnot: { maxCycles: 2, skip: 'none' } } },
+  { label: 'dsnot (wanda)', options: { method: 'dsnot', dsnot: { initial: 'wanda' } } },
+  { label: 'dsnot (saliency)', options: { method: 'dsnot', dsnot: { initial: 'sparsegpt-saliency' } } },
+  { label: 'dsnot (sparsegpt)', options: { method: 'dsnot' } },
+  { label: 'dsnot (sgpt, 50 cyc)', options: { method: 'dsnot', dsnot: { maxCycles: 50 } } },
+  { label: 'dsnot (wanda, all)', options: { method: 'dsnot', dsnot: { initial: 'wanda', skip: 'none' } } },
   { label: 'alps', options: { method: 'alps' } },
   { label: 'owl+wanda', options: { method: 'wanda', layerwise: 'owl' }, unstructuredOnly: true },
   { label: 'owl+sparsegpt', options: { method: 'sparsegpt', layerwise: 'owl' }, unstructuredOnly: true },
@@ -50,7 +51,7 @@ for (const pat of patterns) {
     const rep = await m.prune(calib, { ...r.options, ...p } as ModelPruneOptions);
     const wall = (performance.now() - t0) / 1000, cu = process.cpuUsage(c0);
     const extra = rep.blockSparsity ? `  blocks ${rep.blockSparsity.map((s) => s.toFixed(3)).join('/')}` : '';
-    console.log(`${pat.padEnd(4)} ${r.label.padEnd(18)} ppl ${(await ppl(m)).toFixed(4)}  prune wall ${wall.toFixed(2)} s cpu ${((cu.user + cu.system) / 1e6).toFixed(2)} s${extra}`);
+    console.log(`${pat.padEnd(4)} ${r.label.padEnd(20)} ppl ${(await ppl(m)).toFixed(4)}  prune wall ${wall.toFixed(2)} s cpu ${((cu.user + cu.system) / 1e6).toFixed(2)} s${extra}`);
   }
 }
 console.log(`load after ${loadavg().map((v) => v.toFixed(1)).join(' ')}`);

@@ -119,14 +119,14 @@ describe('whole-model OWL / RIA / DSnoT / ALPS', () => {
       expect(w.nnz).toBe(Math.round(0.3 * w.rows * w.cols));
     }
     using d = await LlamaModel.load(TINY);
-    const rep = await d.prune(calib, { method: 'dsnot', sparsity: 0.6, dsnot: { skip: 'none', maxCycles: 5 } });
+    const rep = await d.prune(calib, { method: 'dsnot', sparsity: 0.6, dsnot: { initial: 'wanda', skip: 'none', maxCycles: 5 } });
     // ⌊0.6·cols⌋ pruned in every row, as Wanda.
     for (const l of rep.linears) {
       const cols = (d.blocks[l.block]!.linears[l.linear].weight as SparseMatrix).cols;
       expect(l.sparsity).toBe(Math.floor(0.6 * cols) / cols);
     }
     using d2 = await LlamaModel.load(TINY);
-    await d2.prune(calib, { method: 'dsnot', n: 2, m: 4 });
+    await d2.prune(calib, { method: 'dsnot', n: 2, m: 4 });  // the SparseGPT start, every linear
     for (const sl of d2.linearSlots()) expect((sl.weight as SparseMatrix).format).toBe('nm');
   });
 });

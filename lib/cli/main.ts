@@ -239,8 +239,8 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .option('--owl-lambda <l>', 'owl: per-block sparsities span target ± l', '0.08')
     .option('--permute', 'ria with --nm: permute down_proj input channels (folded into gate/up)')
     .option('--refine', 'ria --permute: add the linear-sum-assignment refinement')
-    .option('--dsnot-initial <m>', 'dsnot: initial mask, wanda | sparsegpt', 'wanda')
-    .option('--dsnot-cycles <n>', 'dsnot: prune-and-grow cycles per row', '50')
+    .option('--dsnot-initial <m>', "dsnot: start, sparsegpt (SparseGPT's result) | wanda | sparsegpt-saliency", 'sparsegpt')
+    .option('--dsnot-cycles <n>', 'dsnot: prune-and-grow cycles per row (default: 50 for rows >= 4096 wide, scaled down with the width)')
     .option('--alps-iters <n>', 'alps: ADMM iterations at most', '300')
     .addOption(calibOption()).addOption(samplesOption()).addOption(seqLenOption())
     .option('--calibration <mode>', 'sequential | block | one-pass', 'sequential')
@@ -263,8 +263,8 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
         layerwise,
         owl: { M: parseNumberOpt(o.owlM!, '--owl-m', 1e-6, 1e6), lambda: parseNumberOpt(o.owlLambda!, '--owl-lambda', 0, 0.5) },
         ria: { permute: o.permute !== undefined, refine: o.refine !== undefined },
-        dsnot: { initial: parseFormat(o.dsnotInitial!, ['wanda', 'sparsegpt'], '--dsnot-initial') as 'wanda' | 'sparsegpt',
-          maxCycles: parseIntOpt(o.dsnotCycles!, '--dsnot-cycles', 0, 1 << 20) },
+        dsnot: { initial: parseFormat(o.dsnotInitial!, ['wanda', 'sparsegpt', 'sparsegpt-saliency'], '--dsnot-initial') as 'wanda' | 'sparsegpt' | 'sparsegpt-saliency',
+          ...(o.dsnotCycles !== undefined ? { maxCycles: parseIntOpt(o.dsnotCycles, '--dsnot-cycles', 0, 1 << 20) } : {}) },
         alps: { maxIter: parseIntOpt(o.alpsIters!, '--alps-iters', 0, 1 << 20) },
       };
       const calibration = parseFormat(o.calibration!, ['sequential', 'block', 'one-pass'], '--calibration') as 'sequential' | 'block' | 'one-pass';

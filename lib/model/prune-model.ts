@@ -72,8 +72,9 @@ export type ModelPruneOptions = PrunePattern & {
   /** RIA's options. permute (N:M) permutes down_proj's input channels, folded into gate/up's rows. */
   ria?: RiaOptions;
   /**
-   * DSnoT's options (initial 'sparsegpt' makes the statistics keep the Hessian). skip: linears
-   * that keep their initial mask, 'mlp' by default as in the published runs, 'self_attn' or 'none'.
+   * DSnoT's options. initial defaults to 'sparsegpt' here (the statistics then keep the Hessian).
+   * skip: linears that keep their initial result: 'none' by default with the SparseGPT start,
+   * 'mlp' with the Wanda / saliency starts as in the published runs, or 'self_attn'.
    */
   dsnot?: Omit<DsnotOptions, 'signal' | 'onProgress'> & { skip?: 'mlp' | 'self_attn' | 'none' };
   /** ALPS's options. */
@@ -147,15 +148,18 @@ function builtinSolver(method: BuiltinMethod, patternAt: (block: number) => Prun
         },
       };
     case 'dsnot': {
-      // The published runs skip the MLP (zyxxmu/DSnoT's --skip_layer default): those linears keep
-      // the initial mask.
-      const skip = options.dsnot?.skip ?? 'mlp';
+      // Default start: SparseGPT's result (its swaps are checked against the exact error, so
+      // every linear takes part). The Wanda / saliency starts follow the published runs and skip
+      // the MLP (zyxxmu/DSnoT's --skip_layer default): those linears keep the initial mask.
+      const initial = options.dsnot?.initial ?? 'sparsegpt';
+      const skip = options.dsnot?.skip ?? (initial === 'sparsegpt' ? 'none' : 'mlp');
       const skipped = (l: LinearName) => (skip === 'mlp' ? MLP.includes(l) : skip === 'self_attn' ? !MLP.includes(l) : false);
+      const hessian = initial !== 'wanda' || options.dsnot?.checkError === true;
       return {
-        name: method, stats: options.dsnot?.initial === 'sparsegpt' ? 'hessian' : 'norms',
+        name: method, stats: hessian ? 'hessian' : 'norms',
         prune: (w, s, ctx) => {
           const { skip: _skip, ...o } = options.dsnot ?? {};
-          return prune.dsnot(w, s!, pat(ctx), { ...o, ...(skipped(ctx.linear) ? { maxCycles: 0 } : {}), signal: ctx.signal });
+          return prune.dsnot(w, s!, pat(ctx), { ...o, initial, ...(skipped(ctx.linear) ? { maxCycles: 0 } : {}), signal: ctx.signal });
         },
       };
     }
