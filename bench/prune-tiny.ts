@@ -1,5 +1,5 @@
 // Whole-model comparison of every solver on the tiny trained Llama (test/fixtures/tiny-llama), the
-// numbers in docs/solvers.md: `npx tsx bench/prune-tiny.ts [--samples 16] [--windows 64] [--only ria,alps] [--patterns 2:4,50%,70%]`.
+// numbers in docs/solvers.md: `npx tsx bench/prune-tiny.ts [--samples 16] [--windows 64] [--only 'ria;alps'] [--patterns 2:4,50%,70%]`.
 // Sequential (true-sequential) calibration; perplexity on 128-token held-out windows; seconds of
 // model.prune next to each (wall, and process CPU: the steadier number on a shared machine).
 import { loadavg } from 'node:os';
@@ -22,6 +22,7 @@ const rows: Row[] = [
   { label: 'wanda', options: { method: 'wanda' } },
   { label: 'sparsegpt', options: { method: 'sparsegpt' } },
   { label: 'ria', options: { method: 'ria' } },
+  { label: 'ria+reconstruct', options: { method: 'ria', ria: { reconstruct: true } } },
   { label: 'ria+permute', options: { method: 'ria', ria: { permute: true } } },
   { label: 'ria+permute+lsa', options: { method: 'ria', ria: { permute: true, refine: true } } },
   { label: 'dsnot (wanda)', options: { method: 'dsnot', dsnot: { initial: 'wanda' } } },
@@ -34,7 +35,7 @@ const rows: Row[] = [
   { label: 'owl+sparsegpt', options: { method: 'sparsegpt', layerwise: 'owl' }, unstructuredOnly: true },
   { label: 'owl+alps', options: { method: 'alps', layerwise: 'owl' }, unstructuredOnly: true },
 ];
-const only = arg('--only', '').split(',').filter(Boolean);
+const only = arg('--only', '').split(';').filter(Boolean);
 const patterns = arg('--patterns', '2:4,50%,70%').split(',');
 console.log(`isa ${cpuInfo().isa}, ${samples} calibration samples x 128, ${windows} eval windows x 128, load ${loadavg().map((v) => v.toFixed(1)).join(' ')}`);
 {

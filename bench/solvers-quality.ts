@@ -31,6 +31,7 @@ for (const [label, pat] of [['2:4', { n: 2, m: 4 }], ['50%', { sparsity: 0.5 }],
   await run('wanda', () => prune.wanda(t, stats, pat));
   await run('sparsegpt', () => prune.sparsegpt(t, stats, pat));
   await run('ria', () => prune.ria(t, stats, pat));
+  await run('ria+reconstruct', () => prune.ria(t, stats, pat, { reconstruct: true }));
   if ('n' in pat) await run('ria+permute', () => prune.ria(t, stats, pat, { permute: true }));
   await run('dsnot (wanda)', () => prune.dsnot(t, stats, pat, { initial: 'wanda' }));
   await run('dsnot (saliency)', () => prune.dsnot(t, stats, pat, { initial: 'sparsegpt-saliency' }));

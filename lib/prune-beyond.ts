@@ -28,6 +28,13 @@ export interface RiaOptions {
    * plus an O((K/m)³) assignment: about a minute for 4096×4096 on 2 cores). Default false.
    */
   refine?: boolean;
+  /**
+   * Reconstruct the kept weights with SparseGPT's update on RIA's mask (the published code's
+   * `--reconstruction`, fasterprune with the mask given); needs { hessian: true } stats. Default false.
+   */
+  reconstruct?: boolean;
+  /** With reconstruct: SparseGPT's damping (default 0.01). */
+  damping?: number;
 }
 
 export interface DsnotOptions extends SolverControl {
@@ -106,15 +113,18 @@ function result(r: PruneResultNative, w: Weight2D, method: PruneReport['method']
 export async function ria(w: Tensor, stats: CalibrationStats, pattern: PrunePattern, options: RiaOptions = {}): Promise<BeyondResult> {
   const ww = checkWeight(w);
   const p = checkPattern(pattern, ww.cols);
-  const s = checkStats(stats, ww.cols, 'ria', false);
   const o = checkOptions(options);
+  if (o.reconstruct !== undefined && typeof o.reconstruct !== 'boolean') throw new ArgumentError(`options.reconstruct: expected a boolean, got ${describe(o.reconstruct)}`);
+  const reconstruct = o.reconstruct === true;
+  const s = checkStats(stats, ww.cols, 'ria', reconstruct);
+  const damping = num(o.damping, 'options.damping', 0.01, (x) => x >= 0 && Number.isFinite(x), 'a finite number >= 0');
   const a = num(o.a, 'options.a', 0.5, (x) => Number.isFinite(x) && x >= 0, 'a finite number >= 0');
   if (o.permute !== undefined && typeof o.permute !== 'boolean') throw new ArgumentError(`options.permute: expected a boolean, got ${describe(o.permute)}`);
   const permute = o.permute === true;
   if (permute && p.m === 0) throw new ArgumentError('ria: permute applies to N:M patterns only');
   if (o.refine !== undefined && typeof o.refine !== 'boolean') throw new ArgumentError(`options.refine: expected a boolean, got ${describe(o.refine)}`);
   if (o.refine === true && !permute) throw new ArgumentError('ria: refine needs permute');
-  const r = await runControlled('prune.ria', {}, () => native.pruneRia(ww.data, ww.dtype, ww.rows, ww.cols, s.handle(), { sparsity: p.sparsity, n: p.n, m: p.m, a, permute, refine: o.refine === true }));
+  const r = await runControlled('prune.ria', {}, () => native.pruneRia(ww.data, ww.dtype, ww.rows, ww.cols, s.handle(), { sparsity: p.sparsity, n: p.n, m: p.m, a, permute, refine: o.refine === true, reconstruct, damping }));
   return result(r, ww, 'ria', p.label);
 }
 

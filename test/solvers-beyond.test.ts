@@ -72,6 +72,36 @@ describe('prune.ria', () => {
           }
         });
 
+  for (const [pat, permute] of [[{ sparsity: 0.5 }, false], [{ sparsity: 0.7 }, false], [{ n: 2, m: 4 }, true]] as [Pat, boolean][])
+    it(`${label(pat)}${permute ? ' permuted' : ''} reconstruct: RIA's mask, SparseGPT's update on it, as the float64 references`, async () => {
+      const [rows, cols, T] = [20, 64, 128];
+      const { x, w, t, stats } = layer(rows, cols, T, 90);
+      const r = await prune.ria(t, stats, pat, { permute, reconstruct: true });
+      const ref = riaRef(w, rows, cols, sumsqRef(x, T, cols), pat, 0.5, permute);
+      const mask = r.mask.toTypedArray() as Uint8Array;
+      expect(mismatches(mask, ref.mask)).toBe(0);
+      // The mask in the inputs' order, SparseGPT's sweep there, the columns back into perm order.
+      const keep = new Uint8Array(rows * cols);
+      for (let i = 0; i < rows; i++) for (let c = 0; c < cols; c++) keep[i * cols + ref.perm[c]!] = ref.mask[i * cols + c]!;
+      const sg = sparsegptRef(w, rows, cols, stats.hessian(), pat, 128, 0.01, 0, undefined, keep);
+      let maxAbs = 0;
+      for (const v of sg.weight) maxAbs = Math.max(maxAbs, Math.abs(v));
+      const got = r.weight.toTypedArray() as Float32Array;
+      for (let i = 0; i < rows; i++)
+        for (let c = 0; c < cols; c++) expect(Math.abs(got[i * cols + c]! - sg.weight[i * cols + ref.perm[c]!]!)).toBeLessThanOrEqual(2e-5 * maxAbs);
+      // Lower output error than RIA alone on the same mask.
+      const plain = await prune.ria(t, stats, pat, { permute });
+      const back = (v: Float32Array) => {
+        const o = new Float32Array(v.length);
+        for (let i = 0; i < rows; i++) for (let c = 0; c < cols; c++) o[i * cols + ref.perm[c]!] = v[i * cols + c]!;
+        return o;
+      };
+      const e = (v: Float32Array) => reconstructionError(x, T, cols, w, back(v), rows);
+      expect(e(got)).toBeLessThan(e(plain.weight.toTypedArray() as Float32Array));
+      const nohess = statsFor(x, T, cols, false);
+      expect((await rejected(prune.ria(t, nohess, pat, { reconstruct: true }))).code).toBe('ERR_ARGUMENT');
+    });
+
   for (const pat of [{ n: 2, m: 4 }, { n: 1, m: 4 }, { n: 4, m: 8 }] as { n: number; m: number }[])
     it(`${label(pat)} permute + refine: the assignment pass matches an exhaustive search and keeps at least the heuristic's score`, async () => {
       const [rows, cols] = [12, pat.m * 7];

@@ -140,7 +140,7 @@ function builtinSolver(method: BuiltinMethod, patternAt: (block: number) => Prun
       // gate/up's output rows (SwiGLU is element-wise). The other linears read the residual
       // stream (q/k/v, gate/up) or attention heads (o_proj).
       return {
-        name: method, stats: 'norms',
+        name: method, stats: options.ria?.reconstruct === true ? 'hessian' : 'norms',
         prune: (w, s, ctx) => {
           const p = pat(ctx);
           const permute = options.ria?.permute === true && p.m !== undefined && ctx.linear === 'down_proj';

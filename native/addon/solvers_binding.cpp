@@ -418,6 +418,8 @@ Napi::Value Ria(const Napi::CallbackInfo& info) {
   if (!get_num(env, c.o.Get("a"), "a", &opt.a)) return env.Undefined();
   opt.permute = c.o.Get("permute").ToBoolean();
   opt.refine = c.o.Get("refine").ToBoolean();
+  opt.reconstruct = c.o.Get("reconstruct").ToBoolean();
+  if (opt.reconstruct && !get_num(env, c.o.Get("damping"), "damping", &opt.damping)) return env.Undefined();
   return finish(env, true, [w = c.w, p = c.p, stats = c.stats, opt](PruneOutput* out) {
     double ret[2];
     Status st = prune_ria(w, *stats, p, opt, out, &out->perm, ret);

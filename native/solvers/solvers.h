@@ -80,6 +80,9 @@ struct SparseGptOptions {
   int quant_group = 0;
   bool quant_asym = false;
   int max_retries = 3;  // Cholesky retries, damping x10 each (0.01 if it was 0)
+  // rows x cols, 1 = kept: the mask is given (e.g. RIA's) and only the weights are reconstructed
+  // (the published fasterprune(mask=...)); the pattern is then not consulted.
+  const uint8_t* fixed_mask = nullptr;
 };
 
 // SparseGPT (Frantar & Alistarh 2023), see sparsegpt.cpp. loss = ½ Σ_rows Σ_i (w - q)² / [U]ᵢᵢ²,
@@ -93,6 +96,10 @@ struct RiaOptions {
   double a = 0.5;        // exponent of the activation norm
   bool permute = false;  // N:M only: channel permutation (the paper's heuristic reallocation)
   bool refine = false;   // then the paper's linear-sum-assignment refinement, slot by slot
+  // Reconstruct the kept weights with SparseGPT's update on RIA's mask (the published code's
+  // --reconstruction: fasterprune(mask=W_mask)); needs the Hessian.
+  bool reconstruct = false;
+  double damping = 0.01;
 };
 
 // RIA (Zhang et al. 2024, "Plug-and-Play"): score (|w_ij|/Σ_k|w_kj| + |w_ij|/Σ_k|w_ik|)·‖X_j‖^a,
