@@ -33,6 +33,8 @@ const rows: Row[] = [
   { label: 'alps', options: { method: 'alps' } },
   { label: 'owl+wanda', options: { method: 'wanda', layerwise: 'owl' }, unstructuredOnly: true },
   { label: 'owl+sparsegpt', options: { method: 'sparsegpt', layerwise: 'owl' }, unstructuredOnly: true },
+  { label: 'owl+sparsegpt search', options: { method: 'sparsegpt', layerwise: 'owl', owl: { search: true } }, unstructuredOnly: true },
+  { label: 'owl+wanda search', options: { method: 'wanda', layerwise: 'owl', owl: { search: true } }, unstructuredOnly: true },
   { label: 'owl+alps', options: { method: 'alps', layerwise: 'owl' }, unstructuredOnly: true },
 ];
 const only = arg('--only', '').split(';').filter(Boolean);
@@ -51,7 +53,7 @@ for (const pat of patterns) {
     const c0 = process.cpuUsage(), t0 = performance.now();
     const rep = await m.prune(calib, { ...r.options, ...p } as ModelPruneOptions);
     const wall = (performance.now() - t0) / 1000, cu = process.cpuUsage(c0);
-    const extra = rep.blockSparsity ? `  blocks ${rep.blockSparsity.map((s) => s.toFixed(3)).join('/')}` : '';
+    const extra = (rep.blockSparsity ? `  blocks ${rep.blockSparsity.map((s) => s.toFixed(3)).join('/')}` : '') + (rep.owlSearch ? `  chose M ${rep.owlSearch.M} λ ${rep.owlSearch.lambda}` : '');
     console.log(`${pat.padEnd(4)} ${r.label.padEnd(20)} ppl ${(await ppl(m)).toFixed(4)}  prune wall ${wall.toFixed(2)} s cpu ${((cu.user + cu.system) / 1e6).toFixed(2)} s${extra}`);
   }
 }

@@ -73,6 +73,24 @@ describe('whole-model OWL / RIA / DSnoT / ALPS', () => {
     await expect(m.prune(calib, { method: 'wanda', sparsity: 0.5, layerwise: 'owl', owl: { M: 0 } })).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
   });
 
+  it('owl.search: each (M, λ) pruned from the dense weights and scored on the calibration samples; the best one is applied', async () => {
+    using m = await LlamaModel.load(TINY);
+    const grid = { M: [3, 7], lambda: [0, 0.05] };
+    const rep = await m.prune(calib, { method: 'wanda', sparsity: 0.6, layerwise: 'owl', owl: { search: grid } });
+    const cands = rep.owlSearch!.candidates;
+    // λ = 0 is uniform whatever M: tried once.
+    expect(cands.map((c) => [c.M, c.lambda])).toEqual([[3, 0], [3, 0.05], [7, 0.05]]);
+    const best = cands.reduce((a, b) => (b.calibPerplexity < a.calibPerplexity ? b : a));
+    expect([rep.owlSearch!.M, rep.owlSearch!.lambda]).toEqual([best.M, best.lambda]);
+    expect(new Set(cands.map((c) => c.calibPerplexity)).size).toBe(3);
+    // Every candidate started from the dense model: a fresh prune with the chosen pair gives the same model.
+    using f = await LlamaModel.load(TINY);
+    const fr = await f.prune(calib, { method: 'wanda', sparsity: 0.6, layerwise: 'owl', owl: { M: best.M, lambda: best.lambda } });
+    expect(rep.blockSparsity).toEqual(fr.blockSparsity);
+    expect(await ppl(m, 8)).toBe(await ppl(f, 8));
+    await expect(m.prune(calib, { method: 'wanda', sparsity: 0.5, layerwise: 'owl', owl: { search: { M: [] } } })).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
+  });
+
   it('permuting down_proj input channels, folded into gate/up rows, leaves the logits unchanged', async () => {
     using a = await LlamaModel.load(TINY);
     using b = await LlamaModel.load(TINY);

@@ -25,6 +25,7 @@ import { Tensor } from '../tensor.js';
 import { INPUT_GROUPS, blockForward, type BlockContext, type InputGroup, type LinearName, type LlamaBlock } from './block.js';
 import type { LlamaModel } from './llama.js';
 import { OutlierTally, checkOwl, owlSparsities, type OwlOptions } from './owl.js';
+import { searchOwl, type OwlSearchEntry } from './owl-search.js';
 
 export type CalibrationMode = 'sequential' | 'block' | 'one-pass';
 
@@ -123,6 +124,8 @@ export interface ModelPruneReport {
   /** Target sparsity per block (layerwise 'owl'), and the blocks' outlier ratios (%). */
   blockSparsity?: number[];
   outlierRatios?: number[];
+  /** owl.search: the M and λ chosen and every candidate's calibration perplexity. */
+  owlSearch?: { M: number; lambda: number; candidates: OwlSearchEntry[] };
 }
 
 function builtinSolver(method: BuiltinMethod, patternAt: (block: number) => PrunePattern, options: ModelPruneOptions): LinearSolver {
@@ -263,7 +266,7 @@ export async function pruneModel(
   const layerwise = options.layerwise ?? 'uniform';
   if (layerwise !== 'uniform' && layerwise !== 'owl') throw new ArgumentError(`options.layerwise: expected 'uniform' or 'owl', got ${describe(layerwise)}`);
   if (layerwise === 'owl' && pattern.sparsity === undefined) throw new ArgumentError("options.layerwise: 'owl' applies to unstructured sparsity only");
-  const owl = layerwise === 'owl' ? checkOwl(options.owl) : null;
+  let owl = layerwise === 'owl' ? checkOwl(options.owl) : null;
   let blockSparsity: number[] | null = null;
   const patternAt = (block: number): PrunePattern => (blockSparsity ? { sparsity: blockSparsity[block]! } : pattern);
   const solver = typeof method === 'object' && method !== null ? method
@@ -280,6 +283,10 @@ export async function pruneModel(
   const { onProgress, signal } = control;
   const checkAbort = () => { if (signal?.aborted) throw new AbortError('prune: aborted'); };
   checkAbort();
+
+  const search = owl && options.owl?.search !== undefined && options.owl.search !== false
+    ? await searchOwl(model, samples, options, { signal }, (m, s, o, c) => pruneModel(m, s, o, c)) : null;
+  if (search) owl = { M: search.M, lambda: search.lambda };
 
   const started = performance.now();
   const report: ModelPruneReport = {
@@ -375,6 +382,7 @@ export async function pruneModel(
     blockSparsity = owlSparsities(ratios, pattern.sparsity!, owl.lambda);
     report.blockSparsity = blockSparsity;
     report.outlierRatios = ratios;
+    if (search) report.owlSearch = { M: search.M, lambda: search.lambda, candidates: search.entries };
   }
 
   for (const block of model.blocks) {
