@@ -1,4 +1,4 @@
-// Solver timings for the issue's targets: `npx tsx bench/solvers.ts [--threads N] [--quick] [--alps-rss]`.
+// Solver timings for the issue's targets: `npx tsx bench/solvers.ts [--threads N] [--quick] [--no-beyond | --no-alps] [--alps-rss]`.
 // Prints wall times (best of a few runs) and the process CPU time of that run (user + sys: on a
 // shared, loaded machine CPU time / threads is closer to what an idle machine would show), the
 // GEMM micro-kernel in use, and the load average before and after.
@@ -77,7 +77,7 @@ if (!args.includes('--no-beyond')) {
   await best('dsnot 4096x4096 2:4 (sparsegpt start)', 1, () => prune.dsnot(w, stats, { n: 2, m: 4 }));
   await best('dsnot 4096x4096 70% (sparsegpt start)', 1, () => prune.dsnot(w, stats, { sparsity: 0.7 }));
   await best('sparsegpt 4096x4096 70%', 1, () => prune.sparsegpt(w, stats, { sparsity: 0.7 }));
-  for (const pat of [{ n: 2, m: 4 }, { sparsity: 0.7 }] as const) {
+  for (const pat of args.includes('--no-alps') ? [] : [{ n: 2, m: 4 }, { sparsity: 0.7 }] as const) {
     const c0 = process.cpuUsage(), t0 = performance.now();
     const r = await prune.alps(w, stats, pat);
     const c = process.cpuUsage(c0);
