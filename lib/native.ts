@@ -51,6 +51,8 @@ export interface SpmmArgs {
   bDtype: DType;
   bIsKn: boolean;
   n: number;
+  /** MatmulOptions.activations 'bfloat16': float activations may be rounded to bf16 (ActivationRounding). */
+  activations?: 'float32' | 'bfloat16';
   bias?: Buf | null;
   biasDtype?: DType;
   out: Buf;
@@ -135,7 +137,7 @@ export interface NativeAddon {
   /** With `slorb`, SLoRB's term is added inside the product's row loop (native/cpu/spmm.h RowEpilogue). */
   spmm(m: MatrixDesc, args: SpmmArgs, slorb?: object | null): void;
   spmmAsync(m: MatrixDesc, args: SpmmArgs, slorb?: object | null): Promise<void>;
-  kernelName(m: MatrixDesc, n: number, xDtype?: string): string;
+  kernelName(m: MatrixDesc, n: number, xDtype?: string, activations?: 'float32' | 'bfloat16'): string;
   /** The ids of the CPU kernel table (native/cpu/spmm_kernel_list.inc); names are `<id>_<dtype>_<isa>`. */
   spmmKernelIds(): string[];
   /** The quantized CPU kernels (native/cpu/qspmm_kernel_list.inc), by the name selectedKernel reports. */

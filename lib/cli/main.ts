@@ -221,6 +221,7 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .option('--sparsity <s>', 'fraction of zero weights', '0.7')
     .option('--dtype <dtype>', 'weight and activation dtype', 'float16')
     .option('--batch <list>', 'tokens per product, comma-separated', '1,8')
+    .option('--activations <a>', "float32 activations, exact (float32) or rounded to bf16 (bfloat16); default: the weight's dtype")
     .option('--formats <list>', `comma-separated, from ${FORMATS.filter((f) => f !== 'dense').join(', ')}`, 'bitmap,csr,nm')
     .option('--seconds <s>', 'time budget per case', '0.3')
     .option('--seed <n>', 'random seed', '1')
@@ -230,7 +231,7 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
       const batch = o.batch!.split(',').map((b) => parseIntOpt(b.trim(), '--batch', 1, 65536));
       const r = await runBench({
         rows, cols, formats, batch, sparsity: parseNumberOpt(o.sparsity!, '--sparsity', 0, 1, true),
-        dtype: parseDType(o.dtype, '--dtype')!, seconds: parseNumberOpt(o.seconds!, '--seconds', 0, 60), seed: parseIntOpt(o.seed!, '--seed', 0, 2 ** 31),
+        dtype: parseDType(o.dtype, '--dtype')!, activations: o.activations === undefined ? undefined : parseFormat(o.activations, ['float32', 'bfloat16'], '--activations') as 'float32' | 'bfloat16', seconds: parseNumberOpt(o.seconds!, '--seconds', 0, 60), seed: parseIntOpt(o.seed!, '--seed', 0, 2 ** 31),
       }, ctx);
       if (ctx.opts.json) ctx.json(r);
       else printBench(r, ctx);
