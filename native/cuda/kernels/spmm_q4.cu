@@ -41,6 +41,14 @@ __device__ __forceinline__ void add_scaled(float (&acc)[1][BN / 8][4], const flo
   }
 }
 
+// What a lane holds of one stage: its code words (dense: 4, 2:4: 2), its metadata word (2:4), and
+// the scale / zero words of the stage's two k32 steps.
+struct StageRegs {
+  uint32_t words[4] = {0, 0, 0, 0};
+  uint32_t e = 0;
+  uint32_t sw[2] = {0, 0}, zw[2] = {0, 0};
+};
+
 struct Q4Args {
   const uint32_t* codes;
   const uint32_t* meta;    // 2:4 only
@@ -53,6 +61,32 @@ struct Q4Args {
   bool aligned;
 };
 
+template <bool SP24>
+__device__ __forceinline__ StageRegs load_stage(const Q4Args& p, int64_t rb, int64_t kb, int lane) {
+  StageRegs s;
+  if constexpr (SP24) {
+    const uint2 v = __ldg(reinterpret_cast<const uint2*>(p.codes + q4s_code_word(rb, kb, p.stages, lane, 0)));
+    s.words[0] = v.x;
+    s.words[1] = v.y;
+    s.e = __ldg(p.meta + q4s_meta_word(rb, kb, p.stages, lane));
+  } else {
+    const uint4 v = __ldg(reinterpret_cast<const uint4*>(p.codes + q4d_code_word(rb, kb, p.stages, lane, 0)));
+    s.words[0] = v.x;
+    s.words[1] = v.y;
+    s.words[2] = v.z;
+    s.words[3] = v.w;
+  }
+#pragma unroll
+  for (int u = 0; u < kStageK / kQ4StepK; ++u) {
+    const int64_t q = kb * (kStageK / kQ4StepK) + u;
+    if (q >= p.steps) break;
+    const int64_t pw = q4_param_word(rb, q >> p.group_shift, p.groups, lane >> 2);
+    s.sw[u] = __ldg(p.scales + pw);
+    s.zw[u] = p.zeros ? __ldg(p.zeros + pw) : kQ4SymZeroWord;
+  }
+  return s;
+}
+
 template <bool BF16, int BN, bool SP24>
 __global__ void __launch_bounds__(kBlockThreads) spmm_q4_kernel(const Q4Args p) {
   __shared__ __align__(16) uint16_t b_s[BN * kStageK];
@@ -61,25 +95,15 @@ __global__ void __launch_bounds__(kBlockThreads) spmm_q4_kernel(const Q4Args p) 
   const bool active = rb < p.row_blocks;
   const int64_t first = split_first(p.stages, p.splits, int(z)), last = split_last(p.stages, p.splits, int(z));
   float acc[1][BN / 8][4] = {};
+  // The weight streams one stage ahead in registers: stage kb + 1's codes, metadata, scales and
+  // zeros are in flight while stage kb is computed (decode is bound by how many bytes are in flight).
+  StageRegs cur;
+  if (active && first < last) cur = load_stage<SP24>(p, rb, first, lane);
   for (int64_t kb = first; kb < last; ++kb) {
     load_b_tile<BN>(p.x, p.N, p.K, n0, kb * kStageK, b_s, p.aligned);
     cp_async_commit();
-    // The weight's codes for this stage, loaded while the activation tile lands.
-    uint32_t words[4] = {0, 0, 0, 0}, e = 0;
-    if (active) {
-      if constexpr (SP24) {
-        const uint2 v = __ldg(reinterpret_cast<const uint2*>(p.codes + q4s_code_word(rb, kb, p.stages, lane, 0)));
-        words[0] = v.x;
-        words[1] = v.y;
-        e = __ldg(p.meta + q4s_meta_word(rb, kb, p.stages, lane));
-      } else {
-        const uint4 v = __ldg(reinterpret_cast<const uint4*>(p.codes + q4d_code_word(rb, kb, p.stages, lane, 0)));
-        words[0] = v.x;
-        words[1] = v.y;
-        words[2] = v.z;
-        words[3] = v.w;
-      }
-    }
+    StageRegs nxt;
+    if (active && kb + 1 < last) nxt = load_stage<SP24>(p, rb, kb + 1, lane);
     cp_async_wait_all();
     __syncthreads();
     if (active) {
@@ -87,29 +111,27 @@ __global__ void __launch_bounds__(kBlockThreads) spmm_q4_kernel(const Q4Args p) 
       for (int u = 0; u < kStageK / kQ4StepK; ++u) {
         const int64_t q = kb * (kStageK / kQ4StepK) + u;
         if (q >= p.steps) break;
-        const int64_t pw = q4_param_word(rb, q >> p.group_shift, p.groups, lane >> 2);
-        const uint32_t sw = __ldg(p.scales + pw);
-        const uint32_t zw = p.zeros ? __ldg(p.zeros + pw) : kQ4SymZeroWord;
+        const uint32_t zw = cur.zw[u];
         float t[BN / 8][4] = {};
         if constexpr (SP24) {
           uint32_t a[4];
 #pragma unroll
-          for (int r = 0; r < 4; ++r) a[r] = q4_dequant_reg(words[u], r, zw, BF16);
+          for (int r = 0; r < 4; ++r) a[r] = q4_dequant_reg(cur.words[u], r, zw, BF16);
 #pragma unroll
           for (int nt = 0; nt < BN / 8; ++nt) {
             uint32_t lo[2], hi[2];
             load_b_frag(lo, b_s, 2 * u, nt, lane);
             load_b_frag(hi, b_s, 2 * u + 1, nt, lane);
             const uint32_t b[4] = {lo[0], lo[1], hi[0], hi[1]};
-            if (u == 0) mma_sp_16832_sel<BF16, 0>(t[nt], a, b, e);
-            else mma_sp_16832_sel<BF16, 1>(t[nt], a, b, e);
+            if (u == 0) mma_sp_16832_sel<BF16, 0>(t[nt], a, b, cur.e);
+            else mma_sp_16832_sel<BF16, 1>(t[nt], a, b, cur.e);
           }
         } else {
 #pragma unroll
           for (int j = 0; j < 2; ++j) {
             uint32_t a[4];
 #pragma unroll
-            for (int r = 0; r < 4; ++r) a[r] = q4_dequant_reg(words[2 * u + j], r, zw, BF16);
+            for (int r = 0; r < 4; ++r) a[r] = q4_dequant_reg(cur.words[2 * u + j], r, zw, BF16);
 #pragma unroll
             for (int nt = 0; nt < BN / 8; ++nt) {
               uint32_t b[2];
@@ -118,10 +140,11 @@ __global__ void __launch_bounds__(kBlockThreads) spmm_q4_kernel(const Q4Args p) 
             }
           }
         }
-        add_scaled<BN>(acc, t, sw);
+        add_scaled<BN>(acc, t, cur.sw[u]);
       }
     }
     __syncthreads();
+    cur = nxt;
   }
   if (active) store_acc<1, BN>(acc, rb * kQ4WarpRows, n0, lane, p.M, p.N, p.part + z * p.N * p.M);
 }

@@ -405,8 +405,10 @@ Status replay_sp24_k32(const Sp24Gpu& g, const Problem& p, int selector, float* 
   return replay_warp_rows(p, g.row_blocks, 0, false, stage_warp, compute, part);
 }
 
-// spmm_q4.cu: per stage each lane's codes (and, 2:4, metadata word); per k32 step the A fragment
-// dequantized in registers (q4_dequant_reg), mma into a zeroed tile, then acc += scale * tile.
+// spmm_q4.cu: per stage each lane's codes (and, 2:4, metadata word) and the scale / zero words of
+// its two k32 steps (the kernel loads them one stage ahead; the words are the same); per k32 step
+// the A fragment dequantized in registers (q4_dequant_reg), mma into a zeroed tile, then
+// acc += scale * tile.
 Status replay_q4(const Q4Gpu& g, const Problem& p, float* part) {
   ModelError err;
   const bool bf16 = p.dtype == DType::bf16;

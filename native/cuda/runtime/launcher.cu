@@ -136,12 +136,15 @@ bool sp24_k32_requested() {
   return v && std::strcmp(v, "32") == 0;
 }
 
-// Enough blocks to fill the GPU twice: split K when the M x N grid alone is too small.
-int auto_splits(int64_t blocks, int64_t stages, int device) {
+// Enough blocks to fill the GPU `per_sm` times: split K when the M x N grid alone is too small.
+// The int4 kernels ask for 4 blocks per SM (up to 16 splits): their warps stream few bytes each
+// (0.4-0.5 B per weight, one stage ahead), so decode needs more of them resident to keep enough
+// bytes in flight (Little's law: ~3 TB/s x ~0.7 us is ~16 KB per SM). Unmeasured until bench:gpu.
+int auto_splits(int64_t blocks, int64_t stages, int device, int per_sm = 2, int max_splits = 8) {
   int sms = 0;
   cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  int64_t s = blocks > 0 ? (2 * int64_t(sms) + blocks - 1) / blocks : 1;
-  if (s > 8) s = 8;
+  int64_t s = blocks > 0 ? (per_sm * int64_t(sms) + blocks - 1) / blocks : 1;
+  if (s > max_splits) s = max_splits;
   if (s > stages) s = stages;
   return int(s < 1 ? 1 : s);
 }
@@ -243,7 +246,8 @@ int plan_ours(DeviceMatrix* dm, const SkSpmmArgs& a, LaunchArgs* la, SkCudaStatu
   const int block_rows = dm->format == Format::tiled_csl ? kTileRows : kBmpBlockRows;  // 2:4 blocks are 64 rows too
   const int64_t row_blocks = spmm_row_blocks(M, block_rows);
   la->splits = a.split_k > 0 ? int(a.split_k < stages ? a.split_k : stages)
-                             : auto_splits(row_blocks * ((n + la->bn - 1) / la->bn), stages, dm->device);
+                             : auto_splits(row_blocks * ((n + la->bn - 1) / la->bn), stages, dm->device, dm->quant_bits ? 4 : 2,
+                                           dm->quant_bits ? 16 : 8);
   SpmmGrid grid;
   if (!spmm_grid(n, la->bn, row_blocks, la->splits, &grid))
     return set_status(st, ErrorCode::shape, "spmm: the launch grid exceeds CUDA's limits (M = " + std::to_string(M) + ", N = " +
