@@ -307,7 +307,7 @@ export default [
   },
   {
     id: 'q4-magic-bf16', area: 'cuda', file: 'native/cuda/kernels/q4_index.h',
-    from: 'return bf16 ? 0x43004300u : 0x64006400u;', to: 'return bf16 ? 0x43804380u : 0x64006400u;', tests: CUDA_Q4,
+    from: 'return bf16 ? 0x43004300u : 0x64006400u;', to: 'return bf16 ? 0x43804380u : 0x64006400u;', tests: [...CUDA_Q4, 'ctest:cuda_model_test'],
     why: 'bf16 magic number 256 instead of 128: a nibble OR-ed into its mantissa counts double',
   },
   {
