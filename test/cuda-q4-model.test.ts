@@ -5,16 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { SparseMatrix, Tensor, type FloatDType } from '../lib/index.js';
 import { replayAddon } from './replay-addon.js';
-import { rng, valuesOf } from './reference.js';
+import { halfUlp16 as halfUlp, linearRef, rng, valuesOf } from './reference.js';
 
 type Q4Kernel = 'q4-dense' | 'q4-sp24';
 type OutDType = 'float32' | 'float16' | 'bfloat16';
-
-function halfUlp(out: OutDType, v: number): number {
-  if (out === 'float32' || v === 0) return out === 'float16' ? 2 ** -25 : 0;
-  const e = Math.floor(Math.log2(Math.abs(v)));
-  return out === 'float16' ? 2 ** (Math.max(e, -14) - 11) : 2 ** (e - 8);
-}
 
 /** LLM-like rows: normal weights, a few outlier columns, some all-zero, all-positive and all-negative rows. */
 function weight(M: number, K: number, seed: number): Tensor {
@@ -52,18 +46,13 @@ function mismatch(s: SparseMatrix, run: Run, seed: number): string | null {
   const x = Tensor.randn([N, K], { seed, dtype: xDtype });
   const y = replayAddon.cudaReplay(s.desc(), x.toTypedArray() as Uint16Array, N, kernel, splitK, 0, out,
     { xDtype, mutation: run.mutation ?? 0 });
-  const a = valuesOf(s.toDense()), b = valuesOf(x);
+  const ref = linearRef(valuesOf(s.toDense()), valuesOf(x), M, K, N);
   // Per k32 step: the tile's fp32 rounding and the scaled FMA into the accumulator (each at most
   // 2^-24 of the running magnitude), split-K's fp32 sums, the output's one rounding.
   const steps = K / 32;
   for (let n = 0; n < N; n++)
     for (let m = 0; m < M; m++) {
-      let want = 0, mag = 0;
-      for (let k = 0; k < K; k++) {
-        const t = a[m * K + k]! * b[n * K + k]!;
-        want += t;
-        mag += Math.abs(t);
-      }
+      const want = ref.y[n * M + m]!, mag = ref.mag[n * M + m]!;
       const got = y[n * M + m]!;
       const tol = (steps + splitK + 2) * 2 ** -24 * mag + 1.0001 * halfUlp(out, want) + 1e-30;
       if (!(Math.abs(got - want) <= tol))

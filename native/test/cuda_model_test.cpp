@@ -161,6 +161,19 @@ static double half_ulp(DType out, double v) {
   return out == DType::f16 ? std::ldexp(1.0, std::max(e, -14) - 11) : std::ldexp(1.0, e - 8);
 }
 
+// y[n][m] = sum_k w(m, k) x(n, k) in fp64 and sum |terms|, for weights and activations given as
+// element accessors (16-bit or float storage).
+template <class W, class X>
+static void dot_ref(W w, X x, int64_t m, int64_t n, int64_t K, double* want, double* mag) {
+  *want = 0;
+  *mag = 0;
+  for (int64_t k = 0; k < K; ++k) {
+    const double t = w(m, k) * x(n, k);
+    *want += t;
+    *mag += std::fabs(t);
+  }
+}
+
 static void test_replay(GpuKernel kernel, DType dt, int64_t M, int64_t K, int64_t N, float sparsity, int split, int selector = 0,
                         DType out = DType::f32) {
   std::vector<uint16_t> w(size_t(M * K)), x(size_t(N * K));
@@ -192,12 +205,9 @@ static void test_replay(GpuKernel kernel, DType dt, int64_t M, int64_t K, int64_
   int bad = 0;
   for (int64_t n = 0; n < N; ++n)
     for (int64_t m = 0; m < M; ++m) {
-      double want = 0, mag = 0;
-      for (int64_t k = 0; k < K; ++k) {
-        const double t = from_half(dt, kept[m * K + k]) * from_half(dt, x[n * K + k]);
-        want += t;
-        mag += std::fabs(t);
-      }
+      double want, mag;
+      dot_ref([&](int64_t r, int64_t k) { return from_half(dt, kept[r * K + k]); }, [&](int64_t c, int64_t k) { return from_half(dt, x[c * K + k]); },
+              m, n, K, &want, &mag);
       const double got = y[n * M + m];
       // A 16-bit output is the fp32 sum rounded once: representable, and within half an ulp.
       const bool representable = out == DType::f32 || (out == DType::f16 ? double(f16_to_f32(f32_to_f16(float(got))))
@@ -266,12 +276,9 @@ static void test_q4_replay(GpuKernel kernel, DType xdt, int64_t M, int64_t K, in
   int bad = 0;
   for (int64_t n = 0; n < N; ++n)
     for (int64_t m = 0; m < M; ++m) {
-      double want = 0, mag = 0;
-      for (int64_t k = 0; k < K; ++k) {
-        const double t = double(deq[m * K + k]) * from_half(xdt, x[n * K + k]);
-        want += t;
-        mag += std::fabs(t);
-      }
+      double want, mag;
+      dot_ref([&](int64_t r, int64_t k) { return double(deq[r * K + k]); }, [&](int64_t c, int64_t k) { return from_half(xdt, x[c * K + k]); },
+              m, n, K, &want, &mag);
       if (!(std::fabs(y[n * M + m] - want) <= std::ldexp(mag, -24) * double(K / 32 + split + 2)) && bad++ == 0)
         CHECK(false, "%s x %s M=%lld K=%lld N=%lld g%d split %d: y[%lld,%lld] = %g, want %g", gpu_kernel_name(kernel), dtype_name(xdt),
               (long long)M, (long long)K, (long long)N, group, split, (long long)n, (long long)m, y[n * M + m], want);

@@ -15,19 +15,6 @@ namespace sk::cuda {
 
 namespace {
 
-// mma.sp m16n8k32 with sparsity selector SEL (0: metadata from lanes 4g, 4g+1; 1: 4g+2, 4g+3).
-template <bool BF16, int SEL>
-__device__ __forceinline__ void mma_sp_16832_sel(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[4], uint32_t e) {
-  if constexpr (BF16)
-    asm volatile("mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9, %10, %11}, {%0, %1, %2, %3}, %12, %13;\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]), "r"(e), "n"(SEL));
-  else
-    asm volatile("mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9, %10, %11}, {%0, %1, %2, %3}, %12, %13;\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]), "r"(e), "n"(SEL));
-}
-
 // acc += scale(row) * t for one k32 step's partial tile t (rows g: c0, c1; g + 8: c2, c3).
 template <int BN>
 __device__ __forceinline__ void add_scaled(float (&acc)[1][BN / 8][4], const float (&t)[BN / 8][4], uint32_t scale_word) {
@@ -119,12 +106,10 @@ __global__ void __launch_bounds__(kBlockThreads) spmm_q4_kernel(const Q4Args p) 
           for (int r = 0; r < 4; ++r) a[r] = q4_dequant_reg(cur.words[u], r, zw, BF16);
 #pragma unroll
           for (int nt = 0; nt < BN / 8; ++nt) {
-            uint32_t lo[2], hi[2];
-            load_b_frag(lo, b_s, 2 * u, nt, lane);
-            load_b_frag(hi, b_s, 2 * u + 1, nt, lane);
-            const uint32_t b[4] = {lo[0], lo[1], hi[0], hi[1]};
-            if (u == 0) mma_sp_16832_sel<BF16, 0>(t[nt], a, b, cur.e);
-            else mma_sp_16832_sel<BF16, 1>(t[nt], a, b, cur.e);
+            uint32_t b[4];
+            load_b_frag_k32(b, b_s, u, nt, lane);
+            if (u == 0) mma_sp_16832<BF16, 0>(t[nt], a, b, cur.e);
+            else mma_sp_16832<BF16, 1>(t[nt], a, b, cur.e);
           }
         } else {
 #pragma unroll

@@ -69,6 +69,17 @@ struct DeviceMatrix {
   }
 };
 
+// A weight's host-side description before its parts are uploaded.
+DeviceMatrix* new_device_matrix(int device, const MatrixView& v) {
+  auto dm = new DeviceMatrix();
+  dm->device = device;
+  dm->format = v.format;
+  dm->dtype = v.dtype;
+  dm->M = v.rows;
+  dm->K = v.cols;
+  return dm;
+}
+
 // Host -> device on the device's own stream, then waited for. Not cudaMemcpy: that runs on the
 // legacy default stream, which does not order against our non-blocking stream, and for pageable
 // memory it may return before the DMA has landed, so a kernel or cuSPARSELt's compression
@@ -411,12 +422,7 @@ int upload_q4(int device, const MatrixView& v, void** handle, uint64_t* bytes, S
   Q4Gpu g;
   if (Status s = q4_to_gpu(v, &g); !s.ok()) return set_status(st, s.code, s.message);
   if (int rc = use_device(device, st)) return rc;
-  auto dm = new DeviceMatrix();
-  dm->device = device;
-  dm->format = v.format;
-  dm->dtype = v.dtype;
-  dm->M = v.rows;
-  dm->K = v.cols;
+  DeviceMatrix* dm = new_device_matrix(device, v);
   dm->quant_bits = v.quant.bits;
   dm->quant_group = v.quant.group;
   dm->quant_asym = v.quant.asym;
@@ -453,12 +459,7 @@ int upload_matrix(int device, const SkMatrixDesc* desc, void** handle, uint64_t*
   if (v.dtype != DType::f16 && v.dtype != DType::bf16)
     return set_status(st, ErrorCode::dtype, std::string("GPU weights must be float16 or bfloat16, got ") + dtype_name(v.dtype));
   if (int rc = use_device(device, st)) return rc;
-  auto dm = new DeviceMatrix();
-  dm->device = device;
-  dm->format = v.format;
-  dm->dtype = v.dtype;
-  dm->M = v.rows;
-  dm->K = v.cols;
+  DeviceMatrix* dm = new_device_matrix(device, v);
   int rc = 0;
   switch (v.format) {
     case Format::dense:
