@@ -277,8 +277,6 @@ export class SparseMatrix {
       this.live();
       if (typeof options !== 'object' || options === null) throw new ArgumentError('options: expected an object');
       if (this.slorb) throw new ArgumentError("this matrix carries an SLoRB term, which the GPU kernels do not apply yet (docs/adapters.md)");
-      if (this.quant)
-        throw new DTypeError(`to(${JSON.stringify(device)}): ${this.dtype} weights have no GPU kernel yet; upload SparseMatrix.fromDense(m.toDense().to('float16'), ...) instead`);
       return deviceHooks(`${this}.to('${device}')`).matrixTo(this, device, options);
     } catch (e) {
       return Promise.reject(e);

@@ -63,9 +63,11 @@ set(SPARSEKIT_CUDA_SOURCES
   native/cuda/runtime/dynlib.cpp
   native/cuda/runtime/blas_libs.cpp
   native/cuda/runtime/gpu_layouts.cpp
+  native/cuda/runtime/gpu_quant_layouts.cpp
   native/cuda/kernels/spmm_tiled_csl.cu
   native/cuda/kernels/spmm_bitmap.cu
   native/cuda/kernels/spmm_sp24.cu
+  native/cuda/kernels/spmm_q4.cu
   native/cuda/kernels/reduce.cu
 )
 # Test-only: the CPU model of the warp instructions and the replay of the CUDA kernels' thread
@@ -74,4 +76,5 @@ set(SPARSEKIT_CUDA_REPLAY_SOURCES
   native/cuda/replay/warp_model.cpp
   native/cuda/replay/replay.cpp
   native/cuda/runtime/gpu_layouts.cpp
+  native/cuda/runtime/gpu_quant_layouts.cpp
 )

@@ -14,6 +14,7 @@ const IO_READ = 'header|ERR_FORMAT|inconsistent|fuzz';
 const KERNELS = ['test/kernels.test.ts', 'test/spmm.test.ts'];
 const SOLVERS = ['test/solvers.test.ts'];
 const CUDA = ['test/cuda-model.test.ts'];
+const CUDA_Q4 = ['test/cuda-q4-model.test.ts'];
 const MODEL = ['test/model.test.ts', 'ctest:model_test'];
 const QUANT = ['test/quant.test.ts'];
 const SLORB = ['test/slorb.test.ts'];
@@ -296,6 +297,41 @@ export default [
     id: 'split-k-last', area: 'cuda', file: 'native/cuda/kernels/mma_layout.h',
     from: 'return stages * (z + 1) / splits;', to: 'return stages * z / splits + stages / splits;', tests: CUDA,
     why: 'split-K drops stages when the stage count is not a multiple of the split count',
+  },
+  {
+    id: 'q4-reg-row', area: 'cuda', file: 'native/cuda/kernels/q4_index.h',
+    from: 'return (lane >> 2) + 8 * (r & 1);', to: 'return (lane >> 2) + 8 * (r >> 1);', tests: CUDA_Q4,
+    why: 'the int4 A fragments take rows g / g + 8 from the wrong registers',
+  },
+  {
+    id: 'q4d-reg-col', area: 'cuda', file: 'native/cuda/kernels/q4_index.h',
+    from: 'return 2 * (lane & 3) + 8 * (r >> 1) + h;', to: 'return 2 * (lane & 3) + 8 * (r & 1) + h;', tests: CUDA_Q4,
+    why: 'the dense int4 fragment puts columns 8..15 of a k16 step in the registers of rows g + 8',
+  },
+  {
+    id: 'q4-zero-pair-row', area: 'cuda', file: 'native/cuda/kernels/q4_index.h',
+    from: '(((zero_word >> (16 * (r & 1))) & 0xfu) * 0x00010001u)', to: '(((zero_word >> (16 * (r >> 1))) & 0xfu) * 0x00010001u)', tests: CUDA_Q4,
+    why: 'asymmetric int4: rows g + 8 subtract the zero point of row g (and half the columns the other way round)',
+  },
+  {
+    id: 'q4-scale-row', area: 'cuda', file: 'native/cuda/kernels/q4_index.h',
+    from: 'uint16_t(scale_word >> (16 * row_hi))', to: 'uint16_t(scale_word >> (16 * (1 - row_hi)))', tests: CUDA_Q4,
+    why: 'accumulator rows g and g + 8 are scaled by each other\'s group scale',
+  },
+  {
+    id: 'q4-meta-step', area: 'cuda', file: 'native/cuda/kernels/q4_index.h',
+    from: 'SK_HD inline int q4s_meta_step(int lane) { return (lane & 3) >> 1; }', to: 'SK_HD inline int q4s_meta_step(int lane) { return lane & 1; }', tests: CUDA_Q4,
+    why: 'the 2:4 int4 metadata words land in the thread pair of the other sparsity selector',
+  },
+  {
+    id: 'q4-group-shift', area: 'cuda', file: 'native/cuda/kernels/q4_index.h',
+    from: 'group >= 128 ? 2 : group >= 64 ? 1 : 0;', to: 'group >= 128 ? 2 : 0;', tests: CUDA_Q4,
+    why: 'with 64-column groups every k32 step reads the scale of the wrong group',
+  },
+  {
+    id: 'q4-magic-bf16', area: 'cuda', file: 'native/cuda/kernels/q4_index.h',
+    from: 'return bf16 ? 0x43004300u : 0x64006400u;', to: 'return bf16 ? 0x43804380u : 0x64006400u;', tests: [...CUDA_Q4, 'ctest:cuda_model_test'],
+    why: 'bf16 magic number 256 instead of 128: a nibble OR-ed into its mantissa counts double',
   },
   {
     id: 'ldsm-a-col', area: 'cuda', file: 'native/cuda/kernels/mma_layout.h',
