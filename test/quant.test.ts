@@ -295,8 +295,10 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
 
   it("activations: 'int8' rounds x per weight group exactly as documented (VNNI), fp32 elsewhere", () => {
     let seed = 900;
-    const vnni = ISAS.includes('avx512') && info.features.avx512vnni === true;
-    for (const [M, K, G] of [[37, 256, 32], [21, 384, 128], [9, 512, 64], [5, 256, 256]] as const)
+    const vnni = ISAS.includes('avx512') && info.features.avx512vnni === true && info.features.avx512vbmi === true;
+    // 128-column tails of 32, 64, 96 and a lone partial block (the dense and 2:4 kernels run 128
+    // columns x 4 rows per step), every group size, row counts off the 4-row step.
+    for (const [M, K, G] of [[37, 256, 32], [21, 384, 128], [9, 512, 64], [5, 256, 256], [13, 160, 32], [7, 320, 64], [11, 224, 32], [6, 32, 32], [10, 64, 64], [3, 1408, 128]] as const)
       for (const f of FORMATS)
         for (const v of VARIANTS) {
           const q = pack(makeWeight(M, K, seed++, f.format === 'bitmap'), M, K, f, { ...v, groupSize: G });
@@ -356,6 +358,7 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
         cases[`qspmm_outer_${name}_${b}_avx512`] = { w: mk(fmt, bits), n: 16, isa: 'avx512' };
         cases[`qspmm_gemv_${name}_${b}_x8_vnni`] = { w: mk(fmt, bits), n: 1, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
       }
+    cases.qspmm_gemv_nm24_int4_x8_vnni = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 1, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     expect(Object.keys(cases).sort()).toEqual([...names].sort());
     try {
       for (const [name, c] of Object.entries(cases)) {

@@ -11,6 +11,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "../core/dtype.h"
 #include "../formats/quant.h"
@@ -24,19 +25,31 @@ namespace {
 
 enum QFmt { kDense = 0, kNM = 1, kBitmap = 2 };
 
-// Workspace: xq (kp bytes, 64-aligned), then per group s_x (float) and Σ xq (int32).
-struct XQ {
-  const int8_t* q;
-  const float* scale;
-  const int32_t* sum;
-};
+constexpr int64_t round128(int64_t c) { return (c + 127) / 128 * 128; }
 
-// Dense 4-bit rows want each 64-column block as [even columns, odd columns] (B = 64), or per 32
-// columns when the group is 32; everything else keeps column order (B = 0).
-XQ quantize_x(const float* x, int64_t cols, int group, int block, void* ws) {
+// The int8 copy of x and what the kernels precompute from it, in the task's workspace.
+struct XQ {
+  const int8_t* q;          // column order, zero-padded to a multiple of 128 columns
+  const int8_t* pairs;      // dense 4-bit: per 128 columns, the 64 even ones then the 64 odd ones
+  const int8_t* neg;        // bitmap 4-bit: -q (the zero point's term rides on the same vpdpbusd)
+  const int32_t* lane_sum;  // dense 4-bit: per 128 columns, lane i = Σ xq over columns 8i .. 8i+7
+  const float* scale;       // per group: s_x
+  const int32_t* sum;       // per group: Σ xq
+};
+enum Stage { kPlain = 0, kPairs = 1, kNeg = 2 };
+
+size_t x8_workspace(int64_t, int64_t, int64_t kp) {
+  const int64_t cp = round128(kp);
+  return size_t(3 * cp + cp / 128 * 64 + (kp / 32 + 1) * 8 + 128);
+}
+
+XQ quantize_x(const float* x, int64_t cols, int group, Stage stage, void* ws) {
+  const int64_t cp = round128(cols), groups = cols / group;
   int8_t* q = static_cast<int8_t*>(ws);
-  const int64_t groups = cols / group;
-  float* sc = reinterpret_cast<float*>(q + (cols + 63) / 64 * 64);
+  int8_t* pairs = q + cp;
+  int8_t* neg = pairs + cp;
+  int32_t* lane = reinterpret_cast<int32_t*>(neg + cp);
+  float* sc = reinterpret_cast<float*>(lane + cp / 128 * 16);
   int32_t* sum = reinterpret_cast<int32_t*>(sc + groups);
   for (int64_t g = 0; g < groups; ++g) {
     const float* xg = x + g * group;
@@ -56,21 +69,222 @@ XQ quantize_x(const float* x, int64_t cols, int group, int block, void* ws) {
     sc[g] = s;
     sum[g] = _mm512_reduce_add_epi32(tot);
   }
-  // Dense 4-bit order: each block's even columns, then its odd ones.
-  if (block == 64) {
-    for (int64_t b = 0; b < cols; b += 64) {
-      const __m512i v = _mm512_load_si512(q + b);
-      const __m512i e = _mm512_maskz_compress_epi8(0x5555555555555555ull, v), o = _mm512_maskz_compress_epi8(0xaaaaaaaaaaaaaaaaull, v);
-      _mm512_store_si512(q + b, _mm512_inserti64x4(e, _mm512_castsi512_si256(o), 1));
+  std::memset(q + cols, 0, size_t(cp - cols));
+  if (stage == kPairs) {
+    alignas(64) uint8_t even[64], odd[64];
+    for (int j = 0; j < 64; ++j) even[j] = uint8_t(2 * j), odd[j] = uint8_t(2 * j + 1);
+    const __m512i ie = _mm512_load_si512(even), io = _mm512_load_si512(odd), ones = _mm512_set1_epi8(1);
+    for (int64_t c = 0; c < cp; c += 128) {
+      const __m512i v0 = _mm512_load_si512(q + c), v1 = _mm512_load_si512(q + c + 64);
+      const __m512i e = _mm512_permutex2var_epi8(v0, ie, v1), o = _mm512_permutex2var_epi8(v0, io, v1);
+      _mm512_store_si512(pairs + c, e);
+      _mm512_store_si512(pairs + c + 64, o);
+      _mm512_store_si512(lane + c / 8, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, e), ones, o));
     }
-  } else if (block == 32) {
-    for (int64_t b = 0; b < cols; b += 32) {
-      const __m256i v = _mm256_load_si256(reinterpret_cast<const __m256i*>(q + b));
-      const __m256i e = _mm256_maskz_compress_epi8(0x55555555u, v), o = _mm256_maskz_compress_epi8(0xaaaaaaaau, v);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(q + b), _mm256_inserti128_si256(e, _mm256_castsi256_si128(o), 1));
+  } else if (stage == kNeg) {
+    for (int64_t c = 0; c < cp; c += 64) _mm512_store_si512(neg + c, _mm512_sub_epi8(_mm512_setzero_si512(), _mm512_load_si512(q + c)));
+  }
+  return {q, pairs, neg, lane, sc, sum};
+}
+
+// Lane i of a 128-column block covers `span` columns of each weight group slot; its group,
+// counted from the block's first: (span·(i mod 8) or span·i) / G, 0 when G > 128.
+__m512i lane_groups(int G, int span, bool mirror) {
+  alignas(64) int32_t v[16];
+  for (int i = 0; i < 16; ++i) v[i] = G > 128 ? 0 : span * (mirror ? i % 8 : i) / G;
+  return _mm512_load_si512(v);
+}
+
+// Where the dense and 2:4 kernels read a row block's per-group data: the fp16 scales (times s_x)
+// and zero points of the groups a 128-column block touches (1 to 4).
+struct BlockGroups {
+  int64_t g0;
+  __mmask8 m;
+};
+inline BlockGroups block_groups(int64_t c, int G, int64_t gpr) {
+  const int64_t g0 = c / G;
+  const int64_t ns = G <= 128 ? (128 / G < gpr - g0 ? 128 / G : gpr - g0) : 1;
+  return {g0, __mmask8((1u << ns) - 1)};
+}
+
+// The lanes' scale_g·s_x,g for one row and block.
+inline __m512 lane_scales(const uint16_t* scales, BlockGroups bg, __m128 sx, __m512i lidx) {
+  const __m128 ws = _mm_cvtph_ps(_mm_maskz_loadu_epi16(bg.m, scales + bg.g0));
+  return _mm512_permutexvar_ps(lidx, _mm512_castps128_ps512(_mm_mul_ps(ws, sx)));
+}
+
+struct Q4Rows {
+  const uint8_t* codes;
+  const uint16_t* scales;
+  const uint8_t* zeros;
+  const uint32_t* masks;
+  int64_t cols, gpr;
+  int G;
+};
+
+// Dense 4-bit, R rows at a time sharing the x loads. Per 128 columns and row: 64 code bytes, low
+// and high nibbles (columns 2j, 2j+1) against x's even and odd columns, two vpdpbusd into one
+// int32 vector whose lane i holds columns 8i .. 8i+7 (all in one group), converted and scaled
+// per lane; the symmetric zero point enters as the accumulator's start, -8·Σ xq of the lane.
+template <int R, bool Asym>
+void dense4_rows(const Q4Rows& w, const XQ& xq, int64_t r, const OutputSpec& out) {
+  const __m512i nib = _mm512_set1_epi8(0x0f), lidx = lane_groups(w.G, 8, false);
+  __m512 facc[R];
+  for (int i = 0; i < R; ++i) facc[i] = _mm512_setzero_ps();
+  const int64_t rb = w.cols / 2;
+  for (int64_t c = 0; c < w.cols; c += 128) {
+    const int64_t tail = w.cols - c < 128 ? w.cols - c : 128;
+    const __mmask64 cm = tail == 128 ? ~__mmask64(0) : (__mmask64(1) << (tail / 2)) - 1;
+    const BlockGroups bg = block_groups(c, w.G, w.gpr);
+    const __m512i xe = _mm512_load_si512(xq.pairs + c), xo = _mm512_load_si512(xq.pairs + c + 64);
+    const __m512i xs = _mm512_load_si512(xq.lane_sum + c / 8);
+    const __m128 sx = _mm_maskz_loadu_ps(bg.m, xq.scale + bg.g0);
+    const __m512i init = Asym ? _mm512_setzero_si512() : _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(xs, 3));
+    for (int i = 0; i < R; ++i) {
+      const int64_t rr = r + i;
+      const __m512i cc = _mm512_maskz_loadu_epi8(cm, w.codes + rr * rb + c / 2);
+      __m512i acc = _mm512_dpbusd_epi32(init, _mm512_and_si512(cc, nib), xe);
+      acc = _mm512_dpbusd_epi32(acc, _mm512_and_si512(_mm512_srli_epi16(cc, 4), nib), xo);
+      if constexpr (Asym) {
+        const __m512i z = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(bg.m, w.zeros + rr * w.gpr + bg.g0));
+        acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(_mm512_permutexvar_epi32(lidx, z), xs));
+      }
+      facc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), lane_scales(w.scales + rr * w.gpr, bg, sx, lidx), facc[i]);
     }
   }
-  return {q, sc, sum};
+  for (int i = 0; i < R; ++i) out.store(r + i, 0, _mm512_reduce_add_ps(facc[i]));
+}
+
+// 2:4 4-bit, R rows at a time. Per 128 columns (32 four-column groups) and row: 32 code bytes,
+// byte j = group j's two kept codes (low nibble the first). Their x bytes are picked from the two
+// zmm of x by one vpermt2b: the mask nibbles are spread to bytes (vpermq + vpmultishiftqb), a
+// vpshufb table gives the first (bytes 0-31) and second (32-63) kept column, + 4j. One vpdpbusd
+// then covers 64 kept weights; lanes i and i + 8 hold columns 16i .. 16i+15.
+struct NM24Tables {
+  __m512i perm, ctl, lut, base;
+};
+NM24Tables nm24_tables() {
+  alignas(64) uint8_t ctl[64], lut[64], base[64];
+  for (int q = 0; q < 8; ++q)
+    for (int t = 0; t < 8; ++t) ctl[8 * q + t] = uint8_t(32 * (q & 1) + 4 * t);
+  for (int j = 0; j < 64; ++j) {
+    const int k = j % 16;
+    const int first = k ? __builtin_ctz(unsigned(k)) : 0, second = k ? 31 - __builtin_clz(unsigned(k)) : 0;
+    lut[j] = uint8_t(j < 32 ? first : second);
+    base[j] = uint8_t(4 * (j % 32));
+  }
+  return {_mm512_set_epi64(1, 1, 0, 0, 1, 1, 0, 0), _mm512_load_si512(ctl), _mm512_load_si512(lut), _mm512_load_si512(base)};
+}
+
+template <int R, bool Asym>
+void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, int64_t r, const OutputSpec& out) {
+  const __m512i nib = _mm512_set1_epi8(0x0f), lidx = lane_groups(w.G, 16, true);
+  __m512i zidx = _mm512_setzero_si512();
+  if constexpr (Asym) {
+    alignas(64) int32_t l[16];
+    _mm512_store_si512(l, lidx);
+    alignas(64) uint8_t b[64];
+    for (int j = 0; j < 64; ++j) b[j] = uint8_t(l[j / 4]);
+    zidx = _mm512_load_si512(b);
+  }
+  const __m512i z8 = _mm512_set1_epi8(8);
+  __m512 facc[R];
+  for (int i = 0; i < R; ++i) facc[i] = _mm512_setzero_ps();
+  const int64_t wpr = w.cols / 32, rb = w.cols / 4;
+  for (int64_t c = 0; c < w.cols; c += 128) {
+    const int64_t tail = w.cols - c < 128 ? w.cols - c : 128;
+    const __mmask8 mm = __mmask8((1u << (tail / 32)) - 1);
+    const __mmask32 cm = tail == 128 ? ~__mmask32(0) : (__mmask32(1) << (tail / 4)) - 1;
+    const BlockGroups bg = block_groups(c, w.G, w.gpr);
+    const __m512i x0 = _mm512_load_si512(xq.q + c), x1 = _mm512_load_si512(xq.q + c + 64);
+    const __m128 sx = _mm_maskz_loadu_ps(bg.m, xq.scale + bg.g0);
+    for (int i = 0; i < R; ++i) {
+      const int64_t rr = r + i;
+      const __m512i m = _mm512_permutexvar_epi64(t.perm, _mm512_castsi128_si512(_mm_maskz_loadu_epi32(mm, w.masks + rr * wpr + c / 32)));
+      const __m512i nibs = _mm512_and_si512(_mm512_multishift_epi64_epi8(t.ctl, m), nib);
+      const __m512i idx = _mm512_add_epi8(_mm512_shuffle_epi8(t.lut, nibs), t.base);
+      const __m512i xp = _mm512_permutex2var_epi8(x0, idx, x1);
+      const __m256i cb = _mm256_maskz_loadu_epi8(cm, w.codes + rr * rb + c / 4);
+      const __m512i cc = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(cb), _mm256_srli_epi16(cb, 4), 1), nib);
+      __m512i zb = z8;
+      if constexpr (Asym) zb = _mm512_permutexvar_epi8(zidx, _mm512_castsi128_si512(_mm_maskz_loadu_epi8(bg.m, w.zeros + rr * w.gpr + bg.g0)));
+      const __m512i d = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), cc, xp), _mm512_dpbusd_epi32(_mm512_setzero_si512(), zb, xp));
+      facc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), lane_scales(w.scales + rr * w.gpr, bg, sx, lidx), facc[i]);
+    }
+  }
+  for (int i = 0; i < R; ++i) out.store(r + i, 0, _mm512_reduce_add_ps(facc[i]));
+}
+
+template <bool Asym>
+void rows4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out, int fmt) {
+  const int G = a.quant.group;
+  const XQ xq = quantize_x(x.data, a.cols, G, fmt == kDense ? kPairs : kPlain, x.workspace);
+  const Q4Rows w{a.as<uint8_t>(Part::values), a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr,
+                 fmt == kDense ? nullptr : a.as<uint32_t>(Part::masks), a.cols, a.cols / G, G};
+  int64_t r = r0;
+  if (fmt == kDense) {
+    for (; r + 4 <= r1; r += 4) dense4_rows<4, Asym>(w, xq, r, out);
+    for (; r < r1; ++r) dense4_rows<1, Asym>(w, xq, r, out);
+  } else {
+    const NM24Tables t = nm24_tables();
+    for (; r + 4 <= r1; r += 4) nm24_rows<4, Asym>(w, xq, t, r, out);
+    for (; r < r1; ++r) nm24_rows<1, Asym>(w, xq, t, r, out);
+  }
+}
+void qgemv_dense4_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  a.quant.asym ? rows4<true>(a, x, r0, r1, out, kDense) : rows4<false>(a, x, r0, r1, out, kDense);
+}
+void qgemv_nm24_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  a.quant.asym ? rows4<true>(a, x, r0, r1, out, kNM) : rows4<false>(a, x, r0, r1, out, kNM);
+}
+
+// Bitmap 4-bit, one row at a time, per 64 columns (32 when G = 32): the next popcount codes are
+// spread to bytes (vpermb puts bytes 4q .. 4q+7 in qword q, vpmultishiftqb picks nibbles from an
+// odd or even start), expanded to their columns (vpexpandb) and dotted with x in column order;
+// the zero point, expanded the same way, is dotted with -x in the same int32 accumulator.
+void qgemv_bitmap4_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const QuantSpec qs = a.quant;
+  const int G = qs.group;
+  const int64_t cols = a.cols, gpr = cols / G, wpr = mask_words_per_row(cols);
+  const XQ xq = quantize_x(x.data, cols, G, kNeg, x.workspace);
+  const uint8_t* codes = a.as<uint8_t>(Part::values);
+  const uint16_t* scales = a.as<uint16_t>(Part::scales);
+  const uint8_t* zeros = qs.asym ? a.as<uint8_t>(Part::zeros) : nullptr;
+  const uint32_t* masks = a.as<uint32_t>(Part::masks);
+  const int32_t* rp = a.as<int32_t>(Part::row_ptr);
+  alignas(64) uint8_t qi[64], ctl[2][64];
+  for (int q = 0; q < 8; ++q)
+    for (int t = 0; t < 8; ++t) {
+      qi[8 * q + t] = uint8_t(4 * q + t);
+      ctl[0][8 * q + t] = uint8_t(4 * t);
+      ctl[1][8 * q + t] = uint8_t(4 * t + 4);
+    }
+  const __m512i qidx = _mm512_load_si512(qi), nib = _mm512_set1_epi8(0x0f);
+  const __m512i ctls[2] = {_mm512_load_si512(ctl[0]), _mm512_load_si512(ctl[1])};
+  const int W = G == 32 ? 32 : 64;
+  for (int64_t r = r0; r < r1; ++r) {
+    int64_t vi = rp[r];
+    const uint32_t* rm = masks + r * wpr;
+    __m512 facc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t g = 0; g < gpr; ++g) {
+      const int64_t gi = r * gpr + g;
+      const __m512i zb = _mm512_set1_epi8(char(zeros ? zeros[gi] : 8));
+      __m512i acc = _mm512_setzero_si512();
+      for (int64_t c = g * G; c < (g + 1) * G; c += W) {
+        const uint64_t km = W == 64 ? uint64_t(rm[c / 32]) | uint64_t(rm[c / 32 + 1]) << 32 : rm[c / 32];
+        const int cnt = int(__builtin_popcountll(km)), odd = int(vi & 1), nb = (odd + cnt + 1) >> 1;
+        const __m512i raw = _mm512_maskz_loadu_epi8((__mmask64(1) << nb) - 1, codes + (vi >> 1));
+        const __m512i u = _mm512_and_si512(_mm512_multishift_epi64_epi8(ctls[odd], _mm512_permutexvar_epi8(qidx, raw)), nib);
+        // Columns past the mask (W = 32) meet zero codes and zero points: the x bytes there do not count.
+        acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_expand_epi8(km, u), _mm512_loadu_si512(xq.q + c));
+        acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_mov_epi8(km, zb), _mm512_loadu_si512(xq.neg + c));
+        vi += cnt;
+      }
+      const float s = _cvtsh_ss(scales[gi]) * xq.scale[g];
+      facc[g & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(s), facc[g & 1]);
+    }
+    out.store(r, 0, _mm512_reduce_add_ps(_mm512_add_ps(facc[0], facc[1])));
+  }
 }
 
 template <int Fmt, int Bits>
@@ -78,8 +292,7 @@ void qgemv_vnni(const MatrixView& a, const Activations& x, int64_t r0, int64_t r
   const QuantSpec qs = a.quant;
   const int G = qs.group;
   const int64_t cols = a.cols, gpr = cols / G;
-  const int block = Fmt == kDense && Bits == 4 ? (G == 32 ? 32 : 64) : 0;
-  const XQ xq = quantize_x(x.data, cols, G, block, x.workspace);
+  const XQ xq = quantize_x(x.data, cols, G, kPlain, x.workspace);
   const uint8_t* codes = a.as<uint8_t>(Part::values);
   const uint16_t* scales = a.as<uint16_t>(Part::scales);
   const uint8_t* zeros = qs.asym ? a.as<uint8_t>(Part::zeros) : nullptr;
@@ -88,7 +301,6 @@ void qgemv_vnni(const MatrixView& a, const Activations& x, int64_t r0, int64_t r
   const int32_t* rp = Fmt == kBitmap ? a.as<int32_t>(Part::row_ptr) : nullptr;
   const int64_t per_row = Fmt == kNM ? nm_values_per_row(cols, a.n, a.m) : cols;
   const int kc = Fmt == kNM ? 32 * a.n / a.m : 32;
-  const __m512i nib = _mm512_set1_epi8(0x0f);
   const __m256i ones = _mm256_set1_epi8(1);
   for (int64_t r = r0; r < r1; ++r) {
     int64_t vi = rp ? int64_t(rp[r]) : r * per_row;
@@ -100,32 +312,15 @@ void qgemv_vnni(const MatrixView& a, const Activations& x, int64_t r0, int64_t r
       const int z = zeros ? zeros[gi] : (1 << (Bits - 1));
       const float s = _cvtsh_ss(scales[gi]) * xq.scale[g];  // F16C: the portable conversion branches
       const int64_t c0 = g * G;
-      if constexpr (Fmt == kDense) {
+      if constexpr (Fmt == kDense) {  // 8-bit: dense 4-bit has dense4_rows
         __m512i acc = _mm512_setzero_si512();
-        if constexpr (Bits == 4) {
-          const uint8_t* p = codes + ((vi + c0) >> 1);
-          if (G == 32) {
-            const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-            const __m256i u = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(c, _mm_set1_epi8(0x0f))),
-                                                      _mm_and_si128(_mm_srli_epi16(c, 4), _mm_set1_epi8(0x0f)), 1);
-            const __m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, _mm256_load_si256(reinterpret_cast<const __m256i*>(xq.q + c0)));
-            acc = _mm512_zextsi256_si512(d);
-          } else {
-            for (int i = 0; i < G; i += 64) {
-              const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i / 2));
-              const __m512i cc = _mm512_inserti64x4(_mm512_castsi256_si512(c), _mm256_srli_epi16(c, 4), 1);
-              acc = _mm512_dpbusd_epi32(acc, _mm512_and_si512(cc, nib), _mm512_load_si512(xq.q + c0 + i));
-            }
-          }
-        } else {
-          const uint8_t* p = codes + vi + c0;
-          if (G == 32)
-            acc = _mm512_zextsi256_si512(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)),
-                                                             _mm256_load_si256(reinterpret_cast<const __m256i*>(xq.q + c0))));
-          else
-            for (int i = 0; i < G; i += 64)
-              acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(p + i), _mm512_load_si512(xq.q + c0 + i));
-        }
+        const uint8_t* p = codes + vi + c0;
+        if (G == 32)
+          acc = _mm512_zextsi256_si512(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)),
+                                                           _mm256_load_si256(reinterpret_cast<const __m256i*>(xq.q + c0))));
+        else
+          for (int i = 0; i < G; i += 64)
+            acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(p + i), _mm512_load_si512(xq.q + c0 + i));
         facc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(s), facc);
         corr -= s * float(z) * float(xq.sum[g]);
       } else {
@@ -163,22 +358,30 @@ void qgemv_vnni(const MatrixView& a, const Activations& x, int64_t r0, int64_t r
   }
 }
 
-template <int Fmt, int Bits> SpmmKernel pick() {
-  static const char* const kNames[3][2] = {{"qspmm_gemv_dense_int4_x8_vnni", "qspmm_gemv_dense_int8_x8_vnni"},
-                                           {"qspmm_gemv_nm_int4_x8_vnni", "qspmm_gemv_nm_int8_x8_vnni"},
-                                           {"qspmm_gemv_bitmap_int4_x8_vnni", "qspmm_gemv_bitmap_int8_x8_vnni"}};
-  return {qgemv_vnni<Fmt, Bits>, XLayout::k_major, kNames[Fmt][Bits == 8], true, 1};
+SpmmKernel kernel(SpmmKernelFn fn, const char* name) {
+  SpmmKernel k{fn, XLayout::k_major, name, true, 1};
+  k.workspace = x8_workspace;
+  return k;
 }
 
 }  // namespace
 
 SpmmKernel select_qspmm_vnni(const MatrixView& a, int64_t n) {
-  if (n != 1 || !a.quant.act_int8) return SpmmKernel{};
-  const bool b8 = a.quant.bits == 8;
+  const CpuFeatures& f = cpu_features();
+  if (n != 1 || !a.quant.act_int8 || !f.avx512vnni || !f.avx512vbmi) return SpmmKernel{};
+  if (a.quant.bits == 8) {
+    switch (a.format) {
+      case Format::dense: return kernel(qgemv_vnni<kDense, 8>, "qspmm_gemv_dense_int8_x8_vnni");
+      case Format::nm: return kernel(qgemv_vnni<kNM, 8>, "qspmm_gemv_nm_int8_x8_vnni");
+      case Format::bitmap: return kernel(qgemv_vnni<kBitmap, 8>, "qspmm_gemv_bitmap_int8_x8_vnni");
+      default: return SpmmKernel{};
+    }
+  }
   switch (a.format) {
-    case Format::dense: return b8 ? pick<kDense, 8>() : pick<kDense, 4>();
-    case Format::nm: return b8 ? pick<kNM, 8>() : pick<kNM, 4>();
-    case Format::bitmap: return b8 ? pick<kBitmap, 8>() : pick<kBitmap, 4>();
+    case Format::dense: return kernel(qgemv_dense4_x8, "qspmm_gemv_dense_int4_x8_vnni");
+    case Format::nm:
+      return a.n == 2 && a.m == 4 ? kernel(qgemv_nm24_x8, "qspmm_gemv_nm24_int4_x8_vnni") : kernel(qgemv_vnni<kNM, 4>, "qspmm_gemv_nm_int4_x8_vnni");
+    case Format::bitmap: return kernel(qgemv_bitmap4_x8, "qspmm_gemv_bitmap_int4_x8_vnni");
     default: return SpmmKernel{};
   }
 }
