@@ -31,24 +31,24 @@ constexpr int64_t round128(int64_t c) { return (c + 127) / 128 * 128; }
 struct XQ {
   const int8_t* q;          // column order, zero-padded to a multiple of 128 columns
   const int8_t* pairs;      // dense 4-bit: per 128 columns, the 64 even ones then the 64 odd ones
-  const int8_t* neg;        // bitmap 4-bit: -q (the zero point's term rides on the same vpdpbusd)
   const int32_t* lane_sum;  // dense 4-bit: per 128 columns, lane i = Σ xq over columns 8i .. 8i+7
   const float* scale;       // per group: s_x
   const int32_t* sum;       // per group: Σ xq
+  const int32_t* group_lanes;  // bitmap 4-bit: per group, lane i = Σ xq over its columns ≡ 4i mod 64
+  uint8_t* scratch;         // cols + 128 bytes: the bitmap kernel's row of codes as bytes
 };
-enum Stage { kPlain = 0, kPairs = 1, kNeg = 2 };
+enum Stage { kPlain = 0, kPairs = 1, kGroupLanes = 2 };
 
 size_t x8_workspace(int64_t, int64_t, int64_t kp) {
   const int64_t cp = round128(kp);
-  return size_t(3 * cp + cp / 128 * 64 + (kp / 32 + 1) * 8 + 128);
+  return size_t(3 * cp + cp / 128 * 64 + (kp / 32 + 1) * 72 + 256);
 }
 
 XQ quantize_x(const float* x, int64_t cols, int group, Stage stage, void* ws) {
   const int64_t cp = round128(cols), groups = cols / group;
   int8_t* q = static_cast<int8_t*>(ws);
   int8_t* pairs = q + cp;
-  int8_t* neg = pairs + cp;
-  int32_t* lane = reinterpret_cast<int32_t*>(neg + cp);
+  int32_t* lane = reinterpret_cast<int32_t*>(pairs + cp);
   float* sc = reinterpret_cast<float*>(lane + cp / 128 * 16);
   int32_t* sum = reinterpret_cast<int32_t*>(sc + groups);
   for (int64_t g = 0; g < groups; ++g) {
@@ -81,10 +81,19 @@ XQ quantize_x(const float* x, int64_t cols, int group, Stage stage, void* ws) {
       _mm512_store_si512(pairs + c + 64, o);
       _mm512_store_si512(lane + c / 8, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, e), ones, o));
     }
-  } else if (stage == kNeg) {
-    for (int64_t c = 0; c < cp; c += 64) _mm512_store_si512(neg + c, _mm512_sub_epi8(_mm512_setzero_si512(), _mm512_load_si512(q + c)));
   }
-  return {q, pairs, neg, lane, sc, sum};
+  int32_t* gl = reinterpret_cast<int32_t*>((reinterpret_cast<uintptr_t>(sum + groups) + 63) & ~uintptr_t(63));
+  if (stage == kGroupLanes) {
+    const __m512i ones = _mm512_set1_epi8(1);
+    for (int64_t g = 0; g < groups; ++g) {
+      __m512i t = _mm512_setzero_si512();
+      for (int64_t c = g * group; c < (g + 1) * group; c += 64)
+        t = _mm512_dpbusd_epi32(t, ones, group == 32 ? _mm512_zextsi256_si512(_mm256_load_si256(reinterpret_cast<const __m256i*>(q + c))) : _mm512_load_si512(q + c));
+      _mm512_store_si512(gl + 16 * g, t);
+    }
+  }
+  uint8_t* scratch = reinterpret_cast<uint8_t*>(gl + 16 * groups);
+  return {q, pairs, lane, sc, sum, gl, scratch};
 }
 
 // Lane i of a 128-column block covers `span` columns of each weight group slot; its group,
@@ -238,47 +247,50 @@ void qgemv_nm24_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_
   a.quant.asym ? rows4<true>(a, x, r0, r1, out, kNM) : rows4<false>(a, x, r0, r1, out, kNM);
 }
 
-// Bitmap 4-bit, one row at a time, per 64 columns (32 when G = 32): the next popcount codes are
-// spread to bytes (vpermb puts bytes 4q .. 4q+7 in qword q, vpmultishiftqb picks nibbles from an
-// odd or even start), expanded to their columns (vpexpandb) and dotted with x in column order;
-// the zero point, expanded the same way, is dotted with -x in the same int32 accumulator.
+// Bitmap 4-bit, one row at a time. The row's codes are first spread to bytes in a buffer (32
+// code bytes per step: widened, nibbles split), then per 64 columns (32 when G = 32) the next
+// popcount bytes are expanded to their columns (vpexpandb, the zero point filling the pruned
+// columns) and dotted with x in column order.
 void qgemv_bitmap4_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const QuantSpec qs = a.quant;
   const int G = qs.group;
   const int64_t cols = a.cols, gpr = cols / G, wpr = mask_words_per_row(cols);
-  const XQ xq = quantize_x(x.data, cols, G, kNeg, x.workspace);
+  const XQ xq = quantize_x(x.data, cols, G, kGroupLanes, x.workspace);
   const uint8_t* codes = a.as<uint8_t>(Part::values);
   const uint16_t* scales = a.as<uint16_t>(Part::scales);
   const uint8_t* zeros = qs.asym ? a.as<uint8_t>(Part::zeros) : nullptr;
   const uint32_t* masks = a.as<uint32_t>(Part::masks);
   const int32_t* rp = a.as<int32_t>(Part::row_ptr);
-  alignas(64) uint8_t qi[64], ctl[2][64];
-  for (int q = 0; q < 8; ++q)
-    for (int t = 0; t < 8; ++t) {
-      qi[8 * q + t] = uint8_t(4 * q + t);
-      ctl[0][8 * q + t] = uint8_t(4 * t);
-      ctl[1][8 * q + t] = uint8_t(4 * t + 4);
-    }
-  const __m512i qidx = _mm512_load_si512(qi), nib = _mm512_set1_epi8(0x0f);
-  const __m512i ctls[2] = {_mm512_load_si512(ctl[0]), _mm512_load_si512(ctl[1])};
-  const int W = G == 32 ? 32 : 64;
+  const int64_t code_bytes = int64_t(a.part(Part::values).bytes);
+  uint8_t* ub = xq.scratch;
+  const __m512i lo4 = _mm512_set1_epi16(0x000f), hi4 = _mm512_set1_epi16(0x0f00);
+  const uint64_t W = G == 32 ? 32 : 64;
   for (int64_t r = r0; r < r1; ++r) {
-    int64_t vi = rp[r];
+    const int64_t v0 = rp[r], b0 = v0 >> 1, nbytes = (v0 & 1) + int64_t(rp[r + 1]) - v0;
+    for (int64_t i = 0; 2 * i < nbytes + 1; i += 32) {
+      const int64_t left = code_bytes - (b0 + i);
+      const __m256i c = left >= 32 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + b0 + i))
+                                   : _mm256_maskz_loadu_epi8(__mmask32((uint64_t(1) << left) - 1), codes + b0 + i);
+      const __m512i t = _mm512_cvtepu8_epi16(c);
+      _mm512_store_si512(ub + 2 * i, _mm512_or_si512(_mm512_and_si512(t, lo4), _mm512_and_si512(_mm512_slli_epi16(t, 4), hi4)));
+    }
+    const uint8_t* u = ub + (v0 & 1);
     const uint32_t* rm = masks + r * wpr;
     __m512 facc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
     for (int64_t g = 0; g < gpr; ++g) {
       const int64_t gi = r * gpr + g;
-      const __m512i zb = _mm512_set1_epi8(char(zeros ? zeros[gi] : 8));
-      __m512i acc = _mm512_setzero_si512();
-      for (int64_t c = g * G; c < (g + 1) * G; c += W) {
+      const int z = zeros ? zeros[gi] : 8;
+      const __m512i zb = _mm512_set1_epi8(char(z));
+      // Pruned columns get the zero point as their code, so every column of the group adds
+      // (code - z)·xq: the kept ones their product, the pruned ones 0. The accumulator starts at
+      // -z·Σ xq of each lane's columns (x's alone), so every lane is exact (an empty row is 0).
+      __m512i acc = _mm512_mullo_epi32(_mm512_set1_epi32(-z), _mm512_load_si512(xq.group_lanes + 16 * g));
+      for (uint64_t c = uint64_t(g * G); c < uint64_t((g + 1) * G); c += W) {
         const uint64_t km = W == 64 ? uint64_t(rm[c / 32]) | uint64_t(rm[c / 32 + 1]) << 32 : rm[c / 32];
-        const int cnt = int(__builtin_popcountll(km)), odd = int(vi & 1), nb = (odd + cnt + 1) >> 1;
-        const __m512i raw = _mm512_maskz_loadu_epi8((__mmask64(1) << nb) - 1, codes + (vi >> 1));
-        const __m512i u = _mm512_and_si512(_mm512_multishift_epi64_epi8(ctls[odd], _mm512_permutexvar_epi8(qidx, raw)), nib);
-        // Columns past the mask (W = 32) meet zero codes and zero points: the x bytes there do not count.
-        acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_expand_epi8(km, u), _mm512_loadu_si512(xq.q + c));
-        acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_mov_epi8(km, zb), _mm512_loadu_si512(xq.neg + c));
-        vi += cnt;
+        // W = 32: x's upper half reads as 0, so the zero points expanded there add nothing.
+        const __m512i xv = W == 64 ? _mm512_loadu_si512(xq.q + c) : _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq.q + c)));
+        acc = _mm512_dpbusd_epi32(acc, _mm512_mask_expand_epi8(zb, __mmask64(km), _mm512_loadu_si512(u)), xv);
+        u += __builtin_popcountll(km);
       }
       const float s = _cvtsh_ss(scales[gi]) * xq.scale[g];
       facc[g & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(s), facc[g & 1]);
