@@ -395,7 +395,8 @@ void qgemm_nm24_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_
 // code bytes per step: widened, nibbles split), then per 64 columns (32 when G = 32) the next
 // popcount bytes are expanded to their columns (vpexpandb, the zero point filling the pruned
 // columns) and dotted with x in column order.
-void qgemv_bitmap4_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+template <int W>
+void bitmap4_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const QuantSpec qs = a.quant;
   const int G = qs.group;
   const int64_t cols = a.cols, gpr = cols / G, wpr = mask_words_per_row(cols);
@@ -408,7 +409,6 @@ void qgemv_bitmap4_x8(const MatrixView& a, const Activations& x, int64_t r0, int
   const int64_t code_bytes = int64_t(a.part(Part::values).bytes);
   uint8_t* ub = xq.scratch;
   const __m512i lo4 = _mm512_set1_epi16(0x000f), hi4 = _mm512_set1_epi16(0x0f00);
-  const uint64_t W = G == 32 ? 32 : 64;
   for (int64_t r = r0; r < r1; ++r) {
     const int64_t v0 = rp[r], b0 = v0 >> 1, nbytes = (v0 & 1) + int64_t(rp[r + 1]) - v0;
     for (int64_t i = 0; 2 * i < nbytes + 1; i += 32) {
@@ -428,19 +428,32 @@ void qgemv_bitmap4_x8(const MatrixView& a, const Activations& x, int64_t r0, int
       // Pruned columns get the zero point as their code, so every column of the group adds
       // (code - z)·xq: the kept ones their product, the pruned ones 0. The accumulator starts at
       // -z·Σ xq of each lane's columns (x's alone), so every lane is exact (an empty row is 0).
-      __m512i acc = _mm512_mullo_epi32(_mm512_set1_epi32(-z), _mm512_load_si512(xq.group_lanes + 16 * g));
-      for (uint64_t c = uint64_t(g * G); c < uint64_t((g + 1) * G); c += W) {
-        const uint64_t km = W == 64 ? uint64_t(rm[c / 32]) | uint64_t(rm[c / 32 + 1]) << 32 : rm[c / 32];
+      // Two accumulators, even and odd steps: one chain of vpdpbusd latencies is the limit otherwise.
+      __m512i acc[2] = {_mm512_mullo_epi32(_mm512_set1_epi32(-z), _mm512_load_si512(xq.group_lanes + 16 * g)), _mm512_setzero_si512()};
+      const auto step = [&](uint64_t c, __m512i& a) {
+        uint64_t km;
+        if constexpr (W == 64) std::memcpy(&km, rm + c / 32, 8);
+        else km = rm[c / 32];
         // W = 32: x's upper half reads as 0, so the zero points expanded there add nothing.
         const __m512i xv = W == 64 ? _mm512_loadu_si512(xq.q + c) : _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq.q + c)));
-        acc = _mm512_dpbusd_epi32(acc, _mm512_mask_expand_epi8(zb, __mmask64(km), _mm512_loadu_si512(u)), xv);
+        a = _mm512_dpbusd_epi32(a, _mm512_mask_expand_epi8(zb, __mmask64(km), _mm512_loadu_si512(u)), xv);
         u += __builtin_popcountll(km);
+      };
+      uint64_t c = uint64_t(g * G);
+      const uint64_t ce = uint64_t((g + 1) * G);
+      for (; c + 2 * W <= ce; c += 2 * W) {
+        step(c, acc[0]);
+        step(c + W, acc[1]);
       }
+      if (c < ce) step(c, acc[0]);
       const float s = _cvtsh_ss(scales[gi]) * xq.scale[g];
-      facc[g & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(s), facc[g & 1]);
+      facc[g & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[0], acc[1])), _mm512_set1_ps(s), facc[g & 1]);
     }
     out.store(r, 0, _mm512_reduce_add_ps(_mm512_add_ps(facc[0], facc[1])));
   }
+}
+void qgemv_bitmap4_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  a.quant.group == 32 ? bitmap4_x8<32>(a, x, r0, r1, out) : bitmap4_x8<64>(a, x, r0, r1, out);
 }
 
 template <int Fmt, int Bits>
