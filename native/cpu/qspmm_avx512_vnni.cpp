@@ -168,6 +168,9 @@ void dense4_rows(const Q4Rows& w, const XQ& xq, int64_t r, const OutputSpec& out
       // Plain loads in whole blocks (masked ones cost ~15% here); they stay inside the row.
       const uint8_t* cp = w.codes + rr * rb + c / 2;
       const __m512i cc = tail == 128 ? _mm512_loadu_si512(cp) : _mm512_maskz_loadu_epi8(cm, cp);
+      // Software prefetch 2R rows ahead: cold (11008x4096, one thread) 15-25% faster than the
+      // hardware prefetcher alone on R interleaved row streams.
+      _mm_prefetch(reinterpret_cast<const char*>(cp + 2 * R * rb), _MM_HINT_T0);
       __m512i acc = _mm512_dpbusd_epi32(init, _mm512_and_si512(cc, nib), xe);
       acc = _mm512_dpbusd_epi32(acc, _mm512_and_si512(_mm512_srli_epi16(cc, 4), nib), xo);
       if constexpr (Asym) {
@@ -235,6 +238,8 @@ void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, int64_t r, co
       const __m512i idx = _mm512_add_epi8(_mm512_shuffle_epi8(t.lut, nibs), t.base);
       const __m512i xp = _mm512_permutex2var_epi8(x0, idx, x1);
       const __m256i cb = tail == 128 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cp)) : _mm256_maskz_loadu_epi8(cm, cp);
+      _mm_prefetch(reinterpret_cast<const char*>(cp + 2 * R * rb), _MM_HINT_T0);  // as in dense4_rows
+      _mm_prefetch(reinterpret_cast<const char*>(mp + 2 * R * wpr), _MM_HINT_T0);
       const __m512i cc = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(cb), _mm256_srli_epi16(cb, 4), 1), nib);
       __m512i zb = z8;
       if constexpr (Asym) zb = _mm512_permutexvar_epi8(zidx, _mm512_castsi128_si512(_mm_maskz_loadu_epi8(bg.m, w.zeros + rr * w.gpr + bg.g0)));
