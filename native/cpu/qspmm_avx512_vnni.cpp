@@ -258,10 +258,13 @@ void rows4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, co
                  fmt == kDense ? nullptr : a.as<uint32_t>(Part::masks), a.cols, a.cols / G, G};
   int64_t r = r0;
   if (fmt == kDense) {
+    // 8 rows per pass: 16% faster than 4 (warm, one thread), 2:4 24%; 16 would spill.
+    for (; r + 8 <= r1; r += 8) dense4_rows<8, Asym>(w, xq, r, out);
     for (; r + 4 <= r1; r += 4) dense4_rows<4, Asym>(w, xq, r, out);
     for (; r < r1; ++r) dense4_rows<1, Asym>(w, xq, r, out);
   } else {
     const NM24Tables t = nm24_tables();
+    for (; r + 8 <= r1; r += 8) nm24_rows<8, Asym>(w, xq, t, r, out);
     for (; r + 4 <= r1; r += 4) nm24_rows<4, Asym>(w, xq, t, r, out);
     for (; r < r1; ++r) nm24_rows<1, Asym>(w, xq, t, r, out);
   }
