@@ -176,9 +176,9 @@ export interface NativeAddon {
   pruneWanda(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle, opt: PatternNative & { alphaSearch: boolean; inPlace: boolean }): PruneResultNative;
   pruneWandaAsync(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
                   opt: PatternNative & { alphaSearch: boolean; inPlace: boolean }): Promise<PruneResultNative>;
-  pruneRia(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle, opt: PatternNative & { a: number; permute: boolean; refine: boolean }): Promise<PruneResultNative>;
+  pruneRia(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle, opt: PatternNative & { a: number; permute: boolean; refine: boolean; reconstruct: boolean; damping: number }): Promise<PruneResultNative>;
   pruneDsnot(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
-             opt: PatternNative & { initial: string; maxCycles: number; updateThreshold: number; powOfVar: number; sameSign: boolean; damping: number },
+             opt: PatternNative & { initial: string; maxCycles: number; updateThreshold: number; powOfVar: number; sameSign: boolean; checkError: boolean; damping: number },
              control: Int32Array): Promise<PruneResultNative>;
   pruneAlps(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
             opt: PatternNative & { rho: number; maxIter: number; updateIter: number; switchIter: number; cgIter: number; cgRtol: number; damping: number },
@@ -187,6 +187,8 @@ export interface NativeAddon {
                  opt: PatternNative & { blockSize: number; damping: number; quantizeBits: number; quantizeGroup?: number; quantizeSymmetric?: boolean },
                  control: Int32Array): Promise<PruneResultNative>;
   solverKernelName(): string;
+  /** Float64 eigen-decomposition of a symmetric n×n matrix: values descending, vectors as columns (row-major). */
+  symmetricEigen(a: Float64Array, n: number, control?: Int32Array): Promise<{ values: ArrayBuffer; vectors: ArrayBuffer }>;
   // native/addon/slorb_binding.cpp: SLoRB's added term S(Px) (lib/slorb.ts builds the arguments)
   slorbAdd(args: object): void;
   slorbAddAsync(args: object): Promise<void>;

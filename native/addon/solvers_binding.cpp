@@ -9,6 +9,7 @@
 #include "bindings.h"
 #include "napi_util.h"
 #include "core/cpu_features.h"
+#include "solvers/eigen.h"
 #include "solvers/linalg.h"
 #include "solvers/solvers.h"
 
@@ -418,6 +419,8 @@ Napi::Value Ria(const Napi::CallbackInfo& info) {
   if (!get_num(env, c.o.Get("a"), "a", &opt.a)) return env.Undefined();
   opt.permute = c.o.Get("permute").ToBoolean();
   opt.refine = c.o.Get("refine").ToBoolean();
+  opt.reconstruct = c.o.Get("reconstruct").ToBoolean();
+  if (opt.reconstruct && !get_num(env, c.o.Get("damping"), "damping", &opt.damping)) return env.Undefined();
   return finish(env, true, [w = c.w, p = c.p, stats = c.stats, opt](PruneOutput* out) {
     double ret[2];
     Status st = prune_ria(w, *stats, p, opt, out, &out->perm, ret);
@@ -429,7 +432,7 @@ Napi::Value Ria(const Napi::CallbackInfo& info) {
   }, c.keep);
 }
 
-// dsnot(w, dtype, rows, cols, stats, { sparsity, n, m, initial, maxCycles, updateThreshold, powOfVar, sameSign, damping }, ctrl)
+// dsnot(w, dtype, rows, cols, stats, { sparsity, n, m, initial, maxCycles, updateThreshold, powOfVar, sameSign, checkError, damping }, ctrl)
 Napi::Value Dsnot(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   SolverCall c;
@@ -441,8 +444,12 @@ Napi::Value Dsnot(const Napi::CallbackInfo& info) {
       !get_num(env, c.o.Get("powOfVar"), "powOfVar", &opt.pow_of_var) || !get_num(env, c.o.Get("damping"), "damping", &opt.damping))
     return env.Undefined();
   opt.max_cycles = int(cycles);
-  opt.initial_sparsegpt = c.o.Get("initial").ToString().Utf8Value() == "sparsegpt";
+  const std::string initial = c.o.Get("initial").ToString().Utf8Value();
+  opt.initial = initial == "sparsegpt"            ? DsnotOptions::Initial::sparsegpt
+                : initial == "sparsegpt-saliency" ? DsnotOptions::Initial::sparsegpt_saliency
+                                                  : DsnotOptions::Initial::wanda;
   opt.same_sign = c.o.Get("sameSign").ToBoolean();
+  opt.check_error = c.o.Get("checkError").ToBoolean();
   Control control;
   if (!get_control(info, 6, &c, &control)) return env.Undefined();
   return finish(env, true, [w = c.w, p = c.p, stats = c.stats, opt, control](PruneOutput* out) {
@@ -485,6 +492,43 @@ Napi::Value SolverKernel(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), linalg_kernels(active_isa()).name);
 }
 
+// symmetricEigen(a: Float64Array (n*n, symmetric), n, ctrl?) -> Promise<{ values, vectors }> (ArrayBuffers of float64)
+Napi::Value SymmetricEigen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t n;
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    fail(env, ErrorCode::argument, "symmetricEigen: a must be a Float64Array");
+    return env.Undefined();
+  }
+  if (!get_i64(env, info[1], "n", 0, 1 << 20, &n)) return env.Undefined();
+  JsBuffer a = buffer_of(info[0]);
+  if (a.bytes / 8 != uint64_t(n) * uint64_t(n)) {
+    fail(env, ErrorCode::shape, "symmetricEigen: a must hold n * n values");
+    return env.Undefined();
+  }
+  SolverCall c;
+  Control control;
+  if (!get_control(info, 2, &c, &control)) return env.Undefined();
+  c.keep.push_back(info[0]);
+  auto values = std::make_shared<std::vector<uint8_t>>();
+  auto vectors = std::make_shared<std::vector<uint8_t>>();
+  const double* src = static_cast<const double*>(a.data);
+  return PromiseWorker::Start(
+      env,
+      [=]() {
+        values->resize(size_t(n) * 8);
+        vectors->resize(size_t(n) * size_t(n) * 8);
+        return symmetric_eigen(src, n, reinterpret_cast<double*>(values->data()), reinterpret_cast<double*>(vectors->data()), control);
+      },
+      [=](Napi::Env e) {
+        Napi::Object o = Napi::Object::New(e);
+        o.Set("values", adopt_bytes(e, std::move(*values)));
+        o.Set("vectors", adopt_bytes(e, std::move(*vectors)));
+        return o;
+      },
+      c.keep);
+}
+
 }  // namespace
 
 void register_solvers(Napi::Env env, Napi::Object exports) {
@@ -504,6 +548,7 @@ void register_solvers(Napi::Env env, Napi::Object exports) {
   exports.Set("pruneWandaAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Wanda(i, true); }));
   exports.Set("pruneSparseGpt", Napi::Function::New(env, SparseGpt));
   exports.Set("solverKernelName", Napi::Function::New(env, SolverKernel));
+  exports.Set("symmetricEigen", Napi::Function::New(env, SymmetricEigen));
 }
 
 }  // namespace sk::addon
