@@ -204,9 +204,24 @@ NM24Tables nm24_tables() {
   return {_mm512_set_epi64(1, 1, 0, 0, 1, 1, 0, 0), _mm512_load_si512(ctl), _mm512_load_si512(lut), _mm512_load_si512(base)};
 }
 
+// One row's 128-column block (tail columns when partial): the vpermt2b pick indices from the mask
+// words at mp and the 64 codes from the 32 bytes at cp (first kept values, then second ones).
+struct NM24Block {
+  __m512i idx, codes;
+};
+inline NM24Block nm24_block(const NM24Tables& t, const uint32_t* mp, const uint8_t* cp, int64_t tail) {
+  const __m512i nib = _mm512_set1_epi8(0x0f);
+  // Plain loads in whole blocks (masked ones cost ~15% here); they stay inside the row.
+  const __m128i ml = tail == 128 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(mp)) : _mm_maskz_loadu_epi32(__mmask8((1u << (tail / 32)) - 1), mp);
+  const __m512i m = _mm512_permutexvar_epi64(t.perm, _mm512_castsi128_si512(ml));
+  const __m512i idx = _mm512_add_epi8(_mm512_shuffle_epi8(t.lut, _mm512_and_si512(_mm512_multishift_epi64_epi8(t.ctl, m), nib)), t.base);
+  const __m256i cb = tail == 128 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cp)) : _mm256_maskz_loadu_epi8((__mmask32(1) << (tail / 4)) - 1, cp);
+  return {idx, _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(cb), _mm256_srli_epi16(cb, 4), 1), nib)};
+}
+
 template <int R, bool Asym>
 void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, int64_t r, const OutputSpec& out) {
-  const __m512i nib = _mm512_set1_epi8(0x0f), lidx = lane_groups(w.G, 16, true);
+  const __m512i lidx = lane_groups(w.G, 16, true);
   __m512i zidx = _mm512_setzero_si512();
   if constexpr (Asym) {
     alignas(64) int32_t l[16];
@@ -222,25 +237,17 @@ void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, int64_t r, co
   const int64_t wpr = w.cols / 32, rb = w.cols / 4;
   for (int64_t c = 0; c < w.cols; c += 128) {
     const int64_t tail = w.cols - c < 128 ? w.cols - c : 128;
-    const __mmask8 mm = __mmask8((1u << (tail / 32)) - 1);
-    const __mmask32 cm = tail == 128 ? ~__mmask32(0) : (__mmask32(1) << (tail / 4)) - 1;
     const BlockGroups bg = block_groups(c, w.G, w.gpr);
     const __m512i x0 = _mm512_load_si512(xq.q + c), x1 = _mm512_load_si512(xq.q + c + 64);
     rs.next(w.scales, xq.scale, r, c, w.G, w.gpr, lidx);
     for (int i = 0; i < R; ++i) {
       const int64_t rr = r + i;
-      // Plain loads in whole blocks (masked ones cost ~15% here); they stay inside the row.
       const uint32_t* mp = w.masks + rr * wpr + c / 32;
       const uint8_t* cp = w.codes + rr * rb + c / 4;
-      const __m128i ml = tail == 128 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(mp)) : _mm_maskz_loadu_epi32(mm, mp);
-      const __m512i m = _mm512_permutexvar_epi64(t.perm, _mm512_castsi128_si512(ml));
-      const __m512i nibs = _mm512_and_si512(_mm512_multishift_epi64_epi8(t.ctl, m), nib);
-      const __m512i idx = _mm512_add_epi8(_mm512_shuffle_epi8(t.lut, nibs), t.base);
-      const __m512i xp = _mm512_permutex2var_epi8(x0, idx, x1);
-      const __m256i cb = tail == 128 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cp)) : _mm256_maskz_loadu_epi8(cm, cp);
+      const NM24Block blk = nm24_block(t, mp, cp, tail);
+      const __m512i xp = _mm512_permutex2var_epi8(x0, blk.idx, x1), cc = blk.codes;
       _mm_prefetch(reinterpret_cast<const char*>(cp + 2 * R * rb), _MM_HINT_T0);  // as in dense4_rows
       _mm_prefetch(reinterpret_cast<const char*>(mp + 2 * R * wpr), _MM_HINT_T0);
-      const __m512i cc = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(cb), _mm256_srli_epi16(cb, 4), 1), nib);
       __m512i zb = z8;
       if constexpr (Asym) zb = _mm512_permutexvar_epi8(zidx, _mm512_castsi128_si512(_mm_maskz_loadu_epi8(bg.m, w.zeros + rr * w.gpr + bg.g0)));
       const __m512i d = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), cc, xp), _mm512_dpbusd_epi32(_mm512_setzero_si512(), zb, xp));
@@ -363,7 +370,7 @@ void qgemm_nm24_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_
     for (int j = 0; j < 64; ++j) zb[j] = uint8_t(li[j / 4]);
     zidx = _mm512_load_si512(zb);
   }
-  const __m512i nib = _mm512_set1_epi8(0x0f), z8 = _mm512_set1_epi8(8), ones8 = _mm512_set1_epi8(1);
+  const __m512i z8 = _mm512_set1_epi8(8), ones8 = _mm512_set1_epi8(1);
   const int64_t wpr = cols / 32, rb = cols / 4;
   for (int64_t r0b = r0; r0b < r1; r0b += kRowsN) {
    const int rows = int(r1 - r0b < kRowsN ? r1 - r0b : kRowsN);
@@ -374,11 +381,8 @@ void qgemm_nm24_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_
       const int64_t tail = cols - c < 128 ? cols - c : 128;
       const uint32_t* mp = masks + r * wpr + c / 32;
       const uint8_t* cpp = codes + r * rb + c / 4;
-      const __m128i ml = tail == 128 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(mp)) : _mm_maskz_loadu_epi32(__mmask8((1u << (tail / 32)) - 1), mp);
-      const __m512i m = _mm512_permutexvar_epi64(t.perm, _mm512_castsi128_si512(ml));
-      const __m512i idx = _mm512_add_epi8(_mm512_shuffle_epi8(t.lut, _mm512_and_si512(_mm512_multishift_epi64_epi8(t.ctl, m), nib)), t.base);
-      const __m256i cb = tail == 128 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cpp)) : _mm256_maskz_loadu_epi8((__mmask32(1) << (tail / 4)) - 1, cpp);
-      const __m512i cc = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(cb), _mm256_srli_epi16(cb, 4), 1), nib);
+      const NM24Block blk = nm24_block(t, mp, cpp, tail);
+      const __m512i idx = blk.idx, cc = blk.codes;
       const BlockGroups bg = block_groups(c, G, gpr);
       const __m512i zb = asym ? _mm512_permutexvar_epi8(zidx, _mm512_castsi128_si512(_mm_maskz_loadu_epi8(bg.m, zeros + r * gpr + bg.g0))) : z8;
       // Past the last column (a partial block) codes and x are 0 there: c - z = -z meets xq + 128 = 128,
