@@ -49,6 +49,7 @@
         "native/io/safetensors_writer.cpp",
         "native/solvers/calibration.cpp",
         "native/solvers/cholesky.cpp",
+        "native/solvers/eigen.cpp",
         "native/solvers/gemm.cpp",
         "native/solvers/host_buffer.cpp",
         "native/solvers/linalg_portable.cpp",

@@ -187,6 +187,8 @@ export interface NativeAddon {
                  opt: PatternNative & { blockSize: number; damping: number; quantizeBits: number; quantizeGroup?: number; quantizeSymmetric?: boolean },
                  control: Int32Array): Promise<PruneResultNative>;
   solverKernelName(): string;
+  /** Float64 eigen-decomposition of a symmetric n×n matrix: values descending, vectors as columns (row-major). */
+  symmetricEigen(a: Float64Array, n: number, control?: Int32Array): Promise<{ values: ArrayBuffer; vectors: ArrayBuffer }>;
   // native/addon/slorb_binding.cpp: SLoRB's added term S(Px) (lib/slorb.ts builds the arguments)
   slorbAdd(args: object): void;
   slorbAddAsync(args: object): Promise<void>;

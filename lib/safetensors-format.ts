@@ -115,6 +115,7 @@ export function parseSparseMeta(name: string, value: string): SparseDiskInfo {
   if (isQuantDType(r.dtype)) {
     const q = r.quant as Record<string, unknown> | undefined;
     const bits = r.dtype === 'int4' ? 4 : 8;
+    if (r.version < 2) throw bad(`dtype ${r.dtype} needs a version 2 description, got version ${r.version}`);
     if (typeof q !== 'object' || q === null || q.bits !== bits || typeof q.symmetric !== 'boolean')
       throw bad(`dtype ${r.dtype} needs "quant": { "bits": ${bits}, "groupSize", "symmetric": true|false }, got ${JSON.stringify(r.quant)}`);
     try {

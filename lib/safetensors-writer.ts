@@ -241,7 +241,14 @@ export class SafetensorsWriter {
       return;
     }
     this.#busy = true;
-    return native.stWriterAppendAsync(h, e.name, e.dtype, e.shape, e.data).then(
+    let pending: Promise<void>;
+    try {
+      pending = native.stWriterAppendAsync(h, e.name, e.dtype, e.shape, e.data);
+    } catch (err) {  // the binding checks its arguments before it queues the work
+      this.#busy = false;
+      return Promise.reject(err).catch(fail);
+    }
+    return pending.then(
       () => { this.#busy = false; this.#offset += e.data.byteLength; },
       (err) => { this.#busy = false; fail(err); },
     );

@@ -28,6 +28,7 @@ set(SPARSEKIT_CORE_SOURCES
   native/io/safetensors_writer.cpp
   native/solvers/calibration.cpp
   native/solvers/cholesky.cpp
+  native/solvers/eigen.cpp
   native/solvers/gemm.cpp
   native/solvers/host_buffer.cpp
   native/solvers/linalg_portable.cpp

@@ -23,6 +23,9 @@ const QUANT_IO = ['test/quant.test.ts', 'test/untrusted.test.ts'];
 const STRUCTURED = ['test/structured.test.ts'];
 const OWL = ['test/model-prune-beyond.test.ts'];
 const BEYOND = ['test/solvers-beyond.test.ts'];
+const SAVE = ['test/model-save.test.ts'];
+const TOKENS = ['test/tokens.test.ts'];
+const PRUNE = ['test/model-prune.test.ts'];
 
 /** @type {import('./mutate.mjs').Mutation[]} */
 export default [
@@ -765,5 +768,77 @@ export default [
     id: 'qspmm-portable-sym-zero', area: 'cpu', file: 'native/cpu/qspmm_portable.cpp',
     from: 'const float z = float(zeros ? zeros[gi] : quant_sym_zero(q.bits));', to: 'const float z = float(zeros ? zeros[gi] : quant_sym_zero(4));', tests: QUANT,
     why: 'the portable kernel centres symmetric int8 codes on the int4 zero (8 instead of 128)',
+  },
+  // ---- whole-model checkpoints and token input (lib/model/checkpoint-writer.ts, tokens.ts) ----
+  {
+    id: 'ckpt-shard-limit-inclusive', area: 'model', file: 'lib/model/checkpoint-writer.ts',
+    from: 'current.bytes + bytes > maxShardBytes', to: 'current.bytes + bytes >= maxShardBytes', tests: SAVE,
+    why: 'a shard whose entries sum to exactly maxShardBytes is split one entry early: one more shard than the limit needs',
+  },
+  {
+    id: 'ckpt-shard-counts-last-entry', area: 'model', file: 'lib/model/checkpoint-writer.ts',
+    from: 'current.bytes += bytes;', to: 'current.bytes = bytes;', tests: SAVE,
+    why: 'a shard counts only its latest entry against the limit: shards grow past maxShardBytes',
+  },
+  {
+    id: 'ckpt-overwrite-one-file', area: 'model', file: 'lib/model/checkpoint-writer.ts',
+    from: 'if (held.length > 0)', to: 'if (held.length > 1)', tests: SAVE,
+    why: 'a folder holding just a model.safetensors is overwritten without overwrite: true',
+  },
+  {
+    id: 'ckpt-failure-keeps-staged', area: 'model', file: 'lib/model/checkpoint-writer.ts',
+    from: 'for (const p of staged) rmSync(p, { force: true });', to: '', tests: SAVE,
+    why: 'a save that fails part-way leaves its finished shards behind under temporary names',
+  },
+  {
+    id: 'ckpt-removes-new-index', area: 'model', file: 'lib/model/checkpoint-writer.ts',
+    from: 'if (!files.includes(f) && !(index && f === INDEX_FILE))', to: 'if (!files.includes(f))', tests: SAVE,
+    why: 'replacing a sharded checkpoint by a sharded one deletes the index it just wrote: the folder no longer loads',
+  },
+  {
+    id: 'tokens-raw-remainder', area: 'model', file: 'lib/model/tokens.ts',
+    from: 'if (buf.byteLength % 4 !== 0) throw', to: 'if (buf.byteLength % 4 > 1) throw', tests: TOKENS,
+    why: 'a token file one byte longer than whole int32s is not refused: an untyped RangeError instead of ERR_FORMAT',
+  },
+  {
+    id: 'tokens-rows-exact-seqlen', area: 'model', file: 'lib/model/tokens.ts',
+    from: 'if (t < seqLen) throw', to: 'if (t <= seqLen) throw', tests: TOKENS,
+    why: 'calibration rows of exactly seqLen tokens are refused',
+  },
+  {
+    id: 'tokens-rows-min-samples', area: 'model', file: 'lib/model/tokens.ts',
+    from: 'length: Math.min(n, samples)', to: 'length: samples', tests: TOKENS,
+    why: 'asking for more samples than rows returns empty windows past the file',
+  },
+  {
+    id: 'tokens-last-offset', area: 'model', file: 'lib/model/tokens.ts',
+    from: 'const span = file.ids.length - seqLen + 1;', to: 'const span = file.ids.length - seqLen;', tests: TOKENS,
+    why: 'the window ending at the last token is never sampled (and a stream of exactly seqLen tokens gives empty windows)',
+  },
+  {
+    id: 'prune-model-vocab-bound', area: 'model', file: 'lib/model/prune-model.ts',
+    from: 's[j]! >= 0 && s[j]! < vocab', to: 's[j]! >= 0 && s[j]! <= vocab', tests: PRUNE, grep: 'checks its arguments',
+    why: 'a calibration token id equal to the vocabulary size passes the up-front check: the error comes later from the native embedding, without the sample and position',
+  },
+  {
+    id: 'prune-model-blocks-bound', area: 'model', file: 'lib/model/prune-model.ts',
+    from: 'b < 0 || b >= nBlocks', to: 'b < 0 || b > nBlocks', tests: PRUNE, grep: 'checks its arguments',
+    why: 'options.blocks accepts the index one past the last block: the user asked for a block that is silently not pruned',
+  },
+  // ---- the native eigensolver (SliceGPT's PCA) ----
+  {
+    id: 'eigen-rotation-sign', area: 'solvers', file: 'native/solvers/gemm_kernel.inl',
+    from: 'y1[r] = s * a + c * b;', to: 'y1[r] = s * a - c * b;', tests: ['test/structured.test.ts', 'ctest:solvers_test'], grep: 'eigen',
+    why: 'the recorded QR rotations are applied as reflections: the eigenvectors are no longer orthonormal and sliceHidden rotates the residual stream by a wrong basis',
+  },
+  {
+    id: 'eigen-flush-keeps-rotations', area: 'solvers', file: 'native/solvers/eigen.cpp',
+    from: '      apply_rotations(Z.data(), n, rot);\n      rot.clear();', to: '      apply_rotations(Z.data(), n, rot);', tests: ['test/structured.test.ts', 'ctest:solvers_test'], grep: 'eigen',
+    why: 'past 4M recorded rotations (hidden sizes in the thousands) the first batch is applied again at every flush: wrong vectors only on big models',
+  },
+  {
+    id: 'shrink-abort-between-blocks', area: 'structured', file: 'lib/model/shrink.ts',
+    from: '    checkAbort();\n    onProgress?.(b.index, total);', to: '    onProgress?.(b.index, total);', tests: STRUCTURED, grep: 'shrink reports progress',
+    why: 'an abort during the surgery is noticed only after every block was rebuilt: Ctrl-C on a 70B shrink waits for all of it',
   },
 ];

@@ -172,5 +172,12 @@ describe('pruning control and the solver seam', () => {
     await expect(m.prune([Int32Array.of(1, 2, 300)], { method: 'wanda', sparsity: 0.5 })).rejects.toMatchObject({ code: 'ERR_ARGUMENT', message: expect.stringContaining('calibration[0][2]') });
     await expect(m.prune(calib, { method: 'wanda' } as never)).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
     await expect(m.prune(calib, { method: 'wanda', sparsity: 0.5, calibration: 'twice' as never })).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
+    // The boundaries: token ids in [0, vocab), block indices in [0, blocks).
+    const vocab = m.config.vocabSize, nBlocks = m.blocks.length;
+    for (const id of [vocab, -1])
+      await expect(m.prune([Int32Array.of(1, id)], { method: 'wanda', sparsity: 0.5 })).rejects.toMatchObject({ code: 'ERR_ARGUMENT', message: expect.stringContaining(`calibration[0][1] = ${id} is outside`) });
+    await expect(m.prune(calib, { method: 'wanda', sparsity: 0.5, blocks: [nBlocks] })).rejects.toMatchObject({ code: 'ERR_ARGUMENT', message: expect.stringMatching(/^options\.blocks: \d+ is not a block index/) });
+    const r = await m.prune([Int32Array.of(vocab - 1, 0, vocab - 1)], { method: 'wanda', sparsity: 0.5, blocks: [nBlocks - 1] });
+    expect(r.linears.map((l) => l.name)).toEqual(m.linearSlots().filter((s) => s.name.startsWith(`model.layers.${nBlocks - 1}.`)).map((s) => s.name));
   });
 });

@@ -119,6 +119,34 @@ describe('LlamaModel.save sharding', () => {
     expect(readdirSync(fresh)).toEqual([]);
   });
 
+  it('a shard ends exactly at maxShardBytes when its entries sum to it; an entry that passes it opens the next', async () => {
+    // maxShardBytes 1: every entry alone (never an empty shard first); that gives the entries' sizes in order.
+    const alone = await model.save(join(dir, 'alone'), { format: 'keep', maxShardBytes: 1 });
+    const sizes: number[] = [];
+    for (const f of alone.files.filter((f) => f.endsWith('.safetensors'))) {
+      using sf = await loadSafetensors(join(dir, 'alone', f));
+      expect(sf.names.length).toBe(1);
+      const raw = readFileSync(join(dir, 'alone', f));
+      sizes.push(raw.length - 8 - Number(raw.readBigUInt64LE(0)));
+    }
+    expect(sizes.length).toBeGreaterThan(3);
+    const entriesInFirstShard = async (name: string, limit: number) => {
+      const r = await model.save(join(dir, name), { format: 'keep', maxShardBytes: limit });
+      using sf = await loadSafetensors(join(dir, name, r.files[0]!));
+      return sf.names.length;
+    };
+    expect(await entriesInFirstShard('exact', sizes[0]! + sizes[1]!)).toBe(2);
+    expect(await entriesInFirstShard('one-short', sizes[0]! + sizes[1]! - 1)).toBe(1);
+  });
+
+  it('refuses a folder holding only a model.safetensors (no config.json) unless overwrite', async () => {
+    const out = join(dir, 'bare');
+    mkdirSync(out);
+    writeFileSync(join(out, 'model.safetensors'), 'not yours to replace');
+    await expect(model.save(out, { format: 'keep' })).rejects.toMatchObject({ code: 'ERR_ARGUMENT', message: expect.stringMatching(/^dir: .*already holds a checkpoint \(model\.safetensors\)/) });
+    expect(readFileSync(join(out, 'model.safetensors'), 'utf8')).toBe('not yours to replace');
+  });
+
   it('checks maxShardBytes', async () => {
     for (const bad of [0, -1, 1.5, NaN, '5GB'])
       await expect(model.save(join(dir, 'bad'), { maxShardBytes: bad as never })).rejects.toMatchObject({ code: 'ERR_ARGUMENT', message: expect.stringMatching(/^options\.maxShardBytes/) });

@@ -248,6 +248,7 @@ describe('quantized storage: the checks behind the JS ones, and what files say',
       expect(await load({ quant: { bits: 8, groupSize: 32, symmetric: true } })).toMatch(/ERR_FORMAT: .*dtype int4 needs "quant": \{ "bits": 4/);
       expect(await load({ quant: { bits: 4, groupSize: 32 } })).toMatch(/ERR_FORMAT: .*needs "quant"/);
       expect(await load({ quant: undefined })).toMatch(/ERR_FORMAT: .*needs "quant"/);
+      expect(await load({ version: 1 })).toMatch(/ERR_FORMAT: .*dtype int4 needs a version 2 description, got version 1/);
       expect(await load({ dtype: 'float32' })).toMatch(/ERR_FORMAT: .*"quant" is only for dtype int4 \/ int8/);
     } finally {
       rmSync(dir, { recursive: true, force: true });

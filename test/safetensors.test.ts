@@ -131,6 +131,9 @@ describe('safetensors: dense tensors', () => {
       expect.objectContaining({ code: 'ERR_SHAPE' }));
     expect(() => saveSafetensors.sync(p, { t, 'm.values': t, m: SparseMatrix.fromDense(Tensor.randn([2, 2], { seed: 1 }), { format: 'csr' }) }))
       .toThrow(/used twice/);
+    // A tensor the binding itself refuses (its dtype lost): typed and atomic on the async path too.
+    const noDtype = Object.defineProperty(Tensor.randn([4], { seed: 4 }), 'dtype', { value: undefined });
+    await expect(saveSafetensors(p, { t, noDtype })).rejects.toSatisfy((e) => e instanceof SparsekitError && e.code === 'ERR_ARGUMENT');
     expect(readFileSync(p).equals(before)).toBe(true);
     expect(readdirSync(dir).filter((n) => n.includes('.tmp-'))).toEqual([]);
     expect(errorOf(() => saveSafetensors.sync(join(dir, 'no/such/dir/x.safetensors'), { t })).code).toBe('ERR_IO');

@@ -351,6 +351,25 @@ describe('shrink', () => {
     await expect(m2.shrink(plan, { biasCompensation: true })).rejects.toMatchObject({ code: 'ERR_ARGUMENT', field: 'options.biasCompensation' });
   });
 
+  it('shrink reports progress per block and an abort part-way leaves the model exactly as it was', async () => {
+    using model = await LlamaModel.load(TINY);
+    const plan = planStructuredPrune(await model.structureScores([], { method: 'magnitude' }), { heads: 0.5, mlp: 0.25 });
+    const before = await model.forward(probe());
+    const params = model.parameterCount();
+    const ac = new AbortController();
+    const seen: number[] = [];
+    await expect(model.shrink(plan, { signal: ac.signal, onProgress: (done, total) => { seen.push(done, total); if (done === 2) ac.abort(); } }))
+      .rejects.toMatchObject({ code: 'ERR_ABORTED', message: expect.stringContaining('the model is unchanged') });
+    expect(seen).toEqual([0, 4, 1, 4, 2, 4]);
+    expect(model.parameterCount()).toBe(params);
+    expect(model.config.numHeads).toBe(4);
+    expect(maxDiff(await model.forward(probe()), before)).toBe(0);
+    seen.length = 0;
+    await model.shrink(plan, { onProgress: (done) => seen.push(done) });
+    expect(seen).toEqual([0, 1, 2, 3, 4]);
+    await expect(model.shrink(plan, { onProgress: 3 as never })).rejects.toMatchObject({ code: 'ERR_ARGUMENT', message: expect.stringMatching(/^options\.onProgress/) });
+  });
+
   it('Qwen2 (q/k/v biases, tied embeddings): compensation turns it into a LlamaForCausalLM with attention_bias, still exact', async () => {
     using qwen = await LlamaModel.load(QWEN);
     const V = qwen.config.vocabSize;
@@ -551,28 +570,83 @@ describe('sparsekit_layer_shapes in config.json', () => {
 });
 
 describe('hidden dims: SliceGPT-style slicing with one rotation', () => {
-  it('the eigen-decomposition (Householder + implicit QR) reconstructs symmetric matrices with orthonormal vectors, values descending', async () => {
-    const { symmetricEigen } = await import('../lib/model/slice.js');
-    const n = 37;
-    const B = Float64Array.from(Tensor.randn([n * n], { seed: 11 }).toFloat32Array());
-    const A = new Float64Array(n * n);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let k = 0; k < n; k++) A[i * n + j]! += B[i * n + k]! * B[j * n + k]!;
-    const { values, vectors: V } = symmetricEigen(A, n);
-    for (let i = 1; i < n; i++) expect(values[i]!).toBeLessThanOrEqual(values[i - 1]!);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
-      let vtv = 0, rec = 0;
-      for (let k = 0; k < n; k++) { vtv += V[k * n + i]! * V[k * n + j]!; rec += V[i * n + k]! * values[k]! * V[j * n + k]!; }
-      expect(Math.abs(vtv - (i === j ? 1 : 0))).toBeLessThan(1e-9);
-      expect(Math.abs(rec - A[i * n + j]!)).toBeLessThan(1e-9 * n * n);
+  // An independent float64 reference: cyclic Jacobi rotations (Golub & Van Loan 8.5), values only.
+  const jacobiValues = (a: Float64Array, n: number): number[] => {
+    const A = a.slice();
+    for (let sweep = 0; sweep < 100; sweep++) {
+      let off = 0;
+      for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += A[p * n + q]! ** 2;
+      if (off < 1e-26) break;
+      for (let p = 0; p < n; p++)
+        for (let q = p + 1; q < n; q++) {
+          const apq = A[p * n + q]!;
+          if (apq === 0) continue;
+          const theta = (A[q * n + q]! - A[p * n + p]!) / (2 * apq);
+          const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+          const c = 1 / Math.sqrt(t * t + 1), sn = t * c;
+          for (let k = 0; k < n; k++) {
+            const akp = A[k * n + p]!, akq = A[k * n + q]!;
+            A[k * n + p] = c * akp - sn * akq;
+            A[k * n + q] = sn * akp + c * akq;
+          }
+          for (let k = 0; k < n; k++) {
+            const apk = A[p * n + k]!, aqk = A[q * n + k]!;
+            A[p * n + k] = c * apk - sn * aqk;
+            A[q * n + k] = sn * apk + c * aqk;
+          }
+        }
     }
-    // Edge cases: 1×1, 2×2, already diagonal (nothing to reduce), repeated eigenvalues, zeros.
-    expect(Array.from(symmetricEigen(Float64Array.of(3), 1).values)).toEqual([3]);
-    const two = symmetricEigen(Float64Array.of(2, 1, 1, 2), 2);
+    return Array.from({ length: n }, (_, i) => A[i * n + i]!).sort((x, y) => y - x);
+  };
+  const gram = (n: number, seed: number, rank = n) => {
+    const B = Float64Array.from(Tensor.randn([n * rank], { seed }).toFloat32Array());
+    const A = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let k = 0; k < rank; k++) A[i * n + j]! += B[i * rank + k]! * B[j * rank + k]!;
+    return A;
+  };
+
+  it('the native eigen-decomposition reconstructs symmetric matrices with orthonormal vectors, values descending, as Jacobi finds them', async () => {
+    const { symmetricEigen } = await import('../lib/model/slice.js');
+    // 37: odd; 150: more than two 64-row rotation blocks, the last one partial; 90 of rank 20: a 70-fold zero eigenvalue.
+    for (const [n, seed, rank] of [[37, 11, 37], [150, 12, 150], [90, 13, 20]] as const) {
+      const A = gram(n, seed, rank);
+      const { values, vectors: V } = await symmetricEigen(A, n);
+      const scale = values[0]!;
+      for (let i = 1; i < n; i++) expect(values[i]!).toBeLessThanOrEqual(values[i - 1]!);
+      jacobiValues(A, n).forEach((v, i) => expect(Math.abs(values[i]! - v)).toBeLessThan(1e-11 * scale));
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+        let vtv = 0, rec = 0;
+        for (let k = 0; k < n; k++) { vtv += V[k * n + i]! * V[k * n + j]!; rec += V[i * n + k]! * values[k]! * V[j * n + k]!; }
+        expect(Math.abs(vtv - (i === j ? 1 : 0))).toBeLessThan(1e-11);
+        expect(Math.abs(rec - A[i * n + j]!)).toBeLessThan(1e-12 * n * scale);
+      }
+    }
+    // Edge cases: 0×0, 1×1, 2×2, already diagonal (nothing to reduce), repeated eigenvalues, zeros.
+    expect(Array.from((await symmetricEigen(new Float64Array(0), 0)).values)).toEqual([]);
+    expect(Array.from((await symmetricEigen(Float64Array.of(3), 1)).values)).toEqual([3]);
+    const two = await symmetricEigen(Float64Array.of(2, 1, 1, 2), 2);
     expect(Array.from(two.values).map((x) => Math.round(x * 1e12) / 1e12)).toEqual([3, 1]);
     expect(Math.abs(two.vectors[0]!)).toBeCloseTo(Math.SQRT1_2, 12);
-    const diag = symmetricEigen(Float64Array.from({ length: 16 }, (_, i) => (i % 5 === 0 ? [1, 4, 2, 4][i / 5]! : 0)), 4);
+    const diag = await symmetricEigen(Float64Array.from({ length: 16 }, (_, i) => (i % 5 === 0 ? [1, 4, 2, 4][i / 5]! : 0)), 4);
     expect(Array.from(diag.values)).toEqual([4, 4, 2, 1]);
-    expect(Array.from(symmetricEigen(new Float64Array(9), 3).values)).toEqual([0, 0, 0]);
+    expect(Array.from((await symmetricEigen(new Float64Array(9), 3)).values)).toEqual([0, 0, 0]);
+  });
+
+  it('symmetricEigen: typed errors for bad input, progress, and abort', async () => {
+    const { symmetricEigen } = await import('../lib/model/slice.js');
+    await expect(symmetricEigen(new Float64Array(8), 3)).rejects.toMatchObject({ code: 'ERR_SHAPE', message: expect.stringMatching(/^a: expected n·n = 9 values, got 8/) });
+    await expect(symmetricEigen(new Float32Array(9) as never, 3)).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
+    await expect(symmetricEigen(new Float64Array(9), 2.5)).rejects.toMatchObject({ code: 'ERR_ARGUMENT', message: expect.stringMatching(/^n:/) });
+    await expect(symmetricEigen(Float64Array.of(1, 2, 3, 4), 2)).rejects.toMatchObject({ code: 'ERR_ARGUMENT', message: expect.stringMatching(/not symmetric at \[1, 0\]/) });
+    await expect(symmetricEigen(Float64Array.of(1, 0, 0, NaN), 2)).rejects.toMatchObject({ code: 'ERR_NUMERIC', message: 'a[1, 1] is NaN' });
+    const A = gram(300, 14);
+    const seen: number[] = [];
+    await symmetricEigen(A, 300, { onProgress: (f) => seen.push(f) });
+    expect(seen.at(-1)).toBe(1);
+    const ac = new AbortController();
+    const run = symmetricEigen(A, 300, { signal: ac.signal });
+    ac.abort();
+    await expect(run).rejects.toMatchObject({ code: 'ERR_ABORTED' });
   });
 
   it('keeping every dim is exact (norms folded, residual rotated); slicing keeps a working, loadable model', async () => {

@@ -135,7 +135,17 @@ export async function shrinkDir(input: string, output: string, o: ShrinkCliOptio
   if (o.saveMasks && plan) await saveStructureMasks(plan, o.saveMasks);
   const summary = plan ? planSummary(plan) : { attentionGroupsRemoved: 0, mlpChannelsRemoved: 0 };
   const paramsBefore = model.parameterCount();
-  const report = plan ? await model.shrink(plan, { biasCompensation: comp }) : null;
+  let report: ShrinkReport | null = null;
+  if (plan) {
+    ctx.note('removing the planned structures');
+    const blocks = model.blocks.length;
+    const bar = ctx.progress(blocks, 'blocks');
+    const onProgress = (done: number) => {
+      if (done > 0) bar.done();
+      if (done < blocks) bar.item(`block ${done}`);
+    };
+    report = await interruptible(ctx, bar, (signal) => model.shrink(plan, { biasCompensation: comp, signal, onProgress }));
+  }
   ctx.checkAborted();
   let hidden: ShrinkCliReport['hidden'] = null;
   if (sliceTo !== undefined) {

@@ -5,7 +5,7 @@
  * config (docs/structured.md says exactly what config.json gets).
  */
 import { describe, isFloatDType, type DType } from '../dtype.js';
-import { ArgumentError } from '../errors.js';
+import { AbortError, ArgumentError } from '../errors.js';
 import type { Weight } from '../ops.js';
 import { SparseMatrix } from '../sparse-matrix.js';
 import { Tensor } from '../tensor.js';
@@ -22,6 +22,10 @@ export interface ShrinkOptions {
    * calibration). Default false.
    */
   biasCompensation?: boolean;
+  /** Called after each block's surgery with (blocks done, blocks in all). */
+  onProgress?: (done: number, total: number) => void;
+  /** Checked between blocks; an abort rejects with ERR_ABORTED and leaves the model as it was. */
+  signal?: AbortSignal;
 }
 
 export interface ShrinkReport {
@@ -131,9 +135,15 @@ export function checkPlan(model: LlamaModel, plan: StructuredPlan): void {
  * are dropped and the rest renumbered) and updates its config; model.save() then writes the
  * smaller checkpoint.
  */
-export function shrinkModel(model: LlamaModel, plan: StructuredPlan, options: ShrinkOptions = {}): ShrinkReport {
+export async function shrinkModel(model: LlamaModel, plan: StructuredPlan, options: ShrinkOptions = {}): Promise<ShrinkReport> {
   model.checkpoint();
   if (typeof options !== 'object' || options === null) throw new ArgumentError(`options: expected an object, got ${describe(options)}`);
+  const { signal, onProgress } = options;
+  if (onProgress !== undefined && typeof onProgress !== 'function') throw new ArgumentError(`options.onProgress: expected a function, got ${describe(onProgress)}`);
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ArgumentError(`options.signal: expected an AbortSignal, got ${describe(signal)}`);
+  const checkAbort = () => { if (signal?.aborted) throw new AbortError('shrink: aborted (the model is unchanged)', { cause: signal.reason }); };
+  checkAbort();
+  const total = model.blocks.length;
   checkPlan(model, plan);
   const comp = options.biasCompensation === true;
   if (comp && !plan.means) throw new PlanError('options.biasCompensation', 'the plan carries no calibration means (make it from scores computed with calibration samples)');
@@ -150,6 +160,11 @@ export function shrinkModel(model: LlamaModel, plan: StructuredPlan, options: Sh
   }
   const hadAttnBias = attnBias, hadMlpBias = mlpBias;
   for (const b of model.blocks) {
+    // Between blocks: let the event loop run (Ctrl-C, progress bars) and honour an abort. The
+    // model itself changes only in replaceStructure() below, so stopping here leaves it as it was.
+    if (b.index > 0) await new Promise((r) => setImmediate(r));
+    checkAbort();
+    onProgress?.(b.index, total);
     const p = plan.blocks[b.index]!;
     if (!p.keep) continue;
     const s = blockShape(b, hd);
@@ -218,7 +233,9 @@ export function shrinkModel(model: LlamaModel, plan: StructuredPlan, options: Sh
     }
   }
   const config = parseConfig(JSON.stringify(raw), 'shrink: config');
+  checkAbort();
   model.replaceStructure(config, kept, source);
+  onProgress?.(total, total);
   return {
     paramsBefore, paramsAfter: parameterCount(model), blocksRemoved: plan.blocks.length - kept.length, shapes,
     addedBiases: { attention: attnBias && !hadAttnBias, mlp: mlpBias && !hadMlpBias },

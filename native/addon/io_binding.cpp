@@ -259,7 +259,11 @@ bool get_append(const Napi::CallbackInfo& info, AppendCall* c) {
 Napi::Value WriterAppend(const Napi::CallbackInfo& info) {
   WriteHandle* h = write_handle(info);
   AppendCall c;
-  if (!h || !get_append(info, &c)) return info.Env().Undefined();
+  if (!h) return info.Env().Undefined();
+  if (!get_append(info, &c)) {
+    h->writer.reset();  // every failed append abandons the file (the caller drops its handle)
+    return info.Env().Undefined();
+  }
   Status st = h->writer->append(c.name, c.dtype, c.shape, c.data.data, c.data.bytes);
   if (!st.ok()) {
     h->writer.reset();  // as in the async form: a failed append abandons the file
@@ -271,7 +275,11 @@ Napi::Value WriterAppend(const Napi::CallbackInfo& info) {
 Napi::Value WriterAppendAsync(const Napi::CallbackInfo& info) {
   WriteHandle* h = write_handle(info);
   auto c = std::make_shared<AppendCall>();
-  if (!h || !get_append(info, c.get())) return info.Env().Undefined();
+  if (!h) return info.Env().Undefined();
+  if (!get_append(info, c.get())) {
+    h->writer.reset();
+    return info.Env().Undefined();
+  }
   return run_writer_async(info, h, [h, c] { return h->writer->append(c->name, c->dtype, c->shape, c->data.data, c->data.bytes); },
                           false, {info[0], info[4]});
 }

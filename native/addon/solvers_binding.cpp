@@ -9,6 +9,7 @@
 #include "bindings.h"
 #include "napi_util.h"
 #include "core/cpu_features.h"
+#include "solvers/eigen.h"
 #include "solvers/linalg.h"
 #include "solvers/solvers.h"
 
@@ -485,6 +486,43 @@ Napi::Value SolverKernel(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), linalg_kernels(active_isa()).name);
 }
 
+// symmetricEigen(a: Float64Array (n*n, symmetric), n, ctrl?) -> Promise<{ values, vectors }> (ArrayBuffers of float64)
+Napi::Value SymmetricEigen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t n;
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    fail(env, ErrorCode::argument, "symmetricEigen: a must be a Float64Array");
+    return env.Undefined();
+  }
+  if (!get_i64(env, info[1], "n", 0, 1 << 20, &n)) return env.Undefined();
+  JsBuffer a = buffer_of(info[0]);
+  if (a.bytes / 8 != uint64_t(n) * uint64_t(n)) {
+    fail(env, ErrorCode::shape, "symmetricEigen: a must hold n * n values");
+    return env.Undefined();
+  }
+  SolverCall c;
+  Control control;
+  if (!get_control(info, 2, &c, &control)) return env.Undefined();
+  c.keep.push_back(info[0]);
+  auto values = std::make_shared<std::vector<uint8_t>>();
+  auto vectors = std::make_shared<std::vector<uint8_t>>();
+  const double* src = static_cast<const double*>(a.data);
+  return PromiseWorker::Start(
+      env,
+      [=]() {
+        values->resize(size_t(n) * 8);
+        vectors->resize(size_t(n) * size_t(n) * 8);
+        return symmetric_eigen(src, n, reinterpret_cast<double*>(values->data()), reinterpret_cast<double*>(vectors->data()), control);
+      },
+      [=](Napi::Env e) {
+        Napi::Object o = Napi::Object::New(e);
+        o.Set("values", adopt_bytes(e, std::move(*values)));
+        o.Set("vectors", adopt_bytes(e, std::move(*vectors)));
+        return o;
+      },
+      c.keep);
+}
+
 }  // namespace
 
 void register_solvers(Napi::Env env, Napi::Object exports) {
@@ -504,6 +542,7 @@ void register_solvers(Napi::Env env, Napi::Object exports) {
   exports.Set("pruneWandaAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return Wanda(i, true); }));
   exports.Set("pruneSparseGpt", Napi::Function::New(env, SparseGpt));
   exports.Set("solverKernelName", Napi::Function::New(env, SolverKernel));
+  exports.Set("symmetricEigen", Napi::Function::New(env, SymmetricEigen));
 }
 
 }  // namespace sk::addon

@@ -54,3 +54,17 @@ void rank1_rows(int64_t n, const float* u, const float* e, float* wt) {
     wt += G;
   }
 }
+
+template <int R>
+void rotate_columns_block(int64_t count, const int32_t* ks, const double* cs, const double* ss, double* y) {
+  for (int64_t i = 0; i < count; ++i) {
+    double* __restrict y0 = y + int64_t(ks[i]) * R;
+    double* __restrict y1 = y0 + R;
+    const double c = cs[i], s = ss[i];
+    for (int r = 0; r < R; ++r) {
+      const double a = y0[r], b = y1[r];
+      y0[r] = c * a - s * b;
+      y1[r] = s * a + c * b;
+    }
+  }
+}

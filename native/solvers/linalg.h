@@ -47,7 +47,11 @@ struct LinalgKernels {
   void (*gemm)(int64_t kc, const float* ap, const float* bp, float* c, double* cd, int64_t ldc, float alpha);
   // wt[c][l] -= e[l] * u[c] for c < n, l < kRowGroup (wt holds kRowGroup floats per c).
   void (*rank1_rows)(int64_t n, const float* u, const float* e, float* wt);
+  // Givens rotations, in order, on a block of kRotRows rows stored column by column
+  // (y[j * kRotRows + r]): rotation i maps columns (k, k+1) to (c y_k - s y_k+1, s y_k + c y_k+1). float64.
+  void (*rotate_columns)(int64_t count, const int32_t* k, const double* c, const double* s, double* y);
 };
+constexpr int kRotRows = 64;  // rows per rotate_columns block (symmetric_eigen's row blocks)
 
 const LinalgKernels& linalg_kernels(Isa isa);
 const LinalgKernels* linalg_kernels_avx2();    // linalg_avx2.cpp (nullptr off x86)

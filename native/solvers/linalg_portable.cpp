@@ -23,11 +23,14 @@ void gemm_kernel(int64_t kc, const float* ap, const float* bp, float* c, double*
   gemm_micro<kMr, kNv>(kc, ap, bp, c, cd, ldc, alpha);
 }
 void rank1(int64_t n, const float* u, const float* e, float* wt) { rank1_rows<kRowGroup>(n, u, e, wt); }
+void rotate(int64_t count, const int32_t* k, const double* c, const double* s, double* y) {
+  rotate_columns_block<kRotRows>(count, k, c, s, y);
+}
 
 }  // namespace
 
 const LinalgKernels* linalg_kernels_portable() {
-  static const LinalgKernels k{"gemm_f32_portable", kMr, kNv * V::kWidth, gemm_kernel, rank1};
+  static const LinalgKernels k{"gemm_f32_portable", kMr, kNv * V::kWidth, gemm_kernel, rank1, rotate};
   return &k;
 }
 

@@ -10,6 +10,7 @@
 
 #include "../core/convert.h"
 #include "../core/cpu_features.h"
+#include "../solvers/eigen.h"
 #include "../solvers/linalg.h"
 #include "../solvers/select.h"
 #include "check.h"
@@ -184,10 +185,49 @@ static void test_select_row() {
       }
 }
 
+// symmetric_eigen on every ISA: A V = V diag(values), VᵀV = I, values descending; flushing the
+// recorded rotations after every 1 or 7 of them gives the same bits as recording them all.
+static void test_symmetric_eigen(Isa isa) {
+  for (int64_t n : {1, 2, 3, 65, 130}) {
+    std::vector<double> b(size_t(n * n)), a(size_t(n * n), 0.0);
+    uint32_t s = 7u + uint32_t(n);
+    for (double& x : b) { s = s * 1664525u + 1013904223u; x = double(s >> 8) / double(1 << 24) - 0.5; }
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t k = 0; k < n / 2 + 1; ++k) a[size_t(i * n + j)] += b[size_t(i * n + k)] * b[size_t(j * n + k)];
+    const size_t nn = static_cast<size_t>(n);
+    std::vector<double> val(nn), vec(nn * nn);
+    Status st = symmetric_eigen(a.data(), n, val.data(), vec.data(), Control{});
+    CHECK(st.ok(), "eigen %s n %lld: %s", isa_name(isa), (long long)n, st.message.c_str());
+    double res = 0, orth = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      if (j > 0) CHECK(val[size_t(j)] <= val[size_t(j - 1)], "eigen values descending");
+      for (int64_t i = 0; i < n; ++i) {
+        double av = 0, vv = 0;
+        for (int64_t k = 0; k < n; ++k) {
+          av += a[size_t(i * n + k)] * vec[size_t(k * n + j)];
+          vv += vec[size_t(k * n + i)] * vec[size_t(k * n + j)];
+        }
+        res = std::max(res, std::fabs(av - val[size_t(j)] * vec[size_t(i * n + j)]));
+        orth = std::max(orth, std::fabs(vv - (i == j ? 1.0 : 0.0)));
+      }
+    }
+    CHECK(res < 1e-12 * (std::fabs(val[0]) + 1) * double(n) && orth < 1e-12, "eigen %s n %lld: residual %g, orthogonality %g",
+          isa_name(isa), (long long)n, res, orth);
+    for (size_t record : {size_t(1), size_t(7)}) {
+      std::vector<double> val2(nn), vec2(nn * nn);
+      st = symmetric_eigen(a.data(), n, val2.data(), vec2.data(), Control{}, record);
+      CHECK(st.ok() && val2 == val && vec2 == vec, "eigen %s n %lld: flushing every %zu rotations changes the result", isa_name(isa),
+            (long long)n, record);
+    }
+  }
+}
+
 int main() {
   for (Isa isa : {Isa::portable, Isa::avx2, Isa::avx512}) {
     if (!set_active_isa(isa)) continue;
     test_gemm(isa);
+    test_symmetric_eigen(isa);
   }
   test_cholesky_inverse();
   test_select_row();

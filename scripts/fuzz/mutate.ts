@@ -98,13 +98,32 @@ function lyingMetadata(r: Rng, f: Buffer): Buffer {
   const m = JSON.parse(meta[key]!) as Record<string, unknown>;
   const shape = m.shape as number[];
   for (let k = 1 + r.int(2); k > 0; k--)
-    switch (r.int(8)) {
+    switch (r.int(11)) {
       case 0: case 1: shape[r.int(2)] = boundaryNear(r, [...shape, ...BOUNDARY]); break;
       case 2: m.shape = [shape[1], shape[0]]; break;
       case 3: m.format = r.pick(['dense', 'csr', 'bitmap', 'nm', 'tiled-csl', 'coo', 7]); break;
       case 4: m.dtype = r.pick(['float32', 'float16', 'bfloat16', 'int32', 'F32']); break;
       case 5: m.n = r.pick([0, 1, 2, 3, 4, 8, 16, 17, -1, 2.5]); m.m = r.pick([0, 1, 3, 4, 8, 16, 17]); break;
       case 6: m.version = r.pick([0, 1, 2, -1, 1.5, '1']); break;
+      // The version 2 fields: quantized values and the SLoRB term, lying about bits, groups and sizes.
+      case 7: m.dtype = r.pick(['int4', 'int8', 'uint8']); m.version = 2; break;
+      case 8: {
+        const q = (typeof m.quant === 'object' && m.quant !== null ? m.quant : { bits: 4, groupSize: 32, symmetric: true }) as Record<string, unknown>;
+        const field = r.pick(['bits', 'groupSize', 'symmetric', 'extra']);
+        if (field === 'bits') q.bits = r.pick([0, 1, 2, 3, 4, 5, 8, 16, -4, 4.5, '4']);
+        else if (field === 'groupSize') q.groupSize = jsonJunk(r, [16, 32, 64, 128, 256, ...shape]);
+        else if (field === 'symmetric') q.symmetric = r.pick([true, false, 0, 1, 'true', null]);
+        else q[r.pick(['zeroPoint', 'scaleDtype'])] = jsonJunk(r, BOUNDARY);
+        m.quant = r.next() < 0.1 ? jsonJunk(r, BOUNDARY) : q;
+        break;
+      }
+      case 9: {
+        const sl = (typeof m.slorb === 'object' && m.slorb !== null ? m.slorb : { groupSize: 16, projection: false }) as Record<string, unknown>;
+        if (r.next() < 0.5) sl.groupSize = jsonJunk(r, [1, 8, 16, 32, ...shape]);
+        else sl.projection = r.pick([true, false, 0, 'yes', null]);
+        m.slorb = r.next() < 0.1 ? jsonJunk(r, BOUNDARY) : sl;
+        break;
+      }
       default: m.shape = r.pick([[2 ** 40, 2 ** 27], [2 ** 38, 2 ** 37], [2 ** 22, 2 ** 40], [2 ** 31 - 1, 2 ** 31 - 1], [0, 0], [1], [1, 2, 3]]);
     }
   meta[key] = r.next() < 0.05 ? '{"format":' : JSON.stringify(m);
