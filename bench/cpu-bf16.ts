@@ -5,8 +5,11 @@
 // (higher is better), median over repetitions with the min-max spread; dense also as a fraction of
 // the bf16 dot-product peak (native.probeBf16DotPeak). --cpu times process CPU time instead of wall
 // time (steadier when other processes load the machine; use --threads 1 then). Warm weights: N > 4 is compute-bound.
+// --round: float32 activations passed with { activations: 'bfloat16' } (rounded to bf16 by the
+// driver) instead of bf16 activations, each call next to the same product on the exact fp32 path
+// (its time and exact / rounded printed too); --n 1,4 times the N <= 4 kernels.
 import { loadavg } from 'node:os';
-import { SparseMatrix, Tensor, cpuInfo, getNumThreads, linear, selectedKernel, setNumThreads, type Weight } from '../lib/index.js';
+import { SparseMatrix, Tensor, cpuInfo, getNumThreads, linear, selectedKernel, setNumThreads, type FloatDType, type Weight } from '../lib/index.js';
 import { native } from '../lib/native.js';
 
 const args = process.argv.slice(2);
@@ -18,11 +21,14 @@ const SPARSITIES = opt('--sparsity', '50,70,90').split(',').map(Number);
 // --cpu: process CPU time (all threads) instead of wall time: steadier on a loaded machine.
 const cpuTime = args.includes('--cpu');
 const M = Number(opt('--rows', '11008')), K = Number(opt('--cols', '4096'));
+const round = args.includes('--round');
+const callOptions = round ? { activations: 'bfloat16' as const } : {};
 
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 const peak = native.probeBf16DotPeak(5e7, 3);
 console.log(`sparsekit bf16 x bf16 N > 4 benchmark, ${M}x${K}, ${getNumThreads()} threads, isa ${cpuInfo().isa}, ` +
-  `bf16 dot peak ${peak.toFixed(0)} GFLOP/s, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  `bf16 dot peak ${peak.toFixed(0)} GFLOP/s, x ${round ? "float32 with activations: 'bfloat16'" : 'bfloat16'}, ` +
+  `load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
 const w = Tensor.randn([M, K], { seed: 11 }).to('bfloat16');
 const u = Tensor.rand([M * K], { seed: 99 }).toTypedArray() as Float32Array;
@@ -36,22 +42,32 @@ for (const s of SPARSITIES) {
 variants.push(['nm 2:4', SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude' })]);
 
 for (const n of NS) {
-  const x = Tensor.randn([n, K], { seed: n }).to('bfloat16');
-  const t: number[][] = variants.map(() => []);
+  const x = round ? Tensor.randn([n, K], { seed: n }) : Tensor.randn([n, K], { seed: n }).to('bfloat16');
+  const t: number[][] = variants.map(() => []), exact: number[][] = variants.map(() => []);
+  const time = (f: () => void) => {
+    const s = process.hrtime.bigint(), c = process.cpuUsage();
+    f();
+    const cpu = process.cpuUsage(c);
+    return cpuTime ? (cpu.user + cpu.system) / 1e3 : Number(process.hrtime.bigint() - s) / 1e6;
+  };
   for (let r = 0; r < reps + 1; r++) {
     variants.forEach(([, a], i) => {
-      const s = process.hrtime.bigint(), c = process.cpuUsage();
-      linear.sync(x, a);
-      const cpu = process.cpuUsage(c);
-      if (r > 0) t[i]!.push(cpuTime ? (cpu.user + cpu.system) / 1e3 : Number(process.hrtime.bigint() - s) / 1e6);
+      const ms = time(() => linear.sync(x, a, null, callOptions));
+      const ex = round ? time(() => linear.sync(x, a)) : 0;
+      if (r > 0) {
+        t[i]!.push(ms);
+        exact[i]!.push(ex);
+      }
     });
   }
   const d = median(t[0]!);
   console.log(`\nN = ${n}: dense ${d.toFixed(2)} ms = ${peak ? ((2 * M * K * n) / (d * 1e-3) / 1e9 / peak).toFixed(2) : '?'} of the bf16 dot peak`);
   variants.forEach(([label, a], i) => {
     const ratios = t[i]!.map((v, r) => t[0]![r]! / v);
-    console.log(`  ${label.padEnd(12)} ${selectedKernel(a, n, { xDtype: 'bfloat16' }).padEnd(40)} ${median(t[i]!).toFixed(2).padStart(7)} ms` +
-      `  speed-up ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})`);
+    console.log(`  ${label.padEnd(12)} ${selectedKernel(a, n, { xDtype: x.dtype as FloatDType, ...callOptions }).padEnd(40)} ${median(t[i]!).toFixed(2).padStart(7)} ms` +
+      `  speed-up ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})` +
+      (round ? `  | exact fp32 ${median(exact[i]!).toFixed(2)} ms (${selectedKernel(a, n)}), exact / rounded ` +
+        `${median(exact[i]!.map((v, r) => v / t[i]![r]!)).toFixed(2)}` : ''));
   });
 }
 console.log(`\nload after ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);

@@ -126,20 +126,41 @@ function copies(a: SparseMatrix | Tensor): (SparseMatrix | Tensor)[] {
   return out;
 }
 
-// Cold timing: `passes` passes over all copies, each call timed; per pass the median call.
-function timeCold(ws: (SparseMatrix | Tensor)[], x: Tensor, passes: number): number[] {
-  for (const w of ws) linear.sync(x, w);  // page in and warm the code; not timed
-  const perPass: number[] = [];
-  for (let p = 0; p < passes; p++) {
-    const t: number[] = [];
-    for (const w of ws) {
-      const t0 = process.hrtime.bigint();
-      linear.sync(x, w);
-      t.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    }
-    perPass.push(median(t));
+// Cold timing: one pass over all copies, each call timed; the pass's median call.
+function coldPass(ws: (SparseMatrix | Tensor)[], x: Tensor): number {
+  const t: number[] = [];
+  for (const w of ws) {
+    const t0 = process.hrtime.bigint();
+    linear.sync(x, w);
+    t.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
-  return perPass;
+  return median(t);
+}
+
+// Cold passes of every variant, each next to a pass of dense (its copies kept for the whole
+// dtype), so each variant's cold speed-up divides by dense times taken minutes apart from no
+// other: dense's cold time varied 2.2-2.9 ms between benches when it was measured once, alone.
+// Returns, per `${label} ${n}`, the variant's passes and the dense passes paired with them.
+function timeColdPaired(mats: Map<string, SparseMatrix | Tensor>, xs: Map<number, Tensor>, passes: number) {
+  const out = new Map<string, { passes: number[]; dense: number[] }>();
+  const denseWs = copies(mats.get('dense')!);
+  const ns = NS.filter((n) => n <= COLD_MAX_N);
+  for (const n of ns) for (const w of denseWs) linear.sync(xs.get(n)!, w);  // page in; not timed
+  for (const v of VARIANTS) {
+    const ws = v.format === 'dense' ? denseWs : copies(mats.get(v.label)!);
+    for (const n of ns) {
+      const x = xs.get(n)!;
+      if (ws !== denseWs) for (const w of ws) linear.sync(x, w);
+      const r = { passes: [] as number[], dense: [] as number[] };
+      for (let p = 0; p < passes; p++) {
+        r.dense.push(coldPass(denseWs, x));
+        r.passes.push(ws === denseWs ? r.dense[r.dense.length - 1]! : coldPass(ws, x));
+      }
+      out.set(`${v.label} ${n}`, r);
+    }
+    if (ws !== denseWs) for (const c of ws) if (c instanceof SparseMatrix) c.dispose();
+  }
+  return out;
 }
 
 // ---- optional peer: PyTorch bf16 linear (skipped when no python with torch is found) -----------
@@ -206,13 +227,7 @@ for (const [M, K] of SHAPES) {
     }
     const xs = new Map(NS.map((n) => [n, Tensor.randn([n, K], { seed: n + 1, dtype })]));
     // Cold passes per variant and N (copies built once per variant, then dropped).
-    const coldPasses = new Map<string, number[]>();
-    if (cold)
-      for (const v of VARIANTS) {
-        const ws = copies(mats.get(v.label)!);
-        for (const n of NS) if (n <= COLD_MAX_N) coldPasses.set(`${v.label} ${n}`, timeCold(ws, xs.get(n)!, Math.max(3, 2 * rounds)));
-        for (const c of ws) if (c instanceof SparseMatrix) c.dispose();
-      }
+    const coldPasses = cold ? timeColdPaired(mats, xs, Math.max(3, 2 * rounds)) : new Map<string, { passes: number[]; dense: number[] }>();
     for (const n of NS) {
       const x = xs.get(n)!;
       const perRound = new Map<string, number[]>();
@@ -223,7 +238,8 @@ for (const [M, K] of SHAPES) {
           perRound.set(v.label, [...(perRound.get(v.label) ?? []), t]);
         }
       const dense = perRound.get('dense')!;
-      const coldDense = coldPasses.get(`dense ${n}`);
+      // Dense's cold time: every dense pass of this N (one next to each variant's).
+      const coldDenseAll = VARIANTS.flatMap((v) => coldPasses.get(`${v.label} ${n}`)?.dense ?? []);
       const tp = torchMs.get(`${M}x${K} ${n}`);
       if (dtype === 'bfloat16' && tp !== undefined) {
         const row = peerRow('torch', dtype, n, tp, M * K * 2);
@@ -246,15 +262,17 @@ for (const [M, K] of SHAPES) {
         const peak = kernel.includes('dpbf16') && bf16Peak > 0 ? bf16Peak : fmaPeak;
         const floorMs = Math.max(bytes / (bandwidth * 1e9), (2 * nnz * n) / (peak * 1e9)) * 1e3;
         const speeds = ts.map((ti, i) => dense[i]! / ti);
-        const cp = coldPasses.get(`${v.label} ${n}`);
+        const paired = coldPasses.get(`${v.label} ${n}`);
+        const cp = paired ? (v.format === 'dense' ? coldDenseAll : paired.passes) : undefined;
+        const coldDense = paired?.dense;
         const coldMs = cp ? median(cp) : null;
-        const coldSpeeds = cp && coldDense ? cp.map((ti, i) => coldDense[i]! / ti) : null;
+        const coldSpeeds = cp && coldDense && v.format !== 'dense' ? cp.map((ti, i) => coldDense[i]! / ti) : cp ? cp.map(() => 1) : null;
         const ort = ortMs.get(n)!;
         const row: Row = {
           shape: [M, K], dtype, n, variant: v.label, format: v.format, sparsity: v.sparsity, kernel, ms: t, msSpread: spread(ts),
           bytes, gbs: bytes / t / 1e6, floorFraction: floorMs / t, bwFraction: bytes / (bandwidth * 1e9) / (t * 1e-3),
           gflops: (2 * M * K * n) / t / 1e6, speedup: Math.min(...dense) / t, speedupSpread: spread(speeds),
-          coldMs, coldSpeedup: coldMs !== null && coldDense ? median(coldDense) / coldMs : null,
+          coldMs, coldSpeedup: coldMs === null || !coldDense ? null : v.format === 'dense' ? 1 : median(coldDense) / coldMs,
           coldSpeedupSpread: coldSpeeds ? spread(coldSpeeds) : null,
           coldBwFraction: coldMs !== null ? bytes / (bandwidth * 1e9) / (coldMs * 1e-3) : null,
           coldFloorFraction: coldMs !== null ? floorMs / coldMs : null,

@@ -1,5 +1,5 @@
 // Whole-model comparison of every solver on the tiny trained Llama (test/fixtures/tiny-llama), the
-// numbers in docs/solvers.md: `npx tsx bench/prune-tiny.ts [--samples 16] [--windows 64] [--only ria,alps] [--patterns 2:4,50%,70%]`.
+// numbers in docs/solvers.md: `npx tsx bench/prune-tiny.ts [--samples 16] [--windows 64] [--only 'ria;alps'] [--patterns 2:4,50%,70%]`.
 // Sequential (true-sequential) calibration; perplexity on 128-token held-out windows; seconds of
 // model.prune next to each (wall, and process CPU: the steadier number on a shared machine).
 import { loadavg } from 'node:os';
@@ -22,18 +22,22 @@ const rows: Row[] = [
   { label: 'wanda', options: { method: 'wanda' } },
   { label: 'sparsegpt', options: { method: 'sparsegpt' } },
   { label: 'ria', options: { method: 'ria' } },
+  { label: 'ria+reconstruct', options: { method: 'ria', ria: { reconstruct: true } } },
   { label: 'ria+permute', options: { method: 'ria', ria: { permute: true } } },
   { label: 'ria+permute+lsa', options: { method: 'ria', ria: { permute: true, refine: true } } },
-  { label: 'dsnot (wanda)', options: { method: 'dsnot' } },
-  { label: 'dsnot (sparsegpt)', options: { method: 'dsnot', dsnot: { initial: 'sparsegpt' } } },
-  // 50 cycles were chosen for 4096-wide layers; the tiny model's are 128 (and 384) wide.
-  { label: 'dsnot 2 cyc, all', options: { method: 'dsnot', dsnot: { maxCycles: 2, skip: 'none' } } },
+  { label: 'dsnot (wanda)', options: { method: 'dsnot', dsnot: { initial: 'wanda' } } },
+  { label: 'dsnot (saliency)', options: { method: 'dsnot', dsnot: { initial: 'sparsegpt-saliency' } } },
+  { label: 'dsnot (sparsegpt)', options: { method: 'dsnot' } },
+  { label: 'dsnot (sgpt, 50 cyc)', options: { method: 'dsnot', dsnot: { maxCycles: 50 } } },
+  { label: 'dsnot (wanda, all)', options: { method: 'dsnot', dsnot: { initial: 'wanda', skip: 'none' } } },
   { label: 'alps', options: { method: 'alps' } },
   { label: 'owl+wanda', options: { method: 'wanda', layerwise: 'owl' }, unstructuredOnly: true },
   { label: 'owl+sparsegpt', options: { method: 'sparsegpt', layerwise: 'owl' }, unstructuredOnly: true },
+  { label: 'owl+sparsegpt search', options: { method: 'sparsegpt', layerwise: 'owl', owl: { search: true } }, unstructuredOnly: true },
+  { label: 'owl+wanda search', options: { method: 'wanda', layerwise: 'owl', owl: { search: true } }, unstructuredOnly: true },
   { label: 'owl+alps', options: { method: 'alps', layerwise: 'owl' }, unstructuredOnly: true },
 ];
-const only = arg('--only', '').split(',').filter(Boolean);
+const only = arg('--only', '').split(';').filter(Boolean);
 const patterns = arg('--patterns', '2:4,50%,70%').split(',');
 console.log(`isa ${cpuInfo().isa}, ${samples} calibration samples x 128, ${windows} eval windows x 128, load ${loadavg().map((v) => v.toFixed(1)).join(' ')}`);
 {
@@ -49,8 +53,8 @@ for (const pat of patterns) {
     const c0 = process.cpuUsage(), t0 = performance.now();
     const rep = await m.prune(calib, { ...r.options, ...p } as ModelPruneOptions);
     const wall = (performance.now() - t0) / 1000, cu = process.cpuUsage(c0);
-    const extra = rep.blockSparsity ? `  blocks ${rep.blockSparsity.map((s) => s.toFixed(3)).join('/')}` : '';
-    console.log(`${pat.padEnd(4)} ${r.label.padEnd(18)} ppl ${(await ppl(m)).toFixed(4)}  prune wall ${wall.toFixed(2)} s cpu ${((cu.user + cu.system) / 1e6).toFixed(2)} s${extra}`);
+    const extra = (rep.blockSparsity ? `  blocks ${rep.blockSparsity.map((s) => s.toFixed(3)).join('/')}` : '') + (rep.owlSearch ? `  chose M ${rep.owlSearch.M} λ ${rep.owlSearch.lambda}` : '');
+    console.log(`${pat.padEnd(4)} ${r.label.padEnd(20)} ppl ${(await ppl(m)).toFixed(4)}  prune wall ${wall.toFixed(2)} s cpu ${((cu.user + cu.system) / 1e6).toFixed(2)} s${extra}`);
   }
 }
 console.log(`load after ${loadavg().map((v) => v.toFixed(1)).join(' ')}`);

@@ -31,10 +31,14 @@ for (const [label, pat] of [['2:4', { n: 2, m: 4 }], ['50%', { sparsity: 0.5 }],
   await run('wanda', () => prune.wanda(t, stats, pat));
   await run('sparsegpt', () => prune.sparsegpt(t, stats, pat));
   await run('ria', () => prune.ria(t, stats, pat));
+  await run('ria+reconstruct', () => prune.ria(t, stats, pat, { reconstruct: true }));
   if ('n' in pat) await run('ria+permute', () => prune.ria(t, stats, pat, { permute: true }));
-  await run('dsnot (wanda)', () => prune.dsnot(t, stats, pat));
+  await run('dsnot (wanda)', () => prune.dsnot(t, stats, pat, { initial: 'wanda' }));
+  await run('dsnot (saliency)', () => prune.dsnot(t, stats, pat, { initial: 'sparsegpt-saliency' }));
   await run('dsnot (sparsegpt)', () => prune.dsnot(t, stats, pat, { initial: 'sparsegpt' }));
+  await run('dsnot (sgpt, 50 cyc)', () => prune.dsnot(t, stats, pat, { initial: 'sparsegpt', maxCycles: 50 }));
+  await run('dsnot (sgpt, no check)', () => prune.dsnot(t, stats, pat, { initial: 'sparsegpt', checkError: false }));
   await run('alps', () => prune.alps(t, stats, pat));
   const sg = rowsOut.find((r) => r[0] === 'sparsegpt')![1];
-  for (const [name, e, s] of rowsOut) console.log(`${label.padEnd(4)} ${name.padEnd(18)} error ${e.toFixed(5)}  vs sparsegpt ${(e / sg).toFixed(3)}  solve ${s.toFixed(2)} s`);
+  for (const [name, e, s] of rowsOut) console.log(`${label.padEnd(4)} ${name.padEnd(22)} error ${e.toFixed(5)}  vs sparsegpt ${(e / sg).toFixed(3)}  solve ${s.toFixed(2)} s`);
 }

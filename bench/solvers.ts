@@ -1,4 +1,4 @@
-// Solver timings for the issue's targets: `npx tsx bench/solvers.ts [--threads N] [--quick]`.
+// Solver timings for the issue's targets: `npx tsx bench/solvers.ts [--threads N] [--quick] [--no-beyond | --no-alps] [--alps-rss]`.
 // Prints wall times (best of a few runs) and the process CPU time of that run (user + sys: on a
 // shared, loaded machine CPU time / threads is closer to what an idle machine would show), the
 // GEMM micro-kernel in use, and the load average before and after.
@@ -37,6 +37,16 @@ const x = Tensor.randn([2048, K], { seed: 1 });
 const stats = new CalibrationStats(K, { hessian: true });
 await best('CalibrationStats.add 2048x4096 (Hessian)', quick ? 1 : 3, () => stats.add(x), 0.5);
 const w = Tensor.randn([K, K], { seed: 2, std: 0.02 });
+if (args.includes('--alps-rss')) {
+  // ALPS alone in this process: its peak RSS growth over the loaded weight and statistics.
+  const rss0 = process.memoryUsage().rss, c0 = process.cpuUsage(), t0 = performance.now();
+  const r = await prune.alps(w, stats, { sparsity: 0.7 });
+  const c = process.cpuUsage(c0);
+  const peak = process.resourceUsage().maxRSS * 1024 - rss0;
+  console.log(`alps 4096x4096 70%: wall ${((performance.now() - t0) / 1000).toFixed(1)} s cpu ${((c.user + c.system) / 1e6).toFixed(1)} s, ` +
+    `${r.report.iterations} ADMM iterations, peak RSS growth ${(peak / 2 ** 20).toFixed(0)} MiB (K×K float32 = ${(4 * K * K / 2 ** 20).toFixed(0)} MiB)`);
+  process.exit(0);
+}
 // Peak memory of one SparseGPT call, next to the size of H (float32) plus W (the issue's yardstick).
 {
   const rss0 = process.memoryUsage().rss;
@@ -62,10 +72,12 @@ await best('magnitude 11008x4096 50% (global threshold)', quick ? 1 : 2, () => p
 if (!args.includes('--no-beyond')) {
   await best('ria 4096x4096 2:4', 1, () => prune.ria(w, stats, { n: 2, m: 4 }));
   await best('ria 4096x4096 2:4 + permute', 1, () => prune.ria(w, stats, { n: 2, m: 4 }, { permute: true }));
-  await best('dsnot 4096x4096 2:4', 1, () => prune.dsnot(w, stats, { n: 2, m: 4 }));
-  await best('dsnot 4096x4096 70% (sparsegpt start)', 1, () => prune.dsnot(w, stats, { sparsity: 0.7 }, { initial: 'sparsegpt' }));
+  await best('ria 4096x4096 2:4 + reconstruct', 1, () => prune.ria(w, stats, { n: 2, m: 4 }, { reconstruct: true }));
+  await best('dsnot 4096x4096 2:4 (wanda start)', 1, () => prune.dsnot(w, stats, { n: 2, m: 4 }, { initial: 'wanda' }));
+  await best('dsnot 4096x4096 2:4 (sparsegpt start)', 1, () => prune.dsnot(w, stats, { n: 2, m: 4 }));
+  await best('dsnot 4096x4096 70% (sparsegpt start)', 1, () => prune.dsnot(w, stats, { sparsity: 0.7 }));
   await best('sparsegpt 4096x4096 70%', 1, () => prune.sparsegpt(w, stats, { sparsity: 0.7 }));
-  for (const pat of [{ n: 2, m: 4 }, { sparsity: 0.7 }] as const) {
+  for (const pat of args.includes('--no-alps') ? [] : [{ n: 2, m: 4 }, { sparsity: 0.7 }] as const) {
     const c0 = process.cpuUsage(), t0 = performance.now();
     const r = await prune.alps(w, stats, pat);
     const c = process.cpuUsage(c0);

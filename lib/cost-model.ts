@@ -135,8 +135,9 @@ export interface WeightStats {
   /** The smallest n:m (2:4 or 4:8) every group of the weight fits, if any. */
   nm?: { n: number; m: number };
   /**
-   * The dtype of the activations it will multiply (default float32): bfloat16 activations with
-   * bfloat16 weights run the vdpbf16ps kernels where the machine model has them (bf16Dot).
+   * The dtype of the activations as the kernels see them (default float32): bfloat16 activations
+   * with bfloat16 weights run the vdpbf16ps kernels where the machine model has them (bf16Dot). Float
+   * activations passed with MatmulOptions.activations 'bfloat16' count as bfloat16 (they are rounded).
    */
   activations?: FloatDType;
 }

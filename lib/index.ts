@@ -56,3 +56,4 @@ export type { ShrinkOptions, ShrinkReport } from './model/shrink.js';
 export type { SliceOptions, SliceReport } from './model/slice.js';
 export type { BlockShape } from './model/config.js';
 export { owlSparsities, type OwlOptions } from './model/owl.js';
+export { OWL_SEARCH_DEFAULT, type OwlSearchGrid, type OwlSearchEntry } from './model/owl-search.js';

@@ -51,6 +51,8 @@ export interface SpmmArgs {
   bDtype: DType;
   bIsKn: boolean;
   n: number;
+  /** MatmulOptions.activations 'bfloat16': float activations may be rounded to bf16 (ActivationRounding). */
+  activations?: 'float32' | 'bfloat16';
   bias?: Buf | null;
   biasDtype?: DType;
   out: Buf;
@@ -135,7 +137,7 @@ export interface NativeAddon {
   /** With `slorb`, SLoRB's term is added inside the product's row loop (native/cpu/spmm.h RowEpilogue). */
   spmm(m: MatrixDesc, args: SpmmArgs, slorb?: object | null): void;
   spmmAsync(m: MatrixDesc, args: SpmmArgs, slorb?: object | null): Promise<void>;
-  kernelName(m: MatrixDesc, n: number, xDtype?: string): string;
+  kernelName(m: MatrixDesc, n: number, xDtype?: string, activations?: 'float32' | 'bfloat16'): string;
   /** The ids of the CPU kernel table (native/cpu/spmm_kernel_list.inc); names are `<id>_<dtype>_<isa>`. */
   spmmKernelIds(): string[];
   /** The quantized CPU kernels (native/cpu/qspmm_kernel_list.inc), by the name selectedKernel reports. */
@@ -176,9 +178,9 @@ export interface NativeAddon {
   pruneWanda(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle, opt: PatternNative & { alphaSearch: boolean; inPlace: boolean }): PruneResultNative;
   pruneWandaAsync(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
                   opt: PatternNative & { alphaSearch: boolean; inPlace: boolean }): Promise<PruneResultNative>;
-  pruneRia(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle, opt: PatternNative & { a: number; permute: boolean; refine: boolean }): Promise<PruneResultNative>;
+  pruneRia(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle, opt: PatternNative & { a: number; permute: boolean; refine: boolean; reconstruct: boolean; damping: number }): Promise<PruneResultNative>;
   pruneDsnot(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
-             opt: PatternNative & { initial: string; maxCycles: number; updateThreshold: number; powOfVar: number; sameSign: boolean; damping: number },
+             opt: PatternNative & { initial: string; maxCycles: number; updateThreshold: number; powOfVar: number; sameSign: boolean; checkError: boolean; damping: number },
              control: Int32Array): Promise<PruneResultNative>;
   pruneAlps(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
             opt: PatternNative & { rho: number; maxIter: number; updateIter: number; switchIter: number; cgIter: number; cgRtol: number; damping: number },

@@ -18,12 +18,17 @@ export interface MatmulOptions {
   /** GPU only: split-K slices of one launch, 0 (default) = automatic, at most 65535. docs/cuda.md. */
   splitK?: number;
   /**
-   * Quantized weights only: 'int8' allows the kernel to round the activations to int8 per weight
-   * group (scale max|x|/127, round to nearest even) and multiply with integer dot products (AVX-512
-   * VNNI at N = 1, as llama.cpp does; docs/kernels.md gives the error bound). Default 'float32':
-   * activations are never rounded. Where no int8 kernel applies they stay float32.
+   * What the kernels may do to float activations (CPU). Default 'float32': never rounded.
+   * 'bfloat16': the caller allows float32 / float16 activations to be rounded to bfloat16 (to
+   * nearest even, up to 2^-9 relative per element) so that bfloat16 weights (dense, bitmap, nm) and
+   * 2:4 int4 weights at N > 8 run the AVX512-BF16 dot-product kernels; where none applies (no
+   * AVX512-BF16, float32 / float16 weights, CSR, other quantized weights, 2:4 int4 at N <= 8) they
+   * stay float32. docs/kernels.md gives the rule and the error bound.
+   * 'int8', quantized weights only: the kernel may round the activations to int8 per weight group
+   * (scale max|x|/127, round to nearest even) and multiply with integer dot products (AVX-512 VNNI
+   * at N = 1, as llama.cpp does); where no int8 kernel applies they stay float32.
    */
-  activations?: 'float32' | 'int8';
+  activations?: 'float32' | 'bfloat16' | 'int8';
 }
 
 /** A weight operand: a packed SparseMatrix, or a plain 2-D float Tensor used as the dense format. */
@@ -31,8 +36,8 @@ export type Weight = SparseMatrix | Tensor;
 
 function weightDesc(w: unknown, what: string, options: MatmulOptions = {}): MatrixDesc {
   const act = typeof options === 'object' && options !== null ? options.activations : undefined;
-  if (act !== undefined && act !== 'float32' && act !== 'int8')
-    throw new ArgumentError(`options.activations: expected 'float32' or 'int8', got ${describe(act)}`);
+  if (act !== undefined && act !== 'float32' && act !== 'bfloat16' && act !== 'int8')
+    throw new ArgumentError(`options.activations: expected 'float32', 'bfloat16' or 'int8', got ${describe(act)}`);
   if (act === 'int8' && !(w instanceof SparseMatrix && w.quant))
     throw new ArgumentError("options.activations: 'int8' applies to quantized weights (int4 / int8) only");
   if (w instanceof SparseMatrix) {
@@ -47,6 +52,11 @@ function weightDesc(w: unknown, what: string, options: MatmulOptions = {}): Matr
     return { format: 'dense', dtype, rows: w.shape[0]!, cols: w.shape[1]!, parts: { values: w.toTypedArray() } };
   }
   throw new ArgumentError(`${what}: expected a SparseMatrix or Tensor, got ${describe(w)}`);
+}
+
+/** The native call's activation rounding (int8 travels in the weight's quant desc instead). */
+function bf16Rounding(options: MatmulOptions): 'float32' | 'bfloat16' {
+  return options.activations === 'bfloat16' ? 'bfloat16' : 'float32';
 }
 
 interface Call {
@@ -82,7 +92,7 @@ function prepareSpmm(a: Weight, b: Tensor, options: MatmulOptions): Call {
   const out = allocate(outDtype, desc.rows * n);
   return withSlorb({
     desc,
-    args: { b: b.toTypedArray(), bDtype, bIsKn: true, n, out, outDtype, rowStride: n, colStride: 1 },
+    args: { b: b.toTypedArray(), bDtype, bIsKn: true, n, activations: bf16Rounding(options), out, outDtype, rowStride: n, colStride: 1 },
     result: Tensor.from(out, outShape, { dtype: outDtype }),
   }, a, { n, xTokStride: 1, xFeatStride: n, outTokStride: 1, outRowStride: n });
 }
@@ -110,7 +120,7 @@ function prepareLinear(x: Tensor, w: Weight, bias: Tensor | null | undefined, op
   const out = allocate(outDtype, n * desc.rows);
   return withSlorb({
     desc,
-    args: { b: x.toTypedArray(), bDtype: xDtype, bIsKn: false, n, bias: biasData, biasDtype, out, outDtype, rowStride: 1, colStride: desc.rows },
+    args: { b: x.toTypedArray(), bDtype: xDtype, bIsKn: false, n, activations: bf16Rounding(options), bias: biasData, biasDtype, out, outDtype, rowStride: 1, colStride: desc.rows },
     result: Tensor.from(out, [...lead, desc.rows], { dtype: outDtype }),
   }, w, { n, xTokStride: k, xFeatStride: 1, outTokStride: desc.rows, outRowStride: 1 });
 }
@@ -199,9 +209,11 @@ export const linear: LinearFn = Object.assign(
  * The kernel spmm / linear would run for this weight and N, by its name in the kernel table
  * (`<id>_<dtype>_<isa>`, docs/kernels.md; for benchmarks and debugging); for a device weight, the
  * GPU implementation (DeviceSparseMatrix.selectedKernel has the reason too).
- * `xDtype`: the activations' dtype (default float32; bf16 activations may pick the vdpbf16ps kernels).
+ * `xDtype`: the activations' dtype (default float32; bf16 activations, or `activations: 'bfloat16'`,
+ * may pick the vdpbf16ps kernels).
  */
 export function selectedKernel(a: Weight | DeviceSparseMatrix, n: number, options: MatmulOptions & { xDtype?: FloatDType } = {}): string {
   if (a instanceof DeviceSparseMatrix) return a.selectedKernel(n, options).kernel;
-  return native.kernelName(weightDesc(a, 'a', options), n, options.xDtype ?? 'float32');
+  const desc = weightDesc(a, 'a', options);
+  return native.kernelName(desc, n, options.xDtype ?? 'float32', bf16Rounding(options));
 }

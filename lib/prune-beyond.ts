@@ -8,7 +8,7 @@ import { ArgumentError } from './errors.js';
 import { native, type PruneResultNative } from './native.js';
 import { checkPattern, checkStats, checkWeight, toResult, type Weight2D } from './prune-checks.js';
 import type { PrunePattern, PruneReport, PruneResult } from './prune.js';
-import type { CalibrationStats } from './calibration.js';
+import { CalibrationStats } from './calibration.js';
 import type { Tensor } from './tensor.js';
 import { checkControl, runControlled, type SolverControl } from './solver-control.js';
 
@@ -28,23 +28,44 @@ export interface RiaOptions {
    * plus an O((K/m)³) assignment: about a minute for 4096×4096 on 2 cores). Default false.
    */
   refine?: boolean;
+  /**
+   * Reconstruct the kept weights with SparseGPT's update on RIA's mask (the published code's
+   * `--reconstruction`, fasterprune with the mask given); needs { hessian: true } stats. Default false.
+   */
+  reconstruct?: boolean;
+  /** With reconstruct: SparseGPT's damping (default 0.01). */
+  damping?: number;
 }
 
 export interface DsnotOptions extends SolverControl {
-  /** The initial mask: Wanda's score (default) or SparseGPT's saliency w²/[H⁻¹ chol]ᵢᵢ² (needs { hessian: true } stats). */
-  initial?: 'wanda' | 'sparsegpt';
-  /** Swap cycles per row (default 50). */
+  /**
+   * The start. 'sparsegpt': SparseGPT's result, mask and reconstructed weights (the paper's
+   * "SparseGPT + DSnoT"); 'wanda': Wanda's mask; 'sparsegpt-saliency': SparseGPT's saliency
+   * w²/[H⁻¹ chol]ᵢᵢ² mask without its weight update (what the published code's 'sparsegpt' does).
+   * Default: 'sparsegpt' when the stats keep the Hessian, else 'wanda'.
+   */
+  initial?: 'wanda' | 'sparsegpt' | 'sparsegpt-saliency';
+  /**
+   * Swap cycles per row. Default: the published 50 for rows 4096 wide or wider, scaled down with
+   * the row width below that (round(cols·50/4096), at least 1), so the same share of a row is rewired.
+   */
   maxCycles?: number;
   /**
-   * A row stops once |Σ pruned w_j·E[x_j]| is at most this (default 0.1/2048: the published 0.1,
-   * which was measured on sums over 2048-token samples, per token).
+   * A row stops once |Σ_j (w_j − ŵ_j)·E[x_j]| is at most this (default 0.1/2048: the published
+   * 0.1, which was measured on sums over 2048-token samples, per token).
    */
   updateThreshold?: number;
   /** Growth metric w_j·E[x_j] / Var[x_j]^powOfVar (default 1). */
   powOfVar?: number;
   /** Also stop a row when a swap would flip the sign of its error (unstructured; N:M always does). Default false, as the published runs. */
   sameSign?: boolean;
-  /** SparseGPT initial mask: damping (default 0.01). */
+  /**
+   * Accept a swap only if it lowers the row's exact reconstruction error ΔᵀXᵀXΔ (needs
+   * { hessian: true } stats); a rejected pair is skipped and the row goes on. Default: true with
+   * the 'sparsegpt' start (whose weights the mean-error criterion alone would undo), else false.
+   */
+  checkError?: boolean;
+  /** SparseGPT start / saliency: damping (default 0.01). */
   damping?: number;
 }
 
@@ -92,34 +113,46 @@ function result(r: PruneResultNative, w: Weight2D, method: PruneReport['method']
 export async function ria(w: Tensor, stats: CalibrationStats, pattern: PrunePattern, options: RiaOptions = {}): Promise<BeyondResult> {
   const ww = checkWeight(w);
   const p = checkPattern(pattern, ww.cols);
-  const s = checkStats(stats, ww.cols, 'ria', false);
   const o = checkOptions(options);
+  if (o.reconstruct !== undefined && typeof o.reconstruct !== 'boolean') throw new ArgumentError(`options.reconstruct: expected a boolean, got ${describe(o.reconstruct)}`);
+  const reconstruct = o.reconstruct === true;
+  const s = checkStats(stats, ww.cols, 'ria', reconstruct);
+  const damping = num(o.damping, 'options.damping', 0.01, (x) => x >= 0 && Number.isFinite(x), 'a finite number >= 0');
   const a = num(o.a, 'options.a', 0.5, (x) => Number.isFinite(x) && x >= 0, 'a finite number >= 0');
   if (o.permute !== undefined && typeof o.permute !== 'boolean') throw new ArgumentError(`options.permute: expected a boolean, got ${describe(o.permute)}`);
   const permute = o.permute === true;
   if (permute && p.m === 0) throw new ArgumentError('ria: permute applies to N:M patterns only');
   if (o.refine !== undefined && typeof o.refine !== 'boolean') throw new ArgumentError(`options.refine: expected a boolean, got ${describe(o.refine)}`);
   if (o.refine === true && !permute) throw new ArgumentError('ria: refine needs permute');
-  const r = await runControlled('prune.ria', {}, () => native.pruneRia(ww.data, ww.dtype, ww.rows, ww.cols, s.handle(), { sparsity: p.sparsity, n: p.n, m: p.m, a, permute, refine: o.refine === true }));
+  const r = await runControlled('prune.ria', {}, () => native.pruneRia(ww.data, ww.dtype, ww.rows, ww.cols, s.handle(), { sparsity: p.sparsity, n: p.n, m: p.m, a, permute, refine: o.refine === true, reconstruct, damping }));
   return result(r, ww, 'ria', p.label);
 }
 
-/** DSnoT (Zhang et al. 2024): training-free prune-and-grow mask tuning after a Wanda or SparseGPT-saliency mask. */
+/** The default maxCycles for rows `cols` wide: the published 50 at 4096 and above, the same share of a narrower row. */
+export function dsnotDefaultCycles(cols: number): number {
+  return Math.min(50, Math.max(1, Math.round((cols * 50) / 4096)));
+}
+
+/** DSnoT (Zhang et al. 2024): training-free prune-and-grow mask tuning after SparseGPT, Wanda or SparseGPT's saliency mask. */
 export async function dsnot(w: Tensor, stats: CalibrationStats, pattern: PrunePattern, options: DsnotOptions = {}): Promise<BeyondResult> {
   const ww = checkWeight(w);
   const p = checkPattern(pattern, ww.cols);
   const o = checkOptions(options);
-  const initial = o.initial ?? 'wanda';
-  if (initial !== 'wanda' && initial !== 'sparsegpt') throw new ArgumentError(`options.initial: expected 'wanda' or 'sparsegpt', got ${describe(initial)}`);
-  const s = checkStats(stats, ww.cols, 'dsnot', initial === 'sparsegpt');
-  const maxCycles = num(o.maxCycles, 'options.maxCycles', 50, (x) => Number.isInteger(x) && x >= 0 && x <= 2 ** 30, 'an integer >= 0');
+  const hasHessian = stats instanceof CalibrationStats && stats.keepsHessian;
+  const initial = o.initial ?? (hasHessian ? 'sparsegpt' : 'wanda');
+  if (initial !== 'wanda' && initial !== 'sparsegpt' && initial !== 'sparsegpt-saliency')
+    throw new ArgumentError(`options.initial: expected 'wanda', 'sparsegpt' or 'sparsegpt-saliency', got ${describe(initial)}`);
+  if (o.checkError !== undefined && typeof o.checkError !== 'boolean') throw new ArgumentError(`options.checkError: expected a boolean, got ${describe(o.checkError)}`);
+  const checkError = o.checkError ?? initial === 'sparsegpt';
+  const s = checkStats(stats, ww.cols, 'dsnot', initial !== 'wanda' || checkError);
+  const maxCycles = num(o.maxCycles, 'options.maxCycles', dsnotDefaultCycles(ww.cols), (x) => Number.isInteger(x) && x >= 0 && x <= 2 ** 30, 'an integer >= 0');
   const updateThreshold = num(o.updateThreshold, 'options.updateThreshold', 0.1 / 2048, (x) => x >= 0 && Number.isFinite(x), 'a finite number >= 0');
   const powOfVar = num(o.powOfVar, 'options.powOfVar', 1, Number.isFinite, 'a finite number');
   const damping = num(o.damping, 'options.damping', 0.01, (x) => x >= 0 && Number.isFinite(x), 'a finite number >= 0');
   if (o.sameSign !== undefined && typeof o.sameSign !== 'boolean') throw new ArgumentError(`options.sameSign: expected a boolean, got ${describe(o.sameSign)}`);
   checkControl(options, 'prune.dsnot');
   const r = await runControlled('prune.dsnot', options, (control) => native.pruneDsnot(ww.data, ww.dtype, ww.rows, ww.cols, s.handle(),
-    { sparsity: p.sparsity, n: p.n, m: p.m, initial, maxCycles, updateThreshold, powOfVar, sameSign: o.sameSign === true, damping }, control));
+    { sparsity: p.sparsity, n: p.n, m: p.m, initial, maxCycles, updateThreshold, powOfVar, sameSign: o.sameSign === true, checkError, damping }, control));
   return result(r, ww, 'dsnot', p.label);
 }
 

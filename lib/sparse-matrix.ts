@@ -51,7 +51,9 @@ export interface FromDenseOptions {
   expectedN?: number;
   /**
    * With format 'auto': the dtype of the activations it will multiply (default float32). bfloat16
-   * activations with a bfloat16 weight run the AVX512-BF16 dot-product kernels where the CPU has them.
+   * activations with a bfloat16 weight run the AVX512-BF16 dot-product kernels where the CPU has them;
+   * so do float32 activations passed with `{ activations: 'bfloat16' }` (linear / spmm): say
+   * 'bfloat16' here for those too.
    */
   activations?: FloatDType;
   /**

@@ -164,6 +164,26 @@ export default [
     why: 'first word of a tile compared with a stale prev',
   },
 
+  {
+    id: 'bf16-rounding-truncates', area: 'cpu', file: 'native/cpu/spmm.cpp',
+    from: 'stage([load](size_t i) { return f32_to_bf16(load(i)); });',
+    to: 'stage([load](size_t i) { return uint16_t(f32_to_bits(load(i)) >> 16); });',
+    tests: ['test/bf16-activations.test.ts'],
+    why: "activations: 'bfloat16' truncates fp32 activations instead of rounding them to nearest even (spmm's b [K, N])",
+  },
+  {
+    id: 'bf16-rounding-not-routed', area: 'cpu', file: 'native/cpu/spmm.cpp',
+    from: 'if (rounding == ActivationRounding::bf16 && dtype_is_float(x_dtype)) x_dtype = DType::bf16;',
+    to: 'if (rounding == ActivationRounding::bf16 && x_dtype == DType::bf16) x_dtype = DType::bf16;',
+    tests: ['test/bf16-activations.test.ts'],
+    why: "activations: 'bfloat16' is accepted but fp32 activations never reach the vdpbf16ps kernels",
+  },
+  {
+    id: 'bf16-stage-transpose', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: 'const int64_t rows = imin(16, pairs - kb * 16);', to: 'const int64_t rows = imin(15, pairs - kb * 16);',
+    tests: ['test/bf16-activations.test.ts', 'test/kernels.test.ts'],
+    why: "the AVX-512 staging of linear's x into k_pairs drops every 16th pair of columns (N > 4 bf16 products)",
+  },
   // ---- solvers ----
   {
     id: 'wanda-approx-score-no-norm', area: 'solvers', file: 'native/solvers/wanda.cpp',

@@ -268,6 +268,29 @@ describe('sparsekit prune', () => {
     }
   });
 
+  it('ria, dsnot and alps: each reaches its solver with its options; their output errors order as the solvers do', async () => {
+    const run = async (method: string, ...extra: string[]) => {
+      const r = await cli('prune', model, '-m', method, '--nm', '2:4', '--calib', calibPath, '--layers', 'o_proj', '-o', join(dir, `${method}-l.safetensors`),
+        '--json', '--eval-tokens', '80', ...extra);
+      expect(r.code, r.stderr).toBe(0);
+      const j = JSON.parse(r.stdout) as { method: string; layers: { relError: number; sparsity: number }[] };
+      expect(j.layers.length).toBeGreaterThan(0);
+      for (const l of j.layers) expect(l.sparsity).toBe(0.5);
+      return { method: j.method, err: j.layers.reduce((a, l) => a + l.relError, 0) };
+    };
+    const sg = await run('sparsegpt'), ria = await run('ria'), riaRec = await run('ria', '--ria-reconstruct', '--ria-a', '1');
+    const ds = await run('dsnot'), dsW = await run('dsnot', '--dsnot-initial', 'wanda', '--dsnot-cycles', '3'), al = await run('alps', '--alps-iters', '60');
+    expect([ria.method, ds.method, al.method]).toEqual(['ria', 'dsnot', 'alps']);
+    // SparseGPT's update beats RIA's mask alone; DSnoT from SparseGPT only accepts swaps that lower
+    // the error on these inputs (the ones measured); ALPS beats SparseGPT.
+    expect(riaRec.err).toBeLessThan(ria.err);
+    expect(ds.err).toBeLessThanOrEqual(sg.err);
+    expect(dsW.err).toBeGreaterThan(sg.err);
+    expect(al.err).toBeLessThan(sg.err);
+    const bad = await cli('prune', model, '-m', 'dsnot', '--nm', '2:4', '--calib', calibPath, '--dsnot-initial', 'magnitude', '-o', join(dir, 'x.safetensors'));
+    expect(bad.code).toBe(1);
+  });
+
   it('wanda from precomputed sums of squares (<name>.sumsq) prunes like wanda from the inputs', async () => {
     using c = await loadSafetensors(calibPath);
     const sums: Record<string, { dtype: string; shape: number[]; data: Uint8Array }> = {};
@@ -284,6 +307,10 @@ describe('sparsekit prune', () => {
     expect((await cli('prune', model, '-m', 'wanda', '--sparsity', '0.5', '--calib', calibPath, '-o', a)).code).toBe(0);
     expect((await cli('prune', model, '-m', 'wanda', '--sparsity', '0.5', '--calib', sumsPath, '-o', b)).code).toBe(0);
     expect((await cli('prune', model, '-m', 'sparsegpt', '--sparsity', '0.5', '--calib', sumsPath, '-o', b)).code).toBe(2);
+    // RIA needs only the norms too; DSnoT needs the inputs' means, ALPS the inputs.
+    const c2 = join(dir, 'w-sq2.safetensors');
+    expect((await cli('prune', model, '-m', 'ria', '--sparsity', '0.5', '--calib', sumsPath, '-o', c2)).code).toBe(0);
+    for (const m of ['dsnot', 'alps']) expect((await cli('prune', model, '-m', m, '--sparsity', '0.5', '--calib', sumsPath, '-o', c2)).code).toBe(2);
     using fa = await loadSafetensors(a);
     using fb = await loadSafetensors(b);
     let same = 0, total = 0;

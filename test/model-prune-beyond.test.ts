@@ -73,6 +73,24 @@ describe('whole-model OWL / RIA / DSnoT / ALPS', () => {
     await expect(m.prune(calib, { method: 'wanda', sparsity: 0.5, layerwise: 'owl', owl: { M: 0 } })).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
   });
 
+  it('owl.search: each (M, λ) pruned from the dense weights and scored on the calibration samples; the best one is applied', async () => {
+    using m = await LlamaModel.load(TINY);
+    const grid = { M: [3, 7], lambda: [0, 0.05] };
+    const rep = await m.prune(calib, { method: 'wanda', sparsity: 0.6, layerwise: 'owl', owl: { search: grid } });
+    const cands = rep.owlSearch!.candidates;
+    // λ = 0 is uniform whatever M: tried once.
+    expect(cands.map((c) => [c.M, c.lambda])).toEqual([[3, 0], [3, 0.05], [7, 0.05]]);
+    const best = cands.reduce((a, b) => (b.calibPerplexity < a.calibPerplexity ? b : a));
+    expect([rep.owlSearch!.M, rep.owlSearch!.lambda]).toEqual([best.M, best.lambda]);
+    expect(new Set(cands.map((c) => c.calibPerplexity)).size).toBe(3);
+    // Every candidate started from the dense model: a fresh prune with the chosen pair gives the same model.
+    using f = await LlamaModel.load(TINY);
+    const fr = await f.prune(calib, { method: 'wanda', sparsity: 0.6, layerwise: 'owl', owl: { M: best.M, lambda: best.lambda } });
+    expect(rep.blockSparsity).toEqual(fr.blockSparsity);
+    expect(await ppl(m, 8)).toBe(await ppl(f, 8));
+    await expect(m.prune(calib, { method: 'wanda', sparsity: 0.5, layerwise: 'owl', owl: { search: { M: [] } } })).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
+  });
+
   it('permuting down_proj input channels, folded into gate/up rows, leaves the logits unchanged', async () => {
     using a = await LlamaModel.load(TINY);
     using b = await LlamaModel.load(TINY);
@@ -119,14 +137,14 @@ describe('whole-model OWL / RIA / DSnoT / ALPS', () => {
       expect(w.nnz).toBe(Math.round(0.3 * w.rows * w.cols));
     }
     using d = await LlamaModel.load(TINY);
-    const rep = await d.prune(calib, { method: 'dsnot', sparsity: 0.6, dsnot: { skip: 'none', maxCycles: 5 } });
+    const rep = await d.prune(calib, { method: 'dsnot', sparsity: 0.6, dsnot: { initial: 'wanda', skip: 'none', maxCycles: 5 } });
     // ⌊0.6·cols⌋ pruned in every row, as Wanda.
     for (const l of rep.linears) {
       const cols = (d.blocks[l.block]!.linears[l.linear].weight as SparseMatrix).cols;
       expect(l.sparsity).toBe(Math.floor(0.6 * cols) / cols);
     }
     using d2 = await LlamaModel.load(TINY);
-    await d2.prune(calib, { method: 'dsnot', n: 2, m: 4 });
+    await d2.prune(calib, { method: 'dsnot', n: 2, m: 4 });  // the SparseGPT start, every linear
     for (const sl of d2.linearSlots()) expect((sl.weight as SparseMatrix).format).toBe('nm');
   });
 });

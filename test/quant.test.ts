@@ -331,7 +331,7 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
     setIsa(startIsa);
     const dense = Tensor.randn([4, 64], { seed: 1 });
     expect(() => linear.sync(Tensor.randn([1, 64], { seed: 2 }), dense, null, { activations: 'int8' })).toThrow(/applies to quantized weights/);
-    expect(() => linear.sync(Tensor.randn([1, 64], { seed: 2 }), dense, null, { activations: 'int4' as 'int8' })).toThrow(/expected 'float32' or 'int8'/);
+    expect(() => linear.sync(Tensor.randn([1, 64], { seed: 2 }), dense, null, { activations: 'int4' as 'int8' })).toThrow(/expected 'float32', 'bfloat16' or 'int8'/);
   });
 
   it('selects every kernel of the quantized kernel list on each ISA that has it, and nothing off the list', () => {

@@ -134,26 +134,51 @@ export function saliencyDiag(h0: Float64Array, k: number, damping: number): Floa
   return Float64Array.from({ length: k }, (_, i) => lc[i * k + i]! ** 2);
 }
 
-export interface DsnotRefOptions { initial: 'wanda' | 'sparsegpt'; maxCycles: number; threshold: number; powOfVar: number; sameSign: boolean; hessian?: Float64Array }
+export interface DsnotRefOptions {
+  initial: 'wanda' | 'sparsegpt-saliency' | 'sparsegpt'; maxCycles: number; threshold: number; powOfVar: number; sameSign: boolean;
+  /** Σ x xᵀ (K×K), for the saliency start and checkError. */
+  hessian?: Float64Array;
+  /** The 'sparsegpt' start: SparseGPT's weight (0 where pruned) and mask (1 kept). */
+  start?: { weight: ArrayLike<number>; mask: ArrayLike<number> };
+  /** Accept a swap only if it lowers the row's (w − ŵ)ᵀ(XᵀX)(w − ŵ), recomputed in full. */
+  checkError?: boolean;
+}
 
-/** DSnoT per the published prune_DSnoT (growth candidates: the pruned weights only; a row stops when the next candidate no longer offsets its error). Returns the mask (1 kept) and swaps. */
+/**
+ * DSnoT per the published prune_DSnoT (growth candidates: the pruned weights only; a row stops
+ * when the next candidate no longer offsets its error), from a Wanda or saliency mask or from
+ * SparseGPT's result (a grown weight gets its dense value back; e = Σ (w − ŵ)·E[x]). Returns the
+ * mask (1 kept), the weight and the swaps.
+ */
 export function dsnotRef(w: ArrayLike<number>, rows: number, cols: number, sumsq: ArrayLike<number>, sum: ArrayLike<number>, tokens: number,
                          pat: Pat, o: DsnotRefOptions) {
   const mean = Array.from(sum, (v) => v / tokens);
   const vp = Array.from(sumsq, (v, j) => o.powOfVar === 0 ? 1 : Math.max(0, v / tokens - mean[j]! ** 2) ** o.powOfVar);
-  const d2 = o.initial === 'sparsegpt' ? saliencyDiag(o.hessian!, cols, 0.01) : null;
+  const d2 = o.initial === 'sparsegpt-saliency' ? saliencyDiag(o.hessian!, cols, 0.01) : null;
+  const H = o.hessian;
   const mask = new Uint8Array(rows * cols);
+  const weight = new Float64Array(rows * cols);
   let swaps = 0;
   for (let r = 0; r < rows; r++) {
     const wr = Array.from({ length: cols }, (_, c) => w[r * cols + c]!);
-    const wanda = wr.map((v, c) => Math.abs(v) * Math.sqrt(sumsq[c]!));
+    const cur = o.start ? Array.from({ length: cols }, (_, c) => o.start!.weight[r * cols + c]!) : wr.slice();
+    const wanda = cur.map((v, c) => Math.abs(v) * Math.sqrt(sumsq[c]!));
     const init = d2 ? wr.map((v, c) => (sumsq[c] === 0 ? 0 : (v * v) / d2[c]!)) : wanda.slice();
     const dm = wr.map((v, c) => v * mean[c]!);
     const pruned = new Uint8Array(cols);
-    if ('m' in pat) nmPrune(init, cols, pat.n, pat.m, pruned);
+    if (o.start) for (let c = 0; c < cols; c++) pruned[c] = 1 - o.start.mask[r * cols + c]!;
+    else if ('m' in pat) nmPrune(init, cols, pat.n, pat.m, pruned);
     else argsort(init, Array.from({ length: cols }, (_, i) => i)).slice(0, Math.floor(cols * pat.sparsity)).forEach((i) => { pruned[i] = 1; });
+    const value = cur.map((v, c) => (pruned[c] ? 0 : v));
+    const dc = value.map((v, c) => v * mean[c]!);
+    const rowError = () => {
+      const d = wr.map((v, c) => v - value[c]!);
+      let s = 0;
+      for (let i = 0; i < cols; i++) for (let j = 0; j < cols; j++) s += d[i]! * H![i > j ? i * cols + j : j * cols + i]! * d[j]!;
+      return s;
+    };
     const prunedIdx = [...pruned.keys()].filter((c) => pruned[c]);
-    let err = prunedIdx.reduce((s, c) => s + dm[c]!, 0);
+    let err = wr.reduce((s, v, c) => s + (v - value[c]!) * mean[c]!, 0);
     const sign0 = Math.sign(err);
     const mr = dm.map((v, c) => (v === 0 ? 0 : v / vp[c]!));
     const grow = argsort(mr, prunedIdx);
@@ -162,7 +187,7 @@ export function dsnotRef(w: ArrayLike<number>, rows: number, cols: number, sumsq
     let plo = 0, phi = -1;
     if (!('m' in pat)) {
       const kept = argsort(wanda, [...pruned.keys()].filter((c) => !pruned[c]));
-      const v = kept.map((c) => dm[c]!);
+      const v = kept.map((c) => dc[c]!);
       const pos = v.map((x, t) => (x > 0 ? t : -1)).filter((t) => t >= 0);
       const neg = v.map((x, t) => (x < 0 ? t : -1)).filter((t) => t >= 0);
       const L = v.length;
@@ -180,23 +205,40 @@ export function dsnotRef(w: ArrayLike<number>, rows: number, cols: number, sumsq
         p = g0;
         for (let c = g0 + 1; c < g0 + pat.m; c++) if (init[c]! < init[p]!) p = c;
         if (init[p] === Infinity) break;
-        init[p] = Infinity;
       } else {
         if (plo > phi) break;
         p = err < 0 ? pruneList[phi--]! : pruneList[plo++]!;
-        if (err < 0 ? dm[p]! <= 0 : dm[p]! >= 0) break;
+        if (err < 0 ? dc[p]! <= 0 : dc[p]! >= 0) break;
       }
-      const after = err + dm[p]! - dm[g]!;
+      const after = err + dc[p]! - dm[g]!;
       if (!(Math.abs(err) > o.threshold)) break;
       if ((o.sameSign || 'm' in pat) && Math.sign(after) !== sign0) break;
+      if (o.checkError) {
+        const before = rowError();
+        const [vp0, vg0] = [value[p]!, value[g]!];
+        value[p] = 0;
+        value[g] = wr[g]!;
+        if (!(rowError() < before)) {
+          value[p] = vp0;
+          value[g] = vg0;
+          continue;
+        }
+      } else {
+        value[p] = 0;
+        value[g] = wr[g]!;
+      }
+      if ('m' in pat) init[p] = Infinity;
       pruned[p] = 1;
       pruned[g] = 0;
       err = after;
       swaps++;
     }
-    for (let c = 0; c < cols; c++) mask[r * cols + c] = 1 - pruned[c]!;
+    for (let c = 0; c < cols; c++) {
+      mask[r * cols + c] = 1 - pruned[c]!;
+      weight[r * cols + c] = value[c]!;
+    }
   }
-  return { mask, swaps };
+  return { mask, weight, swaps };
 }
 
 /** Keeps the largest |B| (layer-wide: the (1−s)·size largest; ties: lower index in [row][col] order pruned first) or per N:M group of a row. */

@@ -190,7 +190,7 @@ const roundEven = (v: number) => {
  */
 export function sparsegptRef(w0: ArrayLike<number>, rows: number, k: number, h0: Float64Array, pat: Pat,
                              blockSize: number, damping: number, bits = 0,
-                             group?: { bits: number; groupSize: number; symmetric: boolean }) {
+                             group?: { bits: number; groupSize: number; symmetric: boolean }, fixedMask?: ArrayLike<number>) {
   const H = h0.slice();
   const W = Float64Array.from(w0);
   for (let j = 0; j < k; j++)
@@ -235,7 +235,9 @@ export function sparsegptRef(w0: ArrayLike<number>, rows: number, k: number, h0:
     const W1 = new Float64Array(rows * cnt), Err = new Float64Array(rows * cnt);
     for (let r = 0; r < rows; r++) for (let c = 0; c < cnt; c++) W1[r * cnt + c] = W[r * k + i1 + c]!;
     const pruned = new Uint8Array(rows * cnt);
-    if (!('n' in pat)) {
+    // A given mask (1 kept): only the weights are reconstructed (fasterprune(mask=...)).
+    if (fixedMask) for (let r = 0; r < rows; r++) for (let c = 0; c < cnt; c++) pruned[r * cnt + c] = 1 - fixedMask[r * k + i1 + c]!;
+    else if (!('n' in pat)) {
       const tmp = new Float64Array(rows * cnt);
       for (let r = 0; r < rows; r++) for (let c = 0; c < cnt; c++) tmp[r * cnt + c] = W1[r * cnt + c]! ** 2 / U(i1 + c, i1 + c) ** 2;
       const idx = Array.from({ length: rows * cnt }, (_, i) => i);
@@ -244,7 +246,7 @@ export function sparsegptRef(w0: ArrayLike<number>, rows: number, k: number, h0:
     for (let i = 0; i < cnt; i++) {
       const d = U(i1 + i, i1 + i);
       for (let r = 0; r < rows; r++) {
-        if ('n' in pat && i % pat.m === 0) {
+        if ('n' in pat && !fixedMask && i % pat.m === 0) {
           const tmp = new Float64Array(cnt);
           for (let c = i; c < i + pat.m; c++) tmp[c] = W1[r * cnt + c]! ** 2 / U(i1 + c, i1 + c) ** 2;
           const idx = Array.from({ length: pat.m }, (_, c) => i + c);

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { CalibrationStats, Tensor, prune } from '../lib/index.js';
 import { SparsekitError } from '../lib/index.js';
-import { heavyTailed, hessianRef, llmActivations, outputSquared, randomMatrix, reconstructionError, sumsqRef, type Pat } from './solver-reference.js';
+import { heavyTailed, hessianRef, llmActivations, outputSquared, randomMatrix, reconstructionError, sparsegptRef, sumsqRef, type Pat } from './solver-reference.js';
 import { alpsRef, dsnotRef, riaRef } from './solver-reference-beyond.js';
+import { dsnotDefaultCycles } from '../lib/prune-beyond.js';
 
 function statsFor(x: Float32Array, tokens: number, k: number, hessian = true): CalibrationStats {
   return new CalibrationStats(k, { hessian }).add(Tensor.from(x, [tokens, k]));
@@ -71,6 +72,36 @@ describe('prune.ria', () => {
           }
         });
 
+  for (const [pat, permute] of [[{ sparsity: 0.5 }, false], [{ sparsity: 0.7 }, false], [{ n: 2, m: 4 }, true]] as [Pat, boolean][])
+    it(`${label(pat)}${permute ? ' permuted' : ''} reconstruct: RIA's mask, SparseGPT's update on it, as the float64 references`, async () => {
+      const [rows, cols, T] = [20, 64, 128];
+      const { x, w, t, stats } = layer(rows, cols, T, 90);
+      const r = await prune.ria(t, stats, pat, { permute, reconstruct: true });
+      const ref = riaRef(w, rows, cols, sumsqRef(x, T, cols), pat, 0.5, permute);
+      const mask = r.mask.toTypedArray() as Uint8Array;
+      expect(mismatches(mask, ref.mask)).toBe(0);
+      // The mask in the inputs' order, SparseGPT's sweep there, the columns back into perm order.
+      const keep = new Uint8Array(rows * cols);
+      for (let i = 0; i < rows; i++) for (let c = 0; c < cols; c++) keep[i * cols + ref.perm[c]!] = ref.mask[i * cols + c]!;
+      const sg = sparsegptRef(w, rows, cols, stats.hessian(), pat, 128, 0.01, 0, undefined, keep);
+      let maxAbs = 0;
+      for (const v of sg.weight) maxAbs = Math.max(maxAbs, Math.abs(v));
+      const got = r.weight.toTypedArray() as Float32Array;
+      for (let i = 0; i < rows; i++)
+        for (let c = 0; c < cols; c++) expect(Math.abs(got[i * cols + c]! - sg.weight[i * cols + ref.perm[c]!]!)).toBeLessThanOrEqual(2e-5 * maxAbs);
+      // Lower output error than RIA alone on the same mask.
+      const plain = await prune.ria(t, stats, pat, { permute });
+      const back = (v: Float32Array) => {
+        const o = new Float32Array(v.length);
+        for (let i = 0; i < rows; i++) for (let c = 0; c < cols; c++) o[i * cols + ref.perm[c]!] = v[i * cols + c]!;
+        return o;
+      };
+      const e = (v: Float32Array) => reconstructionError(x, T, cols, w, back(v), rows);
+      expect(e(got)).toBeLessThan(e(plain.weight.toTypedArray() as Float32Array));
+      const nohess = statsFor(x, T, cols, false);
+      expect((await rejected(prune.ria(t, nohess, pat, { reconstruct: true }))).code).toBe('ERR_ARGUMENT');
+    });
+
   for (const pat of [{ n: 2, m: 4 }, { n: 1, m: 4 }, { n: 4, m: 8 }] as { n: number; m: number }[])
     it(`${label(pat)} permute + refine: the assignment pass matches an exhaustive search and keeps at least the heuristic's score`, async () => {
       const [rows, cols] = [12, pat.m * 7];
@@ -94,7 +125,7 @@ describe('prune.ria', () => {
 });
 
 describe('prune.dsnot', () => {
-  for (const initial of ['wanda', 'sparsegpt'] as const)
+  for (const initial of ['wanda', 'sparsegpt-saliency'] as const)
     for (const pat of [{ sparsity: 0.5 }, { sparsity: 0.7 }, { n: 2, m: 4 }] as Pat[])
       for (const sameSign of 'm' in pat ? [false] : [false, true])
         it(`${initial} ${label(pat)}${sameSign ? ' sameSign' : ''}: same mask and swap count as the float64 reference; weights untouched`, async () => {
@@ -116,17 +147,54 @@ describe('prune.dsnot', () => {
 
   it('maxCycles 0 is the initial Wanda mask; progress ends at 1; abort rejects with ERR_ABORTED', async () => {
     const { t, stats } = layer(32, 64, 128, 7);
-    const r0 = await prune.dsnot(t, stats, { sparsity: 0.5 }, { maxCycles: 0 });
+    const r0 = await prune.dsnot(t, stats, { sparsity: 0.5 }, { initial: 'wanda', maxCycles: 0 });
     expect(mismatches(r0.mask.toTypedArray() as Uint8Array, prune.wanda(t, stats, { sparsity: 0.5 }).mask.toTypedArray() as Uint8Array)).toBe(0);
     expect(r0.report.swaps).toBe(0);
     const seen: number[] = [];
-    await prune.dsnot(t, stats, { n: 2, m: 4 }, { onProgress: (f) => seen.push(f) });
+    await prune.dsnot(t, stats, { n: 2, m: 4 }, { onProgress: (f) => seen.push(f) });  // the SparseGPT start, then the swaps
     expect(seen.at(-1)).toBe(1);
     const ac = new AbortController();
     ac.abort('stop');
     expect((await rejected(prune.dsnot(t, stats, { sparsity: 0.5 }, { signal: ac.signal }))).code).toBe('ERR_ABORTED');
     const nohess = statsFor(randomMatrix(16, 64, 1), 16, 64, false);
-    expect((await rejected(prune.dsnot(t, nohess, { sparsity: 0.5 }, { initial: 'sparsegpt' }))).code).toBe('ERR_ARGUMENT');
+    for (const o of [{ initial: 'sparsegpt' }, { initial: 'sparsegpt-saliency' }, { initial: 'wanda', checkError: true }] as const)
+      expect((await rejected(prune.dsnot(t, nohess, { sparsity: 0.5 }, o))).code).toBe('ERR_ARGUMENT');
+    expect((await rejected(prune.dsnot(t, stats, { sparsity: 0.5 }, { initial: 'sgpt' as never }))).code).toBe('ERR_ARGUMENT');
+    expect((await rejected(prune.dsnot(t, stats, { sparsity: 0.5 }, { checkError: 1 as never }))).code).toBe('ERR_ARGUMENT');
+  });
+
+  for (const pat of [{ sparsity: 0.5 }, { sparsity: 0.7 }, { n: 2, m: 4 }] as Pat[])
+    for (const checkError of [true, false])
+      it(`SparseGPT start ${label(pat)}${checkError ? '' : ' without checkError'}: mask, weights and swaps agree with the float64 reference`, async () => {
+        const [rows, cols, T] = [24, 64, 160];
+        const { x, w, t, stats } = layer(rows, cols, T, 60);
+        const H = hessianRef(x, T, cols);
+        const start = sparsegptRef(w, rows, cols, stats.hessian(), pat, 128, 0.01);
+        const o = { maxCycles: 20, updateThreshold: 1e-4, powOfVar: 1, sameSign: false };
+        const r = await prune.dsnot(t, stats, pat, { ...o, checkError });  // 'sparsegpt' is the default with a Hessian
+        const ref = dsnotRef(w, rows, cols, sumsqRef(x, T, cols), sumsOf(x, T, cols), T, pat,
+          { initial: 'sparsegpt', maxCycles: 20, threshold: 1e-4, powOfVar: 1, sameSign: false, hessian: H, start, checkError });
+        const mask = r.mask.toTypedArray() as Uint8Array;
+        expect(mismatches(mask, ref.mask)).toBe(0);
+        expect(r.report.swaps).toBe(ref.swaps);
+        expect(r.report.swaps).toBeGreaterThan(0);
+        let maxAbs = 0;
+        for (const v of ref.weight) maxAbs = Math.max(maxAbs, Math.abs(v));
+        const got = r.weight.toTypedArray() as Float32Array;
+        for (let i = 0; i < w.length; i++) expect(Math.abs(got[i]! - ref.weight[i]!)).toBeLessThanOrEqual(2e-5 * maxAbs);
+        const sg = await prune.sparsegpt(t, stats, pat);
+        const e = (v: Float32Array) => reconstructionError(x, T, cols, w, v, rows);
+        if (checkError) {
+          // Every accepted swap lowers the exact error: below SparseGPT's, and report.loss is it.
+          expect(e(got)).toBeLessThan(e(sg.weight.toTypedArray() as Float32Array));
+          const d = new Float64Array(w.length).map((_, i) => w[i]! - got[i]!);
+          const exact = outputSquared(x, T, cols, d, rows) / T;
+          expect(Math.abs(r.report.loss - exact)).toBeLessThan(1e-3 * exact);
+        }
+      });
+
+  it('default maxCycles scales with the row width: 50 at 4096 and above, the same share below', () => {
+    expect([64, 128, 384, 2048, 4096, 11008].map(dsnotDefaultCycles)).toEqual([1, 2, 5, 25, 50, 50]);
   });
 });
 

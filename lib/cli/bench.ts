@@ -14,6 +14,11 @@ export interface BenchOptions {
   cols: number;
   sparsity: number;
   dtype: FloatDType;
+  /**
+   * Unset: activations in the weight's dtype. 'float32': float32 activations (the exact path);
+   * 'bfloat16': float32 activations passed with MatmulOptions.activations 'bfloat16' (rounded).
+   */
+  activations?: 'float32' | 'bfloat16';
   /** Activation rows (tokens) per product. */
   batch: number[];
   formats: Format[];
@@ -40,6 +45,8 @@ export interface BenchReport {
   version: 1;
   shape: [number, number];
   dtype: FloatDType;
+  /** The activations' dtype, and 'bfloat16' rounding when asked for. */
+  activations: FloatDType | 'float32 rounded to bfloat16';
   sparsity: number;
   threads: number;
   isa: string;
@@ -92,15 +99,16 @@ export async function runBench(o: BenchOptions, ctx: Context): Promise<BenchRepo
   const progress = ctx.progress(o.batch.length * weights.length, 'cases');
   try {
     for (const n of o.batch) {
-      const x = Tensor.randn([n, o.cols], { seed: o.seed + n, dtype: o.dtype });
+      const x = Tensor.randn([n, o.cols], { seed: o.seed + n, dtype: o.activations ? 'float32' : o.dtype });
+      const call = o.activations ? { activations: o.activations } : {};
       let denseMs = 0;
       for (const c of weights) {
         ctx.checkAborted();
         progress.item(`${c.format} n=${n}`);
-        const ms = timeIt(() => linear.sync(x, c.w), o.seconds);
+        const ms = timeIt(() => linear.sync(x, c.w, null, call), o.seconds);
         if (c.format === 'dense') denseMs = ms;
         const weightBytes = c.w instanceof SparseMatrix ? c.w.byteLength : c.w.byteLength;
-        results.push({ n, format: c.format, kernel: selectedKernel(c.w, n), sparsity: c.sparsity, weightBytes, ms, gbps: weightBytes / (ms * 1e6), speedup: denseMs / ms });
+        results.push({ n, format: c.format, kernel: selectedKernel(c.w, n, { xDtype: x.dtype as FloatDType, ...call }), sparsity: c.sparsity, weightBytes, ms, gbps: weightBytes / (ms * 1e6), speedup: denseMs / ms });
         progress.done();
         await new Promise((r) => setImmediate(r));
       }
@@ -109,11 +117,12 @@ export async function runBench(o: BenchOptions, ctx: Context): Promise<BenchRepo
     progress.stop();
   }
   const info = cpuInfo();
-  return { command: 'bench', version: 1, shape: [o.rows, o.cols], dtype: o.dtype, sparsity: o.sparsity, threads: getNumThreads(), isa: info.isa, results };
+  const activations = o.activations === 'bfloat16' ? 'float32 rounded to bfloat16' : o.activations ?? o.dtype;
+  return { command: 'bench', version: 1, shape: [o.rows, o.cols], dtype: o.dtype, activations, sparsity: o.sparsity, threads: getNumThreads(), isa: info.isa, results };
 }
 
 export function printBench(r: BenchReport, ctx: Context): void {
-  ctx.out(`bench: weight [${r.shape.join(', ')}] ${r.dtype}, ${fmtPct(r.sparsity)} sparse, ${r.threads} thread(s), ISA ${r.isa}`);
+  ctx.out(`bench: weight [${r.shape.join(', ')}] ${r.dtype}, ${fmtPct(r.sparsity)} sparse, activations ${r.activations}, ${r.threads} thread(s), ISA ${r.isa}`);
   ctx.out('y[n, M] = x[n, K] · Wᵀ; speedup = dense time / format time (same run); GB/s = weight bytes / time');
   ctx.out();
   const rows = [['>n', 'format', 'kernel', '>sparsity', '>weight', '>ms', '>GB/s', '>speedup']];

@@ -156,13 +156,13 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     }));
 
   program.command('prune')
-    .description('prune linear weights with magnitude, Wanda or SparseGPT, layer by layer')
+    .description('prune linear weights with magnitude, Wanda, SparseGPT, RIA, DSnoT or ALPS, layer by layer')
     .argument('<file>', 'input .safetensors checkpoint')
     .requiredOption('-o, --out <file>', 'output .safetensors')
     .requiredOption('-m, --method <method>', PRUNE_METHODS.join(' | '))
     .option('--sparsity <s>', 'fraction of each weight to prune (unstructured), e.g. 0.5')
     .option('--nm <n:m>', 'keep n of every m consecutive weights along K, e.g. 2:4')
-    .option('--calib <file>', 'calibration inputs (docs/cli.md); needed by wanda and sparsegpt')
+    .option('--calib <file>', 'calibration inputs (docs/cli.md); needed by every method but magnitude')
     .option('--layers <regex>', 'weights to prune (default: 2-D float weights except embeddings, heads and norms)')
     .option('-f, --format <format>', `storage of the pruned weights: ${['dense', ...PACK_FORMATS.filter((f) => f !== 'dense')].join(' | ')} (default dense; auto with --quant)`)
     .option('--quant <bits>', 'quantize the kept weights: int4 | int8 with per-group fp16 scales (sparsegpt: jointly)')
@@ -173,8 +173,13 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .option('--damping <d>', 'sparsegpt: fraction of the mean Hessian diagonal added to it', '0.01')
     .option('--per-row', 'magnitude: rank |w| within each row instead of over the whole matrix', false)
     .option('--alpha-search', 'wanda (unstructured): the published per-row threshold with alpha search', false)
+    .option('--ria-a <a>', 'ria: exponent of the activation norm', '0.5')
+    .option('--ria-reconstruct', "ria: reconstruct the kept weights with SparseGPT's update on RIA's mask", false)
+    .option('--dsnot-initial <m>', "dsnot: start, sparsegpt (SparseGPT's result) | wanda | sparsegpt-saliency", 'sparsegpt')
+    .option('--dsnot-cycles <n>', 'dsnot: prune-and-grow cycles per row (default: 50 for rows >= 4096 wide, scaled down with the width)')
+    .option('--alps-iters <n>', 'alps: ADMM iterations at most', '300')
     .option('--eval-tokens <n>', 'calibration tokens used to measure each layer\'s relative output error (0: skip)', '16')
-    .action((file: string, o: Record<string, string | undefined> & { perRow: boolean; alphaSearch: boolean; asym: boolean }) => run(async (ctx) => {
+    .action((file: string, o: Record<string, string | undefined> & { perRow: boolean; alphaSearch: boolean; asym: boolean; riaReconstruct: boolean }) => run(async (ctx) => {
       const method = o.method as PruneMethod;
       if (!PRUNE_METHODS.includes(method)) throw new CliError(EXIT.usage, `--method: expected one of ${PRUNE_METHODS.join(', ')}, got '${o.method}'`);
       if ((o.sparsity === undefined) === (o.nm === undefined)) throw new CliError(EXIT.usage, 'give exactly one of --sparsity <s> or --nm <n:m>');
@@ -185,6 +190,10 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
         blockSize: parseIntOpt(o.blockSize!, '--block-size', 1, 1 << 20), damping: parseNumberOpt(o.damping!, '--damping', 0, 1e6),
         evalTokens: parseIntOpt(o.evalTokens!, '--eval-tokens', 0, 1 << 20), perRow: o.perRow, alphaSearch: o.alphaSearch,
         expectedN: parseIntOpt(o.expectedN!, '--expected-n', 1, 65536),
+        ria: { a: parseNumberOpt(o.riaA!, '--ria-a', 0, 1e3), reconstruct: o.riaReconstruct },
+        dsnot: { initial: parseFormat(o.dsnotInitial!, ['sparsegpt', 'wanda', 'sparsegpt-saliency'], '--dsnot-initial') as 'sparsegpt' | 'wanda' | 'sparsegpt-saliency',
+          ...(o.dsnotCycles !== undefined ? { maxCycles: parseIntOpt(o.dsnotCycles, '--dsnot-cycles', 0, 1 << 20) } : {}) },
+        alps: { maxIter: parseIntOpt(o.alpsIters!, '--alps-iters', 0, 1 << 20) },
       }, ctx);
       if (ctx.opts.json) ctx.json(r);
       else printPrune(r, ctx);
@@ -212,6 +221,7 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .option('--sparsity <s>', 'fraction of zero weights', '0.7')
     .option('--dtype <dtype>', 'weight and activation dtype', 'float16')
     .option('--batch <list>', 'tokens per product, comma-separated', '1,8')
+    .option('--activations <a>', "float32 activations, exact (float32) or rounded to bf16 (bfloat16); default: the weight's dtype")
     .option('--formats <list>', `comma-separated, from ${FORMATS.filter((f) => f !== 'dense').join(', ')}`, 'bitmap,csr,nm')
     .option('--seconds <s>', 'time budget per case', '0.3')
     .option('--seed <n>', 'random seed', '1')
@@ -221,7 +231,7 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
       const batch = o.batch!.split(',').map((b) => parseIntOpt(b.trim(), '--batch', 1, 65536));
       const r = await runBench({
         rows, cols, formats, batch, sparsity: parseNumberOpt(o.sparsity!, '--sparsity', 0, 1, true),
-        dtype: parseDType(o.dtype, '--dtype')!, seconds: parseNumberOpt(o.seconds!, '--seconds', 0, 60), seed: parseIntOpt(o.seed!, '--seed', 0, 2 ** 31),
+        dtype: parseDType(o.dtype, '--dtype')!, activations: o.activations === undefined ? undefined : parseFormat(o.activations, ['float32', 'bfloat16'], '--activations') as 'float32' | 'bfloat16', seconds: parseNumberOpt(o.seconds!, '--seconds', 0, 60), seed: parseIntOpt(o.seed!, '--seed', 0, 2 ** 31),
       }, ctx);
       if (ctx.opts.json) ctx.json(r);
       else printBench(r, ctx);
@@ -239,8 +249,8 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .option('--owl-lambda <l>', 'owl: per-block sparsities span target ± l', '0.08')
     .option('--permute', 'ria with --nm: permute down_proj input channels (folded into gate/up)')
     .option('--refine', 'ria --permute: add the linear-sum-assignment refinement')
-    .option('--dsnot-initial <m>', 'dsnot: initial mask, wanda | sparsegpt', 'wanda')
-    .option('--dsnot-cycles <n>', 'dsnot: prune-and-grow cycles per row', '50')
+    .option('--dsnot-initial <m>', "dsnot: start, sparsegpt (SparseGPT's result) | wanda | sparsegpt-saliency", 'sparsegpt')
+    .option('--dsnot-cycles <n>', 'dsnot: prune-and-grow cycles per row (default: 50 for rows >= 4096 wide, scaled down with the width)')
     .option('--alps-iters <n>', 'alps: ADMM iterations at most', '300')
     .addOption(calibOption()).addOption(samplesOption()).addOption(seqLenOption())
     .option('--calibration <mode>', 'sequential | block | one-pass', 'sequential')
@@ -263,8 +273,8 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
         layerwise,
         owl: { M: parseNumberOpt(o.owlM!, '--owl-m', 1e-6, 1e6), lambda: parseNumberOpt(o.owlLambda!, '--owl-lambda', 0, 0.5) },
         ria: { permute: o.permute !== undefined, refine: o.refine !== undefined },
-        dsnot: { initial: parseFormat(o.dsnotInitial!, ['wanda', 'sparsegpt'], '--dsnot-initial') as 'wanda' | 'sparsegpt',
-          maxCycles: parseIntOpt(o.dsnotCycles!, '--dsnot-cycles', 0, 1 << 20) },
+        dsnot: { initial: parseFormat(o.dsnotInitial!, ['wanda', 'sparsegpt', 'sparsegpt-saliency'], '--dsnot-initial') as 'wanda' | 'sparsegpt' | 'sparsegpt-saliency',
+          ...(o.dsnotCycles !== undefined ? { maxCycles: parseIntOpt(o.dsnotCycles, '--dsnot-cycles', 0, 1 << 20) } : {}) },
         alps: { maxIter: parseIntOpt(o.alpsIters!, '--alps-iters', 0, 1 << 20) },
       };
       const calibration = parseFormat(o.calibration!, ['sequential', 'block', 'one-pass'], '--calibration') as 'sequential' | 'block' | 'one-pass';

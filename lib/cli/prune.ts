@@ -1,5 +1,5 @@
 /**
- * `sparsekit prune`: runs a solver (magnitude, Wanda, SparseGPT) over every selected weight of a
+ * `sparsekit prune`: runs a solver (magnitude, Wanda, SparseGPT, RIA, DSnoT, ALPS) over every selected weight of a
  * checkpoint, layer by layer, reading calibration from a second safetensors file (docs/cli.md).
  */
 import { CalibrationStats } from '../calibration.js';
@@ -15,8 +15,8 @@ import { packWeight, selector, storageLabel, type PackFormat } from './pack.js';
 import type { QuantizeOptions } from '../quant.js';
 import { runPipeline } from './pipeline.js';
 
-export type PruneMethod = 'magnitude' | 'wanda' | 'sparsegpt';
-export const PRUNE_METHODS: readonly PruneMethod[] = ['magnitude', 'wanda', 'sparsegpt'];
+export type PruneMethod = 'magnitude' | 'wanda' | 'sparsegpt' | 'ria' | 'dsnot' | 'alps';
+export const PRUNE_METHODS: readonly PruneMethod[] = ['magnitude', 'wanda', 'sparsegpt', 'ria', 'dsnot', 'alps'];
 
 export interface PruneFileOptions {
   method: PruneMethod;
@@ -37,6 +37,12 @@ export interface PruneFileOptions {
   expectedN?: number;
   /** --quant: quantize the kept weights (sparsegpt: jointly, group-wise; others: round to nearest). */
   quant?: QuantizeOptions;
+  /** ria: activation exponent, and SparseGPT's reconstruction on its mask. */
+  ria?: { a?: number; reconstruct?: boolean };
+  /** dsnot: the start and the cycles per row (default: scaled with the row width). */
+  dsnot?: { initial?: 'sparsegpt' | 'wanda' | 'sparsegpt-saliency'; maxCycles?: number };
+  /** alps: ADMM iterations at most. */
+  alps?: { maxIter?: number };
 }
 
 export interface PruneLayer {
@@ -73,7 +79,18 @@ interface CalibSource {
   tensor: string;
 }
 
-function findCalib(calib: SafetensorsFile, name: string, cols: number, method: PruneMethod): CalibSource | string {
+/** Methods that can work from Wanda's sums of squares alone (no captured inputs). */
+function normsOnly(o: PruneFileOptions): boolean {
+  return o.method === 'wanda' || (o.method === 'ria' && o.ria?.reconstruct !== true);
+}
+
+/** Methods whose statistics keep XᵀX. */
+function needsHessian(o: PruneFileOptions): boolean {
+  return o.method === 'sparsegpt' || o.method === 'alps' || (o.method === 'ria' && o.ria?.reconstruct === true) ||
+    (o.method === 'dsnot' && (o.dsnot?.initial ?? 'sparsegpt') !== 'wanda');
+}
+
+function findCalib(calib: SafetensorsFile, name: string, cols: number, sumsqOk: boolean): CalibSource | string {
   const input = `${name}.input`, sumsq = `${name}.sumsq`;
   if (calib.has(input)) {
     const i = calib.info(input);
@@ -82,13 +99,13 @@ function findCalib(calib: SafetensorsFile, name: string, cols: number, method: P
     if (i.shape[0] === 0) return `'${input}' has no tokens`;
     return { kind: 'input', tensor: input };
   }
-  if (method === 'wanda' && calib.has(sumsq)) {
+  if (sumsqOk && calib.has(sumsq)) {
     const i = calib.info(sumsq);
     if (i.kind !== 'tensor' || i.shape.length !== 1 || i.shape[0] !== cols || !['F32', 'F64'].includes(i.dtype))
       return `'${sumsq}' must be F32 or F64 [${cols}], got ${i.kind === 'tensor' ? `${i.dtype} [${i.shape.join(', ')}]` : 'a packed matrix'}`;
     return { kind: 'sumsq', tensor: sumsq };
   }
-  return method === 'wanda' ? `no '${input}' or '${sumsq}'` : `no '${input}'`;
+  return sumsqOk ? `no '${input}' or '${sumsq}'` : `no '${input}'`;
 }
 
 /** Statistics from captured inputs, or Wanda's sums of squares turned into an exact equivalent batch. */
@@ -137,6 +154,9 @@ async function runSolver(method: PruneMethod, w: Tensor, stats: CalibrationStats
                          onProgress: (f: number) => void, signal: AbortSignal): Promise<PruneResult> {
   if (method === 'magnitude') return prune.magnitudeAsync(w, o.pattern, { perRow: o.perRow });
   if (method === 'wanda') return prune.wandaAsync(w, stats!, o.pattern, { alphaSearch: o.alphaSearch });
+  if (method === 'ria') return prune.ria(w, stats!, o.pattern, { ...o.ria, damping: o.damping });
+  if (method === 'dsnot') return prune.dsnot(w, stats!, o.pattern, { initial: 'sparsegpt', ...o.dsnot, damping: o.damping, onProgress, signal });
+  if (method === 'alps') return prune.alps(w, stats!, o.pattern, { ...o.alps, onProgress, signal });
   return prune.sparsegpt(w, stats!, o.pattern, { blockSize: o.blockSize, damping: o.damping, onProgress, signal, ...(o.quant ? { quantize: o.quant } : {}) });
 }
 
@@ -165,13 +185,13 @@ export async function pruneFile(input: string, output: string, o: PruneFileOptio
         if (o.quant && info.shape[1]! % o.quant.groupSize !== 0)
           problems.push(`'${name}' has ${info.shape[1]} input columns, not a multiple of --group ${o.quant.groupSize}`);
         if (!calib) continue;
-        const src = findCalib(calib, name, info.shape[1]!, o.method);
+        const src = findCalib(calib, name, info.shape[1]!, normsOnly(o));
         if (typeof src === 'string') problems.push(`calibration for '${name}': ${src}`);
         else sources.set(name, src);
       }
       if (problems.length)
         throw new CliError(EXIT.input, `${problems.length} layer(s) cannot be pruned:\n  ${problems.slice(0, 8).join('\n  ')}${problems.length > 8 ? `\n  ... and ${problems.length - 8} more` : ''}`,
-          calib ? `'${o.calib}' must hold <weight name>.input [tokens, K]${o.method === 'wanda' ? ' or <weight name>.sumsq [K]' : ''} for every pruned layer (docs/cli.md)` : undefined);
+          calib ? `'${o.calib}' must hold <weight name>.input [tokens, K]${normsOnly(o) ? ' or <weight name>.sumsq [K]' : ''} for every pruned layer (docs/cli.md)` : undefined);
     },
     transform: async (name, f, onFraction) => {
       const t0 = performance.now();
@@ -180,7 +200,7 @@ export async function pruneFile(input: string, output: string, o: PruneFileOptio
       const src = sources.get(name);
       let stats: CalibrationStats | null = null;
       try {
-        stats = calib && src ? await statsFor(calib, src, w.shape[1]!, o.method === 'sparsegpt') : null;
+        stats = calib && src ? await statsFor(calib, src, w.shape[1]!, needsHessian(o)) : null;
       } catch (e) {
         // NaN/Inf in the calibration data is a problem of the input, not of a solver.
         if (e instanceof SparsekitError && e.code === 'ERR_NUMERIC') throw new CliError(EXIT.input, `calibration for '${name}' ('${src!.tensor}'): ${e.message}`);

@@ -7,12 +7,18 @@
  * outliers are pruned less.
  */
 import { ArgumentError } from '../errors.js';
+import type { OwlSearchGrid } from './owl-search.js';
 
 export interface OwlOptions {
   /** Outlier threshold, as a multiple of the block's mean score (default 5, the paper's). */
   M?: number;
   /** Half-width of the sparsity range around the target (default 0.08). */
   lambda?: number;
+  /**
+   * Choose M and λ on the calibration data instead (owl-search.ts): true for the default grid, or
+   * the grid to try. M and lambda are then ignored; report.owlSearch lists every candidate.
+   */
+  search?: boolean | OwlSearchGrid;
 }
 
 /** Adds one linear's scores to a block's tally: pass 1 sums, pass 2 counts above the threshold. */
@@ -44,8 +50,10 @@ export class OutlierTally {
   get ratio(): number { return this.#count ? (100 * this.#above) / this.#count : 0; }
 }
 
-export function checkOwl(o: OwlOptions | undefined): Required<OwlOptions> {
+export function checkOwl(o: OwlOptions | undefined): { M: number; lambda: number } {
   const M = o?.M ?? 5, lambda = o?.lambda ?? 0.08;
+  if (o?.search !== undefined && typeof o.search !== 'boolean' && (typeof o.search !== 'object' || o.search === null))
+    throw new ArgumentError(`owl.search: expected a boolean or { M?, lambda? }, got ${String(o.search)}`);
   if (typeof M !== 'number' || !(M > 0) || !Number.isFinite(M)) throw new ArgumentError(`owl.M: expected a finite number > 0, got ${String(M)}`);
   if (typeof lambda !== 'number' || !(lambda >= 0) || !Number.isFinite(lambda)) throw new ArgumentError(`owl.lambda: expected a finite number >= 0, got ${String(lambda)}`);
   return { M, lambda };

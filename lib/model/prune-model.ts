@@ -25,6 +25,7 @@ import { Tensor } from '../tensor.js';
 import { INPUT_GROUPS, blockForward, type BlockContext, type InputGroup, type LinearName, type LlamaBlock } from './block.js';
 import type { LlamaModel } from './llama.js';
 import { OutlierTally, checkOwl, owlSparsities, type OwlOptions } from './owl.js';
+import { searchOwl, type OwlSearchEntry } from './owl-search.js';
 
 export type CalibrationMode = 'sequential' | 'block' | 'one-pass';
 
@@ -72,8 +73,9 @@ export type ModelPruneOptions = PrunePattern & {
   /** RIA's options. permute (N:M) permutes down_proj's input channels, folded into gate/up's rows. */
   ria?: RiaOptions;
   /**
-   * DSnoT's options (initial 'sparsegpt' makes the statistics keep the Hessian). skip: linears
-   * that keep their initial mask, 'mlp' by default as in the published runs, 'self_attn' or 'none'.
+   * DSnoT's options. initial defaults to 'sparsegpt' here (the statistics then keep the Hessian).
+   * skip: linears that keep their initial result: 'none' by default with the SparseGPT start,
+   * 'mlp' with the Wanda / saliency starts as in the published runs, or 'self_attn'.
    */
   dsnot?: Omit<DsnotOptions, 'signal' | 'onProgress'> & { skip?: 'mlp' | 'self_attn' | 'none' };
   /** ALPS's options. */
@@ -122,6 +124,8 @@ export interface ModelPruneReport {
   /** Target sparsity per block (layerwise 'owl'), and the blocks' outlier ratios (%). */
   blockSparsity?: number[];
   outlierRatios?: number[];
+  /** owl.search: the M and λ chosen and every candidate's calibration perplexity. */
+  owlSearch?: { M: number; lambda: number; candidates: OwlSearchEntry[] };
 }
 
 function builtinSolver(method: BuiltinMethod, patternAt: (block: number) => PrunePattern, options: ModelPruneOptions): LinearSolver {
@@ -139,7 +143,7 @@ function builtinSolver(method: BuiltinMethod, patternAt: (block: number) => Prun
       // gate/up's output rows (SwiGLU is element-wise). The other linears read the residual
       // stream (q/k/v, gate/up) or attention heads (o_proj).
       return {
-        name: method, stats: 'norms',
+        name: method, stats: options.ria?.reconstruct === true ? 'hessian' : 'norms',
         prune: (w, s, ctx) => {
           const p = pat(ctx);
           const permute = options.ria?.permute === true && p.m !== undefined && ctx.linear === 'down_proj';
@@ -147,15 +151,18 @@ function builtinSolver(method: BuiltinMethod, patternAt: (block: number) => Prun
         },
       };
     case 'dsnot': {
-      // The published runs skip the MLP (zyxxmu/DSnoT's --skip_layer default): those linears keep
-      // the initial mask.
-      const skip = options.dsnot?.skip ?? 'mlp';
+      // Default start: SparseGPT's result (its swaps are checked against the exact error, so
+      // every linear takes part). The Wanda / saliency starts follow the published runs and skip
+      // the MLP (zyxxmu/DSnoT's --skip_layer default): those linears keep the initial mask.
+      const initial = options.dsnot?.initial ?? 'sparsegpt';
+      const skip = options.dsnot?.skip ?? (initial === 'sparsegpt' ? 'none' : 'mlp');
       const skipped = (l: LinearName) => (skip === 'mlp' ? MLP.includes(l) : skip === 'self_attn' ? !MLP.includes(l) : false);
+      const hessian = initial !== 'wanda' || options.dsnot?.checkError === true;
       return {
-        name: method, stats: options.dsnot?.initial === 'sparsegpt' ? 'hessian' : 'norms',
+        name: method, stats: hessian ? 'hessian' : 'norms',
         prune: (w, s, ctx) => {
           const { skip: _skip, ...o } = options.dsnot ?? {};
-          return prune.dsnot(w, s!, pat(ctx), { ...o, ...(skipped(ctx.linear) ? { maxCycles: 0 } : {}), signal: ctx.signal });
+          return prune.dsnot(w, s!, pat(ctx), { ...o, initial, ...(skipped(ctx.linear) ? { maxCycles: 0 } : {}), signal: ctx.signal });
         },
       };
     }
@@ -259,7 +266,7 @@ export async function pruneModel(
   const layerwise = options.layerwise ?? 'uniform';
   if (layerwise !== 'uniform' && layerwise !== 'owl') throw new ArgumentError(`options.layerwise: expected 'uniform' or 'owl', got ${describe(layerwise)}`);
   if (layerwise === 'owl' && pattern.sparsity === undefined) throw new ArgumentError("options.layerwise: 'owl' applies to unstructured sparsity only");
-  const owl = layerwise === 'owl' ? checkOwl(options.owl) : null;
+  let owl = layerwise === 'owl' ? checkOwl(options.owl) : null;
   let blockSparsity: number[] | null = null;
   const patternAt = (block: number): PrunePattern => (blockSparsity ? { sparsity: blockSparsity[block]! } : pattern);
   const solver = typeof method === 'object' && method !== null ? method
@@ -276,6 +283,10 @@ export async function pruneModel(
   const { onProgress, signal } = control;
   const checkAbort = () => { if (signal?.aborted) throw new AbortError('prune: aborted'); };
   checkAbort();
+
+  const search = owl && options.owl?.search !== undefined && options.owl.search !== false
+    ? await searchOwl(model, samples, options, { signal }, (m, s, o, c) => pruneModel(m, s, o, c)) : null;
+  if (search) owl = { M: search.M, lambda: search.lambda };
 
   const started = performance.now();
   const report: ModelPruneReport = {
@@ -371,6 +382,7 @@ export async function pruneModel(
     blockSparsity = owlSparsities(ratios, pattern.sparsity!, owl.lambda);
     report.blockSparsity = blockSparsity;
     report.outlierRatios = ratios;
+    if (search) report.owlSearch = { M: search.M, lambda: search.lambda, candidates: search.entries };
   }
 
   for (const block of model.blocks) {

@@ -47,6 +47,20 @@ bool get_buffer(Napi::Env env, const Napi::Value& v, const char* what, JsBuffer*
   return true;
 }
 
+// MatmulOptions.activations as the call carries it: undefined / 'float32' (as given) or 'bfloat16'
+// (float activations may be rounded to bf16). 'int8' travels in the quant desc (get_quant).
+bool get_activations(Napi::Env env, const Napi::Value& v, ActivationRounding* out) {
+  *out = ActivationRounding::none;
+  if (v.IsUndefined()) return true;
+  const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+  if (s == "float32") return true;
+  if (s == "bfloat16") {
+    *out = ActivationRounding::bf16;
+    return true;
+  }
+  return fail(env, ErrorCode::argument, "activations must be 'float32' or 'bfloat16'");
+}
+
 bool get_format(Napi::Env env, const Napi::Value& v, Format* out) {
   if (!v.IsString() || !format_from_name(v.As<Napi::String>().Utf8Value().c_str(), out))
     return fail(env, ErrorCode::argument, "unknown sparse format");
@@ -267,6 +281,7 @@ bool get_spmm_call(const Napi::CallbackInfo& info, SpmmCall* c, bool async) {
       !get_int(env, o.Get("rowStride"), "rowStride", 0, int64_t(1) << 50, &rs) ||
       !get_int(env, o.Get("colStride"), "colStride", 0, int64_t(1) << 50, &cs))
     return false;
+  if (!get_activations(env, o.Get("activations"), &c->args.activations)) return false;
   if (!dtype_is_float(c->args.b_dtype) || !dtype_is_float(c->args.out.dtype))
     return fail(env, ErrorCode::dtype, "activations and output must be float32, float16 or bfloat16");
   c->args.b = b.data;
@@ -361,10 +376,12 @@ Napi::Value KernelName(const Napi::CallbackInfo& info) {
   MatrixView a;
   int64_t n;
   DType x_dtype = DType::f32;  // the activations' dtype (optional third argument)
+  ActivationRounding rounding;  // MatmulOptions.activations (optional fourth argument)
   if (!get_matrix(info.Env(), info[0], &a, nullptr) || !get_int(info.Env(), info[1], "n", 0, int64_t(1) << 40, &n) ||
-      (!info[2].IsUndefined() && !get_dtype(info.Env(), info[2], "x dtype", &x_dtype)))
+      (!info[2].IsUndefined() && !get_dtype(info.Env(), info[2], "x dtype", &x_dtype)) ||
+      !get_activations(info.Env(), info[3], &rounding))
     return info.Env().Undefined();
-  return Napi::String::New(info.Env(), select_spmm_kernel(a, n, active_isa(), x_dtype).name);
+  return Napi::String::New(info.Env(), select_spmm_kernel(a, n, active_isa(), x_dtype, rounding).name);
 }
 
 // The ids of the CPU kernel table (native/cpu/spmm_kernel_list.inc), in table order.

@@ -419,6 +419,8 @@ Napi::Value Ria(const Napi::CallbackInfo& info) {
   if (!get_num(env, c.o.Get("a"), "a", &opt.a)) return env.Undefined();
   opt.permute = c.o.Get("permute").ToBoolean();
   opt.refine = c.o.Get("refine").ToBoolean();
+  opt.reconstruct = c.o.Get("reconstruct").ToBoolean();
+  if (opt.reconstruct && !get_num(env, c.o.Get("damping"), "damping", &opt.damping)) return env.Undefined();
   return finish(env, true, [w = c.w, p = c.p, stats = c.stats, opt](PruneOutput* out) {
     double ret[2];
     Status st = prune_ria(w, *stats, p, opt, out, &out->perm, ret);
@@ -430,7 +432,7 @@ Napi::Value Ria(const Napi::CallbackInfo& info) {
   }, c.keep);
 }
 
-// dsnot(w, dtype, rows, cols, stats, { sparsity, n, m, initial, maxCycles, updateThreshold, powOfVar, sameSign, damping }, ctrl)
+// dsnot(w, dtype, rows, cols, stats, { sparsity, n, m, initial, maxCycles, updateThreshold, powOfVar, sameSign, checkError, damping }, ctrl)
 Napi::Value Dsnot(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   SolverCall c;
@@ -442,8 +444,12 @@ Napi::Value Dsnot(const Napi::CallbackInfo& info) {
       !get_num(env, c.o.Get("powOfVar"), "powOfVar", &opt.pow_of_var) || !get_num(env, c.o.Get("damping"), "damping", &opt.damping))
     return env.Undefined();
   opt.max_cycles = int(cycles);
-  opt.initial_sparsegpt = c.o.Get("initial").ToString().Utf8Value() == "sparsegpt";
+  const std::string initial = c.o.Get("initial").ToString().Utf8Value();
+  opt.initial = initial == "sparsegpt"            ? DsnotOptions::Initial::sparsegpt
+                : initial == "sparsegpt-saliency" ? DsnotOptions::Initial::sparsegpt_saliency
+                                                  : DsnotOptions::Initial::wanda;
   opt.same_sign = c.o.Get("sameSign").ToBoolean();
+  opt.check_error = c.o.Get("checkError").ToBoolean();
   Control control;
   if (!get_control(info, 6, &c, &control)) return env.Undefined();
   return finish(env, true, [w = c.w, p = c.p, stats = c.stats, opt, control](PruneOutput* out) {

@@ -1,6 +1,7 @@
-// The spmm driver: picks a kernel, stages activations as fp32 in the kernel's layout, then splits
-// rows over the pool in 16-row-aligned blocks (64-byte output lines are never shared by threads
-// when the output is row-major fp32, and tiled-csl keeps whole 128-row tile bands).
+// The spmm driver: picks a kernel, stages activations in the kernel's layout (fp32, or bf16 for the
+// vdpbf16ps kernels), then splits rows over the pool in 16-row-aligned blocks (64-byte output
+// lines are never shared by threads when the output is row-major fp32, and tiled-csl keeps whole
+// 128-row tile bands).
 #include "spmm.h"
 
 #include <algorithm>
@@ -19,7 +20,9 @@ const char* const kSpmmKernelIds[int(SpmmKernelId::count)] = {
 #undef SK_SPMM_KERNEL
 };
 
-SpmmKernel select_spmm_kernel(const MatrixView& a, int64_t n, Isa isa, DType x_dtype) {
+SpmmKernel select_spmm_kernel(const MatrixView& a, int64_t n, Isa isa, DType x_dtype, ActivationRounding rounding) {
+  // The activations' dtype as the bf16 kernels may see them: staging rounds when it is allowed.
+  if (rounding == ActivationRounding::bf16 && dtype_is_float(x_dtype)) x_dtype = DType::bf16;
   if (a.quant.on()) return select_qspmm_kernel(a, n, isa, x_dtype);
   SpmmKernel k;
   if (a.format != Format::tiled_csl && a.rows > 0 && a.cols > 0) {
@@ -71,36 +74,49 @@ void stage_typed(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLa
   stage_typed(args, cols, kp, layout == XLayout::k_major, buf, load, [ld](int64_t k, int64_t j) { return k * ld + j; });
 }
 
-// bf16 activations copied as they are into the bf16 layouts (buf zeroed: the padding multiplies as 0).
+// Calls f(load), load(i) = source activation i as fp32, specialised for the float dtypes.
+template <class F> void with_f32_loader(const SpmmArgs& args, F&& f) {
+  const void* src = args.b;
+  switch (args.b_dtype) {
+    case DType::f32: {
+      const float* p = static_cast<const float*>(src);
+      f([p](size_t i) { return p[i]; });
+      break;
+    }
+    case DType::bf16: {
+      const uint16_t* p = static_cast<const uint16_t*>(src);
+      f([p](size_t i) { return bf16_to_f32(p[i]); });
+      break;
+    }
+    case DType::f16: {
+      const uint16_t* p = static_cast<const uint16_t*>(src);
+      f([p](size_t i) { return f16_to_f32(p[i]); });
+      break;
+    }
+    default:
+      f([&](size_t i) { return load_as_f32(src, args.b_dtype, i); });
+  }
+}
+
+// Activations into the bf16 layouts (buf zeroed: the padding multiplies as 0): bf16 copied as
+// they are; fp32 / f16 rounded to nearest-even (ActivationRounding::bf16, the caller's opt-in).
 void stage_bf16(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, uint16_t* buf) {
-  const uint16_t* p = static_cast<const uint16_t*>(args.b);
-  stage_typed(args, cols, kp, layout == XLayout::k_pairs_bf16, buf, [p](size_t i) { return p[i]; },
-              [ld](int64_t k, int64_t j) { return (k >> 1) * 2 * ld + 2 * j + (k & 1); });
+  auto stage = [&](auto load) {
+    stage_typed(args, cols, kp, layout == XLayout::k_pairs_bf16, buf, load,
+                [ld](int64_t k, int64_t j) { return (k >> 1) * 2 * ld + 2 * j + (k & 1); });
+  };
+  if (args.b_dtype == DType::bf16) {
+    const uint16_t* p = static_cast<const uint16_t*>(args.b);
+    stage([p](size_t i) { return p[i]; });
+  } else {
+    with_f32_loader(args, [&](auto load) { stage([load](size_t i) { return f32_to_bf16(load(i)); }); });
+  }
 }
 
 // buf: zeroed, 64-byte aligned (whole cache lines per x row: the outer-product kernels load one
 // random x row per nonzero, and a row straddling two lines cost them ~45% more here).
 void stage_activations(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, float* buf) {
-  const void* src = args.b;
-  switch (args.b_dtype) {
-    case DType::f32: {
-      const float* p = static_cast<const float*>(src);
-      stage_typed(args, cols, kp, ld, layout, buf, [p](size_t i) { return p[i]; });
-      break;
-    }
-    case DType::bf16: {
-      const uint16_t* p = static_cast<const uint16_t*>(src);
-      stage_typed(args, cols, kp, ld, layout, buf, [p](size_t i) { return bf16_to_f32(p[i]); });
-      break;
-    }
-    case DType::f16: {
-      const uint16_t* p = static_cast<const uint16_t*>(src);
-      stage_typed(args, cols, kp, ld, layout, buf, [p](size_t i) { return f16_to_f32(p[i]); });
-      break;
-    }
-    default:
-      stage_typed(args, cols, kp, ld, layout, buf, [&](size_t i) { return load_as_f32(src, args.b_dtype, i); });
-  }
+  with_f32_loader(args, [&](auto load) { stage_typed(args, cols, kp, ld, layout, buf, load); });
 }
 
 // Per calling thread, reused across calls: fresh multi-megabyte allocations each call cost more
@@ -137,7 +153,7 @@ constexpr int64_t kEpilogueRows = 96;  // a multiple of the blocked kernels' 12-
 
 Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* epilogue) {
   if (a.rows == 0 || args.n == 0) return Status::Ok();
-  const SpmmKernel k = select_spmm_kernel(a, args.n, active_isa(), args.b_dtype);
+  const SpmmKernel k = select_spmm_kernel(a, args.n, active_isa(), args.b_dtype, args.activations);
   const int64_t kp = padded_k(a.format == Format::nm ? nm_padded_cols(a.cols, a.m) : a.cols);
   // Row partition: blocks of `align` rows, a few tasks per thread so uneven sparse rows balance.
   const int64_t align = a.format == Format::tiled_csl ? kTileRows : 16;
@@ -158,7 +174,10 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* ep
     const int64_t elems = kmaj ? kp * ld : kp * args.n;
     // (bf16: 64 bytes of slack, the pairs kernel's unaligned x loads reach 2 bytes past a row)
     xbuf = scratch.activations(size_t(bf16 ? (elems + 1) / 2 + 16 : elems));
-    if (bf16) stage_bf16(args, a.cols, kp, ld, k.layout, reinterpret_cast<uint16_t*>(xbuf));
+    if (bf16) {
+      uint16_t* b16 = reinterpret_cast<uint16_t*>(xbuf);
+      if (!stage_bf16_avx512(args, a.cols, kp, ld, k.layout, b16)) stage_bf16(args, a.cols, kp, ld, k.layout, b16);
+    }
     else stage_activations(args, a.cols, kp, ld, k.layout, xbuf);
     if (args.bias) {
       bias.resize(size_t(a.rows));

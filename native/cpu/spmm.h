@@ -83,10 +83,23 @@ SpmmKernel select_spmm_portable(const MatrixView& a, int64_t n);
 // bf16 weights (dense, bitmap, N:M) times bf16 activations with vdpbf16ps (spmm_avx512_bf16.cpp).
 SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n);
 
+// What the caller lets the kernels do to float activations (MatmulOptions.activations): `none`
+// multiplies them as given; `bf16` allows rounding fp32 / f16 activations to bf16 (nearest-even)
+// where a vdpbf16ps kernel then runs (docs/kernels.md, numerics). int8 rounding for quantized
+// weights is QuantSpec::act_int8.
+enum class ActivationRounding : uint8_t { none, bf16 };
+
+struct SpmmArgs;
+// The bf16 layouts' staging for linear's x [N, K] in bf16 or fp32 (rounded to nearest even) with
+// AVX-512 (spmm_avx512_bf16.cpp); false where it has no fast path (the driver's scalar copy then).
+bool stage_bf16_avx512(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, uint16_t* buf);
+
 // The table lookup: the fastest kernel for this matrix and N on `isa` with activations of dtype
-// `x_dtype` (falls back to portable). bf16 activations with bf16 weights use the vdpbf16ps kernels
-// where the CPU has AVX512-BF16 (docs/kernels.md, numerics); every other case stages fp32.
-SpmmKernel select_spmm_kernel(const MatrixView& a, int64_t n, Isa isa, DType x_dtype = DType::f32);
+// `x_dtype` (falls back to portable). bf16 activations (or any float activations with rounding
+// `bf16`) with bf16 weights use the vdpbf16ps kernels where the CPU has AVX512-BF16; every other
+// case stages fp32.
+SpmmKernel select_spmm_kernel(const MatrixView& a, int64_t n, Isa isa, DType x_dtype = DType::f32,
+                              ActivationRounding rounding = ActivationRounding::none);
 
 // Product of a [rows, cols] with activations given either as b [cols, n] (b_is_kn, spmm) or as
 // x [n, cols] (linear); all float dtypes; accumulation in fp32.
@@ -95,6 +108,7 @@ struct SpmmArgs {
   DType b_dtype = DType::f32;
   bool b_is_kn = true;
   int64_t n = 0;
+  ActivationRounding activations = ActivationRounding::none;
   const void* bias = nullptr;  // [rows] or null
   DType bias_dtype = DType::f32;
   OutputSpec out;

@@ -5,9 +5,10 @@
 // products of a pair to the accumulator one after the other, each rounded to nearest-even, as two
 // fp32 FMAs would; the differences from the fp32 kernels are the summation order and that the
 // instruction flushes denormal inputs and results to zero. So these run only when the activations
-// are bf16 already: fp32 activations keep the fp32 kernels (rounding them to bf16 would change the
-// result by up to 2^-9 relative per element), and f16 weights are not converted (bf16 keeps 8
-// significand bits against f16's 11).
+// are bf16 already, or when the caller allowed rounding them (ActivationRounding::bf16: the driver
+// stages fp32 / f16 x rounded to nearest-even, up to 2^-9 relative per element); otherwise fp32
+// activations keep the fp32 kernels. f16 weights are not converted (bf16 keeps 8 significand bits
+// against f16's 11).
 //
 // Layouts of x (staged by the driver): n_major_bf16 x[j * Kp + k] (N <= kJ: one row of x per
 // activation vector, the weights' 32-column chunks multiply it in natural order: vdpbf16ps pairs
@@ -21,6 +22,7 @@
 
 #include "../core/dtype.h"
 #include "spmm.h"
+#include "../core/thread_pool.h"
 #include "core/isa_target.h"
 
 #if SK_HAVE_X86
@@ -93,53 +95,73 @@ template <bool Fixed> struct MaskRows {
 };
 
 // ---- N <= 4: one pass over the weight, each chunk times up to four x rows ---------------------
+// N >= 2: kGemvRows rows per pass share each x load and interleave their (bitmap / N:M) decode
+// chains. N = 1: one row per pass (one 16-bit row stream per core read faster from DRAM than four on
+// Zen 4, "Measurements behind the code"), U = 4 chunks per step into four accumulators so the row
+// runs at the dot-product throughput, not its latency.
 
-template <class Src, int J, bool Safe>
-SK_BLOCK void gemv_row(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out) {
-  // J == 1: U chunks per step into U accumulators, so one row runs at the dot-product throughput
-  // rather than its latency.
-  constexpr int U = J == 1 ? 4 : 1;
-  typename Src::Row rw = s.row(r);
+template <class Src, int RB, int J, bool Safe>
+SK_BLOCK void gemv_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out) {
+  constexpr int U = J == 1 && RB == 1 ? 4 : 1;
+  typename Src::Row rw[RB];
+  SK_UNROLL for (int i = 0; i < RB; ++i) rw[i] = s.row(r + i);
   const uint16_t* xj[J];
   for (int j = 0; j < J; ++j) xj[j] = x.bf16 + (j0 + j) * x.k_padded;
-  __m512 acc[J][U];
-  SK_UNROLL for (int j = 0; j < J; ++j)
-    SK_UNROLL for (int u = 0; u < U; ++u) acc[j][u] = _mm512_setzero_ps();
+  __m512 acc[RB][J][U];
+  SK_UNROLL for (int i = 0; i < RB; ++i)
+    SK_UNROLL for (int j = 0; j < J; ++j)
+      SK_UNROLL for (int u = 0; u < U; ++u) acc[i][j][u] = _mm512_setzero_ps();
   const int64_t chunks = s.chunks;
   int64_t c = 0;
   for (; c + U <= chunks; c += U) {
-    __m512i w[U];
-    SK_UNROLL for (int u = 0; u < U; ++u) w[u] = s.template chunk<Safe>(rw, c + u);
+    __m512i w[RB][U];
     SK_UNROLL for (int u = 0; u < U; ++u)
-      SK_UNROLL for (int j = 0; j < J; ++j) acc[j][u] = dp(acc[j][u], w[u], _mm512_loadu_si512(xj[j] + (c + u) * 32));
+      SK_UNROLL for (int i = 0; i < RB; ++i) w[i][u] = s.template chunk<Safe>(rw[i], c + u);
+    SK_UNROLL for (int u = 0; u < U; ++u)
+      SK_UNROLL for (int j = 0; j < J; ++j) {
+        const __m512i xv = _mm512_loadu_si512(xj[j] + (c + u) * 32);
+        SK_UNROLL for (int i = 0; i < RB; ++i) acc[i][j][u] = dp(acc[i][j][u], w[i][u], xv);
+      }
   }
   for (; c < chunks; ++c) {
-    const __m512i w = s.template chunk<Safe>(rw, c);
-    SK_UNROLL for (int j = 0; j < J; ++j) acc[j][0] = dp(acc[j][0], w, _mm512_loadu_si512(xj[j] + c * 32));
+    __m512i w[RB];
+    SK_UNROLL for (int i = 0; i < RB; ++i) w[i] = s.template chunk<Safe>(rw[i], c);
+    SK_UNROLL for (int j = 0; j < J; ++j) {
+      const __m512i xv = _mm512_loadu_si512(xj[j] + c * 32);
+      SK_UNROLL for (int i = 0; i < RB; ++i) acc[i][j][0] = dp(acc[i][j][0], w[i], xv);
+    }
   }
-  SK_UNROLL for (int j = 0; j < J; ++j) {
-    __m512 t = acc[j][0];
-    SK_UNROLL for (int u = 1; u < U; ++u) t = _mm512_add_ps(t, acc[j][u]);
-    out.store(r, j0 + j, hsum(t));
-  }
+  SK_UNROLL for (int i = 0; i < RB; ++i)
+    SK_UNROLL for (int j = 0; j < J; ++j) {
+      __m512 t = acc[i][j][0];
+      SK_UNROLL for (int u = 1; u < U; ++u) t = _mm512_add_ps(t, acc[i][j][u]);
+      out.store(r + i, j0 + j, hsum(t));
+    }
 }
 
-template <class Src, bool Safe> void gemv_rows(const Src& s, const Activations& x, int64_t r, const OutputSpec& out) {
+template <class Src, int RB, bool Safe> void gemv_rows(const Src& s, const Activations& x, int64_t r, const OutputSpec& out) {
   for (int64_t j0 = 0; j0 < x.n; j0 += 4) {
     switch (imin(4, x.n - j0)) {
-      case 1: gemv_row<Src, 1, Safe>(s, x, r, j0, out); break;
-      case 2: gemv_row<Src, 2, Safe>(s, x, r, j0, out); break;
-      case 3: gemv_row<Src, 3, Safe>(s, x, r, j0, out); break;
-      default: gemv_row<Src, 4, Safe>(s, x, r, j0, out); break;
+      case 1: gemv_block<Src, RB, 1, Safe>(s, x, r, j0, out); break;
+      case 2: gemv_block<Src, RB, 2, Safe>(s, x, r, j0, out); break;
+      case 3: gemv_block<Src, RB, 3, Safe>(s, x, r, j0, out); break;
+      default: gemv_block<Src, RB, 4, Safe>(s, x, r, j0, out); break;
     }
   }
 }
 
+constexpr int kGemvRows = 4;
+
 template <class Src> void gemv_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const Src s(a);
-  for (int64_t r = r0; r < r1; ++r) {
-    if (s.safe_row(r)) gemv_rows<Src, true>(s, x, r, out);
-    else gemv_rows<Src, false>(s, x, r, out);
+  int64_t r = r0;
+  // Whole blocks while every row of the block is safe for whole-vector loads (all but the last
+  // rows of a bitmap / N:M matrix), then row by row.
+  if (x.n > 1)
+    for (; r + kGemvRows <= r1 && s.safe_row(r + kGemvRows - 1); r += kGemvRows) gemv_rows<Src, kGemvRows, true>(s, x, r, out);
+  for (; r < r1; ++r) {
+    if (s.safe_row(r)) gemv_rows<Src, 1, true>(s, x, r, out);
+    else gemv_rows<Src, 1, false>(s, x, r, out);
   }
 }
 
@@ -388,7 +410,89 @@ void pairs_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t
     for (int64_t j = 0; j < n; ++j) out.store(r0 + i, j, c[i * ld + j]);
 }
 
+// ---- staging x into the bf16 layouts (the driver's fast path for linear's x [N, K]) --------------
+
+// 32 bf16 activations of `row` from column k (cnt <= 32 of them, the rest zero): bf16 as they
+// are, fp32 rounded to nearest even by vcvtne2ps2bf16 (as f32_to_bf16, except that fp32 denormals
+// become 0, which vdpbf16ps makes of their bf16 denormals anyway).
+template <bool F32> inline __m512i load_bf16x32(const void* row, int64_t k, int64_t cnt) {
+  if constexpr (F32) {
+    const float* p = static_cast<const float*>(row) + k;
+    const __m512 lo = cnt >= 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(__mmask16((1u << cnt) - 1u), p);
+    const __m512 hi = cnt >= 32 ? _mm512_loadu_ps(p + 16)
+                    : cnt > 16 ? _mm512_maskz_loadu_ps(__mmask16((1u << (cnt - 16)) - 1u), p + 16) : _mm512_setzero_ps();
+    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+  } else {
+    const uint16_t* p = static_cast<const uint16_t*>(row) + k;
+    return cnt >= 32 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi16(__mmask32((uint64_t(1) << cnt) - 1u), p);
+  }
+}
+
+// r[i] (16 dwords each) -> r[c] = dword c of every input, in input order.
+inline void transpose16x16_epi32(__m512i (&r)[16]) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+    u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  // u[4 g + m], 128-bit lane l: column 4 l + m of inputs 4 g .. 4 g + 3.
+  for (int m = 0; m < 4; ++m) {
+    const __m512i p0 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x44), p1 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xEE);
+    const __m512i q0 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x44), q1 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xEE);
+    r[m] = _mm512_shuffle_i32x4(p0, q0, 0x88);
+    r[4 + m] = _mm512_shuffle_i32x4(p0, q0, 0xDD);
+    r[8 + m] = _mm512_shuffle_i32x4(p1, q1, 0x88);
+    r[12 + m] = _mm512_shuffle_i32x4(p1, q1, 0xDD);
+  }
+}
+
+template <bool F32>
+void stage_rows(const void* x, int64_t n, int64_t cols, int64_t kp, int64_t ld, XLayout layout, uint16_t* buf) {
+  const size_t esize = F32 ? 4 : 2;
+  auto row = [&](int64_t j) { return static_cast<const uint8_t*>(x) + size_t(j) * size_t(cols) * esize; };
+  if (layout == XLayout::n_major_bf16) {
+    parallel_range(n, 1, [&](int64_t b, int64_t e) {
+      for (int64_t j = b; j < e; ++j)
+        for (int64_t k = 0; k < cols; k += 32) {
+          const int64_t cnt = imin(32, cols - k);
+          _mm512_mask_storeu_epi16(buf + j * kp + k, __mmask32((uint64_t(1) << cnt) - 1u), load_bf16x32<F32>(row(j), k, cnt));
+        }
+    });
+    return;
+  }
+  // k_pairs_bf16: dword (k / 2) * ld + j holds (x[j, k], x[j, k + 1]), dword k / 2 of row j: a
+  // transpose of [N, K / 2] dwords, 16 x 16 at a time (missing rows of N as zeros; ld and the
+  // zeroed buffer cover whole blocks: ld and K / 2 rounded up to 16 fit).
+  uint32_t* dst = reinterpret_cast<uint32_t*>(buf);
+  const int64_t pairs = (cols + 1) / 2;
+  parallel_range((pairs + 15) / 16, 4, [&](int64_t b, int64_t e) {
+    for (int64_t kb = b; kb < e; ++kb)
+      for (int64_t j0 = 0; j0 < n; j0 += 16) {
+        __m512i r[16];
+        const int64_t k = kb * 32, cnt = imin(32, cols - k);
+        for (int i = 0; i < 16; ++i) r[i] = j0 + i < n ? load_bf16x32<F32>(row(j0 + i), k, cnt) : _mm512_setzero_si512();
+        transpose16x16_epi32(r);
+        const int64_t rows = imin(16, pairs - kb * 16);
+        for (int c = 0; c < rows; ++c) _mm512_storeu_si512(dst + (kb * 16 + c) * ld + j0, r[c]);
+      }
+  });
+}
+
 }  // namespace
+
+bool stage_bf16_avx512(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, uint16_t* buf) {
+  if (args.b_is_kn || (args.b_dtype != DType::bf16 && args.b_dtype != DType::f32) || !cpu_features().avx512bf16) return false;
+  if (layout == XLayout::k_pairs_bf16 && ld % 16 != 0) return false;
+  if (args.b_dtype == DType::f32) stage_rows<true>(args.b, args.n, cols, kp, ld, layout, buf);
+  else stage_rows<false>(args.b, args.n, cols, kp, ld, layout, buf);
+  return true;
+}
 
 // Kept fraction of a 16-bit bitmap / N:M / CSR matrix.
 inline double density(const MatrixView& a) { return double(a.part(Part::values).bytes) / 2.0 / (double(a.rows) * double(a.cols)); }
@@ -431,5 +535,6 @@ SK_TARGET_END
 #else
 namespace sk {
 SpmmKernel select_spmm_avx512_bf16(const MatrixView&, int64_t) { return SpmmKernel{}; }
+bool stage_bf16_avx512(const SpmmArgs&, int64_t, int64_t, int64_t, XLayout, uint16_t*) { return false; }
 }  // namespace sk
 #endif

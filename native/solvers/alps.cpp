@@ -80,11 +80,9 @@ Status prune_alps(const WeightView& w, CalibrationStats& stats, const Pattern& p
   const int64_t R = w.rows, K = w.cols;
   const size_t total = size_t(R) * size_t(K), kk = size_t(K) * size_t(K);
   double tokens;
-  HostBuffer gbuf, sbuf;
+  HostBuffer gbuf;
   gbuf.allocate(kk * 4);
-  sbuf.allocate(kk * 4);
   float* Gn = gbuf.as<float>();  // normalized G
-  float* S = sbuf.as<float>();   // XᵀX / tokens, for the loss
   std::vector<double> d(static_cast<size_t>(K));
   {
     std::lock_guard<std::mutex> lk(stats.mutex());
@@ -105,7 +103,6 @@ Status prune_alps(const WeightView& w, CalibrationStats& stats, const Pattern& p
         for (int64_t j = 0; j <= i; ++j) {
           const double v = s[i * K + j];
           Gn[i * K + j] = Gn[j * K + i] = float((v + (i == j ? damp : 0.0)) / (d[size_t(i)] * d[size_t(j)]));
-          S[i * K + j] = S[j * K + i] = float(v / tokens);
         }
     });
   }
@@ -113,6 +110,9 @@ Status prune_alps(const WeightView& w, CalibrationStats& stats, const Pattern& p
   SK_RETURN_IF_ERROR(load_weight_f32(w, W0.data(), "alps"));
   // Bo = W·diag(d) (transposed B of the paper), Gt = Bo·G (the paper's (YᵀX)ᵀ).
   std::vector<float> Bo(total), Gt(total), B(total), D(total), V(total, 0.f), T(total);
+  // Peak memory is 3 K×K + 8 rows×K float32 during ADMM: what only ADMM needs (the inverse, its
+  // factor, V, the initial D) is freed before the CG refit, and XᵀX/tokens for the loss is built
+  // after it.
   parallel_range(R, 16, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r)
       for (int64_t c = 0; c < K; ++c) Bo[size_t(r * K + c)] = float(W0[size_t(r * K + c)] * d[size_t(c)]);
@@ -148,7 +148,7 @@ Status prune_alps(const WeightView& w, CalibrationStats& stats, const Pattern& p
   std::vector<uint32_t> key(p.nm() ? 0 : total), work;
   D = Bo;
   project(D.data(), R, K, p, prune_count, pr, key, work);
-  const std::vector<float> Dinit = D;
+  std::vector<float> Dinit = D;
   for (size_t i = 0; i < total; ++i) suppp[i] = D[i] == 0.f;
   B = Bo;
   control.set_total(opt.max_iter + opt.cg_iter + 1);
@@ -205,6 +205,10 @@ Status prune_alps(const WeightView& w, CalibrationStats& stats, const Pattern& p
   }
   *iters = std::min(it + 1, opt.max_iter);
   *rho_final = rho;
+  ibuf.reset();
+  std::vector<float>().swap(L);
+  std::vector<float>().swap(V);
+  std::vector<float>().swap(Dinit);
 
   // The support: Π(B). Then CG on it: each output row solves G x = Gt_r restricted to the support.
   project(B.data(), R, K, p, prune_count, pr, key, work);
@@ -267,7 +271,20 @@ Status prune_alps(const WeightView& w, CalibrationStats& stats, const Pattern& p
     for (int64_t c = 0; c < K && done; ++c) done = std::sqrt(resid[size_t(c)]) <= bnorm[size_t(c)];
     if (done) break;
   }
-  // Back to the weight's scale; the loss ‖XΔWᵀ‖²/tokens from S.
+  // Back to the weight's scale; the loss ‖XΔWᵀ‖²/tokens from S = XᵀX/tokens (in G's buffer, done with).
+  std::vector<float>().swap(Rr);
+  std::vector<float>().swap(P);
+  std::vector<float>().swap(AP);
+  float* S = Gn;
+  {
+    std::lock_guard<std::mutex> lk(stats.mutex());
+    if (stats.released()) return Status::Error(ErrorCode::argument, "alps: stats was disposed");
+    const double* s = stats.xtx();
+    parallel_range(K, 16, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        for (int64_t j = 0; j <= i; ++j) S[i * K + j] = S[j * K + i] = float(s[i * K + j] / tokens);
+    });
+  }
   std::vector<float>& Wout = Bo;
   parallel_range(R, 16, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r)

@@ -114,6 +114,10 @@ Status prune_ria(const WeightView& w, CalibrationStats& stats, const Pattern& p,
   SK_RETURN_IF_ERROR(check_pattern(p, w.cols));
   if (!(opt.a >= 0) || !std::isfinite(opt.a)) return Status::Error(ErrorCode::argument, "ria: a must be a finite number >= 0");
   if (opt.permute && !p.nm()) return Status::Error(ErrorCode::argument, "ria: permute applies to N:M patterns only");
+  if (opt.reconstruct) {
+    std::lock_guard<std::mutex> lk(stats.mutex());
+    if (!stats.has_hessian()) return Status::Error(ErrorCode::argument, "ria: reconstruct needs stats created with { hessian: true }");
+  }
   const int64_t rows = w.rows, cols = w.cols;
   std::vector<double> sumsq;
   double tokens;
@@ -212,8 +216,33 @@ Status prune_ria(const WeightView& w, CalibrationStats& stats, const Pattern& p,
       row_loss[size_t(r)] = loss;
     }
   });
-  write_outputs_f32(w, Wout.data(), pruned.data(), out);
-  out->loss = std::accumulate(row_loss.begin(), row_loss.end(), 0.0) / tokens;
+  if (opt.reconstruct) {
+    // SparseGPT's sweep on the mask, in the inputs' own column order (the Hessian's), then the
+    // columns back into the permuted order.
+    std::vector<uint8_t> keep(total);
+    parallel_range(rows, 16, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r)
+        for (int64_t c = 0; c < cols; ++c) keep[size_t(r * cols + order[size_t(c)])] = !pruned[size_t(r * cols + c)];
+    });
+    SparseGptOptions so;
+    so.damping = opt.damping;
+    so.fixed_mask = keep.data();
+    PruneOutput rec;
+    SK_RETURN_IF_ERROR(prune_sparsegpt(w, stats, p, so, Control{}, &rec));
+    WeightView rv = w;
+    rv.data = rec.weight.data();
+    std::vector<float> R(total);
+    SK_RETURN_IF_ERROR(load_weight_f32(rv, R.data(), "ria"));
+    parallel_range(rows, 16, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r)
+        for (int64_t c = 0; c < cols; ++c) Wout[size_t(r * cols + c)] = R[size_t(r * cols + order[size_t(c)])];
+    });
+    write_outputs_f32(w, Wout.data(), pruned.data(), out);
+    out->loss = rec.loss;
+  } else {
+    write_outputs_f32(w, Wout.data(), pruned.data(), out);
+    out->loss = std::accumulate(row_loss.begin(), row_loss.end(), 0.0) / tokens;
+  }
   if (opt.permute) *perm = std::move(order);
   return Status::Ok();
 }

@@ -24,7 +24,8 @@ struct Control {
   int32_t* ctrl = nullptr;
   bool aborted() const { return ctrl && __atomic_load_n(&ctrl[0], __ATOMIC_RELAXED) != 0; }
   const volatile int32_t* abort_flag() const { return ctrl; }
-  void set_total(int32_t t) const { if (ctrl) __atomic_store_n(&ctrl[2], t, __ATOMIC_RELAXED); }
+  bool keep_total = false;  // a solver run inside another: the outer one set the total
+  void set_total(int32_t t) const { if (ctrl && !keep_total) __atomic_store_n(&ctrl[2], t, __ATOMIC_RELAXED); }
   void advance() const { if (ctrl) __atomic_fetch_add(&ctrl[1], 1, __ATOMIC_RELAXED); }
 };
 
@@ -79,6 +80,9 @@ struct SparseGptOptions {
   int quant_group = 0;
   bool quant_asym = false;
   int max_retries = 3;  // Cholesky retries, damping x10 each (0.01 if it was 0)
+  // rows x cols, 1 = kept: the mask is given (e.g. RIA's) and only the weights are reconstructed
+  // (the published fasterprune(mask=...)); the pattern is then not consulted.
+  const uint8_t* fixed_mask = nullptr;
 };
 
 // SparseGPT (Frantar & Alistarh 2023), see sparsegpt.cpp. loss = ½ Σ_rows Σ_i (w - q)² / [U]ᵢᵢ²,
@@ -92,6 +96,10 @@ struct RiaOptions {
   double a = 0.5;        // exponent of the activation norm
   bool permute = false;  // N:M only: channel permutation (the paper's heuristic reallocation)
   bool refine = false;   // then the paper's linear-sum-assignment refinement, slot by slot
+  // Reconstruct the kept weights with SparseGPT's update on RIA's mask (the published code's
+  // --reconstruction: fasterprune(mask=W_mask)); needs the Hessian.
+  bool reconstruct = false;
+  double damping = 0.01;
 };
 
 // RIA (Zhang et al. 2024, "Plug-and-Play"): score (|w_ij|/Σ_k|w_kj| + |w_ij|/Σ_k|w_ik|)·‖X_j‖^a,
@@ -103,17 +111,24 @@ Status prune_ria(const WeightView& w, CalibrationStats& stats, const Pattern& p,
                  std::vector<int32_t>* perm, double retained[2]);
 
 struct DsnotOptions {
-  bool initial_sparsegpt = false;  // initial mask from SparseGPT's saliency w²/[H⁻¹ chol]ᵢᵢ² (else Wanda's)
+  // The start: Wanda's mask, SparseGPT's saliency mask w²/[H⁻¹ chol]ᵢᵢ² without its weight update
+  // (the published code's 'sparsegpt'), or SparseGPT's full result (mask and reconstructed weights).
+  enum class Initial { wanda, sparsegpt_saliency, sparsegpt };
+  Initial initial = Initial::wanda;
   int max_cycles = 50;
-  double update_threshold = 0.1 / 2048;  // on |Σ pruned w_j·E[x_j]| (per token)
+  double update_threshold = 0.1 / 2048;  // on |Σ_j (w_j − ŵ_j)·E[x_j]| (per token)
   double pow_of_var = 1;                 // regrowing metric w_j·E[x_j] / Var[x_j]^pow
   bool same_sign = false;                // also stop a row when a swap would flip its error's sign
-  double damping = 0.01;                 // for the SparseGPT initial metric
+  // Accept a swap only if it lowers the row's exact error (w − ŵ)ᵀ(XᵀX/tokens)(w − ŵ) (needs the
+  // Hessian); a rejected pair is skipped and the row goes on.
+  bool check_error = false;
+  double damping = 0.01;  // for the SparseGPT start
 };
 
 // DSnoT (Zhang et al. 2024, "Dynamic Sparse No Training"): prune-and-grow swaps within each row
-// (or N:M group) after an initial Wanda/SparseGPT-saliency mask; the weights are not updated.
-// *swaps = swaps made in all. loss as Wanda's.
+// (or N:M group) after a Wanda / SparseGPT-saliency mask or SparseGPT's result. A grown weight gets
+// its dense value back; the other kept weights keep the start's values. *swaps = swaps made in
+// all. loss: with check_error the exact ‖XΔWᵀ‖²/tokens, else Σ pruned w²·‖X_j‖²/tokens.
 Status prune_dsnot(const WeightView& w, CalibrationStats& stats, const Pattern& p, const DsnotOptions& opt, const Control& control,
                    PruneOutput* out, int64_t* swaps);
 

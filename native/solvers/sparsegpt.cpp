@@ -265,7 +265,7 @@ Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Patte
   for (int64_t i1 = 0; i1 < k; i1 += bs) {
     if (control.aborted()) return Status::Error(ErrorCode::aborted, "sparsegpt: aborted");
     const int64_t i2 = std::min(i1 + bs, k), cnt = i2 - i1;
-    if (!p.nm()) {
+    if (!p.nm() && !opt.fixed_mask) {
       keys.resize(size_t(rows * cnt));
       parallel_range(rows, 64, [&](int64_t b, int64_t e) {
         for (int64_t r = b; r < e; ++r)
@@ -303,11 +303,14 @@ Status prune_sparsegpt(const WeightView& w, CalibrationStats& stats, const Patte
           for (int l = 0; l < G; ++l) {
             const bool live = l < lanes;
             wt[size_t(c * G + l)] = live ? W[(r0 + l) * k + i1 + c] : 0.f;
-            pt[size_t(c * G + l)] = live && !p.nm() ? bmask[size_t((r0 + l) * cnt + c)] : 0;
+            pt[size_t(c * G + l)] = !live                         ? 0
+                                    : opt.fixed_mask != nullptr ? uint8_t(!opt.fixed_mask[size_t((r0 + l) * k + i1 + c)])
+                                    : !p.nm()                   ? bmask[size_t((r0 + l) * cnt + c)]
+                                                                : 0;
           }
         std::fill(loss, loss + G, 0.0);
         for (int64_t i = 0; i < cnt; ++i) {
-          if (p.nm() && i % p.m == 0) {
+          if (p.nm() && !opt.fixed_mask && i % p.m == 0) {
             for (int l = 0; l < lanes; ++l) {
               for (int c = 0; c < p.m; ++c) {
                 const double wv = wt[size_t((i + c) * G + l)], dc = U[size_t((i1 + i + c) * k + i1 + i + c)];
