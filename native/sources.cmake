@@ -69,6 +69,7 @@ set(SPARSEKIT_CUDA_SOURCES
   native/cuda/kernels/spmm_sp24.cu
   native/cuda/kernels/spmm_q4.cu
   native/cuda/kernels/reduce.cu
+  native/cuda/kernels/slorb.cu
 )
 # Test-only: the CPU model of the warp instructions and the replay of the CUDA kernels' thread
 # blocks (ctest's cuda_model_test and the sparsekit_test addon that vitest loads; never shipped).

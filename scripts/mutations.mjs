@@ -17,7 +17,7 @@ const CUDA = ['test/cuda-model.test.ts'];
 const CUDA_Q4 = ['test/cuda-q4-model.test.ts'];
 const MODEL = ['test/model.test.ts', 'ctest:model_test'];
 const QUANT = ['test/quant.test.ts'];
-const SLORB = ['test/slorb.test.ts'];
+const SLORB = ['test/slorb.test.ts', 'test/slorb-kernels.test.ts'];
 const ADAPTERS = ['test/adapters.test.ts'];
 const FUZZ = ['test/fuzz.test.ts'];
 const QUANT_IO = ['test/quant.test.ts', 'test/untrusted.test.ts'];
@@ -590,7 +590,27 @@ export default [
   {
     id: 'slorb-native-out-copy', area: 'adapters', file: 'native/solvers/slorb.cpp',
     from: 'if (a.out != static_cast<void*>(a.base) || a.out_dtype != DType::f32)', to: 'if (a.out_dtype == DType::f32)', tests: SLORB,
-    why: 'the condition of the final conversion inverted: from 4 tokens on, 16-bit outputs of a layer with an SLoRB term are never written',
+    why: 'the condition of the final conversion inverted: past the row-dots path (N > 32 on AVX-512, N >= 4 elsewhere), 16-bit outputs of a layer with an SLoRB term are never written',
+  },
+  {
+    id: 'slorb-int8-row-scale', area: 'adapters', file: 'native/solvers/slorb.cpp',
+    from: 'put(a.out, a.out_dtype, o, a.base[o] + row_scale(r) * buf[size_t((r - r0) * a.n + t)]);', to: 'put(a.out, a.out_dtype, o, a.base[o] + buf[size_t((r - r0) * a.n + t)]);', tests: SLORB,
+    why: "int8 S's row scales are dropped by the AVX-512 row-dots path: the term is off by the scale",
+  },
+  {
+    id: 'slorb-dots-tail', area: 'adapters', file: 'native/solvers/slorb_avx512.cpp',
+    from: 'if (i < G) step(i, __mmask16((1u << (G - i)) - 1));', to: 'if (i < G) step(i, __mmask16(0));', tests: SLORB,
+    why: 'the row dots skip the last G mod 16 groups (G not a multiple of 16)',
+  },
+  {
+    id: 'slorb-dots-odd-row', area: 'adapters', file: 'native/solvers/slorb_avx512.cpp',
+    from: 'if (r < r1) tokens<T, 1>', to: 'if (false) tokens<T, 1>', tests: SLORB,
+    why: 'the row dots (2 rows per block) leave the last row of an odd slice without its term',
+  },
+  {
+    id: 'slorb-quantize-stored-scale', area: 'adapters', file: 'lib/slorb.ts',
+    from: 'const rs = rsT.toFloat32Array();', to: 'const rs = amax.map((a) => a / 127);', tests: SLORB,
+    why: 'slorb.quantize picks the int8 codes for the unrounded row scale, not the float16 one stored',
   },
   {
     id: 'slorb-disk-version', area: 'adapters', file: 'lib/safetensors-format.ts',
