@@ -101,6 +101,7 @@
             "native/cuda/replay/warp_model.cpp",
             "native/cuda/replay/replay.cpp",
             "native/cuda/runtime/gpu_layouts.cpp",
+            "native/cuda/runtime/gpu_quant_layouts.cpp",
             "native/test/replay_binding.cpp"
           ]
         }

@@ -32,7 +32,7 @@ const VARIANTS: Variant[] = [
   { label: 'bitmap 70% int4 g128', make: (w, keep) => SparseMatrix.fromDense(w, { format: 'bitmap', mask: keep, quantize: q(4, 128) }) },
   { label: 'bitmap 70% int8 g128', make: (w, keep) => SparseMatrix.fromDense(w, { format: 'bitmap', mask: keep, quantize: q(8, 128) }) },
 ];
-// The same weights with int8 activations allowed (the VNNI kernels at N = 1).
+// The same weights with int8 activations allowed (the VNNI kernels: N = 1, and 2:4 4-bit up to N = 64).
 for (const label of ['dense int4 g32', 'dense int4 g128', 'nm 2:4 int4 g128', 'bitmap 70% int4 g128', 'dense int8 g128'])
   VARIANTS.push({ ...VARIANTS.find((v) => v.label === label)!, label: `${label} x8`, act: 'int8' });
 const NS = args.includes('--decode') ? [1] : [1, 16, 64];
@@ -59,7 +59,7 @@ for (const v of VARIANTS) {
   const copies = [first];
   while (copies.length * bytesOf(first) < COLD_BYTES) copies.push(v.make(w, keep70));
   for (const n of NS) {
-    if (v.act && n > 1) continue;
+    if (v.act && n > 1 && !v.label.startsWith('nm 2:4 int4')) continue;
     const x = Tensor.randn([n, K], { seed: n, dtype: 'bfloat16' });
     const o = { activations: v.act ?? 'float32' } as const;
     const time = (pick: (i: number) => Weight) => {
@@ -97,7 +97,7 @@ const targets = [
   { what: 'N=1 bitmap 70%+int4 (x8) / dense bf16', value: best('bitmap 70% int4 g128', 1) / bf16(1), goal: 0.25 },
   { what: 'N=1 2:4+int4 g128 fp32 x / dense bf16', value: get('nm 2:4 int4 g128', 1).coldVsDense, goal: 0.3 },
   { what: 'N=1 dense int4 g32 fp32 x / dense bf16', value: get('dense int4 g32', 1).coldVsDense, goal: 0.33 },
-  ...(NS.includes(16) ? [{ what: 'N=16 2:4+int4 g128 / dense bf16', value: get('nm 2:4 int4 g128', 16).coldVsDense, goal: 0.7 }] : []),
+  ...(NS.includes(16) ? [{ what: 'N=16 2:4+int4 g128 (x8) / dense bf16', value: best('nm 2:4 int4 g128', 16) / bf16(16), goal: 0.7 }] : []),
 ];
 console.log(`\ntargets (11008x4096, ${getNumThreads()} threads, cold):`);
 for (const t of targets) console.log(`  ${t.what.padEnd(40)} ${t.value.toFixed(3)}  <= ${t.goal}  ${t.value <= t.goal ? 'met' : 'MISSED'}`);

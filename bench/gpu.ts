@@ -4,10 +4,12 @@
  * memory-bandwidth floor, and speed-up over cuBLASLt dense on the same shape in the same run.
  * Skips with a clear message where there is no usable GPU. `--short` (gpu:first-run): two shapes,
  * N = 1, 16, 256, 10 runs each. `--out FILE`: where the JSON goes (default bench/results/).
- * Our 2:4 kernel is timed with mma.sp m16n8k16 and m16n8k32 (SPARSEKIT_SP24_K=32).
+ * Our 2:4 kernel is timed with mma.sp m16n8k16 and m16n8k32 (SPARSEKIT_SP24_K=32); the int4 kernels
+ * (dense g32 / g128, 2:4 g128; f16 activations) with their own bytes in the floor.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { SparseMatrix, Tensor, chooseGpuFormat, devices, gpuStatus, type DeviceSparseMatrix } from '../lib/index.js';
+import { SparseMatrix, Tensor, chooseGpuFormat, devices, gpuInt4Bytes, gpuStatus, predictGpuInt4Seconds, type DeviceSparseMatrix,
+} from '../lib/index.js';
 import { native } from '../lib/native.js';
 
 const list = devices();
@@ -28,7 +30,8 @@ const ITERS = short ? 10 : 20;
 
 // backend: 'ours' / 'library' pins the 2:4 implementation so both are reported; 'auto' is what
 // users get (the first call of each N measures both and keeps the faster).
-type Variant = { name: string; format: 'dense' | 'bitmap' | 'tiled-csl' | 'nm'; density: number; backend: 0 | 1 | 2; k32?: boolean };
+type Variant = { name: string; format: 'dense' | 'bitmap' | 'tiled-csl' | 'nm'; density: number; backend: 0 | 1 | 2; k32?: boolean;
+  int4Group?: number };
 const variants: Variant[] = [
   { name: 'cublaslt-dense', format: 'dense', density: 1, backend: 0 },
   { name: 'bitmap@70%', format: 'bitmap', density: 0.3, backend: 0 },
@@ -37,6 +40,9 @@ const variants: Variant[] = [
   { name: '2:4 mma.sp k32', format: 'nm', density: 0.5, backend: 1, k32: true },
   { name: '2:4 cusparselt', format: 'nm', density: 0.5, backend: 2 },
   { name: '2:4 auto', format: 'nm', density: 0.5, backend: 0 },
+  { name: 'int4 dense g32', format: 'dense', density: 1, backend: 0, int4Group: 32 },
+  { name: 'int4 dense g128', format: 'dense', density: 1, backend: 0, int4Group: 128 },
+  { name: '2:4 int4 g128', format: 'nm', density: 0.5, backend: 0, int4Group: 128 },
 ];
 
 function maskOf(n: number, density: number, seed: number): Uint8Array {
@@ -46,16 +52,20 @@ function maskOf(n: number, density: number, seed: number): Uint8Array {
   return m;
 }
 
-const bytesOf = (s: SparseMatrix) => s.byteLength;
+// The device layout's bytes: the host format's, except int4 (docs/cuda.md "int4 weights").
+const int4Of = (s: SparseMatrix) => ({ format: s.format as 'dense' | 'nm', rows: s.rows, cols: s.cols, groupSize: s.quant!.groupSize,
+  symmetric: s.quant!.symmetric });
+const bytesOf = (s: SparseMatrix) => (s.quant ? gpuInt4Bytes(int4Of(s)) : s.byteLength);
 const rows: Record<string, unknown>[] = [];
 console.log(`sparsekit bench:gpu on ${dev.name} (sm ${dev.computeCapability}), floor at ${(bw / 1e12).toFixed(2)} TB/s, cuBLASLt ${gpuStatus().cublasLt ?? 'absent'}`);
 for (const [M, K] of shapes) {
   const w = Tensor.randn([M, K], { seed: M + K, dtype: 'float16' });
   for (const v of variants) {
-    if (v.format === 'dense' && !gpuStatus().cublasLt) { console.log(`  ${v.name}: skipped (${gpuStatus().cublasLtReason})`); continue; }
+    if (v.format === 'dense' && !v.int4Group && !gpuStatus().cublasLt) { console.log(`  ${v.name}: skipped (${gpuStatus().cublasLtReason})`); continue; }
+    const quantize = v.int4Group ? { quantize: { bits: 4 as const, groupSize: v.int4Group } } : {};
     const s = v.format === 'nm'
-      ? SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude' })
-      : SparseMatrix.fromDense(w, { format: v.format, mask: v.format === 'dense' ? undefined : maskOf(M * K, v.density, 7) });
+      ? SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude', ...quantize })
+      : SparseMatrix.fromDense(w, { format: v.format, mask: v.format === 'dense' ? undefined : maskOf(M * K, v.density, 7), ...quantize });
     let dw: DeviceSparseMatrix | null = null;
     try {
       dw = await s.to('cuda');
@@ -66,7 +76,7 @@ for (const [M, K] of shapes) {
         if (v.k32) process.env.SPARSEKIT_SP24_K = '32';
         try {
           run = await native.cudaBenchAsync(dw.handle(), x.handle(), N, 'float16', y.handle(), 0,
-            { backend: v.backend, layout: 0, bias: null }, ITERS);
+            { backend: v.backend, layout: 0, bias: null, ...(v.int4Group ? { xDtype: 'float16' as const } : {}) }, ITERS);
         } finally {
           delete process.env.SPARSEKIT_SP24_K;
           x.dispose(); y.dispose();
@@ -77,9 +87,10 @@ for (const [M, K] of shapes) {
         rows.push({ device: dev.name, M, K, N, variant: v.name, kernel: run.kernel, note: run.note, ms,
           floorFraction: bytes / bw / (ms / 1e3), vsDense: dense ? (dense.ms as number) / ms : null });
         const r = rows[rows.length - 1]!;
-        console.log(`  [${M}x${K}] N=${String(N).padStart(3)} ${v.name.padEnd(15)} ${ms.toFixed(4)} ms  ` +
+        console.log(`  [${M}x${K}] N=${String(N).padStart(3)} ${v.name.padEnd(16)} ${ms.toFixed(4)} ms  ` +
           `${((r.floorFraction as number) * 100).toFixed(0).padStart(3)}% of bw floor  ${r.vsDense ? `${(r.vsDense as number).toFixed(2)}x dense` : ''}` +
-          `  [${run.kernel}]${v.backend === 0 && run.note ? ` ${run.note}` : ''}`);
+          `  [${run.kernel}]${v.backend === 0 && run.note ? ` ${run.note}` : ''}` +
+          `${s.quant ? `  (model ${(predictGpuInt4Seconds(int4Of(s), N) * 1e3).toFixed(4)} ms)` : ''}`);
       }
     } catch (e) {
       console.log(`  [${M}x${K}] ${v.name}: ${v.backend === 2 ? 'not run' : 'FAILED'}: ${(e as Error).message}`);

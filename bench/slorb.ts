@@ -1,5 +1,5 @@
 // npm run bench:slorb [-- --quick] [-- --threads 2] [-- --pairs P]: the cost of AST's SLoRB term
-// (k = 16, S in the weight's dtype) on top of the sparse product alone, as a ratio measured in
+// (k = 16, S in the weight's dtype or int8 with row scales) on top of the sparse product alone, as a ratio measured in
 // the same process: each pair times the plain matrix and the same matrix (same parts) with the
 // term back to back, alternating which goes first, on copies rotated so the weights are read cold
 // (more bytes than the last-level cache). Prints the median and quartiles of the per-pair ratio,
@@ -28,9 +28,12 @@ const K_GROUP = 16;
 const ROTATE_BYTES = 96 << 20;  // > the L3 of the machines we run on
 const SHAPES: [number, number][] = quick ? [[4096, 4096]] : [[4096, 4096], [11008, 4096]];
 const NS = quick ? [1, 16] : [1, 8, 16, 64];
-const CASES: { label: string; format: 'nm' | 'bitmap'; dtype: FloatDType }[] = [
+// int8: S as int8 codes with a float32 scale per row (slorb.quantize), half the bytes of bf16 S.
+const CASES: { label: string; format: 'nm' | 'bitmap'; dtype: FloatDType; int8?: boolean }[] = [
   { label: 'nm 2:4 bf16', format: 'nm', dtype: 'bfloat16' },
+  { label: 'nm 2:4 bf16, int8 S', format: 'nm', dtype: 'bfloat16', int8: true },
   { label: 'bitmap 50% bf16', format: 'bitmap', dtype: 'bfloat16' },
+  { label: 'bitmap 50% bf16, int8 S', format: 'bitmap', dtype: 'bfloat16', int8: true },
   ...(quick ? [] : [{ label: 'nm 2:4 f32', format: 'nm' as const, dtype: 'float32' as FloatDType }]),
 ];
 
@@ -55,7 +58,8 @@ for (const [M, K] of SHAPES) for (const c of CASES) {
     const base = { shape: [M, K], dtype: c.dtype, n: plain0.n, m: plain0.m, parts };
     plain.push(SparseMatrix.fromParts(c.format, base));
     const S = slorb.init(w, keep, { groupSize: K_GROUP, dtype: c.dtype });
-    boosted.push(SparseMatrix.fromParts(c.format, { ...base, slorb: { scales: S, groupSize: K_GROUP } }));
+    const term = c.int8 ? { ...slorb.quantize(S), groupSize: K_GROUP } : { scales: S, groupSize: K_GROUP };
+    boosted.push(SparseMatrix.fromParts(c.format, { ...base, slorb: term }));
   }
   for (const N of NS) {
     const x = Tensor.randn([N, K], { seed: 2, dtype: c.dtype });

@@ -8,11 +8,12 @@
  */
 import { join } from 'node:path';
 import { allocate, bytesPerElement, checkFloatDType, describe, type DType, type FloatDType } from './dtype.js';
-import { ArgumentError, DeviceError, DisposedError, DTypeError, ShapeError, fromNativeError } from './errors.js';
+import { ArgumentError, DeviceError, DisposedError, DTypeError, FormatError, ShapeError, fromNativeError } from './errors.js';
 import { native, packageRoot, type DeviceHandle, type MatrixHandle } from './native.js';
 import { fmtShape, numel } from './shape.js';
 import { installDeviceHooks } from './device-hooks.js';
 import { chooseGpuFormat } from './gpu-cost-model.js';
+import type { QuantDType, QuantInfo } from './quant.js';
 import { SparseMatrix, type Format } from './sparse-matrix.js';
 import { Tensor } from './tensor.js';
 
@@ -27,7 +28,8 @@ declare module './sparse-matrix.js' {
   interface SparseMatrix {
     /**
      * Uploads to a GPU in the layout of its format's kernel (tiled-csl, bitmap, nm 2:4, dense via
-     * cuBLASLt); float16/bfloat16 only. With `{ format: 'auto', expectedN }` the weight is first
+     * cuBLASLt); float16/bfloat16, or int4 `dense` / `nm` 2:4 (our 4-bit tensor-core kernels, which
+     * take float16 or bfloat16 activations; docs/cuda.md "int4 weights"). With `{ format: 'auto', expectedN }` the weight is first
      * repacked (on the host) into the format the GPU rule picks for it (docs/cuda.md), or any named
      * format. ERR_DEVICE says why when there is no usable GPU.
      */
@@ -171,21 +173,26 @@ export class DeviceTensor {
 export class DeviceSparseMatrix {
   readonly format: string;
   readonly shape: readonly [number, number];
-  readonly dtype: FloatDType;
+  /** float16 / bfloat16, or int4 (then x may be float16 or bfloat16, and `quant` says the grid). */
+  readonly dtype: FloatDType | QuantDType;
+  readonly quant: QuantInfo | undefined;
   readonly device: string;
   readonly deviceId: number;
   #handle: MatrixHandle | null;
 
   /** @internal */
-  constructor(handle: MatrixHandle, format: string, shape: readonly [number, number], dtype: FloatDType, deviceId: number) {
+  constructor(handle: MatrixHandle, format: string, shape: readonly [number, number], dtype: FloatDType | QuantDType, deviceId: number,
+    quant?: QuantInfo) {
     this.#handle = handle;
     this.format = format;
     this.shape = shape;
     this.dtype = dtype;
+    this.quant = quant;
     this.deviceId = deviceId;
     this.device = `cuda:${deviceId}`;
   }
-  /** The implementation the last product ran ('bitmap', 'tiled-csl', 'sp24-mma.sp', 'sp24-cusparselt', 'dense-cublaslt'). */
+  /** The implementation the last product ran ('bitmap', 'tiled-csl', 'sp24-mma.sp', 'sp24-cusparselt', 'dense-cublaslt',
+   * 'q4-dense-mma', 'q4-sp24-mma.sp'). */
   lastKernel: string | null = null;
   /** For 2:4 weights: why the last product did not use cuSPARSELt, or how the choice was measured. */
   lastKernelNote = '';
@@ -233,10 +240,24 @@ export async function tensorToDevice(t: Tensor, device: string, options: { dtype
   }
 }
 
+/** What the int4 kernels take (native/cuda/runtime/gpu_quant_layouts.cpp says the same on upload). */
+function checkQuantForDevice(m: SparseMatrix, what: string, format: Format | 'auto' | undefined): void {
+  const q = m.quant!;
+  if (q.bits !== 4)
+    throw new DTypeError(`${what}: int${q.bits} weights have no GPU kernel (int4 dense and int4 nm 2:4 do); use toDense() or quantize to 4 bits`);
+  if (m.format !== 'dense' && m.format !== 'nm')
+    throw new FormatError(`${what}: int4 ${m.format} weights have no GPU kernel (int4 dense and int4 nm 2:4 do)`);
+  if (m.format === 'nm' && (m.n !== 2 || m.m !== 4))
+    throw new FormatError(`${what}: int4 nm weights run on the GPU as 2:4 only, got ${m.n}:${m.m}`);
+  if (format !== undefined && format !== m.format)
+    throw new ArgumentError(`options.format: an int4 weight goes to the GPU in its own format (${m.format}); repack it on the host first`);
+}
+
 /** @internal SparseMatrix.to('cuda'): the GPU reads nm as 2:4, so a repack to 'nm' means 2:4. */
 export async function matrixToDevice(m: SparseMatrix, device: string, options: { format?: Format | 'auto'; expectedN?: number } = {}): Promise<DeviceSparseMatrix> {
   const id = parseDevice(device);
-  if (m.dtype !== 'float16' && m.dtype !== 'bfloat16')
+  if (m.quant) checkQuantForDevice(m, `${m}.to('${device}')`, options.format);
+  else if (m.dtype !== 'float16' && m.dtype !== 'bfloat16')
     throw new DTypeError(`${m}.to('${device}'): GPU weights are float16 or bfloat16; pack from tensor.to('float16') first`);
   requireDevice(id, `${m}.to('${device}')`);
   const format = options.format;
@@ -248,7 +269,7 @@ export async function matrixToDevice(m: SparseMatrix, device: string, options: {
   }
   try {
     const handle = await native.cudaUploadMatrixAsync(id, m.desc());
-    return new DeviceSparseMatrix(handle, m.format, m.shape, m.dtype as 'float16' | 'bfloat16', id);
+    return new DeviceSparseMatrix(handle, m.format, m.shape, m.dtype as FloatDType | QuantDType, id, m.quant);
   } catch (e) {
     throw fromNativeError(e, `${m}.to('${device}')`);
   }
@@ -319,7 +340,12 @@ async function deviceBias(bias: unknown, w: DeviceSparseMatrix): Promise<{ t: De
 function checkDeviceOperands(x: unknown, w: DeviceSparseMatrix, what: string): asserts x is DeviceTensor {
   if (!(x instanceof DeviceTensor)) throw new ArgumentError(`${what}: expected a device tensor (the weight is on ${w.device}), got ${describe(x)}; use tensor.to('cuda')`);
   if (x.deviceId !== w.deviceId) throw new DeviceError(`${what} is on ${x.device} but the weight is on ${w.device}`);
-  if (x.dtype !== w.dtype) throw new DTypeError(`${what}.dtype: the GPU kernels take activations in the weight's dtype ${w.dtype}, got ${x.dtype}`);
+  if (w.quant) {
+    if (x.dtype !== 'float16' && x.dtype !== 'bfloat16')
+      throw new DTypeError(`${what}.dtype: the int4 GPU kernels take float16 or bfloat16 activations, got ${x.dtype}`);
+  } else if (x.dtype !== w.dtype) {
+    throw new DTypeError(`${what}.dtype: the GPU kernels take activations in the weight's dtype ${w.dtype}, got ${x.dtype}`);
+  }
 }
 
 async function runDevice(w: DeviceSparseMatrix, x: DeviceTensor, n: number, layout: 0 | 1, shape: number[], bias: unknown,
@@ -332,7 +358,7 @@ async function runDevice(w: DeviceSparseMatrix, x: DeviceTensor, n: number, layo
   try {
     y = native.cudaAlloc(w.deviceId, n * w.rows * bytesPerElement(out));
     const ran = await native.cudaSpmmAsync(w.handle(), x.handle(), n, out, y, splitK,
-      { backend, layout, bias: b ? b.t.handle() : null, biasDtype: b?.t.dtype });
+      { backend, layout, bias: b ? b.t.handle() : null, biasDtype: b?.t.dtype, ...(w.quant ? { xDtype: x.dtype } : {}) });
     w._ran(ran.kernel, ran.note);
     const result = new DeviceTensor(y, shape, out, w.deviceId);
     y = null;
@@ -376,11 +402,11 @@ export async function spmmCuda(a: unknown, b: unknown, options: CudaMatmulOption
 /** @internal what a device product of this weight would run now (see DeviceSparseMatrix.selectedKernel). */
 export function selectedKernelCuda(w: DeviceSparseMatrix, n: number, options: CudaMatmulOptions & { bias?: boolean } = {}): { kernel: string; note: string } {
   if (!Number.isSafeInteger(n) || n < 0) throw new ArgumentError(`n: expected a non-negative integer, got ${describe(n)}`);
-  const out = checkFloatDType(options.outDtype ?? w.dtype, 'options.outDtype');
+  const out = checkFloatDType(options.outDtype ?? (w.quant ? 'float16' : w.dtype), 'options.outDtype');
   try {
-    // A bias only matters for eligibility: hasBias stands in for one.
+    // A bias only matters for eligibility: hasBias stands in for one (and x's dtype does not matter).
     return native.cudaSelectedKernel(w.handle(), null, n, out, null, splitKOf(options.splitK),
-      { backend: backendCode(options.backend), layout: 0, bias: null, hasBias: options.bias === true });
+      { backend: backendCode(options.backend), layout: 0, bias: null, hasBias: options.bias === true, ...(w.quant ? { xDtype: 'float16' as const } : {}) });
   } catch (e) {
     throw fromNativeError(e, 'selectedKernel (cuda)');
   }

@@ -94,3 +94,37 @@ export function chooseGpuFormat(w: WeightStats, n = 1, model: GpuModel = H100_MO
       `(${(candidates[best]! * 1e6).toFixed(1)} vs ${(candidates.dense! * 1e6).toFixed(1)} us predicted)`,
   };
 }
+
+/** An int4 weight on the GPU (docs/cuda.md "int4 weights"): its format, group size and zero points. */
+export interface GpuInt4Weight {
+  format: 'dense' | 'nm';
+  rows: number;
+  cols: number;
+  groupSize: number;
+  symmetric: boolean;
+}
+
+/**
+ * Bytes of an int4 weight in the GPU layouts of the q4 kernels: rows padded to 16 and K to 64;
+ * 4-bit codes (2:4: of the kept half, plus one 32-bit metadata word per lane per 16 x 64 block,
+ * 1/8 byte per weight), one fp16 scale per row and group, and asymmetric one zero point per row and
+ * group held in 16 bits. For aligned shapes and symmetric grids this is the host matrix's byteLength.
+ */
+export function gpuInt4Bytes(w: GpuInt4Weight): number {
+  const rows = Math.ceil(w.rows / 16) * 16, cols = Math.ceil(w.cols / 64) * 64;
+  const codes = w.format === 'nm' ? rows * cols / 4 + rows * cols / 8 : rows * cols / 2;
+  return codes + rows * (w.cols / w.groupSize) * (w.symmetric ? 2 : 4);
+}
+
+/**
+ * Predicted seconds of one int4 product with N activation vectors (f16 or bf16): the roofline of
+ * predictGpuSeconds over the int4 layout's bytes, with our kernels' efficiencies and the tensor-core
+ * flops of mma.sync (dense) or mma.sp (2:4, half). In-register dequantization is not modelled: it
+ * costs about 3 ALU operations per 2 codes and hides under the loads at decode sizes.
+ */
+export function predictGpuInt4Seconds(w: GpuInt4Weight, n: number, model: GpuModel = H100_MODEL): number {
+  const bytes = gpuInt4Bytes(w) + 2 * n * (w.rows + w.cols);
+  const mem = bytes / (model.bandwidth * model.kernelMemEfficiency);
+  const flops = (2 * w.rows * w.cols * Math.ceil(n / 8) * 8) / (w.format === 'nm' ? 2 : 1);
+  return Math.max(mem, flops / (model.tensorFlops * model.kernelComputeEfficiency));
+}

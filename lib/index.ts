@@ -12,7 +12,7 @@ export {
 } from './cuda.js';
 export {
   chooseGpuFormat, predictGpuSeconds, gpuFormatBytes, H100_MODEL, GPU_AUTO_WINDOWS, type GpuModel, type GpuFormat,
-  type GpuFormatChoice,
+  type GpuFormatChoice, gpuInt4Bytes, predictGpuInt4Seconds, type GpuInt4Weight,
 } from './gpu-cost-model.js';
 export { setNumThreads, getNumThreads, cpuInfo, setIsa, type Isa, type CpuInfo } from './runtime.js';
 export { DTYPES, FLOAT_DTYPES, type DType, type FloatDType, type TypedArray } from './dtype.js';

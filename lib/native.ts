@@ -97,6 +97,8 @@ export interface CudaSpmmOptions {
   biasDtype?: DType;
   /** cudaSelectedKernel only: decide as if a bias were given. */
   hasBias?: boolean;
+  /** int4 weights: the activations' dtype (float16 or bfloat16). */
+  xDtype?: DType;
 }
 /** The implementation that ran (or would run) and, for 2:4 weights, why cuSPARSELt did not. */
 export interface CudaRun { kernel: string; note: string }

@@ -47,20 +47,24 @@ export interface SparseDiskInfo {
   n?: number;
   m?: number;
   quant?: QuantInfo;
-  /** An SLoRB term stored as `<name>.slorbScales` (and `<name>.slorbProjection`). */
-  slorb?: { groupSize: number; projection: boolean };
+  /** An SLoRB term stored as `<name>.slorbScales` (and `<name>.slorbProjection`, `<name>.slorbRowScales`). */
+  slorb?: { groupSize: number; projection: boolean; rowScales?: boolean };
 }
 
 /** The tensors holding a matrix's SLoRB term. */
-export function slorbTensorNames(name: string): { scales: string; projection: string } {
-  return { scales: `${name}.slorbScales`, projection: `${name}.slorbProjection` };
+export function slorbTensorNames(name: string): { scales: string; projection: string; rowScales: string } {
+  return { scales: `${name}.slorbScales`, projection: `${name}.slorbProjection`, rowScales: `${name}.slorbRowScales` };
 }
 
 export function sparseMetaValue(info: Omit<SparseDiskInfo, 'version'>): string {
   const o: Record<string, unknown> = { format: info.format, version: info.quant || info.slorb ? 2 : 1, shape: info.shape, dtype: info.dtype };
   if (info.format === 'nm') { o.n = info.n; o.m = info.m; }
   if (info.quant) o.quant = { bits: info.quant.bits, groupSize: info.quant.groupSize, symmetric: info.quant.symmetric };
-  if (info.slorb) o.slorb = { groupSize: info.slorb.groupSize, projection: info.slorb.projection };
+  if (info.slorb) {
+    o.slorb = { groupSize: info.slorb.groupSize, projection: info.slorb.projection };
+    // Only int8 scales have row scales; a reader without this field then refuses int8 scales.
+    if (info.slorb.rowScales) (o.slorb as Record<string, unknown>).rowScales = true;
+  }
   return JSON.stringify(o);
 }
 
@@ -104,9 +108,9 @@ export function parseSparseMeta(name: string, value: string): SparseDiskInfo {
   if (r.slorb !== undefined) {
     const sl = r.slorb as Record<string, unknown>;
     if (r.version < 2 || typeof sl !== 'object' || sl === null || !Number.isSafeInteger(sl.groupSize) || (sl.groupSize as number) < 1 ||
-        typeof sl.projection !== 'boolean')
-      throw bad(`slorb must be { groupSize: positive integer, projection: boolean } in a version 2 description, got ${JSON.stringify(r.slorb)}`);
-    info.slorb = { groupSize: sl.groupSize as number, projection: sl.projection };
+        typeof sl.projection !== 'boolean' || (sl.rowScales !== undefined && typeof sl.rowScales !== 'boolean'))
+      throw bad(`slorb must be { groupSize: positive integer, projection: boolean, rowScales?: boolean } in a version 2 description, got ${JSON.stringify(r.slorb)}`);
+    info.slorb = { groupSize: sl.groupSize as number, projection: sl.projection, rowScales: sl.rowScales === true };
   }
   if (isQuantDType(r.dtype)) {
     const q = r.quant as Record<string, unknown> | undefined;

@@ -77,7 +77,7 @@ export class SafetensorsWriter {
       if (v instanceof SparseMatrix) {
         n += str(SPARSE_META_PREFIX + name) + 160;
         for (const part of Object.keys(v.parts())) n += one(`${name}.${part}`, 1);
-        if (v.slorb) n += 2 * one(`${name}.slorbProjection`, 2) + 48;
+        if (v.slorb) n += 3 * one(`${name}.slorbRowScales`, 2) + 64;
       } else {
         n += one(name, v instanceof Tensor ? v.ndim : isRaw(v) ? v.shape.length : 0);
       }
@@ -166,7 +166,7 @@ export class SafetensorsWriter {
       const sl = value.slorb;
       if (sl) {
         const names = slorbTensorNames(name);
-        for (const [tn, t] of [[names.scales, sl.scales], [names.projection, sl.projection]] as const) {
+        for (const [tn, t] of [[names.scales, sl.scales], [names.projection, sl.projection], [names.rowScales, sl.rowScales]] as const) {
           if (!t) continue;
           const data = t.toTypedArray();
           entries.push({ name: tn, dtype: toStDType(t.dtype), shape: [...t.shape], data, align: data.BYTES_PER_ELEMENT });
@@ -175,7 +175,7 @@ export class SafetensorsWriter {
       this.#claim(SPARSE_META_PREFIX + name);
       this.#sparseMeta[SPARSE_META_PREFIX + name] = sparseMetaValue({
         format: value.format, shape: [value.rows, value.cols], dtype: value.dtype, n: value.n, m: value.m, quant: value.quant,
-        slorb: sl ? { groupSize: sl.groupSize, projection: sl.projection !== undefined } : undefined,
+        slorb: sl ? { groupSize: sl.groupSize, projection: sl.projection !== undefined, rowScales: sl.rowScales !== undefined } : undefined,
       });
     } else if (isRaw(value)) {
       entries.push({ name, dtype: value.dtype, shape: [...value.shape], data: value.data, align: stAlignment(value.dtype) });

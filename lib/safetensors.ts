@@ -85,7 +85,7 @@ export class SafetensorsFile {
       }
       if (info.slorb) {
         const names = slorbTensorNames(name);
-        for (const tn of info.slorb.projection ? [names.scales, names.projection] : [names.scales]) {
+        for (const tn of [names.scales, ...(info.slorb.projection ? [names.projection] : []), ...(info.slorb.rowScales ? [names.rowScales] : [])]) {
           const e = this.#entries.get(tn)?.entry;
           if (!e) throw new FormatError(`'${path}': sparse matrix '${name}' has an SLoRB term but no tensor '${tn}'`);
           if (claimed.has(tn)) throw new FormatError(`'${path}': tensor '${tn}' is claimed by two sparse matrices`);
@@ -216,6 +216,7 @@ export class SafetensorsFile {
       const slorb = s.slorb && checkSlorb({
         groupSize: s.slorb.groupSize, scales: this.getTensor(names.scales).clone(),
         ...(s.slorb.projection ? { projection: this.getTensor(names.projection).clone() } : {}),
+        ...(s.slorb.rowScales ? { rowScales: this.getTensor(names.rowScales).clone() } : {}),
       }, s.shape[0], s.shape[1], 'slorb');
       return SparseMatrix._fromPacked(s.format, s.shape, s.dtype, s.n, s.m, stored, s.quant, slorb);
     } catch (e) {

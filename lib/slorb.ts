@@ -12,8 +12,10 @@ import { maskOf, matrixOf } from './training.js';
 
 /** The SLoRB term a SparseMatrix carries. Its tensors are shared, not copied. */
 export interface SlorbTerm {
-  /** S [rows, cols / groupSize], any float dtype. */
+  /** S [rows, cols / groupSize]: any float dtype, or int8 with `rowScales` (slorb.quantize). */
   scales: Tensor;
+  /** int8 scales only: [rows] float, S[r, i] = rowScales[r] · scales[r, i]. */
+  rowScales?: Tensor;
   /** k: inputs per group; must divide the weight's cols. AST's configs use 16. */
   groupSize: number;
   /** A general P [cols / groupSize, cols] replacing the group sums (AST's trainable projection). */
@@ -45,10 +47,10 @@ function checkFinite(t: Tensor, what: string): void {
     if (!Number.isFinite(v[i]!)) throw new NumericError(`${what}: element ${i} is ${v[i]}`);
 }
 
-function floatMatrix(t: unknown, rows: number, cols: number, what: string): Tensor {
+function floatMatrix(t: unknown, rows: number, cols: number, what: string, int8 = false): Tensor {
   checkTensor(t, what);
   const m = t as Tensor;
-  if (!isFloatDType(m.dtype)) throw new DTypeError(`${what}: expected a float dtype, got ${m.dtype}`);
+  if (!int8 && !isFloatDType(m.dtype)) throw new DTypeError(`${what}: expected a float dtype (or int8 with rowScales), got ${m.dtype}`);
   if (m.ndim !== 2 || m.shape[0] !== rows || m.shape[1] !== cols)
     throw new ShapeError(`${what}: expected [${rows}, ${cols}], got ${fmtShape(m.shape)}`);
   return m;
@@ -59,12 +61,27 @@ export function checkSlorb(v: unknown, rows: number, cols: number, what: string)
   if (typeof v !== 'object' || v === null) throw new ArgumentError(`${what}: expected { scales, groupSize, projection? }, got ${describe(v)}`);
   const o = v as Record<string, unknown>;
   for (const key of Object.keys(o))
-    if (key !== 'scales' && key !== 'groupSize' && key !== 'projection') throw new ArgumentError(`${what}.${key}: unknown field (expected scales, groupSize, projection)`);
+    if (!['scales', 'groupSize', 'projection', 'rowScales'].includes(key))
+      throw new ArgumentError(`${what}.${key}: unknown field (expected scales, groupSize, projection, rowScales)`);
   const groupSize = checkGroupSize(o.groupSize, cols, `${what}.groupSize`);
   const groups = cols / groupSize;
-  const scales = floatMatrix(o.scales, rows, groups, `${what}.scales`);
-  checkFinite(scales, `${what}.scales`);
+  const int8 = o.scales instanceof Tensor && o.scales.dtype === 'int8';
+  const scales = floatMatrix(o.scales, rows, groups, `${what}.scales`, int8);
   const term: SlorbTerm = { scales, groupSize };
+  if (int8) {
+    if (o.rowScales === undefined || o.rowScales === null)
+      throw new ArgumentError(`${what}.rowScales: int8 scales need a float tensor [${rows}] of row scales (slorb.quantize makes both)`);
+    checkTensor(o.rowScales, `${what}.rowScales`);
+    const rs = o.rowScales as Tensor;
+    if (!isFloatDType(rs.dtype)) throw new DTypeError(`${what}.rowScales: expected a float dtype, got ${rs.dtype}`);
+    if (rs.ndim !== 1 || rs.shape[0] !== rows) throw new ShapeError(`${what}.rowScales: expected [${rows}], got ${fmtShape(rs.shape)}`);
+    checkFinite(rs, `${what}.rowScales`);
+    term.rowScales = rs;
+  } else {
+    if (o.rowScales !== undefined && o.rowScales !== null)
+      throw new ArgumentError(`${what}.rowScales: only int8 scales take row scales, these are ${scales.dtype}`);
+    checkFinite(scales, `${what}.scales`);
+  }
   if (o.projection !== undefined && o.projection !== null) {
     term.projection = floatMatrix(o.projection, groups, cols, `${what}.projection`);
     checkFinite(term.projection, `${what}.projection`);
@@ -134,6 +151,36 @@ export const slorb = {
     return dtype === 'float32' ? t : t.to(dtype);
   },
 
+  /**
+   * S as int8 with one scale per row (symmetric: rowScales[r] = max_i |S[r, i]| / 127, rounded to
+   * `scaleDtype` first, then q = round(S / rowScale) clamped to ±127), for
+   * `slorb: { ...slorb.quantize(S), groupSize }`. At k = 16 the term then reads 1/16 byte per
+   * weight instead of 1/8 (bf16). Errors are at most half a step, rowScales[r] / 2, per scale.
+   */
+  quantize(scales: Tensor, options: { scaleDtype?: FloatDType } = {}): { scales: Tensor; rowScales: Tensor } {
+    checkTensor(scales, 'scales');
+    if (!isFloatDType(scales.dtype)) throw new DTypeError(`scales: expected a float dtype, got ${scales.dtype}`);
+    if (scales.ndim !== 2) throw new ShapeError(`scales: expected [rows, groups], got ${fmtShape(scales.shape)}`);
+    if (typeof options !== 'object' || options === null) throw new ArgumentError('options: expected an object');
+    const scaleDtype = options.scaleDtype ?? 'float32';
+    if (!isFloatDType(scaleDtype)) throw new DTypeError(`options.scaleDtype: expected a float dtype, got ${describe(scaleDtype)}`);
+    const [rows, G] = [scales.shape[0]!, scales.shape[1]!];
+    const s = scales.toFloat32Array();
+    checkFinite(scales, 'scales');
+    const amax = new Float32Array(rows);
+    for (let r = 0; r < rows; r++) for (let i = 0; i < G; i++) amax[r] = Math.max(amax[r]!, Math.abs(s[r * G + i]!));
+    // The row scales as stored (rounded to their dtype), so the codes are chosen for the scale used.
+    const rsT = Tensor.from(amax.map((a) => a / 127), [rows]).to(scaleDtype);
+    const rs = rsT.toFloat32Array();
+    const q = new Int8Array(rows * G);
+    for (let r = 0; r < rows; r++) {
+      if (!Number.isFinite(rs[r]!)) throw new NumericError(`scales: row ${r}'s scale ${amax[r]! / 127} overflows ${scaleDtype}`);
+      if (rs[r] === 0) continue;
+      for (let i = 0; i < G; i++) q[r * G + i] = Math.max(-127, Math.min(127, Math.round(s[r * G + i]! / rs[r]!)));
+    }
+    return { scales: Tensor.from(q, [rows, G], { dtype: 'int8' }), rowScales: rsT };
+  },
+
   /** P [cols/k, cols]: 'sum' (default) is the fixed 0/1 group-sum matrix, 'xavier' Xavier-uniform draws (AST's trainable P). */
   projection(cols: number, groupSize: number, options: { init?: 'sum' | 'xavier'; seed?: number } = {}): Tensor {
     if (!Number.isSafeInteger(cols) || cols < 0) throw new ShapeError(`cols: expected a non-negative integer, got ${describe(cols)}`);
@@ -163,6 +210,7 @@ export function slorbCall(term: SlorbTerm, rows: number, cols: number, x: ArrayB
   return {
     rows, cols, groups: cols / term.groupSize, groupSize: term.groupSize, n: layout.n,
     scales: term.scales.toTypedArray(), scalesDtype: term.scales.dtype,
+    rowScales: term.rowScales ? term.rowScales.toTypedArray() : null, rowScalesDtype: term.rowScales?.dtype ?? 'float32',
     proj: term.projection ? term.projection.toTypedArray() : null, projDtype: term.projection?.dtype ?? 'float32',
     x, xDtype, xTokStride: layout.xTokStride, xFeatStride: layout.xFeatStride,
     base, out, outDtype, outTokStride: layout.outTokStride, outRowStride: layout.outRowStride,

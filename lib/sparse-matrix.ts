@@ -208,7 +208,7 @@ export class SparseMatrix {
   /** Bytes of all parts together (and of the SLoRB term, if any). */
   get byteLength(): number {
     this.live();
-    let n = (this.slorb?.scales.byteLength ?? 0) + (this.slorb?.projection?.byteLength ?? 0);
+    let n = (this.slorb?.scales.byteLength ?? 0) + (this.slorb?.projection?.byteLength ?? 0) + (this.slorb?.rowScales?.byteLength ?? 0);
     for (const b of Object.values(this.#partBytes)) n += b!;
     return n;
   }
@@ -267,7 +267,7 @@ export class SparseMatrix {
   toString(): string {
     const nm = this.format === 'nm' ? ` ${this.n}:${this.m}` : '';
     const q = this.quant ? ` g${this.quant.groupSize}${this.quant.symmetric ? '' : ' asym'}` : '';
-    const slorb = this.slorb ? `, slorb k=${this.slorb.groupSize}` : '';
+    const slorb = this.slorb ? `, slorb k=${this.slorb.groupSize}${this.slorb.rowScales ? ' int8' : ''}` : '';
     return `SparseMatrix(${this.format}${nm}, ${fmtShape(this.shape)}, ${this.dtype}${q}, density ${this.density.toFixed(3)}${slorb})`;
   }
 
@@ -277,8 +277,6 @@ export class SparseMatrix {
       this.live();
       if (typeof options !== 'object' || options === null) throw new ArgumentError('options: expected an object');
       if (this.slorb) throw new ArgumentError("this matrix carries an SLoRB term, which the GPU kernels do not apply yet (docs/adapters.md)");
-      if (this.quant)
-        throw new DTypeError(`to(${JSON.stringify(device)}): ${this.dtype} weights have no GPU kernel yet; upload SparseMatrix.fromDense(m.toDense().to('float16'), ...) instead`);
       return deviceHooks(`${this}.to('${device}')`).matrixTo(this, device, options);
     } catch (e) {
       return Promise.reject(e);

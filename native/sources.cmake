@@ -63,10 +63,13 @@ set(SPARSEKIT_CUDA_SOURCES
   native/cuda/runtime/dynlib.cpp
   native/cuda/runtime/blas_libs.cpp
   native/cuda/runtime/gpu_layouts.cpp
+  native/cuda/runtime/gpu_quant_layouts.cpp
   native/cuda/kernels/spmm_tiled_csl.cu
   native/cuda/kernels/spmm_bitmap.cu
   native/cuda/kernels/spmm_sp24.cu
+  native/cuda/kernels/spmm_q4.cu
   native/cuda/kernels/reduce.cu
+  native/cuda/kernels/slorb.cu
 )
 # Test-only: the CPU model of the warp instructions and the replay of the CUDA kernels' thread
 # blocks (ctest's cuda_model_test and the sparsekit_test addon that vitest loads; never shipped).
@@ -74,4 +77,5 @@ set(SPARSEKIT_CUDA_REPLAY_SOURCES
   native/cuda/replay/warp_model.cpp
   native/cuda/replay/replay.cpp
   native/cuda/runtime/gpu_layouts.cpp
+  native/cuda/runtime/gpu_quant_layouts.cpp
 )

@@ -14,9 +14,10 @@ const IO_READ = 'header|ERR_FORMAT|inconsistent|fuzz';
 const KERNELS = ['test/kernels.test.ts', 'test/spmm.test.ts'];
 const SOLVERS = ['test/solvers.test.ts'];
 const CUDA = ['test/cuda-model.test.ts'];
+const CUDA_Q4 = ['test/cuda-q4-model.test.ts'];
 const MODEL = ['test/model.test.ts', 'ctest:model_test'];
 const QUANT = ['test/quant.test.ts'];
-const SLORB = ['test/slorb.test.ts'];
+const SLORB = ['test/slorb.test.ts', 'test/slorb-kernels.test.ts'];
 const ADAPTERS = ['test/adapters.test.ts'];
 const FUZZ = ['test/fuzz.test.ts'];
 const QUANT_IO = ['test/quant.test.ts', 'test/untrusted.test.ts'];
@@ -298,6 +299,41 @@ export default [
     why: 'split-K drops stages when the stage count is not a multiple of the split count',
   },
   {
+    id: 'q4-reg-row', area: 'cuda', file: 'native/cuda/kernels/q4_index.h',
+    from: 'return (lane >> 2) + 8 * (r & 1);', to: 'return (lane >> 2) + 8 * (r >> 1);', tests: CUDA_Q4,
+    why: 'the int4 A fragments take rows g / g + 8 from the wrong registers',
+  },
+  {
+    id: 'q4d-reg-col', area: 'cuda', file: 'native/cuda/kernels/q4_index.h',
+    from: 'return 2 * (lane & 3) + 8 * (r >> 1) + h;', to: 'return 2 * (lane & 3) + 8 * (r & 1) + h;', tests: CUDA_Q4,
+    why: 'the dense int4 fragment puts columns 8..15 of a k16 step in the registers of rows g + 8',
+  },
+  {
+    id: 'q4-zero-pair-row', area: 'cuda', file: 'native/cuda/kernels/q4_index.h',
+    from: '(((zero_word >> (16 * (r & 1))) & 0xfu) * 0x00010001u)', to: '(((zero_word >> (16 * (r >> 1))) & 0xfu) * 0x00010001u)', tests: CUDA_Q4,
+    why: 'asymmetric int4: rows g + 8 subtract the zero point of row g (and half the columns the other way round)',
+  },
+  {
+    id: 'q4-scale-row', area: 'cuda', file: 'native/cuda/kernels/q4_index.h',
+    from: 'uint16_t(scale_word >> (16 * row_hi))', to: 'uint16_t(scale_word >> (16 * (1 - row_hi)))', tests: CUDA_Q4,
+    why: 'accumulator rows g and g + 8 are scaled by each other\'s group scale',
+  },
+  {
+    id: 'q4-meta-step', area: 'cuda', file: 'native/cuda/kernels/q4_index.h',
+    from: 'SK_HD inline int q4s_meta_step(int lane) { return (lane & 3) >> 1; }', to: 'SK_HD inline int q4s_meta_step(int lane) { return lane & 1; }', tests: CUDA_Q4,
+    why: 'the 2:4 int4 metadata words land in the thread pair of the other sparsity selector',
+  },
+  {
+    id: 'q4-group-shift', area: 'cuda', file: 'native/cuda/kernels/q4_index.h',
+    from: 'group >= 128 ? 2 : group >= 64 ? 1 : 0;', to: 'group >= 128 ? 2 : 0;', tests: CUDA_Q4,
+    why: 'with 64-column groups every k32 step reads the scale of the wrong group',
+  },
+  {
+    id: 'q4-magic-bf16', area: 'cuda', file: 'native/cuda/kernels/q4_index.h',
+    from: 'return bf16 ? 0x43004300u : 0x64006400u;', to: 'return bf16 ? 0x43804380u : 0x64006400u;', tests: [...CUDA_Q4, 'ctest:cuda_model_test'],
+    why: 'bf16 magic number 256 instead of 128: a nibble OR-ed into its mantissa counts double',
+  },
+  {
     id: 'ldsm-a-col', area: 'cuda', file: 'native/cuda/kernels/mma_layout.h',
     from: 'return uint32_t((lane >> 4) * 8);', to: 'return uint32_t(((lane >> 3) & 1) * 8);', tests: CUDA,
     why: 'ldmatrix.x4 row addresses for A repeat the first k-half',
@@ -554,7 +590,27 @@ export default [
   {
     id: 'slorb-native-out-copy', area: 'adapters', file: 'native/solvers/slorb.cpp',
     from: 'if (a.out != static_cast<void*>(a.base) || a.out_dtype != DType::f32)', to: 'if (a.out_dtype == DType::f32)', tests: SLORB,
-    why: 'the condition of the final conversion inverted: from 4 tokens on, 16-bit outputs of a layer with an SLoRB term are never written',
+    why: 'the condition of the final conversion inverted: past the row-dots path (N > 32 on AVX-512, N >= 4 elsewhere), 16-bit outputs of a layer with an SLoRB term are never written',
+  },
+  {
+    id: 'slorb-int8-row-scale', area: 'adapters', file: 'native/solvers/slorb.cpp',
+    from: 'put(a.out, a.out_dtype, o, a.base[o] + row_scale(r) * buf[size_t((r - r0) * a.n + t)]);', to: 'put(a.out, a.out_dtype, o, a.base[o] + buf[size_t((r - r0) * a.n + t)]);', tests: SLORB,
+    why: "int8 S's row scales are dropped by the AVX-512 row-dots path: the term is off by the scale",
+  },
+  {
+    id: 'slorb-dots-tail', area: 'adapters', file: 'native/solvers/slorb_avx512.cpp',
+    from: 'if (i < G) step(i, __mmask16((1u << (G - i)) - 1));', to: 'if (i < G) step(i, __mmask16(0));', tests: SLORB,
+    why: 'the row dots skip the last G mod 16 groups (G not a multiple of 16)',
+  },
+  {
+    id: 'slorb-dots-odd-row', area: 'adapters', file: 'native/solvers/slorb_avx512.cpp',
+    from: 'if (r < r1) tokens<T, 1>', to: 'if (false) tokens<T, 1>', tests: SLORB,
+    why: 'the row dots (2 rows per block) leave the last row of an odd slice without its term',
+  },
+  {
+    id: 'slorb-quantize-stored-scale', area: 'adapters', file: 'lib/slorb.ts',
+    from: 'const rs = rsT.toFloat32Array();', to: 'const rs = amax.map((a) => a / 127);', tests: SLORB,
+    why: 'slorb.quantize picks the int8 codes for the unrounded row scale, not the float16 one stored',
   },
   {
     id: 'slorb-disk-version', area: 'adapters', file: 'lib/safetensors-format.ts',

@@ -5,17 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import { SparseMatrix, Tensor, type FloatDType } from '../lib/index.js';
 import { replayAddon } from './replay-addon.js';
-import { rng, valuesOf } from './reference.js';
+import { halfUlp16 as halfUlp, linearRef, rng, valuesOf } from './reference.js';
 
 type Kernel = 'tiled-csl' | 'bitmap' | 'sp24' | 'sp24-k32';
 type OutDType = 'float32' | 'float16' | 'bfloat16';
 
-// Half an ulp of |v| in `out` (f16's subnormal spacing as the floor): the reduction kernel's one rounding.
-function halfUlp(out: OutDType, v: number): number {
-  if (out === 'float32' || v === 0) return out === 'float16' ? 2 ** -25 : 0;
-  const e = Math.floor(Math.log2(Math.abs(v)));
-  return out === 'float16' ? 2 ** (Math.max(e, -14) - 11) : 2 ** (e - 8);
-}
 
 function maskOf(rows: number, cols: number, density: number, seed: number): Uint8Array {
   const r = rng(seed);
@@ -34,16 +28,10 @@ function check(kernel: Kernel, dtype: FloatDType, M: number, K: number, N: numbe
     : SparseMatrix.fromDense(w, { format: kernel as 'tiled-csl' | 'bitmap', mask });
   const y = replayAddon.cudaReplay(s.desc(), x.toTypedArray() as Uint16Array, N, kernel, splitK, 0, outDtype);
   const representable = outDtype === 'float32' ? y : Tensor.from(y, [N, M]).to(outDtype).to('float32').toTypedArray() as Float32Array;
-  const a = valuesOf(s.toDense());
-  const b = valuesOf(x);
+  const ref = linearRef(valuesOf(s.toDense()), valuesOf(x), M, K, N);
   for (let n = 0; n < N; n++)
     for (let m = 0; m < M; m++) {
-      let want = 0, mag = 0;
-      for (let k = 0; k < K; k++) {
-        const t = a[m * K + k]! * b[n * K + k]!;
-        want += t;
-        mag += Math.abs(t);
-      }
+      const want = ref.y[n * M + m]!, mag = ref.mag[n * M + m]!;
       const got = y[n * M + m]!;
       if (!(Math.abs(got - want) <= 1e-6 * mag * (splitK + 1) + 1.0001 * halfUlp(outDtype, want) + 1e-30) || representable[n * M + m] !== got)
         throw new Error(`${kernel} ${dtype}->${outDtype} [${M}x${K}] N=${N} density ${density} splitK ${splitK}: y[${n},${m}] = ${got}, want ${want}`);

@@ -36,7 +36,7 @@ function each(strategy: (typeof STRATEGIES)[number], fn: (out: Buffer, seed: See
 describe('fuzzer strategies', () => {
   it('the corpus covers every packed format, quantized and SLoRB matrices', () => {
     const names = corpus.map((c) => c.name).join(' ');
-    for (const f of ['dense', 'csr', 'bitmap', 'nm', 'tiled-csl', 'int4', 'int8', 'asym', 'slorb']) expect(names).toContain(f);
+    for (const f of ['dense', 'csr', 'bitmap', 'nm', 'tiled-csl', 'int4', 'int8', 'asym', 'slorb', 'slorb-int8']) expect(names).toContain(f);
   });
 
   it('are deterministic per case seed', () => {

@@ -2,7 +2,8 @@
 // tested here on the CPU; bench:gpu reports on a GPU whether it picked the fastest format.
 import { describe, expect, it } from 'vitest';
 import {
-  DTypeError, GPU_AUTO_WINDOWS, H100_MODEL, SparseMatrix, Tensor, chooseGpuFormat, devices, gpuFormatBytes, predictGpuSeconds,
+  DTypeError, GPU_AUTO_WINDOWS, H100_MODEL, SparseMatrix, Tensor, chooseGpuFormat, devices, gpuFormatBytes, gpuInt4Bytes,
+  predictGpuInt4Seconds, predictGpuSeconds,
   type WeightStats,
 } from '../lib/index.js';
 
@@ -94,5 +95,32 @@ describe('GPU format auto', () => {
     const m = SparseMatrix.fromDense(masked(32, 64, (r, c) => (r + c) % 3 === 0, 6), { format: 'csr' });
     await expect(m.to('cuda', { format: 'auto', expectedN: 8 })).rejects.toMatchObject({ code: 'ERR_DEVICE' });
     await expect(m.to('cuda', null as unknown as object)).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
+  });
+});
+
+describe('GPU cost model: int4 weights', () => {
+  it('the int4 layouts\' bytes are the host bytes for aligned symmetric weights, plus padding and 16-bit zero points', () => {
+    for (const format of ['dense', 'nm'] as const)
+      for (const groupSize of [32, 128]) {
+        const w = Tensor.randn([64, 256], { seed: 3 });
+        const s = SparseMatrix.fromDense(w, { format, ...(format === 'nm' ? { n: 2, m: 4, prune: 'magnitude' as const } : {}),
+          quantize: { bits: 4, groupSize } });
+        expect(gpuInt4Bytes({ format, rows: 64, cols: 256, groupSize, symmetric: true })).toBe(s.byteLength);
+      }
+    // 2:4 g128 on 11008 x 4096: 3.125 bits per weight; asymmetric adds 2 bytes per group.
+    const w = { format: 'nm' as const, rows: 11008, cols: 4096, groupSize: 128, symmetric: true };
+    expect(gpuInt4Bytes(w) * 8 / (11008 * 4096)).toBeCloseTo(3.125, 6);
+    expect(gpuInt4Bytes({ ...w, symmetric: false }) - gpuInt4Bytes(w)).toBe(11008 * 32 * 2);
+    expect(gpuInt4Bytes({ ...w, rows: 11001, cols: 4064, groupSize: 32 })).toBe(11008 * 4096 * 3 / 8 + 11008 * 127 * 2);
+  });
+
+  it('decode is memory-bound: int4 2:4 predicted faster than int4 dense, both far faster than fp16 dense', () => {
+    const shape = { rows: 11008, cols: 4096, groupSize: 128, symmetric: true };
+    const dense16 = predictGpuSeconds('dense', { rows: 11008, cols: 4096, dtype: 'float16', nnz: 11008 * 4096 }, 1);
+    const d4 = predictGpuInt4Seconds({ ...shape, format: 'dense' }, 1), s4 = predictGpuInt4Seconds({ ...shape, format: 'nm' }, 1);
+    expect(s4).toBeLessThan(d4);
+    expect(d4).toBeLessThan(0.35 * dense16);
+    // At large N the tensor cores bound it: 2:4 halves the flops.
+    expect(predictGpuInt4Seconds({ ...shape, format: 'nm' }, 4096)).toBeLessThan(predictGpuInt4Seconds({ ...shape, format: 'dense' }, 4096));
   });
 });

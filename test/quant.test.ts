@@ -296,35 +296,44 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
 
   it("activations: 'int8' rounds x per weight group exactly as documented (VNNI), fp32 elsewhere", () => {
     let seed = 900;
-    const vnni = ISAS.includes('avx512') && info.features.avx512vnni === true;
-    for (const [M, K, G] of [[37, 256, 32], [21, 384, 128], [9, 512, 64], [5, 256, 256]] as const)
+    const vnni = ISAS.includes('avx512') && info.features.avx512vnni === true && info.features.avx512vbmi === true;
+    // 128-column tails of 32, 64, 96 and a lone partial block (the dense and 2:4 kernels run 128
+    // columns x 4 rows per step), every group size, row counts off the 4-row step; N > 1 (2:4 4-bit
+    // has an int8 kernel up to N = 64, everything else stays fp32 there).
+    for (const [M, K, G, N] of [[37, 256, 32, 1], [21, 384, 128, 1], [9, 512, 64, 1], [5, 256, 256, 1], [13, 160, 32, 1], [7, 320, 64, 1],
+      [11, 224, 32, 1], [6, 32, 32, 1], [10, 64, 64, 1], [3, 1408, 128, 1], [9, 224, 32, 3], [5, 384, 128, 16], [4, 512, 256, 2], [3, 320, 64, 64]] as const)
       for (const f of FORMATS)
         for (const v of VARIANTS) {
           const q = pack(makeWeight(M, K, seed++, f.format === 'bitmap'), M, K, f, { ...v, groupSize: G });
           const wq = valuesOf(q.toDense());
-          const xv = Tensor.randn([1, K], { seed: seed++ }).toFloat32Array();
-          for (let k = 0; k < K; k += 37) xv[k]! *= 30;  // outlier channels
-          const x = Tensor.from(xv, [1, K]);
-          // Independent reference of the rounding: s = fp32(max|x| / 127) per group, xq = round-half-even(fp32(x / s)).
-          const xd = new Float64Array(K);
-          for (let g = 0; g < K / G; g++) {
-            let amax = 0;
-            for (let k = g * G; k < (g + 1) * G; k++) amax = Math.max(amax, Math.abs(xv[k]!));
-            const sx = amax > 0 ? Math.fround(amax / 127) : 1;
-            for (let k = g * G; k < (g + 1) * G; k++) {
-              const t = Math.fround(xv[k]! / sx), fl = Math.floor(t), d = t - fl;
-              const r = d > 0.5 || (d === 0.5 && fl % 2 !== 0) ? fl + 1 : fl;
-              xd[k] = Math.max(-127, Math.min(127, r)) * sx;
+          const xv = Tensor.randn([N, K], { seed: seed++ }).toFloat32Array();
+          for (let k = 0; k < N * K; k += 37) xv[k]! *= 30;  // outlier channels
+          const x = Tensor.from(xv, [N, K]);
+          // Independent reference of the rounding, per activation vector: s = fp32(max|x| / 127) per group, xq = round-half-even(fp32(x / s)).
+          const xd = new Float64Array(K * N), xt = new Float64Array(K * N);  // k-major for matmulRef
+          for (let j = 0; j < N; j++)
+            for (let g = 0; g < K / G; g++) {
+              let amax = 0;
+              for (let k = g * G; k < (g + 1) * G; k++) amax = Math.max(amax, Math.abs(xv[j * K + k]!));
+              const sx = amax > 0 ? Math.fround(amax / 127) : 1;
+              for (let k = g * G; k < (g + 1) * G; k++) {
+                const t = Math.fround(xv[j * K + k]! / sx), fl = Math.floor(t), d = t - fl;
+                const r = d > 0.5 || (d === 0.5 && fl % 2 !== 0) ? fl + 1 : fl;
+                xd[k * N + j] = Math.max(-127, Math.min(127, r)) * sx;
+                xt[k * N + j] = xv[j * K + k]!;
+              }
             }
-          }
-          const label = `${f.format}${f.n ?? ''}:${f.m ?? ''} ${v.bits}b ${v.symmetric ? 'sym' : 'asym'} g${G}`;
+          const label = `${f.format}${f.n ?? ''}:${f.m ?? ''} ${v.bits}b ${v.symmetric ? 'sym' : 'asym'} g${G} N=${N}`;
+          const int8Kernel = N === 1 || (f.format === 'nm' && f.n === 2 && f.m === 4 && v.bits === 4);
           for (const isa of ISAS) {
             setIsa(isa);
-            const kernel = selectedKernel(q, 1, { activations: 'int8' });
+            const kernel = selectedKernel(q, N, { activations: 'int8' });
             const rounds = kernel.includes('_x8_');
-            expect(rounds, `${isa} ${kernel}`).toBe(vnni && isa === 'avx512');
-            const want = matmulRef(wq, rounds ? xd : Float64Array.from(xv), M, K, 1);
-            const got = valuesOf(linear.sync(x, q, null, { activations: 'int8' }));
+            expect(rounds, `${isa} ${kernel} ${label}`).toBe(vnni && isa === 'avx512' && int8Kernel);
+            const want = matmulRef(wq, rounds ? xd : xt, M, K, N);
+            const y = valuesOf(linear.sync(x, q, null, { activations: 'int8' }));
+            const got = new Float64Array(M * N);
+            for (let j = 0; j < N; j++) for (let r = 0; r < M; r++) got[r * N + j] = y[j * M + r]!;
             expectClose(got, want.c, want.mag, OUT_RTOL.float32!, K, `${isa} ${kernel} ${label}`);
           }
         }
@@ -357,6 +366,8 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
         cases[`qspmm_outer_${name}_${b}_avx512`] = { w: mk(fmt, bits), n: 16, isa: 'avx512' };
         cases[`qspmm_gemv_${name}_${b}_x8_vnni`] = { w: mk(fmt, bits), n: 1, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
       }
+    cases.qspmm_gemv_nm24_int4_x8_vnni = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 1, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
+    cases.qspmm_gemm_nm24_int4_x8_vnni = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     expect(Object.keys(cases).sort()).toEqual([...names].sort());
     try {
       for (const [name, c] of Object.entries(cases)) {

@@ -46,6 +46,30 @@ export function matmulRef(a: Float64Array, b: Float64Array, M: number, K: number
   return { c, mag };
 }
 
+/** y[n][m] = sum_k a[m][k] x[n][k] (the GPU kernels' nn.Linear orientation) in float64, plus sum |terms|. */
+export function linearRef(a: Float64Array, x: Float64Array, M: number, K: number, N: number) {
+  const y = new Float64Array(N * M), mag = new Float64Array(N * M);
+  for (let n = 0; n < N; n++)
+    for (let m = 0; m < M; m++) {
+      let s = 0, g = 0;
+      for (let k = 0; k < K; k++) {
+        const t = a[m * K + k]! * x[n * K + k]!;
+        s += t;
+        g += Math.abs(t);
+      }
+      y[n * M + m] = s;
+      mag[n * M + m] = g;
+    }
+  return { y, mag };
+}
+
+/** Half an ulp of |v| in a 16-bit output (f16's subnormal spacing as the floor; 0 for float32): one rounding. */
+export function halfUlp16(out: 'float32' | 'float16' | 'bfloat16', v: number): number {
+  if (out === 'float32' || v === 0) return out === 'float16' ? 2 ** -25 : 0;
+  const e = Math.floor(Math.log2(Math.abs(v)));
+  return out === 'float16' ? 2 ** (Math.max(e, -14) - 11) : 2 ** (e - 8);
+}
+
 /** Deterministic xorshift PRNG for test data shapes and masks. */
 export function rng(seed: number) {
   let s = seed >>> 0 || 1;

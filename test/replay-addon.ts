@@ -5,8 +5,10 @@ import { packageRoot, type MatrixDesc } from '../lib/native.js';
 
 export interface ReplayAddon {
   /** CPU replay of a CUDA kernel: y [n, rows] float32 = x [n, cols] (16-bit) times the matrix transposed. */
-  cudaReplay(m: MatrixDesc, x: Uint16Array, n: number, kernel: 'tiled-csl' | 'bitmap' | 'sp24' | 'sp24-k32', splitK: number, bn: number,
-    outDtype?: 'float32' | 'float16' | 'bfloat16'): Float32Array;
+  cudaReplay(m: MatrixDesc, x: Uint16Array, n: number, kernel: 'tiled-csl' | 'bitmap' | 'sp24' | 'sp24-k32' | 'q4-dense' | 'q4-sp24',
+    splitK: number, bn: number, outDtype?: 'float32' | 'float16' | 'bfloat16',
+    /** int4 kernels: the activations' dtype; mutation: a deliberately wrong GPU layout (tests only). */
+    options?: { xDtype?: 'float16' | 'bfloat16' | 'float32'; mutation?: number }): Float32Array;
 }
 
 export const replayAddon: ReplayAddon = loadAddon<ReplayAddon>(packageRoot(), 'sparsekit_test');

@@ -10,6 +10,7 @@ import {
 } from '../lib/index.js';
 import { runCli } from '../lib/cli/main.js';
 import { OUT_RTOL, expectClose, rng, valuesOf } from './reference.js';
+import { linearRef } from './slorb-ref.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sparsekit-slorb-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -70,28 +71,6 @@ describe('slorb.init and slorb.projection', () => {
 });
 
 /** y[t, r] = Σ_j Wm[r, j] x[t, j] + Σ_i S[r, i] (P x_t)_i (+ bias), and Σ|terms| for the error bound. */
-function linearRef(wm: Float64Array, s: Float64Array, p: Float64Array | null, x: Float64Array, M: number, K: number, N: number, k: number,
-                   bias: Float64Array | null) {
-  const G = K / k;
-  const y = new Float64Array(N * M), mag = new Float64Array(N * M);
-  for (let t = 0; t < N; t++) {
-    const g = new Float64Array(G), gmag = new Float64Array(G);
-    for (let i = 0; i < G; i++) for (let j = 0; j < K; j++) {
-      const pij = p ? p[i * K + j]! : Math.floor(j / k) === i ? 1 : 0;
-      g[i] += pij * x[t * K + j]!;
-      gmag[i] += Math.abs(pij * x[t * K + j]!);
-    }
-    for (let r = 0; r < M; r++) {
-      let acc = bias ? bias[r]! : 0, m = Math.abs(acc);
-      for (let j = 0; j < K; j++) { acc += wm[r * K + j]! * x[t * K + j]!; m += Math.abs(wm[r * K + j]! * x[t * K + j]!); }
-      for (let i = 0; i < G; i++) { acc += s[r * G + i]! * g[i]!; m += Math.abs(s[r * G + i]!) * gmag[i]!; }
-      y[t * M + r] = acc;
-      mag[t * M + r] = m;
-    }
-  }
-  return { y, mag };
-}
-
 describe('linear() and spmm() with an SLoRB term', () => {
   const FORMATS: Format[] = ['dense', 'csr', 'bitmap', 'nm', 'tiled-csl'];
   for (const [M, K, k] of [[37, 64, 16], [130, 96, 32], [1, 16, 16]] as const)
@@ -226,7 +205,10 @@ describe('SLoRB on disk', () => {
       return path;
     };
     const load = async (path: string) => { using f = await loadSafetensors(path); return f.get('w'); };
+    const q8 = slorb.quantize(S);
     const ok = await write('ok', { slorb: { groupSize: 16, projection: false } }, { 'w.slorbScales': S });
+    const ok8 = await write('ok8', { slorb: { groupSize: 16, projection: false, rowScales: true } }, { 'w.slorbScales': q8.scales, 'w.slorbRowScales': q8.rowScales });
+    expect(((await load(ok8)) as SparseMatrix).slorb?.rowScales?.shape).toEqual([M]);
     expect(((await load(ok)) as SparseMatrix).slorb?.groupSize).toBe(16);
     const cases: [string, Record<string, unknown>, Record<string, Tensor>, RegExp][] = [
       ['k-not-dividing', { slorb: { groupSize: 24, projection: false } }, { 'w.slorbScales': S }, /groupSize: 24 does not divide/],
@@ -237,6 +219,13 @@ describe('SLoRB on disk', () => {
       ['nan', { slorb: { groupSize: 16, projection: false } }, { 'w.slorbScales': Tensor.from(new Float32Array(M * 4).fill(Infinity), [M, 4]) }, /scales: element 0 is Infinity/],
       ['v1', { version: 1, slorb: { groupSize: 16, projection: false } }, { 'w.slorbScales': S }, /version 2 description/],
       ['bad-type', { slorb: { groupSize: 16, projection: 'yes' } }, { 'w.slorbScales': S }, /slorb must be/],
+      // int8 scales (slorb.quantize) and their row scales
+      ['rs-missing', { slorb: { groupSize: 16, projection: false, rowScales: true } }, { 'w.slorbScales': q8.scales }, /no tensor 'w.slorbRowScales'/],
+      ['rs-not-declared', { slorb: { groupSize: 16, projection: false } }, { 'w.slorbScales': q8.scales }, /rowScales: int8 scales need/],
+      ['rs-on-float', { slorb: { groupSize: 16, projection: false, rowScales: true } }, { 'w.slorbScales': S, 'w.slorbRowScales': q8.rowScales }, /only int8 scales take row scales/],
+      ['rs-shape', { slorb: { groupSize: 16, projection: false, rowScales: true } }, { 'w.slorbScales': q8.scales, 'w.slorbRowScales': Tensor.randn([M + 1], { seed: 1 }) }, /rowScales: expected \[24\]/],
+      ['rs-inf', { slorb: { groupSize: 16, projection: false, rowScales: true } }, { 'w.slorbScales': q8.scales, 'w.slorbRowScales': Tensor.from(new Float32Array(M).fill(-Infinity)) }, /rowScales: element 0 is -Infinity/],
+      ['rs-type', { slorb: { groupSize: 16, projection: false, rowScales: 1 } }, { 'w.slorbScales': q8.scales }, /slorb must be/],
     ];
     for (const [name, meta, extra, msg] of cases) {
       const path = await write(name, meta, extra);

@@ -349,6 +349,7 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   feat.Set("avx512vl", f.avx512vl);
   feat.Set("avx512dq", f.avx512dq);
   feat.Set("avx512bf16", f.avx512bf16);
+  feat.Set("avx512vbmi", f.avx512vbmi);
   feat.Set("avx512vbmi2", f.avx512vbmi2);
   feat.Set("avx512fp16", f.avx512fp16);
   feat.Set("avx512vnni", f.avx512vnni);

@@ -265,10 +265,6 @@ Napi::Value CudaUploadMatrixAsync(const Napi::CallbackInfo& info) {
   MatrixView a;
   std::vector<Napi::Value> keep;
   if (!get_matrix(env, info[1], &a, &keep)) return env.Undefined();
-  if (a.quant.on()) {
-    throw_status(env, Status::Error(ErrorCode::dtype, "quantized weights have no GPU kernel yet; dequantize with toDense() first"));
-    return env.Undefined();
-  }
   SkMatrixDesc d{};
   d.format = int(a.format);
   d.dtype = int(a.dtype);
@@ -276,7 +272,11 @@ Napi::Value CudaUploadMatrixAsync(const Napi::CallbackInfo& info) {
   d.cols = a.cols;
   d.n = a.n;
   d.m = a.m;
-  for (int p = 0; p < 6; ++p) { d.parts[p] = a.parts[p].data; d.part_bytes[p] = a.parts[p].bytes; }
+  static_assert(int(Part::kNumParts) == 8, "SkMatrixDesc carries every part");
+  for (int p = 0; p < 8; ++p) { d.parts[p] = a.parts[p].data; d.part_bytes[p] = a.parts[p].bytes; }
+  d.quant_bits = a.quant.bits;
+  d.quant_group = a.quant.group;
+  d.quant_asym = a.quant.asym ? 1 : 0;
   struct Uploaded {
     void* handle = nullptr;
     uint64_t bytes = 0;
@@ -302,7 +302,7 @@ Napi::Value CudaReleaseMatrix(const Napi::CallbackInfo& info) {
 }
 
 // The operands of cudaSpmmAsync / cudaBenchAsync / cudaSelectedKernel: (matrix, x, n, outDtype, y,
-// splitK, opts) with opts = { backend: 0|1|2, layout: 0|1, bias: handle|null, biasDtype: string }.
+// splitK, opts) with opts = { backend: 0|1|2, layout: 0|1, bias: handle|null, biasDtype: string, xDtype?: string }.
 // x and y may be null for cudaSelectedKernel.
 struct SpmmOperands {
   const SkCudaApi* api = nullptr;
@@ -340,6 +340,14 @@ bool get_spmm_operands(const Napi::CallbackInfo& info, SpmmOperands* o, bool buf
   Napi::Object opt = info[6].As<Napi::Object>();
   a.backend = opt.Get("backend").IsNumber() ? opt.Get("backend").As<Napi::Number>().Int32Value() : SK_BACKEND_AUTO;
   a.layout = opt.Get("layout").IsNumber() ? opt.Get("layout").As<Napi::Number>().Int32Value() : SK_LAYOUT_NK;
+  if (opt.Get("xDtype").IsString()) {  // int4 weights: the activations' dtype (float weights: x has theirs)
+    DType xd;
+    if (!dtype_from_name(opt.Get("xDtype").As<Napi::String>().Utf8Value().c_str(), &xd)) {
+      throw_error(env, ErrorCode::dtype, "xDtype: unknown dtype");
+      return false;
+    }
+    a.x_dtype = int(xd);
+  }
   Napi::Value bias = opt.Get("bias");
   if (!bias.IsNull() && !bias.IsUndefined()) {
     DeviceBuf* b = unwrap<DeviceBuf>(env, bias, "bias");

@@ -32,10 +32,11 @@ bool int_field(Napi::Env env, const Napi::Object& o, const char* key, int64_t lo
   return true;
 }
 
-bool dtype_field(Napi::Env env, const Napi::Object& o, const char* key, DType* out) {
+bool dtype_field(Napi::Env env, const Napi::Object& o, const char* key, DType* out, bool int8_too = false) {
   Napi::Value v = o.Get(key);
-  if (!v.IsString() || !dtype_from_name(v.As<Napi::String>().Utf8Value().c_str(), out) || !dtype_is_float(*out))
-    return bad(env, ErrorCode::dtype, std::string(key) + " must be float32, float16 or bfloat16");
+  if (!v.IsString() || !dtype_from_name(v.As<Napi::String>().Utf8Value().c_str(), out) ||
+      !(dtype_is_float(*out) || (int8_too && *out == DType::i8)))
+    return bad(env, ErrorCode::dtype, std::string(key) + " must be float32, float16 or bfloat16" + (int8_too ? " or int8" : ""));
   return true;
 }
 
@@ -63,7 +64,7 @@ bool get_slorb(Napi::Env env, const Napi::Value& v, SlorbArgs* args, std::vector
       !int_field(env, o, "groupSize", 1, &a.group_size) || !int_field(env, o, "n", 0, &a.n) ||
       !int_field(env, o, "xTokStride", 0, &a.x_tok_stride) || !int_field(env, o, "xFeatStride", 0, &a.x_feat_stride) ||
       !int_field(env, o, "outTokStride", 0, &a.out_tok_stride) || !int_field(env, o, "outRowStride", 0, &a.out_row_stride) ||
-      !dtype_field(env, o, "scalesDtype", &a.scales_dtype) || !dtype_field(env, o, "xDtype", &a.x_dtype) ||
+      !dtype_field(env, o, "scalesDtype", &a.scales_dtype, true) || !dtype_field(env, o, "xDtype", &a.x_dtype) ||
       !dtype_field(env, o, "outDtype", &a.out_dtype))
     return false;
   if (a.rows > (int64_t(1) << 31) || a.cols > (int64_t(1) << 31) || a.groups > a.cols || a.n > (int64_t(1) << 31))
@@ -80,6 +81,13 @@ bool get_slorb(Napi::Env env, const Napi::Value& v, SlorbArgs* args, std::vector
     return false;
   a.base = static_cast<float*>(const_cast<void*>(base));
   a.out = const_cast<void*>(out);
+  // int8 scales come with one float scale per row, and only they do.
+  Napi::Value rs = o.Get("rowScales");
+  const bool has_rs = !rs.IsNull() && !rs.IsUndefined();
+  if (has_rs != (a.scales_dtype == DType::i8)) return bad(env, ErrorCode::argument, "rowScales must be given exactly when scales are int8");
+  if (has_rs && (!dtype_field(env, o, "rowScalesDtype", &a.row_scales_dtype) ||
+                 !buffer_field(env, o, "rowScales", a.row_scales_dtype, uint64_t(a.rows), &a.row_scales, keep)))
+    return false;
   Napi::Value p = o.Get("proj");
   if (!p.IsNull() && !p.IsUndefined()) {
     if (!dtype_field(env, o, "projDtype", &a.proj_dtype) ||

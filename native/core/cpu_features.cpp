@@ -34,6 +34,7 @@ CpuFeatures detect() {
     f.avx512dq = b & (1u << 17);
     f.avx512bw = b & (1u << 30);
     f.avx512vl = b & (1u << 31);
+    f.avx512vbmi = c & (1u << 1);
     f.avx512vbmi2 = c & (1u << 6);
     f.avx512vnni = c & (1u << 11);
     f.avx512fp16 = d & (1u << 23);

@@ -22,7 +22,7 @@
 #define SK_TARGET_BEGIN_AVX512BF16                                                                          \
   _Pragma("clang attribute push(__attribute__((target(\"avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi2,avx512bf16,fma,f16c\"))), apply_to = function)")
 #define SK_TARGET_BEGIN_AVX512VNNI                                                                          \
-  _Pragma("clang attribute push(__attribute__((target(\"avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi2,avx512vnni,fma,f16c\"))), apply_to = function)")
+  _Pragma("clang attribute push(__attribute__((target(\"avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx512vbmi2,avx512vnni,fma,f16c\"))), apply_to = function)")
 #define SK_TARGET_END _Pragma("clang attribute pop")
 #else
 // GCC 12's zmm->ymm cast intrinsics read an "undefined" register and warn about it (harmless):
@@ -35,7 +35,7 @@
 #define SK_TARGET_BEGIN_AVX512BF16 SK_AVX512_GCC_DIAGNOSTICS \
   _Pragma("GCC push_options") _Pragma("GCC target(\"avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi2,avx512bf16,fma,f16c\")")
 #define SK_TARGET_BEGIN_AVX512VNNI SK_AVX512_GCC_DIAGNOSTICS \
-  _Pragma("GCC push_options") _Pragma("GCC target(\"avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi2,avx512vnni,fma,f16c\")")
+  _Pragma("GCC push_options") _Pragma("GCC target(\"avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx512vbmi2,avx512vnni,fma,f16c\")")
 #define SK_TARGET_END _Pragma("GCC pop_options")
 #endif
 #else

@@ -148,6 +148,9 @@ thread_local Scratch t_scratch;
 
 }  // namespace
 
+// Rows per kernel call when an epilogue follows (cpu/spmm.h RowEpilogue).
+constexpr int64_t kEpilogueRows = 96;  // a multiple of the blocked kernels' 12- and 16-row steps
+
 Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* epilogue) {
   if (a.rows == 0 || args.n == 0) return Status::Ok();
   const SpmmKernel k = select_spmm_kernel(a, args.n, active_isa(), args.b_dtype, args.activations);
@@ -192,8 +195,15 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* ep
     const bool bf16 = k.layout == XLayout::n_major_bf16 || k.layout == XLayout::k_pairs_bf16;
     Activations x{bf16 ? nullptr : xbuf, args.n, kp, ld, ws_bytes ? ws + size_t(t) * ws_bytes : nullptr,
                   bf16 ? reinterpret_cast<const uint16_t*>(xbuf) : nullptr};
-    k.fn(a, x, r0, r1, out);
-    if (epilogue) epilogue->fn(epilogue->ctx, r0, r1);
+    if (!epilogue) return k.fn(a, x, r0, r1, out);
+    // In slices of a few aligned rows, so the epilogue finds the rows the kernel just wrote still
+    // in L1 and its reads interleave with the kernel's weight stream.
+    const int64_t slice = std::max<int64_t>(align, kEpilogueRows / align * align);
+    for (int64_t s = r0; s < r1; s += slice) {
+      const int64_t e = std::min(r1, s + slice);
+      k.fn(a, x, s, e, out);
+      epilogue->fn(epilogue->ctx, s, e);
+    }
   });
   scratch.trim();
   return Status::Ok();

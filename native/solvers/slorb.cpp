@@ -23,6 +23,14 @@ void decode(const void* p, DType t, int64_t offset, int64_t n, float* dst) {
   }
 }
 
+// One output value; the float dtypes inline (a call per element cost more than the dots at N = 16).
+inline void put(void* out, DType t, int64_t o, float v) {
+  if (t == DType::f32) static_cast<float*>(out)[o] = v;
+  else if (t == DType::bf16) static_cast<uint16_t*>(out)[o] = f32_to_bf16(v);
+  else if (t == DType::f16) static_cast<uint16_t*>(out)[o] = f32_to_f16(v);
+  else store_from_f32(out, t, size_t(o), v);
+}
+
 // Eight partial sums: the compiler keeps them in vector lanes without reassociating on its own.
 float dot(const float* a, const float* b, int64_t n) {
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -42,8 +50,11 @@ Status SlorbTerm::prepare(const SlorbArgs& a) {
   if (!a.proj && a.groups * a.group_size != a.cols)
     return Status::Error(ErrorCode::shape, "slorb: group size " + std::to_string(a.group_size) + " times " + std::to_string(a.groups) +
                                                " groups is not the " + std::to_string(a.cols) + " inputs");
-  if (!dtype_is_float(a.scales_dtype) || !dtype_is_float(a.x_dtype) || !dtype_is_float(a.out_dtype) || (a.proj && !dtype_is_float(a.proj_dtype)))
-    return Status::Error(ErrorCode::dtype, "slorb: scales, projection, activations and output must be float dtypes");
+  if (!(dtype_is_float(a.scales_dtype) || a.scales_dtype == DType::i8) || !dtype_is_float(a.x_dtype) || !dtype_is_float(a.out_dtype) ||
+      (a.proj && !dtype_is_float(a.proj_dtype)))
+    return Status::Error(ErrorCode::dtype, "slorb: projection, activations and output must be float dtypes, scales float or int8");
+  if ((a.scales_dtype == DType::i8) != (a.row_scales != nullptr) || (a.row_scales && !dtype_is_float(a.row_scales_dtype)))
+    return Status::Error(ErrorCode::dtype, "slorb: int8 scales need float row scales, and only int8 scales take them");
   a_ = a;
   if (a.rows == 0 || a.n == 0) return Status::Ok();
   const int64_t G = a.groups, K = a.cols;
@@ -68,8 +79,8 @@ Status SlorbTerm::prepare(const SlorbArgs& a) {
       }
     }
   }
-  gemm_ = a.n >= kSlorbGemmTokens && (a.out_row_stride == 1 || a.out_tok_stride == 1);
-  vec_ = !gemm_ && active_isa() == Isa::avx512 && a.n <= kSlorbDotTokens ? slorb_dots_avx512() : nullptr;
+  vec_ = active_isa() == Isa::avx512 && a.n <= kSlorbDotTokens ? slorb_dots_avx512() : nullptr;
+  gemm_ = !vec_ && a.n >= kSlorbGemmTokens && (a.out_row_stride == 1 || a.out_tok_stride == 1);
   return Status::Ok();
 }
 
@@ -85,6 +96,11 @@ void SlorbTerm::add_rows(int64_t r0, int64_t r1) const {
     if (a.scales_dtype != DType::f32) {
       if (buf.size() < size_t(R * G)) buf.resize(size_t(R * G));
       decode(a.scales, a.scales_dtype, r0 * G, R * G, buf.data());
+      if (a.row_scales)
+        for (int64_t r = r0; r < r1; r++) {
+          const float rs = row_scale(r);
+          for (int64_t i = 0; i < G; i++) buf[size_t((r - r0) * G + i)] *= rs;
+        }
       s = buf.data();
     }
     GemmArgs ga;
@@ -101,19 +117,32 @@ void SlorbTerm::add_rows(int64_t r0, int64_t r1) const {
       for (int64_t r = r0; r < r1; r++)
         for (int64_t t = 0; t < a.n; t++) {
           const int64_t o = t * a.out_tok_stride + r * a.out_row_stride;
-          store_from_f32(a.out, a.out_dtype, size_t(o), a.base[o]);
+          put(a.out, a.out_dtype, o, a.base[o]);
         }
     return;
   }
-  // Decode (few tokens): y[t, r] = base[t, r] + S[r, :] · g[t, :], S read once for all tokens.
+  // Up to kSlorbDotTokens: y[t, r] = base[t, r] + S[r, :] · g[t, :], S read once for all tokens.
   if (buf.size() < size_t(vec_ ? R * a.n : G)) buf.resize(size_t(vec_ ? R * a.n : G));
-  if (vec_) vec_(a.scales, a.scales_dtype, G, r0, r1, g_.data(), a.n, buf.data());
-  for (int64_t r = r0; r < r1; r++) {
-    if (!vec_) decode(a.scales, a.scales_dtype, r * G, G, buf.data());
+  if (vec_) {
+    vec_(a.scales, a.scales_dtype, G, r0, r1, g_.data(), a.n, buf.data(), a.rows);
+    // Along the output's unit stride: with a token's rows 4 KiB multiples apart, each base load
+    // would wait on the previous token's store (4K aliasing; that store was 2/3 of this loop).
+    auto one = [&](int64_t r, int64_t t) {
+      const int64_t o = t * a.out_tok_stride + r * a.out_row_stride;
+      put(a.out, a.out_dtype, o, a.base[o] + row_scale(r) * buf[size_t((r - r0) * a.n + t)]);
+    };
+    if (a.out_row_stride == 1)
+      for (int64_t t = 0; t < a.n; t++) for (int64_t r = r0; r < r1; r++) one(r, t);
+    else
+      for (int64_t r = r0; r < r1; r++) for (int64_t t = 0; t < a.n; t++) one(r, t);
+    return;
+  }
+  for (int64_t r = r0; r < r1; r++) {  // portable: one row decoded, then a dot per token
+    decode(a.scales, a.scales_dtype, r * G, G, buf.data());
+    const float rs = row_scale(r);
     for (int64_t t = 0; t < a.n; t++) {
       const int64_t o = t * a.out_tok_stride + r * a.out_row_stride;
-      const float d = vec_ ? buf[size_t((r - r0) * a.n + t)] : dot(buf.data(), g_.data() + t * G, G);
-      store_from_f32(a.out, a.out_dtype, size_t(o), a.base[o] + d);
+      put(a.out, a.out_dtype, o, a.base[o] + rs * dot(buf.data(), g_.data() + t * G, G));
     }
   }
 }

@@ -14,7 +14,9 @@ namespace sk {
 struct SlorbArgs {
   int64_t rows = 0, cols = 0, groups = 0, group_size = 0, n = 0;
   const void* scales = nullptr;  // [rows, groups], row-major
-  DType scales_dtype = DType::f32;
+  DType scales_dtype = DType::f32;  // a float dtype, or i8 with row_scales
+  const void* row_scales = nullptr;  // i8 scales only: [rows], S[r, i] = row_scales[r] * scales[r, i]
+  DType row_scales_dtype = DType::f32;
   const void* proj = nullptr;    // [groups, cols], row-major; null: group sums
   DType proj_dtype = DType::f32;
   const void* x = nullptr;       // token t, feature k at x[t * x_tok_stride + k * x_feat_stride]
@@ -26,8 +28,10 @@ struct SlorbArgs {
   int64_t out_tok_stride = 0, out_row_stride = 0;
 };
 
-// A row-dots kernel: dots[(r - r0) * n + t] = S[r, :] · g[t, :] (slorb_dots_avx512 below).
-using SlorbDots = void (*)(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const float* g, int64_t n, float* dots);
+// A row-dots kernel: dots[(r - r0) * n + t] = S[r, :] · g[t, :] for S's stored values (f32, f16,
+// bf16 or i8, without the row scales), S having rows_total rows (slorb_dots_avx512 below).
+using SlorbDots = void (*)(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const float* g, int64_t n, float* dots,
+                           int64_t rows_total);
 
 // The term in two steps, so the sparse product can add it inside its own row loop (cpu/spmm.h's
 // RowEpilogue): prepare() checks the arguments and computes P·x for every token once; add_rows()
@@ -37,6 +41,8 @@ class SlorbTerm {
  public:
   Status prepare(const SlorbArgs& a);
   void add_rows(int64_t r0, int64_t r1) const;
+  // int8 S's per-row scale (1 for float S).
+  float row_scale(int64_t r) const { return a_.row_scales ? load_as_f32(a_.row_scales, a_.row_scales_dtype, size_t(r)) : 1.0f; }
   // A RowEpilogue function: ctx is a prepared SlorbTerm.
   static void add_rows_of(const void* ctx, int64_t r0, int64_t r1) { static_cast<const SlorbTerm*>(ctx)->add_rows(r0, r1); }
 
@@ -50,9 +56,9 @@ class SlorbTerm {
 // prepare() and add_rows over every row, spread over the pool (the term alone, after a product).
 Status slorb_add(const SlorbArgs& a);
 
-// The decode path's row dots for n <= kSlorbDotTokens tokens (S [.., G] in a float dtype, g [n, G]
-// float32). slorb_avx512.cpp; nullptr off x86.
-constexpr int64_t kSlorbDotTokens = 3;
+// The row dots for n <= kSlorbDotTokens tokens (S [.., G] as stored, g [n, G] float32): from there
+// on the blocked GEMM is faster. slorb_avx512.cpp; nullptr off x86.
+constexpr int64_t kSlorbDotTokens = 32;
 SlorbDots slorb_dots_avx512();
 
 }  // namespace sk

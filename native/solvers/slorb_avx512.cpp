@@ -1,6 +1,9 @@
-// AVX-512 row dots of SLoRB's decode path: dots[(r - r0) * n + t] = S[r, :] · g[t, :] for a few
-// tokens, decoding 16 scales per step from float32, float16 or bfloat16 and keeping one
-// accumulator per token, so S streams through once at memory speed.
+// AVX-512 row dots of SLoRB's term: dots[(r - r0) * n + t] = S[r, :] · g[t, :]. S is streamed
+// once, decoded 16 scales per step from float32, float16, bfloat16 or int8 (the dtype is a
+// template parameter, so the inner loop has no switch), with a software prefetch a few rows ahead:
+// the term runs right after the sparse kernel's rows, and without it the loads of S stall on
+// memory (they were ~40% of a 2:4 bf16 N = 1 product's time). Tokens go in blocks of up to 8,
+// one accumulator each, so a row of S is decoded once per block and g stays in L1.
 #include <cstdint>
 
 #include "solvers/slorb.h"
@@ -13,40 +16,103 @@ SK_TARGET_BEGIN_AVX512
 namespace sk {
 namespace {
 
-__m512 load16(const void* p, DType t, int64_t i, __mmask16 m) {
+constexpr int kTokenBlock = 8;
+constexpr int64_t kRowsAhead = 6;  // prefetch distance in rows of S (a row is G scales)
+
+template <DType T>
+__m512 load16(const void* p, int64_t i, __mmask16 m) {
+  // The maskz forms: GCC 12's unmasked ones start from an "undefined" register and warn.
+  if constexpr (T == DType::f16) return _mm512_maskz_cvtph_ps(m, _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(p) + i));
+  else if constexpr (T == DType::bf16)
+    return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(m, _mm512_maskz_cvtepu16_epi32(m, _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(p) + i)), 16));
+  else if constexpr (T == DType::i8)
+    return _mm512_maskz_cvtepi32_ps(m, _mm512_maskz_cvtepi8_epi32(m, _mm_maskz_loadu_epi8(m, static_cast<const int8_t*>(p) + i)));
+  else return _mm512_maskz_loadu_ps(m, static_cast<const float*>(p) + i);
+}
+
+template <DType T> constexpr int64_t kSize = T == DType::f32 ? 4 : T == DType::i8 ? 1 : 2;
+
+float hsum(__m512 v) {  // _mm512_reduce_add_ps and the cast trip GCC 12's maybe-uninitialized warning
+  const __m256 h = _mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xff, v, 0), _mm512_maskz_extractf32x8_ps(0xff, v, 1));
+  const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  return _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)));
+}
+
+// Eight sums, in order, of the eight accumulators a[0..7] (each folded to 256 bits, then a
+// transposing hadd tree): ~25 instructions instead of eight separate horizontal sums.
+__m256 hsum8(const __m512* a) {
+  __m256 h[8];
+  for (int j = 0; j < 8; j++) h[j] = _mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xff, a[j], 0), _mm512_maskz_extractf32x8_ps(0xff, a[j], 1));
+  const __m256 t0 = _mm256_hadd_ps(h[0], h[1]), t1 = _mm256_hadd_ps(h[2], h[3]);
+  const __m256 t2 = _mm256_hadd_ps(h[4], h[5]), t3 = _mm256_hadd_ps(h[6], h[7]);
+  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+// Rows [r, r + RB) (RB <= 2) times tokens [t0, t0 + NT): each g load serves RB rows. `ahead` is
+// the row to prefetch from (RB rows of it), or null.
+template <DType T, int RB, int NT>
+void block(const char* srow, int64_t row_bytes, const char* ahead, int64_t G, const float* g, int64_t t0, float* dots, int64_t n) {
+  __m512 acc[RB][NT];
+  for (int b = 0; b < RB; b++)
+    for (int j = 0; j < NT; j++) acc[b][j] = _mm512_setzero_ps();
+  const float* gt = g + t0 * G;
+  auto step = [&](int64_t i, __mmask16 m) {
+    if (ahead)
+      for (int b = 0; b < RB; b++) _mm_prefetch(ahead + b * row_bytes + i * kSize<T>, _MM_HINT_T0);
+    __m512 sv[RB];
+    for (int b = 0; b < RB; b++) sv[b] = load16<T>(srow + b * row_bytes, i, m);
+    for (int j = 0; j < NT; j++) {
+      const __m512 gv = _mm512_maskz_loadu_ps(m, gt + j * G + i);
+      for (int b = 0; b < RB; b++) acc[b][j] = _mm512_fmadd_ps(sv[b], gv, acc[b][j]);
+    }
+  };
+  int64_t i = 0;
+  for (; i + 16 <= G; i += 16) step(i, __mmask16(0xffff));
+  if (i < G) step(i, __mmask16((1u << (G - i)) - 1));
+  for (int b = 0; b < RB; b++) {
+    if constexpr (NT == 8) _mm256_storeu_ps(dots + b * n + t0, hsum8(acc[b]));
+    else for (int j = 0; j < NT; j++) dots[b * n + t0 + j] = hsum(acc[b][j]);
+  }
+}
+
+template <DType T, int RB>
+void tokens(const char* srow, int64_t row_bytes, const char* ahead, int64_t G, const float* g, int64_t n, float* d) {
+  int64_t t = 0;
+  // The first token block prefetches: later blocks re-read the same rows from L1.
+  for (; t + kTokenBlock <= n; t += kTokenBlock, ahead = nullptr) block<T, RB, kTokenBlock>(srow, row_bytes, ahead, G, g, t, d, n);
+  switch (n - t) {
+    case 1: block<T, RB, 1>(srow, row_bytes, ahead, G, g, t, d, n); break;
+    case 2: block<T, RB, 2>(srow, row_bytes, ahead, G, g, t, d, n); break;
+    case 3: block<T, RB, 3>(srow, row_bytes, ahead, G, g, t, d, n); break;
+    case 4: block<T, RB, 4>(srow, row_bytes, ahead, G, g, t, d, n); break;
+    case 5: block<T, RB, 5>(srow, row_bytes, ahead, G, g, t, d, n); break;
+    case 6: block<T, RB, 6>(srow, row_bytes, ahead, G, g, t, d, n); break;
+    case 7: block<T, RB, 7>(srow, row_bytes, ahead, G, g, t, d, n); break;
+    default: break;
+  }
+}
+
+template <DType T>
+void rows(const void* s, int64_t G, int64_t r0, int64_t r1, const float* g, int64_t n, float* dots, int64_t rows_total) {
+  const char* base = static_cast<const char*>(s);
+  const int64_t row_bytes = G * kSize<T>;
+  int64_t r = r0;
+  for (; r + 2 <= r1; r += 2) {
+    const char* srow = base + r * row_bytes;
+    const char* ahead = r + kRowsAhead + 2 <= rows_total ? srow + kRowsAhead * row_bytes : nullptr;
+    tokens<T, 2>(srow, row_bytes, ahead, G, g, n, dots + (r - r0) * n);
+  }
+  if (r < r1) tokens<T, 1>(base + r * row_bytes, row_bytes, nullptr, G, g, n, dots + (r - r0) * n);
+}
+
+void dots_avx512(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const float* g, int64_t n, float* dots, int64_t rows_total) {
   switch (t) {
-    // The maskz forms: GCC 12's unmasked ones start from an "undefined" register and warn.
-    case DType::f16: return _mm512_maskz_cvtph_ps(m, _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(p) + i));
-    case DType::bf16:
-      return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(m, _mm512_maskz_cvtepu16_epi32(m, _mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(p) + i)), 16));
-    default: return _mm512_maskz_loadu_ps(m, static_cast<const float*>(p) + i);
-  }
-}
-
-template <int N>
-void rows(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const float* g, float* dots) {
-  for (int64_t r = r0; r < r1; r++) {
-    __m512 acc[N];
-    for (int j = 0; j < N; j++) acc[j] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < G; i += 16) {
-      const __mmask16 m = G - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (G - i)) - 1);
-      const __m512 sv = load16(s, t, r * G + i, m);
-      for (int j = 0; j < N; j++) acc[j] = _mm512_fmadd_ps(sv, _mm512_maskz_loadu_ps(m, g + j * G + i), acc[j]);
-    }
-    for (int j = 0; j < N; j++) {  // _mm512_reduce_add_ps and the cast trip GCC 12's maybe-uninitialized warning
-      const __m256 h = _mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xff, acc[j], 0), _mm512_maskz_extractf32x8_ps(0xff, acc[j], 1));
-      const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-      const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
-      dots[(r - r0) * N + j] = _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)));
-    }
-  }
-}
-
-void dots_avx512(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const float* g, int64_t n, float* dots) {
-  switch (n) {
-    case 1: rows<1>(s, t, G, r0, r1, g, dots); break;
-    case 2: rows<2>(s, t, G, r0, r1, g, dots); break;
-    default: rows<3>(s, t, G, r0, r1, g, dots); break;
+    case DType::f16: rows<DType::f16>(s, G, r0, r1, g, n, dots, rows_total); break;
+    case DType::bf16: rows<DType::bf16>(s, G, r0, r1, g, n, dots, rows_total); break;
+    case DType::i8: rows<DType::i8>(s, G, r0, r1, g, n, dots, rows_total); break;
+    default: rows<DType::f32>(s, G, r0, r1, g, n, dots, rows_total); break;
   }
 }
 

@@ -12,6 +12,7 @@
 #include "../core/convert.h"
 #include "../cuda/replay/replay.h"
 #include "../cuda/kernels/mma_layout.h"
+#include "../cuda/kernels/q4_index.h"
 #include "../cuda/kernels/sp24_index.h"
 #include "../cuda/kernels/tiled_csl_index.h"
 #include "../cuda/replay/warp_model.h"
@@ -160,6 +161,19 @@ static double half_ulp(DType out, double v) {
   return out == DType::f16 ? std::ldexp(1.0, std::max(e, -14) - 11) : std::ldexp(1.0, e - 8);
 }
 
+// y[n][m] = sum_k w(m, k) x(n, k) in fp64 and sum |terms|, for weights and activations given as
+// element accessors (16-bit or float storage).
+template <class W, class X>
+static void dot_ref(W w, X x, int64_t m, int64_t n, int64_t K, double* want, double* mag) {
+  *want = 0;
+  *mag = 0;
+  for (int64_t k = 0; k < K; ++k) {
+    const double t = w(m, k) * x(n, k);
+    *want += t;
+    *mag += std::fabs(t);
+  }
+}
+
 static void test_replay(GpuKernel kernel, DType dt, int64_t M, int64_t K, int64_t N, float sparsity, int split, int selector = 0,
                         DType out = DType::f32) {
   std::vector<uint16_t> w(size_t(M * K)), x(size_t(N * K));
@@ -191,12 +205,9 @@ static void test_replay(GpuKernel kernel, DType dt, int64_t M, int64_t K, int64_
   int bad = 0;
   for (int64_t n = 0; n < N; ++n)
     for (int64_t m = 0; m < M; ++m) {
-      double want = 0, mag = 0;
-      for (int64_t k = 0; k < K; ++k) {
-        const double t = from_half(dt, kept[m * K + k]) * from_half(dt, x[n * K + k]);
-        want += t;
-        mag += std::fabs(t);
-      }
+      double want, mag;
+      dot_ref([&](int64_t r, int64_t k) { return from_half(dt, kept[r * K + k]); }, [&](int64_t c, int64_t k) { return from_half(dt, x[c * K + k]); },
+              m, n, K, &want, &mag);
       const double got = y[n * M + m];
       // A 16-bit output is the fp32 sum rounded once: representable, and within half an ulp.
       const bool representable = out == DType::f32 || (out == DType::f16 ? double(f16_to_f32(f32_to_f16(float(got))))
@@ -207,6 +218,70 @@ static void test_replay(GpuKernel kernel, DType dt, int64_t M, int64_t K, int64_
                 dtype_name(dt), dtype_name(out), (long long)M, (long long)K, (long long)N, sparsity, split, selector, (long long)n,
                 (long long)m, got, want);
       }
+    }
+  if (!bad) ++g_checks;
+}
+
+// The int4 kernels' in-register dequantization (q4_index.h), exhaustively: every code q and zero
+// point z in every register and half gives exactly q - z in f16 and bf16, and the scale word's two
+// halves are rows g and g + 8.
+static void test_q4_dequant() {
+  int bad = 0;
+  for (bool bf16 : {false, true})
+    for (int r = 0; r < 4; ++r)
+      for (uint32_t q0 = 0; q0 < 16; ++q0)
+        for (uint32_t q1 = 0; q1 < 16; ++q1)
+          for (uint32_t z = 0; z < 16; ++z) {
+            // Other registers' nibbles are set to 15 (they must not leak in); z for this row, 3 for the other.
+            uint32_t word = 0xffffffffu;
+            word &= ~(0xfu << q4_nibble_shift(r, 0)) & ~(0xfu << q4_nibble_shift(r, 1));
+            word |= q0 << q4_nibble_shift(r, 0) | q1 << q4_nibble_shift(r, 1);
+            const uint32_t zw = (r & 1) ? (3u | z << 16) : (z | 3u << 16);
+            const uint32_t d = q4_dequant_reg(word, r, zw, bf16);
+            const DType dt = bf16 ? DType::bf16 : DType::f16;
+            if (from_half(dt, uint16_t(d)) != double(int(q0) - int(z)) || from_half(dt, uint16_t(d >> 16)) != double(int(q1) - int(z)))
+              if (bad++ == 0) CHECK(false, "q4 dequant %s r=%d q=(%u,%u) z=%u: got %08x", bf16 ? "bf16" : "f16", r, q0, q1, z, d);
+          }
+  if (!bad) ++g_checks;
+  CHECK(q4_scale(0x3c00u | (0x4000u << 16), 0) == 1.f && q4_scale(0x3c00u | (0x4000u << 16), 1) == 2.f, "q4 scale halves");
+}
+
+// Both int4 kernels through the replay, from a C++-packed int4 matrix, against fp64 on the
+// unpacked (exactly dequantized) weight; asymmetric grid, K with a half stage at the end.
+static void test_q4_replay(GpuKernel kernel, DType xdt, int64_t M, int64_t K, int64_t N, int group, int split) {
+  std::vector<float> w(size_t(M * K));
+  std::vector<uint16_t> x(size_t(N * K));
+  fill_random(w.data(), DType::f32, w.size(), uint64_t(M * 17 + K), Distribution::normal, 0, 1);
+  fill_random(x.data(), xdt, x.size(), uint64_t(N * 5 + 1), Distribution::normal, 0, 1);
+  PackOptions opt;
+  opt.format = kernel == GpuKernel::q4_sp24 ? Format::nm : Format::dense;
+  if (opt.format == Format::nm) { opt.n = 2; opt.m = 4; opt.prune_magnitude = true; }
+  opt.quant.bits = 4;
+  opt.quant.group = group;
+  opt.quant.asym = true;
+  PackedMatrix pm;
+  Status st = pack(w.data(), DType::f32, M, K, opt, &pm);
+  CHECK(st.ok(), "q4 pack: %s", st.message.c_str());
+  if (!st.ok()) return;
+  std::vector<float> deq(w.size());
+  unpack(pm.view(), deq.data());
+  std::vector<float> y(size_t(M * N), -1.f);
+  ReplayOptions ro;
+  ro.kernel = kernel;
+  ro.split_k = split;
+  ro.x_dtype = xdt;
+  st = replay_spmm(pm.view(), x.data(), N, ro, y.data());
+  CHECK(st.ok(), "replay %s: %s", gpu_kernel_name(kernel), st.message.c_str());
+  if (!st.ok()) return;
+  int bad = 0;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t m = 0; m < M; ++m) {
+      double want, mag;
+      dot_ref([&](int64_t r, int64_t k) { return double(deq[r * K + k]); }, [&](int64_t c, int64_t k) { return from_half(xdt, x[c * K + k]); },
+              m, n, K, &want, &mag);
+      if (!(std::fabs(y[n * M + m] - want) <= std::ldexp(mag, -24) * double(K / 32 + split + 2)) && bad++ == 0)
+        CHECK(false, "%s x %s M=%lld K=%lld N=%lld g%d split %d: y[%lld,%lld] = %g, want %g", gpu_kernel_name(kernel), dtype_name(xdt),
+              (long long)M, (long long)K, (long long)N, group, split, (long long)n, (long long)m, y[n * M + m], want);
     }
   if (!bad) ++g_checks;
 }
@@ -445,6 +520,12 @@ int main() {
         test_replay(kernel, dt, 200, 130, 8, 0.3f, 1, 0, out);
         test_replay(kernel, dt, 37, 300, 40, 0.3f, 3, 0, out);
       }
+  test_q4_dequant();
+  for (GpuKernel kernel : {GpuKernel::q4_dense, GpuKernel::q4_sp24})
+    for (DType xdt : {DType::f16, DType::bf16}) {
+      test_q4_replay(kernel, xdt, 37, 160, 9, 32, 2);
+      test_q4_replay(kernel, xdt, 70, 256, 40, 128, 1);
+    }
   std::printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

@@ -16,8 +16,9 @@ Napi::Value throw_error(Napi::Env env, ErrorCode code, const std::string& msg) {
   return env.Undefined();
 }
 
-// cudaReplay(desc, x: [N,K] 16-bit, n, kernel, splitK, bn, outDtype?) -> Float32Array [N, M] (a 16-bit
-// outDtype gives the values the reduction kernel would store, widened)
+// cudaReplay(desc, x: [N,K] 16-bit, n, kernel, splitK, bn, outDtype?, { xDtype?, mutation? }?) ->
+// Float32Array [N, M] (a 16-bit outDtype gives the values the reduction kernel would store,
+// widened). xDtype: the activations' dtype for the int4 kernels; mutation: Q4Mutation (tests only).
 Napi::Value CudaReplay(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   MatrixView a;
@@ -26,7 +27,7 @@ Napi::Value CudaReplay(const Napi::CallbackInfo& info) {
   cuda::GpuKernel kernel;
   if (!x.ok || !info[2].IsNumber() || !info[3].IsString() || !info[4].IsNumber() || !info[5].IsNumber() ||
       !cuda::gpu_kernel_from_name(info[3].As<Napi::String>().Utf8Value().c_str(), &kernel))
-    return throw_error(env, ErrorCode::argument, "cudaReplay(desc, x, n, 'tiled-csl'|'bitmap'|'sp24'|'sp24-k32', splitK, bn, outDtype?)");
+    return throw_error(env, ErrorCode::argument, "cudaReplay(desc, x, n, 'tiled-csl'|'bitmap'|'sp24'|'sp24-k32'|'q4-dense'|'q4-sp24', splitK, bn, outDtype?, options?)");
   const int64_t n = info[2].As<Napi::Number>().Int64Value();
   if (n < 0 || x.bytes < size_t(n * a.cols) * 2) return throw_error(env, ErrorCode::shape, "cudaReplay: x is smaller than [n, K]");
   Napi::Float32Array y = Napi::Float32Array::New(env, size_t(n * a.rows));
@@ -37,6 +38,12 @@ Napi::Value CudaReplay(const Napi::CallbackInfo& info) {
   if (info.Length() > 6 && !info[6].IsUndefined() &&
       (!info[6].IsString() || !dtype_from_name(info[6].As<Napi::String>().Utf8Value().c_str(), &opt.out_dtype)))
     return throw_error(env, ErrorCode::dtype, "cudaReplay: outDtype must be 'float32', 'float16' or 'bfloat16'");
+  if (info.Length() > 7 && info[7].IsObject()) {
+    Napi::Object o = info[7].As<Napi::Object>();
+    if (o.Get("xDtype").IsString() && !dtype_from_name(o.Get("xDtype").As<Napi::String>().Utf8Value().c_str(), &opt.x_dtype))
+      return throw_error(env, ErrorCode::dtype, "cudaReplay: xDtype must be 'float16' or 'bfloat16'");
+    if (o.Get("mutation").IsNumber()) opt.q4_mutation = o.Get("mutation").As<Napi::Number>().Int32Value();
+  }
   Status st = cuda::replay_spmm(a, static_cast<const uint16_t*>(x.data), n, opt, y.Data());
   if (!st.ok()) return throw_error(env, st.code, st.message);
   return y;

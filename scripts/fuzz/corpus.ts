@@ -68,6 +68,11 @@ export function buildCorpus(dir: string): Seed[] {
     const path = join(dir, 'bitmap-slorb-bfloat16.safetensors');
     saveSafetensors.sync(path, { w: SparseMatrix.fromDense(w, { format: 'bitmap', slorb: slorbTerm }) });
     seeds.push({ name: 'bitmap-slorb-bfloat16', bytes: readFileSync(path) });
+    // int8 S with float16 row scales (slorb.quantize): a third term tensor and the rowScales flag.
+    const q = slorb.quantize(slorbTerm.scales, { scaleDtype: 'float16' });
+    const path8 = join(dir, 'nm-slorb-int8.safetensors');
+    saveSafetensors.sync(path8, { w: SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude', slorb: { ...q, groupSize: g } }) });
+    seeds.push({ name: 'nm-slorb-int8', bytes: readFileSync(path8) });
   }
   const path = join(dir, 'plain.safetensors');
   saveSafetensors.sync(path, {

@@ -119,8 +119,10 @@ function lyingMetadata(r: Rng, f: Buffer): Buffer {
       }
       case 9: {
         const sl = (typeof m.slorb === 'object' && m.slorb !== null ? m.slorb : { groupSize: 16, projection: false }) as Record<string, unknown>;
-        if (r.next() < 0.5) sl.groupSize = jsonJunk(r, [1, 8, 16, 32, ...shape]);
-        else sl.projection = r.pick([true, false, 0, 'yes', null]);
+        const u = r.next();
+        if (u < 0.4) sl.groupSize = jsonJunk(r, [1, 8, 16, 32, ...shape]);
+        else if (u < 0.7) sl.projection = r.pick([true, false, 0, 'yes', null]);
+        else sl.rowScales = r.pick([true, false, 1, 'yes', null]);  // int8 scales' row scales claimed or denied
         m.slorb = r.next() < 0.1 ? jsonJunk(r, BOUNDARY) : sl;
         break;
       }

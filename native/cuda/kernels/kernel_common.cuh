@@ -41,17 +41,18 @@ __device__ __forceinline__ void mma_sp_16816(float (&d)[4], const uint32_t (&a)[
 }
 
 // m16n8k32: four A registers (two K steps of the sp24 layout), four B registers (two k16 B
-// fragments), metadata from the thread pair of selector 0 (sp24_index.h: kSp24K32Selector).
-template <bool BF16>
+// fragments), metadata from the thread pair of selector SEL (0: lanes 4g, 4g+1; 1: 4g+2, 4g+3).
+// The float 2:4 kernel uses 0 (sp24_index.h: kSp24K32Selector); the int4 2:4 kernel both.
+template <bool BF16, int SEL = 0>
 __device__ __forceinline__ void mma_sp_16832(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[4], uint32_t e) {
   if constexpr (BF16)
-    asm volatile("mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9, %10, %11}, {%0, %1, %2, %3}, %12, 0x0;\n"
+    asm volatile("mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9, %10, %11}, {%0, %1, %2, %3}, %12, %13;\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]), "r"(e));
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]), "r"(e), "n"(SEL));
   else
-    asm volatile("mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9, %10, %11}, {%0, %1, %2, %3}, %12, 0x0;\n"
+    asm volatile("mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9, %10, %11}, {%0, %1, %2, %3}, %12, %13;\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]), "r"(e));
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]), "r"(e), "n"(SEL));
 }
 
 // 16-byte cp.async; bytes < 16 zero-fills the rest (0 reads nothing).
@@ -90,6 +91,17 @@ __device__ __forceinline__ void load_b_tile(const uint16_t* __restrict__ x, int6
 // One k16 step of B for n8 block nt from the staged tile.
 __device__ __forceinline__ void load_b_frag(uint32_t (&b)[2], const uint16_t* b_tile, int ks, int nt, int lane) {
   ldsm_x2(b, smem_u32(b_tile + smem_pos(nt * 8 + ldsm_b_row(lane), ks * 16 + ldsm_b_col(lane))));
+}
+
+// B for one mma m16n8k32 (k32 step q of the stage, n8 block nt): the k16 fragments 2q and 2q + 1.
+__device__ __forceinline__ void load_b_frag_k32(uint32_t (&b)[4], const uint16_t* b_tile, int q, int nt, int lane) {
+  uint32_t lo[2], hi[2];
+  load_b_frag(lo, b_tile, 2 * q, nt, lane);
+  load_b_frag(hi, b_tile, 2 * q + 1, nt, lane);
+  b[0] = lo[0];
+  b[1] = lo[1];
+  b[2] = hi[0];
+  b[3] = hi[1];
 }
 
 // Accumulators of one warp ([MT][BN/8] m16n8 tiles, rows from m0) -> part[n * M + m].

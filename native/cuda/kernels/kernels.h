@@ -22,6 +22,18 @@ cudaError_t launch_tiled_csl(const uint32_t* words, const int32_t* tile_offsets,
 cudaError_t launch_bitmap(const uint64_t* masks, const int32_t* offsets, const uint16_t* values, int64_t row_blocks,
                           int64_t kblocks, const LaunchArgs& a);
 cudaError_t launch_sp24(const uint32_t* values, const uint32_t* meta, int64_t row_blocks, int64_t ksteps, const LaunchArgs& a);
+// An int4 weight in the layouts of q4_index.h (dense: mma.sync, sp24: 2:4 on mma.sp); x is f16 or
+// bf16 as LaunchArgs::bf16 says, whatever the weight.
+struct Q4Launch {
+  const uint32_t* codes;
+  const uint32_t* meta;    // sp24 only
+  const uint32_t* scales;
+  const uint32_t* zeros;   // null when symmetric
+  int64_t row_blocks, groups;
+  int group;
+  bool sp24;
+};
+cudaError_t launch_q4(const Q4Launch& w, const LaunchArgs& a);
 // y[N, M] (out_dtype: sk::DType f32/f16/bf16) = bias[m] + sum over splits of part, rounded once;
 // bias ([M], bias_dtype) may be null.
 cudaError_t launch_reduce(const float* part, int splits, int64_t count, int out_dtype, void* y, cudaStream_t stream,

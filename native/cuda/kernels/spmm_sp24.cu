@@ -42,10 +42,8 @@ __global__ void __launch_bounds__(kBlockThreads) spmm_sp24_kernel(const uint32_t
         const uint32_t e = km < ksteps ? __ldg(meta + sp24_meta_word(rb, km, ksteps, lane >> 2)) : kSp24PadMeta;
 #pragma unroll
         for (int nt = 0; nt < BN / 8; ++nt) {
-          uint32_t lo[2], hi[2];
-          load_b_frag(lo, b_s, 2 * q, nt, lane);
-          load_b_frag(hi, b_s, 2 * q + 1, nt, lane);
-          const uint32_t b[4] = {lo[0], lo[1], hi[0], hi[1]};
+          uint32_t b[4];
+          load_b_frag_k32(b, b_s, q, nt, lane);
           mma_sp_16832<BF16>(acc[0][nt], a, b, e);
         }
       }

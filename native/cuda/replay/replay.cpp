@@ -3,6 +3,7 @@
 #include "replay.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -10,6 +11,8 @@
 
 #include "../kernels/bitmap_index.h"
 #include "../runtime/gpu_layouts.h"
+#include "../runtime/gpu_quant_layouts.h"
+#include "../kernels/q4_index.h"
 #include "../kernels/sp24_index.h"
 #include "../../formats/tiled_csl_order.h"
 #include "../kernels/tiled_csl_index.h"
@@ -23,12 +26,15 @@ const char* gpu_kernel_name(GpuKernel k) {
     case GpuKernel::bitmap: return "bitmap";
     case GpuKernel::sp24: return "sp24";
     case GpuKernel::sp24_k32: return "sp24-k32";
+    case GpuKernel::q4_dense: return "q4-dense";
+    case GpuKernel::q4_sp24: return "q4-sp24";
   }
   return "?";
 }
 
 bool gpu_kernel_from_name(const char* name, GpuKernel* out) {
-  for (GpuKernel k : {GpuKernel::tiled_csl, GpuKernel::bitmap, GpuKernel::sp24, GpuKernel::sp24_k32})
+  for (GpuKernel k : {GpuKernel::tiled_csl, GpuKernel::bitmap, GpuKernel::sp24, GpuKernel::sp24_k32, GpuKernel::q4_dense,
+                      GpuKernel::q4_sp24})
     if (std::strcmp(name, gpu_kernel_name(k)) == 0) { *out = k; return true; }
   return false;
 }
@@ -399,19 +405,91 @@ Status replay_sp24_k32(const Sp24Gpu& g, const Problem& p, int selector, float* 
   return replay_warp_rows(p, g.row_blocks, 0, false, stage_warp, compute, part);
 }
 
+// spmm_q4.cu: per stage each lane's codes (and, 2:4, metadata word) and the scale / zero words of
+// its two k32 steps (the kernel loads them one stage ahead; the words are the same); per k32 step
+// the A fragment dequantized in registers (q4_dequant_reg), mma into a zeroed tile, then
+// acc += scale * tile.
+Status replay_q4(const Q4Gpu& g, const Problem& p, float* part) {
+  ModelError err;
+  const bool bf16 = p.dtype == DType::bf16;
+  const GpuKernel kernel = g.sp24 ? GpuKernel::q4_sp24 : GpuKernel::q4_dense;
+  auto stage_warp = [](SharedMem&, int, int64_t, int64_t) {};
+  auto compute = [&](Block& blk, SharedMem&, int cur, int w, int64_t rb, int64_t kb) -> Status {
+    for (int u = 0; u < kStageK / kQ4StepK; ++u) {
+      const int64_t q = kb * (kStageK / kQ4StepK) + u;
+      if (q >= g.steps) break;
+      uint32_t sw[kLanes], zw[kLanes];
+      for (int lane = 0; lane < kLanes; ++lane) {
+        const int64_t pw = q4_param_word(rb, q >> q4_group_shift(g.group), g.groups, lane >> 2);
+        sw[lane] = g.scales[size_t(pw)];
+        zw[lane] = g.asym ? g.zeros[size_t(pw)] : kQ4SymZeroWord;
+      }
+      std::vector<float> tile(size_t(p.bn / 8) * kLanes * 4, 0.f);
+      auto t = [&](int nt) { return reinterpret_cast<float (*)[4]>(&tile[size_t(nt) * kLanes * 4]); };
+      if (g.sp24) {
+        uint32_t a[kLanes][4], e[kLanes];
+        for (int lane = 0; lane < kLanes; ++lane) {
+          const uint32_t word = g.codes[size_t(q4s_code_word(rb, kb, g.stages, lane, u))];
+          for (int r = 0; r < 4; ++r) a[lane][r] = q4_dequant_reg(word, r, zw[lane], bf16);
+          e[lane] = g.meta[size_t(q4s_meta_word(rb, kb, g.stages, lane))];
+        }
+        for (int nt = 0; nt < p.bn / 8; ++nt) {
+          uint32_t lo[kLanes][2], hi[kLanes][2], b[kLanes][4];
+          if (!load_b_frag(blk, cur, w, 2 * u, nt, lo, &err) || !load_b_frag(blk, cur, w, 2 * u + 1, nt, hi, &err))
+            return model_failed(err, kernel);
+          for (int lane = 0; lane < kLanes; ++lane) {
+            b[lane][0] = lo[lane][0];
+            b[lane][1] = lo[lane][1];
+            b[lane][2] = hi[lane][0];
+            b[lane][3] = hi[lane][1];
+          }
+          model::mma_sp_m16n8k32(p.dtype, a, b, t(nt), e, /*selector=*/u, t(nt), &err);
+          if (err.failed) return model_failed(err, kernel);
+        }
+      } else {
+        for (int j = 0; j < 2; ++j) {
+          uint32_t a[kLanes][4];
+          for (int lane = 0; lane < kLanes; ++lane)
+            for (int r = 0; r < 4; ++r)
+              a[lane][r] = q4_dequant_reg(g.codes[size_t(q4d_code_word(rb, kb, g.stages, lane, 2 * u + j))], r, zw[lane], bf16);
+          for (int nt = 0; nt < p.bn / 8; ++nt) {
+            uint32_t b[kLanes][2];
+            if (!load_b_frag(blk, cur, w, 2 * u + j, nt, b, &err)) return model_failed(err, kernel);
+            model::mma_m16n8k16(p.dtype, a, b, t(nt), t(nt));
+          }
+        }
+      }
+      for (int nt = 0; nt < p.bn / 8; ++nt)
+        for (int lane = 0; lane < kLanes; ++lane) {
+          float* acc = blk.at(w, 0, nt, lane);
+          for (int i = 0; i < 4; ++i) acc[i] = std::fma(q4_scale(sw[lane], i >> 1), t(nt)[lane][i], acc[i]);
+        }
+    }
+    return Status::Ok();
+  };
+  return replay_warp_rows(p, g.row_blocks, 0, false, stage_warp, compute, part);
+}
+
 }  // namespace
 
 Status replay_spmm(const MatrixView& a, const uint16_t* x, int64_t n, const ReplayOptions& opt, float* y) {
   SK_RETURN_IF_ERROR(check_part_sizes(a));
-  if (a.dtype != DType::f16 && a.dtype != DType::bf16)
+  const bool q4 = opt.kernel == GpuKernel::q4_dense || opt.kernel == GpuKernel::q4_sp24;
+  if (q4 != a.quant.on())
+    return Status::Error(ErrorCode::dtype, std::string("the ") + gpu_kernel_name(opt.kernel) + " kernel takes " +
+                                               (q4 ? "int4" : "float16/bfloat16") + " weights");
+  if (q4 && opt.x_dtype != DType::f16 && opt.x_dtype != DType::bf16)
+    return Status::Error(ErrorCode::dtype, std::string("activations must be float16 or bfloat16, got ") + dtype_name(opt.x_dtype));
+  if (!q4 && a.dtype != DType::f16 && a.dtype != DType::bf16)
     return Status::Error(ErrorCode::dtype, std::string("GPU kernels take float16/bfloat16 weights, got ") + dtype_name(a.dtype));
-  const Format want = opt.kernel == GpuKernel::tiled_csl ? Format::tiled_csl : opt.kernel == GpuKernel::bitmap ? Format::bitmap : Format::nm;
+  const Format want = opt.kernel == GpuKernel::tiled_csl ? Format::tiled_csl : opt.kernel == GpuKernel::bitmap ? Format::bitmap
+                      : opt.kernel == GpuKernel::q4_dense ? Format::dense : Format::nm;
   if (opt.out_dtype != DType::f32 && opt.out_dtype != DType::f16 && opt.out_dtype != DType::bf16)
     return Status::Error(ErrorCode::dtype, std::string("output dtype must be float32, float16 or bfloat16, got ") + dtype_name(opt.out_dtype));
   if (a.format != want)
     return Status::Error(ErrorCode::format, std::string("the ") + gpu_kernel_name(opt.kernel) + " kernel needs the " +
                                                 format_name(want) + " format, got " + format_name(a.format));
-  Problem p{a.dtype, a.rows, a.cols, n, x, opt.bn ? opt.bn : pick_bn(n), 1, (a.cols + kStageK - 1) / kStageK, opt.omit_barrier};
+  Problem p{q4 ? opt.x_dtype : a.dtype, a.rows, a.cols, n, x, opt.bn ? opt.bn : pick_bn(n), 1, (a.cols + kStageK - 1) / kStageK, opt.omit_barrier};
   if (p.bn != 8 && p.bn != 16 && p.bn != 32 && p.bn != 64)
     return Status::Error(ErrorCode::argument, "bn must be 8, 16, 32 or 64, got " + std::to_string(p.bn));
   p.splits = int(std::max<int64_t>(1, std::min<int64_t>(opt.split_k, p.stages)));
@@ -422,7 +500,11 @@ Status replay_spmm(const MatrixView& a, const uint16_t* x, int64_t n, const Repl
   }
   std::vector<float> part(size_t(p.splits) * size_t(p.M * p.N), 0.f);
   Status st;
-  if (opt.kernel == GpuKernel::tiled_csl) {
+  if (q4) {
+    Q4Gpu g;
+    SK_RETURN_IF_ERROR(q4_to_gpu(a, &g, Q4Mutation(opt.q4_mutation)));
+    st = replay_q4(g, p, part.data());
+  } else if (opt.kernel == GpuKernel::tiled_csl) {
     st = replay_tiled_csl(a, p, part.data());
   } else if (opt.kernel == GpuKernel::bitmap) {
     BitmapGpu g;

@@ -10,8 +10,9 @@
 namespace sk::cuda {
 
 // sp24: mma.sp m16n8k16; sp24_k32: the same kernel with mma.sp m16n8k32 (SPARSEKIT_SP24_K=32).
-enum class GpuKernel { tiled_csl = 0, bitmap = 1, sp24 = 2, sp24_k32 = 3 };
-const char* gpu_kernel_name(GpuKernel k);  // "tiled-csl", "bitmap", "sp24", "sp24-k32"
+// q4_dense / q4_sp24: int4 weights (dense: mma.sync m16n8k16, 2:4: mma.sp m16n8k32; spmm_q4.cu).
+enum class GpuKernel { tiled_csl = 0, bitmap = 1, sp24 = 2, sp24_k32 = 3, q4_dense = 4, q4_sp24 = 5 };
+const char* gpu_kernel_name(GpuKernel k);  // "tiled-csl", "bitmap", "sp24", "sp24-k32", "q4-dense", "q4-sp24"
 bool gpu_kernel_from_name(const char* name, GpuKernel* out);
 
 struct ReplayOptions {
@@ -25,11 +26,15 @@ struct ReplayOptions {
   // Tests only: leave out the kernel's first __syncthreads inside the K loop, to show that the
   // replay's shared-memory race check catches a missing barrier.
   bool omit_barrier = false;
+  // int4 kernels: the activations' dtype (f16 or bf16; the weight's codes serve both), and a
+  // deliberately wrong GPU layout (gpu_quant_layouts.h Q4Mutation), for the tests that show it fails.
+  DType x_dtype = DType::f16;
+  int q4_mutation = 0;
 };
 
 // y[N,M] (f32, row-major) = x[N,K] (a.dtype, row-major) times a[M,K] transposed: the kernels'
 // nn.Linear orientation. a must be float16/bfloat16 in the kernel's source format (tiled-csl,
-// bitmap, or nm 2:4). With out_dtype f16/bf16 each output is rounded once (RNE) as the reduction
+// bitmap, or nm 2:4), or int4 dense / nm 2:4 for the q4 kernels (x then has opt.x_dtype). With out_dtype f16/bf16 each output is rounded once (RNE) as the reduction
 // kernel does, and stored widened to f32.
 Status replay_spmm(const MatrixView& a, const uint16_t* x, int64_t n, const ReplayOptions& opt, float* y);
 

@@ -10,7 +10,7 @@
 extern "C" {
 #endif
 
-#define SK_CUDA_ABI_VERSION 2
+#define SK_CUDA_ABI_VERSION 3
 
 typedef struct SkCudaStatus {
   int code;           // 0 = ok, else a sk::ErrorCode value
@@ -36,8 +36,11 @@ typedef struct SkMatrixDesc {  // a host MatrixView, as C
   int format, dtype;           // sk::Format, sk::DType values
   int64_t rows, cols;
   int n, m;
-  const void* parts[6];        // indexed by sk::Part (the float formats' six; quantized matrices stay on the host)
-  size_t part_bytes[6];
+  const void* parts[8];        // indexed by sk::Part (values .. tileOffsets, then scales, zeros of quantized matrices)
+  size_t part_bytes[8];
+  int quant_bits;              // 0 = float values; 4 = int4 codes (int4 dense and nm 2:4 run on the GPU)
+  int quant_group;             // columns per scale (32, 64, 128, 256)
+  int quant_asym;              // 1: a zero point per group (the zeros part)
 } SkMatrixDesc;
 
 // Which implementation runs a device weight: ours, or NVIDIA's library where one applies
@@ -60,10 +63,11 @@ typedef struct SkSpmmArgs {
   int bias_dtype;
   int split_k;        // 0 = automatic
   int backend;        // SK_BACKEND_*
+  int x_dtype;        // sk::DType of x: f16 = 1, bf16 = 2 (int4 weights take either); 0 = the weight's dtype
 } SkSpmmArgs;
 
 typedef struct SkSpmmRun {
-  char kernel[64];    // "tiled-csl", "bitmap", "sp24-mma.sp", "sp24-cusparselt", "dense-cublaslt"
+  char kernel[64];    // "tiled-csl", "bitmap", "sp24-mma.sp", "sp24-cusparselt", "dense-cublaslt", "q4-dense-mma", "q4-sp24-mma.sp"
   char note[256];     // why the library was not used, when it was not (2:4 weights)
 } SkSpmmRun;
 

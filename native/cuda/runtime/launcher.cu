@@ -19,22 +19,29 @@
 #include "blas_libs.h"
 #include "cusparselt.h"
 #include "gpu_layouts.h"
+#include "gpu_quant_layouts.h"
 #include "../kernels/kernels.h"
 #include "../kernels/launch_grid.h"
 #include "../kernels/mma_layout.h"
+#include "../kernels/q4_index.h"
 #include "../kernels/sp24_index.h"
 #include "sp24_route.h"
 
 namespace sk::cuda {
 
-static_assert(kBmpBlockRows == kSp24BlockRows, "run_nk sizes the grid of both kernels with kBmpBlockRows");
+static_assert(kBmpBlockRows == kSp24BlockRows && kBmpBlockRows == kQ4BlockRows,
+              "run_nk sizes the grid of the bitmap, 2:4 and int4 kernels with kBmpBlockRows");
 
 namespace {
 
 struct DeviceMatrix {
   int device = 0;
   Format format = Format::dense;
-  DType dtype = DType::f16;
+  DType dtype = DType::f16;  // int4 weights: u8 (the activations are f16 or bf16, per product)
+  // int4 (q4_index.h): group size, zero points; 0 bits = a float weight.
+  int quant_bits = 0, quant_group = 0;
+  bool quant_asym = false;
+  int64_t q4_groups = 0;
   // row_blocks: 16-row blocks; k_tiles: the K tiles one row block walks (bitmap: 64-column
   // blocks, bitmap_index.h; 2:4: 16-column mma.sp steps, sp24_index.h).
   int64_t M = 0, K = 0, row_blocks = 0, k_tiles = 0;
@@ -45,7 +52,9 @@ struct DeviceMatrix {
     void* offsets = nullptr;       // bitmap: each block's first value
     void* words = nullptr;         // tiled-csl: (value, position) words
     void* tile_offsets = nullptr;  // tiled-csl: each tile's first word
-    void* meta = nullptr;          // 2:4: mma.sp metadata
+    void* meta = nullptr;          // 2:4: mma.sp metadata (int4 2:4 too)
+    void* scales = nullptr;        // int4: scale pairs per 16-row block and group
+    void* zeros = nullptr;         // int4, asymmetric: zero-point pairs
   } parts;
   uint64_t bytes = 0;
   LtWeight* lt = nullptr;   // 2:4: the cuSPARSELt copy, or null with lt_why saying why
@@ -55,10 +64,21 @@ struct DeviceMatrix {
   ~DeviceMatrix() {
     cudaSetDevice(device);
     if (lt) lt_release(lt);
-    for (void* p : {parts.values, parts.masks, parts.offsets, parts.words, parts.tile_offsets, parts.meta})
+    for (void* p : {parts.values, parts.masks, parts.offsets, parts.words, parts.tile_offsets, parts.meta, parts.scales, parts.zeros})
       if (p) cudaFree(p);
   }
 };
+
+// A weight's host-side description before its parts are uploaded.
+DeviceMatrix* new_device_matrix(int device, const MatrixView& v) {
+  auto dm = new DeviceMatrix();
+  dm->device = device;
+  dm->format = v.format;
+  dm->dtype = v.dtype;
+  dm->M = v.rows;
+  dm->K = v.cols;
+  return dm;
+}
 
 // Host -> device on the device's own stream, then waited for. Not cudaMemcpy: that runs on the
 // legacy default stream, which does not order against our non-blocking stream, and for pageable
@@ -86,7 +106,10 @@ MatrixView view_of(const SkMatrixDesc& d) {
   v.cols = d.cols;
   v.n = d.n;
   v.m = d.m;
-  for (int p = 0; p < 6; ++p) v.parts[p] = {d.parts[p], d.part_bytes[p]};
+  for (int p = 0; p < int(Part::kNumParts); ++p) v.parts[p] = {d.parts[p], d.part_bytes[p]};
+  v.quant.bits = d.quant_bits;
+  v.quant.group = d.quant_group;
+  v.quant.asym = d.quant_asym != 0;
   return v;
 }
 
@@ -124,12 +147,15 @@ bool sp24_k32_requested() {
   return v && std::strcmp(v, "32") == 0;
 }
 
-// Enough blocks to fill the GPU twice: split K when the M x N grid alone is too small.
-int auto_splits(int64_t blocks, int64_t stages, int device) {
+// Enough blocks to fill the GPU `per_sm` times: split K when the M x N grid alone is too small.
+// The int4 kernels ask for 4 blocks per SM (up to 16 splits): their warps stream few bytes each
+// (0.4-0.5 B per weight, one stage ahead), so decode needs more of them resident to keep enough
+// bytes in flight (Little's law: ~3 TB/s x ~0.7 us is ~16 KB per SM). Unmeasured until bench:gpu.
+int auto_splits(int64_t blocks, int64_t stages, int device, int per_sm = 2, int max_splits = 8) {
   int sms = 0;
   cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  int64_t s = blocks > 0 ? (2 * int64_t(sms) + blocks - 1) / blocks : 1;
-  if (s > 8) s = 8;
+  int64_t s = blocks > 0 ? (per_sm * int64_t(sms) + blocks - 1) / blocks : 1;
+  if (s > max_splits) s = max_splits;
   if (s > stages) s = stages;
   return int(s < 1 ? 1 : s);
 }
@@ -170,6 +196,13 @@ bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 
 int route(DeviceMatrix* dm, const SkSpmmArgs& a, Route* r, SkCudaStatus* st) {
   const auto req = BackendRequest(a.backend);
+  if (dm->quant_bits) {  // int4: our kernels only (no NVIDIA library multiplies 4-bit weights)
+    if (req == BackendRequest::library)
+      return set_status(st, ErrorCode::argument, "backend 'library': no NVIDIA library runs int4 weights; use 'auto' or 'ours'");
+    r->impl = Impl::ours;
+    r->kernel = dm->format == Format::nm ? "q4-sp24-mma.sp" : "q4-dense-mma";
+    return ok_status(st);
+  }
   if (dm->format == Format::dense) {
     if (req == BackendRequest::ours)
       return set_status(st, ErrorCode::argument, "backend 'ours': dense weights run on cuBLASLt only");
@@ -217,14 +250,15 @@ int plan_ours(DeviceMatrix* dm, const SkSpmmArgs& a, LaunchArgs* la, SkCudaStatu
   la->M = M;
   la->K = K;
   la->N = n;
-  la->bf16 = dm->dtype == DType::bf16;
+  la->bf16 = (dm->quant_bits ? DType(a.x_dtype) : dm->dtype) == DType::bf16;
   la->bn = pick_bn(n);
-  la->sp24_k32 = dm->format == Format::nm && sp24_k32_requested();
+  la->sp24_k32 = dm->format == Format::nm && !dm->quant_bits && sp24_k32_requested();
   const int64_t stages = (K + kStageK - 1) / kStageK;
   const int block_rows = dm->format == Format::tiled_csl ? kTileRows : kBmpBlockRows;  // 2:4 blocks are 64 rows too
   const int64_t row_blocks = spmm_row_blocks(M, block_rows);
   la->splits = a.split_k > 0 ? int(a.split_k < stages ? a.split_k : stages)
-                             : auto_splits(row_blocks * ((n + la->bn - 1) / la->bn), stages, dm->device);
+                             : auto_splits(row_blocks * ((n + la->bn - 1) / la->bn), stages, dm->device, dm->quant_bits ? 4 : 2,
+                                           dm->quant_bits ? 16 : 8);
   SpmmGrid grid;
   if (!spmm_grid(n, la->bn, row_blocks, la->splits, &grid))
     return set_status(st, ErrorCode::shape, "spmm: the launch grid exceeds CUDA's limits (M = " + std::to_string(M) + ", N = " +
@@ -294,7 +328,12 @@ int run_nk(DeviceMatrix* dm, Impl impl, const SkSpmmArgs& a, cudaStream_t s, SkC
   if (!direct && device_alloc_async(size_t(la.splits) * size_t(count) * 4, &part, s, "split-K partial sums", st)) return st->code;
   la.part = direct ? static_cast<float*>(a.y) : static_cast<float*>(part);
   cudaError_t e;
-  if (dm->format == Format::tiled_csl)
+  if (dm->quant_bits)
+    e = launch_q4(Q4Launch{static_cast<const uint32_t*>(dm->parts.values), static_cast<const uint32_t*>(dm->parts.meta),
+                           static_cast<const uint32_t*>(dm->parts.scales), static_cast<const uint32_t*>(dm->parts.zeros),
+                           dm->row_blocks, dm->q4_groups, dm->quant_group, dm->format == Format::nm},
+                  la);
+  else if (dm->format == Format::tiled_csl)
     e = launch_tiled_csl(static_cast<const uint32_t*>(dm->parts.words), static_cast<const int32_t*>(dm->parts.tile_offsets), la);
   else if (dm->format == Format::bitmap)
     e = launch_bitmap(static_cast<const uint64_t*>(dm->parts.masks), static_cast<const int32_t*>(dm->parts.offsets),
@@ -303,7 +342,7 @@ int run_nk(DeviceMatrix* dm, Impl impl, const SkSpmmArgs& a, cudaStream_t s, SkC
     e = launch_sp24(static_cast<const uint32_t*>(dm->parts.values), static_cast<const uint32_t*>(dm->parts.meta),
                     dm->row_blocks, dm->k_tiles, la);
   if (e == cudaSuccess && !direct) e = launch_reduce(la.part, la.splits, count, a.out_dtype, a.y, s, a.bias, a.bias_dtype, M);
-  return finish(e, std::string("spmm (") + format_name(dm->format) + " kernel)");
+  return finish(e, std::string("spmm (") + (dm->quant_bits ? "int4 " : "") + format_name(dm->format) + " kernel)");
 }
 
 // Milliseconds of one run_nk (CUDA events), or -1 with *st set.
@@ -361,6 +400,10 @@ int check_args(DeviceMatrix* dm, const SkSpmmArgs& a, SkCudaStatus* st) {
   if (a.out_dtype < 0 || a.out_dtype > 2 || (a.bias && (a.bias_dtype < 0 || a.bias_dtype > 2)))
     return set_status(st, ErrorCode::dtype, "output and bias dtypes must be float32, float16 or bfloat16");
   if (a.backend < SK_BACKEND_AUTO || a.backend > SK_BACKEND_LIBRARY) return set_status(st, ErrorCode::argument, "unknown backend");
+  if (dm->quant_bits && a.x_dtype != int(DType::f16) && a.x_dtype != int(DType::bf16))
+    return set_status(st, ErrorCode::dtype, "int4 weights take float16 or bfloat16 activations (x_dtype)");
+  if (!dm->quant_bits && a.x_dtype != 0 && a.x_dtype != int(dm->dtype))
+    return set_status(st, ErrorCode::dtype, "x must have the weight's dtype");
   return use_device(dm->device, st);
 }
 
@@ -368,6 +411,32 @@ void report(const Route& r, SkSpmmRun* ran) {
   if (!ran) return;
   std::snprintf(ran->kernel, sizeof ran->kernel, "%s", r.kernel.c_str());
   std::snprintf(ran->note, sizeof ran->note, "%s", r.note.c_str());
+}
+
+}  // namespace
+
+namespace {
+
+// An int4 weight (dense or 2:4) in the layouts of q4_index.h; no cuSPARSELt / cuBLASLt copy.
+int upload_q4(int device, const MatrixView& v, void** handle, uint64_t* bytes, SkCudaStatus* st) {
+  Q4Gpu g;
+  if (Status s = q4_to_gpu(v, &g); !s.ok()) return set_status(st, s.code, s.message);
+  if (int rc = use_device(device, st)) return rc;
+  DeviceMatrix* dm = new_device_matrix(device, v);
+  dm->quant_bits = v.quant.bits;
+  dm->quant_group = v.quant.group;
+  dm->quant_asym = v.quant.asym;
+  dm->q4_groups = g.groups;
+  dm->row_blocks = g.row_blocks;
+  dm->k_tiles = g.stages;
+  int rc = upload(dm, &dm->parts.values, g.codes.data(), g.codes.size(), st);
+  if (!rc && g.sp24) rc = upload(dm, &dm->parts.meta, g.meta.data(), g.meta.size(), st);
+  if (!rc) rc = upload(dm, &dm->parts.scales, g.scales.data(), g.scales.size(), st);
+  if (!rc && g.asym) rc = upload(dm, &dm->parts.zeros, g.zeros.data(), g.zeros.size(), st);
+  if (rc) { delete dm; return rc; }
+  *handle = dm;
+  *bytes = dm->bytes;
+  return ok_status(st);
 }
 
 }  // namespace
@@ -386,15 +455,11 @@ int upload_matrix(int device, const SkMatrixDesc* desc, void** handle, uint64_t*
   }
   if (!s.ok()) return set_status(st, s.code, s.message);
   const MatrixView v = staged.view();
+  if (v.quant.on()) return upload_q4(device, v, handle, bytes, st);
   if (v.dtype != DType::f16 && v.dtype != DType::bf16)
     return set_status(st, ErrorCode::dtype, std::string("GPU weights must be float16 or bfloat16, got ") + dtype_name(v.dtype));
   if (int rc = use_device(device, st)) return rc;
-  auto dm = new DeviceMatrix();
-  dm->device = device;
-  dm->format = v.format;
-  dm->dtype = v.dtype;
-  dm->M = v.rows;
-  dm->K = v.cols;
+  DeviceMatrix* dm = new_device_matrix(device, v);
   int rc = 0;
   switch (v.format) {
     case Format::dense:
