@@ -231,7 +231,7 @@ struct AppendCall {
   JsBuffer data;
 };
 
-bool get_append(const Napi::CallbackInfo& info, AppendCall* c) {
+bool read_append(const Napi::CallbackInfo& info, AppendCall* c) {
   Napi::Env env = info.Env();
   if (!info[1].IsString() || !info[2].IsString() || !info[3].IsArray()) {
     fail(env, ErrorCode::argument, "append(handle, name, dtype, shape, data)");
@@ -256,14 +256,18 @@ bool get_append(const Napi::CallbackInfo& info, AppendCall* c) {
   return true;
 }
 
+// The append's arguments for writer h; when they are refused the file is abandoned, as after any
+// failed append (the JS side drops its handle on every failure).
+bool get_append(const Napi::CallbackInfo& info, WriteHandle* h, AppendCall* c) {
+  if (read_append(info, c)) return true;
+  h->writer.reset();
+  return false;
+}
+
 Napi::Value WriterAppend(const Napi::CallbackInfo& info) {
   WriteHandle* h = write_handle(info);
   AppendCall c;
-  if (!h) return info.Env().Undefined();
-  if (!get_append(info, &c)) {
-    h->writer.reset();  // every failed append abandons the file (the caller drops its handle)
-    return info.Env().Undefined();
-  }
+  if (!h || !get_append(info, h, &c)) return info.Env().Undefined();
   Status st = h->writer->append(c.name, c.dtype, c.shape, c.data.data, c.data.bytes);
   if (!st.ok()) {
     h->writer.reset();  // as in the async form: a failed append abandons the file
@@ -275,11 +279,7 @@ Napi::Value WriterAppend(const Napi::CallbackInfo& info) {
 Napi::Value WriterAppendAsync(const Napi::CallbackInfo& info) {
   WriteHandle* h = write_handle(info);
   auto c = std::make_shared<AppendCall>();
-  if (!h) return info.Env().Undefined();
-  if (!get_append(info, c.get())) {
-    h->writer.reset();
-    return info.Env().Undefined();
-  }
+  if (!h || !get_append(info, h, c.get())) return info.Env().Undefined();
   return run_writer_async(info, h, [h, c] { return h->writer->append(c->name, c->dtype, c->shape, c->data.data, c->data.bytes); },
                           false, {info[0], info[4]});
 }
