@@ -146,11 +146,10 @@ export async function sliceHidden(model: LlamaModel, calibration: Int32Array[] |
       onProgress?.(block.index + 1, total);
     }
     for (const x of xs) await add(x);
-    C = stats.hessian();
+    C = stats.hessian();  // symmetric as read (both triangles written from the lower one)
   } finally {
     stats.dispose();
   }
-  for (let i = 0; i < d; i++) for (let j = 0; j < i; j++) C[i * d + j] = C[j * d + i]!;
   const { values, vectors: Q } = await symmetricEigen(C, d, { signal });
   onProgress?.(model.blocks.length + 1, total);
   let all = 0, kept = 0;
