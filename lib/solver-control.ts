@@ -13,7 +13,8 @@ export interface SolverControl {
   signal?: AbortSignal;
 }
 
-export function checkControl(options: SolverControl, what: string): void {
+/** Checks `onProgress` and `signal` (any progress signature; shrink's takes (done, total)). */
+export function checkControl(options: { onProgress?: unknown; signal?: AbortSignal }, what: string): void {
   const { onProgress, signal } = options;
   if (onProgress !== undefined && typeof onProgress !== 'function')
     throw new ArgumentError(`options.onProgress: expected a function, got ${describe(onProgress)}`);

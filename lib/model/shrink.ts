@@ -6,6 +6,7 @@
  */
 import { describe, isFloatDType, type DType } from '../dtype.js';
 import { AbortError, ArgumentError } from '../errors.js';
+import { checkControl } from '../solver-control.js';
 import type { Weight } from '../ops.js';
 import { SparseMatrix } from '../sparse-matrix.js';
 import { Tensor } from '../tensor.js';
@@ -139,10 +140,8 @@ export async function shrinkModel(model: LlamaModel, plan: StructuredPlan, optio
   model.checkpoint();
   if (typeof options !== 'object' || options === null) throw new ArgumentError(`options: expected an object, got ${describe(options)}`);
   const { signal, onProgress } = options;
-  if (onProgress !== undefined && typeof onProgress !== 'function') throw new ArgumentError(`options.onProgress: expected a function, got ${describe(onProgress)}`);
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ArgumentError(`options.signal: expected an AbortSignal, got ${describe(signal)}`);
+  checkControl(options, 'shrink');
   const checkAbort = () => { if (signal?.aborted) throw new AbortError('shrink: aborted (the model is unchanged)', { cause: signal.reason }); };
-  checkAbort();
   const total = model.blocks.length;
   checkPlan(model, plan);
   const comp = options.biasCompensation === true;
