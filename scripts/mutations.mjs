@@ -110,7 +110,7 @@ export default [
   },
   {
     id: 'writer-rename', area: 'io', file: 'native/io/safetensors_writer.cpp',
-    from: 'if (std::rename(from.c_str(), to.c_str()) != 0)', to: 'if (std::rename(from.c_str(), to.c_str()) != 0 && false)', tests: [...IO, 'test/cli.test.ts'],
+    from: 'if (std::rename(from.c_str(), to.c_str()) != 0)', to: 'if (std::rename(from.c_str(), to.c_str()) != 0 && false)', tests: [...IO, 'test/cli.test.ts', 'ctest:io_test'],
     why: 'a failed rename is reported as success: the caller believes a file exists that does not',
   },
 

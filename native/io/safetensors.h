@@ -53,6 +53,10 @@ struct File {
 };
 Status open(const std::string& path, File* out);
 
+// Renames the finished temp file `from` over `to` (atomic on POSIX; replaces a regular file);
+// ERR_IO naming `to` when the rename fails. Writer::finish() calls it.
+Status replace_file(const std::string& from, const std::string& to);
+
 // Streams tensors into `<path>.tmp-<pid>-<n>` and renames it over `path` in finish(). Only a
 // regular file (or nothing) at `path` is ever replaced: create() and finish() refuse a directory,
 // FIFO, socket or device there with ERR_IO. The header

@@ -113,6 +113,13 @@ Status close_synced(std::FILE* f, const std::string& path) {
   return Status::Ok();
 }
 
+
+void put_u64le(uint8_t* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = uint8_t(v >> (8 * i));
+}
+
+}  // namespace
+
 Status replace_file(const std::string& from, const std::string& to) {
 #ifdef _WIN32
   if (!MoveFileExA(from.c_str(), to.c_str(), MOVEFILE_REPLACE_EXISTING)) return Status::Error(ErrorCode::io, "cannot rename to '" + to + "'");
@@ -122,12 +129,6 @@ Status replace_file(const std::string& from, const std::string& to) {
   untrack(from);
   return Status::Ok();
 }
-
-void put_u64le(uint8_t* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = uint8_t(v >> (8 * i));
-}
-
-}  // namespace
 
 Writer::~Writer() { abort(); }
 

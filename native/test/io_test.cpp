@@ -170,6 +170,24 @@ static void test_fuzz(const std::vector<uint8_t>& valid) {
   CHECK(rejected > 10000, "fuzz: corruptions mostly rejected (%d ok, %d rejected)", ok, rejected);
 }
 
+// replace_file: a failed rename is an ERR_IO naming the destination (nothing appears there); a
+// good one moves the temp file over an existing destination.
+static void test_replace_file(const std::string& dir) {
+  const std::string tmp = dir + "/r.tmp", dest = dir + "/r.safetensors";
+  Status st = st::replace_file(dir + "/missing.tmp", dest);
+  CHECK(!st.ok() && st.code == ErrorCode::io && st.message.find(dest) != std::string::npos, "failed rename reported (%s)", st.message.c_str());
+  CHECK(::access(dest.c_str(), F_OK) != 0, "nothing at the destination after a failed rename");
+  for (const char* content : {"old", "new"}) {
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    std::fputs(content, f);
+    std::fclose(f);
+    CHECK(st::replace_file(tmp, dest).ok(), "rename over the destination");
+  }
+  std::vector<uint8_t> got = read_file(dest);
+  CHECK(std::string(got.begin(), got.end()) == "new" && ::access(tmp.c_str(), F_OK) != 0, "the temp file replaced the destination");
+  std::remove(dest.c_str());
+}
+
 int main() {
   char tmpl[] = "/tmp/sparsekit-io-test-XXXXXX";
   const char* dir = mkdtemp(tmpl);
@@ -177,6 +195,7 @@ int main() {
   test_json();
   test_round_trip(dir);
   test_validation();
+  test_replace_file(dir);
   std::vector<uint8_t> valid = read_file(std::string(dir) + "/rt.safetensors");
   test_fuzz(valid);
   std::remove((std::string(dir) + "/rt.safetensors").c_str());
