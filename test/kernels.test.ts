@@ -300,7 +300,8 @@ describe("format: 'auto' (cost model)", () => {
     for (const n of [16, 64]) {
       const at90 = chooseFormat(bf(0.1), n, AVX512_MACHINE);
       expect(at90.format).toBe('bitmap');
-      expect(at90.predictedSeconds).toBeLessThan(0.8 * at90.candidates.dense!);
+      // (by ~15% at N = 16 since the dense GEMM broadcasts eight k at a time there)
+      expect(at90.predictedSeconds).toBeLessThan(0.9 * at90.candidates.dense!);
       expect(chooseFormat(bf(0.3), n, AVX512_MACHINE).format).toBe('dense');
     }
     // Past the pairs kernel's N the fp32 outer product's cost applies again.
