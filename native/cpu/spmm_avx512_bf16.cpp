@@ -348,6 +348,15 @@ template <class Src, bool Octs> void gemm_kernel(const MatrixView& a, const Acti
       if (c1 == chunks) prefetch_out(out, imin(r0 + rb + kOutAhead, a.rows - 1), n);
       if constexpr (Octs) micro_octs_rows(rr, w, ldw, xb, c1 - c0, cb, ldc, ld / 4);
       else micro_rows(rr, w, ldw, xb, ld2, pairs, cb, ldc, nv);
+      // The next block's rows up to the distance micro's prefetches keep: otherwise each block
+      // starts with all its rows' first lines missing at once, while the stores below hold the core.
+      if (direct) {
+        const int64_t nr = imin(rb_max, rows - rb - rr);
+        for (int64_t i = 0; i < nr; ++i) {
+          const char* p = reinterpret_cast<const char*>(w + (rr + i) * ldw);
+          for (int64_t b = 0; b < kWeightAhead * 2; b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
+        }
+      }
       if (c1 == chunks)
         for (int i = 0; i < rr; ++i)
           for (int64_t j = 0; j < n; ++j) {
