@@ -343,6 +343,23 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
     expect(() => linear.sync(Tensor.randn([1, 64], { seed: 2 }), dense, null, { activations: 'int4' as 'int8' })).toThrow(/expected 'float32', 'bfloat16' or 'int8'/);
   });
 
+  it("activations: 'int8' is a per-call choice: spmm, linear and async agree, and the matrix keeps no trace of it", async () => {
+    const vnni = ISAS.includes('avx512') && info.features.avx512vnni === true && info.features.avx512vbmi === true;
+    const M = 19, K = 256;
+    const q = pack(makeWeight(M, K, 77, false), M, K, { format: 'nm', n: 2, m: 4 }, { bits: 4, groupSize: 64, symmetric: false });
+    const x = Tensor.randn([1, K], { seed: 78 });
+    const plain = valuesOf(linear.sync(x, q));
+    const rounded = valuesOf(linear.sync(x, q, null, { activations: 'int8' }));
+    // Rounding x to int8 changes the result wherever an int8 kernel runs, never elsewhere.
+    expect(Array.from(rounded).some((v, i) => v !== plain[i])).toBe(vnni && startIsa === 'avx512');
+    expect(valuesOf(await linear(x, q, null, { activations: 'int8' }))).toEqual(rounded);
+    const b = Tensor.from(x.toFloat32Array(), [K, 1]);
+    expect(valuesOf(spmm.sync(q, b, { activations: 'int8' }))).toEqual(rounded);
+    // The next call without the option runs the float kernel again, bit for bit as before.
+    expect(valuesOf(linear.sync(x, q))).toEqual(plain);
+    expect(selectedKernel(q, 1)).not.toContain('_x8_');
+  });
+
   it('selects every kernel of the quantized kernel list on each ISA that has it, and nothing off the list', () => {
     const names = native.qspmmKernelNames();
     expect(new Set(names).size).toBe(names.length);
