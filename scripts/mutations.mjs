@@ -27,6 +27,7 @@ const BEYOND = ['test/solvers-beyond.test.ts'];
 const SAVE = ['test/model-save.test.ts'];
 const TOKENS = ['test/tokens.test.ts'];
 const PRUNE = ['test/model-prune.test.ts'];
+const MODEL_ACT = ['test/model-activations.test.ts'];
 
 /** @type {import('./mutate.mjs').Mutation[]} */
 export default [
@@ -896,5 +897,31 @@ export default [
     id: 'shrink-abort-between-blocks', area: 'structured', file: 'lib/model/shrink.ts',
     from: '    checkAbort();\n    onProgress?.(b.index, total);', to: '    onProgress?.(b.index, total);', tests: STRUCTURED, grep: 'shrink reports progress',
     why: 'an abort during the surgery is noticed only after every block was rebuilt: Ctrl-C on a 70B shrink waits for all of it',
+  },
+  // ---- MatmulOptions.activations: one native carrier, passed through the model ----
+  {
+    id: 'activations-int8-not-selected', area: 'cpu', file: 'native/cpu/qspmm_portable.cpp',
+    from: 'isa == Isa::avx512 && rounding == ActivationRounding::int8', to: 'isa == Isa::avx512 && rounding == ActivationRounding::bf16', tests: QUANT, grep: 'int8',
+    why: "activations: 'int8' is accepted but the int8 kernels never run: a decode the user opted into stays at the fp32 kernels' speed",
+  },
+  {
+    id: 'activations-int8-parse', area: 'lib', file: 'native/addon/addon.cpp',
+    from: '  if (s == "int8") {\n    *out = ActivationRounding::int8;', to: '  if (s == "int8") {\n    *out = ActivationRounding::none;', tests: QUANT, grep: 'int8',
+    why: "the binding reads 'int8' as no rounding: the option is silently ignored",
+  },
+  {
+    id: 'model-activations-block', area: 'model', file: 'lib/model/block.ts',
+    from: "activations: activationsFor(slot.weight, ctx.activations)", to: "activations: undefined", tests: MODEL_ACT,
+    why: "forward/perplexity/generate ignore activations for the block linears: a model opted into int8 or bf16 decodes at the float kernels' speed",
+  },
+  {
+    id: 'model-activations-head', area: 'model', file: 'lib/model/llama.ts',
+    from: "return { outDtype: 'float32', activations: activationsFor(this.lmHead, activations) };", to: "return { outDtype: 'float32' };", tests: MODEL_ACT,
+    why: 'the LM head ignores activations (the largest single linear of a small model)',
+  },
+  {
+    id: 'model-activations-int8-dense', area: 'model', file: 'lib/ops.ts',
+    from: "activations === 'int8' && !(w instanceof SparseMatrix && w.quant) ? 'float32' : activations", to: 'activations', tests: MODEL_ACT,
+    why: "'int8' on a model whose weights are not all quantized throws at the first float linear",
   },
 ];
