@@ -181,7 +181,7 @@ export interface NativeAddon {
   pruneWanda(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle, opt: PatternNative & { alphaSearch: boolean; inPlace: boolean }): PruneResultNative;
   pruneWandaAsync(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
                   opt: PatternNative & { alphaSearch: boolean; inPlace: boolean }): Promise<PruneResultNative>;
-  pruneRia(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle, opt: PatternNative & { a: number; permute: boolean; refine: boolean; reconstruct: boolean; damping: number }): Promise<PruneResultNative>;
+  pruneRia(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle, opt: PatternNative & { a: number; permute: boolean; refine: boolean; reconstruct: boolean; damping: number }, control?: Int32Array): Promise<PruneResultNative>;
   pruneDsnot(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
              opt: PatternNative & { initial: string; maxCycles: number; updateThreshold: number; powOfVar: number; sameSign: boolean; checkError: boolean; damping: number },
              control: Int32Array): Promise<PruneResultNative>;

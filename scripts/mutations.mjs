@@ -924,4 +924,14 @@ export default [
     from: "activations === 'int8' && !(w instanceof SparseMatrix && w.quant) ? 'float32' : activations", to: 'activations', tests: MODEL_ACT,
     why: "'int8' on a model whose weights are not all quantized throws at the first float linear",
   },
+  {
+    id: 'ria-refine-progress', area: 'solvers', file: 'native/solvers/ria.cpp',
+    from: '        if (control.aborted()) return;\n        control.advance();', to: '        if (control.aborted()) return;', tests: BEYOND, grep: 'counts every step',
+    why: "RIA's refinement (about a minute on 4096²) never moves the progress bar: it looks hung",
+  },
+  {
+    id: 'ria-reconstruct-no-control', area: 'solvers', file: 'native/solvers/ria.cpp',
+    from: 'SK_RETURN_IF_ERROR(prune_sparsegpt(w, stats, p, so, inner, &rec));', to: 'SK_RETURN_IF_ERROR(prune_sparsegpt(w, stats, p, so, Control{}, &rec));', tests: BEYOND, grep: 'counts every step',
+    why: "RIA + reconstruct's SparseGPT sweep ignores abort and progress (as before this fix)",
+  },
 ];
