@@ -934,4 +934,25 @@ export default [
     from: 'SK_RETURN_IF_ERROR(prune_sparsegpt(w, stats, p, so, inner, &rec));', to: 'SK_RETURN_IF_ERROR(prune_sparsegpt(w, stats, p, so, Control{}, &rec));', tests: BEYOND, grep: 'counts every step',
     why: "RIA + reconstruct's SparseGPT sweep ignores abort and progress (as before this fix)",
   },
+  // ---- AVX2 quantized kernels: 8-bit GEMVs, the panel GEMM for N > 1 ----
+  {
+    id: 'q-avx2-gemm-group-chunks', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm.inl',
+    from: 'cpg(a.quant.group / CW)', to: 'cpg(a.quant.group / 32)', tests: QUANT, grep: 'every ISA',
+    why: "the AVX2 GEMM counts 32-column chunks per group where its chunks are 8 wide: later chunks take an earlier group's scale",
+  },
+  {
+    id: 'q-avx2-gemm-asym-zero', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm.inl',
+    from: '_mm256_set1_epi32(Asym ? int(zeros[gi]) : quant_sym_zero(Bits))', to: '_mm256_set1_epi32(quant_sym_zero(Bits))', tests: QUANT, grep: 'every ISA',
+    why: 'asymmetric weights are centered on the symmetric zero at N > 1 on AVX2: every output off by zero * Σx per group',
+  },
+  {
+    id: 'q-avx2-masked8-tail-bytes', area: 'cpu', file: 'native/cpu/qspmm_avx2.cpp',
+    from: 'uint64_t(byte) + i < code_bytes && i < 8; ++i)', to: 'uint64_t(byte) + i < code_bytes && i < 5; ++i)', tests: QUANT, grep: 'every ISA',
+    why: "the 8-bit AVX2 GEMV reads only 5 of the last 8 codes of the matrix (the 4-bit bound): the last row's final kept weights count as zero",
+  },
+  {
+    id: 'q-avx2-dense8-sym-zero', area: 'cpu', file: 'native/cpu/qspmm_avx2.cpp',
+    from: '_mm256_set1_epi32(Asym ? zeros[gi] : 128)', to: '_mm256_set1_epi32(Asym ? zeros[gi] : 127)', tests: QUANT, grep: 'every ISA',
+    why: 'symmetric 8-bit codes centered on 127: every weight off by one step',
+  },
 ];

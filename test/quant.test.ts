@@ -382,6 +382,8 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
         cases[`qspmm_gemv_${name}_${b}_avx512`] = { w: mk(fmt, bits), n: 1, isa: 'avx512' };
         cases[`qspmm_outer_${name}_${b}_avx512`] = { w: mk(fmt, bits), n: 16, isa: 'avx512' };
         cases[`qspmm_gemv_${name}_${b}_x8_vnni`] = { w: mk(fmt, bits), n: 1, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
+        cases[`qspmm_gemm_${name}_${b}_avx2`] = { w: mk(fmt, bits), n: 2, isa: 'avx2' };
+        if (bits === 8) cases[`qspmm_gemv_${name}_${b}_avx2`] = { w: mk(fmt, bits), n: 1, isa: 'avx2' };
       }
     cases.qspmm_gemv_nm24_int4_x8_vnni = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 1, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     cases.qspmm_gemm_nm24_int4_x8_vnni = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };

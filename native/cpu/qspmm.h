@@ -17,8 +17,11 @@ SpmmKernel select_qspmm_lut(const MatrixView& a, int64_t n);
 // N > 8, 2:4 with 4-bit codes, bf16 activations, AVX512-BF16: weight pairs by vdpbf16ps (qspmm_avx512_bf16.cpp).
 SpmmKernel select_qspmm_bf16(const MatrixView& a, int64_t n, DType x_dtype);
 
-// N = 1, dense 4-bit, AVX2 (qspmm_avx2.cpp).
+// AVX2: N = 1 row dot products (qspmm_avx2.cpp); N > 1 the panel GEMM below.
 SpmmKernel select_qspmm_avx2(const MatrixView& a, int64_t n);
+// N > 1, AVX2: chunks dequantized exactly into spmm_kernels.inl's decode panel, then its fp32
+// GEMM (qspmm_avx2_gemm.inl, instantiated in spmm_avx2.cpp).
+SpmmKernel select_qspmm_avx2_gemm(const MatrixView& a, int64_t n);
 
 // Portable: any quantized format, any N; x k-major with ld = N.
 void qspmm_portable(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out);

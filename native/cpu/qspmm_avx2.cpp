@@ -1,5 +1,5 @@
-// AVX2 kernels for 4-bit weights at N = 1 with fp32 activations (other quantized cases run
-// qspmm_portable on AVX2). Dense: the AVX-512 kernel's layout at half width. 64-column blocks: 32 code bytes
+// AVX2 kernels for quantized weights at N = 1 with fp32 activations (N > 1: the panel GEMM of
+// qspmm_avx2_gemm.inl, built into spmm_avx2.cpp). Dense 4-bit: the AVX-512 kernel's layout at half width. 64-column blocks: 32 code bytes
 // are 8 dwords holding columns 8i .. 8i+7, so a shift by 4s and a mask put column 8i + s at the
 // bottom of lane i; it is converted to fp32 and centered arithmetically (AVX2's vpermps has only
 // 8 entries), and x is staged as 8 planes X_s[i] = x[8i + s]. Each lane's 8-column sum of
@@ -64,7 +64,42 @@ void qgemv_dense_int4(const MatrixView& a, const Activations& x, int64_t r0, int
   }
 }
 
-// nm and bitmap 4-bit rows, per 8 columns: the next popcount codes (at most 8: 32 bits from
+// 8 codes at p, centered on z, as fp32 (exact).
+inline __m256 centered8(const uint8_t* p, __m256i z) {
+  return _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))), z));
+}
+
+// Dense 8-bit rows: 8 codes widened to int32 lanes, centered in integers (exact), converted and
+// FMA'd with x; four chains of 8 columns cover 32, each group's sum times its scale.
+template <bool Asym>
+void qgemv_dense_int8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const int G = a.quant.group;
+  const int64_t cols = a.cols, gpr = cols / G;
+  const uint8_t* codes = a.as<uint8_t>(Part::values);
+  const uint16_t* scales = a.as<uint16_t>(Part::scales);
+  const uint8_t* zeros = Asym ? a.as<uint8_t>(Part::zeros) : nullptr;
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* p = codes + r * cols;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t g = 0; g < gpr; ++g) {
+      const int64_t gi = r * gpr + g;
+      const __m256i z = _mm256_set1_epi32(Asym ? zeros[gi] : 128);
+      __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+      // G is a multiple of 32 (formats/quant.h).
+      for (int64_t c = g * G; c < (g + 1) * G; c += 32) {
+        s0 = _mm256_fmadd_ps(centered8(p + c, z), _mm256_loadu_ps(x.data + c), s0);
+        s1 = _mm256_fmadd_ps(centered8(p + c + 8, z), _mm256_loadu_ps(x.data + c + 8), s1);
+        s2 = _mm256_fmadd_ps(centered8(p + c + 16, z), _mm256_loadu_ps(x.data + c + 16), s2);
+        s3 = _mm256_fmadd_ps(centered8(p + c + 24, z), _mm256_loadu_ps(x.data + c + 24), s3);
+      }
+      const __m256 gs = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+      acc = _mm256_fmadd_ps(gs, _mm256_set1_ps(_cvtsh_ss(scales[gi])), acc);
+    }
+    out.store(r, 0, reduce_add(acc));
+  }
+}
+
+// nm and bitmap rows, per 8 columns (4-bit; 8-bit alike with bytes widened instead of nibbles shifted): the next popcount codes (at most 8: 32 bits from
 // nibble vi) are broadcast and shifted into lanes, converted and centered, then moved to their
 // columns by a permutation from a 256-entry table (AVX2 has no expand); unkept lanes are zeroed.
 // Built at compile time: no code of this AVX2 region may run before the CPU check.
@@ -77,8 +112,8 @@ struct ExpandTable {
 };
 constexpr ExpandTable kExpand{};
 
-template <bool Asym>
-void qgemv_masked_int4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+template <int Bits, bool Asym>
+void qgemv_masked(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const int G = a.quant.group;
   const int64_t cols = a.cols, gpr = cols / G, wpr = mask_words_per_row(cols);
   const uint8_t* codes = a.as<uint8_t>(Part::values);
@@ -96,23 +131,30 @@ void qgemv_masked_int4(const MatrixView& a, const Activations& x, int64_t r0, in
     __m256 acc = _mm256_setzero_ps();
     for (int64_t g = 0; g < gpr; ++g) {
       const int64_t gi = r * gpr + g;
-      const __m256 zv = _mm256_set1_ps(Asym ? float(zeros[gi]) : 8.f);
+      const __m256 zv = _mm256_set1_ps(Asym ? float(zeros[gi]) : float(1 << (Bits - 1)));
       __m256 ga = _mm256_setzero_ps(), gb = _mm256_setzero_ps();
       for (int64_t c = g * G; c < (g + 1) * G; c += 16) {
         for (int h = 0; h < 2; ++h) {
           const uint32_t m = (rm[c / 32] >> (c % 32 + 8 * h)) & 0xffu;
           if (!m) continue;
-          // 32 bits of codes from nibble vi: up to 5 bytes, never past the part.
-          const int64_t byte = vi >> 1;
+          // The next 8 codes from code vi (4-bit: 32 bits from nibble vi, up to 5 bytes; 8-bit: 8
+          // bytes), never read past the part.
+          const int64_t byte = Bits == 4 ? vi >> 1 : vi;
           uint64_t u = 0;
           if (uint64_t(byte) + 8 <= code_bytes) {
             std::memcpy(&u, codes + byte, 8);
           } else {
-            for (uint64_t i = 0; uint64_t(byte) + i < code_bytes && i < 5; ++i) u |= uint64_t(codes[byte + i]) << (8 * i);
+            for (uint64_t i = 0; uint64_t(byte) + i < code_bytes && i < 8; ++i) u |= uint64_t(codes[byte + i]) << (8 * i);
           }
-          const uint32_t bits = uint32_t(u >> (4 * (vi & 1)));
+          const int odd = int(vi & 1);
           vi += __builtin_popcount(m);
-          const __m256i lanes = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(int32_t(bits)), shifts), nib);
+          __m256i lanes;
+          if constexpr (Bits == 4) {
+            const uint32_t bits = uint32_t(u >> (4 * odd));
+            lanes = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(int32_t(bits)), shifts), nib);
+          } else {
+            lanes = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(int64_t(u)));
+          }
           const __m256 w = _mm256_sub_ps(_mm256_cvtepi32_ps(lanes), zv);
           const __m256i idx = _mm256_load_si256(reinterpret_cast<const __m256i*>(kExpand.idx[m]));
           const __m256 keep = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(int32_t(m)), bit), bit));
@@ -127,17 +169,26 @@ void qgemv_masked_int4(const MatrixView& a, const Activations& x, int64_t r0, in
   }
 }
 
+template <int Bits> SpmmKernel gemv(const MatrixView& a) {
+  const bool asym = a.quant.asym;
+  const bool b4 = Bits == 4;
+  switch (a.format) {
+    case Format::dense:
+      if constexpr (Bits == 4) return {asym ? qgemv_dense_int4<true> : qgemv_dense_int4<false>, XLayout::k_major, "qspmm_gemv_dense_int4_avx2", true, 1};
+      else return {asym ? qgemv_dense_int8<true> : qgemv_dense_int8<false>, XLayout::k_major, "qspmm_gemv_dense_int8_avx2", false, 1};
+    case Format::nm:
+      return {asym ? qgemv_masked<Bits, true> : qgemv_masked<Bits, false>, XLayout::k_major, b4 ? "qspmm_gemv_nm_int4_avx2" : "qspmm_gemv_nm_int8_avx2", false, 1};
+    case Format::bitmap:
+      return {asym ? qgemv_masked<Bits, true> : qgemv_masked<Bits, false>, XLayout::k_major, b4 ? "qspmm_gemv_bitmap_int4_avx2" : "qspmm_gemv_bitmap_int8_avx2", false, 1};
+    default: return SpmmKernel{};
+  }
+}
+
 }  // namespace
 
 SpmmKernel select_qspmm_avx2(const MatrixView& a, int64_t n) {
-  if (n != 1 || a.quant.bits != 4) return SpmmKernel{};
-  const bool asym = a.quant.asym;
-  switch (a.format) {
-    case Format::dense: return {asym ? qgemv_dense_int4<true> : qgemv_dense_int4<false>, XLayout::k_major, "qspmm_gemv_dense_int4_avx2", true, 1};
-    case Format::nm: return {asym ? qgemv_masked_int4<true> : qgemv_masked_int4<false>, XLayout::k_major, "qspmm_gemv_nm_int4_avx2", false, 1};
-    case Format::bitmap: return {asym ? qgemv_masked_int4<true> : qgemv_masked_int4<false>, XLayout::k_major, "qspmm_gemv_bitmap_int4_avx2", false, 1};
-    default: return SpmmKernel{};
-  }
+  if (n > 1) return select_qspmm_avx2_gemm(a, n);
+  return a.quant.bits == 4 ? gemv<4>(a) : gemv<8>(a);
 }
 
 }  // namespace sk
