@@ -99,18 +99,85 @@ void qgemv_dense_int8(const MatrixView& a, const Activations& x, int64_t r0, int
   }
 }
 
-// nm and bitmap rows, per 8 columns (4-bit; 8-bit alike with bytes widened instead of nibbles shifted): the next popcount codes (at most 8: 32 bits from
-// nibble vi) are broadcast and shifted into lanes, converted and centered, then moved to their
-// columns by a permutation from a 256-entry table (AVX2 has no expand); unkept lanes are zeroed.
+// nm and bitmap rows, per 8 columns (4-bit; 8-bit alike with bytes widened instead of nibbles
+// shifted): the next popcount codes (at most 8: 32 bits from nibble vi) are broadcast and shifted
+// into lanes, converted and centered, then moved to their columns by a permutation from a
+// 256-entry table (AVX2 has no expand); unkept lanes are zeroed.
 // Built at compile time: no code of this AVX2 region may run before the CPU check.
+//   idx[m][j]:  the rank of column j among m's set bits (the code that lands there);
+//   idx4[m][j]: the same plus 4 (the second 8 columns of a 2:4 pair, whose codes follow 4 more);
+//   keep[m][j]: all ones where bit j is set.
 struct ExpandTable {
   alignas(32) int32_t idx[256][8];
-  constexpr ExpandTable() : idx{} {
+  alignas(32) int32_t idx4[256][8];
+  alignas(32) int32_t keep[256][8];
+  constexpr ExpandTable() : idx{}, idx4{}, keep{} {
     for (int m = 0; m < 256; ++m)
-      for (int j = 0, k = 0; j < 8; ++j) idx[m][j] = (m >> j & 1) ? k++ : 0;
+      for (int j = 0, k = 0; j < 8; ++j) {
+        const bool set = (m >> j) & 1;
+        idx[m][j] = set ? k : 0;
+        idx4[m][j] = set ? k + 4 : 0;
+        keep[m][j] = set ? -1 : 0;
+        k += set;
+      }
   }
 };
 constexpr ExpandTable kExpand{};
+
+// The 8 codes of 2:4 columns [c, c + 16) (c = r * cols + column, a multiple of 16), centered, as fp32.
+template <int Bits> inline __m256 nm24_codes(const uint8_t* codes, int64_t c, __m256i z) {
+  __m256i v;
+  if constexpr (Bits == 4) {
+    uint32_t u;
+    std::memcpy(&u, codes + c / 4, 4);
+    v = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(int32_t(u)), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+                         _mm256_set1_epi32(15));
+  } else {
+    v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + c / 2)));
+  }
+  return _mm256_cvtepi32_ps(_mm256_sub_epi32(v, z));
+}
+
+// w's lanes moved by a permutation table row, the unkept lanes cleared.
+inline __m256 place(__m256 w, const int32_t* idx, const int32_t* keep) {
+  return _mm256_and_ps(_mm256_permutevar8x32_ps(w, _mm256_load_si256(reinterpret_cast<const __m256i*>(idx))),
+                       _mm256_load_ps(reinterpret_cast<const float*>(keep)));
+}
+
+// 2:4 rows: every 8 columns keep exactly 4 codes, so 16 columns take 8 consecutive codes (4 bytes
+// of nibbles or 8 bytes) at a fixed offset: one load, one conversion and centering for both
+// 8-column halves, each placed by its mask byte's permutation (no popcount cursor, no bounds
+// check: the offsets are exact). Two 16-column steps per iteration keep four FMA chains.
+template <int Bits, bool Asym>
+void qgemv_nm24(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const int G = a.quant.group;
+  const int64_t cols = a.cols, gpr = cols / G;
+  const uint8_t* codes = a.as<uint8_t>(Part::values);
+  const uint16_t* scales = a.as<uint16_t>(Part::scales);
+  const uint8_t* zeros = Asym ? a.as<uint8_t>(Part::zeros) : nullptr;
+  const uint8_t* masks = a.as<uint8_t>(Part::masks);  // one byte per 8 columns (x86: little-endian words)
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* rm = masks + r * cols / 8;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t g = 0; g < gpr; ++g) {
+      const int64_t gi = r * gpr + g;
+      const __m256i z = _mm256_set1_epi32(Asym ? zeros[gi] : quant_sym_zero(Bits));
+      __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+      // G is a multiple of 32 (formats/quant.h).
+      for (int64_t c = g * G; c < (g + 1) * G; c += 32) {
+        const __m256 w0 = nm24_codes<Bits>(codes, r * cols + c, z), w1 = nm24_codes<Bits>(codes, r * cols + c + 16, z);
+        const uint32_t m0 = rm[c / 8], m1 = rm[c / 8 + 1], m2 = rm[c / 8 + 2], m3 = rm[c / 8 + 3];
+        s0 = _mm256_fmadd_ps(place(w0, kExpand.idx[m0], kExpand.keep[m0]), _mm256_loadu_ps(x.data + c), s0);
+        s1 = _mm256_fmadd_ps(place(w0, kExpand.idx4[m1], kExpand.keep[m1]), _mm256_loadu_ps(x.data + c + 8), s1);
+        s2 = _mm256_fmadd_ps(place(w1, kExpand.idx[m2], kExpand.keep[m2]), _mm256_loadu_ps(x.data + c + 16), s2);
+        s3 = _mm256_fmadd_ps(place(w1, kExpand.idx4[m3], kExpand.keep[m3]), _mm256_loadu_ps(x.data + c + 24), s3);
+      }
+      const __m256 gs = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+      acc = _mm256_fmadd_ps(gs, _mm256_set1_ps(_cvtsh_ss(scales[gi])), acc);
+    }
+    out.store(r, 0, reduce_add(acc));
+  }
+}
 
 template <int Bits, bool Asym>
 void qgemv_masked(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
@@ -177,6 +244,8 @@ template <int Bits> SpmmKernel gemv(const MatrixView& a) {
       if constexpr (Bits == 4) return {asym ? qgemv_dense_int4<true> : qgemv_dense_int4<false>, XLayout::k_major, "qspmm_gemv_dense_int4_avx2", true, 1};
       else return {asym ? qgemv_dense_int8<true> : qgemv_dense_int8<false>, XLayout::k_major, "qspmm_gemv_dense_int8_avx2", false, 1};
     case Format::nm:
+      if (a.n == 2 && a.m == 4)
+        return {asym ? qgemv_nm24<Bits, true> : qgemv_nm24<Bits, false>, XLayout::k_major, b4 ? "qspmm_gemv_nm24_int4_avx2" : "qspmm_gemv_nm24_int8_avx2", false, 1};
       return {asym ? qgemv_masked<Bits, true> : qgemv_masked<Bits, false>, XLayout::k_major, b4 ? "qspmm_gemv_nm_int4_avx2" : "qspmm_gemv_nm_int8_avx2", false, 1};
     case Format::bitmap:
       return {asym ? qgemv_masked<Bits, true> : qgemv_masked<Bits, false>, XLayout::k_major, b4 ? "qspmm_gemv_bitmap_int4_avx2" : "qspmm_gemv_bitmap_int8_avx2", false, 1};
