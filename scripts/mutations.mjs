@@ -960,4 +960,14 @@ export default [
     from: 'place(w0, kExpand.idx4[m1], kExpand.keep[m1])', to: 'place(w0, kExpand.idx[m1], kExpand.keep[m1])', tests: QUANT, grep: 'every ISA',
     why: "the AVX2 2:4 GEMV places the second 8 columns' weights from the first half's codes",
   },
+  {
+    id: 'q-avx512-gemm-scale', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm.inl',
+    from: 'const int64_t gi = rw.r * A.gpr + c / A.cpg;', to: 'const int64_t gi = rw.r * A.gpr;', tests: QUANT, grep: 'every ISA',
+    why: "the AVX-512 panel GEMM scales every chunk of a row by its first group's scale",
+  },
+  {
+    id: 'q-avx512-outer-density', area: 'cpu', file: 'native/cpu/qspmm_avx512.cpp',
+    from: 'if (n > kOuterMinN && double(', to: 'if (n > 1 && double(', tests: QUANT, grep: 'selects every kernel',
+    why: 'sparse bitmap rows take the outer products at every N > 1, where the panel GEMM is up to 1.4x faster at N <= 16',
+  },
 ];

@@ -382,11 +382,23 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
       for (const bits of [4, 8] as const) {
         const b = `int${bits}`;
         cases[`qspmm_gemv_${name}_${b}_avx512`] = { w: mk(fmt, bits), n: 1, isa: 'avx512' };
-        cases[`qspmm_outer_${name}_${b}_avx512`] = { w: mk(fmt, bits), n: 16, isa: 'avx512' };
+        cases[`qspmm_gemm_${name}_${b}_avx512`] = { w: mk(fmt, bits), n: 16, isa: 'avx512' };
         cases[`qspmm_gemv_${name}_${b}_x8_vnni`] = { w: mk(fmt, bits), n: 1, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
         cases[`qspmm_gemm_${name}_${b}_avx2`] = { w: mk(fmt, bits), n: 2, isa: 'avx2' };
         if (bits === 8) cases[`qspmm_gemv_${name}_${b}_avx2`] = { w: mk(fmt, bits), n: 1, isa: 'avx2' };
       }
+    // Sparse bitmap rows (density < 0.35) with N > 32: the outer products.
+    for (const bits of [4, 8] as const) {
+      const w = makeWeight(16, 256, 8, true);
+      for (let i = 0; i < w.length; i += 2) w[i] = 0;
+      cases[`qspmm_outer_bitmap_int${bits}_avx512`] = { w: pack(w, 16, 256, FMT.bitmap!, { bits, groupSize: 64, symmetric: true }), n: 33, isa: 'avx512' };
+    }
+    if (ISAS.includes('avx512')) {  // the same sparse rows at N <= 32: the panel GEMM
+      setIsa('avx512');
+      expect(selectedKernel(cases.qspmm_outer_bitmap_int4_avx512!.w, 32)).toBe('qspmm_gemm_bitmap_int4_avx512');
+      expect(selectedKernel(cases.qspmm_outer_bitmap_int4_avx512!.w, 2)).toBe('qspmm_gemm_bitmap_int4_avx512');
+      setIsa(startIsa);
+    }
     cases.qspmm_gemv_nm24_int4_x8_vnni = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 1, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     cases.qspmm_gemm_nm24_int4_x8_vnni = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     expect(Object.keys(cases).sort()).toEqual([...names].sort());
@@ -395,6 +407,12 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
         if (!ISAS.includes(c.isa) || (c.needs && !f[c.needs])) { console.warn(`quantized kernel list: ${name} not selectable on this CPU`); continue; }
         setIsa(c.isa);
         expect(selectedKernel(c.w, c.n, c.o), name).toBe(name);
+        if (c.o) continue;  // rounded activations: their own tests
+        // Each kernel once against fp64 here too: some (the sparse outer products) are reached by no grid shape.
+        const [M, K] = c.w.shape;
+        const b = Tensor.randn([K!, c.n], { seed: 41 });
+        const { c: want, mag } = matmulRef(valuesOf(c.w.toDense()), valuesOf(b), M!, K!, c.n);
+        expectClose(valuesOf(spmm.sync(c.w, b)), want, mag, OUT_RTOL.float32!, K!, name);
       }
       // Every selection over a grid of cases is on the list.
       for (const isa of ISAS) {
@@ -420,9 +438,9 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
       expect(selectedKernel(q, 1)).toBe('qspmm_gemv_nm24_b64_int4_avx512');
       const q256 = pack(makeWeight(16, 256, 4, false), 16, 256, { format: 'nm', n: 2, m: 4 }, { bits: 4, groupSize: 32, symmetric: false });
       expect(selectedKernel(q256, 1)).toBe('qspmm_gemv_nm24_b256_int4_avx512');
-      expect(selectedKernel(q, 16)).toBe('qspmm_outer_nm_int4_avx512');
-      expect(selectedKernel(q, 16, { xDtype: 'bfloat16' })).toBe(info.features.avx512bf16 ? 'qspmm_pairs_nm24_int4_bf16_avx512' : 'qspmm_outer_nm_int4_avx512');
-      expect(selectedKernel(q, 8, { xDtype: 'bfloat16' })).toBe('qspmm_outer_nm_int4_avx512');
+      expect(selectedKernel(q, 16)).toBe('qspmm_gemm_nm_int4_avx512');
+      expect(selectedKernel(q, 16, { xDtype: 'bfloat16' })).toBe(info.features.avx512bf16 ? 'qspmm_pairs_nm24_int4_bf16_avx512' : 'qspmm_gemm_nm_int4_avx512');
+      expect(selectedKernel(q, 8, { xDtype: 'bfloat16' })).toBe('qspmm_gemm_nm_int4_avx512');
     }
     setIsa(startIsa);
   });

@@ -10,6 +10,9 @@ namespace sk {
 // The quantized kernel for this matrix, N and ISA (portable always exists).
 SpmmKernel select_qspmm_kernel(const MatrixView& a, int64_t n, Isa isa, DType x_dtype, ActivationRounding rounding);
 SpmmKernel select_qspmm_avx512(const MatrixView& a, int64_t n);  // fn == nullptr: none for this case
+// N > 1, AVX-512: 32-column chunks dequantized exactly into spmm_kernels.inl's decode panel, then
+// its fp32 GEMM (qspmm_avx512_gemm.inl, instantiated in spmm_avx512.cpp).
+SpmmKernel select_qspmm_avx512_gemm(const MatrixView& a, int64_t n);
 // Rounding int8 allowed (ActivationRounding::int8), AVX-512 VNNI + VBMI: qspmm_avx512_vnni.cpp.
 SpmmKernel select_qspmm_vnni(const MatrixView& a, int64_t n);
 // N = 1, 4-bit codes, fp32 activations, AVX-512: dequantization by table (qspmm_avx512_lut.cpp).
