@@ -18,6 +18,20 @@ SK_TARGET_BEGIN_AVX2
 namespace sk {
 namespace {
 
+// A quantized matrix's codes and per-group grid (formats/quant.h), as every kernel here reads them.
+template <int Bits, bool Asym> struct QGrid {
+  const uint8_t* codes;
+  const uint16_t* scales;
+  const uint8_t* zeros;
+  int group;
+  int64_t gpr;
+  explicit QGrid(const MatrixView& a)
+      : codes(a.as<uint8_t>(Part::values)), scales(a.as<uint16_t>(Part::scales)),
+        zeros(Asym ? a.as<uint8_t>(Part::zeros) : nullptr), group(a.quant.group), gpr(quant_groups_per_row(a.cols, a.quant.group)) {}
+  int zero(int64_t gi) const { return Asym ? zeros[gi] : quant_sym_zero(Bits); }
+  float scale(int64_t gi) const { return _cvtsh_ss(scales[gi]); }
+};
+
 inline float reduce_add(__m256 v) {
   const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
@@ -26,11 +40,10 @@ inline float reduce_add(__m256 v) {
 
 template <bool Asym>
 void qgemv_dense_int4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
-  const int G = a.quant.group;
-  const int64_t cols = a.cols, gpr = cols / G, nb = (cols + 63) / 64;
-  const uint8_t* codes = a.as<uint8_t>(Part::values);
-  const uint16_t* scales = a.as<uint16_t>(Part::scales);
-  const uint8_t* zeros = Asym ? a.as<uint8_t>(Part::zeros) : nullptr;
+  const QGrid<4, Asym> q(a);
+  const int G = q.group;
+  const int64_t cols = a.cols, gpr = q.gpr, nb = (cols + 63) / 64;
+  const uint8_t* codes = q.codes;
   // x.data holds k_padded >= nb * 64 floats, zero past cols: a last half block reads zeros.
   float* xs = static_cast<float*>(x.workspace);
   for (int64_t b = 0; b < nb; ++b)
@@ -44,9 +57,8 @@ void qgemv_dense_int4(const MatrixView& a, const Activations& x, int64_t r0, int
       const bool half = 64 * b + 32 >= cols;  // the last 32 columns of a row whose width is 32 mod 64
       // Lanes 0-3 cover columns 0..31 of the block, lanes 4-7 columns 32..63.
       const int64_t ga = r * gpr + 64 * b / G, gb = half ? ga : r * gpr + (64 * b + 32) / G;
-      const __m256 sv = _mm256_blend_ps(_mm256_set1_ps(_cvtsh_ss(scales[ga])), _mm256_set1_ps(_cvtsh_ss(scales[gb])), 0xf0);
-      const __m256 zv = Asym ? _mm256_blend_ps(_mm256_set1_ps(float(zeros[ga])), _mm256_set1_ps(float(zeros[gb])), 0xf0)
-                             : _mm256_set1_ps(8.f);
+      const __m256 sv = _mm256_blend_ps(_mm256_set1_ps(q.scale(ga)), _mm256_set1_ps(q.scale(gb)), 0xf0);
+      const __m256 zv = _mm256_blend_ps(_mm256_set1_ps(float(q.zero(ga))), _mm256_set1_ps(float(q.zero(gb))), 0xf0);
       const __m256i v = half ? _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32 * b)))
                              : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * b));
       const __m256i vv = half ? _mm256_inserti128_si256(v, _mm_setzero_si128(), 1) : v;
@@ -73,17 +85,16 @@ inline __m256 centered8(const uint8_t* p, __m256i z) {
 // FMA'd with x; four chains of 8 columns cover 32, each group's sum times its scale.
 template <bool Asym>
 void qgemv_dense_int8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
-  const int G = a.quant.group;
-  const int64_t cols = a.cols, gpr = cols / G;
-  const uint8_t* codes = a.as<uint8_t>(Part::values);
-  const uint16_t* scales = a.as<uint16_t>(Part::scales);
-  const uint8_t* zeros = Asym ? a.as<uint8_t>(Part::zeros) : nullptr;
+  const QGrid<8, Asym> q(a);
+  const int G = q.group;
+  const int64_t cols = a.cols, gpr = q.gpr;
+  const uint8_t* codes = q.codes;
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* p = codes + r * cols;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t g = 0; g < gpr; ++g) {
       const int64_t gi = r * gpr + g;
-      const __m256i z = _mm256_set1_epi32(Asym ? zeros[gi] : 128);
+      const __m256i z = _mm256_set1_epi32(q.zero(gi));
       __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
       // G is a multiple of 32 (formats/quant.h).
       for (int64_t c = g * G; c < (g + 1) * G; c += 32) {
@@ -93,7 +104,7 @@ void qgemv_dense_int8(const MatrixView& a, const Activations& x, int64_t r0, int
         s3 = _mm256_fmadd_ps(centered8(p + c + 24, z), _mm256_loadu_ps(x.data + c + 24), s3);
       }
       const __m256 gs = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
-      acc = _mm256_fmadd_ps(gs, _mm256_set1_ps(_cvtsh_ss(scales[gi])), acc);
+      acc = _mm256_fmadd_ps(gs, _mm256_set1_ps(q.scale(gi)), acc);
     }
     out.store(r, 0, reduce_add(acc));
   }
@@ -150,18 +161,17 @@ inline __m256 place(__m256 w, const int32_t* idx, const int32_t* keep) {
 // check: the offsets are exact). Two 16-column steps per iteration keep four FMA chains.
 template <int Bits, bool Asym>
 void qgemv_nm24(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
-  const int G = a.quant.group;
-  const int64_t cols = a.cols, gpr = cols / G;
-  const uint8_t* codes = a.as<uint8_t>(Part::values);
-  const uint16_t* scales = a.as<uint16_t>(Part::scales);
-  const uint8_t* zeros = Asym ? a.as<uint8_t>(Part::zeros) : nullptr;
+  const QGrid<Bits, Asym> q(a);
+  const int G = q.group;
+  const int64_t cols = a.cols, gpr = q.gpr;
+  const uint8_t* codes = q.codes;
   const uint8_t* masks = a.as<uint8_t>(Part::masks);  // one byte per 8 columns (x86: little-endian words)
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* rm = masks + r * cols / 8;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t g = 0; g < gpr; ++g) {
       const int64_t gi = r * gpr + g;
-      const __m256i z = _mm256_set1_epi32(Asym ? zeros[gi] : quant_sym_zero(Bits));
+      const __m256i z = _mm256_set1_epi32(q.zero(gi));
       __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
       // G is a multiple of 32 (formats/quant.h).
       for (int64_t c = g * G; c < (g + 1) * G; c += 32) {
@@ -173,7 +183,7 @@ void qgemv_nm24(const MatrixView& a, const Activations& x, int64_t r0, int64_t r
         s3 = _mm256_fmadd_ps(place(w1, kExpand.idx4[m3], kExpand.keep[m3]), _mm256_loadu_ps(x.data + c + 24), s3);
       }
       const __m256 gs = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
-      acc = _mm256_fmadd_ps(gs, _mm256_set1_ps(_cvtsh_ss(scales[gi])), acc);
+      acc = _mm256_fmadd_ps(gs, _mm256_set1_ps(q.scale(gi)), acc);
     }
     out.store(r, 0, reduce_add(acc));
   }
@@ -181,12 +191,11 @@ void qgemv_nm24(const MatrixView& a, const Activations& x, int64_t r0, int64_t r
 
 template <int Bits, bool Asym>
 void qgemv_masked(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
-  const int G = a.quant.group;
-  const int64_t cols = a.cols, gpr = cols / G, wpr = mask_words_per_row(cols);
-  const uint8_t* codes = a.as<uint8_t>(Part::values);
+  const QGrid<Bits, Asym> q(a);
+  const int G = q.group;
+  const int64_t cols = a.cols, gpr = q.gpr, wpr = mask_words_per_row(cols);
+  const uint8_t* codes = q.codes;
   const uint64_t code_bytes = a.part(Part::values).bytes;
-  const uint16_t* scales = a.as<uint16_t>(Part::scales);
-  const uint8_t* zeros = Asym ? a.as<uint8_t>(Part::zeros) : nullptr;
   const uint32_t* masks = a.as<uint32_t>(Part::masks);
   const int32_t* rp = a.format == Format::bitmap ? a.as<int32_t>(Part::row_ptr) : nullptr;
   const int64_t per_row = a.format == Format::nm ? nm_values_per_row(cols, a.n, a.m) : 0;
@@ -198,7 +207,7 @@ void qgemv_masked(const MatrixView& a, const Activations& x, int64_t r0, int64_t
     __m256 acc = _mm256_setzero_ps();
     for (int64_t g = 0; g < gpr; ++g) {
       const int64_t gi = r * gpr + g;
-      const __m256 zv = _mm256_set1_ps(Asym ? float(zeros[gi]) : float(1 << (Bits - 1)));
+      const __m256 zv = _mm256_set1_ps(float(q.zero(gi)));
       __m256 ga = _mm256_setzero_ps(), gb = _mm256_setzero_ps();
       for (int64_t c = g * G; c < (g + 1) * G; c += 16) {
         for (int h = 0; h < 2; ++h) {
@@ -230,7 +239,7 @@ void qgemv_masked(const MatrixView& a, const Activations& x, int64_t r0, int64_t
           else ga = _mm256_fmadd_ps(wc, _mm256_loadu_ps(x.data + c), ga);
         }
       }
-      acc = _mm256_fmadd_ps(_mm256_add_ps(ga, gb), _mm256_set1_ps(_cvtsh_ss(scales[gi])), acc);
+      acc = _mm256_fmadd_ps(_mm256_add_ps(ga, gb), _mm256_set1_ps(q.scale(gi)), acc);
     }
     out.store(r, 0, reduce_add(acc));
   }
