@@ -48,6 +48,7 @@ inline float hsum(__m512 v) {
 // ---- where a row's 32-column chunks of bf16 weights come from --------------------------------
 
 struct DenseRows {
+  static constexpr bool kMask = false;
   const uint16_t* base;
   int64_t cols, full, chunks;
   explicit DenseRows(const MatrixView& a)
@@ -63,8 +64,13 @@ struct DenseRows {
 };
 
 // bitmap and N:M: a 32-bit mask word per 32 columns, the kept values packed in order. Fixed: N:M
-// with m dividing 32, so chunk c's values start at c * 32 / m * n (no popcount chain).
-template <bool Fixed> struct MaskRows {
+// with m dividing 32, so chunk c's values start at c * 32 / m * n (no popcount chain). Narrow: a
+// chunk keeping at most 16 values loads 32 bytes instead of 64. The values sit at any 2-byte offset,
+// so nearly every 64-byte load spans two cache lines and costs two; a 32-byte load, about half as
+// often. Chosen per matrix (kNarrowDensity): the branch on the count is well predicted only while
+// chunks keeping more than 16 are rare or the rule.
+template <bool Fixed, bool Narrow = false> struct MaskRows {
+  static constexpr bool kMask = true;
   const uint16_t* vals;
   int64_t nvals;
   const uint32_t* masks;
@@ -88,21 +94,25 @@ template <bool Fixed> struct MaskRows {
     const uint32_t bits = rw.m[c];
     const uint16_t* p = Fixed ? rw.p + c * step : rw.p;
     const int cnt = __builtin_popcount(bits);
-    const __m512i v = Safe ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi16(__mmask32((uint64_t(1) << cnt) - 1u), p);
+    __m512i v;
+    if constexpr (!Safe) v = _mm512_maskz_loadu_epi16(__mmask32((uint64_t(1) << cnt) - 1u), p);
+    else if (Narrow && __builtin_expect(cnt <= 16, 1)) v = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    else v = _mm512_loadu_si512(p);
     if constexpr (!Fixed) rw.p += cnt;
     return expand_w16(v, __mmask32(bits));
   }
 };
 
 // ---- N <= 4: one pass over the weight, each chunk times up to four x rows ---------------------
-// N >= 2: kGemvRows rows per pass share each x load and interleave their (bitmap / N:M) decode
-// chains. N = 1: one row per pass (one 16-bit row stream per core read faster from DRAM than four on
-// Zen 4, "Measurements behind the code"), U = 4 chunks per step into four accumulators so the row
-// runs at the dot-product throughput, not its latency.
+// kGemvRows rows per pass share each x load and interleave their decode chains: bitmap / N:M at
+// every N (at N = 1, two chunks per step into two accumulators per row: chunk c goes to c mod 2),
+// dense at N >= 2. Dense N = 1: one row per pass (one 16-bit row stream per core read faster from
+// DRAM than four on Zen 4, "Measurements behind the code"), U = 4 chunks per step into four
+// accumulators (chunk c to c mod 4) so the row runs at the dot-product throughput, not its latency.
 
 template <class Src, int RB, int J, bool Safe>
 SK_BLOCK void gemv_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out) {
-  constexpr int U = J == 1 && RB == 1 ? 4 : 1;
+  constexpr int U = J > 1 ? 1 : RB == 1 ? 4 : 2;
   typename Src::Row rw[RB];
   SK_UNROLL for (int i = 0; i < RB; ++i) rw[i] = s.row(r + i);
   const uint16_t* xj[J];
@@ -157,7 +167,7 @@ template <class Src> void gemv_kernel(const MatrixView& a, const Activations& x,
   int64_t r = r0;
   // Whole blocks while every row of the block is safe for whole-vector loads (all but the last
   // rows of a bitmap / N:M matrix), then row by row.
-  if (x.n > 1)
+  if (x.n > 1 || Src::kMask)
     for (; r + kGemvRows <= r1 && s.safe_row(r + kGemvRows - 1); r += kGemvRows) gemv_rows<Src, kGemvRows, true>(s, x, r, out);
   for (; r < r1; ++r) {
     if (s.safe_row(r)) gemv_rows<Src, 1, true>(s, x, r, out);
@@ -497,6 +507,10 @@ bool stage_bf16_avx512(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t l
 // Kept fraction of a 16-bit bitmap / N:M / CSR matrix.
 inline double density(const MatrixView& a) { return double(a.part(Part::values).bytes) / 2.0 / (double(a.rows) * double(a.cols)); }
 constexpr double kBf16SparseDensity = 0.25;
+// The N <= 4 bitmap decode loads 32 bytes for chunks keeping <= 16 values up to this density
+// (MaskRows::Narrow). Single thread, 256x4096 in cache, N = 1, per 32-column chunk and row:
+// 0.52 against 0.63 ns at 10% and 30%, 0.59 against 0.67 at 50%, 0.85 against 0.71 at 70%.
+constexpr double kNarrowDensity = 0.3;
 
 SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n) {
   if (a.dtype != DType::bf16) return SpmmKernel{};
@@ -514,14 +528,20 @@ SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n) {
       return gemv ? SpmmKernel{gemv_kernel<DenseRows>, nl, "gemv_dense_bf16_dpbf16_avx512"}
                   : SpmmKernel{gemm_kernel<DenseRows>, kl, "gemm_dense_bf16_dpbf16_avx512", true, 16};
     case Format::bitmap:
-      return gemv ? SpmmKernel{gemv_kernel<MaskRows<false>>, nl, "spmv_bitmap_bf16_dpbf16_avx512"}
-                  : SpmmKernel{gemm_kernel<MaskRows<false>>, kl, "spmm_bitmap_bf16_dpbf16_avx512", true, 16};
+      if (gemv)
+        return SpmmKernel{density(a) <= kNarrowDensity ? gemv_kernel<MaskRows<false, true>> : gemv_kernel<MaskRows<false>>, nl,
+                          "spmv_bitmap_bf16_dpbf16_avx512"};
+      return SpmmKernel{gemm_kernel<MaskRows<false>>, kl, "spmm_bitmap_bf16_dpbf16_avx512", true, 16};
     case Format::nm:
-      if (32 % a.m == 0)
-        return gemv ? SpmmKernel{gemv_kernel<MaskRows<true>>, nl, "spmv_nm_bf16_dpbf16_avx512"}
-                    : SpmmKernel{gemm_kernel<MaskRows<true>>, kl, "spmm_nm_bf16_dpbf16_avx512", true, 16};
-      return gemv ? SpmmKernel{gemv_kernel<MaskRows<false>>, nl, "spmv_nm_bf16_dpbf16_avx512"}
-                  : SpmmKernel{gemm_kernel<MaskRows<false>>, kl, "spmm_nm_bf16_dpbf16_avx512", true, 16};
+      if (gemv) {
+        // n / m <= 1/2: every chunk keeps at most 16 (n:m with m dividing 32) or, on average, half.
+        const bool narrow = 2 * a.n <= a.m;
+        const SpmmKernelFn fn = 32 % a.m == 0 ? (narrow ? gemv_kernel<MaskRows<true, true>> : gemv_kernel<MaskRows<true>>)
+                                              : (narrow ? gemv_kernel<MaskRows<false, true>> : gemv_kernel<MaskRows<false>>);
+        return SpmmKernel{fn, nl, "spmv_nm_bf16_dpbf16_avx512"};
+      }
+      return 32 % a.m == 0 ? SpmmKernel{gemm_kernel<MaskRows<true>>, kl, "spmm_nm_bf16_dpbf16_avx512", true, 16}
+                           : SpmmKernel{gemm_kernel<MaskRows<false>>, kl, "spmm_nm_bf16_dpbf16_avx512", true, 16};
     default:
       return SpmmKernel{};
   }
