@@ -48,7 +48,6 @@ inline float hsum(__m512 v) {
 // ---- where a row's 32-column chunks of bf16 weights come from --------------------------------
 
 struct DenseRows {
-  static constexpr bool kMask = false;
   const uint16_t* base;
   int64_t cols, full, chunks;
   explicit DenseRows(const MatrixView& a)
@@ -70,7 +69,6 @@ struct DenseRows {
 // often. Chosen per matrix (kNarrowDensity): the branch on the count is well predicted only while
 // chunks keeping more than 16 are rare or the rule.
 template <bool Fixed, bool Narrow = false> struct MaskRows {
-  static constexpr bool kMask = true;
   const uint16_t* vals;
   int64_t nvals;
   const uint32_t* masks;
@@ -104,15 +102,16 @@ template <bool Fixed, bool Narrow = false> struct MaskRows {
 };
 
 // ---- N <= 4: one pass over the weight, each chunk times up to four x rows ---------------------
-// kGemvRows rows per pass share each x load and interleave their decode chains: bitmap / N:M at
-// every N (at N = 1, two chunks per step into two accumulators per row: chunk c goes to c mod 2),
-// dense at N >= 2. Dense N = 1: one row per pass (one 16-bit row stream per core read faster from
-// DRAM than four on Zen 4, "Measurements behind the code"), U = 4 chunks per step into four
-// accumulators (chunk c to c mod 4) so the row runs at the dot-product throughput, not its latency.
+// N >= 2: kGemvRows rows per pass share each x load and interleave their (bitmap / N:M) decode
+// chains. N = 1: one row per pass, U = 4 chunks per step into four accumulators (chunk c to c mod 4)
+// so the row runs at the dot-product throughput, not its latency. One row per core keeps one
+// stream of values (and one of masks) per core, which the hardware prefetcher follows: four
+// adjacent rows per pass were 10-25% faster per chunk with the weight in L3 but 3-5x slower cold
+// (bitmap 90%, 11008x4096, 2 threads: 4.2 against 0.76-0.95 ms; docs/kernels.md).
 
 template <class Src, int RB, int J, bool Safe>
 SK_BLOCK void gemv_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out) {
-  constexpr int U = J > 1 ? 1 : RB == 1 ? 4 : 2;
+  constexpr int U = J == 1 && RB == 1 ? 4 : 1;
   typename Src::Row rw[RB];
   SK_UNROLL for (int i = 0; i < RB; ++i) rw[i] = s.row(r + i);
   const uint16_t* xj[J];
@@ -167,7 +166,7 @@ template <class Src> void gemv_kernel(const MatrixView& a, const Activations& x,
   int64_t r = r0;
   // Whole blocks while every row of the block is safe for whole-vector loads (all but the last
   // rows of a bitmap / N:M matrix), then row by row.
-  if (x.n > 1 || Src::kMask)
+  if (x.n > 1)
     for (; r + kGemvRows <= r1 && s.safe_row(r + kGemvRows - 1); r += kGemvRows) gemv_rows<Src, kGemvRows, true>(s, x, r, out);
   for (; r < r1; ++r) {
     if (s.safe_row(r)) gemv_rows<Src, 1, true>(s, x, r, out);
@@ -508,8 +507,8 @@ bool stage_bf16_avx512(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t l
 inline double density(const MatrixView& a) { return double(a.part(Part::values).bytes) / 2.0 / (double(a.rows) * double(a.cols)); }
 constexpr double kBf16SparseDensity = 0.25;
 // The N <= 4 bitmap decode loads 32 bytes for chunks keeping <= 16 values up to this density
-// (MaskRows::Narrow). Single thread, 256x4096 in cache, N = 1, per 32-column chunk and row:
-// 0.52 against 0.63 ns at 10% and 30%, 0.59 against 0.67 at 50%, 0.85 against 0.71 at 70%.
+// (MaskRows::Narrow): a chunk keeps more than 16 with probability ~0.2% at density 0.3 but ~40%
+// at 0.5, where the mispredicted branch cost 3.7 against 1.0 ns per chunk (in L3; docs/kernels.md).
 constexpr double kNarrowDensity = 0.3;
 
 SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n) {
@@ -534,8 +533,8 @@ SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n) {
       return SpmmKernel{gemm_kernel<MaskRows<false>>, kl, "spmm_bitmap_bf16_dpbf16_avx512", true, 16};
     case Format::nm:
       if (gemv) {
-        // n / m <= 1/2: every chunk keeps at most 16 (n:m with m dividing 32) or, on average, half.
-        const bool narrow = 2 * a.n <= a.m;
+        // Fixed (m divides 32): every chunk keeps exactly 32 n / m values; otherwise as bitmap.
+        const bool narrow = 32 % a.m == 0 ? 2 * a.n <= a.m : double(a.n) / double(a.m) <= kNarrowDensity;
         const SpmmKernelFn fn = 32 % a.m == 0 ? (narrow ? gemv_kernel<MaskRows<true, true>> : gemv_kernel<MaskRows<true>>)
                                               : (narrow ? gemv_kernel<MaskRows<false, true>> : gemv_kernel<MaskRows<false>>);
         return SpmmKernel{fn, nl, "spmv_nm_bf16_dpbf16_avx512"};
