@@ -185,6 +185,12 @@ export default [
     tests: ['test/bf16-activations.test.ts', 'test/kernels.test.ts'],
     why: "the AVX-512 staging of linear's x into k_pairs drops every 16th pair of columns (N > 4 bf16 products)",
   },
+  {
+    id: 'bf16-narrow-load-count', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: 'else if (Narrow && __builtin_expect(cnt <= 16, 1))', to: 'else if (Narrow && __builtin_expect(cnt <= 17, 1))',
+    tests: ['test/bf16-decode.test.ts'],
+    why: 'the N <= 4 bf16 bitmap decode loads 32 bytes for a chunk keeping 17 values: its last value is lost',
+  },
   // ---- solvers ----
   {
     id: 'wanda-approx-score-no-norm', area: 'solvers', file: 'native/solvers/wanda.cpp',
