@@ -1,9 +1,10 @@
-// The bf16 x bf16 decode kernels at N <= 4 (spmv_bitmap / spmv_nm_bf16_dpbf16_avx512) on both sides
-// of the density where a chunk's values are loaded as 32 bytes instead of 64 (MaskRows::Narrow):
-// chunks keeping exactly 16 and 17 values, fully kept and empty chunks, empty rows, a partial last
-// chunk, row counts that leave 1-3 rows after the 4-row passes, and the last rows, whose whole-vector
-// loads would run past the values buffer (the checked path). Against an fp64 reference; on machines
-// without AVX512-BF16 the same products run the fp32 kernels (still checked).
+// The bf16 x bf16 decode kernels at N <= 4 (spmv_bitmap / spmv_nm / gemv_dense_bf16_dpbf16_avx512)
+// on both sides of the density where a chunk's values are loaded as 32 bytes instead of 64
+// (MaskRows::Narrow): chunks keeping exactly 16 and 17 values, fully kept and empty chunks, empty
+// rows, a partial last chunk, row counts that leave 1-3 rows after the 4-row passes (N = 1: four
+// rows a quarter of the task apart; N >= 2: four adjacent rows), and the last rows, whose
+// whole-vector loads would run past the values buffer (the checked path). Against an fp64
+// reference; on machines without AVX512-BF16 the same products run the fp32 kernels (still checked).
 import { afterAll, describe, expect, it } from 'vitest';
 import { SparseMatrix, Tensor, cpuInfo, linear, selectedKernel, setIsa, type Isa } from '../lib/index.js';
 import { OUT_RTOL, expectClose, matmulRef, rng, valuesOf } from './reference.js';
@@ -30,7 +31,7 @@ function awkwardMask(M: number, K: number, density: number, seed: number): Uint8
 }
 
 describe('bf16 decode at N <= 4 (bitmap / n:m, both chunk load widths)', () => {
-  const cases: [number, number, number][] = [[23, 1000, 0.1], [30, 1000, 0.5], [21, 1000, 0.51], [26, 999, 0.8], [9, 4096, 0.1]];
+  const cases: [number, number, number][] = [[23, 1000, 0.1], [30, 1000, 0.5], [21, 1000, 0.51], [26, 999, 0.8], [9, 4096, 0.1], [203, 300, 0.2]];
   it.each(cases)('bitmap [%i, %i], density %f, N = 1..4', (M, K, density) => {
     const w = Tensor.randn([M, K], { seed: M * K, dtype: 'bfloat16' });
     const a = SparseMatrix.fromDense(w, { format: 'bitmap', mask: awkwardMask(M, K, density, M + K) });
@@ -73,6 +74,27 @@ describe('bf16 decode at N <= 4 (bitmap / n:m, both chunk load widths)', () => {
           if (dpOn(isa)) expect(kernel).toBe('spmv_nm_bf16_dpbf16_avx512');
           expectClose(valuesOf(linear.sync(x, a, null, { outDtype: 'float32' })), cT, magT, OUT_RTOL.float32!, K, `${isa} ${kernel} ${n}:${m} [${M}, ${K}] N=${N}`);
         }
+      }
+    }
+    setIsa(startIsa);
+  });
+
+  it.each([[203, 300], [38, 97], [3, 64]])('dense [%i, %i], N = 1 and 2', (M, K) => {
+    const w = Tensor.randn([M, K], { seed: M + K, dtype: 'bfloat16' });
+    const wv = valuesOf(w);
+    for (const N of [1, 2]) {
+      const x = Tensor.randn([N, K], { seed: N * K, dtype: 'bfloat16' });
+      const xv = valuesOf(x);
+      const xT = new Float64Array(K * N);
+      for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) xT[k * N + j] = xv[j * K + k]!;
+      const { c, mag } = matmulRef(wv, xT, M, K, N);
+      const cT = new Float64Array(N * M), magT = new Float64Array(N * M);
+      for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) { cT[j * M + i] = c[i * N + j]!; magT[j * M + i] = mag[i * N + j]!; }
+      for (const isa of ISAS) {
+        setIsa(isa);
+        const kernel = selectedKernel(w, N, { xDtype: 'bfloat16' });
+        if (dpOn(isa)) expect(kernel).toBe('gemv_dense_bf16_dpbf16_avx512');
+        expectClose(valuesOf(linear.sync(x, w, null, { outDtype: 'float32' })), cT, magT, OUT_RTOL.float32!, K, `${isa} ${kernel} [${M}, ${K}] N=${N}`);
       }
     }
     setIsa(startIsa);

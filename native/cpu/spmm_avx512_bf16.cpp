@@ -102,18 +102,21 @@ template <bool Fixed, bool Narrow = false> struct MaskRows {
 };
 
 // ---- N <= 4: one pass over the weight, each chunk times up to four x rows ---------------------
-// N >= 2: kGemvRows rows per pass share each x load and interleave their (bitmap / N:M) decode
-// chains. N = 1: one row per pass, U = 4 chunks per step into four accumulators (chunk c to c mod 4)
-// so the row runs at the dot-product throughput, not its latency. One row per core keeps one
-// stream of values (and one of masks) per core, which the hardware prefetcher follows: four
-// adjacent rows per pass were 10-25% faster per chunk with the weight in L3 but 3-5x slower cold
-// (bitmap 90%, 11008x4096, 2 threads: 4.2 against 0.76-0.95 ms; docs/kernels.md).
+// N >= 2: kGemvRows adjacent rows per pass share each x load and interleave their (bitmap / N:M)
+// decode chains. N = 1: kGemvRows rows a quarter of the task apart (rows r + i * rs), two chunks
+// per step into two accumulators per row (chunk c to c mod 2): four independent decode chains,
+// and four sequential streams per core, as the read-bandwidth probe reads. Cold (11008x4096, two
+// threads), one row per pass read less than four quarter-apart streams (dense 0.92, bitmap 90%
+// 0.89-0.92 of their speed), and four adjacent rows per pass were 3-5x slower than one (bitmap
+// 90%: 4.2 against 0.76-0.95 ms): the prefetcher did not follow four streams within a few KB.
+// The rows left over (at most three per task, and the last rows of a bitmap / N:M matrix, whose
+// whole-vector loads would pass the end of the values) run one at a time, four chunks per step.
 
 template <class Src, int RB, int J, bool Safe>
-SK_BLOCK void gemv_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out) {
-  constexpr int U = J == 1 && RB == 1 ? 4 : 1;
+SK_BLOCK void gemv_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out, int64_t rs = 1) {
+  constexpr int U = J > 1 ? 1 : RB == 1 ? 4 : 2;
   typename Src::Row rw[RB];
-  SK_UNROLL for (int i = 0; i < RB; ++i) rw[i] = s.row(r + i);
+  SK_UNROLL for (int i = 0; i < RB; ++i) rw[i] = s.row(r + i * rs);
   const uint16_t* xj[J];
   for (int j = 0; j < J; ++j) xj[j] = x.bf16 + (j0 + j) * x.k_padded;
   __m512 acc[RB][J][U];
@@ -144,7 +147,7 @@ SK_BLOCK void gemv_block(const Src& s, const Activations& x, int64_t r, int64_t 
     SK_UNROLL for (int j = 0; j < J; ++j) {
       __m512 t = acc[i][j][0];
       SK_UNROLL for (int u = 1; u < U; ++u) t = _mm512_add_ps(t, acc[i][j][u]);
-      out.store(r + i, j0 + j, hsum(t));
+      out.store(r + i * rs, j0 + j, hsum(t));
     }
 }
 
@@ -164,10 +167,17 @@ constexpr int kGemvRows = 4;
 template <class Src> void gemv_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const Src s(a);
   int64_t r = r0;
-  // Whole blocks while every row of the block is safe for whole-vector loads (all but the last
-  // rows of a bitmap / N:M matrix), then row by row.
-  if (x.n > 1)
+  if (x.n == 1) {
+    // Rows [r0, e) are safe for whole-vector loads: all but the last few of a bitmap / N:M matrix.
+    int64_t e = r1;
+    while (e > r0 && !s.safe_row(e - 1)) --e;
+    const int64_t q = (e - r0) / kGemvRows;
+    for (int64_t i = 0; i < q; ++i) gemv_block<Src, kGemvRows, 1, true>(s, x, r0 + i, 0, out, q);
+    r = r0 + kGemvRows * q;
+  } else {
+    // Whole blocks while every row of the block is safe, then row by row.
     for (; r + kGemvRows <= r1 && s.safe_row(r + kGemvRows - 1); r += kGemvRows) gemv_rows<Src, kGemvRows, true>(s, x, r, out);
+  }
   for (; r < r1; ++r) {
     if (s.safe_row(r)) gemv_rows<Src, 1, true>(s, x, r, out);
     else gemv_rows<Src, 1, false>(s, x, r, out);
