@@ -102,15 +102,15 @@ template <bool Fixed, bool Narrow = false> struct MaskRows {
 };
 
 // ---- N <= 4: one pass over the weight, each chunk times up to four x rows ---------------------
-// N >= 2: kGemvRows adjacent rows per pass share each x load and interleave their (bitmap / N:M)
-// decode chains. N = 1: kGemvRows rows a quarter of the task apart (rows r + i * rs), two chunks
-// per step into two accumulators per row (chunk c to c mod 2): four independent decode chains,
-// and four sequential streams per core, as the read-bandwidth probe reads. Cold (11008x4096, two
-// threads), one row per pass read less than four quarter-apart streams (dense 0.92, bitmap 90%
-// 0.89-0.92 of their speed), and four adjacent rows per pass were 3-5x slower than one (bitmap
-// 90%: 4.2 against 0.76-0.95 ms): the prefetcher did not follow four streams within a few KB.
-// The rows left over (at most three per task, and the last rows of a bitmap / N:M matrix, whose
-// whole-vector loads would pass the end of the values) run one at a time, four chunks per step.
+// kGemvRows rows per pass, a quarter of the task apart (rows r + i * rs): they share each x load,
+// interleave four independent decode chains, and read four sequential streams per core, as the
+// read-bandwidth probe does. At N = 1 two chunks per step go into two accumulators per row (chunk
+// c to c mod 2). Cold (11008x4096, two threads, N = 1), one row per pass read less than four
+// quarter-apart streams (dense 0.92, bitmap 90% 0.89-0.92 of their speed), and four adjacent rows
+// per pass were 3-5x slower than one (bitmap 90%: 4.2 against 0.76-0.95 ms): the prefetcher did
+// not follow four streams a few KB apart. The rows left over (at most three per task, and the last
+// rows of a bitmap / N:M matrix, whose whole-vector loads would pass the end of the values) run
+// one at a time, four chunks per step at N = 1.
 
 template <class Src, int RB, int J, bool Safe>
 SK_BLOCK void gemv_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out, int64_t rs = 1) {
@@ -151,13 +151,14 @@ SK_BLOCK void gemv_block(const Src& s, const Activations& x, int64_t r, int64_t 
     }
 }
 
-template <class Src, int RB, bool Safe> void gemv_rows(const Src& s, const Activations& x, int64_t r, const OutputSpec& out) {
+template <class Src, int RB, bool Safe>
+void gemv_rows(const Src& s, const Activations& x, int64_t r, const OutputSpec& out, int64_t rs = 1) {
   for (int64_t j0 = 0; j0 < x.n; j0 += 4) {
     switch (imin(4, x.n - j0)) {
-      case 1: gemv_block<Src, RB, 1, Safe>(s, x, r, j0, out); break;
-      case 2: gemv_block<Src, RB, 2, Safe>(s, x, r, j0, out); break;
-      case 3: gemv_block<Src, RB, 3, Safe>(s, x, r, j0, out); break;
-      default: gemv_block<Src, RB, 4, Safe>(s, x, r, j0, out); break;
+      case 1: gemv_block<Src, RB, 1, Safe>(s, x, r, j0, out, rs); break;
+      case 2: gemv_block<Src, RB, 2, Safe>(s, x, r, j0, out, rs); break;
+      case 3: gemv_block<Src, RB, 3, Safe>(s, x, r, j0, out, rs); break;
+      default: gemv_block<Src, RB, 4, Safe>(s, x, r, j0, out, rs); break;
     }
   }
 }
@@ -166,19 +167,12 @@ constexpr int kGemvRows = 4;
 
 template <class Src> void gemv_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const Src s(a);
-  int64_t r = r0;
-  if (x.n == 1) {
-    // Rows [r0, e) are safe for whole-vector loads: all but the last few of a bitmap / N:M matrix.
-    int64_t e = r1;
-    while (e > r0 && !s.safe_row(e - 1)) --e;
-    const int64_t q = (e - r0) / kGemvRows;
-    for (int64_t i = 0; i < q; ++i) gemv_block<Src, kGemvRows, 1, true>(s, x, r0 + i, 0, out, q);
-    r = r0 + kGemvRows * q;
-  } else {
-    // Whole blocks while every row of the block is safe, then row by row.
-    for (; r + kGemvRows <= r1 && s.safe_row(r + kGemvRows - 1); r += kGemvRows) gemv_rows<Src, kGemvRows, true>(s, x, r, out);
-  }
-  for (; r < r1; ++r) {
+  // Rows [r0, e) are safe for whole-vector loads: all but the last few of a bitmap / N:M matrix.
+  int64_t e = r1;
+  while (e > r0 && !s.safe_row(e - 1)) --e;
+  const int64_t q = (e - r0) / kGemvRows;
+  for (int64_t i = 0; i < q; ++i) gemv_rows<Src, kGemvRows, true>(s, x, r0 + i, out, q);
+  for (int64_t r = r0 + kGemvRows * q; r < r1; ++r) {
     if (s.safe_row(r)) gemv_rows<Src, 1, true>(s, x, r, out);
     else gemv_rows<Src, 1, false>(s, x, r, out);
   }
