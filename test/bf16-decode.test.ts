@@ -7,13 +7,19 @@
 // reference; on machines without AVX512-BF16 the same products run the fp32 kernels (still checked).
 import { afterAll, describe, expect, it } from 'vitest';
 import { SparseMatrix, Tensor, cpuInfo, linear, selectedKernel, setIsa, type Isa } from '../lib/index.js';
-import { OUT_RTOL, expectClose, matmulRef, rng, valuesOf } from './reference.js';
+import { OUT_RTOL, expectClose, linearRef as ref, rng, valuesOf } from './reference.js';
 
 const info = cpuInfo();
 const ISAS = info.supportedIsas as Isa[];
 const startIsa = info.isa;
 afterAll(() => { setIsa(startIsa); });
 const dpOn = (isa: Isa) => isa === 'avx512' && info.features.avx512bf16 === true;
+
+/** linear's y [N, M] = x [N, K] times w [M, K] transposed, in fp64, and the sum of |terms| per output. */
+function linearRef(wv: Float64Array, x: Tensor, M: number, K: number, N: number) {
+  const { y, mag } = ref(wv, valuesOf(x), M, K, N);
+  return { cT: y, magT: mag };
+}
 
 /** A keep-mask of the given density with the awkward rows written over the first few. */
 function awkwardMask(M: number, K: number, density: number, seed: number): Uint8Array {
@@ -38,12 +44,7 @@ describe('bf16 decode at N <= 4 (bitmap / n:m, both chunk load widths)', () => {
     const wv = valuesOf(a.toDense());
     for (const N of [1, 2, 3, 4]) {
       const x = Tensor.randn([N, K], { seed: N + K, dtype: 'bfloat16' });
-      const xv = valuesOf(x);
-      const xT = new Float64Array(K * N);
-      for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) xT[k * N + j] = xv[j * K + k]!;
-      const { c, mag } = matmulRef(wv, xT, M, K, N);
-      const cT = new Float64Array(N * M), magT = new Float64Array(N * M);
-      for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) { cT[j * M + i] = c[i * N + j]!; magT[j * M + i] = mag[i * N + j]!; }
+      const { cT, magT } = linearRef(wv, x, M, K, N);
       for (const isa of ISAS) {
         setIsa(isa);
         const kernel = selectedKernel(a, N, { xDtype: 'bfloat16' });
@@ -62,12 +63,7 @@ describe('bf16 decode at N <= 4 (bitmap / n:m, both chunk load widths)', () => {
       const wv = valuesOf(a.toDense());
       for (const N of [1, 3, 4]) {
         const x = Tensor.randn([N, K], { seed: N + m, dtype: 'bfloat16' });
-        const xv = valuesOf(x);
-        const xT = new Float64Array(K * N);
-        for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) xT[k * N + j] = xv[j * K + k]!;
-        const { c, mag } = matmulRef(wv, xT, M, K, N);
-        const cT = new Float64Array(N * M), magT = new Float64Array(N * M);
-        for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) { cT[j * M + i] = c[i * N + j]!; magT[j * M + i] = mag[i * N + j]!; }
+        const { cT, magT } = linearRef(wv, x, M, K, N);
         for (const isa of ISAS) {
           setIsa(isa);
           const kernel = selectedKernel(a, N, { xDtype: 'bfloat16' });
@@ -84,12 +80,7 @@ describe('bf16 decode at N <= 4 (bitmap / n:m, both chunk load widths)', () => {
     const wv = valuesOf(w);
     for (const N of [1, 2]) {
       const x = Tensor.randn([N, K], { seed: N * K, dtype: 'bfloat16' });
-      const xv = valuesOf(x);
-      const xT = new Float64Array(K * N);
-      for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) xT[k * N + j] = xv[j * K + k]!;
-      const { c, mag } = matmulRef(wv, xT, M, K, N);
-      const cT = new Float64Array(N * M), magT = new Float64Array(N * M);
-      for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) { cT[j * M + i] = c[i * N + j]!; magT[j * M + i] = mag[i * N + j]!; }
+      const { cT, magT } = linearRef(wv, x, M, K, N);
       for (const isa of ISAS) {
         setIsa(isa);
         const kernel = selectedKernel(w, N, { xDtype: 'bfloat16' });
