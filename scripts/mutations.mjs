@@ -194,9 +194,9 @@ export default [
   },
   {
     id: 'bf16-gemv-quarter-stride', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
-    from: 'gemv_block<Src, kGemvRows, 1, true>(s, x, r0 + i, 0, out, q);', to: 'gemv_block<Src, kGemvRows, 1, true>(s, x, r0 + i, 0, out, 1);',
+    from: 'gemv_rows<Src, kGemvRows, true>(s, x, r0 + i, out, q);', to: 'gemv_rows<Src, kGemvRows, true>(s, x, r0 + i, out, 1);',
     tests: ['test/bf16-decode.test.ts'],
-    why: 'the N = 1 bf16 GEMV reads its four streams as adjacent rows: rows are computed twice and others never',
+    why: 'the N <= 4 bf16 GEMV reads its four streams as adjacent rows: rows are computed twice and others never',
   },
   // ---- solvers ----
   {
