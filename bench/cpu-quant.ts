@@ -21,7 +21,8 @@ const COLD_BYTES = 256 << 20;  // rotate through at least this many weight bytes
 interface Variant { label: string; make: (w: Tensor, keep70: Uint8Array) => Weight; act?: 'int8' }
 const q = (bits: 4 | 8, groupSize: number, symmetric = true) => ({ bits, groupSize, symmetric });
 const VARIANTS: Variant[] = [
-  { label: 'dense bf16', make: (w) => w },
+  // Distinct copies, as every other variant and bench/cpu.ts (it was `w` itself, repeated).
+  { label: 'dense bf16', make: (w) => w.clone() },
   { label: 'dense int8 g128', make: (w) => SparseMatrix.fromDense(w, { format: 'dense', quantize: q(8, 128) }) },
   { label: 'dense int4 g32', make: (w) => SparseMatrix.fromDense(w, { format: 'dense', quantize: q(4, 32) }) },
   { label: 'dense int4 g128', make: (w) => SparseMatrix.fromDense(w, { format: 'dense', quantize: q(4, 128) }) },
@@ -41,7 +42,9 @@ const bytesOf = (a: Weight) => (a instanceof SparseMatrix ? a.byteLength : a.siz
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 
 console.log(`sparsekit quantized CPU benchmark, ${getNumThreads()} threads, isa ${cpuInfo().isa}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-const bandwidth = native.probeReadBandwidth(1 << 30, 3);
+// The better of two probes, as bench/cpu.ts takes it (one probe here read 49.7-51.9 GB/s where
+// bench/cpu.ts read 53.0 minutes apart, quiet machine: docs/kernels.md "Measured").
+const bandwidth = Math.max(native.probeReadBandwidth(1 << 30, 3), native.probeReadBandwidth(1 << 30, 3));
 console.log(`measured read bandwidth ${bandwidth.toFixed(1)} GB/s\n`);
 
 const w = Tensor.randn([M, K], { seed: 11, dtype: 'float32' }).to('bfloat16');

@@ -210,6 +210,18 @@ export default [
     tests: ['test/kernels.test.ts'],
     why: 'with several K blocks the octs C tile (4 floats per column of N) starts three quarters uninitialised',
   },
+  {
+    id: 'bf16-narrow-load-count', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: 'else if (Narrow && __builtin_expect(cnt <= 16, 1))', to: 'else if (Narrow && __builtin_expect(cnt <= 17, 1))',
+    tests: ['test/bf16-decode.test.ts'],
+    why: 'the N <= 4 bf16 bitmap decode loads 32 bytes for a chunk keeping 17 values: its last value is lost',
+  },
+  {
+    id: 'bf16-gemv-quarter-stride', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: 'gemv_rows<Src, kGemvRows, true>(s, x, r0 + i, out, q);', to: 'gemv_rows<Src, kGemvRows, true>(s, x, r0 + i, out, 1);',
+    tests: ['test/bf16-decode.test.ts'],
+    why: 'the N <= 4 bf16 GEMV reads its four streams as adjacent rows: rows are computed twice and others never',
+  },
   // ---- solvers ----
   {
     id: 'wanda-approx-score-no-norm', area: 'solvers', file: 'native/solvers/wanda.cpp',

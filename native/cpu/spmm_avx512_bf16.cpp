@@ -65,8 +65,12 @@ struct DenseRows {
 };
 
 // bitmap and N:M: a 32-bit mask word per 32 columns, the kept values packed in order. Fixed: N:M
-// with m dividing 32, so chunk c's values start at c * 32 / m * n (no popcount chain).
-template <bool Fixed> struct MaskRows {
+// with m dividing 32, so chunk c's values start at c * 32 / m * n (no popcount chain). Narrow: a
+// chunk keeping at most 16 values loads 32 bytes instead of 64. The values sit at any 2-byte offset,
+// so nearly every 64-byte load spans two cache lines and costs two; a 32-byte load, about half as
+// often. Chosen per matrix (kNarrowDensity): the branch on the count is well predicted only while
+// chunks keeping more than 16 are rare or the rule.
+template <bool Fixed, bool Narrow = false> struct MaskRows {
   const uint16_t* vals;
   int64_t nvals;
   const uint32_t* masks;
@@ -90,23 +94,31 @@ template <bool Fixed> struct MaskRows {
     const uint32_t bits = rw.m[c];
     const uint16_t* p = Fixed ? rw.p + c * step : rw.p;
     const int cnt = __builtin_popcount(bits);
-    const __m512i v = Safe ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi16(__mmask32((uint64_t(1) << cnt) - 1u), p);
+    __m512i v;
+    if constexpr (!Safe) v = _mm512_maskz_loadu_epi16(__mmask32((uint64_t(1) << cnt) - 1u), p);
+    else if (Narrow && __builtin_expect(cnt <= 16, 1)) v = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    else v = _mm512_loadu_si512(p);
     if constexpr (!Fixed) rw.p += cnt;
     return expand_w16(v, __mmask32(bits));
   }
 };
 
 // ---- N <= 4: one pass over the weight, each chunk times up to four x rows ---------------------
-// N >= 2: kGemvRows rows per pass share each x load and interleave their (bitmap / N:M) decode
-// chains. N = 1: one row per pass (one 16-bit row stream per core read faster from DRAM than four on
-// Zen 4, "Measurements behind the code"), U = 4 chunks per step into four accumulators so the row
-// runs at the dot-product throughput, not its latency.
+// kGemvRows rows per pass, a quarter of the task apart (rows r + i * rs): they share each x load,
+// interleave four independent decode chains, and read four sequential streams per core, as the
+// read-bandwidth probe does. At N = 1 two chunks per step go into two accumulators per row (chunk
+// c to c mod 2). Cold (11008x4096, two threads, N = 1), one row per pass read less than four
+// quarter-apart streams (dense 0.92, bitmap 90% 0.89-0.92 of their speed), and four adjacent rows
+// per pass were 3-5x slower than one (bitmap 90%: 4.2 against 0.76-0.95 ms): the prefetcher did
+// not follow four streams a few KB apart. The rows left over (at most three per task, and the last
+// rows of a bitmap / N:M matrix, whose whole-vector loads would pass the end of the values) run
+// one at a time, four chunks per step at N = 1.
 
 template <class Src, int RB, int J, bool Safe>
-SK_BLOCK void gemv_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out) {
-  constexpr int U = J == 1 && RB == 1 ? 4 : 1;
+SK_BLOCK void gemv_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out, int64_t rs = 1) {
+  constexpr int U = J > 1 ? 1 : RB == 1 ? 4 : 2;
   typename Src::Row rw[RB];
-  SK_UNROLL for (int i = 0; i < RB; ++i) rw[i] = s.row(r + i);
+  SK_UNROLL for (int i = 0; i < RB; ++i) rw[i] = s.row(r + i * rs);
   const uint16_t* xj[J];
   for (int j = 0; j < J; ++j) xj[j] = x.bf16 + (j0 + j) * x.k_padded;
   __m512 acc[RB][J][U];
@@ -137,17 +149,18 @@ SK_BLOCK void gemv_block(const Src& s, const Activations& x, int64_t r, int64_t 
     SK_UNROLL for (int j = 0; j < J; ++j) {
       __m512 t = acc[i][j][0];
       SK_UNROLL for (int u = 1; u < U; ++u) t = _mm512_add_ps(t, acc[i][j][u]);
-      out.store(r + i, j0 + j, hsum(t));
+      out.store(r + i * rs, j0 + j, hsum(t));
     }
 }
 
-template <class Src, int RB, bool Safe> void gemv_rows(const Src& s, const Activations& x, int64_t r, const OutputSpec& out) {
+template <class Src, int RB, bool Safe>
+void gemv_rows(const Src& s, const Activations& x, int64_t r, const OutputSpec& out, int64_t rs = 1) {
   for (int64_t j0 = 0; j0 < x.n; j0 += 4) {
     switch (imin(4, x.n - j0)) {
-      case 1: gemv_block<Src, RB, 1, Safe>(s, x, r, j0, out); break;
-      case 2: gemv_block<Src, RB, 2, Safe>(s, x, r, j0, out); break;
-      case 3: gemv_block<Src, RB, 3, Safe>(s, x, r, j0, out); break;
-      default: gemv_block<Src, RB, 4, Safe>(s, x, r, j0, out); break;
+      case 1: gemv_block<Src, RB, 1, Safe>(s, x, r, j0, out, rs); break;
+      case 2: gemv_block<Src, RB, 2, Safe>(s, x, r, j0, out, rs); break;
+      case 3: gemv_block<Src, RB, 3, Safe>(s, x, r, j0, out, rs); break;
+      default: gemv_block<Src, RB, 4, Safe>(s, x, r, j0, out, rs); break;
     }
   }
 }
@@ -156,12 +169,12 @@ constexpr int kGemvRows = 4;
 
 template <class Src> void gemv_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const Src s(a);
-  int64_t r = r0;
-  // Whole blocks while every row of the block is safe for whole-vector loads (all but the last
-  // rows of a bitmap / N:M matrix), then row by row.
-  if (x.n > 1)
-    for (; r + kGemvRows <= r1 && s.safe_row(r + kGemvRows - 1); r += kGemvRows) gemv_rows<Src, kGemvRows, true>(s, x, r, out);
-  for (; r < r1; ++r) {
+  // Rows [r0, e) are safe for whole-vector loads: all but the last few of a bitmap / N:M matrix.
+  int64_t e = r1;
+  while (e > r0 && !s.safe_row(e - 1)) --e;
+  const int64_t q = (e - r0) / kGemvRows;
+  for (int64_t i = 0; i < q; ++i) gemv_rows<Src, kGemvRows, true>(s, x, r0 + i, out, q);
+  for (int64_t r = r0 + kGemvRows * q; r < r1; ++r) {
     if (s.safe_row(r)) gemv_rows<Src, 1, true>(s, x, r, out);
     else gemv_rows<Src, 1, false>(s, x, r, out);
   }
@@ -602,6 +615,10 @@ bool stage_bf16_avx512(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t l
 // Kept fraction of a 16-bit bitmap / N:M / CSR matrix.
 inline double density(const MatrixView& a) { return double(a.part(Part::values).bytes) / 2.0 / (double(a.rows) * double(a.cols)); }
 constexpr double kBf16SparseDensity = 0.25;
+// The N <= 4 bitmap decode loads 32 bytes for chunks keeping <= 16 values up to this density
+// (MaskRows::Narrow): a chunk keeps more than 16 with probability ~0.2% at density 0.3 but ~40%
+// at 0.5, where the mispredicted branch cost 3.7 against 1.0 ns per chunk (in L3; docs/kernels.md).
+constexpr double kNarrowDensity = 0.3;
 
 // The GEMM over a weight source: on groups of eight k up to kOctsMaxN (x in 4-column vectors of
 // N), on pairs of k above it.
@@ -626,14 +643,20 @@ SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n) {
       return gemv ? SpmmKernel{gemv_kernel<DenseRows>, nl, "gemv_dense_bf16_dpbf16_avx512"}
                   : gemm_for<DenseRows>(n, "gemm_dense_bf16_dpbf16_avx512");
     case Format::bitmap:
-      return gemv ? SpmmKernel{gemv_kernel<MaskRows<false>>, nl, "spmv_bitmap_bf16_dpbf16_avx512"}
-                  : gemm_for<MaskRows<false>>(n, "spmm_bitmap_bf16_dpbf16_avx512");
+      if (gemv)
+        return SpmmKernel{density(a) <= kNarrowDensity ? gemv_kernel<MaskRows<false, true>> : gemv_kernel<MaskRows<false>>, nl,
+                          "spmv_bitmap_bf16_dpbf16_avx512"};
+      return gemm_for<MaskRows<false>>(n, "spmm_bitmap_bf16_dpbf16_avx512");
     case Format::nm:
-      if (32 % a.m == 0)
-        return gemv ? SpmmKernel{gemv_kernel<MaskRows<true>>, nl, "spmv_nm_bf16_dpbf16_avx512"}
-                    : gemm_for<MaskRows<true>>(n, "spmm_nm_bf16_dpbf16_avx512");
-      return gemv ? SpmmKernel{gemv_kernel<MaskRows<false>>, nl, "spmv_nm_bf16_dpbf16_avx512"}
-                  : gemm_for<MaskRows<false>>(n, "spmm_nm_bf16_dpbf16_avx512");
+      if (gemv) {
+        // Fixed (m divides 32): every chunk keeps exactly 32 n / m values; otherwise as bitmap.
+        const bool narrow = 32 % a.m == 0 ? 2 * a.n <= a.m : double(a.n) / double(a.m) <= kNarrowDensity;
+        const SpmmKernelFn fn = 32 % a.m == 0 ? (narrow ? gemv_kernel<MaskRows<true, true>> : gemv_kernel<MaskRows<true>>)
+                                              : (narrow ? gemv_kernel<MaskRows<false, true>> : gemv_kernel<MaskRows<false>>);
+        return SpmmKernel{fn, nl, "spmv_nm_bf16_dpbf16_avx512"};
+      }
+      return 32 % a.m == 0 ? gemm_for<MaskRows<true>>(n, "spmm_nm_bf16_dpbf16_avx512")
+                           : gemm_for<MaskRows<false>>(n, "spmm_nm_bf16_dpbf16_avx512");
     default:
       return SpmmKernel{};
   }
