@@ -28,8 +28,8 @@ bool get_matrix(Napi::Env env, const Napi::Value& v, MatrixView* a, std::vector<
 bool get_slorb(Napi::Env env, const Napi::Value& v, SlorbArgs* a, std::vector<Napi::Value>* keep);
 // Moves a packed matrix into native-owned storage: { handle, partBytes, nnz } (matrix_binding.cpp).
 Napi::Value wrap_packed(Napi::Env env, PackedMatrix&& pm);
-// A descriptor's `quant`: undefined / null (float values) or { bits, groupSize, symmetric,
-// int8Activations? } (addon.cpp). Throws and returns false on bad input.
+// A descriptor's `quant`: undefined / null (float values) or { bits, groupSize, symmetric }
+// (addon.cpp). Throws and returns false on bad input.
 bool get_quant(Napi::Env env, const Napi::Value& v, QuantSpec* q);
 // Copies `src`'s parts into native-owned storage and validates the copy (copy_validated); throws
 // the validation error (or ERR_MEMORY) and returns undefined when it fails.
