@@ -862,6 +862,16 @@ export default [
     from: 'const float z = float(zeros ? zeros[gi] : quant_sym_zero(q.bits));', to: 'const float z = float(zeros ? zeros[gi] : quant_sym_zero(4));', tests: QUANT,
     why: 'the portable kernel centres symmetric int8 codes on the int4 zero (8 instead of 128)',
   },
+  {
+    id: 'qspmm-x8-dense-sym-start', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: '_mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(ls, 3))', to: '_mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(ls, 2))', tests: QUANT,
+    why: "the dense int4 int8-activation GEMV starts its symmetric accumulators at -4·Σ xq instead of -8·Σ xq: every weight is off by four scale steps",
+  },
+  {
+    id: 'qspmm-x8-row-scales-run', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'if ((c & ((int64_t(16) << gs) - 1)) == 0) {', to: 'if ((c & ((int64_t(8) << gs) - 1)) == 0) {', tests: QUANT,
+    why: "the x8 kernels' cached run of 16 group scales is reloaded every 8 groups while the lanes still index it from the run's start: groups 8-15 of each run take the wrong scales",
+  },
   // ---- whole-model checkpoints and token input (lib/model/checkpoint-writer.ts, tokens.ts) ----
   {
     id: 'ckpt-shard-limit-inclusive', area: 'model', file: 'lib/model/checkpoint-writer.ts',

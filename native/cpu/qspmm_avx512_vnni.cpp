@@ -32,6 +32,7 @@ struct XQ {
   const int8_t* q;          // column order, zero-padded to a multiple of 128 columns
   const int8_t* pairs;      // dense 4-bit: per 128 columns, the 64 even ones then the 64 odd ones
   const int32_t* lane_sum;  // dense 4-bit: per 128 columns, lane i = Σ xq over columns 8i .. 8i+7
+  const int32_t* start;     // dense 4-bit: -8 · lane_sum, the symmetric accumulators' start
   const float* scale;       // per group: s_x
   const int32_t* sum;       // per group: Σ xq
   const int32_t* group_lanes;  // bitmap 4-bit: per group, lane i = Σ xq over its columns ≡ 4i mod 64
@@ -41,7 +42,7 @@ enum Stage { kPlain = 0, kPairs = 1, kGroupLanes = 2 };
 
 size_t x8_workspace(int64_t, int64_t, int64_t kp) {
   const int64_t cp = round128(kp);
-  return size_t(3 * cp + cp / 128 * 64 + (kp / 32 + 1) * 72 + 256);
+  return size_t(3 * cp + cp / 128 * 128 + (kp / 32 + 1) * 72 + 256);
 }
 
 XQ quantize_x(const float* x, int64_t cols, int group, Stage stage, void* ws) {
@@ -49,7 +50,8 @@ XQ quantize_x(const float* x, int64_t cols, int group, Stage stage, void* ws) {
   int8_t* q = static_cast<int8_t*>(ws);
   int8_t* pairs = q + cp;
   int32_t* lane = reinterpret_cast<int32_t*>(pairs + cp);
-  float* sc = reinterpret_cast<float*>(lane + cp / 128 * 16);
+  int32_t* start = lane + cp / 128 * 16;
+  float* sc = reinterpret_cast<float*>(start + cp / 128 * 16);
   int32_t* sum = reinterpret_cast<int32_t*>(sc + groups);
   for (int64_t g = 0; g < groups; ++g) {
     const float* xg = x + g * group;
@@ -79,7 +81,9 @@ XQ quantize_x(const float* x, int64_t cols, int group, Stage stage, void* ws) {
       const __m512i e = _mm512_permutex2var_epi8(v0, ie, v1), o = _mm512_permutex2var_epi8(v0, io, v1);
       _mm512_store_si512(pairs + c, e);
       _mm512_store_si512(pairs + c + 64, o);
-      _mm512_store_si512(lane + c / 8, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, e), ones, o));
+      const __m512i ls = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, e), ones, o);
+      _mm512_store_si512(lane + c / 8, ls);
+      _mm512_store_si512(start + c / 8, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(ls, 3)));
     }
   }
   int32_t* gl = reinterpret_cast<int32_t*>((reinterpret_cast<uintptr_t>(sum + groups) + 63) & ~uintptr_t(63));
@@ -93,7 +97,12 @@ XQ quantize_x(const float* x, int64_t cols, int group, Stage stage, void* ws) {
     }
   }
   uint8_t* scratch = reinterpret_cast<uint8_t*>(gl + 16 * groups);
-  return {q, pairs, lane, sc, sum, gl, scratch};
+  return {q, pairs, lane, start, sc, sum, gl, scratch};
+}
+
+// Software prefetch of [p, p + bytes), one instruction per line.
+inline void prefetch_lines(const void* p, int64_t bytes) {
+  for (int64_t i = 0; i < bytes; i += 64) _mm_prefetch(static_cast<const char*>(p) + i, _MM_HINT_T0);
 }
 
 // Lane i of a 128-column block covers `span` columns of each weight group slot; its group,
@@ -110,9 +119,13 @@ struct BlockGroups {
   int64_t g0;
   __mmask8 m;
 };
+// G is a power of two (32 .. 256): shifts, not the integer divisions that cost more than the
+// block's arithmetic in the one-row loops (the shift count is hoisted out of the loops).
+inline int group_shift(int G) { return __builtin_ctz(unsigned(G)); }
 inline BlockGroups block_groups(int64_t c, int G, int64_t gpr) {
-  const int64_t g0 = c / G;
-  const int64_t ns = G <= 128 ? (128 / G < gpr - g0 ? 128 / G : gpr - g0) : 1;
+  const int gs = group_shift(G);
+  const int64_t g0 = c >> gs, per = G <= 128 ? 128 >> gs : 1;
+  const int64_t ns = per < gpr - g0 ? per : gpr - g0;
   return {g0, __mmask8((1u << ns) - 1)};
 }
 
@@ -123,8 +136,9 @@ template <int R> struct RowScales {
   __m512i at;
   // Call at every block: reloads when the block starts a run of 16 groups.
   void next(const uint16_t* scales, const float* sx, int64_t r, int64_t c, int G, int64_t gpr, __m512i lidx) {
-    const int64_t g0 = c / G;
-    if (c % (16 * int64_t(G)) == 0) {
+    const int gs = group_shift(G);
+    const int64_t g0 = c >> gs;
+    if ((c & ((int64_t(16) << gs) - 1)) == 0) {
       const __mmask16 m = gpr - g0 >= 16 ? __mmask16(0xffff) : __mmask16((1u << (gpr - g0)) - 1);
       const __m512 x = _mm512_maskz_loadu_ps(m, sx + g0);
       for (int i = 0; i < R; ++i)
@@ -155,6 +169,10 @@ void dense4_rows(const Q4Rows& w, const XQ& xq, int64_t r, const OutputSpec& out
   for (int i = 0; i < R; ++i) facc[i] = _mm512_setzero_ps();
   RowScales<R> rs;
   const int64_t rb = w.cols / 2;
+  // The next pass's R rows are one contiguous run of codes (and one of scales): prefetched in
+  // address order, one line per row and block, while this pass reads its R interleaved streams.
+  const uint8_t* next = w.codes + (r + R) * rb;
+  prefetch_lines(w.scales + (r + R) * w.gpr, 2 * R * w.gpr);
   for (int64_t c = 0; c < w.cols; c += 128) {
     const int64_t tail = w.cols - c < 128 ? w.cols - c : 128;
     const __mmask64 cm = tail == 128 ? ~__mmask64(0) : (__mmask64(1) << (tail / 2)) - 1;
@@ -162,15 +180,14 @@ void dense4_rows(const Q4Rows& w, const XQ& xq, int64_t r, const OutputSpec& out
     const __m512i xe = _mm512_load_si512(xq.pairs + c), xo = _mm512_load_si512(xq.pairs + c + 64);
     const __m512i xs = _mm512_load_si512(xq.lane_sum + c / 8);
     rs.next(w.scales, xq.scale, r, c, w.G, w.gpr, lidx);
-    const __m512i init = Asym ? _mm512_setzero_si512() : _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(xs, 3));
+    const __m512i init = Asym ? _mm512_setzero_si512() : _mm512_load_si512(xq.start + c / 8);
     for (int i = 0; i < R; ++i) {
       const int64_t rr = r + i;
       // Plain loads in whole blocks (masked ones cost ~15% here); they stay inside the row.
       const uint8_t* cp = w.codes + rr * rb + c / 2;
       const __m512i cc = tail == 128 ? _mm512_loadu_si512(cp) : _mm512_maskz_loadu_epi8(cm, cp);
-      // Software prefetch 2R rows ahead: cold (11008x4096, one thread) 15-25% faster than the
-      // hardware prefetcher alone on R interleaved row streams.
-      _mm_prefetch(reinterpret_cast<const char*>(cp + 2 * R * rb), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
+      next += 64;
       __m512i acc = _mm512_dpbusd_epi32(init, _mm512_and_si512(cc, nib), xe);
       acc = _mm512_dpbusd_epi32(acc, _mm512_and_si512(_mm512_srli_epi16(cc, 4), nib), xo);
       if constexpr (Asym) {
@@ -235,6 +252,11 @@ void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, int64_t r, co
   for (int i = 0; i < R; ++i) facc[i] = _mm512_setzero_ps();
   RowScales<R> rs;
   const int64_t wpr = w.cols / 32, rb = w.cols / 4;
+  // As in dense4_rows: the next pass's codes, masks and scales, each in address order (per block,
+  // R·32 bytes of codes and R·16 of masks: a line every 2 and every 4 rows).
+  const uint8_t* next = w.codes + (r + R) * rb;
+  const char* next_m = reinterpret_cast<const char*>(w.masks + (r + R) * wpr);
+  prefetch_lines(w.scales + (r + R) * w.gpr, 2 * R * w.gpr);
   for (int64_t c = 0; c < w.cols; c += 128) {
     const int64_t tail = w.cols - c < 128 ? w.cols - c : 128;
     const BlockGroups bg = block_groups(c, w.G, w.gpr);
@@ -246,8 +268,14 @@ void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, int64_t r, co
       const uint8_t* cp = w.codes + rr * rb + c / 4;
       const NM24Block blk = nm24_block(t, mp, cp, tail);
       const __m512i xp = _mm512_permutex2var_epi8(x0, blk.idx, x1), cc = blk.codes;
-      _mm_prefetch(reinterpret_cast<const char*>(cp + 2 * R * rb), _MM_HINT_T0);  // as in dense4_rows
-      _mm_prefetch(reinterpret_cast<const char*>(mp + 2 * R * wpr), _MM_HINT_T0);
+      if (i % 2 == 0 || R == 1) {
+        _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
+        next += 64;
+      }
+      if (i % 4 == 0 || R < 4) {
+        _mm_prefetch(next_m, _MM_HINT_T0);
+        next_m += 64;
+      }
       __m512i zb = z8;
       if constexpr (Asym) zb = _mm512_permutexvar_epi8(zidx, _mm512_castsi128_si512(_mm_maskz_loadu_epi8(bg.m, w.zeros + rr * w.gpr + bg.g0)));
       const __m512i d = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), cc, xp), _mm512_dpbusd_epi32(_mm512_setzero_si512(), zb, xp));
