@@ -35,6 +35,7 @@ struct SlorbTermArgs {
     const void* data = nullptr;
     size_t bytes = 0;
     DType dtype = DType::f32;
+    bool present = false;  // given (data may be null when it holds no element)
   };
   int64_t group = 0;
   Buf scales, row_scales, proj;

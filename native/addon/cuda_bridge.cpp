@@ -285,10 +285,10 @@ Napi::Value CudaUploadMatrixAsync(const Napi::CallbackInfo& info) {
   d.slorb_scales_dtype = int(term.scales.dtype);
   d.slorb_row_scales = term.row_scales.data;
   d.slorb_row_scales_bytes = term.row_scales.bytes;
-  d.slorb_row_scales_dtype = int(term.row_scales.dtype);
+  d.slorb_row_scales_dtype = term.row_scales.present ? int(term.row_scales.dtype) : -1;
   d.slorb_proj = term.proj.data;
   d.slorb_proj_bytes = term.proj.bytes;
-  d.slorb_proj_dtype = int(term.proj.dtype);
+  d.slorb_proj_dtype = term.proj.present ? int(term.proj.dtype) : -1;
   struct Uploaded {
     void* handle = nullptr;
     uint64_t bytes = 0;

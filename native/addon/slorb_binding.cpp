@@ -109,6 +109,7 @@ bool get_slorb_term(Napi::Env env, const Napi::Value& v, int64_t rows, int64_t c
   const auto field = [&](const char* key, const char* dtype_key, bool int8_too, uint64_t elements, SlorbTermArgs::Buf* b) {
     if (!dtype_field(env, o, dtype_key, &b->dtype, int8_too) || !buffer_field(env, o, key, b->dtype, elements, &b->data, keep)) return false;
     b->bytes = size_t(elements) * dtype_size(b->dtype);
+    b->present = true;
     return true;
   };
   if (!field("scales", "scalesDtype", true, uint64_t(rows) * G, &t->scales)) return false;

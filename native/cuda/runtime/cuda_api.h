@@ -47,12 +47,12 @@ typedef struct SkMatrixDesc {  // a host MatrixView, as C
   const void* slorb_scales;      // S [rows, cols / k]: f32, f16, bf16, or i8 codes with row scales
   size_t slorb_scales_bytes;
   int slorb_scales_dtype;        // sk::DType
-  const void* slorb_row_scales;  // [rows] f32/f16/bf16, exactly when S is i8; else NULL
+  const void* slorb_row_scales;  // [rows] f32/f16/bf16, exactly when S is i8
   size_t slorb_row_scales_bytes;
-  int slorb_row_scales_dtype;
-  const void* slorb_proj;        // a general P [cols / k, cols] (f32/f16/bf16), or NULL for the group sums
+  int slorb_row_scales_dtype;    // -1: no row scales
+  const void* slorb_proj;        // a general P [cols / k, cols] (f32/f16/bf16)
   size_t slorb_proj_bytes;
-  int slorb_proj_dtype;
+  int slorb_proj_dtype;          // -1: no P (the group sums)
 } SkMatrixDesc;
 
 // Which implementation runs a device weight: ours, or NVIDIA's library where one applies

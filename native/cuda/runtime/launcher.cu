@@ -498,20 +498,20 @@ int check_slorb(const SkMatrixDesc& d, SkCudaStatus* st) {
     return bad(ErrorCode::dtype, "scales: float32, float16, bfloat16 or int8 on the GPU");
   const auto sized = [&](const void* p, size_t bytes, int dtype, int64_t a, int64_t b, const char* what) {
     size_t want = 0;
-    if (!p || __builtin_mul_overflow(size_t(a), size_t(b), &want) || __builtin_mul_overflow(want, dtype_size(DType(dtype)), &want) ||
-        bytes != want)
+    if (__builtin_mul_overflow(size_t(a), size_t(b), &want) || __builtin_mul_overflow(want, dtype_size(DType(dtype)), &want) ||
+        bytes != want || (!p && want != 0))
       return bad(ErrorCode::shape, std::string(what) + ": expected " + std::to_string(a) + " x " + std::to_string(b) + " " +
                                        dtype_name(DType(dtype)) + " values (" + std::to_string(want) + " bytes), got " + std::to_string(bytes) + " bytes");
     return ok_status(st);
   };
   if (int rc = sized(d.slorb_scales, d.slorb_scales_bytes, d.slorb_scales_dtype, d.rows, G, "scales")) return rc;
-  if ((d.slorb_scales_dtype == int(DType::i8)) != (d.slorb_row_scales != nullptr))
+  if ((d.slorb_scales_dtype == int(DType::i8)) != (d.slorb_row_scales_dtype >= 0))
     return bad(ErrorCode::argument, "rowScales: given exactly when the scales are int8");
-  if (d.slorb_row_scales) {
+  if (d.slorb_row_scales_dtype >= 0) {
     if (!float_dtype(d.slorb_row_scales_dtype)) return bad(ErrorCode::dtype, "rowScales: float32, float16 or bfloat16");
     if (int rc = sized(d.slorb_row_scales, d.slorb_row_scales_bytes, d.slorb_row_scales_dtype, d.rows, 1, "rowScales")) return rc;
   }
-  if (d.slorb_proj) {
+  if (d.slorb_proj_dtype >= 0) {
     if (!float_dtype(d.slorb_proj_dtype)) return bad(ErrorCode::dtype, "projection: float32, float16 or bfloat16");
     if (int rc = sized(d.slorb_proj, d.slorb_proj_bytes, d.slorb_proj_dtype, G, d.cols, "projection")) return rc;
   }
@@ -527,9 +527,11 @@ int upload_slorb(DeviceMatrix* dm, const SkMatrixDesc& d, SkCudaStatus* st) {
   t.scales_dtype = d.slorb_scales_dtype;
   t.row_scales_dtype = d.slorb_row_scales_dtype;
   t.proj_dtype = d.slorb_proj_dtype;
+  if (d.rows == 0 || t.groups == 0) return ok_status(st);  // an empty term: nothing to upload, nothing to add
   int rc = upload(dm, &t.scales, static_cast<const uint8_t*>(d.slorb_scales), d.slorb_scales_bytes, st);
-  if (!rc && d.slorb_row_scales) rc = upload(dm, &t.row_scales, static_cast<const uint8_t*>(d.slorb_row_scales), d.slorb_row_scales_bytes, st);
-  if (!rc && d.slorb_proj) rc = upload(dm, &t.proj, static_cast<const uint8_t*>(d.slorb_proj), d.slorb_proj_bytes, st);
+  if (!rc && d.slorb_row_scales_dtype >= 0)
+    rc = upload(dm, &t.row_scales, static_cast<const uint8_t*>(d.slorb_row_scales), d.slorb_row_scales_bytes, st);
+  if (!rc && d.slorb_proj_dtype >= 0) rc = upload(dm, &t.proj, static_cast<const uint8_t*>(d.slorb_proj), d.slorb_proj_bytes, st);
   return rc;
 }
 
