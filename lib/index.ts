@@ -5,7 +5,7 @@ export {
 export {
   QUANT_DTYPES, QUANT_GROUP_SIZES, type QuantDType, type QuantInfo, type QuantGrid, type QuantizeOptions,
 } from './quant.js';
-export { spmm, linear, selectedKernel, type MatmulOptions, type Weight, type SpmmFn, type LinearFn } from './ops.js';
+export { spmm, linear, selectedKernel, type MatmulOptions, type Activations, ACTIVATIONS, type Weight, type SpmmFn, type LinearFn } from './ops.js';
 export {
   devices, gpuStatus, deviceMemory, DeviceTensor, DeviceSparseMatrix, type DeviceInfo, type DeviceSlorbInfo, type DeviceList, type GpuStatus,
   type GpuBackend,

@@ -29,12 +29,13 @@ export interface MatrixDesc {
   parts?: Parts;
 }
 
+/** MatmulOptions.activations as the native call takes it (native/cpu/spmm.h ActivationRounding). */
+export type ActivationsNative = 'float32' | 'bfloat16' | 'int8';
+
 export interface QuantSpecNative {
   bits: number;
   groupSize: number;
   symmetric: boolean;
-  /** Per call (MatmulOptions.activations): kernels may round activations to int8. */
-  int8Activations?: boolean;
 }
 
 /** Opaque native SparseMatrix storage (an N-API external). */
@@ -51,8 +52,8 @@ export interface SpmmArgs {
   bDtype: DType;
   bIsKn: boolean;
   n: number;
-  /** MatmulOptions.activations 'bfloat16': float activations may be rounded to bf16 (ActivationRounding). */
-  activations?: 'float32' | 'bfloat16';
+  /** MatmulOptions.activations: what the kernels may round float activations to (ActivationRounding). */
+  activations?: ActivationsNative;
   bias?: Buf | null;
   biasDtype?: DType;
   out: Buf;
@@ -139,7 +140,7 @@ export interface NativeAddon {
   /** With `slorb`, SLoRB's term is added inside the product's row loop (native/cpu/spmm.h RowEpilogue). */
   spmm(m: MatrixDesc, args: SpmmArgs, slorb?: object | null): void;
   spmmAsync(m: MatrixDesc, args: SpmmArgs, slorb?: object | null): Promise<void>;
-  kernelName(m: MatrixDesc, n: number, xDtype?: string, activations?: 'float32' | 'bfloat16'): string;
+  kernelName(m: MatrixDesc, n: number, xDtype?: string, activations?: ActivationsNative): string;
   /** The ids of the CPU kernel table (native/cpu/spmm_kernel_list.inc); names are `<id>_<dtype>_<isa>`. */
   spmmKernelIds(): string[];
   /** The quantized CPU kernels (native/cpu/qspmm_kernel_list.inc), by the name selectedKernel reports. */
@@ -180,7 +181,7 @@ export interface NativeAddon {
   pruneWanda(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle, opt: PatternNative & { alphaSearch: boolean; inPlace: boolean }): PruneResultNative;
   pruneWandaAsync(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
                   opt: PatternNative & { alphaSearch: boolean; inPlace: boolean }): Promise<PruneResultNative>;
-  pruneRia(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle, opt: PatternNative & { a: number; permute: boolean; refine: boolean; reconstruct: boolean; damping: number }): Promise<PruneResultNative>;
+  pruneRia(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle, opt: PatternNative & { a: number; permute: boolean; refine: boolean; reconstruct: boolean; damping: number }, control?: Int32Array): Promise<PruneResultNative>;
   pruneDsnot(w: Buf, dtype: DType, rows: number, cols: number, stats: StatsHandle,
              opt: PatternNative & { initial: string; maxCycles: number; updateThreshold: number; powOfVar: number; sameSign: boolean; checkError: boolean; damping: number },
              control: Int32Array): Promise<PruneResultNative>;

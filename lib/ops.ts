@@ -1,6 +1,6 @@
 import { allocate, checkFloatDType, describe, type FloatDType } from './dtype.js';
 import { ArgumentError, DTypeError, ShapeError, fromNativeError } from './errors.js';
-import { native, type MatrixDesc, type SpmmArgs } from './native.js';
+import { native, type ActivationsNative, type MatrixDesc, type SpmmArgs } from './native.js';
 import { fmtShape, numel } from './shape.js';
 import { SparseMatrix } from './sparse-matrix.js';
 import { Tensor, checkTensor } from './tensor.js';
@@ -29,23 +29,23 @@ export interface MatmulOptions {
    * + VBMI at N = 1, and 2:4 int4 up to N = 64, as llama.cpp does); where no int8 kernel applies
    * they stay float32.
    */
-  activations?: 'float32' | 'bfloat16' | 'int8';
+  activations?: Activations;
 }
+
+/** The values of MatmulOptions.activations. */
+export const ACTIVATIONS = ['float32', 'bfloat16', 'int8'] as const;
+export type Activations = (typeof ACTIVATIONS)[number];
 
 /** A weight operand: a packed SparseMatrix, or a plain 2-D float Tensor used as the dense format. */
 export type Weight = SparseMatrix | Tensor;
 
 function weightDesc(w: unknown, what: string, options: MatmulOptions = {}): MatrixDesc {
   const act = typeof options === 'object' && options !== null ? options.activations : undefined;
-  if (act !== undefined && act !== 'float32' && act !== 'bfloat16' && act !== 'int8')
+  if (act !== undefined && !(ACTIVATIONS as readonly unknown[]).includes(act))
     throw new ArgumentError(`options.activations: expected 'float32', 'bfloat16' or 'int8', got ${describe(act)}`);
   if (act === 'int8' && !(w instanceof SparseMatrix && w.quant))
     throw new ArgumentError("options.activations: 'int8' applies to quantized weights (int4 / int8) only");
-  if (w instanceof SparseMatrix) {
-    const d = w.desc();
-    if (act === 'int8' && d.quant) d.quant = { ...d.quant, int8Activations: true };
-    return d;
-  }
+  if (w instanceof SparseMatrix) return w.desc();
   if (w instanceof Tensor) {
     checkTensor(w, what);
     if (w.ndim !== 2) throw new ShapeError(`${what}: a dense weight must be 2-D, got ${fmtShape(w.shape)}`);
@@ -55,9 +55,18 @@ function weightDesc(w: unknown, what: string, options: MatmulOptions = {}): Matr
   throw new ArgumentError(`${what}: expected a SparseMatrix or Tensor, got ${describe(w)}`);
 }
 
-/** The native call's activation rounding (int8 travels in the weight's quant desc instead). */
-function bf16Rounding(options: MatmulOptions): 'float32' | 'bfloat16' {
-  return options.activations === 'bfloat16' ? 'bfloat16' : 'float32';
+/**
+ * What `activations` means for one weight of a mix (a model's linears): 'int8' applies to quantized
+ * weights only, so the others run with float32 activations; every other value is passed on as given
+ * (linear checks it).
+ */
+export function activationsFor(w: Weight, activations: MatmulOptions['activations']): MatmulOptions['activations'] {
+  return activations === 'int8' && !(w instanceof SparseMatrix && w.quant) ? 'float32' : activations;
+}
+
+/** The native call's activation rounding (weightDesc has checked the value). */
+function rounding(options: MatmulOptions): ActivationsNative {
+  return options.activations ?? 'float32';
 }
 
 interface Call {
@@ -93,7 +102,7 @@ function prepareSpmm(a: Weight, b: Tensor, options: MatmulOptions): Call {
   const out = allocate(outDtype, desc.rows * n);
   return withSlorb({
     desc,
-    args: { b: b.toTypedArray(), bDtype, bIsKn: true, n, activations: bf16Rounding(options), out, outDtype, rowStride: n, colStride: 1 },
+    args: { b: b.toTypedArray(), bDtype, bIsKn: true, n, activations: rounding(options), out, outDtype, rowStride: n, colStride: 1 },
     result: Tensor.from(out, outShape, { dtype: outDtype }),
   }, a, { n, xTokStride: 1, xFeatStride: n, outTokStride: 1, outRowStride: n });
 }
@@ -121,7 +130,7 @@ function prepareLinear(x: Tensor, w: Weight, bias: Tensor | null | undefined, op
   const out = allocate(outDtype, n * desc.rows);
   return withSlorb({
     desc,
-    args: { b: x.toTypedArray(), bDtype: xDtype, bIsKn: false, n, activations: bf16Rounding(options), bias: biasData, biasDtype, out, outDtype, rowStride: 1, colStride: desc.rows },
+    args: { b: x.toTypedArray(), bDtype: xDtype, bIsKn: false, n, activations: rounding(options), bias: biasData, biasDtype, out, outDtype, rowStride: 1, colStride: desc.rows },
     result: Tensor.from(out, [...lead, desc.rows], { dtype: outDtype }),
   }, w, { n, xTokStride: k, xFeatStride: 1, outTokStride: desc.rows, outRowStride: 1 });
 }
@@ -216,5 +225,5 @@ export const linear: LinearFn = Object.assign(
 export function selectedKernel(a: Weight | DeviceSparseMatrix, n: number, options: MatmulOptions & { xDtype?: FloatDType } = {}): string {
   if (a instanceof DeviceSparseMatrix) return a.selectedKernel(n, options).kernel;
   const desc = weightDesc(a, 'a', options);
-  return native.kernelName(desc, n, options.xDtype ?? 'float32', bf16Rounding(options));
+  return native.kernelName(desc, n, options.xDtype ?? 'float32', rounding(options));
 }

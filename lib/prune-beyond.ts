@@ -12,7 +12,7 @@ import { CalibrationStats } from './calibration.js';
 import type { Tensor } from './tensor.js';
 import { checkControl, runControlled, type SolverControl } from './solver-control.js';
 
-export interface RiaOptions {
+export interface RiaOptions extends SolverControl {
   /** Exponent of the activation norm ‖X_j‖ (default 0.5, the paper's). */
   a?: number;
   /**
@@ -124,7 +124,9 @@ export async function ria(w: Tensor, stats: CalibrationStats, pattern: PrunePatt
   if (permute && p.m === 0) throw new ArgumentError('ria: permute applies to N:M patterns only');
   if (o.refine !== undefined && typeof o.refine !== 'boolean') throw new ArgumentError(`options.refine: expected a boolean, got ${describe(o.refine)}`);
   if (o.refine === true && !permute) throw new ArgumentError('ria: refine needs permute');
-  const r = await runControlled('prune.ria', {}, () => native.pruneRia(ww.data, ww.dtype, ww.rows, ww.cols, s.handle(), { sparsity: p.sparsity, n: p.n, m: p.m, a, permute, refine: o.refine === true, reconstruct, damping }));
+  checkControl(options, 'prune.ria');
+  const r = await runControlled('prune.ria', options, (control) => native.pruneRia(ww.data, ww.dtype, ww.rows, ww.cols, s.handle(),
+    { sparsity: p.sparsity, n: p.n, m: p.m, a, permute, refine: o.refine === true, reconstruct, damping }, control));
   return result(r, ww, 'ria', p.label);
 }
 

@@ -27,6 +27,7 @@ const BEYOND = ['test/solvers-beyond.test.ts'];
 const SAVE = ['test/model-save.test.ts'];
 const TOKENS = ['test/tokens.test.ts'];
 const PRUNE = ['test/model-prune.test.ts'];
+const MODEL_ACT = ['test/model-activations.test.ts'];
 
 /** @type {import('./mutate.mjs').Mutation[]} */
 export default [
@@ -896,5 +897,77 @@ export default [
     id: 'shrink-abort-between-blocks', area: 'structured', file: 'lib/model/shrink.ts',
     from: '    checkAbort();\n    onProgress?.(b.index, total);', to: '    onProgress?.(b.index, total);', tests: STRUCTURED, grep: 'shrink reports progress',
     why: 'an abort during the surgery is noticed only after every block was rebuilt: Ctrl-C on a 70B shrink waits for all of it',
+  },
+  // ---- MatmulOptions.activations: one native carrier, passed through the model ----
+  {
+    id: 'activations-int8-not-selected', area: 'cpu', file: 'native/cpu/qspmm_portable.cpp',
+    from: 'isa == Isa::avx512 && rounding == ActivationRounding::int8', to: 'isa == Isa::avx512 && rounding == ActivationRounding::bf16', tests: QUANT, grep: 'int8',
+    why: "activations: 'int8' is accepted but the int8 kernels never run: a decode the user opted into stays at the fp32 kernels' speed",
+  },
+  {
+    id: 'activations-int8-parse', area: 'lib', file: 'native/addon/addon.cpp',
+    from: '  if (s == "int8") {\n    *out = ActivationRounding::int8;', to: '  if (s == "int8") {\n    *out = ActivationRounding::none;', tests: QUANT, grep: 'int8',
+    why: "the binding reads 'int8' as no rounding: the option is silently ignored",
+  },
+  {
+    id: 'model-activations-block', area: 'model', file: 'lib/model/block.ts',
+    from: "activations: activationsFor(slot.weight, ctx.activations)", to: "activations: undefined", tests: MODEL_ACT,
+    why: "forward/perplexity/generate ignore activations for the block linears: a model opted into int8 or bf16 decodes at the float kernels' speed",
+  },
+  {
+    id: 'model-activations-head', area: 'model', file: 'lib/model/llama.ts',
+    from: "return { outDtype: 'float32', activations: activationsFor(this.lmHead, activations) };", to: "return { outDtype: 'float32' };", tests: MODEL_ACT,
+    why: 'the LM head ignores activations (the largest single linear of a small model)',
+  },
+  {
+    id: 'model-activations-int8-dense', area: 'model', file: 'lib/ops.ts',
+    from: "activations === 'int8' && !(w instanceof SparseMatrix && w.quant) ? 'float32' : activations", to: 'activations', tests: MODEL_ACT,
+    why: "'int8' on a model whose weights are not all quantized throws at the first float linear",
+  },
+  {
+    id: 'ria-refine-progress', area: 'solvers', file: 'native/solvers/ria.cpp',
+    from: '        if (control.aborted()) return;\n        control.advance();', to: '        if (control.aborted()) return;', tests: BEYOND, grep: 'counts every step',
+    why: "RIA's refinement (about a minute on 4096²) never moves the progress bar: it looks hung",
+  },
+  {
+    id: 'ria-reconstruct-no-control', area: 'solvers', file: 'native/solvers/ria.cpp',
+    from: 'SK_RETURN_IF_ERROR(prune_sparsegpt(w, stats, p, so, inner, &rec));', to: 'SK_RETURN_IF_ERROR(prune_sparsegpt(w, stats, p, so, Control{}, &rec));', tests: BEYOND, grep: 'counts every step',
+    why: "RIA + reconstruct's SparseGPT sweep ignores abort and progress (as before this fix)",
+  },
+  // ---- AVX2 quantized kernels: 8-bit GEMVs, the panel GEMM for N > 1 ----
+  {
+    id: 'q-avx2-gemm-group-chunks', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm.inl',
+    from: 'cpg(a.quant.group / CW)', to: 'cpg(a.quant.group / 32)', tests: QUANT, grep: 'every ISA',
+    why: "the AVX2 GEMM counts 32-column chunks per group where its chunks are 8 wide: later chunks take an earlier group's scale",
+  },
+  {
+    id: 'q-avx2-gemm-asym-zero', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm.inl',
+    from: '_mm256_set1_epi32(Asym ? int(zeros[gi]) : quant_sym_zero(Bits))', to: '_mm256_set1_epi32(quant_sym_zero(Bits))', tests: QUANT, grep: 'every ISA',
+    why: 'asymmetric weights are centered on the symmetric zero at N > 1 on AVX2: every output off by zero * Σx per group',
+  },
+  {
+    id: 'q-avx2-masked8-tail-bytes', area: 'cpu', file: 'native/cpu/qspmm_avx2.cpp',
+    from: 'uint64_t(byte) + i < code_bytes && i < 8; ++i)', to: 'uint64_t(byte) + i < code_bytes && i < 5; ++i)', tests: QUANT, grep: 'every ISA',
+    why: "the 8-bit AVX2 GEMV reads only 5 of the last 8 codes of the matrix (the 4-bit bound): the last row's final kept weights count as zero",
+  },
+  {
+    id: 'q-avx2-sym-zero', area: 'cpu', file: 'native/cpu/qspmm_avx2.cpp',
+    from: 'return Asym ? zeros[gi] : quant_sym_zero(Bits);', to: 'return Asym ? zeros[gi] : quant_sym_zero(Bits) - 1;', tests: QUANT, grep: 'every ISA',
+    why: "the AVX2 N = 1 kernels center symmetric codes one step off: every weight off by one scale",
+  },
+  {
+    id: 'q-avx2-nm24-second-half', area: 'cpu', file: 'native/cpu/qspmm_avx2.cpp',
+    from: 'place(w0, kExpand.idx4[m1], kExpand.keep[m1])', to: 'place(w0, kExpand.idx[m1], kExpand.keep[m1])', tests: QUANT, grep: 'every ISA',
+    why: "the AVX2 2:4 GEMV places the second 8 columns' weights from the first half's codes",
+  },
+  {
+    id: 'q-avx512-gemm-scale', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm.inl',
+    from: 'const int64_t gi = rw.r * A.gpr + c / A.cpg;', to: 'const int64_t gi = rw.r * A.gpr;', tests: QUANT, grep: 'every ISA',
+    why: "the AVX-512 panel GEMM scales every chunk of a row by its first group's scale",
+  },
+  {
+    id: 'q-avx512-outer-density', area: 'cpu', file: 'native/cpu/qspmm_avx512.cpp',
+    from: 'if (n > kOuterMinN && double(', to: 'if (n > 1 && double(', tests: QUANT, grep: 'selects every kernel',
+    why: 'sparse bitmap rows take the outer products at every N > 1, where the panel GEMM is up to 1.4x faster at N <= 16',
   },
 ];

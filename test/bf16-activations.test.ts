@@ -168,7 +168,7 @@ describe("activations: 'bfloat16'", () => {
         const xf = Tensor.randn([N, K], { seed: 30 + N });
         const kernel = selectedKernel(q, N, BF16);
         expect(kernel).toBe(selectedKernel(q, N, { xDtype: 'bfloat16' }));
-        if (dotOn(isa)) expect(kernel).toBe(N > 8 ? 'qspmm_pairs_nm24_int4_bf16_avx512' : 'qspmm_outer_nm_int4_avx512');
+        if (dotOn(isa)) expect(kernel).toBe(N > 8 ? 'qspmm_pairs_nm24_int4_bf16_avx512' : 'qspmm_gemm_nm_int4_avx512');
         const y = linear.sync(xf, q, null, BF16);
         const same = kernel === 'qspmm_pairs_nm24_int4_bf16_avx512' ? xf.to('bfloat16') : xf;
         expect(bits(y), `${isa} ${kernel} N=${N}`).toEqual(bits(linear.sync(same, q, null, { outDtype: 'float32' })));

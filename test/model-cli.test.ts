@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LlamaModel, loadSafetensors } from '../lib/index.js';
+import { LlamaModel, SparseMatrix, cpuInfo, loadSafetensors } from '../lib/index.js';
 import { cli } from './cli-helper.js';
 import { readTokenFile } from '../lib/model/tokens.js';
 import { TINY } from './model-fixtures.js';
@@ -67,6 +67,33 @@ describe('sparsekit prune-model / eval / bench-model', () => {
     const t = await cli('eval', out, '--text', join(TINY, 'eval.txt'), '--seq-len', '256');
     expect(t.code).toBe(0);
     expect(t.stdout).toMatch(/^perplexity \d+\.\d+ \(16 windows x 256 tokens/);
+  });
+
+  it('passes --activations to every linear (int8 on a 2:4 int4 checkpoint), as the API does', async () => {
+    const q4 = join(dir, 'wanda-24-int4');
+    {
+      using m = await LlamaModel.load(out);
+      for (const slot of m.linearSlots()) {
+        const w = slot.weight instanceof SparseMatrix ? slot.weight.toDense() : slot.weight;
+        slot.weight = SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, quantize: { bits: 4, groupSize: 32 } });
+      }
+      await m.save(q4, { format: 'keep' });
+    }
+    const args = ['eval', q4, '--tokens', join(TINY, 'eval.tokens.bin'), '--seq-len', '32', '--max-windows', '4', '--json'];
+    const f = JSON.parse((await cli(...args)).stdout), i = JSON.parse((await cli(...args, '--activations', 'int8')).stdout);
+    expect([f.activations, i.activations]).toEqual(['float32', 'int8']);
+    using m = await LlamaModel.load(q4);
+    const ids = (await readTokenFile(join(TINY, 'eval.tokens.bin'))).ids;
+    expect(i.perplexity).toBe(await m.perplexity(ids, { seqLen: 32, maxWindows: 4, activations: 'int8' }));
+    const info = cpuInfo();
+    if (info.isa === 'avx512' && info.features.avx512vnni && info.features.avx512vbmi) expect(i.perplexity).not.toBe(f.perplexity);
+    const text = await cli('eval', q4, '--tokens', join(TINY, 'eval.tokens.bin'), '--seq-len', '32', '--max-windows', '1', '--activations', 'bfloat16');
+    expect(text.stdout).toMatch(/activations bfloat16;/);
+    const bad = await cli('eval', q4, '--tokens', join(TINY, 'eval.tokens.bin'), '--activations', 'int4');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--activations: expected one of float32, bfloat16, int8/);
+    const b = JSON.parse((await cli('bench-model', q4, '--tokens', '2', '--prompt', '8', '--batch', '1', '--formats', 'nm', '--activations', 'int8', '--json')).stdout);
+    expect(b.activations).toBe('int8');
   });
 
   it('benchmarks decoding dense vs packed, skipping a format the weights do not fit', async () => {

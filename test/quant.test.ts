@@ -343,6 +343,23 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
     expect(() => linear.sync(Tensor.randn([1, 64], { seed: 2 }), dense, null, { activations: 'int4' as 'int8' })).toThrow(/expected 'float32', 'bfloat16' or 'int8'/);
   });
 
+  it("activations: 'int8' is a per-call choice: spmm, linear and async agree, and the matrix keeps no trace of it", async () => {
+    const vnni = ISAS.includes('avx512') && info.features.avx512vnni === true && info.features.avx512vbmi === true;
+    const M = 19, K = 256;
+    const q = pack(makeWeight(M, K, 77, false), M, K, { format: 'nm', n: 2, m: 4 }, { bits: 4, groupSize: 64, symmetric: false });
+    const x = Tensor.randn([1, K], { seed: 78 });
+    const plain = valuesOf(linear.sync(x, q));
+    const rounded = valuesOf(linear.sync(x, q, null, { activations: 'int8' }));
+    // Rounding x to int8 changes the result wherever an int8 kernel runs, never elsewhere.
+    expect(Array.from(rounded).some((v, i) => v !== plain[i])).toBe(vnni && startIsa === 'avx512');
+    expect(valuesOf(await linear(x, q, null, { activations: 'int8' }))).toEqual(rounded);
+    const b = Tensor.from(x.toFloat32Array(), [K, 1]);
+    expect(valuesOf(spmm.sync(q, b, { activations: 'int8' }))).toEqual(rounded);
+    // The next call without the option runs the float kernel again, bit for bit as before.
+    expect(valuesOf(linear.sync(x, q))).toEqual(plain);
+    expect(selectedKernel(q, 1)).not.toContain('_x8_');
+  });
+
   it('selects every kernel of the quantized kernel list on each ISA that has it, and nothing off the list', () => {
     const names = native.qspmmKernelNames();
     expect(new Set(names).size).toBe(names.length);
@@ -353,7 +370,9 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
     const cases: Record<string, Case> = {
       qspmm_portable: { w: mk(FMT.dense!, 4), n: 1, isa: 'portable' },
       qspmm_gemv_dense_int4_avx2: { w: mk(FMT.dense!, 4), n: 1, isa: 'avx2' },
-      qspmm_gemv_nm_int4_avx2: { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 1, isa: 'avx2' },
+      qspmm_gemv_nm_int4_avx2: { w: mk(FMT.nm!, 4), n: 1, isa: 'avx2' },
+      qspmm_gemv_nm24_int4_avx2: { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 1, isa: 'avx2' },
+      qspmm_gemv_nm24_int8_avx2: { w: mk({ format: 'nm', n: 2, m: 4 }, 8), n: 1, isa: 'avx2' },
       qspmm_gemv_bitmap_int4_avx2: { w: mk(FMT.bitmap!, 4), n: 1, isa: 'avx2' },
       qspmm_gemv_nm24_b256_int4_avx512: { w: mk({ format: 'nm', n: 2, m: 4 }, 4, 256, 32), n: 1, isa: 'avx512' },
       qspmm_gemv_nm24_b64_int4_avx512: { w: mk({ format: 'nm', n: 2, m: 4 }, 4, 320, 64), n: 1, isa: 'avx512' },
@@ -363,9 +382,23 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
       for (const bits of [4, 8] as const) {
         const b = `int${bits}`;
         cases[`qspmm_gemv_${name}_${b}_avx512`] = { w: mk(fmt, bits), n: 1, isa: 'avx512' };
-        cases[`qspmm_outer_${name}_${b}_avx512`] = { w: mk(fmt, bits), n: 16, isa: 'avx512' };
+        cases[`qspmm_gemm_${name}_${b}_avx512`] = { w: mk(fmt, bits), n: 16, isa: 'avx512' };
         cases[`qspmm_gemv_${name}_${b}_x8_vnni`] = { w: mk(fmt, bits), n: 1, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
+        cases[`qspmm_gemm_${name}_${b}_avx2`] = { w: mk(fmt, bits), n: 2, isa: 'avx2' };
+        if (bits === 8) cases[`qspmm_gemv_${name}_${b}_avx2`] = { w: mk(fmt, bits), n: 1, isa: 'avx2' };
       }
+    // Sparse bitmap rows (density < 0.35) with N > 32: the outer products.
+    for (const bits of [4, 8] as const) {
+      const w = makeWeight(16, 256, 8, true);
+      for (let i = 0; i < w.length; i += 2) w[i] = 0;
+      cases[`qspmm_outer_bitmap_int${bits}_avx512`] = { w: pack(w, 16, 256, FMT.bitmap!, { bits, groupSize: 64, symmetric: true }), n: 33, isa: 'avx512' };
+    }
+    if (ISAS.includes('avx512')) {  // the same sparse rows at N <= 32: the panel GEMM
+      setIsa('avx512');
+      expect(selectedKernel(cases.qspmm_outer_bitmap_int4_avx512!.w, 32)).toBe('qspmm_gemm_bitmap_int4_avx512');
+      expect(selectedKernel(cases.qspmm_outer_bitmap_int4_avx512!.w, 2)).toBe('qspmm_gemm_bitmap_int4_avx512');
+      setIsa(startIsa);
+    }
     cases.qspmm_gemv_nm24_int4_x8_vnni = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 1, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     cases.qspmm_gemm_nm24_int4_x8_vnni = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     expect(Object.keys(cases).sort()).toEqual([...names].sort());
@@ -374,6 +407,12 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
         if (!ISAS.includes(c.isa) || (c.needs && !f[c.needs])) { console.warn(`quantized kernel list: ${name} not selectable on this CPU`); continue; }
         setIsa(c.isa);
         expect(selectedKernel(c.w, c.n, c.o), name).toBe(name);
+        if (c.o) continue;  // rounded activations: their own tests
+        // Each kernel once against fp64 here too: some (the sparse outer products) are reached by no grid shape.
+        const [M, K] = c.w.shape;
+        const b = Tensor.randn([K!, c.n], { seed: 41 });
+        const { c: want, mag } = matmulRef(valuesOf(c.w.toDense()), valuesOf(b), M!, K!, c.n);
+        expectClose(valuesOf(spmm.sync(c.w, b)), want, mag, OUT_RTOL.float32!, K!, name);
       }
       // Every selection over a grid of cases is on the list.
       for (const isa of ISAS) {
@@ -399,9 +438,9 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
       expect(selectedKernel(q, 1)).toBe('qspmm_gemv_nm24_b64_int4_avx512');
       const q256 = pack(makeWeight(16, 256, 4, false), 16, 256, { format: 'nm', n: 2, m: 4 }, { bits: 4, groupSize: 32, symmetric: false });
       expect(selectedKernel(q256, 1)).toBe('qspmm_gemv_nm24_b256_int4_avx512');
-      expect(selectedKernel(q, 16)).toBe('qspmm_outer_nm_int4_avx512');
-      expect(selectedKernel(q, 16, { xDtype: 'bfloat16' })).toBe(info.features.avx512bf16 ? 'qspmm_pairs_nm24_int4_bf16_avx512' : 'qspmm_outer_nm_int4_avx512');
-      expect(selectedKernel(q, 8, { xDtype: 'bfloat16' })).toBe('qspmm_outer_nm_int4_avx512');
+      expect(selectedKernel(q, 16)).toBe('qspmm_gemm_nm_int4_avx512');
+      expect(selectedKernel(q, 16, { xDtype: 'bfloat16' })).toBe(info.features.avx512bf16 ? 'qspmm_pairs_nm24_int4_bf16_avx512' : 'qspmm_gemm_nm_int4_avx512');
+      expect(selectedKernel(q, 8, { xDtype: 'bfloat16' })).toBe('qspmm_gemm_nm_int4_avx512');
     }
     setIsa(startIsa);
   });

@@ -4,6 +4,7 @@ import { SparsekitError } from '../lib/index.js';
 import { heavyTailed, hessianRef, llmActivations, outputSquared, randomMatrix, reconstructionError, sparsegptRef, sumsqRef, type Pat } from './solver-reference.js';
 import { alpsRef, dsnotRef, riaRef } from './solver-reference-beyond.js';
 import { dsnotDefaultCycles } from '../lib/prune-beyond.js';
+import { native } from '../lib/native.js';
 
 function statsFor(x: Float32Array, tokens: number, k: number, hessian = true): CalibrationStats {
   return new CalibrationStats(k, { hessian }).add(Tensor.from(x, [tokens, k]));
@@ -121,6 +122,36 @@ describe('prune.ria', () => {
     expect((await rejected(prune.ria(t, stats, { sparsity: 0.5 }, { permute: true }))).code).toBe('ERR_ARGUMENT');
     expect((await rejected(prune.ria(t, stats, { sparsity: 0.5 }, { a: -1 }))).code).toBe('ERR_ARGUMENT');
     expect((await rejected(prune.ria(t, stats, { n: 2, m: 4 }, { refine: true }))).code).toBe('ERR_ARGUMENT');
+  });
+
+  it('counts every step it announces (scores, each refined channel, masks, SparseGPT); abort rejects with ERR_ABORTED', async () => {
+    const [rows, cols] = [12, 96];
+    const { t, w, stats } = layer(rows, cols, 64, 21);
+    const base = { sparsity: 0.5, n: 2, m: 4, a: 0.5, damping: 0.01 };
+    const sgSteps = Math.ceil(cols / 128) + 2;
+    for (const [o, steps] of [
+      [{ permute: false, refine: false, reconstruct: false }, 2],
+      [{ permute: true, refine: true, reconstruct: false }, 2 + cols],
+      [{ permute: false, refine: false, reconstruct: true }, 2 + sgSteps],
+      [{ permute: true, refine: true, reconstruct: true }, 2 + cols + sgSteps],
+    ] as const) {
+      const control = new Int32Array(3);
+      await native.pruneRia(w, 'float32', rows, cols, stats.handle(), { ...base, ...o }, control);
+      expect([control[1], control[2]], JSON.stringify(o)).toEqual([steps, steps]);
+      // An abort seen at the first check: after the scores, before any refinement or sweep.
+      const stop = Int32Array.from([1, 0, 0]);
+      const e = await native.pruneRia(w, 'float32', rows, cols, stats.handle(), { ...base, ...o }, stop).catch((err: unknown) => err);
+      expect(e, JSON.stringify(o)).toMatchObject({ code: 'ERR_ABORTED' });
+      expect(stop[1]).toBe(1);
+    }
+    const seen: number[] = [];
+    await prune.ria(t, stats, { n: 2, m: 4 }, { permute: true, refine: true, reconstruct: true, onProgress: (f) => seen.push(f) });
+    expect(seen.at(-1)).toBe(1);
+    for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThanOrEqual(seen[i - 1]!);
+    const ac = new AbortController();
+    ac.abort('stop');
+    expect((await rejected(prune.ria(t, stats, { n: 2, m: 4 }, { reconstruct: true, signal: ac.signal }))).code).toBe('ERR_ABORTED');
+    expect((await rejected(prune.ria(t, stats, { n: 2, m: 4 }, { onProgress: 3 as never }))).code).toBe('ERR_ARGUMENT');
   });
 });
 

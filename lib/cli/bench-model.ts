@@ -6,6 +6,7 @@
 import { loadavg } from 'node:os';
 import { LlamaModel } from '../model/llama.js';
 import { native } from '../native.js';
+import type { MatmulOptions } from '../ops.js';
 import { cpuInfo, getNumThreads } from '../runtime.js';
 import type { Format } from '../sparse-matrix.js';
 import { Tensor } from '../tensor.js';
@@ -21,6 +22,8 @@ export interface BenchModelOptions {
   prompt: number;
   batch: number[];
   formats: BenchModelFormat[];
+  /** MatmulOptions.activations for every linear ('int8' reaches quantized weights only). */
+  activations?: MatmulOptions['activations'];
 }
 
 export interface BenchModelRow {
@@ -38,6 +41,7 @@ export interface BenchModelReport {
   version: 1;
   model: string;
   isa: string;
+  activations: NonNullable<MatmulOptions['activations']>;
   threads: number;
   load: number[];
   bandwidthGBs: number;
@@ -52,7 +56,7 @@ function ids(n: number, vocab: number, salt: number): Int32Array {
 export async function benchModel(dir: string, o: BenchModelOptions, ctx: Context): Promise<BenchModelReport> {
   let bandwidth = 0;
   const report: BenchModelReport = {
-    command: 'bench-model', version: 1, model: dir, isa: cpuInfo().isa, threads: getNumThreads(), load: loadavg(), bandwidthGBs: 0,
+    command: 'bench-model', version: 1, model: dir, isa: cpuInfo().isa, activations: o.activations ?? 'float32', threads: getNumThreads(), load: loadavg(), bandwidthGBs: 0,
     rows: [], skipped: [],
   };
   const bar = ctx.progress(o.formats.length, 'formats');
@@ -75,21 +79,21 @@ export async function benchModel(dir: string, o: BenchModelOptions, ctx: Context
         const probe = Math.min(1 << 30, Math.max(1 << 26, 2 * weightBytes));
         bandwidth = report.bandwidthGBs = native.probeReadBandwidth(probe, 3);
       }
-      await model.forward(ids(Math.min(8, o.prompt), V, 0), { lastOnly: true });  // warm-up
+      await model.forward(ids(Math.min(8, o.prompt), V, 0), { lastOnly: true, activations: o.activations });  // warm-up
       let t0 = performance.now();
-      await model.forward(ids(o.prompt, V, 1), { lastOnly: true });
+      await model.forward(ids(o.prompt, V, 1), { lastOnly: true, activations: o.activations });
       const prefill = o.prompt / ((performance.now() - t0) / 1000);
       const decode: BenchModelRow['decode'] = [];
       for (const b of o.batch) {
         ctx.checkAborted();
         const cache = model.createCache({ batch: b, capacity: 8 + o.tokens + 1 });
-        await model.forward(Tensor.from(ids(8 * b, V, 2), [b, 8]), { cache, lastOnly: true });
+        await model.forward(Tensor.from(ids(8 * b, V, 2), [b, 8]), { cache, lastOnly: true, activations: o.activations });
         let step = Tensor.from(ids(b, V, 3), [b, 1]);
-        await model.forward(step, { cache, lastOnly: true });  // first step untimed
+        await model.forward(step, { cache, lastOnly: true, activations: o.activations });  // first step untimed
         t0 = performance.now();
         for (let i = 0; i < o.tokens; i++) {
           step = Tensor.from(ids(b, V, 4 + i), [b, 1]);
-          await model.forward(step, { cache, lastOnly: true });
+          await model.forward(step, { cache, lastOnly: true, activations: o.activations });
         }
         const s = (performance.now() - t0) / 1000 / o.tokens;
         decode.push({ batch: b, tokensPerSecond: b / s, msPerStep: s * 1000, bytesPerToken: weightBytes / b, floorFraction: weightBytes / (bandwidth * 1e9) / s });
@@ -107,7 +111,7 @@ export async function benchModel(dir: string, o: BenchModelOptions, ctx: Context
 }
 
 export function printBenchModel(r: BenchModelReport, ctx: Context): void {
-  ctx.out(`bench-model ${r.model}: isa ${r.isa}, ${r.threads} threads, load ${r.load.map((l) => l.toFixed(2)).join(' ')}, ` +
+  ctx.out(`bench-model ${r.model}: isa ${r.isa}, activations ${r.activations}, ${r.threads} threads, load ${r.load.map((l) => l.toFixed(2)).join(' ')}, ` +
     `read bandwidth ${r.bandwidthGBs.toFixed(1)} GB/s`);
   const batches = r.rows[0]?.decode.map((d) => d.batch) ?? [];
   const head = ['format', '>weights', '>prefill tok/s', ...batches.flatMap((b) => [`>decode b=${b} tok/s`, `>bytes/token`, `>floor`]), '>vs dense'];

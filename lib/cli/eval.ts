@@ -1,5 +1,6 @@
 /** `sparsekit eval`: perplexity of a checkpoint folder on a text or token file (docs/models.md). */
 import { LlamaModel } from '../model/llama.js';
+import type { MatmulOptions } from '../ops.js';
 import { readTokensOrText } from '../model/tokens.js';
 import { Context } from './context.js';
 
@@ -9,6 +10,8 @@ export interface EvalOptions {
   seqLen: number;
   batch: number;
   maxWindows?: number;
+  /** MatmulOptions.activations for every linear ('int8' reaches quantized weights only). */
+  activations?: MatmulOptions['activations'];
 }
 
 export interface EvalReport {
@@ -20,6 +23,7 @@ export interface EvalReport {
   windows: number;
   tokens: number;
   perplexity: number;
+  activations: NonNullable<MatmulOptions['activations']>;
   seconds: number;
   tokensPerSecond: number;
 }
@@ -34,17 +38,18 @@ export async function evalDir(dir: string, o: EvalOptions, ctx: Context): Promis
   let ppl: number;
   try {
     ppl = await model.perplexity(ids, {
-      seqLen: o.seqLen, batch: o.batch, maxWindows: o.maxWindows, signal: ctx.signal, onProgress: (d, n) => bar.fraction(d / n),
+      seqLen: o.seqLen, batch: o.batch, maxWindows: o.maxWindows, activations: o.activations, signal: ctx.signal, onProgress: (d, n) => bar.fraction(d / n),
     });
     bar.done();
   } finally {
     bar.stop();
   }
   const seconds = (performance.now() - t0) / 1000;
-  return { command: 'eval', version: 1, model: dir, file: o.file, seqLen: o.seqLen, windows, tokens: windows * o.seqLen, perplexity: ppl, seconds,
+  return { command: 'eval', version: 1, model: dir, file: o.file, seqLen: o.seqLen, windows, tokens: windows * o.seqLen, perplexity: ppl,
+    activations: o.activations ?? 'float32', seconds,
     tokensPerSecond: (windows * o.seqLen) / seconds };
 }
 
 export function printEval(r: EvalReport, ctx: Context): void {
-  ctx.out(`perplexity ${r.perplexity.toFixed(4)} (${r.windows} windows x ${r.seqLen} tokens of ${r.file}; ${r.seconds.toFixed(1)} s, ${r.tokensPerSecond.toFixed(0)} tokens/s)`);
+  ctx.out(`perplexity ${r.perplexity.toFixed(4)} (${r.windows} windows x ${r.seqLen} tokens of ${r.file}${r.activations === 'float32' ? '' : `, activations ${r.activations}`}; ${r.seconds.toFixed(1)} s, ${r.tokensPerSecond.toFixed(0)} tokens/s)`);
 }

@@ -20,6 +20,7 @@ import { PACK_FORMATS, packFile, printPack, unpackFile, type PackFormat } from '
 import { PRUNE_METHODS, printPrune, pruneFile, type PruneMethod } from './prune.js';
 import { BENCH_MODEL_FORMATS, benchModel, printBenchModel, type BenchModelFormat } from './bench-model.js';
 import { evalDir, printEval } from './eval.js';
+import { ACTIVATIONS, type Activations } from '../ops.js';
 import { MODEL_PRUNE_METHODS, printPruneModel, pruneModelDir } from './prune-model.js';
 import type { BuiltinMethod } from '../model/prune-model.js';
 import { printShrink, shrinkDir, type ShrinkCliOptions } from './shrink.js';
@@ -77,6 +78,8 @@ function parseQuant(o: { quant?: string; group?: string; asym?: boolean }): Quan
   if (!QUANT_GROUP_SIZES.includes(group)) throw new CliError(EXIT.usage, `--group: expected one of ${QUANT_GROUP_SIZES.join(', ')}, got ${group}`);
   return { bits: o.quant === 'int4' ? 4 : 8, groupSize: group, symmetric: !o.asym };
 }
+
+const parseActivations = (s: string): Activations => parseFormat(s, ACTIVATIONS, '--activations') as Activations;
 
 function parseFormat(s: string, allowed: readonly string[], option = '--format'): string {
   if (!allowed.includes(s)) throw new CliError(EXIT.usage, `${option}: expected one of ${allowed.join(', ')}, got '${s}'`);
@@ -341,12 +344,14 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .option('--seq-len <n>', 'tokens per window', '2048')
     .option('--batch <n>', 'windows per forward', '1')
     .option('--max-windows <n>', 'use at most this many windows')
+    .option('--activations <a>', `what the linears may round float32 inputs to: ${ACTIVATIONS.join(', ')} (int8: quantized weights only)`, 'float32')
     .action((dir: string, o: Record<string, string | undefined>) => run(async (ctx) => {
       if ((o.text === undefined) === (o.tokens === undefined)) throw new CliError(EXIT.usage, 'give exactly one of --text <file> or --tokens <file>');
       const r = await evalDir(dir, {
         file: (o.text ?? o.tokens)!, kind: o.text !== undefined ? 'text' : 'tokens', seqLen: parseIntOpt(o.seqLen!, '--seq-len', 2, 1 << 20),
         batch: parseIntOpt(o.batch!, '--batch', 1, 4096),
         maxWindows: o.maxWindows === undefined ? undefined : parseIntOpt(o.maxWindows, '--max-windows', 1, 1 << 30),
+        activations: parseActivations(o.activations!),
       }, ctx);
       if (ctx.opts.json) ctx.json(r);
       else printEval(r, ctx);
@@ -360,11 +365,13 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .option('--prompt <n>', 'prefill length in tokens', '128')
     .option('--batch <list>', 'sequences decoded together, comma-separated', '1,8')
     .option('--formats <list>', `comma-separated, from ${BENCH_MODEL_FORMATS.join(', ')}`, 'dense,bitmap,nm')
+    .option('--activations <a>', `what the linears may round float32 inputs to: ${ACTIVATIONS.join(', ')} (int8: quantized weights only)`, 'float32')
     .action((dir: string, o: Record<string, string>) => run(async (ctx) => {
       const formats = o.formats!.split(',').map((f) => parseFormat(f.trim(), BENCH_MODEL_FORMATS, '--formats') as BenchModelFormat);
       const batch = o.batch!.split(',').map((b) => parseIntOpt(b.trim(), '--batch', 1, 4096));
       const r = await benchModel(dir, {
         tokens: parseIntOpt(o.tokens!, '--tokens', 1, 1 << 16), prompt: parseIntOpt(o.prompt!, '--prompt', 1, 1 << 20), batch, formats,
+        activations: parseActivations(o.activations!),
       }, ctx);
       if (ctx.opts.json) ctx.json(r);
       else printBenchModel(r, ctx);

@@ -154,7 +154,7 @@ async function runSolver(method: PruneMethod, w: Tensor, stats: CalibrationStats
                          onProgress: (f: number) => void, signal: AbortSignal): Promise<PruneResult> {
   if (method === 'magnitude') return prune.magnitudeAsync(w, o.pattern, { perRow: o.perRow });
   if (method === 'wanda') return prune.wandaAsync(w, stats!, o.pattern, { alphaSearch: o.alphaSearch });
-  if (method === 'ria') return prune.ria(w, stats!, o.pattern, { ...o.ria, damping: o.damping });
+  if (method === 'ria') return prune.ria(w, stats!, o.pattern, { ...o.ria, damping: o.damping, onProgress, signal });
   if (method === 'dsnot') return prune.dsnot(w, stats!, o.pattern, { initial: 'sparsegpt', ...o.dsnot, damping: o.damping, onProgress, signal });
   if (method === 'alps') return prune.alps(w, stats!, o.pattern, { ...o.alps, onProgress, signal });
   return prune.sparsegpt(w, stats!, o.pattern, { blockSize: o.blockSize, damping: o.damping, onProgress, signal, ...(o.quant ? { quantize: o.quant } : {}) });

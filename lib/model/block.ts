@@ -4,7 +4,7 @@
  * pruning use). Every linear goes through linear(), so any stored format or dtype works.
  */
 import { native } from '../native.js';
-import { linear, type Weight } from '../ops.js';
+import { activationsFor, linear, type MatmulOptions, type Weight } from '../ops.js';
 import { Tensor } from '../tensor.js';
 import { SparseMatrix } from '../sparse-matrix.js';
 import type { BlockShape, LlamaConfig } from './config.js';
@@ -72,6 +72,8 @@ export interface BlockContext {
   invFreq: Float32Array;
   /** This layer's cache [batch, capacity, kvHeads·headDim] ×2, or null: keys/values of these tokens only. */
   cache: { k: Float32Array; v: Float32Array; capacity: number } | null;
+  /** What the linears may round their float32 inputs to (MatmulOptions.activations; 'int8' reaches quantized weights only). */
+  activations?: MatmulOptions['activations'];
 }
 
 /**
@@ -80,8 +82,9 @@ export interface BlockContext {
  */
 export type InputHook = (group: InputGroup, x: Tensor) => boolean | void | Promise<boolean | void>;
 
-async function proj(x: Tensor, slot: LinearSlot): Promise<Float32Array> {
-  return (await linear(x, slot.weight, slot.bias, { outDtype: 'float32' })).toTypedArray() as Float32Array;
+async function proj(x: Tensor, slot: LinearSlot, ctx: BlockContext): Promise<Float32Array> {
+  const options = { outDtype: 'float32' as const, activations: activationsFor(slot.weight, ctx.activations) };
+  return (await linear(x, slot.weight, slot.bias, options)).toTypedArray() as Float32Array;
 }
 
 function addInto(acc: Float32Array, y: Float32Array): void {
@@ -104,7 +107,7 @@ export async function blockForward(block: LlamaBlock, x: Float32Array, ctx: Bloc
   native.modelRmsNorm(x, rows, hidden, block.inputNorm.toTypedArray(), block.inputNorm.dtype, c.rmsNormEps, h);
   const hT = Tensor.from(h, [rows, hidden]);
   if (hook && (await hook('qkv', hT))) return null;
-  const [q, k, v] = await Promise.all([proj(hT, L.q_proj), proj(hT, L.k_proj), proj(hT, L.v_proj)]);
+  const [q, k, v] = await Promise.all([proj(hT, L.q_proj, ctx), proj(hT, L.k_proj, ctx), proj(hT, L.v_proj, ctx)]);
   native.modelRope(q, rows, heads, c.headDim, ctx.positions, ctx.invFreq);
   native.modelRope(k, rows, kvHeads, c.headDim, ctx.positions, ctx.invFreq);
   let kc = k, vc = v, capacity = ctx.tokens;
@@ -126,18 +129,18 @@ export async function blockForward(block: LlamaBlock, x: Float32Array, ctx: Bloc
   else await native.modelAttentionAsync(q, kc, vc, att, shape);
   const attT = Tensor.from(att, [rows, qDim]);
   if (hook && (await hook('o', attT))) return null;
-  const out = await proj(attT, L.o_proj);
+  const out = await proj(attT, L.o_proj, ctx);
   addInto(out, x);
 
   const h2 = new Float32Array(rows * hidden);
   native.modelRmsNorm(out, rows, hidden, block.postNorm.toTypedArray(), block.postNorm.dtype, c.rmsNormEps, h2);
   const h2T = Tensor.from(h2, [rows, hidden]);
   if (hook && (await hook('gateUp', h2T))) return null;
-  const [g, u] = await Promise.all([proj(h2T, L.gate_proj), proj(h2T, L.up_proj)]);
+  const [g, u] = await Promise.all([proj(h2T, L.gate_proj, ctx), proj(h2T, L.up_proj, ctx)]);
   native.modelSwiglu(g, u);
   const gT = Tensor.from(g, [rows, intermediate]);
   if (hook && (await hook('down', gT))) return null;
-  const d = await proj(gT, L.down_proj);
+  const d = await proj(gT, L.down_proj, ctx);
   addInto(out, d);
   return out;
 }

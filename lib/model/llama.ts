@@ -10,7 +10,7 @@ import { describe, isFloatDType, type FloatDType } from '../dtype.js';
 import { weightStats } from '../cost-model.js';
 import { AbortError, ArgumentError, DisposedError, FormatError, IOError, ShapeError } from '../errors.js';
 import { native } from '../native.js';
-import { linear, type Weight } from '../ops.js';
+import { activationsFor, linear, type MatmulOptions, type Weight } from '../ops.js';
 import type { SaveValue } from '../safetensors.js';
 import { SparseMatrix, type Format } from '../sparse-matrix.js';
 import { Tensor } from '../tensor.js';
@@ -34,14 +34,19 @@ export interface KvCache {
   readonly v: Float32Array[];
 }
 
-export interface ForwardOptions {
+/** What the linears may round their float32 inputs to: MatmulOptions.activations, per weight ('int8' reaches quantized weights only; the others stay float32). */
+export interface ActivationOptions {
+  activations?: MatmulOptions['activations'];
+}
+
+export interface ForwardOptions extends ActivationOptions {
   /** Append the tokens to this cache (incremental decoding); without it, the tokens are a whole sequence. */
   cache?: KvCache;
   /** Logits of each sequence's last token only ([batch, vocab]): what decoding needs. */
   lastOnly?: boolean;
 }
 
-export interface PerplexityOptions {
+export interface PerplexityOptions extends ActivationOptions {
   /** Tokens per window (non-overlapping; a trailing partial window is dropped, as the reference scripts do). */
   seqLen: number;
   /** Windows per forward (default 1). */
@@ -215,6 +220,11 @@ export class LlamaModel {
     return { batch, capacity: capacity!, length: 0, k, v };
   }
 
+  /** The LM head's linear options for these activations. */
+  #headOptions(activations: MatmulOptions['activations']): MatmulOptions {
+    return { outDtype: 'float32', activations: activationsFor(this.lmHead, activations) };
+  }
+
   /**
    * Logits [tokens, vocab] for one sequence of token ids, or [batch, tokens, vocab] for an int32
    * Tensor [batch, tokens]; with `cache`, the tokens continue the cached sequences.
@@ -225,7 +235,7 @@ export class LlamaModel {
     const batch = tokenIds instanceof Tensor && tokenIds.ndim === 2 ? tokenIds.shape[0]! : options.cache?.batch ?? 1;
     if (ids.length === 0 || ids.length % batch !== 0) throw new ShapeError(`tokenIds: expected [batch = ${batch}, tokens >= 1], got ${ids.length} ids`);
     const tokens = ids.length / batch;
-    const hidden = await this.hiddenStates(ids, batch, tokens, options.cache ?? null);
+    const hidden = await this.hiddenStates(ids, batch, tokens, options.cache ?? null, undefined, options.activations);
     const H = this.config.hiddenSize;
     let rows = batch * tokens;
     let x = hidden;
@@ -234,7 +244,7 @@ export class LlamaModel {
       for (let b = 0; b < batch; b++) x.set(hidden.subarray(((b + 1) * tokens - 1) * H, (b + 1) * tokens * H), b * H);
       rows = batch;
     }
-    const logits = await linear(Tensor.from(x, [rows, H]), this.lmHead, null, { outDtype: 'float32' });
+    const logits = await linear(Tensor.from(x, [rows, H]), this.lmHead, null, this.#headOptions(options.activations));
     const V = this.config.vocabSize;
     if (options.lastOnly) return logits.reshape([batch, V]);
     return tokenIds instanceof Tensor && tokenIds.ndim === 2 ? logits.reshape([batch, tokens, V]) : logits;
@@ -242,9 +252,11 @@ export class LlamaModel {
 
   /**
    * The final-normed hidden states [batch·tokens, hidden] (float32). `hook` sees every block's
-   * linear inputs (see blockForward); the cache, if any, advances by `tokens`.
+   * linear inputs (see blockForward); the cache, if any, advances by `tokens`; `activations` as
+   * ForwardOptions.activations.
    */
-  async hiddenStates(ids: Int32Array, batch: number, tokens: number, cache: KvCache | null, hook?: (block: number) => InputHook | undefined): Promise<Float32Array> {
+  async hiddenStates(ids: Int32Array, batch: number, tokens: number, cache: KvCache | null, hook?: (block: number) => InputHook | undefined,
+    activations?: MatmulOptions['activations']): Promise<Float32Array> {
     const c = this.config;
     const past = cache ? cache.length : 0;
     if (cache && (cache.batch !== batch || past + tokens > cache.capacity))
@@ -255,7 +267,7 @@ export class LlamaModel {
     for (const block of this.blocks) {
       const ctx = {
         config: c, batch, tokens, past, positions, invFreq: this.invFreq,
-        cache: cache ? { k: cache.k[block.index]!, v: cache.v[block.index]!, capacity: cache.capacity } : null,
+        cache: cache ? { k: cache.k[block.index]!, v: cache.v[block.index]!, capacity: cache.capacity } : null, activations,
       };
       x = (await blockForward(block, x, ctx, hook?.(block.index)))!;
     }
@@ -293,7 +305,7 @@ export class LlamaModel {
       if (signal?.aborted) throw new AbortError('perplexity: aborted');
       const nb = Math.min(batch, windows - w0);
       const chunk = ids.subarray(w0 * seqLen, (w0 + nb) * seqLen);
-      const hidden = await this.hiddenStates(chunk, nb, seqLen, null);
+      const hidden = await this.hiddenStates(chunk, nb, seqLen, null, undefined, options.activations);
       const targets = new Int32Array(nb * seqLen);
       for (let b = 0; b < nb; b++)
         for (let t = 0; t < seqLen; t++) targets[b * seqLen + t] = t + 1 < seqLen ? chunk[b * seqLen + t + 1]! : -1;
@@ -301,7 +313,7 @@ export class LlamaModel {
       const slice = Math.max(1, Math.floor((1 << 24) / V));
       for (let r = 0; r < nb * seqLen; r += slice) {
         const n = Math.min(slice, nb * seqLen - r);
-        const logits = await linear(Tensor.from(hidden.subarray(r * H, (r + n) * H), [n, H]), this.lmHead, null, { outDtype: 'float32' });
+        const logits = await linear(Tensor.from(hidden.subarray(r * H, (r + n) * H), [n, H]), this.lmHead, null, this.#headOptions(options.activations));
         const [s, k] = native.modelNll(logits.toTypedArray() as Float32Array, n, V, targets.subarray(r, r + n));
         sum += s;
         count += k;
@@ -315,18 +327,19 @@ export class LlamaModel {
    * Greedy decoding: `prompt` then `maxTokens` tokens, each the argmax of the last logits.
    * Returns the new tokens (batch 1).
    */
-  async generate(prompt: Int32Array | number[], options: { maxTokens: number; stopAt?: number }): Promise<Int32Array> {
+  async generate(prompt: Int32Array | number[], options: { maxTokens: number; stopAt?: number } & ActivationOptions): Promise<Int32Array> {
     const ids = checkTokens(prompt, this.config.vocabSize, 'prompt');
     const cache = this.createCache({ capacity: ids.length + options.maxTokens });
     const out: number[] = [];
-    let logits = await this.forward(ids, { cache, lastOnly: true });
+    const { activations } = options;
+    let logits = await this.forward(ids, { cache, lastOnly: true, activations });
     for (let i = 0; i < options.maxTokens; i++) {
       const l = logits.toTypedArray() as Float32Array;
       let best = 0;
       for (let j = 1; j < l.length; j++) if (l[j]! > l[best]!) best = j;
       out.push(best);
       if (best === options.stopAt || i + 1 === options.maxTokens) break;
-      logits = await this.forward([best], { cache, lastOnly: true });
+      logits = await this.forward([best], { cache, lastOnly: true, activations });
     }
     return Int32Array.from(out);
   }

@@ -147,7 +147,7 @@ function builtinSolver(method: BuiltinMethod, patternAt: (block: number) => Prun
         prune: (w, s, ctx) => {
           const p = pat(ctx);
           const permute = options.ria?.permute === true && p.m !== undefined && ctx.linear === 'down_proj';
-          return prune.ria(w, s!, p, { ...options.ria, permute, refine: permute && options.ria?.refine === true });
+          return prune.ria(w, s!, p, { ...options.ria, permute, refine: permute && options.ria?.refine === true, signal: ctx.signal });
         },
       };
     case 'dsnot': {

@@ -47,8 +47,9 @@ bool get_buffer(Napi::Env env, const Napi::Value& v, const char* what, JsBuffer*
   return true;
 }
 
-// MatmulOptions.activations as the call carries it: undefined / 'float32' (as given) or 'bfloat16'
-// (float activations may be rounded to bf16). 'int8' travels in the quant desc (get_quant).
+// MatmulOptions.activations as the call carries it: undefined / 'float32' (as given), 'bfloat16'
+// (float activations may be rounded to bf16) or 'int8' (quantized weights' kernels may round them
+// to int8; lib/ops.ts allows it only with quantized weights).
 bool get_activations(Napi::Env env, const Napi::Value& v, ActivationRounding* out) {
   *out = ActivationRounding::none;
   if (v.IsUndefined()) return true;
@@ -58,7 +59,11 @@ bool get_activations(Napi::Env env, const Napi::Value& v, ActivationRounding* ou
     *out = ActivationRounding::bf16;
     return true;
   }
-  return fail(env, ErrorCode::argument, "activations must be 'float32' or 'bfloat16'");
+  if (s == "int8") {
+    *out = ActivationRounding::int8;
+    return true;
+  }
+  return fail(env, ErrorCode::argument, "activations must be 'float32', 'bfloat16' or 'int8'");
 }
 
 bool get_format(Napi::Env env, const Napi::Value& v, Format* out) {
@@ -80,7 +85,6 @@ bool get_quant(Napi::Env env, const Napi::Value& v, QuantSpec* q) {
   q->bits = int(bits);
   q->group = int(group);
   q->asym = !o.Get("symmetric").ToBoolean();
-  q->act_int8 = o.Get("int8Activations").ToBoolean();
   return true;
 }
 

@@ -43,8 +43,8 @@ struct SlorbTermArgs {
 bool get_slorb_term(Napi::Env env, const Napi::Value& v, int64_t rows, int64_t cols, SlorbTermArgs* t, std::vector<Napi::Value>* keep);
 // Moves a packed matrix into native-owned storage: { handle, partBytes, nnz } (matrix_binding.cpp).
 Napi::Value wrap_packed(Napi::Env env, PackedMatrix&& pm);
-// A descriptor's `quant`: undefined / null (float values) or { bits, groupSize, symmetric,
-// int8Activations? } (addon.cpp). Throws and returns false on bad input.
+// A descriptor's `quant`: undefined / null (float values) or { bits, groupSize, symmetric }
+// (addon.cpp). Throws and returns false on bad input.
 bool get_quant(Napi::Env env, const Napi::Value& v, QuantSpec* q);
 // Copies `src`'s parts into native-owned storage and validates the copy (copy_validated); throws
 // the validation error (or ERR_MEMORY) and returns undefined when it fails.

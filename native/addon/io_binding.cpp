@@ -144,7 +144,6 @@ Napi::Value Matrix(const Napi::CallbackInfo& info) {
   a.n = a.format == Format::nm ? small(dims[2]) : 0;
   a.m = a.format == Format::nm ? small(dims[3]) : 0;
   if (!get_quant(env, d.Get("quant"), &a.quant)) return env.Undefined();
-  a.quant.act_int8 = false;
   Napi::Object parts = d.Get("parts").As<Napi::Object>();
   for (int p = 0; p < int(Part::kNumParts); ++p) {
     Napi::Value iv = parts.Get(part_name(Part(p)));

@@ -177,9 +177,6 @@ bool get_matrix(Napi::Env env, const Napi::Value& v, MatrixView* a, std::vector<
     MatrixBox* box = box_of(env, hv);
     if (!box) return false;
     *a = box->m->view();
-    // int8 activations are chosen per call (MatmulOptions.activations), not stored with the matrix.
-    Napi::Value qv = v.As<Napi::Object>().Get("quant");
-    if (a->quant.on() && qv.IsObject()) a->quant.act_int8 = qv.As<Napi::Object>().Get("int8Activations").ToBoolean();
     if (keep) {
       auto* pin = new Held(box->m);
       keep->push_back(Napi::External<Held>::New(env, pin, [](Napi::Env, Held* h) { delete h; }));

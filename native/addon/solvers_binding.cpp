@@ -410,7 +410,7 @@ bool get_control(const Napi::CallbackInfo& info, size_t i, SolverCall* c, Contro
   return true;
 }
 
-// ria(w, dtype, rows, cols, stats, { sparsity, n, m, a, permute })
+// ria(w, dtype, rows, cols, stats, { sparsity, n, m, a, permute, refine, reconstruct, damping }, ctrl)
 Napi::Value Ria(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   SolverCall c;
@@ -421,9 +421,11 @@ Napi::Value Ria(const Napi::CallbackInfo& info) {
   opt.refine = c.o.Get("refine").ToBoolean();
   opt.reconstruct = c.o.Get("reconstruct").ToBoolean();
   if (opt.reconstruct && !get_num(env, c.o.Get("damping"), "damping", &opt.damping)) return env.Undefined();
-  return finish(env, true, [w = c.w, p = c.p, stats = c.stats, opt](PruneOutput* out) {
+  Control control;
+  if (!get_control(info, 6, &c, &control)) return env.Undefined();
+  return finish(env, true, [w = c.w, p = c.p, stats = c.stats, opt, control](PruneOutput* out) {
     double ret[2];
-    Status st = prune_ria(w, *stats, p, opt, out, &out->perm, ret);
+    Status st = prune_ria(w, *stats, p, opt, control, out, &out->perm, ret);
     if (p.nm()) {
       out->retained_before = ret[0];
       out->retained_after = ret[1];

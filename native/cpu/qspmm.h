@@ -8,17 +8,23 @@
 namespace sk {
 
 // The quantized kernel for this matrix, N and ISA (portable always exists).
-SpmmKernel select_qspmm_kernel(const MatrixView& a, int64_t n, Isa isa, DType x_dtype);
+SpmmKernel select_qspmm_kernel(const MatrixView& a, int64_t n, Isa isa, DType x_dtype, ActivationRounding rounding);
 SpmmKernel select_qspmm_avx512(const MatrixView& a, int64_t n);  // fn == nullptr: none for this case
-// N = 1 with int8 activations (a.quant.act_int8), AVX-512 VNNI: qspmm_avx512_vnni.cpp.
+// N > 1, AVX-512: 32-column chunks dequantized exactly into spmm_kernels.inl's decode panel, then
+// its fp32 GEMM (qspmm_avx512_gemm.inl, instantiated in spmm_avx512.cpp).
+SpmmKernel select_qspmm_avx512_gemm(const MatrixView& a, int64_t n);
+// Rounding int8 allowed (ActivationRounding::int8), AVX-512 VNNI + VBMI: qspmm_avx512_vnni.cpp.
 SpmmKernel select_qspmm_vnni(const MatrixView& a, int64_t n);
 // N = 1, 4-bit codes, fp32 activations, AVX-512: dequantization by table (qspmm_avx512_lut.cpp).
 SpmmKernel select_qspmm_lut(const MatrixView& a, int64_t n);
 // N > 8, 2:4 with 4-bit codes, bf16 activations, AVX512-BF16: weight pairs by vdpbf16ps (qspmm_avx512_bf16.cpp).
 SpmmKernel select_qspmm_bf16(const MatrixView& a, int64_t n, DType x_dtype);
 
-// N = 1, dense 4-bit, AVX2 (qspmm_avx2.cpp).
+// AVX2: N = 1 row dot products (qspmm_avx2.cpp); N > 1 the panel GEMM below.
 SpmmKernel select_qspmm_avx2(const MatrixView& a, int64_t n);
+// N > 1, AVX2: chunks dequantized exactly into spmm_kernels.inl's decode panel, then its fp32
+// GEMM (qspmm_avx2_gemm.inl, instantiated in spmm_avx2.cpp).
+SpmmKernel select_qspmm_avx2_gemm(const MatrixView& a, int64_t n);
 
 // Portable: any quantized format, any N; x k-major with ld = N.
 void qspmm_portable(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out);

@@ -1,5 +1,5 @@
-// AVX2 kernels for 4-bit weights at N = 1 with fp32 activations (other quantized cases run
-// qspmm_portable on AVX2). Dense: the AVX-512 kernel's layout at half width. 64-column blocks: 32 code bytes
+// AVX2 kernels for quantized weights at N = 1 with fp32 activations (N > 1: the panel GEMM of
+// qspmm_avx2_gemm.inl, built into spmm_avx2.cpp). Dense 4-bit: the AVX-512 kernel's layout at half width. 64-column blocks: 32 code bytes
 // are 8 dwords holding columns 8i .. 8i+7, so a shift by 4s and a mask put column 8i + s at the
 // bottom of lane i; it is converted to fp32 and centered arithmetically (AVX2's vpermps has only
 // 8 entries), and x is staged as 8 planes X_s[i] = x[8i + s]. Each lane's 8-column sum of
@@ -18,6 +18,20 @@ SK_TARGET_BEGIN_AVX2
 namespace sk {
 namespace {
 
+// A quantized matrix's codes and per-group grid (formats/quant.h), as every kernel here reads them.
+template <int Bits, bool Asym> struct QGrid {
+  const uint8_t* codes;
+  const uint16_t* scales;
+  const uint8_t* zeros;
+  int group;
+  int64_t gpr;
+  explicit QGrid(const MatrixView& a)
+      : codes(a.as<uint8_t>(Part::values)), scales(a.as<uint16_t>(Part::scales)),
+        zeros(Asym ? a.as<uint8_t>(Part::zeros) : nullptr), group(a.quant.group), gpr(quant_groups_per_row(a.cols, a.quant.group)) {}
+  int zero(int64_t gi) const { return Asym ? zeros[gi] : quant_sym_zero(Bits); }
+  float scale(int64_t gi) const { return _cvtsh_ss(scales[gi]); }
+};
+
 inline float reduce_add(__m256 v) {
   const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
@@ -26,11 +40,10 @@ inline float reduce_add(__m256 v) {
 
 template <bool Asym>
 void qgemv_dense_int4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
-  const int G = a.quant.group;
-  const int64_t cols = a.cols, gpr = cols / G, nb = (cols + 63) / 64;
-  const uint8_t* codes = a.as<uint8_t>(Part::values);
-  const uint16_t* scales = a.as<uint16_t>(Part::scales);
-  const uint8_t* zeros = Asym ? a.as<uint8_t>(Part::zeros) : nullptr;
+  const QGrid<4, Asym> q(a);
+  const int G = q.group;
+  const int64_t cols = a.cols, gpr = q.gpr, nb = (cols + 63) / 64;
+  const uint8_t* codes = q.codes;
   // x.data holds k_padded >= nb * 64 floats, zero past cols: a last half block reads zeros.
   float* xs = static_cast<float*>(x.workspace);
   for (int64_t b = 0; b < nb; ++b)
@@ -44,9 +57,8 @@ void qgemv_dense_int4(const MatrixView& a, const Activations& x, int64_t r0, int
       const bool half = 64 * b + 32 >= cols;  // the last 32 columns of a row whose width is 32 mod 64
       // Lanes 0-3 cover columns 0..31 of the block, lanes 4-7 columns 32..63.
       const int64_t ga = r * gpr + 64 * b / G, gb = half ? ga : r * gpr + (64 * b + 32) / G;
-      const __m256 sv = _mm256_blend_ps(_mm256_set1_ps(_cvtsh_ss(scales[ga])), _mm256_set1_ps(_cvtsh_ss(scales[gb])), 0xf0);
-      const __m256 zv = Asym ? _mm256_blend_ps(_mm256_set1_ps(float(zeros[ga])), _mm256_set1_ps(float(zeros[gb])), 0xf0)
-                             : _mm256_set1_ps(8.f);
+      const __m256 sv = _mm256_blend_ps(_mm256_set1_ps(q.scale(ga)), _mm256_set1_ps(q.scale(gb)), 0xf0);
+      const __m256 zv = _mm256_blend_ps(_mm256_set1_ps(float(q.zero(ga))), _mm256_set1_ps(float(q.zero(gb))), 0xf0);
       const __m256i v = half ? _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32 * b)))
                              : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * b));
       const __m256i vv = half ? _mm256_inserti128_si256(v, _mm_setzero_si128(), 1) : v;
@@ -64,27 +76,126 @@ void qgemv_dense_int4(const MatrixView& a, const Activations& x, int64_t r0, int
   }
 }
 
-// nm and bitmap 4-bit rows, per 8 columns: the next popcount codes (at most 8: 32 bits from
-// nibble vi) are broadcast and shifted into lanes, converted and centered, then moved to their
-// columns by a permutation from a 256-entry table (AVX2 has no expand); unkept lanes are zeroed.
+// 8 codes at p, centered on z, as fp32 (exact).
+inline __m256 centered8(const uint8_t* p, __m256i z) {
+  return _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))), z));
+}
+
+// Dense 8-bit rows: 8 codes widened to int32 lanes, centered in integers (exact), converted and
+// FMA'd with x; four chains of 8 columns cover 32, each group's sum times its scale.
+template <bool Asym>
+void qgemv_dense_int8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const QGrid<8, Asym> q(a);
+  const int G = q.group;
+  const int64_t cols = a.cols, gpr = q.gpr;
+  const uint8_t* codes = q.codes;
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* p = codes + r * cols;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t g = 0; g < gpr; ++g) {
+      const int64_t gi = r * gpr + g;
+      const __m256i z = _mm256_set1_epi32(q.zero(gi));
+      __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+      // G is a multiple of 32 (formats/quant.h).
+      for (int64_t c = g * G; c < (g + 1) * G; c += 32) {
+        s0 = _mm256_fmadd_ps(centered8(p + c, z), _mm256_loadu_ps(x.data + c), s0);
+        s1 = _mm256_fmadd_ps(centered8(p + c + 8, z), _mm256_loadu_ps(x.data + c + 8), s1);
+        s2 = _mm256_fmadd_ps(centered8(p + c + 16, z), _mm256_loadu_ps(x.data + c + 16), s2);
+        s3 = _mm256_fmadd_ps(centered8(p + c + 24, z), _mm256_loadu_ps(x.data + c + 24), s3);
+      }
+      const __m256 gs = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+      acc = _mm256_fmadd_ps(gs, _mm256_set1_ps(q.scale(gi)), acc);
+    }
+    out.store(r, 0, reduce_add(acc));
+  }
+}
+
+// nm and bitmap rows, per 8 columns (4-bit; 8-bit alike with bytes widened instead of nibbles
+// shifted): the next popcount codes (at most 8: 32 bits from nibble vi) are broadcast and shifted
+// into lanes, converted and centered, then moved to their columns by a permutation from a
+// 256-entry table (AVX2 has no expand); unkept lanes are zeroed.
 // Built at compile time: no code of this AVX2 region may run before the CPU check.
+//   idx[m][j]:  the rank of column j among m's set bits (the code that lands there);
+//   idx4[m][j]: the same plus 4 (the second 8 columns of a 2:4 pair, whose codes follow 4 more);
+//   keep[m][j]: all ones where bit j is set.
 struct ExpandTable {
   alignas(32) int32_t idx[256][8];
-  constexpr ExpandTable() : idx{} {
+  alignas(32) int32_t idx4[256][8];
+  alignas(32) int32_t keep[256][8];
+  constexpr ExpandTable() : idx{}, idx4{}, keep{} {
     for (int m = 0; m < 256; ++m)
-      for (int j = 0, k = 0; j < 8; ++j) idx[m][j] = (m >> j & 1) ? k++ : 0;
+      for (int j = 0, k = 0; j < 8; ++j) {
+        const bool set = (m >> j) & 1;
+        idx[m][j] = set ? k : 0;
+        idx4[m][j] = set ? k + 4 : 0;
+        keep[m][j] = set ? -1 : 0;
+        k += set;
+      }
   }
 };
 constexpr ExpandTable kExpand{};
 
-template <bool Asym>
-void qgemv_masked_int4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
-  const int G = a.quant.group;
-  const int64_t cols = a.cols, gpr = cols / G, wpr = mask_words_per_row(cols);
-  const uint8_t* codes = a.as<uint8_t>(Part::values);
+// The 8 codes of 2:4 columns [c, c + 16) (c = r * cols + column, a multiple of 16), centered, as fp32.
+template <int Bits> inline __m256 nm24_codes(const uint8_t* codes, int64_t c, __m256i z) {
+  __m256i v;
+  if constexpr (Bits == 4) {
+    uint32_t u;
+    std::memcpy(&u, codes + c / 4, 4);
+    v = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(int32_t(u)), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+                         _mm256_set1_epi32(15));
+  } else {
+    v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + c / 2)));
+  }
+  return _mm256_cvtepi32_ps(_mm256_sub_epi32(v, z));
+}
+
+// w's lanes moved by a permutation table row, the unkept lanes cleared.
+inline __m256 place(__m256 w, const int32_t* idx, const int32_t* keep) {
+  return _mm256_and_ps(_mm256_permutevar8x32_ps(w, _mm256_load_si256(reinterpret_cast<const __m256i*>(idx))),
+                       _mm256_load_ps(reinterpret_cast<const float*>(keep)));
+}
+
+// 2:4 rows: every 8 columns keep exactly 4 codes, so 16 columns take 8 consecutive codes (4 bytes
+// of nibbles or 8 bytes) at a fixed offset: one load, one conversion and centering for both
+// 8-column halves, each placed by its mask byte's permutation (no popcount cursor, no bounds
+// check: the offsets are exact). Two 16-column steps per iteration keep four FMA chains.
+template <int Bits, bool Asym>
+void qgemv_nm24(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const QGrid<Bits, Asym> q(a);
+  const int G = q.group;
+  const int64_t cols = a.cols, gpr = q.gpr;
+  const uint8_t* codes = q.codes;
+  const uint8_t* masks = a.as<uint8_t>(Part::masks);  // one byte per 8 columns (x86: little-endian words)
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* rm = masks + r * cols / 8;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t g = 0; g < gpr; ++g) {
+      const int64_t gi = r * gpr + g;
+      const __m256i z = _mm256_set1_epi32(q.zero(gi));
+      __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+      // G is a multiple of 32 (formats/quant.h).
+      for (int64_t c = g * G; c < (g + 1) * G; c += 32) {
+        const __m256 w0 = nm24_codes<Bits>(codes, r * cols + c, z), w1 = nm24_codes<Bits>(codes, r * cols + c + 16, z);
+        const uint32_t m0 = rm[c / 8], m1 = rm[c / 8 + 1], m2 = rm[c / 8 + 2], m3 = rm[c / 8 + 3];
+        s0 = _mm256_fmadd_ps(place(w0, kExpand.idx[m0], kExpand.keep[m0]), _mm256_loadu_ps(x.data + c), s0);
+        s1 = _mm256_fmadd_ps(place(w0, kExpand.idx4[m1], kExpand.keep[m1]), _mm256_loadu_ps(x.data + c + 8), s1);
+        s2 = _mm256_fmadd_ps(place(w1, kExpand.idx[m2], kExpand.keep[m2]), _mm256_loadu_ps(x.data + c + 16), s2);
+        s3 = _mm256_fmadd_ps(place(w1, kExpand.idx4[m3], kExpand.keep[m3]), _mm256_loadu_ps(x.data + c + 24), s3);
+      }
+      const __m256 gs = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+      acc = _mm256_fmadd_ps(gs, _mm256_set1_ps(q.scale(gi)), acc);
+    }
+    out.store(r, 0, reduce_add(acc));
+  }
+}
+
+template <int Bits, bool Asym>
+void qgemv_masked(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const QGrid<Bits, Asym> q(a);
+  const int G = q.group;
+  const int64_t cols = a.cols, gpr = q.gpr, wpr = mask_words_per_row(cols);
+  const uint8_t* codes = q.codes;
   const uint64_t code_bytes = a.part(Part::values).bytes;
-  const uint16_t* scales = a.as<uint16_t>(Part::scales);
-  const uint8_t* zeros = Asym ? a.as<uint8_t>(Part::zeros) : nullptr;
   const uint32_t* masks = a.as<uint32_t>(Part::masks);
   const int32_t* rp = a.format == Format::bitmap ? a.as<int32_t>(Part::row_ptr) : nullptr;
   const int64_t per_row = a.format == Format::nm ? nm_values_per_row(cols, a.n, a.m) : 0;
@@ -96,23 +207,30 @@ void qgemv_masked_int4(const MatrixView& a, const Activations& x, int64_t r0, in
     __m256 acc = _mm256_setzero_ps();
     for (int64_t g = 0; g < gpr; ++g) {
       const int64_t gi = r * gpr + g;
-      const __m256 zv = _mm256_set1_ps(Asym ? float(zeros[gi]) : 8.f);
+      const __m256 zv = _mm256_set1_ps(float(q.zero(gi)));
       __m256 ga = _mm256_setzero_ps(), gb = _mm256_setzero_ps();
       for (int64_t c = g * G; c < (g + 1) * G; c += 16) {
         for (int h = 0; h < 2; ++h) {
           const uint32_t m = (rm[c / 32] >> (c % 32 + 8 * h)) & 0xffu;
           if (!m) continue;
-          // 32 bits of codes from nibble vi: up to 5 bytes, never past the part.
-          const int64_t byte = vi >> 1;
+          // The next 8 codes from code vi (4-bit: 32 bits from nibble vi, up to 5 bytes; 8-bit: 8
+          // bytes), never read past the part.
+          const int64_t byte = Bits == 4 ? vi >> 1 : vi;
           uint64_t u = 0;
           if (uint64_t(byte) + 8 <= code_bytes) {
             std::memcpy(&u, codes + byte, 8);
           } else {
-            for (uint64_t i = 0; uint64_t(byte) + i < code_bytes && i < 5; ++i) u |= uint64_t(codes[byte + i]) << (8 * i);
+            for (uint64_t i = 0; uint64_t(byte) + i < code_bytes && i < 8; ++i) u |= uint64_t(codes[byte + i]) << (8 * i);
           }
-          const uint32_t bits = uint32_t(u >> (4 * (vi & 1)));
+          const int odd = int(vi & 1);
           vi += __builtin_popcount(m);
-          const __m256i lanes = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(int32_t(bits)), shifts), nib);
+          __m256i lanes;
+          if constexpr (Bits == 4) {
+            const uint32_t bits = uint32_t(u >> (4 * odd));
+            lanes = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(int32_t(bits)), shifts), nib);
+          } else {
+            lanes = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(int64_t(u)));
+          }
           const __m256 w = _mm256_sub_ps(_mm256_cvtepi32_ps(lanes), zv);
           const __m256i idx = _mm256_load_si256(reinterpret_cast<const __m256i*>(kExpand.idx[m]));
           const __m256 keep = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(int32_t(m)), bit), bit));
@@ -121,23 +239,34 @@ void qgemv_masked_int4(const MatrixView& a, const Activations& x, int64_t r0, in
           else ga = _mm256_fmadd_ps(wc, _mm256_loadu_ps(x.data + c), ga);
         }
       }
-      acc = _mm256_fmadd_ps(_mm256_add_ps(ga, gb), _mm256_set1_ps(_cvtsh_ss(scales[gi])), acc);
+      acc = _mm256_fmadd_ps(_mm256_add_ps(ga, gb), _mm256_set1_ps(q.scale(gi)), acc);
     }
     out.store(r, 0, reduce_add(acc));
+  }
+}
+
+template <int Bits> SpmmKernel gemv(const MatrixView& a) {
+  const bool asym = a.quant.asym;
+  const bool b4 = Bits == 4;
+  switch (a.format) {
+    case Format::dense:
+      if constexpr (Bits == 4) return {asym ? qgemv_dense_int4<true> : qgemv_dense_int4<false>, XLayout::k_major, "qspmm_gemv_dense_int4_avx2", true, 1};
+      else return {asym ? qgemv_dense_int8<true> : qgemv_dense_int8<false>, XLayout::k_major, "qspmm_gemv_dense_int8_avx2", false, 1};
+    case Format::nm:
+      if (a.n == 2 && a.m == 4)
+        return {asym ? qgemv_nm24<Bits, true> : qgemv_nm24<Bits, false>, XLayout::k_major, b4 ? "qspmm_gemv_nm24_int4_avx2" : "qspmm_gemv_nm24_int8_avx2", false, 1};
+      return {asym ? qgemv_masked<Bits, true> : qgemv_masked<Bits, false>, XLayout::k_major, b4 ? "qspmm_gemv_nm_int4_avx2" : "qspmm_gemv_nm_int8_avx2", false, 1};
+    case Format::bitmap:
+      return {asym ? qgemv_masked<Bits, true> : qgemv_masked<Bits, false>, XLayout::k_major, b4 ? "qspmm_gemv_bitmap_int4_avx2" : "qspmm_gemv_bitmap_int8_avx2", false, 1};
+    default: return SpmmKernel{};
   }
 }
 
 }  // namespace
 
 SpmmKernel select_qspmm_avx2(const MatrixView& a, int64_t n) {
-  if (n != 1 || a.quant.bits != 4) return SpmmKernel{};
-  const bool asym = a.quant.asym;
-  switch (a.format) {
-    case Format::dense: return {asym ? qgemv_dense_int4<true> : qgemv_dense_int4<false>, XLayout::k_major, "qspmm_gemv_dense_int4_avx2", true, 1};
-    case Format::nm: return {asym ? qgemv_masked_int4<true> : qgemv_masked_int4<false>, XLayout::k_major, "qspmm_gemv_nm_int4_avx2", false, 1};
-    case Format::bitmap: return {asym ? qgemv_masked_int4<true> : qgemv_masked_int4<false>, XLayout::k_major, "qspmm_gemv_bitmap_int4_avx2", false, 1};
-    default: return SpmmKernel{};
-  }
+  if (n > 1) return select_qspmm_avx2_gemm(a, n);
+  return a.quant.bits == 4 ? gemv<4>(a) : gemv<8>(a);
 }
 
 }  // namespace sk

@@ -3,8 +3,9 @@
 //   N = 1 ("gemv"): 32 columns per step. 4-bit codes are unpacked to bytes, the zero point is
 //     subtracted in bytes (code - zero fits int8), sparse rows are placed at their columns with
 //     vpexpandb, then sign-extended, converted and FMA'd with x. 8-bit codes go through int32.
-//   N > 1 ("outer"): each kept weight, centered and converted once, is broadcast against its x
-//     row (x is k-major, N padded to 16): only kept weights cost work.
+//   N > 1: the panel GEMM of qspmm_avx512_gemm.inl (built into spmm_avx512.cpp), except sparse
+//     bitmap rows with many vectors ("outer"): each kept weight, centered and converted once, is
+//     broadcast against its x row (x is k-major, N padded to 16): only kept weights cost work.
 // Each group's fp32 sum is multiplied by its fp16 scale once (docs/kernels.md, quantized kernels).
 #include <immintrin.h>
 
@@ -20,95 +21,8 @@ SK_TARGET_BEGIN_AVX512
 namespace sk {
 namespace {
 
-enum QFmt { kDense = 0, kNM = 1, kBitmap = 2 };
-
 #include "avx512_expand.inl"
-
-// 16 bytes of packed nibbles -> 32 code bytes in storage order (low nibble first).
-inline __m256i unpack_nibbles(__m128i b) {
-  const __m256i t = _mm256_cvtepu8_epi16(b);
-  return _mm256_or_si256(_mm256_and_si256(t, _mm256_set1_epi16(0x000f)),
-                         _mm256_and_si256(_mm256_slli_epi16(t, 4), _mm256_set1_epi16(0x0f00)));
-}
-
-// Up to 32 nibbles starting at nibble `nib` of `base`, `count` of them valid: loads only the bytes
-// they occupy (masked: never past the part), then shifts the odd half-byte away.
-inline __m128i load_nibbles(const uint8_t* base, int64_t nib, int count) {
-  const int odd = int(nib & 1), nb = (odd + count + 1) >> 1;
-  const __m256i y = _mm256_maskz_loadu_epi8(__mmask32((uint64_t(1) << nb) - 1), base + (nib >> 1));
-  const __m128i lo = _mm256_castsi256_si128(y), next = _mm_alignr_epi8(_mm256_extracti128_si256(y, 1), lo, 8);
-  return _mm_or_si128(_mm_srl_epi64(lo, _mm_cvtsi32_si128(odd * 4)), _mm_sll_epi64(next, _mm_cvtsi32_si128(64 - odd * 4)));
-}
-
-inline __m512 bytes_to_f32(__m128i sb) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sb)); }
-
-// The matrix and the walk over one row's 32-column chunks.
-template <int Fmt, int Bits> struct Row {
-  const uint8_t* codes;
-  const uint32_t* masks;
-  int64_t nib;  // code index of the next chunk (sparse)
-  int64_t kc;   // nm: codes per chunk
-};
-
-template <int Fmt, int Bits> struct QMat {
-  const uint8_t* codes;
-  const uint16_t* scales;
-  const uint8_t* zeros;
-  const uint32_t* masks;
-  const int32_t* rp;
-  int64_t cols, gpr, cpg, wpr, per_row, kc;
-  explicit QMat(const MatrixView& a)
-      : codes(a.as<uint8_t>(Part::values)), scales(a.as<uint16_t>(Part::scales)),
-        zeros(a.quant.asym ? a.as<uint8_t>(Part::zeros) : nullptr),
-        masks(Fmt == kDense ? nullptr : a.as<uint32_t>(Part::masks)),
-        rp(Fmt == kBitmap ? a.as<int32_t>(Part::row_ptr) : nullptr), cols(a.cols),
-        gpr(quant_groups_per_row(a.cols, a.quant.group)), cpg(a.quant.group / 32),
-        wpr(Fmt == kDense ? 0 : mask_words_per_row(a.cols)),
-        per_row(Fmt == kNM ? nm_values_per_row(a.cols, a.n, a.m) : a.cols), kc(Fmt == kNM ? 32 * a.n / a.m : 32) {}
-  int64_t row_start(int64_t r) const { return rp ? int64_t(rp[r]) : r * per_row; }
-  int zero(int64_t gi) const { return zeros ? zeros[gi] : (1 << (Bits - 1)); }
-  float scale(int64_t gi) const { return f16_to_f32(scales[gi]); }
-};
-
-// Chunk ch (columns 32*ch ..) of a row whose codes start at code index `vi` (advanced for bitmap):
-// 32 centered weights at their columns, as two fp32 vectors.
-template <int Fmt, int Bits>
-inline void decode_dense_cols(const QMat<Fmt, Bits>& A, const uint32_t* rmask, int64_t ch, int64_t& vi, __m512i zb,
-                              __m512i z32, __m512& w0, __m512& w1) {
-  if constexpr (Bits == 4) {
-    __m256i sb;
-    if constexpr (Fmt == kDense) {
-      sb = unpack_nibbles(_mm_loadu_si128(reinterpret_cast<const __m128i*>(A.codes + ((vi + ch * 32) >> 1))));
-    } else {
-      const uint32_t bits = rmask[ch];
-      const int cnt = Fmt == kNM ? int(A.kc) : __builtin_popcount(bits);
-      sb = unpack_nibbles(load_nibbles(A.codes, vi, cnt));
-      vi += cnt;
-      sb = _mm256_sub_epi8(sb, _mm512_castsi512_si256(zb));
-      sb = expand_b32(sb, bits);
-      w0 = bytes_to_f32(_mm256_castsi256_si128(sb));
-      w1 = bytes_to_f32(_mm256_extracti128_si256(sb, 1));
-      return;
-    }
-    sb = _mm256_sub_epi8(sb, _mm512_castsi512_si256(zb));
-    w0 = bytes_to_f32(_mm256_castsi256_si128(sb));
-    w1 = bytes_to_f32(_mm256_extracti128_si256(sb, 1));
-  } else {
-    if constexpr (Fmt == kDense) {
-      const uint8_t* p = A.codes + vi + ch * 32;
-      w0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), z32));
-      w1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16))), z32));
-    } else {
-      const uint32_t bits = rmask[ch];
-      const int c0 = __builtin_popcount(bits & 0xffffu), c1 = __builtin_popcount(bits >> 16);
-      const __m128i b0 = _mm_maskz_loadu_epi8(__mmask16((1u << c0) - 1), A.codes + vi);
-      const __m128i b1 = _mm_maskz_loadu_epi8(__mmask16((1u << c1) - 1), A.codes + vi + c0);
-      vi += c0 + c1;
-      w0 = expand_f32(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(b0), z32)), __mmask16(bits));
-      w1 = expand_f32(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(b1), z32)), __mmask16(bits >> 16));
-    }
-  }
-}
+#include "qspmm_avx512_decode.inl"
 
 template <int Fmt, int Bits>
 void qgemv(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
@@ -153,31 +67,22 @@ inline int decode_kept(const QMat<Fmt, Bits>& A, const uint32_t* rmask, int64_t 
   const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const __m512i base = _mm512_add_epi32(iota, _mm512_set1_epi32(int32_t(ch * 32)));
   const __m512i z32 = _mm512_set1_epi32(z);
-  if constexpr (Fmt == kDense) {
-    __m512 w0, w1;
-    decode_dense_cols<Fmt, Bits>(A, nullptr, ch, vi, _mm512_set1_epi8(char(z)), z32, w0, w1);
-    _mm512_storeu_ps(w, w0);
-    _mm512_storeu_ps(w + 16, w1);
-    _mm512_storeu_si512(k, base);
-    _mm512_storeu_si512(k + 16, _mm512_add_epi32(base, _mm512_set1_epi32(16)));
-    return 32;
+  static_assert(Fmt == kBitmap, "the outer products serve sparse bitmap rows only (pick)");
+  const uint32_t bits = rmask[ch];
+  const int c0 = __builtin_popcount(bits & 0xffffu), cnt = c0 + __builtin_popcount(bits >> 16);
+  _mm512_storeu_si512(k, _mm512_maskz_compress_epi32(__mmask16(bits), base));
+  _mm512_storeu_si512(k + c0, _mm512_maskz_compress_epi32(__mmask16(bits >> 16), _mm512_add_epi32(base, _mm512_set1_epi32(16))));
+  if constexpr (Bits == 4) {
+    const __m256i sb = _mm256_sub_epi8(unpack_nibbles(load_nibbles(A.codes, vi, cnt)), _mm256_set1_epi8(char(z)));
+    _mm512_storeu_ps(w, bytes_to_f32(_mm256_castsi256_si128(sb)));
+    _mm512_storeu_ps(w + 16, bytes_to_f32(_mm256_extracti128_si256(sb, 1)));
   } else {
-    const uint32_t bits = rmask[ch];
-    const int c0 = __builtin_popcount(bits & 0xffffu), cnt = c0 + __builtin_popcount(bits >> 16);
-    _mm512_storeu_si512(k, _mm512_maskz_compress_epi32(__mmask16(bits), base));
-    _mm512_storeu_si512(k + c0, _mm512_maskz_compress_epi32(__mmask16(bits >> 16), _mm512_add_epi32(base, _mm512_set1_epi32(16))));
-    if constexpr (Bits == 4) {
-      const __m256i sb = _mm256_sub_epi8(unpack_nibbles(load_nibbles(A.codes, vi, cnt)), _mm256_set1_epi8(char(z)));
-      _mm512_storeu_ps(w, bytes_to_f32(_mm256_castsi256_si128(sb)));
-      _mm512_storeu_ps(w + 16, bytes_to_f32(_mm256_extracti128_si256(sb, 1)));
-    } else {
-      const __m256i b = _mm256_maskz_loadu_epi8(__mmask32((uint64_t(1) << cnt) - 1), A.codes + vi);
-      _mm512_storeu_ps(w, _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(b)), z32)));
-      _mm512_storeu_ps(w + 16, _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(b, 1)), z32)));
-    }
-    vi += cnt;
-    return cnt;
+    const __m256i b = _mm256_maskz_loadu_epi8(__mmask32((uint64_t(1) << cnt) - 1), A.codes + vi);
+    _mm512_storeu_ps(w, _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(b)), z32)));
+    _mm512_storeu_ps(w + 16, _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(b, 1)), z32)));
   }
+  vi += cnt;
+  return cnt;
 }
 
 // N > 1: JV vectors of 16 outputs per row; C independent accumulator sets hide the FMA latency.
@@ -240,15 +145,21 @@ void qouter(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, c
   }
 }
 
-template <int Fmt, int Bits> SpmmKernel pick(int64_t n) {
-  static const char* const kNames[3][2][2] = {
-      {{"", "qspmm_outer_dense_int4_avx512"}, {"qspmm_gemv_dense_int8_avx512", "qspmm_outer_dense_int8_avx512"}},
-      {{"", "qspmm_outer_nm_int4_avx512"}, {"qspmm_gemv_nm_int8_avx512", "qspmm_outer_nm_int8_avx512"}},
-      {{"", "qspmm_outer_bitmap_int4_avx512"}, {"qspmm_gemv_bitmap_int8_avx512", "qspmm_outer_bitmap_int8_avx512"}}};
-  const char* name = kNames[Fmt][Bits == 8][n > 1];
+// N > 1: the panel GEMM (qspmm_avx512_gemm.inl) decodes every chunk and does dense work at N
+// rounded up to 16, 2-2.7x faster than the outer products for dense and 2:4 and for bitmap at
+// N <= 16 (docs/kernels.md); the outer products do work per kept weight and win for sparse bitmap
+// rows with many vectors.
+constexpr double kOuterDensity = 0.35;
+constexpr int64_t kOuterMinN = 32;
+
+template <int Fmt, int Bits> SpmmKernel pick(const MatrixView& a, int64_t n) {
+  static const char* const kGemv8[3] = {"qspmm_gemv_dense_int8_avx512", "qspmm_gemv_nm_int8_avx512", "qspmm_gemv_bitmap_int8_avx512"};
   if constexpr (Bits == 8)  // 4-bit at N = 1: qspmm_avx512_lut.cpp
-    if (n == 1) return {qgemv<Fmt, Bits>, XLayout::k_major, name, false, 1};
-  return {qouter<Fmt, Bits>, XLayout::k_major, name, false, 16};
+    if (n == 1) return {qgemv<Fmt, Bits>, XLayout::k_major, kGemv8[Fmt], false, 1};
+  if constexpr (Fmt == kBitmap)
+    if (n > kOuterMinN && double(a.as<int32_t>(Part::row_ptr)[a.rows]) < kOuterDensity * double(a.rows) * double(a.cols))
+      return {qouter<Fmt, Bits>, XLayout::k_major, Bits == 4 ? "qspmm_outer_bitmap_int4_avx512" : "qspmm_outer_bitmap_int8_avx512", false, 16};
+  return select_qspmm_avx512_gemm(a, n);
 }
 
 }  // namespace
@@ -256,9 +167,9 @@ template <int Fmt, int Bits> SpmmKernel pick(int64_t n) {
 SpmmKernel select_qspmm_avx512(const MatrixView& a, int64_t n) {
   const bool b8 = a.quant.bits == 8;
   switch (a.format) {
-    case Format::dense: return b8 ? pick<kDense, 8>(n) : pick<kDense, 4>(n);
-    case Format::nm: return b8 ? pick<kNM, 8>(n) : pick<kNM, 4>(n);
-    case Format::bitmap: return b8 ? pick<kBitmap, 8>(n) : pick<kBitmap, 4>(n);
+    case Format::dense: return b8 ? pick<kDense, 8>(a, n) : pick<kDense, 4>(a, n);
+    case Format::nm: return b8 ? pick<kNM, 8>(a, n) : pick<kNM, 4>(a, n);
+    case Format::bitmap: return b8 ? pick<kBitmap, 8>(a, n) : pick<kBitmap, 4>(a, n);
     default: return SpmmKernel{};
   }
 }

@@ -1,5 +1,5 @@
 // AVX-512 VNNI kernels for quantized weights at N = 1 with int8 activations (opt-in:
-// linear(..., { activations: 'int8' }), QuantSpec::act_int8), as llama.cpp does for its k-quants:
+// linear(..., { activations: 'int8' }), ActivationRounding::int8), as llama.cpp does for its k-quants:
 //   x is rounded per weight group (the same G columns): s_x = max|x| / 127, xq = round(x / s_x);
 //   each group's Σ code·xq is exact in int32 (vpdpbusd: unsigned codes × signed xq), the zero
 //   point is subtracted as zero·Σ xq over the kept columns, and the group adds
@@ -549,7 +549,7 @@ SpmmKernel kernel(SpmmKernelFn fn, const char* name) {
 
 SpmmKernel select_qspmm_vnni(const MatrixView& a, int64_t n) {
   const CpuFeatures& f = cpu_features();
-  if (n < 1 || !a.quant.act_int8 || !f.avx512vnni || !f.avx512vbmi) return SpmmKernel{};
+  if (n < 1 || !f.avx512vnni || !f.avx512vbmi) return SpmmKernel{};
   if (n > 1) {
     if (n > 64 || a.quant.bits != 4 || a.format != Format::nm || a.n != 2 || a.m != 4) return SpmmKernel{};
     SpmmKernel k{qgemm_nm24_x8, XLayout::n_major, "qspmm_gemm_nm24_int4_x8_vnni", true, 1};

@@ -23,7 +23,7 @@ const char* const kSpmmKernelIds[int(SpmmKernelId::count)] = {
 SpmmKernel select_spmm_kernel(const MatrixView& a, int64_t n, Isa isa, DType x_dtype, ActivationRounding rounding) {
   // The activations' dtype as the bf16 kernels may see them: staging rounds when it is allowed.
   if (rounding == ActivationRounding::bf16 && dtype_is_float(x_dtype)) x_dtype = DType::bf16;
-  if (a.quant.on()) return select_qspmm_kernel(a, n, isa, x_dtype);
+  if (a.quant.on()) return select_qspmm_kernel(a, n, isa, x_dtype, rounding);
   SpmmKernel k;
   if (a.format != Format::tiled_csl && a.rows > 0 && a.cols > 0) {
     switch (isa) {

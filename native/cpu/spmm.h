@@ -85,9 +85,10 @@ SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n);
 
 // What the caller lets the kernels do to float activations (MatmulOptions.activations): `none`
 // multiplies them as given; `bf16` allows rounding fp32 / f16 activations to bf16 (nearest-even)
-// where a vdpbf16ps kernel then runs (docs/kernels.md, numerics). int8 rounding for quantized
-// weights is QuantSpec::act_int8.
-enum class ActivationRounding : uint8_t { none, bf16 };
+// where a vdpbf16ps kernel then runs; `int8` allows quantized weights' kernels to round them to
+// int8 per weight group (VNNI kernels, qspmm_avx512_vnni.cpp). Where no kernel uses the rounding
+// allowed, activations stay as given (docs/kernels.md, numerics).
+enum class ActivationRounding : uint8_t { none, bf16, int8 };
 
 struct SpmmArgs;
 // The bf16 layouts' staging for linear's x [N, K] in bf16 or fp32 (rounded to nearest even) with

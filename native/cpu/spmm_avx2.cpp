@@ -7,6 +7,8 @@
 #include <cstring>
 
 #include "../core/dtype.h"
+#include "../formats/quant.h"
+#include "qspmm.h"
 #include "spmm.h"
 #include "core/isa_target.h"
 
@@ -164,15 +166,18 @@ struct VT {
 #define SK_ISA_NAME "avx2"
 #include "spmm_kernels.inl"
 #undef SK_ISA_NAME
+#include "qspmm_avx2_gemm.inl"
 
 }  // namespace
 
 SpmmKernel select_spmm_avx2(const MatrixView& a, int64_t n) { return pick_kernel(a, n); }
+SpmmKernel select_qspmm_avx2_gemm(const MatrixView& a, int64_t) { return a.quant.bits == 4 ? quant_gemm_for<4>(a) : quant_gemm_for<8>(a); }
 
 }  // namespace sk
 SK_TARGET_END
 #else
 namespace sk {
 SpmmKernel select_spmm_avx2(const MatrixView&, int64_t) { return SpmmKernel{}; }
+SpmmKernel select_qspmm_avx2_gemm(const MatrixView&, int64_t) { return SpmmKernel{}; }
 }  // namespace sk
 #endif

@@ -5,6 +5,8 @@
 #include <cstdint>
 
 #include "../core/dtype.h"
+#include "../formats/quant.h"
+#include "qspmm.h"
 #include "spmm.h"
 #include "core/isa_target.h"
 
@@ -116,15 +118,19 @@ struct VT {
 #define SK_ISA_NAME "avx512"
 #include "spmm_kernels.inl"
 #undef SK_ISA_NAME
+#include "qspmm_avx512_decode.inl"
+#include "qspmm_avx512_gemm.inl"
 
 }  // namespace
 
 SpmmKernel select_spmm_avx512(const MatrixView& a, int64_t n) { return pick_kernel(a, n); }
+SpmmKernel select_qspmm_avx512_gemm(const MatrixView& a, int64_t) { return a.quant.bits == 4 ? quant_gemm_for<4>(a) : quant_gemm_for<8>(a); }
 
 }  // namespace sk
 SK_TARGET_END
 #else
 namespace sk {
 SpmmKernel select_spmm_avx512(const MatrixView&, int64_t) { return SpmmKernel{}; }
+SpmmKernel select_qspmm_avx512_gemm(const MatrixView&, int64_t) { return SpmmKernel{}; }
 }  // namespace sk
 #endif

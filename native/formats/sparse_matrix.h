@@ -31,9 +31,6 @@ struct QuantSpec {
   int bits = 0;
   int group = 0;
   bool asym = false;
-  // Not part of the data: the caller allows kernels to round activations to int8 per group
-  // (linear(..., { activations: 'int8' }); docs/kernels.md).
-  bool act_int8 = false;
   bool on() const { return bits != 0; }
 };
 

@@ -247,7 +247,6 @@ Status copy_validated(const MatrixView& src, PackedMatrix* out) {
   out->n = src.n;
   out->m = src.m;
   out->quant = src.quant;
-  out->quant.act_int8 = false;  // a per-call choice (MatmulOptions.activations), not stored
   for (int p = 0; p < int(Part::kNumParts); ++p) {
     const ConstBuffer& b = src.parts[p];
     if (b.bytes == 0) continue;

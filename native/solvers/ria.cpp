@@ -74,7 +74,9 @@ std::vector<int64_t> assign_max(const std::vector<double>& w, int64_t n) {
 // The paper's refinement after the heuristic: for each slot s in turn, the channels sitting in
 // slot s are reassigned to the groups by a linear sum assignment maximizing Σ rows' kept N:M
 // score of the group (the group's other m - 1 channels plus the one assigned).
-void refine_lsa(const std::vector<double>& score, int64_t rows, int64_t cols, const Pattern& p, std::vector<int32_t>& order) {
+// false when aborted (the order is then partly refined: the caller discards it).
+bool refine_lsa(const std::vector<double>& score, int64_t rows, int64_t cols, const Pattern& p, const Control& control,
+                std::vector<int32_t>& order) {
   const int64_t G = cols / p.m;
   std::vector<double> value(size_t(G * G));
   for (int s = 0; s < p.m; ++s) {
@@ -83,6 +85,8 @@ void refine_lsa(const std::vector<double>& score, int64_t rows, int64_t cols, co
       std::vector<uint8_t> pr(static_cast<size_t>(p.m));
       std::vector<double> vals(static_cast<size_t>(p.m));
       for (int64_t a = b; a < e; ++a) {  // candidate: the channel in slot s of group a
+        if (control.aborted()) return;
+        control.advance();
         const int32_t ch = order[size_t(a * p.m + s)];
         for (int64_t g = 0; g < G; ++g) {
           double total = 0;
@@ -100,17 +104,21 @@ void refine_lsa(const std::vector<double>& score, int64_t rows, int64_t cols, co
         }
       }
     });
+    if (control.aborted()) return false;
     const std::vector<int64_t> to = assign_max(value, G);
     std::vector<int32_t> slot(static_cast<size_t>(G));
     for (int64_t a = 0; a < G; ++a) slot[size_t(to[size_t(a)])] = order[size_t(a * p.m + s)];
     for (int64_t g = 0; g < G; ++g) order[size_t(g * p.m + s)] = slot[size_t(g)];
   }
+  return true;
 }
+
+Status aborted() { return Status::Error(ErrorCode::aborted, "ria: aborted"); }
 
 }  // namespace
 
-Status prune_ria(const WeightView& w, CalibrationStats& stats, const Pattern& p, const RiaOptions& opt, PruneOutput* out,
-                 std::vector<int32_t>* perm, double retained[2]) {
+Status prune_ria(const WeightView& w, CalibrationStats& stats, const Pattern& p, const RiaOptions& opt, const Control& control,
+                 PruneOutput* out, std::vector<int32_t>* perm, double retained[2]) {
   SK_RETURN_IF_ERROR(check_pattern(p, w.cols));
   if (!(opt.a >= 0) || !std::isfinite(opt.a)) return Status::Error(ErrorCode::argument, "ria: a must be a finite number >= 0");
   if (opt.permute && !p.nm()) return Status::Error(ErrorCode::argument, "ria: permute applies to N:M patterns only");
@@ -123,6 +131,9 @@ Status prune_ria(const WeightView& w, CalibrationStats& stats, const Pattern& p,
   double tokens;
   SK_RETURN_IF_ERROR(read_channel_stats(stats, cols, "ria", &sumsq, nullptr, &tokens));
   const size_t total = size_t(rows) * size_t(cols);
+  // The same step count as dsnot.cpp gives SparseGPT's sweep: its column blocks + 2.
+  const int64_t sg_steps = opt.reconstruct ? (cols + 127) / 128 + 2 : 0;
+  control.set_total(int32_t(std::min<int64_t>(2 + (opt.refine ? cols : 0) + sg_steps, 1 << 30)));
   std::vector<float> W(total);
   SK_RETURN_IF_ERROR(load_weight_f32(w, W.data(), "ria"));
 
@@ -150,6 +161,8 @@ Status prune_ria(const WeightView& w, CalibrationStats& stats, const Pattern& p,
       }
   });
 
+  control.advance();
+  if (control.aborted()) return aborted();
   // Column order: identity, or the snake reallocation.
   std::vector<int32_t> order(static_cast<size_t>(cols));
   std::iota(order.begin(), order.end(), 0);
@@ -187,7 +200,7 @@ Status prune_ria(const WeightView& w, CalibrationStats& stats, const Pattern& p,
         const int64_t from = s % 2 == 0 ? s * band + t : (s + 1) * band - 1 - t;
         order[size_t(t * p.m + s)] = sorted[size_t(from)];
       }
-    if (opt.refine) refine_lsa(score, rows, cols, p, order);
+    if (opt.refine && !refine_lsa(score, rows, cols, p, control, order)) return aborted();
     retained[1] = kept_score(order);
   }
 
@@ -216,6 +229,8 @@ Status prune_ria(const WeightView& w, CalibrationStats& stats, const Pattern& p,
       row_loss[size_t(r)] = loss;
     }
   });
+  control.advance();
+  if (control.aborted()) return aborted();
   if (opt.reconstruct) {
     // SparseGPT's sweep on the mask, in the inputs' own column order (the Hessian's), then the
     // columns back into the permuted order.
@@ -228,7 +243,9 @@ Status prune_ria(const WeightView& w, CalibrationStats& stats, const Pattern& p,
     so.damping = opt.damping;
     so.fixed_mask = keep.data();
     PruneOutput rec;
-    SK_RETURN_IF_ERROR(prune_sparsegpt(w, stats, p, so, Control{}, &rec));
+    Control inner = control;
+    inner.keep_total = true;
+    SK_RETURN_IF_ERROR(prune_sparsegpt(w, stats, p, so, inner, &rec));
     WeightView rv = w;
     rv.data = rec.weight.data();
     std::vector<float> R(total);

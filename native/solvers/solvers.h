@@ -107,8 +107,10 @@ struct RiaOptions {
 // permute, *perm (size cols) is the input channel held by each output column: the returned
 // weight and mask are in that column order and the mask is N:M there. loss as Wanda's.
 // *retained = Σ kept scores before and after the permutation (after = before without it).
-Status prune_ria(const WeightView& w, CalibrationStats& stats, const Pattern& p, const RiaOptions& opt, PruneOutput* out,
-                 std::vector<int32_t>* perm, double retained[2]);
+// Progress: one step for the scores, one per refined channel (cols with refine), one for the masks,
+// then SparseGPT's steps with reconstruct; abort between them and within the refinement.
+Status prune_ria(const WeightView& w, CalibrationStats& stats, const Pattern& p, const RiaOptions& opt, const Control& control,
+                 PruneOutput* out, std::vector<int32_t>* perm, double retained[2]);
 
 struct DsnotOptions {
   // The start: Wanda's mask, SparseGPT's saliency mask w²/[H⁻¹ chol]ᵢᵢ² without its weight update
