@@ -95,6 +95,8 @@ void SlorbTerm::add_rows(int64_t r0, int64_t r1) const {
   const SlorbArgs& a = a_;
   if (r1 <= r0 || a.n == 0) return;
   const int64_t G = a.groups, R = r1 - r0;
+  // The paths that add into base in place must then write the output (unless it is base itself).
+  const bool convert = a.out != static_cast<void*>(a.base) || a.out_dtype != DType::f32;
   thread_local std::vector<float> buf;
   if (gemm_) {
     // From a few tokens on, S[r0:r1]·g is a small GEMM (serial inside a pool task): S's rows go to
@@ -120,7 +122,7 @@ void SlorbTerm::add_rows(int64_t r0, int64_t r1) const {
       ga.m = R; ga.n = a.n; ga.a = s; ga.lda = G; ga.b = g_.data(); ga.c = a.base + r0 * a.out_row_stride; ga.ldc = a.out_row_stride;
     }
     gemm(ga);
-    if (a.out != static_cast<void*>(a.base) || a.out_dtype != DType::f32)
+    if (convert)
       for (int64_t r = r0; r < r1; r++)
         for (int64_t t = 0; t < a.n; t++) {
           const int64_t o = t * a.out_tok_stride + r * a.out_row_stride;
@@ -137,7 +139,7 @@ void SlorbTerm::add_rows(int64_t r0, int64_t r1) const {
       float* b = a.base + t * a.out_tok_stride + r0;
       const float* d = buf.data() + t * R;
       for (int64_t r = 0; r < R; r++) b[r] += rs[r] * d[r];
-      if (a.out != static_cast<void*>(a.base) || a.out_dtype != DType::f32)
+      if (convert)
         for (int64_t r = 0; r < R; r++) put(a.out, a.out_dtype, t * a.out_tok_stride + r0 + r, b[r]);
     }
     return;
