@@ -45,14 +45,15 @@ export interface MachineModel {
   /**
    * The vdpbf16ps kernels (bf16 weights times bf16 activations, CPUs with AVX512-BF16; absent
    * elsewhere): their peak of all threads (GFLOP/s) and GEMM efficiency (N > 4), the efficiency
-   * factor when N fits one vector, and per core ns per 32-column chunk: the bitmap / N:M decode and
+   * factor when N fits one vector of 16 (above octsMaxN) or up to octsMaxN (the GEMM on eight k per
+   * broadcast, N in vectors of 4), and per core ns per 32-column chunk: the bitmap / N:M decode and
    * the dense load at N <= 4, one dot product per activation vector, and the bitmap / N:M decode
    * into the GEMM's bf16 scratch. Below outerDensity at N > 4 bitmap / N:M skip their zeros (the
    * pairs kernel, N <= pairsMaxN): per core ns per 32-column chunk of mask decode, and per pair of
    * kept values per 16 columns of N.
    */
   bf16Dot?: {
-    gflops: number; gemmEfficiency: number; oneVectorFactor: number;
+    gflops: number; gemmEfficiency: number; oneVectorFactor: number; octsMaxN: number; octsFactor: number;
     decodeNsPerChunk: number; denseNsPerChunk: number; dotNsPerChunk: number; scratchNsPerChunk: number;
     pairsDecodeNsPerChunk: number; pairsNsPerPair: number; pairsMaxN: number;
   };
@@ -82,7 +83,7 @@ export const AVX512_MACHINE: MachineModel = {
   maskColsNsPerChunk: 0,
   outerMaskFactor: 1.3,
   bf16Dot: {
-    gflops: 728, gemmEfficiency: 0.6, oneVectorFactor: 0.7,
+    gflops: 728, gemmEfficiency: 0.6, oneVectorFactor: 0.7, octsMaxN: 16, octsFactor: 0.9,
     decodeNsPerChunk: 0.85, denseNsPerChunk: 0.3, dotNsPerChunk: 0.15, scratchNsPerChunk: 3.5,
     pairsDecodeNsPerChunk: 1.5, pairsNsPerPair: 1.8, pairsMaxN: 2048,
   },
@@ -182,7 +183,10 @@ export function predictSeconds(format: CpuFormat, w: WeightStats, n: number, mc:
     if (n <= FUSED_MAX_N) {
       compute = chunks * ((format === 'dense' ? dot.denseNsPerChunk : dot.decodeNsPerChunk) + n * dot.dotNsPerChunk) * 1e-9;
     } else {
-      compute = (2 * el * nv) / (dot.gflops * 1e9 * dot.gemmEfficiency * (nv === mc.vectorFloats ? dot.oneVectorFactor : 1)) +
+      const octs = n <= dot.octsMaxN;
+      const nvDot = octs ? Math.ceil(n / 4) * 4 : nv;
+      const factor = octs ? dot.octsFactor : nv === mc.vectorFloats ? dot.oneVectorFactor : 1;
+      compute = (2 * el * nvDot) / (dot.gflops * 1e9 * dot.gemmEfficiency * factor) +
         chunks * (format === 'dense' ? 0 : dot.scratchNsPerChunk) * 1e-9;
     }
   } else if (format === 'csr') {

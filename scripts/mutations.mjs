@@ -186,6 +186,30 @@ export default [
     tests: ['test/bf16-activations.test.ts', 'test/kernels.test.ts'],
     why: "the AVX-512 staging of linear's x into k_pairs drops every 16th pair of columns (N > 4 bf16 products)",
   },
+  {
+    id: 'bf16-octs-lane-sum', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: 'Octs ? (t[0] + t[1]) + (t[2] + t[3]) : t[0]', to: 'Octs ? (t[0] + t[1]) + t[2] : t[0]',
+    tests: ['test/kernels.test.ts'],
+    why: 'the N <= 16 bf16 GEMM drops the partial sums of k = 6, 7 mod 8 (one of the four lanes per column of N)',
+  },
+  {
+    id: 'bf16-octs-stage', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: 'd + 24 * ld), _mm512_extracti32x4_epi32(v, 3)', to: 'd + 24 * ld), _mm512_extracti32x4_epi32(v, 2)',
+    tests: ['test/bf16-activations.test.ts', 'test/kernels.test.ts'],
+    why: "the AVX-512 staging of linear's x into k_octs copies columns 16-23 of every 32 in place of 24-31",
+  },
+  {
+    id: 'bf16-octs-stage-generic', area: 'cpu', file: 'native/cpu/spmm.cpp',
+    from: 'return (k >> 3) * 8 * ld + 8 * j + (k & 7);', to: 'return (k >> 3) * 8 * ld + 8 * j + (k & 3);',
+    tests: ['test/kernels.test.ts'],
+    why: "the portable staging of spmm's b [K, N] into k_octs puts k = 4..7 of every eight on k = 0..3",
+  },
+  {
+    id: 'bf16-gemm-tile-zero', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: 'for (int64_t i = 0; i < rows * ldc; ++i) c[i] = 0.f;', to: 'for (int64_t i = 0; i < rows * ld; ++i) c[i] = 0.f;',
+    tests: ['test/kernels.test.ts'],
+    why: 'with several K blocks the octs C tile (4 floats per column of N) starts three quarters uninitialised',
+  },
   // ---- solvers ----
   {
     id: 'wanda-approx-score-no-norm', area: 'solvers', file: 'native/solvers/wanda.cpp',

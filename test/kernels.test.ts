@@ -20,11 +20,13 @@ const FORMATS: Fmt[] = [
   { format: 'nm', n: 1, m: 8 }, { format: 'nm', n: 3, m: 6 }, { format: 'tiled-csl' },
 ];  // m = 2, 4, 8 (and 16, 32 on AVX-512) take the fixed-step n:m decode; 3:6 the cursor walk
 
-// [M, K, N]: ones, K not a multiple of 32 or 64, N around the register-block sizes (1..6) and above;
-// the last two span more than one of the blocked GEMM's K blocks (up to 8192 columns at N = 8).
+// [M, K, N]: ones, K not a multiple of 32 or 64, N around the register-block sizes (1..6, the bf16
+// GEMM's 4-column vectors of N at 5..16: 2, 3 and 4 of them) and above; the last two span more than
+// one of the blocked GEMM's K blocks (up to 16384 columns at N = 8).
 const SHAPES: [number, number, number][] = [
   [1, 1, 1], [3, 5, 2], [7, 33, 1], [19, 100, 3], [33, 64, 4], [21, 129, 5], [40, 97, 8], [35, 1100, 1], [18, 300, 17],
-  [130, 70, 6], [9, 2050, 64], [7, 5000, 16], [5, 8200, 8],
+  [130, 70, 6], [26, 150, 11], [9, 2050, 64], [7, 5000, 16], [5, 16500, 8],
+  [3, 16416, 6], [4, 4160, 40],  // whole 32-column chunks: dense rows read in place over several K blocks
 ];
 
 /** A weight with the awkward cases in it: empty rows, a dense row, an all-zero 32x64 block, ~70% zeros elsewhere. */
@@ -298,7 +300,8 @@ describe("format: 'auto' (cost model)", () => {
     for (const n of [16, 64]) {
       const at90 = chooseFormat(bf(0.1), n, AVX512_MACHINE);
       expect(at90.format).toBe('bitmap');
-      expect(at90.predictedSeconds).toBeLessThan(0.8 * at90.candidates.dense!);
+      // (by ~15% at N = 16 since the dense GEMM broadcasts eight k at a time there)
+      expect(at90.predictedSeconds).toBeLessThan(0.9 * at90.candidates.dense!);
       expect(chooseFormat(bf(0.3), n, AVX512_MACHINE).format).toBe('dense');
     }
     // Past the pairs kernel's N the fp32 outer product's cost applies again.

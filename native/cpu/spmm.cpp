@@ -102,8 +102,11 @@ template <class F> void with_f32_loader(const SpmmArgs& args, F&& f) {
 // they are; fp32 / f16 rounded to nearest-even (ActivationRounding::bf16, the caller's opt-in).
 void stage_bf16(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, uint16_t* buf) {
   auto stage = [&](auto load) {
-    stage_typed(args, cols, kp, layout == XLayout::k_pairs_bf16, buf, load,
-                [ld](int64_t k, int64_t j) { return (k >> 1) * 2 * ld + 2 * j + (k & 1); });
+    if (layout == XLayout::k_octs_bf16)
+      stage_typed(args, cols, kp, true, buf, load, [ld](int64_t k, int64_t j) { return (k >> 3) * 8 * ld + 8 * j + (k & 7); });
+    else
+      stage_typed(args, cols, kp, layout == XLayout::k_pairs_bf16, buf, load,
+                  [ld](int64_t k, int64_t j) { return (k >> 1) * 2 * ld + 2 * j + (k & 1); });
   };
   if (args.b_dtype == DType::bf16) {
     const uint16_t* p = static_cast<const uint16_t*>(args.b);
@@ -169,8 +172,8 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* ep
   std::vector<float> bias;
   uint8_t* ws = nullptr;
   try {
-    const bool bf16 = k.layout == XLayout::n_major_bf16 || k.layout == XLayout::k_pairs_bf16;
-    const bool kmaj = k.layout == XLayout::k_major || k.layout == XLayout::k_pairs_bf16;
+    const bool bf16 = is_bf16_layout(k.layout);
+    const bool kmaj = k.layout != XLayout::n_major && k.layout != XLayout::n_major_bf16;
     const int64_t elems = kmaj ? kp * ld : kp * args.n;
     // (bf16: 64 bytes of slack, the pairs kernel's unaligned x loads reach 2 bytes past a row)
     xbuf = scratch.activations(size_t(bf16 ? (elems + 1) / 2 + 16 : elems));
@@ -192,7 +195,7 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* ep
   out.bias = args.bias ? bias.data() : nullptr;
   parallel_for(tasks, [&](int64_t t) {
     const int64_t r0 = t * step * align, r1 = std::min(a.rows, (t + 1) * step * align);
-    const bool bf16 = k.layout == XLayout::n_major_bf16 || k.layout == XLayout::k_pairs_bf16;
+    const bool bf16 = is_bf16_layout(k.layout);
     Activations x{bf16 ? nullptr : xbuf, args.n, kp, ld, ws_bytes ? ws + size_t(t) * ws_bytes : nullptr,
                   bf16 ? reinterpret_cast<const uint16_t*>(xbuf) : nullptr};
     if (!epilogue) return k.fn(a, x, r0, r1, out);

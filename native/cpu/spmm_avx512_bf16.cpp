@@ -14,7 +14,9 @@
 // activation vector, the weights' 32-column chunks multiply it in natural order: vdpbf16ps pairs
 // columns 2i and 2i + 1 of both operands); k_pairs_bf16 x[(k / 2) * 2 ld + 2 j + (k & 1)] (N > kJ:
 // one 64-byte vector holds 16 columns of N for a pair of k, and the weight pair (w[r, k], w[r, k+1])
-// is one 32-bit broadcast, read in place from a dense row).
+// is one 32-bit broadcast, read in place from a dense row); k_octs_bf16 x[(k / 8) * 8 ld + 8 j + k % 8]
+// (kJ < N <= kOctsMaxN: one vector holds 4 columns of N for eight k, the weight's eight k are one
+// 128-bit broadcast).
 #include <immintrin.h>
 
 #include <cstdint>
@@ -225,18 +227,82 @@ void micro_rows(int rr, const uint16_t* w, int64_t ldw, const uint16_t* xp, int6
   }
 }
 
+// ---- kJ < N <= kOctsMaxN: the same GEMM on groups of eight k ---------------------------------
+// With one vector of N (N <= 16) the pair blocking issues a 4-byte broadcast for every vdpbf16ps (12
+// broadcasts and one x load per 12 dot products): 0.74-0.77 of the one-thread dot-product peak with
+// weights and x in L2. In k_octs a vector holds 4 columns of N x eight k, so one 128-bit broadcast of
+// w[r, 8g .. 8g + 8) serves every vector of N: R x V = 6 x 4 (N <= 16), 8 x 3 (N <= 12), 12 x 2
+// (N <= 8) accumulators, one broadcast per V dot products (1.0 of the peak in L2). Lane l of an
+// accumulator sums column 4v + l / 4 of N over k = 8g + 2(l % 4) + {0, 1}; the C tile keeps the
+// four partial sums per column ([rows, 4 ld]) and the final store adds them.
+constexpr int64_t kOctsMaxN = 16;
+
+template <int R, int V>
+SK_BLOCK void micro_octs(const uint16_t* w, int64_t ldw, const uint16_t* xp, int64_t chunks, float* c, int64_t ldc) {
+  __m512 acc[R][V];
+  SK_UNROLL for (int i = 0; i < R; ++i)
+    SK_UNROLL for (int v = 0; v < V; ++v) acc[i][v] = _mm512_loadu_ps(c + i * ldc + v * 16);
+  // One 32-column chunk (a 64-byte line of each row) per step: four groups of eight k.
+  for (int64_t l = 0; l < chunks; ++l, w += 32, xp += 4 * V * 32) {
+    SK_UNROLL for (int i = 0; i < R; ++i) _mm_prefetch(reinterpret_cast<const char*>(w + i * ldw + kWeightAhead), _MM_HINT_T0);
+    SK_UNROLL for (int u = 0; u < 4; ++u) {
+      __m512i xv[V];
+      SK_UNROLL for (int v = 0; v < V; ++v) xv[v] = _mm512_loadu_si512(xp + (u * V + v) * 32);
+      SK_UNROLL for (int i = 0; i < R; ++i) {
+        const __m512i b = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i * ldw + 8 * u)));
+        SK_UNROLL for (int v = 0; v < V; ++v) acc[i][v] = dp(acc[i][v], b, xv[v]);
+      }
+    }
+  }
+  SK_UNROLL for (int i = 0; i < R; ++i)
+    SK_UNROLL for (int v = 0; v < V; ++v) _mm512_storeu_ps(c + i * ldc + v * 16, acc[i][v]);
+}
+
+template <int R, int V>
+void micro_octs_tail(int rr, const uint16_t* w, int64_t ldw, const uint16_t* xp, int64_t chunks, float* c, int64_t ldc) {
+  if constexpr (R > 0) {
+    if (rr == R) return micro_octs<R, V>(w, ldw, xp, chunks, c, ldc);
+    micro_octs_tail<R - 1, V>(rr, w, ldw, xp, chunks, c, ldc);
+  }
+}
+
+// Rows per block by vectors of 4 columns of N (nv4 = ld / 4, 2..4).
+inline int octs_rows(int64_t nv4) { return nv4 >= 4 ? 6 : nv4 == 3 ? 8 : 12; }
+
+void micro_octs_rows(int rr, const uint16_t* w, int64_t ldw, const uint16_t* xp, int64_t chunks, float* c, int64_t ldc, int64_t nv4) {
+  switch (nv4) {
+    case 2: return micro_octs_tail<12, 2>(rr, w, ldw, xp, chunks, c, ldc);
+    case 3: return micro_octs_tail<8, 3>(rr, w, ldw, xp, chunks, c, ldc);
+    default: return micro_octs_tail<6, 4>(rr, w, ldw, xp, chunks, c, ldc);
+  }
+}
+
+// The octs C tile holds 4 floats per column of N.
+size_t octs_workspace(int64_t rows, int64_t ld, int64_t kp) { return spmm_workspace_bytes(rows, 4 * ld, kp); }
+
 constexpr int64_t kPanelBytes = 256 * 1024;  // the x panel of a K block: half of a 512 KB+ L2
 
-template <class Src> void gemm_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+// The output row r into L1 before its stores: linear's output [N, M] puts a row's N values on
+// N lines M elements apart, and their read-for-ownership misses stalled the stores (single thread,
+// 11008x4096, N = 16: the stores 0.3-0.45 ms of a 1.5-1.9 ms task without, 0.16-0.23 with).
+constexpr int64_t kOutAhead = 48;  // rows
+inline void prefetch_out(const OutputSpec& out, int64_t r, int64_t n) {
+  const int64_t esz = int64_t(dtype_size(out.dtype)), step = out.col_stride * esz >= 64 ? 1 : n;
+  const char* p = static_cast<const char*>(out.data) + r * out.row_stride * esz;
+  for (int64_t j = 0; j < n; j += step) _mm_prefetch(p + j * out.col_stride * esz, _MM_HINT_T0);
+}
+
+// Octs: x in k_octs_bf16 (micro_octs), else k_pairs_bf16 (micro).
+template <class Src, bool Octs> void gemm_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const Src s(a);
   const int64_t n = x.n, ld = x.ld, ld2 = 2 * ld, nv = ld / 16, rows = r1 - r0, chunks = s.chunks;
-  const int rb_max = nv <= 2 ? kRbNarrow : kRbWide;
+  const int64_t ldc = Octs ? 4 * ld : ld;
+  const int rb_max = Octs ? octs_rows(ld / 4) : nv <= 2 ? kRbNarrow : kRbWide;
   static_assert(sizeof(typename Src::Row) <= kWorkspaceCursorBytes, "workspace");
-  // Workspace: fp32 C tile [rows, ld], bf16 decode scratch for rb_max rows of a K block, row cursors.
+  // Workspace: fp32 C tile [rows, ldc], bf16 decode scratch for rb_max rows of a K block, row cursors.
   float* c = static_cast<float*>(x.workspace);
-  uint16_t* wbuf = reinterpret_cast<uint16_t*>(c + rows * ld);
+  uint16_t* wbuf = reinterpret_cast<uint16_t*>(c + rows * ldc);
   auto* cur = reinterpret_cast<typename Src::Row*>(reinterpret_cast<float*>(wbuf) + kWorkspaceDecodeFloats);
-  for (int64_t i = 0; i < rows * ld; ++i) c[i] = 0.f;
   for (int64_t i = 0; i < rows; ++i) cur[i] = s.row(r0 + i);
   // Dense rows of whole 32-column chunks are read in place (a pair never reaches into the next
   // row, which could hold an Inf that the zero padding of x would turn into NaN); others decode.
@@ -248,6 +314,12 @@ template <class Src> void gemm_kernel(const MatrixView& a, const Activations& x,
   const int64_t panel_chunks = imax(16, kPanelBytes / (ld * 2) / 32);
   const int64_t kc = direct ? panel_chunks : imin(panel_chunks, scratch_chunks);
   const int64_t ldw_scratch = kc * 32 + 32;
+  // One K block: each row block's sums go from a [rb_max, ldc] tile still in L1 to the output.
+  // Several: the [rows, ldc] tile carries them from block to block (the whole tile written at
+  // once evicted x from L2: 1.5x slower at N = 16 with the octs tile's 4 floats per column).
+  const bool one_block = chunks <= kc;
+  if (!one_block)
+    for (int64_t i = 0; i < rows * ldc; ++i) c[i] = 0.f;
   for (int64_t c0 = 0; c0 < chunks; c0 += kc) {
     const int64_t c1 = imin(chunks, c0 + kc), pairs = (c1 - c0) * 16;
     const uint16_t* xb = x.bf16 + c0 * 16 * ld2;
@@ -270,11 +342,29 @@ template <class Src> void gemm_kernel(const MatrixView& a, const Activations& x,
         w = wbuf;
         ldw = ldw_scratch;
       }
-      micro_rows(rr, w, ldw, xb, ld2, pairs, c + rb * ld, ld, nv);
+      float* cb = one_block ? c : c + rb * ldc;
+      if (one_block)
+        for (int64_t i = 0; i < rr * ldc; ++i) cb[i] = 0.f;
+      if (c1 == chunks) prefetch_out(out, imin(r0 + rb + kOutAhead, a.rows - 1), n);
+      if constexpr (Octs) micro_octs_rows(rr, w, ldw, xb, c1 - c0, cb, ldc, ld / 4);
+      else micro_rows(rr, w, ldw, xb, ld2, pairs, cb, ldc, nv);
+      // The next block's rows up to the distance micro's prefetches keep: otherwise each block
+      // starts with all its rows' first lines missing at once, while the stores below hold the core.
+      if (direct) {
+        const int64_t nr = imin(rb_max, rows - rb - rr);
+        for (int64_t i = 0; i < nr; ++i) {
+          const char* p = reinterpret_cast<const char*>(w + (rr + i) * ldw);
+          for (int64_t b = 0; b < kWeightAhead * 2; b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
+        }
+      }
+      if (c1 == chunks)
+        for (int i = 0; i < rr; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            const float* t = cb + i * ldc + (Octs ? 4 * j : j);
+            out.store(r0 + rb + i, j, Octs ? (t[0] + t[1]) + (t[2] + t[3]) : t[0]);
+          }
     }
   }
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < n; ++j) out.store(r0 + i, j, c[i * ld + j]);
 }
 
 // ---- N > 4, sparse: pairs of kept values times gathered pairs of x rows (skips the zeros) -----
@@ -466,6 +556,21 @@ void stage_rows(const void* x, int64_t n, int64_t cols, int64_t kp, int64_t ld, 
     });
     return;
   }
+  if (layout == XLayout::k_octs_bf16) {
+    // 16 bytes (eight k) of row j to (k / 8) * 8 ld + 8 j.
+    parallel_range(n, 1, [&](int64_t b, int64_t e) {
+      for (int64_t j = b; j < e; ++j)
+        for (int64_t k = 0; k < cols; k += 32) {
+          const __m512i v = load_bf16x32<F32>(row(j), k, imin(32, cols - k));
+          uint16_t* d = buf + (k / 8) * 8 * ld + 8 * j;
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(d), _mm512_castsi512_si128(v));
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 8 * ld), _mm512_extracti32x4_epi32(v, 1));
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 16 * ld), _mm512_extracti32x4_epi32(v, 2));
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 24 * ld), _mm512_extracti32x4_epi32(v, 3));
+        }
+    });
+    return;
+  }
   // k_pairs_bf16: dword (k / 2) * ld + j holds (x[j, k], x[j, k + 1]), dword k / 2 of row j: a
   // transpose of [N, K / 2] dwords, 16 x 16 at a time (missing rows of N as zeros; ld and the
   // zeroed buffer cover whole blocks: ld and K / 2 rounded up to 16 fit).
@@ -498,6 +603,13 @@ bool stage_bf16_avx512(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t l
 inline double density(const MatrixView& a) { return double(a.part(Part::values).bytes) / 2.0 / (double(a.rows) * double(a.cols)); }
 constexpr double kBf16SparseDensity = 0.25;
 
+// The GEMM over a weight source: on groups of eight k up to kOctsMaxN (x in 4-column vectors of
+// N), on pairs of k above it.
+template <class Src> SpmmKernel gemm_for(int64_t n, const char* name) {
+  if (n <= kOctsMaxN) return SpmmKernel{gemm_kernel<Src, true>, XLayout::k_octs_bf16, name, true, 4, octs_workspace};
+  return SpmmKernel{gemm_kernel<Src, false>, XLayout::k_pairs_bf16, name, true, 16};
+}
+
 SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n) {
   if (a.dtype != DType::bf16) return SpmmKernel{};
   const bool gemv = n <= 4;
@@ -512,16 +624,16 @@ SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n) {
   switch (a.format) {
     case Format::dense:
       return gemv ? SpmmKernel{gemv_kernel<DenseRows>, nl, "gemv_dense_bf16_dpbf16_avx512"}
-                  : SpmmKernel{gemm_kernel<DenseRows>, kl, "gemm_dense_bf16_dpbf16_avx512", true, 16};
+                  : gemm_for<DenseRows>(n, "gemm_dense_bf16_dpbf16_avx512");
     case Format::bitmap:
       return gemv ? SpmmKernel{gemv_kernel<MaskRows<false>>, nl, "spmv_bitmap_bf16_dpbf16_avx512"}
-                  : SpmmKernel{gemm_kernel<MaskRows<false>>, kl, "spmm_bitmap_bf16_dpbf16_avx512", true, 16};
+                  : gemm_for<MaskRows<false>>(n, "spmm_bitmap_bf16_dpbf16_avx512");
     case Format::nm:
       if (32 % a.m == 0)
         return gemv ? SpmmKernel{gemv_kernel<MaskRows<true>>, nl, "spmv_nm_bf16_dpbf16_avx512"}
-                    : SpmmKernel{gemm_kernel<MaskRows<true>>, kl, "spmm_nm_bf16_dpbf16_avx512", true, 16};
+                    : gemm_for<MaskRows<true>>(n, "spmm_nm_bf16_dpbf16_avx512");
       return gemv ? SpmmKernel{gemv_kernel<MaskRows<false>>, nl, "spmv_nm_bf16_dpbf16_avx512"}
-                  : SpmmKernel{gemm_kernel<MaskRows<false>>, kl, "spmm_nm_bf16_dpbf16_avx512", true, 16};
+                  : gemm_for<MaskRows<false>>(n, "spmm_nm_bf16_dpbf16_avx512");
     default:
       return SpmmKernel{};
   }
