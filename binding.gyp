@@ -100,6 +100,7 @@
             "native/addon/matrix_binding.cpp",
             "native/cuda/replay/warp_model.cpp",
             "native/cuda/replay/replay.cpp",
+            "native/cuda/replay/replay_slorb.cpp",
             "native/cuda/runtime/gpu_layouts.cpp",
             "native/cuda/runtime/gpu_quant_layouts.cpp",
             "native/test/replay_binding.cpp"

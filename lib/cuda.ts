@@ -14,6 +14,7 @@ import { fmtShape, numel } from './shape.js';
 import { installDeviceHooks } from './device-hooks.js';
 import { chooseGpuFormat } from './gpu-cost-model.js';
 import type { QuantDType, QuantInfo } from './quant.js';
+import { slorbTermArgs } from './slorb.js';
 import { SparseMatrix, type Format } from './sparse-matrix.js';
 import { Tensor } from './tensor.js';
 
@@ -31,7 +32,8 @@ declare module './sparse-matrix.js' {
      * cuBLASLt); float16/bfloat16, or int4 `dense` / `nm` 2:4 (our 4-bit tensor-core kernels, which
      * take float16 or bfloat16 activations; docs/cuda.md "int4 weights"). With `{ format: 'auto', expectedN }` the weight is first
      * repacked (on the host) into the format the GPU rule picks for it (docs/cuda.md), or any named
-     * format. ERR_DEVICE says why when there is no usable GPU.
+     * format. An SLoRB term goes with it (S, its row scales, a general P) and is added on the device
+     * (docs/adapters.md). ERR_DEVICE says why when there is no usable GPU.
      */
     to(device: 'cuda' | `cuda:${number}`, options?: { format?: Format | 'auto'; expectedN?: number }): Promise<DeviceSparseMatrix>;
   }
@@ -169,6 +171,16 @@ export class DeviceTensor {
   toString(): string { return `DeviceTensor(${fmtShape(this.shape)}, ${this.dtype}, ${this.device}${this.disposed ? ', disposed' : ''})`; }
 }
 
+/** What a device weight's SLoRB term is (its tensors live on the device with the weight). */
+export interface DeviceSlorbInfo {
+  groupSize: number;
+  /** S's dtype as uploaded: float32/16, bfloat16, or int8 with row scales. */
+  scalesDtype: DType;
+  rowScales: boolean;
+  /** A general P instead of the group sums. */
+  projection: boolean;
+}
+
 /** A weight uploaded in the GPU layout of its format's kernel (see docs/cuda.md). */
 export class DeviceSparseMatrix {
   readonly format: string;
@@ -176,29 +188,34 @@ export class DeviceSparseMatrix {
   /** float16 / bfloat16, or int4 (then x may be float16 or bfloat16, and `quant` says the grid). */
   readonly dtype: FloatDType | QuantDType;
   readonly quant: QuantInfo | undefined;
+  /** SLoRB's term y += S(Px), added on the device by every product (docs/adapters.md), or undefined. */
+  readonly slorb: DeviceSlorbInfo | undefined;
   readonly device: string;
   readonly deviceId: number;
   #handle: MatrixHandle | null;
 
   /** @internal */
   constructor(handle: MatrixHandle, format: string, shape: readonly [number, number], dtype: FloatDType | QuantDType, deviceId: number,
-    quant?: QuantInfo) {
+    quant?: QuantInfo, slorb?: DeviceSlorbInfo) {
     this.#handle = handle;
     this.format = format;
     this.shape = shape;
     this.dtype = dtype;
     this.quant = quant;
+    this.slorb = slorb;
     this.deviceId = deviceId;
     this.device = `cuda:${deviceId}`;
   }
   /** The implementation the last product ran ('bitmap', 'tiled-csl', 'sp24-mma.sp', 'sp24-cusparselt', 'dense-cublaslt',
-   * 'q4-dense-mma', 'q4-sp24-mma.sp'). */
+   * 'q4-dense-mma', 'q4-sp24-mma.sp'); an SLoRB term runs after it (lastKernelNote says so). */
   lastKernel: string | null = null;
   /** For 2:4 weights: why the last product did not use cuSPARSELt, or how the choice was measured. */
   lastKernelNote = '';
   get rows(): number { return this.shape[0]; }
   get cols(): number { return this.shape[1]; }
   get disposed(): boolean { return this.#handle === null; }
+  /** Device memory held: the parts in the kernel's layout, a cuSPARSELt copy (2:4), the SLoRB term. */
+  get deviceBytes(): number { return native.cudaMatrixBytes(this.handle()); }
   /** What a product with N activation vectors would run now, without running it. */
   selectedKernel(n: number, options: CudaMatmulOptions & { bias?: boolean } = {}): { kernel: string; note: string } {
     return selectedKernelCuda(this, n, options);
@@ -263,13 +280,16 @@ export async function matrixToDevice(m: SparseMatrix, device: string, options: {
   const format = options.format;
   if (format !== undefined && format !== m.format) {  // after the device check: no host work when there is no GPU
     const dense = m.toDense();
+    const slorb = m.slorb;  // the term is the same whatever the format
     m = format === 'auto'
-      ? SparseMatrix.fromDense(dense, { format: 'auto', device: 'cuda', expectedN: options.expectedN })
-      : SparseMatrix.fromDense(dense, { format, ...(format === 'nm' ? { n: 2, m: 4 } : {}) });
+      ? SparseMatrix.fromDense(dense, { format: 'auto', device: 'cuda', expectedN: options.expectedN, slorb })
+      : SparseMatrix.fromDense(dense, { format, ...(format === 'nm' ? { n: 2, m: 4 } : {}), slorb });
   }
+  const t = m.slorb;
   try {
-    const handle = await native.cudaUploadMatrixAsync(id, m.desc());
-    return new DeviceSparseMatrix(handle, m.format, m.shape, m.dtype as FloatDType | QuantDType, id, m.quant);
+    const handle = await native.cudaUploadMatrixAsync(id, m.desc(), t ? slorbTermArgs(t) : null);
+    return new DeviceSparseMatrix(handle, m.format, m.shape, m.dtype as FloatDType | QuantDType, id, m.quant,
+      t && { groupSize: t.groupSize, scalesDtype: t.scales.dtype, rowScales: t.rowScales !== undefined, projection: t.projection !== undefined });
   } catch (e) {
     throw fromNativeError(e, `${m}.to('${device}')`);
   }

@@ -24,6 +24,8 @@ export interface GpuModel {
   libraryComputeEfficiency: number;
   kernelMemEfficiency: number;
   kernelComputeEfficiency: number;
+  /** fp32 CUDA-core peak, flop/s: SLoRB's row dots run there (default 67 TFLOP/s, H100 SXM). */
+  simtFlops?: number;
 }
 
 /** H100 SXM: 3.35 TB/s HBM3 (3.0 used, as in bench:gpu), 989 TFLOP/s dense fp16. */
@@ -39,6 +41,42 @@ export const H100_MODEL: GpuModel = {
 /** The sparsity windows of step 1. */
 export const GPU_AUTO_WINDOWS = { bitmapMinSparsity: 0.4, tiledCslMinSparsity: 0.8 } as const;
 
+/**
+ * An SLoRB term on the device (docs/adapters.md): k, bytes per element of S (2 for bf16, 1 for int8
+ * codes), of its row scales (int8 S) and of a general P.
+ */
+export interface GpuSlorbTerm {
+  groupSize: number;
+  scaleBytes: number;
+  rowScaleBytes?: number;
+  projectionBytes?: number;
+}
+
+/** A weight's statistics plus, when it carries one, its SLoRB term. */
+export type GpuWeightStats = WeightStats & { slorb?: GpuSlorbTerm };
+
+/**
+ * Bytes SLoRB's kernels move per product with N tokens: S (and its row scales), P when general, x
+ * read again for the group sums, the fp32 group sums written and read, and the fp32 partial read
+ * and written by slorb_add.
+ */
+export function gpuSlorbBytes(rows: number, cols: number, n: number, t: GpuSlorbTerm): number {
+  const G = cols / t.groupSize;
+  return rows * G * t.scaleBytes + rows * (t.rowScaleBytes ?? 0) + G * cols * (t.projectionBytes ?? 0) + 2 * n * cols + 8 * n * G + 8 * n * rows;
+}
+
+/**
+ * Predicted seconds of SLoRB's kernels (launch_slorb_group_sums / _project, launch_slorb_add): they
+ * run after the product, so their time adds to it. A roofline over gpuSlorbBytes at our kernels'
+ * bandwidth share, and the row dots' 2·M·(K/k)·N flops (plus P's 2·(K/k)·K·N) on CUDA cores.
+ */
+export function predictGpuSlorbSeconds(rows: number, cols: number, n: number, t: GpuSlorbTerm, model: GpuModel = H100_MODEL): number {
+  const G = cols / t.groupSize;
+  const mem = gpuSlorbBytes(rows, cols, n, t) / (model.bandwidth * model.kernelMemEfficiency);
+  const flops = 2 * n * G * (rows + (t.projectionBytes ? cols : 0));
+  return Math.max(mem, flops / ((model.simtFlops ?? 67e12) * model.kernelComputeEfficiency));
+}
+
 /** Bytes of the weight in each GPU layout (16-bit values; docs/cuda.md "GPU layouts"). */
 export function gpuFormatBytes(format: GpuFormat, w: WeightStats): number {
   const el = w.rows * w.cols;
@@ -50,14 +88,18 @@ export function gpuFormatBytes(format: GpuFormat, w: WeightStats): number {
   }
 }
 
-/** Predicted seconds of one product with N activation vectors (fp16, N padded to the mma's 8). */
-export function predictGpuSeconds(format: GpuFormat, w: WeightStats, n: number, model: GpuModel = H100_MODEL): number {
-  const library = format === 'dense' || format === 'nm';  // nm: cuSPARSELt or ours, whichever is faster
+/**
+ * Predicted seconds of one product with N activation vectors (fp16, N padded to the mma's 8), plus
+ * SLoRB's kernels when the weight carries a term (then 2:4 runs on our kernel: cuSPARSELt has no
+ * epilogue for it).
+ */
+export function predictGpuSeconds(format: GpuFormat, w: GpuWeightStats, n: number, model: GpuModel = H100_MODEL): number {
+  const library = format === 'dense' || (format === 'nm' && !w.slorb);  // nm: cuSPARSELt or ours, whichever is faster
   const bytes = gpuFormatBytes(format, w) + 2 * n * (w.rows + w.cols);
   const mem = bytes / (model.bandwidth * (library ? model.libraryMemEfficiency : model.kernelMemEfficiency));
   const flops = (2 * w.rows * w.cols * Math.ceil(n / 8) * 8) / (format === 'nm' ? 2 : 1);
   const compute = flops / (model.tensorFlops * (library ? model.libraryComputeEfficiency : model.kernelComputeEfficiency));
-  return Math.max(mem, compute);
+  return Math.max(mem, compute) + (w.slorb ? predictGpuSlorbSeconds(w.rows, w.cols, n, w.slorb, model) : 0);
 }
 
 export interface GpuFormatChoice {
@@ -71,7 +113,7 @@ export interface GpuFormatChoice {
 }
 
 /** Step 1 then step 2 (see the top of this file). */
-export function chooseGpuFormat(w: WeightStats, n = 1, model: GpuModel = H100_MODEL): GpuFormatChoice {
+export function chooseGpuFormat(w: GpuWeightStats, n = 1, model: GpuModel = H100_MODEL): GpuFormatChoice {
   const el = w.rows * w.cols;
   const sparsity = el === 0 ? 0 : 1 - w.nnz / el;
   const is24 = w.nm?.n === 2 && w.nm.m === 4;
@@ -102,6 +144,8 @@ export interface GpuInt4Weight {
   cols: number;
   groupSize: number;
   symmetric: boolean;
+  /** An SLoRB term carried with it. */
+  slorb?: GpuSlorbTerm;
 }
 
 /**
@@ -126,5 +170,6 @@ export function predictGpuInt4Seconds(w: GpuInt4Weight, n: number, model: GpuMod
   const bytes = gpuInt4Bytes(w) + 2 * n * (w.rows + w.cols);
   const mem = bytes / (model.bandwidth * model.kernelMemEfficiency);
   const flops = (2 * w.rows * w.cols * Math.ceil(n / 8) * 8) / (w.format === 'nm' ? 2 : 1);
-  return Math.max(mem, flops / (model.tensorFlops * model.kernelComputeEfficiency));
+  return Math.max(mem, flops / (model.tensorFlops * model.kernelComputeEfficiency)) +
+    (w.slorb ? predictGpuSlorbSeconds(w.rows, w.cols, n, w.slorb, model) : 0);
 }

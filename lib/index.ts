@@ -7,12 +7,13 @@ export {
 } from './quant.js';
 export { spmm, linear, selectedKernel, type MatmulOptions, type Activations, ACTIVATIONS, type Weight, type SpmmFn, type LinearFn } from './ops.js';
 export {
-  devices, gpuStatus, deviceMemory, DeviceTensor, DeviceSparseMatrix, type DeviceInfo, type DeviceList, type GpuStatus,
+  devices, gpuStatus, deviceMemory, DeviceTensor, DeviceSparseMatrix, type DeviceInfo, type DeviceSlorbInfo, type DeviceList, type GpuStatus,
   type GpuBackend,
 } from './cuda.js';
 export {
   chooseGpuFormat, predictGpuSeconds, gpuFormatBytes, H100_MODEL, GPU_AUTO_WINDOWS, type GpuModel, type GpuFormat,
-  type GpuFormatChoice, gpuInt4Bytes, predictGpuInt4Seconds, type GpuInt4Weight,
+  type GpuFormatChoice, gpuInt4Bytes, predictGpuInt4Seconds, type GpuInt4Weight, gpuSlorbBytes, predictGpuSlorbSeconds,
+  type GpuSlorbTerm, type GpuWeightStats,
 } from './gpu-cost-model.js';
 export { setNumThreads, getNumThreads, cpuInfo, setIsa, type Isa, type CpuInfo } from './runtime.js';
 export { DTYPES, FLOAT_DTYPES, type DType, type FloatDType, type TypedArray } from './dtype.js';

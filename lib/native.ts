@@ -212,8 +212,11 @@ export interface NativeAddon {
   cudaAlloc(device: number, bytes: number): DeviceHandle;
   cudaFree(h: DeviceHandle): void;
   cudaCopyAsync(h: DeviceHandle, host: Buf, toDevice: boolean): Promise<void>;
-  cudaUploadMatrixAsync(device: number, m: MatrixDesc): Promise<MatrixHandle>;
+  /** With `slorb` (lib/slorb.ts slorbTermArgs), the weight's SLoRB term is uploaded with it. */
+  cudaUploadMatrixAsync(device: number, m: MatrixDesc, slorb?: object | null): Promise<MatrixHandle>;
   cudaReleaseMatrix(h: MatrixHandle): void;
+  /** Device bytes a weight holds: its parts, any cuSPARSELt copy, its SLoRB term. */
+  cudaMatrixBytes(h: MatrixHandle): number;
   /** y = x * Wᵀ (+ bias) on the device; resolves with the implementation that ran. */
   cudaSpmmAsync(m: MatrixHandle, x: DeviceHandle, n: number, outDtype: DType, y: DeviceHandle, splitK: number,
                 options: CudaSpmmOptions): Promise<CudaRun>;

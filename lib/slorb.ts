@@ -4,7 +4,8 @@
  * consecutive inputs (or is a general matrix), S [M, K/k] holds one scale per row and group. A
  * SparseMatrix carries the term (`slorb` option), saves and loads it, and linear()/spmm() add it.
  */
-import { describe, isFloatDType, type FloatDType } from './dtype.js';
+import { bytesPerElement, describe, isFloatDType, type FloatDType } from './dtype.js';
+import type { GpuSlorbTerm } from './gpu-cost-model.js';
 import { ArgumentError, DTypeError, NumericError, ShapeError } from './errors.js';
 import { fmtShape } from './shape.js';
 import { Tensor, checkTensor } from './tensor.js';
@@ -204,14 +205,30 @@ export interface SlorbLayout {
   outRowStride: number;
 }
 
+/** What the GPU cost model needs of a term: k and the bytes per element of S, its row scales, P. */
+export function slorbCost(term: SlorbTerm): GpuSlorbTerm {
+  return {
+    groupSize: term.groupSize, scaleBytes: bytesPerElement(term.scales.dtype),
+    ...(term.rowScales ? { rowScaleBytes: bytesPerElement(term.rowScales.dtype) } : {}),
+    ...(term.projection ? { projectionBytes: bytesPerElement(term.projection.dtype) } : {}),
+  };
+}
+
+/** The term's tensors as the native layer takes them (the CPU call below, the GPU upload, its replay). */
+export function slorbTermArgs(term: SlorbTerm) {
+  return {
+    groupSize: term.groupSize,
+    scales: term.scales.toTypedArray(), scalesDtype: term.scales.dtype,
+    rowScales: term.rowScales ? term.rowScales.toTypedArray() : null, rowScalesDtype: term.rowScales?.dtype ?? 'float32',
+    proj: term.projection ? term.projection.toTypedArray() : null, projDtype: term.projection?.dtype ?? 'float32',
+  };
+}
+
 /** The native call that adds S(Px) to `base` (float32, from the sparse kernel) into `out`. */
 export function slorbCall(term: SlorbTerm, rows: number, cols: number, x: ArrayBufferView, xDtype: FloatDType, layout: SlorbLayout,
                           base: Float32Array, out: ArrayBufferView, outDtype: FloatDType) {
   return {
-    rows, cols, groups: cols / term.groupSize, groupSize: term.groupSize, n: layout.n,
-    scales: term.scales.toTypedArray(), scalesDtype: term.scales.dtype,
-    rowScales: term.rowScales ? term.rowScales.toTypedArray() : null, rowScalesDtype: term.rowScales?.dtype ?? 'float32',
-    proj: term.projection ? term.projection.toTypedArray() : null, projDtype: term.projection?.dtype ?? 'float32',
+    ...slorbTermArgs(term), rows, cols, groups: cols / term.groupSize, n: layout.n,
     x, xDtype, xTokStride: layout.xTokStride, xFeatStride: layout.xFeatStride,
     base, out, outDtype, outTokStride: layout.outTokStride, outRowStride: layout.outRowStride,
   };

@@ -5,7 +5,7 @@ import { checkMatrixShape, fmtShape } from './shape.js';
 import { Tensor, checkTensor } from './tensor.js';
 import { chooseFormat, weightStats } from './cost-model.js';
 import { deviceHooks } from './device-hooks.js';
-import { checkSlorb, type SlorbTerm } from './slorb.js';
+import { checkSlorb, slorbCost, type SlorbTerm } from './slorb.js';
 import {
   checkQuantGrid, checkQuantShape, checkQuantize, denseDType, isQuantDType, quantDType,
   type QuantDType, type QuantGrid, type QuantInfo, type QuantizeOptions,
@@ -276,7 +276,6 @@ export class SparseMatrix {
     try {
       this.live();
       if (typeof options !== 'object' || options === null) throw new ArgumentError('options: expected an object');
-      if (this.slorb) throw new ArgumentError("this matrix carries an SLoRB term, which the GPU kernels do not apply yet (docs/adapters.md)");
       return deviceHooks(`${this}.to('${device}')`).matrixTo(this, device, options);
     } catch (e) {
       return Promise.reject(e);
@@ -362,7 +361,8 @@ function checkMask(m: FromDenseOptions['mask'], rows: number, cols: number, shap
   throw new ArgumentError(`options.mask: expected a uint8 Tensor or a Uint8Array, got ${describe(m)}`);
 }
 
-function autoFormat(tensor: Tensor, rows: number, cols: number, dtype: FloatDType, mask: Uint8Array | null, options: FromDenseOptions) {
+function autoFormat(tensor: Tensor, rows: number, cols: number, dtype: FloatDType, mask: Uint8Array | null, options: FromDenseOptions,
+                    slorb: SlorbTerm | undefined) {
   const expectedN = options.expectedN ?? 1;
   if (!Number.isSafeInteger(expectedN) || expectedN < 1)
     throw new ArgumentError(`options.expectedN: expected a positive integer, got ${String(options.expectedN)}`);
@@ -374,7 +374,10 @@ function autoFormat(tensor: Tensor, rows: number, cols: number, dtype: FloatDTyp
     throw new DTypeError("tensor.dtype: GPU weights are float16 or bfloat16; convert with tensor.to('float16') first");
   const stats = weightStats(tensor.toTypedArray() as Float32Array | Uint16Array, rows, cols, dtype, mask);
   if (options.activations !== undefined) stats.activations = checkFloatDType(options.activations, 'options.activations');
-  const c = device === 'cuda' ? deviceHooks("options.device 'cuda'").chooseFormat(stats, expectedN) : chooseFormat(stats, expectedN);
+  // On the GPU a term adds its own kernels' time, and keeps 2:4 off cuSPARSELt (lib/gpu-cost-model.ts).
+  const c = device === 'cuda'
+    ? deviceHooks("options.device 'cuda'").chooseFormat(slorb ? Object.assign(stats, { slorb: slorbCost(slorb) }) : stats, expectedN)
+    : chooseFormat(stats, expectedN);
   return { format: c.format as Format, n: c.n, m: c.m };
 }
 
@@ -384,10 +387,11 @@ function prepareFromDense(tensor: Tensor, options: FromDenseOptions) {
   const [rows, cols] = checkMatrixShape(tensor.shape, 'tensor');
   const dtype = checkFloatDType(tensor.dtype, 'tensor.dtype');
   const mask = checkMask(options.mask, rows, cols, tensor.shape);
+  const slorb = options.slorb === undefined ? undefined : checkSlorb(options.slorb, rows, cols, 'options.slorb');
   let format: Format;
   let n: number | undefined, m: number | undefined;
   if (options.format === 'auto') {
-    const choice = autoFormat(tensor, rows, cols, dtype, mask, options);
+    const choice = autoFormat(tensor, rows, cols, dtype, mask, options, slorb);
     format = choice.format;
     ({ n, m } = choice);
   } else {
@@ -398,7 +402,6 @@ function prepareFromDense(tensor: Tensor, options: FromDenseOptions) {
     throw new DTypeError("tensor.dtype: tiled-csl stores 16-bit values; convert with tensor.to('float16') or to('bfloat16') first");
   if (options.prune !== undefined && options.prune !== false && options.prune !== 'magnitude')
     throw new ArgumentError(`options.prune: expected 'magnitude' or false, got ${JSON.stringify(options.prune)}`);
-  const slorb = options.slorb === undefined ? undefined : checkSlorb(options.slorb, rows, cols, 'options.slorb');
   const opt: PackOptionsNative = { format, n, m, mask, prune: options.prune === 'magnitude' };
   let quant: QuantInfo | undefined;
   if (options.quantize !== undefined && options.quant !== undefined)

@@ -76,6 +76,7 @@ set(SPARSEKIT_CUDA_SOURCES
 set(SPARSEKIT_CUDA_REPLAY_SOURCES
   native/cuda/replay/warp_model.cpp
   native/cuda/replay/replay.cpp
+  native/cuda/replay/replay_slorb.cpp
   native/cuda/runtime/gpu_layouts.cpp
   native/cuda/runtime/gpu_quant_layouts.cpp
 )

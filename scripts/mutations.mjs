@@ -626,8 +626,8 @@ export default [
   },
   {
     id: 'slorb-native-out-copy', area: 'adapters', file: 'native/solvers/slorb.cpp',
-    from: 'if (a.out != static_cast<void*>(a.base) || a.out_dtype != DType::f32)', to: 'if (a.out_dtype == DType::f32)', tests: SLORB,
-    why: 'the condition of the final conversion inverted: past the row-dots path (N > 32 on AVX-512, N >= 4 elsewhere), 16-bit outputs of a layer with an SLoRB term are never written',
+    from: 'const bool convert = a.out != static_cast<void*>(a.base) || a.out_dtype != DType::f32;', to: 'const bool convert = a.out_dtype == DType::f32;', tests: SLORB,
+    why: 'the condition of the final conversion inverted: in the panels (N = 8..32 on AVX-512) and the blocked GEMM (N > 32, N >= 4 elsewhere), 16-bit outputs of a layer with an SLoRB term are never written',
   },
   {
     id: 'slorb-int8-row-scale', area: 'adapters', file: 'native/solvers/slorb.cpp',
@@ -643,6 +643,23 @@ export default [
     id: 'slorb-dots-odd-row', area: 'adapters', file: 'native/solvers/slorb_avx512.cpp',
     from: 'if (r < r1) tokens<T, 1>', to: 'if (false) tokens<T, 1>', tests: SLORB,
     why: 'the row dots (2 rows per block) leave the last row of an odd slice without its term',
+  },
+  {
+    id: 'slorb-panels-transpose', area: 'adapters', file: 'native/solvers/slorb_avx512.cpp',
+    from: 'r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);', to: 'r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);', tests: SLORB,
+    why: "the panels' 16x16 transpose repeats the low 128-bit lanes: tokens 8..15 get the dots of tokens 0..7",
+  },
+  {
+    id: 'slorb-gpu-group-sum', area: 'adapters', file: 'native/cuda/kernels/slorb_index.h',
+    from: 'for (int64_t j = 0; j < k; ++j) s += load(base + j);', to: 'for (int64_t j = 0; j + 1 < k; ++j) s += load(base + j);',
+    tests: ['test/slorb-gpu-replay.test.ts'],
+    why: "slorb_group_sums (GPU) leaves each group's last input out of P·x",
+  },
+  {
+    id: 'slorb-gpu-add-row', area: 'adapters', file: 'native/cuda/kernels/slorb_index.h',
+    from: 'for (int64_t i = lane; i < G; i += 32) acc += s(r * G + i) * g(t * G + i);', to: 'for (int64_t i = lane; i < G; i += 32) acc += s(r * G + i) * g(i);',
+    tests: ['test/slorb-gpu-replay.test.ts'],
+    why: "slorb_add (GPU) multiplies every token's row by the first token's group sums",
   },
   {
     id: 'slorb-quantize-stored-scale', area: 'adapters', file: 'lib/slorb.ts',

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   DTypeError, GPU_AUTO_WINDOWS, H100_MODEL, SparseMatrix, Tensor, chooseGpuFormat, devices, gpuFormatBytes, gpuInt4Bytes,
-  predictGpuInt4Seconds, predictGpuSeconds,
+  predictGpuInt4Seconds, predictGpuSeconds, gpuSlorbBytes, predictGpuSlorbSeconds,
   type WeightStats,
 } from '../lib/index.js';
 
@@ -122,5 +122,32 @@ describe('GPU cost model: int4 weights', () => {
     expect(d4).toBeLessThan(0.35 * dense16);
     // At large N the tensor cores bound it: 2:4 halves the flops.
     expect(predictGpuInt4Seconds({ ...shape, format: 'nm' }, 4096)).toBeLessThan(predictGpuInt4Seconds({ ...shape, format: 'dense' }, 4096));
+  });
+});
+
+describe('GPU cost model: an SLoRB term', () => {
+  const k16 = { groupSize: 16, scaleBytes: 2 };
+  it('counts the bytes of its two kernels: S, row scales, P, x again, g, the fp32 partial', () => {
+    const G = 4096 / 16;
+    expect(gpuSlorbBytes(4096, 4096, 1, k16)).toBe(4096 * G * 2 + 2 * 4096 + 8 * G + 8 * 4096);
+    expect(gpuSlorbBytes(4096, 4096, 1, { groupSize: 16, scaleBytes: 1, rowScaleBytes: 4 }))
+      .toBe(4096 * G + 4 * 4096 + 2 * 4096 + 8 * G + 8 * 4096);
+    expect(gpuSlorbBytes(100, 64, 3, { groupSize: 16, scaleBytes: 4, projectionBytes: 2 })).toBe(100 * 4 * 4 + 4 * 64 * 2 + 2 * 3 * 64 + 8 * 3 * 4 + 8 * 3 * 100);
+  });
+
+  it('adds its time to every candidate and prices 2:4 on our kernel (no cuSPARSELt epilogue for it)', () => {
+    const w = llm(0.5, { n: 2, m: 4 });
+    const term = predictGpuSlorbSeconds(4096, 4096, 1, k16);
+    // decode: bf16 S is 1/16 of the dense weight's elements, so about 1/8 of 2:4's bytes at kernel bandwidth
+    expect(term).toBeCloseTo(gpuSlorbBytes(4096, 4096, 1, k16) / (H100_MODEL.bandwidth * H100_MODEL.kernelMemEfficiency), 12);
+    expect(predictGpuSeconds('dense', { ...w, slorb: k16 }, 1)).toBeCloseTo(predictGpuSeconds('dense', w, 1) + term, 12);
+    expect(predictGpuSeconds('bitmap', { ...w, slorb: k16 }, 1)).toBeCloseTo(predictGpuSeconds('bitmap', w, 1) + term, 12);
+    expect(predictGpuSeconds('nm', { ...w, slorb: k16 }, 1)).toBeGreaterThan(predictGpuSeconds('nm', w, 1) + term);
+    expect(predictGpuInt4Seconds({ format: 'nm', rows: 4096, cols: 4096, groupSize: 128, symmetric: true, slorb: k16 }, 1))
+      .toBeCloseTo(predictGpuInt4Seconds({ format: 'nm', rows: 4096, cols: 4096, groupSize: 128, symmetric: true }, 1) + term, 12);
+    // at large N the row dots' flops on CUDA cores dominate
+    expect(predictGpuSlorbSeconds(4096, 4096, 4096, k16)).toBeCloseTo(2 * 4096 * 256 * 4096 / (67e12 * H100_MODEL.kernelComputeEfficiency), 12);
+    const c = chooseGpuFormat({ ...w, slorb: k16 }, 1);
+    expect(c.predictedSeconds).toBeCloseTo(c.candidates[c.format]!, 12);
   });
 });

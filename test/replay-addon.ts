@@ -8,7 +8,9 @@ export interface ReplayAddon {
   cudaReplay(m: MatrixDesc, x: Uint16Array, n: number, kernel: 'tiled-csl' | 'bitmap' | 'sp24' | 'sp24-k32' | 'q4-dense' | 'q4-sp24',
     splitK: number, bn: number, outDtype?: 'float32' | 'float16' | 'bfloat16',
     /** int4 kernels: the activations' dtype; mutation: a deliberately wrong GPU layout (tests only). */
-    options?: { xDtype?: 'float16' | 'bfloat16' | 'float32'; mutation?: number }): Float32Array;
+    options?: { xDtype?: 'float16' | 'bfloat16' | 'float32'; mutation?: number;
+      /** The launcher's epilogue: the weight's SLoRB term (lib/slorb.ts slorbTermArgs) and a bias [M]. */
+      slorb?: object | null; bias?: ArrayBufferView; biasDtype?: 'float32' | 'float16' | 'bfloat16' }): Float32Array;
 }
 
 export const replayAddon: ReplayAddon = loadAddon<ReplayAddon>(packageRoot(), 'sparsekit_test');

@@ -1,7 +1,9 @@
 // SLoRB's CPU term at every S dtype (float32, float16, bfloat16, int8 with float32/float16 row
 // scales) against the float64 reference, on shapes that reach every branch of the row-dots kernel:
 // odd row counts (its 2-row blocks), G not a multiple of 16 (the masked tail), N = 1..9 (token
-// blocks of 8 and each remainder), N = 33 (past kSlorbDotTokens: the blocked-GEMM path), linear
+// blocks of 8 and each remainder; from 8 on in spmm's layout only), N = 8..32 in linear's layout
+// (the 16-row panels with tokens in the lanes; G past their 256-scale chunk), N = 33 (past
+// kSlorbDotTokens: the blocked-GEMM path), linear
 // and spmm layouts, every output dtype. Also slorb.quantize against a float64 re-implementation,
 // the int8 term on disk, and its typed errors.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -38,7 +40,8 @@ function randMask(n: number, density: number, seed: number): Uint8Array {
 
 describe('SLoRB term: every S dtype, odd shapes, N across the kernel paths', () => {
   // [M, K, k]: G = 37 (two full 16-steps and a tail of 5), G = 16 exactly, G = 1.
-  for (const [M, K, k] of [[23, 111, 3], [9, 256, 16], [6, 5, 5]] as const)
+  // [40, 600, 2]: G = 300, past the panels' 256-scale chunk, two 16-row panels and a tail of 8.
+  for (const [M, K, k] of [[23, 111, 3], [9, 256, 16], [6, 5, 5], [40, 600, 2]] as const)
     for (const kind of KINDS) {
       it(`S ${kind} [${M}, ${K}] k=${k}`, () => {
         const w = Tensor.randn([M, K], { seed: M * K, dtype: 'bfloat16' });
@@ -48,7 +51,8 @@ describe('SLoRB term: every S dtype, odd shapes, N across the kernel paths', () 
         const term = termOf(slorb.init(w, mask, { groupSize: k, init: 'xavier', seed: 9 }), kind, k);
         const sm = SparseMatrix.fromParts('bitmap', { shape: [M, K], dtype: 'bfloat16', parts: sm0.parts(), slorb: term });
         const s = dequant(term);
-        for (const N of [1, 2, 3, 7, 8, 9, 33]) {
+        // 8..32 in linear's layout: the panels (spmm's layout keeps the row dots); 33: the blocked GEMM.
+        for (const N of [1, 2, 3, 7, 8, 9, 12, 16, 17, 32, 33]) {
           const x = Tensor.randn([N, K], { seed: N + 40, dtype: 'bfloat16' });
           const xv = valuesOf(x);
           const { y, mag } = linearRef(wm, s, null, xv, M, K, N, k, null);

@@ -26,6 +26,21 @@ bool get_matrix(Napi::Env env, const Napi::Value& v, MatrixView* a, std::vector<
 // SLoRB term arguments (slorb_binding.cpp): every buffer checked against the shapes and strides;
 // what keeps them alive is appended to `keep`. Throws and returns false on bad input.
 bool get_slorb(Napi::Env env, const Napi::Value& v, SlorbArgs* a, std::vector<Napi::Value>* keep);
+// A SLoRB term as a weight carries it (the GPU upload and its CPU replay; slorb_binding.cpp): the
+// object { groupSize, scales, scalesDtype, rowScales?, rowScalesDtype, proj?, projDtype } with
+// every buffer checked to hold its shape for a [rows, cols] weight; `bytes` is exactly that shape's
+// size. Null / undefined is no term (group 0). Throws and returns false on bad input.
+struct SlorbTermArgs {
+  struct Buf {
+    const void* data = nullptr;
+    size_t bytes = 0;
+    DType dtype = DType::f32;
+    bool present = false;  // given (data may be null when it holds no element)
+  };
+  int64_t group = 0;
+  Buf scales, row_scales, proj;
+};
+bool get_slorb_term(Napi::Env env, const Napi::Value& v, int64_t rows, int64_t cols, SlorbTermArgs* t, std::vector<Napi::Value>* keep);
 // Moves a packed matrix into native-owned storage: { handle, partBytes, nnz } (matrix_binding.cpp).
 Napi::Value wrap_packed(Napi::Env env, PackedMatrix&& pm);
 // A descriptor's `quant`: undefined / null (float values) or { bits, groupSize, symmetric }

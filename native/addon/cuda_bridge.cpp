@@ -256,7 +256,8 @@ Napi::Value CudaCopyAsync(const Napi::CallbackInfo& info) {
   }, nullptr, {info[0], info[1]}, [pins](Napi::Env env) { pins->unpin(env); });
 }
 
-// cudaUploadMatrixAsync(device, desc) -> Promise<handle>
+// cudaUploadMatrixAsync(device, desc, slorb?) -> Promise<handle>; slorb: the weight's SLoRB term
+// ({ groupSize, scales, scalesDtype, rowScales?, rowScalesDtype, proj?, projDtype }), uploaded with it.
 Napi::Value CudaUploadMatrixAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const SkCudaApi* api = api_or_throw(env);
@@ -264,7 +265,8 @@ Napi::Value CudaUploadMatrixAsync(const Napi::CallbackInfo& info) {
   const int device = info[0].As<Napi::Number>().Int32Value();
   MatrixView a;
   std::vector<Napi::Value> keep;
-  if (!get_matrix(env, info[1], &a, &keep)) return env.Undefined();
+  SlorbTermArgs term;
+  if (!get_matrix(env, info[1], &a, &keep) || !get_slorb_term(env, info[2], a.rows, a.cols, &term, &keep)) return env.Undefined();
   SkMatrixDesc d{};
   d.format = int(a.format);
   d.dtype = int(a.dtype);
@@ -277,6 +279,16 @@ Napi::Value CudaUploadMatrixAsync(const Napi::CallbackInfo& info) {
   d.quant_bits = a.quant.bits;
   d.quant_group = a.quant.group;
   d.quant_asym = a.quant.asym ? 1 : 0;
+  d.slorb_group = term.group;
+  d.slorb_scales = term.scales.data;
+  d.slorb_scales_bytes = term.scales.bytes;
+  d.slorb_scales_dtype = int(term.scales.dtype);
+  d.slorb_row_scales = term.row_scales.data;
+  d.slorb_row_scales_bytes = term.row_scales.bytes;
+  d.slorb_row_scales_dtype = term.row_scales.present ? int(term.row_scales.dtype) : -1;
+  d.slorb_proj = term.proj.data;
+  d.slorb_proj_bytes = term.proj.bytes;
+  d.slorb_proj_dtype = term.proj.present ? int(term.proj.dtype) : -1;
   struct Uploaded {
     void* handle = nullptr;
     uint64_t bytes = 0;
@@ -294,6 +306,12 @@ Napi::Value CudaUploadMatrixAsync(const Napi::CallbackInfo& info) {
     m->bytes = out->bytes;
     return Napi::External<DeviceMat>::New(env, m, [](Napi::Env env, DeviceMat* m) { finalize_object(env, m); });
   }, keep);
+}
+
+// cudaMatrixBytes(handle) -> the device memory the weight holds (its parts, any cuSPARSELt copy, its SLoRB term)
+Napi::Value CudaMatrixBytes(const Napi::CallbackInfo& info) {
+  DeviceMat* m = unwrap<DeviceMat>(info.Env(), info[0], "weight");
+  return m ? Napi::Value(Napi::Number::New(info.Env(), double(m->bytes))) : info.Env().Undefined();
 }
 
 Napi::Value CudaReleaseMatrix(const Napi::CallbackInfo& info) {
@@ -448,6 +466,7 @@ void register_cuda(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaCopyAsync", Napi::Function::New(env, CudaCopyAsync));
   exports.Set("cudaUploadMatrixAsync", Napi::Function::New(env, CudaUploadMatrixAsync));
   exports.Set("cudaReleaseMatrix", Napi::Function::New(env, CudaReleaseMatrix));
+  exports.Set("cudaMatrixBytes", Napi::Function::New(env, CudaMatrixBytes));
   exports.Set("cudaSpmmAsync", Napi::Function::New(env, CudaSpmmAsync));
   exports.Set("cudaBenchAsync", Napi::Function::New(env, CudaBenchAsync));
   exports.Set("cudaSelectedKernel", Napi::Function::New(env, CudaSelectedKernel));

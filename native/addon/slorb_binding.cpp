@@ -50,7 +50,7 @@ bool buffer_field(Napi::Env env, const Napi::Object& o, const char* key, DType t
     return bad(env, ErrorCode::shape, std::string(key) + " holds " + std::to_string(b.bytes / dtype_size(t)) + " values, needs " +
                                           std::to_string(elements));
   *out = b.data;
-  keep->push_back(v);
+  if (keep) keep->push_back(v);
   return true;
 }
 
@@ -94,6 +94,31 @@ bool get_slorb(Napi::Env env, const Napi::Value& v, SlorbArgs* args, std::vector
         !buffer_field(env, o, "proj", a.proj_dtype, uint64_t(a.groups * a.cols), &a.proj, keep))
       return false;
   }
+  return true;
+}
+
+bool get_slorb_term(Napi::Env env, const Napi::Value& v, int64_t rows, int64_t cols, SlorbTermArgs* t, std::vector<Napi::Value>* keep) {
+  *t = SlorbTermArgs{};
+  if (v.IsNull() || v.IsUndefined()) return true;
+  if (!v.IsObject()) return bad(env, ErrorCode::argument, "expected a term object");
+  Napi::Object o = v.As<Napi::Object>();
+  if (!int_field(env, o, "groupSize", 1, &t->group)) return false;
+  if (cols % t->group != 0)
+    return bad(env, ErrorCode::shape, "groupSize " + std::to_string(t->group) + " does not divide the " + std::to_string(cols) + " columns");
+  const uint64_t G = uint64_t(cols / t->group);
+  const auto field = [&](const char* key, const char* dtype_key, bool int8_too, uint64_t elements, SlorbTermArgs::Buf* b) {
+    if (!dtype_field(env, o, dtype_key, &b->dtype, int8_too) || !buffer_field(env, o, key, b->dtype, elements, &b->data, keep)) return false;
+    b->bytes = size_t(elements) * dtype_size(b->dtype);
+    b->present = true;
+    return true;
+  };
+  if (!field("scales", "scalesDtype", true, uint64_t(rows) * G, &t->scales)) return false;
+  Napi::Value rs = o.Get("rowScales");
+  const bool has_rs = !rs.IsNull() && !rs.IsUndefined();
+  if (has_rs != (t->scales.dtype == DType::i8)) return bad(env, ErrorCode::argument, "rowScales must be given exactly when scales are int8");
+  if (has_rs && !field("rowScales", "rowScalesDtype", false, uint64_t(rows), &t->row_scales)) return false;
+  Napi::Value p = o.Get("proj");
+  if (!p.IsNull() && !p.IsUndefined() && !field("proj", "projDtype", false, G * uint64_t(cols), &t->proj)) return false;
   return true;
 }
 

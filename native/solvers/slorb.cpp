@@ -80,6 +80,13 @@ Status SlorbTerm::prepare(const SlorbArgs& a) {
     }
   }
   vec_ = active_isa() == Isa::avx512 && a.n <= kSlorbDotTokens ? slorb_dots_avx512() : nullptr;
+  panels_ = vec_ && a.n >= kSlorbPanelTokens && a.out_row_stride == 1 ? slorb_panels_avx512() : nullptr;
+  if (panels_) {
+    const int64_t NP = (a.n + 15) / 16 * 16;
+    gT_.assign(size_t(G * NP), 0.0f);
+    for (int64_t t = 0; t < a.n; t++)
+      for (int64_t i = 0; i < G; i++) gT_[size_t(i * NP + t)] = g_[size_t(t * G + i)];
+  }
   gemm_ = !vec_ && a.n >= kSlorbGemmTokens && (a.out_row_stride == 1 || a.out_tok_stride == 1);
   return Status::Ok();
 }
@@ -88,6 +95,8 @@ void SlorbTerm::add_rows(int64_t r0, int64_t r1) const {
   const SlorbArgs& a = a_;
   if (r1 <= r0 || a.n == 0) return;
   const int64_t G = a.groups, R = r1 - r0;
+  // The paths that add into base in place must then write the output (unless it is base itself).
+  const bool convert = a.out != static_cast<void*>(a.base) || a.out_dtype != DType::f32;
   thread_local std::vector<float> buf;
   if (gemm_) {
     // From a few tokens on, S[r0:r1]·g is a small GEMM (serial inside a pool task): S's rows go to
@@ -113,12 +122,26 @@ void SlorbTerm::add_rows(int64_t r0, int64_t r1) const {
       ga.m = R; ga.n = a.n; ga.a = s; ga.lda = G; ga.b = g_.data(); ga.c = a.base + r0 * a.out_row_stride; ga.ldc = a.out_row_stride;
     }
     gemm(ga);
-    if (a.out != static_cast<void*>(a.base) || a.out_dtype != DType::f32)
+    if (convert)
       for (int64_t r = r0; r < r1; r++)
         for (int64_t t = 0; t < a.n; t++) {
           const int64_t o = t * a.out_tok_stride + r * a.out_row_stride;
           put(a.out, a.out_dtype, o, a.base[o]);
         }
+    return;
+  }
+  if (panels_) {  // dots token-major, so this loop runs along the output's unit stride and vectorizes
+    if (buf.size() < size_t(R * (a.n + 1))) buf.resize(size_t(R * (a.n + 1)));
+    float* rs = buf.data() + R * a.n;
+    for (int64_t r = r0; r < r1; r++) rs[r - r0] = row_scale(r);
+    panels_(a.scales, a.scales_dtype, G, r0, r1, gT_.data(), a.n, buf.data());
+    for (int64_t t = 0; t < a.n; t++) {
+      float* b = a.base + t * a.out_tok_stride + r0;
+      const float* d = buf.data() + t * R;
+      for (int64_t r = 0; r < R; r++) b[r] += rs[r] * d[r];
+      if (convert)
+        for (int64_t r = 0; r < R; r++) put(a.out, a.out_dtype, t * a.out_tok_stride + r0 + r, b[r]);
+    }
     return;
   }
   // Up to kSlorbDotTokens: y[t, r] = base[t, r] + S[r, :] · g[t, :], S read once for all tokens.

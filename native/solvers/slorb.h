@@ -33,6 +33,10 @@ struct SlorbArgs {
 using SlorbDots = void (*)(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const float* g, int64_t n, float* dots,
                            int64_t rows_total);
 
+// A panel kernel: dotsT[t * (r1 - r0) + (r - r0)] = S[r, :] · g[t, :], with g given transposed and
+// padded, gT[i * NP + t] (NP = n rounded up to 16, zeros past n) (slorb_panels_avx512 below).
+using SlorbPanels = void (*)(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const float* gT, int64_t n, float* dotsT);
+
 // The term in two steps, so the sparse product can add it inside its own row loop (cpu/spmm.h's
 // RowEpilogue): prepare() checks the arguments and computes P·x for every token once; add_rows()
 // adds S[r0:r1]·(P·x) into base and writes those output rows. add_rows may run on any thread, for
@@ -49,8 +53,10 @@ class SlorbTerm {
  private:
   SlorbArgs a_;
   std::vector<float> g_;  // [n, groups]: P·x per token
+  std::vector<float> gT_;  // panels only: [groups, n rounded up to 16], zero padded
   bool gemm_ = false;
   SlorbDots vec_ = nullptr;
+  SlorbPanels panels_ = nullptr;
 };
 
 // prepare() and add_rows over every row, spread over the pool (the term alone, after a product).
@@ -60,5 +66,9 @@ Status slorb_add(const SlorbArgs& a);
 // on the blocked GEMM is faster. slorb_avx512.cpp; nullptr off x86.
 constexpr int64_t kSlorbDotTokens = 32;
 SlorbDots slorb_dots_avx512();
+// From this many tokens (up to kSlorbDotTokens) and a [N, rows] output, the panels replace the
+// row dots (slorb_avx512.cpp; nullptr off x86).
+constexpr int64_t kSlorbPanelTokens = 8;
+SlorbPanels slorb_panels_avx512();
 
 }  // namespace sk

@@ -116,9 +116,98 @@ void dots_avx512(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, cons
   }
 }
 
+// ---- Panels: from kSlorbPanelTokens tokens on --------------------------------------------------
+// 16 rows at a time with the tokens in the vector lanes: acc[b] (16 tokens of row b) +=
+// S[b][i] · gT[i], S's 16 rows decoded to float32 into an L1 buffer (kChunk groups at a time) and
+// each scale broadcast from there; one 16x16 transpose at the end gives each token's 16 rows,
+// stored contiguous. Unlike the row dots: no horizontal sums, and the caller's epilogue runs along
+// the output's rows with unit stride (docs/adapters.md has the measurements).
+
+constexpr int kPanelRows = 16;
+constexpr int64_t kChunk = 256;  // 16 rows x 256 scales x 4 B = 16 KiB
+
+// acc[j] <- column j of the 16x16 matrix whose row b is acc[b].
+void transpose16(__m512* r) {
+  __m512 t[16];
+  for (int j = 0; j < 16; j += 2) {
+    t[j] = _mm512_unpacklo_ps(r[j], r[j + 1]);
+    t[j + 1] = _mm512_unpackhi_ps(r[j], r[j + 1]);
+  }
+  for (int j = 0; j < 16; j += 4) {
+    r[j] = _mm512_shuffle_ps(t[j], t[j + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[j + 1] = _mm512_shuffle_ps(t[j], t[j + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[j + 2] = _mm512_shuffle_ps(t[j + 1], t[j + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[j + 3] = _mm512_shuffle_ps(t[j + 1], t[j + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int h = 0; h < 16; h += 8)
+    for (int j = 0; j < 4; j++) {
+      t[h + j] = _mm512_shuffle_f32x4(r[h + j], r[h + 4 + j], 0x88);
+      t[h + 4 + j] = _mm512_shuffle_f32x4(r[h + j], r[h + 4 + j], 0xdd);
+    }
+  for (int j = 0; j < 8; j++) {
+    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+  }
+}
+
+// rows of S (as stored) from group i0, len groups, to float32 rows of kChunk; rows past `rows` zero.
+template <DType T>
+void decode_panel(const char* s, int64_t row_bytes, int rows, int64_t i0, int64_t len, float* dst) {
+  for (int b = 0; b < kPanelRows; b++) {
+    float* d = dst + b * kChunk;
+    if (b >= rows) {
+      for (int64_t i = 0; i < len; i += 16) _mm512_storeu_ps(d + i, _mm512_setzero_ps());
+      continue;
+    }
+    const char* srow = s + b * row_bytes;
+    int64_t i = 0;
+    for (; i + 16 <= len; i += 16) _mm512_storeu_ps(d + i, load16<T>(srow, i0 + i, __mmask16(0xffff)));
+    if (i < len) {
+      const __mmask16 m = __mmask16((1u << (len - i)) - 1);
+      _mm512_storeu_ps(d + i, load16<T>(srow, i0 + i, m));  // (zeros past the tail: the buffer has room)
+    }
+  }
+}
+
+template <DType T>
+void panels(const void* s, int64_t G, int64_t r0, int64_t r1, const float* gT, int64_t n, float* dotsT) {
+  const int64_t NP = (n + 15) / 16 * 16, R = r1 - r0, row_bytes = G * kSize<T>;
+  alignas(64) float sbuf[kPanelRows * kChunk];
+  const char* base = static_cast<const char*>(s);
+  for (int64_t rb = r0; rb < r1; rb += kPanelRows) {
+    const int rows = int(r1 - rb < kPanelRows ? r1 - rb : kPanelRows);
+    for (int64_t tb = 0; tb < NP; tb += 16) {
+      __m512 acc[16];
+      for (int b = 0; b < 16; b++) acc[b] = _mm512_setzero_ps();
+      for (int64_t i0 = 0; i0 < G; i0 += kChunk) {
+        const int64_t len = G - i0 < kChunk ? G - i0 : kChunk;
+        if (tb == 0 || G > kChunk) decode_panel<T>(base + rb * row_bytes, row_bytes, rows, i0, len, sbuf);
+        const float* g = gT + i0 * NP + tb;
+        for (int64_t i = 0; i < len; i++) {
+          const __m512 gv = _mm512_loadu_ps(g + i * NP);
+          for (int b = 0; b < 16; b++) acc[b] = _mm512_fmadd_ps(_mm512_set1_ps(sbuf[b * kChunk + i]), gv, acc[b]);
+        }
+      }
+      transpose16(acc);
+      const __mmask16 rm = __mmask16(rows == 16 ? 0xffff : (1u << rows) - 1);
+      for (int64_t j = 0; j < 16 && tb + j < n; j++) _mm512_mask_storeu_ps(dotsT + (tb + j) * R + (rb - r0), rm, acc[j]);
+    }
+  }
+}
+
+void panels_avx512(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const float* gT, int64_t n, float* dotsT) {
+  switch (t) {
+    case DType::f16: panels<DType::f16>(s, G, r0, r1, gT, n, dotsT); break;
+    case DType::bf16: panels<DType::bf16>(s, G, r0, r1, gT, n, dotsT); break;
+    case DType::i8: panels<DType::i8>(s, G, r0, r1, gT, n, dotsT); break;
+    default: panels<DType::f32>(s, G, r0, r1, gT, n, dotsT); break;
+  }
+}
+
 }  // namespace
 
 SlorbDots slorb_dots_avx512() { return dots_avx512; }
+SlorbPanels slorb_panels_avx512() { return panels_avx512; }
 
 }  // namespace sk
 SK_TARGET_END
@@ -126,5 +215,6 @@ SK_TARGET_END
 #else
 namespace sk {
 SlorbDots slorb_dots_avx512() { return nullptr; }
+SlorbPanels slorb_panels_avx512() { return nullptr; }
 }  // namespace sk
 #endif

@@ -16,9 +16,10 @@ Napi::Value throw_error(Napi::Env env, ErrorCode code, const std::string& msg) {
   return env.Undefined();
 }
 
-// cudaReplay(desc, x: [N,K] 16-bit, n, kernel, splitK, bn, outDtype?, { xDtype?, mutation? }?) ->
-// Float32Array [N, M] (a 16-bit outDtype gives the values the reduction kernel would store,
-// widened). xDtype: the activations' dtype for the int4 kernels; mutation: Q4Mutation (tests only).
+// cudaReplay(desc, x: [N,K] 16-bit, n, kernel, splitK, bn, outDtype?, { xDtype?, mutation?, slorb?, bias?, biasDtype? }?)
+// -> Float32Array [N, M] (a 16-bit outDtype gives the values the reduction kernel would store,
+// widened). xDtype: the activations' dtype for the int4 kernels; mutation: Q4Mutation (tests only);
+// slorb: the weight's SLoRB term (get_slorb_term), added as the launcher does; bias: [M].
 Napi::Value CudaReplay(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   MatrixView a;
@@ -43,6 +44,19 @@ Napi::Value CudaReplay(const Napi::CallbackInfo& info) {
     if (o.Get("xDtype").IsString() && !dtype_from_name(o.Get("xDtype").As<Napi::String>().Utf8Value().c_str(), &opt.x_dtype))
       return throw_error(env, ErrorCode::dtype, "cudaReplay: xDtype must be 'float16' or 'bfloat16'");
     if (o.Get("mutation").IsNumber()) opt.q4_mutation = o.Get("mutation").As<Napi::Number>().Int32Value();
+    // The launcher's epilogue: SLoRB's term (as the weight carries it) and a bias [M].
+    SlorbTermArgs term;
+    if (!get_slorb_term(env, o.Get("slorb"), a.rows, a.cols, &term, nullptr)) return env.Undefined();
+    opt.slorb = {term.group, term.scales.data, term.scales.dtype, term.row_scales.data, term.row_scales.dtype, term.proj.data, term.proj.dtype};
+    Napi::Value bias = o.Get("bias");
+    if (!bias.IsNull() && !bias.IsUndefined()) {
+      JsBuffer b = buffer_of(bias);
+      if (!o.Get("biasDtype").IsString() || !dtype_from_name(o.Get("biasDtype").As<Napi::String>().Utf8Value().c_str(), &opt.bias_dtype) ||
+          !dtype_is_float(opt.bias_dtype))
+        return throw_error(env, ErrorCode::dtype, "cudaReplay: biasDtype must be 'float32', 'float16' or 'bfloat16'");
+      if (!b.ok || b.bytes < size_t(a.rows) * dtype_size(opt.bias_dtype)) return throw_error(env, ErrorCode::shape, "cudaReplay: bias must hold [M] values");
+      opt.bias = b.data;
+    }
   }
   Status st = cuda::replay_spmm(a, static_cast<const uint16_t*>(x.data), n, opt, y.Data());
   if (!st.ok()) return throw_error(env, st.code, st.message);

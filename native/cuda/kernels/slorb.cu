@@ -1,7 +1,8 @@
 // SLoRB's term on the GPU (index math in slorb_index.h, replayed on the CPU by
-// native/test/slorb_replay_test.cpp): g = P·x by group sums, then part[t][r] += rowScale[r] ·
-// S[r]·g[t] into the launcher's fp32 partial, before launch_reduce rounds it once. Not wired
-// into the launcher yet (docs/adapters.md, GPU).
+// native/cuda/replay/replay_slorb.cpp): g = P·x by group sums (or, for a general P, the row-dot
+// kernel below with P as the rows and x as the vectors), then part[t][r] += rowScale[r] ·
+// S[r]·g[t] into the launcher's fp32 partial, before launch_reduce rounds it once (launcher.cu,
+// add_slorb_term).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -27,8 +28,10 @@ __global__ void group_sums_kernel(const X* __restrict__ x, int64_t N, int64_t K,
   }
 }
 
-template <class S, class RS>
-__global__ void add_kernel(const S* __restrict__ s, const RS* __restrict__ row_scales, const float* __restrict__ g, int64_t M,
+// part[t][r] += rowScale[r] · Σ_i S[r][i]·g[t][i]: S [M][G], g [N][G] (fp32 group sums, or the
+// activations themselves when the general projection runs through this kernel).
+template <class S, class RS, class GT = float>
+__global__ void add_kernel(const S* __restrict__ s, const RS* __restrict__ row_scales, const GT* __restrict__ g, int64_t M,
                            int64_t G, int64_t N, float* __restrict__ part) {
   const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
   for (int64_t block = blockIdx.x;; block += gridDim.x) {
@@ -37,7 +40,7 @@ __global__ void add_kernel(const S* __restrict__ s, const RS* __restrict__ row_s
     if (r >= M) continue;  // (no barrier in the loop: a warp past the end just waits for the next block)
     const float rs = row_scales ? val(row_scales, r) : 1.f;
     for (int64_t t = 0; t < N; ++t) {
-      float acc = slorb_lane_partial([&](int64_t e) { return val(s, e); }, [&](int64_t e) { return g[e]; }, r, t, G, lane);
+      float acc = slorb_lane_partial([&](int64_t e) { return val(s, e); }, [&](int64_t e) { return val(g, e); }, r, t, G, lane);
 #pragma unroll
       for (int step = 0; step < kSlorbButterflySteps; ++step) acc += __shfl_xor_sync(0xffffffffu, acc, slorb_butterfly_offset(step));
       if (lane == 0) part[slorb_part_index(t, r, M)] += rs * acc;
@@ -92,6 +95,35 @@ cudaError_t launch_slorb_add(const void* scales, int scales_dtype, const void* r
     case 1: return run_add<__half, float>(scales, nullptr, g, M, G, N, part, stream);
     case 2: return run_add<__nv_bfloat16, float>(scales, nullptr, g, M, G, N, part, stream);
     case 3: return run_add_rs<int8_t>(scales, row_scales, row_scales_dtype, g, M, G, N, part, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+template <class P>
+cudaError_t run_project(const void* proj, const void* x, int x_dtype, int64_t N, int64_t K, int64_t G, float* g, cudaStream_t st) {
+  const unsigned grid = unsigned(slorb_add_grid(G, 65535));
+  const P* p = static_cast<const P*>(proj);
+  switch (x_dtype) {
+    case 0: add_kernel<P, float, float><<<grid, kSlorbAddThreads, 0, st>>>(p, nullptr, static_cast<const float*>(x), G, K, N, g); break;
+    case 1: add_kernel<P, float, __half><<<grid, kSlorbAddThreads, 0, st>>>(p, nullptr, static_cast<const __half*>(x), G, K, N, g); break;
+    case 2:
+      add_kernel<P, float, __nv_bfloat16><<<grid, kSlorbAddThreads, 0, st>>>(p, nullptr, static_cast<const __nv_bfloat16*>(x), G, K, N, g);
+      break;
+    default: return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t launch_slorb_project(const void* proj, int proj_dtype, const void* x, int x_dtype, int64_t N, int64_t K, int64_t G, float* g,
+                                 cudaStream_t stream) {
+  if (N == 0 || G == 0) return cudaSuccess;
+  // The row-dot kernel adds into its output: start the group sums at zero.
+  cudaError_t e = cudaMemsetAsync(g, 0, size_t(N * G) * sizeof(float), stream);
+  if (e != cudaSuccess) return e;
+  switch (proj_dtype) {
+    case 0: return run_project<float>(proj, x, x_dtype, N, K, G, g, stream);
+    case 1: return run_project<__half>(proj, x, x_dtype, N, K, G, g, stream);
+    case 2: return run_project<__nv_bfloat16>(proj, x, x_dtype, N, K, G, g, stream);
   }
   return cudaErrorInvalidValue;
 }

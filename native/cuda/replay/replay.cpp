@@ -494,13 +494,11 @@ Status replay_spmm(const MatrixView& a, const uint16_t* x, int64_t n, const Repl
     return Status::Error(ErrorCode::argument, "bn must be 8, 16, 32 or 64, got " + std::to_string(p.bn));
   p.splits = int(std::max<int64_t>(1, std::min<int64_t>(opt.split_k, p.stages)));
   if (p.M == 0 || p.N == 0) return Status::Ok();
-  if (p.stages == 0) {  // K == 0: the launcher writes zeros without running a kernel
-    std::fill(y, y + p.M * p.N, 0.f);
-    return Status::Ok();
-  }
   std::vector<float> part(size_t(p.splits) * size_t(p.M * p.N), 0.f);
   Status st;
-  if (q4) {
+  if (p.stages == 0) {
+    // K == 0: the launcher reduces one zeroed partial (the bias, or zeros) without running a kernel
+  } else if (q4) {
     Q4Gpu g;
     SK_RETURN_IF_ERROR(q4_to_gpu(a, &g, Q4Mutation(opt.q4_mutation)));
     st = replay_q4(g, p, part.data());
@@ -516,11 +514,13 @@ Status replay_spmm(const MatrixView& a, const uint16_t* x, int64_t n, const Repl
     st = opt.kernel == GpuKernel::sp24 ? replay_sp24(g, p, part.data()) : replay_sp24_k32(g, p, opt.sp24_selector, part.data());
   }
   SK_RETURN_IF_ERROR(st);
-  // The split-K reduction kernel: sum the partial products in split order in fp32, round once to
-  // the output dtype (RNE, as __float2half_rn / __float2bfloat16_rn).
+  SK_RETURN_IF_ERROR(replay_slorb_term(opt.slorb, p.M, p.K, x, p.dtype, p.N, part.data()));
+  // The split-K reduction kernel: sum the partial products in split order in fp32, add the bias,
+  // round once to the output dtype (RNE, as __float2half_rn / __float2bfloat16_rn).
   for (int64_t i = 0; i < p.M * p.N; ++i) {
     float s = 0.f;
     for (int z = 0; z < p.splits; ++z) s += part[size_t(z) * size_t(p.M * p.N) + size_t(i)];
+    if (opt.bias) s += load_as_f32(opt.bias, opt.bias_dtype, size_t(i % p.M));
     y[i] = opt.out_dtype == DType::f16 ? f16_to_f32(f32_to_f16(s)) : opt.out_dtype == DType::bf16 ? bf16_to_f32(f32_to_bf16(s)) : s;
   }
   return Status::Ok();

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "../../formats/sparse_matrix.h"
+#include "replay_slorb.h"
 
 namespace sk::cuda {
 
@@ -30,6 +31,12 @@ struct ReplayOptions {
   // deliberately wrong GPU layout (gpu_quant_layouts.h Q4Mutation), for the tests that show it fails.
   DType x_dtype = DType::f16;
   int q4_mutation = 0;
+  // The rest of the launcher's sequence (launcher.cu run_nk): SLoRB's term added to split 0's
+  // partial after the kernel (replay_slorb.h), then the reduction adds the bias ([M], bias_dtype)
+  // in fp32 before the one rounding.
+  SlorbReplay slorb;
+  const void* bias = nullptr;
+  DType bias_dtype = DType::f32;
 };
 
 // y[N,M] (f32, row-major) = x[N,K] (a.dtype, row-major) times a[M,K] transposed: the kernels'

@@ -10,7 +10,7 @@
 extern "C" {
 #endif
 
-#define SK_CUDA_ABI_VERSION 3
+#define SK_CUDA_ABI_VERSION 4
 
 typedef struct SkCudaStatus {
   int code;           // 0 = ok, else a sk::ErrorCode value
@@ -41,6 +41,18 @@ typedef struct SkMatrixDesc {  // a host MatrixView, as C
   int quant_bits;              // 0 = float values; 4 = int4 codes (int4 dense and nm 2:4 run on the GPU)
   int quant_group;             // columns per scale (32, 64, 128, 256)
   int quant_asym;              // 1: a zero point per group (the zeros part)
+  // SLoRB's term (docs/adapters.md): y += rowScale[r] · S[r]·(P·x), added to the fp32 partial
+  // before the single rounding. slorb_group = k (dividing cols), 0 = no term.
+  int64_t slorb_group;
+  const void* slorb_scales;      // S [rows, cols / k]: f32, f16, bf16, or i8 codes with row scales
+  size_t slorb_scales_bytes;
+  int slorb_scales_dtype;        // sk::DType
+  const void* slorb_row_scales;  // [rows] f32/f16/bf16, exactly when S is i8
+  size_t slorb_row_scales_bytes;
+  int slorb_row_scales_dtype;    // -1: no row scales
+  const void* slorb_proj;        // a general P [cols / k, cols] (f32/f16/bf16)
+  size_t slorb_proj_bytes;
+  int slorb_proj_dtype;          // -1: no P (the group sums)
 } SkMatrixDesc;
 
 // Which implementation runs a device weight: ours, or NVIDIA's library where one applies

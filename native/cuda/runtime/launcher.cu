@@ -24,6 +24,7 @@
 #include "../kernels/launch_grid.h"
 #include "../kernels/mma_layout.h"
 #include "../kernels/q4_index.h"
+#include "../kernels/slorb_kernels.h"
 #include "../kernels/sp24_index.h"
 #include "sp24_route.h"
 
@@ -56,6 +57,14 @@ struct DeviceMatrix {
     void* scales = nullptr;        // int4: scale pairs per 16-row block and group
     void* zeros = nullptr;         // int4, asymmetric: zero-point pairs
   } parts;
+  // SLoRB's term (slorb.cu), uploaded as stored; group 0 = none.
+  struct Slorb {
+    int64_t group = 0, groups = 0;  // k, and G = K / k
+    int scales_dtype = 0, row_scales_dtype = 0, proj_dtype = 0;
+    void* scales = nullptr;
+    void* row_scales = nullptr;  // int8 S only
+    void* proj = nullptr;        // a general P, else the group sums
+  } slorb;
   uint64_t bytes = 0;
   LtWeight* lt = nullptr;   // 2:4: the cuSPARSELt copy, or null with lt_why saying why
   std::string lt_why;
@@ -64,7 +73,8 @@ struct DeviceMatrix {
   ~DeviceMatrix() {
     cudaSetDevice(device);
     if (lt) lt_release(lt);
-    for (void* p : {parts.values, parts.masks, parts.offsets, parts.words, parts.tile_offsets, parts.meta, parts.scales, parts.zeros})
+    for (void* p : {parts.values, parts.masks, parts.offsets, parts.words, parts.tile_offsets, parts.meta, parts.scales, parts.zeros,
+                    slorb.scales, slorb.row_scales, slorb.proj})
       if (p) cudaFree(p);
   }
 };
@@ -220,7 +230,7 @@ int route(DeviceMatrix* dm, const SkSpmmArgs& a, Route* r, SkCudaStatus* st) {
   }
   std::string why = dm->lt ? lt_call_ineligible(a.n, int(dm->dtype), a.out_dtype, a.bias != nullptr,
                                                 aligned16(a.x) && aligned16(a.y))
-                           : dm->lt_why;
+                           : dm->lt_why;  // (a weight with a SLoRB term has no cuSPARSELt copy: upload_weight)
   Sp24Timing t;
   bool have = false;
   {
@@ -284,7 +294,25 @@ int check_launch_limits(DeviceMatrix* dm, const SkSpmmArgs& a, const Route& r, b
   return ok_status(st);
 }
 
-// y[N, M] = x[N, K] * W^T (+ bias) on stream s, not synchronized. x, y in the [N, K] / [N, M] layout.
+// SLoRB's term into the fp32 partial `part` [N][M] once the product is there (split 0's slice
+// under split-K, or y itself when y is f32 and nothing else needs the epilogue), so launch_reduce
+// still rounds once: g = P·x (group sums, or the row-dot kernel for a general P) once per call,
+// then part += rowScale · S·g. The group sums live in a stream-ordered temporary.
+int add_slorb_term(const DeviceMatrix* dm, const SkSpmmArgs& a, float* part, cudaStream_t s, SkCudaStatus* st) {
+  const DeviceMatrix::Slorb& t = dm->slorb;
+  if (!t.group || a.n == 0 || t.groups == 0) return ok_status(st);
+  void* g = nullptr;
+  if (int rc = device_alloc_async(size_t(a.n * t.groups) * sizeof(float), &g, s, "the SLoRB group sums", st)) return rc;
+  const int x_dtype = dm->quant_bits ? a.x_dtype : int(dm->dtype);  // float weights: x has the weight's dtype (check_args)
+  float* gs = static_cast<float*>(g);
+  cudaError_t e = t.proj ? launch_slorb_project(t.proj, t.proj_dtype, a.x, x_dtype, a.n, dm->K, t.groups, gs, s)
+                         : launch_slorb_group_sums(a.x, x_dtype, a.n, dm->K, t.group, gs, s);
+  if (e == cudaSuccess) e = launch_slorb_add(t.scales, t.scales_dtype, t.row_scales, t.row_scales_dtype, gs, dm->M, t.groups, a.n, part, s);
+  cudaFreeAsync(g, s);
+  return e == cudaSuccess ? ok_status(st) : cuda_fail(st, e, t.proj ? "SLoRB term (projection, slorb_add)" : "SLoRB term (slorb_group_sums, slorb_add)");
+}
+
+// y[N, M] = x[N, K] * W^T (+ bias) (+ SLoRB's term) on stream s, not synchronized. x, y in the [N, K] / [N, M] layout.
 int run_nk(DeviceMatrix* dm, Impl impl, const SkSpmmArgs& a, cudaStream_t s, SkCudaStatus* st) {
   const int64_t M = dm->M, K = dm->K, n = a.n, count = M * n;
   void* part = nullptr;
@@ -305,7 +333,8 @@ int run_nk(DeviceMatrix* dm, Impl impl, const SkSpmmArgs& a, cudaStream_t s, SkC
   if (impl == Impl::cublaslt) {
     // With a bias, or an output type cuBLASLt cannot write for these inputs (f16 weights to bf16
     // and the reverse), cuBLASLt writes fp32 and our epilogue adds the bias and rounds once.
-    const bool fused = a.bias != nullptr || !cublaslt_writes(int(dm->dtype), a.out_dtype);
+    // So does a SLoRB term unless the output is f32 (then the term is added into y itself).
+    const bool fused = a.bias != nullptr || !cublaslt_writes(int(dm->dtype), a.out_dtype) || (dm->slorb.group && a.out_dtype != 0);
     if (fused && device_alloc_async(size_t(count) * 4, &part, s, "the fp32 output of cuBLASLt before the epilogue", st)) return st->code;
     void* ws = nullptr;
     size_t ws_bytes = 0;
@@ -315,6 +344,10 @@ int run_nk(DeviceMatrix* dm, Impl impl, const SkSpmmArgs& a, cudaStream_t s, SkC
     if (!err.empty()) {
       if (part) cudaFreeAsync(part, s);
       return set_status(st, ErrorCode::device, err);
+    }
+    if (int rc = add_slorb_term(dm, a, static_cast<float*>(fused ? part : a.y), s, st)) {
+      if (part) cudaFreeAsync(part, s);
+      return rc;
     }
     return finish(fused ? launch_reduce(static_cast<float*>(part), 1, count, a.out_dtype, a.y, s, a.bias, a.bias_dtype, M)
                         : cudaSuccess, "epilogue after cuBLASLt (bias, output type)");
@@ -341,6 +374,12 @@ int run_nk(DeviceMatrix* dm, Impl impl, const SkSpmmArgs& a, cudaStream_t s, SkC
   else
     e = launch_sp24(static_cast<const uint32_t*>(dm->parts.values), static_cast<const uint32_t*>(dm->parts.meta),
                     dm->row_blocks, dm->k_tiles, la);
+  if (e == cudaSuccess) {
+    if (int rc = add_slorb_term(dm, a, la.part, s, st)) {
+      if (part) cudaFreeAsync(part, s);
+      return rc;
+    }
+  }
   if (e == cudaSuccess && !direct) e = launch_reduce(la.part, la.splits, count, a.out_dtype, a.y, s, a.bias, a.bias_dtype, M);
   return finish(e, std::string("spmm (") + (dm->quant_bits ? "int4 " : "") + format_name(dm->format) + " kernel)");
 }
@@ -407,6 +446,13 @@ int check_args(DeviceMatrix* dm, const SkSpmmArgs& a, SkCudaStatus* st) {
   return use_device(dm->device, st);
 }
 
+// A weight with an SLoRB term says so in every note (the term's kernels run after the product's).
+void note_slorb(const DeviceMatrix* dm, Route* r) {
+  if (!dm->slorb.group) return;
+  const std::string term = dm->slorb.proj ? "+ SLoRB term (projection, slorb_add)" : "+ SLoRB term (slorb_group_sums, slorb_add)";
+  r->note = r->note.empty() ? term : term + "; " + r->note;
+}
+
 void report(const Route& r, SkSpmmRun* ran) {
   if (!ran) return;
   std::snprintf(ran->kernel, sizeof ran->kernel, "%s", r.kernel.c_str());
@@ -439,9 +485,58 @@ int upload_q4(int device, const MatrixView& v, void** handle, uint64_t* bytes, S
   return ok_status(st);
 }
 
-}  // namespace
+// The SLoRB fields of a weight's description: k dividing K, dtypes, and every buffer exactly the
+// size its shape needs (checked arithmetic), before anything is allocated.
+int check_slorb(const SkMatrixDesc& d, SkCudaStatus* st) {
+  if (d.slorb_group == 0) return ok_status(st);
+  const auto bad = [&](ErrorCode c, const std::string& m) { return set_status(st, c, "options.slorb." + m); };
+  if (d.slorb_group < 0 || d.cols % d.slorb_group != 0)
+    return bad(ErrorCode::argument, "groupSize: " + std::to_string(d.slorb_group) + " does not divide the weight's " + std::to_string(d.cols) + " columns");
+  const int64_t G = d.cols / d.slorb_group;
+  const auto float_dtype = [](int t) { return t >= 0 && t <= 2; };  // sk::DType f32, f16, bf16
+  if (!float_dtype(d.slorb_scales_dtype) && d.slorb_scales_dtype != int(DType::i8))
+    return bad(ErrorCode::dtype, "scales: float32, float16, bfloat16 or int8 on the GPU");
+  const auto sized = [&](const void* p, size_t bytes, int dtype, int64_t a, int64_t b, const char* what) {
+    size_t want = 0;
+    if (__builtin_mul_overflow(size_t(a), size_t(b), &want) || __builtin_mul_overflow(want, dtype_size(DType(dtype)), &want) ||
+        bytes != want || (!p && want != 0))
+      return bad(ErrorCode::shape, std::string(what) + ": expected " + std::to_string(a) + " x " + std::to_string(b) + " " +
+                                       dtype_name(DType(dtype)) + " values (" + std::to_string(want) + " bytes), got " + std::to_string(bytes) + " bytes");
+    return ok_status(st);
+  };
+  if (int rc = sized(d.slorb_scales, d.slorb_scales_bytes, d.slorb_scales_dtype, d.rows, G, "scales")) return rc;
+  if ((d.slorb_scales_dtype == int(DType::i8)) != (d.slorb_row_scales_dtype >= 0))
+    return bad(ErrorCode::argument, "rowScales: given exactly when the scales are int8");
+  if (d.slorb_row_scales_dtype >= 0) {
+    if (!float_dtype(d.slorb_row_scales_dtype)) return bad(ErrorCode::dtype, "rowScales: float32, float16 or bfloat16");
+    if (int rc = sized(d.slorb_row_scales, d.slorb_row_scales_bytes, d.slorb_row_scales_dtype, d.rows, 1, "rowScales")) return rc;
+  }
+  if (d.slorb_proj_dtype >= 0) {
+    if (!float_dtype(d.slorb_proj_dtype)) return bad(ErrorCode::dtype, "projection: float32, float16 or bfloat16");
+    if (int rc = sized(d.slorb_proj, d.slorb_proj_bytes, d.slorb_proj_dtype, G, d.cols, "projection")) return rc;
+  }
+  return ok_status(st);
+}
 
-int upload_matrix(int device, const SkMatrixDesc* desc, void** handle, uint64_t* bytes, SkCudaStatus* st) {
+// S, its row scales and P next to the weight, counted in its device bytes and freed with it.
+int upload_slorb(DeviceMatrix* dm, const SkMatrixDesc& d, SkCudaStatus* st) {
+  if (d.slorb_group == 0) return ok_status(st);
+  DeviceMatrix::Slorb& t = dm->slorb;
+  t.group = d.slorb_group;
+  t.groups = d.cols / d.slorb_group;
+  t.scales_dtype = d.slorb_scales_dtype;
+  t.row_scales_dtype = d.slorb_row_scales_dtype;
+  t.proj_dtype = d.slorb_proj_dtype;
+  if (d.rows == 0 || t.groups == 0) return ok_status(st);  // an empty term: nothing to upload, nothing to add
+  int rc = upload(dm, &t.scales, static_cast<const uint8_t*>(d.slorb_scales), d.slorb_scales_bytes, st);
+  if (!rc && d.slorb_row_scales_dtype >= 0)
+    rc = upload(dm, &t.row_scales, static_cast<const uint8_t*>(d.slorb_row_scales), d.slorb_row_scales_bytes, st);
+  if (!rc && d.slorb_proj_dtype >= 0) rc = upload(dm, &t.proj, static_cast<const uint8_t*>(d.slorb_proj), d.slorb_proj_bytes, st);
+  return rc;
+}
+
+// The weight's parts in its kernel's layout (not its SLoRB term).
+int upload_weight(int device, const SkMatrixDesc* desc, void** handle, uint64_t* bytes, SkCudaStatus* st) {
   *handle = nullptr;
   // The kernels trust what validate() checks (tile word counts a multiple of 4, positions < 8192,
   // ordered offsets, column bounds, mask/rowPtr agreement): check it on a private host copy and
@@ -489,7 +584,9 @@ int upload_matrix(int device, const SkMatrixDesc* desc, void** handle, uint64_t*
       dm->k_tiles = g.ksteps;
       rc = upload(dm, &dm->parts.values, g.values.data(), g.values.size(), st);
       if (!rc) rc = upload(dm, &dm->parts.meta, g.meta.data(), g.meta.size(), st);
-      if (!rc) attach_cusparselt(dm, v);
+      // cuSPARSELt has no epilogue for SLoRB's term, so a weight with one never runs on it: no copy.
+      if (!rc && desc->slorb_group) dm->lt_why = "the SLoRB term is added in our own epilogue (fp32, before the one rounding), not cuSPARSELt's";
+      else if (!rc) attach_cusparselt(dm, v);
       break;
     }
     default:
@@ -497,6 +594,23 @@ int upload_matrix(int device, const SkMatrixDesc* desc, void** handle, uint64_t*
                                                  " format; use bitmap, tiled-csl, nm (2:4) or dense");
   }
   if (rc) { delete dm; return rc; }
+  *handle = dm;
+  *bytes = dm->bytes;
+  return ok_status(st);
+}
+
+}  // namespace
+
+int upload_matrix(int device, const SkMatrixDesc* desc, void** handle, uint64_t* bytes, SkCudaStatus* st) {
+  *handle = nullptr;
+  if (int rc = check_slorb(*desc, st)) return rc;
+  void* h = nullptr;
+  if (int rc = upload_weight(device, desc, &h, bytes, st)) return rc;
+  auto* dm = static_cast<DeviceMatrix*>(h);
+  if (int rc = upload_slorb(dm, *desc, st)) {
+    delete dm;
+    return rc;
+  }
   *handle = dm;
   *bytes = dm->bytes;
   return ok_status(st);
@@ -513,6 +627,7 @@ int selected_kernel(void* handle, const SkSpmmArgs* args, SkSpmmRun* out, SkCuda
     r.kernel = args->n >= kSp24LibraryMinN ? "sp24-cusparselt" : "sp24-mma.sp";
     r.note = "not measured yet: the first call of this N times cuSPARSELt against mma.sp and keeps the faster";
   }
+  note_slorb(dm, &r);
   report(r, out);
   return ok_status(st);
 }
@@ -527,6 +642,7 @@ int spmm_enqueue(DeviceMatrix* dm, const SkSpmmArgs* args, cudaStream_t s, SkSpm
   Route& r = *rr;
   if (int rc = check_args(dm, *args, st)) return rc;
   if (int rc = route(dm, *args, &r, st)) return rc;
+  note_slorb(dm, &r);
   report(r, ran);
   if (dm->M * args->n == 0) return ok_status(st);
   SkSpmmArgs a = *args;
