@@ -1020,7 +1020,7 @@ export default [
   },
   {
     id: 'q-avx2-nm24-second-half', area: 'cpu', file: 'native/cpu/qspmm_avx2.cpp',
-    from: 'place(w0, kExpand.idx4[m1], kExpand.keep[m1])', to: 'place(w0, kExpand.idx[m1], kExpand.keep[m1])', tests: QUANT, grep: 'every ISA',
+    from: 'place(w0, kExpand.idx4[m[1]], kExpand.keep[m[1]])', to: 'place(w0, kExpand.idx[m[1]], kExpand.keep[m[1]])', tests: QUANT, grep: 'every ISA',
     why: "the AVX2 2:4 GEMV places the second 8 columns' weights from the first half's codes",
   },
   {

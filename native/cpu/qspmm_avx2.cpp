@@ -76,6 +76,24 @@ void qgemv_dense_int4(const MatrixView& a, const Activations& x, int64_t r0, int
   }
 }
 
+// The row loop of the 32-column kernels: for each row and group, step(r, c, z, s) adds columns
+// [c, c + 32) of row r, centered on the group's zero z, into four accumulators s (four FMA chains);
+// each group's sum is multiplied by its scale once. G is a multiple of 32 (formats/quant.h).
+template <int Bits, bool Asym, class Step>
+inline void group_rows(const QGrid<Bits, Asym>& q, int64_t r0, int64_t r1, const OutputSpec& out, Step&& step) {
+  for (int64_t r = r0; r < r1; ++r) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t g = 0; g < q.gpr; ++g) {
+      const int64_t gi = r * q.gpr + g;
+      const __m256i z = _mm256_set1_epi32(q.zero(gi));
+      __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+      for (int64_t c = g * q.group; c < (g + 1) * q.group; c += 32) step(r, c, z, s);
+      acc = _mm256_fmadd_ps(_mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3])), _mm256_set1_ps(q.scale(gi)), acc);
+    }
+    out.store(r, 0, reduce_add(acc));
+  }
+}
+
 // 8 codes at p, centered on z, as fp32 (exact).
 inline __m256 centered8(const uint8_t* p, __m256i z) {
   return _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))), z));
@@ -86,28 +104,14 @@ inline __m256 centered8(const uint8_t* p, __m256i z) {
 template <bool Asym>
 void qgemv_dense_int8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const QGrid<8, Asym> q(a);
-  const int G = q.group;
-  const int64_t cols = a.cols, gpr = q.gpr;
-  const uint8_t* codes = q.codes;
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* p = codes + r * cols;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t g = 0; g < gpr; ++g) {
-      const int64_t gi = r * gpr + g;
-      const __m256i z = _mm256_set1_epi32(q.zero(gi));
-      __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-      // G is a multiple of 32 (formats/quant.h).
-      for (int64_t c = g * G; c < (g + 1) * G; c += 32) {
-        s0 = _mm256_fmadd_ps(centered8(p + c, z), _mm256_loadu_ps(x.data + c), s0);
-        s1 = _mm256_fmadd_ps(centered8(p + c + 8, z), _mm256_loadu_ps(x.data + c + 8), s1);
-        s2 = _mm256_fmadd_ps(centered8(p + c + 16, z), _mm256_loadu_ps(x.data + c + 16), s2);
-        s3 = _mm256_fmadd_ps(centered8(p + c + 24, z), _mm256_loadu_ps(x.data + c + 24), s3);
-      }
-      const __m256 gs = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
-      acc = _mm256_fmadd_ps(gs, _mm256_set1_ps(q.scale(gi)), acc);
-    }
-    out.store(r, 0, reduce_add(acc));
-  }
+  const int64_t cols = a.cols;
+  group_rows(q, r0, r1, out, [&](int64_t r, int64_t c, __m256i z, __m256* s) {
+    const uint8_t* p = q.codes + r * cols + c;
+    s[0] = _mm256_fmadd_ps(centered8(p, z), _mm256_loadu_ps(x.data + c), s[0]);
+    s[1] = _mm256_fmadd_ps(centered8(p + 8, z), _mm256_loadu_ps(x.data + c + 8), s[1]);
+    s[2] = _mm256_fmadd_ps(centered8(p + 16, z), _mm256_loadu_ps(x.data + c + 16), s[2]);
+    s[3] = _mm256_fmadd_ps(centered8(p + 24, z), _mm256_loadu_ps(x.data + c + 24), s[3]);
+  });
 }
 
 // nm and bitmap rows, per 8 columns (4-bit; 8-bit alike with bytes widened instead of nibbles
@@ -162,31 +166,16 @@ inline __m256 place(__m256 w, const int32_t* idx, const int32_t* keep) {
 template <int Bits, bool Asym>
 void qgemv_nm24(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const QGrid<Bits, Asym> q(a);
-  const int G = q.group;
-  const int64_t cols = a.cols, gpr = q.gpr;
-  const uint8_t* codes = q.codes;
+  const int64_t cols = a.cols;
   const uint8_t* masks = a.as<uint8_t>(Part::masks);  // one byte per 8 columns (x86: little-endian words)
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* rm = masks + r * cols / 8;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t g = 0; g < gpr; ++g) {
-      const int64_t gi = r * gpr + g;
-      const __m256i z = _mm256_set1_epi32(q.zero(gi));
-      __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-      // G is a multiple of 32 (formats/quant.h).
-      for (int64_t c = g * G; c < (g + 1) * G; c += 32) {
-        const __m256 w0 = nm24_codes<Bits>(codes, r * cols + c, z), w1 = nm24_codes<Bits>(codes, r * cols + c + 16, z);
-        const uint32_t m0 = rm[c / 8], m1 = rm[c / 8 + 1], m2 = rm[c / 8 + 2], m3 = rm[c / 8 + 3];
-        s0 = _mm256_fmadd_ps(place(w0, kExpand.idx[m0], kExpand.keep[m0]), _mm256_loadu_ps(x.data + c), s0);
-        s1 = _mm256_fmadd_ps(place(w0, kExpand.idx4[m1], kExpand.keep[m1]), _mm256_loadu_ps(x.data + c + 8), s1);
-        s2 = _mm256_fmadd_ps(place(w1, kExpand.idx[m2], kExpand.keep[m2]), _mm256_loadu_ps(x.data + c + 16), s2);
-        s3 = _mm256_fmadd_ps(place(w1, kExpand.idx4[m3], kExpand.keep[m3]), _mm256_loadu_ps(x.data + c + 24), s3);
-      }
-      const __m256 gs = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
-      acc = _mm256_fmadd_ps(gs, _mm256_set1_ps(q.scale(gi)), acc);
-    }
-    out.store(r, 0, reduce_add(acc));
-  }
+  group_rows(q, r0, r1, out, [&](int64_t r, int64_t c, __m256i z, __m256* s) {
+    const __m256 w0 = nm24_codes<Bits>(q.codes, r * cols + c, z), w1 = nm24_codes<Bits>(q.codes, r * cols + c + 16, z);
+    const uint8_t* m = masks + (r * cols + c) / 8;
+    s[0] = _mm256_fmadd_ps(place(w0, kExpand.idx[m[0]], kExpand.keep[m[0]]), _mm256_loadu_ps(x.data + c), s[0]);
+    s[1] = _mm256_fmadd_ps(place(w0, kExpand.idx4[m[1]], kExpand.keep[m[1]]), _mm256_loadu_ps(x.data + c + 8), s[1]);
+    s[2] = _mm256_fmadd_ps(place(w1, kExpand.idx[m[2]], kExpand.keep[m[2]]), _mm256_loadu_ps(x.data + c + 16), s[2]);
+    s[3] = _mm256_fmadd_ps(place(w1, kExpand.idx4[m[3]], kExpand.keep[m[3]]), _mm256_loadu_ps(x.data + c + 24), s[3]);
+  });
 }
 
 template <int Bits, bool Asym>
