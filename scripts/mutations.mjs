@@ -1009,8 +1009,8 @@ export default [
     why: 'asymmetric weights are centered on the symmetric zero at N > 1 on AVX2: every output off by zero * Σx per group',
   },
   {
-    id: 'q-avx2-masked8-tail-bytes', area: 'cpu', file: 'native/cpu/qspmm_avx2.cpp',
-    from: 'uint64_t(byte) + i < code_bytes && i < 8; ++i)', to: 'uint64_t(byte) + i < code_bytes && i < 5; ++i)', tests: QUANT, grep: 'every ISA',
+    id: 'q-avx2-masked8-tail-bytes', area: 'cpu', file: 'native/cpu/qspmm_avx2_codes.inl',
+    from: 'uint64_t(byte) + i < bytes && i < 8; ++i)', to: 'uint64_t(byte) + i < bytes && i < 5; ++i)', tests: QUANT, grep: 'every ISA',
     why: "the 8-bit AVX2 GEMV reads only 5 of the last 8 codes of the matrix (the 4-bit bound): the last row's final kept weights count as zero",
   },
   {

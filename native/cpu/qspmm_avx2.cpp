@@ -32,6 +32,8 @@ template <int Bits, bool Asym> struct QGrid {
   float scale(int64_t gi) const { return _cvtsh_ss(scales[gi]); }
 };
 
+#include "qspmm_avx2_codes.inl"
+
 inline float reduce_add(__m256 v) {
   const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
@@ -188,8 +190,6 @@ void qgemv_masked(const MatrixView& a, const Activations& x, int64_t r0, int64_t
   const uint32_t* masks = a.as<uint32_t>(Part::masks);
   const int32_t* rp = a.format == Format::bitmap ? a.as<int32_t>(Part::row_ptr) : nullptr;
   const int64_t per_row = a.format == Format::nm ? nm_values_per_row(cols, a.n, a.m) : 0;
-  const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28), nib = _mm256_set1_epi32(15);
-  const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
   for (int64_t r = r0; r < r1; ++r) {
     int64_t vi = rp ? int64_t(rp[r]) : r * per_row;
     const uint32_t* rm = masks + r * wpr;
@@ -202,28 +202,10 @@ void qgemv_masked(const MatrixView& a, const Activations& x, int64_t r0, int64_t
         for (int h = 0; h < 2; ++h) {
           const uint32_t m = (rm[c / 32] >> (c % 32 + 8 * h)) & 0xffu;
           if (!m) continue;
-          // The next 8 codes from code vi (4-bit: 32 bits from nibble vi, up to 5 bytes; 8-bit: 8
-          // bytes), never read past the part.
-          const int64_t byte = Bits == 4 ? vi >> 1 : vi;
-          uint64_t u = 0;
-          if (uint64_t(byte) + 8 <= code_bytes) {
-            std::memcpy(&u, codes + byte, 8);
-          } else {
-            for (uint64_t i = 0; uint64_t(byte) + i < code_bytes && i < 8; ++i) u |= uint64_t(codes[byte + i]) << (8 * i);
-          }
-          const int odd = int(vi & 1);
+          const __m256i lanes = codes8_lanes<Bits>(codes, code_bytes, vi);
           vi += __builtin_popcount(m);
-          __m256i lanes;
-          if constexpr (Bits == 4) {
-            const uint32_t bits = uint32_t(u >> (4 * odd));
-            lanes = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(int32_t(bits)), shifts), nib);
-          } else {
-            lanes = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(int64_t(u)));
-          }
           const __m256 w = _mm256_sub_ps(_mm256_cvtepi32_ps(lanes), zv);
-          const __m256i idx = _mm256_load_si256(reinterpret_cast<const __m256i*>(kExpand.idx[m]));
-          const __m256 keep = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(int32_t(m)), bit), bit));
-          const __m256 wc = _mm256_and_ps(_mm256_permutevar8x32_ps(w, idx), keep);
+          const __m256 wc = place(w, kExpand.idx[m], kExpand.keep[m]);
           if (h) gb = _mm256_fmadd_ps(wc, _mm256_loadu_ps(x.data + c + 8), gb);
           else ga = _mm256_fmadd_ps(wc, _mm256_loadu_ps(x.data + c), ga);
         }

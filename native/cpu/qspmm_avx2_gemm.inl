@@ -2,7 +2,7 @@
 // exact fp32 weights, (code - zero) * scale, into spmm_kernels.inl's decode panel, and the fp32
 // outer-product micro-kernel does the rest, as for float bitmap / n:m weights. Included by
 // spmm_avx2.cpp inside its target region and anonymous namespace, after spmm_kernels.inl (VT,
-// spmm_kernel). Numerics: the dequantized weight is exact in fp32 (an fp16 scale times an integer
+// spmm_kernel) and qspmm_avx2_codes.inl. Numerics: the dequantized weight is exact in fp32 (an fp16 scale times an integer
 // below 2^8 needs 19 significant bits), so only the fp32 accumulation of w * x rounds, as for
 // float weights.
 
@@ -35,32 +35,15 @@ template <int Fmt, int Bits, bool Asym> struct QuantSrc {
   const float* direct(int64_t, int64_t, int64_t) const { return nullptr; }
   int64_t direct_stride() const { return 0; }
 
-  // Eight codes from code index vi as int32 lanes (dense: all eight belong to the chunk; sparse:
-  // the first popcount ones do). Never reads past the codes part.
-  __m256i codes8(int64_t vi) const {
-    const int64_t byte = Bits == 4 ? vi >> 1 : vi;
-    uint64_t u = 0;
-    if (uint64_t(byte) + 8 <= code_bytes) std::memcpy(&u, codes + byte, 8);
-    else
-      for (uint64_t i = 0; uint64_t(byte) + i < code_bytes && i < 8; ++i) u |= uint64_t(codes[byte + i]) << (8 * i);
-    if constexpr (Bits == 4) {
-      const uint32_t bits = uint32_t(u >> (4 * (vi & 1)));
-      return _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(int32_t(bits)), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
-                              _mm256_set1_epi32(15));
-    } else {
-      return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(int64_t(u)));
-    }
-  }
-
   void decode(Row& rw, int64_t c, V* o) const {
     const int64_t gi = rw.r * gpr + c / cpg;
     const __m256i z = _mm256_set1_epi32(Asym ? int(zeros[gi]) : quant_sym_zero(Bits));
     const __m256 s = _mm256_set1_ps(_cvtsh_ss(scales[gi]));
     if constexpr (Fmt == kQDense) {
-      o[0] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(codes8(rw.vi + c * CW), z)), s);
+      o[0] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(codes8_lanes<Bits>(codes, code_bytes, rw.vi + c * CW), z)), s);
     } else {
       const uint32_t m = masks[rw.r * mask_bytes_per_row + c];
-      const __m256 w = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(codes8(rw.vi), z)), s);
+      const __m256 w = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(codes8_lanes<Bits>(codes, code_bytes, rw.vi), z)), s);
       rw.vi += __builtin_popcount(m);
       // The kept codes to their columns (spmm_avx2.cpp's expand table); other lanes 0.
       const __m256i idx = _mm256_load_si256(reinterpret_cast<const __m256i*>(kExpand.perm[m]));

@@ -166,6 +166,7 @@ struct VT {
 #define SK_ISA_NAME "avx2"
 #include "spmm_kernels.inl"
 #undef SK_ISA_NAME
+#include "qspmm_avx2_codes.inl"
 #include "qspmm_avx2_gemm.inl"
 
 }  // namespace
