@@ -39,11 +39,16 @@ export type Activations = (typeof ACTIVATIONS)[number];
 /** A weight operand: a packed SparseMatrix, or a plain 2-D float Tensor used as the dense format. */
 export type Weight = SparseMatrix | Tensor;
 
+/** 'int8' activations apply to quantized weights (int4 / int8) only. */
+function takesInt8(w: unknown): boolean {
+  return w instanceof SparseMatrix && w.quant !== undefined;
+}
+
 function weightDesc(w: unknown, what: string, options: MatmulOptions = {}): MatrixDesc {
   const act = typeof options === 'object' && options !== null ? options.activations : undefined;
   if (act !== undefined && !(ACTIVATIONS as readonly unknown[]).includes(act))
     throw new ArgumentError(`options.activations: expected 'float32', 'bfloat16' or 'int8', got ${describe(act)}`);
-  if (act === 'int8' && !(w instanceof SparseMatrix && w.quant))
+  if (act === 'int8' && !takesInt8(w))
     throw new ArgumentError("options.activations: 'int8' applies to quantized weights (int4 / int8) only");
   if (w instanceof SparseMatrix) return w.desc();
   if (w instanceof Tensor) {
@@ -61,7 +66,7 @@ function weightDesc(w: unknown, what: string, options: MatmulOptions = {}): Matr
  * (linear checks it).
  */
 export function activationsFor(w: Weight, activations: MatmulOptions['activations']): MatmulOptions['activations'] {
-  return activations === 'int8' && !(w instanceof SparseMatrix && w.quant) ? 'float32' : activations;
+  return activations === 'int8' && !takesInt8(w) ? 'float32' : activations;
 }
 
 /** The native call's activation rounding (weightDesc has checked the value). */

@@ -984,7 +984,7 @@ export default [
   },
   {
     id: 'model-activations-int8-dense', area: 'model', file: 'lib/ops.ts',
-    from: "activations === 'int8' && !(w instanceof SparseMatrix && w.quant) ? 'float32' : activations", to: 'activations', tests: MODEL_ACT,
+    from: "activations === 'int8' && !takesInt8(w) ? 'float32' : activations", to: 'activations', tests: MODEL_ACT,
     why: "'int8' on a model whose weights are not all quantized throws at the first float linear",
   },
   {
