@@ -13,6 +13,7 @@
 import { loadavg } from 'node:os';
 import { SparseMatrix, Tensor, cpuInfo, formatBytes, linear, selectedKernel, setNumThreads, type FloatDType, type Weight } from '../lib/index.js';
 import { native } from '../lib/native.js';
+import { weightCopies } from './copies.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
@@ -49,18 +50,6 @@ const variants: [string, (a: Tensor, rows: number) => Weight][] = [
   ['nm 2:4', (a) => SparseMatrix.fromDense(a, { format: 'nm', n: 2, m: 4, prune: 'magnitude' })],
 ];
 const bytesOf = (a: Weight) => (a instanceof SparseMatrix ? a.byteLength : formatBytes('dense', { rows: M, cols: K, dtype, nnz: M * K }));
-const copiesOf = (first: Weight) => {
-  const out: Weight[] = [first];
-  while (out.length * bytesOf(first) < coldBytes) {
-    if (first instanceof Tensor) out.push(first.clone());
-    else {
-      const parts: Record<string, Tensor> = {};
-      for (const [k, v] of Object.entries(first.parts())) parts[k] = v.clone();
-      out.push(SparseMatrix.fromParts(first.format, { shape: first.shape, dtype: first.dtype, n: first.n, m: first.m, parts }));
-    }
-  }
-  return out;
-};
 const pass = (ws: Weight[], x: Tensor) => {
   const t: number[] = [];
   for (const a of ws) {
@@ -91,14 +80,14 @@ setNumThreads(1);
   for (const [, a] of smalls) if (a instanceof SparseMatrix) a.dispose();
 }
 setNumThreads(threads);
-const denseCopies = cold ? copiesOf(variants[0]![1](w, M)) : [];
+const denseCopies = cold ? weightCopies(variants[0]![1](w, M), coldBytes) : [];
 const head = ['variant', 'N', 'kernel', 'MB', 'cold ms', 'cold speed-up [min-max]', 'GB/s', 'of probe', 'warm 1T ms', 'cpu ms', 'ns/chunk'];
 console.log(head[0]!.padEnd(11) + head[1]!.padStart(2) + ' ' + head[2]!.padEnd(32) + head.slice(3).map((h, i) => h.padStart(i === 2 ? 24 : 10)).join(''));
 for (const n of NS) {
   const x = Tensor.randn([n, K], { seed: n + 1, dtype });
   for (const cp of denseCopies) linear.sync(x, cp);  // page in
   for (const [label, make] of variants) {
-    const ws = !cold ? [] : label === 'dense' ? denseCopies : copiesOf(make(w, M));
+    const ws = !cold ? [] : label === 'dense' ? denseCopies : weightCopies(make(w, M), coldBytes);
     if (ws !== denseCopies) for (const a of ws) linear.sync(x, a);
     const mine: number[] = [], dense: number[] = [];
     for (let p = 0; p < (cold ? passes : 0); p++) {

@@ -17,6 +17,7 @@ import {
 import { native } from '../lib/native.js';
 import { matmulModel } from './onnx-matmul.js';
 import { speedupChart } from './svg.js';
+import { weightCopies } from './copies.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -111,21 +112,6 @@ function keepMask(u: Float32Array, sparsity: number): Uint8Array {
   return m;
 }
 
-// Distinct copies of a weight (same content, different memory), enough to exceed coldBytes.
-function copies(a: SparseMatrix | Tensor): (SparseMatrix | Tensor)[] {
-  const count = Math.max(2, Math.ceil(coldBytes / a.byteLength));
-  const out: (SparseMatrix | Tensor)[] = [];
-  for (let i = 0; i < count; i++) {
-    if (a instanceof Tensor) out.push(a.clone());
-    else {
-      const parts: Record<string, Tensor> = {};
-      for (const [k, v] of Object.entries(a.parts())) parts[k] = v.clone();
-      out.push(SparseMatrix.fromParts(a.format, { shape: a.shape, dtype: a.dtype, n: a.n, m: a.m, parts }));
-    }
-  }
-  return out;
-}
-
 // Cold timing: one pass over all copies, each call timed; the pass's median call.
 function coldPass(ws: (SparseMatrix | Tensor)[], x: Tensor): number {
   const t: number[] = [];
@@ -143,11 +129,11 @@ function coldPass(ws: (SparseMatrix | Tensor)[], x: Tensor): number {
 // Returns, per `${label} ${n}`, the variant's passes and the dense passes paired with them.
 function timeColdPaired(mats: Map<string, SparseMatrix | Tensor>, xs: Map<number, Tensor>, passes: number) {
   const out = new Map<string, { passes: number[]; dense: number[] }>();
-  const denseWs = copies(mats.get('dense')!);
+  const denseWs = weightCopies(mats.get('dense')!, coldBytes);
   const ns = NS.filter((n) => n <= COLD_MAX_N);
   for (const n of ns) for (const w of denseWs) linear.sync(xs.get(n)!, w);  // page in; not timed
   for (const v of VARIANTS) {
-    const ws = v.format === 'dense' ? denseWs : copies(mats.get(v.label)!);
+    const ws = v.format === 'dense' ? denseWs : weightCopies(mats.get(v.label)!, coldBytes);
     for (const n of ns) {
       const x = xs.get(n)!;
       if (ws !== denseWs) for (const w of ws) linear.sync(x, w);
