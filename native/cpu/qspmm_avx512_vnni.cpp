@@ -470,7 +470,10 @@ void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code
   __m512 facc[R], sv[R];
   for (int i = 0; i < R; ++i) facc[i] = _mm512_setzero_ps();
   const __m512i z8 = _mm512_set1_epi8(8);
-  const uint32_t* mrow = w.masks + r * wpr;
+  // Row i's mask word at step c: mk + i·wpr + c/32, addressed from two bases (rows 0-1, 2-3) and
+  // one stride, so the 4 rows' pointers do not spill.
+  const char* mk = reinterpret_cast<const char*>(w.masks + r * wpr);
+  const int64_t ms = wpr * 4;
   for (int64_t g = 0; g < gpr; ++g) {
     // scale·s_x of 16 groups per row, refreshed every 16 groups; each group's taken by vpermps.
     if ((g & 15) == 0) {
@@ -486,7 +489,7 @@ void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code
     const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(gl, 3));
     __m512i acc[R];
     for (int i = 0; i < R; ++i) acc[i] = Asym ? _mm512_mullo_epi32(_mm512_set1_epi32(-int(w.zeros[(r + i) * gpr + g])), gl) : start;
-    for (int s = 0; s < G / W; ++s) {
+    for (int s = 0; s < G / W; ++s, mk += W / 8) {
       const int64_t c = g * G + s * W;
       _mm_prefetch(next_c, _MM_HINT_T0);
       _mm_prefetch(next_m, _MM_HINT_T0);
@@ -495,10 +498,10 @@ void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code
       // W = 32: x's upper half reads as 0, so the zero points expanded there add nothing.
       const __m512i xv = W == 64 ? _mm512_load_si512(xq.q + c) : _mm512_zextsi256_si512(_mm256_load_si256(reinterpret_cast<const __m256i*>(xq.q + c)));
       for (int i = 0; i < R; ++i) {
-        const uint32_t* mp = mrow + i * wpr + c / 32;
+        const char* mp = (i < 2 ? mk : mk + 2 * ms) + (i & 1) * ms;
         uint64_t km;
         if constexpr (W == 64) std::memcpy(&km, mp, 8);
-        else km = *mp;
+        else km = *reinterpret_cast<const uint32_t*>(mp);
         const __m512i zb = Asym ? _mm512_set1_epi8(char(w.zeros[(r + i) * gpr + g])) : z8;
         acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_mask_expand_epi8(zb, __mmask64(km), _mm512_loadu_si512(u[i])), xv);
         u[i] += __builtin_popcountll(km);
