@@ -139,14 +139,15 @@ template <int R> struct RowScales {
   __m512 v[R];
   __m512i at;
   // Call at every block: reloads when the block starts a run of 16 groups.
-  void next(const uint16_t* scales, const float* sx, int64_t r, int64_t c, int G, int64_t gpr, __m512i lidx) {
+  // Rows r, r + step, ... r + (R - 1)·step.
+  void next(const uint16_t* scales, const float* sx, int64_t r, int64_t c, int G, int64_t gpr, __m512i lidx, int64_t step = 1) {
     const int gs = group_shift(G);
     const int64_t g0 = c >> gs;
     if ((c & ((int64_t(16) << gs) - 1)) == 0) {
       const __mmask16 m = gpr - g0 >= 16 ? __mmask16(0xffff) : __mmask16((1u << (gpr - g0)) - 1);
       const __m512 x = _mm512_maskz_loadu_ps(m, sx + g0);
       for (int i = 0; i < R; ++i)
-        v[i] = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, scales + (r + i) * gpr + g0)), x);
+        v[i] = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, scales + (r + i * step) * gpr + g0)), x);
     }
     at = _mm512_add_epi32(lidx, _mm512_set1_epi32(int(g0 % 16)));
   }
@@ -162,36 +163,30 @@ struct Q4Rows {
   int G;
 };
 
-// Dense 4-bit, R rows at a time sharing the x loads. Per 128 columns and row: 64 code bytes, low
+// Dense 4-bit, R rows at a time (r, r + step, ...) sharing the x loads. Per 128 columns and row: 64 code bytes, low
 // and high nibbles (columns 2j, 2j+1) against x's even and odd columns, two vpdpbusd into one
 // int32 vector whose lane i holds columns 8i .. 8i+7 (all in one group), converted and scaled
 // per lane; the symmetric zero point enters as the accumulator's start, -8·Σ xq of the lane.
 template <int R, bool Asym>
-void dense4_rows(const Q4Rows& w, const XQ& xq, int64_t r, const OutputSpec& out) {
+void dense4_rows(const Q4Rows& w, const XQ& xq, int64_t r, int64_t step, const OutputSpec& out) {
   const __m512i nib = _mm512_set1_epi8(0x0f), lidx = lane_groups(w.G, 8, false);
   __m512 facc[R];
   for (int i = 0; i < R; ++i) facc[i] = _mm512_setzero_ps();
   RowScales<R> rs;
   const int64_t rb = w.cols / 2;
-  // The next pass's R rows are one contiguous run of codes (and one of scales): prefetched in
-  // address order, one line per row and block, while this pass reads its R interleaved streams.
-  const uint8_t* next = w.codes + (r + R) * rb;
-  prefetch_lines(w.scales + (r + R) * w.gpr, 2 * R * w.gpr);
   for (int64_t c = 0; c < w.cols; c += 128) {
     const int64_t tail = w.cols - c < 128 ? w.cols - c : 128;
     const __mmask64 cm = tail == 128 ? ~__mmask64(0) : (__mmask64(1) << (tail / 2)) - 1;
     const BlockGroups bg = block_groups(c, w.G, w.gpr);
     const __m512i xe = _mm512_load_si512(xq.pairs + c), xo = _mm512_load_si512(xq.pairs + c + 64);
     const __m512i xs = _mm512_load_si512(xq.lane_sum + c / 8);
-    rs.next(w.scales, xq.scale, r, c, w.G, w.gpr, lidx);
+    rs.next(w.scales, xq.scale, r, c, w.G, w.gpr, lidx, step);
     const __m512i init = Asym ? _mm512_setzero_si512() : _mm512_load_si512(xq.start + c / 8);
     for (int i = 0; i < R; ++i) {
-      const int64_t rr = r + i;
+      const int64_t rr = r + i * step;
       // Plain loads in whole blocks (masked ones cost ~15% here); they stay inside the row.
       const uint8_t* cp = w.codes + rr * rb + c / 2;
       const __m512i cc = tail == 128 ? _mm512_loadu_si512(cp) : _mm512_maskz_loadu_epi8(cm, cp);
-      _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
-      next += 64;
       __m512i acc = _mm512_dpbusd_epi32(init, _mm512_and_si512(cc, nib), xe);
       acc = _mm512_dpbusd_epi32(acc, _mm512_and_si512(_mm512_srli_epi16(cc, 4), nib), xo);
       if constexpr (Asym) {
@@ -201,7 +196,7 @@ void dense4_rows(const Q4Rows& w, const XQ& xq, int64_t r, const OutputSpec& out
       facc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), rs.lanes(i), facc[i]);
     }
   }
-  for (int i = 0; i < R; ++i) out.store(r + i, 0, _mm512_reduce_add_ps(facc[i]));
+  for (int i = 0; i < R; ++i) out.store(r + i * step, 0, _mm512_reduce_add_ps(facc[i]));
 }
 
 // 2:4 4-bit, R rows at a time. Per 128 columns (32 four-column groups) and row: 32 code bytes,
@@ -297,11 +292,15 @@ void rows4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, co
                  fmt == kDense ? nullptr : a.as<uint32_t>(Part::masks), a.cols, a.cols / G, G};
   int64_t r = r0;
   if (fmt == kDense) {
-    // 8 rows per pass: 16% faster than 4 (warm, one thread), 2:4 24%; 16 would spill.
-    for (; r + 8 <= r1; r += 8) dense4_rows<8, Asym>(w, xq, r, out);
-    for (; r + 4 <= r1; r += 4) dense4_rows<4, Asym>(w, xq, r, out);
-    for (; r < r1; ++r) dense4_rows<1, Asym>(w, xq, r, out);
+    // Four rows a quarter of the task apart: four sequential streams per core, as the dense bf16
+    // GEMV reads; the hardware prefetcher follows them (8 adjacent rows with the next pass
+    // prefetched in software are faster warm but slower cold, docs/kernels.md). The rows left
+    // over (at most 3) run one at a time.
+    const int64_t q = (r1 - r0) / 4;
+    for (int64_t i = 0; i < q; ++i) dense4_rows<4, Asym>(w, xq, r0 + i, q, out);
+    for (r = r0 + 4 * q; r < r1; ++r) dense4_rows<1, Asym>(w, xq, r, 1, out);
   } else {
+    // 8 rows per pass: 24% faster than 4 warm; 4 rows a quarter of the task apart were slower cold.
     const NM24Tables t = nm24_tables();
     for (; r + 8 <= r1; r += 8) nm24_rows<8, Asym>(w, xq, t, r, out);
     for (; r + 4 <= r1; r += 4) nm24_rows<4, Asym>(w, xq, t, r, out);
