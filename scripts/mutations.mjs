@@ -914,6 +914,16 @@ export default [
     from: 'out.store(r + i * step, 0', to: 'out.store(r + i, 0', tests: QUANT,
     why: 'the dense int4 x8 GEMV computes rows a quarter of the task apart but writes them to adjacent outputs',
   },
+  {
+    id: 'qspmm-nm24-int8-sym-zero', area: 'cpu', file: 'native/cpu/qspmm_avx512.cpp',
+    from: 'const int z = Asym ? A.zero(gi) : 128;', to: 'const int z = Asym ? A.zero(gi) : 127;', tests: QUANT,
+    why: 'the AVX-512 2:4 int8 GEMV centres symmetric codes on 127: every kept weight is off by one scale step',
+  },
+  {
+    id: 'qspmm-nm24-int8-x-planes', area: 'cpu', file: 'native/cpu/qspmm_avx512.cpp',
+    from: 'xs[c + (W / 4) * k + i] = x.data[c + 4 * i + k];', to: 'xs[c + (W / 4) * k + i] = x.data[c + 4 * i];', tests: QUANT,
+    why: "the AVX-512 2:4 int8 GEMV stages x's planes from the first column of every four: three of four weights meet the wrong activation",
+  },
   // ---- whole-model checkpoints and token input (lib/model/checkpoint-writer.ts, tokens.ts) ----
   {
     id: 'ckpt-shard-limit-inclusive', area: 'model', file: 'lib/model/checkpoint-writer.ts',
