@@ -65,10 +65,11 @@ void qgemv(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, co
 // 2:4 8-bit at N = 1: every 64 columns keep exactly 32 codes, at a fixed offset (no popcount
 // cursor). One 32-byte load and one vpexpandb under the 64-bit mask word, the zero point filling
 // the pruned columns: 64 code bytes in column order, i.e. 16 dwords whose byte k is column 4i + k.
-// Byte k is taken out by a shift and a mask (no shuffles: widening by vpmovzxbd cost 4 extracts
-// and 4 widenings per 64 columns, all on the shuffle pipe), centered in int32 (an 8-bit code minus
-// its zero point need not fit a byte), converted and FMA'd with x staged per task in the same
-// order (per 64 columns, plane k = columns 4i + k). G = 32 takes 32 columns a step.
+// Byte k is taken out by a shift and one vpternlogd that also ORs in the bits of 2^23 (no
+// shuffles: widening by vpmovzxbd took 4 extracts and 4 widenings per 64 columns, all on the
+// shuffle pipe); the float 2^23 + code minus 2^23 + zero is code - zero exactly (no int32
+// conversion), FMA'd with x staged per task in the same order (per 64 columns, plane k =
+// columns 4i + k). G = 32 takes 32 columns a step.
 template <int G, bool Asym>
 void qgemv_nm24_int8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   constexpr int W = G < 64 ? G : 64;  // columns per step
@@ -79,7 +80,7 @@ void qgemv_nm24_int8(const MatrixView& a, const Activations& x, int64_t r0, int6
   for (int64_t c = 0; c < A.cols; c += W)
     for (int k = 0; k < 4; ++k)
       for (int i = 0; i < W / 4; ++i) xs[c + (W / 4) * k + i] = x.data[c + 4 * i + k];
-  const __m512i ff = _mm512_set1_epi32(0xff);
+  const __m512i ff = _mm512_set1_epi32(0xff), magic = _mm512_set1_epi32(0x4b000000);
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* codes = A.codes + r * A.per_row;
     const char* rm = masks + r * A.wpr * 4;
@@ -87,7 +88,8 @@ void qgemv_nm24_int8(const MatrixView& a, const Activations& x, int64_t r0, int6
     for (int64_t g = 0; g < A.gpr; ++g) {
       const int64_t gi = r * A.gpr + g;
       const int z = Asym ? A.zero(gi) : 128;
-      const __m512i zb = _mm512_set1_epi8(char(z)), z32 = _mm512_set1_epi32(z);
+      const __m512i zb = _mm512_set1_epi8(char(z));
+      const __m512 zf = _mm512_set1_ps(8388608.f + float(z));
       __m512 s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
       for (int64_t c = g * G; c < (g + 1) * G; c += W) {
         uint64_t km = 0;
@@ -96,8 +98,9 @@ void qgemv_nm24_int8(const MatrixView& a, const Activations& x, int64_t r0, int6
                                    : _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + c / 2)));
         const __m512i cv = _mm512_mask_expand_epi8(zb, __mmask64(km), cb);
         for (int k = 0; k < 4; ++k) {
-          const __m512i b = k == 3 ? _mm512_srli_epi32(cv, 24) : _mm512_and_si512(k ? _mm512_srli_epi32(cv, 8 * k) : cv, ff);
-          const __m512 wk = _mm512_cvtepi32_ps(_mm512_sub_epi32(b, z32));
+          // (byte & 0xff) | bits of 2^23 is the float 2^23 + byte; minus 2^23 + z: code - z, exact.
+          const __m512i b = _mm512_ternarylogic_epi32(k ? _mm512_srli_epi32(cv, 8 * k) : cv, ff, magic, 0xea);
+          const __m512 wk = _mm512_sub_ps(_mm512_castsi512_ps(b), zf);
           // W = 32: the dwords past the step's 8 hold zero points (centered: 0) against no x.
           const __m512 xk = W == 64 ? _mm512_loadu_ps(xs + c + 16 * k) : _mm512_maskz_loadu_ps(0xff, xs + c + 8 * k);
           s[k] = _mm512_fmadd_ps(wk, xk, s[k]);
