@@ -930,9 +930,14 @@ export default [
     why: 'the AVX-512 2:4 int8 GEMV centres symmetric codes on 127: every kept weight is off by one scale step',
   },
   {
-    id: 'qspmm-nm24-int8-x-planes', area: 'cpu', file: 'native/cpu/qspmm_avx512.cpp',
-    from: 'xs[c + (W / 4) * k + i] = x.data[c + 4 * i + k];', to: 'xs[c + (W / 4) * k + i] = x.data[c + 4 * i];', tests: QUANT,
-    why: "the AVX-512 2:4 int8 GEMV stages x's planes from the first column of every four: three of four weights meet the wrong activation",
+    id: 'qspmm-x-planes4', area: 'cpu', file: 'native/cpu/qspmm.h',
+    from: 'ws[c + 16 * k + i] = x[c + 4 * i + k];', to: 'ws[c + 16 * k + i] = x[c + 4 * i];', tests: QUANT,
+    why: "x's four planes (the AVX-512 2:4 int8 and table-lookup GEMVs) are staged from the first column of every four: three of four weights meet the wrong activation",
+  },
+  {
+    id: 'qspmm-nm24-int8-g32-half', area: 'cpu', file: 'native/cpu/qspmm_avx512.cpp',
+    from: '16 * k + (c & 32) / 4);', to: '16 * k);', tests: QUANT,
+    why: "the AVX-512 2:4 int8 GEMV at G = 32 reads the first half of the 64-column block's x planes for the second 32 columns too",
   },
   // ---- whole-model checkpoints and token input (lib/model/checkpoint-writer.ts, tokens.ts) ----
   {

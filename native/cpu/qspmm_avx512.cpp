@@ -68,18 +68,14 @@ void qgemv(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, co
 // Byte k is taken out by a shift and one vpternlogd that also ORs in the bits of 2^23 (no
 // shuffles: widening by vpmovzxbd took 4 extracts and 4 widenings per 64 columns, all on the
 // shuffle pipe); the float 2^23 + code minus 2^23 + zero is code - zero exactly (no int32
-// conversion), FMA'd with x staged per task in the same order (per 64 columns, plane k =
-// columns 4i + k). G = 32 takes 32 columns a step.
+// conversion), FMA'd with x staged per task in the same order (stage_x_planes4). G = 32 takes 32
+// columns a step.
 template <int G, bool Asym>
 void qgemv_nm24_int8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   constexpr int W = G < 64 ? G : 64;  // columns per step
   const QMat<kNM, 8> A(a);
   const char* masks = reinterpret_cast<const char*>(A.masks);
-  float* xs = static_cast<float*>(x.workspace);
-  // xs[c + 16k + i] = x[c + 4i + k] per 64 columns (W = 32: per 32, planes of 8).
-  for (int64_t c = 0; c < A.cols; c += W)
-    for (int k = 0; k < 4; ++k)
-      for (int i = 0; i < W / 4; ++i) xs[c + (W / 4) * k + i] = x.data[c + 4 * i + k];
+  const float* xs = stage_x_planes4(x.data, A.cols, static_cast<float*>(x.workspace));
   const __m512i ff = _mm512_set1_epi32(0xff), magic = _mm512_set1_epi32(0x4b000000);
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* codes = A.codes + r * A.per_row;
@@ -101,8 +97,9 @@ void qgemv_nm24_int8(const MatrixView& a, const Activations& x, int64_t r0, int6
           // (byte & 0xff) | bits of 2^23 is the float 2^23 + byte; minus 2^23 + z: code - z, exact.
           const __m512i b = _mm512_ternarylogic_epi32(k ? _mm512_srli_epi32(cv, 8 * k) : cv, ff, magic, 0xea);
           const __m512 wk = _mm512_sub_ps(_mm512_castsi512_ps(b), zf);
-          // W = 32: the dwords past the step's 8 hold zero points (centered: 0) against no x.
-          const __m512 xk = W == 64 ? _mm512_loadu_ps(xs + c + 16 * k) : _mm512_maskz_loadu_ps(0xff, xs + c + 8 * k);
+          // W = 32: the step's 8 dwords meet the first or second half of the 64-column block's
+          // plane; the dwords past them hold zero points (centered: 0) against no x.
+          const __m512 xk = W == 64 ? _mm512_load_ps(xs + c + 16 * k) : _mm512_maskz_loadu_ps(0xff, xs + (c & ~int64_t(63)) + 16 * k + (c & 32) / 4);
           s[k] = _mm512_fmadd_ps(wk, xk, s[k]);
         }
       }
