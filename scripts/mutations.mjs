@@ -939,6 +939,16 @@ export default [
     from: '16 * k + (c & 32) / 4);', to: '16 * k);', tests: QUANT,
     why: "the AVX-512 2:4 int8 GEMV at G = 32 reads the first half of the 64-column block's x planes for the second 32 columns too",
   },
+  {
+    id: 'qspmm-x8-bitmap-g32-pair-scale', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'P == 2 ? _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)', to: 'P == 2 ? _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)', tests: QUANT,
+    why: 'the bitmap x8 GEMV at G = 32 scales the second group of each 64-column pair by the first group\'s scale',
+  },
+  {
+    id: 'qspmm-x8-bitmap-g32-pair-zero', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: '__mmask64(0xffffffff00000000ull)', to: '__mmask64(0xffff000000000000ull)', tests: QUANT,
+    why: "the bitmap x8 GEMV at G = 32 fills half of the pair's second group's pruned columns with the first group's zero point",
+  },
   // ---- whole-model checkpoints and token input (lib/model/checkpoint-writer.ts, tokens.ts) ----
   {
     id: 'ckpt-shard-limit-inclusive', area: 'model', file: 'lib/model/checkpoint-writer.ts',

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "../core/dtype.h"
 #include "../formats/quant.h"
@@ -435,14 +436,13 @@ void qgemm_nm24_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_
 }
 
 // Bitmap 4-bit, R rows per pass sharing x's loads. Each row's codes are first spread to bytes in
-// its own buffer (32 code bytes per step: widened, nibbles split); then per W columns (64, or 32
-// when G = 32) and row, the next popcount bytes are expanded to their columns (vpexpandb, the
+// its own buffer (32 code bytes per step: widened, nibbles split); then per 64 columns (two
+// groups when G = 32) and row, the next popcount bytes are expanded to their columns (vpexpandb, the
 // zero point filling the pruned columns) and dotted with x in column order. One int32
-// accumulator per row and group: the R rows are the independent vpdpbusd chains, and each
+// accumulator per row and unit (a group, or a pair of 32-column groups): the R rows are the independent vpdpbusd chains, and each
 // group's sum is converted and scaled once (scale·s_x of 16 groups per row in one register).
 template <int R, int G, bool Asym>
 void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code_bytes, int64_t r, int64_t rows, const OutputSpec& out) {
-  constexpr int W = G < 64 ? G : 64;  // columns per step
   const int64_t gpr = w.gpr, wpr = mask_words_per_row(w.cols), ub_stride = round128(w.cols) + kBitmapRowBytes;
   const __m512i lo4 = _mm512_set1_epi16(0x000f), hi4 = _mm512_set1_epi16(0x0f00);
   const uint8_t* u[R];
@@ -461,11 +461,11 @@ void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code
   // The next pass's masks and codes (each one contiguous run), prefetched in address order, one
   // line of each per step: all of the masks (8 bytes per row and step), the codes up to 64 bytes
   // per step (denser rows leave the rest to the hardware prefetcher).
-  const int64_t steps = w.cols / W;
+  const int64_t steps = (w.cols + 63) / 64;
   const int64_t na = r + R < rows ? r + R : rows, nb = r + 2 * R < rows ? r + 2 * R : rows;
   const char* next_c = reinterpret_cast<const char*>(w.codes + (rp[na] >> 1));
   const char* next_m = reinterpret_cast<const char*>(w.masks + na * wpr);
-  const int64_t cstep = ((rp[nb] >> 1) - (rp[na] >> 1) + steps - 1) / steps, mstep = (nb - na) * W / 8;
+  const int64_t cstep = ((rp[nb] >> 1) - (rp[na] >> 1) + steps - 1) / steps, mstep = (nb - na) * 8;
   __m512 facc[R], sv[R];
   for (int i = 0; i < R; ++i) facc[i] = _mm512_setzero_ps();
   const __m512i z8 = _mm512_set1_epi8(8);
@@ -473,41 +473,58 @@ void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code
   // one stride, so the 4 rows' pointers do not spill.
   const char* mk = reinterpret_cast<const char*>(w.masks + r * wpr);
   const int64_t ms = wpr * 4;
-  for (int64_t g = 0; g < gpr; ++g) {
+  // One unit: a group of G >= 64 columns, or at G = 32 a pair of groups in one 64-column step
+  // (lanes 0-7 the first, 8-15 the second: scales, zero points and start values per half), or
+  // a row's last, unpaired 32-column group (SW = 32).
+  const auto unit = [&](int64_t g, auto sw) {
+    constexpr int SW = decltype(sw)::value, P = G < 64 && SW == 64 ? 2 : 1, UC = G < 64 ? SW : G;
     // scale·s_x of 16 groups per row, refreshed every 16 groups; each group's taken by vpermps.
     if ((g & 15) == 0) {
       const __mmask16 m = gpr - g >= 16 ? __mmask16(0xffff) : __mmask16((1u << (gpr - g)) - 1);
       const __m512 x = _mm512_maskz_loadu_ps(m, xq.scale + g);
       for (int i = 0; i < R; ++i) sv[i] = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w.scales + (r + i) * gpr + g)), x);
     }
-    const __m512i at = _mm512_set1_epi32(int(g & 15));
+    const __m512i at = _mm512_add_epi32(_mm512_set1_epi32(int(g & 15)), P == 2 ? _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0) : _mm512_setzero_si512());
     // Pruned columns get the zero point as their code, so every column adds (code - z)·xq: the
     // kept ones their product, the pruned ones 0. The accumulator starts at -z·Σ xq of each
-    // lane's columns (x's alone), so every lane is exact (an empty row is 0).
-    const __m512i gl = _mm512_load_si512(xq.group_lanes + 16 * g);
+    // lane's columns (x's alone), so every lane is exact (an empty row is 0). G = 32 groups' lane
+    // sums fill lanes 0-7; the pair's second moves to 8-15.
+    __m512i gl = _mm512_load_si512(xq.group_lanes + 16 * g);
+    if constexpr (P == 2) gl = _mm512_inserti64x4(gl, _mm512_castsi512_si256(_mm512_load_si512(xq.group_lanes + 16 * (g + 1))), 1);
     const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(gl, 3));
-    __m512i acc[R];
-    for (int i = 0; i < R; ++i) acc[i] = Asym ? _mm512_mullo_epi32(_mm512_set1_epi32(-int(w.zeros[(r + i) * gpr + g])), gl) : start;
-    for (int s = 0; s < G / W; ++s, mk += W / 8) {
-      const int64_t c = g * G + s * W;
+    __m512i acc[R], zb[R];
+    for (int i = 0; i < R; ++i) {
+      zb[i] = z8;
+      acc[i] = start;
+      if constexpr (Asym) {
+        const int za = w.zeros[(r + i) * gpr + g], zc = P == 2 ? w.zeros[(r + i) * gpr + g + 1] : za;
+        zb[i] = _mm512_mask_set1_epi8(_mm512_set1_epi8(char(za)), __mmask64(0xffffffff00000000ull), char(zc));
+        acc[i] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_mullo_epi32(_mm512_mask_set1_epi32(_mm512_set1_epi32(za), 0xff00, zc), gl));
+      }
+    }
+    for (int s = 0; s < UC / SW; ++s, mk += SW / 8) {
+      const int64_t c = g * G + s * SW;
       _mm_prefetch(next_c, _MM_HINT_T0);
       _mm_prefetch(next_m, _MM_HINT_T0);
       next_c += cstep;
       next_m += mstep;
-      // W = 32: x's upper half reads as 0, so the zero points expanded there add nothing.
-      const __m512i xv = W == 64 ? _mm512_load_si512(xq.q + c) : _mm512_zextsi256_si512(_mm256_load_si256(reinterpret_cast<const __m256i*>(xq.q + c)));
+      // SW = 32: x's upper half reads as 0, so the zero points expanded there add nothing.
+      const __m512i xv = SW == 64 ? _mm512_load_si512(xq.q + c) : _mm512_zextsi256_si512(_mm256_load_si256(reinterpret_cast<const __m256i*>(xq.q + c)));
       for (int i = 0; i < R; ++i) {
         const char* mp = (i < 2 ? mk : mk + 2 * ms) + (i & 1) * ms;
         uint64_t km;
-        if constexpr (W == 64) std::memcpy(&km, mp, 8);
+        if constexpr (SW == 64) std::memcpy(&km, mp, 8);
         else km = *reinterpret_cast<const uint32_t*>(mp);
-        const __m512i zb = Asym ? _mm512_set1_epi8(char(w.zeros[(r + i) * gpr + g])) : z8;
-        acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_mask_expand_epi8(zb, __mmask64(km), _mm512_loadu_si512(u[i])), xv);
+        acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_mask_expand_epi8(zb[i], __mmask64(km), _mm512_loadu_si512(u[i])), xv);
         u[i] += __builtin_popcountll(km);
       }
     }
     for (int i = 0; i < R; ++i) facc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i]), _mm512_permutexvar_ps(at, sv[i]), facc[i]);
-  }
+  };
+  constexpr int64_t P = G < 64 ? 2 : 1;
+  int64_t g = 0;
+  for (; g + P <= gpr; g += P) unit(g, std::integral_constant<int, 64>{});
+  if (g < gpr) unit(g, std::integral_constant<int, 32>{});
   for (int i = 0; i < R; ++i) out.store(r + i, 0, _mm512_reduce_add_ps(facc[i]));
 }
 
