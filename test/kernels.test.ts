@@ -165,10 +165,11 @@ describe('kernel dispatch', () => {
       // Below 25% density bitmap skips its zeros: the vdpbf16ps pairs kernel, else the fp32 outer product.
       expect(selectedKernel(sparse, 64, bf16)).toBe(dp ? 'spmm_bitmap_pairs_bf16_dpbf16_avx512' : `spmm_bitmap_outer_bf16_${isa}`);
       expect(selectedKernel(sparse, 2049, bf16)).toBe(`spmm_bitmap_outer_bf16_${isa}`);  // past the pairs kernel's 16-bit offsets
-      // Unchanged: fp32 activations, f16 weights, CSR.
+      // Unchanged: fp32 activations, f16 weights, CSR above N = 16.
       expect(selectedKernel(w, 1)).toBe(`gemv_dense_bf16_${isa}`);
       expect(selectedKernel(f16, 1, bf16)).toBe(`gemv_dense_f16_${isa}`);
-      expect(selectedKernel(csr, 8, bf16)).toBe(`spmm_csr_bf16_${isa}`);
+      expect(selectedKernel(csr, 8, bf16)).toBe(dp ? 'spmm_csr_cols_bf16_dpbf16_avx512' : `spmm_csr_bf16_${isa}`);
+      expect(selectedKernel(csr, 17, bf16)).toBe(`spmm_csr_bf16_${isa}`);
       expect(selectedKernel(sparse, 64)).toBe(`spmm_bitmap_outer_bf16_${isa}`);
     }
     setIsa(startIsa);

@@ -513,24 +513,6 @@ void pairs_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t
     for (int64_t j = 0; j < n; ++j) out.store(r0 + i, j, c[i * ld + j]);
 }
 
-// ---- staging x into the bf16 layouts (the driver's fast path for linear's x [N, K]) --------------
-
-// 32 bf16 activations of `row` from column k (cnt <= 32 of them, the rest zero): bf16 as they
-// are, fp32 rounded to nearest even by vcvtne2ps2bf16 (as f32_to_bf16, except that fp32 denormals
-// become 0, which vdpbf16ps makes of their bf16 denormals anyway).
-template <bool F32> inline __m512i load_bf16x32(const void* row, int64_t k, int64_t cnt) {
-  if constexpr (F32) {
-    const float* p = static_cast<const float*>(row) + k;
-    const __m512 lo = cnt >= 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(__mmask16((1u << cnt) - 1u), p);
-    const __m512 hi = cnt >= 32 ? _mm512_loadu_ps(p + 16)
-                    : cnt > 16 ? _mm512_maskz_loadu_ps(__mmask16((1u << (cnt - 16)) - 1u), p + 16) : _mm512_setzero_ps();
-    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
-  } else {
-    const uint16_t* p = static_cast<const uint16_t*>(row) + k;
-    return cnt >= 32 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi16(__mmask32((uint64_t(1) << cnt) - 1u), p);
-  }
-}
-
 // r[i] (16 dwords each) -> r[c] = dword c of every input, in input order.
 inline void transpose16x16_epi32(__m512i (&r)[16]) {
   __m512i t[16], u[16];
@@ -552,6 +534,120 @@ inline void transpose16x16_epi32(__m512i (&r)[16]) {
     r[4 + m] = _mm512_shuffle_i32x4(p0, q0, 0xDD);
     r[8 + m] = _mm512_shuffle_i32x4(p1, q1, 0x88);
     r[12 + m] = _mm512_shuffle_i32x4(p1, q1, 0xDD);
+  }
+}
+
+// ---- CSR, kJ < N <= 16: pairs of kept values times two blended x columns (skips the zeros) ------
+// x in k_dup_bf16 (64 bytes per column: dword j holds x[j, k] twice), so for two consecutive
+// kept values of a row, (w[a], w[b]) with a < b anywhere in the row, the pair vector (x[a, j],
+// x[b, j]) per fp32 lane j is one word blend of two aligned column loads (the pairs kernel's
+// k_pairs loads below start at any word and split a cache line nearly every time). Per pair: two
+// index loads, the x load, the blend with its load folded in and vdpbf16ps with the weight pair
+// broadcast from memory. The CSR indices are read in place, no decode. Summation: pair t of a row
+// goes to accumulator t mod kColsU (the odd last value to accumulator 1), the kColsU sums are
+// added pairwise at the row's end.
+constexpr int64_t kColsMaxN = 16;
+constexpr int kColsU = 8;
+constexpr int64_t kColsAhead = 512;  // elements
+
+inline __m512 col_pair(__m512 acc, const int32_t* col, const uint16_t* wv, const uint16_t* x) {
+  uint32_t wp;
+  __builtin_memcpy(&wp, wv, 4);
+  const __m512i xa = _mm512_load_si512(x + size_t(col[0]) * 32);
+  const __m512i xp = _mm512_mask_blend_epi16(__mmask32(0xAAAAAAAAu), xa, _mm512_load_si512(x + size_t(col[1]) * 32));
+  return dp(acc, _mm512_set1_epi32(int(wp)), xp);
+}
+
+// A row: col[0, cnt) its kept columns, wv[0, cnt) their values; c[0, 16) += the products.
+SK_BLOCK void cols_row(const int32_t* col, const uint16_t* wv, int64_t cnt, const uint16_t* x, float* c) {
+  __m512 acc[kColsU];
+  acc[0] = _mm512_loadu_ps(c);
+  SK_UNROLL for (int u = 1; u < kColsU; ++u) acc[u] = _mm512_setzero_ps();
+  const int64_t pairs = cnt / 2;
+  int64_t t = 0;
+  for (; t + kColsU <= pairs; t += kColsU) {
+    // The row's two streams kColsAhead elements ahead: the hardware prefetcher alone left the loop
+    // waiting on them (docs/kernels.md).
+    _mm_prefetch(reinterpret_cast<const char*>(col + 2 * t + kColsAhead), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(wv + 2 * t + kColsAhead), _MM_HINT_T0);
+    SK_UNROLL for (int u = 0; u < kColsU; ++u) acc[u] = col_pair(acc[u], col + 2 * (t + u), wv + 2 * (t + u), x);
+  }
+  for (; t < pairs; ++t) acc[0] = col_pair(acc[0], col + 2 * t, wv + 2 * t, x);
+  if (cnt & 1) {
+    // The last value alone: (w, 0) times (x, 0), never 0 x Inf.
+    const __m512i xs = _mm512_maskz_loadu_epi16(__mmask32(0x55555555u), x + size_t(col[cnt - 1]) * 32);
+    acc[1] = dp(acc[1], _mm512_set1_epi32(int(wv[cnt - 1])), xs);
+  }
+  SK_UNROLL for (int h = kColsU / 2; h > 0; h /= 2)
+    SK_UNROLL for (int u = 0; u < h; ++u) acc[u] = _mm512_add_ps(acc[u], acc[u + h]);
+  _mm512_storeu_ps(c, acc[0]);
+}
+
+// fp32 -> bf16 as f32_to_bf16 (nearest even, NaN quieted, denormals kept; not vcvtneps2bf16,
+// which flushes them).
+inline __m256i f32x16_to_bf16(__m512 v) {
+  const __m512i b = _mm512_castps_si512(v);
+  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_srli_epi32(_mm512_add_epi32(b, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))), 16);
+  const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(b, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+  r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40));
+  return _mm512_cvtepi32_epi16(r);
+}
+
+// The [rows, 16] tile (row i's sums for N = 0..15) to the output. Linear's output [N, M] with fp32
+// or bf16 values: 16 rows at a time transposed, each column of N one 64- (32-) byte store instead
+// of 16 scalar stores to 16 lines; otherwise (and the last rows) element by element.
+void store_tile16(const OutputSpec& out, int64_t r0, int64_t rows, int64_t n, const float* c) {
+  const bool vec = out.row_stride == 1 && (out.dtype == DType::f32 || out.dtype == DType::bf16);
+  int64_t i = 0;
+  if (vec)
+    for (; i + 16 <= rows; i += 16) {
+      __m512i t[16];
+      SK_UNROLL for (int q = 0; q < 16; ++q) t[q] = _mm512_loadu_si512(c + (i + q) * 16);
+      transpose16x16_epi32(t);
+      const __m512 bias = out.bias ? _mm512_loadu_ps(out.bias + r0 + i) : _mm512_setzero_ps();
+      for (int64_t j = 0; j < n; ++j) {
+        const __m512 v = _mm512_add_ps(_mm512_castsi512_ps(t[j]), bias);
+        const int64_t at = r0 + i + j * out.col_stride;
+        if (out.dtype == DType::f32) _mm512_storeu_ps(static_cast<float*>(out.data) + at, v);
+        else _mm256_storeu_si256(reinterpret_cast<__m256i*>(static_cast<uint16_t*>(out.data) + at), f32x16_to_bf16(v));
+      }
+    }
+  for (; i < rows; ++i)
+    for (int64_t j = 0; j < n; ++j) out.store(r0 + i, j, c[i * 16 + j]);
+}
+
+// CSR: each row's column indices and values read in place (rows from DRAM; the row's prefetch in
+// cols_row), its sums into a [rows, 16] tile stored 16 rows at a time.
+void csr_cols_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const int32_t* rp = a.as<int32_t>(Part::row_ptr);
+  const int32_t* ci = a.as<int32_t>(Part::col_idx);
+  const uint16_t* vals = a.as<uint16_t>(Part::values);
+  const int64_t rows = r1 - r0;
+  float* c = static_cast<float*>(x.workspace);
+  for (int64_t i = 0; i < rows * 16; ++i) c[i] = 0.f;
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t b = rp[r0 + i];
+    cols_row(ci + b, vals + b, int64_t(rp[r0 + i + 1]) - b, x.bf16, c + i * 16);
+  }
+  store_tile16(out, r0, rows, x.n, c);
+}
+
+// ---- staging x into the bf16 layouts (the driver's fast path for linear's x [N, K]) --------------
+
+// 32 bf16 activations of `row` from column k (cnt <= 32 of them, the rest zero): bf16 as they
+// are, fp32 rounded to nearest even by vcvtne2ps2bf16 (as f32_to_bf16, except that fp32 denormals
+// become 0, which vdpbf16ps makes of their bf16 denormals anyway).
+template <bool F32> inline __m512i load_bf16x32(const void* row, int64_t k, int64_t cnt) {
+  if constexpr (F32) {
+    const float* p = static_cast<const float*>(row) + k;
+    const __m512 lo = cnt >= 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(__mmask16((1u << cnt) - 1u), p);
+    const __m512 hi = cnt >= 32 ? _mm512_loadu_ps(p + 16)
+                    : cnt > 16 ? _mm512_maskz_loadu_ps(__mmask16((1u << (cnt - 16)) - 1u), p + 16) : _mm512_setzero_ps();
+    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+  } else {
+    const uint16_t* p = static_cast<const uint16_t*>(row) + k;
+    return cnt >= 32 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi16(__mmask32((uint64_t(1) << cnt) - 1u), p);
   }
 }
 
@@ -584,10 +680,31 @@ void stage_rows(const void* x, int64_t n, int64_t cols, int64_t kp, int64_t ld, 
     });
     return;
   }
+  uint32_t* dst = reinterpret_cast<uint32_t*>(buf);
+  if (layout == XLayout::k_dup_bf16) {
+    // Dword k * ld + j holds (x[j, k], x[j, k]): 16 x 16 dword transposes of the duplicated words.
+    parallel_range((cols + 15) / 16, 4, [&](int64_t b, int64_t e) {
+      for (int64_t kb = b; kb < e; ++kb)
+        for (int64_t j0 = 0; j0 < n; j0 += 16) {
+          __m512i r[16];
+          const int64_t k = kb * 16, cnt = imin(16, cols - k);
+          for (int i = 0; i < 16; ++i) {
+            if (j0 + i >= n) {
+              r[i] = _mm512_setzero_si512();
+              continue;
+            }
+            const __m512i d = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(load_bf16x32<F32>(row(j0 + i), k, cnt)));
+            r[i] = _mm512_or_si512(d, _mm512_slli_epi32(d, 16));
+          }
+          transpose16x16_epi32(r);
+          for (int64_t c = 0; c < cnt; ++c) _mm512_storeu_si512(dst + (k + c) * ld + j0, r[c]);
+        }
+    });
+    return;
+  }
   // k_pairs_bf16: dword (k / 2) * ld + j holds (x[j, k], x[j, k + 1]), dword k / 2 of row j: a
   // transpose of [N, K / 2] dwords, 16 x 16 at a time (missing rows of N as zeros; ld and the
   // zeroed buffer cover whole blocks: ld and K / 2 rounded up to 16 fit).
-  uint32_t* dst = reinterpret_cast<uint32_t*>(buf);
   const int64_t pairs = (cols + 1) / 2;
   parallel_range((pairs + 15) / 16, 4, [&](int64_t b, int64_t e) {
     for (int64_t kb = b; kb < e; ++kb)
@@ -606,7 +723,7 @@ void stage_rows(const void* x, int64_t n, int64_t cols, int64_t kp, int64_t ld, 
 
 bool stage_bf16_avx512(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, uint16_t* buf) {
   if (args.b_is_kn || (args.b_dtype != DType::bf16 && args.b_dtype != DType::f32) || !cpu_features().avx512bf16) return false;
-  if (layout == XLayout::k_pairs_bf16 && ld % 16 != 0) return false;
+  if ((layout == XLayout::k_pairs_bf16 || layout == XLayout::k_dup_bf16) && ld % 16 != 0) return false;
   if (args.b_dtype == DType::f32) stage_rows<true>(args.b, args.n, cols, kp, ld, layout, buf);
   else stage_rows<false>(args.b, args.n, cols, kp, ld, layout, buf);
   return true;
@@ -633,6 +750,11 @@ SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n) {
   const XLayout nl = XLayout::n_major_bf16, kl = XLayout::k_pairs_bf16;
   // Below this density a decode-to-dense GEMM does more work than skipping the zeros: bitmap and
   // N:M run the pairs kernel (N <= kPairsMaxN; above it, and for CSR, the fp32 table's outer product).
+  // CSR at kJ < N <= kColsMaxN: the cols kernel (x in k_dup_bf16). Above it CSR keeps the fp32 table's
+  // outer product. (Bitmap / N:M through the same kernel, their masks decoded to 16-bit column
+  // numbers per row, measured no faster than the kernels below: docs/kernels.md.)
+  if (!gemv && n <= kColsMaxN && a.format == Format::csr)
+    return SpmmKernel{csr_cols_kernel, XLayout::k_dup_bf16, "spmm_csr_cols_bf16_dpbf16_avx512", true, 16};
   if (!gemv && a.format != Format::dense && density(a) < kBf16SparseDensity) {
     if (n > kPairsMaxN || (a.format != Format::bitmap && a.format != Format::nm)) return SpmmKernel{};
     if (a.format == Format::bitmap) return SpmmKernel{pairs_kernel<MaskPairs<false>>, kl, "spmm_bitmap_pairs_bf16_dpbf16_avx512", true, 16};
