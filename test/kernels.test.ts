@@ -296,11 +296,12 @@ describe("format: 'auto' (cost model)", () => {
       expect(chooseFormat(stats(0.05), 64, mc).format).toBe('csr');
     });
   }
-  it('avx512 with bf16 activations: the pairs kernel makes bitmap win at 90% and N = 16 / 64, dense stays at 70%', () => {
+  it('avx512 with bf16 activations: at 90% CSR (the cols kernel) wins at N = 16, bitmap (pairs) at N = 64; dense stays at 70%', () => {
     const bf = (density: number) => ({ ...stats(density), activations: 'bfloat16' as const });
     for (const n of [16, 64]) {
       const at90 = chooseFormat(bf(0.1), n, AVX512_MACHINE);
-      expect(at90.format).toBe('bitmap');
+      expect(at90.format).toBe(n === 16 ? 'csr' : 'bitmap');
+      if (n === 16) expect(at90.candidates.csr!).toBeLessThan(0.8 * at90.candidates.bitmap!);
       // (by ~15% at N = 16 since the dense GEMM broadcasts eight k at a time there)
       expect(at90.predictedSeconds).toBeLessThan(0.9 * at90.candidates.dense!);
       expect(chooseFormat(bf(0.3), n, AVX512_MACHINE).format).toBe('dense');
@@ -308,6 +309,11 @@ describe("format: 'auto' (cost model)", () => {
     // Past the pairs kernel's N the fp32 outer product's cost applies again.
     const wide = AVX512_MACHINE.bf16Dot!.pairsMaxN + 16;
     expect(predictSeconds('bitmap', bf(0.1), wide, AVX512_MACHINE)).toBeCloseTo(predictSeconds('bitmap', stats(0.1), wide, AVX512_MACHINE), 12);
+    // CSR: the cols kernel's cost only at 4 < N <= colsMaxN with bf16 activations.
+    const colsMax = AVX512_MACHINE.bf16Dot!.colsMaxN;
+    for (const n of [1, 4, colsMax + 1, 64])
+      expect(predictSeconds('csr', bf(0.1), n, AVX512_MACHINE)).toBeCloseTo(predictSeconds('csr', stats(0.1), n, AVX512_MACHINE), 12);
+    expect(predictSeconds('csr', bf(0.1), colsMax, AVX512_MACHINE)).toBeLessThan(0.7 * predictSeconds('csr', stats(0.1), colsMax, AVX512_MACHINE));
   });
   it('uses the model of the ISA the kernels dispatch to', () => {
     for (const isa of ISAS) {
