@@ -193,6 +193,18 @@ export default [
     why: 'the N <= 16 bf16 GEMM drops the partial sums of k = 6, 7 mod 8 (one of the four lanes per column of N)',
   },
   {
+    id: 'bf16-octs-expand-lane', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: '_mm512_shuffle_i32x4(w[i], w[i], u * 0x55)', to: '_mm512_shuffle_i32x4(w[i], w[i], u * 0x54)',
+    tests: ['test/kernels.test.ts'],
+    why: 'bitmap / N:M bf16 at 4 < N <= 16 multiply k = 24..31 of every chunk by the weights of k = 16..23',
+  },
+  {
+    id: 'bf16-octs-expand-cursor', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: 'micro_octs_expand_rows<Src, true>(rr, s, cur + rb,', to: 'micro_octs_expand_rows<Src, true>(rr, s, cur,',
+    tests: ['test/kernels.test.ts'],
+    why: 'bitmap / N:M bf16 at 4 < N <= 16 decode the first rows of the task again for every later row block',
+  },
+  {
     id: 'bf16-csr-cols-blend', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
     from: '_mm512_mask_blend_epi16(__mmask32(0xAAAAAAAAu), xa,', to: '_mm512_mask_blend_epi16(__mmask32(0xAAAAAAA8u), xa,',
     tests: ['test/bf16-csr-cols.test.ts'],

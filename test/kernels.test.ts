@@ -165,6 +165,10 @@ describe('kernel dispatch', () => {
       // Below 25% density bitmap skips its zeros: the vdpbf16ps pairs kernel, else the fp32 outer product.
       expect(selectedKernel(sparse, 64, bf16)).toBe(dp ? 'spmm_bitmap_pairs_bf16_dpbf16_avx512' : `spmm_bitmap_outer_bf16_${isa}`);
       expect(selectedKernel(sparse, 2049, bf16)).toBe(`spmm_bitmap_outer_bf16_${isa}`);  // past the pairs kernel's 16-bit offsets
+      // 20% dense: the eight-k GEMM decoding in registers up to N = 16, the pairs kernel above.
+      const fifth = SparseMatrix.fromDense(w, { format: 'bitmap', mask: new Uint8Array(64 * 256).map((_, i) => (i % 5 === 0 ? 1 : 0)) });
+      expect(selectedKernel(fifth, 16, bf16)).toBe(dp ? 'spmm_bitmap_bf16_dpbf16_avx512' : `spmm_bitmap_outer_bf16_${isa}`);
+      expect(selectedKernel(fifth, 17, bf16)).toBe(dp ? 'spmm_bitmap_pairs_bf16_dpbf16_avx512' : `spmm_bitmap_outer_bf16_${isa}`);
       // Unchanged: fp32 activations, f16 weights, CSR above N = 16.
       expect(selectedKernel(w, 1)).toBe(`gemv_dense_bf16_${isa}`);
       expect(selectedKernel(f16, 1, bf16)).toBe(`gemv_dense_f16_${isa}`);
@@ -175,7 +179,7 @@ describe('kernel dispatch', () => {
     setIsa(startIsa);
   });
 
-  it('vdpbf16ps pairs kernel (bitmap / N:M below 25% density, N > 4) against fp64', () => {
+  it('vdpbf16ps pairs kernel (bitmap / N:M below 25% density at N > 16, 15% at 4 < N <= 16) against fp64', () => {
     // Odd K (partial last chunk), K past one K block at N = 16 (4096 columns) and at N = 2048 (32),
     // N = 5 / 17 / 33 / 80 (partial vectors, 1-4 vectors per pass and a tail pass); rows: empty,
     // one kept value, odd and even kept counts, one fully kept 32-column chunk; an Inf activation
@@ -194,7 +198,7 @@ describe('kernel dispatch', () => {
       for (let i = 0; i < M; i++) mask[i * K + 7] = 0;  // column 7: no row keeps it
       const fmts: [string, SparseMatrix][] = [['bitmap', SparseMatrix.fromDense(w, { format: 'bitmap', mask })]];
       fmts.push(['nm', SparseMatrix.fromDense(w, { format: 'nm', n: 1, m: 8, prune: 'magnitude' })]);  // fixed-step decode
-      fmts.push(['nm', SparseMatrix.fromDense(w, { format: 'nm', n: 1, m: 6, prune: 'magnitude' })]);  // cursor decode
+      fmts.push(['nm', SparseMatrix.fromDense(w, { format: 'nm', n: 1, m: 7, prune: 'magnitude' })]);  // cursor decode (below 15%: pairs at N <= 16 too)
       const xf = Tensor.randn([N, K], { seed: N + 3 }).toFloat32Array();
       for (let j = 0; j < N; j++) xf[j * K + 7] = j % 2 ? Infinity : -Infinity;
       const x = Tensor.from(xf, [N, K]).to('bfloat16');

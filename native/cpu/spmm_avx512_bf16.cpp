@@ -290,6 +290,49 @@ void micro_octs_rows(int rr, const uint16_t* w, int64_t ldw, const uint16_t* xp,
   }
 }
 
+// Bitmap / N:M on the octs GEMM without the bf16 scratch: each row's 32-column chunk is expanded
+// in a register (Src::chunk) and its four groups of eight k broadcast from it by vshufi32x4. R x V =
+// 4 x 4, 6 x 3, 8 x 2 (the accumulators, V x vectors and R chunks in 32 registers).
+template <class Src, bool Safe, int R, int V>
+SK_BLOCK void micro_octs_expand(const Src& s, typename Src::Row* rw, const uint16_t* xp, int64_t c0, int64_t c1, float* c, int64_t ldc) {
+  __m512 acc[R][V];
+  SK_UNROLL for (int i = 0; i < R; ++i)
+    SK_UNROLL for (int v = 0; v < V; ++v) acc[i][v] = _mm512_loadu_ps(c + i * ldc + v * 16);
+  for (int64_t cc = c0; cc < c1; ++cc, xp += 4 * V * 32) {
+    __m512i w[R];
+    SK_UNROLL for (int i = 0; i < R; ++i) w[i] = s.template chunk<Safe>(rw[i], cc);
+    SK_UNROLL for (int u = 0; u < 4; ++u) {
+      __m512i xv[V];
+      SK_UNROLL for (int v = 0; v < V; ++v) xv[v] = _mm512_loadu_si512(xp + (u * V + v) * 32);
+      SK_UNROLL for (int i = 0; i < R; ++i) {
+        const __m512i b = _mm512_shuffle_i32x4(w[i], w[i], u * 0x55);
+        SK_UNROLL for (int v = 0; v < V; ++v) acc[i][v] = dp(acc[i][v], b, xv[v]);
+      }
+    }
+  }
+  SK_UNROLL for (int i = 0; i < R; ++i)
+    SK_UNROLL for (int v = 0; v < V; ++v) _mm512_storeu_ps(c + i * ldc + v * 16, acc[i][v]);
+}
+
+template <class Src, bool Safe, int R, int V>
+void micro_octs_expand_tail(int rr, const Src& s, typename Src::Row* rw, const uint16_t* xp, int64_t c0, int64_t c1, float* c, int64_t ldc) {
+  if constexpr (R > 0) {
+    if (rr == R) return micro_octs_expand<Src, Safe, R, V>(s, rw, xp, c0, c1, c, ldc);
+    micro_octs_expand_tail<Src, Safe, R - 1, V>(rr, s, rw, xp, c0, c1, c, ldc);
+  }
+}
+
+inline int octs_expand_rows(int64_t nv4) { return nv4 >= 4 ? 4 : nv4 == 3 ? 6 : 8; }
+
+template <class Src, bool Safe>
+void micro_octs_expand_rows(int rr, const Src& s, typename Src::Row* rw, const uint16_t* xp, int64_t c0, int64_t c1, float* c, int64_t ldc, int64_t nv4) {
+  switch (nv4) {
+    case 2: return micro_octs_expand_tail<Src, Safe, 8, 2>(rr, s, rw, xp, c0, c1, c, ldc);
+    case 3: return micro_octs_expand_tail<Src, Safe, 6, 3>(rr, s, rw, xp, c0, c1, c, ldc);
+    default: return micro_octs_expand_tail<Src, Safe, 4, 4>(rr, s, rw, xp, c0, c1, c, ldc);
+  }
+}
+
 // The octs C tile holds 4 floats per column of N.
 size_t octs_workspace(int64_t rows, int64_t ld, int64_t kp) { return spmm_workspace_bytes(rows, 4 * ld, kp); }
 
@@ -310,7 +353,8 @@ template <class Src, bool Octs> void gemm_kernel(const MatrixView& a, const Acti
   const Src s(a);
   const int64_t n = x.n, ld = x.ld, ld2 = 2 * ld, nv = ld / 16, rows = r1 - r0, chunks = s.chunks;
   const int64_t ldc = Octs ? 4 * ld : ld;
-  const int rb_max = Octs ? octs_rows(ld / 4) : nv <= 2 ? kRbNarrow : kRbWide;
+  constexpr bool kExpand = Octs && !std::is_same_v<Src, DenseRows>;  // micro_octs_expand, no scratch
+  const int rb_max = kExpand ? octs_expand_rows(ld / 4) : Octs ? octs_rows(ld / 4) : nv <= 2 ? kRbNarrow : kRbWide;
   static_assert(sizeof(typename Src::Row) <= kWorkspaceCursorBytes, "workspace");
   // Workspace: fp32 C tile [rows, ldc], bf16 decode scratch for rb_max rows of a K block, row cursors.
   float* c = static_cast<float*>(x.workspace);
@@ -325,7 +369,7 @@ template <class Src, bool Octs> void gemm_kernel(const MatrixView& a, const Acti
   // (each skewed by 32 elements so the rows do not share L1 sets).
   const int64_t scratch_chunks = (kWorkspaceDecodeFloats * 2 / rb_max - 32) / 32;
   const int64_t panel_chunks = imax(16, kPanelBytes / (ld * 2) / 32);
-  const int64_t kc = direct ? panel_chunks : imin(panel_chunks, scratch_chunks);
+  const int64_t kc = direct || kExpand ? panel_chunks : imin(panel_chunks, scratch_chunks);
   const int64_t ldw_scratch = kc * 32 + 32;
   // One K block: each row block's sums go from a [rb_max, ldc] tile still in L1 to the output.
   // Several: the [rows, ldc] tile carries them from block to block (the whole tile written at
@@ -340,8 +384,8 @@ template <class Src, bool Octs> void gemm_kernel(const MatrixView& a, const Acti
       const int rr = int(imin(rb_max, rows - rb));
       const uint16_t* w;
       int64_t ldw;
-      if (direct) {
-        w = reinterpret_cast<const uint16_t*>(s.row(r0 + rb).p) + c0 * 32;
+      if (direct || kExpand) {
+        w = direct ? reinterpret_cast<const uint16_t*>(s.row(r0 + rb).p) + c0 * 32 : nullptr;
         ldw = a.cols;
       } else {
         // Chunk-major over the rr rows, so their streams advance together.
@@ -359,7 +403,12 @@ template <class Src, bool Octs> void gemm_kernel(const MatrixView& a, const Acti
       if (one_block)
         for (int64_t i = 0; i < rr * ldc; ++i) cb[i] = 0.f;
       if (c1 == chunks) prefetch_out(out, imin(r0 + rb + kOutAhead, a.rows - 1), n);
-      if constexpr (Octs) micro_octs_rows(rr, w, ldw, xb, c1 - c0, cb, ldc, ld / 4);
+      if constexpr (kExpand) {
+        bool safe = true;
+        for (int i = 0; i < rr; ++i) safe = safe && s.safe_row(r0 + rb + i);
+        if (safe) micro_octs_expand_rows<Src, true>(rr, s, cur + rb, xb, c0, c1, cb, ldc, ld / 4);
+        else micro_octs_expand_rows<Src, false>(rr, s, cur + rb, xb, c0, c1, cb, ldc, ld / 4);
+      } else if constexpr (Octs) micro_octs_rows(rr, w, ldw, xb, c1 - c0, cb, ldc, ld / 4);
       else micro_rows(rr, w, ldw, xb, ld2, pairs, cb, ldc, nv);
       // The next block's rows up to the distance micro's prefetches keep: otherwise each block
       // starts with all its rows' first lines missing at once, while the stores below hold the core.
@@ -732,6 +781,11 @@ bool stage_bf16_avx512(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t l
 // Kept fraction of a 16-bit bitmap / N:M / CSR matrix.
 inline double density(const MatrixView& a) { return double(a.part(Part::values).bytes) / 2.0 / (double(a.rows) * double(a.cols)); }
 constexpr double kBf16SparseDensity = 0.25;
+// At kJ < N <= kOctsMaxN bitmap / N:M decode into the octs GEMM in registers (micro_octs_expand,
+// about 1.4 ns per chunk over dense) and skip their zeros only below this density (N = 16, one
+// thread, 11008x4096: 80% 5.6-6.8 against the pairs kernel's 6.3-8.6 ms, 85% about even, 90% 6.9
+// against 3.9-4.2).
+constexpr double kBf16OctsSparseDensity = 0.15;
 // The N <= 4 bitmap decode loads 32 bytes for chunks keeping <= 16 values up to this density
 // (MaskRows::Narrow): a chunk keeps more than 16 with probability ~0.2% at density 0.3 but ~40%
 // at 0.5, where the mispredicted branch cost 3.7 against 1.0 ns per chunk (in L3; docs/kernels.md).
@@ -748,14 +802,15 @@ SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n) {
   if (a.dtype != DType::bf16) return SpmmKernel{};
   const bool gemv = n <= 4;
   const XLayout nl = XLayout::n_major_bf16, kl = XLayout::k_pairs_bf16;
-  // Below this density a decode-to-dense GEMM does more work than skipping the zeros: bitmap and
-  // N:M run the pairs kernel (N <= kPairsMaxN; above it, and for CSR, the fp32 table's outer product).
   // CSR at kJ < N <= kColsMaxN: the cols kernel (x in k_dup_bf16). Above it CSR keeps the fp32 table's
   // outer product. (Bitmap / N:M through the same kernel, their masks decoded to 16-bit column
   // numbers per row, measured no faster than the kernels below: docs/kernels.md.)
   if (!gemv && n <= kColsMaxN && a.format == Format::csr)
     return SpmmKernel{csr_cols_kernel, XLayout::k_dup_bf16, "spmm_csr_cols_bf16_dpbf16_avx512", true, 16};
-  if (!gemv && a.format != Format::dense && density(a) < kBf16SparseDensity) {
+  // Below this density a decode-to-dense GEMM does more work than skipping the zeros: bitmap and
+  // N:M run the pairs kernel (N <= kPairsMaxN; above it, and for CSR, the fp32 table's outer product).
+  const double skip_below = n <= kOctsMaxN ? kBf16OctsSparseDensity : kBf16SparseDensity;
+  if (!gemv && a.format != Format::dense && density(a) < skip_below) {
     if (n > kPairsMaxN || (a.format != Format::bitmap && a.format != Format::nm)) return SpmmKernel{};
     if (a.format == Format::bitmap) return SpmmKernel{pairs_kernel<MaskPairs<false>>, kl, "spmm_bitmap_pairs_bf16_dpbf16_avx512", true, 16};
     return SpmmKernel{32 % a.m == 0 ? pairs_kernel<MaskPairs<true>> : pairs_kernel<MaskPairs<false>>, kl, "spmm_nm_pairs_bf16_dpbf16_avx512", true, 16};
