@@ -313,6 +313,11 @@ describe("format: 'auto' (cost model)", () => {
     // Past the pairs kernel's N the fp32 outer product's cost applies again.
     const wide = AVX512_MACHINE.bf16Dot!.pairsMaxN + 16;
     expect(predictSeconds('bitmap', bf(0.1), wide, AVX512_MACHINE)).toBeCloseTo(predictSeconds('bitmap', stats(0.1), wide, AVX512_MACHINE), 12);
+    // At N <= octsMaxN bitmap decodes into the eight-k GEMM down to octsSkipDensity (cost independent
+    // of the density there), below it the pairs kernel.
+    const octsN = AVX512_MACHINE.bf16Dot!.octsMaxN;
+    expect(predictSeconds('bitmap', bf(0.2), octsN, AVX512_MACHINE)).toBeCloseTo(predictSeconds('bitmap', bf(0.4), octsN, AVX512_MACHINE), 12);
+    expect(predictSeconds('bitmap', bf(0.2), octsN + 1, AVX512_MACHINE)).not.toBeCloseTo(predictSeconds('bitmap', bf(0.4), octsN + 1, AVX512_MACHINE), 6);
     // CSR: the cols kernel's cost only at 4 < N <= colsMaxN with bf16 activations.
     const colsMax = AVX512_MACHINE.bf16Dot!.colsMaxN;
     for (const n of [1, 4, colsMax + 1, 64])
