@@ -32,6 +32,7 @@ const cases: Case[] = [
   ['nm 2:4 int4 g128 asym', () => SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude', quantize: q(4, 128, false) })],
   ['bitmap 70% int4 g128', () => SparseMatrix.fromDense(w, { format: 'bitmap', mask: keep70, quantize: q(4, 128) })],
   ['dense int8 g128', () => SparseMatrix.fromDense(w, { format: 'dense', quantize: q(8, 128) })],
+  ['nm 2:4 int8 g128', () => SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude', quantize: q(8, 128) })],
 ];
 for (const label of ['dense int4 g32', 'dense int4 g128', 'nm 2:4 int4 g128', 'bitmap 70% int4 g128'])
   cases.push([`${label} x8`, cases.find((c) => c[0] === label)![1], 'int8']);

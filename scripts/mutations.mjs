@@ -941,6 +941,56 @@ export default [
     from: 'if ((c & ((int64_t(16) << gs) - 1)) == 0) {', to: 'if ((c & ((int64_t(8) << gs) - 1)) == 0) {', tests: QUANT,
     why: "the x8 kernels' cached run of 16 group scales is reloaded every 8 groups while the lanes still index it from the run's start: groups 8-15 of each run take the wrong scales",
   },
+  {
+    id: 'qspmm-x8-bitmap-sym-start', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(gl, 3));', to: 'const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(gl, 2));', tests: QUANT,
+    why: 'the bitmap int4 int8-activation GEMV starts its symmetric group sums at -4·Σ xq instead of -8·Σ xq: every column is off by four scale steps',
+  },
+  {
+    id: 'qspmm-x8-bitmap-scale-run', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'if ((g & 15) == 0) {', to: 'if ((g & 7) == 0) {', tests: QUANT,
+    why: "the bitmap x8 GEMV reloads its run of 16 group scales every 8 groups while indexing it by g mod 16: groups 8-15 of each run take the wrong scales",
+  },
+  {
+    id: 'qspmm-x8-bitmap-odd-row-start', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'u[i] = ub + (v0 & 1);', to: 'u[i] = ub;', tests: QUANT,
+    why: 'a bitmap row whose codes start mid-byte (odd rowPtr) reads the previous row\'s last code first: every code of the row is shifted by one',
+  },
+  {
+    id: 'qspmm-x8-bitmap-row-mask-base', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: '(i < 2 ? mk : mk + 2 * ms) + (i & 1) * ms', to: '(i < 2 ? mk : mk + ms) + (i & 1) * ms', tests: QUANT,
+    why: "the bitmap x8 GEMV's third and fourth rows of a pass read the second and third rows' masks",
+  },
+  {
+    id: 'qspmm-x8-dense-quarter-store', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'out.store(r + i * step, 0', to: 'out.store(r + i, 0', tests: QUANT,
+    why: 'the dense int4 x8 GEMV computes rows a quarter of the task apart but writes them to adjacent outputs',
+  },
+  {
+    id: 'qspmm-nm24-int8-sym-zero', area: 'cpu', file: 'native/cpu/qspmm_avx512.cpp',
+    from: 'const int z = Asym ? A.zero(gi) : 128;', to: 'const int z = Asym ? A.zero(gi) : 127;', tests: QUANT,
+    why: 'the AVX-512 2:4 int8 GEMV centres symmetric codes on 127: every kept weight is off by one scale step',
+  },
+  {
+    id: 'qspmm-x-planes4', area: 'cpu', file: 'native/cpu/qspmm.h',
+    from: 'ws[c + 16 * k + i] = x[c + 4 * i + k];', to: 'ws[c + 16 * k + i] = x[c + 4 * i];', tests: QUANT,
+    why: "x's four planes (the AVX-512 2:4 int8 and table-lookup GEMVs) are staged from the first column of every four: three of four weights meet the wrong activation",
+  },
+  {
+    id: 'qspmm-nm24-int8-g32-half', area: 'cpu', file: 'native/cpu/qspmm_avx512.cpp',
+    from: '16 * k + (c & 32) / 4);', to: '16 * k);', tests: QUANT,
+    why: "the AVX-512 2:4 int8 GEMV at G = 32 reads the first half of the 64-column block's x planes for the second 32 columns too",
+  },
+  {
+    id: 'qspmm-x8-bitmap-g32-pair-scale', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'P == 2 ? _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)', to: 'P == 2 ? _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)', tests: QUANT,
+    why: 'the bitmap x8 GEMV at G = 32 scales the second group of each 64-column pair by the first group\'s scale',
+  },
+  {
+    id: 'qspmm-x8-bitmap-g32-pair-zero', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: '__mmask64(0xffffffff00000000ull)', to: '__mmask64(0xffff000000000000ull)', tests: QUANT,
+    why: "the bitmap x8 GEMV at G = 32 fills half of the pair's second group's pruned columns with the first group's zero point",
+  },
   // ---- whole-model checkpoints and token input (lib/model/checkpoint-writer.ts, tokens.ts) ----
   {
     id: 'ckpt-shard-limit-inclusive', area: 'model', file: 'lib/model/checkpoint-writer.ts',

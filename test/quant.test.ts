@@ -373,6 +373,7 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
       qspmm_gemv_nm_int4_avx2: { w: mk(FMT.nm!, 4), n: 1, isa: 'avx2' },
       qspmm_gemv_nm24_int4_avx2: { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 1, isa: 'avx2' },
       qspmm_gemv_nm24_int8_avx2: { w: mk({ format: 'nm', n: 2, m: 4 }, 8), n: 1, isa: 'avx2' },
+      qspmm_gemv_nm24_int8_avx512: { w: mk({ format: 'nm', n: 2, m: 4 }, 8), n: 1, isa: 'avx512' },
       qspmm_gemv_bitmap_int4_avx2: { w: mk(FMT.bitmap!, 4), n: 1, isa: 'avx2' },
       qspmm_gemv_nm24_b256_int4_avx512: { w: mk({ format: 'nm', n: 2, m: 4 }, 4, 256, 32), n: 1, isa: 'avx512' },
       qspmm_gemv_nm24_b64_int4_avx512: { w: mk({ format: 'nm', n: 2, m: 4 }, 4, 320, 64), n: 1, isa: 'avx512' },

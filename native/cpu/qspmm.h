@@ -26,6 +26,16 @@ SpmmKernel select_qspmm_avx2(const MatrixView& a, int64_t n);
 // GEMM (qspmm_avx2_gemm.inl, instantiated in spmm_avx2.cpp).
 SpmmKernel select_qspmm_avx2_gemm(const MatrixView& a, int64_t n);
 
+// x for the AVX-512 N = 1 kernels that read 64 columns as 16 dwords of 4 adjacent columns (lane i,
+// code k = column 4i + k): per 64 columns, plane k holds x[c + 4i + k], i = 0..15, in ws. Reads
+// and writes cols rounded up to 64 floats (activations are zero-padded that far).
+inline const float* stage_x_planes4(const float* x, int64_t cols, float* ws) {
+  for (int64_t c = 0; c < cols; c += 64)
+    for (int k = 0; k < 4; ++k)
+      for (int i = 0; i < 16; ++i) ws[c + 16 * k + i] = x[c + 4 * i + k];
+  return ws;
+}
+
 // Portable: any quantized format, any N; x k-major with ld = N.
 void qspmm_portable(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out);
 

@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "../core/dtype.h"
 #include "../formats/quant.h"
@@ -59,6 +60,62 @@ void qgemv(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, co
     }
     out.store(r, 0, _mm512_reduce_add_ps(acc));
   }
+}
+
+// 2:4 8-bit at N = 1: every 64 columns keep exactly 32 codes, at a fixed offset (no popcount
+// cursor). One 32-byte load and one vpexpandb under the 64-bit mask word, the zero point filling
+// the pruned columns: 64 code bytes in column order, i.e. 16 dwords whose byte k is column 4i + k.
+// Byte k is taken out by a shift and one vpternlogd that also ORs in the bits of 2^23 (no
+// shuffles: widening by vpmovzxbd took 4 extracts and 4 widenings per 64 columns, all on the
+// shuffle pipe); the float 2^23 + code minus 2^23 + zero is code - zero exactly (no int32
+// conversion), FMA'd with x staged per task in the same order (stage_x_planes4). G = 32 takes 32
+// columns a step.
+template <int G, bool Asym>
+void qgemv_nm24_int8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  constexpr int W = G < 64 ? G : 64;  // columns per step
+  const QMat<kNM, 8> A(a);
+  const char* masks = reinterpret_cast<const char*>(A.masks);
+  const float* xs = stage_x_planes4(x.data, A.cols, static_cast<float*>(x.workspace));
+  const __m512i ff = _mm512_set1_epi32(0xff), magic = _mm512_set1_epi32(0x4b000000);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* codes = A.codes + r * A.per_row;
+    const char* rm = masks + r * A.wpr * 4;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t g = 0; g < A.gpr; ++g) {
+      const int64_t gi = r * A.gpr + g;
+      const int z = Asym ? A.zero(gi) : 128;
+      const __m512i zb = _mm512_set1_epi8(char(z));
+      const __m512 zf = _mm512_set1_ps(8388608.f + float(z));
+      __m512 s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+      for (int64_t c = g * G; c < (g + 1) * G; c += W) {
+        uint64_t km = 0;
+        std::memcpy(&km, rm + c / 8, W / 8);
+        const __m512i cb = W == 64 ? _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + c / 2)))
+                                   : _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + c / 2)));
+        const __m512i cv = _mm512_mask_expand_epi8(zb, __mmask64(km), cb);
+        for (int k = 0; k < 4; ++k) {
+          // (byte & 0xff) | bits of 2^23 is the float 2^23 + byte; minus 2^23 + z: code - z, exact.
+          const __m512i b = _mm512_ternarylogic_epi32(k ? _mm512_srli_epi32(cv, 8 * k) : cv, ff, magic, 0xea);
+          const __m512 wk = _mm512_sub_ps(_mm512_castsi512_ps(b), zf);
+          // W = 32: the step's 8 dwords meet the first or second half of the 64-column block's
+          // plane; the dwords past them hold zero points (centered: 0) against no x.
+          const __m512 xk = W == 64 ? _mm512_load_ps(xs + c + 16 * k) : _mm512_maskz_loadu_ps(0xff, xs + (c & ~int64_t(63)) + 16 * k + (c & 32) / 4);
+          s[k] = _mm512_fmadd_ps(wk, xk, s[k]);
+        }
+      }
+      acc = _mm512_fmadd_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])), _mm512_set1_ps(_cvtsh_ss(A.scales[gi])), acc);
+    }
+    out.store(r, 0, _mm512_reduce_add_ps(acc));
+  }
+}
+
+SpmmKernel nm24_int8_gemv(const MatrixView& a) {
+  static constexpr SpmmKernelFn kFns[4][2] = {{qgemv_nm24_int8<32, false>, qgemv_nm24_int8<32, true>}, {qgemv_nm24_int8<64, false>, qgemv_nm24_int8<64, true>},
+                                             {qgemv_nm24_int8<128, false>, qgemv_nm24_int8<128, true>}, {qgemv_nm24_int8<256, false>, qgemv_nm24_int8<256, true>}};
+  const int gi = a.quant.group == 32 ? 0 : a.quant.group == 64 ? 1 : a.quant.group == 128 ? 2 : 3;
+  SpmmKernel k{kFns[gi][a.quant.asym], XLayout::k_major, "qspmm_gemv_nm24_int8_avx512", true, 1};
+  k.workspace = [](int64_t, int64_t, int64_t kp) { return size_t(kp) * sizeof(float) + 64; };
+  return k;
 }
 
 // Chunk ch's kept weights, centered, as floats w[0..cnt) with their columns k[0..cnt).
@@ -154,8 +211,10 @@ constexpr int64_t kOuterMinN = 32;
 
 template <int Fmt, int Bits> SpmmKernel pick(const MatrixView& a, int64_t n) {
   static const char* const kGemv8[3] = {"qspmm_gemv_dense_int8_avx512", "qspmm_gemv_nm_int8_avx512", "qspmm_gemv_bitmap_int8_avx512"};
-  if constexpr (Bits == 8)  // 4-bit at N = 1: qspmm_avx512_lut.cpp
+  if constexpr (Bits == 8) {  // 4-bit at N = 1: qspmm_avx512_lut.cpp
+    if (n == 1 && Fmt == kNM && a.n == 2 && a.m == 4) return nm24_int8_gemv(a);
     if (n == 1) return {qgemv<Fmt, Bits>, XLayout::k_major, kGemv8[Fmt], false, 1};
+  }
   if constexpr (Fmt == kBitmap)
     if (n > kOuterMinN && double(a.as<int32_t>(Part::row_ptr)[a.rows]) < kOuterDensity * double(a.rows) * double(a.cols))
       return {qouter<Fmt, Bits>, XLayout::k_major, Bits == 4 ? "qspmm_outer_bitmap_int4_avx512" : "qspmm_outer_bitmap_int8_avx512", false, 16};

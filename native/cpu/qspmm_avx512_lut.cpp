@@ -41,16 +41,6 @@ struct Grid {
   }
 };
 
-// x in the order the kernel reads it (see the file comment), into ws (kp floats, 64-aligned).
-const float* stage_planes4(const float* x, int64_t cols, float* ws) {
-  {
-    for (int64_t c = 0; c < cols; c += 64)
-      for (int j = 0; j < 4; ++j)
-        for (int i = 0; i < 16; ++i) ws[c + 16 * j + i] = x[c + 4 * i + j];
-  }
-  return ws;
-}
-
 template <int K>
 void qgemv_lut(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const QuantSpec q = a.quant;
@@ -61,7 +51,7 @@ void qgemv_lut(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1
   const int64_t wpr = mask_words_per_row(cols);
   const int32_t* rp = a.format == Format::bitmap ? a.as<int32_t>(Part::row_ptr) : nullptr;
   const int64_t per_row = a.format == Format::nm ? nm_values_per_row(cols, a.n, a.m) : cols;
-  const float* xs = K == kMasked ? x.data : stage_planes4(x.data, cols, static_cast<float*>(x.workspace));
+  const float* xs = K == kMasked ? x.data : stage_x_planes4(x.data, cols, static_cast<float*>(x.workspace));
   for (int64_t r = r0; r < r1; ++r) {
     int64_t vi = rp ? int64_t(rp[r]) : r * per_row;
     const uint32_t* rm = masks ? masks + r * wpr : nullptr;

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "../core/dtype.h"
 #include "../formats/quant.h"
@@ -36,13 +37,17 @@ struct XQ {
   const float* scale;       // per group: s_x
   const int32_t* sum;       // per group: Σ xq
   const int32_t* group_lanes;  // bitmap 4-bit: per group, lane i = Σ xq over its columns ≡ 4i mod 64
-  uint8_t* scratch;         // cols + 128 bytes: the bitmap kernel's row of codes as bytes
+  uint8_t* scratch;         // kBitmapRows x (cols rounded to 128, + 128) bytes: the bitmap kernel's rows of codes as bytes
 };
 enum Stage { kPlain = 0, kPairs = 1, kGroupLanes = 2 };
 
+// The bitmap kernel's rows per pass, each with a buffer of its codes as bytes, 128 bytes of
+// slack past them (a 64-byte read from the last code).
+constexpr int kBitmapRows = 4;
+constexpr int64_t kBitmapRowBytes = 128;
 size_t x8_workspace(int64_t, int64_t, int64_t kp) {
   const int64_t cp = round128(kp);
-  return size_t(3 * cp + cp / 128 * 128 + (kp / 32 + 1) * 72 + 256);
+  return size_t(3 * cp + kBitmapRows * (cp + kBitmapRowBytes) + (kp / 32 + 1) * 72 + 256);
 }
 
 XQ quantize_x(const float* x, int64_t cols, int group, Stage stage, void* ws) {
@@ -135,14 +140,15 @@ template <int R> struct RowScales {
   __m512 v[R];
   __m512i at;
   // Call at every block: reloads when the block starts a run of 16 groups.
-  void next(const uint16_t* scales, const float* sx, int64_t r, int64_t c, int G, int64_t gpr, __m512i lidx) {
+  // Rows r, r + step, ... r + (R - 1)·step.
+  void next(const uint16_t* scales, const float* sx, int64_t r, int64_t c, int G, int64_t gpr, __m512i lidx, int64_t step = 1) {
     const int gs = group_shift(G);
     const int64_t g0 = c >> gs;
     if ((c & ((int64_t(16) << gs) - 1)) == 0) {
       const __mmask16 m = gpr - g0 >= 16 ? __mmask16(0xffff) : __mmask16((1u << (gpr - g0)) - 1);
       const __m512 x = _mm512_maskz_loadu_ps(m, sx + g0);
       for (int i = 0; i < R; ++i)
-        v[i] = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, scales + (r + i) * gpr + g0)), x);
+        v[i] = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, scales + (r + i * step) * gpr + g0)), x);
     }
     at = _mm512_add_epi32(lidx, _mm512_set1_epi32(int(g0 % 16)));
   }
@@ -158,36 +164,30 @@ struct Q4Rows {
   int G;
 };
 
-// Dense 4-bit, R rows at a time sharing the x loads. Per 128 columns and row: 64 code bytes, low
+// Dense 4-bit, R rows at a time (r, r + step, ...) sharing the x loads. Per 128 columns and row: 64 code bytes, low
 // and high nibbles (columns 2j, 2j+1) against x's even and odd columns, two vpdpbusd into one
 // int32 vector whose lane i holds columns 8i .. 8i+7 (all in one group), converted and scaled
 // per lane; the symmetric zero point enters as the accumulator's start, -8·Σ xq of the lane.
 template <int R, bool Asym>
-void dense4_rows(const Q4Rows& w, const XQ& xq, int64_t r, const OutputSpec& out) {
+void dense4_rows(const Q4Rows& w, const XQ& xq, int64_t r, int64_t step, const OutputSpec& out) {
   const __m512i nib = _mm512_set1_epi8(0x0f), lidx = lane_groups(w.G, 8, false);
   __m512 facc[R];
   for (int i = 0; i < R; ++i) facc[i] = _mm512_setzero_ps();
   RowScales<R> rs;
   const int64_t rb = w.cols / 2;
-  // The next pass's R rows are one contiguous run of codes (and one of scales): prefetched in
-  // address order, one line per row and block, while this pass reads its R interleaved streams.
-  const uint8_t* next = w.codes + (r + R) * rb;
-  prefetch_lines(w.scales + (r + R) * w.gpr, 2 * R * w.gpr);
   for (int64_t c = 0; c < w.cols; c += 128) {
     const int64_t tail = w.cols - c < 128 ? w.cols - c : 128;
     const __mmask64 cm = tail == 128 ? ~__mmask64(0) : (__mmask64(1) << (tail / 2)) - 1;
     const BlockGroups bg = block_groups(c, w.G, w.gpr);
     const __m512i xe = _mm512_load_si512(xq.pairs + c), xo = _mm512_load_si512(xq.pairs + c + 64);
     const __m512i xs = _mm512_load_si512(xq.lane_sum + c / 8);
-    rs.next(w.scales, xq.scale, r, c, w.G, w.gpr, lidx);
+    rs.next(w.scales, xq.scale, r, c, w.G, w.gpr, lidx, step);
     const __m512i init = Asym ? _mm512_setzero_si512() : _mm512_load_si512(xq.start + c / 8);
     for (int i = 0; i < R; ++i) {
-      const int64_t rr = r + i;
+      const int64_t rr = r + i * step;
       // Plain loads in whole blocks (masked ones cost ~15% here); they stay inside the row.
       const uint8_t* cp = w.codes + rr * rb + c / 2;
       const __m512i cc = tail == 128 ? _mm512_loadu_si512(cp) : _mm512_maskz_loadu_epi8(cm, cp);
-      _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
-      next += 64;
       __m512i acc = _mm512_dpbusd_epi32(init, _mm512_and_si512(cc, nib), xe);
       acc = _mm512_dpbusd_epi32(acc, _mm512_and_si512(_mm512_srli_epi16(cc, 4), nib), xo);
       if constexpr (Asym) {
@@ -197,7 +197,7 @@ void dense4_rows(const Q4Rows& w, const XQ& xq, int64_t r, const OutputSpec& out
       facc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), rs.lanes(i), facc[i]);
     }
   }
-  for (int i = 0; i < R; ++i) out.store(r + i, 0, _mm512_reduce_add_ps(facc[i]));
+  for (int i = 0; i < R; ++i) out.store(r + i * step, 0, _mm512_reduce_add_ps(facc[i]));
 }
 
 // 2:4 4-bit, R rows at a time. Per 128 columns (32 four-column groups) and row: 32 code bytes,
@@ -293,11 +293,15 @@ void rows4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, co
                  fmt == kDense ? nullptr : a.as<uint32_t>(Part::masks), a.cols, a.cols / G, G};
   int64_t r = r0;
   if (fmt == kDense) {
-    // 8 rows per pass: 16% faster than 4 (warm, one thread), 2:4 24%; 16 would spill.
-    for (; r + 8 <= r1; r += 8) dense4_rows<8, Asym>(w, xq, r, out);
-    for (; r + 4 <= r1; r += 4) dense4_rows<4, Asym>(w, xq, r, out);
-    for (; r < r1; ++r) dense4_rows<1, Asym>(w, xq, r, out);
+    // Four rows a quarter of the task apart: four sequential streams per core, as the dense bf16
+    // GEMV reads; the hardware prefetcher follows them (8 adjacent rows with the next pass
+    // prefetched in software are faster warm but slower cold, docs/kernels.md). The rows left
+    // over (at most 3) run one at a time.
+    const int64_t q = (r1 - r0) / 4;
+    for (int64_t i = 0; i < q; ++i) dense4_rows<4, Asym>(w, xq, r0 + i, q, out);
+    for (r = r0 + 4 * q; r < r1; ++r) dense4_rows<1, Asym>(w, xq, r, 1, out);
   } else {
+    // 8 rows per pass: 24% faster than 4 warm; 4 rows a quarter of the task apart were slower cold.
     const NM24Tables t = nm24_tables();
     for (; r + 8 <= r1; r += 8) nm24_rows<8, Asym>(w, xq, t, r, out);
     for (; r + 4 <= r1; r += 4) nm24_rows<4, Asym>(w, xq, t, r, out);
@@ -431,69 +435,121 @@ void qgemm_nm24_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_
   }
 }
 
-// Bitmap 4-bit, one row at a time. The row's codes are first spread to bytes in a buffer (32
-// code bytes per step: widened, nibbles split), then per 64 columns (32 when G = 32) the next
-// popcount bytes are expanded to their columns (vpexpandb, the zero point filling the pruned
-// columns) and dotted with x in column order.
-template <int W>
+// Bitmap 4-bit, R rows per pass sharing x's loads. Each row's codes are first spread to bytes in
+// its own buffer (32 code bytes per step: widened, nibbles split); then per 64 columns (two
+// groups when G = 32) and row, the next popcount bytes are expanded to their columns (vpexpandb, the
+// zero point filling the pruned columns) and dotted with x in column order. One int32
+// accumulator per row and unit (a group, or a pair of 32-column groups): the R rows are the independent vpdpbusd chains, and each
+// group's sum is converted and scaled once (scale·s_x of 16 groups per row in one register).
+template <int R, int G, bool Asym>
+void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code_bytes, int64_t r, int64_t rows, const OutputSpec& out) {
+  const int64_t gpr = w.gpr, wpr = mask_words_per_row(w.cols), ub_stride = round128(w.cols) + kBitmapRowBytes;
+  const __m512i lo4 = _mm512_set1_epi16(0x000f), hi4 = _mm512_set1_epi16(0x0f00);
+  const uint8_t* u[R];
+  for (int i = 0; i < R; ++i) {
+    const int64_t v0 = rp[r + i], b0 = v0 >> 1, nbytes = (v0 & 1) + int64_t(rp[r + i + 1]) - v0;
+    uint8_t* ub = xq.scratch + i * ub_stride;
+    for (int64_t j = 0; 2 * j < nbytes + 1; j += 32) {
+      const int64_t left = code_bytes - (b0 + j);
+      const __m256i c = left >= 32 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.codes + b0 + j))
+                                   : _mm256_maskz_loadu_epi8(__mmask32((uint64_t(1) << left) - 1), w.codes + b0 + j);
+      const __m512i t = _mm512_cvtepu8_epi16(c);
+      _mm512_store_si512(ub + 2 * j, _mm512_or_si512(_mm512_and_si512(t, lo4), _mm512_and_si512(_mm512_slli_epi16(t, 4), hi4)));
+    }
+    u[i] = ub + (v0 & 1);
+  }
+  // The next pass's masks and codes (each one contiguous run), prefetched in address order, one
+  // line of each per step: all of the masks (8 bytes per row and step), the codes up to 64 bytes
+  // per step (denser rows leave the rest to the hardware prefetcher).
+  const int64_t steps = (w.cols + 63) / 64;
+  const int64_t na = r + R < rows ? r + R : rows, nb = r + 2 * R < rows ? r + 2 * R : rows;
+  const char* next_c = reinterpret_cast<const char*>(w.codes + (rp[na] >> 1));
+  const char* next_m = reinterpret_cast<const char*>(w.masks + na * wpr);
+  const int64_t cstep = ((rp[nb] >> 1) - (rp[na] >> 1) + steps - 1) / steps, mstep = (nb - na) * 8;
+  __m512 facc[R], sv[R];
+  for (int i = 0; i < R; ++i) facc[i] = _mm512_setzero_ps();
+  const __m512i z8 = _mm512_set1_epi8(8);
+  // Row i's mask word at step c: mk + i·wpr + c/32, addressed from two bases (rows 0-1, 2-3) and
+  // one stride, so the 4 rows' pointers do not spill.
+  const char* mk = reinterpret_cast<const char*>(w.masks + r * wpr);
+  const int64_t ms = wpr * 4;
+  // One unit: a group of G >= 64 columns, or at G = 32 a pair of groups in one 64-column step
+  // (lanes 0-7 the first, 8-15 the second: scales, zero points and start values per half), or
+  // a row's last, unpaired 32-column group (SW = 32).
+  const auto unit = [&](int64_t g, auto sw) {
+    constexpr int SW = decltype(sw)::value, P = G < 64 && SW == 64 ? 2 : 1, UC = G < 64 ? SW : G;
+    // scale·s_x of 16 groups per row, refreshed every 16 groups; each group's taken by vpermps.
+    if ((g & 15) == 0) {
+      const __mmask16 m = gpr - g >= 16 ? __mmask16(0xffff) : __mmask16((1u << (gpr - g)) - 1);
+      const __m512 x = _mm512_maskz_loadu_ps(m, xq.scale + g);
+      for (int i = 0; i < R; ++i) sv[i] = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w.scales + (r + i) * gpr + g)), x);
+    }
+    const __m512i at = _mm512_add_epi32(_mm512_set1_epi32(int(g & 15)), P == 2 ? _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0) : _mm512_setzero_si512());
+    // Pruned columns get the zero point as their code, so every column adds (code - z)·xq: the
+    // kept ones their product, the pruned ones 0. The accumulator starts at -z·Σ xq of each
+    // lane's columns (x's alone), so every lane is exact (an empty row is 0). G = 32 groups' lane
+    // sums fill lanes 0-7; the pair's second moves to 8-15.
+    __m512i gl = _mm512_load_si512(xq.group_lanes + 16 * g);
+    if constexpr (P == 2) gl = _mm512_inserti64x4(gl, _mm512_castsi512_si256(_mm512_load_si512(xq.group_lanes + 16 * (g + 1))), 1);
+    const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(gl, 3));
+    __m512i acc[R], zb[R];
+    for (int i = 0; i < R; ++i) {
+      zb[i] = z8;
+      acc[i] = start;
+      if constexpr (Asym) {
+        const int za = w.zeros[(r + i) * gpr + g], zc = P == 2 ? w.zeros[(r + i) * gpr + g + 1] : za;
+        zb[i] = _mm512_mask_set1_epi8(_mm512_set1_epi8(char(za)), __mmask64(0xffffffff00000000ull), char(zc));
+        acc[i] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_mullo_epi32(_mm512_mask_set1_epi32(_mm512_set1_epi32(za), 0xff00, zc), gl));
+      }
+    }
+    for (int s = 0; s < UC / SW; ++s, mk += SW / 8) {
+      const int64_t c = g * G + s * SW;
+      _mm_prefetch(next_c, _MM_HINT_T0);
+      _mm_prefetch(next_m, _MM_HINT_T0);
+      next_c += cstep;
+      next_m += mstep;
+      // SW = 32: x's upper half reads as 0, so the zero points expanded there add nothing.
+      const __m512i xv = SW == 64 ? _mm512_load_si512(xq.q + c) : _mm512_zextsi256_si512(_mm256_load_si256(reinterpret_cast<const __m256i*>(xq.q + c)));
+      for (int i = 0; i < R; ++i) {
+        const char* mp = (i < 2 ? mk : mk + 2 * ms) + (i & 1) * ms;
+        uint64_t km;
+        if constexpr (SW == 64) std::memcpy(&km, mp, 8);
+        else km = *reinterpret_cast<const uint32_t*>(mp);
+        acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_mask_expand_epi8(zb[i], __mmask64(km), _mm512_loadu_si512(u[i])), xv);
+        u[i] += __builtin_popcountll(km);
+      }
+    }
+    for (int i = 0; i < R; ++i) facc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i]), _mm512_permutexvar_ps(at, sv[i]), facc[i]);
+  };
+  constexpr int64_t P = G < 64 ? 2 : 1;
+  int64_t g = 0;
+  for (; g + P <= gpr; g += P) unit(g, std::integral_constant<int, 64>{});
+  if (g < gpr) unit(g, std::integral_constant<int, 32>{});
+  for (int i = 0; i < R; ++i) out.store(r + i, 0, _mm512_reduce_add_ps(facc[i]));
+}
+
+template <int G, bool Asym>
 void bitmap4_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
-  const QuantSpec qs = a.quant;
-  const int G = qs.group;
-  const int64_t cols = a.cols, gpr = cols / G, wpr = mask_words_per_row(cols);
-  const XQ xq = quantize_x(x.data, cols, G, kGroupLanes, x.workspace);
-  const uint8_t* codes = a.as<uint8_t>(Part::values);
-  const uint16_t* scales = a.as<uint16_t>(Part::scales);
-  const uint8_t* zeros = qs.asym ? a.as<uint8_t>(Part::zeros) : nullptr;
-  const uint32_t* masks = a.as<uint32_t>(Part::masks);
+  const XQ xq = quantize_x(x.data, a.cols, G, kGroupLanes, x.workspace);
+  const Q4Rows w{a.as<uint8_t>(Part::values), a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr,
+                 a.as<uint32_t>(Part::masks), a.cols, a.cols / G, G};
   const int32_t* rp = a.as<int32_t>(Part::row_ptr);
   const int64_t code_bytes = int64_t(a.part(Part::values).bytes);
-  uint8_t* ub = xq.scratch;
-  const __m512i lo4 = _mm512_set1_epi16(0x000f), hi4 = _mm512_set1_epi16(0x0f00);
-  for (int64_t r = r0; r < r1; ++r) {
-    const int64_t v0 = rp[r], b0 = v0 >> 1, nbytes = (v0 & 1) + int64_t(rp[r + 1]) - v0;
-    for (int64_t i = 0; 2 * i < nbytes + 1; i += 32) {
-      const int64_t left = code_bytes - (b0 + i);
-      const __m256i c = left >= 32 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + b0 + i))
-                                   : _mm256_maskz_loadu_epi8(__mmask32((uint64_t(1) << left) - 1), codes + b0 + i);
-      const __m512i t = _mm512_cvtepu8_epi16(c);
-      _mm512_store_si512(ub + 2 * i, _mm512_or_si512(_mm512_and_si512(t, lo4), _mm512_and_si512(_mm512_slli_epi16(t, 4), hi4)));
-    }
-    const uint8_t* u = ub + (v0 & 1);
-    const uint32_t* rm = masks + r * wpr;
-    __m512 facc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-    for (int64_t g = 0; g < gpr; ++g) {
-      const int64_t gi = r * gpr + g;
-      const int z = zeros ? zeros[gi] : 8;
-      const __m512i zb = _mm512_set1_epi8(char(z));
-      // Pruned columns get the zero point as their code, so every column of the group adds
-      // (code - z)·xq: the kept ones their product, the pruned ones 0. The accumulator starts at
-      // -z·Σ xq of each lane's columns (x's alone), so every lane is exact (an empty row is 0).
-      // Two accumulators, even and odd steps: one chain of vpdpbusd latencies is the limit otherwise.
-      __m512i acc[2] = {_mm512_mullo_epi32(_mm512_set1_epi32(-z), _mm512_load_si512(xq.group_lanes + 16 * g)), _mm512_setzero_si512()};
-      const auto step = [&](uint64_t c, __m512i& a) {
-        uint64_t km;
-        if constexpr (W == 64) std::memcpy(&km, rm + c / 32, 8);
-        else km = rm[c / 32];
-        // W = 32: x's upper half reads as 0, so the zero points expanded there add nothing.
-        const __m512i xv = W == 64 ? _mm512_loadu_si512(xq.q + c) : _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq.q + c)));
-        a = _mm512_dpbusd_epi32(a, _mm512_mask_expand_epi8(zb, __mmask64(km), _mm512_loadu_si512(u)), xv);
-        u += __builtin_popcountll(km);
-      };
-      uint64_t c = uint64_t(g * G);
-      const uint64_t ce = uint64_t((g + 1) * G);
-      for (; c + 2 * W <= ce; c += 2 * W) {
-        step(c, acc[0]);
-        step(c + W, acc[1]);
-      }
-      if (c < ce) step(c, acc[0]);
-      const float s = _cvtsh_ss(scales[gi]) * xq.scale[g];
-      facc[g & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[0], acc[1])), _mm512_set1_ps(s), facc[g & 1]);
-    }
-    out.store(r, 0, _mm512_reduce_add_ps(_mm512_add_ps(facc[0], facc[1])));
-  }
+  int64_t r = r0;
+  for (; r + kBitmapRows <= r1; r += kBitmapRows) bitmap4_rows<kBitmapRows, G, Asym>(w, xq, rp, code_bytes, r, r1, out);
+  for (; r < r1; ++r) bitmap4_rows<1, G, Asym>(w, xq, rp, code_bytes, r, r1, out);
 }
 void qgemv_bitmap4_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
-  a.quant.group == 32 ? bitmap4_x8<32>(a, x, r0, r1, out) : bitmap4_x8<64>(a, x, r0, r1, out);
+  switch (a.quant.group * 2 + a.quant.asym) {
+    case 64: return bitmap4_x8<32, false>(a, x, r0, r1, out);
+    case 65: return bitmap4_x8<32, true>(a, x, r0, r1, out);
+    case 128: return bitmap4_x8<64, false>(a, x, r0, r1, out);
+    case 129: return bitmap4_x8<64, true>(a, x, r0, r1, out);
+    case 256: return bitmap4_x8<128, false>(a, x, r0, r1, out);
+    case 257: return bitmap4_x8<128, true>(a, x, r0, r1, out);
+    case 512: return bitmap4_x8<256, false>(a, x, r0, r1, out);
+    default: return bitmap4_x8<256, true>(a, x, r0, r1, out);
+  }
 }
 
 template <int Fmt, int Bits>
