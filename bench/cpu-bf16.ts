@@ -8,9 +8,13 @@
 // --round: float32 activations passed with { activations: 'bfloat16' } (rounded to bf16 by the
 // driver) instead of bf16 activations, each call next to the same product on the exact fp32 path
 // (its time and exact / rounded printed too); --n 1,4 times the N <= 4 kernels.
+// --cold: every repetition reads a different copy of each weight (copies of at least 256 MB per
+// variant), so no call finds its weight in the last-level cache, as a model's batched step over
+// its layers does; without it the same weight is reused (partly cached: 11008x4096 bf16 is 90 MB).
 import { loadavg } from 'node:os';
 import { SparseMatrix, Tensor, cpuInfo, getNumThreads, linear, selectedKernel, setNumThreads, type FloatDType, type Weight } from '../lib/index.js';
 import { native } from '../lib/native.js';
+import { weightCopies } from './copies.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
@@ -22,12 +26,13 @@ const SPARSITIES = opt('--sparsity', '50,70,90').split(',').map(Number);
 const cpuTime = args.includes('--cpu');
 const M = Number(opt('--rows', '11008')), K = Number(opt('--cols', '4096'));
 const round = args.includes('--round');
+const cold = args.includes('--cold');
 const callOptions = round ? { activations: 'bfloat16' as const } : {};
 
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 const peak = native.probeBf16DotPeak(5e7, 3);
 console.log(`sparsekit bf16 x bf16 N > 4 benchmark, ${M}x${K}, ${getNumThreads()} threads, isa ${cpuInfo().isa}, ` +
-  `bf16 dot peak ${peak.toFixed(0)} GFLOP/s, x ${round ? "float32 with activations: 'bfloat16'" : 'bfloat16'}, ` +
+  `bf16 dot peak ${peak.toFixed(0)} GFLOP/s, x ${round ? "float32 with activations: 'bfloat16'" : 'bfloat16'}, ${cold ? 'cold' : 'warm'} weights, ` +
   `load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
 const w = Tensor.randn([M, K], { seed: 11 }).to('bfloat16');
@@ -40,6 +45,7 @@ for (const s of SPARSITIES) {
   variants.push([`csr ${s}%`, SparseMatrix.fromDense(w, { format: 'csr', mask: keep })]);
 }
 variants.push(['nm 2:4', SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude' })]);
+const copies: Weight[][] = variants.map(([, a]) => (cold ? weightCopies(a, 256 * 2 ** 20) : [a]));
 
 for (const n of NS) {
   const x = round ? Tensor.randn([n, K], { seed: n }) : Tensor.randn([n, K], { seed: n }).to('bfloat16');
@@ -51,7 +57,8 @@ for (const n of NS) {
     return cpuTime ? (cpu.user + cpu.system) / 1e3 : Number(process.hrtime.bigint() - s) / 1e6;
   };
   for (let r = 0; r < reps + 1; r++) {
-    variants.forEach(([, a], i) => {
+    variants.forEach((_, i) => {
+      const a = copies[i]![r % copies[i]!.length]!;
       const ms = time(() => linear.sync(x, a, null, callOptions));
       const ex = round ? time(() => linear.sync(x, a)) : 0;
       if (r > 0) {

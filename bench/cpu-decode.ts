@@ -1,7 +1,8 @@
-// npx tsx bench/cpu-decode.ts [-- --threads 2] [-- --passes 7] [-- --cold-mb 1024] [-- --n 1] [-- --warm-rounds 15] [-- --no-cold] [-- --dtype bfloat16]:
+// npx tsx bench/cpu-decode.ts [-- --threads 2] [-- --passes 7] [-- --cold-mb 1024] [-- --n 1] [-- --warm-rounds 15] [-- --no-cold] [-- --dtype bfloat16] [-- --x-dtype float32]:
 // decode-step products (N <= 8) on 11008x4096: dense against bitmap 50 / 70 / 90% and 2:4, the same
 // weights and activations as bench/cpu.ts (bf16 weights and activations: the vdpbf16ps kernels on
-// AVX512-BF16), in one process.
+// AVX512-BF16), in one process. --x-dtype gives the activations another dtype than the weights
+// (float32 x with bf16 weights: the exact fp32 path).
 // - cold: every call reads a different copy of the weight, rotating through --cold-mb MB of copies;
 //   a pass times each call of one sweep over the copies and keeps its median call; the passes of
 //   each format alternate with passes of dense (speed-up = dense time / format time, per pair, median
@@ -24,13 +25,14 @@ const NS = opt('--n', '1').split(',').map(Number);
 const warmRounds = Number(opt('--warm-rounds', '15'));
 const cold = !args.includes('--no-cold');
 const dtype = opt('--dtype', 'bfloat16') as FloatDType;
+const xDtype = opt('--x-dtype', dtype) as FloatDType;
 const M = 11008, K = 4096;
 
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 const fx = (v: number, d = 3) => v.toFixed(d);
 
 setNumThreads(threads);
-console.log(`sparsekit decode benchmark, ${M}x${K} ${dtype} weights and activations, ${threads} threads, isa ${cpuInfo().isa}, ` +
+console.log(`sparsekit decode benchmark, ${M}x${K} ${dtype} weights, ${xDtype} activations, ${threads} threads, isa ${cpuInfo().isa}, ` +
   `load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 const bandwidth = Math.max(native.probeReadBandwidth(1 << 30, 3), native.probeReadBandwidth(1 << 30, 3));
 console.log(`read bandwidth probe ${fx(bandwidth, 1)} GB/s; cold: rotating through ${(coldBytes / 2 ** 20).toFixed(0)} MB of copies, ${passes} passes per format\n`);
@@ -66,7 +68,7 @@ setNumThreads(1);
 {
   const smalls = variants.map(([label, make]) => [label, make(wWarm, MW)] as const);
   for (const n of NS) {
-    const x = Tensor.randn([n, K], { seed: n + 1, dtype });
+    const x = Tensor.randn([n, K], { seed: n + 1, dtype: xDtype });
     for (let r = 0; r < warmRounds; r++)
       for (const [label, a] of smalls)
         for (let i = 0; i < 5; i++) {
@@ -84,7 +86,7 @@ const denseCopies = cold ? weightCopies(variants[0]![1](w, M), coldBytes) : [];
 const head = ['variant', 'N', 'kernel', 'MB', 'cold ms', 'cold speed-up [min-max]', 'GB/s', 'of probe', 'warm 1T ms', 'cpu ms', 'ns/chunk'];
 console.log(head[0]!.padEnd(11) + head[1]!.padStart(2) + ' ' + head[2]!.padEnd(32) + head.slice(3).map((h, i) => h.padStart(i === 2 ? 24 : 10)).join(''));
 for (const n of NS) {
-  const x = Tensor.randn([n, K], { seed: n + 1, dtype });
+  const x = Tensor.randn([n, K], { seed: n + 1, dtype: xDtype });
   for (const cp of denseCopies) linear.sync(x, cp);  // page in
   for (const [label, make] of variants) {
     const ws = !cold ? [] : label === 'dense' ? denseCopies : weightCopies(make(w, M), coldBytes);
@@ -99,7 +101,7 @@ for (const n of NS) {
     const first = ws[0] ?? make(w, M);
     const coldMs = cold ? median(mine) : NaN, bytes = bytesOf(first);
     const perChunk = fx((wall * 1e6) / (MW * Math.ceil(K / 32)), 3);
-    console.log(label.padEnd(11) + String(n).padStart(2) + ' ' + selectedKernel(first, n, { xDtype: dtype }).padEnd(32) +
+    console.log(label.padEnd(11) + String(n).padStart(2) + ' ' + selectedKernel(first, n, { xDtype }).padEnd(32) +
       [fx(bytes / 2 ** 20, 1), ...(cold ? [fx(coldMs), `${fx(median(ratios), 2)} [${fx(Math.min(...ratios), 2)}-${fx(Math.max(...ratios), 2)}]`,
         fx(bytes / coldMs / 1e6, 1), fx(bytes / (bandwidth * 1e9) / (coldMs * 1e-3), 2)] : ['', '', '', '']), fx(wall), fx(cpu), perChunk]
         .map((c, i) => c.padStart(i === 2 ? 24 : 10)).join(''));

@@ -1,8 +1,11 @@
-// npm run bench:quant [-- --threads 2] [-- --reps 15]: quantized weights (int4 / int8 with per-group
+// npm run bench:quant [-- --threads 2] [-- --reps 15] [-- --n 1,16] [-- --only 'nm 2:4']: quantized weights (int4 / int8 with per-group
 // fp16 scales) on 11008x4096 next to our dense bf16 kernel in the same process, cold (rotating
 // through copies of each weight totalling more than the LLC) and warm (one copy, repeated), with
 // bytes per weight and the targets of issue #20. Writes bench/results/cpu-quant-latest.json and
-// cpu-quant.svg (the N = 1 rows against their byte limits and targets).
+// cpu-quant.svg (the N = 1 rows against their byte limits and targets). --n: only these N (default
+// 1, 16, 64; --decode: 1); --only: only the variants whose labels contain one of the
+// comma-separated strings (dense bf16, the reference, always runs). A filtered run prints its
+// rows and the targets it has rows for, and writes no result files.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -36,7 +39,10 @@ const VARIANTS: Variant[] = [
 // The same weights with int8 activations allowed (the VNNI kernels: N = 1, and 2:4 4-bit up to N = 64).
 for (const label of ['dense int4 g32', 'dense int4 g128', 'nm 2:4 int4 g128', 'bitmap 70% int4 g128', 'dense int8 g128'])
   VARIANTS.push({ ...VARIANTS.find((v) => v.label === label)!, label: `${label} x8`, act: 'int8' });
-const NS = args.includes('--decode') ? [1] : [1, 16, 64];
+const NS = args.includes('--n') ? args[args.indexOf('--n') + 1]!.split(',').map(Number) : args.includes('--decode') ? [1] : [1, 16, 64];
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1]!.split(',') : null;
+const filtered = only !== null || args.includes('--n');
+if (only) VARIANTS.splice(0, VARIANTS.length, ...VARIANTS.filter((v) => v.label === 'dense bf16' || only.some((o) => v.label.includes(o))));
 
 const bytesOf = (a: Weight) => (a instanceof SparseMatrix ? a.byteLength : a.size * 2);
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
@@ -90,8 +96,12 @@ for (const v of VARIANTS) {
   copies.length = 0;
 }
 
-const get = (variant: string, n: number) => rows.find((r) => r.variant === variant && r.n === n)!;
-const best = (a: string, n: number) => Math.min(get(a, n).coldMs, rows.find((r) => r.variant === `${a} x8` && r.n === n)?.coldMs ?? Infinity);
+// A filtered run has rows for some targets only: the others are NaN and left out.
+const get = (variant: string, n: number) => rows.find((r) => r.variant === variant && r.n === n) ?? ({ coldMs: NaN, coldVsDense: NaN } as Row);
+const best = (a: string, n: number) => {
+  const t = [get(a, n).coldMs, get(`${a} x8`, n).coldMs].filter((v) => !Number.isNaN(v));
+  return t.length ? Math.min(...t) : NaN;
+};
 const bf16 = (n: number) => get('dense bf16', n).coldMs;
 const targets = [
   { what: 'N=1 2:4+int4 g128 (x8) / dense bf16', value: best('nm 2:4 int4 g128', 1) / bf16(1), goal: 0.3 },
@@ -103,8 +113,12 @@ const targets = [
   ...(NS.includes(16) ? [{ what: 'N=16 2:4+int4 g128 (x8) / dense bf16', value: best('nm 2:4 int4 g128', 16) / bf16(16), goal: 0.7 }] : []),
 ];
 console.log(`\ntargets (11008x4096, ${getNumThreads()} threads, cold):`);
-for (const t of targets) console.log(`  ${t.what.padEnd(40)} ${t.value.toFixed(3)}  <= ${t.goal}  ${t.value <= t.goal ? 'met' : 'MISSED'}`);
+for (const t of targets.filter((t) => !Number.isNaN(t.value))) console.log(`  ${t.what.padEnd(40)} ${t.value.toFixed(3)}  <= ${t.goal}  ${t.value <= t.goal ? 'met' : 'MISSED'}`);
 console.log(`load after ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+if (filtered) {
+  console.log('(filtered run: no result files written)');
+  process.exit(0);
+}
 const outDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 mkdirSync(outDir, { recursive: true });
 const TARGETS: Record<string, number> = { 'nm 2:4 int4 g128': 0.3, 'dense int4 g32': 0.33, 'bitmap 70% int4 g128': 0.25,

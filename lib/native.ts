@@ -29,8 +29,12 @@ export interface MatrixDesc {
   parts?: Parts;
 }
 
-/** MatmulOptions.activations as the native call takes it (native/cpu/spmm.h ActivationRounding). */
-export type ActivationsNative = 'float32' | 'bfloat16' | 'int8';
+/**
+ * The values of MatmulOptions.activations, as the native call takes them (native/cpu/spmm.h
+ * ActivationRounding): what the kernels may round float activations to.
+ */
+export const ACTIVATIONS = ['float32', 'bfloat16', 'int8'] as const;
+export type Activations = (typeof ACTIVATIONS)[number];
 
 export interface QuantSpecNative {
   bits: number;
@@ -53,7 +57,7 @@ export interface SpmmArgs {
   bIsKn: boolean;
   n: number;
   /** MatmulOptions.activations: what the kernels may round float activations to (ActivationRounding). */
-  activations?: ActivationsNative;
+  activations?: Activations;
   bias?: Buf | null;
   biasDtype?: DType;
   out: Buf;
@@ -140,7 +144,7 @@ export interface NativeAddon {
   /** With `slorb`, SLoRB's term is added inside the product's row loop (native/cpu/spmm.h RowEpilogue). */
   spmm(m: MatrixDesc, args: SpmmArgs, slorb?: object | null): void;
   spmmAsync(m: MatrixDesc, args: SpmmArgs, slorb?: object | null): Promise<void>;
-  kernelName(m: MatrixDesc, n: number, xDtype?: string, activations?: ActivationsNative): string;
+  kernelName(m: MatrixDesc, n: number, xDtype?: string, activations?: Activations): string;
   /** The ids of the CPU kernel table (native/cpu/spmm_kernel_list.inc); names are `<id>_<dtype>_<isa>`. */
   spmmKernelIds(): string[];
   /** The quantized CPU kernels (native/cpu/qspmm_kernel_list.inc), by the name selectedKernel reports. */

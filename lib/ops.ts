@@ -1,6 +1,6 @@
 import { allocate, checkFloatDType, describe, type FloatDType } from './dtype.js';
 import { ArgumentError, DTypeError, ShapeError, fromNativeError } from './errors.js';
-import { native, type ActivationsNative, type MatrixDesc, type SpmmArgs } from './native.js';
+import { ACTIVATIONS, native, type Activations, type MatrixDesc, type SpmmArgs } from './native.js';
 import { fmtShape, numel } from './shape.js';
 import { SparseMatrix } from './sparse-matrix.js';
 import { Tensor, checkTensor } from './tensor.js';
@@ -32,9 +32,7 @@ export interface MatmulOptions {
   activations?: Activations;
 }
 
-/** The values of MatmulOptions.activations. */
-export const ACTIVATIONS = ['float32', 'bfloat16', 'int8'] as const;
-export type Activations = (typeof ACTIVATIONS)[number];
+export { ACTIVATIONS, type Activations };
 
 /** A weight operand: a packed SparseMatrix, or a plain 2-D float Tensor used as the dense format. */
 export type Weight = SparseMatrix | Tensor;
@@ -70,7 +68,7 @@ export function activationsFor(w: Weight, activations: MatmulOptions['activation
 }
 
 /** The native call's activation rounding (weightDesc has checked the value). */
-function rounding(options: MatmulOptions): ActivationsNative {
+function rounding(options: MatmulOptions): Activations {
   return options.activations ?? 'float32';
 }
 

@@ -150,6 +150,16 @@ export default [
     why: 'boundary of the one-vector step',
   },
   {
+    id: 'gemv-apart-store', area: 'cpu', file: 'native/cpu/spmm_kernels.inl',
+    from: 'out.store(r + i * rs, j0 + j, res[i][j]);', to: 'out.store(r + i, j0 + j, res[i][j]);', tests: KERNELS,
+    why: 'the N <= 4 passes whose rows are a quarter of the task apart store their sums into adjacent rows',
+  },
+  {
+    id: 'gemv-apart-tail', area: 'cpu', file: 'native/cpu/spmm_kernels.inl',
+    from: 'for (r = r0 + R * q; r < r1; ++r) {', to: 'for (r = r0 + R * q + 1; r < r1; ++r) {', tests: KERNELS,
+    why: 'the first row left over after the quarter-apart passes is never computed',
+  },
+  {
     id: 'dense-tail-count', area: 'cpu', file: 'native/cpu/spmm_kernels.inl',
     from: 'else VT::template dense_tail<D>(rw.p + c * CW, int(cols - c * CW), o);', to: 'else VT::template dense_tail<D>(rw.p + c * CW, int(cols - c * CW) - 1, o);', tests: KERNELS,
     why: 'the dense decode drops the last column when K is not a multiple of the chunk width',

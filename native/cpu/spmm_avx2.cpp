@@ -63,6 +63,7 @@ struct VT {
   // Rows per GEMV pass: bitmap / N:M one, dense four (measured: docs/kernels.md, "Measurements
   // behind the code").
   static constexpr int W = 8, CW = 8, NV = 1, kJ = 4, kRv = 1, kRvDense = 4, kRv32 = 4, kRb = 6, kJV = 2, kGemvChains = 4;
+  static constexpr bool kGemvApart = false;
   static constexpr double kOuterDensity = 0.35;
   static constexpr bool kHalfPairs = true;
 

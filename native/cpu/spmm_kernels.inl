@@ -8,6 +8,7 @@
 //   kJ, kRv, kRvDense, kRv32 (N <= kJ: activation vectors per register block; rows per pass for
 //   bitmap / N:M, 16-bit dense and fp32 dense weights),
 //   kGemvChains (N = 1: independent accumulators, enough to cover the FMA latency),
+//   kGemvApart (N <= kJ: the rows of a pass are a quarter of the task apart, not adjacent),
 //   kRb, kJV (N > kJ: rows x W-wide column vectors of the outer-product block);
 //   zero, load, load_tail, set1, fma, hsum, store;
 //   template <class D> dense_chunk(const T*, V[NV]), dense_tail(const T*, int cnt, V[NV]),
@@ -136,13 +137,15 @@ template <class D, bool Fixed = false, bool Half = false> struct MaskSrc {
 // ---- N <= kJ: decode straight into registers, one pass over the weight ------------------
 
 template <class Src, int R, int J, bool Safe>
-SK_BLOCK void fused_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out) {
-  // One activation vector: U chunks per step into separate accumulators (S chains in all), so the
-  // loop runs at the FMA throughput rather than its latency even with a single row.
-  constexpr int S = J == 1 ? VT::kGemvChains : 1, U = J == 1 ? (S + NV - 1) / NV : 1;
+SK_BLOCK void fused_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out, int64_t rs) {
+  // One activation vector: U chunks per step into separate accumulators (S chains per row), so the
+  // loop runs at the FMA throughput rather than its latency even with a single row. Rows a quarter
+  // apart are independent chains already: NV per row keep the register block within 32 vectors.
+  constexpr int S = J > 1 ? 1 : VT::kGemvApart && R > 1 ? NV : VT::kGemvChains;
+  constexpr int U = J > 1 ? 1 : (S + NV - 1) / NV < 2 ? 2 : (S + NV - 1) / NV;
   static_assert(J > 1 || U % 2 == 0, "single-vector steps decode chunks in pairs");
   typename Src::Row rows[R];
-  for (int i = 0; i < R; ++i) rows[i] = s.row(r + i);
+  for (int i = 0; i < R; ++i) rows[i] = s.row(r + i * rs);
   const float* xj[J];
   for (int j = 0; j < J; ++j) xj[j] = x.data + (j0 + j) * x.k_padded;
   V acc[R][J][S];
@@ -190,17 +193,18 @@ SK_BLOCK void fused_block(const Src& s, const Activations& x, int64_t r, int64_t
       res[i][j] = VT::hsum(t);
     }
   for (int i = 0; i < R; ++i)
-    for (int j = 0; j < J; ++j) out.store(r + i, j0 + j, res[i][j]);
+    for (int j = 0; j < J; ++j) out.store(r + i * rs, j0 + j, res[i][j]);
 }
 
+// Rows r + i * rs for i < R (rs = 1: adjacent rows).
 template <class Src, int R, bool Safe>
-void fused_rows(const Src& s, const Activations& x, int64_t r, const OutputSpec& out) {
+void fused_rows(const Src& s, const Activations& x, int64_t r, const OutputSpec& out, int64_t rs = 1) {
   for (int64_t j0 = 0; j0 < x.n; j0 += VT::kJ) {
     switch (imin(VT::kJ, x.n - j0)) {
-      case 1: fused_block<Src, R, 1, Safe>(s, x, r, j0, out); break;
-      case 2: if constexpr (VT::kJ >= 2) fused_block<Src, R, 2, Safe>(s, x, r, j0, out); break;
-      case 3: if constexpr (VT::kJ >= 3) fused_block<Src, R, 3, Safe>(s, x, r, j0, out); break;
-      default: if constexpr (VT::kJ >= 4) fused_block<Src, R, 4, Safe>(s, x, r, j0, out); break;
+      case 1: fused_block<Src, R, 1, Safe>(s, x, r, j0, out, rs); break;
+      case 2: if constexpr (VT::kJ >= 2) fused_block<Src, R, 2, Safe>(s, x, r, j0, out, rs); break;
+      case 3: if constexpr (VT::kJ >= 3) fused_block<Src, R, 3, Safe>(s, x, r, j0, out, rs); break;
+      default: if constexpr (VT::kJ >= 4) fused_block<Src, R, 4, Safe>(s, x, r, j0, out, rs); break;
     }
   }
 }
@@ -212,6 +216,19 @@ template <class Src> void spmv_kernel(const MatrixView& a, const Activations& x,
   // sequential streams each core reads best differs between Zen 4 and Zen 3, and between a plain
   // stream and one interleaved with decode work.
   constexpr int R = !Src::kAlwaysSafe ? VT::kRv : Src::Dt::kIsF32 ? VT::kRv32 : VT::kRvDense;
+  if constexpr (VT::kGemvApart && R > 1) {
+    // R sequential streams per core, as the read-bandwidth probe reads (the bf16 dot-product GEMVs
+    // do the same: spmm_avx512_bf16.cpp). Rows [r0, e) may load whole chunks; the rest run alone.
+    int64_t e = r1;
+    while (e > r0 && !s.safe(e - 1, 1)) --e;
+    const int64_t q = (e - r0) / R;
+    for (int64_t i = 0; i < q; ++i) fused_rows<Src, R, true>(s, x, r0 + i, out, q);
+    for (r = r0 + R * q; r < r1; ++r) {
+      if (Src::kAlwaysSafe || s.safe(r, 1)) fused_rows<Src, 1, true>(s, x, r, out);
+      else if constexpr (!Src::kAlwaysSafe) fused_rows<Src, 1, false>(s, x, r, out);
+    }
+    return;
+  }
   for (; r + R <= r1; r += R) {
     if (Src::kAlwaysSafe || s.safe(r, R)) fused_rows<Src, R, true>(s, x, r, out);
     else if constexpr (!Src::kAlwaysSafe) fused_rows<Src, R, false>(s, x, r, out);
