@@ -269,6 +269,17 @@ describe('SLoRB on disk', () => {
     }
   });
 
+  it('prune refuses a matrix with a term (it would drop it), and prunes its folded weight', async () => {
+    const path = join(dir, 'cli-prune.safetensors');
+    await saveSafetensors(path, { 'l.weight': SparseMatrix.fromDense(w, { format: 'bitmap', mask, slorb: { scales: S, groupSize: k } }) });
+    const out = join(dir, 'cli-pruned.safetensors');
+    expect(await run('prune', path, '--method', 'magnitude', '--sparsity', '0.75', '-o', out))
+      .toEqual({ code: 2, err: expect.stringMatching(/'l\.weight' carries an SLoRB term[^]*--slorb fold/) });
+    const folded = join(dir, 'cli-prune-folded.safetensors');
+    expect((await run('unpack', path, '--slorb', 'fold', '-o', folded)).code).toBe(0);
+    expect((await run('prune', folded, '--method', 'magnitude', '--sparsity', '0.75', '--layers', 'l', '-o', out)).code).toBe(0);
+  });
+
   it('slorb.fold: typed errors, and a sum that overflows the dtype is ERR_NUMERIC', () => {
     const dense = a16(Tensor.from(Float32Array.from({ length: 2 * 4 }, () => 60000), [2, 4]));
     expect(() => slorb.fold(dense, { scales: Tensor.from(new Float32Array([10000, 0, 0, 0]), [2, 2]), groupSize: 2 }))
