@@ -50,12 +50,16 @@ export interface MachineModel {
    * the dense load at N <= 4, one dot product per activation vector, and the bitmap / N:M decode
    * into the GEMM's bf16 scratch. Below outerDensity at N > 4 bitmap / N:M skip their zeros (the
    * pairs kernel, N <= pairsMaxN): per core ns per 32-column chunk of mask decode, and per pair of
-   * kept values per 16 columns of N.
+   * kept values per 16 columns of N. At 4 < N <= octsMaxN bitmap / N:M decode in registers into
+   * the eight-k GEMM (expandNsPerChunk instead of scratchNsPerChunk) and skip zeros only below
+   * octsSkipDensity. CSR at 4 < N <= colsMaxN (the cols kernel): per core ns per pair of kept
+   * values (its indices read in place, no decode).
    */
   bf16Dot?: {
     gflops: number; gemmEfficiency: number; oneVectorFactor: number; octsMaxN: number; octsFactor: number;
     decodeNsPerChunk: number; denseNsPerChunk: number; dotNsPerChunk: number; scratchNsPerChunk: number;
     pairsDecodeNsPerChunk: number; pairsNsPerPair: number; pairsMaxN: number;
+    colsNsPerPair: number; colsMaxN: number; expandNsPerChunk: number; octsSkipDensity: number;
   };
 }
 
@@ -86,6 +90,7 @@ export const AVX512_MACHINE: MachineModel = {
     gflops: 728, gemmEfficiency: 0.6, oneVectorFactor: 0.7, octsMaxN: 16, octsFactor: 0.9,
     decodeNsPerChunk: 0.85, denseNsPerChunk: 0.3, dotNsPerChunk: 0.15, scratchNsPerChunk: 3.5,
     pairsDecodeNsPerChunk: 1.5, pairsNsPerPair: 1.8, pairsMaxN: 2048,
+    colsNsPerPair: 1.6, colsMaxN: 16, expandNsPerChunk: 2.0, octsSkipDensity: 0.15,
   },
 };
 
@@ -172,12 +177,17 @@ export function predictSeconds(format: CpuFormat, w: WeightStats, n: number, mc:
   const gemm = (2 * el * nv) / (mc.fmaGflops * 1e9 * mc.gemmEfficiency * (nv === mc.vectorFloats ? mc.gemmOneVectorFactor : 1));
   const density = format === 'nm' && w.nm ? w.nm.n / w.nm.m : w.nnz / Math.max(el, 1);
   const f32Dense = format === 'dense' && w.dtype === 'float32';  // rows read in place, no decode
-  const bf16Dot = mc.bf16Dot && w.dtype === 'bfloat16' && w.activations === 'bfloat16' && format !== 'csr' ? mc.bf16Dot : undefined;
-  const skip = n > FUSED_MAX_N && format !== 'dense' && density < mc.outerDensity;  // the skip-zeros kernels
+  const bf16Any = mc.bf16Dot && w.dtype === 'bfloat16' && w.activations === 'bfloat16' ? mc.bf16Dot : undefined;
+  const cols = bf16Any && format === 'csr' && n > FUSED_MAX_N && n <= bf16Any.colsMaxN ? bf16Any : undefined;
+  const bf16Dot = format !== 'csr' ? bf16Any : undefined;
+  const skipBelow = bf16Dot && n <= bf16Dot.octsMaxN ? bf16Dot.octsSkipDensity : mc.outerDensity;
+  const skip = n > FUSED_MAX_N && format !== 'dense' && density < skipBelow;  // the skip-zeros kernels
   const pairs = bf16Dot && skip && n <= bf16Dot.pairsMaxN ? bf16Dot : undefined;
   const dot = skip ? undefined : bf16Dot;
   let compute: number;
-  if (pairs) {
+  if (cols) {
+    compute = (nnzT / 2) * cols.colsNsPerPair * 1e-9;
+  } else if (pairs) {
     compute = (chunks * pairs.pairsDecodeNsPerChunk + (nnzT / 2) * (nv / 16) * pairs.pairsNsPerPair) * 1e-9;
   } else if (dot) {
     if (n <= FUSED_MAX_N) {
@@ -187,7 +197,7 @@ export function predictSeconds(format: CpuFormat, w: WeightStats, n: number, mc:
       const nvDot = octs ? Math.ceil(n / 4) * 4 : nv;
       const factor = octs ? dot.octsFactor : nv === mc.vectorFloats ? dot.oneVectorFactor : 1;
       compute = (2 * el * nvDot) / (dot.gflops * 1e9 * dot.gemmEfficiency * factor) +
-        chunks * (format === 'dense' ? 0 : dot.scratchNsPerChunk) * 1e-9;
+        chunks * (format === 'dense' ? 0 : octs ? dot.expandNsPerChunk : dot.scratchNsPerChunk) * 1e-9;
     }
   } else if (format === 'csr') {
     compute = n === 1 ? nnzT * mc.csrGatherNs * 1e-9 : nnzT * outer * 1e-9;

@@ -203,6 +203,48 @@ export default [
     why: 'the N <= 16 bf16 GEMM drops the partial sums of k = 6, 7 mod 8 (one of the four lanes per column of N)',
   },
   {
+    id: 'bf16-octs-expand-lane', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: '_mm512_shuffle_i32x4(w[i], w[i], u * 0x55)', to: '_mm512_shuffle_i32x4(w[i], w[i], u * 0x54)',
+    tests: ['test/kernels.test.ts'],
+    why: 'bitmap / N:M bf16 at 4 < N <= 16 multiply k = 24..31 of every chunk by the weights of k = 16..23',
+  },
+  {
+    id: 'bf16-octs-expand-cursor', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: 'micro_octs_expand_rows<Src, true>(rr, s, cur + rb,', to: 'micro_octs_expand_rows<Src, true>(rr, s, cur,',
+    tests: ['test/kernels.test.ts'],
+    why: 'bitmap / N:M bf16 at 4 < N <= 16 decode the first rows of the task again for every later row block',
+  },
+  {
+    id: 'bf16-csr-cols-blend', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: '_mm512_mask_blend_epi16(__mmask32(0xAAAAAAAAu), xa,', to: '_mm512_mask_blend_epi16(__mmask32(0xAAAAAAA8u), xa,',
+    tests: ['test/bf16-csr-cols.test.ts'],
+    why: 'the CSR bf16 kernel at N <= 16 multiplies the second value of each pair by the first column for token 1',
+  },
+  {
+    id: 'bf16-csr-cols-odd-last', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: '  if (cnt & 1) {\n    // The last value alone', to: '  if (cnt & 3) {\n    // The last value alone',
+    tests: ['test/bf16-csr-cols.test.ts'],
+    why: 'the CSR bf16 kernel at N <= 16 adds a CSR row\'s last pair twice when it keeps 4k + 2 values',
+  },
+  {
+    id: 'bf16-csr-cols-dup', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: 'r[i] = _mm512_or_si512(d, _mm512_slli_epi32(d, 16));', to: 'r[i] = d;',
+    tests: ['test/bf16-csr-cols.test.ts'],
+    why: "the k_dup staging leaves the second copy zero: the CSR bf16 kernel drops the second value of every pair",
+  },
+  {
+    id: 'bf16-tile16-round', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: '_mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))', to: '_mm512_add_epi32(odd, _mm512_set1_epi32(0x8000))',
+    tests: ['test/bf16-csr-cols.test.ts'],
+    why: 'bf16 outputs of the CSR bf16 kernel round ties up instead of to even (not the bits of the fp32 result rounded)',
+  },
+  {
+    id: 'bf16-tile16-bias', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: '_mm512_loadu_ps(out.bias + r0 + i)', to: '_mm512_loadu_ps(out.bias + r0)',
+    tests: ['test/bf16-csr-cols.test.ts'],
+    why: "linear's bias lands on the wrong rows past the first 16 of each task (CSR bf16, N <= 16)",
+  },
+  {
     id: 'bf16-octs-stage', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
     from: 'd + 24 * ld), _mm512_extracti32x4_epi32(v, 3)', to: 'd + 24 * ld), _mm512_extracti32x4_epi32(v, 2)',
     tests: ['test/bf16-activations.test.ts', 'test/kernels.test.ts'],

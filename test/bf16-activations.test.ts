@@ -78,8 +78,9 @@ describe("activations: 'bfloat16'", () => {
         expect(selectedKernel(bm, 64, o)).toBe(`spmm_bitmap_bf16${dp}_${isa}`);
         expect(selectedKernel(nm, 2, o)).toBe(`spmv_nm_bf16${dp}_${isa}`);
         expect(selectedKernel(sparse, 16, o)).toBe(dp ? 'spmm_bitmap_pairs_bf16_dpbf16_avx512' : `spmm_bitmap_outer_bf16_${isa}`);
-        // No bf16 kernel: CSR, f16 and fp32 weights keep their kernels.
-        expect(selectedKernel(csr, 16, o)).toBe(`spmm_csr_bf16_${isa}`);
+        // CSR at 4 < N <= 16: the cols kernel (test/bf16-csr-cols.test.ts); above it, f16 and fp32 weights keep their kernels.
+        expect(selectedKernel(csr, 16, o)).toBe(dp ? 'spmm_csr_cols_bf16_dpbf16_avx512' : `spmm_csr_bf16_${isa}`);
+        expect(selectedKernel(csr, 17, o)).toBe(`spmm_csr_bf16_${isa}`);
         expect(selectedKernel(w.to('float16'), 16, o)).toBe(`gemm_dense_f16_${isa}`);
         expect(selectedKernel(w.to('float32'), 1, o)).toBe(`gemv_dense_f32_${isa}`);
       }
@@ -151,7 +152,7 @@ describe("activations: 'bfloat16'", () => {
       setIsa(isa);
       // f16 -> bf16 is the same rounding as f16 -> fp32 (exact) -> bf16.
       expect(bits(linear.sync(x16, w, null, { ...BF16, outDtype: 'float32' }))).toEqual(bits(linear.sync(x32, w, null, BF16)));
-      for (const a of [w.to('float16'), w.to('float32'), SparseMatrix.fromDense(w.to('float16'), { format: 'bitmap' }), SparseMatrix.fromDense(w, { format: 'csr' })])
+      for (const a of [w.to('float16'), w.to('float32'), SparseMatrix.fromDense(w.to('float16'), { format: 'bitmap' }), SparseMatrix.fromDense(w.to('float16'), { format: 'csr' })])
         for (const x of [x16, x32])
           expect(bits(linear.sync(x, a, null, { ...BF16, outDtype: 'float32' }))).toEqual(bits(linear.sync(x, a, null, { outDtype: 'float32' })));
     }

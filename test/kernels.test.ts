@@ -165,16 +165,21 @@ describe('kernel dispatch', () => {
       // Below 25% density bitmap skips its zeros: the vdpbf16ps pairs kernel, else the fp32 outer product.
       expect(selectedKernel(sparse, 64, bf16)).toBe(dp ? 'spmm_bitmap_pairs_bf16_dpbf16_avx512' : `spmm_bitmap_outer_bf16_${isa}`);
       expect(selectedKernel(sparse, 2049, bf16)).toBe(`spmm_bitmap_outer_bf16_${isa}`);  // past the pairs kernel's 16-bit offsets
-      // Unchanged: fp32 activations, f16 weights, CSR.
+      // 20% dense: the eight-k GEMM decoding in registers up to N = 16, the pairs kernel above.
+      const fifth = SparseMatrix.fromDense(w, { format: 'bitmap', mask: new Uint8Array(64 * 256).map((_, i) => (i % 5 === 0 ? 1 : 0)) });
+      expect(selectedKernel(fifth, 16, bf16)).toBe(dp ? 'spmm_bitmap_bf16_dpbf16_avx512' : `spmm_bitmap_outer_bf16_${isa}`);
+      expect(selectedKernel(fifth, 17, bf16)).toBe(dp ? 'spmm_bitmap_pairs_bf16_dpbf16_avx512' : `spmm_bitmap_outer_bf16_${isa}`);
+      // Unchanged: fp32 activations, f16 weights, CSR above N = 16.
       expect(selectedKernel(w, 1)).toBe(`gemv_dense_bf16_${isa}`);
       expect(selectedKernel(f16, 1, bf16)).toBe(`gemv_dense_f16_${isa}`);
-      expect(selectedKernel(csr, 8, bf16)).toBe(`spmm_csr_bf16_${isa}`);
+      expect(selectedKernel(csr, 8, bf16)).toBe(dp ? 'spmm_csr_cols_bf16_dpbf16_avx512' : `spmm_csr_bf16_${isa}`);
+      expect(selectedKernel(csr, 17, bf16)).toBe(`spmm_csr_bf16_${isa}`);
       expect(selectedKernel(sparse, 64)).toBe(`spmm_bitmap_outer_bf16_${isa}`);
     }
     setIsa(startIsa);
   });
 
-  it('vdpbf16ps pairs kernel (bitmap / N:M below 25% density, N > 4) against fp64', () => {
+  it('vdpbf16ps pairs kernel (bitmap / N:M below 25% density at N > 16, 15% at 4 < N <= 16) against fp64', () => {
     // Odd K (partial last chunk), K past one K block at N = 16 (4096 columns) and at N = 2048 (32),
     // N = 5 / 17 / 33 / 80 (partial vectors, 1-4 vectors per pass and a tail pass); rows: empty,
     // one kept value, odd and even kept counts, one fully kept 32-column chunk; an Inf activation
@@ -193,7 +198,7 @@ describe('kernel dispatch', () => {
       for (let i = 0; i < M; i++) mask[i * K + 7] = 0;  // column 7: no row keeps it
       const fmts: [string, SparseMatrix][] = [['bitmap', SparseMatrix.fromDense(w, { format: 'bitmap', mask })]];
       fmts.push(['nm', SparseMatrix.fromDense(w, { format: 'nm', n: 1, m: 8, prune: 'magnitude' })]);  // fixed-step decode
-      fmts.push(['nm', SparseMatrix.fromDense(w, { format: 'nm', n: 1, m: 6, prune: 'magnitude' })]);  // cursor decode
+      fmts.push(['nm', SparseMatrix.fromDense(w, { format: 'nm', n: 1, m: 7, prune: 'magnitude' })]);  // cursor decode (below 15%: pairs at N <= 16 too)
       const xf = Tensor.randn([N, K], { seed: N + 3 }).toFloat32Array();
       for (let j = 0; j < N; j++) xf[j * K + 7] = j % 2 ? Infinity : -Infinity;
       const x = Tensor.from(xf, [N, K]).to('bfloat16');
@@ -295,11 +300,12 @@ describe("format: 'auto' (cost model)", () => {
       expect(chooseFormat(stats(0.05), 64, mc).format).toBe('csr');
     });
   }
-  it('avx512 with bf16 activations: the pairs kernel makes bitmap win at 90% and N = 16 / 64, dense stays at 70%', () => {
+  it('avx512 with bf16 activations: at 90% CSR (the cols kernel) wins at N = 16, bitmap (pairs) at N = 64; dense stays at 70%', () => {
     const bf = (density: number) => ({ ...stats(density), activations: 'bfloat16' as const });
     for (const n of [16, 64]) {
       const at90 = chooseFormat(bf(0.1), n, AVX512_MACHINE);
-      expect(at90.format).toBe('bitmap');
+      expect(at90.format).toBe(n === 16 ? 'csr' : 'bitmap');
+      if (n === 16) expect(at90.candidates.csr!).toBeLessThan(0.8 * at90.candidates.bitmap!);
       // (by ~15% at N = 16 since the dense GEMM broadcasts eight k at a time there)
       expect(at90.predictedSeconds).toBeLessThan(0.9 * at90.candidates.dense!);
       expect(chooseFormat(bf(0.3), n, AVX512_MACHINE).format).toBe('dense');
@@ -307,6 +313,16 @@ describe("format: 'auto' (cost model)", () => {
     // Past the pairs kernel's N the fp32 outer product's cost applies again.
     const wide = AVX512_MACHINE.bf16Dot!.pairsMaxN + 16;
     expect(predictSeconds('bitmap', bf(0.1), wide, AVX512_MACHINE)).toBeCloseTo(predictSeconds('bitmap', stats(0.1), wide, AVX512_MACHINE), 12);
+    // At N <= octsMaxN bitmap decodes into the eight-k GEMM down to octsSkipDensity (cost independent
+    // of the density there), below it the pairs kernel.
+    const octsN = AVX512_MACHINE.bf16Dot!.octsMaxN;
+    expect(predictSeconds('bitmap', bf(0.2), octsN, AVX512_MACHINE)).toBeCloseTo(predictSeconds('bitmap', bf(0.4), octsN, AVX512_MACHINE), 12);
+    expect(predictSeconds('bitmap', bf(0.2), octsN + 1, AVX512_MACHINE)).not.toBeCloseTo(predictSeconds('bitmap', bf(0.4), octsN + 1, AVX512_MACHINE), 6);
+    // CSR: the cols kernel's cost only at 4 < N <= colsMaxN with bf16 activations.
+    const colsMax = AVX512_MACHINE.bf16Dot!.colsMaxN;
+    for (const n of [1, 4, colsMax + 1, 64])
+      expect(predictSeconds('csr', bf(0.1), n, AVX512_MACHINE)).toBeCloseTo(predictSeconds('csr', stats(0.1), n, AVX512_MACHINE), 12);
+    expect(predictSeconds('csr', bf(0.1), colsMax, AVX512_MACHINE)).toBeLessThan(0.7 * predictSeconds('csr', stats(0.1), colsMax, AVX512_MACHINE));
   });
   it('uses the model of the ISA the kernels dispatch to', () => {
     for (const isa of ISAS) {

@@ -290,6 +290,49 @@ void micro_octs_rows(int rr, const uint16_t* w, int64_t ldw, const uint16_t* xp,
   }
 }
 
+// Bitmap / N:M on the octs GEMM without the bf16 scratch: each row's 32-column chunk is expanded
+// in a register (Src::chunk) and its four groups of eight k broadcast from it by vshufi32x4. R x V =
+// 4 x 4, 6 x 3, 8 x 2 (the accumulators, V x vectors and R chunks in 32 registers).
+template <class Src, bool Safe, int R, int V>
+SK_BLOCK void micro_octs_expand(const Src& s, typename Src::Row* rw, const uint16_t* xp, int64_t c0, int64_t c1, float* c, int64_t ldc) {
+  __m512 acc[R][V];
+  SK_UNROLL for (int i = 0; i < R; ++i)
+    SK_UNROLL for (int v = 0; v < V; ++v) acc[i][v] = _mm512_loadu_ps(c + i * ldc + v * 16);
+  for (int64_t cc = c0; cc < c1; ++cc, xp += 4 * V * 32) {
+    __m512i w[R];
+    SK_UNROLL for (int i = 0; i < R; ++i) w[i] = s.template chunk<Safe>(rw[i], cc);
+    SK_UNROLL for (int u = 0; u < 4; ++u) {
+      __m512i xv[V];
+      SK_UNROLL for (int v = 0; v < V; ++v) xv[v] = _mm512_loadu_si512(xp + (u * V + v) * 32);
+      SK_UNROLL for (int i = 0; i < R; ++i) {
+        const __m512i b = _mm512_shuffle_i32x4(w[i], w[i], u * 0x55);
+        SK_UNROLL for (int v = 0; v < V; ++v) acc[i][v] = dp(acc[i][v], b, xv[v]);
+      }
+    }
+  }
+  SK_UNROLL for (int i = 0; i < R; ++i)
+    SK_UNROLL for (int v = 0; v < V; ++v) _mm512_storeu_ps(c + i * ldc + v * 16, acc[i][v]);
+}
+
+template <class Src, bool Safe, int R, int V>
+void micro_octs_expand_tail(int rr, const Src& s, typename Src::Row* rw, const uint16_t* xp, int64_t c0, int64_t c1, float* c, int64_t ldc) {
+  if constexpr (R > 0) {
+    if (rr == R) return micro_octs_expand<Src, Safe, R, V>(s, rw, xp, c0, c1, c, ldc);
+    micro_octs_expand_tail<Src, Safe, R - 1, V>(rr, s, rw, xp, c0, c1, c, ldc);
+  }
+}
+
+inline int octs_expand_rows(int64_t nv4) { return nv4 >= 4 ? 4 : nv4 == 3 ? 6 : 8; }
+
+template <class Src, bool Safe>
+void micro_octs_expand_rows(int rr, const Src& s, typename Src::Row* rw, const uint16_t* xp, int64_t c0, int64_t c1, float* c, int64_t ldc, int64_t nv4) {
+  switch (nv4) {
+    case 2: return micro_octs_expand_tail<Src, Safe, 8, 2>(rr, s, rw, xp, c0, c1, c, ldc);
+    case 3: return micro_octs_expand_tail<Src, Safe, 6, 3>(rr, s, rw, xp, c0, c1, c, ldc);
+    default: return micro_octs_expand_tail<Src, Safe, 4, 4>(rr, s, rw, xp, c0, c1, c, ldc);
+  }
+}
+
 // The octs C tile holds 4 floats per column of N.
 size_t octs_workspace(int64_t rows, int64_t ld, int64_t kp) { return spmm_workspace_bytes(rows, 4 * ld, kp); }
 
@@ -310,7 +353,8 @@ template <class Src, bool Octs> void gemm_kernel(const MatrixView& a, const Acti
   const Src s(a);
   const int64_t n = x.n, ld = x.ld, ld2 = 2 * ld, nv = ld / 16, rows = r1 - r0, chunks = s.chunks;
   const int64_t ldc = Octs ? 4 * ld : ld;
-  const int rb_max = Octs ? octs_rows(ld / 4) : nv <= 2 ? kRbNarrow : kRbWide;
+  constexpr bool kExpand = Octs && !std::is_same_v<Src, DenseRows>;  // micro_octs_expand, no scratch
+  const int rb_max = kExpand ? octs_expand_rows(ld / 4) : Octs ? octs_rows(ld / 4) : nv <= 2 ? kRbNarrow : kRbWide;
   static_assert(sizeof(typename Src::Row) <= kWorkspaceCursorBytes, "workspace");
   // Workspace: fp32 C tile [rows, ldc], bf16 decode scratch for rb_max rows of a K block, row cursors.
   float* c = static_cast<float*>(x.workspace);
@@ -325,7 +369,7 @@ template <class Src, bool Octs> void gemm_kernel(const MatrixView& a, const Acti
   // (each skewed by 32 elements so the rows do not share L1 sets).
   const int64_t scratch_chunks = (kWorkspaceDecodeFloats * 2 / rb_max - 32) / 32;
   const int64_t panel_chunks = imax(16, kPanelBytes / (ld * 2) / 32);
-  const int64_t kc = direct ? panel_chunks : imin(panel_chunks, scratch_chunks);
+  const int64_t kc = direct || kExpand ? panel_chunks : imin(panel_chunks, scratch_chunks);
   const int64_t ldw_scratch = kc * 32 + 32;
   // One K block: each row block's sums go from a [rb_max, ldc] tile still in L1 to the output.
   // Several: the [rows, ldc] tile carries them from block to block (the whole tile written at
@@ -340,8 +384,8 @@ template <class Src, bool Octs> void gemm_kernel(const MatrixView& a, const Acti
       const int rr = int(imin(rb_max, rows - rb));
       const uint16_t* w;
       int64_t ldw;
-      if (direct) {
-        w = reinterpret_cast<const uint16_t*>(s.row(r0 + rb).p) + c0 * 32;
+      if (direct || kExpand) {
+        w = direct ? reinterpret_cast<const uint16_t*>(s.row(r0 + rb).p) + c0 * 32 : nullptr;
         ldw = a.cols;
       } else {
         // Chunk-major over the rr rows, so their streams advance together.
@@ -359,7 +403,12 @@ template <class Src, bool Octs> void gemm_kernel(const MatrixView& a, const Acti
       if (one_block)
         for (int64_t i = 0; i < rr * ldc; ++i) cb[i] = 0.f;
       if (c1 == chunks) prefetch_out(out, imin(r0 + rb + kOutAhead, a.rows - 1), n);
-      if constexpr (Octs) micro_octs_rows(rr, w, ldw, xb, c1 - c0, cb, ldc, ld / 4);
+      if constexpr (kExpand) {
+        bool safe = true;
+        for (int i = 0; i < rr; ++i) safe = safe && s.safe_row(r0 + rb + i);
+        if (safe) micro_octs_expand_rows<Src, true>(rr, s, cur + rb, xb, c0, c1, cb, ldc, ld / 4);
+        else micro_octs_expand_rows<Src, false>(rr, s, cur + rb, xb, c0, c1, cb, ldc, ld / 4);
+      } else if constexpr (Octs) micro_octs_rows(rr, w, ldw, xb, c1 - c0, cb, ldc, ld / 4);
       else micro_rows(rr, w, ldw, xb, ld2, pairs, cb, ldc, nv);
       // The next block's rows up to the distance micro's prefetches keep: otherwise each block
       // starts with all its rows' first lines missing at once, while the stores below hold the core.
@@ -513,24 +562,6 @@ void pairs_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t
     for (int64_t j = 0; j < n; ++j) out.store(r0 + i, j, c[i * ld + j]);
 }
 
-// ---- staging x into the bf16 layouts (the driver's fast path for linear's x [N, K]) --------------
-
-// 32 bf16 activations of `row` from column k (cnt <= 32 of them, the rest zero): bf16 as they
-// are, fp32 rounded to nearest even by vcvtne2ps2bf16 (as f32_to_bf16, except that fp32 denormals
-// become 0, which vdpbf16ps makes of their bf16 denormals anyway).
-template <bool F32> inline __m512i load_bf16x32(const void* row, int64_t k, int64_t cnt) {
-  if constexpr (F32) {
-    const float* p = static_cast<const float*>(row) + k;
-    const __m512 lo = cnt >= 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(__mmask16((1u << cnt) - 1u), p);
-    const __m512 hi = cnt >= 32 ? _mm512_loadu_ps(p + 16)
-                    : cnt > 16 ? _mm512_maskz_loadu_ps(__mmask16((1u << (cnt - 16)) - 1u), p + 16) : _mm512_setzero_ps();
-    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
-  } else {
-    const uint16_t* p = static_cast<const uint16_t*>(row) + k;
-    return cnt >= 32 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi16(__mmask32((uint64_t(1) << cnt) - 1u), p);
-  }
-}
-
 // r[i] (16 dwords each) -> r[c] = dword c of every input, in input order.
 inline void transpose16x16_epi32(__m512i (&r)[16]) {
   __m512i t[16], u[16];
@@ -552,6 +583,120 @@ inline void transpose16x16_epi32(__m512i (&r)[16]) {
     r[4 + m] = _mm512_shuffle_i32x4(p0, q0, 0xDD);
     r[8 + m] = _mm512_shuffle_i32x4(p1, q1, 0x88);
     r[12 + m] = _mm512_shuffle_i32x4(p1, q1, 0xDD);
+  }
+}
+
+// ---- CSR, kJ < N <= 16: pairs of kept values times two blended x columns (skips the zeros) ------
+// x in k_dup_bf16 (64 bytes per column: dword j holds x[j, k] twice), so for two consecutive
+// kept values of a row, (w[a], w[b]) with a < b anywhere in the row, the pair vector (x[a, j],
+// x[b, j]) per fp32 lane j is one word blend of two aligned column loads (the pairs kernel's
+// k_pairs loads below start at any word and split a cache line nearly every time). Per pair: two
+// index loads, the x load, the blend with its load folded in and vdpbf16ps with the weight pair
+// broadcast from memory. The CSR indices are read in place, no decode. Summation: pair t of a row
+// goes to accumulator t mod kColsU (the odd last value to accumulator 1), the kColsU sums are
+// added pairwise at the row's end.
+constexpr int64_t kColsMaxN = 16;
+constexpr int kColsU = 8;
+constexpr int64_t kColsAhead = 512;  // elements
+
+inline __m512 col_pair(__m512 acc, const int32_t* col, const uint16_t* wv, const uint16_t* x) {
+  uint32_t wp;
+  __builtin_memcpy(&wp, wv, 4);
+  const __m512i xa = _mm512_load_si512(x + size_t(col[0]) * 32);
+  const __m512i xp = _mm512_mask_blend_epi16(__mmask32(0xAAAAAAAAu), xa, _mm512_load_si512(x + size_t(col[1]) * 32));
+  return dp(acc, _mm512_set1_epi32(int(wp)), xp);
+}
+
+// A row: col[0, cnt) its kept columns, wv[0, cnt) their values; c[0, 16) += the products.
+SK_BLOCK void cols_row(const int32_t* col, const uint16_t* wv, int64_t cnt, const uint16_t* x, float* c) {
+  __m512 acc[kColsU];
+  acc[0] = _mm512_loadu_ps(c);
+  SK_UNROLL for (int u = 1; u < kColsU; ++u) acc[u] = _mm512_setzero_ps();
+  const int64_t pairs = cnt / 2;
+  int64_t t = 0;
+  for (; t + kColsU <= pairs; t += kColsU) {
+    // The row's two streams kColsAhead elements ahead: the hardware prefetcher alone left the loop
+    // waiting on them (docs/kernels.md).
+    _mm_prefetch(reinterpret_cast<const char*>(col + 2 * t + kColsAhead), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(wv + 2 * t + kColsAhead), _MM_HINT_T0);
+    SK_UNROLL for (int u = 0; u < kColsU; ++u) acc[u] = col_pair(acc[u], col + 2 * (t + u), wv + 2 * (t + u), x);
+  }
+  for (; t < pairs; ++t) acc[0] = col_pair(acc[0], col + 2 * t, wv + 2 * t, x);
+  if (cnt & 1) {
+    // The last value alone: (w, 0) times (x, 0), never 0 x Inf.
+    const __m512i xs = _mm512_maskz_loadu_epi16(__mmask32(0x55555555u), x + size_t(col[cnt - 1]) * 32);
+    acc[1] = dp(acc[1], _mm512_set1_epi32(int(wv[cnt - 1])), xs);
+  }
+  SK_UNROLL for (int h = kColsU / 2; h > 0; h /= 2)
+    SK_UNROLL for (int u = 0; u < h; ++u) acc[u] = _mm512_add_ps(acc[u], acc[u + h]);
+  _mm512_storeu_ps(c, acc[0]);
+}
+
+// fp32 -> bf16 as f32_to_bf16 (nearest even, NaN quieted, denormals kept; not vcvtneps2bf16,
+// which flushes them).
+inline __m256i f32x16_to_bf16(__m512 v) {
+  const __m512i b = _mm512_castps_si512(v);
+  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_srli_epi32(_mm512_add_epi32(b, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))), 16);
+  const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(b, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+  r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40));
+  return _mm512_cvtepi32_epi16(r);
+}
+
+// The [rows, 16] tile (row i's sums for N = 0..15) to the output. Linear's output [N, M] with fp32
+// or bf16 values: 16 rows at a time transposed, each column of N one 64- (32-) byte store instead
+// of 16 scalar stores to 16 lines; otherwise (and the last rows) element by element.
+void store_tile16(const OutputSpec& out, int64_t r0, int64_t rows, int64_t n, const float* c) {
+  const bool vec = out.row_stride == 1 && (out.dtype == DType::f32 || out.dtype == DType::bf16);
+  int64_t i = 0;
+  if (vec)
+    for (; i + 16 <= rows; i += 16) {
+      __m512i t[16];
+      SK_UNROLL for (int q = 0; q < 16; ++q) t[q] = _mm512_loadu_si512(c + (i + q) * 16);
+      transpose16x16_epi32(t);
+      const __m512 bias = out.bias ? _mm512_loadu_ps(out.bias + r0 + i) : _mm512_setzero_ps();
+      for (int64_t j = 0; j < n; ++j) {
+        const __m512 v = _mm512_add_ps(_mm512_castsi512_ps(t[j]), bias);
+        const int64_t at = r0 + i + j * out.col_stride;
+        if (out.dtype == DType::f32) _mm512_storeu_ps(static_cast<float*>(out.data) + at, v);
+        else _mm256_storeu_si256(reinterpret_cast<__m256i*>(static_cast<uint16_t*>(out.data) + at), f32x16_to_bf16(v));
+      }
+    }
+  for (; i < rows; ++i)
+    for (int64_t j = 0; j < n; ++j) out.store(r0 + i, j, c[i * 16 + j]);
+}
+
+// CSR: each row's column indices and values read in place (rows from DRAM; the row's prefetch in
+// cols_row), its sums into a [rows, 16] tile stored 16 rows at a time.
+void csr_cols_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const int32_t* rp = a.as<int32_t>(Part::row_ptr);
+  const int32_t* ci = a.as<int32_t>(Part::col_idx);
+  const uint16_t* vals = a.as<uint16_t>(Part::values);
+  const int64_t rows = r1 - r0;
+  float* c = static_cast<float*>(x.workspace);
+  for (int64_t i = 0; i < rows * 16; ++i) c[i] = 0.f;
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t b = rp[r0 + i];
+    cols_row(ci + b, vals + b, int64_t(rp[r0 + i + 1]) - b, x.bf16, c + i * 16);
+  }
+  store_tile16(out, r0, rows, x.n, c);
+}
+
+// ---- staging x into the bf16 layouts (the driver's fast path for linear's x [N, K]) --------------
+
+// 32 bf16 activations of `row` from column k (cnt <= 32 of them, the rest zero): bf16 as they
+// are, fp32 rounded to nearest even by vcvtne2ps2bf16 (as f32_to_bf16, except that fp32 denormals
+// become 0, which vdpbf16ps makes of their bf16 denormals anyway).
+template <bool F32> inline __m512i load_bf16x32(const void* row, int64_t k, int64_t cnt) {
+  if constexpr (F32) {
+    const float* p = static_cast<const float*>(row) + k;
+    const __m512 lo = cnt >= 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(__mmask16((1u << cnt) - 1u), p);
+    const __m512 hi = cnt >= 32 ? _mm512_loadu_ps(p + 16)
+                    : cnt > 16 ? _mm512_maskz_loadu_ps(__mmask16((1u << (cnt - 16)) - 1u), p + 16) : _mm512_setzero_ps();
+    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+  } else {
+    const uint16_t* p = static_cast<const uint16_t*>(row) + k;
+    return cnt >= 32 ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi16(__mmask32((uint64_t(1) << cnt) - 1u), p);
   }
 }
 
@@ -584,10 +729,31 @@ void stage_rows(const void* x, int64_t n, int64_t cols, int64_t kp, int64_t ld, 
     });
     return;
   }
+  uint32_t* dst = reinterpret_cast<uint32_t*>(buf);
+  if (layout == XLayout::k_dup_bf16) {
+    // Dword k * ld + j holds (x[j, k], x[j, k]): 16 x 16 dword transposes of the duplicated words.
+    parallel_range((cols + 15) / 16, 4, [&](int64_t b, int64_t e) {
+      for (int64_t kb = b; kb < e; ++kb)
+        for (int64_t j0 = 0; j0 < n; j0 += 16) {
+          __m512i r[16];
+          const int64_t k = kb * 16, cnt = imin(16, cols - k);
+          for (int i = 0; i < 16; ++i) {
+            if (j0 + i >= n) {
+              r[i] = _mm512_setzero_si512();
+              continue;
+            }
+            const __m512i d = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(load_bf16x32<F32>(row(j0 + i), k, cnt)));
+            r[i] = _mm512_or_si512(d, _mm512_slli_epi32(d, 16));
+          }
+          transpose16x16_epi32(r);
+          for (int64_t c = 0; c < cnt; ++c) _mm512_storeu_si512(dst + (k + c) * ld + j0, r[c]);
+        }
+    });
+    return;
+  }
   // k_pairs_bf16: dword (k / 2) * ld + j holds (x[j, k], x[j, k + 1]), dword k / 2 of row j: a
   // transpose of [N, K / 2] dwords, 16 x 16 at a time (missing rows of N as zeros; ld and the
   // zeroed buffer cover whole blocks: ld and K / 2 rounded up to 16 fit).
-  uint32_t* dst = reinterpret_cast<uint32_t*>(buf);
   const int64_t pairs = (cols + 1) / 2;
   parallel_range((pairs + 15) / 16, 4, [&](int64_t b, int64_t e) {
     for (int64_t kb = b; kb < e; ++kb)
@@ -606,7 +772,7 @@ void stage_rows(const void* x, int64_t n, int64_t cols, int64_t kp, int64_t ld, 
 
 bool stage_bf16_avx512(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, uint16_t* buf) {
   if (args.b_is_kn || (args.b_dtype != DType::bf16 && args.b_dtype != DType::f32) || !cpu_features().avx512bf16) return false;
-  if (layout == XLayout::k_pairs_bf16 && ld % 16 != 0) return false;
+  if ((layout == XLayout::k_pairs_bf16 || layout == XLayout::k_dup_bf16) && ld % 16 != 0) return false;
   if (args.b_dtype == DType::f32) stage_rows<true>(args.b, args.n, cols, kp, ld, layout, buf);
   else stage_rows<false>(args.b, args.n, cols, kp, ld, layout, buf);
   return true;
@@ -615,6 +781,11 @@ bool stage_bf16_avx512(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t l
 // Kept fraction of a 16-bit bitmap / N:M / CSR matrix.
 inline double density(const MatrixView& a) { return double(a.part(Part::values).bytes) / 2.0 / (double(a.rows) * double(a.cols)); }
 constexpr double kBf16SparseDensity = 0.25;
+// At kJ < N <= kOctsMaxN bitmap / N:M decode into the octs GEMM in registers (micro_octs_expand,
+// about 1.4 ns per chunk over dense) and skip their zeros only below this density (N = 16, one
+// thread, 11008x4096: 80% 5.6-6.8 against the pairs kernel's 6.3-8.6 ms, 85% about even, 90% 6.9
+// against 3.9-4.2).
+constexpr double kBf16OctsSparseDensity = 0.15;
 // The N <= 4 bitmap decode loads 32 bytes for chunks keeping <= 16 values up to this density
 // (MaskRows::Narrow): a chunk keeps more than 16 with probability ~0.2% at density 0.3 but ~40%
 // at 0.5, where the mispredicted branch cost 3.7 against 1.0 ns per chunk (in L3; docs/kernels.md).
@@ -631,9 +802,15 @@ SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n) {
   if (a.dtype != DType::bf16) return SpmmKernel{};
   const bool gemv = n <= 4;
   const XLayout nl = XLayout::n_major_bf16, kl = XLayout::k_pairs_bf16;
+  // CSR at kJ < N <= kColsMaxN: the cols kernel (x in k_dup_bf16). Above it CSR keeps the fp32 table's
+  // outer product. (Bitmap / N:M through the same kernel, their masks decoded to 16-bit column
+  // numbers per row, measured no faster than the kernels below: docs/kernels.md.)
+  if (!gemv && n <= kColsMaxN && a.format == Format::csr)
+    return SpmmKernel{csr_cols_kernel, XLayout::k_dup_bf16, "spmm_csr_cols_bf16_dpbf16_avx512", true, 16};
   // Below this density a decode-to-dense GEMM does more work than skipping the zeros: bitmap and
   // N:M run the pairs kernel (N <= kPairsMaxN; above it, and for CSR, the fp32 table's outer product).
-  if (!gemv && a.format != Format::dense && density(a) < kBf16SparseDensity) {
+  const double skip_below = n <= kOctsMaxN ? kBf16OctsSparseDensity : kBf16SparseDensity;
+  if (!gemv && a.format != Format::dense && density(a) < skip_below) {
     if (n > kPairsMaxN || (a.format != Format::bitmap && a.format != Format::nm)) return SpmmKernel{};
     if (a.format == Format::bitmap) return SpmmKernel{pairs_kernel<MaskPairs<false>>, kl, "spmm_bitmap_pairs_bf16_dpbf16_avx512", true, 16};
     return SpmmKernel{32 % a.m == 0 ? pairs_kernel<MaskPairs<true>> : pairs_kernel<MaskPairs<false>>, kl, "spmm_nm_pairs_bf16_dpbf16_avx512", true, 16};
