@@ -182,6 +182,37 @@ export const slorb = {
     return { scales: Tensor.from(q, [rows, G], { dtype: 'int8' }), rowScales: rsT };
   },
 
+  /**
+   * The dense weight that computes the same layer: W' = W + S·P (in float64, rounded to float32 and
+   * then to w's dtype), w being the matrix's toDense() (W ⊙ M) and `term` its SLoRB term. Every
+   * column of a group gets that row's scale, so W' has no zeros where S does not: this is the
+   * layer's dense spelling (`sparsekit unpack --slorb fold`), not a sparse weight. A value that
+   * overflows w's dtype is ERR_NUMERIC.
+   */
+  fold(w: Tensor, term: SlorbTerm): Tensor {
+    const { rows, cols, data } = matrixOf(w, 'w');
+    const t = checkSlorb(term, rows, cols, 'term');
+    const G = cols / t.groupSize, k = t.groupSize;
+    const sv = t.scales.toFloat32Array(), rs = t.rowScales?.toFloat32Array(), p = t.projection?.toFloat32Array();
+    const out = new Float32Array(rows * cols);
+    const srow = new Float64Array(G);
+    for (let r = 0; r < rows; r++) {
+      for (let i = 0; i < G; i++) srow[i] = sv[r * G + i]! * (rs ? rs[r]! : 1);
+      for (let j = 0; j < cols; j++) {
+        let add = 0;
+        if (!p) add = srow[Math.floor(j / k)]!;
+        else for (let i = 0; i < G; i++) add += srow[i]! * p[i * cols + j]!;
+        out[r * cols + j] = data[r * cols + j]! + add;
+      }
+    }
+    const y = Tensor.from(out, [rows, cols]);
+    const res = w.dtype === 'float32' ? y : y.to(w.dtype);
+    const back = res === y ? out : res.toFloat32Array();
+    for (let i = 0; i < back.length; i++)
+      if (!Number.isFinite(back[i]!)) throw new NumericError(`w: element [${Math.floor(i / cols)}, ${i % cols}] plus the term overflows ${w.dtype}`);
+    return res;
+  },
+
   /** P [cols/k, cols]: 'sum' (default) is the fixed 0/1 group-sum matrix, 'xavier' Xavier-uniform draws (AST's trainable P). */
   projection(cols: number, groupSize: number, options: { init?: 'sum' | 'xavier'; seed?: number } = {}): Tensor {
     if (!Number.isSafeInteger(cols) || cols < 0) throw new ShapeError(`cols: expected a non-negative integer, got ${describe(cols)}`);

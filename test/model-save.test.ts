@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LlamaModel, SparseMatrix, loadSafetensors, type Tensor } from '../lib/index.js';
+import { LlamaModel, SparseMatrix, loadSafetensors, slorb, type Tensor } from '../lib/index.js';
 import { runCli } from '../lib/cli/main.js';
 import { TINY } from './model-fixtures.js';
 
@@ -39,6 +39,29 @@ const sameLogits = async (out: string) => {
   const logits = (await re.forward(ids)).toTypedArray() as Float32Array;
   expect(logits).toEqual(reference);
 };
+
+describe('LlamaModel.save with a format', () => {
+  it('keeps a SLoRB term through the repack (a dense target as a dense matrix)', async () => {
+    using m = await LlamaModel.load(TINY);
+    const slot = m.linearSlots()[0]!;
+    const w = slot.weight as Tensor;
+    const mask = maskHalf(w);
+    slot.weight = SparseMatrix.fromDense(w, { format: 'bitmap', mask, slorb: { scales: slorb.init(w, mask, { groupSize: 16, init: 'sum' }), groupSize: 16 } });
+    const ref = (await m.forward(ids)).toTypedArray() as Float32Array;
+    for (const format of ['dense', 'csr'] as const) {
+      const out = join(dir, `slorb-${format}`);
+      await m.save(out, { format });
+      using re = await LlamaModel.load(out);
+      const got = re.linearSlots()[0]!.weight as SparseMatrix;
+      expect(got.format).toBe(format);
+      expect(got.slorb?.groupSize).toBe(16);
+      const logits = (await re.forward(ids)).toTypedArray() as Float32Array;
+      let err = 0, mag = 0;
+      for (let i = 0; i < ref.length; i++) { err = Math.max(err, Math.abs(logits[i]! - ref[i]!)); mag = Math.max(mag, Math.abs(ref[i]!)); }
+      expect(err).toBeLessThan(1e-4 * mag);
+    }
+  });
+});
 
 describe('LlamaModel.save sharding', () => {
   it('writes one model.safetensors below the limit (the default 5 GB)', async () => {

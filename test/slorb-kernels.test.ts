@@ -65,6 +65,29 @@ describe('SLoRB term: every S dtype, odd shapes, N across the kernel paths', () 
       });
     }
 
+  // At N = 1 the term reaches the kernels as a per-row addend through their bias (spmm.h
+  // RowEpilogue::addend): the 4-bit kernels too, with and without a bias of their own.
+  it('int4 dense, bitmap and nm weights with a term, N = 1 and 5, with and without bias', () => {
+    const [M, K, k] = [45, 160, 16];
+    const w = Tensor.randn([M, K], { seed: 11 });
+    const S = Tensor.randn([M, K / k], { seed: 12 });
+    const bias = Tensor.randn([M], { seed: 13 });
+    for (const kind of ['bfloat16', 'int8/float32'] as SKind[])
+      for (const format of ['dense', 'bitmap', 'nm'] as const) {
+        const shape = format === 'nm' ? { n: 2, m: 4, prune: 'magnitude' as const } : format === 'bitmap' ? { mask: randMask(M * K, 0.4, 14) } : {};
+        const term = termOf(S, kind, k);
+        const sm = SparseMatrix.fromDense(w, { format, ...shape, quantize: { bits: 4, groupSize: 32 }, slorb: term });
+        const wm = valuesOf(sm.toDense());
+        for (const N of [1, 5]) {
+          const x = Tensor.randn([N, K], { seed: 15 + N });
+          for (const b of [null, bias]) {
+            const { y, mag } = linearRef(wm, dequant(term), null, valuesOf(x), M, K, N, k, b ? valuesOf(b) : null);
+            expectClose(valuesOf(linear.sync(x, sm, b)), y, mag, OUT_RTOL.float32!, K + K / k, `${format} ${kind} N=${N} bias ${!!b}`);
+          }
+        }
+      }
+  });
+
   it('nm and dense weights with an int8 term, async equal to sync', async () => {
     const [M, K, k, N] = [17, 64, 16, 4];
     const w = Tensor.randn([M, K], { seed: 5, dtype: 'float16' });

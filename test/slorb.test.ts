@@ -15,6 +15,8 @@ import { linearRef } from './slorb-ref.js';
 const dir = mkdtempSync(join(tmpdir(), 'sparsekit-slorb-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+const a16 = (t: Tensor) => t.to('float16');
+
 function randMask(n: number, density: number, seed: number): Uint8Array {
   const r = rng(seed);
   return Uint8Array.from({ length: n }, () => (r() < density ? 1 : 0));
@@ -182,19 +184,109 @@ describe('SLoRB on disk', () => {
     expect((f.info('a') as { partTensors: string[] }).partTensors).toContain('a.slorbScales');
   });
 
-  it('the CLI keeps the term through merge-free pipelines and refuses to drop it', async () => {
+  const run = async (...argv: string[]) => {
+    let err = '';
+    const code = await runCli(argv, { stdout: () => {}, stderr: (t) => { err += t; }, isTTY: false });
+    return { code, err };
+  };
+
+  it('pack carries the term into every format (dense ones as a dense matrix), quantized too', async () => {
     const path = join(dir, 'cli-in.safetensors');
-    await saveSafetensors(path, { 'l.weight': SparseMatrix.fromDense(w, { format: 'bitmap', mask, slorb: { scales: S, groupSize: k } }) });
-    const run = async (...argv: string[]) => {
-      let err = '';
-      const code = await runCli(argv, { stdout: () => {}, stderr: (t) => { err += t; }, isTTY: false });
-      return { code, err };
+    const P2 = slorb.projection(K, k, { init: 'xavier', seed: 3 });
+    const q8 = { ...slorb.quantize(S), groupSize: k };
+    const orig = {
+      'a.weight': SparseMatrix.fromDense(w, { format: 'bitmap', mask, slorb: { scales: S, groupSize: k } }),
+      'b.weight': SparseMatrix.fromDense(w, { format: 'csr', mask, slorb: { scales: S, groupSize: k, projection: P2 } }),
+      'c.weight': SparseMatrix.fromDense(w, { format: 'bitmap', mask, slorb: q8 }),
     };
-    expect(await run('unpack', path, '--out', join(dir, 'cli-u.safetensors'))).toEqual({ code: 2, err: expect.stringContaining('SLoRB') });
-    expect(await run('pack', path, '--format', 'csr', '--out', join(dir, 'cli-p.safetensors'))).toEqual({ code: 2, err: expect.stringContaining('SLoRB') });
-    expect((await run('pack', path, '--format', 'bitmap', '--out', join(dir, 'cli-same.safetensors'))).code).toBe(0);
-    using f = await loadSafetensors(join(dir, 'cli-same.safetensors'));
-    expect((f.get('l.weight') as SparseMatrix).slorb?.groupSize).toBe(k);
+    await saveSafetensors(path, orig);
+    const x = Tensor.randn([3, K], { seed: 8, dtype: 'bfloat16' });
+    for (const [format, extra] of [['csr', []], ['dense', []], ['tiled-csl', []], ['bitmap', ['--quant', 'int8', '--group', '32']], ['auto', []], ['bitmap', []]] as const) {
+      const out = join(dir, `cli-p-${format}-${extra.length}.safetensors`);
+      expect(await run('pack', path, '--format', format, ...extra, '--out', out)).toEqual({ code: 0, err: '' });
+      using f = await loadSafetensors(out);
+      for (const [name, m] of Object.entries(orig)) {
+        const got = f.get(name) as SparseMatrix;
+        expect(got).toBeInstanceOf(SparseMatrix);
+        if (format !== 'auto') expect(got.format).toBe(format);
+        expect(got.slorb?.groupSize).toBe(k);
+        expect(valuesOf(got.slorb!.scales)).toEqual(valuesOf(m.slorb!.scales));
+        expect(!!got.slorb!.projection).toBe(!!m.slorb!.projection);
+        expect(!!got.slorb!.rowScales).toBe(!!m.slorb!.rowScales);
+        // Unquantized: the same layer bit for bit up to the kernels' summation order.
+        const y0 = valuesOf(linear.sync(x, m)), y1 = valuesOf(linear.sync(x, got));
+        if (!extra.length) for (let i = 0; i < y0.length; i++) expect(Math.abs(y1[i]! - y0[i]!)).toBeLessThan(1e-4 * (1 + Math.abs(y0[i]!)));
+        else expect(got.quant?.bits).toBe(8);
+      }
+    }
+  });
+
+  it('unpack asks what to do with the term: --slorb fold (W + S·P) or keep; never drops it', async () => {
+    const path = join(dir, 'cli-un.safetensors');
+    const P2 = slorb.projection(K, k, { init: 'xavier', seed: 4 });
+    const a = SparseMatrix.fromDense(w, { format: 'bitmap', mask, slorb: { scales: S, groupSize: k } });
+    const b = SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude', slorb: { ...slorb.quantize(S), groupSize: k, projection: P2 } });
+    const c = SparseMatrix.fromDense(w, { format: 'csr', mask });
+    await saveSafetensors(path, { 'a.weight': a, 'b.weight': b, 'c.weight': c });
+    const refused = await run('unpack', path, '--out', join(dir, 'cli-u0.safetensors'));
+    expect(refused).toEqual({ code: 2, err: expect.stringMatching(/SLoRB[^]*--slorb/) });
+    expect(await run('unpack', path, '--slorb', 'drop', '--out', join(dir, 'cli-u1.safetensors'))).toEqual({ code: 1, err: expect.stringContaining('--slorb') });
+    // Only matrices without a term: no --slorb needed.
+    expect((await run('unpack', path, '--layers', '^c', '--out', join(dir, 'cli-u2.safetensors'))).code).toBe(0);
+
+    const x = Tensor.randn([2, K], { seed: 10, dtype: 'bfloat16' });
+    expect((await run('unpack', path, '--slorb', 'fold', '--out', join(dir, 'cli-fold.safetensors'))).code).toBe(0);
+    {
+      using f = await loadSafetensors(join(dir, 'cli-fold.safetensors'));
+      for (const [name, m] of [['a.weight', a], ['b.weight', b]] as const) {
+        const t = f.get(name) as Tensor;
+        expect(t).toBeInstanceOf(Tensor);
+        expect(t.dtype).toBe('bfloat16');
+        // Folded: W ⊙ M + S·P, in float64 then rounded; so the layer computes the same y.
+        const wm = valuesOf(m.toDense()), sv = valuesOf(m.slorb!.scales), rs = m.slorb!.rowScales ? valuesOf(m.slorb!.rowScales) : null;
+        const pv = m.slorb!.projection ? valuesOf(m.slorb!.projection) : null, G = K / k;
+        const want = Tensor.from(Float32Array.from({ length: M * K }, (_, i) => {
+          const r = Math.floor(i / K), j = i % K;
+          let add = 0;
+          for (let g = 0; g < G; g++) add += sv[r * G + g]! * (rs ? rs[r]! : 1) * (pv ? pv[g * K + j]! : Math.floor(j / k) === g ? 1 : 0);
+          return wm[i]! + add;
+        }), [M, K]).to('bfloat16');
+        expect(valuesOf(t)).toEqual(valuesOf(want));
+        const y0 = valuesOf(linear.sync(x, m)), y1 = valuesOf(linear.sync(x, t));
+        for (let i = 0; i < y0.length; i++) expect(Math.abs(y1[i]! - y0[i]!)).toBeLessThan(0.05 * (1 + Math.abs(y0[i]!)));
+      }
+      expect(f.get('c.weight')).toBeInstanceOf(Tensor);
+    }
+    expect((await run('unpack', path, '--slorb', 'keep', '--out', join(dir, 'cli-keep.safetensors'))).code).toBe(0);
+    using f = await loadSafetensors(join(dir, 'cli-keep.safetensors'));
+    for (const [name, m] of [['a.weight', a], ['b.weight', b]] as const) {
+      const got = f.get(name) as SparseMatrix;
+      expect(got.format).toBe('dense');
+      expect(valuesOf(got.toDense())).toEqual(valuesOf(m.toDense()));
+      expect(valuesOf(got.slorb!.scales)).toEqual(valuesOf(m.slorb!.scales));
+      const y0 = valuesOf(linear.sync(x, m)), y1 = valuesOf(linear.sync(x, got));
+      for (let i = 0; i < y0.length; i++) expect(Math.abs(y1[i]! - y0[i]!)).toBeLessThan(1e-4 * (1 + Math.abs(y0[i]!)));
+    }
+  });
+
+  it('prune refuses a matrix with a term (it would drop it), and prunes its folded weight', async () => {
+    const path = join(dir, 'cli-prune.safetensors');
+    await saveSafetensors(path, { 'l.weight': SparseMatrix.fromDense(w, { format: 'bitmap', mask, slorb: { scales: S, groupSize: k } }) });
+    const out = join(dir, 'cli-pruned.safetensors');
+    expect(await run('prune', path, '--method', 'magnitude', '--sparsity', '0.75', '-o', out))
+      .toEqual({ code: 2, err: expect.stringMatching(/'l\.weight' carries an SLoRB term[^]*--slorb fold/) });
+    const folded = join(dir, 'cli-prune-folded.safetensors');
+    expect((await run('unpack', path, '--slorb', 'fold', '-o', folded)).code).toBe(0);
+    expect((await run('prune', folded, '--method', 'magnitude', '--sparsity', '0.75', '--layers', 'l', '-o', out)).code).toBe(0);
+  });
+
+  it('slorb.fold: typed errors, and a sum that overflows the dtype is ERR_NUMERIC', () => {
+    const dense = a16(Tensor.from(Float32Array.from({ length: 2 * 4 }, () => 60000), [2, 4]));
+    expect(() => slorb.fold(dense, { scales: Tensor.from(new Float32Array([10000, 0, 0, 0]), [2, 2]), groupSize: 2 }))
+      .toThrow(expect.objectContaining({ code: 'ERR_NUMERIC', message: expect.stringContaining('[0, 0]') }));
+    expect(() => slorb.fold(dense, { scales: Tensor.from(new Float32Array(3), [1, 3]), groupSize: 2 })).toThrow(expect.objectContaining({ code: 'ERR_SHAPE' }));
+    expect(valuesOf(slorb.fold(dense, { scales: Tensor.from(new Float32Array([1, 2, 3, 4]), [2, 2]), groupSize: 2 })))
+      .toEqual(valuesOf(Tensor.from(Float32Array.from([60001, 60001, 60002, 60002, 60003, 60003, 60004, 60004]), [2, 4]).to('float16')));
   });
 
   it('validates every byte of a stored term', async () => {

@@ -16,7 +16,7 @@ import { runBench, printBench } from './bench.js';
 import { CliError, Context, EXIT, classify, parseNM, parseRegex, type CliIO, type GlobalOptions } from './context.js';
 import { inspectFile, printInspect } from './inspect.js';
 import { mergeLoraFile, printMerge } from './merge-lora.js';
-import { PACK_FORMATS, packFile, printPack, unpackFile, type PackFormat } from './pack.js';
+import { PACK_FORMATS, UNPACK_SLORB, packFile, printPack, unpackFile, type PackFormat, type UnpackSlorb } from './pack.js';
 import { PRUNE_METHODS, printPrune, pruneFile, type PruneMethod } from './prune.js';
 import { BENCH_MODEL_FORMATS, benchModel, printBenchModel, type BenchModelFormat } from './bench-model.js';
 import { evalDir, printEval } from './eval.js';
@@ -151,8 +151,11 @@ export function buildProgram(io: CliIO, run: (action: (ctx: Context) => Promise<
     .argument('<file>', 'input .safetensors with packed matrices')
     .requiredOption('-o, --out <file>', 'output .safetensors')
     .option('--layers <regex>', 'only matrices whose name matches')
-    .action((file: string, o: { out: string; layers?: string }) => run(async (ctx) => {
-      const r = await unpackFile(file, o.out, parseRegex(o.layers, '--layers'), ctx);
+    .option('--slorb <mode>', `matrices with an SLoRB term: ${UNPACK_SLORB.join(' | ')} (fold: W + S·P as one dense tensor; keep: dense values with the term)`)
+    .action((file: string, o: { out: string; layers?: string; slorb?: string }) => run(async (ctx) => {
+      if (o.slorb !== undefined && !UNPACK_SLORB.includes(o.slorb as UnpackSlorb))
+        throw new CliError(EXIT.usage, `--slorb: expected ${UNPACK_SLORB.join(' or ')}, got '${o.slorb}'`);
+      const r = await unpackFile(file, o.out, parseRegex(o.layers, '--layers'), ctx, o.slorb as UnpackSlorb | undefined);
       if (ctx.opts.json) ctx.json(r);
       else printPack(r, ctx);
       return EXIT.ok;

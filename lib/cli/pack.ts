@@ -3,6 +3,7 @@ import { chooseFormat } from '../cost-model.js';
 import { isFloatDType, type FloatDType } from '../dtype.js';
 import type { SafetensorsFile } from '../safetensors.js';
 import type { QuantizeOptions } from '../quant.js';
+import { slorb as slorbOps, type SlorbTerm } from '../slorb.js';
 import { FORMATS, SparseMatrix, formatStoresDType, type Format } from '../sparse-matrix.js';
 import type { Tensor } from '../tensor.js';
 import { CliError, Context, EXIT, fmtBytes, fmtPct, table } from './context.js';
@@ -56,8 +57,17 @@ export function selector(layers: RegExp | undefined) {
   };
 }
 
-/** Packs one dense weight as `format` asks (never pruning: a weight that does not fit is an input error). */
-export async function packWeight(name: string, t: Tensor, options: PackOptions): Promise<{ value: Tensor | SparseMatrix; report: PackLayer }> {
+/** The storage label with a SLoRB term's, if any ('bitmap + slorb k=16 int8'). */
+function withSlorbLabel(label: string, term: SlorbTerm | undefined): string {
+  return term ? `${label} + slorb k=${term.groupSize}${term.rowScales ? ' int8' : ''}` : label;
+}
+
+/**
+ * Packs one dense weight as `format` asks (never pruning: a weight that does not fit is an input
+ * error). `slorb`: the SLoRB term of the matrix the weight came from, carried into the new one
+ * (a dense target then stays a `dense`-format matrix, the only dense kind that holds a term).
+ */
+export async function packWeight(name: string, t: Tensor, options: PackOptions, slorb?: SlorbTerm): Promise<{ value: Tensor | SparseMatrix; report: PackLayer }> {
   if (t.ndim !== 2 || !isFloatDType(t.dtype))
     throw new CliError(EXIT.input, `'${name}' is ${t.dtype} [${t.shape.join(', ')}]: only 2-D float weights can be packed`,
       'narrow the selection with --layers');
@@ -91,9 +101,9 @@ export async function packWeight(name: string, t: Tensor, options: PackOptions):
       throw new CliError(EXIT.input, `'${name}' has ${cols} input columns, not a multiple of --group ${q.groupSize}`, 'choose another --group (32, 64, 128, 256)');
   }
   const base = { name, shape: [rows, cols], dtype, sparsity: stats.sparsity, bytesIn };
-  if (format === 'dense' && !q) return { value: t, report: { ...base, storage: 'dense', bytesOut: t.byteLength } };
-  const sm = await SparseMatrix.fromDenseAsync(t, { format, n, m, ...(q ? { quantize: q } : {}) });
-  return { value: sm, report: { ...base, storage: storageLabel(format, n, m, q), bytesOut: sm.byteLength } };
+  if (format === 'dense' && !q && !slorb) return { value: t, report: { ...base, storage: 'dense', bytesOut: t.byteLength } };
+  const sm = await SparseMatrix.fromDenseAsync(t, { format, n, m, ...(q ? { quantize: q } : {}), ...(slorb ? { slorb } : {}) });
+  return { value: sm, report: { ...base, storage: withSlorbLabel(storageLabel(format, n, m, q), slorb), bytesOut: sm.byteLength } };
 }
 
 export async function packFile(input: string, output: string, options: PackOptions, ctx: Context): Promise<PackReport> {
@@ -107,12 +117,12 @@ export async function packFile(input: string, output: string, options: PackOptio
           : !!v.quant && v.quant.bits === options.quant.bits && v.quant.groupSize === options.quant.groupSize && v.quant.symmetric === (options.quant.symmetric ?? true);
         const same = sameQuant && (options.format === 'auto' || (options.format === v.format && (!options.nm || (options.nm.n === v.n && options.nm.m === v.m))));
         if (same) {
-          const report: PackLayer = { name, shape: [...v.shape], dtype: v.dtype, storage: storageLabel(v.format, v.n, v.m, v.quant),
+          const report: PackLayer = { name, shape: [...v.shape], dtype: v.dtype, storage: withSlorbLabel(storageLabel(v.format, v.n, v.m, v.quant), v.slorb),
             sparsity: 1 - v.density, bytesIn: v.byteLength, bytesOut: v.byteLength };
           return { value: v, report: { ...report } };
         }
-        if (v.slorb) throw slorbRefused(name, 'repack');
-        const { value, report } = await packWeight(name, await v.toDenseAsync(), options);
+        // Repacked with its SLoRB term: the term does not depend on how W ⊙ M is stored.
+        const { value, report } = await packWeight(name, await v.toDenseAsync(), options, v.slorb);
         return { value, report: { ...report, bytesIn: v.byteLength } };
       }
       const { value, report } = await packWeight(name, v, options);
@@ -122,24 +132,32 @@ export async function packFile(input: string, output: string, options: PackOptio
   return { command: 'pack', version: 1, ...r, layers: r.layers as unknown as PackLayer[] };
 }
 
-export async function unpackFile(input: string, output: string, layers: RegExp | undefined, ctx: Context): Promise<PackReport> {
+/**
+ * What unpack does with a matrix's SLoRB term, which a plain dense tensor cannot hold: 'fold'
+ * writes W ⊙ M + S·P (slorb.fold: the same layer as one dense tensor, no longer sparse), 'keep'
+ * writes the dense values as a `dense`-format matrix that carries the term. Without a choice such
+ * a matrix is refused (dropping the term would change the layer's output).
+ */
+export type UnpackSlorb = 'fold' | 'keep';
+export const UNPACK_SLORB: readonly UnpackSlorb[] = ['fold', 'keep'];
+
+export async function unpackFile(input: string, output: string, layers: RegExp | undefined, ctx: Context, slorb?: UnpackSlorb): Promise<PackReport> {
   const r = await runPipeline({
     input, output,
     select: (name, f) => f.info(name).kind === 'sparse' && (!layers || layers.test(name)),
     transform: async (name, f) => {
       const v = f.get(name) as SparseMatrix;
-      if (v.slorb) throw slorbRefused(name, 'unpack');
+      if (v.slorb && !slorb)
+        throw new CliError(EXIT.input, `'${name}' carries an SLoRB term (S·P·x), which a dense tensor cannot hold: --slorb says what to do with it`,
+          '--slorb fold (W + S·P as one dense tensor) or --slorb keep (dense values with the term), or exclude it with --layers');
       const t = await v.toDenseAsync();
-      const report: PackLayer = { name, shape: [...v.shape], dtype: v.dtype, storage: 'dense', sparsity: 1 - v.density, bytesIn: v.byteLength, bytesOut: t.byteLength };
-      return { value: t, report: { ...report } };
+      const value = !v.slorb ? t : slorb === 'fold' ? slorbOps.fold(t, v.slorb) : SparseMatrix.fromDense(t, { format: 'dense', slorb: v.slorb });
+      const storage = !v.slorb ? 'dense' : slorb === 'fold' ? 'dense (term folded)' : withSlorbLabel('dense', v.slorb);
+      const report: PackLayer = { name, shape: [...v.shape], dtype: v.dtype, storage, sparsity: 1 - v.density, bytesIn: v.byteLength, bytesOut: value.byteLength };
+      return { value, report: { ...report } };
     },
   }, ctx);
   return { command: 'unpack', version: 1, ...r, layers: r.layers as unknown as PackLayer[] };
-}
-
-/** A matrix's SLoRB term has no dense spelling; dropping it would change the layer's output. */
-function slorbRefused(name: string, what: string): CliError {
-  return new CliError(EXIT.input, `'${name}' carries an SLoRB term (S·P·x), which ${what} would drop`, 'exclude it with --layers');
 }
 
 export function printPack(r: PackReport, ctx: Context): void {

@@ -180,6 +180,9 @@ export async function pruneFile(input: string, output: string, o: PruneFileOptio
           problems.push(`'${name}' is not a 2-D float weight (${info.kind === 'tensor' ? info.dtype : info.format} [${info.shape.join(', ')}])`);
           continue;
         }
+        // Re-pruning keeps no SLoRB term (S was made for the old mask): refused rather than dropped.
+        if (info.kind === 'sparse' && info.slorb)
+          problems.push(`'${name}' carries an SLoRB term, which pruning would drop (fold it into the weight first: sparsekit unpack --slorb fold)`);
         if (o.pattern.m !== undefined && info.shape[1]! % o.pattern.m !== 0)
           problems.push(`'${name}' has ${info.shape[1]} input columns, not a multiple of m = ${o.pattern.m}`);
         if (o.quant && info.shape[1]! % o.quant.groupSize !== 0)

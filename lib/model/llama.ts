@@ -485,15 +485,17 @@ async function storeAs(w: Weight, format: SaveOptions['format'], expectedN: numb
   const current = w instanceof SparseMatrix ? w.format : 'dense';
   if (format === current && format !== 'nm') return w;
   const dense = w instanceof SparseMatrix ? await w.toDenseAsync() : w;
-  if (format === 'dense') return dense;
+  // A SLoRB term goes with the weight into its new format (a dense one stays a 'dense' matrix to hold it).
+  const slorb = w instanceof SparseMatrix && w.slorb ? { slorb: w.slorb } : {};
+  if (format === 'dense') return w instanceof SparseMatrix && w.slorb ? SparseMatrix.fromDenseAsync(dense, { format: 'dense', ...slorb }) : dense;
   if (format === 'nm') {
     if (w instanceof SparseMatrix && w.format === 'nm') return w;
     const nm = fitsNM(dense);
     if (!nm) throw new FormatError(`save: a weight does not follow a 2:4 or 4:8 pattern; use format 'auto' or 'bitmap'`);
-    return SparseMatrix.fromDenseAsync(dense, { format: 'nm', ...nm });
+    return SparseMatrix.fromDenseAsync(dense, { format: 'nm', ...nm, ...slorb });
   }
-  const sm = await SparseMatrix.fromDenseAsync(dense, { format: format as Format | 'auto', expectedN });
-  return sm.format === 'dense' ? dense : sm;
+  const sm = await SparseMatrix.fromDenseAsync(dense, { format: format as Format | 'auto', expectedN, ...slorb });
+  return sm.format === 'dense' && !sm.slorb ? dense : sm;
 }
 
 /** The 2:4 or 4:8 pattern every row of `t` follows (the cost model's count), or null. */

@@ -173,6 +173,7 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* ep
   const size_t ws_need = !k.needs_workspace ? 0 : k.workspace ? k.workspace(step * align, ld, kp) : spmm_workspace_bytes(step * align, ld, kp);
   const size_t ws_bytes = (ws_need + 63) / 64 * 64;
   Scratch& scratch = t_scratch;
+  const bool addend = epilogue && epilogue->addend && args.n == 1;
   float* xbuf = nullptr;
   std::vector<float> bias;
   uint8_t* ws = nullptr;
@@ -187,9 +188,10 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* ep
       if (!stage_bf16_avx512(args, a.cols, kp, ld, k.layout, b16)) stage_bf16(args, a.cols, kp, ld, k.layout, b16);
     }
     else stage_activations(args, a.cols, kp, ld, k.layout, xbuf);
-    if (args.bias) {
-      bias.resize(size_t(a.rows));
-      for (int64_t r = 0; r < a.rows; ++r) bias[r] = load_as_f32(args.bias, args.bias_dtype, size_t(r));
+    if (args.bias || addend) {
+      bias.assign(size_t(a.rows), 0.0f);
+      if (args.bias)
+        for (int64_t r = 0; r < a.rows; ++r) bias[r] = load_as_f32(args.bias, args.bias_dtype, size_t(r));
     }
     if (ws_bytes) ws = scratch.workspace(ws_bytes * size_t(tasks));
   } catch (const std::bad_alloc&) {
@@ -197,13 +199,18 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* ep
     return Status::Error(ErrorCode::memory, "out of host memory staging activations");
   }
   OutputSpec out = args.out;
-  out.bias = args.bias ? bias.data() : nullptr;
+  out.bias = args.bias || addend ? bias.data() : nullptr;
   parallel_for(tasks, [&](int64_t t) {
     const int64_t r0 = t * step * align, r1 = std::min(a.rows, (t + 1) * step * align);
     const bool bf16 = is_bf16_layout(k.layout);
     Activations x{bf16 ? nullptr : xbuf, args.n, kp, ld, ws_bytes ? ws + size_t(t) * ws_bytes : nullptr,
                   bf16 ? reinterpret_cast<const uint16_t*>(xbuf) : nullptr};
     if (!epilogue) return k.fn(a, x, r0, r1, out);
+    if (addend) {
+      epilogue->addend(epilogue->ctx, r0, r1, bias.data());
+      k.fn(a, x, r0, r1, out);
+      return epilogue->fn(epilogue->ctx, r0, r1);
+    }
     // In slices of a few aligned rows, so the epilogue finds the rows the kernel just wrote still
     // in L1 and its reads interleave with the kernel's weight stream.
     const int64_t slice = std::max<int64_t>(align, kEpilogueRows / align * align);

@@ -170,6 +170,34 @@ void SlorbTerm::add_rows(int64_t r0, int64_t r1) const {
   }
 }
 
+void SlorbTerm::add_to(int64_t r0, int64_t r1, float* add) const {
+  const SlorbArgs& a = a_;
+  if (r1 <= r0 || a.n != 1) return;
+  const int64_t G = a.groups, R = r1 - r0;
+  thread_local std::vector<float> buf;
+  if (vec_) {
+    if (buf.size() < size_t(R)) buf.resize(size_t(R));
+    vec_(a.scales, a.scales_dtype, G, r0, r1, g_.data(), 1, buf.data(), a.rows);
+    for (int64_t r = r0; r < r1; r++) add[r] += row_scale(r) * buf[size_t(r - r0)];
+    return;
+  }
+  if (buf.size() < size_t(G)) buf.resize(size_t(G));
+  for (int64_t r = r0; r < r1; r++) {
+    decode(a.scales, a.scales_dtype, r * G, G, buf.data());
+    add[r] += row_scale(r) * dot(buf.data(), g_.data(), G);
+  }
+}
+
+void SlorbTerm::write_rows(int64_t r0, int64_t r1) const {
+  const SlorbArgs& a = a_;
+  if (a.out == static_cast<void*>(a.base) && a.out_dtype == DType::f32) return;
+  for (int64_t r = r0; r < r1; r++)
+    for (int64_t t = 0; t < a.n; t++) {
+      const int64_t o = t * a.out_tok_stride + r * a.out_row_stride;
+      put(a.out, a.out_dtype, o, a.base[o]);
+    }
+}
+
 Status slorb_add(const SlorbArgs& a) {
   SlorbTerm term;
   Status st = term.prepare(a);

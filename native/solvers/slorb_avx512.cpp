@@ -116,6 +116,50 @@ void dots_avx512(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, cons
   }
 }
 
+// ---- One token: eight rows per block ----------------------------------------------------------
+// At N = 1 a row is G / 16 multiply-adds, so a horizontal sum per row weighed as much as its dot:
+// eight rows' accumulators go through one transposing tree (hsum8) and come out as eight dots in
+// one vector. The eight rows are one contiguous stream of S, prefetched a fixed distance ahead
+// (kGemvAhead bytes) a few lines per step, so S is read at the bandwidth the kernel's weights get.
+constexpr int64_t kGemvAhead = 4096;
+
+template <DType T>
+void gemv(const void* s, int64_t G, int64_t r0, int64_t r1, const float* g, float* dots, int64_t rows_total) {
+  const char* base = static_cast<const char*>(s);
+  const int64_t row_bytes = G * kSize<T>, steps = (G + 15) / 16;
+  const int64_t lines = (8 * row_bytes + 63) / 64, per_step = (lines + steps - 1) / steps;
+  const char* end = base + rows_total * row_bytes;
+  int64_t r = r0;
+  for (; r + 8 <= r1; r += 8) {
+    const char* srow = base + r * row_bytes;
+    const char* ahead = srow + kGemvAhead;
+    const bool pf = ahead + 8 * row_bytes <= end;
+    __m512 acc[8];
+    for (int b = 0; b < 8; b++) acc[b] = _mm512_setzero_ps();
+    auto step = [&](int64_t i, int64_t q, __mmask16 m) {
+      if (pf)
+        for (int64_t l = 0; l < per_step; l++) _mm_prefetch(ahead + (q * per_step + l) * 64, _MM_HINT_T0);
+      const __m512 gv = _mm512_maskz_loadu_ps(m, g + i);
+      for (int b = 0; b < 8; b++) acc[b] = _mm512_fmadd_ps(load16<T>(srow + b * row_bytes, i, m), gv, acc[b]);
+    };
+    int64_t i = 0, q = 0;
+    for (; i + 16 <= G; i += 16, q++) step(i, q, __mmask16(0xffff));
+    if (i < G) step(i, q, __mmask16((1u << (G - i)) - 1));
+    _mm256_storeu_ps(dots + (r - r0), hsum8(acc));
+  }
+  if (r < r1) rows<T>(s, G, r, r1, g, 1, dots + (r - r0), rows_total);
+}
+
+void gemv_avx512(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const float* g, int64_t n, float* dots, int64_t rows_total) {
+  if (n != 1) return dots_avx512(s, t, G, r0, r1, g, n, dots, rows_total);
+  switch (t) {
+    case DType::f16: gemv<DType::f16>(s, G, r0, r1, g, dots, rows_total); break;
+    case DType::bf16: gemv<DType::bf16>(s, G, r0, r1, g, dots, rows_total); break;
+    case DType::i8: gemv<DType::i8>(s, G, r0, r1, g, dots, rows_total); break;
+    default: gemv<DType::f32>(s, G, r0, r1, g, dots, rows_total); break;
+  }
+}
+
 // ---- Panels: from kSlorbPanelTokens tokens on --------------------------------------------------
 // 16 rows at a time with the tokens in the vector lanes: acc[b] (16 tokens of row b) +=
 // S[b][i] · gT[i], S's 16 rows decoded to float32 into an L1 buffer (kChunk groups at a time) and
@@ -206,7 +250,7 @@ void panels_avx512(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, co
 
 }  // namespace
 
-SlorbDots slorb_dots_avx512() { return dots_avx512; }
+SlorbDots slorb_dots_avx512() { return gemv_avx512; }
 SlorbPanels slorb_panels_avx512() { return panels_avx512; }
 
 }  // namespace sk
