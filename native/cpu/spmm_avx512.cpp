@@ -19,9 +19,9 @@ namespace {
 
 struct VT {
   using V = __m512;
-  // Rows per GEMV pass: four, a quarter of the task apart, for every weight dtype (measured:
-  // docs/kernels.md, "Measurements behind the code").
-  static constexpr int W = 16, CW = 32, NV = 2, kJ = 4, kRv = 4, kRvDense = 4, kRv32 = 4, kRb = 6, kJV = 4, kGemvChains = 4;
+  // Rows per GEMV pass: four a quarter of the task apart for bitmap / N:M, one for 16-bit dense
+  // rows, four adjacent for fp32 (measured: docs/kernels.md, "Measurements behind the code").
+  static constexpr int W = 16, CW = 32, NV = 2, kJ = 4, kRv = 4, kRvDense = 1, kRv32 = 4, kRb = 6, kJV = 4, kGemvChains = 4;
   static constexpr bool kGemvApart = true;
   static constexpr double kOuterDensity = 0.25;
   static constexpr bool kHalfPairs = false;  // AVX2 only: pairs of byte-mask chunks

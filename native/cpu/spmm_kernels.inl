@@ -8,7 +8,7 @@
 //   kJ, kRv, kRvDense, kRv32 (N <= kJ: activation vectors per register block; rows per pass for
 //   bitmap / N:M, 16-bit dense and fp32 dense weights),
 //   kGemvChains (N = 1: independent accumulators, enough to cover the FMA latency),
-//   kGemvApart (N <= kJ: the rows of a pass are a quarter of the task apart, not adjacent),
+//   kGemvApart (N <= kJ: a bitmap / N:M pass's rows are a quarter of the task apart, not adjacent),
 //   kRb, kJV (N > kJ: rows x W-wide column vectors of the outer-product block);
 //   zero, load, load_tail, set1, fma, hsum, store;
 //   template <class D> dense_chunk(const T*, V[NV]), dense_tail(const T*, int cnt, V[NV]),
@@ -141,7 +141,7 @@ SK_BLOCK void fused_block(const Src& s, const Activations& x, int64_t r, int64_t
   // One activation vector: U chunks per step into separate accumulators (S chains per row), so the
   // loop runs at the FMA throughput rather than its latency even with a single row. Rows a quarter
   // apart are independent chains already: NV per row keep the register block within 32 vectors.
-  constexpr int S = J > 1 ? 1 : VT::kGemvApart && R > 1 ? NV : VT::kGemvChains;
+  constexpr int S = J > 1 ? 1 : VT::kGemvApart && !Src::kAlwaysSafe && R > 1 ? NV : VT::kGemvChains;
   constexpr int U = J > 1 ? 1 : (S + NV - 1) / NV < 2 ? 2 : (S + NV - 1) / NV;
   static_assert(J > 1 || U % 2 == 0, "single-vector steps decode chunks in pairs");
   typename Src::Row rows[R];
@@ -216,9 +216,10 @@ template <class Src> void spmv_kernel(const MatrixView& a, const Activations& x,
   // sequential streams each core reads best differs between Zen 4 and Zen 3, and between a plain
   // stream and one interleaved with decode work.
   constexpr int R = !Src::kAlwaysSafe ? VT::kRv : Src::Dt::kIsF32 ? VT::kRv32 : VT::kRvDense;
-  if constexpr (VT::kGemvApart && R > 1) {
-    // R sequential streams per core, as the read-bandwidth probe reads (the bf16 dot-product GEMVs
-    // do the same: spmm_avx512_bf16.cpp). Rows [r0, e) may load whole chunks; the rest run alone.
+  if constexpr (VT::kGemvApart && !Src::kAlwaysSafe && R > 1) {
+    // Bitmap / N:M: R sequential streams per core, as the read-bandwidth probe reads (the bf16
+    // dot-product GEMVs do the same: spmm_avx512_bf16.cpp). Dense rows keep their adjacent rows
+    // (measured no faster apart). Rows [r0, e) may load whole chunks; the rest run alone.
     int64_t e = r1;
     while (e > r0 && !s.safe(e - 1, 1)) --e;
     const int64_t q = (e - r0) / R;
