@@ -487,6 +487,11 @@ export default [
   // The PyTorch-logits tests (test/model.test.ts) catch most forward bugs; native/test/model_test.cpp
   // checks each piece against float64 on its own.
   {
+    id: 'model-prune-slorb-refusal', area: 'model', file: 'lib/model/prune-model.ts',
+    from: 'if (slot.weight instanceof SparseMatrix && slot.weight.slorb)', to: 'if (false && slot.weight instanceof SparseMatrix && slot.weight.slorb)', tests: ['test/model-prune.test.ts'],
+    why: "model.prune repacks a linear that carries a SLoRB term and silently drops the term",
+  },
+  {
     id: 'model-rmsnorm-mean', area: 'model', file: 'native/model/transformer.cpp',
     from: 'const float mean = dot(xr, xr, cols) / float(cols);', to: 'const float mean = dot(xr, xr, cols) / float(cols - 1);', tests: MODEL,
     why: 'RMSNorm divides the sum of squares by cols - 1 (a variance habit): every hidden state is scaled wrong',

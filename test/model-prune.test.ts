@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  CalibrationStats, LlamaModel, SparseMatrix, loadSafetensors, prune, type LinearSolver, type ModelPruneOptions, type Tensor,
+  CalibrationStats, LlamaModel, SparseMatrix, loadSafetensors, prune, slorb, type LinearSolver, type ModelPruneOptions, type Tensor,
 } from '../lib/index.js';
 import { readTokenFile } from '../lib/model/tokens.js';
 import { TINY } from './model-fixtures.js';
@@ -112,6 +112,22 @@ describe('sequential pruning of the tiny Llama', () => {
 });
 
 describe('pruning control and the solver seam', () => {
+  it('refuses a linear with a SLoRB term before any work (it would be dropped), unless its block is not pruned', async () => {
+    using m = await LlamaModel.load(TINY);
+    const slot = m.blocks[1]!.linears.up_proj;
+    const w = slot.weight as Tensor;
+    const mask = Uint8Array.from({ length: w.size }, (_, i) => i & 1);
+    slot.weight = SparseMatrix.fromDense(w, { format: 'bitmap', mask, slorb: { scales: slorb.init(w, mask, { groupSize: 16 }), groupSize: 16 } });
+    const before = m.blocks[0]!.linears.q_proj.weight;
+    await expect(m.prune(calib.slice(0, 2), { method: 'magnitude', sparsity: 0.5 })).rejects.toMatchObject({
+      code: 'ERR_ARGUMENT', message: expect.stringContaining(slot.name),
+    });
+    expect(m.blocks[0]!.linears.q_proj.weight).toBe(before);  // nothing pruned
+    await m.prune(calib.slice(0, 2), { method: 'magnitude', sparsity: 0.5, blocks: [0, 2] });
+    expect(m.blocks[0]!.linears.q_proj.weight).toBeInstanceOf(SparseMatrix);
+    expect((slot.weight as SparseMatrix).slorb?.groupSize).toBe(16);
+  });
+
   it('reports progress per block and stops on abort with ERR_ABORTED', async () => {
     using m = await LlamaModel.load(TINY);
     const seen: string[] = [];
