@@ -115,7 +115,8 @@ void stage_bf16(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLay
     stage([p](size_t i) { return p[i]; });
   } else {
     with_f32_loader(args, [&](auto load) { stage([load](size_t i) { return f32_to_bf16(load(i)); }); });
-  }  // k_dup_bf16: the second copy of each value.
+  }
+  // k_dup_bf16: the second copy of each value.
   if (layout == XLayout::k_dup_bf16)
     for (int64_t k = 0; k < cols; ++k)
       for (int64_t j = 0; j < args.n; ++j) buf[k * 2 * ld + 2 * j + 1] = buf[k * 2 * ld + 2 * j];
