@@ -136,12 +136,15 @@ template <class D, bool Fixed = false, bool Half = false> struct MaskSrc {
 
 // ---- N <= kJ: decode straight into registers, one pass over the weight ------------------
 
+// A pass of R rows of Src reads rows a quarter of the task apart (VT::kGemvApart: bitmap / N:M only).
+template <class Src, int R> constexpr bool kApartRows = VT::kGemvApart && !Src::kAlwaysSafe && R > 1;
+
 template <class Src, int R, int J, bool Safe>
 SK_BLOCK void fused_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out, int64_t rs) {
   // One activation vector: U chunks per step into separate accumulators (S chains per row), so the
   // loop runs at the FMA throughput rather than its latency even with a single row. Rows a quarter
   // apart are independent chains already: NV per row keep the register block within 32 vectors.
-  constexpr int S = J > 1 ? 1 : VT::kGemvApart && !Src::kAlwaysSafe && R > 1 ? NV : VT::kGemvChains;
+  constexpr int S = J > 1 ? 1 : kApartRows<Src, R> ? NV : VT::kGemvChains;
   constexpr int U = J > 1 ? 1 : (S + NV - 1) / NV < 2 ? 2 : (S + NV - 1) / NV;
   static_assert(J > 1 || U % 2 == 0, "single-vector steps decode chunks in pairs");
   typename Src::Row rows[R];
@@ -216,7 +219,7 @@ template <class Src> void spmv_kernel(const MatrixView& a, const Activations& x,
   // sequential streams each core reads best differs between Zen 4 and Zen 3, and between a plain
   // stream and one interleaved with decode work.
   constexpr int R = !Src::kAlwaysSafe ? VT::kRv : Src::Dt::kIsF32 ? VT::kRv32 : VT::kRvDense;
-  if constexpr (VT::kGemvApart && !Src::kAlwaysSafe && R > 1) {
+  if constexpr (kApartRows<Src, R>) {
     // Bitmap / N:M: R sequential streams per core, as the read-bandwidth probe reads (the bf16
     // dot-product GEMVs do the same: spmm_avx512_bf16.cpp). Dense rows keep their adjacent rows
     // (measured no faster apart). Rows [r0, e) may load whole chunks; the rest run alone.
