@@ -1,0 +1,423 @@
+// AVX-512 VNNI GEMM for 4-bit weights with int8 activations at N > 1 (opt-in, ActivationRounding::
+// int8, the numerics of the x8 GEMVs in qspmm_avx512_vnni.cpp: x rounded per vector and weight
+// group, exact int32 group sums, fp32 across groups). It is the dense bf16 octs GEMM
+// (spmm_avx512_bf16.cpp) with bytes instead of bf16 pairs: a row block's weights are expanded ONCE
+// per K block into an L1-resident panel of unsigned bytes w' = code − zero + 16 (pruned columns
+// 16, i.e. weight 0), and one 128-bit broadcast of a row's 16 columns against a vector of x
+// holding 4 columns of N × those 16 k is one vpdpbusd of 64 MACs (vdpbf16ps does 32, at the same
+// issue rate here). 2:4 multiplies its zeros, so the gain over dense bf16 comes from the byte
+// width alone; in exchange x is shared by every row (no per-row pick of x).
+//
+// Layouts. A 128-column block is 8 steps of 16 columns; dword d (0..3) of step s holds the 4
+// columns kcol(s, d) .. + 3 of the block, kcol = 32d + 4s when G < 128 (lane d stays in quarter
+// d: one weight group, however small G is) and 16s + 4d otherwise (the natural order).
+//   x panel   xs[(b·8 + s)·nv4 + q]: 64 bytes, 128-bit lane t, dword d = xq[4q + t][128b + kcol(s, d) ..]
+//   start     [b·nv4 + q]: lane 4t + d = −16·Σ over the block's columns of lane d of xq[4q + t]
+//             (the +16 of w', so the int32 group sums are exact Σ (code − zero)·xq)
+//   sx        [b·nv4 + q]: lane 4t + d = s_x of vector 4q + t in lane d's group (0 past N, past cols)
+//   weights   wp[i][b][16s + 4d + e] = w'[row i][128b + kcol(s, d) + e]; wsc[i][b][d] = lane d's scale
+// Accumulators: lane 4t + d of acc[i][v] sums row i, vector 4v + t over lane d's columns; per block
+// converted, times sx and the row's scales, into fp32 facc[i][v] (the four d summed at the end).
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "../core/dtype.h"
+#include "../core/thread_pool.h"
+#include "../formats/quant.h"
+#include "core/isa_target.h"
+#include "qspmm.h"
+
+#if SK_HAVE_X86
+SK_TARGET_BEGIN_AVX512VNNI
+namespace sk {
+namespace {
+
+#define SK_UNROLL _Pragma("GCC unroll 64")
+#define SK_BLOCK __attribute__((noinline))
+#define SK_INLINE inline __attribute__((always_inline))
+
+#include "qspmm_x8_round.inl"
+
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+constexpr int64_t round128(int64_t c) { return (c + 127) / 128 * 128; }
+constexpr int kSteps = 8;           // 16-column steps per 128-column block
+constexpr int kMaxRows = 12;        // rows per block when N <= 4 (12 accumulators)
+inline int block_rows(int64_t nv4) { return nv4 >= 4 ? 3 : nv4 == 3 ? 4 : nv4 == 2 ? 6 : 12; }
+
+// Dword permutation from column order to the step order of G < 128: step dword 4s + d <- column dword 8d + s.
+struct PermIdx {
+  __m512i lo, hi;  // vpermt2d indices for step dwords 0..15 and 16..31 over (columns 0..63, 64..127)
+};
+PermIdx perm_idx() {
+  alignas(64) int32_t a[16], b[16];
+  for (int q = 0; q < 16; ++q) a[q] = 8 * (q % 4) + q / 4, b[q] = 8 * (q % 4) + q / 4 + 4;
+  return {_mm512_load_si512(a), _mm512_load_si512(b)};
+}
+
+// ---- x: rounded per vector and group, staged once per call (SpmmKernel::prepare) -------------
+
+struct X8Panel {
+  const int8_t* xs;
+  const int32_t* start;
+  const float* sx;
+  int64_t nv4;
+};
+
+// Bytes: the panel (x, start, sx per block and 4 vectors), then each vector's group scales.
+size_t panel_bytes(int64_t nv4, int64_t nblk) { return size_t(nblk * nv4 * (kSteps * 64 + 128)); }
+size_t prepare_bytes(const MatrixView& a, int64_t n, int64_t) {
+  const int64_t nv4 = (n + 3) / 4, nblk = round128(a.cols) / 128;
+  return panel_bytes(nv4, nblk) + size_t(4 * nv4 * (a.cols / a.quant.group + 16) * 4) + 64;
+}
+X8Panel panel_of(const MatrixView& a, const Activations& x) {
+  const int64_t nv4 = (x.n + 3) / 4, nblk = round128(a.cols) / 128;
+  const int8_t* xs = static_cast<const int8_t*>(x.prepared);
+  const int32_t* start = reinterpret_cast<const int32_t*>(xs + nblk * kSteps * nv4 * 64);
+  return {xs, start, reinterpret_cast<const float*>(start + nblk * nv4 * 16), nv4};
+}
+
+// Vectors 4q .. 4q + 3 (zeros past N): per group s_x, then per block the 128 rounded bytes of each
+// vector (permuted to the step order when G < 128), dealt to the 8 steps' lanes t.
+void stage_x4(const MatrixView& a, const Activations& x, int64_t q, void* out) {
+  const int64_t cols = a.cols, N = x.n, nv4 = (N + 3) / 4, nblk = round128(cols) / 128;
+  const int G = a.quant.group;
+  const int64_t gpr = cols / G;
+  const bool perm = G < 128;
+  int8_t* xs = static_cast<int8_t*>(out);
+  int32_t* start = reinterpret_cast<int32_t*>(xs + nblk * kSteps * nv4 * 64);
+  float* sx = reinterpret_cast<float*>(start + nblk * nv4 * 16);
+  float* sg = sx + nblk * nv4 * 16 + 4 * q * (gpr + 16);  // 4 x gpr scales of these vectors
+  const PermIdx pi = perm_idx();
+  const __m512i ones = _mm512_set1_epi8(1);
+  for (int t = 0; t < 4; ++t) {
+    const int64_t j = 4 * q + t;
+    for (int64_t g = 0; g < gpr; ++g) {
+      float s = 0.f;
+      if (j < N) {
+        const float* xg = x.data + j * x.k_padded + g * G;
+        __m512 m = _mm512_setzero_ps();
+        for (int i = 0; i < G; i += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(xg + i)));
+        s = x8_scale(_mm512_reduce_max_ps(m));
+      }
+      sg[t * gpr + g] = s;
+    }
+  }
+  for (int64_t b = 0; b < nblk; ++b) {
+    alignas(64) int8_t blk[4][128];
+    for (int t = 0; t < 4; ++t) {
+      const int64_t j = 4 * q + t;
+      __m512i v[2];
+      for (int h = 0; h < 2; ++h) {
+        alignas(64) int8_t tmp[64];
+        for (int i = 0; i < 64; i += 16) {
+          const int64_t c = b * 128 + 64 * h + i;
+          const float s = c < cols ? sg[t * gpr + c / G] : 0.f;
+          const __m128i r = s > 0.f ? x8_round16(x.data + j * x.k_padded + c, s) : _mm_setzero_si128();
+          _mm_store_si128(reinterpret_cast<__m128i*>(tmp + i), r);
+        }
+        v[h] = _mm512_load_si512(tmp);
+      }
+      if (perm) {
+        const __m512i p0 = _mm512_permutex2var_epi32(v[0], pi.lo, v[1]), p1 = _mm512_permutex2var_epi32(v[0], pi.hi, v[1]);
+        v[0] = p0, v[1] = p1;
+      }
+      _mm512_store_si512(blk[t], v[0]);
+      _mm512_store_si512(blk[t] + 64, v[1]);
+    }
+    __m512i sum = _mm512_setzero_si512();
+    for (int st = 0; st < kSteps; ++st) {
+      int8_t* dst = xs + ((b * kSteps + st) * nv4 + q) * 64;
+      for (int t = 0; t < 4; ++t) std::memcpy(dst + 16 * t, blk[t] + 16 * st, 16);
+      sum = _mm512_dpbusd_epi32(sum, ones, _mm512_load_si512(dst));
+    }
+    _mm512_store_si512(start + (b * nv4 + q) * 16, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum, 4)));
+    float* sxo = sx + (b * nv4 + q) * 16;
+    for (int t = 0; t < 4; ++t)
+      for (int d = 0; d < 4; ++d) {
+        const int64_t c = b * 128 + (perm ? 32 * d : 0);
+        sxo[4 * t + d] = c < cols ? sg[t * gpr + c / G] : 0.f;
+      }
+  }
+}
+
+void prepare_x8(const MatrixView& a, const Activations& x, void* out) {
+  const int64_t nv4 = (x.n + 3) / 4;
+  parallel_range(nv4, 1, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) stage_x4(a, x, q, out);
+  });
+}
+
+// ---- the micro-kernel: R rows x V vectors (4 columns of N each) ---------------------------------
+// Per step: V x loads, R broadcasts, R·V vpdpbusd; per block: one convert, multiply and FMA per
+// accumulator. facc starts at zero (first K block) or from the carry tile c.
+// Regs: the fp32 sums stay in registers (R·V of them), else they are read and written in the
+// L1 tile c once per block (room for more rows per block: fewer x loads per dot product).
+template <int R, int V, bool Regs>
+SK_BLOCK void micro(const uint8_t* wp, int64_t wst, const float* wsc, int64_t sst, const int8_t* xs, const int32_t* start, const float* sx,
+                    int64_t nv4, int64_t nb, bool first, float* c, int64_t ldc, const char* const* pf, int64_t pf_per_block) {
+  __m512 facc[Regs ? R : 1][V];
+  if constexpr (Regs) {
+    SK_UNROLL for (int i = 0; i < R; ++i)
+      SK_UNROLL for (int v = 0; v < V; ++v) facc[i][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + i * ldc + 16 * v);
+  } else if (first) {
+    SK_UNROLL for (int i = 0; i < R; ++i)
+      SK_UNROLL for (int v = 0; v < V; ++v) _mm512_storeu_ps(c + i * ldc + 16 * v, _mm512_setzero_ps());
+  }
+  const int64_t xstep = nv4 * 64;
+  for (int64_t b = 0; b < nb; ++b, wp += 128, xs += kSteps * xstep, start += nv4 * 16, sx += nv4 * 16) {
+    // The next row block's lines, a few per block.
+    for (int64_t j = 0; j < pf_per_block; ++j) _mm_prefetch(pf[b * pf_per_block + j], _MM_HINT_T0);
+    __m512i acc[R][V];
+    SK_UNROLL for (int i = 0; i < R; ++i)
+      SK_UNROLL for (int v = 0; v < V; ++v) acc[i][v] = _mm512_load_si512(start + 16 * v);
+    SK_UNROLL for (int s = 0; s < kSteps; ++s) {
+      __m512i xv[V];
+      SK_UNROLL for (int v = 0; v < V; ++v) {
+        xv[v] = _mm512_load_si512(xs + s * xstep + 64 * v);
+        __asm__("" : "+v"(xv[v]));  // one load per vector, not one memory operand per dot product
+      }
+      SK_UNROLL for (int i = 0; i < R; ++i) {
+        const __m512i w = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(wp + i * wst + 16 * s)));
+        SK_UNROLL for (int v = 0; v < V; ++v) acc[i][v] = _mm512_dpbusd_epi32(acc[i][v], w, xv[v]);
+      }
+    }
+    SK_UNROLL for (int i = 0; i < R; ++i) {
+      const __m512 ws = _mm512_broadcast_f32x4(_mm_load_ps(wsc + i * sst + 4 * b));
+      SK_UNROLL for (int v = 0; v < V; ++v) {
+        const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[i][v]), _mm512_load_ps(sx + 16 * v));
+        if constexpr (Regs) facc[i][v] = _mm512_fmadd_ps(t, ws, facc[i][v]);
+        else _mm512_storeu_ps(c + i * ldc + 16 * v, _mm512_fmadd_ps(t, ws, _mm512_loadu_ps(c + i * ldc + 16 * v)));
+      }
+    }
+  }
+  if constexpr (Regs)
+    SK_UNROLL for (int i = 0; i < R; ++i)
+      SK_UNROLL for (int v = 0; v < V; ++v) _mm512_storeu_ps(c + i * ldc + 16 * v, facc[i][v]);
+}
+
+template <int R, int V, bool Regs>
+void micro_tail(int rr, const uint8_t* wp, int64_t wst, const float* wsc, int64_t sst, const int8_t* xs, const int32_t* start, const float* sx,
+                int64_t nv4, int64_t nb, bool first, float* c, int64_t ldc, const char* const* pf, int64_t ppb) {
+  if constexpr (R > 0) {
+    if (rr == R) return micro<R, V, Regs>(wp, wst, wsc, sst, xs, start, sx, nv4, nb, first, c, ldc, pf, ppb);
+    micro_tail<R - 1, V, Regs>(rr, wp, wst, wsc, sst, xs, start, sx, nv4, nb, first, c, ldc, pf, ppb);
+  }
+}
+
+// ---- where a row block's bytes come from ------------------------------------------------------
+
+struct Q4Src {
+  const uint8_t* codes;
+  const uint32_t* masks;
+  const uint16_t* scales;
+  const uint8_t* zeros;
+  int64_t cols, gpr;
+  int G;
+};
+
+struct ExpandConsts {
+  PermIdx pi;
+  __m512i c16, c8, zidx, nib;
+  __m128i sidx;
+  __mmask16 gmask;  // the groups of a whole block (G < 128: 128 / G of them)
+};
+ExpandConsts expand_consts(int G) {
+  alignas(64) uint8_t z[64];
+  alignas(16) uint16_t s[8];
+  for (int i = 0; i < 64; ++i) z[i] = uint8_t(G >= 128 ? 0 : 32 * (i / 16) / G);
+  for (int d = 0; d < 8; ++d) s[d] = uint16_t(G >= 128 ? 0 : 32 * (d % 4) / G);
+  return {perm_idx(), _mm512_set1_epi8(16), _mm512_set1_epi8(8), _mm512_load_si512(z), _mm512_set1_epi16(0x0f0f),
+          _mm_load_si128(reinterpret_cast<const __m128i*>(s)), __mmask16(G >= 128 ? 1 : (1u << (128 / G)) - 1)};
+}
+
+// 2:4 4-bit, one block of a row: 32 code bytes at cp (a quad's two kept codes, low nibble first),
+// mask words at mp, the block's first group's scale / zero point at sp / zp. Nibbles to bytes in
+// kept order, offset to code − zero + 16, expanded to their columns over 16s (the pruned columns:
+// weight 0), permuted to the step order when G < 128. Tail: a last block of `tail` < 128 columns.
+template <bool Perm, bool Asym, bool Tail>
+SK_INLINE void expand_nm24_block(const ExpandConsts& k, const uint8_t* cp, const uint32_t* mp, const uint16_t* sp, const uint8_t* zp, int64_t tail,
+                                 __mmask16 gm, uint8_t* dst, float* dsc) {
+  __m256i cb;
+  uint64_t m0, m1;
+  if constexpr (!Tail) {
+    cb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cp));
+    std::memcpy(&m0, mp, 8);
+    std::memcpy(&m1, mp + 2, 8);
+  } else {
+    cb = _mm256_maskz_loadu_epi8(__mmask32((uint64_t(1) << (tail / 4)) - 1), cp);
+    if (tail >= 64) std::memcpy(&m0, mp, 8);
+    else m0 = mp[0];
+    m1 = tail == 96 ? mp[2] : 0;
+  }
+  const __m512i t = _mm512_cvtepu8_epi16(cb);
+  __m512i u = _mm512_ternarylogic_epi32(_mm512_slli_epi16(t, 4), t, k.nib, 0xA8);  // (A | B) & C: byte 2i low nibble, 2i + 1 high
+  if constexpr (Asym) {
+    const __m512i z = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(gm, zp));
+    u = _mm512_add_epi8(_mm512_sub_epi8(u, _mm512_permutexvar_epi8(k.zidx, z)), k.c16);
+  } else {
+    u = _mm512_add_epi8(u, k.c8);
+  }
+  __m512i lo = _mm512_mask_expand_epi8(k.c16, m0, u);
+  __m512i hi = _mm512_mask_expand_epi8(k.c16, m1, _mm512_shuffle_i64x2(u, u, _MM_SHUFFLE(3, 2, 3, 2)));
+  if constexpr (Perm) {
+    const __m512i p0 = _mm512_permutex2var_epi32(lo, k.pi.lo, hi), p1 = _mm512_permutex2var_epi32(lo, k.pi.hi, hi);
+    lo = p0, hi = p1;
+  }
+  _mm512_store_si512(dst, lo);
+  _mm512_store_si512(dst + 64, hi);
+  __m128i hs;
+  if constexpr (Perm) {
+    // Lanes past the last column: scale 0 (their x and sums are 0 too).
+    const __m128i h = _mm_maskz_loadu_epi16(__mmask8(gm), sp);
+    hs = _mm_maskz_permutexvar_epi16(Tail ? __mmask8((1u << (tail / 32)) - 1) : __mmask8(15), k.sidx, h);
+  } else {
+    hs = _mm_set1_epi16(short(*sp));
+  }
+  _mm_store_ps(dsc, _mm_cvtph_ps(hs));
+}
+
+// Blocks b0 .. b0 + nb of row r into dst (128 bytes each) and dsc (4 scales each).
+template <bool Perm, bool Asym>
+void expand_nm24_row(const Q4Src& w, const ExpandConsts& k, int64_t r, int64_t b0, int64_t nb, uint8_t* dst, float* dsc) {
+  const int64_t c0 = b0 * 128, full = imin(nb, (w.cols - c0) / 128);
+  const uint8_t* cp = w.codes + r * (w.cols / 4) + c0 / 4;
+  const uint32_t* mp = w.masks + r * (w.cols / 32) + c0 / 32;
+  const int gs = __builtin_ctz(unsigned(w.G));
+  const uint16_t* sp = w.scales + r * w.gpr;
+  const uint8_t* zp = Asym ? w.zeros + r * w.gpr : nullptr;
+  for (int64_t b = 0; b < full; ++b) {
+    const int64_t g = (c0 + 128 * b) >> gs;
+    expand_nm24_block<Perm, Asym, false>(k, cp + 32 * b, mp + 4 * b, sp + g, Asym ? zp + g : nullptr, 128, k.gmask, dst + 128 * b, dsc + 4 * b);
+  }
+  if (full < nb) {
+    const int64_t c = c0 + 128 * full, g = c >> gs, tail = w.cols - c;
+    const __mmask16 gm = __mmask16(k.gmask & ((1u << (w.gpr - g < 16 ? w.gpr - g : 16)) - 1));
+    expand_nm24_block<Perm, Asym, true>(k, cp + 32 * full, mp + 4 * full, sp + g, Asym ? zp + g : nullptr, tail, gm, dst + 128 * full, dsc + 4 * full);
+  }
+}
+
+// ---- the driver -------------------------------------------------------------------------------
+
+// K block in 128-column blocks and rows per block at N >= 16 (SPARSEKIT_X8_KC / _R override, for
+// measurements; R > 3 keeps the fp32 sums in L1).
+int64_t env_int(const char* name) {
+  const char* e = std::getenv(name);
+  return e ? std::atoll(e) : 0;
+}
+
+// 128-column blocks per K block: the x panel of one (x, start, sx of every vector) stays within
+// kPanelBytes, in L2 (more rows per pass would need a carry tile per row instead).
+constexpr int64_t kPanelBytes = 256 * 1024;
+int64_t k_blocks(int64_t nv4, int64_t nblk) {
+  const int64_t kc = kPanelBytes / int64_t(panel_bytes(nv4, 1));
+  return kc < 4 ? 4 : kc > nblk ? nblk : kc;
+}
+
+size_t gemm_x8_workspace(int64_t rows, int64_t ld, int64_t kp) {
+  const int64_t nv4 = (ld + 3) / 4, nblk = round128(kp) / 128;
+  return size_t(kMaxRows * nblk * (128 + 16)) + size_t((rows > kMaxRows ? rows : kMaxRows) * nv4 * 64) + size_t(2 * kMaxRows * (nblk + 8) * 8) + 256;
+}
+
+template <int V>
+void micro_rows(int R, int rr, const uint8_t* wp, int64_t wst, const float* wsc, int64_t sst, const int8_t* xs, const int32_t* start, const float* sx,
+                int64_t nv4, int64_t nb, bool first, float* c, int64_t ldc, const char* const* pf, int64_t ppb) {
+  if constexpr (V == 4) {
+    if (R > 3) return micro_tail<6, 4, false>(rr, wp, wst, wsc, sst, xs, start, sx, nv4, nb, first, c, ldc, pf, ppb);
+  }
+  micro_tail<12 / V, V, true>(rr, wp, wst, wsc, sst, xs, start, sx, nv4, nb, first, c, ldc, pf, ppb);
+}
+
+template <bool Perm, bool Asym>
+void gemm_nm24(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const int G = a.quant.group;
+  const int64_t cols = a.cols, N = x.n, nblk = round128(cols) / 128;
+  const X8Panel xp = panel_of(a, x);
+  const int64_t nv4 = xp.nv4, rows = r1 - r0, ldc = nv4 * 16;
+  auto align64 = [](void* p) { return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63)); };
+  uint8_t* wp = align64(x.workspace);
+  const int64_t ekc = env_int("SPARSEKIT_X8_KC"), er = env_int("SPARSEKIT_X8_R");
+  const int64_t kc = ekc > 0 ? imin(ekc, nblk) : k_blocks(nv4, nblk);
+  float* wsc = reinterpret_cast<float*>(wp + kMaxRows * kc * 128);
+  float* tile = reinterpret_cast<float*>(align64(wsc + kMaxRows * kc * 4));
+  const char** pf = reinterpret_cast<const char**>(tile + (kc < nblk ? rows : kMaxRows) * ldc);
+  const Q4Src w{a.as<uint8_t>(Part::values), a.as<uint32_t>(Part::masks), a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr,
+                cols, cols / G, G};
+  const ExpandConsts k = expand_consts(G);
+  const int R = nv4 >= 4 && er >= 3 && er <= 6 ? int(er) : block_rows(nv4);
+  const int64_t wst = kc * 128, sst = kc * 4;
+  for (int64_t b0 = 0; b0 < nblk; b0 += kc) {
+    const int64_t nb = imin(kc, nblk - b0);
+    const bool first = b0 == 0, last = b0 + nb == nblk;
+    for (int64_t rb = r0; rb < r1; rb += R) {
+      const int rr = int(imin(R, r1 - rb));
+      for (int i = 0; i < rr; ++i) expand_nm24_row<Perm, Asym>(w, k, rb + i, b0, nb, wp + i * wst, wsc + i * sst);
+      // The next row block's codes, masks and scales of this K block, one prefetch per line, spread
+      // evenly over the blocks (padded with repeats of the tile's address).
+      int64_t npf = 0;
+      for (int64_t i = rb + R; i < imin(r1, rb + 2 * R); ++i) {
+        const char* cpp = reinterpret_cast<const char*>(w.codes + i * (cols / 4) + b0 * 32);
+        for (int64_t o = 0; o < nb * 32; o += 64) pf[npf++] = cpp + o;
+        const char* mpp = reinterpret_cast<const char*>(w.masks + i * (cols / 32) + b0 * 4);
+        for (int64_t o = 0; o < nb * 16; o += 64) pf[npf++] = mpp + o;
+        pf[npf++] = reinterpret_cast<const char*>(w.scales + i * w.gpr + b0 * 128 / G);
+      }
+      const int64_t ppb = (npf + nb - 1) / nb;
+      for (int64_t j = npf; j < ppb * nb; ++j) pf[j] = reinterpret_cast<const char*>(tile);
+      float* c = kc < nblk ? tile + (rb - r0) * ldc : tile;
+      const int8_t* xs = xp.xs + b0 * kSteps * nv4 * 64;
+      const int32_t* st = xp.start + b0 * nv4 * 16;
+      const float* sx = xp.sx + b0 * nv4 * 16;
+      for (int64_t q0 = 0; q0 < nv4; q0 += 4) {
+        int64_t vn = imin(4, nv4 - q0), pp = q0 == 0 ? ppb : 0;
+
+        switch (vn) {
+          case 1: micro_rows<1>(R, rr, wp, wst, wsc, sst, xs + q0 * 64, st + q0 * 16, sx + q0 * 16, nv4, nb, first, c + q0 * 16, ldc, pf, pp); break;
+          case 2: micro_rows<2>(R, rr, wp, wst, wsc, sst, xs + q0 * 64, st + q0 * 16, sx + q0 * 16, nv4, nb, first, c + q0 * 16, ldc, pf, pp); break;
+          case 3: micro_rows<3>(R, rr, wp, wst, wsc, sst, xs + q0 * 64, st + q0 * 16, sx + q0 * 16, nv4, nb, first, c + q0 * 16, ldc, pf, pp); break;
+          default: micro_rows<4>(R, rr, wp, wst, wsc, sst, xs + q0 * 64, st + q0 * 16, sx + q0 * 16, nv4, nb, first, c + q0 * 16, ldc, pf, pp); break;
+        }
+      }
+      if (last)
+        for (int i = 0; i < rr; ++i)
+          for (int64_t q = 0; q < nv4; ++q) {
+            // Lane 4t + d: the four d of column 4q + t summed.
+            __m512 f = _mm512_loadu_ps(c + i * ldc + 16 * q);
+            f = _mm512_add_ps(f, _mm512_permute_ps(f, _MM_SHUFFLE(2, 3, 0, 1)));
+            f = _mm512_add_ps(f, _mm512_permute_ps(f, _MM_SHUFFLE(1, 0, 3, 2)));
+            alignas(64) float y[16];
+            _mm512_store_ps(y, f);
+            for (int t = 0; t < 4 && 4 * q + t < N; ++t) out.store(rb + i, 4 * q + t, y[4 * t]);
+          }
+    }
+  }
+}
+
+void qgemm_bytes_nm24(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const bool perm = a.quant.group < 128;
+  if (a.quant.asym) perm ? gemm_nm24<true, true>(a, x, r0, r1, out) : gemm_nm24<false, true>(a, x, r0, r1, out);
+  else perm ? gemm_nm24<true, false>(a, x, r0, r1, out) : gemm_nm24<false, false>(a, x, r0, r1, out);
+}
+
+}  // namespace
+
+SpmmKernel select_qspmm_gemm_x8(const MatrixView& a, int64_t n) {
+  const CpuFeatures& f = cpu_features();
+  if (n < 2 || n > 64 || !f.avx512vnni || !f.avx512vbmi || !f.avx512vbmi2 || a.quant.bits != 4) return SpmmKernel{};
+  if (a.format != Format::nm || a.n != 2 || a.m != 4) return SpmmKernel{};
+  SpmmKernel k{qgemm_bytes_nm24, XLayout::n_major, "qspmm_gemm_bytes_nm24_int4_x8_vnni", true, 1};
+  k.workspace = gemm_x8_workspace;
+  k.prepare_bytes = prepare_bytes;
+  k.prepare = prepare_x8;
+  return k;
+}
+
+}  // namespace sk
+SK_TARGET_END
+#else
+namespace sk {
+SpmmKernel select_qspmm_gemm_x8(const MatrixView&, int64_t) { return SpmmKernel{}; }
+}  // namespace sk
+#endif
