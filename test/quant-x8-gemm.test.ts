@@ -28,10 +28,16 @@ function weight(M: number, K: number, seed: number): Float32Array {
   return w;
 }
 
-function check(M: number, K: number, G: number, N: number, symmetric: boolean, seed: number, bias = false) {
-  const q = SparseMatrix.fromDense(Tensor.from(weight(M, K, seed), [M, K]), { format: 'nm', n: 2, m: 4, prune: 'magnitude', quantize: { bits: 4, groupSize: G, symmetric } });
-  const label = `[${M}, ${K}] g${G} ${symmetric ? 'sym' : 'asym'} N=${N}${bias ? ' bias' : ''}`;
-  expect(selectedKernel(q, N, { activations: 'int8' }), label).toBe('qspmm_gemm_bytes_nm24_int4_x8_vnni');
+type Fmt = 'nm24' | 'dense';
+function pack(w: Float32Array, M: number, K: number, f: Fmt, G: number, symmetric: boolean) {
+  const quantize = { bits: 4 as const, groupSize: G, symmetric };
+  return SparseMatrix.fromDense(Tensor.from(w, [M, K]), f === 'dense' ? { format: 'dense', quantize } : { format: 'nm', n: 2, m: 4, prune: 'magnitude', quantize });
+}
+
+function check(f: Fmt, M: number, K: number, G: number, N: number, symmetric: boolean, seed: number, bias = false) {
+  const q = pack(weight(M, K, seed), M, K, f, G, symmetric);
+  const label = `${f} [${M}, ${K}] g${G} ${symmetric ? 'sym' : 'asym'} N=${N}${bias ? ' bias' : ''}`;
+  expect(selectedKernel(q, N, { activations: 'int8' }), label).toBe(`qspmm_gemm_bytes_${f}_int4_x8_vnni`);
   const wq = valuesOf(q.toDense());
   const xv = Tensor.randn([N, K], { seed: seed + 2 }).toFloat32Array();
   for (let i = 0; i < N * K; i += 41) xv[i]! *= 40;  // outlier activations set their group's s_x
@@ -51,30 +57,33 @@ function check(M: number, K: number, G: number, N: number, symmetric: boolean, s
   q.dispose();
 }
 
-describe.skipIf(!VNNI)('2:4 int4 GEMM with int8 activations (qspmm_gemm_bytes_nm24_int4_x8_vnni) against fp64', () => {
+describe.skipIf(!VNNI)('int4 GEMMs with int8 activations (qspmm_gemm_bytes_{nm24,dense}_int4_x8_vnni) against fp64', () => {
   it('every group size, symmetric and asymmetric, column tails, row-block tails, N = 2 .. 64', () => {
     setIsa('avx512');
     let seed = 3000;
     // [M, K, G, N]: N sets the vectors of 4 per pass (N = 2: one, 12 rows per block; 5..8: two, 6
-    // rows; 9..12: three, 4 rows; 16: four, 3 rows; 17: a pass of four and one of one; 64: four
+    // rows; 9..12: three, 4 rows; 16: four, 3 rows; 17: a pass of four and one of one; 27: four and
+    // three; 64: four
     // passes); K % 128 = 32, 64, 96 leaves a partial last block.
     const shapes: [number, number, number, number][] = [
       [7, 160, 32, 2], [13, 224, 32, 9], [11, 320, 64, 16], [10, 384, 128, 17], [5, 512, 256, 64], [9, 256, 128, 4],
-      [1, 128, 32, 5], [14, 416, 32, 16], [25, 96, 32, 3], [4, 192, 64, 12], [8, 640, 128, 8], [17, 1280, 256, 16],
+      [1, 128, 32, 5], [6, 256, 64, 27], [14, 416, 32, 16], [25, 96, 32, 3], [4, 192, 64, 12], [8, 640, 128, 8], [17, 1280, 256, 16],
     ];
-    for (const [M, K, G, N] of shapes)
-      for (const symmetric of [true, false]) check(M, K, G, N, symmetric, seed++);
-    check(6, 256, 64, 16, false, seed++, true);
-    check(5, 224, 32, 17, true, seed++, true);
+    for (const f of ['nm24', 'dense'] as Fmt[])
+      for (const [M, K, G, N] of shapes)
+        for (const symmetric of [true, false]) check(f, M, K, G, N, symmetric, seed++);
+    check('nm24', 6, 256, 64, 16, false, seed++, true);
+    check('dense', 5, 224, 32, 17, true, seed++, true);
     setIsa(startIsa);
   });
 
   it('a long K (several K blocks at N = 64) and spmm (b [K, N]) agree with linear', () => {
     setIsa('avx512');
-    check(7, 4096, 128, 64, true, 4000);
-    check(5, 3200, 64, 33, false, 4001);
+    check('nm24', 7, 4096, 128, 64, true, 4000);
+    check('dense', 3, 4096, 32, 64, false, 4004);
+    check('nm24', 5, 3200, 64, 33, false, 4001);
     const M = 9, K = 384, N = 16;
-    const q = SparseMatrix.fromDense(Tensor.from(weight(M, K, 4002), [M, K]), { format: 'nm', n: 2, m: 4, prune: 'magnitude', quantize: { bits: 4, groupSize: 32, symmetric: false } });
+    const q = pack(weight(M, K, 4002), M, K, 'nm24', 32, false);
     const x = Tensor.randn([N, K], { seed: 4003 });
     const y = valuesOf(linear.sync(x, q, null, { activations: 'int8' }));
     const xv = x.toFloat32Array(), bk = new Float32Array(K * N);

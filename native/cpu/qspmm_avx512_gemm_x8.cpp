@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "../core/dtype.h"
 #include "../core/thread_pool.h"
@@ -220,17 +221,67 @@ struct Q4Src {
 
 struct ExpandConsts {
   PermIdx pi;
-  __m512i c16, c8, zidx, nib;
+  __m512i c16, c8, zidx, nib, zlo, zhi;  // zidx: 2:4 kept codes' group; zlo / zhi: dense columns' group
   __m128i sidx;
   __mmask16 gmask;  // the groups of a whole block (G < 128: 128 / G of them)
 };
 ExpandConsts expand_consts(int G) {
-  alignas(64) uint8_t z[64];
+  alignas(64) uint8_t z[64], zl[64], zh[64];
   alignas(16) uint16_t s[8];
-  for (int i = 0; i < 64; ++i) z[i] = uint8_t(G >= 128 ? 0 : 32 * (i / 16) / G);
+  for (int i = 0; i < 64; ++i) {
+    z[i] = uint8_t(G >= 128 ? 0 : 32 * (i / 16) / G);
+    zl[i] = uint8_t(G >= 128 ? 0 : i / G);
+    zh[i] = uint8_t(G >= 128 ? 0 : (64 + i) / G);
+  }
   for (int d = 0; d < 8; ++d) s[d] = uint16_t(G >= 128 ? 0 : 32 * (d % 4) / G);
-  return {perm_idx(), _mm512_set1_epi8(16), _mm512_set1_epi8(8), _mm512_load_si512(z), _mm512_set1_epi16(0x0f0f),
-          _mm_load_si128(reinterpret_cast<const __m128i*>(s)), __mmask16(G >= 128 ? 1 : (1u << (128 / G)) - 1)};
+  return {perm_idx(), _mm512_set1_epi8(16), _mm512_set1_epi8(8), _mm512_load_si512(z), _mm512_set1_epi16(0x0f0f), _mm512_load_si512(zl),
+          _mm512_load_si512(zh), _mm_load_si128(reinterpret_cast<const __m128i*>(s)), __mmask16(G >= 128 ? 1 : (1u << (128 / G)) - 1)};
+}
+
+// A block's 4 lane scales as fp32: lane d's group (G < 128), else the block's one group. Lanes
+// past the last column: scale 0 (their x and sums are 0 too).
+template <bool Perm, bool Tail>
+SK_INLINE void store_block_scales(const ExpandConsts& k, const uint16_t* sp, int64_t tail, __mmask16 gm, float* dsc) {
+  __m128i hs;
+  if constexpr (Perm) {
+    const __m128i h = _mm_maskz_loadu_epi16(__mmask8(gm), sp);
+    hs = _mm_maskz_permutexvar_epi16(Tail ? __mmask8((1u << (tail / 32)) - 1) : __mmask8(15), k.sidx, h);
+  } else {
+    hs = _mm_set1_epi16(short(*sp));
+  }
+  _mm_store_ps(dsc, _mm_cvtph_ps(hs));
+}
+
+// Bytes of 4-bit codes to one byte per code in order (byte 2i the low nibble of byte i).
+SK_INLINE __m512i nibbles_to_bytes(const ExpandConsts& k, __m256i b) {
+  const __m512i t = _mm512_cvtepu8_epi16(b);
+  return _mm512_ternarylogic_epi32(_mm512_slli_epi16(t, 4), t, k.nib, 0xA8);  // (A | B) & C
+}
+
+// Dense 4-bit, one block of a row: 64 code bytes at cp, columns in order, offset to
+// code - zero + 16 and permuted to the step order when G < 128.
+template <bool Perm, bool Asym, bool Tail>
+SK_INLINE void expand_dense4_block(const ExpandConsts& k, const uint8_t* cp, const uint16_t* sp, const uint8_t* zp, int64_t tail, __mmask16 gm,
+                                   uint8_t* dst, float* dsc) {
+  __m512i cb;
+  if constexpr (!Tail) cb = _mm512_loadu_si512(cp);
+  else cb = _mm512_maskz_loadu_epi8((uint64_t(1) << (tail / 2)) - 1, cp);  // columns past the tail meet x = 0
+  __m512i lo = nibbles_to_bytes(k, _mm512_castsi512_si256(cb)), hi = nibbles_to_bytes(k, _mm512_extracti64x4_epi64(cb, 1));
+  if constexpr (Asym) {
+    const __m512i z = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(gm, zp));
+    lo = _mm512_add_epi8(_mm512_sub_epi8(lo, _mm512_permutexvar_epi8(k.zlo, z)), k.c16);
+    hi = _mm512_add_epi8(_mm512_sub_epi8(hi, _mm512_permutexvar_epi8(k.zhi, z)), k.c16);
+  } else {
+    lo = _mm512_add_epi8(lo, k.c8);
+    hi = _mm512_add_epi8(hi, k.c8);
+  }
+  if constexpr (Perm) {
+    const __m512i p0 = _mm512_permutex2var_epi32(lo, k.pi.lo, hi), p1 = _mm512_permutex2var_epi32(lo, k.pi.hi, hi);
+    lo = p0, hi = p1;
+  }
+  _mm512_store_si512(dst, lo);
+  _mm512_store_si512(dst + 64, hi);
+  store_block_scales<Perm, Tail>(k, sp, tail, gm, dsc);
 }
 
 // 2:4 4-bit, one block of a row: 32 code bytes at cp (a quad's two kept codes, low nibble first),
@@ -252,8 +303,7 @@ SK_INLINE void expand_nm24_block(const ExpandConsts& k, const uint8_t* cp, const
     else m0 = mp[0];
     m1 = tail == 96 ? mp[2] : 0;
   }
-  const __m512i t = _mm512_cvtepu8_epi16(cb);
-  __m512i u = _mm512_ternarylogic_epi32(_mm512_slli_epi16(t, 4), t, k.nib, 0xA8);  // (A | B) & C: byte 2i low nibble, 2i + 1 high
+  __m512i u = nibbles_to_bytes(k, cb);  // kept order: byte 2i the quad's first kept code, 2i + 1 its second
   if constexpr (Asym) {
     const __m512i z = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(gm, zp));
     u = _mm512_add_epi8(_mm512_sub_epi8(u, _mm512_permutexvar_epi8(k.zidx, z)), k.c16);
@@ -268,34 +318,32 @@ SK_INLINE void expand_nm24_block(const ExpandConsts& k, const uint8_t* cp, const
   }
   _mm512_store_si512(dst, lo);
   _mm512_store_si512(dst + 64, hi);
-  __m128i hs;
-  if constexpr (Perm) {
-    // Lanes past the last column: scale 0 (their x and sums are 0 too).
-    const __m128i h = _mm_maskz_loadu_epi16(__mmask8(gm), sp);
-    hs = _mm_maskz_permutexvar_epi16(Tail ? __mmask8((1u << (tail / 32)) - 1) : __mmask8(15), k.sidx, h);
-  } else {
-    hs = _mm_set1_epi16(short(*sp));
-  }
-  _mm_store_ps(dsc, _mm_cvtph_ps(hs));
+  store_block_scales<Perm, Tail>(k, sp, tail, gm, dsc);
 }
 
+enum Fmt { kNM24, kDense4 };
+
 // Blocks b0 .. b0 + nb of row r into dst (128 bytes each) and dsc (4 scales each).
-template <bool Perm, bool Asym>
-void expand_nm24_row(const Q4Src& w, const ExpandConsts& k, int64_t r, int64_t b0, int64_t nb, uint8_t* dst, float* dsc) {
+template <Fmt F, bool Perm, bool Asym>
+void expand_row(const Q4Src& w, const ExpandConsts& k, int64_t r, int64_t b0, int64_t nb, uint8_t* dst, float* dsc) {
   const int64_t c0 = b0 * 128, full = imin(nb, (w.cols - c0) / 128);
-  const uint8_t* cp = w.codes + r * (w.cols / 4) + c0 / 4;
-  const uint32_t* mp = w.masks + r * (w.cols / 32) + c0 / 32;
+  // Per block: 2:4 32 code bytes and 4 mask words, dense 64 code bytes.
+  const uint8_t* cp = w.codes + r * (F == kNM24 ? w.cols / 4 : w.cols / 2) + (F == kNM24 ? c0 / 4 : c0 / 2);
+  const uint32_t* mp = F == kNM24 ? w.masks + r * (w.cols / 32) + c0 / 32 : nullptr;
+  constexpr int64_t cb = F == kNM24 ? 32 : 64;
   const int gs = __builtin_ctz(unsigned(w.G));
   const uint16_t* sp = w.scales + r * w.gpr;
   const uint8_t* zp = Asym ? w.zeros + r * w.gpr : nullptr;
-  for (int64_t b = 0; b < full; ++b) {
+  auto block = [&](auto tail_c, int64_t b, int64_t tail, __mmask16 gm) {
+    constexpr bool Tail = decltype(tail_c)::value;
     const int64_t g = (c0 + 128 * b) >> gs;
-    expand_nm24_block<Perm, Asym, false>(k, cp + 32 * b, mp + 4 * b, sp + g, Asym ? zp + g : nullptr, 128, k.gmask, dst + 128 * b, dsc + 4 * b);
-  }
+    if constexpr (F == kNM24) expand_nm24_block<Perm, Asym, Tail>(k, cp + cb * b, mp + 4 * b, sp + g, Asym ? zp + g : nullptr, tail, gm, dst + 128 * b, dsc + 4 * b);
+    else expand_dense4_block<Perm, Asym, Tail>(k, cp + cb * b, sp + g, Asym ? zp + g : nullptr, tail, gm, dst + 128 * b, dsc + 4 * b);
+  };
+  for (int64_t b = 0; b < full; ++b) block(std::false_type{}, b, 128, k.gmask);
   if (full < nb) {
-    const int64_t c = c0 + 128 * full, g = c >> gs, tail = w.cols - c;
-    const __mmask16 gm = __mmask16(k.gmask & ((1u << (w.gpr - g < 16 ? w.gpr - g : 16)) - 1));
-    expand_nm24_block<Perm, Asym, true>(k, cp + 32 * full, mp + 4 * full, sp + g, Asym ? zp + g : nullptr, tail, gm, dst + 128 * full, dsc + 4 * full);
+    const int64_t c = c0 + 128 * full, left = w.gpr - (c >> gs);
+    block(std::true_type{}, full, w.cols - c, __mmask16(k.gmask & ((1u << (left < 16 ? left : 16)) - 1)));
   }
 }
 
@@ -330,8 +378,8 @@ void micro_rows(int R, int rr, const uint8_t* wp, int64_t wst, const float* wsc,
   micro_tail<12 / V, V, true>(rr, wp, wst, wsc, sst, xs, start, sx, nv4, nb, first, c, ldc, pf, ppb);
 }
 
-template <bool Perm, bool Asym>
-void gemm_nm24(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+template <Fmt F, bool Perm, bool Asym>
+void gemm_q4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const int G = a.quant.group;
   const int64_t cols = a.cols, N = x.n, nblk = round128(cols) / 128;
   const X8Panel xp = panel_of(a, x);
@@ -343,7 +391,7 @@ void gemm_nm24(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1
   float* wsc = reinterpret_cast<float*>(wp + kMaxRows * kc * 128);
   float* tile = reinterpret_cast<float*>(align64(wsc + kMaxRows * kc * 4));
   const char** pf = reinterpret_cast<const char**>(tile + (kc < nblk ? rows : kMaxRows) * ldc);
-  const Q4Src w{a.as<uint8_t>(Part::values), a.as<uint32_t>(Part::masks), a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr,
+  const Q4Src w{a.as<uint8_t>(Part::values), F == kNM24 ? a.as<uint32_t>(Part::masks) : nullptr, a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr,
                 cols, cols / G, G};
   const ExpandConsts k = expand_consts(G);
   const int R = nv4 >= 4 && er >= 3 && er <= 6 ? int(er) : block_rows(nv4);
@@ -353,15 +401,18 @@ void gemm_nm24(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1
     const bool first = b0 == 0, last = b0 + nb == nblk;
     for (int64_t rb = r0; rb < r1; rb += R) {
       const int rr = int(imin(R, r1 - rb));
-      for (int i = 0; i < rr; ++i) expand_nm24_row<Perm, Asym>(w, k, rb + i, b0, nb, wp + i * wst, wsc + i * sst);
+      for (int i = 0; i < rr; ++i) expand_row<F, Perm, Asym>(w, k, rb + i, b0, nb, wp + i * wst, wsc + i * sst);
       // The next row block's codes, masks and scales of this K block, one prefetch per line, spread
       // evenly over the blocks (padded with repeats of the tile's address).
       int64_t npf = 0;
       for (int64_t i = rb + R; i < imin(r1, rb + 2 * R); ++i) {
-        const char* cpp = reinterpret_cast<const char*>(w.codes + i * (cols / 4) + b0 * 32);
-        for (int64_t o = 0; o < nb * 32; o += 64) pf[npf++] = cpp + o;
-        const char* mpp = reinterpret_cast<const char*>(w.masks + i * (cols / 32) + b0 * 4);
-        for (int64_t o = 0; o < nb * 16; o += 64) pf[npf++] = mpp + o;
+        constexpr int64_t cb = F == kNM24 ? 32 : 64;  // code bytes per block
+        const char* cpp = reinterpret_cast<const char*>(w.codes + i * (F == kNM24 ? cols / 4 : cols / 2) + b0 * cb);
+        for (int64_t o = 0; o < nb * cb; o += 64) pf[npf++] = cpp + o;
+        if constexpr (F == kNM24) {
+          const char* mpp = reinterpret_cast<const char*>(w.masks + i * (cols / 32) + b0 * 4);
+          for (int64_t o = 0; o < nb * 16; o += 64) pf[npf++] = mpp + o;
+        }
         pf[npf++] = reinterpret_cast<const char*>(w.scales + i * w.gpr + b0 * 128 / G);
       }
       const int64_t ppb = (npf + nb - 1) / nb;
@@ -395,10 +446,11 @@ void gemm_nm24(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1
   }
 }
 
-void qgemm_bytes_nm24(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+template <Fmt F>
+void qgemm_bytes(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const bool perm = a.quant.group < 128;
-  if (a.quant.asym) perm ? gemm_nm24<true, true>(a, x, r0, r1, out) : gemm_nm24<false, true>(a, x, r0, r1, out);
-  else perm ? gemm_nm24<true, false>(a, x, r0, r1, out) : gemm_nm24<false, false>(a, x, r0, r1, out);
+  if (a.quant.asym) perm ? gemm_q4<F, true, true>(a, x, r0, r1, out) : gemm_q4<F, false, true>(a, x, r0, r1, out);
+  else perm ? gemm_q4<F, true, false>(a, x, r0, r1, out) : gemm_q4<F, false, false>(a, x, r0, r1, out);
 }
 
 }  // namespace
@@ -406,8 +458,10 @@ void qgemm_bytes_nm24(const MatrixView& a, const Activations& x, int64_t r0, int
 SpmmKernel select_qspmm_gemm_x8(const MatrixView& a, int64_t n) {
   const CpuFeatures& f = cpu_features();
   if (n < 2 || n > 64 || !f.avx512vnni || !f.avx512vbmi || !f.avx512vbmi2 || a.quant.bits != 4) return SpmmKernel{};
-  if (a.format != Format::nm || a.n != 2 || a.m != 4) return SpmmKernel{};
-  SpmmKernel k{qgemm_bytes_nm24, XLayout::n_major, "qspmm_gemm_bytes_nm24_int4_x8_vnni", true, 1};
+  SpmmKernel k{nullptr, XLayout::n_major, "", true, 1};
+  if (a.format == Format::nm && a.n == 2 && a.m == 4) k.fn = qgemm_bytes<kNM24>, k.name = "qspmm_gemm_bytes_nm24_int4_x8_vnni";
+  else if (a.format == Format::dense) k.fn = qgemm_bytes<kDense4>, k.name = "qspmm_gemm_bytes_dense_int4_x8_vnni";
+  else return SpmmKernel{};
   k.workspace = gemm_x8_workspace;
   k.prepare_bytes = prepare_bytes;
   k.prepare = prepare_x8;
