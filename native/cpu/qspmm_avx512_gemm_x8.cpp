@@ -369,6 +369,33 @@ size_t gemm_x8_workspace(int64_t rows, int64_t ld, int64_t kp) {
   return size_t(kMaxRows * nblk * (128 + 16)) + size_t((rows > kMaxRows ? rows : kMaxRows) * nv4 * 64) + size_t(2 * kMaxRows * (nblk + 8) * 8) + 256;
 }
 
+// The output row r into L1 before its stores, as the dense bf16 GEMM does: linear's output [N, M]
+// puts a row's N values on N lines M elements apart.
+constexpr int64_t kOutAhead = 48;  // rows
+inline void prefetch_out(const OutputSpec& out, int64_t r, int64_t n) {
+  const int64_t esz = int64_t(dtype_size(out.dtype)), step = out.col_stride * esz >= 64 ? 1 : n;
+  const char* p = static_cast<const char*>(out.data) + r * out.row_stride * esz;
+  for (int64_t j = 0; j < n; j += step) _mm_prefetch(p + j * out.col_stride * esz, _MM_HINT_T0);
+}
+
+// Row r's N outputs from its fp32 sums c (lane 4t + d of vector q: column 4q + t, the four d summed).
+inline void store_row(const OutputSpec& out, int64_t r, const float* c, int64_t N) {
+  const __m512i pick = _mm512_set_epi32(28, 24, 20, 16, 12, 8, 4, 0, 28, 24, 20, 16, 12, 8, 4, 0);
+  for (int64_t q = 0; q < (N + 3) / 4; q += 4) {
+    __m512 t[4];
+    for (int u = 0; u < 4; ++u) {
+      __m512 f = q + u < (N + 3) / 4 ? _mm512_loadu_ps(c + 16 * (q + u)) : _mm512_setzero_ps();
+      f = _mm512_add_ps(f, _mm512_permute_ps(f, _MM_SHUFFLE(2, 3, 0, 1)));
+      t[u] = _mm512_add_ps(f, _mm512_permute_ps(f, _MM_SHUFFLE(1, 0, 3, 2)));
+    }
+    // Lanes 0, 4, 8, 12 of each: columns 4(q + u) .. + 3.
+    const __m512 lo = _mm512_permutex2var_ps(t[0], pick, t[1]), hi = _mm512_permutex2var_ps(t[2], pick, t[3]);
+    alignas(64) float y[16];
+    _mm512_store_ps(y, _mm512_mask_blend_ps(0xff00, lo, hi));
+    for (int64_t j = 0; j < 16 && 4 * q + j < N; ++j) out.store(r, 4 * q + j, y[j]);
+  }
+}
+
 template <int V>
 void micro_rows(int R, int rr, const uint8_t* wp, int64_t wst, const float* wsc, int64_t sst, const int8_t* xs, const int32_t* start, const float* sx,
                 int64_t nv4, int64_t nb, bool first, float* c, int64_t ldc, const char* const* pf, int64_t ppb) {
@@ -431,17 +458,10 @@ void gemm_q4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, 
           default: micro_rows<4>(R, rr, wp, wst, wsc, sst, xs + q0 * 64, st + q0 * 16, sx + q0 * 16, nv4, nb, first, c + q0 * 16, ldc, pf, pp); break;
         }
       }
-      if (last)
-        for (int i = 0; i < rr; ++i)
-          for (int64_t q = 0; q < nv4; ++q) {
-            // Lane 4t + d: the four d of column 4q + t summed.
-            __m512 f = _mm512_loadu_ps(c + i * ldc + 16 * q);
-            f = _mm512_add_ps(f, _mm512_permute_ps(f, _MM_SHUFFLE(2, 3, 0, 1)));
-            f = _mm512_add_ps(f, _mm512_permute_ps(f, _MM_SHUFFLE(1, 0, 3, 2)));
-            alignas(64) float y[16];
-            _mm512_store_ps(y, f);
-            for (int t = 0; t < 4 && 4 * q + t < N; ++t) out.store(rb + i, 4 * q + t, y[4 * t]);
-          }
+      if (last) {
+        prefetch_out(out, imin(rb + kOutAhead, a.rows - 1), N);
+        for (int i = 0; i < rr; ++i) store_row(out, rb + i, c + i * ldc, N);
+      }
     }
   }
 }
