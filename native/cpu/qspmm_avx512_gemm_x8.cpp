@@ -21,7 +21,6 @@
 #include <immintrin.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <type_traits>
 
@@ -154,19 +153,16 @@ void prepare_x8(const MatrixView& a, const Activations& x, void* out) {
 // ---- the micro-kernel: R rows x V vectors (4 columns of N each) ---------------------------------
 // Per step: V x loads, R broadcasts, R·V vpdpbusd; per block: one convert, multiply and FMA per
 // accumulator. facc starts at zero (first K block) or from the carry tile c.
-// Regs: the fp32 sums stay in registers (R·V of them), else they are read and written in the
-// L1 tile c once per block (room for more rows per block: fewer x loads per dot product).
-template <int R, int V, bool Regs>
+// The R·V int32 sums and R·V fp32 sums in registers (12 + 12 at most, with V x vectors and a
+// broadcast: 29 zmm). Keeping the fp32 sums in an L1 tile instead, for 4-6 rows per block (fewer x
+// loads per dot product), ran slower: 76 / 152 / 143 cycles per block for 4 / 5 / 6 rows against
+// the 64 / 80 / 96 of their dot products, and 49 (of 48) for 3 rows in registers.
+template <int R, int V>
 SK_BLOCK void micro(const uint8_t* wp, int64_t wst, const float* wsc, int64_t sst, const int8_t* xs, const int32_t* start, const float* sx,
                     int64_t nv4, int64_t nb, bool first, float* c, int64_t ldc, const char* const* pf, int64_t pf_per_block) {
-  __m512 facc[Regs ? R : 1][V];
-  if constexpr (Regs) {
-    SK_UNROLL for (int i = 0; i < R; ++i)
-      SK_UNROLL for (int v = 0; v < V; ++v) facc[i][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + i * ldc + 16 * v);
-  } else if (first) {
-    SK_UNROLL for (int i = 0; i < R; ++i)
-      SK_UNROLL for (int v = 0; v < V; ++v) _mm512_storeu_ps(c + i * ldc + 16 * v, _mm512_setzero_ps());
-  }
+  __m512 facc[R][V];
+  SK_UNROLL for (int i = 0; i < R; ++i)
+    SK_UNROLL for (int v = 0; v < V; ++v) facc[i][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + i * ldc + 16 * v);
   const int64_t xstep = nv4 * 64;
   for (int64_t b = 0; b < nb; ++b, wp += 128, xs += kSteps * xstep, start += nv4 * 16, sx += nv4 * 16) {
     // The next row block's lines, a few per block.
@@ -189,22 +185,20 @@ SK_BLOCK void micro(const uint8_t* wp, int64_t wst, const float* wsc, int64_t ss
       const __m512 ws = _mm512_broadcast_f32x4(_mm_load_ps(wsc + i * sst + 4 * b));
       SK_UNROLL for (int v = 0; v < V; ++v) {
         const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[i][v]), _mm512_load_ps(sx + 16 * v));
-        if constexpr (Regs) facc[i][v] = _mm512_fmadd_ps(t, ws, facc[i][v]);
-        else _mm512_storeu_ps(c + i * ldc + 16 * v, _mm512_fmadd_ps(t, ws, _mm512_loadu_ps(c + i * ldc + 16 * v)));
+        facc[i][v] = _mm512_fmadd_ps(t, ws, facc[i][v]);
       }
     }
   }
-  if constexpr (Regs)
-    SK_UNROLL for (int i = 0; i < R; ++i)
-      SK_UNROLL for (int v = 0; v < V; ++v) _mm512_storeu_ps(c + i * ldc + 16 * v, facc[i][v]);
+  SK_UNROLL for (int i = 0; i < R; ++i)
+    SK_UNROLL for (int v = 0; v < V; ++v) _mm512_storeu_ps(c + i * ldc + 16 * v, facc[i][v]);
 }
 
-template <int R, int V, bool Regs>
+template <int R, int V>
 void micro_tail(int rr, const uint8_t* wp, int64_t wst, const float* wsc, int64_t sst, const int8_t* xs, const int32_t* start, const float* sx,
                 int64_t nv4, int64_t nb, bool first, float* c, int64_t ldc, const char* const* pf, int64_t ppb) {
   if constexpr (R > 0) {
-    if (rr == R) return micro<R, V, Regs>(wp, wst, wsc, sst, xs, start, sx, nv4, nb, first, c, ldc, pf, ppb);
-    micro_tail<R - 1, V, Regs>(rr, wp, wst, wsc, sst, xs, start, sx, nv4, nb, first, c, ldc, pf, ppb);
+    if (rr == R) return micro<R, V>(wp, wst, wsc, sst, xs, start, sx, nv4, nb, first, c, ldc, pf, ppb);
+    micro_tail<R - 1, V>(rr, wp, wst, wsc, sst, xs, start, sx, nv4, nb, first, c, ldc, pf, ppb);
   }
 }
 
@@ -349,16 +343,11 @@ void expand_row(const Q4Src& w, const ExpandConsts& k, int64_t r, int64_t b0, in
 
 // ---- the driver -------------------------------------------------------------------------------
 
-// K block in 128-column blocks and rows per block at N >= 16 (SPARSEKIT_X8_KC / _R override, for
-// measurements; R > 3 keeps the fp32 sums in L1).
-int64_t env_int(const char* name) {
-  const char* e = std::getenv(name);
-  return e ? std::atoll(e) : 0;
-}
-
 // 128-column blocks per K block: the x panel of one (x, start, sx of every vector) stays within
-// kPanelBytes, in L2 (more rows per pass would need a carry tile per row instead).
-constexpr int64_t kPanelBytes = 256 * 1024;
+// kPanelBytes, half of a 1 MiB L2; beyond it the fp32 sums of every row are carried from block to
+// block in the tile. (N = 64, K = 4096: a 320 KiB panel, one block; split in 25-block K blocks it
+// ran 1-4% slower, one thread, 1376 rows warm.)
+constexpr int64_t kPanelBytes = 512 * 1024;
 int64_t k_blocks(int64_t nv4, int64_t nblk) {
   const int64_t kc = kPanelBytes / int64_t(panel_bytes(nv4, 1));
   return kc < 4 ? 4 : kc > nblk ? nblk : kc;
@@ -396,13 +385,11 @@ inline void store_row(const OutputSpec& out, int64_t r, const float* c, int64_t 
   }
 }
 
+// rr rows (at most 12 / V) times V vectors.
 template <int V>
-void micro_rows(int R, int rr, const uint8_t* wp, int64_t wst, const float* wsc, int64_t sst, const int8_t* xs, const int32_t* start, const float* sx,
+void micro_rows(int rr, const uint8_t* wp, int64_t wst, const float* wsc, int64_t sst, const int8_t* xs, const int32_t* start, const float* sx,
                 int64_t nv4, int64_t nb, bool first, float* c, int64_t ldc, const char* const* pf, int64_t ppb) {
-  if constexpr (V == 4) {
-    if (R > 3) return micro_tail<6, 4, false>(rr, wp, wst, wsc, sst, xs, start, sx, nv4, nb, first, c, ldc, pf, ppb);
-  }
-  micro_tail<12 / V, V, true>(rr, wp, wst, wsc, sst, xs, start, sx, nv4, nb, first, c, ldc, pf, ppb);
+  micro_tail<12 / V, V>(rr, wp, wst, wsc, sst, xs, start, sx, nv4, nb, first, c, ldc, pf, ppb);
 }
 
 template <Fmt F, bool Perm, bool Asym>
@@ -413,15 +400,14 @@ void gemm_q4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, 
   const int64_t nv4 = xp.nv4, rows = r1 - r0, ldc = nv4 * 16;
   auto align64 = [](void* p) { return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63)); };
   uint8_t* wp = align64(x.workspace);
-  const int64_t ekc = env_int("SPARSEKIT_X8_KC"), er = env_int("SPARSEKIT_X8_R");
-  const int64_t kc = ekc > 0 ? imin(ekc, nblk) : k_blocks(nv4, nblk);
+  const int64_t kc = k_blocks(nv4, nblk);
   float* wsc = reinterpret_cast<float*>(wp + kMaxRows * kc * 128);
   float* tile = reinterpret_cast<float*>(align64(wsc + kMaxRows * kc * 4));
   const char** pf = reinterpret_cast<const char**>(tile + (kc < nblk ? rows : kMaxRows) * ldc);
   const Q4Src w{a.as<uint8_t>(Part::values), F == kNM24 ? a.as<uint32_t>(Part::masks) : nullptr, a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr,
                 cols, cols / G, G};
   const ExpandConsts k = expand_consts(G);
-  const int R = nv4 >= 4 && er >= 3 && er <= 6 ? int(er) : block_rows(nv4);
+  const int R = block_rows(nv4);
   const int64_t wst = kc * 128, sst = kc * 4;
   for (int64_t b0 = 0; b0 < nblk; b0 += kc) {
     const int64_t nb = imin(kc, nblk - b0);
@@ -452,10 +438,10 @@ void gemm_q4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, 
         int64_t vn = imin(4, nv4 - q0), pp = q0 == 0 ? ppb : 0;
 
         switch (vn) {
-          case 1: micro_rows<1>(R, rr, wp, wst, wsc, sst, xs + q0 * 64, st + q0 * 16, sx + q0 * 16, nv4, nb, first, c + q0 * 16, ldc, pf, pp); break;
-          case 2: micro_rows<2>(R, rr, wp, wst, wsc, sst, xs + q0 * 64, st + q0 * 16, sx + q0 * 16, nv4, nb, first, c + q0 * 16, ldc, pf, pp); break;
-          case 3: micro_rows<3>(R, rr, wp, wst, wsc, sst, xs + q0 * 64, st + q0 * 16, sx + q0 * 16, nv4, nb, first, c + q0 * 16, ldc, pf, pp); break;
-          default: micro_rows<4>(R, rr, wp, wst, wsc, sst, xs + q0 * 64, st + q0 * 16, sx + q0 * 16, nv4, nb, first, c + q0 * 16, ldc, pf, pp); break;
+          case 1: micro_rows<1>(rr, wp, wst, wsc, sst, xs + q0 * 64, st + q0 * 16, sx + q0 * 16, nv4, nb, first, c + q0 * 16, ldc, pf, pp); break;
+          case 2: micro_rows<2>(rr, wp, wst, wsc, sst, xs + q0 * 64, st + q0 * 16, sx + q0 * 16, nv4, nb, first, c + q0 * 16, ldc, pf, pp); break;
+          case 3: micro_rows<3>(rr, wp, wst, wsc, sst, xs + q0 * 64, st + q0 * 16, sx + q0 * 16, nv4, nb, first, c + q0 * 16, ldc, pf, pp); break;
+          default: micro_rows<4>(rr, wp, wst, wsc, sst, xs + q0 * 64, st + q0 * 16, sx + q0 * 16, nv4, nb, first, c + q0 * 16, ldc, pf, pp); break;
         }
       }
       if (last) {
