@@ -1010,7 +1010,7 @@ export default [
   {
     id: 'qspmm-x8-gemm-nm24-tail', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm_x8.cpp',
     from: 'm1 = tail == 96 ? mp[2] : 0;', to: 'm1 = 0;', tests: QUANT_X8,
-    why: "the 2:4 x8 GEMM drops the third quarter of a 96-column last block: its kept weights are multiplied as zeros",
+    why: "the 2:4 and bitmap x8 GEMMs drop the third quarter of a 96-column last block: its kept weights are multiplied as zeros",
   },
   {
     id: 'qspmm-x8-gemm-dense-zero-hi', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm_x8.cpp',
@@ -1026,6 +1026,16 @@ export default [
     id: 'qspmm-x8-gemm-k-block-carry', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm_x8.cpp',
     from: 'const bool first = b0 == 0, last', to: 'const bool first = true, last', tests: QUANT_X8,
     why: 'a long K split into K blocks keeps only the last block\'s sums',
+  },
+  {
+    id: 'qspmm-x8-gemm-bitmap-odd-start', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm_x8.cpp',
+    from: '  return ub + (v0 & 1);', to: '  return ub;', tests: QUANT_X8,
+    why: "the bitmap int4 x8 GEMM reads a row that starts mid-byte from the previous row's last code: every code shifted by one",
+  },
+  {
+    id: 'qspmm-x8-gemm-bitmap-k-cursor', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm_x8.cpp',
+    from: 'for (int64_t i = 0; i < c0 / 32; ++i) cur += __builtin_popcount(mr[i]);', to: 'for (int64_t i = 0; i < c0 / 64; ++i) cur += __builtin_popcount(mr[i]);', tests: QUANT_X8,
+    why: "in a K block after the first, the bitmap x8 GEMM counts only half of the row's earlier mask words: it starts at the wrong code",
   },
   // ---- whole-model checkpoints and token input (lib/model/checkpoint-writer.ts, tokens.ts) ----
   {

@@ -28,9 +28,15 @@ function weight(M: number, K: number, seed: number): Float32Array {
   return w;
 }
 
-type Fmt = 'nm24' | 'dense';
+type Fmt = 'nm24' | 'dense' | 'bitmap';
 function pack(w: Float32Array, M: number, K: number, f: Fmt, G: number, symmetric: boolean) {
   const quantize = { bits: 4 as const, groupSize: G, symmetric };
+  if (f === 'bitmap') {
+    // ~30% kept at random, an empty row and a fully kept one; odd kept counts start rows mid-byte.
+    const r = rng(M * 7919 + K), keep = new Uint8Array(M * K);
+    for (let i = 0; i < M; i++) for (let k = 0; k < K; k++) keep[i * K + k] = i === 0 % M ? 0 : i === 3 % M ? 1 : r() < 0.3 ? 1 : 0;
+    return SparseMatrix.fromDense(Tensor.from(w, [M, K]), { format: 'bitmap', mask: keep, quantize });
+  }
   return SparseMatrix.fromDense(Tensor.from(w, [M, K]), f === 'dense' ? { format: 'dense', quantize } : { format: 'nm', n: 2, m: 4, prune: 'magnitude', quantize });
 }
 
@@ -57,7 +63,7 @@ function check(f: Fmt, M: number, K: number, G: number, N: number, symmetric: bo
   q.dispose();
 }
 
-describe.skipIf(!VNNI)('int4 GEMMs with int8 activations (qspmm_gemm_bytes_{nm24,dense}_int4_x8_vnni) against fp64', () => {
+describe.skipIf(!VNNI)('int4 GEMMs with int8 activations (qspmm_gemm_bytes_{nm24,dense,bitmap}_int4_x8_vnni) against fp64', () => {
   it('every group size, symmetric and asymmetric, column tails, row-block tails, N = 2 .. 64', () => {
     setIsa('avx512');
     let seed = 3000;
@@ -69,11 +75,12 @@ describe.skipIf(!VNNI)('int4 GEMMs with int8 activations (qspmm_gemm_bytes_{nm24
       [7, 160, 32, 2], [13, 224, 32, 9], [11, 320, 64, 16], [10, 384, 128, 17], [5, 512, 256, 64], [9, 256, 128, 4],
       [1, 128, 32, 5], [6, 256, 64, 27], [14, 416, 32, 16], [25, 96, 32, 3], [4, 192, 64, 12], [8, 640, 128, 8], [17, 1280, 256, 16],
     ];
-    for (const f of ['nm24', 'dense'] as Fmt[])
+    for (const f of ['nm24', 'dense', 'bitmap'] as Fmt[])
       for (const [M, K, G, N] of shapes)
         for (const symmetric of [true, false]) check(f, M, K, G, N, symmetric, seed++);
     check('nm24', 6, 256, 64, 16, false, seed++, true);
     check('dense', 5, 224, 32, 17, true, seed++, true);
+    check('bitmap', 7, 352, 32, 16, false, seed++, true);
     setIsa(startIsa);
   });
 
@@ -82,6 +89,7 @@ describe.skipIf(!VNNI)('int4 GEMMs with int8 activations (qspmm_gemm_bytes_{nm24
     // N = 64 and K = 7168: a 560 KiB x panel, two K blocks (51 + 5 of 128 columns).
     check('nm24', 5, 7168, 128, 64, true, 4000);
     check('dense', 3, 7168, 32, 64, false, 4004);
+    check('bitmap', 4, 7168, 64, 64, false, 4005);
     check('nm24', 5, 3200, 64, 33, false, 4001);
     const M = 9, K = 384, N = 16;
     const q = pack(weight(M, K, 4002), M, K, 'nm24', 32, false);

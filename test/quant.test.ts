@@ -298,8 +298,8 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
     let seed = 900;
     const vnni = ISAS.includes('avx512') && info.features.avx512vnni === true && info.features.avx512vbmi === true;
     // 128-column tails of 32, 64, 96 and a lone partial block (the dense and 2:4 kernels run 128
-    // columns x 4 rows per step), every group size, row counts off the 4-row step; N > 1 (dense and
-    // 2:4 4-bit have int8 kernels up to N = 64, everything else stays fp32 there).
+    // columns x 4 rows per step), every group size, row counts off the 4-row step; N > 1 (dense,
+    // bitmap and 2:4 4-bit have int8 kernels up to N = 64, everything else stays fp32 there).
     for (const [M, K, G, N] of [[37, 256, 32, 1], [21, 384, 128, 1], [9, 512, 64, 1], [5, 256, 256, 1], [13, 160, 32, 1], [7, 320, 64, 1],
       [11, 224, 32, 1], [6, 32, 32, 1], [10, 64, 64, 1], [3, 1408, 128, 1], [9, 224, 32, 3], [5, 384, 128, 16], [4, 512, 256, 2], [3, 320, 64, 64]] as const)
       for (const f of FORMATS)
@@ -312,7 +312,7 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
           const xd = roundX8Ref(xv, N, K, G), xt = new Float64Array(K * N);  // k-major for matmulRef
           for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) xt[k * N + j] = xv[j * K + k]!;
           const label = `${f.format}${f.n ?? ''}:${f.m ?? ''} ${v.bits}b ${v.symmetric ? 'sym' : 'asym'} g${G} N=${N}`;
-          const int8Kernel = N === 1 || (v.bits === 4 && (f.format === 'dense' || (f.format === 'nm' && f.n === 2 && f.m === 4)));
+          const int8Kernel = N === 1 || (v.bits === 4 && (f.format !== 'nm' || (f.n === 2 && f.m === 4)));
           for (const isa of ISAS) {
             setIsa(isa);
             const kernel = selectedKernel(q, N, { activations: 'int8' });
@@ -389,6 +389,7 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
       setIsa(startIsa);
     }
     cases.qspmm_gemv_nm24_int4_x8_vnni = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 1, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
+    cases.qspmm_gemm_bytes_bitmap_int4_x8_vnni = { w: mk(FMT.bitmap!, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     cases.qspmm_gemm_bytes_dense_int4_x8_vnni = { w: mk(FMT.dense!, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     cases.qspmm_gemm_bytes_nm24_int4_x8_vnni = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     expect(Object.keys(cases).sort()).toEqual([...names].sort());

@@ -211,6 +211,9 @@ struct Q4Src {
   const uint8_t* zeros;
   int64_t cols, gpr;
   int G;
+  const int32_t* row_ptr = nullptr;  // bitmap: each row's first code
+  int64_t code_bytes = 0;            // bitmap: the values part's length
+  uint8_t* bytes = nullptr;          // bitmap: per row of a block, its codes spread to bytes (kBytesStride apart)
 };
 
 struct ExpandConsts {
@@ -244,6 +247,15 @@ SK_INLINE void store_block_scales(const ExpandConsts& k, const uint16_t* sp, int
     hs = _mm_set1_epi16(short(*sp));
   }
   _mm_store_ps(dsc, _mm_cvtph_ps(hs));
+}
+
+// A block's mask bits as two 64-column words; a tail block reads only its own words.
+template <bool Tail>
+SK_INLINE void block_masks(const uint32_t* mp, int64_t tail, uint64_t* m0, uint64_t* m1) {
+  if (!Tail || tail >= 64) std::memcpy(m0, mp, 8);
+  else *m0 = mp[0];
+  if (!Tail) std::memcpy(m1, mp + 2, 8);
+  else *m1 = tail == 96 ? mp[2] : 0;
 }
 
 // Bytes of 4-bit codes to one byte per code in order (byte 2i the low nibble of byte i).
@@ -285,18 +297,9 @@ SK_INLINE void expand_dense4_block(const ExpandConsts& k, const uint8_t* cp, con
 template <bool Perm, bool Asym, bool Tail>
 SK_INLINE void expand_nm24_block(const ExpandConsts& k, const uint8_t* cp, const uint32_t* mp, const uint16_t* sp, const uint8_t* zp, int64_t tail,
                                  __mmask16 gm, uint8_t* dst, float* dsc) {
-  __m256i cb;
   uint64_t m0, m1;
-  if constexpr (!Tail) {
-    cb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cp));
-    std::memcpy(&m0, mp, 8);
-    std::memcpy(&m1, mp + 2, 8);
-  } else {
-    cb = _mm256_maskz_loadu_epi8(__mmask32((uint64_t(1) << (tail / 4)) - 1), cp);
-    if (tail >= 64) std::memcpy(&m0, mp, 8);
-    else m0 = mp[0];
-    m1 = tail == 96 ? mp[2] : 0;
-  }
+  block_masks<Tail>(mp, tail, &m0, &m1);
+  const __m256i cb = Tail ? _mm256_maskz_loadu_epi8(__mmask32((uint64_t(1) << (tail / 4)) - 1), cp) : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cp));
   __m512i u = nibbles_to_bytes(k, cb);  // kept order: byte 2i the quad's first kept code, 2i + 1 its second
   if constexpr (Asym) {
     const __m512i z = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(gm, zp));
@@ -315,15 +318,69 @@ SK_INLINE void expand_nm24_block(const ExpandConsts& k, const uint8_t* cp, const
   store_block_scales<Perm, Tail>(k, sp, tail, gm, dsc);
 }
 
-enum Fmt { kNM24, kDense4 };
+enum Fmt { kNM24, kDense4, kBitmap4 };
+
+// Bitmap 4-bit: row r's codes (which may start mid-byte) spread to one byte each at ub; returns
+// where its first code is. 128 bytes of slack past them: a block reads 64 bytes from its cursor.
+inline const uint8_t* spread_row_codes(const Q4Src& w, const ExpandConsts& k, int64_t r, uint8_t* ub) {
+  const int64_t v0 = w.row_ptr[r], b0 = v0 >> 1, nbytes = ((v0 & 1) + (w.row_ptr[r + 1] - v0) + 1) >> 1;
+  for (int64_t j = 0; j < nbytes; j += 32) {
+    const int64_t left = w.code_bytes - (b0 + j);
+    const __m256i c = left >= 32 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.codes + b0 + j))
+                                 : _mm256_maskz_loadu_epi8(__mmask32((uint64_t(1) << left) - 1), w.codes + b0 + j);
+    _mm512_storeu_si512(ub + 2 * j, nibbles_to_bytes(k, c));
+  }
+  return ub + (v0 & 1);
+}
+
+// Bitmap 4-bit, one block of a row: the next popcount code bytes from u + *cur expanded to their
+// columns over each column's zero point (a pruned column: code = zero, weight 0), then offset by
+// 16 - zero; 4 mask words at mp (fewer in a tail block: the words past it are not read).
+template <bool Perm, bool Asym, bool Tail>
+SK_INLINE void expand_bitmap4_block(const ExpandConsts& k, const uint8_t* u, int64_t* cur, const uint32_t* mp, const uint16_t* sp, const uint8_t* zp,
+                                    int64_t tail, __mmask16 gm, uint8_t* dst, float* dsc) {
+  uint64_t m0, m1;
+  block_masks<Tail>(mp, tail, &m0, &m1);
+  __m512i z0 = k.c8, z1 = k.c8;
+  if constexpr (Asym) {
+    const __m512i z = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(gm, zp));
+    z0 = _mm512_permutexvar_epi8(k.zlo, z), z1 = _mm512_permutexvar_epi8(k.zhi, z);
+  }
+  __m512i lo = _mm512_mask_expand_epi8(z0, m0, _mm512_loadu_si512(u + *cur));
+  *cur += __builtin_popcountll(m0);
+  __m512i hi = _mm512_mask_expand_epi8(z1, m1, _mm512_loadu_si512(u + *cur));
+  *cur += __builtin_popcountll(m1);
+  if constexpr (Asym) {
+    lo = _mm512_add_epi8(_mm512_sub_epi8(lo, z0), k.c16);
+    hi = _mm512_add_epi8(_mm512_sub_epi8(hi, z1), k.c16);
+  } else {
+    lo = _mm512_add_epi8(lo, k.c8);
+    hi = _mm512_add_epi8(hi, k.c8);
+  }
+  if constexpr (Perm) {
+    const __m512i p0 = _mm512_permutex2var_epi32(lo, k.pi.lo, hi), p1 = _mm512_permutex2var_epi32(lo, k.pi.hi, hi);
+    lo = p0, hi = p1;
+  }
+  _mm512_store_si512(dst, lo);
+  _mm512_store_si512(dst + 64, hi);
+  store_block_scales<Perm, Tail>(k, sp, tail, gm, dsc);
+}
 
 // Blocks b0 .. b0 + nb of row r into dst (128 bytes each) and dsc (4 scales each).
+// ub: bitmap rows' byte buffer (kBytesStride bytes).
 template <Fmt F, bool Perm, bool Asym>
-void expand_row(const Q4Src& w, const ExpandConsts& k, int64_t r, int64_t b0, int64_t nb, uint8_t* dst, float* dsc) {
+void expand_row(const Q4Src& w, const ExpandConsts& k, int64_t r, int64_t b0, int64_t nb, uint8_t* dst, float* dsc, uint8_t* ub) {
   const int64_t c0 = b0 * 128, full = imin(nb, (w.cols - c0) / 128);
+  const uint8_t* u = nullptr;
+  int64_t cur = 0;  // bitmap: codes of the row before the block
+  if constexpr (F == kBitmap4) {
+    u = spread_row_codes(w, k, r, ub);
+    const uint32_t* mr = w.masks + r * (w.cols / 32);
+    for (int64_t i = 0; i < c0 / 32; ++i) cur += __builtin_popcount(mr[i]);
+  }
   // Per block: 2:4 32 code bytes and 4 mask words, dense 64 code bytes.
   const uint8_t* cp = w.codes + r * (F == kNM24 ? w.cols / 4 : w.cols / 2) + (F == kNM24 ? c0 / 4 : c0 / 2);
-  const uint32_t* mp = F == kNM24 ? w.masks + r * (w.cols / 32) + c0 / 32 : nullptr;
+  const uint32_t* mp = F != kDense4 ? w.masks + r * (w.cols / 32) + c0 / 32 : nullptr;
   constexpr int64_t cb = F == kNM24 ? 32 : 64;
   const int gs = __builtin_ctz(unsigned(w.G));
   const uint16_t* sp = w.scales + r * w.gpr;
@@ -332,6 +389,8 @@ void expand_row(const Q4Src& w, const ExpandConsts& k, int64_t r, int64_t b0, in
     constexpr bool Tail = decltype(tail_c)::value;
     const int64_t g = (c0 + 128 * b) >> gs;
     if constexpr (F == kNM24) expand_nm24_block<Perm, Asym, Tail>(k, cp + cb * b, mp + 4 * b, sp + g, Asym ? zp + g : nullptr, tail, gm, dst + 128 * b, dsc + 4 * b);
+    else if constexpr (F == kBitmap4)
+      expand_bitmap4_block<Perm, Asym, Tail>(k, u, &cur, mp + 4 * b, sp + g, Asym ? zp + g : nullptr, tail, gm, dst + 128 * b, dsc + 4 * b);
     else expand_dense4_block<Perm, Asym, Tail>(k, cp + cb * b, sp + g, Asym ? zp + g : nullptr, tail, gm, dst + 128 * b, dsc + 4 * b);
   };
   for (int64_t b = 0; b < full; ++b) block(std::false_type{}, b, 128, k.gmask);
@@ -353,9 +412,11 @@ int64_t k_blocks(int64_t nv4, int64_t nblk) {
   return kc < 4 ? 4 : kc > nblk ? nblk : kc;
 }
 
+inline int64_t bytes_stride(int64_t cols) { return round128(cols) + 256; }
+
 size_t gemm_x8_workspace(int64_t rows, int64_t ld, int64_t kp) {
   const int64_t nv4 = (ld + 3) / 4, nblk = round128(kp) / 128;
-  return size_t(kMaxRows * nblk * (128 + 16)) + size_t((rows > kMaxRows ? rows : kMaxRows) * nv4 * 64) + size_t(2 * kMaxRows * (nblk + 8) * 8) + 256;
+  return size_t(kMaxRows * bytes_stride(kp)) + size_t(kMaxRows * nblk * (128 + 16)) + size_t((rows > kMaxRows ? rows : kMaxRows) * nv4 * 64) + size_t(2 * kMaxRows * (nblk + 8) * 8) + 256;
 }
 
 // The output row r into L1 before its stores, as the dense bf16 GEMM does: linear's output [N, M]
@@ -404,8 +465,14 @@ void gemm_q4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, 
   float* wsc = reinterpret_cast<float*>(wp + kMaxRows * kc * 128);
   float* tile = reinterpret_cast<float*>(align64(wsc + kMaxRows * kc * 4));
   const char** pf = reinterpret_cast<const char**>(tile + (kc < nblk ? rows : kMaxRows) * ldc);
-  const Q4Src w{a.as<uint8_t>(Part::values), F == kNM24 ? a.as<uint32_t>(Part::masks) : nullptr, a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr,
-                cols, cols / G, G};
+  uint8_t* bytes = align64(pf + 2 * kMaxRows * (nblk + 8));
+  Q4Src w{a.as<uint8_t>(Part::values), F != kDense4 ? a.as<uint32_t>(Part::masks) : nullptr, a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr,
+          cols, cols / G, G};
+  if constexpr (F == kBitmap4) {
+    w.row_ptr = a.as<int32_t>(Part::row_ptr);
+    w.code_bytes = quant_code_bytes(w.row_ptr[a.rows], 4);
+  }
+  const int64_t bst = bytes_stride(cols);
   const ExpandConsts k = expand_consts(G);
   const int R = block_rows(nv4);
   const int64_t wst = kc * 128, sst = kc * 4;
@@ -414,15 +481,20 @@ void gemm_q4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, 
     const bool first = b0 == 0, last = b0 + nb == nblk;
     for (int64_t rb = r0; rb < r1; rb += R) {
       const int rr = int(imin(R, r1 - rb));
-      for (int i = 0; i < rr; ++i) expand_row<F, Perm, Asym>(w, k, rb + i, b0, nb, wp + i * wst, wsc + i * sst);
+      for (int i = 0; i < rr; ++i) expand_row<F, Perm, Asym>(w, k, rb + i, b0, nb, wp + i * wst, wsc + i * sst, bytes + i * bst);
       // The next row block's codes, masks and scales of this K block, one prefetch per line, spread
       // evenly over the blocks (padded with repeats of the tile's address).
       int64_t npf = 0;
       for (int64_t i = rb + R; i < imin(r1, rb + 2 * R); ++i) {
         constexpr int64_t cb = F == kNM24 ? 32 : 64;  // code bytes per block
-        const char* cpp = reinterpret_cast<const char*>(w.codes + i * (F == kNM24 ? cols / 4 : cols / 2) + b0 * cb);
-        for (int64_t o = 0; o < nb * cb; o += 64) pf[npf++] = cpp + o;
-        if constexpr (F == kNM24) {
+        if constexpr (F == kBitmap4) {  // the row's codes, all K blocks (K blocks are rare here)
+          const char* cpp = reinterpret_cast<const char*>(w.codes + (w.row_ptr[i] >> 1));
+          for (int64_t o = 0; o < (w.row_ptr[i + 1] - w.row_ptr[i] + 1) / 2 && npf < 2 * kMaxRows * (nblk + 8) - 8; o += 64) pf[npf++] = cpp + o;
+        } else {
+          const char* cpp = reinterpret_cast<const char*>(w.codes + i * (F == kNM24 ? cols / 4 : cols / 2) + b0 * cb);
+          for (int64_t o = 0; o < nb * cb; o += 64) pf[npf++] = cpp + o;
+        }
+        if constexpr (F != kDense4) {
           const char* mpp = reinterpret_cast<const char*>(w.masks + i * (cols / 32) + b0 * 4);
           for (int64_t o = 0; o < nb * 16; o += 64) pf[npf++] = mpp + o;
         }
@@ -467,6 +539,7 @@ SpmmKernel select_qspmm_gemm_x8(const MatrixView& a, int64_t n) {
   SpmmKernel k{nullptr, XLayout::n_major, "", true, 1};
   if (a.format == Format::nm && a.n == 2 && a.m == 4) k.fn = qgemm_bytes<kNM24>, k.name = "qspmm_gemm_bytes_nm24_int4_x8_vnni";
   else if (a.format == Format::dense) k.fn = qgemm_bytes<kDense4>, k.name = "qspmm_gemm_bytes_dense_int4_x8_vnni";
+  else if (a.format == Format::bitmap) k.fn = qgemm_bytes<kBitmap4>, k.name = "qspmm_gemm_bytes_bitmap_int4_x8_vnni";
   else return SpmmKernel{};
   k.workspace = gemm_x8_workspace;
   k.prepare_bytes = prepare_bytes;
