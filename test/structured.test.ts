@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  LINEARS, LlamaModel, PlanError, SparsekitError, Tensor, blockForward, loadSafetensors, planFromMasks, planStructuredPrune, saveStructureMasks,
+  LINEARS, LlamaModel, PlanError, SparseMatrix, SparsekitError, Tensor, blockForward, slorb, loadSafetensors, planFromMasks, planStructuredPrune, saveStructureMasks,
   type BlockContext, type InputGroup, type LinearName, type StructureScores, type StructuredPlan,
 } from '../lib/index.js';
 import { readTokenFile } from '../lib/model/tokens.js';
@@ -677,6 +677,22 @@ describe('hidden dims: SliceGPT-style slicing with one rotation', () => {
 
     await expect(base.sliceHidden(calib, { hidden: 129 })).rejects.toMatchObject({ code: 'ERR_ARGUMENT', message: expect.stringContaining('options.hidden') });
     await expect(base.sliceHidden([], { hidden: 64 })).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
+  });
+
+  it('shrink and sliceHidden refuse a linear with a SLoRB term before any work (they would drop it)', async () => {
+    using model = await LlamaModel.load(TINY);
+    const slot = model.blocks[3]!.linears.up_proj;
+    const w = slot.weight as Tensor;
+    const mask = Uint8Array.from({ length: w.size }, (_, i) => i & 1);
+    slot.weight = SparseMatrix.fromDense(w, { format: 'bitmap', mask, slorb: { scales: slorb.init(w, mask, { groupSize: 16 }), groupSize: 16 } });
+    const plan = planStructuredPrune(await model.structureScores([], { method: 'magnitude' }), { heads: 0.5, mlp: 0.25 });
+    const params = model.parameterCount();
+    const refused = { code: 'ERR_ARGUMENT', message: expect.stringContaining(slot.name) };
+    await expect(model.shrink(plan)).rejects.toMatchObject(refused);
+    await expect(model.sliceHidden(calib.slice(0, 2), { hidden: 96 })).rejects.toMatchObject(refused);
+    expect(model.parameterCount()).toBe(params);
+    expect(model.config.hiddenSize).toBe(128);
+    expect((slot.weight as SparseMatrix).slorb?.groupSize).toBe(16);
   });
 
   it('Qwen2 (biases, tied embeddings): exact at full width, and the head is untied', async () => {
