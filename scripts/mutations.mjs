@@ -502,6 +502,11 @@ export default [
     why: "sliceHidden rotates a linear that carries a SLoRB term and drops the term",
   },
   {
+    id: 'model-load-slorb-nonlinear', area: 'model', file: 'lib/model/llama.ts',
+    from: 'if (v instanceof SparseMatrix && v.slorb) throw', to: 'if (false && v instanceof SparseMatrix && v.slorb) throw', tests: ['test/model.test.ts'],
+    why: "a checkpoint's packed embedding or norm with a SLoRB term loads with the term silently dropped",
+  },
+  {
     id: 'model-slorb-refusal-scope', area: 'model', file: 'lib/model/block.ts',
     from: 'if (slot.weight instanceof SparseMatrix && slot.weight.slorb)', to: 'if (slot.weight instanceof SparseMatrix && slot.weight.slorb && slot.name.includes("q_proj"))', tests: ['test/model-prune.test.ts', 'test/structured.test.ts'],
     why: "the SLoRB refusal looks at some linears only (the tests put the term on up_proj)",

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  LlamaModel, SparseMatrix, Tensor, loadSafetensors, parseConfig, ropeInvFreq, saveSafetensors, type SaveValue,
+  LlamaModel, SparseMatrix, Tensor, loadSafetensors, parseConfig, ropeInvFreq, saveSafetensors, slorb, type SaveValue,
 } from '../lib/index.js';
 import { loadTokenizer, readTokenFile } from '../lib/model/tokens.js';
 import { native } from '../lib/native.js';
@@ -181,6 +181,13 @@ describe('LlamaModel loading', () => {
     await expect(LlamaModel.load(shape)).rejects.toMatchObject({ code: 'ERR_SHAPE', message: expect.stringContaining("'model.layers.1.self_attn.k_proj.weight' has shape [32, 128], expected [64, 128]") });
     const arch = await variant(TINY, () => {}, (c) => { c.architectures = ['GPT2LMHeadModel']; });
     await expect(LlamaModel.load(arch)).rejects.toMatchObject({ code: 'ERR_FORMAT', message: expect.stringContaining('GPT2LMHeadModel') });
+    // A packed embedding or norm may carry no SLoRB term: it would be dropped by the dense read.
+    const term = await variant(TINY, (t) => {
+      const e = t['model.embed_tokens.weight'] as Tensor;
+      const mask = Uint8Array.from({ length: e.size }, (_, i) => i & 1);
+      t['model.embed_tokens.weight'] = SparseMatrix.fromDense(e, { format: 'bitmap', mask, slorb: { scales: slorb.init(e, mask, { groupSize: 16 }), groupSize: 16 } });
+    });
+    await expect(LlamaModel.load(term)).rejects.toMatchObject({ code: 'ERR_FORMAT', message: expect.stringContaining("'model.embed_tokens.weight' carries an SLoRB term") });
     const untied = await variant(TINY, (t) => { delete t['lm_head.weight']; });
     await expect(LlamaModel.load(untied)).rejects.toMatchObject({ code: 'ERR_FORMAT', message: expect.stringContaining("'lm_head.weight'") });
     await expect(LlamaModel.load(join(dir, 'nowhere'))).rejects.toMatchObject({ code: 'ERR_IO' });
