@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  LlamaModel, SparseMatrix, Tensor, loadSafetensors, parseConfig, ropeInvFreq, saveSafetensors, slorb, type SaveValue,
+  LlamaModel, SparseMatrix, Tensor, loadSafetensors, parseConfig, ropeInvFreq, saveSafetensors, type SaveValue,
 } from '../lib/index.js';
 import { loadTokenizer, readTokenFile } from '../lib/model/tokens.js';
 import { native } from '../lib/native.js';
-import { QWEN, TINY } from './model-fixtures.js';
+import { QWEN, TINY, withSlorbTerm } from './model-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sparsekit-model-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -182,11 +182,7 @@ describe('LlamaModel loading', () => {
     const arch = await variant(TINY, () => {}, (c) => { c.architectures = ['GPT2LMHeadModel']; });
     await expect(LlamaModel.load(arch)).rejects.toMatchObject({ code: 'ERR_FORMAT', message: expect.stringContaining('GPT2LMHeadModel') });
     // A packed embedding or norm may carry no SLoRB term: it would be dropped by the dense read.
-    const term = await variant(TINY, (t) => {
-      const e = t['model.embed_tokens.weight'] as Tensor;
-      const mask = Uint8Array.from({ length: e.size }, (_, i) => i & 1);
-      t['model.embed_tokens.weight'] = SparseMatrix.fromDense(e, { format: 'bitmap', mask, slorb: { scales: slorb.init(e, mask, { groupSize: 16 }), groupSize: 16 } });
-    });
+    const term = await variant(TINY, (t) => { t['model.embed_tokens.weight'] = withSlorbTerm(t['model.embed_tokens.weight'] as Tensor); });
     await expect(LlamaModel.load(term)).rejects.toMatchObject({ code: 'ERR_FORMAT', message: expect.stringContaining("'model.embed_tokens.weight' carries an SLoRB term") });
     const untied = await variant(TINY, (t) => { delete t['lm_head.weight']; });
     await expect(LlamaModel.load(untied)).rejects.toMatchObject({ code: 'ERR_FORMAT', message: expect.stringContaining("'lm_head.weight'") });

@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  LINEARS, LlamaModel, PlanError, SparseMatrix, SparsekitError, Tensor, blockForward, slorb, loadSafetensors, planFromMasks, planStructuredPrune, saveStructureMasks,
+  LINEARS, LlamaModel, PlanError, SparseMatrix, SparsekitError, Tensor, blockForward, loadSafetensors, planFromMasks, planStructuredPrune, saveStructureMasks,
   type BlockContext, type InputGroup, type LinearName, type StructureScores, type StructuredPlan,
 } from '../lib/index.js';
 import { readTokenFile } from '../lib/model/tokens.js';
 import { errorOf } from './errors-helper.js';
-import { QWEN, TINY } from './model-fixtures.js';
+import { QWEN, TINY, withSlorbTerm } from './model-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sparsekit-structured-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -682,9 +682,7 @@ describe('hidden dims: SliceGPT-style slicing with one rotation', () => {
   it('shrink and sliceHidden refuse a linear with a SLoRB term before any work (they would drop it)', async () => {
     using model = await LlamaModel.load(TINY);
     const slot = model.blocks[3]!.linears.up_proj;
-    const w = slot.weight as Tensor;
-    const mask = Uint8Array.from({ length: w.size }, (_, i) => i & 1);
-    slot.weight = SparseMatrix.fromDense(w, { format: 'bitmap', mask, slorb: { scales: slorb.init(w, mask, { groupSize: 16 }), groupSize: 16 } });
+    slot.weight = withSlorbTerm(slot.weight as Tensor);
     const plan = planStructuredPrune(await model.structureScores([], { method: 'magnitude' }), { heads: 0.5, mlp: 0.25 });
     const params = model.parameterCount();
     const refused = { code: 'ERR_ARGUMENT', message: expect.stringContaining(slot.name) };
