@@ -258,6 +258,31 @@ SK_INLINE void block_masks(const uint32_t* mp, int64_t tail, uint64_t* m0, uint6
   else *m1 = tail == 96 ? mp[2] : 0;
 }
 
+// A block's 128 codes in column order (lo, hi) to code - zero + 16: z0 / z1 the columns' zero
+// points when asymmetric (a pruned column holding its zero point becomes 16: weight 0).
+template <bool Asym>
+SK_INLINE void offset_block(const ExpandConsts& k, __m512i& lo, __m512i& hi, __m512i z0, __m512i z1) {
+  if constexpr (Asym) {
+    lo = _mm512_add_epi8(_mm512_sub_epi8(lo, z0), k.c16);
+    hi = _mm512_add_epi8(_mm512_sub_epi8(hi, z1), k.c16);
+  } else {
+    lo = _mm512_add_epi8(lo, k.c8);
+    hi = _mm512_add_epi8(hi, k.c8);
+  }
+}
+
+// The block's bytes (column order) into the panel, in step order when G < 128, and its scales.
+template <bool Perm, bool Tail>
+SK_INLINE void store_block(const ExpandConsts& k, __m512i lo, __m512i hi, const uint16_t* sp, int64_t tail, __mmask16 gm, uint8_t* dst, float* dsc) {
+  if constexpr (Perm) {
+    const __m512i p0 = _mm512_permutex2var_epi32(lo, k.pi.lo, hi), p1 = _mm512_permutex2var_epi32(lo, k.pi.hi, hi);
+    lo = p0, hi = p1;
+  }
+  _mm512_store_si512(dst, lo);
+  _mm512_store_si512(dst + 64, hi);
+  store_block_scales<Perm, Tail>(k, sp, tail, gm, dsc);
+}
+
 // Bytes of 4-bit codes to one byte per code in order (byte 2i the low nibble of byte i).
 SK_INLINE __m512i nibbles_to_bytes(const ExpandConsts& k, __m256i b) {
   const __m512i t = _mm512_cvtepu8_epi16(b);
@@ -273,21 +298,13 @@ SK_INLINE void expand_dense4_block(const ExpandConsts& k, const uint8_t* cp, con
   if constexpr (!Tail) cb = _mm512_loadu_si512(cp);
   else cb = _mm512_maskz_loadu_epi8((uint64_t(1) << (tail / 2)) - 1, cp);  // columns past the tail meet x = 0
   __m512i lo = nibbles_to_bytes(k, _mm512_castsi512_si256(cb)), hi = nibbles_to_bytes(k, _mm512_extracti64x4_epi64(cb, 1));
+  __m512i z0 = k.c8, z1 = k.c8;
   if constexpr (Asym) {
     const __m512i z = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(gm, zp));
-    lo = _mm512_add_epi8(_mm512_sub_epi8(lo, _mm512_permutexvar_epi8(k.zlo, z)), k.c16);
-    hi = _mm512_add_epi8(_mm512_sub_epi8(hi, _mm512_permutexvar_epi8(k.zhi, z)), k.c16);
-  } else {
-    lo = _mm512_add_epi8(lo, k.c8);
-    hi = _mm512_add_epi8(hi, k.c8);
+    z0 = _mm512_permutexvar_epi8(k.zlo, z), z1 = _mm512_permutexvar_epi8(k.zhi, z);
   }
-  if constexpr (Perm) {
-    const __m512i p0 = _mm512_permutex2var_epi32(lo, k.pi.lo, hi), p1 = _mm512_permutex2var_epi32(lo, k.pi.hi, hi);
-    lo = p0, hi = p1;
-  }
-  _mm512_store_si512(dst, lo);
-  _mm512_store_si512(dst + 64, hi);
-  store_block_scales<Perm, Tail>(k, sp, tail, gm, dsc);
+  offset_block<Asym>(k, lo, hi, z0, z1);
+  store_block<Perm, Tail>(k, lo, hi, sp, tail, gm, dst, dsc);
 }
 
 // 2:4 4-bit, one block of a row: 32 code bytes at cp (a quad's two kept codes, low nibble first),
@@ -307,15 +324,9 @@ SK_INLINE void expand_nm24_block(const ExpandConsts& k, const uint8_t* cp, const
   } else {
     u = _mm512_add_epi8(u, k.c8);
   }
-  __m512i lo = _mm512_mask_expand_epi8(k.c16, m0, u);
-  __m512i hi = _mm512_mask_expand_epi8(k.c16, m1, _mm512_shuffle_i64x2(u, u, _MM_SHUFFLE(3, 2, 3, 2)));
-  if constexpr (Perm) {
-    const __m512i p0 = _mm512_permutex2var_epi32(lo, k.pi.lo, hi), p1 = _mm512_permutex2var_epi32(lo, k.pi.hi, hi);
-    lo = p0, hi = p1;
-  }
-  _mm512_store_si512(dst, lo);
-  _mm512_store_si512(dst + 64, hi);
-  store_block_scales<Perm, Tail>(k, sp, tail, gm, dsc);
+  const __m512i lo = _mm512_mask_expand_epi8(k.c16, m0, u);
+  const __m512i hi = _mm512_mask_expand_epi8(k.c16, m1, _mm512_shuffle_i64x2(u, u, _MM_SHUFFLE(3, 2, 3, 2)));
+  store_block<Perm, Tail>(k, lo, hi, sp, tail, gm, dst, dsc);
 }
 
 enum Fmt { kNM24, kDense4, kBitmap4 };
@@ -350,24 +361,12 @@ SK_INLINE void expand_bitmap4_block(const ExpandConsts& k, const uint8_t* u, int
   *cur += __builtin_popcountll(m0);
   __m512i hi = _mm512_mask_expand_epi8(z1, m1, _mm512_loadu_si512(u + *cur));
   *cur += __builtin_popcountll(m1);
-  if constexpr (Asym) {
-    lo = _mm512_add_epi8(_mm512_sub_epi8(lo, z0), k.c16);
-    hi = _mm512_add_epi8(_mm512_sub_epi8(hi, z1), k.c16);
-  } else {
-    lo = _mm512_add_epi8(lo, k.c8);
-    hi = _mm512_add_epi8(hi, k.c8);
-  }
-  if constexpr (Perm) {
-    const __m512i p0 = _mm512_permutex2var_epi32(lo, k.pi.lo, hi), p1 = _mm512_permutex2var_epi32(lo, k.pi.hi, hi);
-    lo = p0, hi = p1;
-  }
-  _mm512_store_si512(dst, lo);
-  _mm512_store_si512(dst + 64, hi);
-  store_block_scales<Perm, Tail>(k, sp, tail, gm, dsc);
+  offset_block<Asym>(k, lo, hi, z0, z1);
+  store_block<Perm, Tail>(k, lo, hi, sp, tail, gm, dst, dsc);
 }
 
 // Blocks b0 .. b0 + nb of row r into dst (128 bytes each) and dsc (4 scales each).
-// ub: bitmap rows' byte buffer (kBytesStride bytes).
+// ub: the bitmap row's byte buffer (bytes_stride(cols) bytes).
 template <Fmt F, bool Perm, bool Asym>
 void expand_row(const Q4Src& w, const ExpandConsts& k, int64_t r, int64_t b0, int64_t nb, uint8_t* dst, float* dsc, uint8_t* ub) {
   const int64_t c0 = b0 * 128, full = imin(nb, (w.cols - c0) / 128);
