@@ -44,7 +44,7 @@ for (const n of ns) {
   const x = Tensor.randn([n, K], { seed: n, dtype: 'bfloat16' });
   let base = 0;
   for (const [label, make, act] of picked) {
-    if (act && n > 1 && !label.startsWith('nm 2:4')) continue;  // int8 activations at N > 1: 2:4 only
+    if (act && n > 1 && !label.includes('int4')) continue;  // int8 activations at N > 1: 4-bit weights only
     const o = { activations: act ?? 'float32' } as const;
     const copies = [make()];
     while (cold && copies.length * bytesOf(copies[0]!) < 256 << 20) copies.push(make());

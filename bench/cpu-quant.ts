@@ -36,7 +36,7 @@ const VARIANTS: Variant[] = [
   { label: 'bitmap 70% int4 g128', make: (w, keep) => SparseMatrix.fromDense(w, { format: 'bitmap', mask: keep, quantize: q(4, 128) }) },
   { label: 'bitmap 70% int8 g128', make: (w, keep) => SparseMatrix.fromDense(w, { format: 'bitmap', mask: keep, quantize: q(8, 128) }) },
 ];
-// The same weights with int8 activations allowed (the VNNI kernels: N = 1, and 2:4 4-bit up to N = 64).
+// The same weights with int8 activations allowed (the VNNI kernels: N = 1, and 4-bit dense / bitmap / 2:4 up to N = 64).
 for (const label of ['dense int4 g32', 'dense int4 g128', 'nm 2:4 int4 g128', 'bitmap 70% int4 g128', 'dense int8 g128'])
   VARIANTS.push({ ...VARIANTS.find((v) => v.label === label)!, label: `${label} x8`, act: 'int8' });
 const NS = args.includes('--n') ? args[args.indexOf('--n') + 1]!.split(',').map(Number) : args.includes('--decode') ? [1] : [1, 16, 64];
@@ -68,7 +68,7 @@ for (const v of VARIANTS) {
   const copies = [first];
   while (copies.length * bytesOf(first) < COLD_BYTES) copies.push(v.make(w, keep70));
   for (const n of NS) {
-    if (v.act && n > 1 && !v.label.startsWith('nm 2:4 int4')) continue;
+    if (v.act && n > 1 && !v.label.includes('int4')) continue;
     const x = Tensor.randn([n, K], { seed: n, dtype: 'bfloat16' });
     const o = { activations: v.act ?? 'float32' } as const;
     const time = (pick: (i: number) => Weight) => {

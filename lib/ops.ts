@@ -26,7 +26,7 @@ export interface MatmulOptions {
    * stay float32. docs/kernels.md gives the rule and the error bound.
    * 'int8', quantized weights only: the kernel may round the activations to int8 per weight group
    * (scale max|x|/127, round to nearest even) and multiply with integer dot products (AVX-512 VNNI
-   * + VBMI at N = 1, and 2:4 int4 up to N = 64, as llama.cpp does); where no int8 kernel applies
+   * + VBMI at N = 1, and int4 dense / bitmap / 2:4 up to N = 64, as llama.cpp does); where no int8 kernel applies
    * they stay float32.
    */
   activations?: Activations;

@@ -17,6 +17,7 @@ const CUDA = ['test/cuda-model.test.ts'];
 const CUDA_Q4 = ['test/cuda-q4-model.test.ts'];
 const MODEL = ['test/model.test.ts', 'ctest:model_test'];
 const QUANT = ['test/quant.test.ts'];
+const QUANT_X8 = ['test/quant-x8-gemm.test.ts'];
 const SLORB = ['test/slorb.test.ts', 'test/slorb-kernels.test.ts'];
 const ADAPTERS = ['test/adapters.test.ts'];
 const FUZZ = ['test/fuzz.test.ts'];
@@ -1015,6 +1016,46 @@ export default [
     id: 'qspmm-x8-bitmap-g32-pair-zero', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
     from: '__mmask64(0xffffffff00000000ull)', to: '__mmask64(0xffff000000000000ull)', tests: QUANT,
     why: "the bitmap x8 GEMV at G = 32 fills half of the pair's second group's pruned columns with the first group's zero point",
+  },
+  {
+    id: 'qspmm-x8-gemm-start', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm_x8.cpp',
+    from: '_mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum, 4))', to: '_mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum, 3))', tests: QUANT_X8,
+    why: "the int4 x8 GEMMs start their sums at -8·Σ xq while the weight bytes carry +16: every product is off by 8·Σ xq per block",
+  },
+  {
+    id: 'qspmm-x8-gemm-step-order', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm_x8.cpp',
+    from: 'a[q] = 8 * (q % 4) + q / 4, b[q] = 8 * (q % 4) + q / 4 + 4;', to: 'a[q] = q, b[q] = q + 16;', tests: QUANT_X8,
+    why: 'at G < 128 the int4 x8 GEMMs keep the natural column order, so one lane sums columns of two groups and scales them all by one',
+  },
+  {
+    id: 'qspmm-x8-gemm-nm24-tail', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm_x8.cpp',
+    from: 'm1 = tail == 96 ? mp[2] : 0;', to: 'm1 = 0;', tests: QUANT_X8,
+    why: "the 2:4 and bitmap x8 GEMMs drop the third quarter of a 96-column last block: its kept weights are multiplied as zeros",
+  },
+  {
+    id: 'qspmm-x8-gemm-dense-zero-hi', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm_x8.cpp',
+    from: 'zh[i] = uint8_t(G >= 128 ? 0 : (64 + i) / G);', to: 'zh[i] = uint8_t(G >= 128 ? 0 : i / G);', tests: QUANT_X8,
+    why: "the dense int4 x8 GEMM at G < 128 centres a block's upper 64 columns on the lower half's zero points",
+  },
+  {
+    id: 'qspmm-x8-gemm-vector-pass', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm_x8.cpp',
+    from: 'sx + q0 * 16, nv4, nb, first, c + q0 * 16, ldc, pf, pp); break;\n          default:', to: 'sx + q0 * 16, nv4, nb, first, c, ldc, pf, pp); break;\n          default:', tests: QUANT_X8,
+    why: 'with N > 16 a last pass of 3 vectors writes its sums over the first pass\'s: columns 0-11 come out wrong',
+  },
+  {
+    id: 'qspmm-x8-gemm-k-block-carry', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm_x8.cpp',
+    from: 'const bool first = b0 == 0, last', to: 'const bool first = true, last', tests: QUANT_X8,
+    why: 'a long K split into K blocks keeps only the last block\'s sums',
+  },
+  {
+    id: 'qspmm-x8-gemm-bitmap-odd-start', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm_x8.cpp',
+    from: '  return ub + (v0 & 1);', to: '  return ub;', tests: QUANT_X8,
+    why: "the bitmap int4 x8 GEMM reads a row that starts mid-byte from the previous row's last code: every code shifted by one",
+  },
+  {
+    id: 'qspmm-x8-gemm-bitmap-k-cursor', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm_x8.cpp',
+    from: 'for (int64_t i = 0; i < c0 / 32; ++i) cur += __builtin_popcount(mr[i]);', to: 'for (int64_t i = 0; i < c0 / 64; ++i) cur += __builtin_popcount(mr[i]);', tests: QUANT_X8,
+    why: "in a K block after the first, the bitmap x8 GEMM counts only half of the row's earlier mask words: it starts at the wrong code",
   },
   // ---- whole-model checkpoints and token input (lib/model/checkpoint-writer.ts, tokens.ts) ----
   {

@@ -69,3 +69,20 @@ export function dequantRef(format: string, rows: number, cols: number, bits: num
   }
   return out;
 }
+
+/**
+ * x [N, K] (row-major) rounded as `activations: 'int8'` documents it, per vector and group of G
+ * columns: s = fp32(max|x| / 127) (1 for an all-zero group), xq = round-half-even(fp32(x / s))
+ * clamped to ±127. Returns xq·s k-major (element (k, j) at k·N + j), for matmulRef.
+ */
+export function roundX8Ref(xv: Float32Array, N: number, K: number, G: number): Float64Array {
+  const xd = new Float64Array(K * N);
+  for (let j = 0; j < N; j++)
+    for (let g = 0; g < K / G; g++) {
+      let amax = 0;
+      for (let k = g * G; k < (g + 1) * G; k++) amax = Math.max(amax, Math.abs(xv[j * K + k]!));
+      const sx = amax > 0 ? Math.fround(amax / 127) : 1;
+      for (let k = g * G; k < (g + 1) * G; k++) xd[k * N + j] = Math.max(-127, Math.min(127, roundEven(Math.fround(xv[j * K + k]! / sx)))) * sx;
+    }
+  return xd;
+}

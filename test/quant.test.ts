@@ -10,7 +10,7 @@ import {
 } from '../lib/index.js';
 import { native } from '../lib/native.js';
 import { OUT_RTOL, expectClose, matmulRef, rng, valuesOf } from './reference.js';
-import { dequantRef, fitGroup, quantizeValue } from './quant-reference.js';
+import { dequantRef, fitGroup, quantizeValue, roundX8Ref } from './quant-reference.js';
 
 const info = cpuInfo();
 const ISAS = info.supportedIsas as Isa[];
@@ -298,8 +298,8 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
     let seed = 900;
     const vnni = ISAS.includes('avx512') && info.features.avx512vnni === true && info.features.avx512vbmi === true;
     // 128-column tails of 32, 64, 96 and a lone partial block (the dense and 2:4 kernels run 128
-    // columns x 4 rows per step), every group size, row counts off the 4-row step; N > 1 (2:4 4-bit
-    // has an int8 kernel up to N = 64, everything else stays fp32 there).
+    // columns x 4 rows per step), every group size, row counts off the 4-row step; N > 1 (dense,
+    // bitmap and 2:4 4-bit have int8 kernels up to N = 64, everything else stays fp32 there).
     for (const [M, K, G, N] of [[37, 256, 32, 1], [21, 384, 128, 1], [9, 512, 64, 1], [5, 256, 256, 1], [13, 160, 32, 1], [7, 320, 64, 1],
       [11, 224, 32, 1], [6, 32, 32, 1], [10, 64, 64, 1], [3, 1408, 128, 1], [9, 224, 32, 3], [5, 384, 128, 16], [4, 512, 256, 2], [3, 320, 64, 64]] as const)
       for (const f of FORMATS)
@@ -309,22 +309,10 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
           const xv = Tensor.randn([N, K], { seed: seed++ }).toFloat32Array();
           for (let k = 0; k < N * K; k += 37) xv[k]! *= 30;  // outlier channels
           const x = Tensor.from(xv, [N, K]);
-          // Independent reference of the rounding, per activation vector: s = fp32(max|x| / 127) per group, xq = round-half-even(fp32(x / s)).
-          const xd = new Float64Array(K * N), xt = new Float64Array(K * N);  // k-major for matmulRef
-          for (let j = 0; j < N; j++)
-            for (let g = 0; g < K / G; g++) {
-              let amax = 0;
-              for (let k = g * G; k < (g + 1) * G; k++) amax = Math.max(amax, Math.abs(xv[j * K + k]!));
-              const sx = amax > 0 ? Math.fround(amax / 127) : 1;
-              for (let k = g * G; k < (g + 1) * G; k++) {
-                const t = Math.fround(xv[j * K + k]! / sx), fl = Math.floor(t), d = t - fl;
-                const r = d > 0.5 || (d === 0.5 && fl % 2 !== 0) ? fl + 1 : fl;
-                xd[k * N + j] = Math.max(-127, Math.min(127, r)) * sx;
-                xt[k * N + j] = xv[j * K + k]!;
-              }
-            }
+          const xd = roundX8Ref(xv, N, K, G), xt = new Float64Array(K * N);  // k-major for matmulRef
+          for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) xt[k * N + j] = xv[j * K + k]!;
           const label = `${f.format}${f.n ?? ''}:${f.m ?? ''} ${v.bits}b ${v.symmetric ? 'sym' : 'asym'} g${G} N=${N}`;
-          const int8Kernel = N === 1 || (f.format === 'nm' && f.n === 2 && f.m === 4 && v.bits === 4);
+          const int8Kernel = N === 1 || (v.bits === 4 && (f.format !== 'nm' || (f.n === 2 && f.m === 4)));
           for (const isa of ISAS) {
             setIsa(isa);
             const kernel = selectedKernel(q, N, { activations: 'int8' });
@@ -401,7 +389,9 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
       setIsa(startIsa);
     }
     cases.qspmm_gemv_nm24_int4_x8_vnni = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 1, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
-    cases.qspmm_gemm_nm24_int4_x8_vnni = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
+    cases.qspmm_gemm_bytes_bitmap_int4_x8_vnni = { w: mk(FMT.bitmap!, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
+    cases.qspmm_gemm_bytes_dense_int4_x8_vnni = { w: mk(FMT.dense!, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
+    cases.qspmm_gemm_bytes_nm24_int4_x8_vnni = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     expect(Object.keys(cases).sort()).toEqual([...names].sort());
     try {
       for (const [name, c] of Object.entries(cases)) {

@@ -24,6 +24,8 @@ SK_TARGET_BEGIN_AVX512VNNI
 namespace sk {
 namespace {
 
+#include "qspmm_x8_round.inl"
+
 enum QFmt { kDense = 0, kNM = 1, kBitmap = 2 };
 
 constexpr int64_t round128(int64_t c) { return (c + 127) / 128 * 128; }
@@ -62,14 +64,10 @@ XQ quantize_x(const float* x, int64_t cols, int group, Stage stage, void* ws) {
     const float* xg = x + g * group;
     __m512 m = _mm512_setzero_ps();
     for (int i = 0; i < group; i += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(xg + i)));
-    const float amax = _mm512_reduce_max_ps(m);
-    const float s = amax > 0.f ? amax / 127.f : 1.f;
-    const __m512 sv = _mm512_set1_ps(s);
+    const float s = x8_scale(_mm512_reduce_max_ps(m));
     __m512i tot = _mm512_setzero_si512();
     for (int i = 0; i < group; i += 16) {
-      // Round to nearest even; |x|/s can exceed 127 by an ulp, so clamp.
-      __m512i v = _mm512_cvtps_epi32(_mm512_roundscale_ps(_mm512_div_ps(_mm512_loadu_ps(xg + i), sv), _MM_FROUND_TO_NEAREST_INT));
-      v = _mm512_max_epi32(_mm512_min_epi32(v, _mm512_set1_epi32(127)), _mm512_set1_epi32(-127));
+      const __m512i v = x8_round16_epi32(xg + i, s);
       tot = _mm512_add_epi32(tot, v);
       _mm_storeu_si128(reinterpret_cast<__m128i*>(q + g * group + i), _mm512_cvtepi32_epi8(v));
     }
@@ -315,126 +313,6 @@ void qgemv_nm24_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_
   a.quant.asym ? rows4<true>(a, x, r0, r1, out, kNM) : rows4<false>(a, x, r0, r1, out, kNM);
 }
 
-// 2:4 4-bit, 1 < N <= 64. Each row is decoded once per block (as nm24_rows: the vpermt2b pick
-// indices, the codes) into a small buffer that all N activation vectors then use, 8 at a time in
-// registers. Per vector and block: one vpermt2b, one vpdpbusd, the lane scales. To need one
-// vpdpbusd, the codes are centered (c - z, signed) and x is offset to unsigned (xq + 128); the
-// offset's term, -128·Σ (c - z) of each lane, is the weights' alone and starts the accumulator.
-// x arrives n-major; each vector is rounded as at N = 1 (per weight group). The staged x is
-// block-major (one block's bytes for all N vectors together: per-vector rows 4 KiB apart alias in
-// L1 and ran at a third of the speed).
-constexpr int kRowsN = 4;
-size_t x8n_workspace(int64_t, int64_t ld, int64_t kp) {
-  const int64_t cp = round128(kp);
-  return size_t(ld * (cp + cp / 128 * 64) + kRowsN * cp / 128 * 256 + kp / 32 * 4 + 128) + x8_workspace(0, 0, kp) + 64;
-}
-
-// R decoded rows x JT vectors: per block and vector two x loads shared by the R rows (x for N = 16
-// is 64 KiB: it streams from L2, once per R rows). s_x: per lane when a block spans several groups
-// (G < 128), else one float per block and vector (a quarter of x's bytes less to stream).
-template <int R, int JT, bool Lanes>
-void nm24_tile(const uint8_t* dec, int64_t nblk, const uint8_t* xu, const float* sxl, int64_t N, int64_t j0, int64_t r, const OutputSpec& out) {
-  __m512 facc[R][JT];
-  for (int q = 0; q < R; ++q)
-    for (int i = 0; i < JT; ++i) facc[q][i] = _mm512_setzero_ps();
-  for (int64_t b = 0; b < nblk; ++b) {
-    for (int i = 0; i < JT; ++i) {
-      const int64_t k = b * N + j0 + i;
-      const __m512i x0 = _mm512_load_si512(xu + k * 128), x1 = _mm512_load_si512(xu + k * 128 + 64);
-      const __m512 sx = Lanes ? _mm512_load_ps(sxl + k * 16) : _mm512_set1_ps(sxl[k]);
-      for (int q = 0; q < R; ++q) {
-        const uint8_t* d = dec + (q * nblk + b) * 256;
-        const __m512i xp = _mm512_permutex2var_epi8(x0, _mm512_load_si512(d), x1);
-        const __m512i acc = _mm512_dpbusd_epi32(_mm512_load_si512(d + 128), xp, _mm512_load_si512(d + 64));
-        const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_load_ps(reinterpret_cast<const float*>(d + 192)));
-        facc[q][i] = _mm512_fmadd_ps(t, sx, facc[q][i]);
-      }
-    }
-  }
-  for (int q = 0; q < R; ++q)
-    for (int i = 0; i < JT; ++i) out.store(r + q, j0 + i, _mm512_reduce_add_ps(facc[q][i]));
-}
-
-template <int R, bool Lanes>
-void nm24_tiles(const uint8_t* dec, int64_t nblk, const uint8_t* xu, const float* sxl, int64_t N, int64_t r, const OutputSpec& out) {
-  int64_t j = 0;
-  for (; j + 4 <= N; j += 4) nm24_tile<R, 4, Lanes>(dec, nblk, xu, sxl, N, j, r, out);
-  for (; j < N; ++j) nm24_tile<R, 1, Lanes>(dec, nblk, xu, sxl, N, j, r, out);
-}
-
-void qgemm_nm24_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
-  const int G = a.quant.group;
-  const bool asym = a.quant.asym;
-  const int64_t cols = a.cols, gpr = cols / G, N = x.n, cp = round128(cols), nblk = cp / 128;
-  uint8_t* xu = static_cast<uint8_t*>(x.workspace);
-  float* sxl = reinterpret_cast<float*>(xu + N * cp);
-  uint8_t* dec = reinterpret_cast<uint8_t*>(sxl + N * nblk * 16);
-  float* ones = reinterpret_cast<float*>(dec + kRowsN * nblk * 256);
-  void* qws = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(ones + gpr) + 63) & ~uintptr_t(63));
-  const __m512i lidx = lane_groups(G, 16, true);
-  alignas(64) int32_t li[16];
-  _mm512_store_si512(li, lidx);
-  for (int64_t g = 0; g < gpr; ++g) ones[g] = 1.f;
-  for (int64_t j = 0; j < N; ++j) {
-    const XQ q = quantize_x(x.data + j * x.k_padded, cols, G, kPlain, qws);
-    for (int64_t b = 0; b < nblk; ++b) {
-      const __m512i m80 = _mm512_set1_epi8(char(0x80));
-      uint8_t* dst = xu + (b * N + j) * 128;
-      _mm512_store_si512(dst, _mm512_xor_si512(_mm512_load_si512(q.q + b * 128), m80));
-      _mm512_store_si512(dst + 64, _mm512_xor_si512(_mm512_load_si512(q.q + b * 128 + 64), m80));
-      if (G >= 128)
-        sxl[b * N + j] = q.scale[b * 128 / G];
-      else
-        for (int i = 0; i < 16; ++i) {
-          const int64_t g = b * 128 / G + li[i];
-          sxl[(b * N + j) * 16 + i] = q.scale[g < gpr ? g : gpr - 1];  // lanes past the last column add 0
-        }
-    }
-  }
-  const NM24Tables t = nm24_tables();
-  const uint8_t* codes = a.as<uint8_t>(Part::values);
-  const uint16_t* scales = a.as<uint16_t>(Part::scales);
-  const uint8_t* zeros = asym ? a.as<uint8_t>(Part::zeros) : nullptr;
-  const uint32_t* masks = a.as<uint32_t>(Part::masks);
-  __m512i zidx = _mm512_setzero_si512();
-  if (asym) {
-    alignas(64) uint8_t zb[64];
-    for (int j = 0; j < 64; ++j) zb[j] = uint8_t(li[j / 4]);
-    zidx = _mm512_load_si512(zb);
-  }
-  const __m512i z8 = _mm512_set1_epi8(8), ones8 = _mm512_set1_epi8(1);
-  const int64_t wpr = cols / 32, rb = cols / 4;
-  for (int64_t r0b = r0; r0b < r1; r0b += kRowsN) {
-   const int rows = int(r1 - r0b < kRowsN ? r1 - r0b : kRowsN);
-   for (int q = 0; q < rows; ++q) {
-    const int64_t r = r0b + q;
-    RowScales<1> rs;
-    for (int64_t c = 0; c < cols; c += 128) {
-      const int64_t tail = cols - c < 128 ? cols - c : 128;
-      const uint32_t* mp = masks + r * wpr + c / 32;
-      const uint8_t* cpp = codes + r * rb + c / 4;
-      const NM24Block blk = nm24_block(t, mp, cpp, tail);
-      const __m512i idx = blk.idx, cc = blk.codes;
-      const BlockGroups bg = block_groups(c, G, gpr);
-      const __m512i zb = asym ? _mm512_permutexvar_epi8(zidx, _mm512_castsi128_si512(_mm_maskz_loadu_epi8(bg.m, zeros + r * gpr + bg.g0))) : z8;
-      // Past the last column (a partial block) codes and x are 0 there: c - z = -z meets xq + 128 = 128,
-      // and the start value cancels it exactly.
-      const __m512i cs = _mm512_sub_epi8(cc, zb);
-      rs.next(scales, ones, r, c, G, gpr, lidx);
-      uint8_t* d = dec + (q * nblk + c / 128) * 256;
-      _mm512_store_si512(d, idx);
-      _mm512_store_si512(d + 64, cs);
-      _mm512_store_si512(d + 128, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones8, cs), 7)));
-      _mm512_store_ps(reinterpret_cast<float*>(d + 192), rs.lanes(0));
-    }
-   }
-    const bool lanes = G < 128;
-    if (rows == kRowsN) (lanes ? nm24_tiles<kRowsN, true> : nm24_tiles<kRowsN, false>)(dec, nblk, xu, sxl, N, r0b, out);
-    else
-      for (int q = 0; q < rows; ++q) (lanes ? nm24_tiles<1, true> : nm24_tiles<1, false>)(dec + q * nblk * 256, nblk, xu, sxl, N, r0b + q, out);
-  }
-}
-
 // Bitmap 4-bit, R rows per pass sharing x's loads. Each row's codes are first spread to bytes in
 // its own buffer (32 code bytes per step: widened, nibbles split); then per 64 columns (two
 // groups when G = 32) and row, the next popcount bytes are expanded to their columns (vpexpandb, the
@@ -634,12 +512,7 @@ SpmmKernel kernel(SpmmKernelFn fn, const char* name) {
 SpmmKernel select_qspmm_vnni(const MatrixView& a, int64_t n) {
   const CpuFeatures& f = cpu_features();
   if (n < 1 || !f.avx512vnni || !f.avx512vbmi) return SpmmKernel{};
-  if (n > 1) {
-    if (n > 64 || a.quant.bits != 4 || a.format != Format::nm || a.n != 2 || a.m != 4) return SpmmKernel{};
-    SpmmKernel k{qgemm_nm24_x8, XLayout::n_major, "qspmm_gemm_nm24_int4_x8_vnni", true, 1};
-    k.workspace = x8n_workspace;
-    return k;
-  }
+  if (n > 1) return SpmmKernel{};  // N > 1: qspmm_avx512_gemm_x8.cpp
   if (a.quant.bits == 8) {
     switch (a.format) {
       case Format::dense: return kernel(qgemv_vnni<kDense, 8>, "qspmm_gemv_dense_int8_x8_vnni");

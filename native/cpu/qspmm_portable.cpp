@@ -54,7 +54,10 @@ void qspmm_portable(const MatrixView& a, const Activations& x, int64_t r0, int64
 SpmmKernel select_qspmm_kernel(const MatrixView& a, int64_t n, Isa isa, DType x_dtype, ActivationRounding rounding) {
   SpmmKernel k;
   // int8 activations are allowed, not required: where no kernel uses them x stays fp32.
-  if (isa == Isa::avx512 && rounding == ActivationRounding::int8) k = select_qspmm_vnni(a, n);
+  if (isa == Isa::avx512 && rounding == ActivationRounding::int8) {
+    k = select_qspmm_gemm_x8(a, n);  // N > 1
+    if (!k.fn) k = select_qspmm_vnni(a, n);
+  }
   if (!k.fn && isa == Isa::avx512) k = select_qspmm_bf16(a, n, x_dtype);
   if (!k.fn && isa == Isa::avx512) k = select_qspmm_lut(a, n);
   if (!k.fn && isa == Isa::avx512) k = select_qspmm_avx512(a, n);

@@ -132,8 +132,8 @@ void stage_activations(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t l
 // in page faults than the kernel itself at small sizes. Buffers over kKeepBytes are released.
 constexpr size_t kKeepBytes = size_t(64) << 20;
 struct Scratch {
-  std::unique_ptr<uint8_t[]> x, ws;
-  size_t x_cap = 0, ws_cap = 0;
+  std::unique_ptr<uint8_t[]> x, ws, prep;
+  size_t x_cap = 0, ws_cap = 0, prep_cap = 0;
   // `bytes` of 64-byte-aligned memory, reused while big enough.
   static uint8_t* grow(std::unique_ptr<uint8_t[]>& p, size_t& cap, size_t bytes) {
     if (bytes + 64 > cap) {
@@ -148,9 +148,11 @@ struct Scratch {
     return f;
   }
   uint8_t* workspace(size_t bytes) { return grow(ws, ws_cap, bytes); }
+  uint8_t* prepared(size_t bytes) { return grow(prep, prep_cap, bytes); }
   void trim() {
     if (x_cap > kKeepBytes) { x.reset(); x_cap = 0; }
     if (ws_cap > kKeepBytes) { ws.reset(); ws_cap = 0; }
+    if (prep_cap > kKeepBytes) { prep.reset(); prep_cap = 0; }
   }
 };
 thread_local Scratch t_scratch;
@@ -178,6 +180,7 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* ep
   float* xbuf = nullptr;
   std::vector<float> bias;
   uint8_t* ws = nullptr;
+  uint8_t* prep = nullptr;
   try {
     const bool bf16 = is_bf16_layout(k.layout);
     const bool kmaj = k.layout != XLayout::n_major && k.layout != XLayout::n_major_bf16;
@@ -195,17 +198,19 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* ep
         for (int64_t r = 0; r < a.rows; ++r) bias[r] = load_as_f32(args.bias, args.bias_dtype, size_t(r));
     }
     if (ws_bytes) ws = scratch.workspace(ws_bytes * size_t(tasks));
+    if (k.prepare) prep = scratch.prepared(k.prepare_bytes(a, args.n, kp));
   } catch (const std::bad_alloc&) {
     scratch.trim();
     return Status::Error(ErrorCode::memory, "out of host memory staging activations");
   }
   OutputSpec out = args.out;
   out.bias = args.bias || addend ? bias.data() : nullptr;
+  if (k.prepare) k.prepare(a, Activations{xbuf, args.n, kp, ld}, prep);
   parallel_for(tasks, [&](int64_t t) {
     const int64_t r0 = t * step * align, r1 = std::min(a.rows, (t + 1) * step * align);
     const bool bf16 = is_bf16_layout(k.layout);
     Activations x{bf16 ? nullptr : xbuf, args.n, kp, ld, ws_bytes ? ws + size_t(t) * ws_bytes : nullptr,
-                  bf16 ? reinterpret_cast<const uint16_t*>(xbuf) : nullptr};
+                  bf16 ? reinterpret_cast<const uint16_t*>(xbuf) : nullptr, prep};
     if (!epilogue) return k.fn(a, x, r0, r1, out);
     if (addend) {
       epilogue->addend(epilogue->ctx, r0, r1, bias.data());

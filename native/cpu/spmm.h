@@ -44,6 +44,7 @@ struct Activations {
   int64_t ld;        // k_major: the row stride, N rounded up to the kernel's n_align
   void* workspace = nullptr;  // spmm_workspace_bytes(r1 - r0, n) bytes, 64-aligned, for kernels that ask
   const uint16_t* bf16 = nullptr;  // the bf16 layouts: the staged activations (data is null then)
+  const void* prepared = nullptr;  // SpmmKernel::prepare's output, shared by every task
 };
 
 // Per-task workspace of the blocked kernels: an fp32 [rows, ld] output tile, a decode buffer for
@@ -68,6 +69,11 @@ struct SpmmKernel {
   int n_align = 1;  // k_major layouts: pad each row of N to a multiple of this (whole vectors)
   // Per-task workspace size when the kernel's need is not spmm_workspace_bytes' (needs_workspace).
   size_t (*workspace)(int64_t rows, int64_t ld, int64_t kp) = nullptr;
+  // Work on the staged activations done once per call instead of by every task (e.g. rounding them
+  // to int8 in the kernel's own layout): prepare_bytes(a, n, kp) bytes, 64-aligned, written by
+  // prepare(a, x, out) before the tasks run (it may use the pool); tasks read Activations::prepared.
+  size_t (*prepare_bytes)(const MatrixView& a, int64_t n, int64_t kp) = nullptr;
+  void (*prepare)(const MatrixView& a, const Activations& x, void* out) = nullptr;
 };
 
 // The kernels of each ISA's table, by id (spmm_kernel_list.inc is the one list).
