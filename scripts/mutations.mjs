@@ -488,8 +488,28 @@ export default [
   // checks each piece against float64 on its own.
   {
     id: 'model-prune-slorb-refusal', area: 'model', file: 'lib/model/prune-model.ts',
-    from: 'if (slot.weight instanceof SparseMatrix && slot.weight.slorb)', to: 'if (false && slot.weight instanceof SparseMatrix && slot.weight.slorb)', tests: ['test/model-prune.test.ts'],
+    from: "refuseSlorbTerms(model.blocks.filter((b) => chosen.has(b.index)), 'pruning');", to: "refuseSlorbTerms([], 'pruning');", tests: ['test/model-prune.test.ts'],
     why: "model.prune repacks a linear that carries a SLoRB term and silently drops the term",
+  },
+  {
+    id: 'model-shrink-slorb-refusal', area: 'model', file: 'lib/model/shrink.ts',
+    from: "refuseSlorbTerms(model.blocks, 'shrinking');", to: "refuseSlorbTerms([], 'shrinking');", tests: ['test/structured.test.ts'],
+    why: "shrink rebuilds a linear that carries a SLoRB term from its dense values and drops the term",
+  },
+  {
+    id: 'model-slice-slorb-refusal', area: 'model', file: 'lib/model/slice.ts',
+    from: "refuseSlorbTerms(model.blocks, 'slicing');", to: "refuseSlorbTerms([], 'slicing');", tests: ['test/structured.test.ts'],
+    why: "sliceHidden rotates a linear that carries a SLoRB term and drops the term",
+  },
+  {
+    id: 'model-load-slorb-nonlinear', area: 'model', file: 'lib/model/llama.ts',
+    from: 'if (v instanceof SparseMatrix && v.slorb) throw', to: 'if (false && v instanceof SparseMatrix && v.slorb) throw', tests: ['test/model.test.ts'],
+    why: "a checkpoint's packed embedding or norm with a SLoRB term loads with the term silently dropped",
+  },
+  {
+    id: 'model-slorb-refusal-scope', area: 'model', file: 'lib/model/block.ts',
+    from: 'if (slot.weight instanceof SparseMatrix && slot.weight.slorb)', to: 'if (slot.weight instanceof SparseMatrix && slot.weight.slorb && slot.name.includes("q_proj"))', tests: ['test/model-prune.test.ts', 'test/structured.test.ts'],
+    why: "the SLoRB refusal looks at some linears only (the tests put the term on up_proj)",
   },
   {
     id: 'model-rmsnorm-mean', area: 'model', file: 'native/model/transformer.cpp',

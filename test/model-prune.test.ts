@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  CalibrationStats, LlamaModel, SparseMatrix, loadSafetensors, prune, slorb, type LinearSolver, type ModelPruneOptions, type Tensor,
+  CalibrationStats, LlamaModel, SparseMatrix, loadSafetensors, prune, type LinearSolver, type ModelPruneOptions, type Tensor,
 } from '../lib/index.js';
 import { readTokenFile } from '../lib/model/tokens.js';
-import { TINY } from './model-fixtures.js';
+import { TINY, withSlorbTerm } from './model-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sparsekit-prune-model-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -115,9 +115,7 @@ describe('pruning control and the solver seam', () => {
   it('refuses a linear with a SLoRB term before any work (it would be dropped), unless its block is not pruned', async () => {
     using m = await LlamaModel.load(TINY);
     const slot = m.blocks[1]!.linears.up_proj;
-    const w = slot.weight as Tensor;
-    const mask = Uint8Array.from({ length: w.size }, (_, i) => i & 1);
-    slot.weight = SparseMatrix.fromDense(w, { format: 'bitmap', mask, slorb: { scales: slorb.init(w, mask, { groupSize: 16 }), groupSize: 16 } });
+    slot.weight = withSlorbTerm(slot.weight as Tensor);
     const before = m.blocks[0]!.linears.q_proj.weight;
     await expect(m.prune(calib.slice(0, 2), { method: 'magnitude', sparsity: 0.5 })).rejects.toMatchObject({
       code: 'ERR_ARGUMENT', message: expect.stringContaining(slot.name),

@@ -11,7 +11,7 @@ import {
 } from '../lib/index.js';
 import { loadTokenizer, readTokenFile } from '../lib/model/tokens.js';
 import { native } from '../lib/native.js';
-import { QWEN, TINY } from './model-fixtures.js';
+import { QWEN, TINY, withSlorbTerm } from './model-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sparsekit-model-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -181,6 +181,9 @@ describe('LlamaModel loading', () => {
     await expect(LlamaModel.load(shape)).rejects.toMatchObject({ code: 'ERR_SHAPE', message: expect.stringContaining("'model.layers.1.self_attn.k_proj.weight' has shape [32, 128], expected [64, 128]") });
     const arch = await variant(TINY, () => {}, (c) => { c.architectures = ['GPT2LMHeadModel']; });
     await expect(LlamaModel.load(arch)).rejects.toMatchObject({ code: 'ERR_FORMAT', message: expect.stringContaining('GPT2LMHeadModel') });
+    // A packed embedding or norm may carry no SLoRB term: it would be dropped by the dense read.
+    const term = await variant(TINY, (t) => { t['model.embed_tokens.weight'] = withSlorbTerm(t['model.embed_tokens.weight'] as Tensor); });
+    await expect(LlamaModel.load(term)).rejects.toMatchObject({ code: 'ERR_FORMAT', message: expect.stringContaining("'model.embed_tokens.weight' carries an SLoRB term") });
     const untied = await variant(TINY, (t) => { delete t['lm_head.weight']; });
     await expect(LlamaModel.load(untied)).rejects.toMatchObject({ code: 'ERR_FORMAT', message: expect.stringContaining("'lm_head.weight'") });
     await expect(LlamaModel.load(join(dir, 'nowhere'))).rejects.toMatchObject({ code: 'ERR_IO' });

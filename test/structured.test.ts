@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  LINEARS, LlamaModel, PlanError, SparsekitError, Tensor, blockForward, loadSafetensors, planFromMasks, planStructuredPrune, saveStructureMasks,
+  LINEARS, LlamaModel, PlanError, SparseMatrix, SparsekitError, Tensor, blockForward, loadSafetensors, planFromMasks, planStructuredPrune, saveStructureMasks,
   type BlockContext, type InputGroup, type LinearName, type StructureScores, type StructuredPlan,
 } from '../lib/index.js';
 import { readTokenFile } from '../lib/model/tokens.js';
 import { errorOf } from './errors-helper.js';
-import { QWEN, TINY } from './model-fixtures.js';
+import { QWEN, TINY, withSlorbTerm } from './model-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sparsekit-structured-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -677,6 +677,20 @@ describe('hidden dims: SliceGPT-style slicing with one rotation', () => {
 
     await expect(base.sliceHidden(calib, { hidden: 129 })).rejects.toMatchObject({ code: 'ERR_ARGUMENT', message: expect.stringContaining('options.hidden') });
     await expect(base.sliceHidden([], { hidden: 64 })).rejects.toMatchObject({ code: 'ERR_ARGUMENT' });
+  });
+
+  it('shrink and sliceHidden refuse a linear with a SLoRB term before any work (they would drop it)', async () => {
+    using model = await LlamaModel.load(TINY);
+    const slot = model.blocks[3]!.linears.up_proj;
+    slot.weight = withSlorbTerm(slot.weight as Tensor);
+    const plan = planStructuredPrune(await model.structureScores([], { method: 'magnitude' }), { heads: 0.5, mlp: 0.25 });
+    const params = model.parameterCount();
+    const refused = { code: 'ERR_ARGUMENT', message: expect.stringContaining(slot.name) };
+    await expect(model.shrink(plan)).rejects.toMatchObject(refused);
+    await expect(model.sliceHidden(calib.slice(0, 2), { hidden: 96 })).rejects.toMatchObject(refused);
+    expect(model.parameterCount()).toBe(params);
+    expect(model.config.hiddenSize).toBe(128);
+    expect((slot.weight as SparseMatrix).slorb?.groupSize).toBe(16);
   });
 
   it('Qwen2 (biases, tied embeddings): exact at full width, and the head is untied', async () => {

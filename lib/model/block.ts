@@ -3,6 +3,7 @@
  * forward with a hook that sees the input of every group of linears (the seam calibration and
  * pruning use). Every linear goes through linear(), so any stored format or dtype works.
  */
+import { ArgumentError } from '../errors.js';
 import { native } from '../native.js';
 import { activationsFor, linear, type MatmulOptions, type Weight } from '../ops.js';
 import { Tensor } from '../tensor.js';
@@ -45,6 +46,17 @@ export interface LlamaBlock {
 }
 
 /** Rows of a linear weight (its output features). */
+/**
+ * Model operations that rebuild a linear's weight (pruning, shrink, slice) keep no SLoRB term: S
+ * was made for the old weight. Refused before any work, naming the linear, rather than dropped.
+ */
+export function refuseSlorbTerms(blocks: Iterable<LlamaBlock>, action: string): void {
+  for (const block of blocks)
+    for (const slot of Object.values(block.linears))
+      if (slot.weight instanceof SparseMatrix && slot.weight.slorb)
+        throw new ArgumentError(`model: ${slot.name} carries an SLoRB term, which ${action} would drop (fold it into the weight first: slorb.fold)`);
+}
+
 export function weightRows(w: Weight): number {
   return w instanceof SparseMatrix ? w.rows : w.shape[0]!;
 }

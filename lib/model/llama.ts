@@ -149,6 +149,8 @@ export class LlamaModel {
       const dense = (name: string, shape: number[]): Tensor => {
         if (!ckpt.has(name)) throw new FormatError(`${dir}: missing tensor '${name}'`);
         const v = ckpt.get(name);
+        // toDense() leaves an SLoRB term out, and only a linear's product can add it.
+        if (v instanceof SparseMatrix && v.slorb) throw new FormatError(`${dir}: tensor '${name}' carries an SLoRB term, which only a linear weight can use`);
         const t = v instanceof SparseMatrix ? v.toDense() : v;
         if (!isFloatDType(t.dtype)) throw new FormatError(`${dir}: tensor '${name}' has dtype ${t.dtype}, expected a float dtype`);
         if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))

@@ -22,7 +22,7 @@ import { prune, type PrunePattern, type PruneResult } from '../prune.js';
 import type { AlpsOptions, BeyondResult, DsnotOptions, RiaOptions } from '../prune-beyond.js';
 import { SparseMatrix } from '../sparse-matrix.js';
 import { Tensor } from '../tensor.js';
-import { INPUT_GROUPS, blockForward, type BlockContext, type InputGroup, type LinearName, type LlamaBlock } from './block.js';
+import { INPUT_GROUPS, blockForward, refuseSlorbTerms, type BlockContext, type InputGroup, type LinearName, type LlamaBlock } from './block.js';
 import type { LlamaModel } from './llama.js';
 import { OutlierTally, checkOwl, owlSparsities, type OwlOptions } from './owl.js';
 import { searchOwl, type OwlSearchEntry } from './owl-search.js';
@@ -277,13 +277,7 @@ export async function pruneModel(
   const nBlocks = model.blocks.length;
   const chosen = new Set(options.blocks ?? model.blocks.map((b) => b.index));
   for (const b of chosen) if (!Number.isInteger(b) || b < 0 || b >= nBlocks) throw new ArgumentError(`options.blocks: ${b} is not a block index in [0, ${nBlocks})`);
-  // Pruning keeps no SLoRB term (S was made for the old mask): refused before any work, not dropped.
-  for (const block of model.blocks) {
-    if (!chosen.has(block.index)) continue;
-    for (const slot of Object.values(block.linears))
-      if (slot.weight instanceof SparseMatrix && slot.weight.slorb)
-        throw new ArgumentError(`model: ${slot.name} carries an SLoRB term, which pruning would drop (fold it into the weight first: slorb.fold)`);
-  }
+  refuseSlorbTerms(model.blocks.filter((b) => chosen.has(b.index)), 'pruning');
   // Magnitude reads no statistics: it needs no calibration samples (an empty array is fine).
   const samples = solver.stats === 'none' && !owl && Array.isArray(calibration) && calibration.length === 0 ? []
     : checkSamples(calibration, model.config.vocabSize);

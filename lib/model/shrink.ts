@@ -10,7 +10,7 @@ import { checkControl } from '../solver-control.js';
 import type { Weight } from '../ops.js';
 import { SparseMatrix } from '../sparse-matrix.js';
 import { Tensor } from '../tensor.js';
-import { LINEARS, blockShape, linearTensorName, type LinearName, type LinearSlot, type LlamaBlock } from './block.js';
+import { LINEARS, blockShape, linearTensorName, refuseSlorbTerms, type LinearName, type LinearSlot, type LlamaBlock } from './block.js';
 import { parseConfig, type BlockShape } from './config.js';
 import type { LlamaModel } from './llama.js';
 import { PlanError, type StructuredPlan } from './structured-plan.js';
@@ -144,6 +144,7 @@ export async function shrinkModel(model: LlamaModel, plan: StructuredPlan, optio
   const checkAbort = () => { if (signal?.aborted) throw new AbortError('shrink: aborted (the model is unchanged)', { cause: signal.reason }); };
   const total = model.blocks.length;
   checkPlan(model, plan);
+  refuseSlorbTerms(model.blocks, 'shrinking');
   const comp = options.biasCompensation === true;
   if (comp && !plan.means) throw new PlanError('options.biasCompensation', 'the plan carries no calibration means (make it from scores computed with calibration samples)');
   if (comp && plan.means!.length !== model.blocks.length) throw new PlanError('plan.means', `has ${plan.means!.length} entries, the model ${model.blocks.length} blocks`);

@@ -18,7 +18,7 @@ import { checkControl, runControlled, type SolverControl } from '../solver-contr
 import { linear, type Weight } from '../ops.js';
 import { SparseMatrix } from '../sparse-matrix.js';
 import { Tensor } from '../tensor.js';
-import { LINEARS, blockForward, type LinearName, type LlamaBlock } from './block.js';
+import { LINEARS, blockForward, refuseSlorbTerms, type LinearName, type LlamaBlock } from './block.js';
 import { parseConfig } from './config.js';
 import type { LlamaModel } from './llama.js';
 import { calibrationChunks, checkSamples } from './prune-model.js';
@@ -113,6 +113,7 @@ export async function sliceHidden(model: LlamaModel, calibration: Int32Array[] |
   const d = c.hiddenSize;
   const k = options.hidden;
   if (!Number.isSafeInteger(k) || k < 1 || k > d) throw new ArgumentError(`options.hidden: expected an integer in [1, ${d}], got ${describe(k)}`);
+  refuseSlorbTerms(model.blocks, 'slicing');
   const { signal, onProgress } = options;
   const samples = checkSamples(calibration, c.vocabSize);
   if (samples.length === 0) throw new ArgumentError('calibration: slicing needs calibration samples');

@@ -91,9 +91,9 @@ template <bool Fixed, bool Narrow = false> struct MaskRows {
   // A whole 64-byte load from anywhere in the row stays inside the values buffer.
   bool safe_row(int64_t r) const { return row_start(r + 1) + 32 <= nvals; }
   template <bool Safe> __m512i chunk(Row& rw, int64_t c) const {
-    const uint32_t bits = rw.m[c];
+    const uint64_t bits = rw.m[c];
     const uint16_t* p = Fixed ? rw.p + c * step : rw.p;
-    const int cnt = __builtin_popcount(bits);
+    const uint64_t cnt = popcount64(bits);
     __m512i v;
     if constexpr (!Safe) v = _mm512_maskz_loadu_epi16(__mmask32((uint64_t(1) << cnt) - 1u), p);
     else if (Narrow && __builtin_expect(cnt <= 16, 1)) v = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
