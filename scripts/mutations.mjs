@@ -728,6 +728,16 @@ export default [
     why: "the panels' 16x16 transpose repeats the low 128-bit lanes: tokens 8..15 get the dots of tokens 0..7",
   },
   {
+    id: 'slorb-panels-odd-groups', area: 'adapters', file: 'native/solvers/slorb_avx512.cpp',
+    from: '_mm512_permutex2var_ps(acc[b][0], odd, acc[b][1])', to: '_mm512_permutex2var_ps(acc[b][0], even, acc[b][1])', tests: SLORB,
+    why: "the panels (N = 8..32) add each row's even-group lanes twice and drop the odd groups of S·(P·x)",
+  },
+  {
+    id: 'slorb-panels-pair-layout', area: 'adapters', file: 'native/solvers/slorb.cpp',
+    from: 'gP_[size_t(t / 16 * block + i / 2 * 32 + t % 16 * 2 + i % 2)]', to: 'gP_[size_t(t / 16 * block + i / 2 * 32 + t % 16 * 2)]', tests: SLORB,
+    why: "the panels' g (pairs of groups per token) keeps only each pair's second group: S's even groups meet the odd group sums",
+  },
+  {
     id: 'slorb-gpu-group-sum', area: 'adapters', file: 'native/cuda/kernels/slorb_index.h',
     from: 'for (int64_t j = 0; j < k; ++j) s += load(base + j);', to: 'for (int64_t j = 0; j + 1 < k; ++j) s += load(base + j);',
     tests: ['test/slorb-gpu-replay.test.ts'],

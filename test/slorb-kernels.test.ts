@@ -41,7 +41,8 @@ function randMask(n: number, density: number, seed: number): Uint8Array {
 describe('SLoRB term: every S dtype, odd shapes, N across the kernel paths', () => {
   // [M, K, k]: G = 37 (two full 16-steps and a tail of 5), G = 16 exactly, G = 1.
   // [40, 600, 2]: G = 300, past the panels' 256-scale chunk, two 16-row panels and a tail of 8.
-  for (const [M, K, k] of [[23, 111, 3], [9, 256, 16], [6, 5, 5], [40, 600, 2]] as const)
+  // [21, 518, 2]: G = 259, odd past the chunk (the panels' last pair of groups has one).
+  for (const [M, K, k] of [[23, 111, 3], [9, 256, 16], [6, 5, 5], [40, 600, 2], [21, 518, 2]] as const)
     for (const kind of KINDS) {
       it(`S ${kind} [${M}, ${K}] k=${k}`, () => {
         const w = Tensor.randn([M, K], { seed: M * K, dtype: 'bfloat16' });
@@ -86,6 +87,27 @@ describe('SLoRB term: every S dtype, odd shapes, N across the kernel paths', () 
           }
         }
       }
+  });
+
+  // The panels (N = 8..32) and the N = 1 / N <= 4 paths with the layer's own bias, every output
+  // dtype: the kernel adds the bias, the term is added on top (rounded once).
+  it('bias with the term: N = 1, 4, 5, 16, 17, every output dtype, bf16 and int8 S', () => {
+    const [M, K, k] = [37, 176, 16];
+    const w = Tensor.randn([M, K], { seed: 21, dtype: 'bfloat16' });
+    const mask = randMask(M * K, 0.5, 22);
+    const sm0 = SparseMatrix.fromDense(w, { format: 'bitmap', mask });
+    const wm = valuesOf(sm0.toDense());
+    const bias = Tensor.randn([M], { seed: 23 });
+    for (const kind of ['bfloat16', 'int8/float32'] as SKind[]) {
+      const term = termOf(slorb.init(w, mask, { groupSize: k, init: 'xavier', seed: 24 }), kind, k);
+      const sm = SparseMatrix.fromParts('bitmap', { shape: [M, K], dtype: 'bfloat16', parts: sm0.parts(), slorb: term });
+      for (const N of [1, 4, 5, 16, 17]) {
+        const x = Tensor.randn([N, K], { seed: 25 + N, dtype: 'bfloat16' });
+        const { y, mag } = linearRef(wm, dequant(term), null, valuesOf(x), M, K, N, k, valuesOf(bias));
+        for (const outDtype of ['float32', 'bfloat16', 'float16'] as FloatDType[])
+          expectClose(valuesOf(linear.sync(x, sm, bias, { outDtype })), y, mag, OUT_RTOL[outDtype]!, K + K / k, `${kind} N=${N} ${outDtype}`);
+      }
+    }
   });
 
   it('nm and dense weights with an int8 term, async equal to sync', async () => {

@@ -82,10 +82,10 @@ Status SlorbTerm::prepare(const SlorbArgs& a) {
   vec_ = active_isa() == Isa::avx512 && a.n <= kSlorbDotTokens ? slorb_dots_avx512() : nullptr;
   panels_ = vec_ && a.n >= kSlorbPanelTokens && a.out_row_stride == 1 ? slorb_panels_avx512() : nullptr;
   if (panels_) {
-    const int64_t NP = (a.n + 15) / 16 * 16;
-    gT_.assign(size_t(G * NP), 0.0f);
+    const int64_t block = (G + 1) / 2 * 32;
+    gP_.assign(size_t((a.n + 15) / 16 * block), 0.0f);
     for (int64_t t = 0; t < a.n; t++)
-      for (int64_t i = 0; i < G; i++) gT_[size_t(i * NP + t)] = g_[size_t(t * G + i)];
+      for (int64_t i = 0; i < G; i++) gP_[size_t(t / 16 * block + i / 2 * 32 + t % 16 * 2 + i % 2)] = g_[size_t(t * G + i)];
   }
   gemm_ = !vec_ && a.n >= kSlorbGemmTokens && (a.out_row_stride == 1 || a.out_tok_stride == 1);
   return Status::Ok();
@@ -134,7 +134,7 @@ void SlorbTerm::add_rows(int64_t r0, int64_t r1) const {
     if (buf.size() < size_t(R * (a.n + 1))) buf.resize(size_t(R * (a.n + 1)));
     float* rs = buf.data() + R * a.n;
     for (int64_t r = r0; r < r1; r++) rs[r - r0] = row_scale(r);
-    panels_(a.scales, a.scales_dtype, G, r0, r1, gT_.data(), a.n, buf.data());
+    panels_(a.scales, a.scales_dtype, G, r0, r1, gP_.data(), a.n, buf.data(), a.rows);
     for (int64_t t = 0; t < a.n; t++) {
       float* b = a.base + t * a.out_tok_stride + r0;
       const float* d = buf.data() + t * R;

@@ -33,9 +33,11 @@ struct SlorbArgs {
 using SlorbDots = void (*)(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const float* g, int64_t n, float* dots,
                            int64_t rows_total);
 
-// A panel kernel: dotsT[t * (r1 - r0) + (r - r0)] = S[r, :] · g[t, :], with g given transposed and
-// padded, gT[i * NP + t] (NP = n rounded up to 16, zeros past n) (slorb_panels_avx512 below).
-using SlorbPanels = void (*)(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const float* gT, int64_t n, float* dotsT);
+// A panel kernel: dotsT[t * (r1 - r0) + (r - r0)] = S[r, :] · g[t, :], with g given in blocks of 16
+// tokens and pairs of groups, gP[(t / 16) * P * 32 + (i / 2) * 32 + (t % 16) * 2 + i % 2] (P = (G + 1)
+// / 2 pairs; zeros past n and past G), S having rows_total rows (slorb_panels_avx512 below).
+using SlorbPanels = void (*)(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const float* gP, int64_t n, float* dotsT,
+                             int64_t rows_total);
 
 // The term in two steps, so the sparse product can add it inside its own row loop (cpu/spmm.h's
 // RowEpilogue): prepare() checks the arguments and computes P·x for every token once; add_rows()
@@ -59,7 +61,7 @@ class SlorbTerm {
  private:
   SlorbArgs a_;
   std::vector<float> g_;  // [n, groups]: P·x per token
-  std::vector<float> gT_;  // panels only: [groups, n rounded up to 16], zero padded
+  std::vector<float> gP_;  // panels only: g in blocks of 16 tokens x pairs of groups (SlorbPanels)
   bool gemm_ = false;
   SlorbDots vec_ = nullptr;
   SlorbPanels panels_ = nullptr;

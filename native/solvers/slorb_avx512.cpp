@@ -161,14 +161,18 @@ void gemv_avx512(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, cons
 }
 
 // ---- Panels: from kSlorbPanelTokens tokens on --------------------------------------------------
-// 16 rows at a time with the tokens in the vector lanes: acc[b] (16 tokens of row b) +=
-// S[b][i] · gT[i], S's 16 rows decoded to float32 into an L1 buffer (kChunk groups at a time) and
-// each scale broadcast from there; one 16x16 transpose at the end gives each token's 16 rows,
-// stored contiguous. Unlike the row dots: no horizontal sums, and the caller's epilogue runs along
-// the output's rows with unit stride (docs/adapters.md has the measurements).
+// 16 rows at a time with the tokens in the vector lanes, eight rows per pass: each step takes two
+// groups, broadcasts row b's pair of scales (S[b][i], S[b][i + 1]) once and multiplies it into
+// two vectors of g (gP: 8 tokens x the same two groups each, interleaved), so each broadcast
+// serves two FMAs; a broadcast per FMA (one scale times 16 tokens) ran at the broadcasts' pace,
+// half the FMAs'. S's rows are decoded to float32 into L1 first (kChunk groups at a time). At the
+// end each row's even and odd lanes are added (its 16 tokens' dots, in order) and one 16x16
+// transpose gives each token's 16 rows, stored contiguous, so the caller's epilogue runs along the
+// output's unit stride. docs/adapters.md has the measurements.
 
 constexpr int kPanelRows = 16;
-constexpr int64_t kChunk = 256;  // 16 rows x 256 scales x 4 B = 16 KiB
+constexpr int kPassRows = 8;     // rows per pass: 8 x 2 accumulators
+constexpr int64_t kChunk = 256;  // 8 rows x 256 scales x 4 B = 8 KiB (even: pairs never straddle)
 
 // acc[j] <- column j of the 16x16 matrix whose row b is acc[b].
 void transpose16(__m512* r) {
@@ -194,10 +198,11 @@ void transpose16(__m512* r) {
   }
 }
 
-// rows of S (as stored) from group i0, len groups, to float32 rows of kChunk; rows past `rows` zero.
+// kPassRows rows of S (as stored) from group i0, len groups, to float32 rows of kChunk; rows past
+// `rows` zero, and zeros past len up to the next multiple of 16 (the last pair's second scale).
 template <DType T>
-void decode_panel(const char* s, int64_t row_bytes, int rows, int64_t i0, int64_t len, float* dst) {
-  for (int b = 0; b < kPanelRows; b++) {
+void decode_pass(const char* s, int64_t row_bytes, int rows, int64_t i0, int64_t len, float* dst) {
+  for (int b = 0; b < kPassRows; b++) {
     float* d = dst + b * kChunk;
     if (b >= rows) {
       for (int64_t i = 0; i < len; i += 16) _mm512_storeu_ps(d + i, _mm512_setzero_ps());
@@ -206,45 +211,70 @@ void decode_panel(const char* s, int64_t row_bytes, int rows, int64_t i0, int64_
     const char* srow = s + b * row_bytes;
     int64_t i = 0;
     for (; i + 16 <= len; i += 16) _mm512_storeu_ps(d + i, load16<T>(srow, i0 + i, __mmask16(0xffff)));
-    if (i < len) {
-      const __mmask16 m = __mmask16((1u << (len - i)) - 1);
-      _mm512_storeu_ps(d + i, load16<T>(srow, i0 + i, m));  // (zeros past the tail: the buffer has room)
+    if (i < len) _mm512_storeu_ps(d + i, load16<T>(srow, i0 + i, __mmask16((1u << (len - i)) - 1)));
+  }
+}
+
+// Tokens [tb, tb + 16) of rows [0, rows) (rows <= 8) over all G groups: out[b] = the 16 tokens'
+// dots of row b. gP: [(G + 1) / 2 pairs][16 tokens][2] for this token block.
+// Each pair step also prefetches a line of the next pass's rows (the kPassRows rows after these,
+// up to `end`): the pass's multiply-adds take long enough to hide their memory latency.
+template <DType T>
+void pass(const char* s, int64_t row_bytes, int rows, int64_t G, const float* gP, float* sbuf, __m512* out, const char* end) {
+  const char* next = s + kPassRows * row_bytes;
+  const int64_t lines = (end - next) / 64 < kPassRows * row_bytes / 64 + 1 ? (end - next) / 64 : kPassRows * row_bytes / 64 + 1;
+  __m512 acc[kPassRows][2];
+  for (int b = 0; b < kPassRows; b++) acc[b][0] = acc[b][1] = _mm512_setzero_ps();
+  for (int64_t i0 = 0; i0 < G; i0 += kChunk) {
+    const int64_t len = G - i0 < kChunk ? G - i0 : kChunk;
+    decode_pass<T>(s, row_bytes, rows, i0, len, sbuf);
+    const float* gp = gP + i0 * 16;
+    for (int64_t p = 0; p < (len + 1) / 2; p++) {
+      if (i0 / 2 + p < lines) _mm_prefetch(next + (i0 / 2 + p) * 64, _MM_HINT_T0);
+      const __m512 g0 = _mm512_loadu_ps(gp + p * 32), g1 = _mm512_loadu_ps(gp + p * 32 + 16);
+      for (int b = 0; b < kPassRows; b++) {
+        double pair;
+        __builtin_memcpy(&pair, sbuf + b * kChunk + 2 * p, sizeof pair);
+        const __m512 sv = _mm512_castpd_ps(_mm512_set1_pd(pair));
+        acc[b][0] = _mm512_fmadd_ps(sv, g0, acc[b][0]);
+        acc[b][1] = _mm512_fmadd_ps(sv, g1, acc[b][1]);
+      }
     }
   }
+  // Lane 2t + e of acc[b][h] holds token 8h + t's sum over the groups of parity e.
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  for (int b = 0; b < kPassRows; b++)
+    out[b] = _mm512_add_ps(_mm512_permutex2var_ps(acc[b][0], even, acc[b][1]), _mm512_permutex2var_ps(acc[b][0], odd, acc[b][1]));
 }
 
 template <DType T>
-void panels(const void* s, int64_t G, int64_t r0, int64_t r1, const float* gT, int64_t n, float* dotsT) {
-  const int64_t NP = (n + 15) / 16 * 16, R = r1 - r0, row_bytes = G * kSize<T>;
-  alignas(64) float sbuf[kPanelRows * kChunk];
+void panels(const void* s, int64_t G, int64_t r0, int64_t r1, const float* gP, int64_t n, float* dotsT, int64_t rows_total) {
+  const int64_t R = r1 - r0, row_bytes = G * kSize<T>, block = (G + 1) / 2 * 32;
+  alignas(64) float sbuf[kPassRows * kChunk];
   const char* base = static_cast<const char*>(s);
+  const char* end = base + rows_total * row_bytes;
   for (int64_t rb = r0; rb < r1; rb += kPanelRows) {
     const int rows = int(r1 - rb < kPanelRows ? r1 - rb : kPanelRows);
-    for (int64_t tb = 0; tb < NP; tb += 16) {
-      __m512 acc[16];
-      for (int b = 0; b < 16; b++) acc[b] = _mm512_setzero_ps();
-      for (int64_t i0 = 0; i0 < G; i0 += kChunk) {
-        const int64_t len = G - i0 < kChunk ? G - i0 : kChunk;
-        if (tb == 0 || G > kChunk) decode_panel<T>(base + rb * row_bytes, row_bytes, rows, i0, len, sbuf);
-        const float* g = gT + i0 * NP + tb;
-        for (int64_t i = 0; i < len; i++) {
-          const __m512 gv = _mm512_loadu_ps(g + i * NP);
-          for (int b = 0; b < 16; b++) acc[b] = _mm512_fmadd_ps(_mm512_set1_ps(sbuf[b * kChunk + i]), gv, acc[b]);
-        }
+    for (int64_t tb = 0; tb < n; tb += 16) {
+      __m512 res[16];
+      for (int h = 0; h < kPanelRows; h += kPassRows) {
+        const int hr = rows - h < 0 ? 0 : rows - h > kPassRows ? kPassRows : rows - h;
+        pass<T>(base + (rb + h) * row_bytes, row_bytes, hr, G, gP + tb / 16 * block, sbuf, res + h, end);
       }
-      transpose16(acc);
+      transpose16(res);
       const __mmask16 rm = __mmask16(rows == 16 ? 0xffff : (1u << rows) - 1);
-      for (int64_t j = 0; j < 16 && tb + j < n; j++) _mm512_mask_storeu_ps(dotsT + (tb + j) * R + (rb - r0), rm, acc[j]);
+      for (int64_t j = 0; j < 16 && tb + j < n; j++) _mm512_mask_storeu_ps(dotsT + (tb + j) * R + (rb - r0), rm, res[j]);
     }
   }
 }
 
-void panels_avx512(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const float* gT, int64_t n, float* dotsT) {
+void panels_avx512(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const float* gP, int64_t n, float* dotsT, int64_t rows_total) {
   switch (t) {
-    case DType::f16: panels<DType::f16>(s, G, r0, r1, gT, n, dotsT); break;
-    case DType::bf16: panels<DType::bf16>(s, G, r0, r1, gT, n, dotsT); break;
-    case DType::i8: panels<DType::i8>(s, G, r0, r1, gT, n, dotsT); break;
-    default: panels<DType::f32>(s, G, r0, r1, gT, n, dotsT); break;
+    case DType::f16: panels<DType::f16>(s, G, r0, r1, gP, n, dotsT, rows_total); break;
+    case DType::bf16: panels<DType::bf16>(s, G, r0, r1, gP, n, dotsT, rows_total); break;
+    case DType::i8: panels<DType::i8>(s, G, r0, r1, gP, n, dotsT, rows_total); break;
+    default: panels<DType::f32>(s, G, r0, r1, gP, n, dotsT, rows_total); break;
   }
 }
 
