@@ -95,7 +95,7 @@ for (const [M, K] of SHAPES) for (const c of CASES.filter((c) => caseWords.every
       // the fastest call of each: what is left when other jobs' interference is least
       minRatio: Math.min(...tb) / Math.min(...tp), ratioQ25: quantile(ratios, 0.25), ratioQ75: quantile(ratios, 0.75), bytesRatio,
       separateRatio: quantile(sepRatios, 0.5),
-      kernel: selectedKernel(plain[0]!, N), load: loadavg()[0],
+      kernel: selectedKernel(plain[0]!, N, { ...f32, xDtype: c.dtype }), load: loadavg()[0],
     };
     rows.push(row);
     console.log(`${c.label.padEnd(25)} ${`${M}x${K}`.padEnd(12)} ${String(N).padStart(3)}  ${row.sparseMs.toFixed(3).padStart(9)}  ${row.slorbMs.toFixed(3).padStart(9)}  ` +
