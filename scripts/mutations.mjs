@@ -988,9 +988,9 @@ export default [
     why: "the bitmap x8 GEMV reloads its run of 16 group scales every 8 groups while indexing it by g mod 16: groups 8-15 of each run take the wrong scales",
   },
   {
-    id: 'qspmm-x8-bitmap-odd-row-start', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
-    from: 'u[i] = ub + (v0 & 1);', to: 'u[i] = ub;', tests: QUANT,
-    why: 'a bitmap row whose codes start mid-byte (odd rowPtr) reads the previous row\'s last code first: every code of the row is shifted by one',
+    id: 'qspmm-x8-bitmap-odd-row-start', area: 'cpu', file: 'native/cpu/qspmm_x8_rows.inl',
+    from: '  return ub + (v0 & 1);', to: '  return ub;', tests: [...QUANT, ...QUANT_X8],
+    why: 'a bitmap row whose codes start mid-byte (odd rowPtr) reads the previous row\'s last code first, in the x8 GEMV and GEMM alike: every code of the row is shifted by one',
   },
   {
     id: 'qspmm-x8-bitmap-row-mask-base', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
@@ -1056,11 +1056,6 @@ export default [
     id: 'qspmm-x8-gemm-k-block-carry', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm_x8.cpp',
     from: 'const bool first = b0 == 0, last', to: 'const bool first = true, last', tests: QUANT_X8,
     why: 'a long K split into K blocks keeps only the last block\'s sums',
-  },
-  {
-    id: 'qspmm-x8-gemm-bitmap-odd-start', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm_x8.cpp',
-    from: '  return ub + (v0 & 1);', to: '  return ub;', tests: QUANT_X8,
-    why: "the bitmap int4 x8 GEMM reads a row that starts mid-byte from the previous row's last code: every code shifted by one",
   },
   {
     id: 'qspmm-x8-gemm-bitmap-k-cursor', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm_x8.cpp',

@@ -40,6 +40,7 @@ namespace {
 #define SK_INLINE inline __attribute__((always_inline))
 
 #include "qspmm_x8_round.inl"
+#include "qspmm_x8_rows.inl"
 
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 constexpr int64_t round128(int64_t c) { return (c + 127) / 128 * 128; }
@@ -204,21 +205,14 @@ void micro_tail(int rr, const uint8_t* wp, int64_t wst, const float* wsc, int64_
 
 // ---- where a row block's bytes come from ------------------------------------------------------
 
-struct Q4Src {
-  const uint8_t* codes;
-  const uint32_t* masks;
-  const uint16_t* scales;
-  const uint8_t* zeros;
-  int64_t cols, gpr;
-  int G;
+struct Q4Src : Q4Rows {
   const int32_t* row_ptr = nullptr;  // bitmap: each row's first code
   int64_t code_bytes = 0;            // bitmap: the values part's length
-  uint8_t* bytes = nullptr;          // bitmap: per row of a block, its codes spread to bytes (kBytesStride apart)
 };
 
 struct ExpandConsts {
   PermIdx pi;
-  __m512i c16, c8, zidx, nib, zlo, zhi;  // zidx: 2:4 kept codes' group; zlo / zhi: dense columns' group
+  __m512i c16, c8, zidx, zlo, zhi;  // zidx: 2:4 kept codes' group; zlo / zhi: dense columns' group
   __m128i sidx;
   __mmask16 gmask;  // the groups of a whole block (G < 128: 128 / G of them)
 };
@@ -231,7 +225,7 @@ ExpandConsts expand_consts(int G) {
     zh[i] = uint8_t(G >= 128 ? 0 : (64 + i) / G);
   }
   for (int d = 0; d < 8; ++d) s[d] = uint16_t(G >= 128 ? 0 : 32 * (d % 4) / G);
-  return {perm_idx(), _mm512_set1_epi8(16), _mm512_set1_epi8(8), _mm512_load_si512(z), _mm512_set1_epi16(0x0f0f), _mm512_load_si512(zl),
+  return {perm_idx(), _mm512_set1_epi8(16), _mm512_set1_epi8(8), _mm512_load_si512(z), _mm512_load_si512(zl),
           _mm512_load_si512(zh), _mm_load_si128(reinterpret_cast<const __m128i*>(s)), __mmask16(G >= 128 ? 1 : (1u << (128 / G)) - 1)};
 }
 
@@ -283,12 +277,6 @@ SK_INLINE void store_block(const ExpandConsts& k, __m512i lo, __m512i hi, const 
   store_block_scales<Perm, Tail>(k, sp, tail, gm, dsc);
 }
 
-// Bytes of 4-bit codes to one byte per code in order (byte 2i the low nibble of byte i).
-SK_INLINE __m512i nibbles_to_bytes(const ExpandConsts& k, __m256i b) {
-  const __m512i t = _mm512_cvtepu8_epi16(b);
-  return _mm512_ternarylogic_epi32(_mm512_slli_epi16(t, 4), t, k.nib, 0xA8);  // (A | B) & C
-}
-
 // Dense 4-bit, one block of a row: 64 code bytes at cp, columns in order, offset to
 // code - zero + 16 and permuted to the step order when G < 128.
 template <bool Perm, bool Asym, bool Tail>
@@ -297,7 +285,7 @@ SK_INLINE void expand_dense4_block(const ExpandConsts& k, const uint8_t* cp, con
   __m512i cb;
   if constexpr (!Tail) cb = _mm512_loadu_si512(cp);
   else cb = _mm512_maskz_loadu_epi8((uint64_t(1) << (tail / 2)) - 1, cp);  // columns past the tail meet x = 0
-  __m512i lo = nibbles_to_bytes(k, _mm512_castsi512_si256(cb)), hi = nibbles_to_bytes(k, _mm512_extracti64x4_epi64(cb, 1));
+  __m512i lo = nibbles_to_bytes(_mm512_castsi512_si256(cb)), hi = nibbles_to_bytes(_mm512_extracti64x4_epi64(cb, 1));
   __m512i z0 = k.c8, z1 = k.c8;
   if constexpr (Asym) {
     const __m512i z = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(gm, zp));
@@ -317,7 +305,7 @@ SK_INLINE void expand_nm24_block(const ExpandConsts& k, const uint8_t* cp, const
   uint64_t m0, m1;
   block_masks<Tail>(mp, tail, &m0, &m1);
   const __m256i cb = Tail ? _mm256_maskz_loadu_epi8(__mmask32((uint64_t(1) << (tail / 4)) - 1), cp) : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cp));
-  __m512i u = nibbles_to_bytes(k, cb);  // kept order: byte 2i the quad's first kept code, 2i + 1 its second
+  __m512i u = nibbles_to_bytes(cb);  // kept order: byte 2i the quad's first kept code, 2i + 1 its second
   if constexpr (Asym) {
     const __m512i z = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(gm, zp));
     u = _mm512_add_epi8(_mm512_sub_epi8(u, _mm512_permutexvar_epi8(k.zidx, z)), k.c16);
@@ -330,19 +318,6 @@ SK_INLINE void expand_nm24_block(const ExpandConsts& k, const uint8_t* cp, const
 }
 
 enum Fmt { kNM24, kDense4, kBitmap4 };
-
-// Bitmap 4-bit: row r's codes (which may start mid-byte) spread to one byte each at ub; returns
-// where its first code is. 128 bytes of slack past them: a block reads 64 bytes from its cursor.
-inline const uint8_t* spread_row_codes(const Q4Src& w, const ExpandConsts& k, int64_t r, uint8_t* ub) {
-  const int64_t v0 = w.row_ptr[r], b0 = v0 >> 1, nbytes = ((v0 & 1) + (w.row_ptr[r + 1] - v0) + 1) >> 1;
-  for (int64_t j = 0; j < nbytes; j += 32) {
-    const int64_t left = w.code_bytes - (b0 + j);
-    const __m256i c = left >= 32 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.codes + b0 + j))
-                                 : _mm256_maskz_loadu_epi8(__mmask32((uint64_t(1) << left) - 1), w.codes + b0 + j);
-    _mm512_storeu_si512(ub + 2 * j, nibbles_to_bytes(k, c));
-  }
-  return ub + (v0 & 1);
-}
 
 // Bitmap 4-bit, one block of a row: the next popcount code bytes from u + *cur expanded to their
 // columns over each column's zero point (a pruned column: code = zero, weight 0), then offset by
@@ -373,7 +348,7 @@ void expand_row(const Q4Src& w, const ExpandConsts& k, int64_t r, int64_t b0, in
   const uint8_t* u = nullptr;
   int64_t cur = 0;  // bitmap: codes of the row before the block
   if constexpr (F == kBitmap4) {
-    u = spread_row_codes(w, k, r, ub);
+    u = spread_row_codes(w.codes, w.code_bytes, w.row_ptr[r], w.row_ptr[r + 1], ub);
     const uint32_t* mr = w.masks + r * (w.cols / 32);
     for (int64_t i = 0; i < c0 / 32; ++i) cur += __builtin_popcount(mr[i]);
   }
@@ -412,6 +387,7 @@ int64_t k_blocks(int64_t nv4, int64_t nblk) {
   return kc < 4 ? 4 : kc > nblk ? nblk : kc;
 }
 
+// A bitmap row's spread codes (spread_row_codes), with slack: a block reads 64 bytes from its cursor.
 inline int64_t bytes_stride(int64_t cols) { return round128(cols) + 256; }
 
 size_t gemm_x8_workspace(int64_t rows, int64_t ld, int64_t kp) {
@@ -466,8 +442,8 @@ void gemm_q4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, 
   float* tile = reinterpret_cast<float*>(align64(wsc + kMaxRows * kc * 4));
   const char** pf = reinterpret_cast<const char**>(tile + (kc < nblk ? rows : kMaxRows) * ldc);
   uint8_t* bytes = align64(pf + 2 * kMaxRows * (nblk + 8));
-  Q4Src w{a.as<uint8_t>(Part::values), F != kDense4 ? a.as<uint32_t>(Part::masks) : nullptr, a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr,
-          cols, cols / G, G};
+  Q4Src w{{a.as<uint8_t>(Part::values), a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr,
+           F != kDense4 ? a.as<uint32_t>(Part::masks) : nullptr, cols, cols / G, G}};
   if constexpr (F == kBitmap4) {
     w.row_ptr = a.as<int32_t>(Part::row_ptr);
     w.code_bytes = quant_code_bytes(w.row_ptr[a.rows], 4);

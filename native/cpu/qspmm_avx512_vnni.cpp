@@ -25,6 +25,7 @@ namespace sk {
 namespace {
 
 #include "qspmm_x8_round.inl"
+#include "qspmm_x8_rows.inl"
 
 enum QFmt { kDense = 0, kNM = 1, kBitmap = 2 };
 
@@ -151,15 +152,6 @@ template <int R> struct RowScales {
     at = _mm512_add_epi32(lidx, _mm512_set1_epi32(int(g0 % 16)));
   }
   __m512 lanes(int i) const { return _mm512_permutexvar_ps(at, v[i]); }
-};
-
-struct Q4Rows {
-  const uint8_t* codes;
-  const uint16_t* scales;
-  const uint8_t* zeros;
-  const uint32_t* masks;
-  int64_t cols, gpr;
-  int G;
 };
 
 // Dense 4-bit, R rows at a time (r, r + step, ...) sharing the x loads. Per 128 columns and row: 64 code bytes, low
@@ -322,20 +314,8 @@ void qgemv_nm24_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_
 template <int R, int G, bool Asym>
 void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code_bytes, int64_t r, int64_t rows, const OutputSpec& out) {
   const int64_t gpr = w.gpr, wpr = mask_words_per_row(w.cols), ub_stride = round128(w.cols) + kBitmapRowBytes;
-  const __m512i lo4 = _mm512_set1_epi16(0x000f), hi4 = _mm512_set1_epi16(0x0f00);
   const uint8_t* u[R];
-  for (int i = 0; i < R; ++i) {
-    const int64_t v0 = rp[r + i], b0 = v0 >> 1, nbytes = (v0 & 1) + int64_t(rp[r + i + 1]) - v0;
-    uint8_t* ub = xq.scratch + i * ub_stride;
-    for (int64_t j = 0; 2 * j < nbytes + 1; j += 32) {
-      const int64_t left = code_bytes - (b0 + j);
-      const __m256i c = left >= 32 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.codes + b0 + j))
-                                   : _mm256_maskz_loadu_epi8(__mmask32((uint64_t(1) << left) - 1), w.codes + b0 + j);
-      const __m512i t = _mm512_cvtepu8_epi16(c);
-      _mm512_store_si512(ub + 2 * j, _mm512_or_si512(_mm512_and_si512(t, lo4), _mm512_and_si512(_mm512_slli_epi16(t, 4), hi4)));
-    }
-    u[i] = ub + (v0 & 1);
-  }
+  for (int i = 0; i < R; ++i) u[i] = spread_row_codes(w.codes, code_bytes, rp[r + i], rp[r + i + 1], xq.scratch + i * ub_stride);
   // The next pass's masks and codes (each one contiguous run), prefetched in address order, one
   // line of each per step: all of the masks (8 bytes per row and step), the codes up to 64 bytes
   // per step (denser rows leave the rest to the hardware prefetcher).
