@@ -42,6 +42,7 @@ struct XQ {
   const int32_t* sum;       // per group: Σ xq
   const int32_t* group_lanes;  // bitmap 4-bit: per group, lane i = Σ xq over its columns ≡ 4i mod 64
   uint8_t* scratch;         // kBitmapRows x (cols rounded to 128, + 128) bytes: the bitmap kernel's rows of codes as bytes
+  float* row_scales;        // kBitmapRows x (cols / 32 + 16): the bitmap kernel's scale·s_x per row and group of a pass
 };
 enum Stage { kPlain = 0, kPairs = 1, kGroupLanes = 2 };
 
@@ -51,7 +52,7 @@ constexpr int kBitmapRows = 4;
 constexpr int64_t kBitmapRowBytes = 128;
 size_t x8_workspace(int64_t, int64_t, int64_t kp) {
   const int64_t cp = round128(kp);
-  return size_t(3 * cp + kBitmapRows * (cp + kBitmapRowBytes) + (kp / 32 + 1) * 72 + 256);
+  return size_t(3 * cp + kBitmapRows * (cp + kBitmapRowBytes) + (kp / 32 + 1) * 72 + kBitmapRows * (kp / 32 + 16) * 4 + 320);
 }
 
 XQ quantize_x(const float* x, int64_t cols, int group, Stage stage, void* ws) {
@@ -102,7 +103,8 @@ XQ quantize_x(const float* x, int64_t cols, int group, Stage stage, void* ws) {
     }
   }
   uint8_t* scratch = reinterpret_cast<uint8_t*>(gl + 16 * groups);
-  return {q, pairs, lane, start, sc, sum, gl, scratch};
+  float* rs = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(scratch + kBitmapRows * (cp + kBitmapRowBytes)) + 63) & ~uintptr_t(63));
+  return {q, pairs, lane, start, sc, sum, gl, scratch, rs};
 }
 
 // Software prefetch of [p, p + bytes), one instruction per line.
@@ -335,6 +337,17 @@ void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code
   const char* next_m = reinterpret_cast<const char*>(w.masks + na * wpr);
   __m512 facc[R], sv[R];
   for (int i = 0; i < R; ++i) facc[i] = _mm512_setzero_ps();
+  // G >= 64: every group's scale·s_x of the pass's rows, computed once, so that each group's
+  // scaling is one FMA with a broadcast operand (at G = 32 a pair of groups takes its two from a
+  // 16-group register by vpermps).
+  const int64_t rs_stride = gpr + 16;
+  if constexpr (G >= 64)
+    for (int64_t g = 0; g < gpr; g += 16) {
+      const __mmask16 m = gpr - g >= 16 ? __mmask16(0xffff) : __mmask16((1u << (gpr - g)) - 1);
+      const __m512 x = _mm512_maskz_loadu_ps(m, xq.scale + g);
+      for (int i = 0; i < R; ++i)
+        _mm512_storeu_ps(xq.row_scales + i * rs_stride + g, _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w.scales + (r + i) * gpr + g)), x));
+    }
   const __m512i z8 = _mm512_set1_epi8(8);
   // Row i's mask word at step c: mk + i·wpr + c/32, addressed from two bases (rows 0-1, 2-3) and
   // one stride, so the 4 rows' pointers do not spill.
@@ -345,8 +358,8 @@ void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code
   // a row's last, unpaired 32-column group (SW = 32).
   const auto unit = [&](int64_t g, auto sw) {
     constexpr int SW = decltype(sw)::value, P = G < 64 && SW == 64 ? 2 : 1, UC = G < 64 ? SW : G;
-    // scale·s_x of 16 groups per row, refreshed every 16 groups; each group's taken by vpermps.
-    if ((g & 15) == 0) {
+    // G = 32: scale·s_x of 16 groups per row, refreshed every 16 groups; each group's taken by vpermps.
+    if (G < 64 && (g & 15) == 0) {
       const __mmask16 m = gpr - g >= 16 ? __mmask16(0xffff) : __mmask16((1u << (gpr - g)) - 1);
       const __m512 x = _mm512_maskz_loadu_ps(m, xq.scale + g);
       for (int i = 0; i < R; ++i) sv[i] = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w.scales + (r + i) * gpr + g)), x);
@@ -386,7 +399,8 @@ void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code
         u[i] += n;
       }
     }
-    for (int i = 0; i < R; ++i) facc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i]), _mm512_permutexvar_ps(at, sv[i]), facc[i]);
+    for (int i = 0; i < R; ++i)
+      facc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i]), G < 64 ? _mm512_permutexvar_ps(at, sv[i]) : _mm512_set1_ps(xq.row_scales[i * rs_stride + g]), facc[i]);
   };
   constexpr int64_t P = G < 64 ? 2 : 1;
   int64_t g = 0;
