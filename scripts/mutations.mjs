@@ -185,6 +185,20 @@ export default [
     why: "activations: 'bfloat16' truncates fp32 activations instead of rounding them to nearest even (spmm's b [K, N])",
   },
   {
+    id: 'spmm-bias-task-rows', area: 'cpu', file: 'native/cpu/spmm.cpp',
+    from: 'for (int64_t r = r0; r < r1; ++r) bias[r] = ',
+    to: 'for (int64_t r = r0 + 1; r < r1; ++r) bias[r] = ',
+    tests: ['test/kernels.test.ts', 'test/slorb-kernels.test.ts'],
+    why: "each task's first row keeps no converted bias (nor a zeroed addend): the copy is filled per task, for the task's own rows",
+  },
+  {
+    id: 'spmm-bias-f32-only-passthrough', area: 'cpu', file: 'native/cpu/spmm.cpp',
+    from: 'if (addend || (args.bias && args.bias_dtype != DType::f32)) {',
+    to: 'if (addend || (args.bias && args.bias_dtype == DType::f16)) {',
+    tests: ['test/kernels.test.ts'],
+    why: 'a bfloat16 bias is read in place as if it were float32',
+  },
+  {
     id: 'bf16-rounding-not-routed', area: 'cpu', file: 'native/cpu/spmm.cpp',
     from: 'if (rounding == ActivationRounding::bf16 && dtype_is_float(x_dtype)) x_dtype = DType::bf16;',
     to: 'if (rounding == ActivationRounding::bf16 && x_dtype == DType::bf16) x_dtype = DType::bf16;',
