@@ -1,10 +1,10 @@
 // The N = 1 int8-activation GEMV for bitmap 4-bit weights (qspmm_gemv_bitmap_int4_x8_vnni) against
 // fp64 on the dequantized weight times x rounded as documented (docs/kernels.md, numerics), on
 // masks built to reach every path of its 64-column step: passes of 4 rows and single rows, each
-// either Narrow (no step keeps more than 32 columns: one 32-byte code load per step) or not (a
-// step keeping 33 or 64, in one row of the pass or in its last step); steps keeping 31 / 32 and
-// none; empty and full rows; rows starting mid-byte; every group size, symmetric and asymmetric
-// zero points, a lone 32-column group at the end of a row (G = 32, K % 64 = 32).
+// either Narrow (at most a third of the columns kept: one 32-byte code load per step unless the
+// step keeps more than 32) or not; inside Narrow passes, steps keeping 31 / 32 / 33 / 64 columns
+// and none; empty and full rows; rows starting mid-byte; every group size, symmetric and
+// asymmetric zero points, a lone 32-column group at the end of a row (G = 32, K % 64 = 32).
 import { afterAll, describe, expect, it } from 'vitest';
 import { SparseMatrix, Tensor, cpuInfo, linear, selectedKernel, setIsa } from '../lib/index.js';
 import { OUT_RTOL, expectClose, matmulRef, rng, valuesOf } from './reference.js';
@@ -63,9 +63,9 @@ describe.skipIf(!VNNI)('bitmap int4 GEMV with int8 activations (qspmm_gemv_bitma
   it('Narrow and wide passes, steps keeping 0 / 31 / 32 / 33 / 64, every group size, both zero points', () => {
     setIsa('avx512');
     let seed = 5000;
-    // Row mixes: all Narrow; one row with dense steps (burst: the pass is not Narrow); 31/32/33 per
-    // step; half-kept rows; a full row among empty and sparse ones; odd counts; then single rows of
-    // each kind (M % 4).
+    // Row mixes: all Narrow; a Narrow pass holding a dense step (burst); 31/32/33 per step; a pass
+    // over the third (half rows: wide); a pass whose average is Narrow while one row is full; odd
+    // counts; then single rows of each kind (M % 4).
     const mixes: RowKind[][] = [
       ['sparse'], ['burst', 'sparse', 'sparse', 'odd'], ['edges'], ['half', 'sparse', 'half', 'half'],
       ['full', 'empty', 'sparse', 'empty'], ['odd', 'empty', 'odd', 'burst'], ['sparse', 'half', 'edges', 'full', 'burst', 'odd', 'empty'],

@@ -359,7 +359,6 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   feat.Set("avx512vbmi2", f.avx512vbmi2);
   feat.Set("avx512fp16", f.avx512fp16);
   feat.Set("avx512vnni", f.avx512vnni);
-  feat.Set("avx512vpopcntdq", f.avx512vpopcntdq);
   o.Set("features", feat);
   o.Set("isa", isa_name(active_isa()));
   Napi::Array isas = Napi::Array::New(env);

@@ -37,7 +37,6 @@ CpuFeatures detect() {
     f.avx512vbmi = c & (1u << 1);
     f.avx512vbmi2 = c & (1u << 6);
     f.avx512vnni = c & (1u << 11);
-    f.avx512vpopcntdq = c & (1u << 14);
     f.avx512fp16 = d & (1u << 23);
     unsigned a1, b1, c1, d1;
     if (__get_cpuid_count(7, 1, &a1, &b1, &c1, &d1)) f.avx512bf16 = a1 & (1u << 5);

@@ -7,7 +7,6 @@ struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
   bool avx512bf16 = false, avx512vbmi = false, avx512vbmi2 = false, avx512fp16 = false, avx512vnni = false;
-  bool avx512vpopcntdq = false;
 };
 
 enum class Isa { portable = 0, avx2 = 1, avx512 = 2 };

@@ -313,46 +313,28 @@ void qgemv_nm24_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_
 // groups when G = 32) and row, the next popcount bytes are expanded to their columns (vpexpandb, the
 // zero point filling the pruned columns) and dotted with x in column order. One int32
 // accumulator per row and unit (a group, or a pair of 32-column groups): the R rows are the independent vpdpbusd chains, and each
-// group's sum is converted and scaled once (G >= 64: the pass's scale·s_x per row and group,
-// broadcast; G = 32: 16 groups per row in one register). No software prefetch: without it the
-// loop keeps its row pointers in registers (measured in docs/kernels.md); the code stream is one
-// sequential run and the masks four, which the hardware prefetcher follows.
+// group's sum is converted and scaled once (scale·s_x of 16 groups per row in one register).
 // The codes are read as 32-byte halves: a 64-byte load (nearly always split across two lines)
-// costs more here than two 32-byte ones, and Narrow passes (no 64-column step of their rows keeps
-// more than 32 columns) read only the first.
+// costs more here than two 32-byte ones, and Narrow passes (at most a third of the columns kept,
+// so a step rarely keeps more than 32) read one half unless the step's count needs the second.
 template <bool Narrow>
-inline __m512i bitmap_codes(const uint8_t* u) {
+inline __m512i bitmap_codes(const uint8_t* u, uint64_t n) {
   const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u));
-  // The expand reads only the first popcount (<= 32) bytes: the upper half is never looked at.
-  if constexpr (Narrow) return _mm512_castsi256_si512(lo);
+  // The expand reads only the first n bytes: past 32 the upper half is never looked at.
+  if (Narrow && __builtin_expect(n <= 32, 1)) return _mm512_castsi256_si512(lo);
   return _mm512_inserti64x4(_mm512_castsi256_si512(lo), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + 32)), 1);
 }
-// Whether no 64-column step of rows r .. r + R - 1 keeps more than 32 columns (the row's last,
-// 32-column step, when cols % 64 = 32, always keeps at most 32): a pass's masks counted 8 steps
-// per vpopcntq, about half an instruction per row and step against a compare and branch per
-// step. Its own target: VPOPCNTDQ is checked at dispatch (every CPU with VNNI and
-// VBMI has it so far; without it every pass reads both halves).
-__attribute__((target("avx512f,avx512vpopcntdq"))) __attribute__((noinline))
-bool bitmap_steps_narrow(const uint32_t* masks, int64_t wpr, int64_t r, int R) {
-  const int64_t q = wpr / 2;  // whole 64-column steps per row
-  const __m512i lim = _mm512_set1_epi64(32);
-  __mmask8 over = 0;
-  for (int i = 0; i < R; ++i) {
-    const uint32_t* m = masks + (r + i) * wpr;
-    int64_t s = 0;
-    for (; s + 8 <= q; s += 8) over |= _mm512_cmpgt_epu64_mask(_mm512_popcnt_epi64(_mm512_loadu_si512(m + 2 * s)), lim);
-    if (s < q) {
-      const __mmask8 t = __mmask8((1u << (q - s)) - 1);
-      over |= _mm512_mask_cmpgt_epu64_mask(t, _mm512_popcnt_epi64(_mm512_maskz_loadu_epi64(t, m + 2 * s)), lim);
-    }
-  }
-  return over == 0;
-}
 template <int R, int G, bool Asym, bool Narrow>
-void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code_bytes, int64_t r, const OutputSpec& out) {
+void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code_bytes, int64_t r, int64_t rows, const OutputSpec& out) {
   const int64_t gpr = w.gpr, wpr = mask_words_per_row(w.cols), ub_stride = round128(w.cols) + kBitmapRowBytes;
   const uint8_t* u[R];
   for (int i = 0; i < R; ++i) u[i] = spread_row_codes(w.codes, code_bytes, rp[r + i], rp[r + i + 1], xq.scratch + i * ub_stride);
+  // The next pass's masks and codes (each one contiguous run), prefetched in address order, one
+  // line of each per step: its masks (R·8 bytes per step), its codes up to 64 bytes per step
+  // (denser rows leave the rest to the hardware prefetcher).
+  const int64_t na = r + R < rows ? r + R : rows;
+  const char* next_c = reinterpret_cast<const char*>(w.codes + (rp[na] >> 1));
+  const char* next_m = reinterpret_cast<const char*>(w.masks + na * wpr);
   __m512 facc[R], sv[R];
   for (int i = 0; i < R; ++i) facc[i] = _mm512_setzero_ps();
   // G >= 64: every group's scale·s_x of the pass's rows, computed once, so that each group's
@@ -402,6 +384,10 @@ void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code
     }
     for (int s = 0; s < UC / SW; ++s, mk += SW / 8) {
       const int64_t c = g * G + s * SW;
+      _mm_prefetch(next_c, _MM_HINT_T0);
+      _mm_prefetch(next_m, _MM_HINT_T0);
+      next_c += 64;
+      next_m += R * 8;
       // SW = 32: x's upper half reads as 0, so the zero points expanded there add nothing.
       const __m512i xv = SW == 64 ? _mm512_load_si512(xq.q + c) : _mm512_zextsi256_si512(_mm256_load_si256(reinterpret_cast<const __m256i*>(xq.q + c)));
       for (int i = 0; i < R; ++i) {
@@ -409,7 +395,7 @@ void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code
         uint64_t km = 0;
         std::memcpy(&km, mp, SW / 8);
         const uint64_t n = popcount64(km);
-        acc[i] = _mm512_dpbusd_epi32(acc[i], expand_b64_over(zb[i], __mmask64(km), bitmap_codes<Narrow || SW == 32>(u[i])), xv);
+        acc[i] = _mm512_dpbusd_epi32(acc[i], expand_b64_over(zb[i], __mmask64(km), bitmap_codes<Narrow || SW == 32>(u[i], n)), xv);
         u[i] += n;
       }
     }
@@ -431,15 +417,14 @@ void bitmap4_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r
   const int32_t* rp = a.as<int32_t>(Part::row_ptr);
   const int64_t code_bytes = int64_t(a.part(Part::values).bytes);
   int64_t r = r0;
-  // Narrow passes: no step keeps more than 32 columns (at 30% kept, 4 rows x 64 steps: 96% of passes).
-  const bool popcnt = cpu_features().avx512vpopcntdq;
-  const int64_t wpr = mask_words_per_row(a.cols);
-  const auto narrow = [&](int64_t r, int R) { return popcnt && bitmap_steps_narrow(w.masks, wpr, r, R); };
+  // Narrow passes keep at most a third of their columns (a 64-column step then keeps more than
+  // 32 about once in 650 steps at a third, once in 7000 at 30%).
+  const auto narrow = [&](int64_t a, int64_t b) { return 3 * (int64_t(rp[b]) - rp[a]) <= (b - a) * w.cols; };
   for (; r + kBitmapRows <= r1; r += kBitmapRows)
-    narrow(r, kBitmapRows) ? bitmap4_rows<kBitmapRows, G, Asym, true>(w, xq, rp, code_bytes, r, out)
-                           : bitmap4_rows<kBitmapRows, G, Asym, false>(w, xq, rp, code_bytes, r, out);
+    narrow(r, r + kBitmapRows) ? bitmap4_rows<kBitmapRows, G, Asym, true>(w, xq, rp, code_bytes, r, r1, out)
+                               : bitmap4_rows<kBitmapRows, G, Asym, false>(w, xq, rp, code_bytes, r, r1, out);
   for (; r < r1; ++r)
-    narrow(r, 1) ? bitmap4_rows<1, G, Asym, true>(w, xq, rp, code_bytes, r, out) : bitmap4_rows<1, G, Asym, false>(w, xq, rp, code_bytes, r, out);
+    narrow(r, r + 1) ? bitmap4_rows<1, G, Asym, true>(w, xq, rp, code_bytes, r, r1, out) : bitmap4_rows<1, G, Asym, false>(w, xq, rp, code_bytes, r, r1, out);
 }
 void qgemv_bitmap4_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   switch (a.quant.group * 2 + a.quant.asym) {
