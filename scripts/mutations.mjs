@@ -216,8 +216,8 @@ export default [
     why: 'bitmap / N:M bf16 at 4 < N <= 16 decode the first rows of the task again for every later row block',
   },
   {
-    id: 'bf16-csr-cols-blend', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
-    from: '_mm512_mask_blend_epi16(__mmask32(0xAAAAAAAAu), xa,', to: '_mm512_mask_blend_epi16(__mmask32(0xAAAAAAA8u), xa,',
+    id: 'bf16-csr-cols-pair-b', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: '34, 2, 33, 1, 32, 0);', to: '34, 2, 1, 1, 32, 0);',
     tests: ['test/bf16-csr-cols.test.ts'],
     why: 'the CSR bf16 kernel at N <= 16 multiplies the second value of each pair by the first column for token 1',
   },
@@ -228,10 +228,28 @@ export default [
     why: 'the CSR bf16 kernel at N <= 16 adds a CSR row\'s last pair twice when it keeps 4k + 2 values',
   },
   {
-    id: 'bf16-csr-cols-dup', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
-    from: 'r[i] = _mm512_or_si512(d, _mm512_slli_epi32(d, 16));', to: 'r[i] = d;',
+    id: 'bf16-csr-cols-stage', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: 'for (int64_t c = 0; c < cnt; ++c) _mm256_storeu_si256(', to: 'for (int64_t c = 0; c + 1 < cnt; ++c) _mm256_storeu_si256(',
     tests: ['test/bf16-csr-cols.test.ts'],
-    why: "the k_dup staging leaves the second copy zero: the CSR bf16 kernel drops the second value of every pair",
+    why: 'the k_major_bf16 staging skips the last column of every 16: the CSR bf16 kernel multiplies zeros for columns 15 mod 16',
+  },
+  {
+    id: 'bf16-csr-cols-interleave', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: '_mm512_set_epi16(47, 15, 46, 14,', to: '_mm512_set_epi16(46, 15, 46, 14,',
+    tests: ['test/bf16-csr-cols.test.ts'],
+    why: "the CSR bf16 kernel's pair interleave takes token 14's x for token 15's second value (N = 16 only)",
+  },
+  {
+    id: 'bf16-csr-cols-odd-zext', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: 'const __m512i xs = _mm512_cvtepu16_epi32(_mm256_load_si256(', to: 'const __m512i xs = _mm512_castsi256_si512(_mm256_load_si256(',
+    tests: ['test/bf16-csr-cols.test.ts'],
+    why: 'the odd last value of a CSR row multiplies two tokens\' x packed in one lane instead of one token\'s x and a zero',
+  },
+  {
+    id: 'bf16-csr-cols-portable-stage', area: 'cpu', file: 'native/cpu/spmm.cpp',
+    from: 'return k * ld + j; });\n    else', to: 'return k * ld + j + 1; });\n    else',
+    tests: ['test/bf16-csr-cols.test.ts'],
+    why: "spmm's x [K, N] staged for the CSR bf16 kernel one token off: every output column shifted",
   },
   {
     id: 'bf16-tile16-round', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',

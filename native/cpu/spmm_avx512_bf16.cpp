@@ -586,29 +586,39 @@ inline void transpose16x16_epi32(__m512i (&r)[16]) {
   }
 }
 
-// ---- CSR, kJ < N <= 16: pairs of kept values times two blended x columns (skips the zeros) ------
-// x in k_dup_bf16 (64 bytes per column: dword j holds x[j, k] twice), so for two consecutive
-// kept values of a row, (w[a], w[b]) with a < b anywhere in the row, the pair vector (x[a, j],
-// x[b, j]) per fp32 lane j is one word blend of two aligned column loads (the pairs kernel's
-// k_pairs loads below start at any word and split a cache line nearly every time). Per pair: two
-// index loads, the x load, the blend with its load folded in and vdpbf16ps with the weight pair
-// broadcast from memory. The CSR indices are read in place, no decode. Summation: pair t of a row
-// goes to accumulator t mod kColsU (the odd last value to accumulator 1), the kColsU sums are
-// added pairwise at the row's end.
+// ---- CSR, kJ < N <= 16: pairs of kept values times two interleaved x columns (skips the zeros) --
+// x in k_major_bf16 (32 bytes per column: word j holds x[j, k]), so for two consecutive kept values
+// of a row, (w[a], w[b]) with a < b anywhere in the row, the pair vector (x[a, j], x[b, j]) per
+// fp32 lane j is one vpermt2w of two aligned 32-byte column loads. Per pair: two index loads, the
+// two x loads, the word interleave and vdpbf16ps with the weight pair broadcast from memory. The
+// CSR indices are read in place, no decode. 32 bytes per column keep the 4096-column x panel at
+// 128 KB; the 64-byte duplicated columns it replaced (one word blend per pair instead of the
+// interleave) pulled twice the lines from L2 and were ~15% slower per pair (docs/kernels.md).
+// Summation: pair t of a row goes to accumulator t mod kColsU (the odd last value to accumulator
+// 1), the kColsU sums are added pairwise at the row's end.
 constexpr int64_t kColsMaxN = 16;
 constexpr int kColsU = 8;
 constexpr int64_t kColsAhead = 512;  // elements
 
-inline __m512 col_pair(__m512 acc, const int32_t* col, const uint16_t* wv, const uint16_t* x) {
+// Word 2j of the pair vector is x[a, j] (word j of the first operand), word 2j + 1 is x[b, j]
+// (word j of the second: index 32 + j).
+inline __m512i interleave_index() {
+  return _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+}
+inline __m512i x_column(const uint16_t* x, int32_t k) {
+  return _mm512_castsi256_si512(_mm256_load_si256(reinterpret_cast<const __m256i*>(x + size_t(k) * 16)));
+}
+
+inline __m512 col_pair(__m512 acc, const int32_t* col, const uint16_t* wv, const uint16_t* x, __m512i ilv) {
   uint32_t wp;
   __builtin_memcpy(&wp, wv, 4);
-  const __m512i xa = _mm512_load_si512(x + size_t(col[0]) * 32);
-  const __m512i xp = _mm512_mask_blend_epi16(__mmask32(0xAAAAAAAAu), xa, _mm512_load_si512(x + size_t(col[1]) * 32));
+  const __m512i xp = _mm512_permutex2var_epi16(x_column(x, col[0]), ilv, x_column(x, col[1]));
   return dp(acc, _mm512_set1_epi32(int(wp)), xp);
 }
 
 // A row: col[0, cnt) its kept columns, wv[0, cnt) their values; c[0, 16) += the products.
 SK_BLOCK void cols_row(const int32_t* col, const uint16_t* wv, int64_t cnt, const uint16_t* x, float* c) {
+  const __m512i ilv = interleave_index();
   __m512 acc[kColsU];
   acc[0] = _mm512_loadu_ps(c);
   SK_UNROLL for (int u = 1; u < kColsU; ++u) acc[u] = _mm512_setzero_ps();
@@ -619,12 +629,12 @@ SK_BLOCK void cols_row(const int32_t* col, const uint16_t* wv, int64_t cnt, cons
     // waiting on them (docs/kernels.md).
     _mm_prefetch(reinterpret_cast<const char*>(col + 2 * t + kColsAhead), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(wv + 2 * t + kColsAhead), _MM_HINT_T0);
-    SK_UNROLL for (int u = 0; u < kColsU; ++u) acc[u] = col_pair(acc[u], col + 2 * (t + u), wv + 2 * (t + u), x);
+    SK_UNROLL for (int u = 0; u < kColsU; ++u) acc[u] = col_pair(acc[u], col + 2 * (t + u), wv + 2 * (t + u), x, ilv);
   }
-  for (; t < pairs; ++t) acc[0] = col_pair(acc[0], col + 2 * t, wv + 2 * t, x);
+  for (; t < pairs; ++t) acc[0] = col_pair(acc[0], col + 2 * t, wv + 2 * t, x, ilv);
   if (cnt & 1) {
-    // The last value alone: (w, 0) times (x, 0), never 0 x Inf.
-    const __m512i xs = _mm512_maskz_loadu_epi16(__mmask32(0x55555555u), x + size_t(col[cnt - 1]) * 32);
+    // The last value alone: (w, 0) times (x, 0) (the column's words zero-extended), never 0 x Inf.
+    const __m512i xs = _mm512_cvtepu16_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(x + size_t(col[cnt - 1]) * 16)));
     acc[1] = dp(acc[1], _mm512_set1_epi32(int(wv[cnt - 1])), xs);
   }
   SK_UNROLL for (int h = kColsU / 2; h > 0; h /= 2)
@@ -730,8 +740,8 @@ void stage_rows(const void* x, int64_t n, int64_t cols, int64_t kp, int64_t ld, 
     return;
   }
   uint32_t* dst = reinterpret_cast<uint32_t*>(buf);
-  if (layout == XLayout::k_dup_bf16) {
-    // Dword k * ld + j holds (x[j, k], x[j, k]): 16 x 16 dword transposes of the duplicated words.
+  if (layout == XLayout::k_major_bf16) {
+    // Word k * ld + j holds x[j, k]: 16 x 16 transposes of the words widened to dwords, narrowed back.
     parallel_range((cols + 15) / 16, 4, [&](int64_t b, int64_t e) {
       for (int64_t kb = b; kb < e; ++kb)
         for (int64_t j0 = 0; j0 < n; j0 += 16) {
@@ -742,11 +752,10 @@ void stage_rows(const void* x, int64_t n, int64_t cols, int64_t kp, int64_t ld, 
               r[i] = _mm512_setzero_si512();
               continue;
             }
-            const __m512i d = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(load_bf16x32<F32>(row(j0 + i), k, cnt)));
-            r[i] = _mm512_or_si512(d, _mm512_slli_epi32(d, 16));
+            r[i] = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(load_bf16x32<F32>(row(j0 + i), k, cnt)));
           }
           transpose16x16_epi32(r);
-          for (int64_t c = 0; c < cnt; ++c) _mm512_storeu_si512(dst + (k + c) * ld + j0, r[c]);
+          for (int64_t c = 0; c < cnt; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(buf + (k + c) * ld + j0), _mm512_cvtepi32_epi16(r[c]));
         }
     });
     return;
@@ -772,7 +781,7 @@ void stage_rows(const void* x, int64_t n, int64_t cols, int64_t kp, int64_t ld, 
 
 bool stage_bf16_avx512(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, uint16_t* buf) {
   if (args.b_is_kn || (args.b_dtype != DType::bf16 && args.b_dtype != DType::f32) || !cpu_features().avx512bf16) return false;
-  if ((layout == XLayout::k_pairs_bf16 || layout == XLayout::k_dup_bf16) && ld % 16 != 0) return false;
+  if ((layout == XLayout::k_pairs_bf16 || layout == XLayout::k_major_bf16) && ld % 16 != 0) return false;
   if (args.b_dtype == DType::f32) stage_rows<true>(args.b, args.n, cols, kp, ld, layout, buf);
   else stage_rows<false>(args.b, args.n, cols, kp, ld, layout, buf);
   return true;
@@ -802,11 +811,11 @@ SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n) {
   if (a.dtype != DType::bf16) return SpmmKernel{};
   const bool gemv = n <= 4;
   const XLayout nl = XLayout::n_major_bf16, kl = XLayout::k_pairs_bf16;
-  // CSR at kJ < N <= kColsMaxN: the cols kernel (x in k_dup_bf16). Above it CSR keeps the fp32 table's
+  // CSR at kJ < N <= kColsMaxN: the cols kernel (x in k_major_bf16). Above it CSR keeps the fp32 table's
   // outer product. (Bitmap / N:M through the same kernel, their masks decoded to 16-bit column
   // numbers per row, measured no faster than the kernels below: docs/kernels.md.)
   if (!gemv && n <= kColsMaxN && a.format == Format::csr)
-    return SpmmKernel{csr_cols_kernel, XLayout::k_dup_bf16, "spmm_csr_cols_bf16_dpbf16_avx512", true, 16};
+    return SpmmKernel{csr_cols_kernel, XLayout::k_major_bf16, "spmm_csr_cols_bf16_dpbf16_avx512", true, 16};
   // Below this density a decode-to-dense GEMM does more work than skipping the zeros: bitmap and
   // N:M run the pairs kernel (N <= kPairsMaxN; above it, and for CSR, the fp32 table's outer product).
   const double skip_below = n <= kOctsMaxN ? kBf16OctsSparseDensity : kBf16SparseDensity;
