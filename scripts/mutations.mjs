@@ -241,7 +241,7 @@ export default [
   },
   {
     id: 'bf16-csr-cols-odd-zext', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
-    from: 'const __m512i xs = _mm512_cvtepu16_epi32(_mm256_load_si256(', to: 'const __m512i xs = _mm512_castsi256_si512(_mm256_load_si256(',
+    from: 'const __m512i xs = _mm512_cvtepu16_epi32(x_column<LD>(x, col[cnt - 1]));', to: 'const __m512i xs = _mm512_castsi256_si512(x_column<LD>(x, col[cnt - 1]));',
     tests: ['test/bf16-csr-cols.test.ts'],
     why: 'the odd last value of a CSR row multiplies two tokens\' x packed in one lane instead of one token\'s x and a zero',
   },
@@ -250,6 +250,18 @@ export default [
     from: 'return k * ld + j; });\n    else', to: 'return k * ld + j + 1; });\n    else',
     tests: ['test/bf16-csr-cols.test.ts'],
     why: "spmm's x [K, N] staged for the CSR bf16 kernel one token off: every output column shifted",
+  },
+  {
+    id: 'bf16-csr-cols-narrow-stage', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: '_mm_storeu_si128(reinterpret_cast<__m128i*>(buf + (k + c) * 8)', to: '_mm_storeu_si128(reinterpret_cast<__m128i*>(buf + (k + c) * 8 + 1)',
+    tests: ['test/bf16-csr-cols.test.ts'],
+    why: 'the 16-byte-column staging (N <= 8) shifts every column one token: the CSR bf16 kernel multiplies the wrong x',
+  },
+  {
+    id: 'bf16-csr-cols-narrow-ld', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: 'const uint16_t* p = x + size_t(k) * LD;', to: 'const uint16_t* p = x + size_t(k) * 16;',
+    tests: ['test/bf16-csr-cols.test.ts'],
+    why: 'the CSR bf16 kernel at N <= 8 reads x columns 32 bytes apart in a panel of 16-byte columns',
   },
   {
     id: 'bf16-tile16-round', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',

@@ -45,9 +45,9 @@ describe('CSR x bf16 activations, kJ < N <= 16 (the cols kernel)', () => {
   it('matches fp64 for odd shapes, row tails, every output dtype and a bias; bf16 output is the rounded fp32 one', () => {
     // M: under 16 rows (the element-wise store only), 16-row blocks with and without a tail, and
     // tasks of several 16-row blocks (300 rows); K: odd, under 32, past 4096 (the staging's
-    // 16-column blocks with a tail); N = 5, 9, 12, 15, 16 (partial and whole vectors of N: every
-    // word of the pair interleave).
-    for (const [M, K, N] of [[13, 201, 5], [48, 300, 9], [37, 1000, 16], [21, 97, 12], [35, 4130, 16], [16, 20, 16], [300, 97, 16], [29, 263, 15]] as const) {
+    // 16-column blocks with a tail); N = 5, 8 (16-byte x columns), 9, 12, 15, 16 (32-byte columns;
+    // partial and whole vectors of N: every word of the pair interleave).
+    for (const [M, K, N] of [[13, 201, 5], [48, 300, 9], [37, 1000, 16], [21, 97, 12], [35, 4130, 16], [16, 20, 16], [300, 97, 16], [29, 263, 15], [33, 4099, 8], [300, 64, 8]] as const) {
       const w = Tensor.randn([M, K], { seed: M * K + N, dtype: 'bfloat16' });
       const a = SparseMatrix.fromDense(w, { format: 'csr', mask: keepMask(M, K, M + K + N) });
       const xf = Tensor.randn([N, K], { seed: N + 3 }).toFloat32Array();

@@ -594,8 +594,10 @@ inline void transpose16x16_epi32(__m512i (&r)[16]) {
 // CSR indices are read in place, no decode. 32 bytes per column keep the 4096-column x panel at
 // 128 KB; the 64-byte duplicated columns it replaced (one word blend per pair instead of the
 // interleave) pulled twice the lines from L2 and were ~15% slower per pair (docs/kernels.md).
-// Summation: pair t of a row goes to accumulator t mod kColsU (the odd last value to accumulator
-// 1), the kColsU sums are added pairwise at the row's end.
+// At N <= 8 the columns are 16 bytes (ld = 8: a 64 KB panel at K = 4096) and lanes 8..15 of the
+// accumulators carry nothing the stores read. Summation: pair t of a row goes to accumulator
+// t mod kColsU (the odd last value to accumulator 1), the kColsU sums are added pairwise at the
+// row's end.
 constexpr int64_t kColsMaxN = 16;
 constexpr int kColsU = 8;
 constexpr int64_t kColsAhead = 512;  // elements
@@ -605,18 +607,23 @@ constexpr int64_t kColsAhead = 512;  // elements
 inline __m512i interleave_index() {
   return _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
 }
-inline __m512i x_column(const uint16_t* x, int32_t k) {
-  return _mm512_castsi256_si512(_mm256_load_si256(reinterpret_cast<const __m256i*>(x + size_t(k) * 16)));
+// Column k of x (LD = 16 or 8 words; at 8 the upper 8 words are not read by any store).
+template <int LD> inline __m256i x_column(const uint16_t* x, int32_t k) {
+  const uint16_t* p = x + size_t(k) * LD;
+  if constexpr (LD == 16) return _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+  else return _mm256_castsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
+template <int LD>
 inline __m512 col_pair(__m512 acc, const int32_t* col, const uint16_t* wv, const uint16_t* x, __m512i ilv) {
   uint32_t wp;
   __builtin_memcpy(&wp, wv, 4);
-  const __m512i xp = _mm512_permutex2var_epi16(x_column(x, col[0]), ilv, x_column(x, col[1]));
+  const __m512i xp = _mm512_permutex2var_epi16(_mm512_castsi256_si512(x_column<LD>(x, col[0])), ilv, _mm512_castsi256_si512(x_column<LD>(x, col[1])));
   return dp(acc, _mm512_set1_epi32(int(wp)), xp);
 }
 
 // A row: col[0, cnt) its kept columns, wv[0, cnt) their values; c[0, 16) += the products.
+template <int LD>
 SK_BLOCK void cols_row(const int32_t* col, const uint16_t* wv, int64_t cnt, const uint16_t* x, float* c) {
   const __m512i ilv = interleave_index();
   __m512 acc[kColsU];
@@ -629,12 +636,12 @@ SK_BLOCK void cols_row(const int32_t* col, const uint16_t* wv, int64_t cnt, cons
     // waiting on them (docs/kernels.md).
     _mm_prefetch(reinterpret_cast<const char*>(col + 2 * t + kColsAhead), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(wv + 2 * t + kColsAhead), _MM_HINT_T0);
-    SK_UNROLL for (int u = 0; u < kColsU; ++u) acc[u] = col_pair(acc[u], col + 2 * (t + u), wv + 2 * (t + u), x, ilv);
+    SK_UNROLL for (int u = 0; u < kColsU; ++u) acc[u] = col_pair<LD>(acc[u], col + 2 * (t + u), wv + 2 * (t + u), x, ilv);
   }
-  for (; t < pairs; ++t) acc[0] = col_pair(acc[0], col + 2 * t, wv + 2 * t, x, ilv);
+  for (; t < pairs; ++t) acc[0] = col_pair<LD>(acc[0], col + 2 * t, wv + 2 * t, x, ilv);
   if (cnt & 1) {
     // The last value alone: (w, 0) times (x, 0) (the column's words zero-extended), never 0 x Inf.
-    const __m512i xs = _mm512_cvtepu16_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(x + size_t(col[cnt - 1]) * 16)));
+    const __m512i xs = _mm512_cvtepu16_epi32(x_column<LD>(x, col[cnt - 1]));
     acc[1] = dp(acc[1], _mm512_set1_epi32(int(wv[cnt - 1])), xs);
   }
   SK_UNROLL for (int h = kColsU / 2; h > 0; h /= 2)
@@ -677,7 +684,8 @@ void store_tile16(const OutputSpec& out, int64_t r0, int64_t rows, int64_t n, co
 }
 
 // CSR: each row's column indices and values read in place (rows from DRAM; the row's prefetch in
-// cols_row), its sums into a [rows, 16] tile stored 16 rows at a time.
+// cols_row), its sums into a [rows, 16] tile stored 16 rows at a time (x.ld = 16 or 8 words per column).
+template <int LD>
 void csr_cols_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const int32_t* rp = a.as<int32_t>(Part::row_ptr);
   const int32_t* ci = a.as<int32_t>(Part::col_idx);
@@ -687,10 +695,13 @@ void csr_cols_kernel(const MatrixView& a, const Activations& x, int64_t r0, int6
   for (int64_t i = 0; i < rows * 16; ++i) c[i] = 0.f;
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t b = rp[r0 + i];
-    cols_row(ci + b, vals + b, int64_t(rp[r0 + i + 1]) - b, x.bf16, c + i * 16);
+    cols_row<LD>(ci + b, vals + b, int64_t(rp[r0 + i + 1]) - b, x.bf16, c + i * 16);
   }
   store_tile16(out, r0, rows, x.n, c);
 }
+
+// The [rows, 16] tile whatever the ld (8 at N <= 8).
+size_t cols_workspace(int64_t rows, int64_t, int64_t kp) { return spmm_workspace_bytes(rows, 16, kp); }
 
 // ---- staging x into the bf16 layouts (the driver's fast path for linear's x [N, K]) --------------
 
@@ -755,7 +766,10 @@ void stage_rows(const void* x, int64_t n, int64_t cols, int64_t kp, int64_t ld, 
             r[i] = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(load_bf16x32<F32>(row(j0 + i), k, cnt)));
           }
           transpose16x16_epi32(r);
-          for (int64_t c = 0; c < cnt; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(buf + (k + c) * ld + j0), _mm512_cvtepi32_epi16(r[c]));
+          if (ld == 8)  // (N <= 8: j0 = 0, the upper 8 words are zero)
+            for (int64_t c = 0; c < cnt; ++c) _mm_storeu_si128(reinterpret_cast<__m128i*>(buf + (k + c) * 8), _mm256_castsi256_si128(_mm512_cvtepi32_epi16(r[c])));
+          else
+            for (int64_t c = 0; c < cnt; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(buf + (k + c) * ld + j0), _mm512_cvtepi32_epi16(r[c]));
         }
     });
     return;
@@ -781,7 +795,8 @@ void stage_rows(const void* x, int64_t n, int64_t cols, int64_t kp, int64_t ld, 
 
 bool stage_bf16_avx512(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, uint16_t* buf) {
   if (args.b_is_kn || (args.b_dtype != DType::bf16 && args.b_dtype != DType::f32) || !cpu_features().avx512bf16) return false;
-  if ((layout == XLayout::k_pairs_bf16 || layout == XLayout::k_major_bf16) && ld % 16 != 0) return false;
+  if (layout == XLayout::k_pairs_bf16 && ld % 16 != 0) return false;
+  if (layout == XLayout::k_major_bf16 && ld % 16 != 0 && ld != 8) return false;
   if (args.b_dtype == DType::f32) stage_rows<true>(args.b, args.n, cols, kp, ld, layout, buf);
   else stage_rows<false>(args.b, args.n, cols, kp, ld, layout, buf);
   return true;
@@ -814,8 +829,11 @@ SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n) {
   // CSR at kJ < N <= kColsMaxN: the cols kernel (x in k_major_bf16). Above it CSR keeps the fp32 table's
   // outer product. (Bitmap / N:M through the same kernel, their masks decoded to 16-bit column
   // numbers per row, measured no faster than the kernels below: docs/kernels.md.)
-  if (!gemv && n <= kColsMaxN && a.format == Format::csr)
-    return SpmmKernel{csr_cols_kernel, XLayout::k_major_bf16, "spmm_csr_cols_bf16_dpbf16_avx512", true, 16};
+  if (!gemv && n <= kColsMaxN && a.format == Format::csr) {
+    const char* name = "spmm_csr_cols_bf16_dpbf16_avx512";
+    if (n <= 8) return SpmmKernel{csr_cols_kernel<8>, XLayout::k_major_bf16, name, true, 8, cols_workspace};
+    return SpmmKernel{csr_cols_kernel<16>, XLayout::k_major_bf16, name, true, 16, cols_workspace};
+  }
   // Below this density a decode-to-dense GEMM does more work than skipping the zeros: bitmap and
   // N:M run the pairs kernel (N <= kPairsMaxN; above it, and for CSR, the fp32 table's outer product).
   const double skip_below = n <= kOctsMaxN ? kBf16OctsSparseDensity : kBf16SparseDensity;
