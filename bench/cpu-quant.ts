@@ -5,7 +5,8 @@
 // cpu-quant.svg (the N = 1 rows against their byte limits and targets). --n: only these N (default
 // 1, 16, 64; --decode: 1); --only: only the variants whose labels contain one of the
 // comma-separated strings (dense bf16, the reference, always runs). A filtered run prints its
-// rows and the targets it has rows for, and writes no result files.
+// rows and the targets it has rows for, and writes no result files. Each variant's calls alternate
+// with dense bf16's (its own copies), so every ratio compares times taken in the same seconds.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -58,59 +59,76 @@ const u = Tensor.rand([M * K], { seed: 99 }).toTypedArray() as Float32Array;
 const keep70 = new Uint8Array(M * K);
 for (let i = 0; i < u.length; i++) keep70[i] = u[i]! >= 0.7 ? 1 : 0;
 
-interface Row { variant: string; n: number; kernel: string; bytesPerWeight: number; coldMs: number; warmMs: number; coldGBs: number; floor: number; coldVsDense: number; warmVsDense: number }
+interface Row {
+  variant: string; n: number; kernel: string; bytesPerWeight: number; coldMs: number; warmMs: number; coldGBs: number; floor: number;
+  coldVsDense: number; warmVsDense: number; coldPairSpread: [number, number]; denseColdMs: number; denseWarmMs: number;
+}
 const rows: Row[] = [];
-const line = (c: string[]) => console.log(c[0]!.padEnd(24) + c[1]!.padStart(4) + ' ' + c[2]!.padEnd(32) + c.slice(3).map((x) => x.padStart(9)).join(''));
-line(['variant', 'N', 'kernel', 'B/weight', 'cold ms', 'warm ms', 'GB/s', 'floor', 'cold/bf16', 'warm/bf16']);
-const dense: Record<number, { cold: number; warm: number }> = {};
+const line = (c: string[]) => console.log(c[0]!.padEnd(24) + c[1]!.padStart(4) + ' ' + c[2]!.padEnd(32) + c.slice(3).map((x) => x.padStart(10)).join(''));
+line(['variant', 'N', 'kernel', 'B/weight', 'cold ms', 'warm ms', 'GB/s', 'floor', 'cold/bf16', 'warm/bf16', 'cold pairs q25-q75'.padStart(20)]);
+// Every variant's calls alternate with dense bf16's (its own rotation of copies, order swapped
+// every call), and its ratios are the medians of the two interleaved series: dense timed once,
+// minutes before a variant, had moved the ratio by up to 1.3x on this VM (docs/kernels.md).
+const quantile = (a: number[], q: number) => [...a].sort((x, y) => x - y)[Math.floor(q * (a.length - 1))]!;
+const denseCopies: Weight[] = [];
+while (denseCopies.length * M * K * 2 < COLD_BYTES) denseCopies.push(w.clone());
 for (const v of VARIANTS) {
-  const first = v.make(w, keep70);
-  const copies = [first];
+  const isDense = v.label === 'dense bf16';
+  const first = isDense ? denseCopies[0]! : v.make(w, keep70);
+  const copies = isDense ? denseCopies : [first];
   while (copies.length * bytesOf(first) < COLD_BYTES) copies.push(v.make(w, keep70));
   for (const n of NS) {
     if (v.act && n > 1 && !v.label.includes('int4')) continue;
     const x = Tensor.randn([n, K], { seed: n, dtype: 'bfloat16' });
     const o = { activations: v.act ?? 'float32' } as const;
-    const time = (pick: (i: number) => Weight) => {
-      const t: number[] = [];
-      for (let i = 0; i < reps + 2; i++) {
-        const a = pick(i);
-        const s = process.hrtime.bigint();
-        linear.sync(x, a, null, o);
-        t.push(Number(process.hrtime.bigint() - s) / 1e6);
-      }
-      return median(t.slice(2));
+    const call = (a: Weight, opts: typeof o) => {
+      const s = process.hrtime.bigint();
+      linear.sync(x, a, null, opts);
+      return Number(process.hrtime.bigint() - s) / 1e6;
     };
-    const cold = time((i) => copies[i % copies.length]!);
-    const warm = time(() => first);
-    if (v.label === 'dense bf16') dense[n] = { cold, warm };
+    // [variant, dense] per call, the first two dropped.
+    const time = (pick: (i: number) => Weight, pickDense: (i: number) => Weight) => {
+      const tv: number[] = [], td: number[] = [];
+      for (let i = 0; i < reps + 2; i++) {
+        let a: number, d: number;
+        if (isDense) a = d = call(pick(i), o);
+        else if (i % 2) { d = call(pickDense(i), { activations: 'float32' }); a = call(pick(i), o); }
+        else { a = call(pick(i), o); d = call(pickDense(i), { activations: 'float32' }); }
+        if (i >= 2) { tv.push(a); td.push(d); }
+      }
+      const ratios = tv.map((t, i) => t / td[i]!);
+      return { ms: median(tv), dense: median(td), ratio: median(tv) / median(td), spread: [quantile(ratios, 0.25), quantile(ratios, 0.75)] as [number, number] };
+    };
+    const cold = time((i) => copies[i % copies.length]!, (i) => denseCopies[i % denseCopies.length]!);
+    const warm = time(() => first, () => denseCopies[0]!);
     const bytes = bytesOf(first);
     const r: Row = {
-      variant: v.label, n, kernel: selectedKernel(first, n, { ...o, xDtype: 'bfloat16' }), bytesPerWeight: bytes / (M * K), coldMs: cold, warmMs: warm,
-      coldGBs: bytes / cold / 1e6, floor: bytes / (bandwidth * 1e9) / (cold * 1e-3), coldVsDense: cold / dense[n]!.cold, warmVsDense: warm / dense[n]!.warm,
+      variant: v.label, n, kernel: selectedKernel(first, n, { ...o, xDtype: 'bfloat16' }), bytesPerWeight: bytes / (M * K), coldMs: cold.ms, warmMs: warm.ms,
+      coldGBs: bytes / cold.ms / 1e6, floor: bytes / (bandwidth * 1e9) / (cold.ms * 1e-3), coldVsDense: cold.ratio, warmVsDense: warm.ratio,
+      coldPairSpread: cold.spread, denseColdMs: cold.dense, denseWarmMs: warm.dense,
     };
     rows.push(r);
-    line([v.label, String(n), r.kernel, r.bytesPerWeight.toFixed(4), cold.toFixed(3), warm.toFixed(3), r.coldGBs.toFixed(1), r.floor.toFixed(2),
-      r.coldVsDense.toFixed(3), r.warmVsDense.toFixed(3)]);
+    line([v.label, String(n), r.kernel, r.bytesPerWeight.toFixed(4), cold.ms.toFixed(3), warm.ms.toFixed(3), r.coldGBs.toFixed(1), r.floor.toFixed(2),
+      r.coldVsDense.toFixed(3), r.warmVsDense.toFixed(3), isDense ? '' : `${cold.spread[0].toFixed(3)}-${cold.spread[1].toFixed(3)}`.padStart(20)]);
   }
-  copies.length = 0;
+  if (!isDense) for (const c of copies) if (c instanceof SparseMatrix) c.dispose();
 }
 
 // A filtered run has rows for some targets only: the others are NaN and left out.
 const get = (variant: string, n: number) => rows.find((r) => r.variant === variant && r.n === n) ?? ({ coldMs: NaN, coldVsDense: NaN } as Row);
+// A format's best ratio to dense bf16: with fp32 x or with int8 x (x8), each paired with dense.
 const best = (a: string, n: number) => {
-  const t = [get(a, n).coldMs, get(`${a} x8`, n).coldMs].filter((v) => !Number.isNaN(v));
+  const t = [get(a, n).coldVsDense, get(`${a} x8`, n).coldVsDense].filter((v) => !Number.isNaN(v));
   return t.length ? Math.min(...t) : NaN;
 };
-const bf16 = (n: number) => get('dense bf16', n).coldMs;
 const targets = [
-  { what: 'N=1 2:4+int4 g128 (x8) / dense bf16', value: best('nm 2:4 int4 g128', 1) / bf16(1), goal: 0.3 },
-  { what: 'N=1 dense int4 g32 (x8) / dense bf16', value: best('dense int4 g32', 1) / bf16(1), goal: 0.33 },
+  { what: 'N=1 2:4+int4 g128 (x8) / dense bf16', value: best('nm 2:4 int4 g128', 1), goal: 0.3 },
+  { what: 'N=1 dense int4 g32 (x8) / dense bf16', value: best('dense int4 g32', 1), goal: 0.33 },
   { what: 'N=1 2:4+int4 (x8) / dense int4 g32 (x8)', value: best('nm 2:4 int4 g128', 1) / best('dense int4 g32', 1), goal: 0.75 },
-  { what: 'N=1 bitmap 70%+int4 (x8) / dense bf16', value: best('bitmap 70% int4 g128', 1) / bf16(1), goal: 0.25 },
+  { what: 'N=1 bitmap 70%+int4 (x8) / dense bf16', value: best('bitmap 70% int4 g128', 1), goal: 0.25 },
   { what: 'N=1 2:4+int4 g128 fp32 x / dense bf16', value: get('nm 2:4 int4 g128', 1).coldVsDense, goal: 0.3 },
   { what: 'N=1 dense int4 g32 fp32 x / dense bf16', value: get('dense int4 g32', 1).coldVsDense, goal: 0.33 },
-  ...(NS.includes(16) ? [{ what: 'N=16 2:4+int4 g128 (x8) / dense bf16', value: best('nm 2:4 int4 g128', 16) / bf16(16), goal: 0.7 }] : []),
+  ...(NS.includes(16) ? [{ what: 'N=16 2:4+int4 g128 (x8) / dense bf16', value: best('nm 2:4 int4 g128', 16), goal: 0.7 }] : []),
 ];
 console.log(`\ntargets (11008x4096, ${getNumThreads()} threads, cold):`);
 for (const t of targets.filter((t) => !Number.isNaN(t.value))) console.log(`  ${t.what.padEnd(40)} ${t.value.toFixed(3)}  <= ${t.goal}  ${t.value <= t.goal ? 'met' : 'MISSED'}`);

@@ -156,9 +156,9 @@ export default [
     why: 'the N <= 4 passes whose rows are a quarter of the task apart store their sums into adjacent rows',
   },
   {
-    id: 'gemv-apart-tail', area: 'cpu', file: 'native/cpu/spmm_kernels.inl',
-    from: 'for (r = r0 + R * q; r < r1; ++r) {', to: 'for (r = r0 + R * q + 1; r < r1; ++r) {', tests: KERNELS,
-    why: 'the first row left over after the quarter-apart passes is never computed',
+    id: 'gemv-apart-tail', area: 'cpu', file: 'native/cpu/spmm.h',
+    from: 'for (int64_t r = r0 + R * q; r < r1; ++r) {', to: 'for (int64_t r = r0 + R * q + 1; r < r1; ++r) {', tests: [...KERNELS, 'test/bf16-decode.test.ts'],
+    why: 'the first row left over after the quarter-apart passes is never computed (the fp32 and the bf16 GEMVs)',
   },
   {
     id: 'dense-tail-count', area: 'cpu', file: 'native/cpu/spmm_kernels.inl',
@@ -183,6 +183,20 @@ export default [
     to: 'stage([load](size_t i) { return uint16_t(f32_to_bits(load(i)) >> 16); });',
     tests: ['test/bf16-activations.test.ts'],
     why: "activations: 'bfloat16' truncates fp32 activations instead of rounding them to nearest even (spmm's b [K, N])",
+  },
+  {
+    id: 'spmm-bias-task-rows', area: 'cpu', file: 'native/cpu/spmm.cpp',
+    from: 'for (int64_t r = r0; r < r1; ++r) bias[r] = ',
+    to: 'for (int64_t r = r0 + 1; r < r1; ++r) bias[r] = ',
+    tests: ['test/kernels.test.ts', 'test/slorb-kernels.test.ts'],
+    why: "each task's first row keeps no converted bias (nor a zeroed addend): the copy is filled per task, for the task's own rows",
+  },
+  {
+    id: 'spmm-bias-f32-only-passthrough', area: 'cpu', file: 'native/cpu/spmm.cpp',
+    from: 'if (addend || (args.bias && args.bias_dtype != DType::f32)) {',
+    to: 'if (addend || (args.bias && args.bias_dtype == DType::f16)) {',
+    tests: ['test/kernels.test.ts'],
+    why: 'a bfloat16 bias is read in place as if it were float32',
   },
   {
     id: 'bf16-rounding-not-routed', area: 'cpu', file: 'native/cpu/spmm.cpp',
@@ -300,10 +314,10 @@ export default [
     why: 'the N <= 4 bf16 bitmap decode loads 32 bytes for a chunk keeping 17 values: its last value is lost',
   },
   {
-    id: 'bf16-gemv-quarter-stride', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
-    from: 'gemv_rows<Src, kGemvRows, true>(s, x, r0 + i, out, q);', to: 'gemv_rows<Src, kGemvRows, true>(s, x, r0 + i, out, 1);',
-    tests: ['test/bf16-decode.test.ts'],
-    why: 'the N <= 4 bf16 GEMV reads its four streams as adjacent rows: rows are computed twice and others never',
+    id: 'bf16-gemv-quarter-stride', area: 'cpu', file: 'native/cpu/spmm.h',
+    from: 'std::true_type{}, r0 + i, q);', to: 'std::true_type{}, r0 + i, 1);',
+    tests: ['test/bf16-decode.test.ts', ...KERNELS],
+    why: 'the N <= 4 GEMVs read their streams as adjacent rows: rows are computed twice and others never',
   },
   // ---- solvers ----
   {

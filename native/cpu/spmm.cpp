@@ -174,7 +174,8 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* ep
   Scratch& scratch = t_scratch;
   const bool addend = epilogue && epilogue->addend && args.n == 1;
   float* xbuf = nullptr;
-  std::vector<float> bias;
+  std::unique_ptr<float[]> bias_buf;
+  float* bias = nullptr;  // the bias in float32 with the addend, where the call needs a copy
   uint8_t* ws = nullptr;
   uint8_t* prep = nullptr;
   try {
@@ -188,10 +189,11 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* ep
       if (!stage_bf16_avx512(args, a.cols, kp, ld, k.layout, b16)) stage_bf16(args, a.cols, kp, ld, k.layout, b16);
     }
     else stage_activations(args, a.cols, kp, ld, k.layout, xbuf);
-    if (args.bias || addend) {
-      bias.assign(size_t(a.rows), 0.0f);
-      if (args.bias)
-        for (int64_t r = 0; r < a.rows; ++r) bias[r] = load_as_f32(args.bias, args.bias_dtype, size_t(r));
+    // A float32 bias is read where it is; other dtypes, or an addend to add into, need a copy,
+    // filled by each task for its own rows.
+    if (addend || (args.bias && args.bias_dtype != DType::f32)) {
+      bias_buf.reset(new float[size_t(a.rows)]);
+      bias = bias_buf.get();
     }
     if (ws_bytes) ws = scratch.workspace(ws_bytes * size_t(tasks));
     if (k.prepare) prep = scratch.prepared(k.prepare_bytes(a, args.n, kp));
@@ -200,16 +202,18 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* ep
     return Status::Error(ErrorCode::memory, "out of host memory staging activations");
   }
   OutputSpec out = args.out;
-  out.bias = args.bias || addend ? bias.data() : nullptr;
+  out.bias = bias ? bias : static_cast<const float*>(args.bias);
   if (k.prepare) k.prepare(a, Activations{xbuf, args.n, kp, ld}, prep);
   parallel_for(tasks, [&](int64_t t) {
     const int64_t r0 = t * step * align, r1 = std::min(a.rows, (t + 1) * step * align);
     const bool bf16 = is_bf16_layout(k.layout);
     Activations x{bf16 ? nullptr : xbuf, args.n, kp, ld, ws_bytes ? ws + size_t(t) * ws_bytes : nullptr,
                   bf16 ? reinterpret_cast<const uint16_t*>(xbuf) : nullptr, prep};
+    if (bias)
+      for (int64_t r = r0; r < r1; ++r) bias[r] = args.bias ? load_as_f32(args.bias, args.bias_dtype, size_t(r)) : 0.f;
     if (!epilogue) return k.fn(a, x, r0, r1, out);
     if (addend) {
-      epilogue->addend(epilogue->ctx, r0, r1, bias.data());
+      epilogue->addend(epilogue->ctx, r0, r1, bias);
       k.fn(a, x, r0, r1, out);
       return epilogue->fn(epilogue->ctx, r0, r1);
     }

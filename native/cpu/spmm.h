@@ -2,6 +2,7 @@
 // a dispatch table keyed by format, weight dtype, N and the active ISA.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "../core/cpu_features.h"
 #include "../formats/sparse_matrix.h"
@@ -139,6 +140,24 @@ struct RowEpilogue {
 };
 
 Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* epilogue = nullptr);
+
+// The N <= 4 GEMVs' row order (spmm_kernels.inl's spmv_kernel for bitmap / N:M, spmm_avx512_bf16's
+// gemv_kernel): passes of R rows a quarter of [r0, e) apart (rows r, r + q, ...: R sequential
+// streams per core, as the read-bandwidth probe reads), over the rows [r0, e) that `safe(r)` allows
+// whole-vector loads in (all but the last few of a bitmap / N:M matrix); the rest one row at a
+// time, safe or not. pass(RB, Safe, r, rs) runs rows r, r + rs, ... (RB and Safe as
+// std::integral_constant).
+template <int R, class SafeRow, class Pass>
+inline void apart_row_passes(int64_t r0, int64_t r1, const SafeRow& safe, const Pass& pass) {
+  int64_t e = r1;
+  while (e > r0 && !safe(e - 1)) --e;
+  const int64_t q = (e - r0) / R;
+  for (int64_t i = 0; i < q; ++i) pass(std::integral_constant<int, R>{}, std::true_type{}, r0 + i, q);
+  for (int64_t r = r0 + R * q; r < r1; ++r) {
+    if (safe(r)) pass(std::integral_constant<int, 1>{}, std::true_type{}, r, 1);
+    else pass(std::integral_constant<int, 1>{}, std::false_type{}, r, 1);
+  }
+}
 
 // The generic kernel every format has: walks stored elements, accumulates into k-major x.
 void spmm_gather(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out);

@@ -169,15 +169,9 @@ constexpr int kGemvRows = 4;
 
 template <class Src> void gemv_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const Src s(a);
-  // Rows [r0, e) are safe for whole-vector loads: all but the last few of a bitmap / N:M matrix.
-  int64_t e = r1;
-  while (e > r0 && !s.safe_row(e - 1)) --e;
-  const int64_t q = (e - r0) / kGemvRows;
-  for (int64_t i = 0; i < q; ++i) gemv_rows<Src, kGemvRows, true>(s, x, r0 + i, out, q);
-  for (int64_t r = r0 + kGemvRows * q; r < r1; ++r) {
-    if (s.safe_row(r)) gemv_rows<Src, 1, true>(s, x, r, out);
-    else gemv_rows<Src, 1, false>(s, x, r, out);
-  }
+  apart_row_passes<kGemvRows>(r0, r1, [&](int64_t r) { return s.safe_row(r); }, [&](auto rb, auto safe, int64_t r, int64_t rs) {
+    gemv_rows<Src, decltype(rb)::value, decltype(safe)::value>(s, x, r, out, rs);
+  });
 }
 
 // ---- N > 4: K-blocked outer-product GEMM on pairs of k ----------------------------------------

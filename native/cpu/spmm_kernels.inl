@@ -220,18 +220,11 @@ template <class Src> void spmv_kernel(const MatrixView& a, const Activations& x,
   // stream and one interleaved with decode work.
   constexpr int R = !Src::kAlwaysSafe ? VT::kRv : Src::Dt::kIsF32 ? VT::kRv32 : VT::kRvDense;
   if constexpr (kApartRows<Src, R>) {
-    // Bitmap / N:M: R sequential streams per core, as the read-bandwidth probe reads (the bf16
-    // dot-product GEMVs do the same: spmm_avx512_bf16.cpp). Dense rows keep their adjacent rows
-    // (measured no faster apart). Rows [r0, e) may load whole chunks; the rest run alone.
-    int64_t e = r1;
-    while (e > r0 && !s.safe(e - 1, 1)) --e;
-    const int64_t q = (e - r0) / R;
-    for (int64_t i = 0; i < q; ++i) fused_rows<Src, R, true>(s, x, r0 + i, out, q);
-    for (r = r0 + R * q; r < r1; ++r) {
-      if (Src::kAlwaysSafe || s.safe(r, 1)) fused_rows<Src, 1, true>(s, x, r, out);
-      else if constexpr (!Src::kAlwaysSafe) fused_rows<Src, 1, false>(s, x, r, out);
-    }
-    return;
+    // Bitmap / N:M: rows a quarter apart (the bf16 dot-product GEMVs do the same). Dense rows keep
+    // their adjacent rows (measured no faster apart).
+    return apart_row_passes<R>(r0, r1, [&](int64_t i) { return s.safe(i, 1); }, [&](auto rb, auto safe, int64_t i, int64_t rs) {
+      if constexpr (decltype(safe)::value || !Src::kAlwaysSafe) fused_rows<Src, decltype(rb)::value, decltype(safe)::value>(s, x, i, out, rs);
+    });
   }
   for (; r + R <= r1; r += R) {
     if (Src::kAlwaysSafe || s.safe(r, R)) fused_rows<Src, R, true>(s, x, r, out);
