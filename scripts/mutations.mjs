@@ -278,6 +278,18 @@ export default [
     why: 'the CSR bf16 kernel at N <= 8 reads x columns 32 bytes apart in a panel of 16-byte columns',
   },
   {
+    id: 'bf16-pairs-cols-offset', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: '_mm512_mullo_epi16(lane16(), _mm512_set1_epi16(short(ld2 / 2)))', to: '_mm512_mullo_epi16(lane16(), _mm512_set1_epi16(short(ld2)))',
+    tests: ['test/bf16-activations.test.ts'],
+    why: 'the bitmap / N:M pairs kernel at N <= 16 reads x columns at twice their offsets: wrong columns multiplied',
+  },
+  {
+    id: 'bf16-pairs-cols-odd', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: '_mm512_cvtepu16_epi32(x_words(xb + off[cnt - 1]))', to: '_mm512_castsi256_si512(x_words(xb + off[cnt - 1]))',
+    tests: ['test/bf16-activations.test.ts'],
+    why: 'the odd last kept value of a bitmap / N:M row at N <= 16 multiplies two tokens\' x packed in one lane',
+  },
+  {
     id: 'bf16-tile16-round', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
     from: '_mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff))', to: '_mm512_add_epi32(odd, _mm512_set1_epi32(0x8000))',
     tests: ['test/bf16-csr-cols.test.ts'],

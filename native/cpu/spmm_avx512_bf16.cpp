@@ -16,7 +16,8 @@
 // one 64-byte vector holds 16 columns of N for a pair of k, and the weight pair (w[r, k], w[r, k+1])
 // is one 32-bit broadcast, read in place from a dense row); k_octs_bf16 x[(k / 8) * 8 ld + 8 j + k % 8]
 // (kJ < N <= kOctsMaxN: one vector holds 4 columns of N for eight k, the weight's eight k are one
-// 128-bit broadcast).
+// 128-bit broadcast); k_major_bf16 x[k * ld + j] (the CSR cols kernel and the pairs kernel at
+// kJ < N <= 16: a column's N values in 32 bytes, 16 at N <= 8 in the cols kernel).
 #include <immintrin.h>
 
 #include <cstdint>
@@ -45,6 +46,20 @@ inline float hsum(__m512 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+// ---- x in k_major_bf16 (the CSR cols kernel; the pairs kernel at N <= 16) ----------------------
+
+// Word 2j of the pair vector is x[a, j] (word j of the first operand), word 2j + 1 is x[b, j]
+// (word j of the second: index 32 + j).
+inline __m512i interleave_index() {
+  return _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+}
+// Column k of x (LD = 16 or 8 words; at 8 the upper 8 words are not read by any store).
+template <int LD> inline __m256i x_column(const uint16_t* x, int32_t k) {
+  const uint16_t* p = x + size_t(k) * LD;
+  if constexpr (LD == 16) return _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+  else return _mm256_castsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
 // ---- where a row's 32-column chunks of bf16 weights come from --------------------------------
@@ -482,6 +497,37 @@ SK_BLOCK void pairs_row(const uint16_t* off, const uint16_t* wv, int64_t cnt, co
   }
 }
 
+inline __m256i x_words(const uint16_t* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
+
+// 4 < N <= 16 (one vector of N): x in k_major_bf16 as the CSR cols kernel, so a pair vector is one
+// vpermt2w of two aligned 32-byte columns instead of the blend of two k_pairs loads, which split a
+// cache line nearly every time. Summation as pairs_row: pair t to accumulator t mod U.
+inline __m512 pair_cols(__m512 acc, const uint16_t* off, const uint16_t* wv, const uint16_t* xb, __m512i ilv) {
+  uint32_t ab, wp;
+  __builtin_memcpy(&ab, off, 4);
+  __builtin_memcpy(&wp, wv, 4);
+  const __m512i xp = _mm512_permutex2var_epi16(_mm512_castsi256_si512(x_words(xb + (ab & 0xffffu))), ilv, _mm512_castsi256_si512(x_words(xb + (ab >> 16))));
+  return dp(acc, _mm512_set1_epi32(int(wp)), xp);
+}
+
+template <int U>
+SK_BLOCK void pairs_row_cols(const uint16_t* off, const uint16_t* wv, int64_t cnt, const uint16_t* xb, float* c) {
+  const __m512i ilv = interleave_index();
+  __m512 acc[U];
+  acc[0] = _mm512_loadu_ps(c);
+  SK_UNROLL for (int u = 1; u < U; ++u) acc[u] = _mm512_setzero_ps();
+  const int64_t pairs = cnt / 2;
+  int64_t t = 0;
+  for (; t + U <= pairs; t += U)
+    SK_UNROLL for (int u = 0; u < U; ++u) acc[u] = pair_cols(acc[u], off + 2 * (t + u), wv + 2 * (t + u), xb, ilv);
+  for (; t < pairs; ++t) acc[0] = pair_cols(acc[0], off + 2 * t, wv + 2 * t, xb, ilv);
+  if (cnt & 1)  // the last value alone: (w, 0) times (x, 0), never 0 x Inf
+    acc[0] = dp(acc[0], _mm512_set1_epi32(int(wv[cnt - 1])), _mm512_cvtepu16_epi32(x_words(xb + off[cnt - 1])));
+  SK_UNROLL for (int h = U / 2; h > 0; h /= 2)
+    SK_UNROLL for (int u = 0; u < h; ++u) acc[u] = _mm512_add_ps(acc[u], acc[u + h]);
+  _mm512_storeu_ps(c, acc[0]);
+}
+
 // K blocks: word offsets within a block fit 16 bits (chunks * 16 pairs * 2 ld <= 65536), so
 // N <= kPairsMaxN. Measured: the whole row in one block (x in L2 at N = 16) beat L1-sized blocks;
 // a block's row segments are not contiguous in memory and cost more than the L2 reads.
@@ -492,8 +538,10 @@ constexpr int kPairsJV = 4;
 // word offsets per 32 columns. segment() writes off[0, cnt) (and up to 32 entries past it), points
 // *wv at the values and advances the row. (CSR through the same kernel, its int32 indices
 // converted 16 per step, measured slower than the fp32 outer product: it reads 4 more bytes per
-// kept value, and at N = 16 that traffic costs more than the dot products save.)
-template <bool Fixed> struct MaskPairs {
+// kept value, and at N = 16 that traffic costs more than the dot products save.) Cols: x in
+// k_major_bf16 (N <= 16, pairs_row_cols), column i at word offset i * ld.
+template <bool Fixed, bool Cols = false> struct MaskPairs {
+  static constexpr bool kCols = Cols;
   MaskRows<Fixed> s;
   int64_t ld2;
   MaskPairs(const MatrixView& a, int64_t ld) : s(a), ld2(2 * ld) {}
@@ -503,8 +551,9 @@ template <bool Fixed> struct MaskPairs {
   int64_t segment(Row& rw, int64_t c0, int64_t c1, uint16_t* off, const uint16_t** wv) const {
     // Word offset of column i (0..31) of a chunk from the chunk's x: (i / 2) * ld2 + i % 2.
     const __m512i step = _mm512_set1_epi16(short(16 * ld2));
-    __m512i at = _mm512_add_epi16(_mm512_mullo_epi16(_mm512_srli_epi16(lane16(), 1), _mm512_set1_epi16(short(ld2))),
-                                  _mm512_and_si512(lane16(), _mm512_set1_epi16(1)));
+    __m512i at = Cols ? _mm512_mullo_epi16(lane16(), _mm512_set1_epi16(short(ld2 / 2)))
+                      : _mm512_add_epi16(_mm512_mullo_epi16(_mm512_srli_epi16(lane16(), 1), _mm512_set1_epi16(short(ld2))),
+                                         _mm512_and_si512(lane16(), _mm512_set1_epi16(1)));
     int64_t cnt = 0;
     for (int64_t cc = c0; cc < c1; ++cc) {
       const uint32_t bits = rw.m[cc];
@@ -540,6 +589,10 @@ void pairs_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t
       const uint16_t* wv;
       const int64_t cnt = s.segment(cur[i], c0, c1, off, &wv);
       if (cnt == 0) continue;
+      if constexpr (Seg::kCols) {
+        pairs_row_cols<4>(off, wv, cnt, xb, c + i * ld);
+        continue;
+      }
       for (int64_t v0 = 0; v0 < nv; v0 += kPairsJV) {
         const uint16_t* xv = xb + v0 * 32;
         float* cv = c + i * ld + v0 * 16;
@@ -595,18 +648,6 @@ inline void transpose16x16_epi32(__m512i (&r)[16]) {
 constexpr int64_t kColsMaxN = 16;
 constexpr int kColsU = 8;
 constexpr int64_t kColsAhead = 512;  // elements
-
-// Word 2j of the pair vector is x[a, j] (word j of the first operand), word 2j + 1 is x[b, j]
-// (word j of the second: index 32 + j).
-inline __m512i interleave_index() {
-  return _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
-}
-// Column k of x (LD = 16 or 8 words; at 8 the upper 8 words are not read by any store).
-template <int LD> inline __m256i x_column(const uint16_t* x, int32_t k) {
-  const uint16_t* p = x + size_t(k) * LD;
-  if constexpr (LD == 16) return _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
-  else return _mm256_castsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
-}
 
 template <int LD>
 inline __m512 col_pair(__m512 acc, const int32_t* col, const uint16_t* wv, const uint16_t* x, __m512i ilv) {
@@ -833,8 +874,14 @@ SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n) {
   const double skip_below = n <= kOctsMaxN ? kBf16OctsSparseDensity : kBf16SparseDensity;
   if (!gemv && a.format != Format::dense && density(a) < skip_below) {
     if (n > kPairsMaxN || (a.format != Format::bitmap && a.format != Format::nm)) return SpmmKernel{};
-    if (a.format == Format::bitmap) return SpmmKernel{pairs_kernel<MaskPairs<false>>, kl, "spmm_bitmap_pairs_bf16_dpbf16_avx512", true, 16};
-    return SpmmKernel{32 % a.m == 0 ? pairs_kernel<MaskPairs<true>> : pairs_kernel<MaskPairs<false>>, kl, "spmm_nm_pairs_bf16_dpbf16_avx512", true, 16};
+    // (4 < N <= 16: x in k_major_bf16, the cols kernel's pair vectors)
+    const bool cols = n <= kColsMaxN;
+    const XLayout pl = cols ? XLayout::k_major_bf16 : kl;
+    if (a.format == Format::bitmap)
+      return SpmmKernel{cols ? pairs_kernel<MaskPairs<false, true>> : pairs_kernel<MaskPairs<false>>, pl, "spmm_bitmap_pairs_bf16_dpbf16_avx512", true, 16};
+    const SpmmKernelFn fn = 32 % a.m == 0 ? (cols ? pairs_kernel<MaskPairs<true, true>> : pairs_kernel<MaskPairs<true>>)
+                                          : (cols ? pairs_kernel<MaskPairs<false, true>> : pairs_kernel<MaskPairs<false>>);
+    return SpmmKernel{fn, pl, "spmm_nm_pairs_bf16_dpbf16_avx512", true, 16};
   }
   switch (a.format) {
     case Format::dense:
