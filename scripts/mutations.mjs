@@ -255,7 +255,7 @@ export default [
   },
   {
     id: 'bf16-csr-cols-odd-zext', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
-    from: 'const __m512i xs = _mm512_cvtepu16_epi32(x_column<LD>(x, col[cnt - 1]));', to: 'const __m512i xs = _mm512_castsi256_si512(x_column<LD>(x, col[cnt - 1]));',
+    from: 'const __m512i xs = _mm512_cvtepu16_epi32(x_column<LD>(', to: 'const __m512i xs = _mm512_castsi256_si512(x_column<LD>(',
     tests: ['test/bf16-csr-cols.test.ts'],
     why: 'the odd last value of a CSR row multiplies two tokens\' x packed in one lane instead of one token\'s x and a zero',
   },
@@ -273,7 +273,7 @@ export default [
   },
   {
     id: 'bf16-csr-cols-narrow-ld', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
-    from: 'const uint16_t* p = x + size_t(k) * LD;', to: 'const uint16_t* p = x + size_t(k) * 16;',
+    from: 'cols_row<int32_t, LD, LD>(', to: 'cols_row<int32_t, 16, LD>(',
     tests: ['test/bf16-csr-cols.test.ts'],
     why: 'the CSR bf16 kernel at N <= 8 reads x columns 32 bytes apart in a panel of 16-byte columns',
   },
@@ -285,9 +285,9 @@ export default [
   },
   {
     id: 'bf16-pairs-cols-odd', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
-    from: '_mm512_cvtepu16_epi32(x_words(xb + off[cnt - 1]))', to: '_mm512_castsi256_si512(x_words(xb + off[cnt - 1]))',
+    from: 'cols_row<uint16_t, 1, 16>(off, wv, cnt, xb,', to: 'cols_row<uint16_t, 1, 16>(off, wv, cnt & ~int64_t(1), xb,',
     tests: ['test/bf16-activations.test.ts'],
-    why: 'the odd last kept value of a bitmap / N:M row at N <= 16 multiplies two tokens\' x packed in one lane',
+    why: 'the bitmap / N:M pairs kernel at N <= 16 drops the odd last kept value of every row segment',
   },
   {
     id: 'bf16-tile16-round', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',

@@ -48,18 +48,71 @@ inline float hsum(__m512 v) {
   return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
-// ---- x in k_major_bf16 (the CSR cols kernel; the pairs kernel at N <= 16) ----------------------
+// ---- CSR (and the pairs kernel) at kJ < N <= 16: pairs of kept values times two interleaved x columns
 
 // Word 2j of the pair vector is x[a, j] (word j of the first operand), word 2j + 1 is x[b, j]
 // (word j of the second: index 32 + j).
 inline __m512i interleave_index() {
   return _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
 }
-// Column k of x (LD = 16 or 8 words; at 8 the upper 8 words are not read by any store).
-template <int LD> inline __m256i x_column(const uint16_t* x, int32_t k) {
-  const uint16_t* p = x + size_t(k) * LD;
+
+// x in k_major_bf16 (32 bytes per column: word j holds x[j, k]), so for two consecutive kept values
+// of a row, (w[a], w[b]) with a < b anywhere in the row, the pair vector (x[a, j], x[b, j]) per
+// fp32 lane j is one vpermt2w of two aligned 32-byte column loads. Per pair: two index loads, the
+// two x loads, the word interleave and vdpbf16ps with the weight pair broadcast from memory. The
+// CSR indices are read in place, no decode. 32 bytes per column keep the 4096-column x panel at
+// 128 KB; the 64-byte duplicated columns it replaced (one word blend per pair instead of the
+// interleave) pulled twice the lines from L2 and were ~15% slower per pair (docs/kernels.md).
+// At N <= 8 the columns are 16 bytes (ld = 8: a 64 KB panel at K = 4096) and lanes 8..15 of the
+// accumulators carry nothing the stores read. Summation: pair t of a row goes to accumulator
+// t mod kColsU (the odd last value to accumulator 1), the kColsU sums are added pairwise at the
+// row's end.
+constexpr int64_t kColsMaxN = 16;
+constexpr int kColsU = 8;
+constexpr int64_t kColsAhead = 512;  // elements
+
+// The column at p (LD = 16 or 8 words; at 8 the upper 8 words are not read by any store).
+template <int LD> inline __m256i x_column(const uint16_t* p) {
   if constexpr (LD == 16) return _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
   else return _mm256_castsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// Idx: the kept columns as CSR's int32 column numbers (Scale = LD) or the pairs kernel's 16-bit
+// word offsets within its K block (Scale = 1).
+template <class Idx, int Scale, int LD>
+inline __m512 col_pair(__m512 acc, const Idx* col, const uint16_t* wv, const uint16_t* x, __m512i ilv) {
+  uint32_t wp;
+  __builtin_memcpy(&wp, wv, 4);
+  const __m512i xp = _mm512_permutex2var_epi16(_mm512_castsi256_si512(x_column<LD>(x + size_t(col[0]) * Scale)), ilv,
+                                               _mm512_castsi256_si512(x_column<LD>(x + size_t(col[1]) * Scale)));
+  return dp(acc, _mm512_set1_epi32(int(wp)), xp);
+}
+
+// A row: col[0, cnt) its kept columns, wv[0, cnt) their values; c[0, 16) += the products.
+template <class Idx, int Scale, int LD>
+SK_BLOCK void cols_row(const Idx* col, const uint16_t* wv, int64_t cnt, const uint16_t* x, float* c) {
+  const __m512i ilv = interleave_index();
+  __m512 acc[kColsU];
+  acc[0] = _mm512_loadu_ps(c);
+  SK_UNROLL for (int u = 1; u < kColsU; ++u) acc[u] = _mm512_setzero_ps();
+  const int64_t pairs = cnt / 2;
+  int64_t t = 0;
+  for (; t + kColsU <= pairs; t += kColsU) {
+    // The row's two streams kColsAhead elements ahead: the hardware prefetcher alone left the loop
+    // waiting on them (docs/kernels.md).
+    _mm_prefetch(reinterpret_cast<const char*>(col + 2 * t + kColsAhead), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(wv + 2 * t + kColsAhead), _MM_HINT_T0);
+    SK_UNROLL for (int u = 0; u < kColsU; ++u) acc[u] = col_pair<Idx, Scale, LD>(acc[u], col + 2 * (t + u), wv + 2 * (t + u), x, ilv);
+  }
+  for (; t < pairs; ++t) acc[0] = col_pair<Idx, Scale, LD>(acc[0], col + 2 * t, wv + 2 * t, x, ilv);
+  if (cnt & 1) {
+    // The last value alone: (w, 0) times (x, 0) (the column's words zero-extended), never 0 x Inf.
+    const __m512i xs = _mm512_cvtepu16_epi32(x_column<LD>(x + size_t(col[cnt - 1]) * Scale));
+    acc[1] = dp(acc[1], _mm512_set1_epi32(int(wv[cnt - 1])), xs);
+  }
+  SK_UNROLL for (int h = kColsU / 2; h > 0; h /= 2)
+    SK_UNROLL for (int u = 0; u < h; ++u) acc[u] = _mm512_add_ps(acc[u], acc[u + h]);
+  _mm512_storeu_ps(c, acc[0]);
 }
 
 // ---- where a row's 32-column chunks of bf16 weights come from --------------------------------
@@ -497,37 +550,6 @@ SK_BLOCK void pairs_row(const uint16_t* off, const uint16_t* wv, int64_t cnt, co
   }
 }
 
-inline __m256i x_words(const uint16_t* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
-
-// 4 < N <= 16 (one vector of N): x in k_major_bf16 as the CSR cols kernel, so a pair vector is one
-// vpermt2w of two aligned 32-byte columns instead of the blend of two k_pairs loads, which split a
-// cache line nearly every time. Summation as pairs_row: pair t to accumulator t mod U.
-inline __m512 pair_cols(__m512 acc, const uint16_t* off, const uint16_t* wv, const uint16_t* xb, __m512i ilv) {
-  uint32_t ab, wp;
-  __builtin_memcpy(&ab, off, 4);
-  __builtin_memcpy(&wp, wv, 4);
-  const __m512i xp = _mm512_permutex2var_epi16(_mm512_castsi256_si512(x_words(xb + (ab & 0xffffu))), ilv, _mm512_castsi256_si512(x_words(xb + (ab >> 16))));
-  return dp(acc, _mm512_set1_epi32(int(wp)), xp);
-}
-
-template <int U>
-SK_BLOCK void pairs_row_cols(const uint16_t* off, const uint16_t* wv, int64_t cnt, const uint16_t* xb, float* c) {
-  const __m512i ilv = interleave_index();
-  __m512 acc[U];
-  acc[0] = _mm512_loadu_ps(c);
-  SK_UNROLL for (int u = 1; u < U; ++u) acc[u] = _mm512_setzero_ps();
-  const int64_t pairs = cnt / 2;
-  int64_t t = 0;
-  for (; t + U <= pairs; t += U)
-    SK_UNROLL for (int u = 0; u < U; ++u) acc[u] = pair_cols(acc[u], off + 2 * (t + u), wv + 2 * (t + u), xb, ilv);
-  for (; t < pairs; ++t) acc[0] = pair_cols(acc[0], off + 2 * t, wv + 2 * t, xb, ilv);
-  if (cnt & 1)  // the last value alone: (w, 0) times (x, 0), never 0 x Inf
-    acc[0] = dp(acc[0], _mm512_set1_epi32(int(wv[cnt - 1])), _mm512_cvtepu16_epi32(x_words(xb + off[cnt - 1])));
-  SK_UNROLL for (int h = U / 2; h > 0; h /= 2)
-    SK_UNROLL for (int u = 0; u < h; ++u) acc[u] = _mm512_add_ps(acc[u], acc[u + h]);
-  _mm512_storeu_ps(c, acc[0]);
-}
-
 // K blocks: word offsets within a block fit 16 bits (chunks * 16 pairs * 2 ld <= 65536), so
 // N <= kPairsMaxN. Measured: the whole row in one block (x in L2 at N = 16) beat L1-sized blocks;
 // a block's row segments are not contiguous in memory and cost more than the L2 reads.
@@ -590,7 +612,7 @@ void pairs_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t
       const int64_t cnt = s.segment(cur[i], c0, c1, off, &wv);
       if (cnt == 0) continue;
       if constexpr (Seg::kCols) {
-        pairs_row_cols<4>(off, wv, cnt, xb, c + i * ld);
+        cols_row<uint16_t, 1, 16>(off, wv, cnt, xb, c + i * ld);
         continue;
       }
       for (int64_t v0 = 0; v0 < nv; v0 += kPairsJV) {
@@ -631,57 +653,6 @@ inline void transpose16x16_epi32(__m512i (&r)[16]) {
     r[8 + m] = _mm512_shuffle_i32x4(p1, q1, 0x88);
     r[12 + m] = _mm512_shuffle_i32x4(p1, q1, 0xDD);
   }
-}
-
-// ---- CSR, kJ < N <= 16: pairs of kept values times two interleaved x columns (skips the zeros) --
-// x in k_major_bf16 (32 bytes per column: word j holds x[j, k]), so for two consecutive kept values
-// of a row, (w[a], w[b]) with a < b anywhere in the row, the pair vector (x[a, j], x[b, j]) per
-// fp32 lane j is one vpermt2w of two aligned 32-byte column loads. Per pair: two index loads, the
-// two x loads, the word interleave and vdpbf16ps with the weight pair broadcast from memory. The
-// CSR indices are read in place, no decode. 32 bytes per column keep the 4096-column x panel at
-// 128 KB; the 64-byte duplicated columns it replaced (one word blend per pair instead of the
-// interleave) pulled twice the lines from L2 and were ~15% slower per pair (docs/kernels.md).
-// At N <= 8 the columns are 16 bytes (ld = 8: a 64 KB panel at K = 4096) and lanes 8..15 of the
-// accumulators carry nothing the stores read. Summation: pair t of a row goes to accumulator
-// t mod kColsU (the odd last value to accumulator 1), the kColsU sums are added pairwise at the
-// row's end.
-constexpr int64_t kColsMaxN = 16;
-constexpr int kColsU = 8;
-constexpr int64_t kColsAhead = 512;  // elements
-
-template <int LD>
-inline __m512 col_pair(__m512 acc, const int32_t* col, const uint16_t* wv, const uint16_t* x, __m512i ilv) {
-  uint32_t wp;
-  __builtin_memcpy(&wp, wv, 4);
-  const __m512i xp = _mm512_permutex2var_epi16(_mm512_castsi256_si512(x_column<LD>(x, col[0])), ilv, _mm512_castsi256_si512(x_column<LD>(x, col[1])));
-  return dp(acc, _mm512_set1_epi32(int(wp)), xp);
-}
-
-// A row: col[0, cnt) its kept columns, wv[0, cnt) their values; c[0, 16) += the products.
-template <int LD>
-SK_BLOCK void cols_row(const int32_t* col, const uint16_t* wv, int64_t cnt, const uint16_t* x, float* c) {
-  const __m512i ilv = interleave_index();
-  __m512 acc[kColsU];
-  acc[0] = _mm512_loadu_ps(c);
-  SK_UNROLL for (int u = 1; u < kColsU; ++u) acc[u] = _mm512_setzero_ps();
-  const int64_t pairs = cnt / 2;
-  int64_t t = 0;
-  for (; t + kColsU <= pairs; t += kColsU) {
-    // The row's two streams kColsAhead elements ahead: the hardware prefetcher alone left the loop
-    // waiting on them (docs/kernels.md).
-    _mm_prefetch(reinterpret_cast<const char*>(col + 2 * t + kColsAhead), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(wv + 2 * t + kColsAhead), _MM_HINT_T0);
-    SK_UNROLL for (int u = 0; u < kColsU; ++u) acc[u] = col_pair<LD>(acc[u], col + 2 * (t + u), wv + 2 * (t + u), x, ilv);
-  }
-  for (; t < pairs; ++t) acc[0] = col_pair<LD>(acc[0], col + 2 * t, wv + 2 * t, x, ilv);
-  if (cnt & 1) {
-    // The last value alone: (w, 0) times (x, 0) (the column's words zero-extended), never 0 x Inf.
-    const __m512i xs = _mm512_cvtepu16_epi32(x_column<LD>(x, col[cnt - 1]));
-    acc[1] = dp(acc[1], _mm512_set1_epi32(int(wv[cnt - 1])), xs);
-  }
-  SK_UNROLL for (int h = kColsU / 2; h > 0; h /= 2)
-    SK_UNROLL for (int u = 0; u < h; ++u) acc[u] = _mm512_add_ps(acc[u], acc[u + h]);
-  _mm512_storeu_ps(c, acc[0]);
 }
 
 // fp32 -> bf16 as f32_to_bf16 (nearest even, NaN quieted, denormals kept; not vcvtneps2bf16,
@@ -730,7 +701,7 @@ void csr_cols_kernel(const MatrixView& a, const Activations& x, int64_t r0, int6
   for (int64_t i = 0; i < rows * 16; ++i) c[i] = 0.f;
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t b = rp[r0 + i];
-    cols_row<LD>(ci + b, vals + b, int64_t(rp[r0 + i + 1]) - b, x.bf16, c + i * 16);
+    cols_row<int32_t, LD, LD>(ci + b, vals + b, int64_t(rp[r0 + i + 1]) - b, x.bf16, c + i * 16);
   }
   store_tile16(out, r0, rows, x.n, c);
 }
