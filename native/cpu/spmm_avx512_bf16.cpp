@@ -62,7 +62,7 @@ inline __m512i interleave_index() {
 // two x loads, the word interleave and vdpbf16ps with the weight pair broadcast from memory. The
 // CSR indices are read in place, no decode. 32 bytes per column keep the 4096-column x panel at
 // 128 KB; the 64-byte duplicated columns it replaced (one word blend per pair instead of the
-// interleave) pulled twice the lines from L2 and were ~15% slower per pair (docs/kernels.md).
+// interleave) pulled twice the lines from L2 and were slower per pair (measured in docs/kernels.md).
 // At N <= 8 the columns are 16 bytes (ld = 8: a 64 KB panel at K = 4096) and lanes 8..15 of the
 // accumulators carry nothing the stores read. Summation: pair t of a row goes to accumulator
 // t mod kColsU (the odd last value to accumulator 1), the kColsU sums are added pairwise at the
