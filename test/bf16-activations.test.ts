@@ -55,6 +55,7 @@ function weights(w: Tensor): [string, Weight][] {
     ['bitmap 10%', SparseMatrix.fromDense(w, { format: 'bitmap', mask: sparse })],
     ['nm 2:4', SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude' })],
     ['nm 3:6', SparseMatrix.fromDense(w, { format: 'nm', n: 3, m: 6, prune: 'magnitude' })],
+    ['nm 1:8', SparseMatrix.fromDense(w, { format: 'nm', n: 1, m: 8, prune: 'magnitude' })],
   ];
 }
 
@@ -92,8 +93,9 @@ describe("activations: 'bfloat16'", () => {
   });
 
   it('multiplies the bf16-rounded activations: fp64 on the rounded x within the fp32 bound, bit-equal to passing bf16 x', () => {
-    // N = 1, 3 (the gemv kernels), 5, 17 (the GEMM / pairs kernels; partial vectors of N), K odd.
-    for (const [M, K, N] of [[23, 301, 1], [18, 97, 3], [21, 200, 5], [9, 1100, 17]] as const) {
+    // N = 1, 3 (the gemv kernels), 5, 12, 16 (the GEMM / pairs kernels on k_octs / k_major_bf16 x;
+    // K past the pairs kernel's 4096-column block), 17 (k_pairs x; partial vectors of N), K odd.
+    for (const [M, K, N] of [[23, 301, 1], [18, 97, 3], [21, 200, 5], [9, 1100, 17], [14, 333, 12], [7, 4130, 16]] as const) {
       const w = weight(M, K, M * K);
       const xf = Tensor.randn([N, K], { seed: N + K }).toFloat32Array();
       xf[0] = 1e-39;  // an fp32 denormal: rounds to a bf16 denormal, which vdpbf16ps treats as 0

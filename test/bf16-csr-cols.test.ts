@@ -1,9 +1,10 @@
 // The CSR vdpbf16ps kernel at kJ < N <= 16 (spmm_csr_cols_bf16_dpbf16_avx512: pairs of kept values
-// times two blended x columns of the k_dup_bf16 layout, the output tile stored 16 rows at a time)
+// times two x columns of the k_major_bf16 layout interleaved word by word, the output tile stored
+// 16 rows at a time)
 // against fp64, on the rows and shapes its loops and stores split on. Where the CPU has no
 // AVX512-BF16 the same products run on the other kernels (and the name checks are skipped).
 import { afterAll, describe, expect, it } from 'vitest';
-import { SparseMatrix, Tensor, cpuInfo, linear, selectedKernel, setIsa, type FloatDType, type Isa } from '../lib/index.js';
+import { SparseMatrix, Tensor, cpuInfo, linear, selectedKernel, setIsa, spmm, type FloatDType, type Isa } from '../lib/index.js';
 import { OUT_RTOL, expectClose, matmulRef, rng, valuesOf } from './reference.js';
 
 const info = cpuInfo();
@@ -43,9 +44,10 @@ function keepMask(M: number, K: number, seed: number): Uint8Array {
 describe('CSR x bf16 activations, kJ < N <= 16 (the cols kernel)', () => {
   it('matches fp64 for odd shapes, row tails, every output dtype and a bias; bf16 output is the rounded fp32 one', () => {
     // M: under 16 rows (the element-wise store only), 16-row blocks with and without a tail, and
-    // tasks of several 16-row blocks (300 rows); K: odd, under 32, past 4096; N = 5, 9, 12, 16
-    // (partial and whole vectors of N).
-    for (const [M, K, N] of [[13, 201, 5], [48, 300, 9], [37, 1000, 16], [21, 97, 12], [35, 4130, 16], [16, 20, 16], [300, 97, 16]] as const) {
+    // tasks of several 16-row blocks (300 rows); K: odd, under 32, past 4096 (the staging's
+    // 16-column blocks with a tail); N = 5, 8 (16-byte x columns), 9, 12, 15, 16 (32-byte columns;
+    // partial and whole vectors of N: every word of the pair interleave).
+    for (const [M, K, N] of [[13, 201, 5], [48, 300, 9], [37, 1000, 16], [21, 97, 12], [35, 4130, 16], [16, 20, 16], [300, 97, 16], [29, 263, 15], [33, 4099, 8], [300, 64, 8]] as const) {
       const w = Tensor.randn([M, K], { seed: M * K + N, dtype: 'bfloat16' });
       const a = SparseMatrix.fromDense(w, { format: 'csr', mask: keepMask(M, K, M + K + N) });
       const xf = Tensor.randn([N, K], { seed: N + 3 }).toFloat32Array();
@@ -61,12 +63,18 @@ describe('CSR x bf16 activations, kJ < N <= 16 (the cols kernel)', () => {
         const kernel = selectedKernel(a, N, { xDtype: 'bfloat16' });
         if (dotOn(isa)) expect(kernel).toBe(COLS);
         const label = `${isa} ${kernel} [${M}, ${K}] N=${N}`;
-        expectClose(valuesOf(linear.sync(x, a, null, { outDtype: 'float32' })), transpose(c, M, N), transpose(mag, M, N), OUT_RTOL.float32!, K, label);
+        const y0 = linear.sync(x, a, null, { outDtype: 'float32' });
+        expectClose(valuesOf(y0), transpose(c, M, N), transpose(mag, M, N), OUT_RTOL.float32!, K, label);
         const y32 = linear.sync(x, a, bias, { outDtype: 'float32' });
         expectClose(valuesOf(y32), transpose(cb, M, N), transpose(magb, M, N), OUT_RTOL.float32!, K, `${label} bias`);
         for (const outDtype of ['bfloat16', 'float16'] as FloatDType[]) {
           const y = linear.sync(x, a, bias, { outDtype });
           expect(Array.from(y.toTypedArray()), `${label} ${outDtype}`).toEqual(Array.from(y32.to(outDtype).toTypedArray()));
+        }
+        // spmm's x [K, N] goes through the portable staging of the same layout: the same bits.
+        if (dotOn(isa)) {
+          const ys = spmm.sync(a, Tensor.from(Float32Array.from(transpose(valuesOf(x), N, K)), [K, N]).to('bfloat16'), { outDtype: 'float32' });
+          expect(Array.from(ys.toFloat32Array()), `${label} spmm`).toEqual(Array.from(transpose(valuesOf(y0), N, M)));
         }
       }
     }

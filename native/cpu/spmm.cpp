@@ -104,8 +104,8 @@ void stage_bf16(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLay
   auto stage = [&](auto load) {
     if (layout == XLayout::k_octs_bf16)
       stage_typed(args, cols, kp, true, buf, load, [ld](int64_t k, int64_t j) { return (k >> 3) * 8 * ld + 8 * j + (k & 7); });
-    else if (layout == XLayout::k_dup_bf16)
-      stage_typed(args, cols, kp, true, buf, load, [ld](int64_t k, int64_t j) { return k * 2 * ld + 2 * j; });
+    else if (layout == XLayout::k_major_bf16)
+      stage_typed(args, cols, kp, true, buf, load, [ld](int64_t k, int64_t j) { return k * ld + j; });
     else
       stage_typed(args, cols, kp, layout == XLayout::k_pairs_bf16, buf, load,
                   [ld](int64_t k, int64_t j) { return (k >> 1) * 2 * ld + 2 * j + (k & 1); });
@@ -116,10 +116,6 @@ void stage_bf16(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLay
   } else {
     with_f32_loader(args, [&](auto load) { stage([load](size_t i) { return f32_to_bf16(load(i)); }); });
   }
-  // k_dup_bf16: the second copy of each value.
-  if (layout == XLayout::k_dup_bf16)
-    for (int64_t k = 0; k < cols; ++k)
-      for (int64_t j = 0; j < args.n; ++j) buf[k * 2 * ld + 2 * j + 1] = buf[k * 2 * ld + 2 * j];
 }
 
 // buf: zeroed, 64-byte aligned (whole cache lines per x row: the outer-product kernels load one
@@ -185,7 +181,7 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* ep
   try {
     const bool bf16 = is_bf16_layout(k.layout);
     const bool kmaj = k.layout != XLayout::n_major && k.layout != XLayout::n_major_bf16;
-    const int64_t elems = kmaj ? kp * ld * (k.layout == XLayout::k_dup_bf16 ? 2 : 1) : kp * args.n;
+    const int64_t elems = kmaj ? kp * ld : kp * args.n;
     // (bf16: 64 bytes of slack, the pairs kernel's unaligned x loads reach 2 bytes past a row)
     xbuf = scratch.activations(size_t(bf16 ? (elems + 1) / 2 + 16 : elems));
     if (bf16) {

@@ -32,10 +32,10 @@ struct OutputSpec {
 // activations as they are (Activations::bf16): n_major_bf16 x[j * k_padded + k];
 // k_pairs_bf16 x[(k / 2) * 2 ld + 2 j + (k & 1)] (a pair of k for 16 columns of N per 64 bytes);
 // k_octs_bf16 x[(k / 8) * 8 ld + 8 j + (k & 7)] (eight k for 4 columns of N per 64 bytes);
-// k_dup_bf16 x[k * 2 ld + 2 j + h] = x[j, k] for h = 0, 1 (each column's N values, each twice).
-enum class XLayout { k_major, n_major, n_major_bf16, k_pairs_bf16, k_octs_bf16, k_dup_bf16 };
+// k_major_bf16 x[k * ld + j] (each column's N values: 32 bytes per column at ld = 16, 16 at ld = 8).
+enum class XLayout { k_major, n_major, n_major_bf16, k_pairs_bf16, k_octs_bf16, k_major_bf16 };
 inline bool is_bf16_layout(XLayout l) {
-  return l == XLayout::n_major_bf16 || l == XLayout::k_pairs_bf16 || l == XLayout::k_octs_bf16 || l == XLayout::k_dup_bf16;
+  return l == XLayout::n_major_bf16 || l == XLayout::k_pairs_bf16 || l == XLayout::k_octs_bf16 || l == XLayout::k_major_bf16;
 }
 
 struct Activations {

@@ -16,7 +16,8 @@
 // one 64-byte vector holds 16 columns of N for a pair of k, and the weight pair (w[r, k], w[r, k+1])
 // is one 32-bit broadcast, read in place from a dense row); k_octs_bf16 x[(k / 8) * 8 ld + 8 j + k % 8]
 // (kJ < N <= kOctsMaxN: one vector holds 4 columns of N for eight k, the weight's eight k are one
-// 128-bit broadcast).
+// 128-bit broadcast); k_major_bf16 x[k * ld + j] (the CSR cols kernel and the pairs kernel at
+// kJ < N <= 16: a column's N values in 32 bytes, 16 at N <= 8 in the cols kernel).
 #include <immintrin.h>
 
 #include <cstdint>
@@ -45,6 +46,73 @@ inline float hsum(__m512 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+// ---- CSR (and the pairs kernel) at kJ < N <= 16: pairs of kept values times two interleaved x columns
+
+// Word 2j of the pair vector is x[a, j] (word j of the first operand), word 2j + 1 is x[b, j]
+// (word j of the second: index 32 + j).
+inline __m512i interleave_index() {
+  return _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8, 39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+}
+
+// x in k_major_bf16 (32 bytes per column: word j holds x[j, k]), so for two consecutive kept values
+// of a row, (w[a], w[b]) with a < b anywhere in the row, the pair vector (x[a, j], x[b, j]) per
+// fp32 lane j is one vpermt2w of two aligned 32-byte column loads. Per pair: two index loads, the
+// two x loads, the word interleave and vdpbf16ps with the weight pair broadcast from memory. The
+// CSR indices are read in place, no decode. 32 bytes per column keep the 4096-column x panel at
+// 128 KB; the 64-byte duplicated columns it replaced (one word blend per pair instead of the
+// interleave) pulled twice the lines from L2 and were slower per pair (measured in docs/kernels.md).
+// At N <= 8 the columns are 16 bytes (ld = 8: a 64 KB panel at K = 4096) and lanes 8..15 of the
+// accumulators carry nothing the stores read. Summation: pair t of a row goes to accumulator
+// t mod kColsU (the odd last value to accumulator 1), the kColsU sums are added pairwise at the
+// row's end.
+constexpr int64_t kColsMaxN = 16;
+constexpr int kColsU = 8;
+constexpr int64_t kColsAhead = 512;  // elements
+
+// The column at p (LD = 16 or 8 words; at 8 the upper 8 words are not read by any store).
+template <int LD> inline __m256i x_column(const uint16_t* p) {
+  if constexpr (LD == 16) return _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+  else return _mm256_castsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// Idx: the kept columns as CSR's int32 column numbers (Scale = LD) or the pairs kernel's 16-bit
+// word offsets within its K block (Scale = 1).
+template <class Idx, int Scale, int LD>
+inline __m512 col_pair(__m512 acc, const Idx* col, const uint16_t* wv, const uint16_t* x, __m512i ilv) {
+  uint32_t wp;
+  __builtin_memcpy(&wp, wv, 4);
+  const __m512i xp = _mm512_permutex2var_epi16(_mm512_castsi256_si512(x_column<LD>(x + size_t(col[0]) * Scale)), ilv,
+                                               _mm512_castsi256_si512(x_column<LD>(x + size_t(col[1]) * Scale)));
+  return dp(acc, _mm512_set1_epi32(int(wp)), xp);
+}
+
+// A row: col[0, cnt) its kept columns, wv[0, cnt) their values; c[0, 16) += the products.
+template <class Idx, int Scale, int LD>
+SK_BLOCK void cols_row(const Idx* col, const uint16_t* wv, int64_t cnt, const uint16_t* x, float* c) {
+  const __m512i ilv = interleave_index();
+  __m512 acc[kColsU];
+  acc[0] = _mm512_loadu_ps(c);
+  SK_UNROLL for (int u = 1; u < kColsU; ++u) acc[u] = _mm512_setzero_ps();
+  const int64_t pairs = cnt / 2;
+  int64_t t = 0;
+  for (; t + kColsU <= pairs; t += kColsU) {
+    // The row's two streams kColsAhead elements ahead: the hardware prefetcher alone left the loop
+    // waiting on them (docs/kernels.md).
+    _mm_prefetch(reinterpret_cast<const char*>(col + 2 * t + kColsAhead), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(wv + 2 * t + kColsAhead), _MM_HINT_T0);
+    SK_UNROLL for (int u = 0; u < kColsU; ++u) acc[u] = col_pair<Idx, Scale, LD>(acc[u], col + 2 * (t + u), wv + 2 * (t + u), x, ilv);
+  }
+  for (; t < pairs; ++t) acc[0] = col_pair<Idx, Scale, LD>(acc[0], col + 2 * t, wv + 2 * t, x, ilv);
+  if (cnt & 1) {
+    // The last value alone: (w, 0) times (x, 0) (the column's words zero-extended), never 0 x Inf.
+    const __m512i xs = _mm512_cvtepu16_epi32(x_column<LD>(x + size_t(col[cnt - 1]) * Scale));
+    acc[1] = dp(acc[1], _mm512_set1_epi32(int(wv[cnt - 1])), xs);
+  }
+  SK_UNROLL for (int h = kColsU / 2; h > 0; h /= 2)
+    SK_UNROLL for (int u = 0; u < h; ++u) acc[u] = _mm512_add_ps(acc[u], acc[u + h]);
+  _mm512_storeu_ps(c, acc[0]);
 }
 
 // ---- where a row's 32-column chunks of bf16 weights come from --------------------------------
@@ -492,8 +560,10 @@ constexpr int kPairsJV = 4;
 // word offsets per 32 columns. segment() writes off[0, cnt) (and up to 32 entries past it), points
 // *wv at the values and advances the row. (CSR through the same kernel, its int32 indices
 // converted 16 per step, measured slower than the fp32 outer product: it reads 4 more bytes per
-// kept value, and at N = 16 that traffic costs more than the dot products save.)
-template <bool Fixed> struct MaskPairs {
+// kept value, and at N = 16 that traffic costs more than the dot products save.) Cols: x in
+// k_major_bf16 (N <= 16, pairs_row_cols), column i at word offset i * ld.
+template <bool Fixed, bool Cols = false> struct MaskPairs {
+  static constexpr bool kCols = Cols;
   MaskRows<Fixed> s;
   int64_t ld2;
   MaskPairs(const MatrixView& a, int64_t ld) : s(a), ld2(2 * ld) {}
@@ -503,8 +573,9 @@ template <bool Fixed> struct MaskPairs {
   int64_t segment(Row& rw, int64_t c0, int64_t c1, uint16_t* off, const uint16_t** wv) const {
     // Word offset of column i (0..31) of a chunk from the chunk's x: (i / 2) * ld2 + i % 2.
     const __m512i step = _mm512_set1_epi16(short(16 * ld2));
-    __m512i at = _mm512_add_epi16(_mm512_mullo_epi16(_mm512_srli_epi16(lane16(), 1), _mm512_set1_epi16(short(ld2))),
-                                  _mm512_and_si512(lane16(), _mm512_set1_epi16(1)));
+    __m512i at = Cols ? _mm512_mullo_epi16(lane16(), _mm512_set1_epi16(short(ld2 / 2)))
+                      : _mm512_add_epi16(_mm512_mullo_epi16(_mm512_srli_epi16(lane16(), 1), _mm512_set1_epi16(short(ld2))),
+                                         _mm512_and_si512(lane16(), _mm512_set1_epi16(1)));
     int64_t cnt = 0;
     for (int64_t cc = c0; cc < c1; ++cc) {
       const uint32_t bits = rw.m[cc];
@@ -540,6 +611,10 @@ void pairs_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t
       const uint16_t* wv;
       const int64_t cnt = s.segment(cur[i], c0, c1, off, &wv);
       if (cnt == 0) continue;
+      if constexpr (Seg::kCols) {
+        cols_row<uint16_t, 1, 16>(off, wv, cnt, xb, c + i * ld);
+        continue;
+      }
       for (int64_t v0 = 0; v0 < nv; v0 += kPairsJV) {
         const uint16_t* xv = xb + v0 * 32;
         float* cv = c + i * ld + v0 * 16;
@@ -580,52 +655,6 @@ inline void transpose16x16_epi32(__m512i (&r)[16]) {
   }
 }
 
-// ---- CSR, kJ < N <= 16: pairs of kept values times two blended x columns (skips the zeros) ------
-// x in k_dup_bf16 (64 bytes per column: dword j holds x[j, k] twice), so for two consecutive
-// kept values of a row, (w[a], w[b]) with a < b anywhere in the row, the pair vector (x[a, j],
-// x[b, j]) per fp32 lane j is one word blend of two aligned column loads (the pairs kernel's
-// k_pairs loads below start at any word and split a cache line nearly every time). Per pair: two
-// index loads, the x load, the blend with its load folded in and vdpbf16ps with the weight pair
-// broadcast from memory. The CSR indices are read in place, no decode. Summation: pair t of a row
-// goes to accumulator t mod kColsU (the odd last value to accumulator 1), the kColsU sums are
-// added pairwise at the row's end.
-constexpr int64_t kColsMaxN = 16;
-constexpr int kColsU = 8;
-constexpr int64_t kColsAhead = 512;  // elements
-
-inline __m512 col_pair(__m512 acc, const int32_t* col, const uint16_t* wv, const uint16_t* x) {
-  uint32_t wp;
-  __builtin_memcpy(&wp, wv, 4);
-  const __m512i xa = _mm512_load_si512(x + size_t(col[0]) * 32);
-  const __m512i xp = _mm512_mask_blend_epi16(__mmask32(0xAAAAAAAAu), xa, _mm512_load_si512(x + size_t(col[1]) * 32));
-  return dp(acc, _mm512_set1_epi32(int(wp)), xp);
-}
-
-// A row: col[0, cnt) its kept columns, wv[0, cnt) their values; c[0, 16) += the products.
-SK_BLOCK void cols_row(const int32_t* col, const uint16_t* wv, int64_t cnt, const uint16_t* x, float* c) {
-  __m512 acc[kColsU];
-  acc[0] = _mm512_loadu_ps(c);
-  SK_UNROLL for (int u = 1; u < kColsU; ++u) acc[u] = _mm512_setzero_ps();
-  const int64_t pairs = cnt / 2;
-  int64_t t = 0;
-  for (; t + kColsU <= pairs; t += kColsU) {
-    // The row's two streams kColsAhead elements ahead: the hardware prefetcher alone left the loop
-    // waiting on them (docs/kernels.md).
-    _mm_prefetch(reinterpret_cast<const char*>(col + 2 * t + kColsAhead), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(wv + 2 * t + kColsAhead), _MM_HINT_T0);
-    SK_UNROLL for (int u = 0; u < kColsU; ++u) acc[u] = col_pair(acc[u], col + 2 * (t + u), wv + 2 * (t + u), x);
-  }
-  for (; t < pairs; ++t) acc[0] = col_pair(acc[0], col + 2 * t, wv + 2 * t, x);
-  if (cnt & 1) {
-    // The last value alone: (w, 0) times (x, 0), never 0 x Inf.
-    const __m512i xs = _mm512_maskz_loadu_epi16(__mmask32(0x55555555u), x + size_t(col[cnt - 1]) * 32);
-    acc[1] = dp(acc[1], _mm512_set1_epi32(int(wv[cnt - 1])), xs);
-  }
-  SK_UNROLL for (int h = kColsU / 2; h > 0; h /= 2)
-    SK_UNROLL for (int u = 0; u < h; ++u) acc[u] = _mm512_add_ps(acc[u], acc[u + h]);
-  _mm512_storeu_ps(c, acc[0]);
-}
-
 // fp32 -> bf16 as f32_to_bf16 (nearest even, NaN quieted, denormals kept; not vcvtneps2bf16,
 // which flushes them).
 inline __m256i f32x16_to_bf16(__m512 v) {
@@ -661,7 +690,8 @@ void store_tile16(const OutputSpec& out, int64_t r0, int64_t rows, int64_t n, co
 }
 
 // CSR: each row's column indices and values read in place (rows from DRAM; the row's prefetch in
-// cols_row), its sums into a [rows, 16] tile stored 16 rows at a time.
+// cols_row), its sums into a [rows, 16] tile stored 16 rows at a time (x.ld = 16 or 8 words per column).
+template <int LD>
 void csr_cols_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const int32_t* rp = a.as<int32_t>(Part::row_ptr);
   const int32_t* ci = a.as<int32_t>(Part::col_idx);
@@ -671,10 +701,13 @@ void csr_cols_kernel(const MatrixView& a, const Activations& x, int64_t r0, int6
   for (int64_t i = 0; i < rows * 16; ++i) c[i] = 0.f;
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t b = rp[r0 + i];
-    cols_row(ci + b, vals + b, int64_t(rp[r0 + i + 1]) - b, x.bf16, c + i * 16);
+    cols_row<int32_t, LD, LD>(ci + b, vals + b, int64_t(rp[r0 + i + 1]) - b, x.bf16, c + i * 16);
   }
   store_tile16(out, r0, rows, x.n, c);
 }
+
+// The [rows, 16] tile whatever the ld (8 at N <= 8).
+size_t cols_workspace(int64_t rows, int64_t, int64_t kp) { return spmm_workspace_bytes(rows, 16, kp); }
 
 // ---- staging x into the bf16 layouts (the driver's fast path for linear's x [N, K]) --------------
 
@@ -724,8 +757,8 @@ void stage_rows(const void* x, int64_t n, int64_t cols, int64_t kp, int64_t ld, 
     return;
   }
   uint32_t* dst = reinterpret_cast<uint32_t*>(buf);
-  if (layout == XLayout::k_dup_bf16) {
-    // Dword k * ld + j holds (x[j, k], x[j, k]): 16 x 16 dword transposes of the duplicated words.
+  if (layout == XLayout::k_major_bf16) {
+    // Word k * ld + j holds x[j, k]: 16 x 16 transposes of the words widened to dwords, narrowed back.
     parallel_range((cols + 15) / 16, 4, [&](int64_t b, int64_t e) {
       for (int64_t kb = b; kb < e; ++kb)
         for (int64_t j0 = 0; j0 < n; j0 += 16) {
@@ -736,11 +769,13 @@ void stage_rows(const void* x, int64_t n, int64_t cols, int64_t kp, int64_t ld, 
               r[i] = _mm512_setzero_si512();
               continue;
             }
-            const __m512i d = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(load_bf16x32<F32>(row(j0 + i), k, cnt)));
-            r[i] = _mm512_or_si512(d, _mm512_slli_epi32(d, 16));
+            r[i] = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(load_bf16x32<F32>(row(j0 + i), k, cnt)));
           }
           transpose16x16_epi32(r);
-          for (int64_t c = 0; c < cnt; ++c) _mm512_storeu_si512(dst + (k + c) * ld + j0, r[c]);
+          if (ld == 8)  // (N <= 8: j0 = 0, the upper 8 words are zero)
+            for (int64_t c = 0; c < cnt; ++c) _mm_storeu_si128(reinterpret_cast<__m128i*>(buf + (k + c) * 8), _mm256_castsi256_si128(_mm512_cvtepi32_epi16(r[c])));
+          else
+            for (int64_t c = 0; c < cnt; ++c) _mm256_storeu_si256(reinterpret_cast<__m256i*>(buf + (k + c) * ld + j0), _mm512_cvtepi32_epi16(r[c]));
         }
     });
     return;
@@ -766,7 +801,8 @@ void stage_rows(const void* x, int64_t n, int64_t cols, int64_t kp, int64_t ld, 
 
 bool stage_bf16_avx512(const SpmmArgs& args, int64_t cols, int64_t kp, int64_t ld, XLayout layout, uint16_t* buf) {
   if (args.b_is_kn || (args.b_dtype != DType::bf16 && args.b_dtype != DType::f32) || !cpu_features().avx512bf16) return false;
-  if ((layout == XLayout::k_pairs_bf16 || layout == XLayout::k_dup_bf16) && ld % 16 != 0) return false;
+  if (layout == XLayout::k_pairs_bf16 && ld % 16 != 0) return false;
+  if (layout == XLayout::k_major_bf16 && ld % 16 != 0 && ld != 8) return false;
   if (args.b_dtype == DType::f32) stage_rows<true>(args.b, args.n, cols, kp, ld, layout, buf);
   else stage_rows<false>(args.b, args.n, cols, kp, ld, layout, buf);
   return true;
@@ -796,18 +832,27 @@ SpmmKernel select_spmm_avx512_bf16(const MatrixView& a, int64_t n) {
   if (a.dtype != DType::bf16) return SpmmKernel{};
   const bool gemv = n <= 4;
   const XLayout nl = XLayout::n_major_bf16, kl = XLayout::k_pairs_bf16;
-  // CSR at kJ < N <= kColsMaxN: the cols kernel (x in k_dup_bf16). Above it CSR keeps the fp32 table's
+  // CSR at kJ < N <= kColsMaxN: the cols kernel (x in k_major_bf16). Above it CSR keeps the fp32 table's
   // outer product. (Bitmap / N:M through the same kernel, their masks decoded to 16-bit column
   // numbers per row, measured no faster than the kernels below: docs/kernels.md.)
-  if (!gemv && n <= kColsMaxN && a.format == Format::csr)
-    return SpmmKernel{csr_cols_kernel, XLayout::k_dup_bf16, "spmm_csr_cols_bf16_dpbf16_avx512", true, 16};
+  if (!gemv && n <= kColsMaxN && a.format == Format::csr) {
+    const char* name = "spmm_csr_cols_bf16_dpbf16_avx512";
+    if (n <= 8) return SpmmKernel{csr_cols_kernel<8>, XLayout::k_major_bf16, name, true, 8, cols_workspace};
+    return SpmmKernel{csr_cols_kernel<16>, XLayout::k_major_bf16, name, true, 16, cols_workspace};
+  }
   // Below this density a decode-to-dense GEMM does more work than skipping the zeros: bitmap and
   // N:M run the pairs kernel (N <= kPairsMaxN; above it, and for CSR, the fp32 table's outer product).
   const double skip_below = n <= kOctsMaxN ? kBf16OctsSparseDensity : kBf16SparseDensity;
   if (!gemv && a.format != Format::dense && density(a) < skip_below) {
     if (n > kPairsMaxN || (a.format != Format::bitmap && a.format != Format::nm)) return SpmmKernel{};
-    if (a.format == Format::bitmap) return SpmmKernel{pairs_kernel<MaskPairs<false>>, kl, "spmm_bitmap_pairs_bf16_dpbf16_avx512", true, 16};
-    return SpmmKernel{32 % a.m == 0 ? pairs_kernel<MaskPairs<true>> : pairs_kernel<MaskPairs<false>>, kl, "spmm_nm_pairs_bf16_dpbf16_avx512", true, 16};
+    // (4 < N <= 16: x in k_major_bf16, the cols kernel's pair vectors)
+    const bool cols = n <= kColsMaxN;
+    const XLayout pl = cols ? XLayout::k_major_bf16 : kl;
+    if (a.format == Format::bitmap)
+      return SpmmKernel{cols ? pairs_kernel<MaskPairs<false, true>> : pairs_kernel<MaskPairs<false>>, pl, "spmm_bitmap_pairs_bf16_dpbf16_avx512", true, 16};
+    const SpmmKernelFn fn = 32 % a.m == 0 ? (cols ? pairs_kernel<MaskPairs<true, true>> : pairs_kernel<MaskPairs<true>>)
+                                          : (cols ? pairs_kernel<MaskPairs<false, true>> : pairs_kernel<MaskPairs<false>>);
+    return SpmmKernel{fn, pl, "spmm_nm_pairs_bf16_dpbf16_avx512", true, 16};
   }
   switch (a.format) {
     case Format::dense:
