@@ -18,6 +18,7 @@ const CUDA_Q4 = ['test/cuda-q4-model.test.ts'];
 const MODEL = ['test/model.test.ts', 'ctest:model_test'];
 const QUANT = ['test/quant.test.ts'];
 const QUANT_X8 = ['test/quant-x8-gemm.test.ts'];
+const QUANT_X8_GEMV = ['test/quant-x8-gemv.test.ts'];
 const SLORB = ['test/slorb.test.ts', 'test/slorb-kernels.test.ts'];
 const ADAPTERS = ['test/adapters.test.ts'];
 const FUZZ = ['test/fuzz.test.ts'];
@@ -1040,8 +1041,8 @@ export default [
   },
   {
     id: 'qspmm-x8-bitmap-scale-run', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
-    from: 'if ((g & 15) == 0) {', to: 'if ((g & 7) == 0) {', tests: QUANT,
-    why: "the bitmap x8 GEMV reloads its run of 16 group scales every 8 groups while indexing it by g mod 16: groups 8-15 of each run take the wrong scales",
+    from: 'if (G < 64 && (g & 15) == 0) {', to: 'if (G < 64 && (g & 7) == 0) {', tests: [...QUANT, ...QUANT_X8_GEMV],
+    why: "the bitmap x8 GEMV at G = 32 reloads its run of 16 group scales every 8 groups while indexing it by g mod 16: groups 8-15 of each run take the wrong scales",
   },
   {
     id: 'qspmm-x8-bitmap-odd-row-start', area: 'cpu', file: 'native/cpu/qspmm_x8_rows.inl',
@@ -1052,6 +1053,16 @@ export default [
     id: 'qspmm-x8-bitmap-row-mask-base', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
     from: '(i < 2 ? mk : mk + 2 * ms) + (i & 1) * ms', to: '(i < 2 ? mk : mk + ms) + (i & 1) * ms', tests: QUANT,
     why: "the bitmap x8 GEMV's third and fourth rows of a pass read the second and third rows' masks",
+  },
+  {
+    id: 'qspmm-x8-bitmap-narrow-wide-step', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'if (Narrow && __builtin_expect(n <= 32, 1)) return', to: 'if (Narrow) return', tests: QUANT_X8_GEMV,
+    why: "the bitmap x8 GEMV's Narrow passes read 32 code bytes for a step keeping more than 32 columns: its codes past the 32nd are garbage",
+  },
+  {
+    id: 'qspmm-x8-bitmap-pass-row-scales', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: '_mm512_set1_ps(xq.row_scales[i * rs_stride + g])', to: '_mm512_set1_ps(xq.row_scales[g])', tests: [...QUANT, ...QUANT_X8_GEMV],
+    why: "the bitmap x8 GEMV at G >= 64 scales every row of a pass by the first row's group scales",
   },
   {
     id: 'qspmm-x8-dense-quarter-store', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
