@@ -32,7 +32,10 @@ function rowMask(kind: RowKind, K: number, r: () => number): Uint8Array {
   const steps = Math.floor(K / 64);
   if (kind === 'burst' && steps > 0) {
     exact(0, 64);
-    if (steps > 2) exact(steps - 1, 64), exact(1, 0);
+    if (steps > 2) {
+      exact(steps - 1, 64);
+      exact(1, 0);
+    }
   }
   if (kind === 'edges' && steps > 0) for (let s = 0; s < steps; s++) exact(s, [31, 32, 33][s % 3]!);
   if (kind === 'odd') {
