@@ -5,8 +5,9 @@
 // cpu-quant.svg (the N = 1 rows against their byte limits and targets). --n: only these N (default
 // 1, 16, 64; --decode: 1); --only: only the variants whose labels contain one of the
 // comma-separated strings (dense bf16, the reference, always runs). A filtered run prints its
-// rows and the targets it has rows for, and writes no result files. Each variant's calls alternate
-// with dense bf16's (its own copies), so every ratio compares times taken in the same seconds.
+// rows and the targets it has rows for, and writes no result files. Cold, each variant's calls
+// alternate with dense bf16's (its own copies), so every cold ratio compares times taken in the
+// same seconds; warm, the variant's calls and then dense's run back to back.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -86,21 +87,25 @@ for (const v of VARIANTS) {
       linear.sync(x, a, null, opts);
       return Number(process.hrtime.bigint() - s) / 1e6;
     };
-    // [variant, dense] per call, the first two dropped.
-    const time = (pick: (i: number) => Weight, pickDense: (i: number) => Weight) => {
+    // Cold: [variant, dense] per call, the first two dropped. Warm: the variant's calls, then
+    // dense's, back to back (alternating, dense's 90 MB would evict the variant's one copy).
+    const time = (pick: (i: number) => Weight, pickDense: (i: number) => Weight, paired: boolean) => {
       const tv: number[] = [], td: number[] = [];
+      const dense = (i: number) => call(pickDense(i), { activations: 'float32' });
       for (let i = 0; i < reps + 2; i++) {
         let a: number, d: number;
         if (isDense) a = d = call(pick(i), o);
-        else if (i % 2) { d = call(pickDense(i), { activations: 'float32' }); a = call(pick(i), o); }
-        else { a = call(pick(i), o); d = call(pickDense(i), { activations: 'float32' }); }
+        else if (!paired) { a = call(pick(i), o); d = NaN; }
+        else if (i % 2) { d = dense(i); a = call(pick(i), o); }
+        else { a = call(pick(i), o); d = dense(i); }
         if (i >= 2) { tv.push(a); td.push(d); }
       }
+      if (!paired && !isDense) for (let i = 0; i < reps + 2; i++) { const d = dense(i); if (i >= 2) td[i - 2] = d; }
       const ratios = tv.map((t, i) => t / td[i]!);
       return { ms: median(tv), dense: median(td), ratio: median(tv) / median(td), spread: [quantile(ratios, 0.25), quantile(ratios, 0.75)] as [number, number] };
     };
-    const cold = time((i) => copies[i % copies.length]!, (i) => denseCopies[i % denseCopies.length]!);
-    const warm = time(() => first, () => denseCopies[0]!);
+    const cold = time((i) => copies[i % copies.length]!, (i) => denseCopies[i % denseCopies.length]!, true);
+    const warm = time(() => first, () => denseCopies[0]!, false);
     const bytes = bytesOf(first);
     const r: Row = {
       variant: v.label, n, kernel: selectedKernel(first, n, { ...o, xDtype: 'bfloat16' }), bytesPerWeight: bytes / (M * K), coldMs: cold.ms, warmMs: warm.ms,
