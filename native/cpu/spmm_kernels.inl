@@ -223,7 +223,7 @@ template <class Src> void spmv_kernel(const MatrixView& a, const Activations& x,
     // Bitmap / N:M: rows a quarter apart (the bf16 dot-product GEMVs do the same). Dense rows keep
     // their adjacent rows (measured no faster apart).
     return apart_row_passes<R>(r0, r1, [&](int64_t i) { return s.safe(i, 1); }, [&](auto rb, auto safe, int64_t i, int64_t rs) {
-      if constexpr (decltype(safe)::value || !Src::kAlwaysSafe) fused_rows<Src, decltype(rb)::value, decltype(safe)::value>(s, x, i, out, rs);
+      fused_rows<Src, decltype(rb)::value, decltype(safe)::value>(s, x, i, out, rs);
     });
   }
   for (; r + R <= r1; r += R) {
