@@ -30,6 +30,16 @@ export interface MatmulOptions {
    * they stay float32.
    */
   activations?: Activations;
+  /**
+   * CPU: the tensor to write the result into, returned instead of a new one. Its shape is the
+   * result's ([..., M] for linear, [M, N] or [M] for spmm) and its dtype the output dtype (with
+   * `outDtype` too, the two must agree). A server that keeps one output per layer saves an
+   * allocation per call: on VMs where page faults are slow, a fresh output cost up to ~1 ms at
+   * N = 16 (docs/kernels.md). It must not share memory with the activations, the bias, a dense
+   * weight or an SLoRB term, which the kernels read while they write it; after an async call,
+   * leave it alone until the promise settles.
+   */
+  out?: Tensor;
 }
 
 export { ACTIVATIONS, type Activations };
@@ -100,13 +110,12 @@ function prepareSpmm(a: Weight, b: Tensor, options: MatmulOptions): Call {
   const n = b.ndim === 2 ? b.shape[1]! : 1;
   if (k !== desc.cols)
     throw new ShapeError(`spmm: a is [${desc.rows}, ${desc.cols}] so b must have ${desc.cols} rows, got b ${fmtShape(b.shape)}`);
-  const outDtype = checkOut(options, bDtype);
-  const outShape = b.ndim === 2 ? [desc.rows, n] : [desc.rows];
-  const out = allocate(outDtype, desc.rows * n);
+  const bData = b.toTypedArray();
+  const { out, outDtype, result } = outputOf(options, bDtype, b.ndim === 2 ? [desc.rows, n] : [desc.rows], a, [['b', bData]]);
   return withSlorb({
     desc,
-    args: { b: b.toTypedArray(), bDtype, bIsKn: true, n, activations: rounding(options), out, outDtype, rowStride: n, colStride: 1 },
-    result: Tensor.from(out, outShape, { dtype: outDtype }),
+    args: { b: bData, bDtype, bIsKn: true, n, activations: rounding(options), out, outDtype, rowStride: n, colStride: 1 },
+    result,
   }, a, { n, xTokStride: 1, xFeatStride: n, outTokStride: 1, outRowStride: n });
 }
 
@@ -129,18 +138,60 @@ function prepareLinear(x: Tensor, w: Weight, bias: Tensor | null | undefined, op
       throw new ShapeError(`bias: expected [${desc.rows}] (one per output feature), got ${fmtShape(bias.shape)}`);
     biasData = bias.toTypedArray();
   }
-  const outDtype = checkOut(options, xDtype);
-  const out = allocate(outDtype, n * desc.rows);
+  const xData = x.toTypedArray();
+  const { out, outDtype, result } = outputOf(options, xDtype, [...lead, desc.rows], w, [['x', xData], ['bias', biasData]]);
   return withSlorb({
     desc,
-    args: { b: x.toTypedArray(), bDtype: xDtype, bIsKn: false, n, activations: rounding(options), bias: biasData, biasDtype, out, outDtype, rowStride: 1, colStride: desc.rows },
-    result: Tensor.from(out, [...lead, desc.rows], { dtype: outDtype }),
+    args: { b: xData, bDtype: xDtype, bIsKn: false, n, activations: rounding(options), bias: biasData, biasDtype, out, outDtype, rowStride: 1, colStride: desc.rows },
+    result,
   }, w, { n, xTokStride: k, xFeatStride: 1, outTokStride: desc.rows, outRowStride: 1 });
+}
+
+/** options.out is a CPU tensor; device calls return a new device tensor. */
+function cpuOnlyOut(options: MatmulOptions): MatmulOptions {
+  if (options.out !== undefined) throw new ArgumentError('options.out: CPU calls only (a device call returns a new device tensor)');
+  return options;
 }
 
 function checkOptions(options: MatmulOptions): MatmulOptions {
   if (typeof options !== 'object' || options === null) throw new ArgumentError('options: expected an object');
   return options;
+}
+
+/** Whether two views share a byte of the same buffer. */
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+/**
+ * The call's output: options.out, checked against the result's shape and dtype and against the
+ * buffers the kernels read while they write it (`reads`: each with its name), or a new array.
+ */
+function outputOf(options: MatmulOptions, fallback: FloatDType, shape: readonly number[], w: Weight,
+                  reads: [string, ArrayBufferView | null][]): { out: ArrayBufferView; outDtype: FloatDType; result: Tensor } {
+  const outDtype = checkOut(options, fallback);
+  const given = options.out;
+  if (given === undefined) {
+    const out = allocate(outDtype, numel(shape));
+    return { out, outDtype, result: Tensor.from(out, shape, { dtype: outDtype }) };
+  }
+  checkTensor(given, 'options.out');
+  const dtype = checkFloatDType(given.dtype, 'options.out.dtype');
+  if (options.outDtype !== undefined && dtype !== outDtype)
+    throw new DTypeError(`options.out: a ${dtype} tensor, but options.outDtype is '${outDtype}'`);
+  if (given.shape.length !== shape.length || given.shape.some((d, i) => d !== shape[i]))
+    throw new ShapeError(`options.out: expected ${fmtShape(shape)} (the result's shape), got ${fmtShape(given.shape)}`);
+  const out = given.toTypedArray();
+  const all = [...reads];
+  if (w instanceof Tensor) all.push(['the weight', w.toTypedArray()]);
+  if (w instanceof SparseMatrix && w.slorb !== undefined) {
+    const t = w.slorb;
+    all.push(['the SLoRB scales', t.scales.toTypedArray()], ['the SLoRB row scales', t.rowScales?.toTypedArray() ?? null],
+      ['the SLoRB projection', t.projection?.toTypedArray() ?? null]);
+  }
+  for (const [what, view] of all)
+    if (view !== null && overlaps(out, view)) throw new ArgumentError(`options.out: shares memory with ${what}, which the kernel reads while it writes the output`);
+  return { out, outDtype: dtype, result: given };
 }
 
 function checkOut(options: MatmulOptions, fallback: FloatDType): FloatDType {
@@ -190,7 +241,7 @@ export interface LinearFn {
 export const spmm: SpmmFn = Object.assign(
   (a: Weight | DeviceSparseMatrix, b: Tensor | DeviceTensor, options: MatmulOptions = {}): Promise<any> => {
     try {
-      if (onDevice(a, b)) return spmmCuda(a, b, checkOptions(options));
+      if (onDevice(a, b)) return spmmCuda(a, b, cpuOnlyOut(checkOptions(options)));
       return runAsync(prepareSpmm(a as Weight, b as Tensor, options), 'spmm');
     } catch (e) {
       return Promise.reject(e);
@@ -204,7 +255,7 @@ export const linear: LinearFn = Object.assign(
     try {
       if (onDevice(x, w, bias)) {
         if (!(w instanceof DeviceSparseMatrix)) throw new ArgumentError(`w: expected a device weight (x is on the GPU); use matrix.to('cuda')`);
-        return linearCuda(x, w, bias, checkOptions(options));
+        return linearCuda(x, w, bias, cpuOnlyOut(checkOptions(options)));
       }
       if (bias instanceof DeviceTensor) throw new ArgumentError('bias: a device tensor needs x and w on the device too');
       return runAsync(prepareLinear(x as Tensor, w as Weight, bias, options), 'linear');

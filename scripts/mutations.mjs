@@ -506,6 +506,26 @@ export default [
     why: 'quantized bitmap / nm values are checked as one byte per code: a 4-bit part of the wrong size is accepted or a right one refused',
   },
   {
+    id: 'lib-out-overlap-end', area: 'lib', file: 'lib/ops.ts',
+    from: 'a.byteOffset < b.byteOffset + b.byteLength &&', to: 'a.byteOffset <= b.byteOffset + b.byteLength &&', tests: ['test/output-reuse.test.ts'],
+    why: 'an options.out starting right after x is refused as sharing its memory',
+  },
+  {
+    id: 'lib-out-overlap-start', area: 'lib', file: 'lib/ops.ts',
+    from: 'b.byteOffset < a.byteOffset + a.byteLength;', to: 'b.byteOffset < a.byteOffset + a.byteLength - 4;', tests: ['test/output-reuse.test.ts'],
+    why: 'an options.out whose last element is the first of x is accepted: the kernel overwrites x while it reads it',
+  },
+  {
+    id: 'lib-out-slorb-reads', area: 'lib', file: 'lib/ops.ts',
+    from: "all.push(['the SLoRB scales', t.scales.toTypedArray()],", to: "all.push(", tests: ['test/output-reuse.test.ts'],
+    why: "an options.out that is the weight's SLoRB scales is accepted: the term reads S while the output overwrites it",
+  },
+  {
+    id: 'lib-out-shape', area: 'lib', file: 'lib/ops.ts',
+    from: 'given.shape.length !== shape.length || given.shape.some((d, i) => d !== shape[i])', to: 'numel(given.shape) !== numel(shape)', tests: ['test/output-reuse.test.ts'],
+    why: 'an options.out of another shape with as many elements is accepted (a [1, 2, M] out for a [2, M] result)',
+  },
+  {
     id: 'lib-sparsity-one', area: 'lib', file: 'lib/prune-checks.ts',
     from: '!(s >= 0 && s < 1)', to: '!(s >= 0 && s <= 1)', tests: SOLVERS,
     why: 'sparsity 1 (prune everything) is accepted',
