@@ -45,7 +45,7 @@ for (const n of ns) {
   let base = 0;
   for (const [label, make, act] of picked) {
     if (act && n > 1 && !label.includes('int4')) continue;  // int8 activations at N > 1: 4-bit weights only
-    const o = { activations: act ?? 'float32' } as const;
+    const o = { activations: act ?? 'float32', out: Tensor.zeros([n, M], { dtype: 'bfloat16' }) } as const;
     const copies = [make()];
     while (cold && copies.length * bytesOf(copies[0]!) < 256 << 20) copies.push(make());
     let best = Infinity;

@@ -67,7 +67,8 @@ for (const [M, K] of SHAPES) for (const c of CASES.filter((c) => caseWords.every
   for (const N of NS) {
     const x = Tensor.randn([N, K], { seed: 2, dtype: c.dtype });
     // float32 output for all three, so the separate pass can add into the product in place.
-    const f32 = { outDtype: 'float32' } as const;
+    // One output reused by every call, as a server keeps one per layer (a fresh one costs page faults).
+    const f32 = { outDtype: 'float32', out: Tensor.zeros([N, M]) } as const;
     // The term as a second pass after the product (what linear did before the fused row loop).
     const separate = (i: number) => {
       const m = boosted[i]!;
