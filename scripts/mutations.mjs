@@ -133,6 +133,11 @@ export default [
     from: 'chunks = (n + step - 1) / step;', to: 'chunks = n / step;', tests: ['test/tensor.test.ts', ...KERNELS],
     why: 'parallel_range drops the last partial chunk: the last rows of every parallel job are never computed',
   },
+  {
+    id: 'pool-wake-sleepers', area: 'core', file: 'native/core/thread_pool.cpp',
+    from: 'if (wake) cv_.notify_all();', to: '', tests: ['test/spmm.test.ts'],
+    why: 'a job started after the workers stopped spinning never wakes them: the call waits for them forever',
+  },
 
   // ---- cpu kernels ----
   {

@@ -1,8 +1,12 @@
 // Links the native core without Node: conversions, every format's pack/validate/unpack round trip,
 // and spmm against an fp64 reference. Run by `npm run test:native` (cmake + ctest) and by .ci/run.
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "../core/convert.h"
@@ -150,8 +154,42 @@ static void test_sizes_and_copy_validated() {
   CHECK(copy_validated(src, &copy).code == ErrorCode::format && copy.parts[int(Part::col_idx)].empty(), "a bad source leaves nothing");
 }
 
+// The pool hands every task to exactly one thread, back to back (workers still spinning), after
+// the spin ran out (workers asleep), from two calling threads at once, and nested (serially).
+static void test_thread_pool() {
+  for (const char* spin : {"0", "50", "200"}) {
+    setenv("SPARSEKIT_SPIN_US", spin, 1);
+    for (int threads : {2, 3}) {
+      set_num_threads(threads);  // a new pool, which reads the spin
+      std::atomic<int> bad{0};
+      auto round = [&](int64_t tasks) {
+        std::vector<std::atomic<int>> hits(size_t(tasks + 1));
+        parallel_for(tasks, [&](int64_t t) {
+          hits[size_t(t)].fetch_add(1);
+          int inner = 0;
+          parallel_for(3, [&](int64_t) { ++inner; });  // nested: serial on this thread
+          if (inner != 3) bad.fetch_add(1);
+        });
+        for (int64_t t = 0; t < tasks; ++t)
+          if (hits[size_t(t)].load() != 1) bad.fetch_add(1);
+        if (hits[size_t(tasks)].load() != 0) bad.fetch_add(1);
+      };
+      for (int i = 0; i < 300; ++i) {
+        round(1 + i % 17);
+        if (i % 50 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // past any spin
+      }
+      std::thread other([&] { for (int i = 0; i < 200; ++i) round(1 + i % 9); });
+      for (int i = 0; i < 200; ++i) round(1 + i % 13);
+      other.join();
+      CHECK(bad.load() == 0, "spin %s us, %d threads: %d tasks run other than once", spin, threads, bad.load());
+    }
+  }
+  unsetenv("SPARSEKIT_SPIN_US");
+}
+
 int main() {
   test_half_conversions();
+  test_thread_pool();
   test_sizes_and_copy_validated();
   for (int threads : {1, 2, 3}) {
     set_num_threads(threads);
