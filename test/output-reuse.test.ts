@@ -66,6 +66,20 @@ describe('options.out', () => {
       }
   });
 
+  it('SLoRB with a 16-bit output (a float32 base underneath), calls of several sizes, sync and async', async () => {
+    const keep = halfMask(M * K, 20);
+    const S = slorb.init(w, keep, { groupSize: 1 });
+    const boosted = SparseMatrix.fromDense(w, { format: 'bitmap', mask: keep, slorb: { scales: S, groupSize: 1 } });
+    const want = (x: Tensor) => bits(linear.sync(x, boosted, null, { outDtype: 'float32' }).to('bfloat16'));
+    for (const N of [5, 1, 3, 8, 2]) {
+      const x = Tensor.randn([N, K], { seed: 30 + N });
+      expect(bits(linear.sync(x, boosted, null, { outDtype: 'bfloat16' })), `N=${N}`).toEqual(want(x));
+    }
+    const xs = [4, 1, 6, 2, 3, 5].map((N) => Tensor.randn([N, K], { seed: 40 + N }));
+    const ys = await Promise.all(xs.map((x) => linear(x, boosted, null, { outDtype: 'bfloat16' })));
+    ys.forEach((y, i) => expect(bits(y), `async ${i}`).toEqual(want(xs[i]!)));
+  });
+
   it('rejects a wrong shape or dtype, a non-tensor and a disposed tensor', () => {
     const x = Tensor.randn([2, K], { seed: 8 });
     for (const shape of [[2, M - 1], [2, M + 1], [M], [1, 2, M], [3, M]]) {
