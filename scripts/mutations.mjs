@@ -141,6 +141,11 @@ export default [
 
   // ---- cpu kernels ----
   {
+    id: 'x8-gemm-pass-step', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm_x8.cpp',
+    from: 'for (int64_t q0 = 0; q0 < nv4; q0 += pv) {', to: 'for (int64_t q0 = 0; q0 < nv4; q0 += 2 * pv) {', tests: ['test/quant-x8-gemm.test.ts'],
+    why: 'the int8-activation GEMM skips every other pass of 2 vectors from N = 13: those outputs keep the row sums of nothing',
+  },
+  {
     id: 'gather-band-end', area: 'cpu', file: 'native/cpu/spmm_gather.cpp',
     from: 'const int64_t e = std::min(r1, b + step);', to: 'const int64_t e = std::min(r1, b + step - 1);', tests: KERNELS,
     why: 'the format-generic gather kernel skips the last row of every 8-row band',

@@ -68,9 +68,8 @@ describe.skipIf(!VNNI)('int4 GEMMs with int8 activations (qspmm_gemm_bytes_{nm24
     setIsa('avx512');
     let seed = 3000;
     // [M, K, G, N]: N sets the vectors of 4 per pass (N = 2: one, 12 rows per block; 5..8: two, 6
-    // rows; 9..12: three, 4 rows; 16: four, 3 rows; 17: a pass of four and one of one; 27: four and
-    // three; 64: four
-    // passes); K % 128 = 32, 64, 96 leaves a partial last block.
+    // rows; 9..12: three, 4 rows; from 13: passes of two over 6 rows, 17: two, two and one; 27:
+    // three of two and one; 64: eight); K % 128 = 32, 64, 96 leaves a partial last block.
     const shapes: [number, number, number, number][] = [
       [7, 160, 32, 2], [13, 224, 32, 9], [11, 320, 64, 16], [10, 384, 128, 17], [5, 512, 256, 64], [9, 256, 128, 4],
       [1, 128, 32, 5], [6, 256, 64, 27], [14, 416, 32, 16], [25, 96, 32, 3], [4, 192, 64, 12], [8, 640, 128, 8], [17, 1280, 256, 16],
@@ -79,6 +78,10 @@ describe.skipIf(!VNNI)('int4 GEMMs with int8 activations (qspmm_gemm_bytes_{nm24
       for (const [M, K, G, N] of shapes)
         for (const symmetric of [true, false]) check(f, M, K, G, N, symmetric, seed++);
     check('nm24', 6, 256, 64, 16, false, seed++, true);
+    // From N = 13, passes of 2 vectors over 6 rows: 2 + 2 at N = 13 and 16 (the last vector
+    // partial), 2 + 2 + 1 at 17 (above); row-block tails of 1, 5 and 0.
+    for (const [M, K, G, N] of [[23, 384, 32, 16], [13, 256, 64, 13], [31, 512, 128, 14], [12, 1024, 256, 15]] as const)
+      for (const f of ['nm24', 'dense', 'bitmap'] as Fmt[]) check(f, M, K, G, N, M === 13, seed++, M === 23);
     check('dense', 5, 224, 32, 17, true, seed++, true);
     check('bitmap', 7, 352, 32, 16, false, seed++, true);
     setIsa(startIsa);

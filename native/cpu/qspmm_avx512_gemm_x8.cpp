@@ -46,7 +46,11 @@ inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 constexpr int64_t round128(int64_t c) { return (c + 127) / 128 * 128; }
 constexpr int kSteps = 8;           // 16-column steps per 128-column block
 constexpr int kMaxRows = 12;        // rows per block when N <= 4 (12 accumulators)
-inline int block_rows(int64_t nv4) { return nv4 >= 4 ? 3 : nv4 == 3 ? 4 : nv4 == 2 ? 6 : 12; }
+// Vectors of 4 per micro-kernel pass and rows per block (R x V <= 12 accumulators). From 4 vectors
+// on, passes of 2 over 6 rows: half the x loads per dot product of one pass of 4 over 3 rows (the
+// panel of x comes from L2), 12-24% faster at N = 16 and 64 for every format (docs/kernels.md).
+inline int pass_vectors(int64_t nv4) { return nv4 >= 4 ? 2 : int(nv4); }
+inline int block_rows(int64_t nv4) { return nv4 >= 4 ? 6 : nv4 == 3 ? 4 : nv4 == 2 ? 6 : 12; }
 
 // Dword permutation from column order to the step order of G < 128: step dword 4s + d <- column dword 8d + s.
 struct PermIdx {
@@ -482,8 +486,9 @@ void gemm_q4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, 
       const int8_t* xs = xp.xs + b0 * kSteps * nv4 * 64;
       const int32_t* st = xp.start + b0 * nv4 * 16;
       const float* sx = xp.sx + b0 * nv4 * 16;
-      for (int64_t q0 = 0; q0 < nv4; q0 += 4) {
-        int64_t vn = imin(4, nv4 - q0), pp = q0 == 0 ? ppb : 0;
+      const int pv = pass_vectors(nv4);
+      for (int64_t q0 = 0; q0 < nv4; q0 += pv) {
+        int64_t vn = imin(pv, nv4 - q0), pp = q0 == 0 ? ppb : 0;
 
         switch (vn) {
           case 1: micro_rows<1>(rr, wp, wst, wsc, sst, xs + q0 * 64, st + q0 * 16, sx + q0 * 16, nv4, nb, first, c + q0 * 16, ldc, pf, pp); break;
