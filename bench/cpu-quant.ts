@@ -106,9 +106,9 @@ for (const v of VARIANTS) {
       const ratios = tv.map((t, i) => t / td[i]!);
       return { ms: median(tv), dense: median(td), ratio: median(tv) / median(td), spread: [quantile(ratios, 0.25), quantile(ratios, 0.75)] as [number, number] };
     };
-    // Page in every copy first, untimed, as bench/cpu.ts does: on this VM the first read of memory
-    // left idle for ~30 s runs at 0.4x the bandwidth of the next (docs/kernels.md), and the copies
-    // are minutes old by now; a model's weights, read every token, never sit that long.
+    // Page in every copy first, untimed, as bench/cpu.ts does: on the VMs we measure on, the first
+    // read of memory left idle for a while is much slower than the next (docs/kernels.md), and the
+    // copies are minutes old by now; a model's weights, read every token, never sit that long.
     for (const c of copies) linear.sync(x, c, null, o);
     for (const c of denseCopies) linear.sync(x, c, null, { activations: 'float32', out });
     const cold = time((i) => copies[i % copies.length]!, (i) => denseCopies[i % denseCopies.length]!, true);

@@ -3,7 +3,7 @@
 // onnxruntime-node's MatMul and (when installed) PyTorch's bf16 linear, in one process.
 // Ratios: speed-up = dense time / format time (higher is better), from the same run. Every call
 // writes into one output per N and shape (options.out), as a server keeps one per layer: a fresh
-// output each call costs its page faults, up to ~1 ms at N = 16 on the VMs we measure on.
+// output each call costs its page faults, slow on the VMs we measure on (docs/kernels.md).
 // Writes bench/results/cpu-<time>.json, cpu-latest.json and cpu-speedup.svg.
 import Benchmark from 'benchmark';
 import { spawnSync } from 'node:child_process';

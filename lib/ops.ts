@@ -34,8 +34,8 @@ export interface MatmulOptions {
    * CPU: the tensor to write the result into, returned instead of a new one. Its shape is the
    * result's ([..., M] for linear, [M, N] or [M] for spmm) and its dtype the output dtype (with
    * `outDtype` too, the two must agree). A server that keeps one output per layer saves an
-   * allocation per call: on VMs where page faults are slow, a fresh output cost up to ~1 ms at
-   * N = 16 (docs/kernels.md). It must not share memory with the activations, the bias, a dense
+   * allocation per call and its page faults, which are slow on some VMs (docs/kernels.md,
+   * Benchmarks). It must not share memory with the activations, the bias, a dense
    * weight or an SLoRB term, which the kernels read while they write it; after an async call,
    * leave it alone until the promise settles.
    */

@@ -33,10 +33,11 @@ int default_num_threads() {
   return hc == 0 ? 1 : int(hc);
 }
 
-// Workers and a caller waiting for them spin for a while (kSpin, SPARSEKIT_SPIN_US) before they
-// sleep on a condition variable: a decode step's products come back to back, and on the VMs we
-// measure a sleeping worker took 10-120 us to wake (an IPI to an idle vCPU), 2-20% of a 0.5 ms
-// product. The spin yields the core every few pauses, so it gives way to any other runnable thread.
+// Workers, and a caller waiting for them, poll for a while (spin_ns(): SPARSEKIT_SPIN_US, default
+// 200 us) before they sleep on a condition variable: a decode step's products come back to back,
+// and waking a sleeping worker on a VM takes an IPI to an idle vCPU, a sizeable part of a short
+// product (docs/kernels.md, Threading). The poll yields the core every few pauses, so it gives way
+// to any other runnable thread.
 int64_t spin_ns() {
   if (const char* env = std::getenv("SPARSEKIT_SPIN_US")) {
     const long us = std::atol(env);

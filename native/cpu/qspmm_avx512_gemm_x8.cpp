@@ -48,7 +48,7 @@ constexpr int kSteps = 8;           // 16-column steps per 128-column block
 constexpr int kMaxRows = 12;        // rows per block when N <= 4 (12 accumulators)
 // Vectors of 4 per micro-kernel pass and rows per block (R x V <= 12 accumulators). From 4 vectors
 // on, passes of 2 over 6 rows: half the x loads per dot product of one pass of 4 over 3 rows (the
-// panel of x comes from L2), 12-24% faster at N = 16 and 64 for every format (docs/kernels.md).
+// panel of x comes from L2); measured in docs/kernels.md.
 inline int pass_vectors(int64_t nv4) { return nv4 >= 4 ? 2 : int(nv4); }
 inline int block_rows(int64_t nv4) { return nv4 >= 4 ? 6 : nv4 == 3 ? 4 : nv4 == 2 ? 6 : 12; }
 
