@@ -46,11 +46,11 @@ inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 constexpr int64_t round128(int64_t c) { return (c + 127) / 128 * 128; }
 constexpr int kSteps = 8;           // 16-column steps per 128-column block
 constexpr int kMaxRows = 12;        // rows per block when N <= 4 (12 accumulators)
-// Vectors of 4 per micro-kernel pass and rows per block (R x V <= 12 accumulators). From 4 vectors
+// Vectors of 4 per micro-kernel pass, and rows per block (R x V = kMaxRows accumulators). From 4 vectors
 // on, passes of 2 over 6 rows: half the x loads per dot product of one pass of 4 over 3 rows (the
 // panel of x comes from L2); measured in docs/kernels.md.
 inline int pass_vectors(int64_t nv4) { return nv4 >= 4 ? 2 : int(nv4); }
-inline int block_rows(int64_t nv4) { return nv4 >= 4 ? 6 : nv4 == 3 ? 4 : nv4 == 2 ? 6 : 12; }
+inline int block_rows(int64_t nv4) { return kMaxRows / pass_vectors(nv4); }
 
 // Dword permutation from column order to the step order of G < 128: step dword 4s + d <- column dword 8d + s.
 struct PermIdx {
