@@ -136,6 +136,16 @@ inline BlockGroups block_groups(int64_t c, int G, int64_t gpr) {
   return {g0, __mmask8((1u << ns) - 1)};
 }
 
+// A run of up to 16 groups from g (masked past the row's gpr) and their s_x, loaded once for every
+// row that multiplies its fp16 scales by them: times(row's scales + g) = scale·s_x per group.
+struct SxRun {
+  __mmask16 m;
+  __m512 x;
+  SxRun(const float* sx, int64_t g, int64_t gpr)
+      : m(gpr - g >= 16 ? __mmask16(0xffff) : __mmask16((1u << (gpr - g)) - 1)), x(_mm512_maskz_loadu_ps(m, sx + g)) {}
+  __m512 times(const uint16_t* scales) const { return _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, scales)), x); }
+};
+
 // scale_g·s_x,g of 16 consecutive groups of R rows, refreshed every 16 groups; a block's lanes
 // take theirs with one vpermps (index: the lane's group + the block's first group mod 16).
 template <int R> struct RowScales {
@@ -147,10 +157,8 @@ template <int R> struct RowScales {
     const int gs = group_shift(G);
     const int64_t g0 = c >> gs;
     if ((c & ((int64_t(16) << gs) - 1)) == 0) {
-      const __mmask16 m = gpr - g0 >= 16 ? __mmask16(0xffff) : __mmask16((1u << (gpr - g0)) - 1);
-      const __m512 x = _mm512_maskz_loadu_ps(m, sx + g0);
-      for (int i = 0; i < R; ++i)
-        v[i] = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, scales + (r + i * step) * gpr + g0)), x);
+      const SxRun run(sx, g0, gpr);
+      for (int i = 0; i < R; ++i) v[i] = run.times(scales + (r + i * step) * gpr + g0);
     }
     at = _mm512_add_epi32(lidx, _mm512_set1_epi32(int(g0 % 16)));
   }
@@ -343,10 +351,8 @@ void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code
   const int64_t rs_stride = gpr + 16;
   if constexpr (G >= 64)
     for (int64_t g = 0; g < gpr; g += 16) {
-      const __mmask16 m = gpr - g >= 16 ? __mmask16(0xffff) : __mmask16((1u << (gpr - g)) - 1);
-      const __m512 x = _mm512_maskz_loadu_ps(m, xq.scale + g);
-      for (int i = 0; i < R; ++i)
-        _mm512_storeu_ps(xq.row_scales + i * rs_stride + g, _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w.scales + (r + i) * gpr + g)), x));
+      const SxRun run(xq.scale, g, gpr);
+      for (int i = 0; i < R; ++i) _mm512_storeu_ps(xq.row_scales + i * rs_stride + g, run.times(w.scales + (r + i) * gpr + g));
     }
   const __m512i z8 = _mm512_set1_epi8(8);
   // Row i's mask word at step c: mk + i·wpr + c/32, addressed from two bases (rows 0-1, 2-3) and
@@ -360,9 +366,8 @@ void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code
     constexpr int SW = decltype(sw)::value, P = G < 64 && SW == 64 ? 2 : 1, UC = G < 64 ? SW : G;
     // G = 32: scale·s_x of 16 groups per row, refreshed every 16 groups; each group's taken by vpermps.
     if (G < 64 && (g & 15) == 0) {
-      const __mmask16 m = gpr - g >= 16 ? __mmask16(0xffff) : __mmask16((1u << (gpr - g)) - 1);
-      const __m512 x = _mm512_maskz_loadu_ps(m, xq.scale + g);
-      for (int i = 0; i < R; ++i) sv[i] = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w.scales + (r + i) * gpr + g)), x);
+      const SxRun run(xq.scale, g, gpr);
+      for (int i = 0; i < R; ++i) sv[i] = run.times(w.scales + (r + i) * gpr + g);
     }
     const __m512i at = _mm512_add_epi32(_mm512_set1_epi32(int(g & 15)), P == 2 ? _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0) : _mm512_setzero_si512());
     // Pruned columns get the zero point as their code, so every column adds (code - z)·xq: the
