@@ -48,8 +48,7 @@ int64_t spin_ns() {
 
 // Polls ready() for up to `ns`; true once it holds.
 template <class F> bool spin_until(int64_t ns, F ready) {
-  if (ready()) return true;
-  if (ns <= 0) return false;
+  if (ns <= 0) return ready();
   const auto end = std::chrono::steady_clock::now() + std::chrono::nanoseconds(ns);
   for (int i = 1;; ++i) {
     if (ready()) return true;
