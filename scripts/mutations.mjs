@@ -1065,6 +1065,16 @@ export default [
     why: "the x8 kernels' cached run of 16 group scales is reloaded every 8 groups while the lanes still index it from the run's start: groups 8-15 of each run take the wrong scales",
   },
   {
+    id: 'qspmm-x8-nm24-mask-qwords', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'm = _mm512_mask_set1_epi64(_mm512_set1_epi64(q0), 0xCC, q1);', to: 'm = _mm512_mask_set1_epi64(_mm512_set1_epi64(q0), 0xF0, q1);', tests: QUANT,
+    why: "the 2:4 int4 x8 GEMV broadcasts the mask's second 8 bytes to the wrong qwords: in every whole 128-column block, groups 8-15 and 16-23 pick x by each other's masks",
+  },
+  {
+    id: 'qspmm-x8-nm24-row-stride', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'for (int i = 0; i < R; ++i, mp += wpr, cp += rb) {', to: 'for (int i = 0; i < R; ++i, mp += wpr, cp += rb / 2) {', tests: QUANT,
+    why: "the 2:4 int4 x8 GEMV steps half a row of codes per row of a pass: every row but the first of each pass multiplies another row's codes",
+  },
+  {
     id: 'qspmm-x8-bitmap-sym-start', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
     from: 'const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(gl, 3));', to: 'const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(gl, 2));', tests: QUANT,
     why: 'the bitmap int4 int8-activation GEMV starts its symmetric group sums at -4·Σ xq instead of -8·Σ xq: every column is off by four scale steps',

@@ -203,11 +203,13 @@ void dense4_rows(const Q4Rows& w, const XQ& xq, int64_t r, int64_t step, const O
 
 // 2:4 4-bit, R rows at a time. Per 128 columns (32 four-column groups) and row: 32 code bytes,
 // byte j = group j's two kept codes (low nibble the first). Their x bytes are picked from the two
-// zmm of x by one vpermt2b: the mask nibbles are spread to bytes (vpermq + vpmultishiftqb), a
-// vpshufb table gives the first (bytes 0-31) and second (32-63) kept column, + 4j. One vpdpbusd
-// then covers 64 kept weights; lanes i and i + 8 hold columns 16i .. 16i+15.
+// zmm of x by one vpermt2b: the mask nibbles are spread to bytes (the mask's two qwords broadcast
+// to the qwords that read them, then vpmultishiftqb), a vpshufb table gives the first (bytes 0-31)
+// and second (32-63) kept column, + 4j. One vpdpbusd then covers 64 kept weights; lanes i and
+// i + 8 hold columns 16i .. 16i+15. The broadcast loads replace a vpermq of the mask and a
+// vinserti64x4 of the codes' high nibbles, shuffles that were on this loop's critical port.
 struct NM24Tables {
-  __m512i perm, ctl, lut, base;
+  __m512i perm, ctl, lut, base, shift;
 };
 NM24Tables nm24_tables() {
   alignas(64) uint8_t ctl[64], lut[64], base[64];
@@ -219,7 +221,9 @@ NM24Tables nm24_tables() {
     lut[j] = uint8_t(j < 32 ? first : second);
     base[j] = uint8_t(4 * (j % 32));
   }
-  return {_mm512_set_epi64(1, 1, 0, 0, 1, 1, 0, 0), _mm512_load_si512(ctl), _mm512_load_si512(lut), _mm512_load_si512(base)};
+  // shift: words 16..31 (the codes' second copy) take the high nibbles.
+  return {_mm512_set_epi64(1, 1, 0, 0, 1, 1, 0, 0), _mm512_load_si512(ctl), _mm512_load_si512(lut), _mm512_load_si512(base),
+          _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1)};
 }
 
 // One row's 128-column block (tail columns when partial): the vpermt2b pick indices from the mask
@@ -229,12 +233,21 @@ struct NM24Block {
 };
 inline NM24Block nm24_block(const NM24Tables& t, const uint32_t* mp, const uint8_t* cp, int64_t tail) {
   const __m512i nib = _mm512_set1_epi8(0x0f);
+  __m512i m, cb;
   // Plain loads in whole blocks (masked ones cost ~15% here); they stay inside the row.
-  const __m128i ml = tail == 128 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(mp)) : _mm_maskz_loadu_epi32(__mmask8((1u << (tail / 32)) - 1), mp);
-  const __m512i m = _mm512_permutexvar_epi64(t.perm, _mm512_castsi128_si512(ml));
+  if (tail == 128) {
+    long long q0, q1;  // qwords 0, 1, 4, 5 read the mask's first 8 bytes, 2, 3, 6, 7 its second
+    std::memcpy(&q0, mp, 8);
+    std::memcpy(&q1, mp + 2, 8);
+    m = _mm512_mask_set1_epi64(_mm512_set1_epi64(q0), 0xCC, q1);
+    cb = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cp)));
+  } else {
+    const __m128i ml = _mm_maskz_loadu_epi32(__mmask8((1u << (tail / 32)) - 1), mp);
+    m = _mm512_permutexvar_epi64(t.perm, _mm512_castsi128_si512(ml));
+    cb = _mm512_broadcast_i64x4(_mm256_maskz_loadu_epi8((__mmask32(1) << (tail / 4)) - 1, cp));
+  }
   const __m512i idx = _mm512_add_epi8(_mm512_shuffle_epi8(t.lut, _mm512_and_si512(_mm512_multishift_epi64_epi8(t.ctl, m), nib)), t.base);
-  const __m256i cb = tail == 128 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cp)) : _mm256_maskz_loadu_epi8((__mmask32(1) << (tail / 4)) - 1, cp);
-  return {idx, _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(cb), _mm256_srli_epi16(cb, 4), 1), nib)};
+  return {idx, _mm512_and_si512(_mm512_srlv_epi16(cb, t.shift), nib)};
 }
 
 template <int R, bool Asym>
@@ -263,10 +276,11 @@ void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, int64_t r, co
     const BlockGroups bg = block_groups(c, w.G, w.gpr);
     const __m512i x0 = _mm512_load_si512(xq.q + c), x1 = _mm512_load_si512(xq.q + c + 64);
     rs.next(w.scales, xq.scale, r, c, w.G, w.gpr, lidx);
-    for (int i = 0; i < R; ++i) {
+    // Row r + i's block, by one stride per row (the products r·stride cost registers and spills).
+    const uint32_t* mp = w.masks + r * wpr + c / 32;
+    const uint8_t* cp = w.codes + r * rb + c / 4;
+    for (int i = 0; i < R; ++i, mp += wpr, cp += rb) {
       const int64_t rr = r + i;
-      const uint32_t* mp = w.masks + rr * wpr + c / 32;
-      const uint8_t* cp = w.codes + rr * rb + c / 4;
       const NM24Block blk = nm24_block(t, mp, cp, tail);
       const __m512i xp = _mm512_permutex2var_epi8(x0, blk.idx, x1), cc = blk.codes;
       if (i % 2 == 0 || R == 1) {
