@@ -790,6 +790,16 @@ export default [
     why: 'the native group sum P·x drops the last input of every group',
   },
   {
+    id: 'slorb-group-sums-tail-vector', area: 'adapters', file: 'native/solvers/slorb_avx512.cpp',
+    from: 'for (int64_t j = 1; j < per; j++) v = _mm512_add_ps(v, load16<T>(x, o + 16 * j, __mmask16(0xffff)));', to: 'for (int64_t j = 1; j + 1 < per; j++) v = _mm512_add_ps(v, load16<T>(x, o + 16 * j, __mmask16(0xffff)));', tests: SLORB,
+    why: 'the AVX-512 group sums P·x drop the last 16 inputs of every group of 32 or more',
+  },
+  {
+    id: 'slorb-group-sums-token', area: 'adapters', file: 'native/solvers/slorb_avx512.cpp',
+    from: 'const int64_t o = offset + i * group_size;', to: 'const int64_t o = i * group_size;', tests: SLORB,
+    why: "the AVX-512 group sums read the first token's inputs for every token: at N > 1 every token but the first gets the wrong term",
+  },
+  {
     id: 'slorb-native-out-copy', area: 'adapters', file: 'native/solvers/slorb.cpp',
     from: 'const bool convert = a.out != static_cast<void*>(a.base) || a.out_dtype != DType::f32;', to: 'const bool convert = a.out_dtype == DType::f32;', tests: SLORB,
     why: 'the condition of the final conversion inverted: in the panels (N = 8..32 on AVX-512) and the blocked GEMM (N > 32, N >= 4 elsewhere), 16-bit outputs of a layer with an SLoRB term are never written',

@@ -60,12 +60,18 @@ Status SlorbTerm::prepare(const SlorbArgs& a) {
   const int64_t G = a.groups, K = a.cols;
   // g[t, i] = (P x_t)_i for every token, in float32: computed once, reused by every row.
   g_.assign(size_t(a.n * G), 0.0f);
-  std::vector<float> xt(static_cast<size_t>(K));
+  const SlorbGroupSums sums = !a.proj && a.group_size % 16 == 0 && a.x_feat_stride == 1 && active_isa() == Isa::avx512
+                                  ? slorb_group_sums_avx512() : nullptr;
+  std::vector<float> xt(sums ? 0 : size_t(K));
   std::vector<float> prow(a.proj ? size_t(K) : 0);
   for (int64_t t = 0; t < a.n; t++) {
+    float* gt = g_.data() + t * G;
+    if (sums) {
+      sums(a.x, a.x_dtype, t * a.x_tok_stride, G, a.group_size, gt);
+      continue;
+    }
     if (a.x_feat_stride == 1) decode(a.x, a.x_dtype, t * a.x_tok_stride, K, xt.data());
     else for (int64_t k = 0; k < K; k++) xt[size_t(k)] = load_as_f32(a.x, a.x_dtype, size_t(t * a.x_tok_stride + k * a.x_feat_stride));
-    float* gt = g_.data() + t * G;
     if (!a.proj) {
       for (int64_t i = 0; i < G; i++) {
         float s = 0;
