@@ -1075,6 +1075,11 @@ export default [
     why: "the x8 kernels' cached run of 16 group scales is reloaded every 8 groups while the lanes still index it from the run's start: groups 8-15 of each run take the wrong scales",
   },
   {
+    id: 'qspmm-x8-dense-prepare-stage', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'return kernel<kPairs>(qgemv_dense4_x8,', to: 'return kernel(qgemv_dense4_x8,', tests: QUANT,
+    why: "the dense int4 x8 GEMV's prepare rounds x without staging its even / odd column pairs and lane sums: the kernel reads stale or zero pairs",
+  },
+  {
     id: 'qspmm-x8-nm24-mask-qwords', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
     from: 'm = _mm512_mask_set1_epi64(_mm512_set1_epi64(q0), 0xCC, q1);', to: 'm = _mm512_mask_set1_epi64(_mm512_set1_epi64(q0), 0xF0, q1);', tests: QUANT,
     why: "the 2:4 int4 x8 GEMV broadcasts the mask's second 8 bytes to the wrong qwords: in every whole 128-column block, groups 8-15 and 16-23 pick x by each other's masks",

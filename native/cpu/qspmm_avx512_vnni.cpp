@@ -32,17 +32,19 @@ enum QFmt { kDense = 0, kNM = 1, kBitmap = 2 };
 
 constexpr int64_t round128(int64_t c) { return (c + 127) / 128 * 128; }
 
-// The int8 copy of x and what the kernels precompute from it, in the task's workspace.
+// The int8 copy of x and what the kernels precompute from it: written once per call by the
+// kernel's prepare (SpmmKernel::prepare, before the tasks run), read by every task, so the rounding
+// does not grow with the number of tasks. The bitmap kernel's scratch is per task.
 struct XQ {
-  const int8_t* q;          // column order, zero-padded to a multiple of 128 columns
-  const int8_t* pairs;      // dense 4-bit: per 128 columns, the 64 even ones then the 64 odd ones
-  const int32_t* lane_sum;  // dense 4-bit: per 128 columns, lane i = Σ xq over columns 8i .. 8i+7
-  const int32_t* start;     // dense 4-bit: -8 · lane_sum, the symmetric accumulators' start
-  const float* scale;       // per group: s_x
-  const int32_t* sum;       // per group: Σ xq
-  const int32_t* group_lanes;  // bitmap 4-bit: per group, lane i = Σ xq over its columns ≡ 4i mod 64
-  uint8_t* scratch;         // kBitmapRows x (cols rounded to 128, + 128) bytes: the bitmap kernel's rows of codes as bytes
-  float* row_scales;        // kBitmapRows x (cols / 32 + 16): the bitmap kernel's scale·s_x per row and group of a pass
+  int8_t* q;                // column order, zero-padded to a multiple of 128 columns
+  int8_t* pairs;            // dense 4-bit: per 128 columns, the 64 even ones then the 64 odd ones
+  int32_t* lane_sum;        // dense 4-bit: per 128 columns, lane i = Σ xq over columns 8i .. 8i+7
+  int32_t* start;           // dense 4-bit: -8 · lane_sum, the symmetric accumulators' start
+  float* scale;             // per group: s_x
+  int32_t* sum;             // per group: Σ xq
+  int32_t* group_lanes;     // bitmap 4-bit: per group, lane i = Σ xq over its columns ≡ 4i mod 64
+  uint8_t* scratch;         // task's: kBitmapRows x (cols rounded to 128, + 128) bytes, the bitmap kernel's rows of codes as bytes
+  float* row_scales;        // task's: kBitmapRows x (cols / 32 + 16), the bitmap kernel's scale·s_x per row and group of a pass
 };
 enum Stage { kPlain = 0, kPairs = 1, kGroupLanes = 2 };
 
@@ -50,19 +52,37 @@ enum Stage { kPlain = 0, kPairs = 1, kGroupLanes = 2 };
 // slack past them (a 64-byte read from the last code).
 constexpr int kBitmapRows = 4;
 constexpr int64_t kBitmapRowBytes = 128;
+// The call's part (prepared, 64-aligned): q, pairs, the lane sums and starts (3 cp bytes), then per
+// group (at least 32 columns) s_x, Σ xq and 16 lane sums (72 bytes).
+size_t x8_prepared_bytes(const MatrixView&, int64_t, int64_t kp) { return size_t(3 * round128(kp) + (kp / 32 + 1) * 72 + 128); }
 size_t x8_workspace(int64_t, int64_t, int64_t kp) {
   const int64_t cp = round128(kp);
-  return size_t(3 * cp + kBitmapRows * (cp + kBitmapRowBytes) + (kp / 32 + 1) * 72 + kBitmapRows * (kp / 32 + 16) * 4 + 320);
+  return size_t(kBitmapRows * (cp + kBitmapRowBytes) + kBitmapRows * (kp / 32 + 16) * 4 + 128);
 }
 
-XQ quantize_x(const float* x, int64_t cols, int group, Stage stage, void* ws) {
+// Where everything lives: prepared (the call's, 64-aligned) and ws (the task's, may be null).
+XQ x8_layout(int64_t cols, int group, void* prepared, void* ws) {
   const int64_t cp = round128(cols), groups = cols / group;
-  int8_t* q = static_cast<int8_t*>(ws);
+  int8_t* q = static_cast<int8_t*>(prepared);
   int8_t* pairs = q + cp;
   int32_t* lane = reinterpret_cast<int32_t*>(pairs + cp);
   int32_t* start = lane + cp / 128 * 16;
   float* sc = reinterpret_cast<float*>(start + cp / 128 * 16);
   int32_t* sum = reinterpret_cast<int32_t*>(sc + groups);
+  int32_t* gl = reinterpret_cast<int32_t*>((reinterpret_cast<uintptr_t>(sum + groups) + 63) & ~uintptr_t(63));
+  uint8_t* scratch = static_cast<uint8_t*>(ws);
+  float* rs = ws ? reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(scratch + kBitmapRows * (cp + kBitmapRowBytes)) + 63) & ~uintptr_t(63)) : nullptr;
+  return {q, pairs, lane, start, sc, sum, gl, scratch, rs};
+}
+
+void quantize_x(const float* x, int64_t cols, int group, Stage stage, const XQ& xq) {
+  const int64_t cp = round128(cols), groups = cols / group;
+  int8_t* q = xq.q;
+  int8_t* pairs = xq.pairs;
+  int32_t* lane = xq.lane_sum;
+  int32_t* start = xq.start;
+  float* sc = xq.scale;
+  int32_t* sum = xq.sum;
   for (int64_t g = 0; g < groups; ++g) {
     const float* xg = x + g * group;
     __m512 m = _mm512_setzero_ps();
@@ -92,7 +112,7 @@ XQ quantize_x(const float* x, int64_t cols, int group, Stage stage, void* ws) {
       _mm512_store_si512(start + c / 8, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(ls, 3)));
     }
   }
-  int32_t* gl = reinterpret_cast<int32_t*>((reinterpret_cast<uintptr_t>(sum + groups) + 63) & ~uintptr_t(63));
+  int32_t* gl = xq.group_lanes;
   if (stage == kGroupLanes) {
     const __m512i ones = _mm512_set1_epi8(1);
     for (int64_t g = 0; g < groups; ++g) {
@@ -102,9 +122,16 @@ XQ quantize_x(const float* x, int64_t cols, int group, Stage stage, void* ws) {
       _mm512_store_si512(gl + 16 * g, t);
     }
   }
-  uint8_t* scratch = reinterpret_cast<uint8_t*>(gl + 16 * groups);
-  float* rs = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(scratch + kBitmapRows * (cp + kBitmapRowBytes)) + 63) & ~uintptr_t(63));
-  return {q, pairs, lane, start, sc, sum, gl, scratch, rs};
+}
+
+// SpmmKernel::prepare: x rounded once per call, with what `S` stages besides.
+template <Stage S>
+void prepare_x8(const MatrixView& a, const Activations& x, void* out) {
+  quantize_x(x.data, a.cols, a.quant.group, S, x8_layout(a.cols, a.quant.group, out, nullptr));
+}
+// A task's view: the call's prepared x and its own workspace.
+XQ task_x8(const MatrixView& a, const Activations& x) {
+  return x8_layout(a.cols, a.quant.group, const_cast<void*>(x.prepared), x.workspace);
 }
 
 // Software prefetch of [p, p + bytes), one instruction per line.
@@ -303,7 +330,7 @@ void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, int64_t r, co
 template <bool Asym>
 void rows4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out, int fmt) {
   const int G = a.quant.group;
-  const XQ xq = quantize_x(x.data, a.cols, G, fmt == kDense ? kPairs : kPlain, x.workspace);
+  const XQ xq = task_x8(a, x);
   const Q4Rows w{a.as<uint8_t>(Part::values), a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr,
                  fmt == kDense ? nullptr : a.as<uint32_t>(Part::masks), a.cols, a.cols / G, G};
   int64_t r = r0;
@@ -430,7 +457,7 @@ void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code
 
 template <int G, bool Asym>
 void bitmap4_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
-  const XQ xq = quantize_x(x.data, a.cols, G, kGroupLanes, x.workspace);
+  const XQ xq = task_x8(a, x);
   const Q4Rows w{a.as<uint8_t>(Part::values), a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr,
                  a.as<uint32_t>(Part::masks), a.cols, a.cols / G, G};
   const int32_t* rp = a.as<int32_t>(Part::row_ptr);
@@ -463,7 +490,7 @@ void qgemv_vnni(const MatrixView& a, const Activations& x, int64_t r0, int64_t r
   const QuantSpec qs = a.quant;
   const int G = qs.group;
   const int64_t cols = a.cols, gpr = cols / G;
-  const XQ xq = quantize_x(x.data, cols, G, kPlain, x.workspace);
+  const XQ xq = task_x8(a, x);
   const uint8_t* codes = a.as<uint8_t>(Part::values);
   const uint16_t* scales = a.as<uint16_t>(Part::scales);
   const uint8_t* zeros = qs.asym ? a.as<uint8_t>(Part::zeros) : nullptr;
@@ -529,9 +556,12 @@ void qgemv_vnni(const MatrixView& a, const Activations& x, int64_t r0, int64_t r
   }
 }
 
+template <Stage S = kPlain>
 SpmmKernel kernel(SpmmKernelFn fn, const char* name) {
   SpmmKernel k{fn, XLayout::k_major, name, true, 1};
   k.workspace = x8_workspace;
+  k.prepare_bytes = x8_prepared_bytes;
+  k.prepare = prepare_x8<S>;
   return k;
 }
 
@@ -550,10 +580,10 @@ SpmmKernel select_qspmm_vnni(const MatrixView& a, int64_t n) {
     }
   }
   switch (a.format) {
-    case Format::dense: return kernel(qgemv_dense4_x8, "qspmm_gemv_dense_int4_x8_vnni");
+    case Format::dense: return kernel<kPairs>(qgemv_dense4_x8, "qspmm_gemv_dense_int4_x8_vnni");
     case Format::nm:
       return a.n == 2 && a.m == 4 ? kernel(qgemv_nm24_x8, "qspmm_gemv_nm24_int4_x8_vnni") : kernel(qgemv_vnni<kNM, 4>, "qspmm_gemv_nm_int4_x8_vnni");
-    case Format::bitmap: return kernel(qgemv_bitmap4_x8, "qspmm_gemv_bitmap_int4_x8_vnni");
+    case Format::bitmap: return kernel<kGroupLanes>(qgemv_bitmap4_x8, "qspmm_gemv_bitmap_int4_x8_vnni");
     default: return SpmmKernel{};
   }
 }
