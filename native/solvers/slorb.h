@@ -76,8 +76,8 @@ constexpr int64_t kSlorbDotTokens = 32;
 SlorbDots slorb_dots_avx512();
 // Group sums of one token's inputs read in their float dtype, g[i] = Σ x[offset + i·group_size ..
 // + group_size) in float32, for a group_size that is a multiple of 16 (slorb_avx512.cpp; nullptr
-// off x86; the portable decode and loop otherwise). At N = 16 the portable decode and sums were
-// ~10% of the term's time.
+// off x86; the portable decode and loop otherwise): at N >= 8 the portable decode and 16
+// dependent adds per group were a visible part of the term (docs/adapters.md, ninth session).
 using SlorbGroupSums = void (*)(const void* x, DType t, int64_t offset, int64_t groups, int64_t group_size, float* g);
 SlorbGroupSums slorb_group_sums_avx512();
 // From this many tokens (up to kSlorbDotTokens) and a [N, rows] output, the panels replace the
