@@ -135,8 +135,8 @@ export default [
   },
   {
     id: 'pool-wake-sleepers', area: 'core', file: 'native/core/thread_pool.cpp',
-    from: 'if (wake) cv_.notify_all();', to: '', tests: ['test/spmm.test.ts'],
-    why: 'a job started after the workers stopped spinning never wakes them: the call waits for them forever',
+    from: 'if (wake) cv_.notify_all();', to: '', tests: ['ctest:core_test'],
+    why: 'a job started after the workers stopped spinning never wakes them: from then on the caller runs every task alone',
   },
 
   // ---- cpu kernels ----

@@ -36,8 +36,8 @@ int default_num_threads() {
 // Workers, and a caller waiting for them, poll for a while (spin_ns(): SPARSEKIT_SPIN_US, default
 // 200 us) before they sleep on a condition variable: a decode step's products come back to back,
 // and waking a sleeping worker on a VM takes an IPI to an idle vCPU, a sizeable part of a short
-// product (docs/kernels.md, Threading). The poll yields the core every few pauses, so it gives way
-// to any other runnable thread.
+// product (docs/kernels.md, Threading). The poll yields the core now and then (spin_until), so it
+// gives way to any other runnable thread.
 int64_t spin_ns() {
   if (const char* env = std::getenv("SPARSEKIT_SPIN_US")) {
     const long us = std::atol(env);
@@ -46,18 +46,28 @@ int64_t spin_ns() {
   return 200 * 1000;
 }
 
-// Polls ready() for up to `ns`; true once it holds.
+// Polls ready() for up to `ns`; true once it holds. It gives the core away (sched_yield) once
+// every kYieldEveryNs, not every few pauses: a yield costs ~1.2 us on the VMs we run on (against
+// ~20 ns per pause), so a poller that yielded every 16 pauses spent most of its time in the
+// kernel and saw a new job late (docs/kernels.md, Threading).
+constexpr int64_t kYieldEveryNs = 50 * 1000;
 template <class F> bool spin_until(int64_t ns, F ready) {
   if (ns <= 0) return ready();
-  const auto end = std::chrono::steady_clock::now() + std::chrono::nanoseconds(ns);
+  auto now = std::chrono::steady_clock::now();
+  const auto end = now + std::chrono::nanoseconds(ns);
+  auto next_yield = now + std::chrono::nanoseconds(kYieldEveryNs);
   for (int i = 1;; ++i) {
     if (ready()) return true;
     if ((i & 15) == 0) {
-      if (std::chrono::steady_clock::now() >= end) return ready();
-      std::this_thread::yield();
-    } else {
-      cpu_relax();
+      now = std::chrono::steady_clock::now();
+      if (now >= end) return ready();
+      if (now >= next_yield) {
+        std::this_thread::yield();
+        next_yield = now + std::chrono::nanoseconds(kYieldEveryNs);
+        continue;
+      }
     }
+    cpu_relax();
   }
 }
 
@@ -77,22 +87,30 @@ class Pool {
   int num_threads() const { return num_threads_; }
 
   // Only one run() at a time: callers hold run_mu_ (see parallel_for).
+  // A worker takes part in a job only if it joins before the caller closes it: the caller runs
+  // tasks itself, closes the job once none is left to claim, and waits only for the workers that
+  // joined. A worker still asleep, or slow to see the job, then costs a short product nothing
+  // (when every worker had to acknowledge every job, the caller waited for it even after doing all
+  // the tasks itself).
   void run(int64_t num_tasks, const std::function<void(int64_t)>& fn) {
     bool wake;
     {
       std::lock_guard<std::mutex> lk(mu_);
       job_ = &fn;
       num_tasks_ = num_tasks;
-      next_.store(0);
-      active_.store(int(workers_.size()));
+      next_.store(0, std::memory_order_relaxed);
+      left_.store(0, std::memory_order_relaxed);
+      joined_.store(0, std::memory_order_release);  // a worker that joins sees the job's fields
       generation_.fetch_add(1, std::memory_order_release);  // publishes the job to spinning workers
       wake = sleeping_ > 0;
     }
     if (wake) cv_.notify_all();
     work();
-    if (!spin_until(spin_, [this] { return active_.load(std::memory_order_acquire) == 0; })) {
+    const int joined = joined_.fetch_or(kClosed, std::memory_order_acq_rel) & ~kClosed;
+    const auto done = [this, joined] { return left_.load(std::memory_order_acquire) == joined; };
+    if (!spin_until(spin_, done)) {
       std::unique_lock<std::mutex> lk(mu_);
-      done_cv_.wait(lk, [this] { return active_.load(std::memory_order_acquire) == 0; });
+      done_cv_.wait(lk, done);
     }
     job_ = nullptr;
   }
@@ -119,16 +137,23 @@ class Pool {
       }
       if (stop_.load(std::memory_order_acquire)) return;
       seen = generation_.load(std::memory_order_acquire);
-      work();
-      // The last worker out tells a caller that stopped spinning (under mu_, so that the caller
-      // either sees active_ == 0 before it sleeps or is asleep when notified).
-      if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard<std::mutex> lk(mu_);
-        done_cv_.notify_one();
+      // Join unless the caller has closed the job. A worker that saw an older generation may join
+      // a newer job here: it then works on that one (its fields are published before joined_ is
+      // reset), and may join it twice; every join is matched by one leave.
+      int j = joined_.load(std::memory_order_relaxed);
+      while (!(j & kClosed) && !joined_.compare_exchange_weak(j, j + 1, std::memory_order_acq_rel, std::memory_order_relaxed)) {
       }
+      if (j & kClosed) continue;
+      work();
+      left_.fetch_add(1, std::memory_order_acq_rel);
+      // Under mu_, so that a caller that stopped spinning either sees the count before it sleeps
+      // or is asleep when notified.
+      { std::lock_guard<std::mutex> lk(mu_); }
+      done_cv_.notify_one();
     }
   }
 
+  static constexpr int kClosed = 1 << 30;
   int num_threads_;
   int64_t spin_;
   std::vector<std::thread> workers_;
@@ -139,7 +164,8 @@ class Pool {
   const std::function<void(int64_t)>* job_ = nullptr;
   int64_t num_tasks_ = 0;
   std::atomic<int64_t> next_{0};
-  std::atomic<int> active_{0};
+  std::atomic<int> joined_{kClosed};  // workers that joined the current job, | kClosed once it is closed
+  std::atomic<int> left_{0};          // joined workers that finished it
   int sleeping_ = 0;  // workers waiting on cv_ (under mu_)
 };
 

@@ -1,11 +1,13 @@
 // Links the native core without Node: conversions, every format's pack/validate/unpack round trip,
 // and spmm against an fp64 reference. Run by `npm run test:native` (cmake + ctest) and by .ci/run.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -185,6 +187,23 @@ static void test_thread_pool() {
       other.join();
       CHECK(bad.load() == 0, "spin %s us, %d threads: %d tasks run other than once", spin, threads, bad.load());
     }
+  }
+  // Asleep workers are woken for a job: tasks of 2 ms each (the caller alone would take 16 ms)
+  // run on more than one thread, also right after the workers went to sleep.
+  setenv("SPARSEKIT_SPIN_US", "0", 1);
+  set_num_threads(2);
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::mutex mu;
+    std::vector<std::thread::id> ids;
+    parallel_for(8, [&](int64_t) {
+      {
+        std::lock_guard<std::mutex> lk(mu);
+        if (std::find(ids.begin(), ids.end(), std::this_thread::get_id()) == ids.end()) ids.push_back(std::this_thread::get_id());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    });
+    CHECK(ids.size() == 2, "round %d: 8 tasks of 2 ms ran on %zu thread(s) of 2: the sleeping worker was not woken", i, ids.size());
   }
   unsetenv("SPARSEKIT_SPIN_US");
 }
