@@ -126,7 +126,7 @@ void quantize_x(const float* x, int64_t cols, int group, Stage stage, const XQ& 
 
 // SpmmKernel::prepare: x rounded once per call, with what `S` stages besides.
 template <Stage S>
-void prepare_x8(const MatrixView& a, const Activations& x, void* out) {
+void prepare_gemv_x8(const MatrixView& a, const Activations& x, void* out) {
   quantize_x(x.data, a.cols, a.quant.group, S, x8_layout(a.cols, a.quant.group, out, nullptr));
 }
 // A task's view: the call's prepared x and its own workspace.
@@ -561,7 +561,7 @@ SpmmKernel kernel(SpmmKernelFn fn, const char* name) {
   SpmmKernel k{fn, XLayout::k_major, name, true, 1};
   k.workspace = x8_workspace;
   k.prepare_bytes = x8_prepared_bytes;
-  k.prepare = prepare_x8<S>;
+  k.prepare = prepare_gemv_x8<S>;
   return k;
 }
 
