@@ -1080,6 +1080,11 @@ export default [
     why: "the dense int4 x8 GEMV's prepare rounds x without staging its even / odd column pairs and lane sums: the kernel reads stale or zero pairs",
   },
   {
+    id: 'qspmm-x8-bitmap-workspace', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'SpmmKernel k{fn, XLayout::k_major, name, S == kGroupLanes, 1};', to: 'SpmmKernel k{fn, XLayout::k_major, name, S == kPairs, 1};', tests: QUANT,
+    why: 'the bitmap int4 x8 GEMV gets no per-task scratch: it spreads its codes through a null pointer',
+  },
+  {
     id: 'qspmm-x8-nm24-mask-qwords', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
     from: 'm = _mm512_mask_set1_epi64(_mm512_set1_epi64(q0), 0xCC, q1);', to: 'm = _mm512_mask_set1_epi64(_mm512_set1_epi64(q0), 0xF0, q1);', tests: QUANT,
     why: "the 2:4 int4 x8 GEMV broadcasts the mask's second 8 bytes to the wrong qwords: in every whole 128-column block, groups 8-15 and 16-23 pick x by each other's masks",

@@ -55,6 +55,7 @@ constexpr int64_t kBitmapRowBytes = 128;
 // The call's part (prepared, 64-aligned): q, pairs, the lane sums and starts (3 cp bytes), then per
 // group (at least 32 columns) s_x, Σ xq and 16 lane sums (72 bytes).
 size_t x8_prepared_bytes(const MatrixView&, int64_t, int64_t kp) { return size_t(3 * round128(kp) + (kp / 32 + 1) * 72 + 128); }
+// The bitmap kernel's per-task scratch: its rows of codes as bytes and their scale·s_x.
 size_t x8_workspace(int64_t, int64_t, int64_t kp) {
   const int64_t cp = round128(kp);
   return size_t(kBitmapRows * (cp + kBitmapRowBytes) + kBitmapRows * (kp / 32 + 16) * 4 + 128);
@@ -556,10 +557,12 @@ void qgemv_vnni(const MatrixView& a, const Activations& x, int64_t r0, int64_t r
   }
 }
 
+// Only the bitmap int4 kernel (stage kGroupLanes) has per-task scratch; the others read the
+// prepared x alone.
 template <Stage S = kPlain>
 SpmmKernel kernel(SpmmKernelFn fn, const char* name) {
-  SpmmKernel k{fn, XLayout::k_major, name, true, 1};
-  k.workspace = x8_workspace;
+  SpmmKernel k{fn, XLayout::k_major, name, S == kGroupLanes, 1};
+  if (S == kGroupLanes) k.workspace = x8_workspace;
   k.prepare_bytes = x8_prepared_bytes;
   k.prepare = prepare_gemv_x8<S>;
   return k;
