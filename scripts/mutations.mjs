@@ -830,6 +830,16 @@ export default [
     why: "the panels (N = 8..32) add each row's even-group lanes twice and drop the odd groups of S·(P·x)",
   },
   {
+    id: 'slorb-replay-g-rounding', area: 'adapters', file: 'native/cuda/replay/replay_slorb.cpp',
+    from: 'for (float& v : g) v = round_to_dtype(v, x_dtype);', to: 'for (float& v : g) v = round_to_dtype(v, DType::f32);', tests: ['test/slorb-gpu-replay.test.ts'],
+    why: "the GPU sequence's replay leaves g in float32: slorb.cu's rounding to the activations' dtype is no longer mirrored",
+  },
+  {
+    id: 'slorb-g-rounding', area: 'adapters', file: 'native/solvers/slorb.cpp',
+    from: 'for (float& v : g_) v = round_to_dtype(v, a.x_dtype);', to: 'for (float& v : g_) v = round_to_dtype(v, DType::f32);', tests: SLORB,
+    why: 'g = P·x is not rounded to the 16-bit activations\' dtype: the CPU term differs from the reference layer (and from the GPU)',
+  },
+  {
     id: 'slorb-panels-pair-layout', area: 'adapters', file: 'native/solvers/slorb.cpp',
     from: 'gP_[size_t(t / 16 * block + i / 2 * 32 + t % 16 * 2 + i % 2)]', to: 'gP_[size_t(t / 16 * block + i / 2 * 32 + t % 16 * 2)]', tests: SLORB,
     why: "the panels' g (pairs of groups per token) keeps only each pair's second group: S's even groups meet the odd group sums",

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SparseMatrix, Tensor, cpuInfo, linear, selectedKernel, setIsa, setNumThreads, spmm, type FloatDType, type Isa, type Weight } from '../lib/index.js';
 import { cli } from './cli-helper.js';
 import { errorOf } from './errors-helper.js';
-import { OUT_RTOL, bf16ToNumber, expectClose, matmulRef, rng, valuesOf } from './reference.js';
+import { OUT_RTOL, expectClose, matmulRef, rng, roundBf16, valuesOf } from './reference.js';
 
 const info = cpuInfo();
 const ISAS = info.supportedIsas as Isa[];
@@ -19,15 +19,6 @@ afterAll(() => {
 /** Where the vdpbf16ps kernels exist: the avx512 ISA on a CPU with AVX512-BF16. */
 const dotOn = (isa: Isa) => isa === 'avx512' && info.features.avx512bf16 === true;
 const BF16 = { activations: 'bfloat16' as const };
-
-/** fp32 -> bf16 -> number, round to nearest even (NaN kept), written here independently of the addon. */
-const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
-function roundBf16(v: number): number {
-  f32[0] = v;
-  const b = u32[0]!;
-  if ((b & 0x7fffffff) > 0x7f800000) return NaN;
-  return bf16ToNumber(((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff);
-}
 
 function transpose(v: Float64Array, rows: number, cols: number): Float64Array {
   const t = new Float64Array(rows * cols);

@@ -63,6 +63,30 @@ export function linearRef(a: Float64Array, x: Float64Array, M: number, K: number
   return { y, mag };
 }
 
+/** fp32 -> bf16 -> number, round to nearest even (NaN kept), written here independently of the addon. */
+export function roundBf16(v: number): number {
+  f32[0] = v;
+  const b = u32[0]!;
+  if ((b & 0x7fffffff) > 0x7f800000) return NaN;
+  return bf16ToNumber(((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff);
+}
+
+/** fp32 -> f16 -> number, round to nearest even (overflow to Inf, gradual underflow). */
+export function roundF16(v: number): number {
+  const x = Math.fround(v);
+  if (!Number.isFinite(x) || x === 0) return x;
+  const a = Math.abs(x);
+  if (a >= 65520) return Math.sign(x) * Infinity;
+  const ulp = 2 ** (Math.max(Math.floor(Math.log2(a)), -14) - 10);
+  const q = a / ulp, f = Math.floor(q), d = q - f;
+  return Math.sign(x) * (d > 0.5 || (d === 0.5 && f % 2 === 1) ? f + 1 : f) * ulp;
+}
+
+/** v rounded to a float dtype (float32: to fp32). */
+export function roundTo(dtype: 'float32' | 'float16' | 'bfloat16', v: number): number {
+  return dtype === 'bfloat16' ? roundBf16(v) : dtype === 'float16' ? roundF16(v) : Math.fround(v);
+}
+
 /** Half an ulp of |v| in a 16-bit output (f16's subnormal spacing as the floor; 0 for float32): one rounding. */
 export function halfUlp16(out: 'float32' | 'float16' | 'bfloat16', v: number): number {
   if (out === 'float32' || v === 0) return out === 'float16' ? 2 ** -25 : 0;

@@ -61,7 +61,7 @@ function mismatch(run: Run, seed: number, options: { dropTerm?: boolean } = {}):
     xDtype: dtype, slorb: options.dropTerm ? null : slorbTermArgs(term), ...(bias ? { bias: bias.toTypedArray(), biasDtype: 'bfloat16' as const } : {}),
   });
   const ref = linearRef(valuesOf(w.toDense()), dequant(term), term.projection ? valuesOf(term.projection) : null, valuesOf(x), M, K, N, k,
-    bias ? valuesOf(bias) : null);
+    bias ? valuesOf(bias) : null, dtype);
   // fp32 rounding steps per output: one per mma instruction (K/16), the group sums (k) or the
   // projection's dot (K), the row dot (G/32 lane terms + 5 butterfly steps), split-K's sums, the
   // bias; then the output's one rounding.

@@ -56,12 +56,14 @@ describe('SLoRB term: every S dtype, odd shapes, N across the kernel paths', () 
         for (const N of [1, 2, 3, 7, 8, 9, 12, 16, 17, 32, 33]) {
           const x = Tensor.randn([N, K], { seed: N + 40, dtype: 'bfloat16' });
           const xv = valuesOf(x);
-          const { y, mag } = linearRef(wm, s, null, xv, M, K, N, k, null);
+          const { y, mag } = linearRef(wm, s, null, xv, M, K, N, k, null, 'bfloat16');
           for (const outDtype of ['float32', 'bfloat16', 'float16'] as FloatDType[])
             expectClose(valuesOf(linear.sync(x, sm, null, { outDtype })), y, mag, OUT_RTOL[outDtype]!, K + K / k, `linear ${outDtype} N=${N}`);
+          // spmm's b is float32 here: g stays float32
           const xt = Tensor.from(Float32Array.from({ length: K * N }, (_, i) => xv[(i % N) * K + Math.floor(i / N)]!), [K, N]);
           const ys = valuesOf(spmm.sync(sm, xt, { outDtype: 'float32' }));
-          expectClose(Float64Array.from({ length: M * N }, (_, i) => ys[(i % M) * N + Math.floor(i / M)]!), y, mag, OUT_RTOL.float32!, K + K / k, `spmm N=${N}`);
+          const r32 = linearRef(wm, s, null, xv, M, K, N, k, null, 'float32');
+          expectClose(Float64Array.from({ length: M * N }, (_, i) => ys[(i % M) * N + Math.floor(i / M)]!), r32.y, r32.mag, OUT_RTOL.float32!, K + K / k, `spmm N=${N}`);
         }
       });
     }
@@ -82,7 +84,7 @@ describe('SLoRB term: every S dtype, odd shapes, N across the kernel paths', () 
         for (const N of [1, 5]) {
           const x = Tensor.randn([N, K], { seed: 15 + N });
           for (const b of [null, bias]) {
-            const { y, mag } = linearRef(wm, dequant(term), null, valuesOf(x), M, K, N, k, b ? valuesOf(b) : null);
+            const { y, mag } = linearRef(wm, dequant(term), null, valuesOf(x), M, K, N, k, b ? valuesOf(b) : null, 'float32');
             expectClose(valuesOf(linear.sync(x, sm, b)), y, mag, OUT_RTOL.float32!, K + K / k, `${format} ${kind} N=${N} bias ${!!b}`);
           }
         }
@@ -103,10 +105,31 @@ describe('SLoRB term: every S dtype, odd shapes, N across the kernel paths', () 
       const sm = SparseMatrix.fromParts('bitmap', { shape: [M, K], dtype: 'bfloat16', parts: sm0.parts(), slorb: term });
       for (const N of [1, 4, 5, 16, 17]) {
         const x = Tensor.randn([N, K], { seed: 25 + N, dtype: 'bfloat16' });
-        const { y, mag } = linearRef(wm, dequant(term), null, valuesOf(x), M, K, N, k, valuesOf(bias));
+        const { y, mag } = linearRef(wm, dequant(term), null, valuesOf(x), M, K, N, k, valuesOf(bias), 'bfloat16');
         for (const outDtype of ['float32', 'bfloat16', 'float16'] as FloatDType[])
           expectClose(valuesOf(linear.sync(x, sm, bias, { outDtype })), y, mag, OUT_RTOL[outDtype]!, K + K / k, `${kind} N=${N} ${outDtype}`);
       }
+    }
+  });
+
+  // g = P·x takes the activations' dtype (docs/adapters.md, "Numerics"): bf16 x with bf16 or
+  // int8 S runs the vdpbf16ps panels at N = 8..32; f16 and float32 x keep the fp32 panels with g
+  // in f16 / float32. A sparse mask makes the term most of each output, so g's rounding shows.
+  it('g in the activations\' dtype: bf16, f16 and float32 x with bf16 and int8 S, N = 1, 8, 16, 17, 32', () => {
+    const [M, K, k] = [35, 160, 16];
+    const w = Tensor.randn([M, K], { seed: 31, dtype: 'bfloat16' });
+    const mask = randMask(M * K, 0.1, 32);
+    const sm0 = SparseMatrix.fromDense(w, { format: 'bitmap', mask });
+    const wm = valuesOf(sm0.toDense());
+    for (const kind of ['bfloat16', 'int8/float32'] as SKind[]) {
+      const term = termOf(slorb.init(w, mask, { groupSize: k, init: 'sum' }), kind, k);
+      const sm = SparseMatrix.fromParts('bitmap', { shape: [M, K], dtype: 'bfloat16', parts: sm0.parts(), slorb: term });
+      for (const xDtype of ['bfloat16', 'float16', 'float32'] as FloatDType[])
+        for (const N of [1, 8, 16, 17, 32]) {
+          const x = Tensor.randn([N, K], { seed: 33 + N, dtype: xDtype });
+          const { y, mag } = linearRef(wm, dequant(term), null, valuesOf(x), M, K, N, k, null, xDtype);
+          expectClose(valuesOf(linear.sync(x, sm, null, { outDtype: 'float32' })), y, mag, OUT_RTOL.float32!, K + K / k, `${kind} x ${xDtype} N=${N}`);
+        }
     }
   });
 
@@ -118,7 +141,7 @@ describe('SLoRB term: every S dtype, odd shapes, N across the kernel paths', () 
     const keep = Uint8Array.from(wm, (v) => (v !== 0 ? 1 : 0));
     const term = termOf(slorb.init(w, keep, { groupSize: k }), 'int8/float16', k);
     const x = Tensor.randn([N, K], { seed: 6, dtype: 'float16' });
-    const { y, mag } = linearRef(wm, dequant(term), null, valuesOf(x), M, K, N, k, null);
+    const { y, mag } = linearRef(wm, dequant(term), null, valuesOf(x), M, K, N, k, null, 'float16');
     for (const format of ['nm', 'dense'] as const) {
       const sm = SparseMatrix.fromParts(format, { shape: [M, K], dtype: 'float16', n: 2, m: 4,
         parts: format === 'nm' ? plain.parts() : { values: Tensor.from(Float32Array.from(wm), [M * K]).to('float16') }, slorb: term });

@@ -90,7 +90,7 @@ describe('linear() and spmm() with an SLoRB term', () => {
         for (const N of [1, 5]) {
           const x = Tensor.randn([N, K], { seed: N, dtype });
           const bias = Tensor.randn([M], { seed: 3 });
-          const { y, mag } = linearRef(wm, sv, null, valuesOf(x), M, K, N, k, valuesOf(bias));
+          const { y, mag } = linearRef(wm, sv, null, valuesOf(x), M, K, N, k, valuesOf(bias), dtype);
           for (const outDtype of [dtype, 'float32'] as FloatDType[]) {
             const got = linear.sync(x, sm, bias, { outDtype });
             expect(got.shape).toEqual([N, M]);
@@ -99,7 +99,7 @@ describe('linear() and spmm() with an SLoRB term', () => {
           expect(valuesOf(await linear(x, sm, bias))).toEqual(valuesOf(linear.sync(x, sm, bias)));
           // spmm: b [K, N] is x transposed; out [M, N]
           const xt = Tensor.from(Float32Array.from({ length: K * N }, (_, i) => valuesOf(x)[(i % N) * K + Math.floor(i / N)]!), [K, N]).to(dtype);
-          const { y: y0, mag: m0 } = linearRef(wm, sv, null, valuesOf(x), M, K, N, k, null);
+          const { y: y0, mag: m0 } = linearRef(wm, sv, null, valuesOf(x), M, K, N, k, null, dtype);
           const ys = valuesOf(spmm.sync(sm, xt, { outDtype: 'float32' }));
           expectClose(Float64Array.from({ length: M * N }, (_, i) => ys[(i % M) * N + Math.floor(i / M)]!), y0, m0, OUT_RTOL.float32!, K + K / k, `spmm N=${N}`);
         }
@@ -115,10 +115,10 @@ describe('linear() and spmm() with an SLoRB term', () => {
     const sm = SparseMatrix.fromDense(w, { format: 'bitmap', mask, slorb: { scales: S, groupSize: k, projection: P } });
     const x = Tensor.randn([N, K], { seed: 5 });
     const wm = valuesOf(SparseMatrix.fromDense(w, { format: 'bitmap', mask }).toDense());
-    const { y, mag } = linearRef(wm, valuesOf(S), valuesOf(P), valuesOf(x), M, K, N, k, null);
+    const { y, mag } = linearRef(wm, valuesOf(S), valuesOf(P), valuesOf(x), M, K, N, k, null, 'float32');
     expectClose(valuesOf(linear.sync(x, sm)), y, mag, OUT_RTOL.float32!, 2 * K, 'projection');
     const plain = SparseMatrix.fromDense(w, { format: 'bitmap', mask });
-    const { y: y0, mag: m0 } = linearRef(wm, new Float64Array(M * K / k), null, valuesOf(x), M, K, N, k, null);
+    const { y: y0, mag: m0 } = linearRef(wm, new Float64Array(M * K / k), null, valuesOf(x), M, K, N, k, null, 'float32');
     expectClose(valuesOf(linear.sync(x, plain)), y0, m0, OUT_RTOL.float32!, K, 'no term');
   });
 

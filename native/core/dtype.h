@@ -65,6 +65,11 @@ inline uint16_t f32_to_f16(float f) {
 }
 
 // Reads element i of a float-typed buffer as float32.
+// f rounded (nearest even) to a float dtype's precision: a 16-bit dtype's value as float32.
+inline float round_to_dtype(float f, DType t) {
+  return t == DType::bf16 ? bf16_to_f32(f32_to_bf16(f)) : t == DType::f16 ? f16_to_f32(f32_to_f16(f)) : f;
+}
+
 inline float load_as_f32(const void* p, DType t, size_t i) {
   switch (t) {
     case DType::f32: return static_cast<const float*>(p)[i];

@@ -85,6 +85,8 @@ Status SlorbTerm::prepare(const SlorbArgs& a) {
       }
     }
   }
+  // g in the activations' dtype, as the reference layer computes it (docs/adapters.md, "Numerics").
+  for (float& v : g_) v = round_to_dtype(v, a.x_dtype);
   vec_ = active_isa() == Isa::avx512 && a.n <= kSlorbDotTokens ? slorb_dots_avx512() : nullptr;
   panels_ = vec_ && a.n >= kSlorbPanelTokens && a.out_row_stride == 1 ? slorb_panels_avx512() : nullptr;
   if (panels_) {

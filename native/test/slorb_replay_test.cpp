@@ -53,6 +53,7 @@ void run_case(int64_t M, int64_t K, int64_t k, int64_t N, DType xt, DType st, DT
         g[size_t(i)] += pij * x.v[size_t(t * K + j)];
         gm[size_t(i)] += std::fabs(pij * x.v[size_t(t * K + j)]);
       }
+    for (double& v : g) v = round_to_dtype(float(v), xt);  // g in x's dtype (docs/adapters.md, "Numerics")
     for (int64_t r = 0; r < M; ++r) {
       const double scale = st == DType::i8 ? rs.v[size_t(r)] : 1.0;
       double acc = 0, m = std::fabs(part[size_t(t * M + r)]);

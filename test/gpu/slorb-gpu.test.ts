@@ -66,7 +66,7 @@ describe.skipIf(!hasGpu)('SLoRB on the GPU against the fp64 layer and the replay
             expect(dw.lastKernelNote).toContain('SLoRB term');
             dw.dispose(); dx.dispose(); dy.dispose(); xt?.dispose();
             const a = valuesOf(s.toDense()), b = valuesOf(x);
-            const ref = linearRef(a, dequant(term), term.projection ? valuesOf(term.projection) : null, b, M, K, N, k, null);
+            const ref = linearRef(a, dequant(term), term.projection ? valuesOf(term.projection) : null, b, M, K, N, k, null, dtype);
             const rk = replayKernel(format);
             const replay = rk && M * K < 1e6 ? replayAddon.cudaReplay(s.desc(), x.toTypedArray() as Uint16Array, N, rk, 0, 0, out,
               { xDtype: dtype, slorb: slorbTermArgs(term) }) : null;

@@ -18,14 +18,27 @@ __device__ __forceinline__ float val(const __half* p, int64_t e) { return __half
 __device__ __forceinline__ float val(const __nv_bfloat16* p, int64_t e) { return __bfloat162float(p[e]); }
 __device__ __forceinline__ float val(const int8_t* p, int64_t e) { return float(p[e]); }
 
+// g is rounded to the activations' dtype, as the reference layer computes it (docs/adapters.md,
+// "Numerics"); the CPU (SlorbTerm::prepare) does the same.
+__device__ __forceinline__ float as_x(const float*, float v) { return v; }
+__device__ __forceinline__ float as_x(const __half*, float v) { return __half2float(__float2half_rn(v)); }
+__device__ __forceinline__ float as_x(const __nv_bfloat16*, float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
+
 template <class X>
 __global__ void group_sums_kernel(const X* __restrict__ x, int64_t N, int64_t K, int64_t k, float* __restrict__ g) {
   const int64_t G = K / k;
   for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < N * G; idx += int64_t(gridDim.x) * blockDim.x) {
     int64_t t, i;
     slorb_gsum_cell(idx, G, &t, &i);
-    g[idx] = slorb_group_sum([&](int64_t e) { return val(x, e); }, t, i, K, k);
+    g[idx] = as_x(x, slorb_group_sum([&](int64_t e) { return val(x, e); }, t, i, K, k));
   }
+}
+
+// The general projection's g, once the row-dot kernel has summed it, rounded the same way.
+template <class X>
+__global__ void round_kernel(float* __restrict__ g, int64_t count) {
+  for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < count; idx += int64_t(gridDim.x) * blockDim.x)
+    g[idx] = as_x(static_cast<const X*>(nullptr), g[idx]);
 }
 
 // part[t][r] += rowScale[r] · Σ_i S[r][i]·g[t][i]: S [M][G], g [N][G] (fp32 group sums, or the
@@ -121,11 +134,16 @@ cudaError_t launch_slorb_project(const void* proj, int proj_dtype, const void* x
   cudaError_t e = cudaMemsetAsync(g, 0, size_t(N * G) * sizeof(float), stream);
   if (e != cudaSuccess) return e;
   switch (proj_dtype) {
-    case 0: return run_project<float>(proj, x, x_dtype, N, K, G, g, stream);
-    case 1: return run_project<__half>(proj, x, x_dtype, N, K, G, g, stream);
-    case 2: return run_project<__nv_bfloat16>(proj, x, x_dtype, N, K, G, g, stream);
+    case 0: e = run_project<float>(proj, x, x_dtype, N, K, G, g, stream); break;
+    case 1: e = run_project<__half>(proj, x, x_dtype, N, K, G, g, stream); break;
+    case 2: e = run_project<__nv_bfloat16>(proj, x, x_dtype, N, K, G, g, stream); break;
+    default: return cudaErrorInvalidValue;
   }
-  return cudaErrorInvalidValue;
+  if (e != cudaSuccess || x_dtype == 0) return e;
+  const unsigned grid = grid_for(N * G, kSlorbSumThreads);
+  if (x_dtype == 1) round_kernel<__half><<<grid, kSlorbSumThreads, 0, stream>>>(g, N * G);
+  else round_kernel<__nv_bfloat16><<<grid, kSlorbSumThreads, 0, stream>>>(g, N * G);
+  return cudaGetLastError();
 }
 
 }  // namespace sk::cuda

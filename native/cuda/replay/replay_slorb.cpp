@@ -73,6 +73,8 @@ Status replay_slorb_term(const SlorbReplay& t, int64_t M, int64_t K, const void*
       g[size_t(idx)] = slorb_group_sum(lx, tok, i, K, t.group);
     }
   }
+  // slorb.cu's as_x: g in the activations' dtype (group_sums_kernel, or round_kernel after the projection)
+  for (float& v : g) v = round_to_dtype(v, x_dtype);
   return replay_row_dots(t.scales, t.scales_dtype, t.row_scales, t.row_scales_dtype, g.data(), DType::f32, M, G, N, part, max_blocks);
 }
 
