@@ -65,6 +65,7 @@
         "native/solvers/alps.cpp",
         "native/solvers/slorb.cpp",
         "native/solvers/slorb_avx512.cpp",
+        "native/solvers/slorb_avx512_bf16.cpp",
         "native/model/transformer.cpp"
       ]
     },

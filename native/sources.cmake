@@ -44,6 +44,7 @@ set(SPARSEKIT_CORE_SOURCES
   native/solvers/alps.cpp
   native/solvers/slorb.cpp
   native/solvers/slorb_avx512.cpp
+  native/solvers/slorb_avx512_bf16.cpp
   native/model/transformer.cpp
 )
 set(SPARSEKIT_ADDON_SOURCES

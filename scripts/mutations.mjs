@@ -820,7 +820,7 @@ export default [
     why: 'the row dots (2 rows per block) leave the last row of an odd slice without its term',
   },
   {
-    id: 'slorb-panels-transpose', area: 'adapters', file: 'native/solvers/slorb_avx512.cpp',
+    id: 'slorb-panels-transpose', area: 'adapters', file: 'native/solvers/slorb_transpose.inl',
     from: 'r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);', to: 'r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);', tests: SLORB,
     why: "the panels' 16x16 transpose repeats the low 128-bit lanes: tokens 8..15 get the dots of tokens 0..7",
   },
@@ -830,14 +830,44 @@ export default [
     why: "the panels (N = 8..32) add each row's even-group lanes twice and drop the odd groups of S·(P·x)",
   },
   {
+    id: 'slorb-g-rounding', area: 'adapters', file: 'native/solvers/slorb.cpp',
+    from: 'for (float& v : g_) v = round_to_dtype(v, a.x_dtype);', to: 'for (float& v : g_) v = round_to_dtype(v, DType::f32);', tests: SLORB,
+    why: 'g = P·x is not rounded to the 16-bit activations\' dtype: the CPU term differs from the reference layer (and from the GPU)',
+  },
+  {
     id: 'slorb-replay-g-rounding', area: 'adapters', file: 'native/cuda/replay/replay_slorb.cpp',
     from: 'for (float& v : g) v = round_to_dtype(v, x_dtype);', to: 'for (float& v : g) v = round_to_dtype(v, DType::f32);', tests: ['test/slorb-gpu-replay.test.ts'],
     why: "the GPU sequence's replay leaves g in float32: slorb.cu's rounding to the activations' dtype is no longer mirrored",
   },
   {
-    id: 'slorb-g-rounding', area: 'adapters', file: 'native/solvers/slorb.cpp',
-    from: 'for (float& v : g_) v = round_to_dtype(v, a.x_dtype);', to: 'for (float& v : g_) v = round_to_dtype(v, DType::f32);', tests: SLORB,
-    why: 'g = P·x is not rounded to the 16-bit activations\' dtype: the CPU term differs from the reference layer (and from the GPU)',
+    id: 'slorb-bf16-panels-x-dtype', area: 'adapters', file: 'native/solvers/slorb.cpp',
+    from: 'panels_bf16_ = panels && a.x_dtype == DType::bf16 &&', to: 'panels_bf16_ = panels && a.x_dtype != DType::f32 &&', tests: SLORB,
+    why: 'the bf16 panels run for f16 activations too: their f16-rounded g is rounded again to bf16',
+  },
+  {
+    id: 'slorb-bf16-panels-pair-half', area: 'adapters', file: 'native/solvers/slorb.cpp',
+    from: '<< (16 * (i % 2));', to: '<< 0;', tests: SLORB,
+    why: "the bf16 panels' g pairs hold both groups in the low half (ORed): the odd groups' g is lost and the even ones are garbled",
+  },
+  {
+    id: 'slorb-bf16-panels-i8-order', area: 'adapters', file: 'native/solvers/slorb_avx512_bf16.cpp',
+    from: 'pairs = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);', to: 'pairs = (__m512i)_mm512_cvtne2ps_pbh(lo, hi);', tests: SLORB,
+    why: "int8 S decoded to bf16 pairs with the two 16-scale halves swapped: scales meet the wrong groups' g",
+  },
+  {
+    id: 'slorb-bf16-panels-chunk', area: 'adapters', file: 'native/solvers/slorb_avx512_bf16.cpp',
+    from: 'const int64_t len = P - c0 < kChunkPairs ? P - c0 : kChunkPairs;', to: 'const int64_t len = P < kChunkPairs ? P : kChunkPairs;', tests: SLORB,
+    why: 'the bf16 panels stop after the first 128 pairs of groups (G > 256 loses the rest of its term)',
+  },
+  {
+    id: 'slorb-bf16-panels-row-tail', area: 'adapters', file: 'native/solvers/slorb_avx512_bf16.cpp',
+    from: 'const __mmask16 rm = __mmask16(rows == kRows ? 0xffff : (1u << rows) - 1);', to: 'const __mmask16 rm = __mmask16(0xffff);', tests: SLORB,
+    why: "a slice's last panel of fewer than 16 rows stores all 16 rows' dots: it overwrites the next token's dots (and the row scales past them)",
+  },
+  {
+    id: 'slorb-bf16-panels-token-block', area: 'adapters', file: 'native/solvers/slorb_avx512_bf16.cpp',
+    from: 'const uint32_t* g = gB + tb / 16 * P * 16;', to: 'const uint32_t* g = gB;', tests: SLORB,
+    why: 'the bf16 panels use the first 16 tokens\' g for every token block: tokens 16..31 get the wrong term',
   },
   {
     id: 'slorb-panels-pair-layout', area: 'adapters', file: 'native/solvers/slorb.cpp',

@@ -88,7 +88,18 @@ Status SlorbTerm::prepare(const SlorbArgs& a) {
   // g in the activations' dtype, as the reference layer computes it (docs/adapters.md, "Numerics").
   for (float& v : g_) v = round_to_dtype(v, a.x_dtype);
   vec_ = active_isa() == Isa::avx512 && a.n <= kSlorbDotTokens ? slorb_dots_avx512() : nullptr;
-  panels_ = vec_ && a.n >= kSlorbPanelTokens && a.out_row_stride == 1 ? slorb_panels_avx512() : nullptr;
+  const bool panels = vec_ && a.n >= kSlorbPanelTokens && a.out_row_stride == 1;
+  // bf16 g with bf16 or int8 S (exact in bf16): the vdpbf16ps panels compute the same sums.
+  panels_bf16_ = panels && a.x_dtype == DType::bf16 && (a.scales_dtype == DType::bf16 || a.scales_dtype == DType::i8) &&
+                         cpu_features().avx512bf16 ? slorb_panels_bf16_avx512() : nullptr;
+  panels_ = panels && !panels_bf16_ ? slorb_panels_avx512() : nullptr;
+  if (panels_bf16_) {
+    const int64_t P = (G + 1) / 2;
+    gB_.assign(size_t((a.n + 15) / 16 * P * 16), 0u);
+    for (int64_t t = 0; t < a.n; t++)
+      for (int64_t i = 0; i < G; i++)
+        gB_[size_t(t / 16 * P * 16 + i / 2 * 16 + t % 16)] |= uint32_t(f32_to_bf16(g_[size_t(t * G + i)])) << (16 * (i % 2));
+  }
   if (panels_) {
     const int64_t block = (G + 1) / 2 * 32;
     gP_.assign(size_t((a.n + 15) / 16 * block), 0.0f);
@@ -138,11 +149,12 @@ void SlorbTerm::add_rows(int64_t r0, int64_t r1) const {
         }
     return;
   }
-  if (panels_) {  // dots token-major, so this loop runs along the output's unit stride and vectorizes
+  if (panels_ || panels_bf16_) {  // dots token-major, so this loop runs along the output's unit stride and vectorizes
     if (buf.size() < size_t(R * (a.n + 1))) buf.resize(size_t(R * (a.n + 1)));
     float* rs = buf.data() + R * a.n;
     for (int64_t r = r0; r < r1; r++) rs[r - r0] = row_scale(r);
-    panels_(a.scales, a.scales_dtype, G, r0, r1, gP_.data(), a.n, buf.data(), a.rows);
+    if (panels_bf16_) panels_bf16_(a.scales, a.scales_dtype, G, r0, r1, gB_.data(), a.n, buf.data(), a.rows);
+    else panels_(a.scales, a.scales_dtype, G, r0, r1, gP_.data(), a.n, buf.data(), a.rows);
     for (int64_t t = 0; t < a.n; t++) {
       float* b = a.base + t * a.out_tok_stride + r0;
       const float* d = buf.data() + t * R;

@@ -38,6 +38,12 @@ using SlorbDots = void (*)(const void* s, DType t, int64_t G, int64_t r0, int64_
 // / 2 pairs; zeros past n and past G), S having rows_total rows (slorb_panels_avx512 below).
 using SlorbPanels = void (*)(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const float* gP, int64_t n, float* dotsT,
                              int64_t rows_total);
+// The same panels with `vdpbf16ps` (slorb_avx512_bf16.cpp; nullptr off x86), for S stored as bf16
+// or int8 (exact in bf16) and g already rounded to bf16 (bf16 activations), given per block of 16
+// tokens as pairs of groups: gB[(t / 16) * P * 16 + (i / 2) * 16 + t % 16] holds g[t, i] (i even)
+// in its low half and g[t, i + 1] in its high half (P = (G + 1) / 2 pairs; zeros past n and G).
+using SlorbPanelsBf16 = void (*)(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const uint32_t* gB, int64_t n, float* dotsT,
+                                 int64_t rows_total);
 
 // The term in two steps, so the sparse product can add it inside its own row loop (cpu/spmm.h's
 // RowEpilogue): prepare() checks the arguments and computes P·x for every token once; add_rows()
@@ -62,9 +68,11 @@ class SlorbTerm {
   SlorbArgs a_;
   std::vector<float> g_;  // [n, groups]: P·x per token
   std::vector<float> gP_;  // panels only: g in blocks of 16 tokens x pairs of groups (SlorbPanels)
+  std::vector<uint32_t> gB_;  // bf16 panels only: the same as bf16 pairs (SlorbPanelsBf16)
   bool gemm_ = false;
   SlorbDots vec_ = nullptr;
   SlorbPanels panels_ = nullptr;
+  SlorbPanelsBf16 panels_bf16_ = nullptr;
 };
 
 // prepare() and add_rows over every row, spread over the pool (the term alone, after a product).
@@ -84,5 +92,7 @@ SlorbGroupSums slorb_group_sums_avx512();
 // row dots (slorb_avx512.cpp; nullptr off x86).
 constexpr int64_t kSlorbPanelTokens = 8;
 SlorbPanels slorb_panels_avx512();
+// The bf16 panels (SlorbPanelsBf16), for bf16 activations with bf16 or int8 S.
+SlorbPanelsBf16 slorb_panels_bf16_avx512();
 
 }  // namespace sk

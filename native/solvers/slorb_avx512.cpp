@@ -16,6 +16,8 @@ SK_TARGET_BEGIN_AVX512
 namespace sk {
 namespace {
 
+#include "solvers/slorb_transpose.inl"
+
 constexpr int kTokenBlock = 8;
 constexpr int64_t kRowsAhead = 6;  // prefetch distance in rows of S (a row is G scales)
 
@@ -173,30 +175,6 @@ void gemv_avx512(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, cons
 constexpr int kPanelRows = 16;
 constexpr int kPassRows = 8;     // rows per pass: 8 x 2 accumulators
 constexpr int64_t kChunk = 256;  // 8 rows x 256 scales x 4 B = 8 KiB (even: pairs never straddle)
-
-// acc[j] <- column j of the 16x16 matrix whose row b is acc[b].
-void transpose16(__m512* r) {
-  __m512 t[16];
-  for (int j = 0; j < 16; j += 2) {
-    t[j] = _mm512_unpacklo_ps(r[j], r[j + 1]);
-    t[j + 1] = _mm512_unpackhi_ps(r[j], r[j + 1]);
-  }
-  for (int j = 0; j < 16; j += 4) {
-    r[j] = _mm512_shuffle_ps(t[j], t[j + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    r[j + 1] = _mm512_shuffle_ps(t[j], t[j + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    r[j + 2] = _mm512_shuffle_ps(t[j + 1], t[j + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    r[j + 3] = _mm512_shuffle_ps(t[j + 1], t[j + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  for (int h = 0; h < 16; h += 8)
-    for (int j = 0; j < 4; j++) {
-      t[h + j] = _mm512_shuffle_f32x4(r[h + j], r[h + 4 + j], 0x88);
-      t[h + 4 + j] = _mm512_shuffle_f32x4(r[h + j], r[h + 4 + j], 0xdd);
-    }
-  for (int j = 0; j < 8; j++) {
-    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
-    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
-  }
-}
 
 // kPassRows rows of S (as stored) from group i0, len groups, to float32 rows of kChunk; rows past
 // `rows` zero, and zeros past len up to the next multiple of 16 (the last pair's second scale).
