@@ -117,6 +117,9 @@ SK_BLOCK void cols_row(const Idx* col, const uint16_t* wv, int64_t cnt, const ui
 
 // ---- where a row's 32-column chunks of bf16 weights come from --------------------------------
 
+// Software prefetch distance of the GEMVs' row streams, in elements (1 KiB of a 16-bit row).
+constexpr int64_t kGemvAhead = 512;
+
 struct DenseRows {
   const uint16_t* base;
   int64_t cols, full, chunks;
@@ -125,6 +128,8 @@ struct DenseRows {
   struct Row { const uint16_t* p; };
   Row row(int64_t r) const { return {base + r * cols}; }
   bool safe_row(int64_t) const { return true; }
+  // The line kGemvAhead elements past chunk c (the GEMVs call it once per chunk).
+  void prefetch(const Row& rw, int64_t c) const { _mm_prefetch(reinterpret_cast<const char*>(rw.p + c * 32 + kGemvAhead), _MM_HINT_T0); }
   // Chunk c of a row whose chunks before c were all read (in order).
   template <bool Safe> __m512i chunk(Row& rw, int64_t c) const {
     if (c < full) return _mm512_loadu_si512(rw.p + c * 32);
@@ -158,6 +163,10 @@ template <bool Fixed, bool Narrow = false> struct MaskRows {
   Row row(int64_t r) const { return {vals + row_start(r), masks + r * wpr}; }
   // A whole 64-byte load from anywhere in the row stays inside the values buffer.
   bool safe_row(int64_t r) const { return row_start(r + 1) + 32 <= nvals; }
+  // None: the values' and masks' streams advance at the decode's pace, which the hardware
+  // prefetcher follows (a prefetch kGemvAhead values ahead, with or without the masks' line, measured
+  // equal at 50 / 70 / 90% and 2:4, N = 1 cold).
+  void prefetch(const Row&, int64_t) const {}
   template <bool Safe> __m512i chunk(Row& rw, int64_t c) const {
     const uint64_t bits = rw.m[c];
     const uint16_t* p = Fixed ? rw.p + c * step : rw.p;
@@ -181,6 +190,10 @@ template <bool Fixed, bool Narrow = false> struct MaskRows {
 // not follow four streams a few KB apart. The rows left over (at most three per task, and the last
 // rows of a bitmap / N:M matrix, whose whole-vector loads would pass the end of the values) run
 // one at a time, four chunks per step at N = 1.
+// Dense rows are also prefetched in software, kGemvAhead elements ahead, once per chunk: cold, the
+// hardware prefetcher alone read 11008x4096 at 37-43 GB/s against 52-55 GB/s with it (N = 1, two
+// threads; 2048² and 1024² 1.25-1.4x faster too; in cache neutral on two threads, up to 5% slower
+// on one); the sparse rows' streams advance at the decode's pace and gained nothing (MaskRows).
 
 template <class Src, int RB, int J, bool Safe>
 SK_BLOCK void gemv_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out, int64_t rs = 1) {
@@ -197,6 +210,8 @@ SK_BLOCK void gemv_block(const Src& s, const Activations& x, int64_t r, int64_t 
   int64_t c = 0;
   for (; c + U <= chunks; c += U) {
     __m512i w[RB][U];
+    SK_UNROLL for (int u = 0; u < U; ++u)
+      SK_UNROLL for (int i = 0; i < RB; ++i) s.prefetch(rw[i], c + u);
     SK_UNROLL for (int u = 0; u < U; ++u)
       SK_UNROLL for (int i = 0; i < RB; ++i) w[i][u] = s.template chunk<Safe>(rw[i], c + u);
     SK_UNROLL for (int u = 0; u < U; ++u)
