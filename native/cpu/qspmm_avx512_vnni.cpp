@@ -176,7 +176,12 @@ struct SxRun {
 
 // scale_g·s_x,g of 16 consecutive groups of R rows, refreshed every 16 groups; a block's lanes
 // take theirs with one vpermps (index: the lane's group + the block's first group mod 16).
-template <int R> struct RowScales {
+// Prefetch: each row's scales kScalesAhead bytes past the run just loaded, for rows whose scales
+// the caller does not prefetch itself (dense4_rows: four rows a quarter apart are eight streams per
+// core with their scales, and the hardware prefetcher missed the scales' short runs: at G = 32 the
+// dense GEMV took 1.12-1.2x the time without).
+constexpr int64_t kScalesAhead = 128;
+template <int R, bool Prefetch = false> struct RowScales {
   __m512 v[R];
   __m512i at;
   // Call at every block: reloads when the block starts a run of 16 groups.
@@ -187,6 +192,8 @@ template <int R> struct RowScales {
     if ((c & ((int64_t(16) << gs) - 1)) == 0) {
       const SxRun run(sx, g0, gpr);
       for (int i = 0; i < R; ++i) v[i] = run.times(scales + (r + i * step) * gpr + g0);
+      if constexpr (Prefetch)
+        for (int i = 0; i < R; ++i) _mm_prefetch(reinterpret_cast<const char*>(scales + (r + i * step) * gpr + g0) + kScalesAhead, _MM_HINT_T0);
     }
     at = _mm512_add_epi32(lidx, _mm512_set1_epi32(int(g0 % 16)));
   }
@@ -202,7 +209,7 @@ void dense4_rows(const Q4Rows& w, const XQ& xq, int64_t r, int64_t step, const O
   const __m512i nib = _mm512_set1_epi8(0x0f), lidx = lane_groups(w.G, 8, false);
   __m512 facc[R];
   for (int i = 0; i < R; ++i) facc[i] = _mm512_setzero_ps();
-  RowScales<R> rs;
+  RowScales<R, true> rs;
   const int64_t rb = w.cols / 2;
   for (int64_t c = 0; c < w.cols; c += 128) {
     const int64_t tail = w.cols - c < 128 ? w.cols - c : 128;
