@@ -9,6 +9,7 @@
 //   bitmap / N:M, 16-bit dense and fp32 dense weights),
 //   kGemvChains (N = 1: independent accumulators, enough to cover the FMA latency),
 //   kGemvApart (N <= kJ: a bitmap / N:M pass's rows are a quarter of the task apart, not adjacent),
+//   kPrefetch16, kPrefetch32 (N <= kJ: 16-bit / fp32 dense rows prefetched kPrefetchAhead ahead),
 //   kRb, kJV (N > kJ: rows x W-wide column vectors of the outer-product block);
 //   zero, load, load_tail, set1, fma, hsum, store;
 //   template <class D> dense_chunk(const T*, V[NV]), dense_tail(const T*, int cnt, V[NV]),
@@ -47,6 +48,10 @@ struct F16 { using T = uint16_t; static constexpr bool kIsF32 = false, kIsBf16 =
 
 // ---- where a row's weights come from ------------------------------------------------------
 
+// Dense rows' software prefetch distance in the GEMVs (bytes), where VT turns it on: cold, the
+// hardware prefetcher alone fell behind some of their streams (docs/kernels.md, "tenth session").
+constexpr int64_t kPrefetchAhead = 1024;
+
 template <class D> struct DenseSrc {
   using T = typename D::T;
   static constexpr bool kAlwaysSafe = true;  // only the last partial chunk is checked (decode())
@@ -60,6 +65,13 @@ template <class D> struct DenseSrc {
   int64_t full_chunks() const { return full; }
   bool safe(int64_t, int64_t) const { return true; }
   Row row(int64_t r) const { return {base + r * cols}; }
+  // Chunks [c, c + n) of the row kPrefetchAhead bytes ahead, a line at a time (the GEMV's steps).
+  void prefetch(const Row& rw, int64_t c, int64_t n) const {
+    if constexpr (D::kIsF32 ? VT::kPrefetch32 : VT::kPrefetch16) {
+      const char* p = reinterpret_cast<const char*>(rw.p + c * CW) + kPrefetchAhead;
+      for (int64_t b = 0; b < int64_t(n * CW * sizeof(T)); b += 64) __builtin_prefetch(p + b);
+    }
+  }
   template <bool> void decode_full(Row& rw, int64_t c, V* o) const { VT::template dense_chunk<D>(rw.p + c * CW, o); }
   template <bool Safe> void decode_two(Row& rw, int64_t c, V* o0, V* o1) const {
     decode_full<Safe>(rw, c, o0);
@@ -88,6 +100,7 @@ template <class D, bool Fixed = false, bool Half = false> struct MaskSrc {
   static constexpr bool kAlwaysSafe = false;
   using Dt = D;
   struct Row { const T* p; const uint32_t* m; };
+  void prefetch(const Row&, int64_t, int64_t) const {}  // the decode's pace: the hardware prefetcher keeps up
   const T* vals;
   const T* end;
   const uint32_t* masks;
@@ -171,6 +184,7 @@ SK_BLOCK void fused_block(const Src& s, const Activations& x, int64_t r, int64_t
   if constexpr (J == 1) {
     for (; c + U <= full; c += U) {
       V w[U][R][NV];
+      SK_UNROLL for (int i = 0; i < R; ++i) s.prefetch(rows[i], c, U);
       SK_UNROLL for (int i = 0; i < R; ++i)
         SK_UNROLL for (int u = 0; u < U; u += 2) s.template decode_two<Safe>(rows[i], c + u, w[u][i], w[u + 1][i]);
       SK_UNROLL for (int u = 0; u < U; ++u) step(c + u, w[u], u);
