@@ -100,7 +100,7 @@ interface Row {
   sparsity: number; kernel: string; ms: number; msSpread: [number, number]; bytes: number; gbs: number; floorFraction: number;
   bwFraction: number; gflops: number; speedup: number; speedupSpread: [number, number];
   coldMs: number | null; coldSpeedup: number | null; coldSpeedupSpread: [number, number] | null; coldBwFraction: number | null;
-  coldFloorFraction: number | null; coldBwFractionStartProbe?: number | null; vsOrt: number | null; predictedMs: number | null; autoPick: string | null;
+  coldFloorFraction: number | null; vsOrt: number | null; predictedMs: number | null; autoPick: string | null;
 }
 const rows: Row[] = [];
 const header = ['shape', 'dtype', 'N', 'variant', 'kernel', 'warm ms', 'speed-up', 'cold ms', 'cold speed-up', 'GB/s', 'floor', 'GFLOP/s', 'vs ORT', 'model ms', 'auto'];
@@ -137,13 +137,9 @@ function coldPass(ws: (SparseMatrix | Tensor)[], x: Tensor): number {
 // Cold passes of every variant, each next to a pass of dense (its copies kept for the whole
 // dtype), so each variant's cold speed-up divides by dense times taken minutes apart from no
 // other: dense's cold time varied 2.2-2.9 ms between benches when it was measured once, alone.
-// Each dense pass also follows a read-bandwidth probe (512 MB, best of 2), so dense's fraction of
-// the bandwidth compares two reads taken within milliseconds: this VM's bandwidth moves 15-20%
-// between phases minutes apart, and the probe at the start can fall in another phase.
-// Returns, per `${label} ${n}`, the variant's passes, the dense passes paired with them and the
-// probe (GB/s) before each dense pass.
+// Returns, per `${label} ${n}`, the variant's passes and the dense passes paired with them.
 function timeColdPaired(mats: Map<string, SparseMatrix | Tensor>, xs: Map<number, Tensor>, passes: number) {
-  const out = new Map<string, { passes: number[]; dense: number[]; probes: number[] }>();
+  const out = new Map<string, { passes: number[]; dense: number[] }>();
   const denseWs = weightCopies(mats.get('dense')!, coldBytes);
   const ns = NS.filter((n) => n <= COLD_MAX_N);
   for (const n of ns) for (const w of denseWs) linear.sync(xs.get(n)!, w, null, outFor(xs.get(n)!, w));  // page in; not timed
@@ -152,9 +148,8 @@ function timeColdPaired(mats: Map<string, SparseMatrix | Tensor>, xs: Map<number
     for (const n of ns) {
       const x = xs.get(n)!;
       if (ws !== denseWs) for (const w of ws) linear.sync(x, w, null, outFor(x, w));
-      const r = { passes: [] as number[], dense: [] as number[], probes: [] as number[] };
+      const r = { passes: [] as number[], dense: [] as number[] };
       for (let p = 0; p < passes; p++) {
-        r.probes.push(native.probeReadBandwidth(1 << 29, 2));
         r.dense.push(coldPass(denseWs, x));
         r.passes.push(ws === denseWs ? r.dense[r.dense.length - 1]! : coldPass(ws, x));
       }
@@ -229,7 +224,7 @@ for (const [M, K] of SHAPES) {
     }
     const xs = new Map(NS.map((n) => [n, Tensor.randn([n, K], { seed: n + 1, dtype })]));
     // Cold passes per variant and N (copies built once per variant, then dropped).
-    const coldPasses = cold ? timeColdPaired(mats, xs, Math.max(3, 2 * rounds)) : new Map<string, { passes: number[]; dense: number[]; probes: number[] }>();
+    const coldPasses = cold ? timeColdPaired(mats, xs, Math.max(3, 2 * rounds)) : new Map<string, { passes: number[]; dense: number[] }>();
     for (const n of NS) {
       const x = xs.get(n)!;
       const perRound = new Map<string, number[]>();
@@ -243,7 +238,6 @@ for (const [M, K] of SHAPES) {
       const dense = perRound.get('dense')!;
       // Dense's cold time: every dense pass of this N (one next to each variant's).
       const coldDenseAll = VARIANTS.flatMap((v) => coldPasses.get(`${v.label} ${n}`)?.dense ?? []);
-      const probesAll = VARIANTS.flatMap((v) => coldPasses.get(`${v.label} ${n}`)?.probes ?? []);
       const tp = torchMs.get(`${M}x${K} ${n}`);
       if (dtype === 'bfloat16' && tp !== undefined) {
         const row = peerRow('torch', dtype, n, tp, M * K * 2);
@@ -278,10 +272,7 @@ for (const [M, K] of SHAPES) {
           gflops: (2 * M * K * n) / t / 1e6, speedup: Math.min(...dense) / t, speedupSpread: spread(speeds),
           coldMs, coldSpeedup: coldMs === null || !coldDense ? null : v.format === 'dense' ? 1 : median(coldDense) / coldMs,
           coldSpeedupSpread: coldSpeeds ? spread(coldSpeeds) : null,
-          // dense: the median over its passes of each pass against the probe just before it
-          coldBwFraction: coldMs === null ? null : v.format === 'dense' && probesAll.length === coldDenseAll.length
-            ? median(coldDenseAll.map((ms, i) => bytes / (probesAll[i]! * 1e9) / (ms * 1e-3))) : bytes / (bandwidth * 1e9) / (coldMs * 1e-3),
-          coldBwFractionStartProbe: coldMs !== null ? bytes / (bandwidth * 1e9) / (coldMs * 1e-3) : null,
+          coldBwFraction: coldMs !== null ? bytes / (bandwidth * 1e9) / (coldMs * 1e-3) : null,
           coldFloorFraction: coldMs !== null ? floorMs / coldMs : null,
           vsOrt: ort / t, predictedMs: predictSeconds(v.format, stats, n) * 1e3,
           autoPick: v.format === 'dense' ? null : chooseFormat(stats, n).format,
@@ -356,11 +347,6 @@ targets.push({ what: "'auto' more than 5% slower than dense (cases)", value: slo
 console.log(`\ntargets (${isa}, 11008x4096, ${threads} threads):`);
 for (const t of targets)
   console.log(`  ${t.what.padEnd(56)} ${t.value === undefined ? '   n/a' : t.value.toFixed(3).padStart(6)}  ${t.goal.padEnd(8)} ${t.value === undefined ? '' : t.ok(t.value) ? 'met' : 'MISSED'}`);
-{
-  const d1 = find('bfloat16', 1, 'dense');
-  if (d1?.coldBwFractionStartProbe != null)
-    console.log(`  (dense bf16 N=1 cold against the probe at the start, ${bandwidth.toFixed(1)} GB/s: ${d1.coldBwFractionStartProbe.toFixed(3)})`);
-}
 console.log(`\ncost model: 'auto' picked a format within 5% of the fastest in ${right}/${total} cases; more than 5% slower than dense in ${slowerThanDense}`);
 for (const m of misses) console.log(`  miss: ${m}`);
 const seconds = (Date.now() - start) / 1000;
