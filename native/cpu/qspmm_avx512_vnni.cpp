@@ -211,19 +211,23 @@ void dense4_rows(const Q4Rows& w, const XQ& xq, int64_t r, int64_t step, const O
   for (int i = 0; i < R; ++i) facc[i] = _mm512_setzero_ps();
   RowScales<R, true> rs;
   const int64_t rb = w.cols / 2;
-  for (int64_t c = 0; c < w.cols; c += 128) {
+  // One 128-column block of the R rows; Full: no column tail (the tail block's masked loads and
+  // its branch stay out of the main loop, so GCC unrolls the rows and keeps facc in registers).
+  auto block = [&](int64_t c, auto full) {
+    constexpr bool Full = decltype(full)::value;
     const int64_t tail = w.cols - c < 128 ? w.cols - c : 128;
-    const __mmask64 cm = tail == 128 ? ~__mmask64(0) : (__mmask64(1) << (tail / 2)) - 1;
+    const __mmask64 cm = Full ? ~__mmask64(0) : (__mmask64(1) << (tail / 2)) - 1;
     const BlockGroups bg = block_groups(c, w.G, w.gpr);
     const __m512i xe = _mm512_load_si512(xq.pairs + c), xo = _mm512_load_si512(xq.pairs + c + 64);
     const __m512i xs = _mm512_load_si512(xq.lane_sum + c / 8);
     rs.next(w.scales, xq.scale, r, c, w.G, w.gpr, lidx, step);
     const __m512i init = Asym ? _mm512_setzero_si512() : _mm512_load_si512(xq.start + c / 8);
+#pragma GCC unroll 8
     for (int i = 0; i < R; ++i) {
       const int64_t rr = r + i * step;
       // Plain loads in whole blocks (masked ones cost ~15% here); they stay inside the row.
       const uint8_t* cp = w.codes + rr * rb + c / 2;
-      const __m512i cc = tail == 128 ? _mm512_loadu_si512(cp) : _mm512_maskz_loadu_epi8(cm, cp);
+      const __m512i cc = Full ? _mm512_loadu_si512(cp) : _mm512_maskz_loadu_epi8(cm, cp);
       __m512i acc = _mm512_dpbusd_epi32(init, _mm512_and_si512(cc, nib), xe);
       acc = _mm512_dpbusd_epi32(acc, _mm512_and_si512(_mm512_srli_epi16(cc, 4), nib), xo);
       if constexpr (Asym) {
@@ -232,7 +236,10 @@ void dense4_rows(const Q4Rows& w, const XQ& xq, int64_t r, int64_t step, const O
       }
       facc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), rs.lanes(i), facc[i]);
     }
-  }
+  };
+  int64_t c = 0;
+  for (; c + 128 <= w.cols; c += 128) block(c, std::true_type{});
+  if (c < w.cols) block(c, std::false_type{});
   for (int i = 0; i < R; ++i) out.store(r + i * step, 0, _mm512_reduce_add_ps(facc[i]));
 }
 

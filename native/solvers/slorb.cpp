@@ -89,7 +89,8 @@ Status SlorbTerm::prepare(const SlorbArgs& a) {
   for (float& v : g_) v = round_to_dtype(v, a.x_dtype);
   vec_ = active_isa() == Isa::avx512 && a.n <= kSlorbDotTokens ? slorb_dots_avx512() : nullptr;
   const bool panels = vec_ && a.n >= kSlorbPanelTokens && a.out_row_stride == 1;
-  // bf16 g with bf16 or int8 S (exact in bf16): the vdpbf16ps panels compute the same sums.
+  // bf16 g with bf16 or int8 S (exact in bf16): the vdpbf16ps panels, with exact products and fp32
+  // sums like the fp32 panels (in another order, denormals flushed).
   panels_bf16_ = panels && a.x_dtype == DType::bf16 && (a.scales_dtype == DType::bf16 || a.scales_dtype == DType::i8) &&
                          cpu_features().avx512bf16 ? slorb_panels_bf16_avx512() : nullptr;
   panels_ = panels && !panels_bf16_ ? slorb_panels_avx512() : nullptr;
