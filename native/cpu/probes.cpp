@@ -14,18 +14,17 @@
 
 #include "../core/cpu_features.h"
 #include "../core/thread_pool.h"
+#include "spmm.h"
 
 namespace sk {
 namespace {
-
-constexpr size_t kProbeAhead = 1024;  // bytes
 
 // Each returns something that depends on every load/FMA so the compiler keeps the work.
 // The readers stream four quarters of their range at once (q floats apart), like the kernels that
 // read four rows per pass: one sequential stream per core reads measurably less than four
 // (docs/kernels.md, "Measurements behind the code"), and a probe below what a kernel achieves is no floor.
-// For the same reason the SIMD readers prefetch each stream kProbeAhead bytes ahead, as the dense
-// bf16 GEMV does: without it the hardware prefetcher alone kept this probe 5-30% below that kernel.
+// For the same reason the SIMD readers prefetch each stream kStreamAheadBytes (spmm.h) ahead, as
+// the dense GEMVs do: without it the hardware prefetcher alone kept this probe 5-30% below them.
 float read_portable(const float* p, size_t q) {
   float s[8] = {};
   for (size_t i = 0; i + 2 <= q; i += 2)
@@ -49,7 +48,7 @@ namespace {
 float read_avx512(const float* p, size_t q) {
   __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
   for (size_t i = 0; i + 16 <= q; i += 16) {
-    for (int j = 0; j < 4; ++j) _mm_prefetch(reinterpret_cast<const char*>(p + j * q + i) + kProbeAhead, _MM_HINT_T0);
+    for (int j = 0; j < 4; ++j) _mm_prefetch(reinterpret_cast<const char*>(p + j * q + i) + kStreamAheadBytes, _MM_HINT_T0);
     a0 = _mm512_add_ps(a0, _mm512_loadu_ps(p + i));
     a1 = _mm512_add_ps(a1, _mm512_loadu_ps(p + q + i));
     a2 = _mm512_add_ps(a2, _mm512_loadu_ps(p + 2 * q + i));
@@ -104,7 +103,7 @@ float read_avx2(const float* p, size_t q) {
   __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
   for (size_t i = 0; i + 8 <= q; i += 8) {
     if (i % 16 == 0)  // once per 64-byte line
-      for (int j = 0; j < 4; ++j) _mm_prefetch(reinterpret_cast<const char*>(p + j * q + i) + kProbeAhead, _MM_HINT_T0);
+      for (int j = 0; j < 4; ++j) _mm_prefetch(reinterpret_cast<const char*>(p + j * q + i) + kStreamAheadBytes, _MM_HINT_T0);
     a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
     a1 = _mm256_add_ps(a1, _mm256_loadu_ps(p + q + i));
     a2 = _mm256_add_ps(a2, _mm256_loadu_ps(p + 2 * q + i));

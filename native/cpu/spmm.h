@@ -48,6 +48,12 @@ struct Activations {
   const void* prepared = nullptr;  // SpmmKernel::prepare's output, shared by every task
 };
 
+// Software prefetch distance of a dense weight row's stream in the N <= 4 kernels that turn it on,
+// and of the read-bandwidth probe (probes.cpp), which must read at least what they read: cold,
+// the hardware prefetcher alone fell behind four dense streams per core (docs/kernels.md, tenth
+// session: 384 to 1024 elements of a bf16 row measured alike, 256 less).
+constexpr int64_t kStreamAheadBytes = 1024;
+
 // Per-task workspace of the blocked kernels: an fp32 [rows, ld] output tile, a decode buffer for
 // kRb rows of a K block (6 x 4096 columns on AVX2 and AVX-512), and one row cursor (<= 16 bytes)
 // per row.

@@ -117,9 +117,6 @@ SK_BLOCK void cols_row(const Idx* col, const uint16_t* wv, int64_t cnt, const ui
 
 // ---- where a row's 32-column chunks of bf16 weights come from --------------------------------
 
-// Software prefetch distance of the GEMVs' row streams, in elements (1 KiB of a 16-bit row).
-constexpr int64_t kGemvAhead = 512;
-
 struct DenseRows {
   const uint16_t* base;
   int64_t cols, full, chunks;
@@ -128,8 +125,8 @@ struct DenseRows {
   struct Row { const uint16_t* p; };
   Row row(int64_t r) const { return {base + r * cols}; }
   bool safe_row(int64_t) const { return true; }
-  // The line kGemvAhead elements past chunk c (the GEMVs call it once per chunk).
-  void prefetch(const Row& rw, int64_t c) const { _mm_prefetch(reinterpret_cast<const char*>(rw.p + c * 32 + kGemvAhead), _MM_HINT_T0); }
+  // The line kStreamAheadBytes past chunk c (the GEMVs call it once per chunk).
+  void prefetch(const Row& rw, int64_t c) const { _mm_prefetch(reinterpret_cast<const char*>(rw.p + c * 32) + kStreamAheadBytes, _MM_HINT_T0); }
   // Chunk c of a row whose chunks before c were all read (in order).
   template <bool Safe> __m512i chunk(Row& rw, int64_t c) const {
     if (c < full) return _mm512_loadu_si512(rw.p + c * 32);
@@ -164,7 +161,7 @@ template <bool Fixed, bool Narrow = false> struct MaskRows {
   // A whole 64-byte load from anywhere in the row stays inside the values buffer.
   bool safe_row(int64_t r) const { return row_start(r + 1) + 32 <= nvals; }
   // None: the values' and masks' streams advance at the decode's pace, which the hardware
-  // prefetcher follows (a prefetch kGemvAhead values ahead, with or without the masks' line, measured
+  // prefetcher follows (a prefetch kStreamAheadBytes ahead, with or without the masks' line, measured
   // equal at 50 / 70 / 90% and 2:4, N = 1 cold).
   void prefetch(const Row&, int64_t) const {}
   template <bool Safe> __m512i chunk(Row& rw, int64_t c) const {
@@ -190,7 +187,7 @@ template <bool Fixed, bool Narrow = false> struct MaskRows {
 // not follow four streams a few KB apart. The rows left over (at most three per task, and the last
 // rows of a bitmap / N:M matrix, whose whole-vector loads would pass the end of the values) run
 // one at a time, four chunks per step at N = 1.
-// Dense rows are also prefetched in software, kGemvAhead elements ahead, once per chunk: cold, the
+// Dense rows are also prefetched in software, kStreamAheadBytes ahead, once per chunk: cold, the
 // hardware prefetcher alone read 11008x4096 at 37-43 GB/s against 52-55 GB/s with it (N = 1, two
 // threads; 2048² and 1024² 1.25-1.4x faster too; in cache neutral on two threads, up to 5% slower
 // on one); the sparse rows' streams advance at the decode's pace and gained nothing (MaskRows).

@@ -9,7 +9,7 @@
 //   bitmap / N:M, 16-bit dense and fp32 dense weights),
 //   kGemvChains (N = 1: independent accumulators, enough to cover the FMA latency),
 //   kGemvApart (N <= kJ: a bitmap / N:M pass's rows are a quarter of the task apart, not adjacent),
-//   kPrefetch16, kPrefetch32 (N <= kJ: 16-bit / fp32 dense rows prefetched kPrefetchAhead ahead),
+//   kPrefetch16, kPrefetch32 (N <= kJ: 16-bit / fp32 dense rows prefetched kStreamAheadBytes ahead),
 //   kRb, kJV (N > kJ: rows x W-wide column vectors of the outer-product block);
 //   zero, load, load_tail, set1, fma, hsum, store;
 //   template <class D> dense_chunk(const T*, V[NV]), dense_tail(const T*, int cnt, V[NV]),
@@ -48,10 +48,6 @@ struct F16 { using T = uint16_t; static constexpr bool kIsF32 = false, kIsBf16 =
 
 // ---- where a row's weights come from ------------------------------------------------------
 
-// Dense rows' software prefetch distance in the GEMVs (bytes), where VT turns it on: cold, the
-// hardware prefetcher alone fell behind some of their streams (docs/kernels.md, "tenth session").
-constexpr int64_t kPrefetchAhead = 1024;
-
 template <class D> struct DenseSrc {
   using T = typename D::T;
   static constexpr bool kAlwaysSafe = true;  // only the last partial chunk is checked (decode())
@@ -65,10 +61,10 @@ template <class D> struct DenseSrc {
   int64_t full_chunks() const { return full; }
   bool safe(int64_t, int64_t) const { return true; }
   Row row(int64_t r) const { return {base + r * cols}; }
-  // Chunks [c, c + n) of the row kPrefetchAhead bytes ahead, a line at a time (the GEMV's steps).
+  // Chunks [c, c + n) of the row kStreamAheadBytes ahead, a line at a time (the GEMV's steps).
   void prefetch(const Row& rw, int64_t c, int64_t n) const {
     if constexpr (D::kIsF32 ? VT::kPrefetch32 : VT::kPrefetch16) {
-      const char* p = reinterpret_cast<const char*>(rw.p + c * CW) + kPrefetchAhead;
+      const char* p = reinterpret_cast<const char*>(rw.p + c * CW) + kStreamAheadBytes;
       for (int64_t b = 0; b < int64_t(n * CW * sizeof(T)); b += 64) __builtin_prefetch(p + b);
     }
   }
