@@ -90,10 +90,11 @@ console.log(`sparsekit CPU benchmark (${quick ? 'quick' : 'full'}, ${rounds} rou
 const bandwidth = Math.max(native.probeReadBandwidth(1 << 30, 3), native.probeReadBandwidth(1 << 30, 3));
 const fmaPeak = native.probeFmaPeak(5e7, 3);
 const bf16Peak = native.probeBf16DotPeak(5e7, 3);
-console.log(`probes: read bandwidth ${bandwidth.toFixed(1)} GB/s, fp32 FMA peak ${fmaPeak.toFixed(0)} GFLOP/s, ` +
+console.log(`probes: read bandwidth ${bandwidth.toFixed(1)} GB/s (a fresh 1 GiB buffer), fp32 FMA peak ${fmaPeak.toFixed(0)} GFLOP/s, ` +
   `bf16 dot peak ${bf16Peak > 0 ? `${bf16Peak.toFixed(0)} GFLOP/s (vdpbf16ps)` : 'n/a (no AVX512-BF16)'}`);
 console.log(`speed-up = dense time / format time (higher is better), [min-max over ${rounds} rounds]; ` +
-  `floor = max(bytes / bandwidth, useful flops / peak) / time${cold ? `; cold: N <= ${COLD_MAX_N}, rotating through ${(coldBytes / 2 ** 20).toFixed(0)} MB of weight copies` : ''}\n`);
+  `floor = max(bytes / bandwidth, useful flops / peak) / time${cold ? `; cold: N <= ${COLD_MAX_N}, rotating through ${(coldBytes / 2 ** 20).toFixed(0)} MB of weight copies, ` +
+  'bandwidth read over those copies' : ''}\n`);
 
 interface Row {
   shape: [number, number]; dtype: FloatDType; n: number; variant: string; format: CpuFormat | 'onnxruntime' | 'torch';
@@ -103,6 +104,8 @@ interface Row {
   coldFloorFraction: number | null; vsOrt: number | null; predictedMs: number | null; autoPick: string | null;
 }
 const rows: Row[] = [];
+// Per dtype: the range of the read probe over dense's cold copies (timeColdPaired), the cold rows' floors.
+const coldBandwidths: Partial<Record<FloatDType, [number, number]>> = {};
 const header = ['shape', 'dtype', 'N', 'variant', 'kernel', 'warm ms', 'speed-up', 'cold ms', 'cold speed-up', 'GB/s', 'floor', 'GFLOP/s', 'vs ORT', 'model ms', 'auto'];
 const widths = [11, 8, 3, 11, 27, 8, 17, 8, 17, 6, 5, 7, 6, 8, 7];
 const fmt = (cells: string[]) => cells.map((c, i) => (i < 5 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' ');
@@ -137,10 +140,17 @@ function coldPass(ws: (SparseMatrix | Tensor)[], x: Tensor): number {
 // Cold passes of every variant, each next to a pass of dense (its copies kept for the whole
 // dtype), so each variant's cold speed-up divides by dense times taken minutes apart from no
 // other: dense's cold time varied 2.2-2.9 ms between benches when it was measured once, alone.
-// Returns, per `${label} ${n}`, the variant's passes and the dense passes paired with them.
+// Before each dense pass, one pass of the read probe over dense's copies: the cold rows' floor is
+// each pass's own bandwidth. This VM's memory reads at 40-80 GB/s in phases minutes long, so a
+// probe taken once at the start is no floor for a pass taken later (docs/kernels.md); this probe
+// reads the very bytes the dense GEMV reads, moments before it.
+// Returns, per `${label} ${n}`, the variant's passes, the dense passes paired with them and the
+// probe's GB/s before each dense pass.
+interface ColdPasses { passes: number[]; dense: number[]; probe: number[] }
 function timeColdPaired(mats: Map<string, SparseMatrix | Tensor>, xs: Map<number, Tensor>, passes: number) {
-  const out = new Map<string, { passes: number[]; dense: number[] }>();
+  const out = new Map<string, ColdPasses>();
   const denseWs = weightCopies(mats.get('dense')!, coldBytes);
+  const denseBuffers = denseWs.map((w) => (w as Tensor).toTypedArray());
   const ns = NS.filter((n) => n <= COLD_MAX_N);
   for (const n of ns) for (const w of denseWs) linear.sync(xs.get(n)!, w, null, outFor(xs.get(n)!, w));  // page in; not timed
   for (const v of VARIANTS) {
@@ -148,8 +158,9 @@ function timeColdPaired(mats: Map<string, SparseMatrix | Tensor>, xs: Map<number
     for (const n of ns) {
       const x = xs.get(n)!;
       if (ws !== denseWs) for (const w of ws) linear.sync(x, w, null, outFor(x, w));
-      const r = { passes: [] as number[], dense: [] as number[] };
+      const r: ColdPasses = { passes: [], dense: [], probe: [] };
       for (let p = 0; p < passes; p++) {
+        r.probe.push(native.probeReadBuffers(denseBuffers, 1));
         r.dense.push(coldPass(denseWs, x));
         r.passes.push(ws === denseWs ? r.dense[r.dense.length - 1]! : coldPass(ws, x));
       }
@@ -224,7 +235,13 @@ for (const [M, K] of SHAPES) {
     }
     const xs = new Map(NS.map((n) => [n, Tensor.randn([n, K], { seed: n + 1, dtype })]));
     // Cold passes per variant and N (copies built once per variant, then dropped).
-    const coldPasses = cold ? timeColdPaired(mats, xs, Math.max(3, 2 * rounds)) : new Map<string, { passes: number[]; dense: number[] }>();
+    const coldPasses = cold ? timeColdPaired(mats, xs, Math.max(3, 2 * rounds)) : new Map<string, ColdPasses>();
+    if (cold) {
+      const all = [...coldPasses.values()].flatMap((c) => c.probe);
+      coldBandwidths[dtype] = spread(all);
+      console.log(`  (${dtype} cold rows: floor from the read probe over dense's copies before each pass, ${all.length} passes, ` +
+        `${Math.min(...all).toFixed(1)}-${Math.max(...all).toFixed(1)} GB/s)`);
+    }
     for (const n of NS) {
       const x = xs.get(n)!;
       const perRound = new Map<string, number[]>();
@@ -236,8 +253,9 @@ for (const [M, K] of SHAPES) {
           perRound.set(v.label, [...(perRound.get(v.label) ?? []), t]);
         }
       const dense = perRound.get('dense')!;
-      // Dense's cold time: every dense pass of this N (one next to each variant's).
+      // Dense's cold time: every dense pass of this N (one next to each variant's), and the probe before each.
       const coldDenseAll = VARIANTS.flatMap((v) => coldPasses.get(`${v.label} ${n}`)?.dense ?? []);
+      const coldProbeAll = VARIANTS.flatMap((v) => coldPasses.get(`${v.label} ${n}`)?.probe ?? []);
       const tp = torchMs.get(`${M}x${K} ${n}`);
       if (dtype === 'bfloat16' && tp !== undefined) {
         const row = peerRow('torch', dtype, n, tp, M * K * 2);
@@ -258,12 +276,16 @@ for (const [M, K] of SHAPES) {
         // The compute floor: the useful flops (2 per stored value per N) at the peak of the unit the
         // kernel uses (bf16 dot products for the *_dpbf16_* kernels, fp32 FMAs otherwise).
         const peak = kernel.includes('dpbf16') && bf16Peak > 0 ? bf16Peak : fmaPeak;
-        const floorMs = Math.max(bytes / (bandwidth * 1e9), (2 * nnz * n) / (peak * 1e9)) * 1e3;
+        const floorAt = (gbs: number) => Math.max(bytes / (gbs * 1e9), (2 * nnz * n) / (peak * 1e9)) * 1e3;
+        const floorMs = floorAt(bandwidth);
         const speeds = ts.map((ti, i) => dense[i]! / ti);
         const paired = coldPasses.get(`${v.label} ${n}`);
         const cp = paired ? (v.format === 'dense' ? coldDenseAll : paired.passes) : undefined;
         const coldDense = paired?.dense;
         const coldMs = cp ? median(cp) : null;
+        // Per pass: the floor at the bandwidth probed just before it (its paired dense pass's probe).
+        const cprobe = paired ? (v.format === 'dense' ? coldProbeAll : paired.probe) : undefined;
+        const coldFrac = (f: (gbs: number) => number) => (cp && cprobe ? median(cp.map((ti, i) => f(cprobe[i]!) / ti)) : null);
         const coldSpeeds = cp && coldDense && v.format !== 'dense' ? cp.map((ti, i) => coldDense[i]! / ti) : cp ? cp.map(() => 1) : null;
         const ort = ortMs.get(n)!;
         const row: Row = {
@@ -272,8 +294,8 @@ for (const [M, K] of SHAPES) {
           gflops: (2 * M * K * n) / t / 1e6, speedup: Math.min(...dense) / t, speedupSpread: spread(speeds),
           coldMs, coldSpeedup: coldMs === null || !coldDense ? null : v.format === 'dense' ? 1 : median(coldDense) / coldMs,
           coldSpeedupSpread: coldSpeeds ? spread(coldSpeeds) : null,
-          coldBwFraction: coldMs !== null ? bytes / (bandwidth * 1e9) / (coldMs * 1e-3) : null,
-          coldFloorFraction: coldMs !== null ? floorMs / coldMs : null,
+          coldBwFraction: coldFrac((gbs) => bytes / (gbs * 1e6)),
+          coldFloorFraction: coldFrac(floorAt),
           vsOrt: ort / t, predictedMs: predictSeconds(v.format, stats, n) * 1e3,
           autoPick: v.format === 'dense' ? null : chooseFormat(stats, n).format,
         };
@@ -318,7 +340,9 @@ const atLeast = (what: string, value: number | null | undefined, goal: number) =
   targets.push({ what, value: value ?? undefined, ok: (v) => v >= goal, goal: `>= ${goal.toFixed(2)}` });
 const best = (...rs: (Row | undefined)[]) => rs.reduce<Row | undefined>((a, b) => (!b ? a : !a || b.ms < a.ms ? b : a), undefined);
 if (isa === 'avx512') {
-  atLeast('dense bf16 N=1 cold, fraction of read bandwidth', find('bfloat16', 1, 'dense')?.coldBwFraction, 0.85);
+  const d1 = find('bfloat16', 1, 'dense');
+  const fresh = d1?.coldMs ? (d1.bytes / (bandwidth * 1e9) / (d1.coldMs * 1e-3)).toFixed(2) : '?';
+  atLeast(`dense bf16 N=1 cold, fraction of read bw (fresh buffer: ${fresh})`, d1?.coldBwFraction, 0.85);
   for (const [variant, frac] of [['bitmap 50%', 0.62], ['bitmap 70%', 0.42], ['bitmap 90%', 0.22], ['nm 2:4', 0.62]] as const)
     atLeast(`${variant} bf16 N=1 cold speed-up (<= ${frac} of dense)`, find('bfloat16', 1, variant)?.coldSpeedup, 1 / frac);
   for (const n of [16, 64]) {
@@ -356,7 +380,7 @@ const outDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 mkdirSync(outDir, { recursive: true });
 const report = {
   date: new Date().toISOString(), quick, rounds, threads: getNumThreads(), cpu: cpuInfo(), loadBefore,
-  loadAfter: loadavg(), bandwidthGBs: bandwidth, fmaPeakGflops: fmaPeak, bf16DotPeakGflops: bf16Peak, coldBytes: cold ? coldBytes : 0, torch: torchVersion, rows,
+  loadAfter: loadavg(), bandwidthGBs: bandwidth, coldBandwidthGBs: coldBandwidths, fmaPeakGflops: fmaPeak, bf16DotPeakGflops: bf16Peak, coldBytes: cold ? coldBytes : 0, torch: torchVersion, rows,
   targets: targets.map((t) => ({ what: t.what, value: t.value ?? null, goal: t.goal, met: t.value === undefined ? null : t.ok(t.value) })),
   costModel: { right, total, slowerThanDense, misses },
 };

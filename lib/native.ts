@@ -154,6 +154,8 @@ export interface NativeAddon {
   cpuInfo(): { features: Record<string, boolean>; isa: string; supportedIsas: string[] };
   setIsa(isa: string): boolean;
   probeReadBandwidth(bytes: number, reps: number): number;
+  /** The read probe over memory the caller already has (e.g. a cold bench's weight copies), one buffer after another. */
+  probeReadBuffers(buffers: (ArrayBufferView | ArrayBuffer)[], reps: number): number;
   probeFmaPeak(iters: number, reps: number): number;
   probeBf16DotPeak(iters: number, reps: number): number;
   // native/addon/io_binding.cpp

@@ -142,6 +142,46 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
+namespace {
+
+// One thread's share of a read: four quarter streams of q floats from p.
+float read_quarters(const float* p, size_t q, Isa isa) {
+#if SK_HAVE_X86
+  if (isa == Isa::avx512) return read_avx512(p, q);
+  if (isa == Isa::avx2) return read_avx2(p, q);
+#endif
+  (void)isa;
+  return read_portable(p, q);
+}
+
+}  // namespace
+
+double probe_read_spans(const ProbeSpan* spans, size_t count, int reps) {
+  const int threads = get_num_threads();
+  const Isa isa = active_isa();
+  double best = 0;
+  for (int r = 0; r < std::max(reps, 1); ++r) {
+    size_t read = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < count; ++i) {
+      // From the first 64-byte boundary, whole 64-float blocks per thread; the bytes around them
+      // (under 64 + 256 per thread) are not read or counted.
+      const uintptr_t at = reinterpret_cast<uintptr_t>(spans[i].data), start = (at + 63) & ~uintptr_t(63);
+      if (spans[i].bytes < start - at) continue;
+      const int64_t per = int64_t((spans[i].bytes - (start - at)) / sizeof(float) / size_t(threads)) / 64 * 64;
+      if (per == 0) continue;
+      parallel_for(threads, [&](int64_t t) {
+        const float* p = reinterpret_cast<const float*>(start) + t * per;
+        g_sink.store(read_quarters(p, size_t(per / 4), isa), std::memory_order_relaxed);
+      });
+      read += size_t(per) * size_t(threads) * sizeof(float);
+    }
+    const double s = seconds_since(t0);
+    if (read && s > 0) best = std::max(best, double(read) / s / 1e9);
+  }
+  return best;
+}
+
 double probe_read_bandwidth(size_t bytes, int reps) {
   const size_t n = bytes / sizeof(float) / 64 * 64;
   if (n == 0) return 0;
@@ -157,15 +197,8 @@ double probe_read_bandwidth(size_t bytes, int reps) {
     const auto t0 = std::chrono::steady_clock::now();
     parallel_for(threads, [&](int64_t t) {
       const float* p = buf.data() + t * per;
-      const size_t q = size_t(per / 4);  // per is a multiple of 64 floats: quarters of whole vectors
-      float s;
-#if SK_HAVE_X86
-      if (isa == Isa::avx512) s = read_avx512(p, q);
-      else if (isa == Isa::avx2) s = read_avx2(p, q);
-      else
-#endif
-        s = read_portable(p, q);
-      g_sink.store(s, std::memory_order_relaxed);
+      // per is a multiple of 64 floats: quarters of whole vectors
+      g_sink.store(read_quarters(p, size_t(per / 4), isa), std::memory_order_relaxed);
     });
     best = std::max(best, double(size_t(per) * size_t(threads) * sizeof(float)) / seconds_since(t0) / 1e9);
   }

@@ -10,6 +10,15 @@ namespace sk {
 // best of `reps` passes, in GB/s (1e9 bytes/s).
 double probe_read_bandwidth(size_t bytes, int reps);
 
+// The same read over memory the caller owns (e.g. the weight copies a cold benchmark rotates
+// through), one buffer after another, each split among the pool threads as the probe splits its
+// own; best of `reps` passes over all of them, in GB/s. Nothing is allocated or written.
+struct ProbeSpan {
+  const void* data;
+  size_t bytes;
+};
+double probe_read_spans(const ProbeSpan* spans, size_t count, int reps);
+
 // Independent fp32 FMA chains on every pool thread with the widest vectors the CPU has, in
 // GFLOP/s (2 flops per lane per FMA), best of `reps` runs of `iters` iterations each.
 double probe_fma_peak(int64_t iters, int reps);
