@@ -870,6 +870,22 @@ export default [
     why: 'the bf16 panels use the first 16 tokens\' g for every token block: tokens 16..31 get the wrong term',
   },
   {
+    id: 'slorb-gemv-bf16-tail', area: 'adapters', file: 'native/solvers/slorb_avx512_bf16.cpp',
+    from: 'const __mmask32 m = left >= 32 ? ~__mmask32(0) : __mmask32((1u << left) - 1);', to: 'const __mmask32 m = ~__mmask32(0);', tests: SLORB,
+    why: "the one-token bf16 dots read whole 32-group steps: with G not a multiple of 32 a row's last step takes the next row's scales",
+  },
+  {
+    id: 'slorb-gemv-bf16-sum', area: 'adapters', file: 'native/solvers/slorb_avx512_bf16.cpp',
+    from: 'for (int j = 1; j < 16; j++) sum = _mm512_add_ps(sum, acc[j]);', to: 'for (int j = 1; j < 8; j++) sum = _mm512_add_ps(sum, acc[j]);', tests: SLORB,
+    why: "the one-token bf16 dots add 8 of each row's 16 partial sums after the transpose: half of every S·g is lost",
+  },
+  {
+    id: 'slorb-gemv-bf16-gate', area: 'adapters', file: 'native/solvers/slorb.cpp',
+    from: 'a.n == 1 && a.x_dtype == DType::bf16 && a.scales_dtype == DType::bf16 && cpu_features().avx512bf16',
+    to: 'a.n == 1 && a.x_dtype == DType::bf16 && (a.scales_dtype == DType::bf16 || a.scales_dtype == DType::f16) && cpu_features().avx512bf16',
+    tests: SLORB, why: 'f16 S goes to the one-token bf16 dots and its halves are read as bf16',
+  },
+  {
     id: 'slorb-panels-pair-layout', area: 'adapters', file: 'native/solvers/slorb.cpp',
     from: 'gP_[size_t(t / 16 * block + i / 2 * 32 + t % 16 * 2 + i % 2)]', to: 'gP_[size_t(t / 16 * block + i / 2 * 32 + t % 16 * 2)]', tests: SLORB,
     why: "the panels' g (pairs of groups per token) keeps only each pair's second group: S's even groups meet the odd group sums",

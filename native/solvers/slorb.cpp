@@ -107,6 +107,13 @@ Status SlorbTerm::prepare(const SlorbArgs& a) {
     for (int64_t t = 0; t < a.n; t++)
       for (int64_t i = 0; i < G; i++) gP_[size_t(t / 16 * block + i / 2 * 32 + t % 16 * 2 + i % 2)] = g_[size_t(t * G + i)];
   }
+  // One token, bf16 g and bf16 S: the row dots with vdpbf16ps, exact products and fp32 sums.
+  gemv_bf16_ = vec_ && a.n == 1 && a.x_dtype == DType::bf16 && a.scales_dtype == DType::bf16 && cpu_features().avx512bf16
+                   ? slorb_gemv_bf16_avx512() : nullptr;
+  if (gemv_bf16_) {
+    g16_.assign(size_t((G + 31) / 32 * 32), 0);
+    for (int64_t i = 0; i < G; i++) g16_[size_t(i)] = f32_to_bf16(g_[size_t(i)]);
+  }
   gemm_ = !vec_ && a.n >= kSlorbGemmTokens && (a.out_row_stride == 1 || a.out_tok_stride == 1);
   return Status::Ok();
 }
@@ -196,6 +203,12 @@ void SlorbTerm::add_to(int64_t r0, int64_t r1, float* add) const {
   if (r1 <= r0 || a.n != 1) return;
   const int64_t G = a.groups, R = r1 - r0;
   thread_local std::vector<float> buf;
+  if (gemv_bf16_) {
+    if (buf.size() < size_t(R)) buf.resize(size_t(R));
+    gemv_bf16_(a.scales, G, r0, r1, g16_.data(), buf.data(), a.rows);
+    for (int64_t r = r0; r < r1; r++) add[r] += buf[size_t(r - r0)];
+    return;
+  }
   if (vec_) {
     if (buf.size() < size_t(R)) buf.resize(size_t(R));
     vec_(a.scales, a.scales_dtype, G, r0, r1, g_.data(), 1, buf.data(), a.rows);

@@ -44,6 +44,9 @@ using SlorbPanels = void (*)(const void* s, DType t, int64_t G, int64_t r0, int6
 // in its low half and g[t, i + 1] in its high half (P = (G + 1) / 2 pairs; zeros past n and G).
 using SlorbPanelsBf16 = void (*)(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const uint32_t* gB, int64_t n, float* dotsT,
                                  int64_t rows_total);
+// One token with bf16 S and g rounded to bf16 (bf16 activations), by `vdpbf16ps`: dots[r - r0] =
+// S[r, :] · g, g given as G bf16 values followed by zeros up to a multiple of 32 (slorb_avx512_bf16.cpp).
+using SlorbGemvBf16 = void (*)(const void* s, int64_t G, int64_t r0, int64_t r1, const uint16_t* g, float* dots, int64_t rows_total);
 
 // The term in two steps, so the sparse product can add it inside its own row loop (cpu/spmm.h's
 // RowEpilogue): prepare() checks the arguments and computes P·x for every token once; add_rows()
@@ -69,10 +72,12 @@ class SlorbTerm {
   std::vector<float> g_;  // [n, groups]: P·x per token
   std::vector<float> gP_;  // panels only: g in blocks of 16 tokens x pairs of groups (SlorbPanels)
   std::vector<uint32_t> gB_;  // bf16 panels only: the same as bf16 pairs (SlorbPanelsBf16)
+  std::vector<uint16_t> g16_;  // bf16 one-token dots only: g as bf16, zeros to a multiple of 32 (SlorbGemvBf16)
   bool gemm_ = false;
   SlorbDots vec_ = nullptr;
   SlorbPanels panels_ = nullptr;
   SlorbPanelsBf16 panels_bf16_ = nullptr;
+  SlorbGemvBf16 gemv_bf16_ = nullptr;
 };
 
 // prepare() and add_rows over every row, spread over the pool (the term alone, after a product).
@@ -94,5 +99,7 @@ constexpr int64_t kSlorbPanelTokens = 8;
 SlorbPanels slorb_panels_avx512();
 // The bf16 panels (SlorbPanelsBf16), for bf16 activations with bf16 or int8 S.
 SlorbPanelsBf16 slorb_panels_bf16_avx512();
+// The one-token dots with `vdpbf16ps` (SlorbGemvBf16), for bf16 activations with bf16 S.
+SlorbGemvBf16 slorb_gemv_bf16_avx512();
 
 }  // namespace sk

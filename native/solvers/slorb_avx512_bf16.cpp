@@ -91,9 +91,43 @@ void panels_bf16_avx512(const void* s, DType t, int64_t G, int64_t r0, int64_t r
   else panels<false>(s, G, r0, r1, gB, n, dotsT, rows_total);
 }
 
+// One token: dots[r - r0] = S[r, :] · g for bf16 S and g (G bf16 values, zeros up to a multiple of
+// 32). 16 rows at a time, one `vdpbf16ps` per row and 32 groups (the fp32 row dots convert each
+// value and do 16 per FMA); the 16 accumulators end in one transpose and a sum. The rows are one
+// contiguous stream: the next block's lines are prefetched a few per step.
+void gemv_bf16(const void* s, int64_t G, int64_t r0, int64_t r1, const uint16_t* g, float* dots, int64_t rows_total) {
+  const int64_t row_bytes = 2 * G, steps = (G + 31) / 32;
+  const char* base = static_cast<const char*>(s);
+  const char* end = base + rows_total * row_bytes;
+  for (int64_t rb = r0; rb < r1; rb += kRows) {
+    const int rows = int(r1 - rb < kRows ? r1 - rb : kRows);
+    const char* next = base + (rb + kRows) * row_bytes;
+    const int64_t avail = end > next ? (end - next) / 64 : 0, want = (kRows * row_bytes + 63) / 64;
+    const int64_t lines = avail < want ? avail : want, per_step = (lines + steps - 1) / steps;
+    const char* srow[kRows];
+    // rows past r1: row rb again (its dot is not stored)
+    for (int b = 0; b < kRows; b++) srow[b] = base + (rb + (b < rows ? b : 0)) * row_bytes;
+    __m512 acc[kRows];
+    for (int b = 0; b < kRows; b++) acc[b] = _mm512_setzero_ps();
+    for (int64_t q = 0; q < steps; q++) {
+      for (int64_t l = q * per_step; l < (q + 1) * per_step && l < lines; l++) _mm_prefetch(next + l * 64, _MM_HINT_T0);
+      const int64_t left = G - 32 * q;
+      const __mmask32 m = left >= 32 ? ~__mmask32(0) : __mmask32((1u << left) - 1);
+      const __m512i gv = _mm512_loadu_si512(g + 32 * q);
+      for (int b = 0; b < kRows; b++)
+        acc[b] = _mm512_dpbf16_ps(acc[b], (__m512bh)_mm512_maskz_loadu_epi16(m, srow[b] + 64 * q), (__m512bh)gv);
+    }
+    transpose16(acc);
+    __m512 sum = acc[0];
+    for (int j = 1; j < 16; j++) sum = _mm512_add_ps(sum, acc[j]);
+    _mm512_mask_storeu_ps(dots + (rb - r0), __mmask16(rows == kRows ? 0xffff : (1u << rows) - 1), sum);
+  }
+}
+
 }  // namespace
 
 SlorbPanelsBf16 slorb_panels_bf16_avx512() { return panels_bf16_avx512; }
+SlorbGemvBf16 slorb_gemv_bf16_avx512() { return gemv_bf16; }
 
 }  // namespace sk
 SK_TARGET_END
@@ -101,5 +135,6 @@ SK_TARGET_END
 #else
 namespace sk {
 SlorbPanelsBf16 slorb_panels_bf16_avx512() { return nullptr; }
+SlorbGemvBf16 slorb_gemv_bf16_avx512() { return nullptr; }
 }  // namespace sk
 #endif
