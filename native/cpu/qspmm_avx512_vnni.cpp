@@ -227,6 +227,7 @@ void dense4_rows(const Q4Rows& w, const XQ& xq, int64_t r, int64_t step, const O
       const int64_t rr = r + i * step;
       // Plain loads in whole blocks (masked ones cost ~15% here); they stay inside the row.
       const uint8_t* cp = w.codes + rr * rb + c / 2;
+      _mm_prefetch(reinterpret_cast<const char*>(cp) + kStreamAheadBytes, _MM_HINT_T0);  // one line per row and block
       const __m512i cc = Full ? _mm512_loadu_si512(cp) : _mm512_maskz_loadu_epi8(cm, cp);
       __m512i acc = _mm512_dpbusd_epi32(init, _mm512_and_si512(cc, nib), xe);
       acc = _mm512_dpbusd_epi32(acc, _mm512_and_si512(_mm512_srli_epi16(cc, 4), nib), xo);
@@ -351,9 +352,11 @@ void rows4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, co
   int64_t r = r0;
   if (fmt == kDense) {
     // Four rows a quarter of the task apart: four sequential streams per core, as the dense bf16
-    // GEMV reads; the hardware prefetcher follows them (8 adjacent rows with the next pass
-    // prefetched in software are faster warm but slower cold, docs/kernels.md). The rows left
-    // over (at most 3) run one at a time.
+    // GEMV reads (8 adjacent rows with the next pass prefetched in software are faster warm but
+    // slower cold, docs/kernels.md), each row's codes prefetched kStreamAheadBytes ahead and its
+    // scales one run ahead (RowScales): cold, 11008 rows, two threads, the codes' prefetch took
+    // 0.88-0.95 of the time (512 bytes ahead 1.08-1.11, 4 KiB 1.0). The rows left over (at most 3)
+    // run one at a time.
     const int64_t q = (r1 - r0) / 4;
     for (int64_t i = 0; i < q; ++i) dense4_rows<4, Asym>(w, xq, r0 + i, q, out);
     for (r = r0 + 4 * q; r < r1; ++r) dense4_rows<1, Asym>(w, xq, r, 1, out);

@@ -48,10 +48,11 @@ struct Activations {
   const void* prepared = nullptr;  // SpmmKernel::prepare's output, shared by every task
 };
 
-// Software prefetch distance of a dense weight row's stream in the N <= 4 kernels that turn it on,
-// and of the read-bandwidth probe (probes.cpp), which must read at least what they read: cold,
-// the hardware prefetcher alone fell behind four dense streams per core (docs/kernels.md, tenth
-// session: 384 to 1024 elements of a bf16 row measured alike, 256 less).
+// Software prefetch distance of a dense weight row's stream in the N <= 4 kernels that turn it on
+// (the bf16 GEMVs, the fused kernels, the int4 x8 dense GEMV's codes), and of the read-bandwidth
+// probe (probes.cpp), which must read at least what they read: cold, the hardware prefetcher alone
+// fell behind four dense streams per core (docs/kernels.md, tenth session: 384 to 1024 elements of
+// a bf16 row measured alike, 256 less).
 constexpr int64_t kStreamAheadBytes = 1024;
 
 // Per-task workspace of the blocked kernels: an fp32 [rows, ld] output tile, a decode buffer for
