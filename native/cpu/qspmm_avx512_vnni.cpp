@@ -354,9 +354,9 @@ void rows4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, co
     // Four rows a quarter of the task apart: four sequential streams per core, as the dense bf16
     // GEMV reads (8 adjacent rows with the next pass prefetched in software are faster warm but
     // slower cold, docs/kernels.md), each row's codes prefetched kStreamAheadBytes ahead and its
-    // scales one run ahead (RowScales): cold, 11008 rows, two threads, the codes' prefetch took
-    // 0.88-0.95 of the time (512 bytes ahead 1.08-1.11, 4 KiB 1.0). The rows left over (at most 3)
-    // run one at a time.
+    // scales one run ahead (RowScales): cold, the hardware prefetcher alone left the loop waiting
+    // on the codes (docs/kernels.md, "Measurements behind the code"). The rows left over (at most
+    // 3) run one at a time.
     const int64_t q = (r1 - r0) / 4;
     for (int64_t i = 0; i < q; ++i) dense4_rows<4, Asym>(w, xq, r0 + i, q, out);
     for (r = r0 + 4 * q; r < r1; ++r) dense4_rows<1, Asym>(w, xq, r, 1, out);
