@@ -2,6 +2,7 @@
 // Speeds are not checked (a test must not time the machine); only that a probe that reads returns
 // a positive, finite rate, and one that reads nothing returns 0.
 import { describe, expect, it } from 'vitest';
+import { cpuInfo, setIsa } from '../lib/index.js';
 import { native } from '../lib/native.js';
 
 // The binding's own error (the probes are internal: lib/ wraps no call of theirs), with its code.
@@ -34,6 +35,22 @@ describe('probes', () => {
     expect(v).toBeGreaterThan(0);
     expect(a.every((x) => x === 1.5)).toBe(true);
     expect(b.every((x) => x === 7)).toBe(true);
+  });
+
+  it('every ISA\'s reader reads (the probes follow setIsa)', () => {
+    const start = cpuInfo().isa;
+    const a = new Float32Array(1 << 18).fill(2);
+    try {
+      for (const isa of cpuInfo().supportedIsas) {
+        setIsa(isa);
+        for (const v of [native.probeReadBuffers([a], 1), native.probeReadBandwidth(1 << 20, 1)]) {
+          expect(Number.isFinite(v)).toBe(true);
+          expect(v).toBeGreaterThan(0);
+        }
+      }
+    } finally {
+      setIsa(start);
+    }
   });
 
   it('probeReadBuffers returns 0 when there is nothing to read', () => {
