@@ -140,10 +140,6 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-}  // namespace
-
-namespace {
-
 // One thread's share of a read: four quarter streams of q floats from p.
 float read_quarters(const float* p, size_t q, Isa isa) {
 #if SK_HAVE_X86
