@@ -60,12 +60,11 @@ namespace {
 
 struct VT {
   using V = __m256;
-  // Rows per GEMV pass: bitmap / N:M one, dense four (measured: docs/kernels.md, "Measurements
-  // behind the code").
+  // Rows per GEMV pass: bitmap / N:M one, dense four a quarter of the task apart, prefetched in
+  // software (measured: docs/kernels.md, "Measurements behind the code"; the dense choices with
+  // this code on a Zen 5, not on an AVX2-only CPU).
   static constexpr int W = 8, CW = 8, NV = 1, kJ = 4, kRv = 1, kRvDense = 4, kRv32 = 4, kRb = 6, kJV = 2, kGemvChains = 4;
-  static constexpr bool kGemvApart = false;
-  // Cold N = 1, 11008x4096, this code on a Zen 5: bf16 0.835, f16 0.86, fp32 0.91 of the time
-  // with the prefetch (four adjacent rows per pass). Not measured on an AVX2-only CPU.
+  static constexpr bool kGemvApart = false, kGemvApartDense = true;
   static constexpr bool kPrefetch16 = true, kPrefetch32 = true;
   static constexpr double kOuterDensity = 0.35;
   static constexpr bool kHalfPairs = true;

@@ -19,13 +19,11 @@ namespace {
 
 struct VT {
   using V = __m512;
-  // Rows per GEMV pass: four a quarter of the task apart for bitmap / N:M, one for 16-bit dense
-  // rows, four adjacent for fp32 (measured: docs/kernels.md, "Measurements behind the code").
-  static constexpr int W = 16, CW = 32, NV = 2, kJ = 4, kRv = 4, kRvDense = 1, kRv32 = 4, kRb = 6, kJV = 4, kGemvChains = 4;
-  static constexpr bool kGemvApart = true;
-  // Cold N = 1, 11008x4096: fp32 rows 0.95-0.96 of the time with the prefetch, f16 1.12-1.14 (one
-  // row per pass: the hardware prefetcher follows it), bf16 with fp32 x equal.
-  static constexpr bool kPrefetch16 = false, kPrefetch32 = true;
+  // Rows per GEMV pass: four a quarter of the task apart, for every format, each dense row's
+  // stream prefetched in software (measured: docs/kernels.md, "Measurements behind the code").
+  static constexpr int W = 16, CW = 32, NV = 2, kJ = 4, kRv = 4, kRvDense = 4, kRv32 = 4, kRb = 6, kJV = 4, kGemvChains = 4;
+  static constexpr bool kGemvApart = true, kGemvApartDense = true;
+  static constexpr bool kPrefetch16 = true, kPrefetch32 = true;
   static constexpr double kOuterDensity = 0.25;
   static constexpr bool kHalfPairs = false;  // AVX2 only: pairs of byte-mask chunks
 

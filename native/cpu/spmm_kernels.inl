@@ -8,7 +8,8 @@
 //   kJ, kRv, kRvDense, kRv32 (N <= kJ: activation vectors per register block; rows per pass for
 //   bitmap / N:M, 16-bit dense and fp32 dense weights),
 //   kGemvChains (N = 1: independent accumulators, enough to cover the FMA latency),
-//   kGemvApart (N <= kJ: a bitmap / N:M pass's rows are a quarter of the task apart, not adjacent),
+//   kGemvApart, kGemvApartDense (N <= kJ: a bitmap / N:M pass's, a dense pass's rows are a quarter
+//   of the task apart, not adjacent),
 //   kPrefetch16, kPrefetch32 (N <= kJ: 16-bit / fp32 dense rows prefetched kStreamAheadBytes ahead),
 //   kRb, kJV (N > kJ: rows x W-wide column vectors of the outer-product block);
 //   zero, load, load_tail, set1, fma, hsum, store;
@@ -145,8 +146,9 @@ template <class D, bool Fixed = false, bool Half = false> struct MaskSrc {
 
 // ---- N <= kJ: decode straight into registers, one pass over the weight ------------------
 
-// A pass of R rows of Src reads rows a quarter of the task apart (VT::kGemvApart: bitmap / N:M only).
-template <class Src, int R> constexpr bool kApartRows = VT::kGemvApart && !Src::kAlwaysSafe && R > 1;
+// A pass of R rows of Src reads rows a quarter of the task apart (VT::kGemvApart for bitmap / N:M,
+// VT::kGemvApartDense for dense rows).
+template <class Src, int R> constexpr bool kApartRows = (Src::kAlwaysSafe ? VT::kGemvApartDense : VT::kGemvApart) && R > 1;
 
 template <class Src, int R, int J, bool Safe>
 SK_BLOCK void fused_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out, int64_t rs) {
@@ -230,8 +232,9 @@ template <class Src> void spmv_kernel(const MatrixView& a, const Activations& x,
   // stream and one interleaved with decode work.
   constexpr int R = !Src::kAlwaysSafe ? VT::kRv : Src::Dt::kIsF32 ? VT::kRv32 : VT::kRvDense;
   if constexpr (kApartRows<Src, R>) {
-    // Bitmap / N:M: rows a quarter apart (the bf16 dot-product GEMVs do the same). Dense rows keep
-    // their adjacent rows (measured no faster apart).
+    // Rows a quarter apart, as the bf16 dot-product GEMVs read them: four sequential streams per
+    // core, each row's x loads shared by the pass (dense rows: docs/kernels.md, "Measurements
+    // behind the code").
     return apart_row_passes<R>(r0, r1, [&](int64_t i) { return s.safe(i, 1); }, [&](auto rb, auto safe, int64_t i, int64_t rs) {
       fused_rows<Src, decltype(rb)::value, decltype(safe)::value>(s, x, i, out, rs);
     });

@@ -11,7 +11,7 @@ namespace {
 struct VT {
   struct V { float v[8]; };
   static constexpr int W = 8, CW = 8, NV = 1, kJ = 4, kRv = 2, kRvDense = 2, kRv32 = 2, kRb = 2, kJV = 2, kGemvChains = 2;
-  static constexpr bool kGemvApart = false;
+  static constexpr bool kGemvApart = false, kGemvApartDense = false;
   static constexpr bool kPrefetch16 = false, kPrefetch32 = false;  // not measured
   static constexpr double kOuterDensity = 0.25;
   static constexpr bool kHalfPairs = false;  // AVX2 only: pairs of byte-mask chunks
