@@ -28,6 +28,22 @@ inline __m512 dp(__m512 acc, __m512i g, const uint32_t* s_pair) {
   return _mm512_dpbf16_ps(acc, (__m512bh)g, (__m512bh)_mm512_set1_epi32(int(*s_pair)));
 }
 
+// The next block of kRows rows of S (rows [rb + kRows, ..), up to S's end), prefetched a few lines
+// per step of the current block's `steps` steps.
+struct NextRows {
+  const char* next;
+  int64_t lines, per_step;
+  NextRows(const char* base, int64_t rows_total, int64_t row_bytes, int64_t rb, int64_t steps) : next(base + (rb + kRows) * row_bytes) {
+    const char* end = base + rows_total * row_bytes;
+    const int64_t avail = end > next ? (end - next) / 64 : 0, want = (kRows * row_bytes + 63) / 64;
+    lines = avail < want ? avail : want;
+    per_step = (lines + steps - 1) / steps;
+  }
+  void prefetch(int64_t q) const {
+    for (int64_t l = q * per_step; l < (q + 1) * per_step && l < lines; l++) _mm_prefetch(next + l * 64, _MM_HINT_T0);
+  }
+};
+
 // A row's scales of pairs [c0, c0 + len) as bf16 pairs into d[0, len): bf16 copied, int8 converted
 // (exact: |code| <= 127); the scale past an odd G (its last pair's second) is zero.
 template <bool I8>
@@ -53,16 +69,13 @@ template <bool I8>
 void panels(const void* s, int64_t G, int64_t r0, int64_t r1, const uint32_t* gB, int64_t n, float* dotsT, int64_t rows_total) {
   const int64_t R = r1 - r0, P = (G + 1) / 2, row_bytes = G * (I8 ? 1 : 2);
   const char* base = static_cast<const char*>(s);
-  const char* end = base + rows_total * row_bytes;
   // Each row's pairs go to L1 first (kChunkPairs at a time), so the 16 rows' scales are at fixed
   // offsets from one pointer (16 row pointers spilled, two loads per dot product).
   alignas(64) uint32_t sbuf[kRows * kChunkPairs];
   for (int64_t rb = r0; rb < r1; rb += kRows) {
     const int rows = int(r1 - rb < kRows ? r1 - rb : kRows);
     // The next panel's rows, a few lines per pair step of the first token block.
-    const char* next = base + (rb + kRows) * row_bytes;
-    const int64_t avail = end > next ? (end - next) / 64 : 0, want = (kRows * row_bytes + 63) / 64;
-    const int64_t lines = avail < want ? avail : want, per_step = (lines + P - 1) / P;
+    const NextRows ahead(base, rows_total, row_bytes, rb, P);
     for (int64_t tb = 0; tb < n; tb += 16) {
       const uint32_t* g = gB + tb / 16 * P * 16;
       __m512 acc[kRows];
@@ -72,8 +85,7 @@ void panels(const void* s, int64_t G, int64_t r0, int64_t r1, const uint32_t* gB
         // rows past r1: row rb again (its dots are not stored)
         for (int b = 0; b < kRows; b++) decode<I8>(base + (rb + (b < rows ? b : 0)) * row_bytes, G, c0, len, sbuf + b * kChunkPairs);
         for (int64_t p = 0; p < len; p++) {
-          if (tb == 0)
-            for (int64_t l = (c0 + p) * per_step; l < (c0 + p + 1) * per_step && l < lines; l++) _mm_prefetch(next + l * 64, _MM_HINT_T0);
+          if (tb == 0) ahead.prefetch(c0 + p);
           const __m512i gv = _mm512_loadu_si512(g + (c0 + p) * 16);
           for (int b = 0; b < kRows; b++) acc[b] = dp(acc[b], gv, sbuf + b * kChunkPairs + p);
         }
@@ -98,19 +110,16 @@ void panels_bf16_avx512(const void* s, DType t, int64_t G, int64_t r0, int64_t r
 void gemv_bf16(const void* s, int64_t G, int64_t r0, int64_t r1, const uint16_t* g, float* dots, int64_t rows_total) {
   const int64_t row_bytes = 2 * G, steps = (G + 31) / 32;
   const char* base = static_cast<const char*>(s);
-  const char* end = base + rows_total * row_bytes;
   for (int64_t rb = r0; rb < r1; rb += kRows) {
     const int rows = int(r1 - rb < kRows ? r1 - rb : kRows);
-    const char* next = base + (rb + kRows) * row_bytes;
-    const int64_t avail = end > next ? (end - next) / 64 : 0, want = (kRows * row_bytes + 63) / 64;
-    const int64_t lines = avail < want ? avail : want, per_step = (lines + steps - 1) / steps;
+    const NextRows ahead(base, rows_total, row_bytes, rb, steps);
     const char* srow[kRows];
     // rows past r1: row rb again (its dot is not stored)
     for (int b = 0; b < kRows; b++) srow[b] = base + (rb + (b < rows ? b : 0)) * row_bytes;
     __m512 acc[kRows];
     for (int b = 0; b < kRows; b++) acc[b] = _mm512_setzero_ps();
     for (int64_t q = 0; q < steps; q++) {
-      for (int64_t l = q * per_step; l < (q + 1) * per_step && l < lines; l++) _mm_prefetch(next + l * 64, _MM_HINT_T0);
+      ahead.prefetch(q);
       const int64_t left = G - 32 * q;
       const __mmask32 m = left >= 32 ? ~__mmask32(0) : __mmask32((1u << left) - 1);
       const __m512i gv = _mm512_loadu_si512(g + 32 * q);
