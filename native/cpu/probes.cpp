@@ -187,18 +187,8 @@ double probe_read_bandwidth(size_t bytes, int reps) {
   parallel_for(threads, [&](int64_t t) {  // first touch by the thread that will read it
     std::memset(buf.data() + t * per, 0, size_t(t == threads - 1 ? int64_t(n) - t * per : per) * sizeof(float));
   });
-  const Isa isa = active_isa();
-  double best = 0;
-  for (int r = 0; r < std::max(reps, 1); ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    parallel_for(threads, [&](int64_t t) {
-      const float* p = buf.data() + t * per;
-      // per is a multiple of 64 floats: quarters of whole vectors
-      g_sink.store(read_quarters(p, size_t(per / 4), isa), std::memory_order_relaxed);
-    });
-    best = std::max(best, double(size_t(per) * size_t(threads) * sizeof(float)) / seconds_since(t0) / 1e9);
-  }
-  return best;
+  const ProbeSpan span{buf.data(), n * sizeof(float)};
+  return probe_read_spans(&span, 1, reps);
 }
 
 double probe_fma_peak(int64_t iters, int reps) {
