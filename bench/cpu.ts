@@ -238,9 +238,9 @@ for (const [M, K] of SHAPES) {
     const coldPasses = cold ? timeColdPaired(mats, xs, Math.max(3, 2 * rounds)) : new Map<string, ColdPasses>();
     if (cold) {
       const all = [...coldPasses.values()].flatMap((c) => c.probe);
-      coldBandwidths[dtype] = spread(all);
+      const [lo, hi] = coldBandwidths[dtype] = spread(all);
       console.log(`  (${dtype} cold rows: floor from the read probe over dense's copies before each pass, ${all.length} passes, ` +
-        `${Math.min(...all).toFixed(1)}-${Math.max(...all).toFixed(1)} GB/s)`);
+        `${lo.toFixed(1)}-${hi.toFixed(1)} GB/s)`);
     }
     for (const n of NS) {
       const x = xs.get(n)!;
