@@ -68,8 +68,8 @@ describe('SLoRB term: every S dtype, odd shapes, N across the kernel paths', () 
       });
     }
 
-  // At N = 1 the term reaches the kernels as a per-row addend through their bias (spmm.h
-  // RowEpilogue::addend): the 4-bit kernels too, with and without a bias of their own.
+  // At N = 1 the term follows the kernel's whole task range (spmm.h RowEpilogue), at N = 5 its
+  // slices: the 4-bit kernels too, with and without a bias of their own.
   it('int4 dense, bitmap and nm weights with a term, N = 1 and 5, with and without bias', () => {
     const [M, K, k] = [45, 160, 16];
     const w = Tensor.randn([M, K], { seed: 11 });

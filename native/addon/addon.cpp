@@ -258,9 +258,7 @@ Status run_spmm_call(const SpmmCall& c) {
   SlorbTerm term;
   Status st = term.prepare(c.slorb);
   if (!st.ok()) return st;
-  // One token: the term is a per-row addend the kernel adds at its store (RowEpilogue::addend).
-  const RowEpilogue epilogue = c.args.n == 1 ? RowEpilogue{&SlorbTerm::write_rows_of, &term, &SlorbTerm::add_to_of}
-                                             : RowEpilogue{&SlorbTerm::add_rows_of, &term, nullptr};
+  const RowEpilogue epilogue{&SlorbTerm::add_rows_of, &term};
   return spmm_cpu(c.a, c.args, &epilogue);
 }
 

@@ -172,10 +172,9 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* ep
   const size_t ws_need = !k.needs_workspace ? 0 : k.workspace ? k.workspace(step * align, ld, kp) : spmm_workspace_bytes(step * align, ld, kp);
   const size_t ws_bytes = (ws_need + 63) / 64 * 64;
   Scratch& scratch = t_scratch;
-  const bool addend = epilogue && epilogue->addend && args.n == 1;
   float* xbuf = nullptr;
   std::unique_ptr<float[]> bias_buf;
-  float* bias = nullptr;  // the bias in float32 with the addend, where the call needs a copy
+  float* bias = nullptr;  // the bias in float32, where the call needs a copy
   uint8_t* ws = nullptr;
   uint8_t* prep = nullptr;
   try {
@@ -189,9 +188,9 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* ep
       if (!stage_bf16_avx512(args, a.cols, kp, ld, k.layout, b16)) stage_bf16(args, a.cols, kp, ld, k.layout, b16);
     }
     else stage_activations(args, a.cols, kp, ld, k.layout, xbuf);
-    // A float32 bias is read where it is; other dtypes, or an addend to add into, need a copy,
-    // filled by each task for its own rows.
-    if (addend || (args.bias && args.bias_dtype != DType::f32)) {
+    // A float32 bias is read where it is; other dtypes need a copy, filled by each task for its
+    // own rows.
+    if (args.bias && args.bias_dtype != DType::f32) {
       bias_buf.reset(new float[size_t(a.rows)]);
       bias = bias_buf.get();
     }
@@ -210,16 +209,12 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* ep
     Activations x{bf16 ? nullptr : xbuf, args.n, kp, ld, ws_bytes ? ws + size_t(t) * ws_bytes : nullptr,
                   bf16 ? reinterpret_cast<const uint16_t*>(xbuf) : nullptr, prep};
     if (bias)
-      for (int64_t r = r0; r < r1; ++r) bias[r] = args.bias ? load_as_f32(args.bias, args.bias_dtype, size_t(r)) : 0.f;
+      for (int64_t r = r0; r < r1; ++r) bias[r] = load_as_f32(args.bias, args.bias_dtype, size_t(r));
     if (!epilogue) return k.fn(a, x, r0, r1, out);
-    if (addend) {
-      epilogue->addend(epilogue->ctx, r0, r1, bias);
-      k.fn(a, x, r0, r1, out);
-      return epilogue->fn(epilogue->ctx, r0, r1);
-    }
-    // In slices of a few aligned rows, so the epilogue finds the rows the kernel just wrote still
-    // in L1 and its reads interleave with the kernel's weight stream.
-    const int64_t slice = std::max<int64_t>(align, kEpilogueRows / align * align);
+    // N = 1: the whole range, then the epilogue once (cpu/spmm.h). N > 1: in slices of a few
+    // aligned rows, so the epilogue finds the rows the kernel just wrote still in L1 and its reads
+    // interleave with the kernel's weight stream.
+    const int64_t slice = args.n == 1 ? r1 - r0 : std::max<int64_t>(align, kEpilogueRows / align * align);
     for (int64_t s = r0; s < r1; s += slice) {
       const int64_t e = std::min(r1, s + slice);
       k.fn(a, x, s, e, out);

@@ -135,15 +135,13 @@ struct SpmmArgs {
 };
 
 // Work run by the same pool task right after the kernel wrote output rows [r0, r1): SLoRB's term
-// reads its own rows there instead of in a second pass over the pool (solvers/slorb.h).
-// At N = 1 the work may instead be a per-row addend (`addend`, when set): each task adds it into
-// bias[r0, r1) before the kernel runs those rows, and the kernel adds it at its store like a bias,
-// so the kernel runs its whole range in one call (its four row streams unbroken) and the term
-// reads S in one sequential stream; `fn` still follows (for what the term writes besides).
+// reads its own rows there instead of in a second pass over the pool (solvers/slorb.h). At N = 1
+// the kernel runs the task's whole range in one call (the GEMVs' four row streams unbroken) and
+// the work follows once, reading S in one sequential stream; at N > 1 they alternate in slices of
+// a few rows, so the work finds the rows the kernel just wrote still in L1.
 struct RowEpilogue {
   void (*fn)(const void* ctx, int64_t r0, int64_t r1) = nullptr;
   const void* ctx = nullptr;
-  void (*addend)(const void* ctx, int64_t r0, int64_t r1, float* bias) = nullptr;
 };
 
 Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* epilogue = nullptr);

@@ -175,7 +175,8 @@ void SlorbTerm::add_rows(int64_t r0, int64_t r1) const {
   // Up to kSlorbDotTokens: y[t, r] = base[t, r] + S[r, :] · g[t, :], S read once for all tokens.
   if (buf.size() < size_t(vec_ ? R * a.n : G)) buf.resize(size_t(vec_ ? R * a.n : G));
   if (vec_) {
-    vec_(a.scales, a.scales_dtype, G, r0, r1, g_.data(), a.n, buf.data(), a.rows);
+    if (gemv_bf16_) gemv_bf16_(a.scales, G, r0, r1, g16_.data(), buf.data(), a.rows);
+    else vec_(a.scales, a.scales_dtype, G, r0, r1, g_.data(), a.n, buf.data(), a.rows);
     // Along the output's unit stride: with a token's rows 4 KiB multiples apart, each base load
     // would wait on the previous token's store (4K aliasing; that store was 2/3 of this loop).
     auto one = [&](int64_t r, int64_t t) {
@@ -196,40 +197,6 @@ void SlorbTerm::add_rows(int64_t r0, int64_t r1) const {
       put(a.out, a.out_dtype, o, a.base[o] + rs * dot(buf.data(), g_.data() + t * G, G));
     }
   }
-}
-
-void SlorbTerm::add_to(int64_t r0, int64_t r1, float* add) const {
-  const SlorbArgs& a = a_;
-  if (r1 <= r0 || a.n != 1) return;
-  const int64_t G = a.groups, R = r1 - r0;
-  thread_local std::vector<float> buf;
-  if (gemv_bf16_) {
-    if (buf.size() < size_t(R)) buf.resize(size_t(R));
-    gemv_bf16_(a.scales, G, r0, r1, g16_.data(), buf.data(), a.rows);
-    for (int64_t r = r0; r < r1; r++) add[r] += buf[size_t(r - r0)];
-    return;
-  }
-  if (vec_) {
-    if (buf.size() < size_t(R)) buf.resize(size_t(R));
-    vec_(a.scales, a.scales_dtype, G, r0, r1, g_.data(), 1, buf.data(), a.rows);
-    for (int64_t r = r0; r < r1; r++) add[r] += row_scale(r) * buf[size_t(r - r0)];
-    return;
-  }
-  if (buf.size() < size_t(G)) buf.resize(size_t(G));
-  for (int64_t r = r0; r < r1; r++) {
-    decode(a.scales, a.scales_dtype, r * G, G, buf.data());
-    add[r] += row_scale(r) * dot(buf.data(), g_.data(), G);
-  }
-}
-
-void SlorbTerm::write_rows(int64_t r0, int64_t r1) const {
-  const SlorbArgs& a = a_;
-  if (a.out == static_cast<void*>(a.base) && a.out_dtype == DType::f32) return;
-  for (int64_t r = r0; r < r1; r++)
-    for (int64_t t = 0; t < a.n; t++) {
-      const int64_t o = t * a.out_tok_stride + r * a.out_row_stride;
-      put(a.out, a.out_dtype, o, a.base[o]);
-    }
 }
 
 Status slorb_add(const SlorbArgs& a) {

@@ -58,14 +58,8 @@ class SlorbTerm {
   void add_rows(int64_t r0, int64_t r1) const;
   // int8 S's per-row scale (1 for float S).
   float row_scale(int64_t r) const { return a_.row_scales ? load_as_f32(a_.row_scales, a_.row_scales_dtype, size_t(r)) : 1.0f; }
-  // One token: add[r] += S[r, :]·(P·x) for r in [r0, r1), a per-row addend the sparse kernel adds
-  // at its store like a bias (RowEpilogue::addend); then write_rows() only converts to the output.
-  void add_to(int64_t r0, int64_t r1, float* add) const;
-  void write_rows(int64_t r0, int64_t r1) const;
   // RowEpilogue functions: ctx is a prepared SlorbTerm.
   static void add_rows_of(const void* ctx, int64_t r0, int64_t r1) { static_cast<const SlorbTerm*>(ctx)->add_rows(r0, r1); }
-  static void add_to_of(const void* ctx, int64_t r0, int64_t r1, float* add) { static_cast<const SlorbTerm*>(ctx)->add_to(r0, r1, add); }
-  static void write_rows_of(const void* ctx, int64_t r0, int64_t r1) { static_cast<const SlorbTerm*>(ctx)->write_rows(r0, r1); }
 
  private:
   SlorbArgs a_;
