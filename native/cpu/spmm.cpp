@@ -155,7 +155,8 @@ thread_local Scratch t_scratch;
 
 }  // namespace
 
-// Rows per kernel call when an epilogue follows (cpu/spmm.h RowEpilogue).
+// Rows per kernel call when an epilogue follows at N > 1 (at N = 1 the kernel takes the task's
+// whole range: cpu/spmm.h RowEpilogue).
 constexpr int64_t kEpilogueRows = 96;  // a multiple of the blocked kernels' 12- and 16-row steps
 
 Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* epilogue) {
