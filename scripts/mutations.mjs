@@ -851,23 +851,43 @@ export default [
   },
   {
     id: 'slorb-bf16-panels-i8-order', area: 'adapters', file: 'native/solvers/slorb_avx512_bf16.cpp',
-    from: 'pairs = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);', to: 'pairs = (__m512i)_mm512_cvtne2ps_pbh(lo, hi);', tests: SLORB,
-    why: "int8 S decoded to bf16 pairs with the two 16-scale halves swapped: scales meet the wrong groups' g",
+    from: '_mm512_storeu_si512(d + q, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));', to: '_mm512_storeu_si512(d + q, (__m512i)_mm512_cvtne2ps_pbh(lo, hi));', tests: SLORB,
+    why: "int8 S decoded to bf16 with the two 16-scale halves swapped: scales meet the wrong groups' g",
   },
   {
     id: 'slorb-bf16-panels-chunk', area: 'adapters', file: 'native/solvers/slorb_avx512_bf16.cpp',
-    from: 'const int64_t len = P - c0 < kChunkPairs ? P - c0 : kChunkPairs;', to: 'const int64_t len = P < kChunkPairs ? P : kChunkPairs;', tests: SLORB,
-    why: 'the bf16 panels stop after the first 128 pairs of groups (G > 256 loses the rest of its term)',
+    from: 'for (int64_t o0 = 0; o0 < O; o0 += kChunkOcts) {', to: 'for (int64_t o0 = 0; o0 < kChunkOcts && o0 < O; o0 += kChunkOcts) {', tests: SLORB,
+    why: 'the bf16 panels stop int8 S after its first 32 octs (G > 256 loses the rest of its term)',
   },
   {
     id: 'slorb-bf16-panels-row-tail', area: 'adapters', file: 'native/solvers/slorb_avx512_bf16.cpp',
-    from: 'const __mmask16 rm = __mmask16(rows == kRows ? 0xffff : (1u << rows) - 1);', to: 'const __mmask16 rm = __mmask16(0xffff);', tests: SLORB,
-    why: "a slice's last panel of fewer than 16 rows stores all 16 rows' dots: it overwrites the next token's dots (and the row scales past them)",
+    from: 'const __mmask8 rm = __mmask8((1u << rows) - 1);', to: 'const __mmask8 rm = __mmask8(0xf);', tests: SLORB,
+    why: "a slice's last block of fewer than 4 rows stores 4 rows' dots: it overwrites the next token's dots (and the row scales past them)",
   },
   {
     id: 'slorb-bf16-panels-token-block', area: 'adapters', file: 'native/solvers/slorb_avx512_bf16.cpp',
-    from: 'const uint32_t* g = gB + tb / 16 * P * 16;', to: 'const uint32_t* g = gB;', tests: SLORB,
+    from: 'const uint32_t* g = gO + tb / 16 * O * 64;', to: 'const uint32_t* g = gO;', tests: SLORB,
     why: 'the bf16 panels use the first 16 tokens\' g for every token block: tokens 16..31 get the wrong term',
+  },
+  {
+    id: 'slorb-bf16-panels-pair-sums', area: 'adapters', file: 'native/solvers/slorb_avx512_bf16.cpp',
+    from: '_mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))', to: '_mm512_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))', tests: SLORB,
+    why: "the octs panels' final adds take each even partial sum twice and drop the odd ones: half of every oct's pairs are lost",
+  },
+  {
+    id: 'slorb-bf16-panels-last-oct', area: 'adapters', file: 'native/solvers/slorb_avx512_bf16.cpp',
+    from: 'if (full < O) step(full,', to: 'if (false && full < O) step(full,', tests: SLORB,
+    why: 'bf16 S drops its last, partial oct: with G not a multiple of 8 the last groups of S·(P·x) are lost',
+  },
+  {
+    id: 'slorb-bf16-panels-vectors', area: 'adapters', file: 'native/solvers/slorb_avx512_bf16.cpp',
+    from: 'switch (n - tb >= 16 ? 4 : (n - tb + 3) / 4) {', to: 'switch (n - tb >= 16 ? 4 : (n - tb) / 4) {', tests: SLORB,
+    why: 'a token block whose count is not a multiple of 4 runs one vector of tokens too few: its last tokens get no term (N = 9 keeps token 8\'s stale dots)',
+  },
+  {
+    id: 'slorb-bf16-panels-token-guard', area: 'adapters', file: 'native/solvers/slorb_avx512_bf16.cpp',
+    from: 'if (t + 3 < n) _mm_mask_storeu_ps', to: 'if (t + 3 <= n) _mm_mask_storeu_ps', tests: SLORB,
+    why: 'with N one short of a multiple of 4 (27) the panels store token N: its zero dots overwrite the row scales that follow the dots',
   },
   {
     id: 'slorb-gemv-bf16-tail', area: 'adapters', file: 'native/solvers/slorb_avx512_bf16.cpp',

@@ -2,7 +2,9 @@
 // scales) against the float64 reference, on shapes that reach every branch of the row-dots kernel:
 // odd row counts (its 2-row blocks), G not a multiple of 16 (the masked tail), N = 1..9 (token
 // blocks of 8 and each remainder; from 8 on in spmm's layout only), N = 8..32 in linear's layout
-// (the 16-row panels with tokens in the lanes; G past their 256-scale chunk), N = 33 (past
+// (the panels: float32 ones with tokens in the lanes for float32 / f16 x, bf16 x's 4-row octs panels
+// with 1..4 vectors of 4 tokens per 16-token block (27: a last vector of 3), a partial last oct, G past the int8 S's
+// 256-scale chunk), N = 33 (past
 // kSlorbDotTokens: the blocked-GEMM path), linear
 // and spmm layouts, every output dtype. Also slorb.quantize against a float64 re-implementation,
 // the int8 term on disk, and its typed errors.
@@ -40,8 +42,9 @@ function randMask(n: number, density: number, seed: number): Uint8Array {
 
 describe('SLoRB term: every S dtype, odd shapes, N across the kernel paths', () => {
   // [M, K, k]: G = 37 (two full 16-steps and a tail of 5), G = 16 exactly, G = 1.
-  // [40, 600, 2]: G = 300, past the panels' 256-scale chunk, two 16-row panels and a tail of 8.
-  // [21, 518, 2]: G = 259, odd past the chunk (the panels' last pair of groups has one).
+  // [40, 600, 2]: G = 300, past the panels' 256-scale chunk, two 16-row fp32 panels and a tail of
+  // 8, the octs panels' last oct half full. [21, 518, 2]: G = 259, odd past the chunk (the fp32
+  // panels' last pair of groups has one, the last oct three), five 4-row blocks and one row.
   for (const [M, K, k] of [[23, 111, 3], [9, 256, 16], [6, 5, 5], [40, 600, 2], [21, 518, 2]] as const)
     for (const kind of KINDS) {
       it(`S ${kind} [${M}, ${K}] k=${k}`, () => {
@@ -53,7 +56,7 @@ describe('SLoRB term: every S dtype, odd shapes, N across the kernel paths', () 
         const sm = SparseMatrix.fromParts('bitmap', { shape: [M, K], dtype: 'bfloat16', parts: sm0.parts(), slorb: term });
         const s = dequant(term);
         // 8..32 in linear's layout: the panels (spmm's layout keeps the row dots); 33: the blocked GEMM.
-        for (const N of [1, 2, 3, 7, 8, 9, 12, 16, 17, 32, 33]) {
+        for (const N of [1, 2, 3, 7, 8, 9, 12, 16, 17, 27, 32, 33]) {
           const x = Tensor.randn([N, K], { seed: N + 40, dtype: 'bfloat16' });
           const xv = valuesOf(x);
           const { y, mag } = linearRef(wm, s, null, xv, M, K, N, k, null, 'bfloat16');

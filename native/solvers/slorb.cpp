@@ -95,11 +95,11 @@ Status SlorbTerm::prepare(const SlorbArgs& a) {
                          cpu_features().avx512bf16 ? slorb_panels_bf16_avx512() : nullptr;
   panels_ = panels && !panels_bf16_ ? slorb_panels_avx512() : nullptr;
   if (panels_bf16_) {
-    const int64_t P = (G + 1) / 2;
-    gB_.assign(size_t((a.n + 15) / 16 * P * 16), 0u);
+    const int64_t O = (G + 7) / 8;
+    gO_.assign(size_t((a.n + 15) / 16 * O * 64), 0u);
     for (int64_t t = 0; t < a.n; t++)
       for (int64_t i = 0; i < G; i++)
-        gB_[size_t(t / 16 * P * 16 + i / 2 * 16 + t % 16)] |= uint32_t(f32_to_bf16(g_[size_t(t * G + i)])) << (16 * (i % 2));
+        gO_[size_t((t / 16 * O + i / 8) * 64 + t % 16 * 4 + i % 8 / 2)] |= uint32_t(f32_to_bf16(g_[size_t(t * G + i)])) << (16 * (i % 2));
   }
   if (panels_) {
     const int64_t block = (G + 1) / 2 * 32;
@@ -161,7 +161,7 @@ void SlorbTerm::add_rows(int64_t r0, int64_t r1) const {
     if (buf.size() < size_t(R * (a.n + 1))) buf.resize(size_t(R * (a.n + 1)));
     float* rs = buf.data() + R * a.n;
     for (int64_t r = r0; r < r1; r++) rs[r - r0] = row_scale(r);
-    if (panels_bf16_) panels_bf16_(a.scales, a.scales_dtype, G, r0, r1, gB_.data(), a.n, buf.data(), a.rows);
+    if (panels_bf16_) panels_bf16_(a.scales, a.scales_dtype, G, r0, r1, gO_.data(), a.n, buf.data(), a.rows);
     else panels_(a.scales, a.scales_dtype, G, r0, r1, gP_.data(), a.n, buf.data(), a.rows);
     for (int64_t t = 0; t < a.n; t++) {
       float* b = a.base + t * a.out_tok_stride + r0;

@@ -40,9 +40,9 @@ using SlorbPanels = void (*)(const void* s, DType t, int64_t G, int64_t r0, int6
                              int64_t rows_total);
 // The same panels with `vdpbf16ps` (slorb_avx512_bf16.cpp; nullptr off x86), for S stored as bf16
 // or int8 (exact in bf16) and g already rounded to bf16 (bf16 activations), given per block of 16
-// tokens as pairs of groups: gB[(t / 16) * P * 16 + (i / 2) * 16 + t % 16] holds g[t, i] (i even)
-// in its low half and g[t, i + 1] in its high half (P = (G + 1) / 2 pairs; zeros past n and G).
-using SlorbPanelsBf16 = void (*)(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const uint32_t* gB, int64_t n, float* dotsT,
+// tokens in octs of groups: gO[((t / 16) * O + i / 8) * 64 + (t % 16) * 4 + (i % 8) / 2] holds g[t, i]
+// (i even) in its low half and g[t, i + 1] in its high half (O = (G + 7) / 8 octs; zeros past n and G).
+using SlorbPanelsBf16 = void (*)(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const uint32_t* gO, int64_t n, float* dotsT,
                                  int64_t rows_total);
 // One token with bf16 S and g rounded to bf16 (bf16 activations), by `vdpbf16ps`: dots[r - r0] =
 // S[r, :] · g, g given as G bf16 values followed by zeros up to a multiple of 32 (slorb_avx512_bf16.cpp).
@@ -65,7 +65,7 @@ class SlorbTerm {
   SlorbArgs a_;
   std::vector<float> g_;  // [n, groups]: P·x per token
   std::vector<float> gP_;  // panels only: g in blocks of 16 tokens x pairs of groups (SlorbPanels)
-  std::vector<uint32_t> gB_;  // bf16 panels only: the same as bf16 pairs (SlorbPanelsBf16)
+  std::vector<uint32_t> gO_;  // bf16 panels only: g in octs of bf16 pairs (SlorbPanelsBf16)
   std::vector<uint16_t> g16_;  // bf16 one-token dots only: g as bf16, zeros to a multiple of 32 (SlorbGemvBf16)
   bool gemm_ = false;
   SlorbDots vec_ = nullptr;

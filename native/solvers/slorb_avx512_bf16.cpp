@@ -1,12 +1,16 @@
-// AVX512-BF16 panels of SLoRB's term for bf16 activations: dotsT[t * (r1 - r0) + (r - r0)] =
-// S[r, :] · g[t, :] with g = P·x rounded to bf16 (SlorbTerm::prepare's rule, docs/adapters.md) and S
-// stored as bf16 or int8 (int8 codes are exact in bf16; the row scales are applied by the caller).
-// 16 rows at a time with 16 tokens in the lanes: each row's scales are first copied (int8:
-// converted) as bf16 pairs into L1, then per pair of groups one vector of g (16 tokens × the pair)
-// and, for each row, one `vdpbf16ps` against the row's pair of scales broadcast: 32 multiply-adds
-// per instruction where the fp32 panels (slorb_avx512.cpp) do 16. A row's accumulator holds its 16
-// tokens' dots in order; one 16x16 transpose gives them token-major, as the fp32 panels do.
-// `vdpbf16ps` flushes denormal inputs and results to zero, as in the product's bf16 kernels.
+// AVX512-BF16 kernels of SLoRB's term for bf16 activations, g = P·x rounded to bf16
+// (SlorbTerm::prepare's rule, docs/adapters.md) and S stored as bf16 or int8 (int8 codes are exact
+// in bf16; the row scales are applied by the caller). `vdpbf16ps` flushes denormal inputs and
+// results to zero, as in the product's bf16 kernels.
+//
+// Panels (8..32 tokens): dotsT[t * (r1 - r0) + (r - r0)] = S[r, :] · g[t, :], 4 rows at a time.
+// g is staged in octs (eight groups): one vector holds 4 tokens × the oct's 4 pairs of groups, so
+// one 128-bit broadcast of a row's 8 scales, read in place (int8: converted into L1 first), serves
+// the 4 vectors of 16 tokens: 4 dot products per broadcast, as the product's octs GEMM. The 16-row
+// panels this replaced broadcast one pair per dot product and copied every row into L1 first:
+// 1.15-1.4x the time (docs/adapters.md). Lane 4k + p of a row's accumulator v sums token 4v + k
+// over pair p of each oct; three rounds of pairwise adds leave each token's 4 rows in one 128-bit
+// lane, stored as they are (token-major).
 #include <cstdint>
 
 #include "solvers/slorb.h"
@@ -21,21 +25,18 @@ namespace {
 
 #include "solvers/slorb_transpose.inl"
 
-constexpr int kRows = 16;
-constexpr int64_t kChunkPairs = 128;  // int8 S: 16 rows x 128 pairs decoded to bf16 in L1 (8 KiB)
+constexpr int kRows = 16;         // the one-token dots' rows per block
+constexpr int kOctRows = 4;       // the panels' rows per block: 4 rows x 4 vectors of tokens = 16 accumulators
+constexpr int64_t kChunkOcts = 32;  // int8 S: 4 rows x 32 octs (256 scales) converted to bf16 in L1
 
-inline __m512 dp(__m512 acc, __m512i g, const uint32_t* s_pair) {
-  return _mm512_dpbf16_ps(acc, (__m512bh)g, (__m512bh)_mm512_set1_epi32(int(*s_pair)));
-}
-
-// The next block of kRows rows of S (rows [rb + kRows, ..), up to S's end), prefetched a few lines
+// The next block of `rows` rows of S (rows [rb + rows, ..), up to S's end), prefetched a few lines
 // per step of the current block's `steps` steps.
 struct NextRows {
   const char* next;
   int64_t lines, per_step;
-  NextRows(const char* base, int64_t rows_total, int64_t row_bytes, int64_t rb, int64_t steps) : next(base + (rb + kRows) * row_bytes) {
+  NextRows(const char* base, int64_t rows_total, int64_t row_bytes, int64_t rb, int rows, int64_t steps) : next(base + (rb + rows) * row_bytes) {
     const char* end = base + rows_total * row_bytes;
-    const int64_t avail = end > next ? (end - next) / 64 : 0, want = (kRows * row_bytes + 63) / 64;
+    const int64_t avail = end > next ? (end - next) / 64 : 0, want = (rows * row_bytes + 63) / 64;
     lines = avail < want ? avail : want;
     per_step = (lines + steps - 1) / steps;
   }
@@ -44,63 +45,96 @@ struct NextRows {
   }
 };
 
-// A row's scales of pairs [c0, c0 + len) as bf16 pairs into d[0, len): bf16 copied, int8 converted
-// (exact: |code| <= 127); the scale past an odd G (its last pair's second) is zero.
-template <bool I8>
-void decode(const char* srow, int64_t G, int64_t c0, int64_t len, uint32_t* d) {
-  for (int64_t q = 0; q < len; q += 16) {
-    const int64_t first = 2 * (c0 + q), count = G - first < 32 ? G - first : 32;
-    const __mmask32 m = count >= 32 ? ~__mmask32(0) : __mmask32((1u << count) - 1);
-    __m512i pairs;
-    if constexpr (I8) {
-      const __m512i v = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, srow + first));
-      const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm512_castsi512_si256(v)));
-      const __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(v, 1)));
-      pairs = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
-    } else {
-      pairs = _mm512_maskz_loadu_epi16(m, srow + 2 * first);
+// Octs [o0, o0 + len) of an int8 row as bf16 into d[0, 8 len) (exact: |code| <= 127), zero past G;
+// d has room for len rounded up to 4 octs.
+void decode_octs_i8(const int8_t* srow, int64_t G, int64_t o0, int64_t len, uint16_t* d) {
+  for (int64_t q = 0; q < len * 8; q += 32) {
+    const int64_t first = o0 * 8 + q, left = G - first;
+    const __mmask32 m = left >= 32 ? ~__mmask32(0) : left <= 0 ? __mmask32(0) : __mmask32((1u << left) - 1);
+    const __m512i v = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, srow + first));
+    const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm512_castsi512_si256(v)));
+    const __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(v, 1)));
+    _mm512_storeu_si512(d + q, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+  }
+}
+
+// Per 128-bit lane: (a0 + a1, a2 + a3, b0 + b1, b2 + b3).
+inline __m512 pair_sums(__m512 a, __m512 b) {
+  return _mm512_add_ps(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// Rows [rb, rb + rows) (rows <= kOctRows) times the V vectors of tokens [t0, t0 + 4V) of g (one
+// token block of gO); the dots of tokens below n to dotsT (row rb at column r_off).
+template <bool I8, int V>
+void oct_panel(const char* base, int64_t G, int64_t rb, int rows, const uint32_t* g, uint16_t* sbuf, const NextRows* ahead,
+               float* dotsT, int64_t R, int64_t r_off, int64_t t0, int64_t n) {
+  const int64_t row_bytes = G * (I8 ? 1 : 2), O = (G + 7) / 8, full = G / 8;
+  const char* srow[kOctRows];
+  // rows past r1: row rb again (its dots are not stored)
+  for (int b = 0; b < kOctRows; b++) srow[b] = base + (rb + (b < rows ? b : 0)) * row_bytes;
+  __m512 acc[kOctRows][V];
+  for (int b = 0; b < kOctRows; b++)
+    for (int v = 0; v < V; v++) acc[b][v] = _mm512_setzero_ps();
+  auto step = [&](int64_t o, auto oct_of) {
+    if (ahead) ahead->prefetch(o);
+    __m512i gv[V];
+    for (int v = 0; v < V; v++) gv[v] = _mm512_loadu_si512(g + o * 64 + v * 16);
+    for (int b = 0; b < kOctRows; b++) {
+      const __m512i w = _mm512_broadcast_i32x4(oct_of(b));
+      for (int v = 0; v < V; v++) acc[b][v] = _mm512_dpbf16_ps(acc[b][v], (__m512bh)gv[v], (__m512bh)w);
     }
-    const int64_t n = len - q < 16 ? len - q : 16;
-    _mm512_mask_storeu_epi32(d + q, __mmask16(n >= 16 ? 0xffff : (1u << n) - 1), pairs);
+  };
+  if constexpr (I8) {
+    for (int64_t o0 = 0; o0 < O; o0 += kChunkOcts) {
+      const int64_t len = O - o0 < kChunkOcts ? O - o0 : kChunkOcts;
+      for (int b = 0; b < kOctRows; b++) decode_octs_i8(reinterpret_cast<const int8_t*>(srow[b]), G, o0, len, sbuf + b * kChunkOcts * 8);
+      for (int64_t o = o0; o < o0 + len; o++)
+        step(o, [&](int b) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(sbuf + b * kChunkOcts * 8 + (o - o0) * 8)); });
+    }
+  } else {
+    for (int64_t o = 0; o < full; o++) step(o, [&](int b) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(srow[b] + 16 * o)); });
+    // The last oct's scales past G (the next row's, or past S's end) are not read.
+    const __mmask8 m = __mmask8((1u << (G - 8 * full)) - 1);
+    if (full < O) step(full, [&](int b) { return _mm_maskz_loadu_epi16(m, srow[b] + 16 * full); });
+  }
+  const __mmask8 rm = __mmask8((1u << rows) - 1);
+  for (int v = 0; v < V; v++) {
+    // 128-bit lane k: the 4 rows' dots of token t0 + 4v + k
+    const __m512 u = pair_sums(pair_sums(acc[0][v], acc[1][v]), pair_sums(acc[2][v], acc[3][v]));
+    const int64_t t = t0 + 4 * v;
+    if (t < n) _mm_mask_storeu_ps(dotsT + t * R + r_off, rm, _mm512_extractf32x4_ps(u, 0));
+    if (t + 1 < n) _mm_mask_storeu_ps(dotsT + (t + 1) * R + r_off, rm, _mm512_extractf32x4_ps(u, 1));
+    if (t + 2 < n) _mm_mask_storeu_ps(dotsT + (t + 2) * R + r_off, rm, _mm512_extractf32x4_ps(u, 2));
+    if (t + 3 < n) _mm_mask_storeu_ps(dotsT + (t + 3) * R + r_off, rm, _mm512_extractf32x4_ps(u, 3));
   }
 }
 
 template <bool I8>
-void panels(const void* s, int64_t G, int64_t r0, int64_t r1, const uint32_t* gB, int64_t n, float* dotsT, int64_t rows_total) {
-  const int64_t R = r1 - r0, P = (G + 1) / 2, row_bytes = G * (I8 ? 1 : 2);
+void panels(const void* s, int64_t G, int64_t r0, int64_t r1, const uint32_t* gO, int64_t n, float* dotsT, int64_t rows_total) {
+  const int64_t R = r1 - r0, O = (G + 7) / 8, row_bytes = G * (I8 ? 1 : 2);
   const char* base = static_cast<const char*>(s);
-  // Each row's pairs go to L1 first (kChunkPairs at a time), so the 16 rows' scales are at fixed
-  // offsets from one pointer (16 row pointers spilled, two loads per dot product).
-  alignas(64) uint32_t sbuf[kRows * kChunkPairs];
-  for (int64_t rb = r0; rb < r1; rb += kRows) {
-    const int rows = int(r1 - rb < kRows ? r1 - rb : kRows);
-    // The next panel's rows, a few lines per pair step of the first token block.
-    const NextRows ahead(base, rows_total, row_bytes, rb, P);
+  alignas(64) uint16_t sbuf[kOctRows * kChunkOcts * 8];
+  for (int64_t rb = r0; rb < r1; rb += kOctRows) {
+    const int rows = int(r1 - rb < kOctRows ? r1 - rb : kOctRows);
+    // The next block's rows, a few lines per oct step of the first token block.
+    const NextRows ahead(base, rows_total, row_bytes, rb, kOctRows, O);
     for (int64_t tb = 0; tb < n; tb += 16) {
-      const uint32_t* g = gB + tb / 16 * P * 16;
-      __m512 acc[kRows];
-      for (int b = 0; b < kRows; b++) acc[b] = _mm512_setzero_ps();
-      for (int64_t c0 = 0; c0 < P; c0 += kChunkPairs) {
-        const int64_t len = P - c0 < kChunkPairs ? P - c0 : kChunkPairs;
-        // rows past r1: row rb again (its dots are not stored)
-        for (int b = 0; b < kRows; b++) decode<I8>(base + (rb + (b < rows ? b : 0)) * row_bytes, G, c0, len, sbuf + b * kChunkPairs);
-        for (int64_t p = 0; p < len; p++) {
-          if (tb == 0) ahead.prefetch(c0 + p);
-          const __m512i gv = _mm512_loadu_si512(g + (c0 + p) * 16);
-          for (int b = 0; b < kRows; b++) acc[b] = dp(acc[b], gv, sbuf + b * kChunkPairs + p);
-        }
+      const uint32_t* g = gO + tb / 16 * O * 64;
+      const NextRows* a = tb == 0 ? &ahead : nullptr;
+      switch (n - tb >= 16 ? 4 : (n - tb + 3) / 4) {  // vectors of 4 tokens in this block
+        case 1: oct_panel<I8, 1>(base, G, rb, rows, g, sbuf, a, dotsT, R, rb - r0, tb, n); break;
+        case 2: oct_panel<I8, 2>(base, G, rb, rows, g, sbuf, a, dotsT, R, rb - r0, tb, n); break;
+        case 3: oct_panel<I8, 3>(base, G, rb, rows, g, sbuf, a, dotsT, R, rb - r0, tb, n); break;
+        default: oct_panel<I8, 4>(base, G, rb, rows, g, sbuf, a, dotsT, R, rb - r0, tb, n); break;
       }
-      transpose16(acc);
-      const __mmask16 rm = __mmask16(rows == kRows ? 0xffff : (1u << rows) - 1);
-      for (int64_t j = 0; j < 16 && tb + j < n; j++) _mm512_mask_storeu_ps(dotsT + (tb + j) * R + (rb - r0), rm, acc[j]);
     }
   }
 }
 
-void panels_bf16_avx512(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const uint32_t* gB, int64_t n, float* dotsT,
+void panels_bf16_avx512(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, const uint32_t* gO, int64_t n, float* dotsT,
                         int64_t rows_total) {
-  if (t == DType::i8) panels<true>(s, G, r0, r1, gB, n, dotsT, rows_total);
-  else panels<false>(s, G, r0, r1, gB, n, dotsT, rows_total);
+  if (t == DType::i8) panels<true>(s, G, r0, r1, gO, n, dotsT, rows_total);
+  else panels<false>(s, G, r0, r1, gO, n, dotsT, rows_total);
 }
 
 // One token: dots[r - r0] = S[r, :] · g for bf16 S and g (G bf16 values, zeros up to a multiple of
@@ -112,7 +146,7 @@ void gemv_bf16(const void* s, int64_t G, int64_t r0, int64_t r1, const uint16_t*
   const char* base = static_cast<const char*>(s);
   for (int64_t rb = r0; rb < r1; rb += kRows) {
     const int rows = int(r1 - rb < kRows ? r1 - rb : kRows);
-    const NextRows ahead(base, rows_total, row_bytes, rb, steps);
+    const NextRows ahead(base, rows_total, row_bytes, rb, kRows, steps);
     const char* srow[kRows];
     // rows past r1: row rb again (its dot is not stored)
     for (int b = 0; b < kRows; b++) srow[b] = base + (rb + (b < rows ? b : 0)) * row_bytes;
