@@ -337,6 +337,24 @@ export default [
     why: 'the N <= 4 bf16 bitmap decode loads 32 bytes for a chunk keeping 17 values: its last value is lost',
   },
   {
+    id: 'bf16-pair-second-count', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: 'load<Safe>(rw.p + n0, n - n0)', to: 'load<Safe>(rw.p + n0, n0)',
+    tests: ['test/bf16-decode.test.ts', 'test/kernels.test.ts'],
+    why: "the GEMVs' second chunk of a pair is loaded as if it kept the first's count: a masked row end or a narrow 32-byte load drops its last values",
+  },
+  {
+    id: 'bf16-pair-advance', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: '    rw.p += n;\n', to: '    rw.p += n0;\n',
+    tests: ['test/bf16-decode.test.ts', 'test/kernels.test.ts'],
+    why: "a bitmap row's cursor advances by the first chunk's count only: every later pair reads the second chunk's values again",
+  },
+  {
+    id: 'bf16-pair-second-mask', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: 'w1 = expand_w16(load<Safe>(rw.p + n0, n - n0), __mmask32(bits >> 32));', to: 'w1 = expand_w16(load<Safe>(rw.p + n0, n - n0), __mmask32(bits));',
+    tests: ['test/bf16-decode.test.ts', 'test/kernels.test.ts'],
+    why: "the second chunk of a pair is expanded under the first chunk's mask: its values land in the wrong columns",
+  },
+  {
     id: 'bf16-gemv-quarter-stride', area: 'cpu', file: 'native/cpu/spmm.h',
     from: 'std::true_type{}, r0 + i, q);', to: 'std::true_type{}, r0 + i, 1);',
     tests: ['test/bf16-decode.test.ts', ...KERNELS],

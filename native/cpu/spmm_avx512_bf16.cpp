@@ -21,6 +21,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "../core/dtype.h"
@@ -118,6 +119,7 @@ SK_BLOCK void cols_row(const Idx* col, const uint16_t* wv, int64_t cnt, const ui
 // ---- where a row's 32-column chunks of bf16 weights come from --------------------------------
 
 struct DenseRows {
+  static constexpr bool kPairs = false;  // MaskRows::chunk_pair
   const uint16_t* base;
   int64_t cols, full, chunks;
   explicit DenseRows(const MatrixView& a)
@@ -164,16 +166,31 @@ template <bool Fixed, bool Narrow = false> struct MaskRows {
   // prefetcher follows (a prefetch kStreamAheadBytes ahead, with or without the masks' line, measured
   // equal at 50 / 70 / 90% and 2:4, N = 1 cold).
   void prefetch(const Row&, int64_t) const {}
+  // The cnt values of a chunk from p: a whole vector in safe rows (safe_row), else exactly cnt.
+  template <bool Safe> __m512i load(const uint16_t* p, uint64_t cnt) const {
+    if constexpr (!Safe) return _mm512_maskz_loadu_epi16(__mmask32((uint64_t(1) << cnt) - 1u), p);
+    else if (Narrow && __builtin_expect(cnt <= 16, 1)) return _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    else return _mm512_loadu_si512(p);
+  }
   template <bool Safe> __m512i chunk(Row& rw, int64_t c) const {
     const uint64_t bits = rw.m[c];
     const uint16_t* p = Fixed ? rw.p + c * step : rw.p;
     const uint64_t cnt = popcount64(bits);
-    __m512i v;
-    if constexpr (!Safe) v = _mm512_maskz_loadu_epi16(__mmask32((uint64_t(1) << cnt) - 1u), p);
-    else if (Narrow && __builtin_expect(cnt <= 16, 1)) v = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    else v = _mm512_loadu_si512(p);
+    const __m512i v = load<Safe>(p, cnt);
     if constexpr (!Fixed) rw.p += cnt;
     return expand_w16(v, __mmask32(bits));
+  }
+  // Chunks c and c + 1 (c even) of a popcount cursor (the GEMVs' steps of two or four chunks): one
+  // 64-bit load of both masks, the second chunk's values found at the first's count, one add per two
+  // chunks to advance the row (faster than two chunk() calls: docs/kernels.md, thirteenth session).
+  static constexpr bool kPairs = !Fixed;
+  template <bool Safe> void chunk_pair(Row& rw, int64_t c, __m512i& w0, __m512i& w1) const {
+    uint64_t bits;
+    std::memcpy(&bits, rw.m + c, sizeof bits);
+    const uint64_t n0 = popcount64(uint32_t(bits)), n = popcount64(bits);
+    w0 = expand_w16(load<Safe>(rw.p, n0), __mmask32(bits));
+    w1 = expand_w16(load<Safe>(rw.p + n0, n - n0), __mmask32(bits >> 32));
+    rw.p += n;
   }
 };
 
@@ -209,8 +226,13 @@ SK_BLOCK void gemv_block(const Src& s, const Activations& x, int64_t r, int64_t 
     __m512i w[RB][U];
     SK_UNROLL for (int u = 0; u < U; ++u)
       SK_UNROLL for (int i = 0; i < RB; ++i) s.prefetch(rw[i], c + u);
-    SK_UNROLL for (int u = 0; u < U; ++u)
-      SK_UNROLL for (int i = 0; i < RB; ++i) w[i][u] = s.template chunk<Safe>(rw[i], c + u);
+    if constexpr (Src::kPairs && U % 2 == 0) {
+      SK_UNROLL for (int u = 0; u < U; u += 2)
+        SK_UNROLL for (int i = 0; i < RB; ++i) s.template chunk_pair<Safe>(rw[i], c + u, w[i][u], w[i][u + 1]);
+    } else {
+      SK_UNROLL for (int u = 0; u < U; ++u)
+        SK_UNROLL for (int i = 0; i < RB; ++i) w[i][u] = s.template chunk<Safe>(rw[i], c + u);
+    }
     SK_UNROLL for (int u = 0; u < U; ++u)
       SK_UNROLL for (int j = 0; j < J; ++j) {
         const __m512i xv = _mm512_loadu_si512(xj[j] + (c + u) * 32);
