@@ -172,6 +172,16 @@ export default [
     why: 'the first row left over after the quarter-apart passes is never computed (the fp32 and the bf16 GEMVs)',
   },
   {
+    id: 'cursor-pair-advance', area: 'cpu', file: 'native/cpu/spmm_kernels.inl',
+    from: 'rw.p = p + __builtin_popcountll(uint64_t(b0) | uint64_t(b1) << CW);', to: 'rw.p = p + __builtin_popcountll(uint64_t(b0));', tests: KERNELS,
+    why: "the AVX-512 fp32 bitmap GEMV's cursor advances by the first chunk of each pair only: every later pair reads the values of the one before",
+  },
+  {
+    id: 'cursor-pair-second', area: 'cpu', file: 'native/cpu/spmm_kernels.inl',
+    from: 'VT::template sparse_chunk<D, Safe>(VT::template sparse_chunk<D, Safe>(p, b0, end, o0), b1, end, o1);', to: 'VT::template sparse_chunk<D, Safe>(p, b0, end, o0); VT::template sparse_chunk<D, Safe>(p, b1, end, o1);', tests: KERNELS,
+    why: "the second chunk of a pair reads its values from the first chunk's start",
+  },
+  {
     id: 'dense-tail-count', area: 'cpu', file: 'native/cpu/spmm_kernels.inl',
     from: 'else VT::template dense_tail<D>(rw.p + c * CW, int(cols - c * CW), o);', to: 'else VT::template dense_tail<D>(rw.p + c * CW, int(cols - c * CW) - 1, o);', tests: KERNELS,
     why: 'the dense decode drops the last column when K is not a multiple of the chunk width',

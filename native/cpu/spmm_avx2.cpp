@@ -68,6 +68,7 @@ struct VT {
   static constexpr bool kPrefetch16 = true, kPrefetch32 = true;
   static constexpr double kOuterDensity = 0.35;
   static constexpr bool kHalfPairs = true;
+  static constexpr bool kCursorPairs = false;  // slower with this code (docs/kernels.md, thirteenth session)
 
   static V zero() { return _mm256_setzero_ps(); }
   static V load(const float* p) { return _mm256_loadu_ps(p); }

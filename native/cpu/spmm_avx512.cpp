@@ -26,6 +26,7 @@ struct VT {
   static constexpr bool kPrefetch16 = true, kPrefetch32 = true;
   static constexpr double kOuterDensity = 0.25;
   static constexpr bool kHalfPairs = false;  // AVX2 only: pairs of byte-mask chunks
+  static constexpr bool kCursorPairs = true;  // MaskSrc::decode_two (measured: docs/kernels.md, thirteenth session)
 
   static V zero() { return _mm512_setzero_ps(); }
   static V load(const float* p) { return _mm512_loadu_ps(p); }

@@ -12,6 +12,7 @@
 //   of the task apart, not adjacent),
 //   kPrefetch16, kPrefetch32 (N <= kJ: 16-bit / fp32 dense rows prefetched kStreamAheadBytes ahead),
 //   kRb, kJV (N > kJ: rows x W-wide column vectors of the outer-product block);
+//   kCursorPairs (popcount-cursor rows decode two chunks per cursor step, MaskSrc::decode_two);
 //   zero, load, load_tail, set1, fma, hsum, store;
 //   template <class D> dense_chunk(const T*, V[NV]), dense_tail(const T*, int cnt, V[NV]),
 //                      sparse_chunk<D, Safe>(const T* p, uint32_t bits, const T* end, V[NV]) -> next p
@@ -117,11 +118,13 @@ template <class D, bool Fixed = false, bool Half = false> struct MaskSrc {
   // Rows [r, r + n) may load whole 32-value blocks without running off the values buffer.
   bool safe(int64_t r, int64_t n) const { return row_start(r + n) + 32 <= end - vals; }
   Row row(int64_t r) const { return {vals + row_start(r), masks + r * wpr}; }
+  static uint32_t chunk_bits(const Row& rw, int64_t c) {
+    if constexpr (CW == 32) return rw.m[c];
+    else if constexpr (CW == 8) return reinterpret_cast<const uint8_t*>(rw.m)[c];  // x86: little-endian words
+    else return (rw.m[(c * CW) >> 5] >> ((c * CW) & 31)) & ((1u << (CW & 31)) - 1u);
+  }
   template <bool Safe> void decode_full(Row& rw, int64_t c, V* o) const {
-    uint32_t bits;
-    if constexpr (CW == 32) bits = rw.m[c];
-    else if constexpr (CW == 8) bits = reinterpret_cast<const uint8_t*>(rw.m)[c];  // x86: little-endian words
-    else bits = (rw.m[(c * CW) >> 5] >> ((c * CW) & 31)) & ((1u << (CW & 31)) - 1u);
+    const uint32_t bits = chunk_bits(rw, c);
     if constexpr (Fixed) VT::template sparse_chunk<D, Safe>(rw.p + c * step, bits, end, o);
     else rw.p = VT::template sparse_chunk<D, Safe>(rw.p, bits, end, o);
   }
@@ -134,6 +137,13 @@ template <class D, bool Fixed = false, bool Half = false> struct MaskSrc {
     if constexpr (Half && Safe) {
       const uint8_t* b = reinterpret_cast<const uint8_t*>(rw.m);  // x86: little-endian words
       half_pair<VT>(rw.p + c * (CW / 2), b[c], b[c + 1], o0, o1);
+    } else if constexpr (!Fixed && VT::kCursorPairs) {
+      // A popcount cursor: the second chunk starts at the first's count, and the row advances once
+      // per two chunks (one add on the chain from pair to pair instead of two).
+      const uint32_t b0 = chunk_bits(rw, c), b1 = chunk_bits(rw, c + 1);
+      const T* p = rw.p;
+      VT::template sparse_chunk<D, Safe>(VT::template sparse_chunk<D, Safe>(p, b0, end, o0), b1, end, o1);
+      rw.p = p + __builtin_popcountll(uint64_t(b0) | uint64_t(b1) << CW);
     } else {
       decode_full<Safe>(rw, c, o0);
       decode_full<Safe>(rw, c + 1, o1);

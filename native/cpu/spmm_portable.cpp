@@ -15,6 +15,7 @@ struct VT {
   static constexpr bool kPrefetch16 = false, kPrefetch32 = false;  // not measured
   static constexpr double kOuterDensity = 0.25;
   static constexpr bool kHalfPairs = false;  // AVX2 only: pairs of byte-mask chunks
+  static constexpr bool kCursorPairs = false;
 
   static V zero() { return V{}; }
   static V load(const float* p) { V r; for (int i = 0; i < 8; ++i) r.v[i] = p[i]; return r; }
