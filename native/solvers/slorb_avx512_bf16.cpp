@@ -6,11 +6,10 @@
 // Panels (8..32 tokens): dotsT[t * (r1 - r0) + (r - r0)] = S[r, :] · g[t, :], 4 rows at a time.
 // g is staged in octs (eight groups): one vector holds 4 tokens × the oct's 4 pairs of groups, so
 // one 128-bit broadcast of a row's 8 scales, read in place (int8: converted into L1 first), serves
-// the 4 vectors of 16 tokens: 4 dot products per broadcast, as the product's octs GEMM. The 16-row
-// panels this replaced broadcast one pair per dot product and copied every row into L1 first:
-// 1.15-1.4x the time (docs/adapters.md). Lane 4k + p of a row's accumulator v sums token 4v + k
-// over pair p of each oct; three rounds of pairwise adds leave each token's 4 rows in one 128-bit
-// lane, stored as they are (token-major).
+// the 4 vectors of 16 tokens: 4 dot products per broadcast, as the product's octs GEMM (the 16-row
+// panels it replaced broadcast one pair per dot product: slower, docs/adapters.md). Lane 4k + p
+// of a row's accumulator v sums token 4v + k over pair p of each oct; three rounds of pairwise
+// adds leave each token's 4 rows in one 128-bit lane, stored as they are (token-major).
 #include <cstdint>
 
 #include "solvers/slorb.h"
