@@ -2,12 +2,11 @@
 // scales) against the float64 reference, on shapes that reach every branch of the row-dots kernel:
 // odd row counts (its 2-row blocks), G not a multiple of 16 (the masked tail), N = 1..9 (token
 // blocks of 8 and each remainder; from 8 on in spmm's layout only), N = 8..32 in linear's layout
-// (the panels: float32 ones with tokens in the lanes for float32 / f16 x, bf16 x's 4-row octs panels
-// with 1..4 vectors of 4 tokens per 16-token block (27: a last vector of 3), a partial last oct, G past the int8 S's
-// 256-scale chunk), N = 33 (past
-// kSlorbDotTokens: the blocked-GEMM path), linear
-// and spmm layouts, every output dtype. Also slorb.quantize against a float64 re-implementation,
-// the int8 term on disk, and its typed errors.
+// (the panels: float32 ones with tokens in the lanes for float32 / f16 x, bf16 x's 4-row octs
+// panels with 1..4 vectors of 4 tokens per 16-token block (27: a last vector of 3), a partial
+// last oct, G past the int8 S's 256-scale chunk), N = 33 (past kSlorbDotTokens: the blocked-GEMM
+// path), linear and spmm layouts, every output dtype. Also slorb.quantize against a float64
+// re-implementation, the int8 term on disk, and its typed errors.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
