@@ -3,6 +3,8 @@
 // missing architecture, a ptxas warning, or any register spill (stack frame, spill stores/loads).
 // Without nvcc it says so and exits 0: the CPU build does not need CUDA.
 // Usage: node scripts/check-cuda-build.mjs [--jobs N] [--build-dir DIR]
+// --build-dir build/native (CI) reuses test:native's Release objects of the CPU core, which the
+// CUDA library links; SPARSEKIT_CUDA=ON overrides that directory's cached OFF.
 import { spawnSync, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -33,7 +35,7 @@ function run(cmd, cmdArgs) {
   return { code: r.status ?? 1, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
 }
 
-const cfg = run('cmake', ['-S', '.', '-B', buildDir, '-DCMAKE_BUILD_TYPE=Release', '-DSPARSEKIT_PTXAS_VERBOSE=ON',
+const cfg = run('cmake', ['-S', '.', '-B', buildDir, '-DCMAKE_BUILD_TYPE=Release', '-DSPARSEKIT_CUDA=ON', '-DSPARSEKIT_PTXAS_VERBOSE=ON',
   `-DCMAKE_CUDA_COMPILER=${nvcc}`]);
 if (cfg.code !== 0 || !/building libsparsekit_cuda/.test(cfg.out)) {
   console.log(cfg.out);
