@@ -366,9 +366,27 @@ export default [
   },
   {
     id: 'bf16-gemv-quarter-stride', area: 'cpu', file: 'native/cpu/spmm.h',
-    from: 'std::true_type{}, r0 + i, q);', to: 'std::true_type{}, r0 + i, 1);',
+    from: 'std::true_type{}, r0, q, q);', to: 'std::true_type{}, r0, 1, q);',
     tests: ['test/bf16-decode.test.ts', ...KERNELS],
     why: 'the N <= 4 GEMVs read their streams as adjacent rows: rows are computed twice and others never',
+  },
+  {
+    id: 'gemv-pass-count', area: 'cpu', file: 'native/cpu/spmm.h',
+    from: 'std::true_type{}, r0, q, q);', to: 'std::true_type{}, r0, q, 1);',
+    tests: ['test/bf16-decode.test.ts', ...KERNELS],
+    why: 'the N <= 4 GEMVs run only the first of their passes: most rows are never written',
+  },
+  {
+    id: 'bf16-gemv-pass-advance', area: 'cpu', file: 'native/cpu/spmm_avx512_bf16.cpp',
+    from: 'for (int64_t p = 0; p < passes; ++p, ++r) {', to: 'for (int64_t p = 0; p < passes; ++p) {',
+    tests: ['test/bf16-decode.test.ts', ...KERNELS],
+    why: "the bf16 GEMV's passes all run the first pass's rows",
+  },
+  {
+    id: 'fused-gemv-pass-advance', area: 'cpu', file: 'native/cpu/spmm_kernels.inl',
+    from: 'for (int64_t p = 0; p < passes; ++p, ++r) {', to: 'for (int64_t p = 0; p < passes; ++p) {',
+    tests: KERNELS,
+    why: "the fused fp32-activation GEMVs' passes all run the first pass's rows",
   },
   // ---- solvers ----
   {

@@ -150,17 +150,18 @@ Status spmm_cpu(const MatrixView& a, const SpmmArgs& args, const RowEpilogue* ep
 // gemv_kernel): passes of R rows a quarter of [r0, e) apart (rows r, r + q, ...: R sequential
 // streams per core, as the read-bandwidth probe reads), over the rows [r0, e) that `safe(r)` allows
 // whole-vector loads in (all but the last few of a bitmap / N:M matrix); the rest one row at a
-// time, safe or not. pass(RB, Safe, r, rs) runs rows r, r + rs, ... (RB and Safe as
-// std::integral_constant).
+// time, safe or not. pass(RB, Safe, r, rs, passes) runs `passes` passes, the p-th over rows
+// r + p, r + p + rs, ... (RB and Safe as std::integral_constant): all the full passes come in one
+// call, so a kernel can keep its state between them (docs/kernels.md, fourteenth session).
 template <int R, class SafeRow, class Pass>
 inline void apart_row_passes(int64_t r0, int64_t r1, const SafeRow& safe, const Pass& pass) {
   int64_t e = r1;
   while (e > r0 && !safe(e - 1)) --e;
   const int64_t q = (e - r0) / R;
-  for (int64_t i = 0; i < q; ++i) pass(std::integral_constant<int, R>{}, std::true_type{}, r0 + i, q);
+  if (q > 0) pass(std::integral_constant<int, R>{}, std::true_type{}, r0, q, q);
   for (int64_t r = r0 + R * q; r < r1; ++r) {
-    if (safe(r)) pass(std::integral_constant<int, 1>{}, std::true_type{}, r, 1);
-    else pass(std::integral_constant<int, 1>{}, std::false_type{}, r, 1);
+    if (safe(r)) pass(std::integral_constant<int, 1>{}, std::true_type{}, r, 1, 1);
+    else pass(std::integral_constant<int, 1>{}, std::false_type{}, r, 1, 1);
   }
 }
 

@@ -210,59 +210,64 @@ template <bool Fixed, bool Narrow = false> struct MaskRows {
 // on one); the sparse rows' streams advance at the decode's pace and gained nothing (MaskRows).
 
 template <class Src, int RB, int J, bool Safe>
-SK_BLOCK void gemv_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out, int64_t rs = 1) {
+SK_BLOCK void gemv_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out, int64_t rs, int64_t passes) {
   constexpr int U = J > 1 ? 1 : RB == 1 ? 4 : 2;
-  typename Src::Row rw[RB];
-  SK_UNROLL for (int i = 0; i < RB; ++i) rw[i] = s.row(r + i * rs);
-  const uint16_t* xj[J];
-  for (int j = 0; j < J; ++j) xj[j] = x.bf16 + (j0 + j) * x.k_padded;
-  __m512 acc[RB][J][U];
-  SK_UNROLL for (int i = 0; i < RB; ++i)
-    SK_UNROLL for (int j = 0; j < J; ++j)
-      SK_UNROLL for (int u = 0; u < U; ++u) acc[i][j][u] = _mm512_setzero_ps();
-  const int64_t chunks = s.chunks;
-  int64_t c = 0;
-  for (; c + U <= chunks; c += U) {
-    __m512i w[RB][U];
-    SK_UNROLL for (int u = 0; u < U; ++u)
-      SK_UNROLL for (int i = 0; i < RB; ++i) s.prefetch(rw[i], c + u);
-    if constexpr (Src::kPairs && U % 2 == 0) {
-      SK_UNROLL for (int u = 0; u < U; u += 2)
-        SK_UNROLL for (int i = 0; i < RB; ++i) s.template chunk_pair<Safe>(rw[i], c + u, w[i][u], w[i][u + 1]);
-    } else {
+  // All of a task's passes in one call (apart_row_passes): a call per pass put its prologue (stack
+  // frame, row pointers from memory) between every two passes, and at N = 1 any work there holds
+  // up the four streams for longer than it runs (docs/kernels.md, fourteenth session).
+  for (int64_t p = 0; p < passes; ++p, ++r) {
+    typename Src::Row rw[RB];
+    SK_UNROLL for (int i = 0; i < RB; ++i) rw[i] = s.row(r + i * rs);
+    const uint16_t* xj[J];
+    for (int j = 0; j < J; ++j) xj[j] = x.bf16 + (j0 + j) * x.k_padded;
+    __m512 acc[RB][J][U];
+    SK_UNROLL for (int i = 0; i < RB; ++i)
+      SK_UNROLL for (int j = 0; j < J; ++j)
+        SK_UNROLL for (int u = 0; u < U; ++u) acc[i][j][u] = _mm512_setzero_ps();
+    const int64_t chunks = s.chunks;
+    int64_t c = 0;
+    for (; c + U <= chunks; c += U) {
+      __m512i w[RB][U];
       SK_UNROLL for (int u = 0; u < U; ++u)
-        SK_UNROLL for (int i = 0; i < RB; ++i) w[i][u] = s.template chunk<Safe>(rw[i], c + u);
+        SK_UNROLL for (int i = 0; i < RB; ++i) s.prefetch(rw[i], c + u);
+      if constexpr (Src::kPairs && U % 2 == 0) {
+        SK_UNROLL for (int u = 0; u < U; u += 2)
+          SK_UNROLL for (int i = 0; i < RB; ++i) s.template chunk_pair<Safe>(rw[i], c + u, w[i][u], w[i][u + 1]);
+      } else {
+        SK_UNROLL for (int u = 0; u < U; ++u)
+          SK_UNROLL for (int i = 0; i < RB; ++i) w[i][u] = s.template chunk<Safe>(rw[i], c + u);
+      }
+      SK_UNROLL for (int u = 0; u < U; ++u)
+        SK_UNROLL for (int j = 0; j < J; ++j) {
+          const __m512i xv = _mm512_loadu_si512(xj[j] + (c + u) * 32);
+          SK_UNROLL for (int i = 0; i < RB; ++i) acc[i][j][u] = dp(acc[i][j][u], w[i][u], xv);
+        }
     }
-    SK_UNROLL for (int u = 0; u < U; ++u)
+    for (; c < chunks; ++c) {
+      __m512i w[RB];
+      SK_UNROLL for (int i = 0; i < RB; ++i) w[i] = s.template chunk<Safe>(rw[i], c);
       SK_UNROLL for (int j = 0; j < J; ++j) {
-        const __m512i xv = _mm512_loadu_si512(xj[j] + (c + u) * 32);
-        SK_UNROLL for (int i = 0; i < RB; ++i) acc[i][j][u] = dp(acc[i][j][u], w[i][u], xv);
+        const __m512i xv = _mm512_loadu_si512(xj[j] + c * 32);
+        SK_UNROLL for (int i = 0; i < RB; ++i) acc[i][j][0] = dp(acc[i][j][0], w[i], xv);
+      }
+    }
+    SK_UNROLL for (int i = 0; i < RB; ++i)
+      SK_UNROLL for (int j = 0; j < J; ++j) {
+        __m512 t = acc[i][j][0];
+        SK_UNROLL for (int u = 1; u < U; ++u) t = _mm512_add_ps(t, acc[i][j][u]);
+        out.store(r + i * rs, j0 + j, hsum(t));
       }
   }
-  for (; c < chunks; ++c) {
-    __m512i w[RB];
-    SK_UNROLL for (int i = 0; i < RB; ++i) w[i] = s.template chunk<Safe>(rw[i], c);
-    SK_UNROLL for (int j = 0; j < J; ++j) {
-      const __m512i xv = _mm512_loadu_si512(xj[j] + c * 32);
-      SK_UNROLL for (int i = 0; i < RB; ++i) acc[i][j][0] = dp(acc[i][j][0], w[i], xv);
-    }
-  }
-  SK_UNROLL for (int i = 0; i < RB; ++i)
-    SK_UNROLL for (int j = 0; j < J; ++j) {
-      __m512 t = acc[i][j][0];
-      SK_UNROLL for (int u = 1; u < U; ++u) t = _mm512_add_ps(t, acc[i][j][u]);
-      out.store(r + i * rs, j0 + j, hsum(t));
-    }
 }
 
 template <class Src, int RB, bool Safe>
-void gemv_rows(const Src& s, const Activations& x, int64_t r, const OutputSpec& out, int64_t rs = 1) {
+void gemv_rows(const Src& s, const Activations& x, int64_t r, const OutputSpec& out, int64_t rs, int64_t passes) {
   for (int64_t j0 = 0; j0 < x.n; j0 += 4) {
     switch (imin(4, x.n - j0)) {
-      case 1: gemv_block<Src, RB, 1, Safe>(s, x, r, j0, out, rs); break;
-      case 2: gemv_block<Src, RB, 2, Safe>(s, x, r, j0, out, rs); break;
-      case 3: gemv_block<Src, RB, 3, Safe>(s, x, r, j0, out, rs); break;
-      default: gemv_block<Src, RB, 4, Safe>(s, x, r, j0, out, rs); break;
+      case 1: gemv_block<Src, RB, 1, Safe>(s, x, r, j0, out, rs, passes); break;
+      case 2: gemv_block<Src, RB, 2, Safe>(s, x, r, j0, out, rs, passes); break;
+      case 3: gemv_block<Src, RB, 3, Safe>(s, x, r, j0, out, rs, passes); break;
+      default: gemv_block<Src, RB, 4, Safe>(s, x, r, j0, out, rs, passes); break;
     }
   }
 }
@@ -271,8 +276,8 @@ constexpr int kGemvRows = 4;
 
 template <class Src> void gemv_kernel(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const Src s(a);
-  apart_row_passes<kGemvRows>(r0, r1, [&](int64_t r) { return s.safe_row(r); }, [&](auto rb, auto safe, int64_t r, int64_t rs) {
-    gemv_rows<Src, decltype(rb)::value, decltype(safe)::value>(s, x, r, out, rs);
+  apart_row_passes<kGemvRows>(r0, r1, [&](int64_t r) { return s.safe_row(r); }, [&](auto rb, auto safe, int64_t r, int64_t rs, int64_t passes) {
+    gemv_rows<Src, decltype(rb)::value, decltype(safe)::value>(s, x, r, out, rs, passes);
   });
 }
 

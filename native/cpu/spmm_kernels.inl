@@ -161,75 +161,78 @@ template <class D, bool Fixed = false, bool Half = false> struct MaskSrc {
 template <class Src, int R> constexpr bool kApartRows = (Src::kAlwaysSafe ? VT::kGemvApartDense : VT::kGemvApart) && R > 1;
 
 template <class Src, int R, int J, bool Safe>
-SK_BLOCK void fused_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out, int64_t rs) {
-  // One activation vector: U chunks per step into separate accumulators (S chains per row), so the
-  // loop runs at the FMA throughput rather than its latency even with a single row. Rows a quarter
-  // apart are independent chains already: NV per row keep the register block within 32 vectors.
-  constexpr int S = J > 1 ? 1 : kApartRows<Src, R> ? NV : VT::kGemvChains;
-  constexpr int U = J > 1 ? 1 : (S + NV - 1) / NV < 2 ? 2 : (S + NV - 1) / NV;
-  static_assert(J > 1 || U % 2 == 0, "single-vector steps decode chunks in pairs");
-  typename Src::Row rows[R];
-  for (int i = 0; i < R; ++i) rows[i] = s.row(r + i * rs);
-  const float* xj[J];
-  for (int j = 0; j < J; ++j) xj[j] = x.data + (j0 + j) * x.k_padded;
-  V acc[R][J][S];
-  for (int i = 0; i < R; ++i)
-    for (int j = 0; j < J; ++j)
-      for (int q = 0; q < S; ++q) acc[i][j][q] = VT::zero();
-  auto step = [&](int64_t c, const V (&w)[R][NV], int set) {
-    SK_UNROLL for (int j = 0; j < J; ++j)
-      SK_UNROLL for (int v = 0; v < NV; ++v) {
-        const V xv = VT::load(xj[j] + c * CW + v * W);
-        SK_UNROLL for (int i = 0; i < R; ++i) {
-          V& a = acc[i][j][(set * NV + v) % S];
-          a = VT::fma(w[i][v], xv, a);
+SK_BLOCK void fused_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out, int64_t rs, int64_t passes) {
+  // `passes` passes in one call, as the bf16 GEMV (spmm_avx512_bf16.cpp gemv_block) does.
+  for (int64_t p = 0; p < passes; ++p, ++r) {
+    // One activation vector: U chunks per step into separate accumulators (S chains per row), so the
+    // loop runs at the FMA throughput rather than its latency even with a single row. Rows a quarter
+    // apart are independent chains already: NV per row keep the register block within 32 vectors.
+    constexpr int S = J > 1 ? 1 : kApartRows<Src, R> ? NV : VT::kGemvChains;
+    constexpr int U = J > 1 ? 1 : (S + NV - 1) / NV < 2 ? 2 : (S + NV - 1) / NV;
+    static_assert(J > 1 || U % 2 == 0, "single-vector steps decode chunks in pairs");
+    typename Src::Row rows[R];
+    for (int i = 0; i < R; ++i) rows[i] = s.row(r + i * rs);
+    const float* xj[J];
+    for (int j = 0; j < J; ++j) xj[j] = x.data + (j0 + j) * x.k_padded;
+    V acc[R][J][S];
+    for (int i = 0; i < R; ++i)
+      for (int j = 0; j < J; ++j)
+        for (int q = 0; q < S; ++q) acc[i][j][q] = VT::zero();
+    auto step = [&](int64_t c, const V (&w)[R][NV], int set) {
+      SK_UNROLL for (int j = 0; j < J; ++j)
+        SK_UNROLL for (int v = 0; v < NV; ++v) {
+          const V xv = VT::load(xj[j] + c * CW + v * W);
+          SK_UNROLL for (int i = 0; i < R; ++i) {
+            V& a = acc[i][j][(set * NV + v) % S];
+            a = VT::fma(w[i][v], xv, a);
+          }
         }
+    };
+    // Full chunks need no bounds checks; the dense row's last partial chunk does.
+    const int64_t full = s.full_chunks(), chunks = s.chunks();
+    int64_t c = 0;
+    if constexpr (J == 1) {
+      for (; c + U <= full; c += U) {
+        V w[U][R][NV];
+        SK_UNROLL for (int i = 0; i < R; ++i) s.prefetch(rows[i], c, U);
+        SK_UNROLL for (int i = 0; i < R; ++i)
+          SK_UNROLL for (int u = 0; u < U; u += 2) s.template decode_two<Safe>(rows[i], c + u, w[u][i], w[u + 1][i]);
+        SK_UNROLL for (int u = 0; u < U; ++u) step(c + u, w[u], u);
       }
-  };
-  // Full chunks need no bounds checks; the dense row's last partial chunk does.
-  const int64_t full = s.full_chunks(), chunks = s.chunks();
-  int64_t c = 0;
-  if constexpr (J == 1) {
-    for (; c + U <= full; c += U) {
-      V w[U][R][NV];
-      SK_UNROLL for (int i = 0; i < R; ++i) s.prefetch(rows[i], c, U);
-      SK_UNROLL for (int i = 0; i < R; ++i)
-        SK_UNROLL for (int u = 0; u < U; u += 2) s.template decode_two<Safe>(rows[i], c + u, w[u][i], w[u + 1][i]);
-      SK_UNROLL for (int u = 0; u < U; ++u) step(c + u, w[u], u);
     }
-  }
-  for (; c < full; ++c) {
-    V w[R][NV];
-    SK_UNROLL for (int i = 0; i < R; ++i) s.template decode_full<Safe>(rows[i], c, w[i]);
-    step(c, w, 0);
-  }
-  for (; c < chunks; ++c) {
-    V w[R][NV];
-    SK_UNROLL for (int i = 0; i < R; ++i) s.decode(rows[i], c, w[i]);
-    step(c, w, 0);
-  }
-  // Reduce with fully unrolled loops: any runtime index into acc would make the compiler keep it
-  // in memory and store every accumulator on every chunk.
-  float res[R][J];
-  SK_UNROLL for (int i = 0; i < R; ++i)
-    SK_UNROLL for (int j = 0; j < J; ++j) {
-      V t = acc[i][j][0];
-      SK_UNROLL for (int q = 1; q < S; ++q) t = VT::add(t, acc[i][j][q]);
-      res[i][j] = VT::hsum(t);
+    for (; c < full; ++c) {
+      V w[R][NV];
+      SK_UNROLL for (int i = 0; i < R; ++i) s.template decode_full<Safe>(rows[i], c, w[i]);
+      step(c, w, 0);
     }
-  for (int i = 0; i < R; ++i)
-    for (int j = 0; j < J; ++j) out.store(r + i * rs, j0 + j, res[i][j]);
+    for (; c < chunks; ++c) {
+      V w[R][NV];
+      SK_UNROLL for (int i = 0; i < R; ++i) s.decode(rows[i], c, w[i]);
+      step(c, w, 0);
+    }
+    // Reduce with fully unrolled loops: any runtime index into acc would make the compiler keep it
+    // in memory and store every accumulator on every chunk.
+    float res[R][J];
+    SK_UNROLL for (int i = 0; i < R; ++i)
+      SK_UNROLL for (int j = 0; j < J; ++j) {
+        V t = acc[i][j][0];
+        SK_UNROLL for (int q = 1; q < S; ++q) t = VT::add(t, acc[i][j][q]);
+        res[i][j] = VT::hsum(t);
+      }
+    for (int i = 0; i < R; ++i)
+      for (int j = 0; j < J; ++j) out.store(r + i * rs, j0 + j, res[i][j]);
+  }
 }
 
-// Rows r + i * rs for i < R (rs = 1: adjacent rows).
+// Rows r + i * rs for i < R (rs = 1: adjacent rows), `passes` times, one row further each time.
 template <class Src, int R, bool Safe>
-void fused_rows(const Src& s, const Activations& x, int64_t r, const OutputSpec& out, int64_t rs = 1) {
+void fused_rows(const Src& s, const Activations& x, int64_t r, const OutputSpec& out, int64_t rs = 1, int64_t passes = 1) {
   for (int64_t j0 = 0; j0 < x.n; j0 += VT::kJ) {
     switch (imin(VT::kJ, x.n - j0)) {
-      case 1: fused_block<Src, R, 1, Safe>(s, x, r, j0, out, rs); break;
-      case 2: if constexpr (VT::kJ >= 2) fused_block<Src, R, 2, Safe>(s, x, r, j0, out, rs); break;
-      case 3: if constexpr (VT::kJ >= 3) fused_block<Src, R, 3, Safe>(s, x, r, j0, out, rs); break;
-      default: if constexpr (VT::kJ >= 4) fused_block<Src, R, 4, Safe>(s, x, r, j0, out, rs); break;
+      case 1: fused_block<Src, R, 1, Safe>(s, x, r, j0, out, rs, passes); break;
+      case 2: if constexpr (VT::kJ >= 2) fused_block<Src, R, 2, Safe>(s, x, r, j0, out, rs, passes); break;
+      case 3: if constexpr (VT::kJ >= 3) fused_block<Src, R, 3, Safe>(s, x, r, j0, out, rs, passes); break;
+      default: if constexpr (VT::kJ >= 4) fused_block<Src, R, 4, Safe>(s, x, r, j0, out, rs, passes); break;
     }
   }
 }
@@ -245,8 +248,8 @@ template <class Src> void spmv_kernel(const MatrixView& a, const Activations& x,
     // Rows a quarter apart, as the bf16 dot-product GEMVs read them: four sequential streams per
     // core, each row's x loads shared by the pass (dense rows: docs/kernels.md, "Measurements
     // behind the code").
-    return apart_row_passes<R>(r0, r1, [&](int64_t i) { return s.safe(i, 1); }, [&](auto rb, auto safe, int64_t i, int64_t rs) {
-      fused_rows<Src, decltype(rb)::value, decltype(safe)::value>(s, x, i, out, rs);
+    return apart_row_passes<R>(r0, r1, [&](int64_t i) { return s.safe(i, 1); }, [&](auto rb, auto safe, int64_t i, int64_t rs, int64_t passes) {
+      fused_rows<Src, decltype(rb)::value, decltype(safe)::value>(s, x, i, out, rs, passes);
     });
   }
   for (; r + R <= r1; r += R) {
