@@ -1,10 +1,14 @@
-// npm run bench [-- --quick] [-- --threads 2] [-- --rounds 2] [-- --cold-mb 1024] [-- --no-cold]:
+// npm run bench [-- --quick] [-- --threads 2] [-- --rounds 2] [-- --cold-mb 1024] [-- --no-cold]
+//   [-- --n 1,16] [-- --dtypes bfloat16] [-- --only 'bitmap,nm']:
 // CPU kernels on LLM-shaped weights, next to the machine's measured floors, our dense kernel,
 // onnxruntime-node's MatMul and (when installed) PyTorch's bf16 linear, in one process.
 // Ratios: speed-up = dense time / format time (higher is better), from the same run. Every call
 // writes into one output per N and shape (options.out), as a server keeps one per layer: a fresh
 // output each call costs its page faults, slow on the VMs we measure on (docs/kernels.md).
-// Writes bench/results/cpu-<time>.json, cpu-latest.json and cpu-speedup.svg.
+// Writes bench/results/cpu-<time>.json, cpu-latest.json and cpu-speedup.svg. --n, --dtypes and
+// --only (variants whose labels contain one of the comma-separated strings; dense, the reference,
+// always runs) measure a subset: such a run prints its rows and the targets it has rows for, and
+// writes no result files.
 import Benchmark from 'benchmark';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -39,9 +43,18 @@ const coldBytes = (coldArg >= 0 ? Number(args[coldArg + 1]) : 1024) * 2 ** 20;
 const COLD_MAX_N = 8;
 setNumThreads(threads);
 
+const listArg = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1]!.split(',') : null);
+const nArg = listArg('--n'), dtypesArg = listArg('--dtypes'), only = listArg('--only');
+const filtered = nArg !== null || dtypesArg !== null || only !== null;
 const SHAPES: [number, number][] = quick ? [[11008, 4096]] : [[4096, 4096], [11008, 4096], [4096, 11008], [14336, 4096]];
-const NS = quick ? [1, 16, 64] : [1, 8, 16, 64];
-const DTYPES: FloatDType[] = quick ? ['bfloat16', 'float32'] : ['float32', 'float16', 'bfloat16'];
+const NS = nArg?.map(Number) ?? (quick ? [1, 16, 64] : [1, 8, 16, 64]);
+const DTYPES: FloatDType[] = (dtypesArg as FloatDType[] | null) ?? (quick ? ['bfloat16', 'float32'] : ['float32', 'float16', 'bfloat16']);
+const badArg = NS.some((n) => !Number.isInteger(n) || n < 1) ? `--n ${nArg!.join(',')}` :
+  DTYPES.find((d) => !['float32', 'float16', 'bfloat16'].includes(d)) !== undefined ? `--dtypes ${dtypesArg!.join(',')}` : null;
+if (badArg) {
+  console.error(`bench: ${badArg}: expected positive integers for --n and float32 / float16 / bfloat16 for --dtypes`);
+  process.exit(2);
+}
 interface Variant { label: string; format: CpuFormat; sparsity: number }
 const VARIANTS: Variant[] = [
   { label: 'dense', format: 'dense', sparsity: 0 },
@@ -52,6 +65,7 @@ const VARIANTS: Variant[] = [
   { label: 'csr 70%', format: 'csr', sparsity: 0.7 },
   { label: 'csr 90%', format: 'csr', sparsity: 0.9 },
 ];
+if (only) VARIANTS.splice(0, VARIANTS.length, ...VARIANTS.filter((v) => v.format === 'dense' || only.some((o) => v.label.includes(o))));
 // Warm: the same weight every call (in cache when it fits).
 const BENCH_OPTS = { minSamples: 5, maxTime: quick ? 0.2 : 0.15, initCount: 1 };
 
@@ -376,6 +390,10 @@ for (const m of misses) console.log(`  miss: ${m}`);
 const seconds = (Date.now() - start) / 1000;
 console.log(`\n${seconds.toFixed(0)} s, load after ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
+if (filtered) {
+  console.log('(filtered run: no result files written)');
+  process.exit(0);
+}
 const outDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 mkdirSync(outDir, { recursive: true });
 const report = {
