@@ -215,16 +215,16 @@ SK_BLOCK void gemv_block(const Src& s, const Activations& x, int64_t r, int64_t 
   // All of a task's passes in one call (apart_row_passes): a call per pass put its prologue (stack
   // frame, row pointers from memory) between every two passes, and at N = 1 any work there holds
   // up the four streams for longer than it runs (docs/kernels.md, fourteenth session).
+  const uint16_t* xj[J];
+  for (int j = 0; j < J; ++j) xj[j] = x.bf16 + (j0 + j) * x.k_padded;
+  const int64_t chunks = s.chunks;
   for (int64_t p = 0; p < passes; ++p, ++r) {
     typename Src::Row rw[RB];
     SK_UNROLL for (int i = 0; i < RB; ++i) rw[i] = s.row(r + i * rs);
-    const uint16_t* xj[J];
-    for (int j = 0; j < J; ++j) xj[j] = x.bf16 + (j0 + j) * x.k_padded;
     __m512 acc[RB][J][U];
     SK_UNROLL for (int i = 0; i < RB; ++i)
       SK_UNROLL for (int j = 0; j < J; ++j)
         SK_UNROLL for (int u = 0; u < U; ++u) acc[i][j][u] = _mm512_setzero_ps();
-    const int64_t chunks = s.chunks;
     int64_t c = 0;
     for (; c + U <= chunks; c += U) {
       __m512i w[RB][U];

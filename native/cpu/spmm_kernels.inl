@@ -162,18 +162,20 @@ template <class Src, int R> constexpr bool kApartRows = (Src::kAlwaysSafe ? VT::
 
 template <class Src, int R, int J, bool Safe>
 SK_BLOCK void fused_block(const Src& s, const Activations& x, int64_t r, int64_t j0, const OutputSpec& out, int64_t rs, int64_t passes) {
+  // One activation vector: U chunks per step into separate accumulators (S chains per row), so the
+  // loop runs at the FMA throughput rather than its latency even with a single row. Rows a quarter
+  // apart are independent chains already: NV per row keep the register block within 32 vectors.
+  constexpr int S = J > 1 ? 1 : kApartRows<Src, R> ? NV : VT::kGemvChains;
+  constexpr int U = J > 1 ? 1 : (S + NV - 1) / NV < 2 ? 2 : (S + NV - 1) / NV;
+  static_assert(J > 1 || U % 2 == 0, "single-vector steps decode chunks in pairs");
+  const float* xj[J];
+  for (int j = 0; j < J; ++j) xj[j] = x.data + (j0 + j) * x.k_padded;
+  // Full chunks need no bounds checks; the dense row's last partial chunk does.
+  const int64_t full = s.full_chunks(), chunks = s.chunks();
   // `passes` passes in one call, as the bf16 GEMV (spmm_avx512_bf16.cpp gemv_block) does.
   for (int64_t p = 0; p < passes; ++p, ++r) {
-    // One activation vector: U chunks per step into separate accumulators (S chains per row), so the
-    // loop runs at the FMA throughput rather than its latency even with a single row. Rows a quarter
-    // apart are independent chains already: NV per row keep the register block within 32 vectors.
-    constexpr int S = J > 1 ? 1 : kApartRows<Src, R> ? NV : VT::kGemvChains;
-    constexpr int U = J > 1 ? 1 : (S + NV - 1) / NV < 2 ? 2 : (S + NV - 1) / NV;
-    static_assert(J > 1 || U % 2 == 0, "single-vector steps decode chunks in pairs");
     typename Src::Row rows[R];
     for (int i = 0; i < R; ++i) rows[i] = s.row(r + i * rs);
-    const float* xj[J];
-    for (int j = 0; j < J; ++j) xj[j] = x.data + (j0 + j) * x.k_padded;
     V acc[R][J][S];
     for (int i = 0; i < R; ++i)
       for (int j = 0; j < J; ++j)
@@ -188,8 +190,6 @@ SK_BLOCK void fused_block(const Src& s, const Activations& x, int64_t r, int64_t
           }
         }
     };
-    // Full chunks need no bounds checks; the dense row's last partial chunk does.
-    const int64_t full = s.full_chunks(), chunks = s.chunks();
     int64_t c = 0;
     if constexpr (J == 1) {
       for (; c + U <= full; c += U) {
