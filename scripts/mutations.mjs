@@ -1202,6 +1202,16 @@ export default [
     why: "the dense int4 x8 GEMV's prepare rounds x without staging its even / odd column pairs and lane sums: the kernel reads stale or zero pairs",
   },
   {
+    id: 'qspmm-x8-lane-groups-shift', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: '_mm_cvtsi32_si128(group_shift(G))', to: '_mm_cvtsi32_si128(group_shift(G) + 1)', tests: [...QUANT, ...QUANT_X8_GEMV],
+    why: "the dense and 2:4 int4 x8 GEMVs give a block's lanes half their group numbers: from G = 32 to 64 columns in a block take the wrong group's scale",
+  },
+  {
+    id: 'qspmm-x8-nm24-zero-bytes', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: '_mm512_mullo_epi32(lidx, _mm512_set1_epi32(0x01010101))', to: '_mm512_mullo_epi32(lidx, _mm512_set1_epi32(0x00000001))', tests: [...QUANT, ...QUANT_X8_GEMV],
+    why: "the asymmetric 2:4 int4 x8 GEMV picks only a lane's first byte's zero point from its group: the other three take group 0's",
+  },
+  {
     id: 'qspmm-x8-bitmap-workspace', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
     from: 'SpmmKernel k{fn, XLayout::k_major, name, S == kGroupLanes, 1};', to: 'SpmmKernel k{fn, XLayout::k_major, name, S == kPairs, 1};', tests: QUANT,
     why: 'the bitmap int4 x8 GEMV gets no per-task scratch: it spreads its codes through a null pointer',

@@ -140,13 +140,6 @@ inline void prefetch_lines(const void* p, int64_t bytes) {
   for (int64_t i = 0; i < bytes; i += 64) _mm_prefetch(static_cast<const char*>(p) + i, _MM_HINT_T0);
 }
 
-// Lane i of a 128-column block covers `span` columns of each weight group slot; its group,
-// counted from the block's first: (span·(i mod 8) or span·i) / G, 0 when G > 128.
-__m512i lane_groups(int G, int span, bool mirror) {
-  alignas(64) int32_t v[16];
-  for (int i = 0; i < 16; ++i) v[i] = G > 128 ? 0 : span * (mirror ? i % 8 : i) / G;
-  return _mm512_load_si512(v);
-}
 
 // Where the dense and 2:4 kernels read a row block's per-group data: the fp16 scales (times s_x)
 // and zero points of the groups a 128-column block touches (1 to 4).
@@ -162,6 +155,17 @@ inline BlockGroups block_groups(int64_t c, int G, int64_t gpr) {
   const int64_t g0 = c >> gs, per = G <= 128 ? 128 >> gs : 1;
   const int64_t ns = per < gpr - g0 ? per : gpr - g0;
   return {g0, __mmask8((1u << ns) - 1)};
+}
+
+// Lane i of a 128-column block covers `span` columns of each weight group slot; its group,
+// counted from the block's first: (span·(i mod 8) or span·i) / G, 0 when G > 128. In registers and
+// by a shift: the kernels call it once per pass, and an integer division per lane there (GCC
+// cannot hoist it past the pass's stores) was 7–16 serial divisions at every pass's start.
+inline __m512i lane_groups(int G, int span, bool mirror) {
+  if (G > 128) return _mm512_setzero_si512();
+  const __m512i i = mirror ? _mm512_set_epi32(7, 6, 5, 4, 3, 2, 1, 0, 7, 6, 5, 4, 3, 2, 1, 0)
+                           : _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  return _mm512_srl_epi32(_mm512_mullo_epi32(i, _mm512_set1_epi32(span)), _mm_cvtsi32_si128(group_shift(G)));
 }
 
 // A run of up to 16 groups from g (masked past the row's gpr) and their s_x, loaded once for every
@@ -296,14 +300,8 @@ inline NM24Block nm24_block(const NM24Tables& t, const uint32_t* mp, const uint8
 template <int R, bool Asym>
 void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, int64_t r, const OutputSpec& out) {
   const __m512i lidx = lane_groups(w.G, 16, true);
-  __m512i zidx = _mm512_setzero_si512();
-  if constexpr (Asym) {
-    alignas(64) int32_t l[16];
-    _mm512_store_si512(l, lidx);
-    alignas(64) uint8_t b[64];
-    for (int j = 0; j < 64; ++j) b[j] = uint8_t(l[j / 4]);
-    zidx = _mm512_load_si512(b);
-  }
+  // Byte j of zidx: lane j / 4's group (each lane's value in its four bytes).
+  const __m512i zidx = Asym ? _mm512_mullo_epi32(lidx, _mm512_set1_epi32(0x01010101)) : _mm512_setzero_si512();
   const __m512i z8 = _mm512_set1_epi8(8);
   __m512 facc[R];
   for (int i = 0; i < R; ++i) facc[i] = _mm512_setzero_ps();
