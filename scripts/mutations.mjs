@@ -852,8 +852,18 @@ export default [
   },
   {
     id: 'slorb-int8-row-scale', area: 'adapters', file: 'native/solvers/slorb.cpp',
-    from: 'put(a.out, a.out_dtype, o, a.base[o] + row_scale(r) * buf[size_t((r - r0) * a.n + t)]);', to: 'put(a.out, a.out_dtype, o, a.base[o] + buf[size_t((r - r0) * a.n + t)]);', tests: SLORB,
-    why: "int8 S's row scales are dropped by the AVX-512 row-dots path: the term is off by the scale",
+    from: 'if (a.row_scales) decode(a.row_scales, a.row_scales_dtype, r0, R, rs);', to: 'if (false) decode(a.row_scales, a.row_scales_dtype, r0, R, rs);', tests: SLORB,
+    why: "int8 S's row scales are dropped by the AVX-512 row-dots and panels paths: the term is off by the scale",
+  },
+  {
+    id: 'slorb-row-scales-range', area: 'adapters', file: 'native/solvers/slorb.cpp',
+    from: 'decode(a.row_scales, a.row_scales_dtype, r0, R, rs)', to: 'decode(a.row_scales, a.row_scales_dtype, 0, R, rs)', tests: SLORB,
+    why: "every row range takes the first rows' int8 row scales: rows past a task's first slice get another row's scale",
+  },
+  {
+    id: 'slorb-dots-token-stride', area: 'adapters', file: 'native/solvers/slorb.cpp',
+    from: 'else for (int64_t r = 0; r < R; r++) b[r] += rs[r] * dt[r * rstep];', to: 'else for (int64_t r = 0; r < R; r++) b[r] += rs[r] * dt[r];', tests: SLORB,
+    why: 'the row-major dots (2..7 tokens on AVX-512) read along the wrong axis when the output is [N, rows]: tokens get each other\'s terms',
   },
   {
     id: 'slorb-dots-tail', area: 'adapters', file: 'native/solvers/slorb_avx512.cpp',

@@ -1,5 +1,6 @@
 #include "solvers/slorb.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -157,38 +158,46 @@ void SlorbTerm::add_rows(int64_t r0, int64_t r1) const {
         }
     return;
   }
-  if (panels_ || panels_bf16_) {  // dots token-major, so this loop runs along the output's unit stride and vectorizes
+  // base[t, r] += rs[r] · d[t · ts + (r − r0) · rstep] for every token (rs: the rows' scales, all 1
+  // for float S), then the output's dtype: along the output's unit stride when the rows have it
+  // (with a token's rows 4 KiB multiples apart, each base load would wait on the previous token's
+  // store: 4K aliasing), the scales decoded once for the range instead of a call per element.
+  auto add_dots = [&](const float* d, int64_t ts, int64_t rstep, float* rs) {
+    if (a.row_scales) decode(a.row_scales, a.row_scales_dtype, r0, R, rs);
+    else std::fill(rs, rs + R, 1.0f);
+    if (a.out_row_stride == 1) {
+      for (int64_t t = 0; t < a.n; t++) {
+        float* b = a.base + t * a.out_tok_stride + r0;
+        const float* dt = d + t * ts;
+        if (rstep == 1) for (int64_t r = 0; r < R; r++) b[r] += rs[r] * dt[r];
+        else for (int64_t r = 0; r < R; r++) b[r] += rs[r] * dt[r * rstep];
+        if (convert)
+          for (int64_t r = 0; r < R; r++) put(a.out, a.out_dtype, t * a.out_tok_stride + r0 + r, b[r]);
+      }
+      return;
+    }
+    for (int64_t r = 0; r < R; r++)
+      for (int64_t t = 0; t < a.n; t++) {
+        const int64_t o = t * a.out_tok_stride + (r0 + r) * a.out_row_stride;
+        put(a.out, a.out_dtype, o, a.base[o] + rs[r] * d[t * ts + r * rstep]);
+      }
+  };
+  if (panels_ || panels_bf16_) {  // dots token-major
     if (buf.size() < size_t(R * (a.n + 1))) buf.resize(size_t(R * (a.n + 1)));
-    float* rs = buf.data() + R * a.n;
-    for (int64_t r = r0; r < r1; r++) rs[r - r0] = row_scale(r);
     if (panels_bf16_) panels_bf16_(a.scales, a.scales_dtype, G, r0, r1, gO_.data(), a.n, buf.data(), a.rows);
     else panels_(a.scales, a.scales_dtype, G, r0, r1, gP_.data(), a.n, buf.data(), a.rows);
-    for (int64_t t = 0; t < a.n; t++) {
-      float* b = a.base + t * a.out_tok_stride + r0;
-      const float* d = buf.data() + t * R;
-      for (int64_t r = 0; r < R; r++) b[r] += rs[r] * d[r];
-      if (convert)
-        for (int64_t r = 0; r < R; r++) put(a.out, a.out_dtype, t * a.out_tok_stride + r0 + r, b[r]);
-    }
+    add_dots(buf.data(), R, 1, buf.data() + R * a.n);
     return;
   }
   // Up to kSlorbDotTokens: y[t, r] = base[t, r] + S[r, :] · g[t, :], S read once for all tokens.
-  if (buf.size() < size_t(vec_ ? R * a.n : G)) buf.resize(size_t(vec_ ? R * a.n : G));
-  if (vec_) {
+  if (vec_) {  // dots row-major
+    if (buf.size() < size_t(R * (a.n + 1))) buf.resize(size_t(R * (a.n + 1)));
     if (gemv_bf16_) gemv_bf16_(a.scales, G, r0, r1, g16_.data(), buf.data(), a.rows);
     else vec_(a.scales, a.scales_dtype, G, r0, r1, g_.data(), a.n, buf.data(), a.rows);
-    // Along the output's unit stride: with a token's rows 4 KiB multiples apart, each base load
-    // would wait on the previous token's store (4K aliasing; that store was 2/3 of this loop).
-    auto one = [&](int64_t r, int64_t t) {
-      const int64_t o = t * a.out_tok_stride + r * a.out_row_stride;
-      put(a.out, a.out_dtype, o, a.base[o] + row_scale(r) * buf[size_t((r - r0) * a.n + t)]);
-    };
-    if (a.out_row_stride == 1)
-      for (int64_t t = 0; t < a.n; t++) for (int64_t r = r0; r < r1; r++) one(r, t);
-    else
-      for (int64_t r = r0; r < r1; r++) for (int64_t t = 0; t < a.n; t++) one(r, t);
+    add_dots(buf.data(), 1, a.n, buf.data() + R * a.n);
     return;
   }
+  if (buf.size() < size_t(G)) buf.resize(size_t(G));
   for (int64_t r = r0; r < r1; r++) {  // portable: one row decoded, then a dot per token
     decode(a.scales, a.scales_dtype, r * G, G, buf.data());
     const float rs = row_scale(r);
