@@ -1222,6 +1222,21 @@ export default [
     why: "the asymmetric 2:4 int4 x8 GEMV picks only a lane's first byte's zero point from its group: the other three take group 0's",
   },
   {
+    id: 'qspmm-x8-nm24-scale-run-store', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'if (rs.next(w.scales, xq.scale, r, c, w.G, w.gpr, lidx) && OneGroup)', to: 'if (rs.next(w.scales, xq.scale, r, c, w.G, w.gpr, lidx) && OneGroup && c == 0)', tests: [...QUANT, ...QUANT_X8_GEMV],
+    why: "the 2:4 int4 x8 GEMV (G >= 128) keeps the first 16 groups' scales in memory for the whole row: every block past them takes a stale scale",
+  },
+  {
+    id: 'qspmm-x8-nm24-one-group-index', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'const int64_t gi = (c >> gs) & 15;', to: 'const int64_t gi = (c >> gs) & 7;', tests: [...QUANT, ...QUANT_X8_GEMV],
+    why: "the 2:4 int4 x8 GEMV (G >= 128) picks the block's scale within a run of 8 groups instead of 16: groups 8..15 of each run take 0..7's",
+  },
+  {
+    id: 'qspmm-x8-nm24-one-group-gate', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'G >= 128 ? nm24_passes<Asym, true>', to: 'G >= 64 ? nm24_passes<Asym, true>', tests: [...QUANT, ...QUANT_X8_GEMV],
+    why: "the 2:4 int4 x8 GEMV gives a 128-column block one scale at G = 64 too: its second group's columns take the first's scale",
+  },
+  {
     id: 'qspmm-x8-bitmap-workspace', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
     from: 'SpmmKernel k{fn, XLayout::k_major, name, S == kGroupLanes, 1};', to: 'SpmmKernel k{fn, XLayout::k_major, name, S == kPairs, 1};', tests: QUANT,
     why: 'the bitmap int4 x8 GEMV gets no per-task scratch: it spreads its codes through a null pointer',
@@ -1233,7 +1248,7 @@ export default [
   },
   {
     id: 'qspmm-x8-nm24-row-stride', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
-    from: 'for (int i = 0; i < R; ++i, mp += wpr, cp += rb) {', to: 'for (int i = 0; i < R; ++i, mp += wpr, cp += rb / 2) {', tests: QUANT,
+    from: '      mp += wpr, cp += rb;', to: '      mp += wpr, cp += rb / 2;', tests: QUANT,
     why: "the 2:4 int4 x8 GEMV steps half a row of codes per row of a pass: every row but the first of each pass multiplies another row's codes",
   },
   {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include "../core/dtype.h"
 #include "../formats/quant.h"
@@ -27,6 +28,7 @@ namespace {
 #include "avx512_expand.inl"
 #include "qspmm_x8_round.inl"
 #include "qspmm_x8_rows.inl"
+#include "unroll.inl"
 
 enum QFmt { kDense = 0, kNM = 1, kBitmap = 2 };
 
@@ -188,18 +190,20 @@ constexpr int64_t kScalesAhead = 128;
 template <int R, bool Prefetch = false> struct RowScales {
   __m512 v[R];
   __m512i at;
-  // Call at every block: reloads when the block starts a run of 16 groups.
+  // Call at every block: reloads when the block starts a run of 16 groups (and says so).
   // Rows r, r + step, ... r + (R - 1)·step.
-  void next(const uint16_t* scales, const float* sx, int64_t r, int64_t c, int G, int64_t gpr, __m512i lidx, int64_t step = 1) {
+  bool next(const uint16_t* scales, const float* sx, int64_t r, int64_t c, int G, int64_t gpr, __m512i lidx, int64_t step = 1) {
     const int gs = group_shift(G);
     const int64_t g0 = c >> gs;
-    if ((c & ((int64_t(16) << gs) - 1)) == 0) {
+    const bool fresh = (c & ((int64_t(16) << gs) - 1)) == 0;
+    if (fresh) {
       const SxRun run(sx, g0, gpr);
       for (int i = 0; i < R; ++i) v[i] = run.times(scales + (r + i * step) * gpr + g0);
       if constexpr (Prefetch)
         for (int i = 0; i < R; ++i) _mm_prefetch(reinterpret_cast<const char*>(scales + (r + i * step) * gpr + g0) + kScalesAhead, _MM_HINT_T0);
     }
     at = _mm512_add_epi32(lidx, _mm512_set1_epi32(int(g0 % 16)));
+    return fresh;
   }
   __m512 lanes(int i) const { return _mm512_permutexvar_ps(at, v[i]); }
 };
@@ -297,48 +301,71 @@ inline NM24Block nm24_block(const NM24Tables& t, const uint32_t* mp, const uint8
   return {idx, _mm512_and_si512(_mm512_srlv_epi16(cb, t.shift), nib)};
 }
 
-template <int R, bool Asym>
+// R rows per pass, r .. r + R - 1 (adjacent: their codes and masks are one run each, and the next
+// pass's runs are prefetched in address order). The row loops go through unroll<R>, so the R
+// accumulators and the rows' scales stay in registers. OneGroup (G >= 128: a block is one group):
+// each row's scale·s_x of the run's 16 groups is also kept in memory, and the FMA takes the
+// block's as a broadcast operand instead of a vpermps per row and block.
+template <int R, bool Asym, bool OneGroup>
 void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, int64_t r, const OutputSpec& out) {
   const __m512i lidx = lane_groups(w.G, 16, true);
   // Byte j of zidx: lane j / 4's group (each lane's value in its four bytes).
   const __m512i zidx = Asym ? _mm512_mullo_epi32(lidx, _mm512_set1_epi32(0x01010101)) : _mm512_setzero_si512();
   const __m512i z8 = _mm512_set1_epi8(8);
   __m512 facc[R];
-  for (int i = 0; i < R; ++i) facc[i] = _mm512_setzero_ps();
+  unroll<R>([&](auto i) SK_UNROLLED { facc[i] = _mm512_setzero_ps(); });
   RowScales<R> rs;
+  alignas(64) float sc[OneGroup ? R : 1][16];
+  const int gs = group_shift(w.G);
   const int64_t wpr = w.cols / 32, rb = w.cols / 4;
   // As in dense4_rows: the next pass's codes, masks and scales, each in address order (per block,
   // R·32 bytes of codes and R·16 of masks: a line every 2 and every 4 rows).
   const uint8_t* next = w.codes + (r + R) * rb;
   const char* next_m = reinterpret_cast<const char*>(w.masks + (r + R) * wpr);
   prefetch_lines(w.scales + (r + R) * w.gpr, 2 * R * w.gpr);
-  for (int64_t c = 0; c < w.cols; c += 128) {
-    const int64_t tail = w.cols - c < 128 ? w.cols - c : 128;
+  // One 128-column block of the R rows; Full: no column tail (the tail's masked loads stay out of
+  // the main loop).
+  auto block = [&](int64_t c, auto full) SK_UNROLLED {
+    const int64_t tail = decltype(full)::value ? 128 : w.cols - c;
     const BlockGroups bg = block_groups(c, w.G, w.gpr);
     const __m512i x0 = _mm512_load_si512(xq.q + c), x1 = _mm512_load_si512(xq.q + c + 64);
-    rs.next(w.scales, xq.scale, r, c, w.G, w.gpr, lidx);
+    if (rs.next(w.scales, xq.scale, r, c, w.G, w.gpr, lidx) && OneGroup)
+      unroll<R>([&](auto i) SK_UNROLLED { _mm512_store_ps(sc[OneGroup ? int(i) : 0], rs.v[i]); });
+    const int64_t gi = (c >> gs) & 15;
     // Row r + i's block, by one stride per row (the products r·stride cost registers and spills).
     const uint32_t* mp = w.masks + r * wpr + c / 32;
     const uint8_t* cp = w.codes + r * rb + c / 4;
-    for (int i = 0; i < R; ++i, mp += wpr, cp += rb) {
-      const int64_t rr = r + i;
+    unroll<R>([&](auto ic) SK_UNROLLED {
+      constexpr int i = decltype(ic)::value;
       const NM24Block blk = nm24_block(t, mp, cp, tail);
+      mp += wpr, cp += rb;
       const __m512i xp = _mm512_permutex2var_epi8(x0, blk.idx, x1), cc = blk.codes;
-      if (i % 2 == 0 || R == 1) {
+      if constexpr (i % 2 == 0 || R == 1) {
         _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
         next += 64;
       }
-      if (i % 4 == 0 || R < 4) {
+      if constexpr (i % 4 == 0 || R < 4) {
         _mm_prefetch(next_m, _MM_HINT_T0);
         next_m += 64;
       }
       __m512i zb = z8;
-      if constexpr (Asym) zb = _mm512_permutexvar_epi8(zidx, _mm512_castsi128_si512(_mm_maskz_loadu_epi8(bg.m, w.zeros + rr * w.gpr + bg.g0)));
+      if constexpr (Asym) zb = _mm512_permutexvar_epi8(zidx, _mm512_castsi128_si512(_mm_maskz_loadu_epi8(bg.m, w.zeros + (r + i) * w.gpr + bg.g0)));
       const __m512i d = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), cc, xp), _mm512_dpbusd_epi32(_mm512_setzero_si512(), zb, xp));
-      facc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), rs.lanes(i), facc[i]);
-    }
-  }
-  for (int i = 0; i < R; ++i) out.store(r + i, 0, _mm512_reduce_add_ps(facc[i]));
+      const __m512 s = OneGroup ? _mm512_set1_ps(sc[OneGroup ? i : 0][gi]) : rs.lanes(i);
+      facc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), s, facc[i]);
+    });
+  };
+  int64_t c = 0;
+  for (; c + 128 <= w.cols; c += 128) block(c, std::true_type{});
+  if (c < w.cols) block(c, std::false_type{});
+  unroll<R>([&](auto i) SK_UNROLLED { out.store(r + i, 0, _mm512_reduce_add_ps(facc[i])); });
+}
+
+template <bool Asym, bool OneGroup>
+void nm24_passes(const Q4Rows& w, const XQ& xq, const NM24Tables& t, int64_t r, int64_t r1, const OutputSpec& out) {
+  for (; r + 8 <= r1; r += 8) nm24_rows<8, Asym, OneGroup>(w, xq, t, r, out);
+  for (; r + 4 <= r1; r += 4) nm24_rows<4, Asym, OneGroup>(w, xq, t, r, out);
+  for (; r < r1; ++r) nm24_rows<1, Asym, OneGroup>(w, xq, t, r, out);
 }
 
 template <bool Asym>
@@ -361,9 +388,7 @@ void rows4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, co
   } else {
     // 8 rows per pass: 24% faster than 4 warm; 4 rows a quarter of the task apart were slower cold.
     const NM24Tables t = nm24_tables();
-    for (; r + 8 <= r1; r += 8) nm24_rows<8, Asym>(w, xq, t, r, out);
-    for (; r + 4 <= r1; r += 4) nm24_rows<4, Asym>(w, xq, t, r, out);
-    for (; r < r1; ++r) nm24_rows<1, Asym>(w, xq, t, r, out);
+    G >= 128 ? nm24_passes<Asym, true>(w, xq, t, r, r1, out) : nm24_passes<Asym, false>(w, xq, t, r, r1, out);
   }
 }
 void qgemv_dense4_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
