@@ -142,7 +142,6 @@ inline void prefetch_lines(const void* p, int64_t bytes) {
   for (int64_t i = 0; i < bytes; i += 64) _mm_prefetch(static_cast<const char*>(p) + i, _MM_HINT_T0);
 }
 
-
 // Where the dense and 2:4 kernels read a row block's per-group data: the fp16 scales (times s_x)
 // and zero points of the groups a 128-column block touches (1 to 4).
 struct BlockGroups {
@@ -330,7 +329,7 @@ void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, int64_t r, co
     const BlockGroups bg = block_groups(c, w.G, w.gpr);
     const __m512i x0 = _mm512_load_si512(xq.q + c), x1 = _mm512_load_si512(xq.q + c + 64);
     if (rs.next(w.scales, xq.scale, r, c, w.G, w.gpr, lidx) && OneGroup)
-      unroll<R>([&](auto i) SK_UNROLLED { _mm512_store_ps(sc[OneGroup ? int(i) : 0], rs.v[i]); });
+      unroll<R>([&](auto i) SK_UNROLLED { _mm512_store_ps(sc[OneGroup ? int(i) : 0], rs.v[int(i)]); });
     const int64_t gi = (c >> gs) & 15;
     // Row r + i's block, by one stride per row (the products r·stride cost registers and spills).
     const uint32_t* mp = w.masks + r * wpr + c / 32;
