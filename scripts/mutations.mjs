@@ -1203,7 +1203,7 @@ export default [
   },
   {
     id: 'qspmm-x8-row-scales-run', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
-    from: 'if ((c & ((int64_t(16) << gs) - 1)) == 0) {', to: 'if ((c & ((int64_t(8) << gs) - 1)) == 0) {', tests: QUANT,
+    from: 'const bool fresh = (c & ((int64_t(16) << gs) - 1)) == 0;', to: 'const bool fresh = (c & ((int64_t(8) << gs) - 1)) == 0;', tests: QUANT,
     why: "the x8 kernels' cached run of 16 group scales is reloaded every 8 groups while the lanes still index it from the run's start: groups 8-15 of each run take the wrong scales",
   },
   {
@@ -1283,8 +1283,13 @@ export default [
   },
   {
     id: 'qspmm-x8-dense-tail-block', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
-    from: 'if (c < w.cols) block(c, std::false_type{});', to: 'if (false) block(c, std::false_type{});', tests: QUANT,
+    from: 'if (c < w.cols) block(c, std::false_type{});\n  for (int i = 0; i < R; ++i) out.store(r + i * step', to: 'if (false) block(c, std::false_type{});\n  for (int i = 0; i < R; ++i) out.store(r + i * step', tests: QUANT,
     why: 'the dense int4 x8 GEMV skips the last block of a row whose columns are not a multiple of 128',
+  },
+  {
+    id: 'qspmm-x8-nm24-tail-block', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'if (c < w.cols) block(c, std::false_type{});\n  unroll<R>', to: 'if (false) block(c, std::false_type{});\n  unroll<R>', tests: QUANT,
+    why: 'the 2:4 int4 x8 GEMV skips the last block of a row whose columns are not a multiple of 128',
   },
   {
     id: 'qspmm-x8-dense-quarter-store', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',

@@ -158,13 +158,16 @@ void SlorbTerm::add_rows(int64_t r0, int64_t r1) const {
         }
     return;
   }
-  // base[t, r] += rs[r] · d[t · ts + (r − r0) · rstep] for every token (rs: the rows' scales, all 1
-  // for float S), then the output's dtype: along the output's unit stride when the rows have it
-  // (with a token's rows 4 KiB multiples apart, each base load would wait on the previous token's
-  // store: 4K aliasing), the scales decoded once for the range instead of a call per element.
-  auto add_dots = [&](const float* d, int64_t ts, int64_t rstep, float* rs) {
+  // The rows' scales (all 1 for float S), decoded once for the range instead of a call per element;
+  // before the dots, which are stored just below them.
+  auto row_scales = [&](float* rs) {
     if (a.row_scales) decode(a.row_scales, a.row_scales_dtype, r0, R, rs);
     else std::fill(rs, rs + R, 1.0f);
+  };
+  // base[t, r] += rs[r] · d[t · ts + (r − r0) · rstep] for every token, then the output's dtype:
+  // along the output's unit stride when the rows have it (with a token's rows 4 KiB multiples
+  // apart, each base load would wait on the previous token's store: 4K aliasing).
+  auto add_dots = [&](const float* d, int64_t ts, int64_t rstep, const float* rs) {
     if (a.out_row_stride == 1) {
       for (int64_t t = 0; t < a.n; t++) {
         float* b = a.base + t * a.out_tok_stride + r0;
@@ -184,6 +187,7 @@ void SlorbTerm::add_rows(int64_t r0, int64_t r1) const {
   };
   if (panels_ || panels_bf16_) {  // dots token-major
     if (buf.size() < size_t(R * (a.n + 1))) buf.resize(size_t(R * (a.n + 1)));
+    row_scales(buf.data() + R * a.n);
     if (panels_bf16_) panels_bf16_(a.scales, a.scales_dtype, G, r0, r1, gO_.data(), a.n, buf.data(), a.rows);
     else panels_(a.scales, a.scales_dtype, G, r0, r1, gP_.data(), a.n, buf.data(), a.rows);
     add_dots(buf.data(), R, 1, buf.data() + R * a.n);
@@ -192,6 +196,7 @@ void SlorbTerm::add_rows(int64_t r0, int64_t r1) const {
   // Up to kSlorbDotTokens: y[t, r] = base[t, r] + S[r, :] · g[t, :], S read once for all tokens.
   if (vec_) {  // dots row-major
     if (buf.size() < size_t(R * (a.n + 1))) buf.resize(size_t(R * (a.n + 1)));
+    row_scales(buf.data() + R * a.n);
     if (gemv_bf16_) gemv_bf16_(a.scales, G, r0, r1, g16_.data(), buf.data(), a.rows);
     else vec_(a.scales, a.scales_dtype, G, r0, r1, g_.data(), a.n, buf.data(), a.rows);
     add_dots(buf.data(), 1, a.n, buf.data() + R * a.n);
