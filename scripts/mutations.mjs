@@ -1283,12 +1283,12 @@ export default [
   },
   {
     id: 'qspmm-x8-dense-tail-block', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
-    from: 'if (c < w.cols) block(c, std::false_type{});\n  for (int i = 0; i < R; ++i) out.store(r + i * step', to: 'if (false) block(c, std::false_type{});\n  for (int i = 0; i < R; ++i) out.store(r + i * step', tests: QUANT,
+    from: 'if (c < w.cols) block(c, std::false_type{});\n  unroll<R>([&](auto i) SK_UNROLLED { out.store(r + i * step', to: 'if (false) block(c, std::false_type{});\n  unroll<R>([&](auto i) SK_UNROLLED { out.store(r + i * step', tests: QUANT,
     why: 'the dense int4 x8 GEMV skips the last block of a row whose columns are not a multiple of 128',
   },
   {
     id: 'qspmm-x8-nm24-tail-block', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
-    from: 'if (c < w.cols) block(c, std::false_type{});\n  unroll<R>', to: 'if (false) block(c, std::false_type{});\n  unroll<R>', tests: QUANT,
+    from: 'if (c < w.cols) block(c, std::false_type{});\n  unroll<R>([&](auto i) SK_UNROLLED { out.store(r + i, 0', to: 'if (false) block(c, std::false_type{});\n  unroll<R>([&](auto i) SK_UNROLLED { out.store(r + i, 0', tests: QUANT,
     why: 'the 2:4 int4 x8 GEMV skips the last block of a row whose columns are not a multiple of 128',
   },
   {

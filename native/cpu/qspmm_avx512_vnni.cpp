@@ -215,12 +215,12 @@ template <int R, bool Asym>
 void dense4_rows(const Q4Rows& w, const XQ& xq, int64_t r, int64_t step, const OutputSpec& out) {
   const __m512i nib = _mm512_set1_epi8(0x0f), lidx = lane_groups(w.G, 8, false);
   __m512 facc[R];
-  for (int i = 0; i < R; ++i) facc[i] = _mm512_setzero_ps();
+  unroll<R>([&](auto i) SK_UNROLLED { facc[i] = _mm512_setzero_ps(); });
   RowScales<R, true> rs;
   const int64_t rb = w.cols / 2;
   // One 128-column block of the R rows; Full: no column tail (the tail block's masked loads and
-  // its branch stay out of the main loop, so GCC unrolls the rows and keeps facc in registers).
-  auto block = [&](int64_t c, auto full) {
+  // its branch stay out of the main loop). The rows go through unroll<R>: facc stays in registers.
+  auto block = [&](int64_t c, auto full) SK_UNROLLED {
     constexpr bool Full = decltype(full)::value;
     const int64_t tail = w.cols - c < 128 ? w.cols - c : 128;
     const __mmask64 cm = Full ? ~__mmask64(0) : (__mmask64(1) << (tail / 2)) - 1;
@@ -229,8 +229,8 @@ void dense4_rows(const Q4Rows& w, const XQ& xq, int64_t r, int64_t step, const O
     const __m512i xs = _mm512_load_si512(xq.lane_sum + c / 8);
     rs.next(w.scales, xq.scale, r, c, w.G, w.gpr, lidx, step);
     const __m512i init = Asym ? _mm512_setzero_si512() : _mm512_load_si512(xq.start + c / 8);
-#pragma GCC unroll 8
-    for (int i = 0; i < R; ++i) {
+    unroll<R>([&](auto ic) SK_UNROLLED {
+      constexpr int i = decltype(ic)::value;
       const int64_t rr = r + i * step;
       // Plain loads in whole blocks (masked ones cost ~15% here); they stay inside the row.
       const uint8_t* cp = w.codes + rr * rb + c / 2;
@@ -243,12 +243,12 @@ void dense4_rows(const Q4Rows& w, const XQ& xq, int64_t r, int64_t step, const O
         acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(_mm512_permutexvar_epi32(lidx, z), xs));
       }
       facc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), rs.lanes(i), facc[i]);
-    }
+    });
   };
   int64_t c = 0;
   for (; c + 128 <= w.cols; c += 128) block(c, std::true_type{});
   if (c < w.cols) block(c, std::false_type{});
-  for (int i = 0; i < R; ++i) out.store(r + i * step, 0, _mm512_reduce_add_ps(facc[i]));
+  unroll<R>([&](auto i) SK_UNROLLED { out.store(r + i * step, 0, _mm512_reduce_add_ps(facc[i])); });
 }
 
 // 2:4 4-bit, R rows at a time. Per 128 columns (32 four-column groups) and row: 32 code bytes,
