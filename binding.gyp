@@ -41,6 +41,7 @@
         "native/cpu/qspmm_avx512.cpp",
         "native/cpu/qspmm_avx512_vnni.cpp",
         "native/cpu/qspmm_avx512_gemm_x8.cpp",
+        "native/cpu/qspmm_avx512_pick_x8.cpp",
         "native/cpu/qspmm_avx512_lut.cpp",
         "native/cpu/qspmm_avx512_bf16.cpp",
         "native/cpu/probes.cpp",

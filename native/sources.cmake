@@ -20,6 +20,7 @@ set(SPARSEKIT_CORE_SOURCES
   native/cpu/qspmm_avx512.cpp
   native/cpu/qspmm_avx512_vnni.cpp
   native/cpu/qspmm_avx512_gemm_x8.cpp
+  native/cpu/qspmm_avx512_pick_x8.cpp
   native/cpu/qspmm_avx512_lut.cpp
   native/cpu/qspmm_avx512_bf16.cpp
   native/cpu/probes.cpp

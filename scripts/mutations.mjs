@@ -1334,7 +1334,7 @@ export default [
   {
     id: 'qspmm-x8-gemm-nm24-tail', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm_x8.cpp',
     from: 'm1 = tail == 96 ? mp[2] : 0;', to: 'm1 = 0;', tests: QUANT_X8,
-    why: "the 2:4 and bitmap x8 GEMMs drop the third quarter of a 96-column last block: its kept weights are multiplied as zeros",
+    why: "the bitmap x8 GEMM drops the third quarter of a 96-column last block: its kept weights are multiplied as zeros",
   },
   {
     id: 'qspmm-x8-gemm-dense-zero-hi', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm_x8.cpp',
@@ -1355,6 +1355,51 @@ export default [
     id: 'qspmm-x8-gemm-bitmap-k-cursor', area: 'cpu', file: 'native/cpu/qspmm_avx512_gemm_x8.cpp',
     from: 'for (int64_t i = 0; i < c0 / 32; ++i) cur += __builtin_popcount(mr[i]);', to: 'for (int64_t i = 0; i < c0 / 64; ++i) cur += __builtin_popcount(mr[i]);', tests: QUANT_X8,
     why: "in a K block after the first, the bitmap x8 GEMM counts only half of the row's earlier mask words: it starts at the wrong code",
+  },
+  {
+    id: 'qspmm-pick-start', area: 'cpu', file: 'native/cpu/qspmm_avx512_pick_x8.cpp',
+    from: '_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[u], sum))', to: '_mm512_cvtepi32_ps(acc[u])', tests: QUANT_X8,
+    why: "the 2:4 int4 x8 GEMM keeps x's +128 in its sums: every group adds 128 · Σ of its weights",
+  },
+  {
+    id: 'qspmm-pick-window', area: 'cpu', file: 'native/cpu/qspmm_avx512_pick_x8.cpp',
+    from: 'const uint8_t* xp = (s < 8 ? x0 : x1) + t0 * 64;', to: 'const uint8_t* xp = (s < 4 ? x0 : x1) + t0 * 64;', tests: QUANT_X8,
+    why: "the 2:4 int4 x8 GEMM picks steps 4-7 of a block from the second 64-column window of x",
+  },
+  {
+    id: 'qspmm-pick-tail-steps', area: 'cpu', file: 'native/cpu/qspmm_avx512_pick_x8.cpp',
+    from: 'const int steps = tail >= 128 ? kSteps : int(tail / 8);', to: 'const int steps = tail >= 128 ? kSteps : int(tail / 16);', tests: QUANT_X8,
+    why: "the 2:4 int4 x8 GEMM runs half the steps of a last block narrower than 128 columns",
+  },
+  {
+    id: 'qspmm-pick-group-run', area: 'cpu', file: 'native/cpu/qspmm_avx512_pick_x8.cpp',
+    from: 'const int gs = G < 128 ? G / 8 : kSteps,', to: 'const int gs = G < 64 ? G / 8 : kSteps,', tests: QUANT_X8,
+    why: "the 2:4 int4 x8 GEMM scales a 128-column block once at G = 64: its second group takes the first's scales",
+  },
+  {
+    id: 'qspmm-pick-zero-group', area: 'cpu', file: 'native/cpu/qspmm_avx512_pick_x8.cpp',
+    from: 'if ((s & (gsteps - 1)) == 0) zp =', to: 'if (s == 0) zp =', tests: QUANT_X8,
+    why: "the asymmetric 2:4 int4 x8 GEMM takes a block's first group's zero points for all its groups (G < 128)",
+  },
+  {
+    id: 'qspmm-pick-full-pass', area: 'cpu', file: 'native/cpu/qspmm_avx512_pick_x8.cpp',
+    from: 'for (; t0 + 16 <= np; t0 += 16)', to: 'for (; t0 + 16 < np; t0 += 16)', tests: QUANT_X8,
+    why: "the 2:4 int4 x8 GEMM skips the last pass when it holds exactly 16 vectors",
+  },
+  {
+    id: 'qspmm-pick-scale-run', area: 'cpu', file: 'native/cpu/qspmm_avx512_pick_x8.cpp',
+    from: '__mmask16((1u << (gpr - g)) - 1)', to: '__mmask16((1u << (gpr - g - 1)) - 1)', tests: QUANT_X8,
+    why: "the 2:4 int4 x8 GEMM stages a row's last scale as 0 when its groups are not a multiple of 16",
+  },
+  {
+    id: 'qspmm-pick-x-scale-group', area: 'cpu', file: 'native/cpu/qspmm_avx512_pick_x8.cpp',
+    from: 'const float* sxg = sx + g;', to: 'const float* sxg = sx;', tests: QUANT_X8,
+    why: "the 2:4 int4 x8 GEMM scales every group by x's first group's s_x",
+  },
+  {
+    id: 'qspmm-pick-second-kept', area: 'cpu', file: 'native/cpu/qspmm_avx512_pick_x8.cpp',
+    from: '(ns > (m & 1) ? set[m & 1] : 0)', to: '(ns > (m & 1) ? set[0] : 0)', tests: QUANT_X8,
+    why: "the 2:4 int4 x8 GEMM pairs a quad's second kept weight with the first kept column's x",
   },
   // ---- whole-model checkpoints and token input (lib/model/checkpoint-writer.ts, tokens.ts) ----
   {

@@ -1,8 +1,10 @@
-// The int8-activation GEMM for 4-bit weights at N > 1 (qspmm_avx512_gemm_x8.cpp) against fp64 on
-// the dequantized weight times x rounded as documented (docs/kernels.md, numerics): odd row counts
-// (every row-block tail), column tails of 32 / 64 / 96 past the last 128-column block, every group
-// size (the step order changes at G < 128), symmetric and asymmetric zero points, zero rows and
-// groups, outlier channels, N across every vector-pass shape, bias and every output dtype.
+// The int8-activation GEMMs for 4-bit weights at N > 1 (dense and bitmap: qspmm_avx512_gemm_x8.cpp;
+// 2:4: qspmm_avx512_pick_x8.cpp) against fp64 on the dequantized weight times x rounded as
+// documented (docs/kernels.md, numerics): odd row counts (every row-block tail, and the 2:4
+// kernel's 16-row groups), column tails of 32 / 64 / 96 past the last 128-column block, every group
+// size (the step order changes at G < 128; 2:4 scales per group within a block), symmetric and
+// asymmetric zero points, zero rows and groups, outlier channels, N across every vector-pass shape
+// (2:4: passes of 16 vectors and a last one of 4, 8 or 12), bias and every output dtype.
 import { afterAll, describe, expect, it } from 'vitest';
 import { SparseMatrix, Tensor, cpuInfo, linear, selectedKernel, setIsa, spmm, type FloatDType } from '../lib/index.js';
 import { OUT_RTOL, expectClose, matmulRef, rng, valuesOf } from './reference.js';
@@ -43,7 +45,8 @@ function pack(w: Float32Array, M: number, K: number, f: Fmt, G: number, symmetri
 function check(f: Fmt, M: number, K: number, G: number, N: number, symmetric: boolean, seed: number, bias = false) {
   const q = pack(weight(M, K, seed), M, K, f, G, symmetric);
   const label = `${f} [${M}, ${K}] g${G} ${symmetric ? 'sym' : 'asym'} N=${N}${bias ? ' bias' : ''}`;
-  expect(selectedKernel(q, N, { activations: 'int8' }), label).toBe(`qspmm_gemm_bytes_${f}_int4_x8_vnni`);
+  const kernel = f === 'nm24' ? 'qspmm_gemm_pick_nm24_int4_x8_vnni' : `qspmm_gemm_bytes_${f}_int4_x8_vnni`;
+  expect(selectedKernel(q, N, { activations: 'int8' }), label).toBe(kernel);
   const wq = valuesOf(q.toDense());
   const xv = Tensor.randn([N, K], { seed: seed + 2 }).toFloat32Array();
   for (let i = 0; i < N * K; i += 41) xv[i]! *= 40;  // outlier activations set their group's s_x
@@ -63,7 +66,7 @@ function check(f: Fmt, M: number, K: number, G: number, N: number, symmetric: bo
   q.dispose();
 }
 
-describe.skipIf(!VNNI)('int4 GEMMs with int8 activations (qspmm_gemm_bytes_{nm24,dense,bitmap}_int4_x8_vnni) against fp64', () => {
+describe.skipIf(!VNNI)('int4 GEMMs with int8 activations (qspmm_gemm_bytes_{dense,bitmap}_int4_x8_vnni, qspmm_gemm_pick_nm24_int4_x8_vnni) against fp64', () => {
   it('every group size, symmetric and asymmetric, column tails, row-block tails, N = 2 .. 64', () => {
     setIsa('avx512');
     let seed = 3000;
@@ -82,6 +85,11 @@ describe.skipIf(!VNNI)('int4 GEMMs with int8 activations (qspmm_gemm_bytes_{nm24
     // partial), 2 + 2 + 1 at 17 (above); row-block tails of 1, 5 and 0.
     for (const [M, K, G, N] of [[23, 384, 32, 16], [13, 256, 64, 13], [31, 512, 128, 14], [12, 1024, 256, 15]] as const)
       for (const f of ['nm24', 'dense', 'bitmap'] as Fmt[]) check(f, M, K, G, N, M === 13, seed++, M === 23);
+    // 2:4: three 16-row groups, the last partial (the next group's prefetch stops at the rows
+    // there are); 11 and 136 groups per row (the scales staged 16 groups at a time, the last run
+    // partial); a 352-column row ends half-way through a 64-column window of x.
+    for (const [M, K, G, N, sym] of [[40, 352, 32, 6, true], [37, 4352, 32, 3, false], [18, 192, 64, 33, false], [48, 640, 128, 20, true]] as const)
+      check('nm24', M, K, G, N, sym, seed++, M === 37);
     check('dense', 5, 224, 32, 17, true, seed++, true);
     check('bitmap', 7, 352, 32, 16, false, seed++, true);
     setIsa(startIsa);

@@ -393,7 +393,7 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
     cases.qspmm_gemv_nm24_int4_x8_vnni = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 1, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     cases.qspmm_gemm_bytes_bitmap_int4_x8_vnni = { w: mk(FMT.bitmap!, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     cases.qspmm_gemm_bytes_dense_int4_x8_vnni = { w: mk(FMT.dense!, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
-    cases.qspmm_gemm_bytes_nm24_int4_x8_vnni = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
+    cases.qspmm_gemm_pick_nm24_int4_x8_vnni = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     expect(Object.keys(cases).sort()).toEqual([...names].sort());
     try {
       for (const [name, c] of Object.entries(cases)) {

@@ -15,9 +15,12 @@ SpmmKernel select_qspmm_avx512(const MatrixView& a, int64_t n);  // fn == nullpt
 SpmmKernel select_qspmm_avx512_gemm(const MatrixView& a, int64_t n);
 // Rounding int8 allowed (ActivationRounding::int8), AVX-512 VNNI + VBMI: qspmm_avx512_vnni.cpp.
 SpmmKernel select_qspmm_vnni(const MatrixView& a, int64_t n);
-// The same rounding at N > 1: weights expanded to bytes once per K block, the octs GEMM with
-// vpdpbusd (qspmm_avx512_gemm_x8.cpp); fn == nullptr where it does not apply.
+// The same rounding at N > 1, dense and bitmap 4-bit: weights expanded to bytes once per K block,
+// the octs GEMM with vpdpbusd (qspmm_avx512_gemm_x8.cpp); fn == nullptr where it does not apply.
 SpmmKernel select_qspmm_gemm_x8(const MatrixView& a, int64_t n);
+// The same rounding at N > 1 for 2:4 4-bit: rows in the lanes, x picked per lane by vpermb
+// (qspmm_avx512_pick_x8.cpp); fn == nullptr where it does not apply.
+SpmmKernel select_qspmm_pick_x8(const MatrixView& a, int64_t n);
 // N = 1, 4-bit codes, fp32 activations, AVX-512: dequantization by table (qspmm_avx512_lut.cpp).
 SpmmKernel select_qspmm_lut(const MatrixView& a, int64_t n);
 // N > 8, 2:4 with 4-bit codes, bf16 activations, AVX512-BF16: weight pairs by vdpbf16ps (qspmm_avx512_bf16.cpp).

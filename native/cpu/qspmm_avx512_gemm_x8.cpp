@@ -5,8 +5,9 @@
 // per K block into an L1-resident panel of unsigned bytes w' = code − zero + 16 (pruned columns
 // 16, i.e. weight 0), and one 128-bit broadcast of a row's 16 columns against a vector of x
 // holding 4 columns of N × those 16 k is one vpdpbusd of 64 MACs (vdpbf16ps does 32, at the same
-// issue rate here). 2:4 multiplies its zeros, so the gain over dense bf16 comes from the byte
-// width alone; in exchange x is shared by every row (no per-row pick of x).
+// issue rate here); x is shared by every row (no per-row pick of x). It serves dense and bitmap
+// 4-bit; 2:4 has its own kernel that skips the pruned zeros (qspmm_avx512_pick_x8.cpp), which this
+// one, multiplying them, matched only at G = 32 (docs/kernels.md).
 //
 // Layouts. A 128-column block is 8 steps of 16 columns; dword d (0..3) of step s holds the 4
 // columns kcol(s, d) .. + 3 of the block, kcol = 32d + 4s when G < 128 (lane d stays in quarter
@@ -216,20 +217,19 @@ struct Q4Src : Q4Rows {
 
 struct ExpandConsts {
   PermIdx pi;
-  __m512i c16, c8, zidx, zlo, zhi;  // zidx: 2:4 kept codes' group; zlo / zhi: dense columns' group
+  __m512i c16, c8, zlo, zhi;  // zlo / zhi: the columns' group
   __m128i sidx;
   __mmask16 gmask;  // the groups of a whole block (G < 128: 128 / G of them)
 };
 ExpandConsts expand_consts(int G) {
-  alignas(64) uint8_t z[64], zl[64], zh[64];
+  alignas(64) uint8_t zl[64], zh[64];
   alignas(16) uint16_t s[8];
   for (int i = 0; i < 64; ++i) {
-    z[i] = uint8_t(G >= 128 ? 0 : 32 * (i / 16) / G);
     zl[i] = uint8_t(G >= 128 ? 0 : i / G);
     zh[i] = uint8_t(G >= 128 ? 0 : (64 + i) / G);
   }
   for (int d = 0; d < 8; ++d) s[d] = uint16_t(G >= 128 ? 0 : 32 * (d % 4) / G);
-  return {perm_idx(), _mm512_set1_epi8(16), _mm512_set1_epi8(8), _mm512_load_si512(z), _mm512_load_si512(zl),
+  return {perm_idx(), _mm512_set1_epi8(16), _mm512_set1_epi8(8), _mm512_load_si512(zl),
           _mm512_load_si512(zh), _mm_load_si128(reinterpret_cast<const __m128i*>(s)), __mmask16(G >= 128 ? 1 : (1u << (128 / G)) - 1)};
 }
 
@@ -299,29 +299,7 @@ SK_INLINE void expand_dense4_block(const ExpandConsts& k, const uint8_t* cp, con
   store_block<Perm, Tail>(k, lo, hi, sp, tail, gm, dst, dsc);
 }
 
-// 2:4 4-bit, one block of a row: 32 code bytes at cp (a quad's two kept codes, low nibble first),
-// mask words at mp, the block's first group's scale / zero point at sp / zp. Nibbles to bytes in
-// kept order, offset to code − zero + 16, expanded to their columns over 16s (the pruned columns:
-// weight 0), permuted to the step order when G < 128. Tail: a last block of `tail` < 128 columns.
-template <bool Perm, bool Asym, bool Tail>
-SK_INLINE void expand_nm24_block(const ExpandConsts& k, const uint8_t* cp, const uint32_t* mp, const uint16_t* sp, const uint8_t* zp, int64_t tail,
-                                 __mmask16 gm, uint8_t* dst, float* dsc) {
-  uint64_t m0, m1;
-  block_masks<Tail>(mp, tail, &m0, &m1);
-  const __m256i cb = Tail ? _mm256_maskz_loadu_epi8(__mmask32((uint64_t(1) << (tail / 4)) - 1), cp) : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cp));
-  __m512i u = nibbles_to_bytes(cb);  // kept order: byte 2i the quad's first kept code, 2i + 1 its second
-  if constexpr (Asym) {
-    const __m512i z = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(gm, zp));
-    u = _mm512_add_epi8(_mm512_sub_epi8(u, _mm512_permutexvar_epi8(k.zidx, z)), k.c16);
-  } else {
-    u = _mm512_add_epi8(u, k.c8);
-  }
-  const __m512i lo = _mm512_mask_expand_epi8(k.c16, m0, u);
-  const __m512i hi = _mm512_mask_expand_epi8(k.c16, m1, _mm512_shuffle_i64x2(u, u, _MM_SHUFFLE(3, 2, 3, 2)));
-  store_block<Perm, Tail>(k, lo, hi, sp, tail, gm, dst, dsc);
-}
-
-enum Fmt { kNM24, kDense4, kBitmap4 };
+enum Fmt { kDense4, kBitmap4 };
 
 // Bitmap 4-bit, one block of a row: the next popcount code bytes from u + *cur expanded to their
 // columns over each column's zero point (a pruned column: code = zero, weight 0), then offset by
@@ -356,18 +334,17 @@ void expand_row(const Q4Src& w, const ExpandConsts& k, int64_t r, int64_t b0, in
     const uint32_t* mr = w.masks + r * (w.cols / 32);
     for (int64_t i = 0; i < c0 / 32; ++i) cur += __builtin_popcount(mr[i]);
   }
-  // Per block: 2:4 32 code bytes and 4 mask words, dense 64 code bytes.
-  const uint8_t* cp = w.codes + r * (F == kNM24 ? w.cols / 4 : w.cols / 2) + (F == kNM24 ? c0 / 4 : c0 / 2);
+  // Per block: dense 64 code bytes; bitmap 4 mask words.
+  const uint8_t* cp = w.codes + r * (w.cols / 2) + c0 / 2;
   const uint32_t* mp = F != kDense4 ? w.masks + r * (w.cols / 32) + c0 / 32 : nullptr;
-  constexpr int64_t cb = F == kNM24 ? 32 : 64;
+  constexpr int64_t cb = 64;
   const int gs = __builtin_ctz(unsigned(w.G));
   const uint16_t* sp = w.scales + r * w.gpr;
   const uint8_t* zp = Asym ? w.zeros + r * w.gpr : nullptr;
   auto block = [&](auto tail_c, int64_t b, int64_t tail, __mmask16 gm) {
     constexpr bool Tail = decltype(tail_c)::value;
     const int64_t g = (c0 + 128 * b) >> gs;
-    if constexpr (F == kNM24) expand_nm24_block<Perm, Asym, Tail>(k, cp + cb * b, mp + 4 * b, sp + g, Asym ? zp + g : nullptr, tail, gm, dst + 128 * b, dsc + 4 * b);
-    else if constexpr (F == kBitmap4)
+    if constexpr (F == kBitmap4)
       expand_bitmap4_block<Perm, Asym, Tail>(k, u, &cur, mp + 4 * b, sp + g, Asym ? zp + g : nullptr, tail, gm, dst + 128 * b, dsc + 4 * b);
     else expand_dense4_block<Perm, Asym, Tail>(k, cp + cb * b, sp + g, Asym ? zp + g : nullptr, tail, gm, dst + 128 * b, dsc + 4 * b);
   };
@@ -466,12 +443,12 @@ void gemm_q4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, 
       // evenly over the blocks (padded with repeats of the tile's address).
       int64_t npf = 0;
       for (int64_t i = rb + R; i < imin(r1, rb + 2 * R); ++i) {
-        constexpr int64_t cb = F == kNM24 ? 32 : 64;  // code bytes per block
+        constexpr int64_t cb = 64;  // code bytes per block
         if constexpr (F == kBitmap4) {  // the row's codes, all K blocks (K blocks are rare here)
           const char* cpp = reinterpret_cast<const char*>(w.codes + (w.row_ptr[i] >> 1));
           for (int64_t o = 0; o < (w.row_ptr[i + 1] - w.row_ptr[i] + 1) / 2 && npf < 2 * kMaxRows * (nblk + 8) - 8; o += 64) pf[npf++] = cpp + o;
         } else {
-          const char* cpp = reinterpret_cast<const char*>(w.codes + i * (F == kNM24 ? cols / 4 : cols / 2) + b0 * cb);
+          const char* cpp = reinterpret_cast<const char*>(w.codes + i * (cols / 2) + b0 * cb);
           for (int64_t o = 0; o < nb * cb; o += 64) pf[npf++] = cpp + o;
         }
         if constexpr (F != kDense4) {
@@ -518,8 +495,7 @@ SpmmKernel select_qspmm_gemm_x8(const MatrixView& a, int64_t n) {
   const CpuFeatures& f = cpu_features();
   if (n < 2 || n > 64 || !f.avx512vnni || !f.avx512vbmi || !f.avx512vbmi2 || a.quant.bits != 4) return SpmmKernel{};
   SpmmKernel k{nullptr, XLayout::n_major, "", true, 1};
-  if (a.format == Format::nm && a.n == 2 && a.m == 4) k.fn = qgemm_bytes<kNM24>, k.name = "qspmm_gemm_bytes_nm24_int4_x8_vnni";
-  else if (a.format == Format::dense) k.fn = qgemm_bytes<kDense4>, k.name = "qspmm_gemm_bytes_dense_int4_x8_vnni";
+  if (a.format == Format::dense) k.fn = qgemm_bytes<kDense4>, k.name = "qspmm_gemm_bytes_dense_int4_x8_vnni";
   else if (a.format == Format::bitmap) k.fn = qgemm_bytes<kBitmap4>, k.name = "qspmm_gemm_bytes_bitmap_int4_x8_vnni";
   else return SpmmKernel{};
   k.workspace = gemm_x8_workspace;

@@ -55,7 +55,8 @@ SpmmKernel select_qspmm_kernel(const MatrixView& a, int64_t n, Isa isa, DType x_
   SpmmKernel k;
   // int8 activations are allowed, not required: where no kernel uses them x stays fp32.
   if (isa == Isa::avx512 && rounding == ActivationRounding::int8) {
-    k = select_qspmm_gemm_x8(a, n);  // N > 1
+    k = select_qspmm_pick_x8(a, n);  // N > 1, 2:4
+    if (!k.fn) k = select_qspmm_gemm_x8(a, n);  // N > 1, dense and bitmap
     if (!k.fn) k = select_qspmm_vnni(a, n);
   }
   if (!k.fn && isa == Isa::avx512) k = select_qspmm_bf16(a, n, x_dtype);
