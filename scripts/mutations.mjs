@@ -1357,6 +1357,11 @@ export default [
     why: "in a K block after the first, the bitmap x8 GEMM counts only half of the row's earlier mask words: it starts at the wrong code",
   },
   {
+    id: 'qspmm-x8-gemm-max-n', area: 'cpu', file: 'native/cpu/qspmm.h',
+    from: 'constexpr int64_t kX8GemmMaxN = 64;', to: 'constexpr int64_t kX8GemmMaxN = 65;', tests: QUANT,
+    why: 'the int8 GEMMs take N = 65: past the documented N <= 64 where activations may be rounded to int8',
+  },
+  {
     id: 'qspmm-pick-start', area: 'cpu', file: 'native/cpu/qspmm_avx512_pick_x8.cpp',
     from: '_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[u], sum))', to: '_mm512_cvtepi32_ps(acc[u])', tests: QUANT_X8,
     why: "the 2:4 int4 x8 GEMM keeps x's +128 in its sums: every group adds 128 · Σ of its weights",

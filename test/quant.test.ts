@@ -434,6 +434,15 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
       expect(selectedKernel(q, 16)).toBe('qspmm_gemm_nm_int4_avx512');
       expect(selectedKernel(q, 16, { xDtype: 'bfloat16' })).toBe(info.features.avx512bf16 ? 'qspmm_pairs_nm24_int4_bf16_avx512' : 'qspmm_gemm_nm_int4_avx512');
       expect(selectedKernel(q, 8, { xDtype: 'bfloat16' })).toBe('qspmm_gemm_nm_int4_avx512');
+      // int8 activations: the x8 GEMMs from N = 2 up to exactly N = 64, x stays fp32 beyond.
+      if (info.features.avx512vnni && info.features.avx512vbmi && info.features.avx512vbmi2) {
+        const d = pack(makeWeight(16, 128, 5, false), 16, 128, { format: 'dense' }, { bits: 4, groupSize: 128, symmetric: true });
+        for (const [w, name] of [[q, 'qspmm_gemm_pick_nm24_int4_x8_vnni'], [d, 'qspmm_gemm_bytes_dense_int4_x8_vnni']] as const) {
+          expect(selectedKernel(w, 2, { activations: 'int8' })).toBe(name);
+          expect(selectedKernel(w, 64, { activations: 'int8' })).toBe(name);
+          expect(selectedKernel(w, 65, { activations: 'int8' })).not.toContain('_x8_');
+        }
+      }
     }
     setIsa(startIsa);
   });

@@ -493,7 +493,7 @@ void qgemm_bytes(const MatrixView& a, const Activations& x, int64_t r0, int64_t 
 
 SpmmKernel select_qspmm_gemm_x8(const MatrixView& a, int64_t n) {
   const CpuFeatures& f = cpu_features();
-  if (n < 2 || n > 64 || !f.avx512vnni || !f.avx512vbmi || !f.avx512vbmi2 || a.quant.bits != 4) return SpmmKernel{};
+  if (n < 2 || n > kX8GemmMaxN || !f.avx512vnni || !f.avx512vbmi || !f.avx512vbmi2 || a.quant.bits != 4) return SpmmKernel{};
   SpmmKernel k{nullptr, XLayout::n_major, "", true, 1};
   if (a.format == Format::dense) k.fn = qgemm_bytes<kDense4>, k.name = "qspmm_gemm_bytes_dense_int4_x8_vnni";
   else if (a.format == Format::bitmap) k.fn = qgemm_bytes<kBitmap4>, k.name = "qspmm_gemm_bytes_bitmap_int4_x8_vnni";

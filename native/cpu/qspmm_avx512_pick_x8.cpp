@@ -359,8 +359,7 @@ void qgemm_pick_nm24(const MatrixView& a, const Activations& x, int64_t r0, int6
 
 SpmmKernel select_qspmm_pick_x8(const MatrixView& a, int64_t n) {
   const CpuFeatures& f = cpu_features();
-  // N <= 64 as the other x8 GEMMs: the range where int8 activations apply (docs/kernels.md, numerics).
-  if (n < 2 || n > 64 || !f.avx512vnni || !f.avx512vbmi || a.quant.bits != 4 || a.format != Format::nm || a.n != 2 || a.m != 4) return SpmmKernel{};
+  if (n < 2 || n > kX8GemmMaxN || !f.avx512vnni || !f.avx512vbmi || a.quant.bits != 4 || a.format != Format::nm || a.n != 2 || a.m != 4) return SpmmKernel{};
   SpmmKernel k{qgemm_pick_nm24, XLayout::n_major, "qspmm_gemm_pick_nm24_int4_x8_vnni", true, 1};
   k.workspace = pick_workspace;
   k.prepare_bytes = pick_prepare_bytes;
