@@ -14,9 +14,9 @@ SpmmKernel select_qspmm_avx512(const MatrixView& a, int64_t n);  // fn == nullpt
 // its fp32 GEMM (qspmm_avx512_gemm.inl, instantiated in spmm_avx512.cpp).
 SpmmKernel select_qspmm_avx512_gemm(const MatrixView& a, int64_t n);
 // Rounding int8 allowed (ActivationRounding::int8), AVX-512 VNNI + VBMI: qspmm_avx512_vnni.cpp.
+SpmmKernel select_qspmm_vnni(const MatrixView& a, int64_t n);
 // The int8 GEMMs below run for 2 <= N <= kX8GemmMaxN; above it x stays fp32 (docs/kernels.md, numerics).
 constexpr int64_t kX8GemmMaxN = 64;
-SpmmKernel select_qspmm_vnni(const MatrixView& a, int64_t n);
 // The same rounding at N > 1, dense and bitmap 4-bit: weights expanded to bytes once per K block,
 // the octs GEMM with vpdpbusd (qspmm_avx512_gemm_x8.cpp); fn == nullptr where it does not apply.
 SpmmKernel select_qspmm_gemm_x8(const MatrixView& a, int64_t n);
