@@ -1357,6 +1357,11 @@ export default [
     why: "in a K block after the first, the bitmap x8 GEMM counts only half of the row's earlier mask words: it starts at the wrong code",
   },
   {
+    id: 'qspmm-x8-group-scale-half', area: 'cpu', file: 'native/cpu/qspmm_x8_round.inl',
+    from: 'for (int64_t i = 0; i < G; i += 16) m = _mm512_max_ps', to: 'for (int64_t i = 16; i < G; i += 16) m = _mm512_max_ps', tests: [...QUANT, ...QUANT_X8, ...QUANT_X8_GEMV],
+    why: "every x8 kernel takes s_x from a group's columns past its first 16: an outlier there is clamped to ±127",
+  },
+  {
     id: 'qspmm-x8-gemm-max-n', area: 'cpu', file: 'native/cpu/qspmm.h',
     from: 'constexpr int64_t kX8GemmMaxN = 64;', to: 'constexpr int64_t kX8GemmMaxN = 65;', tests: QUANT,
     why: 'the int8 GEMMs take N = 65: past the documented N <= 64 where activations may be rounded to int8',

@@ -44,6 +44,11 @@ inline const float* stage_x_planes4(const float* x, int64_t cols, float* ws) {
   return ws;
 }
 
+// p rounded up to a 64-byte boundary (the kernels carve their workspaces into aligned pieces).
+inline uint8_t* align64(const void* p) {
+  return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
+}
+
 // Portable: any quantized format, any N; x k-major with ld = N.
 void qspmm_portable(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out);
 

@@ -102,12 +102,7 @@ void stage_x4(const MatrixView& a, const Activations& x, int64_t q, void* out) {
     const int64_t j = 4 * q + t;
     for (int64_t g = 0; g < gpr; ++g) {
       float s = 0.f;
-      if (j < N) {
-        const float* xg = x.data + j * x.k_padded + g * G;
-        __m512 m = _mm512_setzero_ps();
-        for (int i = 0; i < G; i += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(xg + i)));
-        s = x8_scale(_mm512_reduce_max_ps(m));
-      }
+      if (j < N) s = x8_group_scale(x.data + j * x.k_padded + g * G, G);
       sg[t * gpr + g] = s;
     }
   }
@@ -416,7 +411,6 @@ void gemm_q4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, 
   const int64_t cols = a.cols, N = x.n, nblk = round128(cols) / 128;
   const X8Panel xp = panel_of(a, x);
   const int64_t nv4 = xp.nv4, rows = r1 - r0, ldc = nv4 * 16;
-  auto align64 = [](void* p) { return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63)); };
   uint8_t* wp = align64(x.workspace);
   const int64_t kc = k_blocks(nv4, nblk);
   float* wsc = reinterpret_cast<float*>(wp + kMaxRows * kc * 128);

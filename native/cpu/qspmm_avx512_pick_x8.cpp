@@ -64,9 +64,7 @@ void pick_prepare(const MatrixView& a, const Activations& x, void* out) {
       }
       const float* xt = x.data + t * x.k_padded;
       for (int64_t g = 0; g < gpr; ++g) {
-        __m512 m = _mm512_setzero_ps();
-        for (int64_t i = 0; i < G; i += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(xt + g * G + i)));
-        const float s = x8_scale(_mm512_reduce_max_ps(m));
+        const float s = x8_group_scale(xt + g * G, G);
         sx[t * gpr + g] = s;
         for (int64_t i = 0; i < G; i += 16) {
           const int64_t c = g * G + i;
@@ -281,7 +279,6 @@ void pick_q4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, 
   const uint16_t* scales = a.as<uint16_t>(Part::scales);
   const uint8_t* zeros = Asym ? a.as<uint8_t>(Part::zeros) : nullptr;
   static const PickConsts k = pick_consts();
-  auto align64 = [](void* p) { return reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63)); };
   __m512i* dec = reinterpret_cast<__m512i*>(align64(x.workspace));
   float* swb = reinterpret_cast<float*>(dec + 2 * kSteps);  // [gpr][16]
   uint8_t* zb = reinterpret_cast<uint8_t*>(swb + gpr * 16);  // [gpr][16]

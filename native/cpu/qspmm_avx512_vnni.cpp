@@ -72,9 +72,9 @@ XQ x8_layout(int64_t cols, int group, void* prepared, void* ws) {
   int32_t* start = lane + cp / 128 * 16;
   float* sc = reinterpret_cast<float*>(start + cp / 128 * 16);
   int32_t* sum = reinterpret_cast<int32_t*>(sc + groups);
-  int32_t* gl = reinterpret_cast<int32_t*>((reinterpret_cast<uintptr_t>(sum + groups) + 63) & ~uintptr_t(63));
+  int32_t* gl = reinterpret_cast<int32_t*>(align64(sum + groups));
   uint8_t* scratch = static_cast<uint8_t*>(ws);
-  float* rs = ws ? reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(scratch + kBitmapRows * (cp + kBitmapRowBytes)) + 63) & ~uintptr_t(63)) : nullptr;
+  float* rs = ws ? reinterpret_cast<float*>(align64(scratch + kBitmapRows * (cp + kBitmapRowBytes))) : nullptr;
   return {q, pairs, lane, start, sc, sum, gl, scratch, rs};
 }
 
@@ -88,9 +88,7 @@ void quantize_x(const float* x, int64_t cols, int group, Stage stage, const XQ& 
   int32_t* sum = xq.sum;
   for (int64_t g = 0; g < groups; ++g) {
     const float* xg = x + g * group;
-    __m512 m = _mm512_setzero_ps();
-    for (int i = 0; i < group; i += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(xg + i)));
-    const float s = x8_scale(_mm512_reduce_max_ps(m));
+    const float s = x8_group_scale(xg, group);
     __m512i tot = _mm512_setzero_si512();
     for (int i = 0; i < group; i += 16) {
       const __m512i v = x8_round16_epi32(xg + i, s);

@@ -6,6 +6,13 @@
 
 inline float x8_scale(float amax) { return amax > 0.f ? amax / 127.f : 1.f; }
 
+// s_x of the group of G floats at x (G a multiple of 16).
+inline float x8_group_scale(const float* x, int64_t G) {
+  __m512 m = _mm512_setzero_ps();
+  for (int64_t i = 0; i < G; i += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(x + i)));
+  return x8_scale(_mm512_reduce_max_ps(m));
+}
+
 // 16 floats at x rounded with scale s, as 32-bit lanes.
 inline __m512i x8_round16_epi32(const float* x, float s) {
   // Round to nearest even; |x|/s can exceed 127 by an ulp, so clamp.
