@@ -319,7 +319,9 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
             setIsa(isa);
             const kernel = selectedKernel(q, N, { activations: 'int8' });
             const rounds = kernel.includes('_x8_');
-            expect(rounds, `${isa} ${kernel} ${label}`).toBe(vnni && isa === 'avx512' && int8Kernel);
+            // AVX2: N = 1, dense and 2:4 4-bit.
+            const avx2Kernel = N === 1 && v.bits === 4 && (f.format === 'dense' || (f.n === 2 && f.m === 4));
+            expect(rounds, `${isa} ${kernel} ${label}`).toBe((vnni && isa === 'avx512' && int8Kernel) || (isa === 'avx2' && avx2Kernel));
             const want = matmulRef(wq, rounds ? xd : xt, M, K, N);
             const y = valuesOf(linear.sync(x, q, null, { activations: 'int8' }));
             const got = new Float64Array(M * N);
@@ -341,7 +343,7 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
     const plain = valuesOf(linear.sync(x, q));
     const rounded = valuesOf(linear.sync(x, q, null, { activations: 'int8' }));
     // Rounding x to int8 changes the result wherever an int8 kernel runs, never elsewhere.
-    expect(Array.from(rounded).some((v, i) => v !== plain[i])).toBe(vnni && startIsa === 'avx512');
+    expect(Array.from(rounded).some((v, i) => v !== plain[i])).toBe((vnni && startIsa === 'avx512') || startIsa === 'avx2');
     expect(valuesOf(await linear(x, q, null, { activations: 'int8' }))).toEqual(rounded);
     const b = Tensor.from(x.toFloat32Array(), [K, 1]);
     expect(valuesOf(spmm.sync(q, b, { activations: 'int8' }))).toEqual(rounded);
@@ -393,6 +395,8 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
     cases.qspmm_gemv_nm24_int4_x8_vnni = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 1, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     cases.qspmm_gemm_bytes_bitmap_int4_x8_vnni = { w: mk(FMT.bitmap!, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     cases.qspmm_gemm_bytes_dense_int4_x8_vnni = { w: mk(FMT.dense!, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
+    cases.qspmm_gemv_dense_int4_x8_avx2 = { w: mk(FMT.dense!, 4), n: 1, o: { activations: 'int8' }, isa: 'avx2' };
+    cases.qspmm_gemv_nm24_int4_x8_avx2 = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 1, o: { activations: 'int8' }, isa: 'avx2' };
     cases.qspmm_gemm_pick_nm24_int4_x8_vnni = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     expect(Object.keys(cases).sort()).toEqual([...names].sort());
     try {
