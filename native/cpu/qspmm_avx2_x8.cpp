@@ -110,18 +110,25 @@ void prepare_x8(const MatrixView& a, const Activations& xa, void* out) {
   }
 }
 
-// scale·s_x of a row's run of 8 groups in one register; a unit takes its lanes by one vpermps.
-// The row's last run may hold fewer than 8 groups: its scales are copied so no load leaves the row.
-inline __m256 scale_run(const uint16_t* scales, const float* sx, int64_t g, int64_t gpr) {
-  __m128i h;
-  if (gpr - g >= 8) {
-    h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + g));
-  } else {
-    alignas(16) uint16_t t[8] = {};
-    std::memcpy(t, scales + g, size_t(gpr - g) * 2);
-    h = _mm_load_si128(reinterpret_cast<const __m128i*>(t));
+// scale·s_x of a row's next 4 units in one register, placed so that an in-lane vpermilps by the
+// unit's place k in the run gives its lanes (a cross-lane vpermps per unit and row cost ~1.6
+// cycles on Zen 2, a third of a unit's work at G = 128): G >= 64, groups g .. g+3 in both halves;
+// G = 32, groups g .. g+7 as g, g+2, g+4, g+6 | g+1, g+3, g+5, g+7 (unit k: groups g+2k, g+2k+1).
+// The row's last run may be short: its scales are copied so no load leaves the row.
+inline __m256 scale_run(const uint16_t* scales, const float* sx, int64_t g, int64_t gpr, int G) {
+  const int64_t n = G < 64 ? 8 : 4;
+  alignas(16) uint16_t t[8] = {};
+  const uint16_t* h = scales + g;
+  if (gpr - g < n) {
+    std::memcpy(t, h, size_t(gpr - g) * 2);
+    h = t;
   }
-  return _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_loadu_ps(sx + g));
+  if (G >= 64) {
+    const __m128 v = _mm_mul_ps(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(h))), _mm_loadu_ps(sx + g));
+    return _mm256_set_m128(v, v);
+  }
+  const __m256 v = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h))), _mm256_loadu_ps(sx + g));
+  return _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
 }
 // The asymmetric zero points of a unit's lanes (u: the unit's index in its run of 8 groups).
 inline __m256 unit_zeros(const uint8_t* zeros, int64_t g, int64_t gpr, int G) {
@@ -130,8 +137,9 @@ inline __m256 unit_zeros(const uint8_t* zeros, int64_t g, int64_t gpr, int G) {
   return _mm256_blend_ps(_mm256_set1_ps(float(zeros[g])), _mm256_set1_ps(zb), 0xf0);
 }
 
-// The rows' shared loop: for each unit, R rows' int16 sums over its windows (window(i, c, x0, x1)
-// returns row i's pair sums of the window at column c), widened, centered, scaled and added.
+// The rows' shared loop: for each unit, R rows' int16 sums over its windows (window(i, c, x0, x1,
+// full) returns row i's pair sums of the window at column c; full: all 64 columns are the row's),
+// widened, centered, scaled and added.
 struct Q4Rows {
   const uint8_t* codes;
   const uint16_t* scales;
@@ -145,22 +153,22 @@ SK_UNROLLED inline void unit_rows(const Q4Rows& w, const XQ& xq, const int64_t* 
   const int G = w.G;
   const int64_t uc = unit_cols(G), units = unit_count(w.cols, G);
   const __m256i ones = _mm256_set1_epi16(1);
-  // Lane i's group within the run of 8: G = 32, unit u of the run covers groups 2u, 2u + 1.
-  const int upr = G < 64 ? 4 : 8;  // units per run of 8 groups
   __m256 facc[R], run[R];
   unroll<R>([&](auto i) SK_UNROLLED { facc[i] = run[i] = _mm256_setzero_ps(); });
   for (int64_t u = 0; u < units; ++u) {
-    const int64_t g = G < 64 ? 2 * u : u, c0 = u * uc;
-    const int ur = int(u % upr);
-    if (ur == 0) unroll<R>([&](auto i) SK_UNROLLED { run[i] = scale_run(w.scales + rows[i] * w.gpr, xq.sx, g, w.gpr); });
-    const __m256i lidx = G < 64 ? _mm256_setr_epi32(2 * ur, 2 * ur, 2 * ur, 2 * ur, 2 * ur + 1, 2 * ur + 1, 2 * ur + 1, 2 * ur + 1) : _mm256_set1_epi32(ur);
+    const int64_t g = G < 64 ? 2 * u : u, c0 = u * uc, cend = c0 + uc < w.cols ? c0 + uc : w.cols;
+    const __m256i lidx = _mm256_set1_epi32(int(u & 3));  // the unit's place in its run of 4 (scale_run)
+    if ((u & 3) == 0) unroll<R>([&](auto i) SK_UNROLLED { run[i] = scale_run(w.scales + rows[i] * w.gpr, xq.sx, g, w.gpr, G); });
     __m256i s16[R];
     unroll<R>([&](auto i) SK_UNROLLED { s16[i] = _mm256_setzero_si256(); });
-    for (int64_t c = c0; c < c0 + uc && c < w.cols; c += 64) {
+    auto windows = [&](int64_t c, auto full) SK_UNROLLED {
       const __m256i x0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq.x + c));
       const __m256i x1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq.x + c + 32));
-      unroll<R>([&](auto i) SK_UNROLLED { s16[i] = _mm256_add_epi16(s16[i], window(int(i), c, x0, x1)); });
-    }
+      unroll<R>([&](auto i) SK_UNROLLED { s16[i] = _mm256_add_epi16(s16[i], window(int(i), c, x0, x1, full)); });
+    };
+    int64_t c = c0;
+    for (; c + 64 <= cend; c += 64) windows(c, std::true_type{});
+    if (c < cend) windows(c, std::false_type{});  // G = 32 only: the last 32 columns of a row whose width is 32 mod 64
     const __m256i st = StartSym ? _mm256_load_si256(reinterpret_cast<const __m256i*>(xq.start + 8 * u)) : _mm256_setzero_si256();
     const __m256 ls = Asym && StartSym ? _mm256_load_ps(xq.lsum + 8 * u) : _mm256_setzero_ps();
     unroll<R>([&](auto i) SK_UNROLLED {
@@ -170,7 +178,7 @@ SK_UNROLLED inline void unit_rows(const Q4Rows& w, const XQ& xq, const int64_t* 
       } else {
         f = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(s16[i], ones), st));
       }
-      facc[i] = _mm256_fmadd_ps(f, _mm256_permutevar8x32_ps(run[i], lidx), facc[i]);
+      facc[i] = _mm256_fmadd_ps(f, _mm256_permutevar_ps(run[i], lidx), facc[i]);
     });
   }
   unroll<R>([&](auto i) SK_UNROLLED {
@@ -187,11 +195,11 @@ template <int R, bool Asym>
 void dense_rows(const Q4Rows& w, const XQ& xq, const int64_t* rows, const OutputSpec& out) {
   const __m256i nib = _mm256_set1_epi8(0x0f);
   const int64_t rb = w.cols / 2;
-  unit_rows<R, Asym, true>(w, xq, rows, out, [&](int i, int64_t c, __m256i xe, __m256i xo) SK_UNROLLED {
+  unit_rows<R, Asym, true>(w, xq, rows, out, [&](int i, int64_t c, __m256i xe, __m256i xo, auto full) SK_UNROLLED {
     const uint8_t* p = w.codes + rows[i] * rb + c / 2;
     _mm_prefetch(reinterpret_cast<const char*>(p) + kStreamAheadBytes, _MM_HINT_T0);
-    const __m256i cc = c + 64 <= w.cols ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
-                                        : _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m256i cc = decltype(full)::value ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
+                                             : _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     const __m256i lo = _mm256_and_si256(cc, nib), hi = _mm256_and_si256(_mm256_srli_epi16(cc, 4), nib);
     return _mm256_add_epi16(_mm256_maddubs_epi16(lo, xe), _mm256_maddubs_epi16(hi, xo));
   });
@@ -223,12 +231,12 @@ void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, const int64_t
   const __m256i nib = _mm256_set1_epi8(0x0f), lo4 = _mm256_set1_epi16(0x000f), hi4 = _mm256_set1_epi16(0x0f00);
   const __m256i lane_shift = _mm256_setr_epi64x(0, 0, 32, 32);
   const int64_t wpr = w.cols / 32, rb = w.cols / 4;
-  unit_rows<R, Asym, false>(w, xq, rows, out, [&](int i, int64_t c, __m256i xa, __m256i xb) SK_UNROLLED {
+  unit_rows<R, Asym, false>(w, xq, rows, out, [&](int i, int64_t c, __m256i xa, __m256i xb, auto full) SK_UNROLLED {
     const uint32_t* mp = w.masks + rows[i] * wpr + c / 32;
     const uint8_t* cp = w.codes + rows[i] * rb + c / 4;
     int64_t m8;
     __m128i c16;
-    if (c + 64 <= w.cols) {
+    if constexpr (decltype(full)::value) {
       std::memcpy(&m8, mp, 8);
       c16 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(cp));
     } else {  // the last 32 columns of a row whose width is 32 mod 64
