@@ -25,17 +25,23 @@ namespace {
 
 constexpr int64_t round64(int64_t c) { return (c + 63) / 64 * 64; }
 
-// A unit is what one int32 vector sums before it is scaled: a group when G >= 64 (G / 64 windows
-// of 64 columns), one 64-column window when G = 32 (lanes 0-3 the first group, 4-7 the second).
-// Its int16 pair sums stay below 2^15: at most 4 windows of 4 products of 15 · 127 per word.
-inline int64_t unit_cols(int G) { return G < 64 ? 64 : G; }
+// A unit is what one int32 vector sums before it is scaled: a group when G >= 128 (G / 64 windows
+// of 64 columns, their int16 sums added), else 128 columns (two windows whose int16 sums are
+// paired by one vphaddw, so lanes 0-1 | 4-5 hold the first window's 32-column halves and 2-3 |
+// 6-7 the second's: two to four groups, each lane within one): one conversion and scaling per 128
+// columns however small G is (per 64 columns at G = 32 that cost more than the products).
+// Its int16 sums stay below 2^15: at most 4 windows of 4 products of 15 · 127 per word.
+inline bool split_units(int G) { return G < 128; }
+inline int64_t unit_cols(int G) { return G < 128 ? 128 : G; }
 inline int64_t unit_count(int64_t cols, int G) { return (cols + unit_cols(G) - 1) / unit_cols(G); }
+// The columns (from the unit's first) of lane i's 16 (split) or, per window, 8 ones.
+inline int64_t lane_first_col(bool split, int i) { return split ? 64 * ((i % 4) / 2) + 32 * (i / 4) + 16 * (i % 2) : 8 * i; }
 
 // What prepare writes once per call (64-aligned pieces of Activations::prepared):
 struct XQ {
   int8_t* x;       // per 64 columns: dense, the 32 even columns then the 32 odd ones; 2:4, columns 0-15, 32-47, then 16-31, 48-63
   float* sx;       // per group: s_x, zero-padded to a multiple of 8 groups (a run of 8 is one load)
-  int32_t* start;  // dense, per unit, lane i: -8 · Σ xq over the unit's columns 8i .. 8i+7 of each window (the symmetric accumulators' start)
+  int32_t* start;  // dense, per unit, lane i: -8 · Σ xq over the lane's columns (lane_first_col; the symmetric accumulators' start)
   float* lsum;     // dense, per unit: the same sums, as floats (the asymmetric zero points' term)
 };
 size_t x8_prepared_bytes(const MatrixView& a, int64_t, int64_t) {
@@ -99,22 +105,24 @@ void prepare_x8(const MatrixView& a, const Activations& xa, void* out) {
   }
   if constexpr (F == kDense) {
     const int64_t uc = unit_cols(G), units = unit_count(cols, G);
+    const bool split = split_units(G);
     for (int64_t u = 0; u < units; ++u)
       for (int i = 0; i < 8; ++i) {
         int32_t t = 0;
-        for (int64_t c = u * uc; c < (u + 1) * uc && c < cp; c += 64)
-          for (int k = 0; k < 8; ++k) t += q[c + 8 * i + k];
+        for (int64_t c = u * uc + lane_first_col(split, i); c < (u + 1) * uc && c < cp; c += split ? uc : 64)
+          for (int k = 0; k < (split ? 16 : 8); ++k) t += q[c + k];
         xq.start[8 * u + i] = -8 * t;
         xq.lsum[8 * u + i] = float(t);
       }
   }
 }
 
-// scale·s_x of a row's next 4 units in one register, placed so that an in-lane vpermilps by the
-// unit's place k in the run gives its lanes (a cross-lane vpermps per unit and row cost ~1.6
-// cycles on Zen 2, a third of a unit's work at G = 128): G >= 64, groups g .. g+3 in both halves;
-// G = 32, groups g .. g+7 as g, g+2, g+4, g+6 | g+1, g+3, g+5, g+7 (unit k: groups g+2k, g+2k+1).
-// The row's last run may be short: its scales are copied so no load leaves the row.
+// scale·s_x of a row's next units in one register, placed so that an in-lane vpermilps by
+// run_lanes gives a unit its lanes (a cross-lane vpermps per unit and row cost ~1.6 cycles on
+// Zen 2, a third of a unit's work at G = 128): G >= 64, groups g .. g+3 in both halves (4 units
+// of G >= 128, 2 of G = 64); G = 32, groups g .. g+7 as g, g+2, g+4, g+6 | g+1, g+3, g+5, g+7
+// (2 units). The row's last run may be short: its scales are copied so no load leaves the row.
+inline int units_per_run(int G) { return G < 128 ? 2 : 4; }
 inline __m256 scale_run(const uint16_t* scales, const float* sx, int64_t g, int64_t gpr, int G) {
   const int64_t n = G < 64 ? 8 : 4;
   alignas(16) uint16_t t[8] = {};
@@ -130,11 +138,22 @@ inline __m256 scale_run(const uint16_t* scales, const float* sx, int64_t g, int6
   const __m256 v = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h))), _mm256_loadu_ps(sx + g));
   return _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
 }
-// The asymmetric zero points of a unit's lanes (u: the unit's index in its run of 8 groups).
-inline __m256 unit_zeros(const uint8_t* zeros, int64_t g, int64_t gpr, int G) {
-  if (G >= 64) return _mm256_set1_ps(float(zeros[g]));
-  const float zb = g + 1 < gpr ? float(zeros[g + 1]) : 0.f;
-  return _mm256_blend_ps(_mm256_set1_ps(float(zeros[g])), _mm256_set1_ps(zb), 0xf0);
+// The vpermilps index of unit k of its run: split, lanes 0-1 the first window's group(s), 2-3
+// the second's; else the whole unit is group k.
+inline __m256i run_lanes(int G, int64_t k) {
+  if (G >= 128) return _mm256_set1_epi32(int(k));
+  const int a = int(2 * k), b = a + 1;
+  return _mm256_setr_epi32(a, a, b, b, a, a, b, b);
+}
+// The asymmetric zero points of the same run, as floats placed as scale_run places the scales.
+inline __m256 zero_run(const uint8_t* zeros, int64_t g, int64_t gpr, int G) {
+  uint64_t b = 0;
+  if (gpr - g >= 8) std::memcpy(&b, zeros + g, 8);
+  else if (G >= 64 && gpr - g >= 4) std::memcpy(&b, zeros + g, 4);  // G >= 64 reads 4
+  else std::memcpy(&b, zeros + g, size_t(gpr - g));  // the row's last, short run
+  const __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(int64_t(b))));
+  if (G >= 64) return _mm256_permute2f128_ps(v, v, 0x00);
+  return _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
 }
 
 // The rows' shared loop: for each unit, R rows' int16 sums over its windows (window(i, c, x0, x1,
@@ -148,33 +167,47 @@ struct Q4Rows {
   int64_t cols, gpr;
   int G;
 };
-template <int R, bool Asym, bool StartSym, class Window>
+template <int R, bool Asym, bool StartSym, bool Split, class Window>
 SK_UNROLLED inline void unit_rows(const Q4Rows& w, const XQ& xq, const int64_t* rows, const OutputSpec& out, Window&& window) {
   const int G = w.G;
-  const int64_t uc = unit_cols(G), units = unit_count(w.cols, G);
+  const int64_t uc = unit_cols(G), units = unit_count(w.cols, G), upr = units_per_run(G);
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256 facc[R], run[R];
-  unroll<R>([&](auto i) SK_UNROLLED { facc[i] = run[i] = _mm256_setzero_ps(); });
+  __m256 facc[R], run[R], zrun[R];
+  unroll<R>([&](auto i) SK_UNROLLED { facc[i] = run[i] = zrun[i] = _mm256_setzero_ps(); });
   for (int64_t u = 0; u < units; ++u) {
-    const int64_t g = G < 64 ? 2 * u : u, c0 = u * uc, cend = c0 + uc < w.cols ? c0 + uc : w.cols;
-    const __m256i lidx = _mm256_set1_epi32(int(u & 3));  // the unit's place in its run of 4 (scale_run)
-    if ((u & 3) == 0) unroll<R>([&](auto i) SK_UNROLLED { run[i] = scale_run(w.scales + rows[i] * w.gpr, xq.sx, g, w.gpr, G); });
+    const int64_t g = u * uc / G, c0 = u * uc, cend = c0 + uc < w.cols ? c0 + uc : w.cols;
+    const int64_t k = u & (upr - 1);  // the unit's place in its run
+    if (k == 0)
+      unroll<R>([&](auto i) SK_UNROLLED {
+        run[i] = scale_run(w.scales + rows[i] * w.gpr, xq.sx, g, w.gpr, G);
+        if constexpr (Asym && StartSym) zrun[i] = zero_run(w.zeros + rows[i] * w.gpr, g, w.gpr, G);
+      });
+    const __m256i lidx = run_lanes(G, k);
     __m256i s16[R];
     unroll<R>([&](auto i) SK_UNROLLED { s16[i] = _mm256_setzero_si256(); });
-    auto windows = [&](int64_t c, auto full) SK_UNROLLED {
+    // Window c's int16 sums added into acc; full: all 64 columns are the row's (else the last 32
+    // of a row whose width is 32 mod 64).
+    auto add_window = [&](int64_t c, __m256i* acc) SK_UNROLLED {
       const __m256i x0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq.x + c));
       const __m256i x1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq.x + c + 32));
-      unroll<R>([&](auto i) SK_UNROLLED { s16[i] = _mm256_add_epi16(s16[i], window(int(i), c, x0, x1, full)); });
+      if (c + 64 <= cend) unroll<R>([&](auto i) SK_UNROLLED { acc[i] = _mm256_add_epi16(acc[i], window(int(i), c, x0, x1, std::true_type{})); });
+      else unroll<R>([&](auto i) SK_UNROLLED { acc[i] = _mm256_add_epi16(acc[i], window(int(i), c, x0, x1, std::false_type{})); });
     };
-    int64_t c = c0;
-    for (; c + 64 <= cend; c += 64) windows(c, std::true_type{});
-    if (c < cend) windows(c, std::false_type{});  // G = 32 only: the last 32 columns of a row whose width is 32 mod 64
+    if constexpr (Split) {
+      __m256i s2[R];
+      unroll<R>([&](auto i) SK_UNROLLED { s2[i] = _mm256_setzero_si256(); });
+      add_window(c0, s16);
+      if (c0 + 64 < cend) add_window(c0 + 64, s2);
+      unroll<R>([&](auto i) SK_UNROLLED { s16[i] = _mm256_hadd_epi16(s16[i], s2[i]); });
+    } else {
+      for (int64_t c = c0; c < cend; c += 64) add_window(c, s16);
+    }
     const __m256i st = StartSym ? _mm256_load_si256(reinterpret_cast<const __m256i*>(xq.start + 8 * u)) : _mm256_setzero_si256();
     const __m256 ls = Asym && StartSym ? _mm256_load_ps(xq.lsum + 8 * u) : _mm256_setzero_ps();
     unroll<R>([&](auto i) SK_UNROLLED {
       __m256 f;
       if constexpr (Asym && StartSym) {  // dense asymmetric: Σ code·xq − zero · Σ xq
-        f = _mm256_fnmadd_ps(unit_zeros(w.zeros + rows[i] * w.gpr, g, w.gpr, G), ls, _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[i], ones)));
+        f = _mm256_fnmadd_ps(_mm256_permutevar_ps(zrun[i], lidx), ls, _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[i], ones)));
       } else {
         f = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(s16[i], ones), st));
       }
@@ -191,11 +224,11 @@ SK_UNROLLED inline void unit_rows(const Q4Rows& w, const XQ& xq, const int64_t* 
 // Dense 4-bit: per 64-column window, 32 code bytes; low nibbles (the even columns) against x's
 // even columns, high nibbles against the odd ones: word j of the sum covers columns 4j .. 4j+3.
 // The last window of a row whose width is 32 mod 64 reads 16 bytes (x is zero past the row).
-template <int R, bool Asym>
+template <int R, bool Asym, bool Split>
 void dense_rows(const Q4Rows& w, const XQ& xq, const int64_t* rows, const OutputSpec& out) {
   const __m256i nib = _mm256_set1_epi8(0x0f);
   const int64_t rb = w.cols / 2;
-  unit_rows<R, Asym, true>(w, xq, rows, out, [&](int i, int64_t c, __m256i xe, __m256i xo, auto full) SK_UNROLLED {
+  unit_rows<R, Asym, true, Split>(w, xq, rows, out, [&](int i, int64_t c, __m256i xe, __m256i xo, auto full) SK_UNROLLED {
     const uint8_t* p = w.codes + rows[i] * rb + c / 2;
     _mm_prefetch(reinterpret_cast<const char*>(p) + kStreamAheadBytes, _MM_HINT_T0);
     const __m256i cc = decltype(full)::value ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
@@ -226,12 +259,12 @@ NM24Tables nm24_tables() {
   return {_mm256_load_si256(reinterpret_cast<const __m256i*>(f)), _mm256_load_si256(reinterpret_cast<const __m256i*>(s)),
           _mm256_load_si256(reinterpret_cast<const __m256i*>(oa)), _mm256_load_si256(reinterpret_cast<const __m256i*>(ob))};
 }
-template <int R, bool Asym>
+template <int R, bool Asym, bool Split>
 void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, const int64_t* rows, const OutputSpec& out) {
   const __m256i nib = _mm256_set1_epi8(0x0f), lo4 = _mm256_set1_epi16(0x000f), hi4 = _mm256_set1_epi16(0x0f00);
   const __m256i lane_shift = _mm256_setr_epi64x(0, 0, 32, 32);
   const int64_t wpr = w.cols / 32, rb = w.cols / 4;
-  unit_rows<R, Asym, false>(w, xq, rows, out, [&](int i, int64_t c, __m256i xa, __m256i xb, auto full) SK_UNROLLED {
+  unit_rows<R, Asym, false, Split>(w, xq, rows, out, [&](int i, int64_t c, __m256i xa, __m256i xb, auto full) SK_UNROLLED {
     const uint32_t* mp = w.masks + rows[i] * wpr + c / 32;
     const uint8_t* cp = w.codes + rows[i] * rb + c / 4;
     int64_t m8;
@@ -264,7 +297,7 @@ void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, const int64_t
   });
 }
 
-template <bool Asym>
+template <bool Asym, bool Split>
 void rows4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out, QFmt fmt) {
   const Q4Rows w{a.as<uint8_t>(Part::values), a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr,
                  fmt == kDense ? nullptr : a.as<uint32_t>(Part::masks), a.cols, a.cols / a.quant.group, a.quant.group};
@@ -275,9 +308,13 @@ void rows4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, co
   const NM24Tables t = nm24_tables();
   for (int64_t i = 0; i < q; ++i) {
     const int64_t rows[4] = {r0 + i, r0 + i + q, r0 + i + 2 * q, r0 + i + 3 * q};
-    fmt == kDense ? dense_rows<4, Asym>(w, xq, rows, out) : nm24_rows<4, Asym>(w, xq, t, rows, out);
+    fmt == kDense ? dense_rows<4, Asym, Split>(w, xq, rows, out) : nm24_rows<4, Asym, Split>(w, xq, t, rows, out);
   }
-  for (int64_t r = r0 + 4 * q; r < r1; ++r) fmt == kDense ? dense_rows<1, Asym>(w, xq, &r, out) : nm24_rows<1, Asym>(w, xq, t, &r, out);
+  for (int64_t r = r0 + 4 * q; r < r1; ++r) fmt == kDense ? dense_rows<1, Asym, Split>(w, xq, &r, out) : nm24_rows<1, Asym, Split>(w, xq, t, &r, out);
+}
+template <bool Asym>
+void rows4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out, QFmt fmt) {
+  split_units(a.quant.group) ? rows4<Asym, true>(a, x, r0, r1, out, fmt) : rows4<Asym, false>(a, x, r0, r1, out, fmt);
 }
 void qgemv_dense4_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   a.quant.asym ? rows4<true>(a, x, r0, r1, out, kDense) : rows4<false>(a, x, r0, r1, out, kDense);
