@@ -19,6 +19,7 @@ const MODEL = ['test/model.test.ts', 'ctest:model_test'];
 const QUANT = ['test/quant.test.ts'];
 const QUANT_X8 = ['test/quant-x8-gemm.test.ts'];
 const QUANT_X8_GEMV = ['test/quant-x8-gemv.test.ts'];
+const QUANT_X8_AVX2 = ['test/quant-x8-avx2.test.ts'];
 const SLORB = ['test/slorb.test.ts', 'test/slorb-kernels.test.ts'];
 const ADAPTERS = ['test/adapters.test.ts'];
 const FUZZ = ['test/fuzz.test.ts'];
@@ -1410,6 +1411,81 @@ export default [
     id: 'qspmm-pick-second-kept', area: 'cpu', file: 'native/cpu/qspmm_avx512_pick_x8.cpp',
     from: '(ns > (m & 1) ? set[m & 1] : 0)', to: '(ns > (m & 1) ? set[0] : 0)', tests: QUANT_X8,
     why: "the 2:4 int4 x8 GEMM pairs a quad's second kept weight with the first kept column's x",
+  },
+  {
+    id: 'qspmm-avx2-x8-start', area: 'cpu', file: 'native/cpu/qspmm_avx2_x8.cpp',
+    from: 'f = _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(s16[i], ones), st));', to: 'f = _mm256_cvtepi32_ps(_mm256_madd_epi16(s16[i], ones));', tests: QUANT_X8_AVX2,
+    why: 'the symmetric dense int4 AVX2 x8 GEMV forgets the zero point: every weight is off by 8 · scale',
+  },
+  {
+    id: 'qspmm-avx2-x8-second-window', area: 'cpu', file: 'native/cpu/qspmm_avx2_x8.cpp',
+    from: 'if (c0 + 64 < cend) add_window(c0 + 64, s2);', to: 'if (c0 + 64 < cend) add_window(c0 + 64, s16);', tests: QUANT_X8_AVX2,
+    why: 'at G < 128 the AVX2 x8 GEMVs add a unit\'s second window into the first window\'s lanes: its groups take the first window\'s scales',
+  },
+  {
+    id: 'qspmm-avx2-x8-tail-window', area: 'cpu', file: 'native/cpu/qspmm_avx2_x8.cpp',
+    from: 'if (c0 + 64 < cend) add_window', to: 'if (c0 + 96 < cend) add_window', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 GEMVs drop the last 32 columns of a row whose width is 96 mod 128',
+  },
+  {
+    id: 'qspmm-avx2-x8-run-lanes', area: 'cpu', file: 'native/cpu/qspmm_avx2_x8.cpp',
+    from: 'return _mm256_setr_epi32(a, a, b, b, a, a, b, b);', to: 'return _mm256_setr_epi32(a, a, a, a, b, b, b, b);', tests: QUANT_X8_AVX2,
+    why: 'at G < 128 the AVX2 x8 GEMVs scale a unit\'s second window by its first window\'s groups',
+  },
+  {
+    id: 'qspmm-avx2-x8-zero-run-half', area: 'cpu', file: 'native/cpu/qspmm_avx2_x8.cpp',
+    from: 'if (G >= 64) return _mm256_permute2f128_ps(v, v, 0x00);', to: 'if (G >= 64) return _mm256_permute2f128_ps(v, v, 0x11);', tests: QUANT_X8_AVX2,
+    why: 'the asymmetric dense int4 AVX2 x8 GEMV takes the zero points of the run\'s groups 4-7 (G >= 64)',
+  },
+  {
+    id: 'qspmm-avx2-x8-asym-lanes', area: 'cpu', file: 'native/cpu/qspmm_avx2_x8.cpp',
+    from: 'f = _mm256_fnmadd_ps(_mm256_permutevar_ps(zrun[i], lidx), ls,', to: 'f = _mm256_fnmadd_ps(zrun[i], ls,', tests: QUANT_X8_AVX2,
+    why: 'the asymmetric dense int4 AVX2 x8 GEMV subtracts every unit\'s sums with the run\'s first zero points',
+  },
+  {
+    id: 'qspmm-avx2-x8-pick-blank', area: 'cpu', file: 'native/cpu/qspmm_avx2_x8.cpp',
+    from: 'ob[j] = uint8_t(grp >= 4 ? 4 * (grp - 4) : 0x80);', to: 'ob[j] = uint8_t(grp >= 4 ? 4 * (grp - 4) : 0x00);', tests: QUANT_X8_AVX2,
+    why: 'the 2:4 int4 AVX2 x8 GEMV ORs stray x bytes of columns 16-31 into groups 0-3\'s picks',
+  },
+  {
+    id: 'qspmm-avx2-x8-pick-second', area: 'cpu', file: 'native/cpu/qspmm_avx2_x8.cpp',
+    from: 's[j] = uint8_t(k ? 31 - __builtin_clz(k) : 0);', to: 's[j] = uint8_t(k ? __builtin_ctz(k) + 1 : 0);', tests: QUANT_X8_AVX2,
+    why: 'the 2:4 int4 AVX2 x8 GEMV takes the column after the first kept one as the second (patterns 0101, 1001, 1010 read the wrong x)',
+  },
+  {
+    id: 'qspmm-avx2-x8-nm-sym-zero', area: 'cpu', file: 'native/cpu/qspmm_avx2_x8.cpp',
+    from: 'z = _mm256_set1_epi8(8);', to: 'z = _mm256_set1_epi8(7);', tests: QUANT_X8_AVX2,
+    why: 'the symmetric 2:4 int4 AVX2 x8 GEMV centres its codes on 7 instead of 8',
+  },
+  {
+    id: 'qspmm-avx2-x8-nm-asym-g32', area: 'cpu', file: 'native/cpu/qspmm_avx2_x8.cpp',
+    from: '_mm_set1_epi8(char(g + 1 < w.gpr ? zr[g + 1] : 0))', to: '_mm_set1_epi8(char(zr[g]))', tests: QUANT_X8_AVX2,
+    why: 'the asymmetric 2:4 int4 AVX2 x8 GEMV gives a 64-column window\'s second 32-column group the first one\'s zero point (G = 32)',
+  },
+  {
+    id: 'qspmm-avx2-x8-scale-rule', area: 'cpu', file: 'native/cpu/qspmm_avx2_x8.cpp',
+    from: 'inline float x8_scale(float amax) { return amax > 0.f ? amax / 127.f : 1.f; }\ninline float x8_group_scale(const float* x, int64_t G) {\n  const __m256 abs', to: 'inline float x8_scale(float amax) { return amax > 0.f ? amax / 128.f : 1.f; }\ninline float x8_group_scale(const float* x, int64_t G) {\n  const __m256 abs', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 GEMVs round x on a grid of max|x| / 128, not the documented / 127 the other ISAs use',
+  },
+  {
+    id: 'qspmm-avx2-x8-leftover-rows', area: 'cpu', file: 'native/cpu/qspmm_avx2_x8.cpp',
+    from: 'for (int64_t r = r0 + 4 * q; r < r1; ++r) fmt == kDense', to: 'for (int64_t r = r0 + 4 * q; r + 1 < r1; ++r) fmt == kDense', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 GEMVs skip a task\'s last row when its row count is not a multiple of 4',
+  },
+  {
+    id: 'qspmm-avx2-x8-stage-ab', area: 'cpu', file: 'native/cpu/qspmm_avx2_x8.cpp',
+    from: 'std::memcpy(d + 16, s + 32, 16), std::memcpy(d + 32, s + 16, 16)', to: 'std::memcpy(d + 16, s + 16, 16), std::memcpy(d + 32, s + 32, 16)', tests: QUANT_X8_AVX2,
+    why: 'the 2:4 int4 AVX2 x8 GEMV stages x in column order where its picks expect columns 0-15 | 32-47 and 16-31 | 48-63',
+  },
+  {
+    id: 'qspmm-avx2-x8-stage-start', area: 'cpu', file: 'native/cpu/qspmm_avx2_x8.cpp',
+    from: 'xq.start[8 * u + i] = -8 * t;', to: 'xq.start[8 * u + i] = -7 * t;', tests: QUANT_X8_AVX2,
+    why: 'the symmetric dense int4 AVX2 x8 GEMV starts its sums at -7 · Σ xq: every weight off by one code',
+  },
+  {
+    id: 'qspmm-avx2-x8-gemv-only', area: 'cpu', file: 'native/cpu/qspmm_avx2_x8.cpp',
+    from: 'if (n != 1 || a.quant.bits != 4) return SpmmKernel{};', to: 'if (a.quant.bits != 4) return SpmmKernel{};', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 GEMVs are chosen for N > 1 and compute only the first activation vector',
   },
   // ---- whole-model checkpoints and token input (lib/model/checkpoint-writer.ts, tokens.ts) ----
   {

@@ -1,0 +1,82 @@
+// The AVX2 int8-activation GEMVs for dense and 2:4 4-bit weights (qspmm_gemv_{dense,nm24}_int4_x8_avx2)
+// against fp64 on the dequantized weight times x rounded as documented (docs/kernels.md, numerics):
+// row counts around the 4-row passes (rows a quarter of the task apart, then single rows), widths
+// whose last 128-column unit holds 32 / 64 / 96 columns (a lone 32-column window at G = 32), every
+// group size (units of 128 columns paired by vphaddw below G = 128, of G columns above), rows whose
+// last run of scales is short, both zero points, every 2:4 mask pattern, and the largest int16
+// sums the kernels' pair sums can reach (every code 15 against every xq at ±127).
+import { afterAll, describe, expect, it } from 'vitest';
+import { SparseMatrix, Tensor, cpuInfo, linear, selectedKernel, setIsa } from '../lib/index.js';
+import { OUT_RTOL, expectClose, matmulRef, valuesOf } from './reference.js';
+import { roundX8Ref } from './quant-reference.js';
+
+const info = cpuInfo();
+const startIsa = info.isa;
+const AVX2 = info.supportedIsas.includes('avx2');
+afterAll(() => { setIsa(startIsa); });
+if (!AVX2) console.warn('quant-x8-avx2: no AVX2 on this CPU, the AVX2 int8-activation GEMV tests are skipped');
+
+// The six 2:4 patterns in turn along each row, shifted per row.
+function patternMask(M: number, K: number): Uint8Array {
+  const pats = [0b0011, 0b0101, 0b1001, 0b0110, 0b1010, 0b1100];
+  const m = new Uint8Array(M * K);
+  for (let r = 0; r < M; r++)
+    for (let g = 0; g < K / 4; g++) {
+      const p = pats[(g + r) % 6]!;
+      for (let k = 0; k < 4; k++) m[r * K + 4 * g + k] = (p >> k) & 1;
+    }
+  return m;
+}
+
+function check(q: SparseMatrix, xv: Float32Array, G: number, kernel: string, label: string) {
+  const [M, K] = q.shape as [number, number];
+  expect(selectedKernel(q, 1, { activations: 'int8' }), label).toBe(kernel);
+  const { c, mag } = matmulRef(valuesOf(q.toDense()), roundX8Ref(xv, 1, K, G), M, K, 1);
+  const y = valuesOf(linear.sync(Tensor.from(xv, [1, K]), q, null, { activations: 'int8', outDtype: 'float32' }));
+  expectClose(y, c, mag, OUT_RTOL.float32!, K, label);
+}
+
+describe.skipIf(!AVX2)('AVX2 int8-activation GEMVs (dense and 2:4 4-bit) against fp64', () => {
+  it('every group size and width tail, rows around the 4-row passes, both zero points, all six 2:4 patterns', () => {
+    setIsa('avx2');
+    let seed = 4100;
+    // [K, G]: K % 128 = 32 / 64 / 96 at G = 32, 64 at G = 64; runs of scales cut short (gpr % 8 at
+    // G = 32, gpr % 4 above); exactly one unit; G = 256 with 4 windows per unit.
+    const widths: [number, number][] = [[32, 32], [96, 32], [160, 32], [224, 32], [288, 32], [1056, 32], [64, 64], [192, 64], [448, 64],
+      [128, 128], [640, 128], [1152, 128], [256, 256], [768, 256], [2304, 256]];
+    for (const [K, G] of widths)
+      for (const M of [1, 3, 4, 7, 9, 13])
+        for (const symmetric of [true, false]) {
+          const w = Tensor.randn([M, K], { seed: seed++ }).toFloat32Array();
+          for (let k = 0; k < M * K; k += 29) w[k]! *= 20;  // outliers set their group's scale
+          const xv = Tensor.randn([1, K], { seed: seed++ }).toFloat32Array();
+          for (let k = 0; k < K; k += 37) xv[k]! *= 30;  // outlier channels set theirs
+          const quantize = { bits: 4 as const, groupSize: G, symmetric };
+          const tag = `[${M}, ${K}] g${G} ${symmetric ? 'sym' : 'asym'}`;
+          const dense = SparseMatrix.fromDense(Tensor.from(w, [M, K]), { format: 'dense', quantize });
+          check(dense, xv, G, 'qspmm_gemv_dense_int4_x8_avx2', `dense ${tag}`);
+          const nm = SparseMatrix.fromDense(Tensor.from(w, [M, K]), { format: 'nm', n: 2, m: 4, mask: patternMask(M, K), quantize });
+          check(nm, xv, G, 'qspmm_gemv_nm24_int4_x8_avx2', `2:4 ${tag}`);
+        }
+  });
+
+  it('reaches the largest int16 sums without wrapping: every code 15 against every xq at +127 or -127', () => {
+    setIsa('avx2');
+    for (const [K, G] of [[1024, 256], [512, 128], [256, 64], [256, 32]] as const)
+      for (const sign of [1, -1]) {
+        const M = 5;
+        // Equal positive weights: each group's scale is about w / 7 (symmetric) or w / 15
+        // (asymmetric, zero 0), so every code is 15; equal x rounds to ±127 everywhere. A wrapped
+        // int16 sum would be off by 65536 units of scale·s_x, far past the tolerance.
+        const w = new Float32Array(M * K).fill(0.5);
+        const xv = new Float32Array(K).fill(sign * 0.75);
+        for (const symmetric of [true, false]) {
+          const quantize = { bits: 4 as const, groupSize: G, symmetric };
+          const dense = SparseMatrix.fromDense(Tensor.from(w, [M, K]), { format: 'dense', quantize });
+          const nm = SparseMatrix.fromDense(Tensor.from(w, [M, K]), { format: 'nm', n: 2, m: 4, mask: patternMask(M, K), quantize });
+          for (const [q, kernel] of [[dense, 'qspmm_gemv_dense_int4_x8_avx2'], [nm, 'qspmm_gemv_nm24_int4_x8_avx2']] as const)
+            check(q, xv, G, kernel, `${kernel} [${M}, ${K}] g${G} ${symmetric ? 'sym' : 'asym'} x = ${sign * 0.75}`);
+        }
+      }
+  });
+});
