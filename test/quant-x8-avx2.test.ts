@@ -60,6 +60,18 @@ describe.skipIf(!AVX2)('AVX2 int8-activation GEMVs (dense and 2:4 4-bit) against
         }
   });
 
+  it('applies at N = 1 only: at N > 1 x stays fp32 and every activation vector is computed', () => {
+    setIsa('avx2');
+    const M = 6, K = 256, N = 3;
+    const w = Tensor.randn([M, K], { seed: 4300 });
+    const x = Tensor.randn([N, K], { seed: 4301 });
+    for (const q of [SparseMatrix.fromDense(w, { format: 'dense', quantize: { bits: 4, groupSize: 64 } }),
+      SparseMatrix.fromDense(w, { format: 'nm', n: 2, m: 4, prune: 'magnitude', quantize: { bits: 4, groupSize: 64 } })]) {
+      expect(selectedKernel(q, N, { activations: 'int8' })).not.toContain('_x8_');
+      expect(valuesOf(linear.sync(x, q, null, { activations: 'int8' }))).toEqual(valuesOf(linear.sync(x, q)));
+    }
+  });
+
   it('reaches the largest int16 sums without wrapping: every code 15 against every xq at +127 or -127', () => {
     setIsa('avx2');
     for (const [K, G] of [[1024, 256], [512, 128], [256, 64], [256, 32]] as const)
