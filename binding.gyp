@@ -39,6 +39,7 @@
         "native/cpu/qspmm_portable.cpp",
         "native/cpu/qspmm_avx2.cpp",
         "native/cpu/qspmm_avx2_x8.cpp",
+        "native/cpu/qspmm_avx2_gemm_x8.cpp",
         "native/cpu/qspmm_avx512.cpp",
         "native/cpu/qspmm_avx512_vnni.cpp",
         "native/cpu/qspmm_avx512_gemm_x8.cpp",

@@ -18,6 +18,7 @@ set(SPARSEKIT_CORE_SOURCES
   native/cpu/qspmm_portable.cpp
   native/cpu/qspmm_avx2.cpp
   native/cpu/qspmm_avx2_x8.cpp
+  native/cpu/qspmm_avx2_gemm_x8.cpp
   native/cpu/qspmm_avx512.cpp
   native/cpu/qspmm_avx512_vnni.cpp
   native/cpu/qspmm_avx512_gemm_x8.cpp

@@ -1463,8 +1463,8 @@ export default [
     why: 'the asymmetric 2:4 int4 AVX2 x8 GEMV gives a 64-column window\'s second 32-column group the first one\'s zero point (G = 32)',
   },
   {
-    id: 'qspmm-avx2-x8-scale-rule', area: 'cpu', file: 'native/cpu/qspmm_avx2_x8.cpp',
-    from: 'inline float x8_scale(float amax) { return amax > 0.f ? amax / 127.f : 1.f; }\ninline float x8_group_scale(const float* x, int64_t G) {\n  const __m256 abs', to: 'inline float x8_scale(float amax) { return amax > 0.f ? amax / 128.f : 1.f; }\ninline float x8_group_scale(const float* x, int64_t G) {\n  const __m256 abs', tests: QUANT_X8_AVX2,
+    id: 'qspmm-avx2-x8-scale-rule', area: 'cpu', file: 'native/cpu/qspmm_x8_round_avx2.inl',
+    from: 'return amax > 0.f ? amax / 127.f : 1.f;', to: 'return amax > 0.f ? amax / 128.f : 1.f;', tests: QUANT_X8_AVX2,
     why: 'the AVX2 x8 GEMVs round x on a grid of max|x| / 128, not the documented / 127 the other ISAs use',
   },
   {

@@ -1,10 +1,12 @@
-// The AVX2 int8-activation GEMVs for dense and 2:4 4-bit weights (qspmm_gemv_{dense,nm24}_int4_x8_avx2)
-// against fp64 on the dequantized weight times x rounded as documented (docs/kernels.md, numerics):
+// The AVX2 int8-activation kernels: the GEMVs for dense and 2:4 4-bit weights
+// (qspmm_gemv_{dense,nm24}_int4_x8_avx2) and the GEMMs for every 4-bit format at 1 < N <= 64
+// (qspmm_gemm_{dense,nm,bitmap}_int4_x8_avx2), against fp64 on the dequantized weight times x rounded as documented (docs/kernels.md, numerics):
 // row counts around the 4-row passes (rows a quarter of the task apart, then single rows), widths
 // whose last 128-column unit holds 32 / 64 / 96 columns (a lone 32-column window at G = 32), every
 // group size (units of 128 columns paired by vphaddw below G = 128, of G columns above), rows whose
 // last run of scales is short, both zero points, every 2:4 mask pattern, and the largest int16
-// sums the kernels' pair sums can reach (every code 15 against every xq at ±127).
+// sums the kernels' pair sums can reach (every code 15 against every xq at ±127); the GEMMs at N
+// around their 8-vector groups and 6-row panels, 2:4, 1:4 and bitmap rows from empty to full.
 import { afterAll, describe, expect, it } from 'vitest';
 import { SparseMatrix, Tensor, cpuInfo, linear, selectedKernel, setIsa } from '../lib/index.js';
 import { OUT_RTOL, expectClose, matmulRef, valuesOf } from './reference.js';
@@ -60,9 +62,46 @@ describe.skipIf(!AVX2)('AVX2 int8-activation GEMVs (dense and 2:4 4-bit) against
         }
   });
 
-  it('applies at N = 1 only: at N > 1 x stays fp32 and every activation vector is computed', () => {
+  it('GEMM at 1 < N <= 64, every 4-bit format: N around the 8-vector groups, rows around the 6-row panels, empty and full bitmap rows', () => {
     setIsa('avx2');
-    const M = 6, K = 256, N = 3;
+    let seed = 4500;
+    const cases: [number, number, number, number][] = [  // [M, K, G, N]
+      [1, 32, 32, 2], [5, 96, 32, 7], [6, 128, 64, 8], [7, 256, 128, 9], [13, 320, 64, 16], [12, 512, 256, 17], [4, 224, 32, 64], [9, 1024, 128, 23]];
+    for (const [M, K, G, N] of cases)
+      for (const symmetric of [true, false]) {
+        const w = Tensor.randn([M, K], { seed: seed++ }).toFloat32Array();
+        for (let k = 0; k < M * K; k += 29) w[k]! *= 20;
+        const xv = Tensor.randn([N, K], { seed: seed++ }).toFloat32Array();
+        for (let k = 0; k < N * K; k += 37) xv[k]! *= 30;
+        // Bitmap rows of every density: ~10%, ~60%, empty, full, in turn.
+        const keep = new Uint8Array(M * K);
+        const u = Tensor.rand([M * K], { seed: seed++ }).toFloat32Array();
+        for (let r = 0; r < M; r++)
+          for (let k = 0; k < K; k++) keep[r * K + k] = [u[r * K + k]! < 0.1, u[r * K + k]! < 0.6, false, true][r % 4]! ? 1 : 0;
+        const quantize = { bits: 4 as const, groupSize: G, symmetric };
+        const W = Tensor.from(w, [M, K]);
+        const ws: [SparseMatrix, string][] = [
+          [SparseMatrix.fromDense(W, { format: 'dense', quantize }), 'qspmm_gemm_dense_int4_x8_avx2'],
+          [SparseMatrix.fromDense(W, { format: 'nm', n: 2, m: 4, mask: patternMask(M, K), quantize }), 'qspmm_gemm_nm_int4_x8_avx2'],
+          [SparseMatrix.fromDense(W, { format: 'nm', n: 1, m: 4, prune: 'magnitude', quantize }), 'qspmm_gemm_nm_int4_x8_avx2'],
+          [SparseMatrix.fromDense(W, { format: 'bitmap', mask: keep, quantize }), 'qspmm_gemm_bitmap_int4_x8_avx2'],
+        ];
+        for (const [q, kernel] of ws) {
+          const label = `${kernel} [${M}, ${K}] g${G} N=${N} ${symmetric ? 'sym' : 'asym'}`;
+          expect(selectedKernel(q, N, { activations: 'int8' }), label).toBe(kernel);
+          const xt = roundX8Ref(xv, N, K, G);
+          const { c, mag } = matmulRef(valuesOf(q.toDense()), xt, M, K, N);
+          const y = valuesOf(linear.sync(Tensor.from(xv, [N, K]), q, null, { activations: 'int8', outDtype: 'float32' }));
+          const got = new Float64Array(M * N);
+          for (let j = 0; j < N; j++) for (let r = 0; r < M; r++) got[r * N + j] = y[j * M + r]!;
+          expectClose(got, c, mag, OUT_RTOL.float32!, K, label);
+        }
+      }
+  });
+
+  it('above N = 64 x stays fp32 and every activation vector is computed', () => {
+    setIsa('avx2');
+    const M = 6, K = 256, N = 65;
     const w = Tensor.randn([M, K], { seed: 4300 });
     const x = Tensor.randn([N, K], { seed: 4301 });
     for (const q of [SparseMatrix.fromDense(w, { format: 'dense', quantize: { bits: 4, groupSize: 64 } }),
@@ -88,6 +127,13 @@ describe.skipIf(!AVX2)('AVX2 int8-activation GEMVs (dense and 2:4 4-bit) against
           const nm = SparseMatrix.fromDense(Tensor.from(w, [M, K]), { format: 'nm', n: 2, m: 4, mask: patternMask(M, K), quantize });
           for (const [q, kernel] of [[dense, 'qspmm_gemv_dense_int4_x8_avx2'], [nm, 'qspmm_gemv_nm24_int4_x8_avx2']] as const)
             check(q, xv, G, kernel, `${kernel} [${M}, ${K}] g${G} ${symmetric ? 'sym' : 'asym'} x = ${sign * 0.75}`);
+          // The GEMM (N = 9): its int16 sums run over 32 columns, at most 8 · 2 · 15 · 127.
+          const N = 9, xn = new Float32Array(N * K).fill(sign * 0.75);
+          const { c, mag } = matmulRef(valuesOf(dense.toDense()), roundX8Ref(xn, N, K, G), M, K, N);
+          const y = valuesOf(linear.sync(Tensor.from(xn, [N, K]), dense, null, { activations: 'int8', outDtype: 'float32' }));
+          const got = new Float64Array(M * N);
+          for (let j = 0; j < N; j++) for (let r = 0; r < M; r++) got[r * N + j] = y[j * M + r]!;
+          expectClose(got, c, mag, OUT_RTOL.float32!, K, `GEMM g${G} ${symmetric ? 'sym' : 'asym'} x = ${sign * 0.75}`);
         }
       }
   });

@@ -36,6 +36,9 @@ SpmmKernel select_qspmm_avx2_gemm(const MatrixView& a, int64_t n);
 // Rounding int8 allowed, AVX2, N = 1, dense and 2:4 4-bit: vpmaddubsw on the codes
 // (qspmm_avx2_x8.cpp); fn == nullptr where it does not apply.
 SpmmKernel select_qspmm_avx2_x8(const MatrixView& a, int64_t n);
+// The same at 1 < N <= kX8GemmMaxN, every 4-bit format: rows expanded to code bytes, vpmaddubsw
+// against x in quads of k (qspmm_avx2_gemm_x8.cpp); fn == nullptr where it does not apply.
+SpmmKernel select_qspmm_avx2_gemm_x8(const MatrixView& a, int64_t n);
 
 // x for the AVX-512 N = 1 kernels that read 64 columns as 16 dwords of 4 adjacent columns (lane i,
 // code k = column 4i + k): per 64 columns, plane k holds x[c + 4i + k], i = 0..15, in ws. Reads

@@ -21,6 +21,7 @@ SK_TARGET_BEGIN_AVX2
 namespace sk {
 namespace {
 
+#include "qspmm_x8_round_avx2.inl"
 #include "unroll.inl"
 
 constexpr int64_t round64(int64_t c) { return (c + 63) / 64 * 64; }
@@ -56,22 +57,6 @@ XQ x8_layout(const MatrixView& a, void* prepared) {
   int32_t* start = reinterpret_cast<int32_t*>(align64(sx + a.cols / a.quant.group + 8));
   float* lsum = reinterpret_cast<float*>(start + 8 * units);
   return {x, sx, start, lsum};
-}
-
-// The rounding rule (docs/kernels.md "Numerics"): s_x = fp32(max|x| / 127), 1 for an all-zero
-// group; xq = round-half-even(fp32(x / s_x)), clamped to ±127 (|x| / s_x can exceed 127 by an ulp).
-inline float x8_scale(float amax) { return amax > 0.f ? amax / 127.f : 1.f; }
-inline float x8_group_scale(const float* x, int64_t G) {
-  const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  __m256 m = _mm256_setzero_ps();
-  for (int64_t i = 0; i < G; i += 8) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(x + i), abs));
-  __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-  return x8_scale(_mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h))));
-}
-inline __m256i x8_round8(const float* x, float s) {
-  const __m256 q = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(x), _mm256_set1_ps(s)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  return _mm256_max_epi32(_mm256_min_epi32(_mm256_cvtps_epi32(q), _mm256_set1_epi32(127)), _mm256_set1_epi32(-127));
 }
 
 enum QFmt { kDense = 0, kNM24 = 1 };

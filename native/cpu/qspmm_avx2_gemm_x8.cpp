@@ -1,0 +1,270 @@
+// AVX2 GEMM for 4-bit weights with int8 activations at 1 < N <= kX8GemmMaxN (opt-in,
+// ActivationRounding::int8; the numerics of the x8 GEMVs: x rounded per vector and weight group by
+// qspmm_x8_round_avx2.inl, exact integer group sums, fp32 across groups). Dense, n:m and bitmap
+// alike: a block of rows is expanded once into an L1 panel of code bytes in column order, a
+// pruned column holding its group's zero point (so it adds (zero - zero)·x = 0), and the products
+// run as llama.cpp's AVX2 quants do, on vpmaddubsw: one broadcast of a row's 4 adjacent code bytes
+// against a vector holding those 4 k of 8 activation vectors is 32 MACs into int16 pair sums.
+//
+// Layouts (per call, SpmmKernel::prepare):
+//   x panel  xs[(k / 4)·nv8 + v]: 32 bytes, byte 4j + e = xq[vector 8v + j][k + e] (0 past N)
+//   sx       [g·nv8 + v]: 8 floats, lane j = s_x of vector 8v + j in group g (0 past N)
+//   xsum     [(k / 32)·nv8 + v]: 8 int32, lane j = Σ xq of vector 8v + j over columns k .. k + 31
+// Word 2j of a vpmaddubsw holds two products of vector j, word 2j + 1 the other two: 8 quads (32 k)
+// add up in int16 (at most 8 · 2 · 15 · 127 = 30480 < 2^15) before one vpmaddwd by ones makes lane
+// j's int32 sum, less zero · xsum (exact: Σ (code − zero)·xq, so a pruned column, holding the zero
+// point, adds nothing); that is converted and scaled by the row's scale times s_x per 32 columns.
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "../formats/quant.h"
+#include "core/isa_target.h"
+#include "qspmm.h"
+
+#if SK_HAVE_X86
+SK_TARGET_BEGIN_AVX2
+namespace sk {
+namespace {
+
+#include "qspmm_x8_round_avx2.inl"
+#include "unroll.inl"
+
+constexpr int kPanelRows = 6;  // rows expanded per block: one pass of 6 x 1 vector, two of 3 x 2
+inline int64_t nv8_of(int64_t n) { return (n + 7) / 8; }
+
+struct X8Panel {
+  const int8_t* xs;
+  const float* sx;
+  const int32_t* xsum;
+  int64_t nv8;
+};
+size_t prepare_bytes(const MatrixView& a, int64_t n, int64_t) {
+  const int64_t nv8 = nv8_of(n), gpr = a.cols / a.quant.group;
+  return size_t(a.cols / 4 * nv8 * 32 + gpr * nv8 * 32 + a.cols / 32 * nv8 * 32 + 128);
+}
+X8Panel panel_of(const MatrixView& a, int64_t n, const void* prepared) {
+  const int64_t nv8 = nv8_of(n), gpr = a.cols / a.quant.group;
+  const int8_t* xs = static_cast<const int8_t*>(prepared);
+  const float* sx = reinterpret_cast<const float*>(xs + a.cols / 4 * nv8 * 32);
+  return {xs, sx, reinterpret_cast<const int32_t*>(sx + gpr * nv8 * 8), nv8};
+}
+
+// x rounded per vector and group, dealt to the quads of the panel.
+void prepare_x8(const MatrixView& a, const Activations& x, void* out) {
+  const int G = a.quant.group;
+  const int64_t cols = a.cols, N = x.n, nv8 = nv8_of(N), gpr = cols / G;
+  const X8Panel p = panel_of(a, N, out);
+  int8_t* xs = const_cast<int8_t*>(p.xs);
+  float* sx = const_cast<float*>(p.sx);
+  int32_t* xsum = const_cast<int32_t*>(p.xsum);
+  std::memset(xs, 0, size_t(cols / 4 * nv8 * 32));
+  std::memset(sx, 0, size_t(gpr * nv8 * 32));
+  std::memset(xsum, 0, size_t(cols / 32 * nv8 * 32));
+  for (int64_t j = 0; j < N; ++j) {
+    const int64_t v = j / 8, l = j % 8;
+    for (int64_t g = 0; g < gpr; ++g) {
+      const float* xg = x.data + j * x.k_padded + g * G;
+      const float s = x8_group_scale(xg, G);
+      for (int i = 0; i < G; i += 8) {
+        alignas(32) int32_t q[8];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(q), x8_round8(xg + i, s));
+        for (int e = 0; e < 8; ++e) {
+          const int64_t k = g * G + i + e;
+          xs[(k / 4 * nv8 + v) * 32 + 4 * l + k % 4] = int8_t(q[e]);
+          xsum[(k / 32 * nv8 + v) * 8 + l] += q[e];
+        }
+      }
+      sx[(g * nv8 + v) * 8 + l] = s;
+    }
+  }
+}
+
+// ---- the rows' code bytes -----------------------------------------------------------------------
+
+// Per mask byte b: a vpshufb control placing the byte's k-th kept code (k counted from the byte's
+// first) at its column, 0x80 (a pruned column) elsewhere; the high 8 bytes of a 16-column step add
+// the first byte's count.
+struct PlaceTable {
+  alignas(16) uint8_t ctl[256][8];
+  PlaceTable() {
+    for (int b = 0; b < 256; ++b)
+      for (int i = 0, k = 0; i < 8; ++i) ctl[b][i] = (b >> i) & 1 ? uint8_t(k++) : 0x80;
+  }
+};
+const PlaceTable kPlace;
+
+struct Q4Src {
+  const uint8_t* codes;
+  const uint16_t* scales;
+  const uint8_t* zeros;
+  const uint32_t* masks;
+  const int32_t* row_ptr;  // bitmap
+  int64_t cols, gpr, per_row, code_bytes;  // per_row: n:m codes per row
+  int G;
+  Format fmt;
+};
+
+// 16 packed bytes (32 codes, low nibble first) to 32 bytes in code order.
+inline __m256i nibbles32(__m128i b) {
+  const __m256i t = _mm256_cvtepu8_epi16(b);
+  return _mm256_or_si256(_mm256_and_si256(t, _mm256_set1_epi16(0x000f)), _mm256_and_si256(_mm256_slli_epi16(t, 4), _mm256_set1_epi16(0x0f00)));
+}
+
+// Row r's codes as bytes in column order into dst (cols bytes), pruned columns holding the zero
+// point; ub: scratch for a sparse row's codes spread to bytes (cols + 64 bytes).
+template <bool Asym>
+void expand_row(const Q4Src& w, int64_t r, uint8_t* dst, uint8_t* ub) {
+  const int64_t cols = w.cols;
+  if (w.fmt == Format::dense) {
+    const uint8_t* cp = w.codes + r * cols / 2;
+    for (int64_t c = 0; c < cols; c += 32) _mm256_store_si256(reinterpret_cast<__m256i*>(dst + c), nibbles32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(cp + c / 2))));
+    return;
+  }
+  // Sparse: the row's codes [v0, v1) spread to bytes (the last 16-byte load masked to the part).
+  const int64_t v0 = w.fmt == Format::nm ? r * w.per_row : w.row_ptr[r], v1 = w.fmt == Format::nm ? v0 + w.per_row : w.row_ptr[r + 1];
+  const int64_t b0 = v0 >> 1, nbytes = ((v0 & 1) + (v1 - v0) + 1) >> 1;
+  for (int64_t j = 0; j < nbytes; j += 16) {
+    __m128i b;
+    if (w.code_bytes - (b0 + j) >= 16) {
+      b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.codes + b0 + j));
+    } else {
+      alignas(16) uint8_t t[16] = {};
+      std::memcpy(t, w.codes + b0 + j, size_t(w.code_bytes - (b0 + j)));
+      b = _mm_load_si128(reinterpret_cast<const __m128i*>(t));
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(ub + 2 * j), nibbles32(b));
+  }
+  const uint8_t* u = ub + (v0 & 1);
+  const uint8_t* mb = reinterpret_cast<const uint8_t*>(w.masks + r * mask_words_per_row(cols));
+  const int gs = __builtin_ctz(unsigned(w.G));
+  __m128i z = _mm_set1_epi8(8);
+  for (int64_t c = 0; c < cols; c += 16) {
+    const unsigned m0 = mb[c / 8], m1 = mb[c / 8 + 1];
+    const int p0 = __builtin_popcount(m0);
+    uint64_t c0, c1;
+    std::memcpy(&c0, kPlace.ctl[m0], 8);
+    std::memcpy(&c1, kPlace.ctl[m1], 8);
+    const __m128i ctl = _mm_add_epi8(_mm_set_epi64x(int64_t(c1), int64_t(c0)), _mm_set_epi64x(int64_t(0x0101010101010101ull * unsigned(p0)), 0));
+    if constexpr (Asym) z = _mm_set1_epi8(char(w.zeros[r * w.gpr + (c >> gs)]));
+    const __m128i e = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u)), ctl);
+    _mm_store_si128(reinterpret_cast<__m128i*>(dst + c), _mm_blendv_epi8(e, z, ctl));
+    u += p0 + __builtin_popcount(m1);
+  }
+}
+
+// ---- the micro-kernel: R panel rows x V vectors of 8 --------------------------------------------
+// wb: R rows of code bytes (stride ws); sc: per row, each group's scale (gpr floats) then its zero
+// point (gpr int32, asymmetric only), stride 2·gpr.
+template <int R, int V, bool Asym>
+void micro(const uint8_t* wb, int64_t ws, const float* sc, int64_t gpr, int G, const X8Panel& xp, int64_t v0, float* res) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 facc[R][V];
+  unroll<R>([&](auto i) SK_UNROLLED { unroll<V>([&](auto v) SK_UNROLLED { facc[i][v] = _mm256_setzero_ps(); }); });
+  const int64_t nv8 = xp.nv8;
+  for (int64_t g = 0; g < gpr; ++g) {
+    __m256 sxv[V];
+    unroll<V>([&](auto v) SK_UNROLLED { sxv[v] = _mm256_load_ps(xp.sx + (g * nv8 + v0 + v) * 8); });
+    for (int64_t c = g * G; c < (g + 1) * G; c += 32) {
+      __m256i s16[R][V];
+      unroll<R>([&](auto i) SK_UNROLLED { unroll<V>([&](auto v) SK_UNROLLED { s16[i][v] = _mm256_setzero_si256(); }); });
+      const int8_t* xq = xp.xs + (c / 4 * nv8 + v0) * 32;
+      for (int q = 0; q < 8; ++q, xq += nv8 * 32) {
+        __m256i xv[V];
+        unroll<V>([&](auto v) SK_UNROLLED { xv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq + 32 * v)); });
+        unroll<R>([&](auto i) SK_UNROLLED {
+          int32_t wd;
+          std::memcpy(&wd, wb + i * ws + c + 4 * q, 4);
+          const __m256i w4 = _mm256_set1_epi32(wd);
+          unroll<V>([&](auto v) SK_UNROLLED { s16[i][v] = _mm256_add_epi16(s16[i][v], _mm256_maddubs_epi16(w4, xv[v])); });
+        });
+      }
+      const int32_t* xsum = xp.xsum + (c / 32 * nv8 + v0) * 8;
+      unroll<R>([&](auto i) SK_UNROLLED {
+        const __m256 s = _mm256_set1_ps(sc[i * 2 * gpr + g]);
+        const __m256i z = Asym ? _mm256_set1_epi32(reinterpret_cast<const int32_t*>(sc)[i * 2 * gpr + gpr + g]) : _mm256_setzero_si256();
+        unroll<V>([&](auto v) SK_UNROLLED {
+          const __m256i xs = _mm256_load_si256(reinterpret_cast<const __m256i*>(xsum + 8 * v));
+          const __m256i zx = Asym ? _mm256_mullo_epi32(z, xs) : _mm256_slli_epi32(xs, 3);
+          const __m256 t = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_madd_epi16(s16[i][v], ones), zx));
+          facc[i][v] = _mm256_fmadd_ps(t, _mm256_mul_ps(s, sxv[v]), facc[i][v]);
+        });
+      });
+    }
+  }
+  unroll<R>([&](auto i) SK_UNROLLED { unroll<V>([&](auto v) SK_UNROLLED { _mm256_storeu_ps(res + (i * V + v) * 8, facc[i][v]); }); });
+}
+
+size_t gemm_workspace(int64_t, int64_t, int64_t kp) {
+  return size_t(kPanelRows * (kp + 64) + kPanelRows * 2 * (kp / 32 + 8) * 4 + (kp + 128) + kPanelRows * 16 * 4 * 8 + 256);
+}
+
+template <bool Asym>
+void qgemm_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const int G = a.quant.group;
+  const int64_t cols = a.cols, N = x.n, gpr = cols / G;
+  const X8Panel xp = panel_of(a, N, x.prepared);
+  Q4Src w{a.as<uint8_t>(Part::values), a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr,
+                a.format == Format::dense ? nullptr : a.as<uint32_t>(Part::masks), a.format == Format::bitmap ? a.as<int32_t>(Part::row_ptr) : nullptr,
+                cols, gpr, a.format == Format::nm ? nm_values_per_row(cols, a.n, a.m) : 0, 0, G, a.format};
+  w.code_bytes = quant_code_bytes(quant_stored_count(a), 4);
+  const int64_t ws = cols + 64;
+  uint8_t* wb = align64(x.workspace);
+  float* sc = reinterpret_cast<float*>(align64(wb + kPanelRows * ws));
+  uint8_t* ub = align64(sc + kPanelRows * 2 * gpr);
+  alignas(32) float res[kPanelRows * 2 * 8];
+  for (int64_t rb = r0; rb < r1; rb += kPanelRows) {
+    const int rows = int(r1 - rb < kPanelRows ? r1 - rb : kPanelRows);
+    for (int i = 0; i < rows; ++i) {
+      const int64_t r = rb + i;
+      expand_row<Asym>(w, r, wb + i * ws, ub);
+      for (int64_t g = 0; g < gpr; ++g) {
+        sc[i * 2 * gpr + g] = _cvtsh_ss(w.scales[r * gpr + g]);
+        if constexpr (Asym) reinterpret_cast<int32_t*>(sc)[i * 2 * gpr + gpr + g] = w.zeros[r * gpr + g];
+      }
+    }
+    for (int i = rows; i < kPanelRows; ++i) {  // rows past the task: zero weights, results not stored
+      std::memset(wb + i * ws, 0, size_t(cols));
+      std::memset(sc + i * 2 * gpr, 0, size_t(2 * gpr) * 4);
+    }
+    for (int64_t v0 = 0; v0 < xp.nv8; v0 += 2) {
+      const int V = xp.nv8 - v0 >= 2 ? 2 : 1;
+      if (V == 2) {
+        for (int h = 0; h < 2; ++h) {
+          micro<3, 2, Asym>(wb + 3 * h * ws, ws, sc + 3 * h * 2 * gpr, gpr, G, xp, v0, res + 3 * h * 16);
+        }
+      } else {
+        micro<6, 1, Asym>(wb, ws, sc, gpr, G, xp, v0, res);
+      }
+      for (int i = 0; i < rows; ++i)
+        for (int v = 0; v < V; ++v)
+          for (int j = 0; j < 8 && 8 * (v0 + v) + j < N; ++j) out.store(rb + i, 8 * (v0 + v) + j, res[(i * V + v) * 8 + j]);
+    }
+  }
+}
+
+}  // namespace
+
+SpmmKernel select_qspmm_avx2_gemm_x8(const MatrixView& a, int64_t n) {
+  if (n < 2 || n > kX8GemmMaxN || a.quant.bits != 4) return SpmmKernel{};
+  SpmmKernel k{a.quant.asym ? qgemm_x8<true> : qgemm_x8<false>, XLayout::n_major, "", true, 1};
+  switch (a.format) {
+    case Format::dense: k.name = "qspmm_gemm_dense_int4_x8_avx2"; break;
+    case Format::nm: k.name = "qspmm_gemm_nm_int4_x8_avx2"; break;
+    case Format::bitmap: k.name = "qspmm_gemm_bitmap_int4_x8_avx2"; break;
+    default: return SpmmKernel{};
+  }
+  k.workspace = gemm_workspace;
+  k.prepare_bytes = prepare_bytes;
+  k.prepare = prepare_x8;
+  return k;
+}
+
+}  // namespace sk
+SK_TARGET_END
+#else
+namespace sk {
+SpmmKernel select_qspmm_avx2_gemm_x8(const MatrixView&, int64_t) { return SpmmKernel{}; }
+}  // namespace sk
+#endif
