@@ -9,11 +9,11 @@
 // Layouts (per call, SpmmKernel::prepare):
 //   x panel  xs[(k / 4)·nv8 + v]: 32 bytes, byte 4j + e = xq[vector 8v + j][k + e] (0 past N)
 //   sx       [g·nv8 + v]: 8 floats, lane j = s_x of vector 8v + j in group g (0 past N)
-//   xsum     [(k / 32)·nv8 + v]: 8 int32, lane j = Σ xq of vector 8v + j over columns k .. k + 31
+//   gsum     [g·nv8 + v]: 8 int32, lane j = Σ xq of vector 8v + j over group g
 // Word 2j of a vpmaddubsw holds two products of vector j, word 2j + 1 the other two: 8 quads (32 k)
 // add up in int16 (at most 8 · 2 · 15 · 127 = 30480 < 2^15) before one vpmaddwd by ones makes lane
-// j's int32 sum, less zero · xsum (exact: Σ (code − zero)·xq, so a pruned column, holding the zero
-// point, adds nothing); that is converted and scaled by the row's scale times s_x per 32 columns.
+// j's int32 sum; a group's sums start at −zero · gsum (exact: Σ (code − zero)·xq, so a pruned column,
+// holding the zero point, adds nothing) and are converted and scaled by the row's scale times s_x once.
 #include <immintrin.h>
 
 #include <cstdint>
@@ -37,12 +37,12 @@ inline int64_t nv8_of(int64_t n) { return (n + 7) / 8; }
 struct X8Panel {
   const int8_t* xs;
   const float* sx;
-  const int32_t* xsum;
+  const int32_t* gsum;
   int64_t nv8;
 };
 size_t prepare_bytes(const MatrixView& a, int64_t n, int64_t) {
   const int64_t nv8 = nv8_of(n), gpr = a.cols / a.quant.group;
-  return size_t(a.cols / 4 * nv8 * 32 + gpr * nv8 * 32 + a.cols / 32 * nv8 * 32 + 128);
+  return size_t(a.cols / 4 * nv8 * 32 + 2 * gpr * nv8 * 32 + 128);
 }
 X8Panel panel_of(const MatrixView& a, int64_t n, const void* prepared) {
   const int64_t nv8 = nv8_of(n), gpr = a.cols / a.quant.group;
@@ -58,10 +58,10 @@ void prepare_x8(const MatrixView& a, const Activations& x, void* out) {
   const X8Panel p = panel_of(a, N, out);
   int8_t* xs = const_cast<int8_t*>(p.xs);
   float* sx = const_cast<float*>(p.sx);
-  int32_t* xsum = const_cast<int32_t*>(p.xsum);
+  int32_t* gsum = const_cast<int32_t*>(p.gsum);
   std::memset(xs, 0, size_t(cols / 4 * nv8 * 32));
   std::memset(sx, 0, size_t(gpr * nv8 * 32));
-  std::memset(xsum, 0, size_t(cols / 32 * nv8 * 32));
+  std::memset(gsum, 0, size_t(gpr * nv8 * 32));
   for (int64_t j = 0; j < N; ++j) {
     const int64_t v = j / 8, l = j % 8;
     for (int64_t g = 0; g < gpr; ++g) {
@@ -73,7 +73,7 @@ void prepare_x8(const MatrixView& a, const Activations& x, void* out) {
         for (int e = 0; e < 8; ++e) {
           const int64_t k = g * G + i + e;
           xs[(k / 4 * nv8 + v) * 32 + 4 * l + k % 4] = int8_t(q[e]);
-          xsum[(k / 32 * nv8 + v) * 8 + l] += q[e];
+          gsum[(g * nv8 + v) * 8 + l] += q[e];
         }
       }
       sx[(g * nv8 + v) * 8 + l] = s;
@@ -156,16 +156,21 @@ void expand_row(const Q4Src& w, int64_t r, uint8_t* dst, uint8_t* ub) {
 
 // ---- the micro-kernel: R panel rows x V vectors of 8 --------------------------------------------
 // wb: R rows of code bytes (stride ws); sc: per row, each group's scale (gpr floats) then its zero
-// point (gpr int32, asymmetric only), stride 2·gpr.
+// point (gpr int32, asymmetric only), stride 2·gpr. Registers hold the R·V int16 sums of 32
+// columns and the R·V int32 sums of the group (started at −zero·Σ xq: exact); the fp32 sums, one
+// update per group, live in res (L1).
 template <int R, int V, bool Asym>
 void micro(const uint8_t* wb, int64_t ws, const float* sc, int64_t gpr, int G, const X8Panel& xp, int64_t v0, float* res) {
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256 facc[R][V];
-  unroll<R>([&](auto i) SK_UNROLLED { unroll<V>([&](auto v) SK_UNROLLED { facc[i][v] = _mm256_setzero_ps(); }); });
+  unroll<R>([&](auto i) SK_UNROLLED { unroll<V>([&](auto v) SK_UNROLLED { _mm256_storeu_ps(res + (i * V + v) * 8, _mm256_setzero_ps()); }); });
   const int64_t nv8 = xp.nv8;
   for (int64_t g = 0; g < gpr; ++g) {
-    __m256 sxv[V];
-    unroll<V>([&](auto v) SK_UNROLLED { sxv[v] = _mm256_load_ps(xp.sx + (g * nv8 + v0 + v) * 8); });
+    __m256i acc[R][V];
+    const int32_t* gs = xp.gsum + (g * nv8 + v0) * 8;
+    unroll<R>([&](auto i) SK_UNROLLED {
+      const __m256i z = _mm256_set1_epi32(Asym ? reinterpret_cast<const int32_t*>(sc)[i * 2 * gpr + gpr + g] : 8);
+      unroll<V>([&](auto v) SK_UNROLLED { acc[i][v] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_mullo_epi32(z, _mm256_load_si256(reinterpret_cast<const __m256i*>(gs + 8 * v)))); });
+    });
     for (int64_t c = g * G; c < (g + 1) * G; c += 32) {
       __m256i s16[R][V];
       unroll<R>([&](auto i) SK_UNROLLED { unroll<V>([&](auto v) SK_UNROLLED { s16[i][v] = _mm256_setzero_si256(); }); });
@@ -179,21 +184,21 @@ void micro(const uint8_t* wb, int64_t ws, const float* sc, int64_t gpr, int G, c
           const __m256i w4 = _mm256_set1_epi32(wd);
           unroll<V>([&](auto v) SK_UNROLLED { s16[i][v] = _mm256_add_epi16(s16[i][v], _mm256_maddubs_epi16(w4, xv[v])); });
         });
+        // Each quad's sums in registers: unrolled, GCC otherwise stored all 48 products of the 8
+        // quads to the stack and summed them as a tree afterwards (half the speed).
+        unroll<R>([&](auto i) SK_UNROLLED { unroll<V>([&](auto v) SK_UNROLLED { __asm__("" : "+x"(s16[i][v])); }); });
       }
-      const int32_t* xsum = xp.xsum + (c / 32 * nv8 + v0) * 8;
-      unroll<R>([&](auto i) SK_UNROLLED {
-        const __m256 s = _mm256_set1_ps(sc[i * 2 * gpr + g]);
-        const __m256i z = Asym ? _mm256_set1_epi32(reinterpret_cast<const int32_t*>(sc)[i * 2 * gpr + gpr + g]) : _mm256_setzero_si256();
-        unroll<V>([&](auto v) SK_UNROLLED {
-          const __m256i xs = _mm256_load_si256(reinterpret_cast<const __m256i*>(xsum + 8 * v));
-          const __m256i zx = Asym ? _mm256_mullo_epi32(z, xs) : _mm256_slli_epi32(xs, 3);
-          const __m256 t = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_madd_epi16(s16[i][v], ones), zx));
-          facc[i][v] = _mm256_fmadd_ps(t, _mm256_mul_ps(s, sxv[v]), facc[i][v]);
-        });
-      });
+      unroll<R>([&](auto i) SK_UNROLLED { unroll<V>([&](auto v) SK_UNROLLED { acc[i][v] = _mm256_add_epi32(acc[i][v], _mm256_madd_epi16(s16[i][v], ones)); }); });
     }
+    unroll<R>([&](auto i) SK_UNROLLED {
+      const __m256 s = _mm256_set1_ps(sc[i * 2 * gpr + g]);
+      unroll<V>([&](auto v) SK_UNROLLED {
+        float* r = res + (i * V + v) * 8;
+        const __m256 sx = _mm256_mul_ps(s, _mm256_load_ps(xp.sx + (g * nv8 + v0 + v) * 8));
+        _mm256_storeu_ps(r, _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[i][v]), sx, _mm256_loadu_ps(r)));
+      });
+    });
   }
-  unroll<R>([&](auto i) SK_UNROLLED { unroll<V>([&](auto v) SK_UNROLLED { _mm256_storeu_ps(res + (i * V + v) * 8, facc[i][v]); }); });
 }
 
 size_t gemm_workspace(int64_t, int64_t, int64_t kp) {
