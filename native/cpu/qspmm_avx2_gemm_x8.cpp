@@ -88,9 +88,12 @@ void prepare_x8(const MatrixView& a, const Activations& x, void* out) {
 // the first byte's count.
 struct PlaceTable {
   alignas(16) uint8_t ctl[256][8];
+  alignas(16) uint8_t off[9][16];  // off[p]: 0 in the low 8 bytes, p in the high 8
   PlaceTable() {
     for (int b = 0; b < 256; ++b)
       for (int i = 0, k = 0; i < 8; ++i) ctl[b][i] = (b >> i) & 1 ? uint8_t(k++) : 0x80;
+    for (int p = 0; p <= 8; ++p)
+      for (int i = 0; i < 16; ++i) off[p][i] = uint8_t(i < 8 ? 0 : p);
   }
 };
 const PlaceTable kPlace;
@@ -139,18 +142,29 @@ void expand_row(const Q4Src& w, int64_t r, uint8_t* dst, uint8_t* ub) {
   const uint8_t* u = ub + (v0 & 1);
   const uint8_t* mb = reinterpret_cast<const uint8_t*>(w.masks + r * mask_words_per_row(cols));
   const int gs = __builtin_ctz(unsigned(w.G));
+  // Per 16 columns: each mask byte's control (the second's moved past the first's codes), one
+  // vpshufb of the next 16 codes, the zero point blended into the pruned columns. 2:4 keeps 4 of
+  // every 8 columns: no popcounts.
+  const bool nm24 = w.fmt == Format::nm && w.per_row * 2 == cols;
+  const __m128i off4 = _mm_load_si128(reinterpret_cast<const __m128i*>(kPlace.off[4]));
   __m128i z = _mm_set1_epi8(8);
-  for (int64_t c = 0; c < cols; c += 16) {
-    const unsigned m0 = mb[c / 8], m1 = mb[c / 8 + 1];
-    const int p0 = __builtin_popcount(m0);
-    uint64_t c0, c1;
-    std::memcpy(&c0, kPlace.ctl[m0], 8);
-    std::memcpy(&c1, kPlace.ctl[m1], 8);
-    const __m128i ctl = _mm_add_epi8(_mm_set_epi64x(int64_t(c1), int64_t(c0)), _mm_set_epi64x(int64_t(0x0101010101010101ull * unsigned(p0)), 0));
+  auto step = [&](int64_t c, unsigned m0, unsigned m1, __m128i off) SK_UNROLLED {
+    __m128i ctl = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(kPlace.ctl[m0]));
+    ctl = _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(ctl), reinterpret_cast<const double*>(kPlace.ctl[m1])));
+    ctl = _mm_add_epi8(ctl, off);
     if constexpr (Asym) z = _mm_set1_epi8(char(w.zeros[r * w.gpr + (c >> gs)]));
     const __m128i e = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u)), ctl);
     _mm_store_si128(reinterpret_cast<__m128i*>(dst + c), _mm_blendv_epi8(e, z, ctl));
-    u += p0 + __builtin_popcount(m1);
+  };
+  if (nm24) {
+    for (int64_t c = 0; c < cols; c += 16, u += 8) step(c, mb[c / 8], mb[c / 8 + 1], off4);
+  } else {
+    for (int64_t c = 0; c < cols; c += 16) {
+      const unsigned m0 = mb[c / 8], m1 = mb[c / 8 + 1];
+      const int p0 = __builtin_popcount(m0);
+      step(c, m0, m1, _mm_load_si128(reinterpret_cast<const __m128i*>(kPlace.off[p0])));
+      u += p0 + __builtin_popcount(m1);
+    }
   }
 }
 
@@ -168,8 +182,11 @@ void micro(const uint8_t* wb, int64_t ws, const float* sc, int64_t gpr, int G, c
     __m256i acc[R][V];
     const int32_t* gs = xp.gsum + (g * nv8 + v0) * 8;
     unroll<R>([&](auto i) SK_UNROLLED {
-      const __m256i z = _mm256_set1_epi32(Asym ? reinterpret_cast<const int32_t*>(sc)[i * 2 * gpr + gpr + g] : 8);
-      unroll<V>([&](auto v) SK_UNROLLED { acc[i][v] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_mullo_epi32(z, _mm256_load_si256(reinterpret_cast<const __m256i*>(gs + 8 * v)))); });
+      unroll<V>([&](auto v) SK_UNROLLED {
+        const __m256i sum = _mm256_load_si256(reinterpret_cast<const __m256i*>(gs + 8 * v));
+        const __m256i zs = Asym ? _mm256_mullo_epi32(_mm256_set1_epi32(reinterpret_cast<const int32_t*>(sc)[i * 2 * gpr + gpr + g]), sum) : _mm256_slli_epi32(sum, 3);
+        acc[i][v] = _mm256_sub_epi32(_mm256_setzero_si256(), zs);
+      });
     });
     for (int64_t c = g * G; c < (g + 1) * G; c += 32) {
       __m256i s16[R][V];
