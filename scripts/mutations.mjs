@@ -1487,6 +1487,51 @@ export default [
     from: 'if (n != 1 || a.quant.bits != 4) return SpmmKernel{};', to: 'if (a.quant.bits != 4) return SpmmKernel{};', tests: QUANT_X8_AVX2,
     why: 'the AVX2 x8 GEMVs are chosen for N > 1 and compute only the first activation vector',
   },
+  {
+    id: 'qspmm-avx2-gemm-x8-sym-start', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
+    from: '_mm256_slli_epi32(sum, 3)', to: '_mm256_slli_epi32(sum, 2)', tests: QUANT_X8_AVX2,
+    why: 'the symmetric AVX2 x8 GEMM centres every group on 4 instead of 8',
+  },
+  {
+    id: 'qspmm-avx2-gemm-x8-quads', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
+    from: 'for (int q = 0; q < 8; ++q, xq += nv8 * 32)', to: 'for (int q = 0; q < 7; ++q, xq += nv8 * 32)', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 GEMM drops the last 4 columns of every 32',
+  },
+  {
+    id: 'qspmm-avx2-gemm-x8-bitmap-offset', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
+    from: 'step(c, m0, m1, _mm_load_si128(reinterpret_cast<const __m128i*>(kPlace.off[p0])));', to: 'step(c, m0, m1, _mm_load_si128(reinterpret_cast<const __m128i*>(kPlace.off[4])));', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 GEMM places a bitmap row\'s second 8 columns as if the first 8 kept 4',
+  },
+  {
+    id: 'qspmm-avx2-gemm-x8-nm24-stride', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
+    from: 'for (int64_t c = 0; c < cols; c += 16, u += 8)', to: 'for (int64_t c = 0; c < cols; c += 16, u += 7)', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 GEMM walks a 2:4 row\'s codes 7 per 16 columns: every code after the first 16 columns shifts',
+  },
+  {
+    id: 'qspmm-avx2-gemm-x8-zero-fill', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
+    from: '_mm_store_si128(reinterpret_cast<__m128i*>(dst + c), _mm_blendv_epi8(e, z, ctl));', to: '_mm_store_si128(reinterpret_cast<__m128i*>(dst + c), e);', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 GEMM leaves pruned columns at code 0: each adds (0 - zero) * x',
+  },
+  {
+    id: 'qspmm-avx2-gemm-x8-asym-zero', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
+    from: 'reinterpret_cast<int32_t*>(sc)[i * 2 * gpr + gpr + g] = w.zeros[r * gpr + g];', to: 'reinterpret_cast<int32_t*>(sc)[i * 2 * gpr + gpr + g] = w.zeros[r * gpr];', tests: QUANT_X8_AVX2,
+    why: 'the asymmetric AVX2 x8 GEMM centres every group of a row on its first group\'s zero point',
+  },
+  {
+    id: 'qspmm-avx2-gemm-x8-x-layout', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
+    from: 'xs[(k / 4 * nv8 + v) * 32 + 4 * l + k % 4] = int8_t(q[e]);', to: 'xs[(k / 4 * nv8 + v) * 32 + 4 * l + (k + 1) % 4] = int8_t(q[e]);', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 GEMM stages each quad of x rotated by one column',
+  },
+  {
+    id: 'qspmm-avx2-gemm-x8-max-n', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
+    from: 'if (n < 2 || n > kX8GemmMaxN || a.quant.bits != 4) return SpmmKernel{};', to: 'if (n < 2 || n >= kX8GemmMaxN || a.quant.bits != 4) return SpmmKernel{};', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 GEMM is not chosen at exactly N = 64: x stays fp32 there',
+  },
+  {
+    id: 'qspmm-avx2-gemm-x8-odd-start', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
+    from: 'const uint8_t* u = ub + (v0 & 1);', to: 'const uint8_t* u = ub;', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 GEMM reads a sparse row that starts mid-byte from the previous row\'s last code',
+  },
   // ---- whole-model checkpoints and token input (lib/model/checkpoint-writer.ts, tokens.ts) ----
   {
     id: 'ckpt-shard-limit-inclusive', area: 'model', file: 'lib/model/checkpoint-writer.ts',
