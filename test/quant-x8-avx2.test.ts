@@ -1,12 +1,11 @@
-// The AVX2 int8-activation kernels: the GEMVs for dense and 2:4 4-bit weights
-// (qspmm_gemv_{dense,nm24}_int4_x8_avx2) and the GEMMs for every 4-bit format at 1 < N <= 64
-// (qspmm_gemm_{dense,nm,bitmap}_int4_x8_avx2), against fp64 on the dequantized weight times x rounded as documented (docs/kernels.md, numerics):
-// row counts around the 4-row passes (rows a quarter of the task apart, then single rows), widths
-// whose last 128-column unit holds 32 / 64 / 96 columns (a lone 32-column window at G = 32), every
-// group size (units of 128 columns paired by vphaddw below G = 128, of G columns above), rows whose
-// last run of scales is short, both zero points, every 2:4 mask pattern, and the largest int16
-// sums the kernels' pair sums can reach (every code 15 against every xq at ±127); the GEMMs at N
-// around their 8-vector groups and 6-row panels, 2:4, 1:4 and bitmap rows from empty to full.
+// The AVX2 int8-activation kernels, against fp64 on the dequantized weight times x rounded as
+// documented (docs/kernels.md, numerics): the GEMVs (qspmm_gemv_{dense,nm24,nm,bitmap}_int4_x8_avx2)
+// at row counts around the 4-row passes, widths whose last 128-column unit holds 32 / 64 / 96
+// columns (a lone 32-column window at G = 32), every group size (units of 128 columns paired by
+// vphaddw below G = 128, of G columns above), short last runs of scales, both zero points, every
+// 2:4 mask pattern, 1:4 and bitmap rows from empty to full (some starting mid-byte); the GEMMs
+// (qspmm_gemm_{dense,nm,bitmap}_int4_x8_avx2) at N around their 8-vector groups and 6-row panels;
+// and the largest int16 sums the kernels can reach (every code 15 against every xq at ±127).
 import { afterAll, describe, expect, it } from 'vitest';
 import { SparseMatrix, Tensor, cpuInfo, linear, selectedKernel, setIsa } from '../lib/index.js';
 import { OUT_RTOL, expectClose, matmulRef, valuesOf } from './reference.js';
@@ -28,6 +27,19 @@ function patternMask(M: number, K: number): Uint8Array {
       for (let k = 0; k < 4; k++) m[r * K + 4 * g + k] = (p >> k) & 1;
     }
   return m;
+}
+
+// Bitmap rows of every density in turn: ~10% kept, ~60%, none, all, ~30% with an odd count (the
+// next row's codes start mid-byte).
+function mixedMask(M: number, K: number, seed: number): Uint8Array {
+  const u = Tensor.rand([M * K], { seed }).toFloat32Array();
+  const keep = new Uint8Array(M * K);
+  for (let r = 0; r < M; r++) {
+    let n = 0;
+    for (let k = 0; k < K; k++) n += keep[r * K + k] = [u[r * K + k]! < 0.1, u[r * K + k]! < 0.6, false, true, u[r * K + k]! < 0.3][r % 5]! ? 1 : 0;
+    if (r % 5 === 4 && n % 2 === 0) keep[r * K] ^= 1;
+  }
+  return keep;
 }
 
 function check(q: SparseMatrix, xv: Float32Array, G: number, kernel: string, label: string) {
@@ -59,6 +71,9 @@ describe.skipIf(!AVX2)('AVX2 int8-activation GEMVs (dense and 2:4 4-bit) against
           check(dense, xv, G, 'qspmm_gemv_dense_int4_x8_avx2', `dense ${tag}`);
           const nm = SparseMatrix.fromDense(Tensor.from(w, [M, K]), { format: 'nm', n: 2, m: 4, mask: patternMask(M, K), quantize });
           check(nm, xv, G, 'qspmm_gemv_nm24_int4_x8_avx2', `2:4 ${tag}`);
+          const nm14 = SparseMatrix.fromDense(Tensor.from(w, [M, K]), { format: 'nm', n: 1, m: 4, prune: 'magnitude', quantize });
+          check(nm14, xv, G, 'qspmm_gemv_nm_int4_x8_avx2', `1:4 ${tag}`);
+          check(SparseMatrix.fromDense(Tensor.from(w, [M, K]), { format: 'bitmap', mask: mixedMask(M, K, seed++), quantize }), xv, G, 'qspmm_gemv_bitmap_int4_x8_avx2', `bitmap ${tag}`);
         }
   });
 
@@ -73,11 +88,7 @@ describe.skipIf(!AVX2)('AVX2 int8-activation GEMVs (dense and 2:4 4-bit) against
         for (let k = 0; k < M * K; k += 29) w[k]! *= 20;
         const xv = Tensor.randn([N, K], { seed: seed++ }).toFloat32Array();
         for (let k = 0; k < N * K; k += 37) xv[k]! *= 30;
-        // Bitmap rows of every density: ~10%, ~60%, empty, full, in turn.
-        const keep = new Uint8Array(M * K);
-        const u = Tensor.rand([M * K], { seed: seed++ }).toFloat32Array();
-        for (let r = 0; r < M; r++)
-          for (let k = 0; k < K; k++) keep[r * K + k] = [u[r * K + k]! < 0.1, u[r * K + k]! < 0.6, false, true][r % 4]! ? 1 : 0;
+        const keep = mixedMask(M, K, seed++);
         const quantize = { bits: 4 as const, groupSize: G, symmetric };
         const W = Tensor.from(w, [M, K]);
         const ws: [SparseMatrix, string][] = [

@@ -319,8 +319,8 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
             setIsa(isa);
             const kernel = selectedKernel(q, N, { activations: 'int8' });
             const rounds = kernel.includes('_x8_');
-            // AVX2: 4-bit, at N = 1 dense and 2:4, above it every format.
-            const avx2Kernel = v.bits === 4 && (N > 1 || f.format === 'dense' || (f.n === 2 && f.m === 4));
+            // AVX2: every 4-bit format.
+            const avx2Kernel = v.bits === 4;
             expect(rounds, `${isa} ${kernel} ${label}`).toBe((vnni && isa === 'avx512' && int8Kernel) || (isa === 'avx2' && avx2Kernel));
             const want = matmulRef(wq, rounds ? xd : xt, M, K, N);
             const y = valuesOf(linear.sync(x, q, null, { activations: 'int8' }));
@@ -396,6 +396,8 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
     cases.qspmm_gemm_bytes_bitmap_int4_x8_vnni = { w: mk(FMT.bitmap!, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     cases.qspmm_gemm_bytes_dense_int4_x8_vnni = { w: mk(FMT.dense!, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     cases.qspmm_gemv_dense_int4_x8_avx2 = { w: mk(FMT.dense!, 4), n: 1, o: { activations: 'int8' }, isa: 'avx2' };
+    cases.qspmm_gemv_bitmap_int4_x8_avx2 = { w: mk(FMT.bitmap!, 4), n: 1, o: { activations: 'int8' }, isa: 'avx2' };
+    cases.qspmm_gemv_nm_int4_x8_avx2 = { w: mk(FMT.nm!, 4), n: 1, o: { activations: 'int8' }, isa: 'avx2' };
     cases.qspmm_gemm_dense_int4_x8_avx2 = { w: mk(FMT.dense!, 4), n: 2, o: { activations: 'int8' }, isa: 'avx2' };
     cases.qspmm_gemm_nm_int4_x8_avx2 = { w: mk(FMT.nm!, 4), n: 16, o: { activations: 'int8' }, isa: 'avx2' };
     cases.qspmm_gemm_bitmap_int4_x8_avx2 = { w: mk(FMT.bitmap!, 4), n: 64, o: { activations: 'int8' }, isa: 'avx2' };

@@ -266,9 +266,88 @@ void qgemm_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1,
   }
 }
 
+// ---- N = 1, sparse rows other than 2:4: the same expansion, then a dot product on bytes ----------
+// x in column order, per group s_x and Σ xq. Each row is expanded as above (most of the time goes
+// there), then 32 columns per vpmaddubsw against x, int16 sums over the group (at most
+// 8 · 2 · 15 · 127 = 30480), one vpmaddwd, less zero · Σ xq in lane 0 (exact), scaled once.
+struct X8Vec {
+  const int8_t* xq;
+  const float* sx;
+  const int32_t* sum;
+};
+size_t gemv_prepare_bytes(const MatrixView& a, int64_t, int64_t) { return size_t(a.cols + 2 * (a.cols / a.quant.group) * 4 + 128); }
+X8Vec vec_of(const MatrixView& a, const void* prepared) {
+  const int8_t* xq = static_cast<const int8_t*>(prepared);
+  const float* sx = reinterpret_cast<const float*>(align64(xq + a.cols));
+  return {xq, sx, reinterpret_cast<const int32_t*>(sx + a.cols / a.quant.group)};
+}
+void prepare_gemv(const MatrixView& a, const Activations& x, void* out) {
+  const int G = a.quant.group;
+  const X8Vec p = vec_of(a, out);
+  int8_t* xq = const_cast<int8_t*>(p.xq);
+  for (int64_t g = 0; g < a.cols / G; ++g) {
+    const float* xg = x.data + g * G;
+    const float s = x8_group_scale(xg, G);
+    __m256i tot = _mm256_setzero_si256();
+    for (int i = 0; i < G; i += 8) {
+      const __m256i v = x8_round8(xg + i, s);
+      tot = _mm256_add_epi32(tot, v);
+      const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(xq + g * G + i), _mm_packs_epi16(w, w));
+    }
+    const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(tot), _mm256_extracti128_si256(tot, 1));
+    const __m128i q = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+    const_cast<float*>(p.sx)[g] = s;
+    const_cast<int32_t*>(p.sum)[g] = _mm_cvtsi128_si32(_mm_add_epi32(q, _mm_shuffle_epi32(q, 0xb1)));
+  }
+}
+size_t gemv_workspace(int64_t, int64_t, int64_t kp) { return size_t(2 * kp + 256); }
+
+template <bool Asym>
+void qgemv_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  const int G = a.quant.group;
+  const int64_t cols = a.cols, gpr = cols / G;
+  const X8Vec xv = vec_of(a, x.prepared);
+  Q4Src w{a.as<uint8_t>(Part::values), a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr, a.as<uint32_t>(Part::masks),
+          a.format == Format::bitmap ? a.as<int32_t>(Part::row_ptr) : nullptr, cols, gpr, a.format == Format::nm ? nm_values_per_row(cols, a.n, a.m) : 0,
+          0, G, a.format};
+  w.code_bytes = quant_code_bytes(quant_stored_count(a), 4);
+  uint8_t* wb = align64(x.workspace);
+  uint8_t* ub = wb + cols + 64;
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t r = r0; r < r1; ++r) {
+    expand_row<Asym>(w, r, wb, ub);
+    // Each group's sum exact in one int32 (an empty row, all zero points, gives exactly 0), then
+    // scaled; two fp32 chains for even and odd groups.
+    float acc[2] = {0.f, 0.f};
+    for (int64_t g = 0; g < gpr; ++g) {
+      __m256i s16 = _mm256_setzero_si256();
+      for (int64_t c = g * G; c < (g + 1) * G; c += 32)
+        s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(wb + c)),
+                                                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xv.xq + c))));
+      const __m256i d = _mm256_madd_epi16(s16, ones);
+      __m128i h = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
+      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+      const int32_t z = Asym ? w.zeros[r * gpr + g] : 8;
+      const int32_t t = _mm_cvtsi128_si32(h) - z * xv.sum[g];
+      acc[g & 1] += float(t) * (_cvtsh_ss(w.scales[r * gpr + g]) * xv.sx[g]);
+    }
+    out.store(r, 0, acc[0] + acc[1]);
+  }
+}
+
 }  // namespace
 
 SpmmKernel select_qspmm_avx2_gemm_x8(const MatrixView& a, int64_t n) {
+  if (n == 1 && a.quant.bits == 4 && (a.format == Format::bitmap || (a.format == Format::nm && !(a.n == 2 && a.m == 4)))) {
+    SpmmKernel k{a.quant.asym ? qgemv_x8<true> : qgemv_x8<false>, XLayout::k_major,
+                 a.format == Format::bitmap ? "qspmm_gemv_bitmap_int4_x8_avx2" : "qspmm_gemv_nm_int4_x8_avx2", true, 1};
+    k.workspace = gemv_workspace;
+    k.prepare_bytes = gemv_prepare_bytes;
+    k.prepare = prepare_gemv;
+    return k;
+  }
   if (n < 2 || n > kX8GemmMaxN || a.quant.bits != 4) return SpmmKernel{};
   SpmmKernel k{a.quant.asym ? qgemm_x8<true> : qgemm_x8<false>, XLayout::n_major, "", true, 1};
   switch (a.format) {

@@ -60,7 +60,7 @@ SpmmKernel select_qspmm_kernel(const MatrixView& a, int64_t n, Isa isa, DType x_
     if (!k.fn) k = select_qspmm_vnni(a, n);
   }
   if (isa == Isa::avx2 && rounding == ActivationRounding::int8) {
-    k = select_qspmm_avx2_gemm_x8(a, n);  // N > 1
+    k = select_qspmm_avx2_gemm_x8(a, n);  // N > 1, and N = 1 sparse other than 2:4
     if (!k.fn) k = select_qspmm_avx2_x8(a, n);
   }
   if (!k.fn && isa == Isa::avx512) k = select_qspmm_bf16(a, n, x_dtype);
