@@ -1532,6 +1532,16 @@ export default [
     from: 'const uint8_t* u = ub + (v0 & 1);', to: 'const uint8_t* u = ub;', tests: QUANT_X8_AVX2,
     why: 'the AVX2 x8 GEMM reads a sparse row that starts mid-byte from the previous row\'s last code',
   },
+  {
+    id: 'qspmm-avx2-gemv-x8-zero-term', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
+    from: 'const int32_t t = _mm_cvtsi128_si32(h) - z * xv.sum[g];', to: 'const int32_t t = _mm_cvtsi128_si32(h);', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 bitmap / n:m GEMV forgets the zero point: every column, pruned or kept, adds zero * x',
+  },
+  {
+    id: 'qspmm-avx2-gemv-x8-lanes', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
+    from: 'h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));', to: 'h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 bitmap / n:m GEMV adds two of a group\'s four partial sums twice and drops the other two',
+  },
   // ---- whole-model checkpoints and token input (lib/model/checkpoint-writer.ts, tokens.ts) ----
   {
     id: 'ckpt-shard-limit-inclusive', area: 'model', file: 'lib/model/checkpoint-writer.ts',
