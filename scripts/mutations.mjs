@@ -1542,6 +1542,11 @@ export default [
     from: 'h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));', to: 'h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));', tests: QUANT_X8_AVX2,
     why: 'the AVX2 x8 bitmap / n:m GEMV adds two of a group\'s four partial sums twice and drops the other two',
   },
+  {
+    id: 'qspmm-avx2-gemm-x8-four-per-byte', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
+    from: 'return a.format == Format::nm && 2 * a.n == a.m && a.m <= 8;', to: 'return a.format == Format::nm && 2 * a.n == a.m;', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 kernels expand 8:16 rows as if every 8 columns kept 4 codes: a byte keeping more or fewer takes its neighbour\'s codes',
+  },
   // ---- whole-model checkpoints and token input (lib/model/checkpoint-writer.ts, tokens.ts) ----
   {
     id: 'ckpt-shard-limit-inclusive', area: 'model', file: 'lib/model/checkpoint-writer.ts',

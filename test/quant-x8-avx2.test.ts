@@ -3,7 +3,8 @@
 // at row counts around the 4-row passes, widths whose last 128-column unit holds 32 / 64 / 96
 // columns (a lone 32-column window at G = 32), every group size (units of 128 columns paired by
 // vphaddw below G = 128, of G columns above), short last runs of scales, both zero points, every
-// 2:4 mask pattern, 1:4 and bitmap rows from empty to full (some starting mid-byte); the GEMMs
+// 2:4 mask pattern, 1:4, 4:8 and 8:16 (half kept, but not of every 8 columns), bitmap rows from
+// empty to full (some starting mid-byte); the GEMMs
 // (qspmm_gemm_{dense,nm,bitmap}_int4_x8_avx2) at N around their 8-vector groups and 6-row panels;
 // and the largest int16 sums the kernels can reach (every code 15 against every xq at ±127).
 import { afterAll, describe, expect, it } from 'vitest';
@@ -73,6 +74,8 @@ describe.skipIf(!AVX2)('AVX2 int8-activation GEMVs (dense and 2:4 4-bit) against
           check(nm, xv, G, 'qspmm_gemv_nm24_int4_x8_avx2', `2:4 ${tag}`);
           const nm14 = SparseMatrix.fromDense(Tensor.from(w, [M, K]), { format: 'nm', n: 1, m: 4, prune: 'magnitude', quantize });
           check(nm14, xv, G, 'qspmm_gemv_nm_int4_x8_avx2', `1:4 ${tag}`);
+          const nm816 = SparseMatrix.fromDense(Tensor.from(w, [M, K]), { format: 'nm', n: 8, m: 16, prune: 'magnitude', quantize });
+          check(nm816, xv, G, 'qspmm_gemv_nm_int4_x8_avx2', `8:16 ${tag}`);
           check(SparseMatrix.fromDense(Tensor.from(w, [M, K]), { format: 'bitmap', mask: mixedMask(M, K, seed++), quantize }), xv, G, 'qspmm_gemv_bitmap_int4_x8_avx2', `bitmap ${tag}`);
         }
   });
@@ -95,6 +98,9 @@ describe.skipIf(!AVX2)('AVX2 int8-activation GEMVs (dense and 2:4 4-bit) against
           [SparseMatrix.fromDense(W, { format: 'dense', quantize }), 'qspmm_gemm_dense_int4_x8_avx2'],
           [SparseMatrix.fromDense(W, { format: 'nm', n: 2, m: 4, mask: patternMask(M, K), quantize }), 'qspmm_gemm_nm_int4_x8_avx2'],
           [SparseMatrix.fromDense(W, { format: 'nm', n: 1, m: 4, prune: 'magnitude', quantize }), 'qspmm_gemm_nm_int4_x8_avx2'],
+          // Half of each group kept: 4:8 keeps 4 of every mask byte, 8:16 does not (its bytes keep 0 to 8).
+          [SparseMatrix.fromDense(W, { format: 'nm', n: 4, m: 8, prune: 'magnitude', quantize }), 'qspmm_gemm_nm_int4_x8_avx2'],
+          [SparseMatrix.fromDense(W, { format: 'nm', n: 8, m: 16, prune: 'magnitude', quantize }), 'qspmm_gemm_nm_int4_x8_avx2'],
           [SparseMatrix.fromDense(W, { format: 'bitmap', mask: keep, quantize }), 'qspmm_gemm_bitmap_int4_x8_avx2'],
         ];
         for (const [q, kernel] of ws) {

@@ -28,6 +28,7 @@ SK_TARGET_BEGIN_AVX2
 namespace sk {
 namespace {
 
+#include "qspmm_avx2_codes.inl"
 #include "qspmm_x8_round_avx2.inl"
 #include "unroll.inl"
 
@@ -107,13 +108,9 @@ struct Q4Src {
   int64_t cols, gpr, per_row, code_bytes;  // per_row: n:m codes per row
   int G;
   Format fmt;
+  bool four_per_byte;  // n:m keeping half of groups no wider than a mask byte (2:4, 1:2, 4:8): 4 codes per 8 columns
 };
-
-// 16 packed bytes (32 codes, low nibble first) to 32 bytes in code order.
-inline __m256i nibbles32(__m128i b) {
-  const __m256i t = _mm256_cvtepu8_epi16(b);
-  return _mm256_or_si256(_mm256_and_si256(t, _mm256_set1_epi16(0x000f)), _mm256_and_si256(_mm256_slli_epi16(t, 4), _mm256_set1_epi16(0x0f00)));
-}
+inline bool four_per_byte(const MatrixView& a) { return a.format == Format::nm && 2 * a.n == a.m && a.m <= 8; }
 
 // Row r's codes as bytes in column order into dst (cols bytes), pruned columns holding the zero
 // point; ub: scratch for a sparse row's codes spread to bytes (cols + 64 bytes).
@@ -144,8 +141,7 @@ void expand_row(const Q4Src& w, int64_t r, uint8_t* dst, uint8_t* ub) {
   const int gs = __builtin_ctz(unsigned(w.G));
   // Per 16 columns: each mask byte's control (the second's moved past the first's codes), one
   // vpshufb of the next 16 codes, the zero point blended into the pruned columns. 2:4 keeps 4 of
-  // every 8 columns: no popcounts.
-  const bool nm24 = w.fmt == Format::nm && w.per_row * 2 == cols;
+  // every 8 columns: no popcounts (8:16 keeps half too, but not of every byte).
   const __m128i off4 = _mm_load_si128(reinterpret_cast<const __m128i*>(kPlace.off[4]));
   __m128i z = _mm_set1_epi8(8);
   auto step = [&](int64_t c, unsigned m0, unsigned m1, __m128i off) SK_UNROLLED {
@@ -156,7 +152,7 @@ void expand_row(const Q4Src& w, int64_t r, uint8_t* dst, uint8_t* ub) {
     const __m128i e = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u)), ctl);
     _mm_store_si128(reinterpret_cast<__m128i*>(dst + c), _mm_blendv_epi8(e, z, ctl));
   };
-  if (nm24) {
+  if (w.four_per_byte) {
     for (int64_t c = 0; c < cols; c += 16, u += 8) step(c, mb[c / 8], mb[c / 8 + 1], off4);
   } else {
     for (int64_t c = 0; c < cols; c += 16) {
@@ -229,7 +225,7 @@ void qgemm_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1,
   const X8Panel xp = panel_of(a, N, x.prepared);
   Q4Src w{a.as<uint8_t>(Part::values), a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr,
                 a.format == Format::dense ? nullptr : a.as<uint32_t>(Part::masks), a.format == Format::bitmap ? a.as<int32_t>(Part::row_ptr) : nullptr,
-                cols, gpr, a.format == Format::nm ? nm_values_per_row(cols, a.n, a.m) : 0, 0, G, a.format};
+                cols, gpr, a.format == Format::nm ? nm_values_per_row(cols, a.n, a.m) : 0, 0, G, a.format, four_per_byte(a)};
   w.code_bytes = quant_code_bytes(quant_stored_count(a), 4);
   const int64_t ws = cols + 64;
   uint8_t* wb = align64(x.workspace);
@@ -310,7 +306,7 @@ void qgemv_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1,
   const X8Vec xv = vec_of(a, x.prepared);
   Q4Src w{a.as<uint8_t>(Part::values), a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr, a.as<uint32_t>(Part::masks),
           a.format == Format::bitmap ? a.as<int32_t>(Part::row_ptr) : nullptr, cols, gpr, a.format == Format::nm ? nm_values_per_row(cols, a.n, a.m) : 0,
-          0, G, a.format};
+          0, G, a.format, four_per_byte(a)};
   w.code_bytes = quant_code_bytes(quant_stored_count(a), 4);
   uint8_t* wb = align64(x.workspace);
   uint8_t* ub = wb + cols + 64;

@@ -2,9 +2,9 @@
 // 'int8' }), ActivationRounding::int8): the AVX2 counterparts of qspmm_avx512_vnni.cpp's dense and
 // 2:4 kernels, multiplying as llama.cpp's AVX2 Q4_0 x Q8_0 dot does. x is rounded per weight group
 // by the rule of docs/kernels.md "Numerics" (the VNNI kernels' s_x and xq, bit for bit); vpmaddubsw
-// multiplies unsigned codes by signed xq into int16 pair sums, which add up over a unit (a group,
-// or 64 columns holding two 32-column groups) before one vpmaddwd by ones widens them to int32
-// lanes of 8 columns each; every unit's sum is exact, converted once and scaled by scale·s_x.
+// multiplies unsigned codes by signed xq into int16 pair sums, which add up over a unit (below)
+// before one vpmaddwd by ones widens them to int32 lanes; every lane's sum is exact, converted once
+// and scaled by scale·s_x.
 #include <immintrin.h>
 
 #include <cstdint>
@@ -21,6 +21,7 @@ SK_TARGET_BEGIN_AVX2
 namespace sk {
 namespace {
 
+#include "qspmm_avx2_codes.inl"
 #include "qspmm_x8_round_avx2.inl"
 #include "unroll.inl"
 
@@ -246,7 +247,7 @@ NM24Tables nm24_tables() {
 }
 template <int R, bool Asym, bool Split>
 void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, const int64_t* rows, const OutputSpec& out) {
-  const __m256i nib = _mm256_set1_epi8(0x0f), lo4 = _mm256_set1_epi16(0x000f), hi4 = _mm256_set1_epi16(0x0f00);
+  const __m256i nib = _mm256_set1_epi8(0x0f);
   const __m256i lane_shift = _mm256_setr_epi64x(0, 0, 32, 32);
   const int64_t wpr = w.cols / 32, rb = w.cols / 4;
   unit_rows<R, Asym, false, Split>(w, xq, rows, out, [&](int i, int64_t c, __m256i xa, __m256i xb, auto full) SK_UNROLLED {
@@ -268,8 +269,7 @@ void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, const int64_t
     const __m256i n = _mm256_unpacklo_epi8(_mm256_and_si256(m, nib), _mm256_and_si256(_mm256_srli_epi16(m, 4), nib));
     const __m256i idx = _mm256_unpacklo_epi8(_mm256_shuffle_epi8(t.first, n), _mm256_shuffle_epi8(t.second, n));
     const __m256i xp = _mm256_or_si256(_mm256_shuffle_epi8(xa, _mm256_add_epi8(idx, t.off_a)), _mm256_shuffle_epi8(xb, _mm256_add_epi8(idx, t.off_b)));
-    const __m256i cw = _mm256_cvtepu8_epi16(c16);
-    const __m256i v = _mm256_or_si256(_mm256_and_si256(cw, lo4), _mm256_and_si256(_mm256_slli_epi16(cw, 4), hi4));
+    const __m256i v = nibbles32(c16);
     __m256i z;
     if constexpr (Asym) {
       const int64_t g = (c / w.G);
