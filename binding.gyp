@@ -67,6 +67,7 @@
         "native/solvers/dsnot.cpp",
         "native/solvers/alps.cpp",
         "native/solvers/slorb.cpp",
+        "native/solvers/slorb_avx2.cpp",
         "native/solvers/slorb_avx512.cpp",
         "native/solvers/slorb_avx512_bf16.cpp",
         "native/model/transformer.cpp"

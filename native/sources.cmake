@@ -46,6 +46,7 @@ set(SPARSEKIT_CORE_SOURCES
   native/solvers/dsnot.cpp
   native/solvers/alps.cpp
   native/solvers/slorb.cpp
+  native/solvers/slorb_avx2.cpp
   native/solvers/slorb_avx512.cpp
   native/solvers/slorb_avx512_bf16.cpp
   native/model/transformer.cpp

@@ -1547,6 +1547,26 @@ export default [
     from: 'return a.format == Format::nm && 2 * a.n == a.m && a.m <= 8;', to: 'return a.format == Format::nm && 2 * a.n == a.m;', tests: QUANT_X8_AVX2,
     why: 'the AVX2 x8 kernels expand 8:16 rows as if every 8 columns kept 4 codes: a byte keeping more or fewer takes its neighbour\'s codes',
   },
+  {
+    id: 'slorb-avx2-gemv-tail', area: 'adapters', file: 'native/solvers/slorb_avx2.cpp',
+    from: 'for (int64_t i = full; i < G; i++) d[b] += load1<T>(srow + b * row_bytes, i) * g[i];', to: 'for (int64_t i = full + 1; i < G; i++) d[b] += load1<T>(srow + b * row_bytes, i) * g[i];', tests: SLORB,
+    why: 'the AVX2 one-token SLoRB term drops the first scale past the last multiple of 8 in every 8-row block',
+  },
+  {
+    id: 'slorb-avx2-gemv-rest', area: 'adapters', file: 'native/solvers/slorb_avx2.cpp',
+    from: 'for (; r < r1; r++) {  // the last rows, one at a time', to: 'for (; r + 1 < r1; r++) {  // the last rows, one at a time', tests: SLORB,
+    why: 'the AVX2 one-token SLoRB term leaves a range\'s last row without its term when the row count is not a multiple of 8',
+  },
+  {
+    id: 'slorb-avx2-gemv-hsum', area: 'adapters', file: 'native/solvers/slorb_avx2.cpp',
+    from: 'return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));', to: 'return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x20));', tests: SLORB,
+    why: 'the AVX2 one-token SLoRB term sums only the first half of each row\'s lanes, twice',
+  },
+  {
+    id: 'slorb-avx2-bf16', area: 'adapters', file: 'native/solvers/slorb_avx2.cpp',
+    from: '_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * i))), 16)', to: '_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * i))), 15)', tests: SLORB,
+    why: 'the AVX2 one-token SLoRB term decodes bf16 scales one bit off: garbage values',
+  },
   // ---- whole-model checkpoints and token input (lib/model/checkpoint-writer.ts, tokens.ts) ----
   {
     id: 'ckpt-shard-limit-inclusive', area: 'model', file: 'lib/model/checkpoint-writer.ts',

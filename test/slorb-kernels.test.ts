@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SparseMatrix, Tensor, linear, loadSafetensors, saveSafetensors, slorb, spmm, type FloatDType } from '../lib/index.js';
+import { SparseMatrix, Tensor, cpuInfo, linear, loadSafetensors, saveSafetensors, setIsa, slorb, spmm, type FloatDType, type Isa } from '../lib/index.js';
 import { OUT_RTOL, expectClose, rng, valuesOf } from './reference.js';
 import { linearRef } from './slorb-ref.js';
 
@@ -69,6 +69,29 @@ describe('SLoRB term: every S dtype, odd shapes, N across the kernel paths', () 
         }
       });
     }
+
+  // N = 1 on every ISA the CPU runs (the AVX-512 and AVX2 one-token row dots, and portable): eight-row
+  // blocks and the rows after them, G past a multiple of 8 (the scalar tail), every S dtype.
+  it('N = 1 term on every ISA: 8-row blocks, leftover rows, G tails, every S dtype', () => {
+    const startIsa = cpuInfo().isa;
+    try {
+      for (const isa of cpuInfo().supportedIsas as Isa[])
+        for (const [M, K, k] of [[23, 111, 3], [17, 256, 16], [40, 600, 2], [7, 96, 4]] as const)
+          for (const kind of KINDS) {
+            setIsa(isa);
+            const w = Tensor.randn([M, K], { seed: M + K, dtype: 'bfloat16' });
+            const mask = randMask(M * K, 0.5, K + 7);
+            const sm0 = SparseMatrix.fromDense(w, { format: 'bitmap', mask });
+            const term = termOf(slorb.init(w, mask, { groupSize: k, init: 'xavier', seed: 11 }), kind, k);
+            const sm = SparseMatrix.fromParts('bitmap', { shape: [M, K], dtype: 'bfloat16', parts: sm0.parts(), slorb: term });
+            const x = Tensor.randn([1, K], { seed: 77, dtype: 'bfloat16' });
+            const { y, mag } = linearRef(valuesOf(sm0.toDense()), dequant(term), null, valuesOf(x), M, K, 1, k, null, 'bfloat16');
+            expectClose(valuesOf(linear.sync(x, sm, null, { outDtype: 'float32' })), y, mag, OUT_RTOL.float32!, K + K / k, `${isa} S ${kind} [${M}, ${K}] k=${k}`);
+          }
+    } finally {
+      setIsa(startIsa);
+    }
+  });
 
   // At N = 1 the term follows the kernel's whole task range (spmm.h RowEpilogue), at N = 5 its
   // slices: the 4-bit kernels too, with and without a bias of their own.

@@ -88,7 +88,9 @@ Status SlorbTerm::prepare(const SlorbArgs& a) {
   }
   // g in the activations' dtype, as the reference layer computes it (docs/adapters.md, "Numerics").
   for (float& v : g_) v = round_to_dtype(v, a.x_dtype);
-  vec_ = active_isa() == Isa::avx512 && a.n <= kSlorbDotTokens ? slorb_dots_avx512() : nullptr;
+  vec_ = active_isa() == Isa::avx512 && a.n <= kSlorbDotTokens ? slorb_dots_avx512()
+         : active_isa() == Isa::avx2 && a.n == 1                 ? slorb_gemv_avx2()
+                                                                  : nullptr;
   const bool panels = vec_ && a.n >= kSlorbPanelTokens && a.out_row_stride == 1;
   // bf16 g with bf16 or int8 S (exact in bf16): the vdpbf16ps panels, with exact products and fp32
   // sums like the fp32 panels (in another order, denormals flushed).
