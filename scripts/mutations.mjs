@@ -1567,6 +1567,11 @@ export default [
     from: '_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * i))), 16)', to: '_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * i))), 15)', tests: SLORB,
     why: 'the AVX2 one-token SLoRB term decodes bf16 scales one bit off: garbage values',
   },
+  {
+    id: 'slorb-avx2-dots-block', area: 'adapters', file: 'native/solvers/slorb_avx2.cpp',
+    from: 'const int nt = int(n - t0 < 8 ? n - t0 : 8);', to: 'const int nt = int(n - t0 < 8 ? n - t0 : 7);', tests: SLORB,
+    why: 'the AVX2 SLoRB term leaves every eighth token of a full block without its term',
+  },
   // ---- whole-model checkpoints and token input (lib/model/checkpoint-writer.ts, tokens.ts) ----
   {
     id: 'ckpt-shard-limit-inclusive', area: 'model', file: 'lib/model/checkpoint-writer.ts',

@@ -70,9 +70,10 @@ describe('SLoRB term: every S dtype, odd shapes, N across the kernel paths', () 
       });
     }
 
-  // N = 1 on every ISA the CPU runs (the AVX-512 and AVX2 one-token row dots, and portable): eight-row
-  // blocks and the rows after them, G past a multiple of 8 (the scalar tail), every S dtype.
-  it('N = 1 term on every ISA: 8-row blocks, leftover rows, G tails, every S dtype', () => {
+  // Every ISA the CPU runs (AVX-512's row dots and panels, AVX2's row dots, portable): at N = 1
+  // eight-row blocks and the rows after them, at N = 3, 9, 17 token blocks of 8 and their
+  // remainders; G past a multiple of 8 (the scalar tail), every S dtype.
+  it('the term on every ISA: N = 1, 3, 9, 17, 8-row blocks, leftover rows, G tails, every S dtype', () => {
     const startIsa = cpuInfo().isa;
     try {
       for (const isa of cpuInfo().supportedIsas as Isa[])
@@ -84,9 +85,11 @@ describe('SLoRB term: every S dtype, odd shapes, N across the kernel paths', () 
             const sm0 = SparseMatrix.fromDense(w, { format: 'bitmap', mask });
             const term = termOf(slorb.init(w, mask, { groupSize: k, init: 'xavier', seed: 11 }), kind, k);
             const sm = SparseMatrix.fromParts('bitmap', { shape: [M, K], dtype: 'bfloat16', parts: sm0.parts(), slorb: term });
-            const x = Tensor.randn([1, K], { seed: 77, dtype: 'bfloat16' });
-            const { y, mag } = linearRef(valuesOf(sm0.toDense()), dequant(term), null, valuesOf(x), M, K, 1, k, null, 'bfloat16');
-            expectClose(valuesOf(linear.sync(x, sm, null, { outDtype: 'float32' })), y, mag, OUT_RTOL.float32!, K + K / k, `${isa} S ${kind} [${M}, ${K}] k=${k}`);
+            for (const N of [1, 3, 9, 17]) {
+              const x = Tensor.randn([N, K], { seed: 77 + N, dtype: 'bfloat16' });
+              const { y, mag } = linearRef(valuesOf(sm0.toDense()), dequant(term), null, valuesOf(x), M, K, N, k, null, 'bfloat16');
+              expectClose(valuesOf(linear.sync(x, sm, null, { outDtype: 'float32' })), y, mag, OUT_RTOL.float32!, K + K / k, `${isa} S ${kind} [${M}, ${K}] k=${k} N=${N}`);
+            }
           }
     } finally {
       setIsa(startIsa);

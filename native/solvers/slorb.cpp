@@ -88,10 +88,12 @@ Status SlorbTerm::prepare(const SlorbArgs& a) {
   }
   // g in the activations' dtype, as the reference layer computes it (docs/adapters.md, "Numerics").
   for (float& v : g_) v = round_to_dtype(v, a.x_dtype);
-  vec_ = active_isa() == Isa::avx512 && a.n <= kSlorbDotTokens ? slorb_dots_avx512()
-         : active_isa() == Isa::avx2 && a.n == 1                 ? slorb_gemv_avx2()
-                                                                  : nullptr;
-  const bool panels = vec_ && a.n >= kSlorbPanelTokens && a.out_row_stride == 1;
+  vec_ = a.n > kSlorbDotTokens          ? nullptr
+         : active_isa() == Isa::avx512 ? slorb_dots_avx512()
+         : active_isa() == Isa::avx2   ? slorb_dots_avx2()
+                                       : nullptr;
+  const bool avx512 = active_isa() == Isa::avx512;  // the panels and the bf16 row dots are AVX-512 code
+  const bool panels = avx512 && vec_ && a.n >= kSlorbPanelTokens && a.out_row_stride == 1;
   // bf16 g with bf16 or int8 S (exact in bf16): the vdpbf16ps panels, with exact products and fp32
   // sums like the fp32 panels (in another order, denormals flushed).
   panels_bf16_ = panels && a.x_dtype == DType::bf16 && (a.scales_dtype == DType::bf16 || a.scales_dtype == DType::i8) &&
@@ -111,7 +113,7 @@ Status SlorbTerm::prepare(const SlorbArgs& a) {
       for (int64_t i = 0; i < G; i++) gP_[size_t(t / 16 * block + i / 2 * 32 + t % 16 * 2 + i % 2)] = g_[size_t(t * G + i)];
   }
   // One token, bf16 g and bf16 S: the row dots with vdpbf16ps, exact products and fp32 sums.
-  gemv_bf16_ = vec_ && a.n == 1 && a.x_dtype == DType::bf16 && a.scales_dtype == DType::bf16 && cpu_features().avx512bf16
+  gemv_bf16_ = avx512 && vec_ && a.n == 1 && a.x_dtype == DType::bf16 && a.scales_dtype == DType::bf16 && cpu_features().avx512bf16
                    ? slorb_gemv_bf16_avx512() : nullptr;
   if (gemv_bf16_) {
     g16_.assign(size_t((G + 31) / 32 * 32), 0);

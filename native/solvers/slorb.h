@@ -81,8 +81,8 @@ Status slorb_add(const SlorbArgs& a);
 // on the blocked GEMM is faster. slorb_avx512.cpp; nullptr off x86.
 constexpr int64_t kSlorbDotTokens = 32;
 SlorbDots slorb_dots_avx512();
-// The same for one token on AVX2 (n must be 1): slorb_avx2.cpp; nullptr off x86.
-SlorbDots slorb_gemv_avx2();
+// The same on AVX2 (no panels: the row dots up to kSlorbDotTokens): slorb_avx2.cpp; nullptr off x86.
+SlorbDots slorb_dots_avx2();
 // Group sums of one token's inputs read in their float dtype, g[i] = Σ x[offset + i·group_size ..
 // + group_size) in float32, for a group_size that is a multiple of 16 (slorb_avx512.cpp; nullptr
 // off x86; the portable decode and loop otherwise): at N >= 8 the portable decode and 16
