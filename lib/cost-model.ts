@@ -116,6 +116,16 @@ export const AVX2_MACHINE: MachineModel = {
   outerMaskFactor: 1.0,
 };
 
+/**
+ * AVX2 on AMD family 17h (Zen, Zen+, Zen 2): the same kernels decode 16-bit bitmap / n:m chunks and
+ * run CSR's and the outer products' nonzeros slower than on Zen 3. Measured on a 2-core Zen 2 EPYC
+ * (docs/kernels.md, seventeenth session): bf16 / f16 bitmap and 2:4 GEMVs at 3.2-3.9 ns per
+ * 32-column chunk and thread with the FMA (Zen 3: 2.6), CSR and the bitmap outer product at N = 16
+ * 1.44-1.59 ns per nonzero (Zen 3: 1.3). With Zen 3's constants 'auto' picked bitmap / 2:4 bf16 at
+ * N = 1 and CSR at N = 16 where dense was 5-28% faster.
+ */
+export const AVX2_ZEN2_MACHINE: MachineModel = { ...AVX2_MACHINE, decodeNsPerChunk: 3.0, outerNs: 1.6 };
+
 /** The portable kernels: AVX2's shape (8-float arrays) at roughly twice its cost per element. */
 export const PORTABLE_MACHINE: MachineModel = {
   ...AVX2_MACHINE, bf16Dot: undefined, fmaGflops: 100, decodeNsPerChunk: 4, decodeF32NsPerChunk: 6, widenNsPerChunk: 2, scratchNsPerChunk: 8, outerDensity: 0.25,
@@ -124,7 +134,9 @@ export const PORTABLE_MACHINE: MachineModel = {
 /** The model for an ISA: by default the one the kernels dispatch to now (setIsa / SPARSEKIT_ISA). */
 export function machineModel(isa: Isa = cpuInfo().isa): MachineModel {
   if (isa === 'avx512') return cpuInfo().features.avx512bf16 ? AVX512_MACHINE : { ...AVX512_MACHINE, bf16Dot: undefined };
-  return isa === 'avx2' ? AVX2_MACHINE : PORTABLE_MACHINE;
+  if (isa !== 'avx2') return PORTABLE_MACHINE;
+  const c = cpuInfo();
+  return c.vendor === 'amd' && c.family === 0x17 ? AVX2_ZEN2_MACHINE : AVX2_MACHINE;
 }
 
 /** N up to this runs the fused (decode into registers) kernels; above it the blocked GEMM. */

@@ -22,7 +22,7 @@ export {
   AbortError, MemoryError, InternalError, IOError, NativeError, type ErrorCode,
 } from './errors.js';
 export {
-  chooseFormat, predictSeconds, formatBytes, weightStats, machineModel, AVX512_MACHINE, AVX2_MACHINE, PORTABLE_MACHINE, type MachineModel, type CpuFormat, type WeightStats, type FormatChoice } from './cost-model.js';
+  chooseFormat, predictSeconds, formatBytes, weightStats, machineModel, AVX512_MACHINE, AVX2_MACHINE, AVX2_ZEN2_MACHINE, PORTABLE_MACHINE, type MachineModel, type CpuFormat, type WeightStats, type FormatChoice } from './cost-model.js';
 export {
   loadSafetensors, saveSafetensors, SafetensorsFile, SafetensorsWriter, type EntryInfo, type TensorEntryInfo,
   type SparseEntryInfo, type RawTensor, type SaveValue, type WriterOptions, type LoadSafetensorsFn, type SaveSafetensorsFn,

@@ -151,7 +151,7 @@ export interface NativeAddon {
   qspmmKernelNames(): string[];
   setNumThreads(n: number): void;
   getNumThreads(): number;
-  cpuInfo(): { features: Record<string, boolean>; isa: string; supportedIsas: string[] };
+  cpuInfo(): { features: Record<string, boolean>; vendor: string; family: number; isa: string; supportedIsas: string[] };
   setIsa(isa: string): boolean;
   probeReadBandwidth(bytes: number, reps: number): number;
   /** The read probe over memory the caller already has (e.g. a cold bench's weight copies), one buffer after another. */

@@ -18,12 +18,16 @@ export interface CpuInfo {
   isa: Isa;
   supportedIsas: Isa[];
   features: Record<string, boolean>;
+  /** The x86 vendor and display family (cpuid; 'other' and 0 elsewhere): the cost model's constants depend on them. */
+  vendor: 'amd' | 'intel' | 'other';
+  family: number;
   threads: number;
 }
 
 export function cpuInfo(): CpuInfo {
   const c = native.cpuInfo();
-  return { isa: c.isa as Isa, supportedIsas: c.supportedIsas as Isa[], features: c.features, threads: native.getNumThreads() };
+  return { isa: c.isa as Isa, supportedIsas: c.supportedIsas as Isa[], features: c.features, vendor: c.vendor as CpuInfo['vendor'], family: c.family,
+    threads: native.getNumThreads() };
 }
 
 /** Switches kernel dispatch to `isa` (for tests and comparisons). Returns false if this CPU lacks it. */

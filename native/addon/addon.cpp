@@ -358,6 +358,8 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   feat.Set("avx512fp16", f.avx512fp16);
   feat.Set("avx512vnni", f.avx512vnni);
   o.Set("features", feat);
+  o.Set("vendor", f.vendor);
+  o.Set("family", f.family);
   o.Set("isa", isa_name(active_isa()));
   Napi::Array isas = Napi::Array::New(env);
   uint32_t i = 0;

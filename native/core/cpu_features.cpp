@@ -18,7 +18,14 @@ CpuFeatures detect() {
   CpuFeatures f;
 #ifdef SK_X86
   unsigned a, b, c, d;
+  if (__get_cpuid(0, &a, &b, &c, &d)) {
+    char v[13];
+    std::memcpy(v, &b, 4), std::memcpy(v + 4, &d, 4), std::memcpy(v + 8, &c, 4), v[12] = 0;
+    f.vendor = std::strcmp(v, "AuthenticAMD") == 0 ? "amd" : std::strcmp(v, "GenuineIntel") == 0 ? "intel" : "other";
+  }
   if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  const int base_family = int((a >> 8) & 0xf);
+  f.family = base_family == 0xf ? base_family + int((a >> 20) & 0xff) : base_family;
   bool osxsave = c & (1u << 27);
   f.fma = c & (1u << 12);
   f.f16c = c & (1u << 29);

@@ -7,6 +7,11 @@ struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
   bool avx512bf16 = false, avx512vbmi = false, avx512vbmi2 = false, avx512fp16 = false, avx512vnni = false;
+  // The x86 vendor ("amd", "intel", or "other") and display family (cpuid leaf 1: base family plus
+  // extended family when the base is 0xF; 0 off x86): the cost model's constants differ between
+  // microarchitectures that run the same kernels (lib/cost-model.ts).
+  const char* vendor = "other";
+  int family = 0;
 };
 
 enum class Isa { portable = 0, avx2 = 1, avx512 = 2 };
