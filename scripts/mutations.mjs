@@ -1494,8 +1494,8 @@ export default [
   },
   {
     id: 'qspmm-avx2-gemm-x8-quads', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
-    from: 'for (int q = 0; q < 8; ++q, xq += nv8 * 32)', to: 'for (int q = 0; q < 7; ++q, xq += nv8 * 32)', tests: QUANT_X8_AVX2,
-    why: 'the AVX2 x8 GEMM drops the last 4 columns of every 32',
+    from: 'for (int q = 0; q < 8 / KQ; ++q, xq += ng * 32)', to: 'for (int q = 0; q < 8 / KQ - 1; ++q, xq += ng * 32)', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 GEMM drops the last step (4, 8 or 16 columns) of every 32',
   },
   {
     id: 'qspmm-avx2-gemm-x8-bitmap-offset', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
@@ -1519,7 +1519,7 @@ export default [
   },
   {
     id: 'qspmm-avx2-gemm-x8-x-layout', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
-    from: 'xs[(k / 4 * nv8 + v) * 32 + 4 * l + k % 4] = int8_t(q[e]);', to: 'xs[(k / 4 * nv8 + v) * 32 + 4 * l + (k + 1) % 4] = int8_t(q[e]);', tests: QUANT_X8_AVX2,
+    from: 'for (int e = 0; e < 4; ++e) d[e] = int8_t(q[4 * h + e]);', to: 'for (int e = 0; e < 4; ++e) d[(e + 1) % 4] = int8_t(q[4 * h + e]);', tests: QUANT_X8_AVX2,
     why: 'the AVX2 x8 GEMM stages each quad of x rotated by one column',
   },
   {
@@ -1571,6 +1571,21 @@ export default [
     id: 'slorb-avx2-dots-block', area: 'adapters', file: 'native/solvers/slorb_avx2.cpp',
     from: 'const int nt = int(n - t0 < 8 ? n - t0 : 8);', to: 'const int nt = int(n - t0 < 8 ? n - t0 : 7);', tests: SLORB,
     why: 'the AVX2 SLoRB term leaves every eighth token of a full block without its term',
+  },
+  {
+    id: 'qspmm-avx2-gemm-x8-lane-sum', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
+    from: 'for (int q = 1; q < kq; ++q) y += l[q];', to: 'for (int q = 1; q < kq - 1; ++q) y += l[q];', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 GEMM at N <= 4 drops one of each vector\'s lanes: a quarter or half of its columns',
+  },
+  {
+    id: 'qspmm-avx2-gemm-x8-stage-lane', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
+    from: 'l = l0 + ((k >> 2) & (kq - 1));', to: 'l = l0;', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 GEMM at N <= 4 stages every quad of a vector in its first lane: the quads overwrite each other',
+  },
+  {
+    id: 'qspmm-avx2-gemm-x8-bcast-kq2', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
+    from: 'w4 = _mm256_set1_epi64x(wq);', to: 'w4 = _mm256_set1_epi32(int32_t(wq));', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 GEMM at N = 3-4 multiplies a step\'s second quad of x by its first quad\'s codes',
   },
   // ---- whole-model checkpoints and token input (lib/model/checkpoint-writer.ts, tokens.ts) ----
   {

@@ -80,11 +80,12 @@ describe.skipIf(!AVX2)('AVX2 int8-activation GEMVs (dense and 2:4 4-bit) against
         }
   });
 
-  it('GEMM at 1 < N <= 64, every 4-bit format: N around the 8-vector groups, rows around the 6-row panels, empty and full bitmap rows', () => {
+  it('GEMM at 1 < N <= 64, every 4-bit format: N = 2 / 3-4 / 5+ (lanes holding 4 / 2 / 1 quads of a vector), N around the 8-vector groups, rows around the 6-row panels', () => {
     setIsa('avx2');
     let seed = 4500;
     const cases: [number, number, number, number][] = [  // [M, K, G, N]
-      [1, 32, 32, 2], [5, 96, 32, 7], [6, 128, 64, 8], [7, 256, 128, 9], [13, 320, 64, 16], [12, 512, 256, 17], [4, 224, 32, 64], [9, 1024, 128, 23]];
+      [1, 32, 32, 2], [11, 160, 32, 3], [5, 256, 64, 4], [7, 1536, 256, 2], [5, 96, 32, 7], [6, 128, 64, 8], [7, 256, 128, 9], [13, 320, 64, 16],
+      [12, 512, 256, 17], [4, 224, 32, 64], [9, 1024, 128, 23]];
     for (const [M, K, G, N] of cases)
       for (const symmetric of [true, false]) {
         const w = Tensor.randn([M, K], { seed: seed++ }).toFloat32Array();

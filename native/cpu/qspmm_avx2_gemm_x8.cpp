@@ -3,17 +3,23 @@
 // qspmm_x8_round_avx2.inl, exact integer group sums, fp32 across groups). Dense, n:m and bitmap
 // alike: a block of rows is expanded once into an L1 panel of code bytes in column order, a
 // pruned column holding its group's zero point (so it adds (zero - zero)·x = 0), and the products
-// run as llama.cpp's AVX2 quants do, on vpmaddubsw: one broadcast of a row's 4 adjacent code bytes
-// against a vector holding those 4 k of 8 activation vectors is 32 MACs into int16 pair sums.
+// run as llama.cpp's AVX2 quants do, on vpmaddubsw: one broadcast of a row's adjacent code bytes
+// against a vector of x is 32 MACs into int16 pair sums.
 //
-// Layouts (per call, SpmmKernel::prepare):
-//   x panel  xs[(k / 4)·nv8 + v]: 32 bytes, byte 4j + e = xq[vector 8v + j][k + e] (0 past N)
-//   sx       [g·nv8 + v]: 8 floats, lane j = s_x of vector 8v + j in group g (0 past N)
-//   gsum     [g·nv8 + v]: 8 int32, lane j = Σ xq of vector 8v + j over group g
-// Word 2j of a vpmaddubsw holds two products of vector j, word 2j + 1 the other two: 8 quads (32 k)
-// add up in int16 (at most 8 · 2 · 15 · 127 = 30480 < 2^15) before one vpmaddwd by ones makes lane
-// j's int32 sum; a group's sums start at −zero · gsum (exact: Σ (code − zero)·xq, so a pruned column,
-// holding the zero point, adds nothing) and are converted and scaled by the row's scale times s_x once.
+// Lanes. An int32 lane j of the sums holds one activation vector and KQ of every KQ quads (4 k)
+// of columns: KQ = 1 from 5 vectors on (8 vectors per lane group, a step of 4 columns), 2 for 3-4
+// vectors (4 per group, steps of 8 columns), 4 for 1-2 (2 per group, steps of 16): so a step's
+// broadcast of 4·KQ codes repeats every 4·KQ bytes and lane j meets quad j mod KQ of the step and
+// vector j / KQ of its group, and at N = 2 no lane is idle (at KQ = 1 six of the eight would be).
+// Layouts (per call, SpmmKernel::prepare; ng vector groups of 8 / KQ vectors, zeros past N):
+//   x panel  xs[step·ng + v]: 32 bytes, byte 4j + e = xq[vector (8/KQ)·v + j/KQ][4·KQ·step + 4·(j mod KQ) + e]
+//   sx       [g·ng + v]: 8 floats, lane j = s_x of its vector in group g
+//   gsum     [g·ng + v]: 8 int32, lane j = Σ xq of its vector over its columns of group g
+// Word 2j of a vpmaddubsw holds two products of lane j, word 2j + 1 the other two: a 32-column
+// chunk's steps add up in int16 (at most 8 · 2 · 15 · 127 = 30480 < 2^15 per word) before one
+// vpmaddwd by ones makes lane j's int32 sum; a group's sums start at −zero · gsum (exact: Σ (code −
+// zero)·xq, so a pruned column, holding the zero point, adds nothing) and are converted and scaled
+// by the row's scale times s_x once; a vector's KQ lanes are added at the end of the row.
 #include <immintrin.h>
 
 #include <cstdint>
@@ -32,52 +38,56 @@ namespace {
 #include "qspmm_x8_round_avx2.inl"
 #include "unroll.inl"
 
-constexpr int kPanelRows = 6;  // rows expanded per block: one pass of 6 x 1 vector, two of 3 x 2
-inline int64_t nv8_of(int64_t n) { return (n + 7) / 8; }
+constexpr int kPanelRows = 6;  // rows expanded per block: one pass of 6 x 1 vector group, two of 3 x 2
+inline int kq_of(int64_t n) { return n <= 2 ? 4 : n <= 4 ? 2 : 1; }
+inline int64_t groups_of(int64_t n) { return (n * kq_of(n) + 7) / 8; }  // vector groups of 8 / KQ
 
 struct X8Panel {
   const int8_t* xs;
   const float* sx;
   const int32_t* gsum;
-  int64_t nv8;
+  int64_t ng;
+  int kq;
 };
 size_t prepare_bytes(const MatrixView& a, int64_t n, int64_t) {
-  const int64_t nv8 = nv8_of(n), gpr = a.cols / a.quant.group;
-  return size_t(a.cols / 4 * nv8 * 32 + 2 * gpr * nv8 * 32 + 128);
+  const int64_t ng = groups_of(n), gpr = a.cols / a.quant.group;
+  return size_t(a.cols / 4 * ng * 32 + 2 * gpr * ng * 32 + 128);
 }
 X8Panel panel_of(const MatrixView& a, int64_t n, const void* prepared) {
-  const int64_t nv8 = nv8_of(n), gpr = a.cols / a.quant.group;
+  const int64_t ng = groups_of(n), gpr = a.cols / a.quant.group;
   const int8_t* xs = static_cast<const int8_t*>(prepared);
-  const float* sx = reinterpret_cast<const float*>(xs + a.cols / 4 * nv8 * 32);
-  return {xs, sx, reinterpret_cast<const int32_t*>(sx + gpr * nv8 * 8), nv8};
+  const float* sx = reinterpret_cast<const float*>(xs + a.cols / 4 * ng * 32);
+  return {xs, sx, reinterpret_cast<const int32_t*>(sx + gpr * ng * 8), ng, kq_of(n)};
 }
 
 // x rounded per vector and group, dealt to the quads of the panel.
 void prepare_x8(const MatrixView& a, const Activations& x, void* out) {
   const int G = a.quant.group;
-  const int64_t cols = a.cols, N = x.n, nv8 = nv8_of(N), gpr = cols / G;
+  const int64_t cols = a.cols, N = x.n, gpr = cols / G;
   const X8Panel p = panel_of(a, N, out);
   int8_t* xs = const_cast<int8_t*>(p.xs);
   float* sx = const_cast<float*>(p.sx);
   int32_t* gsum = const_cast<int32_t*>(p.gsum);
-  std::memset(xs, 0, size_t(cols / 4 * nv8 * 32));
-  std::memset(sx, 0, size_t(gpr * nv8 * 32));
-  std::memset(gsum, 0, size_t(gpr * nv8 * 32));
+  const int64_t ng = p.ng, kq = p.kq, per = 8 / kq, ks = kq == 4 ? 2 : kq == 2 ? 1 : 0;  // per: vectors per group; ks = log2 KQ
+  std::memset(xs, 0, size_t(cols / 4 * ng * 32));
+  std::memset(sx, 0, size_t(gpr * ng * 32));
+  std::memset(gsum, 0, size_t(gpr * ng * 32));
   for (int64_t j = 0; j < N; ++j) {
-    const int64_t v = j / 8, l = j % 8;
+    const int64_t v = j / per, l0 = j % per * kq;  // its group and first lane
     for (int64_t g = 0; g < gpr; ++g) {
       const float* xg = x.data + j * x.k_padded + g * G;
       const float s = x8_group_scale(xg, G);
       for (int i = 0; i < G; i += 8) {
         alignas(32) int32_t q[8];
         _mm256_store_si256(reinterpret_cast<__m256i*>(q), x8_round8(xg + i, s));
-        for (int e = 0; e < 8; ++e) {
-          const int64_t k = g * G + i + e;
-          xs[(k / 4 * nv8 + v) * 32 + 4 * l + k % 4] = int8_t(q[e]);
-          gsum[(g * nv8 + v) * 8 + l] += q[e];
+        for (int h = 0; h < 2; ++h) {  // the two quads: step k >> (2 + log2 KQ), lane l0 + (k >> 2) mod KQ (shifts: KQ is 1, 2 or 4)
+          const int64_t k = g * G + i + 4 * h, l = l0 + ((k >> 2) & (kq - 1));
+          int8_t* d = xs + ((k >> (2 + ks)) * ng + v) * 32 + 4 * l;
+          for (int e = 0; e < 4; ++e) d[e] = int8_t(q[4 * h + e]);
+          gsum[(g * ng + v) * 8 + l] += q[4 * h] + q[4 * h + 1] + q[4 * h + 2] + q[4 * h + 3];
         }
       }
-      sx[(g * nv8 + v) * 8 + l] = s;
+      for (int64_t l = l0; l < l0 + kq; ++l) sx[(g * ng + v) * 8 + l] = s;
     }
   }
 }
@@ -169,14 +179,14 @@ void expand_row(const Q4Src& w, int64_t r, uint8_t* dst, uint8_t* ub) {
 // point (gpr int32, asymmetric only), stride 2·gpr. Registers hold the R·V int16 sums of 32
 // columns and the R·V int32 sums of the group (started at −zero·Σ xq: exact); the fp32 sums, one
 // update per group, live in res (L1).
-template <int R, int V, bool Asym>
+template <int R, int V, bool Asym, int KQ>
 void micro(const uint8_t* wb, int64_t ws, const float* sc, int64_t gpr, int G, const X8Panel& xp, int64_t v0, float* res) {
   const __m256i ones = _mm256_set1_epi16(1);
   unroll<R>([&](auto i) SK_UNROLLED { unroll<V>([&](auto v) SK_UNROLLED { _mm256_storeu_ps(res + (i * V + v) * 8, _mm256_setzero_ps()); }); });
-  const int64_t nv8 = xp.nv8;
+  const int64_t ng = xp.ng;
   for (int64_t g = 0; g < gpr; ++g) {
     __m256i acc[R][V];
-    const int32_t* gs = xp.gsum + (g * nv8 + v0) * 8;
+    const int32_t* gs = xp.gsum + (g * ng + v0) * 8;
     unroll<R>([&](auto i) SK_UNROLLED {
       unroll<V>([&](auto v) SK_UNROLLED {
         const __m256i sum = _mm256_load_si256(reinterpret_cast<const __m256i*>(gs + 8 * v));
@@ -187,14 +197,24 @@ void micro(const uint8_t* wb, int64_t ws, const float* sc, int64_t gpr, int G, c
     for (int64_t c = g * G; c < (g + 1) * G; c += 32) {
       __m256i s16[R][V];
       unroll<R>([&](auto i) SK_UNROLLED { unroll<V>([&](auto v) SK_UNROLLED { s16[i][v] = _mm256_setzero_si256(); }); });
-      const int8_t* xq = xp.xs + (c / 4 * nv8 + v0) * 32;
-      for (int q = 0; q < 8; ++q, xq += nv8 * 32) {
+      const int8_t* xq = xp.xs + (c / (4 * KQ) * ng + v0) * 32;
+      for (int q = 0; q < 8 / KQ; ++q, xq += ng * 32) {
         __m256i xv[V];
         unroll<V>([&](auto v) SK_UNROLLED { xv[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(xq + 32 * v)); });
         unroll<R>([&](auto i) SK_UNROLLED {
-          int32_t wd;
-          std::memcpy(&wd, wb + i * ws + c + 4 * q, 4);
-          const __m256i w4 = _mm256_set1_epi32(wd);
+          const uint8_t* wp = wb + i * ws + c + 4 * KQ * q;
+          __m256i w4;
+          if constexpr (KQ == 1) {
+            int32_t wd;
+            std::memcpy(&wd, wp, 4);
+            w4 = _mm256_set1_epi32(wd);
+          } else if constexpr (KQ == 2) {
+            long long wq;
+            std::memcpy(&wq, wp, 8);
+            w4 = _mm256_set1_epi64x(wq);
+          } else {
+            w4 = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wp)));
+          }
           unroll<V>([&](auto v) SK_UNROLLED { s16[i][v] = _mm256_add_epi16(s16[i][v], _mm256_maddubs_epi16(w4, xv[v])); });
         });
         // Each quad's sums in registers: unrolled, GCC otherwise stored all 48 products of the 8
@@ -207,7 +227,7 @@ void micro(const uint8_t* wb, int64_t ws, const float* sc, int64_t gpr, int G, c
       const __m256 s = _mm256_set1_ps(sc[i * 2 * gpr + g]);
       unroll<V>([&](auto v) SK_UNROLLED {
         float* r = res + (i * V + v) * 8;
-        const __m256 sx = _mm256_mul_ps(s, _mm256_load_ps(xp.sx + (g * nv8 + v0 + v) * 8));
+        const __m256 sx = _mm256_mul_ps(s, _mm256_load_ps(xp.sx + (g * ng + v0 + v) * 8));
         _mm256_storeu_ps(r, _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[i][v]), sx, _mm256_loadu_ps(r)));
       });
     });
@@ -246,18 +266,27 @@ void qgemm_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1,
       std::memset(wb + i * ws, 0, size_t(cols));
       std::memset(sc + i * 2 * gpr, 0, size_t(2 * gpr) * 4);
     }
-    for (int64_t v0 = 0; v0 < xp.nv8; v0 += 2) {
-      const int V = xp.nv8 - v0 >= 2 ? 2 : 1;
+    const int kq = xp.kq, per = 8 / kq;
+    for (int64_t v0 = 0; v0 < xp.ng; v0 += 2) {
+      const int V = xp.ng - v0 >= 2 ? 2 : 1;  // two groups only at KQ = 1 (N > 8)
       if (V == 2) {
-        for (int h = 0; h < 2; ++h) {
-          micro<3, 2, Asym>(wb + 3 * h * ws, ws, sc + 3 * h * 2 * gpr, gpr, G, xp, v0, res + 3 * h * 16);
-        }
+        for (int h = 0; h < 2; ++h) micro<3, 2, Asym, 1>(wb + 3 * h * ws, ws, sc + 3 * h * 2 * gpr, gpr, G, xp, v0, res + 3 * h * 16);
+      } else if (kq == 4) {
+        micro<6, 1, Asym, 4>(wb, ws, sc, gpr, G, xp, v0, res);
+      } else if (kq == 2) {
+        micro<6, 1, Asym, 2>(wb, ws, sc, gpr, G, xp, v0, res);
       } else {
-        micro<6, 1, Asym>(wb, ws, sc, gpr, G, xp, v0, res);
+        micro<6, 1, Asym, 1>(wb, ws, sc, gpr, G, xp, v0, res);
       }
+      // A vector's result: the sum of its KQ lanes.
       for (int i = 0; i < rows; ++i)
         for (int v = 0; v < V; ++v)
-          for (int j = 0; j < 8 && 8 * (v0 + v) + j < N; ++j) out.store(rb + i, 8 * (v0 + v) + j, res[(i * V + v) * 8 + j]);
+          for (int j = 0; j < per && per * (v0 + v) + j < N; ++j) {
+            const float* l = res + (i * V + v) * 8 + j * kq;
+            float y = l[0];
+            for (int q = 1; q < kq; ++q) y += l[q];
+            out.store(rb + i, per * (v0 + v) + j, y);
+          }
     }
   }
 }
