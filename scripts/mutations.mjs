@@ -1587,6 +1587,18 @@ export default [
     from: 'w4 = _mm256_set1_epi64x(wq);', to: 'w4 = _mm256_set1_epi32(int32_t(wq));', tests: QUANT_X8_AVX2,
     why: 'the AVX2 x8 GEMM at N = 3-4 multiplies a step\'s second quad of x by its first quad\'s codes',
   },
+  {
+    id: 'q-avx2-dense-int4-group', area: 'cpu', file: 'native/cpu/qspmm_avx2.cpp',
+    from: 'gb = half ? ga : r * gpr + ((64 * b + 32) >> gs);', to: 'gb = ga;',
+    tests: QUANT, grep: 'every ISA',
+    why: "the AVX2 dense int4 GEMV scales a 64-column block's second 32 columns by the first's group (G = 32)",
+  },
+  {
+    id: 'q-avx2-nm24-code-order', area: 'cpu', file: 'native/cpu/qspmm_avx2.cpp',
+    from: '_mm256_setr_epi32(0, 4, 16, 20, 8, 12, 24, 28)', to: '_mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)',
+    tests: QUANT, grep: 'every ISA',
+    why: "the AVX2 2:4 int4 GEMV lays its codes out in storage order where the in-lane placement expects each group's pair in its lane",
+  },
   // ---- whole-model checkpoints and token input (lib/model/checkpoint-writer.ts, tokens.ts) ----
   {
     id: 'ckpt-shard-limit-inclusive', area: 'model', file: 'lib/model/checkpoint-writer.ts',
@@ -1718,7 +1730,7 @@ export default [
   },
   {
     id: 'q-avx2-nm24-second-half', area: 'cpu', file: 'native/cpu/qspmm_avx2.cpp',
-    from: 'place(w0, kExpand.idx4[m[1]], kExpand.keep[m[1]])', to: 'place(w0, kExpand.idx[m[1]], kExpand.keep[m[1]])', tests: QUANT, grep: 'every ISA',
+    from: 'place_pair(w0, kExpand.pair2[m[1]], kExpand.keep[m[1]])', to: 'place_pair(w0, kExpand.pair[m[1]], kExpand.keep[m[1]])', tests: QUANT, grep: 'every ISA',
     why: "the AVX2 2:4 GEMV places the second 8 columns' weights from the first half's codes",
   },
   {
