@@ -294,13 +294,14 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
     });
   }
 
-  it("activations: 'int8' rounds x per weight group exactly as documented (VNNI), fp32 elsewhere", () => {
+  it("activations: 'int8' rounds x per weight group exactly as documented (AVX-512 VNNI, AVX2), fp32 elsewhere", () => {
     let seed = 900;
     const vnni = ISAS.includes('avx512') && info.features.avx512vnni === true && info.features.avx512vbmi === true;
     // 128-column tails of 32, 64, 96 and a lone partial block (the dense and 2:4 kernels run 128
     // columns x 4 rows per step), every group size, row counts off the 4-row step; rows past the
-    // first 16 groups (the GEMVs reload their rows' scales per run of 16 groups); N > 1 (dense,
-    // bitmap and 2:4 4-bit have int8 kernels up to N = 64, everything else stays fp32 there).
+    // first 16 groups (the GEMVs reload their rows' scales per run of 16 groups); N > 1 (AVX-512:
+    // dense, bitmap and 2:4 4-bit have int8 kernels up to N = 64; AVX2: every 4-bit format;
+    // everything else stays fp32 there).
     for (const [M, K, G, N] of [[37, 256, 32, 1], [21, 384, 128, 1], [9, 512, 64, 1], [5, 256, 256, 1], [13, 160, 32, 1], [7, 320, 64, 1],
       [11, 224, 32, 1], [6, 32, 32, 1], [10, 64, 64, 1], [3, 1408, 128, 1], [19, 2432, 128, 1], [9, 4352, 256, 1], [9, 224, 32, 3],
       [5, 384, 128, 16], [4, 512, 256, 2], [3, 320, 64, 64]] as const)
