@@ -1499,17 +1499,17 @@ export default [
   },
   {
     id: 'qspmm-avx2-gemm-x8-bitmap-offset', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
-    from: 'step(c, m0, m1, _mm_load_si128(reinterpret_cast<const __m128i*>(kPlace.off[p0])));', to: 'step(c, m0, m1, _mm_load_si128(reinterpret_cast<const __m128i*>(kPlace.off[4])));', tests: QUANT_X8_AVX2,
-    why: 'the AVX2 x8 GEMM places a bitmap row\'s second 8 columns as if the first 8 kept 4',
+    from: 'step(c, m, u + p01, _mm256_load_si256(reinterpret_cast<const __m256i*>(kPlace.off[p0][p2])));', to: 'step(c, m, u + p01, _mm256_load_si256(reinterpret_cast<const __m256i*>(kPlace.off[p0][p0])));', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 kernels place a sparse row\'s columns 24-31 of every 32 as if columns 16-23 kept as many codes as columns 0-7',
   },
   {
     id: 'qspmm-avx2-gemm-x8-nm24-stride', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
-    from: 'for (int64_t c = 0; c < cols; c += 16, u += 8)', to: 'for (int64_t c = 0; c < cols; c += 16, u += 7)', tests: QUANT_X8_AVX2,
-    why: 'the AVX2 x8 GEMM walks a 2:4 row\'s codes 7 per 16 columns: every code after the first 16 columns shifts',
+    from: 'for (int64_t c = 0; c < cols; c += 32, u += 16)', to: 'for (int64_t c = 0; c < cols; c += 32, u += 15)', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 kernels walk a 2:4 row\'s codes 15 per 32 columns: every code after the first 32 columns shifts',
   },
   {
     id: 'qspmm-avx2-gemm-x8-zero-fill', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
-    from: '_mm_store_si128(reinterpret_cast<__m128i*>(dst + c), _mm_blendv_epi8(e, z, ctl));', to: '_mm_store_si128(reinterpret_cast<__m128i*>(dst + c), e);', tests: QUANT_X8_AVX2,
+    from: '_mm256_blendv_epi8(_mm256_shuffle_epi8(codes, ctl), z, ctl)', to: '_mm256_shuffle_epi8(codes, ctl)', tests: QUANT_X8_AVX2,
     why: 'the AVX2 x8 GEMM leaves pruned columns at code 0: each adds (0 - zero) * x',
   },
   {

@@ -95,16 +95,17 @@ void prepare_x8(const MatrixView& a, const Activations& x, void* out) {
 // ---- the rows' code bytes -----------------------------------------------------------------------
 
 // Per mask byte b: a vpshufb control placing the byte's k-th kept code (k counted from the byte's
-// first) at its column, 0x80 (a pruned column) elsewhere; the high 8 bytes of a 16-column step add
-// the first byte's count.
+// first) at its column, 0x80 (a pruned column) elsewhere; the high 8 bytes of a 16-column lane add
+// the first byte's count (off).
 struct PlaceTable {
   alignas(16) uint8_t ctl[256][8];
-  alignas(16) uint8_t off[9][16];  // off[p]: 0 in the low 8 bytes, p in the high 8
+  alignas(32) uint8_t off[9][9][32];  // off[p][q]: per 16-byte lane, 0 in its low 8 bytes, p (lane 0) or q (lane 1) in its high 8
   PlaceTable() {
     for (int b = 0; b < 256; ++b)
       for (int i = 0, k = 0; i < 8; ++i) ctl[b][i] = (b >> i) & 1 ? uint8_t(k++) : 0x80;
     for (int p = 0; p <= 8; ++p)
-      for (int i = 0; i < 16; ++i) off[p][i] = uint8_t(i < 8 ? 0 : p);
+      for (int q = 0; q <= 8; ++q)
+        for (int i = 0; i < 32; ++i) off[p][q][i] = uint8_t(i % 16 < 8 ? 0 : i < 16 ? p : q);
   }
 };
 const PlaceTable kPlace;
@@ -149,27 +150,31 @@ void expand_row(const Q4Src& w, int64_t r, uint8_t* dst, uint8_t* ub) {
   const uint8_t* u = ub + (v0 & 1);
   const uint8_t* mb = reinterpret_cast<const uint8_t*>(w.masks + r * mask_words_per_row(cols));
   const int gs = __builtin_ctz(unsigned(w.G));
-  // Per 16 columns: each mask byte's control (the second's moved past the first's codes), one
-  // vpshufb of the next 16 codes, the zero point blended into the pruned columns. 2:4 keeps 4 of
-  // every 8 columns: no popcounts (8:16 keeps half too, but not of every byte).
-  const __m128i off4 = _mm_load_si128(reinterpret_cast<const __m128i*>(kPlace.off[4]));
-  __m128i z = _mm_set1_epi8(8);
-  auto step = [&](int64_t c, unsigned m0, unsigned m1, __m128i off) SK_UNROLLED {
-    __m128i ctl = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(kPlace.ctl[m0]));
-    ctl = _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(ctl), reinterpret_cast<const double*>(kPlace.ctl[m1])));
-    ctl = _mm_add_epi8(ctl, off);
-    if constexpr (Asym) z = _mm_set1_epi8(char(w.zeros[r * w.gpr + (c >> gs)]));
-    const __m128i e = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u)), ctl);
-    _mm_store_si128(reinterpret_cast<__m128i*>(dst + c), _mm_blendv_epi8(e, z, ctl));
+  // Per 32 columns (cols is a multiple of 32, and so is G: one zero point per step): each 16-column
+  // lane's two mask-byte controls (the second's moved past the first's codes), one vpshufb of each
+  // lane's next 16 codes (lane 1's from past lane 0's), the zero point blended into the pruned
+  // columns. 2:4 keeps 4 of every 8 columns: no popcounts (8:16 keeps half too, but not of every byte).
+  __m256i z = _mm256_set1_epi8(8);
+  auto step = [&](int64_t c, const uint8_t* m, const uint8_t* u1, __m256i off) SK_UNROLLED {
+    __m128i lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(kPlace.ctl[m[0]]));
+    lo = _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(lo), reinterpret_cast<const double*>(kPlace.ctl[m[1]])));
+    __m128i hi = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(kPlace.ctl[m[2]]));
+    hi = _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(hi), reinterpret_cast<const double*>(kPlace.ctl[m[3]])));
+    const __m256i ctl = _mm256_add_epi8(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1), off);
+    if constexpr (Asym) z = _mm256_set1_epi8(char(w.zeros[r * w.gpr + (c >> gs)]));
+    const __m256i codes = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u))),
+                                                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(u1)), 1);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(dst + c), _mm256_blendv_epi8(_mm256_shuffle_epi8(codes, ctl), z, ctl));
   };
   if (w.four_per_byte) {
-    for (int64_t c = 0; c < cols; c += 16, u += 8) step(c, mb[c / 8], mb[c / 8 + 1], off4);
+    const __m256i off4 = _mm256_load_si256(reinterpret_cast<const __m256i*>(kPlace.off[4][4]));
+    for (int64_t c = 0; c < cols; c += 32, u += 16) step(c, mb + c / 8, u + 8, off4);
   } else {
-    for (int64_t c = 0; c < cols; c += 16) {
-      const unsigned m0 = mb[c / 8], m1 = mb[c / 8 + 1];
-      const int p0 = __builtin_popcount(m0);
-      step(c, m0, m1, _mm_load_si128(reinterpret_cast<const __m128i*>(kPlace.off[p0])));
-      u += p0 + __builtin_popcount(m1);
+    for (int64_t c = 0; c < cols; c += 32) {
+      const uint8_t* m = mb + c / 8;
+      const int p0 = __builtin_popcount(m[0]), p01 = p0 + __builtin_popcount(m[1]), p2 = __builtin_popcount(m[2]);
+      step(c, m, u + p01, _mm256_load_si256(reinterpret_cast<const __m256i*>(kPlace.off[p0][p2])));
+      u += p01 + p2 + __builtin_popcount(m[3]);
     }
   }
 }
