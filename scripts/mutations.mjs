@@ -1529,7 +1529,7 @@ export default [
   },
   {
     id: 'qspmm-avx2-gemm-x8-odd-start', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
-    from: 'const uint8_t* u = ub + (v0 & 1);', to: 'const uint8_t* u = ub;', tests: QUANT_X8_AVX2,
+    from: 'const uint8_t* u = Bits == 4 ? ub + (v0 & 1) : ub;', to: 'const uint8_t* u = ub;', tests: QUANT_X8_AVX2,
     why: 'the AVX2 x8 GEMM reads a sparse row that starts mid-byte from the previous row\'s last code',
   },
   {
@@ -1598,6 +1598,27 @@ export default [
     from: '_mm256_setr_epi32(0, 4, 16, 20, 8, 12, 24, 28)', to: '_mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)',
     tests: QUANT, grep: 'every ISA',
     why: "the AVX2 2:4 int4 GEMV lays its codes out in storage order where the in-lane placement expects each group's pair in its lane",
+  },
+  {
+    id: 'qspmm-avx2-gemv-x8-int8-high', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
+    from: 'if constexpr (Bits == 8) d = _mm256_add_epi32(d, _mm256_madd_epi16(s16h, sixteen));', to: 'if constexpr (Bits == 8) d = _mm256_add_epi32(d, _mm256_madd_epi16(s16h, ones));', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 GEMV weighs an 8-bit code\'s high nibble by 1 instead of 16',
+  },
+  {
+    id: 'qspmm-avx2-gemv-x8-int8-copy', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
+    from: 'std::memcpy(ub, w.codes + v0, size_t(v1 - v0));', to: 'std::memcpy(ub, w.codes + v0 + 1, size_t(v1 - v0 - 1));', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 GEMV reads a sparse 8-bit row\'s codes one late',
+  },
+  {
+    id: 'qspmm-avx2-gemv-x8-int8-sym-zero', area: 'cpu', file: 'native/cpu/qspmm_avx2_gemm_x8.cpp',
+    from: '__m256i z = _mm256_set1_epi8(char(quant_sym_zero(Bits)));', to: '__m256i z = _mm256_set1_epi8(char(8));', tests: QUANT_X8_AVX2,
+    why: 'the AVX2 x8 kernels fill a symmetric 8-bit row\'s pruned columns with 8 instead of its zero point 128',
+  },
+  {
+    id: 'q-avx2-dense-int8-prefetch', area: 'cpu', file: 'native/cpu/qspmm_avx2.cpp',
+    from: 'if ((c & 32) == 0) _mm_prefetch(reinterpret_cast<const char*>(p) + kStreamAheadBytes, _MM_HINT_T0);', to: 'if ((c & 32) == 0) _mm_prefetch(reinterpret_cast<const char*>(p) + kStreamAheadBytes, _MM_HINT_T0); else return;',
+    tests: QUANT, grep: 'every ISA',
+    why: 'the AVX2 dense 8-bit GEMV skips every other 32 columns',
   },
   // ---- whole-model checkpoints and token input (lib/model/checkpoint-writer.ts, tokens.ts) ----
   {

@@ -1,5 +1,6 @@
 // The AVX2 int8-activation kernels, against fp64 on the dequantized weight times x rounded as
-// documented (docs/kernels.md, numerics): the GEMVs (qspmm_gemv_{dense,nm24,nm,bitmap}_int4_x8_avx2)
+// documented (docs/kernels.md, numerics): the GEMVs (qspmm_gemv_{dense,nm24,nm,bitmap}_int4_x8_avx2,
+// qspmm_gemv_{dense,nm,bitmap}_int8_x8_avx2)
 // at row counts around the 4-row passes, widths whose last 128-column unit holds 32 / 64 / 96
 // columns (a lone 32-column window at G = 32), every group size (units of 128 columns paired by
 // vphaddw below G = 128, of G columns above), short last runs of scales, both zero points, every
@@ -77,6 +78,11 @@ describe.skipIf(!AVX2)('AVX2 int8-activation GEMVs (dense and 2:4 4-bit) against
           const nm816 = SparseMatrix.fromDense(Tensor.from(w, [M, K]), { format: 'nm', n: 8, m: 16, prune: 'magnitude', quantize });
           check(nm816, xv, G, 'qspmm_gemv_nm_int4_x8_avx2', `8:16 ${tag}`);
           check(SparseMatrix.fromDense(Tensor.from(w, [M, K]), { format: 'bitmap', mask: mixedMask(M, K, seed++), quantize }), xv, G, 'qspmm_gemv_bitmap_int4_x8_avx2', `bitmap ${tag}`);
+          // 8-bit codes: dense read in place, 2:4 and bitmap expanded as bytes.
+          const q8 = { ...quantize, bits: 8 as const };
+          check(SparseMatrix.fromDense(Tensor.from(w, [M, K]), { format: 'dense', quantize: q8 }), xv, G, 'qspmm_gemv_dense_int8_x8_avx2', `dense int8 ${tag}`);
+          check(SparseMatrix.fromDense(Tensor.from(w, [M, K]), { format: 'nm', n: 2, m: 4, mask: patternMask(M, K), quantize: q8 }), xv, G, 'qspmm_gemv_nm_int8_x8_avx2', `2:4 int8 ${tag}`);
+          check(SparseMatrix.fromDense(Tensor.from(w, [M, K]), { format: 'bitmap', mask: mixedMask(M, K, seed++), quantize: q8 }), xv, G, 'qspmm_gemv_bitmap_int8_x8_avx2', `bitmap int8 ${tag}`);
         }
   });
 
@@ -145,6 +151,9 @@ describe.skipIf(!AVX2)('AVX2 int8-activation GEMVs (dense and 2:4 4-bit) against
           const nm = SparseMatrix.fromDense(Tensor.from(w, [M, K]), { format: 'nm', n: 2, m: 4, mask: patternMask(M, K), quantize });
           for (const [q, kernel] of [[dense, 'qspmm_gemv_dense_int4_x8_avx2'], [nm, 'qspmm_gemv_nm24_int4_x8_avx2']] as const)
             check(q, xv, G, kernel, `${kernel} [${M}, ${K}] g${G} ${symmetric ? 'sym' : 'asym'} x = ${sign * 0.75}`);
+          // 8-bit: every code 255, each nibble 15 against ±127 (the nibbles' int16 sums at their largest).
+          const dense8 = SparseMatrix.fromDense(Tensor.from(w, [M, K]), { format: 'dense', quantize: { ...quantize, bits: 8 } });
+          check(dense8, xv, G, 'qspmm_gemv_dense_int8_x8_avx2', `int8 [${M}, ${K}] g${G} ${symmetric ? 'sym' : 'asym'} x = ${sign * 0.75}`);
           // The GEMM (N = 9): its int16 sums run over 32 columns, at most 8 · 2 · 15 · 127.
           const N = 9, xn = new Float32Array(N * K).fill(sign * 0.75);
           const { c, mag } = matmulRef(valuesOf(dense.toDense()), roundX8Ref(xn, N, K, G), M, K, N);

@@ -301,7 +301,7 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
     // columns x 4 rows per step), every group size, row counts off the 4-row step; rows past the
     // first 16 groups (the GEMVs reload their rows' scales per run of 16 groups); N > 1 (AVX-512:
     // dense, bitmap and 2:4 4-bit have int8 kernels up to N = 64; AVX2: every 4-bit format;
-    // everything else stays fp32 there).
+    // everything else stays fp32 there; at N = 1 both ISAs round x for every format and width).
     for (const [M, K, G, N] of [[37, 256, 32, 1], [21, 384, 128, 1], [9, 512, 64, 1], [5, 256, 256, 1], [13, 160, 32, 1], [7, 320, 64, 1],
       [11, 224, 32, 1], [6, 32, 32, 1], [10, 64, 64, 1], [3, 1408, 128, 1], [19, 2432, 128, 1], [9, 4352, 256, 1], [9, 224, 32, 3],
       [5, 384, 128, 16], [4, 512, 256, 2], [3, 320, 64, 64]] as const)
@@ -320,8 +320,8 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
             setIsa(isa);
             const kernel = selectedKernel(q, N, { activations: 'int8' });
             const rounds = kernel.includes('_x8_');
-            // AVX2: every 4-bit format.
-            const avx2Kernel = v.bits === 4;
+            // AVX2: every 4-bit format up to N = 64, every 8-bit one at N = 1.
+            const avx2Kernel = v.bits === 4 || N === 1;
             expect(rounds, `${isa} ${kernel} ${label}`).toBe((vnni && isa === 'avx512' && int8Kernel) || (isa === 'avx2' && avx2Kernel));
             const want = matmulRef(wq, rounds ? xd : xt, M, K, N);
             const y = valuesOf(linear.sync(x, q, null, { activations: 'int8' }));
@@ -397,6 +397,7 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
     cases.qspmm_gemm_bytes_bitmap_int4_x8_vnni = { w: mk(FMT.bitmap!, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     cases.qspmm_gemm_bytes_dense_int4_x8_vnni = { w: mk(FMT.dense!, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     cases.qspmm_gemv_dense_int4_x8_avx2 = { w: mk(FMT.dense!, 4), n: 1, o: { activations: 'int8' }, isa: 'avx2' };
+    for (const [name, fmt] of Object.entries(FMT)) cases[`qspmm_gemv_${name}_int8_x8_avx2`] = { w: mk(fmt, 8), n: 1, o: { activations: 'int8' }, isa: 'avx2' };
     cases.qspmm_gemv_bitmap_int4_x8_avx2 = { w: mk(FMT.bitmap!, 4), n: 1, o: { activations: 'int8' }, isa: 'avx2' };
     cases.qspmm_gemv_nm_int4_x8_avx2 = { w: mk(FMT.nm!, 4), n: 1, o: { activations: 'int8' }, isa: 'avx2' };
     cases.qspmm_gemm_dense_int4_x8_avx2 = { w: mk(FMT.dense!, 4), n: 2, o: { activations: 'int8' }, isa: 'avx2' };

@@ -37,8 +37,9 @@ SpmmKernel select_qspmm_avx2_gemm(const MatrixView& a, int64_t n);
 // (qspmm_avx2_x8.cpp); fn == nullptr where it does not apply.
 SpmmKernel select_qspmm_avx2_x8(const MatrixView& a, int64_t n);
 // The same at 1 < N <= kX8GemmMaxN, every 4-bit format: rows expanded to code bytes, vpmaddubsw
-// against x in quads of k; and at N = 1 for bitmap and n:m other than 2:4, the same rows against x
-// in column order (qspmm_avx2_gemm_x8.cpp); fn == nullptr where it does not apply.
+// against x in quads of k; and at N = 1 for bitmap and n:m other than 2:4, and for every 8-bit
+// format, the same rows against x in column order (qspmm_avx2_gemm_x8.cpp); fn == nullptr where it
+// does not apply.
 SpmmKernel select_qspmm_avx2_gemm_x8(const MatrixView& a, int64_t n);
 
 // x for the AVX-512 N = 1 kernels that read 64 columns as 16 dwords of 4 adjacent columns (lane i,

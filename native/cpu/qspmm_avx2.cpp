@@ -111,6 +111,9 @@ void qgemv_dense_int8(const MatrixView& a, const Activations& x, int64_t r0, int
   const int64_t cols = a.cols;
   group_rows(q, r0, r1, out, [&](int64_t r, int64_t c, __m256i z, __m256* s) {
     const uint8_t* p = q.codes + r * cols + c;
+    // One row streams at a time: a line prefetched per 64 columns (the hardware prefetcher alone
+    // held it near half the read bandwidth).
+    if ((c & 32) == 0) _mm_prefetch(reinterpret_cast<const char*>(p) + kStreamAheadBytes, _MM_HINT_T0);
     s[0] = _mm256_fmadd_ps(centered8(p, z), _mm256_loadu_ps(x.data + c), s[0]);
     s[1] = _mm256_fmadd_ps(centered8(p + 8, z), _mm256_loadu_ps(x.data + c + 8), s[1]);
     s[2] = _mm256_fmadd_ps(centered8(p + 16, z), _mm256_loadu_ps(x.data + c + 16), s[2]);

@@ -124,17 +124,25 @@ struct Q4Src {
 inline bool four_per_byte(const MatrixView& a) { return a.format == Format::nm && 2 * a.n == a.m && a.m <= 8; }
 
 // Row r's codes as bytes in column order into dst (cols bytes), pruned columns holding the zero
-// point; ub: scratch for a sparse row's codes spread to bytes (cols + 64 bytes).
-template <bool Asym>
+// point; ub: scratch for a sparse row's codes as bytes (cols + 64 bytes). 8-bit codes are bytes
+// already: a dense row is not copied (the caller reads it in place), a sparse row's codes are
+// copied to ub (the expansion's 16-byte loads reach past the row's last code).
+template <int Bits, bool Asym>
 void expand_row(const Q4Src& w, int64_t r, uint8_t* dst, uint8_t* ub) {
   const int64_t cols = w.cols;
   if (w.fmt == Format::dense) {
-    const uint8_t* cp = w.codes + r * cols / 2;
-    for (int64_t c = 0; c < cols; c += 32) _mm256_store_si256(reinterpret_cast<__m256i*>(dst + c), nibbles32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(cp + c / 2))));
+    static_assert(Bits == 4 || Bits == 8);
+    if constexpr (Bits == 4) {
+      const uint8_t* cp = w.codes + r * cols / 2;
+      for (int64_t c = 0; c < cols; c += 32) _mm256_store_si256(reinterpret_cast<__m256i*>(dst + c), nibbles32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(cp + c / 2))));
+    }
     return;
   }
-  // Sparse: the row's codes [v0, v1) spread to bytes (the last 16-byte load masked to the part).
   const int64_t v0 = w.fmt == Format::nm ? r * w.per_row : w.row_ptr[r], v1 = w.fmt == Format::nm ? v0 + w.per_row : w.row_ptr[r + 1];
+  if constexpr (Bits == 8) {
+    std::memcpy(ub, w.codes + v0, size_t(v1 - v0));
+  } else {
+  // Sparse: the row's codes [v0, v1) spread to bytes (the last 16-byte load masked to the part).
   const int64_t b0 = v0 >> 1, nbytes = ((v0 & 1) + (v1 - v0) + 1) >> 1;
   for (int64_t j = 0; j < nbytes; j += 16) {
     __m128i b;
@@ -147,14 +155,15 @@ void expand_row(const Q4Src& w, int64_t r, uint8_t* dst, uint8_t* ub) {
     }
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(ub + 2 * j), nibbles32(b));
   }
-  const uint8_t* u = ub + (v0 & 1);
+  }
+  const uint8_t* u = Bits == 4 ? ub + (v0 & 1) : ub;
   const uint8_t* mb = reinterpret_cast<const uint8_t*>(w.masks + r * mask_words_per_row(cols));
   const int gs = __builtin_ctz(unsigned(w.G));
   // Per 32 columns (cols is a multiple of 32, and so is G: one zero point per step): each 16-column
   // lane's two mask-byte controls (the second's moved past the first's codes), one vpshufb of each
   // lane's next 16 codes (lane 1's from past lane 0's), the zero point blended into the pruned
   // columns. 2:4 keeps 4 of every 8 columns: no popcounts (8:16 keeps half too, but not of every byte).
-  __m256i z = _mm256_set1_epi8(8);
+  __m256i z = _mm256_set1_epi8(char(quant_sym_zero(Bits)));
   auto step = [&](int64_t c, const uint8_t* m, const uint8_t* u1, __m256i off) SK_UNROLLED {
     __m128i lo = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(kPlace.ctl[m[0]]));
     lo = _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(lo), reinterpret_cast<const double*>(kPlace.ctl[m[1]])));
@@ -261,7 +270,7 @@ void qgemm_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1,
     const int rows = int(r1 - rb < kPanelRows ? r1 - rb : kPanelRows);
     for (int i = 0; i < rows; ++i) {
       const int64_t r = rb + i;
-      expand_row<Asym>(w, r, wb + i * ws, ub);
+      expand_row<4, Asym>(w, r, wb + i * ws, ub);
       for (int64_t g = 0; g < gpr; ++g) {
         sc[i * 2 * gpr + g] = _cvtsh_ss(w.scales[r * gpr + g]);
         if constexpr (Asym) reinterpret_cast<int32_t*>(sc)[i * 2 * gpr + gpr + g] = w.zeros[r * gpr + g];
@@ -296,10 +305,13 @@ void qgemm_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1,
   }
 }
 
-// ---- N = 1, sparse rows other than 2:4: the same expansion, then a dot product on bytes ----------
-// x in column order, per group s_x and Σ xq. Each row is expanded as above (most of the time goes
-// there), then 32 columns per vpmaddubsw against x, int16 sums over the group (at most
-// 8 · 2 · 15 · 127 = 30480), one vpmaddwd, less zero · Σ xq in lane 0 (exact), scaled once.
+// ---- N = 1: sparse 4-bit rows other than 2:4, and every 8-bit row: the same expansion, then a dot
+// product on bytes ----------------------------------------------------------------------------------
+// x in column order, per group s_x and Σ xq. Each sparse row is expanded as above (most of the time
+// goes there), then 32 columns per vpmaddubsw against x, int16 sums over the group (at most
+// 8 · 2 · 15 · 127 = 30480), one vpmaddwd, less zero · Σ xq in lane 0 (exact), scaled once. An
+// 8-bit code c = 16h + l would overflow vpmaddubsw's int16 pairs (2 · 255 · 127): its nibbles go
+// through two, h's pair sums widened by a vpmaddwd by 16 and l's by 1.
 struct X8Vec {
   const int8_t* xq;
   const float* sx;
@@ -333,33 +345,46 @@ void prepare_gemv(const MatrixView& a, const Activations& x, void* out) {
 }
 size_t gemv_workspace(int64_t, int64_t, int64_t kp) { return size_t(2 * kp + 256); }
 
-template <bool Asym>
+template <int Bits, bool Asym>
 void qgemv_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const int G = a.quant.group;
   const int64_t cols = a.cols, gpr = cols / G;
   const X8Vec xv = vec_of(a, x.prepared);
-  Q4Src w{a.as<uint8_t>(Part::values), a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr, a.as<uint32_t>(Part::masks),
-          a.format == Format::bitmap ? a.as<int32_t>(Part::row_ptr) : nullptr, cols, gpr, a.format == Format::nm ? nm_values_per_row(cols, a.n, a.m) : 0,
-          0, G, a.format, four_per_byte(a)};
-  w.code_bytes = quant_code_bytes(quant_stored_count(a), 4);
+  Q4Src w{a.as<uint8_t>(Part::values), a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr,
+          a.format == Format::dense ? nullptr : a.as<uint32_t>(Part::masks), a.format == Format::bitmap ? a.as<int32_t>(Part::row_ptr) : nullptr,
+          cols, gpr, a.format == Format::nm ? nm_values_per_row(cols, a.n, a.m) : 0, 0, G, a.format, four_per_byte(a)};
+  w.code_bytes = quant_code_bytes(quant_stored_count(a), Bits);
   uint8_t* wb = align64(x.workspace);
   uint8_t* ub = wb + cols + 64;
   const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i nib = _mm256_set1_epi8(0x0f), sixteen = _mm256_set1_epi16(16);
   for (int64_t r = r0; r < r1; ++r) {
-    expand_row<Asym>(w, r, wb, ub);
+    expand_row<Bits, Asym>(w, r, wb, ub);
+    const uint8_t* row = Bits == 8 && w.fmt == Format::dense ? w.codes + r * cols : wb;  // dense 8-bit: in place
     // Each group's sum exact in one int32 (an empty row, all zero points, gives exactly 0), then
     // scaled; two fp32 chains for even and odd groups.
     float acc[2] = {0.f, 0.f};
     for (int64_t g = 0; g < gpr; ++g) {
-      __m256i s16 = _mm256_setzero_si256();
-      for (int64_t c = g * G; c < (g + 1) * G; c += 32)
-        s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(wb + c)),
-                                                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xv.xq + c))));
-      const __m256i d = _mm256_madd_epi16(s16, ones);
+      __m256i s16 = _mm256_setzero_si256(), s16h = _mm256_setzero_si256();
+      for (int64_t c = g * G; c < (g + 1) * G; c += 32) {
+        // Dense 8-bit rows stream from memory one at a time: prefetched a line per 64 columns (the
+        // hardware prefetcher alone held the row at about half the read bandwidth).
+        if (Bits == 8 && w.fmt == Format::dense && (c & 32) == 0) _mm_prefetch(reinterpret_cast<const char*>(row + c) + kStreamAheadBytes, _MM_HINT_T0);
+        const __m256i cb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + c));
+        const __m256i xb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xv.xq + c));
+        if constexpr (Bits == 4) {
+          s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(cb, xb));
+        } else {
+          s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(_mm256_and_si256(cb, nib), xb));
+          s16h = _mm256_add_epi16(s16h, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(cb, 4), nib), xb));
+        }
+      }
+      __m256i d = _mm256_madd_epi16(s16, ones);
+      if constexpr (Bits == 8) d = _mm256_add_epi32(d, _mm256_madd_epi16(s16h, sixteen));
       __m128i h = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
       h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
       h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
-      const int32_t z = Asym ? w.zeros[r * gpr + g] : 8;
+      const int32_t z = Asym ? w.zeros[r * gpr + g] : quant_sym_zero(Bits);
       const int32_t t = _mm_cvtsi128_si32(h) - z * xv.sum[g];
       acc[g & 1] += float(t) * (_cvtsh_ss(w.scales[r * gpr + g]) * xv.sx[g]);
     }
@@ -370,9 +395,15 @@ void qgemv_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1,
 }  // namespace
 
 SpmmKernel select_qspmm_avx2_gemm_x8(const MatrixView& a, int64_t n) {
-  if (n == 1 && a.quant.bits == 4 && (a.format == Format::bitmap || (a.format == Format::nm && !(a.n == 2 && a.m == 4)))) {
-    SpmmKernel k{a.quant.asym ? qgemv_x8<true> : qgemv_x8<false>, XLayout::k_major,
-                 a.format == Format::bitmap ? "qspmm_gemv_bitmap_int4_x8_avx2" : "qspmm_gemv_nm_int4_x8_avx2", true, 1};
+  if (n == 1 && (a.quant.bits == 8 || a.format == Format::bitmap || (a.format == Format::nm && !(a.n == 2 && a.m == 4)))) {
+    const bool b8 = a.quant.bits == 8, asym = a.quant.asym;
+    SpmmKernel k{b8 ? (asym ? qgemv_x8<8, true> : qgemv_x8<8, false>) : (asym ? qgemv_x8<4, true> : qgemv_x8<4, false>), XLayout::k_major, "", true, 1};
+    switch (a.format) {
+      case Format::dense: k.name = "qspmm_gemv_dense_int8_x8_avx2"; break;  // 4-bit dense: qspmm_avx2_x8.cpp
+      case Format::nm: k.name = b8 ? "qspmm_gemv_nm_int8_x8_avx2" : "qspmm_gemv_nm_int4_x8_avx2"; break;
+      case Format::bitmap: k.name = b8 ? "qspmm_gemv_bitmap_int8_x8_avx2" : "qspmm_gemv_bitmap_int4_x8_avx2"; break;
+      default: return SpmmKernel{};
+    }
     k.workspace = gemv_workspace;
     k.prepare_bytes = gemv_prepare_bytes;
     k.prepare = prepare_gemv;

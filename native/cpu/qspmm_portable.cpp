@@ -60,7 +60,7 @@ SpmmKernel select_qspmm_kernel(const MatrixView& a, int64_t n, Isa isa, DType x_
     if (!k.fn) k = select_qspmm_vnni(a, n);
   }
   if (isa == Isa::avx2 && rounding == ActivationRounding::int8) {
-    k = select_qspmm_avx2_gemm_x8(a, n);  // N > 1, and N = 1 sparse other than 2:4
+    k = select_qspmm_avx2_gemm_x8(a, n);  // N > 1 4-bit; N = 1 sparse 4-bit other than 2:4, and 8-bit
     if (!k.fn) k = select_qspmm_avx2_x8(a, n);
   }
   if (!k.fn && isa == Isa::avx512) k = select_qspmm_bf16(a, n, x_dtype);
