@@ -324,24 +324,8 @@ X8Vec vec_of(const MatrixView& a, const void* prepared) {
   return {xq, sx, reinterpret_cast<const int32_t*>(sx + a.cols / a.quant.group)};
 }
 void prepare_gemv(const MatrixView& a, const Activations& x, void* out) {
-  const int G = a.quant.group;
   const X8Vec p = vec_of(a, out);
-  int8_t* xq = const_cast<int8_t*>(p.xq);
-  for (int64_t g = 0; g < a.cols / G; ++g) {
-    const float* xg = x.data + g * G;
-    const float s = x8_group_scale(xg, G);
-    __m256i tot = _mm256_setzero_si256();
-    for (int i = 0; i < G; i += 8) {
-      const __m256i v = x8_round8(xg + i, s);
-      tot = _mm256_add_epi32(tot, v);
-      const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-      _mm_storel_epi64(reinterpret_cast<__m128i*>(xq + g * G + i), _mm_packs_epi16(w, w));
-    }
-    const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(tot), _mm256_extracti128_si256(tot, 1));
-    const __m128i q = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-    const_cast<float*>(p.sx)[g] = s;
-    const_cast<int32_t*>(p.sum)[g] = _mm_cvtsi128_si32(_mm_add_epi32(q, _mm_shuffle_epi32(q, 0xb1)));
-  }
+  x8_round_row(x.data, a.cols, a.quant.group, const_cast<int8_t*>(p.xq), const_cast<float*>(p.sx), const_cast<int32_t*>(p.sum));
 }
 size_t gemv_workspace(int64_t, int64_t, int64_t kp) { return size_t(2 * kp + 256); }
 

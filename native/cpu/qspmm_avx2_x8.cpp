@@ -68,16 +68,7 @@ void prepare_x8(const MatrixView& a, const Activations& xa, void* out) {
   const int G = a.quant.group;
   const int64_t cols = a.cols, cp = round64(cols), gpr = cols / G;
   int8_t* q = xq.x + cp;
-  for (int64_t g = 0; g < gpr; ++g) {
-    const float* xg = xa.data + g * G;
-    const float s = x8_group_scale(xg, G);
-    xq.sx[g] = s;
-    for (int i = 0; i < G; i += 8) {
-      const __m256i v = x8_round8(xg + i, s);
-      const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-      _mm_storel_epi64(reinterpret_cast<__m128i*>(q + g * G + i), _mm_packs_epi16(w, w));
-    }
-  }
+  x8_round_row(xa.data, cols, G, q, xq.sx, nullptr);
   std::memset(xq.sx + gpr, 0, 8 * sizeof(float));
   std::memset(q + cols, 0, size_t(cp - cols));
   for (int64_t c = 0; c < cp; c += 64) {

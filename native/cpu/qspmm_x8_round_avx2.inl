@@ -17,3 +17,24 @@ inline __m256i x8_round8(const float* x, float s) {
   const __m256 q = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(x), _mm256_set1_ps(s)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   return _mm256_max_epi32(_mm256_min_epi32(_mm256_cvtps_epi32(q), _mm256_set1_epi32(127)), _mm256_set1_epi32(-127));
 }
+// Every group of G floats of x[0, cols) rounded into xq (column order), its s_x into sx, and its
+// Σ xq into sum when given: the N = 1 kernels' staging.
+inline void x8_round_row(const float* x, int64_t cols, int64_t G, int8_t* xq, float* sx, int32_t* sum) {
+  for (int64_t g = 0; g < cols / G; ++g) {
+    const float* xg = x + g * G;
+    const float s = x8_group_scale(xg, G);
+    __m256i tot = _mm256_setzero_si256();
+    for (int64_t i = 0; i < G; i += 8) {
+      const __m256i v = x8_round8(xg + i, s);
+      tot = _mm256_add_epi32(tot, v);
+      const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(xq + g * G + i), _mm_packs_epi16(w, w));
+    }
+    sx[g] = s;
+    if (sum) {
+      __m128i h = _mm_add_epi32(_mm256_castsi256_si128(tot), _mm256_extracti128_si256(tot, 1));
+      h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+      sum[g] = _mm_cvtsi128_si32(_mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1)));
+    }
+  }
+}
