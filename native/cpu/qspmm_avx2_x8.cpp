@@ -241,6 +241,7 @@ void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, const int64_t
   const __m256i nib = _mm256_set1_epi8(0x0f);
   const __m256i lane_shift = _mm256_setr_epi64x(0, 0, 32, 32);
   const int64_t wpr = w.cols / 32, rb = w.cols / 4;
+  const int gs = __builtin_ctz(unsigned(w.G));  // G is a power of two: a shift, not a division per window
   unit_rows<R, Asym, false, Split>(w, xq, rows, out, [&](int i, int64_t c, __m256i xa, __m256i xb, auto full) SK_UNROLLED {
     const uint32_t* mp = w.masks + rows[i] * wpr + c / 32;
     const uint8_t* cp = w.codes + rows[i] * rb + c / 4;
@@ -263,7 +264,7 @@ void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, const int64_t
     const __m256i v = nibbles32(c16);
     __m256i z;
     if constexpr (Asym) {
-      const int64_t g = (c / w.G);
+      const int64_t g = c >> gs;
       const uint8_t* zr = w.zeros + rows[i] * w.gpr;
       z = w.G >= 64 ? _mm256_set1_epi8(char(zr[g])) : _mm256_setr_m128i(_mm_set1_epi8(char(zr[g])), _mm_set1_epi8(char(g + 1 < w.gpr ? zr[g + 1] : 0)));
     } else {
@@ -281,7 +282,7 @@ void rows4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, co
   // Four rows a quarter of the task apart share the x loads (four sequential streams per core, as
   // the dense bf16 GEMV reads); the rows left over (at most 3) run one at a time.
   const int64_t q = (r1 - r0) / 4;
-  const NM24Tables t = nm24_tables();
+  const NM24Tables t = fmt == kNM24 ? nm24_tables() : NM24Tables{};
   for (int64_t i = 0; i < q; ++i) {
     const int64_t rows[4] = {r0 + i, r0 + i + q, r0 + i + 2 * q, r0 + i + 3 * q};
     fmt == kDense ? dense_rows<4, Asym, Split>(w, xq, rows, out) : nm24_rows<4, Asym, Split>(w, xq, t, rows, out);
