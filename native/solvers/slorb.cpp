@@ -61,7 +61,9 @@ Status SlorbTerm::prepare(const SlorbArgs& a) {
   const int64_t G = a.groups, K = a.cols;
   // g[t, i] = (P x_t)_i for every token, in float32: computed once, reused by every row.
   g_.assign(size_t(a.n * G), 0.0f);
-  const SlorbGroupSums sums = !a.proj && a.group_size % 16 == 0 && a.x_feat_stride == 1 && active_isa() == Isa::avx512
+  const Isa isa = active_isa();
+  const bool avx512 = isa == Isa::avx512;  // the group sums, the panels and the bf16 row dots are AVX-512 code
+  const SlorbGroupSums sums = !a.proj && a.group_size % 16 == 0 && a.x_feat_stride == 1 && avx512
                                   ? slorb_group_sums_avx512() : nullptr;
   std::vector<float> xt(sums ? 0 : size_t(K));
   std::vector<float> prow(a.proj ? size_t(K) : 0);
@@ -88,11 +90,10 @@ Status SlorbTerm::prepare(const SlorbArgs& a) {
   }
   // g in the activations' dtype, as the reference layer computes it (docs/adapters.md, "Numerics").
   for (float& v : g_) v = round_to_dtype(v, a.x_dtype);
-  vec_ = a.n > kSlorbDotTokens          ? nullptr
-         : active_isa() == Isa::avx512 ? slorb_dots_avx512()
-         : active_isa() == Isa::avx2   ? slorb_dots_avx2()
-                                       : nullptr;
-  const bool avx512 = active_isa() == Isa::avx512;  // the panels and the bf16 row dots are AVX-512 code
+  vec_ = a.n > kSlorbDotTokens ? nullptr
+         : avx512             ? slorb_dots_avx512()
+         : isa == Isa::avx2   ? slorb_dots_avx2()
+                              : nullptr;
   const bool panels = avx512 && vec_ && a.n >= kSlorbPanelTokens && a.out_row_stride == 1;
   // bf16 g with bf16 or int8 S (exact in bf16): the vdpbf16ps panels, with exact products and fp32
   // sums like the fp32 panels (in another order, denormals flushed).

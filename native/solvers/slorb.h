@@ -83,6 +83,14 @@ constexpr int64_t kSlorbDotTokens = 32;
 SlorbDots slorb_dots_avx512();
 // The same on AVX2 (no panels: the row dots up to kSlorbDotTokens): slorb_avx2.cpp; nullptr off x86.
 SlorbDots slorb_dots_avx2();
+// The one-token row dots of both ISAs read S eight rows per block as one contiguous stream and
+// prefetch it this many bytes ahead, spread over the block's steps: lines per step, for `steps`
+// steps over eight rows of row_bytes (0 when there are no steps).
+constexpr int64_t kSlorbGemvAhead = 4096;
+inline int64_t slorb_gemv_lines_per_step(int64_t row_bytes, int64_t steps) {
+  const int64_t lines = (8 * row_bytes + 63) / 64;
+  return steps > 0 ? (lines + steps - 1) / steps : 0;
+}
 // Group sums of one token's inputs read in their float dtype, g[i] = Σ x[offset + i·group_size ..
 // + group_size) in float32, for a group_size that is a multiple of 16 (slorb_avx512.cpp; nullptr
 // off x86; the portable decode and loop otherwise): at N >= 8 the portable decode and 16

@@ -47,18 +47,15 @@ inline __m256 hsum8(const __m256* a) {
   return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
-constexpr int64_t kGemvAhead = 4096;  // bytes of S ahead of the block being read, as on AVX-512
-
 template <DType T>
 void gemv(const void* s, int64_t G, int64_t r0, int64_t r1, const float* g, float* dots, int64_t rows_total) {
   const char* base = static_cast<const char*>(s);
-  const int64_t row_bytes = G * kSize<T>, full = G / 8 * 8, steps = full / 8;
-  const int64_t lines = (8 * row_bytes + 63) / 64, per_step = steps ? (lines + steps - 1) / steps : 0;
+  const int64_t row_bytes = G * kSize<T>, full = G / 8 * 8, per_step = slorb_gemv_lines_per_step(row_bytes, full / 8);
   const char* end = base + rows_total * row_bytes;
   int64_t r = r0;
   for (; r + 8 <= r1; r += 8) {
     const char* srow = base + r * row_bytes;
-    const char* ahead = srow + kGemvAhead;
+    const char* ahead = srow + kSlorbGemvAhead;
     const bool pf = ahead + 8 * row_bytes <= end;
     __m256 acc[8];
     for (int b = 0; b < 8; b++) acc[b] = _mm256_setzero_ps();

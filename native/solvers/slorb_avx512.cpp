@@ -122,19 +122,17 @@ void dots_avx512(const void* s, DType t, int64_t G, int64_t r0, int64_t r1, cons
 // At N = 1 a row is G / 16 multiply-adds, so a horizontal sum per row weighed as much as its dot:
 // eight rows' accumulators go through one transposing tree (hsum8) and come out as eight dots in
 // one vector. The eight rows are one contiguous stream of S, prefetched a fixed distance ahead
-// (kGemvAhead bytes) a few lines per step, so S is read at the bandwidth the kernel's weights get.
-constexpr int64_t kGemvAhead = 4096;
+// (kSlorbGemvAhead bytes) a few lines per step, so S is read at the bandwidth the kernel's weights get.
 
 template <DType T>
 void gemv(const void* s, int64_t G, int64_t r0, int64_t r1, const float* g, float* dots, int64_t rows_total) {
   const char* base = static_cast<const char*>(s);
-  const int64_t row_bytes = G * kSize<T>, steps = (G + 15) / 16;
-  const int64_t lines = (8 * row_bytes + 63) / 64, per_step = (lines + steps - 1) / steps;
+  const int64_t row_bytes = G * kSize<T>, per_step = slorb_gemv_lines_per_step(row_bytes, (G + 15) / 16);
   const char* end = base + rows_total * row_bytes;
   int64_t r = r0;
   for (; r + 8 <= r1; r += 8) {
     const char* srow = base + r * row_bytes;
-    const char* ahead = srow + kGemvAhead;
+    const char* ahead = srow + kSlorbGemvAhead;
     const bool pf = ahead + 8 * row_bytes <= end;
     __m512 acc[8];
     for (int b = 0; b < 8; b++) acc[b] = _mm512_setzero_ps();
