@@ -1233,9 +1233,59 @@ export default [
     why: "the 2:4 int4 x8 GEMV (G >= 128) picks the block's scale within a run of 8 groups instead of 16: groups 8..15 of each run take 0..7's",
   },
   {
-    id: 'qspmm-x8-nm24-one-group-gate', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
-    from: 'G >= 128 ? nm24_passes<Asym, true>', to: 'G >= 64 ? nm24_passes<Asym, true>', tests: [...QUANT, ...QUANT_X8_GEMV],
-    why: "the 2:4 int4 x8 GEMV gives a 128-column block one scale at G = 64 too: its second group's columns take the first's scale",
+    id: 'qspmm-x8-nm24-one-group-gate', area: 'cpu', file: 'native/formats/quant.h',
+    from: 'a.quant.bits == 4 && a.quant.group >= 128;', to: 'a.quant.bits == 4 && a.quant.group >= 64;', tests: [...QUANT, ...QUANT_X8_GEMV],
+    why: "2:4 int4 at G = 64 gets code sums and the x8 GEMV's one-group path: a 128-column block's second group takes the first's scale",
+  },
+  {
+    id: 'qspmm-x8-nm24-sum-correction', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: '_mm512_mul_ps(cs, _mm512_set1_ps(128.f))', to: '_mm512_mul_ps(cs, _mm512_set1_ps(127.f))', tests: QUANT,
+    why: "the 2:4 int4 x8 GEMV (G >= 128) takes 127 instead of 128 times each group's code sum off the row: x + 128's bias is left in",
+  },
+  {
+    id: 'qspmm-x8-nm24-sum-runs', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: '_mm256_maskz_loadu_epi16(run.m, w.code_sums + at)', to: '_mm256_maskz_loadu_epi16(run.m, w.code_sums + at - g)', tests: QUANT,
+    why: "the 2:4 int4 x8 GEMV's row correction reads the first 16 groups' code sums for every run of 16: rows past 16 groups are off",
+  },
+  {
+    id: 'qspmm-x8-nm24-sym16-scale', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: '_mm512_mul_ps(rs.v[int(i)], _mm512_set1_ps(1.f / 16))', to: '_mm512_mul_ps(rs.v[int(i)], _mm512_set1_ps(1.f / 8))', tests: QUANT,
+    why: "the symmetric 2:4 int4 x8 GEMV scales its 16·(code − 8) products by 1/8: every block counts twice",
+  },
+  {
+    id: 'qspmm-x8-nm24-x-unsigned', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'x0 = _mm512_xor_si512(x0, sign), x1 = _mm512_xor_si512(x1, sign);', to: 'x0 = _mm512_xor_si512(x0, sign);', tests: QUANT,
+    why: "the 2:4 int4 x8 GEMV (G >= 128) biases only x's first 64 columns of a block by 128: kept columns in the second half read xq as unsigned",
+  },
+  {
+    id: 'qspmm-x8-nm24-signed-codes', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: '_mm512_sllv_epi16(cb, t.shl)', to: '_mm512_sllv_epi16(cb, t.shift)', tests: QUANT,
+    why: "the symmetric 2:4 int4 x8 GEMV shifts the codes' second copy instead of the first: first kept values take the second's codes",
+  },
+  {
+    id: 'qspmm-x8-nm24-asym-zero-group', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'w.zeros[(r + i) * w.gpr + (c >> gs)]', to: 'w.zeros[(r + i) * w.gpr + (c >> 7)]', tests: QUANT,
+    why: "the asymmetric 2:4 int4 x8 GEMV at G = 256 takes a block's zero point from group c / 128: the second half of the row reads past its groups",
+  },
+  {
+    id: 'quant-code-sums-asym-zero', area: 'quant', file: 'native/formats/quant.cpp',
+    from: '(zeros ? int(zeros[g]) : zero)', to: '(zero)', tests: QUANT,
+    why: 'the code sums of an asymmetric 2:4 int4 matrix count every zero point as 8',
+  },
+  {
+    id: 'quant-code-sums-pack', area: 'quant', file: 'native/formats/quant.cpp',
+    from: '  derive_quant_aux(out);\n  return Status::Ok();', to: '  return Status::Ok();', tests: QUANT,
+    why: 'fromDense makes 2:4 int4 matrices without their code sums: the int8 GEMV falls back to the general n:m kernel',
+  },
+  {
+    id: 'quant-code-sums-copy', area: 'quant', file: 'native/formats/validate.cpp',
+    from: '  derive_quant_aux(out);\n  return st;', to: '  return st;', tests: QUANT,
+    why: 'fromParts and loaded matrices come without their code sums: the 2:4 int8 GEMV is never selected for them',
+  },
+  {
+    id: 'quant-code-sums-view', area: 'quant', file: 'native/formats/format.cpp',
+    from: 'v.aux = {aux.data(), aux.size()};', to: 'v.aux = {};', tests: QUANT,
+    why: "views drop the matrix's derived kernel data: the 2:4 int8 GEMV at G >= 128 is never selected",
   },
   {
     id: 'qspmm-x8-bitmap-workspace', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
@@ -1289,7 +1339,7 @@ export default [
   },
   {
     id: 'qspmm-x8-nm24-tail-block', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
-    from: 'if (c < w.cols) block(c, std::false_type{});\n  unroll<R>([&](auto i) SK_UNROLLED { out.store(r + i, 0', to: 'if (false) block(c, std::false_type{});\n  unroll<R>([&](auto i) SK_UNROLLED { out.store(r + i, 0', tests: QUANT,
+    from: 'if (c < w.cols) block(c, std::false_type{});\n  if constexpr (OneGroup)', to: 'if (false) block(c, std::false_type{});\n  if constexpr (OneGroup)', tests: QUANT,
     why: 'the 2:4 int4 x8 GEMV skips the last block of a row whose columns are not a multiple of 128',
   },
   {

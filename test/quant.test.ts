@@ -353,6 +353,50 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
     expect(selectedKernel(q, 1)).not.toContain('_x8_');
   });
 
+  it('2:4 4-bit at G >= 128 derives its code sums wherever the matrix comes from: the int8 GEMV runs on them and agrees', async () => {
+    // The 2:4 int8-activation GEMV takes each row's 128 · Σ (code − zero) per group from data the
+    // native matrix derives from its parts (quant.h): fromDense, fromParts and a safetensors load
+    // must each carry it, or that source silently falls back to the general n:m kernel.
+    const vnni = ISAS.includes('avx512') && info.features.avx512vnni === true && info.features.avx512vbmi === true;
+    if (!vnni) { console.warn('quant: no AVX-512 VNNI + VBMI, the 2:4 code sums test only checks results'); }
+    const dir = mkdtempSync(join(tmpdir(), 'sk-sums-'));
+    let seed = 1200;
+    try {
+      // 13 rows: a pass of 8, one of 4 and a single row; K = 768 is 6 groups at G = 128, 3 at 256.
+      for (const G of [128, 256])
+        for (const symmetric of [true, false]) {
+          const M = 13, K = 768;
+          const w = makeWeight(M, K, seed++, false);
+          for (let k = 0; k < K; k++) w[5 * K + k] = k % 4 < 2 ? 3 : 0;  // a row at one end of the code range
+          const q = pack(w, M, K, { format: 'nm', n: 2, m: 4 }, { bits: 4, groupSize: G, symmetric });
+          const path = join(dir, `q${G}${symmetric}.safetensors`);
+          await saveSafetensors(path, { w: q });
+          using file = await loadSafetensors(path);
+          const sources = [q, SparseMatrix.fromParts('nm', { shape: q.shape, dtype: q.dtype, n: 2, m: 4, quant: q.quant, parts: q.parts() }),
+            file.get('w') as SparseMatrix];
+          const xv = Tensor.randn([1, K], { seed: seed++ }).toFloat32Array();
+          const x = Tensor.from(xv, [1, K]);
+          const want = matmulRef(valuesOf(q.toDense()), roundX8Ref(xv, 1, K, G), M, K, 1);
+          const label = `2:4 int4 g${G} ${symmetric ? 'sym' : 'asym'}`;
+          const ys = sources.map((src, i) => {
+            if (vnni) {
+              setIsa('avx512');
+              expect(selectedKernel(src, 1, { activations: 'int8' }), `${label} source ${i}`).toBe('qspmm_gemv_nm24_int4_x8_vnni');
+            }
+            const y = valuesOf(linear.sync(x, src, null, { activations: 'int8' }));
+            if (vnni) expectClose(Float64Array.from(y), want.c, want.mag, OUT_RTOL.float32!, K, `${label} source ${i}`);
+            return y;
+          });
+          expect(ys[1]).toEqual(ys[0]);
+          expect(ys[2]).toEqual(ys[0]);
+          setIsa(startIsa);
+        }
+    } finally {
+      setIsa(startIsa);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('selects every kernel of the quantized kernel list on each ISA that has it, and nothing off the list', () => {
     const names = native.qspmmKernelNames();
     expect(new Set(names).size).toBe(names.length);

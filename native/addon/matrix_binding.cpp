@@ -27,8 +27,9 @@ struct MatrixBox {
   int64_t bytes = 0;  // reported to V8 as external memory while `m` is held
 };
 
+// The native memory a matrix holds (reported to V8): its parts and the kernel data derived from them.
 int64_t total_bytes(const PackedMatrix& pm) {
-  int64_t n = 0;
+  int64_t n = int64_t(pm.aux.size());
   for (const auto& p : pm.parts) n += int64_t(p.size());
   return n;
 }

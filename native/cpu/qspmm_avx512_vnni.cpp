@@ -257,7 +257,7 @@ void dense4_rows(const Q4Rows& w, const XQ& xq, int64_t r, int64_t step, const O
 // i + 8 hold columns 16i .. 16i+15. The broadcast loads replace a vpermq of the mask and a
 // vinserti64x4 of the codes' high nibbles, shuffles that were on this loop's critical port.
 struct NM24Tables {
-  __m512i perm, ctl, lut, base, shift;
+  __m512i perm, ctl, lut, base, shift, shl;
 };
 NM24Tables nm24_tables() {
   alignas(64) uint8_t ctl[64], lut[64], base[64];
@@ -269,16 +269,20 @@ NM24Tables nm24_tables() {
     lut[j] = uint8_t(j < 32 ? first : second);
     base[j] = uint8_t(4 * (j % 32));
   }
-  // shift: words 16..31 (the codes' second copy) take the high nibbles.
+  // shift: words 16..31 (the codes' second copy) take the high nibbles; shl: words 0..15 move the
+  // low nibbles up to where the high ones are (the signed codes of nm24_block<true>).
   return {_mm512_set_epi64(1, 1, 0, 0, 1, 1, 0, 0), _mm512_load_si512(ctl), _mm512_load_si512(lut), _mm512_load_si512(base),
-          _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1)};
+          _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1), _mm512_zextsi256_si512(_mm256_set1_epi16(4))};
 }
 
 // One row's 128-column block (tail columns when partial): the vpermt2b pick indices from the mask
 // words at mp and the 64 codes from the 32 bytes at cp (first kept values, then second ones).
+// Sym16: each code as the signed byte 16·(code − 8), the symmetric zero point taken off in the
+// same op that isolates the nibble ((code ^ 8) << 4 read as int8); else the unsigned code.
 struct NM24Block {
   __m512i idx, codes;
 };
+template <bool Sym16 = false>
 inline NM24Block nm24_block(const NM24Tables& t, const uint32_t* mp, const uint8_t* cp, int64_t tail) {
   const __m512i nib = _mm512_set1_epi8(0x0f);
   __m512i m, cb;
@@ -295,6 +299,8 @@ inline NM24Block nm24_block(const NM24Tables& t, const uint32_t* mp, const uint8
     cb = _mm512_broadcast_i64x4(_mm256_maskz_loadu_epi8((__mmask32(1) << (tail / 4)) - 1, cp));
   }
   const __m512i idx = _mm512_add_epi8(_mm512_shuffle_epi8(t.lut, _mm512_and_si512(_mm512_multishift_epi64_epi8(t.ctl, m), nib)), t.base);
+  if constexpr (Sym16)  // (A & 0xf0) ^ 0x80
+    return {idx, _mm512_ternarylogic_epi32(_mm512_sllv_epi16(cb, t.shl), _mm512_set1_epi8(char(0xf0)), _mm512_set1_epi8(char(0x80)), 0x6a)};
   return {idx, _mm512_and_si512(_mm512_srlv_epi16(cb, t.shift), nib)};
 }
 
@@ -302,7 +308,12 @@ inline NM24Block nm24_block(const NM24Tables& t, const uint32_t* mp, const uint8
 // pass's runs are prefetched in address order). The row loops go through unroll<R>, so the R
 // accumulators and the rows' scales stay in registers. OneGroup (G >= 128: a block is one group):
 // each row's scale·s_x of the run's 16 groups is also kept in memory, and the FMA takes the
-// block's as a broadcast operand instead of a vpermps per row and block.
+// block's as a broadcast operand instead of a vpermps per row and block; and the zero point costs
+// no vpdpbusd: the picked x are made unsigned (xq + 128) and the codes signed (code − zero), so
+//   Σ (xq + 128)(code − zero) = Σ xq (code − zero) + 128 Σ (code − zero),
+// and the second sum, the weights' alone, is the matrix's code sums (quant.h): 128 · scale·s_x ·
+// sum of each group comes off the row once, after its blocks. The symmetric codes are 16·(code − 8)
+// (nm24_block<true>), their 1/16 folded into the block's scale (exact: a power of two).
 template <int R, bool Asym, bool OneGroup>
 void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, int64_t r, const OutputSpec& out) {
   const __m512i lidx = lane_groups(w.G, 16, true);
@@ -315,26 +326,31 @@ void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, int64_t r, co
   alignas(64) float sc[OneGroup ? R : 1][16];
   const int gs = group_shift(w.G);
   const int64_t wpr = w.cols / 32, rb = w.cols / 4;
-  // As in dense4_rows: the next pass's codes, masks and scales, each in address order (per block,
-  // R·32 bytes of codes and R·16 of masks: a line every 2 and every 4 rows).
+  // As in dense4_rows: the next pass's codes, masks and scales (and code sums), each in address
+  // order (per block, R·32 bytes of codes and R·16 of masks: a line every 2 and every 4 rows).
   const uint8_t* next = w.codes + (r + R) * rb;
   const char* next_m = reinterpret_cast<const char*>(w.masks + (r + R) * wpr);
   prefetch_lines(w.scales + (r + R) * w.gpr, 2 * R * w.gpr);
+  if constexpr (OneGroup) prefetch_lines(w.code_sums + (r + R) * w.gpr, 2 * R * w.gpr);
+  const __m512i sign = _mm512_set1_epi8(char(0x80));
   // One 128-column block of the R rows; Full: no column tail (the tail's masked loads stay out of
   // the main loop).
   auto block = [&](int64_t c, auto full) SK_UNROLLED {
     const int64_t tail = decltype(full)::value ? 128 : w.cols - c;
     const BlockGroups bg = block_groups(c, w.G, w.gpr);
-    const __m512i x0 = _mm512_load_si512(xq.q + c), x1 = _mm512_load_si512(xq.q + c + 64);
+    __m512i x0 = _mm512_load_si512(xq.q + c), x1 = _mm512_load_si512(xq.q + c + 64);
+    if constexpr (OneGroup) x0 = _mm512_xor_si512(x0, sign), x1 = _mm512_xor_si512(x1, sign);  // xq + 128
     if (rs.next(w.scales, xq.scale, r, c, w.G, w.gpr, lidx) && OneGroup)
-      unroll<R>([&](auto i) SK_UNROLLED { _mm512_store_ps(sc[OneGroup ? int(i) : 0], rs.v[int(i)]); });
+      unroll<R>([&](auto i) SK_UNROLLED {
+        _mm512_store_ps(sc[OneGroup ? int(i) : 0], Asym ? rs.v[int(i)] : _mm512_mul_ps(rs.v[int(i)], _mm512_set1_ps(1.f / 16)));
+      });
     const int64_t gi = (c >> gs) & 15;
     // Row r + i's block, by one stride per row (the products r·stride cost registers and spills).
     const uint32_t* mp = w.masks + r * wpr + c / 32;
     const uint8_t* cp = w.codes + r * rb + c / 4;
     unroll<R>([&](auto ic) SK_UNROLLED {
       constexpr int i = decltype(ic)::value;
-      const NM24Block blk = nm24_block(t, mp, cp, tail);
+      const NM24Block blk = nm24_block<OneGroup && !Asym>(t, mp, cp, tail);
       mp += wpr, cp += rb;
       const __m512i xp = _mm512_permutex2var_epi8(x0, blk.idx, x1), cc = blk.codes;
       if constexpr (i % 2 == 0 || R == 1) {
@@ -345,9 +361,15 @@ void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, int64_t r, co
         _mm_prefetch(next_m, _MM_HINT_T0);
         next_m += 64;
       }
-      __m512i zb = z8;
-      if constexpr (Asym) zb = _mm512_permutexvar_epi8(zidx, _mm512_castsi128_si512(_mm_maskz_loadu_epi8(bg.m, w.zeros + (r + i) * w.gpr + bg.g0)));
-      const __m512i d = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), cc, xp), _mm512_dpbusd_epi32(_mm512_setzero_si512(), zb, xp));
+      __m512i d;
+      if constexpr (OneGroup) {
+        const __m512i b = Asym ? _mm512_sub_epi8(cc, _mm512_set1_epi8(char(w.zeros[(r + i) * w.gpr + (c >> gs)]))) : cc;
+        d = _mm512_dpbusd_epi32(_mm512_setzero_si512(), xp, b);
+      } else {
+        __m512i zb = z8;
+        if constexpr (Asym) zb = _mm512_permutexvar_epi8(zidx, _mm512_castsi128_si512(_mm_maskz_loadu_epi8(bg.m, w.zeros + (r + i) * w.gpr + bg.g0)));
+        d = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), cc, xp), _mm512_dpbusd_epi32(_mm512_setzero_si512(), zb, xp));
+      }
       const __m512 s = OneGroup ? _mm512_set1_ps(sc[OneGroup ? i : 0][gi]) : rs.lanes(i);
       facc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), s, facc[i]);
     });
@@ -355,6 +377,15 @@ void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, int64_t r, co
   int64_t c = 0;
   for (; c + 128 <= w.cols; c += 128) block(c, std::true_type{});
   if (c < w.cols) block(c, std::false_type{});
+  if constexpr (OneGroup)  // 128 · scale·s_x · Σ (code − zero) per group, 16 groups a step
+    for (int64_t g = 0; g < w.gpr; g += 16) {
+      const SxRun run(xq.scale, g, w.gpr);
+      unroll<R>([&](auto i) SK_UNROLLED {
+        const int64_t at = (r + i) * w.gpr + g;
+        const __m512 cs = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(run.m, w.code_sums + at)));
+        facc[i] = _mm512_fnmadd_ps(_mm512_mul_ps(cs, _mm512_set1_ps(128.f)), run.times(w.scales + at), facc[i]);
+      });
+    }
   unroll<R>([&](auto i) SK_UNROLLED { out.store(r + i, 0, _mm512_reduce_add_ps(facc[i])); });
 }
 
@@ -370,7 +401,7 @@ void rows4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, co
   const int G = a.quant.group;
   const XQ xq = task_x8(a, x);
   const Q4Rows w{a.as<uint8_t>(Part::values), a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr,
-                 fmt == kDense ? nullptr : a.as<uint32_t>(Part::masks), a.cols, a.cols / G, G};
+                 fmt == kDense ? nullptr : a.as<uint32_t>(Part::masks), a.cols, a.cols / G, G, static_cast<const int16_t*>(a.aux.data)};
   int64_t r = r0;
   if (fmt == kDense) {
     // Four rows a quarter of the task apart: four sequential streams per core, as the dense bf16
@@ -384,8 +415,9 @@ void rows4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, co
     for (r = r0 + 4 * q; r < r1; ++r) dense4_rows<1, Asym>(w, xq, r, 1, out);
   } else {
     // 8 rows per pass: 24% faster than 4 warm; 4 rows a quarter of the task apart were slower cold.
+    // OneGroup (G >= 128) is where the matrix has its code sums (quant.h).
     const NM24Tables t = nm24_tables();
-    G >= 128 ? nm24_passes<Asym, true>(w, xq, t, r, r1, out) : nm24_passes<Asym, false>(w, xq, t, r, r1, out);
+    quant_has_code_sums(a) ? nm24_passes<Asym, true>(w, xq, t, r, r1, out) : nm24_passes<Asym, false>(w, xq, t, r, r1, out);
   }
 }
 void qgemv_dense4_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
@@ -621,8 +653,12 @@ SpmmKernel select_qspmm_vnni(const MatrixView& a, int64_t n) {
   }
   switch (a.format) {
     case Format::dense: return kernel<kPairs>(qgemv_dense4_x8, "qspmm_gemv_dense_int4_x8_vnni");
-    case Format::nm:
-      return a.n == 2 && a.m == 4 ? kernel(qgemv_nm24_x8, "qspmm_gemv_nm24_int4_x8_vnni") : kernel(qgemv_vnni<kNM, 4>, "qspmm_gemv_nm_int4_x8_vnni");
+    case Format::nm: {
+      // At G >= 128 the 2:4 kernel reads the matrix's code sums: a view without them (not made from
+      // a PackedMatrix) takes the general n:m kernel.
+      const bool sums = a.aux.bytes == size_t(quant_code_sums_count(a)) * sizeof(int16_t);
+      return a.n == 2 && a.m == 4 && sums ? kernel(qgemv_nm24_x8, "qspmm_gemv_nm24_int4_x8_vnni") : kernel(qgemv_vnni<kNM, 4>, "qspmm_gemv_nm_int4_x8_vnni");
+    }
     case Format::bitmap: return kernel<kGroupLanes>(qgemv_bitmap4_x8, "qspmm_gemv_bitmap_int4_x8_vnni");
     default: return SpmmKernel{};
   }

@@ -9,6 +9,7 @@ struct Q4Rows {
   const uint32_t* masks;
   int64_t cols, gpr;
   int G;
+  const int16_t* code_sums = nullptr;  // 2:4 with G >= 128: per row and group, Σ (code − zero) (quant.h)
 };
 
 // 32 bytes of packed codes to 64 code bytes in storage order (byte 2i the low nibble of byte i).

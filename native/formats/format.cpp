@@ -74,6 +74,7 @@ MatrixView PackedMatrix::view() const {
   v.m = m;
   v.quant = quant;
   for (int i = 0; i < int(Part::kNumParts); ++i) v.parts[i] = {parts[i].data(), parts[i].size()};
+  v.aux = {aux.data(), aux.size()};
   return v;
 }
 

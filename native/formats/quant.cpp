@@ -214,7 +214,27 @@ Status pack_quantized(const void* dense, DType dtype, int64_t rows, int64_t cols
   ps.resize(size_t(groups) * 2);
   std::memcpy(ps.data(), scales.data(), ps.size());
   if (q.asym) out->parts[int(Part::zeros)] = std::move(zeros);
+  derive_quant_aux(out);
   return Status::Ok();
+}
+
+void derive_quant_aux(PackedMatrix* pm) {
+  pm->aux.clear();
+  const MatrixView v = pm->view();
+  const int64_t count = quant_code_sums_count(v);
+  if (count == 0) return;
+  pm->aux.assign(size_t(count) * sizeof(int16_t), 0);
+  int16_t* sums = reinterpret_cast<int16_t*>(pm->aux.data());
+  const uint8_t* codes = v.as<uint8_t>(Part::values);
+  const uint8_t* zeros = v.quant.asym ? v.as<uint8_t>(Part::zeros) : nullptr;
+  const int G = v.quant.group, zero = quant_sym_zero(4);
+  const int64_t gpr = quant_groups_per_row(v.cols, G);
+  parallel_range(v.rows, 64, [&](int64_t b, int64_t e) {
+    for_each_code(v, b, e, [&](int64_t r, int64_t c, int64_t vi) {
+      const int64_t g = r * gpr + c / G;
+      sums[g] = int16_t(sums[g] + int(quant_code(codes, 4, vi)) - (zeros ? int(zeros[g]) : zero));
+    });
+  });
 }
 
 Status unpack_quantized(const MatrixView& a, float* out) {

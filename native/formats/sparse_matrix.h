@@ -46,6 +46,9 @@ struct MatrixView {
   int n = 0, m = 0;  // nm only
   QuantSpec quant;   // quant.on(): dtype is u8 and `values` holds codes
   ConstBuffer parts[int(Part::kNumParts)];
+  // Kernel data derived from the parts, not a part (quant.h, derive_quant_aux): empty in views that
+  // did not come from a PackedMatrix, and kernels that read it are selected only where it is there.
+  ConstBuffer aux;
 
   const ConstBuffer& part(Part p) const { return parts[int(p)]; }
   template <class T> const T* as(Part p) const { return static_cast<const T*>(parts[int(p)].data); }
@@ -58,6 +61,9 @@ struct PackedMatrix {
   int n = 0, m = 0;
   QuantSpec quant;
   std::vector<uint8_t> parts[int(Part::kNumParts)];
+  // Derived from the parts by derive_quant_aux (quant.h) wherever a PackedMatrix is made (pack,
+  // copy_validated); never saved, copied out or counted in the matrix's byteLength.
+  std::vector<uint8_t> aux;
 
   MatrixView view() const;
 };

@@ -255,7 +255,11 @@ Status copy_validated(const MatrixView& src, PackedMatrix* out) {
     out->parts[p].assign(bytes, bytes + b.bytes);
   }
   Status st = validate(out->view());
-  if (!st.ok()) *out = PackedMatrix();
+  if (!st.ok()) {
+    *out = PackedMatrix();
+    return st;
+  }
+  derive_quant_aux(out);
   return st;
 }
 
