@@ -401,7 +401,7 @@ void rows4(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, co
   const int G = a.quant.group;
   const XQ xq = task_x8(a, x);
   const Q4Rows w{a.as<uint8_t>(Part::values), a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr,
-                 fmt == kDense ? nullptr : a.as<uint32_t>(Part::masks), a.cols, a.cols / G, G, static_cast<const int16_t*>(a.aux.data)};
+                 fmt == kDense ? nullptr : a.as<uint32_t>(Part::masks), a.cols, a.cols / G, G, quant_code_sums(a)};
   int64_t r = r0;
   if (fmt == kDense) {
     // Four rows a quarter of the task apart: four sequential streams per core, as the dense bf16
@@ -656,7 +656,7 @@ SpmmKernel select_qspmm_vnni(const MatrixView& a, int64_t n) {
     case Format::nm: {
       // At G >= 128 the 2:4 kernel reads the matrix's code sums: a view without them (not made from
       // a PackedMatrix) takes the general n:m kernel.
-      const bool sums = a.aux.bytes == size_t(quant_code_sums_count(a)) * sizeof(int16_t);
+      const bool sums = !quant_has_code_sums(a) || quant_code_sums(a);
       return a.n == 2 && a.m == 4 && sums ? kernel(qgemv_nm24_x8, "qspmm_gemv_nm24_int4_x8_vnni") : kernel(qgemv_vnni<kNM, 4>, "qspmm_gemv_nm_int4_x8_vnni");
     }
     case Format::bitmap: return kernel<kGroupLanes>(qgemv_bitmap4_x8, "qspmm_gemv_bitmap_int4_x8_vnni");

@@ -69,6 +69,12 @@ inline bool quant_has_code_sums(const MatrixView& a) {
 inline int64_t quant_code_sums_count(const MatrixView& a) {  // rows · groups where the matrix has them, else 0
   return quant_has_code_sums(a) ? a.rows * quant_groups_per_row(a.cols, a.quant.group) : 0;
 }
+// The view's code sums, or null where it has none (no such format, or a view not made from a
+// PackedMatrix): what a kernel reads aux as, checked in one place.
+inline const int16_t* quant_code_sums(const MatrixView& a) {
+  const int64_t n = quant_code_sums_count(a);
+  return n > 0 && a.aux.bytes == size_t(n) * sizeof(int16_t) ? static_cast<const int16_t*>(a.aux.data) : nullptr;
+}
 // Fills pm->aux from the parts (which must be valid: pack's output, or copy_validated's after the
 // check); clears it where the format has none.
 void derive_quant_aux(PackedMatrix* pm);
