@@ -12,7 +12,9 @@ export function weightCopies<W extends SparseMatrix | Tensor>(a: W, minBytes: nu
     else {
       const parts: Record<string, Tensor> = {};
       for (const [k, v] of Object.entries(a.parts())) parts[k] = v.clone();
-      out.push(SparseMatrix.fromParts(a.format, { shape: a.shape, dtype: a.dtype, n: a.n, m: a.m, parts }) as W);
+      // The quantization and an SLoRB term travel with the parts (a quantized matrix without its
+      // quant is refused; one without its term would time a different layer).
+      out.push(SparseMatrix.fromParts(a.format, { shape: a.shape, dtype: a.dtype, n: a.n, m: a.m, parts, quant: a.quant, slorb: a.slorb }) as W);
     }
   }
   return out;
