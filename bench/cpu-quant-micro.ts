@@ -57,7 +57,7 @@ for (const n of ns) {
     }
     if (!base) base = best;
     const gbs = bytesOf(copies[0]!) / best;
-    console.log(`N=${String(n).padEnd(3)} ${label.padEnd(24)} ${selectedKernel(copies[0]!, n, { ...o, xDtype: 'bfloat16' }).padEnd(34)} ${(best / 1e3).toFixed(1).padStart(8)} us ${(M * K / best / threads).toFixed(2).padStart(7)} w/ns/thread ${gbs.toFixed(1).padStart(6)} GB/s ${(best / base).toFixed(3).padStart(7)} x bf16`);
+    console.log(`N=${String(n).padEnd(3)} ${label.padEnd(24)} ${selectedKernel(copies[0]!, n, { ...o, xDtype: 'bfloat16' }).padEnd(37)} ${(best / 1e3).toFixed(1).padStart(8)} us ${(M * K / best / threads).toFixed(2).padStart(7)} w/ns/thread ${gbs.toFixed(1).padStart(6)} GB/s ${(best / base).toFixed(3).padStart(7)} x bf16`);
     for (const c of copies) if (c instanceof SparseMatrix) c.dispose();
   }
 }

@@ -65,7 +65,7 @@ interface Row {
   coldVsDense: number; warmVsDense: number; coldPairSpread: [number, number]; denseColdMs: number; denseWarmMs: number;
 }
 const rows: Row[] = [];
-const line = (c: string[]) => console.log(c[0]!.padEnd(24) + c[1]!.padStart(4) + ' ' + c[2]!.padEnd(32) + c.slice(3).map((x) => x.padStart(10)).join(''));
+const line = (c: string[]) => console.log(c[0]!.padEnd(24) + c[1]!.padStart(4) + ' ' + c[2]!.padEnd(37) + c.slice(3).map((x) => x.padStart(10)).join(''));
 line(['variant', 'N', 'kernel', 'B/weight', 'cold ms', 'warm ms', 'GB/s', 'floor', 'cold/bf16', 'warm/bf16', 'cold pairs q25-q75'.padStart(20)]);
 // Every variant's calls alternate with dense bf16's (its own rotation of copies, order swapped
 // every call), and its ratios are the medians of the two interleaved series: dense timed once,

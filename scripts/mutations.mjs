@@ -1268,6 +1268,56 @@ export default [
     why: "the asymmetric 2:4 int4 x8 GEMV at G = 256 takes a block's zero point from group c / 128: the second half of the row reads past its groups",
   },
   {
+    id: 'qspmm-x8-bitmap-sums-correction', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: '_mm512_mul_ps(cs, _mm512_set1_ps(2048.f))', to: '_mm512_mul_ps(cs, _mm512_set1_ps(2040.f))', tests: [...QUANT, ...QUANT_X8_GEMV],
+    why: "the symmetric bitmap int4 x8 GEMV (G >= 128) takes 127.5 instead of 128 times each group's code sum off the row: x + 128's bias is left in",
+  },
+  {
+    id: 'qspmm-x8-bitmap-sums-runs', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'for (g = 0; g < gpr; g += 16) {', to: 'for (g = 0; g < gpr && g < 16; g += 16) {', tests: QUANT_X8_GEMV,
+    why: "the symmetric bitmap int4 x8 GEMV corrects only a row's first 16 groups: rows of more than 16 groups keep the rest's x + 128 bias",
+  },
+  {
+    id: 'qspmm-x8-bitmap-sums-sym16-scale', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'Sums ? _mm512_mul_ps(v, _mm512_set1_ps(1.f / 16)) : v', to: 'Sums ? _mm512_mul_ps(v, _mm512_set1_ps(1.f / 8)) : v', tests: [...QUANT, ...QUANT_X8_GEMV],
+    why: 'the symmetric bitmap int4 x8 GEMV scales its 16·(code − 8) group sums by 1/8: every group counts twice',
+  },
+  {
+    id: 'qspmm-x8-bitmap-sums-x-unsigned', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'if constexpr (Sums) xv = _mm512_xor_si512(xv, _mm512_set1_epi8(char(0x80)));', to: 'if constexpr (Sums) xv = _mm512_xor_si512(xv, _mm512_set1_epi8(char(0x00)));', tests: [...QUANT, ...QUANT_X8_GEMV],
+    why: 'the symmetric bitmap int4 x8 GEMV leaves x signed while vpdpbusd reads it as unsigned: negative x count as x + 256',
+  },
+  {
+    id: 'qspmm-x8-bitmap-sums-expand-zero', area: 'cpu', file: 'native/cpu/avx512_expand.inl',
+    from: 'inline __m512i expand_b64(__m512i v, __mmask64 k) {\n  __asm__("vpexpandb %0, %0%{%1%}%{z%}"', to: 'inline __m512i expand_b64(__m512i v, __mmask64 k) {\n  __asm__("vpexpandb %0, %0%{%1%}"', tests: [...QUANT, ...QUANT_X8_GEMV],
+    why: "the symmetric bitmap int4 x8 GEMV's expand keeps the source's bytes in the pruned columns instead of zeros: they add codes that are not there",
+  },
+  {
+    id: 'qspmm-x8-sym16-spread-ctl', area: 'cpu', file: 'native/cpu/qspmm_x8_rows.inl',
+    from: '_mm512_set_epi64(0x3834302c2824201c, 0x1814100c0804003c, 0x3834302c2824201c, 0x1814100c0804003c,', to: '_mm512_set_epi64(0x3834302c2824201c, 0x1814100c08040000, 0x3834302c2824201c, 0x1814100c0804003c,', tests: [...QUANT, ...QUANT_X8_GEMV],
+    why: 'the symmetric 16·(code − 8) spread takes code 48 of every 64 from the wrong 4 bits: its low nibble is dropped',
+  },
+  {
+    id: 'qspmm-x8-sym16-spread-nibble', area: 'cpu', file: 'native/cpu/qspmm_x8_rows.inl',
+    from: '_mm512_multishift_epi64_epi8(ctl, q), _mm512_set1_epi8(char(0xf0))', to: '_mm512_multishift_epi64_epi8(ctl, q), _mm512_set1_epi8(char(0xf8))', tests: [...QUANT, ...QUANT_X8_GEMV],
+    why: "the symmetric 16·(code − 8) spread keeps a bit of the neighbouring nibble below each code: odd codes carry their even neighbour's bit 3",
+  },
+  {
+    id: 'qspmm-x8-bitmap-sums-select', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: 'return quant_code_sums(a) ? kernel<kGroupLanes>(qgemv_bitmap4_sums_x8', to: 'return false ? kernel<kGroupLanes>(qgemv_bitmap4_sums_x8', tests: [...QUANT, ...QUANT_X8_GEMV],
+    why: 'symmetric bitmap int4 at G >= 128 never takes the code sums GEMV',
+  },
+  {
+    id: 'quant-code-sums-bitmap-asym', area: 'quant', file: 'native/formats/quant.h',
+    from: 'a.format == Format::bitmap && !a.quant.asym', to: 'a.format == Format::bitmap', tests: [...QUANT, ...QUANT_X8_GEMV],
+    why: 'asymmetric bitmap int4 matrices get code sums and the GEMV that reads every code as symmetric: their zero points are ignored',
+  },
+  {
+    id: 'quant-code-sums-bitmap', area: 'quant', file: 'native/formats/quant.h',
+    from: 'a.format == Format::bitmap && !a.quant.asym', to: 'false && !a.quant.asym', tests: [...QUANT, ...QUANT_X8_GEMV],
+    why: 'symmetric bitmap int4 matrices carry no code sums: the code sums GEMV is never selected',
+  },
+  {
     id: 'quant-code-sums-asym-zero', area: 'quant', file: 'native/formats/quant.cpp',
     from: '(zeros ? int(zeros[g]) : zero)', to: '(zero)', tests: QUANT,
     why: 'the code sums of an asymmetric 2:4 int4 matrix count every zero point as 8',

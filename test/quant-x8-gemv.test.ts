@@ -1,4 +1,5 @@
-// The N = 1 int8-activation GEMV for bitmap 4-bit weights (qspmm_gemv_bitmap_int4_x8_vnni) against
+// The N = 1 int8-activation GEMVs for bitmap 4-bit weights (qspmm_gemv_bitmap_int4_x8_vnni, and
+// qspmm_gemv_bitmap_int4_sums_x8_vnni where the matrix has code sums: symmetric, G >= 128) against
 // fp64 on the dequantized weight times x rounded as documented (docs/kernels.md, numerics), on
 // masks built to reach every path of its 64-column step: passes of 4 rows and single rows, each
 // either Narrow (at most a third of the columns kept: one 32-byte code load per step unless the
@@ -53,7 +54,8 @@ function check(M: number, K: number, G: number, symmetric: boolean, kinds: RowKi
   for (let i = 0; i < M; i++) keep.set(rowMask(kinds[i % kinds.length]!, K, r), i * K);
   const q = SparseMatrix.fromDense(Tensor.from(w, [M, K]), { format: 'bitmap', mask: keep, quantize: { bits: 4, groupSize: G, symmetric } });
   const label = `bitmap [${M}, ${K}] g${G} ${symmetric ? 'sym' : 'asym'} ${kinds.join('/')}`;
-  expect(selectedKernel(q, 1, { activations: 'int8' }), label).toBe('qspmm_gemv_bitmap_int4_x8_vnni');
+  const sums = symmetric && G >= 128;
+  expect(selectedKernel(q, 1, { activations: 'int8' }), label).toBe(sums ? 'qspmm_gemv_bitmap_int4_sums_x8_vnni' : 'qspmm_gemv_bitmap_int4_x8_vnni');
   const xv = Tensor.randn([1, K], { seed: seed + 2 }).toFloat32Array();
   for (let k = 0; k < K; k += 37) xv[k]! *= 30;  // outlier channels
   const { c, mag } = matmulRef(valuesOf(q.toDense()), roundX8Ref(xv, 1, K, G), M, K, 1);
@@ -62,7 +64,7 @@ function check(M: number, K: number, G: number, symmetric: boolean, kinds: RowKi
   q.dispose();
 }
 
-describe.skipIf(!VNNI)('bitmap int4 GEMV with int8 activations (qspmm_gemv_bitmap_int4_x8_vnni) against fp64', () => {
+describe.skipIf(!VNNI)('bitmap int4 GEMVs with int8 activations (qspmm_gemv_bitmap_int4_x8_vnni, _sums_x8_vnni) against fp64', () => {
   it('Narrow and wide passes, steps keeping 0 / 31 / 32 / 33 / 64, every group size, both zero points', () => {
     setIsa('avx512');
     let seed = 5000;
@@ -74,8 +76,9 @@ describe.skipIf(!VNNI)('bitmap int4 GEMV with int8 activations (qspmm_gemv_bitma
       ['full', 'empty', 'sparse', 'empty'], ['odd', 'empty', 'odd', 'burst'], ['sparse', 'half', 'edges', 'full', 'burst', 'odd', 'empty'],
     ];
     // [M, K, G]: K % 64 = 32 leaves a lone 32-column group at G = 32; 1056 / 32 = 33 groups span
-    // three runs of the 16-group scale register.
-    const shapes: [number, number, number][] = [[7, 352, 32], [9, 384, 128], [11, 320, 64], [6, 512, 256], [5, 224, 32], [13, 1024, 128], [3, 96, 32], [5, 1056, 32]];
+    // three runs of the 16-group scale register; 2176 / 128 = 17 groups, two runs of the code
+    // sums' correction (the second of one group).
+    const shapes: [number, number, number][] = [[7, 352, 32], [9, 384, 128], [11, 320, 64], [6, 512, 256], [5, 224, 32], [13, 1024, 128], [3, 96, 32], [5, 1056, 32], [6, 2176, 128]];
     for (const [M, K, G] of shapes)
       for (const kinds of mixes)
         for (const symmetric of [true, false]) check(M, K, G, symmetric, kinds, seed++);

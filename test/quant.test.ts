@@ -353,35 +353,42 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
     expect(selectedKernel(q, 1)).not.toContain('_x8_');
   });
 
-  it('2:4 4-bit at G >= 128 derives its code sums wherever the matrix comes from: the int8 GEMV runs on them and agrees', async () => {
-    // The 2:4 int8-activation GEMV takes each row's 128 · Σ (code − zero) per group from data the
-    // native matrix derives from its parts (quant.h): fromDense, fromParts and a safetensors load
-    // must each carry it, or that source silently falls back to the general n:m kernel.
+  it('2:4 and symmetric bitmap 4-bit at G >= 128 derive their code sums wherever the matrix comes from: the int8 GEMVs run on them and agree', async () => {
+    // The 2:4 and bitmap int8-activation GEMVs take each row's 128 · Σ (code − zero) per group from
+    // data the native matrix derives from its parts (quant.h): fromDense, fromParts and a
+    // safetensors load must each carry it, or that source silently falls back to the general
+    // kernel. Asymmetric bitmap has none and keeps the general kernel.
     const vnni = ISAS.includes('avx512') && info.features.avx512vnni === true && info.features.avx512vbmi === true;
-    if (!vnni) { console.warn('quant: no AVX-512 VNNI + VBMI, the 2:4 code sums test only checks results'); }
+    if (!vnni) { console.warn('quant: no AVX-512 VNNI + VBMI, the code sums test only checks results'); }
     const dir = mkdtempSync(join(tmpdir(), 'sk-sums-'));
     let seed = 1200;
+    const formats: [Fmt, boolean, string, string][] = [
+      [{ format: 'nm', n: 2, m: 4 }, true, 'qspmm_gemv_nm24_int4_x8_vnni', '2:4'],
+      [{ format: 'nm', n: 2, m: 4 }, false, 'qspmm_gemv_nm24_int4_x8_vnni', '2:4'],
+      [{ format: 'bitmap' }, true, 'qspmm_gemv_bitmap_int4_sums_x8_vnni', 'bitmap'],
+      [{ format: 'bitmap' }, false, 'qspmm_gemv_bitmap_int4_x8_vnni', 'bitmap'],
+    ];
     try {
-      // 13 rows: a pass of 8, one of 4 and a single row; K = 768 is 6 groups at G = 128, 3 at 256.
+      // 13 rows: 2:4 passes of 8, 4 and 1, bitmap 3 of 4 and 1; K = 768 is 6 groups at G = 128, 3 at 256.
       for (const G of [128, 256])
-        for (const symmetric of [true, false]) {
+        for (const [fmt, symmetric, kernel, name] of formats) {
           const M = 13, K = 768;
-          const w = makeWeight(M, K, seed++, false);
+          const w = makeWeight(M, K, seed++, fmt.format === 'bitmap');
           for (let k = 0; k < K; k++) w[5 * K + k] = k % 4 < 2 ? 3 : 0;  // a row at one end of the code range
-          const q = pack(w, M, K, { format: 'nm', n: 2, m: 4 }, { bits: 4, groupSize: G, symmetric });
-          const path = join(dir, `q${G}${symmetric}.safetensors`);
+          const q = pack(w, M, K, fmt, { bits: 4, groupSize: G, symmetric });
+          const path = join(dir, `q${name}${G}${symmetric}.safetensors`);
           await saveSafetensors(path, { w: q });
           using file = await loadSafetensors(path);
-          const sources = [q, SparseMatrix.fromParts('nm', { shape: q.shape, dtype: q.dtype, n: 2, m: 4, quant: q.quant, parts: q.parts() }),
+          const sources = [q, SparseMatrix.fromParts(fmt.format, { shape: q.shape, dtype: q.dtype, n: q.n, m: q.m, quant: q.quant, parts: q.parts() }),
             file.get('w') as SparseMatrix];
           const xv = Tensor.randn([1, K], { seed: seed++ }).toFloat32Array();
           const x = Tensor.from(xv, [1, K]);
           const want = matmulRef(valuesOf(q.toDense()), roundX8Ref(xv, 1, K, G), M, K, 1);
-          const label = `2:4 int4 g${G} ${symmetric ? 'sym' : 'asym'}`;
+          const label = `${name} int4 g${G} ${symmetric ? 'sym' : 'asym'}`;
           const ys = sources.map((src, i) => {
             if (vnni) {
               setIsa('avx512');
-              expect(selectedKernel(src, 1, { activations: 'int8' }), `${label} source ${i}`).toBe('qspmm_gemv_nm24_int4_x8_vnni');
+              expect(selectedKernel(src, 1, { activations: 'int8' }), `${label} source ${i}`).toBe(kernel);
             }
             const y = valuesOf(linear.sync(x, src, null, { activations: 'int8' }));
             if (vnni) expectClose(Float64Array.from(y), want.c, want.mag, OUT_RTOL.float32!, K, `${label} source ${i}`);
@@ -439,6 +446,7 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
     }
     cases.qspmm_gemv_nm24_int4_x8_vnni = { w: mk({ format: 'nm', n: 2, m: 4 }, 4), n: 1, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     cases.qspmm_gemm_bytes_bitmap_int4_x8_vnni = { w: mk(FMT.bitmap!, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
+    cases.qspmm_gemv_bitmap_int4_sums_x8_vnni = { w: mk(FMT.bitmap!, 4, 256, 128), n: 1, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     cases.qspmm_gemm_bytes_dense_int4_x8_vnni = { w: mk(FMT.dense!, 4), n: 16, o: { activations: 'int8' }, isa: 'avx512', needs: 'avx512vnni' };
     cases.qspmm_gemv_dense_int4_x8_avx2 = { w: mk(FMT.dense!, 4), n: 1, o: { activations: 'int8' }, isa: 'avx2' };
     for (const [name, fmt] of Object.entries(FMT)) cases[`qspmm_gemv_${name}_int8_x8_avx2`] = { w: mk(fmt, 8), n: 1, o: { activations: 'int8' }, isa: 'avx2' };

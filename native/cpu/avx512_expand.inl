@@ -18,6 +18,10 @@ inline __m256i expand_b32(__m256i v, __mmask32 k) {
   __asm__("vpexpandb %0, %0%{%1%}%{z%}" : "+v"(v) : "Yk"(k));
   return v;
 }
+inline __m512i expand_b64(__m512i v, __mmask64 k) {
+  __asm__("vpexpandb %0, %0%{%1%}%{z%}" : "+v"(v) : "Yk"(k));
+  return v;
+}
 // The register form into a copy of `over` (the lanes k leaves clear keep its bytes).
 inline __m512i expand_b64_over(__m512i over, __mmask64 k, __m512i v) {
   __asm__("vpexpandb %2, %0%{%1%}" : "+v"(over) : "Yk"(k), "v"(v));

@@ -443,27 +443,32 @@ inline __m512i bitmap_codes(const uint8_t* u, uint64_t n) {
   if (Narrow && __builtin_expect(n <= 32, 1)) return _mm512_castsi256_si512(lo);
   return _mm512_inserti64x4(_mm512_castsi256_si512(lo), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + 32)), 1);
 }
-template <int R, int G, bool Asym, bool Narrow>
+template <int R, int G, bool Asym, bool Narrow, bool Sums>
 void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code_bytes, int64_t r, int64_t rows, const OutputSpec& out) {
+  static_assert(!Sums || (G >= 128 && !Asym), "bitmap code sums: symmetric, G >= 128 (quant.h)");
   const int64_t gpr = w.gpr, wpr = mask_words_per_row(w.cols), ub_stride = round128(w.cols) + kBitmapRowBytes;
   const uint8_t* u[R];
-  for (int i = 0; i < R; ++i) u[i] = spread_row_codes(w.codes, code_bytes, rp[r + i], rp[r + i + 1], xq.scratch + i * ub_stride);
+  for (int i = 0; i < R; ++i) u[i] = spread_row_codes<Sums>(w.codes, code_bytes, rp[r + i], rp[r + i + 1], xq.scratch + i * ub_stride);
   // The next pass's masks and codes (each one contiguous run), prefetched in address order, one
   // line of each per step: its masks (R·8 bytes per step), its codes up to 64 bytes per step
   // (denser rows leave the rest to the hardware prefetcher).
   const int64_t na = r + R < rows ? r + R : rows;
   const char* next_c = reinterpret_cast<const char*>(w.codes + (rp[na] >> 1));
   const char* next_m = reinterpret_cast<const char*>(w.masks + na * wpr);
+  if constexpr (Sums) prefetch_lines(w.code_sums + na * gpr, 2 * R * gpr);
   __m512 facc[R], sv[R];
   for (int i = 0; i < R; ++i) facc[i] = _mm512_setzero_ps();
   // G >= 64: every group's scale·s_x of the pass's rows, computed once, so that each group's
   // scaling is one FMA with a broadcast operand (at G = 32 a pair of groups takes its two from a
-  // 16-group register by vpermps).
+  // 16-group register by vpermps). Sums: the codes are 16·(code − 8), so 1/16 of it (exact).
   const int64_t rs_stride = gpr + 16;
   if constexpr (G >= 64)
     for (int64_t g = 0; g < gpr; g += 16) {
       const SxRun run(xq.scale, g, gpr);
-      for (int i = 0; i < R; ++i) _mm512_storeu_ps(xq.row_scales + i * rs_stride + g, run.times(w.scales + (r + i) * gpr + g));
+      for (int i = 0; i < R; ++i) {
+        const __m512 v = run.times(w.scales + (r + i) * gpr + g);
+        _mm512_storeu_ps(xq.row_scales + i * rs_stride + g, Sums ? _mm512_mul_ps(v, _mm512_set1_ps(1.f / 16)) : v);
+      }
     }
   const __m512i z8 = _mm512_set1_epi8(8);
   // Row i's mask word at step c: mk + i·wpr + c/32, addressed from two bases (rows 0-1, 2-3) and
@@ -481,21 +486,27 @@ void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code
       for (int i = 0; i < R; ++i) sv[i] = run.times(w.scales + (r + i) * gpr + g);
     }
     const __m512i at = _mm512_add_epi32(_mm512_set1_epi32(int(g & 15)), P == 2 ? _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0) : _mm512_setzero_si512());
-    // Pruned columns get the zero point as their code, so every column adds (code - z)·xq: the
-    // kept ones their product, the pruned ones 0. The accumulator starts at -z·Σ xq of each
-    // lane's columns (x's alone), so every lane is exact (an empty row is 0). G = 32 groups' lane
-    // sums fill lanes 0-7; the pair's second moves to 8-15.
-    __m512i gl = _mm512_load_si512(xq.group_lanes + 16 * g);
-    if constexpr (P == 2) gl = _mm512_inserti64x4(gl, _mm512_castsi512_si256(_mm512_load_si512(xq.group_lanes + 16 * (g + 1))), 1);
-    const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(gl, 3));
     __m512i acc[R], zb[R];
-    for (int i = 0; i < R; ++i) {
-      zb[i] = z8;
-      acc[i] = start;
-      if constexpr (Asym) {
-        const int za = w.zeros[(r + i) * gpr + g], zc = P == 2 ? w.zeros[(r + i) * gpr + g + 1] : za;
-        zb[i] = _mm512_mask_set1_epi8(_mm512_set1_epi8(char(za)), __mmask64(0xffffffff00000000ull), char(zc));
-        acc[i] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_mullo_epi32(_mm512_mask_set1_epi32(_mm512_set1_epi32(za), 0xff00, zc), gl));
+    if constexpr (Sums)
+      // Kept columns only: each adds (xq + 128)·16(code − 8) (the expand zeroes the pruned ones),
+      // and 128 · Σ (code − 8), the weights' alone, comes off the row after its groups.
+      for (int i = 0; i < R; ++i) acc[i] = _mm512_setzero_si512();
+    else {
+      // Pruned columns get the zero point as their code, so every column adds (code - z)·xq: the
+      // kept ones their product, the pruned ones 0. The accumulator starts at -z·Σ xq of each
+      // lane's columns (x's alone), so every lane is exact (an empty row is 0). G = 32 groups'
+      // lane sums fill lanes 0-7; the pair's second moves to 8-15.
+      __m512i gl = _mm512_load_si512(xq.group_lanes + 16 * g);
+      if constexpr (P == 2) gl = _mm512_inserti64x4(gl, _mm512_castsi512_si256(_mm512_load_si512(xq.group_lanes + 16 * (g + 1))), 1);
+      const __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(gl, 3));
+      for (int i = 0; i < R; ++i) {
+        zb[i] = z8;
+        acc[i] = start;
+        if constexpr (Asym) {
+          const int za = w.zeros[(r + i) * gpr + g], zc = P == 2 ? w.zeros[(r + i) * gpr + g + 1] : za;
+          zb[i] = _mm512_mask_set1_epi8(_mm512_set1_epi8(char(za)), __mmask64(0xffffffff00000000ull), char(zc));
+          acc[i] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_mullo_epi32(_mm512_mask_set1_epi32(_mm512_set1_epi32(za), 0xff00, zc), gl));
+        }
       }
     }
     for (int s = 0; s < UC / SW; ++s, mk += SW / 8) {
@@ -505,13 +516,17 @@ void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code
       next_c += 64;
       next_m += R * 8;
       // SW = 32: x's upper half reads as 0, so the zero points expanded there add nothing.
-      const __m512i xv = SW == 64 ? _mm512_load_si512(xq.q + c) : _mm512_zextsi256_si512(_mm256_load_si256(reinterpret_cast<const __m256i*>(xq.q + c)));
+      __m512i xv = SW == 64 ? _mm512_load_si512(xq.q + c) : _mm512_zextsi256_si512(_mm256_load_si256(reinterpret_cast<const __m256i*>(xq.q + c)));
+      if constexpr (Sums) xv = _mm512_xor_si512(xv, _mm512_set1_epi8(char(0x80)));  // xq + 128
       for (int i = 0; i < R; ++i) {
         const char* mp = (i < 2 ? mk : mk + 2 * ms) + (i & 1) * ms;
         uint64_t km = 0;
         std::memcpy(&km, mp, SW / 8);
         const uint64_t n = popcount64(km);
-        acc[i] = _mm512_dpbusd_epi32(acc[i], expand_b64_over(zb[i], __mmask64(km), bitmap_codes<Narrow || SW == 32>(u[i], n)), xv);
+        if constexpr (Sums)
+          acc[i] = _mm512_dpbusd_epi32(acc[i], xv, expand_b64(bitmap_codes<Narrow>(u[i], n), __mmask64(km)));
+        else
+          acc[i] = _mm512_dpbusd_epi32(acc[i], expand_b64_over(zb[i], __mmask64(km), bitmap_codes<Narrow || SW == 32>(u[i], n)), xv);
         u[i] += n;
       }
     }
@@ -522,14 +537,22 @@ void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code
   int64_t g = 0;
   for (; g + P <= gpr; g += P) unit(g, std::integral_constant<int, 64>{});
   if (g < gpr) unit(g, std::integral_constant<int, 32>{});
+  if constexpr (Sums)  // 128 · scale·s_x · Σ (code − 8) per group, 16 groups a step (the row scales hold scale·s_x / 16)
+    for (g = 0; g < gpr; g += 16) {
+      const __mmask16 m = gpr - g >= 16 ? __mmask16(0xffff) : __mmask16((1u << (gpr - g)) - 1);
+      for (int i = 0; i < R; ++i) {
+        const __m512 cs = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, w.code_sums + (r + i) * gpr + g)));
+        facc[i] = _mm512_fnmadd_ps(_mm512_mul_ps(cs, _mm512_set1_ps(2048.f)), _mm512_maskz_loadu_ps(m, xq.row_scales + i * rs_stride + g), facc[i]);
+      }
+    }
   for (int i = 0; i < R; ++i) out.store(r + i, 0, _mm512_reduce_add_ps(facc[i]));
 }
 
-template <int G, bool Asym>
+template <int G, bool Asym, bool Sums = false>
 void bitmap4_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   const XQ xq = task_x8(a, x);
   const Q4Rows w{a.as<uint8_t>(Part::values), a.as<uint16_t>(Part::scales), Asym ? a.as<uint8_t>(Part::zeros) : nullptr,
-                 a.as<uint32_t>(Part::masks), a.cols, a.cols / G, G};
+                 a.as<uint32_t>(Part::masks), a.cols, a.cols / G, G, Sums ? quant_code_sums(a) : nullptr};
   const int32_t* rp = a.as<int32_t>(Part::row_ptr);
   const int64_t code_bytes = int64_t(a.part(Part::values).bytes);
   int64_t r = r0;
@@ -537,10 +560,10 @@ void bitmap4_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r
   // 32 about once in 650 steps at a third, once in 7000 at 30%).
   const auto narrow = [&](int64_t a, int64_t b) { return 3 * (int64_t(rp[b]) - rp[a]) <= (b - a) * w.cols; };
   for (; r + kBitmapRows <= r1; r += kBitmapRows)
-    narrow(r, r + kBitmapRows) ? bitmap4_rows<kBitmapRows, G, Asym, true>(w, xq, rp, code_bytes, r, r1, out)
-                               : bitmap4_rows<kBitmapRows, G, Asym, false>(w, xq, rp, code_bytes, r, r1, out);
+    narrow(r, r + kBitmapRows) ? bitmap4_rows<kBitmapRows, G, Asym, true, Sums>(w, xq, rp, code_bytes, r, r1, out)
+                               : bitmap4_rows<kBitmapRows, G, Asym, false, Sums>(w, xq, rp, code_bytes, r, r1, out);
   for (; r < r1; ++r)
-    narrow(r, r + 1) ? bitmap4_rows<1, G, Asym, true>(w, xq, rp, code_bytes, r, r1, out) : bitmap4_rows<1, G, Asym, false>(w, xq, rp, code_bytes, r, r1, out);
+    narrow(r, r + 1) ? bitmap4_rows<1, G, Asym, true, Sums>(w, xq, rp, code_bytes, r, r1, out) : bitmap4_rows<1, G, Asym, false, Sums>(w, xq, rp, code_bytes, r, r1, out);
 }
 void qgemv_bitmap4_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
   switch (a.quant.group * 2 + a.quant.asym) {
@@ -553,6 +576,10 @@ void qgemv_bitmap4_x8(const MatrixView& a, const Activations& x, int64_t r0, int
     case 512: return bitmap4_x8<256, false>(a, x, r0, r1, out);
     default: return bitmap4_x8<256, true>(a, x, r0, r1, out);
   }
+}
+// Symmetric, G >= 128, with the matrix's code sums (quant.h; the selection checks they are there).
+void qgemv_bitmap4_sums_x8(const MatrixView& a, const Activations& x, int64_t r0, int64_t r1, const OutputSpec& out) {
+  a.quant.group == 128 ? bitmap4_x8<128, false, true>(a, x, r0, r1, out) : bitmap4_x8<256, false, true>(a, x, r0, r1, out);
 }
 
 template <int Fmt, int Bits>
@@ -659,7 +686,11 @@ SpmmKernel select_qspmm_vnni(const MatrixView& a, int64_t n) {
       const bool sums = !quant_has_code_sums(a) || quant_code_sums(a);
       return a.n == 2 && a.m == 4 && sums ? kernel(qgemv_nm24_x8, "qspmm_gemv_nm24_int4_x8_vnni") : kernel(qgemv_vnni<kNM, 4>, "qspmm_gemv_nm_int4_x8_vnni");
     }
-    case Format::bitmap: return kernel<kGroupLanes>(qgemv_bitmap4_x8, "qspmm_gemv_bitmap_int4_x8_vnni");
+    case Format::bitmap:
+      // Symmetric at G >= 128: on the kept columns only, with the code sums (quant.h); a view
+      // without them (not made from a PackedMatrix) takes the general kernel.
+      return quant_code_sums(a) ? kernel<kGroupLanes>(qgemv_bitmap4_sums_x8, "qspmm_gemv_bitmap_int4_sums_x8_vnni")
+                                : kernel<kGroupLanes>(qgemv_bitmap4_x8, "qspmm_gemv_bitmap_int4_x8_vnni");
     default: return SpmmKernel{};
   }
 }

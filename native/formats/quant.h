@@ -57,14 +57,18 @@ Status check_quant_part_sizes(const MatrixView& a, int64_t stored);
 // Every scale and zero point, and the unused high nibble of an odd 4-bit count.
 Status validate_quant_parts(const MatrixView& a, int64_t stored);
 
-// The kernel data a quantized matrix carries beside its parts (PackedMatrix::aux). For 2:4 with
-// 4-bit codes and groups of at least 128 columns: int16 [rows][groups], the sum of (code − zero
-// point) over each group's kept codes. With it the int8-activation GEMV (qspmm_avx512_vnni.cpp)
-// multiplies x + 128 (unsigned) by code − zero (signed) in one vpdpbusd and takes 128 · scale ·
-// sum off each row once, instead of a second vpdpbusd per 64 kept weights for the zero point.
-// Range: at most 128 kept codes per group, each within ±15, so int16 holds every sum.
+// The kernel data a quantized matrix carries beside its parts (PackedMatrix::aux). For 2:4, and
+// symmetric bitmap, with 4-bit codes and groups of at least 128 columns: int16 [rows][groups],
+// the sum of (code − zero point) over each group's kept codes. With it the int8-activation GEMVs
+// (qspmm_avx512_vnni.cpp) multiply x + 128 (unsigned) by code − zero (signed) in one vpdpbusd and
+// take 128 · scale · sum off each row once: 2:4 without a second vpdpbusd per 64 kept weights for
+// the zero point, bitmap on its kept columns only (no copy of the zero point per step and row to
+// fill the pruned ones, no −zero · Σ x start per group). Asymmetric bitmap would need the zero
+// point subtracted per step (measured no faster), so it has none.
+// Range: at most 256 kept codes per group, each within ±15, so int16 holds every sum.
 inline bool quant_has_code_sums(const MatrixView& a) {
-  return a.format == Format::nm && a.n == 2 && a.m == 4 && a.quant.bits == 4 && a.quant.group >= 128;
+  const bool shape = a.format == Format::nm ? a.n == 2 && a.m == 4 : a.format == Format::bitmap && !a.quant.asym;
+  return shape && a.quant.bits == 4 && a.quant.group >= 128;
 }
 inline int64_t quant_code_sums_count(const MatrixView& a) {  // rows · groups where the matrix has them, else 0
   return quant_has_code_sums(a) ? a.rows * quant_groups_per_row(a.cols, a.quant.group) : 0;
