@@ -47,15 +47,17 @@ export function buildCorpus(dir: string): Seed[] {
       k++;
     }
   // Version-2 matrices: quantized values (int4 / int8, symmetric or with zero points, an odd 4-bit
-  // count so the unused high nibble exists) and an SLoRB term with a projection.
-  const QUANT: [string, Format, { n?: number; m?: number }, 4 | 8, boolean, number, number][] = [
-    ['dense-int4-sym', 'dense', {}, 4, true, 7, 64], ['bitmap-int4-asym', 'bitmap', {}, 4, false, 9, 96],
-    ['bitmap-int8-sym', 'bitmap', {}, 8, true, 5, 64], ['nm-2of4-int4-asym', 'nm', { n: 2, m: 4 }, 4, false, 6, 64],
-    ['nm-4of8-int8-asym', 'nm', { n: 4, m: 8 }, 8, false, 3, 128],
+  // count so the unused high nibble exists) and an SLoRB term with a projection. G = 128: the
+  // 4-bit matrices that derive code sums when loaded (2:4, symmetric bitmap; quant.h).
+  const QUANT: [string, Format, { n?: number; m?: number }, 4 | 8, boolean, number, number, number][] = [
+    ['dense-int4-sym', 'dense', {}, 4, true, 7, 64, 32], ['bitmap-int4-asym', 'bitmap', {}, 4, false, 9, 96, 32],
+    ['bitmap-int8-sym', 'bitmap', {}, 8, true, 5, 64, 32], ['nm-2of4-int4-asym', 'nm', { n: 2, m: 4 }, 4, false, 6, 64, 32],
+    ['nm-4of8-int8-asym', 'nm', { n: 4, m: 8 }, 8, false, 3, 128, 32],
+    ['bitmap-int4-sym-g128', 'bitmap', {}, 4, true, 5, 256, 128], ['nm-2of4-int4-sym-g128', 'nm', { n: 2, m: 4 }, 4, true, 9, 256, 128],
   ];
-  for (const [name, format, nm, bits, symmetric, rows, cols] of QUANT) {
+  for (const [name, format, nm, bits, symmetric, rows, cols, groupSize] of QUANT) {
     const w = weight(rows, cols, 'float32', 200 + k++, format === 'nm' ? nm : undefined);
-    const m = SparseMatrix.fromDense(w, { format, ...nm, quantize: { bits, groupSize: 32, symmetric } });
+    const m = SparseMatrix.fromDense(w, { format, ...nm, quantize: { bits, groupSize, symmetric } });
     const path = join(dir, `${name}.safetensors`);
     saveSafetensors.sync(path, { w: m, bias: Tensor.randn([rows], { seed: k }) });
     seeds.push({ name, bytes: readFileSync(path) });

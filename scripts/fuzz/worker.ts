@@ -2,7 +2,7 @@
  * One fuzzing child: runs cases [start, start + count) of one strategy and reports each on stdout
  * ("C <i>" before, "R <i> <outcome> [detail]" after) so the parent can name the case that crashed
  * or hung. Every matrix the library accepts goes through toDense and spmm (N = 1 and 3, sync and
- * async); every error must be a SparsekitError.
+ * async; quantized ones also with int8 activations); every error must be a SparsekitError.
  *   argv: <json { strategy, start, count, base, dir }>
  */
 import { writeFileSync, writeSync } from 'node:fs';
@@ -39,6 +39,8 @@ async function exercise(m: SparseMatrix, r: Rng): Promise<void> {
       const y2 = await spmm(m, b);
       if (!same(y, y2)) throw new Untyped('async spmm differs from sync');
     }
+    // Quantized weights also through the int8-activation kernels (the code sums paths among them).
+    if (m.quant) spmm.sync(m, b, { activations: 'int8' });
   }
   if (r.next() < 0.2) {
     const again = SparseMatrix.fromParts(m.format, { shape: m.shape, dtype: m.dtype, n: m.n, m: m.m, quant: m.quant, slorb: m.slorb, parts: m.parts() });
