@@ -1325,17 +1325,17 @@ export default [
   {
     id: 'quant-code-sums-pack', area: 'quant', file: 'native/formats/quant.cpp',
     from: '  derive_quant_aux(out);\n  return Status::Ok();', to: '  return Status::Ok();', tests: QUANT,
-    why: 'fromDense makes 2:4 int4 matrices without their code sums: the int8 GEMV falls back to the general n:m kernel',
+    why: 'fromDense makes 2:4 and symmetric bitmap int4 matrices without their code sums: the int8 GEMVs fall back to the general kernels',
   },
   {
     id: 'quant-code-sums-copy', area: 'quant', file: 'native/formats/validate.cpp',
     from: '  derive_quant_aux(out);\n  return st;', to: '  return st;', tests: QUANT,
-    why: 'fromParts and loaded matrices come without their code sums: the 2:4 int8 GEMV is never selected for them',
+    why: 'fromParts and loaded matrices come without their code sums: the 2:4 and bitmap code sums GEMVs are never selected for them',
   },
   {
     id: 'quant-code-sums-view', area: 'quant', file: 'native/formats/format.cpp',
     from: 'v.aux = {aux.data(), aux.size()};', to: 'v.aux = {};', tests: QUANT,
-    why: "views drop the matrix's derived kernel data: the 2:4 int8 GEMV at G >= 128 is never selected",
+    why: "views drop the matrix's derived kernel data: the 2:4 and bitmap code sums GEMVs at G >= 128 are never selected",
   },
   {
     id: 'qspmm-x8-bitmap-workspace', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
