@@ -45,7 +45,8 @@ export interface QuantSpecNative {
 /** Opaque native SparseMatrix storage (an N-API external). */
 export type NativeMatrixHandle = { readonly __nativeMatrix: unique symbol };
 /** What matrixFromParts and pack return. */
-export interface NativeMatrix { handle: NativeMatrixHandle; partBytes: Partial<Record<PartName, number>>; nnz: number }
+/** derivedBytes: kernel data the native matrix derives from its parts (code sums; formats.md), not a part. */
+export interface NativeMatrix { handle: NativeMatrixHandle; partBytes: Partial<Record<PartName, number>>; nnz: number; derivedBytes: number }
 
 /**
  * One product's operands besides the weight (native/addon/addon.cpp get_spmm_call): out[r * rowStride

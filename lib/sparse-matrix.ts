@@ -121,6 +121,7 @@ export class SparseMatrix {
   /** Native-owned, validated parts (JS never holds a writable view of them); null once disposed. */
   #handle: NativeMatrixHandle | null;
   readonly #partBytes: Partial<Record<PartName, number>>;
+  readonly #derivedBytes: number;
 
   private constructor(format: Format, shape: readonly [number, number], dtype: FloatDType | QuantDType, n: number | undefined,
                       m: number | undefined, stored: NativeMatrix, quant?: QuantInfo, slorb?: SlorbTerm) {
@@ -133,6 +134,7 @@ export class SparseMatrix {
     this.quant = quant;
     this.#handle = stored.handle;
     this.#partBytes = stored.partBytes;
+    this.#derivedBytes = stored.derivedBytes;
     this.nnz = stored.nnz;
   }
 
@@ -212,6 +214,13 @@ export class SparseMatrix {
     for (const b of Object.values(this.#partBytes)) n += b!;
     return n;
   }
+  /**
+   * Bytes this matrix holds in memory: byteLength plus the kernel data the native matrix derives
+   * from its parts and keeps beside them (the code sums of 2:4 and symmetric bitmap 4-bit matrices
+   * with groups of 128 or more; docs/formats.md). Not saved; what a memory budget, or a kernel
+   * that reads everything, counts.
+   */
+  get residentBytes(): number { return this.byteLength + this.#derivedBytes; }
   /** byteLength per logical element, comparable across formats (dense float16 = 2). */
   get bytesPerElement(): number { return this.rows * this.cols === 0 ? 0 : this.byteLength / (this.rows * this.cols); }
   /** Bits stored per logical weight (8 · bytesPerElement): 2:4 + int4 g128 ≈ 3.1. */

@@ -1333,6 +1333,16 @@ export default [
     why: 'fromParts and loaded matrices come without their code sums: the 2:4 and bitmap code sums GEMVs are never selected for them',
   },
   {
+    id: 'lib-resident-bytes', area: 'lib', file: 'lib/sparse-matrix.ts',
+    from: 'get residentBytes(): number { return this.byteLength + this.#derivedBytes; }', to: 'get residentBytes(): number { return this.byteLength; }', tests: QUANT,
+    why: "residentBytes leaves out the code sums a 2:4 or symmetric bitmap int4 matrix keeps in memory",
+  },
+  {
+    id: 'quant-resident-bytes-native', area: 'quant', file: 'native/addon/matrix_binding.cpp',
+    from: 'o.Set("derivedBytes", double(box->m->aux.size()));', to: 'o.Set("derivedBytes", double(0));', tests: QUANT,
+    why: 'the native matrix reports no derived bytes: residentBytes equals byteLength for matrices with code sums',
+  },
+  {
     id: 'quant-code-sums-view', area: 'quant', file: 'native/formats/format.cpp',
     from: 'v.aux = {aux.data(), aux.size()};', to: 'v.aux = {};', tests: QUANT,
     why: "views drop the matrix's derived kernel data: the 2:4 and bitmap code sums GEMVs at G >= 128 are never selected",

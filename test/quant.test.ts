@@ -385,7 +385,11 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
           const x = Tensor.from(xv, [1, K]);
           const want = matmulRef(valuesOf(q.toDense()), roundX8Ref(xv, 1, K, G), M, K, 1);
           const label = `${name} int4 g${G} ${symmetric ? 'sym' : 'asym'}`;
+          // int16 per row and group, where the matrix has them; residentBytes counts them, byteLength not.
+          const derived = fmt.format === 'nm' || symmetric ? 2 * M * (K / G) : 0;
           const ys = sources.map((src, i) => {
+            expect(src.byteLength, `${label} source ${i}`).toBe(q.byteLength);
+            expect(src.residentBytes, `${label} source ${i}`).toBe(q.byteLength + derived);
             if (vnni) {
               setIsa('avx512');
               expect(selectedKernel(src, 1, { activations: 'int8' }), `${label} source ${i}`).toBe(kernel);
@@ -398,6 +402,8 @@ describe('quantized CPU kernels against fp64 on the dequantized weight', () => {
           expect(ys[2]).toEqual(ys[0]);
           setIsa(startIsa);
         }
+      const plain = SparseMatrix.fromDense(Tensor.randn([13, 768], { seed: seed++ }), { format: 'nm', n: 2, m: 4, prune: 'magnitude' });
+      expect(plain.residentBytes).toBe(plain.byteLength);  // float values: nothing derived
     } finally {
       setIsa(startIsa);
       rmSync(dir, { recursive: true, force: true });

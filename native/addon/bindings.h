@@ -41,7 +41,7 @@ struct SlorbTermArgs {
   Buf scales, row_scales, proj;
 };
 bool get_slorb_term(Napi::Env env, const Napi::Value& v, int64_t rows, int64_t cols, SlorbTermArgs* t, std::vector<Napi::Value>* keep);
-// Moves a packed matrix into native-owned storage: { handle, partBytes, nnz } (matrix_binding.cpp).
+// Moves a packed matrix into native-owned storage: { handle, partBytes, nnz, derivedBytes } (matrix_binding.cpp).
 Napi::Value wrap_packed(Napi::Env env, PackedMatrix&& pm);
 // A descriptor's `quant`: undefined / null (float values) or { bits, groupSize, symmetric }
 // (addon.cpp). Throws and returns false on bad input.

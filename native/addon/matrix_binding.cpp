@@ -114,10 +114,11 @@ Napi::Value wrap(Napi::Env env, PackedMatrix&& pm) {
     if (matrix_has_part(box->m->format, box->m->quant, Part(p))) sizes.Set(part_name(Part(p)), double(box->m->parts[p].size()));
   o.Set("partBytes", sizes);
   o.Set("nnz", double(stored_count(box->m->view())));
+  o.Set("derivedBytes", double(box->m->aux.size()));
   return o;
 }
 
-// matrixFromParts(desc) -> { handle, partBytes, nnz }: copies, then validates the copy.
+// matrixFromParts(desc) -> { handle, partBytes, nnz, derivedBytes }: copies, then validates the copy.
 Napi::Value FromParts(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   MatrixView a;
