@@ -1244,7 +1244,7 @@ export default [
   },
   {
     id: 'qspmm-x8-nm24-sum-runs', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
-    from: '_mm256_maskz_loadu_epi16(run.m, w.code_sums + at)', to: '_mm256_maskz_loadu_epi16(run.m, w.code_sums + at - g)', tests: QUANT,
+    from: 'code_sums16(w.code_sums + at, run.m)', to: 'code_sums16(w.code_sums + at - g, run.m)', tests: QUANT,
     why: "the 2:4 int4 x8 GEMV's row correction reads the first 16 groups' code sums for every run of 16: rows past 16 groups are off",
   },
   {
@@ -1266,6 +1266,11 @@ export default [
     id: 'qspmm-x8-nm24-asym-zero-group', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
     from: 'w.zeros[(r + i) * w.gpr + (c >> gs)]', to: 'w.zeros[(r + i) * w.gpr + (c >> 7)]', tests: QUANT,
     why: "the asymmetric 2:4 int4 x8 GEMV at G = 256 takes a block's zero point from group c / 128: the second half of the row reads past its groups",
+  },
+  {
+    id: 'qspmm-x8-group-run-mask', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',
+    from: '__mmask16((1u << (gpr - g)) - 1); }', to: '__mmask16((1u << (gpr - g - 1)) - 1); }', tests: [...QUANT, ...QUANT_X8_GEMV],
+    why: "the x8 GEMVs' last run of 16 groups drops its last group when a row's groups are not a multiple of 16: its scale (and code sum) reads as 0",
   },
   {
     id: 'qspmm-x8-bitmap-sums-correction', area: 'cpu', file: 'native/cpu/qspmm_avx512_vnni.cpp',

@@ -169,11 +169,14 @@ inline __m512i lane_groups(int G, int span, bool mirror) {
 
 // A run of up to 16 groups from g (masked past the row's gpr) and their s_x, loaded once for every
 // row that multiplies its fp16 scales by them: times(row's scales + g) = scale·s_x per group.
+// Which of the groups g .. g + 15 a row of gpr groups has.
+inline __mmask16 group_run_mask(int64_t g, int64_t gpr) { return gpr - g >= 16 ? __mmask16(0xffff) : __mmask16((1u << (gpr - g)) - 1); }
+// The code sums (quant.h) of up to 16 groups from p, as floats (0 past the mask).
+inline __m512 code_sums16(const int16_t* p, __mmask16 m) { return _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, p))); }
 struct SxRun {
   __mmask16 m;
   __m512 x;
-  SxRun(const float* sx, int64_t g, int64_t gpr)
-      : m(gpr - g >= 16 ? __mmask16(0xffff) : __mmask16((1u << (gpr - g)) - 1)), x(_mm512_maskz_loadu_ps(m, sx + g)) {}
+  SxRun(const float* sx, int64_t g, int64_t gpr) : m(group_run_mask(g, gpr)), x(_mm512_maskz_loadu_ps(m, sx + g)) {}
   __m512 times(const uint16_t* scales) const { return _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, scales)), x); }
 };
 
@@ -382,7 +385,7 @@ void nm24_rows(const Q4Rows& w, const XQ& xq, const NM24Tables& t, int64_t r, co
       const SxRun run(xq.scale, g, w.gpr);
       unroll<R>([&](auto i) SK_UNROLLED {
         const int64_t at = (r + i) * w.gpr + g;
-        const __m512 cs = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(run.m, w.code_sums + at)));
+        const __m512 cs = code_sums16(w.code_sums + at, run.m);
         facc[i] = _mm512_fnmadd_ps(_mm512_mul_ps(cs, _mm512_set1_ps(128.f)), run.times(w.scales + at), facc[i]);
       });
     }
@@ -539,9 +542,9 @@ void bitmap4_rows(const Q4Rows& w, const XQ& xq, const int32_t* rp, int64_t code
   if (g < gpr) unit(g, std::integral_constant<int, 32>{});
   if constexpr (Sums)  // 128 · scale·s_x · Σ (code − 8) per group, 16 groups a step (the row scales hold scale·s_x / 16)
     for (g = 0; g < gpr; g += 16) {
-      const __mmask16 m = gpr - g >= 16 ? __mmask16(0xffff) : __mmask16((1u << (gpr - g)) - 1);
+      const __mmask16 m = group_run_mask(g, gpr);
       for (int i = 0; i < R; ++i) {
-        const __m512 cs = _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_maskz_loadu_epi16(m, w.code_sums + (r + i) * gpr + g)));
+        const __m512 cs = code_sums16(w.code_sums + (r + i) * gpr + g, m);
         facc[i] = _mm512_fnmadd_ps(_mm512_mul_ps(cs, _mm512_set1_ps(2048.f)), _mm512_maskz_loadu_ps(m, xq.row_scales + i * rs_stride + g), facc[i]);
       }
     }
