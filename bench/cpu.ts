@@ -120,6 +120,15 @@ interface Row {
 const rows: Row[] = [];
 // Per dtype: the range of the read probe over dense's cold copies (timeColdPaired), the cold rows' floors.
 const coldBandwidths: Partial<Record<FloatDType, [number, number]>> = {};
+// The probe moving by more than this between cold passes marks the dtype's cold rows unsteady: a
+// pass's dense time and its variant's are taken seconds apart, and this VM's memory has read at
+// 6-80 GB/s within one run (docs/kernels.md), so their ratio then says more about the phase than
+// about the kernels. The rows are still printed; the verdicts say so.
+const UNSTEADY_RATIO = 1.5;
+const unsteady = (dtype: FloatDType) => {
+  const b = coldBandwidths[dtype];
+  return b !== undefined && b[1] > UNSTEADY_RATIO * b[0];
+};
 const header = ['shape', 'dtype', 'N', 'variant', 'kernel', 'warm ms', 'speed-up', 'cold ms', 'cold speed-up', 'GB/s', 'floor', 'GFLOP/s', 'vs ORT', 'model ms', 'auto'];
 const widths = [11, 8, 3, 11, 27, 8, 17, 8, 17, 6, 5, 7, 6, 8, 7];
 const fmt = (cells: string[]) => cells.map((c, i) => (i < 5 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' ');
@@ -255,6 +264,8 @@ for (const [M, K] of SHAPES) {
       const [lo, hi] = coldBandwidths[dtype] = spread(all);
       console.log(`  (${dtype} cold rows: floor from the read probe over dense's copies before each pass, ${all.length} passes, ` +
         `${lo.toFixed(1)}-${hi.toFixed(1)} GB/s)`);
+      if (unsteady(dtype))
+        console.log(`  (${dtype}: the memory's read rate moved ${(hi / lo).toFixed(1)}x between passes: cold speed-ups of this run are unsteady; rerun with --rounds 4 or in a quiet phase)`);
     }
     for (const n of NS) {
       const x = xs.get(n)!;
@@ -349,16 +360,17 @@ for (const r of rows) {
 // speed-ups over dense of the same dtype (the issues' "<= 0.62 of dense" is a speed-up >= 1/0.62).
 const find = (dtype: FloatDType | 'float32', n: number, variant: string) =>
   rows.find((r) => r.shape[0] === 11008 && r.shape[1] === 4096 && r.dtype === dtype && r.n === n && r.variant === variant);
-const targets: { what: string; value: number | undefined; ok: (v: number) => boolean; goal: string }[] = [];
-const atLeast = (what: string, value: number | null | undefined, goal: number) =>
-  targets.push({ what, value: value ?? undefined, ok: (v) => v >= goal, goal: `>= ${goal.toFixed(2)}` });
+// shaky: the value comes from cold rows of an unsteady dtype, so the verdict says so.
+const targets: { what: string; value: number | undefined; ok: (v: number) => boolean; goal: string; unsteady: boolean }[] = [];
+const atLeast = (what: string, value: number | null | undefined, goal: number, shaky = false) =>
+  targets.push({ what, value: value ?? undefined, ok: (v) => v >= goal, goal: `>= ${goal.toFixed(2)}`, unsteady: shaky });
 const best = (...rs: (Row | undefined)[]) => rs.reduce<Row | undefined>((a, b) => (!b ? a : !a || b.ms < a.ms ? b : a), undefined);
 if (isa === 'avx512') {
   const d1 = find('bfloat16', 1, 'dense');
   const fresh = d1?.coldMs ? (d1.bytes / (bandwidth * 1e9) / (d1.coldMs * 1e-3)).toFixed(2) : '?';
-  atLeast(`dense bf16 N=1 cold, fraction of read bw (fresh buffer: ${fresh})`, d1?.coldBwFraction, 0.85);
+  atLeast(`dense bf16 N=1 cold, fraction of read bw (fresh buffer: ${fresh})`, d1?.coldBwFraction, 0.85, unsteady('bfloat16'));
   for (const [variant, frac] of [['bitmap 50%', 0.62], ['bitmap 70%', 0.42], ['bitmap 90%', 0.22], ['nm 2:4', 0.62]] as const)
-    atLeast(`${variant} bf16 N=1 cold speed-up (<= ${frac} of dense)`, find('bfloat16', 1, variant)?.coldSpeedup, 1 / frac);
+    atLeast(`${variant} bf16 N=1 cold speed-up (<= ${frac} of dense)`, find('bfloat16', 1, variant)?.coldSpeedup, 1 / frac, unsteady('bfloat16'));
   for (const n of [16, 64]) {
     const d = find('bfloat16', n, 'dense');
     atLeast(`dense bf16 N=${n}, fraction of the bf16 dot peak`, d && bf16Peak > 0 ? d.gflops / bf16Peak : undefined, 0.6);
@@ -368,10 +380,13 @@ if (isa === 'avx512') {
     atLeast(`${s}% bf16 N=16 speed-up (${b?.format ?? '?'}; <= ${frac} of dense)`, b?.speedup, 1 / frac);
   }
 } else {
-  for (const d of ['bfloat16', 'float16'] as FloatDType[]) atLeast(`dense ${d} N=1, fraction of read bandwidth`, find(d, 1, 'dense')?.coldBwFraction ?? find(d, 1, 'dense')?.bwFraction, 0.8);
+  for (const d of ['bfloat16', 'float16'] as FloatDType[]) {
+    const r = find(d, 1, 'dense');
+    atLeast(`dense ${d} N=1, fraction of read bandwidth`, r?.coldBwFraction ?? r?.bwFraction, 0.8, r?.coldBwFraction != null && unsteady(d));
+  }
   for (const [variant, frac] of [['bitmap 50%', 0.65], ['bitmap 70%', 0.45], ['bitmap 90%', 0.25], ['csr 90%', 0.25], ['nm 2:4', 0.65]] as const) {
     const r = find('bfloat16', 1, variant);
-    atLeast(`${variant} bf16 N=1 speed-up (<= ${frac} of dense)`, r?.coldSpeedup ?? r?.speedup, 1 / frac);
+    atLeast(`${variant} bf16 N=1 speed-up (<= ${frac} of dense)`, r?.coldSpeedup ?? r?.speedup, 1 / frac, r?.coldSpeedup != null && unsteady('bfloat16'));
   }
   const auto70 = find('bfloat16', 16, 'bitmap 70%')?.autoPick;
   atLeast(`70% bf16 N=16 speed-up (auto: ${auto70}; <= 0.6 of dense)`, find('bfloat16', 16, `${auto70} 70%`)?.speedup, 1 / 0.6);
@@ -379,12 +394,15 @@ if (isa === 'avx512') {
 const g64 = find('float32', 64, 'dense');
 atLeast('dense fp32 N=64, fraction of the FMA peak', g64 ? g64.gflops / fmaPeak : undefined, 0.6);
 for (const n of NS) atLeast(`dense fp32 N=${n} speed vs onnxruntime`, find('float32', n, 'dense')?.vsOrt, 1);
-atLeast("'auto' within 5% of the fastest (fraction of cases)", total ? right / total : undefined, 0.95);
-targets.push({ what: "'auto' more than 5% slower than dense (cases)", value: slowerThanDense, ok: (v) => v === 0, goal: '== 0' });
+// The cost model's cases compare cold times where measured.
+const autoShaky = DTYPES.some(unsteady);
+atLeast("'auto' within 5% of the fastest (fraction of cases)", total ? right / total : undefined, 0.95, autoShaky);
+targets.push({ what: "'auto' more than 5% slower than dense (cases)", value: slowerThanDense, ok: (v) => v === 0, goal: '== 0', unsteady: autoShaky });
 
 console.log(`\ntargets (${isa}, 11008x4096, ${threads} threads):`);
 for (const t of targets)
-  console.log(`  ${t.what.padEnd(56)} ${t.value === undefined ? '   n/a' : t.value.toFixed(3).padStart(6)}  ${t.goal.padEnd(8)} ${t.value === undefined ? '' : t.ok(t.value) ? 'met' : 'MISSED'}`);
+  console.log(`  ${t.what.padEnd(56)} ${t.value === undefined ? '   n/a' : t.value.toFixed(3).padStart(6)}  ${t.goal.padEnd(8)} ` +
+    `${t.value === undefined ? '' : t.ok(t.value) ? 'met' : 'MISSED'}${t.value !== undefined && t.unsteady ? ' (unsteady memory: rerun)' : ''}`);
 console.log(`\ncost model: 'auto' picked a format within 5% of the fastest in ${right}/${total} cases; more than 5% slower than dense in ${slowerThanDense}`);
 for (const m of misses) console.log(`  miss: ${m}`);
 const seconds = (Date.now() - start) / 1000;
@@ -399,7 +417,7 @@ mkdirSync(outDir, { recursive: true });
 const report = {
   date: new Date().toISOString(), quick, rounds, threads: getNumThreads(), cpu: cpuInfo(), loadBefore,
   loadAfter: loadavg(), bandwidthGBs: bandwidth, coldBandwidthGBs: coldBandwidths, fmaPeakGflops: fmaPeak, bf16DotPeakGflops: bf16Peak, coldBytes: cold ? coldBytes : 0, torch: torchVersion, rows,
-  targets: targets.map((t) => ({ what: t.what, value: t.value ?? null, goal: t.goal, met: t.value === undefined ? null : t.ok(t.value) })),
+  targets: targets.map((t) => ({ what: t.what, value: t.value ?? null, goal: t.goal, met: t.value === undefined ? null : t.ok(t.value), unsteady: t.unsteady })),
   costModel: { right, total, slowerThanDense, misses },
 };
 const stamp = report.date.replace(/[:.]/g, '-');
